@@ -1,0 +1,83 @@
+package protocol
+
+import (
+	"encoding/base64"
+	"fmt"
+	"strconv"
+	"time"
+)
+
+// A NumericDate is a time on the wire: whole seconds since the Unix epoch,
+// as in JWT (RFC 7519, section 2). Every time in a record, submission or
+// bearer token is a NumericDate.
+type NumericDate int64
+
+// NewNumericDate returns t as a NumericDate, dropping fractions of a second.
+// The zero time gives 0, which every verifier treats as absent.
+func NewNumericDate(t time.Time) NumericDate {
+	if t.IsZero() {
+		return 0
+	}
+	return NumericDate(t.Unix())
+}
+
+// Time returns d as a time in UTC.
+func (d NumericDate) Time() time.Time {
+	return time.Unix(int64(d), 0).UTC()
+}
+
+// IsZero reports whether d is absent.
+func (d NumericDate) IsZero() bool { return d == 0 }
+
+// String formats d as RFC 3339, for people.
+func (d NumericDate) String() string {
+	if d == 0 {
+		return "(none)"
+	}
+	return d.Time().Format(time.RFC3339)
+}
+
+// UnmarshalJSON accepts a JSON integer only: no fractions, no strings, no
+// exponent, so that one time has one encoding.
+func (d *NumericDate) UnmarshalJSON(b []byte) error {
+	if string(b) == "null" {
+		return fmt.Errorf("time must be an integer number of seconds, not null")
+	}
+	n, err := strconv.ParseInt(string(b), 10, 64)
+	if err != nil {
+		return fmt.Errorf("time must be an integer number of seconds since 1970-01-01T00:00:00Z")
+	}
+	if n < 0 {
+		return fmt.Errorf("time must not be before 1970")
+	}
+	*d = NumericDate(n)
+	return nil
+}
+
+// Base64URL is a byte string that travels in JSON as unpadded base64url
+// (RFC 4648, section 5), the encoding JOSE uses. Decoding is strict: padding,
+// line breaks and non-canonical trailing bits are refused.
+type Base64URL []byte
+
+var b64url = base64.RawURLEncoding.Strict()
+
+// MarshalText encodes b as unpadded base64url.
+func (b Base64URL) MarshalText() ([]byte, error) {
+	out := make([]byte, b64url.EncodedLen(len(b)))
+	b64url.Encode(out, b)
+	return out, nil
+}
+
+// UnmarshalText decodes unpadded base64url.
+func (b *Base64URL) UnmarshalText(text []byte) error {
+	out := make([]byte, b64url.DecodedLen(len(text)))
+	n, err := b64url.Decode(out, text)
+	if err != nil {
+		return fmt.Errorf("not unpadded base64url: %w", err)
+	}
+	*b = out[:n]
+	return nil
+}
+
+// String returns the base64url text.
+func (b Base64URL) String() string { return b64url.EncodeToString(b) }

@@ -1,0 +1,305 @@
+package protocol_test
+
+import (
+	"bytes"
+	"encoding/base64"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"reflect"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/lestrrat-go/jwx/v3/jwa"
+	"github.com/lestrrat-go/jwx/v3/jws"
+
+	"github.com/sparr-dev/sparr/protocol"
+)
+
+const hubIssuer = "https://hub.example"
+
+// sampleRecords returns one record of each event type, about tokens of the
+// token vectors.
+func sampleRecords(t testing.TB) []*protocol.Record {
+	t.Helper()
+	pnr := testToken(t, protocol.TypePersonalNumber, "190905271474")
+	email := testToken(t, protocol.TypeEmail, "anna.svensson@example.se")
+	phone := testToken(t, protocol.TypePhone, "+46701234567")
+	report := &protocol.PoliceReport{Authority: "Polismyndigheten", CaseNumber: "5000-K123456-26", Date: "2026-11-20"}
+	at := protocol.NewNumericDate(vectorTime)
+	year := protocol.NewNumericDate(vectorTime.AddDate(1, 0, 0))
+	events := []struct {
+		subject *protocol.SubjectID
+		event   protocol.Event
+	}{
+		{protocol.OpaqueSubject(pnr), protocol.FlagPlaced{FlagID: "019aa5f0-8c00-7000-8000-00000000f001", Kind: protocol.FlagKindStandard, Origin: "bank-a", ExpiresAt: year, ConsentRef: "019aa5f0-8c00-7000-8000-00000000c001"}},
+		{protocol.OpaqueSubject(pnr), protocol.FlagExtended{FlagID: "019aa5f0-8c00-7000-8000-00000000f001", Kind: protocol.FlagKindExtended, Origin: "bank-a", ExpiresAt: protocol.NewNumericDate(vectorTime.AddDate(5, 0, 0)), PoliceReport: report}},
+		{protocol.OpaqueSubject(pnr), protocol.FlagThawed{FlagID: "019aa5f0-8c00-7000-8000-00000000f001", Origin: "bank-c", ThawedFrom: at, ThawedUntil: at + 3600}},
+		{protocol.OpaqueSubject(pnr), protocol.FlagLifted{FlagID: "019aa5f0-8c00-7000-8000-00000000f001", Origin: "bank-a"}},
+		{protocol.OpaqueSubject(pnr), protocol.FlagExpired{FlagID: "019aa5f0-8c00-7000-8000-00000000f001", ExpiredAt: year}},
+		{protocol.SubjectOf(pnr, email, phone), protocol.SuspicionReported{SuspicionID: "019aa5f0-8c00-7000-8000-00000000s001", Origin: "bank-b", Category: protocol.CategoryApplicationFraud, PoliceReport: report, ExpiresAt: protocol.NewNumericDate(vectorTime.AddDate(2, 0, 0))}},
+		{protocol.SubjectOf(pnr, email, phone), protocol.SuspicionRetracted{SuspicionID: "019aa5f0-8c00-7000-8000-00000000s001", Origin: "bank-b", Reason: protocol.RetractReportedInError}},
+		{protocol.SubjectOf(pnr, email, phone), protocol.SuspicionExpired{SuspicionID: "019aa5f0-8c00-7000-8000-00000000s001", ExpiredAt: protocol.NewNumericDate(vectorTime.AddDate(2, 0, 0))}},
+		{protocol.OpaqueSubject(pnr), protocol.SubjectErased{Origin: "operator", LegalBasis: "gdpr-art-17"}},
+		{nil, protocol.Verification{State: "2b0c8e0e-verification-state"}},
+	}
+	var out []*protocol.Record
+	for i, e := range events {
+		out = append(out, &protocol.Record{
+			Issuer:   hubIssuer,
+			IssuedAt: vectorTime,
+			ID:       fmt.Sprintf("019aa5f0-8c00-7000-8000-%012d", i+1),
+			Txn:      fmt.Sprintf("019aa5f0-8b00-7000-8000-%012d", i+1),
+			Subject:  e.subject,
+			Event:    e.event,
+		})
+	}
+	return out
+}
+
+func TestRecordRoundTrip(t *testing.T) {
+	ed, p256 := hubKeys(t)
+	keys := keySet(t, ed, p256)
+	records := sampleRecords(t)
+	if got, want := len(records), len(protocol.EventTypes()); got != want {
+		t.Fatalf("sample records cover %d event types, want all %d", got, want)
+	}
+	for _, key := range []*protocol.SigningKey{ed, p256} {
+		for _, r := range records {
+			t.Run(r.Event.EventType().Short()+"/"+string(key.Algorithm()), func(t *testing.T) {
+				signed, err := protocol.SignRecord(r, key)
+				if err != nil {
+					t.Fatal(err)
+				}
+				got, err := protocol.VerifyRecord(signed, keys)
+				if err != nil {
+					t.Fatal(err)
+				}
+				if !reflect.DeepEqual(got, r) {
+					t.Errorf("got %+v, want %+v", got, r)
+				}
+				hdr := decodeHeader(t, signed)
+				if hdr["typ"] != "secevent+jwt" || hdr["kid"] != key.KeyID() || hdr["alg"] != string(key.Algorithm()) {
+					t.Errorf("header %v: want typ secevent+jwt, kid %s, alg %s", hdr, key.KeyID(), key.Algorithm())
+				}
+			})
+		}
+	}
+}
+
+func decodeHeader(t testing.TB, token []byte) map[string]any {
+	t.Helper()
+	part, _, _ := bytes.Cut(token, []byte("."))
+	raw, err := base64.RawURLEncoding.DecodeString(string(part))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var h map[string]any
+	if err := json.Unmarshal(raw, &h); err != nil {
+		t.Fatal(err)
+	}
+	return h
+}
+
+// signRaw signs an arbitrary payload with arbitrary protected headers, for
+// building the objects a correct signer would never make.
+func signRaw(t testing.TB, key *protocol.SigningKey, alg jwa.SignatureAlgorithm, header map[string]any, payload string) []byte {
+	t.Helper()
+	h := jws.NewHeaders()
+	for k, v := range header {
+		if err := h.Set(k, v); err != nil {
+			t.Fatal(err)
+		}
+	}
+	out, err := jws.Sign([]byte(payload), jws.WithKey(alg, key.Signer(), jws.WithProtectedHeaders(h)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return out
+}
+
+func TestVerifyRecordRefuses(t *testing.T) {
+	ed, p256 := hubKeys(t)
+	keys := keySet(t, ed, p256)
+	other := ed25519Key(t, "another hub")
+	good, err := protocol.SignRecord(sampleRecords(t)[0], ed)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tok := testToken(t, protocol.TypePersonalNumber, "190905271474").String()
+	hdr := map[string]any{"kid": ed.KeyID(), "typ": "secevent+jwt"}
+	claims := func(edit func(map[string]any)) string {
+		c := map[string]any{
+			"iss": hubIssuer, "iat": 1763719200, "jti": "j1", "txn": "t1",
+			"sub_id": map[string]any{"format": "opaque", "id": tok},
+			"events": map[string]any{"urn:sparr:event:flag-lifted": map[string]any{"flag_id": "f1", "origin": "bank-a"}},
+		}
+		edit(c)
+		b, _ := json.Marshal(c)
+		return string(b)
+	}
+	parts := strings.Split(string(good), ".")
+	tamperedPayload := parts[0] + "." + base64.RawURLEncoding.EncodeToString([]byte(claims(func(map[string]any) {}))) + "." + parts[2]
+	submission := signRaw(t, ed, jwa.EdDSA(), map[string]any{"kid": ed.KeyID(), "typ": "sparr-submission+jwt", "iss": "bank-a"}, claims(func(map[string]any) {}))
+
+	tests := []struct {
+		name      string
+		token     []byte
+		want      error
+		wantClaim string
+	}{
+		{"empty", nil, protocol.ErrMalformed, ""},
+		{"two parts", []byte(parts[0] + "." + parts[1]), protocol.ErrMalformed, ""},
+		{"JSON serialization", []byte(`{"payload":"e30","signatures":[]}`), protocol.ErrMalformed, ""},
+		{"whitespace", []byte(parts[0] + ". " + parts[1] + "." + parts[2]), protocol.ErrMalformed, ""},
+		{"header not JSON", []byte(base64.RawURLEncoding.EncodeToString([]byte("nope")) + "." + parts[1] + "." + parts[2]), protocol.ErrMalformed, ""},
+		{"padded base64", []byte(parts[0] + "=." + parts[1] + "." + parts[2]), protocol.ErrMalformed, ""},
+		{"oversized", bytes.Repeat([]byte("a"), protocol.MaxSignedSize+1), protocol.ErrMalformed, ""},
+		{"crit header", signRaw(t, ed, jwa.EdDSA(), map[string]any{"kid": ed.KeyID(), "typ": "secevent+jwt", "crit": []string{"exp"}, "exp": 1}, claims(func(map[string]any) {})), protocol.ErrMalformed, ""},
+		{"no kid", signRaw(t, ed, jwa.EdDSA(), map[string]any{"typ": "secevent+jwt"}, claims(func(map[string]any) {})), protocol.ErrMalformed, ""},
+		{"unknown kid", func() []byte { b, _ := protocol.SignRecord(sampleRecords(t)[0], other); return b }(), protocol.ErrUnknownKey, ""},
+		{"tampered payload", []byte(tamperedPayload), protocol.ErrBadSignature, ""},
+		{"signed by another key under our kid", signRaw(t, other, jwa.EdDSA(), hdr, claims(func(map[string]any) {})), protocol.ErrBadSignature, ""},
+		{"alg does not match key", signRaw(t, p256, jwa.ES256(), map[string]any{"kid": ed.KeyID(), "typ": "secevent+jwt"}, claims(func(map[string]any) {})), protocol.ErrBadSignature, ""},
+		{"typ missing", signRaw(t, ed, jwa.EdDSA(), map[string]any{"kid": ed.KeyID()}, claims(func(map[string]any) {})), protocol.ErrWrongType, ""},
+		{"typ JWT", signRaw(t, ed, jwa.EdDSA(), map[string]any{"kid": ed.KeyID(), "typ": "JWT"}, claims(func(map[string]any) {})), protocol.ErrWrongType, ""},
+		{"a submission", submission, protocol.ErrWrongType, ""},
+		{"payload not JSON", signRaw(t, ed, jwa.EdDSA(), hdr, "not json"), protocol.ErrMalformed, ""},
+		{"iat as string", signRaw(t, ed, jwa.EdDSA(), hdr, claims(func(c map[string]any) { c["iat"] = "1763719200" })), protocol.ErrMalformed, ""},
+		{"iat fractional", signRaw(t, ed, jwa.EdDSA(), hdr, claims(func(c map[string]any) { c["iat"] = 1763719200.5 })), protocol.ErrMalformed, ""},
+	}
+	for _, claim := range []string{"iss", "iat", "jti", "txn", "sub_id", "events"} {
+		tests = append(tests, struct {
+			name      string
+			token     []byte
+			want      error
+			wantClaim string
+		}{"no " + claim, signRaw(t, ed, jwa.EdDSA(), hdr, claims(func(c map[string]any) { delete(c, claim) })), protocol.ErrMissingClaim, claim})
+	}
+	more := []struct {
+		name      string
+		edit      func(map[string]any)
+		want      error
+		wantClaim string
+	}{
+		{"two events", func(c map[string]any) {
+			c["events"].(map[string]any)["urn:sparr:event:flag-expired"] = map[string]any{"flag_id": "f1", "expired_at": 1}
+		}, protocol.ErrInvalidClaim, "events"},
+		{"unknown event", func(c map[string]any) {
+			c["events"] = map[string]any{"urn:sparr:event:flag-painted": map[string]any{}}
+		}, protocol.ErrInvalidClaim, "events"},
+		{"event field missing", func(c map[string]any) {
+			c["events"] = map[string]any{"urn:sparr:event:flag-lifted": map[string]any{"flag_id": "f1"}}
+		}, protocol.ErrMissingClaim, "events.flag-lifted.origin"},
+		{"extended flag without police report", func(c map[string]any) {
+			c["events"] = map[string]any{"urn:sparr:event:flag-extended": map[string]any{"flag_id": "f1", "kind": "extended", "origin": "b", "expires_at": 2}}
+		}, protocol.ErrMissingClaim, "events.flag-extended.police_report"},
+		{"bad token in sub_id", func(c map[string]any) {
+			c["sub_id"] = map[string]any{"format": "opaque", "id": "190905271474"}
+		}, protocol.ErrInvalidClaim, "sub_id.id"},
+		{"email sub_id format", func(c map[string]any) {
+			c["sub_id"] = map[string]any{"format": "email", "email": "a@b.se"}
+		}, protocol.ErrInvalidClaim, "sub_id.format"},
+		{"aliases with one identifier", func(c map[string]any) {
+			c["sub_id"] = map[string]any{"format": "aliases", "identifiers": []any{map[string]any{"format": "opaque", "id": tok}}}
+		}, protocol.ErrInvalidClaim, "sub_id.identifiers"},
+		{"aliases repeating a token", func(c map[string]any) {
+			id := map[string]any{"format": "opaque", "id": tok}
+			c["sub_id"] = map[string]any{"format": "aliases", "identifiers": []any{id, id}}
+		}, protocol.ErrInvalidClaim, "sub_id.identifiers[1].id"},
+		{"verification with a subject", func(c map[string]any) {
+			c["events"] = map[string]any{"urn:sparr:event:verification": map[string]any{"state": "x"}}
+		}, protocol.ErrInvalidClaim, "sub_id"},
+		{"jti with a space", func(c map[string]any) { c["jti"] = "a b" }, protocol.ErrInvalidClaim, "jti"},
+	}
+	for _, m := range more {
+		tests = append(tests, struct {
+			name      string
+			token     []byte
+			want      error
+			wantClaim string
+		}{m.name, signRaw(t, ed, jwa.EdDSA(), hdr, claims(m.edit)), m.want, m.wantClaim})
+	}
+
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			r, err := protocol.VerifyRecord(tt.token, keys)
+			if !errors.Is(err, tt.want) {
+				t.Fatalf("got %v (record %v), want %v", err, r, tt.want)
+			}
+			var ve *protocol.VerificationError
+			if !errors.As(err, &ve) {
+				t.Fatalf("got %T, want *protocol.VerificationError", err)
+			}
+			if ve.Claim != tt.wantClaim {
+				t.Errorf("got claim %q, want %q (%v)", ve.Claim, tt.wantClaim, err)
+			}
+			if ve.Object != "record" || !strings.HasPrefix(err.Error(), "record: ") {
+				t.Errorf("error %q does not say it is about a record", err)
+			}
+		})
+	}
+}
+
+func TestSignRecordRefusesIncompleteRecords(t *testing.T) {
+	ed, _ := hubKeys(t)
+	for _, edit := range []func(*protocol.Record){
+		func(r *protocol.Record) { r.Issuer = "" },
+		func(r *protocol.Record) { r.ID = "" },
+		func(r *protocol.Record) { r.Txn = "" },
+		func(r *protocol.Record) { r.Subject = nil },
+		func(r *protocol.Record) { r.Event = nil },
+		func(r *protocol.Record) { r.IssuedAt = time.Time{} },
+	} {
+		r := sampleRecords(t)[0]
+		edit(r)
+		if _, err := protocol.SignRecord(r, ed); err == nil {
+			t.Errorf("SignRecord(%+v) succeeded, want an error", r)
+		}
+	}
+}
+
+func TestEventTypes(t *testing.T) {
+	for _, typ := range protocol.EventTypes() {
+		got, err := protocol.ParseEventType(typ.Short())
+		if err != nil || got != typ {
+			t.Errorf("ParseEventType(%q) = %q, %v; want %q", typ.Short(), got, err, typ)
+		}
+		if got, _ := protocol.ParseEventType(string(typ)); got != typ {
+			t.Errorf("ParseEventType(%q) = %q, want itself", typ, got)
+		}
+	}
+	if _, err := protocol.ParseEventType("flag-painted"); err == nil {
+		t.Error("ParseEventType accepted an unknown type")
+	}
+}
+
+func ExampleVerifyRecord() {
+	// The hub signs a record with its key …
+	hubKey, _ := protocol.GenerateSigningKey(protocol.EdDSA, nil)
+	hubKeys, _ := protocol.NewKeySet(hubKey.Public())
+	tokenKey, _ := protocol.GenerateTokenKey(1, nil)
+	subject, _ := tokenKey.Token(protocol.TypePersonalNumber, "190905271474")
+	signed, _ := protocol.SignRecord(&protocol.Record{
+		Issuer:   "https://hub.example",
+		IssuedAt: time.Date(2026, 11, 21, 10, 0, 0, 0, time.UTC),
+		ID:       "019aa5f0-8c00-7000-8000-000000000001",
+		Txn:      "019aa5f0-8b00-7000-8000-000000000001",
+		Subject:  protocol.OpaqueSubject(subject),
+		Event: protocol.FlagPlaced{
+			FlagID: "019aa5f0-8c00-7000-8000-00000000f001", Kind: protocol.FlagKindStandard, Origin: "bank-a",
+			ExpiresAt:  protocol.NewNumericDate(time.Date(2027, 11, 21, 10, 0, 0, 0, time.UTC)),
+			ConsentRef: "019aa5f0-8c00-7000-8000-00000000c001",
+		},
+	}, hubKey)
+
+	// … and a member verifies it against the hub's published JWKS.
+	r, err := protocol.VerifyRecord(signed, hubKeys)
+	if err != nil {
+		panic(err)
+	}
+	placed := r.Event.(protocol.FlagPlaced)
+	fmt.Println(r.Event.EventType().Short(), placed.Kind, placed.Origin, placed.ExpiresAt)
+	// Output: flag-placed standard bank-a 2027-11-21T10:00:00Z
+}

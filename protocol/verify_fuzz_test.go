@@ -1,0 +1,106 @@
+package protocol_test
+
+import (
+	"errors"
+	"testing"
+	"time"
+
+	"github.com/sparr-dev/sparr/protocol"
+)
+
+// The verifiers take bytes from the network. For any input they must return
+// either a complete, valid object or a *VerificationError; never panic, and
+// never accept what no key here signed.
+
+func checkRefusal(t *testing.T, err error) {
+	t.Helper()
+	var ve *protocol.VerificationError
+	if !errors.As(err, &ve) {
+		t.Fatalf("error %v (%T) is not a *VerificationError", err, err)
+	}
+	if ve.Err == nil || ve.Object == "" {
+		t.Fatalf("incomplete VerificationError %+v", ve)
+	}
+}
+
+func FuzzVerifyRecord(f *testing.F) {
+	ed, p256 := hubKeys(f)
+	keys := keySet(f, ed, p256)
+	for _, r := range sampleRecords(f) {
+		for _, k := range []*protocol.SigningKey{ed, p256} {
+			signed, err := protocol.SignRecord(r, k)
+			if err != nil {
+				f.Fatal(err)
+			}
+			f.Add(signed)
+		}
+	}
+	f.Add([]byte("eyJhbGciOiJFZERTQSJ9.e30.AAAA"))
+	f.Fuzz(func(t *testing.T, data []byte) {
+		r, err := protocol.VerifyRecord(data, keys)
+		if err != nil {
+			checkRefusal(t, err)
+			return
+		}
+		if r.Event == nil || r.ID == "" || r.Txn == "" || r.Issuer == "" {
+			t.Fatalf("accepted an incomplete record %+v", r)
+		}
+		if r.Event.EventType() != protocol.EventVerification {
+			if _, err := r.Subject.Tokens(); err != nil {
+				t.Fatalf("accepted a record with a bad subject: %v", err)
+			}
+		}
+	})
+}
+
+func FuzzVerifySubmission(f *testing.F) {
+	a, b, keys := memberKeys(f)
+	for i, req := range sampleRequests(f) {
+		for _, m := range []struct {
+			id  string
+			key *protocol.SigningKey
+		}{{"bank-a", a}, {"bank-b", b}} {
+			signed, err := protocol.SignSubmission(&protocol.Submission{Issuer: m.id, Audience: hubIssuer, IssuedAt: vectorTime, ID: "j" + string(rune('a'+i)), Request: req}, m.key)
+			if err != nil {
+				f.Fatal(err)
+			}
+			f.Add(signed)
+		}
+	}
+	opts := submissionOptions()
+	f.Fuzz(func(t *testing.T, data []byte) {
+		s, err := protocol.VerifySubmission(ctx, data, keys, opts)
+		if err != nil {
+			checkRefusal(t, err)
+			return
+		}
+		if s.Request == nil || s.ID == "" || s.Audience != hubIssuer || (s.Issuer != "bank-a" && s.Issuer != "bank-b") {
+			t.Fatalf("accepted an incomplete submission %+v", s)
+		}
+	})
+}
+
+func FuzzVerifyBearer(f *testing.F) {
+	a, b, keys := memberKeys(f)
+	for _, k := range []struct {
+		id  string
+		key *protocol.SigningKey
+	}{{"bank-a", a}, {"bank-b", b}} {
+		tok, err := protocol.NewBearer(k.key, k.id, hubIssuer, vectorTime, time.Minute)
+		if err != nil {
+			f.Fatal(err)
+		}
+		f.Add(tok)
+	}
+	opts := protocol.BearerOptions{Audience: hubIssuer, Now: vectorTime}
+	f.Fuzz(func(t *testing.T, token string) {
+		b, err := protocol.VerifyBearer(ctx, token, keys, opts)
+		if err != nil {
+			checkRefusal(t, err)
+			return
+		}
+		if b.Expiry.Sub(b.IssuedAt) > protocol.MaxBearerLifetime || !vectorTime.Before(b.Expiry.Add(protocol.DefaultSkew)) {
+			t.Fatalf("accepted a bearer outside its lifetime rules: %+v", b)
+		}
+	})
+}
