@@ -2,10 +2,10 @@ package protocol
 
 import (
 	"crypto"
-	crand "crypto/rand"
 	"crypto/ecdsa"
 	"crypto/ed25519"
 	"crypto/elliptic"
+	crand "crypto/rand"
 	"encoding/json"
 	"errors"
 	"fmt"
