@@ -66,7 +66,8 @@
 //	   "expires_at":1826791200,"consent_ref":"…"}}}
 //
 // The event types and their payloads are [FlagPlaced], [FlagExtended],
-// [FlagThawed], [FlagLifted], [FlagExpired], [SuspicionReported],
+// [FlagThawed], [FlagLifted], [FlagExpired], [FlagExpiring],
+// [SuspicionReported],
 // [SuspicionRetracted], [SuspicionExpired], [SubjectErased] and
 // [Verification] (the only event without sub_id). Unknown claims are
 // ignored, so the hub can add fields; an unknown event type is refused.

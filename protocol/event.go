@@ -20,6 +20,7 @@ const (
 	EventFlagThawed         EventType = "urn:sparr:event:flag-thawed"
 	EventFlagLifted         EventType = "urn:sparr:event:flag-lifted"
 	EventFlagExpired        EventType = "urn:sparr:event:flag-expired"
+	EventFlagExpiring       EventType = "urn:sparr:event:flag-expiring"
 	EventSuspicionReported  EventType = "urn:sparr:event:suspicion-reported"
 	EventSuspicionRetracted EventType = "urn:sparr:event:suspicion-retracted"
 	EventSuspicionExpired   EventType = "urn:sparr:event:suspicion-expired"
@@ -30,7 +31,7 @@ const (
 // EventTypes returns every event type, in the order above.
 func EventTypes() []EventType {
 	return []EventType{
-		EventFlagPlaced, EventFlagExtended, EventFlagThawed, EventFlagLifted, EventFlagExpired,
+		EventFlagPlaced, EventFlagExtended, EventFlagThawed, EventFlagLifted, EventFlagExpired, EventFlagExpiring,
 		EventSuspicionReported, EventSuspicionRetracted, EventSuspicionExpired,
 		EventSubjectErased, EventVerification,
 	}
@@ -247,6 +248,14 @@ type FlagExpired struct {
 	ExpiredAt NumericDate `json:"expired_at"`
 }
 
+// FlagExpiring: a reminder, sent only to the member that placed the flag,
+// that it expires at ExpiresAt unless extended, so the member can tell the
+// consumer.
+type FlagExpiring struct {
+	FlagID    string      `json:"flag_id"`
+	ExpiresAt NumericDate `json:"expires_at"`
+}
+
 // SuspicionReported: a member reports a fraud suspicion it has already
 // reported to the police. Checks reveal only its category and count.
 type SuspicionReported struct {
@@ -303,6 +312,7 @@ func (FlagExtended) EventType() EventType       { return EventFlagExtended }
 func (FlagThawed) EventType() EventType         { return EventFlagThawed }
 func (FlagLifted) EventType() EventType         { return EventFlagLifted }
 func (FlagExpired) EventType() EventType        { return EventFlagExpired }
+func (FlagExpiring) EventType() EventType       { return EventFlagExpiring }
 func (SuspicionReported) EventType() EventType  { return EventSuspicionReported }
 func (SuspicionRetracted) EventType() EventType { return EventSuspicionRetracted }
 func (SuspicionExpired) EventType() EventType   { return EventSuspicionExpired }
@@ -362,6 +372,10 @@ func (e FlagExpired) check() error {
 		checkID("flag_id", e.FlagID),
 		checkTime("expired_at", e.ExpiredAt),
 	)
+}
+
+func (e FlagExpiring) check() error {
+	return first(checkID("flag_id", e.FlagID), checkTime("expires_at", e.ExpiresAt))
 }
 
 func (e SuspicionReported) check() error {
@@ -448,6 +462,8 @@ func decodeEvent(t EventType, raw json.RawMessage) (Event, error) {
 		e, err = decodeAs[FlagLifted](raw)
 	case EventFlagExpired:
 		e, err = decodeAs[FlagExpired](raw)
+	case EventFlagExpiring:
+		e, err = decodeAs[FlagExpiring](raw)
 	case EventSuspicionReported:
 		e, err = decodeAs[SuspicionReported](raw)
 	case EventSuspicionRetracted:

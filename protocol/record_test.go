@@ -38,6 +38,7 @@ func sampleRecords(t testing.TB) []*protocol.Record {
 		{protocol.OpaqueSubject(pnr), protocol.FlagThawed{FlagID: "019aa5f0-8c00-7000-8000-00000000f001", Origin: "bank-c", ThawedFrom: at, ThawedUntil: at + 3600}},
 		{protocol.OpaqueSubject(pnr), protocol.FlagLifted{FlagID: "019aa5f0-8c00-7000-8000-00000000f001", Origin: "bank-a"}},
 		{protocol.OpaqueSubject(pnr), protocol.FlagExpired{FlagID: "019aa5f0-8c00-7000-8000-00000000f001", ExpiredAt: year}},
+		{protocol.OpaqueSubject(pnr), protocol.FlagExpiring{FlagID: "019aa5f0-8c00-7000-8000-00000000f001", ExpiresAt: year}},
 		{protocol.SubjectOf(pnr, email, phone), protocol.SuspicionReported{SuspicionID: "019aa5f0-8c00-7000-8000-00000000s001", Origin: "bank-b", Category: protocol.CategoryApplicationFraud, PoliceReport: report, ExpiresAt: protocol.NewNumericDate(vectorTime.AddDate(2, 0, 0))}},
 		{protocol.SubjectOf(pnr, email, phone), protocol.SuspicionRetracted{SuspicionID: "019aa5f0-8c00-7000-8000-00000000s001", Origin: "bank-b", Reason: protocol.RetractReportedInError}},
 		{protocol.SubjectOf(pnr, email, phone), protocol.SuspicionExpired{SuspicionID: "019aa5f0-8c00-7000-8000-00000000s001", ExpiredAt: protocol.NewNumericDate(vectorTime.AddDate(2, 0, 0))}},

@@ -1,0 +1,275 @@
+package federation
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"net/url"
+	"sync"
+	"time"
+
+	"github.com/sparr-dev/sparr/protocol"
+)
+
+// ErrUnknownMember is returned, wrapped, by a [Directory] for a member id
+// that is not registered, and so by [Keys.ResolveKey] (together with
+// [protocol.ErrUnknownKey]).
+var ErrUnknownMember = errors.New("unknown member")
+
+// ErrKeySetUnavailable is returned, wrapped, by [Keys.ResolveKey] when a
+// member's key set cannot be had: its URL did not answer with a usable JWK
+// Set, or its inline set does not parse. It is the hub's or the member's
+// operational problem, not a bad signature, and does not wrap
+// [protocol.ErrUnknownKey].
+var ErrKeySetUnavailable = errors.New("member key set unavailable")
+
+// A Directory looks members up; the hub's store implements it. Member
+// returns an error wrapping [ErrUnknownMember] if no member has the id.
+type Directory interface {
+	Member(ctx context.Context, id string) (*Member, error)
+}
+
+// DirectoryFunc adapts a function to [Directory].
+type DirectoryFunc func(ctx context.Context, id string) (*Member, error)
+
+// Member calls f.
+func (f DirectoryFunc) Member(ctx context.Context, id string) (*Member, error) { return f(ctx, id) }
+
+// KeysConfig configures [Keys]. Only Directory is required.
+type KeysConfig struct {
+	// Directory is where members are looked up.
+	Directory Directory
+	// HTTPClient fetches key sets from members' JWKS URLs. It should have a
+	// timeout: a fetch runs to its end even if the request that started it
+	// is cancelled. Nil means a client with a 10 second timeout.
+	HTTPClient *http.Client
+	// MinRefresh is the least time between two fetches of one member's key
+	// set. A kid the cached set lacks triggers a refetch only once this
+	// long has passed since the last; default one minute.
+	MinRefresh time.Duration
+	// MaxAge is how long a fetched key set is used before it is fetched
+	// again, even if every kid asked for is in it; default one hour.
+	MaxAge time.Duration
+	// Now is the clock; default time.Now.
+	Now func() time.Time
+}
+
+// Keys finds members' public keys for the hub: it implements
+// [protocol.KeyResolver] over a [Directory]. Inline key sets are parsed
+// once; key sets behind a URL are fetched with GET and cached. A member's
+// cache is dropped when its UpdatedAt changes, or by [Keys.Forget].
+//
+// A kid missing from a fetched set causes a refetch, so that a member can
+// rotate keys by publishing the new one first; but at most one fetch per
+// member per MinRefresh, however many unknown kids arrive, and concurrent
+// resolutions for one member share a fetch. If a refetch fails, the cached
+// set stays in use. Keys is safe for concurrent use.
+type Keys struct {
+	dir        Directory
+	client     *http.Client
+	minRefresh time.Duration
+	maxAge     time.Duration
+	now        func() time.Time
+
+	mu      sync.Mutex
+	members map[string]*keyEntry // by member id
+}
+
+var _ protocol.KeyResolver = (*Keys)(nil)
+
+// keyEntry is what Keys holds for one member.
+type keyEntry struct {
+	// lock is held, as a one-slot semaphore so that waiting for it can be
+	// cancelled, by the one resolution working on this entry. It never
+	// changes; it guards keyState.
+	lock chan struct{}
+	keyState
+}
+
+// keyState is a member's cached key set and its fetch history.
+type keyState struct {
+	ready     bool      // the fields below are set for the member version
+	updatedAt time.Time // the member version the entry is for
+	url       string    // its JWKS URL, "" for an inline set
+	set       *protocol.KeySet
+	err       error     // why the inline set does not parse, or why the last fetch failed
+	fetchedAt time.Time // when set was fetched
+	triedAt   time.Time // when a fetch last began
+}
+
+// NewKeys returns a Keys for cfg, with defaults filled in. It panics if
+// cfg.Directory is nil.
+func NewKeys(cfg KeysConfig) *Keys {
+	if cfg.Directory == nil {
+		panic("federation: NewKeys: KeysConfig.Directory is nil")
+	}
+	if cfg.HTTPClient == nil {
+		cfg.HTTPClient = &http.Client{Timeout: 10 * time.Second}
+	}
+	if cfg.MinRefresh == 0 {
+		cfg.MinRefresh = time.Minute
+	}
+	if cfg.MaxAge == 0 {
+		cfg.MaxAge = time.Hour
+	}
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
+	return &Keys{
+		dir: cfg.Directory, client: cfg.HTTPClient,
+		minRefresh: cfg.MinRefresh, maxAge: cfg.MaxAge, now: cfg.Now,
+		members: make(map[string]*keyEntry),
+	}
+}
+
+// ResolveKey returns member's public key with key id kid. The error wraps
+// [protocol.ErrUnknownKey] if the member is not registered (and then also
+// [ErrUnknownMember]) or has no such key; it wraps [ErrKeySetUnavailable]
+// if the member's key set cannot be had, and the Directory's error if the
+// lookup failed. It resolves the keys of suspended members too: whether a
+// member may act, and in which role, is for the caller to decide
+// ([Member.Active], [Member.HasRole]) once the signature has been checked.
+func (k *Keys) ResolveKey(ctx context.Context, member, kid string) (*protocol.PublicKey, error) {
+	m, err := k.dir.Member(ctx, member)
+	if err == nil && m == nil {
+		err = fmt.Errorf("%w %q", ErrUnknownMember, member)
+	}
+	if errors.Is(err, ErrUnknownMember) {
+		k.Forget(member)
+		return nil, fmt.Errorf("%w: %w", protocol.ErrUnknownKey, err)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("look up member %q: %w", member, err)
+	}
+
+	e := k.entry(member)
+	select {
+	case e.lock <- struct{}{}:
+	case <-ctx.Done():
+		return nil, fmt.Errorf("resolve key %q of member %q: %w", kid, member, context.Cause(ctx))
+	}
+	defer func() { <-e.lock }()
+
+	inline := m.hasInlineJWKS()
+	jwksURL := m.JWKSURL
+	if inline {
+		jwksURL = ""
+	}
+	if !e.ready || !e.updatedAt.Equal(m.UpdatedAt) || e.url != jwksURL {
+		e.keyState = keyState{ready: true, updatedAt: m.UpdatedAt, url: jwksURL}
+		if inline {
+			if e.set, err = protocol.ParseKeySet(m.JWKS); err != nil {
+				e.err = fmt.Errorf("%w: member %q: registered jwks: %w", ErrKeySetUnavailable, member, err)
+			}
+		}
+	}
+
+	switch {
+	case inline && e.err != nil:
+		return nil, e.err
+	case inline:
+		if key, ok := e.set.Key(kid); ok {
+			return key, nil
+		}
+		return nil, fmt.Errorf("%w: member %q has no key %q", protocol.ErrUnknownKey, member, kid)
+	case jwksURL == "":
+		return nil, fmt.Errorf("%w: member %q has no keys registered", protocol.ErrUnknownKey, member)
+	}
+
+	now := k.now()
+	key, known := e.set.Key(kid)
+	if known && now.Sub(e.fetchedAt) < k.maxAge {
+		return key, nil
+	}
+	if !e.triedAt.IsZero() && now.Sub(e.triedAt) < k.minRefresh {
+		// Fetched too recently to fetch again: answer from what is held.
+		switch {
+		case known:
+			return key, nil
+		case e.set != nil:
+			return nil, fmt.Errorf("%w: member %q has no key %q in the key set fetched from %s %s ago (refetched at most every %s)",
+				protocol.ErrUnknownKey, member, kid, jwksURL, now.Sub(e.fetchedAt).Round(time.Second), k.minRefresh)
+		}
+		return nil, fmt.Errorf("%w (next attempt in %s)", e.err, (k.minRefresh - now.Sub(e.triedAt)).Round(time.Second))
+	}
+
+	e.triedAt = now
+	if set, err := k.fetch(ctx, member, jwksURL); err != nil {
+		e.err = err
+	} else {
+		e.set, e.fetchedAt, e.err = set, now, nil
+	}
+	key, known = e.set.Key(kid)
+	switch {
+	case known:
+		return key, nil
+	case e.set != nil && e.err != nil:
+		return nil, fmt.Errorf("%w: member %q has no key %q in its cached key set, and refetching it failed: %w",
+			protocol.ErrUnknownKey, member, kid, e.err)
+	case e.set != nil:
+		return nil, fmt.Errorf("%w: member %q has no key %q in the key set at %s", protocol.ErrUnknownKey, member, kid, jwksURL)
+	}
+	return nil, e.err
+}
+
+// Forget drops what Keys holds for member, so that the next resolution
+// reads the member and its key set anew. Call it after updating a member.
+func (k *Keys) Forget(member string) {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	delete(k.members, member)
+}
+
+// entry returns the cache entry for member, making it if need be.
+func (k *Keys) entry(member string) *keyEntry {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	e, ok := k.members[member]
+	if !ok {
+		e = &keyEntry{lock: make(chan struct{}, 1)}
+		k.members[member] = e
+	}
+	return e
+}
+
+// fetch GETs a member's JWK Set from jwksURL. The fetch is not cancelled with
+// ctx: a fetch that was started counts against MinRefresh, so it is seen
+// through and its result kept for the next resolution.
+func (k *Keys) fetch(ctx context.Context, member, jwksURL string) (*protocol.KeySet, error) {
+	fail := func(format string, args ...any) error {
+		return fmt.Errorf("%w: member %q: GET %s: %w", ErrKeySetUnavailable, member, jwksURL, fmt.Errorf(format, args...))
+	}
+	req, err := http.NewRequestWithContext(context.WithoutCancel(ctx), http.MethodGet, jwksURL, nil)
+	if err != nil {
+		return nil, fail("%w", err)
+	}
+	req.Header.Set("Accept", "application/jwk-set+json, application/json")
+	resp, err := k.client.Do(req)
+	if err != nil {
+		var uerr *url.Error // repeats the method and URL
+		if errors.As(err, &uerr) {
+			err = uerr.Err
+		}
+		return nil, fail("%w", err)
+	}
+	defer resp.Body.Close()
+	body, err := io.ReadAll(io.LimitReader(resp.Body, protocol.MaxKeySetSize+1))
+	if resp.StatusCode != http.StatusOK {
+		const show = 100
+		excerpt := body[:min(len(body), show)]
+		return nil, fail("answered %q (%q); want 200 OK with the member's JWK Set", resp.Status, excerpt)
+	}
+	if err != nil {
+		return nil, fail("reading the answer: %w", err)
+	}
+	if len(body) > protocol.MaxKeySetSize {
+		return nil, fail("answered more than %d bytes; a JWK Set may be at most %d", protocol.MaxKeySetSize, protocol.MaxKeySetSize)
+	}
+	set, err := protocol.ParseKeySet(body)
+	if err != nil {
+		return nil, fail("answered something that is not a usable JWK Set: %w", err)
+	}
+	return set, nil
+}

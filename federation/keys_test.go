@@ -1,0 +1,782 @@
+package federation_test
+
+import (
+	"bytes"
+	"context"
+	"crypto"
+	"errors"
+	"fmt"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/sparr-dev/sparr/federation"
+	"github.com/sparr-dev/sparr/protocol"
+)
+
+// directory is an in-memory federation.Directory.
+type directory struct {
+	mu      sync.Mutex
+	members map[string]federation.Member
+	err     error // returned for every lookup if set
+}
+
+func newDirectory(members ...*federation.Member) *directory {
+	d := &directory{members: map[string]federation.Member{}}
+	for _, m := range members {
+		d.put(m)
+	}
+	return d
+}
+
+func (d *directory) put(m *federation.Member) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	d.members[m.ID] = *m
+}
+
+func (d *directory) remove(id string) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	delete(d.members, id)
+}
+
+func (d *directory) Member(ctx context.Context, id string) (*federation.Member, error) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if d.err != nil {
+		return nil, d.err
+	}
+	m, ok := d.members[id]
+	if !ok {
+		return nil, fmt.Errorf("%w %q", federation.ErrUnknownMember, id)
+	}
+	return &m, nil
+}
+
+var _ federation.Directory = (*directory)(nil)
+
+// clock is a fake clock for KeysConfig.Now.
+type clock struct {
+	mu sync.Mutex
+	t  time.Time
+}
+
+func newClock() *clock { return &clock{t: created.Add(24 * time.Hour)} }
+
+func (c *clock) Now() time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.t
+}
+
+func (c *clock) advance(d time.Duration) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.t = c.t.Add(d)
+}
+
+// jwksServer is a member's key server: a real HTTPS server on loopback that
+// serves whatever answer it is given and counts the requests it receives.
+type jwksServer struct {
+	*httptest.Server
+	requests atomic.Int64
+
+	mu     sync.Mutex
+	status int
+	body   []byte
+	gate   chan struct{} // if set, each request waits for it to be closed
+	start  chan struct{} // if set, each request sends on it first
+}
+
+func newJWKSServer(t *testing.T, body []byte) *jwksServer {
+	s := &jwksServer{status: http.StatusOK, body: body}
+	s.Server = httptest.NewTLSServer(http.HandlerFunc(s.serve))
+	t.Cleanup(s.Close)
+	return s
+}
+
+func (s *jwksServer) serve(w http.ResponseWriter, r *http.Request) {
+	s.requests.Add(1)
+	s.mu.Lock()
+	status, body, gate, start := s.status, s.body, s.gate, s.start
+	s.mu.Unlock()
+	if start != nil {
+		start <- struct{}{}
+	}
+	if gate != nil {
+		<-gate
+	}
+	if r.Method != http.MethodGet || r.Header.Get("Accept") != "application/jwk-set+json, application/json" {
+		http.Error(w, "want GET with Accept: application/jwk-set+json, application/json", http.StatusNotAcceptable)
+		return
+	}
+	w.Header().Set("Content-Type", "application/jwk-set+json")
+	w.WriteHeader(status)
+	w.Write(body)
+}
+
+func (s *jwksServer) answer(status int, body []byte) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.status, s.body = status, body
+}
+
+func (s *jwksServer) count() int { return int(s.requests.Load()) }
+
+// urlMember returns a member whose keys are at url.
+func urlMember(id, url string) *federation.Member {
+	return &federation.Member{
+		ID: id, Name: "Member " + id, Roles: []federation.Role{federation.RoleFlag},
+		JWKSURL: url, Status: federation.StatusActive, CreatedAt: created, UpdatedAt: created,
+	}
+}
+
+// newURLKeys returns Keys over one member, "bank-a", whose key set srv
+// serves, on a fake clock.
+func newURLKeys(t *testing.T, srv *jwksServer) (*federation.Keys, *directory, *clock) {
+	dir := newDirectory(urlMember("bank-a", srv.URL+"/jwks.json"))
+	clk := newClock()
+	k := federation.NewKeys(federation.KeysConfig{Directory: dir, HTTPClient: srv.Client(), Now: clk.Now})
+	return k, dir, clk
+}
+
+// wantKey checks that resolving kid of member gives key.
+func wantKey(t *testing.T, k *federation.Keys, member string, key *protocol.SigningKey) *protocol.PublicKey {
+	t.Helper()
+	got, err := k.ResolveKey(context.Background(), member, key.KeyID())
+	if err != nil {
+		t.Fatalf("ResolveKey(%q, %q): got %v, want the key", member, key.KeyID(), err)
+	}
+	want := key.Public()
+	if got.KeyID() != want.KeyID() || got.Algorithm() != want.Algorithm() ||
+		!got.CryptoPublicKey().(interface{ Equal(crypto.PublicKey) bool }).Equal(want.CryptoPublicKey()) {
+		t.Fatalf("ResolveKey(%q, %q): got key %q (%s), want %q (%s)", member, key.KeyID(), got.KeyID(), got.Algorithm(), want.KeyID(), want.Algorithm())
+	}
+	return got
+}
+
+// wantUnknownKey checks that resolving kid of member fails with
+// protocol.ErrUnknownKey.
+func wantUnknownKey(t *testing.T, k *federation.Keys, member, kid string) error {
+	t.Helper()
+	got, err := k.ResolveKey(context.Background(), member, kid)
+	if !errors.Is(err, protocol.ErrUnknownKey) {
+		t.Fatalf("ResolveKey(%q, %q): got %v, %v; want an error wrapping protocol.ErrUnknownKey", member, kid, got, err)
+	}
+	return err
+}
+
+// wantUnavailable checks that resolving kid of member fails with
+// ErrKeySetUnavailable and not protocol.ErrUnknownKey.
+func wantUnavailable(t *testing.T, k *federation.Keys, member, kid string) error {
+	t.Helper()
+	_, err := k.ResolveKey(context.Background(), member, kid)
+	if !errors.Is(err, federation.ErrKeySetUnavailable) || errors.Is(err, protocol.ErrUnknownKey) {
+		t.Fatalf("ResolveKey(%q, %q): got %v; want an error wrapping ErrKeySetUnavailable and not protocol.ErrUnknownKey", member, kid, err)
+	}
+	return err
+}
+
+func wantRequests(t *testing.T, srv *jwksServer, want int) {
+	t.Helper()
+	if got := srv.count(); got != want {
+		t.Fatalf("key server got %d requests, want %d", got, want)
+	}
+}
+
+func TestResolveKeyInline(t *testing.T) {
+	ed, es := newKey(t, protocol.EdDSA), newKey(t, protocol.ES256)
+	a := validMember(t)
+	a.JWKS = jwks(t, ed, es)
+	noKeys := validMember(t)
+	noKeys.ID, noKeys.JWKS = "no-keys", nil
+	broken := validMember(t)
+	broken.ID, broken.JWKS = "broken", []byte(`{"keys":"none"}`)
+	k := federation.NewKeys(federation.KeysConfig{Directory: newDirectory(a, noKeys, broken)})
+
+	first := wantKey(t, k, "bank-a", ed)
+	wantKey(t, k, "bank-a", es)
+	if again := wantKey(t, k, "bank-a", ed); again != first {
+		t.Errorf("second resolution gave a new *PublicKey; want the set parsed once and cached")
+	}
+	wantUnknownKey(t, k, "bank-a", "no-such-kid")
+	wantUnknownKey(t, k, "bank-a", "")
+
+	err := wantUnknownKey(t, k, "bank-z", ed.KeyID())
+	if !errors.Is(err, federation.ErrUnknownMember) {
+		t.Errorf("unknown member: got %v, want it to wrap ErrUnknownMember too", err)
+	}
+	if err := wantUnknownKey(t, k, "no-keys", ed.KeyID()); !strings.Contains(err.Error(), "no keys registered") {
+		t.Errorf("member without keys: got %q, want it to say so", err)
+	}
+	if err := wantUnavailable(t, k, "broken", ed.KeyID()); !strings.Contains(err.Error(), `member "broken": registered jwks`) {
+		t.Errorf("member with a broken set: got %q, want it to name the member and its jwks", err)
+	}
+}
+
+func TestResolveKeyInlineUpdate(t *testing.T) {
+	old, rotated := newKey(t, protocol.EdDSA), newKey(t, protocol.EdDSA)
+	m := validMember(t)
+	m.JWKS = jwks(t, old)
+	dir := newDirectory(m)
+	k := federation.NewKeys(federation.KeysConfig{Directory: dir})
+	wantKey(t, k, "bank-a", old)
+
+	// The store changes the set without advancing UpdatedAt: the cache is
+	// keyed by UpdatedAt, so the change is seen only after Forget.
+	m.JWKS = jwks(t, rotated)
+	dir.put(m)
+	wantKey(t, k, "bank-a", old)
+	wantUnknownKey(t, k, "bank-a", rotated.KeyID())
+	k.Forget("bank-a")
+	wantKey(t, k, "bank-a", rotated)
+	wantUnknownKey(t, k, "bank-a", old.KeyID())
+
+	// An update that advances UpdatedAt is seen at once.
+	m.JWKS = jwks(t, old)
+	m.UpdatedAt = m.UpdatedAt.Add(time.Second)
+	dir.put(m)
+	wantKey(t, k, "bank-a", old)
+	wantUnknownKey(t, k, "bank-a", rotated.KeyID())
+
+	// So is a switch from an inline set to a URL.
+	srv := newJWKSServer(t, jwks(t, rotated))
+	k = federation.NewKeys(federation.KeysConfig{Directory: dir, HTTPClient: srv.Client()})
+	wantKey(t, k, "bank-a", old)
+	m.JWKS, m.JWKSURL = nil, srv.URL
+	dir.put(m)
+	wantKey(t, k, "bank-a", rotated)
+	wantRequests(t, srv, 1)
+}
+
+func TestResolveKeyDirectoryFails(t *testing.T) {
+	dir := newDirectory(validMember(t))
+	dir.err = errors.New("store closed")
+	k := federation.NewKeys(federation.KeysConfig{Directory: dir})
+	_, err := k.ResolveKey(context.Background(), "bank-a", "kid")
+	if err == nil || errors.Is(err, protocol.ErrUnknownKey) || !strings.Contains(err.Error(), "store closed") {
+		t.Errorf("got %v, want the directory's error, not wrapping protocol.ErrUnknownKey", err)
+	}
+
+	// A directory that answers nil, nil has no such member.
+	k = federation.NewKeys(federation.KeysConfig{Directory: federation.DirectoryFunc(func(context.Context, string) (*federation.Member, error) {
+		return nil, nil
+	})})
+	if err := wantUnknownKey(t, k, "bank-a", "kid"); !errors.Is(err, federation.ErrUnknownMember) {
+		t.Errorf("got %v, want it to wrap ErrUnknownMember", err)
+	}
+}
+
+func TestResolveKeyURLCached(t *testing.T) {
+	ed, es := newKey(t, protocol.EdDSA), newKey(t, protocol.ES256)
+	srv := newJWKSServer(t, jwks(t, ed, es))
+	k, _, clk := newURLKeys(t, srv)
+	first := wantKey(t, k, "bank-a", ed)
+	for range 10 {
+		wantKey(t, k, "bank-a", es)
+		clk.advance(time.Minute)
+	}
+	if again := wantKey(t, k, "bank-a", ed); again != first {
+		t.Errorf("resolution within MaxAge gave a new *PublicKey; want the cached one")
+	}
+	wantRequests(t, srv, 1)
+}
+
+// TestResolveKeyUnknownKidRateLimited sends a flood of made-up kids, as an
+// attacker forging headers would, and checks that the member's key server
+// sees one fetch per MinRefresh.
+func TestResolveKeyUnknownKidRateLimited(t *testing.T) {
+	key := newKey(t, protocol.EdDSA)
+	srv := newJWKSServer(t, jwks(t, key))
+	k, _, clk := newURLKeys(t, srv)
+	wantKey(t, k, "bank-a", key)
+
+	flood := func() {
+		t.Helper()
+		var wg sync.WaitGroup
+		errs := make(chan error, 200)
+		for i := range 200 {
+			wg.Go(func() {
+				_, err := k.ResolveKey(context.Background(), "bank-a", fmt.Sprintf("bogus-%d", i))
+				errs <- err
+			})
+		}
+		wg.Wait()
+		close(errs)
+		for err := range errs {
+			if !errors.Is(err, protocol.ErrUnknownKey) {
+				t.Fatalf("bogus kid: got %v, want an error wrapping protocol.ErrUnknownKey", err)
+			}
+		}
+	}
+
+	flood()
+	wantRequests(t, srv, 1)
+	clk.advance(time.Minute - time.Second)
+	flood()
+	wantRequests(t, srv, 1)
+	err := wantUnknownKey(t, k, "bank-a", "bogus")
+	if !strings.Contains(err.Error(), "refetched at most every 1m0s") {
+		t.Errorf("got %q, want it to say the set is refetched at most every minute", err)
+	}
+
+	clk.advance(time.Second) // MinRefresh since the fetch
+	flood()
+	wantRequests(t, srv, 2)
+	flood()
+	wantRequests(t, srv, 2)
+	wantKey(t, k, "bank-a", key)
+	wantRequests(t, srv, 2)
+}
+
+func TestResolveKeyMinRefreshConfigured(t *testing.T) {
+	key := newKey(t, protocol.EdDSA)
+	srv := newJWKSServer(t, jwks(t, key))
+	clk := newClock()
+	k := federation.NewKeys(federation.KeysConfig{
+		Directory: newDirectory(urlMember("bank-a", srv.URL)), HTTPClient: srv.Client(),
+		Now: clk.Now, MinRefresh: 10 * time.Second,
+	})
+	wantKey(t, k, "bank-a", key)
+	wantUnknownKey(t, k, "bank-a", "bogus")
+	clk.advance(9 * time.Second)
+	wantUnknownKey(t, k, "bank-a", "bogus")
+	wantRequests(t, srv, 1)
+	clk.advance(time.Second)
+	wantUnknownKey(t, k, "bank-a", "bogus")
+	wantRequests(t, srv, 2)
+}
+
+func TestResolveKeyRotation(t *testing.T) {
+	old, next := newKey(t, protocol.EdDSA), newKey(t, protocol.ES256)
+	srv := newJWKSServer(t, jwks(t, old))
+	k, _, clk := newURLKeys(t, srv)
+	wantKey(t, k, "bank-a", old)
+
+	// The member publishes its next key alongside the old one, then signs
+	// with it before MinRefresh has passed: not yet seen.
+	srv.answer(http.StatusOK, jwks(t, old, next))
+	clk.advance(30 * time.Second)
+	wantUnknownKey(t, k, "bank-a", next.KeyID())
+	wantRequests(t, srv, 1)
+
+	// After MinRefresh the unknown kid is fetched for, and found.
+	clk.advance(30 * time.Second)
+	wantKey(t, k, "bank-a", next)
+	wantRequests(t, srv, 2)
+	wantKey(t, k, "bank-a", old)
+
+	// The member retires the old key; the hub sees that at the next
+	// refetch, here the one MaxAge forces.
+	srv.answer(http.StatusOK, jwks(t, next))
+	clk.advance(59 * time.Minute)
+	wantKey(t, k, "bank-a", old)
+	wantRequests(t, srv, 2)
+	clk.advance(time.Minute) // an hour since the last fetch
+	wantUnknownKey(t, k, "bank-a", old.KeyID())
+	wantRequests(t, srv, 3)
+	wantKey(t, k, "bank-a", next)
+	wantRequests(t, srv, 3)
+}
+
+func TestResolveKeyMaxAge(t *testing.T) {
+	key := newKey(t, protocol.EdDSA)
+	srv := newJWKSServer(t, jwks(t, key))
+	clk := newClock()
+	k := federation.NewKeys(federation.KeysConfig{
+		Directory: newDirectory(urlMember("bank-a", srv.URL)), HTTPClient: srv.Client(),
+		Now: clk.Now, MaxAge: 10 * time.Minute,
+	})
+	steps := []struct {
+		advance time.Duration
+		want    int
+	}{
+		{0, 1},
+		{10*time.Minute - time.Second, 1},
+		{time.Second, 2}, // MaxAge since the first fetch
+		{10*time.Minute - time.Second, 2},
+		{time.Second, 3},
+	}
+	for _, s := range steps {
+		clk.advance(s.advance)
+		wantKey(t, k, "bank-a", key)
+		wantRequests(t, srv, s.want)
+	}
+}
+
+func TestResolveKeyFetchFailures(t *testing.T) {
+	key := newKey(t, protocol.EdDSA)
+	good := jwks(t, key)
+	padded := func(n int) []byte { return append(bytes.Clone(good), bytes.Repeat([]byte(" "), n-len(good))...) }
+	tests := []struct {
+		name   string
+		status int
+		body   []byte
+		want   string // substring of the error; "" if the answer is good
+	}{
+		{name: "500", status: http.StatusInternalServerError, body: []byte("database on fire"),
+			want: `answered "500 Internal Server Error" ("database on fire"); want 200 OK`},
+		{name: "404", status: http.StatusNotFound, body: []byte("not here"), want: `answered "404 Not Found"`},
+		{name: "204", status: http.StatusNoContent, want: `answered "204 No Content"`},
+		{name: "long error body cut short", status: http.StatusBadGateway, body: bytes.Repeat([]byte("x"), 5000),
+			want: `("` + strings.Repeat("x", 100) + `")`},
+		{name: "garbage", status: http.StatusOK, body: []byte("<html>hello</html>"), want: "not a usable JWK Set"},
+		{name: "empty", status: http.StatusOK, body: nil, want: "not a usable JWK Set"},
+		{name: "no keys", status: http.StatusOK, body: []byte(`{"keys":[]}`), want: "not a usable JWK Set"},
+		{name: "one key not JSON", status: http.StatusOK, body: []byte(`{"keys":[1]}`), want: "not a usable JWK Set"},
+		{name: "oversized", status: http.StatusOK, body: padded(protocol.MaxKeySetSize + 1),
+			want: "answered more than 65536 bytes"},
+		{name: "far oversized", status: http.StatusOK, body: padded(1 << 20), want: "answered more than 65536 bytes"},
+		{name: "exactly the largest size", status: http.StatusOK, body: padded(protocol.MaxKeySetSize)},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			srv := newJWKSServer(t, nil)
+			srv.answer(tc.status, tc.body)
+			k, _, clk := newURLKeys(t, srv)
+			if tc.want == "" {
+				wantKey(t, k, "bank-a", key)
+				return
+			}
+			err := wantUnavailable(t, k, "bank-a", key.KeyID())
+			for _, want := range []string{tc.want, `member "bank-a"`, "GET " + srv.URL} {
+				if !strings.Contains(err.Error(), want) {
+					t.Errorf("got %q, want it to contain %q", err, want)
+				}
+			}
+			wantRequests(t, srv, 1)
+
+			// A failing key server is not asked again before MinRefresh.
+			srv.answer(http.StatusOK, good)
+			err = wantUnavailable(t, k, "bank-a", key.KeyID())
+			if !strings.Contains(err.Error(), "next attempt in 1m0s") {
+				t.Errorf("got %q, want it to say when the next attempt is", err)
+			}
+			wantRequests(t, srv, 1)
+			clk.advance(time.Minute)
+			wantKey(t, k, "bank-a", key)
+			wantRequests(t, srv, 2)
+		})
+	}
+}
+
+func TestResolveKeyUnreachable(t *testing.T) {
+	srv := newJWKSServer(t, nil)
+	url := srv.URL
+	srv.Close()
+	k := federation.NewKeys(federation.KeysConfig{Directory: newDirectory(urlMember("bank-a", url)), HTTPClient: srv.Client()})
+	if err := wantUnavailable(t, k, "bank-a", "kid"); !strings.Contains(err.Error(), "GET "+url) {
+		t.Errorf("got %q, want it to name the URL", err)
+	}
+}
+
+// TestResolveKeyKeepsCachedSet checks that a key server that starts failing
+// does not take a member's known keys away.
+func TestResolveKeyKeepsCachedSet(t *testing.T) {
+	key := newKey(t, protocol.EdDSA)
+	srv := newJWKSServer(t, jwks(t, key))
+	k, _, clk := newURLKeys(t, srv)
+	wantKey(t, k, "bank-a", key)
+	srv.answer(http.StatusServiceUnavailable, []byte("maintenance"))
+
+	// An unknown kid refetches; the refetch fails; the kid stays unknown,
+	// and the failure is named.
+	clk.advance(time.Minute)
+	err := wantUnknownKey(t, k, "bank-a", "next-key")
+	if !strings.Contains(err.Error(), "refetching it failed") || !strings.Contains(err.Error(), "503") {
+		t.Errorf("got %q, want it to say the refetch failed with 503", err)
+	}
+	wantRequests(t, srv, 2)
+	wantKey(t, k, "bank-a", key)
+	wantRequests(t, srv, 2)
+
+	// Past MaxAge the set is refetched, fails, and stays in use; the next
+	// try waits for MinRefresh.
+	clk.advance(time.Hour)
+	wantKey(t, k, "bank-a", key)
+	wantRequests(t, srv, 3)
+	clk.advance(30 * time.Second)
+	wantKey(t, k, "bank-a", key)
+	wantRequests(t, srv, 3)
+	clk.advance(30 * time.Second)
+	wantKey(t, k, "bank-a", key)
+	wantRequests(t, srv, 4)
+
+	// Once the server answers again, the set is fresh and no longer
+	// refetched on every use.
+	srv.answer(http.StatusOK, jwks(t, key))
+	clk.advance(time.Minute)
+	wantKey(t, k, "bank-a", key)
+	wantRequests(t, srv, 5)
+	clk.advance(time.Minute)
+	wantKey(t, k, "bank-a", key)
+	wantRequests(t, srv, 5)
+}
+
+func TestResolveKeyForgetAndUpdate(t *testing.T) {
+	key := newKey(t, protocol.EdDSA)
+	srv := newJWKSServer(t, jwks(t, key))
+	k, dir, _ := newURLKeys(t, srv)
+	wantKey(t, k, "bank-a", key)
+	wantKey(t, k, "bank-a", key)
+	wantRequests(t, srv, 1)
+
+	k.Forget("bank-a")
+	wantKey(t, k, "bank-a", key)
+	wantRequests(t, srv, 2)
+
+	m, _ := dir.Member(context.Background(), "bank-a")
+	m.UpdatedAt = m.UpdatedAt.Add(time.Minute)
+	dir.put(m)
+	wantKey(t, k, "bank-a", key)
+	wantRequests(t, srv, 3)
+
+	other := newKey(t, protocol.ES256)
+	srv2 := newJWKSServer(t, jwks(t, other))
+	m.JWKSURL = srv2.URL + "/keys" // same UpdatedAt, another URL
+	dir.put(m)
+	k2 := federation.NewKeys(federation.KeysConfig{Directory: dir, HTTPClient: srv2.Client()})
+	wantKey(t, k2, "bank-a", other)
+	wantRequests(t, srv2, 1)
+
+	// A member removed from the directory is unknown, whatever was cached.
+	k.Forget("nobody") // forgetting a member never seen is harmless
+	dir.remove("bank-a")
+	wantUnknownKey(t, k, "bank-a", key.KeyID())
+}
+
+// TestResolveKeySharedFetch checks that concurrent resolutions for one
+// member wait for one fetch rather than each making their own.
+func TestResolveKeySharedFetch(t *testing.T) {
+	key := newKey(t, protocol.EdDSA)
+	srv := newJWKSServer(t, jwks(t, key))
+	gate, start := make(chan struct{}), make(chan struct{}, 100)
+	srv.mu.Lock()
+	srv.gate, srv.start = gate, start
+	srv.mu.Unlock()
+	k, _, _ := newURLKeys(t, srv)
+
+	var wg sync.WaitGroup
+	results := make(chan error, 20)
+	resolve := func() {
+		_, err := k.ResolveKey(context.Background(), "bank-a", key.KeyID())
+		results <- err
+	}
+	wg.Go(resolve)
+	<-start // the first fetch is under way
+	for range 19 {
+		wg.Go(resolve)
+	}
+	time.Sleep(50 * time.Millisecond) // let the others reach the member's lock
+	close(gate)
+	wg.Wait()
+	close(results)
+	for err := range results {
+		if err != nil {
+			t.Errorf("got %v, want the key", err)
+		}
+	}
+	wantRequests(t, srv, 1)
+}
+
+// TestResolveKeyCancelWhileWaiting checks that a resolution waiting for
+// another's fetch gives up when its context ends.
+func TestResolveKeyCancelWhileWaiting(t *testing.T) {
+	key := newKey(t, protocol.EdDSA)
+	srv := newJWKSServer(t, jwks(t, key))
+	gate, start := make(chan struct{}), make(chan struct{}, 1)
+	srv.mu.Lock()
+	srv.gate, srv.start = gate, start
+	srv.mu.Unlock()
+	k, _, _ := newURLKeys(t, srv)
+
+	first := make(chan error, 1)
+	go func() {
+		_, err := k.ResolveKey(context.Background(), "bank-a", key.KeyID())
+		first <- err
+	}()
+	<-start
+
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Millisecond)
+	defer cancel()
+	if _, err := k.ResolveKey(ctx, "bank-a", key.KeyID()); !errors.Is(err, context.DeadlineExceeded) {
+		t.Errorf("waiting resolution: got %v, want context.DeadlineExceeded", err)
+	}
+	close(gate)
+	if err := <-first; err != nil {
+		t.Errorf("fetching resolution: got %v, want the key", err)
+	}
+	wantRequests(t, srv, 1)
+}
+
+// TestResolveKeyFetchOutlivesCancel checks that a fetch whose request is
+// cancelled still completes and serves the next resolution.
+func TestResolveKeyFetchOutlivesCancel(t *testing.T) {
+	key := newKey(t, protocol.EdDSA)
+	srv := newJWKSServer(t, jwks(t, key))
+	gate, start := make(chan struct{}), make(chan struct{}, 1)
+	srv.mu.Lock()
+	srv.gate, srv.start = gate, start
+	srv.mu.Unlock()
+	k, _, _ := newURLKeys(t, srv)
+
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() {
+		_, err := k.ResolveKey(ctx, "bank-a", key.KeyID())
+		done <- err
+	}()
+	<-start
+	cancel()
+	close(gate)
+	if err := <-done; err != nil {
+		t.Errorf("got %v, want the key fetched despite the cancellation", err)
+	}
+	wantKey(t, k, "bank-a", key)
+	wantRequests(t, srv, 1)
+}
+
+func TestKeysDefaults(t *testing.T) {
+	key := newKey(t, protocol.EdDSA)
+	var requests atomic.Int64
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		requests.Add(1)
+		w.Write(jwks(t, key))
+	}))
+	defer srv.Close()
+	m := urlMember("bank-a", srv.URL)
+	if err := m.Validate(true); err != nil {
+		t.Fatal(err)
+	}
+	k := federation.NewKeys(federation.KeysConfig{Directory: newDirectory(m)})
+	wantKey(t, k, "bank-a", key)
+	wantUnknownKey(t, k, "bank-a", "bogus") // within the default MinRefresh
+	wantKey(t, k, "bank-a", key)            // within the default MaxAge
+	if got := requests.Load(); got != 1 {
+		t.Errorf("got %d requests, want 1", got)
+	}
+
+	defer func() {
+		if recover() == nil {
+			t.Errorf("NewKeys without a Directory: got no panic, want one")
+		}
+	}()
+	federation.NewKeys(federation.KeysConfig{})
+}
+
+// TestKeysVerify uses Keys as the hub does: to verify members' bearer
+// tokens and submissions.
+func TestKeysVerify(t *testing.T) {
+	const hub = "https://hub.example"
+	inlineKey, urlKey := newKey(t, protocol.EdDSA), newKey(t, protocol.ES256)
+	a := validMember(t)
+	a.JWKS = jwks(t, inlineKey)
+	srv := newJWKSServer(t, jwks(t, urlKey))
+	b := urlMember("bank-b", srv.URL)
+	down := newJWKSServer(t, nil)
+	down.answer(http.StatusInternalServerError, nil)
+	c := urlMember("bank-c", down.URL)
+	clk := newClock()
+	k := federation.NewKeys(federation.KeysConfig{Directory: newDirectory(a, b, c), HTTPClient: srv.Client(), Now: clk.Now})
+	now := clk.Now()
+
+	bearer := func(key *protocol.SigningKey, member string) string {
+		tok, err := protocol.NewBearer(key, member, hub, now, time.Minute)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return tok
+	}
+	tests := []struct {
+		name    string
+		token   string
+		wantErr error // nil for success
+	}{
+		{"inline key", bearer(inlineKey, "bank-a"), nil},
+		{"URL key", bearer(urlKey, "bank-b"), nil},
+		{"another member's key", bearer(urlKey, "bank-a"), protocol.ErrUnknownKey},
+		{"unknown member", bearer(inlineKey, "bank-z"), protocol.ErrUnknownKey},
+		{"key server down", bearer(urlKey, "bank-c"), federation.ErrKeySetUnavailable},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			got, err := protocol.VerifyBearer(context.Background(), tc.token, k, protocol.BearerOptions{Audience: hub, Now: now})
+			if tc.wantErr == nil {
+				if err != nil {
+					t.Fatalf("got %v, want the token verified", err)
+				}
+				return
+			}
+			if !errors.Is(err, tc.wantErr) {
+				t.Fatalf("got %v, %v; want an error wrapping %v", got, err, tc.wantErr)
+			}
+			var verr *protocol.VerificationError
+			if isVerification := errors.As(err, &verr); isVerification != (tc.wantErr == protocol.ErrUnknownKey) {
+				t.Errorf("got %v (a verification error: %v), want a verification error only for an unknown key", err, isVerification)
+			}
+		})
+	}
+
+	sub, err := protocol.SignSubmission(&protocol.Submission{
+		Issuer: "bank-b", Audience: hub, IssuedAt: now, ID: "019aa5f0-8c00-7000-8000-000000000001",
+		Request: protocol.LiftFlag{FlagID: "flag-1"},
+	}, urlKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := protocol.VerifySubmission(context.Background(), sub, k, protocol.SubmissionOptions{Audience: hub, Now: now})
+	if err != nil || got.Issuer != "bank-b" || got.KeyID != urlKey.KeyID() {
+		t.Errorf("VerifySubmission: got %+v, %v; want bank-b's submission under its key", got, err)
+	}
+	wantRequests(t, srv, 1)
+}
+
+// TestKeysConcurrent resolves, forgets and updates members from many
+// goroutines at once; run it with -race.
+func TestKeysConcurrent(t *testing.T) {
+	keys := []*protocol.SigningKey{newKey(t, protocol.EdDSA), newKey(t, protocol.ES256)}
+	srv := newJWKSServer(t, jwks(t, keys...))
+	var members []*federation.Member
+	for i := range 4 {
+		m := validMember(t)
+		m.ID, m.JWKS = fmt.Sprintf("inline-%d", i), jwks(t, keys...)
+		members = append(members, m, urlMember(fmt.Sprintf("url-%d", i), srv.URL))
+	}
+	dir := newDirectory(members...)
+	clk := newClock()
+	k := federation.NewKeys(federation.KeysConfig{Directory: dir, HTTPClient: srv.Client(), Now: clk.Now, MinRefresh: time.Second})
+
+	var wg sync.WaitGroup
+	for g := range 16 {
+		wg.Go(func() {
+			for i := range 100 {
+				m := members[(g+i)%len(members)]
+				switch i % 10 {
+				case 0:
+					k.Forget(m.ID)
+				case 1:
+					u := *m
+					u.UpdatedAt = created.Add(time.Duration(i) * time.Second)
+					dir.put(&u)
+				case 2:
+					clk.advance(time.Second)
+				case 3:
+					if _, err := k.ResolveKey(context.Background(), m.ID, "bogus"); !errors.Is(err, protocol.ErrUnknownKey) {
+						t.Errorf("bogus kid of %s: got %v, want protocol.ErrUnknownKey", m.ID, err)
+					}
+				default:
+					key := keys[i%len(keys)]
+					if got, err := k.ResolveKey(context.Background(), m.ID, key.KeyID()); err != nil || got.KeyID() != key.KeyID() {
+						t.Errorf("%s: got %v, %v; want key %q", m.ID, got, err, key.KeyID())
+					}
+				}
+			}
+		})
+	}
+	wg.Wait()
+}

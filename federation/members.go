@@ -1,0 +1,270 @@
+// Package federation is the hub's view of its members: the institutions
+// registered with it, the roles they hold, and the keys they sign with.
+//
+// # Members
+//
+// A [Member] is a bank, a payment provider, a regulator or the operator. The
+// operator registers it with an id, a name, one or more [Role]s, and its
+// public signing keys: either a JWK Set inline or an https URL the hub
+// fetches it from. A member holding several roles might look like this:
+//
+//	{
+//	  "id": "bank-a",
+//	  "name": "Bank A AB",
+//	  "roles": ["check", "flag", "suspicion"],
+//	  "jwks_url": "https://keys.bank-a.example/sparr/jwks.json",
+//	  "status": "active",
+//	  "created_at": "2026-11-01T09:00:00Z",
+//	  "updated_at": "2026-11-01T09:00:00Z"
+//	}
+//
+// # Keys
+//
+// Members sign their bearer tokens and submissions; the protected header of
+// each names the member ("iss") and the key ("kid"). [Keys] implements
+// [protocol.KeyResolver] over a [Directory] of members: it parses inline key
+// sets once, fetches key sets from URLs and caches them, picks up a rotated
+// key when a new kid appears, and refetches at most once per
+// [KeysConfig.MinRefresh] however many unknown kids arrive, so that forged
+// headers cannot turn the hub against a member's key server.
+package federation
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/url"
+	"slices"
+	"strings"
+	"time"
+	"unicode"
+	"unicode/utf8"
+
+	"github.com/sparr-dev/sparr/protocol"
+)
+
+// ErrInvalidMember is returned, wrapped, by [Member.Validate] for a member
+// that breaks a rule, and by [ParseRole] for an unknown role.
+var ErrInvalidMember = errors.New("invalid member")
+
+// A Role is what a member may do at the hub.
+type Role string
+
+// The roles.
+const (
+	RoleFlag      Role = "flag"      // place, extend, thaw and lift protection flags
+	RoleSuspicion Role = "suspicion" // report and retract police-reported suspicions
+	RoleCheck     Role = "check"     // check identities and read the event feed
+	RoleRegulator Role = "regulator" // read the exchange log and its proofs
+	RoleOperator  Role = "operator"  // register members and run the hub
+)
+
+// Roles returns every role, in the order of the constants.
+func Roles() []Role {
+	return []Role{RoleFlag, RoleSuspicion, RoleCheck, RoleRegulator, RoleOperator}
+}
+
+// ParseRole returns the role named s.
+func ParseRole(s string) (Role, error) {
+	if slices.Contains(Roles(), Role(s)) {
+		return Role(s), nil
+	}
+	return "", fmt.Errorf("%w: unknown role %q; use %s", ErrInvalidMember, s, roleList())
+}
+
+// A Status says whether a member may use the hub.
+type Status string
+
+// The statuses. A suspended member stays registered, with its history, but
+// the hub refuses its requests and stops delivering to it.
+const (
+	StatusActive    Status = "active"
+	StatusSuspended Status = "suspended"
+)
+
+// Limits on a member's fields.
+const (
+	maxIDLength      = 64
+	maxNameLength    = 200
+	maxJWKSURLLength = 2048
+)
+
+// A Member is an institution registered with the hub: a bank, a payment
+// provider, a regulator, or the operator.
+type Member struct {
+	// ID is the member's id, the "iss" of everything it signs: 1 to 64
+	// characters of lower-case letters, digits and '-', starting with a
+	// letter.
+	ID string `json:"id"`
+	// Name is the institution's name for people: 1 to 200 bytes of
+	// printable UTF-8.
+	Name string `json:"name"`
+	// Roles are what the member may do: at least one, none repeated;
+	// [Member.Normalize] sorts them.
+	Roles []Role `json:"roles"`
+	// JWKS is the member's public signing keys as an inline JWK Set, which
+	// [protocol.ParseKeySet] must accept; JWKSURL is a URL to fetch that set
+	// from instead. A member has exactly one of the two.
+	JWKS    json.RawMessage `json:"jwks,omitempty"`
+	JWKSURL string          `json:"jwks_url,omitempty"`
+	Status  Status          `json:"status"`
+	// CreatedAt and UpdatedAt are set by the hub's store. Keys cache a
+	// member's key set by UpdatedAt, so every change must advance it.
+	CreatedAt time.Time `json:"created_at"`
+	UpdatedAt time.Time `json:"updated_at"`
+}
+
+// Validate checks every rule of [Member]'s fields and returns the first
+// broken one as an error wrapping [ErrInvalidMember] that names the field
+// and says what to do. A JWKS URL must use https unless allowInsecureURL,
+// which is for tests and local demos only.
+func (m *Member) Validate(allowInsecureURL bool) error {
+	if m == nil {
+		return invalid("member", "none given")
+	}
+	if err := validateID(m.ID); err != nil {
+		return err
+	}
+	if err := validateName(m.Name); err != nil {
+		return err
+	}
+	if err := validateRoles(m.Roles); err != nil {
+		return err
+	}
+	if err := m.validateKeys(allowInsecureURL); err != nil {
+		return err
+	}
+	switch m.Status {
+	case StatusActive, StatusSuspended:
+	case "":
+		return invalid("status", "missing; use %q or %q", StatusActive, StatusSuspended)
+	default:
+		return invalid("status", "%q is not a status; use %q or %q", m.Status, StatusActive, StatusSuspended)
+	}
+	return nil
+}
+
+// Normalize sorts the member's roles and drops repeats.
+func (m *Member) Normalize() {
+	slices.Sort(m.Roles)
+	m.Roles = slices.Compact(m.Roles)
+}
+
+// HasRole reports whether the member holds role r.
+func (m *Member) HasRole(r Role) bool { return slices.Contains(m.Roles, r) }
+
+// Active reports whether the member may use the hub.
+func (m *Member) Active() bool { return m.Status == StatusActive }
+
+// hasInlineJWKS reports whether the member has an inline key set; JSON null
+// counts as none.
+func (m *Member) hasInlineJWKS() bool {
+	t := bytes.TrimSpace(m.JWKS)
+	return len(t) > 0 && !bytes.Equal(t, []byte("null"))
+}
+
+func (m *Member) validateKeys(allowInsecureURL bool) error {
+	inline := m.hasInlineJWKS()
+	switch {
+	case inline && m.JWKSURL != "":
+		return invalid("jwks, jwks_url", "both given; register the key set inline (jwks) or by URL (jwks_url), not both")
+	case !inline && m.JWKSURL == "":
+		return invalid("jwks, jwks_url", "neither given; register the member's public signing keys as a JWK Set inline (jwks) or by URL (jwks_url)")
+	case inline:
+		if _, err := protocol.ParseKeySet(m.JWKS); err != nil {
+			return invalid("jwks", "%v; register a JWK Set of the member's public Ed25519 or P-256 signing keys, each with a distinct \"kid\"", err)
+		}
+		return nil
+	}
+	return validateJWKSURL(m.JWKSURL, allowInsecureURL)
+}
+
+func validateID(id string) error {
+	if id == "" {
+		return invalid("id", "missing; choose 1 to %d characters of a-z, 0-9 and '-', starting with a letter, such as \"bank-a\"", maxIDLength)
+	}
+	if len(id) > maxIDLength {
+		return invalid("id", "%d characters; use at most %d", len(id), maxIDLength)
+	}
+	if c := id[0]; c < 'a' || c > 'z' {
+		return invalid("id", "%q does not start with a lower-case letter a-z; start it with one", id)
+	}
+	for i, c := range id {
+		if !('a' <= c && c <= 'z' || '0' <= c && c <= '9' || c == '-') {
+			return invalid("id", "%q has %q at byte %d; use only a-z, 0-9 and '-'", id, c, i)
+		}
+	}
+	return nil
+}
+
+func validateName(name string) error {
+	switch {
+	case name == "":
+		return invalid("name", "missing; give the institution's name")
+	case len(name) > maxNameLength:
+		return invalid("name", "%d bytes; shorten it to at most %d", len(name), maxNameLength)
+	case !utf8.ValidString(name):
+		return invalid("name", "not valid UTF-8; send it as UTF-8")
+	}
+	for i, r := range name {
+		if !unicode.IsPrint(r) {
+			return invalid("name", "has the unprintable character %U at byte %d; remove it", r, i)
+		}
+	}
+	return nil
+}
+
+func validateRoles(roles []Role) error {
+	if len(roles) == 0 {
+		return invalid("roles", "none given; give at least one of %s", roleList())
+	}
+	for i, r := range roles {
+		if !slices.Contains(Roles(), r) {
+			return invalid(fmt.Sprintf("roles[%d]", i), "%q is not a role; use %s", r, roleList())
+		}
+		if slices.Contains(roles[:i], r) {
+			return invalid(fmt.Sprintf("roles[%d]", i), "%q is listed twice; list each role once", r)
+		}
+	}
+	return nil
+}
+
+func validateJWKSURL(s string, allowInsecure bool) error {
+	if len(s) > maxJWKSURLLength {
+		return invalid("jwks_url", "%d bytes; use a URL of at most %d", len(s), maxJWKSURLLength)
+	}
+	u, err := url.Parse(s)
+	if err != nil {
+		return invalid("jwks_url", "not a URL (%v); give an absolute https URL", err)
+	}
+	switch {
+	case u.Scheme == "https":
+	case u.Scheme == "http" && allowInsecure:
+	case u.Scheme == "http":
+		return invalid("jwks_url", "uses http, which lets anyone on the path swap the member's keys; serve the key set over https")
+	default:
+		return invalid("jwks_url", "%q is not an absolute https URL; give one such as \"https://keys.bank.example/jwks.json\"", s)
+	}
+	switch {
+	case u.Host == "" || u.Hostname() == "":
+		return invalid("jwks_url", "has no host; give an absolute https URL")
+	case u.User != nil:
+		return invalid("jwks_url", "carries user credentials; serve the public key set without them")
+	case u.Fragment != "" || strings.HasSuffix(s, "#"):
+		return invalid("jwks_url", "has a fragment (#…), which is never sent to the server; remove it")
+	}
+	return nil
+}
+
+func invalid(field, format string, args ...any) error {
+	return fmt.Errorf("%w: %s: %s", ErrInvalidMember, field, fmt.Sprintf(format, args...))
+}
+
+func roleList() string {
+	q := make([]string, 0, len(Roles()))
+	for _, r := range Roles() {
+		q = append(q, fmt.Sprintf("%q", r))
+	}
+	return "one of " + strings.Join(q, ", ")
+}

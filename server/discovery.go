@@ -1,0 +1,170 @@
+package server
+
+import (
+	"crypto/ed25519"
+	"errors"
+	"fmt"
+	"net/http"
+	"strings"
+
+	"github.com/gin-gonic/gin"
+
+	"github.com/sparr-dev/sparr/federation"
+	"github.com/sparr-dev/sparr/protocol"
+	"github.com/sparr-dev/sparr/server/store"
+)
+
+// A Configuration is the hub's discovery document, served at
+// /.well-known/sparr-configuration: everything a member needs to talk to
+// the hub and check what it signs.
+type Configuration struct {
+	Issuer              string                       `json:"issuer"`
+	JWKSURI             string                       `json:"jwks_uri"`
+	Endpoints           map[string]string            `json:"endpoints"`
+	IdentifierTypes     []protocol.IdentifierType    `json:"identifier_types"`
+	Token               protocol.TokenPublicKey      `json:"token"`
+	SigningAlgorithms   []protocol.Algorithm         `json:"signing_algorithms"`
+	WebhookPublicKey    string                       `json:"webhook_public_key"`
+	Log                 LogInfo                      `json:"log"`
+	Purposes            []string                     `json:"purposes"`
+	Outcomes            []string                     `json:"outcomes"`
+	SuspicionCategories []protocol.SuspicionCategory `json:"suspicion_categories"`
+	SuspicionsEnabled   bool                         `json:"suspicions_enabled"`
+	Policy              PolicyInfo                   `json:"policy"`
+}
+
+// LogInfo names the exchange log and the key its checkpoints are signed
+// with, as a note verifier key ("<origin>+<hash>+<key>").
+type LogInfo struct {
+	Origin    string `json:"origin"`
+	PublicKey string `json:"public_key"`
+}
+
+// PolicyInfo publishes the limits a member's submissions must keep.
+type PolicyInfo struct {
+	StandardFlagDays       int `json:"standard_flag_days"`
+	MaxExtendedFlagDays    int `json:"max_extended_flag_days"`
+	MaxThawHours           int `json:"max_thaw_hours"`
+	SubmissionMaxAgeSecs   int `json:"submission_max_age_seconds"`
+	BearerMaxLifetimeSecs  int `json:"bearer_max_lifetime_seconds"`
+	MaxTokensPerRequest    int `json:"max_tokens_per_request"`
+	SuspicionRetentionDays int `json:"suspicion_retention_days"`
+}
+
+// Configuration returns the discovery document.
+func (h *Hub) Configuration() Configuration {
+	base := strings.TrimSuffix(h.cfg.Issuer, "/")
+	p := h.cfg.Policy
+	const day = 24 * 60 * 60
+	return Configuration{
+		Issuer:  h.cfg.Issuer,
+		JWKSURI: base + "/.well-known/jwks.json",
+		Endpoints: map[string]string{
+			"tokens":     base + "/v1/tokens",
+			"flags":      base + "/v1/flags",
+			"suspicions": base + "/v1/suspicions",
+			"check":      base + "/v1/check",
+			"checks":     base + "/v1/checks",
+			"records":    base + "/v1/records",
+		},
+		IdentifierTypes:     protocol.IdentifierTypes(),
+		Token:               h.keys.Token.Public(),
+		SigningAlgorithms:   []protocol.Algorithm{protocol.EdDSA, protocol.ES256},
+		WebhookPublicKey:    protocol.EncodeWebhookPublicKey(h.keys.Webhook.Public().(ed25519.PublicKey)),
+		Log:                 LogInfo{Origin: h.keys.LogOrigin, PublicKey: h.keys.LogVerifier},
+		Purposes:            Purposes,
+		Outcomes:            Outcomes,
+		SuspicionCategories: protocol.SuspicionCategories(),
+		SuspicionsEnabled:   p.SuspicionLegalBasis != "",
+		Policy: PolicyInfo{
+			StandardFlagDays:       int(p.StandardFlag.Seconds()) / day,
+			MaxExtendedFlagDays:    int(p.MaxExtendedFlag.Seconds()) / day,
+			MaxThawHours:           int(p.MaxThaw.Hours()),
+			SubmissionMaxAgeSecs:   int(protocol.DefaultSubmissionMaxAge.Seconds()),
+			BearerMaxLifetimeSecs:  int(protocol.MaxBearerLifetime.Seconds()),
+			MaxTokensPerRequest:    protocol.MaxTokenBatch,
+			SuspicionRetentionDays: int(p.SuspicionRetention.Seconds()) / day,
+		},
+	}
+}
+
+// configuration: GET /.well-known/sparr-configuration.
+func (h *Hub) configuration(c *gin.Context) {
+	c.Header("Cache-Control", "public, max-age=300")
+	c.JSON(http.StatusOK, h.Configuration())
+}
+
+// jwks: GET /.well-known/jwks.json, every record-signing key, retired ones
+// included, so old records still verify.
+func (h *Hub) jwks(c *gin.Context) {
+	b, err := h.keys.JWKS().MarshalJSON()
+	if err != nil {
+		h.internal(c, "encode JWKS", err)
+		return
+	}
+	c.Header("Cache-Control", "public, max-age=300")
+	c.Data(http.StatusOK, "application/jwk-set+json", b)
+}
+
+// healthz: the process is up.
+func (h *Hub) healthz(c *gin.Context) { c.JSON(http.StatusOK, gin.H{"status": "ok"}) }
+
+// readyz: the hub can read its store.
+func (h *Hub) readyz(c *gin.Context) {
+	if _, err := h.store.LogSize(); err != nil {
+		h.log.Error("readiness: store unreadable", "error", err)
+		h.fail(c, problemf(protocol.ProblemUnavailable, "the store cannot be read"))
+		return
+	}
+	c.JSON(http.StatusOK, gin.H{"status": "ready"})
+}
+
+// tokens: POST /v1/tokens. The batch is counted in the log before the
+// evaluation is returned.
+func (h *Hub) tokens(c *gin.Context) {
+	var req protocol.TokenRequest
+	if !h.readJSON(c, &req) {
+		return
+	}
+	resp, err := h.keys.Token.Evaluate(&req)
+	if err != nil {
+		h.fail(c, problemf(protocol.ProblemInvalidTokenRequest, "%v", err))
+		return
+	}
+	m := member(c)
+	res, err := h.store.Apply(&store.Command{
+		At: h.now(), Actor: m.ID, Action: "tokens",
+		Attrs: []protocol.LogAttr{{Key: "type", Value: string(req.Type)}, {Key: "count", Value: fmt.Sprint(len(req.Blinded))}, {Key: "epoch", Value: fmt.Sprint(req.Epoch)}},
+	})
+	if err != nil {
+		h.internal(c, "log token batch", err)
+		return
+	}
+	h.metrics.tokens.WithLabelValues(string(req.Type)).Add(float64(len(req.Blinded)))
+	c.Header("X-Sparr-Log-Index", fmt.Sprint(res.LogIndex))
+	c.JSON(http.StatusOK, resp)
+}
+
+// getRecord: GET /v1/records/{jti}. Flag records go to every member with
+// the flag or check role; a record with an audience (a suspicion, a
+// reminder) only to that member.
+func (h *Hub) getRecord(c *gin.Context) {
+	m := member(c)
+	r, err := h.store.Record(c.Param("jti"))
+	notFound := problemf(protocol.ProblemNotFound, "no record %q for member %q", c.Param("jti"), m.ID)
+	switch {
+	case errors.Is(err, store.ErrNotFound):
+		h.fail(c, notFound)
+		return
+	case err != nil:
+		h.internal(c, "read record", err)
+		return
+	case r.Audience != "" && r.Audience != m.ID:
+		h.fail(c, notFound)
+		return
+	case r.Audience == "" && !hasRole(m, federation.RoleFlag, federation.RoleCheck):
+		h.fail(c, notFound)
+		return
+	}
+	c.JSON(http.StatusOK, gin.H{"id": r.ID, "type": r.Type, "seq": r.Seq, "issued_at": r.IssuedAt, "jws": r.JWS})
+}

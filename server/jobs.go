@@ -1,0 +1,133 @@
+package server
+
+import (
+	"time"
+
+	"github.com/sparr-dev/sparr/protocol"
+	"github.com/sparr-dev/sparr/server/store"
+)
+
+// jobBatch is how many flags or suspicions one pass of a job handles
+// before it looks again.
+const jobBatch = 100
+
+func (h *Hub) runJobs() {
+	t := time.NewTicker(h.cfg.JobInterval)
+	defer t.Stop()
+	for {
+		if err := h.RunJobs(); err != nil {
+			h.log.Error("background job failed", "error", err)
+		}
+		select {
+		case <-h.stop:
+			return
+		case <-t.C:
+		}
+	}
+}
+
+// RunJobs does now what the background jobs do on their schedule: it ends
+// flags and suspicions whose time is up, with a signed record each, and
+// reminds origin members of flags about to expire.
+func (h *Hub) RunJobs() error {
+	for _, job := range []func(time.Time) (int, error){h.expireFlags, h.remindFlags, h.expireSuspicions} {
+		for {
+			n, err := job(h.now())
+			if err != nil {
+				return err
+			}
+			if n < jobBatch {
+				break
+			}
+		}
+	}
+	return nil
+}
+
+// expireFlags ends flags past their expiry. Like a lift, expiry deletes the
+// consent and the earlier records; the expiry record tells members to
+// delete theirs.
+func (h *Hub) expireFlags(now time.Time) (int, error) {
+	due, err := h.store.FlagsExpiringBefore(now, jobBatch)
+	if err != nil {
+		return 0, err
+	}
+	at := now.UTC().Truncate(time.Second)
+	for _, f := range due {
+		tok, err := protocol.ParseToken(f.Subject)
+		if err != nil {
+			return 0, err
+		}
+		rec, err := h.sign(newID(), []protocol.Token{tok}, "", protocol.FlagExpired{FlagID: f.ID, ExpiredAt: protocol.NewNumericDate(f.ExpiresAt)}, at)
+		if err != nil {
+			return 0, err
+		}
+		if _, err := h.store.Apply(&store.Command{
+			At: now, Actor: "hub", Action: "flag-expired",
+			Salt: salt(), Details: details(map[string]string{"flag_id": f.ID, "record": rec.ID}),
+			Record: rec, Flag: ended(f, rec, store.FlagExpired, at), Erase: &store.Erase{Records: f.Records, Consent: f.ID},
+		}); err != nil {
+			return 0, err
+		}
+	}
+	return len(due), nil
+}
+
+// remindFlags sends the origin member of each flag nearing its expiry a
+// reminder record, delivered to that member only.
+func (h *Hub) remindFlags(now time.Time) (int, error) {
+	due, err := h.store.FlagsToRemindBefore(now, jobBatch)
+	if err != nil {
+		return 0, err
+	}
+	at := now.UTC().Truncate(time.Second)
+	for _, f := range due {
+		tok, err := protocol.ParseToken(f.Subject)
+		if err != nil {
+			return 0, err
+		}
+		rec, err := h.sign(newID(), []protocol.Token{tok}, f.Origin, protocol.FlagExpiring{FlagID: f.ID, ExpiresAt: protocol.NewNumericDate(f.ExpiresAt)}, at)
+		if err != nil {
+			return 0, err
+		}
+		n := next(f, rec)
+		n.RemindedAt = at
+		if _, err := h.store.Apply(&store.Command{
+			At: now, Actor: "hub", Action: "flag-expiring",
+			Salt: salt(), Details: details(map[string]string{"flag_id": f.ID, "record": rec.ID}),
+			Attrs:  []protocol.LogAttr{{Key: "origin", Value: f.Origin}},
+			Record: rec, Flag: n,
+		}); err != nil {
+			return 0, err
+		}
+	}
+	return len(due), nil
+}
+
+// expireSuspicions ends suspicions past their retention and deletes their
+// records; the expiry record goes to the member that reported it.
+func (h *Hub) expireSuspicions(now time.Time) (int, error) {
+	due, err := h.store.SuspicionsExpiringBefore(now, jobBatch)
+	if err != nil {
+		return 0, err
+	}
+	at := now.UTC().Truncate(time.Second)
+	for _, s := range due {
+		toks, err := parseTokens(s.Subjects)
+		if err != nil {
+			return 0, err
+		}
+		rec, err := h.sign(newID(), toks, s.Origin, protocol.SuspicionExpired{SuspicionID: s.ID, ExpiredAt: protocol.NewNumericDate(s.ExpiresAt)}, at)
+		if err != nil {
+			return 0, err
+		}
+		if _, err := h.store.Apply(&store.Command{
+			At: now, Actor: "hub", Action: "suspicion-expired",
+			Salt: salt(), Details: details(map[string]string{"suspicion_id": s.ID, "record": rec.ID}),
+			Record: rec, Suspicion: endedSuspicion(s, rec, store.SuspicionExpired, at), Erase: &store.Erase{Records: s.Records},
+		}); err != nil {
+			return 0, err
+		}
+	}
+	return len(due), nil
+}

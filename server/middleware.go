@@ -1,0 +1,273 @@
+package server
+
+import (
+	"errors"
+	"fmt"
+	"log/slog"
+	"math"
+	"net/http"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/gin-gonic/gin"
+	"github.com/google/uuid"
+	"golang.org/x/time/rate"
+
+	"github.com/sparr-dev/sparr/federation"
+	"github.com/sparr-dev/sparr/protocol"
+)
+
+// Context keys the middleware sets.
+const (
+	keyRequestID = "sparr.request_id"
+	keyRoute     = "sparr.route"
+	keyMember    = "sparr.member"
+)
+
+// requestID gives every request an id, returned in X-Request-Id and in
+// every problem, and written to every log line about it.
+func (h *Hub) requestID(c *gin.Context) {
+	id := uuid.Must(uuid.NewV7()).String()
+	c.Set(keyRequestID, id)
+	c.Header("X-Request-Id", id)
+	c.Next()
+}
+
+// recover turns a panic into a 500 problem and an error log line.
+func (h *Hub) recover(c *gin.Context) {
+	defer func() {
+		if v := recover(); v != nil {
+			if v == http.ErrAbortHandler {
+				panic(v)
+			}
+			h.log.Error("panic serving request", "request_id", c.GetString(keyRequestID), "route", c.FullPath(), "panic", fmt.Sprint(v))
+			if !c.Writer.Written() {
+				h.fail(c, problemf(protocol.ProblemInternal, "the hub failed on this request; quote request id %s to the operator", c.GetString(keyRequestID)))
+			}
+			c.Abort()
+		}
+	}()
+	c.Next()
+}
+
+// observe logs each request and counts it. It logs the route pattern, never
+// the body, the query, or the Authorization header.
+func (h *Hub) observe(c *gin.Context) {
+	start := time.Now()
+	c.Next()
+	took := time.Since(start)
+	route := c.FullPath()
+	if route == "" {
+		route = "unmatched"
+	}
+	status := c.Writer.Status()
+	h.metrics.requests.WithLabelValues(route, c.Request.Method, strconv.Itoa(status)).Inc()
+	h.metrics.latency.WithLabelValues(route).Observe(took.Seconds())
+	level := slog.LevelInfo
+	if status >= 500 {
+		level = slog.LevelError
+	}
+	attrs := []slog.Attr{
+		slog.String("request_id", c.GetString(keyRequestID)),
+		slog.String("method", c.Request.Method),
+		slog.String("route", route),
+		slog.Int("status", status),
+		slog.Float64("ms", float64(took.Microseconds())/1000),
+	}
+	if m := member(c); m != nil {
+		attrs = append(attrs, slog.String("member", m.ID))
+	}
+	h.log.LogAttrs(c.Request.Context(), level, "request", attrs...)
+}
+
+// describe records which route is being served.
+func (h *Hub) describe(r Route) gin.HandlerFunc {
+	return func(c *gin.Context) {
+		c.Set(keyRoute, r)
+		c.Next()
+	}
+}
+
+func member(c *gin.Context) *federation.Member {
+	m, _ := c.Get(keyMember)
+	mm, _ := m.(*federation.Member)
+	return mm
+}
+
+func route(c *gin.Context) Route {
+	r, _ := c.Get(keyRoute)
+	rr, _ := r.(Route)
+	return rr
+}
+
+// authenticate checks the bearer token, the member's status and its roles.
+func (h *Hub) authenticate(r Route) gin.HandlerFunc {
+	return func(c *gin.Context) {
+		auth := c.GetHeader("Authorization")
+		token, ok := strings.CutPrefix(auth, "Bearer ")
+		if !ok || token == "" {
+			c.Header("WWW-Authenticate", `Bearer realm="sparr"`)
+			h.fail(c, problemf(protocol.ProblemUnauthenticated, "send Authorization: Bearer <jwt>, a bearer token signed with your member key (see docs/protocol.md, Bearer tokens)"))
+			return
+		}
+		now := h.now()
+		id, ok := h.bearers.get(token, now)
+		if !ok {
+			b, err := protocol.VerifyBearer(c, token, h.members, protocol.BearerOptions{Audience: h.cfg.Issuer, Now: now})
+			var ve *protocol.VerificationError
+			switch {
+			case errors.As(err, &ve) && errors.Is(err, protocol.ErrExpired):
+				c.Header("WWW-Authenticate", `Bearer realm="sparr", error="invalid_token"`)
+				h.fail(c, problemf(protocol.ProblemBearerExpired, "%v", err))
+				return
+			case errors.As(err, &ve):
+				c.Header("WWW-Authenticate", `Bearer realm="sparr", error="invalid_token"`)
+				h.fail(c, problemf(protocol.ProblemUnauthenticated, "%v", err))
+				return
+			case err != nil:
+				h.log.Warn("resolving a member key failed", "request_id", c.GetString(keyRequestID), "error", err)
+				h.fail(c, problemf(protocol.ProblemUnavailable, "could not fetch the member's keys; try again shortly"))
+				return
+			}
+			id = b.Member
+			h.bearers.put(token, id, b.Expiry)
+		}
+		m, err := h.store.Member(c, id)
+		if err != nil {
+			c.Header("WWW-Authenticate", `Bearer realm="sparr", error="invalid_token"`)
+			h.fail(c, problemf(protocol.ProblemUnauthenticated, "member %q is not registered with this hub", id))
+			return
+		}
+		c.Set(keyMember, m)
+		if !m.Active() {
+			h.fail(c, problemf(protocol.ProblemMemberSuspended, "member %q is suspended; contact the hub operator", m.ID))
+			return
+		}
+		if !slices.ContainsFunc(r.Roles, m.HasRole) {
+			h.fail(c, problemf(protocol.ProblemForbidden, "%s %s needs the role %s; member %q has %s", r.Method, r.Path, roleList(r.Roles), m.ID, roleList(m.Roles)))
+			return
+		}
+		c.Next()
+	}
+}
+
+func roleList(roles []federation.Role) string {
+	s := make([]string, len(roles))
+	for i, r := range roles {
+		s[i] = string(r)
+	}
+	return strings.Join(s, " or ")
+}
+
+// A bearerCache remembers verified bearer tokens until they expire, so a
+// member pays for one signature check per token, not per request.
+type bearerCache struct {
+	mu      sync.Mutex
+	max     int
+	entries map[string]bearerEntry
+}
+
+type bearerEntry struct {
+	member string
+	expiry time.Time
+}
+
+func newBearerCache(max int) *bearerCache {
+	return &bearerCache{max: max, entries: make(map[string]bearerEntry)}
+}
+
+func (b *bearerCache) get(token string, now time.Time) (string, bool) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	e, ok := b.entries[token]
+	if !ok || !now.Before(e.expiry) {
+		return "", false
+	}
+	return e.member, true
+}
+
+func (b *bearerCache) put(token, member string, expiry time.Time) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if len(b.entries) >= b.max {
+		now := time.Now()
+		for k, e := range b.entries {
+			if !now.Before(e.expiry) {
+				delete(b.entries, k)
+			}
+		}
+		if len(b.entries) >= b.max {
+			clear(b.entries)
+		}
+	}
+	b.entries[token] = bearerEntry{member: member, expiry: expiry}
+}
+
+// forget drops every cached token of a member, after it is suspended or
+// its keys change.
+func (b *bearerCache) forget(member string) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	for k, e := range b.entries {
+		if e.member == member {
+			delete(b.entries, k)
+		}
+	}
+}
+
+// A limiter holds one token bucket per member and rate class.
+type limiter struct {
+	rates   map[rateClass]Rate
+	mu      sync.Mutex
+	buckets map[string]*rate.Limiter
+}
+
+func newLimiter(l Limits) *limiter {
+	return &limiter{
+		rates:   map[rateClass]Rate{classTokens: l.Tokens, classWrites: l.Writes, classChecks: l.Checks, classReads: l.Reads},
+		buckets: make(map[string]*rate.Limiter),
+	}
+}
+
+// allow takes one request from the member's bucket for the class, or says
+// how long until one is available.
+func (l *limiter) allow(member string, class rateClass, now time.Time) (bool, time.Duration) {
+	r, ok := l.rates[class]
+	if !ok {
+		return true, 0
+	}
+	key := member + "\x00" + string(class)
+	l.mu.Lock()
+	b, ok := l.buckets[key]
+	if !ok {
+		b = rate.NewLimiter(rate.Limit(r.PerSecond), r.Burst)
+		l.buckets[key] = b
+	}
+	l.mu.Unlock()
+	res := b.ReserveN(now, 1)
+	if d := res.DelayFrom(now); d > 0 {
+		res.CancelAt(now)
+		return false, d
+	}
+	return true, 0
+}
+
+// rateLimit applies the member's limit for the route's class, answering
+// 429 with Retry-After when it is spent.
+func (h *Hub) rateLimit(class rateClass) gin.HandlerFunc {
+	return func(c *gin.Context) {
+		m := member(c)
+		ok, wait := h.limits.allow(m.ID, class, h.now())
+		if !ok {
+			secs := int(math.Ceil(wait.Seconds()))
+			c.Header("Retry-After", strconv.Itoa(secs))
+			h.metrics.rateLimited.WithLabelValues(string(class)).Inc()
+			h.fail(c, problemf(protocol.ProblemRateLimited, "member %q is over its %s limit; retry after %d s", m.ID, class, secs))
+			return
+		}
+		c.Next()
+	}
+}

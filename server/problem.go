@@ -1,0 +1,113 @@
+package server
+
+import (
+	"crypto/rand"
+	"crypto/sha256"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strings"
+
+	"github.com/gin-gonic/gin"
+
+	"github.com/sparr-dev/sparr/consent"
+	"github.com/sparr-dev/sparr/protocol"
+	"github.com/sparr-dev/sparr/server/store"
+)
+
+func problemf(t protocol.ProblemType, format string, args ...any) *protocol.Problem {
+	return protocol.NewProblem(t, format, args...)
+}
+
+// fail answers with a problem document and stops the request. A refusal of
+// an authenticated member's bad input on a route with an action is recorded
+// in the exchange log, and nothing else is stored.
+func (h *Hub) fail(c *gin.Context, p *protocol.Problem) {
+	p.RequestID = c.GetString(keyRequestID)
+	p.Instance = c.Request.URL.Path
+	if m, r := member(c), route(c); m != nil && r.Action != "" && loggedRefusal(p.Type) {
+		h.logRefusal(c, m.ID, r.Action, p)
+	}
+	c.Header("Content-Type", protocol.ProblemContentType)
+	c.Header("Cache-Control", "no-store")
+	body, _ := json.Marshal(p)
+	c.Data(p.Status, protocol.ProblemContentType, body)
+	c.Abort()
+}
+
+// loggedRefusal says which refusals the log records: what a member asked
+// for and was refused, but not failed authentication, missing roles or rate
+// limits (which would let a caller make the hub write at will), nor the
+// hub's own faults.
+func loggedRefusal(problemType string) bool {
+	switch problemType {
+	case protocol.ProblemUnauthenticated.URI, protocol.ProblemBearerExpired.URI, protocol.ProblemForbidden.URI,
+		protocol.ProblemMemberSuspended.URI, protocol.ProblemRateLimited.URI, protocol.ProblemMethodNotAllowed.URI,
+		protocol.ProblemInternal.URI, protocol.ProblemUnavailable.URI:
+		return false
+	}
+	return true
+}
+
+// logRefusal appends "<action> rejected:<slug>" for the member, committing
+// to the SHA-256 of the body it sent.
+func (h *Hub) logRefusal(c *gin.Context, memberID, action string, p *protocol.Problem) {
+	body, _ := c.Get(keyBody)
+	raw, _ := body.([]byte)
+	sum := sha256.Sum256(raw)
+	t, _ := protocol.LookupProblemType(p.Type)
+	details, _ := json.Marshal(map[string]any{"body_sha256": fmt.Sprintf("%x", sum), "problem": t.Slug(), "detail": p.Detail})
+	cmd := &store.Command{
+		At: h.now(), Actor: memberID, Action: action, Result: "rejected:" + t.Slug(),
+		Salt: salt(), Details: details,
+	}
+	if _, err := h.store.Apply(cmd); err != nil {
+		h.log.Error("recording a refusal in the exchange log failed", "request_id", c.GetString(keyRequestID), "error", err)
+	}
+}
+
+// salt returns 32 random bytes for a log commitment.
+func salt() []byte {
+	b := make([]byte, 32)
+	rand.Read(b)
+	return b
+}
+
+// verificationProblem turns a submission's verification error into a
+// problem that points at the claim at fault.
+func verificationProblem(err error) *protocol.Problem {
+	var ve *protocol.VerificationError
+	if !errors.As(err, &ve) {
+		return problemf(protocol.ProblemUnavailable, "could not fetch the member's keys to verify the submission; try again shortly")
+	}
+	p := problemf(protocol.ProblemInvalidSubmission, "%v", err)
+	if ve.Claim != "" {
+		p.Errors = []protocol.ProblemField{{Pointer: ve.Claim, Detail: ve.Err.Error() + detailSuffix(ve.Detail)}}
+	}
+	return p
+}
+
+func detailSuffix(d string) string {
+	if d == "" {
+		return ""
+	}
+	return ": " + d
+}
+
+// consentProblem turns a consent policy refusal into a problem.
+func consentProblem(err error) *protocol.Problem {
+	var ce *consent.Error
+	if errors.As(err, &ce) {
+		p := problemf(protocol.ProblemInvalidConsent, "%v", err)
+		p.Errors = []protocol.ProblemField{{Pointer: "request.consent." + ce.Field, Detail: ce.Detail}}
+		return p
+	}
+	return problemf(protocol.ProblemInvalidConsent, "%v", err)
+}
+
+// tokenProblem turns a token that cannot be used into a problem.
+func tokenProblem(field string, err error) *protocol.Problem {
+	p := problemf(protocol.ProblemInvalidToken, "%s: %v", field, err)
+	p.Errors = []protocol.ProblemField{{Pointer: field, Detail: strings.TrimPrefix(err.Error(), protocol.ErrInvalidToken.Error()+": ")}}
+	return p
+}

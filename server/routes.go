@@ -1,0 +1,125 @@
+package server
+
+import (
+	"net/http"
+	"strings"
+
+	"github.com/gin-gonic/gin"
+
+	"github.com/sparr-dev/sparr/federation"
+	"github.com/sparr-dev/sparr/protocol"
+)
+
+// A rateClass groups routes under one per-member rate limit.
+type rateClass string
+
+const (
+	classNone   rateClass = ""
+	classReads  rateClass = "reads"
+	classWrites rateClass = "writes"
+	classChecks rateClass = "checks"
+	classTokens rateClass = "tokens"
+)
+
+// A Route is one endpoint of the API: its method and path (gin syntax,
+// ":id" for a parameter), the roles that may call it (none: anyone), and its
+// rate class.
+type Route struct {
+	Method string
+	Path   string
+	Roles  []federation.Role
+	Class  string
+	// Action names the route in the exchange log; a route with an action
+	// logs the requests it refuses for bad input.
+	Action string
+
+	handle func(*Hub, *gin.Context)
+}
+
+// Public reports whether the route needs no bearer token.
+func (r Route) Public() bool { return len(r.Roles) == 0 }
+
+var (
+	anyone    []federation.Role
+	flagRole  = []federation.Role{federation.RoleFlag}
+	suspRole  = []federation.Role{federation.RoleSuspicion}
+	checkRole = []federation.Role{federation.RoleCheck}
+	operator  = []federation.Role{federation.RoleOperator}
+	tokenizer = []federation.Role{federation.RoleFlag, federation.RoleSuspicion, federation.RoleCheck}
+	recordsOf = []federation.Role{federation.RoleFlag, federation.RoleSuspicion, federation.RoleCheck}
+)
+
+// Routes returns every route of the API, in the order docs/openapi.yaml
+// lists them.
+func Routes() []Route {
+	return []Route{
+		{Method: http.MethodGet, Path: "/.well-known/sparr-configuration", Roles: anyone, handle: (*Hub).configuration},
+		{Method: http.MethodGet, Path: "/.well-known/jwks.json", Roles: anyone, handle: (*Hub).jwks},
+		{Method: http.MethodGet, Path: "/healthz", Roles: anyone, handle: (*Hub).healthz},
+		{Method: http.MethodGet, Path: "/readyz", Roles: anyone, handle: (*Hub).readyz},
+
+		{Method: http.MethodPost, Path: "/v1/tokens", Roles: tokenizer, Class: string(classTokens), Action: "tokens", handle: (*Hub).tokens},
+
+		{Method: http.MethodPost, Path: "/v1/flags", Roles: flagRole, Class: string(classWrites), Action: "flag-place", handle: (*Hub).placeFlag},
+		{Method: http.MethodGet, Path: "/v1/flags/:id", Roles: []federation.Role{federation.RoleFlag, federation.RoleCheck}, Class: string(classReads), handle: (*Hub).getFlag},
+		{Method: http.MethodPost, Path: "/v1/flags/:id/extend", Roles: flagRole, Class: string(classWrites), Action: "flag-extend", handle: (*Hub).extendFlag},
+		{Method: http.MethodPost, Path: "/v1/flags/:id/thaw", Roles: flagRole, Class: string(classWrites), Action: "flag-thaw", handle: (*Hub).thawFlag},
+		{Method: http.MethodPost, Path: "/v1/flags/:id/lift", Roles: flagRole, Class: string(classWrites), Action: "flag-lift", handle: (*Hub).liftFlag},
+
+		{Method: http.MethodPost, Path: "/v1/suspicions", Roles: suspRole, Class: string(classWrites), Action: "suspicion-report", handle: (*Hub).reportSuspicion},
+		{Method: http.MethodPost, Path: "/v1/suspicions/:id/retract", Roles: suspRole, Class: string(classWrites), Action: "suspicion-retract", handle: (*Hub).retractSuspicion},
+		{Method: http.MethodPost, Path: "/v1/suspicions/:id/details", Roles: checkRole, Class: string(classChecks), Action: "suspicion-details", handle: (*Hub).suspicionDetails},
+
+		{Method: http.MethodPost, Path: "/v1/check", Roles: checkRole, Class: string(classChecks), Action: "check", handle: (*Hub).check},
+		{Method: http.MethodPost, Path: "/v1/checks/:id/outcome", Roles: checkRole, Class: string(classWrites), Action: "check-outcome", handle: (*Hub).checkOutcome},
+
+		{Method: http.MethodGet, Path: "/v1/records/:jti", Roles: recordsOf, Class: string(classReads), handle: (*Hub).getRecord},
+
+		{Method: http.MethodGet, Path: "/v1/admin/members", Roles: operator, Class: string(classReads), handle: (*Hub).listMembers},
+		{Method: http.MethodPost, Path: "/v1/admin/members", Roles: operator, Class: string(classWrites), Action: "member-add", handle: (*Hub).addMember},
+		{Method: http.MethodGet, Path: "/v1/admin/members/:id", Roles: operator, Class: string(classReads), handle: (*Hub).getMember},
+		{Method: http.MethodPatch, Path: "/v1/admin/members/:id", Roles: operator, Class: string(classWrites), Action: "member-update", handle: (*Hub).updateMember},
+		{Method: http.MethodPost, Path: "/v1/admin/members/:id/suspend", Roles: operator, Class: string(classWrites), Action: "member-suspend", handle: (*Hub).suspendMember},
+		{Method: http.MethodPost, Path: "/v1/admin/members/:id/resume", Roles: operator, Class: string(classWrites), Action: "member-resume", handle: (*Hub).resumeMember},
+		{Method: http.MethodGet, Path: "/v1/admin/backup", Roles: operator, Class: string(classReads), handle: (*Hub).backup},
+	}
+}
+
+// OpenAPIPath returns the route's path in OpenAPI syntax ("{id}").
+func (r Route) OpenAPIPath() string {
+	parts := strings.Split(r.Path, "/")
+	for i, p := range parts {
+		if strings.HasPrefix(p, ":") {
+			parts[i] = "{" + p[1:] + "}"
+		}
+	}
+	return strings.Join(parts, "/")
+}
+
+// routes builds the gin engine: middleware listed explicitly, then every
+// route of Routes with its authentication, role and rate-limit checks.
+func (h *Hub) routes() *gin.Engine {
+	e := gin.New()
+	_ = e.SetTrustedProxies(h.cfg.TrustedProxies)
+	e.RedirectTrailingSlash = false
+	e.RedirectFixedPath = false
+	e.HandleMethodNotAllowed = true
+	e.ContextWithFallback = true
+	e.Use(h.requestID, h.recover, h.observe)
+	e.NoRoute(func(c *gin.Context) {
+		h.fail(c, problemf(protocol.ProblemNotFound, "no route %s %s; see docs/openapi.yaml", c.Request.Method, c.Request.URL.Path))
+	})
+	e.NoMethod(func(c *gin.Context) {
+		h.fail(c, problemf(protocol.ProblemMethodNotAllowed, "%s is not allowed on %s", c.Request.Method, c.Request.URL.Path))
+	})
+	for _, r := range Routes() {
+		handlers := []gin.HandlerFunc{h.describe(r)}
+		if !r.Public() {
+			handlers = append(handlers, h.authenticate(r), h.rateLimit(rateClass(r.Class)))
+		}
+		handle := r.handle
+		handlers = append(handlers, func(c *gin.Context) { handle(h, c) })
+		e.Handle(r.Method, r.Path, handlers...)
+	}
+	return e
+}

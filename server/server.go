@@ -1,0 +1,265 @@
+// Package server is the hub: the HTTP API that banks, payment providers,
+// the operator and regulators talk to. It authenticates members by the
+// bearer JWTs they sign, checks their roles and rate limits, verifies their
+// signed submissions, decides each change, signs its record, and applies it
+// to the store as one durable command.
+package server
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"sync"
+	"time"
+
+	"github.com/gin-gonic/gin"
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/sparr-dev/sparr/consent"
+	"github.com/sparr-dev/sparr/federation"
+	"github.com/sparr-dev/sparr/protocol"
+	"github.com/sparr-dev/sparr/server/keyring"
+	"github.com/sparr-dev/sparr/server/store"
+)
+
+// MaxBodySize is the largest request body the hub reads.
+const MaxBodySize = 1 << 20
+
+// OperatorID is the member id of the operator the hub creates from the
+// operator key on first start.
+const OperatorID = "operator"
+
+// A Policy is what the hub allows. Zero fields mean the defaults.
+type Policy struct {
+	// StandardFlag is how long a standard flag lasts, and the longest a
+	// member may ask for. Default 365 days.
+	StandardFlag time.Duration
+	// MaxExtendedFlag is the longest an extended flag may last. Default
+	// five years (1826 days).
+	MaxExtendedFlag time.Duration
+	// MaxThaw is the longest thaw window. Default 72 hours.
+	MaxThaw time.Duration
+	// Reminder is how long before expiry the origin member is reminded.
+	// Default 30 days.
+	Reminder time.Duration
+	// SuspicionLegalBasis enables suspicion sharing under the named legal
+	// basis (data on criminal offences, GDPR Art. 10). Empty disables it.
+	SuspicionLegalBasis string
+	// SuspicionRetention is how long a suspicion is kept. Default two years.
+	SuspicionRetention time.Duration
+	// Consent is what the hub accepts as consent.
+	Consent consent.Policy
+}
+
+func (p *Policy) defaults() {
+	const day = 24 * time.Hour
+	if p.StandardFlag == 0 {
+		p.StandardFlag = 365 * day
+	}
+	if p.MaxExtendedFlag == 0 {
+		p.MaxExtendedFlag = 1826 * day
+	}
+	if p.MaxThaw == 0 {
+		p.MaxThaw = 72 * time.Hour
+	}
+	if p.Reminder == 0 {
+		p.Reminder = 30 * day
+	}
+	if p.SuspicionRetention == 0 {
+		p.SuspicionRetention = 730 * day
+	}
+}
+
+// A Rate is a token-bucket limit: PerSecond on average, Burst at once.
+type Rate struct {
+	PerSecond float64
+	Burst     int
+}
+
+// Limits are the per-member rate limits of each route class. Zero fields
+// mean the defaults.
+type Limits struct {
+	Tokens Rate // token evaluation batches; default 20/s, burst 40
+	Writes Rate // submissions and admin changes; default 50/s, burst 100
+	Checks Rate // checks; default 500/s, burst 1000
+	Reads  Rate // everything else; default 100/s, burst 200
+}
+
+func (l *Limits) defaults() {
+	for _, r := range []struct {
+		rate *Rate
+		def  Rate
+	}{
+		{&l.Tokens, Rate{20, 40}}, {&l.Writes, Rate{50, 100}}, {&l.Checks, Rate{500, 1000}}, {&l.Reads, Rate{100, 200}},
+	} {
+		if r.rate.PerSecond == 0 {
+			*r.rate = r.def
+		}
+	}
+}
+
+// Config is what [New] needs. Store, Keys and Issuer are required.
+type Config struct {
+	// Issuer is the hub's URL (https://hub.example): the "iss" of its
+	// records and the "aud" members sign for.
+	Issuer string
+	Store  *store.Store
+	Keys   *keyring.Keys
+	Policy Policy
+	Limits Limits
+	// Logger receives JSON-ready structured logs; nil discards them.
+	Logger *slog.Logger
+	// Now is the hub's clock; nil means time.Now.
+	Now func() time.Time
+	// Registry receives the hub's metrics; nil makes a new one.
+	Registry *prometheus.Registry
+	// AllowInsecureURLs lets member key sets be fetched over plain HTTP
+	// (development and tests only).
+	AllowInsecureURLs bool
+	// JWKSClient fetches members' key sets; nil means a client with a
+	// 10-second timeout.
+	JWKSClient *http.Client
+	// TrustedProxies are the proxies whose X-Forwarded-For is believed;
+	// nil trusts none.
+	TrustedProxies []string
+	// JobInterval is how often expiry and reminders run. Default 10 s.
+	JobInterval time.Duration
+}
+
+// A Hub is a running hub: an http.Handler and its background jobs.
+type Hub struct {
+	cfg     Config
+	store   *store.Store
+	keys    *keyring.Keys
+	members *federation.Keys
+	log     *slog.Logger
+	now     func() time.Time
+	engine  *gin.Engine
+	metrics *metrics
+	limits  *limiter
+	bearers *bearerCache
+
+	stop     chan struct{}
+	stopOnce sync.Once
+	jobs     sync.WaitGroup
+}
+
+// New builds a hub over an open store. It makes sure the operator exists as
+// a member, with the operator key as its only key.
+func New(cfg Config) (*Hub, error) {
+	switch {
+	case cfg.Store == nil:
+		return nil, errors.New("server: Config.Store is required")
+	case cfg.Keys == nil:
+		return nil, errors.New("server: Config.Keys is required")
+	case cfg.Issuer == "":
+		return nil, errors.New("server: Config.Issuer is required")
+	}
+	cfg.Policy.defaults()
+	cfg.Limits.defaults()
+	if cfg.Logger == nil {
+		cfg.Logger = slog.New(slog.DiscardHandler)
+	}
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
+	if cfg.Registry == nil {
+		cfg.Registry = prometheus.NewRegistry()
+	}
+	if cfg.JobInterval == 0 {
+		cfg.JobInterval = 10 * time.Second
+	}
+	h := &Hub{
+		cfg:     cfg,
+		store:   cfg.Store,
+		keys:    cfg.Keys,
+		log:     cfg.Logger,
+		now:     cfg.Now,
+		limits:  newLimiter(cfg.Limits),
+		bearers: newBearerCache(1 << 16),
+		stop:    make(chan struct{}),
+	}
+	h.members = federation.NewKeys(federation.KeysConfig{Directory: cfg.Store, HTTPClient: cfg.JWKSClient, Now: cfg.Now})
+	var err error
+	if h.metrics, err = newMetrics(cfg.Registry); err != nil {
+		return nil, err
+	}
+	cfg.Store.OnCommit(h.metrics.observeCommit)
+	if err := h.ensureOperator(); err != nil {
+		return nil, err
+	}
+	h.engine = h.routes()
+	return h, nil
+}
+
+// ServeHTTP serves the API.
+func (h *Hub) ServeHTTP(w http.ResponseWriter, r *http.Request) { h.engine.ServeHTTP(w, r) }
+
+// MetricsHandler serves the hub's Prometheus metrics; mount it on a
+// listener that only monitoring can reach.
+func (h *Hub) MetricsHandler() http.Handler {
+	return promhttpHandler(h.cfg.Registry)
+}
+
+// Start runs the background jobs (expiry, reminders) until Close.
+func (h *Hub) Start() {
+	h.jobs.Add(1)
+	go func() {
+		defer h.jobs.Done()
+		h.runJobs()
+	}()
+}
+
+// Close stops the background jobs and waits for them. It does not close
+// the store.
+func (h *Hub) Close() error {
+	h.stopOnce.Do(func() { close(h.stop) })
+	h.jobs.Wait()
+	return nil
+}
+
+// ensureOperator creates the operator member on first start, or updates
+// its key if the operator key was replaced.
+func (h *Hub) ensureOperator() error {
+	ks, err := protocol.NewKeySet(h.keys.Operator)
+	if err != nil {
+		return err
+	}
+	jwks, err := ks.MarshalJSON()
+	if err != nil {
+		return err
+	}
+	now := h.now().UTC()
+	m, err := h.store.Member(context.Background(), OperatorID)
+	create := errors.Is(err, store.ErrNotFound)
+	switch {
+	case create:
+		m = &federation.Member{ID: OperatorID, Name: "Hub operator", Roles: []federation.Role{federation.RoleOperator},
+			JWKS: jwks, Status: federation.StatusActive, CreatedAt: now, UpdatedAt: now}
+	case err != nil:
+		return err
+	case string(m.JWKS) == string(jwks):
+		return nil
+	default:
+		m.JWKS, m.UpdatedAt = jwks, now
+	}
+	action := "member-added"
+	if !create {
+		action = "member-updated"
+	}
+	cmd, err := h.adminCommand("hub", action, m, create)
+	if err != nil {
+		return err
+	}
+	res, err := h.store.Apply(cmd)
+	if err != nil {
+		return fmt.Errorf("create operator member: %w", err)
+	}
+	if res.Conflict {
+		return errors.New("create operator member: changed concurrently; start again")
+	}
+	h.members.Forget(OperatorID)
+	return nil
+}

@@ -1,0 +1,400 @@
+package store
+
+import (
+	"bytes"
+	"encoding/binary"
+	"encoding/json"
+	"fmt"
+	"time"
+
+	bolt "go.etcd.io/bbolt"
+
+	"github.com/sparr-dev/sparr/federation"
+	"github.com/sparr-dev/sparr/protocol"
+)
+
+// A Command is one decided change to the hub's state. Whoever builds it has
+// validated the request, chosen ids, salt and times, and signed the record;
+// applying it only checks that the state it was planned against still holds
+// and writes. It carries everything it needs, so applying the same commands
+// in the same order gives the same file.
+type Command struct {
+	At     time.Time // when the hub decided it
+	Actor  string    // the member who asked, or "hub" for the hub's own jobs
+	Action string    // the log entry's action, e.g. "flag-placed"
+	Result string    // the log entry's result; "" means "ok"
+	// Salt and Details are the log entry's commitment: SHA-256(Salt ‖
+	// Details). Details are kept beside the log until erased. A command
+	// with no Details commits to nothing.
+	Salt    []byte
+	Details []byte
+	Attrs   []protocol.LogAttr
+
+	// Submission, if set, makes the command idempotent on the member's jti.
+	Submission *SubmissionRef
+
+	Record    *Record            // a new signed record
+	Flag      *Flag              // a flag's new state (Version 1: a new flag)
+	Suspicion *Suspicion         // a suspicion's new state (Version 1: new)
+	Consent   *ConsentPut        // a consent record to write
+	Check     *Check             // a new check, or one with its outcome set
+	Member    *federation.Member // a member to create or update
+	// CreateMember says Member must not exist yet; otherwise it must.
+	CreateMember bool
+	// Erase lists what a lift or expiry deletes once recorded.
+	Erase *Erase
+}
+
+// A SubmissionRef identifies a member's submission: its jti and the
+// SHA-256 of its signed bytes.
+type SubmissionRef struct {
+	ID   string
+	Hash []byte
+}
+
+// A ConsentPut writes (or, with a nil Value, deletes) one consent record.
+type ConsentPut struct {
+	ID    string
+	Value json.RawMessage
+}
+
+// Erase names personal data to delete: records (and the details of their
+// log entries) and a consent.
+type Erase struct {
+	Records []string
+	Consent string
+}
+
+// A Result is what applying a command did.
+type Result struct {
+	// LogIndex is the index of the command's log entry.
+	LogIndex uint64
+	// Seq is the event sequence number of the command's record.
+	Seq uint64
+	// Replayed is the stored outcome of an identical earlier submission;
+	// nothing was written.
+	Replayed *Submission
+	// SubmissionConflict: a different submission already used this jti;
+	// nothing was written.
+	SubmissionConflict bool
+	// Conflict: the flag, suspicion, check or member changed (or exists, or
+	// is gone) since the command was planned; nothing was written. Plan
+	// again.
+	Conflict bool
+	// Existing is the active flag that already protects the subject of a
+	// new flag. The command's record was not stored; its log entry says
+	// flag-already-active.
+	Existing *Flag
+}
+
+// apply checks the command's preconditions and writes it. Conflicts are
+// reported in the Result with nothing written; an error aborts the whole
+// transaction.
+func apply(tx *bolt.Tx, c *Command) (*Result, error) {
+	res := &Result{}
+	var subKey []byte
+	if c.Submission != nil {
+		subKey = append([]byte(c.Actor+"\x00"), c.Submission.ID...)
+		if v := tx.Bucket(bSubmissions).Get(subKey); v != nil {
+			var prev Submission
+			if err := json.Unmarshal(v, &prev); err != nil {
+				return nil, fmt.Errorf("submission %q: %w", c.Submission.ID, err)
+			}
+			if bytes.Equal(prev.Hash, c.Submission.Hash) {
+				res.Replayed = &prev
+			} else {
+				res.SubmissionConflict = true
+			}
+			return res, nil
+		}
+	}
+
+	// Preconditions, all read before anything is written.
+	var oldFlag *Flag
+	if c.Flag != nil {
+		if c.Flag.Version == 1 {
+			if id := tx.Bucket(bFlagByToken).Get([]byte(c.Flag.Subject)); id != nil {
+				existing, err := get[Flag](tx, bFlags, string(id))
+				if err != nil {
+					return nil, err
+				}
+				res.Existing = existing
+			}
+		} else {
+			old, err := get[Flag](tx, bFlags, c.Flag.ID)
+			if err != nil && err != ErrNotFound {
+				return nil, err
+			}
+			if old == nil || old.Version+1 != c.Flag.Version {
+				res.Conflict = true
+				return res, nil
+			}
+			oldFlag = old
+		}
+	}
+	var oldSusp *Suspicion
+	if c.Suspicion != nil {
+		old, err := get[Suspicion](tx, bSuspicions, c.Suspicion.ID)
+		if err != nil && err != ErrNotFound {
+			return nil, err
+		}
+		if (old == nil) != (c.Suspicion.Version == 1) || (old != nil && old.Version+1 != c.Suspicion.Version) {
+			res.Conflict = true
+			return res, nil
+		}
+		oldSusp = old
+	}
+	if c.Check != nil {
+		old, err := get[Check](tx, bChecks, c.Check.ID)
+		if err != nil && err != ErrNotFound {
+			return nil, err
+		}
+		if (old == nil) != (c.Check.Outcome == "") || (old != nil && old.Outcome != "") {
+			res.Conflict = true
+			return res, nil
+		}
+	}
+	if c.Member != nil {
+		exists := tx.Bucket(bMembers).Get([]byte(c.Member.ID)) != nil
+		if exists == c.CreateMember {
+			res.Conflict = true
+			return res, nil
+		}
+	}
+
+	idx, err := nextIndex(tx)
+	if err != nil {
+		return nil, err
+	}
+	res.LogIndex = idx
+	action := c.Action
+
+	switch {
+	case res.Existing != nil:
+		// Placing a second flag answers with the one that exists; only the
+		// log entry and the idempotency record are written.
+		action = "flag-already-active"
+	default:
+		if c.Record != nil {
+			seq, err := tx.Bucket(bEvents).NextSequence()
+			if err != nil {
+				return nil, err
+			}
+			c.Record.Seq, c.Record.LogIndex = seq, idx
+			res.Seq = seq
+			if err := put(tx, bRecords, c.Record.ID, c.Record); err != nil {
+				return nil, err
+			}
+			if err := tx.Bucket(bEvents).Put(u64(seq), []byte(c.Record.ID)); err != nil {
+				return nil, err
+			}
+		}
+		if c.Flag != nil {
+			if err := putFlag(tx, oldFlag, c.Flag); err != nil {
+				return nil, err
+			}
+		}
+		if c.Suspicion != nil {
+			if err := putSuspicion(tx, oldSusp, c.Suspicion); err != nil {
+				return nil, err
+			}
+		}
+		if c.Consent != nil {
+			b := tx.Bucket(bConsents)
+			if c.Consent.Value == nil {
+				err = b.Delete([]byte(c.Consent.ID))
+			} else {
+				err = b.Put([]byte(c.Consent.ID), c.Consent.Value)
+			}
+			if err != nil {
+				return nil, err
+			}
+		}
+		if c.Check != nil {
+			if err := put(tx, bChecks, c.Check.ID, c.Check); err != nil {
+				return nil, err
+			}
+		}
+		if c.Member != nil {
+			if err := put(tx, bMembers, c.Member.ID, c.Member); err != nil {
+				return nil, err
+			}
+		}
+		if c.Erase != nil {
+			if err := erase(tx, c.Erase); err != nil {
+				return nil, err
+			}
+		}
+	}
+
+	if err := appendLog(tx, idx, c, action); err != nil {
+		return nil, err
+	}
+	if subKey != nil {
+		sub := Submission{Hash: c.Submission.Hash, Action: c.Action, At: c.At, LogIndex: idx}
+		switch {
+		case res.Existing != nil:
+			sub.Flag, sub.Existing = res.Existing.ID, true
+		default:
+			if c.Record != nil {
+				sub.Record = c.Record.ID
+			}
+			if c.Flag != nil {
+				sub.Flag = c.Flag.ID
+			}
+			if c.Suspicion != nil {
+				sub.Suspicion = c.Suspicion.ID
+			}
+		}
+		if err := putKey(tx, bSubmissions, subKey, sub); err != nil {
+			return nil, err
+		}
+	}
+	return res, nil
+}
+
+// nextIndex reserves the next log index (0-based).
+func nextIndex(tx *bolt.Tx) (uint64, error) {
+	n, err := tx.Bucket(bLog).NextSequence()
+	return n - 1, err
+}
+
+// appendLog writes the command's log entry at idx and its details beside
+// it. Entry times never go backwards: a command decided a moment before one
+// already written takes that one's time.
+func appendLog(tx *bolt.Tx, idx uint64, c *Command, action string) error {
+	meta := tx.Bucket(bMeta)
+	at := c.At.UTC()
+	if v := meta.Get([]byte("log_time")); len(v) == 8 {
+		if last := time.Unix(0, int64(binary.BigEndian.Uint64(v))).UTC(); at.Before(last) {
+			at = last
+		}
+	}
+	if err := meta.Put([]byte("log_time"), u64(uint64(at.UnixNano()))); err != nil {
+		return err
+	}
+	e := protocol.LogEntry{Index: idx, Time: at, Member: c.Actor, Action: action, Result: c.Result, Attrs: c.Attrs}
+	if e.Result == "" {
+		e.Result = "ok"
+	}
+	if c.Details != nil {
+		e.Commitment = protocol.LogCommitment(c.Salt, c.Details)
+		if err := put(tx, bLogDetails, string(u64(idx)), Details{Salt: c.Salt, Details: c.Details}); err != nil {
+			return err
+		}
+	}
+	line, err := e.Marshal()
+	if err != nil {
+		return err
+	}
+	return tx.Bucket(bLog).Put(u64(idx), line)
+}
+
+// putFlag writes a flag and keeps its indexes: an active flag is found by
+// its subject and by its expiry; an ended one by neither.
+func putFlag(tx *bolt.Tx, old, f *Flag) error {
+	byToken, byExpiry, byRemind := tx.Bucket(bFlagByToken), tx.Bucket(bFlagExpiry), tx.Bucket(bFlagRemind)
+	if old != nil && old.Status == FlagActive {
+		if err := byToken.Delete([]byte(old.Subject)); err != nil {
+			return err
+		}
+		if err := byExpiry.Delete(timeKey(old.ExpiresAt, old.ID)); err != nil {
+			return err
+		}
+		if err := byRemind.Delete(timeKey(old.RemindAt, old.ID)); err != nil {
+			return err
+		}
+	}
+	if f.Status == FlagActive {
+		if err := byToken.Put([]byte(f.Subject), []byte(f.ID)); err != nil {
+			return err
+		}
+		if err := byExpiry.Put(timeKey(f.ExpiresAt, f.ID), nil); err != nil {
+			return err
+		}
+		if !f.RemindAt.IsZero() && f.RemindedAt.IsZero() {
+			if err := byRemind.Put(timeKey(f.RemindAt, f.ID), nil); err != nil {
+				return err
+			}
+		}
+	}
+	return put(tx, bFlags, f.ID, f)
+}
+
+func suspTokenKey(token, id string) []byte { return []byte(token + "\x00" + id) }
+
+// putSuspicion writes a suspicion and keeps its indexes.
+func putSuspicion(tx *bolt.Tx, old, s *Suspicion) error {
+	byToken, byExpiry := tx.Bucket(bSuspByToken), tx.Bucket(bSuspExpiry)
+	if old != nil && old.Status == SuspicionActive {
+		for _, t := range old.Subjects {
+			if err := byToken.Delete(suspTokenKey(t, old.ID)); err != nil {
+				return err
+			}
+		}
+		if err := byExpiry.Delete(timeKey(old.ExpiresAt, old.ID)); err != nil {
+			return err
+		}
+	}
+	if s.Status == SuspicionActive {
+		for _, t := range s.Subjects {
+			if err := byToken.Put(suspTokenKey(t, s.ID), nil); err != nil {
+				return err
+			}
+		}
+		if err := byExpiry.Put(timeKey(s.ExpiresAt, s.ID), nil); err != nil {
+			return err
+		}
+	}
+	return put(tx, bSuspicions, s.ID, s)
+}
+
+// erase deletes records, the details of their log entries, and a consent.
+// The log entries themselves stay: without salt and details their
+// commitments link to nothing.
+func erase(tx *bolt.Tx, e *Erase) error {
+	for _, id := range e.Records {
+		rec, err := get[Record](tx, bRecords, id)
+		if err == ErrNotFound {
+			continue
+		}
+		if err != nil {
+			return err
+		}
+		if err := tx.Bucket(bRecords).Delete([]byte(id)); err != nil {
+			return err
+		}
+		if err := tx.Bucket(bLogDetails).Delete(u64(rec.LogIndex)); err != nil {
+			return err
+		}
+	}
+	if e.Consent != "" {
+		return tx.Bucket(bConsents).Delete([]byte(e.Consent))
+	}
+	return nil
+}
+
+func put(tx *bolt.Tx, bucket []byte, key string, v any) error {
+	return putKey(tx, bucket, []byte(key), v)
+}
+
+func putKey(tx *bolt.Tx, bucket, key []byte, v any) error {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return err
+	}
+	return tx.Bucket(bucket).Put(key, b)
+}
+
+// get decodes the value at key, or returns ErrNotFound.
+func get[T any](tx *bolt.Tx, bucket []byte, key string) (*T, error) {
+	v := tx.Bucket(bucket).Get([]byte(key))
+	if v == nil {
+		return nil, ErrNotFound
+	}
+	out := new(T)
+	if err := json.Unmarshal(v, out); err != nil {
+		return nil, fmt.Errorf("%s %q: %w", bucket, key, err)
+	}
+	return out, nil
+}

@@ -1,0 +1,233 @@
+package store
+
+import (
+	"bytes"
+	"context"
+	"encoding/binary"
+	"encoding/json"
+	"fmt"
+	"time"
+
+	bolt "go.etcd.io/bbolt"
+
+	"github.com/sparr-dev/sparr/federation"
+)
+
+// Reads run in their own short read transactions and return copies.
+
+func view[T any](s *Store, bucket []byte, key string) (*T, error) {
+	var out *T
+	err := s.db.View(func(tx *bolt.Tx) error {
+		var err error
+		out, err = get[T](tx, bucket, key)
+		return err
+	})
+	return out, err
+}
+
+// Member returns the member with the given id, or an error wrapping both
+// [ErrNotFound] and [federation.ErrUnknownMember]. It makes the store a
+// [federation.Directory].
+func (s *Store) Member(_ context.Context, id string) (*federation.Member, error) {
+	m, err := view[federation.Member](s, bMembers, id)
+	if err == ErrNotFound {
+		return nil, fmt.Errorf("member %q: %w (%w)", id, federation.ErrUnknownMember, ErrNotFound)
+	}
+	return m, err
+}
+
+var _ federation.Directory = (*Store)(nil)
+
+// Members returns every member, ordered by id.
+func (s *Store) Members() ([]*federation.Member, error) {
+	var out []*federation.Member
+	err := s.db.View(func(tx *bolt.Tx) error {
+		return tx.Bucket(bMembers).ForEach(func(_, v []byte) error {
+			m := new(federation.Member)
+			if err := json.Unmarshal(v, m); err != nil {
+				return err
+			}
+			out = append(out, m)
+			return nil
+		})
+	})
+	return out, err
+}
+
+// Record returns the record with the given jti.
+func (s *Store) Record(id string) (*Record, error) { return view[Record](s, bRecords, id) }
+
+// Records returns the records with the given jtis that the store still
+// holds, in the order given.
+func (s *Store) Records(ids []string) ([]*Record, error) {
+	var out []*Record
+	err := s.db.View(func(tx *bolt.Tx) error {
+		for _, id := range ids {
+			r, err := get[Record](tx, bRecords, id)
+			if err == ErrNotFound {
+				continue
+			}
+			if err != nil {
+				return err
+			}
+			out = append(out, r)
+		}
+		return nil
+	})
+	return out, err
+}
+
+// Flag returns the flag with the given id.
+func (s *Store) Flag(id string) (*Flag, error) { return view[Flag](s, bFlags, id) }
+
+// Suspicion returns the suspicion with the given id.
+func (s *Store) Suspicion(id string) (*Suspicion, error) {
+	return view[Suspicion](s, bSuspicions, id)
+}
+
+// Check returns the check with the given id.
+func (s *Store) Check(id string) (*Check, error) { return view[Check](s, bChecks, id) }
+
+// Consent returns the consent record with the given id, as stored.
+func (s *Store) Consent(id string) (json.RawMessage, error) {
+	var out json.RawMessage
+	err := s.db.View(func(tx *bolt.Tx) error {
+		v := tx.Bucket(bConsents).Get([]byte(id))
+		if v == nil {
+			return ErrNotFound
+		}
+		out = bytes.Clone(v)
+		return nil
+	})
+	return out, err
+}
+
+// Submission returns what the hub remembers of a member's submission.
+func (s *Store) Submission(member, jti string) (*Submission, error) {
+	return view[Submission](s, bSubmissions, member+"\x00"+jti)
+}
+
+// A Subject is everything the hub holds about one token that a check
+// needs: its active flag, if any, with that flag's records, and its active
+// suspicions.
+type Subject struct {
+	Flag       *Flag
+	Records    []*Record
+	Suspicions []*Suspicion
+}
+
+// Subjects looks up several tokens in one read transaction.
+func (s *Store) Subjects(tokens []string) ([]Subject, error) {
+	out := make([]Subject, len(tokens))
+	err := s.db.View(func(tx *bolt.Tx) error {
+		for i, t := range tokens {
+			if id := tx.Bucket(bFlagByToken).Get([]byte(t)); id != nil {
+				f, err := get[Flag](tx, bFlags, string(id))
+				if err != nil {
+					return err
+				}
+				out[i].Flag = f
+				for _, rid := range f.Records {
+					r, err := get[Record](tx, bRecords, rid)
+					if err == ErrNotFound {
+						continue
+					}
+					if err != nil {
+						return err
+					}
+					out[i].Records = append(out[i].Records, r)
+				}
+			}
+			c := tx.Bucket(bSuspByToken).Cursor()
+			prefix := []byte(t + "\x00")
+			for k, _ := c.Seek(prefix); k != nil && bytes.HasPrefix(k, prefix); k, _ = c.Next() {
+				sp, err := get[Suspicion](tx, bSuspicions, string(k[len(prefix):]))
+				if err != nil {
+					return err
+				}
+				out[i].Suspicions = append(out[i].Suspicions, sp)
+			}
+		}
+		return nil
+	})
+	return out, err
+}
+
+// FlagByToken returns the active flag on a token.
+func (s *Store) FlagByToken(token string) (*Flag, error) {
+	subs, err := s.Subjects([]string{token})
+	if err != nil {
+		return nil, err
+	}
+	if subs[0].Flag == nil {
+		return nil, ErrNotFound
+	}
+	return subs[0].Flag, nil
+}
+
+// FlagsExpiringBefore returns up to limit active flags whose expiry is
+// before t, soonest first.
+func (s *Store) FlagsExpiringBefore(t time.Time, limit int) ([]*Flag, error) {
+	return expiring[Flag](s, bFlagExpiry, bFlags, t, limit)
+}
+
+// FlagsToRemindBefore returns up to limit active flags whose expiry
+// reminder is due before t and not yet sent.
+func (s *Store) FlagsToRemindBefore(t time.Time, limit int) ([]*Flag, error) {
+	return expiring[Flag](s, bFlagRemind, bFlags, t, limit)
+}
+
+// SuspicionsExpiringBefore returns up to limit active suspicions whose
+// retention ends before t, soonest first.
+func (s *Store) SuspicionsExpiringBefore(t time.Time, limit int) ([]*Suspicion, error) {
+	return expiring[Suspicion](s, bSuspExpiry, bSuspicions, t, limit)
+}
+
+func expiring[T any](s *Store, index, bucket []byte, t time.Time, limit int) ([]*T, error) {
+	var out []*T
+	end := uint64(t.UnixNano())
+	err := s.db.View(func(tx *bolt.Tx) error {
+		c := tx.Bucket(index).Cursor()
+		for k, _ := c.First(); k != nil && len(out) < limit; k, _ = c.Next() {
+			if binary.BigEndian.Uint64(k[:8]) >= end {
+				break
+			}
+			v, err := get[T](tx, bucket, string(k[8:]))
+			if err != nil {
+				return err
+			}
+			out = append(out, v)
+		}
+		return nil
+	})
+	return out, err
+}
+
+// LogSize returns the number of entries in the exchange log.
+func (s *Store) LogSize() (uint64, error) {
+	var n uint64
+	err := s.db.View(func(tx *bolt.Tx) error {
+		n = tx.Bucket(bLog).Sequence()
+		return nil
+	})
+	return n, err
+}
+
+// LogEntries returns the entry lines with indexes in [start, end).
+func (s *Store) LogEntries(start, end uint64) ([][]byte, error) {
+	var out [][]byte
+	err := s.db.View(func(tx *bolt.Tx) error {
+		c := tx.Bucket(bLog).Cursor()
+		for k, v := c.Seek(u64(start)); k != nil && binary.BigEndian.Uint64(k) < end; k, v = c.Next() {
+			out = append(out, bytes.Clone(v))
+		}
+		return nil
+	})
+	return out, err
+}
+
+// LogDetails returns the salt and details of the entry at index, or
+// ErrNotFound once they are erased.
+func (s *Store) LogDetails(index uint64) (*Details, error) {
+	return view[Details](s, bLogDetails, string(u64(index)))
+}

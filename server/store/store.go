@@ -1,0 +1,293 @@
+// Package store is the hub's state: one bbolt file, changed only by
+// applying [Command]s. A command is decided and its record signed before it
+// reaches the store; applying it is deterministic and writes, in one
+// transaction, the record, the state it changes, the indexes, the
+// exchange-log entry and the submission's idempotency record. That seam is
+// what lets the hub later replicate commands across nodes.
+//
+// Writes are durable before [Store.Apply] returns: the transaction is
+// fsynced. Concurrent commands are committed together (group commit): while
+// one transaction is being written, arriving commands queue, and the next
+// transaction takes all of them, so throughput does not fall to one fsync
+// per request and an idle hub adds no delay.
+//
+// This is the only package of the hub that imports bbolt.
+package store
+
+import (
+	"bytes"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	bolt "go.etcd.io/bbolt"
+	bolterrors "go.etcd.io/bbolt/errors"
+)
+
+// SchemaVersion is the layout of the data file this package reads and
+// writes.
+const SchemaVersion = 1
+
+// Errors returned by the store.
+var (
+	// ErrNotFound is returned by lookups for something the store does not
+	// hold.
+	ErrNotFound = errors.New("not found")
+	// ErrSchemaTooNew is returned by [Open] for a file written by a newer
+	// version of the hub.
+	ErrSchemaTooNew = errors.New("data file is from a newer version of sparr")
+	// ErrLocked is returned by [Open] when another process holds the file.
+	ErrLocked = errors.New("data file is in use by another process")
+	// ErrClosed is returned by [Store.Apply] after [Store.Close].
+	ErrClosed = errors.New("store is closed")
+)
+
+// The buckets. Keys and values are described beside each.
+var (
+	bMeta        = []byte("meta")        // "schema" → uint32; "log_time" → last entry time
+	bMembers     = []byte("members")     // member id → federation.Member JSON
+	bRecords     = []byte("records")     // jti → Record JSON
+	bEvents      = []byte("events")      // event seq (8 bytes) → jti
+	bFlags       = []byte("flags")       // flag id → Flag JSON
+	bFlagByToken = []byte("flag_token")  // token → id of its active flag
+	bFlagExpiry  = []byte("flag_expiry") // expiry (8 bytes) ‖ flag id → nil, active flags
+	bFlagRemind  = []byte("flag_remind") // remind-at (8 bytes) ‖ flag id → nil, active flags not yet reminded
+	bSuspicions  = []byte("suspicions")  // id → Suspicion JSON
+	bSuspByToken = []byte("susp_token")  // token ‖ 0 ‖ id → nil, active suspicions
+	bSuspExpiry  = []byte("susp_expiry") // expiry (8 bytes) ‖ id → nil, active suspicions
+	bConsents    = []byte("consents")    // consent id → consent.Record JSON
+	bSubmissions = []byte("submissions") // member ‖ 0 ‖ jti → Submission JSON
+	bChecks      = []byte("checks")      // check id → Check JSON
+	bLog         = []byte("log")         // index (8 bytes) → entry line
+	bLogDetails  = []byte("log_details") // index (8 bytes) → Details JSON (salt and details; erasable)
+
+	allBuckets = [][]byte{bMeta, bMembers, bRecords, bEvents, bFlags, bFlagByToken, bFlagExpiry, bFlagRemind,
+		bSuspicions, bSuspByToken, bSuspExpiry, bConsents, bSubmissions, bChecks, bLog, bLogDetails}
+)
+
+// Options tune the store. Zero values mean the defaults.
+type Options struct {
+	// LockTimeout is how long Open waits for another process to release
+	// the file. Default 1 s.
+	LockTimeout time.Duration
+	// MaxBatch is the most commands committed in one transaction. Default
+	// 512.
+	MaxBatch int
+}
+
+// A Store is the hub's state in one bbolt file. It is safe for concurrent
+// use.
+type Store struct {
+	db   *bolt.DB
+	opts Options
+
+	queue    chan *pending
+	done     chan struct{}
+	onCommit atomic.Pointer[func(commands int, took time.Duration)]
+
+	closeOnce sync.Once
+	mu        sync.RWMutex // held for reading while submitting to queue
+	closed    bool
+}
+
+type pending struct {
+	cmd    *Command
+	result *Result
+	err    chan error
+}
+
+// Open opens or creates the data file at path. It refuses a file whose
+// schema version is newer than [SchemaVersion].
+func Open(path string, opts Options) (*Store, error) {
+	if opts.LockTimeout == 0 {
+		opts.LockTimeout = time.Second
+	}
+	if opts.MaxBatch == 0 {
+		opts.MaxBatch = 512
+	}
+	db, err := bolt.Open(path, 0o600, &bolt.Options{Timeout: opts.LockTimeout, FreelistType: bolt.FreelistMapType})
+	if errors.Is(err, bolterrors.ErrTimeout) {
+		return nil, fmt.Errorf("open %s: %w (is a hub running on it?)", path, ErrLocked)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("open %s: %w", path, err)
+	}
+	err = db.Update(func(tx *bolt.Tx) error {
+		for _, b := range allBuckets {
+			if _, err := tx.CreateBucketIfNotExists(b); err != nil {
+				return err
+			}
+		}
+		meta := tx.Bucket(bMeta)
+		v := meta.Get([]byte("schema"))
+		switch {
+		case v == nil:
+			return meta.Put([]byte("schema"), binary.BigEndian.AppendUint32(nil, SchemaVersion))
+		case len(v) != 4:
+			return fmt.Errorf("schema version is %d bytes; the file is not a sparr data file", len(v))
+		case binary.BigEndian.Uint32(v) > SchemaVersion:
+			return fmt.Errorf("%w: it has schema version %d and this sparr reads up to %d; run a newer sparr", ErrSchemaTooNew, binary.BigEndian.Uint32(v), SchemaVersion)
+		}
+		return nil
+	})
+	if err != nil {
+		db.Close()
+		return nil, fmt.Errorf("open %s: %w", path, err)
+	}
+	s := &Store{db: db, opts: opts, queue: make(chan *pending, opts.MaxBatch), done: make(chan struct{})}
+	go s.commitLoop()
+	return s, nil
+}
+
+// Close waits for queued commands to be committed and closes the file.
+func (s *Store) Close() error {
+	var err error
+	s.closeOnce.Do(func() {
+		s.mu.Lock()
+		s.closed = true
+		close(s.queue)
+		s.mu.Unlock()
+		<-s.done
+		err = s.db.Close()
+	})
+	return err
+}
+
+// OnCommit sets a function called after each transaction with the number
+// of commands it held and how long it took, fsync included (for metrics).
+func (s *Store) OnCommit(fn func(commands int, took time.Duration)) { s.onCommit.Store(&fn) }
+
+// Path returns the data file's path.
+func (s *Store) Path() string { return s.db.Path() }
+
+// Apply applies cmd and returns once it is durable. Business outcomes (an
+// existing flag, a stale version, a reused submission id) are reported in
+// the Result, with nothing written for a conflict; an error means the
+// command could not be applied at all.
+func (s *Store) Apply(cmd *Command) (*Result, error) {
+	p := &pending{cmd: cmd, err: make(chan error, 1)}
+	s.mu.RLock()
+	if s.closed {
+		s.mu.RUnlock()
+		return nil, ErrClosed
+	}
+	s.queue <- p
+	s.mu.RUnlock()
+	if err := <-p.err; err != nil {
+		return nil, err
+	}
+	return p.result, nil
+}
+
+// commitLoop takes every queued command, applies them in one transaction,
+// and answers each once it is committed.
+func (s *Store) commitLoop() {
+	defer close(s.done)
+	for first := range s.queue {
+		batch := []*pending{first}
+	drain:
+		for len(batch) < s.opts.MaxBatch {
+			select {
+			case p, ok := <-s.queue:
+				if !ok {
+					break drain
+				}
+				batch = append(batch, p)
+			default:
+				break drain
+			}
+		}
+		s.commit(batch)
+	}
+}
+
+// commit applies a batch in one transaction. If the transaction fails as a
+// whole, each command is retried alone, so one bad command cannot fail
+// others.
+func (s *Store) commit(batch []*pending) {
+	start := time.Now()
+	err := s.db.Update(func(tx *bolt.Tx) error {
+		for _, p := range batch {
+			r, err := apply(tx, p.cmd)
+			if err != nil {
+				return err
+			}
+			p.result = r
+		}
+		return nil
+	})
+	if fn := s.onCommit.Load(); fn != nil {
+		(*fn)(len(batch), time.Since(start))
+	}
+	if err == nil || len(batch) == 1 {
+		for _, p := range batch {
+			p.err <- err
+		}
+		return
+	}
+	for _, p := range batch {
+		s.commit([]*pending{p})
+	}
+}
+
+// Backup writes a consistent copy of the data file to w while the store
+// stays in use (bbolt's Tx.WriteTo). Starting a hub on the copy restores it.
+func (s *Store) Backup(w io.Writer) (int64, error) {
+	var n int64
+	err := s.db.View(func(tx *bolt.Tx) error {
+		var err error
+		n, err = tx.WriteTo(w)
+		return err
+	})
+	return n, err
+}
+
+// BackupFile copies the data file at path, which no hub may be using, to
+// w.
+func BackupFile(path string, w io.Writer) (int64, error) {
+	if _, err := os.Stat(path); err != nil {
+		return 0, err
+	}
+	db, err := bolt.Open(path, 0o600, &bolt.Options{ReadOnly: true, Timeout: time.Second})
+	if errors.Is(err, bolterrors.ErrTimeout) {
+		return 0, fmt.Errorf("open %s: %w; for a hot backup of a running hub use its admin API", path, ErrLocked)
+	}
+	if err != nil {
+		return 0, err
+	}
+	defer db.Close()
+	var n int64
+	err = db.View(func(tx *bolt.Tx) error {
+		var err error
+		n, err = tx.WriteTo(w)
+		return err
+	})
+	return n, err
+}
+
+// Walk calls fn for every key of every bucket, in order, with copies of the
+// key and value. Tests use it to compare whole stores.
+func (s *Store) Walk(fn func(bucket string, key, value []byte) error) error {
+	return s.db.View(func(tx *bolt.Tx) error {
+		for _, name := range allBuckets {
+			err := tx.Bucket(name).ForEach(func(k, v []byte) error {
+				return fn(string(name), bytes.Clone(k), bytes.Clone(v))
+			})
+			if err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+}
+
+func u64(n uint64) []byte { return binary.BigEndian.AppendUint64(nil, n) }
+
+func timeKey(t time.Time, id string) []byte {
+	return append(binary.BigEndian.AppendUint64(nil, uint64(t.UnixNano())), id...)
+}

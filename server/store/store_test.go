@@ -1,0 +1,429 @@
+package store_test
+
+import (
+	"bytes"
+	"crypto/sha256"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	bolt "go.etcd.io/bbolt"
+
+	"github.com/sparr-dev/sparr/federation"
+	"github.com/sparr-dev/sparr/protocol"
+	"github.com/sparr-dev/sparr/server/store"
+)
+
+var t0 = time.Date(2026, 11, 21, 10, 0, 0, 0, time.UTC)
+
+func open(t testing.TB, path string) *store.Store {
+	t.Helper()
+	s, err := store.Open(path, store.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { s.Close() })
+	return s
+}
+
+func tempStore(t testing.TB) *store.Store {
+	return open(t, filepath.Join(t.TempDir(), "hub.db"))
+}
+
+// placeCmd is a command placing flag id on token at, as the hub would
+// build it (the record's JWS is a stand-in: the store does not verify).
+func placeCmd(id, token, jti string, at time.Time) *store.Command {
+	rec := &store.Record{ID: "rec-" + id, Type: protocol.EventFlagPlaced, Subjects: []string{token}, IssuedAt: at, JWS: "jws-of-" + id}
+	h := sha256.Sum256([]byte(jti))
+	return &store.Command{
+		At: at, Actor: "bank-a", Action: "flag-placed", Salt: []byte("salt-" + id), Details: []byte(`{"flag_id":"` + id + `"}`),
+		Submission: &store.SubmissionRef{ID: jti, Hash: h[:]},
+		Record:     rec,
+		Flag: &store.Flag{ID: id, Version: 1, Subject: token, Kind: protocol.FlagKindStandard, Origin: "bank-a",
+			Status: store.FlagActive, PlacedAt: at, ExpiresAt: at.AddDate(1, 0, 0), Records: []string{rec.ID}},
+		Consent: &store.ConsentPut{ID: id, Value: []byte(`{"consent":"of ` + id + `"}`)},
+	}
+}
+
+func apply(t testing.TB, s *store.Store, c *store.Command) *store.Result {
+	t.Helper()
+	r, err := s.Apply(c)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return r
+}
+
+func TestApplyWritesEverythingInOneCommand(t *testing.T) {
+	s := tempStore(t)
+	res := apply(t, s, placeCmd("f1", "tok-1", "j1", t0))
+	if res.LogIndex != 0 || res.Seq != 1 || res.Existing != nil || res.Conflict {
+		t.Fatalf("got %+v, want log index 0, seq 1", res)
+	}
+	f, err := s.FlagByToken("tok-1")
+	if err != nil || f.ID != "f1" {
+		t.Fatalf("FlagByToken: %v, %v", f, err)
+	}
+	if r, err := s.Record("rec-f1"); err != nil || r.Seq != 1 || r.LogIndex != 0 {
+		t.Errorf("record: %+v, %v", r, err)
+	}
+	if _, err := s.Consent("f1"); err != nil {
+		t.Errorf("consent: %v", err)
+	}
+	sub, err := s.Submission("bank-a", "j1")
+	if err != nil || sub.Flag != "f1" || sub.Record != "rec-f1" || sub.LogIndex != 0 {
+		t.Errorf("submission: %+v, %v", sub, err)
+	}
+	lines, _ := s.LogEntries(0, 10)
+	if len(lines) != 1 {
+		t.Fatalf("got %d log entries, want 1", len(lines))
+	}
+	e, err := protocol.ParseLogEntry(lines[0])
+	if err != nil {
+		t.Fatal(err)
+	}
+	d, err := s.LogDetails(0)
+	if err != nil || !bytes.Equal(e.Commitment, protocol.LogCommitment(d.Salt, d.Details)) {
+		t.Errorf("log commitment does not match its details: %v", err)
+	}
+	if e.Member != "bank-a" || e.Action != "flag-placed" || e.Result != "ok" || !e.Time.Equal(t0) {
+		t.Errorf("log entry %+v", e)
+	}
+}
+
+func TestSecondFlagOnATokenAnswersWithTheFirst(t *testing.T) {
+	s := tempStore(t)
+	apply(t, s, placeCmd("f1", "tok-1", "j1", t0))
+	before := dump(t, s, "records", "flags", "consents", "events")
+	res := apply(t, s, placeCmd("f2", "tok-1", "j2", t0))
+	if res.Existing == nil || res.Existing.ID != "f1" {
+		t.Fatalf("got %+v, want the existing flag f1", res)
+	}
+	if after := dump(t, s, "records", "flags", "consents", "events"); after != before {
+		t.Errorf("the second placement wrote state:\n%s\nwant\n%s", after, before)
+	}
+	sub, _ := s.Submission("bank-a", "j2")
+	if sub == nil || !sub.Existing || sub.Flag != "f1" {
+		t.Errorf("submission j2 remembered as %+v, want existing flag f1", sub)
+	}
+	e := lastEntry(t, s)
+	if e.Action != "flag-already-active" {
+		t.Errorf("log action %q, want flag-already-active", e.Action)
+	}
+}
+
+func TestIdempotencyOnSubmissionID(t *testing.T) {
+	s := tempStore(t)
+	first := apply(t, s, placeCmd("f1", "tok-1", "j1", t0))
+	size, _ := s.LogSize()
+
+	again := placeCmd("f9", "tok-9", "j1", t0) // same jti, same bytes (hash of "j1")
+	res := apply(t, s, again)
+	if res.Replayed == nil || res.Replayed.Flag != "f1" || res.Replayed.LogIndex != first.LogIndex {
+		t.Errorf("replay: got %+v, want the first answer", res)
+	}
+	other := placeCmd("f8", "tok-8", "j1", t0)
+	other.Submission.Hash = []byte("different")
+	if res := apply(t, s, other); !res.SubmissionConflict {
+		t.Errorf("reuse with other bytes: got %+v, want SubmissionConflict", res)
+	}
+	if n, _ := s.LogSize(); n != size {
+		t.Errorf("log grew from %d to %d on replays", size, n)
+	}
+	if _, err := s.Flag("f9"); !errors.Is(err, store.ErrNotFound) {
+		t.Errorf("replayed command stored its flag: %v", err)
+	}
+}
+
+func TestVersionConflictWritesNothing(t *testing.T) {
+	s := tempStore(t)
+	apply(t, s, placeCmd("f1", "tok-1", "j1", t0))
+	f, _ := s.Flag("f1")
+	stale := *f
+	stale.Version = 5 // planned against a version that is not the stored one
+	before := dump(t, s)
+	if res := apply(t, s, &store.Command{At: t0, Actor: "bank-a", Action: "flag-thawed", Flag: &stale}); !res.Conflict {
+		t.Fatalf("got %+v, want Conflict", res)
+	}
+	if after := dump(t, s); after != before {
+		t.Error("a conflicting command changed the store")
+	}
+}
+
+func TestLiftKeepsIndexesAndErases(t *testing.T) {
+	s := tempStore(t)
+	apply(t, s, placeCmd("f1", "tok-1", "j1", t0))
+	f, _ := s.Flag("f1")
+	lift := &store.Record{ID: "rec-lift", Type: protocol.EventFlagLifted, Subjects: []string{"tok-1"}, IssuedAt: t0, JWS: "lift"}
+	apply(t, s, &store.Command{
+		At: t0.Add(time.Minute), Actor: "bank-a", Action: "flag-lifted", Record: lift,
+		Flag:  &store.Flag{ID: "f1", Version: f.Version + 1, Status: store.FlagLifted, Records: []string{"rec-lift"}},
+		Erase: &store.Erase{Records: f.Records, Consent: "f1"},
+	})
+	if _, err := s.FlagByToken("tok-1"); !errors.Is(err, store.ErrNotFound) {
+		t.Errorf("lifted flag still found by token: %v", err)
+	}
+	if due, _ := s.FlagsExpiringBefore(t0.AddDate(2, 0, 0), 10); len(due) != 0 {
+		t.Errorf("lifted flag still due to expire: %v", due)
+	}
+	if _, err := s.Record("rec-f1"); !errors.Is(err, store.ErrNotFound) {
+		t.Errorf("placed record survived the lift: %v", err)
+	}
+	if _, err := s.LogDetails(0); !errors.Is(err, store.ErrNotFound) {
+		t.Errorf("details of the placement survived the lift: %v", err)
+	}
+	if _, err := s.Consent("f1"); !errors.Is(err, store.ErrNotFound) {
+		t.Errorf("consent survived the lift: %v", err)
+	}
+	// A new flag may now be placed on the token.
+	if res := apply(t, s, placeCmd("f2", "tok-1", "j2", t0.Add(time.Hour))); res.Existing != nil {
+		t.Errorf("new flag after lift found %+v", res.Existing)
+	}
+}
+
+func TestLogTimeNeverGoesBackwards(t *testing.T) {
+	s := tempStore(t)
+	apply(t, s, &store.Command{At: t0.Add(time.Second), Actor: "bank-a", Action: "check"})
+	apply(t, s, &store.Command{At: t0, Actor: "bank-b", Action: "check"}) // decided a moment earlier
+	lines, _ := s.LogEntries(0, 2)
+	a, _ := protocol.ParseLogEntry(lines[0])
+	b, _ := protocol.ParseLogEntry(lines[1])
+	if b.Time.Before(a.Time) {
+		t.Errorf("entry 1 at %s is before entry 0 at %s", b.Time, a.Time)
+	}
+}
+
+// TestGroupCommit applies many commands from many goroutines: all land,
+// each exactly once, with distinct log indexes, in fewer transactions than
+// commands.
+func TestGroupCommit(t *testing.T) {
+	s := tempStore(t)
+	var mu sync.Mutex
+	var txs, cmds int
+	s.OnCommit(func(n int, _ time.Duration) {
+		mu.Lock()
+		txs++
+		cmds += n
+		mu.Unlock()
+	})
+	const n = 400
+	var wg sync.WaitGroup
+	indexes := make([]uint64, n)
+	for i := range n {
+		wg.Go(func() {
+			res, err := s.Apply(placeCmd(fmt.Sprint("f", i), fmt.Sprint("tok-", i), fmt.Sprint("j", i), t0))
+			if err != nil {
+				t.Error(err)
+				return
+			}
+			indexes[i] = res.LogIndex
+		})
+	}
+	wg.Wait()
+	seen := map[uint64]bool{}
+	for _, idx := range indexes {
+		if seen[idx] {
+			t.Fatalf("log index %d given twice", idx)
+		}
+		seen[idx] = true
+	}
+	if size, _ := s.LogSize(); size != n {
+		t.Errorf("log size %d, want %d", size, n)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if cmds != n || txs >= n {
+		t.Errorf("%d commands in %d transactions; want %d commands in fewer transactions", cmds, txs, n)
+	}
+	t.Logf("%d commands in %d transactions", cmds, txs)
+}
+
+// TestDeterministic applies the same commands to two stores and expects
+// the same contents: the property replication will rely on.
+func TestDeterministic(t *testing.T) {
+	a, b := tempStore(t), tempStore(t)
+	for _, s := range []*store.Store{a, b} {
+		for i := range 20 {
+			apply(t, s, placeCmd(fmt.Sprint("f", i), fmt.Sprint("tok-", i%7), fmt.Sprint("j", i), t0.Add(time.Duration(i)*time.Second)))
+		}
+		m := &federation.Member{ID: "bank-a", Name: "A", Roles: []federation.Role{federation.RoleFlag}, Status: federation.StatusActive, CreatedAt: t0, UpdatedAt: t0}
+		apply(t, s, &store.Command{At: t0, Actor: "operator", Action: "member-added", Member: m, CreateMember: true})
+	}
+	if da, db := dump(t, a), dump(t, b); da != db {
+		t.Error("the same commands gave different stores")
+	}
+}
+
+func TestMemberPreconditions(t *testing.T) {
+	s := tempStore(t)
+	m := &federation.Member{ID: "bank-a", Name: "A", Roles: []federation.Role{federation.RoleFlag}, Status: federation.StatusActive}
+	if res := apply(t, s, &store.Command{At: t0, Actor: "operator", Action: "member-updated", Member: m}); !res.Conflict {
+		t.Error("updating a member that does not exist did not conflict")
+	}
+	apply(t, s, &store.Command{At: t0, Actor: "operator", Action: "member-added", Member: m, CreateMember: true})
+	if res := apply(t, s, &store.Command{At: t0, Actor: "operator", Action: "member-added", Member: m, CreateMember: true}); !res.Conflict {
+		t.Error("adding a member twice did not conflict")
+	}
+	got, err := s.Member(t.Context(), "bank-a")
+	if err != nil || got.Name != "A" {
+		t.Errorf("Member: %+v, %v", got, err)
+	}
+	if _, err := s.Member(t.Context(), "nobody"); !errors.Is(err, federation.ErrUnknownMember) || !errors.Is(err, store.ErrNotFound) {
+		t.Errorf("unknown member: got %v, want ErrUnknownMember and ErrNotFound", err)
+	}
+}
+
+func TestReopenKeepsEverything(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "hub.db")
+	s, err := store.Open(path, store.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := range 10 {
+		apply(t, s, placeCmd(fmt.Sprint("f", i), fmt.Sprint("tok-", i), fmt.Sprint("j", i), t0))
+	}
+	before := dump(t, s)
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.Apply(placeCmd("x", "x", "x", t0)); !errors.Is(err, store.ErrClosed) {
+		t.Errorf("Apply after Close: got %v, want ErrClosed", err)
+	}
+	s2 := open(t, path)
+	if after := dump(t, s2); after != before {
+		t.Error("the store changed across close and open")
+	}
+	if res := apply(t, s2, placeCmd("f10", "tok-10", "j10", t0)); res.LogIndex != 10 || res.Seq != 11 {
+		t.Errorf("after reopen: got log index %d seq %d, want 10 and 11", res.LogIndex, res.Seq)
+	}
+}
+
+func TestSchemaVersion(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "hub.db")
+	s, err := store.Open(path, store.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.Close()
+	// Mark the file as written by a newer version.
+	db, err := bolt.Open(path, 0o600, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	db.Update(func(tx *bolt.Tx) error {
+		return tx.Bucket([]byte("meta")).Put([]byte("schema"), binary.BigEndian.AppendUint32(nil, store.SchemaVersion+1))
+	})
+	db.Close()
+	_, err = store.Open(path, store.Options{})
+	if !errors.Is(err, store.ErrSchemaTooNew) || !strings.Contains(err.Error(), "newer sparr") {
+		t.Errorf("got %v, want ErrSchemaTooNew telling to run a newer sparr", err)
+	}
+}
+
+func TestLockedFile(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "hub.db")
+	open(t, path)
+	if _, err := store.Open(path, store.Options{LockTimeout: 50 * time.Millisecond}); !errors.Is(err, store.ErrLocked) {
+		t.Errorf("second open: got %v, want ErrLocked", err)
+	}
+	var buf bytes.Buffer
+	if _, err := store.BackupFile(path, &buf); !errors.Is(err, store.ErrLocked) {
+		t.Errorf("BackupFile of a file in use: got %v, want ErrLocked", err)
+	}
+}
+
+func TestBackupRestores(t *testing.T) {
+	dir := t.TempDir()
+	s := open(t, filepath.Join(dir, "hub.db"))
+	for i := range 5 {
+		apply(t, s, placeCmd(fmt.Sprint("f", i), fmt.Sprint("tok-", i), fmt.Sprint("j", i), t0))
+	}
+	f, err := os.Create(filepath.Join(dir, "copy.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.Backup(f); err != nil {
+		t.Fatal(err)
+	}
+	f.Close()
+	restored := open(t, filepath.Join(dir, "copy.db"))
+	if a, b := dump(t, s), dump(t, restored); a != b {
+		t.Error("the backup differs from the store")
+	}
+}
+
+func dump(t testing.TB, s *store.Store, buckets ...string) string {
+	t.Helper()
+	var b strings.Builder
+	err := s.Walk(func(bucket string, k, v []byte) error {
+		if len(buckets) == 0 || slices.Contains(buckets, bucket) {
+			fmt.Fprintf(&b, "%s %x %x\n", bucket, k, v)
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b.String()
+}
+
+func lastEntry(t testing.TB, s *store.Store) *protocol.LogEntry {
+	t.Helper()
+	n, _ := s.LogSize()
+	lines, _ := s.LogEntries(n-1, n)
+	e, err := protocol.ParseLogEntry(lines[0])
+	if err != nil {
+		t.Fatal(err)
+	}
+	return e
+}
+
+// BenchmarkApply measures one durable command per call, from one and from
+// many goroutines (group commit), beside a raw bbolt Update of the same
+// number of bytes per transaction.
+func BenchmarkApply(b *testing.B) {
+	b.Run("serial", func(b *testing.B) {
+		s := tempStore(b)
+		i := 0
+		for b.Loop() {
+			i++
+			apply(b, s, placeCmd(fmt.Sprint("f", i), fmt.Sprint("tok-", i), fmt.Sprint("j", i), t0))
+		}
+	})
+	b.Run("parallel", func(b *testing.B) {
+		s := tempStore(b)
+		var mu sync.Mutex
+		i := 0
+		b.SetParallelism(32)
+		b.RunParallel(func(pb *testing.PB) {
+			for pb.Next() {
+				mu.Lock()
+				i++
+				n := i
+				mu.Unlock()
+				apply(b, s, placeCmd(fmt.Sprint("f", n), fmt.Sprint("tok-", n), fmt.Sprint("j", n), t0))
+			}
+		})
+	})
+	b.Run("baseline-bbolt-serial", func(b *testing.B) {
+		db, err := bolt.Open(filepath.Join(b.TempDir(), "raw.db"), 0o600, nil)
+		if err != nil {
+			b.Fatal(err)
+		}
+		defer db.Close()
+		db.Update(func(tx *bolt.Tx) error { _, err := tx.CreateBucket([]byte("b")); return err })
+		val := bytes.Repeat([]byte("x"), 1500) // about the bytes one placement writes
+		i := 0
+		for b.Loop() {
+			i++
+			db.Update(func(tx *bolt.Tx) error { return tx.Bucket([]byte("b")).Put([]byte(fmt.Sprint(i)), val) })
+		}
+	})
+}

@@ -1,0 +1,132 @@
+package store
+
+import (
+	"time"
+
+	"github.com/sparr-dev/sparr/protocol"
+)
+
+// A Record is a signed record as the hub keeps it: the exact bytes it
+// signed, and what the hub needs to route and erase it.
+type Record struct {
+	ID       string             `json:"id"`        // the record's jti
+	Seq      uint64             `json:"seq"`       // the hub's event sequence number, set when applied
+	LogIndex uint64             `json:"log_index"` // its log entry's index, set when applied
+	Type     protocol.EventType `json:"type"`
+	Subjects []string           `json:"subjects,omitempty"` // token texts
+	// Audience is the one member entitled to the record, or "" for every
+	// member entitled by role.
+	Audience string    `json:"audience,omitempty"`
+	IssuedAt time.Time `json:"issued_at"`
+	JWS      string    `json:"jws"`
+}
+
+// A FlagStatus is where a flag is in its life.
+type FlagStatus string
+
+// The flag statuses. Thawing is a window on an active flag, not a status.
+const (
+	FlagActive  FlagStatus = "active"
+	FlagLifted  FlagStatus = "lifted"
+	FlagExpired FlagStatus = "expired"
+)
+
+// A Flag is the hub's state of one protection flag.
+type Flag struct {
+	ID      string `json:"id"`
+	Version uint64 `json:"version"` // events applied to it; each changes it by one
+	// Subject is the protected token. It is cleared when the flag is lifted
+	// or expires, with the consent and the earlier records.
+	Subject      string                 `json:"subject,omitempty"`
+	Kind         protocol.FlagKind      `json:"kind"`
+	Origin       string                 `json:"origin"`
+	Status       FlagStatus             `json:"status"`
+	PlacedAt     time.Time              `json:"placed_at"`
+	ExpiresAt    time.Time              `json:"expires_at"`
+	ThawFrom     time.Time              `json:"thaw_from,omitzero"`
+	ThawUntil    time.Time              `json:"thaw_until,omitzero"`
+	ConsentID    string                 `json:"consent_id,omitempty"`
+	PoliceReport *protocol.PoliceReport `json:"police_report,omitempty"`
+	Records      []string               `json:"records,omitempty"` // jtis, oldest first
+	// RemindAt is when the origin member is to be reminded of the expiry;
+	// RemindedAt when it was.
+	RemindAt   time.Time `json:"remind_at,omitzero"`
+	RemindedAt time.Time `json:"reminded_at,omitzero"`
+	EndedAt    time.Time `json:"ended_at,omitzero"`
+}
+
+// ThawedAt reports whether the flag is in a thaw window at t.
+func (f *Flag) ThawedAt(t time.Time) bool {
+	return !f.ThawFrom.IsZero() && !t.Before(f.ThawFrom) && t.Before(f.ThawUntil)
+}
+
+// ActiveAt reports whether the flag protects its subject at t: active and
+// not past its expiry (the expiry job may not have run yet).
+func (f *Flag) ActiveAt(t time.Time) bool {
+	return f.Status == FlagActive && t.Before(f.ExpiresAt)
+}
+
+// A SuspicionStatus is where a suspicion is in its life.
+type SuspicionStatus string
+
+// The suspicion statuses.
+const (
+	SuspicionActive    SuspicionStatus = "active"
+	SuspicionRetracted SuspicionStatus = "retracted"
+	SuspicionExpired   SuspicionStatus = "expired"
+)
+
+// A Suspicion is the hub's state of one shared fraud suspicion.
+type Suspicion struct {
+	ID           string                     `json:"id"`
+	Version      uint64                     `json:"version"`
+	Subjects     []string                   `json:"subjects,omitempty"`
+	Category     protocol.SuspicionCategory `json:"category"`
+	Origin       string                     `json:"origin"`
+	Status       SuspicionStatus            `json:"status"`
+	PoliceReport *protocol.PoliceReport     `json:"police_report,omitempty"`
+	ReportedAt   time.Time                  `json:"reported_at"`
+	ExpiresAt    time.Time                  `json:"expires_at"`
+	Records      []string                   `json:"records,omitempty"`
+	EndedAt      time.Time                  `json:"ended_at,omitzero"`
+}
+
+// ActiveAt reports whether the suspicion counts in checks at t.
+func (s *Suspicion) ActiveAt(t time.Time) bool {
+	return s.Status == SuspicionActive && t.Before(s.ExpiresAt)
+}
+
+// A Check is a member's check of one or more tokens, kept so the member can
+// report its outcome.
+type Check struct {
+	ID        string    `json:"id"`
+	Member    string    `json:"member"`
+	Purpose   string    `json:"purpose"`
+	At        time.Time `json:"at"`
+	Tokens    int       `json:"tokens"`
+	Verify    int       `json:"verify"` // results with advice verify
+	Review    int       `json:"review"` // results with advice review
+	Outcome   string    `json:"outcome,omitempty"`
+	OutcomeAt time.Time `json:"outcome_at,omitzero"`
+}
+
+// A Submission is what the hub remembers of an accepted member submission,
+// so that the same signed bytes get the same answer and a different
+// submission reusing the jti is refused.
+type Submission struct {
+	Hash      []byte    `json:"hash"` // SHA-256 of the signed bytes
+	Action    string    `json:"action"`
+	At        time.Time `json:"at"`
+	Record    string    `json:"record,omitempty"` // the record it produced (or found)
+	Flag      string    `json:"flag,omitempty"`
+	Suspicion string    `json:"suspicion,omitempty"`
+	Existing  bool      `json:"existing,omitempty"` // it found an active flag rather than placing one
+	LogIndex  uint64    `json:"log_index"`
+}
+
+// Details are what a log entry commits to: kept beside the log with their
+// salt, and deleted on erasure.
+type Details struct {
+	Salt    []byte `json:"salt"`
+	Details []byte `json:"details"`
+}
