@@ -14,8 +14,8 @@ import (
 )
 
 var (
-	start   = time.Date(2026, 11, 21, 10, 0, 0, 0, time.UTC)
-	report  = &protocol.PoliceReport{Authority: "Polismyndigheten", CaseNumber: "5000-K123456-26", Date: "2026-11-20"}
+	start  = time.Date(2026, 11, 21, 10, 0, 0, 0, time.UTC)
+	report = &protocol.PoliceReport{Authority: "Polismyndigheten", CaseNumber: "5000-K123456-26", Date: "2026-11-20"}
 )
 
 func place(t *testing.T, m *hubtest.Member, tok protocol.Token) flagResponse {
