@@ -1,6 +1,7 @@
 package protocol
 
 import (
+	"bytes"
 	"encoding/base64"
 	"fmt"
 	"strconv"
@@ -56,7 +57,8 @@ func (d *NumericDate) UnmarshalJSON(b []byte) error {
 
 // Base64URL is a byte string that travels in JSON as unpadded base64url
 // (RFC 4648, section 5), the encoding JOSE uses. Decoding is strict: padding,
-// line breaks and non-canonical trailing bits are refused.
+// line breaks and non-canonical trailing bits are refused, so each byte
+// string has exactly one text.
 type Base64URL []byte
 
 var b64url = base64.RawURLEncoding.Strict()
@@ -70,6 +72,10 @@ func (b Base64URL) MarshalText() ([]byte, error) {
 
 // UnmarshalText decodes unpadded base64url.
 func (b *Base64URL) UnmarshalText(text []byte) error {
+	// encoding/base64 skips '\r' and '\n' even in strict mode.
+	if i := bytes.IndexAny(text, "\r\n"); i >= 0 {
+		return fmt.Errorf("not unpadded base64url: line break at offset %d", i)
+	}
 	out := make([]byte, b64url.DecodedLen(len(text)))
 	n, err := b64url.Decode(out, text)
 	if err != nil {

@@ -53,8 +53,9 @@ func (h *Hub) recover(c *gin.Context) {
 	c.Next()
 }
 
-// observe logs each request and counts it. It logs the route pattern, never
-// the body, the query, or the Authorization header.
+// observe logs each request and counts it. It logs the route pattern and
+// the client address (through Config.TrustedProxies), never the body, the
+// query, or the Authorization header.
 func (h *Hub) observe(c *gin.Context) {
 	start := time.Now()
 	c.Next()
@@ -74,6 +75,7 @@ func (h *Hub) observe(c *gin.Context) {
 		slog.String("request_id", c.GetString(keyRequestID)),
 		slog.String("method", c.Request.Method),
 		slog.String("route", route),
+		slog.String("client", c.ClientIP()),
 		slog.Int("status", status),
 		slog.Float64("ms", float64(took.Microseconds())/1000),
 	}

@@ -1,6 +1,7 @@
 package server
 
 import (
+	"fmt"
 	"net/http"
 	"strings"
 
@@ -98,9 +99,11 @@ func (r Route) OpenAPIPath() string {
 
 // routes builds the gin engine: middleware listed explicitly, then every
 // route of Routes with its authentication, role and rate-limit checks.
-func (h *Hub) routes() *gin.Engine {
+func (h *Hub) routes() (*gin.Engine, error) {
 	e := gin.New()
-	_ = e.SetTrustedProxies(h.cfg.TrustedProxies)
+	if err := e.SetTrustedProxies(h.cfg.TrustedProxies); err != nil {
+		return nil, fmt.Errorf("trusted proxies: %w", err)
+	}
 	e.RedirectTrailingSlash = false
 	e.RedirectFixedPath = false
 	e.HandleMethodNotAllowed = true
@@ -121,5 +124,5 @@ func (h *Hub) routes() *gin.Engine {
 		handlers = append(handlers, func(c *gin.Context) { handle(h, c) })
 		e.Handle(r.Method, r.Path, handlers...)
 	}
-	return e
+	return e, nil
 }

@@ -190,7 +190,9 @@ func New(cfg Config) (*Hub, error) {
 	if err := h.ensureOperator(); err != nil {
 		return nil, err
 	}
-	h.engine = h.routes()
+	if h.engine, err = h.routes(); err != nil {
+		return nil, err
+	}
 	return h, nil
 }
 

@@ -1,0 +1,116 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"net/http"
+	"os"
+	"path/filepath"
+
+	"github.com/sparr-dev/sparr/server/store"
+)
+
+func runBackup(ctx context.Context, e *env, name string, args []string) error {
+	fs := e.flags(name, "--out FILE (--data DIR | --hub URL)",
+		"Backup writes a consistent copy of the hub's data file to FILE, which must not\nexist. With --hub it asks the running hub (a hot backup, signed for with the\noperator key); with --data alone it copies DIR/hub.db, which no hub may be using.\nTo restore, start a hub with the copy as DIR/hub.db and the same keys.")
+	var h hubFlags
+	h.register(fs)
+	out := fs.String("out", "", "the backup `FILE` to write; never overwritten (required)")
+	args, err := fs.parse(args)
+	if err != nil {
+		return err
+	}
+	if err := noArgs(name, args); err != nil {
+		return err
+	}
+	switch {
+	case *out == "":
+		return usagef("%s: missing --out FILE, where to write the copy", name)
+	case h.hub == "" && h.data == "":
+		return usagef("%s: give --hub URL for a copy from the running hub, or --data DIR to copy DIR/hub.db while no hub runs", name)
+	}
+	if _, err := os.Lstat(*out); err == nil {
+		return fmt.Errorf("%s already exists; backup never overwrites a file: choose another --out", *out)
+	}
+
+	var n int64
+	if h.hub != "" {
+		c, err := h.client(ctx, name)
+		if err != nil {
+			return err
+		}
+		resp, err := c.send(ctx, http.MethodGet, backupPath, nil, true)
+		if err != nil {
+			return err
+		}
+		defer resp.Body.Close()
+		n, err = writeNew(*out, func(w io.Writer) (int64, error) {
+			n, err := io.Copy(w, resp.Body)
+			if err != nil {
+				return n, fmt.Errorf("the copy broke off after %d bytes: %w; try again", n, err)
+			}
+			return n, nil
+		})
+		if err != nil {
+			return err
+		}
+	} else {
+		db := dbPath(h.data)
+		if _, err := os.Stat(db); err != nil {
+			return fmt.Errorf("no data file at %s: %w; check --data", db, err)
+		}
+		n, err = writeNew(*out, func(w io.Writer) (int64, error) { return store.BackupFile(db, w) })
+		if errors.Is(err, store.ErrLocked) {
+			return fmt.Errorf("%s is in use by a running hub; for a hot backup of it run sparr backup --hub URL --out %s", db, shellQuote(*out))
+		}
+		if err != nil {
+			return err
+		}
+	}
+	fmt.Fprintf(e.stdout, "Wrote %d bytes to %s.\n", n, *out)
+	fmt.Fprintf(e.stdout, "To restore: stop the hub, set its hub.db aside, copy %s to DIR/hub.db (mode 0600),\nand start sparr serve --data DIR with the same DIR/keys.\n", *out)
+	return nil
+}
+
+// writeNew writes what fill writes to path, which must not exist, through
+// a temporary file in the same directory that is synced and then linked
+// into place, so path never holds a partial copy and is never replaced.
+func writeNew(path string, fill func(io.Writer) (int64, error)) (int64, error) {
+	dir := filepath.Dir(path)
+	f, err := os.CreateTemp(dir, "."+filepath.Base(path)+".tmp-*")
+	if err != nil {
+		return 0, fmt.Errorf("create the backup file: %w", err)
+	}
+	tmp := f.Name()
+	defer os.Remove(tmp)
+	n, err := fill(f)
+	if err == nil {
+		err = f.Sync()
+	}
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		return n, err
+	}
+	if err := os.Link(tmp, path); err != nil {
+		if errors.Is(err, fs.ErrExist) {
+			return n, fmt.Errorf("%s appeared while the copy was made; backup never overwrites a file: choose another --out", path)
+		}
+		// A file system without hard links: rename, having looked first.
+		if _, serr := os.Lstat(path); serr == nil {
+			return n, fmt.Errorf("%s already exists; backup never overwrites a file: choose another --out", path)
+		}
+		if err := os.Rename(tmp, path); err != nil {
+			return n, fmt.Errorf("move the copy into place: %w", err)
+		}
+	}
+	if d, err := os.Open(dir); err == nil {
+		d.Sync()
+		d.Close()
+	}
+	return n, nil
+}

@@ -1,0 +1,63 @@
+// Sparr is the one binary of Spärr: it creates the hub's keys, runs the
+// hub, and lets the operator manage members and take backups.
+//
+// # Commands
+//
+//	sparr init --data DIR                 create the hub's keys in DIR/keys
+//	sparr serve --data DIR --tls-cert … --tls-key …
+//	                                      run the hub (or: sparr serve --dev)
+//	sparr member add|list|show|update|suspend|resume
+//	                                      manage members through the admin API
+//	sparr keys rotate --data DIR          add a record-signing key
+//	sparr backup --out FILE (--data DIR | --hub URL)
+//	                                      copy the hub's data file
+//	sparr version                         print the version
+//
+// Every flag can also be set by an environment variable: --data by
+// SPARR_DATA, --suspicion-legal-basis by SPARR_SUSPICION_LEGAL_BASIS, and so
+// on. A flag on the command line beats the environment, which beats the
+// default. "sparr <command> -h" lists a command's flags with their
+// variables.
+//
+// # Exit status
+//
+// 0 on success, 1 when the command failed, 2 for a usage error (an unknown
+// command or flag, a missing or contradictory flag). Errors are one line on
+// standard error, starting with "sparr: ".
+//
+// docs/operations.md describes running the hub.
+package main
+
+import (
+	"context"
+	"os"
+	"os/signal"
+	"syscall"
+)
+
+// commands are sparr's commands, in the order "sparr -h" lists them. Adding
+// one is adding a line here.
+func commands() []*command {
+	return []*command{
+		{name: "init", summary: "create the hub's keys in DIR/keys", run: runInit},
+		{name: "serve", summary: "run the hub", run: runServe},
+		{name: "member", summary: "manage members through the hub's admin API", sub: memberCommands()},
+		{name: "keys", summary: "manage the hub's keys", sub: []*command{
+			{name: "rotate", summary: "add a record-signing key, which signs from the next start", run: runKeysRotate},
+		}},
+		{name: "backup", summary: "copy the hub's data file, from its directory or from the running hub", run: runBackup},
+		{name: "version", summary: "print the version", run: runVersion},
+	}
+}
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	go func() {
+		// After the first signal, a second one ends the process at once.
+		<-ctx.Done()
+		stop()
+	}()
+	code := run(ctx, os.Args[1:], os.Stdout, os.Stderr, os.Getenv)
+	stop()
+	os.Exit(code)
+}

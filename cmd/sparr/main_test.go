@@ -1,0 +1,398 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"io"
+	"net/http"
+	"os"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/sparr-dev/sparr/protocol"
+	"github.com/sparr-dev/sparr/server/keyring"
+)
+
+// A syncBuffer is a buffer that a running command and the test may use at
+// once.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+// environ makes an environment lookup from pairs; nothing else of the
+// test process's environment leaks in.
+func environ(pairs ...string) func(string) string {
+	m := map[string]string{}
+	for i := 0; i+1 < len(pairs); i += 2 {
+		m[pairs[i]] = pairs[i+1]
+	}
+	return func(k string) string { return m[k] }
+}
+
+// sparr runs the command line in-process.
+func sparr(t *testing.T, getenv func(string) string, args ...string) (code int, stdout, stderr string) {
+	t.Helper()
+	if getenv == nil {
+		getenv = environ()
+	}
+	var out, errb syncBuffer
+	code = run(context.Background(), args, &out, &errb, getenv)
+	return code, out.String(), errb.String()
+}
+
+// mustSparr runs the command line and fails the test unless it succeeds.
+func mustSparr(t *testing.T, args ...string) string {
+	t.Helper()
+	code, out, errb := sparr(t, nil, args...)
+	if code != 0 {
+		t.Fatalf("sparr %s: exit %d, stderr %q", strings.Join(args, " "), code, errb)
+	}
+	return out
+}
+
+// wantError checks that a failed command wrote one line starting "sparr: "
+// that contains every fragment.
+func wantError(t *testing.T, code int, stderr string, wantCode int, fragments ...string) {
+	t.Helper()
+	if code != wantCode {
+		t.Errorf("exit status %d, want %d (stderr %q)", code, wantCode, stderr)
+	}
+	if !strings.HasPrefix(stderr, "sparr: ") || strings.Count(stderr, "\n") != 1 || !strings.HasSuffix(stderr, "\n") {
+		t.Errorf("stderr %q, want one line starting \"sparr: \"", stderr)
+	}
+	for _, f := range fragments {
+		if !strings.Contains(stderr, f) {
+			t.Errorf("stderr %q does not say %q", stderr, f)
+		}
+	}
+}
+
+func TestUsageErrors(t *testing.T) {
+	data := t.TempDir()
+	for _, tc := range []struct {
+		name      string
+		args      []string
+		fragments []string
+	}{
+		{"no command", nil, []string{"missing command"}},
+		{"unknown command", []string{"frobnicate"}, []string{`unknown command "frobnicate"`, "sparr -h"}},
+		{"unknown subcommand", []string{"member", "delete"}, []string{`member: unknown command "delete"`}},
+		{"unknown flag", []string{"init", "--data", data, "--colour"}, []string{"-colour", "sparr init -h"}},
+		{"init without --data", []string{"init"}, []string{"init: missing --data"}},
+		{"init with a bad algorithm", []string{"init", "--data", data, "--algorithm", "RS256"}, []string{"EdDSA or ES256"}},
+		{"init with a bad log origin", []string{"init", "--data", data, "--log-origin", "hub+log"}, []string{"'+'"}},
+		{"init with an argument", []string{"init", "--data", data, "extra"}, []string{`unexpected argument "extra"`}},
+		{"serve without --data", []string{"serve", "--insecure-http"}, []string{"missing --data"}},
+		{"serve without TLS", []string{"serve", "--data", data}, []string{"--tls-cert", "--insecure-http"}},
+		{"serve with half of TLS", []string{"serve", "--data", data, "--tls-cert", "c.pem"}, []string{"both --tls-cert and --tls-key"}},
+		{"serve --dev on a public address", []string{"serve", "--dev", "--addr", "0.0.0.0:8080"}, []string{"loopback"}},
+		{"serve --dev on every interface", []string{"serve", "--dev", "--addr", ":8080"}, []string{"loopback"}},
+		{"serve with a bad rate", []string{"serve", "--dev", "--rate-checks", "fast"}, []string{"PERSEC/BURST"}},
+		{"serve with an http issuer over TLS", []string{"serve", "--data", data, "--tls-cert", "c", "--tls-key", "k", "--issuer", "http://hub.example"}, []string{"https://"}},
+		{"serve with a bad proxy", []string{"serve", "--dev", "--trusted-proxies", "10.0.0.0/8,proxy"}, []string{`"proxy"`}},
+		{"keys rotate without --data", []string{"keys", "rotate"}, []string{"missing --data"}},
+		{"member add without --hub", []string{"member", "add", "--id", "bank-a", "--name", "A", "--roles", "check", "--jwks", "k.json"}, []string{"missing --hub"}},
+		{"member add with an unknown role", []string{"member", "add", "--hub", "http://127.0.0.1:1", "--id", "bank-a", "--name", "A", "--roles", "check,admin", "--jwks", "k.json"}, []string{`unknown role "admin"`}},
+		{"member add with two key sources", []string{"member", "add", "--id", "bank-a", "--name", "A", "--roles", "check", "--jwks", "k.json", "--jwks-url", "https://k.example"}, []string{"--jwks FILE or --jwks-url URL"}},
+		{"member show without an id", []string{"member", "show", "--hub", "http://127.0.0.1:1"}, []string{"missing the member ID"}},
+		{"member update with nothing to change", []string{"member", "update", "bank-a", "--hub", "http://127.0.0.1:1"}, []string{"nothing to change"}},
+		{"member list without an operator key", []string{"member", "list", "--hub", "http://127.0.0.1:1"}, []string{"--operator-key"}},
+		{"backup without --out", []string{"backup", "--data", data}, []string{"missing --out"}},
+		{"backup without a source", []string{"backup", "--out", filepath.Join(data, "b.db")}, []string{"--hub URL", "--data DIR"}},
+		{"bad environment value", []string{"serve", "--dev"}, []string{"SPARR_MAX_THAW"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			getenv := environ()
+			if tc.name == "bad environment value" {
+				getenv = environ("SPARR_MAX_THAW", "three days")
+			}
+			code, stdout, stderr := sparr(t, getenv, tc.args...)
+			wantError(t, code, stderr, 2, tc.fragments...)
+			if stdout != "" {
+				t.Errorf("stdout %q, want nothing", stdout)
+			}
+		})
+	}
+}
+
+func TestHelp(t *testing.T) {
+	for _, args := range [][]string{{"-h"}, {"help"}, {"serve", "-h"}, {"help", "serve"}, {"member", "add", "--help"}} {
+		code, stdout, stderr := sparr(t, nil, args...)
+		if code != 0 || stderr != "" {
+			t.Errorf("sparr %s: exit %d, stderr %q; want 0 and nothing", strings.Join(args, " "), code, stderr)
+		}
+		if !strings.HasPrefix(stdout, "Usage: sparr") {
+			t.Errorf("sparr %s: stdout %q, want a usage", strings.Join(args, " "), stdout)
+		}
+	}
+	_, stdout, _ := sparr(t, nil, "serve", "-h")
+	for _, want := range []string{"--suspicion-legal-basis BASIS  (SPARR_SUSPICION_LEGAL_BASIS)", "--data DIR  (SPARR_DATA)", "--metrics-addr ADDR  (SPARR_METRICS_ADDR)", "(default 20/40)"} {
+		if !strings.Contains(stdout, want) {
+			t.Errorf("serve -h does not list %q:\n%s", want, stdout)
+		}
+	}
+}
+
+func TestVersion(t *testing.T) {
+	out := mustSparr(t, "version")
+	if !regexp.MustCompile(`^sparr \S+ .*go1\.\d+`).MatchString(out) {
+		t.Errorf("version printed %q", out)
+	}
+}
+
+func TestInit(t *testing.T) {
+	t.Parallel()
+	data := filepath.Join(t.TempDir(), "hub")
+	out := mustSparr(t, "init", "--data", data, "--log-origin", "hub.example/sparr-log")
+	dir := filepath.Join(data, "keys")
+	names := []string{"signing-0001.jwk", "token.key", "log.key", "webhook.key", "operator.jwk", "operator.pub.jwk"}
+	for _, n := range names {
+		path := filepath.Join(dir, n)
+		fi, err := os.Stat(path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if fi.Mode().Perm() != 0o600 {
+			t.Errorf("%s has mode %04o, want 0600", n, fi.Mode().Perm())
+		}
+		if !strings.Contains(out, path) {
+			t.Errorf("init output does not name %s:\n%s", path, out)
+		}
+	}
+	if want := "The operator key is " + filepath.Join(dir, "operator.jwk"); !strings.Contains(out, want) {
+		t.Errorf("init output does not say %q:\n%s", want, out)
+	}
+	keys, err := keyring.Load(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if keys.LogOrigin != "hub.example/sparr-log" {
+		t.Errorf("log origin %q, want hub.example/sparr-log", keys.LogOrigin)
+	}
+	if got := keys.Active().Algorithm(); got != protocol.EdDSA {
+		t.Errorf("signing algorithm %s, want EdDSA", got)
+	}
+
+	t.Run("refuses to overwrite", func(t *testing.T) {
+		before, err := os.ReadFile(filepath.Join(dir, "signing-0001.jwk"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		code, stdout, stderr := sparr(t, nil, "init", "--data", data)
+		wantError(t, code, stderr, 1, "already exist", "refusing to overwrite", "Nothing was changed", "sparr keys rotate")
+		if stdout != "" {
+			t.Errorf("stdout %q, want nothing", stdout)
+		}
+		after, err := os.ReadFile(filepath.Join(dir, "signing-0001.jwk"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !bytes.Equal(before, after) {
+			t.Error("the signing key changed")
+		}
+	})
+
+	t.Run("ES256 from the environment", func(t *testing.T) {
+		data := t.TempDir()
+		code, _, stderr := sparr(t, environ("SPARR_DATA", data, "SPARR_ALGORITHM", "ES256"), "init")
+		if code != 0 {
+			t.Fatalf("exit %d: %s", code, stderr)
+		}
+		keys, err := keyring.Load(filepath.Join(data, "keys"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := keys.Active().Algorithm(); got != protocol.ES256 {
+			t.Errorf("signing algorithm %s, want ES256", got)
+		}
+		if !strings.HasSuffix(keys.LogOrigin, "/sparr-log") || strings.ContainsAny(keys.LogOrigin, "+ \t") {
+			t.Errorf("default log origin %q, want <hostname>/sparr-log", keys.LogOrigin)
+		}
+	})
+
+	t.Run("flag beats environment", func(t *testing.T) {
+		data := t.TempDir()
+		code, _, stderr := sparr(t, environ("SPARR_DATA", filepath.Join(data, "env"), "SPARR_ALGORITHM", "ES256"), "init", "--data", filepath.Join(data, "flag"), "--algorithm", "EdDSA")
+		if code != 0 {
+			t.Fatalf("exit %d: %s", code, stderr)
+		}
+		keys, err := keyring.Load(filepath.Join(data, "flag", "keys"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := keys.Active().Algorithm(); got != protocol.EdDSA {
+			t.Errorf("signing algorithm %s, want EdDSA", got)
+		}
+		if _, err := os.Stat(filepath.Join(data, "env")); err == nil {
+			t.Error("init also used SPARR_DATA")
+		}
+	})
+}
+
+// A hubProcess is an in-process sparr serve.
+type hubProcess struct {
+	URL     string
+	Data    string
+	Metrics string
+	Stdout  *syncBuffer
+	Stderr  *syncBuffer
+	cancel  context.CancelFunc
+	done    chan int
+	code    int
+	stopped bool
+}
+
+var listeningLine = regexp.MustCompile(`(?m)^listening on (\S+), issuer (\S+)$`)
+var metricsLine = regexp.MustCompile(`(?m)^metrics on (\S+)$`)
+
+// startHub runs sparr serve over data on a free loopback port until the
+// test ends or stop is called.
+func startHub(t *testing.T, data string, extra ...string) *hubProcess {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	h := &hubProcess{Data: data, Stdout: &syncBuffer{}, Stderr: &syncBuffer{}, cancel: cancel, done: make(chan int, 1)}
+	args := append([]string{"serve", "--data", data, "--addr", "127.0.0.1:0", "--metrics-addr", "", "--insecure-http"}, extra...)
+	go func() { h.done <- run(ctx, args, h.Stdout, h.Stderr, environ()) }()
+	t.Cleanup(func() { h.stop(t) })
+	deadline := time.After(20 * time.Second)
+	for {
+		if m := listeningLine.FindStringSubmatch(h.Stdout.String()); m != nil {
+			h.URL = m[2]
+			if mm := metricsLine.FindStringSubmatch(h.Stdout.String()); mm != nil {
+				h.Metrics = mm[1]
+			}
+			return h
+		}
+		select {
+		case code := <-h.done:
+			h.stopped, h.code = true, code
+			t.Fatalf("serve exited with %d before listening; stderr:\n%s", code, h.Stderr)
+		case <-deadline:
+			t.Fatalf("serve did not say it was listening; stdout:\n%s\nstderr:\n%s", h.Stdout, h.Stderr)
+		case <-time.After(5 * time.Millisecond):
+		}
+	}
+}
+
+// stop shuts the hub down as a signal would and checks it exited cleanly.
+func (h *hubProcess) stop(t *testing.T) {
+	t.Helper()
+	if h.stopped {
+		return
+	}
+	h.stopped = true
+	h.cancel()
+	select {
+	case h.code = <-h.done:
+	case <-time.After(20 * time.Second):
+		t.Fatal("serve did not stop within 20 s")
+	}
+	if h.code != 0 {
+		t.Errorf("serve exited with %d, want 0; stderr:\n%s", h.code, h.Stderr)
+	}
+}
+
+// get fetches a path of the hub.
+func get(t *testing.T, url string) (int, []byte) {
+	t.Helper()
+	resp, err := http.Get(url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return resp.StatusCode, b
+}
+
+func jwksKids(t *testing.T, hubURL string) []string {
+	t.Helper()
+	status, body := get(t, hubURL+"/.well-known/jwks.json")
+	if status != http.StatusOK {
+		t.Fatalf("GET jwks.json: %d %s", status, body)
+	}
+	ks, err := protocol.ParseKeySet(body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var kids []string
+	for _, k := range ks.Keys() {
+		kids = append(kids, k.KeyID())
+	}
+	return kids
+}
+
+func TestKeysRotate(t *testing.T) {
+	t.Parallel()
+	data := t.TempDir()
+	mustSparr(t, "init", "--data", data)
+	hub := startHub(t, data)
+	before := jwksKids(t, hub.URL)
+	if len(before) != 1 {
+		t.Fatalf("JWKS before rotation has %d keys, want 1", len(before))
+	}
+	hub.stop(t)
+
+	out := mustSparr(t, "keys", "rotate", "--data", data, "--algorithm", "ES256")
+	m := regexp.MustCompile(`Added record-signing key (\S+) \(ES256\) in (\S+)\.`).FindStringSubmatch(out)
+	if m == nil {
+		t.Fatalf("rotate printed %q, want the new kid and file", out)
+	}
+	kid := m[1]
+	if m[2] != filepath.Join(data, "keys", "signing-0002.jwk") {
+		t.Errorf("new key in %s, want signing-0002.jwk", m[2])
+	}
+	for _, want := range []string{"next start", "stay in /.well-known/jwks.json"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("rotate output does not say %q:\n%s", want, out)
+		}
+	}
+
+	hub = startHub(t, data)
+	after := jwksKids(t, hub.URL)
+	if len(after) != 2 || after[0] != kid || after[1] != before[0] {
+		t.Errorf("JWKS after rotation %q, want the new key %s first and the old %s still there", after, kid, before[0])
+	}
+	if !strings.Contains(hub.Stderr.String(), `"signing_kid":"`+kid+`"`) {
+		t.Errorf("the hub's start log does not name the new signing key %s", kid)
+	}
+
+	t.Run("without keys", func(t *testing.T) {
+		code, _, stderr := sparr(t, nil, "keys", "rotate", "--data", t.TempDir())
+		wantError(t, code, stderr, 1, "no keys", "sparr init")
+	})
+}
+
+// configuration fetches the hub's discovery document.
+func configuration(t *testing.T, hubURL string) map[string]any {
+	t.Helper()
+	status, body := get(t, hubURL+"/.well-known/sparr-configuration")
+	if status != http.StatusOK {
+		t.Fatalf("GET sparr-configuration: %d %s", status, body)
+	}
+	var doc map[string]any
+	if err := json.Unmarshal(body, &doc); err != nil {
+		t.Fatal(err)
+	}
+	return doc
+}

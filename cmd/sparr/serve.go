@@ -1,0 +1,500 @@
+package main
+
+import (
+	"context"
+	"crypto/rand"
+	"crypto/tls"
+	"errors"
+	"flag"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/url"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/gin-gonic/gin"
+
+	"github.com/sparr-dev/sparr/protocol"
+	"github.com/sparr-dev/sparr/server"
+	"github.com/sparr-dev/sparr/server/keyring"
+	"github.com/sparr-dev/sparr/server/store"
+)
+
+// The HTTP server's limits. Request bodies are at most server.MaxBodySize
+// (1 MiB), so reading one takes seconds at most; answers are small, except
+// a backup, which streams the whole data file and gets backupWriteTimeout.
+const (
+	readHeaderTimeout  = 10 * time.Second
+	readTimeout        = 30 * time.Second
+	writeTimeout       = 60 * time.Second
+	idleTimeout        = 2 * time.Minute
+	maxHeaderBytes     = 64 << 10
+	backupWriteTimeout = 2 * time.Hour
+	backupPath         = "/v1/admin/backup"
+)
+
+// devMember is the example member --dev prepares a key for.
+const devMember = "bank-a"
+
+var ginMode sync.Once
+
+// serveFlags are the flags of sparr serve.
+type serveFlags struct {
+	data, addr, issuer       string
+	tlsCert, tlsKey          string
+	insecureHTTP, dev        bool
+	metricsAddr              string
+	standardDays, maxExtDays int
+	maxThaw                  time.Duration
+	reminderDays             int
+	legalBasis               string
+	suspicionDays            int
+	tokens, writes           server.Rate
+	checks, reads            server.Rate
+	trustedProxies           string
+	logLevel                 slog.Level
+	shutdownTimeout          time.Duration
+}
+
+func runServe(ctx context.Context, e *env, name string, args []string) error {
+	fs := e.flags(name, "--data DIR (--tls-cert FILE --tls-key FILE | --insecure-http) [flags]\n       "+program(name)+" --dev",
+		"Serve runs the hub over DIR/keys and DIR/hub.db until SIGINT or SIGTERM, then\nshuts down gracefully. --dev runs a development hub on loopback for a first try.")
+	f := &serveFlags{
+		tokens: server.Rate{PerSecond: 20, Burst: 40}, writes: server.Rate{PerSecond: 50, Burst: 100},
+		checks: server.Rate{PerSecond: 500, Burst: 1000}, reads: server.Rate{PerSecond: 100, Burst: 200},
+	}
+	fs.StringVar(&f.data, "data", "", "the hub's data `DIR`: DIR/keys and DIR/hub.db (required unless --dev)")
+	fs.note("data", "./sparr-data with --dev")
+	fs.StringVar(&f.addr, "addr", "", "`ADDR` to listen on, host:port")
+	fs.note("addr", ":8443, or 127.0.0.1:8080 with --dev")
+	fs.StringVar(&f.issuer, "issuer", "", "the hub's public `URL`: the iss of its records and the aud of members' tokens")
+	fs.note("issuer", "https://HOST:PORT from --addr, or http:// with --dev or --insecure-http")
+	fs.StringVar(&f.tlsCert, "tls-cert", "", "TLS certificate chain, PEM `FILE`")
+	fs.StringVar(&f.tlsKey, "tls-key", "", "TLS private key, PEM `FILE`")
+	fs.BoolVar(&f.insecureHTTP, "insecure-http", false, "serve plain HTTP (behind a TLS-terminating proxy only)")
+	fs.BoolVar(&f.dev, "dev", false, "development hub: keys created on first start, plain HTTP on loopback only, member key URLs over http allowed")
+	fs.StringVar(&f.metricsAddr, "metrics-addr", "127.0.0.1:9464", "`ADDR` to serve GET /metrics on, apart from the API; empty or off disables it")
+	fs.IntVar(&f.standardDays, "standard-flag-days", 365, "`DAYS` a standard flag lasts, and the longest a member may ask for")
+	fs.IntVar(&f.maxExtDays, "max-extended-flag-days", 1826, "longest extended flag, in `DAYS`")
+	fs.DurationVar(&f.maxThaw, "max-thaw", 72*time.Hour, "longest thaw window, a `DURATION`")
+	fs.IntVar(&f.reminderDays, "reminder-days", 30, "`DAYS` before expiry that the origin member is reminded")
+	fs.StringVar(&f.legalBasis, "suspicion-legal-basis", "", "legal `BASIS` under which suspicions (GDPR Art. 10 data) are shared; empty disables suspicions")
+	fs.IntVar(&f.suspicionDays, "suspicion-retention-days", 730, "`DAYS` a suspicion is kept")
+	fs.Var((*rateValue)(&f.tokens), "rate-tokens", "per-member limit on token batches, `PERSEC/BURST`")
+	fs.Var((*rateValue)(&f.writes), "rate-writes", "per-member limit on submissions and admin changes, `PERSEC/BURST`")
+	fs.Var((*rateValue)(&f.checks), "rate-checks", "per-member limit on checks, `PERSEC/BURST`")
+	fs.Var((*rateValue)(&f.reads), "rate-reads", "per-member limit on other requests, `PERSEC/BURST`")
+	fs.StringVar(&f.trustedProxies, "trusted-proxies", "", "comma-separated `LIST` of proxy IPs or CIDRs whose X-Forwarded-For is believed; empty trusts none")
+	fs.TextVar(&f.logLevel, "log-level", slog.LevelInfo, "log `LEVEL`: debug, info, warn or error")
+	fs.note("log-level", "info")
+	fs.note("max-thaw", "72h")
+	fs.DurationVar(&f.shutdownTimeout, "shutdown-timeout", 30*time.Second, "how long to let requests finish on shutdown, a `DURATION`")
+	args, err := fs.parse(args)
+	if err != nil {
+		return err
+	}
+	if err := noArgs(name, args); err != nil {
+		return err
+	}
+	if err := f.check(name); err != nil {
+		return err
+	}
+	return serve(ctx, e, f)
+}
+
+// check validates the flags and fills in the defaults that depend on
+// others.
+func (f *serveFlags) check(name string) error {
+	if f.dev {
+		if f.data == "" {
+			f.data = "sparr-data"
+		}
+		if f.addr == "" {
+			f.addr = "127.0.0.1:8080"
+		}
+		if f.tlsCert != "" || f.tlsKey != "" {
+			return usagef("%s: --dev serves plain HTTP on loopback; drop --tls-cert and --tls-key, or drop --dev", name)
+		}
+		host, _, err := net.SplitHostPort(f.addr)
+		if err != nil {
+			return usagef("%s: --addr %q: %v; use host:port", name, f.addr, err)
+		}
+		if ip := net.ParseIP(host); host != "localhost" && (ip == nil || !ip.IsLoopback()) {
+			return usagef("%s: --dev listens on loopback only, and %q is not a loopback address; use --addr 127.0.0.1:PORT, or drop --dev and serve with --tls-cert and --tls-key", name, f.addr)
+		}
+	}
+	if f.data == "" {
+		return usagef("%s: missing --data DIR, the directory with keys/ and hub.db (create it with sparr init --data DIR, or try sparr serve --dev)", name)
+	}
+	if f.addr == "" {
+		f.addr = ":8443"
+	}
+	if _, _, err := net.SplitHostPort(f.addr); err != nil {
+		return usagef("%s: --addr %q: %v; use host:port, for example :8443", name, f.addr, err)
+	}
+	switch {
+	case (f.tlsCert == "") != (f.tlsKey == ""):
+		return usagef("%s: give both --tls-cert and --tls-key, or neither", name)
+	case f.tlsCert != "" && f.insecureHTTP:
+		return usagef("%s: --insecure-http and --tls-cert contradict each other; give one", name)
+	case f.tlsCert == "" && !f.insecureHTTP && !f.dev:
+		return usagef("%s: no TLS: give --tls-cert and --tls-key to serve HTTPS, or --insecure-http to serve plain HTTP behind a TLS-terminating proxy (or --dev to try the hub on loopback)", name)
+	}
+	if f.metricsAddr == "off" {
+		f.metricsAddr = ""
+	}
+	if f.metricsAddr != "" {
+		if _, _, err := net.SplitHostPort(f.metricsAddr); err != nil {
+			return usagef("%s: --metrics-addr %q: %v; use host:port, or empty to disable metrics", name, f.metricsAddr, err)
+		}
+	}
+	for _, d := range []struct {
+		flag string
+		v    int
+	}{{"standard-flag-days", f.standardDays}, {"max-extended-flag-days", f.maxExtDays}, {"reminder-days", f.reminderDays}, {"suspicion-retention-days", f.suspicionDays}} {
+		if d.v <= 0 {
+			return usagef("%s: --%s %d: want a positive number of days", name, d.flag, d.v)
+		}
+	}
+	if f.maxExtDays < f.standardDays {
+		return usagef("%s: --max-extended-flag-days %d is shorter than --standard-flag-days %d", name, f.maxExtDays, f.standardDays)
+	}
+	if f.maxThaw <= 0 {
+		return usagef("%s: --max-thaw %s: want a positive duration such as 72h", name, f.maxThaw)
+	}
+	if f.shutdownTimeout <= 0 {
+		return usagef("%s: --shutdown-timeout %s: want a positive duration such as 30s", name, f.shutdownTimeout)
+	}
+	for _, p := range f.proxies() {
+		if net.ParseIP(p) == nil {
+			if _, _, err := net.ParseCIDR(p); err != nil {
+				return usagef("%s: --trusted-proxies: %q is neither an IP address nor a CIDR", name, p)
+			}
+		}
+	}
+	if f.issuer != "" {
+		u, err := url.Parse(f.issuer)
+		switch {
+		case err != nil || u.Host == "" || (u.Scheme != "https" && u.Scheme != "http") || u.RawQuery != "" || u.Fragment != "" || u.User != nil:
+			return usagef("%s: --issuer %q: want the hub's public URL, such as https://hub.example", name, f.issuer)
+		case u.Scheme == "http" && !f.dev && !f.insecureHTTP:
+			return usagef("%s: --issuer %q: members reach a TLS hub over https; use https://", name, f.issuer)
+		}
+		f.issuer = strings.TrimSuffix(f.issuer, "/")
+	}
+	return nil
+}
+
+func (f *serveFlags) proxies() []string {
+	var out []string
+	for p := range strings.SplitSeq(f.trustedProxies, ",") {
+		if p = strings.TrimSpace(p); p != "" {
+			out = append(out, p)
+		}
+	}
+	return out
+}
+
+// deriveIssuer makes the issuer from the listen address: the host given,
+// or this machine's name when it listens on every interface, and the port
+// it listens on, left out when it is the scheme's default.
+func (f *serveFlags) deriveIssuer(bound net.Addr) string {
+	scheme := "https"
+	if f.tlsCert == "" {
+		scheme = "http"
+	}
+	host, port, _ := net.SplitHostPort(f.addr)
+	if tcp, ok := bound.(*net.TCPAddr); ok {
+		port = strconv.Itoa(tcp.Port)
+	}
+	if ip := net.ParseIP(host); host == "" || ip != nil && ip.IsUnspecified() {
+		h, err := os.Hostname()
+		if err != nil || h == "" {
+			h = "localhost"
+		}
+		host = strings.ToLower(h)
+	}
+	if scheme == "https" && port == "443" || scheme == "http" && port == "80" {
+		if strings.Contains(host, ":") {
+			return scheme + "://[" + host + "]"
+		}
+		return scheme + "://" + host
+	}
+	return scheme + "://" + net.JoinHostPort(host, port)
+}
+
+// serve runs the hub until ctx is done.
+func serve(ctx context.Context, e *env, f *serveFlags) error {
+	ginMode.Do(func() { gin.SetMode(gin.ReleaseMode) })
+	log := slog.New(slog.NewJSONHandler(e.stderr, &slog.HandlerOptions{Level: f.logLevel}))
+	kdir := keysDir(f.data)
+
+	if f.dev {
+		if err := devKeys(e, f.data); err != nil {
+			return err
+		}
+	}
+	keys, err := keyring.Load(kdir)
+	if errors.Is(err, keyring.ErrNoKeys) {
+		return fmt.Errorf("no keys in %s: create them with sparr init --data %s (or try sparr serve --dev)", kdir, shellQuote(f.data))
+	}
+	if err != nil {
+		return fmt.Errorf("load keys: %w", err)
+	}
+	var tlsConfig *tls.Config
+	if f.tlsCert != "" {
+		cert, err := tls.LoadX509KeyPair(f.tlsCert, f.tlsKey)
+		if err != nil {
+			return fmt.Errorf("load the TLS certificate: %w; check --tls-cert and --tls-key", err)
+		}
+		tlsConfig = &tls.Config{MinVersion: tls.VersionTLS12, Certificates: []tls.Certificate{cert}}
+	}
+
+	var lc net.ListenConfig
+	ln, err := lc.Listen(ctx, "tcp", f.addr)
+	if err != nil {
+		return fmt.Errorf("listen on %s: %w", f.addr, err)
+	}
+	defer ln.Close()
+	var mln net.Listener
+	if f.metricsAddr != "" {
+		if mln, err = lc.Listen(ctx, "tcp", f.metricsAddr); err != nil {
+			return fmt.Errorf("listen for metrics on %s: %w; choose another --metrics-addr, or --metrics-addr= to disable it", f.metricsAddr, err)
+		}
+		defer mln.Close()
+	}
+	issuer := f.issuer
+	if issuer == "" {
+		issuer = f.deriveIssuer(ln.Addr())
+	}
+
+	st, err := store.Open(dbPath(f.data), store.Options{})
+	switch {
+	case errors.Is(err, store.ErrLocked):
+		return fmt.Errorf("another hub is using %s; stop it first, or give this one another --data", dbPath(f.data))
+	case errors.Is(err, store.ErrSchemaTooNew):
+		return fmt.Errorf("%w. Run the newer sparr that wrote it, or restore a backup this version wrote", err)
+	case err != nil:
+		return err
+	}
+	defer func() {
+		if err := st.Close(); err != nil {
+			log.Error("closing the store failed", "path", dbPath(f.data), "error", err)
+		} else {
+			log.Info("store closed", "path", dbPath(f.data))
+		}
+	}()
+	hub, err := server.New(server.Config{
+		Issuer: issuer,
+		Store:  st,
+		Keys:   keys,
+		Policy: server.Policy{
+			StandardFlag:        days(f.standardDays),
+			MaxExtendedFlag:     days(f.maxExtDays),
+			MaxThaw:             f.maxThaw,
+			Reminder:            days(f.reminderDays),
+			SuspicionLegalBasis: f.legalBasis,
+			SuspicionRetention:  days(f.suspicionDays),
+		},
+		Limits:            server.Limits{Tokens: f.tokens, Writes: f.writes, Checks: f.checks, Reads: f.reads},
+		Logger:            log,
+		AllowInsecureURLs: f.dev,
+		TrustedProxies:    f.proxies(),
+	})
+	if err != nil {
+		return fmt.Errorf("start the hub: %w", err)
+	}
+	hub.Start()
+	defer func() {
+		hub.Close()
+		log.Info("background jobs stopped")
+	}()
+
+	api := newHTTPServer(withBackupDeadline(hub), log)
+	api.TLSConfig = tlsConfig
+	errc := make(chan error, 2)
+	go func() {
+		if tlsConfig != nil {
+			errc <- fmt.Errorf("serve the API: %w", api.ServeTLS(ln, "", ""))
+		} else {
+			errc <- fmt.Errorf("serve the API: %w", api.Serve(ln))
+		}
+	}()
+	var metricsSrv *http.Server
+	if mln != nil {
+		mux := http.NewServeMux()
+		mux.Handle("GET /metrics", hub.MetricsHandler())
+		metricsSrv = newHTTPServer(mux, log)
+		go func() { errc <- fmt.Errorf("serve metrics: %w", metricsSrv.Serve(mln)) }()
+	}
+
+	attrs := []any{"addr", ln.Addr().String(), "issuer", issuer, "data", f.data, "tls", tlsConfig != nil,
+		"signing_kid", keys.Active().KeyID(), "log_origin", keys.LogOrigin, "suspicions", f.legalBasis != "", "dev", f.dev}
+	if mln != nil {
+		attrs = append(attrs, "metrics_addr", mln.Addr().String())
+	}
+	log.Info("hub listening", attrs...)
+	fmt.Fprintf(e.stdout, "listening on %s, issuer %s\n", ln.Addr(), issuer)
+	if mln != nil {
+		fmt.Fprintf(e.stdout, "metrics on http://%s/metrics\n", mln.Addr())
+	}
+	if f.dev {
+		printDevHint(e, f, issuer)
+	}
+
+	var serveErr error
+	select {
+	case <-ctx.Done():
+		log.Info("shutting down: no new connections; waiting for requests in flight", "timeout", f.shutdownTimeout.String())
+	case serveErr = <-errc:
+		log.Error("server failed; shutting down", "error", serveErr)
+	}
+	sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), f.shutdownTimeout)
+	defer cancel()
+	for _, s := range []*http.Server{api, metricsSrv} {
+		if s == nil {
+			continue
+		}
+		if err := s.Shutdown(sctx); err != nil {
+			log.Warn("requests still running at the shutdown timeout; closing their connections", "error", err)
+			s.Close()
+		}
+	}
+	log.Info("HTTP servers stopped")
+	return serveErr
+}
+
+func days(n int) time.Duration { return time.Duration(n) * 24 * time.Hour }
+
+func newHTTPServer(h http.Handler, log *slog.Logger) *http.Server {
+	return &http.Server{
+		Handler:           h,
+		ReadHeaderTimeout: readHeaderTimeout,
+		ReadTimeout:       readTimeout,
+		WriteTimeout:      writeTimeout,
+		IdleTimeout:       idleTimeout,
+		MaxHeaderBytes:    maxHeaderBytes,
+		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
+	}
+}
+
+// withBackupDeadline gives a backup, which streams the whole data file,
+// backupWriteTimeout instead of the server's WriteTimeout.
+func withBackupDeadline(h http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == backupPath {
+			_ = http.NewResponseController(w).SetWriteDeadline(time.Now().Add(backupWriteTimeout))
+		}
+		h.ServeHTTP(w, r)
+	})
+}
+
+// devKeys creates the keys of a development hub on its first start, and a
+// key for an example member to try the admin commands with.
+func devKeys(e *env, data string) error {
+	kdir := keysDir(data)
+	exists, err := keyring.Exists(kdir)
+	if err != nil {
+		return fmt.Errorf("look for keys in %s: %w", kdir, err)
+	}
+	if !exists {
+		files, err := initKeys(kdir, protocol.EdDSA, defaultLogOrigin())
+		if err != nil {
+			return err
+		}
+		fmt.Fprintf(e.stdout, "Created the development hub's keys in %s:\n", kdir)
+		printKeyFiles(e, files)
+	}
+	priv, pub := devMemberFiles(data)
+	if _, err := os.Stat(pub); err == nil {
+		return nil
+	}
+	k, err := protocol.GenerateSigningKey(protocol.EdDSA, rand.Reader)
+	if err != nil {
+		return err
+	}
+	privJWK, err := k.MarshalPrivateJWK()
+	if err != nil {
+		return err
+	}
+	ks, err := protocol.NewKeySet(k.Public())
+	if err != nil {
+		return err
+	}
+	pubJWKS, err := ks.MarshalJSON()
+	if err != nil {
+		return err
+	}
+	if err := os.MkdirAll(filepath.Dir(priv), 0o700); err != nil {
+		return err
+	}
+	for _, file := range []struct {
+		path string
+		data []byte
+	}{{priv, privJWK}, {pub, pubJWKS}} {
+		if err := os.WriteFile(file.path, append(file.data, '\n'), 0o600); err != nil {
+			return fmt.Errorf("write the example member's key: %w", err)
+		}
+	}
+	return nil
+}
+
+// devMemberFiles are the example member's private key and public key set.
+func devMemberFiles(data string) (priv, pub string) {
+	dir := filepath.Join(data, "dev")
+	return filepath.Join(dir, devMember+".jwk"), filepath.Join(dir, devMember+".jwks.json")
+}
+
+// devMemberAddArgs is the command --dev suggests to try next.
+func devMemberAddArgs(data, issuer string) []string {
+	_, pub := devMemberFiles(data)
+	return []string{"member", "add", "--hub", issuer, "--operator-key", keyring.OperatorKeyPath(keysDir(data)),
+		"--id", devMember, "--name", "Bank A (example)", "--roles", "flag,check", "--jwks", pub}
+}
+
+func printDevHint(e *env, f *serveFlags, issuer string) {
+	priv, _ := devMemberFiles(f.data)
+	quoted := []string{"sparr"}
+	for _, a := range devMemberAddArgs(f.data, issuer) {
+		quoted = append(quoted, shellQuote(a))
+	}
+	fmt.Fprintf(e.stdout, `
+Development hub: plain HTTP on loopback, data in %s.
+The operator key is %s.
+Try next, in another terminal (from a checkout, "go run ./cmd/sparr" in place of "sparr"):
+
+  %s
+
+%s holds that member's private key, for signing as %s.
+Stop the hub with Ctrl-C.
+`, f.data, keyring.OperatorKeyPath(keysDir(f.data)), strings.Join(quoted, " "), priv, devMember)
+}
+
+// A rateValue is a rate limit flag, "PERSEC/BURST".
+type rateValue server.Rate
+
+var _ flag.Value = (*rateValue)(nil)
+
+func (r *rateValue) String() string {
+	if r == nil {
+		return ""
+	}
+	return strconv.FormatFloat(r.PerSecond, 'f', -1, 64) + "/" + strconv.Itoa(r.Burst)
+}
+
+func (r *rateValue) Set(s string) error {
+	ps, b, ok := strings.Cut(s, "/")
+	per, err1 := strconv.ParseFloat(ps, 64)
+	burst, err2 := strconv.Atoi(b)
+	if !ok || err1 != nil || err2 != nil || per <= 0 || burst < 1 {
+		return fmt.Errorf("want PERSEC/BURST, such as 50/100, with both positive")
+	}
+	r.PerSecond, r.Burst = per, burst
+	return nil
+}
