@@ -257,12 +257,16 @@ type FlagExpiring struct {
 }
 
 // SuspicionReported: a member reports a fraud suspicion it has already
-// reported to the police. Checks reveal only its category and count.
+// reported to the police. The hub signs it twice: the full record, with the
+// police report, for the reporting member and for members that ask for the
+// details; and a hit record without it, delivered to every checking member
+// so that checks, the hub's and a member's replica alike, reveal only the
+// suspicion's category and count.
 type SuspicionReported struct {
 	SuspicionID  string            `json:"suspicion_id"`
 	Origin       string            `json:"origin"`
 	Category     SuspicionCategory `json:"category"`
-	PoliceReport *PoliceReport     `json:"police_report"`
+	PoliceReport *PoliceReport     `json:"police_report,omitempty"`
 	ExpiresAt    NumericDate       `json:"expires_at"`
 }
 
@@ -383,7 +387,7 @@ func (e SuspicionReported) check() error {
 		checkID("suspicion_id", e.SuspicionID),
 		checkID("origin", e.Origin),
 		checkCategory(e.Category),
-		e.PoliceReport.check(),
+		optionalReport(e.PoliceReport),
 		checkTime("expires_at", e.ExpiresAt),
 	)
 }
@@ -393,6 +397,13 @@ func thawOrder(from, until NumericDate) error {
 		return invalidClaim("thawed_until", "must be after thawed_from")
 	}
 	return nil
+}
+
+func optionalReport(r *PoliceReport) error {
+	if r == nil {
+		return nil
+	}
+	return r.check()
 }
 
 func checkCategory(c SuspicionCategory) error {

@@ -71,6 +71,9 @@ func (h *Hub) putMember(c *gin.Context, action string, m *federation.Member, cre
 	}
 	h.members.Forget(m.ID)
 	h.bearers.forget(m.ID)
+	if create {
+		c.Header("Location", "/v1/admin/members/"+m.ID)
+	}
 	c.JSON(status, gin.H{"member": m, "log_index": res.LogIndex})
 }
 
@@ -83,7 +86,6 @@ func (h *Hub) addMember(c *gin.Context) {
 	now := h.now().UTC()
 	m := &federation.Member{ID: req.ID, Name: req.Name, Roles: req.Roles, JWKS: req.JWKS, JWKSURL: req.JWKSURL,
 		Status: federation.StatusActive, CreatedAt: now, UpdatedAt: now}
-	c.Header("Location", "/v1/admin/members/"+req.ID)
 	h.putMember(c, "member-added", m, true, http.StatusCreated)
 }
 

@@ -110,7 +110,7 @@ func (h *Hub) placeFlag(c *gin.Context) {
 	}
 	cmd, res, ok := h.apply(c, func() (*store.Command, *protocol.Problem) {
 		id := newID()
-		rec, err := h.sign(s.ID, []protocol.Token{req.Subject}, "", protocol.FlagPlaced{
+		rec, err := h.sign(s.ID, []protocol.Token{req.Subject}, "", id, protocol.FlagPlaced{
 			FlagID: id, Kind: req.Kind, Origin: m.ID, ExpiresAt: protocol.NewNumericDate(expiry),
 			ConsentRef: req.Consent.ID, PoliceReport: req.PoliceReport,
 		}, now)
@@ -187,7 +187,7 @@ func (h *Hub) changeFlag(c *gin.Context, action protocol.Action, logAction strin
 		if err != nil {
 			return nil, problemf(protocol.ProblemInternal, "stored flag has no subject")
 		}
-		rec, err := h.sign(s.ID, []protocol.Token{tok}, "", ev, now)
+		rec, err := h.sign(s.ID, []protocol.Token{tok}, "", f.ID, ev, now)
 		if err != nil {
 			return nil, problemf(protocol.ProblemInternal, "signing failed")
 		}

@@ -27,10 +27,11 @@ func (h *Hub) runJobs() {
 }
 
 // RunJobs does now what the background jobs do on their schedule: it ends
-// flags and suspicions whose time is up, with a signed record each, and
-// reminds origin members of flags about to expire.
+// flags and suspicions whose time is up, with a signed record each,
+// reminds origin members of flags about to expire, and drops events older
+// than the feed's retention window.
 func (h *Hub) RunJobs() error {
-	for _, job := range []func(time.Time) (int, error){h.expireFlags, h.remindFlags, h.expireSuspicions} {
+	for _, job := range []func(time.Time) (int, error){h.expireFlags, h.remindFlags, h.expireSuspicions, h.pruneFeed} {
 		for {
 			n, err := job(h.now())
 			if err != nil {
@@ -58,11 +59,11 @@ func (h *Hub) expireFlags(now time.Time) (int, error) {
 		if err != nil {
 			return 0, err
 		}
-		rec, err := h.sign(newID(), []protocol.Token{tok}, "", protocol.FlagExpired{FlagID: f.ID, ExpiredAt: protocol.NewNumericDate(f.ExpiresAt)}, at)
+		rec, err := h.sign(newID(), []protocol.Token{tok}, "", f.ID, protocol.FlagExpired{FlagID: f.ID, ExpiredAt: protocol.NewNumericDate(f.ExpiresAt)}, at)
 		if err != nil {
 			return 0, err
 		}
-		if _, err := h.store.Apply(&store.Command{
+		if _, err := h.commit(&store.Command{
 			At: now, Actor: "hub", Action: "flag-expired",
 			Salt: salt(), Details: details(map[string]string{"flag_id": f.ID, "record": rec.ID}),
 			Record: rec, Flag: ended(f, rec, store.FlagExpired, at), Erase: &store.Erase{Records: f.Records, Consent: f.ID},
@@ -86,13 +87,13 @@ func (h *Hub) remindFlags(now time.Time) (int, error) {
 		if err != nil {
 			return 0, err
 		}
-		rec, err := h.sign(newID(), []protocol.Token{tok}, f.Origin, protocol.FlagExpiring{FlagID: f.ID, ExpiresAt: protocol.NewNumericDate(f.ExpiresAt)}, at)
+		rec, err := h.sign(newID(), []protocol.Token{tok}, f.Origin, f.ID, protocol.FlagExpiring{FlagID: f.ID, ExpiresAt: protocol.NewNumericDate(f.ExpiresAt)}, at)
 		if err != nil {
 			return 0, err
 		}
 		n := next(f, rec)
 		n.RemindedAt = at
-		if _, err := h.store.Apply(&store.Command{
+		if _, err := h.commit(&store.Command{
 			At: now, Actor: "hub", Action: "flag-expiring",
 			Salt: salt(), Details: details(map[string]string{"flag_id": f.ID, "record": rec.ID}),
 			Attrs:  []protocol.LogAttr{{Key: "origin", Value: f.Origin}},
@@ -104,8 +105,13 @@ func (h *Hub) remindFlags(now time.Time) (int, error) {
 	return len(due), nil
 }
 
+// pruneFeed drops events older than the feed's retention window.
+func (h *Hub) pruneFeed(now time.Time) (int, error) {
+	return h.store.PruneFeed(now.Add(-h.cfg.Policy.FeedRetention), 10*jobBatch)
+}
+
 // expireSuspicions ends suspicions past their retention and deletes their
-// records; the expiry record goes to the member that reported it.
+// records; the expiry record tells checking members to forget the hit.
 func (h *Hub) expireSuspicions(now time.Time) (int, error) {
 	due, err := h.store.SuspicionsExpiringBefore(now, jobBatch)
 	if err != nil {
@@ -117,11 +123,11 @@ func (h *Hub) expireSuspicions(now time.Time) (int, error) {
 		if err != nil {
 			return 0, err
 		}
-		rec, err := h.sign(newID(), toks, s.Origin, protocol.SuspicionExpired{SuspicionID: s.ID, ExpiredAt: protocol.NewNumericDate(s.ExpiresAt)}, at)
+		rec, err := h.sign(newID(), toks, "", s.ID, protocol.SuspicionExpired{SuspicionID: s.ID, ExpiredAt: protocol.NewNumericDate(s.ExpiresAt)}, at)
 		if err != nil {
 			return 0, err
 		}
-		if _, err := h.store.Apply(&store.Command{
+		if _, err := h.commit(&store.Command{
 			At: now, Actor: "hub", Action: "suspicion-expired",
 			Salt: salt(), Details: details(map[string]string{"suspicion_id": s.ID, "record": rec.ID}),
 			Record: rec, Suspicion: endedSuspicion(s, rec, store.SuspicionExpired, at), Erase: &store.Erase{Records: s.Records},

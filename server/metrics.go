@@ -7,6 +7,9 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"github.com/sparr-dev/sparr/federation"
+	"github.com/sparr-dev/sparr/server/store"
 )
 
 // metrics are the hub's Prometheus series. None carries an identifier, a
@@ -20,6 +23,8 @@ type metrics struct {
 	commit      prometheus.Histogram
 	batch       prometheus.Histogram
 	tokens      *prometheus.CounterVec
+	deliveries  *prometheus.CounterVec
+	deliveryLat prometheus.Histogram
 }
 
 func newMetrics(reg *prometheus.Registry) (*metrics, error) {
@@ -49,8 +54,15 @@ func newMetrics(reg *prometheus.Registry) (*metrics, error) {
 		tokens: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "sparr_tokens_evaluated_total", Help: "Blinded identifiers evaluated, by identifier type.",
 		}, []string{"type"}),
+		deliveries: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "sparr_deliveries_total", Help: "Webhook delivery attempts by outcome (delivered, failed, dead-lettered, gone).",
+		}, []string{"outcome"}),
+		deliveryLat: prometheus.NewHistogram(prometheus.HistogramOpts{
+			Name: "sparr_delivery_duration_seconds", Help: "Time from sending a delivery to the receiver's answer.",
+			Buckets: []float64{.001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10},
+		}),
 	}
-	for _, c := range []prometheus.Collector{m.requests, m.latency, m.rateLimited, m.apply, m.commit, m.batch, m.tokens,
+	for _, c := range []prometheus.Collector{m.requests, m.latency, m.rateLimited, m.apply, m.commit, m.batch, m.tokens, m.deliveries, m.deliveryLat,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{})} {
 		if err := reg.Register(c); err != nil {
 			return nil, err
@@ -62,6 +74,43 @@ func newMetrics(reg *prometheus.Registry) (*metrics, error) {
 func (m *metrics) observeCommit(commands int, took time.Duration) {
 	m.commit.Observe(took.Seconds())
 	m.batch.Observe(float64(commands))
+}
+
+// Attempted counts a delivery attempt (federation.DeliveryObserver).
+func (m *metrics) Attempted(_ string, outcome string, latency time.Duration) {
+	m.deliveries.WithLabelValues(outcome).Inc()
+	m.deliveryLat.Observe(latency.Seconds())
+}
+
+// queueCollector reports, at each scrape, every endpoint's backlog and
+// how many endpoints are paused.
+type queueCollector struct{ store *store.Store }
+
+var (
+	backlogDesc = prometheus.NewDesc("sparr_delivery_backlog", "Deliveries queued for a member's endpoint.", []string{"member", "status"}, nil)
+	pausedDesc  = prometheus.NewDesc("sparr_endpoints_paused", "Endpoints paused after their retry schedule ran out.", nil, nil)
+)
+
+func (q *queueCollector) Describe(ch chan<- *prometheus.Desc) {
+	ch <- backlogDesc
+	ch <- pausedDesc
+}
+
+func (q *queueCollector) Collect(ch chan<- prometheus.Metric) {
+	eps, err := q.store.Endpoints()
+	if err != nil {
+		return
+	}
+	paused := 0
+	for _, e := range eps {
+		if e.Status == federation.EndpointPaused {
+			paused++
+		}
+		if n, err := q.store.Backlog(e.Member); err == nil {
+			ch <- prometheus.MustNewConstMetric(backlogDesc, prometheus.GaugeValue, float64(n), e.Member, string(e.Status))
+		}
+	}
+	ch <- prometheus.MustNewConstMetric(pausedDesc, prometheus.GaugeValue, float64(paused))
 }
 
 func promhttpHandler(reg *prometheus.Registry) http.Handler {

@@ -108,9 +108,9 @@ func route(c *gin.Context) Route {
 // authenticate checks the bearer token, the member's status and its roles.
 func (h *Hub) authenticate(r Route) gin.HandlerFunc {
 	return func(c *gin.Context) {
-		auth := c.GetHeader("Authorization")
-		token, ok := strings.CutPrefix(auth, "Bearer ")
-		if !ok || token == "" {
+		// The scheme is case-insensitive (RFC 9110, section 11.1).
+		scheme, token, _ := strings.Cut(c.GetHeader("Authorization"), " ")
+		if !strings.EqualFold(scheme, "Bearer") || token == "" {
 			c.Header("WWW-Authenticate", `Bearer realm="sparr"`)
 			h.fail(c, problemf(protocol.ProblemUnauthenticated, "send Authorization: Bearer <jwt>, a bearer token signed with your member key (see docs/protocol.md, Bearer tokens)"))
 			return

@@ -76,12 +76,21 @@ func Routes() []Route {
 
 		{Method: http.MethodGet, Path: "/v1/records/:jti", Roles: recordsOf, Class: string(classReads), handle: (*Hub).getRecord},
 
+		{Method: http.MethodGet, Path: "/v1/events", Roles: recordsOf, Class: string(classReads), handle: (*Hub).events},
+		{Method: http.MethodGet, Path: "/v1/snapshot", Roles: recordsOf, Class: string(classReads), handle: (*Hub).snapshot},
+		{Method: http.MethodPut, Path: "/v1/members/self/endpoint", Roles: recordsOf, Class: string(classWrites), Action: "endpoint-register", handle: (*Hub).putEndpoint},
+		{Method: http.MethodGet, Path: "/v1/members/self/endpoint", Roles: recordsOf, Class: string(classReads), handle: (*Hub).getEndpoint},
+		{Method: http.MethodDelete, Path: "/v1/members/self/endpoint", Roles: recordsOf, Class: string(classWrites), handle: (*Hub).deleteEndpoint},
+		{Method: http.MethodPost, Path: "/v1/members/self/endpoint/secret", Roles: recordsOf, Class: string(classWrites), handle: (*Hub).rotateSecret},
+		{Method: http.MethodPost, Path: "/v1/members/self/endpoint/resume", Roles: recordsOf, Class: string(classWrites), handle: (*Hub).resumeEndpoint},
+
 		{Method: http.MethodGet, Path: "/v1/admin/members", Roles: operator, Class: string(classReads), handle: (*Hub).listMembers},
 		{Method: http.MethodPost, Path: "/v1/admin/members", Roles: operator, Class: string(classWrites), Action: "member-add", handle: (*Hub).addMember},
 		{Method: http.MethodGet, Path: "/v1/admin/members/:id", Roles: operator, Class: string(classReads), handle: (*Hub).getMember},
 		{Method: http.MethodPatch, Path: "/v1/admin/members/:id", Roles: operator, Class: string(classWrites), Action: "member-update", handle: (*Hub).updateMember},
 		{Method: http.MethodPost, Path: "/v1/admin/members/:id/suspend", Roles: operator, Class: string(classWrites), Action: "member-suspend", handle: (*Hub).suspendMember},
 		{Method: http.MethodPost, Path: "/v1/admin/members/:id/resume", Roles: operator, Class: string(classWrites), Action: "member-resume", handle: (*Hub).resumeMember},
+		{Method: http.MethodGet, Path: "/v1/admin/endpoints", Roles: operator, Class: string(classReads), handle: (*Hub).listEndpoints},
 		{Method: http.MethodGet, Path: "/v1/admin/backup", Roles: operator, Class: string(classReads), handle: (*Hub).backup},
 	}
 }

@@ -49,6 +49,9 @@ type Policy struct {
 	SuspicionLegalBasis string
 	// SuspicionRetention is how long a suspicion is kept. Default two years.
 	SuspicionRetention time.Duration
+	// FeedRetention is how long events stay in the feed; a member away
+	// longer takes a snapshot. Default 30 days.
+	FeedRetention time.Duration
 	// Consent is what the hub accepts as consent.
 	Consent consent.Policy
 }
@@ -70,6 +73,26 @@ func (p *Policy) defaults() {
 	if p.SuspicionRetention == 0 {
 		p.SuspicionRetention = 730 * day
 	}
+	if p.FeedRetention == 0 {
+		p.FeedRetention = 30 * day
+	}
+}
+
+// Delivery configures webhook delivery. Zero fields mean the defaults.
+type Delivery struct {
+	// Schedule is the retry schedule; nil means federation.DefaultSchedule.
+	Schedule []time.Duration
+	// Timeout bounds one attempt; default 10 s.
+	Timeout time.Duration
+	// Concurrency is how many deliveries to one endpoint may be in flight;
+	// default 1 (in sequence order).
+	Concurrency int
+	// SecretOverlap is how long a rotated-out endpoint secret keeps
+	// signing; default 24 h.
+	SecretOverlap time.Duration
+	// Client, if set, replaces the client built from Config.Targets (tests
+	// that need special transports).
+	Client *http.Client
 }
 
 // A Rate is a token-bucket limit: PerSecond on average, Burst at once.
@@ -126,6 +149,11 @@ type Config struct {
 	TrustedProxies []string
 	// JobInterval is how often expiry and reminders run. Default 10 s.
 	JobInterval time.Duration
+	// Targets decides which webhook URLs members may register and the hub
+	// may connect to (SSRF protection). The zero value allows public HTTPS
+	// addresses only.
+	Targets  federation.TargetPolicy
+	Delivery Delivery
 }
 
 // A Hub is a running hub: an http.Handler and its background jobs.
@@ -140,6 +168,8 @@ type Hub struct {
 	metrics *metrics
 	limits  *limiter
 	bearers *bearerCache
+
+	dispatcher *federation.Dispatcher
 
 	stop     chan struct{}
 	stopOnce sync.Once
@@ -171,6 +201,12 @@ func New(cfg Config) (*Hub, error) {
 	if cfg.JobInterval == 0 {
 		cfg.JobInterval = 10 * time.Second
 	}
+	if cfg.Delivery.SecretOverlap == 0 {
+		cfg.Delivery.SecretOverlap = 24 * time.Hour
+	}
+	if cfg.Delivery.Timeout == 0 {
+		cfg.Delivery.Timeout = 10 * time.Second
+	}
 	h := &Hub{
 		cfg:     cfg,
 		store:   cfg.Store,
@@ -187,6 +223,22 @@ func New(cfg Config) (*Hub, error) {
 		return nil, err
 	}
 	cfg.Store.OnCommit(h.metrics.observeCommit)
+	if err := cfg.Registry.Register(&queueCollector{store: cfg.Store}); err != nil {
+		return nil, err
+	}
+	client := cfg.Delivery.Client
+	if client == nil {
+		client = &http.Client{
+			Transport: cfg.Targets.NewTransport(cfg.Delivery.Timeout),
+			// Never follow a receiver's redirect: it could point anywhere.
+			CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
+		}
+	}
+	h.dispatcher = federation.NewDispatcher(federation.DispatcherConfig{
+		Outbox: cfg.Store, Client: client, HubKey: cfg.Keys.Webhook,
+		Schedule: cfg.Delivery.Schedule, Timeout: cfg.Delivery.Timeout, Concurrency: cfg.Delivery.Concurrency,
+		Now: cfg.Now, Logger: cfg.Logger.With("component", "dispatcher"), Observer: h.metrics,
+	})
 	if err := h.ensureOperator(); err != nil {
 		return nil, err
 	}
@@ -205,21 +257,42 @@ func (h *Hub) MetricsHandler() http.Handler {
 	return promhttpHandler(h.cfg.Registry)
 }
 
-// Start runs the background jobs (expiry, reminders) until Close.
-func (h *Hub) Start() {
+// Start runs the webhook dispatcher and the background jobs (expiry,
+// reminders, feed retention) until Close. Deliveries queued before a
+// restart go out first.
+func (h *Hub) Start() error {
+	if err := h.dispatcher.Start(); err != nil {
+		return err
+	}
 	h.jobs.Add(1)
 	go func() {
 		defer h.jobs.Done()
 		h.runJobs()
 	}()
+	return nil
 }
 
-// Close stops the background jobs and waits for them. It does not close
-// the store.
+// Close stops the dispatcher and the background jobs and waits for them.
+// It does not close the store. Deliveries in flight are cut off and stay
+// queued, to be sent again (with the same webhook-id) after a restart.
 func (h *Hub) Close() error {
 	h.stopOnce.Do(func() { close(h.stop) })
+	h.dispatcher.Close()
 	h.jobs.Wait()
 	return nil
+}
+
+// commit applies a command and wakes the dispatcher for every member it
+// queued deliveries for.
+func (h *Hub) commit(cmd *store.Command) (*store.Result, error) {
+	res, err := h.store.Apply(cmd)
+	if err != nil {
+		return nil, err
+	}
+	for _, m := range res.Queued {
+		h.dispatcher.Notify(m)
+	}
+	return res, nil
 }
 
 // ensureOperator creates the operator member on first start, or updates

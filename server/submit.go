@@ -182,7 +182,7 @@ func (h *Hub) apply(c *gin.Context, p plan) (*store.Command, *store.Result, bool
 			return nil, nil, false
 		}
 		start := time.Now()
-		res, err := h.store.Apply(cmd)
+		res, err := h.commit(cmd)
 		h.metrics.apply.Observe(time.Since(start).Seconds())
 		switch {
 		case err != nil:
@@ -213,8 +213,9 @@ func (h *Hub) internal(c *gin.Context, what string, err error) {
 func newID() string { return uuid.Must(uuid.NewV7()).String() }
 
 // sign makes and signs a record of ev about subjects, for txn, with the
-// hub's active key. audience limits it to one member ("" for all entitled).
-func (h *Hub) sign(txn string, subjects []protocol.Token, audience string, ev protocol.Event, now time.Time) (*store.Record, error) {
+// hub's active key. audience limits it to one member ("" for all entitled);
+// ref names the flag or suspicion it belongs to.
+func (h *Hub) sign(txn string, subjects []protocol.Token, audience, ref string, ev protocol.Event, now time.Time) (*store.Record, error) {
 	r := &protocol.Record{Issuer: h.cfg.Issuer, IssuedAt: now, ID: newID(), Txn: txn, Event: ev}
 	texts := make([]string, len(subjects))
 	for i, t := range subjects {
@@ -227,7 +228,7 @@ func (h *Hub) sign(txn string, subjects []protocol.Token, audience string, ev pr
 	if err != nil {
 		return nil, fmt.Errorf("sign %s record: %w", ev.EventType().Short(), err)
 	}
-	return &store.Record{ID: r.ID, Type: ev.EventType(), Subjects: texts, Audience: audience, IssuedAt: now, JWS: string(jws)}, nil
+	return &store.Record{ID: r.ID, Type: ev.EventType(), Subjects: texts, Audience: audience, Ref: ref, IssuedAt: now, JWS: string(jws)}, nil
 }
 
 // details encodes what a log entry commits to.

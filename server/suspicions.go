@@ -69,19 +69,26 @@ func (h *Hub) reportSuspicion(c *gin.Context) {
 	expiry := now.Add(h.cfg.Policy.SuspicionRetention)
 	cmd, res, ok := h.apply(c, func() (*store.Command, *protocol.Problem) {
 		id := newID()
-		rec, err := h.sign(s.ID, req.Subjects, m.ID, protocol.SuspicionReported{
-			SuspicionID: id, Origin: m.ID, Category: req.Category, PoliceReport: req.PoliceReport, ExpiresAt: protocol.NewNumericDate(expiry),
-		}, now)
+		// The full record, with the police report, is the reporter's (and a
+		// details requester's); the hit record, without it, goes to every
+		// checking member.
+		ev := protocol.SuspicionReported{SuspicionID: id, Origin: m.ID, Category: req.Category, PoliceReport: req.PoliceReport, ExpiresAt: protocol.NewNumericDate(expiry)}
+		rec, err := h.sign(s.ID, req.Subjects, m.ID, id, ev, now)
+		if err != nil {
+			return nil, problemf(protocol.ProblemInternal, "signing failed")
+		}
+		ev.PoliceReport = nil
+		hit, err := h.sign(s.ID, req.Subjects, "", id, ev, now)
 		if err != nil {
 			return nil, problemf(protocol.ProblemInternal, "signing failed")
 		}
 		return &store.Command{
 			At: h.now(), Actor: m.ID, Action: "suspicion-reported",
-			Salt: salt(), Details: details(map[string]any{"suspicion_id": id, "record": rec.ID, "subjects": subjects, "legal_basis": h.cfg.Policy.SuspicionLegalBasis}),
+			Salt: salt(), Details: details(map[string]any{"suspicion_id": id, "record": rec.ID, "hit": hit.ID, "subjects": subjects, "legal_basis": h.cfg.Policy.SuspicionLegalBasis}),
 			Submission: &store.SubmissionRef{ID: s.ID, Hash: hash},
-			Record:     rec,
+			Record:     rec, Also: []*store.Record{hit},
 			Suspicion: &store.Suspicion{ID: id, Version: 1, Subjects: subjects, Category: req.Category, Origin: m.ID,
-				Status: store.SuspicionActive, PoliceReport: req.PoliceReport, ReportedAt: now, ExpiresAt: expiry, Records: []string{rec.ID}},
+				Status: store.SuspicionActive, PoliceReport: req.PoliceReport, ReportedAt: now, ExpiresAt: expiry, Records: []string{rec.ID, hit.ID}},
 		}, nil
 	})
 	if !ok {
@@ -117,7 +124,7 @@ func (h *Hub) retractSuspicion(c *gin.Context) {
 		if err != nil {
 			return nil, problemf(protocol.ProblemInternal, "stored suspicion has a bad subject")
 		}
-		rec, err := h.sign(s.ID, toks, m.ID, protocol.SuspicionRetracted{SuspicionID: sp.ID, Origin: m.ID, Reason: req.Reason}, now)
+		rec, err := h.sign(s.ID, toks, "", sp.ID, protocol.SuspicionRetracted{SuspicionID: sp.ID, Origin: m.ID, Reason: req.Reason}, now)
 		if err != nil {
 			return nil, problemf(protocol.ProblemInternal, "signing failed")
 		}
@@ -195,7 +202,7 @@ func (h *Hub) suspicionDetails(c *gin.Context) {
 		h.internal(c, "read records", err)
 		return
 	}
-	res, err := h.store.Apply(&store.Command{
+	res, err := h.commit(&store.Command{
 		At: now, Actor: m.ID, Action: "suspicion-details",
 		Salt: salt(), Details: details(map[string]string{"suspicion_id": sp.ID, "purpose": req.Purpose, "justification": req.Justification}),
 		Attrs: []protocol.LogAttr{{Key: "purpose", Value: req.Purpose}},
@@ -204,9 +211,11 @@ func (h *Hub) suspicionDetails(c *gin.Context) {
 		h.internal(c, "log details request", err)
 		return
 	}
-	jws := make([]string, len(recs))
-	for i, r := range recs {
-		jws[i] = r.JWS
+	var jws []string
+	for _, r := range recs {
+		if r.Audience == sp.Origin { // the full record, not the hit
+			jws = append(jws, r.JWS)
+		}
 	}
 	c.JSON(http.StatusOK, gin.H{"suspicion": suspicionViewOf(sp, true), "records": jws, "log_index": res.LogIndex})
 }

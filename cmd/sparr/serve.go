@@ -10,6 +10,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/netip"
 	"net/url"
 	"os"
 	"path/filepath"
@@ -20,6 +21,7 @@ import (
 
 	"github.com/gin-gonic/gin"
 
+	"github.com/sparr-dev/sparr/federation"
 	"github.com/sparr-dev/sparr/protocol"
 	"github.com/sparr-dev/sparr/server"
 	"github.com/sparr-dev/sparr/server/keyring"
@@ -60,6 +62,11 @@ type serveFlags struct {
 	trustedProxies           string
 	logLevel                 slog.Level
 	shutdownTimeout          time.Duration
+	feedDays                 int
+	webhookAllow             string
+	webhookHTTP              bool
+	deliveryTimeout          time.Duration
+	deliveryConcurrency      int
 }
 
 func runServe(ctx context.Context, e *env, name string, args []string) error {
@@ -91,6 +98,11 @@ func runServe(ctx context.Context, e *env, name string, args []string) error {
 	fs.Var((*rateValue)(&f.checks), "rate-checks", "per-member limit on checks, `PERSEC/BURST`")
 	fs.Var((*rateValue)(&f.reads), "rate-reads", "per-member limit on other requests, `PERSEC/BURST`")
 	fs.StringVar(&f.trustedProxies, "trusted-proxies", "", "comma-separated `LIST` of proxy IPs or CIDRs whose X-Forwarded-For is believed; empty trusts none")
+	fs.IntVar(&f.feedDays, "feed-retention-days", 30, "`DAYS` events stay in the feed; a member away longer takes a snapshot")
+	fs.StringVar(&f.webhookAllow, "webhook-allow", "", "comma-separated `CIDRS` webhook URLs may point into although private, loopback or link-local (SSRF allow-list; --dev allows loopback)")
+	fs.BoolVar(&f.webhookHTTP, "webhook-allow-http", false, "allow plain http:// webhook URLs (--dev allows them)")
+	fs.DurationVar(&f.deliveryTimeout, "delivery-timeout", 10*time.Second, "longest one webhook delivery attempt may take, a `DURATION`")
+	fs.IntVar(&f.deliveryConcurrency, "delivery-concurrency", 1, "deliveries in flight per member endpoint (`N`); 1 keeps each member's events in order")
 	fs.TextVar(&f.logLevel, "log-level", slog.LevelInfo, "log `LEVEL`: debug, info, warn or error")
 	fs.note("log-level", "info")
 	fs.note("max-thaw", "72h")
@@ -157,7 +169,8 @@ func (f *serveFlags) check(name string) error {
 	for _, d := range []struct {
 		flag string
 		v    int
-	}{{"standard-flag-days", f.standardDays}, {"max-extended-flag-days", f.maxExtDays}, {"reminder-days", f.reminderDays}, {"suspicion-retention-days", f.suspicionDays}} {
+	}{{"standard-flag-days", f.standardDays}, {"max-extended-flag-days", f.maxExtDays}, {"reminder-days", f.reminderDays}, {"suspicion-retention-days", f.suspicionDays},
+		{"feed-retention-days", f.feedDays}, {"delivery-concurrency", f.deliveryConcurrency}} {
 		if d.v <= 0 {
 			return usagef("%s: --%s %d: want a positive number of days", name, d.flag, d.v)
 		}
@@ -170,6 +183,12 @@ func (f *serveFlags) check(name string) error {
 	}
 	if f.shutdownTimeout <= 0 {
 		return usagef("%s: --shutdown-timeout %s: want a positive duration such as 30s", name, f.shutdownTimeout)
+	}
+	if f.deliveryTimeout <= 0 {
+		return usagef("%s: --delivery-timeout %s: want a positive duration such as 10s", name, f.deliveryTimeout)
+	}
+	if _, err := f.targets(); err != nil {
+		return usagef("%s: --webhook-allow: %v", name, err)
 	}
 	for _, p := range f.proxies() {
 		if net.ParseIP(p) == nil {
@@ -189,6 +208,26 @@ func (f *serveFlags) check(name string) error {
 		f.issuer = strings.TrimSuffix(f.issuer, "/")
 	}
 	return nil
+}
+
+// targets is the SSRF policy for webhook URLs: public HTTPS only, plus
+// the allow-list; --dev allows plain HTTP to loopback, for a first try.
+func (f *serveFlags) targets() (federation.TargetPolicy, error) {
+	p := federation.TargetPolicy{AllowHTTP: f.webhookHTTP || f.dev}
+	if f.dev {
+		p.Allow = append(p.Allow, netip.MustParsePrefix("127.0.0.0/8"), netip.MustParsePrefix("::1/128"))
+	}
+	for c := range strings.SplitSeq(f.webhookAllow, ",") {
+		if c = strings.TrimSpace(c); c == "" {
+			continue
+		}
+		prefix, err := netip.ParsePrefix(c)
+		if err != nil {
+			return p, fmt.Errorf("%q is not a CIDR such as 10.1.0.0/16", c)
+		}
+		p.Allow = append(p.Allow, prefix)
+	}
+	return p, nil
 }
 
 func (f *serveFlags) proxies() []string {
@@ -290,6 +329,7 @@ func serve(ctx context.Context, e *env, f *serveFlags) error {
 			log.Info("store closed", "path", dbPath(f.data))
 		}
 	}()
+	targets, _ := f.targets() // checked with the other flags
 	hub, err := server.New(server.Config{
 		Issuer: issuer,
 		Store:  st,
@@ -301,16 +341,21 @@ func serve(ctx context.Context, e *env, f *serveFlags) error {
 			Reminder:            days(f.reminderDays),
 			SuspicionLegalBasis: f.legalBasis,
 			SuspicionRetention:  days(f.suspicionDays),
+			FeedRetention:       days(f.feedDays),
 		},
 		Limits:            server.Limits{Tokens: f.tokens, Writes: f.writes, Checks: f.checks, Reads: f.reads},
 		Logger:            log,
 		AllowInsecureURLs: f.dev,
 		TrustedProxies:    f.proxies(),
+		Targets:           targets,
+		Delivery:          server.Delivery{Timeout: f.deliveryTimeout, Concurrency: f.deliveryConcurrency},
 	})
 	if err != nil {
 		return fmt.Errorf("start the hub: %w", err)
 	}
-	hub.Start()
+	if err := hub.Start(); err != nil {
+		return fmt.Errorf("start the hub: %w", err)
+	}
 	defer func() {
 		hub.Close()
 		log.Info("background jobs stopped")

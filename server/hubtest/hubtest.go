@@ -12,6 +12,7 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"net/netip"
 	"path/filepath"
 	"sync"
 	"testing"
@@ -58,6 +59,8 @@ type Options struct {
 	Clock *Clock
 	// Algorithm of the record-signing key; default EdDSA.
 	Algorithm protocol.Algorithm
+	// Delivery configures webhook delivery; tests compress its schedule.
+	Delivery server.Delivery
 	// Configure, if set, may change the configuration before the hub is made.
 	Configure func(*server.Config)
 }
@@ -113,7 +116,10 @@ func (h *Hub) open(t testing.TB) {
 	}
 	cfg := server.Config{
 		Issuer: h.URL, Store: st, Keys: keys, Policy: h.opts.Policy, Limits: h.opts.Limits,
-		AllowInsecureURLs: true, JobInterval: time.Hour,
+		AllowInsecureURLs: true, JobInterval: time.Hour, Delivery: h.opts.Delivery,
+		// Receivers in tests listen on loopback over plain HTTP.
+		Targets: federation.TargetPolicy{AllowHTTP: true, Allow: []netip.Prefix{
+			netip.MustParsePrefix("127.0.0.0/8"), netip.MustParsePrefix("::1/128")}},
 	}
 	if h.opts.Clock != nil {
 		cfg.Now = h.opts.Clock.Now
@@ -128,6 +134,9 @@ func (h *Hub) open(t testing.TB) {
 	}
 	h.Hub, h.Store, h.Keys = hub, st, keys
 	h.srv.Config.Handler = hub
+	if err := hub.Start(); err != nil {
+		t.Fatal(err)
+	}
 }
 
 func (h *Hub) shut() {

@@ -33,7 +33,8 @@ type Command struct {
 	// Submission, if set, makes the command idempotent on the member's jti.
 	Submission *SubmissionRef
 
-	Record    *Record            // a new signed record
+	Record    *Record            // a new signed record, the one the submitter gets back
+	Also      []*Record          // further records of the same change (a suspicion's hit record)
 	Flag      *Flag              // a flag's new state (Version 1: a new flag)
 	Suspicion *Suspicion         // a suspicion's new state (Version 1: new)
 	Consent   *ConsentPut        // a consent record to write
@@ -43,6 +44,13 @@ type Command struct {
 	CreateMember bool
 	// Erase lists what a lift or expiry deletes once recorded.
 	Erase *Erase
+
+	// Endpoint is a member's webhook endpoint to write; with DropQueue,
+	// its queued deliveries are deleted too.
+	Endpoint  *federation.Endpoint
+	DropQueue bool
+	// Delivery is the outcome of a delivery attempt.
+	Delivery *DeliveryUpdate
 }
 
 // A SubmissionRef identifies a member's submission: its jti and the
@@ -85,6 +93,8 @@ type Result struct {
 	// new flag. The command's record was not stored; its log entry says
 	// flag-already-active.
 	Existing *Flag
+	// Queued names the members that got deliveries queued.
+	Queued []string
 }
 
 // apply checks the command's preconditions and writes it. Conflicts are
@@ -161,12 +171,20 @@ func apply(tx *bolt.Tx, c *Command) (*Result, error) {
 			return res, nil
 		}
 	}
-
-	idx, err := nextIndex(tx)
-	if err != nil {
-		return nil, err
+	if c.Delivery != nil && tx.Bucket(bOutbox).Get(outboxKey(c.Delivery.Delivery.Member, c.Delivery.Delivery.Seq)) == nil {
+		// Delivered already, or dropped with its endpoint.
+		res.Conflict = true
+		return res, nil
 	}
-	res.LogIndex = idx
+
+	var idx uint64
+	if c.Action != "" {
+		var err error
+		if idx, err = nextIndex(tx); err != nil {
+			return nil, err
+		}
+		res.LogIndex = idx
+	}
 	action := c.Action
 
 	switch {
@@ -175,19 +193,49 @@ func apply(tx *bolt.Tx, c *Command) (*Result, error) {
 		// log entry and the idempotency record are written.
 		action = "flag-already-active"
 	default:
-		if c.Record != nil {
+		// Members and endpoints first, so that a record of the same command
+		// (an endpoint's verification event) is routed by their new state.
+		if c.Member != nil {
+			if err := put(tx, bMembers, c.Member.ID, c.Member); err != nil {
+				return nil, err
+			}
+			if err := reroute(tx, c.Member.ID); err != nil {
+				return nil, err
+			}
+		}
+		if c.Endpoint != nil {
+			if err := putEndpoint(tx, c.Endpoint, c.DropQueue); err != nil {
+				return nil, err
+			}
+		}
+		if c.Delivery != nil {
+			if err := applyDelivery(tx, c.Delivery); err != nil {
+				return nil, err
+			}
+		}
+		for i, rec := range append([]*Record{c.Record}, c.Also...) {
+			if rec == nil {
+				continue
+			}
 			seq, err := tx.Bucket(bEvents).NextSequence()
 			if err != nil {
 				return nil, err
 			}
-			c.Record.Seq, c.Record.LogIndex = seq, idx
-			res.Seq = seq
-			if err := put(tx, bRecords, c.Record.ID, c.Record); err != nil {
+			rec.Seq, rec.LogIndex = seq, idx
+			if i == 0 {
+				res.Seq = seq
+			}
+			if err := put(tx, bRecords, rec.ID, rec); err != nil {
 				return nil, err
 			}
-			if err := tx.Bucket(bEvents).Put(u64(seq), []byte(c.Record.ID)); err != nil {
+			if err := tx.Bucket(bEvents).Put(u64(seq), []byte(rec.ID)); err != nil {
 				return nil, err
 			}
+			queued, err := enqueue(tx, rec, c.At)
+			if err != nil {
+				return nil, err
+			}
+			res.Queued = append(res.Queued, queued...)
 		}
 		if c.Flag != nil {
 			if err := putFlag(tx, oldFlag, c.Flag); err != nil {
@@ -200,6 +248,7 @@ func apply(tx *bolt.Tx, c *Command) (*Result, error) {
 			}
 		}
 		if c.Consent != nil {
+			var err error
 			b := tx.Bucket(bConsents)
 			if c.Consent.Value == nil {
 				err = b.Delete([]byte(c.Consent.ID))
@@ -215,11 +264,7 @@ func apply(tx *bolt.Tx, c *Command) (*Result, error) {
 				return nil, err
 			}
 		}
-		if c.Member != nil {
-			if err := put(tx, bMembers, c.Member.ID, c.Member); err != nil {
-				return nil, err
-			}
-		}
+
 		if c.Erase != nil {
 			if err := erase(tx, c.Erase); err != nil {
 				return nil, err
@@ -227,8 +272,10 @@ func apply(tx *bolt.Tx, c *Command) (*Result, error) {
 		}
 	}
 
-	if err := appendLog(tx, idx, c, action); err != nil {
-		return nil, err
+	if action != "" {
+		if err := appendLog(tx, idx, c, action); err != nil {
+			return nil, err
+		}
 	}
 	if subKey != nil {
 		sub := Submission{Hash: c.Submission.Hash, Action: c.Action, At: c.At, LogIndex: idx}

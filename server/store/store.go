@@ -65,9 +65,14 @@ var (
 	bChecks      = []byte("checks")      // check id → Check JSON
 	bLog         = []byte("log")         // index (8 bytes) → entry line
 	bLogDetails  = []byte("log_details") // index (8 bytes) → Details JSON (salt and details; erasable)
+	bEndpoints   = []byte("endpoints")   // member id → federation.Endpoint JSON
+	bRoutes      = []byte("routes")      // member id → route JSON: who gets which events, and the last one queued
+	bOutbox      = []byte("outbox")      // member ‖ 0 ‖ event seq (8 bytes) → federation.Delivery JSON
+	bDead        = []byte("dead")        // member ‖ 0 ‖ event seq (8 bytes) → federation.DeadLetter JSON
 
 	allBuckets = [][]byte{bMeta, bMembers, bRecords, bEvents, bFlags, bFlagByToken, bFlagExpiry, bFlagRemind,
-		bSuspicions, bSuspByToken, bSuspExpiry, bConsents, bSubmissions, bChecks, bLog, bLogDetails}
+		bSuspicions, bSuspByToken, bSuspExpiry, bConsents, bSubmissions, bChecks, bLog, bLogDetails,
+		bEndpoints, bRoutes, bOutbox, bDead}
 )
 
 // Options tune the store. Zero values mean the defaults.

@@ -16,7 +16,9 @@ type Record struct {
 	Subjects []string           `json:"subjects,omitempty"` // token texts
 	// Audience is the one member entitled to the record, or "" for every
 	// member entitled by role.
-	Audience string    `json:"audience,omitempty"`
+	Audience string `json:"audience,omitempty"`
+	// Ref is the flag or suspicion the record belongs to, if any.
+	Ref      string    `json:"ref,omitempty"`
 	IssuedAt time.Time `json:"issued_at"`
 	JWS      string    `json:"jws"`
 }

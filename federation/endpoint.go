@@ -1,0 +1,168 @@
+package federation
+
+import (
+	"slices"
+	"time"
+
+	"github.com/sparr-dev/sparr/protocol"
+)
+
+// An EndpointStatus is where a member's webhook endpoint is in its life.
+type EndpointStatus string
+
+// The endpoint statuses.
+const (
+	// EndpointUnverified: registered; the verification event has not yet
+	// been delivered. Events queue for it meanwhile.
+	EndpointUnverified EndpointStatus = "unverified"
+	// EndpointActive: verified and receiving events.
+	EndpointActive EndpointStatus = "active"
+	// EndpointPaused: the retry schedule ran out. Events keep queueing;
+	// delivery starts again when the member resumes the endpoint.
+	EndpointPaused EndpointStatus = "paused"
+	// EndpointDisabled: the receiver answered 410 Gone, or the member
+	// removed the endpoint. Nothing queues for it.
+	EndpointDisabled EndpointStatus = "disabled"
+)
+
+// An EndpointSecret is one whsec_ secret of an endpoint. A rotated-out
+// secret keeps signing until ExpiresAt, so receivers can switch over.
+type EndpointSecret struct {
+	Secret    string    `json:"secret"`
+	CreatedAt time.Time `json:"created_at"`
+	ExpiresAt time.Time `json:"expires_at,omitzero"`
+}
+
+// An Endpoint is a member's webhook subscription and the state of delivery
+// to it.
+type Endpoint struct {
+	Member string               `json:"member"`
+	URL    string               `json:"url"`
+	Events []protocol.EventType `json:"events,omitempty"` // empty: every event
+	// Secrets sign deliveries (v1 HMAC), newest first.
+	Secrets   []EndpointSecret `json:"secrets"`
+	Status    EndpointStatus   `json:"status"`
+	Reason    string           `json:"reason,omitempty"`
+	Verified  bool             `json:"verified"`
+	CreatedAt time.Time        `json:"created_at"`
+	UpdatedAt time.Time        `json:"updated_at"`
+	// Failures counts consecutive failed attempts; NextAttemptAt is when
+	// delivery may be tried again.
+	Failures         int       `json:"failures"`
+	NextAttemptAt    time.Time `json:"next_attempt_at,omitzero"`
+	LastDeliveredSeq uint64    `json:"last_delivered_seq"`
+	LastSuccessAt    time.Time `json:"last_success_at,omitzero"`
+	LastError        string    `json:"last_error,omitempty"`
+	LastErrorAt      time.Time `json:"last_error_at,omitzero"`
+	DeadLetters      int       `json:"dead_letters"`
+}
+
+// Wants reports whether the endpoint subscribes to events of type t. The
+// verification event is always wanted.
+func (e *Endpoint) Wants(t protocol.EventType) bool {
+	return t == protocol.EventVerification || len(e.Events) == 0 || slices.Contains(e.Events, t)
+}
+
+// Queues reports whether events are queued for the endpoint.
+func (e *Endpoint) Queues() bool { return e.Status != EndpointDisabled }
+
+// SigningSecrets returns the secrets that sign at t: the newest, and any
+// older one still in its overlap window.
+func (e *Endpoint) SigningSecrets(t time.Time) []protocol.WebhookSecret {
+	var out []protocol.WebhookSecret
+	for _, s := range e.Secrets {
+		if !s.ExpiresAt.IsZero() && !t.Before(s.ExpiresAt) {
+			continue
+		}
+		if ws, err := protocol.ParseWebhookSecret(s.Secret); err == nil {
+			out = append(out, ws)
+		}
+	}
+	return out
+}
+
+// Entitled reports whether member m may receive a record of type t
+// addressed to audience ("" for every member entitled by role): the rule
+// for delivery, the feed, the snapshot and GET /v1/records alike.
+//
+//   - A record with an audience goes to that member only (the full
+//     suspicion record, reminders, verification).
+//   - Flag events go to members with the flag or check role.
+//   - Suspicion hits, retractions and expiries go to members with the
+//     check or suspicion role.
+//   - Subject erasures go to every member with the flag, check or
+//     suspicion role.
+func Entitled(m *Member, audience string, t protocol.EventType) bool {
+	if audience != "" {
+		return m.ID == audience
+	}
+	switch t {
+	case protocol.EventFlagPlaced, protocol.EventFlagExtended, protocol.EventFlagThawed,
+		protocol.EventFlagLifted, protocol.EventFlagExpired:
+		return m.HasRole(RoleFlag) || m.HasRole(RoleCheck)
+	case protocol.EventSuspicionReported, protocol.EventSuspicionRetracted, protocol.EventSuspicionExpired:
+		return m.HasRole(RoleCheck) || m.HasRole(RoleSuspicion)
+	case protocol.EventSubjectErased:
+		return m.HasRole(RoleFlag) || m.HasRole(RoleCheck) || m.HasRole(RoleSuspicion)
+	}
+	return false
+}
+
+// A Delivery is one queued record for one member's endpoint.
+type Delivery struct {
+	Member  string             `json:"member"`
+	Seq     uint64             `json:"seq"`      // the event's hub sequence number
+	PrevSeq uint64             `json:"prev_seq"` // the member's previous event, for gap detection
+	Record  string             `json:"record"`   // the record's jti
+	Type    protocol.EventType `json:"type"`
+	// WebhookID is the webhook-id of every attempt of this delivery.
+	WebhookID  string    `json:"webhook_id"`
+	Attempts   int       `json:"attempts"`
+	EnqueuedAt time.Time `json:"enqueued_at"`
+	// Body is the record's compact JWS, filled in when the delivery is
+	// read; nil if the record was erased before it could be delivered.
+	Body []byte `json:"-"`
+}
+
+// An Attempt is the outcome of one delivery attempt.
+type Attempt struct {
+	At         time.Time     `json:"at"`
+	Latency    time.Duration `json:"latency"`
+	Status     int           `json:"status,omitempty"` // HTTP status, 0 if none was received
+	Error      string        `json:"error,omitempty"`
+	Response   string        `json:"response,omitempty"` // the start of the receiver's answer, for dead letters
+	RetryAfter time.Duration `json:"retry_after,omitempty"`
+}
+
+// A DeadLetter is a delivery the receiver refused with a 4xx other than
+// 410 and 429: kept with the response, for the member and the operator.
+type DeadLetter struct {
+	Delivery Delivery `json:"delivery"`
+	Attempt  Attempt  `json:"attempt"`
+}
+
+// An Outbox is the durable queue of deliveries that a [Dispatcher] drains.
+// The hub's store implements it; every method that changes state is
+// durable when it returns.
+type Outbox interface {
+	// Endpoints returns every endpoint.
+	Endpoints() ([]*Endpoint, error)
+	// Endpoint returns a member's endpoint.
+	Endpoint(member string) (*Endpoint, error)
+	// Pending returns up to limit queued deliveries of a member, oldest
+	// first, with their bodies.
+	Pending(member string, limit int) ([]Delivery, error)
+	// Delivered records a successful delivery: the row goes, the endpoint's
+	// failures reset, and the exchange log gets an entry.
+	Delivered(d Delivery, a Attempt) error
+	// Skip drops a delivery whose record was erased before it went out.
+	Skip(d Delivery) error
+	// Retry records a failed attempt and when to try the endpoint again.
+	Retry(d Delivery, a Attempt, next time.Time) error
+	// Pause records a failed attempt that exhausted the retry schedule.
+	Pause(d Delivery, a Attempt, reason string) error
+	// DeadLetter moves a refused delivery aside.
+	DeadLetter(d Delivery, a Attempt) error
+	// Disable records a 410: the endpoint is disabled and its queue dropped.
+	Disable(d Delivery, a Attempt, reason string) error
+}
