@@ -24,24 +24,24 @@ type endpointRequest struct {
 // An EndpointView is a member's endpoint as the API shows it. Secrets are
 // never shown again after they are made.
 type EndpointView struct {
-	Member           string                   `json:"member"`
-	URL              string                   `json:"url"`
-	Events           []protocol.EventType     `json:"events"`
+	Member           string                    `json:"member"`
+	URL              string                    `json:"url"`
+	Events           []protocol.EventType      `json:"events"`
 	Status           federation.EndpointStatus `json:"status"`
-	Verified         bool                     `json:"verified"`
-	Reason           string                   `json:"reason,omitempty"`
-	Backlog          int                      `json:"backlog"`
-	LastDeliveredSeq uint64                   `json:"last_delivered_seq"`
-	LastSuccessAt    *time.Time               `json:"last_success_at,omitempty"`
-	LastError        string                   `json:"last_error,omitempty"`
-	LastErrorAt      *time.Time               `json:"last_error_at,omitempty"`
-	Failures         int                      `json:"failures"`
-	NextAttemptAt    *time.Time               `json:"next_attempt_at,omitempty"`
-	Secrets          []SecretView             `json:"secrets"`
-	DeadLetters      int                      `json:"dead_letters"`
-	RecentDead       []DeadLetterView         `json:"recent_dead_letters,omitempty"`
-	CreatedAt        time.Time                `json:"created_at"`
-	UpdatedAt        time.Time                `json:"updated_at"`
+	Verified         bool                      `json:"verified"`
+	Reason           string                    `json:"reason,omitempty"`
+	Backlog          int                       `json:"backlog"`
+	LastDeliveredSeq uint64                    `json:"last_delivered_seq"`
+	LastSuccessAt    *time.Time                `json:"last_success_at,omitempty"`
+	LastError        string                    `json:"last_error,omitempty"`
+	LastErrorAt      *time.Time                `json:"last_error_at,omitempty"`
+	Failures         int                       `json:"failures"`
+	NextAttemptAt    *time.Time                `json:"next_attempt_at,omitempty"`
+	Secrets          []SecretView              `json:"secrets"`
+	DeadLetters      int                       `json:"dead_letters"`
+	RecentDead       []DeadLetterView          `json:"recent_dead_letters,omitempty"`
+	CreatedAt        time.Time                 `json:"created_at"`
+	UpdatedAt        time.Time                 `json:"updated_at"`
 }
 
 // A SecretView says when a signing secret was made and until when it signs.
