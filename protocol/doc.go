@@ -102,6 +102,17 @@
 // "v1a,<base64 Ed25519>" under the hub's webhook key, several entries
 // allowed, ±5 minutes of tolerance ([WebhookSigner], [WebhookVerifier]).
 //
+// # The exchange log
+//
+// Every action the hub takes is one line of its exchange log ([LogEntry]),
+// holding who, what, when, the outcome and a salted commitment to the
+// details, never an identifier or a token. The lines are the leaves of an
+// RFC 6962 Merkle tree, whose size and root the hub signs as C2SP
+// checkpoints ([Checkpoint]) with a key of its own. [LogAuditor] is the
+// regulator's check: consistency with the last checkpoint kept, every new
+// entry, and the recomputed root, each failure a typed error with the
+// evidence.
+//
 // # Problems
 //
 // Every error answer is an RFC 9457 problem document

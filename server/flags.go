@@ -298,7 +298,7 @@ func (h *Hub) liftFlag(c *gin.Context) {
 	h.changeFlag(c, protocol.ActionLiftFlag, "flag-lifted", func(r protocol.Request) string { return r.(protocol.LiftFlag).FlagID },
 		func(f *store.Flag, _ protocol.Request, now time.Time) (protocol.Event, func(*store.Flag, *store.Record) (*store.Flag, *store.Erase), *protocol.Problem) {
 			return protocol.FlagLifted{FlagID: f.ID, Origin: m.ID}, func(f *store.Flag, rec *store.Record) (*store.Flag, *store.Erase) {
-				return ended(f, rec, store.FlagLifted, now), &store.Erase{Records: f.Records, Consent: f.ID}
+				return ended(f, rec, store.FlagLifted, now), &store.Erase{Records: f.Records, Consent: f.ID, Basis: "consent-withdrawn"}
 			}, nil
 		})
 }

@@ -66,7 +66,7 @@ func (h *Hub) expireFlags(now time.Time) (int, error) {
 		if _, err := h.commit(&store.Command{
 			At: now, Actor: "hub", Action: "flag-expired",
 			Salt: salt(), Details: details(map[string]string{"flag_id": f.ID, "record": rec.ID}),
-			Record: rec, Flag: ended(f, rec, store.FlagExpired, at), Erase: &store.Erase{Records: f.Records, Consent: f.ID},
+			Record: rec, Flag: ended(f, rec, store.FlagExpired, at), Erase: &store.Erase{Records: f.Records, Consent: f.ID, Basis: "flag-expired"},
 		}); err != nil {
 			return 0, err
 		}
@@ -130,7 +130,7 @@ func (h *Hub) expireSuspicions(now time.Time) (int, error) {
 		if _, err := h.commit(&store.Command{
 			At: now, Actor: "hub", Action: "suspicion-expired",
 			Salt: salt(), Details: details(map[string]string{"suspicion_id": s.ID, "record": rec.ID}),
-			Record: rec, Suspicion: endedSuspicion(s, rec, store.SuspicionExpired, at), Erase: &store.Erase{Records: s.Records},
+			Record: rec, Suspicion: endedSuspicion(s, rec, store.SuspicionExpired, at), Erase: &store.Erase{Records: s.Records, Basis: "retention-ended"},
 		}); err != nil {
 			return 0, err
 		}

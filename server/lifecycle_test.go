@@ -256,8 +256,13 @@ func TestSuspicions(t *testing.T) {
 	if err := hub.RunJobs(); err != nil {
 		t.Fatal(err)
 	}
-	if e := hub.LogEntries(t); e[len(e)-1].Action != "suspicion-expired" || e[len(e)-1].Member != "hub" {
-		t.Errorf("last log entry %+v, want the hub's suspicion-expired", e[len(e)-1])
+	// The expiry is logged, then a tombstone for each erased record's entry.
+	e := hub.LogEntries(t)
+	if exp := e[len(e)-2]; exp.Action != "suspicion-expired" || exp.Member != "hub" {
+		t.Errorf("log entry %+v, want the hub's suspicion-expired", exp)
+	}
+	if tomb := e[len(e)-1]; tomb.Action != protocol.LogActionErased {
+		t.Errorf("last log entry %+v, want a tombstone", tomb)
 	}
 	assertLogHoldsNoTokens(t, hub, toks...)
 }

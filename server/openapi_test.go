@@ -3,12 +3,14 @@ package server_test
 import (
 	"bytes"
 	"encoding/base64"
+	"encoding/csv"
 	"encoding/json"
 	"fmt"
 	"maps"
 	"mime"
 	"net/http"
 	"net/http/httptest"
+	"net/url"
 	"os"
 	"path/filepath"
 	"reflect"
@@ -23,6 +25,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/goccy/go-yaml"
+	"golang.org/x/mod/sumdb/tlog"
 
 	"github.com/sparr-dev/sparr/federation"
 	"github.com/sparr-dev/sparr/protocol"
@@ -274,6 +277,15 @@ func checkOperation(t *testing.T, doc apiDoc, r server.Route, op map[string]any)
 		content, _ := resp["content"].(map[string]any)
 		if status < 400 {
 			hasSuccess = hasSuccess || status < 300
+			for mt, media := range content {
+				media, _ := media.(map[string]any)
+				if _, ok := media["schema"]; !ok {
+					t.Errorf("response %s %s: got no schema, want one", code, mt)
+				}
+				if _, ok := media["x-sparr-item-schema"]; mt == "application/jsonl" && !ok {
+					t.Errorf("response %s %s: got no x-sparr-item-schema, want the schema of its lines", code, mt)
+				}
+			}
 			continue
 		}
 		pj, _ := content[protocol.ProblemContentType].(map[string]any)
@@ -435,6 +447,9 @@ func TestOpenAPISchemasMatchGoTypes(t *testing.T) {
 		{"EndpointView", server.EndpointView{}, false},
 		{"SecretView", server.SecretView{}, false},
 		{"DeadLetterView", server.DeadLetterView{}, false},
+		{"ProofResponse", server.ProofResponse{}, false},
+		{"AuditEntry", server.AuditEntry{}, false},
+		{"AuditStats", server.AuditStats{}, false},
 		{"Problem", protocol.Problem{}, false},
 		{"ProblemField", protocol.ProblemField{}, false},
 	}
@@ -728,8 +743,10 @@ func jsonType(v any) string {
 
 // conforms checks an answer against the document: its status is
 // documented for the route, its Content-Type among that response's media
-// types, and a JSON body valid, strictly, against the schema. A problem's
-// type must be one the route lists. route is "METHOD /gin/:path".
+// types, and a JSON body valid, strictly, against the schema; so must be
+// each line of a JSON Lines body against its x-sparr-item-schema, and a
+// text body, as a string. A problem's type must be one the route lists.
+// route is "METHOD /gin/:path".
 func conforms(t testing.TB, route string, resp *hubtest.Response) {
 	t.Helper()
 	doc := openAPI(t)
@@ -777,6 +794,26 @@ func conforms(t testing.TB, route string, resp *hubtest.Response) {
 			t.Errorf("%s %d: got %s, want the documented schema", key, resp.Status, e)
 		}
 	}
+	if schema, ok := media["schema"]; ok && strings.HasPrefix(mt, "text/") {
+		for _, e := range (schemaChecker{doc: doc, strict: true}).check(schema, string(resp.Body), "body") {
+			t.Errorf("%s %d: got %s, want the documented schema", key, resp.Status, e)
+		}
+	}
+	if item, ok := media["x-sparr-item-schema"]; ok && mt == "application/jsonl" && len(resp.Body) > 0 {
+		if !bytes.HasSuffix(resp.Body, []byte("\n")) {
+			t.Errorf("%s %d: got JSON Lines without a final newline, want every line ended", key, resp.Status)
+		}
+		for i, line := range bytes.Split(bytes.TrimSuffix(resp.Body, []byte("\n")), []byte("\n")) {
+			var v any
+			if err := json.Unmarshal(line, &v); err != nil {
+				t.Errorf("%s %d: got line %d that is not JSON (%v), want JSON", key, resp.Status, i+1, err)
+				continue
+			}
+			for _, e := range (schemaChecker{doc: doc, strict: true}).check(item, v, fmt.Sprintf("line %d", i+1)) {
+				t.Errorf("%s %d: got %s, want the documented schema", key, resp.Status, e)
+			}
+		}
+	}
 }
 
 // TestOpenAPIDescribesAnswers walks a real hub through every route and
@@ -785,8 +822,14 @@ func conforms(t testing.TB, route string, resp *hubtest.Response) {
 // hub accepts but the document's request schema would refuse.
 func TestOpenAPIDescribesAnswers(t *testing.T) {
 	hub := hubtest.Start(t, hubtest.Options{Policy: server.Policy{SuspicionLegalBasis: "brottsdatalagen-2-kap-4-par"}})
+	began := hub.Now().UTC().Truncate(time.Second)
 	bank := hub.AddMember(t, "bank-a", federation.RoleFlag, federation.RoleSuspicion, federation.RoleCheck)
 	other := hub.AddMember(t, "bank-b", federation.RoleCheck)
+	// A checkpoint from before the walk, which the later ones must extend.
+	early, err := hub.PublishCheckpoint()
+	if err != nil {
+		t.Fatal(err)
+	}
 	doc := openAPI(t)
 
 	expect := func(route string, resp *hubtest.Response, want int) *hubtest.Response {
@@ -978,6 +1021,167 @@ func TestOpenAPIDescribesAnswers(t *testing.T) {
 	expect("POST /v1/admin/members/:id/suspend", op.Do(t, http.MethodPost, "/v1/admin/members/operator/suspend", "", nil), http.StatusConflict)
 	expect("POST /v1/admin/members/:id/resume", op.Do(t, http.MethodPost, "/v1/admin/members/bank-z/resume", "", nil), http.StatusNotFound)
 	expect("GET /v1/admin/backup", op.Do(t, http.MethodGet, "/v1/admin/backup", "", nil), http.StatusOK)
+
+	// The exchange log: any member fetches the signed checkpoint and proves
+	// entries against it; the regulator reads the entries themselves.
+	regulator := hub.AddMember(t, "finansinspektionen", federation.RoleRegulator)
+	logKey, err := protocol.NewLogVerifier(cfg.Log.PublicKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	first, err := protocol.OpenCheckpoint(early, logKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	checkpoint := func(m *hubtest.Member) *protocol.Checkpoint {
+		t.Helper()
+		if _, err := hub.PublishCheckpoint(); err != nil {
+			t.Fatal(err)
+		}
+		resp := expect("GET /v1/log/checkpoint", m.Do(t, http.MethodGet, "/v1/log/checkpoint", "", nil), http.StatusOK)
+		c, err := protocol.OpenCheckpoint(resp.Body, logKey)
+		if err != nil {
+			t.Fatalf("GET /v1/log/checkpoint: got %v, want a checkpoint signed by the log key", err)
+		}
+		if got, want := resp.Header.Get("X-Sparr-Tree-Size"), strconv.FormatUint(c.Size, 10); got != want {
+			t.Errorf("got X-Sparr-Tree-Size %q, want the checkpoint's size %s", got, want)
+		}
+		return c
+	}
+	proofOf := func(m *hubtest.Member, route, path string) []tlog.Hash {
+		t.Helper()
+		var p server.ProofResponse
+		expect(route, m.Do(t, http.MethodGet, path, "", nil), http.StatusOK).JSON(t, &p)
+		hashes := make([]tlog.Hash, len(p.Proof))
+		for i, h := range p.Proof {
+			b, err := base64.StdEncoding.DecodeString(h)
+			if err != nil || len(b) != tlog.HashSize {
+				t.Fatalf("%s: got proof hash %q, want %d bytes in base64", route, h, tlog.HashSize)
+			}
+			copy(hashes[i][:], b)
+		}
+		return hashes
+	}
+	cp := checkpoint(bank)
+	var lines [][]byte
+	for uint64(len(lines)) < cp.Size {
+		resp := expect("GET /v1/log/entries", regulator.Do(t, http.MethodGet, fmt.Sprintf("/v1/log/entries?start=%d&end=%d", len(lines), cp.Size), "", nil), http.StatusOK)
+		page := bytes.SplitAfter(resp.Body, []byte("\n"))
+		page = page[:len(page)-1] // nothing after the last newline
+		if n := resp.Header.Get("X-Sparr-Entries"); len(page) == 0 || n != strconv.Itoa(len(page)) {
+			t.Fatalf("GET /v1/log/entries: got X-Sparr-Entries %q and %d lines, want as many lines as it says, at least one", n, len(page))
+		}
+		lines = append(lines, page...)
+	}
+	var tree protocol.Frontier
+	for _, l := range lines {
+		tree.Append(l)
+	}
+	if tree.Root() != cp.Root {
+		t.Fatalf("got entries hashing to root %x, want the checkpoint's %x", tree.Root(), cp.Root)
+	}
+	p := proofOf(other, "GET /v1/log/proof/inclusion", fmt.Sprintf("/v1/log/proof/inclusion?index=%d&size=%d", checked.LogIndex, cp.Size))
+	if err := tlog.CheckRecord(p, int64(cp.Size), cp.Root, int64(checked.LogIndex), tlog.RecordHash(lines[checked.LogIndex])); err != nil {
+		t.Errorf("inclusion proof of the check's entry %d: %v", checked.LogIndex, err)
+	}
+	p = proofOf(bank, "GET /v1/log/proof/consistency", fmt.Sprintf("/v1/log/proof/consistency?old=%d&new=%d", first.Size, cp.Size))
+	if err := tlog.CheckTree(p, int64(cp.Size), cp.Root, int64(first.Size), first.Root); err != nil {
+		t.Errorf("consistency proof from %d to %d entries: %v", first.Size, cp.Size, err)
+	}
+	expect("GET /v1/log/proof/inclusion", other.Do(t, http.MethodGet, fmt.Sprintf("/v1/log/proof/inclusion?index=%d&size=%d", cp.Size, cp.Size), "", nil), http.StatusNotFound)
+	expect("GET /v1/log/proof/inclusion", other.Do(t, http.MethodGet, "/v1/log/proof/inclusion?index=0", "", nil), http.StatusBadRequest)
+	expect("GET /v1/log/proof/consistency", bank.Do(t, http.MethodGet, fmt.Sprintf("/v1/log/proof/consistency?old=%d&new=%d", cp.Size, cp.Size+1000000), "", nil), http.StatusNotFound)
+	expect("GET /v1/log/proof/consistency", bank.Do(t, http.MethodGet, "/v1/log/proof/consistency?old=one&new=2", "", nil), http.StatusBadRequest)
+	expect("GET /v1/log/entries", regulator.Do(t, http.MethodGet, "/v1/log/entries?start=5&end=4", "", nil), http.StatusBadRequest)
+
+	// The regulator's audit of one member's entries: pages, counts, and
+	// exports that agree with each other.
+	audit := url.Values{"member": {other.ID}, "from": {began.Format(time.RFC3339)}, "to": {hub.Now().Add(time.Hour).UTC().Format(time.RFC3339)}}
+	type auditPage struct {
+		Entries []server.AuditEntry `json:"entries"`
+		Next    *uint64             `json:"next"`
+	}
+	var audited []server.AuditEntry
+	for q := maps.Clone(audit); ; {
+		q.Set("limit", "2")
+		var page auditPage
+		expect("GET /v1/audit/entries", regulator.Do(t, http.MethodGet, "/v1/audit/entries?"+q.Encode(), "", nil), http.StatusOK).JSON(t, &page)
+		audited = append(audited, page.Entries...)
+		if page.Next == nil {
+			break
+		}
+		q.Set("after", strconv.FormatUint(*page.Next, 10))
+	}
+	if len(audited) < 3 {
+		t.Fatalf("got %d entries of %s, want its checks, outcomes, details request and refusals, over pages", len(audited), other.ID)
+	}
+	var stats server.AuditStats
+	expect("GET /v1/audit/stats", regulator.Do(t, http.MethodGet, "/v1/audit/stats?"+audit.Encode(), "", nil), http.StatusOK).JSON(t, &stats)
+	if stats.Total != uint64(len(audited)) || stats.Members[other.ID] != stats.Total || stats.Refused["validation-failed"] == 0 {
+		t.Errorf("got stats %+v, want the %d entries of %s, its refused check among them", stats, len(audited), other.ID)
+	}
+	resp = expect("GET /v1/audit/export", regulator.Do(t, http.MethodGet, "/v1/audit/export?"+audit.Encode(), "", nil), http.StatusOK)
+	if n := bytes.Count(resp.Body, []byte("\n")); n != len(audited) {
+		t.Errorf("got %d JSON Lines, want the %d entries audited", n, len(audited))
+	}
+	csvQuery := maps.Clone(audit)
+	csvQuery.Set("format", "csv")
+	resp = expect("GET /v1/audit/export", regulator.Do(t, http.MethodGet, "/v1/audit/export?"+csvQuery.Encode(), "", nil), http.StatusOK)
+	if rows, err := csv.NewReader(bytes.NewReader(resp.Body)).ReadAll(); err != nil || len(rows) != len(audited)+1 {
+		t.Errorf("got CSV of %d rows (%v), want a header and the %d entries audited", len(rows), err, len(audited))
+	}
+	expect("GET /v1/audit/entries", regulator.Do(t, http.MethodGet, "/v1/audit/entries?from=yesterday", "", nil), http.StatusBadRequest)
+	expect("GET /v1/audit/entries", regulator.Do(t, http.MethodGet, "/v1/audit/entries?limit=0", "", nil), http.StatusBadRequest)
+	expect("GET /v1/audit/stats", regulator.Do(t, http.MethodGet, "/v1/audit/stats?from=2026-02-01T00:00:00Z&to=2026-01-01T00:00:00Z", "", nil), http.StatusBadRequest)
+	expect("GET /v1/audit/export", regulator.Do(t, http.MethodGet, "/v1/audit/export?format=xml", "", nil), http.StatusBadRequest)
+
+	// Erasure of a subject with an active flag and suspicion, checked
+	// before: the flag ends as erased, and the log keeps its entries,
+	// tombstones after them, and still extends the checkpoint before.
+	resp = expect("POST /v1/check", other.JSON(t, http.MethodPost, "/v1/check", map[string]any{"purpose": "account-opening", "tokens": []string{other2.String()}}), http.StatusOK)
+	var beforeErasure server.CheckResponse
+	resp.JSON(t, &beforeErasure)
+	if beforeErasure.Results[0].Flag == nil || beforeErasure.Results[0].Suspicions == nil {
+		t.Fatalf("check answered %+v, want a flag and a suspicion to erase", beforeErasure.Results[0])
+	}
+	xreq := map[string]any{"subject": other2.String(), "legal_basis": "gdpr-art-17"}
+	sent("ErasureRequest", xreq)
+	var erasure struct {
+		LogIndex         uint64 `json:"log_index"`
+		RecordsErased    int    `json:"records_erased"`
+		LogEntriesErased int    `json:"log_entries_erased"`
+	}
+	expect("POST /v1/admin/erasures", op.JSON(t, http.MethodPost, "/v1/admin/erasures", xreq), http.StatusOK).JSON(t, &erasure)
+	if erasure.RecordsErased == 0 || erasure.LogEntriesErased == 0 {
+		t.Errorf("got %+v, want the subject's records and log details erased", erasure)
+	}
+	expect("POST /v1/admin/erasures", op.JSON(t, http.MethodPost, "/v1/admin/erasures", map[string]any{"subject": other2.String(), "legal_basis": "GDPR Art. 17"}), http.StatusUnprocessableEntity)
+	expect("POST /v1/admin/erasures", op.JSON(t, http.MethodPost, "/v1/admin/erasures", map[string]any{"subject": "pnr.1.short", "legal_basis": "gdpr-art-17"}), http.StatusBadRequest)
+	expect("POST /v1/admin/erasures", op.Do(t, http.MethodPost, "/v1/admin/erasures", "text/plain", []byte("gdpr-art-17")), http.StatusUnsupportedMediaType)
+	var gone struct {
+		Flag struct {
+			Status string `json:"status"`
+		} `json:"flag"`
+	}
+	expect("GET /v1/flags/:id", other.Do(t, http.MethodGet, "/v1/flags/"+beforeErasure.Results[0].Flag.FlagID, "", nil), http.StatusOK).JSON(t, &gone)
+	if gone.Flag.Status != "erased" {
+		t.Errorf("got flag status %q after the erasure, want erased", gone.Flag.Status)
+	}
+	var tombstones auditPage
+	expect("GET /v1/audit/entries", regulator.Do(t, http.MethodGet, fmt.Sprintf("/v1/audit/entries?action=%s&after=%d", protocol.LogActionErased, erasure.LogIndex), "", nil), http.StatusOK).JSON(t, &tombstones)
+	if len(tombstones.Entries) == 0 {
+		t.Fatalf("got no tombstones after the erasure's entry %d, want one per entry whose details went", erasure.LogIndex)
+	}
+	for _, e := range tombstones.Entries {
+		if e.Member != "hub" || e.Attrs["basis"] != "gdpr-art-17" || e.Attrs["index"] == "" || e.Commitment != "" {
+			t.Errorf("got tombstone %+v, want the hub's, naming an entry and the basis, committing to nothing", e)
+		}
+	}
+	after := checkpoint(regulator)
+	p = proofOf(regulator, "GET /v1/log/proof/consistency", fmt.Sprintf("/v1/log/proof/consistency?old=%d&new=%d", cp.Size, after.Size))
+	if err := tlog.CheckTree(p, int64(after.Size), after.Root, int64(cp.Size), cp.Root); err != nil {
+		t.Errorf("consistency proof across the erasure, from %d to %d entries: %v", cp.Size, after.Size, err)
+	}
 }
 
 // TestSchemaCheckerBites checks the schema checker on answers that break
@@ -1004,6 +1208,10 @@ func TestSchemaCheckerBites(t *testing.T) {
 		"closed object":      {"OutcomeRequest", map[string]any{"outcome": "verified", "note": "x"}},
 		"both key sources":   {"MemberRequest", map[string]any{"id": "bank-x", "name": "X", "roles": []any{"check"}, "jwks": map[string]any{"keys": []any{}}, "jwks_url": "https://x.example/jwks"}},
 		"not a date-time":    {"CheckResponse", map[string]any{"check_id": "c", "checked_at": "yesterday", "results": []any{}, "log_index": float64(1)}},
+		"both proof kinds":   {"ProofResponse", map[string]any{"index": float64(0), "old": float64(1), "size": float64(2), "proof": []any{}}},
+		"not a hash":         {"ProofResponse", map[string]any{"index": float64(0), "size": float64(2), "proof": []any{"AAAA"}}},
+		"unsigned note":      {"SignedCheckpoint", "log.example\n1\n" + base64.StdEncoding.EncodeToString(make([]byte, 32)) + "\n"},
+		"not an entry line":  {"LogEntryLines", "sparr-log/1 0 yesterday bank-a check ok -\n"},
 	}
 	for name, tc := range cases {
 		if errs := c.check(ref(tc.schema), tc.v, "body"); len(errs) == 0 {

@@ -48,6 +48,8 @@ var (
 	operator  = []federation.Role{federation.RoleOperator}
 	tokenizer = []federation.Role{federation.RoleFlag, federation.RoleSuspicion, federation.RoleCheck}
 	recordsOf = []federation.Role{federation.RoleFlag, federation.RoleSuspicion, federation.RoleCheck}
+	logReader = []federation.Role{federation.RoleFlag, federation.RoleSuspicion, federation.RoleCheck, federation.RoleRegulator, federation.RoleOperator}
+	regulator = []federation.Role{federation.RoleRegulator}
 )
 
 // Routes returns every route of the API, in the order docs/openapi.yaml
@@ -84,6 +86,14 @@ func Routes() []Route {
 		{Method: http.MethodPost, Path: "/v1/members/self/endpoint/secret", Roles: recordsOf, Class: string(classWrites), handle: (*Hub).rotateSecret},
 		{Method: http.MethodPost, Path: "/v1/members/self/endpoint/resume", Roles: recordsOf, Class: string(classWrites), handle: (*Hub).resumeEndpoint},
 
+		{Method: http.MethodGet, Path: "/v1/log/checkpoint", Roles: logReader, Class: string(classReads), handle: (*Hub).logCheckpoint},
+		{Method: http.MethodGet, Path: "/v1/log/proof/inclusion", Roles: logReader, Class: string(classReads), handle: (*Hub).inclusionProof},
+		{Method: http.MethodGet, Path: "/v1/log/proof/consistency", Roles: logReader, Class: string(classReads), handle: (*Hub).consistencyProof},
+		{Method: http.MethodGet, Path: "/v1/log/entries", Roles: regulator, Class: string(classReads), handle: (*Hub).logEntries},
+		{Method: http.MethodGet, Path: "/v1/audit/entries", Roles: regulator, Class: string(classReads), handle: (*Hub).auditEntries},
+		{Method: http.MethodGet, Path: "/v1/audit/stats", Roles: regulator, Class: string(classReads), handle: (*Hub).auditStats},
+		{Method: http.MethodGet, Path: "/v1/audit/export", Roles: regulator, Class: string(classReads), handle: (*Hub).auditExport},
+
 		{Method: http.MethodGet, Path: "/v1/admin/members", Roles: operator, Class: string(classReads), handle: (*Hub).listMembers},
 		{Method: http.MethodPost, Path: "/v1/admin/members", Roles: operator, Class: string(classWrites), Action: "member-add", handle: (*Hub).addMember},
 		{Method: http.MethodGet, Path: "/v1/admin/members/:id", Roles: operator, Class: string(classReads), handle: (*Hub).getMember},
@@ -91,6 +101,7 @@ func Routes() []Route {
 		{Method: http.MethodPost, Path: "/v1/admin/members/:id/suspend", Roles: operator, Class: string(classWrites), Action: "member-suspend", handle: (*Hub).suspendMember},
 		{Method: http.MethodPost, Path: "/v1/admin/members/:id/resume", Roles: operator, Class: string(classWrites), Action: "member-resume", handle: (*Hub).resumeMember},
 		{Method: http.MethodGet, Path: "/v1/admin/endpoints", Roles: operator, Class: string(classReads), handle: (*Hub).listEndpoints},
+		{Method: http.MethodPost, Path: "/v1/admin/erasures", Roles: operator, Class: string(classWrites), Action: "subject-erase", handle: (*Hub).erase},
 		{Method: http.MethodGet, Path: "/v1/admin/backup", Roles: operator, Class: string(classReads), handle: (*Hub).backup},
 	}
 }

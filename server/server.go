@@ -149,6 +149,9 @@ type Config struct {
 	TrustedProxies []string
 	// JobInterval is how often expiry and reminders run. Default 10 s.
 	JobInterval time.Duration
+	// CheckpointInterval is how often the hub signs a new checkpoint of
+	// its exchange log, if the log has grown. Default 10 s.
+	CheckpointInterval time.Duration
 	// Targets decides which webhook URLs members may register and the hub
 	// may connect to (SSRF protection). The zero value allows public HTTPS
 	// addresses only.
@@ -200,6 +203,9 @@ func New(cfg Config) (*Hub, error) {
 	}
 	if cfg.JobInterval == 0 {
 		cfg.JobInterval = 10 * time.Second
+	}
+	if cfg.CheckpointInterval == 0 {
+		cfg.CheckpointInterval = 10 * time.Second
 	}
 	if cfg.Delivery.SecretOverlap == 0 {
 		cfg.Delivery.SecretOverlap = 24 * time.Hour
@@ -257,17 +263,26 @@ func (h *Hub) MetricsHandler() http.Handler {
 	return promhttpHandler(h.cfg.Registry)
 }
 
-// Start runs the webhook dispatcher and the background jobs (expiry,
-// reminders, feed retention) until Close. Deliveries queued before a
+// Start publishes a checkpoint of the exchange log, and runs the webhook
+// dispatcher and the background jobs (checkpoints, expiry, reminders, feed
+// retention) until Close. Deliveries queued before a
 // restart go out first.
 func (h *Hub) Start() error {
+	// A fresh hub publishes its first checkpoint at once.
+	if _, err := h.PublishCheckpoint(); err != nil {
+		return fmt.Errorf("publish checkpoint: %w", err)
+	}
 	if err := h.dispatcher.Start(); err != nil {
 		return err
 	}
-	h.jobs.Add(1)
+	h.jobs.Add(2)
 	go func() {
 		defer h.jobs.Done()
 		h.runJobs()
+	}()
+	go func() {
+		defer h.jobs.Done()
+		h.runCheckpoints()
 	}()
 	return nil
 }

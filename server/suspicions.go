@@ -133,7 +133,7 @@ func (h *Hub) retractSuspicion(c *gin.Context) {
 			Salt: salt(), Details: details(map[string]string{"suspicion_id": sp.ID, "record": rec.ID, "reason": string(req.Reason)}),
 			Submission: &store.SubmissionRef{ID: s.ID, Hash: hash},
 			Record:     rec, Suspicion: endedSuspicion(sp, rec, store.SuspicionRetracted, now),
-			Erase: &store.Erase{Records: sp.Records},
+			Erase: &store.Erase{Records: sp.Records, Basis: "suspicion-retracted"},
 		}, nil
 	})
 	if !ok {

@@ -11,6 +11,8 @@
 //	sparr keys rotate --data DIR          add a record-signing key
 //	sparr backup --out FILE (--data DIR | --hub URL)
 //	                                      copy the hub's data file
+//	sparr log verify --hub URL --log-key KEY --state FILE --member ID --key FILE
+//	                                      verify the exchange log (regulators)
 //	sparr version                         print the version
 //
 // Every flag can also be set by an environment variable: --data by
@@ -46,6 +48,7 @@ func commands() []*command {
 			{name: "rotate", summary: "add a record-signing key, which signs from the next start", run: runKeysRotate},
 		}},
 		{name: "backup", summary: "copy the hub's data file, from its directory or from the running hub", run: runBackup},
+		{name: "log", summary: "check the hub's exchange log, as a regulator does", sub: logCommands()},
 		{name: "version", summary: "print the version", run: runVersion},
 	}
 }

@@ -80,6 +80,7 @@ func (h *hubFlags) client(ctx context.Context, name string) (*adminClient, error
 type adminClient struct {
 	base   string
 	issuer string
+	member string
 	key    *protocol.SigningKey
 	http   *http.Client
 }
@@ -87,7 +88,13 @@ type adminClient struct {
 // newAdminClient reads the hub's issuer, the audience of the operator's
 // bearer tokens, from its discovery document.
 func newAdminClient(ctx context.Context, base string, key *protocol.SigningKey) (*adminClient, error) {
-	c := &adminClient{base: base, key: key, http: &http.Client{Transport: &http.Transport{
+	return newMemberClient(ctx, base, server.OperatorID, key)
+}
+
+// newMemberClient is newAdminClient for any member: a regulator reading
+// the exchange log, say.
+func newMemberClient(ctx context.Context, base, member string, key *protocol.SigningKey) (*adminClient, error) {
+	c := &adminClient{base: base, member: member, key: key, http: &http.Client{Transport: &http.Transport{
 		Proxy:                 http.ProxyFromEnvironment,
 		TLSHandshakeTimeout:   10 * time.Second,
 		ResponseHeaderTimeout: time.Minute,
@@ -129,7 +136,7 @@ func (c *adminClient) send(ctx context.Context, method, path string, body any, a
 	}
 	req.Header.Set("Accept", "application/json, "+protocol.ProblemContentType)
 	if auth {
-		tok, err := protocol.NewBearer(c.key, server.OperatorID, c.issuer, time.Now(), 2*time.Minute)
+		tok, err := protocol.NewBearer(c.key, c.member, c.issuer, time.Now(), 2*time.Minute)
 		if err != nil {
 			cancel()
 			return nil, err

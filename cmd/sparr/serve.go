@@ -67,6 +67,7 @@ type serveFlags struct {
 	webhookHTTP              bool
 	deliveryTimeout          time.Duration
 	deliveryConcurrency      int
+	checkpointInterval       time.Duration
 }
 
 func runServe(ctx context.Context, e *env, name string, args []string) error {
@@ -103,6 +104,7 @@ func runServe(ctx context.Context, e *env, name string, args []string) error {
 	fs.BoolVar(&f.webhookHTTP, "webhook-allow-http", false, "allow plain http:// webhook URLs (--dev allows them)")
 	fs.DurationVar(&f.deliveryTimeout, "delivery-timeout", 10*time.Second, "longest one webhook delivery attempt may take, a `DURATION`")
 	fs.IntVar(&f.deliveryConcurrency, "delivery-concurrency", 1, "deliveries in flight per member endpoint (`N`); 1 keeps each member's events in order")
+	fs.DurationVar(&f.checkpointInterval, "checkpoint-interval", 10*time.Second, "how often to sign a checkpoint of the exchange log when it has grown, a `DURATION`")
 	fs.TextVar(&f.logLevel, "log-level", slog.LevelInfo, "log `LEVEL`: debug, info, warn or error")
 	fs.note("log-level", "info")
 	fs.note("max-thaw", "72h")
@@ -183,6 +185,9 @@ func (f *serveFlags) check(name string) error {
 	}
 	if f.shutdownTimeout <= 0 {
 		return usagef("%s: --shutdown-timeout %s: want a positive duration such as 30s", name, f.shutdownTimeout)
+	}
+	if f.checkpointInterval < time.Second {
+		return usagef("%s: --checkpoint-interval %s: want at least 1s", name, f.checkpointInterval)
 	}
 	if f.deliveryTimeout <= 0 {
 		return usagef("%s: --delivery-timeout %s: want a positive duration such as 10s", name, f.deliveryTimeout)
@@ -343,12 +348,13 @@ func serve(ctx context.Context, e *env, f *serveFlags) error {
 			SuspicionRetention:  days(f.suspicionDays),
 			FeedRetention:       days(f.feedDays),
 		},
-		Limits:            server.Limits{Tokens: f.tokens, Writes: f.writes, Checks: f.checks, Reads: f.reads},
-		Logger:            log,
-		AllowInsecureURLs: f.dev,
-		TrustedProxies:    f.proxies(),
-		Targets:           targets,
-		Delivery:          server.Delivery{Timeout: f.deliveryTimeout, Concurrency: f.deliveryConcurrency},
+		Limits:             server.Limits{Tokens: f.tokens, Writes: f.writes, Checks: f.checks, Reads: f.reads},
+		Logger:             log,
+		AllowInsecureURLs:  f.dev,
+		TrustedProxies:     f.proxies(),
+		Targets:            targets,
+		Delivery:           server.Delivery{Timeout: f.deliveryTimeout, Concurrency: f.deliveryConcurrency},
+		CheckpointInterval: f.checkpointInterval,
 	})
 	if err != nil {
 		return fmt.Errorf("start the hub: %w", err)

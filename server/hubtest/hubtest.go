@@ -159,6 +159,19 @@ func (h *Hub) Restart(t testing.TB) {
 	h.open(t)
 }
 
+// Offline closes the hub and its store, lets fn change the data file at
+// path (to play an attacker with access to the disk), and starts the hub
+// again on it.
+func (h *Hub) Offline(t testing.TB, fn func(path string)) {
+	t.Helper()
+	h.Hub.Close()
+	if err := h.Store.Close(); err != nil {
+		t.Fatal(err)
+	}
+	fn(filepath.Join(h.Dir, "hub.db"))
+	h.open(t)
+}
+
 // Now returns the hub's time.
 func (h *Hub) Now() time.Time {
 	if h.opts.Clock != nil {
@@ -364,13 +377,16 @@ func (h *Hub) JWKS(t testing.TB) *protocol.KeySet {
 }
 
 // Snapshot returns every key and value of the store except the exchange
-// log, its details and its clock, as "bucket/key" → value: what a refused
-// request must leave exactly as it was.
+// log (its entries, details, Merkle hashes and checkpoints) and its clock,
+// as "bucket/key" → value: what a refused request must leave exactly as it
+// was.
 func (h *Hub) Snapshot(t testing.TB) map[string]string {
 	t.Helper()
 	out := map[string]string{}
 	err := h.Store.Walk(func(bucket string, k, v []byte) error {
-		if bucket == "log" || bucket == "log_details" || (bucket == "meta" && string(k) == "log_time") {
+		switch {
+		case bucket == "log", bucket == "log_details", bucket == "log_hashes", bucket == "checkpoints",
+			bucket == "meta" && string(k) == "log_time":
 			return nil
 		}
 		out[bucket+"/"+string(k)] = string(v)

@@ -5,9 +5,13 @@ import (
 	"encoding/binary"
 	"encoding/json"
 	"fmt"
+	"slices"
+	"strconv"
 	"time"
 
 	bolt "go.etcd.io/bbolt"
+
+	"golang.org/x/mod/sumdb/tlog"
 
 	"github.com/sparr-dev/sparr/federation"
 	"github.com/sparr-dev/sparr/protocol"
@@ -33,13 +37,16 @@ type Command struct {
 	// Submission, if set, makes the command idempotent on the member's jti.
 	Submission *SubmissionRef
 
-	Record    *Record            // a new signed record, the one the submitter gets back
-	Also      []*Record          // further records of the same change (a suspicion's hit record)
-	Flag      *Flag              // a flag's new state (Version 1: a new flag)
-	Suspicion *Suspicion         // a suspicion's new state (Version 1: new)
-	Consent   *ConsentPut        // a consent record to write
-	Check     *Check             // a new check, or one with its outcome set
-	Member    *federation.Member // a member to create or update
+	Record    *Record    // a new signed record, the one the submitter gets back
+	Also      []*Record  // further records of the same change (a suspicion's hit record)
+	Flag      *Flag      // a flag's new state (Version 1: a new flag)
+	Suspicion *Suspicion // a suspicion's new state (Version 1: new)
+	// EndSuspicions are further suspicions' new states (an erasure ends
+	// every suspicion about its subject).
+	EndSuspicions []*Suspicion
+	Consent       *ConsentPut        // a consent record to write
+	Check         *Check             // a new check, or one with its outcome set
+	Member        *federation.Member // a member to create or update
 	// CreateMember says Member must not exist yet; otherwise it must.
 	CreateMember bool
 	// Erase lists what a lift or expiry deletes once recorded.
@@ -67,10 +74,13 @@ type ConsentPut struct {
 }
 
 // Erase names personal data to delete: records (and the details of their
-// log entries) and a consent.
+// log entries), a consent, and further log entries' details; Basis is the
+// reason, which each tombstone entry states.
 type Erase struct {
-	Records []string
-	Consent string
+	Records    []string
+	Consent    string
+	LogEntries []uint64
+	Basis      string
 }
 
 // A Result is what applying a command did.
@@ -95,6 +105,9 @@ type Result struct {
 	Existing *Flag
 	// Queued names the members that got deliveries queued.
 	Queued []string
+	// Erased is how many log entries' details an erasure deleted (each
+	// has a tombstone).
+	Erased int
 }
 
 // apply checks the command's preconditions and writes it. Conflicts are
@@ -142,17 +155,21 @@ func apply(tx *bolt.Tx, c *Command) (*Result, error) {
 			oldFlag = old
 		}
 	}
-	var oldSusp *Suspicion
+	suspicions := c.EndSuspicions
 	if c.Suspicion != nil {
-		old, err := get[Suspicion](tx, bSuspicions, c.Suspicion.ID)
+		suspicions = append([]*Suspicion{c.Suspicion}, suspicions...)
+	}
+	oldSusps := make([]*Suspicion, len(suspicions))
+	for i, sp := range suspicions {
+		old, err := get[Suspicion](tx, bSuspicions, sp.ID)
 		if err != nil && err != ErrNotFound {
 			return nil, err
 		}
-		if (old == nil) != (c.Suspicion.Version == 1) || (old != nil && old.Version+1 != c.Suspicion.Version) {
+		if (old == nil) != (sp.Version == 1) || (old != nil && old.Version+1 != sp.Version) {
 			res.Conflict = true
 			return res, nil
 		}
-		oldSusp = old
+		oldSusps[i] = old
 	}
 	if c.Check != nil {
 		old, err := get[Check](tx, bChecks, c.Check.ID)
@@ -178,6 +195,7 @@ func apply(tx *bolt.Tx, c *Command) (*Result, error) {
 	}
 
 	var idx uint64
+	var erased []uint64 // log entries whose details an erasure deleted
 	if c.Action != "" {
 		var err error
 		if idx, err = nextIndex(tx); err != nil {
@@ -242,8 +260,8 @@ func apply(tx *bolt.Tx, c *Command) (*Result, error) {
 				return nil, err
 			}
 		}
-		if c.Suspicion != nil {
-			if err := putSuspicion(tx, oldSusp, c.Suspicion); err != nil {
+		for i, sp := range suspicions {
+			if err := putSuspicion(tx, oldSusps[i], sp); err != nil {
 				return nil, err
 			}
 		}
@@ -266,7 +284,8 @@ func apply(tx *bolt.Tx, c *Command) (*Result, error) {
 		}
 
 		if c.Erase != nil {
-			if err := erase(tx, c.Erase); err != nil {
+			var err error
+			if erased, err = erase(tx, c.Erase); err != nil {
 				return nil, err
 			}
 		}
@@ -274,6 +293,20 @@ func apply(tx *bolt.Tx, c *Command) (*Result, error) {
 
 	if action != "" {
 		if err := appendLog(tx, idx, c, action); err != nil {
+			return nil, err
+		}
+	}
+	res.Erased = len(erased)
+	for _, n := range erased {
+		// A tombstone for each erased entry: the log says that, when and
+		// why the details went, and still commits to nothing personal.
+		ti, err := nextIndex(tx)
+		if err != nil {
+			return nil, err
+		}
+		tomb := &Command{At: c.At, Actor: "hub", Attrs: []protocol.LogAttr{
+			{Key: "index", Value: strconv.FormatUint(n, 10)}, {Key: "basis", Value: c.Erase.Basis}}}
+		if err := appendLog(tx, ti, tomb, protocol.LogActionErased); err != nil {
 			return nil, err
 		}
 	}
@@ -334,7 +367,43 @@ func appendLog(tx *bolt.Tx, idx uint64, c *Command, action string) error {
 	if err != nil {
 		return err
 	}
-	return tx.Bucket(bLog).Put(u64(idx), line)
+	if err := tx.Bucket(bLog).Put(u64(idx), line); err != nil {
+		return err
+	}
+	return storeHashes(tx, idx, line)
+}
+
+// storeHashes writes the Merkle tree hashes that entry idx completes, in
+// the same transaction as the entry (tlog's stored hashes: the leaf, and
+// the root of every perfect subtree it finishes).
+func storeHashes(tx *bolt.Tx, idx uint64, line []byte) error {
+	b := tx.Bucket(bLogHashes)
+	hs, err := tlog.StoredHashes(int64(idx), line, txHashes{b})
+	if err != nil {
+		return fmt.Errorf("log hashes of entry %d: %w", idx, err)
+	}
+	start := uint64(tlog.StoredHashIndex(0, int64(idx)))
+	for i, h := range hs {
+		if err := b.Put(u64(start+uint64(i)), h[:]); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// txHashes reads stored hashes within a transaction.
+type txHashes struct{ b *bolt.Bucket }
+
+func (r txHashes) ReadHashes(indexes []int64) ([]tlog.Hash, error) {
+	out := make([]tlog.Hash, len(indexes))
+	for i, x := range indexes {
+		v := r.b.Get(u64(uint64(x)))
+		if len(v) != tlog.HashSize {
+			return nil, fmt.Errorf("stored hash %d missing", x)
+		}
+		copy(out[i][:], v)
+	}
+	return out, nil
 }
 
 // putFlag writes a flag and keeps its indexes: an active flag is found by
@@ -396,29 +465,47 @@ func putSuspicion(tx *bolt.Tx, old, s *Suspicion) error {
 	return put(tx, bSuspicions, s.ID, s)
 }
 
-// erase deletes records, the details of their log entries, and a consent.
-// The log entries themselves stay: without salt and details their
-// commitments link to nothing.
-func erase(tx *bolt.Tx, e *Erase) error {
+// erase deletes records, the details of their log entries and of any
+// further entries named, and a consent, and returns the log entries whose
+// details it deleted. The entries themselves stay: without salt and details
+// their commitments link to nothing.
+func erase(tx *bolt.Tx, e *Erase) ([]uint64, error) {
+	details := tx.Bucket(bLogDetails)
+	var erased []uint64
+	forget := func(idx uint64) error {
+		if details.Get(u64(idx)) == nil || slices.Contains(erased, idx) {
+			return nil
+		}
+		erased = append(erased, idx)
+		return details.Delete(u64(idx))
+	}
 	for _, id := range e.Records {
 		rec, err := get[Record](tx, bRecords, id)
 		if err == ErrNotFound {
 			continue
 		}
 		if err != nil {
-			return err
+			return nil, err
 		}
 		if err := tx.Bucket(bRecords).Delete([]byte(id)); err != nil {
-			return err
+			return nil, err
 		}
-		if err := tx.Bucket(bLogDetails).Delete(u64(rec.LogIndex)); err != nil {
-			return err
+		if err := forget(rec.LogIndex); err != nil {
+			return nil, err
+		}
+	}
+	for _, idx := range e.LogEntries {
+		if err := forget(idx); err != nil {
+			return nil, err
 		}
 	}
 	if e.Consent != "" {
-		return tx.Bucket(bConsents).Delete([]byte(e.Consent))
+		if err := tx.Bucket(bConsents).Delete([]byte(e.Consent)); err != nil {
+			return nil, err
+		}
 	}
-	return nil
+	slices.Sort(erased)
+	return erased, nil
 }
 
 func put(tx *bolt.Tx, bucket []byte, key string, v any) error {

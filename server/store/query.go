@@ -231,3 +231,32 @@ func (s *Store) LogEntries(start, end uint64) ([][]byte, error) {
 func (s *Store) LogDetails(index uint64) (*Details, error) {
 	return view[Details](s, bLogDetails, string(u64(index)))
 }
+
+// About returns every record that names token, and the index of every log
+// entry whose details mention it: what an erasure of that subject deletes.
+// It reads all of both, which only an erasure needs to.
+func (s *Store) About(token string) (records []string, entries []uint64, err error) {
+	needle := []byte(token)
+	err = s.db.View(func(tx *bolt.Tx) error {
+		err := tx.Bucket(bRecords).ForEach(func(k, v []byte) error {
+			if bytes.Contains(v, needle) {
+				records = append(records, string(k))
+			}
+			return nil
+		})
+		if err != nil {
+			return err
+		}
+		return tx.Bucket(bLogDetails).ForEach(func(k, v []byte) error {
+			var d Details
+			if err := json.Unmarshal(v, &d); err != nil {
+				return err
+			}
+			if bytes.Contains(d.Details, needle) {
+				entries = append(entries, binary.BigEndian.Uint64(k))
+			}
+			return nil
+		})
+	})
+	return records, entries, err
+}

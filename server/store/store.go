@@ -69,10 +69,12 @@ var (
 	bRoutes      = []byte("routes")      // member id → route JSON: who gets which events, and the last one queued
 	bOutbox      = []byte("outbox")      // member ‖ 0 ‖ event seq (8 bytes) → federation.Delivery JSON
 	bDead        = []byte("dead")        // member ‖ 0 ‖ event seq (8 bytes) → federation.DeadLetter JSON
+	bLogHashes   = []byte("log_hashes")  // tlog stored-hash index (8 bytes) → 32-byte hash (RFC 6962 tree)
+	bCheckpoints = []byte("checkpoints") // tree size (8 bytes) → signed checkpoint note
 
 	allBuckets = [][]byte{bMeta, bMembers, bRecords, bEvents, bFlags, bFlagByToken, bFlagExpiry, bFlagRemind,
 		bSuspicions, bSuspByToken, bSuspExpiry, bConsents, bSubmissions, bChecks, bLog, bLogDetails,
-		bEndpoints, bRoutes, bOutbox, bDead}
+		bEndpoints, bRoutes, bOutbox, bDead, bLogHashes, bCheckpoints}
 )
 
 // Options tune the store. Zero values mean the defaults.

@@ -31,6 +31,7 @@ const (
 	FlagActive  FlagStatus = "active"
 	FlagLifted  FlagStatus = "lifted"
 	FlagExpired FlagStatus = "expired"
+	FlagErased  FlagStatus = "erased"
 )
 
 // A Flag is the hub's state of one protection flag.
@@ -76,6 +77,7 @@ const (
 	SuspicionActive    SuspicionStatus = "active"
 	SuspicionRetracted SuspicionStatus = "retracted"
 	SuspicionExpired   SuspicionStatus = "expired"
+	SuspicionErased    SuspicionStatus = "erased"
 )
 
 // A Suspicion is the hub's state of one shared fraud suspicion.

@@ -1,0 +1,324 @@
+package server
+
+import (
+	"bufio"
+	"encoding/base64"
+	"encoding/csv"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/http"
+	"sort"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/gin-gonic/gin"
+	"golang.org/x/mod/sumdb/tlog"
+
+	"github.com/sparr-dev/sparr/protocol"
+	"github.com/sparr-dev/sparr/server/store"
+)
+
+// MaxLogPage is the most entries one request for raw entries returns.
+const MaxLogPage = 1000
+
+// publishCheckpoint signs a checkpoint of the log if it has grown since the
+// last one.
+func (h *Hub) publishCheckpoint() ([]byte, uint64, error) {
+	return h.store.PublishCheckpoint(func(size uint64, root tlog.Hash) ([]byte, error) {
+		return protocol.SignCheckpoint(&protocol.Checkpoint{Origin: h.keys.LogOrigin, Size: size, Root: root}, h.keys.Log)
+	})
+}
+
+// PublishCheckpoint signs and keeps a checkpoint now, if the log has grown,
+// as the hub does on its schedule; it returns the latest checkpoint.
+func (h *Hub) PublishCheckpoint() ([]byte, error) {
+	note, _, err := h.publishCheckpoint()
+	return note, err
+}
+
+func (h *Hub) runCheckpoints() {
+	t := time.NewTicker(h.cfg.CheckpointInterval)
+	defer t.Stop()
+	for {
+		select {
+		case <-h.stop:
+			return
+		case <-t.C:
+		}
+		if _, err := h.PublishCheckpoint(); err != nil {
+			h.log.Error("publishing a checkpoint failed", "error", err)
+		}
+	}
+}
+
+func uintParam(c *gin.Context, name string, def uint64, required bool) (uint64, bool) {
+	v := c.Query(name)
+	if v == "" && !required {
+		return def, true
+	}
+	n, err := strconv.ParseUint(v, 10, 64)
+	if err != nil {
+		return 0, false
+	}
+	return n, true
+}
+
+// logCheckpoint: GET /v1/log/checkpoint, the latest signed checkpoint,
+// byte for byte the C2SP note.
+func (h *Hub) logCheckpoint(c *gin.Context) {
+	note, size, err := h.store.Checkpoint()
+	if err != nil {
+		h.internal(c, "read checkpoint", err)
+		return
+	}
+	c.Header("Cache-Control", "no-cache")
+	c.Header("X-Sparr-Tree-Size", strconv.FormatUint(size, 10))
+	c.Data(http.StatusOK, "text/plain; charset=utf-8", note)
+}
+
+// A ProofResponse carries a Merkle proof as base64 hashes.
+type ProofResponse struct {
+	Index *uint64  `json:"index,omitempty"`
+	Old   *uint64  `json:"old,omitempty"`
+	Size  uint64   `json:"size"`
+	Proof []string `json:"proof"`
+}
+
+func hashesB64(hs []tlog.Hash) []string {
+	out := make([]string, len(hs))
+	for i, h := range hs {
+		out[i] = base64.StdEncoding.EncodeToString(h[:])
+	}
+	return out
+}
+
+// inclusionProof: GET /v1/log/proof/inclusion?index=&size=.
+func (h *Hub) inclusionProof(c *gin.Context) {
+	index, ok1 := uintParam(c, "index", 0, true)
+	size, ok2 := uintParam(c, "size", 0, true)
+	if !ok1 || !ok2 {
+		h.fail(c, problemf(protocol.ProblemMalformedRequest, "give index and size as decimal numbers: the entry's index, and the size of a checkpoint's tree"))
+		return
+	}
+	p, err := h.store.InclusionProof(index, size)
+	if errors.Is(err, store.ErrNotFound) {
+		h.fail(c, problemf(protocol.ProblemNotFound, "%v", err))
+		return
+	}
+	if err != nil {
+		h.internal(c, "prove inclusion", err)
+		return
+	}
+	c.JSON(http.StatusOK, ProofResponse{Index: &index, Size: size, Proof: hashesB64(p)})
+}
+
+// consistencyProof: GET /v1/log/proof/consistency?old=&new=.
+func (h *Hub) consistencyProof(c *gin.Context) {
+	old, ok1 := uintParam(c, "old", 0, true)
+	size, ok2 := uintParam(c, "new", 0, true)
+	if !ok1 || !ok2 || old == 0 {
+		h.fail(c, problemf(protocol.ProblemMalformedRequest, "give old and new as decimal tree sizes, old at least 1 (every tree extends the empty one; there is nothing to prove)"))
+		return
+	}
+	p, err := h.store.ConsistencyProof(old, size)
+	if errors.Is(err, store.ErrNotFound) {
+		h.fail(c, problemf(protocol.ProblemNotFound, "%v", err))
+		return
+	}
+	if err != nil {
+		h.internal(c, "prove consistency", err)
+		return
+	}
+	c.JSON(http.StatusOK, ProofResponse{Old: &old, Size: size, Proof: hashesB64(p)})
+}
+
+// logEntries: GET /v1/log/entries?start=&end=, the raw entry lines [start,
+// end), at most MaxLogPage of them: the bytes the tree is made of.
+func (h *Hub) logEntries(c *gin.Context) {
+	start, ok1 := uintParam(c, "start", 0, true)
+	end, ok2 := uintParam(c, "end", 0, true)
+	if !ok1 || !ok2 || end < start {
+		h.fail(c, problemf(protocol.ProblemMalformedRequest, "give start and end (end ≥ start) as decimal entry indexes"))
+		return
+	}
+	if end-start > MaxLogPage {
+		end = start + MaxLogPage
+	}
+	lines, err := h.store.LogEntries(start, end)
+	if err != nil {
+		h.internal(c, "read log", err)
+		return
+	}
+	c.Header("X-Sparr-Entries", strconv.Itoa(len(lines)))
+	c.Status(http.StatusOK)
+	c.Header("Content-Type", "text/plain; charset=utf-8")
+	for _, l := range lines {
+		c.Writer.Write(l)
+	}
+}
+
+// An AuditEntry is a log entry as the audit API shows it.
+type AuditEntry struct {
+	Index      uint64            `json:"index"`
+	Time       time.Time         `json:"time"`
+	Member     string            `json:"member"`
+	Action     string            `json:"action"`
+	Result     string            `json:"result"`
+	Commitment string            `json:"commitment,omitempty"`
+	Attrs      map[string]string `json:"attrs,omitempty"`
+}
+
+func auditEntry(e *protocol.LogEntry) AuditEntry {
+	a := AuditEntry{Index: e.Index, Time: e.Time, Member: e.Member, Action: e.Action, Result: e.Result}
+	if e.Commitment != nil {
+		a.Commitment = "sha256:" + hex.EncodeToString(e.Commitment)
+	}
+	if len(e.Attrs) > 0 {
+		a.Attrs = map[string]string{}
+		for _, kv := range e.Attrs {
+			a.Attrs[kv.Key] = kv.Value
+		}
+	}
+	return a
+}
+
+// auditFilter reads the filters audit routes share.
+func (h *Hub) auditFilter(c *gin.Context) (store.LogFilter, bool) {
+	f := store.LogFilter{Member: c.Query("member"), Action: c.Query("action")}
+	for name, dst := range map[string]*time.Time{"from": &f.From, "to": &f.To} {
+		if v := c.Query(name); v != "" {
+			t, err := time.Parse(time.RFC3339, v)
+			if err != nil {
+				h.fail(c, fieldProblem(protocol.ProblemMalformedRequest, name, "%q is not an RFC 3339 time such as 2026-11-21T00:00:00Z", v))
+				return f, false
+			}
+			*dst = t
+		}
+	}
+	if !f.To.IsZero() && f.To.Before(f.From) {
+		h.fail(c, fieldProblem(protocol.ProblemMalformedRequest, "to", "is before from"))
+		return f, false
+	}
+	return f, true
+}
+
+// auditEntries: GET /v1/audit/entries?member=&action=&from=&to=&after=&limit=.
+func (h *Hub) auditEntries(c *gin.Context) {
+	f, ok := h.auditFilter(c)
+	if !ok {
+		return
+	}
+	after, ok := uintParam(c, "after", 0, false)
+	limit, err := strconv.Atoi(c.DefaultQuery("limit", "100"))
+	if !ok || err != nil || limit < 1 || limit > MaxLogPage {
+		h.fail(c, problemf(protocol.ProblemMalformedRequest, "after is an entry index to continue from, limit 1 to %d", MaxLogPage))
+		return
+	}
+	if c.Query("after") != "" {
+		f.Start = after + 1
+	}
+	out := struct {
+		Entries []AuditEntry `json:"entries"`
+		Next    *uint64      `json:"next,omitempty"`
+	}{Entries: []AuditEntry{}}
+	err = h.store.ScanLog(f, func(e *protocol.LogEntry) (bool, error) {
+		if len(out.Entries) == limit {
+			next := out.Entries[limit-1].Index
+			out.Next = &next
+			return false, nil
+		}
+		out.Entries = append(out.Entries, auditEntry(e))
+		return true, nil
+	})
+	if err != nil {
+		h.internal(c, "scan log", err)
+		return
+	}
+	c.JSON(http.StatusOK, out)
+}
+
+// AuditStats counts log entries.
+type AuditStats struct {
+	Total   uint64            `json:"total"`
+	Members map[string]uint64 `json:"members"`
+	Actions map[string]uint64 `json:"actions"`
+	Days    map[string]uint64 `json:"days"`
+	Refused map[string]uint64 `json:"refused"`
+}
+
+// auditStats: GET /v1/audit/stats?from=&to=&member=&action=, counts per
+// member, per action, per day (UTC), and refusals per reason.
+func (h *Hub) auditStats(c *gin.Context) {
+	f, ok := h.auditFilter(c)
+	if !ok {
+		return
+	}
+	st := AuditStats{Members: map[string]uint64{}, Actions: map[string]uint64{}, Days: map[string]uint64{}, Refused: map[string]uint64{}}
+	err := h.store.ScanLog(f, func(e *protocol.LogEntry) (bool, error) {
+		st.Total++
+		st.Members[e.Member]++
+		st.Actions[e.Action]++
+		st.Days[e.Time.UTC().Format(time.DateOnly)]++
+		if r, ok := strings.CutPrefix(e.Result, "rejected:"); ok {
+			st.Refused[r]++
+		}
+		return true, nil
+	})
+	if err != nil {
+		h.internal(c, "scan log", err)
+		return
+	}
+	c.JSON(http.StatusOK, st)
+}
+
+// auditExport: GET /v1/audit/export?format=jsonl|csv&…, the filtered
+// entries as a download, streamed.
+func (h *Hub) auditExport(c *gin.Context) {
+	f, ok := h.auditFilter(c)
+	if !ok {
+		return
+	}
+	format := c.DefaultQuery("format", "jsonl")
+	if format != "jsonl" && format != "csv" {
+		h.fail(c, fieldProblem(protocol.ProblemMalformedRequest, "format", "%q: use jsonl or csv", format))
+		return
+	}
+	w := bufio.NewWriterSize(c.Writer, 64<<10)
+	c.Header("Content-Disposition", fmt.Sprintf(`attachment; filename="sparr-audit.%s"`, format))
+	var write func(AuditEntry) error
+	if format == "jsonl" {
+		c.Header("Content-Type", "application/jsonl")
+		enc := json.NewEncoder(w)
+		write = func(a AuditEntry) error { return enc.Encode(a) }
+	} else {
+		c.Header("Content-Type", "text/csv; charset=utf-8")
+		cw := csv.NewWriter(w)
+		cw.Write([]string{"index", "time", "member", "action", "result", "commitment", "attrs"})
+		write = func(a AuditEntry) error {
+			keys := make([]string, 0, len(a.Attrs))
+			for k := range a.Attrs {
+				keys = append(keys, k)
+			}
+			sort.Strings(keys)
+			var attrs []string
+			for _, k := range keys {
+				attrs = append(attrs, k+"="+a.Attrs[k])
+			}
+			cw.Write([]string{strconv.FormatUint(a.Index, 10), a.Time.Format(time.RFC3339Nano), a.Member, a.Action, a.Result, a.Commitment, strings.Join(attrs, " ")})
+			cw.Flush()
+			return cw.Error()
+		}
+	}
+	c.Status(http.StatusOK)
+	err := h.store.ScanLog(f, func(e *protocol.LogEntry) (bool, error) { return true, write(auditEntry(e)) })
+	if err == nil {
+		err = w.Flush()
+	}
+	if err != nil {
+		h.log.Error("audit export failed midway", "request_id", c.GetString(keyRequestID), "error", err)
+		panic(http.ErrAbortHandler)
+	}
+}
