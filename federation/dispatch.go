@@ -2,6 +2,7 @@ package federation
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"crypto/ed25519"
 	"errors"
@@ -177,6 +178,12 @@ func (d *Dispatcher) work(member string, wake chan struct{}) {
 // round delivers what it can of the member's queue. It returns how long to
 // sleep before the next round (0: until woken), or done when the worker
 // should stop.
+//
+// Successful deliveries are recorded while the next ones go out: delivery
+// is at-least-once with a stable webhook-id, so a crash before a record is
+// durable only means the receiver sees that delivery again, and an
+// endpoint's throughput is not held to one fsync per delivery. The round
+// waits for every record before it reads the queue again.
 func (d *Dispatcher) round(member string) (wait time.Duration, done bool) {
 	log := d.cfg.Logger.With("member", member)
 	for d.ctx.Err() == nil {
@@ -190,7 +197,7 @@ func (d *Dispatcher) round(member string) (wait time.Duration, done bool) {
 		if now := d.cfg.Now(); now.Before(ep.NextAttemptAt) {
 			return ep.NextAttemptAt.Sub(now), false
 		}
-		rows, err := d.cfg.Outbox.Pending(member, 4*d.cfg.Concurrency)
+		rows, err := d.cfg.Outbox.Pending(member, 16*d.cfg.Concurrency)
 		if err != nil {
 			log.Error("reading queued deliveries failed", "error", err)
 			return time.Second, false
@@ -198,24 +205,49 @@ func (d *Dispatcher) round(member string) (wait time.Duration, done bool) {
 		if len(rows) == 0 {
 			return 0, false
 		}
-		for i := 0; i < len(rows); i += d.cfg.Concurrency {
-			stop, err := d.window(ep, rows[i:min(i+d.cfg.Concurrency, len(rows))])
-			if err != nil {
-				log.Error("recording a delivery failed", "error", err)
-				return time.Second, false
-			}
-			if stop {
-				break // the endpoint's state changed: read it again
-			}
+		rec := &recorder{outbox: d.cfg.Outbox}
+		stop := false
+		for i := 0; i < len(rows) && !stop; i += d.cfg.Concurrency {
+			stop = d.window(ep, rows[i:min(i+d.cfg.Concurrency, len(rows))], rec)
+		}
+		if err := rec.wait(); err != nil {
+			log.Error("recording a delivery failed", "error", err)
+			return time.Second, false
 		}
 	}
 	return 0, true
 }
 
+// A recorder records deliveries' outcomes: successes in the background,
+// everything else at once.
+type recorder struct {
+	outbox Outbox
+	wg     sync.WaitGroup
+	mu     sync.Mutex
+	err    error
+}
+
+func (r *recorder) fail(err error) {
+	if err != nil {
+		r.mu.Lock()
+		r.err = cmp.Or(r.err, err)
+		r.mu.Unlock()
+	}
+}
+
+func (r *recorder) delivered(row Delivery, a Attempt) {
+	r.wg.Go(func() { r.fail(r.outbox.Delivered(row, a)) })
+}
+
+func (r *recorder) wait() error {
+	r.wg.Wait()
+	return r.err
+}
+
 // window sends up to Concurrency deliveries at once and records each
 // outcome in sequence order. It reports stop when the endpoint is to back
-// off, pause or be disabled.
-func (d *Dispatcher) window(ep *Endpoint, rows []Delivery) (stop bool, err error) {
+// off, pause or be disabled, or a record failed.
+func (d *Dispatcher) window(ep *Endpoint, rows []Delivery, rec *recorder) (stop bool) {
 	attempts := make([]Attempt, len(rows))
 	var wg sync.WaitGroup
 	for i, row := range rows {
@@ -227,9 +259,7 @@ func (d *Dispatcher) window(ep *Endpoint, rows []Delivery) (stop bool, err error
 	wg.Wait()
 	for i, row := range rows {
 		if row.Body == nil {
-			if err := d.cfg.Outbox.Skip(row); err != nil {
-				return true, err
-			}
+			rec.fail(d.cfg.Outbox.Skip(row))
 			continue
 		}
 		a := attempts[i]
@@ -245,28 +275,28 @@ func (d *Dispatcher) window(ep *Endpoint, rows []Delivery) (stop bool, err error
 		}
 		switch outcome {
 		case "delivered":
-			err = d.cfg.Outbox.Delivered(row, a)
+			rec.delivered(row, a)
 		case "dead-lettered":
-			err = d.cfg.Outbox.DeadLetter(row, a)
+			rec.fail(d.cfg.Outbox.DeadLetter(row, a))
 		case "gone":
-			return true, d.cfg.Outbox.Disable(row, a, fmt.Sprintf("the receiver answered 410 Gone at %s; register the endpoint again to resume", a.At.Format(time.RFC3339)))
+			rec.fail(d.cfg.Outbox.Disable(row, a, fmt.Sprintf("the receiver answered 410 Gone at %s; register the endpoint again to resume", a.At.Format(time.RFC3339))))
+			return true
 		default: // failed
 			if stop {
 				continue // the endpoint already backs off for an earlier row
 			}
 			stop = true
 			if ep.Failures >= len(d.cfg.Schedule) {
-				err = d.cfg.Outbox.Pause(row, a, fmt.Sprintf("%d attempts failed, the last at %s: %s; fix the receiver, then resume the endpoint",
-					ep.Failures+1, a.At.Format(time.RFC3339), attemptText(a)))
+				rec.fail(d.cfg.Outbox.Pause(row, a, fmt.Sprintf("%d attempts failed, the last at %s: %s; fix the receiver, then resume the endpoint",
+					ep.Failures+1, a.At.Format(time.RFC3339), attemptText(a))))
 			} else {
-				err = d.cfg.Outbox.Retry(row, a, d.next(ep.Failures, a))
+				rec.fail(d.cfg.Outbox.Retry(row, a, d.next(ep.Failures, a)))
 			}
 		}
-		if err != nil {
-			return true, err
-		}
 	}
-	return stop, nil
+	rec.mu.Lock()
+	defer rec.mu.Unlock()
+	return stop || rec.err != nil
 }
 
 // next returns when to try again after the failures-th consecutive

@@ -10,6 +10,7 @@ import (
 
 	"github.com/gin-gonic/gin"
 
+	"github.com/sparr-dev/sparr/federation"
 	"github.com/sparr-dev/sparr/protocol"
 	"github.com/sparr-dev/sparr/server/store"
 )
@@ -111,7 +112,7 @@ func (h *Hub) check(c *gin.Context) {
 	resp := CheckResponse{CheckID: newID(), CheckedAt: now.UTC(), Results: make([]CheckResult, len(req.Tokens))}
 	chk := &store.Check{ID: resp.CheckID, Member: m.ID, Purpose: req.Purpose, At: now, Tokens: len(req.Tokens)}
 	for i, t := range req.Tokens {
-		resp.Results[i] = checkResult(t, subjects[i], now)
+		resp.Results[i] = checkResult(m, t, subjects[i], now)
 		switch resp.Results[i].Advice {
 		case AdviceVerify:
 			chk.Verify++
@@ -136,8 +137,10 @@ func (h *Hub) check(c *gin.Context) {
 
 // checkResult gives the advice for one token from what the hub holds, at
 // the moment of the check: a flag past its expiry or a suspicion past its
-// retention no longer counts even if the job has not yet ended it.
-func checkResult(token string, s store.Subject, now time.Time) CheckResult {
+// retention no longer counts even if the job has not yet ended it. The
+// flag's records are those the checking member m is entitled to (a
+// reminder to the flag's origin is the origin's alone).
+func checkResult(m *federation.Member, token string, s store.Subject, now time.Time) CheckResult {
 	r := CheckResult{Token: token, Advice: AdviceNone}
 	if f := s.Flag; f != nil && f.ActiveAt(now) {
 		cf := &CheckFlag{FlagID: f.ID, Kind: string(f.Kind), ExpiresAt: f.ExpiresAt, Thawed: f.ThawedAt(now), Records: []string{}}
@@ -145,7 +148,9 @@ func checkResult(token string, s store.Subject, now time.Time) CheckResult {
 			cf.ThawUntil = &f.ThawUntil
 		}
 		for _, rec := range s.Records {
-			cf.Records = append(cf.Records, rec.JWS)
+			if federation.Entitled(m, rec.Audience, rec.Type) {
+				cf.Records = append(cf.Records, rec.JWS)
+			}
 		}
 		r.Flag = cf
 		if !cf.Thawed {

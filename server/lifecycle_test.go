@@ -158,6 +158,14 @@ func TestExpiryAndReminder(t *testing.T) {
 	if reminder.Type != protocol.EventFlagExpiring || reminder.Audience != "bank-a" {
 		t.Errorf("reminder record %+v, want flag-expiring for bank-a only", reminder)
 	}
+	// The origin's check shows it the reminder; another bank's does not.
+	if r := check(t, bankA, "credit-application", tok).Results[0]; r.Flag == nil || len(r.Flag.Records) != 2 {
+		t.Errorf("origin's check: %+v, want the placement and the reminder", r.Flag)
+	}
+	other := hub.AddMember(t, "bank-other", federation.RoleCheck)
+	if r := check(t, other, "credit-application", tok).Results[0]; r.Flag == nil || len(r.Flag.Records) != 1 {
+		t.Errorf("another bank's check: %+v, want the placement only", r.Flag)
+	}
 
 	// A check just before expiry still says verify; at expiry it says
 	// none even before the job has run, and the job then ends the flag.

@@ -13,6 +13,7 @@
 //	                                      copy the hub's data file
 //	sparr log verify --hub URL --log-key KEY --state FILE --member ID --key FILE
 //	                                      verify the exchange log (regulators)
+//	sparr bench [--quick] [--json]        measure the hub under load
 //	sparr version                         print the version
 //
 // Every flag can also be set by an environment variable: --data by
@@ -43,12 +44,14 @@ func commands() []*command {
 	return []*command{
 		{name: "init", summary: "create the hub's keys in DIR/keys", run: runInit},
 		{name: "serve", summary: "run the hub", run: runServe},
+		{name: "demo", summary: "run a hub and three banks on this machine and tell one consumer's story", run: runDemo},
 		{name: "member", summary: "manage members through the hub's admin API", sub: memberCommands()},
 		{name: "keys", summary: "manage the hub's keys", sub: []*command{
 			{name: "rotate", summary: "add a record-signing key, which signs from the next start", run: runKeysRotate},
 		}},
 		{name: "backup", summary: "copy the hub's data file, from its directory or from the running hub", run: runBackup},
 		{name: "log", summary: "check the hub's exchange log, as a regulator does", sub: logCommands()},
+		{name: "bench", summary: "measure the hub under load, beside baselines run alongside", run: runBench},
 		{name: "version", summary: "print the version", run: runVersion},
 	}
 }

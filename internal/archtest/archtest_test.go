@@ -34,7 +34,7 @@ var rules = []rule{
 	{From: "client/...", To: "server/...", Why: "the member SDK never imports the hub"},
 	{From: "consent/...", To: "./...", Allow: []string{"protocol/..."}, Why: "consent imports only protocol"},
 	{From: "federation/...", To: "./...", Allow: []string{"protocol/..."}, Why: "federation imports only protocol"},
-	{From: "./...", To: "go.etcd.io/bbolt/...", Allow: []string{"server/store/...", "client/replica/..."}, Why: "only server/store and client/replica import bbolt"},
+	{From: "./...", To: "go.etcd.io/bbolt/...", Allow: []string{"server/store/...", "client/replica/...", "internal/bench/..."}, Why: "only server/store and client/replica import bbolt (and the load tool, for its raw-bbolt baseline)"},
 	{From: "./...", To: "github.com/gin-gonic/gin/...", Allow: []string{"server/...", "cmd/..."}, Why: "only the hub imports gin (and cmd, to set gin's process globals once)"},
 	{From: "./...", To: "cmd/...", Why: "nothing imports cmd"},
 }

@@ -186,7 +186,11 @@ func applyDelivery(tx *bolt.Tx, u *DeliveryUpdate) error {
 			return err
 		}
 		e.Failures, e.NextAttemptAt = 0, time.Time{}
-		e.LastDeliveredSeq, e.LastSuccessAt = d.Seq, a.At
+		// Successes of one round are recorded concurrently: keep the latest.
+		e.LastDeliveredSeq = max(e.LastDeliveredSeq, d.Seq)
+		if a.At.After(e.LastSuccessAt) {
+			e.LastSuccessAt = a.At
+		}
 		if d.Type == protocol.EventVerification && !e.Verified {
 			e.Verified = true
 			if e.Status == federation.EndpointUnverified {

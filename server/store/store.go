@@ -72,6 +72,11 @@ var (
 	bLogHashes   = []byte("log_hashes")  // tlog stored-hash index (8 bytes) → 32-byte hash (RFC 6962 tree)
 	bCheckpoints = []byte("checkpoints") // tree size (8 bytes) → signed checkpoint note
 
+	// appendMostly are the buckets whose keys arrive in increasing order
+	// (log indexes, sequence numbers, UUIDv7 ids): their pages are split
+	// nearly full rather than half full, which halves the file for them.
+	appendMostly = [][]byte{bRecords, bEvents, bFlags, bSuspicions, bConsents, bChecks, bLog, bLogDetails, bLogHashes, bCheckpoints}
+
 	allBuckets = [][]byte{bMeta, bMembers, bRecords, bEvents, bFlags, bFlagByToken, bFlagExpiry, bFlagRemind,
 		bSuspicions, bSuspByToken, bSuspExpiry, bConsents, bSubmissions, bChecks, bLog, bLogDetails,
 		bEndpoints, bRoutes, bOutbox, bDead, bLogHashes, bCheckpoints}
@@ -219,6 +224,9 @@ func (s *Store) commitLoop() {
 func (s *Store) commit(batch []*pending) {
 	start := time.Now()
 	err := s.db.Update(func(tx *bolt.Tx) error {
+		for _, name := range appendMostly {
+			tx.Bucket(name).FillPercent = 0.95
+		}
 		for _, p := range batch {
 			r, err := apply(tx, p.cmd)
 			if err != nil {

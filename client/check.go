@@ -1,0 +1,292 @@
+package client
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"net/url"
+	"slices"
+	"time"
+
+	"github.com/sparr-dev/sparr/protocol"
+)
+
+// An Advice is what a check says to do about one identity.
+type Advice string
+
+// The advice a check gives.
+const (
+	// AdviceVerify: an active protection flag. Confirm the applicant by
+	// strong authentication before approving. Never decline on the flag
+	// alone.
+	AdviceVerify Advice = "verify"
+	// AdviceReview: no active flag, but police-reported suspicions; look
+	// closer (their details need a separate, logged request).
+	AdviceReview Advice = "review"
+	// AdviceNone: nothing known, or only a flag that is thawed right now.
+	AdviceNone Advice = "none"
+)
+
+// The purposes a member states when it checks identities.
+const (
+	PurposeCreditApplication = "credit-application"
+	PurposeAccountOpening    = "account-opening"
+	PurposeAddressChange     = "address-change"
+	PurposePayment           = "payment"
+	PurposeCardIssuance      = "card-issuance"
+	PurposeOther             = "other"
+)
+
+// The outcomes a member reports after a check.
+const (
+	OutcomeVerified    = "verified"
+	OutcomeNotVerified = "not-verified"
+	OutcomeAbandoned   = "abandoned"
+)
+
+// A CheckResult is the hub's answer to a check.
+type CheckResult struct {
+	// ID identifies the check, for [Client.ReportOutcome].
+	ID        string
+	CheckedAt time.Time
+	// Results has one entry per token, in the order checked.
+	Results []TokenResult
+	// LogIndex is the check's exchange-log entry.
+	LogIndex uint64
+}
+
+// A TokenResult is the answer for one token.
+type TokenResult struct {
+	Token  protocol.Token
+	Advice Advice
+	// Flag is the token's active flag, thawed or not; nil if none.
+	Flag *CheckedFlag
+	// Suspicions are the token's active suspicion hits; nil if none.
+	Suspicions *SuspicionHits
+}
+
+// A CheckedFlag is an active flag as a check reports it, with its signed
+// records (placed, extended, thawed), each verified against the hub's keys
+// and checked to be about the token and the flag.
+type CheckedFlag struct {
+	ID        string
+	Kind      protocol.FlagKind
+	Thawed    bool
+	ThawUntil time.Time // while Thawed
+	ExpiresAt time.Time
+	Records   []*protocol.Record
+	// JWS are the records exactly as signed, in the same order.
+	JWS []string
+}
+
+// SuspicionHits are the active suspicions about a token: how many, of
+// which categories, and their ids for [Client.SuspicionDetails].
+type SuspicionHits struct {
+	Count      int
+	Categories []protocol.SuspicionCategory
+	IDs        []string
+}
+
+type checkAnswer struct {
+	CheckID   string    `json:"check_id"`
+	CheckedAt time.Time `json:"checked_at"`
+	Results   []struct {
+		Token  protocol.Token `json:"token"`
+		Advice Advice         `json:"advice"`
+		Flag   *struct {
+			FlagID    string            `json:"flag_id"`
+			Kind      protocol.FlagKind `json:"kind"`
+			Thawed    bool              `json:"thawed"`
+			ThawUntil *time.Time        `json:"thaw_until"`
+			ExpiresAt time.Time         `json:"expires_at"`
+			Records   []string          `json:"records"`
+		} `json:"flag"`
+		Suspicions *struct {
+			Count      int                          `json:"count"`
+			Categories []protocol.SuspicionCategory `json:"categories"`
+			IDs        []string                     `json:"suspicion_ids"`
+		} `json:"suspicions"`
+	} `json:"results"`
+	LogIndex uint64 `json:"log_index"`
+}
+
+// Check checks 1 to 100 tokens for one purpose (PurposeCreditApplication
+// and its siblings) before approving credit, an account, an address change
+// or a payment. The check is logged, and the consumer can see which members
+// checked them. Every flag record in the answer is verified; one that does
+// not verify fails the whole check with a [*RecordError].
+func (c *Client) Check(ctx context.Context, purpose string, tokens ...protocol.Token) (*CheckResult, error) {
+	if len(tokens) == 0 || len(tokens) > protocol.MaxTokenBatch {
+		return nil, fmt.Errorf("check %d tokens: send 1 to %d at a time", len(tokens), protocol.MaxTokenBatch)
+	}
+	texts := make([]string, len(tokens))
+	for i, t := range tokens {
+		texts[i] = t.String()
+	}
+	body, err := json.Marshal(map[string]any{"purpose": purpose, "tokens": texts})
+	if err != nil {
+		return nil, err
+	}
+	var a checkAnswer
+	if err := c.call(ctx, request{method: http.MethodPost, path: "/v1/check", contentType: "application/json", body: body}, &a); err != nil {
+		return nil, err
+	}
+	if len(a.Results) != len(tokens) {
+		return nil, fmt.Errorf("POST /v1/check: %d results for %d tokens", len(a.Results), len(tokens))
+	}
+	res := &CheckResult{ID: a.CheckID, CheckedAt: a.CheckedAt, LogIndex: a.LogIndex, Results: make([]TokenResult, len(a.Results))}
+	for i, r := range a.Results {
+		if r.Token != tokens[i] {
+			return nil, fmt.Errorf("POST /v1/check: result %d is for another token than was checked", i)
+		}
+		tr := TokenResult{Token: r.Token, Advice: r.Advice}
+		if f := r.Flag; f != nil {
+			cf := &CheckedFlag{ID: f.FlagID, Kind: f.Kind, Thawed: f.Thawed, ExpiresAt: f.ExpiresAt, JWS: f.Records}
+			if f.ThawUntil != nil {
+				cf.ThawUntil = *f.ThawUntil
+			}
+			for _, jws := range f.Records {
+				rec, err := c.verifyFlagRecord(ctx, jws, r.Token, f.FlagID)
+				if err != nil {
+					return nil, err
+				}
+				cf.Records = append(cf.Records, rec)
+			}
+			tr.Flag = cf
+		}
+		if s := r.Suspicions; s != nil {
+			tr.Suspicions = &SuspicionHits{Count: s.Count, Categories: s.Categories, IDs: s.IDs}
+		}
+		res.Results[i] = tr
+	}
+	return res, nil
+}
+
+// verifyFlagRecord verifies a record and checks that it is about tok and
+// the flag with id flagID.
+func (c *Client) verifyFlagRecord(ctx context.Context, jws string, tok protocol.Token, flagID string) (*protocol.Record, error) {
+	rec, err := c.keys.Verify(ctx, []byte(jws))
+	if err != nil {
+		return nil, err
+	}
+	subjects, _ := rec.Subject.Tokens()
+	if !slices.Contains(subjects, tok) {
+		return nil, &RecordError{JWS: jws, Err: fmt.Errorf("%w: the record is not about the token checked", protocol.ErrInvalidClaim)}
+	}
+	if id, ok := FlagID(rec.Event); !ok || id != flagID {
+		return nil, &RecordError{JWS: jws, Err: fmt.Errorf("%w: the record is not of flag %q", protocol.ErrInvalidClaim, flagID)}
+	}
+	return rec, nil
+}
+
+// FlagID returns the flag an event is about, if it is a flag event.
+func FlagID(ev protocol.Event) (string, bool) {
+	switch e := ev.(type) {
+	case protocol.FlagPlaced:
+		return e.FlagID, true
+	case protocol.FlagExtended:
+		return e.FlagID, true
+	case protocol.FlagThawed:
+		return e.FlagID, true
+	case protocol.FlagLifted:
+		return e.FlagID, true
+	case protocol.FlagExpired:
+		return e.FlagID, true
+	case protocol.FlagExpiring:
+		return e.FlagID, true
+	}
+	return "", false
+}
+
+// SuspicionID returns the suspicion an event is about, if it is a
+// suspicion event.
+func SuspicionID(ev protocol.Event) (string, bool) {
+	switch e := ev.(type) {
+	case protocol.SuspicionReported:
+		return e.SuspicionID, true
+	case protocol.SuspicionRetracted:
+		return e.SuspicionID, true
+	case protocol.SuspicionExpired:
+		return e.SuspicionID, true
+	}
+	return "", false
+}
+
+// ReportOutcome reports, once, whether the applicant of a check was
+// verified (OutcomeVerified, OutcomeNotVerified or OutcomeAbandoned). It
+// returns the index of the outcome's exchange-log entry.
+func (c *Client) ReportOutcome(ctx context.Context, checkID, outcome string) (uint64, error) {
+	body, err := json.Marshal(map[string]string{"outcome": outcome})
+	if err != nil {
+		return 0, err
+	}
+	var out struct {
+		LogIndex uint64 `json:"log_index"`
+	}
+	err = c.call(ctx, request{method: http.MethodPost, path: "/v1/checks/" + url.PathEscape(checkID) + "/outcome", contentType: "application/json", body: body}, &out)
+	return out.LogIndex, err
+}
+
+// SuspicionDetails are what a member that asks for them learns of a
+// suspicion: its subjects, police report and signed records.
+type SuspicionDetails struct {
+	Suspicion *Suspicion
+	// Records are the suspicion's full records, verified.
+	Records []*protocol.Record
+	JWS     []string
+	// LogIndex is the exchange-log entry of the request.
+	LogIndex uint64
+}
+
+// SuspicionDetails asks for a suspicion's details, stating the purpose and,
+// in 20 to 1000 characters, why; both are logged for the regulator.
+func (c *Client) SuspicionDetails(ctx context.Context, suspicionID, purpose, justification string) (*SuspicionDetails, error) {
+	body, err := json.Marshal(map[string]string{"purpose": purpose, "justification": justification})
+	if err != nil {
+		return nil, err
+	}
+	var out struct {
+		Suspicion *Suspicion `json:"suspicion"`
+		Records   []string   `json:"records"`
+		LogIndex  uint64     `json:"log_index"`
+	}
+	if err := c.call(ctx, request{method: http.MethodPost, path: "/v1/suspicions/" + url.PathEscape(suspicionID) + "/details", contentType: "application/json", body: body}, &out); err != nil {
+		return nil, err
+	}
+	d := &SuspicionDetails{Suspicion: out.Suspicion, JWS: out.Records, LogIndex: out.LogIndex}
+	for _, jws := range out.Records {
+		rec, err := c.keys.Verify(ctx, []byte(jws))
+		if err != nil {
+			return nil, err
+		}
+		if id, ok := SuspicionID(rec.Event); !ok || id != suspicionID {
+			return nil, &RecordError{JWS: jws, Err: fmt.Errorf("%w: the record is not of suspicion %q", protocol.ErrInvalidClaim, suspicionID)}
+		}
+		d.Records = append(d.Records, rec)
+	}
+	return d, nil
+}
+
+// Record reads one signed record by its jti, verified. A record the hub has
+// erased (after a lift, retraction or erasure) is [ErrNotFound].
+func (c *Client) Record(ctx context.Context, jti string) (*Event, error) {
+	var out struct {
+		ID       string             `json:"id"`
+		Type     protocol.EventType `json:"type"`
+		Seq      uint64             `json:"seq"`
+		IssuedAt time.Time          `json:"issued_at"`
+		JWS      string             `json:"jws"`
+	}
+	if err := c.call(ctx, request{method: http.MethodGet, path: "/v1/records/" + url.PathEscape(jti)}, &out); err != nil {
+		return nil, err
+	}
+	e, err := c.event(ctx, out.Seq, out.Type, out.JWS)
+	if err != nil {
+		return nil, err
+	}
+	if e.Record.ID != jti {
+		return nil, &RecordError{JWS: out.JWS, Err: fmt.Errorf("%w: asked for record %q, got %q", protocol.ErrInvalidClaim, jti, e.Record.ID)}
+	}
+	return e, nil
+}

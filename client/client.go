@@ -1,0 +1,463 @@
+package client
+
+import (
+	"bytes"
+	"context"
+	"crypto/ed25519"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"math/rand/v2"
+	"net/http"
+	"net/url"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/sparr-dev/sparr/protocol"
+)
+
+// Retry is how a [Client] retries a request that failed for a reason that
+// may pass: no answer, 429 (after its Retry-After), 502, 503 or 504. Writes
+// are safe to retry because the client sends the same signed bytes again,
+// and the hub answers a repeated submission as it answered the first.
+// Zero fields mean the defaults.
+type Retry struct {
+	// Attempts is how many times a request is sent at most; default 4.
+	// 1 turns retrying off.
+	Attempts int
+	// Backoff is the wait before the first retry, doubled (with jitter)
+	// before each further one; default 250 ms.
+	Backoff time.Duration
+	// MaxWait is the longest the client waits before one retry; a
+	// Retry-After longer than this is returned to the caller as an
+	// [ErrRateLimited] or [ErrUnavailable] problem instead. Default 30 s.
+	MaxWait time.Duration
+}
+
+func (r *Retry) defaults() {
+	if r.Attempts <= 0 {
+		r.Attempts = 4
+	}
+	if r.Backoff <= 0 {
+		r.Backoff = 250 * time.Millisecond
+	}
+	if r.MaxWait <= 0 {
+		r.MaxWait = 30 * time.Second
+	}
+}
+
+// Config configures [New]. HubURL, MemberID and Key are required.
+type Config struct {
+	// HubURL is where the hub answers, such as https://hub.example.
+	HubURL string
+	// MemberID is the id the operator registered the member under.
+	MemberID string
+	// Key signs the member's bearer tokens and submissions; its public
+	// half is registered with the operator.
+	Key *protocol.SigningKey
+	// HTTPClient sends the requests; nil means a client that gives up on a
+	// request the hub has not begun to answer within a minute. Bound whole
+	// calls with their contexts (a large snapshot takes a while to read).
+	HTTPClient *http.Client
+	// Now is the clock, used for bearer tokens, submissions and as the
+	// reference date of personnummer; nil means time.Now.
+	Now func() time.Time
+	// Logger receives a line for each retry; nil discards them.
+	Logger *slog.Logger
+	// Retry says how failed requests are retried.
+	Retry Retry
+	// TokenCacheSize is how many tokens to remember; default
+	// DefaultTokenCacheSize, negative for none.
+	TokenCacheSize int
+	// KeyRefresh is the least time between two fetches of the hub's keys
+	// caused by records naming a key the client does not hold; default
+	// DefaultKeyRefresh.
+	KeyRefresh time.Duration
+}
+
+// A Client is a member's connection to a Spärr hub. It reads the hub's
+// configuration document on first use, signs the member's bearer tokens
+// and submissions, verifies every record the hub sends against the hub's
+// published keys, and retries what may be retried. It is safe for
+// concurrent use.
+type Client struct {
+	cfg  Config
+	base string
+	http *http.Client
+	log  *slog.Logger
+
+	keys   *Keys
+	tokens *Tokenizer
+
+	confMu sync.Mutex
+	conf   *Configuration
+
+	bearerMu  sync.Mutex
+	bearer    string
+	bearerExp time.Time
+}
+
+var (
+	_ KeySource = (*Client)(nil)
+	_ Evaluator = (*Client)(nil)
+)
+
+// New returns a client for cfg. It does not contact the hub.
+func New(cfg Config) (*Client, error) {
+	switch {
+	case cfg.HubURL == "":
+		return nil, errors.New("client: Config.HubURL is required")
+	case cfg.MemberID == "":
+		return nil, errors.New("client: Config.MemberID is required")
+	case cfg.Key == nil:
+		return nil, errors.New("client: Config.Key is required")
+	}
+	u, err := url.Parse(cfg.HubURL)
+	if err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" || u.RawQuery != "" || u.Fragment != "" {
+		return nil, fmt.Errorf("client: Config.HubURL %q: want the hub's URL, such as https://hub.example", cfg.HubURL)
+	}
+	if cfg.HTTPClient == nil {
+		t := http.DefaultTransport.(*http.Transport).Clone()
+		t.ResponseHeaderTimeout = time.Minute
+		t.MaxIdleConnsPerHost = 16
+		cfg.HTTPClient = &http.Client{Transport: t}
+	}
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.New(slog.DiscardHandler)
+	}
+	cfg.Retry.defaults()
+	c := &Client{cfg: cfg, base: strings.TrimSuffix(cfg.HubURL, "/"), http: cfg.HTTPClient, log: cfg.Logger}
+	c.keys = NewKeys(KeysConfig{Source: c, MinRefresh: cfg.KeyRefresh, Now: cfg.Now})
+	c.tokens = NewTokenizer(TokenizerConfig{Evaluator: c, CacheSize: cfg.TokenCacheSize, Now: cfg.Now})
+	return c, nil
+}
+
+// MemberID returns the member the client acts for.
+func (c *Client) MemberID() string { return c.cfg.MemberID }
+
+// Keys returns the client's cache of the hub's record-signing keys, which
+// verifies every record the client returns.
+func (c *Client) Keys() *Keys { return c.keys }
+
+// A Configuration is the hub's discovery document,
+// GET /.well-known/sparr-configuration: everything a member needs to talk
+// to the hub and check what it signs.
+type Configuration struct {
+	// Issuer is the hub's URL: the "iss" of its records and the "aud" of
+	// the member's bearer tokens and submissions.
+	Issuer              string                       `json:"issuer"`
+	JWKSURI             string                       `json:"jwks_uri"`
+	Endpoints           map[string]string            `json:"endpoints"`
+	IdentifierTypes     []protocol.IdentifierType    `json:"identifier_types"`
+	Token               protocol.TokenPublicKey      `json:"token"`
+	SigningAlgorithms   []protocol.Algorithm         `json:"signing_algorithms"`
+	WebhookPublicKey    string                       `json:"webhook_public_key"`
+	Log                 LogInfo                      `json:"log"`
+	Purposes            []string                     `json:"purposes"`
+	Outcomes            []string                     `json:"outcomes"`
+	SuspicionCategories []protocol.SuspicionCategory `json:"suspicion_categories"`
+	SuspicionsEnabled   bool                         `json:"suspicions_enabled"`
+	Policy              Policy                       `json:"policy"`
+
+	webhookKey ed25519.PublicKey
+}
+
+// WebhookKey returns the hub's Ed25519 key of v1a webhook signatures.
+func (c *Configuration) WebhookKey() ed25519.PublicKey { return c.webhookKey }
+
+// LogInfo names the hub's exchange log and the note verifier key its
+// checkpoints are signed with.
+type LogInfo struct {
+	Origin    string `json:"origin"`
+	PublicKey string `json:"public_key"`
+}
+
+// Policy is the limits the hub holds submissions to.
+type Policy struct {
+	StandardFlagDays       int `json:"standard_flag_days"`
+	MaxExtendedFlagDays    int `json:"max_extended_flag_days"`
+	MaxThawHours           int `json:"max_thaw_hours"`
+	SubmissionMaxAgeSecs   int `json:"submission_max_age_seconds"`
+	BearerMaxLifetimeSecs  int `json:"bearer_max_lifetime_seconds"`
+	MaxTokensPerRequest    int `json:"max_tokens_per_request"`
+	SuspicionRetentionDays int `json:"suspicion_retention_days"`
+}
+
+// Configuration returns the hub's configuration document, fetched on first
+// use and cached until [Client.Refresh].
+func (c *Client) Configuration(ctx context.Context) (*Configuration, error) {
+	c.confMu.Lock()
+	defer c.confMu.Unlock()
+	if c.conf != nil {
+		return c.conf, nil
+	}
+	return c.fetchConfiguration(ctx)
+}
+
+// Refresh fetches the hub's configuration document and keys again, as after
+// the operator announced a key rotation.
+func (c *Client) Refresh(ctx context.Context) error {
+	c.confMu.Lock()
+	_, err := c.fetchConfiguration(ctx)
+	c.confMu.Unlock()
+	if err != nil {
+		return err
+	}
+	return c.keys.Refresh(ctx)
+}
+
+// fetchConfiguration fetches and caches the configuration; the caller
+// holds confMu.
+func (c *Client) fetchConfiguration(ctx context.Context) (*Configuration, error) {
+	conf := new(Configuration)
+	if err := c.call(ctx, request{method: http.MethodGet, path: "/.well-known/sparr-configuration", anonymous: true}, conf); err != nil {
+		return nil, fmt.Errorf("read the hub's configuration: %w", err)
+	}
+	if conf.Issuer == "" {
+		return nil, fmt.Errorf("read the hub's configuration: %s/.well-known/sparr-configuration has no issuer; is it a Spärr hub?", c.base)
+	}
+	key, err := protocol.ParseWebhookPublicKey(conf.WebhookPublicKey)
+	if err != nil {
+		return nil, fmt.Errorf("read the hub's configuration: webhook_public_key: %w", err)
+	}
+	conf.webhookKey = key
+	c.keys.setIssuer(conf.Issuer)
+	c.conf = conf
+	return conf, nil
+}
+
+// issuer returns the hub's issuer URL, the audience of what the member signs.
+func (c *Client) issuer(ctx context.Context) (string, error) {
+	conf, err := c.Configuration(ctx)
+	if err != nil {
+		return "", err
+	}
+	return conf.Issuer, nil
+}
+
+// FetchKeys fetches the hub's record-signing keys. It makes the client a
+// [KeySource]; members verify records with [Client.Keys] instead.
+func (c *Client) FetchKeys(ctx context.Context) (*protocol.KeySet, error) {
+	resp, err := c.send(ctx, request{method: http.MethodGet, path: "/.well-known/jwks.json", anonymous: true})
+	if err != nil {
+		return nil, err
+	}
+	defer resp.Body.Close()
+	body, err := io.ReadAll(io.LimitReader(resp.Body, protocol.MaxKeySetSize+1))
+	if err != nil {
+		return nil, fmt.Errorf("read the hub's keys: %w", err)
+	}
+	return protocol.ParseKeySet(body)
+}
+
+// Evaluate sends one batch of blinded identifiers to POST /v1/tokens. It
+// makes the client an [Evaluator]; members call [Client.Tokenize] instead.
+func (c *Client) Evaluate(ctx context.Context, req *protocol.TokenRequest) (*protocol.TokenResponse, error) {
+	body, err := json.Marshal(req)
+	if err != nil {
+		return nil, err
+	}
+	out := new(protocol.TokenResponse)
+	if err := c.call(ctx, request{method: http.MethodPost, path: "/v1/tokens", contentType: "application/json", body: body}, out); err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+// Tokenize returns the tokens of identifiers of one type, in order. It
+// canonicalizes each identifier (with Config.Now's date as the reference
+// date), takes the tokens it remembers from its cache, and has the hub
+// evaluate the others obliviously, in batches of at most 100, checking the
+// hub's proof against its published key. An identifier that is not valid
+// gives an error wrapping a [*protocol.IdentifierError], which never
+// contains the identifier. A proof that fails gives a [*TokenProofError].
+func (c *Client) Tokenize(ctx context.Context, typ protocol.IdentifierType, values ...string) ([]protocol.Token, error) {
+	conf, err := c.Configuration(ctx)
+	if err != nil {
+		return nil, err
+	}
+	toks, err := c.tokens.Tokenize(ctx, conf.Token, typ, values...)
+	var p *Problem
+	if errors.As(err, &p) && p.Slug() == "invalid-token-request" {
+		// The hub may have moved to a new token epoch: read its key again
+		// and try once more.
+		if rerr := c.Refresh(ctx); rerr != nil {
+			return nil, err
+		}
+		if conf, err = c.Configuration(ctx); err != nil {
+			return nil, err
+		}
+		toks, err = c.tokens.Tokenize(ctx, conf.Token, typ, values...)
+	}
+	return toks, err
+}
+
+// bearerMargin is how long before its expiry a bearer token is replaced.
+const bearerMargin = time.Minute
+
+// bearerToken returns a bearer token, minting a new one when there is none
+// or the last is within a minute of its expiry.
+func (c *Client) bearerToken(ctx context.Context) (string, error) {
+	aud, err := c.issuer(ctx)
+	if err != nil {
+		return "", err
+	}
+	c.bearerMu.Lock()
+	defer c.bearerMu.Unlock()
+	now := c.cfg.Now()
+	if c.bearer != "" && now.Add(bearerMargin).Before(c.bearerExp) && !now.Before(c.bearerExp.Add(-protocol.MaxBearerLifetime)) {
+		return c.bearer, nil
+	}
+	tok, err := protocol.NewBearer(c.cfg.Key, c.cfg.MemberID, aud, now, protocol.MaxBearerLifetime)
+	if err != nil {
+		return "", fmt.Errorf("mint a bearer token: %w", err)
+	}
+	c.bearer, c.bearerExp = tok, now.Add(protocol.MaxBearerLifetime)
+	return tok, nil
+}
+
+// A request is one call of the hub's API.
+type request struct {
+	method, path string
+	contentType  string
+	body         []byte
+	// anonymous requests carry no bearer token (discovery).
+	anonymous bool
+}
+
+func (r request) op() string {
+	p, _, _ := strings.Cut(r.path, "?")
+	return r.method + " " + p
+}
+
+// maxAnswerSize bounds the JSON answers the client reads whole; feed pages
+// of a thousand records are well under it. Snapshots are streamed.
+const maxAnswerSize = 64 << 20
+
+// call sends r and decodes a successful JSON answer into out.
+func (c *Client) call(ctx context.Context, r request, out any) error {
+	resp, err := c.send(ctx, r)
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	if out == nil {
+		_, err := io.Copy(io.Discard, resp.Body)
+		return err
+	}
+	if err := json.NewDecoder(io.LimitReader(resp.Body, maxAnswerSize)).Decode(out); err != nil {
+		return fmt.Errorf("%s: the answer is not the JSON expected: %w", r.op(), err)
+	}
+	return nil
+}
+
+// send sends r, retrying as the Retry policy allows, and returns a 2xx
+// answer, whose body the caller closes, or an error: a [*Problem] for an
+// error answer.
+func (c *Client) send(ctx context.Context, r request) (*http.Response, error) {
+	policy := c.cfg.Retry
+	reminted := false
+	for attempt := 1; ; attempt++ {
+		resp, err := c.once(ctx, r)
+		if err != nil {
+			if ctx.Err() != nil {
+				return nil, fmt.Errorf("%s: %w", r.op(), ctx.Err())
+			}
+			if attempt >= policy.Attempts {
+				return nil, fmt.Errorf("%s: %w (after %d attempts)", r.op(), err, attempt)
+			}
+			if err := c.wait(ctx, r, attempt, 0, err); err != nil {
+				return nil, err
+			}
+			continue
+		}
+		if resp.StatusCode >= 200 && resp.StatusCode < 300 {
+			return resp, nil
+		}
+		p := readProblem(r.op(), resp)
+		switch {
+		case p.Slug() == "bearer-expired" && !reminted && !r.anonymous:
+			// The hub's clock is ahead of ours: mint a new token at once.
+			reminted = true
+			c.forgetBearer()
+			attempt--
+			continue
+		case !retryable(p.Status) || attempt >= policy.Attempts:
+			return nil, p
+		case p.RetryAfter > policy.MaxWait:
+			return nil, p
+		}
+		if err := c.wait(ctx, r, attempt, p.RetryAfter, p); err != nil {
+			return nil, err
+		}
+	}
+}
+
+// once sends r one time.
+func (c *Client) once(ctx context.Context, r request) (*http.Response, error) {
+	var body io.Reader
+	if r.body != nil {
+		body = bytes.NewReader(r.body)
+	}
+	req, err := http.NewRequestWithContext(ctx, r.method, c.base+r.path, body)
+	if err != nil {
+		return nil, err
+	}
+	if r.contentType != "" {
+		req.Header.Set("Content-Type", r.contentType)
+	}
+	req.Header.Set("Accept", "application/json, "+protocol.ProblemContentType)
+	req.Header.Set("User-Agent", "sparr-client/1")
+	if !r.anonymous {
+		tok, err := c.bearerToken(ctx)
+		if err != nil {
+			return nil, err
+		}
+		req.Header.Set("Authorization", "Bearer "+tok)
+	}
+	return c.http.Do(req)
+}
+
+func (c *Client) forgetBearer() {
+	c.bearerMu.Lock()
+	c.bearer = ""
+	c.bearerMu.Unlock()
+}
+
+// retryable reports whether an answer with this status may succeed later.
+func retryable(status int) bool {
+	switch status {
+	case http.StatusTooManyRequests, http.StatusBadGateway, http.StatusServiceUnavailable, http.StatusGatewayTimeout:
+		return true
+	}
+	return false
+}
+
+// wait sleeps before retry attempt+1: the hub's Retry-After if it gave one,
+// otherwise the backoff for the attempt with ±20 % jitter.
+func (c *Client) wait(ctx context.Context, r request, attempt int, after time.Duration, cause error) error {
+	policy := c.cfg.Retry
+	d := after
+	if d <= 0 {
+		d = policy.Backoff << (attempt - 1)
+		if d <= 0 || d > policy.MaxWait {
+			d = policy.MaxWait
+		}
+		d = time.Duration(float64(d) * (0.8 + 0.4*rand.Float64()))
+	}
+	c.log.Warn("retrying a request to the hub", "op", r.op(), "attempt", attempt+1, "wait", d.String(), "cause", cause.Error())
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return fmt.Errorf("%s: %w (while waiting to retry after: %v)", r.op(), ctx.Err(), cause)
+	case <-t.C:
+		return nil
+	}
+}

@@ -1,0 +1,94 @@
+// Package client is the member SDK of Spärr: what a bank or payment
+// provider links into its own services to share fraud signals through a
+// hub. It turns identifiers into tokens, places, thaws and lifts protection
+// flags with the consumer's consent, shares police-reported suspicions,
+// checks identities, and receives the hub's signed records by webhook, by
+// feed and by snapshot. Package [github.com/sparr-dev/sparr/client/replica]
+// keeps those records in a local file so that checks are answered in
+// process. The client imports no package of the hub; it speaks the wire
+// format of package protocol, and docs/member-integration.md walks through
+// an integration.
+//
+// # Connecting
+//
+// The operator registers the member with an id, its roles and the public
+// half of its signing key; the member keeps the private half:
+//
+//	key, _ := protocol.ParseSigningKey(privateJWK)
+//	c, err := client.New(client.Config{
+//		HubURL:   "https://hub.example",
+//		MemberID: "bank-a",
+//		Key:      key,
+//	})
+//
+// The client reads the hub's configuration document on first use, signs a
+// short-lived bearer token for its requests and reuses it until a minute
+// before it expires, and verifies every record the hub sends against the
+// hub's published keys ([Client.Keys]), fetching them again, at most once
+// a minute, when a record names a key it does not hold.
+//
+// # Tokens
+//
+// Identifiers never leave the member. [Client.Tokenize] canonicalizes them
+// (a personnummer's century from Config.Now's date), blinds them, has the
+// hub evaluate them obliviously in batches of at most 100, checks the hub's
+// proof against its published key, and remembers recent tokens:
+//
+//	toks, err := c.Tokenize(ctx, protocol.TypePersonalNumber, "19090527+1474")
+//
+// A malformed identifier gives a [*protocol.IdentifierError], which never
+// contains the identifier; a proof that fails gives a [*TokenProofError].
+//
+// # Flags, suspicions and checks
+//
+// Writes are signed submissions. [Client.PlaceFlag] carries the consumer's
+// consent; [Client.ThawFlag], [Client.ExtendFlag] and [Client.LiftFlag]
+// follow the consumer's later requests; [Client.ReportSuspicion] and
+// [Client.RetractSuspicion] share police-reported suspicions. Each answer is
+// a [WriteResult] with the signed record, verified. [Client.Check] asks the
+// hub about up to 100 tokens for a stated purpose:
+//
+//	res, err := c.Check(ctx, client.PurposeCreditApplication, toks[0])
+//	switch res.Results[0].Advice {
+//	case client.AdviceVerify: // a protection flag: confirm the applicant with strong authentication
+//	case client.AdviceReview: // police-reported suspicions: look closer
+//	case client.AdviceNone:
+//	}
+//
+// # Receiving events
+//
+// A [Receiver] is the http.Handler to mount at the member's webhook URL.
+// It verifies each delivery's Standard Webhooks signature (under the
+// member's secret, or the hub's webhook key before the secret is known) and
+// timestamp, then the record's signature, skips repeats, and hands the
+// event to a callback, typically a replica's Apply:
+//
+//	rcv, _ := client.NewReceiver(client.ReceiverConfig{Client: c, Handle: rep.Apply})
+//	http.Handle("POST /sparr/events", rcv)
+//	secret, _, err := c.RegisterEndpoint(ctx, "https://sparr.bank-a.example/sparr/events")
+//	rcv.SetSecrets(secret) // and store it for the next start
+//
+// [Client.Events] reads the feed from a sequence number, [Client.Snapshot]
+// everything active; a replica does both for you.
+//
+// # Errors and retries
+//
+// Every error answer of the hub is a [*Problem] (RFC 9457), which matches
+// sentinels such as [ErrNotFound], [ErrStateConflict], [ErrInvalidConsent]
+// and [ErrRateLimited] with errors.Is. A record that does not verify is a
+// [*RecordError], a security failure that carries the record as evidence.
+// Requests that fail for a reason that may pass (no answer, 429 after its
+// Retry-After, 502, 503, 504) are retried with backoff as Config.Retry
+// says; a write is retried with the same signed bytes, which the hub
+// answers as it answered the first time. To survive a crash between
+// signing and sending, use [Client.Sign] and [Client.Send] and keep the
+// [Submission] in between.
+//
+// # Verifying without HTTP
+//
+// As golang.org/x/mod/sumdb's client takes its I/O through ClientOps, the
+// verifying parts here take theirs through one-method interfaces: [Keys]
+// fetches the hub's key set through a [KeySource], a [Tokenizer] has an
+// [Evaluator] evaluate. [*Client] implements both over HTTP; tests and
+// tools may supply their own.
+package client

@@ -1,0 +1,181 @@
+package client_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/sparr-dev/sparr/client"
+	"github.com/sparr-dev/sparr/client/replica"
+	"github.com/sparr-dev/sparr/federation"
+	"github.com/sparr-dev/sparr/protocol"
+	"github.com/sparr-dev/sparr/server/hubtest"
+)
+
+// Example is a member integration end to end, against a real hub on
+// loopback: Bank A places a flag with the consumer's consent; Bank B
+// receives it by webhook into its replica and checks a credit applicant,
+// locally and at the hub; the consumer lifts the flag and Bank B forgets it.
+func Example() {
+	t := newExampleT()
+	defer t.done()
+	hub := hubtest.Start(t, hubtest.Options{})
+	keyA := hub.AddMember(t, "bank-a", federation.RoleFlag, federation.RoleCheck).Key
+	keyB := hub.AddMember(t, "bank-b", federation.RoleCheck).Key
+	ctx := context.Background()
+
+	// Each bank connects with the id and key the operator registered.
+	bankA, err := client.New(client.Config{HubURL: hub.URL, MemberID: "bank-a", Key: keyA})
+	if err != nil {
+		panic(err)
+	}
+	bankB, err := client.New(client.Config{HubURL: hub.URL, MemberID: "bank-b", Key: keyB})
+	if err != nil {
+		panic(err)
+	}
+
+	// Bank B keeps a replica, fed by its webhook receiver.
+	rep, err := replica.Open(filepath.Join(t.TempDir(), "bank-b.db"), replica.Config{Client: bankB})
+	if err != nil {
+		panic(err)
+	}
+	defer rep.Close()
+	if err := rep.Sync(ctx); err != nil {
+		panic(err)
+	}
+	rcv, err := client.NewReceiver(client.ReceiverConfig{Client: bankB, Handle: rep.Apply})
+	if err != nil {
+		panic(err)
+	}
+	srv := httptest.NewServer(rcv)
+	defer srv.Close()
+	secret, _, err := bankB.RegisterEndpoint(ctx, srv.URL)
+	if err != nil {
+		panic(err)
+	}
+	rcv.SetSecrets(secret)
+
+	// A consumer asks Bank A for protection, after logging in with BankID.
+	toks, err := bankA.Tokenize(ctx, protocol.TypePersonalNumber, "19090527+1474")
+	if err != nil {
+		panic(err)
+	}
+	now := time.Now()
+	placed, err := bankA.PlaceFlag(ctx, client.PlaceFlagRequest{Subject: toks[0], Consent: &protocol.Consent{
+		Collection: protocol.ConsentCollection{Method: "mobile-app", At: protocol.NewNumericDate(now)},
+		Notice:     "https://bank-a.example/privacy/sparr",
+		ExpiresAt:  protocol.NewNumericDate(now.AddDate(1, 1, 0)),
+		Evidence:   protocol.ConsentEvidence{AuthenticationMethod: "bankid", Reference: "login-4711"},
+	}})
+	if err != nil {
+		panic(err)
+	}
+	fmt.Println("placed:", placed.Record.Event.EventType().Short(), placed.Flag.Status)
+
+	// Someone applies for credit at Bank B with the same personnummer,
+	// written the short way.
+	applicant, err := bankB.Tokenize(ctx, protocol.TypePersonalNumber, "090527+1474")
+	if err != nil {
+		panic(err)
+	}
+	waitUntil(func() bool { return rep.Check(applicant[0]).Advice == client.AdviceVerify })
+	fmt.Println("Bank B's replica:", rep.Check(applicant[0]))
+	res, err := bankB.Check(ctx, client.PurposeCreditApplication, applicant[0])
+	if err != nil {
+		panic(err)
+	}
+	fmt.Println("the hub:", res.Results[0].Advice)
+	if _, err := bankB.ReportOutcome(ctx, res.ID, client.OutcomeNotVerified); err != nil {
+		panic(err)
+	}
+
+	// The consumer lifts the flag; every member forgets it.
+	if _, err := bankA.LiftFlag(ctx, placed.Flag.ID); err != nil {
+		panic(err)
+	}
+	waitUntil(func() bool { return rep.Check(applicant[0]).Advice == client.AdviceNone })
+	fmt.Println("after the lift:", rep.Check(applicant[0]), rep.Stats().Flags)
+
+	// Lifting it again is refused: the flag has ended.
+	_, err = bankA.LiftFlag(ctx, placed.Flag.ID)
+	var p *client.Problem
+	fmt.Println(errors.Is(err, client.ErrStateConflict), errors.As(err, &p) && p.Status == http.StatusConflict)
+
+	// Output:
+	// placed: flag-placed active
+	// Bank B's replica: verify
+	// the hub: verify
+	// after the lift: none 0
+	// true true
+}
+
+// ExampleClient_Tokenize shows that an identifier error says what is wrong
+// without repeating the identifier.
+func ExampleClient_Tokenize() {
+	t := newExampleT()
+	defer t.done()
+	hub := hubtest.Start(t, hubtest.Options{})
+	key := hub.AddMember(t, "bank-a", federation.RoleCheck).Key
+	c, err := client.New(client.Config{HubURL: hub.URL, MemberID: "bank-a", Key: key})
+	if err != nil {
+		panic(err)
+	}
+	_, err = c.Tokenize(context.Background(), protocol.TypePersonalNumber, "19090527+1475")
+	var ie *protocol.IdentifierError
+	fmt.Println(errors.As(err, &ie), protocol.IdentifierErrorCode(err))
+	fmt.Println(err)
+	// Output:
+	// true check-digit
+	// tokenize pnr identifier [0]: pnr: check digit is 5, expected 4
+}
+
+// waitUntil polls cond for up to ten seconds.
+func waitUntil(cond func() bool) {
+	for deadline := time.Now().Add(10 * time.Second); !cond() && time.Now().Before(deadline); {
+		time.Sleep(5 * time.Millisecond)
+	}
+}
+
+// exampleT lets an Example start a test hub with hubtest, which wants a
+// testing.TB: Examples have none. Only the methods hubtest calls are
+// implemented; a failure panics, which fails the Example.
+type exampleT struct {
+	testing.TB
+	dirs     []string
+	cleanups []func()
+}
+
+func newExampleT() *exampleT { return &exampleT{} }
+
+func (t *exampleT) Helper() {}
+
+func (t *exampleT) TempDir() string {
+	d, err := os.MkdirTemp("", "sparr-example-")
+	if err != nil {
+		panic(err)
+	}
+	t.dirs = append(t.dirs, d)
+	return d
+}
+
+func (t *exampleT) Cleanup(f func())                  { t.cleanups = append(t.cleanups, f) }
+func (t *exampleT) Fatal(args ...any)                 { panic(fmt.Sprint(args...)) }
+func (t *exampleT) Fatalf(format string, args ...any) { panic(fmt.Sprintf(format, args...)) }
+func (t *exampleT) Errorf(format string, args ...any) { panic(fmt.Sprintf(format, args...)) }
+func (t *exampleT) Logf(string, ...any)               {}
+
+// done runs the cleanups, last first, and removes the directories.
+func (t *exampleT) done() {
+	for i := len(t.cleanups) - 1; i >= 0; i-- {
+		t.cleanups[i]()
+	}
+	for _, d := range t.dirs {
+		os.RemoveAll(d)
+	}
+}

@@ -1,0 +1,300 @@
+package client
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"iter"
+	"net/http"
+	"runtime"
+	"strconv"
+	"sync"
+	"sync/atomic"
+
+	"github.com/sparr-dev/sparr/protocol"
+)
+
+// MaxFeedPage is the most events one feed request returns.
+const MaxFeedPage = 1000
+
+// An Event is one signed record with its place in the hub's sequence: from
+// the feed, a snapshot, [Client.Record], or a webhook delivery. Its record
+// has been verified against the hub's keys.
+type Event struct {
+	// Seq is the hub's sequence number of the event.
+	Seq uint64
+	// PreviousSeq is, for a delivery, the sequence number of the event
+	// delivered to this member before it (Sparr-Previous-Sequence; 0 for
+	// the first). A receiver whose last applied event is not that number
+	// has missed one. It is 0 for events read from the feed or a snapshot.
+	PreviousSeq uint64
+	// WebhookID is, for a delivery, its webhook-id, the same on every retry.
+	WebhookID string
+	// Type is the record's event type.
+	Type protocol.EventType
+	// JWS is the record exactly as the hub signed it.
+	JWS string
+	// Record is the verified record.
+	Record *protocol.Record
+}
+
+// Delivered reports whether the event came by webhook.
+func (e *Event) Delivered() bool { return e.WebhookID != "" }
+
+// feedEvent is one event of the feed or a snapshot on the wire.
+type feedEvent struct {
+	Seq  uint64             `json:"seq"`
+	Type protocol.EventType `json:"type"`
+	JWS  string             `json:"jws"`
+}
+
+// event verifies one record and checks that it is of the type announced.
+func (c *Client) event(ctx context.Context, seq uint64, typ protocol.EventType, jws string) (*Event, error) {
+	rec, err := c.keys.Verify(ctx, []byte(jws))
+	if err != nil {
+		return nil, err
+	}
+	if t := rec.Event.EventType(); t != typ {
+		return nil, &RecordError{JWS: jws, Err: fmt.Errorf("%w: announced as %s but the record is %s", protocol.ErrInvalidClaim, typ.Short(), t.Short())}
+	}
+	return &Event{Seq: seq, Type: typ, JWS: jws, Record: rec}, nil
+}
+
+// A FeedPage is one page of the event feed.
+type FeedPage struct {
+	// Events are the member's events after the cursor, in sequence order,
+	// verified.
+	Events []*Event
+	// Next is the cursor to ask for next; it may be past the last event's
+	// number, when the events after it are not the member's.
+	Next uint64
+	// More says more events may follow at once.
+	More bool
+}
+
+// Feed reads one page of up to limit (1 to MaxFeedPage) events after the
+// cursor. A cursor older than the feed keeps gives [ErrCursorExpired]: take
+// a snapshot. Records erased since (a lifted flag's earlier records) are
+// not in the feed; the lift that follows says to delete what you hold.
+func (c *Client) Feed(ctx context.Context, after uint64, limit int) (*FeedPage, error) {
+	if limit < 1 || limit > MaxFeedPage {
+		return nil, fmt.Errorf("feed: limit %d: want 1 to %d", limit, MaxFeedPage)
+	}
+	var out struct {
+		Events []feedEvent `json:"events"`
+		Next   uint64      `json:"next"`
+		More   bool        `json:"more"`
+	}
+	path := "/v1/events?after=" + strconv.FormatUint(after, 10) + "&limit=" + strconv.Itoa(limit)
+	if err := c.call(ctx, request{method: http.MethodGet, path: path}, &out); err != nil {
+		return nil, err
+	}
+	last := after
+	for _, fe := range out.Events {
+		if fe.Seq <= last {
+			return nil, fmt.Errorf("GET /v1/events: event %d out of order after %d", fe.Seq, last)
+		}
+		last = fe.Seq
+	}
+	events, err := c.events(ctx, out.Events)
+	if err != nil {
+		return nil, err
+	}
+	page := &FeedPage{Next: out.Next, More: out.More, Events: events}
+	if page.Next < last {
+		return nil, fmt.Errorf("GET /v1/events: next cursor %d is before the last event %d", page.Next, last)
+	}
+	return page, nil
+}
+
+// Events returns the member's events after the cursor, in order, each
+// verified, reading the feed in pages of MaxFeedPage until it has caught
+// up. It stops at the first error, which it yields with a nil event:
+// [ErrCursorExpired] when the cursor is older than the feed keeps.
+//
+//	for e, err := range c.Events(ctx, cursor) {
+//		if err != nil {
+//			return err
+//		}
+//		apply(e)
+//		cursor = e.Seq
+//	}
+func (c *Client) Events(ctx context.Context, after uint64) iter.Seq2[*Event, error] {
+	return func(yield func(*Event, error) bool) {
+		for {
+			page, err := c.Feed(ctx, after, MaxFeedPage)
+			if err != nil {
+				yield(nil, err)
+				return
+			}
+			for _, e := range page.Events {
+				if !yield(e, nil) {
+					return
+				}
+			}
+			if !page.More || page.Next <= after {
+				return
+			}
+			after = page.Next
+		}
+	}
+}
+
+// A Snapshot is every active flag's records and every active suspicion hit
+// the member is entitled to, consistent at Seq: apply them, then follow the
+// feed from Seq and nothing is missed.
+type Snapshot struct {
+	Seq    uint64
+	Events []*Event
+}
+
+// Snapshot reads the whole snapshot into memory. A member with a large
+// hub behind it uses [Client.WalkSnapshot], which holds one record at a
+// time.
+func (c *Client) Snapshot(ctx context.Context) (*Snapshot, error) {
+	s := &Snapshot{}
+	seq, err := c.WalkSnapshot(ctx, func(e *Event) error {
+		s.Events = append(s.Events, e)
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	s.Seq = seq
+	return s, nil
+}
+
+// WalkSnapshot reads the snapshot as a stream, verifying each record and
+// calling fn with it, and returns the sequence number the snapshot is
+// consistent at. An answer cut off midway is an error: then fn has seen
+// part of the snapshot only, and the caller starts again.
+func (c *Client) WalkSnapshot(ctx context.Context, fn func(*Event) error) (uint64, error) {
+	resp, err := c.send(ctx, request{method: http.MethodGet, path: "/v1/snapshot"})
+	if err != nil {
+		return 0, err
+	}
+	defer resp.Body.Close()
+	// Records are verified a batch at a time on every core, and handed to
+	// fn in the order the hub sent them.
+	const batch = 512
+	pending := make([]feedEvent, 0, batch)
+	flush := func() error {
+		events, err := c.events(ctx, pending)
+		if err != nil {
+			return err
+		}
+		pending = pending[:0]
+		for _, e := range events {
+			if err := fn(e); err != nil {
+				return err
+			}
+		}
+		return nil
+	}
+	seq, err := decodeSnapshot(resp.Body, func(fe feedEvent) error {
+		pending = append(pending, fe)
+		if len(pending) == batch {
+			return flush()
+		}
+		return nil
+	})
+	if err == nil {
+		err = flush()
+	}
+	if err != nil {
+		return 0, fmt.Errorf("GET /v1/snapshot: %w", err)
+	}
+	return seq, nil
+}
+
+// events verifies records on every core and returns them in the order
+// given; on failure, the error of the first record (in that order) that
+// failed.
+func (c *Client) events(ctx context.Context, fes []feedEvent) ([]*Event, error) {
+	out := make([]*Event, len(fes))
+	errs := make([]error, len(fes))
+	var next atomic.Int64
+	var wg sync.WaitGroup
+	for range min(runtime.GOMAXPROCS(0), len(fes)) {
+		wg.Go(func() {
+			for i := int(next.Add(1) - 1); i < len(fes); i = int(next.Add(1) - 1) {
+				out[i], errs[i] = c.event(ctx, fes[i].Seq, fes[i].Type, fes[i].JWS)
+			}
+		})
+	}
+	wg.Wait()
+	for _, err := range errs {
+		if err != nil {
+			return nil, err
+		}
+	}
+	return out, nil
+}
+
+// decodeSnapshot decodes {"seq":N,"records":[…]} one record at a time.
+func decodeSnapshot(r io.Reader, fn func(feedEvent) error) (uint64, error) {
+	dec := json.NewDecoder(r)
+	if err := expectDelim(dec, '{'); err != nil {
+		return 0, err
+	}
+	var seq uint64
+	haveSeq, haveRecords := false, false
+	for dec.More() {
+		tok, err := dec.Token()
+		if err != nil {
+			return 0, err
+		}
+		switch tok {
+		case "seq":
+			if err := dec.Decode(&seq); err != nil {
+				return 0, fmt.Errorf("seq: %w", err)
+			}
+			haveSeq = true
+		case "records":
+			if err := expectDelim(dec, '['); err != nil {
+				return 0, err
+			}
+			for dec.More() {
+				var fe feedEvent
+				if err := dec.Decode(&fe); err != nil {
+					return 0, fmt.Errorf("records: %w", err)
+				}
+				if err := fn(fe); err != nil {
+					return 0, err
+				}
+			}
+			if err := expectDelim(dec, ']'); err != nil {
+				return 0, err
+			}
+			haveRecords = true
+		default:
+			var skip json.RawMessage
+			if err := dec.Decode(&skip); err != nil {
+				return 0, err
+			}
+		}
+	}
+	if err := expectDelim(dec, '}'); err != nil {
+		return 0, err
+	}
+	if !haveSeq || !haveRecords {
+		return 0, errors.New("the answer lacks seq or records")
+	}
+	return seq, nil
+}
+
+func expectDelim(dec *json.Decoder, want json.Delim) error {
+	tok, err := dec.Token()
+	if err != nil {
+		if err == io.EOF {
+			return io.ErrUnexpectedEOF
+		}
+		return err
+	}
+	if d, ok := tok.(json.Delim); !ok || d != want {
+		return fmt.Errorf("want %q, got %v", want, tok)
+	}
+	return nil
+}

@@ -1,0 +1,194 @@
+package client_test
+
+import (
+	"context"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/sparr-dev/sparr/client"
+	"github.com/sparr-dev/sparr/protocol"
+	"github.com/sparr-dev/sparr/server"
+	"github.com/sparr-dev/sparr/server/hubtest"
+)
+
+// wait bounds how long a test waits for something that takes milliseconds
+// when all is well.
+const wait = 20 * time.Second
+
+// fast is a compressed retry schedule for deliveries.
+var fast = server.Delivery{
+	Schedule: []time.Duration{0, 20 * time.Millisecond, 40 * time.Millisecond, 60 * time.Millisecond},
+	Timeout:  2 * time.Second,
+}
+
+// pnr is a valid personnummer from protocol/testdata.
+const pnr = "19090527+1474"
+
+// newClient returns a client for a member of a test hub.
+func newClient(t testing.TB, hub *hubtest.Hub, m *hubtest.Member, change ...func(*client.Config)) *client.Client {
+	t.Helper()
+	cfg := client.Config{HubURL: hub.URL, MemberID: m.ID, Key: m.Key, Now: hub.Now, Retry: client.Retry{Backoff: 10 * time.Millisecond}}
+	for _, f := range change {
+		f(&cfg)
+	}
+	c, err := client.New(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return c
+}
+
+// consent returns a consent the hub's default policy accepts, collected a
+// minute ago by BankID; PlaceFlag fills in the rest.
+func consent(now time.Time) *protocol.Consent {
+	return &protocol.Consent{
+		Collection: protocol.ConsentCollection{Method: "mobile-app", At: protocol.NewNumericDate(now.Add(-time.Minute))},
+		Notice:     "https://bank.example/privacy/sparr",
+		ExpiresAt:  protocol.NewNumericDate(now.AddDate(2, 0, 0)),
+		Evidence:   protocol.ConsentEvidence{AuthenticationMethod: "bankid", AssuranceLevel: "loa3", Reference: "auth-1"},
+	}
+}
+
+// place places a standard flag on tok.
+func place(t testing.TB, c *client.Client, now time.Time, tok protocol.Token) *client.WriteResult {
+	t.Helper()
+	res, err := c.PlaceFlag(context.Background(), client.PlaceFlagRequest{Subject: tok, Consent: consent(now)})
+	if err != nil {
+		t.Fatalf("place flag: %v", err)
+	}
+	return res
+}
+
+// counter counts the requests an HTTP client sends, by "METHOD /path", and
+// can make chosen requests fail after the hub has answered them.
+type counter struct {
+	mu    sync.Mutex
+	n     map[string]int
+	auths []string
+	// lose, if set, says whether to drop the answer to a request the hub
+	// has handled, as a connection cut after the request would.
+	lose func(op string, n int) bool
+}
+
+func newCounter() *counter { return &counter{n: map[string]int{}} }
+
+func (c *counter) RoundTrip(req *http.Request) (*http.Response, error) {
+	op := req.Method + " " + req.URL.Path
+	c.mu.Lock()
+	c.n[op]++
+	n := c.n[op]
+	if a := req.Header.Get("Authorization"); a != "" {
+		c.auths = append(c.auths, strings.TrimPrefix(a, "Bearer "))
+	}
+	lose := c.lose
+	c.mu.Unlock()
+	resp, err := http.DefaultTransport.RoundTrip(req)
+	if err == nil && lose != nil && lose(op, n) {
+		resp.Body.Close()
+		return nil, errConnectionLost
+	}
+	return resp, err
+}
+
+type lostError struct{}
+
+func (lostError) Error() string { return "connection lost after the request was sent" }
+
+var errConnectionLost error = lostError{}
+
+func (c *counter) count(op string) int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.n[op]
+}
+
+func (c *counter) bearers() []string {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return append([]string(nil), c.auths...)
+}
+
+// events collects what a receiver hands on.
+type events struct {
+	mu     sync.Mutex
+	got    []*client.Event
+	notify chan struct{}
+	// fail makes the next call fail.
+	fail atomic.Bool
+}
+
+func newEvents() *events { return &events{notify: make(chan struct{}, 1)} }
+
+func (e *events) handle(_ context.Context, ev *client.Event) error {
+	if e.fail.CompareAndSwap(true, false) {
+		return errHandler
+	}
+	e.mu.Lock()
+	e.got = append(e.got, ev)
+	e.mu.Unlock()
+	select {
+	case e.notify <- struct{}{}:
+	default:
+	}
+	return nil
+}
+
+var errHandler = &handlerError{}
+
+type handlerError struct{}
+
+func (*handlerError) Error() string { return "the member's store is down" }
+
+func (e *events) all() []*client.Event {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	return append([]*client.Event(nil), e.got...)
+}
+
+// waitFor waits until an event matching match has been handled.
+func (e *events) waitFor(t testing.TB, what string, match func(*client.Event) bool) *client.Event {
+	t.Helper()
+	deadline := time.Now().Add(wait)
+	for {
+		for _, ev := range e.all() {
+			if match(ev) {
+				return ev
+			}
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("no %s within %s; got %d events", what, wait, len(e.all()))
+		}
+		select {
+		case <-e.notify:
+		case <-time.After(20 * time.Millisecond):
+		}
+	}
+}
+
+func ofType(typ protocol.EventType) func(*client.Event) bool {
+	return func(e *client.Event) bool { return e.Type == typ }
+}
+
+// startReceiver mounts a receiver for c on a loopback server and returns
+// its URL.
+func startReceiver(t testing.TB, c *client.Client, handle func(context.Context, *client.Event) error, change ...func(*client.ReceiverConfig)) (string, *client.Receiver) {
+	t.Helper()
+	cfg := client.ReceiverConfig{Client: c, Handle: handle}
+	for _, f := range change {
+		f(&cfg)
+	}
+	rcv, err := client.NewReceiver(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	mux := http.NewServeMux()
+	mux.Handle("/sparr/events", rcv)
+	srv := httptest.NewServer(mux)
+	t.Cleanup(srv.Close)
+	return srv.URL + "/sparr/events", rcv
+}

@@ -1,0 +1,306 @@
+package client
+
+import (
+	"context"
+	"crypto/ed25519"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"mime"
+	"net/http"
+	"slices"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/sparr-dev/sparr/protocol"
+)
+
+// MaxDeliverySize is the largest delivery body a [Receiver] reads.
+const MaxDeliverySize = 1 << 20
+
+// DefaultDedupSize is how many record ids a [Receiver] remembers to skip
+// repeated deliveries.
+const DefaultDedupSize = 10_000
+
+// The RFC 8935 error codes a [Receiver] answers with.
+const (
+	// CodeInvalidRequest: the delivery is not one: wrong method or media
+	// type, too large, missing or malformed headers, or a body that is not
+	// a record.
+	CodeInvalidRequest = "invalid_request"
+	// CodeAuthenticationFailed: no webhook signature verifies under the
+	// member's secrets or the hub's webhook key, or the timestamp is more
+	// than the tolerance away from the receiver's clock.
+	CodeAuthenticationFailed = "authentication_failed"
+	// CodeInvalidKey: the record's signature does not verify under the
+	// hub's published keys.
+	CodeInvalidKey = "invalid_key"
+	// CodeInvalidIssuer: the record is from another issuer than the hub.
+	CodeInvalidIssuer = "invalid_issuer"
+)
+
+// A DeliveryError is why a [Receiver] refused a delivery: the RFC 8935
+// error code it answered with (CodeInvalidRequest and its siblings) and
+// the cause.
+type DeliveryError struct {
+	Code string
+	Err  error
+}
+
+func (e *DeliveryError) Error() string { return e.Code + ": " + e.Err.Error() }
+
+// Unwrap returns the cause.
+func (e *DeliveryError) Unwrap() error { return e.Err }
+
+// ReceiverConfig configures [NewReceiver]. Handle is required, and so is
+// Client, or else both WebhookKeys and Keys.
+type ReceiverConfig struct {
+	// Handle is given every verified delivery, once: the event's record,
+	// its sequence number and the previous one. An error answers 500, and
+	// the hub delivers the event again later.
+	Handle func(ctx context.Context, e *Event) error
+	// Client supplies the hub's webhook key (from its configuration
+	// document) and verifies records against the hub's keys.
+	Client *Client
+	// Secrets are the member's whsec_ secrets. They may be set later, with
+	// [Receiver.SetSecrets]: until then deliveries verify with the hub's
+	// webhook key alone, as the first one, the verification event, must.
+	Secrets []protocol.WebhookSecret
+	// WebhookKeys are hub webhook keys to trust besides (or, without
+	// Client, instead of) the one in the hub's configuration document.
+	WebhookKeys []ed25519.PublicKey
+	// Keys verifies records; nil means Client.Keys().
+	Keys *Keys
+	// Now is the receiver's clock; nil means time.Now.
+	Now func() time.Time
+	// Tolerance is how far a delivery's timestamp may be from Now; default
+	// protocol.DefaultWebhookTolerance, 5 minutes.
+	Tolerance time.Duration
+	// DedupSize is how many record ids to remember; default
+	// DefaultDedupSize.
+	DedupSize int
+	// Logger receives a line for each refused delivery; nil discards them.
+	Logger *slog.Logger
+}
+
+// A Receiver is a member's webhook endpoint, an http.Handler to mount at
+// the URL registered with [Client.RegisterEndpoint]. For each delivery it
+// reads the raw body (at most MaxDeliverySize), checks the Standard
+// Webhooks signature (under the member's secrets or the hub's webhook key)
+// and timestamp, verifies the record against the hub's keys, skips a record
+// it has already handled, and hands the event to Handle; then it answers
+// 202. A delivery that does not verify is answered 400 with an RFC 8935
+// error, {"err":"authentication_failed","description":"…"}; a failure of
+// Handle is answered 500, so the hub tries again.
+type Receiver struct {
+	cfg  ReceiverConfig
+	log  *slog.Logger
+	seen *lru[string, struct{}]
+
+	mu      sync.RWMutex
+	secrets []protocol.WebhookSecret
+}
+
+var _ http.Handler = (*Receiver)(nil)
+
+// NewReceiver returns a receiver for cfg.
+func NewReceiver(cfg ReceiverConfig) (*Receiver, error) {
+	if cfg.Handle == nil {
+		return nil, errors.New("client: ReceiverConfig.Handle is required")
+	}
+	if cfg.Keys == nil && cfg.Client != nil {
+		cfg.Keys = cfg.Client.Keys()
+	}
+	if cfg.Keys == nil || (cfg.Client == nil && len(cfg.WebhookKeys) == 0) {
+		return nil, errors.New("client: ReceiverConfig needs Client, or both WebhookKeys and Keys")
+	}
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
+	if cfg.Tolerance <= 0 {
+		cfg.Tolerance = protocol.DefaultWebhookTolerance
+	}
+	if cfg.DedupSize <= 0 {
+		cfg.DedupSize = DefaultDedupSize
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.New(slog.DiscardHandler)
+	}
+	r := &Receiver{cfg: cfg, log: cfg.Logger, seen: newLRU[string, struct{}](cfg.DedupSize)}
+	r.SetSecrets(cfg.Secrets...)
+	return r, nil
+}
+
+// SetSecrets replaces the member's secrets the receiver trusts.
+func (r *Receiver) SetSecrets(secrets ...protocol.WebhookSecret) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.secrets = nil
+	for _, s := range secrets {
+		if !zeroSecret(s) {
+			r.secrets = append(r.secrets, s)
+		}
+	}
+}
+
+// zeroSecret reports whether s holds no key, as the secret RegisterEndpoint
+// returns for an endpoint that already had one.
+func zeroSecret(s protocol.WebhookSecret) bool {
+	return s.Encode() == (protocol.WebhookSecret{}).Encode()
+}
+
+// AddSecret adds a secret to those the receiver trusts, as after
+// [Client.RotateSecret]. Drop the old one with SetSecrets once it no longer
+// signs.
+func (r *Receiver) AddSecret(s protocol.WebhookSecret) {
+	if zeroSecret(s) {
+		return
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if !slices.ContainsFunc(r.secrets, func(x protocol.WebhookSecret) bool { return x.Encode() == s.Encode() }) {
+		r.secrets = append(r.secrets, s)
+	}
+}
+
+// ServeHTTP receives one delivery.
+func (r *Receiver) ServeHTTP(w http.ResponseWriter, req *http.Request) {
+	if req.Method != http.MethodPost {
+		w.Header().Set("Allow", http.MethodPost)
+		r.refuse(w, http.StatusMethodNotAllowed, &DeliveryError{CodeInvalidRequest, fmt.Errorf("%s is not allowed; the hub POSTs deliveries", req.Method)})
+		return
+	}
+	body, err := io.ReadAll(http.MaxBytesReader(w, req.Body, MaxDeliverySize))
+	if err != nil {
+		r.refuse(w, http.StatusBadRequest, &DeliveryError{CodeInvalidRequest, fmt.Errorf("reading the body: %w", err)})
+		return
+	}
+	if mt, _, _ := mime.ParseMediaType(req.Header.Get("Content-Type")); mt != protocol.DeliveryContentType {
+		r.refuse(w, http.StatusBadRequest, &DeliveryError{CodeInvalidRequest, fmt.Errorf("Content-Type is %q, want %s", req.Header.Get("Content-Type"), protocol.DeliveryContentType)})
+		return
+	}
+	e, err := r.Verify(req.Context(), req.Header, body)
+	var de *DeliveryError
+	var re *RecordError
+	switch {
+	case errors.As(err, &re) && re.RetryAfter > 0:
+		// A key the hub may have just added: ask for the delivery again
+		// once the key set may be fetched again.
+		w.Header().Set("Retry-After", strconv.Itoa(int((re.RetryAfter+time.Second-1)/time.Second)))
+		writeJSON(w, http.StatusServiceUnavailable, map[string]string{"err": "temporarily_unavailable", "description": "the record's key is not yet known here; deliver it again later"})
+		return
+	case errors.As(err, &de):
+		r.refuse(w, http.StatusBadRequest, de)
+		return
+	case err != nil:
+		// Not the delivery's fault: the hub's keys could not be fetched.
+		r.log.Error("webhook delivery not verified: the receiver could not get the hub's keys", "error", err)
+		w.Header().Set("Retry-After", "5")
+		writeJSON(w, http.StatusServiceUnavailable, map[string]string{"err": "temporarily_unavailable", "description": "the receiver cannot verify deliveries right now; try again"})
+		return
+	}
+	if _, dup := r.seen.get(e.Record.ID); dup {
+		w.WriteHeader(http.StatusAccepted)
+		return
+	}
+	if err := r.cfg.Handle(req.Context(), e); err != nil {
+		r.log.Error("webhook delivery verified but not handled; the hub will deliver it again", "seq", e.Seq, "type", e.Type.Short(), "error", err)
+		writeJSON(w, http.StatusInternalServerError, map[string]string{"err": "internal_error", "description": "the receiver could not store the event; deliver it again later"})
+		return
+	}
+	r.seen.add(e.Record.ID, struct{}{})
+	w.WriteHeader(http.StatusAccepted)
+}
+
+// Verify checks one delivery, given its headers and raw body, and returns
+// its event. A delivery that does not verify gives a [*DeliveryError];
+// any other error means the receiver could not get what it verifies with,
+// and the delivery may be tried again. Verify does not skip repeated
+// deliveries; ServeHTTP does.
+func (r *Receiver) Verify(ctx context.Context, h http.Header, body []byte) (*Event, error) {
+	v, err := r.verifier(ctx)
+	if err != nil {
+		return nil, err
+	}
+	if err := v.VerifyHeaders(h, body, r.cfg.Now()); err != nil {
+		code := CodeAuthenticationFailed
+		switch {
+		case errors.Is(err, protocol.ErrWebhookMissingHeader), errors.Is(err, protocol.ErrWebhookMalformed):
+			code = CodeInvalidRequest
+		case errors.Is(err, protocol.ErrWebhookNoKeys), errors.Is(err, protocol.ErrWebhookKey):
+			return nil, err
+		}
+		return nil, &DeliveryError{code, err}
+	}
+	seq, err1 := parseSeq(h.Get(protocol.HeaderSequence))
+	prev, err2 := parseSeq(h.Get(protocol.HeaderPreviousSequence))
+	if err := errors.Join(err1, err2); err != nil || seq == 0 || prev >= seq {
+		return nil, &DeliveryError{CodeInvalidRequest, fmt.Errorf("%s %q and %s %q: want sequence numbers, the previous one below",
+			protocol.HeaderSequence, h.Get(protocol.HeaderSequence), protocol.HeaderPreviousSequence, h.Get(protocol.HeaderPreviousSequence))}
+	}
+	rec, err := r.cfg.Keys.Verify(ctx, body)
+	var re *RecordError
+	switch {
+	case errors.As(err, &re) && re.RetryAfter > 0:
+		return nil, re
+	case errors.As(err, &re):
+		code := CodeInvalidRequest
+		switch {
+		case errors.Is(err, protocol.ErrUnknownKey), errors.Is(err, protocol.ErrBadSignature):
+			code = CodeInvalidKey
+		case errors.Is(err, ErrWrongIssuer):
+			code = CodeInvalidIssuer
+		}
+		return nil, &DeliveryError{code, re.Err}
+	case err != nil:
+		return nil, err
+	}
+	return &Event{Seq: seq, PreviousSeq: prev, WebhookID: h.Get(protocol.HeaderWebhookID), Type: rec.Event.EventType(), JWS: string(body), Record: rec}, nil
+}
+
+// verifier returns the webhook verifier for the secrets and keys trusted
+// now.
+func (r *Receiver) verifier(ctx context.Context) (protocol.WebhookVerifier, error) {
+	keys := r.cfg.WebhookKeys
+	if r.cfg.Client != nil {
+		conf, err := r.cfg.Client.Configuration(ctx)
+		if err != nil {
+			return protocol.WebhookVerifier{}, err
+		}
+		keys = append(slices.Clip(keys), conf.WebhookKey())
+	}
+	r.mu.RLock()
+	secrets := r.secrets
+	r.mu.RUnlock()
+	return protocol.WebhookVerifier{Secrets: secrets, PublicKeys: keys, Tolerance: r.cfg.Tolerance}, nil
+}
+
+// parseSeq parses a sequence header: a decimal number without sign or
+// leading zeros.
+func parseSeq(s string) (uint64, error) {
+	if s == "" || len(s) > 20 || (len(s) > 1 && s[0] == '0') {
+		return 0, fmt.Errorf("not a sequence number: %q", s)
+	}
+	for i := 0; i < len(s); i++ {
+		if s[i] < '0' || s[i] > '9' {
+			return 0, fmt.Errorf("not a sequence number: %q", s)
+		}
+	}
+	return strconv.ParseUint(s, 10, 64)
+}
+
+// refuse answers an RFC 8935 error.
+func (r *Receiver) refuse(w http.ResponseWriter, status int, de *DeliveryError) {
+	r.log.Warn("webhook delivery refused", "err", de.Code, "reason", de.Err.Error())
+	writeJSON(w, status, map[string]string{"err": de.Code, "description": de.Err.Error()})
+}
+
+func writeJSON(w http.ResponseWriter, status int, v any) {
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("Cache-Control", "no-store")
+	w.WriteHeader(status)
+	json.NewEncoder(w).Encode(v)
+}

@@ -1,0 +1,447 @@
+package replica
+
+import (
+	"cmp"
+	"context"
+	"encoding/binary"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"maps"
+	"slices"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	bolt "go.etcd.io/bbolt"
+	bolterrors "go.etcd.io/bbolt/errors"
+
+	"github.com/sparr-dev/sparr/client"
+	"github.com/sparr-dev/sparr/protocol"
+)
+
+// ErrLocked is returned by [Open] when another process holds the file.
+var ErrLocked = errors.New("replica file in use")
+
+// schema is the version of the file's layout.
+const schema = 1
+
+// The file's buckets.
+var (
+	bMeta  = []byte("meta")       // "schema", "seq", "bootstrapped"
+	bFlags = []byte("flags")      // flag id → Flag (JSON)
+	bSusps = []byte("suspicions") // suspicion id → Suspicion (JSON)
+)
+
+// A Source is where a replica reads the hub's records: [*client.Client].
+type Source interface {
+	// WalkSnapshot streams the snapshot's verified records and returns the
+	// sequence number they are consistent at.
+	WalkSnapshot(ctx context.Context, fn func(*client.Event) error) (uint64, error)
+	// Feed reads a page of verified events after a cursor.
+	Feed(ctx context.Context, after uint64, limit int) (*client.FeedPage, error)
+}
+
+var _ Source = (*client.Client)(nil)
+
+// Config configures [Open]. Client is required.
+type Config struct {
+	Client Source
+	// Now is the clock that thaw windows and expiries are judged by; nil
+	// means time.Now.
+	Now func() time.Time
+	// Logger receives a line when the replica fills a gap or starts again
+	// from a snapshot; nil discards them.
+	Logger *slog.Logger
+	// PageSize is how many events to ask the feed for at once; default
+	// client.MaxFeedPage.
+	PageSize int
+	// PollInterval is how often [Replica.Run] reads the feed; default one
+	// minute.
+	PollInterval time.Duration
+	// LockTimeout is how long Open waits for another process to release
+	// the file; default one second.
+	LockTimeout time.Duration
+}
+
+// A Replica is a member's local mirror of the hub's records: every active
+// flag and suspicion hit the member is entitled to, kept in a bbolt file
+// and indexed in memory, so that [Replica.Check] answers as the hub would,
+// in well under a microsecond, without asking it. It is safe for
+// concurrent use: any number of Checks run beside the one writer (Sync,
+// Apply).
+type Replica struct {
+	cfg Config
+	db  *bolt.DB
+	log *slog.Logger
+
+	wmu          sync.Mutex // the one writer
+	bootstrapped bool       // guarded by wmu
+
+	mu  sync.RWMutex // guards the index
+	st  *state
+	seq atomic.Uint64
+}
+
+// Open opens the replica in the bbolt file at path, creating it if it does
+// not exist, and builds its in-memory index from what the file holds. It
+// does not contact the hub: a replica serves checks from its last state
+// even while the hub is out of reach. Call [Replica.Sync] (or
+// [Replica.Run]) next; it bootstraps a new replica from the hub's snapshot,
+// and catches a reopened one up from its last sequence number.
+func Open(path string, cfg Config) (*Replica, error) {
+	if cfg.Client == nil {
+		return nil, errors.New("replica: Config.Client is required")
+	}
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.New(slog.DiscardHandler)
+	}
+	if cfg.PageSize <= 0 || cfg.PageSize > client.MaxFeedPage {
+		cfg.PageSize = client.MaxFeedPage
+	}
+	if cfg.PollInterval <= 0 {
+		cfg.PollInterval = time.Minute
+	}
+	if cfg.LockTimeout <= 0 {
+		cfg.LockTimeout = time.Second
+	}
+	db, err := bolt.Open(path, 0o600, &bolt.Options{Timeout: cfg.LockTimeout})
+	if errors.Is(err, bolterrors.ErrTimeout) {
+		return nil, fmt.Errorf("open replica %s: %w", path, ErrLocked)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("open replica %s: %w", path, err)
+	}
+	r := &Replica{cfg: cfg, db: db, log: cfg.Logger}
+	st, seq, bootstrapped, err := r.load()
+	if err != nil {
+		db.Close()
+		return nil, fmt.Errorf("open replica %s: %w", path, err)
+	}
+	r.st, r.bootstrapped = st, bootstrapped
+	r.seq.Store(seq)
+	return r, nil
+}
+
+// load creates the buckets if need be and reads the file: its sequence
+// number, whether it was ever bootstrapped, and the index.
+func (r *Replica) load() (st *state, seq uint64, bootstrapped bool, err error) {
+	st = newState()
+	err = r.db.Update(func(tx *bolt.Tx) error {
+		for _, b := range [][]byte{bMeta, bFlags, bSusps} {
+			if _, err := tx.CreateBucketIfNotExists(b); err != nil {
+				return err
+			}
+		}
+		meta := tx.Bucket(bMeta)
+		switch v := meta.Get([]byte("schema")); {
+		case v == nil:
+			if err := meta.Put([]byte("schema"), u64(schema)); err != nil {
+				return err
+			}
+		case len(v) != 8 || binary.BigEndian.Uint64(v) != schema:
+			return fmt.Errorf("the file's layout is version %x, this replica reads %d", v, schema)
+		}
+		if v := meta.Get([]byte("seq")); len(v) == 8 {
+			seq = binary.BigEndian.Uint64(v)
+		}
+		bootstrapped = meta.Get([]byte("bootstrapped")) != nil
+		d := newDirty()
+		err := tx.Bucket(bFlags).ForEach(func(k, v []byte) error {
+			f := new(Flag)
+			if err := json.Unmarshal(v, f); err != nil {
+				return fmt.Errorf("flag %q: %w", k, err)
+			}
+			st.putFlag(f, d)
+			return nil
+		})
+		if err != nil {
+			return err
+		}
+		return tx.Bucket(bSusps).ForEach(func(k, v []byte) error {
+			s := new(Suspicion)
+			if err := json.Unmarshal(v, s); err != nil {
+				return fmt.Errorf("suspicion %q: %w", k, err)
+			}
+			st.putSuspicion(s, d)
+			return nil
+		})
+	})
+	return st, seq, bootstrapped, err
+}
+
+// Close closes the file. The replica must not be used after.
+func (r *Replica) Close() error {
+	r.wmu.Lock()
+	defer r.wmu.Unlock()
+	return r.db.Close()
+}
+
+// Check answers for one token from the replica alone, as the hub's check
+// would at this moment (Config.Now): client.AdviceVerify for an active flag
+// that is not thawed, client.AdviceReview for active suspicion hits
+// without one, client.AdviceNone otherwise, with the flag and suspicions
+// and their signed records. Thaw windows and expiries are judged when it
+// is called, so a thaw that ends or a flag that expires changes the answer
+// even before the hub's record of it arrives.
+func (r *Replica) Check(tok protocol.Token) Advice {
+	now := r.cfg.Now().UnixNano()
+	r.mu.RLock()
+	h, ok := r.st.lookup(tok)
+	r.mu.RUnlock()
+	if !ok {
+		return Advice{Advice: client.AdviceNone}
+	}
+	return h.advice(now)
+}
+
+// Records returns every record the replica holds, in sequence order: what
+// the member keeps of the hub's records, for an audit.
+func (r *Replica) Records() []Record {
+	r.mu.RLock()
+	var out []Record
+	for _, f := range r.st.flags {
+		out = append(out, f.Records...)
+	}
+	for _, s := range r.st.susps {
+		out = append(out, s.Records...)
+	}
+	r.mu.RUnlock()
+	slices.SortFunc(out, func(a, b Record) int { return cmp.Compare(a.Seq, b.Seq) })
+	return out
+}
+
+// Seq returns the sequence number of the last event the replica applied:
+// it holds everything the hub had issued up to it.
+func (r *Replica) Seq() uint64 { return r.seq.Load() }
+
+// Stats describe what a replica holds.
+type Stats struct {
+	Seq        uint64
+	Flags      int
+	Suspicions int
+	Tokens     int
+}
+
+// Stats returns what the replica holds.
+func (r *Replica) Stats() Stats {
+	r.mu.RLock()
+	defer r.mu.RUnlock()
+	return Stats{Seq: r.seq.Load(), Flags: len(r.st.flags), Suspicions: len(r.st.susps), Tokens: len(r.st.byToken)}
+}
+
+// Sync brings the replica up to date with the hub: from the snapshot if it
+// has never synced, or if the hub no longer keeps the events it missed
+// (the feed's cursor expired); otherwise from the feed, after its last
+// sequence number.
+func (r *Replica) Sync(ctx context.Context) error {
+	r.wmu.Lock()
+	defer r.wmu.Unlock()
+	return r.sync(ctx)
+}
+
+// Apply applies an event the hub pushed; it fits [client.ReceiverConfig]'s
+// Handle. An event already applied is skipped. An event whose previous
+// sequence number (Sparr-Previous-Sequence) is past the replica's last
+// shows a gap: the replica then reads the feed from its last sequence
+// number, which brings this event too. It returns when the change is in
+// the file.
+func (r *Replica) Apply(ctx context.Context, e *client.Event) error {
+	r.wmu.Lock()
+	defer r.wmu.Unlock()
+	last := r.seq.Load()
+	switch {
+	case !r.bootstrapped:
+		return r.sync(ctx)
+	case e.Seq <= last:
+		return nil
+	case e.PreviousSeq > last:
+		r.log.Info("missed an event: reading the feed", "seq", e.Seq, "previous", e.PreviousSeq, "last_applied", last)
+		return r.sync(ctx)
+	}
+	err := r.applyEvents([]*client.Event{e}, e.Seq)
+	if errors.Is(err, errDiverged) {
+		r.log.Warn("event for a flag the replica does not hold: starting again from a snapshot", "error", err)
+		return r.bootstrap(ctx)
+	}
+	return err
+}
+
+// Run syncs now and then every PollInterval until ctx is done, as a safety
+// net beside pushed events: a delivery lost at the end of a burst has no
+// successor to reveal the gap. It logs failures and keeps going, and
+// returns ctx's error.
+func (r *Replica) Run(ctx context.Context) error {
+	t := time.NewTicker(r.cfg.PollInterval)
+	defer t.Stop()
+	for {
+		if err := r.Sync(ctx); err != nil && ctx.Err() == nil {
+			r.log.Warn("replica sync failed; trying again later", "error", err)
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-t.C:
+		}
+	}
+}
+
+// sync is Sync with wmu held.
+func (r *Replica) sync(ctx context.Context) error {
+	if !r.bootstrapped {
+		return r.bootstrap(ctx)
+	}
+	err := r.catchUp(ctx)
+	switch {
+	case errors.Is(err, client.ErrCursorExpired):
+		r.log.Info("the hub no longer keeps the events missed: starting again from a snapshot", "last_applied", r.seq.Load())
+		return r.bootstrap(ctx)
+	case errors.Is(err, errDiverged):
+		r.log.Warn("event for a flag the replica does not hold: starting again from a snapshot", "error", err)
+		return r.bootstrap(ctx)
+	}
+	return err
+}
+
+// catchUp applies the feed after the replica's last sequence number, page
+// by page, each page in one transaction.
+func (r *Replica) catchUp(ctx context.Context) error {
+	for {
+		page, err := r.cfg.Client.Feed(ctx, r.seq.Load(), r.cfg.PageSize)
+		if err != nil {
+			return err
+		}
+		if len(page.Events) > 0 || page.Next > r.seq.Load() {
+			if err := r.applyEvents(page.Events, page.Next); err != nil {
+				return err
+			}
+		}
+		if !page.More {
+			return nil
+		}
+	}
+}
+
+// bootstrap replaces everything with the hub's snapshot, then follows the
+// feed from the snapshot's sequence number.
+func (r *Replica) bootstrap(ctx context.Context) error {
+	fresh := newState()
+	d := newDirty()
+	seq, err := r.cfg.Client.WalkSnapshot(ctx, func(e *client.Event) error {
+		return fresh.apply(e, d)
+	})
+	if err != nil {
+		return fmt.Errorf("replica bootstrap: %w", err)
+	}
+	err = r.db.Update(func(tx *bolt.Tx) error {
+		for _, b := range [][]byte{bFlags, bSusps} {
+			if err := tx.DeleteBucket(b); err != nil {
+				return err
+			}
+			if _, err := tx.CreateBucket(b); err != nil {
+				return err
+			}
+		}
+		if err := writeState(tx, fresh, d); err != nil {
+			return err
+		}
+		meta := tx.Bucket(bMeta)
+		if err := meta.Put([]byte("bootstrapped"), []byte{1}); err != nil {
+			return err
+		}
+		return meta.Put([]byte("seq"), u64(seq))
+	})
+	if err != nil {
+		return fmt.Errorf("replica bootstrap: %w", err)
+	}
+	r.mu.Lock()
+	r.st = fresh
+	r.seq.Store(seq)
+	r.mu.Unlock()
+	r.bootstrapped = true
+	r.log.Info("replica loaded from the hub's snapshot", "seq", seq, "flags", len(fresh.flags), "suspicions", len(fresh.susps))
+	err = r.catchUp(ctx)
+	if errors.Is(err, errDiverged) {
+		// Once is enough: a second divergence straight after a snapshot
+		// is a fault to report, not to loop on.
+		return fmt.Errorf("replica: just after a snapshot: %w", err)
+	}
+	return err
+}
+
+// applyEvents applies events to the index, then writes what changed and
+// the new sequence number next in one transaction. If the write fails, the
+// index is rebuilt from the file.
+func (r *Replica) applyEvents(events []*client.Event, next uint64) error {
+	d := newDirty()
+	r.mu.Lock()
+	var err error
+	for _, e := range events {
+		if err = r.st.apply(e, d); err != nil {
+			break
+		}
+	}
+	r.mu.Unlock()
+	if err == nil {
+		err = r.db.Update(func(tx *bolt.Tx) error {
+			if err := writeState(tx, r.st, d); err != nil {
+				return err
+			}
+			return tx.Bucket(bMeta).Put([]byte("seq"), u64(next))
+		})
+		if err == nil {
+			r.seq.Store(next)
+			return nil
+		}
+	}
+	// The index may be ahead of the file: read it back.
+	st, seq, _, lerr := r.load()
+	if lerr != nil {
+		return errors.Join(err, fmt.Errorf("reload the replica: %w", lerr))
+	}
+	r.mu.Lock()
+	r.st = st
+	r.seq.Store(seq)
+	r.mu.Unlock()
+	return err
+}
+
+// writeState writes the flags and suspicions d names: the index's current
+// value, or a deletion. Keys go in sorted order into nearly full pages: the
+// ids are UUIDv7s, so a bootstrap of many flags appends rather than splits.
+func writeState(tx *bolt.Tx, st *state, d dirty) error {
+	flags, susps := tx.Bucket(bFlags), tx.Bucket(bSusps)
+	flags.FillPercent, susps.FillPercent = 0.9, 0.9
+	for _, id := range slices.Sorted(maps.Keys(d.flags)) {
+		if err := putOrDelete(flags, id, st.flags[id]); err != nil {
+			return err
+		}
+	}
+	for _, id := range slices.Sorted(maps.Keys(d.susps)) {
+		if err := putOrDelete(susps, id, st.susps[id]); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func putOrDelete[T any](b *bolt.Bucket, id string, v *T) error {
+	if v == nil {
+		return b.Delete([]byte(id))
+	}
+	data, err := json.Marshal(v)
+	if err != nil {
+		return err
+	}
+	return b.Put([]byte(id), data)
+}
+
+func u64(n uint64) []byte {
+	var b [8]byte
+	binary.BigEndian.PutUint64(b[:], n)
+	return b[:]
+}

@@ -1,0 +1,531 @@
+package replica_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http/httptest"
+	"path/filepath"
+	"slices"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/sparr-dev/sparr/client"
+	"github.com/sparr-dev/sparr/client/replica"
+	"github.com/sparr-dev/sparr/federation"
+	"github.com/sparr-dev/sparr/protocol"
+	"github.com/sparr-dev/sparr/server"
+	"github.com/sparr-dev/sparr/server/hubtest"
+)
+
+const wait = 20 * time.Second
+
+var fast = server.Delivery{
+	Schedule: []time.Duration{0, 20 * time.Millisecond, 40 * time.Millisecond, 60 * time.Millisecond},
+	Timeout:  2 * time.Second,
+}
+
+// A bank is a member with a client and a replica in a file of its own.
+type bank struct {
+	id     string
+	client *client.Client
+	rep    *replica.Replica
+	path   string
+	now    func() time.Time
+	logs   *logBuffer
+}
+
+// logBuffer keeps what a replica logs.
+type logBuffer struct {
+	mu sync.Mutex
+	b  strings.Builder
+}
+
+func (l *logBuffer) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+func (l *logBuffer) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
+}
+
+func newBank(t *testing.T, hub *hubtest.Hub, id string, roles ...federation.Role) *bank {
+	t.Helper()
+	m := hub.AddMember(t, id, roles...)
+	c, err := client.New(client.Config{HubURL: hub.URL, MemberID: id, Key: m.Key, Now: hub.Now, Retry: client.Retry{Backoff: 10 * time.Millisecond}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	b := &bank{id: id, client: c, path: filepath.Join(t.TempDir(), id+".db"), now: hub.Now, logs: &logBuffer{}}
+	b.open(t)
+	t.Cleanup(func() { b.rep.Close() })
+	return b
+}
+
+func (b *bank) open(t *testing.T) {
+	t.Helper()
+	r, err := replica.Open(b.path, replica.Config{Client: b.client, Now: b.now, Logger: slog.New(slog.NewTextHandler(b.logs, nil))})
+	if err != nil {
+		t.Fatal(err)
+	}
+	b.rep = r
+}
+
+func (b *bank) reopen(t *testing.T) {
+	t.Helper()
+	if err := b.rep.Close(); err != nil {
+		t.Fatal(err)
+	}
+	b.open(t)
+}
+
+func (b *bank) sync(t *testing.T) {
+	t.Helper()
+	if err := b.rep.Sync(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// listen registers a receiver whose events go to the replica, except
+// those drop says to lose after acknowledging them, as a member that
+// crashed between answering and storing would.
+func (b *bank) listen(t *testing.T, drop func(*client.Event) bool) {
+	t.Helper()
+	rcv, err := client.NewReceiver(client.ReceiverConfig{Client: b.client, Handle: func(ctx context.Context, e *client.Event) error {
+		if drop != nil && drop(e) {
+			return nil
+		}
+		return b.rep.Apply(ctx, e)
+	}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := httptest.NewServer(rcv)
+	t.Cleanup(srv.Close)
+	secret, _, err := b.client.RegisterEndpoint(context.Background(), srv.URL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rcv.SetSecrets(secret)
+}
+
+// caughtUp waits until the replica has applied every event of the hub.
+func (b *bank) caughtUp(t *testing.T, hub *hubtest.Hub) {
+	t.Helper()
+	deadline := time.Now().Add(wait)
+	for {
+		seq, err := hub.Store.Sequence()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if b.rep.Seq() >= seq {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%s's replica is at %d, the hub at %d", b.id, b.rep.Seq(), seq)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+// converged checks that the replica answers every token as the hub does,
+// and holds exactly the records of the hub's snapshot for the member.
+func (b *bank) converged(t *testing.T, toks []protocol.Token) {
+	t.Helper()
+	ctx := context.Background()
+	res, err := b.client.Check(ctx, client.PurposeOther, toks...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i, r := range res.Results {
+		local := b.rep.Check(toks[i])
+		if msg := same(r, local); msg != "" {
+			t.Errorf("%s, token %d: %s", b.id, i, msg)
+		}
+	}
+	snap, err := b.client.Snapshot(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var want, got []string
+	for _, e := range snap.Events {
+		want = append(want, e.JWS)
+	}
+	for _, r := range b.rep.Records() {
+		got = append(got, r.JWS)
+	}
+	slices.Sort(want)
+	slices.Sort(got)
+	if !slices.Equal(want, got) {
+		t.Errorf("%s holds %d records, the hub's snapshot %d; they differ", b.id, len(got), len(want))
+	}
+}
+
+// same compares the hub's answer for a token with the replica's.
+func same(hub client.TokenResult, local replica.Advice) string {
+	if hub.Advice != local.Advice {
+		return fmt.Sprintf("advice: hub %s, replica %s", hub.Advice, local.Advice)
+	}
+	if (hub.Flag == nil) != (local.Flag == nil) {
+		return fmt.Sprintf("flag: hub %v, replica %v", hub.Flag, local.Flag)
+	}
+	if f, l := hub.Flag, local.Flag; f != nil {
+		var jws []string
+		for _, r := range l.Records {
+			jws = append(jws, r.JWS)
+		}
+		switch {
+		case f.ID != l.ID || f.Kind != l.Kind || !f.ExpiresAt.Equal(l.ExpiresAt):
+			return fmt.Sprintf("flag: hub %s %s until %s, replica %s %s until %s", f.ID, f.Kind, f.ExpiresAt, l.ID, l.Kind, l.ExpiresAt)
+		case f.Thawed != local.Thawed || (f.Thawed && !f.ThawUntil.Equal(l.ThawUntil)):
+			return fmt.Sprintf("thawed: hub %v until %s, replica %v until %s", f.Thawed, f.ThawUntil, local.Thawed, l.ThawUntil)
+		case !slices.Equal(f.JWS, jws):
+			return fmt.Sprintf("records: hub %d, replica %d, not the same", len(f.JWS), len(jws))
+		}
+	}
+	var ids []string
+	var cats []protocol.SuspicionCategory
+	for _, s := range local.Suspicions {
+		ids = append(ids, s.ID)
+		if !slices.Contains(cats, s.Category) {
+			cats = append(cats, s.Category)
+		}
+	}
+	if s := hub.Suspicions; s != nil {
+		if s.Count != len(ids) || !slices.Equal(s.IDs, ids) || !slices.Equal(s.Categories, cats) {
+			return fmt.Sprintf("suspicions: hub %v %v, replica %v %v", s.IDs, s.Categories, ids, cats)
+		}
+	} else if len(ids) != 0 {
+		return fmt.Sprintf("suspicions: hub none, replica %v", ids)
+	}
+	return ""
+}
+
+// origin is the member where consumers place, thaw and lift flags.
+type origin struct {
+	*bank
+	t   *testing.T
+	hub *hubtest.Hub
+}
+
+func (o origin) place(tok protocol.Token, expires time.Time) *client.WriteResult {
+	o.t.Helper()
+	now := o.hub.Now()
+	res, err := o.client.PlaceFlag(context.Background(), client.PlaceFlagRequest{Subject: tok, ExpiresAt: expires, Consent: &protocol.Consent{
+		Collection: protocol.ConsentCollection{Method: "branch", At: protocol.NewNumericDate(now.Add(-time.Minute))},
+		Notice:     "https://bank.example/privacy", ExpiresAt: protocol.NewNumericDate(now.AddDate(2, 0, 0)),
+		Evidence: protocol.ConsentEvidence{AuthenticationMethod: "bankid", Reference: "auth"},
+	}})
+	if err != nil {
+		o.t.Fatal(err)
+	}
+	return res
+}
+
+func (o origin) do(res *client.WriteResult, err error) *client.WriteResult {
+	o.t.Helper()
+	if err != nil {
+		o.t.Fatal(err)
+	}
+	return res
+}
+
+func tokens(t *testing.T, c *client.Client, prefix string, n int) []protocol.Token {
+	t.Helper()
+	var values []string
+	for i := range n {
+		values = append(values, fmt.Sprintf("%s%d@example.se", prefix, i))
+	}
+	toks, err := c.Tokenize(context.Background(), protocol.TypeEmail, values...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return toks
+}
+
+var report = &protocol.PoliceReport{Authority: "Polismyndigheten", CaseNumber: "5000-K9", Date: "2026-01-02"}
+
+// story makes every kind of change the hub knows: flags placed, extended,
+// thawed and lifted, suspicions reported and retracted.
+func story(t *testing.T, o origin, toks []protocol.Token) {
+	ctx := context.Background()
+	var flags []*client.WriteResult
+	for _, tok := range toks[:4] {
+		flags = append(flags, o.place(tok, time.Time{}))
+	}
+	o.do(o.client.ExtendFlag(ctx, client.ExtendFlagRequest{FlagID: flags[1].Flag.ID, Kind: protocol.FlagKindExtended, PoliceReport: report}))
+	o.do(o.client.ThawFlag(ctx, flags[2].Flag.ID, time.Time{}, o.hub.Now().Add(2*time.Hour)))
+	o.do(o.client.LiftFlag(ctx, flags[3].Flag.ID))
+	s := o.do(o.client.ReportSuspicion(ctx, client.ReportSuspicionRequest{Subjects: toks[4:6], Category: protocol.CategoryApplicationFraud, PoliceReport: report}))
+	o.do(o.client.ReportSuspicion(ctx, client.ReportSuspicionRequest{Subjects: toks[5:7], Category: protocol.CategoryMoneyMule, PoliceReport: report}))
+	o.do(o.client.RetractSuspicion(ctx, s.Suspicion.ID, protocol.RetractReportedInError))
+	o.do(o.client.ReportSuspicion(ctx, client.ReportSuspicionRequest{Subjects: toks[:1], Category: protocol.CategoryIdentityTheft, PoliceReport: report}))
+}
+
+func suspicionHub(t *testing.T, opts hubtest.Options) *hubtest.Hub {
+	opts.Policy.SuspicionLegalBasis = "brottsdatalagen"
+	return hubtest.Start(t, opts)
+}
+
+// TestConvergesAfterRestart: a replica that was closed while the hub went
+// on answers from its file on reopening, and catches up from its last
+// sequence number.
+func TestConvergesAfterRestart(t *testing.T) {
+	hub := suspicionHub(t, hubtest.Options{})
+	a := origin{newBank(t, hub, "bank-a", federation.RoleFlag, federation.RoleSuspicion, federation.RoleCheck), t, hub}
+	b := newBank(t, hub, "bank-b", federation.RoleCheck)
+	b.sync(t) // bootstraps from an empty hub
+	toks := tokens(t, a.client, "restart", 10)
+	story(t, a, toks)
+	b.sync(t)
+	b.converged(t, toks)
+	before := b.rep.Stats()
+
+	// bank-b stops; the hub goes on.
+	if err := b.rep.Close(); err != nil {
+		t.Fatal(err)
+	}
+	res, err := a.client.Check(context.Background(), client.PurposeOther, toks[0])
+	if err != nil {
+		t.Fatal(err)
+	}
+	a.do(a.client.LiftFlag(context.Background(), res.Results[0].Flag.ID))
+	a.place(toks[7], time.Time{})
+	a.place(toks[8], time.Time{})
+
+	b.open(t)
+	if got := b.rep.Stats(); got != before {
+		t.Errorf("reopened replica holds %+v, it held %+v", got, before)
+	}
+	if a := b.rep.Check(toks[0]); a.Advice != client.AdviceVerify {
+		t.Errorf("reopened replica, before syncing: %s, want verify as it last knew", a)
+	}
+	b.sync(t)
+	b.converged(t, toks)
+	if a := b.rep.Check(toks[0]); a.Flag != nil {
+		t.Errorf("the flag lifted while the replica was down is still held")
+	}
+}
+
+// TestFillsGap: a member that loses one delivery notices the gap at the
+// next one and fills it from the feed.
+func TestFillsGap(t *testing.T) {
+	hub := suspicionHub(t, hubtest.Options{Delivery: fast})
+	a := origin{newBank(t, hub, "bank-a", federation.RoleFlag, federation.RoleSuspicion, federation.RoleCheck), t, hub}
+	b := newBank(t, hub, "bank-b", federation.RoleCheck)
+	b.sync(t)
+	var placed atomic.Int32
+	var lost atomic.Uint64
+	b.listen(t, func(e *client.Event) bool {
+		if e.Type == protocol.EventFlagPlaced && placed.Add(1) == 2 {
+			lost.Store(e.Seq)
+			return true
+		}
+		return false
+	})
+	toks := tokens(t, a.client, "gap", 10)
+	story(t, a, toks)
+	b.caughtUp(t, hub)
+	if lost.Load() == 0 {
+		t.Fatal("no delivery was lost")
+	}
+	if !strings.Contains(b.logs.String(), "missed an event") {
+		t.Errorf("the replica did not notice the gap; it logged:\n%s", b.logs)
+	}
+	b.converged(t, toks)
+	if a := b.rep.Check(toks[1]); a.Flag == nil {
+		t.Errorf("the flag whose delivery was lost is not held")
+	}
+}
+
+// TestLongAbsence: a member away longer than the feed keeps is told its
+// cursor expired, takes a snapshot, and converges, having forgotten what
+// was lifted meanwhile.
+func TestLongAbsence(t *testing.T) {
+	clock := hubtest.NewClock(time.Now())
+	hub := suspicionHub(t, hubtest.Options{Clock: clock, Policy: server.Policy{FeedRetention: 24 * time.Hour}})
+	a := origin{newBank(t, hub, "bank-a", federation.RoleFlag, federation.RoleSuspicion, federation.RoleCheck), t, hub}
+	b := newBank(t, hub, "bank-b", federation.RoleCheck)
+	toks := tokens(t, a.client, "away", 10)
+	first := a.place(toks[9], time.Time{})
+	b.sync(t)
+	if b.rep.Check(toks[9]).Advice != client.AdviceVerify {
+		t.Fatal("the first flag is not held")
+	}
+	// Away for two days: everything happens, the first flag is lifted,
+	// and the hub prunes the feed.
+	story(t, a, toks)
+	a.do(a.client.LiftFlag(context.Background(), first.Flag.ID))
+	clock.Advance(48 * time.Hour)
+	a.place(toks[8], time.Time{})
+	if err := hub.RunJobs(); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := b.client.Feed(context.Background(), b.rep.Seq(), 10); !errors.Is(err, client.ErrCursorExpired) {
+		t.Fatalf("the feed from the replica's cursor: %v, want it expired", err)
+	}
+	b.sync(t)
+	if !strings.Contains(b.logs.String(), "starting again from a snapshot") {
+		t.Errorf("the replica did not start again from a snapshot; it logged:\n%s", b.logs)
+	}
+	b.converged(t, toks)
+	if b.rep.Check(toks[9]).Flag != nil {
+		t.Errorf("the flag lifted while the member was away is still held")
+	}
+}
+
+// TestThawAndExpiryAtCallTime: the replica judges thaw windows and expiry
+// when it is asked, as the hub does, before any record says so.
+func TestThawAndExpiryAtCallTime(t *testing.T) {
+	ctx := context.Background()
+	start := time.Now().Truncate(time.Second)
+	clock := hubtest.NewClock(start)
+	hub := hubtest.Start(t, hubtest.Options{Clock: clock})
+	a := origin{newBank(t, hub, "bank-a", federation.RoleFlag, federation.RoleCheck), t, hub}
+	b := newBank(t, hub, "bank-b", federation.RoleCheck)
+	toks := tokens(t, a.client, "thaw", 1)
+	f := a.place(toks[0], start.Add(3*time.Hour))
+	a.do(a.client.ThawFlag(ctx, f.Flag.ID, start.Add(10*time.Minute), start.Add(70*time.Minute)))
+	b.sync(t)
+	seq := b.rep.Seq()
+	for _, step := range []struct {
+		after  time.Duration
+		advice client.Advice
+		thawed bool
+		flag   bool
+	}{
+		{0, client.AdviceVerify, false, true},
+		{15 * time.Minute, client.AdviceNone, true, true},    // in the thaw window
+		{55 * time.Minute, client.AdviceVerify, false, true}, // the window closed
+		{115 * time.Minute, client.AdviceNone, false, false}, // past expiry; the hub has not said so yet
+	} {
+		clock.Advance(step.after)
+		got := b.rep.Check(toks[0])
+		if got.Advice != step.advice || got.Thawed != step.thawed || (got.Flag != nil) != step.flag {
+			t.Errorf("at %s: %s thawed=%v flag=%v, want %s thawed=%v flag=%v", clock.Now().Sub(start), got, got.Thawed, got.Flag != nil, step.advice, step.thawed, step.flag)
+		}
+		b.converged(t, toks)
+	}
+	if b.rep.Seq() != seq {
+		t.Fatal("the replica applied events meanwhile; the test proves nothing")
+	}
+	// The hub's expiry job sends the record; the replica forgets the flag.
+	if err := hub.RunJobs(); err != nil {
+		t.Fatal(err)
+	}
+	b.sync(t)
+	if s := b.rep.Stats(); s.Flags != 0 || s.Tokens != 0 || len(b.rep.Records()) != 0 {
+		t.Errorf("after the expiry record: %+v, want nothing held", s)
+	}
+}
+
+// TestDeletesOnLift: pushed lifts make every replica forget the flag, in
+// memory and in its file.
+func TestDeletesOnLift(t *testing.T) {
+	hub := hubtest.Start(t, hubtest.Options{Delivery: fast})
+	a := origin{newBank(t, hub, "bank-a", federation.RoleFlag, federation.RoleCheck), t, hub}
+	var banks []*bank
+	for _, id := range []string{"bank-b", "bank-c"} {
+		b := newBank(t, hub, id, federation.RoleCheck)
+		b.sync(t)
+		b.listen(t, nil)
+		banks = append(banks, b)
+	}
+	toks := tokens(t, a.client, "lift", 2)
+	f := a.place(toks[0], time.Time{})
+	a.place(toks[1], time.Time{})
+	for _, b := range banks {
+		b.caughtUp(t, hub)
+		if got := b.rep.Check(toks[0]); got.Advice != client.AdviceVerify || got.Flag.ID != f.Flag.ID {
+			t.Fatalf("%s: %s, want verify", b.id, got)
+		}
+	}
+	a.do(a.client.LiftFlag(context.Background(), f.Flag.ID))
+	for _, b := range banks {
+		b.caughtUp(t, hub)
+		if got := b.rep.Check(toks[0]); got.Advice != client.AdviceNone || got.Flag != nil {
+			t.Errorf("%s after the lift: %s, want none", b.id, got)
+		}
+		b.reopen(t)
+		for _, r := range b.rep.Records() {
+			if r.Seq <= f.Seq {
+				t.Errorf("%s's file still holds record %s of the lifted flag", b.id, r.ID)
+			}
+		}
+		if s := b.rep.Stats(); s.Flags != 1 {
+			t.Errorf("%s holds %d flags, want the other one", b.id, s.Flags)
+		}
+		b.converged(t, toks)
+	}
+}
+
+// TestConcurrentChecks runs checks while events are applied, for the race
+// detector.
+func TestConcurrentChecks(t *testing.T) {
+	hub := hubtest.Start(t, hubtest.Options{Delivery: fast})
+	a := origin{newBank(t, hub, "bank-a", federation.RoleFlag, federation.RoleCheck), t, hub}
+	b := newBank(t, hub, "bank-b", federation.RoleCheck)
+	b.sync(t)
+	b.listen(t, nil)
+	toks := tokens(t, a.client, "busy", 5)
+	stop := make(chan struct{})
+	var wg sync.WaitGroup
+	for range 4 {
+		wg.Go(func() {
+			for {
+				select {
+				case <-stop:
+					return
+				default:
+				}
+				for _, tok := range toks {
+					if adv := b.rep.Check(tok); adv.Flag != nil && len(adv.Flag.Records) == 0 {
+						t.Error("a flag without records")
+					}
+				}
+			}
+		})
+	}
+	for _, tok := range toks {
+		f := a.place(tok, time.Time{})
+		a.do(a.client.LiftFlag(context.Background(), f.Flag.ID))
+	}
+	b.caughtUp(t, hub)
+	close(stop)
+	wg.Wait()
+	b.converged(t, toks)
+}
+
+// TestRun: without a webhook, Run's polling of the feed brings changes in.
+func TestRun(t *testing.T) {
+	hub := hubtest.Start(t, hubtest.Options{})
+	a := origin{newBank(t, hub, "bank-a", federation.RoleFlag, federation.RoleCheck), t, hub}
+	b := newBank(t, hub, "bank-b", federation.RoleCheck)
+	b.rep.Close()
+	r, err := replica.Open(b.path, replica.Config{Client: b.client, PollInterval: 10 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	b.rep = r
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- r.Run(ctx) }()
+	toks := tokens(t, a.client, "poll", 1)
+	a.place(toks[0], time.Time{})
+	b.caughtUp(t, hub)
+	if r.Check(toks[0]).Advice != client.AdviceVerify {
+		t.Errorf("the polled replica does not hold the flag")
+	}
+	cancel()
+	if err := <-done; !errors.Is(err, context.Canceled) {
+		t.Errorf("Run returned %v, want context.Canceled", err)
+	}
+}

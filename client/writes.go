@@ -1,0 +1,325 @@
+package client
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/http"
+	"net/url"
+	"time"
+
+	"github.com/google/uuid"
+
+	"github.com/sparr-dev/sparr/protocol"
+)
+
+// A FlagStatus is where a flag is in its life.
+type FlagStatus string
+
+// The flag statuses. Thawing is a window on an active flag, not a status.
+const (
+	FlagActive  FlagStatus = "active"
+	FlagLifted  FlagStatus = "lifted"
+	FlagExpired FlagStatus = "expired"
+)
+
+// A Flag is a protection flag as the hub shows it. A flag that has ended
+// (lifted or expired) keeps no subject, consent reference or police report.
+type Flag struct {
+	ID string `json:"flag_id"`
+	// Subject is the protected token; zero once the flag has ended.
+	Subject protocol.Token    `json:"subject"`
+	Kind    protocol.FlagKind `json:"kind"`
+	// Origin is the member that placed it.
+	Origin string     `json:"origin"`
+	Status FlagStatus `json:"status"`
+	// Thawed says protection is suspended right now.
+	Thawed    bool      `json:"thawed"`
+	PlacedAt  time.Time `json:"placed_at"`
+	ExpiresAt time.Time `json:"expires_at"`
+	// ThawFrom and ThawUntil are the current or coming thaw window, if any.
+	ThawFrom     time.Time              `json:"thaw_from,omitzero"`
+	ThawUntil    time.Time              `json:"thaw_until,omitzero"`
+	ConsentRef   string                 `json:"consent_ref,omitempty"`
+	PoliceReport *protocol.PoliceReport `json:"police_report,omitempty"`
+}
+
+// A SuspicionStatus is where a suspicion is in its life.
+type SuspicionStatus string
+
+// The suspicion statuses.
+const (
+	SuspicionActive    SuspicionStatus = "active"
+	SuspicionRetracted SuspicionStatus = "retracted"
+	SuspicionExpired   SuspicionStatus = "expired"
+)
+
+// A Suspicion is a shared fraud suspicion, as the hub shows it to the
+// member that reported it or asked for its details.
+type Suspicion struct {
+	ID           string                     `json:"suspicion_id"`
+	Subjects     []protocol.Token           `json:"subjects,omitempty"`
+	Category     protocol.SuspicionCategory `json:"category"`
+	Origin       string                     `json:"origin"`
+	Status       SuspicionStatus            `json:"status"`
+	ReportedAt   time.Time                  `json:"reported_at"`
+	ExpiresAt    time.Time                  `json:"expires_at"`
+	PoliceReport *protocol.PoliceReport     `json:"police_report,omitempty"`
+}
+
+// A WriteResult is the hub's answer to a signed submission.
+type WriteResult struct {
+	// SubmissionID is the submission's jti, its idempotency key.
+	SubmissionID string
+	// Flag is the flag after a flag write; for a place-flag answered with
+	// Existing, the flag that already protects the subject.
+	Flag *Flag
+	// Suspicion is the suspicion after a suspicion write.
+	Suspicion *Suspicion
+	// Record is the signed record the write produced, verified against the
+	// hub's keys; nil when Existing, or when a repeated submission's record
+	// has since been erased by a lift or retraction.
+	Record *protocol.Record
+	// RecordJWS is the record exactly as signed.
+	RecordJWS string
+	// Existing says an active flag already protected the subject: nothing
+	// was placed, and Flag is that flag.
+	Existing bool
+	// Seq is the record's sequence number in the event feed.
+	Seq uint64
+	// LogIndex is the index of the write's exchange-log entry.
+	LogIndex uint64
+}
+
+// A Submission is a signed write, ready to send: keep its bytes to send
+// them again after a crash. The hub answers the same bytes with the same
+// answer for as long as it accepts them (24 hours after IssuedAt).
+type Submission struct {
+	// ID is the submission's jti, a UUIDv7.
+	ID       string
+	Action   protocol.Action
+	IssuedAt time.Time
+	// Path is the route it is sent to, "/v1/flags/<id>/lift" for example.
+	Path string
+	// JWS is the signed submission.
+	JWS []byte
+}
+
+// Sign signs a write request as a new submission with a new id. Most
+// members call [Client.PlaceFlag] and its siblings, which sign and send;
+// Sign and [Client.Send] are for those that store what they sign before
+// sending it.
+func (c *Client) Sign(ctx context.Context, req protocol.Request) (*Submission, error) {
+	aud, err := c.issuer(ctx)
+	if err != nil {
+		return nil, err
+	}
+	path, err := submissionPath(req)
+	if err != nil {
+		return nil, err
+	}
+	id, err := uuid.NewV7()
+	if err != nil {
+		return nil, err
+	}
+	now := c.cfg.Now()
+	jws, err := protocol.SignSubmission(&protocol.Submission{Issuer: c.cfg.MemberID, Audience: aud, IssuedAt: now, ID: id.String(), Request: req}, c.cfg.Key)
+	if err != nil {
+		return nil, err
+	}
+	return &Submission{ID: id.String(), Action: req.Action(), IssuedAt: now, Path: path, JWS: jws}, nil
+}
+
+// submissionPath is the route a request is sent to.
+func submissionPath(req protocol.Request) (string, error) {
+	esc := url.PathEscape
+	switch r := req.(type) {
+	case protocol.PlaceFlag:
+		return "/v1/flags", nil
+	case protocol.ExtendFlag:
+		return "/v1/flags/" + esc(r.FlagID) + "/extend", nil
+	case protocol.ThawFlag:
+		return "/v1/flags/" + esc(r.FlagID) + "/thaw", nil
+	case protocol.LiftFlag:
+		return "/v1/flags/" + esc(r.FlagID) + "/lift", nil
+	case protocol.ReportSuspicion:
+		return "/v1/suspicions", nil
+	case protocol.RetractSuspicion:
+		return "/v1/suspicions/" + esc(r.SuspicionID) + "/retract", nil
+	}
+	return "", fmt.Errorf("sign: %T is not a write request", req)
+}
+
+// writeAnswer is the hub's JSON answer to a submission.
+type writeAnswer struct {
+	Flag      *Flag      `json:"flag"`
+	Suspicion *Suspicion `json:"suspicion"`
+	Record    string     `json:"record"`
+	Existing  bool       `json:"existing"`
+	Seq       uint64     `json:"seq"`
+	LogIndex  uint64     `json:"log_index"`
+}
+
+// Send sends a signed submission, retrying with the same bytes as the
+// Retry policy allows, and verifies the record in the answer. If the
+// record does not verify, the write has happened but the answer cannot be
+// trusted: the error is a [*RecordError] and the result holds what the hub
+// answered, without Record.
+func (c *Client) Send(ctx context.Context, s *Submission) (*WriteResult, error) {
+	var a writeAnswer
+	if err := c.call(ctx, request{method: http.MethodPost, path: s.Path, contentType: "application/jose", body: s.JWS}, &a); err != nil {
+		return nil, err
+	}
+	res := &WriteResult{SubmissionID: s.ID, Flag: a.Flag, Suspicion: a.Suspicion, RecordJWS: a.Record, Existing: a.Existing, Seq: a.Seq, LogIndex: a.LogIndex}
+	if a.Record == "" {
+		// Existing, or a repeated submission whose record a later lift or
+		// retraction has erased.
+		return res, nil
+	}
+	rec, err := c.keys.Verify(ctx, []byte(a.Record))
+	if err != nil {
+		return res, err
+	}
+	if rec.Txn != s.ID {
+		return res, &RecordError{JWS: a.Record, Err: fmt.Errorf("%w: the record's txn is %q, not this submission %q", protocol.ErrInvalidClaim, rec.Txn, s.ID)}
+	}
+	res.Record = rec
+	return res, nil
+}
+
+// submit signs req and sends it.
+func (c *Client) submit(ctx context.Context, req protocol.Request) (*WriteResult, error) {
+	s, err := c.Sign(ctx, req)
+	if err != nil {
+		return nil, err
+	}
+	return c.Send(ctx, s)
+}
+
+// PlaceFlagRequest asks the hub to protect a consumer's identity.
+type PlaceFlagRequest struct {
+	// Subject is the consumer's token.
+	Subject protocol.Token
+	// Kind is protocol.FlagKindStandard (the default) or
+	// protocol.FlagKindExtended, which needs a police report.
+	Kind protocol.FlagKind
+	// ExpiresAt is the expiry asked for; zero means the longest the hub's
+	// policy allows for the kind (a year for a standard flag by default).
+	ExpiresAt time.Time
+	// PoliceReport is required for an extended flag.
+	PoliceReport *protocol.PoliceReport
+	// Consent is the consumer's consent, collected by the member after
+	// strong authentication within the last 24 hours, lasting at least as
+	// long as the flag. Left empty, its ID is a new UUIDv7, its Subject the
+	// flag's, its Controller the member, its Purpose
+	// "identity-fraud-protection" and its LegalBasis "gdpr-art-6-1-a". The
+	// rest is the member's to fill: Collection, Notice, ExpiresAt,
+	// Evidence.
+	Consent *protocol.Consent
+}
+
+// PlaceFlag protects the subject at every member. The answer is the new
+// flag and its signed record, or, with Existing, the flag that already
+// protects the subject. Refusals are [*Problem]s: [ErrInvalidConsent] for
+// a consent the hub does not accept (its Errors name the field),
+// [ErrValidation] for an expiry beyond the policy.
+func (c *Client) PlaceFlag(ctx context.Context, req PlaceFlagRequest) (*WriteResult, error) {
+	if req.Consent == nil {
+		return nil, errors.New("place flag: a protection flag needs the consumer's consent (PlaceFlagRequest.Consent)")
+	}
+	cons := *req.Consent
+	if cons.ID == "" {
+		id, err := uuid.NewV7()
+		if err != nil {
+			return nil, err
+		}
+		cons.ID = id.String()
+	}
+	if cons.Subject == (protocol.Token{}) {
+		cons.Subject = req.Subject
+	}
+	if cons.Controller == "" {
+		cons.Controller = c.cfg.MemberID
+	}
+	if cons.Purpose == "" {
+		cons.Purpose = "identity-fraud-protection"
+	}
+	if cons.LegalBasis == "" {
+		cons.LegalBasis = "gdpr-art-6-1-a"
+	}
+	kind := req.Kind
+	if kind == "" {
+		kind = protocol.FlagKindStandard
+	}
+	return c.submit(ctx, protocol.PlaceFlag{
+		Subject: req.Subject, Kind: kind, ExpiresAt: protocol.NewNumericDate(req.ExpiresAt),
+		PoliceReport: req.PoliceReport, Consent: &cons,
+	})
+}
+
+// ExtendFlagRequest asks for a flag to last longer, or to become an
+// extended flag on the strength of a police report.
+type ExtendFlagRequest struct {
+	FlagID string
+	// Kind is the flag's kind from now on; default standard. An extended
+	// flag cannot become standard again.
+	Kind protocol.FlagKind
+	// ExpiresAt is the new expiry; zero means the longest the policy
+	// allows from now.
+	ExpiresAt    time.Time
+	PoliceReport *protocol.PoliceReport
+}
+
+// ExtendFlag moves an active flag's expiry later, on the consumer's request
+// after strong authentication.
+func (c *Client) ExtendFlag(ctx context.Context, req ExtendFlagRequest) (*WriteResult, error) {
+	kind := req.Kind
+	if kind == "" {
+		kind = protocol.FlagKindStandard
+	}
+	return c.submit(ctx, protocol.ExtendFlag{FlagID: req.FlagID, Kind: kind, ExpiresAt: protocol.NewNumericDate(req.ExpiresAt), PoliceReport: req.PoliceReport})
+}
+
+// ThawFlag suspends a flag's protection from from (zero: now) until until,
+// so that the consumer can apply for credit; checks answer advice none
+// meanwhile. The hub limits the window (72 hours by default).
+func (c *Client) ThawFlag(ctx context.Context, flagID string, from, until time.Time) (*WriteResult, error) {
+	return c.submit(ctx, protocol.ThawFlag{FlagID: flagID, ThawFrom: protocol.NewNumericDate(from), ThawUntil: protocol.NewNumericDate(until)})
+}
+
+// LiftFlag ends a flag on the consumer's request: it withdraws their
+// consent, and every member is told to delete what it holds about the flag.
+func (c *Client) LiftFlag(ctx context.Context, flagID string) (*WriteResult, error) {
+	return c.submit(ctx, protocol.LiftFlag{FlagID: flagID})
+}
+
+// ReportSuspicionRequest shares a suspicion already reported to the police.
+type ReportSuspicionRequest struct {
+	// Subjects are one to ten tokens of the same person.
+	Subjects     []protocol.Token
+	Category     protocol.SuspicionCategory
+	PoliceReport *protocol.PoliceReport
+}
+
+// ReportSuspicion shares a police-reported suspicion. It needs the
+// suspicion role, on a hub with a legal basis for suspicions
+// ([ErrSuspicionsDisabled] otherwise).
+func (c *Client) ReportSuspicion(ctx context.Context, req ReportSuspicionRequest) (*WriteResult, error) {
+	return c.submit(ctx, protocol.ReportSuspicion{Subjects: req.Subjects, Category: req.Category, PoliceReport: req.PoliceReport})
+}
+
+// RetractSuspicion withdraws a suspicion the member reported.
+func (c *Client) RetractSuspicion(ctx context.Context, suspicionID string, reason protocol.RetractReason) (*WriteResult, error) {
+	return c.submit(ctx, protocol.RetractSuspicion{SuspicionID: suspicionID, Reason: reason})
+}
+
+// Flag reads a flag's current state.
+func (c *Client) Flag(ctx context.Context, flagID string) (*Flag, error) {
+	var out struct {
+		Flag *Flag `json:"flag"`
+	}
+	if err := c.call(ctx, request{method: http.MethodGet, path: "/v1/flags/" + url.PathEscape(flagID)}, &out); err != nil {
+		return nil, err
+	}
+	return out.Flag, nil
+}

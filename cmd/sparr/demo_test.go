@@ -1,0 +1,84 @@
+package main
+
+import (
+	"os"
+	"regexp"
+	"strings"
+	"testing"
+	"time"
+)
+
+// TestDemo runs the demo as "go run ./cmd/sparr demo" does, and checks
+// that it tells the whole story, exits 0, and leaves nothing behind.
+func TestDemo(t *testing.T) {
+	tmp := t.TempDir()
+	t.Setenv("TMPDIR", tmp)
+	start := time.Now()
+	code, out, errb := sparr(t, nil, "demo")
+	if code != 0 {
+		t.Fatalf("exit %d, stderr %q\nstdout:\n%s", code, errb, out)
+	}
+	if took := time.Since(start); took > 15*time.Second {
+		t.Errorf("the demo took %s; it should take a few seconds", took)
+	}
+	for _, want := range []string{
+		`Step 1\. A consumer asks Bank A to protect their personnummer\.`,
+		`Bank A turns 19090527\+1474 into an anonymous token`,
+		`Step 2\. Every bank receives the signed flag\.`,
+		`Bank B: received it, checked the hub's signature, and stored it, \d+ ms after Bank A sent the flag\.`,
+		`Bank C: received it, checked the hub's signature, and stored it, \d+ ms after Bank A sent the flag\.`,
+		`Step 3\. A fraudster applies for credit at Bank B`,
+		`Bank B's own replica answers in \d+\.\d µs: VERIFY`,
+		`The hub confirms: VERIFY`,
+		`Step 4\. The consumer thaws the flag for an hour, to apply for a loan at Bank C\.`,
+		`Bank C's check says NONE: the flag is thawed until \d\d:\d\d`,
+		`Step 5\. The consumer lifts the flag`,
+		`Bank A: its replica no longer holds the flag`,
+		`Bank B: its replica no longer holds the flag`,
+		`Bank C: its replica no longer holds the flag`,
+		`Step 6\. What the exchange log now holds\.`,
+		`checkpoint of its log: \d+ entries`,
+		`\n +1  flag-placed `,
+		`\n +1  flag-lifted `,
+		`All 6 steps behaved as described\.`,
+	} {
+		if !regexp.MustCompile(want).MatchString(out) {
+			t.Errorf("the narration lacks %q:\n%s", want, out)
+		}
+	}
+	if strings.Contains(out, "Bank D") {
+		t.Errorf("three banks by default, but Bank D appears")
+	}
+	if left, _ := os.ReadDir(tmp); len(left) != 0 {
+		t.Errorf("the demo left %d files in its temporary directory", len(left))
+	}
+}
+
+// TestDemoMembers runs the story with four banks, and refuses too few.
+func TestDemoMembers(t *testing.T) {
+	t.Setenv("TMPDIR", t.TempDir())
+	code, out, errb := sparr(t, nil, "demo", "--members", "4")
+	if code != 0 {
+		t.Fatalf("exit %d, stderr %q", code, errb)
+	}
+	if !strings.Contains(out, "one hub and 4 member banks") || !regexp.MustCompile(`Bank D: received it`).MatchString(out) ||
+		!strings.Contains(out, "Bank D: its replica no longer holds the flag") {
+		t.Errorf("Bank D does not take part:\n%s", out)
+	}
+	code, _, errb = sparr(t, nil, "demo", "--members", "2")
+	wantError(t, code, errb, 2, "--members 2", "3 to 26")
+}
+
+// TestDemoFailingStep leaves out the lift: the banks never forget the
+// flag, and the demo says which step failed and exits 1.
+func TestDemoFailingStep(t *testing.T) {
+	t.Setenv("TMPDIR", t.TempDir())
+	demoSkip = func(step int) bool { return step == 5 }
+	demoWait = 500 * time.Millisecond
+	t.Cleanup(func() { demoSkip, demoWait = nil, 10*time.Second })
+	code, out, errb := sparr(t, nil, "demo")
+	wantError(t, code, errb, 1, "step 5 (the consumer lifts the flag and every bank forgets it) did not behave as described", "forgetting the flag")
+	if strings.Contains(out, "All 6 steps") || strings.Contains(out, "Step 6.") {
+		t.Errorf("the demo went on after the failed step:\n%s", out)
+	}
+}
