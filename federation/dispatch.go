@@ -286,6 +286,9 @@ func (d *Dispatcher) window(ep *Endpoint, rows []Delivery, rec *recorder) (stop 
 				continue // the endpoint already backs off for an earlier row
 			}
 			stop = true
+			// The successes before it are recorded first: recorded after
+			// it, a success would clear its backoff and failure count.
+			rec.wg.Wait()
 			if ep.Failures >= len(d.cfg.Schedule) {
 				rec.fail(d.cfg.Outbox.Pause(row, a, fmt.Sprintf("%d attempts failed, the last at %s: %s; fix the receiver, then resume the endpoint",
 					ep.Failures+1, a.At.Format(time.RFC3339), attemptText(a))))

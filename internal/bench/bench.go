@@ -1,0 +1,247 @@
+// Package bench is the load tool behind `sparr bench`: it starts real hubs
+// on temporary data files and real loopback members, drives them, and
+// measures each figure beside a baseline run on the same machine in the
+// same run — a bare net/http server, raw bbolt commits, a raw fan-out, circl
+// alone — so that what it reports is a ratio, which a noisy 2-core machine
+// can be trusted with, as well as an absolute.
+//
+// Each scenario alternates system and baseline runs, so that drift (a
+// neighbour's load, thermal throttling) hits both, and reports the median
+// of at least three runs with the minimum and maximum.
+package bench
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"os"
+	"slices"
+	"sort"
+	"time"
+)
+
+// Config says what to run and how big. Zero fields mean the defaults.
+type Config struct {
+	// Scenarios to run, by name; empty means all, in the order of
+	// [Scenarios].
+	Scenarios []string
+	// Runs is how many times each figure is measured (the median is
+	// reported); default and minimum 3.
+	Runs int
+	// Duration of each throughput run; default 3 s.
+	Duration time.Duration
+	// Concurrency is how many clients the check scenario keeps busy;
+	// default 32.
+	Concurrency int
+	// Receivers are the fan-outs the propagate scenario measures; default
+	// 10, 100 and 500.
+	Receivers []int
+	// Events is how many events each propagation run times; default 200.
+	Events int
+	// CatchUp is how many events a returning member has missed; default
+	// 100 000.
+	CatchUp int
+	// MemoryFlags is how many active flags the memory scenario loads;
+	// default 1 000 000.
+	MemoryFlags int
+	// Binary is the sparr binary the memory scenario starts as a separate
+	// process, to measure its memory alone; default the running program.
+	Binary string
+	// Dir holds the temporary data; default the system's temporary
+	// directory.
+	Dir string
+	// Progress receives a line per step; nil discards them.
+	Progress io.Writer
+}
+
+func (c *Config) defaults() {
+	if c.Runs < 3 {
+		c.Runs = 3
+	}
+	if c.Duration == 0 {
+		c.Duration = 3 * time.Second
+	}
+	if c.Concurrency == 0 {
+		c.Concurrency = 32
+	}
+	if len(c.Receivers) == 0 {
+		c.Receivers = []int{10, 100, 500}
+	}
+	if c.Events == 0 {
+		c.Events = 200
+	}
+	if c.CatchUp == 0 {
+		c.CatchUp = 100_000
+	}
+	if c.MemoryFlags == 0 {
+		c.MemoryFlags = 1_000_000
+	}
+	if c.Progress == nil {
+		c.Progress = io.Discard
+	}
+}
+
+// A Figure is one measured quantity: the median of the runs, with the
+// minimum and maximum.
+type Figure struct {
+	Name   string  `json:"name"`
+	Unit   string  `json:"unit"`
+	Median float64 `json:"median"`
+	Min    float64 `json:"min"`
+	Max    float64 `json:"max"`
+	// Higher says whether more is better (throughput) or worse (latency,
+	// memory).
+	Higher bool `json:"higher_is_better"`
+}
+
+// A Row is a figure of the system beside the same figure of its baseline.
+type Row struct {
+	Scenario string  `json:"scenario"`
+	System   Figure  `json:"system"`
+	Baseline *Figure `json:"baseline,omitempty"`
+	// BaselineName says what the baseline is.
+	BaselineName string `json:"baseline_name,omitempty"`
+	// Ratio is system / baseline of the medians.
+	Ratio float64 `json:"ratio,omitempty"`
+	Note  string  `json:"note,omitempty"`
+}
+
+// A Report is the result of a run.
+type Report struct {
+	Started time.Time     `json:"started"`
+	Took    time.Duration `json:"took_ns"`
+	Config  Config        `json:"config"`
+	Rows    []Row         `json:"rows"`
+	Machine Machine       `json:"machine"`
+}
+
+// A Scenario is one thing the tool measures.
+type Scenario struct {
+	Name  string
+	About string
+	run   func(ctx context.Context, cfg *Config) ([]Row, error)
+}
+
+// Scenarios lists every scenario, in the order they run.
+func Scenarios() []Scenario {
+	return []Scenario{
+		{"check", "authenticated POST /v1/check, 1 token per request, 1% flagged, durable log entry each; beside a bare net/http map lookup", runCheck},
+		{"place", "durable flag placements with 10 and 100 subscribed members; beside raw bbolt group commits of the same bytes", runPlace},
+		{"propagate", "one event to N loopback receivers (p50/p99), and sustained deliveries/s; beside a raw fan-out of the same bodies", runPropagate},
+		{"tokens", "POST /v1/tokens in batches of 1 and 100; beside circl evaluating in-process", runTokens},
+		{"replica", "a member's in-process replica answering checks; beside a bare map lookup", runReplica},
+		{"catch-up", "a member back after missing events converging through the feed; beside reading the same pages without verifying", runCatchUp},
+		{"memory", "hub RSS and data-file size with many active flags", runMemory},
+	}
+}
+
+// Run runs the configured scenarios and reports every figure.
+func Run(ctx context.Context, cfg Config) (*Report, error) {
+	cfg.defaults()
+	if cfg.Dir == "" {
+		cfg.Dir = os.TempDir()
+	}
+	dir, err := os.MkdirTemp(cfg.Dir, "sparr-bench-")
+	if err != nil {
+		return nil, err
+	}
+	defer os.RemoveAll(dir)
+	cfg.Dir = dir
+	rep := &Report{Started: time.Now().UTC(), Config: cfg, Machine: describeMachine()}
+	known := map[string]bool{}
+	for _, s := range Scenarios() {
+		known[s.Name] = true
+	}
+	for _, name := range cfg.Scenarios {
+		if !known[name] {
+			return nil, fmt.Errorf("unknown scenario %q", name)
+		}
+	}
+	for _, s := range Scenarios() {
+		if len(cfg.Scenarios) > 0 && !slices.Contains(cfg.Scenarios, s.Name) {
+			continue
+		}
+		if err := ctx.Err(); err != nil {
+			return nil, err
+		}
+		fmt.Fprintf(cfg.Progress, "== %s: %s\n", s.Name, s.About)
+		start := time.Now()
+		rows, err := s.run(ctx, &cfg)
+		if err != nil {
+			return nil, fmt.Errorf("scenario %s: %w", s.Name, err)
+		}
+		for i := range rows {
+			rows[i].Scenario = s.Name
+			if b := rows[i].Baseline; b != nil && b.Median != 0 {
+				rows[i].Ratio = rows[i].System.Median / b.Median
+			}
+		}
+		rep.Rows = append(rep.Rows, rows...)
+		fmt.Fprintf(cfg.Progress, "   done in %s\n", time.Since(start).Round(100*time.Millisecond))
+	}
+	rep.Took = time.Since(rep.Started)
+	return rep, nil
+}
+
+// figure summarizes runs of one quantity.
+func figure(name, unit string, higher bool, values []float64) Figure {
+	s := append([]float64(nil), values...)
+	sort.Float64s(s)
+	f := Figure{Name: name, Unit: unit, Higher: higher}
+	if len(s) == 0 {
+		return f
+	}
+	f.Min, f.Max = s[0], s[len(s)-1]
+	if n := len(s); n%2 == 1 {
+		f.Median = s[n/2]
+	} else {
+		f.Median = (s[n/2-1] + s[n/2]) / 2
+	}
+	return f
+}
+
+// percentile returns the p-th percentile (0–100) of durations, in
+// milliseconds.
+func percentile(ds []time.Duration, p float64) float64 {
+	if len(ds) == 0 {
+		return 0
+	}
+	s := append([]time.Duration(nil), ds...)
+	slices.Sort(s)
+	i := int(float64(len(s)-1) * p / 100)
+	return float64(s[i].Microseconds()) / 1000
+}
+
+// alternate runs system and baseline one after the other, runs times, and
+// collects their measurements: drift hits both.
+func alternate(runs int, system, baseline func() (map[string]float64, error)) (sys, base map[string][]float64, err error) {
+	sys, base = map[string][]float64{}, map[string][]float64{}
+	for range runs {
+		for _, side := range []struct {
+			f   func() (map[string]float64, error)
+			dst map[string][]float64
+		}{{system, sys}, {baseline, base}} {
+			if side.f == nil {
+				continue
+			}
+			m, err := side.f()
+			if err != nil {
+				return nil, nil, err
+			}
+			for k, v := range m {
+				side.dst[k] = append(side.dst[k], v)
+			}
+		}
+	}
+	return sys, base, nil
+}
+
+// row makes a row of a measured quantity, with its baseline if measured.
+func row(name, unit string, higher bool, sys, base map[string][]float64, key, baseName string) Row {
+	r := Row{System: figure(name, unit, higher, sys[key])}
+	if v, ok := base[key]; ok {
+		b := figure(name, unit, higher, v)
+		r.Baseline, r.BaselineName = &b, baseName
+	}
+	return r
+}

@@ -1,0 +1,382 @@
+package bench
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/sparr-dev/sparr/client"
+	"github.com/sparr-dev/sparr/client/replica"
+	"github.com/sparr-dev/sparr/federation"
+	"github.com/sparr-dev/sparr/protocol"
+)
+
+// runCatchUp: a member that missed many events catches up through the
+// feed with the member SDK's replica (every record verified against the
+// hub's keys and applied to its bbolt file) until it has converged. Each run
+// starts from a copy of the replica as it was before the absence. The
+// baseline reads the same feed pages and only decodes them.
+func runCatchUp(ctx context.Context, cfg *Config) ([]Row, error) {
+	h, err := startHub(cfg.Dir)
+	if err != nil {
+		return nil, err
+	}
+	defer h.close()
+	placer, err := h.addMember("bank-placer", federation.RoleFlag)
+	if err != nil {
+		return nil, err
+	}
+	back, err := h.addMember("bank-back", federation.RoleCheck)
+	if err != nil {
+		return nil, err
+	}
+	c, err := back.client()
+	if err != nil {
+		return nil, err
+	}
+	// The replica as it was when the member went away.
+	before := filepath.Join(h.dir, "replica-before.db")
+	rep, err := replica.Open(before, replica.Config{Client: c})
+	if err != nil {
+		return nil, err
+	}
+	if err := rep.Sync(ctx); err != nil {
+		rep.Close()
+		return nil, err
+	}
+	cursor := rep.Seq()
+	rep.Close()
+	fmt.Fprintf(cfg.Progress, "   %d events while the member is away\n", cfg.CatchUp)
+	if err := bulkFlags(ctx, cfg, h, placer.id, cfg.CatchUp); err != nil {
+		return nil, err
+	}
+	run := 0
+	system := func() (map[string]float64, error) {
+		run++
+		path := filepath.Join(h.dir, fmt.Sprintf("replica-%d.db", run))
+		if err := copyFile(before, path); err != nil {
+			return nil, err
+		}
+		defer os.Remove(path)
+		rep, err := replica.Open(path, replica.Config{Client: c})
+		if err != nil {
+			return nil, err
+		}
+		defer rep.Close()
+		start := time.Now()
+		if err := rep.Sync(ctx); err != nil {
+			return nil, err
+		}
+		took := time.Since(start).Seconds()
+		if st := rep.Stats(); st.Flags != cfg.CatchUp {
+			return nil, fmt.Errorf("replica converged on %d flags, want %d", st.Flags, cfg.CatchUp)
+		}
+		return map[string]float64{"s": took, "eps": float64(cfg.CatchUp) / took}, nil
+	}
+	baseline := func() (map[string]float64, error) {
+		after, n := cursor, 0
+		start := time.Now()
+		for {
+			b, err := back.do(http.MethodGet, fmt.Sprintf("/v1/events?after=%d&limit=1000", after), "", nil, http.StatusOK)
+			if err != nil {
+				return nil, err
+			}
+			var page struct {
+				Events []struct {
+					JWS string `json:"jws"`
+				} `json:"events"`
+				Next uint64 `json:"next"`
+				More bool   `json:"more"`
+			}
+			if err := json.Unmarshal(b, &page); err != nil {
+				return nil, err
+			}
+			n += len(page.Events)
+			after = page.Next
+			if !page.More {
+				break
+			}
+		}
+		if n < cfg.CatchUp {
+			return nil, fmt.Errorf("read %d events, want %d", n, cfg.CatchUp)
+		}
+		took := time.Since(start).Seconds()
+		return map[string]float64{"s": took, "eps": float64(n) / took}, nil
+	}
+	sys, base, err := alternate(cfg.Runs, system, baseline)
+	if err != nil {
+		return nil, err
+	}
+	const baseName = "the same feed pages, decoded only"
+	return []Row{
+		row(fmt.Sprintf("replica converges after %d missed events", cfg.CatchUp), "s", false, sys, base, "s", baseName),
+		row("feed events verified and applied/s", "events/s", true, sys, base, "eps", baseName),
+	}, nil
+}
+
+// runReplica: checks answered by a member's replica, in process, beside a
+// bare map lookup of the same tokens. The replica bootstraps from the hub's
+// snapshot first; that time is reported too.
+func runReplica(ctx context.Context, cfg *Config) ([]Row, error) {
+	h, err := startHub(cfg.Dir)
+	if err != nil {
+		return nil, err
+	}
+	defer h.close()
+	placer, err := h.addMember("bank-placer", federation.RoleFlag)
+	if err != nil {
+		return nil, err
+	}
+	checker, err := h.addMember("bank-checker", federation.RoleCheck)
+	if err != nil {
+		return nil, err
+	}
+	const flags = 100_000
+	fmt.Fprintf(cfg.Progress, "   %d active flags, checked 1%% flagged\n", flags)
+	if err := bulkFlags(ctx, cfg, h, placer.id, flags); err != nil {
+		return nil, err
+	}
+	c, err := checker.client()
+	if err != nil {
+		return nil, err
+	}
+	var boot []float64
+	var rep *replica.Replica
+	for i := range cfg.Runs {
+		path := filepath.Join(h.dir, fmt.Sprintf("replica-%d.db", i))
+		r, err := replica.Open(path, replica.Config{Client: c})
+		if err != nil {
+			return nil, err
+		}
+		start := time.Now()
+		if err := r.Sync(ctx); err != nil {
+			r.Close()
+			return nil, err
+		}
+		boot = append(boot, time.Since(start).Seconds())
+		if rep != nil {
+			rep.Close()
+		}
+		rep = r
+	}
+	defer rep.Close()
+	// 1% of the checked tokens are flagged, as in the hub's check scenario.
+	flagged := map[protocol.Token]bool{}
+	var probe []protocol.Token
+	err = h.st.Walk(func(bucket string, k, _ []byte) error {
+		if bucket != "flag_token" {
+			return nil
+		}
+		tok, err := protocol.ParseToken(string(k))
+		if err != nil {
+			return err
+		}
+		flagged[tok] = true
+		if len(probe) < 1000 {
+			probe = append(probe, tok)
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	for i := range 99_000 {
+		tok := protocol.Token{Type: protocol.TypeEmail, Epoch: h.keys.Token.Epoch()}
+		tok.Value[0], tok.Value[1], tok.Value[2] = byte(i), byte(i>>8), byte(i>>16)
+		probe = append(probe, tok)
+	}
+	measure := func(check func(protocol.Token) bool) (map[string]float64, error) {
+		const n = 2_000_000
+		hits := 0
+		start := time.Now()
+		for i := range n {
+			if check(probe[(i*7919)%len(probe)]) {
+				hits++
+			}
+		}
+		took := time.Since(start)
+		if hits == 0 {
+			return nil, fmt.Errorf("no check found a flag")
+		}
+		return map[string]float64{"ns": float64(took.Nanoseconds()) / n, "cps": n / took.Seconds()}, nil
+	}
+	sys, base, err := alternate(cfg.Runs,
+		func() (map[string]float64, error) {
+			return measure(func(t protocol.Token) bool { return rep.Check(t).Advice == client.AdviceVerify })
+		},
+		func() (map[string]float64, error) { return measure(func(t protocol.Token) bool { return flagged[t] }) })
+	if err != nil {
+		return nil, err
+	}
+	const baseName = "bare map lookup"
+	return []Row{
+		row("replica check", "ns/check", false, sys, base, "ns", baseName),
+		row("replica checks/s, one goroutine", "checks/s", true, sys, base, "cps", baseName),
+		{System: figure(fmt.Sprintf("replica bootstrap from snapshot, %d flags", flags), "s", false, boot)},
+	}, nil
+}
+
+func copyFile(from, to string) error {
+	b, err := os.ReadFile(from)
+	if err != nil {
+		return err
+	}
+	return os.WriteFile(to, b, 0o600)
+}
+
+// runMemory: the hub's resident memory and data file with many active
+// flags. The flags are loaded straight into the store (bulkFlags); then the
+// sparr binary serves the data file as a process of its own, so that its
+// memory is the hub's alone. The baselines: an empty hub's memory, and the bytes
+// of the flags' signed records.
+func runMemory(ctx context.Context, cfg *Config) ([]Row, error) {
+	h, err := startHub(cfg.Dir)
+	if err != nil {
+		return nil, err
+	}
+	placer, err := h.addMember("bank-placer", federation.RoleFlag)
+	if err != nil {
+		h.close()
+		return nil, err
+	}
+	checker, err := h.addMember("bank-checker", federation.RoleCheck)
+	if err != nil {
+		h.close()
+		return nil, err
+	}
+	fmt.Fprintf(cfg.Progress, "   loading %d active flags\n", cfg.MemoryFlags)
+	if err := bulkFlags(ctx, cfg, h, placer.id, cfg.MemoryFlags); err != nil {
+		h.close()
+		return nil, err
+	}
+	var recordBytes int64
+	err = h.st.Walk(func(b string, _, v []byte) error {
+		if b == "records" {
+			var r struct {
+				JWS string `json:"jws"`
+			}
+			json.Unmarshal(v, &r)
+			recordBytes += int64(len(r.JWS))
+		}
+		return nil
+	})
+	if err != nil {
+		h.close()
+		return nil, err
+	}
+	full := h.dir
+	// Stop serving it in-process, keeping the files.
+	h.srv.Close()
+	h.hub.Close()
+	h.st.Close()
+	defer os.RemoveAll(full)
+	fi, err := os.Stat(filepath.Join(full, "hub.db"))
+	if err != nil {
+		return nil, err
+	}
+	empty, err := startHub(cfg.Dir)
+	if err != nil {
+		return nil, err
+	}
+	emptyDir := empty.dir
+	empty.srv.Close()
+	empty.hub.Close()
+	empty.st.Close()
+	defer os.RemoveAll(emptyDir)
+
+	probe := func(dir string, m *member) (map[string]float64, error) {
+		kb, err := serveAndMeasure(ctx, cfg.Binary, dir, m)
+		if err != nil {
+			return nil, err
+		}
+		return map[string]float64{"rss": float64(kb) / 1024}, nil
+	}
+	sys, base, err := alternate(cfg.Runs, func() (map[string]float64, error) { return probe(full, checker) }, func() (map[string]float64, error) { return probe(emptyDir, nil) })
+	if err != nil {
+		return nil, err
+	}
+	mb := float64(fi.Size()) / (1 << 20)
+	recMB := float64(recordBytes) / (1 << 20)
+	fileRow := Row{
+		System:       Figure{Name: fmt.Sprintf("data file, %d active flags", cfg.MemoryFlags), Unit: "MiB", Median: mb, Min: mb, Max: mb},
+		Baseline:     &Figure{Name: "signed records alone", Unit: "MiB", Median: recMB, Min: recMB, Max: recMB},
+		BaselineName: "the flags' signed records, bytes",
+	}
+	return []Row{
+		row(fmt.Sprintf("hub RSS, %d active flags", cfg.MemoryFlags), "MiB", false, sys, base, "rss", "an empty hub's RSS"),
+		fileRow,
+	}, nil
+}
+
+// serveAndMeasure starts `sparr serve` on dir, answers a few checks as m
+// (if given) so the hub's paths are warm, and returns its RSS.
+func serveAndMeasure(ctx context.Context, binary, dir string, m *member) (int, error) {
+	cmd := exec.CommandContext(ctx, binary, "serve", "--data", dir, "--insecure-http", "--addr", "127.0.0.1:0", "--metrics-addr", "off")
+	cmd.Env = append(os.Environ(), "SPARR_LOG_LEVEL=warn")
+	stdout, err := cmd.StdoutPipe()
+	if err != nil {
+		return 0, err
+	}
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
+	if err := cmd.Start(); err != nil {
+		return 0, fmt.Errorf("start %s serve: %w", binary, err)
+	}
+	defer func() {
+		cmd.Process.Signal(syscall.SIGTERM)
+		done := make(chan struct{})
+		go func() { cmd.Wait(); close(done) }()
+		select {
+		case <-done:
+		case <-time.After(10 * time.Second):
+			cmd.Process.Kill()
+		}
+	}()
+	issuer, err := readListening(stdout)
+	if err != nil {
+		return 0, fmt.Errorf("%v; the hub said: %s", err, stderr.String())
+	}
+	go io.Copy(io.Discard, stdout)
+	if m != nil {
+		// The hub the checks go to now has another issuer: sign for it.
+		mm := &member{id: m.id, key: m.key, hub: &hub{url: issuer, client: m.hub.client}}
+		toks, err := m.hub.tokens("mem", 100)
+		if err != nil {
+			return 0, err
+		}
+		for _, tok := range toks {
+			body, _ := json.Marshal(map[string]any{"purpose": "payment", "tokens": []string{tok.String()}})
+			if _, err := mm.do(http.MethodPost, "/v1/check", "application/json", body, http.StatusOK); err != nil {
+				return 0, err
+			}
+		}
+	}
+	runtimeSettle()
+	return rssKB(cmd.Process.Pid)
+}
+
+// readListening reads the serve command's "listening on ADDR, issuer URL"
+// line and returns the issuer.
+func readListening(r io.Reader) (string, error) {
+	s := bufio.NewScanner(r)
+	deadline := time.Now().Add(2 * time.Minute)
+	for s.Scan() && time.Now().Before(deadline) {
+		if _, issuer, ok := strings.Cut(s.Text(), "issuer "); ok && strings.HasPrefix(s.Text(), "listening on") {
+			return strings.TrimSpace(issuer), nil
+		}
+	}
+	return "", fmt.Errorf("the hub did not say it was listening")
+}
+
+// runtimeSettle gives the measured process a moment after its last request.
+func runtimeSettle() { time.Sleep(500 * time.Millisecond) }

@@ -1,0 +1,286 @@
+package bench
+
+import (
+	"bytes"
+	"context"
+	"crypto/rand"
+	"encoding/json"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/netip"
+	"os"
+	"path/filepath"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/sparr-dev/sparr/client"
+	"github.com/sparr-dev/sparr/federation"
+	"github.com/sparr-dev/sparr/protocol"
+	"github.com/sparr-dev/sparr/server"
+	"github.com/sparr-dev/sparr/server/keyring"
+	"github.com/sparr-dev/sparr/server/store"
+)
+
+// A hub is a real hub for a scenario: keys and a bbolt file in a temporary
+// directory, the full HTTP API on a loopback port, and the operator's key
+// to register members with.
+type hub struct {
+	dir      string
+	url      string
+	st       *store.Store
+	keys     *keyring.Keys
+	hub      *server.Hub
+	srv      *http.Server
+	operator *member
+	client   *http.Client
+}
+
+// unlimited lifts the per-member rate limits: a load test measures the hub,
+// not its protection against one member.
+var unlimited = server.Limits{
+	Tokens: server.Rate{PerSecond: 1e9, Burst: 1 << 30}, Writes: server.Rate{PerSecond: 1e9, Burst: 1 << 30},
+	Checks: server.Rate{PerSecond: 1e9, Burst: 1 << 30}, Reads: server.Rate{PerSecond: 1e9, Burst: 1 << 30},
+}
+
+// startHub starts a hub in dir (made fresh below base).
+func startHub(base string) (*hub, error) {
+	dir, err := os.MkdirTemp(base, "hub-")
+	if err != nil {
+		return nil, err
+	}
+	h := &hub{dir: dir, client: &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 256, MaxIdleConns: 1024}}}
+	if _, err := keyring.Init(filepath.Join(dir, "keys"), keyring.Options{LogOrigin: "bench.sparr.local/log"}); err != nil {
+		return nil, err
+	}
+	if h.keys, err = keyring.Load(filepath.Join(dir, "keys")); err != nil {
+		return nil, err
+	}
+	if h.st, err = store.Open(filepath.Join(dir, "hub.db"), store.Options{}); err != nil {
+		return nil, err
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return nil, err
+	}
+	h.url = "http://" + ln.Addr().String()
+	h.hub, err = server.New(server.Config{
+		Issuer: h.url, Store: h.st, Keys: h.keys, Limits: unlimited,
+		Logger: slog.New(slog.DiscardHandler), AllowInsecureURLs: true, JobInterval: time.Hour,
+		Targets: federation.TargetPolicy{AllowHTTP: true, Allow: []netip.Prefix{netip.MustParsePrefix("127.0.0.0/8")}},
+	})
+	if err != nil {
+		return nil, err
+	}
+	if err := h.hub.Start(); err != nil {
+		return nil, err
+	}
+	h.srv = &http.Server{Handler: h.hub, ReadHeaderTimeout: 10 * time.Second}
+	go h.srv.Serve(ln)
+	op, err := keyring.LoadOperator(keyring.OperatorKeyPath(filepath.Join(dir, "keys")))
+	if err != nil {
+		return nil, err
+	}
+	h.operator = &member{id: server.OperatorID, key: op, hub: h}
+	return h, nil
+}
+
+// close stops the hub and removes its files.
+func (h *hub) close() {
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	h.srv.Shutdown(ctx)
+	h.hub.Close()
+	h.st.Close()
+	os.RemoveAll(h.dir)
+}
+
+// A member of a scenario's hub, with its own key and a bearer token it
+// reuses until shortly before expiry, as a real member does.
+type member struct {
+	id  string
+	key *protocol.SigningKey
+	hub *hub
+
+	mu     sync.Mutex
+	bearer string
+	exp    time.Time
+}
+
+func (h *hub) addMember(id string, roles ...federation.Role) (*member, error) {
+	key, err := protocol.GenerateSigningKey(protocol.EdDSA, rand.Reader)
+	if err != nil {
+		return nil, err
+	}
+	jwks, _ := json.Marshal(map[string]any{"keys": []*protocol.PublicKey{key.Public()}})
+	body, _ := json.Marshal(map[string]any{"id": id, "name": "Bench member " + id, "roles": roles, "jwks": json.RawMessage(jwks)})
+	if _, err := h.operator.do(http.MethodPost, "/v1/admin/members", "application/json", body, http.StatusCreated); err != nil {
+		return nil, fmt.Errorf("add member %s: %w", id, err)
+	}
+	return &member{id: id, key: key, hub: h}, nil
+}
+
+// client returns the member SDK's client for the member.
+func (m *member) client() (*client.Client, error) {
+	return client.New(client.Config{HubURL: m.hub.url, MemberID: m.id, Key: m.key, HTTPClient: m.hub.client})
+}
+
+func (m *member) token() (string, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	now := time.Now()
+	if m.bearer != "" && now.Add(time.Minute).Before(m.exp) {
+		return m.bearer, nil
+	}
+	tok, err := protocol.NewBearer(m.key, m.id, m.hub.url, now, protocol.MaxBearerLifetime)
+	if err != nil {
+		return "", err
+	}
+	m.bearer, m.exp = tok, now.Add(protocol.MaxBearerLifetime)
+	return tok, nil
+}
+
+// do sends a request and returns the body, or an error unless the status
+// is one of want.
+func (m *member) do(method, path, contentType string, body []byte, want ...int) ([]byte, error) {
+	tok, err := m.token()
+	if err != nil {
+		return nil, err
+	}
+	req, err := http.NewRequest(method, m.hub.url+path, bytes.NewReader(body))
+	if err != nil {
+		return nil, err
+	}
+	if contentType != "" {
+		req.Header.Set("Content-Type", contentType)
+	}
+	req.Header.Set("Authorization", "Bearer "+tok)
+	resp, err := m.hub.client.Do(req)
+	if err != nil {
+		return nil, err
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	if err != nil {
+		return nil, err
+	}
+	for _, w := range want {
+		if resp.StatusCode == w {
+			return b, nil
+		}
+	}
+	return nil, fmt.Errorf("%s %s: %d %s", method, path, resp.StatusCode, b)
+}
+
+// sign signs a place-flag submission for tok, with consent collected now.
+func (m *member) placeFlag(tok protocol.Token) ([]byte, error) {
+	now := time.Now()
+	return protocol.SignSubmission(&protocol.Submission{
+		Issuer: m.id, Audience: m.hub.url, IssuedAt: now, ID: newJTI(),
+		Request: protocol.PlaceFlag{Subject: tok, Kind: protocol.FlagKindStandard, Consent: &protocol.Consent{
+			ID: newJTI(), Subject: tok, Controller: m.id, Purpose: "identity-fraud-protection", LegalBasis: "gdpr-art-6-1-a",
+			Collection: protocol.ConsentCollection{Method: "mobile-app", At: protocol.NewNumericDate(now.Add(-time.Minute))},
+			Notice:     "https://" + m.id + ".example/privacy", ExpiresAt: protocol.NewNumericDate(now.AddDate(2, 0, 0)),
+			Evidence: protocol.ConsentEvidence{AuthenticationMethod: "bankid", Reference: "bench-" + newJTI()},
+		}},
+	}, m.key)
+}
+
+// tokens makes n distinct tokens with the hub's own key: a load test needs
+// many tokens fast, and the oblivious protocol is its own scenario.
+func (h *hub) tokens(prefix string, n int) ([]protocol.Token, error) {
+	out := make([]protocol.Token, n)
+	var wg sync.WaitGroup
+	var firstErr atomic.Value
+	sem := make(chan struct{}, 4)
+	for i := range n {
+		sem <- struct{}{}
+		wg.Go(func() {
+			defer func() { <-sem }()
+			t, err := h.keys.Token.Token(protocol.TypeEmail, fmt.Sprintf("%s%d@bench.example", prefix, i))
+			if err != nil {
+				firstErr.CompareAndSwap(nil, err)
+			}
+			out[i] = t
+		})
+	}
+	wg.Wait()
+	if err, _ := firstErr.Load().(error); err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+var jtiSeq atomic.Int64
+
+func newJTI() string {
+	var b [6]byte
+	rand.Read(b[:])
+	return fmt.Sprintf("b%x-%d", b, jtiSeq.Add(1))
+}
+
+// A counter is a webhook receiver that acknowledges every delivery and
+// records when each delivery (by its webhook-id) first arrived: both the hub
+// and the baselines deliver to counters, so both pay the same receiving
+// cost.
+type counter struct {
+	srv    *http.Server
+	url    string
+	member string
+	mu     sync.Mutex
+	got    map[string]time.Time
+	cond   *sync.Cond
+	n      atomic.Int64
+}
+
+func newCounter() (*counter, error) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return nil, err
+	}
+	c := &counter{got: map[string]time.Time{}, url: "http://" + ln.Addr().String() + "/events"}
+	c.cond = sync.NewCond(&c.mu)
+	c.srv = &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		io.Copy(io.Discard, r.Body)
+		id := r.Header.Get("webhook-id")
+		now := time.Now()
+		c.mu.Lock()
+		if _, seen := c.got[id]; !seen {
+			c.got[id] = now
+		}
+		c.cond.Broadcast()
+		c.mu.Unlock()
+		c.n.Add(1)
+		w.WriteHeader(http.StatusAccepted)
+	})}
+	go c.srv.Serve(ln)
+	return c, nil
+}
+
+// wait blocks until the delivery with webhook-id id has arrived, and
+// returns when it did.
+func (c *counter) wait(ctx context.Context, timeout time.Duration, id string) (time.Time, error) {
+	deadline := time.Now().Add(timeout)
+	stop := time.AfterFunc(timeout, func() {
+		c.mu.Lock()
+		c.cond.Broadcast()
+		c.mu.Unlock()
+	})
+	defer stop.Stop()
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for {
+		if t, ok := c.got[id]; ok {
+			return t, nil
+		}
+		if time.Now().After(deadline) || ctx.Err() != nil {
+			return time.Time{}, fmt.Errorf("receiver of %s: delivery %s did not arrive within %s", c.member, id, timeout)
+		}
+		c.cond.Wait()
+	}
+}
+
+func (c *counter) close() { c.srv.Close() }
