@@ -3,6 +3,8 @@
 //
 // # Commands
 //
+//	sparr demo [--members N]              run a hub and banks on this machine
+//	                                      and follow one consumer's flag
 //	sparr init --data DIR                 create the hub's keys in DIR/keys
 //	sparr serve --data DIR --tls-cert … --tls-key …
 //	                                      run the hub (or: sparr serve --dev)
