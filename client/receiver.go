@@ -100,6 +100,13 @@ type Receiver struct {
 	log  *slog.Logger
 	seen *lru[string, struct{}]
 
+	// handling holds the ids of records being handed to Handle, each
+	// with a channel closed when that is done, so that a copy of a
+	// delivery arriving meanwhile waits for the first instead of being
+	// handed on twice.
+	handlingMu sync.Mutex
+	handling   map[string]chan struct{}
+
 	mu      sync.RWMutex
 	secrets []protocol.WebhookSecret
 }
@@ -129,7 +136,7 @@ func NewReceiver(cfg ReceiverConfig) (*Receiver, error) {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)
 	}
-	r := &Receiver{cfg: cfg, log: cfg.Logger, seen: newLRU[string, struct{}](cfg.DedupSize)}
+	r := &Receiver{cfg: cfg, log: cfg.Logger, seen: newLRU[string, struct{}](cfg.DedupSize), handling: make(map[string]chan struct{})}
 	r.SetSecrets(cfg.Secrets...)
 	return r, nil
 }
@@ -202,17 +209,61 @@ func (r *Receiver) ServeHTTP(w http.ResponseWriter, req *http.Request) {
 		writeJSON(w, http.StatusServiceUnavailable, map[string]string{"err": "temporarily_unavailable", "description": "the receiver cannot verify deliveries right now; try again"})
 		return
 	}
-	if _, dup := r.seen.get(e.Record.ID); dup {
+	first, err := r.claim(req.Context(), e.Record.ID)
+	switch {
+	case err != nil:
+		w.Header().Set("Retry-After", "5")
+		writeJSON(w, http.StatusServiceUnavailable, map[string]string{"err": "temporarily_unavailable", "description": "a copy of this delivery is still being handled; deliver it again later"})
+		return
+	case !first:
 		w.WriteHeader(http.StatusAccepted)
 		return
 	}
-	if err := r.cfg.Handle(req.Context(), e); err != nil {
+	err = r.cfg.Handle(req.Context(), e)
+	r.release(e.Record.ID, err == nil)
+	if err != nil {
 		r.log.Error("webhook delivery verified but not handled; the hub will deliver it again", "seq", e.Seq, "type", e.Type.Short(), "error", err)
 		writeJSON(w, http.StatusInternalServerError, map[string]string{"err": "internal_error", "description": "the receiver could not store the event; deliver it again later"})
 		return
 	}
-	r.seen.add(e.Record.ID, struct{}{})
 	w.WriteHeader(http.StatusAccepted)
+}
+
+// claim reports whether the record id is to be handed to Handle now: false
+// if it has been handled already. While another copy of the same record is
+// being handled, claim waits for it (or for ctx) first. A claim that
+// returns true must be released.
+func (r *Receiver) claim(ctx context.Context, id string) (bool, error) {
+	for {
+		r.handlingMu.Lock()
+		if _, dup := r.seen.get(id); dup {
+			r.handlingMu.Unlock()
+			return false, nil
+		}
+		busy, ok := r.handling[id]
+		if !ok {
+			r.handling[id] = make(chan struct{})
+			r.handlingMu.Unlock()
+			return true, nil
+		}
+		r.handlingMu.Unlock()
+		select {
+		case <-busy:
+		case <-ctx.Done():
+			return false, ctx.Err()
+		}
+	}
+}
+
+// release ends a claim, remembering the id as handled if it was.
+func (r *Receiver) release(id string, handled bool) {
+	r.handlingMu.Lock()
+	defer r.handlingMu.Unlock()
+	if handled {
+		r.seen.add(id, struct{}{})
+	}
+	close(r.handling[id])
+	delete(r.handling, id)
 }
 
 // Verify checks one delivery, given its headers and raw body, and returns

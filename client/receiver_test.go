@@ -11,6 +11,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -151,6 +152,42 @@ func TestReceiverRealDeliveries(t *testing.T) {
 		}
 		if len(got.all()) != n {
 			t.Errorf("a replayed delivery was handed on again")
+		}
+	})
+	t.Run("copies at once", func(t *testing.T) {
+		// Two copies of one delivery arrive while the first is still
+		// being handled: the event is handed on once, and both are
+		// answered 202 once it has been.
+		var calls atomic.Int32
+		release := make(chan struct{})
+		slow, err := client.NewReceiver(client.ReceiverConfig{Client: member, Secrets: []protocol.WebhookSecret{secret}, Now: rcvClock.Now,
+			Handle: func(context.Context, *client.Event) error {
+				calls.Add(1)
+				<-release
+				return nil
+			}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		codes := make(chan int, 2)
+		for range 2 {
+			go func() {
+				code, _ := post(t, slow, http.MethodPost, orig)
+				codes <- code
+			}()
+		}
+		for calls.Load() == 0 {
+			time.Sleep(time.Millisecond)
+		}
+		time.Sleep(20 * time.Millisecond) // let the second copy arrive
+		close(release)
+		for range 2 {
+			if code := <-codes; code != http.StatusAccepted {
+				t.Errorf("copy answered %d, want 202", code)
+			}
+		}
+		if n := calls.Load(); n != 1 {
+			t.Errorf("handed on %d times, want once", n)
 		}
 	})
 	t.Run("stale", func(t *testing.T) {
