@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"net/http"
 	"net/url"
-	"slices"
 	"time"
 
 	"github.com/sparr-dev/sparr/protocol"
@@ -88,34 +87,13 @@ type SuspicionHits struct {
 	IDs        []string
 }
 
-type checkAnswer struct {
-	CheckID   string    `json:"check_id"`
-	CheckedAt time.Time `json:"checked_at"`
-	Results   []struct {
-		Token  protocol.Token `json:"token"`
-		Advice Advice         `json:"advice"`
-		Flag   *struct {
-			FlagID    string            `json:"flag_id"`
-			Kind      protocol.FlagKind `json:"kind"`
-			Thawed    bool              `json:"thawed"`
-			ThawUntil *time.Time        `json:"thaw_until"`
-			ExpiresAt time.Time         `json:"expires_at"`
-			Records   []string          `json:"records"`
-		} `json:"flag"`
-		Suspicions *struct {
-			Count      int                          `json:"count"`
-			Categories []protocol.SuspicionCategory `json:"categories"`
-			IDs        []string                     `json:"suspicion_ids"`
-		} `json:"suspicions"`
-	} `json:"results"`
-	LogIndex uint64 `json:"log_index"`
-}
-
 // Check checks 1 to 100 tokens for one purpose (PurposeCreditApplication
 // and its siblings) before approving credit, an account, an address change
 // or a payment. The check is logged, and the consumer can see which members
-// checked them. Every flag record in the answer is verified; one that does
-// not verify fails the whole check with a [*RecordError].
+// checked them; so a check whose answer was lost is not sent again (see
+// [Retry]). Every flag record in the answer is verified and checked to be
+// about its token and flag ([Verifier.Check]); one that is not fails the
+// whole check with a [*RecordError].
 func (c *Client) Check(ctx context.Context, purpose string, tokens ...protocol.Token) (*CheckResult, error) {
 	if len(tokens) == 0 || len(tokens) > protocol.MaxTokenBatch {
 		return nil, fmt.Errorf("check %d tokens: send 1 to %d at a time", len(tokens), protocol.MaxTokenBatch)
@@ -128,56 +106,11 @@ func (c *Client) Check(ctx context.Context, purpose string, tokens ...protocol.T
 	if err != nil {
 		return nil, err
 	}
-	var a checkAnswer
-	if err := c.call(ctx, request{method: http.MethodPost, path: "/v1/check", contentType: "application/json", body: body}, &a); err != nil {
-		return nil, err
-	}
-	if len(a.Results) != len(tokens) {
-		return nil, fmt.Errorf("POST /v1/check: %d results for %d tokens", len(a.Results), len(tokens))
-	}
-	res := &CheckResult{ID: a.CheckID, CheckedAt: a.CheckedAt, LogIndex: a.LogIndex, Results: make([]TokenResult, len(a.Results))}
-	for i, r := range a.Results {
-		if r.Token != tokens[i] {
-			return nil, fmt.Errorf("POST /v1/check: result %d is for another token than was checked", i)
-		}
-		tr := TokenResult{Token: r.Token, Advice: r.Advice}
-		if f := r.Flag; f != nil {
-			cf := &CheckedFlag{ID: f.FlagID, Kind: f.Kind, Thawed: f.Thawed, ExpiresAt: f.ExpiresAt, JWS: f.Records}
-			if f.ThawUntil != nil {
-				cf.ThawUntil = *f.ThawUntil
-			}
-			for _, jws := range f.Records {
-				rec, err := c.verifyFlagRecord(ctx, jws, r.Token, f.FlagID)
-				if err != nil {
-					return nil, err
-				}
-				cf.Records = append(cf.Records, rec)
-			}
-			tr.Flag = cf
-		}
-		if s := r.Suspicions; s != nil {
-			tr.Suspicions = &SuspicionHits{Count: s.Count, Categories: s.Categories, IDs: s.IDs}
-		}
-		res.Results[i] = tr
-	}
-	return res, nil
-}
-
-// verifyFlagRecord verifies a record and checks that it is about tok and
-// the flag with id flagID.
-func (c *Client) verifyFlagRecord(ctx context.Context, jws string, tok protocol.Token, flagID string) (*protocol.Record, error) {
-	rec, err := c.keys.Verify(ctx, []byte(jws))
+	answer, err := c.fetch(ctx, request{method: http.MethodPost, path: "/v1/check", contentType: "application/json", body: body})
 	if err != nil {
 		return nil, err
 	}
-	subjects, _ := rec.Subject.Tokens()
-	if !slices.Contains(subjects, tok) {
-		return nil, &RecordError{JWS: jws, Err: fmt.Errorf("%w: the record is not about the token checked", protocol.ErrInvalidClaim)}
-	}
-	if id, ok := FlagID(rec.Event); !ok || id != flagID {
-		return nil, &RecordError{JWS: jws, Err: fmt.Errorf("%w: the record is not of flag %q", protocol.ErrInvalidClaim, flagID)}
-	}
-	return rec, nil
+	return c.verifier.Check(ctx, tokens, answer)
 }
 
 // FlagID returns the flag an event is about, if it is a flag event.
@@ -215,7 +148,9 @@ func SuspicionID(ev protocol.Event) (string, bool) {
 
 // ReportOutcome reports, once, whether the applicant of a check was
 // verified (OutcomeVerified, OutcomeNotVerified or OutcomeAbandoned). It
-// returns the index of the outcome's exchange-log entry.
+// returns the index of the outcome's exchange-log entry. A second report
+// is refused with [ErrStateConflict], so one whose answer was lost is not
+// sent again (see [Retry]).
 func (c *Client) ReportOutcome(ctx context.Context, checkID, outcome string) (uint64, error) {
 	body, err := json.Marshal(map[string]string{"outcome": outcome})
 	if err != nil {
@@ -240,53 +175,26 @@ type SuspicionDetails struct {
 }
 
 // SuspicionDetails asks for a suspicion's details, stating the purpose and,
-// in 20 to 1000 characters, why; both are logged for the regulator.
+// in 20 to 1000 characters, why; both are logged for the regulator, so a
+// request whose answer was lost is not sent again (see [Retry]).
 func (c *Client) SuspicionDetails(ctx context.Context, suspicionID, purpose, justification string) (*SuspicionDetails, error) {
 	body, err := json.Marshal(map[string]string{"purpose": purpose, "justification": justification})
 	if err != nil {
 		return nil, err
 	}
-	var out struct {
-		Suspicion *Suspicion `json:"suspicion"`
-		Records   []string   `json:"records"`
-		LogIndex  uint64     `json:"log_index"`
-	}
-	if err := c.call(ctx, request{method: http.MethodPost, path: "/v1/suspicions/" + url.PathEscape(suspicionID) + "/details", contentType: "application/json", body: body}, &out); err != nil {
+	answer, err := c.fetch(ctx, request{method: http.MethodPost, path: "/v1/suspicions/" + url.PathEscape(suspicionID) + "/details", contentType: "application/json", body: body})
+	if err != nil {
 		return nil, err
 	}
-	d := &SuspicionDetails{Suspicion: out.Suspicion, JWS: out.Records, LogIndex: out.LogIndex}
-	for _, jws := range out.Records {
-		rec, err := c.keys.Verify(ctx, []byte(jws))
-		if err != nil {
-			return nil, err
-		}
-		if id, ok := SuspicionID(rec.Event); !ok || id != suspicionID {
-			return nil, &RecordError{JWS: jws, Err: fmt.Errorf("%w: the record is not of suspicion %q", protocol.ErrInvalidClaim, suspicionID)}
-		}
-		d.Records = append(d.Records, rec)
-	}
-	return d, nil
+	return c.verifier.SuspicionDetails(ctx, suspicionID, answer)
 }
 
 // Record reads one signed record by its jti, verified. A record the hub has
 // erased (after a lift, retraction or erasure) is [ErrNotFound].
 func (c *Client) Record(ctx context.Context, jti string) (*Event, error) {
-	var out struct {
-		ID       string             `json:"id"`
-		Type     protocol.EventType `json:"type"`
-		Seq      uint64             `json:"seq"`
-		IssuedAt time.Time          `json:"issued_at"`
-		JWS      string             `json:"jws"`
-	}
-	if err := c.call(ctx, request{method: http.MethodGet, path: "/v1/records/" + url.PathEscape(jti)}, &out); err != nil {
-		return nil, err
-	}
-	e, err := c.event(ctx, out.Seq, out.Type, out.JWS)
+	answer, err := c.fetch(ctx, request{method: http.MethodGet, path: "/v1/records/" + url.PathEscape(jti)})
 	if err != nil {
 		return nil, err
 	}
-	if e.Record.ID != jti {
-		return nil, &RecordError{JWS: out.JWS, Err: fmt.Errorf("%w: asked for record %q, got %q", protocol.ErrInvalidClaim, jti, e.Record.ID)}
-	}
-	return e, nil
+	return c.verifier.Record(ctx, jti, answer)
 }

@@ -10,6 +10,7 @@ import (
 	"io"
 	"log/slog"
 	"math/rand/v2"
+	"net"
 	"net/http"
 	"net/url"
 	"strings"
@@ -20,9 +21,23 @@ import (
 )
 
 // Retry is how a [Client] retries a request that failed for a reason that
-// may pass: no answer, 429 (after its Retry-After), 502, 503 or 504. Writes
-// are safe to retry because the client sends the same signed bytes again,
-// and the hub answers a repeated submission as it answered the first.
+// may pass. What is retried depends on whether the hub answers a repeat of
+// the request as it answered the first:
+//
+//   - Reads, token evaluations, signed submissions (which the hub answers
+//     by their jti: the client sends the same signed bytes again) and
+//     removing the endpoint are retried after no answer, 429 (after its
+//     Retry-After), 502, 503 or 504.
+//   - The other calls act anew each time they reach the hub: a check or a
+//     request for suspicion details is logged again, an outcome reported
+//     twice is refused, registering an endpoint answers its secret only
+//     the first time, a rotation rotates again. They are retried only when
+//     the hub certainly did not act on them: when the connection could not
+//     be made, after a 429, after the hub's own "unavailable" problem
+//     (which it answers only before acting), or after a 503 with
+//     Retry-After. Otherwise the error is returned, and the caller finds
+//     out what happened ([Client.Endpoint], say) before it tries again.
+//
 // Zero fields mean the defaults.
 type Retry struct {
 	// Attempts is how many times a request is sent at most; default 4.
@@ -89,8 +104,9 @@ type Client struct {
 	http *http.Client
 	log  *slog.Logger
 
-	keys   *Keys
-	tokens *Tokenizer
+	keys     *Keys
+	verifier *Verifier
+	tokens   *Tokenizer
 
 	confMu sync.Mutex
 	conf   *Configuration
@@ -134,6 +150,7 @@ func New(cfg Config) (*Client, error) {
 	cfg.Retry.defaults()
 	c := &Client{cfg: cfg, base: strings.TrimSuffix(cfg.HubURL, "/"), http: cfg.HTTPClient, log: cfg.Logger}
 	c.keys = NewKeys(KeysConfig{Source: c, MinRefresh: cfg.KeyRefresh, Now: cfg.Now})
+	c.verifier = &Verifier{Keys: c.keys}
 	c.tokens = NewTokenizer(TokenizerConfig{Evaluator: c, CacheSize: cfg.TokenCacheSize, Now: cfg.Now})
 	return c, nil
 }
@@ -144,6 +161,10 @@ func (c *Client) MemberID() string { return c.cfg.MemberID }
 // Keys returns the client's cache of the hub's record-signing keys, which
 // verifies every record the client returns.
 func (c *Client) Keys() *Keys { return c.keys }
+
+// Verifier returns the verifier that checks every answer the client
+// returns, over [Client.Keys].
+func (c *Client) Verifier() *Verifier { return c.verifier }
 
 // A Configuration is the hub's discovery document,
 // GET /.well-known/sparr-configuration: everything a member needs to talk
@@ -180,11 +201,14 @@ type LogInfo struct {
 
 // Policy is the limits the hub holds submissions to.
 type Policy struct {
-	StandardFlagDays       int `json:"standard_flag_days"`
-	MaxExtendedFlagDays    int `json:"max_extended_flag_days"`
-	MaxThawHours           int `json:"max_thaw_hours"`
-	SubmissionMaxAgeSecs   int `json:"submission_max_age_seconds"`
-	BearerMaxLifetimeSecs  int `json:"bearer_max_lifetime_seconds"`
+	StandardFlagDays      int `json:"standard_flag_days"`
+	MaxExtendedFlagDays   int `json:"max_extended_flag_days"`
+	MaxThawHours          int `json:"max_thaw_hours"`
+	MaxThawAheadDays      int `json:"max_thaw_ahead_days"`
+	SubmissionMaxAgeSecs  int `json:"submission_max_age_seconds"`
+	BearerMaxLifetimeSecs int `json:"bearer_max_lifetime_seconds"`
+	// MaxTokensPerRequest bounds the identifiers of one token request,
+	// and the client's batches with them; at most 100.
 	MaxTokensPerRequest    int `json:"max_tokens_per_request"`
 	SuspicionRetentionDays int `json:"suspicion_retention_days"`
 }
@@ -226,8 +250,12 @@ func (c *Client) fetchConfiguration(ctx context.Context) (*Configuration, error)
 	if err != nil {
 		return nil, fmt.Errorf("read the hub's configuration: webhook_public_key: %w", err)
 	}
+	if u, err := url.Parse(conf.JWKSURI); err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" {
+		return nil, fmt.Errorf("read the hub's configuration: jwks_uri %q: want the URL of the hub's key set", conf.JWKSURI)
+	}
 	conf.webhookKey = key
 	c.keys.setIssuer(conf.Issuer)
+	c.tokens.setBatchSize(conf.Policy.MaxTokensPerRequest)
 	c.conf = conf
 	return conf, nil
 }
@@ -241,10 +269,15 @@ func (c *Client) issuer(ctx context.Context) (string, error) {
 	return conf.Issuer, nil
 }
 
-// FetchKeys fetches the hub's record-signing keys. It makes the client a
-// [KeySource]; members verify records with [Client.Keys] instead.
+// FetchKeys fetches the hub's record-signing keys from the jwks_uri of its
+// configuration document. It makes the client a [KeySource]; members
+// verify records with [Client.Keys] instead.
 func (c *Client) FetchKeys(ctx context.Context) (*protocol.KeySet, error) {
-	resp, err := c.send(ctx, request{method: http.MethodGet, path: "/.well-known/jwks.json", anonymous: true})
+	conf, err := c.Configuration(ctx)
+	if err != nil {
+		return nil, err
+	}
+	resp, err := c.send(ctx, request{method: http.MethodGet, url: conf.JWKSURI, anonymous: true})
 	if err != nil {
 		return nil, err
 	}
@@ -264,7 +297,9 @@ func (c *Client) Evaluate(ctx context.Context, req *protocol.TokenRequest) (*pro
 		return nil, err
 	}
 	out := new(protocol.TokenResponse)
-	if err := c.call(ctx, request{method: http.MethodPost, path: "/v1/tokens", contentType: "application/json", body: body}, out); err != nil {
+	// An evaluation is answered the same however often it is asked for;
+	// a repeat only counts the batch in the log again.
+	if err := c.call(ctx, request{method: http.MethodPost, path: "/v1/tokens", contentType: "application/json", body: body, idempotent: true}, out); err != nil {
 		return nil, err
 	}
 	return out, nil
@@ -273,8 +308,9 @@ func (c *Client) Evaluate(ctx context.Context, req *protocol.TokenRequest) (*pro
 // Tokenize returns the tokens of identifiers of one type, in order. It
 // canonicalizes each identifier (with Config.Now's date as the reference
 // date), takes the tokens it remembers from its cache, and has the hub
-// evaluate the others obliviously, in batches of at most 100, checking the
-// hub's proof against its published key. An identifier that is not valid
+// evaluate the others obliviously, in batches of at most 100 (fewer if the
+// hub's policy says so), checking the hub's proof against its published
+// key. An identifier that is not valid
 // gives an error wrapping a [*protocol.IdentifierError], which never
 // contains the identifier. A proof that fails gives a [*TokenProofError].
 func (c *Client) Tokenize(ctx context.Context, typ protocol.IdentifierType, values ...string) ([]protocol.Token, error) {
@@ -325,20 +361,75 @@ func (c *Client) bearerToken(ctx context.Context) (string, error) {
 // A request is one call of the hub's API.
 type request struct {
 	method, path string
-	contentType  string
-	body         []byte
+	// url, if set, is the whole URL, in place of the hub's URL and path.
+	url         string
+	contentType string
+	body        []byte
 	// anonymous requests carry no bearer token (discovery).
 	anonymous bool
+	// idempotent requests are answered the same however often the hub
+	// gets them, so they may be sent again whenever an answer is lost. GET
+	// requests are.
+	idempotent bool
 }
 
 func (r request) op() string {
-	p, _, _ := strings.Cut(r.path, "?")
+	p := r.path
+	if u, err := url.Parse(r.url); r.url != "" && err == nil {
+		p = u.Path
+	}
+	p, _, _ = strings.Cut(p, "?")
 	return r.method + " " + p
+}
+
+// repeatable reports whether the hub answers r the same however often it
+// gets it.
+func (r request) repeatable() bool { return r.idempotent || r.method == http.MethodGet }
+
+// mayRetry reports whether r may be sent again after the error answer p:
+// any request after an answer that says the hub did not act on it (429;
+// the hub's own unavailable problem, which it answers only before acting;
+// a 503 with Retry-After), and a repeatable one after any 502, 503 or 504.
+func (r request) mayRetry(p *Problem) bool {
+	switch p.Status {
+	case http.StatusTooManyRequests:
+		return true
+	case http.StatusServiceUnavailable:
+		return r.repeatable() || p.Type == protocol.ProblemUnavailable.URI || p.hasRetryAfter
+	case http.StatusBadGateway, http.StatusGatewayTimeout:
+		return r.repeatable()
+	}
+	return false
+}
+
+// mayResend reports whether r may be sent again after it failed with err,
+// without an answer: a repeatable request always, any other only if no
+// connection to the hub could be made, so that the hub never got it.
+func (r request) mayResend(err error) bool {
+	var op *net.OpError
+	return r.repeatable() || (errors.As(err, &op) && op.Op == "dial")
 }
 
 // maxAnswerSize bounds the JSON answers the client reads whole; feed pages
 // of a thousand records are well under it. Snapshots are streamed.
 const maxAnswerSize = 64 << 20
+
+// fetch sends r and returns a successful answer's body.
+func (c *Client) fetch(ctx context.Context, r request) ([]byte, error) {
+	resp, err := c.send(ctx, r)
+	if err != nil {
+		return nil, err
+	}
+	defer resp.Body.Close()
+	body, err := io.ReadAll(io.LimitReader(resp.Body, maxAnswerSize+1))
+	if err != nil {
+		return nil, fmt.Errorf("%s: reading the answer: %w", r.op(), err)
+	}
+	if len(body) > maxAnswerSize {
+		return nil, fmt.Errorf("%s: the answer is over %d bytes", r.op(), maxAnswerSize)
+	}
+	return body, nil
+}
 
 // call sends r and decodes a successful JSON answer into out.
 func (c *Client) call(ctx context.Context, r request, out any) error {
@@ -357,19 +448,31 @@ func (c *Client) call(ctx context.Context, r request, out any) error {
 	return nil
 }
 
-// send sends r, retrying as the Retry policy allows, and returns a 2xx
-// answer, whose body the caller closes, or an error: a [*Problem] for an
-// error answer.
+// send sends r, retrying as the Retry policy and r allow, and returns a
+// 2xx answer, whose body the caller closes, or an error: a [*Problem] for
+// an error answer.
 func (c *Client) send(ctx context.Context, r request) (*http.Response, error) {
 	policy := c.cfg.Retry
 	reminted := false
 	for attempt := 1; ; attempt++ {
-		resp, err := c.once(ctx, r)
-		if err != nil {
-			if ctx.Err() != nil {
-				return nil, fmt.Errorf("%s: %w", r.op(), ctx.Err())
+		var bearer string
+		if !r.anonymous {
+			// Not retried: reading the configuration it needs has been
+			// retried already, and minting it again would not help.
+			tok, err := c.bearerToken(ctx)
+			if err != nil {
+				return nil, fmt.Errorf("%s: %w", r.op(), err)
 			}
-			if attempt >= policy.Attempts {
+			bearer = tok
+		}
+		resp, err := c.once(ctx, r, bearer)
+		if err != nil {
+			switch {
+			case ctx.Err() != nil:
+				return nil, fmt.Errorf("%s: %w", r.op(), ctx.Err())
+			case !r.mayResend(err):
+				return nil, fmt.Errorf("%s: %w (not sent again: the hub may have acted on it)", r.op(), err)
+			case attempt >= policy.Attempts:
 				return nil, fmt.Errorf("%s: %w (after %d attempts)", r.op(), err, attempt)
 			}
 			if err := c.wait(ctx, r, attempt, 0, err); err != nil {
@@ -383,12 +486,13 @@ func (c *Client) send(ctx context.Context, r request) (*http.Response, error) {
 		p := readProblem(r.op(), resp)
 		switch {
 		case p.Slug() == "bearer-expired" && !reminted && !r.anonymous:
-			// The hub's clock is ahead of ours: mint a new token at once.
+			// The hub's clock is ahead of ours and it refused the token
+			// before acting: mint a new one and send again at once.
 			reminted = true
 			c.forgetBearer()
 			attempt--
 			continue
-		case !retryable(p.Status) || attempt >= policy.Attempts:
+		case !r.mayRetry(p) || attempt >= policy.Attempts:
 			return nil, p
 		case p.RetryAfter > policy.MaxWait:
 			return nil, p
@@ -399,13 +503,17 @@ func (c *Client) send(ctx context.Context, r request) (*http.Response, error) {
 	}
 }
 
-// once sends r one time.
-func (c *Client) once(ctx context.Context, r request) (*http.Response, error) {
+// once sends r one time, with the bearer token if one is given.
+func (c *Client) once(ctx context.Context, r request, bearer string) (*http.Response, error) {
 	var body io.Reader
 	if r.body != nil {
 		body = bytes.NewReader(r.body)
 	}
-	req, err := http.NewRequestWithContext(ctx, r.method, c.base+r.path, body)
+	target := r.url
+	if target == "" {
+		target = c.base + r.path
+	}
+	req, err := http.NewRequestWithContext(ctx, r.method, target, body)
 	if err != nil {
 		return nil, err
 	}
@@ -414,12 +522,8 @@ func (c *Client) once(ctx context.Context, r request) (*http.Response, error) {
 	}
 	req.Header.Set("Accept", "application/json, "+protocol.ProblemContentType)
 	req.Header.Set("User-Agent", "sparr-client/1")
-	if !r.anonymous {
-		tok, err := c.bearerToken(ctx)
-		if err != nil {
-			return nil, err
-		}
-		req.Header.Set("Authorization", "Bearer "+tok)
+	if bearer != "" {
+		req.Header.Set("Authorization", "Bearer "+bearer)
 	}
 	return c.http.Do(req)
 }
@@ -428,15 +532,6 @@ func (c *Client) forgetBearer() {
 	c.bearerMu.Lock()
 	c.bearer = ""
 	c.bearerMu.Unlock()
-}
-
-// retryable reports whether an answer with this status may succeed later.
-func retryable(status int) bool {
-	switch status {
-	case http.StatusTooManyRequests, http.StatusBadGateway, http.StatusServiceUnavailable, http.StatusGatewayTimeout:
-		return true
-	}
-	return false
 }
 
 // wait sleeps before retry attempt+1: the hub's Retry-After if it gave one,

@@ -5,8 +5,10 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"path/filepath"
 	"slices"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -15,6 +17,7 @@ import (
 	"github.com/sparr-dev/sparr/protocol"
 	"github.com/sparr-dev/sparr/server"
 	"github.com/sparr-dev/sparr/server/hubtest"
+	"github.com/sparr-dev/sparr/server/keyring"
 )
 
 // TestFlagLifecycle follows one flag through every write and the checks in
@@ -357,11 +360,16 @@ func TestEventsAndSnapshot(t *testing.T) {
 	if err := hub.RunJobs(); err != nil {
 		t.Fatal(err)
 	}
+	yielded := false
 	for _, err := range c.Events(ctx, 0) {
+		yielded = true
 		if !errors.Is(err, client.ErrCursorExpired) {
-			t.Errorf("feed from 0 after pruning: %v, want ErrCursorExpired", err)
+			t.Errorf("feed from 0 after pruning: got %v, want ErrCursorExpired", err)
 		}
 		break
+	}
+	if !yielded {
+		t.Error("feed from 0 after pruning: got nothing, want ErrCursorExpired")
 	}
 }
 
@@ -501,5 +509,162 @@ func TestUnreachableHub(t *testing.T) {
 		if _, err := client.New(bad); err == nil {
 			t.Errorf("New(%+v): no error", bad)
 		}
+	}
+}
+
+// TestResumeEndpoint: an endpoint whose receiver failed until the hub's
+// retries ran out is paused; once the receiver works again, resuming it
+// delivers what waited.
+func TestResumeEndpoint(t *testing.T) {
+	ctx := context.Background()
+	hub := hubtest.Start(t, hubtest.Options{Delivery: fast})
+	origin := newClient(t, hub, hub.AddMember(t, "bank-a", federation.RoleFlag))
+	c := newClient(t, hub, hub.AddMember(t, "bank-b", federation.RoleCheck))
+	got := newEvents()
+	var down atomic.Bool
+	url, rcv := startReceiver(t, c, func(ctx context.Context, e *client.Event) error {
+		if down.Load() {
+			return errHandler
+		}
+		return got.handle(ctx, e)
+	})
+	secret, _, err := c.RegisterEndpoint(ctx, url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rcv.SetSecrets(secret)
+	waitEndpoint(t, c, func(e *client.Endpoint) bool { return e.Status == client.EndpointActive })
+
+	down.Store(true)
+	toks, err := origin.Tokenize(ctx, protocol.TypeEmail, "paused@example.se")
+	if err != nil {
+		t.Fatal(err)
+	}
+	placed := place(t, origin, hub.Now(), toks[0])
+	e := waitEndpoint(t, c, func(e *client.Endpoint) bool { return e.Status == client.EndpointPaused })
+	if e.Backlog != 1 {
+		t.Errorf("paused endpoint: got a backlog of %d, want the flag-placed event", e.Backlog)
+	}
+	down.Store(false)
+	e, err = c.ResumeEndpoint(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if e.Status != client.EndpointActive {
+		t.Errorf("resumed endpoint: got status %s, want active", e.Status)
+	}
+	if ev := got.waitFor(t, "flag-placed, after resuming", ofType(protocol.EventFlagPlaced)); ev.Record.ID != placed.Record.ID {
+		t.Errorf("got record %s, want the placed flag's %s", ev.Record.ID, placed.Record.ID)
+	}
+}
+
+// rotatingHub starts a hub whose token key is of the epoch *epoch holds
+// when it (re)starts.
+func rotatingHub(t *testing.T, epoch *atomic.Uint32) *hubtest.Hub {
+	return hubtest.Start(t, hubtest.Options{Configure: func(cfg *server.Config) {
+		if e := epoch.Load(); e > 1 {
+			k, err := protocol.DeriveTokenKey(e, []byte(strings.Repeat("s", 32)))
+			if err != nil {
+				t.Fatal(err)
+			}
+			cfg.Keys.Token = k
+		}
+	}})
+}
+
+// TestRefresh: after the operator rotates the hub's record-signing key and
+// token epoch, Refresh brings both into the client.
+func TestRefresh(t *testing.T) {
+	ctx := context.Background()
+	var epoch atomic.Uint32
+	epoch.Store(1)
+	hub := rotatingHub(t, &epoch)
+	c := newClient(t, hub, hub.AddMember(t, "bank-a", federation.RoleCheck))
+	if err := c.Keys().Refresh(ctx); err != nil {
+		t.Fatal(err)
+	}
+	conf, err := c.Configuration(ctx)
+	if err != nil || conf.Token.Epoch != 1 || c.Keys().KeySet().Len() != 1 {
+		t.Fatalf("before the rotation: got epoch %d and %d keys (%v), want epoch 1 and 1 key", conf.Token.Epoch, c.Keys().KeySet().Len(), err)
+	}
+	newKey, _, err := keyring.Rotate(filepath.Join(hub.Dir, "keys"), protocol.EdDSA, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	epoch.Store(2)
+	hub.Restart(t)
+	if conf, _ := c.Configuration(ctx); conf.Token.Epoch != 1 {
+		t.Fatalf("before Refresh: got epoch %d, want the cached 1", conf.Token.Epoch)
+	}
+	if err := c.Refresh(ctx); err != nil {
+		t.Fatal(err)
+	}
+	conf, err = c.Configuration(ctx)
+	if err != nil || conf.Token.Epoch != 2 {
+		t.Errorf("after Refresh: got epoch %d (%v), want 2", conf.Token.Epoch, err)
+	}
+	if _, ok := c.Keys().KeySet().Key(newKey.KeyID()); !ok || c.Keys().KeySet().Len() != 2 {
+		t.Errorf("after Refresh: got %d keys, want 2 with the new one", c.Keys().KeySet().Len())
+	}
+}
+
+// TestTokenizeNewEpoch: a client that still holds the hub's previous token
+// epoch is refused, reads the configuration again, and tokenizes under the
+// new epoch, in one call.
+func TestTokenizeNewEpoch(t *testing.T) {
+	ctx := context.Background()
+	var epoch atomic.Uint32
+	epoch.Store(1)
+	hub := rotatingHub(t, &epoch)
+	m := hub.AddMember(t, "bank-a", federation.RoleCheck)
+	net := newCounter()
+	c := newClient(t, hub, m, func(cfg *client.Config) { cfg.HTTPClient = &http.Client{Transport: net} })
+	old, err := c.Tokenize(ctx, protocol.TypeEmail, "epoch@example.se")
+	if err != nil || old[0].Epoch != 1 {
+		t.Fatalf("got %v (%v), want a token of epoch 1", old, err)
+	}
+	epoch.Store(2)
+	hub.Restart(t)
+	toks, err := c.Tokenize(ctx, protocol.TypeEmail, "epoch@example.se", "new@example.se")
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := m.Tokenize(t, protocol.TypeEmail, "epoch@example.se", "new@example.se")
+	if toks[0] != want[0] || toks[1] != want[1] || toks[0].Epoch != 2 {
+		t.Errorf("got tokens of epoch %d, want the hub's epoch 2 tokens", toks[0].Epoch)
+	}
+	if n := net.count("GET /.well-known/sparr-configuration"); n != 2 {
+		t.Errorf("got %d reads of the configuration, want 2 (once more after the refusal)", n)
+	}
+}
+
+// TestBearerExpiredRemint: a member whose clock is two minutes behind the
+// hub's reuses a bearer token the hub finds expired; the hub refuses it,
+// and the client mints a new one and sends the request again at once.
+func TestBearerExpiredRemint(t *testing.T) {
+	ctx := context.Background()
+	clock := hubtest.NewClock(time.Now())
+	hub := hubtest.Start(t, hubtest.Options{Clock: clock})
+	m := hub.AddMember(t, "bank-a", federation.RoleCheck)
+	net := newCounter()
+	c := newClient(t, hub, m, func(cfg *client.Config) {
+		cfg.HTTPClient = &http.Client{Transport: net}
+		cfg.Now = func() time.Time { return clock.Now().Add(-2 * time.Minute) }
+	})
+	tok := m.Tokenize(t, protocol.TypeEmail, "clock@example.se")[0]
+	if _, err := c.Check(ctx, client.PurposeOther, tok); err != nil {
+		t.Fatal(err)
+	}
+	// To the client, its token has 75 s left (more than the minute it
+	// keeps in hand); to the hub it expired 45 s ago, past its 30 s of
+	// tolerance.
+	clock.Advance(3*time.Minute + 45*time.Second)
+	if _, err := c.Check(ctx, client.PurposeOther, tok); err != nil {
+		t.Fatalf("got %v, want the check answered after minting a new token", err)
+	}
+	got := net.bearers()
+	if len(got) != 3 || got[1] != got[0] || got[2] == got[0] {
+		t.Errorf("got %d requests, reusing the token %v and a new one %v; want 3: the first token twice, then a new one",
+			len(got), len(got) > 1 && got[1] == got[0], len(got) > 2 && got[2] != got[0])
 	}
 }

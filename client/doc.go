@@ -60,8 +60,9 @@
 // A [Receiver] is the http.Handler to mount at the member's webhook URL.
 // It verifies each delivery's Standard Webhooks signature (under the
 // member's secret, or the hub's webhook key before the secret is known) and
-// timestamp, then the record's signature, skips repeats, and hands the
-// event to a callback, typically a replica's Apply:
+// timestamp, refuses another member's delivery passed on to it, verifies
+// the record's signature, skips repeats, and hands the event to a
+// callback, typically a replica's Apply:
 //
 //	rcv, _ := client.NewReceiver(client.ReceiverConfig{Client: c, Handle: rep.Apply})
 //	http.Handle("POST /sparr/events", rcv)
@@ -77,12 +78,15 @@
 // sentinels such as [ErrNotFound], [ErrStateConflict], [ErrInvalidConsent]
 // and [ErrRateLimited] with errors.Is. A record that does not verify is a
 // [*RecordError], a security failure that carries the record as evidence.
-// Requests that fail for a reason that may pass (no answer, 429 after its
-// Retry-After, 502, 503, 504) are retried with backoff as Config.Retry
-// says; a write is retried with the same signed bytes, which the hub
-// answers as it answered the first time. To survive a crash between
-// signing and sending, use [Client.Sign] and [Client.Send] and keep the
-// [Submission] in between.
+// Requests that fail for a reason that may pass are retried with backoff
+// as Config.Retry says, but only where a repeat is safe ([Retry]): reads,
+// token evaluations and writes after no answer, 429 (after its
+// Retry-After), 502, 503 or 504 (a write is sent again with the same
+// signed bytes, which the hub answers as it answered the first time);
+// checks, suspicion details, outcome reports and endpoint changes, which
+// act anew each time, only when the hub certainly did not act on them. To
+// survive a crash between signing and sending, use [Client.Sign] and
+// [Client.Send] and keep the [Submission] in between.
 //
 // # Verifying without HTTP
 //
@@ -90,5 +94,10 @@
 // verifying parts here take theirs through one-method interfaces: [Keys]
 // fetches the hub's key set through a [KeySource], a [Tokenizer] has an
 // [Evaluator] evaluate. [*Client] implements both over HTTP; tests and
-// tools may supply their own.
+// tools may supply their own. A [Verifier] checks the hub's answers given
+// as bytes (a check's records about the token and flag checked, a write's
+// record of the submission, the feed's records of the type announced and
+// in order), with typed errors that carry the evidence: [*RecordError] and
+// [*AnswerError]. The client fetches each answer and has
+// [Client.Verifier] check it.
 package client

@@ -86,6 +86,9 @@ type endpointAnswer struct {
 // to the [Receiver]. Changing an endpoint keeps its secrets and returns the
 // zero secret. A new or changed URL is sent a verification event, which a
 // [Receiver] accepts with the hub's webhook key before it knows the secret.
+// A registration whose answer was lost is not sent again (the repeat would
+// answer the zero secret; see [Retry]): read [Client.Endpoint], and if the
+// endpoint was made, get a secret you know with [Client.RotateSecret].
 func (c *Client) RegisterEndpoint(ctx context.Context, url string, events ...protocol.EventType) (protocol.WebhookSecret, *Endpoint, error) {
 	req := map[string]any{"url": url}
 	if len(events) > 0 {
@@ -110,13 +113,15 @@ func (c *Client) Endpoint(ctx context.Context) (*Endpoint, error) {
 // RotateSecret makes a new signing secret, returned here only. The
 // previous secrets keep signing for a while (24 hours by default; see the
 // endpoint's Secrets), so add the new one to the [Receiver] and drop the
-// old one after that.
+// old one after that. A rotation whose answer was lost is not sent again
+// (see [Retry]).
 func (c *Client) RotateSecret(ctx context.Context) (protocol.WebhookSecret, *Endpoint, error) {
 	return c.endpointChange(ctx, request{method: http.MethodPost, path: "/v1/members/self/endpoint/secret"})
 }
 
 // ResumeEndpoint starts delivery again to a paused endpoint, from the
-// oldest queued event.
+// oldest queued event. One whose answer was lost is not sent again (a
+// repeat is refused, the endpoint no longer paused; see [Retry]).
 func (c *Client) ResumeEndpoint(ctx context.Context) (*Endpoint, error) {
 	_, e, err := c.endpointChange(ctx, request{method: http.MethodPost, path: "/v1/members/self/endpoint/resume"})
 	return e, err
@@ -125,7 +130,7 @@ func (c *Client) ResumeEndpoint(ctx context.Context) (*Endpoint, error) {
 // RemoveEndpoint stops deliveries and drops what was queued; the feed
 // still serves the member.
 func (c *Client) RemoveEndpoint(ctx context.Context) (*Endpoint, error) {
-	_, e, err := c.endpointChange(ctx, request{method: http.MethodDelete, path: "/v1/members/self/endpoint"})
+	_, e, err := c.endpointChange(ctx, request{method: http.MethodDelete, path: "/v1/members/self/endpoint", idempotent: true})
 	return e, err
 }
 

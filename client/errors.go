@@ -16,7 +16,7 @@ import (
 
 // Sentinel errors for the kinds of answer a member handles. Every error
 // answer of the hub is a [*Problem]; test it against these with errors.Is,
-// which maps the problem's stable "type" URI (docs/protocol.md, section 6)
+// which maps the problem's stable "type" URI (docs/protocol.md, section 7)
 // to one or more of them.
 var (
 	// ErrBadRequest: the hub refused the request as malformed
@@ -131,6 +131,9 @@ type Problem struct {
 	// RetryAfter is how long the hub asked the client to wait (429, 503);
 	// zero if it did not say.
 	RetryAfter time.Duration `json:"-"`
+
+	// hasRetryAfter says the answer had a Retry-After header.
+	hasRetryAfter bool
 }
 
 // Error returns the request, title, status, detail and request id.
@@ -213,6 +216,7 @@ func readProblem(op string, resp *http.Response) *Problem {
 		p.RequestID = resp.Header.Get("X-Request-Id")
 	}
 	p.RetryAfter = retryAfter(resp.Header.Get("Retry-After"), time.Now())
+	p.hasRetryAfter = resp.Header.Get("Retry-After") != ""
 	return p
 }
 

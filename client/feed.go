@@ -8,10 +8,7 @@ import (
 	"io"
 	"iter"
 	"net/http"
-	"runtime"
 	"strconv"
-	"sync"
-	"sync/atomic"
 
 	"github.com/sparr-dev/sparr/protocol"
 )
@@ -26,9 +23,12 @@ type Event struct {
 	// Seq is the hub's sequence number of the event.
 	Seq uint64
 	// PreviousSeq is, for a delivery, the sequence number of the event
-	// delivered to this member before it (Sparr-Previous-Sequence; 0 for
-	// the first). A receiver whose last applied event is not that number
-	// has missed one. It is 0 for events read from the feed or a snapshot.
+	// delivered to this member's endpoint before it
+	// (Sparr-Previous-Sequence; 0 for the first). It counts only the event
+	// types the endpoint subscribes to, and, like Seq, it is not covered by
+	// the delivery's signature: a hint that a delivery went missing, never
+	// proof that none did. The feed is the authority; see package replica.
+	// It is 0 for events read from the feed or a snapshot.
 	PreviousSeq uint64
 	// WebhookID is, for a delivery, its webhook-id, the same on every retry.
 	WebhookID string
@@ -43,70 +43,34 @@ type Event struct {
 // Delivered reports whether the event came by webhook.
 func (e *Event) Delivered() bool { return e.WebhookID != "" }
 
-// feedEvent is one event of the feed or a snapshot on the wire.
-type feedEvent struct {
-	Seq  uint64             `json:"seq"`
-	Type protocol.EventType `json:"type"`
-	JWS  string             `json:"jws"`
-}
-
-// event verifies one record and checks that it is of the type announced.
-func (c *Client) event(ctx context.Context, seq uint64, typ protocol.EventType, jws string) (*Event, error) {
-	rec, err := c.keys.Verify(ctx, []byte(jws))
-	if err != nil {
-		return nil, err
-	}
-	if t := rec.Event.EventType(); t != typ {
-		return nil, &RecordError{JWS: jws, Err: fmt.Errorf("%w: announced as %s but the record is %s", protocol.ErrInvalidClaim, typ.Short(), t.Short())}
-	}
-	return &Event{Seq: seq, Type: typ, JWS: jws, Record: rec}, nil
-}
-
 // A FeedPage is one page of the event feed.
 type FeedPage struct {
 	// Events are the member's events after the cursor, in sequence order,
 	// verified.
 	Events []*Event
 	// Next is the cursor to ask for next; it may be past the last event's
-	// number, when the events after it are not the member's.
+	// number, when the events after it are not the member's. When More is
+	// false, it is the hub's latest sequence number, or the cursor asked
+	// with if that is later.
 	Next uint64
 	// More says more events may follow at once.
 	More bool
 }
 
 // Feed reads one page of up to limit (1 to MaxFeedPage) events after the
-// cursor. A cursor older than the feed keeps gives [ErrCursorExpired]: take
-// a snapshot. Records erased since (a lifted flag's earlier records) are
+// cursor, checked by [Verifier.Feed]. A cursor older than the feed keeps
+// gives [ErrCursorExpired]: take a snapshot. Records erased since (a lifted flag's earlier records) are
 // not in the feed; the lift that follows says to delete what you hold.
 func (c *Client) Feed(ctx context.Context, after uint64, limit int) (*FeedPage, error) {
 	if limit < 1 || limit > MaxFeedPage {
 		return nil, fmt.Errorf("feed: limit %d: want 1 to %d", limit, MaxFeedPage)
 	}
-	var out struct {
-		Events []feedEvent `json:"events"`
-		Next   uint64      `json:"next"`
-		More   bool        `json:"more"`
-	}
 	path := "/v1/events?after=" + strconv.FormatUint(after, 10) + "&limit=" + strconv.Itoa(limit)
-	if err := c.call(ctx, request{method: http.MethodGet, path: path}, &out); err != nil {
-		return nil, err
-	}
-	last := after
-	for _, fe := range out.Events {
-		if fe.Seq <= last {
-			return nil, fmt.Errorf("GET /v1/events: event %d out of order after %d", fe.Seq, last)
-		}
-		last = fe.Seq
-	}
-	events, err := c.events(ctx, out.Events)
+	answer, err := c.fetch(ctx, request{method: http.MethodGet, path: path})
 	if err != nil {
 		return nil, err
 	}
-	page := &FeedPage{Next: out.Next, More: out.More, Events: events}
-	if page.Next < last {
-		return nil, fmt.Errorf("GET /v1/events: next cursor %d is before the last event %d", page.Next, last)
-	}
-	return page, nil
+	return c.verifier.Feed(ctx, after, answer)
 }
 
 // Events returns the member's events after the cursor, in order, each
@@ -181,7 +145,7 @@ func (c *Client) WalkSnapshot(ctx context.Context, fn func(*Event) error) (uint6
 	const batch = 512
 	pending := make([]feedEvent, 0, batch)
 	flush := func() error {
-		events, err := c.events(ctx, pending)
+		events, err := c.verifier.events(ctx, pending)
 		if err != nil {
 			return err
 		}
@@ -207,30 +171,6 @@ func (c *Client) WalkSnapshot(ctx context.Context, fn func(*Event) error) (uint6
 		return 0, fmt.Errorf("GET /v1/snapshot: %w", err)
 	}
 	return seq, nil
-}
-
-// events verifies records on every core and returns them in the order
-// given; on failure, the error of the first record (in that order) that
-// failed.
-func (c *Client) events(ctx context.Context, fes []feedEvent) ([]*Event, error) {
-	out := make([]*Event, len(fes))
-	errs := make([]error, len(fes))
-	var next atomic.Int64
-	var wg sync.WaitGroup
-	for range min(runtime.GOMAXPROCS(0), len(fes)) {
-		wg.Go(func() {
-			for i := int(next.Add(1) - 1); i < len(fes); i = int(next.Add(1) - 1) {
-				out[i], errs[i] = c.event(ctx, fes[i].Seq, fes[i].Type, fes[i].JWS)
-			}
-		})
-	}
-	wg.Wait()
-	for _, err := range errs {
-		if err != nil {
-			return nil, err
-		}
-	}
-	return out, nil
 }
 
 // decodeSnapshot decodes {"seq":N,"records":[…]} one record at a time.

@@ -2,6 +2,7 @@ package client_test
 
 import (
 	"context"
+	"io"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -191,4 +192,132 @@ func startReceiver(t testing.TB, c *client.Client, handle func(context.Context, 
 	srv := httptest.NewServer(mux)
 	t.Cleanup(srv.Close)
 	return srv.URL + "/sparr/events", rcv
+}
+
+// A proxy passes requests on to a real hub, as a load balancer in front of
+// it would, counts them by "METHOD /path", and can lose or replace the
+// hub's answers.
+type proxy struct {
+	URL string
+	hub string
+
+	mu sync.Mutex
+	n  map[string]int
+	// fault, if set, says what becomes of the n-th request of op.
+	fault func(op string, n int) fault
+	// edit, if set, may change the body of a 200 answer to op.
+	edit func(op string, body []byte) []byte
+	// routes maps paths of the proxy to other paths at the hub.
+	routes map[string]string
+}
+
+// A fault is what a proxy does to one request.
+type fault int
+
+const (
+	pass fault = iota
+	// lose: the hub answers the request, then the proxy cuts the
+	// connection without passing the answer on.
+	lose
+	// badGateway: the hub answers the request, and the proxy answers 502.
+	badGateway
+	// busy: the proxy answers 503 with Retry-After: 0 and does not pass
+	// the request on.
+	busy
+	// limited: the proxy answers 429 and does not pass the request on.
+	limited
+)
+
+func startProxy(t testing.TB, hub *hubtest.Hub) *proxy {
+	t.Helper()
+	p := &proxy{hub: hub.URL, n: map[string]int{}, routes: map[string]string{}}
+	srv := httptest.NewServer(p)
+	t.Cleanup(srv.Close)
+	p.URL = srv.URL
+	return p
+}
+
+func (p *proxy) set(fault func(op string, n int) fault) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.fault = fault
+}
+
+// spoilNext has the next request of op meet f, and every other pass.
+func (p *proxy) spoilNext(op string, f fault) {
+	done := false
+	p.set(func(o string, _ int) fault {
+		if o != op || done {
+			return pass
+		}
+		done = true
+		return f
+	})
+}
+
+func (p *proxy) count(op string) int {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.n[op]
+}
+
+func (p *proxy) ServeHTTP(w http.ResponseWriter, req *http.Request) {
+	op := req.Method + " " + req.URL.Path
+	p.mu.Lock()
+	p.n[op]++
+	f := pass
+	if p.fault != nil {
+		f = p.fault(op, p.n[op])
+	}
+	edit, path := p.edit, req.URL.Path
+	if to, ok := p.routes[path]; ok {
+		path = to
+	}
+	p.mu.Unlock()
+	switch f {
+	case busy:
+		w.Header().Set("Retry-After", "0")
+		http.Error(w, "upstream busy", http.StatusServiceUnavailable)
+		return
+	case limited:
+		http.Error(w, "slow down", http.StatusTooManyRequests)
+		return
+	}
+	out, err := http.NewRequestWithContext(req.Context(), req.Method, p.hub+path+"?"+req.URL.RawQuery, req.Body)
+	if err != nil {
+		http.Error(w, err.Error(), http.StatusBadGateway)
+		return
+	}
+	out.Header = req.Header.Clone()
+	resp, err := http.DefaultTransport.RoundTrip(out)
+	if err != nil {
+		http.Error(w, err.Error(), http.StatusBadGateway)
+		return
+	}
+	defer resp.Body.Close()
+	body, err := io.ReadAll(resp.Body)
+	if err != nil {
+		http.Error(w, err.Error(), http.StatusBadGateway)
+		return
+	}
+	switch f {
+	case lose:
+		if conn, _, err := http.NewResponseController(w).Hijack(); err == nil {
+			conn.Close()
+		}
+		return
+	case badGateway:
+		http.Error(w, "bad gateway", http.StatusBadGateway)
+		return
+	}
+	if edit != nil && resp.StatusCode == http.StatusOK {
+		body = edit(op, body)
+	}
+	for k, v := range resp.Header {
+		if k != "Content-Length" {
+			w.Header()[k] = v
+		}
+	}
+	w.WriteHeader(resp.StatusCode)
+	w.Write(body)
 }

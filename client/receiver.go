@@ -12,6 +12,7 @@ import (
 	"net/http"
 	"slices"
 	"strconv"
+	"strings"
 	"sync"
 	"time"
 
@@ -32,8 +33,12 @@ const (
 	// a record.
 	CodeInvalidRequest = "invalid_request"
 	// CodeAuthenticationFailed: no webhook signature verifies under the
-	// member's secrets or the hub's webhook key, or the timestamp is more
-	// than the tolerance away from the receiver's clock.
+	// member's secrets or the hub's webhook key, the timestamp is more
+	// than the tolerance away from the receiver's clock, or the delivery
+	// is another member's ([ErrWrongRecipient]). In each case the request
+	// is well formed but does not show the hub sending this delivery to
+	// this member now: RFC 8935's "could not authenticate the SET
+	// Transmitter".
 	CodeAuthenticationFailed = "authentication_failed"
 	// CodeInvalidKey: the record's signature does not verify under the
 	// hub's published keys.
@@ -41,6 +46,16 @@ const (
 	// CodeInvalidIssuer: the record is from another issuer than the hub.
 	CodeInvalidIssuer = "invalid_issuer"
 )
+
+// ErrWrongRecipient is returned by [Receiver.Verify], inside a
+// [*DeliveryError] with CodeAuthenticationFailed, for a delivery whose
+// webhook-id is not "<record jti>_<member id>" for the receiver's member
+// and the record in its body: the hub's delivery to another member, which
+// that member passed on. Its signature verifies (every delivery carries a
+// v1a signature under the hub's one webhook key, which every member
+// trusts), so the webhook-id, which the signature covers, is what shows
+// whom the hub sent it to.
+var ErrWrongRecipient = errors.New("delivery to another member")
 
 // A DeliveryError is why a [Receiver] refused a delivery: the RFC 8935
 // error code it answered with (CodeInvalidRequest and its siblings) and
@@ -56,15 +71,20 @@ func (e *DeliveryError) Error() string { return e.Code + ": " + e.Err.Error() }
 func (e *DeliveryError) Unwrap() error { return e.Err }
 
 // ReceiverConfig configures [NewReceiver]. Handle is required, and so is
-// Client, or else both WebhookKeys and Keys.
+// Client, or else WebhookKeys, Keys and MemberID.
 type ReceiverConfig struct {
 	// Handle is given every verified delivery, once: the event's record,
 	// its sequence number and the previous one. An error answers 500, and
 	// the hub delivers the event again later.
 	Handle func(ctx context.Context, e *Event) error
 	// Client supplies the hub's webhook key (from its configuration
-	// document) and verifies records against the hub's keys.
+	// document), verifies records against the hub's keys, and names the
+	// member.
 	Client *Client
+	// MemberID is the member whose deliveries the receiver accepts;
+	// default Client.MemberID(). A delivery to another member is
+	// refused ([ErrWrongRecipient]).
+	MemberID string
 	// Secrets are the member's whsec_ secrets. They may be set later, with
 	// [Receiver.SetSecrets]: until then deliveries verify with the hub's
 	// webhook key alone, as the first one, the verification event, must.
@@ -90,9 +110,9 @@ type ReceiverConfig struct {
 // the URL registered with [Client.RegisterEndpoint]. For each delivery it
 // reads the raw body (at most MaxDeliverySize), checks the Standard
 // Webhooks signature (under the member's secrets or the hub's webhook key)
-// and timestamp, verifies the record against the hub's keys, skips a record
-// it has already handled, and hands the event to Handle; then it answers
-// 202. A delivery that does not verify is answered 400 with an RFC 8935
+// and timestamp, checks that the delivery is to its member, verifies the
+// record against the hub's keys, skips a record it has already handled,
+// and hands the event to Handle; then it answers 202. A delivery that does not verify is answered 400 with an RFC 8935
 // error, {"err":"authentication_failed","description":"…"}; a failure of
 // Handle is answered 500, so the hub tries again.
 type Receiver struct {
@@ -106,6 +126,8 @@ type Receiver struct {
 	// handed on twice.
 	handlingMu sync.Mutex
 	handling   map[string]chan struct{}
+	// waiting, if set, is called when a copy starts to wait (for tests).
+	waiting func(id string)
 
 	mu      sync.RWMutex
 	secrets []protocol.WebhookSecret
@@ -121,8 +143,11 @@ func NewReceiver(cfg ReceiverConfig) (*Receiver, error) {
 	if cfg.Keys == nil && cfg.Client != nil {
 		cfg.Keys = cfg.Client.Keys()
 	}
-	if cfg.Keys == nil || (cfg.Client == nil && len(cfg.WebhookKeys) == 0) {
-		return nil, errors.New("client: ReceiverConfig needs Client, or both WebhookKeys and Keys")
+	if cfg.MemberID == "" && cfg.Client != nil {
+		cfg.MemberID = cfg.Client.MemberID()
+	}
+	if cfg.Keys == nil || (cfg.Client == nil && len(cfg.WebhookKeys) == 0) || cfg.MemberID == "" {
+		return nil, errors.New("client: ReceiverConfig needs Client, or WebhookKeys, Keys and MemberID")
 	}
 	if cfg.Now == nil {
 		cfg.Now = time.Now
@@ -219,14 +244,24 @@ func (r *Receiver) ServeHTTP(w http.ResponseWriter, req *http.Request) {
 		w.WriteHeader(http.StatusAccepted)
 		return
 	}
-	err = r.cfg.Handle(req.Context(), e)
-	r.release(e.Record.ID, err == nil)
-	if err != nil {
+	if err := r.handle(req.Context(), e); err != nil {
 		r.log.Error("webhook delivery verified but not handled; the hub will deliver it again", "seq", e.Seq, "type", e.Type.Short(), "error", err)
 		writeJSON(w, http.StatusInternalServerError, map[string]string{"err": "internal_error", "description": "the receiver could not store the event; deliver it again later"})
 		return
 	}
 	w.WriteHeader(http.StatusAccepted)
+}
+
+// handle hands e to Handle under the claim on its record, and releases
+// the claim however Handle ends, a panic included; only a record Handle
+// returned nil for is remembered as handled, so a copy delivered again is
+// handed on again.
+func (r *Receiver) handle(ctx context.Context, e *Event) error {
+	handled := false
+	defer func() { r.release(e.Record.ID, handled) }()
+	err := r.cfg.Handle(ctx, e)
+	handled = err == nil
+	return err
 }
 
 // claim reports whether the record id is to be handed to Handle now: false
@@ -247,6 +282,9 @@ func (r *Receiver) claim(ctx context.Context, id string) (bool, error) {
 			return true, nil
 		}
 		r.handlingMu.Unlock()
+		if r.waiting != nil {
+			r.waiting(id)
+		}
 		select {
 		case <-busy:
 		case <-ctx.Done():
@@ -267,7 +305,9 @@ func (r *Receiver) release(id string, handled bool) {
 }
 
 // Verify checks one delivery, given its headers and raw body, and returns
-// its event. A delivery that does not verify gives a [*DeliveryError];
+// its event: its signature and timestamp, that its webhook-id is
+// "<record jti>_<member id>" for this receiver's member and its record,
+// and the record. A delivery that does not verify gives a [*DeliveryError];
 // any other error means the receiver could not get what it verifies with,
 // and the delivery may be tried again. Verify does not skip repeated
 // deliveries; ServeHTTP does.
@@ -285,6 +325,11 @@ func (r *Receiver) Verify(ctx context.Context, h http.Header, body []byte) (*Eve
 			return nil, err
 		}
 		return nil, &DeliveryError{code, err}
+	}
+	// The hub names each delivery "<record jti>_<member id>".
+	id, suffix := h.Get(protocol.HeaderWebhookID), "_"+r.cfg.MemberID
+	if !strings.HasSuffix(id, suffix) {
+		return nil, &DeliveryError{CodeAuthenticationFailed, fmt.Errorf("%w: %s %q is not a delivery to member %q", ErrWrongRecipient, protocol.HeaderWebhookID, id, r.cfg.MemberID)}
 	}
 	seq, err1 := parseSeq(h.Get(protocol.HeaderSequence))
 	prev, err2 := parseSeq(h.Get(protocol.HeaderPreviousSequence))
@@ -309,7 +354,10 @@ func (r *Receiver) Verify(ctx context.Context, h http.Header, body []byte) (*Eve
 	case err != nil:
 		return nil, err
 	}
-	return &Event{Seq: seq, PreviousSeq: prev, WebhookID: h.Get(protocol.HeaderWebhookID), Type: rec.Event.EventType(), JWS: string(body), Record: rec}, nil
+	if id != rec.ID+suffix {
+		return nil, &DeliveryError{CodeAuthenticationFailed, fmt.Errorf("%w: %s %q is not the delivery of record %q to member %q", ErrWrongRecipient, protocol.HeaderWebhookID, id, rec.ID, r.cfg.MemberID)}
+	}
+	return &Event{Seq: seq, PreviousSeq: prev, WebhookID: id, Type: rec.Event.EventType(), JWS: string(body), Record: rec}, nil
 }
 
 // verifier returns the webhook verifier for the secrets and keys trusted

@@ -68,22 +68,33 @@ func (r *recorder) last(typ protocol.EventType) delivery {
 
 // recordType reads a record's event type without verifying it.
 func recordType(jws []byte) protocol.EventType {
-	parts := strings.Split(string(jws), ".")
-	if len(parts) != 3 {
-		return ""
-	}
-	var payload protocol.Base64URL
-	if payload.UnmarshalText([]byte(parts[1])) != nil {
-		return ""
-	}
-	var c struct {
-		Events map[protocol.EventType]json.RawMessage `json:"events"`
-	}
-	json.Unmarshal(payload, &c)
-	for t := range c.Events {
+	for t := range recordClaims(jws).Events {
 		return t
 	}
 	return ""
+}
+
+// recordID reads a record's jti without verifying it.
+func recordID(jws []byte) string { return recordClaims(jws).ID }
+
+type claims struct {
+	ID     string                                 `json:"jti"`
+	Events map[protocol.EventType]json.RawMessage `json:"events"`
+}
+
+// recordClaims reads a record's claims without verifying them.
+func recordClaims(jws []byte) claims {
+	var c claims
+	parts := strings.Split(string(jws), ".")
+	if len(parts) != 3 {
+		return c
+	}
+	var payload protocol.Base64URL
+	if payload.UnmarshalText([]byte(parts[1])) != nil {
+		return c
+	}
+	json.Unmarshal(payload, &c)
+	return c
 }
 
 // post sends a delivery straight to a receiver and returns the status and
@@ -155,31 +166,34 @@ func TestReceiverRealDeliveries(t *testing.T) {
 		}
 	})
 	t.Run("copies at once", func(t *testing.T) {
-		// Two copies of one delivery arrive while the first is still
+		// A second copy of a delivery arrives while the first is still
 		// being handled: the event is handed on once, and both are
 		// answered 202 once it has been.
 		var calls atomic.Int32
-		release := make(chan struct{})
+		entered, release := make(chan struct{}), make(chan struct{})
 		slow, err := client.NewReceiver(client.ReceiverConfig{Client: member, Secrets: []protocol.WebhookSecret{secret}, Now: rcvClock.Now,
 			Handle: func(context.Context, *client.Event) error {
 				calls.Add(1)
+				close(entered)
 				<-release
 				return nil
 			}})
 		if err != nil {
 			t.Fatal(err)
 		}
+		waiting := make(chan string, 1)
+		client.SetWaitHook(slow, func(id string) { waiting <- id })
 		codes := make(chan int, 2)
-		for range 2 {
-			go func() {
-				code, _ := post(t, slow, http.MethodPost, orig)
-				codes <- code
-			}()
+		deliver := func() {
+			code, _ := post(t, slow, http.MethodPost, orig)
+			codes <- code
 		}
-		for calls.Load() == 0 {
-			time.Sleep(time.Millisecond)
+		go deliver()
+		<-entered // the first copy is in Handle
+		go deliver()
+		if id := <-waiting; id != placed.Record.ID { // the second waits for it
+			t.Errorf("the second copy waits for record %s, want %s", id, placed.Record.ID)
 		}
-		time.Sleep(20 * time.Millisecond) // let the second copy arrive
 		close(release)
 		for range 2 {
 			if code := <-codes; code != http.StatusAccepted {
@@ -205,8 +219,8 @@ func TestReceiverRealDeliveries(t *testing.T) {
 		}
 		h := orig.header.Clone()
 		h.Set(protocol.HeaderSequence, "999")
-		// The sequence headers are not signed, but a wrong one only
-		// misplaces the event, and the replica's gap check catches that.
+		// The sequence headers are not signed; the replica never trusts
+		// them (see client/replica's TestForwardedDelivery).
 		h.Del(protocol.HeaderWebhookSignature)
 		if code, errCode := post(t, rcv, http.MethodPost, delivery{h, orig.body}); code != http.StatusBadRequest || errCode != client.CodeInvalidRequest {
 			t.Errorf("no signature: %d %s, want 400 invalid_request", code, errCode)
@@ -292,11 +306,25 @@ func TestReceiverRealDeliveries(t *testing.T) {
 	})
 }
 
-// signed makes a delivery of body signed by s at ts.
+// receiverMember is the member the receivers of these tests receive for.
+const receiverMember = "bank-b"
+
+// signed makes a delivery of body to receiverMember signed by s at ts,
+// with the webhook-id the hub gives it, "<record jti>_<member id>".
 func signed(t testing.TB, s protocol.WebhookSigner, ts time.Time, body []byte, seq, prev uint64) delivery {
 	t.Helper()
+	id := recordID(body)
+	if id == "" {
+		id = "msg-" + strconv.FormatUint(seq, 10)
+	}
+	return signedAs(t, s, ts, body, seq, prev, id+"_"+receiverMember)
+}
+
+// signedAs makes a delivery of body with webhook-id id signed by s at ts.
+func signedAs(t testing.TB, s protocol.WebhookSigner, ts time.Time, body []byte, seq, prev uint64, id string) delivery {
+	t.Helper()
 	req := httptest.NewRequest(http.MethodPost, "/", nil)
-	if err := s.SignRequest(req, "msg_"+strconv.FormatUint(seq, 10), ts, body); err != nil {
+	if err := s.SignRequest(req, id, ts, body); err != nil {
 		t.Fatal(err)
 	}
 	req.Header.Set("Content-Type", protocol.DeliveryContentType)
@@ -319,6 +347,7 @@ func fixedReceiver(t testing.TB, handle func(context.Context, *client.Event) err
 	now := time.Unix(1795255200, 0)
 	rcv, err := client.NewReceiver(client.ReceiverConfig{
 		Handle:      handle,
+		MemberID:    receiverMember,
 		WebhookKeys: []ed25519.PublicKey{webhook.Public().(ed25519.PublicKey)},
 		Keys: client.NewKeys(client.KeysConfig{Issuer: issuer, Now: func() time.Time { return now },
 			Source: client.KeySourceFunc(func(context.Context) (*protocol.KeySet, error) { return set, nil })}),
@@ -387,8 +416,6 @@ func TestReceiverVerify(t *testing.T) {
 	rcv, webhook, recKey, now := fixedReceiver(t, func(context.Context, *client.Event) error { n++; return nil })
 	sign := protocol.WebhookSigner{Keys: []ed25519.PrivateKey{webhook}}
 	body := record(t, recKey, issuer, "v-1")
-	other, _, _ := ed25519.GenerateKey(nil)
-	_ = other
 	_, otherPriv, _ := ed25519.GenerateKey(nil)
 	for _, tc := range []struct {
 		name string
@@ -402,6 +429,10 @@ func TestReceiverVerify(t *testing.T) {
 		{"at the tolerance", signed(t, sign, now.Add(-5*time.Minute), record(t, recKey, issuer, "v-2"), 8, 7), 202, ""},
 		{"previous not below", signed(t, sign, now, record(t, recKey, issuer, "v-3"), 9, 9), 400, client.CodeInvalidRequest},
 		{"sequence with a sign", signed(t, sign, now, record(t, recKey, issuer, "v-4"), 10, 9), 400, client.CodeInvalidRequest},
+		// Signed by the hub, but for another member, who passed it on.
+		{"another member's delivery", signedAs(t, sign, now, record(t, recKey, issuer, "v-5"), 11, 10, "v-5_bank-c"), 400, client.CodeAuthenticationFailed},
+		{"to a member whose id ends alike", signedAs(t, sign, now, record(t, recKey, issuer, "v-6"), 12, 11, "v-6_a_bank-b"), 400, client.CodeAuthenticationFailed},
+		{"another record's webhook-id", signedAs(t, sign, now, record(t, recKey, issuer, "v-7"), 13, 12, "v-1_bank-b"), 400, client.CodeAuthenticationFailed},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			if tc.name == "sequence with a sign" {
@@ -415,5 +446,40 @@ func TestReceiverVerify(t *testing.T) {
 	}
 	if n != 2 {
 		t.Errorf("handed on %d events, want 2", n)
+	}
+}
+
+// TestReceiverHandlePanics: a Handle that panics leaves no claim behind:
+// the next copy of the delivery is handed on again, not made to wait for
+// a handler that will never finish, and the panic did not mark the record
+// as handled.
+func TestReceiverHandlePanics(t *testing.T) {
+	var calls atomic.Int32
+	rcv, webhook, recKey, now := fixedReceiver(t, func(context.Context, *client.Event) error {
+		if calls.Add(1) == 1 {
+			panic("the member's store blew up")
+		}
+		return nil
+	})
+	d := signed(t, protocol.WebhookSigner{Keys: []ed25519.PrivateKey{webhook}}, now, record(t, recKey, issuer, "p-1"), 5, 4)
+	func() {
+		defer func() {
+			if v := recover(); v == nil {
+				t.Fatal("Handle's panic did not reach the server")
+			}
+		}()
+		post(t, rcv, http.MethodPost, d)
+	}()
+	// The copy delivered again comes with a request whose context is
+	// already done: a copy that found the record still claimed would give
+	// up waiting at once and answer 503.
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	req := httptest.NewRequestWithContext(ctx, http.MethodPost, "/sparr/events", bytes.NewReader(d.body))
+	req.Header = d.header.Clone()
+	w := httptest.NewRecorder()
+	rcv.ServeHTTP(w, req)
+	if w.Code != http.StatusAccepted || calls.Load() != 2 {
+		t.Errorf("the copy after a panic: got %d after %d calls of Handle, want 202 after 2", w.Code, calls.Load())
 	}
 }

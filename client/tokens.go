@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/sparr-dev/sparr/protocol"
@@ -38,11 +39,14 @@ type TokenizerConfig struct {
 	// Now is the clock whose date is the reference date for personnummer
 	// (protocol.Canonicalize); nil means time.Now.
 	Now func() time.Time
+	// BatchSize is the most identifiers sent in one evaluation; default,
+	// and at most, protocol.MaxTokenBatch.
+	BatchSize int
 }
 
 // A Tokenizer turns identifiers into tokens: it canonicalizes them, blinds
 // them, has the hub evaluate them in batches of at most
-// protocol.MaxTokenBatch, checks the hub's proof against its published key,
+// TokenizerConfig.BatchSize, checks the hub's proof against its published key,
 // and finalizes. It remembers the tokens of recent identifiers, so a
 // member's regular customers cost the hub nothing. It is safe for
 // concurrent use.
@@ -50,6 +54,7 @@ type Tokenizer struct {
 	eval  Evaluator
 	now   func() time.Time
 	cache *lru[tokenKey, protocol.Token]
+	batch atomic.Int64
 
 	mu      sync.Mutex
 	clients map[uint32]*tokenClient // by epoch
@@ -74,7 +79,18 @@ func NewTokenizer(cfg TokenizerConfig) *Tokenizer {
 	if cfg.Now == nil {
 		cfg.Now = time.Now
 	}
-	return &Tokenizer{eval: cfg.Evaluator, now: cfg.Now, cache: newLRU[tokenKey, protocol.Token](cfg.CacheSize), clients: map[uint32]*tokenClient{}}
+	t := &Tokenizer{eval: cfg.Evaluator, now: cfg.Now, cache: newLRU[tokenKey, protocol.Token](cfg.CacheSize), clients: map[uint32]*tokenClient{}}
+	t.setBatchSize(cfg.BatchSize)
+	return t
+}
+
+// setBatchSize sets the most identifiers of one evaluation: n, if it is
+// from 1 to protocol.MaxTokenBatch, otherwise protocol.MaxTokenBatch.
+func (t *Tokenizer) setBatchSize(n int) {
+	if n < 1 || n > protocol.MaxTokenBatch {
+		n = protocol.MaxTokenBatch
+	}
+	t.batch.Store(int64(n))
 }
 
 // A TokenProofError says the hub's evaluation of a token batch did not
@@ -130,8 +146,9 @@ func (t *Tokenizer) Tokenize(ctx context.Context, key protocol.TokenPublicKey, t
 	if err != nil {
 		return nil, err
 	}
-	for start := 0; start < len(missing); start += protocol.MaxTokenBatch {
-		batch := missing[start:min(start+protocol.MaxTokenBatch, len(missing))]
+	size := int(t.batch.Load())
+	for start := 0; start < len(missing); start += size {
+		batch := missing[start:min(start+size, len(missing))]
 		blinding, req, err := tc.client.Blind(typ, batch...)
 		if err != nil {
 			return nil, fmt.Errorf("tokenize: %w", err)

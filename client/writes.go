@@ -150,41 +150,17 @@ func submissionPath(req protocol.Request) (string, error) {
 	return "", fmt.Errorf("sign: %T is not a write request", req)
 }
 
-// writeAnswer is the hub's JSON answer to a submission.
-type writeAnswer struct {
-	Flag      *Flag      `json:"flag"`
-	Suspicion *Suspicion `json:"suspicion"`
-	Record    string     `json:"record"`
-	Existing  bool       `json:"existing"`
-	Seq       uint64     `json:"seq"`
-	LogIndex  uint64     `json:"log_index"`
-}
-
 // Send sends a signed submission, retrying with the same bytes as the
-// Retry policy allows, and verifies the record in the answer. If the
-// record does not verify, the write has happened but the answer cannot be
-// trusted: the error is a [*RecordError] and the result holds what the hub
-// answered, without Record.
+// Retry policy allows, and verifies the record in the answer
+// ([Verifier.Write]). If the record does not verify, the write has
+// happened but the answer cannot be trusted: the error is a [*RecordError]
+// and the result holds what the hub answered, without Record.
 func (c *Client) Send(ctx context.Context, s *Submission) (*WriteResult, error) {
-	var a writeAnswer
-	if err := c.call(ctx, request{method: http.MethodPost, path: s.Path, contentType: "application/jose", body: s.JWS}, &a); err != nil {
+	answer, err := c.fetch(ctx, request{method: http.MethodPost, path: s.Path, contentType: "application/jose", body: s.JWS, idempotent: true})
+	if err != nil {
 		return nil, err
 	}
-	res := &WriteResult{SubmissionID: s.ID, Flag: a.Flag, Suspicion: a.Suspicion, RecordJWS: a.Record, Existing: a.Existing, Seq: a.Seq, LogIndex: a.LogIndex}
-	if a.Record == "" {
-		// Existing, or a repeated submission whose record a later lift or
-		// retraction has erased.
-		return res, nil
-	}
-	rec, err := c.keys.Verify(ctx, []byte(a.Record))
-	if err != nil {
-		return res, err
-	}
-	if rec.Txn != s.ID {
-		return res, &RecordError{JWS: a.Record, Err: fmt.Errorf("%w: the record's txn is %q, not this submission %q", protocol.ErrInvalidClaim, rec.Txn, s.ID)}
-	}
-	res.Record = rec
-	return res, nil
+	return c.verifier.Write(ctx, s, answer)
 }
 
 // submit signs req and sends it.
@@ -216,6 +192,9 @@ type PlaceFlagRequest struct {
 	// rest is the member's to fill: Collection, Notice, ExpiresAt,
 	// Evidence.
 	Consent *protocol.Consent
+	// Reason is optional: why the consumer asked for protection, as one of
+	// protocol.PlaceReasons (never free text). It appears in the record.
+	Reason protocol.PlaceReason
 }
 
 // PlaceFlag protects the subject at every member. The answer is the new
@@ -253,7 +232,7 @@ func (c *Client) PlaceFlag(ctx context.Context, req PlaceFlagRequest) (*WriteRes
 	}
 	return c.submit(ctx, protocol.PlaceFlag{
 		Subject: req.Subject, Kind: kind, ExpiresAt: protocol.NewNumericDate(req.ExpiresAt),
-		PoliceReport: req.PoliceReport, Consent: &cons,
+		PoliceReport: req.PoliceReport, Consent: &cons, Reason: req.Reason,
 	})
 }
 
@@ -290,7 +269,14 @@ func (c *Client) ThawFlag(ctx context.Context, flagID string, from, until time.T
 // LiftFlag ends a flag on the consumer's request: it withdraws their
 // consent, and every member is told to delete what it holds about the flag.
 func (c *Client) LiftFlag(ctx context.Context, flagID string) (*WriteResult, error) {
-	return c.submit(ctx, protocol.LiftFlag{FlagID: flagID})
+	return c.LiftFlagWithReason(ctx, flagID, "")
+}
+
+// LiftFlagWithReason is [Client.LiftFlag] with a reason, one of
+// protocol.LiftReasons (never free text), that appears in the record; ""
+// gives none.
+func (c *Client) LiftFlagWithReason(ctx context.Context, flagID string, reason protocol.LiftReason) (*WriteResult, error) {
+	return c.submit(ctx, protocol.LiftFlag{FlagID: flagID, Reason: reason})
 }
 
 // ReportSuspicionRequest shares a suspicion already reported to the police.

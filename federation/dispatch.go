@@ -9,9 +9,11 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"math"
 	"math/rand/v2"
 	"net/http"
 	"strconv"
+	"strings"
 	"sync"
 	"time"
 
@@ -20,12 +22,19 @@ import (
 
 // DefaultSchedule is when a failed delivery is tried again, counted from
 // each failure: at once, then after 5 seconds, 5 minutes, 30 minutes, 2, 5,
-// 10 and 10 hours. When it runs out the endpoint is paused.
+// 10 and 10 hours. With the first attempt that makes nine attempts over
+// about 27.6 hours; when the ninth fails the endpoint is paused.
 var DefaultSchedule = []time.Duration{0, 5 * time.Second, 5 * time.Minute, 30 * time.Minute,
 	2 * time.Hour, 5 * time.Hour, 10 * time.Hour, 10 * time.Hour}
 
+// DefaultJitter is the default [DispatcherConfig.Jitter].
+const DefaultJitter = 0.1
+
 // A DeliveryObserver is told the outcome of every delivery attempt, for
-// metrics.
+// metrics: delivered, failed, dead-lettered or gone (see [Dispatcher]),
+// or skipped for a delivery whose record was erased before it went out
+// (no attempt was made; its latency is 0). An attempt cut off because the
+// dispatcher is closing is not an outcome and is not reported.
 type DeliveryObserver interface {
 	Attempted(member, outcome string, latency time.Duration)
 }
@@ -39,11 +48,16 @@ type DispatcherConfig struct {
 	Client *http.Client
 	// HubKey signs every attempt (v1a), beside the endpoint's secrets (v1).
 	HubKey ed25519.PrivateKey
-	// Schedule is the retry schedule; nil means DefaultSchedule. Tests
-	// compress it.
+	// Schedule is the retry schedule: the wait before each retry after
+	// consecutive failures, so len(Schedule)+1 attempts are made before
+	// the endpoint is paused. Nil means DefaultSchedule; an empty one
+	// pauses the endpoint at its first failure.
 	Schedule []time.Duration
-	// Jitter spreads each retry by up to ± this fraction; default 0.1.
-	Jitter float64
+	// Jitter spreads each scheduled wait uniformly by up to ± this
+	// fraction of it, so that receivers that failed together are not
+	// retried together; nil means DefaultJitter, 0 turns jitter off, and
+	// values outside [0, 1] are taken as the nearest bound.
+	Jitter *float64
 	// Timeout bounds one attempt, response included; default 10 s.
 	Timeout time.Duration
 	// Concurrency is how many deliveries to one endpoint may be in flight
@@ -59,8 +73,17 @@ type DispatcherConfig struct {
 
 // A Dispatcher drains the outbox: one worker per endpoint, so that a member
 // that hangs, fails or answers slowly delays only its own deliveries.
+//
+// Outcomes: any 2xx is delivered. No answer (a timeout, a refused or reset
+// connection), 408, 429, any 5xx, and a redirect (3xx, never followed: a
+// receiver that redirects is misconfigured rather than refusing the event)
+// fail, and are retried on the schedule, or after the receiver's
+// Retry-After if it sent one; when the schedule runs out the endpoint is
+// paused, its deliveries kept. 410 Gone disables the endpoint. Any other
+// status dead-letters that delivery, and the next goes out.
 type Dispatcher struct {
-	cfg DispatcherConfig
+	cfg    DispatcherConfig
+	jitter float64
 
 	ctx    context.Context
 	cancel context.CancelFunc
@@ -75,8 +98,9 @@ func NewDispatcher(cfg DispatcherConfig) *Dispatcher {
 	if cfg.Schedule == nil {
 		cfg.Schedule = DefaultSchedule
 	}
-	if cfg.Jitter == 0 {
-		cfg.Jitter = 0.1
+	jitter := DefaultJitter
+	if cfg.Jitter != nil {
+		jitter = min(max(*cfg.Jitter, 0), 1)
 	}
 	if cfg.Timeout == 0 {
 		cfg.Timeout = 10 * time.Second
@@ -94,7 +118,7 @@ func NewDispatcher(cfg DispatcherConfig) *Dispatcher {
 		cfg.Logger = slog.New(slog.DiscardHandler)
 	}
 	ctx, cancel := context.WithCancel(context.Background())
-	return &Dispatcher{cfg: cfg, ctx: ctx, cancel: cancel, workers: make(map[string]chan struct{})}
+	return &Dispatcher{cfg: cfg, jitter: jitter, ctx: ctx, cancel: cancel, workers: make(map[string]chan struct{})}
 }
 
 // Start starts a worker for every endpoint that has deliveries queued or
@@ -145,15 +169,13 @@ func (d *Dispatcher) Close() {
 // work delivers one member's queue until the dispatcher closes or the
 // endpoint is gone.
 func (d *Dispatcher) work(member string, wake chan struct{}) {
-	defer func() {
-		d.mu.Lock()
-		delete(d.workers, member)
-		d.mu.Unlock()
-	}()
 	for {
 		wait, done := d.round(member)
 		if done {
-			return
+			if d.retire(member, wake) {
+				return
+			}
+			continue
 		}
 		var timer *time.Timer
 		var fire <-chan time.Time
@@ -169,10 +191,25 @@ func (d *Dispatcher) work(member string, wake chan struct{}) {
 		if timer != nil {
 			timer.Stop()
 		}
-		if d.ctx.Err() != nil {
-			return
+	}
+}
+
+// retire removes the member's worker, unless a wake-up is pending:
+// Notify signals under the lock, so a wake-up sent before retire takes the
+// lock is seen here (and the worker looks again), and one sent after
+// starts a new worker. Closing retires every worker.
+func (d *Dispatcher) retire(member string, wake chan struct{}) bool {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if d.ctx.Err() == nil {
+		select {
+		case <-wake:
+			return false
+		default:
 		}
 	}
+	delete(d.workers, member)
+	return true
 }
 
 // round delivers what it can of the member's queue. It returns how long to
@@ -188,7 +225,14 @@ func (d *Dispatcher) round(member string) (wait time.Duration, done bool) {
 	log := d.cfg.Logger.With("member", member)
 	for d.ctx.Err() == nil {
 		ep, err := d.cfg.Outbox.Endpoint(member)
-		if err != nil || !ep.Queues() {
+		if errors.Is(err, ErrNoEndpoint) {
+			return 0, true
+		}
+		if err != nil {
+			log.Error("reading the endpoint failed; trying again in a second", "error", err)
+			return time.Second, false
+		}
+		if !ep.Queues() {
 			return 0, true
 		}
 		if ep.Status == EndpointPaused {
@@ -199,7 +243,7 @@ func (d *Dispatcher) round(member string) (wait time.Duration, done bool) {
 		}
 		rows, err := d.cfg.Outbox.Pending(member, 16*d.cfg.Concurrency)
 		if err != nil {
-			log.Error("reading queued deliveries failed", "error", err)
+			log.Error("reading queued deliveries failed; trying again in a second", "error", err)
 			return time.Second, false
 		}
 		if len(rows) == 0 {
@@ -208,10 +252,10 @@ func (d *Dispatcher) round(member string) (wait time.Duration, done bool) {
 		rec := &recorder{outbox: d.cfg.Outbox}
 		stop := false
 		for i := 0; i < len(rows) && !stop; i += d.cfg.Concurrency {
-			stop = d.window(ep, rows[i:min(i+d.cfg.Concurrency, len(rows))], rec)
+			stop = d.window(ep, rows[i:min(i+d.cfg.Concurrency, len(rows))], rec, log)
 		}
 		if err := rec.wait(); err != nil {
-			log.Error("recording a delivery failed", "error", err)
+			log.Error("recording a delivery failed; trying again in a second", "error", err)
 			return time.Second, false
 		}
 	}
@@ -244,22 +288,43 @@ func (r *recorder) wait() error {
 	return r.err
 }
 
-// window sends up to Concurrency deliveries at once and records each
-// outcome in sequence order. It reports stop when the endpoint is to back
-// off, pause or be disabled, or a record failed.
-func (d *Dispatcher) window(ep *Endpoint, rows []Delivery, rec *recorder) (stop bool) {
+// window sends up to Concurrency deliveries at once and records their
+// outcomes. It reports stop when the endpoint is to back off, pause or be
+// disabled, when the dispatcher is closing, or when a record failed.
+//
+// Successes (and dead letters) are recorded before a failure or a 410:
+// recorded after a failure, a success would clear its backoff; recorded
+// after a 410, it would find its row dropped with the endpoint's queue,
+// and its exchange-log entry would be lost.
+func (d *Dispatcher) window(ep *Endpoint, rows []Delivery, rec *recorder, log *slog.Logger) (stop bool) {
 	attempts := make([]Attempt, len(rows))
+	cut := make([]bool, len(rows))
 	var wg sync.WaitGroup
 	for i, row := range rows {
 		if row.Body == nil {
 			continue
 		}
-		wg.Go(func() { attempts[i] = d.attempt(ep, row) })
+		wg.Go(func() { attempts[i], cut[i] = d.attempt(ep, row) })
 	}
 	wg.Wait()
+	observe := func(outcome string, latency time.Duration) {
+		if d.cfg.Observer != nil {
+			d.cfg.Observer.Attempted(ep.Member, outcome, latency)
+		}
+	}
+	failures := ep.Failures
+	failed, gone := -1, -1
 	for i, row := range rows {
 		if row.Body == nil {
+			log.Info("delivery skipped: its record was erased before it went out", "event", row.Seq, "record", row.Record)
+			observe("skipped", 0)
 			rec.fail(d.cfg.Outbox.Skip(row))
+			continue
+		}
+		if cut[i] {
+			// Cut off by Close: not the receiver's failure. The delivery
+			// stays queued as it was, to go out after a restart.
+			stop = true
 			continue
 		}
 		a := attempts[i]
@@ -270,32 +335,40 @@ func (d *Dispatcher) window(ep *Endpoint, rows []Delivery, rec *recorder) (stop 
 			// again on the schedule rather than give up on it.
 			outcome = "failed"
 		}
-		if d.cfg.Observer != nil {
-			d.cfg.Observer.Attempted(ep.Member, outcome, a.Latency)
-		}
+		observe(outcome, a.Latency)
 		switch outcome {
 		case "delivered":
 			rec.delivered(row, a)
+			failures = 0 // the endpoint answers: count its failures afresh
 		case "dead-lettered":
 			rec.fail(d.cfg.Outbox.DeadLetter(row, a))
 		case "gone":
-			rec.fail(d.cfg.Outbox.Disable(row, a, fmt.Sprintf("the receiver answered 410 Gone at %s; register the endpoint again to resume", a.At.Format(time.RFC3339))))
-			return true
-		default: // failed
-			if stop {
-				continue // the endpoint already backs off for an earlier row
+			if gone < 0 {
+				gone = i
 			}
-			stop = true
-			// The successes before it are recorded first: recorded after
-			// it, a success would clear its backoff and failure count.
-			rec.wg.Wait()
-			if ep.Failures >= len(d.cfg.Schedule) {
-				rec.fail(d.cfg.Outbox.Pause(row, a, fmt.Sprintf("%d attempts failed, the last at %s: %s; fix the receiver, then resume the endpoint",
-					ep.Failures+1, a.At.Format(time.RFC3339), attemptText(a))))
-			} else {
-				rec.fail(d.cfg.Outbox.Retry(row, a, d.next(ep.Failures, a)))
+		default: // failed
+			if failed < 0 {
+				failed = i
 			}
 		}
+	}
+	if gone >= 0 || failed >= 0 {
+		rec.wg.Wait()
+	}
+	switch {
+	case gone >= 0:
+		a := attempts[gone]
+		rec.fail(d.cfg.Outbox.Disable(rows[gone], a, fmt.Sprintf("the receiver answered 410 Gone at %s; register the endpoint again to resume", a.At.Format(time.RFC3339))))
+		return true
+	case failed >= 0:
+		row, a := rows[failed], attempts[failed]
+		if failures >= len(d.cfg.Schedule) {
+			rec.fail(d.cfg.Outbox.Pause(row, a, fmt.Sprintf("%d attempts failed, the last at %s: %s; fix the receiver, then resume the endpoint",
+				failures+1, a.At.Format(time.RFC3339), attemptText(a))))
+		} else {
+			rec.fail(d.cfg.Outbox.Retry(row, a, d.next(failures, a)))
+		}
+		return true
 	}
 	rec.mu.Lock()
 	defer rec.mu.Unlock()
@@ -309,27 +382,32 @@ func (d *Dispatcher) next(failures int, a Attempt) time.Time {
 	if a.RetryAfter > 0 {
 		return a.At.Add(min(a.RetryAfter, d.cfg.MaxRetryAfter))
 	}
-	wait := d.cfg.Schedule[failures]
-	if wait > 0 && d.cfg.Jitter > 0 {
-		wait = time.Duration(float64(wait) * (1 + d.cfg.Jitter*(2*rand.Float64()-1)))
+	return a.At.Add(jittered(d.cfg.Schedule[failures], d.jitter, rand.Float64()))
+}
+
+// jittered spreads wait by up to ± jitter of it: r, uniform in [0, 1),
+// picks where in [wait·(1-jitter), wait·(1+jitter)).
+func jittered(wait time.Duration, jitter, r float64) time.Duration {
+	if wait <= 0 || jitter <= 0 {
+		return wait
 	}
-	return a.At.Add(wait)
+	return time.Duration(float64(wait) * (1 + jitter*(2*r-1)))
 }
 
 // classify names an attempt's outcome: delivered (any 2xx), gone (410),
-// failed (no answer, 429, 5xx, or a redirect, which is not followed), or
-// dead-lettered (any other status).
+// dead-lettered (any other 4xx but 408 Request Timeout and 429 Too Many
+// Requests), or failed (everything else: no answer, 408, 429, a 3xx
+// redirect, which is not followed, any 5xx).
 func classify(a Attempt) string {
 	switch {
 	case a.Status >= 200 && a.Status < 300:
 		return "delivered"
 	case a.Status == http.StatusGone:
 		return "gone"
-	case a.Status == 0 || a.Status == http.StatusTooManyRequests || a.Status == http.StatusRequestTimeout ||
-		a.Status >= 500 || (a.Status >= 300 && a.Status < 400):
-		return "failed"
+	case a.Status >= 400 && a.Status < 500 && a.Status != http.StatusRequestTimeout && a.Status != http.StatusTooManyRequests:
+		return "dead-lettered"
 	}
-	return "dead-lettered"
+	return "failed"
 }
 
 func attemptText(a Attempt) string {
@@ -345,16 +423,17 @@ func attemptText(a Attempt) string {
 // maxResponse is how much of a receiver's answer is kept.
 const maxResponse = 2048
 
-// attempt makes one signed POST of a delivery.
-func (d *Dispatcher) attempt(ep *Endpoint, row Delivery) Attempt {
+// attempt makes one signed POST of a delivery. It reports cut if the
+// attempt got no answer because the dispatcher is closing.
+func (d *Dispatcher) attempt(ep *Endpoint, row Delivery) (a Attempt, cut bool) {
 	now := d.cfg.Now()
-	a := Attempt{At: now}
+	a = Attempt{At: now, URL: ep.URL}
 	ctx, cancel := context.WithTimeout(d.ctx, d.cfg.Timeout)
 	defer cancel()
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, ep.URL, bytes.NewReader(row.Body))
 	if err != nil {
 		a.Error = "bad endpoint URL: " + err.Error()
-		return a
+		return a, false
 	}
 	req.Header.Set("Content-Type", protocol.DeliveryContentType)
 	req.Header.Set("Accept", "application/json")
@@ -364,14 +443,14 @@ func (d *Dispatcher) attempt(ep *Endpoint, row Delivery) Attempt {
 	signer := protocol.WebhookSigner{Secrets: ep.SigningSecrets(now), Keys: []ed25519.PrivateKey{d.cfg.HubKey}}
 	if err := signer.SignRequest(req, row.WebhookID, now, row.Body); err != nil {
 		a.Error = "signing failed: " + err.Error()
-		return a
+		return a, false
 	}
 	start := time.Now()
 	resp, err := d.cfg.Client.Do(req)
 	if err != nil {
 		a.Latency = time.Since(start)
 		a.Error = describe(err, d.cfg.Timeout)
-		return a
+		return a, d.ctx.Err() != nil
 	}
 	defer resp.Body.Close()
 	body, err := io.ReadAll(io.LimitReader(resp.Body, maxResponse))
@@ -386,10 +465,10 @@ func (d *Dispatcher) attempt(ep *Endpoint, row Delivery) Attempt {
 	if a.Status >= 300 && a.Status < 400 {
 		a.Error = "redirects are not followed; register the final URL"
 	}
-	if ra := resp.Header.Get("Retry-After"); ra != "" && (a.Status == http.StatusTooManyRequests || a.Status == http.StatusServiceUnavailable) {
+	if ra := resp.Header.Get("Retry-After"); ra != "" && classify(a) == "failed" {
 		a.RetryAfter = parseRetryAfter(ra, now)
 	}
-	return a
+	return a, false
 }
 
 // describe turns a transport error into a sentence for the member.
@@ -407,10 +486,18 @@ func describe(err error, timeout time.Duration) string {
 	return err.Error()
 }
 
-// parseRetryAfter reads a Retry-After header: seconds, or an HTTP date.
+// parseRetryAfter reads a Retry-After header (RFC 9110, section 10.2.3):
+// a number of seconds, or an HTTP date. It returns 0 for anything else and
+// for a date not after now; a number of seconds too large for a Duration
+// gives the largest Duration, for the caller to cap.
 func parseRetryAfter(v string, now time.Time) time.Duration {
-	if s, err := strconv.Atoi(v); err == nil && s >= 0 {
+	v = strings.TrimSpace(v)
+	s, err := strconv.ParseUint(v, 10, 64)
+	switch {
+	case err == nil && s <= math.MaxInt64/uint64(time.Second):
 		return time.Duration(s) * time.Second
+	case err == nil || errors.Is(err, strconv.ErrRange):
+		return math.MaxInt64
 	}
 	if t, err := http.ParseTime(v); err == nil && t.After(now) {
 		return t.Sub(now)

@@ -1,11 +1,16 @@
 package federation
 
 import (
+	"errors"
 	"slices"
 	"time"
 
 	"github.com/sparr-dev/sparr/protocol"
 )
+
+// ErrNoEndpoint is returned, wrapped, by [Outbox.Endpoint] for a member
+// that has no webhook endpoint.
+var ErrNoEndpoint = errors.New("no webhook endpoint")
 
 // An EndpointStatus is where a member's webhook endpoint is in its life.
 type EndpointStatus string
@@ -120,7 +125,9 @@ type Delivery struct {
 	Attempts   int       `json:"attempts"`
 	EnqueuedAt time.Time `json:"enqueued_at"`
 	// Body is the record's compact JWS, filled in when the delivery is
-	// read; nil if the record was erased before it could be delivered.
+	// read; nil if the record was erased before it could be delivered
+	// (a record is never deleted for any other reason while a delivery
+	// of it is queued).
 	Body []byte `json:"-"`
 }
 
@@ -132,6 +139,10 @@ type Attempt struct {
 	Error      string        `json:"error,omitempty"`
 	Response   string        `json:"response,omitempty"` // the start of the receiver's answer, for dead letters
 	RetryAfter time.Duration `json:"retry_after,omitempty"`
+	// URL is where the attempt went: the endpoint's URL when the
+	// dispatcher read it. An outcome recorded after the member registered
+	// another URL does not change the endpoint (see [Outbox]).
+	URL string `json:"url,omitempty"`
 }
 
 // A DeadLetter is a delivery the receiver refused with a 4xx other than
@@ -143,11 +154,14 @@ type DeadLetter struct {
 
 // An Outbox is the durable queue of deliveries that a [Dispatcher] drains.
 // The hub's store implements it; every method that changes state is
-// durable when it returns.
+// durable when it returns. An outcome whose Attempt went to another URL
+// than the endpoint's (the member registered a new one meanwhile) changes
+// the delivery's row only, never the endpoint's state.
 type Outbox interface {
 	// Endpoints returns every endpoint.
 	Endpoints() ([]*Endpoint, error)
-	// Endpoint returns a member's endpoint.
+	// Endpoint returns a member's endpoint, or an error wrapping
+	// [ErrNoEndpoint] if it has none.
 	Endpoint(member string) (*Endpoint, error)
 	// Pending returns up to limit queued deliveries of a member, oldest
 	// first, with their bodies.
@@ -155,7 +169,9 @@ type Outbox interface {
 	// Delivered records a successful delivery: the row goes, the endpoint's
 	// failures reset, and the exchange log gets an entry.
 	Delivered(d Delivery, a Attempt) error
-	// Skip drops a delivery whose record was erased before it went out.
+	// Skip drops a delivery whose record was erased (by a lift, an expiry
+	// or a subject erasure) before it went out. It fails, dropping
+	// nothing, if the record is still there.
 	Skip(d Delivery) error
 	// Retry records a failed attempt and when to try the endpoint again.
 	Retry(d Delivery, a Attempt, next time.Time) error

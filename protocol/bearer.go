@@ -82,18 +82,27 @@ func NewBearer(key *SigningKey, member, audience string, now time.Time, lifetime
 
 // BearerOptions are what the hub checks a bearer token against.
 type BearerOptions struct {
-	Audience string        // the hub's issuer URL; required
-	Now      time.Time     // the hub's clock; required
-	Skew     time.Duration // tolerated clock difference; 0 means DefaultSkew
+	Audience string    // the hub's issuer URL; required
+	Now      time.Time // the hub's clock; required
+	// Skew is the clock difference tolerated between member and hub: 0
+	// means [DefaultSkew], [NoSkew] none at all; any other negative value,
+	// or one over [MaxSkew], is refused.
+	Skew time.Duration
 }
 
 // VerifyBearer verifies a bearer token and then its claims. Errors about the
 // token are [*VerificationError]s: [ErrExpired] past "exp" (plus skew),
-// [ErrNotYetValid] for an "iat" or "nbf" ahead of the hub's clock, and
-// [ErrInvalidClaim] for a lifetime over [MaxBearerLifetime], another
-// audience, or iss, sub and header disagreeing.
+// [ErrNotYetValid] for an "iat" or "nbf" ahead of the hub's clock (by more
+// than the skew), and [ErrInvalidClaim] for a lifetime over
+// [MaxBearerLifetime], another audience, or iss, sub and header
+// disagreeing. A Skew out of range is an error about opts, wrapping
+// [ErrInvalidSkew], and no token is verified with it.
 func VerifyBearer(ctx context.Context, token string, keys KeyResolver, opts BearerOptions) (*Bearer, error) {
 	const object = "bearer token"
+	skew, err := skewOf(opts.Skew)
+	if err != nil {
+		return nil, fmt.Errorf("verify %s: %w", object, err)
+	}
 	h, payload, err := verifyMemberSigned(ctx, object, TypeBearer, []byte(token), keys)
 	if err != nil {
 		return nil, err
@@ -101,10 +110,6 @@ func VerifyBearer(ctx context.Context, token string, keys KeyResolver, opts Bear
 	var c bearerClaims
 	if err := json.Unmarshal(payload, &c); err != nil {
 		return nil, claimError(object, h, err)
-	}
-	skew := opts.Skew
-	if skew == 0 {
-		skew = DefaultSkew
 	}
 	timeErr := func(sentinel error, claim, format string, args ...any) error {
 		return &VerificationError{Object: object, Err: sentinel, KeyID: h.Kid, Algorithm: h.Alg, Claim: claim, Detail: fmt.Sprintf(format, args...)}

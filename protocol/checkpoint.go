@@ -23,6 +23,24 @@ var (
 	ErrCheckpointSignature = errors.New("checkpoint not signed by the log key")
 )
 
+// A CheckpointError is a signed checkpoint that did not open: not signed
+// by the pinned log key, of another log, or not a checkpoint at all. It
+// carries the note exactly as served, the evidence a regulator keeps.
+// errors.Is(err, Err) holds: [ErrCheckpointSignature] or
+// [ErrCheckpointMalformed].
+type CheckpointError struct {
+	// Note is the text as served, byte for byte.
+	Note []byte
+	// Key names the log key it was checked against.
+	Key    string
+	Err    error
+	Detail string
+}
+
+func (e *CheckpointError) Error() string { return fmt.Sprintf("%v: %s", e.Err, e.Detail) }
+
+func (e *CheckpointError) Unwrap() error { return e.Err }
+
 // MaxCheckpointSize bounds a signed checkpoint.
 const MaxCheckpointSize = 16 << 10
 
@@ -103,26 +121,30 @@ func SignCheckpoint(c *Checkpoint, signer note.Signer) ([]byte, error) {
 }
 
 // OpenCheckpoint verifies a signed checkpoint against the pinned log key
-// and parses it. The checkpoint's origin must be the key's name.
+// and parses it. The checkpoint's origin must be the key's name. Every
+// failure is a [*CheckpointError], which keeps msg as evidence.
 func OpenCheckpoint(msg []byte, key note.Verifier) (*Checkpoint, error) {
+	fail := func(kind error, format string, args ...any) (*Checkpoint, error) {
+		return nil, &CheckpointError{Note: bytes.Clone(msg), Key: key.Name(), Err: kind, Detail: fmt.Sprintf(format, args...)}
+	}
 	if len(msg) > MaxCheckpointSize {
-		return nil, fmt.Errorf("%w: %d bytes, at most %d", ErrCheckpointMalformed, len(msg), MaxCheckpointSize)
+		return fail(ErrCheckpointMalformed, "%d bytes, at most %d", len(msg), MaxCheckpointSize)
 	}
 	n, err := note.Open(msg, note.VerifierList(key))
 	if err != nil {
 		var unverified *note.UnverifiedNoteError
 		var invalid *note.InvalidSignatureError
 		if errors.As(err, &unverified) || errors.As(err, &invalid) {
-			return nil, fmt.Errorf("%w: no valid signature by %s (%v)", ErrCheckpointSignature, key.Name(), err)
+			return fail(ErrCheckpointSignature, "no valid signature by %s (%v)", key.Name(), err)
 		}
-		return nil, fmt.Errorf("%w: %v", ErrCheckpointMalformed, err)
+		return fail(ErrCheckpointMalformed, "%v", err)
 	}
 	c, err := ParseCheckpoint([]byte(n.Text))
 	if err != nil {
-		return nil, err
+		return fail(ErrCheckpointMalformed, "%v", strings.TrimPrefix(err.Error(), ErrCheckpointMalformed.Error()+": "))
 	}
 	if c.Origin != key.Name() {
-		return nil, fmt.Errorf("%w: checkpoint of log %q, key of %q", ErrCheckpointSignature, c.Origin, key.Name())
+		return fail(ErrCheckpointSignature, "checkpoint of log %q, key of %q", c.Origin, key.Name())
 	}
 	c.Note = bytes.Clone(msg)
 	return c, nil

@@ -72,6 +72,13 @@
 // [Verification] (the only event without sub_id). Unknown claims are
 // ignored, so the hub can add fields; an unknown event type is refused.
 //
+// A flag's optional "reason" is a code, never free text, which would invite
+// personal data into records every member keeps: a [PlaceReason]
+// ("consumer-request", "identity-theft", "lost-id-document", "other") in
+// flag-placed, a [LiftReason] ("consumer-request", "deceased", "other") in
+// flag-lifted. The member puts it in its submission and the hub copies it
+// into the record; any other value is refused in both.
+//
 // # Submissions
 //
 // Every write is a member-signed JWS, "typ":"sparr-submission+jwt", whose
@@ -92,7 +99,9 @@
 // Every request but discovery carries "Authorization: Bearer <jwt>", a JWT
 // the member signs itself: header "typ":"sparr-bearer+jwt" with "kid" and
 // "iss"; claims iss = sub = member id, aud = the hub's issuer, iat, and exp at
-// most five minutes later ([MaxBearerLifetime]).
+// most five minutes later ([MaxBearerLifetime]). The verifier tolerates
+// [DefaultSkew] of clock difference unless its [BearerOptions] say
+// otherwise: [NoSkew] for none, at most [MaxSkew].
 //
 // # Webhooks
 //

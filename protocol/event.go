@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"regexp"
+	"strings"
 	"time"
 )
 
@@ -76,6 +77,67 @@ const (
 	// to five years).
 	FlagKindExtended FlagKind = "extended"
 )
+
+// A PlaceReason says why a consumer asked for a protection flag. It is
+// optional, and a code from the fixed set below, never free text: records
+// reach every member, and free text invites personal data into them.
+type PlaceReason string
+
+// The placement reasons.
+const (
+	// PlaceConsumerRequest: the consumer asked for protection as a
+	// precaution, naming no incident.
+	PlaceConsumerRequest PlaceReason = "consumer-request"
+	// PlaceIdentityTheft: the consumer's identity has been, or is believed
+	// to have been, misused.
+	PlaceIdentityTheft PlaceReason = "identity-theft"
+	// PlaceLostIDDocument: an identity document was lost or stolen.
+	PlaceLostIDDocument PlaceReason = "lost-id-document"
+	// PlaceOther: none of the above.
+	PlaceOther PlaceReason = "other"
+)
+
+// PlaceReasons returns every placement reason.
+func PlaceReasons() []PlaceReason {
+	return []PlaceReason{PlaceConsumerRequest, PlaceIdentityTheft, PlaceLostIDDocument, PlaceOther}
+}
+
+// A LiftReason says why a protection flag was lifted. Like [PlaceReason]
+// it is optional and a code from a fixed set, never free text.
+type LiftReason string
+
+// The lift reasons.
+const (
+	// LiftConsumerRequest: the consumer withdrew consent.
+	LiftConsumerRequest LiftReason = "consumer-request"
+	// LiftDeceased: the consumer has died, and the flag is lifted on the
+	// strength of the population register or at the estate's request.
+	LiftDeceased LiftReason = "deceased"
+	// LiftOther: none of the above.
+	LiftOther LiftReason = "other"
+)
+
+// LiftReasons returns every lift reason.
+func LiftReasons() []LiftReason {
+	return []LiftReason{LiftConsumerRequest, LiftDeceased, LiftOther}
+}
+
+// checkOptionalCode refuses a value of claim that is set but not one of
+// codes. The value itself is not repeated in the error: a code field is
+// where free text, and with it personal data, would be smuggled.
+func checkOptionalCode[T ~string](claim string, v T, codes []T) error {
+	if v == "" {
+		return nil
+	}
+	names := make([]string, len(codes))
+	for i, c := range codes {
+		if v == c {
+			return nil
+		}
+		names[i] = string(c)
+	}
+	return invalidClaim(claim, "not a known code (want one of %s)", strings.Join(names, ", "))
+}
 
 // A PoliceReport identifies a report already made to the police: the
 // authority, its case number, and the date of the report (YYYY-MM-DD).
@@ -206,7 +268,7 @@ func within(prefix string, err error) error {
 
 // FlagPlaced: a consumer's identity is protected. Origin is the member that
 // collected the consent; ConsentRef names that consent record, which stays
-// with the hub.
+// with the hub. Reason, if given, is the member's [PlaceReason].
 type FlagPlaced struct {
 	FlagID       string        `json:"flag_id"`
 	Kind         FlagKind      `json:"kind"`
@@ -214,6 +276,7 @@ type FlagPlaced struct {
 	ExpiresAt    NumericDate   `json:"expires_at"`
 	ConsentRef   string        `json:"consent_ref"`
 	PoliceReport *PoliceReport `json:"police_report,omitempty"`
+	Reason       PlaceReason   `json:"reason,omitempty"`
 }
 
 // FlagExtended: a flag's expiry moved later, and its kind possibly to
@@ -236,10 +299,11 @@ type FlagThawed struct {
 }
 
 // FlagLifted: the consumer withdrew consent. Members must delete what they
-// hold about the flag.
+// hold about the flag. Reason, if given, is the member's [LiftReason].
 type FlagLifted struct {
-	FlagID string `json:"flag_id"`
-	Origin string `json:"origin"`
+	FlagID string     `json:"flag_id"`
+	Origin string     `json:"origin"`
+	Reason LiftReason `json:"reason,omitempty"`
 }
 
 // FlagExpired: a flag reached its expiry.
@@ -342,6 +406,7 @@ func (e FlagPlaced) check() error {
 		checkID("origin", e.Origin),
 		checkTime("expires_at", e.ExpiresAt),
 		checkID("consent_ref", e.ConsentRef),
+		checkOptionalCode("reason", e.Reason, PlaceReasons()),
 	)
 }
 
@@ -368,6 +433,7 @@ func (e FlagLifted) check() error {
 	return first(
 		checkID("flag_id", e.FlagID),
 		checkID("origin", e.Origin),
+		checkOptionalCode("reason", e.Reason, LiftReasons()),
 	)
 }
 

@@ -328,7 +328,15 @@ func (p PersonalNumber) BirthDate() time.Time {
 // quoted local parts, comments, angle brackets and address literals such as
 // "[192.0.2.1]" are refused. The domain is converted to ASCII with the IDNA
 // lookup profile (so "BÜCHER.example" becomes "xn--bcher-kva.example"),
-// lower-cased, and must have at least two labels and no trailing dot.
+// lower-cased, and must have at least two labels and no trailing dot. The
+// IDNA (UTS 46) mapping removes the characters it ignores, invisible ones
+// among them, such as the zero-width space U+200B, the soft hyphen U+00AD
+// and the byte order mark U+FEFF: "anna@exa\u200bmple.se" is
+// "anna@example.se", so an invisible character cannot make a second domain
+// of the same name. The zero-width joiners U+200C and U+200D are refused
+// there (IDNA allows them only after a virama and similar contexts). In the
+// local part, invisible format characters (Unicode category Cf) such as
+// U+200B are refused.
 //
 // The local part is normalised to NFC and lower-cased. RFC 5321 lets a mail
 // server treat it as case-sensitive, but providers treat it

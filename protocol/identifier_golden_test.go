@@ -60,6 +60,8 @@ func identifierVectorInputs(t *testing.T) []identifierInput {
 		"info@BÜCHER.example",
 		"A\u030asa@exempel.se",
 		"用户@例子.广告",
+		"anna@exa\u200bmple.se", // IDNA mapping drops the zero-width space
+		"an\u200bna@example.se", // which the local part refuses
 		`"anna"@example.se`,
 		"anna(work)@example.se",
 		"an..na@example.se",

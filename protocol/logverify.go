@@ -30,6 +30,10 @@ var (
 	ErrLogTimeBackwards = errors.New("entry time goes backwards")
 	// ErrLogBadTombstone: an erasure entry names no earlier entry.
 	ErrLogBadTombstone = errors.New("tombstone names no earlier entry")
+	// ErrLogState: the state kept from an earlier run does not open with
+	// the key, or its frontier does not match its checkpoint: it is
+	// damaged or of another log. It is not evidence against the hub.
+	ErrLogState = errors.New("kept log state unusable")
 )
 
 // The action of an erasure entry (a tombstone): its "index" attribute
@@ -59,12 +63,20 @@ type LogState struct {
 	LastTime   time.Time `json:"last_time"`
 }
 
-// A LogReport summarizes one verification.
+// A LogReport summarizes one verification. Entries, Tombstones, First,
+// Last and Actions are of the entries checked: the new ones, or with
+// [LogAuditor.Full] the whole log; Added counts the new ones either way.
 type LogReport struct {
-	Old, New    *Checkpoint // Old is nil on the first run (trust on first use)
-	Entries     uint64      // entries downloaded and checked
+	Old, New *Checkpoint // Old is nil on the first run (trust on first use)
+	// Full says every entry was checked, not only the new ones.
+	Full bool
+	// Added is how many entries the log gained since Old (all of them on
+	// the first run).
+	Added uint64
+	// Entries is how many entries were downloaded and checked.
+	Entries     uint64
 	Tombstones  uint64
-	First, Last time.Time // times of the first and last new entry
+	First, Last time.Time // times of the first and last entry checked
 	Actions     map[string]uint64
 }
 
@@ -85,13 +97,17 @@ func (e *InconsistencyError) Error() string {
 func (e *InconsistencyError) Unwrap() error { return e.Err }
 
 // An EntryError is the evidence against one entry: its index, its line as
-// served (if any), and the checkpoint it was checked against.
+// served (if any), the checkpoint it was checked against, and the one kept
+// from the run before, which the new one was proved to extend.
 type EntryError struct {
 	Index      uint64
 	Entry      []byte
 	Checkpoint *Checkpoint
-	Err        error
-	Detail     string
+	// Earlier is the checkpoint kept from the run before; nil on the
+	// first run.
+	Earlier *Checkpoint
+	Err     error
+	Detail  string
 }
 
 func (e *EntryError) Error() string {
@@ -99,6 +115,19 @@ func (e *EntryError) Error() string {
 }
 
 func (e *EntryError) Unwrap() error { return e.Err }
+
+// A FetchError is a failure to get what a verification needs from the hub
+// (no answer, a refusal, a rate limit): the log could not be checked, which
+// is not evidence against it.
+type FetchError struct {
+	// What names what was asked for: "checkpoint", "entries from 40".
+	What string
+	Err  error
+}
+
+func (e *FetchError) Error() string { return fmt.Sprintf("fetch %s: %v", e.What, e.Err) }
+
+func (e *FetchError) Unwrap() error { return e.Err }
 
 // A LogAuditor verifies a hub's exchange log against its pinned log key.
 type LogAuditor struct {
@@ -121,27 +150,33 @@ type LogAuditor struct {
 // (well formed, in its place, times never going backwards, tombstones
 // naming earlier entries); and that the entries hash to the new root. On a
 // mismatch it finds the first entry that differs.
+//
+// A failure of the hub's log is a [*CheckpointError], an
+// [*InconsistencyError] or an [*EntryError], each with its evidence; a
+// failure to fetch is a [*FetchError], and a state that cannot be used
+// [ErrLogState]: neither of those is evidence against the log.
 func (a *LogAuditor) Verify(ctx context.Context, state *LogState) (*LogState, *LogReport, error) {
 	msg, err := a.Fetcher.Checkpoint(ctx)
 	if err != nil {
-		return nil, nil, fmt.Errorf("fetch checkpoint: %w", err)
+		return nil, nil, &FetchError{What: "checkpoint", Err: err}
 	}
 	latest, err := OpenCheckpoint(msg, a.Key)
 	if err != nil {
 		return nil, nil, err
 	}
-	report := &LogReport{New: latest, Actions: map[string]uint64{}}
+	report := &LogReport{New: latest, Full: a.Full, Added: latest.Size, Actions: map[string]uint64{}}
 	front := &Frontier{}
 	var lastTime time.Time
 	if state != nil {
 		old, err := OpenCheckpoint(state.Checkpoint, a.Key)
 		if err != nil {
-			return nil, nil, fmt.Errorf("the stored checkpoint: %w", err)
+			return nil, nil, fmt.Errorf("%w: the kept checkpoint: %v", ErrLogState, err)
 		}
 		if state.Frontier.Size != old.Size || state.Frontier.Root() != old.Root {
-			return nil, nil, fmt.Errorf("the state file's frontier does not match its checkpoint; it is damaged: start again from a known-good copy")
+			return nil, nil, fmt.Errorf("%w: the frontier does not match the kept checkpoint; the state is damaged: start again from a known-good copy", ErrLogState)
 		}
 		report.Old = old
+		report.Added = latest.Size - min(old.Size, latest.Size)
 		if !a.Full {
 			front, lastTime = state.Frontier.Clone(), state.LastTime
 		}
@@ -152,7 +187,7 @@ func (a *LogAuditor) Verify(ctx context.Context, state *LogState) (*LogState, *L
 		if latest.Size > old.Size || latest.Root != old.Root {
 			proof, err := a.Fetcher.ConsistencyProof(ctx, old.Size, latest.Size)
 			if err != nil {
-				return nil, nil, fmt.Errorf("fetch consistency proof %d→%d: %w", old.Size, latest.Size, err)
+				return nil, nil, &FetchError{What: fmt.Sprintf("consistency proof %d→%d", old.Size, latest.Size), Err: err}
 			}
 			if err := tlog.CheckTree(proof, int64(latest.Size), latest.Root, int64(old.Size), old.Root); err != nil {
 				return nil, nil, &InconsistencyError{Old: old, New: latest, Proof: proof, Err: ErrLogInconsistent, Detail: err.Error()}
@@ -174,30 +209,30 @@ func (a *LogAuditor) Verify(ctx context.Context, state *LogState) (*LogState, *L
 	for next < latest.Size {
 		lines, err := a.Fetcher.Entries(ctx, next, min(next+page, latest.Size))
 		if err != nil {
-			return nil, nil, fmt.Errorf("fetch entries from %d: %w", next, err)
+			return nil, nil, &FetchError{What: fmt.Sprintf("entries from %d", next), Err: err}
 		}
 		if len(lines) == 0 {
-			return nil, nil, &EntryError{Index: next, Checkpoint: latest, Err: ErrLogEntryMissing,
+			return nil, nil, &EntryError{Index: next, Checkpoint: latest, Earlier: report.Old, Err: ErrLogEntryMissing,
 				Detail: fmt.Sprintf("the hub served no entry at %d though its checkpoint counts %d", next, latest.Size)}
 		}
 		for _, line := range lines {
 			e, err := ParseLogEntry(line)
 			if err != nil {
-				return nil, nil, &EntryError{Index: next, Entry: line, Checkpoint: latest, Err: ErrLogRootMismatch, Detail: err.Error()}
+				return nil, nil, &EntryError{Index: next, Entry: line, Checkpoint: latest, Earlier: report.Old, Err: ErrLogRootMismatch, Detail: err.Error()}
 			}
 			if e.Index != next {
-				return nil, nil, &EntryError{Index: next, Entry: line, Checkpoint: latest, Err: ErrLogEntryMissing,
+				return nil, nil, &EntryError{Index: next, Entry: line, Checkpoint: latest, Earlier: report.Old, Err: ErrLogEntryMissing,
 					Detail: fmt.Sprintf("found entry %d where entry %d belongs", e.Index, next)}
 			}
 			if e.Time.Before(lastTime) {
-				return nil, nil, &EntryError{Index: next, Entry: line, Checkpoint: latest, Err: ErrLogTimeBackwards,
+				return nil, nil, &EntryError{Index: next, Entry: line, Checkpoint: latest, Earlier: report.Old, Err: ErrLogTimeBackwards,
 					Detail: fmt.Sprintf("time %s is before the previous entry's %s", e.Time.Format(time.RFC3339Nano), lastTime.Format(time.RFC3339Nano))}
 			}
 			if e.Action == LogActionErased {
 				v, _ := e.Attr("index")
 				n, err := strconv.ParseUint(v, 10, 64)
 				if err != nil || n >= e.Index {
-					return nil, nil, &EntryError{Index: next, Entry: line, Checkpoint: latest, Err: ErrLogBadTombstone,
+					return nil, nil, &EntryError{Index: next, Entry: line, Checkpoint: latest, Earlier: report.Old, Err: ErrLogBadTombstone,
 						Detail: fmt.Sprintf("it names index %q", v)}
 				}
 				report.Tombstones++
@@ -222,10 +257,7 @@ func (a *LogAuditor) Verify(ctx context.Context, state *LogState) (*LogState, *L
 		}
 	}
 	if front.Root() != latest.Root {
-		return nil, nil, a.findBad(ctx, latest, marks)
-	}
-	if a.Full && report.Old != nil {
-		report.Entries = latest.Size - report.Old.Size // count only what is new
+		return nil, nil, a.findBad(ctx, latest, report.Old, marks)
 	}
 	return &LogState{Checkpoint: latest.Note, Frontier: *front, LastTime: lastTime}, report, nil
 }
@@ -236,7 +268,7 @@ const markEvery = 4096
 // the end of the shortest prefix whose root the hub cannot prove consistent
 // with the checkpoint. It searches the kept frontiers first, then the
 // entries of the one segment at fault, fetched again.
-func (a *LogAuditor) findBad(ctx context.Context, latest *Checkpoint, marks []*Frontier) error {
+func (a *LogAuditor) findBad(ctx context.Context, latest, earlier *Checkpoint, marks []*Frontier) error {
 	belongs := func(f *Frontier) bool {
 		if f.Size == 0 || f.Size == latest.Size {
 			return f.Root() == latest.Root || f.Size == 0
@@ -261,7 +293,7 @@ func (a *LogAuditor) findBad(ctx context.Context, latest *Checkpoint, marks []*F
 	for next := base.Size; next < end; {
 		got, err := a.Fetcher.Entries(ctx, next, end)
 		if err != nil || len(got) == 0 {
-			return &EntryError{Index: next, Checkpoint: latest, Err: ErrLogRootMismatch,
+			return &EntryError{Index: next, Checkpoint: latest, Earlier: earlier, Err: ErrLogRootMismatch,
 				Detail: fmt.Sprintf("the entries do not hash to the checkpoint's root, and fetching them again to find the one at fault failed: %v", err)}
 		}
 		lines = append(lines, got...)
@@ -283,6 +315,6 @@ func (a *LogAuditor) findBad(ctx context.Context, latest *Checkpoint, marks []*F
 			h = mid
 		}
 	}
-	return &EntryError{Index: base.Size + uint64(h) - 1, Entry: lines[h-1], Checkpoint: latest, Err: ErrLogRootMismatch,
+	return &EntryError{Index: base.Size + uint64(h) - 1, Entry: lines[h-1], Checkpoint: latest, Earlier: earlier, Err: ErrLogRootMismatch,
 		Detail: "this entry, as served, is not the one the checkpoint's tree holds: it was changed after it was logged"}
 }

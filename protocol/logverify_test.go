@@ -200,6 +200,78 @@ func TestLogAuditor(t *testing.T) {
 	if state2.Frontier.Size != 70 {
 		t.Errorf("state frontier size %d, want 70", state2.Frontier.Size)
 	}
+	// A full run checks the whole log again, and says which counts are of
+	// what: checked the whole log, added only the new entries.
+	for range 5 {
+		m.append(t, protocol.LogEntry{Time: vectorTime.Add(2 * time.Hour), Member: "bank-c", Action: "check", Result: "ok"})
+	}
+	full := &protocol.LogAuditor{Fetcher: memFetcher{t, m}, Key: verifier, Page: 5, Full: true}
+	if _, report, err = full.Verify(ctx, state2); err != nil {
+		t.Fatal(err)
+	}
+	if !report.Full || report.Added != 5 || report.Entries != 75 || report.Tombstones != 5 || report.Actions["check"] != 5+30+5 {
+		t.Errorf("full run: got full=%v added=%d entries=%d tombstones=%d checks=%d, want full, 5 added, 75 checked, 5 tombstones, 40 checks",
+			report.Full, report.Added, report.Entries, report.Tombstones, report.Actions["check"])
+	}
+}
+
+// failingFetcher fails every request, as an unreachable hub does.
+type failingFetcher struct{ err error }
+
+func (f failingFetcher) Checkpoint(context.Context) ([]byte, error) { return nil, f.err }
+func (f failingFetcher) Entries(context.Context, uint64, uint64) ([][]byte, error) {
+	return nil, f.err
+}
+func (f failingFetcher) ConsistencyProof(context.Context, uint64, uint64) (tlog.TreeProof, error) {
+	return nil, f.err
+}
+
+// entriesFailing serves a log's checkpoints and proofs, but no entries.
+type entriesFailing struct {
+	memFetcher
+	err error
+}
+
+func (f entriesFailing) Entries(context.Context, uint64, uint64) ([][]byte, error) {
+	return nil, f.err
+}
+
+// TestLogAuditorCouldNotCheck: a failure to fetch is a FetchError, never
+// evidence against the log; a state of another log is ErrLogState.
+func TestLogAuditorCouldNotCheck(t *testing.T) {
+	signer, verifier, _ := logKeys(t, "unreachable")
+	m := sampleLog(t, signer, 20)
+	state, _, err := (&protocol.LogAuditor{Fetcher: memFetcher{t, m}, Key: verifier}).Verify(ctx, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	m.append(t, protocol.LogEntry{Time: vectorTime.Add(time.Hour), Member: "bank-a", Action: "check", Result: "ok"})
+	down := errors.New("connection refused")
+	for name, f := range map[string]protocol.LogFetcher{
+		"checkpoint": failingFetcher{down},
+		"entries":    entriesFailing{memFetcher{t, m}, down},
+	} {
+		_, _, err := (&protocol.LogAuditor{Fetcher: f, Key: verifier}).Verify(ctx, state)
+		var fe *protocol.FetchError
+		var ee *protocol.EntryError
+		var ce *protocol.CheckpointError
+		if !errors.As(err, &fe) || !errors.Is(err, down) || errors.As(err, &ee) || errors.As(err, &ce) {
+			t.Errorf("%s failing: got %v (%T), want a FetchError wrapping the cause and no evidence", name, err, err)
+		}
+	}
+	_, otherKey, _ := logKeys(t, "another log")
+	_, _, err = (&protocol.LogAuditor{Fetcher: memFetcher{t, m}, Key: otherKey}).Verify(ctx, state)
+	var ce *protocol.CheckpointError
+	if !errors.Is(err, protocol.ErrCheckpointSignature) || !errors.As(err, &ce) {
+		t.Fatalf("another key: got %v, want the served checkpoint refused", err)
+	}
+	// The served checkpoint refused first; with a matching key but a
+	// state of another log, the state is what is refused.
+	other := sampleLog(t, func() note.Signer { s, _, _ := logKeys(t, "another log"); return s }(), 3)
+	_, _, err = (&protocol.LogAuditor{Fetcher: memFetcher{t, other}, Key: otherKey}).Verify(ctx, state)
+	if !errors.Is(err, protocol.ErrLogState) || errors.As(err, &ce) {
+		t.Errorf("a state of another log: got %v, want ErrLogState, not a CheckpointError", err)
+	}
 }
 
 func TestLogAuditorCatchesTampering(t *testing.T) {
@@ -235,6 +307,9 @@ func TestLogAuditorCatchesTampering(t *testing.T) {
 		}
 		if !bytes.Contains(ee.Entry, []byte("bank-x")) || ee.Checkpoint == nil || ee.Checkpoint.Note == nil {
 			t.Errorf("evidence %+v lacks the entry or the checkpoint", ee)
+		}
+		if ee.Earlier == nil || !bytes.Equal(ee.Earlier.Note, state.Checkpoint) || ee.Checkpoint.Size != 15000 {
+			t.Errorf("evidence: got earlier checkpoint %v and latest %v, want the kept one (size 10000) and the new (15000)", ee.Earlier, ee.Checkpoint)
 		}
 	})
 	t.Run("log truncated", func(t *testing.T) {
@@ -280,9 +355,14 @@ func TestLogAuditorCatchesTampering(t *testing.T) {
 	t.Run("signed by another key", func(t *testing.T) {
 		m, state := fresh()
 		m.signer = otherSigner
+		served, _ := memFetcher{t, m}.Checkpoint(ctx)
 		_, _, err := (&protocol.LogAuditor{Fetcher: memFetcher{t, m}, Key: verifier}).Verify(ctx, state)
-		if !errors.Is(err, protocol.ErrCheckpointSignature) {
-			t.Fatalf("got %v, want ErrCheckpointSignature", err)
+		var ce *protocol.CheckpointError
+		if !errors.Is(err, protocol.ErrCheckpointSignature) || !errors.As(err, &ce) {
+			t.Fatalf("got %v, want a CheckpointError matching ErrCheckpointSignature", err)
+		}
+		if !bytes.Equal(ce.Note, served) || ce.Key != verifier.Name() {
+			t.Errorf("evidence: got note %q checked against %q, want the note as served %q and the pinned key's name", ce.Note, ce.Key, served)
 		}
 	})
 	t.Run("time going backwards", func(t *testing.T) {

@@ -33,10 +33,10 @@ func sampleRecords(t testing.TB) []*protocol.Record {
 		subject *protocol.SubjectID
 		event   protocol.Event
 	}{
-		{protocol.OpaqueSubject(pnr), protocol.FlagPlaced{FlagID: "019aa5f0-8c00-7000-8000-00000000f001", Kind: protocol.FlagKindStandard, Origin: "bank-a", ExpiresAt: year, ConsentRef: "019aa5f0-8c00-7000-8000-00000000c001"}},
+		{protocol.OpaqueSubject(pnr), protocol.FlagPlaced{FlagID: "019aa5f0-8c00-7000-8000-00000000f001", Kind: protocol.FlagKindStandard, Origin: "bank-a", ExpiresAt: year, ConsentRef: "019aa5f0-8c00-7000-8000-00000000c001", Reason: protocol.PlaceIdentityTheft}},
 		{protocol.OpaqueSubject(pnr), protocol.FlagExtended{FlagID: "019aa5f0-8c00-7000-8000-00000000f001", Kind: protocol.FlagKindExtended, Origin: "bank-a", ExpiresAt: protocol.NewNumericDate(vectorTime.AddDate(5, 0, 0)), PoliceReport: report}},
 		{protocol.OpaqueSubject(pnr), protocol.FlagThawed{FlagID: "019aa5f0-8c00-7000-8000-00000000f001", Origin: "bank-c", ThawedFrom: at, ThawedUntil: at + 3600}},
-		{protocol.OpaqueSubject(pnr), protocol.FlagLifted{FlagID: "019aa5f0-8c00-7000-8000-00000000f001", Origin: "bank-a"}},
+		{protocol.OpaqueSubject(pnr), protocol.FlagLifted{FlagID: "019aa5f0-8c00-7000-8000-00000000f001", Origin: "bank-a", Reason: protocol.LiftConsumerRequest}},
 		{protocol.OpaqueSubject(pnr), protocol.FlagExpired{FlagID: "019aa5f0-8c00-7000-8000-00000000f001", ExpiredAt: year}},
 		{protocol.OpaqueSubject(pnr), protocol.FlagExpiring{FlagID: "019aa5f0-8c00-7000-8000-00000000f001", ExpiresAt: year}},
 		{protocol.SubjectOf(pnr, email, phone), protocol.SuspicionReported{SuspicionID: "019aa5f0-8c00-7000-8000-00000000s001", Origin: "bank-b", Category: protocol.CategoryApplicationFraud, PoliceReport: report, ExpiresAt: protocol.NewNumericDate(vectorTime.AddDate(2, 0, 0))}},
@@ -213,6 +213,16 @@ func TestVerifyRecordRefuses(t *testing.T) {
 			c["events"] = map[string]any{"urn:sparr:event:verification": map[string]any{"state": "x"}}
 		}, protocol.ErrInvalidClaim, "sub_id"},
 		{"jti with a space", func(c map[string]any) { c["jti"] = "a b" }, protocol.ErrInvalidClaim, "jti"},
+		{"lift reason not a code", func(c map[string]any) {
+			c["events"] = map[string]any{"urn:sparr:event:flag-lifted": map[string]any{"flag_id": "f1", "origin": "bank-a", "reason": "moved to Oslo"}}
+		}, protocol.ErrInvalidClaim, "events.flag-lifted.reason"},
+		{"lift reason of a placement", func(c map[string]any) {
+			c["events"] = map[string]any{"urn:sparr:event:flag-lifted": map[string]any{"flag_id": "f1", "origin": "bank-a", "reason": "identity-theft"}}
+		}, protocol.ErrInvalidClaim, "events.flag-lifted.reason"},
+		{"place reason not a code", func(c map[string]any) {
+			c["events"] = map[string]any{"urn:sparr:event:flag-placed": map[string]any{"flag_id": "f1", "kind": "standard", "origin": "bank-a",
+				"expires_at": 2, "consent_ref": "c1", "reason": "Consumer-Request"}}
+		}, protocol.ErrInvalidClaim, "events.flag-placed.reason"},
 	}
 	for _, m := range more {
 		tests = append(tests, struct {

@@ -45,6 +45,9 @@ type PlaceFlag struct {
 	// PoliceReport is required for an extended flag.
 	PoliceReport *PoliceReport `json:"police_report,omitempty"`
 	Consent      *Consent      `json:"consent"`
+	// Reason is optional: why the consumer asked, as a code. The hub
+	// copies it into the flag-placed record.
+	Reason PlaceReason `json:"reason,omitempty"`
 }
 
 // ExtendFlag asks for a later expiry, and for kind extended on the strength
@@ -64,9 +67,11 @@ type ThawFlag struct {
 	ThawUntil NumericDate `json:"thaw_until"`
 }
 
-// LiftFlag withdraws the consumer's consent and ends the flag.
+// LiftFlag withdraws the consumer's consent and ends the flag. Reason is
+// optional; the hub copies it into the flag-lifted record.
 type LiftFlag struct {
-	FlagID string `json:"flag_id"`
+	FlagID string     `json:"flag_id"`
+	Reason LiftReason `json:"reason,omitempty"`
 }
 
 // ReportSuspicion shares a suspicion already reported to the police, about
@@ -101,7 +106,8 @@ func (r PlaceFlag) check() error {
 	if r.Consent == nil {
 		return missingClaim("consent")
 	}
-	if err := first(checkToken("subject", r.Subject), checkKind(r.Kind, r.PoliceReport), within("consent.", r.Consent.check())); err != nil {
+	if err := first(checkToken("subject", r.Subject), checkKind(r.Kind, r.PoliceReport), within("consent.", r.Consent.check()),
+		checkOptionalCode("reason", r.Reason, PlaceReasons())); err != nil {
 		return err
 	}
 	if r.Consent.Subject != r.Subject {
@@ -124,7 +130,9 @@ func (r ThawFlag) check() error {
 	return nil
 }
 
-func (r LiftFlag) check() error { return checkID("flag_id", r.FlagID) }
+func (r LiftFlag) check() error {
+	return first(checkID("flag_id", r.FlagID), checkOptionalCode("reason", r.Reason, LiftReasons()))
+}
 
 func (r ReportSuspicion) check() error {
 	if len(r.Subjects) == 0 {
@@ -263,15 +271,30 @@ func SignSubmission(s *Submission, key *SigningKey) ([]byte, error) {
 
 // SubmissionOptions are what the hub checks a submission's claims against.
 type SubmissionOptions struct {
-	Audience string        // the hub's issuer URL; required
-	Now      time.Time     // the hub's clock; required
-	Skew     time.Duration // tolerated clock difference; 0 means DefaultSkew
-	MaxAge   time.Duration // oldest "iat" accepted; 0 means DefaultSubmissionMaxAge
+	Audience string    // the hub's issuer URL; required
+	Now      time.Time // the hub's clock; required
+	// Skew is how far ahead of the hub's clock "iat" may be: 0 means
+	// [DefaultSkew], [NoSkew] not at all; any other negative value, or one
+	// over [MaxSkew], is refused.
+	Skew   time.Duration
+	MaxAge time.Duration // oldest "iat" accepted; 0 means DefaultSubmissionMaxAge
 }
 
+// ErrInvalidSkew is returned by [VerifyBearer] and [VerifySubmission] when
+// the options' Skew is out of range: a mistake in the verifier's
+// configuration, not in what it verifies.
+var ErrInvalidSkew = errors.New("invalid clock skew")
+
 const (
-	// DefaultSkew is the clock difference tolerated between member and hub.
+	// DefaultSkew is the clock difference tolerated between member and hub
+	// when the options leave Skew zero.
 	DefaultSkew = 30 * time.Second
+	// NoSkew, as the Skew of [BearerOptions] or [SubmissionOptions],
+	// tolerates no clock difference at all.
+	NoSkew time.Duration = -1
+	// MaxSkew is the most clock difference a verifier may tolerate: more
+	// would let a bearer token live several times [MaxBearerLifetime].
+	MaxSkew = MaxBearerLifetime
 	// DefaultSubmissionMaxAge bounds how long after signing a submission is
 	// accepted, so that a member can retry a write across an outage (the
 	// retry is answered from the idempotency record) without signed
@@ -287,6 +310,10 @@ const (
 // does not wrap [ErrUnknownKey] is returned as it is.
 func VerifySubmission(ctx context.Context, jws []byte, keys KeyResolver, opts SubmissionOptions) (*Submission, error) {
 	const object = "submission"
+	skew, err := skewOf(opts.Skew)
+	if err != nil {
+		return nil, fmt.Errorf("verify %s: %w", object, err)
+	}
 	h, payload, err := verifyMemberSigned(ctx, object, TypeSubmission, jws, keys)
 	if err != nil {
 		return nil, err
@@ -295,10 +322,7 @@ func VerifySubmission(ctx context.Context, jws []byte, keys KeyResolver, opts Su
 	if err := decodeStrict(payload, &c); err != nil {
 		return nil, claimError(object, h, err)
 	}
-	skew, maxAge := opts.Skew, opts.MaxAge
-	if skew == 0 {
-		skew = DefaultSkew
-	}
+	maxAge := opts.MaxAge
 	if maxAge == 0 {
 		maxAge = DefaultSubmissionMaxAge
 	}
@@ -333,6 +357,21 @@ func VerifySubmission(ctx context.Context, jws []byte, keys KeyResolver, opts Su
 		return nil, claimError(object, h, within("request.", err))
 	}
 	return &Submission{Issuer: c.Iss, Audience: c.Aud, IssuedAt: iat, ID: c.Jti, KeyID: h.Kid, Request: req}, nil
+}
+
+// skewOf is the tolerance a Skew option stands for.
+func skewOf(d time.Duration) (time.Duration, error) {
+	switch {
+	case d == 0:
+		return DefaultSkew, nil
+	case d == NoSkew:
+		return 0, nil
+	case d < 0:
+		return 0, fmt.Errorf("%w: %s is negative; use NoSkew for no tolerance, or 0 for the default %s", ErrInvalidSkew, d, DefaultSkew)
+	case d > MaxSkew:
+		return 0, fmt.Errorf("%w: %s is more than the %s a verifier may tolerate", ErrInvalidSkew, d, MaxSkew)
+	}
+	return d, nil
 }
 
 // verifyMemberSigned is the part of verification that member-signed objects

@@ -41,7 +41,7 @@ func sampleRequests(t testing.TB) []protocol.Request {
 	email := testToken(t, protocol.TypeEmail, "anna.svensson@example.se")
 	report := &protocol.PoliceReport{Authority: "Polismyndigheten", CaseNumber: "5000-K123456-26", Date: "2026-11-20"}
 	return []protocol.Request{
-		protocol.PlaceFlag{Subject: pnr, Kind: protocol.FlagKindStandard, Consent: sampleConsent(pnr)},
+		protocol.PlaceFlag{Subject: pnr, Kind: protocol.FlagKindStandard, Consent: sampleConsent(pnr), Reason: protocol.PlaceLostIDDocument},
 		protocol.ExtendFlag{FlagID: "f1", Kind: protocol.FlagKindExtended, PoliceReport: report},
 		protocol.ThawFlag{FlagID: "f1", ThawUntil: protocol.NewNumericDate(vectorTime.Add(time.Hour))},
 		protocol.LiftFlag{FlagID: "f1"},
@@ -157,6 +157,15 @@ func TestVerifySubmissionRefuses(t *testing.T) {
 			r["subjects"], r["category"] = []string{pnr.String()}, "bad-vibes"
 			r["police_report"] = map[string]any{"authority": "P", "case_number": "1", "date": "2026-11-20"}
 		}), protocol.ErrInvalidClaim, "request.category"},
+		{"place reason not a code", signA(func(c, r map[string]any) { r["reason"] = "lost her passport in Malmö" }), protocol.ErrInvalidClaim, "request.reason"},
+		{"place reason of a lift", signA(func(c, r map[string]any) { r["reason"] = "deceased" }), protocol.ErrInvalidClaim, "request.reason"},
+		{"lift reason not a code", signA(func(c, r map[string]any) {
+			c["action"] = "flag-lift"
+			for k := range r {
+				delete(r, k)
+			}
+			r["flag_id"], r["reason"] = "f1", "other: asked by phone"
+		}), protocol.ErrInvalidClaim, "request.reason"},
 		{"police report date not a date", signA(func(c, r map[string]any) {
 			r["kind"] = "extended"
 			r["police_report"] = map[string]any{"authority": "P", "case_number": "1", "date": "yesterday"}
@@ -317,4 +326,111 @@ func ExampleVerifySubmission() {
 	// Output:
 	// bank-a flag-lift f1
 	// true
+}
+
+// TestReasonIsACode: a reason is one code of a fixed set, and a refusal
+// names the set but never repeats what was given, which may be free text
+// about the consumer.
+func TestReasonIsACode(t *testing.T) {
+	a, _, keys := memberKeys(t)
+	for _, tt := range []struct {
+		req  protocol.Request
+		want string
+	}{
+		{protocol.LiftFlag{FlagID: "f1", Reason: "Anna Svensson died 2026-11-01"}, "consumer-request, deceased, other"},
+		{protocol.PlaceFlag{Subject: testToken(t, protocol.TypePersonalNumber, "190905271474"), Kind: protocol.FlagKindStandard,
+			Consent: sampleConsent(testToken(t, protocol.TypePersonalNumber, "190905271474")), Reason: "Anna Svensson lost her passport"},
+			"consumer-request, identity-theft, lost-id-document, other"},
+	} {
+		_, err := protocol.SignSubmission(&protocol.Submission{Issuer: "bank-a", Audience: hubIssuer, IssuedAt: vectorTime, ID: "j1", Request: tt.req}, a)
+		if !errors.Is(err, protocol.ErrInvalidClaim) {
+			t.Fatalf("SignSubmission(%s with free text as reason): got %v, want ErrInvalidClaim", tt.req.Action(), err)
+		}
+		if strings.Contains(err.Error(), "Anna") || !strings.Contains(err.Error(), tt.want) {
+			t.Errorf("SignSubmission(%s): got %q, want the codes %s and not the text given", tt.req.Action(), err, tt.want)
+		}
+	}
+	for _, reason := range protocol.LiftReasons() {
+		signed, err := protocol.SignSubmission(&protocol.Submission{Issuer: "bank-a", Audience: hubIssuer, IssuedAt: vectorTime, ID: "j1",
+			Request: protocol.LiftFlag{FlagID: "f1", Reason: reason}}, a)
+		if err != nil {
+			t.Fatal(err)
+		}
+		s, err := protocol.VerifySubmission(ctx, signed, keys, submissionOptions())
+		if err != nil {
+			t.Fatalf("lift with reason %q: %v", reason, err)
+		}
+		if got := s.Request.(protocol.LiftFlag).Reason; got != reason {
+			t.Errorf("got reason %q, want %q", got, reason)
+		}
+	}
+}
+
+// TestClockSkew holds bearer tokens and submissions to the tolerance the
+// options ask for, at the last second inside it and the first outside.
+func TestClockSkew(t *testing.T) {
+	a, _, keys := memberKeys(t)
+	iat := vectorTime
+	exp := iat.Add(protocol.MaxBearerLifetime)
+	tok, err := protocol.NewBearer(a, "bank-a", hubIssuer, iat, protocol.MaxBearerLifetime)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sub, err := protocol.SignSubmission(&protocol.Submission{Issuer: "bank-a", Audience: hubIssuer, IssuedAt: iat, ID: "j1", Request: protocol.LiftFlag{FlagID: "f1"}}, a)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tt := range []struct {
+		name string
+		skew time.Duration // the option
+		want time.Duration // the tolerance it stands for
+	}{
+		{"none", protocol.NoSkew, 0},
+		{"default", 0, protocol.DefaultSkew},
+		{"two minutes", 2 * time.Minute, 2 * time.Minute},
+		{"most allowed", protocol.MaxSkew, protocol.MaxSkew},
+	} {
+		for _, c := range []struct {
+			name string
+			now  time.Time
+			want error
+		}{
+			{"last second before exp+skew", exp.Add(tt.want - time.Second), nil},
+			{"at exp+skew", exp.Add(tt.want), protocol.ErrExpired},
+			{"iat exactly skew ahead", iat.Add(-tt.want), nil},
+			{"iat a second more than skew ahead", iat.Add(-tt.want - time.Second), protocol.ErrNotYetValid},
+		} {
+			_, err := protocol.VerifyBearer(ctx, tok, keys, protocol.BearerOptions{Audience: hubIssuer, Now: c.now, Skew: tt.skew})
+			if !errors.Is(err, c.want) || (c.want == nil) != (err == nil) {
+				t.Errorf("bearer, skew %s, %s: got %v, want %v", tt.name, c.name, err, c.want)
+			}
+		}
+		for _, c := range []struct {
+			name string
+			now  time.Time
+			want error
+		}{
+			{"iat exactly skew ahead", iat.Add(-tt.want), nil},
+			{"iat a second more than skew ahead", iat.Add(-tt.want - time.Second), protocol.ErrNotYetValid},
+		} {
+			_, err := protocol.VerifySubmission(ctx, sub, keys, protocol.SubmissionOptions{Audience: hubIssuer, Now: c.now, Skew: tt.skew})
+			if !errors.Is(err, c.want) || (c.want == nil) != (err == nil) {
+				t.Errorf("submission, skew %s, %s: got %v, want %v", tt.name, c.name, err, c.want)
+			}
+		}
+	}
+
+	// A tolerance out of range is the verifier's mistake: refused, whatever
+	// the token, and not a verdict on it.
+	for _, skew := range []time.Duration{-time.Second, -protocol.DefaultSkew, protocol.MaxSkew + time.Second} {
+		_, err := protocol.VerifyBearer(ctx, tok, keys, protocol.BearerOptions{Audience: hubIssuer, Now: iat, Skew: skew})
+		var ve *protocol.VerificationError
+		if !errors.Is(err, protocol.ErrInvalidSkew) || errors.As(err, &ve) {
+			t.Errorf("bearer with skew %s: got %v, want ErrInvalidSkew and no VerificationError", skew, err)
+		}
+		_, err = protocol.VerifySubmission(ctx, sub, keys, protocol.SubmissionOptions{Audience: hubIssuer, Now: iat, Skew: skew})
+		if !errors.Is(err, protocol.ErrInvalidSkew) || errors.As(err, &ve) {
+			t.Errorf("submission with skew %s: got %v, want ErrInvalidSkew and no VerificationError", skew, err)
+		}
+	}
 }

@@ -35,7 +35,9 @@ var (
 	ErrTokenProof = errors.New("token proof does not verify against the hub's public key")
 	// ErrNotCanonical is returned by [TokenClient.Blind] for an input that
 	// is not in canonical form; tokens of non-canonical input would never
-	// match anyone else's.
+	// match anyone else's. When the input is not a valid identifier at all
+	// (or is an interim number), the error also wraps the
+	// [*IdentifierError] from [Canonicalize].
 	ErrNotCanonical = errors.New("identifier not in canonical form")
 )
 
@@ -390,6 +392,11 @@ type TokenBlinding struct {
 
 // Blind blinds up to [MaxTokenBatch] canonical identifiers of type t (as
 // [Canonicalize] returns them) and returns the request to send to the hub.
+//
+// An input that is not canonical gives an error wrapping [ErrNotCanonical].
+// If [Canonicalize] refuses the input outright, the error also wraps its
+// [*IdentifierError], so that, for example, an interim number matches
+// [ErrInterimNumber]: it can never be a token, canonical or not.
 func (c *TokenClient) Blind(t IdentifierType, canonical ...string) (*TokenBlinding, *TokenRequest, error) {
 	if _, err := ParseIdentifierType(string(t)); err != nil {
 		return nil, nil, err
@@ -401,8 +408,12 @@ func (c *TokenClient) Blind(t IdentifierType, canonical ...string) (*TokenBlindi
 	for i, v := range canonical {
 		// Canonical forms never depend on the reference date except for
 		// refusing future birth dates, so the latest date checks only form.
-		if cv, err := Canonicalize(t, v, maxReference); err != nil || cv != v {
-			return nil, nil, fmt.Errorf("%w: identifier [%d] (pass it through Canonicalize first)", ErrNotCanonical, i)
+		cv, err := Canonicalize(t, v, maxReference)
+		if err != nil {
+			return nil, nil, fmt.Errorf("%w: identifier [%d]: %w", ErrNotCanonical, i, err)
+		}
+		if cv != v {
+			return nil, nil, fmt.Errorf("%w: identifier [%d] differs from its canonical form (pass it through Canonicalize first)", ErrNotCanonical, i)
 		}
 		inputs[i] = []byte(v)
 	}

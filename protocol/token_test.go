@@ -201,16 +201,32 @@ func TestBlindRefusesNonCanonicalInput(t *testing.T) {
 	for _, tt := range []struct {
 		typ protocol.IdentifierType
 		v   string
+		// code is the identifier error code the error must also carry, or
+		// "" for a valid identifier that is merely not in canonical form.
+		code string
 	}{
-		{protocol.TypePersonalNumber, "19090527-1474"},
-		{protocol.TypePersonalNumber, "0905271474"},
-		{protocol.TypePersonalNumber, "20000101T220"}, // interim: never a token
-		{protocol.TypeEmail, "Anna@example.se"},
-		{protocol.TypePhone, "0701234567"},
+		{protocol.TypePersonalNumber, "19090527-1474", ""},
+		{protocol.TypePersonalNumber, "0905271474", ""},
+		{protocol.TypePersonalNumber, "20000101T220", "interim"}, // never a token
+		{protocol.TypePersonalNumber, "190905271475", "check-digit"},
+		{protocol.TypeEmail, "Anna@example.se", ""},
+		{protocol.TypeEmail, "anna@", "email"},
+		{protocol.TypePhone, "0701234567", ""},
 	} {
-		if _, _, err := c.Blind(tt.typ, tt.v); !errors.Is(err, protocol.ErrNotCanonical) {
+		_, _, err := c.Blind(tt.typ, tt.v)
+		if !errors.Is(err, protocol.ErrNotCanonical) {
 			t.Errorf("Blind(%s, %q): got %v, want ErrNotCanonical", tt.typ, tt.v, err)
 		}
+		if got := protocol.IdentifierErrorCode(err); got != tt.code {
+			t.Errorf("Blind(%s, %q): got identifier error code %q, want %q (error %v)", tt.typ, tt.v, got, tt.code, err)
+		}
+	}
+	_, _, err := c.Blind(protocol.TypePersonalNumber, "20000101T220")
+	if !errors.Is(err, protocol.ErrInterimNumber) {
+		t.Errorf("Blind of an interim number: got %v, want ErrInterimNumber", err)
+	}
+	if strings.Contains(err.Error(), "Canonicalize first") {
+		t.Errorf("Blind of an interim number: got %q, want no advice to canonicalize (it can never be a token)", err)
 	}
 }
 
@@ -220,6 +236,14 @@ func TestParseToken(t *testing.T) {
 	// A value whose last character carries non-zero padding bits.
 	last := value[len(value)-1]
 	nonCanonical := value[:len(value)-1] + string(rune(last+1))
+	// A value that starts with the two characters in which base64url and
+	// standard base64 differ: 111110 11|1111 is "-_".
+	urlOnly := protocol.Token{Type: protocol.TypePersonalNumber, Epoch: 1}
+	urlOnly.Value[0], urlOnly.Value[1] = 0xfb, 0xf0
+	urlValue := urlOnly.String()[len("pnr.1."):]
+	if !strings.HasPrefix(urlValue, "-_") {
+		t.Fatalf("constructed value %s, want it to start with -_", urlValue)
+	}
 	tests := []struct {
 		in string
 		ok bool
@@ -238,7 +262,9 @@ func TestParseToken(t *testing.T) {
 		{"iban.1." + value, false},
 		{"pnr..", false},
 		{"", false},
-		{"pnr.1." + strings.ReplaceAll(value, "-", "+"), strings.IndexAny(value, "-") < 0},
+		{urlOnly.String(), true},
+		{"pnr.1." + strings.Replace(urlValue, "-", "+", 1), false},
+		{"pnr.1." + strings.Replace(urlValue, "_", "/", 1), false},
 		{strings.Repeat("a", 200), false},
 	}
 	for _, tt := range tests {

@@ -25,6 +25,9 @@ type access struct {
 	public bool
 	roles  []federation.Role
 	query  string
+	// path, if set, is the path requested, for a route whose parameters
+	// concrete cannot fill.
+	path string
 }
 
 var anyone = access{public: true}
@@ -34,6 +37,12 @@ func holders(roles ...federation.Role) access { return access{roles: roles} }
 // asking returns the access with a query string to send.
 func (a access) asking(query string) access {
 	a.query = query
+	return a
+}
+
+// at returns the access with the path to request.
+func (a access) at(path string) access {
+	a.path = path
 	return a
 }
 
@@ -80,13 +89,15 @@ var authzTable = map[string]access{
 	"POST /v1/members/self/endpoint/secret": holders(flagR, suspicionR, checkR),
 	"POST /v1/members/self/endpoint/resume": holders(flagR, suspicionR, checkR),
 
-	"GET /v1/log/checkpoint":        holders(flagR, suspicionR, checkR, regulatorR, operatorR),
-	"GET /v1/log/proof/inclusion":   holders(flagR, suspicionR, checkR, regulatorR, operatorR).asking("index=0&size=1"),
-	"GET /v1/log/proof/consistency": holders(flagR, suspicionR, checkR, regulatorR, operatorR).asking("old=1&new=1"),
-	"GET /v1/log/entries":           holders(regulatorR).asking("start=0&end=1"),
-	"GET /v1/audit/entries":         holders(regulatorR),
-	"GET /v1/audit/stats":           holders(regulatorR),
-	"GET /v1/audit/export":          holders(regulatorR),
+	"GET /v1/log/checkpoint":          holders(flagR, suspicionR, checkR, regulatorR, operatorR),
+	"GET /v1/log/proof/inclusion":     holders(flagR, suspicionR, checkR, regulatorR, operatorR).asking("index=0&size=1"),
+	"GET /v1/log/proof/consistency":   holders(flagR, suspicionR, checkR, regulatorR, operatorR).asking("old=1&new=1"),
+	"GET /v1/log/entries":             holders(regulatorR).asking("start=0&end=1"),
+	"GET /v1/log/tile/:level/*index":  holders(flagR, suspicionR, checkR, regulatorR, operatorR).at("/v1/log/tile/0/000.p/1"),
+	"GET /v1/log/tile/entries/*index": holders(regulatorR).at("/v1/log/tile/entries/000.p/1"),
+	"GET /v1/audit/entries":           holders(regulatorR),
+	"GET /v1/audit/stats":             holders(regulatorR),
+	"GET /v1/audit/export":            holders(regulatorR),
 
 	"GET /v1/admin/members":              holders(operatorR),
 	"POST /v1/admin/members":             holders(operatorR),
@@ -165,6 +176,9 @@ func TestAuthorizationMatrix(t *testing.T) {
 		for _, p := range principals {
 			t.Run(key+"/"+p.name, func(t *testing.T) {
 				path := concrete(r.Path)
+				if want.path != "" {
+					path = want.path
+				}
 				if want.query != "" {
 					path += "?" + want.query
 				}

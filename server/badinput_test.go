@@ -5,8 +5,10 @@ import (
 	"crypto"
 	"crypto/rand"
 	"encoding/base64"
+	"encoding/binary"
 	"encoding/json"
 	"fmt"
+	"maps"
 	"net/http"
 	"reflect"
 	"slices"
@@ -14,10 +16,13 @@ import (
 	"testing"
 	"time"
 
+	"golang.org/x/mod/sumdb/tlog"
+
 	"github.com/sparr-dev/sparr/federation"
 	"github.com/sparr-dev/sparr/protocol"
 	"github.com/sparr-dev/sparr/server"
 	"github.com/sparr-dev/sparr/server/hubtest"
+	"github.com/sparr-dev/sparr/server/store"
 )
 
 // signRaw signs claims as a submission by hand, with whatever header iss
@@ -66,6 +71,105 @@ func snapshotDiff(before, after map[string]string) []string {
 	return diff
 }
 
+// logBuckets are the store's buckets of the exchange log: its entries,
+// their details, and their Merkle hashes.
+var logBuckets = []string{"log", "log_details", "log_hashes"}
+
+// onlyEntryAdded lists how after differs from before other than by the one
+// new exchange-log entry e: every other bucket byte for byte as it was
+// (the log's clock aside, which takes e's time), and the log's buckets
+// grown by exactly e's line, its details, and the Merkle hashes its leaf
+// completes.
+func onlyEntryAdded(t *testing.T, before, after *hubtest.Dump, e *protocol.LogEntry) []string {
+	t.Helper()
+	var diff []string
+	names := map[string]bool{}
+	for b := range before.Buckets {
+		names[b] = true
+	}
+	for b := range after.Buckets {
+		names[b] = true
+	}
+	for b := range names {
+		if slices.Contains(logBuckets, b) {
+			continue
+		}
+		was, is := maps.Clone(before.Buckets[b]), maps.Clone(after.Buckets[b])
+		if b == "meta" {
+			if got, want := is["log_time"], string(binary.BigEndian.AppendUint64(nil, uint64(e.Time.UnixNano()))); got != want {
+				diff = append(diff, fmt.Sprintf("meta/log_time is %x, want %x: the new entry's time", got, want))
+			}
+			delete(was, "log_time")
+			delete(is, "log_time")
+		}
+		for _, k := range snapshotDiff(prefixed(b, was), prefixed(b, is)) {
+			diff = append(diff, k)
+		}
+	}
+	for b, n := range after.Sequences {
+		want := before.Sequences[b]
+		if b == "log" {
+			want++
+		}
+		if n != want {
+			diff = append(diff, fmt.Sprintf("%s sequence %d, want %d", b, n, want))
+		}
+	}
+
+	// The log's buckets: exactly the entry, its details and its hashes.
+	key := string(binary.BigEndian.AppendUint64(nil, e.Index))
+	line, err := e.Marshal()
+	if err != nil {
+		t.Fatal(err)
+	}
+	hashes, err := tlog.StoredHashes(int64(e.Index), line, tlog.HashReaderFunc(func(idx []int64) ([]tlog.Hash, error) {
+		out := make([]tlog.Hash, len(idx))
+		for i, x := range idx {
+			h, ok := before.Buckets["log_hashes"][string(binary.BigEndian.AppendUint64(nil, uint64(x)))]
+			if !ok {
+				return nil, fmt.Errorf("stored hash %d missing", x)
+			}
+			copy(out[i][:], h)
+		}
+		return out, nil
+	}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	added := map[string]map[string]string{"log": {key: string(line)}, "log_hashes": {}}
+	first := tlog.StoredHashIndex(0, int64(e.Index))
+	for i, h := range hashes {
+		added["log_hashes"][string(binary.BigEndian.AppendUint64(nil, uint64(first)+uint64(i)))] = string(h[:])
+	}
+	if v, ok := after.Buckets["log_details"][key]; ok {
+		var d store.Details
+		if err := json.Unmarshal([]byte(v), &d); err != nil || !bytes.Equal(protocol.LogCommitment(d.Salt, d.Details), e.Commitment) {
+			diff = append(diff, "log_details of the new entry do not match its commitment")
+		}
+		added["log_details"] = map[string]string{key: v}
+	}
+	for _, b := range logBuckets {
+		want := maps.Clone(before.Buckets[b])
+		if want == nil {
+			want = map[string]string{}
+		}
+		maps.Copy(want, added[b])
+		for _, k := range snapshotDiff(prefixed(b, want), prefixed(b, after.Buckets[b])) {
+			diff = append(diff, k+" (beyond the new entry)")
+		}
+	}
+	return diff
+}
+
+// prefixed returns m with its keys as "bucket/key", as snapshotDiff takes.
+func prefixed(bucket string, m map[string]string) map[string]string {
+	out := make(map[string]string, len(m))
+	for k, v := range m {
+		out[bucket+"/"+k] = v
+	}
+	return out
+}
+
 // routeActions maps "METHOD path" to the action the log records for it.
 func routeActions() map[string]string {
 	out := map[string]string{}
@@ -93,11 +197,15 @@ type badInput struct {
 // authenticated members. Each must be refused with the right status and
 // problem, with a detail that says what was wrong and the request id, and
 // must leave the store byte for byte as it was apart from exactly one new
-// exchange-log entry, "<action> rejected:<slug>" for the caller.
+// exchange-log entry, "<action> rejected:<slug>" for the caller, with its
+// details and Merkle hashes.
 func TestBadInputChangesNothingButTheLog(t *testing.T) {
 	clock := hubtest.NewClock(time.Now().UTC().Truncate(time.Second))
-	hub := hubtest.Start(t, hubtest.Options{Clock: clock, Policy: server.Policy{SuspicionLegalBasis: "brottsdatalagen-2-kap-4-par"}})
-	off := hubtest.Start(t, hubtest.Options{Clock: clock})
+	// No checkpoint is signed while the test runs: it would be a change
+	// the request did not make.
+	quiet := func(c *server.Config) { c.CheckpointInterval = time.Hour }
+	hub := hubtest.Start(t, hubtest.Options{Clock: clock, Policy: server.Policy{SuspicionLegalBasis: "brottsdatalagen-2-kap-4-par"}, Configure: quiet})
+	off := hubtest.Start(t, hubtest.Options{Clock: clock, Configure: quiet})
 	roles := []federation.Role{federation.RoleFlag, federation.RoleSuspicion, federation.RoleCheck}
 	a := hub.AddMember(t, "bank-a", roles...)
 	b := hub.AddMember(t, "bank-b", roles...)
@@ -105,7 +213,7 @@ func TestBadInputChangesNothingButTheLog(t *testing.T) {
 	op := hub.Operator
 	now := clock.Now()
 
-	toks := a.Tokenize(t, protocol.TypeEmail, "ett@kund.example", "tva@kund.example", "tre@kund.example")
+	toks := a.Tokenize(t, protocol.TypeEmail, "ett@kund.example", "tva@kund.example", "tre@kund.example", "fyra@kund.example")
 	oldEpoch := toks[0]
 	oldEpoch.Epoch = 2
 	report := &protocol.PoliceReport{Authority: "Polismyndigheten", CaseNumber: "5000-K123456-26", Date: now.Format(time.DateOnly)}
@@ -145,10 +253,11 @@ func TestBadInputChangesNothingButTheLog(t *testing.T) {
 		return func(t *testing.T) *hubtest.Response { return m.JSON(t, http.MethodPost, path, v) }
 	}
 
-	// An active flag, a lifted one, and a check of bank-b's.
-	place := func(tok protocol.Token) string {
+	// An active flag, a lifted one, one expiring in two hours, and a check
+	// of bank-b's.
+	placeUntil := func(tok protocol.Token, expires time.Time) string {
 		t.Helper()
-		resp := a.Submit(t, "/v1/flags", protocol.PlaceFlag{Subject: tok, Kind: protocol.FlagKindStandard, Consent: a.Consent(tok)})
+		resp := a.Submit(t, "/v1/flags", protocol.PlaceFlag{Subject: tok, Kind: protocol.FlagKindStandard, ExpiresAt: protocol.NewNumericDate(expires), Consent: a.Consent(tok)})
 		if resp.Status != http.StatusCreated {
 			t.Fatalf("place: got status %d, want 201: %s", resp.Status, resp.Body)
 		}
@@ -160,8 +269,9 @@ func TestBadInputChangesNothingButTheLog(t *testing.T) {
 		resp.JSON(t, &out)
 		return out.Flag.FlagID
 	}
-	active := place(toks[0])
-	lifted := place(toks[1])
+	active := placeUntil(toks[0], time.Time{})
+	lifted := placeUntil(toks[1], time.Time{})
+	soon := placeUntil(toks[3], now.Add(2*time.Hour))
 	if resp := a.Submit(t, "/v1/flags/"+lifted+"/lift", protocol.LiftFlag{FlagID: lifted}); resp.Status != http.StatusOK {
 		t.Fatalf("lift: got status %d, want 200: %s", resp.Status, resp.Body)
 	}
@@ -240,6 +350,17 @@ func TestBadInputChangesNothingButTheLog(t *testing.T) {
 		{name: "flags: signed 25 hours ago", caller: a, route: "POST /v1/flags",
 			do:   jose(a, "/v1/flags", sign(a, withConsent(func(*protocol.Consent) {}), func(s *protocol.Submission) { s.IssuedAt = now.Add(-25 * time.Hour) })),
 			want: protocol.ProblemInvalidSubmission, detail: "more than 24h0m0s ago"},
+		{name: "flags: unknown claim in the signed payload", caller: a, route: "POST /v1/flags",
+			do: jose(a, "/v1/flags", signRaw(t, a.Key.Signer(), a.Key.KeyID(), a.ID, func() map[string]any {
+				c := claims(a, protocol.ActionPlaceFlag, map[string]any{"subject": toks[2].String(), "kind": "standard", "consent": consentMap(a, toks[2])})
+				c["priority"] = "high"
+				return c
+			}())),
+			want: protocol.ProblemInvalidSubmission, detail: `"priority"`},
+		{name: "flags: unknown field in the signed request", caller: a, route: "POST /v1/flags",
+			do: jose(a, "/v1/flags", signRaw(t, a.Key.Signer(), a.Key.KeyID(), a.ID,
+				claims(a, protocol.ActionPlaceFlag, map[string]any{"subject": toks[2].String(), "kind": "standard", "consent": consentMap(a, toks[2]), "silent": true}))),
+			want: protocol.ProblemInvalidSubmission, detail: `"silent"`},
 		{name: "flags: another action", caller: a, route: "POST /v1/flags",
 			do: jose(a, "/v1/flags", sign(a, protocol.LiftFlag{FlagID: active}, nil)), want: protocol.ProblemInvalidSubmission, detail: `asks for "flag-lift"`},
 		{name: "flags: jti reused for other content", caller: a, route: "POST /v1/flags",
@@ -326,6 +447,13 @@ func TestBadInputChangesNothingButTheLog(t *testing.T) {
 		{name: "thaw: longer than the policy allows", caller: a, route: "POST /v1/flags/:id/thaw",
 			do:   jose(a, "/v1/flags/"+active+"/thaw", sign(a, protocol.ThawFlag{FlagID: active, ThawUntil: protocol.NewNumericDate(now.Add(73 * time.Hour))}, nil)),
 			want: protocol.ProblemValidation, detail: "longer than the 72h0m0s"},
+		{name: "thaw: starting more than 30 days ahead", caller: a, route: "POST /v1/flags/:id/thaw",
+			do: jose(a, "/v1/flags/"+active+"/thaw", sign(a, protocol.ThawFlag{FlagID: active,
+				ThawFrom: protocol.NewNumericDate(now.Add(31 * 24 * time.Hour)), ThawUntil: protocol.NewNumericDate(now.Add(31*24*time.Hour + time.Hour))}, nil)),
+			want: protocol.ProblemValidation, detail: "30 days ahead"},
+		{name: "thaw: ending after the flag's expiry", caller: a, route: "POST /v1/flags/:id/thaw",
+			do:   jose(a, "/v1/flags/"+soon+"/thaw", sign(a, protocol.ThawFlag{FlagID: soon, ThawUntil: protocol.NewNumericDate(now.Add(3 * time.Hour))}, nil)),
+			want: protocol.ProblemValidation, detail: "after the flag's expiry"},
 		{name: "thaw: unknown flag", caller: a, route: "POST /v1/flags/:id/thaw",
 			do:   jose(a, "/v1/flags/no-such-flag/thaw", sign(a, protocol.ThawFlag{FlagID: "no-such-flag", ThawUntil: protocol.NewNumericDate(now.Add(time.Hour))}, nil)),
 			want: protocol.ProblemNotFound, detail: `"no-such-flag"`},
@@ -399,7 +527,7 @@ func TestBadInputChangesNothingButTheLog(t *testing.T) {
 			if tc.before != nil {
 				tc.before(t)
 			}
-			snap, log := h.Snapshot(t), h.LogEntries(t)
+			dump, log := h.Dump(t), h.LogEntries(t)
 
 			resp := tc.do(t)
 			p := wantProblem(t, resp, tc.want)
@@ -411,12 +539,12 @@ func TestBadInputChangesNothingButTheLog(t *testing.T) {
 				t.Errorf("got Location %q on a refusal, want none: nothing was created", loc)
 			}
 
-			if diff := snapshotDiff(snap, h.Snapshot(t)); len(diff) > 0 {
-				t.Errorf("got store changes %q, want none", diff)
-			}
 			after := h.LogEntries(t)
 			if len(after) != len(log)+1 {
 				t.Fatalf("got %d new log entries, want exactly 1", len(after)-len(log))
+			}
+			if diff := onlyEntryAdded(t, dump, h.Dump(t), after[len(log)]); len(diff) > 0 {
+				t.Errorf("got store changes %q, want none but the new log entry", diff)
 			}
 			if !reflect.DeepEqual(after[:len(log)], log) {
 				t.Errorf("got earlier log entries changed, want them as they were")

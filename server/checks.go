@@ -123,6 +123,7 @@ func (h *Hub) check(c *gin.Context) {
 	res, err := h.store.Apply(&store.Command{
 		At: now, Actor: m.ID, Action: "check",
 		Salt: salt(), Details: details(map[string]any{"check_id": chk.ID, "purpose": req.Purpose, "tokens": req.Tokens}),
+		Subjects: req.Tokens,
 		Attrs: []protocol.LogAttr{{Key: "purpose", Value: req.Purpose}, {Key: "tokens", Value: fmt.Sprint(chk.Tokens)},
 			{Key: "verify", Value: fmt.Sprint(chk.Verify)}, {Key: "review", Value: fmt.Sprint(chk.Review)}},
 		Check: chk,

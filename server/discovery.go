@@ -45,6 +45,7 @@ type PolicyInfo struct {
 	StandardFlagDays       int `json:"standard_flag_days"`
 	MaxExtendedFlagDays    int `json:"max_extended_flag_days"`
 	MaxThawHours           int `json:"max_thaw_hours"`
+	MaxThawAheadDays       int `json:"max_thaw_ahead_days"`
 	SubmissionMaxAgeSecs   int `json:"submission_max_age_seconds"`
 	BearerMaxLifetimeSecs  int `json:"bearer_max_lifetime_seconds"`
 	MaxTokensPerRequest    int `json:"max_tokens_per_request"`
@@ -80,6 +81,7 @@ func (h *Hub) Configuration() Configuration {
 			StandardFlagDays:       int(p.StandardFlag.Seconds()) / day,
 			MaxExtendedFlagDays:    int(p.MaxExtendedFlag.Seconds()) / day,
 			MaxThawHours:           int(p.MaxThaw.Hours()),
+			MaxThawAheadDays:       int(p.MaxThawAhead.Seconds()) / day,
 			SubmissionMaxAgeSecs:   int(protocol.DefaultSubmissionMaxAge.Seconds()),
 			BearerMaxLifetimeSecs:  int(protocol.MaxBearerLifetime.Seconds()),
 			MaxTokensPerRequest:    protocol.MaxTokenBatch,
@@ -145,9 +147,10 @@ func (h *Hub) tokens(c *gin.Context) {
 	c.JSON(http.StatusOK, resp)
 }
 
-// getRecord: GET /v1/records/{jti}. Flag records go to every member with
-// the flag or check role; a record with an audience (a suspicion, a
-// reminder) only to that member.
+// getRecord: GET /v1/records/{jti}, to a member entitled to the record as
+// the check, the feed and webhooks decide it ([federation.Entitled]): a
+// record with an audience (a suspicion's full record, a reminder) only to
+// that member, others by role and event type.
 func (h *Hub) getRecord(c *gin.Context) {
 	m := member(c)
 	r, err := h.store.Record(c.Param("jti"))
@@ -159,10 +162,7 @@ func (h *Hub) getRecord(c *gin.Context) {
 	case err != nil:
 		h.internal(c, "read record", err)
 		return
-	case r.Audience != "" && r.Audience != m.ID:
-		h.fail(c, notFound)
-		return
-	case r.Audience == "" && !hasRole(m, federation.RoleFlag, federation.RoleCheck):
+	case !federation.Entitled(m, r.Audience, r.Type):
 		h.fail(c, notFound)
 		return
 	}

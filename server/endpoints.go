@@ -122,47 +122,45 @@ func (h *Hub) putEndpoint(c *gin.Context) {
 			events = append(events, t)
 		}
 	}
-	m, now := member(c), h.now().UTC()
-	old, err := h.store.Endpoint(m.ID)
-	if err != nil && !errors.Is(err, store.ErrNotFound) {
-		h.internal(c, "read endpoint", err)
-		return
-	}
-	e := &federation.Endpoint{Member: m.ID, CreatedAt: now}
-	fresh := old == nil || old.Status == federation.EndpointDisabled
+	m := member(c)
 	var secret string
-	if fresh {
-		ws, err := protocol.GenerateWebhookSecret(rand.Reader)
-		if err != nil {
-			h.internal(c, "make secret", err)
-			return
+	var fresh bool
+	_, res, ok := h.apply(c, func() (*store.Command, *protocol.Problem) {
+		now := h.now().UTC()
+		old, err := h.store.Endpoint(m.ID)
+		if err != nil && !errors.Is(err, store.ErrNotFound) {
+			return nil, h.internalProblem(c, "read endpoint", err)
 		}
-		secret = ws.Encode()
-		e.Secrets = []federation.EndpointSecret{{Secret: secret, CreatedAt: now}}
-	} else {
-		*e = *old
-	}
-	changedURL := fresh || e.URL != u.String()
-	e.URL, e.Events, e.UpdatedAt = u.String(), events, now
-	var rec *store.Record
-	if changedURL {
-		e.Status, e.Verified, e.Reason, e.Failures, e.NextAttemptAt = federation.EndpointUnverified, false, "", 0, time.Time{}
-		if rec, err = h.sign(newID(), nil, m.ID, "", protocol.Verification{State: newID()}, now.Truncate(time.Second)); err != nil {
-			h.internal(c, "sign verification event", err)
-			return
+		ch := &store.EndpointChange{Op: store.EndpointRegister, Member: m.ID, URL: u.String(), Events: events}
+		fresh, secret = old == nil || old.Status == federation.EndpointDisabled, ""
+		if fresh {
+			ws, err := protocol.GenerateWebhookSecret(rand.Reader)
+			if err != nil {
+				return nil, h.internalProblem(c, "make secret", err)
+			}
+			secret = ws.Encode()
+			ch.Secret = &federation.EndpointSecret{Secret: secret, CreatedAt: now}
+		} else {
+			ch.Verify = old.URL != ch.URL
 		}
-	}
-	res, err := h.commit(&store.Command{
-		At: now, Actor: m.ID, Action: "endpoint-registered",
-		Attrs:    []protocol.LogAttr{{Key: "verification", Value: map[bool]string{true: "sent", false: "none"}[changedURL]}},
-		Endpoint: e, Record: rec,
+		verify := fresh || ch.Verify
+		var rec *store.Record
+		if verify {
+			if rec, err = h.sign(newID(), nil, m.ID, "", protocol.Verification{State: newID()}, now.Truncate(time.Second)); err != nil {
+				return nil, h.internalProblem(c, "sign verification event", err)
+			}
+		}
+		return &store.Command{
+			At: now, Actor: m.ID, Action: "endpoint-registered",
+			Attrs:    []protocol.LogAttr{{Key: "verification", Value: map[bool]string{true: "sent", false: "none"}[verify]}},
+			Endpoint: ch, Record: rec,
+		}, nil
 	})
-	if err != nil {
-		h.internal(c, "register endpoint", err)
+	if !ok {
 		return
 	}
 	h.dispatcher.Notify(m.ID)
-	v, err := h.endpointView(e)
+	v, err := h.endpointView(res.Endpoint)
 	if err != nil {
 		h.internal(c, "read endpoint", err)
 		return
@@ -172,6 +170,13 @@ func (h *Hub) putEndpoint(c *gin.Context) {
 		status = http.StatusCreated
 	}
 	c.JSON(status, gin.H{"endpoint": v, "secret": secret, "log_index": res.LogIndex})
+}
+
+// internalProblem logs why the hub failed on a request and returns the
+// problem h.internal answers with, for a plan (see [Hub.apply]).
+func (h *Hub) internalProblem(c *gin.Context, what string, err error) *protocol.Problem {
+	h.log.Error(what+" failed", "request_id", c.GetString(keyRequestID), "error", err)
+	return problemf(protocol.ProblemInternal, "the hub failed on this request; quote request id %s to the operator", c.GetString(keyRequestID))
 }
 
 // myEndpoint reads the calling member's endpoint, or answers 404.
@@ -202,17 +207,34 @@ func (h *Hub) getEndpoint(c *gin.Context) {
 	c.JSON(http.StatusOK, gin.H{"endpoint": v})
 }
 
-// changeEndpoint applies a change to the member's endpoint and answers
-// with its new state and anything extra.
-func (h *Hub) changeEndpoint(c *gin.Context, e *federation.Endpoint, action string, drop bool, extra gin.H) {
-	e.UpdatedAt = h.now().UTC()
-	res, err := h.commit(&store.Command{At: h.now(), Actor: e.Member, Action: action, Endpoint: e, DropQueue: drop})
-	if err != nil {
-		h.internal(c, action, err)
+// changeEndpoint applies a change to the member's endpoint, planned by
+// change against the endpoint as read (a nil change answers with its
+// problem), and answers with the endpoint's new state and anything extra.
+// The change is applied to the endpoint as stored at that moment (see
+// [store.EndpointChange]); if it no longer fits, it is planned again.
+func (h *Hub) changeEndpoint(c *gin.Context, action string, change func(e *federation.Endpoint, now time.Time) (*store.EndpointChange, *protocol.Problem), extra gin.H) {
+	m := member(c)
+	_, res, ok := h.apply(c, func() (*store.Command, *protocol.Problem) {
+		e, err := h.store.Endpoint(m.ID)
+		if errors.Is(err, store.ErrNotFound) {
+			return nil, problemf(protocol.ProblemNotFound, "member %q has no webhook endpoint; register one with PUT /v1/members/self/endpoint", m.ID)
+		}
+		if err != nil {
+			return nil, h.internalProblem(c, "read endpoint", err)
+		}
+		now := h.now().UTC()
+		ch, prob := change(e, now)
+		if prob != nil {
+			return nil, prob
+		}
+		ch.Member = m.ID
+		return &store.Command{At: now, Actor: m.ID, Action: action, Endpoint: ch}, nil
+	})
+	if !ok {
 		return
 	}
-	h.dispatcher.Notify(e.Member)
-	v, err := h.endpointView(e)
+	h.dispatcher.Notify(m.ID)
+	v, err := h.endpointView(res.Endpoint)
 	if err != nil {
 		h.internal(c, "read endpoint", err)
 		return
@@ -228,58 +250,37 @@ func (h *Hub) changeEndpoint(c *gin.Context, e *federation.Endpoint, action stri
 // signs at once; the previous ones keep signing for the overlap window, so
 // the receiver can switch without losing a delivery.
 func (h *Hub) rotateSecret(c *gin.Context) {
-	e, ok := h.myEndpoint(c)
-	if !ok {
-		return
-	}
 	ws, err := protocol.GenerateWebhookSecret(rand.Reader)
 	if err != nil {
 		h.internal(c, "make secret", err)
 		return
 	}
-	now := h.now().UTC()
-	until := now.Add(h.cfg.Delivery.SecretOverlap)
-	kept := []federation.EndpointSecret{{Secret: ws.Encode(), CreatedAt: now}}
-	for _, s := range e.Secrets {
-		if !s.ExpiresAt.IsZero() && !now.Before(s.ExpiresAt) {
-			continue
-		}
-		if s.ExpiresAt.IsZero() || s.ExpiresAt.After(until) {
-			s.ExpiresAt = until
-		}
-		kept = append(kept, s)
-	}
-	e.Secrets = kept
-	h.changeEndpoint(c, e, "endpoint-secret-rotated", false, gin.H{"secret": ws.Encode(), "previous_secrets_valid_until": until})
+	var until time.Time
+	extra := gin.H{"secret": ws.Encode()}
+	h.changeEndpoint(c, "endpoint-secret-rotated", func(_ *federation.Endpoint, now time.Time) (*store.EndpointChange, *protocol.Problem) {
+		until = now.Add(h.cfg.Delivery.SecretOverlap)
+		extra["previous_secrets_valid_until"] = until
+		return &store.EndpointChange{Op: store.EndpointRotate, Secret: &federation.EndpointSecret{Secret: ws.Encode(), CreatedAt: now}, Until: until}, nil
+	}, extra)
 }
 
 // resumeEndpoint: POST /v1/members/self/endpoint/resume. Delivery starts
 // again from the oldest queued event.
 func (h *Hub) resumeEndpoint(c *gin.Context) {
-	e, ok := h.myEndpoint(c)
-	if !ok {
-		return
-	}
-	if e.Status != federation.EndpointPaused {
-		h.fail(c, problemf(protocol.ProblemStateConflict, "the endpoint is %s, not paused", e.Status))
-		return
-	}
-	e.Status, e.Reason, e.Failures, e.NextAttemptAt = federation.EndpointActive, "", 0, time.Time{}
-	if !e.Verified {
-		e.Status = federation.EndpointUnverified
-	}
-	h.changeEndpoint(c, e, "endpoint-resumed", false, nil)
+	h.changeEndpoint(c, "endpoint-resumed", func(e *federation.Endpoint, _ time.Time) (*store.EndpointChange, *protocol.Problem) {
+		if e.Status != federation.EndpointPaused {
+			return nil, problemf(protocol.ProblemStateConflict, "the endpoint is %s, not paused", e.Status)
+		}
+		return &store.EndpointChange{Op: store.EndpointResume}, nil
+	}, nil)
 }
 
 // deleteEndpoint: DELETE /v1/members/self/endpoint. Nothing more is queued
 // or delivered; the feed still serves the member.
 func (h *Hub) deleteEndpoint(c *gin.Context) {
-	e, ok := h.myEndpoint(c)
-	if !ok {
-		return
-	}
-	e.Status, e.Reason = federation.EndpointDisabled, "removed by the member"
-	h.changeEndpoint(c, e, "endpoint-removed", true, nil)
+	h.changeEndpoint(c, "endpoint-removed", func(*federation.Endpoint, time.Time) (*store.EndpointChange, *protocol.Problem) {
+		return &store.EndpointChange{Op: store.EndpointRemove, Reason: "removed by the member"}, nil
+	}, nil)
 }
 
 // listEndpoints: GET /v1/admin/endpoints, every member's endpoint.

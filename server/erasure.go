@@ -46,6 +46,8 @@ func (h *Hub) erase(c *gin.Context) {
 		if err != nil {
 			return nil, problemf(protocol.ProblemInternal, "reading the subject failed")
 		}
+		// About finds every entry whose details name the subject, those
+		// written before the store indexed entries by subject too.
 		records, entries, err := h.store.About(tok.String())
 		if err != nil {
 			return nil, problemf(protocol.ProblemInternal, "finding the subject's data failed")
@@ -58,7 +60,7 @@ func (h *Hub) erase(c *gin.Context) {
 			At: h.now(), Actor: m.ID, Action: "subject-erased",
 			Attrs:  []protocol.LogAttr{{Key: "basis", Value: req.LegalBasis}},
 			Record: rec,
-			Erase:  &store.Erase{Records: records, LogEntries: entries, Basis: req.LegalBasis},
+			Erase:  &store.Erase{Records: records, LogEntries: entries, Subjects: []string{tok.String()}, Basis: req.LegalBasis},
 		}
 		if f := subjects[0].Flag; f != nil {
 			cmd.Flag = ended(f, rec, store.FlagErased, now)

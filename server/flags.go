@@ -10,6 +10,7 @@ import (
 	"github.com/gin-gonic/gin"
 
 	"github.com/sparr-dev/sparr/consent"
+	"github.com/sparr-dev/sparr/federation"
 	"github.com/sparr-dev/sparr/protocol"
 	"github.com/sparr-dev/sparr/server/store"
 )
@@ -41,6 +42,17 @@ func flagViewOf(f *store.Flag, now time.Time) *flagView {
 	}
 	if !f.ThawFrom.IsZero() && now.Before(f.ThawUntil) {
 		v.ThawFrom, v.ThawUntil = &f.ThawFrom, &f.ThawUntil
+	}
+	return v
+}
+
+// flagViewFor is f as member m may see it: all of it if m placed it;
+// otherwise what a check would show, without the subject, the consent
+// reference or the police report.
+func flagViewFor(m *federation.Member, f *store.Flag, now time.Time) *flagView {
+	v := flagViewOf(f, now)
+	if m.ID != f.Origin {
+		v.Subject, v.ConsentRef, v.PoliceReport = "", "", nil
 	}
 	return v
 }
@@ -109,18 +121,34 @@ func (h *Hub) placeFlag(c *gin.Context) {
 		return
 	}
 	cmd, res, ok := h.apply(c, func() (*store.Command, *protocol.Problem) {
+		at := h.now()
+		// A flag past its expiry that the expiry job has not ended yet
+		// protects no one: this placement ends it, as the job would, and
+		// takes its place.
+		var lapsed *store.Command
+		f, err := h.store.FlagByToken(req.Subject.String())
+		switch {
+		case err == nil && !f.ActiveAt(at):
+			if lapsed, err = h.expiry(f, at); err != nil {
+				return nil, problemf(protocol.ProblemInternal, "ending the lapsed flag failed")
+			}
+		case err != nil && !errors.Is(err, store.ErrNotFound):
+			return nil, problemf(protocol.ProblemInternal, "reading the subject's flag failed")
+		}
 		id := newID()
 		rec, err := h.sign(s.ID, []protocol.Token{req.Subject}, "", id, protocol.FlagPlaced{
 			FlagID: id, Kind: req.Kind, Origin: m.ID, ExpiresAt: protocol.NewNumericDate(expiry),
-			ConsentRef: req.Consent.ID, PoliceReport: req.PoliceReport,
+			ConsentRef: req.Consent.ID, PoliceReport: req.PoliceReport, Reason: req.Reason,
 		}, now)
 		if err != nil {
 			return nil, problemf(protocol.ProblemInternal, "signing failed")
 		}
 		kept, _ := json.Marshal(consent.NewRecord(*req.Consent, id, now))
 		return &store.Command{
-			At: h.now(), Actor: m.ID, Action: "flag-placed",
+			At: at, Actor: m.ID, Action: "flag-placed",
 			Salt: salt(), Details: details(map[string]string{"flag_id": id, "record": rec.ID, "subject": req.Subject.String()}),
+			Subjects:   []string{req.Subject.String()},
+			First:      lapsed,
 			Submission: &store.SubmissionRef{ID: s.ID, Hash: hash},
 			Record:     rec,
 			Flag: &store.Flag{ID: id, Version: 1, Subject: req.Subject.String(), Kind: req.Kind, Origin: m.ID,
@@ -133,11 +161,31 @@ func (h *Hub) placeFlag(c *gin.Context) {
 		return
 	}
 	if res.Existing != nil {
-		c.JSON(http.StatusOK, writeResponse{Flag: flagViewOf(res.Existing, now), Existing: true, LogIndex: res.LogIndex})
+		c.JSON(http.StatusOK, writeResponse{Flag: flagViewFor(m, res.Existing, now), Existing: true, LogIndex: res.LogIndex})
 		return
 	}
 	c.Header("Location", "/v1/flags/"+cmd.Flag.ID)
 	c.JSON(http.StatusCreated, writeResponse{Flag: flagViewOf(cmd.Flag, now), Record: cmd.Record.JWS, Seq: res.Seq, LogIndex: res.LogIndex})
+}
+
+// expiry is the command that ends flag f once past its expiry, as the
+// expiry job does: like a lift, it deletes the consent and the earlier
+// records, and its record tells members to delete theirs.
+func (h *Hub) expiry(f *store.Flag, now time.Time) (*store.Command, error) {
+	tok, err := protocol.ParseToken(f.Subject)
+	if err != nil {
+		return nil, err
+	}
+	at := now.UTC().Truncate(time.Second)
+	rec, err := h.sign(newID(), []protocol.Token{tok}, "", f.ID, protocol.FlagExpired{FlagID: f.ID, ExpiredAt: protocol.NewNumericDate(f.ExpiresAt)}, at)
+	if err != nil {
+		return nil, err
+	}
+	return &store.Command{
+		At: now, Actor: "hub", Action: "flag-expired",
+		Salt: salt(), Details: details(map[string]string{"flag_id": f.ID, "record": rec.ID}),
+		Record: rec, Flag: ended(f, rec, store.FlagExpired, at), Erase: &store.Erase{Records: f.Records, Consent: f.ID, Basis: "flag-expired"},
+	}, nil
 }
 
 // activeFlag reads the flag a submission is about and refuses one that no
@@ -202,7 +250,7 @@ func (h *Hub) changeFlag(c *gin.Context, action protocol.Action, logAction strin
 	if !ok {
 		return
 	}
-	c.JSON(http.StatusOK, writeResponse{Flag: flagViewOf(cmd.Flag, now), Record: cmd.Record.JWS, Seq: res.Seq, LogIndex: res.LogIndex})
+	c.JSON(http.StatusOK, writeResponse{Flag: flagViewFor(m, cmd.Flag, now), Record: cmd.Record.JWS, Seq: res.Seq, LogIndex: res.LogIndex})
 }
 
 // extendFlag: POST /v1/flags/{id}/extend.
@@ -272,14 +320,21 @@ func (h *Hub) thawFlag(c *gin.Context) {
 				from = req.ThawFrom.Time()
 			}
 			until := req.ThawUntil.Time()
+			ahead := h.cfg.Policy.MaxThawAhead
 			switch {
 			case from.Before(now.Add(-time.Minute)):
 				return nil, nil, fieldProblem(protocol.ProblemValidation, "request.thaw_from", "%s is in the past; leave it out to thaw from now", req.ThawFrom)
+			case from.After(now.Add(ahead)):
+				return nil, nil, fieldProblem(protocol.ProblemValidation, "request.thaw_from",
+					"%s is more than the %d days ahead a thaw may start on this hub; ask for %s or earlier", req.ThawFrom, ahead/(24*time.Hour), now.Add(ahead).Format(time.RFC3339))
 			case !until.After(from):
 				return nil, nil, fieldProblem(protocol.ProblemValidation, "request.thaw_until", "%s is not after the thaw's start %s", req.ThawUntil, from.Format(time.RFC3339))
 			case until.Sub(from) > h.cfg.Policy.MaxThaw:
 				return nil, nil, fieldProblem(protocol.ProblemValidation, "request.thaw_until",
 					"a thaw of %s is longer than the %s this hub allows", until.Sub(from), h.cfg.Policy.MaxThaw)
+			case until.After(f.ExpiresAt):
+				return nil, nil, fieldProblem(protocol.ProblemValidation, "request.thaw_until",
+					"%s is after the flag's expiry; a thaw cannot outlast the flag: ask for %s or earlier", req.ThawUntil, f.ExpiresAt.Format(time.RFC3339))
 			}
 			ev := protocol.FlagThawed{FlagID: f.ID, Origin: m.ID, ThawedFrom: protocol.NewNumericDate(from), ThawedUntil: protocol.NewNumericDate(until)}
 			return ev, func(f *store.Flag, rec *store.Record) (*store.Flag, *store.Erase) {
@@ -290,15 +345,23 @@ func (h *Hub) thawFlag(c *gin.Context) {
 		})
 }
 
+// liftErases are the log actions whose details a lift deletes for the
+// flag's subject: every placement and check that named it. Suspicions that
+// name it stand on their own legal basis and keep theirs.
+var liftErases = []string{"flag-placed", "flag-already-active", "check"}
+
 // liftFlag: POST /v1/flags/{id}/lift. Lifting withdraws consent: once the
-// lift is recorded, the consent and the flag's earlier records are deleted,
-// and the lift record tells every member to delete theirs.
+// lift is recorded, the consent, the flag's earlier records and the details
+// of every log entry of a placement or check naming its subject are
+// deleted, and the lift record tells every member to delete theirs.
 func (h *Hub) liftFlag(c *gin.Context) {
 	m := member(c)
 	h.changeFlag(c, protocol.ActionLiftFlag, "flag-lifted", func(r protocol.Request) string { return r.(protocol.LiftFlag).FlagID },
-		func(f *store.Flag, _ protocol.Request, now time.Time) (protocol.Event, func(*store.Flag, *store.Record) (*store.Flag, *store.Erase), *protocol.Problem) {
-			return protocol.FlagLifted{FlagID: f.ID, Origin: m.ID}, func(f *store.Flag, rec *store.Record) (*store.Flag, *store.Erase) {
-				return ended(f, rec, store.FlagLifted, now), &store.Erase{Records: f.Records, Consent: f.ID, Basis: "consent-withdrawn"}
+		func(f *store.Flag, r protocol.Request, now time.Time) (protocol.Event, func(*store.Flag, *store.Record) (*store.Flag, *store.Erase), *protocol.Problem) {
+			ev := protocol.FlagLifted{FlagID: f.ID, Origin: m.ID, Reason: r.(protocol.LiftFlag).Reason}
+			return ev, func(f *store.Flag, rec *store.Record) (*store.Flag, *store.Erase) {
+				return ended(f, rec, store.FlagLifted, now), &store.Erase{Records: f.Records, Consent: f.ID,
+					Subjects: []string{f.Subject}, Actions: liftErases, Basis: "consent-withdrawn"}
 			}, nil
 		})
 }
@@ -312,8 +375,12 @@ func ended(f *store.Flag, rec *store.Record, status store.FlagStatus, now time.T
 	}
 }
 
-// getFlag: GET /v1/flags/{id}.
+// getFlag: GET /v1/flags/{id}. The member that placed the flag sees all
+// of it; another sees what a check would show it: the flag's state and the
+// signed records it is entitled to, but not the subject, the consent
+// reference or the police report.
 func (h *Hub) getFlag(c *gin.Context) {
+	m := member(c)
 	f, err := h.store.Flag(c.Param("id"))
 	if errors.Is(err, store.ErrNotFound) {
 		h.fail(c, problemf(protocol.ProblemNotFound, "no flag %q", c.Param("id")))
@@ -323,5 +390,16 @@ func (h *Hub) getFlag(c *gin.Context) {
 		h.internal(c, "read flag", err)
 		return
 	}
-	c.JSON(http.StatusOK, gin.H{"flag": flagViewOf(f, h.now())})
+	recs, err := h.store.Records(f.Records)
+	if err != nil {
+		h.internal(c, "read flag records", err)
+		return
+	}
+	records := []string{}
+	for _, r := range recs {
+		if federation.Entitled(m, r.Audience, r.Type) {
+			records = append(records, r.JWS)
+		}
+	}
+	c.JSON(http.StatusOK, gin.H{"flag": flagViewFor(m, f, h.now()), "records": records})
 }

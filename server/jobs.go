@@ -26,12 +26,12 @@ func (h *Hub) runJobs() {
 	}
 }
 
-// RunJobs does now what the background jobs do on their schedule: it ends
-// flags and suspicions whose time is up, with a signed record each,
-// reminds origin members of flags about to expire, and drops events older
-// than the feed's retention window.
+// RunJobs does now what the background jobs do on their schedule: it drops
+// events older than the feed's retention window, ends flags and
+// suspicions whose time is up, with a signed record each, and reminds
+// origin members of flags about to expire.
 func (h *Hub) RunJobs() error {
-	for _, job := range []func(time.Time) (int, error){h.expireFlags, h.remindFlags, h.expireSuspicions, h.pruneFeed} {
+	for _, job := range []func(time.Time) (int, error){h.pruneFeed, h.expireFlags, h.remindFlags, h.expireSuspicions} {
 		for {
 			n, err := job(h.now())
 			if err != nil {
@@ -105,9 +105,21 @@ func (h *Hub) remindFlags(now time.Time) (int, error) {
 	return len(due), nil
 }
 
-// pruneFeed drops events older than the feed's retention window.
+// pruneFeed drops events older than the feed's retention window. Like
+// every change of the hub's state it is a command, carrying its cutoff, and
+// it is logged (feed-pruned) when it drops anything. Records still queued
+// for a member's endpoint stay until delivered.
 func (h *Hub) pruneFeed(now time.Time) (int, error) {
-	return h.store.PruneFeed(now.Add(-h.cfg.Policy.FeedRetention), 10*jobBatch)
+	before := now.Add(-h.cfg.Policy.FeedRetention).UTC()
+	res, err := h.commit(&store.Command{
+		At: now, Actor: "hub", Action: "feed-pruned",
+		Attrs: []protocol.LogAttr{{Key: "before", Value: before.Format(time.RFC3339Nano)}},
+		Prune: &store.Prune{Before: before, Limit: 10 * jobBatch},
+	})
+	if err != nil {
+		return 0, err
+	}
+	return res.Pruned, nil
 }
 
 // expireSuspicions ends suspicions past their retention and deletes their

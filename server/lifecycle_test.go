@@ -2,7 +2,13 @@ package server_test
 
 import (
 	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
 	"net/http"
+	"reflect"
+	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -288,5 +294,248 @@ func TestCheckOutcome(t *testing.T) {
 	}
 	if c, _ := hub.Store.Check(res.CheckID); c.Outcome != "verified" {
 		t.Errorf("stored outcome %q, want verified", c.Outcome)
+	}
+}
+
+// TestPlacementEndsALapsedFlag: a flag past its expiry protects no one,
+// even before the expiry job has ended it. A new placement on its subject
+// ends it, as the job would, and places the new flag.
+func TestPlacementEndsALapsedFlag(t *testing.T) {
+	clock := hubtest.NewClock(start)
+	hub := hubtest.Start(t, hubtest.Options{Clock: clock})
+	bank := hub.AddMember(t, "bank-a", federation.RoleFlag, federation.RoleCheck)
+	tok := bank.Tokenize(t, protocol.TypePersonalNumber, "190905271474")[0]
+	resp := bank.Submit(t, "/v1/flags", protocol.PlaceFlag{Subject: tok, Kind: protocol.FlagKindStandard,
+		ExpiresAt: protocol.NewNumericDate(start.Add(time.Hour)), Consent: bank.Consent(tok)})
+	mustStatus(t, resp, http.StatusCreated)
+	var old flagResponse
+	resp.JSON(t, &old)
+
+	clock.Advance(2 * time.Hour) // past its expiry; no job runs
+	body := bank.Sign(t, protocol.PlaceFlag{Subject: tok, Kind: protocol.FlagKindStandard, Consent: bank.Consent(tok)})
+	resp = bank.Do(t, http.MethodPost, "/v1/flags", "application/jose", body)
+	mustStatus(t, resp, http.StatusCreated)
+	var placed flagResponse
+	resp.JSON(t, &placed)
+	if placed.Existing || placed.Flag.FlagID == old.Flag.FlagID || placed.Flag.Status != "active" {
+		t.Fatalf("got %+v, want a new active flag, not the lapsed %s", placed, old.Flag.FlagID)
+	}
+	if r := check(t, bank, "credit-application", tok).Results[0]; r.Advice != server.AdviceVerify || r.Flag == nil || r.Flag.FlagID != placed.Flag.FlagID {
+		t.Errorf("got check %+v, want verify with flag %s", r, placed.Flag.FlagID)
+	}
+	// The lapsed flag ended as the expiry job would have ended it.
+	f, _ := hub.Store.Flag(old.Flag.FlagID)
+	if f.Status != store.FlagExpired || f.Subject != "" || len(f.Records) != 1 {
+		t.Fatalf("got lapsed flag %+v, want expired, no subject, one record", f)
+	}
+	rec, _ := hub.Store.Record(f.Records[0])
+	if got, err := protocol.VerifyRecord([]byte(rec.JWS), hub.JWKS(t)); err != nil {
+		t.Error(err)
+	} else if ev, ok := got.Event.(protocol.FlagExpired); !ok || ev.ExpiredAt != protocol.NewNumericDate(start.Add(time.Hour)) {
+		t.Errorf("got expiry record %+v, want flag-expired at the flag's expiry", got.Event)
+	}
+	if _, err := hub.Store.Consent(old.Flag.FlagID); err == nil {
+		t.Error("got the lapsed flag's consent kept, want it deleted")
+	}
+	// The job finds nothing more to do, and the same submission again
+	// gets the same answer.
+	logSize, _ := hub.Store.LogSize()
+	if err := hub.RunJobs(); err != nil {
+		t.Fatal(err)
+	}
+	if n, _ := hub.Store.LogSize(); n != logSize {
+		t.Errorf("got %d log entries after the job, want %d: nothing was due", n, logSize)
+	}
+	again := bank.Do(t, http.MethodPost, "/v1/flags", "application/jose", body)
+	mustStatus(t, again, http.StatusCreated)
+	if !bytes.Equal(again.Body, resp.Body) {
+		t.Errorf("got replay %s, want %s", again.Body, resp.Body)
+	}
+}
+
+// TestRecordEntitlement: GET /v1/records/{jti} gives a record to exactly
+// the members the check, the feed and webhooks give it to.
+func TestRecordEntitlement(t *testing.T) {
+	hub := hubtest.Start(t, hubtest.Options{Policy: server.Policy{SuspicionLegalBasis: "brottsdatalagen"}})
+	flagger := hub.AddMember(t, "only-flag", federation.RoleFlag)
+	reporter := hub.AddMember(t, "reporter", federation.RoleSuspicion)
+	suspOnly := hub.AddMember(t, "only-suspicion", federation.RoleSuspicion)
+	checker := hub.AddMember(t, "only-check", federation.RoleCheck)
+	toks := flagger.Tokenize(t, protocol.TypeEmail, "flagged@example.se", "suspected@example.se")
+
+	placed := place(t, flagger, toks[0])
+	placedRec, err := protocol.VerifyRecord([]byte(placed.Record), hub.JWKS(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp := reporter.Submit(t, "/v1/suspicions", protocol.ReportSuspicion{Subjects: toks[1:], Category: protocol.CategoryMoneyMule, PoliceReport: report})
+	mustStatus(t, resp, http.StatusCreated)
+	var reported struct {
+		Suspicion struct {
+			SuspicionID string `json:"suspicion_id"`
+		} `json:"suspicion"`
+	}
+	resp.JSON(t, &reported)
+	sp, err := hub.Store.Suspicion(reported.Suspicion.SuspicionID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	full, hit := sp.Records[0], sp.Records[1] // the reporter's, with the police report; the hit every checker gets
+
+	cases := []struct {
+		record string
+		what   string
+		member *hubtest.Member
+		want   int
+	}{
+		{placedRec.ID, "flag-placed", flagger, http.StatusOK},
+		{placedRec.ID, "flag-placed", checker, http.StatusOK},
+		{placedRec.ID, "flag-placed", suspOnly, http.StatusNotFound},
+		{hit, "suspicion hit", checker, http.StatusOK},
+		{hit, "suspicion hit", suspOnly, http.StatusOK},
+		{hit, "suspicion hit", flagger, http.StatusNotFound}, // GDPR Art. 10 data its feed hides
+		{full, "suspicion in full", reporter, http.StatusOK},
+		{full, "suspicion in full", suspOnly, http.StatusNotFound},
+		{full, "suspicion in full", checker, http.StatusNotFound},
+	}
+	for _, tc := range cases {
+		t.Run(tc.what+"/"+tc.member.ID, func(t *testing.T) {
+			resp := tc.member.Do(t, http.MethodGet, "/v1/records/"+tc.record, "", nil)
+			if resp.Status != tc.want {
+				t.Fatalf("got status %d, want %d: %s", resp.Status, tc.want, resp.Body)
+			}
+			conforms(t, "GET /v1/records/:jti", resp)
+		})
+	}
+}
+
+// TestGetFlagShowsOthersWhatACheckWould: the member that placed a flag
+// reads all of it; another member reads its state and the signed records
+// it is entitled to, not the subject, the consent or the police report.
+func TestGetFlagShowsOthersWhatACheckWould(t *testing.T) {
+	clock := hubtest.NewClock(start)
+	hub := hubtest.Start(t, hubtest.Options{Clock: clock, Policy: server.Policy{Reminder: 24 * time.Hour}})
+	origin := hub.AddMember(t, "bank-a", federation.RoleFlag, federation.RoleCheck)
+	other := hub.AddMember(t, "bank-b", federation.RoleFlag, federation.RoleCheck)
+	tok := origin.Tokenize(t, protocol.TypePersonalNumber, "190905271474")[0]
+	resp := origin.Submit(t, "/v1/flags", protocol.PlaceFlag{Subject: tok, Kind: protocol.FlagKindExtended, PoliceReport: report,
+		ExpiresAt: protocol.NewNumericDate(start.Add(48 * time.Hour)), Consent: origin.Consent(tok)})
+	mustStatus(t, resp, http.StatusCreated)
+	var placed flagResponse
+	resp.JSON(t, &placed)
+	clock.Advance(25 * time.Hour) // the origin's reminder is due
+	if err := hub.RunJobs(); err != nil {
+		t.Fatal(err)
+	}
+
+	type view struct {
+		Flag struct {
+			Subject      string                 `json:"subject"`
+			Status       string                 `json:"status"`
+			ConsentRef   string                 `json:"consent_ref"`
+			PoliceReport *protocol.PoliceReport `json:"police_report"`
+		} `json:"flag"`
+		Records []string `json:"records"`
+	}
+	read := func(m *hubtest.Member) view {
+		t.Helper()
+		resp := m.Do(t, http.MethodGet, "/v1/flags/"+placed.Flag.FlagID, "", nil)
+		mustStatus(t, resp, http.StatusOK)
+		conforms(t, "GET /v1/flags/:id", resp)
+		var v view
+		resp.JSON(t, &v)
+		return v
+	}
+	mine := read(origin)
+	if mine.Flag.Subject != tok.String() || mine.Flag.ConsentRef == "" || mine.Flag.PoliceReport == nil || len(mine.Records) != 2 {
+		t.Errorf("got the origin's view %+v, want subject, consent, police report, and the placement and reminder", mine)
+	}
+	theirs := read(other)
+	if theirs.Flag.Subject != "" || theirs.Flag.ConsentRef != "" || theirs.Flag.PoliceReport != nil || theirs.Flag.Status != "active" {
+		t.Errorf("got another member's view %+v, want the active state without subject, consent or police report", theirs.Flag)
+	}
+	wantRecords := check(t, other, "payment", tok).Results[0].Flag.Records
+	if !slices.Equal(theirs.Records, wantRecords) || len(wantRecords) != 1 {
+		t.Errorf("got records %d, want the %d its check shows", len(theirs.Records), len(wantRecords))
+	}
+	// Nor does another member's placement on the subject, answered with
+	// the flag already active, show the origin's consent.
+	resp = other.Submit(t, "/v1/flags", protocol.PlaceFlag{Subject: tok, Kind: protocol.FlagKindStandard, Consent: other.Consent(tok)})
+	mustStatus(t, resp, http.StatusOK)
+	var existing view
+	resp.JSON(t, &existing)
+	if existing.Flag.ConsentRef != "" || existing.Flag.PoliceReport != nil || existing.Flag.Subject != "" {
+		t.Errorf("got the existing flag %+v, want it without subject, consent or police report", existing.Flag)
+	}
+}
+
+// TestLiftErasesEveryLogDetailNamingTheSubject: a lift deletes the details
+// and salt of every log entry naming the subject — the placement, a second
+// placement answered "already active", and checks, a check of several
+// tokens included — and keeps the entries, with their commitments.
+func TestLiftErasesEveryLogDetailNamingTheSubject(t *testing.T) {
+	hub := hubtest.Start(t, hubtest.Options{})
+	origin := hub.AddMember(t, "bank-a", federation.RoleFlag, federation.RoleCheck)
+	checker := hub.AddMember(t, "bank-b", federation.RoleFlag, federation.RoleCheck)
+	toks := origin.Tokenize(t, protocol.TypeEmail, "lifted@example.se", "bystander@example.se")
+	tok := toks[0]
+
+	placed := place(t, origin, tok)
+	named := []uint64{placed.LogIndex}
+	named = append(named, check(t, checker, "payment", tok).LogIndex, check(t, checker, "payment", toks...).LogIndex)
+	resp := checker.Submit(t, "/v1/flags", protocol.PlaceFlag{Subject: tok, Kind: protocol.FlagKindStandard, Consent: checker.Consent(tok)})
+	mustStatus(t, resp, http.StatusOK)
+	var again flagResponse
+	resp.JSON(t, &again)
+	if !again.Existing {
+		t.Fatalf("got %+v, want the flag already active", again)
+	}
+	named = append(named, again.LogIndex)
+	before := hub.LogEntries(t)
+
+	resp = origin.Submit(t, "/v1/flags/"+placed.Flag.FlagID+"/lift", protocol.LiftFlag{FlagID: placed.Flag.FlagID})
+	mustStatus(t, resp, http.StatusOK)
+
+	for _, idx := range named {
+		if _, err := hub.Store.LogDetails(idx); !errors.Is(err, store.ErrNotFound) {
+			t.Errorf("log entry %d (%s): got its details kept (%v), want them erased", idx, before[idx].Action, err)
+		}
+	}
+	// Nothing left in the log's buckets names the token, details decoded.
+	err := hub.Store.Walk(func(bucket string, k, v []byte) error {
+		if !strings.HasPrefix(bucket, "log") {
+			return nil
+		}
+		if bucket == "log_details" {
+			var d store.Details
+			if err := json.Unmarshal(v, &d); err != nil {
+				return err
+			}
+			v = append(d.Details, strings.Join(d.Subjects, " ")...)
+		}
+		if bytes.Contains(k, []byte(tok.String())) || bytes.Contains(v, []byte(tok.String())) {
+			t.Errorf("got bucket %s key %x naming the token after the lift, want none", bucket, k)
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The entries stay as they were, commitments and all, each erased one
+	// with a tombstone.
+	after := hub.LogEntries(t)
+	tombs := map[string]bool{}
+	for _, e := range after[len(before):] {
+		if idx, ok := e.Attr("index"); ok && e.Action == protocol.LogActionErased {
+			tombs[idx] = true
+		}
+	}
+	for _, idx := range named {
+		if !reflect.DeepEqual(after[idx], before[idx]) || before[idx].Commitment == nil {
+			t.Errorf("log entry %d: got %+v, want it unchanged with its commitment %x", idx, after[idx], before[idx].Commitment)
+		}
+		if !tombs[fmt.Sprint(idx)] {
+			t.Errorf("log entry %d: got no tombstone, want one", idx)
+		}
 	}
 }

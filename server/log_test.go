@@ -1,19 +1,29 @@
 package server_test
 
 import (
+	"bytes"
 	"encoding/base64"
+	"encoding/binary"
+	"encoding/json"
 	"fmt"
 	"net/http"
+	"net/http/httptest"
+	"path/filepath"
+	"slices"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
 
+	"golang.org/x/mod/sumdb/note"
 	"golang.org/x/mod/sumdb/tlog"
 
 	"github.com/sparr-dev/sparr/federation"
 	"github.com/sparr-dev/sparr/protocol"
 	"github.com/sparr-dev/sparr/server"
 	"github.com/sparr-dev/sparr/server/hubtest"
+	"github.com/sparr-dev/sparr/server/keyring"
+	"github.com/sparr-dev/sparr/server/store"
 )
 
 func openCheckpoint(t *testing.T, hub *hubtest.Hub, m *hubtest.Member) *protocol.Checkpoint {
@@ -48,60 +58,340 @@ func proof(t *testing.T, m *hubtest.Member, path string) []tlog.Hash {
 	return out
 }
 
-// TestEveryWriteIsProvablyLogged: each write's answer names its log index,
-// and the entry at that index is provably in the checkpoint after it.
-func TestEveryWriteIsProvablyLogged(t *testing.T) {
-	hub := hubtest.Start(t, hubtest.Options{Policy: server.Policy{SuspicionLegalBasis: "brottsdatalagen"}})
-	bank := hub.AddMember(t, "bank-a", federation.RoleFlag, federation.RoleCheck, federation.RoleSuspicion)
-	first := openCheckpoint(t, hub, bank) // a fresh hub has a checkpoint from its first start
-	if first.Size == 0 || first.Origin != hub.Keys.LogOrigin {
-		t.Fatalf("first checkpoint %s", first)
-	}
-	toks := bank.Tokenize(t, protocol.TypeEmail, "proof1@example.se", "proof2@example.se")
-	var indexes []uint64
-	f := place(t, bank, toks[0])
-	indexes = append(indexes, f.LogIndex)
-	var lifted, reported struct {
-		LogIndex uint64 `json:"log_index"`
-	}
-	bank.Submit(t, "/v1/flags/"+f.Flag.FlagID+"/lift", protocol.LiftFlag{FlagID: f.Flag.FlagID}).JSON(t, &lifted)
-	bank.Submit(t, "/v1/suspicions", protocol.ReportSuspicion{Subjects: toks[1:], Category: protocol.CategoryOther, PoliceReport: report}).JSON(t, &reported)
-	indexes = append(indexes, lifted.LogIndex, reported.LogIndex, check(t, bank, "payment", toks...).LogIndex)
+// A logProver proves, after each write, that the write's answer names its
+// own log entry: it publishes a checkpoint, has the writer fetch and
+// verify it, fetches the inclusion proof with the entry's line, and checks
+// that the line at the index is the writer's, of the action the write
+// logs, new since the checkpoint before, and in the checkpoint.
+type logProver struct {
+	t    *testing.T
+	hub  *hubtest.Hub
+	key  note.Verifier
+	last uint64 // the size of the checkpoint before the write
+	// routes are the routes proved, with the action each logged.
+	routes map[string][]string
+}
 
-	if _, err := hub.PublishCheckpoint(); err != nil {
-		t.Fatal(err)
-	}
-	latest := openCheckpoint(t, hub, bank)
-	lines, err := hub.Store.LogEntries(0, latest.Size)
+func newLogProver(t *testing.T, hub *hubtest.Hub) *logProver {
+	key, err := protocol.NewLogVerifier(hub.Configuration().Log.PublicKey)
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, idx := range indexes {
-		p := proof(t, bank, fmt.Sprintf("/v1/log/proof/inclusion?index=%d&size=%d", idx, latest.Size))
-		if err := tlog.CheckRecord(p, int64(latest.Size), latest.Root, int64(idx), tlog.RecordHash(lines[idx])); err != nil {
-			t.Errorf("entry %d is not provably in checkpoint %s: %v", idx, latest, err)
+	p := &logProver{t: t, hub: hub, key: key, routes: map[string][]string{}}
+	p.last = p.checkpoint(hub.Operator).Size
+	return p
+}
+
+func (p *logProver) checkpoint(m *hubtest.Member) *protocol.Checkpoint {
+	p.t.Helper()
+	if _, err := p.hub.PublishCheckpoint(); err != nil {
+		p.t.Fatal(err)
+	}
+	resp := m.Do(p.t, http.MethodGet, "/v1/log/checkpoint", "", nil)
+	mustStatus(p.t, resp, http.StatusOK)
+	c, err := protocol.OpenCheckpoint(resp.Body, p.key)
+	if err != nil {
+		p.t.Fatalf("checkpoint %q: got %v, want one signed by the log key", resp.Body, err)
+	}
+	return c
+}
+
+// prove checks the write of route by m, whose answer named index.
+func (p *logProver) prove(route string, m *hubtest.Member, action string, index uint64) {
+	t := p.t
+	t.Helper()
+	p.routes[route] = append(p.routes[route], action)
+	cp := p.checkpoint(m)
+	defer func() { p.last = cp.Size }()
+	if index < p.last || index >= cp.Size {
+		t.Errorf("%s: got log index %d, want the write's new entry, in [%d, %d): after the checkpoint before it, in the one after", route, index, p.last, cp.Size)
+		return
+	}
+	resp := m.Do(t, http.MethodGet, fmt.Sprintf("/v1/log/proof/inclusion?index=%d&size=%d", index, cp.Size), "", nil)
+	mustStatus(t, resp, http.StatusOK)
+	var pr server.ProofResponse
+	resp.JSON(t, &pr)
+	stored, err := p.hub.Store.LogEntries(index, index+1)
+	if err != nil || len(stored) != 1 {
+		t.Fatalf("entry %d: %v", index, err)
+	}
+	if pr.Entry != string(stored[0]) {
+		t.Errorf("%s: got entry %q with the proof of %d, want the writer's own entry %q", route, pr.Entry, index, stored[0])
+		return
+	}
+	e, err := protocol.ParseLogEntry([]byte(pr.Entry))
+	if err != nil {
+		t.Fatalf("%s: entry %d: %v", route, index, err)
+	}
+	if e.Index != index || e.Member != m.ID || e.Action != action || e.Result != "ok" {
+		t.Errorf("%s: got entry %d %q by %q (%s), want entry %d %q by %q (ok)", route, e.Index, e.Action, e.Member, e.Result, index, action, m.ID)
+	}
+	proof := make(tlog.RecordProof, len(pr.Proof))
+	for i, h := range pr.Proof {
+		b, err := base64.StdEncoding.DecodeString(h)
+		if err != nil || len(b) != tlog.HashSize {
+			t.Fatalf("%s: proof hash %q", route, h)
+		}
+		copy(proof[i][:], b)
+	}
+	if err := tlog.CheckRecord(proof, int64(cp.Size), cp.Root, int64(index), tlog.RecordHash([]byte(pr.Entry))); err != nil {
+		t.Errorf("%s: entry %d is not provably in checkpoint %s: %v", route, index, cp, err)
+	}
+}
+
+// logIndex reads a write answer's log_index; an answer without one fails.
+func logIndex(t *testing.T, route string, resp *hubtest.Response, want int) uint64 {
+	t.Helper()
+	if resp.Status != want {
+		t.Fatalf("%s: got status %d, want %d: %s", route, resp.Status, want, resp.Body)
+	}
+	var out struct {
+		LogIndex *uint64 `json:"log_index"`
+	}
+	resp.JSON(t, &out)
+	if out.LogIndex == nil {
+		t.Fatalf("%s: got an answer without log_index, want the index of its entry: %s", route, resp.Body)
+	}
+	return *out.LogIndex
+}
+
+// TestEveryWriteIsProvablyLogged: every route that writes answers with the
+// index of its own log entry, which holds the writer and the action, and
+// is provably in the checkpoint published after it.
+func TestEveryWriteIsProvablyLogged(t *testing.T) {
+	hub := hubtest.Start(t, hubtest.Options{Delivery: fast, Policy: server.Policy{SuspicionLegalBasis: "brottsdatalagen"}})
+	bank := hub.AddMember(t, "bank-a", federation.RoleFlag, federation.RoleCheck, federation.RoleSuspicion)
+	checker := hub.AddMember(t, "bank-b", federation.RoleCheck)
+	op := hub.Operator
+	p := newLogProver(t, hub)
+	police := &protocol.PoliceReport{Authority: "Polismyndigheten", CaseNumber: "5000-K123456-26", Date: hub.Now().Format(time.DateOnly)}
+
+	// Tokens: the index is in a header, the answer being the OPRF's.
+	cfg := hub.Configuration()
+	tc, err := protocol.NewTokenClient(cfg.Token)
+	if err != nil {
+		t.Fatal(err)
+	}
+	blinding, treq, err := tc.Blind(protocol.TypeEmail, "proof1@example.se", "proof2@example.se", "proof3@example.se")
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp := bank.JSON(t, http.MethodPost, "/v1/tokens", treq)
+	mustStatus(t, resp, http.StatusOK)
+	idx, err := strconv.ParseUint(resp.Header.Get("X-Sparr-Log-Index"), 10, 64)
+	if err != nil {
+		t.Fatalf("POST /v1/tokens: got X-Sparr-Log-Index %q, want the index of its entry", resp.Header.Get("X-Sparr-Log-Index"))
+	}
+	p.prove("POST /v1/tokens", bank, "tokens", idx)
+	var tresp protocol.TokenResponse
+	resp.JSON(t, &tresp)
+	toks, err := tc.Finalize(blinding, &tresp)
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	// A flag's life.
+	resp = bank.Submit(t, "/v1/flags", protocol.PlaceFlag{Subject: toks[0], Kind: protocol.FlagKindStandard, Consent: bank.Consent(toks[0])})
+	p.prove("POST /v1/flags", bank, "flag-placed", logIndex(t, "POST /v1/flags", resp, http.StatusCreated))
+	var f flagResponse
+	resp.JSON(t, &f)
+	id := f.Flag.FlagID
+	resp = bank.Submit(t, "/v1/flags", protocol.PlaceFlag{Subject: toks[0], Kind: protocol.FlagKindStandard, Consent: bank.Consent(toks[0])})
+	p.prove("POST /v1/flags", bank, "flag-already-active", logIndex(t, "POST /v1/flags", resp, http.StatusOK))
+	resp = bank.Submit(t, "/v1/flags/"+id+"/extend", protocol.ExtendFlag{FlagID: id, Kind: protocol.FlagKindExtended, PoliceReport: police})
+	p.prove("POST /v1/flags/:id/extend", bank, "flag-extended", logIndex(t, "extend", resp, http.StatusOK))
+	resp = bank.Submit(t, "/v1/flags/"+id+"/thaw", protocol.ThawFlag{FlagID: id, ThawUntil: protocol.NewNumericDate(hub.Now().Add(time.Hour))})
+	p.prove("POST /v1/flags/:id/thaw", bank, "flag-thawed", logIndex(t, "thaw", resp, http.StatusOK))
+
+	// A suspicion's life, and checks.
+	resp = bank.Submit(t, "/v1/suspicions", protocol.ReportSuspicion{Subjects: toks[1:2], Category: protocol.CategoryOther, PoliceReport: police})
+	p.prove("POST /v1/suspicions", bank, "suspicion-reported", logIndex(t, "report", resp, http.StatusCreated))
+	var reported struct {
+		Suspicion struct {
+			ID string `json:"suspicion_id"`
+		} `json:"suspicion"`
+	}
+	resp.JSON(t, &reported)
+	sid := reported.Suspicion.ID
+	resp = checker.JSON(t, http.MethodPost, "/v1/check", map[string]any{"purpose": "credit-application", "tokens": []string{toks[0].String(), toks[1].String()}})
+	p.prove("POST /v1/check", checker, "check", logIndex(t, "check", resp, http.StatusOK))
+	var checked server.CheckResponse
+	resp.JSON(t, &checked)
+	resp = checker.JSON(t, http.MethodPost, "/v1/checks/"+checked.CheckID+"/outcome", map[string]any{"outcome": "verified"})
+	p.prove("POST /v1/checks/:id/outcome", checker, "check-outcome", logIndex(t, "outcome", resp, http.StatusOK))
+	resp = checker.JSON(t, http.MethodPost, "/v1/suspicions/"+sid+"/details", map[string]any{"purpose": "credit-application", "justification": "applicant for a loan, case 77-311"})
+	p.prove("POST /v1/suspicions/:id/details", checker, "suspicion-details", logIndex(t, "details", resp, http.StatusOK))
+	resp = bank.Submit(t, "/v1/suspicions/"+sid+"/retract", protocol.RetractSuspicion{SuspicionID: sid, Reason: protocol.RetractCaseClosed})
+	p.prove("POST /v1/suspicions/:id/retract", bank, "suspicion-retracted", logIndex(t, "retract", resp, http.StatusOK))
+	resp = bank.Submit(t, "/v1/flags/"+id+"/lift", protocol.LiftFlag{FlagID: id})
+	p.prove("POST /v1/flags/:id/lift", bank, "flag-lifted", logIndex(t, "lift", resp, http.StatusOK))
+
+	// A webhook endpoint that is down until it is paused, resumed, removed.
+	down := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) { w.WriteHeader(http.StatusServiceUnavailable) }))
+	defer down.Close()
+	resp = checker.JSON(t, http.MethodPut, "/v1/members/self/endpoint", map[string]any{"url": down.URL + "/sparr/events"})
+	p.prove("PUT /v1/members/self/endpoint", checker, "endpoint-registered", logIndex(t, "register endpoint", resp, http.StatusCreated))
+	resp = checker.Do(t, http.MethodPost, "/v1/members/self/endpoint/secret", "", nil)
+	p.prove("POST /v1/members/self/endpoint/secret", checker, "endpoint-secret-rotated", logIndex(t, "rotate secret", resp, http.StatusOK))
+	waitEndpoint(t, checker, "paused", func(e server.EndpointView) bool { return e.Status == federation.EndpointPaused })
+	resp = checker.Do(t, http.MethodPost, "/v1/members/self/endpoint/resume", "", nil)
+	p.prove("POST /v1/members/self/endpoint/resume", checker, "endpoint-resumed", logIndex(t, "resume endpoint", resp, http.StatusOK))
+	resp = checker.Do(t, http.MethodDelete, "/v1/members/self/endpoint", "", nil)
+	p.prove("DELETE /v1/members/self/endpoint", checker, "endpoint-removed", logIndex(t, "remove endpoint", resp, http.StatusOK))
+
+	// Administration, by the operator.
+	key, err := protocol.GenerateSigningKey(protocol.EdDSA, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp = op.JSON(t, http.MethodPost, "/v1/admin/members", map[string]any{"id": "bank-c", "name": "Bank C AB", "roles": []string{"check"}, "jwks": map[string]any{"keys": []any{key.Public()}}})
+	p.prove("POST /v1/admin/members", op, "member-added", logIndex(t, "add member", resp, http.StatusCreated))
+	resp = op.JSON(t, http.MethodPatch, "/v1/admin/members/bank-c", map[string]any{"name": "Bank C (publ)"})
+	p.prove("PATCH /v1/admin/members/:id", op, "member-updated", logIndex(t, "update member", resp, http.StatusOK))
+	resp = op.Do(t, http.MethodPost, "/v1/admin/members/bank-c/suspend", "", nil)
+	p.prove("POST /v1/admin/members/:id/suspend", op, "member-suspended", logIndex(t, "suspend member", resp, http.StatusOK))
+	resp = op.Do(t, http.MethodPost, "/v1/admin/members/bank-c/resume", "", nil)
+	p.prove("POST /v1/admin/members/:id/resume", op, "member-resumed", logIndex(t, "resume member", resp, http.StatusOK))
+	resp = op.JSON(t, http.MethodPost, "/v1/admin/erasures", map[string]string{"subject": toks[2].String(), "legal_basis": "gdpr-art-17"})
+	p.prove("POST /v1/admin/erasures", op, "subject-erased", logIndex(t, "erase", resp, http.StatusOK))
+
+	// Every route that writes was proved.
+	for _, r := range server.Routes() {
+		if r.Method == http.MethodGet || r.Public() {
+			continue
+		}
+		if _, ok := p.routes[r.Method+" "+r.Path]; !ok {
+			t.Errorf("got no proof for %s %s, want every write route proved", r.Method, r.Path)
 		}
 	}
-	// The latest extends the first.
-	p := proof(t, bank, fmt.Sprintf("/v1/log/proof/consistency?old=%d&new=%d", first.Size, latest.Size))
-	if err := tlog.CheckTree(p, int64(latest.Size), latest.Root, int64(first.Size), first.Root); err != nil {
-		t.Errorf("consistency %d → %d: %v", first.Size, latest.Size, err)
-	}
-	// An index past the tree is refused.
-	resp := bank.Do(t, http.MethodGet, fmt.Sprintf("/v1/log/proof/inclusion?index=%d&size=%d", latest.Size, latest.Size), "", nil)
-	if resp.Status != http.StatusNotFound {
-		t.Errorf("inclusion past the tree: %d, want 404", resp.Status)
-	}
+
 	// The lift erased the placement's details: a tombstone follows it.
 	var tombstones []string
 	for _, e := range hub.LogEntries(t) {
-		if e.Action == protocol.LogActionErased {
+		if b, _ := e.Attr("basis"); e.Action == protocol.LogActionErased && b != "gdpr-art-17" {
 			v, _ := e.Attr("index")
 			tombstones = append(tombstones, v)
 		}
 	}
-	if len(tombstones) != 1 || tombstones[0] != fmt.Sprint(f.LogIndex) {
-		t.Errorf("tombstones %v, want one naming the placement's entry %d", tombstones, f.LogIndex)
+	if !slices.Contains(tombstones, fmt.Sprint(f.LogIndex)) {
+		t.Errorf("got tombstones %v, want one naming the placement's entry %d", tombstones, f.LogIndex)
+	}
+}
+
+// TestInclusionProofShowsOnlyOwnEntries: the proof of a member's own entry
+// carries its line; of another member's, only the hashes; a regulator gets
+// every line. Proofs past the tree are refused, and a later checkpoint
+// extends an earlier one.
+func TestInclusionProofShowsOnlyOwnEntries(t *testing.T) {
+	hub := hubtest.Start(t, hubtest.Options{})
+	a := hub.AddMember(t, "bank-a", federation.RoleCheck)
+	b := hub.AddMember(t, "bank-b", federation.RoleCheck)
+	reg := hub.AddMember(t, "finansinspektionen", federation.RoleRegulator)
+	first := openCheckpoint(t, hub, a)
+	toks := a.Tokenize(t, protocol.TypeEmail, "own@example.se")
+	idx := check(t, a, "payment", toks...).LogIndex
+	if _, err := hub.PublishCheckpoint(); err != nil {
+		t.Fatal(err)
+	}
+	latest := openCheckpoint(t, hub, a)
+	path := fmt.Sprintf("/v1/log/proof/inclusion?index=%d&size=%d", idx, latest.Size)
+	for _, tc := range []struct {
+		m    *hubtest.Member
+		sees bool
+	}{{a, true}, {b, false}, {reg, true}} {
+		var pr server.ProofResponse
+		resp := tc.m.Do(t, http.MethodGet, path, "", nil)
+		mustStatus(t, resp, http.StatusOK)
+		resp.JSON(t, &pr)
+		if got := pr.Entry != ""; got != tc.sees || (got && !strings.Contains(pr.Entry, " bank-a check ok ")) {
+			t.Errorf("%s: got entry %q with the proof of bank-a's check, want it shown: %v", tc.m.ID, pr.Entry, tc.sees)
+		}
+		if len(pr.Proof) == 0 {
+			t.Errorf("%s: got no proof hashes", tc.m.ID)
+		}
+	}
+	p := proof(t, b, fmt.Sprintf("/v1/log/proof/consistency?old=%d&new=%d", first.Size, latest.Size))
+	if err := tlog.CheckTree(p, int64(latest.Size), latest.Root, int64(first.Size), first.Root); err != nil {
+		t.Errorf("consistency %d → %d: %v", first.Size, latest.Size, err)
+	}
+	resp := a.Do(t, http.MethodGet, fmt.Sprintf("/v1/log/proof/inclusion?index=%d&size=%d", latest.Size, latest.Size), "", nil)
+	if resp.Status != http.StatusNotFound {
+		t.Errorf("inclusion past the tree: got %d, want 404", resp.Status)
+	}
+}
+
+// TestCheckpointsKeptAndServedBySize: every published checkpoint stays and
+// is served by its size; a size never published is not found.
+func TestCheckpointsKeptAndServedBySize(t *testing.T) {
+	hub := hubtest.Start(t, hubtest.Options{})
+	a := hub.AddMember(t, "bank-a", federation.RoleCheck)
+	first := openCheckpoint(t, hub, a)
+	toks := a.Tokenize(t, protocol.TypeEmail, "sizes@example.se")
+	check(t, a, "payment", toks...)
+	if _, err := hub.PublishCheckpoint(); err != nil {
+		t.Fatal(err)
+	}
+	latest := openCheckpoint(t, hub, a)
+	if latest.Size <= first.Size {
+		t.Fatalf("got checkpoint sizes %d then %d, want the log grown", first.Size, latest.Size)
+	}
+	resp := a.Do(t, http.MethodGet, fmt.Sprintf("/v1/log/checkpoint?size=%d", first.Size), "", nil)
+	mustStatus(t, resp, http.StatusOK)
+	if !bytes.Equal(resp.Body, first.Note) || resp.Header.Get("X-Sparr-Tree-Size") != fmt.Sprint(first.Size) {
+		t.Errorf("checkpoint of size %d: got %q (X-Sparr-Tree-Size %q), want the one published first %q", first.Size, resp.Body, resp.Header.Get("X-Sparr-Tree-Size"), first.Note)
+	}
+	if resp := a.Do(t, http.MethodGet, fmt.Sprintf("/v1/log/checkpoint?size=%d", latest.Size+1), "", nil); resp.Status != http.StatusNotFound {
+		t.Errorf("a size never published: got %d, want 404", resp.Status)
+	}
+	if resp := a.Do(t, http.MethodGet, "/v1/log/checkpoint?size=ten", "", nil); resp.Status != http.StatusBadRequest {
+		t.Errorf("a size that is not a number: got %d, want 400", resp.Status)
+	}
+}
+
+// TestCheckpointBeforeStart: a hub not yet started has published no
+// checkpoint, and says so with a problem, not a bare 500.
+func TestCheckpointBeforeStart(t *testing.T) {
+	dir := t.TempDir()
+	if _, err := keyring.Init(filepath.Join(dir, "keys"), keyring.Options{LogOrigin: "hubtest.example/log"}); err != nil {
+		t.Fatal(err)
+	}
+	keys, err := keyring.Load(filepath.Join(dir, "keys"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	st, err := store.Open(filepath.Join(dir, "hub.db"), store.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	hub, err := server.New(server.Config{Issuer: "https://hub.example", Store: st, Keys: keys})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer hub.Close()
+	srv := httptest.NewServer(hub)
+	defer srv.Close()
+	opKey, err := keyring.LoadOperator(keyring.OperatorKeyPath(filepath.Join(dir, "keys")))
+	if err != nil {
+		t.Fatal(err)
+	}
+	bearer, err := protocol.NewBearer(opKey, server.OperatorID, "https://hub.example", time.Now(), time.Minute)
+	if err != nil {
+		t.Fatal(err)
+	}
+	req, _ := http.NewRequest(http.MethodGet, srv.URL+"/v1/log/checkpoint", nil)
+	req.Header.Set("Authorization", "Bearer "+bearer)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var p protocol.Problem
+	err = json.NewDecoder(resp.Body).Decode(&p)
+	if resp.StatusCode != http.StatusServiceUnavailable || resp.Header.Get("Content-Type") != protocol.ProblemContentType || err != nil ||
+		p.Type != protocol.ProblemUnavailable.URI || resp.Header.Get("Retry-After") == "" {
+		t.Errorf("before Start: got %d %s %+v (Retry-After %q), want 503 unavailable as a problem document with Retry-After",
+			resp.StatusCode, resp.Header.Get("Content-Type"), p, resp.Header.Get("Retry-After"))
 	}
 }
 
@@ -209,4 +499,119 @@ func TestErasureReachesEveryMember(t *testing.T) {
 		t.Errorf("%d gdpr-art-17 tombstones, want %d", n, out.LogEntriesErased)
 	}
 	assertLogHoldsNoTokens(t, hub, toks...)
+}
+
+// hubTiles reads the log's tiles from the hub as a member, for
+// golang.org/x/mod/sumdb/tlog's TileHashReader, which checks every tile
+// it reads against the tree's root.
+type hubTiles struct {
+	t     *testing.T
+	m     *hubtest.Member
+	reads int
+}
+
+func (r *hubTiles) Height() int { return 8 }
+
+func (r *hubTiles) ReadTiles(tiles []tlog.Tile) ([][]byte, error) {
+	out := make([][]byte, len(tiles))
+	for i, tile := range tiles {
+		path := "/v1/log/" + strings.Replace(strings.Replace(tile.Path(), "tile/8/data/", "tile/entries/", 1), "tile/8/", "tile/", 1)
+		resp := r.m.Do(r.t, http.MethodGet, path, "", nil)
+		if resp.Status != http.StatusOK {
+			return nil, fmt.Errorf("GET %s: %d %s", path, resp.Status, resp.Body)
+		}
+		out[i] = resp.Body
+		r.reads++
+	}
+	return out, nil
+}
+
+func (r *hubTiles) SaveTiles([]tlog.Tile, [][]byte) {}
+
+// TestLogAsTiles: the log read as c2sp.org/tlog-tiles with x/mod's tlog
+// gives the checkpoint's root and proofs of its entries; the regulator's
+// entry bundles hold the entries the hashes are of.
+func TestLogAsTiles(t *testing.T) {
+	hub := hubtest.Start(t, hubtest.Options{})
+	bank := hub.AddMember(t, "bank-a", federation.RoleCheck)
+	reg := hub.AddMember(t, "finansinspektionen", federation.RoleRegulator)
+	toks := bank.Tokenize(t, protocol.TypeEmail, "tiles@example.se")
+	for size, _ := hub.Store.LogSize(); size < 300; size++ {
+		check(t, bank, "payment", toks...)
+	}
+	if _, err := hub.PublishCheckpoint(); err != nil {
+		t.Fatal(err)
+	}
+	cp := openCheckpoint(t, hub, bank)
+	lines, err := hub.Store.LogEntries(0, cp.Size)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tiles := &hubTiles{t: t, m: bank}
+	thr := tlog.TileHashReader(tlog.Tree{N: int64(cp.Size), Hash: cp.Root}, tiles)
+	if root, err := tlog.TreeHash(int64(cp.Size), thr); err != nil || root != cp.Root {
+		t.Fatalf("got root %x (%v) from the tiles, want the checkpoint's %x", root, err, cp.Root)
+	}
+	for _, idx := range []uint64{0, 255, 256, cp.Size - 1} {
+		p, err := tlog.ProveRecord(int64(cp.Size), int64(idx), thr)
+		if err != nil {
+			t.Fatalf("proof of entry %d from the tiles: %v", idx, err)
+		}
+		if err := tlog.CheckRecord(p, int64(cp.Size), cp.Root, int64(idx), tlog.RecordHash(lines[idx])); err != nil {
+			t.Errorf("entry %d: got a proof from the tiles that does not verify: %v", idx, err)
+		}
+	}
+	if tiles.reads == 0 {
+		t.Fatal("got no tile read, want the hashes read from tiles")
+	}
+
+	// The regulator's entry bundles: a full one and the partial last one.
+	for _, b := range []struct {
+		path  string
+		first uint64
+		n     int
+	}{{"/v1/log/tile/entries/000", 0, 256}, {fmt.Sprintf("/v1/log/tile/entries/001.p/%d", cp.Size-256), 256, int(cp.Size - 256)}} {
+		resp := reg.Do(t, http.MethodGet, b.path, "", nil)
+		mustStatus(t, resp, http.StatusOK)
+		var got [][]byte
+		for rest := resp.Body; len(rest) > 0; {
+			if len(rest) < 2 {
+				t.Fatalf("%s: got a truncated bundle", b.path)
+			}
+			n := int(binary.BigEndian.Uint16(rest))
+			if len(rest) < 2+n {
+				t.Fatalf("%s: got a truncated bundle", b.path)
+			}
+			got = append(got, rest[2:2+n])
+			rest = rest[2+n:]
+		}
+		if len(got) != b.n {
+			t.Fatalf("%s: got %d entries, want %d", b.path, len(got), b.n)
+		}
+		for i, e := range got {
+			if !bytes.Equal(e, lines[b.first+uint64(i)]) {
+				t.Errorf("%s: got entry %d %q, want %q", b.path, i, e, lines[b.first+uint64(i)])
+			}
+		}
+	}
+
+	for _, tc := range []struct {
+		m    *hubtest.Member
+		path string
+		want int
+	}{
+		{bank, "/v1/log/tile/entries/000", http.StatusForbidden},
+		{bank, "/v1/log/tile/0/002", http.StatusNotFound},
+		{bank, "/v1/log/tile/1/000", http.StatusNotFound},
+		{bank, "/v1/log/tile/0/001", http.StatusNotFound},
+		{bank, "/v1/log/tile/0/1", http.StatusBadRequest},
+		{bank, "/v1/log/tile/0/000.p/256", http.StatusBadRequest},
+		{bank, "/v1/log/tile/data/000", http.StatusBadRequest},
+		{bank, "/v1/log/tile/64/000", http.StatusBadRequest},
+		{reg, "/v1/log/tile/entries/x001/000", http.StatusNotFound},
+	} {
+		if resp := tc.m.Do(t, http.MethodGet, tc.path, "", nil); resp.Status != tc.want {
+			t.Errorf("%s as %s: got %d, want %d: %s", tc.path, tc.m.ID, resp.Status, tc.want, resp.Body)
+		}
+	}
 }

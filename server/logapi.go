@@ -17,6 +17,7 @@ import (
 	"github.com/gin-gonic/gin"
 	"golang.org/x/mod/sumdb/tlog"
 
+	"github.com/sparr-dev/sparr/federation"
 	"github.com/sparr-dev/sparr/protocol"
 	"github.com/sparr-dev/sparr/server/store"
 )
@@ -24,18 +25,14 @@ import (
 // MaxLogPage is the most entries one request for raw entries returns.
 const MaxLogPage = 1000
 
-// publishCheckpoint signs a checkpoint of the log if it has grown since the
-// last one.
-func (h *Hub) publishCheckpoint() ([]byte, uint64, error) {
-	return h.store.PublishCheckpoint(func(size uint64, root tlog.Hash) ([]byte, error) {
+// PublishCheckpoint signs and keeps a checkpoint now, if the log has grown,
+// as the hub does on its schedule; it returns the latest checkpoint. It
+// signs outside any store transaction and keeps the checkpoint through the
+// store's command path.
+func (h *Hub) PublishCheckpoint() ([]byte, error) {
+	note, _, err := h.store.PublishCheckpoint(func(size uint64, root tlog.Hash) ([]byte, error) {
 		return protocol.SignCheckpoint(&protocol.Checkpoint{Origin: h.keys.LogOrigin, Size: size, Root: root}, h.keys.Log)
 	})
-}
-
-// PublishCheckpoint signs and keeps a checkpoint now, if the log has grown,
-// as the hub does on its schedule; it returns the latest checkpoint.
-func (h *Hub) PublishCheckpoint() ([]byte, error) {
-	note, _, err := h.publishCheckpoint()
 	return note, err
 }
 
@@ -66,10 +63,33 @@ func uintParam(c *gin.Context, name string, def uint64, required bool) (uint64, 
 	return n, true
 }
 
-// logCheckpoint: GET /v1/log/checkpoint, the latest signed checkpoint,
-// byte for byte the C2SP note.
+// logCheckpoint: GET /v1/log/checkpoint[?size=N], the latest signed
+// checkpoint, or the one published for tree size N, byte for byte the C2SP
+// note.
 func (h *Hub) logCheckpoint(c *gin.Context) {
-	note, size, err := h.store.Checkpoint()
+	var note []byte
+	var size uint64
+	var err error
+	if c.Query("size") != "" {
+		var ok bool
+		if size, ok = uintParam(c, "size", 0, true); !ok {
+			h.fail(c, fieldProblem(protocol.ProblemMalformedRequest, "size", "%q: give the tree size of a published checkpoint as a decimal number, or leave it out for the latest", c.Query("size")))
+			return
+		}
+		note, err = h.store.CheckpointAt(size)
+		if errors.Is(err, store.ErrNotFound) {
+			h.fail(c, problemf(protocol.ProblemNotFound, "no checkpoint was published for tree size %d; the latest is at GET /v1/log/checkpoint", size))
+			return
+		}
+	} else {
+		note, size, err = h.store.Checkpoint()
+		if errors.Is(err, store.ErrNotFound) {
+			// Only before the hub has started: Start publishes one.
+			c.Header("Retry-After", "1")
+			h.fail(c, problemf(protocol.ProblemUnavailable, "the hub has not published its first checkpoint yet; it does when it starts, try again shortly"))
+			return
+		}
+	}
 	if err != nil {
 		h.internal(c, "read checkpoint", err)
 		return
@@ -79,12 +99,16 @@ func (h *Hub) logCheckpoint(c *gin.Context) {
 	c.Data(http.StatusOK, "text/plain; charset=utf-8", note)
 }
 
-// A ProofResponse carries a Merkle proof as base64 hashes.
+// A ProofResponse carries a Merkle proof as base64 hashes. An inclusion
+// proof also carries the entry's line, the leaf it proves, when the caller
+// may read it: the entry is the caller's own, or the caller is a
+// regulator.
 type ProofResponse struct {
 	Index *uint64  `json:"index,omitempty"`
 	Old   *uint64  `json:"old,omitempty"`
 	Size  uint64   `json:"size"`
 	Proof []string `json:"proof"`
+	Entry string   `json:"entry,omitempty"`
 }
 
 func hashesB64(hs []tlog.Hash) []string {
@@ -112,7 +136,18 @@ func (h *Hub) inclusionProof(c *gin.Context) {
 		h.internal(c, "prove inclusion", err)
 		return
 	}
-	c.JSON(http.StatusOK, ProofResponse{Index: &index, Size: size, Proof: hashesB64(p)})
+	resp := ProofResponse{Index: &index, Size: size, Proof: hashesB64(p)}
+	lines, err := h.store.LogEntries(index, index+1)
+	if err != nil || len(lines) != 1 {
+		h.internal(c, "read log entry", fmt.Errorf("entry %d: %d lines, %v", index, len(lines), err))
+		return
+	}
+	m := member(c)
+	e, err := protocol.ParseLogEntry(lines[0])
+	if m.HasRole(federation.RoleRegulator) || (err == nil && e.Member == m.ID) {
+		resp.Entry = string(lines[0])
+	}
+	c.JSON(http.StatusOK, resp)
 }
 
 // consistencyProof: GET /v1/log/proof/consistency?old=&new=.
@@ -158,6 +193,50 @@ func (h *Hub) logEntries(c *gin.Context) {
 	for _, l := range lines {
 		c.Writer.Write(l)
 	}
+}
+
+// logTile: GET /v1/log/tile/:level/*index, a tile of the log's Merkle tree
+// (c2sp.org/tlog-tiles, with /v1/log as the prefix, so that the checkpoint
+// is at /v1/log/checkpoint): 256 hashes at level 8×L of the tree, or the W
+// of a partial tile.
+func (h *Hub) logTile(c *gin.Context) {
+	level := c.Param("level")
+	if _, err := strconv.ParseUint(level, 10, 6); err != nil {
+		h.fail(c, problemf(protocol.ProblemMalformedRequest, "tile level %q: want 0 to 63, as in /v1/log/tile/0/x001/234 (c2sp.org/tlog-tiles)", level))
+		return
+	}
+	h.serveTile(c, level)
+}
+
+// logEntryBundle: GET /v1/log/tile/entries/*index, 256 entries of the log
+// (or the W of a partial bundle), each after its length as a big-endian
+// uint16 (c2sp.org/tlog-tiles).
+func (h *Hub) logEntryBundle(c *gin.Context) { h.serveTile(c, "data") }
+
+// serveTile answers a tile, level being its level or "data" for an entry
+// bundle. A full tile never changes; a partial one is a prefix of it.
+func (h *Hub) serveTile(c *gin.Context, level string) {
+	index := strings.TrimPrefix(c.Param("index"), "/")
+	t, err := tlog.ParseTilePath(fmt.Sprintf("tile/%d/%s/%s", store.TileHeight, level, index))
+	if err != nil {
+		h.fail(c, problemf(protocol.ProblemMalformedRequest, "tile index %q: want the index in groups of three digits, as in x001/234, with .p/<width> for a partial tile (c2sp.org/tlog-tiles)", index))
+		return
+	}
+	data, err := h.store.Tile(t)
+	if errors.Is(err, store.ErrNotFound) {
+		h.fail(c, problemf(protocol.ProblemNotFound, "the log does not hold all of this tile yet; ask for the partial tile its latest checkpoint covers"))
+		return
+	}
+	if err != nil {
+		h.internal(c, "read tile", err)
+		return
+	}
+	if t.W == 1<<store.TileHeight {
+		c.Header("Cache-Control", "private, max-age=31536000, immutable")
+	} else {
+		c.Header("Cache-Control", "private, max-age=60")
+	}
+	c.Data(http.StatusOK, "application/octet-stream", data)
 }
 
 // An AuditEntry is a log entry as the audit API shows it.

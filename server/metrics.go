@@ -55,7 +55,7 @@ func newMetrics(reg *prometheus.Registry) (*metrics, error) {
 			Name: "sparr_tokens_evaluated_total", Help: "Blinded identifiers evaluated, by identifier type.",
 		}, []string{"type"}),
 		deliveries: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "sparr_deliveries_total", Help: "Webhook delivery attempts by outcome (delivered, failed, dead-lettered, gone).",
+			Name: "sparr_deliveries_total", Help: "Webhook delivery attempts by outcome (delivered, failed, dead-lettered, gone; skipped: record erased before it went out).",
 		}, []string{"outcome"}),
 		deliveryLat: prometheus.NewHistogram(prometheus.HistogramOpts{
 			Name: "sparr_delivery_duration_seconds", Help: "Time from sending a delivery to the receiver's answer.",

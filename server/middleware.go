@@ -6,6 +6,9 @@ import (
 	"log/slog"
 	"math"
 	"net/http"
+	"net/url"
+	"regexp"
+	"runtime"
 	"slices"
 	"strconv"
 	"strings"
@@ -36,14 +39,18 @@ func (h *Hub) requestID(c *gin.Context) {
 	c.Next()
 }
 
-// recover turns a panic into a 500 problem and an error log line.
+// recover turns a panic into a 500 problem and an error log line. The line
+// names the panic value's type and the functions on the stack, never the
+// value itself nor the arguments on the stack: either may hold request
+// data (a token, a consent).
 func (h *Hub) recover(c *gin.Context) {
 	defer func() {
 		if v := recover(); v != nil {
 			if v == http.ErrAbortHandler {
 				panic(v)
 			}
-			h.log.Error("panic serving request", "request_id", c.GetString(keyRequestID), "route", c.FullPath(), "panic", fmt.Sprint(v))
+			h.log.Error("panic serving request", "request_id", c.GetString(keyRequestID), "route", c.FullPath(),
+				"panic_type", fmt.Sprintf("%T", v), "stack", stackFrames(3))
 			if !c.Writer.Written() {
 				h.fail(c, problemf(protocol.ProblemInternal, "the hub failed on this request; quote request id %s to the operator", c.GetString(keyRequestID)))
 			}
@@ -52,6 +59,36 @@ func (h *Hub) recover(c *gin.Context) {
 	}()
 	c.Next()
 }
+
+// stackFrames returns the calling goroutine's stack as "function file:line"
+// lines, without argument values, skipping skip frames (runtime.Callers,
+// stackFrames, and the deferred function).
+func stackFrames(skip int) string {
+	pcs := make([]uintptr, 64)
+	frames := runtime.CallersFrames(pcs[:runtime.Callers(skip, pcs)])
+	var b strings.Builder
+	for {
+		f, more := frames.Next()
+		fmt.Fprintf(&b, "%s %s:%d\n", f.Function, f.File, f.Line)
+		if !more {
+			return b.String()
+		}
+	}
+}
+
+// redactURLs cuts every URL in s down to its scheme, host and path: a
+// member's JWKS URL may carry credentials in its user info or query.
+func redactURLs(s string) string {
+	return urlPattern.ReplaceAllStringFunc(s, func(raw string) string {
+		u, err := url.Parse(raw)
+		if err != nil || u.Host == "" {
+			return "<url>"
+		}
+		return (&url.URL{Scheme: u.Scheme, Host: u.Host, Path: u.Path}).String()
+	})
+}
+
+var urlPattern = regexp.MustCompile(`(?i)\bhttps?://[^\s"'<>]+`)
 
 // observe logs each request and counts it. It logs the route pattern and
 // the client address (through Config.TrustedProxies), never the body, the
@@ -130,7 +167,7 @@ func (h *Hub) authenticate(r Route) gin.HandlerFunc {
 				h.fail(c, problemf(protocol.ProblemUnauthenticated, "%v", err))
 				return
 			case err != nil:
-				h.log.Warn("resolving a member key failed", "request_id", c.GetString(keyRequestID), "error", err)
+				h.log.Warn("resolving a member key failed", "request_id", c.GetString(keyRequestID), "error", redactURLs(err.Error()))
 				h.fail(c, problemf(protocol.ProblemUnavailable, "could not fetch the member's keys; try again shortly"))
 				return
 			}

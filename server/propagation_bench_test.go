@@ -1,11 +1,11 @@
 package server_test
 
 import (
-	"bytes"
 	"fmt"
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -24,7 +24,9 @@ import (
 //	go test ./server -run '^$' -bench Propagat -count 5
 //
 // The receivers only count what they get, so both sides pay the same
-// receiving cost.
+// receiving cost. The baseline sends the signed records the hub made (a
+// few placed first, so that it has some when run alone, then those of the
+// hub's run) to the very receivers the hub delivered them to.
 
 // counter is a receiver that acknowledges everything and counts bodies.
 type counter struct {
@@ -84,45 +86,87 @@ func propagationHub(b *testing.B, n int) (*hubtest.Hub, *hubtest.Member, []*coun
 	return hub, origin, counters
 }
 
+// signFlags signs a flag placement on each token.
+func signFlags(b *testing.B, origin *hubtest.Member, toks []protocol.Token) [][]byte {
+	bodies := make([][]byte, len(toks))
+	for i, tok := range toks {
+		bodies[i] = origin.Sign(b, protocol.PlaceFlag{Subject: tok, Kind: protocol.FlagKindStandard, Consent: origin.Consent(tok)})
+	}
+	return bodies
+}
+
+// placeFlags submits signed placements and returns their records (the
+// bodies the hub delivers), concurrently with parallel, one after another
+// without.
+func placeFlags(b *testing.B, origin *hubtest.Member, bodies [][]byte, parallel bool) []string {
+	records := make([]string, len(bodies))
+	place := func(i int) {
+		resp := origin.Do(b, http.MethodPost, "/v1/flags", "application/jose", bodies[i])
+		var placed struct {
+			Record string `json:"record"`
+		}
+		resp.JSON(b, &placed)
+		records[i] = placed.Record
+	}
+	var wg sync.WaitGroup
+	for i := range bodies {
+		if parallel {
+			wg.Go(func() { place(i) })
+		} else {
+			place(i)
+		}
+	}
+	wg.Wait()
+	return records
+}
+
+// poolSize is how many records a baseline has to send before the hub's
+// run has made any (when only the baseline is run).
+const poolSize = 16
+
+// fanout POSTs body to every counter at once with client, and waits for
+// the answers.
+func fanout(client *http.Client, counters []*counter, body string) {
+	var wg sync.WaitGroup
+	for _, c := range counters {
+		wg.Go(func() { post(client, c, body) })
+	}
+	wg.Wait()
+}
+
+func post(client *http.Client, c *counter, body string) {
+	resp, err := client.Post(c.srv.URL, protocol.DeliveryContentType, strings.NewReader(body))
+	if err == nil {
+		io.Copy(io.Discard, resp.Body)
+		resp.Body.Close()
+	}
+}
+
 func BenchmarkPropagate(b *testing.B) {
 	for _, n := range []int{10, 100} {
+		// One hub and one set of receivers serve both sides; the baseline
+		// sends the records the hub made.
+		_, origin, counters := propagationHub(b, n)
+		records := placeFlags(b, origin, signFlags(b, origin, tokensFor(b, origin, poolSize)), true)
+		for _, c := range counters {
+			c.waitFor(records...)
+		}
 		b.Run(fmt.Sprintf("hub/receivers=%d", n), func(b *testing.B) {
-			hub, origin, counters := propagationHub(b, n)
 			toks := tokensFor(b, origin, b.N)
 			b.ResetTimer()
 			for i := range b.N {
-				resp := origin.Submit(b, "/v1/flags", protocol.PlaceFlag{Subject: toks[i], Kind: protocol.FlagKindStandard, Consent: origin.Consent(toks[i])})
-				var placed struct {
-					Record string `json:"record"`
-				}
-				resp.JSON(b, &placed)
+				record := placeFlags(b, origin, signFlags(b, origin, toks[i:i+1]), false)[0]
 				for _, c := range counters {
-					c.waitFor(placed.Record)
+					c.waitFor(record)
 				}
+				records = append(records, record)
 			}
-			b.StopTimer()
-			_ = hub
 		})
 		b.Run(fmt.Sprintf("baseline-fanout/receivers=%d", n), func(b *testing.B) {
-			counters := make([]*counter, n)
-			for i := range counters {
-				counters[i] = newCounter(b)
-			}
 			client := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 8}}
 			b.ResetTimer()
 			for i := range b.N {
-				body := fmt.Sprintf("event-%d-%s", i, bytes.Repeat([]byte("x"), 900))
-				var wg sync.WaitGroup
-				for _, c := range counters {
-					wg.Go(func() {
-						resp, err := client.Post(c.srv.URL, protocol.DeliveryContentType, bytes.NewReader([]byte(body)))
-						if err == nil {
-							io.Copy(io.Discard, resp.Body)
-							resp.Body.Close()
-						}
-					})
-				}
-				wg.Wait()
+				fanout(client, counters, records[i%len(records)])
 			}
 		})
 	}
@@ -132,54 +176,33 @@ func BenchmarkPropagate(b *testing.B) {
 // and reports deliveries per second to 100 receivers.
 func BenchmarkPropagationSustained(b *testing.B) {
 	const n, events = 100, 50
+	_, origin, counters := propagationHub(b, n)
+	records := placeFlags(b, origin, signFlags(b, origin, tokensFor(b, origin, poolSize)), true)
+	for _, c := range counters {
+		c.waitFor(records...)
+	}
 	b.Run("hub", func(b *testing.B) {
-		_, origin, counters := propagationHub(b, n)
 		b.StopTimer()
 		for range b.N {
-			toks := tokensFor(b, origin, events)
-			bodies := make([][]byte, events)
-			for i, tok := range toks {
-				bodies[i] = origin.Sign(b, protocol.PlaceFlag{Subject: tok, Kind: protocol.FlagKindStandard, Consent: origin.Consent(tok)})
-			}
+			bodies := signFlags(b, origin, tokensFor(b, origin, events))
 			b.StartTimer()
-			records := make([]string, events)
-			var wg sync.WaitGroup
-			for i, body := range bodies {
-				wg.Go(func() {
-					resp := origin.Do(b, http.MethodPost, "/v1/flags", "application/jose", body)
-					var placed struct {
-						Record string `json:"record"`
-					}
-					resp.JSON(b, &placed)
-					records[i] = placed.Record
-				})
-			}
-			wg.Wait()
+			placed := placeFlags(b, origin, bodies, true)
 			for _, c := range counters {
-				c.waitFor(records...)
+				c.waitFor(placed...)
 			}
 			b.StopTimer()
+			records = append(records, placed...)
 		}
 		b.ReportMetric(float64(n*events*b.N)/b.Elapsed().Seconds(), "deliveries/s")
 	})
 	b.Run("baseline-fanout", func(b *testing.B) {
-		counters := make([]*counter, n)
-		for i := range counters {
-			counters[i] = newCounter(b)
-		}
 		client := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 8}}
-		var seq atomic.Int64
-		for range b.N {
+		for i := range b.N {
 			var wg sync.WaitGroup
 			for _, c := range counters {
 				wg.Go(func() { // one sequential stream per receiver, as the hub does
-					for range events {
-						body := fmt.Sprintf("event-%d-%s", seq.Add(1), bytes.Repeat([]byte("x"), 900))
-						resp, err := client.Post(c.srv.URL, protocol.DeliveryContentType, bytes.NewReader([]byte(body)))
-						if err == nil {
-							io.Copy(io.Discard, resp.Body)
-							resp.Body.Close()
-						}
+					for j := range events {
+						post(client, c, records[(i*events+j)%len(records)])
 					}
 				})
 			}

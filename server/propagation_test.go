@@ -1,11 +1,16 @@
 package server_test
 
 import (
+	"bytes"
+	"crypto/ed25519"
+	"errors"
 	"fmt"
+	"io"
 	"net"
 	"net/http"
 	"slices"
 	"sort"
+	"strconv"
 	"sync"
 	"testing"
 	"time"
@@ -14,6 +19,7 @@ import (
 	"github.com/sparr-dev/sparr/protocol"
 	"github.com/sparr-dev/sparr/server"
 	"github.com/sparr-dev/sparr/server/hubtest"
+	"github.com/sparr-dev/sparr/server/store"
 )
 
 // wait bounds how long a test waits for something that happens in
@@ -55,29 +61,117 @@ func waitEndpoint(t *testing.T, m *hubtest.Member, what string, cond func(server
 	}
 }
 
+// register registers r as its member's endpoint, as r.Register does, and
+// returns the secret.
+func register(t *testing.T, r *hubtest.Receiver) string {
+	t.Helper()
+	resp := r.Member.JSON(t, http.MethodPut, "/v1/members/self/endpoint", map[string]any{"url": r.URL})
+	mustStatus(t, resp, http.StatusCreated)
+	var out struct {
+		Secret string `json:"secret"`
+	}
+	resp.JSON(t, &out)
+	r.Trust(t, out.Secret)
+	return out.Secret
+}
+
+// A signed is what one delivery carried, checked apart from the
+// receiver's own verification.
+type signed struct {
+	Method, Accept, ContentType string
+	// V1 says, by name, which secrets a v1 entry verifies under; V1a
+	// whether a v1a entry verifies under the hub's webhook key. Each is
+	// checked on its own, at the hub's time.
+	V1  map[string]bool
+	V1a bool
+}
+
+// inspect checks every delivery r gets from now on, before r verifies it
+// as usual, and sends what it found. With answer, r does not go on: the
+// delivery is answered 202 there (for a hub whose clock is not the
+// receiver's).
+func inspect(t *testing.T, hub *hubtest.Hub, r *hubtest.Receiver, secrets map[string]string, answer bool) <-chan signed {
+	t.Helper()
+	var cfg struct {
+		WebhookPublicKey string `json:"webhook_public_key"`
+	}
+	hub.Anonymous(t, http.MethodGet, "/.well-known/sparr-configuration", "", nil).JSON(t, &cfg)
+	pub, err := protocol.ParseWebhookPublicKey(cfg.WebhookPublicKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	bySecret := map[string]protocol.WebhookVerifier{}
+	for name, s := range secrets {
+		ws, err := protocol.ParseWebhookSecret(s)
+		if err != nil {
+			t.Fatal(err)
+		}
+		bySecret[name] = protocol.WebhookVerifier{Secrets: []protocol.WebhookSecret{ws}}
+	}
+	byKey := protocol.WebhookVerifier{PublicKeys: []ed25519.PublicKey{pub}}
+	out := make(chan signed, 100)
+	r.Behave(func(_ int, w http.ResponseWriter, req *http.Request) bool {
+		body, err := io.ReadAll(req.Body)
+		if err != nil {
+			return true
+		}
+		req.Body = io.NopCloser(bytes.NewReader(body))
+		now := hub.Now()
+		got := signed{Method: req.Method, Accept: req.Header.Get("Accept"), ContentType: req.Header.Get("Content-Type"), V1: map[string]bool{},
+			V1a: byKey.VerifyHeaders(req.Header, body, now) == nil}
+		for name, v := range bySecret {
+			got.V1[name] = v.VerifyHeaders(req.Header, body, now) == nil
+		}
+		out <- got
+		if answer {
+			w.WriteHeader(http.StatusAccepted)
+		}
+		return answer
+	})
+	return out
+}
+
+// nextDelivery returns the next delivery inspect saw.
+func nextDelivery(t *testing.T, deliveries <-chan signed) signed {
+	t.Helper()
+	select {
+	case d := <-deliveries:
+		return d
+	case <-time.After(wait):
+		t.Fatalf("no delivery within %s", wait)
+		return signed{}
+	}
+}
+
 func TestFlagReachesTwentyReceivers(t *testing.T) {
 	hub := hubtest.Start(t, hubtest.Options{Delivery: fast})
 	origin := hub.AddMember(t, "bank-origin", federation.RoleFlag)
 	var receivers []*hubtest.Receiver
+	var secrets []string
 	for i := range 20 {
 		m := hub.AddMember(t, fmt.Sprintf("bank-%02d", i), federation.RoleCheck)
 		r := hub.NewReceiver(t, m)
-		if i%2 == 1 {
-			r.Register(t) // verifies v1 (HMAC with its secret)
-		} else {
-			r.Register(t)
+		secrets = append(secrets, register(t, r)) // the receiver verifies v1 (HMAC with its secret)
+		if i%2 == 0 {
 			r.RequireKey(t) // verifies v1a (the hub's Ed25519 key) only
 		}
 		receivers = append(receivers, r)
 	}
-	for _, r := range receivers {
+	checks := make([]<-chan signed, len(receivers))
+	for i, r := range receivers {
 		r.WaitEvent(t, wait, protocol.EventVerification)
 		waitEndpoint(t, r.Member, "verified", func(e server.EndpointView) bool { return e.Verified && e.Status == federation.EndpointActive })
+		checks[i] = inspect(t, hub, r, map[string]string{"secret": secrets[i]}, false)
 	}
 
 	tok := origin.Tokenize(t, protocol.TypePersonalNumber, "190905271474")[0]
 	placed := place(t, origin, tok)
-	for _, r := range receivers {
+	for i, r := range receivers {
+		// Every delivery carries both signatures, each valid on its own.
+		if d := nextDelivery(t, checks[i]); d.Method != http.MethodPost || d.Accept != "application/json" || d.ContentType != protocol.DeliveryContentType || !d.V1["secret"] || !d.V1a {
+			t.Errorf("%s got a delivery with %+v, want POST, Accept application/json, Content-Type %s, and valid v1 and v1a signatures",
+				r.Member.ID, d, protocol.DeliveryContentType)
+		}
 		got := r.WaitEvent(t, wait, protocol.EventFlagPlaced)
 		ev := got.Record.Event.(protocol.FlagPlaced)
 		if ev.FlagID != placed.Flag.FlagID {
@@ -584,5 +678,219 @@ func TestEventFilter(t *testing.T) {
 	sort.Strings(types)
 	if !slices.Equal(types, []string{"flag-lifted", "verification"}) {
 		t.Errorf("filtered endpoint got %v, want the verification and the lift", types)
+	}
+}
+
+// TestPausedBacklogGrows: events placed while an endpoint is paused queue
+// for it, and all of them are delivered, in order, once it resumes.
+func TestPausedBacklogGrows(t *testing.T) {
+	hub := hubtest.Start(t, hubtest.Options{Delivery: fast})
+	origin := hub.AddMember(t, "bank-origin", federation.RoleFlag)
+	member := hub.AddMember(t, "bank-b", federation.RoleCheck)
+	r := hub.NewReceiver(t, member)
+	r.Register(t)
+	r.WaitEvent(t, wait, protocol.EventVerification)
+
+	r.Behave(func(_ int, w http.ResponseWriter, _ *http.Request) bool {
+		w.WriteHeader(http.StatusServiceUnavailable)
+		return true
+	})
+	var values []string
+	for i := range 5 {
+		values = append(values, fmt.Sprintf("paused%d@example.se", i))
+	}
+	toks := origin.Tokenize(t, protocol.TypeEmail, values...)
+	flags := []string{place(t, origin, toks[0]).Flag.FlagID}
+	waitEndpoint(t, member, "paused", func(e server.EndpointView) bool { return e.Status == federation.EndpointPaused })
+	for i, tok := range toks[1:] {
+		flags = append(flags, place(t, origin, tok).Flag.FlagID)
+		if e := endpointOf(t, member); e.Backlog != i+2 || e.Status != federation.EndpointPaused {
+			t.Errorf("after %d placements: got backlog %d, status %s; want %d, paused", i+2, e.Backlog, e.Status, i+2)
+		}
+	}
+
+	r.Behave(nil)
+	mustStatus(t, member.Do(t, http.MethodPost, "/v1/members/self/endpoint/resume", "", nil), http.StatusOK)
+	waitEndpoint(t, member, "drained", func(e server.EndpointView) bool { return e.Backlog == 0 && e.Status == federation.EndpointActive })
+	var got []string
+	var last uint64
+	for _, g := range r.Received() {
+		if ev, ok := g.Record.Event.(protocol.FlagPlaced); ok {
+			got = append(got, ev.FlagID)
+			if g.Seq <= last {
+				t.Errorf("got event %d after %d, want sequence order", g.Seq, last)
+			}
+			last = g.Seq
+		}
+	}
+	if !slices.Equal(got, flags) {
+		t.Errorf("got flags %v delivered, want %v", got, flags)
+	}
+}
+
+// TestPausedLiftOutlivesFeedRetention: a lift queued for a paused endpoint
+// is delivered when it resumes, though the feed's retention window passed
+// meanwhile; the record goes once delivered. Pruning is a logged command.
+func TestPausedLiftOutlivesFeedRetention(t *testing.T) {
+	// The hub's clock runs two days behind, then catches up with the
+	// receiver's, which checks webhook timestamps against its own.
+	clock := hubtest.NewClock(time.Now().Add(-48 * time.Hour))
+	hub := hubtest.Start(t, hubtest.Options{Clock: clock, Policy: server.Policy{FeedRetention: 24 * time.Hour},
+		Delivery: server.Delivery{Schedule: []time.Duration{0, 0}, Timeout: 5 * time.Second}})
+	origin := hub.AddMember(t, "bank-origin", federation.RoleFlag)
+	member := hub.AddMember(t, "bank-b", federation.RoleCheck)
+	r := hub.NewReceiver(t, member)
+	r.Behave(func(_ int, w http.ResponseWriter, _ *http.Request) bool {
+		w.WriteHeader(http.StatusServiceUnavailable)
+		return true
+	})
+	r.Register(t)
+	waitEndpoint(t, member, "paused", func(e server.EndpointView) bool { return e.Status == federation.EndpointPaused })
+	tok := origin.Tokenize(t, protocol.TypeEmail, "lifted@example.se")[0]
+	f := place(t, origin, tok)
+	mustStatus(t, origin.Submit(t, "/v1/flags/"+f.Flag.FlagID+"/lift", protocol.LiftFlag{FlagID: f.Flag.FlagID}), http.StatusOK)
+	if e := endpointOf(t, member); e.Backlog != 3 {
+		t.Fatalf("got backlog %d, want the verification, the placement and the lift", e.Backlog)
+	}
+
+	clock.Advance(48 * time.Hour)
+	logSize, _ := hub.Store.LogSize()
+	if err := hub.RunJobs(); err != nil {
+		t.Fatal(err)
+	}
+	seq, _ := hub.Store.Sequence()
+	var pruned []*protocol.LogEntry
+	for _, e := range hub.LogEntries(t)[logSize:] {
+		if e.Action == "feed-pruned" {
+			pruned = append(pruned, e)
+		}
+	}
+	if len(pruned) != 1 {
+		t.Fatalf("got %d feed-pruned log entries, want 1", len(pruned))
+	}
+	count, _ := pruned[0].Attr("count")
+	floor, _ := pruned[0].Attr("floor")
+	if pruned[0].Member != "hub" || count != "3" || floor != strconv.FormatUint(seq, 10) {
+		t.Errorf("got %s pruning count=%s floor=%s, want hub, 3 and %d", pruned[0].Member, count, floor, seq)
+	}
+	resp := member.Do(t, http.MethodGet, "/v1/events?after=0", "", nil)
+	if p := resp.Problem(t); resp.Status != http.StatusGone || p.Type != protocol.ProblemCursorExpired.URI {
+		t.Errorf("cursor 0 after pruning: %d %+v, want 410 cursor-expired", resp.Status, p)
+	}
+
+	r.Behave(nil)
+	mustStatus(t, member.Do(t, http.MethodPost, "/v1/members/self/endpoint/resume", "", nil), http.StatusOK)
+	lift := r.WaitEvent(t, wait, protocol.EventFlagLifted)
+	waitEndpoint(t, member, "drained", func(e server.EndpointView) bool { return e.Backlog == 0 && e.Verified })
+	if _, err := hub.Store.Record(lift.Record.ID); !errors.Is(err, store.ErrNotFound) {
+		t.Errorf("got the delivered lift's record kept past the feed's window (%v), want it deleted", err)
+	}
+	logSize, _ = hub.Store.LogSize()
+	if err := hub.RunJobs(); err != nil {
+		t.Fatal(err)
+	}
+	for _, e := range hub.LogEntries(t)[logSize:] {
+		if e.Action == "feed-pruned" {
+			t.Errorf("got a second feed-pruned entry %+v, want none: nothing more was due", e)
+		}
+	}
+}
+
+// TestOldSecretStopsSigning: after a rotation both secrets sign until the
+// overlap window ends; then only the new one does.
+func TestOldSecretStopsSigning(t *testing.T) {
+	clock := hubtest.NewClock(time.Now())
+	hub := hubtest.Start(t, hubtest.Options{Clock: clock, Delivery: fast})
+	origin := hub.AddMember(t, "bank-origin", federation.RoleFlag)
+	m := hub.AddMember(t, "bank-b", federation.RoleCheck)
+	r := hub.NewReceiver(t, m)
+	old := register(t, r)
+	r.WaitEvent(t, wait, protocol.EventVerification)
+
+	resp := m.Do(t, http.MethodPost, "/v1/members/self/endpoint/secret", "", nil)
+	mustStatus(t, resp, http.StatusOK)
+	var rot struct {
+		Secret string    `json:"secret"`
+		Until  time.Time `json:"previous_secrets_valid_until"`
+	}
+	resp.JSON(t, &rot)
+	if want := clock.Now().Add(24 * time.Hour); !rot.Until.Equal(want) {
+		t.Fatalf("got the old secret valid until %s, want %s", rot.Until, want)
+	}
+	// The hub's clock moves past the receiver's: the receiver's own check
+	// of the timestamp would fail, so deliveries are checked and answered
+	// here, at the hub's time.
+	deliveries := inspect(t, hub, r, map[string]string{"old": old, "new": rot.Secret}, true)
+	toks := origin.Tokenize(t, protocol.TypeEmail, "overlap@example.se", "after@example.se")
+	place(t, origin, toks[0])
+	if d := nextDelivery(t, deliveries); !d.V1["old"] || !d.V1["new"] || !d.V1a {
+		t.Errorf("within the overlap: got %+v, want v1 under both secrets and v1a", d)
+	}
+	clock.Advance(24 * time.Hour)
+	place(t, origin, toks[1])
+	if d := nextDelivery(t, deliveries); d.V1["old"] || !d.V1["new"] || !d.V1a {
+		t.Errorf("after the overlap: got %+v, want v1 under the new secret only, and v1a", d)
+	}
+	if v := endpointOf(t, m); len(v.Secrets) != 1 {
+		t.Errorf("got %d secrets listed after the overlap, want the new one only", len(v.Secrets))
+	}
+}
+
+// TestErasureLeavesFeedAndSnapshot: after a subject's erasure, the feed
+// and the snapshot hold nothing of its earlier events; the feed has the
+// subject-erased record that tells members to erase theirs.
+func TestErasureLeavesFeedAndSnapshot(t *testing.T) {
+	hub := hubtest.Start(t, hubtest.Options{Policy: server.Policy{SuspicionLegalBasis: "brottsdatalagen"}})
+	origin := hub.AddMember(t, "bank-origin", federation.RoleFlag, federation.RoleSuspicion, federation.RoleCheck)
+	member := hub.AddMember(t, "bank-b", federation.RoleCheck)
+	toks := origin.Tokenize(t, protocol.TypeEmail, "erased@example.se", "kept@example.se")
+	place(t, origin, toks[0])
+	kept := place(t, origin, toks[1])
+	mustStatus(t, origin.Submit(t, "/v1/suspicions", protocol.ReportSuspicion{Subjects: toks[:1], Category: protocol.CategoryMoneyMule, PoliceReport: report}), http.StatusCreated)
+	if events, _ := feed(t, member, 0); len(events) != 3 {
+		t.Fatalf("got %d events before the erasure, want the two placements and the hit", len(events))
+	}
+
+	resp := hub.Operator.JSON(t, http.MethodPost, "/v1/admin/erasures", map[string]string{"subject": toks[0].String(), "legal_basis": "gdpr-art-17"})
+	mustStatus(t, resp, http.StatusOK)
+
+	keys := hub.JWKS(t)
+	about := func(jws string) (protocol.EventType, string) {
+		t.Helper()
+		rec, err := protocol.VerifyRecord([]byte(jws), keys)
+		if err != nil {
+			t.Fatal(err)
+		}
+		subjects, _ := rec.Subject.Tokens()
+		var texts []string
+		for _, s := range subjects {
+			texts = append(texts, s.String())
+		}
+		return rec.Event.EventType(), fmt.Sprint(texts)
+	}
+	events, _ := feed(t, member, 0)
+	var got []string
+	for _, e := range events {
+		typ, subject := about(e.JWS)
+		got = append(got, typ.Short()+" "+subject)
+	}
+	want := []string{"flag-placed [" + toks[1].String() + "]", "subject-erased [" + toks[0].String() + "]"}
+	if !slices.Equal(got, want) {
+		t.Errorf("got feed %v, want %v", got, want)
+	}
+
+	resp = member.Do(t, http.MethodGet, "/v1/snapshot", "", nil)
+	mustStatus(t, resp, http.StatusOK)
+	var snap struct {
+		Records []server.FeedEvent `json:"records"`
+	}
+	resp.JSON(t, &snap)
+	got = nil
+	for _, e := range snap.Records {
+		typ, subject := about(e.JWS)
+		got = append(got, typ.Short()+" "+subject)
+	}
+	if want := []string{"flag-placed [" + toks[1].String() + "]"}; !slices.Equal(got, want) {
+		t.Errorf("got snapshot %v, want %v (flag %s only)", got, want, kept.Flag.FlagID)
 	}
 }

@@ -90,6 +90,8 @@ func Routes() []Route {
 		{Method: http.MethodGet, Path: "/v1/log/proof/inclusion", Roles: logReader, Class: string(classReads), handle: (*Hub).inclusionProof},
 		{Method: http.MethodGet, Path: "/v1/log/proof/consistency", Roles: logReader, Class: string(classReads), handle: (*Hub).consistencyProof},
 		{Method: http.MethodGet, Path: "/v1/log/entries", Roles: regulator, Class: string(classReads), handle: (*Hub).logEntries},
+		{Method: http.MethodGet, Path: "/v1/log/tile/:level/*index", Roles: logReader, Class: string(classReads), handle: (*Hub).logTile},
+		{Method: http.MethodGet, Path: "/v1/log/tile/entries/*index", Roles: regulator, Class: string(classReads), handle: (*Hub).logEntryBundle},
 		{Method: http.MethodGet, Path: "/v1/audit/entries", Roles: regulator, Class: string(classReads), handle: (*Hub).auditEntries},
 		{Method: http.MethodGet, Path: "/v1/audit/stats", Roles: regulator, Class: string(classReads), handle: (*Hub).auditStats},
 		{Method: http.MethodGet, Path: "/v1/audit/export", Roles: regulator, Class: string(classReads), handle: (*Hub).auditExport},
@@ -106,11 +108,12 @@ func Routes() []Route {
 	}
 }
 
-// OpenAPIPath returns the route's path in OpenAPI syntax ("{id}").
+// OpenAPIPath returns the route's path in OpenAPI syntax ("{id}"; a
+// catch-all "*index" is "{index}" too).
 func (r Route) OpenAPIPath() string {
 	parts := strings.Split(r.Path, "/")
 	for i, p := range parts {
-		if strings.HasPrefix(p, ":") {
+		if strings.HasPrefix(p, ":") || strings.HasPrefix(p, "*") {
 			parts[i] = "{" + p[1:] + "}"
 		}
 	}

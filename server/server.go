@@ -11,6 +11,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"slices"
 	"sync"
 	"time"
 
@@ -41,6 +42,8 @@ type Policy struct {
 	MaxExtendedFlag time.Duration
 	// MaxThaw is the longest thaw window. Default 72 hours.
 	MaxThaw time.Duration
+	// MaxThawAhead is how far ahead a thaw may start. Default 30 days.
+	MaxThawAhead time.Duration
 	// Reminder is how long before expiry the origin member is reminded.
 	// Default 30 days.
 	Reminder time.Duration
@@ -67,6 +70,9 @@ func (p *Policy) defaults() {
 	if p.MaxThaw == 0 {
 		p.MaxThaw = 72 * time.Hour
 	}
+	if p.MaxThawAhead == 0 {
+		p.MaxThawAhead = 30 * day
+	}
 	if p.Reminder == 0 {
 		p.Reminder = 30 * day
 	}
@@ -80,8 +86,15 @@ func (p *Policy) defaults() {
 
 // Delivery configures webhook delivery. Zero fields mean the defaults.
 type Delivery struct {
-	// Schedule is the retry schedule; nil means federation.DefaultSchedule.
+	// Schedule is the retry schedule: the wait before each retry after
+	// consecutive failures (len(Schedule)+1 attempts before the endpoint
+	// is paused); nil means federation.DefaultSchedule. No wait may be
+	// negative.
 	Schedule []time.Duration
+	// Jitter spreads each scheduled wait by up to ± this fraction, from 0
+	// to 1; nil means federation.DefaultJitter (0.1), and 0 turns jitter
+	// off.
+	Jitter *float64
 	// Timeout bounds one attempt; default 10 s.
 	Timeout time.Duration
 	// Concurrency is how many deliveries to one endpoint may be in flight;
@@ -189,6 +202,10 @@ func New(cfg Config) (*Hub, error) {
 		return nil, errors.New("server: Config.Keys is required")
 	case cfg.Issuer == "":
 		return nil, errors.New("server: Config.Issuer is required")
+	case cfg.Delivery.Jitter != nil && (*cfg.Delivery.Jitter < 0 || *cfg.Delivery.Jitter > 1):
+		return nil, fmt.Errorf("server: Config.Delivery.Jitter is %v; want 0 (none) to 1", *cfg.Delivery.Jitter)
+	case slices.ContainsFunc(cfg.Delivery.Schedule, func(d time.Duration) bool { return d < 0 }):
+		return nil, fmt.Errorf("server: Config.Delivery.Schedule %v has a negative wait", cfg.Delivery.Schedule)
 	}
 	cfg.Policy.defaults()
 	cfg.Limits.defaults()
@@ -242,7 +259,7 @@ func New(cfg Config) (*Hub, error) {
 	}
 	h.dispatcher = federation.NewDispatcher(federation.DispatcherConfig{
 		Outbox: cfg.Store, Client: client, HubKey: cfg.Keys.Webhook,
-		Schedule: cfg.Delivery.Schedule, Timeout: cfg.Delivery.Timeout, Concurrency: cfg.Delivery.Concurrency,
+		Schedule: cfg.Delivery.Schedule, Jitter: cfg.Delivery.Jitter, Timeout: cfg.Delivery.Timeout, Concurrency: cfg.Delivery.Concurrency,
 		Now: cfg.Now, Logger: cfg.Logger.With("component", "dispatcher"), Observer: h.metrics,
 	})
 	if err := h.ensureOperator(); err != nil {

@@ -14,7 +14,6 @@ import (
 	"github.com/gin-gonic/gin"
 	"github.com/google/uuid"
 
-	"github.com/sparr-dev/sparr/federation"
 	"github.com/sparr-dev/sparr/protocol"
 	"github.com/sparr-dev/sparr/server/store"
 )
@@ -139,7 +138,7 @@ func (h *Hub) answerSubmission(c *gin.Context, sub *store.Submission) {
 			h.internal(c, "read flag", err)
 			return
 		}
-		resp.Flag = flagViewOf(f, h.now())
+		resp.Flag = flagViewFor(member(c), f, h.now())
 	}
 	if sub.Suspicion != "" {
 		s, err := h.store.Suspicion(sub.Suspicion)
@@ -244,9 +243,4 @@ func (h *Hub) checkToken(field string, t protocol.Token) *protocol.Problem {
 		return tokenProblem(field, fmt.Errorf("token is of epoch %d, but this hub makes epoch %d tokens; tokenize again", t.Epoch, e))
 	}
 	return nil
-}
-
-// hasRole is a helper for entitlement checks.
-func hasRole(m *federation.Member, roles ...federation.Role) bool {
-	return slices.ContainsFunc(roles, m.HasRole)
 }

@@ -85,6 +85,7 @@ func (h *Hub) reportSuspicion(c *gin.Context) {
 		return &store.Command{
 			At: h.now(), Actor: m.ID, Action: "suspicion-reported",
 			Salt: salt(), Details: details(map[string]any{"suspicion_id": id, "record": rec.ID, "hit": hit.ID, "subjects": subjects, "legal_basis": h.cfg.Policy.SuspicionLegalBasis}),
+			Subjects:   subjects,
 			Submission: &store.SubmissionRef{ID: s.ID, Hash: hash},
 			Record:     rec, Also: []*store.Record{hit},
 			Suspicion: &store.Suspicion{ID: id, Version: 1, Subjects: subjects, Category: req.Category, Origin: m.ID,

@@ -23,11 +23,20 @@
 //
 // [Replica.Sync] bootstraps an empty replica from the hub's snapshot, and
 // catches a reopened one up from the feed after its last sequence number.
-// [Replica.Apply] applies a pushed event; when the event's
-// Sparr-Previous-Sequence is past the replica's last sequence number, a
-// delivery was missed, and it reads the feed to fill the gap. When the hub
-// no longer keeps the events missed (the feed's cursor expired after a
-// long absence), the replica starts again from a snapshot.
+// [Replica.Apply] takes a pushed event as a signal that the hub has
+// something new: it reads the feed from the replica's last sequence
+// number, which brings that event and every one before it that the
+// replica has not applied, missed deliveries included. The replica moves
+// only as the hub's feed and snapshot say, never by a delivery's sequence
+// headers, which the delivery's signature does not cover; so it answers as
+// the hub does whatever event types the member's endpoint subscribes to.
+// Register the endpoint for every event type (no filter) all the same:
+// then every change wakes the replica at once, while with a filter a
+// change of another type arrives with the next push, or at [Replica.Run]'s
+// next read of the feed. When the hub no longer keeps the events missed
+// (the feed's cursor expired after a long absence), or its feed ends
+// before the replica's sequence number (a hub restored from an older
+// backup), the replica starts again from a snapshot, and logs why.
 //
 // # Checking
 //

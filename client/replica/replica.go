@@ -244,36 +244,36 @@ func (r *Replica) Sync(ctx context.Context) error {
 	return r.sync(ctx)
 }
 
-// Apply applies an event the hub pushed; it fits [client.ReceiverConfig]'s
-// Handle. An event already applied is skipped. An event whose previous
-// sequence number (Sparr-Previous-Sequence) is past the replica's last
-// shows a gap: the replica then reads the feed from its last sequence
-// number, which brings this event too. It returns when the change is in
-// the file.
+// Apply takes an event the hub pushed; it fits [client.ReceiverConfig]'s
+// Handle. A push tells the replica that the hub has something new, and no
+// more: unless the replica already holds the event's sequence number, it
+// reads the feed from its last sequence number, which brings the event and
+// every event before it that the replica has not applied, whatever types
+// the member's endpoint subscribes to. The delivery's sequence headers,
+// which its signature does not cover, never move the replica: only the
+// feed and the snapshot do. A delivery claiming a sequence number the
+// hub's feed has not reached is logged and ignored. Apply returns when the
+// changes are in the file.
 func (r *Replica) Apply(ctx context.Context, e *client.Event) error {
 	r.wmu.Lock()
 	defer r.wmu.Unlock()
-	last := r.seq.Load()
-	switch {
-	case !r.bootstrapped:
-		return r.sync(ctx)
-	case e.Seq <= last:
+	if r.bootstrapped && e.Seq <= r.seq.Load() {
 		return nil
-	case e.PreviousSeq > last:
-		r.log.Info("missed an event: reading the feed", "seq", e.Seq, "previous", e.PreviousSeq, "last_applied", last)
-		return r.sync(ctx)
 	}
-	err := r.applyEvents([]*client.Event{e}, e.Seq)
-	if errors.Is(err, errDiverged) {
-		r.log.Warn("event for a flag the replica does not hold: starting again from a snapshot", "error", err)
-		return r.bootstrap(ctx)
+	if err := r.sync(ctx); err != nil {
+		return err
 	}
-	return err
+	if head := r.seq.Load(); head < e.Seq {
+		r.log.Warn("a delivery claims a sequence number past the end of the hub's feed: ignored; was it altered, or passed on by another member?",
+			"claimed_seq", e.Seq, "feed_seq", head, "record", e.Record.ID, "webhook_id", e.WebhookID)
+	}
+	return nil
 }
 
 // Run syncs now and then every PollInterval until ctx is done, as a safety
 // net beside pushed events: a delivery lost at the end of a burst has no
-// successor to reveal the gap. It logs failures and keeps going, and
+// successor to bring its event, and events of a type the endpoint does not
+// subscribe to wake nothing. It logs failures and keeps going, and
 // returns ctx's error.
 func (r *Replica) Run(ctx context.Context) error {
 	t := time.NewTicker(r.cfg.PollInterval)
@@ -301,28 +301,49 @@ func (r *Replica) sync(ctx context.Context) error {
 		r.log.Info("the hub no longer keeps the events missed: starting again from a snapshot", "last_applied", r.seq.Load())
 		return r.bootstrap(ctx)
 	case errors.Is(err, errDiverged):
-		r.log.Warn("event for a flag the replica does not hold: starting again from a snapshot", "error", err)
+		r.log.Warn("the replica diverged from the hub: starting again from a snapshot", "error", err)
 		return r.bootstrap(ctx)
 	}
 	return err
 }
 
 // catchUp applies the feed after the replica's last sequence number, page
-// by page, each page in one transaction.
+// by page, each page in one transaction. It asks for the feed from one
+// before that number: the hub's cursor moves past a sequence number only
+// once the hub has issued it, so a feed that ends before the replica's
+// number shows a hub that is behind the replica (restored from an older
+// backup, or a replica that once trusted a false sequence number), and
+// catchUp returns errDiverged.
 func (r *Replica) catchUp(ctx context.Context) error {
+	last := r.seq.Load()
+	from := last
+	if last > 0 {
+		from = last - 1
+	}
 	for {
-		page, err := r.cfg.Client.Feed(ctx, r.seq.Load(), r.cfg.PageSize)
+		page, err := r.cfg.Client.Feed(ctx, from, r.cfg.PageSize)
+		if errors.Is(err, client.ErrCursorExpired) && from < last {
+			// The hub pruned the feed up to the replica's number exactly.
+			from = last
+			continue
+		}
 		if err != nil {
 			return err
 		}
-		if len(page.Events) > 0 || page.Next > r.seq.Load() {
-			if err := r.applyEvents(page.Events, page.Next); err != nil {
+		if !page.More && page.Next < last {
+			return fmt.Errorf("%w: the hub's feed ends at sequence number %d, the replica is at %d", errDiverged, page.Next, last)
+		}
+		cur := r.seq.Load()
+		fresh := slices.DeleteFunc(page.Events, func(e *client.Event) bool { return e.Seq <= cur })
+		if len(fresh) > 0 || page.Next > cur {
+			if err := r.applyEvents(fresh, max(page.Next, cur)); err != nil {
 				return err
 			}
 		}
 		if !page.More {
 			return nil
 		}
+		from = page.Next
 	}
 }
 

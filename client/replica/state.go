@@ -143,9 +143,10 @@ func newState() *state {
 	return &state{flags: map[string]*Flag{}, susps: map[string]*Suspicion{}, byToken: map[[protocol.TokenSize]byte]holding{}}
 }
 
-// errDiverged says an event refers to a flag the replica does not hold:
-// it missed something the feed cannot give back, and must start again from
-// a snapshot.
+// errDiverged says the replica and the hub disagree: an event refers to a
+// flag the replica does not hold, or the hub's feed ends before the
+// replica's sequence number. The feed cannot mend that; the replica starts
+// again from a snapshot.
 var errDiverged = errors.New("replica diverged from the hub")
 
 // dirty names what an apply changed, to be written to the store.

@@ -1,8 +1,9 @@
 package replica
 
-// The index on its own, with records the hub cannot (yet) produce, such
-// as subject erasure. Events here are made up and not signed: the index
-// trusts what the client has verified.
+// The index on its own, event by event, down to what each event marks to
+// be written. Events here are made up and not signed: the index trusts
+// what the client has verified. TestErasure (push_test.go) erases a
+// subject through a real hub.
 
 import (
 	"context"

@@ -18,6 +18,17 @@ func (e *usageError) Error() string { return e.msg }
 
 func usagef(format string, args ...any) error { return &usageError{fmt.Sprintf(format, args...)} }
 
+// An exitError is a failure with an exit status of its own, which the
+// command documents.
+type exitError struct {
+	code int
+	err  error
+}
+
+func (e *exitError) Error() string { return e.err.Error() }
+
+func (e *exitError) Unwrap() error { return e.err }
+
 // env is what a command runs with: its output and its environment.
 type env struct {
 	stdout, stderr io.Writer
@@ -39,12 +50,16 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer, getenv fu
 	e := &env{stdout: stdout, stderr: stderr, getenv: getenv}
 	err := dispatch(ctx, e, "", commands(), args)
 	var ue *usageError
+	var xe *exitError
 	switch {
 	case err == nil, errors.Is(err, flag.ErrHelp):
 		return 0
 	case errors.As(err, &ue):
 		fmt.Fprintf(stderr, "sparr: %s\n", oneLine(err.Error()))
 		return 2
+	case errors.As(err, &xe):
+		fmt.Fprintf(stderr, "sparr: %s\n", oneLine(err.Error()))
+		return xe.code
 	default:
 		fmt.Fprintf(stderr, "sparr: %s\n", oneLine(err.Error()))
 		return 1

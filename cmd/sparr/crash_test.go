@@ -12,6 +12,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	mathrand "math/rand/v2"
 	"net"
 	"net/http"
@@ -60,11 +61,19 @@ const (
 //     final one, and with the entries themselves;
 //   - every event reached every receiver, verified, with a repeat only under
 //     the same webhook-id, and with Sparr-Previous-Sequence chaining them;
-//   - nothing exists twice: one flag per token, each record once.
+//   - nothing exists twice: one flag per token, each record once and at one
+//     feed sequence number, at most one lift per flag, each submission
+//     accepted (logged) once.
+//
+// The random choices — when to kill, what each worker does — come from a
+// seed the test logs; SPARR_CRASH_SEED=N makes them again (the timing of
+// the run around them is the machine's).
 func TestCrashRecovery(t *testing.T) {
 	if testing.Short() {
 		t.Skip("builds the binary and kills it repeatedly")
 	}
+	seed := crashSeed(t)
+	rng := mathrand.New(mathrand.NewPCG(seed, 0))
 	began := time.Now()
 	tmp := t.TempDir()
 	bin := filepath.Join(tmp, "sparr")
@@ -106,7 +115,8 @@ func TestCrashRecovery(t *testing.T) {
 
 	workers := make([]*crashWorker, crashWorkers)
 	for i := range workers {
-		w := &crashWorker{t: t, n: i, m: banks[i%len(banks)], jwks: keys.JWKS(), active: map[string]protocol.Token{}}
+		w := &crashWorker{t: t, n: i, m: banks[i%len(banks)], jwks: keys.JWKS(), active: map[string]protocol.Token{},
+			rng: mathrand.New(mathrand.NewPCG(seed, uint64(i)+1))}
 		w.fresh = w.m.tokenize(t, crashTokens, fmt.Sprintf("crash-w%d", i))
 		workers[i] = w
 	}
@@ -122,11 +132,16 @@ func TestCrashRecovery(t *testing.T) {
 	pollStop := make(chan struct{})
 	polling.Go(func() { cps.poll(pollStop) })
 
-	for range crashes {
-		time.Sleep(time.Duration(mathrand.N(500)+50) * time.Millisecond)
+	for i := range crashes {
+		if i%3 == 2 {
+			// This run outlasts the checkpoint interval: the hub signs a
+			// checkpoint under load, and is killed soon after.
+			cps.waitPublished(t)
+		}
+		time.Sleep(time.Duration(rng.IntN(500)+50) * time.Millisecond)
 		hub.kill(t)
 		cps.crashed()
-		time.Sleep(time.Duration(mathrand.N(100)) * time.Millisecond)
+		time.Sleep(time.Duration(rng.IntN(100)) * time.Millisecond)
 		hub.start(t)
 		// The regulator checks the log right after each restart: it must
 		// extend every checkpoint seen before the crash.
@@ -171,6 +186,9 @@ func TestCrashRecovery(t *testing.T) {
 	state := readCrashStore(t, st)
 	checkLog(t, st, cps, final)
 	checkWrites(t, st, state, writes, checks)
+	for _, d := range state.duplicates() {
+		t.Error(d)
+	}
 	deliveries, duplicates := checkDeliveries(t, st, state, receivers, writes)
 
 	acked, unanswered := 0, 0
@@ -188,7 +206,25 @@ func TestCrashRecovery(t *testing.T) {
 		unanswered, state.unansweredHappened(writes), unanswered-state.unansweredHappened(writes))
 	t.Logf("deliveries: %d verified by %d receivers, %d of them repeats, each under the same webhook-id",
 		deliveries, len(receivers), duplicates)
-	t.Logf("log: %d entries; %d checkpoints fetched across the crashes, each consistent with the final one", state.logSize, len(cps.all()))
+	t.Logf("log: %d entries; %d checkpoints fetched across the crashes, %d of them signed on the interval under load before a kill, each consistent with the final one",
+		state.logSize, len(cps.all()), cps.published)
+}
+
+// crashSeed returns the seed of the crash test's random choices:
+// SPARR_CRASH_SEED if set, to replay a run, or a new one. It logs it.
+func crashSeed(t *testing.T) uint64 {
+	t.Helper()
+	if s := os.Getenv("SPARR_CRASH_SEED"); s != "" {
+		seed, err := strconv.ParseUint(s, 10, 64)
+		if err != nil {
+			t.Fatalf("SPARR_CRASH_SEED=%q: want a number", s)
+		}
+		t.Logf("seed %d, from SPARR_CRASH_SEED", seed)
+		return seed
+	}
+	seed := mathrand.Uint64()
+	t.Logf("seed %d; SPARR_CRASH_SEED=%d makes the same random choices again", seed, seed)
+	return seed
 }
 
 // A crashHub is the sparr binary serving one data directory on one
@@ -466,6 +502,7 @@ type crashWorker struct {
 	n    int
 	m    *crashMember
 	jwks *protocol.KeySet
+	rng  *mathrand.Rand // every choice the worker makes, from the test's seed
 
 	fresh  []protocol.Token          // never submitted
 	active map[string]protocol.Token // acknowledged flags, not lifted, by flag id
@@ -483,9 +520,9 @@ func (w *crashWorker) run(stop chan struct{}) {
 		select {
 		case <-stop:
 			return
-		case <-time.After(time.Duration(mathrand.N(15)) * time.Millisecond):
+		case <-time.After(time.Duration(w.rng.IntN(15)) * time.Millisecond):
 		}
-		switch r := mathrand.N(10); {
+		switch r := w.rng.IntN(10); {
 		case r < 5 && len(w.fresh) > 0:
 			w.place()
 		case r < 7 && len(w.active) > 0:
@@ -520,10 +557,8 @@ func (w *crashWorker) place() {
 }
 
 func (w *crashWorker) lift() {
-	var id string
-	for id = range w.active {
-		break
-	}
+	ids := w.activeIDs()
+	id := ids[w.rng.IntN(len(ids))]
 	tok := w.active[id]
 	delete(w.active, id)
 	jti, body, err := w.m.sign(protocol.LiftFlag{FlagID: id})
@@ -578,14 +613,14 @@ func (w *crashWorker) ack(wr *crashWrite, resp []byte, status string) bool {
 // the answer with what its acknowledged writes make it.
 func (w *crashWorker) check() {
 	want := map[string]string{} // token → flag id, "" for none
-	for id, tok := range w.active {
-		want[tok.String()] = id
-		if len(want) == 2 {
-			break
+	if ids := w.activeIDs(); len(ids) > 0 {
+		for range 2 {
+			id := ids[w.rng.IntN(len(ids))]
+			want[w.active[id].String()] = id
 		}
 	}
 	if len(w.lifted) > 0 {
-		want[w.lifted[mathrand.N(len(w.lifted))].String()] = ""
+		want[w.lifted[w.rng.IntN(len(w.lifted))].String()] = ""
 	}
 	if len(w.fresh) > 0 {
 		want[w.fresh[len(w.fresh)-1].String()] = ""
@@ -617,6 +652,17 @@ func (w *crashWorker) check() {
 		}
 	}
 	w.checks = append(w.checks, crashCheck{member: w.m.id, id: res.CheckID, logIndex: res.LogIndex, tokens: len(texts)})
+}
+
+// activeIDs returns the ids of the worker's active flags in order (the
+// order of a map is random, and not the seed's).
+func (w *crashWorker) activeIDs() []string {
+	ids := make([]string, 0, len(w.active))
+	for id := range w.active {
+		ids = append(ids, id)
+	}
+	slices.Sort(ids)
+	return ids
 }
 
 // send sends a request until the hub can be reached. A request that may
@@ -824,6 +870,34 @@ type checkpoints struct {
 	bySize map[uint64]*protocol.Checkpoint
 	runOf  map[uint64]int // the run of the hub (1 until the first crash) a checkpoint was fetched from
 	crash  int
+	// first is the size of the first checkpoint fetched from the hub's
+	// current run (the one it published as it started); 0 before one.
+	first uint64
+	// published counts the runs waitPublished saw sign a checkpoint.
+	published int
+}
+
+// waitPublished waits until the hub's current run has signed a checkpoint
+// after the one it started with: on the checkpoint interval, under load.
+func (c *checkpoints) waitPublished(t *testing.T) {
+	t.Helper()
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		cp := c.fetch()
+		c.mu.Lock()
+		first := c.first
+		c.mu.Unlock()
+		if cp != nil && first != 0 && cp.Size > first {
+			c.mu.Lock()
+			c.published++
+			c.mu.Unlock()
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the hub signed no checkpoint beyond its first (size %d) within 30 s under load", first)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
 }
 
 // poll fetches the latest checkpoint every 100 ms until stop.
@@ -841,6 +915,9 @@ func (c *checkpoints) poll(stop chan struct{}) {
 // fetch fetches, verifies and keeps the latest checkpoint, if the hub
 // answers.
 func (c *checkpoints) fetch() *protocol.Checkpoint {
+	c.mu.Lock()
+	run := c.crash
+	c.mu.Unlock()
 	status, body, err := c.m.do(http.MethodGet, "/v1/log/checkpoint", "", nil)
 	if err != nil {
 		return nil // the hub is down
@@ -862,6 +939,9 @@ func (c *checkpoints) fetch() *protocol.Checkpoint {
 	if _, ok := c.bySize[cp.Size]; !ok {
 		c.bySize[cp.Size], c.runOf[cp.Size] = cp, c.crash+1
 	}
+	if c.first == 0 && c.crash == run {
+		c.first = cp.Size
+	}
 	return cp
 }
 
@@ -869,6 +949,7 @@ func (c *checkpoints) fetch() *protocol.Checkpoint {
 func (c *checkpoints) crashed() {
 	c.mu.Lock()
 	c.crash++
+	c.first = 0
 	c.mu.Unlock()
 }
 
@@ -943,13 +1024,17 @@ type crashStore struct {
 	events  map[uint64]string        // seq → record jti
 	logSize uint64
 	entries []*protocol.LogEntry
+	// submissions are the members' submissions the hub accepted, by
+	// member and jti ("bank-a\x00jti").
+	submissions map[string]*store.Submission
 	// happened are the unanswered writes the store shows were applied.
 	happened map[*crashWrite]bool
 }
 
 func readCrashStore(t *testing.T, st *store.Store) *crashStore {
 	t.Helper()
-	s := &crashStore{records: map[string]*store.Record{}, flags: map[string]*store.Flag{}, events: map[uint64]string{}, happened: map[*crashWrite]bool{}}
+	s := &crashStore{records: map[string]*store.Record{}, flags: map[string]*store.Flag{}, events: map[uint64]string{},
+		submissions: map[string]*store.Submission{}, happened: map[*crashWrite]bool{}}
 	err := st.Walk(func(bucket string, k, v []byte) error {
 		switch bucket {
 		case "records":
@@ -969,6 +1054,12 @@ func readCrashStore(t *testing.T, st *store.Store) *crashStore {
 			s.flags[f.ID] = f
 		case "events":
 			s.events[binary.BigEndian.Uint64(k)] = string(v)
+		case "submissions":
+			sub := new(store.Submission)
+			if err := json.Unmarshal(v, sub); err != nil {
+				return err
+			}
+			s.submissions[string(k)] = sub
 		}
 		return nil
 	})
@@ -990,6 +1081,54 @@ func readCrashStore(t *testing.T, st *store.Store) *crashStore {
 		s.entries = append(s.entries, e)
 	}
 	return s
+}
+
+// duplicates returns what the store holds twice: a record at two feed
+// sequence numbers, two lift records of one flag, or a submission accepted
+// twice — a log entry of an accepted placement or lift that is not the one
+// entry its submission's idempotency row names.
+func (s *crashStore) duplicates() []string {
+	var out []string
+	seqOf := map[string]uint64{}
+	for _, seq := range slices.Sorted(maps.Keys(s.events)) {
+		jti := s.events[seq]
+		if first, ok := seqOf[jti]; ok {
+			out = append(out, fmt.Sprintf("record %s is in the feed twice, as events %d and %d", jti, first, seq))
+			continue
+		}
+		seqOf[jti] = seq
+	}
+	liftOf := map[string]string{}
+	for _, id := range slices.Sorted(maps.Keys(s.records)) {
+		r := s.records[id]
+		if r.Type != protocol.EventFlagLifted {
+			continue
+		}
+		if first, ok := liftOf[r.Ref]; ok {
+			out = append(out, fmt.Sprintf("flag %s has two lift records, %s and %s", r.Ref, first, id))
+			continue
+		}
+		liftOf[r.Ref] = id
+	}
+	accepted := map[uint64]string{} // log index → the submission it records
+	for _, key := range slices.Sorted(maps.Keys(s.submissions)) {
+		sub := s.submissions[key]
+		if other, ok := accepted[sub.LogIndex]; ok {
+			out = append(out, fmt.Sprintf("submissions %q and %q both name log entry %d", other, key, sub.LogIndex))
+		}
+		accepted[sub.LogIndex] = key
+	}
+	for _, e := range s.entries {
+		if (e.Action != "flag-placed" && e.Action != "flag-lifted") || e.Result != "ok" {
+			continue
+		}
+		key, ok := accepted[e.Index]
+		member, _, _ := strings.Cut(key, "\x00")
+		if !ok || member != e.Member || s.submissions[key].Action != e.Action {
+			out = append(out, fmt.Sprintf("log entry %d records a %s by %s that is not the entry of its submission: a submission accepted twice, or none", e.Index, e.Action, e.Member))
+		}
+	}
+	return out
 }
 
 func (s *crashStore) unansweredHappened(writes []*crashWrite) int {
@@ -1283,4 +1422,51 @@ func checkDeliveries(t *testing.T, st *store.Store, s *crashStore, receivers []*
 		}
 	}
 	return deliveries, repeats
+}
+
+// TestCrashDuplicates: the crash test's check that nothing exists twice
+// finds each kind of duplicate, and nothing in a store without one.
+func TestCrashDuplicates(t *testing.T) {
+	entry := func(i uint64, member, action string) *protocol.LogEntry {
+		return &protocol.LogEntry{Index: i, Member: member, Action: action, Result: "ok"}
+	}
+	clean := func() *crashStore {
+		return &crashStore{
+			events: map[uint64]string{1: "rec-place", 2: "rec-lift"},
+			records: map[string]*store.Record{
+				"rec-lift": {ID: "rec-lift", Type: protocol.EventFlagLifted, Ref: "flag-1"},
+			},
+			entries: []*protocol.LogEntry{entry(0, "bank-a", "flag-placed"), entry(1, "bank-a", "flag-lifted"), entry(2, "bank-b", "check")},
+			submissions: map[string]*store.Submission{
+				"bank-a\x00jti-1": {Action: "flag-placed", LogIndex: 0},
+				"bank-a\x00jti-2": {Action: "flag-lifted", LogIndex: 1},
+			},
+		}
+	}
+	if got := clean().duplicates(); len(got) != 0 {
+		t.Errorf("got %q in a store without duplicates, want nothing", got)
+	}
+	for _, tc := range []struct {
+		name  string
+		spoil func(s *crashStore)
+		want  string
+	}{
+		{"a record at two sequence numbers", func(s *crashStore) { s.events[3] = "rec-lift" }, "record rec-lift is in the feed twice, as events 2 and 3"},
+		{"two lifts of a flag", func(s *crashStore) {
+			s.records["rec-lift-2"] = &store.Record{ID: "rec-lift-2", Type: protocol.EventFlagLifted, Ref: "flag-1"}
+		}, "flag flag-1 has two lift records"},
+		{"a submission accepted twice", func(s *crashStore) {
+			s.entries = append(s.entries, entry(3, "bank-a", "flag-placed"))
+		}, "log entry 3 records a flag-placed by bank-a"},
+		{"two submissions naming one entry", func(s *crashStore) {
+			s.submissions["bank-a\x00jti-3"] = &store.Submission{Action: "flag-placed", LogIndex: 0}
+		}, "both name log entry 0"},
+	} {
+		s := clean()
+		tc.spoil(s)
+		got := s.duplicates()
+		if len(got) != 1 || !strings.Contains(got[0], tc.want) {
+			t.Errorf("%s: got %q, want one finding saying %q", tc.name, got, tc.want)
+		}
+	}
 }

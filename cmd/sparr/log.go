@@ -9,9 +9,11 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"net/url"
 	"os"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 
@@ -32,20 +34,38 @@ type logFlags struct {
 	full                                      bool
 }
 
+// The exit status of sparr log verify: 0 when the log verified, 1 when it
+// did not (with evidence), exitCouldNotCheck when it could not be checked,
+// and 2 for a usage error, as for every command.
+const exitCouldNotCheck = 3
+
+// How a verification retries a 429 or 503 answer.
+const (
+	logFetchAttempts = 5           // requests for one thing, at most
+	logRetryMaxWait  = time.Minute // the longest Retry-After honoured
+	logRetryBackoff  = time.Second // the first wait when the hub gives no Retry-After
+	maxLogAnswer     = 4 << 20     // a page of entries is at most about 1 MB
+)
+
 func runLogVerify(ctx context.Context, e *env, name string, args []string) error {
 	fs := e.flags(name, "--hub URL --log-key KEY --state FILE --member ID --key FILE [--evidence FILE]",
 		"Verify fetches the hub's latest checkpoint, checks its signature against the pinned log key,\n"+
 			"proves it consistent with the checkpoint kept in the state file (on the first run it trusts\n"+
 			"the hub's on first use, and says so), downloads the new entries and recomputes the tree,\n"+
 			"checks that indexes and times never go backwards and that every tombstone names an earlier\n"+
-			"entry, and then keeps the new checkpoint. Any inconsistency exits 1 with the evidence.")
+			"entry, and then keeps the new checkpoint. A 429 or 503 answer is retried after its\n"+
+			"Retry-After, a few times.\n\n"+
+			"Exit status: 0 the log verified; 1 it did not: the evidence is printed (and written to\n"+
+			"--evidence) and the state file is left as it was; 2 a usage error; 3 the log could not be\n"+
+			"checked (the hub unreachable or refusing, the state file unusable): nothing was found\n"+
+			"against the log, and no evidence is written.")
 	var f logFlags
 	fs.StringVar(&f.hub, "hub", "", "the hub's `URL`")
 	fs.StringVar(&f.logKey, "log-key", "", "the log's public `KEY` (<origin>+<hash>+<key>), obtained out of band, or a file holding it")
 	fs.StringVar(&f.state, "state", "", "`FILE` keeping the last verified checkpoint between runs")
 	fs.StringVar(&f.member, "member", "", "your member `ID`, with the regulator role")
 	fs.StringVar(&f.key, "key", "", "your member's private key, a JWK `FILE`")
-	fs.StringVar(&f.evidence, "evidence", "", "on failure, also write the evidence as JSON to `FILE`")
+	fs.StringVar(&f.evidence, "evidence", "", "when the log does not verify, also write the evidence as JSON to `FILE`")
 	fs.BoolVar(&f.full, "full", false, "check every entry from the first, not only the new ones (finds entries changed after an earlier run checked them)")
 	rest, err := fs.parse(args)
 	if err != nil {
@@ -69,53 +89,69 @@ func runLogVerify(ctx context.Context, e *env, name string, args []string) error
 	}
 	signer, err := keyring.LoadOperator(f.key)
 	if err != nil {
-		return fmt.Errorf("--key: %w", err)
+		return couldNotCheck(e, f, key.Name(), fmt.Errorf("--key: %w", err))
 	}
 	var state *protocol.LogState
 	if b, err := os.ReadFile(f.state); err == nil {
 		state = new(protocol.LogState)
 		if err := json.Unmarshal(b, state); err != nil {
-			return fmt.Errorf("state file %s is not a sparr log state (%v); restore it from your copy, or move it away to start over (trusting the hub on first use again)", f.state, err)
+			return couldNotCheck(e, f, key.Name(), fmt.Errorf("state file %s is not a sparr log state (%v); restore it from your copy, or move it away to start over (trusting the hub on first use again)", f.state, err))
 		}
 	} else if !errors.Is(err, os.ErrNotExist) {
-		return fmt.Errorf("state file: %w", err)
+		return couldNotCheck(e, f, key.Name(), fmt.Errorf("state file: %w", err))
 	}
 
 	c, err := newMemberClient(ctx, strings.TrimSuffix(f.hub, "/"), f.member, signer)
 	if err != nil {
-		return err
+		return couldNotCheck(e, f, key.Name(), err)
 	}
 	progress := newProgress(e)
 	auditor := &protocol.LogAuditor{Fetcher: &hubLog{c: c}, Key: key, Progress: progress.report, Full: f.full}
 	start := time.Now()
 	newState, report, err := auditor.Verify(ctx, state)
 	progress.done()
-	if err != nil {
-		return logFailure(e, f, key.Name(), err)
+	var ce *protocol.CheckpointError
+	var ie *protocol.InconsistencyError
+	var ee *protocol.EntryError
+	switch {
+	case errors.As(err, &ce), errors.As(err, &ie), errors.As(err, &ee):
+		return logFailure(e, f, key.Name(), state, err)
+	case err != nil:
+		return couldNotCheck(e, f, key.Name(), err)
 	}
 	b, err := json.MarshalIndent(newState, "", "  ")
 	if err != nil {
 		return err
 	}
 	if err := writeFileAtomic(f.state, append(b, '\n')); err != nil {
-		return fmt.Errorf("the log verified, but keeping the new checkpoint failed: %w", err)
+		return couldNotCheck(e, f, key.Name(), fmt.Errorf("the log verified, but keeping the new checkpoint failed: %w", err))
 	}
 	printLogReport(e, f, key.Name(), report, time.Since(start))
 	return nil
 }
 
+// couldNotCheck says that the log could not be checked, which is no
+// finding against it, and exits with exitCouldNotCheck.
+func couldNotCheck(e *env, f logFlags, origin string, err error) error {
+	fmt.Fprintf(e.stdout, "Exchange log %s at %s: could not check it\n  %v\n", origin, f.hub, err)
+	fmt.Fprintf(e.stdout, "\nThis is not a finding against the log: nothing was verified, no evidence was written,\n"+
+		"and the state file %s was not changed. Run it again later; if it keeps failing, ask the hub's operator.\n", f.state)
+	return &exitError{code: exitCouldNotCheck, err: fmt.Errorf("could not check the exchange log at %s: %w", f.hub, err)}
+}
+
 // hubLog fetches the log over the hub's API: the protocol.LogFetcher of
-// a regulator's verification.
+// a regulator's verification. It sends a 429 or 503 request again after
+// the answer's Retry-After (or a backoff), up to logFetchAttempts times.
 type hubLog struct{ c *adminClient }
 
 var _ protocol.LogFetcher = (*hubLog)(nil)
 
 func (h *hubLog) Checkpoint(ctx context.Context) ([]byte, error) {
-	return h.c.call(ctx, http.MethodGet, "/v1/log/checkpoint", nil)
+	return h.get(ctx, "/v1/log/checkpoint")
 }
 
 func (h *hubLog) Entries(ctx context.Context, start, end uint64) ([][]byte, error) {
-	b, err := h.c.call(ctx, http.MethodGet, fmt.Sprintf("/v1/log/entries?start=%d&end=%d", start, end), nil)
+	b, err := h.get(ctx, fmt.Sprintf("/v1/log/entries?start=%d&end=%d", start, end))
 	if err != nil {
 		return nil, err
 	}
@@ -133,7 +169,7 @@ func (h *hubLog) Entries(ctx context.Context, start, end uint64) ([][]byte, erro
 }
 
 func (h *hubLog) ConsistencyProof(ctx context.Context, old, new uint64) (tlog.TreeProof, error) {
-	b, err := h.c.call(ctx, http.MethodGet, fmt.Sprintf("/v1/log/proof/consistency?old=%d&new=%d", old, new), nil)
+	b, err := h.get(ctx, fmt.Sprintf("/v1/log/proof/consistency?old=%d&new=%d", old, new))
 	if err != nil {
 		return nil, err
 	}
@@ -152,6 +188,90 @@ func (h *hubLog) ConsistencyProof(ctx context.Context, old, new uint64) (tlog.Tr
 		copy(proof[i][:], raw)
 	}
 	return proof, nil
+}
+
+// get fetches path as the regulator and returns the answer's body,
+// retrying 429 and 503 answers.
+func (h *hubLog) get(ctx context.Context, path string) ([]byte, error) {
+	wait := logRetryBackoff
+	for attempt := 1; ; attempt++ {
+		resp, err := h.once(ctx, path)
+		if err != nil {
+			return nil, err
+		}
+		if resp.StatusCode < 300 {
+			b, err := io.ReadAll(io.LimitReader(resp.Body, maxLogAnswer+1))
+			resp.Body.Close()
+			if err == nil && len(b) > maxLogAnswer {
+				err = fmt.Errorf("the answer is over %d bytes", maxLogAnswer)
+			}
+			if err != nil {
+				return nil, fmt.Errorf("GET %s: %w", path, err)
+			}
+			return b, nil
+		}
+		retryable := resp.StatusCode == http.StatusTooManyRequests || resp.StatusCode == http.StatusServiceUnavailable
+		after, told := retryAfter(resp.Header.Get("Retry-After"), time.Now())
+		aerr := answerError(http.MethodGet, path, resp)
+		resp.Body.Close()
+		switch {
+		case !retryable:
+			return nil, aerr
+		case attempt >= logFetchAttempts:
+			return nil, fmt.Errorf("%w (after %d attempts)", aerr, attempt)
+		case after > logRetryMaxWait:
+			return nil, fmt.Errorf("%w (the hub asked to wait %s, longer than %s)", aerr, after, logRetryMaxWait)
+		}
+		if !told {
+			after, wait = wait, 2*wait
+		}
+		t := time.NewTimer(after)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return nil, ctx.Err()
+		case <-t.C:
+		}
+	}
+}
+
+// once sends one GET request with a new bearer token.
+func (h *hubLog) once(ctx context.Context, path string) (*http.Response, error) {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, h.c.base+path, nil)
+	if err != nil {
+		return nil, err
+	}
+	tok, err := protocol.NewBearer(h.c.key, h.c.member, h.c.issuer, time.Now(), 2*time.Minute)
+	if err != nil {
+		return nil, err
+	}
+	req.Header.Set("Authorization", "Bearer "+tok)
+	req.Header.Set("Accept", "text/plain, application/json, "+protocol.ProblemContentType)
+	resp, err := h.c.http.Do(req)
+	if err != nil {
+		var ue *url.Error
+		if errors.As(err, &ue) {
+			err = ue.Err
+		}
+		return nil, fmt.Errorf("cannot reach the hub at %s: %v", h.c.base, err)
+	}
+	return resp, nil
+}
+
+// retryAfter reads a Retry-After header, seconds or an HTTP date, and
+// says whether there was one.
+func retryAfter(v string, now time.Time) (time.Duration, bool) {
+	v = strings.TrimSpace(v)
+	if v == "" {
+		return 0, false
+	}
+	if s, err := strconv.Atoi(v); err == nil && s >= 0 {
+		return time.Duration(s) * time.Second, true
+	}
+	if t, err := http.ParseTime(v); err == nil {
+		return max(t.Sub(now), 0), true
+	}
+	return 0, false
 }
 
 // progress prints how far a long run is, at most once a second.
@@ -194,11 +314,24 @@ func printLogReport(e *env, f logFlags, origin string, r *protocol.LogReport, to
 			fmt.Fprintf(w, "  consistency:         proved, %d → %d\n", r.Old.Size, r.New.Size)
 		}
 	}
-	fmt.Fprintf(w, "  new entries:         %d checked", r.Entries)
+	span := ""
 	if r.Entries > 0 {
-		fmt.Fprintf(w, ", %s to %s", r.First.Format(time.RFC3339), r.Last.Format(time.RFC3339))
+		span = fmt.Sprintf(", %s to %s", r.First.Format(time.RFC3339), r.Last.Format(time.RFC3339))
 	}
-	fmt.Fprintln(w)
+	// The counts below are of the entries checked: the new ones, or with
+	// --full the whole log.
+	scope := "new entries"
+	if r.Full {
+		scope = "whole log"
+		fmt.Fprintf(w, "  whole log:           %d entries checked (--full)%s\n", r.Entries, span)
+		if r.Old != nil {
+			fmt.Fprintf(w, "  new entries:         %d since the earlier checkpoint\n", r.Added)
+		} else {
+			fmt.Fprintf(w, "  new entries:         %d, all of them (first run)\n", r.Added)
+		}
+	} else {
+		fmt.Fprintf(w, "  new entries:         %d checked%s\n", r.Entries, span)
+	}
 	if len(r.Actions) > 0 {
 		actions := make([]string, 0, len(r.Actions))
 		for a := range r.Actions {
@@ -214,15 +347,17 @@ func printLogReport(e *env, f logFlags, origin string, r *protocol.LogReport, to
 		for _, a := range actions {
 			parts = append(parts, fmt.Sprintf("%s %d", a, r.Actions[a]))
 		}
-		fmt.Fprintf(w, "  by action:           %s\n", strings.Join(parts, ", "))
+		fmt.Fprintf(w, "  by action (%s): %s\n", scope, strings.Join(parts, ", "))
 	}
-	fmt.Fprintf(w, "  tombstones:          %d (erasures, each naming an earlier entry)\n", r.Tombstones)
+	fmt.Fprintf(w, "  tombstones:          %d in the %s (erasures, each naming an earlier entry)\n", r.Tombstones, scope)
 	fmt.Fprintf(w, "  result:              OK in %s; checkpoint kept in %s\n", took.Round(time.Millisecond), f.state)
 }
 
-// logFailure prints the evidence of a failed verification, and writes it
-// to --evidence, so that a regulator can file it.
-func logFailure(e *env, f logFlags, origin string, err error) error {
+// logFailure prints the evidence that the log did not verify, and writes
+// it to --evidence, so that a regulator can file it: the checkpoints
+// involved as the hub signed them (the one kept from the run before, and
+// the one served now), and whatever failed against them.
+func logFailure(e *env, f logFlags, origin string, state *protocol.LogState, err error) error {
 	ev := map[string]any{"log": origin, "hub": f.hub, "checked_at": time.Now().UTC().Format(time.RFC3339), "error": err.Error()}
 	for _, kind := range []error{protocol.ErrCheckpointSignature, protocol.ErrCheckpointMalformed, protocol.ErrLogInconsistent, protocol.ErrLogTruncated,
 		protocol.ErrLogRootMismatch, protocol.ErrLogEntryMissing, protocol.ErrLogTimeBackwards, protocol.ErrLogBadTombstone} {
@@ -230,14 +365,29 @@ func logFailure(e *env, f logFlags, origin string, err error) error {
 			ev["kind"] = kind.Error()
 		}
 	}
+	var ce *protocol.CheckpointError
 	var ie *protocol.InconsistencyError
 	var ee *protocol.EntryError
 	w := e.stdout
 	fmt.Fprintf(w, "Exchange log %s at %s: VERIFICATION FAILED\n  %v\n", origin, f.hub, err)
+	earlier := func(note []byte) {
+		ev["earlier_checkpoint"] = string(note)
+		fmt.Fprintf(w, "\nEarlier checkpoint (from %s):\n%s", f.state, note)
+	}
 	switch {
+	case errors.As(err, &ce):
+		if state != nil {
+			earlier(state.Checkpoint)
+		}
+		ev["served_checkpoint"] = string(ce.Note)
+		fmt.Fprintf(w, "\nCheckpoint as served (it does not verify with the pinned key %s):\n%s", ce.Key, ce.Note)
+		if len(ce.Note) > 0 && ce.Note[len(ce.Note)-1] != '\n' {
+			fmt.Fprintln(w)
+		}
 	case errors.As(err, &ie):
-		ev["earlier_checkpoint"], ev["latest_checkpoint"] = string(ie.Old.Note), string(ie.New.Note)
-		fmt.Fprintf(w, "\nEarlier checkpoint (from %s):\n%s\nLatest checkpoint:\n%s", f.state, ie.Old.Note, ie.New.Note)
+		earlier(ie.Old.Note)
+		ev["latest_checkpoint"] = string(ie.New.Note)
+		fmt.Fprintf(w, "\nLatest checkpoint:\n%s", ie.New.Note)
 		if ie.Proof != nil {
 			proof := make([]string, len(ie.Proof))
 			for i, h := range ie.Proof {
@@ -247,8 +397,11 @@ func logFailure(e *env, f logFlags, origin string, err error) error {
 			fmt.Fprintf(w, "\nConsistency proof %d → %d as served (it does not verify):\n  %s\n", ie.Old.Size, ie.New.Size, strings.Join(proof, "\n  "))
 		}
 	case errors.As(err, &ee):
+		if ee.Earlier != nil {
+			earlier(ee.Earlier.Note)
+		}
 		ev["entry_index"], ev["entry"], ev["latest_checkpoint"] = ee.Index, string(ee.Entry), string(ee.Checkpoint.Note)
-		fmt.Fprintf(w, "\nEntry %d as served:\n  %s\nChecked against checkpoint:\n%s", ee.Index, strings.TrimSuffix(string(ee.Entry), "\n"), ee.Checkpoint.Note)
+		fmt.Fprintf(w, "\nEntry %d as served:\n  %s\nChecked against the latest checkpoint:\n%s", ee.Index, strings.TrimSuffix(string(ee.Entry), "\n"), ee.Checkpoint.Note)
 	}
 	fmt.Fprintf(w, "\nThe state file %s was not changed.\n", f.state)
 	if f.evidence != "" {

@@ -8,9 +8,14 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/http"
+	"net/http/httptest"
+	"net/http/httputil"
+	"net/url"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
+	"sync"
 	"testing"
 
 	bolt "go.etcd.io/bbolt"
@@ -121,6 +126,19 @@ func TestLogVerify(t *testing.T) {
 	if code != 0 || !strings.Contains(out, "consistency:         proved") {
 		t.Fatalf("second run: exit %d, want a proved consistency\n%s%s", code, out, errOut)
 	}
+	// A full run counts the whole log and says so, apart from what is new.
+	grow(t, hub, bank, 1)
+	size, _ := hub.Store.LogSize()
+	code, out, errOut = logVerify(t, append(flags, "--full"))
+	if code != 0 {
+		t.Fatalf("full run: exit %d\n%s%s", code, out, errOut)
+	}
+	for _, want := range []string{fmt.Sprintf("whole log:           %d entries checked (--full)", size), "new entries:         ",
+		"by action (whole log): ", "tombstones:          3 in the whole log"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("full run's summary lacks %q:\n%s", want, out)
+		}
+	}
 }
 
 func TestLogVerifyCatchesAnEditedEntry(t *testing.T) {
@@ -142,9 +160,20 @@ func TestLogVerifyCatchesAnEditedEntry(t *testing.T) {
 	if code != 1 || !strings.Contains(out, "VERIFICATION FAILED") || !strings.Contains(out, fmt.Sprintf("Entry %d as served", before+1)) || !strings.Contains(out, "bank-z") {
 		t.Fatalf("exit %d, want 1 with the edited entry as evidence:\n%s", code, out)
 	}
-	ev, err := os.ReadFile(flags[len(flags)-1])
-	if err != nil || !bytes.Contains(ev, []byte(fmt.Sprintf(`"entry_index": %d`, before+1))) {
-		t.Errorf("evidence file: %v\n%s", err, ev)
+	ev := evidence(t, flags)
+	if ev["entry_index"] != float64(before+1) || !strings.Contains(ev["entry"].(string), " bank-z ") {
+		t.Errorf("evidence: got entry %v %q, want entry %d as served", ev["entry_index"], ev["entry"], before+1)
+	}
+	// Both checkpoints: the one kept from the run before, and the new one
+	// the entry fails against.
+	var state protocol.LogState
+	b, _ := os.ReadFile(flags[5])
+	if err := json.Unmarshal(b, &state); err != nil {
+		t.Fatal(err)
+	}
+	latest, _, _ := hub.Store.Checkpoint()
+	if ev["earlier_checkpoint"] != string(state.Checkpoint) || ev["latest_checkpoint"] != string(latest) || !strings.Contains(out, "Earlier checkpoint") {
+		t.Errorf("evidence: got earlier checkpoint %q and latest %q, want the kept %q and the served %q", ev["earlier_checkpoint"], ev["latest_checkpoint"], state.Checkpoint, latest)
 	}
 	edit(t, hub, before+1) // put it back
 	if code, out, _ := logVerify(t, flags); code != 0 {
@@ -201,20 +230,37 @@ func TestLogVerifyCatchesTruncation(t *testing.T) {
 			t.Fatal(err)
 		}
 		defer db.Close()
-		db.Update(func(tx *bolt.Tx) error {
+		err = db.Update(func(tx *bolt.Tx) error {
 			log := tx.Bucket([]byte("log"))
 			n := log.Sequence()
 			for i := n - 3; i < n; i++ {
-				log.Delete(binary.BigEndian.AppendUint64(nil, i))
+				if err := log.Delete(binary.BigEndian.AppendUint64(nil, i)); err != nil {
+					return err
+				}
 			}
-			log.SetSequence(n - 3)
+			if err := log.SetSequence(n - 3); err != nil {
+				return err
+			}
+			// Collect first: deleting while a cursor walks skips keys.
 			cps := tx.Bucket([]byte("checkpoints"))
+			var drop [][]byte
 			c := cps.Cursor()
 			for k, _ := c.Seek(binary.BigEndian.AppendUint64(nil, n-2)); k != nil; k, _ = c.Next() {
-				cps.Delete(k)
+				drop = append(drop, bytes.Clone(k))
+			}
+			if len(drop) == 0 {
+				return fmt.Errorf("no checkpoint covers the last entries")
+			}
+			for _, k := range drop {
+				if err := cps.Delete(k); err != nil {
+					return err
+				}
 			}
 			return nil
 		})
+		if err != nil {
+			t.Fatal(err)
+		}
 	})
 	code, out, _ := logVerify(t, flags)
 	if code != 1 || !strings.Contains(out, "shorter than an earlier checkpoint") || !strings.Contains(out, "Earlier checkpoint") {
@@ -241,5 +287,190 @@ func TestLogVerifyRefusesAnotherKey(t *testing.T) {
 	}
 	if _, err := os.Stat(flags[5]); !os.IsNotExist(err) {
 		t.Error("a failed first run wrote a state file")
+	}
+}
+
+// evidence reads the evidence file of a failed run.
+func evidence(t *testing.T, flags []string) map[string]any {
+	t.Helper()
+	b, err := os.ReadFile(flags[len(flags)-1])
+	if err != nil {
+		t.Fatalf("evidence file: %v", err)
+	}
+	var ev map[string]any
+	if err := json.Unmarshal(b, &ev); err != nil {
+		t.Fatalf("evidence file: %v\n%s", err, b)
+	}
+	return ev
+}
+
+// TestLogVerifyKeepsACheckpointSignedByAnotherKey: after a verified run,
+// the hub serves a checkpoint signed by a key that is not its log key;
+// the run fails and the evidence holds that checkpoint as served.
+func TestLogVerifyKeepsACheckpointSignedByAnotherKey(t *testing.T) {
+	hub, _ := busyHub(t)
+	flags := regulator(t, hub)
+	if code, out, errOut := logVerify(t, flags); code != 0 {
+		t.Fatalf("first run: exit %d\n%s%s", code, out, errOut)
+	}
+	kept, _ := os.ReadFile(flags[5])
+	// Someone with the disk and another key of the log's name signs a
+	// bigger checkpoint, which the hub then serves as its latest.
+	other := t.TempDir()
+	if _, err := keyring.Init(other, keyring.Options{LogOrigin: hub.Keys.LogOrigin}); err != nil {
+		t.Fatal(err)
+	}
+	otherKeys, err := keyring.Load(other)
+	if err != nil {
+		t.Fatal(err)
+	}
+	size, _ := hub.Store.LogSize()
+	forged, err := protocol.SignCheckpoint(&protocol.Checkpoint{Origin: hub.Keys.LogOrigin, Size: size + 100, Root: protocol.EmptyRoot()}, otherKeys.Log)
+	if err != nil {
+		t.Fatal(err)
+	}
+	hub.Offline(t, func(path string) {
+		db, err := bolt.Open(path, 0o600, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer db.Close()
+		if err := db.Update(func(tx *bolt.Tx) error {
+			return tx.Bucket([]byte("checkpoints")).Put(binary.BigEndian.AppendUint64(nil, size+100), forged)
+		}); err != nil {
+			t.Fatal(err)
+		}
+	})
+	code, out, _ := logVerify(t, flags)
+	if code != 1 || !strings.Contains(out, "VERIFICATION FAILED") || !strings.Contains(out, string(forged)) {
+		t.Fatalf("exit %d, want 1 with the checkpoint as served:\n%s", code, out)
+	}
+	ev := evidence(t, flags)
+	var state protocol.LogState
+	if err := json.Unmarshal(kept, &state); err != nil {
+		t.Fatal(err)
+	}
+	if ev["served_checkpoint"] != string(forged) || ev["earlier_checkpoint"] != string(state.Checkpoint) || ev["kind"] != protocol.ErrCheckpointSignature.Error() {
+		t.Errorf("evidence: got %v, want the served checkpoint %q, the kept one, and the kind", ev, forged)
+	}
+	if now, _ := os.ReadFile(flags[5]); !bytes.Equal(now, kept) {
+		t.Error("a failed run changed the state file")
+	}
+}
+
+// TestLogVerifyCouldNotCheck: a hub that cannot be reached, refuses, or
+// stays unavailable is not evidence against the log: its own exit status,
+// no evidence file, the state file kept.
+func TestLogVerifyCouldNotCheck(t *testing.T) {
+	hub, _ := busyHub(t)
+	flags := regulator(t, hub)
+	if code, out, errOut := logVerify(t, flags); code != 0 {
+		t.Fatalf("first run: exit %d\n%s%s", code, out, errOut)
+	}
+	kept, _ := os.ReadFile(flags[5])
+	gone := httptest.NewServer(http.NotFoundHandler())
+	gone.Close()
+	unavailable := &faultProxy{hub: hub, path: "/v1/log/entries", status: http.StatusServiceUnavailable, retryAfter: "0", times: -1}
+	unavailableURL := unavailable.start(t)
+
+	for _, tc := range []struct {
+		name  string
+		hub   string
+		setup func()
+	}{
+		{"unreachable", gone.URL, nil},
+		{"unavailable every time", unavailableURL, func() {
+			// The log has grown, so that entries are fetched.
+			grow(t, hub, hub.AddMember(t, "bank-u", federation.RoleFlag, federation.RoleCheck), 1)
+		}},
+		{"refused: the regulator suspended", hub.URL, func() {
+			mustOK(t, hub.Operator.Do(t, http.MethodPost, "/v1/admin/members/finansinspektionen/suspend", "", nil))
+		}},
+	} {
+		if tc.setup != nil {
+			tc.setup()
+		}
+		args := slices.Clone(flags)
+		args[1] = tc.hub
+		code, out, errOut := logVerify(t, args)
+		if code != exitCouldNotCheck || !strings.Contains(out, "could not check") || strings.Contains(out, "VERIFICATION FAILED") {
+			t.Errorf("%s: got exit %d, want %d (could not check)\n%s%s", tc.name, code, exitCouldNotCheck, out, errOut)
+		}
+		if _, err := os.Stat(flags[len(flags)-1]); !os.IsNotExist(err) {
+			t.Errorf("%s: got an evidence file, want none", tc.name)
+		}
+		if now, _ := os.ReadFile(flags[5]); !bytes.Equal(now, kept) {
+			t.Errorf("%s: the state file changed", tc.name)
+		}
+	}
+	if n := unavailable.count(); n != logFetchAttempts {
+		t.Errorf("got %d requests for entries from a hub always unavailable, want %d: retried, then given up", n, logFetchAttempts)
+	}
+}
+
+// TestLogVerifyRetriesRateLimited: a 429 is waited out as its Retry-After
+// says, and the run goes on.
+func TestLogVerifyRetriesRateLimited(t *testing.T) {
+	hub, _ := busyHub(t)
+	flags := regulator(t, hub)
+	limited := &faultProxy{hub: hub, path: "/v1/log/entries", status: http.StatusTooManyRequests, retryAfter: "1", times: 1}
+	flags[1] = limited.start(t)
+	if code, out, errOut := logVerify(t, flags); code != 0 || !strings.Contains(out, "result:              OK") {
+		t.Fatalf("exit %d, want 0 after waiting out the 429\n%s%s", code, out, errOut)
+	}
+	if n := limited.count(); n < 2 {
+		t.Errorf("got %d requests for entries, want the refused one sent again", n)
+	}
+}
+
+// A faultProxy passes requests on to a hub, answering the first times
+// requests for path with status and Retry-After instead (times < 0: all).
+type faultProxy struct {
+	hub        *hubtest.Hub
+	path       string
+	status     int
+	retryAfter string
+	times      int
+
+	mu sync.Mutex
+	n  int
+}
+
+func (p *faultProxy) start(t *testing.T) string {
+	target, err := url.Parse(p.hub.URL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pass := httputil.NewSingleHostReverseProxy(target)
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == p.path {
+			p.mu.Lock()
+			p.n++
+			fail := p.times < 0 || p.n <= p.times
+			p.mu.Unlock()
+			if fail {
+				w.Header().Set("Retry-After", p.retryAfter)
+				w.Header().Set("Content-Type", protocol.ProblemContentType)
+				w.WriteHeader(p.status)
+				fmt.Fprintf(w, `{"type":"about:blank","title":%q,"status":%d}`, http.StatusText(p.status), p.status)
+				return
+			}
+		}
+		pass.ServeHTTP(w, r)
+	}))
+	t.Cleanup(srv.Close)
+	return srv.URL
+}
+
+func (p *faultProxy) count() int {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.n
+}
+
+func mustOK(t *testing.T, resp *hubtest.Response) {
+	t.Helper()
+	if resp.Status != http.StatusOK {
+		t.Fatalf("got status %d, want 200: %s", resp.Status, resp.Body)
 	}
 }

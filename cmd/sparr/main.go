@@ -27,7 +27,8 @@
 // # Exit status
 //
 // 0 on success, 1 when the command failed, 2 for a usage error (an unknown
-// command or flag, a missing or contradictory flag). Errors are one line on
+// command or flag, a missing or contradictory flag); "sparr log verify"
+// also exits 3 when it could not check the log. Errors are one line on
 // standard error, starting with "sparr: ".
 //
 // docs/operations.md describes running the hub.

@@ -67,6 +67,8 @@ type serveFlags struct {
 	webhookHTTP              bool
 	deliveryTimeout          time.Duration
 	deliveryConcurrency      int
+	retrySchedule            scheduleValue
+	retryJitter              float64
 	checkpointInterval       time.Duration
 }
 
@@ -104,6 +106,9 @@ func runServe(ctx context.Context, e *env, name string, args []string) error {
 	fs.BoolVar(&f.webhookHTTP, "webhook-allow-http", false, "allow plain http:// webhook URLs (--dev allows them)")
 	fs.DurationVar(&f.deliveryTimeout, "delivery-timeout", 10*time.Second, "longest one webhook delivery attempt may take, a `DURATION`")
 	fs.IntVar(&f.deliveryConcurrency, "delivery-concurrency", 1, "deliveries in flight per member endpoint (`N`); 1 keeps each member's events in order")
+	f.retrySchedule = scheduleValue(federation.DefaultSchedule)
+	fs.Var(&f.retrySchedule, "retry-schedule", "comma-separated `WAITS` before each retry of a failed delivery; when they run out the endpoint is paused")
+	fs.Float64Var(&f.retryJitter, "retry-jitter", federation.DefaultJitter, "spread each retry wait by up to ± this `FRACTION` of it, 0 to 1; 0 turns jitter off")
 	fs.DurationVar(&f.checkpointInterval, "checkpoint-interval", 10*time.Second, "how often to sign a checkpoint of the exchange log when it has grown, a `DURATION`")
 	fs.TextVar(&f.logLevel, "log-level", slog.LevelInfo, "log `LEVEL`: debug, info, warn or error")
 	fs.note("log-level", "info")
@@ -191,6 +196,9 @@ func (f *serveFlags) check(name string) error {
 	}
 	if f.deliveryTimeout <= 0 {
 		return usagef("%s: --delivery-timeout %s: want a positive duration such as 10s", name, f.deliveryTimeout)
+	}
+	if f.retryJitter < 0 || f.retryJitter > 1 {
+		return usagef("%s: --retry-jitter %v: want a fraction from 0 (no jitter) to 1, such as 0.1", name, f.retryJitter)
 	}
 	if _, err := f.targets(); err != nil {
 		return usagef("%s: --webhook-allow: %v", name, err)
@@ -353,7 +361,7 @@ func serve(ctx context.Context, e *env, f *serveFlags) error {
 		AllowInsecureURLs:  f.dev,
 		TrustedProxies:     f.proxies(),
 		Targets:            targets,
-		Delivery:           server.Delivery{Timeout: f.deliveryTimeout, Concurrency: f.deliveryConcurrency},
+		Delivery:           server.Delivery{Timeout: f.deliveryTimeout, Concurrency: f.deliveryConcurrency, Schedule: f.retrySchedule, Jitter: &f.retryJitter},
 		CheckpointInterval: f.checkpointInterval,
 	})
 	if err != nil {
@@ -525,6 +533,45 @@ Try next, in another terminal (from a checkout, "go run ./cmd/sparr" in place of
 %s holds that member's private key, for signing as %s.
 Stop the hub with Ctrl-C.
 `, f.data, keyring.OperatorKeyPath(keysDir(f.data)), strings.Join(quoted, " "), priv, devMember)
+}
+
+// A scheduleValue is a retry schedule flag: comma-separated durations,
+// such as "0s,5s,5m".
+type scheduleValue []time.Duration
+
+var _ flag.Value = (*scheduleValue)(nil)
+
+func (v *scheduleValue) String() string {
+	if v == nil {
+		return ""
+	}
+	parts := make([]string, len(*v))
+	for i, d := range *v {
+		switch {
+		case d == 0:
+			parts[i] = "0s"
+		case d%time.Hour == 0:
+			parts[i] = fmt.Sprintf("%dh", d/time.Hour)
+		case d%time.Minute == 0:
+			parts[i] = fmt.Sprintf("%dm", d/time.Minute)
+		default:
+			parts[i] = d.String()
+		}
+	}
+	return strings.Join(parts, ",")
+}
+
+func (v *scheduleValue) Set(s string) error {
+	var out scheduleValue
+	for p := range strings.SplitSeq(s, ",") {
+		d, err := time.ParseDuration(strings.TrimSpace(p))
+		if err != nil || d < 0 {
+			return fmt.Errorf("%q: want comma-separated durations of 0s or more, such as 0s,5s,5m,30m,2h", p)
+		}
+		out = append(out, d)
+	}
+	*v = out
+	return nil
 }
 
 // A rateValue is a rate limit flag, "PERSEC/BURST".

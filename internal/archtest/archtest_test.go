@@ -1,7 +1,8 @@
 // Package archtest checks that dependencies between this module's packages
 // point the way docs/architecture.md says: protocol imports nothing of ours,
-// the client never imports the hub, only the storage packages import bbolt,
-// only the hub imports gin, and nothing imports cmd.
+// the member SDK imports only protocol (never the hub), only the storage
+// packages import bbolt, only the hub imports gin, and nothing imports cmd.
+// Test files are held to the same rules, except where a rule says why not.
 package archtest
 
 import (
@@ -20,38 +21,48 @@ import (
 const module = "github.com/sparr-dev/sparr"
 
 // A rule forbids packages matching From to import packages matching To,
-// except for the packages in Allow. Patterns are module-relative paths;
-// "x/..." means x and everything below it; a pattern with a dot in its first
-// element is a path outside the module.
+// except packages matching AllowFrom (as importers) and imports matching
+// AllowTo. Patterns are module-relative paths; "x/..." means x and
+// everything below it; a pattern with a dot in its first element is a path
+// outside the module. A rule holds for _test.go files too unless CodeOnly.
 type rule struct {
-	From, To string
-	Allow    []string
-	Why      string
+	From, To  string
+	AllowFrom []string
+	AllowTo   []string
+	CodeOnly  bool
+	Why       string
 }
 
 var rules = []rule{
 	{From: "protocol/...", To: "./...", Why: "protocol is the wire format; it imports no package of this module"},
-	{From: "client/...", To: "server/...", Why: "the member SDK never imports the hub"},
-	{From: "consent/...", To: "./...", Allow: []string{"protocol/..."}, Why: "consent imports only protocol"},
-	{From: "federation/...", To: "./...", Allow: []string{"protocol/..."}, Why: "federation imports only protocol"},
-	{From: "./...", To: "go.etcd.io/bbolt/...", Allow: []string{"server/store/...", "client/replica/...", "internal/bench/..."}, Why: "only server/store and client/replica import bbolt (and the load tool, for its raw-bbolt baseline)"},
-	{From: "./...", To: "github.com/gin-gonic/gin/...", Allow: []string{"server/...", "cmd/..."}, Why: "only the hub imports gin (and cmd, to set gin's process globals once)"},
+	{From: "client/...", To: "./...", AllowTo: []string{"protocol/...", "client"}, CodeOnly: true,
+		Why: "the member SDK imports only protocol of ours, never the hub (and client/replica the client it extends); its tests may start a real hub"},
+	{From: "consent/...", To: "./...", AllowTo: []string{"protocol/..."}, Why: "consent imports only protocol"},
+	{From: "federation/...", To: "./...", AllowTo: []string{"protocol/..."}, Why: "federation imports only protocol"},
+	{From: "server/store/...", To: "./...", AllowTo: []string{"protocol/...", "federation/..."}, Why: "the hub's store imports only protocol and federation"},
+	{From: "server/keyring/...", To: "./...", AllowTo: []string{"protocol/..."}, Why: "the hub's keyring imports only protocol"},
+	{From: "server/...", To: "client/...", Why: "the hub never imports the member SDK"},
+	{From: "./...", To: "go.etcd.io/bbolt/...", AllowFrom: []string{"server/store/...", "client/replica/...", "internal/bench/..."}, CodeOnly: true,
+		Why: "only server/store and client/replica import bbolt (and the load tool, for its raw-bbolt baseline); tests may, to open or tamper with a data file"},
+	{From: "./...", To: "github.com/gin-gonic/gin/...", AllowFrom: []string{"server/...", "cmd/..."}, Why: "only the hub imports gin (and cmd, to set gin's process globals once)"},
 	{From: "./...", To: "cmd/...", Why: "nothing imports cmd"},
+	{From: "internal/archtest/...", To: "./...", Why: "the architecture test reads the source; it imports none of it"},
 }
 
-// imports maps each package (module-relative directory, "." for the root)
-// to the import paths of its non-test files.
+// A graph maps each package (module-relative directory, "." for the root)
+// to the import paths of its files: of its non-test files, or of its
+// _test.go files.
 type graph map[string][]string
 
 func TestDependenciesPointDown(t *testing.T) {
-	g, err := loadGraph(filepath.Join("..", ".."))
+	code, tests, err := loadGraphs(filepath.Join("..", ".."))
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(g["protocol"]) == 0 {
-		t.Fatal("found no imports for package protocol: is the module root right?")
+	if len(code["protocol"]) == 0 || len(tests["protocol"]) == 0 {
+		t.Fatal("found no imports for package protocol or its tests: is the module root right?")
 	}
-	for _, v := range violations(g, rules) {
+	for _, v := range violations(code, tests, rules) {
 		t.Error(v)
 	}
 }
@@ -59,34 +70,65 @@ func TestDependenciesPointDown(t *testing.T) {
 // TestRulesBite checks the checker on a made-up module, so that a broken
 // matcher cannot pass silently.
 func TestRulesBite(t *testing.T) {
-	g := graph{
+	code := graph{
 		"protocol":       {"encoding/json", module + "/consent"},
-		"client":         {module + "/protocol", module + "/server/store"},
-		"client/replica": {"go.etcd.io/bbolt"},
-		"server/store":   {"go.etcd.io/bbolt"},
+		"client":         {module + "/protocol", module + "/server/store", module + "/federation", module + "/client/replica"},
+		"client/replica": {"go.etcd.io/bbolt", module + "/client", module + "/protocol"},
+		"server/store":   {"go.etcd.io/bbolt", module + "/federation", module + "/consent"},
 		"server":         {"github.com/gin-gonic/gin", module + "/server/store"},
 		"federation":     {module + "/protocol", "github.com/gin-gonic/gin/binding"},
 		"consent":        {module + "/protocol"},
 		"server/api":     {module + "/cmd/sparr"},
+		"server/keyring": {module + "/protocol", module + "/client"},
+		"cmd/sparr":      {module + "/server", "go.etcd.io/bbolt"},
 	}
-	got := violations(g, rules)
+	tests := graph{
+		"protocol":  {module + "/protocol", module + "/server/hubtest"},
+		"client":    {module + "/server", module + "/server/hubtest"},
+		"cmd/sparr": {"go.etcd.io/bbolt"},
+		"consent":   {"github.com/gin-gonic/gin"},
+	}
+	got := violations(code, tests, rules)
 	want := []string{
 		"client imports " + module + "/server/store",
+		"client imports " + module + "/federation",
+		"client imports " + module + "/client/replica",
+		"cmd/sparr imports go.etcd.io/bbolt",
 		"federation imports github.com/gin-gonic/gin/binding",
 		"protocol imports " + module + "/consent",
 		"server/api imports " + module + "/cmd/sparr",
+		"server/keyring imports " + module + "/client: the hub's keyring",
+		"server/keyring imports " + module + "/client: the hub never",
+		"server/store imports " + module + "/consent",
+		"consent (tests) imports github.com/gin-gonic/gin",
+		"protocol (tests) imports " + module + "/server/hubtest",
 	}
 	if len(got) != len(want) {
 		t.Fatalf("got %d violations %q, want %d", len(got), got, len(want))
 	}
 	for i := range want {
+		if !strings.Contains(want[i], ": ") {
+			want[i] += ": " // the import ends there, and the reason follows
+		}
 		if !strings.HasPrefix(got[i], want[i]) {
 			t.Errorf("violation %d: got %q, want it to start %q", i, got[i], want[i])
 		}
 	}
 }
 
-func violations(g graph, rules []rule) []string {
+// violations applies rules to the imports of non-test files (code) and
+// those that hold for tests to the imports of _test.go files (tests).
+func violations(code, tests graph, rules []rule) []string {
+	var forTests []rule
+	for _, r := range rules {
+		if !r.CodeOnly {
+			forTests = append(forTests, r)
+		}
+	}
+	return append(check(code, rules, ""), check(tests, forTests, " (tests)")...)
+}
+
+func check(g graph, rules []rule, label string) []string {
 	var out []string
 	for _, pkg := range slices.Sorted(maps.Keys(g)) {
 		for _, imp := range g[pkg] {
@@ -103,12 +145,10 @@ func violations(g graph, rules []rule) []string {
 				if !match(r.From, pkg) || !matchTarget(r.To, imp, target) || target == pkg {
 					continue
 				}
-				allowed := false
-				for _, a := range r.Allow {
-					allowed = allowed || match(a, pkg) || matchTarget(a, imp, target)
-				}
+				allowed := slices.ContainsFunc(r.AllowFrom, func(a string) bool { return match(a, pkg) }) ||
+					slices.ContainsFunc(r.AllowTo, func(a string) bool { return matchTarget(a, imp, target) })
 				if !allowed {
-					out = append(out, pkg+" imports "+imp+": "+r.Why)
+					out = append(out, pkg+label+" imports "+imp+": "+r.Why)
 				}
 			}
 		}
@@ -138,10 +178,12 @@ func matchTarget(pattern, imp, rel string) bool {
 	return inModule && match(pattern, rel)
 }
 
-func loadGraph(root string) (graph, error) {
-	g := graph{}
+// loadGraphs reads the imports of every package under root: those of its
+// non-test files, and those of its _test.go files.
+func loadGraphs(root string) (code, tests graph, err error) {
+	code, tests = graph{}, graph{}
 	fset := token.NewFileSet()
-	err := filepath.WalkDir(root, func(path string, d fs.DirEntry, err error) error {
+	err = filepath.WalkDir(root, func(path string, d fs.DirEntry, err error) error {
 		if err != nil {
 			return err
 		}
@@ -152,7 +194,7 @@ func loadGraph(root string) (graph, error) {
 			}
 			return nil
 		}
-		if !strings.HasSuffix(name, ".go") || strings.HasSuffix(name, "_test.go") {
+		if !strings.HasSuffix(name, ".go") {
 			return nil
 		}
 		f, err := parser.ParseFile(fset, path, nil, parser.ImportsOnly)
@@ -161,20 +203,24 @@ func loadGraph(root string) (graph, error) {
 		}
 		rel, _ := filepath.Rel(root, filepath.Dir(path))
 		rel = filepath.ToSlash(rel)
-		for _, imp := range f.Imports {
-			p, _ := strconv.Unquote(imp.Path.Value)
-			g[rel] = append(g[rel], p)
+		g := code
+		if strings.HasSuffix(name, "_test.go") {
+			g = tests
 		}
 		if _, ok := g[rel]; !ok {
 			g[rel] = nil
 		}
+		for _, imp := range f.Imports {
+			p, _ := strconv.Unquote(imp.Path.Value)
+			g[rel] = append(g[rel], p)
+		}
 		return nil
 	})
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	if _, err := os.Stat(filepath.Join(root, "go.mod")); err != nil {
-		return nil, err
+		return nil, nil, err
 	}
-	return g, nil
+	return code, tests, nil
 }

@@ -12,8 +12,10 @@ package bench
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
+	"net/http"
 	"os"
 	"slices"
 	"sort"
@@ -33,6 +35,9 @@ type Config struct {
 	// Concurrency is how many clients the check scenario keeps busy;
 	// default 32.
 	Concurrency int
+	// Subscribers are the numbers of subscribed members the place
+	// scenario measures; default 10 and 100.
+	Subscribers []int
 	// Receivers are the fan-outs the propagate scenario measures; default
 	// 10, 100 and 500.
 	Receivers []int
@@ -41,8 +46,12 @@ type Config struct {
 	// CatchUp is how many events a returning member has missed; default
 	// 100 000.
 	CatchUp int
+	// ReplicaFlags is how many active flags the replica scenario's
+	// replica holds; default 100 000.
+	ReplicaFlags int
 	// MemoryFlags is how many active flags the memory scenario loads;
-	// default 1 000 000.
+	// default 1 000 000. It needs about 5 KiB of free disk in Dir for
+	// each (5 GB for the default), and is skipped if Dir has less.
 	MemoryFlags int
 	// Binary is the sparr binary the memory scenario starts as a separate
 	// process, to measure its memory alone; default the running program.
@@ -51,7 +60,11 @@ type Config struct {
 	// directory.
 	Dir string
 	// Progress receives a line per step; nil discards them.
-	Progress io.Writer
+	Progress io.Writer `json:"-"`
+
+	// memberTransport, if set, wraps the transport members' requests to
+	// the hub take (tests: a transport that holds each request back).
+	memberTransport func(http.RoundTripper) http.RoundTripper
 }
 
 func (c *Config) defaults() {
@@ -64,6 +77,9 @@ func (c *Config) defaults() {
 	if c.Concurrency == 0 {
 		c.Concurrency = 32
 	}
+	if len(c.Subscribers) == 0 {
+		c.Subscribers = []int{10, 100}
+	}
 	if len(c.Receivers) == 0 {
 		c.Receivers = []int{10, 100, 500}
 	}
@@ -72,6 +88,9 @@ func (c *Config) defaults() {
 	}
 	if c.CatchUp == 0 {
 		c.CatchUp = 100_000
+	}
+	if c.ReplicaFlags == 0 {
+		c.ReplicaFlags = 100_000
 	}
 	if c.MemoryFlags == 0 {
 		c.MemoryFlags = 1_000_000
@@ -112,8 +131,22 @@ type Report struct {
 	Took    time.Duration `json:"took_ns"`
 	Config  Config        `json:"config"`
 	Rows    []Row         `json:"rows"`
-	Machine Machine       `json:"machine"`
+	// Skipped are the scenarios that could not run here, and why.
+	Skipped []Skip  `json:"skipped,omitempty"`
+	Machine Machine `json:"machine"`
 }
+
+// A Skip is a scenario that did not run, and why.
+type Skip struct {
+	Scenario string `json:"scenario"`
+	Reason   string `json:"reason"`
+}
+
+// A skipError is returned by a scenario that cannot run on this machine
+// as configured: [Run] reports it and goes on with the others.
+type skipError struct{ reason string }
+
+func (e *skipError) Error() string { return "skipped: " + e.reason }
 
 // A Scenario is one thing the tool measures.
 type Scenario struct {
@@ -167,6 +200,11 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 		fmt.Fprintf(cfg.Progress, "== %s: %s\n", s.Name, s.About)
 		start := time.Now()
 		rows, err := s.run(ctx, &cfg)
+		if skip := (*skipError)(nil); errors.As(err, &skip) {
+			rep.Skipped = append(rep.Skipped, Skip{Scenario: s.Name, Reason: skip.reason})
+			fmt.Fprintf(cfg.Progress, "   skipped: %s\n", skip.reason)
+			continue
+		}
 		if err != nil {
 			return nil, fmt.Errorf("scenario %s: %w", s.Name, err)
 		}

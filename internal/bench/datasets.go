@@ -27,7 +27,7 @@ import (
 // starts from a copy of the replica as it was before the absence. The
 // baseline reads the same feed pages and only decodes them.
 func runCatchUp(ctx context.Context, cfg *Config) ([]Row, error) {
-	h, err := startHub(cfg.Dir)
+	h, err := startHub(cfg)
 	if err != nil {
 		return nil, err
 	}
@@ -128,7 +128,7 @@ func runCatchUp(ctx context.Context, cfg *Config) ([]Row, error) {
 // bare map lookup of the same tokens. The replica bootstraps from the hub's
 // snapshot first; that time is reported too.
 func runReplica(ctx context.Context, cfg *Config) ([]Row, error) {
-	h, err := startHub(cfg.Dir)
+	h, err := startHub(cfg)
 	if err != nil {
 		return nil, err
 	}
@@ -141,7 +141,7 @@ func runReplica(ctx context.Context, cfg *Config) ([]Row, error) {
 	if err != nil {
 		return nil, err
 	}
-	const flags = 100_000
+	flags := cfg.ReplicaFlags
 	fmt.Fprintf(cfg.Progress, "   %d active flags, checked 1%% flagged\n", flags)
 	if err := bulkFlags(ctx, cfg, h, placer.id, flags); err != nil {
 		return nil, err
@@ -170,7 +170,9 @@ func runReplica(ctx context.Context, cfg *Config) ([]Row, error) {
 		rep = r
 	}
 	defer rep.Close()
-	// 1% of the checked tokens are flagged, as in the hub's check scenario.
+	// 1% of the checked tokens are flagged, as in the hub's check scenario:
+	// up to 1 000 of the flagged ones, and 99 times as many others.
+	flaggedProbes := min(1000, max(1, flags/100))
 	flagged := map[protocol.Token]bool{}
 	var probe []protocol.Token
 	err = h.st.Walk(func(bucket string, k, _ []byte) error {
@@ -182,7 +184,7 @@ func runReplica(ctx context.Context, cfg *Config) ([]Row, error) {
 			return err
 		}
 		flagged[tok] = true
-		if len(probe) < 1000 {
+		if len(probe) < flaggedProbes {
 			probe = append(probe, tok)
 		}
 		return nil
@@ -190,13 +192,13 @@ func runReplica(ctx context.Context, cfg *Config) ([]Row, error) {
 	if err != nil {
 		return nil, err
 	}
-	for i := range 99_000 {
+	for i := range 99 * len(probe) {
 		tok := protocol.Token{Type: protocol.TypeEmail, Epoch: h.keys.Token.Epoch()}
 		tok.Value[0], tok.Value[1], tok.Value[2] = byte(i), byte(i>>8), byte(i>>16)
 		probe = append(probe, tok)
 	}
+	n := 20 * flags // 2 000 000 checks a run with 100 000 flags
 	measure := func(check func(protocol.Token) bool) (map[string]float64, error) {
-		const n = 2_000_000
 		hits := 0
 		start := time.Now()
 		for i := range n {
@@ -208,7 +210,7 @@ func runReplica(ctx context.Context, cfg *Config) ([]Row, error) {
 		if hits == 0 {
 			return nil, fmt.Errorf("no check found a flag")
 		}
-		return map[string]float64{"ns": float64(took.Nanoseconds()) / n, "cps": n / took.Seconds()}, nil
+		return map[string]float64{"ns": float64(took.Nanoseconds()) / float64(n), "cps": float64(n) / took.Seconds()}, nil
 	}
 	sys, base, err := alternate(cfg.Runs,
 		func() (map[string]float64, error) {
@@ -240,7 +242,15 @@ func copyFile(from, to string) error {
 // memory is the hub's alone. The baselines: an empty hub's memory, and the bytes
 // of the flags' signed records.
 func runMemory(ctx context.Context, cfg *Config) ([]Row, error) {
-	h, err := startHub(cfg.Dir)
+	need := uint64(cfg.MemoryFlags)*memoryBytesPerFlag + memoryBytesSpare
+	switch free, err := freeBytes(cfg.Dir); {
+	case err != nil:
+		fmt.Fprintf(cfg.Progress, "   cannot tell the free space in %s (%v); %d flags need about %s\n", cfg.Dir, err, cfg.MemoryFlags, gigabytes(need))
+	case free < need:
+		return nil, &skipError{fmt.Sprintf("%d active flags need about %s of free disk in %s, which has %s; free some, choose another directory (--tmp), or load fewer flags (--memory-flags)",
+			cfg.MemoryFlags, gigabytes(need), filepath.Dir(cfg.Dir), gigabytes(free))}
+	}
+	h, err := startHub(cfg)
 	if err != nil {
 		return nil, err
 	}
@@ -284,7 +294,7 @@ func runMemory(ctx context.Context, cfg *Config) ([]Row, error) {
 	if err != nil {
 		return nil, err
 	}
-	empty, err := startHub(cfg.Dir)
+	empty, err := startHub(cfg)
 	if err != nil {
 		return nil, err
 	}
@@ -317,6 +327,16 @@ func runMemory(ctx context.Context, cfg *Config) ([]Row, error) {
 		fileRow,
 	}, nil
 }
+
+// The disk the memory scenario needs: its data file holds about 4.3 KB per
+// active flag (docs/performance.md), and an empty hub and what serving it
+// writes need a little more.
+const (
+	memoryBytesPerFlag = 5 << 10
+	memoryBytesSpare   = 64 << 20
+)
+
+func gigabytes(n uint64) string { return fmt.Sprintf("%.1f GB", float64(n)/1e9) }
 
 // serveAndMeasure starts `sparr serve` on dir, answers a few checks as m
 // (if given) so the hub's paths are warm, and returns its RSS.

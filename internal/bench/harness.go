@@ -46,13 +46,45 @@ var unlimited = server.Limits{
 	Checks: server.Rate{PerSecond: 1e9, Burst: 1 << 30}, Reads: server.Rate{PerSecond: 1e9, Burst: 1 << 30},
 }
 
-// startHub starts a hub in dir (made fresh below base).
-func startHub(base string) (*hub, error) {
-	dir, err := os.MkdirTemp(base, "hub-")
+// startHub starts a hub in a directory of its own below cfg.Dir: its API,
+// and its dispatcher and background jobs.
+func startHub(cfg *Config) (*hub, error) {
+	h, err := newHub(cfg)
 	if err != nil {
 		return nil, err
 	}
-	h := &hub{dir: dir, client: &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 256, MaxIdleConns: 1024}}}
+	if err := h.hub.Start(); err != nil {
+		h.close()
+		return nil, err
+	}
+	return h, nil
+}
+
+// openHub serves a quiet hub's API in a directory of its own below
+// cfg.Dir: its dispatcher is stopped before it ever runs, and its jobs
+// never start, so that nothing writes to its store but the requests it is
+// sent. Deliveries queue all the same, and stay queued.
+func openHub(cfg *Config) (*hub, error) {
+	h, err := newHub(cfg)
+	if err != nil {
+		return nil, err
+	}
+	h.hub.Close()
+	return h, nil
+}
+
+// newHub serves a hub's API in a directory of its own below cfg.Dir; Start
+// has not been called.
+func newHub(cfg *Config) (*hub, error) {
+	dir, err := os.MkdirTemp(cfg.Dir, "hub-")
+	if err != nil {
+		return nil, err
+	}
+	var members http.RoundTripper = &http.Transport{MaxIdleConnsPerHost: 256, MaxIdleConns: 1024}
+	if cfg.memberTransport != nil {
+		members = cfg.memberTransport(members)
+	}
+	h := &hub{dir: dir, client: &http.Client{Transport: members}}
 	if _, err := keyring.Init(filepath.Join(dir, "keys"), keyring.Options{LogOrigin: "bench.sparr.local/log"}); err != nil {
 		return nil, err
 	}
@@ -73,9 +105,6 @@ func startHub(base string) (*hub, error) {
 		Targets: federation.TargetPolicy{AllowHTTP: true, Allow: []netip.Prefix{netip.MustParsePrefix("127.0.0.0/8")}},
 	})
 	if err != nil {
-		return nil, err
-	}
-	if err := h.hub.Start(); err != nil {
 		return nil, err
 	}
 	h.srv = &http.Server{Handler: h.hub, ReadHeaderTimeout: 10 * time.Second}
@@ -260,16 +289,26 @@ func newCounter() (*counter, error) {
 	return c, nil
 }
 
+// waitCount blocks until n distinct deliveries have arrived.
+func (c *counter) waitCount(ctx context.Context, timeout time.Duration, n int) error {
+	deadline, stop := c.wakeAt(ctx, timeout)
+	defer stop()
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for len(c.got) < n {
+		if time.Now().After(deadline) || ctx.Err() != nil {
+			return fmt.Errorf("receiver of %s: %d deliveries within %s, want %d", c.member, len(c.got), timeout, n)
+		}
+		c.cond.Wait()
+	}
+	return nil
+}
+
 // wait blocks until the delivery with webhook-id id has arrived, and
 // returns when it did.
 func (c *counter) wait(ctx context.Context, timeout time.Duration, id string) (time.Time, error) {
-	deadline := time.Now().Add(timeout)
-	stop := time.AfterFunc(timeout, func() {
-		c.mu.Lock()
-		c.cond.Broadcast()
-		c.mu.Unlock()
-	})
-	defer stop.Stop()
+	deadline, stop := c.wakeAt(ctx, timeout)
+	defer stop()
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	for {
@@ -281,6 +320,20 @@ func (c *counter) wait(ctx context.Context, timeout time.Duration, id string) (t
 		}
 		c.cond.Wait()
 	}
+}
+
+// wakeAt wakes the counter's waiters when timeout has passed or ctx is
+// done, and returns the deadline and how to stop the wake-ups.
+func (c *counter) wakeAt(ctx context.Context, timeout time.Duration) (time.Time, func()) {
+	wake := func() {
+		c.mu.Lock()
+		c.cond.Broadcast()
+		c.mu.Unlock()
+	}
+	deadline := time.Now().Add(timeout) // before the timer: it fires after the deadline
+	timer := time.AfterFunc(timeout, wake)
+	stopCtx := context.AfterFunc(ctx, wake)
+	return deadline, func() { timer.Stop(); stopCtx() }
 }
 
 func (c *counter) close() { c.srv.Close() }

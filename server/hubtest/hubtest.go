@@ -379,7 +379,8 @@ func (h *Hub) JWKS(t testing.TB) *protocol.KeySet {
 // Snapshot returns every key and value of the store except the exchange
 // log (its entries, details, Merkle hashes and checkpoints) and its clock,
 // as "bucket/key" → value: what a refused request must leave exactly as it
-// was.
+// was. The index of entries by subject is in it: a refusal's entry names
+// no subject. [Hub.Dump] has the whole store.
 func (h *Hub) Snapshot(t testing.TB) map[string]string {
 	t.Helper()
 	out := map[string]string{}
@@ -396,6 +397,34 @@ func (h *Hub) Snapshot(t testing.TB) map[string]string {
 		t.Fatal(err)
 	}
 	return out
+}
+
+// A Dump is the whole store: every bucket's keys and values, the exchange
+// log's included, and every bucket's sequence counter.
+type Dump struct {
+	Buckets   map[string]map[string]string // bucket → key → value
+	Sequences map[string]uint64            // bucket → sequence
+}
+
+// Dump returns the whole store, for tests that account for every byte a
+// request changed.
+func (h *Hub) Dump(t testing.TB) *Dump {
+	t.Helper()
+	d := &Dump{Buckets: map[string]map[string]string{}}
+	err := h.Store.Walk(func(bucket string, k, v []byte) error {
+		if d.Buckets[bucket] == nil {
+			d.Buckets[bucket] = map[string]string{}
+		}
+		d.Buckets[bucket][string(k)] = string(v)
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if d.Sequences, err = h.Store.Sequences(); err != nil {
+		t.Fatal(err)
+	}
+	return d
 }
 
 // LogEntries returns the parsed exchange log.

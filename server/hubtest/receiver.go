@@ -32,6 +32,7 @@ type Receiver struct {
 	// instead of accepting it; n counts deliveries received, from 1.
 	behave   func(n int, w http.ResponseWriter, r *http.Request) bool
 	received int
+	attempts []string // the webhook-id of every request
 	got      []Received
 	invalid  []string
 	notify   chan struct{}
@@ -125,6 +126,7 @@ func (r *Receiver) RequireKey(t testing.TB) {
 func (r *Receiver) serve(w http.ResponseWriter, req *http.Request) {
 	r.mu.Lock()
 	r.received++
+	r.attempts = append(r.attempts, req.Header.Get(protocol.HeaderWebhookID))
 	n, behave, verifier, jwks := r.received, r.behave, r.verifier, r.jwks
 	r.mu.Unlock()
 	if behave != nil && behave(n, w, req) {
@@ -184,6 +186,15 @@ func (r *Receiver) Requests() int {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	return r.received
+}
+
+// Attempts returns the webhook-id of every request the receiver has had,
+// in order: those it accepted, those it refused, and those Behave
+// answered.
+func (r *Receiver) Attempts() []string {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return append([]string(nil), r.attempts...)
 }
 
 // Invalid returns why deliveries failed verification, if any did.

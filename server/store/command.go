@@ -33,6 +33,15 @@ type Command struct {
 	Salt    []byte
 	Details []byte
 	Attrs   []protocol.LogAttr
+	// Subjects are the tokens the Details name. The entry is indexed under
+	// each, in the same transaction, so that an erasure of a subject finds
+	// every entry whose details would link to it.
+	Subjects []string
+
+	// First, if set, is applied before this command in the same
+	// transaction: a placement's expiry of the flag that lapsed on its
+	// subject before the expiry job ended it.
+	First *Command
 
 	// Submission, if set, makes the command idempotent on the member's jti.
 	Submission *SubmissionRef
@@ -52,12 +61,17 @@ type Command struct {
 	// Erase lists what a lift or expiry deletes once recorded.
 	Erase *Erase
 
-	// Endpoint is a member's webhook endpoint to write; with DropQueue,
-	// its queued deliveries are deleted too.
-	Endpoint  *federation.Endpoint
-	DropQueue bool
+	// Endpoint is a member's change to its webhook endpoint.
+	Endpoint *EndpointChange
 	// Delivery is the outcome of a delivery attempt.
 	Delivery *DeliveryUpdate
+	// Prune drops old events from the feed; a command with it carries
+	// nothing else (see [Prune]).
+	Prune *Prune
+
+	// Checkpoint is a signed checkpoint of the log to keep. A command
+	// with one does nothing else (see [CheckpointPut]).
+	Checkpoint *CheckpointPut
 }
 
 // A SubmissionRef identifies a member's submission: its jti and the
@@ -74,12 +88,16 @@ type ConsentPut struct {
 }
 
 // Erase names personal data to delete: records (and the details of their
-// log entries), a consent, and further log entries' details; Basis is the
-// reason, which each tombstone entry states.
+// log entries), a consent, further log entries' details, and the details of
+// every entry indexed under one of Subjects (see [Command.Subjects]) —
+// with Actions set, only of entries with one of those actions. Basis is
+// the reason, which each tombstone entry states.
 type Erase struct {
 	Records    []string
 	Consent    string
 	LogEntries []uint64
+	Subjects   []string
+	Actions    []string
 	Basis      string
 }
 
@@ -101,19 +119,27 @@ type Result struct {
 	Conflict bool
 	// Existing is the active flag that already protects the subject of a
 	// new flag. The command's record was not stored; its log entry says
-	// flag-already-active.
+	// flag-already-active. A flag past its expiry at the command's time is
+	// never Existing: the command must end it (First), or it conflicts.
 	Existing *Flag
 	// Queued names the members that got deliveries queued.
 	Queued []string
 	// Erased is how many log entries' details an erasure deleted (each
 	// has a tombstone).
 	Erased int
+	// Endpoint is the endpoint as the command's Endpoint change left it.
+	Endpoint *federation.Endpoint
+	// Pruned is how many events a Prune dropped from the feed.
+	Pruned int
 }
 
 // apply checks the command's preconditions and writes it. Conflicts are
 // reported in the Result with nothing written; an error aborts the whole
 // transaction.
 func apply(tx *bolt.Tx, c *Command) (*Result, error) {
+	if c.Checkpoint != nil {
+		return putCheckpoint(tx, c.Checkpoint)
+	}
 	res := &Result{}
 	var subKey []byte
 	if c.Submission != nil {
@@ -141,7 +167,15 @@ func apply(tx *bolt.Tx, c *Command) (*Result, error) {
 				if err != nil {
 					return nil, err
 				}
-				res.Existing = existing
+				switch {
+				case existing.ActiveAt(c.At):
+					res.Existing = existing
+				case !ends(c.First, existing):
+					// Lapsed, but the expiry job has not ended it and this
+					// command does not: plan again, with its expiry.
+					res.Conflict = true
+					return res, nil
+				}
 			}
 		} else {
 			old, err := get[Flag](tx, bFlags, c.Flag.ID)
@@ -188,10 +222,50 @@ func apply(tx *bolt.Tx, c *Command) (*Result, error) {
 			return res, nil
 		}
 	}
-	if c.Delivery != nil && tx.Bucket(bOutbox).Get(outboxKey(c.Delivery.Delivery.Member, c.Delivery.Delivery.Seq)) == nil {
-		// Delivered already, or dropped with its endpoint.
-		res.Conflict = true
-		return res, nil
+	if c.Delivery != nil {
+		conflict, err := deliveryConflicts(tx, c.Delivery)
+		if err != nil {
+			return nil, err
+		}
+		if conflict {
+			res.Conflict = true
+			return res, nil
+		}
+	}
+	var endpoint *federation.Endpoint
+	if c.Endpoint != nil {
+		e, ok, err := changeEndpoint(tx, c.Endpoint, c.At)
+		if err != nil {
+			return nil, err
+		}
+		if !ok {
+			res.Conflict = true
+			return res, nil
+		}
+		endpoint = e
+	}
+	var pruning *prunePlan
+	if c.Prune != nil {
+		var err error
+		if pruning, err = planPrune(tx, c.Prune); err != nil {
+			return nil, err
+		}
+		if len(pruning.events) == 0 {
+			return res, nil // nothing to drop: nothing written
+		}
+	}
+
+	if c.First != nil && res.Existing == nil {
+		first, err := apply(tx, c.First)
+		if err != nil {
+			return nil, err
+		}
+		if first.Conflict || first.Replayed != nil || first.SubmissionConflict || first.Existing != nil {
+			// Nothing of it was written.
+			res.Conflict = true
+			return res, nil
+		}
+		res.Queued = append(res.Queued, first.Queued...)
 	}
 
 	var idx uint64
@@ -221,10 +295,11 @@ func apply(tx *bolt.Tx, c *Command) (*Result, error) {
 				return nil, err
 			}
 		}
-		if c.Endpoint != nil {
-			if err := putEndpoint(tx, c.Endpoint, c.DropQueue); err != nil {
+		if endpoint != nil {
+			if err := putEndpoint(tx, endpoint, c.Endpoint.Op == EndpointRemove); err != nil {
 				return nil, err
 			}
+			res.Endpoint = endpoint
 		}
 		if c.Delivery != nil {
 			if err := applyDelivery(tx, c.Delivery); err != nil {
@@ -288,6 +363,18 @@ func apply(tx *bolt.Tx, c *Command) (*Result, error) {
 			if erased, err = erase(tx, c.Erase); err != nil {
 				return nil, err
 			}
+		}
+		if pruning != nil {
+			floor, err := prune(tx, pruning)
+			if err != nil {
+				return nil, err
+			}
+			res.Pruned = len(pruning.events)
+			pruned := *c
+			pruned.Attrs = append(slices.Clip(c.Attrs),
+				protocol.LogAttr{Key: "count", Value: strconv.Itoa(res.Pruned)},
+				protocol.LogAttr{Key: "floor", Value: strconv.FormatUint(floor, 10)})
+			c = &pruned
 		}
 	}
 
@@ -359,8 +446,13 @@ func appendLog(tx *bolt.Tx, idx uint64, c *Command, action string) error {
 	}
 	if c.Details != nil {
 		e.Commitment = protocol.LogCommitment(c.Salt, c.Details)
-		if err := put(tx, bLogDetails, string(u64(idx)), Details{Salt: c.Salt, Details: c.Details}); err != nil {
+		if err := put(tx, bLogDetails, string(u64(idx)), Details{Salt: c.Salt, Details: c.Details, Subjects: c.Subjects}); err != nil {
 			return err
+		}
+		for _, t := range c.Subjects {
+			if err := tx.Bucket(bLogSubject).Put(subjectKey(t, idx), []byte(action)); err != nil {
+				return err
+			}
 		}
 	}
 	line, err := e.Marshal()
@@ -465,19 +557,59 @@ func putSuspicion(tx *bolt.Tx, old, s *Suspicion) error {
 	return put(tx, bSuspicions, s.ID, s)
 }
 
+// ends reports whether c (a command's First) ends flag f: it is f's next
+// version, and no longer active.
+func ends(c *Command, f *Flag) bool {
+	return c != nil && c.Flag != nil && c.Flag.ID == f.ID && c.Flag.Version == f.Version+1 && c.Flag.Status != FlagActive
+}
+
+// subjectKey is the key of entry idx in the subject index under token.
+func subjectKey(token string, idx uint64) []byte {
+	return append([]byte(token+"\x00"), u64(idx)...)
+}
+
 // erase deletes records, the details of their log entries and of any
-// further entries named, and a consent, and returns the log entries whose
-// details it deleted. The entries themselves stay: without salt and details
-// their commitments link to nothing.
+// further entries named or indexed under a subject, and a consent, and
+// returns the log entries whose details it deleted. The entries themselves
+// stay: without salt and details their commitments link to nothing.
 func erase(tx *bolt.Tx, e *Erase) ([]uint64, error) {
-	details := tx.Bucket(bLogDetails)
+	details, bySubject := tx.Bucket(bLogDetails), tx.Bucket(bLogSubject)
 	var erased []uint64
 	forget := func(idx uint64) error {
-		if details.Get(u64(idx)) == nil || slices.Contains(erased, idx) {
+		v := details.Get(u64(idx))
+		if v == nil || slices.Contains(erased, idx) {
 			return nil
+		}
+		var d Details
+		if err := json.Unmarshal(v, &d); err != nil {
+			return fmt.Errorf("details of log entry %d: %w", idx, err)
+		}
+		for _, t := range d.Subjects {
+			if err := bySubject.Delete(subjectKey(t, idx)); err != nil {
+				return err
+			}
 		}
 		erased = append(erased, idx)
 		return details.Delete(u64(idx))
+	}
+	for _, t := range e.Subjects {
+		// Collect first: forget deletes from the bucket being read.
+		var due []uint64
+		prefix := []byte(t + "\x00")
+		c := bySubject.Cursor()
+		for k, action := c.Seek(prefix); k != nil && bytes.HasPrefix(k, prefix); k, action = c.Next() {
+			if len(e.Actions) == 0 || slices.Contains(e.Actions, string(action)) {
+				due = append(due, binary.BigEndian.Uint64(k[len(prefix):]))
+			}
+		}
+		for _, idx := range due {
+			if err := forget(idx); err != nil {
+				return nil, err
+			}
+			if err := bySubject.Delete(subjectKey(t, idx)); err != nil {
+				return nil, err
+			}
+		}
 	}
 	for _, id := range e.Records {
 		rec, err := get[Record](tx, bRecords, id)

@@ -147,42 +147,88 @@ func (s *Store) Snapshot(m *federation.Member, fn func(seq uint64, r *Record) er
 	return seq, err
 }
 
-// PruneFeed drops from the feed the events of records issued before t, and
-// deletes those records unless an active flag or suspicion still holds
-// them. It works through at most limit events and reports how many.
-func (s *Store) PruneFeed(t time.Time, limit int) (int, error) {
-	n := 0
-	err := s.db.Update(func(tx *bolt.Tx) error {
-		events := tx.Bucket(bEvents)
-		floor := feedFloor(tx)
-		c := events.Cursor()
-		var drop []uint64
-		for k, v := c.Seek(u64(floor + 1)); k != nil && len(drop) < limit; k, v = c.Next() {
-			rec, err := get[Record](tx, bRecords, string(v))
-			if err != nil && !errors.Is(err, ErrNotFound) {
-				return err
-			}
-			if rec != nil && !rec.IssuedAt.Before(t) {
-				break
-			}
-			drop = append(drop, binary.BigEndian.Uint64(k))
-			if rec == nil || held(tx, rec) {
-				continue
-			}
-			if err := tx.Bucket(bRecords).Delete([]byte(rec.ID)); err != nil {
-				return err
-			}
+// A Prune command drops from the feed the events of records issued before
+// Before, oldest first, at most Limit of them (with the events of records
+// erased since, up to the last record dropped), and deletes those records
+// unless something still needs them: an active flag or suspicion that
+// holds them, or a delivery of them still queued (such a record goes once
+// its last delivery is recorded). A command with Prune carries nothing
+// else; its log entry (action feed-pruned) gets the attributes count, the
+// events dropped, and floor, the oldest cursor the feed still serves. When
+// there is nothing to drop, applying it writes nothing, not even its log
+// entry.
+type Prune struct {
+	Before time.Time
+	Limit  int
+}
+
+// A prunePlan is what a Prune command drops: events by sequence number,
+// records by jti.
+type prunePlan struct {
+	events  []uint64
+	records []string
+}
+
+// planPrune reads what p drops.
+func planPrune(tx *bolt.Tx, p *Prune) (*prunePlan, error) {
+	plan := &prunePlan{}
+	events := tx.Bucket(bEvents)
+	from := feedFloor(tx) + 1
+	type event struct {
+		seq uint64
+		rec *Record
+	}
+	// The events of erased records have no age of their own: they go
+	// with the next record that is due, so that the floor never passes a
+	// record still within the window.
+	var due, erased []event
+	c := events.Cursor()
+	for k, v := c.Seek(u64(from)); k != nil && len(due)+len(erased) < p.Limit; k, v = c.Next() {
+		rec, err := get[Record](tx, bRecords, string(v))
+		if err != nil && !errors.Is(err, ErrNotFound) {
+			return nil, err
 		}
-		for _, seq := range drop {
-			if err := events.Delete(u64(seq)); err != nil {
-				return err
-			}
-			floor = seq
+		if rec == nil {
+			erased = append(erased, event{binary.BigEndian.Uint64(k), nil})
+			continue
 		}
-		n = len(drop)
-		return tx.Bucket(bMeta).Put([]byte("feed_floor"), u64(floor))
-	})
-	return n, err
+		if !rec.IssuedAt.Before(p.Before) {
+			break
+		}
+		due = append(append(due, erased...), event{binary.BigEndian.Uint64(k), rec})
+		erased = erased[:0]
+	}
+	if len(due) == 0 {
+		return plan, nil
+	}
+	queued, err := queuedSeqs(tx, due[0].seq, due[len(due)-1].seq)
+	if err != nil {
+		return nil, err
+	}
+	for _, e := range due {
+		plan.events = append(plan.events, e.seq)
+		if e.rec != nil && !queued[e.seq] && !held(tx, e.rec) {
+			plan.records = append(plan.records, e.rec.ID)
+		}
+	}
+	return plan, nil
+}
+
+// prune carries out a plan, and returns the new feed floor.
+func prune(tx *bolt.Tx, plan *prunePlan) (uint64, error) {
+	floor := feedFloor(tx)
+	for _, id := range plan.records {
+		if err := tx.Bucket(bRecords).Delete([]byte(id)); err != nil {
+			return 0, err
+		}
+	}
+	for _, seq := range plan.events {
+		if err := tx.Bucket(bEvents).Delete(u64(seq)); err != nil {
+			return 0, err
+		}
+		floor = max(floor, seq)
+	}
+	return floor, tx.Bucket(bMeta).Put([]byte("feed_floor"), u64(floor))
 }
 
 // held reports whether an active flag or suspicion still holds rec.

@@ -18,8 +18,10 @@ import (
 // The transactional outbox. Every record applied writes, in the same
 // transaction, one delivery row per member whose endpoint queues and who is
 // entitled to and subscribed to it. A row is deleted only once delivered (or
-// dead-lettered, or dropped with a disabled endpoint), so a crash or restart
-// loses nothing: the dispatcher resumes from the rows.
+// dead-lettered, or dropped with a disabled endpoint, or skipped because
+// its record was erased), so a crash or restart loses nothing: the
+// dispatcher resumes from the rows. A record stays while a row needs it,
+// even after its event has left the feed.
 
 // A route is what enqueueing needs to know of a member, kept compact in
 // its own bucket so that fanning an event out to hundreds of members reads
@@ -128,20 +130,181 @@ func putEndpoint(tx *bolt.Tx, e *federation.Endpoint, drop bool) error {
 	return reroute(tx, e.Member)
 }
 
+// dropQueue deletes a member's queued deliveries, and the records that
+// only they still needed.
 func dropQueue(tx *bolt.Tx, member string) error {
 	b := tx.Bucket(bOutbox)
-	var keys [][]byte
+	var rows []federation.Delivery
 	c := b.Cursor()
 	prefix := memberPrefix(member)
-	for k, _ := c.Seek(prefix); k != nil && bytes.HasPrefix(k, prefix); k, _ = c.Next() {
-		keys = append(keys, bytes.Clone(k))
+	for k, v := c.Seek(prefix); k != nil && bytes.HasPrefix(k, prefix); k, v = c.Next() {
+		var d federation.Delivery
+		if err := json.Unmarshal(v, &d); err != nil {
+			return fmt.Errorf("outbox row %q: %w", k, err)
+		}
+		rows = append(rows, d)
 	}
-	for _, k := range keys {
-		if err := b.Delete(k); err != nil {
+	for _, d := range rows {
+		if err := b.Delete(outboxKey(member, d.Seq)); err != nil {
+			return err
+		}
+		if err := release(tx, d.Seq, d.Record); err != nil {
 			return err
 		}
 	}
 	return nil
+}
+
+// queuedSeqs returns the event sequence numbers from lo to hi that have a
+// delivery queued for some member.
+func queuedSeqs(tx *bolt.Tx, lo, hi uint64) (map[uint64]bool, error) {
+	out := map[uint64]bool{}
+	c := tx.Bucket(bOutbox).Cursor()
+	for k, _ := c.First(); k != nil; {
+		i := bytes.IndexByte(k, 0)
+		if i < 0 || len(k) != i+9 {
+			return nil, fmt.Errorf("outbox key %q is not member, 0, sequence number", k)
+		}
+		prefix := bytes.Clone(k[:i+1])
+		for k, _ = c.Seek(append(bytes.Clone(prefix), u64(lo)...)); k != nil && bytes.HasPrefix(k, prefix); k, _ = c.Next() {
+			seq := binary.BigEndian.Uint64(k[len(prefix):])
+			if seq > hi {
+				break
+			}
+			out[seq] = true
+		}
+		// On to the next member: just past every key of this one.
+		k, _ = c.Seek(append(prefix[:i:i], 1))
+	}
+	return out, nil
+}
+
+// release deletes the record of event seq once nothing needs it any more:
+// its event has left the feed (see [Prune]), no delivery of it is queued,
+// and no active flag or suspicion holds it.
+func release(tx *bolt.Tx, seq uint64, id string) error {
+	if seq > feedFloor(tx) {
+		return nil
+	}
+	queued, err := queuedSeqs(tx, seq, seq)
+	if err != nil || queued[seq] {
+		return err
+	}
+	rec, err := get[Record](tx, bRecords, id)
+	if errors.Is(err, ErrNotFound) {
+		return nil
+	}
+	if err != nil || held(tx, rec) {
+		return err
+	}
+	return tx.Bucket(bRecords).Delete([]byte(id))
+}
+
+// An EndpointOp is a kind of [EndpointChange].
+type EndpointOp string
+
+// The endpoint changes a member makes.
+const (
+	// EndpointRegister sets the URL and the events. With Secret set it
+	// makes a new endpoint, which requires that there is none or that it
+	// is disabled; otherwise the endpoint must exist and not be disabled,
+	// and Verify must say whether the URL changes.
+	EndpointRegister EndpointOp = "register"
+	// EndpointRotate makes Secret the signing secret; older secrets keep
+	// signing until Until at the latest.
+	EndpointRotate EndpointOp = "rotate"
+	// EndpointResume resumes a paused endpoint; it requires that the
+	// endpoint is paused.
+	EndpointResume EndpointOp = "resume"
+	// EndpointRemove disables the endpoint, with Reason, and drops its
+	// queue.
+	EndpointRemove EndpointOp = "remove"
+)
+
+// An EndpointChange is a member's change to its webhook endpoint. It is
+// applied to the endpoint as stored when the command is applied, not as
+// it was read when the command was planned, and changes only what the
+// member asked for: a delivery outcome recorded in between (a pause, a
+// 410, the verification, a retry's backoff) is never undone. When the
+// endpoint is no longer as the change was planned against (see the ops'
+// requirements), the command conflicts.
+type EndpointChange struct {
+	Op     EndpointOp
+	Member string
+	// URL and Events are the endpoint's, for EndpointRegister.
+	URL    string
+	Events []protocol.EventType
+	// Verify, for EndpointRegister on an existing endpoint, says that the
+	// URL changes: the endpoint must be verified again.
+	Verify bool
+	// Secret is a new endpoint's secret (EndpointRegister), or the new
+	// signing secret (EndpointRotate).
+	Secret *federation.EndpointSecret
+	// Until is when the secrets a rotation replaces stop signing.
+	Until time.Time
+	// Reason is why the endpoint is disabled (EndpointRemove).
+	Reason string
+}
+
+// changeEndpoint returns the endpoint as ch makes it, or ok false if the
+// stored endpoint is not as ch requires.
+func changeEndpoint(tx *bolt.Tx, ch *EndpointChange, at time.Time) (e *federation.Endpoint, ok bool, err error) {
+	at = at.UTC()
+	e, err = get[federation.Endpoint](tx, bEndpoints, ch.Member)
+	if err != nil && !errors.Is(err, ErrNotFound) {
+		return nil, false, err
+	}
+	if ch.Op == EndpointRegister && ch.Secret != nil {
+		if e != nil && e.Status != federation.EndpointDisabled {
+			return nil, false, nil
+		}
+		return &federation.Endpoint{
+			Member: ch.Member, URL: ch.URL, Events: ch.Events, Secrets: []federation.EndpointSecret{*ch.Secret},
+			Status: federation.EndpointUnverified, CreatedAt: at, UpdatedAt: at,
+		}, true, nil
+	}
+	if e == nil {
+		return nil, false, nil
+	}
+	switch ch.Op {
+	case EndpointRegister:
+		if e.Status == federation.EndpointDisabled || ch.Verify == (e.URL == ch.URL) {
+			return nil, false, nil
+		}
+		e.URL, e.Events = ch.URL, ch.Events
+		if ch.Verify {
+			e.Status, e.Verified, e.Reason, e.Failures, e.NextAttemptAt = federation.EndpointUnverified, false, "", 0, time.Time{}
+		}
+	case EndpointRotate:
+		if ch.Secret == nil {
+			return nil, false, fmt.Errorf("endpoint rotation of %q without a secret", ch.Member)
+		}
+		kept := []federation.EndpointSecret{*ch.Secret}
+		for _, s := range e.Secrets {
+			if !s.ExpiresAt.IsZero() && !at.Before(s.ExpiresAt) {
+				continue
+			}
+			if s.ExpiresAt.IsZero() || s.ExpiresAt.After(ch.Until) {
+				s.ExpiresAt = ch.Until
+			}
+			kept = append(kept, s)
+		}
+		e.Secrets = kept
+	case EndpointResume:
+		if e.Status != federation.EndpointPaused {
+			return nil, false, nil
+		}
+		e.Status, e.Reason, e.Failures, e.NextAttemptAt = federation.EndpointActive, "", 0, time.Time{}
+		if !e.Verified {
+			e.Status = federation.EndpointUnverified
+		}
+	case EndpointRemove:
+		e.Status, e.Reason = federation.EndpointDisabled, ch.Reason
+	default:
+		return nil, false, fmt.Errorf("unknown endpoint change %q", ch.Op)
+	}
+	e.UpdatedAt = at
+	return e, true, nil
 }
 
 // A DeliveryOutcome is what became of one delivery attempt.
@@ -166,7 +329,31 @@ type DeliveryUpdate struct {
 	Reason   string    // Paused, Disabled
 }
 
-// applyDelivery changes the delivery row and the endpoint for an outcome.
+// deliveryConflicts reports whether an outcome no longer applies: its row
+// is gone (delivered already, or dropped with its endpoint), or the
+// attempt went to another URL than the endpoint's (the member registered a
+// new one since), which only a success still records.
+func deliveryConflicts(tx *bolt.Tx, u *DeliveryUpdate) (bool, error) {
+	d := u.Delivery
+	if tx.Bucket(bOutbox).Get(outboxKey(d.Member, d.Seq)) == nil {
+		return true, nil
+	}
+	if u.Outcome == Delivered || u.Outcome == Skipped {
+		return false, nil
+	}
+	e, err := get[federation.Endpoint](tx, bEndpoints, d.Member)
+	if err != nil {
+		return false, fmt.Errorf("endpoint of %q: %w", d.Member, err)
+	}
+	return stale(e, u.Attempt), nil
+}
+
+// stale reports whether attempt a went to another URL than e's.
+func stale(e *federation.Endpoint, a federation.Attempt) bool { return a.URL != "" && a.URL != e.URL }
+
+// applyDelivery changes the delivery row and the endpoint for an outcome
+// (see [deliveryConflicts] for when it must not be applied). A success of
+// an attempt made to another URL than the endpoint's changes the row only.
 func applyDelivery(tx *bolt.Tx, u *DeliveryUpdate) error {
 	d := u.Delivery
 	key := outboxKey(d.Member, d.Seq)
@@ -185,6 +372,12 @@ func applyDelivery(tx *bolt.Tx, u *DeliveryUpdate) error {
 		if err := tx.Bucket(bOutbox).Delete(key); err != nil {
 			return err
 		}
+		if err := release(tx, d.Seq, d.Record); err != nil {
+			return err
+		}
+		if stale(e, a) {
+			return nil
+		}
 		e.Failures, e.NextAttemptAt = 0, time.Time{}
 		// Successes of one round are recorded concurrently: keep the latest.
 		e.LastDeliveredSeq = max(e.LastDeliveredSeq, d.Seq)
@@ -198,6 +391,9 @@ func applyDelivery(tx *bolt.Tx, u *DeliveryUpdate) error {
 			}
 		}
 	case Skipped:
+		if tx.Bucket(bRecords).Get([]byte(d.Record)) != nil {
+			return fmt.Errorf("skip delivery of event %d to %q: its record %s is not erased", d.Seq, d.Member, d.Record)
+		}
 		return tx.Bucket(bOutbox).Delete(key)
 	case Retrying:
 		d.Attempts++
@@ -221,11 +417,15 @@ func applyDelivery(tx *bolt.Tx, u *DeliveryUpdate) error {
 		if err := putKey(tx, bDead, key, federation.DeadLetter{Delivery: d, Attempt: a}); err != nil {
 			return err
 		}
+		if err := release(tx, d.Seq, d.Record); err != nil {
+			return err
+		}
 		e.DeadLetters++
 		e.LastError, e.LastErrorAt = attemptError(a), a.At
 	case Disabled:
 		e.Status, e.Reason, e.NextAttemptAt = federation.EndpointDisabled, u.Reason, time.Time{}
 		e.LastError, e.LastErrorAt = attemptError(a), a.At
+		e.UpdatedAt = a.At
 		return putEndpoint(tx, e, true)
 	default:
 		return fmt.Errorf("unknown delivery outcome %q", u.Outcome)
@@ -254,9 +454,14 @@ func attemptError(a federation.Attempt) string {
 // The store is the dispatcher's outbox.
 var _ federation.Outbox = (*Store)(nil)
 
-// Endpoint returns a member's endpoint.
+// Endpoint returns a member's endpoint. The error for a member without
+// one wraps both [ErrNotFound] and [federation.ErrNoEndpoint].
 func (s *Store) Endpoint(member string) (*federation.Endpoint, error) {
-	return view[federation.Endpoint](s, bEndpoints, member)
+	e, err := view[federation.Endpoint](s, bEndpoints, member)
+	if errors.Is(err, ErrNotFound) {
+		return nil, fmt.Errorf("member %q: %w: %w", member, ErrNotFound, federation.ErrNoEndpoint)
+	}
+	return e, err
 }
 
 // Endpoints returns every endpoint, ordered by member.
@@ -356,7 +561,8 @@ func (s *Store) Delivered(d federation.Delivery, a federation.Attempt) error {
 	return s.applyDelivery(&DeliveryUpdate{Delivery: d, Attempt: a, Outcome: Delivered}, "delivery", "", deliveryAttrs(d, a)...)
 }
 
-// Skip drops a delivery whose record was erased.
+// Skip drops a delivery whose record was erased. It fails if the record
+// is still there.
 func (s *Store) Skip(d federation.Delivery) error {
 	return s.applyDelivery(&DeliveryUpdate{Delivery: d, Attempt: federation.Attempt{At: time.Now()}, Outcome: Skipped}, "", "")
 }

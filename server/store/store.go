@@ -65,6 +65,7 @@ var (
 	bChecks      = []byte("checks")      // check id → Check JSON
 	bLog         = []byte("log")         // index (8 bytes) → entry line
 	bLogDetails  = []byte("log_details") // index (8 bytes) → Details JSON (salt and details; erasable)
+	bLogSubject  = []byte("log_subject") // token ‖ 0 ‖ index (8 bytes) → action, entries whose details name the token
 	bEndpoints   = []byte("endpoints")   // member id → federation.Endpoint JSON
 	bRoutes      = []byte("routes")      // member id → route JSON: who gets which events, and the last one queued
 	bOutbox      = []byte("outbox")      // member ‖ 0 ‖ event seq (8 bytes) → federation.Delivery JSON
@@ -78,7 +79,7 @@ var (
 	appendMostly = [][]byte{bRecords, bEvents, bFlags, bSuspicions, bConsents, bChecks, bLog, bLogDetails, bLogHashes, bCheckpoints}
 
 	allBuckets = [][]byte{bMeta, bMembers, bRecords, bEvents, bFlags, bFlagByToken, bFlagExpiry, bFlagRemind,
-		bSuspicions, bSuspByToken, bSuspExpiry, bConsents, bSubmissions, bChecks, bLog, bLogDetails,
+		bSuspicions, bSuspByToken, bSuspExpiry, bConsents, bSubmissions, bChecks, bLog, bLogDetails, bLogSubject,
 		bEndpoints, bRoutes, bOutbox, bDead, bLogHashes, bCheckpoints}
 )
 
@@ -299,6 +300,20 @@ func (s *Store) Walk(fn func(bucket string, key, value []byte) error) error {
 		}
 		return nil
 	})
+}
+
+// Sequences returns every bucket's sequence counter (log indexes, event
+// sequence numbers) by bucket name. Tests use it with [Store.Walk] to
+// compare whole stores.
+func (s *Store) Sequences() (map[string]uint64, error) {
+	out := make(map[string]uint64, len(allBuckets))
+	err := s.db.View(func(tx *bolt.Tx) error {
+		for _, name := range allBuckets {
+			out[string(name)] = tx.Bucket(name).Sequence()
+		}
+		return nil
+	})
+	return out, err
 }
 
 func u64(n uint64) []byte { return binary.BigEndian.AppendUint64(nil, n) }

@@ -43,7 +43,8 @@ func placeCmd(id, token, jti string, at time.Time) *store.Command {
 	rec := &store.Record{ID: "rec-" + id, Type: protocol.EventFlagPlaced, Subjects: []string{token}, IssuedAt: at, JWS: "jws-of-" + id}
 	h := sha256.Sum256([]byte(jti))
 	return &store.Command{
-		At: at, Actor: "bank-a", Action: "flag-placed", Salt: []byte("salt-" + id), Details: []byte(`{"flag_id":"` + id + `"}`),
+		At: at, Actor: "bank-a", Action: "flag-placed", Salt: []byte("salt-" + id), Details: []byte(`{"flag_id":"` + id + `","subject":"` + token + `"}`),
+		Subjects:   []string{token},
 		Submission: &store.SubmissionRef{ID: jti, Hash: h[:]},
 		Record:     rec,
 		Flag: &store.Flag{ID: id, Version: 1, Subject: token, Kind: protocol.FlagKindStandard, Origin: "bank-a",
@@ -189,6 +190,139 @@ func TestLiftKeepsIndexesAndErases(t *testing.T) {
 	// A new flag may now be placed on the token.
 	if res := apply(t, s, placeCmd("f2", "tok-1", "j2", t0.Add(time.Hour))); res.Existing != nil {
 		t.Errorf("new flag after lift found %+v", res.Existing)
+	}
+}
+
+// expireCmd ends flag f at, as the hub's expiry job would.
+func expireCmd(f *store.Flag, at time.Time) *store.Command {
+	rec := &store.Record{ID: "rec-expired-" + f.ID, Type: protocol.EventFlagExpired, Subjects: []string{f.Subject}, IssuedAt: at, JWS: "expired-" + f.ID}
+	return &store.Command{
+		At: at, Actor: "hub", Action: "flag-expired", Salt: []byte("salt"), Details: []byte(`{"flag_id":"` + f.ID + `"}`),
+		Record: rec,
+		Flag:   &store.Flag{ID: f.ID, Version: f.Version + 1, Status: store.FlagExpired, Records: []string{rec.ID}, EndedAt: at},
+		Erase:  &store.Erase{Records: f.Records, Consent: f.ID, Basis: "flag-expired"},
+	}
+}
+
+func TestLapsedFlagIsNotExisting(t *testing.T) {
+	s := tempStore(t)
+	first := placeCmd("f1", "tok-1", "j1", t0)
+	first.Flag.ExpiresAt = t0.Add(time.Hour)
+	apply(t, s, first)
+	old, _ := s.Flag("f1")
+	later := t0.Add(2 * time.Hour) // past f1's expiry; the expiry job has not run
+
+	// Planned without ending f1: a conflict, with nothing written.
+	before := dump(t, s)
+	if res := apply(t, s, placeCmd("f2", "tok-1", "j2", later)); !res.Conflict || res.Existing != nil {
+		t.Fatalf("got %+v, want Conflict and no Existing", res)
+	}
+	if after := dump(t, s); after != before {
+		t.Error("a conflicting placement changed the store")
+	}
+
+	// Planned with f1's expiry: f1 ends and f2 is placed, in one command.
+	cmd := placeCmd("f2", "tok-1", "j2", later)
+	cmd.First = expireCmd(old, later)
+	res := apply(t, s, cmd)
+	if res.Conflict || res.Existing != nil || res.Seq == 0 {
+		t.Fatalf("got %+v, want f2 placed", res)
+	}
+	if f, err := s.FlagByToken("tok-1"); err != nil || f.ID != "f2" {
+		t.Errorf("got flag %+v (%v) on tok-1, want f2", f, err)
+	}
+	if f, _ := s.Flag("f1"); f.Status != store.FlagExpired {
+		t.Errorf("got f1 %s, want expired", f.Status)
+	}
+	if due, _ := s.FlagsExpiringBefore(later, 10); len(due) != 0 {
+		t.Errorf("got %d flags due to expire, want none: f1 ended", len(due))
+	}
+	if _, err := s.Record("rec-expired-f1"); err != nil {
+		t.Errorf("got %v reading f1's expiry record, want it stored", err)
+	}
+	sub, _ := s.Submission("bank-a", "j2")
+	if sub == nil || sub.Existing || sub.Flag != "f2" {
+		t.Errorf("got submission j2 %+v, want flag f2, not existing", sub)
+	}
+	// The log: f1's expiry, a tombstone for f1's placement, f2's placement.
+	var actions []string
+	n, _ := s.LogSize()
+	lines, _ := s.LogEntries(0, n)
+	for _, l := range lines {
+		e, _ := protocol.ParseLogEntry(l)
+		actions = append(actions, e.Action)
+	}
+	if want := []string{"flag-placed", "flag-expired", protocol.LogActionErased, "flag-placed"}; !slices.Equal(actions, want) {
+		t.Errorf("got log actions %q, want %q", actions, want)
+	}
+	if res.LogIndex != 3 {
+		t.Errorf("got log index %d for the placement, want 3", res.LogIndex)
+	}
+
+	// A flag still active at the command's time is existing, and a stale
+	// expiry planned with it is not applied.
+	stale := placeCmd("f3", "tok-1", "j3", later)
+	f2, _ := s.Flag("f2")
+	stale.First = expireCmd(f2, later)
+	if res := apply(t, s, stale); res.Existing == nil || res.Existing.ID != "f2" {
+		t.Fatalf("got %+v, want the existing flag f2", res)
+	}
+	if f, _ := s.Flag("f2"); f.Status != store.FlagActive {
+		t.Errorf("got f2 %s, want still active", f.Status)
+	}
+}
+
+// TestEraseReachesEveryEntryNamingTheSubject: the details of every entry
+// indexed under a subject go with an erasure of it (of the listed actions
+// only, when it lists them), their index rows too, and the entries with
+// their commitments stay.
+func TestEraseReachesEveryEntryNamingTheSubject(t *testing.T) {
+	s := tempStore(t)
+	apply(t, s, placeCmd("f1", "tok-1", "j1", t0))                                          // 0
+	apply(t, s, &store.Command{At: t0, Actor: "bank-b", Action: "check", Salt: []byte("s"), // 1
+		Details: []byte(`{"tokens":["tok-1","tok-2"]}`), Subjects: []string{"tok-1", "tok-2"}})
+	apply(t, s, placeCmd("f2", "tok-1", "j2", t0))                                                       // 2: flag-already-active
+	apply(t, s, &store.Command{At: t0, Actor: "bank-c", Action: "suspicion-reported", Salt: []byte("s"), // 3
+		Details: []byte(`{"subjects":["tok-1"]}`), Subjects: []string{"tok-1"}})
+	apply(t, s, &store.Command{At: t0, Actor: "bank-b", Action: "check", Salt: []byte("s"), // 4
+		Details: []byte(`{"tokens":["tok-2"]}`), Subjects: []string{"tok-2"}})
+	n, _ := s.LogSize()
+	before, _ := s.LogEntries(0, n)
+
+	f, _ := s.Flag("f1")
+	lift := &store.Record{ID: "rec-lift", Type: protocol.EventFlagLifted, Subjects: []string{"tok-1"}, IssuedAt: t0, JWS: "lift"}
+	res := apply(t, s, &store.Command{
+		At: t0, Actor: "bank-a", Action: "flag-lifted", Record: lift,
+		Flag: &store.Flag{ID: "f1", Version: f.Version + 1, Status: store.FlagLifted, Records: []string{"rec-lift"}},
+		Erase: &store.Erase{Records: f.Records, Consent: "f1", Subjects: []string{"tok-1"},
+			Actions: []string{"flag-placed", "flag-already-active", "check"}, Basis: "consent-withdrawn"},
+	})
+	if res.Erased != 3 {
+		t.Errorf("got %d entries erased, want 3 (placement, check, already-active)", res.Erased)
+	}
+	for idx, want := range map[uint64]bool{0: false, 1: false, 2: false, 3: true, 4: true} {
+		if _, err := s.LogDetails(idx); (err == nil) != want {
+			t.Errorf("entry %d: got details kept %v, want %v", idx, err == nil, want)
+		}
+	}
+	// What is left names tok-1 only in the suspicion's details and its
+	// index row, and tok-2 only in the later check's.
+	var left []string
+	s.Walk(func(bucket string, k, v []byte) error {
+		if (bucket == "log_details" || bucket == "log_subject") && (bytes.Contains(k, []byte("tok-")) || bytes.Contains(v, []byte("tok-"))) {
+			left = append(left, fmt.Sprintf("%s/%d", bucket, binary.BigEndian.Uint64(k[len(k)-8:])))
+		}
+		return nil
+	})
+	if want := []string{"log_details/3", "log_details/4", "log_subject/3", "log_subject/4"}; !slices.Equal(left, want) {
+		t.Errorf("got %q naming a token, want %q", left, want)
+	}
+	// The entries, and so their commitments, are as they were.
+	after, _ := s.LogEntries(0, n)
+	for i := range before {
+		if !bytes.Equal(before[i], after[i]) {
+			t.Errorf("entry %d changed: got %s, want %s", i, after[i], before[i])
+		}
 	}
 }
 

@@ -97,29 +97,73 @@ func (s *Store) CheckpointAt(size uint64) ([]byte, error) {
 	return note, err
 }
 
+// A CheckpointPut keeps a signed checkpoint of the tree of the log's first
+// Size entries, whose root hash is Root. Applying it checks that Root is
+// the tree's and keeps Note unless a checkpoint of that size is kept
+// already (then it reports a Conflict and writes nothing): every checkpoint
+// published stays, and none is replaced.
+type CheckpointPut struct {
+	Size uint64
+	Root tlog.Hash
+	Note []byte
+}
+
+// putCheckpoint applies a CheckpointPut.
+func putCheckpoint(tx *bolt.Tx, c *CheckpointPut) (*Result, error) {
+	cps := tx.Bucket(bCheckpoints)
+	if cps.Get(u64(c.Size)) != nil {
+		return &Result{Conflict: true}, nil
+	}
+	root, err := treeHash(tx, c.Size)
+	if err != nil {
+		return nil, fmt.Errorf("checkpoint of size %d: %w", c.Size, err)
+	}
+	if root != c.Root {
+		return nil, fmt.Errorf("checkpoint of size %d: its root is not the tree's", c.Size)
+	}
+	return &Result{}, cps.Put(u64(c.Size), c.Note)
+}
+
 // PublishCheckpoint signs, with sign, a checkpoint of the log as it is now
-// if it has grown since the last one, keeps it, and returns it. It returns
-// the last checkpoint unchanged if the log has not grown.
+// if it has grown since the last one, keeps it, and returns it with its
+// size. It returns the last checkpoint unchanged if the log has not grown.
+// The size and root are read in a short read transaction, sign runs
+// outside any transaction, and the checkpoint is kept by applying a
+// command (a [CheckpointPut]), as every change to the store is.
 func (s *Store) PublishCheckpoint(sign func(size uint64, root tlog.Hash) ([]byte, error)) ([]byte, uint64, error) {
-	var note []byte
-	var size uint64
-	err := s.db.Update(func(tx *bolt.Tx) error {
-		cps := tx.Bucket(bCheckpoints)
-		n := tx.Bucket(bLog).Sequence()
-		if k, v := cps.Cursor().Last(); k != nil && binary.BigEndian.Uint64(k) >= n {
-			note, size = bytes.Clone(v), binary.BigEndian.Uint64(k)
-			return nil
+	var last []byte
+	var lastSize, size uint64
+	var root tlog.Hash
+	err := s.db.View(func(tx *bolt.Tx) error {
+		size = tx.Bucket(bLog).Sequence()
+		if k, v := tx.Bucket(bCheckpoints).Cursor().Last(); k != nil {
+			last, lastSize = bytes.Clone(v), binary.BigEndian.Uint64(k)
+			if lastSize >= size {
+				return nil
+			}
 		}
-		root, err := treeHash(tx, n)
-		if err != nil {
-			return err
-		}
-		if note, err = sign(n, root); err != nil {
-			return err
-		}
-		size = n
-		return cps.Put(u64(n), note)
+		var err error
+		root, err = treeHash(tx, size)
+		return err
 	})
+	if err != nil {
+		return nil, 0, err
+	}
+	if last != nil && lastSize >= size {
+		return last, lastSize, nil
+	}
+	note, err := sign(size, root)
+	if err != nil {
+		return nil, 0, err
+	}
+	res, err := s.Apply(&Command{Checkpoint: &CheckpointPut{Size: size, Root: root, Note: note}})
+	if err != nil {
+		return nil, 0, err
+	}
+	if res.Conflict {
+		// Published by another call meanwhile: that one is kept.
+		note, err = s.CheckpointAt(size)
+	}
 	return note, size, err
 }
 
@@ -131,38 +175,114 @@ type LogFilter struct {
 	Start          uint64
 }
 
+// scanChunk is the most entries ScanLog reads in one read transaction.
+const scanChunk = 1024
+
 // ScanLog calls fn with each entry the filter selects, in index order,
-// until fn returns false. Entry times never go backwards, so a time range
-// is found by binary search rather than by reading the log from the start.
+// until fn returns false, among the entries the log holds when it starts.
+// Entry times never go backwards, so a time range is found by binary
+// search rather than by reading the log from the start. It reads the log
+// in chunks, each in a short read transaction of its own, and calls fn
+// outside them: a slow fn (a download to a slow client) holds no
+// transaction open, which would keep bbolt from reusing pages and
+// growing the file.
 func (s *Store) ScanLog(f LogFilter, fn func(*protocol.LogEntry) (bool, error)) error {
-	return s.db.View(func(tx *bolt.Tx) error {
+	next, end := f.Start, uint64(0)
+	err := s.db.View(func(tx *bolt.Tx) error {
 		b := tx.Bucket(bLog)
-		n := b.Sequence()
-		start := f.Start
+		end = b.Sequence()
 		if !f.From.IsZero() {
-			first := uint64(sort.Search(int(n), func(i int) bool {
+			first := uint64(sort.Search(int(end), func(i int) bool {
 				e, err := protocol.ParseLogEntry(b.Get(u64(uint64(i))))
 				return err != nil || !e.Time.Before(f.From)
 			}))
-			start = max(start, first)
+			next = max(next, first)
 		}
-		c := b.Cursor()
-		for k, v := c.Seek(u64(start)); k != nil; k, v = c.Next() {
-			e, err := protocol.ParseLogEntry(v)
-			if err != nil {
-				return fmt.Errorf("log entry %d: %w", binary.BigEndian.Uint64(k), err)
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	for next < end {
+		var chunk []*protocol.LogEntry
+		done := false
+		stop := min(next+scanChunk, end)
+		err := s.db.View(func(tx *bolt.Tx) error {
+			c := tx.Bucket(bLog).Cursor()
+			for k, v := c.Seek(u64(next)); k != nil && binary.BigEndian.Uint64(k) < stop; k, v = c.Next() {
+				// ParseLogEntry copies what it keeps: nothing of the
+				// transaction's memory outlives it.
+				e, err := protocol.ParseLogEntry(v)
+				if err != nil {
+					return fmt.Errorf("log entry %d: %w", binary.BigEndian.Uint64(k), err)
+				}
+				if !f.To.IsZero() && !e.Time.Before(f.To) {
+					done = true
+					return nil
+				}
+				if (f.Member != "" && e.Member != f.Member) || (f.Action != "" && e.Action != f.Action) {
+					continue
+				}
+				chunk = append(chunk, e)
 			}
-			if !f.To.IsZero() && !e.Time.Before(f.To) {
-				return nil
-			}
-			if (f.Member != "" && e.Member != f.Member) || (f.Action != "" && e.Action != f.Action) {
-				continue
-			}
+			return nil
+		})
+		if err != nil {
+			return err
+		}
+		for _, e := range chunk {
 			more, err := fn(e)
 			if err != nil || !more {
 				return err
 			}
 		}
+		if done {
+			return nil
+		}
+		next = stop
+	}
+	return nil
+}
+
+// TileHeight is the height of the log's tiles (c2sp.org/tlog-tiles): a
+// full tile holds 256 hashes, a full entry bundle 256 entries.
+const TileHeight = 8
+
+// Tile returns the data of tile t of the log (c2sp.org/tlog-tiles, in
+// golang.org/x/mod/sumdb/tlog's terms, with H = [TileHeight]): for a hash
+// tile its W hashes, for an entry bundle (L = -1) its W entries, each after
+// its length as a big-endian uint16. It returns ErrNotFound if the log does
+// not hold all of the tile yet.
+func (s *Store) Tile(t tlog.Tile) ([]byte, error) {
+	if t.H != TileHeight || t.W < 1 || t.W > 1<<TileHeight || t.N < 0 || t.L < -1 {
+		return nil, fmt.Errorf("tile %s: not a tile of this log", t.Path())
+	}
+	// The leaves the tile needs: all those under its last hash.
+	level := max(t.L, 0) * TileHeight
+	if level >= 64-TileHeight || uint64(t.N) >= (1<<(64-TileHeight-level))-1 {
+		return nil, fmt.Errorf("%w: tile %s is beyond any log", ErrNotFound, t.Path())
+	}
+	need := (uint64(t.N)<<TileHeight + uint64(t.W)) << level
+	var data []byte
+	err := s.db.View(func(tx *bolt.Tx) error {
+		if n := tx.Bucket(bLog).Sequence(); need > n {
+			return fmt.Errorf("%w: tile %s needs %d entries, the log has %d", ErrNotFound, t.Path(), need, n)
+		}
+		if t.L >= 0 {
+			var err error
+			data, err = tlog.ReadTileData(t, txHashes{tx.Bucket(bLogHashes)})
+			return err
+		}
+		b, first := tx.Bucket(bLog), uint64(t.N)<<TileHeight
+		for i := range uint64(t.W) {
+			line := b.Get(u64(first + i))
+			if line == nil {
+				return fmt.Errorf("log entry %d missing", first+i)
+			}
+			data = binary.BigEndian.AppendUint16(data, uint16(len(line)))
+			data = append(data, line...)
+		}
 		return nil
 	})
+	return data, err
 }

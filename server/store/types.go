@@ -133,4 +133,7 @@ type Submission struct {
 type Details struct {
 	Salt    []byte `json:"salt"`
 	Details []byte `json:"details"`
+	// Subjects are the tokens the details name (the entry's rows in the
+	// subject index, deleted with the details).
+	Subjects []string `json:"subjects,omitempty"`
 }

@@ -2,12 +2,18 @@
 // with the Go module: jose (JOSE, RFC 7515/7519/8037) for records, and the
 // Standard Webhooks reference library plus Node's own Ed25519 for webhook
 // signatures. Run by TestInteropJavaScript; exits non-zero on any mismatch.
+// Needs Node.js 18 or later (package.json pins versions that support it).
 //
 //   npm ci && node verify.mjs
 import { readFileSync } from "node:fs";
 import { createPublicKey, verify as edVerify } from "node:crypto";
 import { createLocalJWKSet, jwtVerify, decodeProtectedHeader } from "jose";
 import { Webhook } from "standardwebhooks";
+
+if (Number(process.versions.node.split(".")[0]) < 18) {
+  console.log(`Node.js ${process.version} is too old: these checks need Node.js 18 or later`);
+  process.exit(1);
+}
 
 const read = (name) => JSON.parse(readFileSync(new URL(`../${name}`, import.meta.url)));
 let failures = 0;

@@ -1,0 +1,131 @@
+package store
+
+import (
+	"bytes"
+	"fmt"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"golang.org/x/mod/sumdb/tlog"
+
+	"github.com/sparr-dev/sparr/protocol"
+)
+
+// These tests look inside the store, at bbolt's open transactions, which
+// the package's API does not show.
+
+func treeStore(t *testing.T, entries int) *Store {
+	t.Helper()
+	s, err := Open(filepath.Join(t.TempDir(), "hub.db"), Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { s.Close() })
+	at := time.Date(2026, 11, 21, 10, 0, 0, 0, time.UTC)
+	for i := range entries {
+		member := []string{"bank-a", "bank-b"}[i%2]
+		if _, err := s.Apply(&Command{At: at.Add(time.Duration(i) * time.Second), Actor: member, Action: "check"}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return s
+}
+
+func (s *Store) openReadTxs() int { return s.db.Stats().OpenTxN }
+
+// TestScanLogHoldsNoTransactionWhileCalling: fn, which streams to a client
+// that may be slow, runs with no read transaction open, and the scan still
+// sees every entry, in order, across its chunks.
+func TestScanLogHoldsNoTransactionWhileCalling(t *testing.T) {
+	n := 2*scanChunk + 10
+	s := treeStore(t, n)
+	var got []uint64
+	err := s.ScanLog(LogFilter{Member: "bank-b"}, func(e *protocol.LogEntry) (bool, error) {
+		if open := s.openReadTxs(); open != 0 {
+			return false, fmt.Errorf("got %d read transactions open while fn runs, want 0", open)
+		}
+		got = append(got, e.Index)
+		return true, nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(got) != n/2 || got[0] != 1 || got[len(got)-1] != uint64(n-1) {
+		t.Fatalf("got %d entries from %v to %v, want bank-b's %d, 1 to %d", len(got), got[0], got[len(got)-1], n/2, n-1)
+	}
+	for i := 1; i < len(got); i++ {
+		if got[i] != got[i-1]+2 {
+			t.Fatalf("got entry %d after %d, want every other entry in order", got[i], got[i-1])
+		}
+	}
+	// A time range across chunks, found by binary search, ends where it
+	// should.
+	from := time.Date(2026, 11, 21, 10, 0, 0, 0, time.UTC).Add(1000 * time.Second)
+	var in []uint64
+	err = s.ScanLog(LogFilter{From: from, To: from.Add(1000 * time.Second)}, func(e *protocol.LogEntry) (bool, error) {
+		in = append(in, e.Index)
+		return true, nil
+	})
+	if err != nil || len(in) != 1000 || in[0] != 1000 || in[len(in)-1] != 1999 {
+		t.Fatalf("time range: got %d entries (%v), want 1000, 1000 to 1999", len(in), err)
+	}
+}
+
+// TestPublishCheckpointSignsOutsideTransactions: the signer runs with no
+// transaction open, so it may take its time (or call the store), and a
+// checkpoint kept for a size is never replaced.
+func TestPublishCheckpointSignsOutsideTransactions(t *testing.T) {
+	s := treeStore(t, 5)
+	sign := func(tag string) func(uint64, tlog.Hash) ([]byte, error) {
+		return func(size uint64, root tlog.Hash) ([]byte, error) {
+			if open := s.openReadTxs(); open != 0 {
+				return nil, fmt.Errorf("got %d read transactions open while signing, want 0", open)
+			}
+			return fmt.Appendf(nil, "%s %d %x", tag, size, root[:4]), nil
+		}
+	}
+	// While the first signs, another publishes the same size: a write
+	// transaction held around the signer would never let it finish.
+	done := make(chan error, 1)
+	var note []byte
+	var size uint64
+	go func() {
+		var err error
+		note, size, err = s.PublishCheckpoint(func(size uint64, root tlog.Hash) ([]byte, error) {
+			if _, _, err := s.PublishCheckpoint(sign("inner")); err != nil {
+				return nil, err
+			}
+			return sign("outer")(size, root)
+		})
+		done <- err
+	}()
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatal(err)
+		}
+	case <-time.After(30 * time.Second):
+		t.Fatal("publishing a checkpoint from the signer did not return: the signer runs inside a transaction")
+	}
+	if size != 5 || !bytes.HasPrefix(note, []byte("inner 5 ")) {
+		t.Errorf("got checkpoint %q of size %d, want the first kept for size 5, the inner one", note, size)
+	}
+	if kept, err := s.CheckpointAt(5); err != nil || !bytes.Equal(kept, note) {
+		t.Errorf("got %q kept for size 5 (%v), want %q", kept, err, note)
+	}
+	// A grown log gets a new checkpoint; the old one stays.
+	if _, err := s.Apply(&Command{At: time.Now(), Actor: "bank-a", Action: "check"}); err != nil {
+		t.Fatal(err)
+	}
+	if note, size, err := s.PublishCheckpoint(sign("later")); err != nil || size != 6 || !bytes.HasPrefix(note, []byte("later 6 ")) {
+		t.Errorf("got %q of size %d (%v), want a new checkpoint of size 6", note, size, err)
+	}
+	if kept, err := s.CheckpointAt(5); err != nil || !bytes.HasPrefix(kept, []byte("inner 5 ")) {
+		t.Errorf("got %q kept for size 5 (%v), want the first still kept", kept, err)
+	}
+	// A checkpoint whose root is not the tree's is refused.
+	if _, err := s.Apply(&Command{Checkpoint: &CheckpointPut{Size: 4, Note: []byte("x")}}); err == nil {
+		t.Error("got a checkpoint of size 4 with another root kept, want it refused")
+	}
+}
