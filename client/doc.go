@@ -55,6 +55,14 @@
 //	case client.AdviceNone:
 //	}
 //
+// # Proving a write was logged
+//
+// Every [WriteResult] carries its exchange-log index. Once a checkpoint
+// covers it, [Client.VerifyInclusion] proves that the hub logged the write
+// as the member's, under the checkpoint every regulator sees; with a log
+// key obtained out of band, [CheckInclusion] does the same checks on
+// answers fetched separately.
+//
 // # Receiving events
 //
 // A [Receiver] is the http.Handler to mount at the member's webhook URL.

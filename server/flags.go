@@ -184,7 +184,8 @@ func (h *Hub) expiry(f *store.Flag, now time.Time) (*store.Command, error) {
 	return &store.Command{
 		At: now, Actor: "hub", Action: "flag-expired",
 		Salt: salt(), Details: details(map[string]string{"flag_id": f.ID, "record": rec.ID}),
-		Record: rec, Flag: ended(f, rec, store.FlagExpired, at), Erase: &store.Erase{Records: f.Records, Consent: f.ID, Basis: "flag-expired"},
+		Record: rec, Flag: ended(f, rec, store.FlagExpired, at), Erase: &store.Erase{Records: f.Records, Consent: f.ID,
+			Subjects: []string{f.Subject}, Actions: liftErases, Basis: "flag-expired"},
 	}, nil
 }
 

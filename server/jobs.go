@@ -46,28 +46,19 @@ func (h *Hub) RunJobs() error {
 }
 
 // expireFlags ends flags past their expiry. Like a lift, expiry deletes the
-// consent and the earlier records; the expiry record tells members to
-// delete theirs.
+// consent, the earlier records and the log details naming the subject; the
+// expiry record tells members to delete theirs.
 func (h *Hub) expireFlags(now time.Time) (int, error) {
 	due, err := h.store.FlagsExpiringBefore(now, jobBatch)
 	if err != nil {
 		return 0, err
 	}
-	at := now.UTC().Truncate(time.Second)
 	for _, f := range due {
-		tok, err := protocol.ParseToken(f.Subject)
+		cmd, err := h.expiry(f, now)
 		if err != nil {
 			return 0, err
 		}
-		rec, err := h.sign(newID(), []protocol.Token{tok}, "", f.ID, protocol.FlagExpired{FlagID: f.ID, ExpiredAt: protocol.NewNumericDate(f.ExpiresAt)}, at)
-		if err != nil {
-			return 0, err
-		}
-		if _, err := h.commit(&store.Command{
-			At: now, Actor: "hub", Action: "flag-expired",
-			Salt: salt(), Details: details(map[string]string{"flag_id": f.ID, "record": rec.ID}),
-			Record: rec, Flag: ended(f, rec, store.FlagExpired, at), Erase: &store.Erase{Records: f.Records, Consent: f.ID, Basis: "flag-expired"},
-		}); err != nil {
+		if _, err := h.commit(cmd); err != nil {
 			return 0, err
 		}
 	}

@@ -474,7 +474,29 @@ func TestGetFlagShowsOthersWhatACheckWould(t *testing.T) {
 // placement answered "already active", and checks, a check of several
 // tokens included — and keeps the entries, with their commitments.
 func TestLiftErasesEveryLogDetailNamingTheSubject(t *testing.T) {
-	hub := hubtest.Start(t, hubtest.Options{})
+	t.Run("lift", func(t *testing.T) {
+		testEndErasesLogDetails(t, nil, func(hub *hubtest.Hub, origin *hubtest.Member, placed flagResponse) {
+			resp := origin.Submit(t, "/v1/flags/"+placed.Flag.FlagID+"/lift", protocol.LiftFlag{FlagID: placed.Flag.FlagID})
+			mustStatus(t, resp, http.StatusOK)
+		})
+	})
+	// Expiry ends the consent's purpose as a lift withdraws it.
+	t.Run("expiry", func(t *testing.T) {
+		clock := hubtest.NewClock(time.Now())
+		testEndErasesLogDetails(t, clock, func(hub *hubtest.Hub, _ *hubtest.Member, _ flagResponse) {
+			clock.Advance(400 * 24 * time.Hour)
+			if err := hub.RunJobs(); err != nil {
+				t.Fatal(err)
+			}
+		})
+	})
+}
+
+// testEndErasesLogDetails places a flag, checks and places it again, ends
+// it with end, and checks that no log detail names the subject any more
+// while every entry and commitment stays.
+func testEndErasesLogDetails(t *testing.T, clock *hubtest.Clock, end func(*hubtest.Hub, *hubtest.Member, flagResponse)) {
+	hub := hubtest.Start(t, hubtest.Options{Clock: clock})
 	origin := hub.AddMember(t, "bank-a", federation.RoleFlag, federation.RoleCheck)
 	checker := hub.AddMember(t, "bank-b", federation.RoleFlag, federation.RoleCheck)
 	toks := origin.Tokenize(t, protocol.TypeEmail, "lifted@example.se", "bystander@example.se")
@@ -493,8 +515,7 @@ func TestLiftErasesEveryLogDetailNamingTheSubject(t *testing.T) {
 	named = append(named, again.LogIndex)
 	before := hub.LogEntries(t)
 
-	resp = origin.Submit(t, "/v1/flags/"+placed.Flag.FlagID+"/lift", protocol.LiftFlag{FlagID: placed.Flag.FlagID})
-	mustStatus(t, resp, http.StatusOK)
+	end(hub, origin, placed)
 
 	for _, idx := range named {
 		if _, err := hub.Store.LogDetails(idx); !errors.Is(err, store.ErrNotFound) {
@@ -514,7 +535,7 @@ func TestLiftErasesEveryLogDetailNamingTheSubject(t *testing.T) {
 			v = append(d.Details, strings.Join(d.Subjects, " ")...)
 		}
 		if bytes.Contains(k, []byte(tok.String())) || bytes.Contains(v, []byte(tok.String())) {
-			t.Errorf("got bucket %s key %x naming the token after the lift, want none", bucket, k)
+			t.Errorf("got bucket %s key %x naming the token after the flag ended, want none", bucket, k)
 		}
 		return nil
 	})

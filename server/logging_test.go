@@ -108,7 +108,11 @@ func TestKeyFetchLogShowsNoQuery(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	wantProblem(t, withBearer(t, hub, http.MethodGet, "/v1/flags/f-1", "Bearer "+bearer), protocol.ProblemUnavailable)
+	unavailable := withBearer(t, hub, http.MethodGet, "/v1/flags/f-1", "Bearer "+bearer)
+	wantProblem(t, unavailable, protocol.ProblemUnavailable)
+	if unavailable.Header.Get("Retry-After") == "" {
+		t.Error("503 without Retry-After: want one, so a member knows when to try again")
+	}
 
 	var line string
 	for _, l := range strings.Split(logs.String(), "\n") {

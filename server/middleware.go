@@ -155,7 +155,7 @@ func (h *Hub) authenticate(r Route) gin.HandlerFunc {
 		now := h.now()
 		id, ok := h.bearers.get(token, now)
 		if !ok {
-			b, err := protocol.VerifyBearer(c, token, h.members, protocol.BearerOptions{Audience: h.cfg.Issuer, Now: now})
+			b, err := protocol.VerifyBearer(c, token, h.members, protocol.BearerOptions{Audience: h.cfg.Issuer, Now: now, Skew: h.cfg.ClockSkew})
 			var ve *protocol.VerificationError
 			switch {
 			case errors.As(err, &ve) && errors.Is(err, protocol.ErrExpired):

@@ -521,6 +521,8 @@ func TestOpenAPISchemasMatchGoTypes(t *testing.T) {
 		{"FlagKind", []string{string(protocol.FlagKindStandard), string(protocol.FlagKindExtended)}},
 		{"EndpointStatus", stringsOf([]federation.EndpointStatus{federation.EndpointUnverified, federation.EndpointActive, federation.EndpointPaused, federation.EndpointDisabled})},
 		{"RetractReason", stringsOf([]protocol.RetractReason{protocol.RetractReportedInError, protocol.RetractCaseClosed, protocol.RetractOther})},
+		{"PlaceReason", stringsOf(protocol.PlaceReasons())},
+		{"LiftReason", stringsOf(protocol.LiftReasons())},
 	}
 	for _, e := range enums {
 		s, err := doc.deref(map[string]any{"$ref": "#/components/schemas/" + e.schema})

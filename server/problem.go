@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"net/http"
 	"strings"
 
 	"github.com/gin-gonic/gin"
@@ -30,6 +31,10 @@ func (h *Hub) fail(c *gin.Context, p *protocol.Problem) {
 	}
 	c.Header("Content-Type", protocol.ProblemContentType)
 	c.Header("Cache-Control", "no-store")
+	if p.Status == http.StatusServiceUnavailable && c.Writer.Header().Get("Retry-After") == "" {
+		// The hub did not act on the request: say when to send it again.
+		c.Header("Retry-After", "1")
+	}
 	body, _ := json.Marshal(p)
 	c.Data(p.Status, protocol.ProblemContentType, body)
 	c.Abort()

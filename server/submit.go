@@ -75,7 +75,7 @@ func (h *Hub) readSubmission(c *gin.Context, action protocol.Action) (*protocol.
 	if !ok {
 		return nil, nil, false
 	}
-	s, err := protocol.VerifySubmission(c, body, h.members, protocol.SubmissionOptions{Audience: h.cfg.Issuer, Now: h.now()})
+	s, err := protocol.VerifySubmission(c, body, h.members, protocol.SubmissionOptions{Audience: h.cfg.Issuer, Now: h.now(), Skew: h.cfg.ClockSkew})
 	if err != nil {
 		h.fail(c, verificationProblem(err))
 		return nil, nil, false

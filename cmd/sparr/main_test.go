@@ -108,6 +108,12 @@ func TestUsageErrors(t *testing.T) {
 		{"serve with a bad rate", []string{"serve", "--dev", "--rate-checks", "fast"}, []string{"PERSEC/BURST"}},
 		{"serve with an http issuer over TLS", []string{"serve", "--data", data, "--tls-cert", "c", "--tls-key", "k", "--issuer", "http://hub.example"}, []string{"https://"}},
 		{"serve with a bad proxy", []string{"serve", "--dev", "--trusted-proxies", "10.0.0.0/8,proxy"}, []string{`"proxy"`}},
+		{"serve with a bad retry schedule", []string{"serve", "--dev", "--retry-schedule", "0s,soon"}, []string{"-retry-schedule", "durations of 0s or more"}},
+		{"serve with a negative retry wait", []string{"serve", "--dev", "--retry-schedule", "0s,-5s"}, []string{"-retry-schedule", "durations of 0s or more"}},
+		{"serve with jitter over 1", []string{"serve", "--dev", "--retry-jitter", "1.5"}, []string{"--retry-jitter", "0 (no jitter) to 1"}},
+		{"serve with a negative thaw lead", []string{"serve", "--dev", "--max-thaw-ahead", "-1h"}, []string{"--max-thaw-ahead"}},
+		{"serve with too much clock skew", []string{"serve", "--dev", "--clock-skew", "10m"}, []string{"--clock-skew", "0 to 5m0s"}},
+		{"serve with negative clock skew", []string{"serve", "--dev", "--clock-skew", "-1s"}, []string{"--clock-skew"}},
 		{"keys rotate without --data", []string{"keys", "rotate"}, []string{"missing --data"}},
 		{"member add without --hub", []string{"member", "add", "--id", "bank-a", "--name", "A", "--roles", "check", "--jwks", "k.json"}, []string{"missing --hub"}},
 		{"member add with an unknown role", []string{"member", "add", "--hub", "http://127.0.0.1:1", "--id", "bank-a", "--name", "A", "--roles", "check,admin", "--jwks", "k.json"}, []string{`unknown role "admin"`}},
@@ -144,7 +150,7 @@ func TestHelp(t *testing.T) {
 		}
 	}
 	_, stdout, _ := sparr(t, nil, "serve", "-h")
-	for _, want := range []string{"--suspicion-legal-basis BASIS  (SPARR_SUSPICION_LEGAL_BASIS)", "--data DIR  (SPARR_DATA)", "--metrics-addr ADDR  (SPARR_METRICS_ADDR)", "(default 20/40)"} {
+	for _, want := range []string{"--suspicion-legal-basis BASIS  (SPARR_SUSPICION_LEGAL_BASIS)", "--data DIR  (SPARR_DATA)", "--metrics-addr ADDR  (SPARR_METRICS_ADDR)", "(default 20/40)", "--retry-schedule WAITS  (SPARR_RETRY_SCHEDULE)", "--clock-skew DURATION  (SPARR_CLOCK_SKEW)", "--max-thaw-ahead DURATION  (SPARR_MAX_THAW_AHEAD)"} {
 		if !strings.Contains(stdout, want) {
 			t.Errorf("serve -h does not list %q:\n%s", want, stdout)
 		}

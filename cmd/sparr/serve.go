@@ -69,6 +69,8 @@ type serveFlags struct {
 	deliveryConcurrency      int
 	retrySchedule            scheduleValue
 	retryJitter              float64
+	maxThawAhead             time.Duration
+	clockSkew                time.Duration
 	checkpointInterval       time.Duration
 }
 
@@ -93,6 +95,10 @@ func runServe(ctx context.Context, e *env, name string, args []string) error {
 	fs.IntVar(&f.standardDays, "standard-flag-days", 365, "`DAYS` a standard flag lasts, and the longest a member may ask for")
 	fs.IntVar(&f.maxExtDays, "max-extended-flag-days", 1826, "longest extended flag, in `DAYS`")
 	fs.DurationVar(&f.maxThaw, "max-thaw", 72*time.Hour, "longest thaw window, a `DURATION`")
+	fs.DurationVar(&f.maxThawAhead, "max-thaw-ahead", 30*24*time.Hour, "how far ahead of now a thaw may start, a `DURATION`")
+	fs.note("max-thaw-ahead", "720h (30 days)")
+	fs.DurationVar(&f.clockSkew, "clock-skew", protocol.DefaultSkew, "clock difference tolerated between a member and the hub when checking bearer tokens and submissions, a `DURATION` from 0 to 5m")
+	fs.note("clock-skew", "30s")
 	fs.IntVar(&f.reminderDays, "reminder-days", 30, "`DAYS` before expiry that the origin member is reminded")
 	fs.StringVar(&f.legalBasis, "suspicion-legal-basis", "", "legal `BASIS` under which suspicions (GDPR Art. 10 data) are shared; empty disables suspicions")
 	fs.IntVar(&f.suspicionDays, "suspicion-retention-days", 730, "`DAYS` a suspicion is kept")
@@ -187,6 +193,12 @@ func (f *serveFlags) check(name string) error {
 	}
 	if f.maxThaw <= 0 {
 		return usagef("%s: --max-thaw %s: want a positive duration such as 72h", name, f.maxThaw)
+	}
+	if f.maxThawAhead <= 0 {
+		return usagef("%s: --max-thaw-ahead %s: want a positive duration such as 720h", name, f.maxThawAhead)
+	}
+	if f.clockSkew < 0 || f.clockSkew > protocol.MaxSkew {
+		return usagef("%s: --clock-skew %s: want a duration from 0 to %s, such as 30s", name, f.clockSkew, protocol.MaxSkew)
 	}
 	if f.shutdownTimeout <= 0 {
 		return usagef("%s: --shutdown-timeout %s: want a positive duration such as 30s", name, f.shutdownTimeout)
@@ -351,6 +363,7 @@ func serve(ctx context.Context, e *env, f *serveFlags) error {
 			StandardFlag:        days(f.standardDays),
 			MaxExtendedFlag:     days(f.maxExtDays),
 			MaxThaw:             f.maxThaw,
+			MaxThawAhead:        f.maxThawAhead,
 			Reminder:            days(f.reminderDays),
 			SuspicionLegalBasis: f.legalBasis,
 			SuspicionRetention:  days(f.suspicionDays),
@@ -363,6 +376,7 @@ func serve(ctx context.Context, e *env, f *serveFlags) error {
 		Targets:            targets,
 		Delivery:           server.Delivery{Timeout: f.deliveryTimeout, Concurrency: f.deliveryConcurrency, Schedule: f.retrySchedule, Jitter: &f.retryJitter},
 		CheckpointInterval: f.checkpointInterval,
+		ClockSkew:          skewOption(f.clockSkew),
 	})
 	if err != nil {
 		return fmt.Errorf("start the hub: %w", err)
@@ -595,4 +609,13 @@ func (r *rateValue) Set(s string) error {
 	}
 	r.PerSecond, r.Burst = per, burst
 	return nil
+}
+
+// skewOption turns --clock-skew into the Skew of protocol's options, where
+// 0 means the default and NoSkew none at all.
+func skewOption(d time.Duration) time.Duration {
+	if d == 0 {
+		return protocol.NoSkew
+	}
+	return d
 }

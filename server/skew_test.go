@@ -1,0 +1,51 @@
+package server_test
+
+import (
+	"net/http"
+	"testing"
+	"time"
+
+	"github.com/sparr-dev/sparr/federation"
+	"github.com/sparr-dev/sparr/protocol"
+	"github.com/sparr-dev/sparr/server"
+	"github.com/sparr-dev/sparr/server/hubtest"
+)
+
+// TestClockSkew: a member whose clock runs ahead of the hub's is believed
+// within the hub's configured tolerance and refused beyond it.
+func TestClockSkew(t *testing.T) {
+	const ahead = 90 * time.Second
+	for _, tc := range []struct {
+		name string
+		skew time.Duration
+		ok   bool
+	}{
+		{"default 30s", 0, false},
+		{"2m", 2 * time.Minute, true},
+		{"none", protocol.NoSkew, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			clock := hubtest.NewClock(time.Now())
+			hub := hubtest.Start(t, hubtest.Options{Clock: clock, Configure: func(c *server.Config) { c.ClockSkew = tc.skew }})
+			bank := hub.AddMember(t, "bank-a", federation.RoleCheck)
+			// The member mints its bearer by a clock 90 s ahead of the hub's.
+			clock.Advance(ahead)
+			tok := bank.Bearer(t)
+			clock.Advance(-ahead)
+			resp := withBearer(t, hub, http.MethodGet, "/v1/flags/f-1", "Bearer "+tok)
+			if tc.ok {
+				if resp.Status != http.StatusNotFound {
+					t.Errorf("bearer 90 s ahead with skew %s: got status %d, want 404 (authenticated): %s", tc.skew, resp.Status, resp.Body)
+				}
+				return
+			}
+			if resp.Status != http.StatusUnauthorized {
+				t.Errorf("bearer 90 s ahead with skew %s: got status %d, want 401: %s", tc.skew, resp.Status, resp.Body)
+			}
+		})
+	}
+	hub := hubtest.Start(t, hubtest.Options{})
+	if _, err := server.New(server.Config{Store: hub.Store, Keys: hub.Keys, Issuer: hub.URL, ClockSkew: 10 * time.Minute}); err == nil {
+		t.Error("ClockSkew 10m: got no error, want one (over protocol.MaxSkew)")
+	}
+}
