@@ -59,7 +59,7 @@ func benchConfig(e *env, name string, args []string) (cfg bench.Config, asJSON b
 	)
 	fs.StringVar(&scenarios, "scenarios", "", "comma-separated `LIST` of scenarios to run; empty runs all")
 	fs.IntVar(&cfg.Runs, "runs", 3, "measure each figure `N` times (at least 3) and report the median")
-	fs.DurationVar(&cfg.Duration, "duration", 3*time.Second, "length of each throughput run, a `DURATION`")
+	fs.DurationVar(&cfg.Duration, "duration", 2*time.Second, "length of each throughput run, a `DURATION`")
 	fs.IntVar(&cfg.Concurrency, "concurrency", 32, "clients `C` the check scenario keeps busy")
 	fs.StringVar(&subscribers, "subscribers", "10,100", "comma-separated `COUNTS` of subscribed members for the place scenario")
 	fs.StringVar(&receivers, "receivers", "10,100,500", "comma-separated receiver `COUNTS` for the propagate scenario")
@@ -70,7 +70,7 @@ func benchConfig(e *env, name string, args []string) (cfg bench.Config, asJSON b
 	fs.StringVar(&cfg.Dir, "tmp", "", "`DIR` for the temporary data files (removed at the end)")
 	fs.note("tmp", "the system's temporary directory")
 	fs.BoolVar(&asJSON, "json", false, "print the report as JSON, for tracking figures over time")
-	fs.BoolVar(&quick, "quick", false, "a quick look: 1 s runs, receivers 10,100, 10 000 events to catch up, 100 000 flags")
+	fs.BoolVar(&quick, "quick", false, "a quick look: 1 s runs, receivers 10,100, 10 000 events to catch up and flags in the replica, 100 000 flags for memory")
 	rest, err := fs.parse(args)
 	if err != nil {
 		return cfg, false, err
@@ -87,6 +87,9 @@ func benchConfig(e *env, name string, args []string) (cfg bench.Config, asJSON b
 		}
 		if !fs.given("catch-up") {
 			cfg.CatchUp = 10_000
+		}
+		if !fs.given("replica-flags") {
+			cfg.ReplicaFlags = 10_000
 		}
 		if !fs.given("memory-flags") {
 			cfg.MemoryFlags = 100_000

@@ -21,14 +21,14 @@ func TestBenchFlags(t *testing.T) {
 		check func(t *testing.T, cfg bench.Config)
 	}{
 		{"defaults", nil, func(t *testing.T, cfg bench.Config) {
-			if cfg.Runs != 3 || cfg.Duration != 3*time.Second || cfg.Concurrency != 32 || !slices.Equal(cfg.Subscribers, []int{10, 100}) || !slices.Equal(cfg.Receivers, []int{10, 100, 500}) ||
+			if cfg.Runs != 3 || cfg.Duration != 2*time.Second || cfg.Concurrency != 32 || !slices.Equal(cfg.Subscribers, []int{10, 100}) || !slices.Equal(cfg.Receivers, []int{10, 100, 500}) ||
 				cfg.Events != 200 || cfg.CatchUp != 100_000 || cfg.ReplicaFlags != 100_000 || cfg.MemoryFlags != 1_000_000 || cfg.Dir != "" || cfg.Scenarios != nil {
 				t.Errorf("got %+v, want the documented defaults", cfg)
 			}
 		}},
 		{"quick", []string{"--quick"}, func(t *testing.T, cfg bench.Config) {
-			if cfg.Duration != time.Second || !slices.Equal(cfg.Receivers, []int{10, 100}) || cfg.CatchUp != 10_000 || cfg.MemoryFlags != 100_000 || cfg.Runs != 3 {
-				t.Errorf("got %+v, want 1 s runs, receivers 10,100, 10 000 events to catch up and 100 000 flags", cfg)
+			if cfg.Duration != time.Second || !slices.Equal(cfg.Receivers, []int{10, 100}) || cfg.CatchUp != 10_000 || cfg.ReplicaFlags != 10_000 || cfg.MemoryFlags != 100_000 || cfg.Runs != 3 {
+				t.Errorf("got %+v, want 1 s runs, receivers 10,100, 10 000 events to catch up and flags in the replica, and 100 000 flags for memory", cfg)
 			}
 		}},
 		{"quick with a flag given", []string{"--quick", "--duration", "2s", "--receivers", "7"}, func(t *testing.T, cfg bench.Config) {

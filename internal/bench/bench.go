@@ -30,7 +30,7 @@ type Config struct {
 	// Runs is how many times each figure is measured (the median is
 	// reported); default and minimum 3.
 	Runs int
-	// Duration of each throughput run; default 3 s.
+	// Duration of each throughput run; default 2 s.
 	Duration time.Duration
 	// Concurrency is how many clients the check scenario keeps busy;
 	// default 32.
@@ -62,6 +62,10 @@ type Config struct {
 	// Progress receives a line per step; nil discards them.
 	Progress io.Writer `json:"-"`
 
+	// flagSets are the data sets the replica and catch-up scenarios
+	// share, by number of flags.
+	flagSets map[int]*flagSet
+
 	// memberTransport, if set, wraps the transport members' requests to
 	// the hub take (tests: a transport that holds each request back).
 	memberTransport func(http.RoundTripper) http.RoundTripper
@@ -72,7 +76,7 @@ func (c *Config) defaults() {
 		c.Runs = 3
 	}
 	if c.Duration == 0 {
-		c.Duration = 3 * time.Second
+		c.Duration = 2 * time.Second
 	}
 	if c.Concurrency == 0 {
 		c.Concurrency = 32
@@ -153,18 +157,21 @@ type Scenario struct {
 	Name  string
 	About string
 	run   func(ctx context.Context, cfg *Config) ([]Row, error)
+	// flags says the scenario measures over a shared flag set
+	// ([Config.flags]).
+	flags bool
 }
 
 // Scenarios lists every scenario, in the order they run.
 func Scenarios() []Scenario {
 	return []Scenario{
-		{"check", "authenticated POST /v1/check, 1 token per request, 1% flagged, durable log entry each; beside a bare net/http map lookup", runCheck},
-		{"place", "durable flag placements with 10 and 100 subscribed members; beside raw bbolt group commits of the same bytes", runPlace},
-		{"propagate", "one event to N loopback receivers (p50/p99), and sustained deliveries/s; beside a raw fan-out of the same bodies", runPropagate},
-		{"tokens", "POST /v1/tokens in batches of 1 and 100; beside circl evaluating in-process", runTokens},
-		{"replica", "a member's in-process replica answering checks; beside a bare map lookup", runReplica},
-		{"catch-up", "a member back after missing events converging through the feed; beside reading the same pages without verifying", runCatchUp},
-		{"memory", "hub RSS and data-file size with many active flags", runMemory},
+		{"check", "authenticated POST /v1/check, 1 token per request, 1% flagged, durable log entry each; beside a bare net/http map lookup", runCheck, false},
+		{"place", "durable flag placements with 10 and 100 subscribed members; beside raw bbolt group commits of the same bytes", runPlace, false},
+		{"propagate", "one event to N loopback receivers (p50/p99), and sustained deliveries/s; beside a raw fan-out of the same bodies", runPropagate, false},
+		{"tokens", "POST /v1/tokens in batches of 1 and 100; beside circl evaluating in-process", runTokens, false},
+		{"replica", "a member's in-process replica answering checks; beside a bare map lookup", runReplica, true},
+		{"catch-up", "a member back after missing events converging through the feed; beside reading the same pages without verifying", runCatchUp, true},
+		{"memory", "hub RSS and data-file size with many active flags", runMemory, false},
 	}
 }
 
@@ -180,6 +187,7 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 	}
 	defer os.RemoveAll(dir)
 	cfg.Dir = dir
+	defer cfg.closeFlagSets()
 	rep := &Report{Started: time.Now().UTC(), Config: cfg, Machine: describeMachine()}
 	known := map[string]bool{}
 	for _, s := range Scenarios() {
@@ -190,16 +198,24 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 			return nil, fmt.Errorf("unknown scenario %q", name)
 		}
 	}
+	var selected []Scenario
 	for _, s := range Scenarios() {
-		if len(cfg.Scenarios) > 0 && !slices.Contains(cfg.Scenarios, s.Name) {
-			continue
+		if len(cfg.Scenarios) == 0 || slices.Contains(cfg.Scenarios, s.Name) {
+			selected = append(selected, s)
 		}
+	}
+	for i, s := range selected {
 		if err := ctx.Err(); err != nil {
 			return nil, err
 		}
 		fmt.Fprintf(cfg.Progress, "== %s: %s\n", s.Name, s.About)
 		start := time.Now()
 		rows, err := s.run(ctx, &cfg)
+		if s.flags && !slices.ContainsFunc(selected[i+1:], func(s Scenario) bool { return s.flags }) {
+			// The last to use the shared flag sets: close them now, so
+			// that they do not weigh on the scenarios that follow.
+			cfg.closeFlagSets()
+		}
 		if skip := (*skipError)(nil); errors.As(err, &skip) {
 			rep.Skipped = append(rep.Skipped, Skip{Scenario: s.Name, Reason: skip.reason})
 			fmt.Fprintf(cfg.Progress, "   skipped: %s\n", skip.reason)

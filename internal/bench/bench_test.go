@@ -59,7 +59,7 @@ func TestBulkLoadLooksLikePlacements(t *testing.T) {
 		}
 	})
 	bulk := shape(func() {
-		if err := bulkFlags(context.Background(), &Config{}, h, placer.id, 1); err != nil {
+		if _, err := bulkFlags(context.Background(), &Config{}, h, placer.id, 1); err != nil {
 			t.Fatal(err)
 		}
 	})
@@ -155,6 +155,23 @@ func TestBenchReplicaSmall(t *testing.T) {
 		t.Fatalf("%v\n%s", err, progress.String())
 	}
 	checkRows(t, rep, "replica")
+}
+
+// TestBenchReplicaAndCatchUpShareFlags: asked for as many flags, the
+// replica and catch-up scenarios measure over one data set, loaded once.
+func TestBenchReplicaAndCatchUpShareFlags(t *testing.T) {
+	if testing.Short() {
+		t.Skip("loads a data set")
+	}
+	var progress bytes.Buffer
+	rep, err := Run(context.Background(), Config{Scenarios: []string{"replica", "catch-up"}, ReplicaFlags: 1500, CatchUp: 1500, Dir: t.TempDir(), Progress: &progress})
+	if err != nil {
+		t.Fatalf("%v\n%s", err, progress.String())
+	}
+	checkRows(t, rep, "replica", "catch-up")
+	if n := strings.Count(progress.String(), "loading 1500 active flags"); n != 1 {
+		t.Errorf("loaded the data set %d times, want once:\n%s", n, progress.String())
+	}
 }
 
 // TestBenchMemorySmall runs the memory scenario with a few thousand flags,
@@ -264,18 +281,22 @@ func TestBenchPlacementBytes(t *testing.T) {
 	}
 }
 
-// TestBenchPlaceRunDrains: a system run of the place scenario returns only
-// once every receiver has every placement, so that its deliveries do not
-// run on into the baseline's run.
-func TestBenchPlaceRunDrains(t *testing.T) {
+// TestBenchPlaceRunQueuesForEverySubscriber: every placement of a system
+// run of the place scenario queues a delivery for each subscribed member,
+// and the run stops its hub's deliveries before it returns, so that they
+// do not run on into the baseline's run.
+func TestBenchPlaceRunQueuesForEverySubscriber(t *testing.T) {
 	cfg := &Config{Dir: t.TempDir(), Duration: 300 * time.Millisecond}
 	const subscribers = 3
 	m, err := placeRun(context.Background(), cfg, subscribers, 1000)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if m["n"] == 0 || m["delivered"] != subscribers*m["n"] {
-		t.Errorf("got %v placements delivered when the run returned, want all %v placements to each of %d receivers", m["delivered"], m["n"], subscribers)
+	if m["n"] == 0 || m["queued"] < subscribers*m["n"] {
+		t.Errorf("got %v deliveries queued (delivered or still queued), want all %v placements for each of %d receivers", m["queued"], m["n"], subscribers)
+	}
+	if m["delivered"] > subscribers*m["n"] {
+		t.Errorf("got %v deliveries received, want at most %v", m["delivered"], subscribers*m["n"])
 	}
 }
 

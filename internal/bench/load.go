@@ -24,16 +24,17 @@ import (
 // commands a placement applies — a signed flag-placed record, the flag, the
 // consumer's consent, the submission's idempotency row and the log entry
 // with its details — but without the HTTP round trip and the member's
-// signature check, so that a data set of a million flags loads in a minute
-// or two. The tokens are random values in the token format: what a token
+// signature check, so that a data set of a million flags loads in a few
+// minutes. The tokens are random values in the token format: what a token
 // is, to the store. TestBulkLoadLooksLikePlacements keeps this loader
-// writing what a real placement writes.
-func bulkFlags(ctx context.Context, cfg *Config, h *hub, origin string, n int) error {
+// writing what a real placement writes. It returns the bytes of the signed
+// records it wrote.
+func bulkFlags(ctx context.Context, cfg *Config, h *hub, origin string, n int) (recordBytes int64, err error) {
 	progress := cmp.Or[io.Writer](cfg.Progress, io.Discard)
 	key := h.keys.Active()
 	epoch := h.keys.Token.Epoch()
-	workers := runtime.NumCPU() * 64 // enough in flight to fill each group commit
-	var done atomic.Int64
+	workers := runtime.NumCPU() * 512 // enough in flight to fill each group commit (up to 512 commands)
+	var done, bytes atomic.Int64
 	var firstErr atomic.Value
 	var wg sync.WaitGroup
 	start, last := time.Now(), time.Now()
@@ -47,6 +48,7 @@ func bulkFlags(ctx context.Context, cfg *Config, h *hub, origin string, n int) e
 					if res, err = h.st.Apply(cmd); err == nil && (res.Existing != nil || res.Conflict) {
 						err = fmt.Errorf("bulk placement %d was not applied", i)
 					}
+					bytes.Add(int64(len(cmd.Record.JWS)))
 				}
 				if err != nil {
 					firstErr.CompareAndSwap(nil, err)
@@ -65,9 +67,9 @@ func bulkFlags(ctx context.Context, cfg *Config, h *hub, origin string, n int) e
 	}
 	wg.Wait()
 	if err, _ := firstErr.Load().(error); err != nil {
-		return err
+		return 0, err
 	}
-	return ctx.Err()
+	return bytes.Load(), ctx.Err()
 }
 
 // placement builds the command a standard flag placement by origin applies.
