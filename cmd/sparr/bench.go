@@ -174,7 +174,12 @@ func printBench(w io.Writer, rep *bench.Report) {
 	fmt.Fprintf(w, "\ntook %s\n", rep.Took.Round(time.Second))
 }
 
+// formatFigure prints a figure with its range; a figure measured once (a
+// file's size, the replica's one bootstrap) has none.
 func formatFigure(f bench.Figure) string {
+	if f.Min == f.Max {
+		return fmt.Sprintf("%s %s", num(f.Median), f.Unit)
+	}
 	return fmt.Sprintf("%s %s [%s–%s]", num(f.Median), f.Unit, num(f.Min), num(f.Max))
 }
 

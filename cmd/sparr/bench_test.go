@@ -144,7 +144,8 @@ func TestBenchCommand(t *testing.T) {
 }
 
 // TestPrintBench: the table has a line per figure with its baseline and
-// ratio, a dash where there is no baseline, and the skipped scenarios.
+// ratio, a dash where there is no baseline, no range for a figure
+// measured once, and the skipped scenarios.
 func TestPrintBench(t *testing.T) {
 	rep := &bench.Report{
 		Started: time.Date(2026, 11, 21, 10, 0, 0, 0, time.UTC), Took: 95 * time.Second,
@@ -154,6 +155,7 @@ func TestPrintBench(t *testing.T) {
 			{Scenario: "check", System: bench.Figure{Name: "checks/s, C=32", Unit: "req/s", Median: 10867.4, Min: 10607, Max: 10893},
 				Baseline: &bench.Figure{Unit: "req/s", Median: 43799, Min: 39063, Max: 44964}, BaselineName: "bare net/http map lookup", Ratio: 0.2481},
 			{Scenario: "replica", System: bench.Figure{Name: "replica bootstrap", Unit: "s", Median: 9.8, Min: 9.4, Max: 10.3}, Note: "measured alone"},
+			{Scenario: "replica", System: bench.Figure{Name: "once", Unit: "s", Median: 17, Min: 17, Max: 17}, Note: "one run"},
 		},
 		Skipped: []bench.Skip{{Scenario: "memory", Reason: "not enough disk"}},
 	}
@@ -164,6 +166,7 @@ func TestPrintBench(t *testing.T) {
 		"each figure: median of 3 runs [min–max]; system and baseline runs alternate\n",
 		"check     checks/s, C=32     10867 req/s [10607–10893]  43799 req/s [39063–44964]  0.25   bare net/http map lookup\n",
 		"replica   replica bootstrap  9.80 s [9.40–10.3]         —                          —      measured alone\n",
+		"replica   once               17.0 s                     —                          —      one run\n",
 		"\nmemory: skipped: not enough disk\n",
 		"\ntook 1m35s\n",
 	} {
