@@ -296,6 +296,12 @@ func (r *recorder) wait() error {
 // recorded after a failure, a success would clear its backoff; recorded
 // after a 410, it would find its row dropped with the endpoint's queue,
 // and its exchange-log entry would be lost.
+//
+// ep is the round's own copy of the endpoint, read once for all its
+// windows: window keeps its Failures in step with what it records, as the
+// store counts them (a success resets them, a retry or pause adds one),
+// so that a failure after a success in an earlier window of the round
+// counts afresh.
 func (d *Dispatcher) window(ep *Endpoint, rows []Delivery, rec *recorder, log *slog.Logger) (stop bool) {
 	attempts := make([]Attempt, len(rows))
 	cut := make([]bool, len(rows))
@@ -312,7 +318,6 @@ func (d *Dispatcher) window(ep *Endpoint, rows []Delivery, rec *recorder, log *s
 			d.cfg.Observer.Attempted(ep.Member, outcome, latency)
 		}
 	}
-	failures := ep.Failures
 	failed, gone := -1, -1
 	for i, row := range rows {
 		if row.Body == nil {
@@ -339,7 +344,7 @@ func (d *Dispatcher) window(ep *Endpoint, rows []Delivery, rec *recorder, log *s
 		switch outcome {
 		case "delivered":
 			rec.delivered(row, a)
-			failures = 0 // the endpoint answers: count its failures afresh
+			ep.Failures = 0 // the endpoint answers: count its failures afresh
 		case "dead-lettered":
 			rec.fail(d.cfg.Outbox.DeadLetter(row, a))
 		case "gone":
@@ -362,12 +367,13 @@ func (d *Dispatcher) window(ep *Endpoint, rows []Delivery, rec *recorder, log *s
 		return true
 	case failed >= 0:
 		row, a := rows[failed], attempts[failed]
-		if failures >= len(d.cfg.Schedule) {
+		if ep.Failures >= len(d.cfg.Schedule) {
 			rec.fail(d.cfg.Outbox.Pause(row, a, fmt.Sprintf("%d attempts failed, the last at %s: %s; fix the receiver, then resume the endpoint",
-				failures+1, a.At.Format(time.RFC3339), attemptText(a))))
+				ep.Failures+1, a.At.Format(time.RFC3339), attemptText(a))))
 		} else {
-			rec.fail(d.cfg.Outbox.Retry(row, a, d.next(failures, a)))
+			rec.fail(d.cfg.Outbox.Retry(row, a, d.next(ep.Failures, a)))
 		}
+		ep.Failures++
 		return true
 	}
 	rec.mu.Lock()

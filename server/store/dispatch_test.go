@@ -310,6 +310,55 @@ func TestDispatcherKeepsBackoffAfterLaterSuccess(t *testing.T) {
 	}
 }
 
+// TestDispatcherCountsFailuresAfreshAfterSuccess: with one delivery in
+// flight at a time, a success counts the endpoint's failures afresh for
+// the rest of the round, as the store does: a failure after it is the
+// first again, retried on the schedule's first step, not the pause or
+// the backoff the failures before the success would have earned.
+func TestDispatcherCountsFailuresAfreshAfterSuccess(t *testing.T) {
+	for _, schedule := range [][]time.Duration{{0}, {0, time.Hour}} {
+		t.Run(fmt.Sprint(schedule), func(t *testing.T) {
+			b := newBench(t)
+			var mu sync.Mutex
+			tries := map[string]int{}
+			rc := newReceiver(t, func(body string, _ http.ResponseWriter, _ *http.Request) int {
+				mu.Lock()
+				defer mu.Unlock()
+				tries[body]++
+				if tries[body] == 1 {
+					return http.StatusServiceUnavailable
+				}
+				return http.StatusAccepted
+			})
+			b.register(t, rc.URL)
+			first := b.event(t)
+			second := b.event(t) // both queued before the dispatcher starts
+			off := 0.0
+			d := b.dispatcher(t, b.st, federation.DispatcherConfig{Concurrency: 1, Schedule: schedule, Jitter: &off})
+			d.Notify(b.member)
+
+			waitUntil(t, "both delivered, or the endpoint paused or backing off", func() bool {
+				n, err := b.st.Backlog(b.member)
+				e := b.endpoint(t)
+				return err == nil && n == 0 || e.Status == federation.EndpointPaused || e.NextAttemptAt.After(time.Now().Add(time.Minute))
+			})
+			if e := b.endpoint(t); e.Status == federation.EndpointPaused {
+				t.Fatalf("got the endpoint paused (%s), want the second event's first failure retried", e.Reason)
+			} else if !e.NextAttemptAt.IsZero() {
+				t.Fatalf("got the endpoint backing off until %v, want the second event's first failure retried at once", e.NextAttemptAt)
+			}
+			if e := b.endpoint(t); e.Failures != 0 || e.LastDeliveredSeq == 0 {
+				t.Errorf("got failures %d, last delivered %d; want 0 and the second event", e.Failures, e.LastDeliveredSeq)
+			}
+			mu.Lock()
+			defer mu.Unlock()
+			if tries[first] != 2 || tries[second] != 2 {
+				t.Errorf("got %d attempts of the first event and %d of the second, want 2 each", tries[first], tries[second])
+			}
+		})
+	}
+}
+
 // outcomes counts what the dispatcher reports.
 type outcomes struct {
 	mu  sync.Mutex
