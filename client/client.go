@@ -431,18 +431,14 @@ func (c *Client) fetch(ctx context.Context, r request) ([]byte, error) {
 	return body, nil
 }
 
-// call sends r and decodes a successful JSON answer into out.
+// call sends r and decodes a successful JSON answer into out, or discards
+// it if out is nil.
 func (c *Client) call(ctx context.Context, r request, out any) error {
-	resp, err := c.send(ctx, r)
-	if err != nil {
+	body, err := c.fetch(ctx, r)
+	if err != nil || out == nil {
 		return err
 	}
-	defer resp.Body.Close()
-	if out == nil {
-		_, err := io.Copy(io.Discard, resp.Body)
-		return err
-	}
-	if err := json.NewDecoder(io.LimitReader(resp.Body, maxAnswerSize)).Decode(out); err != nil {
+	if err := json.Unmarshal(body, out); err != nil {
 		return fmt.Errorf("%s: the answer is not the JSON expected: %w", r.op(), err)
 	}
 	return nil

@@ -144,7 +144,11 @@ func CheckInclusion(key note.Verifier, member, action string, index uint64, chec
 		return fail(ErrInclusionProof, "the answer is not a proof: %v", err)
 	}
 	if a.Index == nil || *a.Index != index || a.Size != cp.Size {
-		return fail(ErrInclusionProof, "the answer is a proof for index %v in a tree of %d, want %d in the checkpoint's %d", a.Index, a.Size, index, cp.Size)
+		got := "no index"
+		if a.Index != nil {
+			got = fmt.Sprintf("index %d", *a.Index)
+		}
+		return fail(ErrInclusionProof, "the answer is a proof for %s in a tree of %d, want %d in the checkpoint's %d", got, a.Size, index, cp.Size)
 	}
 	if a.Entry == "" {
 		return fail(ErrWrongEntry, "the hub served no entry line with the proof; it serves a member its own entries only")

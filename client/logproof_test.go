@@ -145,30 +145,39 @@ func TestCheckInclusionRefusesTampering(t *testing.T) {
 		checkpoint []byte
 		answer     []byte
 		want       error
+		msg        string // in the error's text, when set
 	}{
 		{"a proof hash changed", checkpoint, edit(func(a map[string]any) {
 			p := a["proof"].([]any)
 			p[0] = flip(p[0].(string))
-		}), client.ErrInclusionProof},
-		{"a proof hash dropped", checkpoint, edit(func(a map[string]any) { a["proof"] = a["proof"].([]any)[1:] }), client.ErrInclusionProof},
+		}), client.ErrInclusionProof, ""},
+		{"a proof hash dropped", checkpoint, edit(func(a map[string]any) { a["proof"] = a["proof"].([]any)[1:] }), client.ErrInclusionProof, ""},
 		{"the entry's time changed", checkpoint, edit(func(a map[string]any) {
 			e := a["entry"].(string)
 			i := strings.Index(e, "Z ")
 			a["entry"] = e[:i-1] + string(rune(e[i-1])^1) + e[i:]
-		}), client.ErrInclusionProof},
+		}), client.ErrInclusionProof, ""},
 		{"the entry made another member's", checkpoint, edit(func(a map[string]any) {
 			a["entry"] = strings.Replace(a["entry"].(string), " bank-a ", " bank-z ", 1)
-		}), client.ErrWrongEntry},
-		{"no entry", checkpoint, edit(func(a map[string]any) { delete(a, "entry") }), client.ErrWrongEntry},
-		{"a proof for another tree", checkpoint, edit(func(a map[string]any) { a["size"] = cp.Size - 1 }), client.ErrInclusionProof},
-		{"not JSON", checkpoint, []byte("<html>"), client.ErrInclusionProof},
-		{"a checkpoint signed by another key", forged, answer, protocol.ErrCheckpointSignature},
+		}), client.ErrWrongEntry, ""},
+		{"no entry", checkpoint, edit(func(a map[string]any) { delete(a, "entry") }), client.ErrWrongEntry, ""},
+		{"a proof for another tree", checkpoint, edit(func(a map[string]any) { a["size"] = cp.Size - 1 }), client.ErrInclusionProof,
+			fmt.Sprintf("a proof for index %d in a tree of %d, want %d", idx, cp.Size-1, idx)},
+		{"a proof for another index", checkpoint, edit(func(a map[string]any) { a["index"] = idx + 1 }), client.ErrInclusionProof,
+			fmt.Sprintf("a proof for index %d in a tree of %d, want %d", idx+1, cp.Size, idx)},
+		{"no index", checkpoint, edit(func(a map[string]any) { delete(a, "index") }), client.ErrInclusionProof,
+			fmt.Sprintf("a proof for no index in a tree of %d, want %d", cp.Size, idx)},
+		{"not JSON", checkpoint, []byte("<html>"), client.ErrInclusionProof, ""},
+		{"a checkpoint signed by another key", forged, answer, protocol.ErrCheckpointSignature, ""},
 	} {
 		_, err := client.CheckInclusion(key, "bank-a", "flag-placed", idx, tc.checkpoint, tc.answer)
 		var ie *client.InclusionError
 		if !errors.Is(err, tc.want) || !errors.Is(err, client.ErrNotLogged) || !errors.As(err, &ie) {
 			t.Errorf("%s: got %v, want %v in an InclusionError", tc.name, err, tc.want)
 			continue
+		}
+		if !strings.Contains(err.Error(), tc.msg) {
+			t.Errorf("%s: got %q, want it to contain %q", tc.name, err, tc.msg)
 		}
 		if !bytes.Equal(ie.Checkpoint, tc.checkpoint) || !bytes.Equal(ie.Answer, tc.answer) || ie.Index != idx {
 			t.Errorf("%s: got evidence for entry %d with checkpoint %q and answer %q, want them as received", tc.name, ie.Index, ie.Checkpoint, ie.Answer)

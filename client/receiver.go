@@ -12,7 +12,6 @@ import (
 	"net/http"
 	"slices"
 	"strconv"
-	"strings"
 	"sync"
 	"time"
 
@@ -326,11 +325,6 @@ func (r *Receiver) Verify(ctx context.Context, h http.Header, body []byte) (*Eve
 		}
 		return nil, &DeliveryError{code, err}
 	}
-	// The hub names each delivery "<record jti>_<member id>".
-	id, suffix := h.Get(protocol.HeaderWebhookID), "_"+r.cfg.MemberID
-	if !strings.HasSuffix(id, suffix) {
-		return nil, &DeliveryError{CodeAuthenticationFailed, fmt.Errorf("%w: %s %q is not a delivery to member %q", ErrWrongRecipient, protocol.HeaderWebhookID, id, r.cfg.MemberID)}
-	}
 	seq, err1 := parseSeq(h.Get(protocol.HeaderSequence))
 	prev, err2 := parseSeq(h.Get(protocol.HeaderPreviousSequence))
 	if err := errors.Join(err1, err2); err != nil || seq == 0 || prev >= seq {
@@ -354,7 +348,9 @@ func (r *Receiver) Verify(ctx context.Context, h http.Header, body []byte) (*Eve
 	case err != nil:
 		return nil, err
 	}
-	if id != rec.ID+suffix {
+	// The hub names each delivery "<record jti>_<member id>".
+	id := h.Get(protocol.HeaderWebhookID)
+	if id != rec.ID+"_"+r.cfg.MemberID {
 		return nil, &DeliveryError{CodeAuthenticationFailed, fmt.Errorf("%w: %s %q is not the delivery of record %q to member %q", ErrWrongRecipient, protocol.HeaderWebhookID, id, rec.ID, r.cfg.MemberID)}
 	}
 	return &Event{Seq: seq, PreviousSeq: prev, WebhookID: id, Type: rec.Event.EventType(), JWS: string(body), Record: rec}, nil

@@ -106,6 +106,9 @@ func TestVerifierCheck(t *testing.T) {
 				t.Fatalf("got %+v, want check chk-1 at log index 7 with %d results", res, len(tc.tokens))
 			}
 			for i, r := range res.Results {
+				if wantFlag := tc.results[i]["flag"] != nil; (r.Flag != nil) != wantFlag {
+					t.Errorf("result %d: got flag %+v, want a flag: %t", i, r.Flag, wantFlag)
+				}
 				if r.Token != tc.tokens[i] || (r.Flag != nil && (len(r.Flag.Records) != 1 || "flag-"+r.Flag.Records[0].ID != r.Flag.ID)) {
 					t.Errorf("result %d: got %+v, want the token's verified flag record", i, r)
 				}

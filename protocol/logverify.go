@@ -170,7 +170,7 @@ func (a *LogAuditor) Verify(ctx context.Context, state *LogState) (*LogState, *L
 	if state != nil {
 		old, err := OpenCheckpoint(state.Checkpoint, a.Key)
 		if err != nil {
-			return nil, nil, fmt.Errorf("%w: the kept checkpoint: %v", ErrLogState, err)
+			return nil, nil, fmt.Errorf("%w: the kept checkpoint: %v; the state file is damaged or from another log (check the log key): restore it from your copy, or move it away to start over", ErrLogState, err)
 		}
 		if state.Frontier.Size != old.Size || state.Frontier.Root() != old.Root {
 			return nil, nil, fmt.Errorf("%w: the frontier does not match the kept checkpoint; the state is damaged: start again from a known-good copy", ErrLogState)

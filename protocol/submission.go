@@ -280,9 +280,9 @@ type SubmissionOptions struct {
 	MaxAge time.Duration // oldest "iat" accepted; 0 means DefaultSubmissionMaxAge
 }
 
-// ErrInvalidSkew is returned by [VerifyBearer] and [VerifySubmission] when
-// the options' Skew is out of range: a mistake in the verifier's
-// configuration, not in what it verifies.
+// ErrInvalidSkew is returned by [CheckSkew], [VerifyBearer] and
+// [VerifySubmission] when the options' Skew is out of range: a mistake in
+// the verifier's configuration, not in what it verifies.
 var ErrInvalidSkew = errors.New("invalid clock skew")
 
 const (
@@ -301,6 +301,22 @@ const (
 	// submissions staying valid forever.
 	DefaultSubmissionMaxAge = 24 * time.Hour
 )
+
+// CheckSkew reports whether d may be the Skew of [BearerOptions] or
+// [SubmissionOptions]: 0 (for [DefaultSkew]), [NoSkew], or a duration up to
+// [MaxSkew]. Any other value is refused with an error wrapping
+// [ErrInvalidSkew] that says what to give instead.
+func CheckSkew(d time.Duration) error {
+	switch {
+	case d == NoSkew:
+		return nil
+	case d < 0:
+		return fmt.Errorf("%w: %s is negative; use NoSkew for no tolerance, or 0 for the default %s", ErrInvalidSkew, d, DefaultSkew)
+	case d > MaxSkew:
+		return fmt.Errorf("%w: %s is more than the %s a verifier may tolerate", ErrInvalidSkew, d, MaxSkew)
+	}
+	return nil
+}
 
 // VerifySubmission verifies a member's submission and only then decodes it
 // strictly: unknown fields, a missing claim or field, an "aud" other than
@@ -359,17 +375,17 @@ func VerifySubmission(ctx context.Context, jws []byte, keys KeyResolver, opts Su
 	return &Submission{Issuer: c.Iss, Audience: c.Aud, IssuedAt: iat, ID: c.Jti, KeyID: h.Kid, Request: req}, nil
 }
 
-// skewOf is the tolerance a Skew option stands for.
+// skewOf is the tolerance a Skew option stands for, once [CheckSkew]
+// accepts it.
 func skewOf(d time.Duration) (time.Duration, error) {
-	switch {
-	case d == 0:
+	if err := CheckSkew(d); err != nil {
+		return 0, err
+	}
+	switch d {
+	case 0:
 		return DefaultSkew, nil
-	case d == NoSkew:
+	case NoSkew:
 		return 0, nil
-	case d < 0:
-		return 0, fmt.Errorf("%w: %s is negative; use NoSkew for no tolerance, or 0 for the default %s", ErrInvalidSkew, d, DefaultSkew)
-	case d > MaxSkew:
-		return 0, fmt.Errorf("%w: %s is more than the %s a verifier may tolerate", ErrInvalidSkew, d, MaxSkew)
 	}
 	return d, nil
 }

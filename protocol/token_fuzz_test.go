@@ -103,15 +103,17 @@ func FuzzFinalize(f *testing.F) {
 	f.Add("email", uint32(1), []byte{}, []byte{}, true)
 	f.Add("pnr", uint32(1), make([]byte, 64), make([]byte, 64), false)
 	f.Add("pnr", uint32(1), bytes.Repeat([]byte{0xff}, 96), make([]byte, 64), false)
+	// One blinding and its genuine answer serve every input: Finalize only
+	// reads them, and the fuzzer's inputs then replay exactly.
+	b, req, err := c.Blind(protocol.TypePersonalNumber, inputs...)
+	if err != nil {
+		f.Fatal(err)
+	}
+	genuine, err := key.Evaluate(req)
+	if err != nil {
+		f.Fatal(err)
+	}
 	f.Fuzz(func(t *testing.T, typ string, epoch uint32, evaluated, proof []byte, relative bool) {
-		b, req, err := c.Blind(protocol.TypePersonalNumber, inputs...)
-		if err != nil {
-			t.Fatal(err)
-		}
-		genuine, err := key.Evaluate(req)
-		if err != nil {
-			t.Fatal(err)
-		}
 		resp := &protocol.TokenResponse{Type: protocol.IdentifierType(typ), Epoch: epoch}
 		if relative {
 			resp.Evaluated = make([]protocol.Base64URL, len(genuine.Evaluated))

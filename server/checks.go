@@ -136,6 +136,18 @@ func (h *Hub) check(c *gin.Context) {
 	c.JSON(http.StatusOK, resp)
 }
 
+// entitledJWS returns the JWS of those of recs that m is entitled to, in
+// order; never nil, so that none is answered as an empty list.
+func entitledJWS(m *federation.Member, recs []*store.Record) []string {
+	out := []string{}
+	for _, r := range recs {
+		if federation.Entitled(m, r.Audience, r.Type) {
+			out = append(out, r.JWS)
+		}
+	}
+	return out
+}
+
 // checkResult gives the advice for one token from what the hub holds, at
 // the moment of the check: a flag past its expiry or a suspicion past its
 // retention no longer counts even if the job has not yet ended it. The
@@ -144,14 +156,9 @@ func (h *Hub) check(c *gin.Context) {
 func checkResult(m *federation.Member, token string, s store.Subject, now time.Time) CheckResult {
 	r := CheckResult{Token: token, Advice: AdviceNone}
 	if f := s.Flag; f != nil && f.ActiveAt(now) {
-		cf := &CheckFlag{FlagID: f.ID, Kind: string(f.Kind), ExpiresAt: f.ExpiresAt, Thawed: f.ThawedAt(now), Records: []string{}}
+		cf := &CheckFlag{FlagID: f.ID, Kind: string(f.Kind), ExpiresAt: f.ExpiresAt, Thawed: f.ThawedAt(now), Records: entitledJWS(m, s.Records)}
 		if cf.Thawed {
 			cf.ThawUntil = &f.ThawUntil
-		}
-		for _, rec := range s.Records {
-			if federation.Entitled(m, rec.Audience, rec.Type) {
-				cf.Records = append(cf.Records, rec.JWS)
-			}
 		}
 		r.Flag = cf
 		if !cf.Thawed {

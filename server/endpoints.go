@@ -172,18 +172,16 @@ func (h *Hub) putEndpoint(c *gin.Context) {
 	c.JSON(status, gin.H{"endpoint": v, "secret": secret, "log_index": res.LogIndex})
 }
 
-// internalProblem logs why the hub failed on a request and returns the
-// problem h.internal answers with, for a plan (see [Hub.apply]).
-func (h *Hub) internalProblem(c *gin.Context, what string, err error) *protocol.Problem {
-	h.log.Error(what+" failed", "request_id", c.GetString(keyRequestID), "error", err)
-	return problemf(protocol.ProblemInternal, "the hub failed on this request; quote request id %s to the operator", c.GetString(keyRequestID))
+// noEndpoint is the problem for a member without a webhook endpoint.
+func noEndpoint(memberID string) *protocol.Problem {
+	return problemf(protocol.ProblemNotFound, "member %q has no webhook endpoint; register one with PUT /v1/members/self/endpoint", memberID)
 }
 
 // myEndpoint reads the calling member's endpoint, or answers 404.
 func (h *Hub) myEndpoint(c *gin.Context) (*federation.Endpoint, bool) {
 	e, err := h.store.Endpoint(member(c).ID)
 	if errors.Is(err, store.ErrNotFound) {
-		h.fail(c, problemf(protocol.ProblemNotFound, "member %q has no webhook endpoint; register one with PUT /v1/members/self/endpoint", member(c).ID))
+		h.fail(c, noEndpoint(member(c).ID))
 		return nil, false
 	}
 	if err != nil {
@@ -217,7 +215,7 @@ func (h *Hub) changeEndpoint(c *gin.Context, action string, change func(e *feder
 	_, res, ok := h.apply(c, func() (*store.Command, *protocol.Problem) {
 		e, err := h.store.Endpoint(m.ID)
 		if errors.Is(err, store.ErrNotFound) {
-			return nil, problemf(protocol.ProblemNotFound, "member %q has no webhook endpoint; register one with PUT /v1/members/self/endpoint", m.ID)
+			return nil, noEndpoint(m.ID)
 		}
 		if err != nil {
 			return nil, h.internalProblem(c, "read endpoint", err)

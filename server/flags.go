@@ -130,10 +130,10 @@ func (h *Hub) placeFlag(c *gin.Context) {
 		switch {
 		case err == nil && !f.ActiveAt(at):
 			if lapsed, err = h.expiry(f, at); err != nil {
-				return nil, problemf(protocol.ProblemInternal, "ending the lapsed flag failed")
+				return nil, h.internalProblem(c, "end lapsed flag", err)
 			}
 		case err != nil && !errors.Is(err, store.ErrNotFound):
-			return nil, problemf(protocol.ProblemInternal, "reading the subject's flag failed")
+			return nil, h.internalProblem(c, "read subject's flag", err)
 		}
 		id := newID()
 		rec, err := h.sign(s.ID, []protocol.Token{req.Subject}, "", id, protocol.FlagPlaced{
@@ -396,11 +396,5 @@ func (h *Hub) getFlag(c *gin.Context) {
 		h.internal(c, "read flag records", err)
 		return
 	}
-	records := []string{}
-	for _, r := range recs {
-		if federation.Entitled(m, r.Audience, r.Type) {
-			records = append(records, r.JWS)
-		}
-	}
-	c.JSON(http.StatusOK, gin.H{"flag": flagViewFor(m, f, h.now()), "records": records})
+	c.JSON(http.StatusOK, gin.H{"flag": flagViewFor(m, f, h.now()), "records": entitledJWS(m, recs)})
 }

@@ -85,7 +85,6 @@ func (h *Hub) logCheckpoint(c *gin.Context) {
 		note, size, err = h.store.Checkpoint()
 		if errors.Is(err, store.ErrNotFound) {
 			// Only before the hub has started: Start publishes one.
-			c.Header("Retry-After", "1")
 			h.fail(c, problemf(protocol.ProblemUnavailable, "the hub has not published its first checkpoint yet; it does when it starts, try again shortly"))
 			return
 		}

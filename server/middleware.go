@@ -52,7 +52,7 @@ func (h *Hub) recover(c *gin.Context) {
 			h.log.Error("panic serving request", "request_id", c.GetString(keyRequestID), "route", c.FullPath(),
 				"panic_type", fmt.Sprintf("%T", v), "stack", stackFrames(3))
 			if !c.Writer.Written() {
-				h.fail(c, problemf(protocol.ProblemInternal, "the hub failed on this request; quote request id %s to the operator", c.GetString(keyRequestID)))
+				h.fail(c, hubFailed(c))
 			}
 			c.Abort()
 		}

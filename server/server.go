@@ -173,7 +173,7 @@ type Config struct {
 	// ClockSkew is the clock difference tolerated between a member and
 	// the hub in bearer tokens and submissions, as the Skew of
 	// protocol.BearerOptions: 0 means protocol.DefaultSkew, protocol.NoSkew
-	// none at all.
+	// none at all. New refuses a value protocol.CheckSkew refuses.
 	ClockSkew time.Duration
 }
 
@@ -211,8 +211,9 @@ func New(cfg Config) (*Hub, error) {
 		return nil, fmt.Errorf("server: Config.Delivery.Jitter is %v; want 0 (none) to 1", *cfg.Delivery.Jitter)
 	case slices.ContainsFunc(cfg.Delivery.Schedule, func(d time.Duration) bool { return d < 0 }):
 		return nil, fmt.Errorf("server: Config.Delivery.Schedule %v has a negative wait", cfg.Delivery.Schedule)
-	case cfg.ClockSkew != protocol.NoSkew && (cfg.ClockSkew < 0 || cfg.ClockSkew > protocol.MaxSkew):
-		return nil, fmt.Errorf("server: Config.ClockSkew is %s; want protocol.NoSkew or 0 to %s", cfg.ClockSkew, protocol.MaxSkew)
+	}
+	if err := protocol.CheckSkew(cfg.ClockSkew); err != nil {
+		return nil, fmt.Errorf("server: Config.ClockSkew: %w", err)
 	}
 	cfg.Policy.defaults()
 	cfg.Limits.defaults()

@@ -204,8 +204,20 @@ func (h *Hub) apply(c *gin.Context, p plan) (*store.Command, *store.Result, bool
 
 // internal answers 500 and logs the cause, which the answer does not show.
 func (h *Hub) internal(c *gin.Context, what string, err error) {
+	h.fail(c, h.internalProblem(c, what, err))
+}
+
+// internalProblem logs why the hub failed on a request and returns the
+// problem [Hub.internal] answers with, for a plan (see [Hub.apply]).
+func (h *Hub) internalProblem(c *gin.Context, what string, err error) *protocol.Problem {
 	h.log.Error(what+" failed", "request_id", c.GetString(keyRequestID), "error", err)
-	h.fail(c, problemf(protocol.ProblemInternal, "the hub failed on this request; quote request id %s to the operator", c.GetString(keyRequestID)))
+	return hubFailed(c)
+}
+
+// hubFailed is the 500 problem for a request the hub failed on, whatever
+// the cause: the answer names only the request id the log line carries.
+func hubFailed(c *gin.Context) *protocol.Problem {
+	return problemf(protocol.ProblemInternal, "the hub failed on this request; quote request id %s to the operator", c.GetString(keyRequestID))
 }
 
 // newID returns a UUIDv7: time-ordered, so ids sort by creation.

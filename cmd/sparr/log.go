@@ -89,21 +89,21 @@ func runLogVerify(ctx context.Context, e *env, name string, args []string) error
 	}
 	signer, err := keyring.LoadOperator(f.key)
 	if err != nil {
-		return couldNotCheck(e, f, key.Name(), fmt.Errorf("--key: %w", err))
+		return couldNotCheck(e, f, key.Name(), fmt.Errorf("--key: %w", err), adviceLocal)
 	}
 	var state *protocol.LogState
 	if b, err := os.ReadFile(f.state); err == nil {
 		state = new(protocol.LogState)
 		if err := json.Unmarshal(b, state); err != nil {
-			return couldNotCheck(e, f, key.Name(), fmt.Errorf("state file %s is not a sparr log state (%v); restore it from your copy, or move it away to start over (trusting the hub on first use again)", f.state, err))
+			return couldNotCheck(e, f, key.Name(), fmt.Errorf("state file %s is not a sparr log state (%v); restore it from your copy, or move it away to start over (trusting the hub on first use again)", f.state, err), "")
 		}
 	} else if !errors.Is(err, os.ErrNotExist) {
-		return couldNotCheck(e, f, key.Name(), fmt.Errorf("state file: %w", err))
+		return couldNotCheck(e, f, key.Name(), fmt.Errorf("state file: %w", err), adviceLocal)
 	}
 
 	c, err := newMemberClient(ctx, strings.TrimSuffix(f.hub, "/"), f.member, signer)
 	if err != nil {
-		return couldNotCheck(e, f, key.Name(), err)
+		return couldNotCheck(e, f, key.Name(), err, adviceHub)
 	}
 	progress := newProgress(e)
 	auditor := &protocol.LogAuditor{Fetcher: &hubLog{c: c}, Key: key, Progress: progress.report, Full: f.full}
@@ -116,27 +116,45 @@ func runLogVerify(ctx context.Context, e *env, name string, args []string) error
 	switch {
 	case errors.As(err, &ce), errors.As(err, &ie), errors.As(err, &ee):
 		return logFailure(e, f, key.Name(), state, err)
+	case errors.Is(err, protocol.ErrLogState):
+		return couldNotCheck(e, f, key.Name(), err, "") // the error says what to do
 	case err != nil:
-		return couldNotCheck(e, f, key.Name(), err)
+		return couldNotCheck(e, f, key.Name(), err, adviceHub)
 	}
 	b, err := json.MarshalIndent(newState, "", "  ")
 	if err != nil {
 		return err
 	}
 	if err := writeFileAtomic(f.state, append(b, '\n')); err != nil {
-		return couldNotCheck(e, f, key.Name(), fmt.Errorf("the log verified, but keeping the new checkpoint failed: %w", err))
+		fmt.Fprintf(e.stdout, "Exchange log %s at %s: verified up to %d entries, but the new checkpoint could not be kept\n  %v\n", key.Name(), f.hub, report.New.Size, err)
+		fmt.Fprintf(e.stdout, "\nThe state file %s still holds the checkpoint of the last run: the next run checks these entries again.\n"+
+			"Make the state file writable, then run it again.\n", f.state)
+		return &exitError{code: exitCouldNotCheck, err: fmt.Errorf("the exchange log at %s verified, but keeping the new checkpoint in %s failed: %w", f.hub, f.state, err)}
 	}
 	printLogReport(e, f, key.Name(), report, time.Since(start))
 	return nil
 }
 
+// What to do when the log could not be checked: after a failure to get
+// what the check needs from the hub, and after a local one (a key or state
+// file) whose message says what was wrong.
+const (
+	adviceHub   = "Run it again later; if it keeps failing, ask the hub's operator."
+	adviceLocal = "Fix that, then run it again."
+)
+
 // couldNotCheck says that the log could not be checked, which is no
-// finding against it, and exits with exitCouldNotCheck.
-func couldNotCheck(e *env, f logFlags, origin string, err error) error {
+// finding against it, then what to do (advice; empty when err says it),
+// and exits with exitCouldNotCheck.
+func couldNotCheck(e *env, f logFlags, origin string, err error, advice string) error {
 	fmt.Fprintf(e.stdout, "Exchange log %s at %s: could not check it\n  %v\n", origin, f.hub, err)
 	fmt.Fprintf(e.stdout, "\nThis is not a finding against the log: nothing was verified, no evidence was written,\n"+
-		"and the state file %s was not changed. Run it again later; if it keeps failing, ask the hub's operator.\n", f.state)
-	return &exitError{code: exitCouldNotCheck, err: fmt.Errorf("could not check the exchange log at %s: %w", f.hub, err)}
+		"and the state file %s was not changed.", f.state)
+	if advice != "" {
+		fmt.Fprintf(e.stdout, " %s", advice)
+	}
+	fmt.Fprintln(e.stdout)
+	return &exitError{code: exitCouldNotCheck, err: fmt.Errorf("could not check the exchange log: %w", err)}
 }
 
 // hubLog fetches the log over the hub's API: the protocol.LogFetcher of

@@ -358,6 +358,54 @@ func TestLogVerifyKeepsACheckpointSignedByAnotherKey(t *testing.T) {
 	}
 }
 
+// TestLogVerifyLocalProblemsSayWhatToFix: a key file, a state file that
+// cannot be used, or a state file that cannot be written is no reason to
+// run again later or to ask the hub's operator: the run says what to fix,
+// and what was verified.
+func TestLogVerifyLocalProblemsSayWhatToFix(t *testing.T) {
+	hub, _ := busyHub(t)
+	flags := regulator(t, hub)
+	later := "Run it again later"
+	t.Run("key file", func(t *testing.T) {
+		args := slices.Clone(flags)
+		args[9] = filepath.Join(t.TempDir(), "missing.jwk")
+		code, out, errOut := logVerify(t, args)
+		if code != exitCouldNotCheck || !strings.Contains(out, "--key") || !strings.Contains(out, "Fix that") || strings.Contains(out, later) {
+			t.Errorf("got exit %d, want %d saying to fix --key, not to run it later:\n%s%s", code, exitCouldNotCheck, out, errOut)
+		}
+	})
+	t.Run("state of another log", func(t *testing.T) {
+		other := hubtest.Start(t, hubtest.Options{})
+		args := slices.Clone(flags)
+		args[1], args[3] = other.URL, other.Keys.LogVerifier
+		args[7], args[9] = regulatorOf(t, other)
+		if code, out, errOut := logVerify(t, args); code != 0 { // a state file of the other hub's log
+			t.Fatalf("first run: exit %d\n%s%s", code, out, errOut)
+		}
+		args[1], args[3] = flags[1], flags[3] // the state file kept, the hub and log key of the first
+		args[7], args[9] = flags[7], flags[9]
+		code, out, errOut := logVerify(t, args)
+		if code != exitCouldNotCheck || !strings.Contains(out, "restore it from your copy") || strings.Contains(out, later) {
+			t.Errorf("got exit %d, want %d saying to restore or move the state file, not to run it later:\n%s%s", code, exitCouldNotCheck, out, errOut)
+		}
+	})
+	t.Run("state not writable", func(t *testing.T) {
+		args := slices.Clone(flags)
+		args[5] = filepath.Join(t.TempDir(), "no-such-dir", "state.json")
+		code, out, errOut := logVerify(t, args)
+		if code != exitCouldNotCheck || !strings.Contains(out, "verified up to") || strings.Contains(out, "nothing was verified") {
+			t.Errorf("got exit %d, want %d saying the log verified but the checkpoint was not kept:\n%s%s", code, exitCouldNotCheck, out, errOut)
+		}
+	})
+}
+
+// regulatorOf adds a regulator to hub and returns its member id and key
+// file.
+func regulatorOf(t *testing.T, hub *hubtest.Hub) (string, string) {
+	f := regulator(t, hub)
+	return f[7], f[9]
+}
+
 // TestLogVerifyCouldNotCheck: a hub that cannot be reached, refuses, or
 // stays unavailable is not evidence against the log: its own exit status,
 // no evidence file, the state file kept.

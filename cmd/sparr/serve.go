@@ -97,8 +97,8 @@ func runServe(ctx context.Context, e *env, name string, args []string) error {
 	fs.DurationVar(&f.maxThaw, "max-thaw", 72*time.Hour, "longest thaw window, a `DURATION`")
 	fs.DurationVar(&f.maxThawAhead, "max-thaw-ahead", 30*24*time.Hour, "how far ahead of now a thaw may start, a `DURATION`")
 	fs.note("max-thaw-ahead", "720h (30 days)")
-	fs.DurationVar(&f.clockSkew, "clock-skew", protocol.DefaultSkew, "clock difference tolerated between a member and the hub when checking bearer tokens and submissions, a `DURATION` from 0 to 5m")
-	fs.note("clock-skew", "30s")
+	fs.DurationVar(&f.clockSkew, "clock-skew", protocol.DefaultSkew, "clock difference tolerated between a member and the hub when checking bearer tokens and submissions, a `DURATION` from 0 to "+protocol.MaxSkew.String())
+	fs.note("clock-skew", protocol.DefaultSkew.String())
 	fs.IntVar(&f.reminderDays, "reminder-days", 30, "`DAYS` before expiry that the origin member is reminded")
 	fs.StringVar(&f.legalBasis, "suspicion-legal-basis", "", "legal `BASIS` under which suspicions (GDPR Art. 10 data) are shared; empty disables suspicions")
 	fs.IntVar(&f.suspicionDays, "suspicion-retention-days", 730, "`DAYS` a suspicion is kept")
@@ -197,8 +197,9 @@ func (f *serveFlags) check(name string) error {
 	if f.maxThawAhead <= 0 {
 		return usagef("%s: --max-thaw-ahead %s: want a positive duration such as 720h", name, f.maxThawAhead)
 	}
-	if f.clockSkew < 0 || f.clockSkew > protocol.MaxSkew {
-		return usagef("%s: --clock-skew %s: want a duration from 0 to %s, such as 30s", name, f.clockSkew, protocol.MaxSkew)
+	// On the command line 0 means no tolerance, so no value is negative.
+	if f.clockSkew < 0 || protocol.CheckSkew(skewOption(f.clockSkew)) != nil {
+		return usagef("%s: --clock-skew %s: want a duration from 0 to %s, such as %s", name, f.clockSkew, protocol.MaxSkew, protocol.DefaultSkew)
 	}
 	if f.shutdownTimeout <= 0 {
 		return usagef("%s: --shutdown-timeout %s: want a positive duration such as 30s", name, f.shutdownTimeout)

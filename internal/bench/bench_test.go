@@ -282,9 +282,9 @@ func TestBenchPlacementBytes(t *testing.T) {
 }
 
 // TestBenchPlaceRunQueuesForEverySubscriber: every placement of a system
-// run of the place scenario queues a delivery for each subscribed member,
-// and the run stops its hub's deliveries before it returns, so that they
-// do not run on into the baseline's run.
+// run of the place scenario queues a delivery for each subscribed member:
+// counted when the run has stopped its hub, they are either with the
+// receivers or still in the outbox.
 func TestBenchPlaceRunQueuesForEverySubscriber(t *testing.T) {
 	cfg := &Config{Dir: t.TempDir(), Duration: 300 * time.Millisecond}
 	const subscribers = 3

@@ -355,7 +355,7 @@ func runMemory(ctx context.Context, cfg *Config) ([]Row, error) {
 	}, nil
 }
 
-// The disk the memory scenario needs: its data file holds about 4.3 KB per
+// The disk the memory scenario needs: its data file holds about 4.7 KB per
 // active flag (docs/performance.md), and an empty hub and what serving it
 // writes need a little more.
 const (
