@@ -7,7 +7,6 @@ import (
 	"io"
 	"mime"
 	"net/http"
-	"strconv"
 	"strings"
 	"time"
 
@@ -215,23 +214,9 @@ func readProblem(op string, resp *http.Response) *Problem {
 	if p.RequestID == "" {
 		p.RequestID = resp.Header.Get("X-Request-Id")
 	}
-	p.RetryAfter = retryAfter(resp.Header.Get("Retry-After"), time.Now())
+	p.RetryAfter, _ = protocol.ParseRetryAfter(resp.Header.Get("Retry-After"), time.Now())
 	p.hasRetryAfter = resp.Header.Get("Retry-After") != ""
 	return p
-}
-
-// retryAfter reads a Retry-After header: seconds, or an HTTP date.
-func retryAfter(v string, now time.Time) time.Duration {
-	if v == "" {
-		return 0
-	}
-	if s, err := strconv.Atoi(strings.TrimSpace(v)); err == nil && s >= 0 {
-		return time.Duration(s) * time.Second
-	}
-	if t, err := http.ParseTime(v); err == nil && t.After(now) {
-		return t.Sub(now)
-	}
-	return 0
 }
 
 // ErrUntrustedRecord is returned, inside a [*RecordError], when a record

@@ -3,7 +3,6 @@ package client
 import (
 	"bytes"
 	"context"
-	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -161,13 +160,9 @@ func CheckInclusion(key note.Verifier, member, action string, index uint64, chec
 	if e.Index != index || e.Member != member || e.Action != action || e.Result != "ok" {
 		return fail(ErrWrongEntry, "entry %d is %q by %q (%s), want entry %d %q by %q (ok)", e.Index, e.Action, e.Member, e.Result, index, action, member)
 	}
-	proof := make(tlog.RecordProof, len(a.Proof))
-	for i, s := range a.Proof {
-		h, err := base64.StdEncoding.DecodeString(s)
-		if err != nil || len(h) != tlog.HashSize {
-			return fail(ErrInclusionProof, "hash %d is not %d bytes of base64", i, tlog.HashSize)
-		}
-		copy(proof[i][:], h)
+	proof, err := protocol.ParseProofHashes(a.Proof)
+	if err != nil {
+		return fail(ErrInclusionProof, "%v", err)
 	}
 	if err := tlog.CheckRecord(proof, int64(cp.Size), cp.Root, int64(index), tlog.RecordHash(line)); err != nil {
 		return fail(ErrInclusionProof, "%v (against checkpoint %s)", err, cp)

@@ -48,8 +48,8 @@ const (
 
 // ErrWrongRecipient is returned by [Receiver.Verify], inside a
 // [*DeliveryError] with CodeAuthenticationFailed, for a delivery whose
-// webhook-id is not "<record jti>_<member id>" for the receiver's member
-// and the record in its body: the hub's delivery to another member, which
+// webhook-id is not [protocol.DeliveryID] of the record in its body and
+// the receiver's member: the hub's delivery to another member, which
 // that member passed on. Its signature verifies (every delivery carries a
 // v1a signature under the hub's one webhook key, which every member
 // trusts), so the webhook-id, which the signature covers, is what shows
@@ -305,8 +305,8 @@ func (r *Receiver) release(id string, handled bool) {
 
 // Verify checks one delivery, given its headers and raw body, and returns
 // its event: its signature and timestamp, that its webhook-id is
-// "<record jti>_<member id>" for this receiver's member and its record,
-// and the record. A delivery that does not verify gives a [*DeliveryError];
+// [protocol.DeliveryID] of its record and this receiver's member, and the
+// record. A delivery that does not verify gives a [*DeliveryError];
 // any other error means the receiver could not get what it verifies with,
 // and the delivery may be tried again. Verify does not skip repeated
 // deliveries; ServeHTTP does.
@@ -348,9 +348,8 @@ func (r *Receiver) Verify(ctx context.Context, h http.Header, body []byte) (*Eve
 	case err != nil:
 		return nil, err
 	}
-	// The hub names each delivery "<record jti>_<member id>".
 	id := h.Get(protocol.HeaderWebhookID)
-	if id != rec.ID+"_"+r.cfg.MemberID {
+	if id != protocol.DeliveryID(rec.ID, r.cfg.MemberID) {
 		return nil, &DeliveryError{CodeAuthenticationFailed, fmt.Errorf("%w: %s %q is not the delivery of record %q to member %q", ErrWrongRecipient, protocol.HeaderWebhookID, id, rec.ID, r.cfg.MemberID)}
 	}
 	return &Event{Seq: seq, PreviousSeq: prev, WebhookID: id, Type: rec.Event.EventType(), JWS: string(body), Record: rec}, nil

@@ -9,11 +9,9 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"math"
 	"math/rand/v2"
 	"net/http"
 	"strconv"
-	"strings"
 	"sync"
 	"time"
 
@@ -472,7 +470,7 @@ func (d *Dispatcher) attempt(ep *Endpoint, row Delivery) (a Attempt, cut bool) {
 		a.Error = "redirects are not followed; register the final URL"
 	}
 	if ra := resp.Header.Get("Retry-After"); ra != "" && classify(a) == "failed" {
-		a.RetryAfter = parseRetryAfter(ra, now)
+		a.RetryAfter, _ = protocol.ParseRetryAfter(ra, now)
 	}
 	return a, false
 }
@@ -490,23 +488,4 @@ func describe(err error, timeout time.Duration) string {
 		return ue.Unwrap().Error()
 	}
 	return err.Error()
-}
-
-// parseRetryAfter reads a Retry-After header (RFC 9110, section 10.2.3):
-// a number of seconds, or an HTTP date. It returns 0 for anything else and
-// for a date not after now; a number of seconds too large for a Duration
-// gives the largest Duration, for the caller to cap.
-func parseRetryAfter(v string, now time.Time) time.Duration {
-	v = strings.TrimSpace(v)
-	s, err := strconv.ParseUint(v, 10, 64)
-	switch {
-	case err == nil && s <= math.MaxInt64/uint64(time.Second):
-		return time.Duration(s) * time.Second
-	case err == nil || errors.Is(err, strconv.ErrRange):
-		return math.MaxInt64
-	}
-	if t, err := http.ParseTime(v); err == nil && t.After(now) {
-		return t.Sub(now)
-	}
-	return 0
 }

@@ -35,37 +35,6 @@ func TestClassify(t *testing.T) {
 	}
 }
 
-func TestParseRetryAfter(t *testing.T) {
-	now := time.Date(2026, 11, 21, 10, 0, 0, 0, time.UTC)
-	for _, tc := range []struct {
-		value string
-		want  time.Duration
-	}{
-		{"120", 120 * time.Second},
-		{"0", 0},
-		{" 5 ", 5 * time.Second},
-		{now.Add(90 * time.Second).Format(http.TimeFormat), 90 * time.Second},
-		{now.Add(-time.Hour).Format(http.TimeFormat), 0}, // in the past
-		{now.Format(http.TimeFormat), 0},
-		{"Sunday, 06-Nov-94 08:49:37 GMT", 0}, // RFC 850 form, long past
-		{"", 0},
-		{"soon", 0},
-		{"-5", 0},
-		{"+5", 0},
-		{"1.5", 0},
-		{"5s", 0},
-		{"0x10", 0},
-		{"9223372036", 9223372036 * time.Second},         // the most seconds a Duration holds
-		{"9223372037", math.MaxInt64},                    // one more
-		{"99999999999999999999999999", math.MaxInt64},    // too long for any integer
-		{"Fri, 31 Dec 9999 23:59:59 GMT", math.MaxInt64}, // further than a Duration reaches
-	} {
-		if got := parseRetryAfter(tc.value, now); got != tc.want {
-			t.Errorf("parseRetryAfter(%q): got %s, want %s", tc.value, got, tc.want)
-		}
-	}
-}
-
 func TestDefaultSchedule(t *testing.T) {
 	want := []time.Duration{0, 5 * time.Second, 5 * time.Minute, 30 * time.Minute, 2 * time.Hour, 5 * time.Hour, 10 * time.Hour, 10 * time.Hour}
 	if !slices.Equal(DefaultSchedule, want) {

@@ -190,7 +190,7 @@ func (k *Keys) ResolveKey(ctx context.Context, member, kid string) (*protocol.Pu
 			return key, nil
 		case e.set != nil:
 			return nil, fmt.Errorf("%w: member %q has no key %q in the key set fetched from %s %s ago (refetched at most every %s)",
-				protocol.ErrUnknownKey, member, kid, jwksURL, now.Sub(e.fetchedAt).Round(time.Second), k.minRefresh)
+				protocol.ErrUnknownKey, member, kid, redactURL(jwksURL), now.Sub(e.fetchedAt).Round(time.Second), k.minRefresh)
 		}
 		return nil, fmt.Errorf("%w (next attempt in %s)", e.err, (k.minRefresh - now.Sub(e.triedAt)).Round(time.Second))
 	}
@@ -209,7 +209,7 @@ func (k *Keys) ResolveKey(ctx context.Context, member, kid string) (*protocol.Pu
 		return nil, fmt.Errorf("%w: member %q has no key %q in its cached key set, and refetching it failed: %w",
 			protocol.ErrUnknownKey, member, kid, e.err)
 	case e.set != nil:
-		return nil, fmt.Errorf("%w: member %q has no key %q in the key set at %s", protocol.ErrUnknownKey, member, kid, jwksURL)
+		return nil, fmt.Errorf("%w: member %q has no key %q in the key set at %s", protocol.ErrUnknownKey, member, kid, redactURL(jwksURL))
 	}
 	return nil, e.err
 }
@@ -239,16 +239,17 @@ func (k *Keys) entry(member string) *keyEntry {
 // through and its result kept for the next resolution.
 func (k *Keys) fetch(ctx context.Context, member, jwksURL string) (*protocol.KeySet, error) {
 	fail := func(format string, args ...any) error {
-		return fmt.Errorf("%w: member %q: GET %s: %w", ErrKeySetUnavailable, member, jwksURL, fmt.Errorf(format, args...))
+		return fmt.Errorf("%w: member %q: GET %s: %w", ErrKeySetUnavailable, member, redactURL(jwksURL), fmt.Errorf(format, args...))
 	}
 	req, err := http.NewRequestWithContext(context.WithoutCancel(ctx), http.MethodGet, jwksURL, nil)
 	if err != nil {
-		return nil, fail("%w", err)
+		// The only error is url.Parse's, which quotes the URL or a piece of it.
+		return nil, fail("the URL does not parse")
 	}
 	req.Header.Set("Accept", "application/jwk-set+json, application/json")
 	resp, err := k.client.Do(req)
 	if err != nil {
-		var uerr *url.Error // repeats the method and URL
+		var uerr *url.Error // repeats the method and the whole URL
 		if errors.As(err, &uerr) {
 			err = uerr.Err
 		}
@@ -272,4 +273,15 @@ func (k *Keys) fetch(ctx context.Context, member, jwksURL string) (*protocol.Key
 		return nil, fail("answered something that is not a usable JWK Set: %w", err)
 	}
 	return set, nil
+}
+
+// redactURL returns the URL raw cut down to its scheme, host and path, for
+// errors and logs: a member's JWKS URL may carry credentials in its user
+// info, query or fragment.
+func redactURL(raw string) string {
+	u, err := url.Parse(raw)
+	if err != nil {
+		return "<unparsable URL>"
+	}
+	return (&url.URL{Scheme: u.Scheme, Host: u.Host, Path: u.Path}).String()
 }

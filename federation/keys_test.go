@@ -475,6 +475,49 @@ func TestResolveKeyUnreachable(t *testing.T) {
 	}
 }
 
+// TestResolveKeyErrorsHideURLSecrets checks that every error naming a
+// member's JWKS URL names it by scheme, host and path only: its user info,
+// query and fragment may carry credentials, and the errors end up in logs.
+func TestResolveKeyErrorsHideURLSecrets(t *testing.T) {
+	key := newKey(t, protocol.EdDSA)
+	srv := newJWKSServer(t, jwks(t, key))
+	down := newJWKSServer(t, nil)
+	down.Close()
+	secret := func(base string) string {
+		return strings.Replace(base, "://", "://bank:PASS-1@", 1) + "/jwks.json?access_token=TOKEN-2#FRAG-3"
+	}
+	clk := newClock()
+	k := federation.NewKeys(federation.KeysConfig{
+		Directory: newDirectory(
+			urlMember("bank-a", secret(srv.URL)),
+			urlMember("bank-b", secret(down.URL)),
+			urlMember("bank-c", secret("https://keys.example/%zz")),
+		),
+		HTTPClient: srv.Client(), Now: clk.Now,
+	})
+	check := func(err error, want string) {
+		t.Helper()
+		if !strings.Contains(err.Error(), want) {
+			t.Errorf("got %q, want it to contain %q", err, want)
+		}
+		for _, leak := range []string{"PASS-1", "@", "TOKEN-2", "access_token", "FRAG-3", "%zz"} {
+			if strings.Contains(err.Error(), leak) {
+				t.Errorf("got %q, want it without %q", err, leak)
+			}
+		}
+	}
+
+	check(wantUnknownKey(t, k, "bank-a", "bogus-1"), "in the key set at "+srv.URL+"/jwks.json")
+	check(wantUnknownKey(t, k, "bank-a", "bogus-2"), "fetched from "+srv.URL+"/jwks.json 0s ago")
+	srv.answer(http.StatusInternalServerError, []byte("down"))
+	clk.advance(time.Minute)
+	check(wantUnknownKey(t, k, "bank-a", "bogus-3"), "refetching it failed: "+federation.ErrKeySetUnavailable.Error()+
+		`: member "bank-a": GET `+srv.URL+`/jwks.json: answered "500 Internal Server Error"`)
+	check(wantUnavailable(t, k, "bank-b", key.KeyID()), "GET "+down.URL+"/jwks.json: dial tcp")
+	check(wantUnavailable(t, k, "bank-c", key.KeyID()), "GET <unparsable URL>: the URL does not parse")
+	wantRequests(t, srv, 2)
+}
+
 // TestResolveKeyKeepsCachedSet checks that a key server that starts failing
 // does not take a member's known keys away.
 func TestResolveKeyKeepsCachedSet(t *testing.T) {

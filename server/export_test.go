@@ -17,11 +17,11 @@ func (h *Hub) EngineRoutes() []Route {
 }
 
 // WithMiddleware serves handler at GET path behind the hub's own
-// middleware (request id, panic recovery, request log), so that a test can
-// make a handler misbehave as no real route does.
+// middleware, the very list its engine uses ([Hub.middleware]), so that a
+// test can make a handler misbehave as no real route does.
 func (h *Hub) WithMiddleware(path string, handler gin.HandlerFunc) http.Handler {
 	e := gin.New()
-	e.Use(h.requestID, h.recover, h.observe)
+	e.Use(h.middleware()...)
 	e.GET(path, handler)
 	return e
 }

@@ -6,8 +6,6 @@ import (
 	"log/slog"
 	"math"
 	"net/http"
-	"net/url"
-	"regexp"
 	"runtime"
 	"slices"
 	"strconv"
@@ -75,20 +73,6 @@ func stackFrames(skip int) string {
 		}
 	}
 }
-
-// redactURLs cuts every URL in s down to its scheme, host and path: a
-// member's JWKS URL may carry credentials in its user info or query.
-func redactURLs(s string) string {
-	return urlPattern.ReplaceAllStringFunc(s, func(raw string) string {
-		u, err := url.Parse(raw)
-		if err != nil || u.Host == "" {
-			return "<url>"
-		}
-		return (&url.URL{Scheme: u.Scheme, Host: u.Host, Path: u.Path}).String()
-	})
-}
-
-var urlPattern = regexp.MustCompile(`(?i)\bhttps?://[^\s"'<>]+`)
 
 // observe logs each request and counts it. It logs the route pattern and
 // the client address (through Config.TrustedProxies), never the body, the
@@ -167,7 +151,7 @@ func (h *Hub) authenticate(r Route) gin.HandlerFunc {
 				h.fail(c, problemf(protocol.ProblemUnauthenticated, "%v", err))
 				return
 			case err != nil:
-				h.log.Warn("resolving a member key failed", "request_id", c.GetString(keyRequestID), "error", redactURLs(err.Error()))
+				h.log.Warn("resolving a member key failed", "request_id", c.GetString(keyRequestID), "error", err)
 				h.fail(c, problemf(protocol.ProblemUnavailable, "could not fetch the member's keys; try again shortly"))
 				return
 			}

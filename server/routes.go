@@ -120,7 +120,12 @@ func (r Route) OpenAPIPath() string {
 	return strings.Join(parts, "/")
 }
 
-// routes builds the gin engine: middleware listed explicitly, then every
+// middleware returns the middleware every request passes through, in order.
+func (h *Hub) middleware() []gin.HandlerFunc {
+	return []gin.HandlerFunc{h.requestID, h.recover, h.observe}
+}
+
+// routes builds the gin engine: the middleware of [Hub.middleware], then every
 // route of Routes with its authentication, role and rate-limit checks.
 func (h *Hub) routes() (*gin.Engine, error) {
 	e := gin.New()
@@ -131,7 +136,7 @@ func (h *Hub) routes() (*gin.Engine, error) {
 	e.RedirectFixedPath = false
 	e.HandleMethodNotAllowed = true
 	e.ContextWithFallback = true
-	e.Use(h.requestID, h.recover, h.observe)
+	e.Use(h.middleware()...)
 	e.NoRoute(func(c *gin.Context) {
 		h.fail(c, problemf(protocol.ProblemNotFound, "no route %s %s; see docs/openapi.yaml", c.Request.Method, c.Request.URL.Path))
 	})

@@ -13,7 +13,6 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
-	"strconv"
 	"strings"
 	"time"
 
@@ -197,13 +196,9 @@ func (h *hubLog) ConsistencyProof(ctx context.Context, old, new uint64) (tlog.Tr
 	if err := json.Unmarshal(b, &resp); err != nil {
 		return nil, fmt.Errorf("consistency proof: %w", err)
 	}
-	proof := make(tlog.TreeProof, len(resp.Proof))
-	for i, s := range resp.Proof {
-		raw, err := base64.StdEncoding.DecodeString(s)
-		if err != nil || len(raw) != tlog.HashSize {
-			return nil, fmt.Errorf("consistency proof: hash %d is not %d bytes of base64", i, tlog.HashSize)
-		}
-		copy(proof[i][:], raw)
+	proof, err := protocol.ParseProofHashes(resp.Proof)
+	if err != nil {
+		return nil, fmt.Errorf("consistency proof: %w", err)
 	}
 	return proof, nil
 }
@@ -229,7 +224,7 @@ func (h *hubLog) get(ctx context.Context, path string) ([]byte, error) {
 			return b, nil
 		}
 		retryable := resp.StatusCode == http.StatusTooManyRequests || resp.StatusCode == http.StatusServiceUnavailable
-		after, told := retryAfter(resp.Header.Get("Retry-After"), time.Now())
+		after, told := protocol.ParseRetryAfter(resp.Header.Get("Retry-After"), time.Now())
 		aerr := answerError(http.MethodGet, path, resp)
 		resp.Body.Close()
 		switch {
@@ -274,22 +269,6 @@ func (h *hubLog) once(ctx context.Context, path string) (*http.Response, error) 
 		return nil, fmt.Errorf("cannot reach the hub at %s: %v", h.c.base, err)
 	}
 	return resp, nil
-}
-
-// retryAfter reads a Retry-After header, seconds or an HTTP date, and
-// says whether there was one.
-func retryAfter(v string, now time.Time) (time.Duration, bool) {
-	v = strings.TrimSpace(v)
-	if v == "" {
-		return 0, false
-	}
-	if s, err := strconv.Atoi(v); err == nil && s >= 0 {
-		return time.Duration(s) * time.Second, true
-	}
-	if t, err := http.ParseTime(v); err == nil {
-		return max(t.Sub(now), 0), true
-	}
-	return 0, false
 }
 
 // progress prints how far a long run is, at most once a second.

@@ -420,6 +420,10 @@ func TestLogVerifyCouldNotCheck(t *testing.T) {
 	gone.Close()
 	unavailable := &faultProxy{hub: hub, path: "/v1/log/entries", status: http.StatusServiceUnavailable, retryAfter: "0", times: -1}
 	unavailableURL := unavailable.start(t)
+	// A wait too long for a Duration (2⁶⁴ ns and a bit, which wraps to 0.29 s
+	// if multiplied out) is over logRetryMaxWait: given up at once.
+	patient := &faultProxy{hub: hub, path: "/v1/log/entries", status: http.StatusTooManyRequests, retryAfter: "18446744074", times: -1}
+	patientURL := patient.start(t)
 
 	for _, tc := range []struct {
 		name  string
@@ -431,6 +435,7 @@ func TestLogVerifyCouldNotCheck(t *testing.T) {
 			// The log has grown, so that entries are fetched.
 			grow(t, hub, hub.AddMember(t, "bank-u", federation.RoleFlag, federation.RoleCheck), 1)
 		}},
+		{"asks to wait for ages", patientURL, nil},
 		{"refused: the regulator suspended", hub.URL, func() {
 			mustOK(t, hub.Operator.Do(t, http.MethodPost, "/v1/admin/members/finansinspektionen/suspend", "", nil))
 		}},
@@ -453,6 +458,9 @@ func TestLogVerifyCouldNotCheck(t *testing.T) {
 	}
 	if n := unavailable.count(); n != logFetchAttempts {
 		t.Errorf("got %d requests for entries from a hub always unavailable, want %d: retried, then given up", n, logFetchAttempts)
+	}
+	if n := patient.count(); n != 1 {
+		t.Errorf("got %d requests for entries from a hub asking to wait for ages, want 1: given up at once", n)
 	}
 }
 

@@ -624,7 +624,7 @@ func propagateTo(ctx context.Context, cfg *Config, n int) ([]Row, error) {
 			if err != nil {
 				return nil, err
 			}
-			last, err := waitAll(func(c *counter) string { return rec.ID + "_" + c.member })
+			last, err := waitAll(func(c *counter) string { return protocol.DeliveryID(rec.ID, c.member) })
 			if err != nil {
 				return nil, err
 			}
@@ -663,7 +663,7 @@ func propagateTo(ctx context.Context, cfg *Config, n int) ([]Row, error) {
 		}
 		for _, c := range counters {
 			for _, id := range ids {
-				if _, err := c.wait(ctx, 5*time.Minute, id+"_"+c.member); err != nil {
+				if _, err := c.wait(ctx, 5*time.Minute, protocol.DeliveryID(id, c.member)); err != nil {
 					return nil, err
 				}
 			}
@@ -712,13 +712,13 @@ func propagateTo(ctx context.Context, cfg *Config, n int) ([]Row, error) {
 			}
 			var wg sync.WaitGroup
 			for _, c := range counters {
-				wg.Go(func() { send(c, id+"_"+c.member, body) })
+				wg.Go(func() { send(c, protocol.DeliveryID(id, c.member), body) })
 			}
 			wg.Wait()
 			if failed.Load() > 0 {
 				break
 			}
-			last, err := waitAll(func(c *counter) string { return id + "_" + c.member })
+			last, err := waitAll(func(c *counter) string { return protocol.DeliveryID(id, c.member) })
 			if err != nil {
 				return nil, err
 			}
@@ -737,7 +737,7 @@ func propagateTo(ctx context.Context, cfg *Config, n int) ([]Row, error) {
 			for _, c := range counters {
 				wg.Go(func() { // one stream per receiver, as the hub keeps
 					for i, body := range bodies {
-						send(c, fmt.Sprintf("base-sustained-%d-%d_%s", run, i, c.member), body)
+						send(c, protocol.DeliveryID(fmt.Sprintf("base-sustained-%d-%d", run, i), c.member), body)
 					}
 				})
 			}

@@ -222,8 +222,9 @@ func apply(tx *bolt.Tx, c *Command) (*Result, error) {
 			return res, nil
 		}
 	}
+	var delivering *federation.Endpoint // the endpoint a delivery outcome changes
 	if c.Delivery != nil {
-		conflict, err := deliveryConflicts(tx, c.Delivery)
+		conflict, e, err := deliveryConflicts(tx, c.Delivery)
 		if err != nil {
 			return nil, err
 		}
@@ -231,6 +232,7 @@ func apply(tx *bolt.Tx, c *Command) (*Result, error) {
 			res.Conflict = true
 			return res, nil
 		}
+		delivering = e
 	}
 	var endpoint *federation.Endpoint
 	if c.Endpoint != nil {
@@ -302,7 +304,7 @@ func apply(tx *bolt.Tx, c *Command) (*Result, error) {
 			res.Endpoint = endpoint
 		}
 		if c.Delivery != nil {
-			if err := applyDelivery(tx, c.Delivery); err != nil {
+			if err := applyDelivery(tx, c.Delivery, delivering); err != nil {
 				return nil, err
 			}
 		}

@@ -453,15 +453,31 @@ func TestEndpointChangeKeepsDeliveryOutcomes(t *testing.T) {
 	b := newBench(t)
 	url := "http://127.0.0.1:9/hook"
 	b.register(t, url)
-	read := b.endpoint(t) // what a request read, planning its change
-	rotate := func() *store.Result {
-		t.Helper()
+	// The changes are planned as the hub plans a request's (server/endpoints.go),
+	// from what the request read: an existing endpoint is registered again
+	// (verified again only if its URL changes), resumed only if it was read
+	// paused; a rotation does not look at it.
+	register := func(read *federation.Endpoint, url string) *store.EndpointChange {
+		return &store.EndpointChange{Op: store.EndpointRegister, Member: b.member, URL: url,
+			Events: []protocol.EventType{protocol.EventFlagPlaced}, Verify: read.URL != url}
+	}
+	resume := func(read *federation.Endpoint) *store.EndpointChange {
+		if read.Status != federation.EndpointPaused {
+			t.Fatalf("planning a resumption: got a read of a %s endpoint, want paused", read.Status)
+		}
+		return &store.EndpointChange{Op: store.EndpointResume, Member: b.member}
+	}
+	rotate := func() *store.EndpointChange {
 		ws, err := protocol.GenerateWebhookSecret(rand.Reader)
 		if err != nil {
 			t.Fatal(err)
 		}
-		res, err := b.st.Apply(&store.Command{At: t0, Actor: b.member, Action: "endpoint-secret-rotated", Endpoint: &store.EndpointChange{
-			Op: store.EndpointRotate, Member: b.member, Secret: &federation.EndpointSecret{Secret: ws.Encode(), CreatedAt: t0}, Until: t0.Add(time.Hour)}})
+		return &store.EndpointChange{Op: store.EndpointRotate, Member: b.member,
+			Secret: &federation.EndpointSecret{Secret: ws.Encode(), CreatedAt: t0}, Until: t0.Add(time.Hour)}
+	}
+	change := func(ch *store.EndpointChange) *store.Result {
+		t.Helper()
+		res, err := b.st.Apply(&store.Command{At: t0, Actor: b.member, Action: "endpoint-changed", Endpoint: ch})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -478,46 +494,48 @@ func TestEndpointChangeKeepsDeliveryOutcomes(t *testing.T) {
 	ok := federation.Attempt{At: t0, Status: http.StatusAccepted, URL: url}
 	failed := federation.Attempt{At: t0, Status: http.StatusServiceUnavailable, URL: url}
 
-	// Verified while the request was under way.
+	// Verified while the requests were under way.
+	read := b.endpoint(t) // unverified
+	planned := []*store.EndpointChange{register(read, url), rotate()}
 	b.apply(t, &store.Command{At: t0, Actor: "hub", Action: "endpoint-registered",
 		Record: &store.Record{ID: "verification-1", Type: protocol.EventVerification, Audience: b.member, IssuedAt: t0, JWS: "verification"}})
 	if err := b.st.Delivered(queued(), ok); err != nil {
 		t.Fatal(err)
 	}
-	if res := rotate(); res.Conflict || res.Endpoint.Status != federation.EndpointActive || !res.Endpoint.Verified || len(res.Endpoint.Secrets) != 2 {
-		t.Errorf("rotation after the verification: got %+v, want active, verified, two secrets", res.Endpoint)
+	for _, ch := range planned {
+		if res := change(ch); res.Conflict || res.Endpoint.Status != federation.EndpointActive || !res.Endpoint.Verified {
+			t.Errorf("%s planned before the verification: got conflict %t, endpoint %+v; want it applied, active and verified", ch.Op, res.Conflict, res.Endpoint)
+		}
 	}
-	if read.Verified {
-		t.Fatal("the read before the verification says verified")
+	if e := b.endpoint(t); len(e.Events) != 1 || len(e.Secrets) != 2 {
+		t.Errorf("got events %v and %d secrets, want the registration's events and the rotation's two secrets", e.Events, len(e.Secrets))
 	}
 
-	// Paused while the request was under way.
+	// Paused while the requests were under way.
+	read = b.endpoint(t) // active
+	planned = []*store.EndpointChange{register(read, url), rotate()}
 	b.event(t)
 	if err := b.st.Pause(queued(), failed, "the schedule ran out"); err != nil {
 		t.Fatal(err)
 	}
-	if res := rotate(); res.Conflict || res.Endpoint.Status != federation.EndpointPaused || res.Endpoint.Failures != 1 {
-		t.Errorf("rotation after a pause: got %+v, want paused with its failure", res.Endpoint)
+	for _, ch := range planned {
+		if res := change(ch); res.Conflict || res.Endpoint.Status != federation.EndpointPaused || res.Endpoint.Failures != 1 {
+			t.Errorf("%s planned before the pause: got conflict %t, endpoint %+v; want it applied, paused with its failure", ch.Op, res.Conflict, res.Endpoint)
+		}
 	}
 
-	// Disabled by a 410 while the request was under way.
+	// Disabled by a 410 while the requests were under way.
+	read = b.endpoint(t) // paused
+	planned = []*store.EndpointChange{register(read, url), register(read, url+"2"), resume(read)}
 	if err := b.st.Disable(queued(), federation.Attempt{At: t0, Status: http.StatusGone, URL: url}, "gone"); err != nil {
 		t.Fatal(err)
 	}
-	if res := rotate(); res.Conflict || res.Endpoint.Status != federation.EndpointDisabled {
-		t.Errorf("rotation after a 410: got %+v, want disabled", res.Endpoint)
+	if res := change(rotate()); res.Conflict || res.Endpoint.Status != federation.EndpointDisabled {
+		t.Errorf("rotation after a 410: got conflict %t, endpoint %+v; want it applied, disabled", res.Conflict, res.Endpoint)
 	}
-	for _, ch := range []*store.EndpointChange{
-		{Op: store.EndpointRegister, Member: b.member, URL: url},                     // planned as a change of the existing endpoint
-		{Op: store.EndpointResume, Member: b.member},                                 // planned against the paused endpoint
-		{Op: store.EndpointRegister, Member: b.member, URL: url + "2", Verify: true}, // likewise, with a new URL
-	} {
-		res, err := b.st.Apply(&store.Command{At: t0, Actor: b.member, Action: "endpoint-changed", Endpoint: ch})
-		if err != nil {
-			t.Fatal(err)
-		}
-		if !res.Conflict {
-			t.Errorf("%s planned before the 410: got it applied, want a conflict", ch.Op)
+	for _, ch := range planned {
+		if res := change(ch); !res.Conflict {
+			t.Errorf("%s (verify %t) planned before the 410: got it applied, want a conflict", ch.Op, ch.Verify)
 		}
 	}
 	if e := b.endpoint(t); e.Status != federation.EndpointDisabled {

@@ -207,7 +207,7 @@ func planPrune(tx *bolt.Tx, p *Prune) (*prunePlan, error) {
 	}
 	for _, e := range due {
 		plan.events = append(plan.events, e.seq)
-		if e.rec != nil && !queued[e.seq] && !held(tx, e.rec) {
+		if e.rec != nil && !needed(tx, queued, e.seq, e.rec) {
 			plan.records = append(plan.records, e.rec.ID)
 		}
 	}
@@ -229,6 +229,15 @@ func prune(tx *bolt.Tx, plan *prunePlan) (uint64, error) {
 		floor = max(floor, seq)
 	}
 	return floor, tx.Bucket(bMeta).Put([]byte("feed_floor"), u64(floor))
+}
+
+// needed reports whether something still needs rec, the record of event
+// seq, when its event leaves the feed: a delivery of it still queued
+// (queued is what [queuedSeqs] returned for a range that holds seq), or an
+// active flag or suspicion that holds it (see [held]). A record nothing
+// needs is deleted with its event, or with its last delivery row.
+func needed(tx *bolt.Tx, queued map[uint64]bool, seq uint64, rec *Record) bool {
+	return queued[seq] || held(tx, rec)
 }
 
 // held reports whether an active flag or suspicion still holds rec.

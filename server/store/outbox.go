@@ -97,7 +97,7 @@ func enqueue(tx *bolt.Tx, rec *Record, at time.Time) ([]string, error) {
 		}
 		d := federation.Delivery{
 			Member: m.ID, Seq: rec.Seq, PrevSeq: r.Last, Record: rec.ID, Type: rec.Type,
-			WebhookID: rec.ID + "_" + m.ID, EnqueuedAt: at.UTC(),
+			WebhookID: protocol.DeliveryID(rec.ID, m.ID), EnqueuedAt: at.UTC(),
 		}
 		if err := putKey(tx, bOutbox, outboxKey(m.ID, rec.Seq), d); err != nil {
 			return nil, err
@@ -134,25 +134,34 @@ func putEndpoint(tx *bolt.Tx, e *federation.Endpoint, drop bool) error {
 // only they still needed.
 func dropQueue(tx *bolt.Tx, member string) error {
 	b := tx.Bucket(bOutbox)
-	var rows []federation.Delivery
+	floor := feedFloor(tx)
+	var seqs []uint64
+	var gone []eventRecord // of rows whose event has left the feed
 	c := b.Cursor()
 	prefix := memberPrefix(member)
 	for k, v := c.Seek(prefix); k != nil && bytes.HasPrefix(k, prefix); k, v = c.Next() {
-		var d federation.Delivery
+		if len(k) != len(prefix)+8 {
+			return fmt.Errorf("outbox key %q is not member, 0, sequence number", k)
+		}
+		seq := binary.BigEndian.Uint64(k[len(prefix):])
+		seqs = append(seqs, seq)
+		if seq > floor {
+			continue // the feed still holds its record
+		}
+		var d struct {
+			Record string `json:"record"`
+		}
 		if err := json.Unmarshal(v, &d); err != nil {
 			return fmt.Errorf("outbox row %q: %w", k, err)
 		}
-		rows = append(rows, d)
+		gone = append(gone, eventRecord{seq, d.Record})
 	}
-	for _, d := range rows {
-		if err := b.Delete(outboxKey(member, d.Seq)); err != nil {
-			return err
-		}
-		if err := release(tx, d.Seq, d.Record); err != nil {
+	for _, seq := range seqs {
+		if err := b.Delete(outboxKey(member, seq)); err != nil {
 			return err
 		}
 	}
-	return nil
+	return release(tx, gone...)
 }
 
 // queuedSeqs returns the event sequence numbers from lo to hi that have a
@@ -179,25 +188,45 @@ func queuedSeqs(tx *bolt.Tx, lo, hi uint64) (map[uint64]bool, error) {
 	return out, nil
 }
 
-// release deletes the record of event seq once nothing needs it any more:
-// its event has left the feed (see [Prune]), no delivery of it is queued,
-// and no active flag or suspicion holds it.
-func release(tx *bolt.Tx, seq uint64, id string) error {
-	if seq > feedFloor(tx) {
+// An eventRecord names the record of an event: the event's sequence
+// number and the record's jti.
+type eventRecord struct {
+	seq uint64
+	id  string
+}
+
+// release deletes, once their delivery rows are gone, the records of
+// events (in sequence order) that nothing needs any more: their event has
+// left the feed (see [Prune]) and [needed] says nothing else holds them.
+func release(tx *bolt.Tx, events ...eventRecord) error {
+	floor := feedFloor(tx)
+	i := 0
+	for i < len(events) && events[i].seq <= floor {
+		i++
+	}
+	if events = events[:i]; len(events) == 0 {
 		return nil
 	}
-	queued, err := queuedSeqs(tx, seq, seq)
-	if err != nil || queued[seq] {
+	queued, err := queuedSeqs(tx, events[0].seq, events[len(events)-1].seq)
+	if err != nil {
 		return err
 	}
-	rec, err := get[Record](tx, bRecords, id)
-	if errors.Is(err, ErrNotFound) {
-		return nil
+	for _, e := range events {
+		rec, err := get[Record](tx, bRecords, e.id)
+		if errors.Is(err, ErrNotFound) {
+			continue
+		}
+		if err != nil {
+			return err
+		}
+		if needed(tx, queued, e.seq, rec) {
+			continue
+		}
+		if err := tx.Bucket(bRecords).Delete([]byte(e.id)); err != nil {
+			return err
+		}
 	}
-	if err != nil || held(tx, rec) {
-		return err
-	}
-	return tx.Bucket(bRecords).Delete([]byte(id))
+	return nil
 }
 
 // An EndpointOp is a kind of [EndpointChange].
@@ -332,35 +361,32 @@ type DeliveryUpdate struct {
 // deliveryConflicts reports whether an outcome no longer applies: its row
 // is gone (delivered already, or dropped with its endpoint), or the
 // attempt went to another URL than the endpoint's (the member registered a
-// new one since), which only a success still records.
-func deliveryConflicts(tx *bolt.Tx, u *DeliveryUpdate) (bool, error) {
+// new one since), which only a success still records. Otherwise it
+// returns the endpoint it read, for [applyDelivery].
+func deliveryConflicts(tx *bolt.Tx, u *DeliveryUpdate) (conflict bool, e *federation.Endpoint, err error) {
 	d := u.Delivery
 	if tx.Bucket(bOutbox).Get(outboxKey(d.Member, d.Seq)) == nil {
-		return true, nil
+		return true, nil, nil
 	}
-	if u.Outcome == Delivered || u.Outcome == Skipped {
-		return false, nil
+	if e, err = get[federation.Endpoint](tx, bEndpoints, d.Member); err != nil {
+		return false, nil, fmt.Errorf("endpoint of %q: %w", d.Member, err)
 	}
-	e, err := get[federation.Endpoint](tx, bEndpoints, d.Member)
-	if err != nil {
-		return false, fmt.Errorf("endpoint of %q: %w", d.Member, err)
+	if u.Outcome != Delivered && u.Outcome != Skipped && stale(e, u.Attempt) {
+		return true, nil, nil
 	}
-	return stale(e, u.Attempt), nil
+	return false, e, nil
 }
 
 // stale reports whether attempt a went to another URL than e's.
 func stale(e *federation.Endpoint, a federation.Attempt) bool { return a.URL != "" && a.URL != e.URL }
 
-// applyDelivery changes the delivery row and the endpoint for an outcome
-// (see [deliveryConflicts] for when it must not be applied). A success of
-// an attempt made to another URL than the endpoint's changes the row only.
-func applyDelivery(tx *bolt.Tx, u *DeliveryUpdate) error {
+// applyDelivery changes the delivery row and endpoint e for an outcome,
+// in the transaction in which [deliveryConflicts] found that it applies
+// and read e. A success of an attempt made to another URL than the
+// endpoint's changes the row only.
+func applyDelivery(tx *bolt.Tx, u *DeliveryUpdate, e *federation.Endpoint) error {
 	d := u.Delivery
 	key := outboxKey(d.Member, d.Seq)
-	e, err := get[federation.Endpoint](tx, bEndpoints, d.Member)
-	if err != nil {
-		return fmt.Errorf("endpoint of %q: %w", d.Member, err)
-	}
 	a := u.Attempt
 	status := e.Status
 	failed := func() {
@@ -372,7 +398,7 @@ func applyDelivery(tx *bolt.Tx, u *DeliveryUpdate) error {
 		if err := tx.Bucket(bOutbox).Delete(key); err != nil {
 			return err
 		}
-		if err := release(tx, d.Seq, d.Record); err != nil {
+		if err := release(tx, eventRecord{d.Seq, d.Record}); err != nil {
 			return err
 		}
 		if stale(e, a) {
@@ -417,7 +443,7 @@ func applyDelivery(tx *bolt.Tx, u *DeliveryUpdate) error {
 		if err := putKey(tx, bDead, key, federation.DeadLetter{Delivery: d, Attempt: a}); err != nil {
 			return err
 		}
-		if err := release(tx, d.Seq, d.Record); err != nil {
+		if err := release(tx, eventRecord{d.Seq, d.Record}); err != nil {
 			return err
 		}
 		e.DeadLetters++

@@ -639,3 +639,72 @@ func BenchmarkProofs(b *testing.B) {
 		}
 	})
 }
+
+// TestDroppedQueueReleasesRecords: when a member's queue is dropped (its
+// endpoint removed or gone), a record whose event has left the feed goes
+// with the last delivery row that kept it, and only then: one still queued
+// for another member, held by an active flag, or still in the feed stays.
+func TestDroppedQueueReleasesRecords(t *testing.T) {
+	s := tempStore(t)
+	for _, id := range []string{"bank-b", "bank-c"} {
+		apply(t, s, &store.Command{At: t0, Actor: "operator", Action: "member-added", CreateMember: true,
+			Member: &federation.Member{ID: id, Name: id, Roles: []federation.Role{federation.RoleCheck}, Status: federation.StatusActive}})
+		apply(t, s, &store.Command{At: t0, Actor: id, Action: "endpoint-registered", Endpoint: &store.EndpointChange{
+			Op: store.EndpointRegister, Member: id, URL: "http://127.0.0.1:9/" + id, Secret: &federation.EndpointSecret{Secret: "whsec_" + id, CreatedAt: t0}}})
+	}
+	event := func(rec *store.Record) {
+		t.Helper()
+		if rec.Type == "" {
+			rec.Type = protocol.EventFlagPlaced
+		}
+		rec.JWS = "jws-of-" + rec.ID
+		apply(t, s, &store.Command{At: rec.IssuedAt, Actor: "bank-a", Action: "flag-placed", Record: rec})
+	}
+	old, recent := t0, t0.Add(48*time.Hour)
+	event(&store.Record{ID: "rec-both", IssuedAt: old})                  // queued for bank-b and bank-c
+	event(&store.Record{ID: "rec-b", Audience: "bank-b", IssuedAt: old}) // queued for bank-b only
+	held := placeCmd("f-held", "tok-held", "jti-held", old)              // queued for bank-b only, held by its flag
+	held.Record.Ref, held.Record.Audience = "f-held", "bank-b"
+	apply(t, s, held)
+	event(&store.Record{ID: "rec-recent", Audience: "bank-b", IssuedAt: recent}) // still in the feed
+
+	res := apply(t, s, &store.Command{At: recent, Actor: "hub", Action: "feed-pruned", Prune: &store.Prune{Before: t0.Add(24 * time.Hour), Limit: 100}})
+	if res.Pruned != 3 {
+		t.Fatalf("got %d events pruned, want the 3 old ones", res.Pruned)
+	}
+	exists := func(id string) bool {
+		t.Helper()
+		_, err := s.Record(id)
+		if err != nil && !errors.Is(err, store.ErrNotFound) {
+			t.Fatal(err)
+		}
+		return err == nil
+	}
+	for _, id := range []string{"rec-both", "rec-b", "rec-recent", "rec-f-held"} {
+		if !exists(id) {
+			t.Errorf("record %s deleted by the pruning, want it kept while queued", id)
+		}
+	}
+
+	apply(t, s, &store.Command{At: recent, Actor: "bank-b", Action: "endpoint-removed", Endpoint: &store.EndpointChange{
+		Op: store.EndpointRemove, Member: "bank-b", Reason: "removed by the member"}})
+	if n, err := s.Backlog("bank-b"); err != nil || n != 0 {
+		t.Errorf("got a backlog of %d (%v) after the removal, want 0", n, err)
+	}
+	for id, want := range map[string]bool{"rec-both": true, "rec-b": false, "rec-recent": true, "rec-f-held": true} {
+		if got := exists(id); got != want {
+			t.Errorf("after bank-b's queue was dropped: record %s kept %t, want %t", id, got, want)
+		}
+	}
+
+	rows, err := s.Pending("bank-c", 10)
+	if err != nil || len(rows) != 1 || rows[0].Record != "rec-both" {
+		t.Fatalf("got bank-c's queue %+v (%v), want rec-both", rows, err)
+	}
+	if err := s.Delivered(rows[0], federation.Attempt{At: recent, Status: 202, URL: "http://127.0.0.1:9/bank-c"}); err != nil {
+		t.Fatal(err)
+	}
+	if exists("rec-both") {
+		t.Error("record rec-both kept after its last delivery, want it deleted: its event left the feed")
+	}
+}
