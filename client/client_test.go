@@ -13,8 +13,8 @@ import (
 	"time"
 
 	"github.com/sparr-dev/sparr/client"
-	"github.com/sparr-dev/sparr/federation"
 	"github.com/sparr-dev/sparr/protocol"
+	"github.com/sparr-dev/sparr/protocol/api"
 	"github.com/sparr-dev/sparr/server"
 	"github.com/sparr-dev/sparr/server/hubtest"
 	"github.com/sparr-dev/sparr/server/keyring"
@@ -25,8 +25,8 @@ import (
 func TestFlagLifecycle(t *testing.T) {
 	ctx := context.Background()
 	hub := hubtest.Start(t, hubtest.Options{})
-	a := newClient(t, hub, hub.AddMember(t, "bank-a", federation.RoleFlag, federation.RoleCheck))
-	b := newClient(t, hub, hub.AddMember(t, "bank-b", federation.RoleCheck))
+	a := newClient(t, hub, hub.AddMember(t, "bank-a", api.RoleFlag, api.RoleCheck))
+	b := newClient(t, hub, hub.AddMember(t, "bank-b", api.RoleCheck))
 
 	toks, err := a.Tokenize(ctx, protocol.TypePersonalNumber, pnr)
 	if err != nil {
@@ -148,7 +148,7 @@ func TestFlagLifecycle(t *testing.T) {
 func TestRetrySendsTheSameBytes(t *testing.T) {
 	ctx := context.Background()
 	hub := hubtest.Start(t, hubtest.Options{})
-	m := hub.AddMember(t, "bank-a", federation.RoleFlag, federation.RoleCheck)
+	m := hub.AddMember(t, "bank-a", api.RoleFlag, api.RoleCheck)
 	net := newCounter()
 	net.lose = func(op string, n int) bool { return op == "POST /v1/flags" && n == 1 }
 	c := newClient(t, hub, m, func(cfg *client.Config) { cfg.HTTPClient = &http.Client{Transport: net} })
@@ -201,7 +201,7 @@ func TestRetrySendsTheSameBytes(t *testing.T) {
 func TestRateLimitHonoursRetryAfter(t *testing.T) {
 	ctx := context.Background()
 	hub := hubtest.Start(t, hubtest.Options{Limits: server.Limits{Writes: server.Rate{PerSecond: 1, Burst: 1}}})
-	m := hub.AddMember(t, "bank-a", federation.RoleFlag)
+	m := hub.AddMember(t, "bank-a", api.RoleFlag)
 	net := newCounter()
 	c := newClient(t, hub, m, func(cfg *client.Config) { cfg.HTTPClient = &http.Client{Transport: net} })
 	toks, err := c.Tokenize(ctx, protocol.TypeEmail, "one@example.se", "two@example.se", "three@example.se")
@@ -228,7 +228,7 @@ func TestBearerReuse(t *testing.T) {
 	clock := hubtest.NewClock(time.Now())
 	hub := hubtest.Start(t, hubtest.Options{Clock: clock})
 	net := newCounter()
-	c := newClient(t, hub, hub.AddMember(t, "bank-a", federation.RoleCheck), func(cfg *client.Config) { cfg.HTTPClient = &http.Client{Transport: net} })
+	c := newClient(t, hub, hub.AddMember(t, "bank-a", api.RoleCheck), func(cfg *client.Config) { cfg.HTTPClient = &http.Client{Transport: net} })
 	toks, err := c.Tokenize(ctx, protocol.TypeEmail, "bearer@example.se")
 	if err != nil {
 		t.Fatal(err)
@@ -258,7 +258,7 @@ func TestBearerReuse(t *testing.T) {
 func TestTokenizeAgainstHub(t *testing.T) {
 	ctx := context.Background()
 	hub := hubtest.Start(t, hubtest.Options{Limits: server.Limits{Tokens: server.Rate{PerSecond: 100, Burst: 100}}})
-	m := hub.AddMember(t, "bank-a", federation.RoleCheck)
+	m := hub.AddMember(t, "bank-a", api.RoleCheck)
 	net := newCounter()
 	c := newClient(t, hub, m, func(cfg *client.Config) { cfg.HTTPClient = &http.Client{Transport: net} })
 	var emails []string
@@ -295,7 +295,7 @@ func TestReferenceDate(t *testing.T) {
 	ctx := context.Background()
 	clock := hubtest.NewClock(time.Date(2009, 1, 1, 12, 0, 0, 0, time.UTC))
 	hub := hubtest.Start(t, hubtest.Options{Clock: clock})
-	c := newClient(t, hub, hub.AddMember(t, "bank-a", federation.RoleCheck))
+	c := newClient(t, hub, hub.AddMember(t, "bank-a", api.RoleCheck))
 	// On 1 January 2009, "-" means under a hundred: born 27 May 2009,
 	// which is after the reference date.
 	_, err := c.Tokenize(ctx, protocol.TypePersonalNumber, "090527-1474")
@@ -318,7 +318,7 @@ func TestEventsAndSnapshot(t *testing.T) {
 	ctx := context.Background()
 	clock := hubtest.NewClock(time.Now())
 	hub := hubtest.Start(t, hubtest.Options{Clock: clock, Policy: server.Policy{FeedRetention: 24 * time.Hour}})
-	c := newClient(t, hub, hub.AddMember(t, "bank-a", federation.RoleFlag, federation.RoleCheck))
+	c := newClient(t, hub, hub.AddMember(t, "bank-a", api.RoleFlag, api.RoleCheck))
 	toks, err := c.Tokenize(ctx, protocol.TypeEmail, "a@example.se", "b@example.se", "c@example.se")
 	if err != nil {
 		t.Fatal(err)
@@ -378,8 +378,8 @@ func TestEventsAndSnapshot(t *testing.T) {
 func TestSuspicions(t *testing.T) {
 	ctx := context.Background()
 	hub := hubtest.Start(t, hubtest.Options{Policy: server.Policy{SuspicionLegalBasis: "brottsdatalagen"}})
-	rep := newClient(t, hub, hub.AddMember(t, "bank-a", federation.RoleSuspicion))
-	chk := newClient(t, hub, hub.AddMember(t, "bank-b", federation.RoleCheck))
+	rep := newClient(t, hub, hub.AddMember(t, "bank-a", api.RoleSuspicion))
+	chk := newClient(t, hub, hub.AddMember(t, "bank-b", api.RoleCheck))
 	toks, err := rep.Tokenize(ctx, protocol.TypeEmail, "mule@example.se")
 	if err != nil {
 		t.Fatal(err)
@@ -422,7 +422,7 @@ func TestSuspicions(t *testing.T) {
 	}
 
 	off := hubtest.Start(t, hubtest.Options{})
-	c := newClient(t, off, off.AddMember(t, "bank-a", federation.RoleSuspicion))
+	c := newClient(t, off, off.AddMember(t, "bank-a", api.RoleSuspicion))
 	_, err = c.ReportSuspicion(ctx, client.ReportSuspicionRequest{Subjects: toks, Category: protocol.CategoryOther, PoliceReport: report})
 	if !errors.Is(err, client.ErrSuspicionsDisabled) || !errors.Is(err, client.ErrForbidden) {
 		t.Errorf("suspicion on a hub without a legal basis: %v, want ErrSuspicionsDisabled", err)
@@ -434,7 +434,7 @@ func TestSuspicions(t *testing.T) {
 func TestEndpointManagement(t *testing.T) {
 	ctx := context.Background()
 	hub := hubtest.Start(t, hubtest.Options{Delivery: fast})
-	c := newClient(t, hub, hub.AddMember(t, "bank-b", federation.RoleCheck))
+	c := newClient(t, hub, hub.AddMember(t, "bank-b", api.RoleCheck))
 	got := newEvents()
 	url, rcv := startReceiver(t, c, got.handle)
 
@@ -518,8 +518,8 @@ func TestUnreachableHub(t *testing.T) {
 func TestResumeEndpoint(t *testing.T) {
 	ctx := context.Background()
 	hub := hubtest.Start(t, hubtest.Options{Delivery: fast})
-	origin := newClient(t, hub, hub.AddMember(t, "bank-a", federation.RoleFlag))
-	c := newClient(t, hub, hub.AddMember(t, "bank-b", federation.RoleCheck))
+	origin := newClient(t, hub, hub.AddMember(t, "bank-a", api.RoleFlag))
+	c := newClient(t, hub, hub.AddMember(t, "bank-b", api.RoleCheck))
 	got := newEvents()
 	var down atomic.Bool
 	url, rcv := startReceiver(t, c, func(ctx context.Context, e *client.Event) error {
@@ -579,7 +579,7 @@ func TestRefresh(t *testing.T) {
 	var epoch atomic.Uint32
 	epoch.Store(1)
 	hub := rotatingHub(t, &epoch)
-	c := newClient(t, hub, hub.AddMember(t, "bank-a", federation.RoleCheck))
+	c := newClient(t, hub, hub.AddMember(t, "bank-a", api.RoleCheck))
 	if err := c.Keys().Refresh(ctx); err != nil {
 		t.Fatal(err)
 	}
@@ -616,7 +616,7 @@ func TestTokenizeNewEpoch(t *testing.T) {
 	var epoch atomic.Uint32
 	epoch.Store(1)
 	hub := rotatingHub(t, &epoch)
-	m := hub.AddMember(t, "bank-a", federation.RoleCheck)
+	m := hub.AddMember(t, "bank-a", api.RoleCheck)
 	net := newCounter()
 	c := newClient(t, hub, m, func(cfg *client.Config) { cfg.HTTPClient = &http.Client{Transport: net} })
 	old, err := c.Tokenize(ctx, protocol.TypeEmail, "epoch@example.se")
@@ -645,7 +645,7 @@ func TestBearerExpiredRemint(t *testing.T) {
 	ctx := context.Background()
 	clock := hubtest.NewClock(time.Now())
 	hub := hubtest.Start(t, hubtest.Options{Clock: clock})
-	m := hub.AddMember(t, "bank-a", federation.RoleCheck)
+	m := hub.AddMember(t, "bank-a", api.RoleCheck)
 	net := newCounter()
 	c := newClient(t, hub, m, func(cfg *client.Config) {
 		cfg.HTTPClient = &http.Client{Transport: net}

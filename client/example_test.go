@@ -13,8 +13,8 @@ import (
 
 	"github.com/sparr-dev/sparr/client"
 	"github.com/sparr-dev/sparr/client/replica"
-	"github.com/sparr-dev/sparr/federation"
 	"github.com/sparr-dev/sparr/protocol"
+	"github.com/sparr-dev/sparr/protocol/api"
 	"github.com/sparr-dev/sparr/server/hubtest"
 )
 
@@ -26,8 +26,8 @@ func Example() {
 	t := newExampleT()
 	defer t.done()
 	hub := hubtest.Start(t, hubtest.Options{})
-	keyA := hub.AddMember(t, "bank-a", federation.RoleFlag, federation.RoleCheck).Key
-	keyB := hub.AddMember(t, "bank-b", federation.RoleCheck).Key
+	keyA := hub.AddMember(t, "bank-a", api.RoleFlag, api.RoleCheck).Key
+	keyB := hub.AddMember(t, "bank-b", api.RoleCheck).Key
 	ctx := context.Background()
 
 	// Each bank connects with the id and key the operator registered.
@@ -121,7 +121,7 @@ func ExampleClient_Tokenize() {
 	t := newExampleT()
 	defer t.done()
 	hub := hubtest.Start(t, hubtest.Options{})
-	key := hub.AddMember(t, "bank-a", federation.RoleCheck).Key
+	key := hub.AddMember(t, "bank-a", api.RoleCheck).Key
 	c, err := client.New(client.Config{HubURL: hub.URL, MemberID: "bank-a", Key: key})
 	if err != nil {
 		panic(err)

@@ -95,7 +95,7 @@ type proofAnswer struct {
 // a hub that cannot prove the entry an [*InclusionError]. The log key is
 // read from the hub being checked; to hold the hub to a key obtained out of
 // band, fetch the answers and call [CheckInclusion] with it.
-func (c *Client) VerifyInclusion(ctx context.Context, index uint64, action string) (*LogInclusion, error) {
+func (c *Client) VerifyInclusion(ctx context.Context, index uint64, action protocol.LogAction) (*LogInclusion, error) {
 	conf, err := c.Configuration(ctx)
 	if err != nil {
 		return nil, err
@@ -129,7 +129,7 @@ func (c *Client) VerifyInclusion(ctx context.Context, index uint64, action strin
 // It is what [Client.VerifyInclusion] does with the answers it fetches;
 // call it with a log key obtained out of band, or to check a proof kept
 // earlier. Failures are [*InclusionError]s.
-func CheckInclusion(key note.Verifier, member, action string, index uint64, checkpoint, answer []byte) (*LogInclusion, error) {
+func CheckInclusion(key note.Verifier, member string, action protocol.LogAction, index uint64, checkpoint, answer []byte) (*LogInclusion, error) {
 	fail := func(kind error, format string, args ...any) (*LogInclusion, error) {
 		return nil, &InclusionError{Index: index, Checkpoint: bytes.Clone(checkpoint), Answer: bytes.Clone(answer),
 			Err: fmt.Errorf("%w: %s", kind, fmt.Sprintf(format, args...))}

@@ -15,8 +15,8 @@ import (
 	"golang.org/x/mod/sumdb/note"
 
 	"github.com/sparr-dev/sparr/client"
-	"github.com/sparr-dev/sparr/federation"
 	"github.com/sparr-dev/sparr/protocol"
+	"github.com/sparr-dev/sparr/protocol/api"
 	"github.com/sparr-dev/sparr/server/hubtest"
 )
 
@@ -26,8 +26,8 @@ import (
 func TestVerifyInclusion(t *testing.T) {
 	ctx := context.Background()
 	hub := hubtest.Start(t, hubtest.Options{})
-	bank := newClient(t, hub, hub.AddMember(t, "bank-a", federation.RoleFlag, federation.RoleCheck))
-	other := newClient(t, hub, hub.AddMember(t, "bank-b", federation.RoleCheck))
+	bank := newClient(t, hub, hub.AddMember(t, "bank-a", api.RoleFlag, api.RoleCheck))
+	other := newClient(t, hub, hub.AddMember(t, "bank-b", api.RoleCheck))
 	toks, err := bank.Tokenize(ctx, protocol.TypePersonalNumber, pnr)
 	if err != nil {
 		t.Fatal(err)
@@ -60,7 +60,7 @@ func TestVerifyInclusion(t *testing.T) {
 		name   string
 		c      *client.Client
 		index  uint64
-		action string
+		action protocol.LogAction
 	}{
 		{"another action than logged", bank, placed.LogIndex, "flag-lifted"},
 		{"another member's entry", bank, checked.LogIndex, "check"},
@@ -79,7 +79,7 @@ func TestVerifyInclusion(t *testing.T) {
 func TestCheckInclusionRefusesTampering(t *testing.T) {
 	ctx := context.Background()
 	hub := hubtest.Start(t, hubtest.Options{})
-	m := hub.AddMember(t, "bank-a", federation.RoleFlag, federation.RoleCheck)
+	m := hub.AddMember(t, "bank-a", api.RoleFlag, api.RoleCheck)
 	bank := newClient(t, hub, m)
 	toks, err := bank.Tokenize(ctx, protocol.TypePersonalNumber, pnr)
 	if err != nil {

@@ -6,8 +6,8 @@ import (
 	"testing"
 
 	"github.com/sparr-dev/sparr/client"
-	"github.com/sparr-dev/sparr/federation"
 	"github.com/sparr-dev/sparr/protocol"
+	"github.com/sparr-dev/sparr/protocol/api"
 	"github.com/sparr-dev/sparr/server/hubtest"
 )
 
@@ -17,8 +17,8 @@ import (
 func TestFlagReasons(t *testing.T) {
 	ctx := context.Background()
 	hub := hubtest.Start(t, hubtest.Options{})
-	a := newClient(t, hub, hub.AddMember(t, "bank-a", federation.RoleFlag))
-	b := newClient(t, hub, hub.AddMember(t, "bank-b", federation.RoleCheck))
+	a := newClient(t, hub, hub.AddMember(t, "bank-a", api.RoleFlag))
+	b := newClient(t, hub, hub.AddMember(t, "bank-b", api.RoleCheck))
 	toks, err := a.Tokenize(ctx, protocol.TypePersonalNumber, pnr)
 	if err != nil {
 		t.Fatal(err)
@@ -61,7 +61,7 @@ func TestFlagReasons(t *testing.T) {
 func TestFlagWithoutReason(t *testing.T) {
 	ctx := context.Background()
 	hub := hubtest.Start(t, hubtest.Options{})
-	a := newClient(t, hub, hub.AddMember(t, "bank-a", federation.RoleFlag))
+	a := newClient(t, hub, hub.AddMember(t, "bank-a", api.RoleFlag))
 	toks, err := a.Tokenize(ctx, protocol.TypePersonalNumber, pnr)
 	if err != nil {
 		t.Fatal(err)

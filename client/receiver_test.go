@@ -16,8 +16,8 @@ import (
 	"time"
 
 	"github.com/sparr-dev/sparr/client"
-	"github.com/sparr-dev/sparr/federation"
 	"github.com/sparr-dev/sparr/protocol"
+	"github.com/sparr-dev/sparr/protocol/api"
 	"github.com/sparr-dev/sparr/server/hubtest"
 )
 
@@ -121,8 +121,8 @@ func TestReceiverRealDeliveries(t *testing.T) {
 	ctx := context.Background()
 	clock := hubtest.NewClock(time.Now())
 	hub := hubtest.Start(t, hubtest.Options{Delivery: fast, Clock: clock})
-	origin := newClient(t, hub, hub.AddMember(t, "bank-a", federation.RoleFlag))
-	member := newClient(t, hub, hub.AddMember(t, "bank-b", federation.RoleCheck))
+	origin := newClient(t, hub, hub.AddMember(t, "bank-a", api.RoleFlag))
+	member := newClient(t, hub, hub.AddMember(t, "bank-b", api.RoleCheck))
 	got := newEvents()
 	rcvClock := hubtest.NewClock(clock.Now())
 	rcv, err := client.NewReceiver(client.ReceiverConfig{Client: member, Handle: got.handle, Now: rcvClock.Now})

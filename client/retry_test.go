@@ -8,8 +8,8 @@ import (
 	"testing"
 
 	"github.com/sparr-dev/sparr/client"
-	"github.com/sparr-dev/sparr/federation"
 	"github.com/sparr-dev/sparr/protocol"
+	"github.com/sparr-dev/sparr/protocol/api"
 	"github.com/sparr-dev/sparr/server"
 	"github.com/sparr-dev/sparr/server/hubtest"
 )
@@ -21,9 +21,9 @@ import (
 func TestRetriesOnlyWhereSafe(t *testing.T) {
 	ctx := context.Background()
 	hub := hubtest.Start(t, hubtest.Options{Delivery: fast, Policy: server.Policy{SuspicionLegalBasis: "brottsdatalagen"}})
-	a := newClient(t, hub, hub.AddMember(t, "bank-a", federation.RoleFlag, federation.RoleSuspicion))
+	a := newClient(t, hub, hub.AddMember(t, "bank-a", api.RoleFlag, api.RoleSuspicion))
 	px := startProxy(t, hub)
-	c := newClient(t, hub, hub.AddMember(t, "bank-b", federation.RoleFlag, federation.RoleCheck), func(cfg *client.Config) { cfg.HubURL = px.URL })
+	c := newClient(t, hub, hub.AddMember(t, "bank-b", api.RoleFlag, api.RoleCheck), func(cfg *client.Config) { cfg.HubURL = px.URL })
 	toks, err := a.Tokenize(ctx, protocol.TypeEmail, "safe@example.se", "other@example.se")
 	if err != nil {
 		t.Fatal(err)
@@ -132,7 +132,7 @@ func TestRetriesOnlyWhereSafe(t *testing.T) {
 func TestBearerErrorNotRetried(t *testing.T) {
 	hub := hubtest.Start(t, hubtest.Options{})
 	px := startProxy(t, hub)
-	c := newClient(t, hub, hub.AddMember(t, "bank-a", federation.RoleCheck), func(cfg *client.Config) { cfg.HubURL = px.URL })
+	c := newClient(t, hub, hub.AddMember(t, "bank-a", api.RoleCheck), func(cfg *client.Config) { cfg.HubURL = px.URL })
 	const discovery = "GET /.well-known/sparr-configuration"
 	px.set(func(op string, _ int) fault {
 		if op == discovery {
@@ -175,7 +175,7 @@ func TestDiscoveryIsFollowed(t *testing.T) {
 		return b
 	}
 	px.mu.Unlock()
-	c := newClient(t, hub, hub.AddMember(t, "bank-a", federation.RoleFlag), func(cfg *client.Config) { cfg.HubURL = px.URL })
+	c := newClient(t, hub, hub.AddMember(t, "bank-a", api.RoleFlag), func(cfg *client.Config) { cfg.HubURL = px.URL })
 	var emails []string
 	for i := range 100 {
 		emails = append(emails, fmt.Sprintf("batch%d@example.se", i))

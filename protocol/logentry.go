@@ -42,7 +42,7 @@ type LogEntry struct {
 	Index      uint64
 	Time       time.Time
 	Member     string
-	Action     string
+	Action     LogAction
 	Result     string
 	Commitment []byte // nil, or 32 bytes
 	Attrs      []LogAttr
@@ -82,7 +82,7 @@ func (e *LogEntry) Marshal() ([]byte, error) {
 		return fail("time %v out of range", e.Time)
 	case !idPattern.MatchString(e.Member):
 		return fail("member %q is not an id", e.Member)
-	case !logAction.MatchString(e.Action):
+	case !logAction.MatchString(string(e.Action)):
 		return fail("action %q", e.Action)
 	case !logResult.MatchString(e.Result):
 		return fail("result %q (want ok or rejected:<slug>)", e.Result)
@@ -97,7 +97,7 @@ func (e *LogEntry) Marshal() ([]byte, error) {
 	b.WriteString(strconv.FormatUint(e.Index, 10))
 	b.WriteByte(' ')
 	b.WriteString(e.Time.UTC().Format(logTimeFormat))
-	for _, f := range []string{e.Member, e.Action, e.Result} {
+	for _, f := range []string{e.Member, string(e.Action), e.Result} {
 		b.WriteByte(' ')
 		b.WriteString(f)
 	}
@@ -156,7 +156,7 @@ func ParseLogEntry(line []byte) (*LogEntry, error) {
 	if f[0] != LogEntryVersion {
 		return fail("version %q, want %q", f[0], LogEntryVersion)
 	}
-	e := &LogEntry{Member: f[3], Action: f[4], Result: f[5]}
+	e := &LogEntry{Member: f[3], Action: LogAction(f[4]), Result: f[5]}
 	idx, err := strconv.ParseUint(f[1], 10, 64)
 	if err != nil || (f[1] != "0" && f[1][0] == '0') {
 		return fail("index %q", f[1])

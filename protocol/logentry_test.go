@@ -13,8 +13,8 @@ import (
 func TestLogEntryRoundTrip(t *testing.T) {
 	c := protocol.LogCommitment([]byte("salt"), []byte(`{"record":"x"}`))
 	entries := []protocol.LogEntry{
-		{Index: 0, Time: vectorTime, Member: "bank-a", Action: "flag-placed", Result: "ok", Commitment: c},
-		{Index: 42, Time: vectorTime.Add(184 * time.Millisecond), Member: "bank-b", Action: "delivery", Result: "ok",
+		{Index: 0, Time: vectorTime, Member: "bank-a", Action: protocol.LogFlagPlaced, Result: "ok", Commitment: c},
+		{Index: 42, Time: vectorTime.Add(184 * time.Millisecond), Member: "bank-b", Action: protocol.LogDelivery, Result: "ok",
 			Attrs: []protocol.LogAttr{{Key: "event", Value: "17"}, {Key: "attempts", Value: "1"}, {Key: "latency_ms", Value: "4"}}},
 		{Index: 7, Time: vectorTime, Member: "bank-c", Action: "submission", Result: "rejected:invalid-consent", Commitment: c},
 	}

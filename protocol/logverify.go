@@ -36,10 +36,6 @@ var (
 	ErrLogState = errors.New("kept log state unusable")
 )
 
-// The action of an erasure entry (a tombstone): its "index" attribute
-// names the entry whose details were erased, its "basis" why.
-const LogActionErased = "erased"
-
 // A LogFetcher gets what a log verification needs from a hub. The
 // verification never touches HTTP itself, so it can be tested on any
 // source (as golang.org/x/mod/sumdb's client does with ClientOps).
@@ -77,7 +73,7 @@ type LogReport struct {
 	Entries     uint64
 	Tombstones  uint64
 	First, Last time.Time // times of the first and last entry checked
-	Actions     map[string]uint64
+	Actions     map[LogAction]uint64
 }
 
 // An InconsistencyError is the evidence that the log was forked or
@@ -164,7 +160,7 @@ func (a *LogAuditor) Verify(ctx context.Context, state *LogState) (*LogState, *L
 	if err != nil {
 		return nil, nil, err
 	}
-	report := &LogReport{New: latest, Full: a.Full, Added: latest.Size, Actions: map[string]uint64{}}
+	report := &LogReport{New: latest, Full: a.Full, Added: latest.Size, Actions: map[LogAction]uint64{}}
 	front := &Frontier{}
 	var lastTime time.Time
 	if state != nil {
@@ -228,7 +224,7 @@ func (a *LogAuditor) Verify(ctx context.Context, state *LogState) (*LogState, *L
 				return nil, nil, &EntryError{Index: next, Entry: line, Checkpoint: latest, Earlier: report.Old, Err: ErrLogTimeBackwards,
 					Detail: fmt.Sprintf("time %s is before the previous entry's %s", e.Time.Format(time.RFC3339Nano), lastTime.Format(time.RFC3339Nano))}
 			}
-			if e.Action == LogActionErased {
+			if e.Action == LogErased {
 				v, _ := e.Attr("index")
 				n, err := strconv.ParseUint(v, 10, 64)
 				if err != nil || n >= e.Index {

@@ -131,13 +131,13 @@ func logKeys(t testing.TB, label string) (note.Signer, note.Verifier, string) {
 // delivery, an erasure tombstone.
 func sampleLog(t testing.TB, signer note.Signer, n int) *memLog {
 	m := &memLog{signer: signer}
-	actions := []string{"member-added", "tokens", "flag-placed", "delivery", "check", "flag-lifted", LogActionErased, "check-outcome"}
+	actions := []protocol.LogAction{protocol.LogMemberAdded, protocol.LogTokens, protocol.LogFlagPlaced, protocol.LogDelivery, protocol.LogCheck, protocol.LogFlagLifted, protocol.LogErased, protocol.LogCheckOutcome}
 	for i := range n {
 		e := protocol.LogEntry{Time: vectorTime.Add(time.Duration(i) * 137 * time.Millisecond), Member: fmt.Sprintf("bank-%c", 'a'+i%3), Action: actions[i%len(actions)], Result: "ok"}
 		switch e.Action {
 		case "flag-placed", "flag-lifted", "check":
 			e.Commitment = protocol.LogCommitment([]byte(fmt.Sprint("salt", i)), []byte(fmt.Sprint("details", i)))
-		case LogActionErased:
+		case LogErased:
 			e.Member = "hub"
 			e.Attrs = []protocol.LogAttr{{Key: "index", Value: fmt.Sprint(i - 4)}, {Key: "basis", Value: "consent-withdrawn"}}
 		case "delivery":
@@ -148,7 +148,7 @@ func sampleLog(t testing.TB, signer note.Signer, n int) *memLog {
 	return m
 }
 
-const LogActionErased = protocol.LogActionErased
+const LogErased = protocol.LogErased
 
 func TestFrontierMatchesTreeHash(t *testing.T) {
 	signer, _, _ := logKeys(t, "frontier")
@@ -188,7 +188,7 @@ func TestLogAuditor(t *testing.T) {
 	}
 	// The log grows: only the new entries are checked.
 	for range 30 {
-		m.append(t, protocol.LogEntry{Time: vectorTime.Add(time.Hour), Member: "bank-b", Action: "check", Result: "ok"})
+		m.append(t, protocol.LogEntry{Time: vectorTime.Add(time.Hour), Member: "bank-b", Action: protocol.LogCheck, Result: "ok"})
 	}
 	state2, report, err := a.Verify(ctx, state)
 	if err != nil {
@@ -203,7 +203,7 @@ func TestLogAuditor(t *testing.T) {
 	// A full run checks the whole log again, and says which counts are of
 	// what: checked the whole log, added only the new entries.
 	for range 5 {
-		m.append(t, protocol.LogEntry{Time: vectorTime.Add(2 * time.Hour), Member: "bank-c", Action: "check", Result: "ok"})
+		m.append(t, protocol.LogEntry{Time: vectorTime.Add(2 * time.Hour), Member: "bank-c", Action: protocol.LogCheck, Result: "ok"})
 	}
 	full := &protocol.LogAuditor{Fetcher: memFetcher{t, m}, Key: verifier, Page: 5, Full: true}
 	if _, report, err = full.Verify(ctx, state2); err != nil {
@@ -245,7 +245,7 @@ func TestLogAuditorCouldNotCheck(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	m.append(t, protocol.LogEntry{Time: vectorTime.Add(time.Hour), Member: "bank-a", Action: "check", Result: "ok"})
+	m.append(t, protocol.LogEntry{Time: vectorTime.Add(time.Hour), Member: "bank-a", Action: protocol.LogCheck, Result: "ok"})
 	down := errors.New("connection refused")
 	for name, f := range map[string]protocol.LogFetcher{
 		"checkpoint": failingFetcher{down},
@@ -287,7 +287,7 @@ func TestLogAuditorCatchesTampering(t *testing.T) {
 	}
 	grow := func(m *memLog, n int) {
 		for range n {
-			m.append(t, protocol.LogEntry{Time: vectorTime.Add(time.Hour), Member: "bank-c", Action: "check", Result: "ok"})
+			m.append(t, protocol.LogEntry{Time: vectorTime.Add(time.Hour), Member: "bank-c", Action: protocol.LogCheck, Result: "ok"})
 		}
 	}
 
@@ -367,7 +367,7 @@ func TestLogAuditorCatchesTampering(t *testing.T) {
 	})
 	t.Run("time going backwards", func(t *testing.T) {
 		m, state := fresh()
-		m.append(t, protocol.LogEntry{Time: vectorTime.Add(-time.Hour), Member: "bank-a", Action: "check", Result: "ok"})
+		m.append(t, protocol.LogEntry{Time: vectorTime.Add(-time.Hour), Member: "bank-a", Action: protocol.LogCheck, Result: "ok"})
 		_, _, err := (&protocol.LogAuditor{Fetcher: memFetcher{t, m}, Key: verifier}).Verify(ctx, state)
 		var ee *protocol.EntryError
 		if !errors.Is(err, protocol.ErrLogTimeBackwards) || !errors.As(err, &ee) || ee.Index != 10000 {
@@ -376,7 +376,7 @@ func TestLogAuditorCatchesTampering(t *testing.T) {
 	})
 	t.Run("tombstone naming nothing", func(t *testing.T) {
 		m, state := fresh()
-		m.append(t, protocol.LogEntry{Time: vectorTime.Add(time.Hour), Member: "hub", Action: LogActionErased, Result: "ok",
+		m.append(t, protocol.LogEntry{Time: vectorTime.Add(time.Hour), Member: "hub", Action: LogErased, Result: "ok",
 			Attrs: []protocol.LogAttr{{Key: "index", Value: "10000"}, {Key: "basis", Value: "consent-withdrawn"}}})
 		_, _, err := (&protocol.LogAuditor{Fetcher: memFetcher{t, m}, Key: verifier}).Verify(ctx, state)
 		if !errors.Is(err, protocol.ErrLogBadTombstone) {
@@ -436,7 +436,7 @@ func ExampleLogAuditor() {
 		panic(err)
 	}
 	fmt.Println("first run:", report.New.Size, "entries,", report.Tombstones, "tombstone")
-	log.append(exampleT{}, protocol.LogEntry{Time: vectorTime.Add(time.Hour), Member: "bank-a", Action: "check", Result: "ok"})
+	log.append(exampleT{}, protocol.LogEntry{Time: vectorTime.Add(time.Hour), Member: "bank-a", Action: protocol.LogCheck, Result: "ok"})
 	_, report, err = auditor.Verify(context.Background(), state)
 	fmt.Println("second run:", report.Old.Size, "→", report.New.Size, err)
 	// Output:

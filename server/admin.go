@@ -8,32 +8,32 @@ import (
 
 	"github.com/gin-gonic/gin"
 
-	"github.com/sparr-dev/sparr/federation"
 	"github.com/sparr-dev/sparr/protocol"
+	"github.com/sparr-dev/sparr/protocol/api"
 	"github.com/sparr-dev/sparr/server/store"
 )
 
 // memberRequest is the body of POST /v1/admin/members.
 type memberRequest struct {
-	ID      string            `json:"id"`
-	Name    string            `json:"name"`
-	Roles   []federation.Role `json:"roles"`
-	JWKS    json.RawMessage   `json:"jwks,omitempty"`
-	JWKSURL string            `json:"jwks_url,omitempty"`
+	ID      string          `json:"id"`
+	Name    string          `json:"name"`
+	Roles   []api.Role      `json:"roles"`
+	JWKS    json.RawMessage `json:"jwks,omitempty"`
+	JWKSURL string          `json:"jwks_url,omitempty"`
 }
 
 // memberPatch is the body of PATCH /v1/admin/members/{id}: the fields to
 // change. Setting jwks clears jwks_url and the other way round.
 type memberPatch struct {
-	Name    *string            `json:"name,omitempty"`
-	Roles   *[]federation.Role `json:"roles,omitempty"`
-	JWKS    json.RawMessage    `json:"jwks,omitempty"`
-	JWKSURL *string            `json:"jwks_url,omitempty"`
+	Name    *string         `json:"name,omitempty"`
+	Roles   *[]api.Role     `json:"roles,omitempty"`
+	JWKS    json.RawMessage `json:"jwks,omitempty"`
+	JWKSURL *string         `json:"jwks_url,omitempty"`
 }
 
 // adminCommand records a change to a member, committing to the member
 // document it writes.
-func (h *Hub) adminCommand(actor, action string, m *federation.Member, create bool) (*store.Command, error) {
+func (h *Hub) adminCommand(actor string, action protocol.LogAction, m *api.Member, create bool) (*store.Command, error) {
 	doc, err := json.Marshal(m)
 	if err != nil {
 		return nil, err
@@ -46,7 +46,7 @@ func (h *Hub) adminCommand(actor, action string, m *federation.Member, create bo
 }
 
 // putMember validates and applies a member change, and answers.
-func (h *Hub) putMember(c *gin.Context, action string, m *federation.Member, create bool, status int) {
+func (h *Hub) putMember(c *gin.Context, action protocol.LogAction, m *api.Member, create bool, status int) {
 	m.Normalize()
 	if err := m.Validate(h.cfg.AllowInsecureURLs); err != nil {
 		h.fail(c, problemf(protocol.ProblemValidation, "%v", err))
@@ -60,7 +60,7 @@ func (h *Hub) putMember(c *gin.Context, action string, m *federation.Member, cre
 	res, err := h.store.Apply(cmd)
 	switch {
 	case err != nil:
-		h.internal(c, "apply "+action, err)
+		h.internal(c, "apply "+string(action), err)
 		return
 	case res.Conflict && create:
 		h.fail(c, problemf(protocol.ProblemStateConflict, "member %q already exists; change it with PATCH /v1/admin/members/%s", m.ID, m.ID))
@@ -84,13 +84,13 @@ func (h *Hub) addMember(c *gin.Context) {
 		return
 	}
 	now := h.now().UTC()
-	m := &federation.Member{ID: req.ID, Name: req.Name, Roles: req.Roles, JWKS: req.JWKS, JWKSURL: req.JWKSURL,
-		Status: federation.StatusActive, CreatedAt: now, UpdatedAt: now}
-	h.putMember(c, "member-added", m, true, http.StatusCreated)
+	m := &api.Member{ID: req.ID, Name: req.Name, Roles: req.Roles, JWKS: req.JWKS, JWKSURL: req.JWKSURL,
+		Status: api.MemberActive, CreatedAt: now, UpdatedAt: now}
+	h.putMember(c, protocol.LogMemberAdded, m, true, http.StatusCreated)
 }
 
 // loadMember reads the member named in the URL.
-func (h *Hub) loadMember(c *gin.Context) (*federation.Member, bool) {
+func (h *Hub) loadMember(c *gin.Context) (*api.Member, bool) {
 	m, err := h.store.Member(c, c.Param("id"))
 	if errors.Is(err, store.ErrNotFound) {
 		h.fail(c, problemf(protocol.ProblemNotFound, "no member %q", c.Param("id")))
@@ -130,11 +130,11 @@ func (h *Hub) updateMember(c *gin.Context) {
 		return
 	}
 	m.UpdatedAt = h.now().UTC()
-	h.putMember(c, "member-updated", m, false, http.StatusOK)
+	h.putMember(c, protocol.LogMemberUpdated, m, false, http.StatusOK)
 }
 
 // setStatus suspends or resumes the member in the URL.
-func (h *Hub) setStatus(c *gin.Context, status federation.Status, action string) {
+func (h *Hub) setStatus(c *gin.Context, status api.MemberStatus, action protocol.LogAction) {
 	m, ok := h.loadMember(c)
 	if !ok {
 		return
@@ -154,11 +154,13 @@ func (h *Hub) setStatus(c *gin.Context, status federation.Status, action string)
 // suspendMember: POST /v1/admin/members/{id}/suspend. A suspended member's
 // requests are refused with 403; its records stay.
 func (h *Hub) suspendMember(c *gin.Context) {
-	h.setStatus(c, federation.StatusSuspended, "member-suspended")
+	h.setStatus(c, api.MemberSuspended, protocol.LogMemberSuspended)
 }
 
 // resumeMember: POST /v1/admin/members/{id}/resume.
-func (h *Hub) resumeMember(c *gin.Context) { h.setStatus(c, federation.StatusActive, "member-resumed") }
+func (h *Hub) resumeMember(c *gin.Context) {
+	h.setStatus(c, api.MemberActive, protocol.LogMemberResumed)
+}
 
 // listMembers: GET /v1/admin/members.
 func (h *Hub) listMembers(c *gin.Context) {
@@ -168,7 +170,7 @@ func (h *Hub) listMembers(c *gin.Context) {
 		return
 	}
 	if ms == nil {
-		ms = []*federation.Member{}
+		ms = []*api.Member{}
 	}
 	c.JSON(http.StatusOK, gin.H{"members": ms})
 }
@@ -184,7 +186,7 @@ func (h *Hub) getMember(c *gin.Context) {
 // the hub runs. Start a hub on the copy to restore it.
 func (h *Hub) backup(c *gin.Context) {
 	m, now := member(c), h.now()
-	if _, err := h.store.Apply(&store.Command{At: now, Actor: m.ID, Action: "backup"}); err != nil {
+	if _, err := h.store.Apply(&store.Command{At: now, Actor: m.ID, Action: protocol.LogBackup}); err != nil {
 		h.internal(c, "log backup", err)
 		return
 	}

@@ -11,8 +11,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/sparr-dev/sparr/federation"
 	"github.com/sparr-dev/sparr/protocol"
+	"github.com/sparr-dev/sparr/protocol/api"
 	"github.com/sparr-dev/sparr/server"
 	"github.com/sparr-dev/sparr/server/hubtest"
 )
@@ -23,7 +23,7 @@ import (
 // the route answers.
 type access struct {
 	public bool
-	roles  []federation.Role
+	roles  []api.Role
 	query  string
 	// path, if set, is the path requested, for a route whose parameters
 	// concrete cannot fill.
@@ -32,7 +32,7 @@ type access struct {
 
 var anyone = access{public: true}
 
-func holders(roles ...federation.Role) access { return access{roles: roles} }
+func holders(roles ...api.Role) access { return access{roles: roles} }
 
 // asking returns the access with a query string to send.
 func (a access) asking(query string) access {
@@ -47,11 +47,11 @@ func (a access) at(path string) access {
 }
 
 const (
-	flagR      = federation.RoleFlag
-	suspicionR = federation.RoleSuspicion
-	checkR     = federation.RoleCheck
-	regulatorR = federation.RoleRegulator
-	operatorR  = federation.RoleOperator
+	flagR      = api.RoleFlag
+	suspicionR = api.RoleSuspicion
+	checkR     = api.RoleCheck
+	regulatorR = api.RoleRegulator
+	operatorR  = api.RoleOperator
 )
 
 // authzTable is who may call what, keyed by "METHOD path" (gin syntax). It
@@ -144,7 +144,7 @@ func TestAuthzTableCoversRoutes(t *testing.T) {
 type principal struct {
 	name   string
 	member *hubtest.Member // nil: anonymous
-	roles  []federation.Role
+	roles  []api.Role
 	// suspended members are refused everywhere but public routes.
 	suspended bool
 }
@@ -156,11 +156,11 @@ type principal struct {
 func TestAuthorizationMatrix(t *testing.T) {
 	hub := hubtest.Start(t, hubtest.Options{Policy: server.Policy{SuspicionLegalBasis: "brottsdatalagen-2-kap-4-par"}})
 	principals := []principal{{name: "anonymous"}}
-	for _, r := range []federation.Role{flagR, suspicionR, checkR, regulatorR} {
-		principals = append(principals, principal{name: string(r), member: hub.AddMember(t, "only-"+string(r), r), roles: []federation.Role{r}})
+	for _, r := range []api.Role{flagR, suspicionR, checkR, regulatorR} {
+		principals = append(principals, principal{name: string(r), member: hub.AddMember(t, "only-"+string(r), r), roles: []api.Role{r}})
 	}
-	principals = append(principals, principal{name: "operator", member: hub.Operator, roles: []federation.Role{operatorR}})
-	all := []federation.Role{flagR, suspicionR, checkR}
+	principals = append(principals, principal{name: "operator", member: hub.Operator, roles: []api.Role{operatorR}})
+	all := []api.Role{flagR, suspicionR, checkR}
 	suspended := hub.AddMember(t, "suspended-bank", all...)
 	if resp := hub.Operator.Do(t, http.MethodPost, "/v1/admin/members/suspended-bank/suspend", "", nil); resp.Status != http.StatusOK {
 		t.Fatalf("suspend: got status %d, want 200: %s", resp.Status, resp.Body)
@@ -189,7 +189,7 @@ func TestAuthorizationMatrix(t *testing.T) {
 					resp = p.member.Do(t, r.Method, path, "", nil)
 				}
 				conforms(t, key, resp)
-				holds := slices.ContainsFunc(want.roles, func(role federation.Role) bool { return slices.Contains(p.roles, role) })
+				holds := slices.ContainsFunc(want.roles, func(role api.Role) bool { return slices.Contains(p.roles, role) })
 				switch {
 				case want.public:
 					if resp.Status < 200 || resp.Status > 299 {

@@ -18,8 +18,8 @@ import (
 
 	"golang.org/x/mod/sumdb/tlog"
 
-	"github.com/sparr-dev/sparr/federation"
 	"github.com/sparr-dev/sparr/protocol"
+	"github.com/sparr-dev/sparr/protocol/api"
 	"github.com/sparr-dev/sparr/server"
 	"github.com/sparr-dev/sparr/server/hubtest"
 	"github.com/sparr-dev/sparr/server/store"
@@ -171,8 +171,8 @@ func prefixed(bucket string, m map[string]string) map[string]string {
 }
 
 // routeActions maps "METHOD path" to the action the log records for it.
-func routeActions() map[string]string {
-	out := map[string]string{}
+func routeActions() map[string]protocol.LogAction {
+	out := map[string]protocol.LogAction{}
 	for _, r := range server.Routes() {
 		out[r.Method+" "+r.Path] = r.Action
 	}
@@ -206,7 +206,7 @@ func TestBadInputChangesNothingButTheLog(t *testing.T) {
 	quiet := func(c *server.Config) { c.CheckpointInterval = time.Hour }
 	hub := hubtest.Start(t, hubtest.Options{Clock: clock, Policy: server.Policy{SuspicionLegalBasis: "brottsdatalagen-2-kap-4-par"}, Configure: quiet})
 	off := hubtest.Start(t, hubtest.Options{Clock: clock, Configure: quiet})
-	roles := []federation.Role{federation.RoleFlag, federation.RoleSuspicion, federation.RoleCheck}
+	roles := []api.Role{api.RoleFlag, api.RoleSuspicion, api.RoleCheck}
 	a := hub.AddMember(t, "bank-a", roles...)
 	b := hub.AddMember(t, "bank-b", roles...)
 	offA := off.AddMember(t, "bank-a", roles...)
@@ -564,9 +564,9 @@ func TestBadInputChangesNothingButTheLog(t *testing.T) {
 func TestRefusalsBeforeTheHandlerWriteNothing(t *testing.T) {
 	clock := hubtest.NewClock(time.Now().UTC().Truncate(time.Second))
 	hub := hubtest.Start(t, hubtest.Options{Clock: clock, Policy: server.Policy{SuspicionLegalBasis: "brottsdatalagen-2-kap-4-par"}})
-	checker := hub.AddMember(t, "bank-c", federation.RoleCheck)
-	flagger := hub.AddMember(t, "bank-f", federation.RoleFlag)
-	suspended := hub.AddMember(t, "bank-s", federation.RoleFlag, federation.RoleCheck)
+	checker := hub.AddMember(t, "bank-c", api.RoleCheck)
+	flagger := hub.AddMember(t, "bank-f", api.RoleFlag)
+	suspended := hub.AddMember(t, "bank-s", api.RoleFlag, api.RoleCheck)
 	tok := flagger.Tokenize(t, protocol.TypeEmail, "kund@bank.example")[0]
 	place := protocol.PlaceFlag{Subject: tok, Kind: protocol.FlagKindStandard, Consent: flagger.Consent(tok)}
 	suspendedSubmission := suspended.Sign(t, place)

@@ -11,8 +11,8 @@ import (
 	"sync/atomic"
 	"testing"
 
-	"github.com/sparr-dev/sparr/federation"
 	"github.com/sparr-dev/sparr/protocol"
+	"github.com/sparr-dev/sparr/protocol/api"
 	"github.com/sparr-dev/sparr/server"
 	"github.com/sparr-dev/sparr/server/hubtest"
 )
@@ -35,7 +35,7 @@ var unlimited = server.Limits{
 
 func benchHub(b *testing.B, flags int) (*hubtest.Hub, *hubtest.Member, []string) {
 	hub := hubtest.Start(b, hubtest.Options{Limits: unlimited})
-	bank := hub.AddMember(b, "bank-a", federation.RoleFlag, federation.RoleCheck)
+	bank := hub.AddMember(b, "bank-a", api.RoleFlag, api.RoleCheck)
 	var values []string
 	for i := range flags {
 		values = append(values, fmt.Sprintf("user%d@example.se", i))
@@ -158,7 +158,7 @@ func BenchmarkPlace(b *testing.B) {
 	for _, mode := range []string{"http", "in-process"} {
 		b.Run(mode, func(b *testing.B) {
 			hub := hubtest.Start(b, hubtest.Options{Limits: unlimited})
-			bank := hub.AddMember(b, "bank-a", federation.RoleFlag)
+			bank := hub.AddMember(b, "bank-a", api.RoleFlag)
 			// Tokenize and sign outside the timed loop: both are the
 			// member's cost.
 			values := make([]string, b.N)

@@ -10,8 +10,9 @@ import (
 
 	"github.com/gin-gonic/gin"
 
-	"github.com/sparr-dev/sparr/federation"
+	"github.com/sparr-dev/sparr/federation/members"
 	"github.com/sparr-dev/sparr/protocol"
+	"github.com/sparr-dev/sparr/protocol/api"
 	"github.com/sparr-dev/sparr/server/store"
 )
 
@@ -121,7 +122,7 @@ func (h *Hub) check(c *gin.Context) {
 		}
 	}
 	res, err := h.store.Apply(&store.Command{
-		At: now, Actor: m.ID, Action: "check",
+		At: now, Actor: m.ID, Action: protocol.LogCheck,
 		Salt: salt(), Details: details(map[string]any{"check_id": chk.ID, "purpose": req.Purpose, "tokens": req.Tokens}),
 		Subjects: req.Tokens,
 		Attrs: []protocol.LogAttr{{Key: "purpose", Value: req.Purpose}, {Key: "tokens", Value: fmt.Sprint(chk.Tokens)},
@@ -138,10 +139,10 @@ func (h *Hub) check(c *gin.Context) {
 
 // entitledJWS returns the JWS of those of recs that m is entitled to, in
 // order; never nil, so that none is answered as an empty list.
-func entitledJWS(m *federation.Member, recs []*store.Record) []string {
+func entitledJWS(m *api.Member, recs []*store.Record) []string {
 	out := []string{}
 	for _, r := range recs {
-		if federation.Entitled(m, r.Audience, r.Type) {
+		if members.Entitled(m, r.Audience, r.Type) {
 			out = append(out, r.JWS)
 		}
 	}
@@ -153,7 +154,7 @@ func entitledJWS(m *federation.Member, recs []*store.Record) []string {
 // retention no longer counts even if the job has not yet ended it. The
 // flag's records are those the checking member m is entitled to (a
 // reminder to the flag's origin is the origin's alone).
-func checkResult(m *federation.Member, token string, s store.Subject, now time.Time) CheckResult {
+func checkResult(m *api.Member, token string, s store.Subject, now time.Time) CheckResult {
 	r := CheckResult{Token: token, Advice: AdviceNone}
 	if f := s.Flag; f != nil && f.ActiveAt(now) {
 		cf := &CheckFlag{FlagID: f.ID, Kind: string(f.Kind), ExpiresAt: f.ExpiresAt, Thawed: f.ThawedAt(now), Records: entitledJWS(m, s.Records)}
@@ -217,7 +218,7 @@ func (h *Hub) checkOutcome(c *gin.Context) {
 	}
 	chk.Outcome, chk.OutcomeAt = req.Outcome, now
 	res, err := h.store.Apply(&store.Command{
-		At: now, Actor: m.ID, Action: "check-outcome",
+		At: now, Actor: m.ID, Action: protocol.LogCheckOutcome,
 		Salt: salt(), Details: details(map[string]string{"check_id": chk.ID, "outcome": req.Outcome}),
 		Attrs: []protocol.LogAttr{{Key: "outcome", Value: req.Outcome}},
 		Check: chk,

@@ -32,8 +32,9 @@ import (
 	"golang.org/x/mod/sumdb/tlog"
 
 	"github.com/sparr-dev/sparr/client"
-	"github.com/sparr-dev/sparr/federation"
+	"github.com/sparr-dev/sparr/federation/webhook"
 	"github.com/sparr-dev/sparr/protocol"
+	"github.com/sparr-dev/sparr/protocol/api"
 	"github.com/sparr-dev/sparr/server"
 	"github.com/sparr-dev/sparr/server/hubtest"
 	"github.com/sparr-dev/sparr/server/keyring"
@@ -114,7 +115,7 @@ func startFixtureHub(t *testing.T, dir string, clock *hubtest.Clock) *fixtureHub
 		AllowInsecureURLs: true,
 		Policy:            server.Policy{SuspicionLegalBasis: "brottsdatalagen-2-kap-1-par", FeedRetention: 2 * time.Hour},
 		Delivery:          server.Delivery{Schedule: []time.Duration{time.Hour}},
-		Targets: federation.TargetPolicy{AllowHTTP: true, Allow: []netip.Prefix{
+		Targets: webhook.TargetPolicy{AllowHTTP: true, Allow: []netip.Prefix{
 			netip.MustParsePrefix("127.0.0.0/8"), netip.MustParsePrefix("::1/128")}},
 	})
 	if err != nil {
@@ -250,12 +251,12 @@ func TestWriteDataFileFixture(t *testing.T) {
 	members := map[string]*client.Client{}
 	for _, m := range []struct {
 		id    string
-		roles []federation.Role
+		roles []api.Role
 	}{
-		{"bank-a", []federation.Role{federation.RoleFlag, federation.RoleSuspicion, federation.RoleCheck}},
-		{"bank-b", []federation.Role{federation.RoleFlag, federation.RoleCheck}},
-		{"bank-c", []federation.Role{federation.RoleCheck}},
-		{"finansinspektionen", []federation.Role{federation.RoleRegulator}},
+		{"bank-a", []api.Role{api.RoleFlag, api.RoleSuspicion, api.RoleCheck}},
+		{"bank-b", []api.Role{api.RoleFlag, api.RoleCheck}},
+		{"bank-c", []api.Role{api.RoleCheck}},
+		{"finansinspektionen", []api.Role{api.RoleRegulator}},
 	} {
 		key, err := protocol.GenerateSigningKey(protocol.EdDSA, nil)
 		if err != nil {

@@ -9,7 +9,7 @@ import (
 
 	"github.com/gin-gonic/gin"
 
-	"github.com/sparr-dev/sparr/federation"
+	"github.com/sparr-dev/sparr/federation/members"
 	"github.com/sparr-dev/sparr/protocol"
 	"github.com/sparr-dev/sparr/server/store"
 )
@@ -135,7 +135,7 @@ func (h *Hub) tokens(c *gin.Context) {
 	}
 	m := member(c)
 	res, err := h.store.Apply(&store.Command{
-		At: h.now(), Actor: m.ID, Action: "tokens",
+		At: h.now(), Actor: m.ID, Action: protocol.LogTokens,
 		Attrs: []protocol.LogAttr{{Key: "type", Value: string(req.Type)}, {Key: "count", Value: fmt.Sprint(len(req.Blinded))}, {Key: "epoch", Value: fmt.Sprint(req.Epoch)}},
 	})
 	if err != nil {
@@ -148,7 +148,7 @@ func (h *Hub) tokens(c *gin.Context) {
 }
 
 // getRecord: GET /v1/records/{jti}, to a member entitled to the record as
-// the check, the feed and webhooks decide it ([federation.Entitled]): a
+// the check, the feed and webhooks decide it ([members.Entitled]): a
 // record with an audience (a suspicion's full record, a reminder) only to
 // that member, others by role and event type.
 func (h *Hub) getRecord(c *gin.Context) {
@@ -162,7 +162,7 @@ func (h *Hub) getRecord(c *gin.Context) {
 	case err != nil:
 		h.internal(c, "read record", err)
 		return
-	case !federation.Entitled(m, r.Audience, r.Type):
+	case !members.Entitled(m, r.Audience, r.Type):
 		h.fail(c, notFound)
 		return
 	}

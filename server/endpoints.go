@@ -9,8 +9,9 @@ import (
 
 	"github.com/gin-gonic/gin"
 
-	"github.com/sparr-dev/sparr/federation"
+	"github.com/sparr-dev/sparr/federation/webhook"
 	"github.com/sparr-dev/sparr/protocol"
+	"github.com/sparr-dev/sparr/protocol/api"
 	"github.com/sparr-dev/sparr/server/store"
 )
 
@@ -24,24 +25,24 @@ type endpointRequest struct {
 // An EndpointView is a member's endpoint as the API shows it. Secrets are
 // never shown again after they are made.
 type EndpointView struct {
-	Member           string                    `json:"member"`
-	URL              string                    `json:"url"`
-	Events           []protocol.EventType      `json:"events"`
-	Status           federation.EndpointStatus `json:"status"`
-	Verified         bool                      `json:"verified"`
-	Reason           string                    `json:"reason,omitempty"`
-	Backlog          int                       `json:"backlog"`
-	LastDeliveredSeq uint64                    `json:"last_delivered_seq"`
-	LastSuccessAt    *time.Time                `json:"last_success_at,omitempty"`
-	LastError        string                    `json:"last_error,omitempty"`
-	LastErrorAt      *time.Time                `json:"last_error_at,omitempty"`
-	Failures         int                       `json:"failures"`
-	NextAttemptAt    *time.Time                `json:"next_attempt_at,omitempty"`
-	Secrets          []SecretView              `json:"secrets"`
-	DeadLetters      int                       `json:"dead_letters"`
-	RecentDead       []DeadLetterView          `json:"recent_dead_letters,omitempty"`
-	CreatedAt        time.Time                 `json:"created_at"`
-	UpdatedAt        time.Time                 `json:"updated_at"`
+	Member           string               `json:"member"`
+	URL              string               `json:"url"`
+	Events           []protocol.EventType `json:"events"`
+	Status           api.EndpointStatus   `json:"status"`
+	Verified         bool                 `json:"verified"`
+	Reason           string               `json:"reason,omitempty"`
+	Backlog          int                  `json:"backlog"`
+	LastDeliveredSeq uint64               `json:"last_delivered_seq"`
+	LastSuccessAt    *time.Time           `json:"last_success_at,omitempty"`
+	LastError        string               `json:"last_error,omitempty"`
+	LastErrorAt      *time.Time           `json:"last_error_at,omitempty"`
+	Failures         int                  `json:"failures"`
+	NextAttemptAt    *time.Time           `json:"next_attempt_at,omitempty"`
+	Secrets          []SecretView         `json:"secrets"`
+	DeadLetters      int                  `json:"dead_letters"`
+	RecentDead       []DeadLetterView     `json:"recent_dead_letters,omitempty"`
+	CreatedAt        time.Time            `json:"created_at"`
+	UpdatedAt        time.Time            `json:"updated_at"`
 }
 
 // A SecretView says when a signing secret was made and until when it signs.
@@ -66,7 +67,7 @@ func timePtr(t time.Time) *time.Time {
 	return &t
 }
 
-func (h *Hub) endpointView(e *federation.Endpoint) (*EndpointView, error) {
+func (h *Hub) endpointView(e *webhook.Endpoint) (*EndpointView, error) {
 	backlog, err := h.store.Backlog(e.Member)
 	if err != nil {
 		return nil, err
@@ -132,14 +133,14 @@ func (h *Hub) putEndpoint(c *gin.Context) {
 			return nil, h.internalProblem(c, "read endpoint", err)
 		}
 		ch := &store.EndpointChange{Op: store.EndpointRegister, Member: m.ID, URL: u.String(), Events: events}
-		fresh, secret = old == nil || old.Status == federation.EndpointDisabled, ""
+		fresh, secret = old == nil || old.Status == api.EndpointDisabled, ""
 		if fresh {
 			ws, err := protocol.GenerateWebhookSecret(rand.Reader)
 			if err != nil {
 				return nil, h.internalProblem(c, "make secret", err)
 			}
 			secret = ws.Encode()
-			ch.Secret = &federation.EndpointSecret{Secret: secret, CreatedAt: now}
+			ch.Secret = &webhook.EndpointSecret{Secret: secret, CreatedAt: now}
 		} else {
 			ch.Verify = old.URL != ch.URL
 		}
@@ -151,7 +152,7 @@ func (h *Hub) putEndpoint(c *gin.Context) {
 			}
 		}
 		return &store.Command{
-			At: now, Actor: m.ID, Action: "endpoint-registered",
+			At: now, Actor: m.ID, Action: protocol.LogEndpointRegistered,
 			Attrs:    []protocol.LogAttr{{Key: "verification", Value: map[bool]string{true: "sent", false: "none"}[verify]}},
 			Endpoint: ch, Record: rec,
 		}, nil
@@ -178,7 +179,7 @@ func noEndpoint(memberID string) *protocol.Problem {
 }
 
 // myEndpoint reads the calling member's endpoint, or answers 404.
-func (h *Hub) myEndpoint(c *gin.Context) (*federation.Endpoint, bool) {
+func (h *Hub) myEndpoint(c *gin.Context) (*webhook.Endpoint, bool) {
 	e, err := h.store.Endpoint(member(c).ID)
 	if errors.Is(err, store.ErrNotFound) {
 		h.fail(c, noEndpoint(member(c).ID))
@@ -210,7 +211,7 @@ func (h *Hub) getEndpoint(c *gin.Context) {
 // problem), and answers with the endpoint's new state and anything extra.
 // The change is applied to the endpoint as stored at that moment (see
 // [store.EndpointChange]); if it no longer fits, it is planned again.
-func (h *Hub) changeEndpoint(c *gin.Context, action string, change func(e *federation.Endpoint, now time.Time) (*store.EndpointChange, *protocol.Problem), extra gin.H) {
+func (h *Hub) changeEndpoint(c *gin.Context, action protocol.LogAction, change func(e *webhook.Endpoint, now time.Time) (*store.EndpointChange, *protocol.Problem), extra gin.H) {
 	m := member(c)
 	_, res, ok := h.apply(c, func() (*store.Command, *protocol.Problem) {
 		e, err := h.store.Endpoint(m.ID)
@@ -255,18 +256,18 @@ func (h *Hub) rotateSecret(c *gin.Context) {
 	}
 	var until time.Time
 	extra := gin.H{"secret": ws.Encode()}
-	h.changeEndpoint(c, "endpoint-secret-rotated", func(_ *federation.Endpoint, now time.Time) (*store.EndpointChange, *protocol.Problem) {
+	h.changeEndpoint(c, protocol.LogEndpointSecretRotated, func(_ *webhook.Endpoint, now time.Time) (*store.EndpointChange, *protocol.Problem) {
 		until = now.Add(h.cfg.Delivery.SecretOverlap)
 		extra["previous_secrets_valid_until"] = until
-		return &store.EndpointChange{Op: store.EndpointRotate, Secret: &federation.EndpointSecret{Secret: ws.Encode(), CreatedAt: now}, Until: until}, nil
+		return &store.EndpointChange{Op: store.EndpointRotate, Secret: &webhook.EndpointSecret{Secret: ws.Encode(), CreatedAt: now}, Until: until}, nil
 	}, extra)
 }
 
 // resumeEndpoint: POST /v1/members/self/endpoint/resume. Delivery starts
 // again from the oldest queued event.
 func (h *Hub) resumeEndpoint(c *gin.Context) {
-	h.changeEndpoint(c, "endpoint-resumed", func(e *federation.Endpoint, _ time.Time) (*store.EndpointChange, *protocol.Problem) {
-		if e.Status != federation.EndpointPaused {
+	h.changeEndpoint(c, protocol.LogEndpointResumed, func(e *webhook.Endpoint, _ time.Time) (*store.EndpointChange, *protocol.Problem) {
+		if e.Status != api.EndpointPaused {
 			return nil, problemf(protocol.ProblemStateConflict, "the endpoint is %s, not paused", e.Status)
 		}
 		return &store.EndpointChange{Op: store.EndpointResume}, nil
@@ -276,7 +277,7 @@ func (h *Hub) resumeEndpoint(c *gin.Context) {
 // deleteEndpoint: DELETE /v1/members/self/endpoint. Nothing more is queued
 // or delivered; the feed still serves the member.
 func (h *Hub) deleteEndpoint(c *gin.Context) {
-	h.changeEndpoint(c, "endpoint-removed", func(*federation.Endpoint, time.Time) (*store.EndpointChange, *protocol.Problem) {
+	h.changeEndpoint(c, protocol.LogEndpointRemoved, func(*webhook.Endpoint, time.Time) (*store.EndpointChange, *protocol.Problem) {
 		return &store.EndpointChange{Op: store.EndpointRemove, Reason: "removed by the member"}, nil
 	}, nil)
 }

@@ -57,7 +57,7 @@ func (h *Hub) erase(c *gin.Context) {
 			return nil, problemf(protocol.ProblemInternal, "signing failed")
 		}
 		cmd := &store.Command{
-			At: h.now(), Actor: m.ID, Action: "subject-erased",
+			At: h.now(), Actor: m.ID, Action: protocol.LogSubjectErased,
 			Attrs:  []protocol.LogAttr{{Key: "basis", Value: req.LegalBasis}},
 			Record: rec,
 			Erase:  &store.Erase{Records: records, LogEntries: entries, Subjects: []string{tok.String()}, Basis: req.LegalBasis},

@@ -17,8 +17,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/sparr-dev/sparr/federation"
 	"github.com/sparr-dev/sparr/protocol"
+	"github.com/sparr-dev/sparr/protocol/api"
 	"github.com/sparr-dev/sparr/server"
 	"github.com/sparr-dev/sparr/server/hubtest"
 )
@@ -141,7 +141,7 @@ func runFaults(t *testing.T, name string, mix []fault, events int) faultRun {
 	t.Helper()
 	began := time.Now()
 	hub := hubtest.Start(t, hubtest.Options{Delivery: faultDelivery, Limits: unlimited})
-	origin := hub.AddMember(t, "bank-origin", federation.RoleFlag)
+	origin := hub.AddMember(t, "bank-origin", api.RoleFlag)
 	kinds := make([]fault, faultReceivers)
 	for i := range kinds {
 		if i%10 == 0 && i/10 < len(mix) {
@@ -152,7 +152,7 @@ func runFaults(t *testing.T, name string, mix []fault, events int) faultRun {
 	receivers := make([]*hubtest.Receiver, faultReceivers)
 	dripperOf := map[int]*dripReceiver{}
 	for i, k := range kinds {
-		members[i] = hub.AddMember(t, fmt.Sprintf("bank-%03d", i), federation.RoleCheck)
+		members[i] = hub.AddMember(t, fmt.Sprintf("bank-%03d", i), api.RoleCheck)
 		if k == faultDrip {
 			dripperOf[i] = newDripReceiver(t, hub, members[i])
 			continue
@@ -168,7 +168,7 @@ func runFaults(t *testing.T, name string, mix []fault, events int) faultRun {
 		}
 	}
 	for _, m := range members {
-		waitEndpoint(t, m, "verified", func(e server.EndpointView) bool { return e.Status == federation.EndpointActive })
+		waitEndpoint(t, m, "verified", func(e server.EndpointView) bool { return e.Status == api.EndpointActive })
 	}
 
 	// Only now, verified, do the faulty ones start to misbehave.
@@ -252,7 +252,7 @@ func runFaults(t *testing.T, name string, mix []fault, events int) faultRun {
 		case faultHang, fault500, faultReset:
 			// The schedule runs out: paused, with every event kept for it.
 			e := waitEndpoint(t, m, "paused", func(e server.EndpointView) bool {
-				return e.Status == federation.EndpointPaused && e.Backlog == events
+				return e.Status == api.EndpointPaused && e.Backlog == events
 			})
 			if e.Reason == "" || e.LastError == "" || e.Failures != len(faultDelivery.Schedule)+1 {
 				t.Errorf("%s (%s): paused with reason %q, last error %q, %d failures; want a reason, the error and %d failures",
@@ -290,7 +290,7 @@ func runFaults(t *testing.T, name string, mix []fault, events int) faultRun {
 			}
 		case fault410:
 			// Disabled at once, its queue dropped, nothing queued since.
-			e := waitEndpoint(t, m, "disabled", func(e server.EndpointView) bool { return e.Status == federation.EndpointDisabled })
+			e := waitEndpoint(t, m, "disabled", func(e server.EndpointView) bool { return e.Status == api.EndpointDisabled })
 			if e.Backlog != 0 || e.Reason == "" {
 				t.Errorf("%s (%s): disabled with backlog %d and reason %q, want none queued and a reason", m.ID, k, e.Backlog, e.Reason)
 			}
@@ -413,7 +413,7 @@ func waitFlags(t *testing.T, who string, flags []string, received func() []hubte
 func drained(t *testing.T, m *hubtest.Member, k fault) {
 	t.Helper()
 	waitEndpoint(t, m, fmt.Sprintf("drained (%s)", k), func(e server.EndpointView) bool {
-		return e.Status == federation.EndpointActive && e.Backlog == 0 && e.Failures == 0
+		return e.Status == api.EndpointActive && e.Backlog == 0 && e.Failures == 0
 	})
 }
 

@@ -10,8 +10,8 @@ import (
 	"github.com/gin-gonic/gin"
 
 	"github.com/sparr-dev/sparr/consent"
-	"github.com/sparr-dev/sparr/federation"
 	"github.com/sparr-dev/sparr/protocol"
+	"github.com/sparr-dev/sparr/protocol/api"
 	"github.com/sparr-dev/sparr/server/store"
 )
 
@@ -49,7 +49,7 @@ func flagViewOf(f *store.Flag, now time.Time) *flagView {
 // flagViewFor is f as member m may see it: all of it if m placed it;
 // otherwise what a check would show, without the subject, the consent
 // reference or the police report.
-func flagViewFor(m *federation.Member, f *store.Flag, now time.Time) *flagView {
+func flagViewFor(m *api.Member, f *store.Flag, now time.Time) *flagView {
 	v := flagViewOf(f, now)
 	if m.ID != f.Origin {
 		v.Subject, v.ConsentRef, v.PoliceReport = "", "", nil
@@ -145,7 +145,7 @@ func (h *Hub) placeFlag(c *gin.Context) {
 		}
 		kept, _ := json.Marshal(consent.NewRecord(*req.Consent, id, now))
 		return &store.Command{
-			At: at, Actor: m.ID, Action: "flag-placed",
+			At: at, Actor: m.ID, Action: protocol.LogFlagPlaced,
 			Salt: salt(), Details: details(map[string]string{"flag_id": id, "record": rec.ID, "subject": req.Subject.String()}),
 			Subjects:   []string{req.Subject.String()},
 			First:      lapsed,
@@ -182,7 +182,7 @@ func (h *Hub) expiry(f *store.Flag, now time.Time) (*store.Command, error) {
 		return nil, err
 	}
 	return &store.Command{
-		At: now, Actor: "hub", Action: "flag-expired",
+		At: now, Actor: "hub", Action: protocol.LogFlagExpired,
 		Salt: salt(), Details: details(map[string]string{"flag_id": f.ID, "record": rec.ID}),
 		Record: rec, Flag: ended(f, rec, store.FlagExpired, at), Erase: &store.Erase{Records: f.Records, Consent: f.ID,
 			Subjects: []string{f.Subject}, Actions: liftErases, Basis: "flag-expired"},
@@ -216,7 +216,7 @@ func next(f *store.Flag, rec *store.Record) *store.Flag {
 // changeFlag is the write path of extend, thaw and lift: read the
 // submission, then plan against the current flag with change, which returns
 // the event and the flag's new state (and what to erase).
-func (h *Hub) changeFlag(c *gin.Context, action protocol.Action, logAction string, flagID func(protocol.Request) string,
+func (h *Hub) changeFlag(c *gin.Context, action protocol.Action, logAction protocol.LogAction, flagID func(protocol.Request) string,
 	change func(f *store.Flag, req protocol.Request, now time.Time) (protocol.Event, func(*store.Flag, *store.Record) (*store.Flag, *store.Erase), *protocol.Problem)) {
 	s, hash, ok := h.readSubmission(c, action)
 	if !ok || !h.checkPathID(c, "flag_id", flagID(s.Request)) || h.replayed(c, s, hash) {
@@ -257,7 +257,7 @@ func (h *Hub) changeFlag(c *gin.Context, action protocol.Action, logAction strin
 // extendFlag: POST /v1/flags/{id}/extend.
 func (h *Hub) extendFlag(c *gin.Context) {
 	m := member(c)
-	h.changeFlag(c, protocol.ActionExtendFlag, "flag-extended", func(r protocol.Request) string { return r.(protocol.ExtendFlag).FlagID },
+	h.changeFlag(c, protocol.ActionExtendFlag, protocol.LogFlagExtended, func(r protocol.Request) string { return r.(protocol.ExtendFlag).FlagID },
 		func(f *store.Flag, r protocol.Request, now time.Time) (protocol.Event, func(*store.Flag, *store.Record) (*store.Flag, *store.Erase), *protocol.Problem) {
 			req := r.(protocol.ExtendFlag)
 			if f.Kind == protocol.FlagKindExtended && req.Kind == protocol.FlagKindStandard {
@@ -313,7 +313,7 @@ func (h *Hub) consentCovers(f *store.Flag, expiry time.Time) *protocol.Problem {
 // thawFlag: POST /v1/flags/{id}/thaw.
 func (h *Hub) thawFlag(c *gin.Context) {
 	m := member(c)
-	h.changeFlag(c, protocol.ActionThawFlag, "flag-thawed", func(r protocol.Request) string { return r.(protocol.ThawFlag).FlagID },
+	h.changeFlag(c, protocol.ActionThawFlag, protocol.LogFlagThawed, func(r protocol.Request) string { return r.(protocol.ThawFlag).FlagID },
 		func(f *store.Flag, r protocol.Request, now time.Time) (protocol.Event, func(*store.Flag, *store.Record) (*store.Flag, *store.Erase), *protocol.Problem) {
 			req := r.(protocol.ThawFlag)
 			from := now
@@ -349,7 +349,7 @@ func (h *Hub) thawFlag(c *gin.Context) {
 // liftErases are the log actions whose details a lift deletes for the
 // flag's subject: every placement and check that named it. Suspicions that
 // name it stand on their own legal basis and keep theirs.
-var liftErases = []string{"flag-placed", "flag-already-active", "check"}
+var liftErases = []protocol.LogAction{protocol.LogFlagPlaced, protocol.LogFlagAlreadyActive, protocol.LogCheck}
 
 // liftFlag: POST /v1/flags/{id}/lift. Lifting withdraws consent: once the
 // lift is recorded, the consent, the flag's earlier records and the details
@@ -357,7 +357,7 @@ var liftErases = []string{"flag-placed", "flag-already-active", "check"}
 // deleted, and the lift record tells every member to delete theirs.
 func (h *Hub) liftFlag(c *gin.Context) {
 	m := member(c)
-	h.changeFlag(c, protocol.ActionLiftFlag, "flag-lifted", func(r protocol.Request) string { return r.(protocol.LiftFlag).FlagID },
+	h.changeFlag(c, protocol.ActionLiftFlag, protocol.LogFlagLifted, func(r protocol.Request) string { return r.(protocol.LiftFlag).FlagID },
 		func(f *store.Flag, r protocol.Request, now time.Time) (protocol.Event, func(*store.Flag, *store.Record) (*store.Flag, *store.Erase), *protocol.Problem) {
 			ev := protocol.FlagLifted{FlagID: f.ID, Origin: m.ID, Reason: r.(protocol.LiftFlag).Reason}
 			return ev, func(f *store.Flag, rec *store.Record) (*store.Flag, *store.Erase) {

@@ -6,8 +6,8 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/sparr-dev/sparr/federation"
 	"github.com/sparr-dev/sparr/protocol"
+	"github.com/sparr-dev/sparr/protocol/api"
 	"github.com/sparr-dev/sparr/server"
 	"github.com/sparr-dev/sparr/server/hubtest"
 )
@@ -31,10 +31,10 @@ func FuzzAPI(f *testing.F) {
 			Checks: server.Rate{PerSecond: 1e6, Burst: 1e6}, Reads: server.Rate{PerSecond: 1e6, Burst: 1e6},
 		},
 	})
-	m := hub.AddMember(f, "bank-fuzz", federation.RoleFlag, federation.RoleSuspicion, federation.RoleCheck, federation.RoleRegulator)
+	m := hub.AddMember(f, "bank-fuzz", api.RoleFlag, api.RoleSuspicion, api.RoleCheck, api.RoleRegulator)
 	// The operator's changes go to another member, so that the fuzzer
 	// cannot suspend the one it calls with, or take its roles away.
-	hub.AddMember(f, "bank-other", federation.RoleCheck)
+	hub.AddMember(f, "bank-other", api.RoleCheck)
 	routes := server.Routes()
 	tok := m.Tokenize(f, protocol.TypeEmail, "fuzz@kund.example")[0]
 	place := m.Sign(f, protocol.PlaceFlag{Subject: tok, Kind: protocol.FlagKindStandard, Consent: m.Consent(tok)})

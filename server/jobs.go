@@ -85,7 +85,7 @@ func (h *Hub) remindFlags(now time.Time) (int, error) {
 		n := next(f, rec)
 		n.RemindedAt = at
 		if _, err := h.commit(&store.Command{
-			At: now, Actor: "hub", Action: "flag-expiring",
+			At: now, Actor: "hub", Action: protocol.LogFlagExpiring,
 			Salt: salt(), Details: details(map[string]string{"flag_id": f.ID, "record": rec.ID}),
 			Attrs:  []protocol.LogAttr{{Key: "origin", Value: f.Origin}},
 			Record: rec, Flag: n,
@@ -103,7 +103,7 @@ func (h *Hub) remindFlags(now time.Time) (int, error) {
 func (h *Hub) pruneFeed(now time.Time) (int, error) {
 	before := now.Add(-h.cfg.Policy.FeedRetention).UTC()
 	res, err := h.commit(&store.Command{
-		At: now, Actor: "hub", Action: "feed-pruned",
+		At: now, Actor: "hub", Action: protocol.LogFeedPruned,
 		Attrs: []protocol.LogAttr{{Key: "before", Value: before.Format(time.RFC3339Nano)}},
 		Prune: &store.Prune{Before: before, Limit: 10 * jobBatch},
 	})
@@ -131,7 +131,7 @@ func (h *Hub) expireSuspicions(now time.Time) (int, error) {
 			return 0, err
 		}
 		if _, err := h.commit(&store.Command{
-			At: now, Actor: "hub", Action: "suspicion-expired",
+			At: now, Actor: "hub", Action: protocol.LogSuspicionExpired,
 			Salt: salt(), Details: details(map[string]string{"suspicion_id": s.ID, "record": rec.ID}),
 			Record: rec, Suspicion: endedSuspicion(s, rec, store.SuspicionExpired, at), Erase: &store.Erase{Records: s.Records, Basis: "retention-ended"},
 		}); err != nil {

@@ -12,8 +12,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/sparr-dev/sparr/federation"
 	"github.com/sparr-dev/sparr/protocol"
+	"github.com/sparr-dev/sparr/protocol/api"
 	"github.com/sparr-dev/sparr/server"
 	"github.com/sparr-dev/sparr/server/hubtest"
 	"github.com/sparr-dev/sparr/server/store"
@@ -35,7 +35,7 @@ func place(t *testing.T, m *hubtest.Member, tok protocol.Token) flagResponse {
 
 func TestSameSubmissionGetsTheSameAnswer(t *testing.T) {
 	hub := hubtest.Start(t, hubtest.Options{})
-	bank := hub.AddMember(t, "bank-a", federation.RoleFlag)
+	bank := hub.AddMember(t, "bank-a", api.RoleFlag)
 	tok := bank.Tokenize(t, protocol.TypeEmail, "anna@example.se")[0]
 	body := bank.Sign(t, protocol.PlaceFlag{Subject: tok, Kind: protocol.FlagKindStandard, Consent: bank.Consent(tok)})
 
@@ -65,7 +65,7 @@ func TestSameSubmissionGetsTheSameAnswer(t *testing.T) {
 
 func TestAcknowledgedWritesSurviveRestart(t *testing.T) {
 	hub := hubtest.Start(t, hubtest.Options{})
-	bank := hub.AddMember(t, "bank-a", federation.RoleFlag, federation.RoleCheck)
+	bank := hub.AddMember(t, "bank-a", api.RoleFlag, api.RoleCheck)
 	toks := bank.Tokenize(t, protocol.TypePhone, "+46701234567", "+46701234568", "+46701234569")
 	var flags []flagResponse
 	for _, tok := range toks {
@@ -98,7 +98,7 @@ func TestAcknowledgedWritesSurviveRestart(t *testing.T) {
 func TestExtendFlag(t *testing.T) {
 	clock := hubtest.NewClock(start)
 	hub := hubtest.Start(t, hubtest.Options{Clock: clock})
-	bank := hub.AddMember(t, "bank-a", federation.RoleFlag)
+	bank := hub.AddMember(t, "bank-a", api.RoleFlag)
 	tok := bank.Tokenize(t, protocol.TypePersonalNumber, "190905271474")[0]
 	placed := place(t, bank, tok)
 	id := placed.Flag.FlagID
@@ -132,7 +132,7 @@ func TestExtendFlag(t *testing.T) {
 func TestExpiryAndReminder(t *testing.T) {
 	clock := hubtest.NewClock(start)
 	hub := hubtest.Start(t, hubtest.Options{Clock: clock, Policy: server.Policy{Reminder: 24 * time.Hour}})
-	bankA := hub.AddMember(t, "bank-a", federation.RoleFlag, federation.RoleCheck)
+	bankA := hub.AddMember(t, "bank-a", api.RoleFlag, api.RoleCheck)
 	tok := bankA.Tokenize(t, protocol.TypePersonalNumber, "200002292399")[0]
 	expires := start.Add(72 * time.Hour)
 	resp := bankA.Submit(t, "/v1/flags", protocol.PlaceFlag{Subject: tok, Kind: protocol.FlagKindStandard, ExpiresAt: protocol.NewNumericDate(expires), Consent: bankA.Consent(tok)})
@@ -168,7 +168,7 @@ func TestExpiryAndReminder(t *testing.T) {
 	if r := check(t, bankA, "credit-application", tok).Results[0]; r.Flag == nil || len(r.Flag.Records) != 2 {
 		t.Errorf("origin's check: %+v, want the placement and the reminder", r.Flag)
 	}
-	other := hub.AddMember(t, "bank-other", federation.RoleCheck)
+	other := hub.AddMember(t, "bank-other", api.RoleCheck)
 	if r := check(t, other, "credit-application", tok).Results[0]; r.Flag == nil || len(r.Flag.Records) != 1 {
 		t.Errorf("another bank's check: %+v, want the placement only", r.Flag)
 	}
@@ -206,8 +206,8 @@ func TestExpiryAndReminder(t *testing.T) {
 func TestSuspicions(t *testing.T) {
 	clock := hubtest.NewClock(start)
 	hub := hubtest.Start(t, hubtest.Options{Clock: clock, Policy: server.Policy{SuspicionLegalBasis: "brottsdatalagen", SuspicionRetention: 30 * 24 * time.Hour}})
-	reporter := hub.AddMember(t, "bank-a", federation.RoleSuspicion)
-	checker := hub.AddMember(t, "bank-b", federation.RoleCheck)
+	reporter := hub.AddMember(t, "bank-a", api.RoleSuspicion)
+	checker := hub.AddMember(t, "bank-b", api.RoleCheck)
 	toks := reporter.Tokenize(t, protocol.TypeEmail, "fraudster@example.se")
 	toks = append(toks, reporter.Tokenize(t, protocol.TypePhone, "+46701112233")...)
 
@@ -249,7 +249,7 @@ func TestSuspicions(t *testing.T) {
 	}
 
 	// Only the reporter may retract it.
-	other := hub.AddMember(t, "bank-c", federation.RoleSuspicion)
+	other := hub.AddMember(t, "bank-c", api.RoleSuspicion)
 	resp = other.Submit(t, "/v1/suspicions/"+id+"/retract", protocol.RetractSuspicion{SuspicionID: id, Reason: protocol.RetractReportedInError})
 	if resp.Status != http.StatusNotFound {
 		t.Errorf("another member's retraction: %d %s, want 404", resp.Status, resp.Body)
@@ -275,7 +275,7 @@ func TestSuspicions(t *testing.T) {
 	if exp := e[len(e)-2]; exp.Action != "suspicion-expired" || exp.Member != "hub" {
 		t.Errorf("log entry %+v, want the hub's suspicion-expired", exp)
 	}
-	if tomb := e[len(e)-1]; tomb.Action != protocol.LogActionErased {
+	if tomb := e[len(e)-1]; tomb.Action != protocol.LogErased {
 		t.Errorf("last log entry %+v, want a tombstone", tomb)
 	}
 	assertLogHoldsNoTokens(t, hub, toks...)
@@ -283,7 +283,7 @@ func TestSuspicions(t *testing.T) {
 
 func TestCheckOutcome(t *testing.T) {
 	hub := hubtest.Start(t, hubtest.Options{})
-	bank := hub.AddMember(t, "bank-a", federation.RoleCheck)
+	bank := hub.AddMember(t, "bank-a", api.RoleCheck)
 	tok := bank.Tokenize(t, protocol.TypeEmail, "a@example.se")[0]
 	res := check(t, bank, "card-issuance", tok)
 	resp := bank.JSON(t, http.MethodPost, "/v1/checks/"+res.CheckID+"/outcome", map[string]string{"outcome": "verified"})
@@ -303,7 +303,7 @@ func TestCheckOutcome(t *testing.T) {
 func TestPlacementEndsALapsedFlag(t *testing.T) {
 	clock := hubtest.NewClock(start)
 	hub := hubtest.Start(t, hubtest.Options{Clock: clock})
-	bank := hub.AddMember(t, "bank-a", federation.RoleFlag, federation.RoleCheck)
+	bank := hub.AddMember(t, "bank-a", api.RoleFlag, api.RoleCheck)
 	tok := bank.Tokenize(t, protocol.TypePersonalNumber, "190905271474")[0]
 	resp := bank.Submit(t, "/v1/flags", protocol.PlaceFlag{Subject: tok, Kind: protocol.FlagKindStandard,
 		ExpiresAt: protocol.NewNumericDate(start.Add(time.Hour)), Consent: bank.Consent(tok)})
@@ -357,10 +357,10 @@ func TestPlacementEndsALapsedFlag(t *testing.T) {
 // the members the check, the feed and webhooks give it to.
 func TestRecordEntitlement(t *testing.T) {
 	hub := hubtest.Start(t, hubtest.Options{Policy: server.Policy{SuspicionLegalBasis: "brottsdatalagen"}})
-	flagger := hub.AddMember(t, "only-flag", federation.RoleFlag)
-	reporter := hub.AddMember(t, "reporter", federation.RoleSuspicion)
-	suspOnly := hub.AddMember(t, "only-suspicion", federation.RoleSuspicion)
-	checker := hub.AddMember(t, "only-check", federation.RoleCheck)
+	flagger := hub.AddMember(t, "only-flag", api.RoleFlag)
+	reporter := hub.AddMember(t, "reporter", api.RoleSuspicion)
+	suspOnly := hub.AddMember(t, "only-suspicion", api.RoleSuspicion)
+	checker := hub.AddMember(t, "only-check", api.RoleCheck)
 	toks := flagger.Tokenize(t, protocol.TypeEmail, "flagged@example.se", "suspected@example.se")
 
 	placed := place(t, flagger, toks[0])
@@ -415,8 +415,8 @@ func TestRecordEntitlement(t *testing.T) {
 func TestGetFlagShowsOthersWhatACheckWould(t *testing.T) {
 	clock := hubtest.NewClock(start)
 	hub := hubtest.Start(t, hubtest.Options{Clock: clock, Policy: server.Policy{Reminder: 24 * time.Hour}})
-	origin := hub.AddMember(t, "bank-a", federation.RoleFlag, federation.RoleCheck)
-	other := hub.AddMember(t, "bank-b", federation.RoleFlag, federation.RoleCheck)
+	origin := hub.AddMember(t, "bank-a", api.RoleFlag, api.RoleCheck)
+	other := hub.AddMember(t, "bank-b", api.RoleFlag, api.RoleCheck)
 	tok := origin.Tokenize(t, protocol.TypePersonalNumber, "190905271474")[0]
 	resp := origin.Submit(t, "/v1/flags", protocol.PlaceFlag{Subject: tok, Kind: protocol.FlagKindExtended, PoliceReport: report,
 		ExpiresAt: protocol.NewNumericDate(start.Add(48 * time.Hour)), Consent: origin.Consent(tok)})
@@ -497,8 +497,8 @@ func TestLiftErasesEveryLogDetailNamingTheSubject(t *testing.T) {
 // while every entry and commitment stays.
 func testEndErasesLogDetails(t *testing.T, clock *hubtest.Clock, end func(*hubtest.Hub, *hubtest.Member, flagResponse)) {
 	hub := hubtest.Start(t, hubtest.Options{Clock: clock})
-	origin := hub.AddMember(t, "bank-a", federation.RoleFlag, federation.RoleCheck)
-	checker := hub.AddMember(t, "bank-b", federation.RoleFlag, federation.RoleCheck)
+	origin := hub.AddMember(t, "bank-a", api.RoleFlag, api.RoleCheck)
+	checker := hub.AddMember(t, "bank-b", api.RoleFlag, api.RoleCheck)
 	toks := origin.Tokenize(t, protocol.TypeEmail, "lifted@example.se", "bystander@example.se")
 	tok := toks[0]
 
@@ -547,7 +547,7 @@ func testEndErasesLogDetails(t *testing.T, clock *hubtest.Clock, end func(*hubte
 	after := hub.LogEntries(t)
 	tombs := map[string]bool{}
 	for _, e := range after[len(before):] {
-		if idx, ok := e.Attr("index"); ok && e.Action == protocol.LogActionErased {
+		if idx, ok := e.Attr("index"); ok && e.Action == protocol.LogErased {
 			tombs[idx] = true
 		}
 	}

@@ -18,8 +18,8 @@ import (
 	"golang.org/x/mod/sumdb/note"
 	"golang.org/x/mod/sumdb/tlog"
 
-	"github.com/sparr-dev/sparr/federation"
 	"github.com/sparr-dev/sparr/protocol"
+	"github.com/sparr-dev/sparr/protocol/api"
 	"github.com/sparr-dev/sparr/server"
 	"github.com/sparr-dev/sparr/server/hubtest"
 	"github.com/sparr-dev/sparr/server/keyring"
@@ -69,7 +69,7 @@ type logProver struct {
 	key  note.Verifier
 	last uint64 // the size of the checkpoint before the write
 	// routes are the routes proved, with the action each logged.
-	routes map[string][]string
+	routes map[string][]protocol.LogAction
 }
 
 func newLogProver(t *testing.T, hub *hubtest.Hub) *logProver {
@@ -77,7 +77,7 @@ func newLogProver(t *testing.T, hub *hubtest.Hub) *logProver {
 	if err != nil {
 		t.Fatal(err)
 	}
-	p := &logProver{t: t, hub: hub, key: key, routes: map[string][]string{}}
+	p := &logProver{t: t, hub: hub, key: key, routes: map[string][]protocol.LogAction{}}
 	p.last = p.checkpoint(hub.Operator).Size
 	return p
 }
@@ -97,7 +97,7 @@ func (p *logProver) checkpoint(m *hubtest.Member) *protocol.Checkpoint {
 }
 
 // prove checks the write of route by m, whose answer named index.
-func (p *logProver) prove(route string, m *hubtest.Member, action string, index uint64) {
+func (p *logProver) prove(route string, m *hubtest.Member, action protocol.LogAction, index uint64) {
 	t := p.t
 	t.Helper()
 	p.routes[route] = append(p.routes[route], action)
@@ -160,8 +160,8 @@ func logIndex(t *testing.T, route string, resp *hubtest.Response, want int) uint
 // is provably in the checkpoint published after it.
 func TestEveryWriteIsProvablyLogged(t *testing.T) {
 	hub := hubtest.Start(t, hubtest.Options{Delivery: fast, Policy: server.Policy{SuspicionLegalBasis: "brottsdatalagen"}})
-	bank := hub.AddMember(t, "bank-a", federation.RoleFlag, federation.RoleCheck, federation.RoleSuspicion)
-	checker := hub.AddMember(t, "bank-b", federation.RoleCheck)
+	bank := hub.AddMember(t, "bank-a", api.RoleFlag, api.RoleCheck, api.RoleSuspicion)
+	checker := hub.AddMember(t, "bank-b", api.RoleCheck)
 	op := hub.Operator
 	p := newLogProver(t, hub)
 	police := &protocol.PoliceReport{Authority: "Polismyndigheten", CaseNumber: "5000-K123456-26", Date: hub.Now().Format(time.DateOnly)}
@@ -233,7 +233,7 @@ func TestEveryWriteIsProvablyLogged(t *testing.T) {
 	p.prove("PUT /v1/members/self/endpoint", checker, "endpoint-registered", logIndex(t, "register endpoint", resp, http.StatusCreated))
 	resp = checker.Do(t, http.MethodPost, "/v1/members/self/endpoint/secret", "", nil)
 	p.prove("POST /v1/members/self/endpoint/secret", checker, "endpoint-secret-rotated", logIndex(t, "rotate secret", resp, http.StatusOK))
-	waitEndpoint(t, checker, "paused", func(e server.EndpointView) bool { return e.Status == federation.EndpointPaused })
+	waitEndpoint(t, checker, "paused", func(e server.EndpointView) bool { return e.Status == api.EndpointPaused })
 	resp = checker.Do(t, http.MethodPost, "/v1/members/self/endpoint/resume", "", nil)
 	p.prove("POST /v1/members/self/endpoint/resume", checker, "endpoint-resumed", logIndex(t, "resume endpoint", resp, http.StatusOK))
 	resp = checker.Do(t, http.MethodDelete, "/v1/members/self/endpoint", "", nil)
@@ -268,7 +268,7 @@ func TestEveryWriteIsProvablyLogged(t *testing.T) {
 	// The lift erased the placement's details: a tombstone follows it.
 	var tombstones []string
 	for _, e := range hub.LogEntries(t) {
-		if b, _ := e.Attr("basis"); e.Action == protocol.LogActionErased && b != "gdpr-art-17" {
+		if b, _ := e.Attr("basis"); e.Action == protocol.LogErased && b != "gdpr-art-17" {
 			v, _ := e.Attr("index")
 			tombstones = append(tombstones, v)
 		}
@@ -284,9 +284,9 @@ func TestEveryWriteIsProvablyLogged(t *testing.T) {
 // extends an earlier one.
 func TestInclusionProofShowsOnlyOwnEntries(t *testing.T) {
 	hub := hubtest.Start(t, hubtest.Options{})
-	a := hub.AddMember(t, "bank-a", federation.RoleCheck)
-	b := hub.AddMember(t, "bank-b", federation.RoleCheck)
-	reg := hub.AddMember(t, "finansinspektionen", federation.RoleRegulator)
+	a := hub.AddMember(t, "bank-a", api.RoleCheck)
+	b := hub.AddMember(t, "bank-b", api.RoleCheck)
+	reg := hub.AddMember(t, "finansinspektionen", api.RoleRegulator)
 	first := openCheckpoint(t, hub, a)
 	toks := a.Tokenize(t, protocol.TypeEmail, "own@example.se")
 	idx := check(t, a, "payment", toks...).LogIndex
@@ -324,7 +324,7 @@ func TestInclusionProofShowsOnlyOwnEntries(t *testing.T) {
 // is served by its size; a size never published is not found.
 func TestCheckpointsKeptAndServedBySize(t *testing.T) {
 	hub := hubtest.Start(t, hubtest.Options{})
-	a := hub.AddMember(t, "bank-a", federation.RoleCheck)
+	a := hub.AddMember(t, "bank-a", api.RoleCheck)
 	first := openCheckpoint(t, hub, a)
 	toks := a.Tokenize(t, protocol.TypeEmail, "sizes@example.se")
 	check(t, a, "payment", toks...)
@@ -398,9 +398,9 @@ func TestCheckpointBeforeStart(t *testing.T) {
 func TestAuditAPI(t *testing.T) {
 	clock := hubtest.NewClock(start)
 	hub := hubtest.Start(t, hubtest.Options{Clock: clock})
-	reg := hub.AddMember(t, "regulator", federation.RoleRegulator)
-	a := hub.AddMember(t, "bank-a", federation.RoleCheck)
-	b := hub.AddMember(t, "bank-b", federation.RoleCheck)
+	reg := hub.AddMember(t, "regulator", api.RoleRegulator)
+	a := hub.AddMember(t, "bank-a", api.RoleCheck)
+	b := hub.AddMember(t, "bank-b", api.RoleCheck)
 	toks := a.Tokenize(t, protocol.TypeEmail, "audit@example.se")
 	check(t, a, "payment", toks...)
 	clock.Advance(24 * time.Hour)
@@ -454,8 +454,8 @@ func TestAuditAPI(t *testing.T) {
 
 func TestErasureReachesEveryMember(t *testing.T) {
 	hub := hubtest.Start(t, hubtest.Options{Delivery: fast, Policy: server.Policy{SuspicionLegalBasis: "brottsdatalagen"}})
-	bank := hub.AddMember(t, "bank-a", federation.RoleFlag, federation.RoleCheck, federation.RoleSuspicion)
-	r := hub.NewReceiver(t, hub.AddMember(t, "bank-b", federation.RoleCheck))
+	bank := hub.AddMember(t, "bank-a", api.RoleFlag, api.RoleCheck, api.RoleSuspicion)
+	r := hub.NewReceiver(t, hub.AddMember(t, "bank-b", api.RoleCheck))
 	r.Register(t)
 	r.WaitEvent(t, wait, protocol.EventVerification)
 	toks := bank.Tokenize(t, protocol.TypePersonalNumber, "190905271474", "200002292399")
@@ -489,7 +489,7 @@ func TestErasureReachesEveryMember(t *testing.T) {
 	// still holds no token.
 	n := 0
 	for _, e := range hub.LogEntries(t) {
-		if e.Action == protocol.LogActionErased {
+		if e.Action == protocol.LogErased {
 			if b, _ := e.Attr("basis"); b == "gdpr-art-17" {
 				n++
 			}
@@ -533,8 +533,8 @@ func (r *hubTiles) SaveTiles([]tlog.Tile, [][]byte) {}
 // entry bundles hold the entries the hashes are of.
 func TestLogAsTiles(t *testing.T) {
 	hub := hubtest.Start(t, hubtest.Options{})
-	bank := hub.AddMember(t, "bank-a", federation.RoleCheck)
-	reg := hub.AddMember(t, "finansinspektionen", federation.RoleRegulator)
+	bank := hub.AddMember(t, "bank-a", api.RoleCheck)
+	reg := hub.AddMember(t, "finansinspektionen", api.RoleRegulator)
 	toks := bank.Tokenize(t, protocol.TypeEmail, "tiles@example.se")
 	for size, _ := hub.Store.LogSize(); size < 300; size++ {
 		check(t, bank, "payment", toks...)

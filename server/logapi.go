@@ -17,8 +17,8 @@ import (
 	"github.com/gin-gonic/gin"
 	"golang.org/x/mod/sumdb/tlog"
 
-	"github.com/sparr-dev/sparr/federation"
 	"github.com/sparr-dev/sparr/protocol"
+	"github.com/sparr-dev/sparr/protocol/api"
 	"github.com/sparr-dev/sparr/server/store"
 )
 
@@ -143,7 +143,7 @@ func (h *Hub) inclusionProof(c *gin.Context) {
 	}
 	m := member(c)
 	e, err := protocol.ParseLogEntry(lines[0])
-	if m.HasRole(federation.RoleRegulator) || (err == nil && e.Member == m.ID) {
+	if m.HasRole(api.RoleRegulator) || (err == nil && e.Member == m.ID) {
 		resp.Entry = string(lines[0])
 	}
 	c.JSON(http.StatusOK, resp)
@@ -240,13 +240,13 @@ func (h *Hub) serveTile(c *gin.Context, level string) {
 
 // An AuditEntry is a log entry as the audit API shows it.
 type AuditEntry struct {
-	Index      uint64            `json:"index"`
-	Time       time.Time         `json:"time"`
-	Member     string            `json:"member"`
-	Action     string            `json:"action"`
-	Result     string            `json:"result"`
-	Commitment string            `json:"commitment,omitempty"`
-	Attrs      map[string]string `json:"attrs,omitempty"`
+	Index      uint64             `json:"index"`
+	Time       time.Time          `json:"time"`
+	Member     string             `json:"member"`
+	Action     protocol.LogAction `json:"action"`
+	Result     string             `json:"result"`
+	Commitment string             `json:"commitment,omitempty"`
+	Attrs      map[string]string  `json:"attrs,omitempty"`
 }
 
 func auditEntry(e *protocol.LogEntry) AuditEntry {
@@ -265,7 +265,7 @@ func auditEntry(e *protocol.LogEntry) AuditEntry {
 
 // auditFilter reads the filters audit routes share.
 func (h *Hub) auditFilter(c *gin.Context) (store.LogFilter, bool) {
-	f := store.LogFilter{Member: c.Query("member"), Action: c.Query("action")}
+	f := store.LogFilter{Member: c.Query("member"), Action: protocol.LogAction(c.Query("action"))}
 	for name, dst := range map[string]*time.Time{"from": &f.From, "to": &f.To} {
 		if v := c.Query(name); v != "" {
 			t, err := time.Parse(time.RFC3339, v)
@@ -338,7 +338,7 @@ func (h *Hub) auditStats(c *gin.Context) {
 	err := h.store.ScanLog(f, func(e *protocol.LogEntry) (bool, error) {
 		st.Total++
 		st.Members[e.Member]++
-		st.Actions[e.Action]++
+		st.Actions[string(e.Action)]++
 		st.Days[e.Time.UTC().Format(time.DateOnly)]++
 		if r, ok := strings.CutPrefix(e.Result, "rejected:"); ok {
 			st.Refused[r]++
@@ -385,7 +385,7 @@ func (h *Hub) auditExport(c *gin.Context) {
 			for _, k := range keys {
 				attrs = append(attrs, k+"="+a.Attrs[k])
 			}
-			cw.Write([]string{strconv.FormatUint(a.Index, 10), a.Time.Format(time.RFC3339Nano), a.Member, a.Action, a.Result, a.Commitment, strings.Join(attrs, " ")})
+			cw.Write([]string{strconv.FormatUint(a.Index, 10), a.Time.Format(time.RFC3339Nano), a.Member, string(a.Action), a.Result, a.Commitment, strings.Join(attrs, " ")})
 			cw.Flush()
 			return cw.Error()
 		}

@@ -13,8 +13,8 @@ import (
 
 	"github.com/gin-gonic/gin"
 
-	"github.com/sparr-dev/sparr/federation"
 	"github.com/sparr-dev/sparr/protocol"
+	"github.com/sparr-dev/sparr/protocol/api"
 	"github.com/sparr-dev/sparr/server"
 	"github.com/sparr-dev/sparr/server/hubtest"
 )
@@ -102,7 +102,7 @@ func TestKeyFetchLogShowsNoQuery(t *testing.T) {
 	// Nothing listens on port 1: the fetch fails at once.
 	const jwksURL = "http://127.0.0.1:1/keys/jwks.json?access_token=SECRET-123"
 	resp := hub.Operator.JSON(t, http.MethodPost, "/v1/admin/members", map[string]any{
-		"id": "bank-u", "name": "Bank U", "roles": []federation.Role{federation.RoleCheck}, "jwks_url": jwksURL})
+		"id": "bank-u", "name": "Bank U", "roles": []api.Role{api.RoleCheck}, "jwks_url": jwksURL})
 	mustStatus(t, resp, http.StatusCreated)
 	bearer, err := protocol.NewBearer(key, "bank-u", hub.URL, hub.Now(), protocol.MaxBearerLifetime)
 	if err != nil {

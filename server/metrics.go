@@ -8,7 +8,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
-	"github.com/sparr-dev/sparr/federation"
+	"github.com/sparr-dev/sparr/protocol/api"
 	"github.com/sparr-dev/sparr/server/store"
 )
 
@@ -76,7 +76,7 @@ func (m *metrics) observeCommit(commands int, took time.Duration) {
 	m.batch.Observe(float64(commands))
 }
 
-// Attempted counts a delivery attempt (federation.DeliveryObserver).
+// Attempted counts a delivery attempt (webhook.Observer).
 func (m *metrics) Attempted(_ string, outcome string, latency time.Duration) {
 	m.deliveries.WithLabelValues(outcome).Inc()
 	m.deliveryLat.Observe(latency.Seconds())
@@ -103,7 +103,7 @@ func (q *queueCollector) Collect(ch chan<- prometheus.Metric) {
 	}
 	paused := 0
 	for _, e := range eps {
-		if e.Status == federation.EndpointPaused {
+		if e.Status == api.EndpointPaused {
 			paused++
 		}
 		if n, err := q.store.Backlog(e.Member); err == nil {

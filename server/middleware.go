@@ -17,8 +17,8 @@ import (
 	"github.com/google/uuid"
 	"golang.org/x/time/rate"
 
-	"github.com/sparr-dev/sparr/federation"
 	"github.com/sparr-dev/sparr/protocol"
+	"github.com/sparr-dev/sparr/protocol/api"
 )
 
 // Context keys the middleware sets.
@@ -114,9 +114,9 @@ func (h *Hub) describe(r Route) gin.HandlerFunc {
 	}
 }
 
-func member(c *gin.Context) *federation.Member {
+func member(c *gin.Context) *api.Member {
 	m, _ := c.Get(keyMember)
-	mm, _ := m.(*federation.Member)
+	mm, _ := m.(*api.Member)
 	return mm
 }
 
@@ -177,7 +177,7 @@ func (h *Hub) authenticate(r Route) gin.HandlerFunc {
 	}
 }
 
-func roleList(roles []federation.Role) string {
+func roleList(roles []api.Role) string {
 	s := make([]string, len(roles))
 	for i, r := range roles {
 		s[i] = string(r)

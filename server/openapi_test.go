@@ -27,8 +27,8 @@ import (
 	"github.com/goccy/go-yaml"
 	"golang.org/x/mod/sumdb/tlog"
 
-	"github.com/sparr-dev/sparr/federation"
 	"github.com/sparr-dev/sparr/protocol"
+	"github.com/sparr-dev/sparr/protocol/api"
 	"github.com/sparr-dev/sparr/server"
 	"github.com/sparr-dev/sparr/server/hubtest"
 )
@@ -151,7 +151,7 @@ func refs(v any, at string, out map[string]string) {
 
 func routeKey(r server.Route) string { return r.Method + " " + r.OpenAPIPath() }
 
-func sortedRoles(roles []federation.Role) []string {
+func sortedRoles(roles []api.Role) []string {
 	out := make([]string, len(roles))
 	for i, r := range roles {
 		out[i] = string(r)
@@ -450,7 +450,7 @@ func TestOpenAPISchemasMatchGoTypes(t *testing.T) {
 		{"Configuration", server.Configuration{}, false},
 		{"LogInfo", server.LogInfo{}, false},
 		{"PolicyInfo", server.PolicyInfo{}, false},
-		{"Member", federation.Member{}, false},
+		{"Member", api.Member{}, false},
 		{"FeedEvent", server.FeedEvent{}, false},
 		{"FeedPage", server.FeedPage{}, false},
 		{"EndpointView", server.EndpointView{}, false},
@@ -516,10 +516,10 @@ func TestOpenAPISchemasMatchGoTypes(t *testing.T) {
 		{"Advice", []string{server.AdviceVerify, server.AdviceReview, server.AdviceNone}},
 		{"SuspicionCategory", stringsOf(protocol.SuspicionCategories())},
 		{"IdentifierType", stringsOf(protocol.IdentifierTypes())},
-		{"Role", stringsOf(federation.Roles())},
+		{"Role", stringsOf(api.Roles())},
 		{"EventType", stringsOf(protocol.EventTypes())},
 		{"FlagKind", []string{string(protocol.FlagKindStandard), string(protocol.FlagKindExtended)}},
-		{"EndpointStatus", stringsOf([]federation.EndpointStatus{federation.EndpointUnverified, federation.EndpointActive, federation.EndpointPaused, federation.EndpointDisabled})},
+		{"EndpointStatus", stringsOf([]api.EndpointStatus{api.EndpointUnverified, api.EndpointActive, api.EndpointPaused, api.EndpointDisabled})},
 		{"RetractReason", stringsOf([]protocol.RetractReason{protocol.RetractReportedInError, protocol.RetractCaseClosed, protocol.RetractOther})},
 		{"PlaceReason", stringsOf(protocol.PlaceReasons())},
 		{"LiftReason", stringsOf(protocol.LiftReasons())},
@@ -834,8 +834,8 @@ func conforms(t testing.TB, route string, resp *hubtest.Response) {
 func TestOpenAPIDescribesAnswers(t *testing.T) {
 	hub := hubtest.Start(t, hubtest.Options{Policy: server.Policy{SuspicionLegalBasis: "brottsdatalagen-2-kap-4-par"}})
 	began := hub.Now().UTC().Truncate(time.Second)
-	bank := hub.AddMember(t, "bank-a", federation.RoleFlag, federation.RoleSuspicion, federation.RoleCheck)
-	other := hub.AddMember(t, "bank-b", federation.RoleCheck)
+	bank := hub.AddMember(t, "bank-a", api.RoleFlag, api.RoleSuspicion, api.RoleCheck)
+	other := hub.AddMember(t, "bank-b", api.RoleCheck)
 	// A checkpoint from before the walk, which the later ones must extend.
 	early, err := hub.PublishCheckpoint()
 	if err != nil {
@@ -1035,7 +1035,7 @@ func TestOpenAPIDescribesAnswers(t *testing.T) {
 
 	// The exchange log: any member fetches the signed checkpoint and proves
 	// entries against it; the regulator reads the entries themselves.
-	regulator := hub.AddMember(t, "finansinspektionen", federation.RoleRegulator)
+	regulator := hub.AddMember(t, "finansinspektionen", api.RoleRegulator)
 	logKey, err := protocol.NewLogVerifier(cfg.Log.PublicKey)
 	if err != nil {
 		t.Fatal(err)
@@ -1179,7 +1179,7 @@ func TestOpenAPIDescribesAnswers(t *testing.T) {
 		t.Errorf("got flag status %q after the erasure, want erased", gone.Flag.Status)
 	}
 	var tombstones auditPage
-	expect("GET /v1/audit/entries", regulator.Do(t, http.MethodGet, fmt.Sprintf("/v1/audit/entries?action=%s&after=%d", protocol.LogActionErased, erasure.LogIndex), "", nil), http.StatusOK).JSON(t, &tombstones)
+	expect("GET /v1/audit/entries", regulator.Do(t, http.MethodGet, fmt.Sprintf("/v1/audit/entries?action=%s&after=%d", protocol.LogErased, erasure.LogIndex), "", nil), http.StatusOK).JSON(t, &tombstones)
 	if len(tombstones.Entries) == 0 {
 		t.Fatalf("got no tombstones after the erasure's entry %d, want one per entry whose details went", erasure.LogIndex)
 	}

@@ -56,7 +56,7 @@ func loggedRefusal(problemType string) bool {
 
 // logRefusal appends "<action> rejected:<slug>" for the member, committing
 // to the SHA-256 of the body it sent.
-func (h *Hub) logRefusal(c *gin.Context, memberID, action string, p *protocol.Problem) {
+func (h *Hub) logRefusal(c *gin.Context, memberID string, action protocol.LogAction, p *protocol.Problem) {
 	body, _ := c.Get(keyBody)
 	raw, _ := body.([]byte)
 	sum := sha256.Sum256(raw)

@@ -10,8 +10,8 @@ import (
 	"sync/atomic"
 	"testing"
 
-	"github.com/sparr-dev/sparr/federation"
 	"github.com/sparr-dev/sparr/protocol"
+	"github.com/sparr-dev/sparr/protocol/api"
 	"github.com/sparr-dev/sparr/server/hubtest"
 )
 
@@ -66,11 +66,11 @@ func (c *counter) waitFor(bodies ...string) {
 // all verified.
 func propagationHub(b *testing.B, n int) (*hubtest.Hub, *hubtest.Member, []*counter) {
 	hub := hubtest.Start(b, hubtest.Options{Limits: unlimited})
-	origin := hub.AddMember(b, "bank-origin", federation.RoleFlag)
+	origin := hub.AddMember(b, "bank-origin", api.RoleFlag)
 	counters := make([]*counter, n)
 	for i := range counters {
 		counters[i] = newCounter(b)
-		m := hub.AddMember(b, fmt.Sprintf("bank-%03d", i), federation.RoleCheck)
+		m := hub.AddMember(b, fmt.Sprintf("bank-%03d", i), api.RoleCheck)
 		resp := m.JSON(b, http.MethodPut, "/v1/members/self/endpoint", map[string]string{"url": counters[i].srv.URL})
 		if resp.Status != http.StatusCreated {
 			b.Fatalf("register: %d %s", resp.Status, resp.Body)

@@ -15,8 +15,9 @@ import (
 	"testing"
 	"time"
 
-	"github.com/sparr-dev/sparr/federation"
+	"github.com/sparr-dev/sparr/federation/webhook"
 	"github.com/sparr-dev/sparr/protocol"
+	"github.com/sparr-dev/sparr/protocol/api"
 	"github.com/sparr-dev/sparr/server"
 	"github.com/sparr-dev/sparr/server/hubtest"
 	"github.com/sparr-dev/sparr/server/store"
@@ -145,11 +146,11 @@ func nextDelivery(t *testing.T, deliveries <-chan signed) signed {
 
 func TestFlagReachesTwentyReceivers(t *testing.T) {
 	hub := hubtest.Start(t, hubtest.Options{Delivery: fast})
-	origin := hub.AddMember(t, "bank-origin", federation.RoleFlag)
+	origin := hub.AddMember(t, "bank-origin", api.RoleFlag)
 	var receivers []*hubtest.Receiver
 	var secrets []string
 	for i := range 20 {
-		m := hub.AddMember(t, fmt.Sprintf("bank-%02d", i), federation.RoleCheck)
+		m := hub.AddMember(t, fmt.Sprintf("bank-%02d", i), api.RoleCheck)
 		r := hub.NewReceiver(t, m)
 		secrets = append(secrets, register(t, r)) // the receiver verifies v1 (HMAC with its secret)
 		if i%2 == 0 {
@@ -160,7 +161,7 @@ func TestFlagReachesTwentyReceivers(t *testing.T) {
 	checks := make([]<-chan signed, len(receivers))
 	for i, r := range receivers {
 		r.WaitEvent(t, wait, protocol.EventVerification)
-		waitEndpoint(t, r.Member, "verified", func(e server.EndpointView) bool { return e.Verified && e.Status == federation.EndpointActive })
+		waitEndpoint(t, r.Member, "verified", func(e server.EndpointView) bool { return e.Verified && e.Status == api.EndpointActive })
 		checks[i] = inspect(t, hub, r, map[string]string{"secret": secrets[i]}, false)
 	}
 
@@ -193,7 +194,7 @@ func TestFlagReachesTwentyReceivers(t *testing.T) {
 	}
 	deliveries := 0
 	for _, e := range hub.LogEntries(t) {
-		if e.Action == "delivery" && e.Result == "ok" {
+		if e.Action == protocol.LogDelivery && e.Result == "ok" {
 			deliveries++
 			if _, ok := e.Attr("latency_ms"); !ok {
 				t.Errorf("delivery entry without latency: %+v", e)
@@ -207,9 +208,9 @@ func TestFlagReachesTwentyReceivers(t *testing.T) {
 
 func TestFaultyReceivers(t *testing.T) {
 	hub := hubtest.Start(t, hubtest.Options{Delivery: fast})
-	origin := hub.AddMember(t, "bank-origin", federation.RoleFlag)
+	origin := hub.AddMember(t, "bank-origin", api.RoleFlag)
 	add := func(id string) *hubtest.Receiver {
-		r := hub.NewReceiver(t, hub.AddMember(t, id, federation.RoleCheck))
+		r := hub.NewReceiver(t, hub.AddMember(t, id, api.RoleCheck))
 		r.Register(t)
 		r.WaitEvent(t, wait, protocol.EventVerification)
 		return r
@@ -301,7 +302,7 @@ func TestFaultyReceivers(t *testing.T) {
 	// The hung and the resetting ones run out of schedule and are paused,
 	// with their events kept.
 	for _, r := range []*hubtest.Receiver{hung, reset} {
-		e := waitEndpoint(t, r.Member, "paused", func(e server.EndpointView) bool { return e.Status == federation.EndpointPaused })
+		e := waitEndpoint(t, r.Member, "paused", func(e server.EndpointView) bool { return e.Status == api.EndpointPaused })
 		if e.Backlog != 2 || e.Reason == "" || e.LastError == "" {
 			t.Errorf("%s paused with %+v, want both flags queued and a reason", r.Member.ID, e)
 		}
@@ -314,7 +315,7 @@ func TestFaultyReceivers(t *testing.T) {
 	}
 	mu.Unlock()
 	// The gone one is disabled, its queue dropped.
-	e := waitEndpoint(t, gone.Member, "disabled", func(e server.EndpointView) bool { return e.Status == federation.EndpointDisabled })
+	e := waitEndpoint(t, gone.Member, "disabled", func(e server.EndpointView) bool { return e.Status == api.EndpointDisabled })
 	if e.Backlog != 0 {
 		t.Errorf("disabled endpoint keeps %d deliveries", e.Backlog)
 	}
@@ -350,8 +351,8 @@ func TestFaultyReceivers(t *testing.T) {
 // arrives twice carries the same webhook-id both times.
 func TestRestartWithBacklog(t *testing.T) {
 	hub := hubtest.Start(t, hubtest.Options{Delivery: server.Delivery{Schedule: fast.Schedule, Timeout: 5 * time.Second}})
-	origin := hub.AddMember(t, "bank-origin", federation.RoleFlag)
-	r := hub.NewReceiver(t, hub.AddMember(t, "bank-b", federation.RoleCheck))
+	origin := hub.AddMember(t, "bank-origin", api.RoleFlag)
+	r := hub.NewReceiver(t, hub.AddMember(t, "bank-b", api.RoleCheck))
 	r.Register(t)
 	r.WaitEvent(t, wait, protocol.EventVerification)
 
@@ -420,8 +421,8 @@ func feed(t *testing.T, m *hubtest.Member, after uint64) ([]server.FeedEvent, ui
 
 func TestPausedMemberCatchesUp(t *testing.T) {
 	hub := hubtest.Start(t, hubtest.Options{Delivery: fast})
-	origin := hub.AddMember(t, "bank-origin", federation.RoleFlag, federation.RoleCheck)
-	member := hub.AddMember(t, "bank-b", federation.RoleCheck)
+	origin := hub.AddMember(t, "bank-origin", api.RoleFlag, api.RoleCheck)
+	member := hub.AddMember(t, "bank-b", api.RoleCheck)
 	r := hub.NewReceiver(t, member)
 	r.Register(t)
 	r.WaitEvent(t, wait, protocol.EventVerification)
@@ -438,7 +439,7 @@ func TestPausedMemberCatchesUp(t *testing.T) {
 		placed = append(placed, place(t, origin, tok))
 	}
 	origin.Submit(t, "/v1/flags/"+placed[1].Flag.FlagID+"/lift", protocol.LiftFlag{FlagID: placed[1].Flag.FlagID})
-	waitEndpoint(t, member, "paused", func(e server.EndpointView) bool { return e.Status == federation.EndpointPaused })
+	waitEndpoint(t, member, "paused", func(e server.EndpointView) bool { return e.Status == api.EndpointPaused })
 
 	// Back up, it reads what it missed from the feed, with no gap: the
 	// placements still active, and the lift (the lifted flag's placement
@@ -460,7 +461,7 @@ func TestPausedMemberCatchesUp(t *testing.T) {
 	resp := member.Do(t, http.MethodPost, "/v1/members/self/endpoint/resume", "", nil)
 	mustStatus(t, resp, http.StatusOK)
 	r.WaitEvent(t, wait, protocol.EventFlagLifted)
-	waitEndpoint(t, member, "drained", func(e server.EndpointView) bool { return e.Backlog == 0 && e.Status == federation.EndpointActive })
+	waitEndpoint(t, member, "drained", func(e server.EndpointView) bool { return e.Backlog == 0 && e.Status == api.EndpointActive })
 	// Resuming an active endpoint is refused.
 	if resp := member.Do(t, http.MethodPost, "/v1/members/self/endpoint/resume", "", nil); resp.Status != http.StatusConflict {
 		t.Errorf("resuming an active endpoint: %d, want 409", resp.Status)
@@ -472,7 +473,7 @@ func TestPausedMemberCatchesUp(t *testing.T) {
 // hub's active flags and suspicion hits.
 func TestNewMemberBootstraps(t *testing.T) {
 	hub := hubtest.Start(t, hubtest.Options{Policy: server.Policy{SuspicionLegalBasis: "brottsdatalagen"}})
-	origin := hub.AddMember(t, "bank-origin", federation.RoleFlag, federation.RoleSuspicion, federation.RoleCheck)
+	origin := hub.AddMember(t, "bank-origin", api.RoleFlag, api.RoleSuspicion, api.RoleCheck)
 	var values []string
 	for i := range 8 {
 		values = append(values, fmt.Sprintf("boot%d@example.se", i))
@@ -485,7 +486,7 @@ func TestNewMemberBootstraps(t *testing.T) {
 	origin.Submit(t, "/v1/flags/"+placed[0].Flag.FlagID+"/lift", protocol.LiftFlag{FlagID: placed[0].Flag.FlagID})
 	mustStatus(t, origin.Submit(t, "/v1/suspicions", protocol.ReportSuspicion{Subjects: toks[5:7], Category: protocol.CategoryMoneyMule, PoliceReport: report}), http.StatusCreated)
 
-	late := hub.AddMember(t, "bank-late", federation.RoleCheck)
+	late := hub.AddMember(t, "bank-late", api.RoleCheck)
 	resp := late.Do(t, http.MethodGet, "/v1/snapshot", "", nil)
 	mustStatus(t, resp, http.StatusOK)
 	var snap struct {
@@ -571,7 +572,7 @@ func (m *mirror) apply(t *testing.T, jws string) {
 func TestFeedRetention(t *testing.T) {
 	clock := hubtest.NewClock(start)
 	hub := hubtest.Start(t, hubtest.Options{Clock: clock, Policy: server.Policy{FeedRetention: 24 * time.Hour}})
-	origin := hub.AddMember(t, "bank-origin", federation.RoleFlag, federation.RoleCheck)
+	origin := hub.AddMember(t, "bank-origin", api.RoleFlag, api.RoleCheck)
 	toks := origin.Tokenize(t, protocol.TypeEmail, "old@example.se", "new@example.se")
 	old := place(t, origin, toks[0])
 	clock.Advance(48 * time.Hour)
@@ -597,8 +598,8 @@ func TestFeedRetention(t *testing.T) {
 
 func TestSecretRotationKeepsDeliveriesVerifying(t *testing.T) {
 	hub := hubtest.Start(t, hubtest.Options{Delivery: fast})
-	origin := hub.AddMember(t, "bank-origin", federation.RoleFlag)
-	m := hub.AddMember(t, "bank-b", federation.RoleCheck)
+	origin := hub.AddMember(t, "bank-origin", api.RoleFlag)
+	m := hub.AddMember(t, "bank-b", api.RoleCheck)
 	r := hub.NewReceiver(t, m)
 	r.Register(t) // trusts the first secret only
 	r.WaitEvent(t, wait, protocol.EventVerification)
@@ -637,8 +638,8 @@ func TestSecretRotationKeepsDeliveriesVerifying(t *testing.T) {
 }
 
 func TestWebhookURLRules(t *testing.T) {
-	hub := hubtest.Start(t, hubtest.Options{Configure: func(c *server.Config) { c.Targets = federation.TargetPolicy{} }})
-	m := hub.AddMember(t, "bank-b", federation.RoleCheck)
+	hub := hubtest.Start(t, hubtest.Options{Configure: func(c *server.Config) { c.Targets = webhook.TargetPolicy{} }})
+	m := hub.AddMember(t, "bank-b", api.RoleCheck)
 	for _, url := range []string{
 		"http://127.0.0.1:9/hook",      // loopback, and plain HTTP
 		"https://127.0.0.1:9/hook",     // loopback
@@ -662,8 +663,8 @@ func TestWebhookURLRules(t *testing.T) {
 // those; the feed still serves everything the member is entitled to.
 func TestEventFilter(t *testing.T) {
 	hub := hubtest.Start(t, hubtest.Options{Delivery: fast})
-	origin := hub.AddMember(t, "bank-origin", federation.RoleFlag)
-	m := hub.AddMember(t, "bank-b", federation.RoleCheck)
+	origin := hub.AddMember(t, "bank-origin", api.RoleFlag)
+	m := hub.AddMember(t, "bank-b", api.RoleCheck)
 	r := hub.NewReceiver(t, m)
 	r.Register(t, protocol.EventFlagLifted)
 	r.WaitEvent(t, wait, protocol.EventVerification)
@@ -685,8 +686,8 @@ func TestEventFilter(t *testing.T) {
 // for it, and all of them are delivered, in order, once it resumes.
 func TestPausedBacklogGrows(t *testing.T) {
 	hub := hubtest.Start(t, hubtest.Options{Delivery: fast})
-	origin := hub.AddMember(t, "bank-origin", federation.RoleFlag)
-	member := hub.AddMember(t, "bank-b", federation.RoleCheck)
+	origin := hub.AddMember(t, "bank-origin", api.RoleFlag)
+	member := hub.AddMember(t, "bank-b", api.RoleCheck)
 	r := hub.NewReceiver(t, member)
 	r.Register(t)
 	r.WaitEvent(t, wait, protocol.EventVerification)
@@ -701,17 +702,17 @@ func TestPausedBacklogGrows(t *testing.T) {
 	}
 	toks := origin.Tokenize(t, protocol.TypeEmail, values...)
 	flags := []string{place(t, origin, toks[0]).Flag.FlagID}
-	waitEndpoint(t, member, "paused", func(e server.EndpointView) bool { return e.Status == federation.EndpointPaused })
+	waitEndpoint(t, member, "paused", func(e server.EndpointView) bool { return e.Status == api.EndpointPaused })
 	for i, tok := range toks[1:] {
 		flags = append(flags, place(t, origin, tok).Flag.FlagID)
-		if e := endpointOf(t, member); e.Backlog != i+2 || e.Status != federation.EndpointPaused {
+		if e := endpointOf(t, member); e.Backlog != i+2 || e.Status != api.EndpointPaused {
 			t.Errorf("after %d placements: got backlog %d, status %s; want %d, paused", i+2, e.Backlog, e.Status, i+2)
 		}
 	}
 
 	r.Behave(nil)
 	mustStatus(t, member.Do(t, http.MethodPost, "/v1/members/self/endpoint/resume", "", nil), http.StatusOK)
-	waitEndpoint(t, member, "drained", func(e server.EndpointView) bool { return e.Backlog == 0 && e.Status == federation.EndpointActive })
+	waitEndpoint(t, member, "drained", func(e server.EndpointView) bool { return e.Backlog == 0 && e.Status == api.EndpointActive })
 	var got []string
 	var last uint64
 	for _, g := range r.Received() {
@@ -737,15 +738,15 @@ func TestPausedLiftOutlivesFeedRetention(t *testing.T) {
 	clock := hubtest.NewClock(time.Now().Add(-48 * time.Hour))
 	hub := hubtest.Start(t, hubtest.Options{Clock: clock, Policy: server.Policy{FeedRetention: 24 * time.Hour},
 		Delivery: server.Delivery{Schedule: []time.Duration{0, 0}, Timeout: 5 * time.Second}})
-	origin := hub.AddMember(t, "bank-origin", federation.RoleFlag)
-	member := hub.AddMember(t, "bank-b", federation.RoleCheck)
+	origin := hub.AddMember(t, "bank-origin", api.RoleFlag)
+	member := hub.AddMember(t, "bank-b", api.RoleCheck)
 	r := hub.NewReceiver(t, member)
 	r.Behave(func(_ int, w http.ResponseWriter, _ *http.Request) bool {
 		w.WriteHeader(http.StatusServiceUnavailable)
 		return true
 	})
 	r.Register(t)
-	waitEndpoint(t, member, "paused", func(e server.EndpointView) bool { return e.Status == federation.EndpointPaused })
+	waitEndpoint(t, member, "paused", func(e server.EndpointView) bool { return e.Status == api.EndpointPaused })
 	tok := origin.Tokenize(t, protocol.TypeEmail, "lifted@example.se")[0]
 	f := place(t, origin, tok)
 	mustStatus(t, origin.Submit(t, "/v1/flags/"+f.Flag.FlagID+"/lift", protocol.LiftFlag{FlagID: f.Flag.FlagID}), http.StatusOK)
@@ -761,7 +762,7 @@ func TestPausedLiftOutlivesFeedRetention(t *testing.T) {
 	seq, _ := hub.Store.Sequence()
 	var pruned []*protocol.LogEntry
 	for _, e := range hub.LogEntries(t)[logSize:] {
-		if e.Action == "feed-pruned" {
+		if e.Action == protocol.LogFeedPruned {
 			pruned = append(pruned, e)
 		}
 	}
@@ -790,7 +791,7 @@ func TestPausedLiftOutlivesFeedRetention(t *testing.T) {
 		t.Fatal(err)
 	}
 	for _, e := range hub.LogEntries(t)[logSize:] {
-		if e.Action == "feed-pruned" {
+		if e.Action == protocol.LogFeedPruned {
 			t.Errorf("got a second feed-pruned entry %+v, want none: nothing more was due", e)
 		}
 	}
@@ -801,8 +802,8 @@ func TestPausedLiftOutlivesFeedRetention(t *testing.T) {
 func TestOldSecretStopsSigning(t *testing.T) {
 	clock := hubtest.NewClock(time.Now())
 	hub := hubtest.Start(t, hubtest.Options{Clock: clock, Delivery: fast})
-	origin := hub.AddMember(t, "bank-origin", federation.RoleFlag)
-	m := hub.AddMember(t, "bank-b", federation.RoleCheck)
+	origin := hub.AddMember(t, "bank-origin", api.RoleFlag)
+	m := hub.AddMember(t, "bank-b", api.RoleCheck)
 	r := hub.NewReceiver(t, m)
 	old := register(t, r)
 	r.WaitEvent(t, wait, protocol.EventVerification)
@@ -841,8 +842,8 @@ func TestOldSecretStopsSigning(t *testing.T) {
 // subject-erased record that tells members to erase theirs.
 func TestErasureLeavesFeedAndSnapshot(t *testing.T) {
 	hub := hubtest.Start(t, hubtest.Options{Policy: server.Policy{SuspicionLegalBasis: "brottsdatalagen"}})
-	origin := hub.AddMember(t, "bank-origin", federation.RoleFlag, federation.RoleSuspicion, federation.RoleCheck)
-	member := hub.AddMember(t, "bank-b", federation.RoleCheck)
+	origin := hub.AddMember(t, "bank-origin", api.RoleFlag, api.RoleSuspicion, api.RoleCheck)
+	member := hub.AddMember(t, "bank-b", api.RoleCheck)
 	toks := origin.Tokenize(t, protocol.TypeEmail, "erased@example.se", "kept@example.se")
 	place(t, origin, toks[0])
 	kept := place(t, origin, toks[1])

@@ -7,8 +7,8 @@ import (
 
 	"github.com/gin-gonic/gin"
 
-	"github.com/sparr-dev/sparr/federation"
 	"github.com/sparr-dev/sparr/protocol"
+	"github.com/sparr-dev/sparr/protocol/api"
 )
 
 // A rateClass groups routes under one per-member rate limit.
@@ -28,11 +28,11 @@ const (
 type Route struct {
 	Method string
 	Path   string
-	Roles  []federation.Role
+	Roles  []api.Role
 	Class  string
 	// Action names the route in the exchange log; a route with an action
 	// logs the requests it refuses for bad input.
-	Action string
+	Action protocol.LogAction
 
 	handle func(*Hub, *gin.Context)
 }
@@ -41,15 +41,15 @@ type Route struct {
 func (r Route) Public() bool { return len(r.Roles) == 0 }
 
 var (
-	anyone    []federation.Role
-	flagRole  = []federation.Role{federation.RoleFlag}
-	suspRole  = []federation.Role{federation.RoleSuspicion}
-	checkRole = []federation.Role{federation.RoleCheck}
-	operator  = []federation.Role{federation.RoleOperator}
-	tokenizer = []federation.Role{federation.RoleFlag, federation.RoleSuspicion, federation.RoleCheck}
-	recordsOf = []federation.Role{federation.RoleFlag, federation.RoleSuspicion, federation.RoleCheck}
-	logReader = []federation.Role{federation.RoleFlag, federation.RoleSuspicion, federation.RoleCheck, federation.RoleRegulator, federation.RoleOperator}
-	regulator = []federation.Role{federation.RoleRegulator}
+	anyone    []api.Role
+	flagRole  = []api.Role{api.RoleFlag}
+	suspRole  = []api.Role{api.RoleSuspicion}
+	checkRole = []api.Role{api.RoleCheck}
+	operator  = []api.Role{api.RoleOperator}
+	tokenizer = []api.Role{api.RoleFlag, api.RoleSuspicion, api.RoleCheck}
+	recordsOf = []api.Role{api.RoleFlag, api.RoleSuspicion, api.RoleCheck}
+	logReader = []api.Role{api.RoleFlag, api.RoleSuspicion, api.RoleCheck, api.RoleRegulator, api.RoleOperator}
+	regulator = []api.Role{api.RoleRegulator}
 )
 
 // Routes returns every route of the API, in the order docs/openapi.yaml
@@ -61,26 +61,26 @@ func Routes() []Route {
 		{Method: http.MethodGet, Path: "/healthz", Roles: anyone, handle: (*Hub).healthz},
 		{Method: http.MethodGet, Path: "/readyz", Roles: anyone, handle: (*Hub).readyz},
 
-		{Method: http.MethodPost, Path: "/v1/tokens", Roles: tokenizer, Class: string(classTokens), Action: "tokens", handle: (*Hub).tokens},
+		{Method: http.MethodPost, Path: "/v1/tokens", Roles: tokenizer, Class: string(classTokens), Action: protocol.LogTokens, handle: (*Hub).tokens},
 
-		{Method: http.MethodPost, Path: "/v1/flags", Roles: flagRole, Class: string(classWrites), Action: "flag-place", handle: (*Hub).placeFlag},
-		{Method: http.MethodGet, Path: "/v1/flags/:id", Roles: []federation.Role{federation.RoleFlag, federation.RoleCheck}, Class: string(classReads), handle: (*Hub).getFlag},
-		{Method: http.MethodPost, Path: "/v1/flags/:id/extend", Roles: flagRole, Class: string(classWrites), Action: "flag-extend", handle: (*Hub).extendFlag},
-		{Method: http.MethodPost, Path: "/v1/flags/:id/thaw", Roles: flagRole, Class: string(classWrites), Action: "flag-thaw", handle: (*Hub).thawFlag},
-		{Method: http.MethodPost, Path: "/v1/flags/:id/lift", Roles: flagRole, Class: string(classWrites), Action: "flag-lift", handle: (*Hub).liftFlag},
+		{Method: http.MethodPost, Path: "/v1/flags", Roles: flagRole, Class: string(classWrites), Action: protocol.LogFlagPlace, handle: (*Hub).placeFlag},
+		{Method: http.MethodGet, Path: "/v1/flags/:id", Roles: []api.Role{api.RoleFlag, api.RoleCheck}, Class: string(classReads), handle: (*Hub).getFlag},
+		{Method: http.MethodPost, Path: "/v1/flags/:id/extend", Roles: flagRole, Class: string(classWrites), Action: protocol.LogFlagExtend, handle: (*Hub).extendFlag},
+		{Method: http.MethodPost, Path: "/v1/flags/:id/thaw", Roles: flagRole, Class: string(classWrites), Action: protocol.LogFlagThaw, handle: (*Hub).thawFlag},
+		{Method: http.MethodPost, Path: "/v1/flags/:id/lift", Roles: flagRole, Class: string(classWrites), Action: protocol.LogFlagLift, handle: (*Hub).liftFlag},
 
-		{Method: http.MethodPost, Path: "/v1/suspicions", Roles: suspRole, Class: string(classWrites), Action: "suspicion-report", handle: (*Hub).reportSuspicion},
-		{Method: http.MethodPost, Path: "/v1/suspicions/:id/retract", Roles: suspRole, Class: string(classWrites), Action: "suspicion-retract", handle: (*Hub).retractSuspicion},
-		{Method: http.MethodPost, Path: "/v1/suspicions/:id/details", Roles: checkRole, Class: string(classChecks), Action: "suspicion-details", handle: (*Hub).suspicionDetails},
+		{Method: http.MethodPost, Path: "/v1/suspicions", Roles: suspRole, Class: string(classWrites), Action: protocol.LogSuspicionReport, handle: (*Hub).reportSuspicion},
+		{Method: http.MethodPost, Path: "/v1/suspicions/:id/retract", Roles: suspRole, Class: string(classWrites), Action: protocol.LogSuspicionRetract, handle: (*Hub).retractSuspicion},
+		{Method: http.MethodPost, Path: "/v1/suspicions/:id/details", Roles: checkRole, Class: string(classChecks), Action: protocol.LogSuspicionDetails, handle: (*Hub).suspicionDetails},
 
-		{Method: http.MethodPost, Path: "/v1/check", Roles: checkRole, Class: string(classChecks), Action: "check", handle: (*Hub).check},
-		{Method: http.MethodPost, Path: "/v1/checks/:id/outcome", Roles: checkRole, Class: string(classWrites), Action: "check-outcome", handle: (*Hub).checkOutcome},
+		{Method: http.MethodPost, Path: "/v1/check", Roles: checkRole, Class: string(classChecks), Action: protocol.LogCheck, handle: (*Hub).check},
+		{Method: http.MethodPost, Path: "/v1/checks/:id/outcome", Roles: checkRole, Class: string(classWrites), Action: protocol.LogCheckOutcome, handle: (*Hub).checkOutcome},
 
 		{Method: http.MethodGet, Path: "/v1/records/:jti", Roles: recordsOf, Class: string(classReads), handle: (*Hub).getRecord},
 
 		{Method: http.MethodGet, Path: "/v1/events", Roles: recordsOf, Class: string(classReads), handle: (*Hub).events},
 		{Method: http.MethodGet, Path: "/v1/snapshot", Roles: recordsOf, Class: string(classReads), handle: (*Hub).snapshot},
-		{Method: http.MethodPut, Path: "/v1/members/self/endpoint", Roles: recordsOf, Class: string(classWrites), Action: "endpoint-register", handle: (*Hub).putEndpoint},
+		{Method: http.MethodPut, Path: "/v1/members/self/endpoint", Roles: recordsOf, Class: string(classWrites), Action: protocol.LogEndpointRegister, handle: (*Hub).putEndpoint},
 		{Method: http.MethodGet, Path: "/v1/members/self/endpoint", Roles: recordsOf, Class: string(classReads), handle: (*Hub).getEndpoint},
 		{Method: http.MethodDelete, Path: "/v1/members/self/endpoint", Roles: recordsOf, Class: string(classWrites), handle: (*Hub).deleteEndpoint},
 		{Method: http.MethodPost, Path: "/v1/members/self/endpoint/secret", Roles: recordsOf, Class: string(classWrites), handle: (*Hub).rotateSecret},
@@ -97,13 +97,13 @@ func Routes() []Route {
 		{Method: http.MethodGet, Path: "/v1/audit/export", Roles: regulator, Class: string(classReads), handle: (*Hub).auditExport},
 
 		{Method: http.MethodGet, Path: "/v1/admin/members", Roles: operator, Class: string(classReads), handle: (*Hub).listMembers},
-		{Method: http.MethodPost, Path: "/v1/admin/members", Roles: operator, Class: string(classWrites), Action: "member-add", handle: (*Hub).addMember},
+		{Method: http.MethodPost, Path: "/v1/admin/members", Roles: operator, Class: string(classWrites), Action: protocol.LogMemberAdd, handle: (*Hub).addMember},
 		{Method: http.MethodGet, Path: "/v1/admin/members/:id", Roles: operator, Class: string(classReads), handle: (*Hub).getMember},
-		{Method: http.MethodPatch, Path: "/v1/admin/members/:id", Roles: operator, Class: string(classWrites), Action: "member-update", handle: (*Hub).updateMember},
-		{Method: http.MethodPost, Path: "/v1/admin/members/:id/suspend", Roles: operator, Class: string(classWrites), Action: "member-suspend", handle: (*Hub).suspendMember},
-		{Method: http.MethodPost, Path: "/v1/admin/members/:id/resume", Roles: operator, Class: string(classWrites), Action: "member-resume", handle: (*Hub).resumeMember},
+		{Method: http.MethodPatch, Path: "/v1/admin/members/:id", Roles: operator, Class: string(classWrites), Action: protocol.LogMemberUpdate, handle: (*Hub).updateMember},
+		{Method: http.MethodPost, Path: "/v1/admin/members/:id/suspend", Roles: operator, Class: string(classWrites), Action: protocol.LogMemberSuspend, handle: (*Hub).suspendMember},
+		{Method: http.MethodPost, Path: "/v1/admin/members/:id/resume", Roles: operator, Class: string(classWrites), Action: protocol.LogMemberResume, handle: (*Hub).resumeMember},
 		{Method: http.MethodGet, Path: "/v1/admin/endpoints", Roles: operator, Class: string(classReads), handle: (*Hub).listEndpoints},
-		{Method: http.MethodPost, Path: "/v1/admin/erasures", Roles: operator, Class: string(classWrites), Action: "subject-erase", handle: (*Hub).erase},
+		{Method: http.MethodPost, Path: "/v1/admin/erasures", Roles: operator, Class: string(classWrites), Action: protocol.LogSubjectErase, handle: (*Hub).erase},
 		{Method: http.MethodGet, Path: "/v1/admin/backup", Roles: operator, Class: string(classReads), handle: (*Hub).backup},
 	}
 }

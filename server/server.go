@@ -19,8 +19,10 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/sparr-dev/sparr/consent"
-	"github.com/sparr-dev/sparr/federation"
+	"github.com/sparr-dev/sparr/federation/members"
+	"github.com/sparr-dev/sparr/federation/webhook"
 	"github.com/sparr-dev/sparr/protocol"
+	"github.com/sparr-dev/sparr/protocol/api"
 	"github.com/sparr-dev/sparr/server/keyring"
 	"github.com/sparr-dev/sparr/server/store"
 )
@@ -88,11 +90,11 @@ func (p *Policy) defaults() {
 type Delivery struct {
 	// Schedule is the retry schedule: the wait before each retry after
 	// consecutive failures (len(Schedule)+1 attempts before the endpoint
-	// is paused); nil means federation.DefaultSchedule. No wait may be
+	// is paused); nil means webhook.DefaultSchedule. No wait may be
 	// negative.
 	Schedule []time.Duration
 	// Jitter spreads each scheduled wait by up to ± this fraction, from 0
-	// to 1; nil means federation.DefaultJitter (0.1), and 0 turns jitter
+	// to 1; nil means webhook.DefaultJitter (0.1), and 0 turns jitter
 	// off.
 	Jitter *float64
 	// Timeout bounds one attempt; default 10 s.
@@ -168,7 +170,7 @@ type Config struct {
 	// Targets decides which webhook URLs members may register and the hub
 	// may connect to (SSRF protection). The zero value allows public HTTPS
 	// addresses only.
-	Targets  federation.TargetPolicy
+	Targets  webhook.TargetPolicy
 	Delivery Delivery
 	// ClockSkew is the clock difference tolerated between a member and
 	// the hub in bearer tokens and submissions, as the Skew of
@@ -182,7 +184,7 @@ type Hub struct {
 	cfg     Config
 	store   *store.Store
 	keys    *keyring.Keys
-	members *federation.Keys
+	members *members.Keys
 	log     *slog.Logger
 	now     func() time.Time
 	engine  *gin.Engine
@@ -190,7 +192,7 @@ type Hub struct {
 	limits  *limiter
 	bearers *bearerCache
 
-	dispatcher *federation.Dispatcher
+	dispatcher *webhook.Dispatcher
 
 	stop     chan struct{}
 	stopOnce sync.Once
@@ -248,7 +250,7 @@ func New(cfg Config) (*Hub, error) {
 		bearers: newBearerCache(1 << 16),
 		stop:    make(chan struct{}),
 	}
-	h.members = federation.NewKeys(federation.KeysConfig{Directory: cfg.Store, HTTPClient: cfg.JWKSClient, Now: cfg.Now})
+	h.members = members.NewKeys(members.KeysConfig{Directory: cfg.Store, HTTPClient: cfg.JWKSClient, Now: cfg.Now})
 	var err error
 	if h.metrics, err = newMetrics(cfg.Registry); err != nil {
 		return nil, err
@@ -265,7 +267,7 @@ func New(cfg Config) (*Hub, error) {
 			CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
 		}
 	}
-	h.dispatcher = federation.NewDispatcher(federation.DispatcherConfig{
+	h.dispatcher = webhook.NewDispatcher(webhook.DispatcherConfig{
 		Outbox: cfg.Store, Client: client, HubKey: cfg.Keys.Webhook,
 		Schedule: cfg.Delivery.Schedule, Jitter: cfg.Delivery.Jitter, Timeout: cfg.Delivery.Timeout, Concurrency: cfg.Delivery.Concurrency,
 		Now: cfg.Now, Logger: cfg.Logger.With("component", "dispatcher"), Observer: h.metrics,
@@ -351,8 +353,8 @@ func (h *Hub) ensureOperator() error {
 	create := errors.Is(err, store.ErrNotFound)
 	switch {
 	case create:
-		m = &federation.Member{ID: OperatorID, Name: "Hub operator", Roles: []federation.Role{federation.RoleOperator},
-			JWKS: jwks, Status: federation.StatusActive, CreatedAt: now, UpdatedAt: now}
+		m = &api.Member{ID: OperatorID, Name: "Hub operator", Roles: []api.Role{api.RoleOperator},
+			JWKS: jwks, Status: api.MemberActive, CreatedAt: now, UpdatedAt: now}
 	case err != nil:
 		return err
 	case string(m.JWKS) == string(jwks):
@@ -360,9 +362,9 @@ func (h *Hub) ensureOperator() error {
 	default:
 		m.JWKS, m.UpdatedAt = jwks, now
 	}
-	action := "member-added"
+	action := protocol.LogMemberAdded
 	if !create {
-		action = "member-updated"
+		action = protocol.LogMemberUpdated
 	}
 	cmd, err := h.adminCommand("hub", action, m, create)
 	if err != nil {

@@ -5,8 +5,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/sparr-dev/sparr/federation"
 	"github.com/sparr-dev/sparr/protocol"
+	"github.com/sparr-dev/sparr/protocol/api"
 	"github.com/sparr-dev/sparr/server"
 	"github.com/sparr-dev/sparr/server/hubtest"
 )
@@ -29,7 +29,7 @@ func TestClockSkew(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			clock := hubtest.NewClock(time.Now())
 			hub := hubtest.Start(t, hubtest.Options{Clock: clock, Configure: func(c *server.Config) { c.ClockSkew = tc.skew }})
-			bank := hub.AddMember(t, "bank-a", federation.RoleCheck)
+			bank := hub.AddMember(t, "bank-a", api.RoleCheck)
 			// The member mints its bearer by a clock ahead of the hub's.
 			clock.Advance(tc.ahead)
 			tok := bank.Bearer(t)

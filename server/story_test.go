@@ -6,8 +6,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/sparr-dev/sparr/federation"
 	"github.com/sparr-dev/sparr/protocol"
+	"github.com/sparr-dev/sparr/protocol/api"
 	"github.com/sparr-dev/sparr/server"
 	"github.com/sparr-dev/sparr/server/hubtest"
 )
@@ -55,9 +55,9 @@ func mustStatus(t *testing.T, resp *hubtest.Response, want int) {
 // hub's JWKS.
 func TestConsumerStory(t *testing.T) {
 	hub := hubtest.Start(t, hubtest.Options{})
-	bankA := hub.AddMember(t, "bank-a", federation.RoleFlag, federation.RoleCheck)
-	bankB := hub.AddMember(t, "bank-b", federation.RoleCheck)
-	bankC := hub.AddMember(t, "bank-c", federation.RoleFlag, federation.RoleCheck)
+	bankA := hub.AddMember(t, "bank-a", api.RoleFlag, api.RoleCheck)
+	bankB := hub.AddMember(t, "bank-b", api.RoleCheck)
+	bankC := hub.AddMember(t, "bank-c", api.RoleFlag, api.RoleCheck)
 	jwks := hub.JWKS(t)
 
 	pnr, err := protocol.Canonicalize(protocol.TypePersonalNumber, "19090527+1474", hub.Now())
@@ -155,7 +155,7 @@ func TestConsumerStory(t *testing.T) {
 	// The log holds every step, and never the token.
 	var actions []string
 	for _, e := range hub.LogEntries(t) {
-		actions = append(actions, e.Action)
+		actions = append(actions, string(e.Action))
 	}
 	joined := strings.Join(actions, " ")
 	for _, want := range []string{"flag-placed", "check", "flag-thawed", "flag-lifted", "tokens"} {

@@ -149,7 +149,7 @@ func (h *Hub) answerSubmission(c *gin.Context, sub *store.Submission) {
 		resp.Suspicion = suspicionViewOf(s, true)
 	}
 	status := http.StatusOK
-	if !sub.Existing && (sub.Action == "flag-placed" || sub.Action == "suspicion-reported") {
+	if !sub.Existing && (sub.Action == protocol.LogFlagPlaced || sub.Action == protocol.LogSuspicionReported) {
 		status = http.StatusCreated
 	}
 	c.JSON(status, resp)
@@ -185,7 +185,7 @@ func (h *Hub) apply(c *gin.Context, p plan) (*store.Command, *store.Result, bool
 		h.metrics.apply.Observe(time.Since(start).Seconds())
 		switch {
 		case err != nil:
-			h.internal(c, "apply "+cmd.Action, err)
+			h.internal(c, "apply "+string(cmd.Action), err)
 			return nil, nil, false
 		case res.Conflict:
 			continue

@@ -83,7 +83,7 @@ func (h *Hub) reportSuspicion(c *gin.Context) {
 			return nil, problemf(protocol.ProblemInternal, "signing failed")
 		}
 		return &store.Command{
-			At: h.now(), Actor: m.ID, Action: "suspicion-reported",
+			At: h.now(), Actor: m.ID, Action: protocol.LogSuspicionReported,
 			Salt: salt(), Details: details(map[string]any{"suspicion_id": id, "record": rec.ID, "hit": hit.ID, "subjects": subjects, "legal_basis": h.cfg.Policy.SuspicionLegalBasis}),
 			Subjects:   subjects,
 			Submission: &store.SubmissionRef{ID: s.ID, Hash: hash},
@@ -130,7 +130,7 @@ func (h *Hub) retractSuspicion(c *gin.Context) {
 			return nil, problemf(protocol.ProblemInternal, "signing failed")
 		}
 		return &store.Command{
-			At: h.now(), Actor: m.ID, Action: "suspicion-retracted",
+			At: h.now(), Actor: m.ID, Action: protocol.LogSuspicionRetracted,
 			Salt: salt(), Details: details(map[string]string{"suspicion_id": sp.ID, "record": rec.ID, "reason": string(req.Reason)}),
 			Submission: &store.SubmissionRef{ID: s.ID, Hash: hash},
 			Record:     rec, Suspicion: endedSuspicion(sp, rec, store.SuspicionRetracted, now),
@@ -204,7 +204,7 @@ func (h *Hub) suspicionDetails(c *gin.Context) {
 		return
 	}
 	res, err := h.commit(&store.Command{
-		At: now, Actor: m.ID, Action: "suspicion-details",
+		At: now, Actor: m.ID, Action: protocol.LogSuspicionDetails,
 		Salt: salt(), Details: details(map[string]string{"suspicion_id": sp.ID, "purpose": req.Purpose, "justification": req.Justification}),
 		Attrs: []protocol.LogAttr{{Key: "purpose", Value: req.Purpose}},
 	})

@@ -10,8 +10,8 @@ import (
 
 	"github.com/sparr-dev/sparr/client"
 	"github.com/sparr-dev/sparr/client/replica"
-	"github.com/sparr-dev/sparr/federation"
 	"github.com/sparr-dev/sparr/protocol"
+	"github.com/sparr-dev/sparr/protocol/api"
 	"github.com/sparr-dev/sparr/server/hubtest"
 )
 
@@ -23,8 +23,8 @@ func ExampleReplica_Check() {
 	defer t.done()
 	clock := hubtest.NewClock(time.Now().Truncate(time.Second))
 	hub := hubtest.Start(t, hubtest.Options{Clock: clock})
-	keyA := hub.AddMember(t, "bank-a", federation.RoleFlag).Key
-	keyB := hub.AddMember(t, "bank-b", federation.RoleCheck).Key
+	keyA := hub.AddMember(t, "bank-a", api.RoleFlag).Key
+	keyB := hub.AddMember(t, "bank-b", api.RoleCheck).Key
 	ctx := context.Background()
 	bankA, _ := client.New(client.Config{HubURL: hub.URL, MemberID: "bank-a", Key: keyA, Now: clock.Now})
 	bankB, _ := client.New(client.Config{HubURL: hub.URL, MemberID: "bank-b", Key: keyB, Now: clock.Now})

@@ -13,8 +13,8 @@ import (
 	"time"
 
 	"github.com/sparr-dev/sparr/client"
-	"github.com/sparr-dev/sparr/federation"
 	"github.com/sparr-dev/sparr/protocol"
+	"github.com/sparr-dev/sparr/protocol/api"
 	"github.com/sparr-dev/sparr/server/hubtest"
 )
 
@@ -28,9 +28,9 @@ import (
 func TestForwardedDelivery(t *testing.T) {
 	ctx := context.Background()
 	hub := hubtest.Start(t, hubtest.Options{Delivery: fast})
-	a := origin{newBank(t, hub, "bank-a", federation.RoleFlag, federation.RoleCheck), t, hub}
-	b := newBank(t, hub, "bank-b", federation.RoleCheck)
-	c := newBank(t, hub, "bank-c", federation.RoleCheck)
+	a := origin{newBank(t, hub, "bank-a", api.RoleFlag, api.RoleCheck), t, hub}
+	b := newBank(t, hub, "bank-b", api.RoleCheck)
+	c := newBank(t, hub, "bank-c", api.RoleCheck)
 	b.sync(t)
 	c.sync(t)
 	rcvB, tapB := b.listen(t, nil)
@@ -98,8 +98,8 @@ func TestForwardedDelivery(t *testing.T) {
 // the feed, not the pushes, and ends holding exactly what the hub holds.
 func TestFilteredSubscription(t *testing.T) {
 	hub := hubtest.Start(t, hubtest.Options{Delivery: fast})
-	a := origin{newBank(t, hub, "bank-a", federation.RoleFlag, federation.RoleCheck), t, hub}
-	b := newBank(t, hub, "bank-b", federation.RoleCheck)
+	a := origin{newBank(t, hub, "bank-a", api.RoleFlag, api.RoleCheck), t, hub}
+	b := newBank(t, hub, "bank-b", api.RoleCheck)
 	b.sync(t)
 	b.listen(t, nil, protocol.EventFlagPlaced)
 	toks := tokens(t, a.client, "filter", 2)
@@ -124,8 +124,8 @@ func TestFilteredSubscription(t *testing.T) {
 // new event as one it already holds.
 func TestHubBehindReplica(t *testing.T) {
 	hub := hubtest.Start(t, hubtest.Options{})
-	a := origin{newBank(t, hub, "bank-a", federation.RoleFlag, federation.RoleCheck), t, hub}
-	b := newBank(t, hub, "bank-b", federation.RoleCheck)
+	a := origin{newBank(t, hub, "bank-a", api.RoleFlag, api.RoleCheck), t, hub}
+	b := newBank(t, hub, "bank-b", api.RoleCheck)
 	toks := tokens(t, a.client, "restored", 4)
 	a.place(toks[0], time.Time{})
 	backup := filepath.Join(t.TempDir(), "hub-backup.db")
@@ -176,8 +176,8 @@ func copyFile(t *testing.T, from, to string) {
 func TestErasure(t *testing.T) {
 	ctx := context.Background()
 	hub := suspicionHub(t, hubtest.Options{Delivery: fast})
-	a := origin{newBank(t, hub, "bank-a", federation.RoleFlag, federation.RoleSuspicion, federation.RoleCheck), t, hub}
-	b := newBank(t, hub, "bank-b", federation.RoleCheck)
+	a := origin{newBank(t, hub, "bank-a", api.RoleFlag, api.RoleSuspicion, api.RoleCheck), t, hub}
+	b := newBank(t, hub, "bank-b", api.RoleCheck)
 	b.sync(t)
 	b.listen(t, nil)
 	toks := tokens(t, a.client, "erase", 3)

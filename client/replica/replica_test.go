@@ -19,8 +19,8 @@ import (
 
 	"github.com/sparr-dev/sparr/client"
 	"github.com/sparr-dev/sparr/client/replica"
-	"github.com/sparr-dev/sparr/federation"
 	"github.com/sparr-dev/sparr/protocol"
+	"github.com/sparr-dev/sparr/protocol/api"
 	"github.com/sparr-dev/sparr/server"
 	"github.com/sparr-dev/sparr/server/hubtest"
 )
@@ -60,7 +60,7 @@ func (l *logBuffer) String() string {
 	return l.b.String()
 }
 
-func newBank(t *testing.T, hub *hubtest.Hub, id string, roles ...federation.Role) *bank {
+func newBank(t *testing.T, hub *hubtest.Hub, id string, roles ...api.Role) *bank {
 	t.Helper()
 	m := hub.AddMember(t, id, roles...)
 	c, err := client.New(client.Config{HubURL: hub.URL, MemberID: id, Key: m.Key, Now: hub.Now, Retry: client.Retry{Backoff: 10 * time.Millisecond}})
@@ -327,8 +327,8 @@ func suspicionHub(t *testing.T, opts hubtest.Options) *hubtest.Hub {
 // sequence number.
 func TestConvergesAfterRestart(t *testing.T) {
 	hub := suspicionHub(t, hubtest.Options{})
-	a := origin{newBank(t, hub, "bank-a", federation.RoleFlag, federation.RoleSuspicion, federation.RoleCheck), t, hub}
-	b := newBank(t, hub, "bank-b", federation.RoleCheck)
+	a := origin{newBank(t, hub, "bank-a", api.RoleFlag, api.RoleSuspicion, api.RoleCheck), t, hub}
+	b := newBank(t, hub, "bank-b", api.RoleCheck)
 	b.sync(t) // bootstraps from an empty hub
 	toks := tokens(t, a.client, "restart", 10)
 	story(t, a, toks)
@@ -366,8 +366,8 @@ func TestConvergesAfterRestart(t *testing.T) {
 // next one and fills it from the feed.
 func TestFillsGap(t *testing.T) {
 	hub := suspicionHub(t, hubtest.Options{Delivery: fast})
-	a := origin{newBank(t, hub, "bank-a", federation.RoleFlag, federation.RoleSuspicion, federation.RoleCheck), t, hub}
-	b := newBank(t, hub, "bank-b", federation.RoleCheck)
+	a := origin{newBank(t, hub, "bank-a", api.RoleFlag, api.RoleSuspicion, api.RoleCheck), t, hub}
+	b := newBank(t, hub, "bank-b", api.RoleCheck)
 	b.sync(t)
 	var placed atomic.Int32
 	var lost atomic.Uint64
@@ -396,8 +396,8 @@ func TestFillsGap(t *testing.T) {
 func TestLongAbsence(t *testing.T) {
 	clock := hubtest.NewClock(time.Now())
 	hub := suspicionHub(t, hubtest.Options{Clock: clock, Policy: server.Policy{FeedRetention: 24 * time.Hour}})
-	a := origin{newBank(t, hub, "bank-a", federation.RoleFlag, federation.RoleSuspicion, federation.RoleCheck), t, hub}
-	b := newBank(t, hub, "bank-b", federation.RoleCheck)
+	a := origin{newBank(t, hub, "bank-a", api.RoleFlag, api.RoleSuspicion, api.RoleCheck), t, hub}
+	b := newBank(t, hub, "bank-b", api.RoleCheck)
 	toks := tokens(t, a.client, "away", 10)
 	first := a.place(toks[9], time.Time{})
 	b.sync(t)
@@ -433,8 +433,8 @@ func TestThawAndExpiryAtCallTime(t *testing.T) {
 	start := time.Now().Truncate(time.Second)
 	clock := hubtest.NewClock(start)
 	hub := hubtest.Start(t, hubtest.Options{Clock: clock})
-	a := origin{newBank(t, hub, "bank-a", federation.RoleFlag, federation.RoleCheck), t, hub}
-	b := newBank(t, hub, "bank-b", federation.RoleCheck)
+	a := origin{newBank(t, hub, "bank-a", api.RoleFlag, api.RoleCheck), t, hub}
+	b := newBank(t, hub, "bank-b", api.RoleCheck)
 	toks := tokens(t, a.client, "thaw", 1)
 	f := a.place(toks[0], start.Add(3*time.Hour))
 	a.do(a.client.ThawFlag(ctx, f.Flag.ID, start.Add(10*time.Minute), start.Add(70*time.Minute)))
@@ -475,10 +475,10 @@ func TestThawAndExpiryAtCallTime(t *testing.T) {
 // memory and in its file.
 func TestDeletesOnLift(t *testing.T) {
 	hub := hubtest.Start(t, hubtest.Options{Delivery: fast})
-	a := origin{newBank(t, hub, "bank-a", federation.RoleFlag, federation.RoleCheck), t, hub}
+	a := origin{newBank(t, hub, "bank-a", api.RoleFlag, api.RoleCheck), t, hub}
 	var banks []*bank
 	for _, id := range []string{"bank-b", "bank-c"} {
-		b := newBank(t, hub, id, federation.RoleCheck)
+		b := newBank(t, hub, id, api.RoleCheck)
 		b.sync(t)
 		b.listen(t, nil)
 		banks = append(banks, b)
@@ -515,8 +515,8 @@ func TestDeletesOnLift(t *testing.T) {
 // detector.
 func TestConcurrentChecks(t *testing.T) {
 	hub := hubtest.Start(t, hubtest.Options{Delivery: fast})
-	a := origin{newBank(t, hub, "bank-a", federation.RoleFlag, federation.RoleCheck), t, hub}
-	b := newBank(t, hub, "bank-b", federation.RoleCheck)
+	a := origin{newBank(t, hub, "bank-a", api.RoleFlag, api.RoleCheck), t, hub}
+	b := newBank(t, hub, "bank-b", api.RoleCheck)
 	b.sync(t)
 	b.listen(t, nil)
 	toks := tokens(t, a.client, "busy", 5)
@@ -551,8 +551,8 @@ func TestConcurrentChecks(t *testing.T) {
 // TestRun: without a webhook, Run's polling of the feed brings changes in.
 func TestRun(t *testing.T) {
 	hub := hubtest.Start(t, hubtest.Options{})
-	a := origin{newBank(t, hub, "bank-a", federation.RoleFlag, federation.RoleCheck), t, hub}
-	b := newBank(t, hub, "bank-b", federation.RoleCheck)
+	a := origin{newBank(t, hub, "bank-a", api.RoleFlag, api.RoleCheck), t, hub}
+	b := newBank(t, hub, "bank-b", api.RoleCheck)
 	b.rep.Close()
 	r, err := replica.Open(b.path, replica.Config{Client: b.client, PollInterval: 10 * time.Millisecond})
 	if err != nil {

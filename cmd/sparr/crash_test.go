@@ -31,8 +31,9 @@ import (
 	"golang.org/x/mod/sumdb/note"
 	"golang.org/x/mod/sumdb/tlog"
 
-	"github.com/sparr-dev/sparr/federation"
+	"github.com/sparr-dev/sparr/federation/members"
 	"github.com/sparr-dev/sparr/protocol"
+	"github.com/sparr-dev/sparr/protocol/api"
 	"github.com/sparr-dev/sparr/server"
 	"github.com/sparr-dev/sparr/server/keyring"
 	"github.com/sparr-dev/sparr/server/store"
@@ -97,14 +98,14 @@ func TestCrashRecovery(t *testing.T) {
 	client := &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{MaxIdleConnsPerHost: 32}}
 	operator := &crashMember{id: server.OperatorID, key: opKey, hub: hub.url, client: client}
 	banks := []*crashMember{
-		operator.add(t, "bank-a", federation.RoleFlag, federation.RoleCheck),
-		operator.add(t, "bank-b", federation.RoleFlag, federation.RoleCheck),
+		operator.add(t, "bank-a", api.RoleFlag, api.RoleCheck),
+		operator.add(t, "bank-b", api.RoleFlag, api.RoleCheck),
 	}
-	reg := operator.add(t, "finansinspektionen", federation.RoleRegulator)
+	reg := operator.add(t, "finansinspektionen", api.RoleRegulator)
 	var receivers []*crashReceiver
 	for i := range crashReceivers {
 		r := newCrashReceiver(t, keys)
-		r.register(t, operator.add(t, fmt.Sprintf("bank-r%d", i), federation.RoleCheck))
+		r.register(t, operator.add(t, fmt.Sprintf("bank-r%d", i), api.RoleCheck))
 		receivers = append(receivers, r)
 	}
 	for _, r := range receivers {
@@ -356,7 +357,7 @@ type crashMember struct {
 }
 
 // add registers a member with a new key through the admin API.
-func (op *crashMember) add(t *testing.T, id string, roles ...federation.Role) *crashMember {
+func (op *crashMember) add(t *testing.T, id string, roles ...api.Role) *crashMember {
 	t.Helper()
 	key, err := protocol.GenerateSigningKey(protocol.EdDSA, rand.Reader)
 	if err != nil {
@@ -842,7 +843,7 @@ func drainEndpoints(t *testing.T, operator *crashMember, receivers []*crashRecei
 		}
 		var busy []string
 		for _, e := range all.Endpoints {
-			if e.Status != federation.EndpointActive || e.Backlog != 0 {
+			if e.Status != api.EndpointActive || e.Backlog != 0 {
 				busy = append(busy, fmt.Sprintf("%s: %s, backlog %d, last error %q", e.Member, e.Status, e.Backlog, e.LastError))
 			}
 		}
@@ -1220,7 +1221,7 @@ func checkWrites(t *testing.T, st *store.Store, s *crashStore, writes []*crashWr
 			t.Errorf("%s %s of %s: stored as log entry %d, record %s, flag %s; the answer said %d, %s, %s",
 				w.kind, w.jti, w.member, sub.LogIndex, sub.Record, sub.Flag, w.logIndex, w.record, w.flag)
 		}
-		wantAction := map[string]string{"place": "flag-placed", "lift": "flag-lifted"}[w.kind]
+		wantAction := map[string]protocol.LogAction{"place": protocol.LogFlagPlaced, "lift": protocol.LogFlagLifted}[w.kind]
 		if e := entry(sub.LogIndex); e == nil || e.Member != w.member || e.Action != wantAction || e.Result != "ok" {
 			t.Errorf("%s %s of %s: log entry %d is %+v, want %s by %s", w.kind, w.jti, w.member, sub.LogIndex, e, wantAction, w.member)
 		}
@@ -1411,7 +1412,7 @@ func checkDeliveries(t *testing.T, st *store.Store, s *crashStore, receivers []*
 					continue
 				}
 				rec := s.records[jti]
-				if _, delivered := bySeq[p]; delivered || rec == nil || federation.Entitled(m, rec.Audience, rec.Type) {
+				if _, delivered := bySeq[p]; delivered || rec == nil || members.Entitled(m, rec.Audience, rec.Type) {
 					want = p
 					break
 				}
@@ -1427,7 +1428,7 @@ func checkDeliveries(t *testing.T, st *store.Store, s *crashStore, receivers []*
 // TestCrashDuplicates: the crash test's check that nothing exists twice
 // finds each kind of duplicate, and nothing in a store without one.
 func TestCrashDuplicates(t *testing.T) {
-	entry := func(i uint64, member, action string) *protocol.LogEntry {
+	entry := func(i uint64, member string, action protocol.LogAction) *protocol.LogEntry {
 		return &protocol.LogEntry{Index: i, Member: member, Action: action, Result: "ok"}
 	}
 	clean := func() *crashStore {
@@ -1438,8 +1439,8 @@ func TestCrashDuplicates(t *testing.T) {
 			},
 			entries: []*protocol.LogEntry{entry(0, "bank-a", "flag-placed"), entry(1, "bank-a", "flag-lifted"), entry(2, "bank-b", "check")},
 			submissions: map[string]*store.Submission{
-				"bank-a\x00jti-1": {Action: "flag-placed", LogIndex: 0},
-				"bank-a\x00jti-2": {Action: "flag-lifted", LogIndex: 1},
+				"bank-a\x00jti-1": {Action: protocol.LogFlagPlaced, LogIndex: 0},
+				"bank-a\x00jti-2": {Action: protocol.LogFlagLifted, LogIndex: 1},
 			},
 		}
 	}
@@ -1459,7 +1460,7 @@ func TestCrashDuplicates(t *testing.T) {
 			s.entries = append(s.entries, entry(3, "bank-a", "flag-placed"))
 		}, "log entry 3 records a flag-placed by bank-a"},
 		{"two submissions naming one entry", func(s *crashStore) {
-			s.submissions["bank-a\x00jti-3"] = &store.Submission{Action: "flag-placed", LogIndex: 0}
+			s.submissions["bank-a\x00jti-3"] = &store.Submission{Action: protocol.LogFlagPlaced, LogIndex: 0}
 		}, "both name log entry 0"},
 	} {
 		s := clean()

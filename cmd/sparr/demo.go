@@ -22,8 +22,9 @@ import (
 
 	"github.com/sparr-dev/sparr/client"
 	"github.com/sparr-dev/sparr/client/replica"
-	"github.com/sparr-dev/sparr/federation"
+	"github.com/sparr-dev/sparr/federation/webhook"
 	"github.com/sparr-dev/sparr/protocol"
+	"github.com/sparr-dev/sparr/protocol/api"
 	"github.com/sparr-dev/sparr/server"
 	"github.com/sparr-dev/sparr/server/keyring"
 	"github.com/sparr-dev/sparr/server/store"
@@ -142,7 +143,7 @@ func (d *demo) start(ctx context.Context) error {
 		Issuer: d.issuer, Store: d.store, Keys: keys, Logger: quiet, AllowInsecureURLs: true,
 		// The banks' receivers listen on loopback over plain HTTP, as with
 		// sparr serve --dev.
-		Targets: federation.TargetPolicy{AllowHTTP: true, Allow: []netip.Prefix{netip.MustParsePrefix("127.0.0.0/8")}},
+		Targets: webhook.TargetPolicy{AllowHTTP: true, Allow: []netip.Prefix{netip.MustParsePrefix("127.0.0.0/8")}},
 	})
 	if err != nil {
 		ln.Close()
@@ -165,7 +166,7 @@ func (d *demo) start(ctx context.Context) error {
 		return err
 	}
 	// A regulator, to check the exchange log at the end.
-	regKey, err := d.addMember(ctx, admin, "fi", "Finansinspektionen", federation.RoleRegulator)
+	regKey, err := d.addMember(ctx, admin, "fi", "Finansinspektionen", api.RoleRegulator)
 	if err != nil {
 		return err
 	}
@@ -194,7 +195,7 @@ func (d *demo) start(ctx context.Context) error {
 
 // addMember registers a member with a new key through the admin API, as
 // the operator does with sparr member add.
-func (d *demo) addMember(ctx context.Context, admin *adminClient, id, name string, roles ...federation.Role) (*protocol.SigningKey, error) {
+func (d *demo) addMember(ctx context.Context, admin *adminClient, id, name string, roles ...api.Role) (*protocol.SigningKey, error) {
 	key, err := protocol.GenerateSigningKey(protocol.EdDSA, nil)
 	if err != nil {
 		return nil, err
@@ -215,7 +216,7 @@ func (d *demo) addMember(ctx context.Context, admin *adminClient, id, name strin
 
 // addBank registers a bank, opens its replica, and starts its receiver.
 func (d *demo) addBank(ctx context.Context, admin *adminClient, b *demoBank) error {
-	key, err := d.addMember(ctx, admin, b.id, b.name, federation.RoleFlag, federation.RoleCheck)
+	key, err := d.addMember(ctx, admin, b.id, b.name, api.RoleFlag, api.RoleCheck)
 	if err != nil {
 		return err
 	}
@@ -476,20 +477,20 @@ func (d *demo) story(ctx context.Context) error {
 			d.printf("  The hub signed a checkpoint of its log: %d entries. Finansinspektionen, the regulator,\n", rep.New.Size)
 			d.printf("  checked the hub's signature on it and recomputed it from every entry: they match.\n")
 			d.printf("  No entry holds the personnummer or its token. Entries by action:\n")
-			actions := make([]string, 0, len(rep.Actions))
+			actions := make([]protocol.LogAction, 0, len(rep.Actions))
 			for act := range rep.Actions {
 				actions = append(actions, act)
 			}
-			slices.SortFunc(actions, func(x, y string) int {
+			slices.SortFunc(actions, func(x, y protocol.LogAction) int {
 				if rep.Actions[x] != rep.Actions[y] {
 					return int(rep.Actions[y]) - int(rep.Actions[x])
 				}
-				return strings.Compare(x, y)
+				return strings.Compare(string(x), string(y))
 			})
 			for _, act := range actions {
 				d.printf("    %4d  %-20s %s\n", rep.Actions[act], act, logActions[act])
 			}
-			for _, want := range []string{"flag-placed", "check", "flag-thawed", "flag-lifted", "tokens", "delivery", protocol.LogActionErased} {
+			for _, want := range []protocol.LogAction{protocol.LogFlagPlaced, protocol.LogCheck, protocol.LogFlagThawed, protocol.LogFlagLifted, protocol.LogTokens, protocol.LogDelivery, protocol.LogErased} {
 				if rep.Actions[want] == 0 {
 					return fmt.Errorf("the log has no %s entry", want)
 				}
@@ -507,17 +508,17 @@ func (d *demo) story(ctx context.Context) error {
 }
 
 // logActions explain the exchange log's actions that the story makes.
-var logActions = map[string]string{
-	"member-added":           "the operator registered a bank or the regulator",
-	"endpoint-registered":    "a bank registered its webhook receiver",
-	"tokens":                 "a bank turned identifiers into tokens (counted, never shown)",
-	"flag-placed":            "the flag was placed, with the consumer's consent",
-	"delivery":               "a signed record reached a bank's receiver",
-	"check":                  "a bank checked an identity, with its purpose",
-	"check-outcome":          "a bank reported what came of a check",
-	"flag-thawed":            "the flag was thawed",
-	"flag-lifted":            "the flag was lifted",
-	protocol.LogActionErased: "the lift erased an earlier entry's details; the entry stays, linked to no one",
+var logActions = map[protocol.LogAction]string{
+	protocol.LogMemberAdded:        "the operator registered a bank or the regulator",
+	protocol.LogEndpointRegistered: "a bank registered its webhook receiver",
+	protocol.LogTokens:             "a bank turned identifiers into tokens (counted, never shown)",
+	protocol.LogFlagPlaced:         "the flag was placed, with the consumer's consent",
+	protocol.LogDelivery:           "a signed record reached a bank's receiver",
+	protocol.LogCheck:              "a bank checked an identity, with its purpose",
+	protocol.LogCheckOutcome:       "a bank reported what came of a check",
+	protocol.LogFlagThawed:         "the flag was thawed",
+	protocol.LogFlagLifted:         "the flag was lifted",
+	protocol.LogErased:             "the lift erased an earlier entry's details; the entry stays, linked to no one",
 }
 
 // verifyExchangeLog has the hub sign a checkpoint of its exchange log now,

@@ -330,15 +330,15 @@ func printLogReport(e *env, f logFlags, origin string, r *protocol.LogReport, to
 		fmt.Fprintf(w, "  new entries:         %d checked%s\n", r.Entries, span)
 	}
 	if len(r.Actions) > 0 {
-		actions := make([]string, 0, len(r.Actions))
+		actions := make([]protocol.LogAction, 0, len(r.Actions))
 		for a := range r.Actions {
 			actions = append(actions, a)
 		}
-		slices.SortFunc(actions, func(a, b string) int {
+		slices.SortFunc(actions, func(a, b protocol.LogAction) int {
 			if r.Actions[a] != r.Actions[b] {
 				return int(r.Actions[b]) - int(r.Actions[a])
 			}
-			return strings.Compare(a, b)
+			return strings.Compare(string(a), string(b))
 		})
 		var parts []string
 		for _, a := range actions {

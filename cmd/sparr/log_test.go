@@ -20,8 +20,8 @@ import (
 
 	bolt "go.etcd.io/bbolt"
 
-	"github.com/sparr-dev/sparr/federation"
 	"github.com/sparr-dev/sparr/protocol"
+	"github.com/sparr-dev/sparr/protocol/api"
 	"github.com/sparr-dev/sparr/server/hubtest"
 	"github.com/sparr-dev/sparr/server/keyring"
 )
@@ -30,7 +30,7 @@ import (
 // file, returning the flags sparr log verify needs.
 func regulator(t *testing.T, hub *hubtest.Hub) []string {
 	t.Helper()
-	reg := hub.AddMember(t, "finansinspektionen", federation.RoleRegulator)
+	reg := hub.AddMember(t, "finansinspektionen", api.RoleRegulator)
 	jwk, err := reg.Key.MarshalPrivateJWK()
 	if err != nil {
 		t.Fatal(err)
@@ -56,7 +56,7 @@ func logVerify(t *testing.T, flags []string) (int, string, string) {
 func busyHub(t *testing.T) (*hubtest.Hub, *hubtest.Member) {
 	t.Helper()
 	hub := hubtest.Start(t, hubtest.Options{})
-	bank := hub.AddMember(t, "bank-a", federation.RoleFlag, federation.RoleCheck)
+	bank := hub.AddMember(t, "bank-a", api.RoleFlag, api.RoleCheck)
 	grow(t, hub, bank, 3)
 	return hub, bank
 }
@@ -433,7 +433,7 @@ func TestLogVerifyCouldNotCheck(t *testing.T) {
 		{"unreachable", gone.URL, nil},
 		{"unavailable every time", unavailableURL, func() {
 			// The log has grown, so that entries are fetched.
-			grow(t, hub, hub.AddMember(t, "bank-u", federation.RoleFlag, federation.RoleCheck), 1)
+			grow(t, hub, hub.AddMember(t, "bank-u", api.RoleFlag, api.RoleCheck), 1)
 		}},
 		{"asks to wait for ages", patientURL, nil},
 		{"refused: the regulator suspended", hub.URL, func() {

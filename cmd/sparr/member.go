@@ -14,8 +14,8 @@ import (
 	"text/tabwriter"
 	"time"
 
-	"github.com/sparr-dev/sparr/federation"
 	"github.com/sparr-dev/sparr/protocol"
+	"github.com/sparr-dev/sparr/protocol/api"
 	"github.com/sparr-dev/sparr/server"
 	"github.com/sparr-dev/sparr/server/keyring"
 )
@@ -236,13 +236,13 @@ func (m *memberFields) register(fs *flagSet, withID bool) {
 	fs.StringVar(&m.jwksURL, "jwks-url", "", "`URL` the hub fetches the member's JWK Set from (https)")
 }
 
-func (m *memberFields) parseRoles(name string) ([]federation.Role, error) {
-	var roles []federation.Role
+func (m *memberFields) parseRoles(name string) ([]api.Role, error) {
+	var roles []api.Role
 	for s := range strings.SplitSeq(m.roles, ",") {
 		if s = strings.TrimSpace(s); s == "" {
 			continue
 		}
-		r, err := federation.ParseRole(s)
+		r, err := api.ParseRole(s)
 		if err != nil {
 			return nil, usagef("%s: --roles: %v", name, err)
 		}
@@ -423,7 +423,7 @@ func runMemberList(ctx context.Context, e *env, name string, args []string) erro
 		return printJSON(e.stdout, b)
 	}
 	var doc struct {
-		Members []federation.Member `json:"members"`
+		Members []api.Member `json:"members"`
 	}
 	if err := json.Unmarshal(b, &doc); err != nil {
 		return fmt.Errorf("the hub's member list: %w", err)
@@ -478,13 +478,13 @@ func setMemberStatus(ctx context.Context, e *env, name string, args []string, ac
 		return err
 	}
 	var doc struct {
-		Member federation.Member `json:"member"`
+		Member api.Member `json:"member"`
 	}
 	if err := json.Unmarshal(b, &doc); err != nil {
 		return fmt.Errorf("the hub's answer: %w", err)
 	}
 	switch doc.Member.Status {
-	case federation.StatusSuspended:
+	case api.MemberSuspended:
 		fmt.Fprintf(e.stdout, "%s is suspended: the hub refuses its requests and does not deliver to it. Undo with sparr member resume %s.\n", doc.Member.ID, doc.Member.ID)
 	default:
 		fmt.Fprintf(e.stdout, "%s is %s.\n", doc.Member.ID, doc.Member.Status)

@@ -21,7 +21,7 @@ import (
 
 	"github.com/gin-gonic/gin"
 
-	"github.com/sparr-dev/sparr/federation"
+	"github.com/sparr-dev/sparr/federation/webhook"
 	"github.com/sparr-dev/sparr/protocol"
 	"github.com/sparr-dev/sparr/server"
 	"github.com/sparr-dev/sparr/server/keyring"
@@ -112,9 +112,9 @@ func runServe(ctx context.Context, e *env, name string, args []string) error {
 	fs.BoolVar(&f.webhookHTTP, "webhook-allow-http", false, "allow plain http:// webhook URLs (--dev allows them)")
 	fs.DurationVar(&f.deliveryTimeout, "delivery-timeout", 10*time.Second, "longest one webhook delivery attempt may take, a `DURATION`")
 	fs.IntVar(&f.deliveryConcurrency, "delivery-concurrency", 1, "deliveries in flight per member endpoint (`N`); 1 keeps each member's events in order")
-	f.retrySchedule = scheduleValue(federation.DefaultSchedule)
+	f.retrySchedule = scheduleValue(webhook.DefaultSchedule)
 	fs.Var(&f.retrySchedule, "retry-schedule", "comma-separated `WAITS` before each retry of a failed delivery; when they run out the endpoint is paused")
-	fs.Float64Var(&f.retryJitter, "retry-jitter", federation.DefaultJitter, "spread each retry wait by up to ± this `FRACTION` of it, 0 to 1; 0 turns jitter off")
+	fs.Float64Var(&f.retryJitter, "retry-jitter", webhook.DefaultJitter, "spread each retry wait by up to ± this `FRACTION` of it, 0 to 1; 0 turns jitter off")
 	fs.DurationVar(&f.checkpointInterval, "checkpoint-interval", 10*time.Second, "how often to sign a checkpoint of the exchange log when it has grown, a `DURATION`")
 	fs.TextVar(&f.logLevel, "log-level", slog.LevelInfo, "log `LEVEL`: debug, info, warn or error")
 	fs.note("log-level", "info")
@@ -238,8 +238,8 @@ func (f *serveFlags) check(name string) error {
 
 // targets is the SSRF policy for webhook URLs: public HTTPS only, plus
 // the allow-list; --dev allows plain HTTP to loopback, for a first try.
-func (f *serveFlags) targets() (federation.TargetPolicy, error) {
-	p := federation.TargetPolicy{AllowHTTP: f.webhookHTTP || f.dev}
+func (f *serveFlags) targets() (webhook.TargetPolicy, error) {
+	p := webhook.TargetPolicy{AllowHTTP: f.webhookHTTP || f.dev}
 	if f.dev {
 		p.Allow = append(p.Allow, netip.MustParsePrefix("127.0.0.0/8"), netip.MustParsePrefix("::1/128"))
 	}

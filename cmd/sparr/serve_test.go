@@ -19,8 +19,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/sparr-dev/sparr/federation"
 	"github.com/sparr-dev/sparr/protocol"
+	"github.com/sparr-dev/sparr/protocol/api"
 	"github.com/sparr-dev/sparr/server/keyring"
 	"github.com/sparr-dev/sparr/server/store"
 )
@@ -61,8 +61,8 @@ func memberKeyFile(t *testing.T, single bool) string {
 }
 
 type memberDoc struct {
-	Member   federation.Member `json:"member"`
-	LogIndex uint64            `json:"log_index"`
+	Member   api.Member `json:"member"`
+	LogIndex uint64     `json:"log_index"`
 }
 
 func decodeMember(t *testing.T, out string) memberDoc {
@@ -95,7 +95,7 @@ func TestMemberCommands(t *testing.T) {
 	}
 
 	added := decodeMember(t, mustMember("add", "--id", "bank-a", "--name", "Bank A AB", "--roles", "flag,check", "--jwks", memberKeyFile(t, false)))
-	if m := added.Member; m.ID != "bank-a" || m.Name != "Bank A AB" || !slices.Equal(m.Roles, []federation.Role{"check", "flag"}) || m.Status != federation.StatusActive {
+	if m := added.Member; m.ID != "bank-a" || m.Name != "Bank A AB" || !slices.Equal(m.Roles, []api.Role{"check", "flag"}) || m.Status != api.MemberActive {
 		t.Errorf("added %+v", m)
 	}
 	if added.LogIndex == 0 {
@@ -126,7 +126,7 @@ func TestMemberCommands(t *testing.T) {
 			t.Errorf("bank-a's row %q lacks its roles or status", lines[1])
 		}
 		var doc struct {
-			Members []federation.Member `json:"members"`
+			Members []api.Member `json:"members"`
 		}
 		if err := json.Unmarshal([]byte(mustMember("list", "--json")), &doc); err != nil || len(doc.Members) != 3 {
 			t.Errorf("list --json: %v, %d members", err, len(doc.Members))
@@ -152,11 +152,11 @@ func TestMemberCommands(t *testing.T) {
 		if !strings.Contains(out, "bank-b is suspended") {
 			t.Errorf("suspend printed %q", out)
 		}
-		if m := decodeMember(t, mustMember("show", "bank-b")).Member; m.Status != federation.StatusSuspended {
+		if m := decodeMember(t, mustMember("show", "bank-b")).Member; m.Status != api.MemberSuspended {
 			t.Errorf("after suspend, status %q", m.Status)
 		}
 		mustMember("resume", "bank-b")
-		if m := decodeMember(t, mustMember("show", "bank-b")).Member; m.Status != federation.StatusActive {
+		if m := decodeMember(t, mustMember("show", "bank-b")).Member; m.Status != api.MemberActive {
 			t.Errorf("after resume, status %q", m.Status)
 		}
 	})

@@ -15,7 +15,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/sparr-dev/sparr/federation"
+	"github.com/sparr-dev/sparr/protocol/api"
 )
 
 // TestBulkLoadLooksLikePlacements: a flag the bulk loader writes leaves the
@@ -28,7 +28,7 @@ func TestBulkLoadLooksLikePlacements(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer h.close()
-	placer, err := h.addMember("bank-placer", federation.RoleFlag)
+	placer, err := h.addMember("bank-placer", api.RoleFlag)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -226,7 +226,7 @@ func TestBenchPlacementBytes(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer h.close()
-	placer, err := h.addMember("bank-placer", federation.RoleFlag)
+	placer, err := h.addMember("bank-placer", api.RoleFlag)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -17,8 +17,8 @@ import (
 
 	"github.com/sparr-dev/sparr/client"
 	"github.com/sparr-dev/sparr/client/replica"
-	"github.com/sparr-dev/sparr/federation"
 	"github.com/sparr-dev/sparr/protocol"
+	"github.com/sparr-dev/sparr/protocol/api"
 )
 
 // A flagSet is a hub holding n active flags, placed by one member
@@ -59,11 +59,11 @@ func (c *Config) flags(ctx context.Context, n int) (*flagSet, error) {
 }
 
 func loadFlagSet(ctx context.Context, cfg *Config, h *hub, n int) (*flagSet, error) {
-	placer, err := h.addMember("bank-placer", federation.RoleFlag)
+	placer, err := h.addMember("bank-placer", api.RoleFlag)
 	if err != nil {
 		return nil, err
 	}
-	checker, err := h.addMember("bank-checker", federation.RoleCheck)
+	checker, err := h.addMember("bank-checker", api.RoleCheck)
 	if err != nil {
 		return nil, err
 	}
@@ -295,12 +295,12 @@ func runMemory(ctx context.Context, cfg *Config) ([]Row, error) {
 	if err != nil {
 		return nil, err
 	}
-	placer, err := h.addMember("bank-placer", federation.RoleFlag)
+	placer, err := h.addMember("bank-placer", api.RoleFlag)
 	if err != nil {
 		h.close()
 		return nil, err
 	}
-	checker, err := h.addMember("bank-checker", federation.RoleCheck)
+	checker, err := h.addMember("bank-checker", api.RoleCheck)
 	if err != nil {
 		h.close()
 		return nil, err

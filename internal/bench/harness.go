@@ -18,8 +18,9 @@ import (
 	"time"
 
 	"github.com/sparr-dev/sparr/client"
-	"github.com/sparr-dev/sparr/federation"
+	"github.com/sparr-dev/sparr/federation/webhook"
 	"github.com/sparr-dev/sparr/protocol"
+	"github.com/sparr-dev/sparr/protocol/api"
 	"github.com/sparr-dev/sparr/server"
 	"github.com/sparr-dev/sparr/server/keyring"
 	"github.com/sparr-dev/sparr/server/store"
@@ -102,7 +103,7 @@ func newHub(cfg *Config) (*hub, error) {
 	h.hub, err = server.New(server.Config{
 		Issuer: h.url, Store: h.st, Keys: h.keys, Limits: unlimited,
 		Logger: slog.New(slog.DiscardHandler), AllowInsecureURLs: true, JobInterval: time.Hour,
-		Targets: federation.TargetPolicy{AllowHTTP: true, Allow: []netip.Prefix{netip.MustParsePrefix("127.0.0.0/8")}},
+		Targets: webhook.TargetPolicy{AllowHTTP: true, Allow: []netip.Prefix{netip.MustParsePrefix("127.0.0.0/8")}},
 	})
 	if err != nil {
 		return nil, err
@@ -139,7 +140,7 @@ type member struct {
 	exp    time.Time
 }
 
-func (h *hub) addMember(id string, roles ...federation.Role) (*member, error) {
+func (h *hub) addMember(id string, roles ...api.Role) (*member, error) {
 	key, err := protocol.GenerateSigningKey(protocol.EdDSA, rand.Reader)
 	if err != nil {
 		return nil, err

@@ -99,7 +99,7 @@ func placement(key *protocol.SigningKey, issuer, origin string, epoch uint32, no
 	details, _ := json.Marshal(map[string]string{"flag_id": id, "record": rec.ID, "subject": tok.String()})
 	hash := sha256.Sum256(jws)
 	return &store.Command{
-		At: now, Actor: origin, Action: "flag-placed", Salt: salt, Details: details, Subjects: []string{tok.String()},
+		At: now, Actor: origin, Action: protocol.LogFlagPlaced, Salt: salt, Details: details, Subjects: []string{tok.String()},
 		Submission: &store.SubmissionRef{ID: jti, Hash: hash[:]},
 		Record:     &store.Record{ID: rec.ID, Type: protocol.EventFlagPlaced, Subjects: []string{tok.String()}, Ref: id, IssuedAt: now, JWS: string(jws)},
 		Flag: &store.Flag{ID: id, Version: 1, Subject: tok.String(), Kind: protocol.FlagKindStandard, Origin: origin,

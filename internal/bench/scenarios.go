@@ -20,8 +20,8 @@ import (
 	"github.com/cloudflare/circl/oprf"
 	bolt "go.etcd.io/bbolt"
 
-	"github.com/sparr-dev/sparr/federation"
 	"github.com/sparr-dev/sparr/protocol"
+	"github.com/sparr-dev/sparr/protocol/api"
 )
 
 // load keeps workers busy sending requests for d, and returns how many
@@ -117,11 +117,11 @@ func runCheck(ctx context.Context, cfg *Config) ([]Row, error) {
 		return nil, err
 	}
 	defer h.close()
-	flagger, err := h.addMember("bank-flagger", federation.RoleFlag)
+	flagger, err := h.addMember("bank-flagger", api.RoleFlag)
 	if err != nil {
 		return nil, err
 	}
-	checker, err := h.addMember("bank-checker", federation.RoleCheck)
+	checker, err := h.addMember("bank-checker", api.RoleCheck)
 	if err != nil {
 		return nil, err
 	}
@@ -287,7 +287,7 @@ func placeRun(ctx context.Context, cfg *Config, subscribers, prepare int) (map[s
 		return nil, err
 	}
 	defer h.close()
-	placer, err := h.addMember("bank-placer", federation.RoleFlag)
+	placer, err := h.addMember("bank-placer", api.RoleFlag)
 	if err != nil {
 		return nil, err
 	}
@@ -406,7 +406,7 @@ func quietPlacementBytes(cfg *Config, subscribers int) (int, error) {
 		return 0, err
 	}
 	defer h.close()
-	placer, err := h.addMember("bank-placer", federation.RoleFlag)
+	placer, err := h.addMember("bank-placer", api.RoleFlag)
 	if err != nil {
 		return 0, err
 	}
@@ -491,7 +491,7 @@ func register(h *hub, n int) ([]*counter, error) {
 			return nil, err
 		}
 		counters = append(counters, c)
-		m, err := h.addMember(fmt.Sprintf("bank-%03d", i), federation.RoleCheck)
+		m, err := h.addMember(fmt.Sprintf("bank-%03d", i), api.RoleCheck)
 		if err != nil {
 			closeAll(counters)
 			return nil, err
@@ -560,7 +560,7 @@ func propagateTo(ctx context.Context, cfg *Config, n int) ([]Row, error) {
 		return nil, err
 	}
 	defer h.close()
-	origin, err := h.addMember("bank-origin", federation.RoleFlag)
+	origin, err := h.addMember("bank-origin", api.RoleFlag)
 	if err != nil {
 		return nil, err
 	}
@@ -803,7 +803,7 @@ func runTokens(ctx context.Context, cfg *Config) ([]Row, error) {
 		return nil, err
 	}
 	defer h.close()
-	m, err := h.addMember("bank-tokens", federation.RoleCheck)
+	m, err := h.addMember("bank-tokens", api.RoleCheck)
 	if err != nil {
 		return nil, err
 	}

@@ -20,8 +20,9 @@ import (
 
 	"github.com/gin-gonic/gin"
 
-	"github.com/sparr-dev/sparr/federation"
+	"github.com/sparr-dev/sparr/federation/webhook"
 	"github.com/sparr-dev/sparr/protocol"
+	"github.com/sparr-dev/sparr/protocol/api"
 	"github.com/sparr-dev/sparr/server"
 	"github.com/sparr-dev/sparr/server/keyring"
 	"github.com/sparr-dev/sparr/server/store"
@@ -118,7 +119,7 @@ func (h *Hub) open(t testing.TB) {
 		Issuer: h.URL, Store: st, Keys: keys, Policy: h.opts.Policy, Limits: h.opts.Limits,
 		AllowInsecureURLs: true, JobInterval: time.Hour, Delivery: h.opts.Delivery,
 		// Receivers in tests listen on loopback over plain HTTP.
-		Targets: federation.TargetPolicy{AllowHTTP: true, Allow: []netip.Prefix{
+		Targets: webhook.TargetPolicy{AllowHTTP: true, Allow: []netip.Prefix{
 			netip.MustParsePrefix("127.0.0.0/8"), netip.MustParsePrefix("::1/128")}},
 	}
 	if h.opts.Clock != nil {
@@ -192,7 +193,7 @@ type Member struct {
 }
 
 // AddMember registers a member with the given roles and a new key.
-func (h *Hub) AddMember(t testing.TB, id string, roles ...federation.Role) *Member {
+func (h *Hub) AddMember(t testing.TB, id string, roles ...api.Role) *Member {
 	t.Helper()
 	key, err := protocol.GenerateSigningKey(protocol.EdDSA, rand.Reader)
 	if err != nil {

@@ -13,8 +13,9 @@ import (
 
 	"golang.org/x/mod/sumdb/tlog"
 
-	"github.com/sparr-dev/sparr/federation"
+	"github.com/sparr-dev/sparr/federation/webhook"
 	"github.com/sparr-dev/sparr/protocol"
+	"github.com/sparr-dev/sparr/protocol/api"
 )
 
 // A Command is one decided change to the hub's state. Whoever builds it has
@@ -23,10 +24,10 @@ import (
 // and writes. It carries everything it needs, so applying the same commands
 // in the same order gives the same file.
 type Command struct {
-	At     time.Time // when the hub decided it
-	Actor  string    // the member who asked, or "hub" for the hub's own jobs
-	Action string    // the log entry's action, e.g. "flag-placed"
-	Result string    // the log entry's result; "" means "ok"
+	At     time.Time          // when the hub decided it
+	Actor  string             // the member who asked, or "hub" for the hub's own jobs
+	Action protocol.LogAction // the log entry's action, e.g. flag-placed
+	Result string             // the log entry's result; "" means "ok"
 	// Salt and Details are the log entry's commitment: SHA-256(Salt ‖
 	// Details). Details are kept beside the log until erased. A command
 	// with no Details commits to nothing.
@@ -53,9 +54,9 @@ type Command struct {
 	// EndSuspicions are further suspicions' new states (an erasure ends
 	// every suspicion about its subject).
 	EndSuspicions []*Suspicion
-	Consent       *ConsentPut        // a consent record to write
-	Check         *Check             // a new check, or one with its outcome set
-	Member        *federation.Member // a member to create or update
+	Consent       *ConsentPut // a consent record to write
+	Check         *Check      // a new check, or one with its outcome set
+	Member        *api.Member // a member to create or update
 	// CreateMember says Member must not exist yet; otherwise it must.
 	CreateMember bool
 	// Erase lists what a lift or expiry deletes once recorded.
@@ -97,7 +98,7 @@ type Erase struct {
 	Consent    string
 	LogEntries []uint64
 	Subjects   []string
-	Actions    []string
+	Actions    []protocol.LogAction
 	Basis      string
 }
 
@@ -128,7 +129,7 @@ type Result struct {
 	// has a tombstone).
 	Erased int
 	// Endpoint is the endpoint as the command's Endpoint change left it.
-	Endpoint *federation.Endpoint
+	Endpoint *webhook.Endpoint
 	// Pruned is how many events a Prune dropped from the feed.
 	Pruned int
 }
@@ -222,7 +223,7 @@ func apply(tx *bolt.Tx, c *Command) (*Result, error) {
 			return res, nil
 		}
 	}
-	var delivering *federation.Endpoint // the endpoint a delivery outcome changes
+	var delivering *webhook.Endpoint // the endpoint a delivery outcome changes
 	if c.Delivery != nil {
 		conflict, e, err := deliveryConflicts(tx, c.Delivery)
 		if err != nil {
@@ -234,7 +235,7 @@ func apply(tx *bolt.Tx, c *Command) (*Result, error) {
 		}
 		delivering = e
 	}
-	var endpoint *federation.Endpoint
+	var endpoint *webhook.Endpoint
 	if c.Endpoint != nil {
 		e, ok, err := changeEndpoint(tx, c.Endpoint, c.At)
 		if err != nil {
@@ -285,7 +286,7 @@ func apply(tx *bolt.Tx, c *Command) (*Result, error) {
 	case res.Existing != nil:
 		// Placing a second flag answers with the one that exists; only the
 		// log entry and the idempotency record are written.
-		action = "flag-already-active"
+		action = protocol.LogFlagAlreadyActive
 	default:
 		// Members and endpoints first, so that a record of the same command
 		// (an endpoint's verification event) is routed by their new state.
@@ -395,7 +396,7 @@ func apply(tx *bolt.Tx, c *Command) (*Result, error) {
 		}
 		tomb := &Command{At: c.At, Actor: "hub", Attrs: []protocol.LogAttr{
 			{Key: "index", Value: strconv.FormatUint(n, 10)}, {Key: "basis", Value: c.Erase.Basis}}}
-		if err := appendLog(tx, ti, tomb, protocol.LogActionErased); err != nil {
+		if err := appendLog(tx, ti, tomb, protocol.LogErased); err != nil {
 			return nil, err
 		}
 	}
@@ -431,7 +432,7 @@ func nextIndex(tx *bolt.Tx) (uint64, error) {
 // appendLog writes the command's log entry at idx and its details beside
 // it. Entry times never go backwards: a command decided a moment before one
 // already written takes that one's time.
-func appendLog(tx *bolt.Tx, idx uint64, c *Command, action string) error {
+func appendLog(tx *bolt.Tx, idx uint64, c *Command, action protocol.LogAction) error {
 	meta := tx.Bucket(bMeta)
 	at := c.At.UTC()
 	if v := meta.Get([]byte("log_time")); len(v) == 8 {
@@ -600,7 +601,7 @@ func erase(tx *bolt.Tx, e *Erase) ([]uint64, error) {
 		prefix := []byte(t + "\x00")
 		c := bySubject.Cursor()
 		for k, action := c.Seek(prefix); k != nil && bytes.HasPrefix(k, prefix); k, action = c.Next() {
-			if len(e.Actions) == 0 || slices.Contains(e.Actions, string(action)) {
+			if len(e.Actions) == 0 || slices.Contains(e.Actions, protocol.LogAction(action)) {
 				due = append(due, binary.BigEndian.Uint64(k[len(prefix):]))
 			}
 		}

@@ -13,8 +13,9 @@ import (
 	"testing"
 	"time"
 
-	"github.com/sparr-dev/sparr/federation"
+	"github.com/sparr-dev/sparr/federation/webhook"
 	"github.com/sparr-dev/sparr/protocol"
+	"github.com/sparr-dev/sparr/protocol/api"
 	"github.com/sparr-dev/sparr/server/store"
 )
 
@@ -43,8 +44,8 @@ func newBench(t *testing.T) *bench {
 	}
 	t.Cleanup(func() { st.Close() })
 	b := &bench{st: st, member: "bank-b"}
-	b.apply(t, &store.Command{At: t0, Actor: "operator", Action: "member-added", CreateMember: true,
-		Member: &federation.Member{ID: b.member, Name: "Bank B", Roles: []federation.Role{federation.RoleCheck}, Status: federation.StatusActive}})
+	b.apply(t, &store.Command{At: t0, Actor: "operator", Action: protocol.LogMemberAdded, CreateMember: true,
+		Member: &api.Member{ID: b.member, Name: "Bank B", Roles: []api.Role{api.RoleCheck}, Status: api.MemberActive}})
 	return b
 }
 
@@ -67,8 +68,8 @@ func (b *bench) register(t *testing.T, url string) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	b.apply(t, &store.Command{At: t0, Actor: b.member, Action: "endpoint-registered", Endpoint: &store.EndpointChange{
-		Op: store.EndpointRegister, Member: b.member, URL: url, Secret: &federation.EndpointSecret{Secret: ws.Encode(), CreatedAt: t0}}})
+	b.apply(t, &store.Command{At: t0, Actor: b.member, Action: protocol.LogEndpointRegistered, Endpoint: &store.EndpointChange{
+		Op: store.EndpointRegister, Member: b.member, URL: url, Secret: &webhook.EndpointSecret{Secret: ws.Encode(), CreatedAt: t0}}})
 }
 
 // event applies a flag event, queued for the member; its body is
@@ -77,12 +78,12 @@ func (b *bench) event(t *testing.T) string {
 	t.Helper()
 	b.seq++
 	body := fmt.Sprintf("event-%d", b.seq)
-	b.apply(t, &store.Command{At: t0, Actor: "bank-a", Action: "flag-placed",
+	b.apply(t, &store.Command{At: t0, Actor: "bank-a", Action: protocol.LogFlagPlaced,
 		Record: &store.Record{ID: fmt.Sprintf("rec-%d", b.seq), Type: protocol.EventFlagPlaced, IssuedAt: t0, JWS: body}})
 	return body
 }
 
-func (b *bench) endpoint(t *testing.T) *federation.Endpoint {
+func (b *bench) endpoint(t *testing.T) *webhook.Endpoint {
 	t.Helper()
 	e, err := b.st.Endpoint(b.member)
 	if err != nil {
@@ -103,7 +104,7 @@ func waitUntil(t *testing.T, what string, cond func() bool) {
 	}
 }
 
-func (b *bench) dispatcher(t *testing.T, outbox federation.Outbox, cfg federation.DispatcherConfig) *federation.Dispatcher {
+func (b *bench) dispatcher(t *testing.T, outbox webhook.Outbox, cfg webhook.DispatcherConfig) *webhook.Dispatcher {
 	t.Helper()
 	_, key, err := ed25519.GenerateKey(rand.Reader)
 	if err != nil {
@@ -114,7 +115,7 @@ func (b *bench) dispatcher(t *testing.T, outbox federation.Outbox, cfg federatio
 	if cfg.Timeout == 0 {
 		cfg.Timeout = patience
 	}
-	d := federation.NewDispatcher(cfg)
+	d := webhook.NewDispatcher(cfg)
 	t.Cleanup(d.Close)
 	return d
 }
@@ -173,9 +174,9 @@ type endpointGate struct {
 	released chan struct{}
 }
 
-func (g *endpointGate) Endpoint(member string) (*federation.Endpoint, error) {
+func (g *endpointGate) Endpoint(member string) (*webhook.Endpoint, error) {
 	e, err := g.Store.Endpoint(member)
-	if err == nil && e.Status == federation.EndpointDisabled {
+	if err == nil && e.Status == api.EndpointDisabled {
 		g.once.Do(func() {
 			close(g.held)
 			<-g.released
@@ -191,11 +192,11 @@ func TestDispatcherWakeUpBetweenRoundAndExit(t *testing.T) {
 	b := newBench(t)
 	rc := newReceiver(t, nil)
 	b.register(t, rc.URL)
-	b.apply(t, &store.Command{At: t0, Actor: b.member, Action: "endpoint-removed", Endpoint: &store.EndpointChange{
+	b.apply(t, &store.Command{At: t0, Actor: b.member, Action: protocol.LogEndpointRemoved, Endpoint: &store.EndpointChange{
 		Op: store.EndpointRemove, Member: b.member, Reason: "removed by the member"}})
 
 	gate := &endpointGate{Store: b.st, held: make(chan struct{}), released: make(chan struct{})}
-	d := b.dispatcher(t, gate, federation.DispatcherConfig{})
+	d := b.dispatcher(t, gate, webhook.DispatcherConfig{})
 	d.Notify(b.member)
 	<-gate.held // the worker found the endpoint disabled, and is about to stop
 
@@ -218,7 +219,7 @@ type successGate struct {
 	overlapped  atomic.Bool
 }
 
-func (g *successGate) Delivered(d federation.Delivery, a federation.Attempt) error {
+func (g *successGate) Delivered(d webhook.Delivery, a webhook.Attempt) error {
 	g.recording.Add(1)
 	defer g.recording.Add(-1)
 	select {
@@ -228,7 +229,7 @@ func (g *successGate) Delivered(d federation.Delivery, a federation.Attempt) err
 	return g.Store.Delivered(d, a)
 }
 
-func (g *successGate) Disable(d federation.Delivery, a federation.Attempt, reason string) error {
+func (g *successGate) Disable(d webhook.Delivery, a webhook.Attempt, reason string) error {
 	if g.recording.Load() > 0 {
 		g.overlapped.Store(true)
 	}
@@ -251,10 +252,10 @@ func TestDispatcherRecordsSuccessBeforeGone(t *testing.T) {
 	b.event(t)
 	b.event(t) // both queued before the dispatcher starts: one round
 	gate := &successGate{Store: b.st, disabled: make(chan struct{})}
-	d := b.dispatcher(t, gate, federation.DispatcherConfig{})
+	d := b.dispatcher(t, gate, webhook.DispatcherConfig{})
 	d.Notify(b.member)
 
-	waitUntil(t, "disabled", func() bool { return b.endpoint(t).Status == federation.EndpointDisabled })
+	waitUntil(t, "disabled", func() bool { return b.endpoint(t).Status == api.EndpointDisabled })
 	if gate.overlapped.Load() {
 		t.Error("got the endpoint disabled while the success before the 410 was being recorded, want the success recorded first")
 	}
@@ -272,7 +273,7 @@ func TestDispatcherRecordsSuccessBeforeGone(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if e.Action == "delivery" && e.Result == "ok" {
+		if e.Action == protocol.LogDelivery && e.Result == "ok" {
 			ev, _ := e.Attr("event")
 			delivered = append(delivered, ev)
 		}
@@ -297,7 +298,7 @@ func TestDispatcherKeepsBackoffAfterLaterSuccess(t *testing.T) {
 	b.event(t)
 	second := b.event(t)
 	off := 0.0
-	d := b.dispatcher(t, b.st, federation.DispatcherConfig{Concurrency: 2, Schedule: []time.Duration{time.Hour}, Jitter: &off})
+	d := b.dispatcher(t, b.st, webhook.DispatcherConfig{Concurrency: 2, Schedule: []time.Duration{time.Hour}, Jitter: &off})
 	d.Notify(b.member)
 
 	waitUntil(t, "the second delivered and the first retried once, then backing off", func() bool {
@@ -334,15 +335,15 @@ func TestDispatcherCountsFailuresAfreshAfterSuccess(t *testing.T) {
 			first := b.event(t)
 			second := b.event(t) // both queued before the dispatcher starts
 			off := 0.0
-			d := b.dispatcher(t, b.st, federation.DispatcherConfig{Concurrency: 1, Schedule: schedule, Jitter: &off})
+			d := b.dispatcher(t, b.st, webhook.DispatcherConfig{Concurrency: 1, Schedule: schedule, Jitter: &off})
 			d.Notify(b.member)
 
 			waitUntil(t, "both delivered, or the endpoint paused or backing off", func() bool {
 				n, err := b.st.Backlog(b.member)
 				e := b.endpoint(t)
-				return err == nil && n == 0 || e.Status == federation.EndpointPaused || e.NextAttemptAt.After(time.Now().Add(time.Minute))
+				return err == nil && n == 0 || e.Status == api.EndpointPaused || e.NextAttemptAt.After(time.Now().Add(time.Minute))
 			})
-			if e := b.endpoint(t); e.Status == federation.EndpointPaused {
+			if e := b.endpoint(t); e.Status == api.EndpointPaused {
 				t.Fatalf("got the endpoint paused (%s), want the second event's first failure retried", e.Reason)
 			} else if !e.NextAttemptAt.IsZero() {
 				t.Fatalf("got the endpoint backing off until %v, want the second event's first failure retried at once", e.NextAttemptAt)
@@ -383,13 +384,13 @@ func TestDispatcherCloseRecordsNoFailure(t *testing.T) {
 	b.register(t, rc.URL)
 	b.event(t)
 	obs := &outcomes{}
-	d := b.dispatcher(t, b.st, federation.DispatcherConfig{Observer: obs})
+	d := b.dispatcher(t, b.st, webhook.DispatcherConfig{Observer: obs})
 	d.Notify(b.member)
 	<-rc.arrived // the attempt is in flight
 	d.Close()
 
 	e := b.endpoint(t)
-	if e.Failures != 0 || !e.NextAttemptAt.IsZero() || e.Status != federation.EndpointUnverified || e.LastError != "" {
+	if e.Failures != 0 || !e.NextAttemptAt.IsZero() || e.Status != api.EndpointUnverified || e.LastError != "" {
 		t.Errorf("got endpoint with failures %d, next attempt %v, status %s, last error %q; want it untouched", e.Failures, e.NextAttemptAt, e.Status, e.LastError)
 	}
 	rows, err := b.st.Pending(b.member, 10)
@@ -417,9 +418,9 @@ func TestDispatcherNotesAttemptURL(t *testing.T) {
 	if err != nil || len(rows) != 1 || string(rows[0].Body) != body {
 		t.Fatalf("got queue %+v (%v), want the one delivery", rows, err)
 	}
-	b.apply(t, &store.Command{At: t0, Actor: b.member, Action: "endpoint-registered", Endpoint: &store.EndpointChange{
+	b.apply(t, &store.Command{At: t0, Actor: b.member, Action: protocol.LogEndpointRegistered, Endpoint: &store.EndpointChange{
 		Op: store.EndpointRegister, Member: b.member, URL: "http://127.0.0.1:9/new", Verify: true}})
-	old := federation.Attempt{At: t0, Status: http.StatusGone, URL: "http://127.0.0.1:9/old"}
+	old := webhook.Attempt{At: t0, Status: http.StatusGone, URL: "http://127.0.0.1:9/old"}
 	if err := b.st.Disable(rows[0], old, "gone"); err != nil {
 		t.Fatal(err)
 	}
@@ -427,13 +428,13 @@ func TestDispatcherNotesAttemptURL(t *testing.T) {
 		t.Fatal(err)
 	}
 	e := b.endpoint(t)
-	if e.Status != federation.EndpointUnverified || e.Failures != 0 {
+	if e.Status != api.EndpointUnverified || e.Failures != 0 {
 		t.Errorf("got endpoint %s with %d failures after the old URL's 410 and pause, want unverified with none", e.Status, e.Failures)
 	}
 	if n, _ := b.st.Backlog(b.member); n != 1 {
 		t.Errorf("got a backlog of %d, want the delivery still queued for the new URL", n)
 	}
-	if err := b.st.Delivered(rows[0], federation.Attempt{At: t0, Status: http.StatusAccepted, URL: "http://127.0.0.1:9/old"}); err != nil {
+	if err := b.st.Delivered(rows[0], webhook.Attempt{At: t0, Status: http.StatusAccepted, URL: "http://127.0.0.1:9/old"}); err != nil {
 		t.Fatal(err)
 	}
 	if n, _ := b.st.Backlog(b.member); n != 0 {
@@ -457,12 +458,12 @@ func TestEndpointChangeKeepsDeliveryOutcomes(t *testing.T) {
 	// from what the request read: an existing endpoint is registered again
 	// (verified again only if its URL changes), resumed only if it was read
 	// paused; a rotation does not look at it.
-	register := func(read *federation.Endpoint, url string) *store.EndpointChange {
+	register := func(read *webhook.Endpoint, url string) *store.EndpointChange {
 		return &store.EndpointChange{Op: store.EndpointRegister, Member: b.member, URL: url,
 			Events: []protocol.EventType{protocol.EventFlagPlaced}, Verify: read.URL != url}
 	}
-	resume := func(read *federation.Endpoint) *store.EndpointChange {
-		if read.Status != federation.EndpointPaused {
+	resume := func(read *webhook.Endpoint) *store.EndpointChange {
+		if read.Status != api.EndpointPaused {
 			t.Fatalf("planning a resumption: got a read of a %s endpoint, want paused", read.Status)
 		}
 		return &store.EndpointChange{Op: store.EndpointResume, Member: b.member}
@@ -473,7 +474,7 @@ func TestEndpointChangeKeepsDeliveryOutcomes(t *testing.T) {
 			t.Fatal(err)
 		}
 		return &store.EndpointChange{Op: store.EndpointRotate, Member: b.member,
-			Secret: &federation.EndpointSecret{Secret: ws.Encode(), CreatedAt: t0}, Until: t0.Add(time.Hour)}
+			Secret: &webhook.EndpointSecret{Secret: ws.Encode(), CreatedAt: t0}, Until: t0.Add(time.Hour)}
 	}
 	change := func(ch *store.EndpointChange) *store.Result {
 		t.Helper()
@@ -483,7 +484,7 @@ func TestEndpointChangeKeepsDeliveryOutcomes(t *testing.T) {
 		}
 		return res
 	}
-	queued := func() federation.Delivery {
+	queued := func() webhook.Delivery {
 		t.Helper()
 		rows, err := b.st.Pending(b.member, 10)
 		if err != nil || len(rows) == 0 {
@@ -491,19 +492,19 @@ func TestEndpointChangeKeepsDeliveryOutcomes(t *testing.T) {
 		}
 		return rows[len(rows)-1]
 	}
-	ok := federation.Attempt{At: t0, Status: http.StatusAccepted, URL: url}
-	failed := federation.Attempt{At: t0, Status: http.StatusServiceUnavailable, URL: url}
+	ok := webhook.Attempt{At: t0, Status: http.StatusAccepted, URL: url}
+	failed := webhook.Attempt{At: t0, Status: http.StatusServiceUnavailable, URL: url}
 
 	// Verified while the requests were under way.
 	read := b.endpoint(t) // unverified
 	planned := []*store.EndpointChange{register(read, url), rotate()}
-	b.apply(t, &store.Command{At: t0, Actor: "hub", Action: "endpoint-registered",
+	b.apply(t, &store.Command{At: t0, Actor: "hub", Action: protocol.LogEndpointRegistered,
 		Record: &store.Record{ID: "verification-1", Type: protocol.EventVerification, Audience: b.member, IssuedAt: t0, JWS: "verification"}})
 	if err := b.st.Delivered(queued(), ok); err != nil {
 		t.Fatal(err)
 	}
 	for _, ch := range planned {
-		if res := change(ch); res.Conflict || res.Endpoint.Status != federation.EndpointActive || !res.Endpoint.Verified {
+		if res := change(ch); res.Conflict || res.Endpoint.Status != api.EndpointActive || !res.Endpoint.Verified {
 			t.Errorf("%s planned before the verification: got conflict %t, endpoint %+v; want it applied, active and verified", ch.Op, res.Conflict, res.Endpoint)
 		}
 	}
@@ -519,7 +520,7 @@ func TestEndpointChangeKeepsDeliveryOutcomes(t *testing.T) {
 		t.Fatal(err)
 	}
 	for _, ch := range planned {
-		if res := change(ch); res.Conflict || res.Endpoint.Status != federation.EndpointPaused || res.Endpoint.Failures != 1 {
+		if res := change(ch); res.Conflict || res.Endpoint.Status != api.EndpointPaused || res.Endpoint.Failures != 1 {
 			t.Errorf("%s planned before the pause: got conflict %t, endpoint %+v; want it applied, paused with its failure", ch.Op, res.Conflict, res.Endpoint)
 		}
 	}
@@ -527,10 +528,10 @@ func TestEndpointChangeKeepsDeliveryOutcomes(t *testing.T) {
 	// Disabled by a 410 while the requests were under way.
 	read = b.endpoint(t) // paused
 	planned = []*store.EndpointChange{register(read, url), register(read, url+"2"), resume(read)}
-	if err := b.st.Disable(queued(), federation.Attempt{At: t0, Status: http.StatusGone, URL: url}, "gone"); err != nil {
+	if err := b.st.Disable(queued(), webhook.Attempt{At: t0, Status: http.StatusGone, URL: url}, "gone"); err != nil {
 		t.Fatal(err)
 	}
-	if res := change(rotate()); res.Conflict || res.Endpoint.Status != federation.EndpointDisabled {
+	if res := change(rotate()); res.Conflict || res.Endpoint.Status != api.EndpointDisabled {
 		t.Errorf("rotation after a 410: got conflict %t, endpoint %+v; want it applied, disabled", res.Conflict, res.Endpoint)
 	}
 	for _, ch := range planned {
@@ -538,7 +539,7 @@ func TestEndpointChangeKeepsDeliveryOutcomes(t *testing.T) {
 			t.Errorf("%s (verify %t) planned before the 410: got it applied, want a conflict", ch.Op, ch.Verify)
 		}
 	}
-	if e := b.endpoint(t); e.Status != federation.EndpointDisabled {
+	if e := b.endpoint(t); e.Status != api.EndpointDisabled {
 		t.Errorf("got endpoint %s, want still disabled", e.Status)
 	}
 }

@@ -9,7 +9,8 @@ import (
 
 	bolt "go.etcd.io/bbolt"
 
-	"github.com/sparr-dev/sparr/federation"
+	"github.com/sparr-dev/sparr/federation/members"
+	"github.com/sparr-dev/sparr/protocol/api"
 )
 
 // The feed: every event by sequence number, for members catching up, and
@@ -39,7 +40,7 @@ type FeedPage struct {
 // Events returns up to limit records after sequence number after that m
 // is entitled to, in sequence order. Records erased since (by a lift or
 // expiry) are not in the feed.
-func (s *Store) Events(m *federation.Member, after uint64, limit int) (*FeedPage, error) {
+func (s *Store) Events(m *api.Member, after uint64, limit int) (*FeedPage, error) {
 	page := &FeedPage{Next: after}
 	err := s.db.View(func(tx *bolt.Tx) error {
 		page.Floor = feedFloor(tx)
@@ -65,7 +66,7 @@ func (s *Store) Events(m *federation.Member, after uint64, limit int) (*FeedPage
 			if err != nil {
 				return err
 			}
-			if federation.Entitled(m, rec.Audience, rec.Type) {
+			if members.Entitled(m, rec.Audience, rec.Type) {
 				page.Records = append(page.Records, rec)
 			}
 		}
@@ -101,7 +102,7 @@ func feedFloor(tx *bolt.Tx) uint64 {
 // active flag and suspicion that m is entitled to, and with the sequence
 // number they are consistent at, which it also returns: a member that
 // applies them and then follows the feed from that number misses nothing.
-func (s *Store) Snapshot(m *federation.Member, fn func(seq uint64, r *Record) error) (uint64, error) {
+func (s *Store) Snapshot(m *api.Member, fn func(seq uint64, r *Record) error) (uint64, error) {
 	var seq uint64
 	err := s.db.View(func(tx *bolt.Tx) error {
 		seq = tx.Bucket(bEvents).Sequence()
@@ -114,7 +115,7 @@ func (s *Store) Snapshot(m *federation.Member, fn func(seq uint64, r *Record) er
 				if err != nil {
 					return err
 				}
-				if federation.Entitled(m, rec.Audience, rec.Type) {
+				if members.Entitled(m, rec.Audience, rec.Type) {
 					if err := fn(seq, rec); err != nil {
 						return err
 					}

@@ -11,8 +11,10 @@ import (
 
 	bolt "go.etcd.io/bbolt"
 
-	"github.com/sparr-dev/sparr/federation"
+	"github.com/sparr-dev/sparr/federation/members"
+	"github.com/sparr-dev/sparr/federation/webhook"
 	"github.com/sparr-dev/sparr/protocol"
+	"github.com/sparr-dev/sparr/protocol/api"
 )
 
 // The transactional outbox. Every record applied writes, in the same
@@ -28,11 +30,11 @@ import (
 // one small value each: the member's roles and status, its endpoint's
 // status and subscription, and the last event queued for it.
 type route struct {
-	Roles    []federation.Role         `json:"r,omitempty"`
-	Active   bool                      `json:"a"`           // the member is active
-	Endpoint federation.EndpointStatus `json:"s,omitempty"` // "" without an endpoint
-	Events   []protocol.EventType      `json:"e,omitempty"`
-	Last     uint64                    `json:"l,omitempty"`
+	Roles    []api.Role           `json:"r,omitempty"`
+	Active   bool                 `json:"a"`           // the member is active
+	Endpoint api.EndpointStatus   `json:"s,omitempty"` // "" without an endpoint
+	Events   []protocol.EventType `json:"e,omitempty"`
+	Last     uint64               `json:"l,omitempty"`
 }
 
 func outboxKey(member string, seq uint64) []byte {
@@ -50,7 +52,7 @@ func reroute(tx *bolt.Tx, member string) error {
 			return fmt.Errorf("route %q: %w", member, err)
 		}
 	}
-	m, err := get[federation.Member](tx, bMembers, member)
+	m, err := get[api.Member](tx, bMembers, member)
 	if err != nil && !errors.Is(err, ErrNotFound) {
 		return err
 	}
@@ -58,7 +60,7 @@ func reroute(tx *bolt.Tx, member string) error {
 	if m != nil {
 		r.Roles, r.Active = m.Roles, m.Active()
 	}
-	e, err := get[federation.Endpoint](tx, bEndpoints, member)
+	e, err := get[webhook.Endpoint](tx, bEndpoints, member)
 	if err != nil && !errors.Is(err, ErrNotFound) {
 		return err
 	}
@@ -84,18 +86,18 @@ func enqueue(tx *bolt.Tx, rec *Record, at time.Time) ([]string, error) {
 		if err := json.Unmarshal(v, &r); err != nil {
 			return nil, fmt.Errorf("route %q: %w", k, err)
 		}
-		if !r.Active || r.Endpoint == "" || r.Endpoint == federation.EndpointDisabled {
+		if !r.Active || r.Endpoint == "" || r.Endpoint == api.EndpointDisabled {
 			continue
 		}
-		m := federation.Member{ID: string(k), Roles: r.Roles}
-		if !federation.Entitled(&m, rec.Audience, rec.Type) {
+		m := api.Member{ID: string(k), Roles: r.Roles}
+		if !members.Entitled(&m, rec.Audience, rec.Type) {
 			continue
 		}
-		e := federation.Endpoint{Events: r.Events}
+		e := webhook.Endpoint{Events: r.Events}
 		if !e.Wants(rec.Type) {
 			continue
 		}
-		d := federation.Delivery{
+		d := webhook.Delivery{
 			Member: m.ID, Seq: rec.Seq, PrevSeq: r.Last, Record: rec.ID, Type: rec.Type,
 			WebhookID: protocol.DeliveryID(rec.ID, m.ID), EnqueuedAt: at.UTC(),
 		}
@@ -118,7 +120,7 @@ func enqueue(tx *bolt.Tx, rec *Record, at time.Time) ([]string, error) {
 
 // putEndpoint writes an endpoint and its route; with drop, its queued
 // deliveries go.
-func putEndpoint(tx *bolt.Tx, e *federation.Endpoint, drop bool) error {
+func putEndpoint(tx *bolt.Tx, e *webhook.Endpoint, drop bool) error {
 	if err := put(tx, bEndpoints, e.Member, e); err != nil {
 		return err
 	}
@@ -268,7 +270,7 @@ type EndpointChange struct {
 	Verify bool
 	// Secret is a new endpoint's secret (EndpointRegister), or the new
 	// signing secret (EndpointRotate).
-	Secret *federation.EndpointSecret
+	Secret *webhook.EndpointSecret
 	// Until is when the secrets a rotation replaces stop signing.
 	Until time.Time
 	// Reason is why the endpoint is disabled (EndpointRemove).
@@ -277,19 +279,19 @@ type EndpointChange struct {
 
 // changeEndpoint returns the endpoint as ch makes it, or ok false if the
 // stored endpoint is not as ch requires.
-func changeEndpoint(tx *bolt.Tx, ch *EndpointChange, at time.Time) (e *federation.Endpoint, ok bool, err error) {
+func changeEndpoint(tx *bolt.Tx, ch *EndpointChange, at time.Time) (e *webhook.Endpoint, ok bool, err error) {
 	at = at.UTC()
-	e, err = get[federation.Endpoint](tx, bEndpoints, ch.Member)
+	e, err = get[webhook.Endpoint](tx, bEndpoints, ch.Member)
 	if err != nil && !errors.Is(err, ErrNotFound) {
 		return nil, false, err
 	}
 	if ch.Op == EndpointRegister && ch.Secret != nil {
-		if e != nil && e.Status != federation.EndpointDisabled {
+		if e != nil && e.Status != api.EndpointDisabled {
 			return nil, false, nil
 		}
-		return &federation.Endpoint{
-			Member: ch.Member, URL: ch.URL, Events: ch.Events, Secrets: []federation.EndpointSecret{*ch.Secret},
-			Status: federation.EndpointUnverified, CreatedAt: at, UpdatedAt: at,
+		return &webhook.Endpoint{
+			Member: ch.Member, URL: ch.URL, Events: ch.Events, Secrets: []webhook.EndpointSecret{*ch.Secret},
+			Status: api.EndpointUnverified, CreatedAt: at, UpdatedAt: at,
 		}, true, nil
 	}
 	if e == nil {
@@ -297,18 +299,18 @@ func changeEndpoint(tx *bolt.Tx, ch *EndpointChange, at time.Time) (e *federatio
 	}
 	switch ch.Op {
 	case EndpointRegister:
-		if e.Status == federation.EndpointDisabled || ch.Verify == (e.URL == ch.URL) {
+		if e.Status == api.EndpointDisabled || ch.Verify == (e.URL == ch.URL) {
 			return nil, false, nil
 		}
 		e.URL, e.Events = ch.URL, ch.Events
 		if ch.Verify {
-			e.Status, e.Verified, e.Reason, e.Failures, e.NextAttemptAt = federation.EndpointUnverified, false, "", 0, time.Time{}
+			e.Status, e.Verified, e.Reason, e.Failures, e.NextAttemptAt = api.EndpointUnverified, false, "", 0, time.Time{}
 		}
 	case EndpointRotate:
 		if ch.Secret == nil {
 			return nil, false, fmt.Errorf("endpoint rotation of %q without a secret", ch.Member)
 		}
-		kept := []federation.EndpointSecret{*ch.Secret}
+		kept := []webhook.EndpointSecret{*ch.Secret}
 		for _, s := range e.Secrets {
 			if !s.ExpiresAt.IsZero() && !at.Before(s.ExpiresAt) {
 				continue
@@ -320,15 +322,15 @@ func changeEndpoint(tx *bolt.Tx, ch *EndpointChange, at time.Time) (e *federatio
 		}
 		e.Secrets = kept
 	case EndpointResume:
-		if e.Status != federation.EndpointPaused {
+		if e.Status != api.EndpointPaused {
 			return nil, false, nil
 		}
-		e.Status, e.Reason, e.Failures, e.NextAttemptAt = federation.EndpointActive, "", 0, time.Time{}
+		e.Status, e.Reason, e.Failures, e.NextAttemptAt = api.EndpointActive, "", 0, time.Time{}
 		if !e.Verified {
-			e.Status = federation.EndpointUnverified
+			e.Status = api.EndpointUnverified
 		}
 	case EndpointRemove:
-		e.Status, e.Reason = federation.EndpointDisabled, ch.Reason
+		e.Status, e.Reason = api.EndpointDisabled, ch.Reason
 	default:
 		return nil, false, fmt.Errorf("unknown endpoint change %q", ch.Op)
 	}
@@ -351,8 +353,8 @@ const (
 
 // A DeliveryUpdate records a delivery attempt's outcome.
 type DeliveryUpdate struct {
-	Delivery federation.Delivery
-	Attempt  federation.Attempt
+	Delivery webhook.Delivery
+	Attempt  webhook.Attempt
 	Outcome  DeliveryOutcome
 	Next     time.Time // Retrying: when to try the endpoint again
 	Reason   string    // Paused, Disabled
@@ -363,12 +365,12 @@ type DeliveryUpdate struct {
 // attempt went to another URL than the endpoint's (the member registered a
 // new one since), which only a success still records. Otherwise it
 // returns the endpoint it read, for [applyDelivery].
-func deliveryConflicts(tx *bolt.Tx, u *DeliveryUpdate) (conflict bool, e *federation.Endpoint, err error) {
+func deliveryConflicts(tx *bolt.Tx, u *DeliveryUpdate) (conflict bool, e *webhook.Endpoint, err error) {
 	d := u.Delivery
 	if tx.Bucket(bOutbox).Get(outboxKey(d.Member, d.Seq)) == nil {
 		return true, nil, nil
 	}
-	if e, err = get[federation.Endpoint](tx, bEndpoints, d.Member); err != nil {
+	if e, err = get[webhook.Endpoint](tx, bEndpoints, d.Member); err != nil {
 		return false, nil, fmt.Errorf("endpoint of %q: %w", d.Member, err)
 	}
 	if u.Outcome != Delivered && u.Outcome != Skipped && stale(e, u.Attempt) {
@@ -378,13 +380,13 @@ func deliveryConflicts(tx *bolt.Tx, u *DeliveryUpdate) (conflict bool, e *federa
 }
 
 // stale reports whether attempt a went to another URL than e's.
-func stale(e *federation.Endpoint, a federation.Attempt) bool { return a.URL != "" && a.URL != e.URL }
+func stale(e *webhook.Endpoint, a webhook.Attempt) bool { return a.URL != "" && a.URL != e.URL }
 
 // applyDelivery changes the delivery row and endpoint e for an outcome,
 // in the transaction in which [deliveryConflicts] found that it applies
 // and read e. A success of an attempt made to another URL than the
 // endpoint's changes the row only.
-func applyDelivery(tx *bolt.Tx, u *DeliveryUpdate, e *federation.Endpoint) error {
+func applyDelivery(tx *bolt.Tx, u *DeliveryUpdate, e *webhook.Endpoint) error {
 	d := u.Delivery
 	key := outboxKey(d.Member, d.Seq)
 	a := u.Attempt
@@ -412,8 +414,8 @@ func applyDelivery(tx *bolt.Tx, u *DeliveryUpdate, e *federation.Endpoint) error
 		}
 		if d.Type == protocol.EventVerification && !e.Verified {
 			e.Verified = true
-			if e.Status == federation.EndpointUnverified {
-				e.Status, e.Reason = federation.EndpointActive, ""
+			if e.Status == api.EndpointUnverified {
+				e.Status, e.Reason = api.EndpointActive, ""
 			}
 		}
 	case Skipped:
@@ -434,13 +436,13 @@ func applyDelivery(tx *bolt.Tx, u *DeliveryUpdate, e *federation.Endpoint) error
 			return err
 		}
 		failed()
-		e.Status, e.Reason, e.NextAttemptAt = federation.EndpointPaused, u.Reason, time.Time{}
+		e.Status, e.Reason, e.NextAttemptAt = api.EndpointPaused, u.Reason, time.Time{}
 	case DeadLettered:
 		d.Attempts++
 		if err := tx.Bucket(bOutbox).Delete(key); err != nil {
 			return err
 		}
-		if err := putKey(tx, bDead, key, federation.DeadLetter{Delivery: d, Attempt: a}); err != nil {
+		if err := putKey(tx, bDead, key, webhook.DeadLetter{Delivery: d, Attempt: a}); err != nil {
 			return err
 		}
 		if err := release(tx, eventRecord{d.Seq, d.Record}); err != nil {
@@ -449,7 +451,7 @@ func applyDelivery(tx *bolt.Tx, u *DeliveryUpdate, e *federation.Endpoint) error
 		e.DeadLetters++
 		e.LastError, e.LastErrorAt = attemptError(a), a.At
 	case Disabled:
-		e.Status, e.Reason, e.NextAttemptAt = federation.EndpointDisabled, u.Reason, time.Time{}
+		e.Status, e.Reason, e.NextAttemptAt = api.EndpointDisabled, u.Reason, time.Time{}
 		e.LastError, e.LastErrorAt = attemptError(a), a.At
 		e.UpdatedAt = a.At
 		return putEndpoint(tx, e, true)
@@ -465,7 +467,7 @@ func applyDelivery(tx *bolt.Tx, u *DeliveryUpdate, e *federation.Endpoint) error
 	return putEndpoint(tx, e, false)
 }
 
-func attemptError(a federation.Attempt) string {
+func attemptError(a webhook.Attempt) string {
 	switch {
 	case a.Error != "" && a.Status != 0:
 		return fmt.Sprintf("HTTP %d: %s", a.Status, a.Error)
@@ -478,24 +480,24 @@ func attemptError(a federation.Attempt) string {
 }
 
 // The store is the dispatcher's outbox.
-var _ federation.Outbox = (*Store)(nil)
+var _ webhook.Outbox = (*Store)(nil)
 
 // Endpoint returns a member's endpoint. The error for a member without
-// one wraps both [ErrNotFound] and [federation.ErrNoEndpoint].
-func (s *Store) Endpoint(member string) (*federation.Endpoint, error) {
-	e, err := view[federation.Endpoint](s, bEndpoints, member)
+// one wraps both [ErrNotFound] and [webhook.ErrNoEndpoint].
+func (s *Store) Endpoint(member string) (*webhook.Endpoint, error) {
+	e, err := view[webhook.Endpoint](s, bEndpoints, member)
 	if errors.Is(err, ErrNotFound) {
-		return nil, fmt.Errorf("member %q: %w: %w", member, ErrNotFound, federation.ErrNoEndpoint)
+		return nil, fmt.Errorf("member %q: %w: %w", member, ErrNotFound, webhook.ErrNoEndpoint)
 	}
 	return e, err
 }
 
 // Endpoints returns every endpoint, ordered by member.
-func (s *Store) Endpoints() ([]*federation.Endpoint, error) {
-	var out []*federation.Endpoint
+func (s *Store) Endpoints() ([]*webhook.Endpoint, error) {
+	var out []*webhook.Endpoint
 	err := s.db.View(func(tx *bolt.Tx) error {
 		return tx.Bucket(bEndpoints).ForEach(func(_, v []byte) error {
-			e := new(federation.Endpoint)
+			e := new(webhook.Endpoint)
 			if err := json.Unmarshal(v, e); err != nil {
 				return err
 			}
@@ -508,13 +510,13 @@ func (s *Store) Endpoints() ([]*federation.Endpoint, error) {
 
 // Pending returns up to limit queued deliveries of a member, oldest first,
 // with the records' bytes.
-func (s *Store) Pending(member string, limit int) ([]federation.Delivery, error) {
-	var out []federation.Delivery
+func (s *Store) Pending(member string, limit int) ([]webhook.Delivery, error) {
+	var out []webhook.Delivery
 	err := s.db.View(func(tx *bolt.Tx) error {
 		c := tx.Bucket(bOutbox).Cursor()
 		prefix := memberPrefix(member)
 		for k, v := c.Seek(prefix); k != nil && bytes.HasPrefix(k, prefix) && len(out) < limit; k, v = c.Next() {
-			var d federation.Delivery
+			var d webhook.Delivery
 			if err := json.Unmarshal(v, &d); err != nil {
 				return err
 			}
@@ -545,8 +547,8 @@ func (s *Store) Backlog(member string) (int, error) {
 }
 
 // DeadLetters returns up to limit of a member's dead letters, newest first.
-func (s *Store) DeadLetters(member string, limit int) ([]federation.DeadLetter, error) {
-	var out []federation.DeadLetter
+func (s *Store) DeadLetters(member string, limit int) ([]webhook.DeadLetter, error) {
+	var out []webhook.DeadLetter
 	err := s.db.View(func(tx *bolt.Tx) error {
 		c := tx.Bucket(bDead).Cursor()
 		prefix := memberPrefix(member)
@@ -558,7 +560,7 @@ func (s *Store) DeadLetters(member string, limit int) ([]federation.DeadLetter, 
 			k, v = c.Prev()
 		}
 		for ; k != nil && bytes.HasPrefix(k, prefix) && len(out) < limit; k, v = c.Prev() {
-			var d federation.DeadLetter
+			var d webhook.DeadLetter
 			if err := json.Unmarshal(v, &d); err != nil {
 				return err
 			}
@@ -569,12 +571,12 @@ func (s *Store) DeadLetters(member string, limit int) ([]federation.DeadLetter, 
 	return out, err
 }
 
-func (s *Store) applyDelivery(u *DeliveryUpdate, action, result string, attrs ...protocol.LogAttr) error {
+func (s *Store) applyDelivery(u *DeliveryUpdate, action protocol.LogAction, result string, attrs ...protocol.LogAttr) error {
 	_, err := s.Apply(&Command{At: u.Attempt.At, Actor: u.Delivery.Member, Action: action, Result: result, Attrs: attrs, Delivery: u})
 	return err
 }
 
-func deliveryAttrs(d federation.Delivery, a federation.Attempt) []protocol.LogAttr {
+func deliveryAttrs(d webhook.Delivery, a webhook.Attempt) []protocol.LogAttr {
 	return []protocol.LogAttr{
 		{Key: "event", Value: strconv.FormatUint(d.Seq, 10)},
 		{Key: "attempts", Value: strconv.Itoa(d.Attempts + 1)},
@@ -583,33 +585,33 @@ func deliveryAttrs(d federation.Delivery, a federation.Attempt) []protocol.LogAt
 }
 
 // Delivered records a successful delivery, with its exchange-log entry.
-func (s *Store) Delivered(d federation.Delivery, a federation.Attempt) error {
-	return s.applyDelivery(&DeliveryUpdate{Delivery: d, Attempt: a, Outcome: Delivered}, "delivery", "", deliveryAttrs(d, a)...)
+func (s *Store) Delivered(d webhook.Delivery, a webhook.Attempt) error {
+	return s.applyDelivery(&DeliveryUpdate{Delivery: d, Attempt: a, Outcome: Delivered}, protocol.LogDelivery, "", deliveryAttrs(d, a)...)
 }
 
 // Skip drops a delivery whose record was erased. It fails if the record
 // is still there.
-func (s *Store) Skip(d federation.Delivery) error {
-	return s.applyDelivery(&DeliveryUpdate{Delivery: d, Attempt: federation.Attempt{At: time.Now()}, Outcome: Skipped}, "", "")
+func (s *Store) Skip(d webhook.Delivery) error {
+	return s.applyDelivery(&DeliveryUpdate{Delivery: d, Attempt: webhook.Attempt{At: time.Now()}, Outcome: Skipped}, "", "")
 }
 
 // Retry records a failed attempt and when to try again.
-func (s *Store) Retry(d federation.Delivery, a federation.Attempt, next time.Time) error {
+func (s *Store) Retry(d webhook.Delivery, a webhook.Attempt, next time.Time) error {
 	return s.applyDelivery(&DeliveryUpdate{Delivery: d, Attempt: a, Outcome: Retrying, Next: next}, "", "")
 }
 
 // Pause records that the retry schedule ran out; the endpoint is paused.
-func (s *Store) Pause(d federation.Delivery, a federation.Attempt, reason string) error {
-	return s.applyDelivery(&DeliveryUpdate{Delivery: d, Attempt: a, Outcome: Paused, Reason: reason}, "endpoint-paused", "", deliveryAttrs(d, a)...)
+func (s *Store) Pause(d webhook.Delivery, a webhook.Attempt, reason string) error {
+	return s.applyDelivery(&DeliveryUpdate{Delivery: d, Attempt: a, Outcome: Paused, Reason: reason}, protocol.LogEndpointPaused, "", deliveryAttrs(d, a)...)
 }
 
 // DeadLetter moves a delivery the receiver refused aside.
-func (s *Store) DeadLetter(d federation.Delivery, a federation.Attempt) error {
-	return s.applyDelivery(&DeliveryUpdate{Delivery: d, Attempt: a, Outcome: DeadLettered}, "delivery", "rejected:receiver-refused",
+func (s *Store) DeadLetter(d webhook.Delivery, a webhook.Attempt) error {
+	return s.applyDelivery(&DeliveryUpdate{Delivery: d, Attempt: a, Outcome: DeadLettered}, protocol.LogDelivery, "rejected:receiver-refused",
 		append(deliveryAttrs(d, a), protocol.LogAttr{Key: "status", Value: strconv.Itoa(a.Status)})...)
 }
 
 // Disable records a 410: the endpoint is disabled and its queue dropped.
-func (s *Store) Disable(d federation.Delivery, a federation.Attempt, reason string) error {
-	return s.applyDelivery(&DeliveryUpdate{Delivery: d, Attempt: a, Outcome: Disabled, Reason: reason}, "endpoint-disabled", "", deliveryAttrs(d, a)...)
+func (s *Store) Disable(d webhook.Delivery, a webhook.Attempt, reason string) error {
+	return s.applyDelivery(&DeliveryUpdate{Delivery: d, Attempt: a, Outcome: Disabled, Reason: reason}, protocol.LogEndpointDisabled, "", deliveryAttrs(d, a)...)
 }

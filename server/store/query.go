@@ -10,7 +10,8 @@ import (
 
 	bolt "go.etcd.io/bbolt"
 
-	"github.com/sparr-dev/sparr/federation"
+	"github.com/sparr-dev/sparr/federation/members"
+	"github.com/sparr-dev/sparr/protocol/api"
 )
 
 // Reads run in their own short read transactions and return copies.
@@ -26,24 +27,24 @@ func view[T any](s *Store, bucket []byte, key string) (*T, error) {
 }
 
 // Member returns the member with the given id, or an error wrapping both
-// [ErrNotFound] and [federation.ErrUnknownMember]. It makes the store a
-// [federation.Directory].
-func (s *Store) Member(_ context.Context, id string) (*federation.Member, error) {
-	m, err := view[federation.Member](s, bMembers, id)
+// [ErrNotFound] and [members.ErrUnknownMember]. It makes the store a
+// [members.Directory].
+func (s *Store) Member(_ context.Context, id string) (*api.Member, error) {
+	m, err := view[api.Member](s, bMembers, id)
 	if err == ErrNotFound {
-		return nil, fmt.Errorf("member %q: %w (%w)", id, federation.ErrUnknownMember, ErrNotFound)
+		return nil, fmt.Errorf("member %q: %w (%w)", id, members.ErrUnknownMember, ErrNotFound)
 	}
 	return m, err
 }
 
-var _ federation.Directory = (*Store)(nil)
+var _ members.Directory = (*Store)(nil)
 
 // Members returns every member, ordered by id.
-func (s *Store) Members() ([]*federation.Member, error) {
-	var out []*federation.Member
+func (s *Store) Members() ([]*api.Member, error) {
+	var out []*api.Member
 	err := s.db.View(func(tx *bolt.Tx) error {
 		return tx.Bucket(bMembers).ForEach(func(_, v []byte) error {
-			m := new(federation.Member)
+			m := new(api.Member)
 			if err := json.Unmarshal(v, m); err != nil {
 				return err
 			}

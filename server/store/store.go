@@ -50,7 +50,7 @@ var (
 // The buckets. Keys and values are described beside each.
 var (
 	bMeta        = []byte("meta")        // "schema" → uint32; "log_time" → last entry time
-	bMembers     = []byte("members")     // member id → federation.Member JSON
+	bMembers     = []byte("members")     // member id → api.Member JSON
 	bRecords     = []byte("records")     // jti → Record JSON
 	bEvents      = []byte("events")      // event seq (8 bytes) → jti
 	bFlags       = []byte("flags")       // flag id → Flag JSON
@@ -66,10 +66,10 @@ var (
 	bLog         = []byte("log")         // index (8 bytes) → entry line
 	bLogDetails  = []byte("log_details") // index (8 bytes) → Details JSON (salt and details; erasable)
 	bLogSubject  = []byte("log_subject") // token ‖ 0 ‖ index (8 bytes) → action, entries whose details name the token
-	bEndpoints   = []byte("endpoints")   // member id → federation.Endpoint JSON
+	bEndpoints   = []byte("endpoints")   // member id → webhook.Endpoint JSON
 	bRoutes      = []byte("routes")      // member id → route JSON: who gets which events, and the last one queued
-	bOutbox      = []byte("outbox")      // member ‖ 0 ‖ event seq (8 bytes) → federation.Delivery JSON
-	bDead        = []byte("dead")        // member ‖ 0 ‖ event seq (8 bytes) → federation.DeadLetter JSON
+	bOutbox      = []byte("outbox")      // member ‖ 0 ‖ event seq (8 bytes) → webhook.Delivery JSON
+	bDead        = []byte("dead")        // member ‖ 0 ‖ event seq (8 bytes) → webhook.DeadLetter JSON
 	bLogHashes   = []byte("log_hashes")  // tlog stored-hash index (8 bytes) → 32-byte hash (RFC 6962 tree)
 	bCheckpoints = []byte("checkpoints") // tree size (8 bytes) → signed checkpoint note
 

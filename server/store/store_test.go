@@ -16,8 +16,10 @@ import (
 
 	bolt "go.etcd.io/bbolt"
 
-	"github.com/sparr-dev/sparr/federation"
+	"github.com/sparr-dev/sparr/federation/members"
+	"github.com/sparr-dev/sparr/federation/webhook"
 	"github.com/sparr-dev/sparr/protocol"
+	"github.com/sparr-dev/sparr/protocol/api"
 	"github.com/sparr-dev/sparr/server/store"
 )
 
@@ -43,7 +45,7 @@ func placeCmd(id, token, jti string, at time.Time) *store.Command {
 	rec := &store.Record{ID: "rec-" + id, Type: protocol.EventFlagPlaced, Subjects: []string{token}, IssuedAt: at, JWS: "jws-of-" + id}
 	h := sha256.Sum256([]byte(jti))
 	return &store.Command{
-		At: at, Actor: "bank-a", Action: "flag-placed", Salt: []byte("salt-" + id), Details: []byte(`{"flag_id":"` + id + `","subject":"` + token + `"}`),
+		At: at, Actor: "bank-a", Action: protocol.LogFlagPlaced, Salt: []byte("salt-" + id), Details: []byte(`{"flag_id":"` + id + `","subject":"` + token + `"}`),
 		Subjects:   []string{token},
 		Submission: &store.SubmissionRef{ID: jti, Hash: h[:]},
 		Record:     rec,
@@ -150,7 +152,7 @@ func TestVersionConflictWritesNothing(t *testing.T) {
 	stale := *f
 	stale.Version = 5 // planned against a version that is not the stored one
 	before := dump(t, s)
-	if res := apply(t, s, &store.Command{At: t0, Actor: "bank-a", Action: "flag-thawed", Flag: &stale}); !res.Conflict {
+	if res := apply(t, s, &store.Command{At: t0, Actor: "bank-a", Action: protocol.LogFlagThawed, Flag: &stale}); !res.Conflict {
 		t.Fatalf("got %+v, want Conflict", res)
 	}
 	if after := dump(t, s); after != before {
@@ -164,7 +166,7 @@ func TestLiftKeepsIndexesAndErases(t *testing.T) {
 	f, _ := s.Flag("f1")
 	lift := &store.Record{ID: "rec-lift", Type: protocol.EventFlagLifted, Subjects: []string{"tok-1"}, IssuedAt: t0, JWS: "lift"}
 	apply(t, s, &store.Command{
-		At: t0.Add(time.Minute), Actor: "bank-a", Action: "flag-lifted", Record: lift,
+		At: t0.Add(time.Minute), Actor: "bank-a", Action: protocol.LogFlagLifted, Record: lift,
 		Flag:  &store.Flag{ID: "f1", Version: f.Version + 1, Status: store.FlagLifted, Records: []string{"rec-lift"}},
 		Erase: &store.Erase{Records: f.Records, Consent: "f1", Basis: "consent-withdrawn"},
 	})
@@ -181,7 +183,7 @@ func TestLiftKeepsIndexesAndErases(t *testing.T) {
 		t.Errorf("details of the placement survived the lift: %v", err)
 	}
 	// The lift's entry is followed by a tombstone naming the placement's.
-	if e := lastEntry(t, s); e.Action != protocol.LogActionErased || attr(e, "index") != "0" || attr(e, "basis") != "consent-withdrawn" || e.Member != "hub" {
+	if e := lastEntry(t, s); e.Action != protocol.LogErased || attr(e, "index") != "0" || attr(e, "basis") != "consent-withdrawn" || e.Member != "hub" {
 		t.Errorf("last entry %+v, want the hub's tombstone for entry 0", e)
 	}
 	if _, err := s.Consent("f1"); !errors.Is(err, store.ErrNotFound) {
@@ -197,7 +199,7 @@ func TestLiftKeepsIndexesAndErases(t *testing.T) {
 func expireCmd(f *store.Flag, at time.Time) *store.Command {
 	rec := &store.Record{ID: "rec-expired-" + f.ID, Type: protocol.EventFlagExpired, Subjects: []string{f.Subject}, IssuedAt: at, JWS: "expired-" + f.ID}
 	return &store.Command{
-		At: at, Actor: "hub", Action: "flag-expired", Salt: []byte("salt"), Details: []byte(`{"flag_id":"` + f.ID + `"}`),
+		At: at, Actor: "hub", Action: protocol.LogFlagExpired, Salt: []byte("salt"), Details: []byte(`{"flag_id":"` + f.ID + `"}`),
 		Record: rec,
 		Flag:   &store.Flag{ID: f.ID, Version: f.Version + 1, Status: store.FlagExpired, Records: []string{rec.ID}, EndedAt: at},
 		Erase:  &store.Erase{Records: f.Records, Consent: f.ID, Basis: "flag-expired"},
@@ -245,14 +247,14 @@ func TestLapsedFlagIsNotExisting(t *testing.T) {
 		t.Errorf("got submission j2 %+v, want flag f2, not existing", sub)
 	}
 	// The log: f1's expiry, a tombstone for f1's placement, f2's placement.
-	var actions []string
+	var actions []protocol.LogAction
 	n, _ := s.LogSize()
 	lines, _ := s.LogEntries(0, n)
 	for _, l := range lines {
 		e, _ := protocol.ParseLogEntry(l)
 		actions = append(actions, e.Action)
 	}
-	if want := []string{"flag-placed", "flag-expired", protocol.LogActionErased, "flag-placed"}; !slices.Equal(actions, want) {
+	if want := []protocol.LogAction{protocol.LogFlagPlaced, protocol.LogFlagExpired, protocol.LogErased, protocol.LogFlagPlaced}; !slices.Equal(actions, want) {
 		t.Errorf("got log actions %q, want %q", actions, want)
 	}
 	if res.LogIndex != 3 {
@@ -278,13 +280,13 @@ func TestLapsedFlagIsNotExisting(t *testing.T) {
 // their commitments stay.
 func TestEraseReachesEveryEntryNamingTheSubject(t *testing.T) {
 	s := tempStore(t)
-	apply(t, s, placeCmd("f1", "tok-1", "j1", t0))                                          // 0
-	apply(t, s, &store.Command{At: t0, Actor: "bank-b", Action: "check", Salt: []byte("s"), // 1
+	apply(t, s, placeCmd("f1", "tok-1", "j1", t0))                                                    // 0
+	apply(t, s, &store.Command{At: t0, Actor: "bank-b", Action: protocol.LogCheck, Salt: []byte("s"), // 1
 		Details: []byte(`{"tokens":["tok-1","tok-2"]}`), Subjects: []string{"tok-1", "tok-2"}})
-	apply(t, s, placeCmd("f2", "tok-1", "j2", t0))                                                       // 2: flag-already-active
-	apply(t, s, &store.Command{At: t0, Actor: "bank-c", Action: "suspicion-reported", Salt: []byte("s"), // 3
+	apply(t, s, placeCmd("f2", "tok-1", "j2", t0))                                                                // 2: flag-already-active
+	apply(t, s, &store.Command{At: t0, Actor: "bank-c", Action: protocol.LogSuspicionReported, Salt: []byte("s"), // 3
 		Details: []byte(`{"subjects":["tok-1"]}`), Subjects: []string{"tok-1"}})
-	apply(t, s, &store.Command{At: t0, Actor: "bank-b", Action: "check", Salt: []byte("s"), // 4
+	apply(t, s, &store.Command{At: t0, Actor: "bank-b", Action: protocol.LogCheck, Salt: []byte("s"), // 4
 		Details: []byte(`{"tokens":["tok-2"]}`), Subjects: []string{"tok-2"}})
 	n, _ := s.LogSize()
 	before, _ := s.LogEntries(0, n)
@@ -292,10 +294,10 @@ func TestEraseReachesEveryEntryNamingTheSubject(t *testing.T) {
 	f, _ := s.Flag("f1")
 	lift := &store.Record{ID: "rec-lift", Type: protocol.EventFlagLifted, Subjects: []string{"tok-1"}, IssuedAt: t0, JWS: "lift"}
 	res := apply(t, s, &store.Command{
-		At: t0, Actor: "bank-a", Action: "flag-lifted", Record: lift,
+		At: t0, Actor: "bank-a", Action: protocol.LogFlagLifted, Record: lift,
 		Flag: &store.Flag{ID: "f1", Version: f.Version + 1, Status: store.FlagLifted, Records: []string{"rec-lift"}},
 		Erase: &store.Erase{Records: f.Records, Consent: "f1", Subjects: []string{"tok-1"},
-			Actions: []string{"flag-placed", "flag-already-active", "check"}, Basis: "consent-withdrawn"},
+			Actions: []protocol.LogAction{protocol.LogFlagPlaced, protocol.LogFlagAlreadyActive, protocol.LogCheck}, Basis: "consent-withdrawn"},
 	})
 	if res.Erased != 3 {
 		t.Errorf("got %d entries erased, want 3 (placement, check, already-active)", res.Erased)
@@ -328,8 +330,8 @@ func TestEraseReachesEveryEntryNamingTheSubject(t *testing.T) {
 
 func TestLogTimeNeverGoesBackwards(t *testing.T) {
 	s := tempStore(t)
-	apply(t, s, &store.Command{At: t0.Add(time.Second), Actor: "bank-a", Action: "check"})
-	apply(t, s, &store.Command{At: t0, Actor: "bank-b", Action: "check"}) // decided a moment earlier
+	apply(t, s, &store.Command{At: t0.Add(time.Second), Actor: "bank-a", Action: protocol.LogCheck})
+	apply(t, s, &store.Command{At: t0, Actor: "bank-b", Action: protocol.LogCheck}) // decided a moment earlier
 	lines, _ := s.LogEntries(0, 2)
 	a, _ := protocol.ParseLogEntry(lines[0])
 	b, _ := protocol.ParseLogEntry(lines[1])
@@ -391,8 +393,8 @@ func TestDeterministic(t *testing.T) {
 		for i := range 20 {
 			apply(t, s, placeCmd(fmt.Sprint("f", i), fmt.Sprint("tok-", i%7), fmt.Sprint("j", i), t0.Add(time.Duration(i)*time.Second)))
 		}
-		m := &federation.Member{ID: "bank-a", Name: "A", Roles: []federation.Role{federation.RoleFlag}, Status: federation.StatusActive, CreatedAt: t0, UpdatedAt: t0}
-		apply(t, s, &store.Command{At: t0, Actor: "operator", Action: "member-added", Member: m, CreateMember: true})
+		m := &api.Member{ID: "bank-a", Name: "A", Roles: []api.Role{api.RoleFlag}, Status: api.MemberActive, CreatedAt: t0, UpdatedAt: t0}
+		apply(t, s, &store.Command{At: t0, Actor: "operator", Action: protocol.LogMemberAdded, Member: m, CreateMember: true})
 	}
 	if da, db := dump(t, a), dump(t, b); da != db {
 		t.Error("the same commands gave different stores")
@@ -401,19 +403,19 @@ func TestDeterministic(t *testing.T) {
 
 func TestMemberPreconditions(t *testing.T) {
 	s := tempStore(t)
-	m := &federation.Member{ID: "bank-a", Name: "A", Roles: []federation.Role{federation.RoleFlag}, Status: federation.StatusActive}
-	if res := apply(t, s, &store.Command{At: t0, Actor: "operator", Action: "member-updated", Member: m}); !res.Conflict {
+	m := &api.Member{ID: "bank-a", Name: "A", Roles: []api.Role{api.RoleFlag}, Status: api.MemberActive}
+	if res := apply(t, s, &store.Command{At: t0, Actor: "operator", Action: protocol.LogMemberUpdated, Member: m}); !res.Conflict {
 		t.Error("updating a member that does not exist did not conflict")
 	}
-	apply(t, s, &store.Command{At: t0, Actor: "operator", Action: "member-added", Member: m, CreateMember: true})
-	if res := apply(t, s, &store.Command{At: t0, Actor: "operator", Action: "member-added", Member: m, CreateMember: true}); !res.Conflict {
+	apply(t, s, &store.Command{At: t0, Actor: "operator", Action: protocol.LogMemberAdded, Member: m, CreateMember: true})
+	if res := apply(t, s, &store.Command{At: t0, Actor: "operator", Action: protocol.LogMemberAdded, Member: m, CreateMember: true}); !res.Conflict {
 		t.Error("adding a member twice did not conflict")
 	}
 	got, err := s.Member(t.Context(), "bank-a")
 	if err != nil || got.Name != "A" {
 		t.Errorf("Member: %+v, %v", got, err)
 	}
-	if _, err := s.Member(t.Context(), "nobody"); !errors.Is(err, federation.ErrUnknownMember) || !errors.Is(err, store.ErrNotFound) {
+	if _, err := s.Member(t.Context(), "nobody"); !errors.Is(err, members.ErrUnknownMember) || !errors.Is(err, store.ErrNotFound) {
 		t.Errorf("unknown member: got %v, want ErrUnknownMember and ErrNotFound", err)
 	}
 }
@@ -578,7 +580,7 @@ func BenchmarkLogAppend(b *testing.B) {
 	b.Run("store", func(b *testing.B) {
 		s := tempStore(b)
 		for b.Loop() {
-			apply(b, s, &store.Command{At: t0, Actor: "bank-a", Action: "check",
+			apply(b, s, &store.Command{At: t0, Actor: "bank-a", Action: protocol.LogCheck,
 				Attrs: []protocol.LogAttr{{Key: "purpose", Value: "payment"}, {Key: "tokens", Value: "1"}}})
 		}
 	})
@@ -606,7 +608,7 @@ func BenchmarkProofs(b *testing.B) {
 	var wg sync.WaitGroup
 	for i := range 100_000 {
 		wg.Go(func() {
-			apply(b, s, &store.Command{At: t0, Actor: "bank-a", Action: "check", Attrs: []protocol.LogAttr{{Key: "n", Value: fmt.Sprint(i)}}})
+			apply(b, s, &store.Command{At: t0, Actor: "bank-a", Action: protocol.LogCheck, Attrs: []protocol.LogAttr{{Key: "n", Value: fmt.Sprint(i)}}})
 		})
 		if i%1000 == 999 {
 			wg.Wait()
@@ -647,10 +649,10 @@ func BenchmarkProofs(b *testing.B) {
 func TestDroppedQueueReleasesRecords(t *testing.T) {
 	s := tempStore(t)
 	for _, id := range []string{"bank-b", "bank-c"} {
-		apply(t, s, &store.Command{At: t0, Actor: "operator", Action: "member-added", CreateMember: true,
-			Member: &federation.Member{ID: id, Name: id, Roles: []federation.Role{federation.RoleCheck}, Status: federation.StatusActive}})
-		apply(t, s, &store.Command{At: t0, Actor: id, Action: "endpoint-registered", Endpoint: &store.EndpointChange{
-			Op: store.EndpointRegister, Member: id, URL: "http://127.0.0.1:9/" + id, Secret: &federation.EndpointSecret{Secret: "whsec_" + id, CreatedAt: t0}}})
+		apply(t, s, &store.Command{At: t0, Actor: "operator", Action: protocol.LogMemberAdded, CreateMember: true,
+			Member: &api.Member{ID: id, Name: id, Roles: []api.Role{api.RoleCheck}, Status: api.MemberActive}})
+		apply(t, s, &store.Command{At: t0, Actor: id, Action: protocol.LogEndpointRegistered, Endpoint: &store.EndpointChange{
+			Op: store.EndpointRegister, Member: id, URL: "http://127.0.0.1:9/" + id, Secret: &webhook.EndpointSecret{Secret: "whsec_" + id, CreatedAt: t0}}})
 	}
 	event := func(rec *store.Record) {
 		t.Helper()
@@ -658,7 +660,7 @@ func TestDroppedQueueReleasesRecords(t *testing.T) {
 			rec.Type = protocol.EventFlagPlaced
 		}
 		rec.JWS = "jws-of-" + rec.ID
-		apply(t, s, &store.Command{At: rec.IssuedAt, Actor: "bank-a", Action: "flag-placed", Record: rec})
+		apply(t, s, &store.Command{At: rec.IssuedAt, Actor: "bank-a", Action: protocol.LogFlagPlaced, Record: rec})
 	}
 	old, recent := t0, t0.Add(48*time.Hour)
 	event(&store.Record{ID: "rec-both", IssuedAt: old})                  // queued for bank-b and bank-c
@@ -668,7 +670,7 @@ func TestDroppedQueueReleasesRecords(t *testing.T) {
 	apply(t, s, held)
 	event(&store.Record{ID: "rec-recent", Audience: "bank-b", IssuedAt: recent}) // still in the feed
 
-	res := apply(t, s, &store.Command{At: recent, Actor: "hub", Action: "feed-pruned", Prune: &store.Prune{Before: t0.Add(24 * time.Hour), Limit: 100}})
+	res := apply(t, s, &store.Command{At: recent, Actor: "hub", Action: protocol.LogFeedPruned, Prune: &store.Prune{Before: t0.Add(24 * time.Hour), Limit: 100}})
 	if res.Pruned != 3 {
 		t.Fatalf("got %d events pruned, want the 3 old ones", res.Pruned)
 	}
@@ -686,7 +688,7 @@ func TestDroppedQueueReleasesRecords(t *testing.T) {
 		}
 	}
 
-	apply(t, s, &store.Command{At: recent, Actor: "bank-b", Action: "endpoint-removed", Endpoint: &store.EndpointChange{
+	apply(t, s, &store.Command{At: recent, Actor: "bank-b", Action: protocol.LogEndpointRemoved, Endpoint: &store.EndpointChange{
 		Op: store.EndpointRemove, Member: "bank-b", Reason: "removed by the member"}})
 	if n, err := s.Backlog("bank-b"); err != nil || n != 0 {
 		t.Errorf("got a backlog of %d (%v) after the removal, want 0", n, err)
@@ -701,7 +703,7 @@ func TestDroppedQueueReleasesRecords(t *testing.T) {
 	if err != nil || len(rows) != 1 || rows[0].Record != "rec-both" {
 		t.Fatalf("got bank-c's queue %+v (%v), want rec-both", rows, err)
 	}
-	if err := s.Delivered(rows[0], federation.Attempt{At: recent, Status: 202, URL: "http://127.0.0.1:9/bank-c"}); err != nil {
+	if err := s.Delivered(rows[0], webhook.Attempt{At: recent, Status: 202, URL: "http://127.0.0.1:9/bank-c"}); err != nil {
 		t.Fatal(err)
 	}
 	if exists("rec-both") {

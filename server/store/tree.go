@@ -170,9 +170,10 @@ func (s *Store) PublishCheckpoint(sign func(size uint64, root tlog.Hash) ([]byte
 // A LogFilter selects log entries: by member and action (empty: any), by
 // time (zero: unbounded; From inclusive, To exclusive), from index Start.
 type LogFilter struct {
-	Member, Action string
-	From, To       time.Time
-	Start          uint64
+	Member   string
+	Action   protocol.LogAction
+	From, To time.Time
+	Start    uint64
 }
 
 // scanChunk is the most entries ScanLog reads in one read transaction.

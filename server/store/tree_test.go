@@ -25,7 +25,7 @@ func treeStore(t *testing.T, entries int) *Store {
 	at := time.Date(2026, 11, 21, 10, 0, 0, 0, time.UTC)
 	for i := range entries {
 		member := []string{"bank-a", "bank-b"}[i%2]
-		if _, err := s.Apply(&Command{At: at.Add(time.Duration(i) * time.Second), Actor: member, Action: "check"}); err != nil {
+		if _, err := s.Apply(&Command{At: at.Add(time.Duration(i) * time.Second), Actor: member, Action: protocol.LogCheck}); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -115,7 +115,7 @@ func TestPublishCheckpointSignsOutsideTransactions(t *testing.T) {
 		t.Errorf("got %q kept for size 5 (%v), want %q", kept, err, note)
 	}
 	// A grown log gets a new checkpoint; the old one stays.
-	if _, err := s.Apply(&Command{At: time.Now(), Actor: "bank-a", Action: "check"}); err != nil {
+	if _, err := s.Apply(&Command{At: time.Now(), Actor: "bank-a", Action: protocol.LogCheck}); err != nil {
 		t.Fatal(err)
 	}
 	if note, size, err := s.PublishCheckpoint(sign("later")); err != nil || size != 6 || !bytes.HasPrefix(note, []byte("later 6 ")) {

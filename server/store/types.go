@@ -118,14 +118,14 @@ type Check struct {
 // so that the same signed bytes get the same answer and a different
 // submission reusing the jti is refused.
 type Submission struct {
-	Hash      []byte    `json:"hash"` // SHA-256 of the signed bytes
-	Action    string    `json:"action"`
-	At        time.Time `json:"at"`
-	Record    string    `json:"record,omitempty"` // the record it produced (or found)
-	Flag      string    `json:"flag,omitempty"`
-	Suspicion string    `json:"suspicion,omitempty"`
-	Existing  bool      `json:"existing,omitempty"` // it found an active flag rather than placing one
-	LogIndex  uint64    `json:"log_index"`
+	Hash      []byte             `json:"hash"` // SHA-256 of the signed bytes
+	Action    protocol.LogAction `json:"action"`
+	At        time.Time          `json:"at"`
+	Record    string             `json:"record,omitempty"` // the record it produced (or found)
+	Flag      string             `json:"flag,omitempty"`
+	Suspicion string             `json:"suspicion,omitempty"`
+	Existing  bool               `json:"existing,omitempty"` // it found an active flag rather than placing one
+	LogIndex  uint64             `json:"log_index"`
 }
 
 // Details are what a log entry commits to: kept beside the log with their

@@ -1,4 +1,4 @@
-package federation_test
+package api_test
 
 import (
 	"encoding/json"
@@ -8,8 +8,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/sparr-dev/sparr/federation"
 	"github.com/sparr-dev/sparr/protocol"
+	"github.com/sparr-dev/sparr/protocol/api"
 )
 
 var created = time.Date(2026, 11, 1, 9, 0, 0, 0, time.UTC)
@@ -42,13 +42,13 @@ func jwks(t testing.TB, keys ...*protocol.SigningKey) []byte {
 	return b
 }
 
-func validMember(t testing.TB) *federation.Member {
-	return &federation.Member{
+func validMember(t testing.TB) *api.Member {
+	return &api.Member{
 		ID:        "bank-a",
 		Name:      "Bank A AB",
-		Roles:     []federation.Role{federation.RoleCheck, federation.RoleFlag},
+		Roles:     []api.Role{api.RoleCheck, api.RoleFlag},
 		JWKS:      jwks(t, newKey(t, protocol.EdDSA), newKey(t, protocol.ES256)),
-		Status:    federation.StatusActive,
+		Status:    api.MemberActive,
 		CreatedAt: created,
 		UpdatedAt: created,
 	}
@@ -59,65 +59,65 @@ func TestMemberValidate(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	byURL := func(u string) func(m *federation.Member) {
-		return func(m *federation.Member) { m.JWKS, m.JWKSURL = nil, u }
+	byURL := func(u string) func(m *api.Member) {
+		return func(m *api.Member) { m.JWKS, m.JWKSURL = nil, u }
 	}
 	tests := []struct {
 		name          string
-		edit          func(m *federation.Member)
+		edit          func(m *api.Member)
 		allowInsecure bool
 		want          string // substring of the error; "" for none
 	}{
 		{name: "valid inline"},
 		{name: "valid by URL", edit: byURL("https://keys.bank-a.example/sparr/jwks.json")},
 		{name: "valid by URL with port and query", edit: byURL("https://keys.bank-a.example:8443/jwks?v=2")},
-		{name: "valid, suspended", edit: func(m *federation.Member) { m.Status = federation.StatusSuspended }},
-		{name: "valid, every role", edit: func(m *federation.Member) { m.Roles = federation.Roles() }},
-		{name: "valid, roles unsorted", edit: func(m *federation.Member) {
-			m.Roles = []federation.Role{federation.RoleSuspicion, federation.RoleCheck}
+		{name: "valid, suspended", edit: func(m *api.Member) { m.Status = api.MemberSuspended }},
+		{name: "valid, every role", edit: func(m *api.Member) { m.Roles = api.Roles() }},
+		{name: "valid, roles unsorted", edit: func(m *api.Member) {
+			m.Roles = []api.Role{api.RoleSuspicion, api.RoleCheck}
 		}},
-		{name: "valid, no timestamps", edit: func(m *federation.Member) { m.CreatedAt, m.UpdatedAt = time.Time{}, time.Time{} }},
+		{name: "valid, no timestamps", edit: func(m *api.Member) { m.CreatedAt, m.UpdatedAt = time.Time{}, time.Time{} }},
 
-		{name: "id missing", edit: func(m *federation.Member) { m.ID = "" }, want: "id: missing"},
-		{name: "id one letter", edit: func(m *federation.Member) { m.ID = "b" }},
-		{name: "id 64 characters", edit: func(m *federation.Member) { m.ID = "b" + strings.Repeat("-9", 31) + "z" }},
-		{name: "id 65 characters", edit: func(m *federation.Member) { m.ID = strings.Repeat("b", 65) }, want: "id: 65 characters; use at most 64"},
-		{name: "id starts with a digit", edit: func(m *federation.Member) { m.ID = "1bank" }, want: "id: \"1bank\" does not start with a lower-case letter"},
-		{name: "id starts with a dash", edit: func(m *federation.Member) { m.ID = "-bank" }, want: "id:"},
-		{name: "id upper case", edit: func(m *federation.Member) { m.ID = "Bank-a" }, want: "id:"},
-		{name: "id upper case inside", edit: func(m *federation.Member) { m.ID = "bank-A" }, want: "id: \"bank-A\" has 'A' at byte 5"},
-		{name: "id underscore", edit: func(m *federation.Member) { m.ID = "bank_a" }, want: "id:"},
-		{name: "id dot", edit: func(m *federation.Member) { m.ID = "bank.a" }, want: "id:"},
-		{name: "id space", edit: func(m *federation.Member) { m.ID = "bank a" }, want: "id:"},
-		{name: "id non-ASCII", edit: func(m *federation.Member) { m.ID = "sparbanken-skåne" }, want: "id:"},
+		{name: "id missing", edit: func(m *api.Member) { m.ID = "" }, want: "id: missing"},
+		{name: "id one letter", edit: func(m *api.Member) { m.ID = "b" }},
+		{name: "id 64 characters", edit: func(m *api.Member) { m.ID = "b" + strings.Repeat("-9", 31) + "z" }},
+		{name: "id 65 characters", edit: func(m *api.Member) { m.ID = strings.Repeat("b", 65) }, want: "id: 65 characters; use at most 64"},
+		{name: "id starts with a digit", edit: func(m *api.Member) { m.ID = "1bank" }, want: "id: \"1bank\" does not start with a lower-case letter"},
+		{name: "id starts with a dash", edit: func(m *api.Member) { m.ID = "-bank" }, want: "id:"},
+		{name: "id upper case", edit: func(m *api.Member) { m.ID = "Bank-a" }, want: "id:"},
+		{name: "id upper case inside", edit: func(m *api.Member) { m.ID = "bank-A" }, want: "id: \"bank-A\" has 'A' at byte 5"},
+		{name: "id underscore", edit: func(m *api.Member) { m.ID = "bank_a" }, want: "id:"},
+		{name: "id dot", edit: func(m *api.Member) { m.ID = "bank.a" }, want: "id:"},
+		{name: "id space", edit: func(m *api.Member) { m.ID = "bank a" }, want: "id:"},
+		{name: "id non-ASCII", edit: func(m *api.Member) { m.ID = "sparbanken-skåne" }, want: "id:"},
 
-		{name: "name missing", edit: func(m *federation.Member) { m.Name = "" }, want: "name: missing"},
-		{name: "name Swedish", edit: func(m *federation.Member) { m.Name = "Sparbanken Skåne AB (publ) – Ölandsgatan" }},
-		{name: "name 200 bytes", edit: func(m *federation.Member) { m.Name = strings.Repeat("å", 100) }},
-		{name: "name 201 bytes", edit: func(m *federation.Member) { m.Name = strings.Repeat("å", 100) + "a" }, want: "name: 201 bytes"},
-		{name: "name newline", edit: func(m *federation.Member) { m.Name = "Bank\nA" }, want: "name: has the unprintable character U+000A"},
-		{name: "name NUL", edit: func(m *federation.Member) { m.Name = "Bank\x00A" }, want: "name:"},
-		{name: "name bidi override", edit: func(m *federation.Member) { m.Name = "Bank \u202eA" }, want: "name:"},
-		{name: "name invalid UTF-8", edit: func(m *federation.Member) { m.Name = "Bank \xff" }, want: "name: not valid UTF-8"},
+		{name: "name missing", edit: func(m *api.Member) { m.Name = "" }, want: "name: missing"},
+		{name: "name Swedish", edit: func(m *api.Member) { m.Name = "Sparbanken Skåne AB (publ) – Ölandsgatan" }},
+		{name: "name 200 bytes", edit: func(m *api.Member) { m.Name = strings.Repeat("å", 100) }},
+		{name: "name 201 bytes", edit: func(m *api.Member) { m.Name = strings.Repeat("å", 100) + "a" }, want: "name: 201 bytes"},
+		{name: "name newline", edit: func(m *api.Member) { m.Name = "Bank\nA" }, want: "name: has the unprintable character U+000A"},
+		{name: "name NUL", edit: func(m *api.Member) { m.Name = "Bank\x00A" }, want: "name:"},
+		{name: "name bidi override", edit: func(m *api.Member) { m.Name = "Bank \u202eA" }, want: "name:"},
+		{name: "name invalid UTF-8", edit: func(m *api.Member) { m.Name = "Bank \xff" }, want: "name: not valid UTF-8"},
 
-		{name: "roles nil", edit: func(m *federation.Member) { m.Roles = nil }, want: "roles: none given"},
-		{name: "roles empty", edit: func(m *federation.Member) { m.Roles = []federation.Role{} }, want: "roles: none given"},
-		{name: "role unknown", edit: func(m *federation.Member) { m.Roles = []federation.Role{"flag", "admin"} }, want: "roles[1]: \"admin\" is not a role"},
-		{name: "role repeated", edit: func(m *federation.Member) { m.Roles = []federation.Role{"flag", "check", "flag"} }, want: "roles[2]: \"flag\" is listed twice"},
-		{name: "role in capitals", edit: func(m *federation.Member) { m.Roles = []federation.Role{"FLAG"} }, want: "roles[0]:"},
+		{name: "roles nil", edit: func(m *api.Member) { m.Roles = nil }, want: "roles: none given"},
+		{name: "roles empty", edit: func(m *api.Member) { m.Roles = []api.Role{} }, want: "roles: none given"},
+		{name: "role unknown", edit: func(m *api.Member) { m.Roles = []api.Role{"flag", "admin"} }, want: "roles[1]: \"admin\" is not a role"},
+		{name: "role repeated", edit: func(m *api.Member) { m.Roles = []api.Role{"flag", "check", "flag"} }, want: "roles[2]: \"flag\" is listed twice"},
+		{name: "role in capitals", edit: func(m *api.Member) { m.Roles = []api.Role{"FLAG"} }, want: "roles[0]:"},
 
-		{name: "keys both", edit: func(m *federation.Member) { m.JWKSURL = "https://keys.bank-a.example/jwks" }, want: "jwks, jwks_url: both given"},
-		{name: "keys neither", edit: func(m *federation.Member) { m.JWKS = nil }, want: "jwks, jwks_url: neither given"},
-		{name: "jwks null counts as none", edit: func(m *federation.Member) { m.JWKS = json.RawMessage("null") }, want: "neither given"},
-		{name: "jwks null with URL", edit: func(m *federation.Member) {
+		{name: "keys both", edit: func(m *api.Member) { m.JWKSURL = "https://keys.bank-a.example/jwks" }, want: "jwks, jwks_url: both given"},
+		{name: "keys neither", edit: func(m *api.Member) { m.JWKS = nil }, want: "jwks, jwks_url: neither given"},
+		{name: "jwks null counts as none", edit: func(m *api.Member) { m.JWKS = json.RawMessage("null") }, want: "neither given"},
+		{name: "jwks null with URL", edit: func(m *api.Member) {
 			m.JWKS, m.JWKSURL = json.RawMessage(" null "), "https://keys.bank-a.example/jwks"
 		}},
-		{name: "jwks not JSON", edit: func(m *federation.Member) { m.JWKS = json.RawMessage("{keys") }, want: "jwks: "},
-		{name: "jwks no keys", edit: func(m *federation.Member) { m.JWKS = json.RawMessage(`{"keys":[]}`) }, want: "jwks: "},
-		{name: "jwks private key", edit: func(m *federation.Member) {
+		{name: "jwks not JSON", edit: func(m *api.Member) { m.JWKS = json.RawMessage("{keys") }, want: "jwks: "},
+		{name: "jwks no keys", edit: func(m *api.Member) { m.JWKS = json.RawMessage(`{"keys":[]}`) }, want: "jwks: "},
+		{name: "jwks private key", edit: func(m *api.Member) {
 			m.JWKS = json.RawMessage(`{"keys":[` + string(privateJWK) + `]}`)
 		}, want: "publish only the public part"},
-		{name: "jwks RSA key", edit: func(m *federation.Member) {
+		{name: "jwks RSA key", edit: func(m *api.Member) {
 			m.JWKS = json.RawMessage(`{"keys":[{"kty":"RSA","kid":"r","n":"sXchDaQebHnPiGvyDOAT4saGEUetSyo9MKLOoWFsueri23bOdgWp4Dy1WlUzewbgBHod5pcM9H95GQRV3JDXboIRROSBigeC5yjU1hGzHHyXss8UDprecbAYxknTcQkhslANGRUZmdTOQ5qTRsLAt6BTYuyvVRdhS8exSZEy_c4gs_7svlJJQ4H9_NxsiIoLwAEk7-Q3UXERGYw_75IDrGA84-lA_-Ct4eTlXHBIY2EaV7t7LjJaynVJCpkv4LKjTTAumiGUIuQhrNhZLuF_RJLqHpM2kgWFLU7-VTdL1VbC2tejvcI2BlMkEpk1BzBZI0KQB0GaDWFLN-aEAw3vRw","e":"AQAB"}]}`)
 		}, want: "jwks: "},
 		{name: "jwks_url http", edit: byURL("http://keys.bank-a.example/jwks"), want: "jwks_url: uses http"},
@@ -135,8 +135,8 @@ func TestMemberValidate(t *testing.T) {
 		{name: "jwks_url 2048 bytes", edit: byURL("https://keys.bank-a.example/" + strings.Repeat("j", 2048-len("https://keys.bank-a.example/")))},
 		{name: "jwks_url 2049 bytes", edit: byURL("https://keys.bank-a.example/" + strings.Repeat("j", 2049-len("https://keys.bank-a.example/"))), want: "jwks_url: 2049 bytes"},
 
-		{name: "status missing", edit: func(m *federation.Member) { m.Status = "" }, want: "status: missing; use \"active\" or \"suspended\""},
-		{name: "status unknown", edit: func(m *federation.Member) { m.Status = "deleted" }, want: "status: \"deleted\" is not a status"},
+		{name: "status missing", edit: func(m *api.Member) { m.Status = "" }, want: "status: missing; use \"active\" or \"suspended\""},
+		{name: "status unknown", edit: func(m *api.Member) { m.Status = "deleted" }, want: "status: \"deleted\" is not a status"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -154,7 +154,7 @@ func TestMemberValidate(t *testing.T) {
 			if err == nil {
 				t.Fatalf("got no error, want one containing %q", tc.want)
 			}
-			if !errors.Is(err, federation.ErrInvalidMember) {
+			if !errors.Is(err, api.ErrInvalidMember) {
 				t.Errorf("errors.Is(%v, ErrInvalidMember) = false, want true", err)
 			}
 			if !strings.Contains(err.Error(), tc.want) {
@@ -164,43 +164,43 @@ func TestMemberValidate(t *testing.T) {
 	}
 
 	t.Run("nil member", func(t *testing.T) {
-		var m *federation.Member
-		if err := m.Validate(false); !errors.Is(err, federation.ErrInvalidMember) {
+		var m *api.Member
+		if err := m.Validate(false); !errors.Is(err, api.ErrInvalidMember) {
 			t.Errorf("got %v, want an error wrapping ErrInvalidMember", err)
 		}
 	})
 }
 
 func TestRoles(t *testing.T) {
-	want := []federation.Role{"flag", "suspicion", "check", "regulator", "operator"}
-	if got := federation.Roles(); !slices.Equal(got, want) {
+	want := []api.Role{"flag", "suspicion", "check", "regulator", "operator"}
+	if got := api.Roles(); !slices.Equal(got, want) {
 		t.Errorf("got %q, want %q", got, want)
 	}
-	for _, r := range federation.Roles() {
-		got, err := federation.ParseRole(string(r))
+	for _, r := range api.Roles() {
+		got, err := api.ParseRole(string(r))
 		if err != nil || got != r {
 			t.Errorf("ParseRole(%q) = %q, %v; want %q, nil", r, got, err, r)
 		}
 	}
 	for _, s := range []string{"", "Flag", "admin", " flag"} {
-		got, err := federation.ParseRole(s)
-		if !errors.Is(err, federation.ErrInvalidMember) || got != "" {
+		got, err := api.ParseRole(s)
+		if !errors.Is(err, api.ErrInvalidMember) || got != "" {
 			t.Errorf("ParseRole(%q) = %q, %v; want \"\" and an error wrapping ErrInvalidMember", s, got, err)
 		}
 	}
-	if _, err := federation.ParseRole("admin"); err == nil || !strings.Contains(err.Error(), `"regulator"`) {
+	if _, err := api.ParseRole("admin"); err == nil || !strings.Contains(err.Error(), `"regulator"`) {
 		t.Errorf("ParseRole(\"admin\"): got %v, want an error listing the roles", err)
 	}
 }
 
 func TestNormalize(t *testing.T) {
 	tests := []struct {
-		in, want []federation.Role
+		in, want []api.Role
 	}{
 		{nil, nil},
-		{[]federation.Role{"flag"}, []federation.Role{"flag"}},
-		{[]federation.Role{"suspicion", "check", "flag"}, []federation.Role{"check", "flag", "suspicion"}},
-		{[]federation.Role{"flag", "check", "flag", "check", "flag"}, []federation.Role{"check", "flag"}},
+		{[]api.Role{"flag"}, []api.Role{"flag"}},
+		{[]api.Role{"suspicion", "check", "flag"}, []api.Role{"check", "flag", "suspicion"}},
+		{[]api.Role{"flag", "check", "flag", "check", "flag"}, []api.Role{"check", "flag"}},
 	}
 	for _, tc := range tests {
 		m := validMember(t)
@@ -212,7 +212,7 @@ func TestNormalize(t *testing.T) {
 	}
 
 	m := validMember(t)
-	m.Roles = []federation.Role{"flag", "flag"}
+	m.Roles = []api.Role{"flag", "flag"}
 	if err := m.Validate(false); err == nil {
 		t.Fatalf("repeated roles: got no error, want one")
 	}
@@ -225,9 +225,9 @@ func TestNormalize(t *testing.T) {
 func TestHasRoleAndActive(t *testing.T) {
 	m := validMember(t)
 	for _, tc := range []struct {
-		r    federation.Role
+		r    api.Role
 		want bool
-	}{{federation.RoleFlag, true}, {federation.RoleCheck, true}, {federation.RoleSuspicion, false}, {federation.RoleOperator, false}, {"", false}} {
+	}{{api.RoleFlag, true}, {api.RoleCheck, true}, {api.RoleSuspicion, false}, {api.RoleOperator, false}, {"", false}} {
 		if got := m.HasRole(tc.r); got != tc.want {
 			t.Errorf("HasRole(%q) = %v, want %v", tc.r, got, tc.want)
 		}
@@ -235,7 +235,7 @@ func TestHasRoleAndActive(t *testing.T) {
 	if !m.Active() {
 		t.Errorf("active member: Active() = false, want true")
 	}
-	m.Status = federation.StatusSuspended
+	m.Status = api.MemberSuspended
 	if m.Active() {
 		t.Errorf("suspended member: Active() = true, want false")
 	}
@@ -255,14 +255,14 @@ func TestMemberJSON(t *testing.T) {
 	  "created_at": "2026-11-01T09:00:00Z",
 	  "updated_at": "2026-11-01T09:00:00Z"
 	}`
-	var m federation.Member
+	var m api.Member
 	if err := json.Unmarshal([]byte(doc), &m); err != nil {
 		t.Fatal(err)
 	}
 	if err := m.Validate(false); err != nil {
 		t.Fatalf("the package doc's example: got %v, want no error", err)
 	}
-	if !m.HasRole(federation.RoleSuspicion) || !m.CreatedAt.Equal(created) || m.JWKS != nil {
+	if !m.HasRole(api.RoleSuspicion) || !m.CreatedAt.Equal(created) || m.JWKS != nil {
 		t.Errorf("decoded %+v, want roles with suspicion, created %s, no inline jwks", m, created)
 	}
 	b, err := json.Marshal(&m)
@@ -278,7 +278,7 @@ func TestMemberJSON(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	var back federation.Member
+	var back api.Member
 	if err := json.Unmarshal(b, &back); err != nil {
 		t.Fatal(err)
 	}
@@ -305,14 +305,14 @@ func FuzzMemberValidate(f *testing.F) {
 	f.Add([]byte(`{"id":"","name":"","roles":[],"jwks":{"keys":[]},"status":""}`))
 	f.Add([]byte(`null`))
 	f.Fuzz(func(t *testing.T, data []byte) {
-		var m federation.Member
+		var m api.Member
 		if json.Unmarshal(data, &m) != nil {
 			return
 		}
 		strict := m.Validate(false)
 		lax := m.Validate(true)
 		for _, err := range []error{strict, lax} {
-			if err != nil && !errors.Is(err, federation.ErrInvalidMember) {
+			if err != nil && !errors.Is(err, api.ErrInvalidMember) {
 				t.Fatalf("got %v, want an error wrapping ErrInvalidMember", err)
 			}
 		}
@@ -322,7 +322,7 @@ func FuzzMemberValidate(f *testing.F) {
 		if lax != nil {
 			return
 		}
-		if len(m.Roles) == 0 || len(m.ID) == 0 || len(m.ID) > 64 || len(m.Name) > 200 || !m.Active() && m.Status != federation.StatusSuspended {
+		if len(m.Roles) == 0 || len(m.ID) == 0 || len(m.ID) > 64 || len(m.Name) > 200 || !m.Active() && m.Status != api.MemberSuspended {
 			t.Fatalf("accepted %+v, which breaks a documented rule", m)
 		}
 		m.Normalize()
@@ -336,7 +336,7 @@ func FuzzMemberValidate(f *testing.F) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		var back federation.Member
+		var back api.Member
 		if err := json.Unmarshal(b, &back); err != nil {
 			t.Fatal(err)
 		}

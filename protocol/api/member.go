@@ -1,12 +1,11 @@
-// Package federation is the hub's view of its members: the institutions
-// registered with it, the roles they hold, and the keys they sign with.
-//
-// # Members
+package api
+
+// Members, as the operator registers them and the admin API shows them.
 //
 // A [Member] is a bank, a payment provider, a regulator or the operator. The
 // operator registers it with an id, a name, one or more [Role]s, and its
 // public signing keys: either a JWK Set inline or an https URL the hub
-// fetches it from. A member holding several roles might look like this:
+// fetches it from. A member holding several roles looks like this:
 //
 //	{
 //	  "id": "bank-a",
@@ -17,17 +16,6 @@
 //	  "created_at": "2026-11-01T09:00:00Z",
 //	  "updated_at": "2026-11-01T09:00:00Z"
 //	}
-//
-// # Keys
-//
-// Members sign their bearer tokens and submissions; the protected header of
-// each names the member ("iss") and the key ("kid"). [Keys] implements
-// [protocol.KeyResolver] over a [Directory] of members: it parses inline key
-// sets once, fetches key sets from URLs and caches them, picks up a rotated
-// key when a new kid appears, and refetches at most once per
-// [KeysConfig.MinRefresh] however many unknown kids arrive, so that forged
-// headers cannot turn the hub against a member's key server.
-package federation
 
 import (
 	"bytes"
@@ -73,14 +61,14 @@ func ParseRole(s string) (Role, error) {
 	return "", fmt.Errorf("%w: unknown role %q; use %s", ErrInvalidMember, s, roleList())
 }
 
-// A Status says whether a member may use the hub.
-type Status string
+// A MemberStatus says whether a member may use the hub.
+type MemberStatus string
 
-// The statuses. A suspended member stays registered, with its history, but
-// the hub refuses its requests and stops delivering to it.
+// The member statuses. A suspended member stays registered, with its
+// history, but the hub refuses its requests and stops delivering to it.
 const (
-	StatusActive    Status = "active"
-	StatusSuspended Status = "suspended"
+	MemberActive    MemberStatus = "active"
+	MemberSuspended MemberStatus = "suspended"
 )
 
 // Limits on a member's fields.
@@ -108,9 +96,9 @@ type Member struct {
 	// from instead. A member has exactly one of the two.
 	JWKS    json.RawMessage `json:"jwks,omitempty"`
 	JWKSURL string          `json:"jwks_url,omitempty"`
-	Status  Status          `json:"status"`
-	// CreatedAt and UpdatedAt are set by the hub's store. Keys cache a
-	// member's key set by UpdatedAt, so every change must advance it.
+	Status  MemberStatus    `json:"status"`
+	// CreatedAt and UpdatedAt are set by the hub. The hub caches a
+	// member's key set by UpdatedAt, so every change advances it.
 	CreatedAt time.Time `json:"created_at"`
 	UpdatedAt time.Time `json:"updated_at"`
 }
@@ -136,11 +124,11 @@ func (m *Member) Validate(allowInsecureURL bool) error {
 		return err
 	}
 	switch m.Status {
-	case StatusActive, StatusSuspended:
+	case MemberActive, MemberSuspended:
 	case "":
-		return invalid("status", "missing; use %q or %q", StatusActive, StatusSuspended)
+		return invalid("status", "missing; use %q or %q", MemberActive, MemberSuspended)
 	default:
-		return invalid("status", "%q is not a status; use %q or %q", m.Status, StatusActive, StatusSuspended)
+		return invalid("status", "%q is not a status; use %q or %q", m.Status, MemberActive, MemberSuspended)
 	}
 	return nil
 }
@@ -155,17 +143,17 @@ func (m *Member) Normalize() {
 func (m *Member) HasRole(r Role) bool { return slices.Contains(m.Roles, r) }
 
 // Active reports whether the member may use the hub.
-func (m *Member) Active() bool { return m.Status == StatusActive }
+func (m *Member) Active() bool { return m.Status == MemberActive }
 
-// hasInlineJWKS reports whether the member has an inline key set; JSON null
+// HasInlineJWKS reports whether the member has an inline key set; JSON null
 // counts as none.
-func (m *Member) hasInlineJWKS() bool {
+func (m *Member) HasInlineJWKS() bool {
 	t := bytes.TrimSpace(m.JWKS)
 	return len(t) > 0 && !bytes.Equal(t, []byte("null"))
 }
 
 func (m *Member) validateKeys(allowInsecureURL bool) error {
-	inline := m.hasInlineJWKS()
+	inline := m.HasInlineJWKS()
 	switch {
 	case inline && m.JWKSURL != "":
 		return invalid("jwks, jwks_url", "both given; register the key set inline (jwks) or by URL (jwks_url), not both")
@@ -267,4 +255,37 @@ func roleList() string {
 		q = append(q, fmt.Sprintf("%q", r))
 	}
 	return "one of " + strings.Join(q, ", ")
+}
+
+// A MemberRequest is the body of POST /v1/admin/members: a new member's id,
+// name, roles and keys (jwks or jwks_url, not both).
+type MemberRequest struct {
+	ID      string          `json:"id"`
+	Name    string          `json:"name"`
+	Roles   []Role          `json:"roles"`
+	JWKS    json.RawMessage `json:"jwks,omitempty"`
+	JWKSURL string          `json:"jwks_url,omitempty"`
+}
+
+// A MemberPatch is the body of PATCH /v1/admin/members/{id}: the fields to
+// change. Setting jwks clears jwks_url and the other way round.
+type MemberPatch struct {
+	Name    *string         `json:"name,omitempty"`
+	Roles   *[]Role         `json:"roles,omitempty"`
+	JWKS    json.RawMessage `json:"jwks,omitempty"`
+	JWKSURL *string         `json:"jwks_url,omitempty"`
+}
+
+// A MemberResponse is the answer about one member. LogIndex is the entry
+// of the change it answers; it is left out when nothing changed (a
+// suspension of a member already suspended) and for reads.
+type MemberResponse struct {
+	Member   *Member `json:"member"`
+	LogIndex uint64  `json:"log_index,omitempty"`
+}
+
+// A MembersResponse is the answer of GET /v1/admin/members: every member,
+// ordered by id.
+type MembersResponse struct {
+	Members []*Member `json:"members"`
 }

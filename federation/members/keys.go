@@ -1,4 +1,4 @@
-package federation
+package members
 
 import (
 	"context"
@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/sparr-dev/sparr/protocol"
+	"github.com/sparr-dev/sparr/protocol/api"
 )
 
 // ErrUnknownMember is returned, wrapped, by a [Directory] for a member id
@@ -28,14 +29,14 @@ var ErrKeySetUnavailable = errors.New("member key set unavailable")
 // A Directory looks members up; the hub's store implements it. Member
 // returns an error wrapping [ErrUnknownMember] if no member has the id.
 type Directory interface {
-	Member(ctx context.Context, id string) (*Member, error)
+	Member(ctx context.Context, id string) (*api.Member, error)
 }
 
 // DirectoryFunc adapts a function to [Directory].
-type DirectoryFunc func(ctx context.Context, id string) (*Member, error)
+type DirectoryFunc func(ctx context.Context, id string) (*api.Member, error)
 
 // Member calls f.
-func (f DirectoryFunc) Member(ctx context.Context, id string) (*Member, error) { return f(ctx, id) }
+func (f DirectoryFunc) Member(ctx context.Context, id string) (*api.Member, error) { return f(ctx, id) }
 
 // KeysConfig configures [Keys]. Only Directory is required.
 type KeysConfig struct {
@@ -130,7 +131,7 @@ func NewKeys(cfg KeysConfig) *Keys {
 // if the member's key set cannot be had, and the Directory's error if the
 // lookup failed. It resolves the keys of suspended members too: whether a
 // member may act, and in which role, is for the caller to decide
-// ([Member.Active], [Member.HasRole]) once the signature has been checked.
+// ([api.Member.Active], [api.Member.HasRole]) once the signature has been checked.
 func (k *Keys) ResolveKey(ctx context.Context, member, kid string) (*protocol.PublicKey, error) {
 	m, err := k.dir.Member(ctx, member)
 	if err == nil && m == nil {
@@ -152,7 +153,7 @@ func (k *Keys) ResolveKey(ctx context.Context, member, kid string) (*protocol.Pu
 	}
 	defer func() { <-e.lock }()
 
-	inline := m.hasInlineJWKS()
+	inline := m.HasInlineJWKS()
 	jwksURL := m.JWKSURL
 	if inline {
 		jwksURL = ""

@@ -1,4 +1,4 @@
-package federation_test
+package webhook_test
 
 import (
 	"context"
@@ -15,7 +15,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/sparr-dev/sparr/federation"
+	"github.com/sparr-dev/sparr/federation/webhook"
 )
 
 // tableResolver answers lookups from a table; a name not in it does not
@@ -133,7 +133,7 @@ func TestCheckAddr(t *testing.T) {
 		{addr: "100::1", want: "outside the global unicast range 2000::/3"},
 		{addr: "fec0::1", want: "outside the global unicast range 2000::/3"},
 	}
-	var p federation.TargetPolicy
+	var p webhook.TargetPolicy
 	for _, tt := range tests {
 		t.Run(tt.addr, func(t *testing.T) {
 			a := netip.MustParseAddr(tt.addr)
@@ -158,13 +158,13 @@ func checkTargetRefusal(t *testing.T, err error, want string, addr netip.Addr) {
 	if err == nil {
 		t.Fatalf("got no error, want one saying %q", want)
 	}
-	if !errors.Is(err, federation.ErrTargetRefused) {
+	if !errors.Is(err, webhook.ErrTargetRefused) {
 		t.Errorf("got %v, want an error wrapping ErrTargetRefused", err)
 	}
 	if !strings.Contains(err.Error(), want) {
 		t.Errorf("got %q, want it to contain %q", err, want)
 	}
-	var terr *federation.TargetError
+	var terr *webhook.TargetError
 	if !errors.As(err, &terr) {
 		t.Fatalf("got %T, want a *TargetError", err)
 	}
@@ -174,7 +174,7 @@ func checkTargetRefusal(t *testing.T, err error, want string, addr netip.Addr) {
 }
 
 func TestCheckAddrAllow(t *testing.T) {
-	p := federation.TargetPolicy{Allow: mustPrefixes("127.0.0.0/8", "10.0.0.0/8", "fd00::/8", "fe80::/10", "169.254.169.254/32")}
+	p := webhook.TargetPolicy{Allow: mustPrefixes("127.0.0.0/8", "10.0.0.0/8", "fd00::/8", "fe80::/10", "169.254.169.254/32")}
 	tests := []struct {
 		addr string
 		want string
@@ -202,7 +202,7 @@ func TestCheckAddrAllow(t *testing.T) {
 	}
 
 	t.Run("everything", func(t *testing.T) {
-		p := federation.TargetPolicy{Allow: mustPrefixes("0.0.0.0/0", "::/0")}
+		p := webhook.TargetPolicy{Allow: mustPrefixes("0.0.0.0/0", "::/0")}
 		for _, s := range []string{"127.0.0.1", "169.254.169.254", "::1", "255.255.255.255", "::ffff:10.0.0.1"} {
 			if err := p.CheckAddr(netip.MustParseAddr(s)); err != nil {
 				t.Errorf("CheckAddr(%s): got %v, want no error", s, err)
@@ -230,7 +230,7 @@ func TestCheckURL(t *testing.T) {
 
 	tests := []struct {
 		name   string
-		policy federation.TargetPolicy
+		policy webhook.TargetPolicy
 		raw    string
 		want   string // substring of the error; "" for none
 		addr   string // the refused address, if any
@@ -251,9 +251,9 @@ func TestCheckURL(t *testing.T) {
 		{name: "2049 bytes", raw: long + "a", want: "the URL is 2049 bytes; use one of at most 2048"},
 		{name: "not a URL", raw: "https://hooks bank-a.example/", want: "is not a URL"},
 		{name: "http", raw: "http://hooks.bank-a.example/", want: "uses http"},
-		{name: "http allowed", policy: federation.TargetPolicy{AllowHTTP: true}, raw: "http://hooks.bank-a.example/"},
+		{name: "http allowed", policy: webhook.TargetPolicy{AllowHTTP: true}, raw: "http://hooks.bank-a.example/"},
 		{name: "ftp", raw: "ftp://hooks.bank-a.example/", want: "is not an absolute https URL"},
-		{name: "ftp, http allowed", policy: federation.TargetPolicy{AllowHTTP: true}, raw: "ftp://hooks.bank-a.example/", want: "is not an absolute https URL"},
+		{name: "ftp, http allowed", policy: webhook.TargetPolicy{AllowHTTP: true}, raw: "ftp://hooks.bank-a.example/", want: "is not an absolute https URL"},
 		{name: "no scheme", raw: "hooks.bank-a.example/sparr", want: "is not an absolute https URL"},
 		{name: "scheme-relative", raw: "//hooks.bank-a.example/sparr", want: "is not an absolute https URL"},
 		{name: "opaque", raw: "https:hooks.bank-a.example", want: "has no host"},
@@ -273,7 +273,7 @@ func TestCheckURL(t *testing.T) {
 		{name: "loopback literal", raw: "https://127.0.0.1/hook", want: "host 127.0.0.1 is a loopback address; webhook URLs must be reachable on the public internet", addr: "127.0.0.1"},
 		{name: "loopback literal with port", raw: "https://127.0.0.1:8443/hook", want: "a loopback address", addr: "127.0.0.1"},
 		{name: "private literal", raw: "https://10.0.0.5/", want: "host 10.0.0.5 is a private address", addr: "10.0.0.5"},
-		{name: "metadata literal", raw: "http://169.254.169.254/latest/meta-data/", policy: federation.TargetPolicy{AllowHTTP: true}, want: "a link-local address", addr: "169.254.169.254"},
+		{name: "metadata literal", raw: "http://169.254.169.254/latest/meta-data/", policy: webhook.TargetPolicy{AllowHTTP: true}, want: "a link-local address", addr: "169.254.169.254"},
 		{name: "unspecified literal", raw: "https://0.0.0.0/", want: "the unspecified address", addr: "0.0.0.0"},
 		{name: "IPv6 loopback literal", raw: "https://[::1]/", want: "host ::1 is a loopback address", addr: "::1"},
 		{name: "IPv6 loopback literal with port", raw: "https://[::1]:8443/", want: "a loopback address", addr: "::1"},
@@ -281,7 +281,7 @@ func TestCheckURL(t *testing.T) {
 		{name: "IPv4-mapped hex literal", raw: "https://[::ffff:7f00:1]/", want: "(a loopback address)", addr: "::ffff:127.0.0.1"},
 		{name: "NAT64 literal", raw: "https://[64:ff9b::a9fe:a9fe]/", want: "a NAT64 address for 169.254.169.254", addr: "64:ff9b::a9fe:a9fe"},
 		{name: "zoned literal", raw: "https://[fe80::1%25eth0]/", want: "an address with a zone", addr: "fe80::1%eth0"},
-		{name: "zoned literal, allowed", policy: federation.TargetPolicy{Allow: mustPrefixes("fe80::/10")}, raw: "https://[fe80::1%25eth0]/", want: "an address with a zone", addr: "fe80::1%eth0"},
+		{name: "zoned literal, allowed", policy: webhook.TargetPolicy{Allow: mustPrefixes("fe80::/10")}, raw: "https://[fe80::1%25eth0]/", want: "an address with a zone", addr: "fe80::1%eth0"},
 		{name: "percent-encoded host", raw: "https://%31%32%37.0.0.1/", want: "is not a URL"},
 		{name: "unbracketed IPv6", raw: "https://::1/", want: "is not a URL"},
 		{name: "bracketed IPv4", raw: "https://[127.0.0.1]/", want: "is not a URL"},
@@ -305,12 +305,12 @@ func TestCheckURL(t *testing.T) {
 		{name: "name resolving to nothing", raw: "https://empty.bank-a.example/", want: `host "empty.bank-a.example" resolves to no address`},
 		{name: "unknown name", raw: "https://nxdomain.bank-a.example/", want: `host "nxdomain.bank-a.example" could not be looked up (lookup nxdomain.bank-a.example: no such host)`},
 
-		{name: "loopback allowed", policy: federation.TargetPolicy{AllowHTTP: true, Allow: mustPrefixes("127.0.0.0/8")}, raw: "http://127.0.0.1:8080/hook"},
-		{name: "IPv4-mapped loopback allowed", policy: federation.TargetPolicy{Allow: mustPrefixes("127.0.0.0/8")}, raw: "https://local.bank-a.example/"},
-		{name: "container network allowed", policy: federation.TargetPolicy{AllowHTTP: true, Allow: mustPrefixes("172.16.0.0/12")}, raw: "http://bank-a:8080/hook"},
-		{name: "container network not allowed", policy: federation.TargetPolicy{AllowHTTP: true}, raw: "http://bank-a:8080/hook", want: "resolves to 172.18.0.4, a private address", addr: "172.18.0.4"},
-		{name: "part of a mixed name allowed", policy: federation.TargetPolicy{Allow: mustPrefixes("10.0.0.5/32")}, raw: "https://mixed.bank-a.example/"},
-		{name: "localhost, IPv4 allowed only", policy: federation.TargetPolicy{Allow: mustPrefixes("127.0.0.0/8")}, raw: "https://localhost/", want: "resolves to ::1, a loopback address", addr: "::1"},
+		{name: "loopback allowed", policy: webhook.TargetPolicy{AllowHTTP: true, Allow: mustPrefixes("127.0.0.0/8")}, raw: "http://127.0.0.1:8080/hook"},
+		{name: "IPv4-mapped loopback allowed", policy: webhook.TargetPolicy{Allow: mustPrefixes("127.0.0.0/8")}, raw: "https://local.bank-a.example/"},
+		{name: "container network allowed", policy: webhook.TargetPolicy{AllowHTTP: true, Allow: mustPrefixes("172.16.0.0/12")}, raw: "http://bank-a:8080/hook"},
+		{name: "container network not allowed", policy: webhook.TargetPolicy{AllowHTTP: true}, raw: "http://bank-a:8080/hook", want: "resolves to 172.18.0.4, a private address", addr: "172.18.0.4"},
+		{name: "part of a mixed name allowed", policy: webhook.TargetPolicy{Allow: mustPrefixes("10.0.0.5/32")}, raw: "https://mixed.bank-a.example/"},
+		{name: "localhost, IPv4 allowed only", policy: webhook.TargetPolicy{Allow: mustPrefixes("127.0.0.0/8")}, raw: "https://localhost/", want: "resolves to ::1, a loopback address", addr: "::1"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -344,25 +344,25 @@ func TestCheckURL(t *testing.T) {
 
 func TestCheckURLResolverErrors(t *testing.T) {
 	t.Run("not found", func(t *testing.T) {
-		p := federation.TargetPolicy{Resolver: tableResolver{}}
+		p := webhook.TargetPolicy{Resolver: tableResolver{}}
 		_, err := p.CheckURL(context.Background(), "https://nxdomain.bank-a.example/")
-		if !errors.Is(err, federation.ErrTargetRefused) {
+		if !errors.Is(err, webhook.ErrTargetRefused) {
 			t.Errorf("got %v, want an error wrapping ErrTargetRefused", err)
 		}
 		var dnsErr *net.DNSError
 		if !errors.As(err, &dnsErr) || !dnsErr.IsNotFound {
 			t.Errorf("got %v, want it to wrap the resolver's *net.DNSError", err)
 		}
-		var terr *federation.TargetError
+		var terr *webhook.TargetError
 		if !errors.As(err, &terr) || terr.Host != "nxdomain.bank-a.example" {
 			t.Errorf("got %#v, want a *TargetError for host nxdomain.bank-a.example", terr)
 		}
 	})
 	t.Run("server failure", func(t *testing.T) {
 		cause := &net.DNSError{Err: "server misbehaving", Name: "hooks.bank-a.example", IsTemporary: true}
-		p := federation.TargetPolicy{Resolver: failResolver{cause}}
+		p := webhook.TargetPolicy{Resolver: failResolver{cause}}
 		_, err := p.CheckURL(context.Background(), "https://hooks.bank-a.example/")
-		if !errors.Is(err, federation.ErrTargetRefused) || !errors.Is(err, cause) {
+		if !errors.Is(err, webhook.ErrTargetRefused) || !errors.Is(err, cause) {
 			t.Errorf("got %v, want an error wrapping ErrTargetRefused and %v", err, cause)
 		}
 		if want := "server misbehaving"; err == nil || !strings.Contains(err.Error(), want) {
@@ -372,12 +372,12 @@ func TestCheckURLResolverErrors(t *testing.T) {
 	t.Run("context cancelled", func(t *testing.T) {
 		ctx, cancel := context.WithCancel(context.Background())
 		cancel()
-		p := federation.TargetPolicy{Resolver: tableResolver{"hooks.bank-a.example": mustAddrs("93.184.215.14")}}
+		p := webhook.TargetPolicy{Resolver: tableResolver{"hooks.bank-a.example": mustAddrs("93.184.215.14")}}
 		_, err := p.CheckURL(ctx, "https://hooks.bank-a.example/")
 		if !errors.Is(err, context.Canceled) {
 			t.Errorf("got %v, want an error wrapping context.Canceled", err)
 		}
-		if errors.Is(err, federation.ErrTargetRefused) {
+		if errors.Is(err, webhook.ErrTargetRefused) {
 			t.Errorf("got %v, want an error that is not a refusal", err)
 		}
 	})
@@ -385,17 +385,17 @@ func TestCheckURLResolverErrors(t *testing.T) {
 		ctx, cancel := context.WithCancel(context.Background())
 		cancel()
 		cause := errors.New("resolver gave up")
-		p := federation.TargetPolicy{Resolver: failResolver{cause}}
+		p := webhook.TargetPolicy{Resolver: failResolver{cause}}
 		_, err := p.CheckURL(ctx, "https://hooks.bank-a.example/")
 		if !errors.Is(err, context.Canceled) || !errors.Is(err, cause) {
 			t.Errorf("got %v, want an error wrapping context.Canceled and %v", err, cause)
 		}
-		if errors.Is(err, federation.ErrTargetRefused) {
+		if errors.Is(err, webhook.ErrTargetRefused) {
 			t.Errorf("got %v, want an error that is not a refusal", err)
 		}
 	})
 	t.Run("IP literal is not looked up", func(t *testing.T) {
-		p := federation.TargetPolicy{Resolver: failResolver{errors.New("looked up")}}
+		p := webhook.TargetPolicy{Resolver: failResolver{errors.New("looked up")}}
 		if _, err := p.CheckURL(context.Background(), "https://8.8.8.8/"); err != nil {
 			t.Errorf("got %v, want no error", err)
 		}
@@ -419,7 +419,7 @@ func TestDialControl(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.network+" "+tt.address, func(t *testing.T) {
-			control := federation.TargetPolicy{Allow: tt.allow}.DialControl()
+			control := webhook.TargetPolicy{Allow: tt.allow}.DialControl()
 			err := control(tt.network, tt.address, nil)
 			var addr netip.Addr
 			if ap, err := netip.ParseAddrPort(tt.address); err == nil {
@@ -459,13 +459,13 @@ func TestTransportRefusesLoopback(t *testing.T) {
 	serverAddr := netip.MustParseAddrPort(srv.Listener.Addr().String()).Addr()
 
 	t.Run("not allowed", func(t *testing.T) {
-		tr := federation.TargetPolicy{AllowHTTP: true}.NewTransport(time.Second)
+		tr := webhook.TargetPolicy{AllowHTTP: true}.NewTransport(time.Second)
 		defer tr.CloseIdleConnections()
 		_, err := postHook(&http.Client{Transport: tr}, srv.URL)
-		if !errors.Is(err, federation.ErrTargetRefused) {
+		if !errors.Is(err, webhook.ErrTargetRefused) {
 			t.Fatalf("got %v, want an error wrapping ErrTargetRefused", err)
 		}
-		var terr *federation.TargetError
+		var terr *webhook.TargetError
 		if !errors.As(err, &terr) || terr.Addr != serverAddr {
 			t.Errorf("got %v, want a *TargetError for %v", err, serverAddr)
 		}
@@ -475,7 +475,7 @@ func TestTransportRefusesLoopback(t *testing.T) {
 	})
 
 	t.Run("allowed", func(t *testing.T) {
-		tr := federation.TargetPolicy{AllowHTTP: true, Allow: mustPrefixes("127.0.0.0/8", "::1/128")}.NewTransport(time.Second)
+		tr := webhook.TargetPolicy{AllowHTTP: true, Allow: mustPrefixes("127.0.0.0/8", "::1/128")}.NewTransport(time.Second)
 		defer tr.CloseIdleConnections()
 		body, err := postHook(&http.Client{Transport: tr}, srv.URL)
 		if err != nil {
@@ -499,7 +499,7 @@ func TestTransportRefusesRebinding(t *testing.T) {
 		t.Fatal(err)
 	}
 	const host = "hooks.bank-a.example"
-	p := federation.TargetPolicy{
+	p := webhook.TargetPolicy{
 		AllowHTTP: true,
 		Resolver:  tableResolver{host: mustAddrs("93.184.215.14")},
 	}
@@ -523,7 +523,7 @@ func TestTransportRefusesRebinding(t *testing.T) {
 	}
 
 	_, err = postHook(&http.Client{Transport: tr}, u.String())
-	if !errors.Is(err, federation.ErrTargetRefused) {
+	if !errors.Is(err, webhook.ErrTargetRefused) {
 		t.Fatalf("delivery: got %v, want an error wrapping ErrTargetRefused", err)
 	}
 	if n := dialled.Load(); n == 0 {
@@ -534,7 +534,7 @@ func TestTransportRefusesRebinding(t *testing.T) {
 	}
 
 	// The server's own URL, the rebound address itself, is refused too.
-	if _, err := postHook(&http.Client{Transport: tr}, srv.URL); !errors.Is(err, federation.ErrTargetRefused) {
+	if _, err := postHook(&http.Client{Transport: tr}, srv.URL); !errors.Is(err, webhook.ErrTargetRefused) {
 		t.Errorf("delivery to %s: got %v, want an error wrapping ErrTargetRefused", srv.URL, err)
 	}
 	if n := hits.Load(); n != 0 {
@@ -553,7 +553,7 @@ func TestNewTransport(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.responseHeaderTimeout.String(), func(t *testing.T) {
-			tr := federation.TargetPolicy{}.NewTransport(tt.responseHeaderTimeout)
+			tr := webhook.TargetPolicy{}.NewTransport(tt.responseHeaderTimeout)
 			if tr.Proxy != nil {
 				t.Error("got a Proxy, want none")
 			}
@@ -612,13 +612,13 @@ func FuzzCheckURL(f *testing.F) {
 		return mustAddrs("93.184.215.14"), nil
 	})
 	f.Fuzz(func(t *testing.T, raw string, allowHTTP bool) {
-		p := federation.TargetPolicy{AllowHTTP: allowHTTP, Resolver: resolver}
+		p := webhook.TargetPolicy{AllowHTTP: allowHTTP, Resolver: resolver}
 		u, err := p.CheckURL(context.Background(), raw)
 		if err != nil {
 			if u != nil {
 				t.Errorf("got URL %s with error %v, want no URL", u, err)
 			}
-			if !errors.Is(err, federation.ErrTargetRefused) {
+			if !errors.Is(err, webhook.ErrTargetRefused) {
 				t.Errorf("got %v, want an error wrapping ErrTargetRefused", err)
 			}
 			return
@@ -665,7 +665,7 @@ func (f lookupFunc) LookupNetIP(ctx context.Context, network, host string) ([]ne
 }
 
 func ExampleTargetPolicy_CheckURL() {
-	var p federation.TargetPolicy // the production policy
+	var p webhook.TargetPolicy // the production policy
 	for _, raw := range []string{
 		"https://8.8.8.8/sparr",
 		"https://10.0.0.5/sparr",

@@ -1,4 +1,4 @@
-package federation
+package webhook
 
 import (
 	"errors"
@@ -6,29 +6,12 @@ import (
 	"time"
 
 	"github.com/sparr-dev/sparr/protocol"
+	"github.com/sparr-dev/sparr/protocol/api"
 )
 
 // ErrNoEndpoint is returned, wrapped, by [Outbox.Endpoint] for a member
 // that has no webhook endpoint.
 var ErrNoEndpoint = errors.New("no webhook endpoint")
-
-// An EndpointStatus is where a member's webhook endpoint is in its life.
-type EndpointStatus string
-
-// The endpoint statuses.
-const (
-	// EndpointUnverified: registered; the verification event has not yet
-	// been delivered. Events queue for it meanwhile.
-	EndpointUnverified EndpointStatus = "unverified"
-	// EndpointActive: verified and receiving events.
-	EndpointActive EndpointStatus = "active"
-	// EndpointPaused: the retry schedule ran out. Events keep queueing;
-	// delivery starts again when the member resumes the endpoint.
-	EndpointPaused EndpointStatus = "paused"
-	// EndpointDisabled: the receiver answered 410 Gone, or the member
-	// removed the endpoint. Nothing queues for it.
-	EndpointDisabled EndpointStatus = "disabled"
-)
 
 // An EndpointSecret is one whsec_ secret of an endpoint. A rotated-out
 // secret keeps signing until ExpiresAt, so receivers can switch over.
@@ -45,12 +28,12 @@ type Endpoint struct {
 	URL    string               `json:"url"`
 	Events []protocol.EventType `json:"events,omitempty"` // empty: every event
 	// Secrets sign deliveries (v1 HMAC), newest first.
-	Secrets   []EndpointSecret `json:"secrets"`
-	Status    EndpointStatus   `json:"status"`
-	Reason    string           `json:"reason,omitempty"`
-	Verified  bool             `json:"verified"`
-	CreatedAt time.Time        `json:"created_at"`
-	UpdatedAt time.Time        `json:"updated_at"`
+	Secrets   []EndpointSecret   `json:"secrets"`
+	Status    api.EndpointStatus `json:"status"`
+	Reason    string             `json:"reason,omitempty"`
+	Verified  bool               `json:"verified"`
+	CreatedAt time.Time          `json:"created_at"`
+	UpdatedAt time.Time          `json:"updated_at"`
 	// Failures counts consecutive failed attempts; NextAttemptAt is when
 	// delivery may be tried again.
 	Failures         int       `json:"failures"`
@@ -69,7 +52,7 @@ func (e *Endpoint) Wants(t protocol.EventType) bool {
 }
 
 // Queues reports whether events are queued for the endpoint.
-func (e *Endpoint) Queues() bool { return e.Status != EndpointDisabled }
+func (e *Endpoint) Queues() bool { return e.Status != api.EndpointDisabled }
 
 // SigningSecrets returns the secrets that sign at t: the newest, and any
 // older one still in its overlap window.
@@ -84,33 +67,6 @@ func (e *Endpoint) SigningSecrets(t time.Time) []protocol.WebhookSecret {
 		}
 	}
 	return out
-}
-
-// Entitled reports whether member m may receive a record of type t
-// addressed to audience ("" for every member entitled by role): the rule
-// for delivery, the feed, the snapshot and GET /v1/records alike.
-//
-//   - A record with an audience goes to that member only (the full
-//     suspicion record, reminders, verification).
-//   - Flag events go to members with the flag or check role.
-//   - Suspicion hits, retractions and expiries go to members with the
-//     check or suspicion role.
-//   - Subject erasures go to every member with the flag, check or
-//     suspicion role.
-func Entitled(m *Member, audience string, t protocol.EventType) bool {
-	if audience != "" {
-		return m.ID == audience
-	}
-	switch t {
-	case protocol.EventFlagPlaced, protocol.EventFlagExtended, protocol.EventFlagThawed,
-		protocol.EventFlagLifted, protocol.EventFlagExpired:
-		return m.HasRole(RoleFlag) || m.HasRole(RoleCheck)
-	case protocol.EventSuspicionReported, protocol.EventSuspicionRetracted, protocol.EventSuspicionExpired:
-		return m.HasRole(RoleCheck) || m.HasRole(RoleSuspicion)
-	case protocol.EventSubjectErased:
-		return m.HasRole(RoleFlag) || m.HasRole(RoleCheck) || m.HasRole(RoleSuspicion)
-	}
-	return false
 }
 
 // A Delivery is one queued record for one member's endpoint.

@@ -1,9 +1,10 @@
-package federation_test
+package members_test
 
 import (
 	"bytes"
 	"context"
 	"crypto"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"net/http"
@@ -14,26 +15,57 @@ import (
 	"testing"
 	"time"
 
-	"github.com/sparr-dev/sparr/federation"
+	"github.com/sparr-dev/sparr/federation/members"
 	"github.com/sparr-dev/sparr/protocol"
+	"github.com/sparr-dev/sparr/protocol/api"
 )
 
-// directory is an in-memory federation.Directory.
+var created = time.Date(2026, 11, 1, 9, 0, 0, 0, time.UTC)
+
+// newKey makes a signing key; every test key is a real one.
+func newKey(t testing.TB, alg protocol.Algorithm) *protocol.SigningKey {
+	t.Helper()
+	k, err := protocol.GenerateSigningKey(alg, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return k
+}
+
+// jwks returns the JWK Set of the public halves of keys.
+func jwks(t testing.TB, keys ...*protocol.SigningKey) []byte {
+	t.Helper()
+	pubs := make([]*protocol.PublicKey, len(keys))
+	for i, k := range keys {
+		pubs[i] = k.Public()
+	}
+	set, err := protocol.NewKeySet(pubs...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := json.Marshal(set)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
+}
+
+// directory is an in-memory members.Directory.
 type directory struct {
 	mu      sync.Mutex
-	members map[string]federation.Member
+	members map[string]api.Member
 	err     error // returned for every lookup if set
 }
 
-func newDirectory(members ...*federation.Member) *directory {
-	d := &directory{members: map[string]federation.Member{}}
+func newDirectory(members ...*api.Member) *directory {
+	d := &directory{members: map[string]api.Member{}}
 	for _, m := range members {
 		d.put(m)
 	}
 	return d
 }
 
-func (d *directory) put(m *federation.Member) {
+func (d *directory) put(m *api.Member) {
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	d.members[m.ID] = *m
@@ -45,7 +77,7 @@ func (d *directory) remove(id string) {
 	delete(d.members, id)
 }
 
-func (d *directory) Member(ctx context.Context, id string) (*federation.Member, error) {
+func (d *directory) Member(ctx context.Context, id string) (*api.Member, error) {
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	if d.err != nil {
@@ -53,12 +85,12 @@ func (d *directory) Member(ctx context.Context, id string) (*federation.Member, 
 	}
 	m, ok := d.members[id]
 	if !ok {
-		return nil, fmt.Errorf("%w %q", federation.ErrUnknownMember, id)
+		return nil, fmt.Errorf("%w %q", members.ErrUnknownMember, id)
 	}
 	return &m, nil
 }
 
-var _ federation.Directory = (*directory)(nil)
+var _ members.Directory = (*directory)(nil)
 
 // clock is a fake clock for KeysConfig.Now.
 type clock struct {
@@ -129,24 +161,24 @@ func (s *jwksServer) answer(status int, body []byte) {
 func (s *jwksServer) count() int { return int(s.requests.Load()) }
 
 // urlMember returns a member whose keys are at url.
-func urlMember(id, url string) *federation.Member {
-	return &federation.Member{
-		ID: id, Name: "Member " + id, Roles: []federation.Role{federation.RoleFlag},
-		JWKSURL: url, Status: federation.StatusActive, CreatedAt: created, UpdatedAt: created,
+func urlMember(id, url string) *api.Member {
+	return &api.Member{
+		ID: id, Name: "Member " + id, Roles: []api.Role{api.RoleFlag},
+		JWKSURL: url, Status: api.MemberActive, CreatedAt: created, UpdatedAt: created,
 	}
 }
 
 // newURLKeys returns Keys over one member, "bank-a", whose key set srv
 // serves, on a fake clock.
-func newURLKeys(t *testing.T, srv *jwksServer) (*federation.Keys, *directory, *clock) {
+func newURLKeys(t *testing.T, srv *jwksServer) (*members.Keys, *directory, *clock) {
 	dir := newDirectory(urlMember("bank-a", srv.URL+"/jwks.json"))
 	clk := newClock()
-	k := federation.NewKeys(federation.KeysConfig{Directory: dir, HTTPClient: srv.Client(), Now: clk.Now})
+	k := members.NewKeys(members.KeysConfig{Directory: dir, HTTPClient: srv.Client(), Now: clk.Now})
 	return k, dir, clk
 }
 
 // wantKey checks that resolving kid of member gives key.
-func wantKey(t *testing.T, k *federation.Keys, member string, key *protocol.SigningKey) *protocol.PublicKey {
+func wantKey(t *testing.T, k *members.Keys, member string, key *protocol.SigningKey) *protocol.PublicKey {
 	t.Helper()
 	got, err := k.ResolveKey(context.Background(), member, key.KeyID())
 	if err != nil {
@@ -162,7 +194,7 @@ func wantKey(t *testing.T, k *federation.Keys, member string, key *protocol.Sign
 
 // wantUnknownKey checks that resolving kid of member fails with
 // protocol.ErrUnknownKey.
-func wantUnknownKey(t *testing.T, k *federation.Keys, member, kid string) error {
+func wantUnknownKey(t *testing.T, k *members.Keys, member, kid string) error {
 	t.Helper()
 	got, err := k.ResolveKey(context.Background(), member, kid)
 	if !errors.Is(err, protocol.ErrUnknownKey) {
@@ -173,10 +205,10 @@ func wantUnknownKey(t *testing.T, k *federation.Keys, member, kid string) error 
 
 // wantUnavailable checks that resolving kid of member fails with
 // ErrKeySetUnavailable and not protocol.ErrUnknownKey.
-func wantUnavailable(t *testing.T, k *federation.Keys, member, kid string) error {
+func wantUnavailable(t *testing.T, k *members.Keys, member, kid string) error {
 	t.Helper()
 	_, err := k.ResolveKey(context.Background(), member, kid)
-	if !errors.Is(err, federation.ErrKeySetUnavailable) || errors.Is(err, protocol.ErrUnknownKey) {
+	if !errors.Is(err, members.ErrKeySetUnavailable) || errors.Is(err, protocol.ErrUnknownKey) {
 		t.Fatalf("ResolveKey(%q, %q): got %v; want an error wrapping ErrKeySetUnavailable and not protocol.ErrUnknownKey", member, kid, err)
 	}
 	return err
@@ -197,7 +229,7 @@ func TestResolveKeyInline(t *testing.T) {
 	noKeys.ID, noKeys.JWKS = "no-keys", nil
 	broken := validMember(t)
 	broken.ID, broken.JWKS = "broken", []byte(`{"keys":"none"}`)
-	k := federation.NewKeys(federation.KeysConfig{Directory: newDirectory(a, noKeys, broken)})
+	k := members.NewKeys(members.KeysConfig{Directory: newDirectory(a, noKeys, broken)})
 
 	first := wantKey(t, k, "bank-a", ed)
 	wantKey(t, k, "bank-a", es)
@@ -208,7 +240,7 @@ func TestResolveKeyInline(t *testing.T) {
 	wantUnknownKey(t, k, "bank-a", "")
 
 	err := wantUnknownKey(t, k, "bank-z", ed.KeyID())
-	if !errors.Is(err, federation.ErrUnknownMember) {
+	if !errors.Is(err, members.ErrUnknownMember) {
 		t.Errorf("unknown member: got %v, want it to wrap ErrUnknownMember too", err)
 	}
 	if err := wantUnknownKey(t, k, "no-keys", ed.KeyID()); !strings.Contains(err.Error(), "no keys registered") {
@@ -224,7 +256,7 @@ func TestResolveKeyInlineUpdate(t *testing.T) {
 	m := validMember(t)
 	m.JWKS = jwks(t, old)
 	dir := newDirectory(m)
-	k := federation.NewKeys(federation.KeysConfig{Directory: dir})
+	k := members.NewKeys(members.KeysConfig{Directory: dir})
 	wantKey(t, k, "bank-a", old)
 
 	// The store changes the set without advancing UpdatedAt: the cache is
@@ -246,7 +278,7 @@ func TestResolveKeyInlineUpdate(t *testing.T) {
 
 	// So is a switch from an inline set to a URL.
 	srv := newJWKSServer(t, jwks(t, rotated))
-	k = federation.NewKeys(federation.KeysConfig{Directory: dir, HTTPClient: srv.Client()})
+	k = members.NewKeys(members.KeysConfig{Directory: dir, HTTPClient: srv.Client()})
 	wantKey(t, k, "bank-a", old)
 	m.JWKS, m.JWKSURL = nil, srv.URL
 	dir.put(m)
@@ -257,17 +289,17 @@ func TestResolveKeyInlineUpdate(t *testing.T) {
 func TestResolveKeyDirectoryFails(t *testing.T) {
 	dir := newDirectory(validMember(t))
 	dir.err = errors.New("store closed")
-	k := federation.NewKeys(federation.KeysConfig{Directory: dir})
+	k := members.NewKeys(members.KeysConfig{Directory: dir})
 	_, err := k.ResolveKey(context.Background(), "bank-a", "kid")
 	if err == nil || errors.Is(err, protocol.ErrUnknownKey) || !strings.Contains(err.Error(), "store closed") {
 		t.Errorf("got %v, want the directory's error, not wrapping protocol.ErrUnknownKey", err)
 	}
 
 	// A directory that answers nil, nil has no such member.
-	k = federation.NewKeys(federation.KeysConfig{Directory: federation.DirectoryFunc(func(context.Context, string) (*federation.Member, error) {
+	k = members.NewKeys(members.KeysConfig{Directory: members.DirectoryFunc(func(context.Context, string) (*api.Member, error) {
 		return nil, nil
 	})})
-	if err := wantUnknownKey(t, k, "bank-a", "kid"); !errors.Is(err, federation.ErrUnknownMember) {
+	if err := wantUnknownKey(t, k, "bank-a", "kid"); !errors.Is(err, members.ErrUnknownMember) {
 		t.Errorf("got %v, want it to wrap ErrUnknownMember", err)
 	}
 }
@@ -338,7 +370,7 @@ func TestResolveKeyMinRefreshConfigured(t *testing.T) {
 	key := newKey(t, protocol.EdDSA)
 	srv := newJWKSServer(t, jwks(t, key))
 	clk := newClock()
-	k := federation.NewKeys(federation.KeysConfig{
+	k := members.NewKeys(members.KeysConfig{
 		Directory: newDirectory(urlMember("bank-a", srv.URL)), HTTPClient: srv.Client(),
 		Now: clk.Now, MinRefresh: 10 * time.Second,
 	})
@@ -388,7 +420,7 @@ func TestResolveKeyMaxAge(t *testing.T) {
 	key := newKey(t, protocol.EdDSA)
 	srv := newJWKSServer(t, jwks(t, key))
 	clk := newClock()
-	k := federation.NewKeys(federation.KeysConfig{
+	k := members.NewKeys(members.KeysConfig{
 		Directory: newDirectory(urlMember("bank-a", srv.URL)), HTTPClient: srv.Client(),
 		Now: clk.Now, MaxAge: 10 * time.Minute,
 	})
@@ -469,7 +501,7 @@ func TestResolveKeyUnreachable(t *testing.T) {
 	srv := newJWKSServer(t, nil)
 	url := srv.URL
 	srv.Close()
-	k := federation.NewKeys(federation.KeysConfig{Directory: newDirectory(urlMember("bank-a", url)), HTTPClient: srv.Client()})
+	k := members.NewKeys(members.KeysConfig{Directory: newDirectory(urlMember("bank-a", url)), HTTPClient: srv.Client()})
 	if err := wantUnavailable(t, k, "bank-a", "kid"); !strings.Contains(err.Error(), "GET "+url) {
 		t.Errorf("got %q, want it to name the URL", err)
 	}
@@ -487,7 +519,7 @@ func TestResolveKeyErrorsHideURLSecrets(t *testing.T) {
 		return strings.Replace(base, "://", "://bank:PASS-1@", 1) + "/jwks.json?access_token=TOKEN-2#FRAG-3"
 	}
 	clk := newClock()
-	k := federation.NewKeys(federation.KeysConfig{
+	k := members.NewKeys(members.KeysConfig{
 		Directory: newDirectory(
 			urlMember("bank-a", secret(srv.URL)),
 			urlMember("bank-b", secret(down.URL)),
@@ -511,7 +543,7 @@ func TestResolveKeyErrorsHideURLSecrets(t *testing.T) {
 	check(wantUnknownKey(t, k, "bank-a", "bogus-2"), "fetched from "+srv.URL+"/jwks.json 0s ago")
 	srv.answer(http.StatusInternalServerError, []byte("down"))
 	clk.advance(time.Minute)
-	check(wantUnknownKey(t, k, "bank-a", "bogus-3"), "refetching it failed: "+federation.ErrKeySetUnavailable.Error()+
+	check(wantUnknownKey(t, k, "bank-a", "bogus-3"), "refetching it failed: "+members.ErrKeySetUnavailable.Error()+
 		`: member "bank-a": GET `+srv.URL+`/jwks.json: answered "500 Internal Server Error"`)
 	check(wantUnavailable(t, k, "bank-b", key.KeyID()), "GET "+down.URL+"/jwks.json: dial tcp")
 	check(wantUnavailable(t, k, "bank-c", key.KeyID()), "GET <unparsable URL>: the URL does not parse")
@@ -583,7 +615,7 @@ func TestResolveKeyForgetAndUpdate(t *testing.T) {
 	srv2 := newJWKSServer(t, jwks(t, other))
 	m.JWKSURL = srv2.URL + "/keys" // same UpdatedAt, another URL
 	dir.put(m)
-	k2 := federation.NewKeys(federation.KeysConfig{Directory: dir, HTTPClient: srv2.Client()})
+	k2 := members.NewKeys(members.KeysConfig{Directory: dir, HTTPClient: srv2.Client()})
 	wantKey(t, k2, "bank-a", other)
 	wantRequests(t, srv2, 1)
 
@@ -696,7 +728,7 @@ func TestKeysDefaults(t *testing.T) {
 	if err := m.Validate(true); err != nil {
 		t.Fatal(err)
 	}
-	k := federation.NewKeys(federation.KeysConfig{Directory: newDirectory(m)})
+	k := members.NewKeys(members.KeysConfig{Directory: newDirectory(m)})
 	wantKey(t, k, "bank-a", key)
 	wantUnknownKey(t, k, "bank-a", "bogus") // within the default MinRefresh
 	wantKey(t, k, "bank-a", key)            // within the default MaxAge
@@ -709,7 +741,7 @@ func TestKeysDefaults(t *testing.T) {
 			t.Errorf("NewKeys without a Directory: got no panic, want one")
 		}
 	}()
-	federation.NewKeys(federation.KeysConfig{})
+	members.NewKeys(members.KeysConfig{})
 }
 
 // TestKeysVerify uses Keys as the hub does: to verify members' bearer
@@ -725,7 +757,7 @@ func TestKeysVerify(t *testing.T) {
 	down.answer(http.StatusInternalServerError, nil)
 	c := urlMember("bank-c", down.URL)
 	clk := newClock()
-	k := federation.NewKeys(federation.KeysConfig{Directory: newDirectory(a, b, c), HTTPClient: srv.Client(), Now: clk.Now})
+	k := members.NewKeys(members.KeysConfig{Directory: newDirectory(a, b, c), HTTPClient: srv.Client(), Now: clk.Now})
 	now := clk.Now()
 
 	bearer := func(key *protocol.SigningKey, member string) string {
@@ -744,7 +776,7 @@ func TestKeysVerify(t *testing.T) {
 		{"URL key", bearer(urlKey, "bank-b"), nil},
 		{"another member's key", bearer(urlKey, "bank-a"), protocol.ErrUnknownKey},
 		{"unknown member", bearer(inlineKey, "bank-z"), protocol.ErrUnknownKey},
-		{"key server down", bearer(urlKey, "bank-c"), federation.ErrKeySetUnavailable},
+		{"key server down", bearer(urlKey, "bank-c"), members.ErrKeySetUnavailable},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -784,21 +816,21 @@ func TestKeysVerify(t *testing.T) {
 func TestKeysConcurrent(t *testing.T) {
 	keys := []*protocol.SigningKey{newKey(t, protocol.EdDSA), newKey(t, protocol.ES256)}
 	srv := newJWKSServer(t, jwks(t, keys...))
-	var members []*federation.Member
+	var ms []*api.Member
 	for i := range 4 {
 		m := validMember(t)
 		m.ID, m.JWKS = fmt.Sprintf("inline-%d", i), jwks(t, keys...)
-		members = append(members, m, urlMember(fmt.Sprintf("url-%d", i), srv.URL))
+		ms = append(ms, m, urlMember(fmt.Sprintf("url-%d", i), srv.URL))
 	}
-	dir := newDirectory(members...)
+	dir := newDirectory(ms...)
 	clk := newClock()
-	k := federation.NewKeys(federation.KeysConfig{Directory: dir, HTTPClient: srv.Client(), Now: clk.Now, MinRefresh: time.Second})
+	k := members.NewKeys(members.KeysConfig{Directory: dir, HTTPClient: srv.Client(), Now: clk.Now, MinRefresh: time.Second})
 
 	var wg sync.WaitGroup
 	for g := range 16 {
 		wg.Go(func() {
 			for i := range 100 {
-				m := members[(g+i)%len(members)]
+				m := ms[(g+i)%len(ms)]
 				switch i % 10 {
 				case 0:
 					k.Forget(m.ID)
@@ -822,4 +854,16 @@ func TestKeysConcurrent(t *testing.T) {
 		})
 	}
 	wg.Wait()
+}
+
+func validMember(t testing.TB) *api.Member {
+	return &api.Member{
+		ID:        "bank-a",
+		Name:      "Bank A AB",
+		Roles:     []api.Role{api.RoleCheck, api.RoleFlag},
+		JWKS:      jwks(t, newKey(t, protocol.EdDSA), newKey(t, protocol.ES256)),
+		Status:    api.MemberActive,
+		CreatedAt: created,
+		UpdatedAt: created,
+	}
 }

@@ -1,4 +1,4 @@
-package federation
+package webhook
 
 import (
 	"bytes"
@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/sparr-dev/sparr/protocol"
+	"github.com/sparr-dev/sparr/protocol/api"
 )
 
 // DefaultSchedule is when a failed delivery is tried again, counted from
@@ -28,12 +29,12 @@ var DefaultSchedule = []time.Duration{0, 5 * time.Second, 5 * time.Minute, 30 * 
 // DefaultJitter is the default [DispatcherConfig.Jitter].
 const DefaultJitter = 0.1
 
-// A DeliveryObserver is told the outcome of every delivery attempt, for
+// An Observer is told the outcome of every delivery attempt, for
 // metrics: delivered, failed, dead-lettered or gone (see [Dispatcher]),
 // or skipped for a delivery whose record was erased before it went out
 // (no attempt was made; its latency is 0). An attempt cut off because the
 // dispatcher is closing is not an outcome and is not reported.
-type DeliveryObserver interface {
+type Observer interface {
 	Attempted(member, outcome string, latency time.Duration)
 }
 
@@ -66,7 +67,7 @@ type DispatcherConfig struct {
 	MaxRetryAfter time.Duration
 	Now           func() time.Time
 	Logger        *slog.Logger
-	Observer      DeliveryObserver
+	Observer      Observer
 }
 
 // A Dispatcher drains the outbox: one worker per endpoint, so that a member
@@ -233,7 +234,7 @@ func (d *Dispatcher) round(member string) (wait time.Duration, done bool) {
 		if !ep.Queues() {
 			return 0, true
 		}
-		if ep.Status == EndpointPaused {
+		if ep.Status == api.EndpointPaused {
 			return 0, false
 		}
 		if now := d.cfg.Now(); now.Before(ep.NextAttemptAt) {

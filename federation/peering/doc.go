@@ -1,0 +1,17 @@
+// Package peering is to hold hub-to-hub peering: how the hubs of Sweden,
+// Norway, Denmark and Finland route every identifier to its one home hub.
+// Nothing is implemented here yet; this is where it goes, so that what
+// travels between hubs has a home apart from what travels to members
+// (package webhook).
+//
+// The design it is to follow (docs/architecture.md, Across borders): every
+// identifier has one home hub, by jurisdiction, and its tokens exist only
+// under that hub's OPRF key. Peered hubs register each other (peer id, URL,
+// keys, policy); a hub relays blinded token evaluations, writes and checks
+// for foreign identifiers to their home hub, signing each request as
+// members sign theirs; the home hub delivers events for its identifiers to
+// subscribed peers, which fan them out to their own members. Records stay
+// signed end to end by the home hub; relays add signed "via" entries; a hop
+// limit and jti de-duplication prevent loops; per-peer policy decides what
+// flows.
+package peering

@@ -1,0 +1,55 @@
+package api
+
+import (
+	"time"
+
+	"github.com/sparr-dev/sparr/protocol"
+)
+
+// MaxLogPage is the most entries one request for log entries or audit
+// entries returns.
+const MaxLogPage = 1000
+
+// A ProofResponse carries a Merkle proof of the exchange log as base64
+// hashes: an inclusion proof (Index set) of an entry in the tree of Size
+// entries, or a consistency proof (Old set) of the tree of Old entries in
+// the tree of Size. An inclusion proof also carries the entry's line, the
+// leaf it proves, when the caller may read it: the entry is the caller's
+// own, or the caller is a regulator.
+type ProofResponse struct {
+	Index *uint64  `json:"index,omitempty"`
+	Old   *uint64  `json:"old,omitempty"`
+	Size  uint64   `json:"size"`
+	Proof []string `json:"proof"`
+	Entry string   `json:"entry,omitempty"`
+}
+
+// An AuditEntry is a log entry as the audit API shows it.
+type AuditEntry struct {
+	Index  uint64             `json:"index"`
+	Time   time.Time          `json:"time"`
+	Member string             `json:"member"`
+	Action protocol.LogAction `json:"action"`
+	Result string             `json:"result"`
+	// Commitment is "sha256:" and the hex commitment, if the entry has
+	// details.
+	Commitment string            `json:"commitment,omitempty"`
+	Attrs      map[string]string `json:"attrs,omitempty"`
+}
+
+// An AuditPage is the answer of GET /v1/audit/entries: entries in index
+// order, and Next, the index to continue after, when there are more.
+type AuditPage struct {
+	Entries []AuditEntry `json:"entries"`
+	Next    *uint64      `json:"next,omitempty"`
+}
+
+// AuditStats count log entries: in all, per member, per action, per day
+// (UTC, YYYY-MM-DD), and refusals per reason (problem slug).
+type AuditStats struct {
+	Total   uint64            `json:"total"`
+	Members map[string]uint64 `json:"members"`
+	Actions map[string]uint64 `json:"actions"`
+	Days    map[string]uint64 `json:"days"`
+	Refused map[string]uint64 `json:"refused"`
+}

@@ -1,0 +1,89 @@
+package protocol
+
+// A LogAction names what an exchange-log entry records: the second word a
+// regulator reads on every line. A log entry may carry an action this
+// version does not list (a later hub's), which [ParseLogEntry] accepts as
+// long as it has the form of one.
+//
+// Successful changes are named in the past tense (flag-placed); a refused
+// request is logged under its route's action, in the present tense
+// (flag-place), with result "rejected:<problem slug>". docs/regulator.md
+// has the table of every action for regulators.
+type LogAction string
+
+// What members ask for, and the hub did.
+const (
+	LogTokens             LogAction = "tokens"              // identifiers tokenized: attrs type, count, epoch
+	LogFlagPlaced         LogAction = "flag-placed"         // a flag placed
+	LogFlagAlreadyActive  LogAction = "flag-already-active" // a placement answered with the flag already on the subject
+	LogFlagExtended       LogAction = "flag-extended"       // a flag's expiry moved later
+	LogFlagThawed         LogAction = "flag-thawed"         // a thaw window set
+	LogFlagLifted         LogAction = "flag-lifted"         // a flag ended at the consumer's request
+	LogSuspicionReported  LogAction = "suspicion-reported"  // a police-reported suspicion shared
+	LogSuspicionRetracted LogAction = "suspicion-retracted" // a suspicion withdrawn by its reporter
+	LogSuspicionDetails   LogAction = "suspicion-details"   // a suspicion's details asked for: attr purpose
+	LogCheck              LogAction = "check"               // a check: attrs purpose, tokens, verify, review
+	LogCheckOutcome       LogAction = "check-outcome"       // a check's outcome reported: attr outcome
+
+	LogEndpointRegistered    LogAction = "endpoint-registered"     // a webhook endpoint registered or changed: attr verification
+	LogEndpointSecretRotated LogAction = "endpoint-secret-rotated" // an endpoint's signing secret rotated
+	LogEndpointResumed       LogAction = "endpoint-resumed"        // a paused endpoint resumed
+	LogEndpointRemoved       LogAction = "endpoint-removed"        // an endpoint removed by its member
+)
+
+// What the hub does on its own, or records of delivery.
+const (
+	LogFlagExpired      LogAction = "flag-expired"      // a flag reached its expiry
+	LogFlagExpiring     LogAction = "flag-expiring"     // a flag's origin reminded of its coming expiry: attr origin
+	LogSuspicionExpired LogAction = "suspicion-expired" // a suspicion reached the end of its retention
+	LogFeedPruned       LogAction = "feed-pruned"       // events left the feed: attrs before, count, floor
+	LogDelivery         LogAction = "delivery"          // a webhook delivered (or refused by its receiver): attrs event, attempts, latency_ms
+	LogEndpointPaused   LogAction = "endpoint-paused"   // an endpoint paused after its retry schedule ran out
+	LogEndpointDisabled LogAction = "endpoint-disabled" // an endpoint disabled by its receiver's 410 Gone
+	// LogErased is a tombstone: the details of the entry named by attr
+	// index were erased, on attr basis.
+	LogErased LogAction = "erased"
+)
+
+// What the operator does.
+const (
+	LogMemberAdded     LogAction = "member-added"
+	LogMemberUpdated   LogAction = "member-updated"
+	LogMemberSuspended LogAction = "member-suspended"
+	LogMemberResumed   LogAction = "member-resumed"
+	LogSubjectErased   LogAction = "subject-erased" // everything about a subject erased: attr basis
+	LogBackup          LogAction = "backup"         // a hot backup of the data file taken
+)
+
+// The actions of routes, under which a refused request is logged.
+const (
+	LogFlagPlace        LogAction = "flag-place"
+	LogFlagExtend       LogAction = "flag-extend"
+	LogFlagThaw         LogAction = "flag-thaw"
+	LogFlagLift         LogAction = "flag-lift"
+	LogSuspicionReport  LogAction = "suspicion-report"
+	LogSuspicionRetract LogAction = "suspicion-retract"
+	LogEndpointRegister LogAction = "endpoint-register"
+	LogMemberAdd        LogAction = "member-add"
+	LogMemberUpdate     LogAction = "member-update"
+	LogMemberSuspend    LogAction = "member-suspend"
+	LogMemberResume     LogAction = "member-resume"
+	LogSubjectErase     LogAction = "subject-erase"
+	// A refused token batch, check, outcome or details request is logged
+	// under LogTokens, LogCheck, LogCheckOutcome or LogSuspicionDetails.
+)
+
+// LogActions returns every action this version writes, successes first,
+// then the route actions of refusals.
+func LogActions() []LogAction {
+	return []LogAction{
+		LogTokens, LogFlagPlaced, LogFlagAlreadyActive, LogFlagExtended, LogFlagThawed, LogFlagLifted,
+		LogSuspicionReported, LogSuspicionRetracted, LogSuspicionDetails, LogCheck, LogCheckOutcome,
+		LogEndpointRegistered, LogEndpointSecretRotated, LogEndpointResumed, LogEndpointRemoved,
+		LogFlagExpired, LogFlagExpiring, LogSuspicionExpired, LogFeedPruned, LogDelivery,
+		LogEndpointPaused, LogEndpointDisabled, LogErased,
+		LogMemberAdded, LogMemberUpdated, LogMemberSuspended, LogMemberResumed, LogSubjectErased, LogBackup,
+		LogFlagPlace, LogFlagExtend, LogFlagThaw, LogFlagLift, LogSuspicionReport, LogSuspicionRetract,
+		LogEndpointRegister, LogMemberAdd, LogMemberUpdate, LogMemberSuspend, LogMemberResume, LogSubjectErase,
+	}
+}
