@@ -16,6 +16,7 @@ import (
 	"github.com/sparr-dev/sparr/protocol"
 	"github.com/sparr-dev/sparr/protocol/api"
 	"github.com/sparr-dev/sparr/server"
+	"github.com/sparr-dev/sparr/server/decide"
 	"github.com/sparr-dev/sparr/server/hubtest"
 	"github.com/sparr-dev/sparr/server/keyring"
 )
@@ -317,7 +318,7 @@ func TestReferenceDate(t *testing.T) {
 func TestEventsAndSnapshot(t *testing.T) {
 	ctx := context.Background()
 	clock := hubtest.NewClock(time.Now())
-	hub := hubtest.Start(t, hubtest.Options{Clock: clock, Policy: server.Policy{FeedRetention: 24 * time.Hour}})
+	hub := hubtest.Start(t, hubtest.Options{Clock: clock, Policy: decide.Policy{FeedRetention: 24 * time.Hour}})
 	c := newClient(t, hub, hub.AddMember(t, "bank-a", api.RoleFlag, api.RoleCheck))
 	toks, err := c.Tokenize(ctx, protocol.TypeEmail, "a@example.se", "b@example.se", "c@example.se")
 	if err != nil {
@@ -377,7 +378,7 @@ func TestEventsAndSnapshot(t *testing.T) {
 // shares suspicions; a hub that does not refuses with ErrSuspicionsDisabled.
 func TestSuspicions(t *testing.T) {
 	ctx := context.Background()
-	hub := hubtest.Start(t, hubtest.Options{Policy: server.Policy{SuspicionLegalBasis: "brottsdatalagen"}})
+	hub := hubtest.Start(t, hubtest.Options{Policy: decide.Policy{SuspicionLegalBasis: "brottsdatalagen"}})
 	rep := newClient(t, hub, hub.AddMember(t, "bank-a", api.RoleSuspicion))
 	chk := newClient(t, hub, hub.AddMember(t, "bank-b", api.RoleCheck))
 	toks, err := rep.Tokenize(ctx, protocol.TypeEmail, "mule@example.se")

@@ -11,6 +11,7 @@ import (
 	"github.com/sparr-dev/sparr/protocol"
 	"github.com/sparr-dev/sparr/protocol/api"
 	"github.com/sparr-dev/sparr/server"
+	"github.com/sparr-dev/sparr/server/decide"
 	"github.com/sparr-dev/sparr/server/hubtest"
 )
 
@@ -20,7 +21,7 @@ import (
 // again only when the hub certainly did not get it.
 func TestRetriesOnlyWhereSafe(t *testing.T) {
 	ctx := context.Background()
-	hub := hubtest.Start(t, hubtest.Options{Delivery: fast, Policy: server.Policy{SuspicionLegalBasis: "brottsdatalagen"}})
+	hub := hubtest.Start(t, hubtest.Options{Delivery: fast, Policy: decide.Policy{SuspicionLegalBasis: "brottsdatalagen"}})
 	a := newClient(t, hub, hub.AddMember(t, "bank-a", api.RoleFlag, api.RoleSuspicion))
 	px := startProxy(t, hub)
 	c := newClient(t, hub, hub.AddMember(t, "bank-b", api.RoleFlag, api.RoleCheck), func(cfg *client.Config) { cfg.HubURL = px.URL })

@@ -1,7 +1,6 @@
 package server
 
 import (
-	"encoding/json"
 	"errors"
 	"fmt"
 	"net/http"
@@ -10,91 +9,54 @@ import (
 
 	"github.com/sparr-dev/sparr/protocol"
 	"github.com/sparr-dev/sparr/protocol/api"
+	"github.com/sparr-dev/sparr/server/decide"
+	"github.com/sparr-dev/sparr/server/state"
 	"github.com/sparr-dev/sparr/server/store"
 )
 
-// memberRequest is the body of POST /v1/admin/members.
-type memberRequest struct {
-	ID      string          `json:"id"`
-	Name    string          `json:"name"`
-	Roles   []api.Role      `json:"roles"`
-	JWKS    json.RawMessage `json:"jwks,omitempty"`
-	JWKSURL string          `json:"jwks_url,omitempty"`
-}
-
-// memberPatch is the body of PATCH /v1/admin/members/{id}: the fields to
-// change. Setting jwks clears jwks_url and the other way round.
-type memberPatch struct {
-	Name    *string         `json:"name,omitempty"`
-	Roles   *[]api.Role     `json:"roles,omitempty"`
-	JWKS    json.RawMessage `json:"jwks,omitempty"`
-	JWKSURL *string         `json:"jwks_url,omitempty"`
-}
-
-// adminCommand records a change to a member, committing to the member
-// document it writes.
-func (h *Hub) adminCommand(actor string, action protocol.LogAction, m *api.Member, create bool) (*store.Command, error) {
-	doc, err := json.Marshal(m)
+// putMember applies a member change and answers with the member; a nil
+// command changes nothing, and the answer is the member as it was.
+func (h *Hub) putMember(c *gin.Context, cmd *state.PutMember, err error, status int, was *api.Member) {
 	if err != nil {
-		return nil, err
-	}
-	return &store.Command{
-		At: h.now(), Actor: actor, Action: action, Salt: salt(), Details: doc,
-		Attrs:  []protocol.LogAttr{{Key: "member", Value: m.ID}},
-		Member: m, CreateMember: create,
-	}, nil
-}
-
-// putMember validates and applies a member change, and answers.
-func (h *Hub) putMember(c *gin.Context, action protocol.LogAction, m *api.Member, create bool, status int) {
-	m.Normalize()
-	if err := m.Validate(h.cfg.AllowInsecureURLs); err != nil {
-		h.fail(c, problemf(protocol.ProblemValidation, "%v", err))
+		h.refuse(c, "member change", err)
 		return
 	}
-	cmd, err := h.adminCommand(member(c).ID, action, m, create)
-	if err != nil {
-		h.internal(c, "encode member", err)
+	if cmd == nil {
+		c.JSON(http.StatusOK, api.MemberResponse{Member: was})
 		return
 	}
 	res, err := h.store.Apply(cmd)
 	switch {
 	case err != nil:
-		h.internal(c, "apply "+string(action), err)
-		return
-	case res.Conflict && create:
-		h.fail(c, problemf(protocol.ProblemStateConflict, "member %q already exists; change it with PATCH /v1/admin/members/%s", m.ID, m.ID))
+		h.internal(c, "apply "+string(cmd.Entry.Action), err)
 		return
 	case res.Conflict:
-		h.fail(c, problemf(protocol.ProblemNotFound, "no member %q", m.ID))
+		h.fail(c, decide.MemberConflict(cmd))
 		return
 	}
-	h.members.Forget(m.ID)
-	h.bearers.forget(m.ID)
-	if create {
-		c.Header("Location", "/v1/admin/members/"+m.ID)
+	h.members.Forget(cmd.Member.ID)
+	h.bearers.forget(cmd.Member.ID)
+	if cmd.Create {
+		c.Header("Location", "/v1/admin/members/"+cmd.Member.ID)
 	}
-	c.JSON(status, gin.H{"member": m, "log_index": res.LogIndex})
+	c.JSON(status, api.MemberResponse{Member: cmd.Member, LogIndex: res.LogIndex})
 }
 
 // addMember: POST /v1/admin/members.
 func (h *Hub) addMember(c *gin.Context) {
-	var req memberRequest
+	var req api.MemberRequest
 	if !h.readJSON(c, &req) {
 		return
 	}
-	now := h.now().UTC()
-	m := &api.Member{ID: req.ID, Name: req.Name, Roles: req.Roles, JWKS: req.JWKS, JWKSURL: req.JWKSURL,
-		Status: api.MemberActive, CreatedAt: now, UpdatedAt: now}
-	h.putMember(c, protocol.LogMemberAdded, m, true, http.StatusCreated)
+	cmd, err := h.decide.AddMember(member(c), req, h.now())
+	h.putMember(c, cmd, err, http.StatusCreated, nil)
 }
 
-// loadMember reads the member named in the URL.
+// loadMember reads the member named in the URL, or nil if there is none.
 func (h *Hub) loadMember(c *gin.Context) (*api.Member, bool) {
 	m, err := h.store.Member(c, c.Param("id"))
 	if errors.Is(err, store.ErrNotFound) {
-		h.fail(c, problemf(protocol.ProblemNotFound, "no member %q", c.Param("id")))
-		return nil, false
+		return nil, true
 	}
 	if err != nil {
 		h.internal(c, "read member", err)
@@ -105,62 +67,30 @@ func (h *Hub) loadMember(c *gin.Context) (*api.Member, bool) {
 
 // updateMember: PATCH /v1/admin/members/{id}.
 func (h *Hub) updateMember(c *gin.Context) {
-	var patch memberPatch
+	var patch api.MemberPatch
 	if !h.readJSON(c, &patch) {
 		return
 	}
-	m, ok := h.loadMember(c)
-	if !ok {
-		return
+	if m, ok := h.loadMember(c); ok {
+		cmd, err := h.decide.UpdateMember(member(c), c.Param("id"), m, patch, h.now())
+		h.putMember(c, cmd, err, http.StatusOK, m)
 	}
-	if patch.Name != nil {
-		m.Name = *patch.Name
-	}
-	if patch.Roles != nil {
-		m.Roles = *patch.Roles
-	}
-	if patch.JWKS != nil {
-		m.JWKS, m.JWKSURL = patch.JWKS, ""
-	}
-	if patch.JWKSURL != nil {
-		m.JWKS, m.JWKSURL = nil, *patch.JWKSURL
-	}
-	if m.ID == OperatorID && (patch.Roles != nil || patch.JWKS != nil || patch.JWKSURL != nil) {
-		h.fail(c, problemf(protocol.ProblemStateConflict, "the operator's roles and keys come from the hub's key files; replace operator.pub.jwk and restart instead"))
-		return
-	}
-	m.UpdatedAt = h.now().UTC()
-	h.putMember(c, protocol.LogMemberUpdated, m, false, http.StatusOK)
 }
 
 // setStatus suspends or resumes the member in the URL.
-func (h *Hub) setStatus(c *gin.Context, status api.MemberStatus, action protocol.LogAction) {
-	m, ok := h.loadMember(c)
-	if !ok {
-		return
+func (h *Hub) setStatus(c *gin.Context, status api.MemberStatus) {
+	if m, ok := h.loadMember(c); ok {
+		cmd, err := h.decide.SetMemberStatus(member(c), c.Param("id"), m, status, h.now())
+		h.putMember(c, cmd, err, http.StatusOK, m)
 	}
-	if m.ID == OperatorID {
-		h.fail(c, problemf(protocol.ProblemStateConflict, "the operator cannot be suspended or resumed"))
-		return
-	}
-	if m.Status == status {
-		c.JSON(http.StatusOK, gin.H{"member": m})
-		return
-	}
-	m.Status, m.UpdatedAt = status, h.now().UTC()
-	h.putMember(c, action, m, false, http.StatusOK)
 }
 
 // suspendMember: POST /v1/admin/members/{id}/suspend. A suspended member's
 // requests are refused with 403; its records stay.
-func (h *Hub) suspendMember(c *gin.Context) {
-	h.setStatus(c, api.MemberSuspended, protocol.LogMemberSuspended)
-}
+func (h *Hub) suspendMember(c *gin.Context) { h.setStatus(c, api.MemberSuspended) }
 
 // resumeMember: POST /v1/admin/members/{id}/resume.
-func (h *Hub) resumeMember(c *gin.Context) {
-	h.setStatus(c, api.MemberActive, protocol.LogMemberResumed)
-}
+func (h *Hub) resumeMember(c *gin.Context) { h.setStatus(c, api.MemberActive) }
 
 // listMembers: GET /v1/admin/members.
 func (h *Hub) listMembers(c *gin.Context) {
@@ -172,21 +102,26 @@ func (h *Hub) listMembers(c *gin.Context) {
 	if ms == nil {
 		ms = []*api.Member{}
 	}
-	c.JSON(http.StatusOK, gin.H{"members": ms})
+	c.JSON(http.StatusOK, api.MembersResponse{Members: ms})
 }
 
 // getMember: GET /v1/admin/members/{id}.
 func (h *Hub) getMember(c *gin.Context) {
-	if m, ok := h.loadMember(c); ok {
-		c.JSON(http.StatusOK, gin.H{"member": m})
+	m, ok := h.loadMember(c)
+	switch {
+	case !ok:
+	case m == nil:
+		h.fail(c, problemf(protocol.ProblemNotFound, "no member %q", c.Param("id")))
+	default:
+		c.JSON(http.StatusOK, api.MemberResponse{Member: m})
 	}
 }
 
 // backup: GET /v1/admin/backup, a consistent copy of the data file while
 // the hub runs. Start a hub on the copy to restore it.
 func (h *Hub) backup(c *gin.Context) {
-	m, now := member(c), h.now()
-	if _, err := h.store.Apply(&store.Command{At: now, Actor: m.ID, Action: protocol.LogBackup}); err != nil {
+	now := h.now()
+	if _, err := h.store.Apply(h.decide.Backup(member(c), now)); err != nil {
 		h.internal(c, "log backup", err)
 		return
 	}

@@ -14,6 +14,7 @@ import (
 	"github.com/sparr-dev/sparr/protocol"
 	"github.com/sparr-dev/sparr/protocol/api"
 	"github.com/sparr-dev/sparr/server"
+	"github.com/sparr-dev/sparr/server/decide"
 	"github.com/sparr-dev/sparr/server/hubtest"
 )
 
@@ -154,7 +155,7 @@ type principal struct {
 // everyone; others refuse the anonymous with 401, the suspended and those
 // without a role with 403, and let role holders through to the handler.
 func TestAuthorizationMatrix(t *testing.T) {
-	hub := hubtest.Start(t, hubtest.Options{Policy: server.Policy{SuspicionLegalBasis: "brottsdatalagen-2-kap-4-par"}})
+	hub := hubtest.Start(t, hubtest.Options{Policy: decide.Policy{SuspicionLegalBasis: "brottsdatalagen-2-kap-4-par"}})
 	principals := []principal{{name: "anonymous"}}
 	for _, r := range []api.Role{flagR, suspicionR, checkR, regulatorR} {
 		principals = append(principals, principal{name: string(r), member: hub.AddMember(t, "only-"+string(r), r), roles: []api.Role{r}})
@@ -420,7 +421,7 @@ func TestSuspicionsDisabled(t *testing.T) {
 	tok := protocol.Token{Type: protocol.TypeEmail, Epoch: 1, Value: v}
 	report := &protocol.PoliceReport{Authority: "Polismyndigheten", CaseNumber: "5000-K1-26", Date: hub.Now().Format(time.DateOnly)}
 
-	var cfg server.Configuration
+	var cfg api.Configuration
 	hub.Anonymous(t, http.MethodGet, "/.well-known/sparr-configuration", "", nil).JSON(t, &cfg)
 	if cfg.SuspicionsEnabled {
 		t.Errorf("got suspicions_enabled true, want false on a hub without a legal basis")

@@ -21,8 +21,9 @@ import (
 	"github.com/sparr-dev/sparr/protocol"
 	"github.com/sparr-dev/sparr/protocol/api"
 	"github.com/sparr-dev/sparr/server"
+	"github.com/sparr-dev/sparr/server/decide"
 	"github.com/sparr-dev/sparr/server/hubtest"
-	"github.com/sparr-dev/sparr/server/store"
+	"github.com/sparr-dev/sparr/server/state"
 )
 
 // signRaw signs claims as a submission by hand, with whatever header iss
@@ -142,7 +143,7 @@ func onlyEntryAdded(t *testing.T, before, after *hubtest.Dump, e *protocol.LogEn
 		added["log_hashes"][string(binary.BigEndian.AppendUint64(nil, uint64(first)+uint64(i)))] = string(h[:])
 	}
 	if v, ok := after.Buckets["log_details"][key]; ok {
-		var d store.Details
+		var d state.Details
 		if err := json.Unmarshal([]byte(v), &d); err != nil || !bytes.Equal(protocol.LogCommitment(d.Salt, d.Details), e.Commitment) {
 			diff = append(diff, "log_details of the new entry do not match its commitment")
 		}
@@ -204,7 +205,7 @@ func TestBadInputChangesNothingButTheLog(t *testing.T) {
 	// No checkpoint is signed while the test runs: it would be a change
 	// the request did not make.
 	quiet := func(c *server.Config) { c.CheckpointInterval = time.Hour }
-	hub := hubtest.Start(t, hubtest.Options{Clock: clock, Policy: server.Policy{SuspicionLegalBasis: "brottsdatalagen-2-kap-4-par"}, Configure: quiet})
+	hub := hubtest.Start(t, hubtest.Options{Clock: clock, Policy: decide.Policy{SuspicionLegalBasis: "brottsdatalagen-2-kap-4-par"}, Configure: quiet})
 	off := hubtest.Start(t, hubtest.Options{Clock: clock, Configure: quiet})
 	roles := []api.Role{api.RoleFlag, api.RoleSuspicion, api.RoleCheck}
 	a := hub.AddMember(t, "bank-a", roles...)
@@ -275,7 +276,7 @@ func TestBadInputChangesNothingButTheLog(t *testing.T) {
 	if resp := a.Submit(t, "/v1/flags/"+lifted+"/lift", protocol.LiftFlag{FlagID: lifted}); resp.Status != http.StatusOK {
 		t.Fatalf("lift: got status %d, want 200: %s", resp.Status, resp.Body)
 	}
-	var bCheck server.CheckResponse
+	var bCheck api.CheckResponse
 	if resp := b.JSON(t, http.MethodPost, "/v1/check", map[string]any{"purpose": "payment", "tokens": []string{toks[2].String()}}); resp.Status != http.StatusOK {
 		t.Fatalf("check: got status %d, want 200: %s", resp.Status, resp.Body)
 	} else {
@@ -563,7 +564,7 @@ func TestBadInputChangesNothingButTheLog(t *testing.T) {
 // the hub write at will.
 func TestRefusalsBeforeTheHandlerWriteNothing(t *testing.T) {
 	clock := hubtest.NewClock(time.Now().UTC().Truncate(time.Second))
-	hub := hubtest.Start(t, hubtest.Options{Clock: clock, Policy: server.Policy{SuspicionLegalBasis: "brottsdatalagen-2-kap-4-par"}})
+	hub := hubtest.Start(t, hubtest.Options{Clock: clock, Policy: decide.Policy{SuspicionLegalBasis: "brottsdatalagen-2-kap-4-par"}})
 	checker := hub.AddMember(t, "bank-c", api.RoleCheck)
 	flagger := hub.AddMember(t, "bank-f", api.RoleFlag)
 	suspended := hub.AddMember(t, "bank-s", api.RoleFlag, api.RoleCheck)

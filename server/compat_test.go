@@ -36,6 +36,7 @@ import (
 	"github.com/sparr-dev/sparr/protocol"
 	"github.com/sparr-dev/sparr/protocol/api"
 	"github.com/sparr-dev/sparr/server"
+	"github.com/sparr-dev/sparr/server/decide"
 	"github.com/sparr-dev/sparr/server/hubtest"
 	"github.com/sparr-dev/sparr/server/keyring"
 	"github.com/sparr-dev/sparr/server/store"
@@ -113,7 +114,7 @@ func startFixtureHub(t *testing.T, dir string, clock *hubtest.Clock) *fixtureHub
 	h.Hub, err = server.New(server.Config{
 		Issuer: fixtureIssuer, Store: st, Keys: keys, Now: clock.Now, JobInterval: time.Hour, CheckpointInterval: time.Hour,
 		AllowInsecureURLs: true,
-		Policy:            server.Policy{SuspicionLegalBasis: "brottsdatalagen-2-kap-1-par", FeedRetention: 2 * time.Hour},
+		Policy:            decide.Policy{SuspicionLegalBasis: "brottsdatalagen-2-kap-1-par", FeedRetention: 2 * time.Hour},
 		Delivery:          server.Delivery{Schedule: []time.Duration{time.Hour}},
 		Targets: webhook.TargetPolicy{AllowHTTP: true, Allow: []netip.Prefix{
 			netip.MustParsePrefix("127.0.0.0/8"), netip.MustParsePrefix("::1/128")}},

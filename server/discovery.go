@@ -11,53 +11,16 @@ import (
 
 	"github.com/sparr-dev/sparr/federation/members"
 	"github.com/sparr-dev/sparr/protocol"
+	"github.com/sparr-dev/sparr/protocol/api"
 	"github.com/sparr-dev/sparr/server/store"
 )
 
-// A Configuration is the hub's discovery document, served at
-// /.well-known/sparr-configuration: everything a member needs to talk to
-// the hub and check what it signs.
-type Configuration struct {
-	Issuer              string                       `json:"issuer"`
-	JWKSURI             string                       `json:"jwks_uri"`
-	Endpoints           map[string]string            `json:"endpoints"`
-	IdentifierTypes     []protocol.IdentifierType    `json:"identifier_types"`
-	Token               protocol.TokenPublicKey      `json:"token"`
-	SigningAlgorithms   []protocol.Algorithm         `json:"signing_algorithms"`
-	WebhookPublicKey    string                       `json:"webhook_public_key"`
-	Log                 LogInfo                      `json:"log"`
-	Purposes            []string                     `json:"purposes"`
-	Outcomes            []string                     `json:"outcomes"`
-	SuspicionCategories []protocol.SuspicionCategory `json:"suspicion_categories"`
-	SuspicionsEnabled   bool                         `json:"suspicions_enabled"`
-	Policy              PolicyInfo                   `json:"policy"`
-}
-
-// LogInfo names the exchange log and the key its checkpoints are signed
-// with, as a note verifier key ("<origin>+<hash>+<key>").
-type LogInfo struct {
-	Origin    string `json:"origin"`
-	PublicKey string `json:"public_key"`
-}
-
-// PolicyInfo publishes the limits a member's submissions must keep.
-type PolicyInfo struct {
-	StandardFlagDays       int `json:"standard_flag_days"`
-	MaxExtendedFlagDays    int `json:"max_extended_flag_days"`
-	MaxThawHours           int `json:"max_thaw_hours"`
-	MaxThawAheadDays       int `json:"max_thaw_ahead_days"`
-	SubmissionMaxAgeSecs   int `json:"submission_max_age_seconds"`
-	BearerMaxLifetimeSecs  int `json:"bearer_max_lifetime_seconds"`
-	MaxTokensPerRequest    int `json:"max_tokens_per_request"`
-	SuspicionRetentionDays int `json:"suspicion_retention_days"`
-}
-
 // Configuration returns the discovery document.
-func (h *Hub) Configuration() Configuration {
+func (h *Hub) Configuration() api.Configuration {
 	base := strings.TrimSuffix(h.cfg.Issuer, "/")
 	p := h.cfg.Policy
 	const day = 24 * 60 * 60
-	return Configuration{
+	return api.Configuration{
 		Issuer:  h.cfg.Issuer,
 		JWKSURI: base + "/.well-known/jwks.json",
 		Endpoints: map[string]string{
@@ -72,12 +35,12 @@ func (h *Hub) Configuration() Configuration {
 		Token:               h.keys.Token.Public(),
 		SigningAlgorithms:   []protocol.Algorithm{protocol.EdDSA, protocol.ES256},
 		WebhookPublicKey:    protocol.EncodeWebhookPublicKey(h.keys.Webhook.Public().(ed25519.PublicKey)),
-		Log:                 LogInfo{Origin: h.keys.LogOrigin, PublicKey: h.keys.LogVerifier},
-		Purposes:            Purposes,
-		Outcomes:            Outcomes,
+		Log:                 api.LogInfo{Origin: h.keys.LogOrigin, PublicKey: h.keys.LogVerifier},
+		Purposes:            api.Purposes(),
+		Outcomes:            api.Outcomes(),
 		SuspicionCategories: protocol.SuspicionCategories(),
 		SuspicionsEnabled:   p.SuspicionLegalBasis != "",
-		Policy: PolicyInfo{
+		Policy: api.Policy{
 			StandardFlagDays:       int(p.StandardFlag.Seconds()) / day,
 			MaxExtendedFlagDays:    int(p.MaxExtendedFlag.Seconds()) / day,
 			MaxThawHours:           int(p.MaxThaw.Hours()),
@@ -109,7 +72,7 @@ func (h *Hub) jwks(c *gin.Context) {
 }
 
 // healthz: the process is up.
-func (h *Hub) healthz(c *gin.Context) { c.JSON(http.StatusOK, gin.H{"status": "ok"}) }
+func (h *Hub) healthz(c *gin.Context) { c.JSON(http.StatusOK, api.Health{Status: "ok"}) }
 
 // readyz: the hub can read its store.
 func (h *Hub) readyz(c *gin.Context) {
@@ -118,7 +81,7 @@ func (h *Hub) readyz(c *gin.Context) {
 		h.fail(c, problemf(protocol.ProblemUnavailable, "the store cannot be read"))
 		return
 	}
-	c.JSON(http.StatusOK, gin.H{"status": "ready"})
+	c.JSON(http.StatusOK, api.Health{Status: "ready"})
 }
 
 // tokens: POST /v1/tokens. The batch is counted in the log before the
@@ -133,11 +96,7 @@ func (h *Hub) tokens(c *gin.Context) {
 		h.fail(c, problemf(protocol.ProblemInvalidTokenRequest, "%v", err))
 		return
 	}
-	m := member(c)
-	res, err := h.store.Apply(&store.Command{
-		At: h.now(), Actor: m.ID, Action: protocol.LogTokens,
-		Attrs: []protocol.LogAttr{{Key: "type", Value: string(req.Type)}, {Key: "count", Value: fmt.Sprint(len(req.Blinded))}, {Key: "epoch", Value: fmt.Sprint(req.Epoch)}},
-	})
+	res, err := h.store.Apply(h.decide.Tokens(member(c), &req, h.now()))
 	if err != nil {
 		h.internal(c, "log token batch", err)
 		return
@@ -166,5 +125,5 @@ func (h *Hub) getRecord(c *gin.Context) {
 		h.fail(c, notFound)
 		return
 	}
-	c.JSON(http.StatusOK, gin.H{"id": r.ID, "type": r.Type, "seq": r.Seq, "issued_at": r.IssuedAt, "jws": r.JWS})
+	c.JSON(http.StatusOK, api.RecordResponse{ID: r.ID, Type: r.Type, Seq: r.Seq, IssuedAt: r.IssuedAt, JWS: r.JWS})
 }

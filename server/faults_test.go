@@ -168,7 +168,7 @@ func runFaults(t *testing.T, name string, mix []fault, events int) faultRun {
 		}
 	}
 	for _, m := range members {
-		waitEndpoint(t, m, "verified", func(e server.EndpointView) bool { return e.Status == api.EndpointActive })
+		waitEndpoint(t, m, "verified", func(e api.Endpoint) bool { return e.Status == api.EndpointActive })
 	}
 
 	// Only now, verified, do the faulty ones start to misbehave.
@@ -251,7 +251,7 @@ func runFaults(t *testing.T, name string, mix []fault, events int) faultRun {
 		switch k {
 		case faultHang, fault500, faultReset:
 			// The schedule runs out: paused, with every event kept for it.
-			e := waitEndpoint(t, m, "paused", func(e server.EndpointView) bool {
+			e := waitEndpoint(t, m, "paused", func(e api.Endpoint) bool {
 				return e.Status == api.EndpointPaused && e.Backlog == events
 			})
 			if e.Reason == "" || e.LastError == "" || e.Failures != len(faultDelivery.Schedule)+1 {
@@ -290,7 +290,7 @@ func runFaults(t *testing.T, name string, mix []fault, events int) faultRun {
 			}
 		case fault410:
 			// Disabled at once, its queue dropped, nothing queued since.
-			e := waitEndpoint(t, m, "disabled", func(e server.EndpointView) bool { return e.Status == api.EndpointDisabled })
+			e := waitEndpoint(t, m, "disabled", func(e api.Endpoint) bool { return e.Status == api.EndpointDisabled })
 			if e.Backlog != 0 || e.Reason == "" {
 				t.Errorf("%s (%s): disabled with backlog %d and reason %q, want none queued and a reason", m.ID, k, e.Backlog, e.Reason)
 			}
@@ -412,7 +412,7 @@ func waitFlags(t *testing.T, who string, flags []string, received func() []hubte
 // and no failure pending.
 func drained(t *testing.T, m *hubtest.Member, k fault) {
 	t.Helper()
-	waitEndpoint(t, m, fmt.Sprintf("drained (%s)", k), func(e server.EndpointView) bool {
+	waitEndpoint(t, m, fmt.Sprintf("drained (%s)", k), func(e api.Endpoint) bool {
 		return e.Status == api.EndpointActive && e.Backlog == 0 && e.Failures == 0
 	})
 }

@@ -11,27 +11,11 @@ import (
 	"github.com/gin-gonic/gin"
 
 	"github.com/sparr-dev/sparr/protocol"
+	"github.com/sparr-dev/sparr/protocol/api"
+	"github.com/sparr-dev/sparr/server/decide"
+	"github.com/sparr-dev/sparr/server/state"
 	"github.com/sparr-dev/sparr/server/store"
 )
-
-// MaxFeedPage is the most events one feed request returns.
-const MaxFeedPage = 1000
-
-// A FeedEvent is one record in the feed or the snapshot.
-type FeedEvent struct {
-	Seq  uint64             `json:"seq"`
-	Type protocol.EventType `json:"type"`
-	JWS  string             `json:"jws"`
-}
-
-// A FeedPage is the answer to GET /v1/events.
-type FeedPage struct {
-	Events []FeedEvent `json:"events"`
-	// Next is the cursor for the next request (after=Next).
-	Next uint64 `json:"next"`
-	// More says more events may follow; ask again at once.
-	More bool `json:"more"`
-}
 
 // events: GET /v1/events?after=SEQ&limit=N, the events the member is
 // entitled to after a sequence number, in order. The cursor is the hub's
@@ -39,12 +23,12 @@ type FeedPage struct {
 func (h *Hub) events(c *gin.Context) {
 	after, err := strconv.ParseUint(c.DefaultQuery("after", "0"), 10, 64)
 	if err != nil {
-		h.fail(c, fieldProblem(protocol.ProblemMalformedRequest, "after", "%q is not a sequence number", c.Query("after")))
+		h.fail(c, decide.FieldProblem(protocol.ProblemMalformedRequest, "after", "%q is not a sequence number", c.Query("after")))
 		return
 	}
 	limit, err := strconv.Atoi(c.DefaultQuery("limit", "100"))
-	if err != nil || limit < 1 || limit > MaxFeedPage {
-		h.fail(c, fieldProblem(protocol.ProblemMalformedRequest, "limit", "%q: ask for 1 to %d events", c.Query("limit"), MaxFeedPage))
+	if err != nil || limit < 1 || limit > api.MaxFeedPage {
+		h.fail(c, decide.FieldProblem(protocol.ProblemMalformedRequest, "limit", "%q: ask for 1 to %d events", c.Query("limit"), api.MaxFeedPage))
 		return
 	}
 	page, err := h.store.Events(member(c), after, limit)
@@ -57,9 +41,9 @@ func (h *Hub) events(c *gin.Context) {
 		h.internal(c, "read feed", err)
 		return
 	}
-	out := FeedPage{Events: make([]FeedEvent, len(page.Records)), Next: page.Next, More: page.More}
+	out := api.FeedPage{Events: make([]api.FeedEvent, len(page.Records)), Next: page.Next, More: page.More}
 	for i, r := range page.Records {
-		out.Events[i] = FeedEvent{Seq: r.Seq, Type: r.Type, JWS: r.JWS}
+		out.Events[i] = api.FeedEvent{Seq: r.Seq, Type: r.Type, JWS: r.JWS}
 	}
 	c.JSON(http.StatusOK, out)
 }
@@ -85,13 +69,13 @@ func (h *Hub) snapshot(c *gin.Context) {
 	}
 	n := 0
 	start := time.Now()
-	seq, err := h.store.Snapshot(m, func(seq uint64, r *store.Record) error {
+	seq, err := h.store.Snapshot(m, func(seq uint64, r *state.Record) error {
 		begin(seq)
 		if n > 0 {
 			w.WriteByte(',')
 		}
 		n++
-		return enc.Encode(FeedEvent{Seq: r.Seq, Type: r.Type, JWS: r.JWS})
+		return enc.Encode(api.FeedEvent{Seq: r.Seq, Type: r.Type, JWS: r.JWS})
 	})
 	if err != nil {
 		h.log.Error("snapshot failed midway", "request_id", c.GetString(keyRequestID), "error", err)

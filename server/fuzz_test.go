@@ -9,6 +9,7 @@ import (
 	"github.com/sparr-dev/sparr/protocol"
 	"github.com/sparr-dev/sparr/protocol/api"
 	"github.com/sparr-dev/sparr/server"
+	"github.com/sparr-dev/sparr/server/decide"
 	"github.com/sparr-dev/sparr/server/hubtest"
 )
 
@@ -23,7 +24,7 @@ var fuzzContentTypes = []string{"application/jose", "application/json", "", "tex
 // as it was (apart from the exchange log, which records refusals).
 func FuzzAPI(f *testing.F) {
 	hub := hubtest.Start(f, hubtest.Options{
-		Policy: server.Policy{SuspicionLegalBasis: "brottsdatalagen-2-kap-4-par"},
+		Policy: decide.Policy{SuspicionLegalBasis: "brottsdatalagen-2-kap-4-par"},
 		// The fuzzer sends far more than a member may; the limits are not
 		// what it tests.
 		Limits: server.Limits{

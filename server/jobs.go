@@ -2,9 +2,6 @@ package server
 
 import (
 	"time"
-
-	"github.com/sparr-dev/sparr/protocol"
-	"github.com/sparr-dev/sparr/server/store"
 )
 
 // jobBatch is how many flags or suspicions one pass of a job handles
@@ -45,16 +42,14 @@ func (h *Hub) RunJobs() error {
 	return nil
 }
 
-// expireFlags ends flags past their expiry. Like a lift, expiry deletes the
-// consent, the earlier records and the log details naming the subject; the
-// expiry record tells members to delete theirs.
+// expireFlags ends flags past their expiry (see [decide.Decider.ExpireFlag]).
 func (h *Hub) expireFlags(now time.Time) (int, error) {
 	due, err := h.store.FlagsExpiringBefore(now, jobBatch)
 	if err != nil {
 		return 0, err
 	}
 	for _, f := range due {
-		cmd, err := h.expiry(f, now)
+		cmd, err := h.decide.ExpireFlag(f, now)
 		if err != nil {
 			return 0, err
 		}
@@ -72,24 +67,12 @@ func (h *Hub) remindFlags(now time.Time) (int, error) {
 	if err != nil {
 		return 0, err
 	}
-	at := now.UTC().Truncate(time.Second)
 	for _, f := range due {
-		tok, err := protocol.ParseToken(f.Subject)
+		cmd, err := h.decide.RemindFlag(f, now)
 		if err != nil {
 			return 0, err
 		}
-		rec, err := h.sign(newID(), []protocol.Token{tok}, f.Origin, f.ID, protocol.FlagExpiring{FlagID: f.ID, ExpiresAt: protocol.NewNumericDate(f.ExpiresAt)}, at)
-		if err != nil {
-			return 0, err
-		}
-		n := next(f, rec)
-		n.RemindedAt = at
-		if _, err := h.commit(&store.Command{
-			At: now, Actor: "hub", Action: protocol.LogFlagExpiring,
-			Salt: salt(), Details: details(map[string]string{"flag_id": f.ID, "record": rec.ID}),
-			Attrs:  []protocol.LogAttr{{Key: "origin", Value: f.Origin}},
-			Record: rec, Flag: n,
-		}); err != nil {
+		if _, err := h.commit(cmd); err != nil {
 			return 0, err
 		}
 	}
@@ -101,12 +84,7 @@ func (h *Hub) remindFlags(now time.Time) (int, error) {
 // it is logged (feed-pruned) when it drops anything. Records still queued
 // for a member's endpoint stay until delivered.
 func (h *Hub) pruneFeed(now time.Time) (int, error) {
-	before := now.Add(-h.cfg.Policy.FeedRetention).UTC()
-	res, err := h.commit(&store.Command{
-		At: now, Actor: "hub", Action: protocol.LogFeedPruned,
-		Attrs: []protocol.LogAttr{{Key: "before", Value: before.Format(time.RFC3339Nano)}},
-		Prune: &store.Prune{Before: before, Limit: 10 * jobBatch},
-	})
+	res, err := h.commit(h.decide.PruneFeed(now, 10*jobBatch))
 	if err != nil {
 		return 0, err
 	}
@@ -120,21 +98,12 @@ func (h *Hub) expireSuspicions(now time.Time) (int, error) {
 	if err != nil {
 		return 0, err
 	}
-	at := now.UTC().Truncate(time.Second)
 	for _, s := range due {
-		toks, err := parseTokens(s.Subjects)
+		cmd, err := h.decide.ExpireSuspicion(s, now)
 		if err != nil {
 			return 0, err
 		}
-		rec, err := h.sign(newID(), toks, "", s.ID, protocol.SuspicionExpired{SuspicionID: s.ID, ExpiredAt: protocol.NewNumericDate(s.ExpiresAt)}, at)
-		if err != nil {
-			return 0, err
-		}
-		if _, err := h.commit(&store.Command{
-			At: now, Actor: "hub", Action: protocol.LogSuspicionExpired,
-			Salt: salt(), Details: details(map[string]string{"suspicion_id": s.ID, "record": rec.ID}),
-			Record: rec, Suspicion: endedSuspicion(s, rec, store.SuspicionExpired, at), Erase: &store.Erase{Records: s.Records, Basis: "retention-ended"},
-		}); err != nil {
+		if _, err := h.commit(cmd); err != nil {
 			return 0, err
 		}
 	}

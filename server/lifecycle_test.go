@@ -14,8 +14,9 @@ import (
 
 	"github.com/sparr-dev/sparr/protocol"
 	"github.com/sparr-dev/sparr/protocol/api"
-	"github.com/sparr-dev/sparr/server"
+	"github.com/sparr-dev/sparr/server/decide"
 	"github.com/sparr-dev/sparr/server/hubtest"
+	"github.com/sparr-dev/sparr/server/state"
 	"github.com/sparr-dev/sparr/server/store"
 )
 
@@ -76,7 +77,7 @@ func TestAcknowledgedWritesSurviveRestart(t *testing.T) {
 
 	res := check(t, bank, "payment", toks...)
 	for i, r := range res.Results {
-		if r.Advice != server.AdviceVerify || r.Flag == nil || r.Flag.FlagID != flags[i].Flag.FlagID {
+		if r.Advice != api.AdviceVerify || r.Flag == nil || r.Flag.FlagID != flags[i].Flag.FlagID {
 			t.Errorf("after restart, token %d: %+v, want flag %s", i, r, flags[i].Flag.FlagID)
 		}
 	}
@@ -131,7 +132,7 @@ func TestExtendFlag(t *testing.T) {
 
 func TestExpiryAndReminder(t *testing.T) {
 	clock := hubtest.NewClock(start)
-	hub := hubtest.Start(t, hubtest.Options{Clock: clock, Policy: server.Policy{Reminder: 24 * time.Hour}})
+	hub := hubtest.Start(t, hubtest.Options{Clock: clock, Policy: decide.Policy{Reminder: 24 * time.Hour}})
 	bankA := hub.AddMember(t, "bank-a", api.RoleFlag, api.RoleCheck)
 	tok := bankA.Tokenize(t, protocol.TypePersonalNumber, "200002292399")[0]
 	expires := start.Add(72 * time.Hour)
@@ -144,7 +145,7 @@ func TestExpiryAndReminder(t *testing.T) {
 	if err := hub.RunJobs(); err != nil {
 		t.Fatal(err)
 	}
-	if f, _ := hub.Store.Flag(placed.Flag.FlagID); !f.RemindedAt.IsZero() || f.Status != store.FlagActive {
+	if f, _ := hub.Store.Flag(placed.Flag.FlagID); !f.RemindedAt.IsZero() || f.Status != api.FlagActive {
 		t.Fatalf("flag %+v changed before anything was due", f)
 	}
 
@@ -176,18 +177,18 @@ func TestExpiryAndReminder(t *testing.T) {
 	// A check just before expiry still says verify; at expiry it says
 	// none even before the job has run, and the job then ends the flag.
 	clock.Advance(24*time.Hour - 2*time.Minute)
-	if r := check(t, bankA, "credit-application", tok).Results[0]; r.Advice != server.AdviceVerify {
+	if r := check(t, bankA, "credit-application", tok).Results[0]; r.Advice != api.AdviceVerify {
 		t.Errorf("a minute before expiry: advice %s, want verify", r.Advice)
 	}
 	clock.Advance(2 * time.Minute)
-	if r := check(t, bankA, "credit-application", tok).Results[0]; r.Advice != server.AdviceNone {
+	if r := check(t, bankA, "credit-application", tok).Results[0]; r.Advice != api.AdviceNone {
 		t.Errorf("a minute after expiry, before the job: advice %s, want none", r.Advice)
 	}
 	if err := hub.RunJobs(); err != nil {
 		t.Fatal(err)
 	}
 	f, _ = hub.Store.Flag(placed.Flag.FlagID)
-	if f.Status != store.FlagExpired || f.Subject != "" || len(f.Records) != 1 {
+	if f.Status != api.FlagExpired || f.Subject != "" || len(f.Records) != 1 {
 		t.Fatalf("after the job: %+v, want expired, no subject, one record", f)
 	}
 	expired, _ := hub.Store.Record(f.Records[0])
@@ -205,7 +206,7 @@ func TestExpiryAndReminder(t *testing.T) {
 
 func TestSuspicions(t *testing.T) {
 	clock := hubtest.NewClock(start)
-	hub := hubtest.Start(t, hubtest.Options{Clock: clock, Policy: server.Policy{SuspicionLegalBasis: "brottsdatalagen", SuspicionRetention: 30 * 24 * time.Hour}})
+	hub := hubtest.Start(t, hubtest.Options{Clock: clock, Policy: decide.Policy{SuspicionLegalBasis: "brottsdatalagen", SuspicionRetention: 30 * 24 * time.Hour}})
 	reporter := hub.AddMember(t, "bank-a", api.RoleSuspicion)
 	checker := hub.AddMember(t, "bank-b", api.RoleCheck)
 	toks := reporter.Tokenize(t, protocol.TypeEmail, "fraudster@example.se")
@@ -224,7 +225,7 @@ func TestSuspicions(t *testing.T) {
 
 	// A check reveals the hit and its category, not the details.
 	r := check(t, checker, "account-opening", toks[1]).Results[0]
-	if r.Advice != server.AdviceReview || r.Suspicions == nil || r.Suspicions.Count != 1 || r.Suspicions.Categories[0] != "application-fraud" || r.Flag != nil {
+	if r.Advice != api.AdviceReview || r.Suspicions == nil || r.Suspicions.Count != 1 || r.Suspicions.Categories[0] != "application-fraud" || r.Flag != nil {
 		t.Fatalf("check: %+v, want review with one application-fraud hit", r)
 	}
 	// The record itself is the reporter's alone …
@@ -256,7 +257,7 @@ func TestSuspicions(t *testing.T) {
 	}
 	resp = reporter.Submit(t, "/v1/suspicions/"+id+"/retract", protocol.RetractSuspicion{SuspicionID: id, Reason: protocol.RetractReportedInError})
 	mustStatus(t, resp, http.StatusOK)
-	if r := check(t, checker, "account-opening", toks...).Results; r[0].Advice != server.AdviceNone || r[1].Advice != server.AdviceNone {
+	if r := check(t, checker, "account-opening", toks...).Results; r[0].Advice != api.AdviceNone || r[1].Advice != api.AdviceNone {
 		t.Errorf("after retraction: %+v, want none", r)
 	}
 
@@ -264,7 +265,7 @@ func TestSuspicions(t *testing.T) {
 	resp = reporter.Submit(t, "/v1/suspicions", protocol.ReportSuspicion{Subjects: toks[:1], Category: protocol.CategoryMoneyMule, PoliceReport: report})
 	mustStatus(t, resp, http.StatusCreated)
 	clock.Advance(31 * 24 * time.Hour)
-	if r := check(t, checker, "payment", toks[0]).Results[0]; r.Advice != server.AdviceNone {
+	if r := check(t, checker, "payment", toks[0]).Results[0]; r.Advice != api.AdviceNone {
 		t.Errorf("past retention: advice %s, want none", r.Advice)
 	}
 	if err := hub.RunJobs(); err != nil {
@@ -320,12 +321,12 @@ func TestPlacementEndsALapsedFlag(t *testing.T) {
 	if placed.Existing || placed.Flag.FlagID == old.Flag.FlagID || placed.Flag.Status != "active" {
 		t.Fatalf("got %+v, want a new active flag, not the lapsed %s", placed, old.Flag.FlagID)
 	}
-	if r := check(t, bank, "credit-application", tok).Results[0]; r.Advice != server.AdviceVerify || r.Flag == nil || r.Flag.FlagID != placed.Flag.FlagID {
+	if r := check(t, bank, "credit-application", tok).Results[0]; r.Advice != api.AdviceVerify || r.Flag == nil || r.Flag.FlagID != placed.Flag.FlagID {
 		t.Errorf("got check %+v, want verify with flag %s", r, placed.Flag.FlagID)
 	}
 	// The lapsed flag ended as the expiry job would have ended it.
 	f, _ := hub.Store.Flag(old.Flag.FlagID)
-	if f.Status != store.FlagExpired || f.Subject != "" || len(f.Records) != 1 {
+	if f.Status != api.FlagExpired || f.Subject != "" || len(f.Records) != 1 {
 		t.Fatalf("got lapsed flag %+v, want expired, no subject, one record", f)
 	}
 	rec, _ := hub.Store.Record(f.Records[0])
@@ -356,7 +357,7 @@ func TestPlacementEndsALapsedFlag(t *testing.T) {
 // TestRecordEntitlement: GET /v1/records/{jti} gives a record to exactly
 // the members the check, the feed and webhooks give it to.
 func TestRecordEntitlement(t *testing.T) {
-	hub := hubtest.Start(t, hubtest.Options{Policy: server.Policy{SuspicionLegalBasis: "brottsdatalagen"}})
+	hub := hubtest.Start(t, hubtest.Options{Policy: decide.Policy{SuspicionLegalBasis: "brottsdatalagen"}})
 	flagger := hub.AddMember(t, "only-flag", api.RoleFlag)
 	reporter := hub.AddMember(t, "reporter", api.RoleSuspicion)
 	suspOnly := hub.AddMember(t, "only-suspicion", api.RoleSuspicion)
@@ -414,7 +415,7 @@ func TestRecordEntitlement(t *testing.T) {
 // it is entitled to, not the subject, the consent or the police report.
 func TestGetFlagShowsOthersWhatACheckWould(t *testing.T) {
 	clock := hubtest.NewClock(start)
-	hub := hubtest.Start(t, hubtest.Options{Clock: clock, Policy: server.Policy{Reminder: 24 * time.Hour}})
+	hub := hubtest.Start(t, hubtest.Options{Clock: clock, Policy: decide.Policy{Reminder: 24 * time.Hour}})
 	origin := hub.AddMember(t, "bank-a", api.RoleFlag, api.RoleCheck)
 	other := hub.AddMember(t, "bank-b", api.RoleFlag, api.RoleCheck)
 	tok := origin.Tokenize(t, protocol.TypePersonalNumber, "190905271474")[0]
@@ -528,7 +529,7 @@ func testEndErasesLogDetails(t *testing.T, clock *hubtest.Clock, end func(*hubte
 			return nil
 		}
 		if bucket == "log_details" {
-			var d store.Details
+			var d state.Details
 			if err := json.Unmarshal(v, &d); err != nil {
 				return err
 			}

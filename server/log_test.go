@@ -21,6 +21,7 @@ import (
 	"github.com/sparr-dev/sparr/protocol"
 	"github.com/sparr-dev/sparr/protocol/api"
 	"github.com/sparr-dev/sparr/server"
+	"github.com/sparr-dev/sparr/server/decide"
 	"github.com/sparr-dev/sparr/server/hubtest"
 	"github.com/sparr-dev/sparr/server/keyring"
 	"github.com/sparr-dev/sparr/server/store"
@@ -45,7 +46,7 @@ func proof(t *testing.T, m *hubtest.Member, path string) []tlog.Hash {
 	t.Helper()
 	resp := m.Do(t, http.MethodGet, path, "", nil)
 	mustStatus(t, resp, http.StatusOK)
-	var p server.ProofResponse
+	var p api.ProofResponse
 	resp.JSON(t, &p)
 	out := make([]tlog.Hash, len(p.Proof))
 	for i, s := range p.Proof {
@@ -109,7 +110,7 @@ func (p *logProver) prove(route string, m *hubtest.Member, action protocol.LogAc
 	}
 	resp := m.Do(t, http.MethodGet, fmt.Sprintf("/v1/log/proof/inclusion?index=%d&size=%d", index, cp.Size), "", nil)
 	mustStatus(t, resp, http.StatusOK)
-	var pr server.ProofResponse
+	var pr api.ProofResponse
 	resp.JSON(t, &pr)
 	stored, err := p.hub.Store.LogEntries(index, index+1)
 	if err != nil || len(stored) != 1 {
@@ -159,7 +160,7 @@ func logIndex(t *testing.T, route string, resp *hubtest.Response, want int) uint
 // index of its own log entry, which holds the writer and the action, and
 // is provably in the checkpoint published after it.
 func TestEveryWriteIsProvablyLogged(t *testing.T) {
-	hub := hubtest.Start(t, hubtest.Options{Delivery: fast, Policy: server.Policy{SuspicionLegalBasis: "brottsdatalagen"}})
+	hub := hubtest.Start(t, hubtest.Options{Delivery: fast, Policy: decide.Policy{SuspicionLegalBasis: "brottsdatalagen"}})
 	bank := hub.AddMember(t, "bank-a", api.RoleFlag, api.RoleCheck, api.RoleSuspicion)
 	checker := hub.AddMember(t, "bank-b", api.RoleCheck)
 	op := hub.Operator
@@ -215,7 +216,7 @@ func TestEveryWriteIsProvablyLogged(t *testing.T) {
 	sid := reported.Suspicion.ID
 	resp = checker.JSON(t, http.MethodPost, "/v1/check", map[string]any{"purpose": "credit-application", "tokens": []string{toks[0].String(), toks[1].String()}})
 	p.prove("POST /v1/check", checker, "check", logIndex(t, "check", resp, http.StatusOK))
-	var checked server.CheckResponse
+	var checked api.CheckResponse
 	resp.JSON(t, &checked)
 	resp = checker.JSON(t, http.MethodPost, "/v1/checks/"+checked.CheckID+"/outcome", map[string]any{"outcome": "verified"})
 	p.prove("POST /v1/checks/:id/outcome", checker, "check-outcome", logIndex(t, "outcome", resp, http.StatusOK))
@@ -233,7 +234,7 @@ func TestEveryWriteIsProvablyLogged(t *testing.T) {
 	p.prove("PUT /v1/members/self/endpoint", checker, "endpoint-registered", logIndex(t, "register endpoint", resp, http.StatusCreated))
 	resp = checker.Do(t, http.MethodPost, "/v1/members/self/endpoint/secret", "", nil)
 	p.prove("POST /v1/members/self/endpoint/secret", checker, "endpoint-secret-rotated", logIndex(t, "rotate secret", resp, http.StatusOK))
-	waitEndpoint(t, checker, "paused", func(e server.EndpointView) bool { return e.Status == api.EndpointPaused })
+	waitEndpoint(t, checker, "paused", func(e api.Endpoint) bool { return e.Status == api.EndpointPaused })
 	resp = checker.Do(t, http.MethodPost, "/v1/members/self/endpoint/resume", "", nil)
 	p.prove("POST /v1/members/self/endpoint/resume", checker, "endpoint-resumed", logIndex(t, "resume endpoint", resp, http.StatusOK))
 	resp = checker.Do(t, http.MethodDelete, "/v1/members/self/endpoint", "", nil)
@@ -299,7 +300,7 @@ func TestInclusionProofShowsOnlyOwnEntries(t *testing.T) {
 		m    *hubtest.Member
 		sees bool
 	}{{a, true}, {b, false}, {reg, true}} {
-		var pr server.ProofResponse
+		var pr api.ProofResponse
 		resp := tc.m.Do(t, http.MethodGet, path, "", nil)
 		mustStatus(t, resp, http.StatusOK)
 		resp.JSON(t, &pr)
@@ -412,7 +413,7 @@ func TestAuditAPI(t *testing.T) {
 	resp := reg.Do(t, http.MethodGet, "/v1/audit/entries?member=bank-b&action=check", "", nil)
 	mustStatus(t, resp, http.StatusOK)
 	var entries struct {
-		Entries []server.AuditEntry `json:"entries"`
+		Entries []api.AuditEntry `json:"entries"`
 	}
 	resp.JSON(t, &entries)
 	if len(entries.Entries) != 2 || entries.Entries[0].Attrs["purpose"] != "credit-application" {
@@ -428,7 +429,7 @@ func TestAuditAPI(t *testing.T) {
 	// Stats.
 	resp = reg.Do(t, http.MethodGet, "/v1/audit/stats", "", nil)
 	mustStatus(t, resp, http.StatusOK)
-	var st server.AuditStats
+	var st api.AuditStats
 	resp.JSON(t, &st)
 	if st.Actions["check"] != 4 || st.Members["bank-b"] != 2 || st.Refused["validation-failed"] != 1 || len(st.Days) != 2 {
 		t.Errorf("stats %+v, want 4 checks (one refused), 2 by bank-b, over two days", st)
@@ -453,7 +454,7 @@ func TestAuditAPI(t *testing.T) {
 }
 
 func TestErasureReachesEveryMember(t *testing.T) {
-	hub := hubtest.Start(t, hubtest.Options{Delivery: fast, Policy: server.Policy{SuspicionLegalBasis: "brottsdatalagen"}})
+	hub := hubtest.Start(t, hubtest.Options{Delivery: fast, Policy: decide.Policy{SuspicionLegalBasis: "brottsdatalagen"}})
 	bank := hub.AddMember(t, "bank-a", api.RoleFlag, api.RoleCheck, api.RoleSuspicion)
 	r := hub.NewReceiver(t, hub.AddMember(t, "bank-b", api.RoleCheck))
 	r.Register(t)
@@ -474,7 +475,7 @@ func TestErasureReachesEveryMember(t *testing.T) {
 		t.Errorf("erased %+v, want the flag's and the suspicion's records, and the details of the placement, report and check", out)
 	}
 	// The subject is gone from the hub …
-	if res := check(t, bank, "credit-application", toks[0]).Results[0]; res.Advice != server.AdviceNone || res.Flag != nil || res.Suspicions != nil {
+	if res := check(t, bank, "credit-application", toks[0]).Results[0]; res.Advice != api.AdviceNone || res.Flag != nil || res.Suspicions != nil {
 		t.Errorf("check after erasure: %+v, want nothing", res)
 	}
 	if fl, _ := hub.Store.Flag(f.Flag.FlagID); fl.Status != "erased" || fl.Subject != "" {

@@ -19,11 +19,9 @@ import (
 
 	"github.com/sparr-dev/sparr/protocol"
 	"github.com/sparr-dev/sparr/protocol/api"
+	"github.com/sparr-dev/sparr/server/decide"
 	"github.com/sparr-dev/sparr/server/store"
 )
-
-// MaxLogPage is the most entries one request for raw entries returns.
-const MaxLogPage = 1000
 
 // PublishCheckpoint signs and keeps a checkpoint now, if the log has grown,
 // as the hub does on its schedule; it returns the latest checkpoint. It
@@ -73,7 +71,7 @@ func (h *Hub) logCheckpoint(c *gin.Context) {
 	if c.Query("size") != "" {
 		var ok bool
 		if size, ok = uintParam(c, "size", 0, true); !ok {
-			h.fail(c, fieldProblem(protocol.ProblemMalformedRequest, "size", "%q: give the tree size of a published checkpoint as a decimal number, or leave it out for the latest", c.Query("size")))
+			h.fail(c, decide.FieldProblem(protocol.ProblemMalformedRequest, "size", "%q: give the tree size of a published checkpoint as a decimal number, or leave it out for the latest", c.Query("size")))
 			return
 		}
 		note, err = h.store.CheckpointAt(size)
@@ -96,18 +94,6 @@ func (h *Hub) logCheckpoint(c *gin.Context) {
 	c.Header("Cache-Control", "no-cache")
 	c.Header("X-Sparr-Tree-Size", strconv.FormatUint(size, 10))
 	c.Data(http.StatusOK, "text/plain; charset=utf-8", note)
-}
-
-// A ProofResponse carries a Merkle proof as base64 hashes. An inclusion
-// proof also carries the entry's line, the leaf it proves, when the caller
-// may read it: the entry is the caller's own, or the caller is a
-// regulator.
-type ProofResponse struct {
-	Index *uint64  `json:"index,omitempty"`
-	Old   *uint64  `json:"old,omitempty"`
-	Size  uint64   `json:"size"`
-	Proof []string `json:"proof"`
-	Entry string   `json:"entry,omitempty"`
 }
 
 func hashesB64(hs []tlog.Hash) []string {
@@ -135,7 +121,7 @@ func (h *Hub) inclusionProof(c *gin.Context) {
 		h.internal(c, "prove inclusion", err)
 		return
 	}
-	resp := ProofResponse{Index: &index, Size: size, Proof: hashesB64(p)}
+	resp := api.ProofResponse{Index: &index, Size: size, Proof: hashesB64(p)}
 	lines, err := h.store.LogEntries(index, index+1)
 	if err != nil || len(lines) != 1 {
 		h.internal(c, "read log entry", fmt.Errorf("entry %d: %d lines, %v", index, len(lines), err))
@@ -166,11 +152,11 @@ func (h *Hub) consistencyProof(c *gin.Context) {
 		h.internal(c, "prove consistency", err)
 		return
 	}
-	c.JSON(http.StatusOK, ProofResponse{Old: &old, Size: size, Proof: hashesB64(p)})
+	c.JSON(http.StatusOK, api.ProofResponse{Old: &old, Size: size, Proof: hashesB64(p)})
 }
 
 // logEntries: GET /v1/log/entries?start=&end=, the raw entry lines [start,
-// end), at most MaxLogPage of them: the bytes the tree is made of.
+// end), at most api.MaxLogPage of them: the bytes the tree is made of.
 func (h *Hub) logEntries(c *gin.Context) {
 	start, ok1 := uintParam(c, "start", 0, true)
 	end, ok2 := uintParam(c, "end", 0, true)
@@ -178,8 +164,8 @@ func (h *Hub) logEntries(c *gin.Context) {
 		h.fail(c, problemf(protocol.ProblemMalformedRequest, "give start and end (end ≥ start) as decimal entry indexes"))
 		return
 	}
-	if end-start > MaxLogPage {
-		end = start + MaxLogPage
+	if end-start > api.MaxLogPage {
+		end = start + api.MaxLogPage
 	}
 	lines, err := h.store.LogEntries(start, end)
 	if err != nil {
@@ -238,19 +224,8 @@ func (h *Hub) serveTile(c *gin.Context, level string) {
 	c.Data(http.StatusOK, "application/octet-stream", data)
 }
 
-// An AuditEntry is a log entry as the audit API shows it.
-type AuditEntry struct {
-	Index      uint64             `json:"index"`
-	Time       time.Time          `json:"time"`
-	Member     string             `json:"member"`
-	Action     protocol.LogAction `json:"action"`
-	Result     string             `json:"result"`
-	Commitment string             `json:"commitment,omitempty"`
-	Attrs      map[string]string  `json:"attrs,omitempty"`
-}
-
-func auditEntry(e *protocol.LogEntry) AuditEntry {
-	a := AuditEntry{Index: e.Index, Time: e.Time, Member: e.Member, Action: e.Action, Result: e.Result}
+func auditEntry(e *protocol.LogEntry) api.AuditEntry {
+	a := api.AuditEntry{Index: e.Index, Time: e.Time, Member: e.Member, Action: e.Action, Result: e.Result}
 	if e.Commitment != nil {
 		a.Commitment = "sha256:" + hex.EncodeToString(e.Commitment)
 	}
@@ -270,14 +245,14 @@ func (h *Hub) auditFilter(c *gin.Context) (store.LogFilter, bool) {
 		if v := c.Query(name); v != "" {
 			t, err := time.Parse(time.RFC3339, v)
 			if err != nil {
-				h.fail(c, fieldProblem(protocol.ProblemMalformedRequest, name, "%q is not an RFC 3339 time such as 2026-11-21T00:00:00Z", v))
+				h.fail(c, decide.FieldProblem(protocol.ProblemMalformedRequest, name, "%q is not an RFC 3339 time such as 2026-11-21T00:00:00Z", v))
 				return f, false
 			}
 			*dst = t
 		}
 	}
 	if !f.To.IsZero() && f.To.Before(f.From) {
-		h.fail(c, fieldProblem(protocol.ProblemMalformedRequest, "to", "is before from"))
+		h.fail(c, decide.FieldProblem(protocol.ProblemMalformedRequest, "to", "is before from"))
 		return f, false
 	}
 	return f, true
@@ -291,17 +266,14 @@ func (h *Hub) auditEntries(c *gin.Context) {
 	}
 	after, ok := uintParam(c, "after", 0, false)
 	limit, err := strconv.Atoi(c.DefaultQuery("limit", "100"))
-	if !ok || err != nil || limit < 1 || limit > MaxLogPage {
-		h.fail(c, problemf(protocol.ProblemMalformedRequest, "after is an entry index to continue from, limit 1 to %d", MaxLogPage))
+	if !ok || err != nil || limit < 1 || limit > api.MaxLogPage {
+		h.fail(c, problemf(protocol.ProblemMalformedRequest, "after is an entry index to continue from, limit 1 to %d", api.MaxLogPage))
 		return
 	}
 	if c.Query("after") != "" {
 		f.Start = after + 1
 	}
-	out := struct {
-		Entries []AuditEntry `json:"entries"`
-		Next    *uint64      `json:"next,omitempty"`
-	}{Entries: []AuditEntry{}}
+	out := api.AuditPage{Entries: []api.AuditEntry{}}
 	err = h.store.ScanLog(f, func(e *protocol.LogEntry) (bool, error) {
 		if len(out.Entries) == limit {
 			next := out.Entries[limit-1].Index
@@ -318,15 +290,6 @@ func (h *Hub) auditEntries(c *gin.Context) {
 	c.JSON(http.StatusOK, out)
 }
 
-// AuditStats counts log entries.
-type AuditStats struct {
-	Total   uint64            `json:"total"`
-	Members map[string]uint64 `json:"members"`
-	Actions map[string]uint64 `json:"actions"`
-	Days    map[string]uint64 `json:"days"`
-	Refused map[string]uint64 `json:"refused"`
-}
-
 // auditStats: GET /v1/audit/stats?from=&to=&member=&action=, counts per
 // member, per action, per day (UTC), and refusals per reason.
 func (h *Hub) auditStats(c *gin.Context) {
@@ -334,7 +297,7 @@ func (h *Hub) auditStats(c *gin.Context) {
 	if !ok {
 		return
 	}
-	st := AuditStats{Members: map[string]uint64{}, Actions: map[string]uint64{}, Days: map[string]uint64{}, Refused: map[string]uint64{}}
+	st := api.AuditStats{Members: map[string]uint64{}, Actions: map[string]uint64{}, Days: map[string]uint64{}, Refused: map[string]uint64{}}
 	err := h.store.ScanLog(f, func(e *protocol.LogEntry) (bool, error) {
 		st.Total++
 		st.Members[e.Member]++
@@ -361,21 +324,21 @@ func (h *Hub) auditExport(c *gin.Context) {
 	}
 	format := c.DefaultQuery("format", "jsonl")
 	if format != "jsonl" && format != "csv" {
-		h.fail(c, fieldProblem(protocol.ProblemMalformedRequest, "format", "%q: use jsonl or csv", format))
+		h.fail(c, decide.FieldProblem(protocol.ProblemMalformedRequest, "format", "%q: use jsonl or csv", format))
 		return
 	}
 	w := bufio.NewWriterSize(c.Writer, 64<<10)
 	c.Header("Content-Disposition", fmt.Sprintf(`attachment; filename="sparr-audit.%s"`, format))
-	var write func(AuditEntry) error
+	var write func(api.AuditEntry) error
 	if format == "jsonl" {
 		c.Header("Content-Type", "application/jsonl")
 		enc := json.NewEncoder(w)
-		write = func(a AuditEntry) error { return enc.Encode(a) }
+		write = func(a api.AuditEntry) error { return enc.Encode(a) }
 	} else {
 		c.Header("Content-Type", "text/csv; charset=utf-8")
 		cw := csv.NewWriter(w)
 		cw.Write([]string{"index", "time", "member", "action", "result", "commitment", "attrs"})
-		write = func(a AuditEntry) error {
+		write = func(a api.AuditEntry) error {
 			keys := make([]string, 0, len(a.Attrs))
 			for k := range a.Attrs {
 				keys = append(keys, k)

@@ -30,6 +30,7 @@ import (
 	"github.com/sparr-dev/sparr/protocol"
 	"github.com/sparr-dev/sparr/protocol/api"
 	"github.com/sparr-dev/sparr/server"
+	"github.com/sparr-dev/sparr/server/decide"
 	"github.com/sparr-dev/sparr/server/hubtest"
 )
 
@@ -443,22 +444,22 @@ func TestOpenAPISchemasMatchGoTypes(t *testing.T) {
 		{"TokenRequest", protocol.TokenRequest{}, true},
 		{"TokenResponse", protocol.TokenResponse{}, false},
 		{"TokenPublicKey", protocol.TokenPublicKey{}, false},
-		{"CheckResponse", server.CheckResponse{}, false},
-		{"CheckResult", server.CheckResult{}, false},
-		{"CheckFlag", server.CheckFlag{}, false},
-		{"CheckSuspicions", server.CheckSuspicions{}, false},
-		{"Configuration", server.Configuration{}, false},
-		{"LogInfo", server.LogInfo{}, false},
-		{"PolicyInfo", server.PolicyInfo{}, false},
+		{"CheckResponse", api.CheckResponse{}, false},
+		{"CheckResult", api.CheckResult{}, false},
+		{"CheckFlag", api.CheckFlag{}, false},
+		{"CheckSuspicions", api.CheckSuspicions{}, false},
+		{"Configuration", api.Configuration{}, false},
+		{"LogInfo", api.LogInfo{}, false},
+		{"PolicyInfo", api.Policy{}, false},
 		{"Member", api.Member{}, false},
-		{"FeedEvent", server.FeedEvent{}, false},
-		{"FeedPage", server.FeedPage{}, false},
-		{"EndpointView", server.EndpointView{}, false},
-		{"SecretView", server.SecretView{}, false},
-		{"DeadLetterView", server.DeadLetterView{}, false},
-		{"ProofResponse", server.ProofResponse{}, false},
-		{"AuditEntry", server.AuditEntry{}, false},
-		{"AuditStats", server.AuditStats{}, false},
+		{"FeedEvent", api.FeedEvent{}, false},
+		{"FeedPage", api.FeedPage{}, false},
+		{"EndpointView", api.Endpoint{}, false},
+		{"SecretView", api.EndpointSecret{}, false},
+		{"DeadLetterView", api.DeadLetter{}, false},
+		{"ProofResponse", api.ProofResponse{}, false},
+		{"AuditEntry", api.AuditEntry{}, false},
+		{"AuditStats", api.AuditStats{}, false},
 		{"Problem", protocol.Problem{}, false},
 		{"ProblemField", protocol.ProblemField{}, false},
 	}
@@ -511,9 +512,9 @@ func TestOpenAPISchemasMatchGoTypes(t *testing.T) {
 		schema string
 		want   []string
 	}{
-		{"Purpose", server.Purposes},
-		{"Outcome", server.Outcomes},
-		{"Advice", []string{server.AdviceVerify, server.AdviceReview, server.AdviceNone}},
+		{"Purpose", api.Purposes()},
+		{"Outcome", api.Outcomes()},
+		{"Advice", stringsOf([]api.Advice{api.AdviceVerify, api.AdviceReview, api.AdviceNone})},
 		{"SuspicionCategory", stringsOf(protocol.SuspicionCategories())},
 		{"IdentifierType", stringsOf(protocol.IdentifierTypes())},
 		{"Role", stringsOf(api.Roles())},
@@ -832,7 +833,7 @@ func conforms(t testing.TB, route string, resp *hubtest.Response) {
 // field the document does not describe fails, and so does a request the
 // hub accepts but the document's request schema would refuse.
 func TestOpenAPIDescribesAnswers(t *testing.T) {
-	hub := hubtest.Start(t, hubtest.Options{Policy: server.Policy{SuspicionLegalBasis: "brottsdatalagen-2-kap-4-par"}})
+	hub := hubtest.Start(t, hubtest.Options{Policy: decide.Policy{SuspicionLegalBasis: "brottsdatalagen-2-kap-4-par"}})
 	began := hub.Now().UTC().Truncate(time.Second)
 	bank := hub.AddMember(t, "bank-a", api.RoleFlag, api.RoleSuspicion, api.RoleCheck)
 	other := hub.AddMember(t, "bank-b", api.RoleCheck)
@@ -894,7 +895,7 @@ func TestOpenAPIDescribesAnswers(t *testing.T) {
 	expect("GET /readyz", hub.Anonymous(t, http.MethodGet, "/readyz", "", nil), http.StatusOK)
 
 	// Tokens.
-	var cfg server.Configuration
+	var cfg api.Configuration
 	hub.Anonymous(t, http.MethodGet, "/.well-known/sparr-configuration", "", nil).JSON(t, &cfg)
 	client, err := protocol.NewTokenClient(cfg.Token)
 	if err != nil {
@@ -967,7 +968,7 @@ func TestOpenAPIDescribesAnswers(t *testing.T) {
 	creq := map[string]any{"purpose": "credit-application", "tokens": []string{flagged.String(), suspected.String()}}
 	sent("CheckRequest", creq)
 	resp = expect("POST /v1/check", other.JSON(t, http.MethodPost, "/v1/check", creq), http.StatusOK)
-	var checked server.CheckResponse
+	var checked api.CheckResponse
 	resp.JSON(t, &checked)
 	if len(checked.Results) != 2 || checked.Results[0].Flag == nil || checked.Results[1].Suspicions == nil {
 		t.Fatalf("check answered %+v, want a thawed flag and a suspicion, so every field is exercised", checked.Results)
@@ -1061,7 +1062,7 @@ func TestOpenAPIDescribesAnswers(t *testing.T) {
 	}
 	proofOf := func(m *hubtest.Member, route, path string) []tlog.Hash {
 		t.Helper()
-		var p server.ProofResponse
+		var p api.ProofResponse
 		expect(route, m.Do(t, http.MethodGet, path, "", nil), http.StatusOK).JSON(t, &p)
 		hashes := make([]tlog.Hash, len(p.Proof))
 		for i, h := range p.Proof {
@@ -1109,10 +1110,10 @@ func TestOpenAPIDescribesAnswers(t *testing.T) {
 	// exports that agree with each other.
 	audit := url.Values{"member": {other.ID}, "from": {began.Format(time.RFC3339)}, "to": {hub.Now().Add(time.Hour).UTC().Format(time.RFC3339)}}
 	type auditPage struct {
-		Entries []server.AuditEntry `json:"entries"`
-		Next    *uint64             `json:"next"`
+		Entries []api.AuditEntry `json:"entries"`
+		Next    *uint64          `json:"next"`
 	}
-	var audited []server.AuditEntry
+	var audited []api.AuditEntry
 	for q := maps.Clone(audit); ; {
 		q.Set("limit", "2")
 		var page auditPage
@@ -1126,7 +1127,7 @@ func TestOpenAPIDescribesAnswers(t *testing.T) {
 	if len(audited) < 3 {
 		t.Fatalf("got %d entries of %s, want its checks, outcomes, details request and refusals, over pages", len(audited), other.ID)
 	}
-	var stats server.AuditStats
+	var stats api.AuditStats
 	expect("GET /v1/audit/stats", regulator.Do(t, http.MethodGet, "/v1/audit/stats?"+audit.Encode(), "", nil), http.StatusOK).JSON(t, &stats)
 	if stats.Total != uint64(len(audited)) || stats.Members[other.ID] != stats.Total || stats.Refused["validation-failed"] == 0 {
 		t.Errorf("got stats %+v, want the %d entries of %s, its refused check among them", stats, len(audited), other.ID)
@@ -1150,7 +1151,7 @@ func TestOpenAPIDescribesAnswers(t *testing.T) {
 	// before: the flag ends as erased, and the log keeps its entries,
 	// tombstones after them, and still extends the checkpoint before.
 	resp = expect("POST /v1/check", other.JSON(t, http.MethodPost, "/v1/check", map[string]any{"purpose": "account-opening", "tokens": []string{other2.String()}}), http.StatusOK)
-	var beforeErasure server.CheckResponse
+	var beforeErasure api.CheckResponse
 	resp.JSON(t, &beforeErasure)
 	if beforeErasure.Results[0].Flag == nil || beforeErasure.Results[0].Suspicions == nil {
 		t.Fatalf("check answered %+v, want a flag and a suspicion to erase", beforeErasure.Results[0])

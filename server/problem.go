@@ -1,19 +1,14 @@
 package server
 
 import (
-	"crypto/rand"
-	"crypto/sha256"
 	"encoding/json"
 	"errors"
-	"fmt"
 	"net/http"
-	"strings"
 
 	"github.com/gin-gonic/gin"
 
-	"github.com/sparr-dev/sparr/consent"
 	"github.com/sparr-dev/sparr/protocol"
-	"github.com/sparr-dev/sparr/server/store"
+	"github.com/sparr-dev/sparr/protocol/api"
 )
 
 func problemf(t protocol.ProblemType, format string, args ...any) *protocol.Problem {
@@ -27,7 +22,7 @@ func (h *Hub) fail(c *gin.Context, p *protocol.Problem) {
 	p.RequestID = c.GetString(keyRequestID)
 	p.Instance = c.Request.URL.Path
 	if m, r := member(c), route(c); m != nil && r.Action != "" && loggedRefusal(p.Type) {
-		h.logRefusal(c, m.ID, r.Action, p)
+		h.logRefusal(c, m, r.Action, p)
 	}
 	c.Header("Content-Type", protocol.ProblemContentType)
 	c.Header("Cache-Control", "no-store")
@@ -56,26 +51,12 @@ func loggedRefusal(problemType string) bool {
 
 // logRefusal appends "<action> rejected:<slug>" for the member, committing
 // to the SHA-256 of the body it sent.
-func (h *Hub) logRefusal(c *gin.Context, memberID string, action protocol.LogAction, p *protocol.Problem) {
+func (h *Hub) logRefusal(c *gin.Context, m *api.Member, action protocol.LogAction, p *protocol.Problem) {
 	body, _ := c.Get(keyBody)
 	raw, _ := body.([]byte)
-	sum := sha256.Sum256(raw)
-	t, _ := protocol.LookupProblemType(p.Type)
-	details, _ := json.Marshal(map[string]any{"body_sha256": fmt.Sprintf("%x", sum), "problem": t.Slug(), "detail": p.Detail})
-	cmd := &store.Command{
-		At: h.now(), Actor: memberID, Action: action, Result: "rejected:" + t.Slug(),
-		Salt: salt(), Details: details,
-	}
-	if _, err := h.store.Apply(cmd); err != nil {
+	if _, err := h.store.Apply(h.decide.Refusal(m, action, p, raw, h.now())); err != nil {
 		h.log.Error("recording a refusal in the exchange log failed", "request_id", c.GetString(keyRequestID), "error", err)
 	}
-}
-
-// salt returns 32 random bytes for a log commitment.
-func salt() []byte {
-	b := make([]byte, 32)
-	rand.Read(b)
-	return b
 }
 
 // verificationProblem turns a submission's verification error into a
@@ -97,22 +78,4 @@ func detailSuffix(d string) string {
 		return ""
 	}
 	return ": " + d
-}
-
-// consentProblem turns a consent policy refusal into a problem.
-func consentProblem(err error) *protocol.Problem {
-	var ce *consent.Error
-	if errors.As(err, &ce) {
-		p := problemf(protocol.ProblemInvalidConsent, "%v", err)
-		p.Errors = []protocol.ProblemField{{Pointer: "request.consent." + ce.Field, Detail: ce.Detail}}
-		return p
-	}
-	return problemf(protocol.ProblemInvalidConsent, "%v", err)
-}
-
-// tokenProblem turns a token that cannot be used into a problem.
-func tokenProblem(field string, err error) *protocol.Problem {
-	p := problemf(protocol.ProblemInvalidToken, "%s: %v", field, err)
-	p.Errors = []protocol.ProblemField{{Pointer: field, Detail: strings.TrimPrefix(err.Error(), protocol.ErrInvalidToken.Error()+": ")}}
-	return p
 }

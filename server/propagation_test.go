@@ -19,6 +19,7 @@ import (
 	"github.com/sparr-dev/sparr/protocol"
 	"github.com/sparr-dev/sparr/protocol/api"
 	"github.com/sparr-dev/sparr/server"
+	"github.com/sparr-dev/sparr/server/decide"
 	"github.com/sparr-dev/sparr/server/hubtest"
 	"github.com/sparr-dev/sparr/server/store"
 )
@@ -35,19 +36,19 @@ var fast = server.Delivery{
 	Timeout:  500 * time.Millisecond,
 }
 
-func endpointOf(t *testing.T, m *hubtest.Member) server.EndpointView {
+func endpointOf(t *testing.T, m *hubtest.Member) api.Endpoint {
 	t.Helper()
 	resp := m.Do(t, http.MethodGet, "/v1/members/self/endpoint", "", nil)
 	mustStatus(t, resp, http.StatusOK)
 	var out struct {
-		Endpoint server.EndpointView `json:"endpoint"`
+		Endpoint api.Endpoint `json:"endpoint"`
 	}
 	resp.JSON(t, &out)
 	return out.Endpoint
 }
 
 // waitEndpoint polls a member's endpoint until cond holds.
-func waitEndpoint(t *testing.T, m *hubtest.Member, what string, cond func(server.EndpointView) bool) server.EndpointView {
+func waitEndpoint(t *testing.T, m *hubtest.Member, what string, cond func(api.Endpoint) bool) api.Endpoint {
 	t.Helper()
 	deadline := time.Now().Add(wait)
 	for {
@@ -161,7 +162,7 @@ func TestFlagReachesTwentyReceivers(t *testing.T) {
 	checks := make([]<-chan signed, len(receivers))
 	for i, r := range receivers {
 		r.WaitEvent(t, wait, protocol.EventVerification)
-		waitEndpoint(t, r.Member, "verified", func(e server.EndpointView) bool { return e.Verified && e.Status == api.EndpointActive })
+		waitEndpoint(t, r.Member, "verified", func(e api.Endpoint) bool { return e.Verified && e.Status == api.EndpointActive })
 		checks[i] = inspect(t, hub, r, map[string]string{"secret": secrets[i]}, false)
 	}
 
@@ -190,7 +191,7 @@ func TestFlagReachesTwentyReceivers(t *testing.T) {
 	// Each successful delivery is in the exchange log, once the dispatcher
 	// has recorded it.
 	for _, r := range receivers {
-		waitEndpoint(t, r.Member, "drained", func(e server.EndpointView) bool { return e.Backlog == 0 })
+		waitEndpoint(t, r.Member, "drained", func(e api.Endpoint) bool { return e.Backlog == 0 })
 	}
 	deliveries := 0
 	for _, e := range hub.LogEntries(t) {
@@ -297,12 +298,12 @@ func TestFaultyReceivers(t *testing.T) {
 		ev, ok := g.Record.Event.(protocol.FlagPlaced)
 		return ok && ev.FlagID == second.Flag.FlagID
 	})
-	waitEndpoint(t, flaky.Member, "recovered", func(e server.EndpointView) bool { return e.Failures == 0 && e.Backlog == 0 })
+	waitEndpoint(t, flaky.Member, "recovered", func(e api.Endpoint) bool { return e.Failures == 0 && e.Backlog == 0 })
 
 	// The hung and the resetting ones run out of schedule and are paused,
 	// with their events kept.
 	for _, r := range []*hubtest.Receiver{hung, reset} {
-		e := waitEndpoint(t, r.Member, "paused", func(e server.EndpointView) bool { return e.Status == api.EndpointPaused })
+		e := waitEndpoint(t, r.Member, "paused", func(e api.Endpoint) bool { return e.Status == api.EndpointPaused })
 		if e.Backlog != 2 || e.Reason == "" || e.LastError == "" {
 			t.Errorf("%s paused with %+v, want both flags queued and a reason", r.Member.ID, e)
 		}
@@ -315,7 +316,7 @@ func TestFaultyReceivers(t *testing.T) {
 	}
 	mu.Unlock()
 	// The gone one is disabled, its queue dropped.
-	e := waitEndpoint(t, gone.Member, "disabled", func(e server.EndpointView) bool { return e.Status == api.EndpointDisabled })
+	e := waitEndpoint(t, gone.Member, "disabled", func(e api.Endpoint) bool { return e.Status == api.EndpointDisabled })
 	if e.Backlog != 0 {
 		t.Errorf("disabled endpoint keeps %d deliveries", e.Backlog)
 	}
@@ -325,9 +326,9 @@ func TestFaultyReceivers(t *testing.T) {
 		ev, ok := g.Record.Event.(protocol.FlagPlaced)
 		return ok && ev.FlagID == second.Flag.FlagID
 	})
-	e = waitEndpoint(t, refusing.Member, "one dead letter", func(e server.EndpointView) bool { return e.DeadLetters == 1 })
-	if len(e.RecentDead) != 1 || e.RecentDead[0].Status != http.StatusUnprocessableEntity || e.RecentDead[0].Response == "" {
-		t.Errorf("dead letters %+v, want the 422 with its answer", e.RecentDead)
+	e = waitEndpoint(t, refusing.Member, "one dead letter", func(e api.Endpoint) bool { return e.DeadLetters == 1 })
+	if len(e.RecentDeadLetters) != 1 || e.RecentDeadLetters[0].Status != http.StatusUnprocessableEntity || e.RecentDeadLetters[0].Response == "" {
+		t.Errorf("dead letters %+v, want the 422 with its answer", e.RecentDeadLetters)
 	}
 	for _, g := range refusing.Received() {
 		if ev, ok := g.Record.Event.(protocol.FlagPlaced); ok && ev.FlagID == first.Flag.FlagID {
@@ -338,7 +339,7 @@ func TestFaultyReceivers(t *testing.T) {
 	resp := hub.Operator.Do(t, http.MethodGet, "/v1/admin/endpoints", "", nil)
 	mustStatus(t, resp, http.StatusOK)
 	var all struct {
-		Endpoints []server.EndpointView `json:"endpoints"`
+		Endpoints []api.Endpoint `json:"endpoints"`
 	}
 	resp.JSON(t, &all)
 	if len(all.Endpoints) != 9 {
@@ -396,17 +397,17 @@ func TestRestartWithBacklog(t *testing.T) {
 		}
 		byRecord[g.Record.ID] = g.WebhookID
 	}
-	waitEndpoint(t, r.Member, "drained", func(e server.EndpointView) bool { return e.Backlog == 0 })
+	waitEndpoint(t, r.Member, "drained", func(e api.Endpoint) bool { return e.Backlog == 0 })
 }
 
 // feed reads a member's whole feed after a cursor.
-func feed(t *testing.T, m *hubtest.Member, after uint64) ([]server.FeedEvent, uint64) {
+func feed(t *testing.T, m *hubtest.Member, after uint64) ([]api.FeedEvent, uint64) {
 	t.Helper()
-	var out []server.FeedEvent
+	var out []api.FeedEvent
 	for {
 		resp := m.Do(t, http.MethodGet, fmt.Sprintf("/v1/events?after=%d&limit=3", after), "", nil)
 		mustStatus(t, resp, http.StatusOK)
-		var page server.FeedPage
+		var page api.FeedPage
 		resp.JSON(t, &page)
 		out = append(out, page.Events...)
 		if page.Next < after {
@@ -439,7 +440,7 @@ func TestPausedMemberCatchesUp(t *testing.T) {
 		placed = append(placed, place(t, origin, tok))
 	}
 	origin.Submit(t, "/v1/flags/"+placed[1].Flag.FlagID+"/lift", protocol.LiftFlag{FlagID: placed[1].Flag.FlagID})
-	waitEndpoint(t, member, "paused", func(e server.EndpointView) bool { return e.Status == api.EndpointPaused })
+	waitEndpoint(t, member, "paused", func(e api.Endpoint) bool { return e.Status == api.EndpointPaused })
 
 	// Back up, it reads what it missed from the feed, with no gap: the
 	// placements still active, and the lift (the lifted flag's placement
@@ -461,7 +462,7 @@ func TestPausedMemberCatchesUp(t *testing.T) {
 	resp := member.Do(t, http.MethodPost, "/v1/members/self/endpoint/resume", "", nil)
 	mustStatus(t, resp, http.StatusOK)
 	r.WaitEvent(t, wait, protocol.EventFlagLifted)
-	waitEndpoint(t, member, "drained", func(e server.EndpointView) bool { return e.Backlog == 0 && e.Status == api.EndpointActive })
+	waitEndpoint(t, member, "drained", func(e api.Endpoint) bool { return e.Backlog == 0 && e.Status == api.EndpointActive })
 	// Resuming an active endpoint is refused.
 	if resp := member.Do(t, http.MethodPost, "/v1/members/self/endpoint/resume", "", nil); resp.Status != http.StatusConflict {
 		t.Errorf("resuming an active endpoint: %d, want 409", resp.Status)
@@ -472,7 +473,7 @@ func TestPausedMemberCatchesUp(t *testing.T) {
 // follows the feed from its sequence number, and ends with exactly the
 // hub's active flags and suspicion hits.
 func TestNewMemberBootstraps(t *testing.T) {
-	hub := hubtest.Start(t, hubtest.Options{Policy: server.Policy{SuspicionLegalBasis: "brottsdatalagen"}})
+	hub := hubtest.Start(t, hubtest.Options{Policy: decide.Policy{SuspicionLegalBasis: "brottsdatalagen"}})
 	origin := hub.AddMember(t, "bank-origin", api.RoleFlag, api.RoleSuspicion, api.RoleCheck)
 	var values []string
 	for i := range 8 {
@@ -490,8 +491,8 @@ func TestNewMemberBootstraps(t *testing.T) {
 	resp := late.Do(t, http.MethodGet, "/v1/snapshot", "", nil)
 	mustStatus(t, resp, http.StatusOK)
 	var snap struct {
-		Seq     uint64             `json:"seq"`
-		Records []server.FeedEvent `json:"records"`
+		Seq     uint64          `json:"seq"`
+		Records []api.FeedEvent `json:"records"`
 	}
 	resp.JSON(t, &snap)
 	state := newMirror(t, hub)
@@ -571,7 +572,7 @@ func (m *mirror) apply(t *testing.T, jws string) {
 
 func TestFeedRetention(t *testing.T) {
 	clock := hubtest.NewClock(start)
-	hub := hubtest.Start(t, hubtest.Options{Clock: clock, Policy: server.Policy{FeedRetention: 24 * time.Hour}})
+	hub := hubtest.Start(t, hubtest.Options{Clock: clock, Policy: decide.Policy{FeedRetention: 24 * time.Hour}})
 	origin := hub.AddMember(t, "bank-origin", api.RoleFlag, api.RoleCheck)
 	toks := origin.Tokenize(t, protocol.TypeEmail, "old@example.se", "new@example.se")
 	old := place(t, origin, toks[0])
@@ -702,7 +703,7 @@ func TestPausedBacklogGrows(t *testing.T) {
 	}
 	toks := origin.Tokenize(t, protocol.TypeEmail, values...)
 	flags := []string{place(t, origin, toks[0]).Flag.FlagID}
-	waitEndpoint(t, member, "paused", func(e server.EndpointView) bool { return e.Status == api.EndpointPaused })
+	waitEndpoint(t, member, "paused", func(e api.Endpoint) bool { return e.Status == api.EndpointPaused })
 	for i, tok := range toks[1:] {
 		flags = append(flags, place(t, origin, tok).Flag.FlagID)
 		if e := endpointOf(t, member); e.Backlog != i+2 || e.Status != api.EndpointPaused {
@@ -712,7 +713,7 @@ func TestPausedBacklogGrows(t *testing.T) {
 
 	r.Behave(nil)
 	mustStatus(t, member.Do(t, http.MethodPost, "/v1/members/self/endpoint/resume", "", nil), http.StatusOK)
-	waitEndpoint(t, member, "drained", func(e server.EndpointView) bool { return e.Backlog == 0 && e.Status == api.EndpointActive })
+	waitEndpoint(t, member, "drained", func(e api.Endpoint) bool { return e.Backlog == 0 && e.Status == api.EndpointActive })
 	var got []string
 	var last uint64
 	for _, g := range r.Received() {
@@ -736,7 +737,7 @@ func TestPausedLiftOutlivesFeedRetention(t *testing.T) {
 	// The hub's clock runs two days behind, then catches up with the
 	// receiver's, which checks webhook timestamps against its own.
 	clock := hubtest.NewClock(time.Now().Add(-48 * time.Hour))
-	hub := hubtest.Start(t, hubtest.Options{Clock: clock, Policy: server.Policy{FeedRetention: 24 * time.Hour},
+	hub := hubtest.Start(t, hubtest.Options{Clock: clock, Policy: decide.Policy{FeedRetention: 24 * time.Hour},
 		Delivery: server.Delivery{Schedule: []time.Duration{0, 0}, Timeout: 5 * time.Second}})
 	origin := hub.AddMember(t, "bank-origin", api.RoleFlag)
 	member := hub.AddMember(t, "bank-b", api.RoleCheck)
@@ -746,7 +747,7 @@ func TestPausedLiftOutlivesFeedRetention(t *testing.T) {
 		return true
 	})
 	r.Register(t)
-	waitEndpoint(t, member, "paused", func(e server.EndpointView) bool { return e.Status == api.EndpointPaused })
+	waitEndpoint(t, member, "paused", func(e api.Endpoint) bool { return e.Status == api.EndpointPaused })
 	tok := origin.Tokenize(t, protocol.TypeEmail, "lifted@example.se")[0]
 	f := place(t, origin, tok)
 	mustStatus(t, origin.Submit(t, "/v1/flags/"+f.Flag.FlagID+"/lift", protocol.LiftFlag{FlagID: f.Flag.FlagID}), http.StatusOK)
@@ -782,7 +783,7 @@ func TestPausedLiftOutlivesFeedRetention(t *testing.T) {
 	r.Behave(nil)
 	mustStatus(t, member.Do(t, http.MethodPost, "/v1/members/self/endpoint/resume", "", nil), http.StatusOK)
 	lift := r.WaitEvent(t, wait, protocol.EventFlagLifted)
-	waitEndpoint(t, member, "drained", func(e server.EndpointView) bool { return e.Backlog == 0 && e.Verified })
+	waitEndpoint(t, member, "drained", func(e api.Endpoint) bool { return e.Backlog == 0 && e.Verified })
 	if _, err := hub.Store.Record(lift.Record.ID); !errors.Is(err, store.ErrNotFound) {
 		t.Errorf("got the delivered lift's record kept past the feed's window (%v), want it deleted", err)
 	}
@@ -841,7 +842,7 @@ func TestOldSecretStopsSigning(t *testing.T) {
 // and the snapshot hold nothing of its earlier events; the feed has the
 // subject-erased record that tells members to erase theirs.
 func TestErasureLeavesFeedAndSnapshot(t *testing.T) {
-	hub := hubtest.Start(t, hubtest.Options{Policy: server.Policy{SuspicionLegalBasis: "brottsdatalagen"}})
+	hub := hubtest.Start(t, hubtest.Options{Policy: decide.Policy{SuspicionLegalBasis: "brottsdatalagen"}})
 	origin := hub.AddMember(t, "bank-origin", api.RoleFlag, api.RoleSuspicion, api.RoleCheck)
 	member := hub.AddMember(t, "bank-b", api.RoleCheck)
 	toks := origin.Tokenize(t, protocol.TypeEmail, "erased@example.se", "kept@example.se")
@@ -883,7 +884,7 @@ func TestErasureLeavesFeedAndSnapshot(t *testing.T) {
 	resp = member.Do(t, http.MethodGet, "/v1/snapshot", "", nil)
 	mustStatus(t, resp, http.StatusOK)
 	var snap struct {
-		Records []server.FeedEvent `json:"records"`
+		Records []api.FeedEvent `json:"records"`
 	}
 	resp.JSON(t, &snap)
 	got = nil

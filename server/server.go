@@ -18,12 +18,12 @@ import (
 	"github.com/gin-gonic/gin"
 	"github.com/prometheus/client_golang/prometheus"
 
-	"github.com/sparr-dev/sparr/consent"
 	"github.com/sparr-dev/sparr/federation/members"
 	"github.com/sparr-dev/sparr/federation/webhook"
 	"github.com/sparr-dev/sparr/protocol"
-	"github.com/sparr-dev/sparr/protocol/api"
+	"github.com/sparr-dev/sparr/server/decide"
 	"github.com/sparr-dev/sparr/server/keyring"
+	"github.com/sparr-dev/sparr/server/state"
 	"github.com/sparr-dev/sparr/server/store"
 )
 
@@ -32,59 +32,14 @@ const MaxBodySize = 1 << 20
 
 // OperatorID is the member id of the operator the hub creates from the
 // operator key on first start.
-const OperatorID = "operator"
+const OperatorID = decide.OperatorID
 
-// A Policy is what the hub allows. Zero fields mean the defaults.
-type Policy struct {
-	// StandardFlag is how long a standard flag lasts, and the longest a
-	// member may ask for. Default 365 days.
-	StandardFlag time.Duration
-	// MaxExtendedFlag is the longest an extended flag may last. Default
-	// five years (1826 days).
-	MaxExtendedFlag time.Duration
-	// MaxThaw is the longest thaw window. Default 72 hours.
-	MaxThaw time.Duration
-	// MaxThawAhead is how far ahead a thaw may start. Default 30 days.
-	MaxThawAhead time.Duration
-	// Reminder is how long before expiry the origin member is reminded.
-	// Default 30 days.
-	Reminder time.Duration
-	// SuspicionLegalBasis enables suspicion sharing under the named legal
-	// basis (data on criminal offences, GDPR Art. 10). Empty disables it.
-	SuspicionLegalBasis string
-	// SuspicionRetention is how long a suspicion is kept. Default two years.
-	SuspicionRetention time.Duration
-	// FeedRetention is how long events stay in the feed; a member away
-	// longer takes a snapshot. Default 30 days.
-	FeedRetention time.Duration
-	// Consent is what the hub accepts as consent.
-	Consent consent.Policy
-}
-
-func (p *Policy) defaults() {
-	const day = 24 * time.Hour
-	if p.StandardFlag == 0 {
-		p.StandardFlag = 365 * day
-	}
-	if p.MaxExtendedFlag == 0 {
-		p.MaxExtendedFlag = 1826 * day
-	}
-	if p.MaxThaw == 0 {
-		p.MaxThaw = 72 * time.Hour
-	}
-	if p.MaxThawAhead == 0 {
-		p.MaxThawAhead = 30 * day
-	}
-	if p.Reminder == 0 {
-		p.Reminder = 30 * day
-	}
-	if p.SuspicionRetention == 0 {
-		p.SuspicionRetention = 730 * day
-	}
-	if p.FeedRetention == 0 {
-		p.FeedRetention = 30 * day
-	}
-}
+// Defaults of the hub's configuration, used by [New] for zero fields and
+// by sparr serve for its flags' defaults.
+const (
+	DefaultJobInterval        = 10 * time.Second // expiry, reminders and feed retention
+	DefaultCheckpointInterval = 10 * time.Second // a new checkpoint if the log grew
+)
 
 // Delivery configures webhook delivery. Zero fields mean the defaults.
 type Delivery struct {
@@ -97,14 +52,11 @@ type Delivery struct {
 	// to 1; nil means webhook.DefaultJitter (0.1), and 0 turns jitter
 	// off.
 	Jitter *float64
-	// Timeout bounds one attempt; default 10 s.
+	// Timeout bounds one attempt; default webhook.DefaultTimeout.
 	Timeout time.Duration
 	// Concurrency is how many deliveries to one endpoint may be in flight;
-	// default 1 (in sequence order).
+	// default webhook.DefaultConcurrency (in sequence order).
 	Concurrency int
-	// SecretOverlap is how long a rotated-out endpoint secret keeps
-	// signing; default 24 h.
-	SecretOverlap time.Duration
 	// Client, if set, replaces the client built from Config.Targets (tests
 	// that need special transports).
 	Client *http.Client
@@ -117,23 +69,28 @@ type Rate struct {
 }
 
 // Limits are the per-member rate limits of each route class. Zero fields
-// mean the defaults.
+// mean the defaults of [DefaultLimits].
 type Limits struct {
-	Tokens Rate // token evaluation batches; default 20/s, burst 40
-	Writes Rate // submissions and admin changes; default 50/s, burst 100
-	Checks Rate // checks; default 500/s, burst 1000
-	Reads  Rate // everything else; default 100/s, burst 200
+	Tokens Rate // token evaluation batches
+	Writes Rate // submissions and admin changes
+	Checks Rate // checks
+	Reads  Rate // everything else
+}
+
+// DefaultLimits returns the default rate limits: token batches 20/s
+// (burst 40), writes 50/s (100), checks 500/s (1000), other requests
+// 100/s (200).
+func DefaultLimits() Limits {
+	return Limits{Tokens: Rate{20, 40}, Writes: Rate{50, 100}, Checks: Rate{500, 1000}, Reads: Rate{100, 200}}
 }
 
 func (l *Limits) defaults() {
-	for _, r := range []struct {
-		rate *Rate
-		def  Rate
-	}{
-		{&l.Tokens, Rate{20, 40}}, {&l.Writes, Rate{50, 100}}, {&l.Checks, Rate{500, 1000}}, {&l.Reads, Rate{100, 200}},
+	def := DefaultLimits()
+	for _, r := range []struct{ rate, def *Rate }{
+		{&l.Tokens, &def.Tokens}, {&l.Writes, &def.Writes}, {&l.Checks, &def.Checks}, {&l.Reads, &def.Reads},
 	} {
 		if r.rate.PerSecond == 0 {
-			*r.rate = r.def
+			*r.rate = *r.def
 		}
 	}
 }
@@ -145,7 +102,8 @@ type Config struct {
 	Issuer string
 	Store  *store.Store
 	Keys   *keyring.Keys
-	Policy Policy
+	// Policy is what the hub allows; zero fields mean decide.DefaultPolicy's.
+	Policy decide.Policy
 	Limits Limits
 	// Logger receives JSON-ready structured logs; nil discards them.
 	Logger *slog.Logger
@@ -162,10 +120,12 @@ type Config struct {
 	// TrustedProxies are the proxies whose X-Forwarded-For is believed;
 	// nil trusts none.
 	TrustedProxies []string
-	// JobInterval is how often expiry and reminders run. Default 10 s.
+	// JobInterval is how often expiry and reminders run. Default
+	// DefaultJobInterval.
 	JobInterval time.Duration
 	// CheckpointInterval is how often the hub signs a new checkpoint of
-	// its exchange log, if the log has grown. Default 10 s.
+	// its exchange log, if the log has grown. Default
+	// DefaultCheckpointInterval.
 	CheckpointInterval time.Duration
 	// Targets decides which webhook URLs members may register and the hub
 	// may connect to (SSRF protection). The zero value allows public HTTPS
@@ -191,6 +151,7 @@ type Hub struct {
 	metrics *metrics
 	limits  *limiter
 	bearers *bearerCache
+	decide  *decide.Decider
 
 	dispatcher *webhook.Dispatcher
 
@@ -217,7 +178,7 @@ func New(cfg Config) (*Hub, error) {
 	if err := protocol.CheckSkew(cfg.ClockSkew); err != nil {
 		return nil, fmt.Errorf("server: Config.ClockSkew: %w", err)
 	}
-	cfg.Policy.defaults()
+	cfg.Policy = cfg.Policy.WithDefaults()
 	cfg.Limits.defaults()
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)
@@ -229,16 +190,13 @@ func New(cfg Config) (*Hub, error) {
 		cfg.Registry = prometheus.NewRegistry()
 	}
 	if cfg.JobInterval == 0 {
-		cfg.JobInterval = 10 * time.Second
+		cfg.JobInterval = DefaultJobInterval
 	}
 	if cfg.CheckpointInterval == 0 {
-		cfg.CheckpointInterval = 10 * time.Second
-	}
-	if cfg.Delivery.SecretOverlap == 0 {
-		cfg.Delivery.SecretOverlap = 24 * time.Hour
+		cfg.CheckpointInterval = DefaultCheckpointInterval
 	}
 	if cfg.Delivery.Timeout == 0 {
-		cfg.Delivery.Timeout = 10 * time.Second
+		cfg.Delivery.Timeout = webhook.DefaultTimeout
 	}
 	h := &Hub{
 		cfg:     cfg,
@@ -249,6 +207,10 @@ func New(cfg Config) (*Hub, error) {
 		limits:  newLimiter(cfg.Limits),
 		bearers: newBearerCache(1 << 16),
 		stop:    make(chan struct{}),
+	}
+	h.decide = &decide.Decider{
+		Issuer: cfg.Issuer, Policy: cfg.Policy, TokenEpoch: cfg.Keys.Token.Epoch(), AllowInsecureURLs: cfg.AllowInsecureURLs,
+		Sign: func(r *protocol.Record) ([]byte, error) { return protocol.SignRecord(r, cfg.Keys.Active()) },
 	}
 	h.members = members.NewKeys(members.KeysConfig{Directory: cfg.Store, HTTPClient: cfg.JWKSClient, Now: cfg.Now})
 	var err error
@@ -326,7 +288,7 @@ func (h *Hub) Close() error {
 
 // commit applies a command and wakes the dispatcher for every member it
 // queued deliveries for.
-func (h *Hub) commit(cmd *store.Command) (*store.Result, error) {
+func (h *Hub) commit(cmd state.Command) (*store.Result, error) {
 	res, err := h.store.Apply(cmd)
 	if err != nil {
 		return nil, err
@@ -348,27 +310,13 @@ func (h *Hub) ensureOperator() error {
 	if err != nil {
 		return err
 	}
-	now := h.now().UTC()
 	m, err := h.store.Member(context.Background(), OperatorID)
-	create := errors.Is(err, store.ErrNotFound)
-	switch {
-	case create:
-		m = &api.Member{ID: OperatorID, Name: "Hub operator", Roles: []api.Role{api.RoleOperator},
-			JWKS: jwks, Status: api.MemberActive, CreatedAt: now, UpdatedAt: now}
-	case err != nil:
+	if err != nil && !errors.Is(err, store.ErrNotFound) {
 		return err
-	case string(m.JWKS) == string(jwks):
+	}
+	cmd := h.decide.Operator(m, jwks, h.now())
+	if cmd == nil {
 		return nil
-	default:
-		m.JWKS, m.UpdatedAt = jwks, now
-	}
-	action := protocol.LogMemberAdded
-	if !create {
-		action = protocol.LogMemberUpdated
-	}
-	cmd, err := h.adminCommand("hub", action, m, create)
-	if err != nil {
-		return err
 	}
 	res, err := h.store.Apply(cmd)
 	if err != nil {

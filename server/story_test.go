@@ -8,7 +8,6 @@ import (
 
 	"github.com/sparr-dev/sparr/protocol"
 	"github.com/sparr-dev/sparr/protocol/api"
-	"github.com/sparr-dev/sparr/server"
 	"github.com/sparr-dev/sparr/server/hubtest"
 )
 
@@ -27,7 +26,7 @@ type flagResponse struct {
 	LogIndex uint64 `json:"log_index"`
 }
 
-func check(t *testing.T, m *hubtest.Member, purpose string, tokens ...protocol.Token) server.CheckResponse {
+func check(t *testing.T, m *hubtest.Member, purpose string, tokens ...protocol.Token) api.CheckResponse {
 	t.Helper()
 	texts := make([]string, len(tokens))
 	for i, tok := range tokens {
@@ -37,7 +36,7 @@ func check(t *testing.T, m *hubtest.Member, purpose string, tokens ...protocol.T
 	if resp.Status != http.StatusOK {
 		t.Fatalf("check: %d %s", resp.Status, resp.Body)
 	}
-	var out server.CheckResponse
+	var out api.CheckResponse
 	resp.JSON(t, &out)
 	return out
 }
@@ -96,7 +95,7 @@ func TestConsumerStory(t *testing.T) {
 	// 2. A fraudster applies for credit at Bank B: verify.
 	got := check(t, bankB, "credit-application", tok)
 	r := got.Results[0]
-	if r.Advice != server.AdviceVerify || r.Flag == nil || r.Flag.Thawed || len(r.Flag.Records) != 1 {
+	if r.Advice != api.AdviceVerify || r.Flag == nil || r.Flag.Thawed || len(r.Flag.Records) != 1 {
 		t.Fatalf("check after place: %+v, want advice verify with the placed record", r)
 	}
 	if _, err := protocol.VerifyRecord([]byte(r.Flag.Records[0]), jwks); err != nil {
@@ -120,7 +119,7 @@ func TestConsumerStory(t *testing.T) {
 
 	// 4. Bank C's check now says the flag is thawed: no need to verify.
 	r = check(t, bankC, "credit-application", tok).Results[0]
-	if r.Advice != server.AdviceNone || r.Flag == nil || !r.Flag.Thawed || r.Flag.ThawUntil == nil || len(r.Flag.Records) != 2 {
+	if r.Advice != api.AdviceNone || r.Flag == nil || !r.Flag.Thawed || r.Flag.ThawUntil.IsZero() || len(r.Flag.Records) != 2 {
 		t.Fatalf("check during thaw: %+v, want a thawed flag with two records and advice none", r)
 	}
 
@@ -141,7 +140,7 @@ func TestConsumerStory(t *testing.T) {
 	// 6. Checks now say none, and the hub has forgotten the consent and the
 	// earlier records.
 	r = check(t, bankB, "account-opening", tok).Results[0]
-	if r.Advice != server.AdviceNone || r.Flag != nil || r.Suspicions != nil {
+	if r.Advice != api.AdviceNone || r.Flag != nil || r.Suspicions != nil {
 		t.Fatalf("check after lift: %+v, want advice none and nothing else", r)
 	}
 	if _, err := hub.Store.Consent(placed.Flag.FlagID); err == nil {

@@ -5,16 +5,17 @@ import (
 	"crypto/sha256"
 	"encoding/json"
 	"errors"
-	"fmt"
 	"io"
 	"net/http"
 	"slices"
 	"time"
 
 	"github.com/gin-gonic/gin"
-	"github.com/google/uuid"
 
 	"github.com/sparr-dev/sparr/protocol"
+	"github.com/sparr-dev/sparr/protocol/api"
+	"github.com/sparr-dev/sparr/server/decide"
+	"github.com/sparr-dev/sparr/server/state"
 	"github.com/sparr-dev/sparr/server/store"
 )
 
@@ -116,7 +117,7 @@ func (h *Hub) replayed(c *gin.Context, s *protocol.Submission, hash []byte) bool
 		h.internal(c, "read submission", err)
 		return true
 	case !bytes.Equal(prev.Hash, hash):
-		h.fail(c, problemf(protocol.ProblemSubmissionConflict, "jti %q was already used by a different submission; sign each new submission with a new jti", s.ID))
+		h.fail(c, submissionConflict(s.ID))
 		return true
 	}
 	h.answerSubmission(c, prev)
@@ -125,8 +126,8 @@ func (h *Hub) replayed(c *gin.Context, s *protocol.Submission, hash []byte) bool
 
 // answerSubmission answers with what a stored submission produced, so a
 // retry gets the same answer as the original request.
-func (h *Hub) answerSubmission(c *gin.Context, sub *store.Submission) {
-	resp := writeResponse{LogIndex: sub.LogIndex, Existing: sub.Existing}
+func (h *Hub) answerSubmission(c *gin.Context, sub *state.Submission) {
+	resp := api.WriteResponse{LogIndex: sub.LogIndex, Existing: sub.Existing}
 	if sub.Record != "" {
 		if r, err := h.store.Record(sub.Record); err == nil {
 			resp.Record, resp.Seq = r.JWS, r.Seq
@@ -138,7 +139,7 @@ func (h *Hub) answerSubmission(c *gin.Context, sub *store.Submission) {
 			h.internal(c, "read flag", err)
 			return
 		}
-		resp.Flag = flagViewFor(member(c), f, h.now())
+		resp.Flag = decide.FlagView(member(c), f, h.now())
 	}
 	if sub.Suspicion != "" {
 		s, err := h.store.Suspicion(sub.Suspicion)
@@ -146,7 +147,7 @@ func (h *Hub) answerSubmission(c *gin.Context, sub *store.Submission) {
 			h.internal(c, "read suspicion", err)
 			return
 		}
-		resp.Suspicion = suspicionViewOf(s, true)
+		resp.Suspicion = decide.SuspicionView(s, true)
 	}
 	status := http.StatusOK
 	if !sub.Existing && (sub.Action == protocol.LogFlagPlaced || sub.Action == protocol.LogSuspicionReported) {
@@ -155,104 +156,64 @@ func (h *Hub) answerSubmission(c *gin.Context, sub *store.Submission) {
 	c.JSON(status, resp)
 }
 
-// A writeResponse is the answer to a submission.
-type writeResponse struct {
-	Flag      *flagView      `json:"flag,omitempty"`
-	Suspicion *suspicionView `json:"suspicion,omitempty"`
-	// Record is the compact JWS of the record the submission produced.
-	Record string `json:"record,omitempty"`
-	// Existing: an active flag already protected the subject; this is it.
-	Existing bool   `json:"existing,omitempty"`
-	Seq      uint64 `json:"seq,omitempty"`
-	LogIndex uint64 `json:"log_index"`
+func submissionConflict(jti string) *protocol.Problem {
+	return problemf(protocol.ProblemSubmissionConflict, "jti %q was already used by a different submission; sign each new submission with a new jti", jti)
 }
 
-// plan builds a command from the current state, or refuses with a problem.
-type plan func() (*store.Command, *protocol.Problem)
-
-// apply runs plan and applies its command, planning again if the state
-// changed in between. It answers the request itself on any failure or
-// replay, and otherwise returns the result for the caller to answer.
-func (h *Hub) apply(c *gin.Context, p plan) (*store.Command, *store.Result, bool) {
+// apply decides a change with decideAt, at the hub's time, and applies
+// the command, deciding again if the state changed in between (at most
+// five times). It answers the request itself on a refusal, a failure or a
+// replay, and otherwise returns the command and its result for the caller
+// to answer. what names the change in log lines.
+func apply[C state.Command](h *Hub, c *gin.Context, what string, decideAt func(now time.Time) (C, error)) (C, *store.Result, bool) {
+	var none C
 	for range 5 {
-		cmd, prob := p()
-		if prob != nil {
-			h.fail(c, prob)
-			return nil, nil, false
+		cmd, err := decideAt(h.now())
+		if err != nil {
+			h.refuse(c, what, err)
+			return none, nil, false
 		}
 		start := time.Now()
 		res, err := h.commit(cmd)
 		h.metrics.apply.Observe(time.Since(start).Seconds())
 		switch {
 		case err != nil:
-			h.internal(c, "apply "+string(cmd.Action), err)
-			return nil, nil, false
+			h.internal(c, "apply "+what, err)
+			return none, nil, false
 		case res.Conflict:
 			continue
 		case res.Replayed != nil:
 			h.answerSubmission(c, res.Replayed)
-			return nil, nil, false
+			return none, nil, false
 		case res.SubmissionConflict:
-			h.fail(c, problemf(protocol.ProblemSubmissionConflict, "jti %q was already used by a different submission; sign each new submission with a new jti", cmd.Submission.ID))
-			return nil, nil, false
+			h.fail(c, submissionConflict(state.Submitted(cmd).ID))
+			return none, nil, false
 		}
 		return cmd, res, true
 	}
 	h.fail(c, problemf(protocol.ProblemUnavailable, "the object changed while this request was applied; retry it"))
-	return nil, nil, false
+	return none, nil, false
+}
+
+// refuse answers a decision's error: its problem, or 500 for any other
+// error, which it logs.
+func (h *Hub) refuse(c *gin.Context, what string, err error) {
+	var p *protocol.Problem
+	if errors.As(err, &p) {
+		h.fail(c, p)
+		return
+	}
+	h.internal(c, what, err)
 }
 
 // internal answers 500 and logs the cause, which the answer does not show.
 func (h *Hub) internal(c *gin.Context, what string, err error) {
-	h.fail(c, h.internalProblem(c, what, err))
-}
-
-// internalProblem logs why the hub failed on a request and returns the
-// problem [Hub.internal] answers with, for a plan (see [Hub.apply]).
-func (h *Hub) internalProblem(c *gin.Context, what string, err error) *protocol.Problem {
 	h.log.Error(what+" failed", "request_id", c.GetString(keyRequestID), "error", err)
-	return hubFailed(c)
+	h.fail(c, hubFailed(c))
 }
 
 // hubFailed is the 500 problem for a request the hub failed on, whatever
 // the cause: the answer names only the request id the log line carries.
 func hubFailed(c *gin.Context) *protocol.Problem {
 	return problemf(protocol.ProblemInternal, "the hub failed on this request; quote request id %s to the operator", c.GetString(keyRequestID))
-}
-
-// newID returns a UUIDv7: time-ordered, so ids sort by creation.
-func newID() string { return uuid.Must(uuid.NewV7()).String() }
-
-// sign makes and signs a record of ev about subjects, for txn, with the
-// hub's active key. audience limits it to one member ("" for all entitled);
-// ref names the flag or suspicion it belongs to.
-func (h *Hub) sign(txn string, subjects []protocol.Token, audience, ref string, ev protocol.Event, now time.Time) (*store.Record, error) {
-	r := &protocol.Record{Issuer: h.cfg.Issuer, IssuedAt: now, ID: newID(), Txn: txn, Event: ev}
-	texts := make([]string, len(subjects))
-	for i, t := range subjects {
-		texts[i] = t.String()
-	}
-	if len(subjects) > 0 {
-		r.Subject = protocol.SubjectOf(subjects...)
-	}
-	jws, err := protocol.SignRecord(r, h.keys.Active())
-	if err != nil {
-		return nil, fmt.Errorf("sign %s record: %w", ev.EventType().Short(), err)
-	}
-	return &store.Record{ID: r.ID, Type: ev.EventType(), Subjects: texts, Audience: audience, Ref: ref, IssuedAt: now, JWS: string(jws)}, nil
-}
-
-// details encodes what a log entry commits to.
-func details(v any) []byte {
-	b, _ := json.Marshal(v)
-	return b
-}
-
-// checkToken refuses a token of another epoch than the hub's: it could
-// never match anything.
-func (h *Hub) checkToken(field string, t protocol.Token) *protocol.Problem {
-	if e := h.keys.Token.Epoch(); t.Epoch != e {
-		return tokenProblem(field, fmt.Errorf("token is of epoch %d, but this hub makes epoch %d tokens; tokenize again", t.Epoch, e))
-	}
-	return nil
 }

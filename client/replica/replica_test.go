@@ -22,6 +22,7 @@ import (
 	"github.com/sparr-dev/sparr/protocol"
 	"github.com/sparr-dev/sparr/protocol/api"
 	"github.com/sparr-dev/sparr/server"
+	"github.com/sparr-dev/sparr/server/decide"
 	"github.com/sparr-dev/sparr/server/hubtest"
 )
 
@@ -395,7 +396,7 @@ func TestFillsGap(t *testing.T) {
 // was lifted meanwhile.
 func TestLongAbsence(t *testing.T) {
 	clock := hubtest.NewClock(time.Now())
-	hub := suspicionHub(t, hubtest.Options{Clock: clock, Policy: server.Policy{FeedRetention: 24 * time.Hour}})
+	hub := suspicionHub(t, hubtest.Options{Clock: clock, Policy: decide.Policy{FeedRetention: 24 * time.Hour}})
 	a := origin{newBank(t, hub, "bank-a", api.RoleFlag, api.RoleSuspicion, api.RoleCheck), t, hub}
 	b := newBank(t, hub, "bank-b", api.RoleCheck)
 	toks := tokens(t, a.client, "away", 10)

@@ -36,6 +36,7 @@ import (
 	"github.com/sparr-dev/sparr/protocol/api"
 	"github.com/sparr-dev/sparr/server"
 	"github.com/sparr-dev/sparr/server/keyring"
+	"github.com/sparr-dev/sparr/server/state"
 	"github.com/sparr-dev/sparr/server/store"
 )
 
@@ -442,7 +443,7 @@ func (m *crashMember) sign(req protocol.Request) (jti string, body []byte, err e
 // tokenize makes n identity tokens through the hub's oblivious evaluation.
 func (m *crashMember) tokenize(t *testing.T, n int, prefix string) []protocol.Token {
 	t.Helper()
-	var cfg server.Configuration
+	var cfg api.Configuration
 	if err := json.Unmarshal(m.must(t, http.MethodGet, "/.well-known/sparr-configuration", "", nil, http.StatusOK), &cfg); err != nil {
 		t.Fatal(err)
 	}
@@ -638,7 +639,7 @@ func (w *crashWorker) check() {
 	if !ok {
 		return
 	}
-	var res server.CheckResponse
+	var res api.CheckResponse
 	if status != http.StatusOK || json.Unmarshal(resp, &res) != nil || len(res.Results) != len(texts) {
 		w.t.Errorf("worker %d: check: got status %d, want 200 with %d results: %s", w.n, status, len(texts), resp)
 		return
@@ -648,8 +649,8 @@ func (w *crashWorker) check() {
 		if r.Flag != nil {
 			got = r.Flag.FlagID
 		}
-		if got != want[r.Token] || (got != "") != (r.Advice == server.AdviceVerify) {
-			w.t.Errorf("worker %d: check of a token answered advice %q, flag %q; want flag %q", w.n, r.Advice, got, want[r.Token])
+		if got != want[r.Token.String()] || (got != "") != (r.Advice == api.AdviceVerify) {
+			w.t.Errorf("worker %d: check of a token answered advice %q, flag %q; want flag %q", w.n, r.Advice, got, want[r.Token.String()])
 		}
 	}
 	w.checks = append(w.checks, crashCheck{member: w.m.id, id: res.CheckID, logIndex: res.LogIndex, tokens: len(texts)})
@@ -836,7 +837,7 @@ func drainEndpoints(t *testing.T, operator *crashMember, receivers []*crashRecei
 	deadline := time.Now().Add(30 * time.Second)
 	for {
 		var all struct {
-			Endpoints []server.EndpointView `json:"endpoints"`
+			Endpoints []api.Endpoint `json:"endpoints"`
 		}
 		if err := json.Unmarshal(operator.must(t, http.MethodGet, "/v1/admin/endpoints", "", nil, http.StatusOK), &all); err != nil {
 			t.Fatal(err)
@@ -968,7 +969,7 @@ func (c *checkpoints) all() []*protocol.Checkpoint {
 
 func consistencyProof(t *testing.T, m *crashMember, old, size uint64) tlog.TreeProof {
 	t.Helper()
-	var p server.ProofResponse
+	var p api.ProofResponse
 	if err := json.Unmarshal(m.must(t, http.MethodGet, fmt.Sprintf("/v1/log/proof/consistency?old=%d&new=%d", old, size), "", nil, http.StatusOK), &p); err != nil {
 		t.Fatal(err)
 	}
@@ -1020,26 +1021,26 @@ func (v *logAudit) run(t *testing.T, full bool) {
 
 // crashStore is what the store holds, read once.
 type crashStore struct {
-	records map[string]*store.Record // by jti
-	flags   map[string]*store.Flag   // by id
+	records map[string]*state.Record // by jti
+	flags   map[string]*state.Flag   // by id
 	events  map[uint64]string        // seq → record jti
 	logSize uint64
 	entries []*protocol.LogEntry
 	// submissions are the members' submissions the hub accepted, by
 	// member and jti ("bank-a\x00jti").
-	submissions map[string]*store.Submission
+	submissions map[string]*state.Submission
 	// happened are the unanswered writes the store shows were applied.
 	happened map[*crashWrite]bool
 }
 
 func readCrashStore(t *testing.T, st *store.Store) *crashStore {
 	t.Helper()
-	s := &crashStore{records: map[string]*store.Record{}, flags: map[string]*store.Flag{}, events: map[uint64]string{},
-		submissions: map[string]*store.Submission{}, happened: map[*crashWrite]bool{}}
+	s := &crashStore{records: map[string]*state.Record{}, flags: map[string]*state.Flag{}, events: map[uint64]string{},
+		submissions: map[string]*state.Submission{}, happened: map[*crashWrite]bool{}}
 	err := st.Walk(func(bucket string, k, v []byte) error {
 		switch bucket {
 		case "records":
-			r := new(store.Record)
+			r := new(state.Record)
 			if err := json.Unmarshal(v, r); err != nil {
 				return err
 			}
@@ -1048,7 +1049,7 @@ func readCrashStore(t *testing.T, st *store.Store) *crashStore {
 			}
 			s.records[r.ID] = r
 		case "flags":
-			f := new(store.Flag)
+			f := new(state.Flag)
 			if err := json.Unmarshal(v, f); err != nil {
 				return err
 			}
@@ -1056,7 +1057,7 @@ func readCrashStore(t *testing.T, st *store.Store) *crashStore {
 		case "events":
 			s.events[binary.BigEndian.Uint64(k)] = string(v)
 		case "submissions":
-			sub := new(store.Submission)
+			sub := new(state.Submission)
 			if err := json.Unmarshal(v, sub); err != nil {
 				return err
 			}
@@ -1256,12 +1257,12 @@ func checkWrites(t *testing.T, st *store.Store, s *crashStore, writes []*crashWr
 		byToken, tokenErr := st.FlagByToken(tok)
 		switch lift := lifted[id]; {
 		case lift == nil:
-			if f.Status != store.FlagActive || f.Subject != tok || len(f.Records) != 1 || s.records[f.Records[0]] == nil ||
+			if f.Status != api.FlagActive || f.Subject != tok || len(f.Records) != 1 || s.records[f.Records[0]] == nil ||
 				consentErr != nil || tokenErr != nil || byToken.ID != id {
 				t.Errorf("active flag %s is not whole: %+v (consent: %v, by token: %v)", id, f, consentErr, tokenErr)
 			}
 		default:
-			if f.Status != store.FlagLifted || f.Subject != "" || len(f.Records) != 1 || s.records[f.Records[0]] == nil ||
+			if f.Status != api.FlagLifted || f.Subject != "" || len(f.Records) != 1 || s.records[f.Records[0]] == nil ||
 				s.records[f.Records[0]].Type != protocol.EventFlagLifted || !errors.Is(consentErr, store.ErrNotFound) || !errors.Is(tokenErr, store.ErrNotFound) {
 				t.Errorf("lifted flag %s is not wholly lifted: %+v (consent: %v, by token: %v)", id, f, consentErr, tokenErr)
 			}
@@ -1274,7 +1275,7 @@ func checkWrites(t *testing.T, st *store.Store, s *crashStore, writes []*crashWr
 		switch r.Type {
 		case protocol.EventFlagPlaced:
 			placements[strings.Join(r.Subjects, ",")]++
-			if f := s.flags[r.Ref]; f == nil || f.Status != store.FlagActive {
+			if f := s.flags[r.Ref]; f == nil || f.Status != api.FlagActive {
 				t.Errorf("placement record %s of flag %s is kept, but the flag is not active", id, r.Ref)
 			}
 		case protocol.EventFlagLifted:
@@ -1434,11 +1435,11 @@ func TestCrashDuplicates(t *testing.T) {
 	clean := func() *crashStore {
 		return &crashStore{
 			events: map[uint64]string{1: "rec-place", 2: "rec-lift"},
-			records: map[string]*store.Record{
+			records: map[string]*state.Record{
 				"rec-lift": {ID: "rec-lift", Type: protocol.EventFlagLifted, Ref: "flag-1"},
 			},
 			entries: []*protocol.LogEntry{entry(0, "bank-a", "flag-placed"), entry(1, "bank-a", "flag-lifted"), entry(2, "bank-b", "check")},
-			submissions: map[string]*store.Submission{
+			submissions: map[string]*state.Submission{
 				"bank-a\x00jti-1": {Action: protocol.LogFlagPlaced, LogIndex: 0},
 				"bank-a\x00jti-2": {Action: protocol.LogFlagLifted, LogIndex: 1},
 			},
@@ -1454,13 +1455,13 @@ func TestCrashDuplicates(t *testing.T) {
 	}{
 		{"a record at two sequence numbers", func(s *crashStore) { s.events[3] = "rec-lift" }, "record rec-lift is in the feed twice, as events 2 and 3"},
 		{"two lifts of a flag", func(s *crashStore) {
-			s.records["rec-lift-2"] = &store.Record{ID: "rec-lift-2", Type: protocol.EventFlagLifted, Ref: "flag-1"}
+			s.records["rec-lift-2"] = &state.Record{ID: "rec-lift-2", Type: protocol.EventFlagLifted, Ref: "flag-1"}
 		}, "flag flag-1 has two lift records"},
 		{"a submission accepted twice", func(s *crashStore) {
 			s.entries = append(s.entries, entry(3, "bank-a", "flag-placed"))
 		}, "log entry 3 records a flag-placed by bank-a"},
 		{"two submissions naming one entry", func(s *crashStore) {
-			s.submissions["bank-a\x00jti-3"] = &store.Submission{Action: protocol.LogFlagPlaced, LogIndex: 0}
+			s.submissions["bank-a\x00jti-3"] = &state.Submission{Action: protocol.LogFlagPlaced, LogIndex: 0}
 		}, "both name log entry 0"},
 	} {
 		s := clean()

@@ -24,6 +24,7 @@ import (
 	"github.com/sparr-dev/sparr/federation/webhook"
 	"github.com/sparr-dev/sparr/protocol"
 	"github.com/sparr-dev/sparr/server"
+	"github.com/sparr-dev/sparr/server/decide"
 	"github.com/sparr-dev/sparr/server/keyring"
 	"github.com/sparr-dev/sparr/server/store"
 )
@@ -360,7 +361,7 @@ func serve(ctx context.Context, e *env, f *serveFlags) error {
 		Issuer: issuer,
 		Store:  st,
 		Keys:   keys,
-		Policy: server.Policy{
+		Policy: decide.Policy{
 			StandardFlag:        days(f.standardDays),
 			MaxExtendedFlag:     days(f.maxExtDays),
 			MaxThaw:             f.maxThaw,

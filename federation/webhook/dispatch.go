@@ -26,6 +26,14 @@ import (
 var DefaultSchedule = []time.Duration{0, 5 * time.Second, 5 * time.Minute, 30 * time.Minute,
 	2 * time.Hour, 5 * time.Hour, 10 * time.Hour, 10 * time.Hour}
 
+// DefaultTimeout bounds one delivery attempt, the receiver's answer
+// included, unless the hub is configured otherwise.
+const DefaultTimeout = 10 * time.Second
+
+// DefaultConcurrency is how many deliveries to one endpoint are in flight
+// at once by default: one, so that each member gets its events in order.
+const DefaultConcurrency = 1
+
 // DefaultJitter is the default [DispatcherConfig.Jitter].
 const DefaultJitter = 0.1
 
@@ -57,7 +65,8 @@ type DispatcherConfig struct {
 	// retried together; nil means DefaultJitter, 0 turns jitter off, and
 	// values outside [0, 1] are taken as the nearest bound.
 	Jitter *float64
-	// Timeout bounds one attempt, response included; default 10 s.
+	// Timeout bounds one attempt, response included; default
+	// DefaultTimeout.
 	Timeout time.Duration
 	// Concurrency is how many deliveries to one endpoint may be in flight
 	// at once; default 1, which keeps each member's deliveries in sequence
@@ -102,10 +111,10 @@ func NewDispatcher(cfg DispatcherConfig) *Dispatcher {
 		jitter = min(max(*cfg.Jitter, 0), 1)
 	}
 	if cfg.Timeout == 0 {
-		cfg.Timeout = 10 * time.Second
+		cfg.Timeout = DefaultTimeout
 	}
 	if cfg.Concurrency <= 0 {
-		cfg.Concurrency = 1
+		cfg.Concurrency = DefaultConcurrency
 	}
 	if cfg.MaxRetryAfter == 0 {
 		cfg.MaxRetryAfter = 24 * time.Hour

@@ -5,7 +5,6 @@ import (
 	"context"
 	"crypto/rand"
 	"crypto/sha256"
-	"encoding/json"
 	"fmt"
 	"io"
 	"runtime"
@@ -15,16 +14,18 @@ import (
 
 	"github.com/google/uuid"
 
-	"github.com/sparr-dev/sparr/consent"
 	"github.com/sparr-dev/sparr/protocol"
+	"github.com/sparr-dev/sparr/protocol/api"
+	"github.com/sparr-dev/sparr/server/decide"
+	"github.com/sparr-dev/sparr/server/state"
 	"github.com/sparr-dev/sparr/server/store"
 )
 
 // bulkFlags writes n active flags straight into the hub's store, as the
-// commands a placement applies — a signed flag-placed record, the flag, the
-// consumer's consent, the submission's idempotency row and the log entry
-// with its details — but without the HTTP round trip and the member's
-// signature check, so that a data set of a million flags loads in a few
+// commands the hub's decision layer makes for a placement — a signed
+// flag-placed record, the flag, the consumer's consent, the submission's
+// idempotency row and the log entry with its details — but without the
+// HTTP round trip and the member's signature check, so that a data set of a million flags loads in a few
 // minutes. The tokens are random values in the token format: what a token
 // is, to the store. TestBulkLoadLooksLikePlacements keeps this loader
 // writing what a real placement writes. It returns the bytes of the signed
@@ -32,7 +33,9 @@ import (
 func bulkFlags(ctx context.Context, cfg *Config, h *hub, origin string, n int) (recordBytes int64, err error) {
 	progress := cmp.Or[io.Writer](cfg.Progress, io.Discard)
 	key := h.keys.Active()
-	epoch := h.keys.Token.Epoch()
+	d := &decide.Decider{Issuer: h.url, Policy: decide.DefaultPolicy(), TokenEpoch: h.keys.Token.Epoch(),
+		Sign: func(r *protocol.Record) ([]byte, error) { return protocol.SignRecord(r, key) }}
+	m := &api.Member{ID: origin}
 	workers := runtime.NumCPU() * 512 // enough in flight to fill each group commit (up to 512 commands)
 	var done, bytes atomic.Int64
 	var firstErr atomic.Value
@@ -42,7 +45,7 @@ func bulkFlags(ctx context.Context, cfg *Config, h *hub, origin string, n int) (
 	for w := range workers {
 		wg.Go(func() {
 			for i := w; i < n && ctx.Err() == nil && firstErr.Load() == nil; i += workers {
-				cmd, err := placement(key, h.url, origin, epoch, time.Now())
+				cmd, err := placement(d, m, time.Now())
 				if err == nil {
 					var res *store.Result
 					if res, err = h.st.Apply(cmd); err == nil && (res.Existing != nil || res.Conflict) {
@@ -72,41 +75,21 @@ func bulkFlags(ctx context.Context, cfg *Config, h *hub, origin string, n int) (
 	return bytes.Load(), ctx.Err()
 }
 
-// placement builds the command a standard flag placement by origin applies.
-func placement(key *protocol.SigningKey, issuer, origin string, epoch uint32, now time.Time) (*store.Command, error) {
-	now = now.UTC().Truncate(time.Second)
-	tok := randomToken(epoch)
-	id, jti, consentID := uuid.Must(uuid.NewV7()).String(), uuid.Must(uuid.NewV7()).String(), uuid.Must(uuid.NewV7()).String()
-	expiry := now.Add(365 * 24 * time.Hour)
-	rec := &protocol.Record{Issuer: issuer, IssuedAt: now, ID: uuid.Must(uuid.NewV7()).String(), Txn: jti, Subject: protocol.OpaqueSubject(tok),
-		Event: protocol.FlagPlaced{FlagID: id, Kind: protocol.FlagKindStandard, Origin: origin, ExpiresAt: protocol.NewNumericDate(expiry), ConsentRef: consentID}}
-	jws, err := protocol.SignRecord(rec, key)
-	if err != nil {
-		return nil, err
-	}
-	c := protocol.Consent{
-		ID: consentID, Subject: tok, Controller: origin, Purpose: "identity-fraud-protection", LegalBasis: "gdpr-art-6-1-a",
+// placement decides, as the hub does, a standard flag placement by origin
+// on a fresh random token.
+func placement(d *decide.Decider, origin *api.Member, now time.Time) (*state.PlaceFlag, error) {
+	tok := randomToken(d.TokenEpoch)
+	jti := uuid.Must(uuid.NewV7()).String()
+	c := &protocol.Consent{
+		ID: uuid.Must(uuid.NewV7()).String(), Subject: tok, Controller: origin.ID, Purpose: "identity-fraud-protection", LegalBasis: "gdpr-art-6-1-a",
 		Collection: protocol.ConsentCollection{Method: "mobile-app", At: protocol.NewNumericDate(now.Add(-time.Minute))},
-		Notice:     "https://" + origin + ".example/privacy", ExpiresAt: protocol.NewNumericDate(now.AddDate(2, 0, 0)),
-		Evidence: protocol.ConsentEvidence{AuthenticationMethod: "bankid", Reference: "bench-" + jti},
+		Notice:     "https://" + origin.ID + ".example/privacy", ExpiresAt: protocol.NewNumericDate(now.AddDate(2, 0, 0)),
+		Evidence: protocol.ConsentEvidence{AuthenticationMethod: "bankid", AssuranceLevel: "loa3", Reference: "bench-" + jti},
 	}
-	kept, err := json.Marshal(consent.NewRecord(c, id, now))
-	if err != nil {
-		return nil, err
-	}
-	salt := make([]byte, 32)
-	rand.Read(salt)
-	details, _ := json.Marshal(map[string]string{"flag_id": id, "record": rec.ID, "subject": tok.String()})
-	hash := sha256.Sum256(jws)
-	return &store.Command{
-		At: now, Actor: origin, Action: protocol.LogFlagPlaced, Salt: salt, Details: details, Subjects: []string{tok.String()},
-		Submission: &store.SubmissionRef{ID: jti, Hash: hash[:]},
-		Record:     &store.Record{ID: rec.ID, Type: protocol.EventFlagPlaced, Subjects: []string{tok.String()}, Ref: id, IssuedAt: now, JWS: string(jws)},
-		Flag: &store.Flag{ID: id, Version: 1, Subject: tok.String(), Kind: protocol.FlagKindStandard, Origin: origin,
-			Status: store.FlagActive, PlacedAt: now, ExpiresAt: expiry, RemindAt: expiry.Add(-30 * 24 * time.Hour), ConsentID: consentID,
-			Records: []string{rec.ID}},
-		Consent: &store.ConsentPut{ID: id, Value: kept},
-	}, nil
+	s := &protocol.Submission{Issuer: origin.ID, Audience: d.Issuer, IssuedAt: now, ID: jti,
+		Request: protocol.PlaceFlag{Subject: tok, Kind: protocol.FlagKindStandard, Consent: c}}
+	hash := sha256.Sum256([]byte(jti)) // what the store keeps of the signed bytes the loader skips
+	return d.PlaceFlag(origin, s, hash[:], nil, now)
 }
 
 // randomToken returns a random value in the token format: to the hub, a

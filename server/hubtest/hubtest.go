@@ -24,6 +24,7 @@ import (
 	"github.com/sparr-dev/sparr/protocol"
 	"github.com/sparr-dev/sparr/protocol/api"
 	"github.com/sparr-dev/sparr/server"
+	"github.com/sparr-dev/sparr/server/decide"
 	"github.com/sparr-dev/sparr/server/keyring"
 	"github.com/sparr-dev/sparr/server/store"
 )
@@ -54,7 +55,7 @@ func (c *Clock) Advance(d time.Duration) {
 // Options change how a test hub is made.
 type Options struct {
 	// Policy and Limits as in server.Config.
-	Policy server.Policy
+	Policy decide.Policy
 	Limits server.Limits
 	// Clock, if set, is the hub's clock; otherwise the real one.
 	Clock *Clock
@@ -328,7 +329,7 @@ func (m *Member) Submit(t testing.TB, path string, req protocol.Request) *Respon
 // oblivious evaluation.
 func (m *Member) Tokenize(t testing.TB, typ protocol.IdentifierType, values ...string) []protocol.Token {
 	t.Helper()
-	var cfg server.Configuration
+	var cfg api.Configuration
 	resp := m.hub.Anonymous(t, http.MethodGet, "/.well-known/sparr-configuration", "", nil)
 	resp.JSON(t, &cfg)
 	client, err := protocol.NewTokenClient(cfg.Token)

@@ -16,6 +16,7 @@ import (
 	"github.com/sparr-dev/sparr/federation/webhook"
 	"github.com/sparr-dev/sparr/protocol"
 	"github.com/sparr-dev/sparr/protocol/api"
+	"github.com/sparr-dev/sparr/server/state"
 	"github.com/sparr-dev/sparr/server/store"
 )
 
@@ -44,19 +45,18 @@ func newBench(t *testing.T) *bench {
 	}
 	t.Cleanup(func() { st.Close() })
 	b := &bench{st: st, member: "bank-b"}
-	b.apply(t, &store.Command{At: t0, Actor: "operator", Action: protocol.LogMemberAdded, CreateMember: true,
-		Member: &api.Member{ID: b.member, Name: "Bank B", Roles: []api.Role{api.RoleCheck}, Status: api.MemberActive}})
+	b.apply(t, member(&api.Member{ID: b.member, Name: "Bank B", Roles: []api.Role{api.RoleCheck}, Status: api.MemberActive}, true))
 	return b
 }
 
-func (b *bench) apply(t *testing.T, c *store.Command) *store.Result {
+func (b *bench) apply(t *testing.T, c state.Command) *store.Result {
 	t.Helper()
 	res, err := b.st.Apply(c)
 	if err != nil {
 		t.Fatal(err)
 	}
 	if res.Conflict {
-		t.Fatalf("command %s conflicted", c.Action)
+		t.Fatalf("command %s conflicted", c.Kind())
 	}
 	return res
 }
@@ -68,8 +68,13 @@ func (b *bench) register(t *testing.T, url string) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	b.apply(t, &store.Command{At: t0, Actor: b.member, Action: protocol.LogEndpointRegistered, Endpoint: &store.EndpointChange{
-		Op: store.EndpointRegister, Member: b.member, URL: url, Secret: &webhook.EndpointSecret{Secret: ws.Encode(), CreatedAt: t0}}})
+	b.change(t, state.EndpointChange{Op: state.EndpointRegister, Member: b.member, URL: url, Secret: &webhook.EndpointSecret{Secret: ws.Encode(), CreatedAt: t0}})
+}
+
+// change applies a change to the member's endpoint.
+func (b *bench) change(t *testing.T, ch state.EndpointChange) *store.Result {
+	t.Helper()
+	return b.apply(t, &state.ChangeEndpoint{Head: state.Head{At: t0, Actor: b.member, Entry: state.Entry{Action: protocol.LogEndpointRegistered}}, Change: ch})
 }
 
 // event applies a flag event, queued for the member; its body is
@@ -78,8 +83,7 @@ func (b *bench) event(t *testing.T) string {
 	t.Helper()
 	b.seq++
 	body := fmt.Sprintf("event-%d", b.seq)
-	b.apply(t, &store.Command{At: t0, Actor: "bank-a", Action: protocol.LogFlagPlaced,
-		Record: &store.Record{ID: fmt.Sprintf("rec-%d", b.seq), Type: protocol.EventFlagPlaced, IssuedAt: t0, JWS: body}})
+	b.apply(t, withRecord(&state.Record{ID: fmt.Sprintf("rec-%d", b.seq), Type: protocol.EventFlagPlaced, IssuedAt: t0, JWS: body}))
 	return body
 }
 
@@ -192,8 +196,7 @@ func TestDispatcherWakeUpBetweenRoundAndExit(t *testing.T) {
 	b := newBench(t)
 	rc := newReceiver(t, nil)
 	b.register(t, rc.URL)
-	b.apply(t, &store.Command{At: t0, Actor: b.member, Action: protocol.LogEndpointRemoved, Endpoint: &store.EndpointChange{
-		Op: store.EndpointRemove, Member: b.member, Reason: "removed by the member"}})
+	b.change(t, state.EndpointChange{Op: state.EndpointRemove, Member: b.member, Reason: "removed by the member"})
 
 	gate := &endpointGate{Store: b.st, held: make(chan struct{}), released: make(chan struct{})}
 	d := b.dispatcher(t, gate, webhook.DispatcherConfig{})
@@ -418,8 +421,7 @@ func TestDispatcherNotesAttemptURL(t *testing.T) {
 	if err != nil || len(rows) != 1 || string(rows[0].Body) != body {
 		t.Fatalf("got queue %+v (%v), want the one delivery", rows, err)
 	}
-	b.apply(t, &store.Command{At: t0, Actor: b.member, Action: protocol.LogEndpointRegistered, Endpoint: &store.EndpointChange{
-		Op: store.EndpointRegister, Member: b.member, URL: "http://127.0.0.1:9/new", Verify: true}})
+	b.change(t, state.EndpointChange{Op: state.EndpointRegister, Member: b.member, URL: "http://127.0.0.1:9/new", Verify: true})
 	old := webhook.Attempt{At: t0, Status: http.StatusGone, URL: "http://127.0.0.1:9/old"}
 	if err := b.st.Disable(rows[0], old, "gone"); err != nil {
 		t.Fatal(err)
@@ -458,27 +460,27 @@ func TestEndpointChangeKeepsDeliveryOutcomes(t *testing.T) {
 	// from what the request read: an existing endpoint is registered again
 	// (verified again only if its URL changes), resumed only if it was read
 	// paused; a rotation does not look at it.
-	register := func(read *webhook.Endpoint, url string) *store.EndpointChange {
-		return &store.EndpointChange{Op: store.EndpointRegister, Member: b.member, URL: url,
+	register := func(read *webhook.Endpoint, url string) *state.EndpointChange {
+		return &state.EndpointChange{Op: state.EndpointRegister, Member: b.member, URL: url,
 			Events: []protocol.EventType{protocol.EventFlagPlaced}, Verify: read.URL != url}
 	}
-	resume := func(read *webhook.Endpoint) *store.EndpointChange {
+	resume := func(read *webhook.Endpoint) *state.EndpointChange {
 		if read.Status != api.EndpointPaused {
 			t.Fatalf("planning a resumption: got a read of a %s endpoint, want paused", read.Status)
 		}
-		return &store.EndpointChange{Op: store.EndpointResume, Member: b.member}
+		return &state.EndpointChange{Op: state.EndpointResume, Member: b.member}
 	}
-	rotate := func() *store.EndpointChange {
+	rotate := func() *state.EndpointChange {
 		ws, err := protocol.GenerateWebhookSecret(rand.Reader)
 		if err != nil {
 			t.Fatal(err)
 		}
-		return &store.EndpointChange{Op: store.EndpointRotate, Member: b.member,
+		return &state.EndpointChange{Op: state.EndpointRotate, Member: b.member,
 			Secret: &webhook.EndpointSecret{Secret: ws.Encode(), CreatedAt: t0}, Until: t0.Add(time.Hour)}
 	}
-	change := func(ch *store.EndpointChange) *store.Result {
+	change := func(ch *state.EndpointChange) *store.Result {
 		t.Helper()
-		res, err := b.st.Apply(&store.Command{At: t0, Actor: b.member, Action: "endpoint-changed", Endpoint: ch})
+		res, err := b.st.Apply(&state.ChangeEndpoint{Head: state.Head{At: t0, Actor: b.member, Entry: state.Entry{Action: protocol.LogEndpointRegistered}}, Change: *ch})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -497,9 +499,8 @@ func TestEndpointChangeKeepsDeliveryOutcomes(t *testing.T) {
 
 	// Verified while the requests were under way.
 	read := b.endpoint(t) // unverified
-	planned := []*store.EndpointChange{register(read, url), rotate()}
-	b.apply(t, &store.Command{At: t0, Actor: "hub", Action: protocol.LogEndpointRegistered,
-		Record: &store.Record{ID: "verification-1", Type: protocol.EventVerification, Audience: b.member, IssuedAt: t0, JWS: "verification"}})
+	planned := []*state.EndpointChange{register(read, url), rotate()}
+	b.apply(t, withRecord(&state.Record{ID: "verification-1", Type: protocol.EventVerification, Audience: b.member, IssuedAt: t0, JWS: "verification"}))
 	if err := b.st.Delivered(queued(), ok); err != nil {
 		t.Fatal(err)
 	}
@@ -514,7 +515,7 @@ func TestEndpointChangeKeepsDeliveryOutcomes(t *testing.T) {
 
 	// Paused while the requests were under way.
 	read = b.endpoint(t) // active
-	planned = []*store.EndpointChange{register(read, url), rotate()}
+	planned = []*state.EndpointChange{register(read, url), rotate()}
 	b.event(t)
 	if err := b.st.Pause(queued(), failed, "the schedule ran out"); err != nil {
 		t.Fatal(err)
@@ -527,7 +528,7 @@ func TestEndpointChangeKeepsDeliveryOutcomes(t *testing.T) {
 
 	// Disabled by a 410 while the requests were under way.
 	read = b.endpoint(t) // paused
-	planned = []*store.EndpointChange{register(read, url), register(read, url+"2"), resume(read)}
+	planned = []*state.EndpointChange{register(read, url), register(read, url+"2"), resume(read)}
 	if err := b.st.Disable(queued(), webhook.Attempt{At: t0, Status: http.StatusGone, URL: url}, "gone"); err != nil {
 		t.Fatal(err)
 	}

@@ -5,12 +5,12 @@ import (
 	"errors"
 	"fmt"
 	"slices"
-	"time"
 
 	bolt "go.etcd.io/bbolt"
 
 	"github.com/sparr-dev/sparr/federation/members"
 	"github.com/sparr-dev/sparr/protocol/api"
+	"github.com/sparr-dev/sparr/server/state"
 )
 
 // The feed: every event by sequence number, for members catching up, and
@@ -27,7 +27,7 @@ const maxScan = 100_000
 
 // A FeedPage is one page of a member's feed.
 type FeedPage struct {
-	Records []*Record
+	Records []*state.Record
 	// Next is the cursor to ask for after this page: the last sequence
 	// number looked at, whether or not it was the member's.
 	Next uint64
@@ -59,7 +59,7 @@ func (s *Store) Events(m *api.Member, after uint64, limit int) (*FeedPage, error
 			}
 			scanned++
 			page.Next = seq
-			rec, err := get[Record](tx, bRecords, string(v))
+			rec, err := get[state.Record](tx, bRecords, string(v))
 			if errors.Is(err, ErrNotFound) {
 				continue
 			}
@@ -102,13 +102,13 @@ func feedFloor(tx *bolt.Tx) uint64 {
 // active flag and suspicion that m is entitled to, and with the sequence
 // number they are consistent at, which it also returns: a member that
 // applies them and then follows the feed from that number misses nothing.
-func (s *Store) Snapshot(m *api.Member, fn func(seq uint64, r *Record) error) (uint64, error) {
+func (s *Store) Snapshot(m *api.Member, fn func(seq uint64, r *state.Record) error) (uint64, error) {
 	var seq uint64
 	err := s.db.View(func(tx *bolt.Tx) error {
 		seq = tx.Bucket(bEvents).Sequence()
 		emit := func(ids []string) error {
 			for _, id := range ids {
-				rec, err := get[Record](tx, bRecords, id)
+				rec, err := get[state.Record](tx, bRecords, id)
 				if errors.Is(err, ErrNotFound) {
 					continue
 				}
@@ -124,7 +124,7 @@ func (s *Store) Snapshot(m *api.Member, fn func(seq uint64, r *Record) error) (u
 			return nil
 		}
 		err := tx.Bucket(bFlagByToken).ForEach(func(_, id []byte) error {
-			f, err := get[Flag](tx, bFlags, string(id))
+			f, err := get[state.Flag](tx, bFlags, string(id))
 			if err != nil {
 				return err
 			}
@@ -135,7 +135,7 @@ func (s *Store) Snapshot(m *api.Member, fn func(seq uint64, r *Record) error) (u
 		}
 		c := tx.Bucket(bSuspExpiry).Cursor()
 		for k, _ := c.First(); k != nil; k, _ = c.Next() {
-			sp, err := get[Suspicion](tx, bSuspicions, string(k[8:]))
+			sp, err := get[state.Suspicion](tx, bSuspicions, string(k[8:]))
 			if err != nil {
 				return err
 			}
@@ -148,22 +148,7 @@ func (s *Store) Snapshot(m *api.Member, fn func(seq uint64, r *Record) error) (u
 	return seq, err
 }
 
-// A Prune command drops from the feed the events of records issued before
-// Before, oldest first, at most Limit of them (with the events of records
-// erased since, up to the last record dropped), and deletes those records
-// unless something still needs them: an active flag or suspicion that
-// holds them, or a delivery of them still queued (such a record goes once
-// its last delivery is recorded). A command with Prune carries nothing
-// else; its log entry (action feed-pruned) gets the attributes count, the
-// events dropped, and floor, the oldest cursor the feed still serves. When
-// there is nothing to drop, applying it writes nothing, not even its log
-// entry.
-type Prune struct {
-	Before time.Time
-	Limit  int
-}
-
-// A prunePlan is what a Prune command drops: events by sequence number,
+// A prunePlan is what a [state.PruneFeed] drops: events by sequence number,
 // records by jti.
 type prunePlan struct {
 	events  []uint64
@@ -171,13 +156,13 @@ type prunePlan struct {
 }
 
 // planPrune reads what p drops.
-func planPrune(tx *bolt.Tx, p *Prune) (*prunePlan, error) {
+func planPrune(tx *bolt.Tx, p *state.PruneFeed) (*prunePlan, error) {
 	plan := &prunePlan{}
 	events := tx.Bucket(bEvents)
 	from := feedFloor(tx) + 1
 	type event struct {
 		seq uint64
-		rec *Record
+		rec *state.Record
 	}
 	// The events of erased records have no age of their own: they go
 	// with the next record that is due, so that the floor never passes a
@@ -185,7 +170,7 @@ func planPrune(tx *bolt.Tx, p *Prune) (*prunePlan, error) {
 	var due, erased []event
 	c := events.Cursor()
 	for k, v := c.Seek(u64(from)); k != nil && len(due)+len(erased) < p.Limit; k, v = c.Next() {
-		rec, err := get[Record](tx, bRecords, string(v))
+		rec, err := get[state.Record](tx, bRecords, string(v))
 		if err != nil && !errors.Is(err, ErrNotFound) {
 			return nil, err
 		}
@@ -237,19 +222,19 @@ func prune(tx *bolt.Tx, plan *prunePlan) (uint64, error) {
 // (queued is what [queuedSeqs] returned for a range that holds seq), or an
 // active flag or suspicion that holds it (see [held]). A record nothing
 // needs is deleted with its event, or with its last delivery row.
-func needed(tx *bolt.Tx, queued map[uint64]bool, seq uint64, rec *Record) bool {
+func needed(tx *bolt.Tx, queued map[uint64]bool, seq uint64, rec *state.Record) bool {
 	return queued[seq] || held(tx, rec)
 }
 
 // held reports whether an active flag or suspicion still holds rec.
-func held(tx *bolt.Tx, rec *Record) bool {
+func held(tx *bolt.Tx, rec *state.Record) bool {
 	if rec.Ref == "" {
 		return false
 	}
-	if f, err := get[Flag](tx, bFlags, rec.Ref); err == nil && f.Status == FlagActive {
+	if f, err := get[state.Flag](tx, bFlags, rec.Ref); err == nil && f.Status == api.FlagActive {
 		return slices.Contains(f.Records, rec.ID)
 	}
-	if sp, err := get[Suspicion](tx, bSuspicions, rec.Ref); err == nil && sp.Status == SuspicionActive {
+	if sp, err := get[state.Suspicion](tx, bSuspicions, rec.Ref); err == nil && sp.Status == api.SuspicionActive {
 		return slices.Contains(sp.Records, rec.ID)
 	}
 	return false

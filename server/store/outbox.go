@@ -15,6 +15,7 @@ import (
 	"github.com/sparr-dev/sparr/federation/webhook"
 	"github.com/sparr-dev/sparr/protocol"
 	"github.com/sparr-dev/sparr/protocol/api"
+	"github.com/sparr-dev/sparr/server/state"
 )
 
 // The transactional outbox. Every record applied writes, in the same
@@ -73,7 +74,7 @@ func reroute(tx *bolt.Tx, member string) error {
 
 // enqueue writes a delivery row for rec to every member that is to get it,
 // and returns those members.
-func enqueue(tx *bolt.Tx, rec *Record, at time.Time) ([]string, error) {
+func enqueue(tx *bolt.Tx, rec *state.Record, at time.Time) ([]string, error) {
 	routes := tx.Bucket(bRoutes)
 	type update struct {
 		key []byte
@@ -214,7 +215,7 @@ func release(tx *bolt.Tx, events ...eventRecord) error {
 		return err
 	}
 	for _, e := range events {
-		rec, err := get[Record](tx, bRecords, e.id)
+		rec, err := get[state.Record](tx, bRecords, e.id)
 		if errors.Is(err, ErrNotFound) {
 			continue
 		}
@@ -231,141 +232,12 @@ func release(tx *bolt.Tx, events ...eventRecord) error {
 	return nil
 }
 
-// An EndpointOp is a kind of [EndpointChange].
-type EndpointOp string
-
-// The endpoint changes a member makes.
-const (
-	// EndpointRegister sets the URL and the events. With Secret set it
-	// makes a new endpoint, which requires that there is none or that it
-	// is disabled; otherwise the endpoint must exist and not be disabled,
-	// and Verify must say whether the URL changes.
-	EndpointRegister EndpointOp = "register"
-	// EndpointRotate makes Secret the signing secret; older secrets keep
-	// signing until Until at the latest.
-	EndpointRotate EndpointOp = "rotate"
-	// EndpointResume resumes a paused endpoint; it requires that the
-	// endpoint is paused.
-	EndpointResume EndpointOp = "resume"
-	// EndpointRemove disables the endpoint, with Reason, and drops its
-	// queue.
-	EndpointRemove EndpointOp = "remove"
-)
-
-// An EndpointChange is a member's change to its webhook endpoint. It is
-// applied to the endpoint as stored when the command is applied, not as
-// it was read when the command was planned, and changes only what the
-// member asked for: a delivery outcome recorded in between (a pause, a
-// 410, the verification, a retry's backoff) is never undone. When the
-// endpoint is no longer as the change was planned against (see the ops'
-// requirements), the command conflicts.
-type EndpointChange struct {
-	Op     EndpointOp
-	Member string
-	// URL and Events are the endpoint's, for EndpointRegister.
-	URL    string
-	Events []protocol.EventType
-	// Verify, for EndpointRegister on an existing endpoint, says that the
-	// URL changes: the endpoint must be verified again.
-	Verify bool
-	// Secret is a new endpoint's secret (EndpointRegister), or the new
-	// signing secret (EndpointRotate).
-	Secret *webhook.EndpointSecret
-	// Until is when the secrets a rotation replaces stop signing.
-	Until time.Time
-	// Reason is why the endpoint is disabled (EndpointRemove).
-	Reason string
-}
-
-// changeEndpoint returns the endpoint as ch makes it, or ok false if the
-// stored endpoint is not as ch requires.
-func changeEndpoint(tx *bolt.Tx, ch *EndpointChange, at time.Time) (e *webhook.Endpoint, ok bool, err error) {
-	at = at.UTC()
-	e, err = get[webhook.Endpoint](tx, bEndpoints, ch.Member)
-	if err != nil && !errors.Is(err, ErrNotFound) {
-		return nil, false, err
-	}
-	if ch.Op == EndpointRegister && ch.Secret != nil {
-		if e != nil && e.Status != api.EndpointDisabled {
-			return nil, false, nil
-		}
-		return &webhook.Endpoint{
-			Member: ch.Member, URL: ch.URL, Events: ch.Events, Secrets: []webhook.EndpointSecret{*ch.Secret},
-			Status: api.EndpointUnverified, CreatedAt: at, UpdatedAt: at,
-		}, true, nil
-	}
-	if e == nil {
-		return nil, false, nil
-	}
-	switch ch.Op {
-	case EndpointRegister:
-		if e.Status == api.EndpointDisabled || ch.Verify == (e.URL == ch.URL) {
-			return nil, false, nil
-		}
-		e.URL, e.Events = ch.URL, ch.Events
-		if ch.Verify {
-			e.Status, e.Verified, e.Reason, e.Failures, e.NextAttemptAt = api.EndpointUnverified, false, "", 0, time.Time{}
-		}
-	case EndpointRotate:
-		if ch.Secret == nil {
-			return nil, false, fmt.Errorf("endpoint rotation of %q without a secret", ch.Member)
-		}
-		kept := []webhook.EndpointSecret{*ch.Secret}
-		for _, s := range e.Secrets {
-			if !s.ExpiresAt.IsZero() && !at.Before(s.ExpiresAt) {
-				continue
-			}
-			if s.ExpiresAt.IsZero() || s.ExpiresAt.After(ch.Until) {
-				s.ExpiresAt = ch.Until
-			}
-			kept = append(kept, s)
-		}
-		e.Secrets = kept
-	case EndpointResume:
-		if e.Status != api.EndpointPaused {
-			return nil, false, nil
-		}
-		e.Status, e.Reason, e.Failures, e.NextAttemptAt = api.EndpointActive, "", 0, time.Time{}
-		if !e.Verified {
-			e.Status = api.EndpointUnverified
-		}
-	case EndpointRemove:
-		e.Status, e.Reason = api.EndpointDisabled, ch.Reason
-	default:
-		return nil, false, fmt.Errorf("unknown endpoint change %q", ch.Op)
-	}
-	e.UpdatedAt = at
-	return e, true, nil
-}
-
-// A DeliveryOutcome is what became of one delivery attempt.
-type DeliveryOutcome string
-
-// The delivery outcomes.
-const (
-	Delivered    DeliveryOutcome = "delivered"
-	Skipped      DeliveryOutcome = "skipped"
-	Retrying     DeliveryOutcome = "retrying"
-	Paused       DeliveryOutcome = "paused"
-	DeadLettered DeliveryOutcome = "dead-lettered"
-	Disabled     DeliveryOutcome = "disabled"
-)
-
-// A DeliveryUpdate records a delivery attempt's outcome.
-type DeliveryUpdate struct {
-	Delivery webhook.Delivery
-	Attempt  webhook.Attempt
-	Outcome  DeliveryOutcome
-	Next     time.Time // Retrying: when to try the endpoint again
-	Reason   string    // Paused, Disabled
-}
-
 // deliveryConflicts reports whether an outcome no longer applies: its row
 // is gone (delivered already, or dropped with its endpoint), or the
 // attempt went to another URL than the endpoint's (the member registered a
 // new one since), which only a success still records. Otherwise it
 // returns the endpoint it read, for [applyDelivery].
-func deliveryConflicts(tx *bolt.Tx, u *DeliveryUpdate) (conflict bool, e *webhook.Endpoint, err error) {
+func deliveryConflicts(tx *bolt.Tx, u *state.DeliveryUpdate) (conflict bool, e *webhook.Endpoint, err error) {
 	d := u.Delivery
 	if tx.Bucket(bOutbox).Get(outboxKey(d.Member, d.Seq)) == nil {
 		return true, nil, nil
@@ -373,7 +245,7 @@ func deliveryConflicts(tx *bolt.Tx, u *DeliveryUpdate) (conflict bool, e *webhoo
 	if e, err = get[webhook.Endpoint](tx, bEndpoints, d.Member); err != nil {
 		return false, nil, fmt.Errorf("endpoint of %q: %w", d.Member, err)
 	}
-	if u.Outcome != Delivered && u.Outcome != Skipped && stale(e, u.Attempt) {
+	if u.Outcome != state.Delivered && u.Outcome != state.Skipped && stale(e, u.Attempt) {
 		return true, nil, nil
 	}
 	return false, e, nil
@@ -386,7 +258,7 @@ func stale(e *webhook.Endpoint, a webhook.Attempt) bool { return a.URL != "" && 
 // in the transaction in which [deliveryConflicts] found that it applies
 // and read e. A success of an attempt made to another URL than the
 // endpoint's changes the row only.
-func applyDelivery(tx *bolt.Tx, u *DeliveryUpdate, e *webhook.Endpoint) error {
+func applyDelivery(tx *bolt.Tx, u *state.DeliveryUpdate, e *webhook.Endpoint) error {
 	d := u.Delivery
 	key := outboxKey(d.Member, d.Seq)
 	a := u.Attempt
@@ -396,7 +268,7 @@ func applyDelivery(tx *bolt.Tx, u *DeliveryUpdate, e *webhook.Endpoint) error {
 		e.LastError, e.LastErrorAt = attemptError(a), a.At
 	}
 	switch u.Outcome {
-	case Delivered:
+	case state.Delivered:
 		if err := tx.Bucket(bOutbox).Delete(key); err != nil {
 			return err
 		}
@@ -418,26 +290,26 @@ func applyDelivery(tx *bolt.Tx, u *DeliveryUpdate, e *webhook.Endpoint) error {
 				e.Status, e.Reason = api.EndpointActive, ""
 			}
 		}
-	case Skipped:
+	case state.Skipped:
 		if tx.Bucket(bRecords).Get([]byte(d.Record)) != nil {
 			return fmt.Errorf("skip delivery of event %d to %q: its record %s is not erased", d.Seq, d.Member, d.Record)
 		}
 		return tx.Bucket(bOutbox).Delete(key)
-	case Retrying:
+	case state.Retrying:
 		d.Attempts++
 		if err := putKey(tx, bOutbox, key, d); err != nil {
 			return err
 		}
 		failed()
 		e.NextAttemptAt = u.Next
-	case Paused:
+	case state.Paused:
 		d.Attempts++
 		if err := putKey(tx, bOutbox, key, d); err != nil {
 			return err
 		}
 		failed()
 		e.Status, e.Reason, e.NextAttemptAt = api.EndpointPaused, u.Reason, time.Time{}
-	case DeadLettered:
+	case state.DeadLettered:
 		d.Attempts++
 		if err := tx.Bucket(bOutbox).Delete(key); err != nil {
 			return err
@@ -450,7 +322,7 @@ func applyDelivery(tx *bolt.Tx, u *DeliveryUpdate, e *webhook.Endpoint) error {
 		}
 		e.DeadLetters++
 		e.LastError, e.LastErrorAt = attemptError(a), a.At
-	case Disabled:
+	case state.Disabled:
 		e.Status, e.Reason, e.NextAttemptAt = api.EndpointDisabled, u.Reason, time.Time{}
 		e.LastError, e.LastErrorAt = attemptError(a), a.At
 		e.UpdatedAt = a.At
@@ -520,7 +392,7 @@ func (s *Store) Pending(member string, limit int) ([]webhook.Delivery, error) {
 			if err := json.Unmarshal(v, &d); err != nil {
 				return err
 			}
-			if rec, err := get[Record](tx, bRecords, d.Record); err == nil {
+			if rec, err := get[state.Record](tx, bRecords, d.Record); err == nil {
 				d.Body = []byte(rec.JWS)
 			} else if !errors.Is(err, ErrNotFound) {
 				return err
@@ -571,8 +443,11 @@ func (s *Store) DeadLetters(member string, limit int) ([]webhook.DeadLetter, err
 	return out, err
 }
 
-func (s *Store) applyDelivery(u *DeliveryUpdate, action protocol.LogAction, result string, attrs ...protocol.LogAttr) error {
-	_, err := s.Apply(&Command{At: u.Attempt.At, Actor: u.Delivery.Member, Action: action, Result: result, Attrs: attrs, Delivery: u})
+func (s *Store) applyDelivery(u *state.DeliveryUpdate, action protocol.LogAction, result string, attrs ...protocol.LogAttr) error {
+	_, err := s.Apply(&state.RecordDelivery{
+		Head:   state.Head{At: u.Attempt.At, Actor: u.Delivery.Member, Entry: state.Entry{Action: action, Result: result, Attrs: attrs}},
+		Update: *u,
+	})
 	return err
 }
 
@@ -586,32 +461,32 @@ func deliveryAttrs(d webhook.Delivery, a webhook.Attempt) []protocol.LogAttr {
 
 // Delivered records a successful delivery, with its exchange-log entry.
 func (s *Store) Delivered(d webhook.Delivery, a webhook.Attempt) error {
-	return s.applyDelivery(&DeliveryUpdate{Delivery: d, Attempt: a, Outcome: Delivered}, protocol.LogDelivery, "", deliveryAttrs(d, a)...)
+	return s.applyDelivery(&state.DeliveryUpdate{Delivery: d, Attempt: a, Outcome: state.Delivered}, protocol.LogDelivery, "", deliveryAttrs(d, a)...)
 }
 
 // Skip drops a delivery whose record was erased. It fails if the record
 // is still there.
 func (s *Store) Skip(d webhook.Delivery) error {
-	return s.applyDelivery(&DeliveryUpdate{Delivery: d, Attempt: webhook.Attempt{At: time.Now()}, Outcome: Skipped}, "", "")
+	return s.applyDelivery(&state.DeliveryUpdate{Delivery: d, Attempt: webhook.Attempt{At: time.Now()}, Outcome: state.Skipped}, "", "")
 }
 
 // Retry records a failed attempt and when to try again.
 func (s *Store) Retry(d webhook.Delivery, a webhook.Attempt, next time.Time) error {
-	return s.applyDelivery(&DeliveryUpdate{Delivery: d, Attempt: a, Outcome: Retrying, Next: next}, "", "")
+	return s.applyDelivery(&state.DeliveryUpdate{Delivery: d, Attempt: a, Outcome: state.Retrying, Next: next}, "", "")
 }
 
 // Pause records that the retry schedule ran out; the endpoint is paused.
 func (s *Store) Pause(d webhook.Delivery, a webhook.Attempt, reason string) error {
-	return s.applyDelivery(&DeliveryUpdate{Delivery: d, Attempt: a, Outcome: Paused, Reason: reason}, protocol.LogEndpointPaused, "", deliveryAttrs(d, a)...)
+	return s.applyDelivery(&state.DeliveryUpdate{Delivery: d, Attempt: a, Outcome: state.Paused, Reason: reason}, protocol.LogEndpointPaused, "", deliveryAttrs(d, a)...)
 }
 
 // DeadLetter moves a delivery the receiver refused aside.
 func (s *Store) DeadLetter(d webhook.Delivery, a webhook.Attempt) error {
-	return s.applyDelivery(&DeliveryUpdate{Delivery: d, Attempt: a, Outcome: DeadLettered}, protocol.LogDelivery, "rejected:receiver-refused",
+	return s.applyDelivery(&state.DeliveryUpdate{Delivery: d, Attempt: a, Outcome: state.DeadLettered}, protocol.LogDelivery, "rejected:receiver-refused",
 		append(deliveryAttrs(d, a), protocol.LogAttr{Key: "status", Value: strconv.Itoa(a.Status)})...)
 }
 
 // Disable records a 410: the endpoint is disabled and its queue dropped.
 func (s *Store) Disable(d webhook.Delivery, a webhook.Attempt, reason string) error {
-	return s.applyDelivery(&DeliveryUpdate{Delivery: d, Attempt: a, Outcome: Disabled, Reason: reason}, protocol.LogEndpointDisabled, "", deliveryAttrs(d, a)...)
+	return s.applyDelivery(&state.DeliveryUpdate{Delivery: d, Attempt: a, Outcome: state.Disabled, Reason: reason}, protocol.LogEndpointDisabled, "", deliveryAttrs(d, a)...)
 }

@@ -12,6 +12,7 @@ import (
 
 	"github.com/sparr-dev/sparr/federation/members"
 	"github.com/sparr-dev/sparr/protocol/api"
+	"github.com/sparr-dev/sparr/server/state"
 )
 
 // Reads run in their own short read transactions and return copies.
@@ -56,15 +57,15 @@ func (s *Store) Members() ([]*api.Member, error) {
 }
 
 // Record returns the record with the given jti.
-func (s *Store) Record(id string) (*Record, error) { return view[Record](s, bRecords, id) }
+func (s *Store) Record(id string) (*state.Record, error) { return view[state.Record](s, bRecords, id) }
 
 // Records returns the records with the given jtis that the store still
 // holds, in the order given.
-func (s *Store) Records(ids []string) ([]*Record, error) {
-	var out []*Record
+func (s *Store) Records(ids []string) ([]*state.Record, error) {
+	var out []*state.Record
 	err := s.db.View(func(tx *bolt.Tx) error {
 		for _, id := range ids {
-			r, err := get[Record](tx, bRecords, id)
+			r, err := get[state.Record](tx, bRecords, id)
 			if err == ErrNotFound {
 				continue
 			}
@@ -79,15 +80,15 @@ func (s *Store) Records(ids []string) ([]*Record, error) {
 }
 
 // Flag returns the flag with the given id.
-func (s *Store) Flag(id string) (*Flag, error) { return view[Flag](s, bFlags, id) }
+func (s *Store) Flag(id string) (*state.Flag, error) { return view[state.Flag](s, bFlags, id) }
 
 // Suspicion returns the suspicion with the given id.
-func (s *Store) Suspicion(id string) (*Suspicion, error) {
-	return view[Suspicion](s, bSuspicions, id)
+func (s *Store) Suspicion(id string) (*state.Suspicion, error) {
+	return view[state.Suspicion](s, bSuspicions, id)
 }
 
 // Check returns the check with the given id.
-func (s *Store) Check(id string) (*Check, error) { return view[Check](s, bChecks, id) }
+func (s *Store) Check(id string) (*state.Check, error) { return view[state.Check](s, bChecks, id) }
 
 // Consent returns the consent record with the given id, as stored.
 func (s *Store) Consent(id string) (json.RawMessage, error) {
@@ -104,32 +105,23 @@ func (s *Store) Consent(id string) (json.RawMessage, error) {
 }
 
 // Submission returns what the hub remembers of a member's submission.
-func (s *Store) Submission(member, jti string) (*Submission, error) {
-	return view[Submission](s, bSubmissions, member+"\x00"+jti)
-}
-
-// A Subject is everything the hub holds about one token that a check
-// needs: its active flag, if any, with that flag's records, and its active
-// suspicions.
-type Subject struct {
-	Flag       *Flag
-	Records    []*Record
-	Suspicions []*Suspicion
+func (s *Store) Submission(member, jti string) (*state.Submission, error) {
+	return view[state.Submission](s, bSubmissions, member+"\x00"+jti)
 }
 
 // Subjects looks up several tokens in one read transaction.
-func (s *Store) Subjects(tokens []string) ([]Subject, error) {
-	out := make([]Subject, len(tokens))
+func (s *Store) Subjects(tokens []string) ([]state.Subject, error) {
+	out := make([]state.Subject, len(tokens))
 	err := s.db.View(func(tx *bolt.Tx) error {
 		for i, t := range tokens {
 			if id := tx.Bucket(bFlagByToken).Get([]byte(t)); id != nil {
-				f, err := get[Flag](tx, bFlags, string(id))
+				f, err := get[state.Flag](tx, bFlags, string(id))
 				if err != nil {
 					return err
 				}
 				out[i].Flag = f
 				for _, rid := range f.Records {
-					r, err := get[Record](tx, bRecords, rid)
+					r, err := get[state.Record](tx, bRecords, rid)
 					if err == ErrNotFound {
 						continue
 					}
@@ -142,7 +134,7 @@ func (s *Store) Subjects(tokens []string) ([]Subject, error) {
 			c := tx.Bucket(bSuspByToken).Cursor()
 			prefix := []byte(t + "\x00")
 			for k, _ := c.Seek(prefix); k != nil && bytes.HasPrefix(k, prefix); k, _ = c.Next() {
-				sp, err := get[Suspicion](tx, bSuspicions, string(k[len(prefix):]))
+				sp, err := get[state.Suspicion](tx, bSuspicions, string(k[len(prefix):]))
 				if err != nil {
 					return err
 				}
@@ -155,7 +147,7 @@ func (s *Store) Subjects(tokens []string) ([]Subject, error) {
 }
 
 // FlagByToken returns the active flag on a token.
-func (s *Store) FlagByToken(token string) (*Flag, error) {
+func (s *Store) FlagByToken(token string) (*state.Flag, error) {
 	subs, err := s.Subjects([]string{token})
 	if err != nil {
 		return nil, err
@@ -168,20 +160,20 @@ func (s *Store) FlagByToken(token string) (*Flag, error) {
 
 // FlagsExpiringBefore returns up to limit active flags whose expiry is
 // before t, soonest first.
-func (s *Store) FlagsExpiringBefore(t time.Time, limit int) ([]*Flag, error) {
-	return expiring[Flag](s, bFlagExpiry, bFlags, t, limit)
+func (s *Store) FlagsExpiringBefore(t time.Time, limit int) ([]*state.Flag, error) {
+	return expiring[state.Flag](s, bFlagExpiry, bFlags, t, limit)
 }
 
 // FlagsToRemindBefore returns up to limit active flags whose expiry
 // reminder is due before t and not yet sent.
-func (s *Store) FlagsToRemindBefore(t time.Time, limit int) ([]*Flag, error) {
-	return expiring[Flag](s, bFlagRemind, bFlags, t, limit)
+func (s *Store) FlagsToRemindBefore(t time.Time, limit int) ([]*state.Flag, error) {
+	return expiring[state.Flag](s, bFlagRemind, bFlags, t, limit)
 }
 
 // SuspicionsExpiringBefore returns up to limit active suspicions whose
 // retention ends before t, soonest first.
-func (s *Store) SuspicionsExpiringBefore(t time.Time, limit int) ([]*Suspicion, error) {
-	return expiring[Suspicion](s, bSuspExpiry, bSuspicions, t, limit)
+func (s *Store) SuspicionsExpiringBefore(t time.Time, limit int) ([]*state.Suspicion, error) {
+	return expiring[state.Suspicion](s, bSuspExpiry, bSuspicions, t, limit)
 }
 
 func expiring[T any](s *Store, index, bucket []byte, t time.Time, limit int) ([]*T, error) {
@@ -229,8 +221,8 @@ func (s *Store) LogEntries(start, end uint64) ([][]byte, error) {
 
 // LogDetails returns the salt and details of the entry at index, or
 // ErrNotFound once they are erased.
-func (s *Store) LogDetails(index uint64) (*Details, error) {
-	return view[Details](s, bLogDetails, string(u64(index)))
+func (s *Store) LogDetails(index uint64) (*state.Details, error) {
+	return view[state.Details](s, bLogDetails, string(u64(index)))
 }
 
 // About returns every record that names token, and the index of every log
@@ -249,7 +241,7 @@ func (s *Store) About(token string) (records []string, entries []uint64, err err
 			return err
 		}
 		return tx.Bucket(bLogDetails).ForEach(func(k, v []byte) error {
-			var d Details
+			var d state.Details
 			if err := json.Unmarshal(v, &d); err != nil {
 				return err
 			}

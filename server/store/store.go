@@ -1,9 +1,12 @@
-// Package store is the hub's state: one bbolt file, changed only by
-// applying [Command]s. A command is decided and its record signed before it
-// reaches the store; applying it is deterministic and writes, in one
-// transaction, the record, the state it changes, the indexes, the
-// exchange-log entry and the submission's idempotency record. That seam is
-// what lets the hub later replicate commands across nodes.
+// Package store keeps the hub's state in one bbolt file, changed only by
+// applying commands ([state.Command]). A command is decided and its records
+// signed before it reaches the store; applying it is deterministic and
+// writes, in one transaction, the records, the state it changes, the
+// indexes, the outbox rows, the exchange-log entry and the submission's
+// idempotency record. [apply] is one small dispatch to one function per
+// kind of command. That seam is what lets the hub replicate commands
+// across nodes: two stores given the same commands in the same order hold
+// the same bytes.
 //
 // Writes are durable before [Store.Apply] returns: the transaction is
 // fsynced. Concurrent commands are committed together (group commit): while
@@ -27,6 +30,8 @@ import (
 
 	bolt "go.etcd.io/bbolt"
 	bolterrors "go.etcd.io/bbolt/errors"
+
+	"github.com/sparr-dev/sparr/server/state"
 )
 
 // SchemaVersion is the layout of the data file this package reads and
@@ -91,6 +96,11 @@ type Options struct {
 	// MaxBatch is the most commands committed in one transaction. Default
 	// 512.
 	MaxBatch int
+	// Applied, if set, is called after each transaction commits, with the
+	// commands it applied in the order applied (those that conflicted and
+	// wrote nothing included). Applying them in that order to another
+	// store gives it the same state.
+	Applied func([]state.Command)
 }
 
 // A Store is the hub's state in one bbolt file. It is safe for concurrent
@@ -109,7 +119,7 @@ type Store struct {
 }
 
 type pending struct {
-	cmd    *Command
+	cmd    state.Command
 	result *Result
 	err    chan error
 }
@@ -182,7 +192,7 @@ func (s *Store) Path() string { return s.db.Path() }
 // existing flag, a stale version, a reused submission id) are reported in
 // the Result, with nothing written for a conflict; an error means the
 // command could not be applied at all.
-func (s *Store) Apply(cmd *Command) (*Result, error) {
+func (s *Store) Apply(cmd state.Command) (*Result, error) {
 	p := &pending{cmd: cmd, err: make(chan error, 1)}
 	s.mu.RLock()
 	if s.closed {
@@ -239,6 +249,13 @@ func (s *Store) commit(batch []*pending) {
 	})
 	if fn := s.onCommit.Load(); fn != nil {
 		(*fn)(len(batch), time.Since(start))
+	}
+	if err == nil && s.opts.Applied != nil {
+		cmds := make([]state.Command, len(batch))
+		for i, p := range batch {
+			cmds[i] = p.cmd
+		}
+		s.opts.Applied(cmds)
 	}
 	if err == nil || len(batch) == 1 {
 		for _, p := range batch {

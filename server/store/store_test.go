@@ -20,6 +20,7 @@ import (
 	"github.com/sparr-dev/sparr/federation/webhook"
 	"github.com/sparr-dev/sparr/protocol"
 	"github.com/sparr-dev/sparr/protocol/api"
+	"github.com/sparr-dev/sparr/server/state"
 	"github.com/sparr-dev/sparr/server/store"
 )
 
@@ -41,21 +42,46 @@ func tempStore(t testing.TB) *store.Store {
 
 // placeCmd is a command placing flag id on token at, as the hub would
 // build it (the record's JWS is a stand-in: the store does not verify).
-func placeCmd(id, token, jti string, at time.Time) *store.Command {
-	rec := &store.Record{ID: "rec-" + id, Type: protocol.EventFlagPlaced, Subjects: []string{token}, IssuedAt: at, JWS: "jws-of-" + id}
+func placeCmd(id, token, jti string, at time.Time) *state.PlaceFlag {
+	rec := &state.Record{ID: "rec-" + id, Type: protocol.EventFlagPlaced, Subjects: []string{token}, IssuedAt: at, JWS: "jws-of-" + id}
 	h := sha256.Sum256([]byte(jti))
-	return &store.Command{
-		At: at, Actor: "bank-a", Action: protocol.LogFlagPlaced, Salt: []byte("salt-" + id), Details: []byte(`{"flag_id":"` + id + `","subject":"` + token + `"}`),
-		Subjects:   []string{token},
-		Submission: &store.SubmissionRef{ID: jti, Hash: h[:]},
+	return &state.PlaceFlag{
+		Head: state.Head{At: at, Actor: "bank-a", Entry: state.Entry{Action: protocol.LogFlagPlaced,
+			Salt: []byte("salt-" + id), Details: []byte(`{"flag_id":"` + id + `","subject":"` + token + `"}`), Subjects: []string{token}}},
+		Submission: state.SubmissionRef{ID: jti, Hash: h[:]},
 		Record:     rec,
-		Flag: &store.Flag{ID: id, Version: 1, Subject: token, Kind: protocol.FlagKindStandard, Origin: "bank-a",
-			Status: store.FlagActive, PlacedAt: at, ExpiresAt: at.AddDate(1, 0, 0), Records: []string{rec.ID}},
-		Consent: &store.ConsentPut{ID: id, Value: []byte(`{"consent":"of ` + id + `"}`)},
+		Flag: &state.Flag{ID: id, Version: 1, Subject: token, Kind: protocol.FlagKindStandard, Origin: "bank-a",
+			Status: api.FlagActive, PlacedAt: at, ExpiresAt: at.AddDate(1, 0, 0), Records: []string{rec.ID}},
+		Consent: []byte(`{"consent":"of ` + id + `"}`),
 	}
 }
 
-func apply(t testing.TB, s *store.Store, c *store.Command) *store.Result {
+// withRecord is a command that stores rec and queues its deliveries, as
+// every command with a record does: a placement on a token of its own, of
+// a flag that does not hold rec (rec.Ref is not its id), so that nothing
+// but its deliveries keeps rec once its event has left the feed.
+func withRecord(rec *state.Record) *state.PlaceFlag {
+	c := placeCmd("flag-of-"+rec.ID, "tok-of-"+rec.ID, "jti-of-"+rec.ID, rec.IssuedAt)
+	c.Record, c.Flag.Records = rec, []string{rec.ID}
+	return c
+}
+
+// note is a command that only appends a log entry.
+func note(at time.Time, actor string, action protocol.LogAction, e state.Entry) *state.Note {
+	e.Action = action
+	return &state.Note{Head: state.Head{At: at, Actor: actor, Entry: e}}
+}
+
+// member is the operator's command adding (create) or replacing m.
+func member(m *api.Member, create bool) *state.PutMember {
+	action := protocol.LogMemberUpdated
+	if create {
+		action = protocol.LogMemberAdded
+	}
+	return &state.PutMember{Head: state.Head{At: t0, Actor: "operator", Entry: state.Entry{Action: action}}, Member: m, Create: create}
+}
+
+func apply(t testing.TB, s *store.Store, c state.Command) *store.Result {
 	t.Helper()
 	r, err := s.Apply(c)
 	if err != nil {
@@ -152,7 +178,7 @@ func TestVersionConflictWritesNothing(t *testing.T) {
 	stale := *f
 	stale.Version = 5 // planned against a version that is not the stored one
 	before := dump(t, s)
-	if res := apply(t, s, &store.Command{At: t0, Actor: "bank-a", Action: protocol.LogFlagThawed, Flag: &stale}); !res.Conflict {
+	if res := apply(t, s, &state.ChangeFlag{Head: state.Head{At: t0, Actor: "bank-a", Entry: state.Entry{Action: protocol.LogFlagThawed}}, Flag: &stale}); !res.Conflict {
 		t.Fatalf("got %+v, want Conflict", res)
 	}
 	if after := dump(t, s); after != before {
@@ -164,11 +190,11 @@ func TestLiftKeepsIndexesAndErases(t *testing.T) {
 	s := tempStore(t)
 	apply(t, s, placeCmd("f1", "tok-1", "j1", t0))
 	f, _ := s.Flag("f1")
-	lift := &store.Record{ID: "rec-lift", Type: protocol.EventFlagLifted, Subjects: []string{"tok-1"}, IssuedAt: t0, JWS: "lift"}
-	apply(t, s, &store.Command{
-		At: t0.Add(time.Minute), Actor: "bank-a", Action: protocol.LogFlagLifted, Record: lift,
-		Flag:  &store.Flag{ID: "f1", Version: f.Version + 1, Status: store.FlagLifted, Records: []string{"rec-lift"}},
-		Erase: &store.Erase{Records: f.Records, Consent: "f1", Basis: "consent-withdrawn"},
+	lift := &state.Record{ID: "rec-lift", Type: protocol.EventFlagLifted, Subjects: []string{"tok-1"}, IssuedAt: t0, JWS: "lift"}
+	apply(t, s, &state.EndFlag{
+		Head: state.Head{At: t0.Add(time.Minute), Actor: "bank-a", Entry: state.Entry{Action: protocol.LogFlagLifted}}, Record: lift,
+		Flag:  &state.Flag{ID: "f1", Version: f.Version + 1, Status: api.FlagLifted, Records: []string{"rec-lift"}},
+		Erase: state.Erase{Records: f.Records, Consent: "f1", Basis: "consent-withdrawn"},
 	})
 	if _, err := s.FlagByToken("tok-1"); !errors.Is(err, store.ErrNotFound) {
 		t.Errorf("lifted flag still found by token: %v", err)
@@ -196,13 +222,14 @@ func TestLiftKeepsIndexesAndErases(t *testing.T) {
 }
 
 // expireCmd ends flag f at, as the hub's expiry job would.
-func expireCmd(f *store.Flag, at time.Time) *store.Command {
-	rec := &store.Record{ID: "rec-expired-" + f.ID, Type: protocol.EventFlagExpired, Subjects: []string{f.Subject}, IssuedAt: at, JWS: "expired-" + f.ID}
-	return &store.Command{
-		At: at, Actor: "hub", Action: protocol.LogFlagExpired, Salt: []byte("salt"), Details: []byte(`{"flag_id":"` + f.ID + `"}`),
+func expireCmd(f *state.Flag, at time.Time) *state.EndFlag {
+	rec := &state.Record{ID: "rec-expired-" + f.ID, Type: protocol.EventFlagExpired, Subjects: []string{f.Subject}, IssuedAt: at, JWS: "expired-" + f.ID}
+	return &state.EndFlag{
+		Head: state.Head{At: at, Actor: "hub", Entry: state.Entry{Action: protocol.LogFlagExpired,
+			Salt: []byte("salt"), Details: []byte(`{"flag_id":"` + f.ID + `"}`)}},
 		Record: rec,
-		Flag:   &store.Flag{ID: f.ID, Version: f.Version + 1, Status: store.FlagExpired, Records: []string{rec.ID}, EndedAt: at},
-		Erase:  &store.Erase{Records: f.Records, Consent: f.ID, Basis: "flag-expired"},
+		Flag:   &state.Flag{ID: f.ID, Version: f.Version + 1, Status: api.FlagExpired, Records: []string{rec.ID}, EndedAt: at},
+		Erase:  state.Erase{Records: f.Records, Consent: f.ID, Basis: "flag-expired"},
 	}
 }
 
@@ -225,7 +252,7 @@ func TestLapsedFlagIsNotExisting(t *testing.T) {
 
 	// Planned with f1's expiry: f1 ends and f2 is placed, in one command.
 	cmd := placeCmd("f2", "tok-1", "j2", later)
-	cmd.First = expireCmd(old, later)
+	cmd.Lapsed = expireCmd(old, later)
 	res := apply(t, s, cmd)
 	if res.Conflict || res.Existing != nil || res.Seq == 0 {
 		t.Fatalf("got %+v, want f2 placed", res)
@@ -233,7 +260,7 @@ func TestLapsedFlagIsNotExisting(t *testing.T) {
 	if f, err := s.FlagByToken("tok-1"); err != nil || f.ID != "f2" {
 		t.Errorf("got flag %+v (%v) on tok-1, want f2", f, err)
 	}
-	if f, _ := s.Flag("f1"); f.Status != store.FlagExpired {
+	if f, _ := s.Flag("f1"); f.Status != api.FlagExpired {
 		t.Errorf("got f1 %s, want expired", f.Status)
 	}
 	if due, _ := s.FlagsExpiringBefore(later, 10); len(due) != 0 {
@@ -265,11 +292,11 @@ func TestLapsedFlagIsNotExisting(t *testing.T) {
 	// expiry planned with it is not applied.
 	stale := placeCmd("f3", "tok-1", "j3", later)
 	f2, _ := s.Flag("f2")
-	stale.First = expireCmd(f2, later)
+	stale.Lapsed = expireCmd(f2, later)
 	if res := apply(t, s, stale); res.Existing == nil || res.Existing.ID != "f2" {
 		t.Fatalf("got %+v, want the existing flag f2", res)
 	}
-	if f, _ := s.Flag("f2"); f.Status != store.FlagActive {
+	if f, _ := s.Flag("f2"); f.Status != api.FlagActive {
 		t.Errorf("got f2 %s, want still active", f.Status)
 	}
 }
@@ -280,23 +307,23 @@ func TestLapsedFlagIsNotExisting(t *testing.T) {
 // their commitments stay.
 func TestEraseReachesEveryEntryNamingTheSubject(t *testing.T) {
 	s := tempStore(t)
-	apply(t, s, placeCmd("f1", "tok-1", "j1", t0))                                                    // 0
-	apply(t, s, &store.Command{At: t0, Actor: "bank-b", Action: protocol.LogCheck, Salt: []byte("s"), // 1
-		Details: []byte(`{"tokens":["tok-1","tok-2"]}`), Subjects: []string{"tok-1", "tok-2"}})
-	apply(t, s, placeCmd("f2", "tok-1", "j2", t0))                                                                // 2: flag-already-active
-	apply(t, s, &store.Command{At: t0, Actor: "bank-c", Action: protocol.LogSuspicionReported, Salt: []byte("s"), // 3
-		Details: []byte(`{"subjects":["tok-1"]}`), Subjects: []string{"tok-1"}})
-	apply(t, s, &store.Command{At: t0, Actor: "bank-b", Action: protocol.LogCheck, Salt: []byte("s"), // 4
-		Details: []byte(`{"tokens":["tok-2"]}`), Subjects: []string{"tok-2"}})
+	apply(t, s, placeCmd("f1", "tok-1", "j1", t0))                                   // 0
+	apply(t, s, note(t0, "bank-b", protocol.LogCheck, state.Entry{Salt: []byte("s"), // 1
+		Details: []byte(`{"tokens":["tok-1","tok-2"]}`), Subjects: []string{"tok-1", "tok-2"}}))
+	apply(t, s, placeCmd("f2", "tok-1", "j2", t0))                                               // 2: flag-already-active
+	apply(t, s, note(t0, "bank-c", protocol.LogSuspicionReported, state.Entry{Salt: []byte("s"), // 3
+		Details: []byte(`{"subjects":["tok-1"]}`), Subjects: []string{"tok-1"}}))
+	apply(t, s, note(t0, "bank-b", protocol.LogCheck, state.Entry{Salt: []byte("s"), // 4
+		Details: []byte(`{"tokens":["tok-2"]}`), Subjects: []string{"tok-2"}}))
 	n, _ := s.LogSize()
 	before, _ := s.LogEntries(0, n)
 
 	f, _ := s.Flag("f1")
-	lift := &store.Record{ID: "rec-lift", Type: protocol.EventFlagLifted, Subjects: []string{"tok-1"}, IssuedAt: t0, JWS: "lift"}
-	res := apply(t, s, &store.Command{
-		At: t0, Actor: "bank-a", Action: protocol.LogFlagLifted, Record: lift,
-		Flag: &store.Flag{ID: "f1", Version: f.Version + 1, Status: store.FlagLifted, Records: []string{"rec-lift"}},
-		Erase: &store.Erase{Records: f.Records, Consent: "f1", Subjects: []string{"tok-1"},
+	lift := &state.Record{ID: "rec-lift", Type: protocol.EventFlagLifted, Subjects: []string{"tok-1"}, IssuedAt: t0, JWS: "lift"}
+	res := apply(t, s, &state.EndFlag{
+		Head: state.Head{At: t0, Actor: "bank-a", Entry: state.Entry{Action: protocol.LogFlagLifted}}, Record: lift,
+		Flag: &state.Flag{ID: "f1", Version: f.Version + 1, Status: api.FlagLifted, Records: []string{"rec-lift"}},
+		Erase: state.Erase{Records: f.Records, Consent: "f1", Subjects: []string{"tok-1"},
 			Actions: []protocol.LogAction{protocol.LogFlagPlaced, protocol.LogFlagAlreadyActive, protocol.LogCheck}, Basis: "consent-withdrawn"},
 	})
 	if res.Erased != 3 {
@@ -330,8 +357,8 @@ func TestEraseReachesEveryEntryNamingTheSubject(t *testing.T) {
 
 func TestLogTimeNeverGoesBackwards(t *testing.T) {
 	s := tempStore(t)
-	apply(t, s, &store.Command{At: t0.Add(time.Second), Actor: "bank-a", Action: protocol.LogCheck})
-	apply(t, s, &store.Command{At: t0, Actor: "bank-b", Action: protocol.LogCheck}) // decided a moment earlier
+	apply(t, s, note(t0.Add(time.Second), "bank-a", protocol.LogCheck, state.Entry{}))
+	apply(t, s, note(t0, "bank-b", protocol.LogCheck, state.Entry{})) // decided a moment earlier
 	lines, _ := s.LogEntries(0, 2)
 	a, _ := protocol.ParseLogEntry(lines[0])
 	b, _ := protocol.ParseLogEntry(lines[1])
@@ -394,7 +421,7 @@ func TestDeterministic(t *testing.T) {
 			apply(t, s, placeCmd(fmt.Sprint("f", i), fmt.Sprint("tok-", i%7), fmt.Sprint("j", i), t0.Add(time.Duration(i)*time.Second)))
 		}
 		m := &api.Member{ID: "bank-a", Name: "A", Roles: []api.Role{api.RoleFlag}, Status: api.MemberActive, CreatedAt: t0, UpdatedAt: t0}
-		apply(t, s, &store.Command{At: t0, Actor: "operator", Action: protocol.LogMemberAdded, Member: m, CreateMember: true})
+		apply(t, s, member(m, true))
 	}
 	if da, db := dump(t, a), dump(t, b); da != db {
 		t.Error("the same commands gave different stores")
@@ -404,11 +431,11 @@ func TestDeterministic(t *testing.T) {
 func TestMemberPreconditions(t *testing.T) {
 	s := tempStore(t)
 	m := &api.Member{ID: "bank-a", Name: "A", Roles: []api.Role{api.RoleFlag}, Status: api.MemberActive}
-	if res := apply(t, s, &store.Command{At: t0, Actor: "operator", Action: protocol.LogMemberUpdated, Member: m}); !res.Conflict {
+	if res := apply(t, s, member(m, false)); !res.Conflict {
 		t.Error("updating a member that does not exist did not conflict")
 	}
-	apply(t, s, &store.Command{At: t0, Actor: "operator", Action: protocol.LogMemberAdded, Member: m, CreateMember: true})
-	if res := apply(t, s, &store.Command{At: t0, Actor: "operator", Action: protocol.LogMemberAdded, Member: m, CreateMember: true}); !res.Conflict {
+	apply(t, s, member(m, true))
+	if res := apply(t, s, member(m, true)); !res.Conflict {
 		t.Error("adding a member twice did not conflict")
 	}
 	got, err := s.Member(t.Context(), "bank-a")
@@ -580,8 +607,8 @@ func BenchmarkLogAppend(b *testing.B) {
 	b.Run("store", func(b *testing.B) {
 		s := tempStore(b)
 		for b.Loop() {
-			apply(b, s, &store.Command{At: t0, Actor: "bank-a", Action: protocol.LogCheck,
-				Attrs: []protocol.LogAttr{{Key: "purpose", Value: "payment"}, {Key: "tokens", Value: "1"}}})
+			apply(b, s, note(t0, "bank-a", protocol.LogCheck,
+				state.Entry{Attrs: []protocol.LogAttr{{Key: "purpose", Value: "payment"}, {Key: "tokens", Value: "1"}}}))
 		}
 	})
 	b.Run("baseline-bbolt", func(b *testing.B) {
@@ -608,7 +635,7 @@ func BenchmarkProofs(b *testing.B) {
 	var wg sync.WaitGroup
 	for i := range 100_000 {
 		wg.Go(func() {
-			apply(b, s, &store.Command{At: t0, Actor: "bank-a", Action: protocol.LogCheck, Attrs: []protocol.LogAttr{{Key: "n", Value: fmt.Sprint(i)}}})
+			apply(b, s, note(t0, "bank-a", protocol.LogCheck, state.Entry{Attrs: []protocol.LogAttr{{Key: "n", Value: fmt.Sprint(i)}}}))
 		})
 		if i%1000 == 999 {
 			wg.Wait()
@@ -649,28 +676,27 @@ func BenchmarkProofs(b *testing.B) {
 func TestDroppedQueueReleasesRecords(t *testing.T) {
 	s := tempStore(t)
 	for _, id := range []string{"bank-b", "bank-c"} {
-		apply(t, s, &store.Command{At: t0, Actor: "operator", Action: protocol.LogMemberAdded, CreateMember: true,
-			Member: &api.Member{ID: id, Name: id, Roles: []api.Role{api.RoleCheck}, Status: api.MemberActive}})
-		apply(t, s, &store.Command{At: t0, Actor: id, Action: protocol.LogEndpointRegistered, Endpoint: &store.EndpointChange{
-			Op: store.EndpointRegister, Member: id, URL: "http://127.0.0.1:9/" + id, Secret: &webhook.EndpointSecret{Secret: "whsec_" + id, CreatedAt: t0}}})
+		apply(t, s, member(&api.Member{ID: id, Name: id, Roles: []api.Role{api.RoleCheck}, Status: api.MemberActive}, true))
+		apply(t, s, &state.ChangeEndpoint{Head: state.Head{At: t0, Actor: id, Entry: state.Entry{Action: protocol.LogEndpointRegistered}}, Change: state.EndpointChange{
+			Op: state.EndpointRegister, Member: id, URL: "http://127.0.0.1:9/" + id, Secret: &webhook.EndpointSecret{Secret: "whsec_" + id, CreatedAt: t0}}})
 	}
-	event := func(rec *store.Record) {
+	event := func(rec *state.Record) {
 		t.Helper()
 		if rec.Type == "" {
 			rec.Type = protocol.EventFlagPlaced
 		}
 		rec.JWS = "jws-of-" + rec.ID
-		apply(t, s, &store.Command{At: rec.IssuedAt, Actor: "bank-a", Action: protocol.LogFlagPlaced, Record: rec})
+		apply(t, s, withRecord(rec))
 	}
 	old, recent := t0, t0.Add(48*time.Hour)
-	event(&store.Record{ID: "rec-both", IssuedAt: old})                  // queued for bank-b and bank-c
-	event(&store.Record{ID: "rec-b", Audience: "bank-b", IssuedAt: old}) // queued for bank-b only
+	event(&state.Record{ID: "rec-both", IssuedAt: old})                  // queued for bank-b and bank-c
+	event(&state.Record{ID: "rec-b", Audience: "bank-b", IssuedAt: old}) // queued for bank-b only
 	held := placeCmd("f-held", "tok-held", "jti-held", old)              // queued for bank-b only, held by its flag
 	held.Record.Ref, held.Record.Audience = "f-held", "bank-b"
 	apply(t, s, held)
-	event(&store.Record{ID: "rec-recent", Audience: "bank-b", IssuedAt: recent}) // still in the feed
+	event(&state.Record{ID: "rec-recent", Audience: "bank-b", IssuedAt: recent}) // still in the feed
 
-	res := apply(t, s, &store.Command{At: recent, Actor: "hub", Action: protocol.LogFeedPruned, Prune: &store.Prune{Before: t0.Add(24 * time.Hour), Limit: 100}})
+	res := apply(t, s, &state.PruneFeed{Head: state.Head{At: recent, Actor: "hub", Entry: state.Entry{Action: protocol.LogFeedPruned}}, Before: t0.Add(24 * time.Hour), Limit: 100})
 	if res.Pruned != 3 {
 		t.Fatalf("got %d events pruned, want the 3 old ones", res.Pruned)
 	}
@@ -688,8 +714,8 @@ func TestDroppedQueueReleasesRecords(t *testing.T) {
 		}
 	}
 
-	apply(t, s, &store.Command{At: recent, Actor: "bank-b", Action: protocol.LogEndpointRemoved, Endpoint: &store.EndpointChange{
-		Op: store.EndpointRemove, Member: "bank-b", Reason: "removed by the member"}})
+	apply(t, s, &state.ChangeEndpoint{Head: state.Head{At: recent, Actor: "bank-b", Entry: state.Entry{Action: protocol.LogEndpointRemoved}}, Change: state.EndpointChange{
+		Op: state.EndpointRemove, Member: "bank-b", Reason: "removed by the member"}})
 	if n, err := s.Backlog("bank-b"); err != nil || n != 0 {
 		t.Errorf("got a backlog of %d (%v) after the removal, want 0", n, err)
 	}

@@ -11,6 +11,7 @@ import (
 	"golang.org/x/mod/sumdb/tlog"
 
 	"github.com/sparr-dev/sparr/protocol"
+	"github.com/sparr-dev/sparr/server/state"
 )
 
 // The exchange log as a Merkle tree (RFC 6962, golang.org/x/mod/sumdb/tlog):
@@ -97,39 +98,12 @@ func (s *Store) CheckpointAt(size uint64) ([]byte, error) {
 	return note, err
 }
 
-// A CheckpointPut keeps a signed checkpoint of the tree of the log's first
-// Size entries, whose root hash is Root. Applying it checks that Root is
-// the tree's and keeps Note unless a checkpoint of that size is kept
-// already (then it reports a Conflict and writes nothing): every checkpoint
-// published stays, and none is replaced.
-type CheckpointPut struct {
-	Size uint64
-	Root tlog.Hash
-	Note []byte
-}
-
-// putCheckpoint applies a CheckpointPut.
-func putCheckpoint(tx *bolt.Tx, c *CheckpointPut) (*Result, error) {
-	cps := tx.Bucket(bCheckpoints)
-	if cps.Get(u64(c.Size)) != nil {
-		return &Result{Conflict: true}, nil
-	}
-	root, err := treeHash(tx, c.Size)
-	if err != nil {
-		return nil, fmt.Errorf("checkpoint of size %d: %w", c.Size, err)
-	}
-	if root != c.Root {
-		return nil, fmt.Errorf("checkpoint of size %d: its root is not the tree's", c.Size)
-	}
-	return &Result{}, cps.Put(u64(c.Size), c.Note)
-}
-
 // PublishCheckpoint signs, with sign, a checkpoint of the log as it is now
 // if it has grown since the last one, keeps it, and returns it with its
 // size. It returns the last checkpoint unchanged if the log has not grown.
 // The size and root are read in a short read transaction, sign runs
 // outside any transaction, and the checkpoint is kept by applying a
-// command (a [CheckpointPut]), as every change to the store is.
+// command (a [state.PutCheckpoint]), as every change to the store is.
 func (s *Store) PublishCheckpoint(sign func(size uint64, root tlog.Hash) ([]byte, error)) ([]byte, uint64, error) {
 	var last []byte
 	var lastSize, size uint64
@@ -156,7 +130,7 @@ func (s *Store) PublishCheckpoint(sign func(size uint64, root tlog.Hash) ([]byte
 	if err != nil {
 		return nil, 0, err
 	}
-	res, err := s.Apply(&Command{Checkpoint: &CheckpointPut{Size: size, Root: root, Note: note}})
+	res, err := s.Apply(&state.PutCheckpoint{Size: size, Root: root, Note: note})
 	if err != nil {
 		return nil, 0, err
 	}

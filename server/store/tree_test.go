@@ -10,6 +10,7 @@ import (
 	"golang.org/x/mod/sumdb/tlog"
 
 	"github.com/sparr-dev/sparr/protocol"
+	"github.com/sparr-dev/sparr/server/state"
 )
 
 // These tests look inside the store, at bbolt's open transactions, which
@@ -25,7 +26,7 @@ func treeStore(t *testing.T, entries int) *Store {
 	at := time.Date(2026, 11, 21, 10, 0, 0, 0, time.UTC)
 	for i := range entries {
 		member := []string{"bank-a", "bank-b"}[i%2]
-		if _, err := s.Apply(&Command{At: at.Add(time.Duration(i) * time.Second), Actor: member, Action: protocol.LogCheck}); err != nil {
+		if _, err := s.Apply(&state.Note{Head: state.Head{At: at.Add(time.Duration(i) * time.Second), Actor: member, Entry: state.Entry{Action: protocol.LogCheck}}}); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -115,7 +116,7 @@ func TestPublishCheckpointSignsOutsideTransactions(t *testing.T) {
 		t.Errorf("got %q kept for size 5 (%v), want %q", kept, err, note)
 	}
 	// A grown log gets a new checkpoint; the old one stays.
-	if _, err := s.Apply(&Command{At: time.Now(), Actor: "bank-a", Action: protocol.LogCheck}); err != nil {
+	if _, err := s.Apply(&state.Note{Head: state.Head{At: time.Now(), Actor: "bank-a", Entry: state.Entry{Action: protocol.LogCheck}}}); err != nil {
 		t.Fatal(err)
 	}
 	if note, size, err := s.PublishCheckpoint(sign("later")); err != nil || size != 6 || !bytes.HasPrefix(note, []byte("later 6 ")) {
@@ -125,7 +126,7 @@ func TestPublishCheckpointSignsOutsideTransactions(t *testing.T) {
 		t.Errorf("got %q kept for size 5 (%v), want the first still kept", kept, err)
 	}
 	// A checkpoint whose root is not the tree's is refused.
-	if _, err := s.Apply(&Command{Checkpoint: &CheckpointPut{Size: 4, Note: []byte("x")}}); err == nil {
+	if _, err := s.Apply(&state.PutCheckpoint{Size: 4, Note: []byte("x")}); err == nil {
 		t.Error("got a checkpoint of size 4 with another root kept, want it refused")
 	}
 }

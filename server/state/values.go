@@ -1,9 +1,10 @@
-package store
+package state
 
 import (
 	"time"
 
 	"github.com/sparr-dev/sparr/protocol"
+	"github.com/sparr-dev/sparr/protocol/api"
 )
 
 // A Record is a signed record as the hub keeps it: the exact bytes it
@@ -23,17 +24,6 @@ type Record struct {
 	JWS      string    `json:"jws"`
 }
 
-// A FlagStatus is where a flag is in its life.
-type FlagStatus string
-
-// The flag statuses. Thawing is a window on an active flag, not a status.
-const (
-	FlagActive  FlagStatus = "active"
-	FlagLifted  FlagStatus = "lifted"
-	FlagExpired FlagStatus = "expired"
-	FlagErased  FlagStatus = "erased"
-)
-
 // A Flag is the hub's state of one protection flag.
 type Flag struct {
 	ID      string `json:"id"`
@@ -43,7 +33,7 @@ type Flag struct {
 	Subject      string                 `json:"subject,omitempty"`
 	Kind         protocol.FlagKind      `json:"kind"`
 	Origin       string                 `json:"origin"`
-	Status       FlagStatus             `json:"status"`
+	Status       api.FlagStatus         `json:"status"`
 	PlacedAt     time.Time              `json:"placed_at"`
 	ExpiresAt    time.Time              `json:"expires_at"`
 	ThawFrom     time.Time              `json:"thaw_from,omitzero"`
@@ -66,19 +56,8 @@ func (f *Flag) ThawedAt(t time.Time) bool {
 // ActiveAt reports whether the flag protects its subject at t: active and
 // not past its expiry (the expiry job may not have run yet).
 func (f *Flag) ActiveAt(t time.Time) bool {
-	return f.Status == FlagActive && t.Before(f.ExpiresAt)
+	return f.Status == api.FlagActive && t.Before(f.ExpiresAt)
 }
-
-// A SuspicionStatus is where a suspicion is in its life.
-type SuspicionStatus string
-
-// The suspicion statuses.
-const (
-	SuspicionActive    SuspicionStatus = "active"
-	SuspicionRetracted SuspicionStatus = "retracted"
-	SuspicionExpired   SuspicionStatus = "expired"
-	SuspicionErased    SuspicionStatus = "erased"
-)
 
 // A Suspicion is the hub's state of one shared fraud suspicion.
 type Suspicion struct {
@@ -87,7 +66,7 @@ type Suspicion struct {
 	Subjects     []string                   `json:"subjects,omitempty"`
 	Category     protocol.SuspicionCategory `json:"category"`
 	Origin       string                     `json:"origin"`
-	Status       SuspicionStatus            `json:"status"`
+	Status       api.SuspicionStatus        `json:"status"`
 	PoliceReport *protocol.PoliceReport     `json:"police_report,omitempty"`
 	ReportedAt   time.Time                  `json:"reported_at"`
 	ExpiresAt    time.Time                  `json:"expires_at"`
@@ -97,7 +76,7 @@ type Suspicion struct {
 
 // ActiveAt reports whether the suspicion counts in checks at t.
 func (s *Suspicion) ActiveAt(t time.Time) bool {
-	return s.Status == SuspicionActive && t.Before(s.ExpiresAt)
+	return s.Status == api.SuspicionActive && t.Before(s.ExpiresAt)
 }
 
 // A Check is a member's check of one or more tokens, kept so the member can
@@ -136,4 +115,13 @@ type Details struct {
 	// Subjects are the tokens the details name (the entry's rows in the
 	// subject index, deleted with the details).
 	Subjects []string `json:"subjects,omitempty"`
+}
+
+// A Subject is everything the hub holds about one token that a check
+// needs: its active flag, if any, with that flag's records, and its active
+// suspicions.
+type Subject struct {
+	Flag       *Flag
+	Records    []*Record
+	Suspicions []*Suspicion
 }

@@ -1,0 +1,143 @@
+package decide
+
+import (
+	"fmt"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/sparr-dev/sparr/protocol"
+	"github.com/sparr-dev/sparr/protocol/api"
+	"github.com/sparr-dev/sparr/server/state"
+)
+
+func checkPurpose(p string) *protocol.Problem {
+	if !slices.Contains(api.Purposes(), p) {
+		return FieldProblem(protocol.ProblemValidation, "purpose", "%q is not a purpose; use one of %s", p, strings.Join(api.Purposes(), ", "))
+	}
+	return nil
+}
+
+// CheckRequest validates a check before the hub reads anything for it: a
+// known purpose, 1 to protocol.MaxTokenBatch tokens, each a token of the
+// hub's epoch. It returns the tokens' texts, in order.
+func (d *Decider) CheckRequest(req *api.CheckRequest) error {
+	if p := checkPurpose(req.Purpose); p != nil {
+		return p
+	}
+	if len(req.Tokens) == 0 || len(req.Tokens) > protocol.MaxTokenBatch {
+		return FieldProblem(protocol.ProblemValidation, "tokens", "%d tokens; send 1 to %d", len(req.Tokens), protocol.MaxTokenBatch)
+	}
+	for i, s := range req.Tokens {
+		t, err := protocol.ParseToken(s)
+		if err != nil {
+			return TokenProblem(fmt.Sprintf("tokens[%d]", i), err)
+		}
+		if p := d.checkToken(fmt.Sprintf("tokens[%d]", i), t); p != nil {
+			return p
+		}
+	}
+	return nil
+}
+
+// Check decides member m's check of req's tokens (valid: see
+// [Decider.CheckRequest]), given what the hub holds about each
+// (subjects, in the same order): the answer, and the check to keep, whose
+// log entry names the tokens and counts the advice. The answer's LogIndex
+// is the command's, once applied.
+func (d *Decider) Check(m *api.Member, req *api.CheckRequest, subjects []state.Subject, now time.Time) (*state.AddCheck, *api.CheckResponse) {
+	resp := &api.CheckResponse{CheckID: d.id(), CheckedAt: now.UTC(), Results: make([]api.CheckResult, len(req.Tokens))}
+	chk := &state.Check{ID: resp.CheckID, Member: m.ID, Purpose: req.Purpose, At: now, Tokens: len(req.Tokens)}
+	for i, t := range req.Tokens {
+		resp.Results[i] = Advise(m, t, subjects[i], now)
+		switch resp.Results[i].Advice {
+		case api.AdviceVerify:
+			chk.Verify++
+		case api.AdviceReview:
+			chk.Review++
+		}
+	}
+	return &state.AddCheck{
+		Head: d.head(m.ID, protocol.LogCheck, now, map[string]any{"check_id": chk.ID, "purpose": req.Purpose, "tokens": req.Tokens}, req.Tokens,
+			protocol.LogAttr{Key: "purpose", Value: req.Purpose}, protocol.LogAttr{Key: "tokens", Value: fmt.Sprint(chk.Tokens)},
+			protocol.LogAttr{Key: "verify", Value: fmt.Sprint(chk.Verify)}, protocol.LogAttr{Key: "review", Value: fmt.Sprint(chk.Review)}),
+		Check: chk,
+	}, resp
+}
+
+// Advise gives the advice for token from what the hub holds about it (s),
+// at the moment of the check: a flag past its expiry or a suspicion past
+// its retention no longer counts even if the job has not yet ended it. An
+// active flag not thawed means verify; suspicions without one, review. The
+// flag's records are those the checking member m is entitled to (a
+// reminder to the flag's origin is the origin's alone).
+func Advise(m *api.Member, token string, s state.Subject, now time.Time) api.CheckResult {
+	r := api.CheckResult{Advice: api.AdviceNone}
+	r.Token, _ = protocol.ParseToken(token)
+	if f := s.Flag; f != nil && f.ActiveAt(now) {
+		cf := &api.CheckFlag{FlagID: f.ID, Kind: f.Kind, ExpiresAt: f.ExpiresAt, Thawed: f.ThawedAt(now), Records: EntitledJWS(m, s.Records)}
+		if cf.Thawed {
+			cf.ThawUntil = f.ThawUntil
+		}
+		r.Flag = cf
+		if !cf.Thawed {
+			r.Advice = api.AdviceVerify
+		}
+	}
+	var hits api.CheckSuspicions
+	for _, sp := range s.Suspicions {
+		if !sp.ActiveAt(now) {
+			continue
+		}
+		hits.Count++
+		hits.IDs = append(hits.IDs, sp.ID)
+		if !slices.Contains(hits.Categories, sp.Category) {
+			hits.Categories = append(hits.Categories, sp.Category)
+		}
+	}
+	if hits.Count > 0 {
+		r.Suspicions = &hits
+		if r.Advice == api.AdviceNone {
+			r.Advice = api.AdviceReview
+		}
+	}
+	return r
+}
+
+// Outcome decides member m's report of the outcome of check id: chk as the
+// hub holds it (nil: none). Only the member that made a check may report
+// its outcome, once.
+func (d *Decider) Outcome(m *api.Member, id string, req api.OutcomeRequest, chk *state.Check, now time.Time) (*state.SetOutcome, error) {
+	if !slices.Contains(api.Outcomes(), req.Outcome) {
+		return nil, FieldProblem(protocol.ProblemValidation, "outcome", "%q is not an outcome; use one of %s", req.Outcome, strings.Join(api.Outcomes(), ", "))
+	}
+	if chk == nil || chk.Member != m.ID {
+		return nil, problemf(protocol.ProblemNotFound, "no check %q made by member %q", id, m.ID)
+	}
+	if chk.Outcome != "" {
+		return nil, OutcomeConflict(chk)
+	}
+	n := *chk
+	n.Outcome, n.OutcomeAt = req.Outcome, now
+	return &state.SetOutcome{
+		Head: d.head(m.ID, protocol.LogCheckOutcome, now, map[string]string{"check_id": chk.ID, "outcome": req.Outcome}, nil,
+			protocol.LogAttr{Key: "outcome", Value: req.Outcome}),
+		Check: &n,
+	}, nil
+}
+
+// OutcomeConflict is the problem for a second report of chk's outcome.
+func OutcomeConflict(chk *state.Check) *protocol.Problem {
+	if chk.Outcome == "" {
+		return problemf(protocol.ProblemStateConflict, "the outcome of check %q was already reported", chk.ID)
+	}
+	return problemf(protocol.ProblemStateConflict, "the outcome of check %q was already reported as %q", chk.ID, chk.Outcome)
+}
+
+// Tokens decides the log entry of member m's batch of token evaluations,
+// evaluated already: its type, size and epoch, never its content.
+func (d *Decider) Tokens(m *api.Member, req *protocol.TokenRequest, now time.Time) *state.Note {
+	return &state.Note{Head: d.head(m.ID, protocol.LogTokens, now, nil, nil,
+		protocol.LogAttr{Key: "type", Value: string(req.Type)}, protocol.LogAttr{Key: "count", Value: fmt.Sprint(len(req.Blinded))},
+		protocol.LogAttr{Key: "epoch", Value: fmt.Sprint(req.Epoch)})}
+}

@@ -1,0 +1,78 @@
+package decide
+
+import (
+	"crypto/sha256"
+	"fmt"
+	"regexp"
+	"time"
+
+	"github.com/sparr-dev/sparr/protocol"
+	"github.com/sparr-dev/sparr/protocol/api"
+	"github.com/sparr-dev/sparr/server/state"
+)
+
+var basisPattern = regexp.MustCompile(`^[a-z0-9][a-z0-9.-]{1,63}$`)
+
+// ErasureSubject validates an erasure request and returns its subject.
+func ErasureSubject(req api.ErasureRequest) (protocol.Token, error) {
+	tok, err := protocol.ParseToken(req.Subject)
+	if err != nil {
+		return protocol.Token{}, TokenProblem("subject", err)
+	}
+	if !basisPattern.MatchString(req.LegalBasis) {
+		return protocol.Token{}, FieldProblem(protocol.ProblemValidation, "legal_basis", "%q: name the legal basis in lower-case letters, digits, '.' and '-', such as gdpr-art-17", req.LegalBasis)
+	}
+	return tok, nil
+}
+
+// EraseSubject decides the operator op's erasure of everything the hub
+// holds about subject tok (GDPR Art. 17), on basis: s is the subject's
+// flag and suspicions, records every record naming it and entries every
+// log entry whose details mention it (those written before the store
+// indexed entries by subject too). The flag and suspicions end, those
+// records and details are deleted, each erased entry gets a tombstone
+// stating the basis, and a subject-erased record tells every member to
+// erase what it holds.
+func (d *Decider) EraseSubject(op *api.Member, tok protocol.Token, basis string, s state.Subject, records []string, entries []uint64, now time.Time) (*state.EraseSubject, error) {
+	sec := second(now)
+	rec, err := d.sign(d.id(), []protocol.Token{tok}, "", "", protocol.SubjectErased{Origin: op.ID, LegalBasis: basis}, sec)
+	if err != nil {
+		return nil, err
+	}
+	cmd := &state.EraseSubject{
+		Head:   d.head(op.ID, protocol.LogSubjectErased, now, nil, nil, protocol.LogAttr{Key: "basis", Value: basis}),
+		Record: rec,
+		Erase:  state.Erase{Records: records, LogEntries: entries, Subjects: []string{tok.String()}, Basis: basis},
+	}
+	if f := s.Flag; f != nil {
+		cmd.Flag = ended(f, rec, api.FlagErased, sec)
+		cmd.Flag.Records = nil
+		cmd.Erase.Consent = f.ID
+	}
+	for _, sp := range s.Suspicions {
+		e := endedSuspicion(sp, rec, api.SuspicionErased, sec)
+		e.Records = nil
+		cmd.Suspicions = append(cmd.Suspicions, e)
+	}
+	return cmd, nil
+}
+
+// Refusal decides the log entry of a refused request: member m asked, on
+// a route with log action action, for what problem p refuses. It commits
+// to the SHA-256 of the body sent and the problem, never the body itself.
+func (d *Decider) Refusal(m *api.Member, action protocol.LogAction, p *protocol.Problem, body []byte, now time.Time) *state.Note {
+	t, _ := protocol.LookupProblemType(p.Type)
+	h := d.head(m.ID, action, now, map[string]any{"body_sha256": fmt.Sprintf("%x", sha256.Sum256(body)), "problem": t.Slug(), "detail": p.Detail}, nil)
+	h.Entry.Result = "rejected:" + t.Slug()
+	return &state.Note{Head: h}
+}
+
+// PruneFeed decides the feed's retention at now: the events of records
+// issued before the policy's FeedRetention go, up to limit of them.
+func (d *Decider) PruneFeed(now time.Time, limit int) *state.PruneFeed {
+	before := now.Add(-d.Policy.FeedRetention).UTC()
+	return &state.PruneFeed{
+		Head:   d.head(Hub, protocol.LogFeedPruned, now, nil, nil, protocol.LogAttr{Key: "before", Value: before.Format(time.RFC3339Nano)}),
+		Before: before, Limit: limit,
+	}
+}

@@ -1,0 +1,123 @@
+package decide
+
+import (
+	"encoding/json"
+	"time"
+
+	"github.com/sparr-dev/sparr/protocol"
+	"github.com/sparr-dev/sparr/protocol/api"
+	"github.com/sparr-dev/sparr/server/state"
+)
+
+// OperatorID is the member id of the operator, whom the hub registers
+// from its operator key.
+const OperatorID = "operator"
+
+// putMember validates m and decides the command that writes it, committing
+// to the member document.
+func (d *Decider) putMember(actor string, action protocol.LogAction, m *api.Member, create bool, now time.Time) (*state.PutMember, error) {
+	m.Normalize()
+	if err := m.Validate(d.AllowInsecureURLs); err != nil {
+		return nil, problemf(protocol.ProblemValidation, "%v", err)
+	}
+	return d.memberCommand(actor, action, m, create, now), nil
+}
+
+func (d *Decider) memberCommand(actor string, action protocol.LogAction, m *api.Member, create bool, now time.Time) *state.PutMember {
+	h := d.head(actor, action, now, nil, nil, protocol.LogAttr{Key: "member", Value: m.ID})
+	h.Entry.Salt, h.Entry.Details = d.salt(), encode(m)
+	return &state.PutMember{Head: h, Member: m, Create: create}
+}
+
+// AddMember decides the operator op's registration of a new member.
+func (d *Decider) AddMember(op *api.Member, req api.MemberRequest, now time.Time) (*state.PutMember, error) {
+	now = now.UTC()
+	m := &api.Member{ID: req.ID, Name: req.Name, Roles: req.Roles, JWKS: req.JWKS, JWKSURL: req.JWKSURL,
+		Status: api.MemberActive, CreatedAt: now, UpdatedAt: now}
+	return d.putMember(op.ID, protocol.LogMemberAdded, m, true, now)
+}
+
+// UpdateMember decides the operator op's change of member m (nil: the hub
+// holds none with the id). Setting jwks clears jwks_url and the other way
+// round; the operator's own roles and keys come from the hub's key files.
+func (d *Decider) UpdateMember(op *api.Member, id string, m *api.Member, patch api.MemberPatch, now time.Time) (*state.PutMember, error) {
+	if m == nil {
+		return nil, noMember(id)
+	}
+	n := *m
+	if patch.Name != nil {
+		n.Name = *patch.Name
+	}
+	if patch.Roles != nil {
+		n.Roles = *patch.Roles
+	}
+	if patch.JWKS != nil {
+		n.JWKS, n.JWKSURL = patch.JWKS, ""
+	}
+	if patch.JWKSURL != nil {
+		n.JWKS, n.JWKSURL = nil, *patch.JWKSURL
+	}
+	if n.ID == OperatorID && (patch.Roles != nil || patch.JWKS != nil || patch.JWKSURL != nil) {
+		return nil, problemf(protocol.ProblemStateConflict, "the operator's roles and keys come from the hub's key files; replace operator.pub.jwk and restart instead")
+	}
+	n.UpdatedAt = now.UTC()
+	return d.putMember(op.ID, protocol.LogMemberUpdated, &n, false, now)
+}
+
+// SetMemberStatus decides the operator op's suspension or resumption of
+// member m (nil: none with the id). It returns no command, and no error,
+// when m already has the status.
+func (d *Decider) SetMemberStatus(op *api.Member, id string, m *api.Member, status api.MemberStatus, now time.Time) (*state.PutMember, error) {
+	switch {
+	case m == nil:
+		return nil, noMember(id)
+	case m.ID == OperatorID:
+		return nil, problemf(protocol.ProblemStateConflict, "the operator cannot be suspended or resumed")
+	case m.Status == status:
+		return nil, nil
+	}
+	action := protocol.LogMemberResumed
+	if status == api.MemberSuspended {
+		action = protocol.LogMemberSuspended
+	}
+	n := *m
+	n.Status, n.UpdatedAt = status, now.UTC()
+	return d.putMember(op.ID, action, &n, false, now)
+}
+
+// MemberConflict is the problem for a member command that conflicted:
+// the member exists already (a creation) or no longer exists.
+func MemberConflict(c *state.PutMember) *protocol.Problem {
+	if c.Create {
+		return problemf(protocol.ProblemStateConflict, "member %q already exists; change it with PATCH /v1/admin/members/%s", c.Member.ID, c.Member.ID)
+	}
+	return noMember(c.Member.ID)
+}
+
+func noMember(id string) *protocol.Problem {
+	return problemf(protocol.ProblemNotFound, "no member %q", id)
+}
+
+// Operator decides the operator member at the hub's start: created on the
+// first start, its key set (jwks) replaced when the operator key was. m is
+// the operator as the hub holds it (nil: none yet). It returns no command
+// when nothing changes.
+func (d *Decider) Operator(m *api.Member, jwks json.RawMessage, now time.Time) *state.PutMember {
+	now = now.UTC()
+	if m == nil {
+		m = &api.Member{ID: OperatorID, Name: "Hub operator", Roles: []api.Role{api.RoleOperator},
+			JWKS: jwks, Status: api.MemberActive, CreatedAt: now, UpdatedAt: now}
+		return d.memberCommand(Hub, protocol.LogMemberAdded, m, true, now)
+	}
+	if string(m.JWKS) == string(jwks) {
+		return nil
+	}
+	n := *m
+	n.JWKS, n.UpdatedAt = jwks, now
+	return d.memberCommand(Hub, protocol.LogMemberUpdated, &n, false, now)
+}
+
+// Backup decides the log entry of a backup taken by op.
+func (d *Decider) Backup(op *api.Member, now time.Time) *state.Note {
+	return &state.Note{Head: d.head(op.ID, protocol.LogBackup, now, nil, nil)}
+}

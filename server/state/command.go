@@ -1,0 +1,322 @@
+package state
+
+import (
+	"encoding/json"
+	"time"
+
+	"golang.org/x/mod/sumdb/tlog"
+
+	"github.com/sparr-dev/sparr/protocol"
+	"github.com/sparr-dev/sparr/protocol/api"
+)
+
+// A Command is one decided change to the hub's state: one of the types of
+// this package that carry a [Head] (or [PutCheckpoint]). See the package
+// documentation.
+type Command interface {
+	// Kind names the command's type in its encoding.
+	Kind() Kind
+	isCommand()
+}
+
+// A Kind names a type of [Command] in the encoding.
+type Kind string
+
+// The kinds of command.
+const (
+	KindPlaceFlag       Kind = "place-flag"
+	KindChangeFlag      Kind = "change-flag"
+	KindEndFlag         Kind = "end-flag"
+	KindReportSuspicion Kind = "report-suspicion"
+	KindEndSuspicion    Kind = "end-suspicion"
+	KindEraseSubject    Kind = "erase-subject"
+	KindAddCheck        Kind = "add-check"
+	KindSetOutcome      Kind = "set-outcome"
+	KindPutMember       Kind = "put-member"
+	KindChangeEndpoint  Kind = "change-endpoint"
+	KindRecordDelivery  Kind = "record-delivery"
+	KindPruneFeed       Kind = "prune-feed"
+	KindPutCheckpoint   Kind = "put-checkpoint"
+	KindNote            Kind = "note"
+)
+
+// A Head is what every command but [PutCheckpoint] carries: when the hub
+// decided it, at whose request, and the exchange-log entry applying it
+// appends.
+type Head struct {
+	// At is when the hub decided the command. The log entry takes this
+	// time, or the last entry's if that is later: entry times never go
+	// backwards.
+	At time.Time `json:"at"`
+	// Actor is the member who asked, or "hub" for the hub's own jobs.
+	Actor string `json:"actor"`
+	Entry Entry  `json:"entry"`
+}
+
+// An Entry is the exchange-log entry a command appends.
+type Entry struct {
+	// Action is the entry's action; a command without one (a delivery's
+	// retry) appends no entry.
+	Action protocol.LogAction `json:"action,omitempty"`
+	// Result is the entry's result: "" means "ok".
+	Result string `json:"result,omitempty"`
+	// Salt and Details are the entry's commitment: SHA-256(Salt ‖
+	// Details). Details are kept beside the log until erased. An entry
+	// without Details commits to nothing.
+	Salt    []byte `json:"salt,omitempty"`
+	Details []byte `json:"details,omitempty"`
+	// Subjects are the tokens the Details name. The entry is indexed under
+	// each, so that an erasure of a subject finds every entry whose
+	// details would link to it.
+	Subjects []string           `json:"subjects,omitempty"`
+	Attrs    []protocol.LogAttr `json:"attrs,omitempty"`
+}
+
+// A SubmissionRef identifies a member's signed submission: its jti and the
+// SHA-256 of its signed bytes. A command with one is applied once per jti:
+// the same bytes again are answered with the stored outcome, other bytes
+// under the same jti are refused.
+type SubmissionRef struct {
+	ID   string `json:"id"`
+	Hash []byte `json:"hash"`
+}
+
+// Erase names personal data to delete: records (and the details of their
+// log entries), a consent, further log entries' details, and the details of
+// every entry indexed under one of Subjects (see [Entry.Subjects]) — with
+// Actions set, only of entries with one of those actions. Basis is the
+// reason, which each tombstone entry states.
+type Erase struct {
+	Records    []string             `json:"records,omitempty"`
+	Consent    string               `json:"consent,omitempty"`
+	LogEntries []uint64             `json:"log_entries,omitempty"`
+	Subjects   []string             `json:"subjects,omitempty"`
+	Actions    []protocol.LogAction `json:"actions,omitempty"`
+	Basis      string               `json:"basis"`
+}
+
+// A PlaceFlag places a new flag (Flag, version 1) with its record and the
+// consumer's consent. If an active flag already protects the subject,
+// applying it writes only its log entry, as flag-already-active, and the
+// submission's outcome: that flag. A flag past its expiry that the expiry
+// job has not ended must be ended by Lapsed, in the same transaction, or
+// the command conflicts.
+type PlaceFlag struct {
+	Head
+	Submission SubmissionRef `json:"submission"`
+	Record     *Record       `json:"record"`
+	Flag       *Flag         `json:"flag"`
+	// Consent is the consent record (consent.Record as JSON), kept under
+	// the flag's id.
+	Consent json.RawMessage `json:"consent"`
+	Lapsed  *EndFlag        `json:"lapsed,omitempty"`
+}
+
+// A ChangeFlag moves an active flag to its next version (Flag.Version is
+// the stored version plus one) with a new record: an extension, a thaw, or
+// the expiry reminder (which has no Submission).
+type ChangeFlag struct {
+	Head
+	Submission *SubmissionRef `json:"submission,omitempty"`
+	Record     *Record        `json:"record"`
+	Flag       *Flag          `json:"flag"`
+}
+
+// An EndFlag ends a flag (a lift, or an expiry without Submission): its
+// last version, its last record, and what the end erases.
+type EndFlag struct {
+	Head
+	Submission *SubmissionRef `json:"submission,omitempty"`
+	Record     *Record        `json:"record"`
+	Flag       *Flag          `json:"flag"`
+	Erase      Erase          `json:"erase"`
+}
+
+// A ReportSuspicion shares a new suspicion (version 1) with its records:
+// the full one for its reporter first, then the hit record every checking
+// member may see.
+type ReportSuspicion struct {
+	Head
+	Submission SubmissionRef `json:"submission"`
+	Records    []*Record     `json:"records"`
+	Suspicion  *Suspicion    `json:"suspicion"`
+}
+
+// An EndSuspicion ends a suspicion (a retraction, or an expiry without
+// Submission), erasing its records.
+type EndSuspicion struct {
+	Head
+	Submission *SubmissionRef `json:"submission,omitempty"`
+	Record     *Record        `json:"record"`
+	Suspicion  *Suspicion     `json:"suspicion"`
+	Erase      Erase          `json:"erase"`
+}
+
+// An EraseSubject erases everything the hub holds about a subject: its
+// flag and suspicions end (Flag and Suspicions are their last versions),
+// and Erase deletes the rest. Record tells every member to erase theirs.
+type EraseSubject struct {
+	Head
+	Record     *Record      `json:"record"`
+	Flag       *Flag        `json:"flag,omitempty"`
+	Suspicions []*Suspicion `json:"suspicions,omitempty"`
+	Erase      Erase        `json:"erase"`
+}
+
+// An AddCheck keeps a new check, so that its member can report the
+// outcome.
+type AddCheck struct {
+	Head
+	Check *Check `json:"check"`
+}
+
+// A SetOutcome records a check's outcome; the check must exist without
+// one.
+type SetOutcome struct {
+	Head
+	Check *Check `json:"check"`
+}
+
+// A PutMember creates a member (Create: there must be none with its id)
+// or replaces one (there must be one).
+type PutMember struct {
+	Head
+	Member *api.Member `json:"member"`
+	Create bool        `json:"create,omitempty"`
+}
+
+// A ChangeEndpoint changes a member's webhook endpoint, with the
+// verification event's Record when the change needs one.
+type ChangeEndpoint struct {
+	Head
+	Change EndpointChange `json:"change"`
+	Record *Record        `json:"record,omitempty"`
+}
+
+// A RecordDelivery records the outcome of a delivery attempt.
+type RecordDelivery struct {
+	Head
+	Update DeliveryUpdate `json:"update"`
+}
+
+// A PruneFeed drops from the feed the events of records issued before
+// Before, oldest first, at most Limit of them (with the events of records
+// erased since, up to the last record dropped), and deletes those records
+// unless something still needs them: an active flag or suspicion that
+// holds them, or a delivery of them still queued (such a record goes once
+// its last delivery is recorded). Its log entry gets the attributes count,
+// the events dropped, and floor, the oldest cursor the feed still serves.
+// When there is nothing to drop, applying it writes nothing, not even its
+// log entry.
+type PruneFeed struct {
+	Head
+	Before time.Time `json:"before"`
+	Limit  int       `json:"limit"`
+}
+
+// A PutCheckpoint keeps a signed checkpoint of the tree of the log's first
+// Size entries, whose root hash is Root. Applying it checks that Root is
+// the tree's and keeps Note unless a checkpoint of that size is kept
+// already (then it conflicts and writes nothing): every checkpoint
+// published stays, and none is replaced. It appends no log entry.
+type PutCheckpoint struct {
+	Size uint64    `json:"size"`
+	Root tlog.Hash `json:"root"`
+	Note []byte    `json:"note"`
+}
+
+// A Note only appends its log entry: a token batch, a request for a
+// suspicion's details, a backup, a refused request.
+type Note struct {
+	Head
+}
+
+func (*PlaceFlag) Kind() Kind       { return KindPlaceFlag }
+func (*ChangeFlag) Kind() Kind      { return KindChangeFlag }
+func (*EndFlag) Kind() Kind         { return KindEndFlag }
+func (*ReportSuspicion) Kind() Kind { return KindReportSuspicion }
+func (*EndSuspicion) Kind() Kind    { return KindEndSuspicion }
+func (*EraseSubject) Kind() Kind    { return KindEraseSubject }
+func (*AddCheck) Kind() Kind        { return KindAddCheck }
+func (*SetOutcome) Kind() Kind      { return KindSetOutcome }
+func (*PutMember) Kind() Kind       { return KindPutMember }
+func (*ChangeEndpoint) Kind() Kind  { return KindChangeEndpoint }
+func (*RecordDelivery) Kind() Kind  { return KindRecordDelivery }
+func (*PruneFeed) Kind() Kind       { return KindPruneFeed }
+func (*PutCheckpoint) Kind() Kind   { return KindPutCheckpoint }
+func (*Note) Kind() Kind            { return KindNote }
+
+func (*PlaceFlag) isCommand()       {}
+func (*ChangeFlag) isCommand()      {}
+func (*EndFlag) isCommand()         {}
+func (*ReportSuspicion) isCommand() {}
+func (*EndSuspicion) isCommand()    {}
+func (*EraseSubject) isCommand()    {}
+func (*AddCheck) isCommand()        {}
+func (*SetOutcome) isCommand()      {}
+func (*PutMember) isCommand()       {}
+func (*ChangeEndpoint) isCommand()  {}
+func (*RecordDelivery) isCommand()  {}
+func (*PruneFeed) isCommand()       {}
+func (*PutCheckpoint) isCommand()   {}
+func (*Note) isCommand()            {}
+
+// newCommand returns a new, empty command of kind k, or nil for a kind
+// this version does not know.
+func newCommand(k Kind) Command {
+	switch k {
+	case KindPlaceFlag:
+		return new(PlaceFlag)
+	case KindChangeFlag:
+		return new(ChangeFlag)
+	case KindEndFlag:
+		return new(EndFlag)
+	case KindReportSuspicion:
+		return new(ReportSuspicion)
+	case KindEndSuspicion:
+		return new(EndSuspicion)
+	case KindEraseSubject:
+		return new(EraseSubject)
+	case KindAddCheck:
+		return new(AddCheck)
+	case KindSetOutcome:
+		return new(SetOutcome)
+	case KindPutMember:
+		return new(PutMember)
+	case KindChangeEndpoint:
+		return new(ChangeEndpoint)
+	case KindRecordDelivery:
+		return new(RecordDelivery)
+	case KindPruneFeed:
+		return new(PruneFeed)
+	case KindPutCheckpoint:
+		return new(PutCheckpoint)
+	case KindNote:
+		return new(Note)
+	}
+	return nil
+}
+
+// Kinds returns every kind of command.
+func Kinds() []Kind {
+	return []Kind{KindPlaceFlag, KindChangeFlag, KindEndFlag, KindReportSuspicion, KindEndSuspicion, KindEraseSubject,
+		KindAddCheck, KindSetOutcome, KindPutMember, KindChangeEndpoint, KindRecordDelivery, KindPruneFeed,
+		KindPutCheckpoint, KindNote}
+}
+
+// Submitted returns the submission a command carries, or nil.
+func Submitted(c Command) *SubmissionRef {
+	switch c := c.(type) {
+	case *PlaceFlag:
+		return &c.Submission
+	case *ChangeFlag:
+		return c.Submission
+	case *EndFlag:
+		return c.Submission
+	case *ReportSuspicion:
+		return &c.Submission
+	case *EndSuspicion:
+		return c.Submission
+	}
+	return nil
+}

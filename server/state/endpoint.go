@@ -1,0 +1,139 @@
+package state
+
+import (
+	"fmt"
+	"time"
+
+	"github.com/sparr-dev/sparr/federation/webhook"
+	"github.com/sparr-dev/sparr/protocol"
+	"github.com/sparr-dev/sparr/protocol/api"
+)
+
+// An EndpointOp is a kind of [EndpointChange].
+type EndpointOp string
+
+// The endpoint changes a member makes.
+const (
+	// EndpointRegister sets the URL and the events. With Secret set it
+	// makes a new endpoint, which requires that there is none or that it
+	// is disabled; otherwise the endpoint must exist and not be disabled,
+	// and Verify must say whether the URL changes.
+	EndpointRegister EndpointOp = "register"
+	// EndpointRotate makes Secret the signing secret; older secrets keep
+	// signing until Until at the latest.
+	EndpointRotate EndpointOp = "rotate"
+	// EndpointResume resumes a paused endpoint; it requires that the
+	// endpoint is paused.
+	EndpointResume EndpointOp = "resume"
+	// EndpointRemove disables the endpoint, with Reason, and drops its
+	// queue.
+	EndpointRemove EndpointOp = "remove"
+)
+
+// An EndpointChange is a member's change to its webhook endpoint. It is
+// applied to the endpoint as stored when the command is applied, not as
+// it was read when the command was decided, and changes only what the
+// member asked for: a delivery outcome recorded in between (a pause, a
+// 410, the verification, a retry's backoff) is never undone. When the
+// endpoint is no longer as the change was decided against (see the ops'
+// requirements), the command conflicts.
+type EndpointChange struct {
+	Op     EndpointOp `json:"op"`
+	Member string     `json:"member"`
+	// URL and Events are the endpoint's, for EndpointRegister.
+	URL    string               `json:"url,omitempty"`
+	Events []protocol.EventType `json:"events,omitempty"`
+	// Verify, for EndpointRegister on an existing endpoint, says that the
+	// URL changes: the endpoint must be verified again.
+	Verify bool `json:"verify,omitempty"`
+	// Secret is a new endpoint's secret (EndpointRegister), or the new
+	// signing secret (EndpointRotate).
+	Secret *webhook.EndpointSecret `json:"secret,omitempty"`
+	// Until is when the secrets a rotation replaces stop signing.
+	Until time.Time `json:"until,omitzero"`
+	// Reason is why the endpoint is disabled (EndpointRemove).
+	Reason string `json:"reason,omitempty"`
+}
+
+// ApplyTo returns the endpoint as ch makes e, the member's endpoint as
+// stored (nil if it has none) at time at, or ok false if e is not as ch
+// requires. It does not change e.
+func (ch *EndpointChange) ApplyTo(e *webhook.Endpoint, at time.Time) (_ *webhook.Endpoint, ok bool, _ error) {
+	at = at.UTC()
+	if ch.Op == EndpointRegister && ch.Secret != nil {
+		if e != nil && e.Status != api.EndpointDisabled {
+			return nil, false, nil
+		}
+		return &webhook.Endpoint{
+			Member: ch.Member, URL: ch.URL, Events: ch.Events, Secrets: []webhook.EndpointSecret{*ch.Secret},
+			Status: api.EndpointUnverified, CreatedAt: at, UpdatedAt: at,
+		}, true, nil
+	}
+	if e == nil {
+		return nil, false, nil
+	}
+	n := *e
+	switch ch.Op {
+	case EndpointRegister:
+		if n.Status == api.EndpointDisabled || ch.Verify == (n.URL == ch.URL) {
+			return nil, false, nil
+		}
+		n.URL, n.Events = ch.URL, ch.Events
+		if ch.Verify {
+			n.Status, n.Verified, n.Reason, n.Failures, n.NextAttemptAt = api.EndpointUnverified, false, "", 0, time.Time{}
+		}
+	case EndpointRotate:
+		if ch.Secret == nil {
+			return nil, false, fmt.Errorf("endpoint rotation of %q without a secret", ch.Member)
+		}
+		kept := []webhook.EndpointSecret{*ch.Secret}
+		for _, s := range n.Secrets {
+			if !s.ExpiresAt.IsZero() && !at.Before(s.ExpiresAt) {
+				continue
+			}
+			if s.ExpiresAt.IsZero() || s.ExpiresAt.After(ch.Until) {
+				s.ExpiresAt = ch.Until
+			}
+			kept = append(kept, s)
+		}
+		n.Secrets = kept
+	case EndpointResume:
+		if n.Status != api.EndpointPaused {
+			return nil, false, nil
+		}
+		n.Status, n.Reason, n.Failures, n.NextAttemptAt = api.EndpointActive, "", 0, time.Time{}
+		if !n.Verified {
+			n.Status = api.EndpointUnverified
+		}
+	case EndpointRemove:
+		n.Status, n.Reason = api.EndpointDisabled, ch.Reason
+	default:
+		return nil, false, fmt.Errorf("unknown endpoint change %q", ch.Op)
+	}
+	n.UpdatedAt = at
+	return &n, true, nil
+}
+
+// A DeliveryOutcome is what became of one delivery attempt.
+type DeliveryOutcome string
+
+// The delivery outcomes.
+const (
+	Delivered    DeliveryOutcome = "delivered"
+	Skipped      DeliveryOutcome = "skipped"
+	Retrying     DeliveryOutcome = "retrying"
+	Paused       DeliveryOutcome = "paused"
+	DeadLettered DeliveryOutcome = "dead-lettered"
+	Disabled     DeliveryOutcome = "disabled"
+)
+
+// A DeliveryUpdate is a delivery attempt's outcome.
+type DeliveryUpdate struct {
+	Delivery webhook.Delivery `json:"delivery"`
+	Attempt  webhook.Attempt  `json:"attempt"`
+	Outcome  DeliveryOutcome  `json:"outcome"`
+	// Next is, for Retrying, when to try the endpoint again.
+	Next time.Time `json:"next,omitzero"`
+	// Reason is why, for Paused and Disabled.
+	Reason string `json:"reason,omitempty"`
+}
