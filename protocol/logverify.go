@@ -9,7 +9,6 @@ import (
 
 	"golang.org/x/mod/sumdb/note"
 	"golang.org/x/mod/sumdb/tlog"
-
 )
 
 // Errors a log verification finds, each wrapped in an error type that
