@@ -136,24 +136,45 @@ func runServe(ctx context.Context, e *env, name string, args []string) error {
 // check validates the flags and fills in the defaults that depend on
 // others.
 func (f *serveFlags) check(name string) error {
-	if f.dev {
-		if f.data == "" {
-			f.data = "sparr-data"
-		}
-		if f.addr == "" {
-			f.addr = "127.0.0.1:8080"
-		}
-		if f.tlsCert != "" || f.tlsKey != "" {
-			return usagef("%s: --dev serves plain HTTP on loopback; drop --tls-cert and --tls-key, or drop --dev", name)
-		}
-		host, _, err := net.SplitHostPort(f.addr)
-		if err != nil {
-			return usagef("%s: --addr %q: %v; use host:port", name, f.addr, err)
-		}
-		if ip := net.ParseIP(host); host != "localhost" && (ip == nil || !ip.IsLoopback()) {
-			return usagef("%s: --dev listens on loopback only, and %q is not a loopback address; use --addr 127.0.0.1:PORT, or drop --dev and serve with --tls-cert and --tls-key", name, f.addr)
+	for _, check := range []func(name string) error{
+		f.checkDev, f.checkListening, f.checkPolicy, f.checkTimeouts, f.checkAllowLists, f.checkIssuer,
+	} {
+		if err := check(name); err != nil {
+			return err
 		}
 	}
+	return nil
+}
+
+// checkDev fills in --data and --addr for --dev, and holds --dev to plain
+// HTTP on loopback.
+func (f *serveFlags) checkDev(name string) error {
+	if !f.dev {
+		return nil
+	}
+	if f.data == "" {
+		f.data = "sparr-data"
+	}
+	if f.addr == "" {
+		f.addr = "127.0.0.1:8080"
+	}
+	if f.tlsCert != "" || f.tlsKey != "" {
+		return usagef("%s: --dev serves plain HTTP on loopback; drop --tls-cert and --tls-key, or drop --dev", name)
+	}
+	host, _, err := net.SplitHostPort(f.addr)
+	if err != nil {
+		return usagef("%s: --addr %q: %v; use host:port", name, f.addr, err)
+	}
+	if ip := net.ParseIP(host); host != "localhost" && (ip == nil || !ip.IsLoopback()) {
+		return usagef("%s: --dev listens on loopback only, and %q is not a loopback address; use --addr 127.0.0.1:PORT, or drop --dev and serve with --tls-cert and --tls-key", name, f.addr)
+	}
+	return nil
+}
+
+// checkListening requires --data, fills in --addr, and checks the
+// addresses to listen on and that TLS is either set up or deliberately
+// left to a proxy. --metrics-addr off becomes empty.
+func (f *serveFlags) checkListening(name string) error {
 	if f.data == "" {
 		return usagef("%s: missing --data DIR, the directory with keys/ and hub.db (create it with sparr init --data DIR, or try sparr serve --dev)", name)
 	}
@@ -179,6 +200,13 @@ func (f *serveFlags) check(name string) error {
 			return usagef("%s: --metrics-addr %q: %v; use host:port, or empty to disable metrics", name, f.metricsAddr, err)
 		}
 	}
+	return nil
+}
+
+// checkPolicy checks the hub's policy: how many days flags, reminders,
+// suspicions and the feed last (and that --delivery-concurrency is
+// positive, with them), the thaw windows, and the clock skew tolerated.
+func (f *serveFlags) checkPolicy(name string) error {
 	for _, d := range []struct {
 		flag string
 		v    int
@@ -201,6 +229,13 @@ func (f *serveFlags) check(name string) error {
 	if f.clockSkew < 0 || protocol.CheckSkew(skewOption(f.clockSkew)) != nil {
 		return usagef("%s: --clock-skew %s: want a duration from 0 to %s, such as %s", name, f.clockSkew, protocol.MaxSkew, protocol.DefaultSkew)
 	}
+	return nil
+}
+
+// checkTimeouts checks how long the hub lets requests finish on shutdown
+// and a delivery take, how often it signs a checkpoint, and how it
+// spreads retries.
+func (f *serveFlags) checkTimeouts(name string) error {
 	if f.shutdownTimeout <= 0 {
 		return usagef("%s: --shutdown-timeout %s: want a positive duration such as 30s", name, f.shutdownTimeout)
 	}
@@ -213,6 +248,12 @@ func (f *serveFlags) check(name string) error {
 	if f.retryJitter < 0 || f.retryJitter > 1 {
 		return usagef("%s: --retry-jitter %v: want a fraction from 0 (no jitter) to 1, such as 0.1", name, f.retryJitter)
 	}
+	return nil
+}
+
+// checkAllowLists checks the CIDRs of --webhook-allow, and the addresses
+// and CIDRs of --trusted-proxies.
+func (f *serveFlags) checkAllowLists(name string) error {
 	if _, err := f.targets(); err != nil {
 		return usagef("%s: --webhook-allow: %v", name, err)
 	}
@@ -223,16 +264,22 @@ func (f *serveFlags) check(name string) error {
 			}
 		}
 	}
-	if f.issuer != "" {
-		u, err := url.Parse(f.issuer)
-		switch {
-		case err != nil || u.Host == "" || (u.Scheme != "https" && u.Scheme != "http") || u.RawQuery != "" || u.Fragment != "" || u.User != nil:
-			return usagef("%s: --issuer %q: want the hub's public URL, such as https://hub.example", name, f.issuer)
-		case u.Scheme == "http" && !f.dev && !f.insecureHTTP:
-			return usagef("%s: --issuer %q: members reach a TLS hub over https; use https://", name, f.issuer)
-		}
-		f.issuer = strings.TrimSuffix(f.issuer, "/")
+	return nil
+}
+
+// checkIssuer checks --issuer, if given, and drops its trailing slash.
+func (f *serveFlags) checkIssuer(name string) error {
+	if f.issuer == "" {
+		return nil
 	}
+	u, err := url.Parse(f.issuer)
+	switch {
+	case err != nil || u.Host == "" || (u.Scheme != "https" && u.Scheme != "http") || u.RawQuery != "" || u.Fragment != "" || u.User != nil:
+		return usagef("%s: --issuer %q: want the hub's public URL, such as https://hub.example", name, f.issuer)
+	case u.Scheme == "http" && !f.dev && !f.insecureHTTP:
+		return usagef("%s: --issuer %q: members reach a TLS hub over https; use https://", name, f.issuer)
+	}
+	f.issuer = strings.TrimSuffix(f.issuer, "/")
 	return nil
 }
 
