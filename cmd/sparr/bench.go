@@ -39,8 +39,36 @@ func runBench(ctx context.Context, e *env, name string, args []string) error {
 	return nil
 }
 
-// benchConfig reads the bench command's flags.
-func benchConfig(e *env, name string, args []string) (cfg bench.Config, asJSON bool, err error) {
+// benchConfig reads the bench command's flags: the configuration, and
+// whether to print the report as JSON.
+func benchConfig(e *env, name string, args []string) (bench.Config, bool, error) {
+	fs := e.flags(name, "[flags]", benchAbout())
+	f := &benchFlags{}
+	f.define(fs)
+	rest, err := fs.parse(args)
+	if err != nil {
+		return f.cfg, false, err
+	}
+	if err := noArgs(name, rest); err != nil {
+		return f.cfg, false, err
+	}
+	if f.quick {
+		f.quickDefaults(fs)
+	}
+	for _, check := range []func(name string) error{f.checkRuns, f.parseScenarios, f.parseCounts, f.checkSizes} {
+		if err := check(name); err != nil {
+			return f.cfg, false, err
+		}
+	}
+	if f.cfg.Events < 200 && !f.quick && fs.given("events") {
+		fmt.Fprintf(e.stderr, "note: p99 over fewer than 200 events is not reported in docs/performance.md\n")
+	}
+	return f.cfg, f.asJSON, nil
+}
+
+// benchAbout is the bench command's help text: what it does, and its
+// scenarios.
+func benchAbout() string {
 	var about strings.Builder
 	about.WriteString("Bench starts real hubs on temporary data files and real loopback members, drives\n")
 	about.WriteString("them, and prints each figure beside a baseline measured in the same run, with the\n")
@@ -52,99 +80,124 @@ func benchConfig(e *env, name string, args []string) (cfg bench.Config, asJSON b
 	about.WriteString("The memory scenario needs about 5 GB of free disk in --tmp for 1 000 000 flags;\n")
 	about.WriteString("with less it is skipped. docs/performance.md records the latest figures and how\n")
 	about.WriteString("they were measured.")
-	fs := e.flags(name, "[flags]", about.String())
-	var (
-		scenarios, subscribers, receivers string
-		quick                             bool
-	)
-	fs.StringVar(&scenarios, "scenarios", "", "comma-separated `LIST` of scenarios to run; empty runs all")
+	return about.String()
+}
+
+// benchFlags are the bench command's flags: most set cfg directly; the
+// lists go into it once parsed.
+type benchFlags struct {
+	cfg                               bench.Config
+	scenarios, subscribers, receivers string
+	quick, asJSON                     bool
+}
+
+// define defines the flags in fs, with their defaults.
+func (f *benchFlags) define(fs *flagSet) {
+	cfg := &f.cfg
+	fs.StringVar(&f.scenarios, "scenarios", "", "comma-separated `LIST` of scenarios to run; empty runs all")
 	fs.IntVar(&cfg.Runs, "runs", 3, "measure each figure `N` times (at least 3) and report the median")
 	fs.DurationVar(&cfg.Duration, "duration", 2*time.Second, "length of each throughput run, a `DURATION`")
 	fs.IntVar(&cfg.Concurrency, "concurrency", 32, "clients `C` the check scenario keeps busy")
-	fs.StringVar(&subscribers, "subscribers", "10,100", "comma-separated `COUNTS` of subscribed members for the place scenario")
-	fs.StringVar(&receivers, "receivers", "10,100,500", "comma-separated receiver `COUNTS` for the propagate scenario")
+	fs.StringVar(&f.subscribers, "subscribers", "10,100", "comma-separated `COUNTS` of subscribed members for the place scenario")
+	fs.StringVar(&f.receivers, "receivers", "10,100,500", "comma-separated receiver `COUNTS` for the propagate scenario")
 	fs.IntVar(&cfg.Events, "events", 200, "events `N` each propagation run times")
 	fs.IntVar(&cfg.CatchUp, "catch-up", 100_000, "events `N` a returning member has missed")
 	fs.IntVar(&cfg.ReplicaFlags, "replica-flags", 100_000, "active flags `N` the replica scenario's replica holds")
 	fs.IntVar(&cfg.MemoryFlags, "memory-flags", 1_000_000, "active flags `N` the memory scenario loads")
 	fs.StringVar(&cfg.Dir, "tmp", "", "`DIR` for the temporary data files (removed at the end)")
 	fs.note("tmp", "the system's temporary directory")
-	fs.BoolVar(&asJSON, "json", false, "print the report as JSON, for tracking figures over time")
-	fs.BoolVar(&quick, "quick", false, "a quick look: 1 s runs, receivers 10,100, 10 000 events to catch up and flags in the replica, 100 000 flags for memory")
-	rest, err := fs.parse(args)
-	if err != nil {
-		return cfg, false, err
+	fs.BoolVar(&f.asJSON, "json", false, "print the report as JSON, for tracking figures over time")
+	fs.BoolVar(&f.quick, "quick", false, "a quick look: 1 s runs, receivers 10,100, 10 000 events to catch up and flags in the replica, 100 000 flags for memory")
+}
+
+// quickDefaults makes the defaults smaller for --quick; a flag given on
+// the command line keeps its value.
+func (f *benchFlags) quickDefaults(fs *flagSet) {
+	if !fs.given("duration") {
+		f.cfg.Duration = time.Second
 	}
-	if err := noArgs(name, rest); err != nil {
-		return cfg, false, err
+	if !fs.given("receivers") {
+		f.receivers = "10,100"
 	}
-	if quick {
-		if !fs.given("duration") {
-			cfg.Duration = time.Second
-		}
-		if !fs.given("receivers") {
-			receivers = "10,100"
-		}
-		if !fs.given("catch-up") {
-			cfg.CatchUp = 10_000
-		}
-		if !fs.given("replica-flags") {
-			cfg.ReplicaFlags = 10_000
-		}
-		if !fs.given("memory-flags") {
-			cfg.MemoryFlags = 100_000
-		}
+	if !fs.given("catch-up") {
+		f.cfg.CatchUp = 10_000
 	}
-	if cfg.Runs < 3 {
-		return cfg, false, usagef("%s: --runs %d: a median needs at least 3 runs", name, cfg.Runs)
+	if !fs.given("replica-flags") {
+		f.cfg.ReplicaFlags = 10_000
 	}
-	if cfg.Duration <= 0 {
-		return cfg, false, usagef("%s: --duration %s: want a positive duration", name, cfg.Duration)
+	if !fs.given("memory-flags") {
+		f.cfg.MemoryFlags = 100_000
 	}
+}
+
+// checkRuns checks that there are enough runs for a median, each of some
+// length.
+func (f *benchFlags) checkRuns(name string) error {
+	if f.cfg.Runs < 3 {
+		return usagef("%s: --runs %d: a median needs at least 3 runs", name, f.cfg.Runs)
+	}
+	if f.cfg.Duration <= 0 {
+		return usagef("%s: --duration %s: want a positive duration", name, f.cfg.Duration)
+	}
+	return nil
+}
+
+// parseScenarios puts the scenarios of --scenarios in cfg, refusing one
+// that does not exist.
+func (f *benchFlags) parseScenarios(name string) error {
 	known := map[string]bool{}
 	var names []string
 	for _, s := range bench.Scenarios() {
 		known[s.Name] = true
 		names = append(names, s.Name)
 	}
-	for _, s := range strings.Split(scenarios, ",") {
+	for _, s := range strings.Split(f.scenarios, ",") {
 		if s = strings.TrimSpace(s); s == "" {
 			continue
 		}
 		if !known[s] {
-			return cfg, false, usagef("%s: --scenarios: no scenario %q; the scenarios are %s", name, s, strings.Join(names, ","))
+			return usagef("%s: --scenarios: no scenario %q; the scenarios are %s", name, s, strings.Join(names, ","))
 		}
-		cfg.Scenarios = append(cfg.Scenarios, s)
+		f.cfg.Scenarios = append(f.cfg.Scenarios, s)
 	}
+	return nil
+}
+
+// parseCounts puts the counts of --subscribers and --receivers in cfg.
+func (f *benchFlags) parseCounts(name string) error {
 	for _, list := range []struct {
 		flag, value, example string
 		dst                  *[]int
-	}{{"subscribers", subscribers, "10,100", &cfg.Subscribers}, {"receivers", receivers, "10,100,500", &cfg.Receivers}} {
+	}{{"subscribers", f.subscribers, "10,100", &f.cfg.Subscribers}, {"receivers", f.receivers, "10,100,500", &f.cfg.Receivers}} {
 		for _, s := range strings.Split(list.value, ",") {
 			n, err := strconv.Atoi(strings.TrimSpace(s))
 			if err != nil || n < 1 {
-				return cfg, false, usagef("%s: --%s %q: want counts such as %s", name, list.flag, list.value, list.example)
+				return usagef("%s: --%s %q: want counts such as %s", name, list.flag, list.value, list.example)
 			}
 			*list.dst = append(*list.dst, n)
 		}
 	}
+	return nil
+}
+
+// checkSizes checks that every size of a scenario is positive, and that
+// --tmp, if given, is a directory.
+func (f *benchFlags) checkSizes(name string) error {
+	cfg := &f.cfg
 	for _, v := range []struct {
 		flag string
 		n    int
 	}{{"concurrency", cfg.Concurrency}, {"events", cfg.Events}, {"catch-up", cfg.CatchUp}, {"replica-flags", cfg.ReplicaFlags}, {"memory-flags", cfg.MemoryFlags}} {
 		if v.n < 1 {
-			return cfg, false, usagef("%s: --%s %d: want a positive number", name, v.flag, v.n)
+			return usagef("%s: --%s %d: want a positive number", name, v.flag, v.n)
 		}
 	}
 	if cfg.Dir != "" {
 		if fi, err := os.Stat(cfg.Dir); err != nil || !fi.IsDir() {
-			return cfg, false, usagef("%s: --tmp %q: not a directory", name, cfg.Dir)
+			return usagef("%s: --tmp %q: not a directory", name, cfg.Dir)
 		}
 	}
-	if cfg.Events < 200 && !quick && fs.given("events") {
-		fmt.Fprintf(e.stderr, "note: p99 over fewer than 200 events is not reported in docs/performance.md\n")
-	}
-	return cfg, asJSON, nil
+	return nil
 }
 
 // printBench prints the report as a table: each figure, its baseline, and

@@ -306,205 +306,283 @@ func (e *stepError) Unwrap() error { return e.err }
 // story tells the story, step by step, and stops at the first step that
 // does not behave as told.
 func (d *demo) story(ctx context.Context) error {
-	a, b, c := d.banks[0], d.banks[1], d.banks[2]
-	d.printf("Spärr demo: one hub and %d member banks, all on this machine.\n", d.n)
-	d.printf("The hub listens on %s. Each bank runs a webhook receiver for the hub's\n", d.issuer)
-	d.printf("signed records and keeps a replica of them, so it can check identities on its own.\n")
-
-	var tok protocol.Token
-	var placed *client.WriteResult
-	var sent time.Time
+	s := &flagStory{demo: d, a: d.banks[0], b: d.banks[1], c: d.banks[2]}
+	s.introduce()
 	steps := []struct {
 		title string
-		run   func() error
+		run   func(context.Context) error
 	}{
-		{"a consumer asks Bank A to protect their personnummer", func() error {
-			d.printf("\nStep 1. A consumer asks %s to protect their personnummer.\n", a.name)
-			d.printf("  They log in to %s's app with BankID and ask for protection; %s records their consent.\n", a.name, a.name)
-			toks, err := a.client.Tokenize(ctx, protocol.TypePersonalNumber, demoPersonnummer)
-			if err != nil {
-				return err
-			}
-			tok = toks[0]
-			d.printf("  %s turns %s into an anonymous token; the number itself never leaves the bank.\n", a.name, demoPersonnummer)
-			sent = time.Now()
-			if demoSkip != nil && demoSkip(1) {
-				return errors.New("the flag was not placed")
-			}
-			now := time.Now()
-			placed, err = a.client.PlaceFlag(ctx, client.PlaceFlagRequest{Subject: tok, Consent: &protocol.Consent{
-				Collection: protocol.ConsentCollection{Method: "mobile-app", At: protocol.NewNumericDate(now)},
-				Notice:     "https://" + a.id + ".example/privacy/sparr",
-				ExpiresAt:  protocol.NewNumericDate(now.AddDate(2, 0, 0)),
-				Evidence:   protocol.ConsentEvidence{AuthenticationMethod: "bankid", AssuranceLevel: "loa3", Reference: "demo-login-1"},
-			}})
-			if err != nil {
-				return err
-			}
-			if placed.Existing || placed.Record == nil {
-				return errors.New("the hub did not place a new flag")
-			}
-			d.printf("  The hub placed the flag until %s, signed it, and wrote it in its exchange log (entry %d).\n",
-				placed.Flag.ExpiresAt.Format(time.DateOnly), placed.LogIndex)
-			return nil
-		}},
-		{"every bank receives the signed flag", func() error {
-			d.printf("\nStep 2. Every bank receives the signed flag.\n")
-			for _, bk := range d.banks[1:] {
-				if err := d.waitFor(ctx, bk.name+" receiving the flag", func() bool { _, ok := bk.arrival(placed.Record.ID); return ok }); err != nil {
-					return err
-				}
-				at, _ := bk.arrival(placed.Record.ID)
-				if adv := bk.replica.Check(tok); adv.Advice != client.AdviceVerify {
-					return fmt.Errorf("%s's replica says %s", bk.name, adv)
-				}
-				d.printf("  %s: received it, checked the hub's signature, and stored it, %d ms after %s sent the flag.\n",
-					bk.name, at.Sub(sent).Milliseconds(), a.name)
-			}
-			return nil
-		}},
-		{"a fraudster applies for credit at Bank B", func() error {
-			d.printf("\nStep 3. A fraudster applies for credit at %s with that personnummer.\n", b.name)
-			toks, err := b.client.Tokenize(ctx, protocol.TypePersonalNumber, "090527+1474")
-			if err != nil {
-				return err
-			}
-			if toks[0] != tok {
-				return errors.New("Bank B's token for the number differs from Bank A's")
-			}
-			d.printf("  The application says 090527+1474; %s computes the same token as %s.\n", b.name, a.name)
-			const rounds = 10_000
-			start := time.Now()
-			var local replica.Advice
-			for range rounds {
-				local = b.replica.Check(tok)
-			}
-			took := time.Since(start) / rounds
-			if local.Advice != client.AdviceVerify {
-				return fmt.Errorf("%s's replica answered %s; it should have said verify", b.name, local)
-			}
-			d.printf("  %s's own replica answers in %.1f µs: VERIFY, the person is protected.\n", b.name, float64(took)/1e3)
-			res, err := b.client.Check(ctx, client.PurposeCreditApplication, tok)
-			if err != nil {
-				return err
-			}
-			if adv := res.Results[0].Advice; adv != client.AdviceVerify {
-				return fmt.Errorf("the hub answered %s; it should have said verify", adv)
-			}
-			d.printf("  The hub confirms: VERIFY, with the flag's signed record.\n")
-			d.printf("  %s asks the applicant to prove who they are with BankID. The fraudster cannot,\n", b.name)
-			d.printf("  so no credit is granted, and %s reports the outcome to the hub.\n", b.name)
-			if _, err := b.client.ReportOutcome(ctx, res.ID, client.OutcomeNotVerified); err != nil {
-				return err
-			}
-			return nil
-		}},
-		{"the consumer thaws the flag for an hour to apply for a loan at Bank C", func() error {
-			d.printf("\nStep 4. The consumer thaws the flag for an hour, to apply for a loan at %s.\n", c.name)
-			until := time.Now().Add(time.Hour)
-			if demoSkip == nil || !demoSkip(4) {
-				thawed, err := c.client.ThawFlag(ctx, placed.Flag.ID, time.Time{}, until)
-				if err != nil {
-					return err
-				}
-				if err := d.waitFor(ctx, c.name+" receiving the thaw", func() bool { _, ok := c.arrival(thawed.Record.ID); return ok }); err != nil {
-					return err
-				}
-			}
-			local := c.replica.Check(tok)
-			if local.Advice != client.AdviceNone || !local.Thawed {
-				return fmt.Errorf("%s's replica answered %s (thawed: %v); it should have said none, thawed", c.name, local, local.Thawed)
-			}
-			res, err := c.client.Check(ctx, client.PurposeCreditApplication, tok)
-			if err != nil {
-				return err
-			}
-			if r := res.Results[0]; r.Advice != client.AdviceNone || r.Flag == nil || !r.Flag.Thawed {
-				return fmt.Errorf("the hub answered %s; it should have said none, thawed", r.Advice)
-			}
-			d.printf("  %s's check says NONE: the flag is thawed until %s, so the loan application\n", c.name, local.Flag.ThawUntil.Local().Format("15:04"))
-			d.printf("  goes ahead as usual. Its replica and the hub agree.\n")
-			return nil
-		}},
-		{"the consumer lifts the flag and every bank forgets it", func() error {
-			d.printf("\nStep 5. The consumer lifts the flag at %s: they withdraw their consent.\n", a.name)
-			liftedAt := time.Now()
-			var lift string
-			if demoSkip == nil || !demoSkip(5) {
-				lifted, err := a.client.LiftFlag(ctx, placed.Flag.ID)
-				if err != nil {
-					return err
-				}
-				lift = lifted.Record.ID
-			}
-			for _, bk := range d.banks {
-				err := d.waitFor(ctx, bk.name+" forgetting the flag", func() bool {
-					_, ok := bk.arrival(lift)
-					return ok && bk.replica.Check(tok).Flag == nil && bk.replica.Stats().Flags == 0
-				})
-				if err != nil {
-					return err
-				}
-				at, _ := bk.arrival(lift)
-				d.printf("  %s: its replica no longer holds the flag or any of its records (%d ms after the lift).\n",
-					bk.name, at.Sub(liftedAt).Milliseconds())
-			}
-			if _, err := b.client.Record(ctx, placed.Record.ID); !errors.Is(err, client.ErrNotFound) {
-				return fmt.Errorf("the hub still serves the placed record (%v)", err)
-			}
-			res, err := b.client.Check(ctx, client.PurposeAccountOpening, tok)
-			if err != nil {
-				return err
-			}
-			if adv := res.Results[0].Advice; adv != client.AdviceNone {
-				return fmt.Errorf("the hub answered %s after the lift; it should have said none", adv)
-			}
-			d.printf("  The hub deleted the consent and the flag's earlier records; a check now says NONE.\n")
-			return nil
-		}},
-		{"what the exchange log now holds", func() error {
-			d.printf("\nStep 6. What the exchange log now holds.\n")
-			rep, lines, err := d.verifyExchangeLog(ctx)
-			if err != nil {
-				return err
-			}
-			for _, l := range lines {
-				if strings.Contains(string(l), tok.String()) || strings.Contains(string(l), base64.RawURLEncoding.EncodeToString(tok.Value[:])[:16]) ||
-					strings.Contains(string(l), "19090527") || strings.Contains(string(l), "0905271474") {
-					return fmt.Errorf("log entry %q holds the personnummer or its token", strings.TrimSpace(string(l)))
-				}
-			}
-			d.printf("  The hub signed a checkpoint of its log: %d entries. Finansinspektionen, the regulator,\n", rep.New.Size)
-			d.printf("  checked the hub's signature on it and recomputed it from every entry: they match.\n")
-			d.printf("  No entry holds the personnummer or its token. Entries by action:\n")
-			actions := make([]protocol.LogAction, 0, len(rep.Actions))
-			for act := range rep.Actions {
-				actions = append(actions, act)
-			}
-			slices.SortFunc(actions, func(x, y protocol.LogAction) int {
-				if rep.Actions[x] != rep.Actions[y] {
-					return int(rep.Actions[y]) - int(rep.Actions[x])
-				}
-				return strings.Compare(string(x), string(y))
-			})
-			for _, act := range actions {
-				d.printf("    %4d  %-20s %s\n", rep.Actions[act], act, logActions[act])
-			}
-			for _, want := range []protocol.LogAction{protocol.LogFlagPlaced, protocol.LogCheck, protocol.LogFlagThawed, protocol.LogFlagLifted, protocol.LogTokens, protocol.LogDelivery, protocol.LogErased} {
-				if rep.Actions[want] == 0 {
-					return fmt.Errorf("the log has no %s entry", want)
-				}
-			}
-			return nil
-		}},
+		{"a consumer asks Bank A to protect their personnummer", s.placeFlag},
+		{"every bank receives the signed flag", s.receiveFlag},
+		{"a fraudster applies for credit at Bank B", s.stopFraudster},
+		{"the consumer thaws the flag for an hour to apply for a loan at Bank C", s.thawFlag},
+		{"the consumer lifts the flag and every bank forgets it", s.liftFlag},
+		{"what the exchange log now holds", s.showLog},
 	}
-	for i, s := range steps {
-		if err := s.run(); err != nil {
-			return &stepError{step: i + 1, title: s.title, err: err}
+	for i, st := range steps {
+		if err := st.run(ctx); err != nil {
+			return &stepError{step: i + 1, title: st.title, err: err}
 		}
 	}
 	d.printf("\nAll %d steps behaved as described. The temporary data is being removed.\n", len(steps))
 	return nil
+}
+
+// A flagStory is the demo's story of one consumer's flag: Banks A, B and
+// C, who play a part in it, and what the steps pass on to each other.
+type flagStory struct {
+	*demo
+	a, b, c *demoBank
+
+	tok    protocol.Token      // the consumer's personnummer as a token
+	placed *client.WriteResult // the flag as Bank A placed it
+	sent   time.Time           // when Bank A sent the flag
+}
+
+// introduce says who takes part.
+func (s *flagStory) introduce() {
+	s.printf("Spärr demo: one hub and %d member banks, all on this machine.\n", s.n)
+	s.printf("The hub listens on %s. Each bank runs a webhook receiver for the hub's\n", s.issuer)
+	s.printf("signed records and keeps a replica of them, so it can check identities on its own.\n")
+}
+
+// placeFlag is step 1: Bank A turns the consumer's personnummer into a
+// token and places a flag on it, with the consumer's consent.
+func (s *flagStory) placeFlag(ctx context.Context) error {
+	a := s.a
+	s.printf("\nStep 1. A consumer asks %s to protect their personnummer.\n", a.name)
+	s.printf("  They log in to %s's app with BankID and ask for protection; %s records their consent.\n", a.name, a.name)
+	toks, err := a.client.Tokenize(ctx, protocol.TypePersonalNumber, demoPersonnummer)
+	if err != nil {
+		return err
+	}
+	s.tok = toks[0]
+	s.printf("  %s turns %s into an anonymous token; the number itself never leaves the bank.\n", a.name, demoPersonnummer)
+	s.sent = time.Now()
+	if demoSkip != nil && demoSkip(1) {
+		return errors.New("the flag was not placed")
+	}
+	s.placed, err = a.client.PlaceFlag(ctx, client.PlaceFlagRequest{Subject: s.tok, Consent: demoConsent(a, time.Now())})
+	if err != nil {
+		return err
+	}
+	if s.placed.Existing || s.placed.Record == nil {
+		return errors.New("the hub did not place a new flag")
+	}
+	s.printf("  The hub placed the flag until %s, signed it, and wrote it in its exchange log (entry %d).\n",
+		s.placed.Flag.ExpiresAt.Format(time.DateOnly), s.placed.LogIndex)
+	return nil
+}
+
+// demoConsent is the consent bank collects at now: in its app, after a
+// BankID login, for two years.
+func demoConsent(bank *demoBank, now time.Time) *protocol.Consent {
+	return &protocol.Consent{
+		Collection: protocol.ConsentCollection{Method: "mobile-app", At: protocol.NewNumericDate(now)},
+		Notice:     "https://" + bank.id + ".example/privacy/sparr",
+		ExpiresAt:  protocol.NewNumericDate(now.AddDate(2, 0, 0)),
+		Evidence:   protocol.ConsentEvidence{AuthenticationMethod: "bankid", AssuranceLevel: "loa3", Reference: "demo-login-1"},
+	}
+}
+
+// receiveFlag is step 2: every other bank's replica has the flag, and
+// advises to verify the consumer.
+func (s *flagStory) receiveFlag(ctx context.Context) error {
+	s.printf("\nStep 2. Every bank receives the signed flag.\n")
+	for _, bk := range s.banks[1:] {
+		if err := s.waitFor(ctx, bk.name+" receiving the flag", func() bool { _, ok := bk.arrival(s.placed.Record.ID); return ok }); err != nil {
+			return err
+		}
+		at, _ := bk.arrival(s.placed.Record.ID)
+		if adv := bk.replica.Check(s.tok); adv.Advice != client.AdviceVerify {
+			return fmt.Errorf("%s's replica says %s", bk.name, adv)
+		}
+		s.printf("  %s: received it, checked the hub's signature, and stored it, %d ms after %s sent the flag.\n",
+			bk.name, at.Sub(s.sent).Milliseconds(), s.a.name)
+	}
+	return nil
+}
+
+// stopFraudster is step 3: Bank B's replica and the hub both advise to
+// verify an applicant with the personnummer, and Bank B reports that the
+// applicant could not prove who they are.
+func (s *flagStory) stopFraudster(ctx context.Context) error {
+	b := s.b
+	s.printf("\nStep 3. A fraudster applies for credit at %s with that personnummer.\n", b.name)
+	toks, err := b.client.Tokenize(ctx, protocol.TypePersonalNumber, "090527+1474")
+	if err != nil {
+		return err
+	}
+	if toks[0] != s.tok {
+		return errors.New("Bank B's token for the number differs from Bank A's")
+	}
+	s.printf("  The application says 090527+1474; %s computes the same token as %s.\n", b.name, s.a.name)
+	local, took := timeReplicaCheck(b, s.tok)
+	if local.Advice != client.AdviceVerify {
+		return fmt.Errorf("%s's replica answered %s; it should have said verify", b.name, local)
+	}
+	s.printf("  %s's own replica answers in %.1f µs: VERIFY, the person is protected.\n", b.name, float64(took)/1e3)
+	res, err := b.client.Check(ctx, client.PurposeCreditApplication, s.tok)
+	if err != nil {
+		return err
+	}
+	if adv := res.Results[0].Advice; adv != client.AdviceVerify {
+		return fmt.Errorf("the hub answered %s; it should have said verify", adv)
+	}
+	s.printf("  The hub confirms: VERIFY, with the flag's signed record.\n")
+	s.printf("  %s asks the applicant to prove who they are with BankID. The fraudster cannot,\n", b.name)
+	s.printf("  so no credit is granted, and %s reports the outcome to the hub.\n", b.name)
+	if _, err := b.client.ReportOutcome(ctx, res.ID, client.OutcomeNotVerified); err != nil {
+		return err
+	}
+	return nil
+}
+
+// timeReplicaCheck checks tok in bank's replica many times, and returns
+// its advice and how long one check took on average.
+func timeReplicaCheck(bank *demoBank, tok protocol.Token) (replica.Advice, time.Duration) {
+	const rounds = 10_000
+	start := time.Now()
+	var local replica.Advice
+	for range rounds {
+		local = bank.replica.Check(tok)
+	}
+	return local, time.Since(start) / rounds
+}
+
+// thawFlag is step 4: Bank C thaws the flag for an hour, and then its
+// replica and the hub both advise nothing, because the flag is thawed.
+func (s *flagStory) thawFlag(ctx context.Context) error {
+	c := s.c
+	s.printf("\nStep 4. The consumer thaws the flag for an hour, to apply for a loan at %s.\n", c.name)
+	until := time.Now().Add(time.Hour)
+	if demoSkip == nil || !demoSkip(4) {
+		thawed, err := c.client.ThawFlag(ctx, s.placed.Flag.ID, time.Time{}, until)
+		if err != nil {
+			return err
+		}
+		if err := s.waitFor(ctx, c.name+" receiving the thaw", func() bool { _, ok := c.arrival(thawed.Record.ID); return ok }); err != nil {
+			return err
+		}
+	}
+	local := c.replica.Check(s.tok)
+	if local.Advice != client.AdviceNone || !local.Thawed {
+		return fmt.Errorf("%s's replica answered %s (thawed: %v); it should have said none, thawed", c.name, local, local.Thawed)
+	}
+	res, err := c.client.Check(ctx, client.PurposeCreditApplication, s.tok)
+	if err != nil {
+		return err
+	}
+	if r := res.Results[0]; r.Advice != client.AdviceNone || r.Flag == nil || !r.Flag.Thawed {
+		return fmt.Errorf("the hub answered %s; it should have said none, thawed", r.Advice)
+	}
+	s.printf("  %s's check says NONE: the flag is thawed until %s, so the loan application\n", c.name, local.Flag.ThawUntil.Local().Format("15:04"))
+	s.printf("  goes ahead as usual. Its replica and the hub agree.\n")
+	return nil
+}
+
+// liftFlag is step 5: Bank A lifts the flag, every bank's replica forgets
+// it, and the hub no longer serves its records or advises on it.
+func (s *flagStory) liftFlag(ctx context.Context) error {
+	s.printf("\nStep 5. The consumer lifts the flag at %s: they withdraw their consent.\n", s.a.name)
+	liftedAt := time.Now()
+	var lift string
+	if demoSkip == nil || !demoSkip(5) {
+		lifted, err := s.a.client.LiftFlag(ctx, s.placed.Flag.ID)
+		if err != nil {
+			return err
+		}
+		lift = lifted.Record.ID
+	}
+	if err := s.waitForgotten(ctx, lift, liftedAt); err != nil {
+		return err
+	}
+	b := s.b
+	if _, err := b.client.Record(ctx, s.placed.Record.ID); !errors.Is(err, client.ErrNotFound) {
+		return fmt.Errorf("the hub still serves the placed record (%v)", err)
+	}
+	res, err := b.client.Check(ctx, client.PurposeAccountOpening, s.tok)
+	if err != nil {
+		return err
+	}
+	if adv := res.Results[0].Advice; adv != client.AdviceNone {
+		return fmt.Errorf("the hub answered %s after the lift; it should have said none", adv)
+	}
+	s.printf("  The hub deleted the consent and the flag's earlier records; a check now says NONE.\n")
+	return nil
+}
+
+// waitForgotten waits until every bank has the lift, the record with id
+// lift, and its replica holds no flag, and says how long after liftedAt
+// each had it.
+func (s *flagStory) waitForgotten(ctx context.Context, lift string, liftedAt time.Time) error {
+	for _, bk := range s.banks {
+		err := s.waitFor(ctx, bk.name+" forgetting the flag", func() bool {
+			_, ok := bk.arrival(lift)
+			return ok && bk.replica.Check(s.tok).Flag == nil && bk.replica.Stats().Flags == 0
+		})
+		if err != nil {
+			return err
+		}
+		at, _ := bk.arrival(lift)
+		s.printf("  %s: its replica no longer holds the flag or any of its records (%d ms after the lift).\n",
+			bk.name, at.Sub(liftedAt).Milliseconds())
+	}
+	return nil
+}
+
+// showLog is step 6: the regulator verifies the exchange log, which holds
+// neither the personnummer nor its token but an entry for each action of
+// the story.
+func (s *flagStory) showLog(ctx context.Context) error {
+	s.printf("\nStep 6. What the exchange log now holds.\n")
+	rep, lines, err := s.verifyExchangeLog(ctx)
+	if err != nil {
+		return err
+	}
+	if err := s.noPersonalData(lines); err != nil {
+		return err
+	}
+	s.printf("  The hub signed a checkpoint of its log: %d entries. Finansinspektionen, the regulator,\n", rep.New.Size)
+	s.printf("  checked the hub's signature on it and recomputed it from every entry: they match.\n")
+	s.printf("  No entry holds the personnummer or its token. Entries by action:\n")
+	s.printActions(rep)
+	for _, want := range []protocol.LogAction{protocol.LogFlagPlaced, protocol.LogCheck, protocol.LogFlagThawed, protocol.LogFlagLifted, protocol.LogTokens, protocol.LogDelivery, protocol.LogErased} {
+		if rep.Actions[want] == 0 {
+			return fmt.Errorf("the log has no %s entry", want)
+		}
+	}
+	return nil
+}
+
+// noPersonalData fails if a log entry holds the consumer's personnummer
+// or its token.
+func (s *flagStory) noPersonalData(lines [][]byte) error {
+	for _, l := range lines {
+		if strings.Contains(string(l), s.tok.String()) || strings.Contains(string(l), base64.RawURLEncoding.EncodeToString(s.tok.Value[:])[:16]) ||
+			strings.Contains(string(l), "19090527") || strings.Contains(string(l), "0905271474") {
+			return fmt.Errorf("log entry %q holds the personnummer or its token", strings.TrimSpace(string(l)))
+		}
+	}
+	return nil
+}
+
+// printActions prints how many entries the log has of each action, the
+// most frequent first, with what the action means.
+func (s *flagStory) printActions(rep *protocol.LogReport) {
+	actions := make([]protocol.LogAction, 0, len(rep.Actions))
+	for act := range rep.Actions {
+		actions = append(actions, act)
+	}
+	slices.SortFunc(actions, func(x, y protocol.LogAction) int {
+		if rep.Actions[x] != rep.Actions[y] {
+			return int(rep.Actions[y]) - int(rep.Actions[x])
+		}
+		return strings.Compare(string(x), string(y))
+	})
+	for _, act := range actions {
+		s.printf("    %4d  %-20s %s\n", rep.Actions[act], act, logActions[act])
+	}
 }
 
 // logActions explain the exchange log's actions that the story makes.

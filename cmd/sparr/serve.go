@@ -137,24 +137,45 @@ func runServe(ctx context.Context, e *env, name string, args []string) error {
 // check validates the flags and fills in the defaults that depend on
 // others.
 func (f *serveFlags) check(name string) error {
-	if f.dev {
-		if f.data == "" {
-			f.data = "sparr-data"
-		}
-		if f.addr == "" {
-			f.addr = "127.0.0.1:8080"
-		}
-		if f.tlsCert != "" || f.tlsKey != "" {
-			return usagef("%s: --dev serves plain HTTP on loopback; drop --tls-cert and --tls-key, or drop --dev", name)
-		}
-		host, _, err := net.SplitHostPort(f.addr)
-		if err != nil {
-			return usagef("%s: --addr %q: %v; use host:port", name, f.addr, err)
-		}
-		if ip := net.ParseIP(host); host != "localhost" && (ip == nil || !ip.IsLoopback()) {
-			return usagef("%s: --dev listens on loopback only, and %q is not a loopback address; use --addr 127.0.0.1:PORT, or drop --dev and serve with --tls-cert and --tls-key", name, f.addr)
+	for _, check := range []func(name string) error{
+		f.checkDev, f.checkListening, f.checkPolicy, f.checkTimeouts, f.checkAllowLists, f.checkIssuer,
+	} {
+		if err := check(name); err != nil {
+			return err
 		}
 	}
+	return nil
+}
+
+// checkDev fills in --data and --addr for --dev, and holds --dev to plain
+// HTTP on loopback.
+func (f *serveFlags) checkDev(name string) error {
+	if !f.dev {
+		return nil
+	}
+	if f.data == "" {
+		f.data = "sparr-data"
+	}
+	if f.addr == "" {
+		f.addr = "127.0.0.1:8080"
+	}
+	if f.tlsCert != "" || f.tlsKey != "" {
+		return usagef("%s: --dev serves plain HTTP on loopback; drop --tls-cert and --tls-key, or drop --dev", name)
+	}
+	host, _, err := net.SplitHostPort(f.addr)
+	if err != nil {
+		return usagef("%s: --addr %q: %v; use host:port", name, f.addr, err)
+	}
+	if ip := net.ParseIP(host); host != "localhost" && (ip == nil || !ip.IsLoopback()) {
+		return usagef("%s: --dev listens on loopback only, and %q is not a loopback address; use --addr 127.0.0.1:PORT, or drop --dev and serve with --tls-cert and --tls-key", name, f.addr)
+	}
+	return nil
+}
+
+// checkListening requires --data, fills in --addr, and checks the
+// addresses to listen on and that TLS is either set up or deliberately
+// left to a proxy. --metrics-addr off becomes empty.
+func (f *serveFlags) checkListening(name string) error {
 	if f.data == "" {
 		return usagef("%s: missing --data DIR, the directory with keys/ and hub.db (create it with sparr init --data DIR, or try sparr serve --dev)", name)
 	}
@@ -180,6 +201,13 @@ func (f *serveFlags) check(name string) error {
 			return usagef("%s: --metrics-addr %q: %v; use host:port, or empty to disable metrics", name, f.metricsAddr, err)
 		}
 	}
+	return nil
+}
+
+// checkPolicy checks the hub's policy: how many days flags, reminders,
+// suspicions and the feed last (and that --delivery-concurrency is
+// positive, with them), the thaw windows, and the clock skew tolerated.
+func (f *serveFlags) checkPolicy(name string) error {
 	for _, d := range []struct {
 		flag string
 		v    int
@@ -202,6 +230,13 @@ func (f *serveFlags) check(name string) error {
 	if f.clockSkew < 0 || protocol.CheckSkew(skewOption(f.clockSkew)) != nil {
 		return usagef("%s: --clock-skew %s: want a duration from 0 to %s, such as %s", name, f.clockSkew, protocol.MaxSkew, protocol.DefaultSkew)
 	}
+	return nil
+}
+
+// checkTimeouts checks how long the hub lets requests finish on shutdown
+// and a delivery take, how often it signs a checkpoint, and how it
+// spreads retries.
+func (f *serveFlags) checkTimeouts(name string) error {
 	if f.shutdownTimeout <= 0 {
 		return usagef("%s: --shutdown-timeout %s: want a positive duration such as 30s", name, f.shutdownTimeout)
 	}
@@ -214,6 +249,12 @@ func (f *serveFlags) check(name string) error {
 	if f.retryJitter < 0 || f.retryJitter > 1 {
 		return usagef("%s: --retry-jitter %v: want a fraction from 0 (no jitter) to 1, such as 0.1", name, f.retryJitter)
 	}
+	return nil
+}
+
+// checkAllowLists checks the CIDRs of --webhook-allow, and the addresses
+// and CIDRs of --trusted-proxies.
+func (f *serveFlags) checkAllowLists(name string) error {
 	if _, err := f.targets(); err != nil {
 		return usagef("%s: --webhook-allow: %v", name, err)
 	}
@@ -224,16 +265,22 @@ func (f *serveFlags) check(name string) error {
 			}
 		}
 	}
-	if f.issuer != "" {
-		u, err := url.Parse(f.issuer)
-		switch {
-		case err != nil || u.Host == "" || (u.Scheme != "https" && u.Scheme != "http") || u.RawQuery != "" || u.Fragment != "" || u.User != nil:
-			return usagef("%s: --issuer %q: want the hub's public URL, such as https://hub.example", name, f.issuer)
-		case u.Scheme == "http" && !f.dev && !f.insecureHTTP:
-			return usagef("%s: --issuer %q: members reach a TLS hub over https; use https://", name, f.issuer)
-		}
-		f.issuer = strings.TrimSuffix(f.issuer, "/")
+	return nil
+}
+
+// checkIssuer checks --issuer, if given, and drops its trailing slash.
+func (f *serveFlags) checkIssuer(name string) error {
+	if f.issuer == "" {
+		return nil
 	}
+	u, err := url.Parse(f.issuer)
+	switch {
+	case err != nil || u.Host == "" || (u.Scheme != "https" && u.Scheme != "http") || u.RawQuery != "" || u.Fragment != "" || u.User != nil:
+		return usagef("%s: --issuer %q: want the hub's public URL, such as https://hub.example", name, f.issuer)
+	case u.Scheme == "http" && !f.dev && !f.insecureHTTP:
+		return usagef("%s: --issuer %q: members reach a TLS hub over https; use https://", name, f.issuer)
+	}
+	f.issuer = strings.TrimSuffix(f.issuer, "/")
 	return nil
 }
 
@@ -299,63 +346,122 @@ func (f *serveFlags) deriveIssuer(bound net.Addr) string {
 func serve(ctx context.Context, e *env, f *serveFlags) error {
 	ginMode.Do(func() { gin.SetMode(gin.ReleaseMode) })
 	log := slog.New(slog.NewJSONHandler(e.stderr, &slog.HandlerOptions{Level: f.logLevel}))
-	kdir := keysDir(f.data)
-
-	if f.dev {
-		if err := devKeys(e, f.data); err != nil {
-			return err
-		}
-	}
-	keys, err := keyring.Load(kdir)
-	if errors.Is(err, keyring.ErrNoKeys) {
-		return fmt.Errorf("no keys in %s: create them with sparr init --data %s (or try sparr serve --dev)", kdir, shellQuote(f.data))
-	}
+	keys, err := f.loadKeys(e)
 	if err != nil {
-		return fmt.Errorf("load keys: %w", err)
+		return err
 	}
-	var tlsConfig *tls.Config
-	if f.tlsCert != "" {
-		cert, err := tls.LoadX509KeyPair(f.tlsCert, f.tlsKey)
-		if err != nil {
-			return fmt.Errorf("load the TLS certificate: %w; check --tls-cert and --tls-key", err)
-		}
-		tlsConfig = &tls.Config{MinVersion: tls.VersionTLS12, Certificates: []tls.Certificate{cert}}
-	}
-
-	var lc net.ListenConfig
-	ln, err := lc.Listen(ctx, "tcp", f.addr)
+	tlsConfig, err := f.loadTLS()
 	if err != nil {
-		return fmt.Errorf("listen on %s: %w", f.addr, err)
+		return err
+	}
+	ln, mln, err := f.listen(ctx)
+	if err != nil {
+		return err
 	}
 	defer ln.Close()
-	var mln net.Listener
-	if f.metricsAddr != "" {
-		if mln, err = lc.Listen(ctx, "tcp", f.metricsAddr); err != nil {
-			return fmt.Errorf("listen for metrics on %s: %w; choose another --metrics-addr, or --metrics-addr= to disable it", f.metricsAddr, err)
-		}
+	if mln != nil {
 		defer mln.Close()
 	}
 	issuer := f.issuer
 	if issuer == "" {
 		issuer = f.deriveIssuer(ln.Addr())
 	}
-
-	st, err := store.Open(dbPath(f.data), store.Options{})
-	switch {
-	case errors.Is(err, store.ErrLocked):
-		return fmt.Errorf("another hub is using %s; stop it first, or give this one another --data", dbPath(f.data))
-	case errors.Is(err, store.ErrSchemaTooNew):
-		return fmt.Errorf("%w. Run the newer sparr that wrote it, or restore a backup this version wrote", err)
-	case err != nil:
+	st, err := f.openStore()
+	if err != nil {
+		return err
+	}
+	defer closeStore(st, dbPath(f.data), log)
+	hub, err := f.startHub(issuer, st, keys, log)
+	if err != nil {
 		return err
 	}
 	defer func() {
-		if err := st.Close(); err != nil {
-			log.Error("closing the store failed", "path", dbPath(f.data), "error", err)
-		} else {
-			log.Info("store closed", "path", dbPath(f.data))
-		}
+		hub.Close()
+		log.Info("background jobs stopped")
 	}()
+	api, metrics, errc := startHTTP(hub, tlsConfig, ln, mln, log)
+	f.announce(e, log, keys, issuer, ln, mln, tlsConfig != nil)
+	serveErr := waitForStop(ctx, errc, f.shutdownTimeout, log)
+	shutdownHTTP(ctx, f.shutdownTimeout, log, api, metrics)
+	return serveErr
+}
+
+// loadKeys loads the hub's keys from DIR/keys; with --dev it creates them
+// first if need be.
+func (f *serveFlags) loadKeys(e *env) (*keyring.Keys, error) {
+	kdir := keysDir(f.data)
+	if f.dev {
+		if err := devKeys(e, f.data); err != nil {
+			return nil, err
+		}
+	}
+	keys, err := keyring.Load(kdir)
+	if errors.Is(err, keyring.ErrNoKeys) {
+		return nil, fmt.Errorf("no keys in %s: create them with sparr init --data %s (or try sparr serve --dev)", kdir, shellQuote(f.data))
+	}
+	if err != nil {
+		return nil, fmt.Errorf("load keys: %w", err)
+	}
+	return keys, nil
+}
+
+// loadTLS loads the TLS certificate and key, if given; without them the
+// hub serves plain HTTP, and the config is nil.
+func (f *serveFlags) loadTLS() (*tls.Config, error) {
+	if f.tlsCert == "" {
+		return nil, nil
+	}
+	cert, err := tls.LoadX509KeyPair(f.tlsCert, f.tlsKey)
+	if err != nil {
+		return nil, fmt.Errorf("load the TLS certificate: %w; check --tls-cert and --tls-key", err)
+	}
+	return &tls.Config{MinVersion: tls.VersionTLS12, Certificates: []tls.Certificate{cert}}, nil
+}
+
+// listen listens on --addr for the API and on --metrics-addr for metrics;
+// mln is nil when metrics are off.
+func (f *serveFlags) listen(ctx context.Context) (ln, mln net.Listener, err error) {
+	var lc net.ListenConfig
+	ln, err = lc.Listen(ctx, "tcp", f.addr)
+	if err != nil {
+		return nil, nil, fmt.Errorf("listen on %s: %w", f.addr, err)
+	}
+	if f.metricsAddr != "" {
+		if mln, err = lc.Listen(ctx, "tcp", f.metricsAddr); err != nil {
+			ln.Close()
+			return nil, nil, fmt.Errorf("listen for metrics on %s: %w; choose another --metrics-addr, or --metrics-addr= to disable it", f.metricsAddr, err)
+		}
+	}
+	return ln, mln, nil
+}
+
+// openStore opens DIR/hub.db, saying what to do when another hub has it
+// or a newer sparr wrote it.
+func (f *serveFlags) openStore() (*store.Store, error) {
+	st, err := store.Open(dbPath(f.data), store.Options{})
+	switch {
+	case errors.Is(err, store.ErrLocked):
+		return nil, fmt.Errorf("another hub is using %s; stop it first, or give this one another --data", dbPath(f.data))
+	case errors.Is(err, store.ErrSchemaTooNew):
+		return nil, fmt.Errorf("%w. Run the newer sparr that wrote it, or restore a backup this version wrote", err)
+	case err != nil:
+		return nil, err
+	}
+	return st, nil
+}
+
+// closeStore closes the store at path, and logs whether that went well.
+func closeStore(st *store.Store, path string, log *slog.Logger) {
+	if err := st.Close(); err != nil {
+		log.Error("closing the store failed", "path", path, "error", err)
+	} else {
+		log.Info("store closed", "path", path)
+	}
+}
+
+// startHub makes the hub the flags describe, and starts its background
+// jobs.
+func (f *serveFlags) startHub(issuer string, st *store.Store, keys *keyring.Keys, log *slog.Logger) (*server.Hub, error) {
 	targets, _ := f.targets() // checked with the other flags
 	hub, err := server.New(server.Config{
 		Issuer: issuer,
@@ -381,19 +487,21 @@ func serve(ctx context.Context, e *env, f *serveFlags) error {
 		ClockSkew:          skewOption(f.clockSkew),
 	})
 	if err != nil {
-		return fmt.Errorf("start the hub: %w", err)
+		return nil, fmt.Errorf("start the hub: %w", err)
 	}
 	if err := hub.Start(); err != nil {
-		return fmt.Errorf("start the hub: %w", err)
+		return nil, fmt.Errorf("start the hub: %w", err)
 	}
-	defer func() {
-		hub.Close()
-		log.Info("background jobs stopped")
-	}()
+	return hub, nil
+}
 
-	api := newHTTPServer(withBackupDeadline(hub), log)
+// startHTTP serves the hub's API on ln, over TLS if tlsConfig is set, and
+// its metrics on mln unless that is nil. Each server's failure arrives on
+// errc; metrics is nil without mln.
+func startHTTP(hub *server.Hub, tlsConfig *tls.Config, ln, mln net.Listener, log *slog.Logger) (api, metrics *http.Server, errc chan error) {
+	api = newHTTPServer(withBackupDeadline(hub), log)
 	api.TLSConfig = tlsConfig
-	errc := make(chan error, 2)
+	errc = make(chan error, 2)
 	go func() {
 		if tlsConfig != nil {
 			errc <- fmt.Errorf("serve the API: %w", api.ServeTLS(ln, "", ""))
@@ -401,15 +509,19 @@ func serve(ctx context.Context, e *env, f *serveFlags) error {
 			errc <- fmt.Errorf("serve the API: %w", api.Serve(ln))
 		}
 	}()
-	var metricsSrv *http.Server
 	if mln != nil {
 		mux := http.NewServeMux()
 		mux.Handle("GET /metrics", hub.MetricsHandler())
-		metricsSrv = newHTTPServer(mux, log)
-		go func() { errc <- fmt.Errorf("serve metrics: %w", metricsSrv.Serve(mln)) }()
+		metrics = newHTTPServer(mux, log)
+		go func() { errc <- fmt.Errorf("serve metrics: %w", metrics.Serve(mln)) }()
 	}
+	return api, metrics, errc
+}
 
-	attrs := []any{"addr", ln.Addr().String(), "issuer", issuer, "data", f.data, "tls", tlsConfig != nil,
+// announce logs that the hub is listening, and prints where, with the
+// hint of what to try next for --dev.
+func (f *serveFlags) announce(e *env, log *slog.Logger, keys *keyring.Keys, issuer string, ln, mln net.Listener, withTLS bool) {
+	attrs := []any{"addr", ln.Addr().String(), "issuer", issuer, "data", f.data, "tls", withTLS,
 		"signing_kid", keys.Active().KeyID(), "log_origin", keys.LogOrigin, "suspicions", f.legalBasis != "", "dev", f.dev}
 	if mln != nil {
 		attrs = append(attrs, "metrics_addr", mln.Addr().String())
@@ -422,17 +534,28 @@ func serve(ctx context.Context, e *env, f *serveFlags) error {
 	if f.dev {
 		printDevHint(e, f, issuer)
 	}
+}
 
-	var serveErr error
+// waitForStop waits until ctx is done or a server fails, and returns the
+// failure, if that came first.
+func waitForStop(ctx context.Context, errc <-chan error, timeout time.Duration, log *slog.Logger) error {
 	select {
 	case <-ctx.Done():
-		log.Info("shutting down: no new connections; waiting for requests in flight", "timeout", f.shutdownTimeout.String())
-	case serveErr = <-errc:
-		log.Error("server failed; shutting down", "error", serveErr)
+		log.Info("shutting down: no new connections; waiting for requests in flight", "timeout", timeout.String())
+		return nil
+	case err := <-errc:
+		log.Error("server failed; shutting down", "error", err)
+		return err
 	}
-	sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), f.shutdownTimeout)
+}
+
+// shutdownHTTP stops the servers taking connections and lets the requests
+// in flight finish for up to timeout; then it closes their connections.
+// A nil server is skipped.
+func shutdownHTTP(ctx context.Context, timeout time.Duration, log *slog.Logger, servers ...*http.Server) {
+	sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), timeout)
 	defer cancel()
-	for _, s := range []*http.Server{api, metricsSrv} {
+	for _, s := range servers {
 		if s == nil {
 			continue
 		}
@@ -442,7 +565,6 @@ func serve(ctx context.Context, e *env, f *serveFlags) error {
 		}
 	}
 	log.Info("HTTP servers stopped")
-	return serveErr
 }
 
 func days(n int) time.Duration { return time.Duration(n) * 24 * time.Hour }
