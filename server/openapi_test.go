@@ -1116,6 +1116,132 @@ func TestOpenAPIRouteGapsBite(t *testing.T) {
 	}
 }
 
+// TestOpenAPIConformanceBites checks that the conformance checks refuse
+// real answers of a real hub, and requests, once they are changed to break
+// the document, so that TestOpenAPIDescribesAnswers cannot pass by checking
+// nothing.
+func TestOpenAPIConformanceBites(t *testing.T) {
+	doc := strictOpenAPI(t)
+	hub := hubtest.Start(t, hubtest.Options{})
+	regulator := hub.AddMember(t, "finansinspektionen", federation.RoleRegulator)
+	if _, err := hub.PublishCheckpoint(); err != nil {
+		t.Fatal(err)
+	}
+	// edit returns a copy of resp changed by fn.
+	edit := func(resp *hubtest.Response, fn func(r *hubtest.Response)) *hubtest.Response {
+		r := &hubtest.Response{Status: resp.Status, Header: resp.Header.Clone(), Body: bytes.Clone(resp.Body)}
+		fn(r)
+		return r
+	}
+	// inJSON changes the JSON object of a body.
+	inJSON := func(fn func(body map[string]any)) func(r *hubtest.Response) {
+		return func(r *hubtest.Response) {
+			var body map[string]any
+			if err := json.Unmarshal(r.Body, &body); err != nil {
+				t.Fatal(err)
+			}
+			fn(body)
+			var err error
+			if r.Body, err = json.Marshal(body); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	answers := []struct {
+		route string
+		resp  *hubtest.Response
+		bad   map[string]func(r *hubtest.Response)
+	}{{
+		"GET /.well-known/sparr-configuration",
+		hub.Anonymous(t, http.MethodGet, "/.well-known/sparr-configuration", "", nil),
+		map[string]func(r *hubtest.Response){
+			"missing required":         inJSON(func(b map[string]any) { delete(b, "issuer") }),
+			"wrong type":               inJSON(func(b map[string]any) { b["token"].(map[string]any)["epoch"] = "1" }),
+			"not in enum":              inJSON(func(b map[string]any) { b["signing_algorithms"] = []any{"RS256"} }),
+			"undocumented field":       inJSON(func(b map[string]any) { b["extra"] = true }),
+			"undocumented inner field": inJSON(func(b map[string]any) { b["log"].(map[string]any)["extra"] = true }),
+			"undocumented status":      func(r *hubtest.Response) { r.Status = http.StatusTeapot },
+			"undocumented media type":  func(r *hubtest.Response) { r.Header.Set("Content-Type", "text/html") },
+			"not JSON":                 func(r *hubtest.Response) { r.Body = r.Body[:len(r.Body)-1] },
+			"JSON and more":            func(r *hubtest.Response) { r.Body = append(r.Body, '}') },
+		},
+	}, {
+		"GET /v1/flags/:id",
+		regulator.Do(t, http.MethodGet, "/v1/flags/no-such-flag", "", nil),
+		map[string]func(r *hubtest.Response){
+			"problem not in the catalogue":  inJSON(func(b map[string]any) { b["type"] = "urn:other" }),
+			"problem the route cannot give": inJSON(func(b map[string]any) { b["type"] = protocol.ProblemInvalidConsent.URI }),
+			"status as a string":            inJSON(func(b map[string]any) { b["status"] = fmt.Sprint(b["status"]) }),
+			"undocumented problem field":    inJSON(func(b map[string]any) { b["extra"] = true }),
+		},
+	}, {
+		"GET /v1/log/checkpoint",
+		regulator.Do(t, http.MethodGet, "/v1/log/checkpoint", "", nil),
+		map[string]func(r *hubtest.Response){
+			"header not an integer": func(r *hubtest.Response) { r.Header.Set("X-Sparr-Tree-Size", "many") },
+			"unsigned note": func(r *hubtest.Response) {
+				r.Body = r.Body[:bytes.Index(r.Body, []byte("\n\n"))+2]
+			},
+		},
+	}, {
+		"GET /v1/audit/export",
+		regulator.Do(t, http.MethodGet, "/v1/audit/export", "", nil),
+		map[string]func(r *hubtest.Response){
+			"line not ended": func(r *hubtest.Response) { r.Body = bytes.TrimSuffix(r.Body, []byte("\n")) },
+			"line not JSON":  func(r *hubtest.Response) { r.Body = append(r.Body, "{\n"...) },
+			"line missing member": func(r *hubtest.Response) {
+				r.Body = bytes.Replace(r.Body, []byte(`"member":`), []byte(`"membre":`), 1)
+			},
+		},
+	}}
+	for _, a := range answers {
+		if errs := answerErrors(doc, a.route, a.resp); len(errs) != 0 {
+			t.Fatalf("%s: got %q for a real answer, want none", a.route, errs)
+		}
+		for name, fn := range a.bad {
+			if errs := answerErrors(doc, a.route, edit(a.resp, fn)); len(errs) == 0 {
+				t.Errorf("%s, %s: got no error, want one", a.route, name)
+			}
+		}
+	}
+	if errs := answerErrors(doc, "GET /v1/nowhere", answers[0].resp); len(errs) == 0 {
+		t.Error("got no error for an answer of an undocumented route, want one")
+	}
+
+	// Requests, held to the document as written: a good one passes, the
+	// same one broken fails.
+	encode := func(v any) []byte {
+		b, err := json.Marshal(v)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return b
+	}
+	token := protocol.Token{Type: protocol.TypeEmail, Epoch: 1}.String()
+	member := map[string]any{"id": "bank-x", "name": "X", "roles": []any{"check"}, "jwks_url": "https://x.example/jwks"}
+	twoKeySources := maps.Clone(member)
+	twoKeySources["jwks"] = map[string]any{"keys": []any{}}
+	requests := []struct {
+		name, route string
+		good, bad   any
+	}{
+		{"closed object", "POST /v1/checks/:id/outcome", map[string]any{"outcome": "verified"}, map[string]any{"outcome": "verified", "note": "x"}},
+		{"too many items", "POST /v1/check", map[string]any{"purpose": "payment", "tokens": []string{token}}, map[string]any{"purpose": "payment", "tokens": slices.Repeat([]string{token}, 101)}},
+		{"both key sources", "POST /v1/admin/members", member, twoKeySources},
+	}
+	for _, tc := range requests {
+		if errs := requestErrors(openAPI(t), tc.route, "application/json", encode(tc.good)); len(errs) != 0 {
+			t.Errorf("%s: got %q for a good request, want none", tc.name, errs)
+		}
+		if errs := requestErrors(openAPI(t), tc.route, "application/json", encode(tc.bad)); len(errs) == 0 {
+			t.Errorf("%s: got no error, want one", tc.name)
+		}
+	}
+	if errs := requestErrors(openAPI(t), "POST /v1/check", "text/plain", encode(requests[1].good)); len(errs) == 0 {
+		t.Error("got no error for a body of an undocumented media type, want one")
+	}
+}
+
 // TestOpenAPISchemasBite checks the component schemas, through the library,
 // on values that break them.
 func TestOpenAPISchemasBite(t *testing.T) {
