@@ -674,6 +674,25 @@ func TestOpenAPITokenPattern(t *testing.T) {
 	}
 }
 
+// TestOpenAPIExamples holds every example of a component schema to the
+// schema: kin-openapi validates OpenAPI 3.0's example, not the examples of
+// an OpenAPI 3.1 schema.
+func TestOpenAPIExamples(t *testing.T) {
+	doc := openAPI(t)
+	n := 0
+	for name, s := range doc.Components.Schemas {
+		for _, e := range s.Value.Examples {
+			n++
+			if err := visit(s, e); err != nil {
+				t.Errorf("%s: got example %v refused: %v; want every example valid", name, e, err)
+			}
+		}
+	}
+	if n == 0 {
+		t.Fatal("got no examples, want the document's (is the walk broken?)")
+	}
+}
+
 // schema returns a component schema of the document.
 func schema(t *testing.T, doc *openapi3.T, name string) *openapi3.Schema {
 	t.Helper()
