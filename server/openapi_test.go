@@ -2,6 +2,7 @@ package server_test
 
 import (
 	"bytes"
+	"context"
 	"encoding/base64"
 	"encoding/csv"
 	"encoding/json"
@@ -22,9 +23,11 @@ import (
 	"sync"
 	"testing"
 	"time"
-	"unicode/utf8"
 
-	"github.com/goccy/go-yaml"
+	"github.com/getkin/kin-openapi/openapi3"
+	"github.com/getkin/kin-openapi/openapi3filter"
+	"github.com/getkin/kin-openapi/routers"
+	"go.yaml.in/yaml/v4"
 	"golang.org/x/mod/sumdb/tlog"
 
 	"github.com/sparr-dev/sparr/protocol"
@@ -36,37 +39,64 @@ import (
 
 const openAPIFile = "../docs/openapi.yaml"
 
-// An apiDoc is docs/openapi.yaml as a JSON value: objects are
-// map[string]any, numbers float64.
-type apiDoc map[string]any
+func init() {
+	// openapi3filter decodes a body by its media type before validating it.
+	// A JSON Lines export and a compact JWS are text to it: their media
+	// schemas are strings, and the lines and the JWS parts are held to the
+	// schemas the x-sparr- extensions name.
+	openapi3filter.RegisterBodyDecoder("application/jsonl", openapi3filter.FileBodyDecoder)
+	openapi3filter.RegisterBodyDecoder("application/jose", openapi3filter.FileBodyDecoder)
+}
 
-var loadOpenAPI = sync.OnceValues(func() (apiDoc, error) {
+var loadOpenAPI = sync.OnceValues(readOpenAPI)
+
+// loadStrictOpenAPI is the document with every object schema that leaves
+// additionalProperties unsaid closed to undocumented properties, so that an
+// answer carrying a field the document does not describe fails.
+var loadStrictOpenAPI = sync.OnceValues(func() (*openapi3.T, error) {
+	doc, err := readOpenAPI()
+	if err != nil {
+		return nil, err
+	}
+	closed := false
+	err = doc.WalkSchemas(func(_ string, s *openapi3.SchemaRef) error {
+		ap := &s.Value.AdditionalProperties
+		if s.Value.Type.Is(openapi3.TypeObject) && ap.Has == nil && ap.Schema == nil {
+			ap.Has = &closed
+		}
+		return nil
+	})
+	return doc, err
+})
+
+func readOpenAPI() (*openapi3.T, error) {
 	b, err := os.ReadFile(filepath.FromSlash(openAPIFile))
 	if err != nil {
 		return nil, err
 	}
 	return parseOpenAPI(b)
-})
+}
 
-// parseOpenAPI parses the document (duplicate keys are refused) and
-// normalises it to what encoding/json would decode.
-func parseOpenAPI(b []byte) (apiDoc, error) {
-	var raw any
-	if err := yaml.Unmarshal(b, &raw); err != nil {
+// parseOpenAPI loads the document with kin-openapi, which resolves every
+// $ref and refuses one that points nowhere or outside the document, and
+// validates it as OpenAPI.
+func parseOpenAPI(b []byte) (*openapi3.T, error) {
+	// The loader takes a path written twice, the last one winning; YAML
+	// itself refuses a duplicate key.
+	if err := yaml.Unmarshal(b, new(any)); err != nil {
 		return nil, fmt.Errorf("%s is not valid YAML: %w", openAPIFile, err)
 	}
-	j, err := json.Marshal(raw)
+	doc, err := openapi3.NewLoader().LoadFromData(b)
 	if err != nil {
-		return nil, fmt.Errorf("%s is not a JSON-compatible document: %w", openAPIFile, err)
+		return nil, fmt.Errorf("load %s: %w", openAPIFile, err)
 	}
-	var doc apiDoc
-	if err := json.Unmarshal(j, &doc); err != nil {
-		return nil, fmt.Errorf("%s is not a mapping at the top: %w", openAPIFile, err)
+	if err := doc.Validate(context.Background(), openapi3.EnableMultiError()); err != nil {
+		return nil, fmt.Errorf("%s is not valid OpenAPI: %w", openAPIFile, err)
 	}
 	return doc, nil
 }
 
-func openAPI(t testing.TB) apiDoc {
+func openAPI(t testing.TB) *openapi3.T {
 	t.Helper()
 	doc, err := loadOpenAPI()
 	if err != nil {
@@ -75,82 +105,77 @@ func openAPI(t testing.TB) apiDoc {
 	return doc
 }
 
-var httpMethods = []string{"get", "put", "post", "delete", "options", "head", "patch", "trace"}
+func strictOpenAPI(t testing.TB) *openapi3.T {
+	t.Helper()
+	doc, err := loadStrictOpenAPI()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return doc
+}
 
 // operations returns "METHOD /path" → operation for every operation of the
 // document.
-func (d apiDoc) operations() map[string]map[string]any {
-	out := map[string]map[string]any{}
-	paths, _ := d["paths"].(map[string]any)
-	for p, item := range paths {
-		item, _ := item.(map[string]any)
-		for k, op := range item {
-			if op, ok := op.(map[string]any); ok && slices.Contains(httpMethods, k) {
-				out[strings.ToUpper(k)+" "+p] = op
-			}
+func operations(doc *openapi3.T) map[string]*openapi3.Operation {
+	out := map[string]*openapi3.Operation{}
+	for p, item := range doc.Paths.Map() {
+		for method, op := range item.Operations() {
+			out[method+" "+p] = op
 		}
 	}
 	return out
 }
 
-// resolve follows a local "$ref" ("#/components/…") to its target.
-func (d apiDoc) resolve(ref string) (any, error) {
-	rest, ok := strings.CutPrefix(ref, "#/")
-	if !ok {
-		return nil, fmt.Errorf("$ref %q is not local to the document", ref)
-	}
-	var cur any = map[string]any(d)
-	for _, part := range strings.Split(rest, "/") {
-		part = strings.ReplaceAll(strings.ReplaceAll(part, "~1", "/"), "~0", "~")
-		m, ok := cur.(map[string]any)
-		if !ok {
-			return nil, fmt.Errorf("$ref %q: %q is not inside an object", ref, part)
-		}
-		if cur, ok = m[part]; !ok {
-			return nil, fmt.Errorf("$ref %q: no %q", ref, part)
+// findRoute returns the document's route for "METHOD /gin/:path".
+func findRoute(doc *openapi3.T, route string) (*routers.Route, error) {
+	method, path, _ := strings.Cut(route, " ")
+	p := server.Route{Path: path}.OpenAPIPath()
+	if item := doc.Paths.Value(p); item != nil {
+		if op := item.GetOperation(method); op != nil {
+			return &routers.Route{Spec: doc, Path: p, PathItem: item, Method: method, Operation: op}, nil
 		}
 	}
-	return cur, nil
+	return nil, fmt.Errorf("got no %s %s in %s, want it documented", method, p, openAPIFile)
 }
 
-// deref returns v, or what its "$ref" points at, repeatedly.
-func (d apiDoc) deref(v any) (map[string]any, error) {
-	for range 10 {
-		m, ok := v.(map[string]any)
-		if !ok {
-			return nil, fmt.Errorf("%v is not an object", v)
-		}
-		ref, ok := m["$ref"].(string)
-		if !ok {
-			return m, nil
-		}
-		var err error
-		if v, err = d.resolve(ref); err != nil {
-			return nil, err
-		}
+// extensionSchema returns the component schema that an x-sparr- extension
+// names as {$ref: "#/components/schemas/Name"}; the loader resolves
+// references only in the fields OpenAPI defines.
+func extensionSchema(doc *openapi3.T, v any) (*openapi3.SchemaRef, error) {
+	m, _ := v.(map[string]any)
+	ref, _ := m["$ref"].(string)
+	name, ok := strings.CutPrefix(ref, "#/components/schemas/")
+	if s := doc.Components.Schemas[name]; ok && s != nil {
+		return s, nil
 	}
-	return nil, fmt.Errorf("$ref chain too long")
+	return nil, fmt.Errorf("got %v, want a $ref to a schema of %s", v, openAPIFile)
 }
 
-// refs returns every "$ref" in v with where it is.
-func refs(v any, at string, out map[string]string) {
-	switch v := v.(type) {
-	case map[string]any:
-		for k, e := range v {
-			if s, ok := e.(string); ok && k == "$ref" {
-				out[at+"/$ref"] = s
-				continue
-			}
-			refs(e, at+"/"+k, out)
-		}
-	case []any:
-		for i, e := range v {
-			refs(e, fmt.Sprintf("%s/%d", at, i), out)
-		}
-	}
+// visit validates v against a schema of the document, with the JSON Schema
+// 2020-12 semantics of OpenAPI 3.1.
+func visit(s *openapi3.SchemaRef, v any, opts ...openapi3.SchemaValidationOption) error {
+	return s.Value.VisitJSON(v, append(opts, openapi3.EnableJSONSchema2020(), openapi3.MultiErrors())...)
 }
 
 func routeKey(r server.Route) string { return r.Method + " " + r.OpenAPIPath() }
+
+// routeGaps compares the document's operations with the routes a hub
+// serves, both as "METHOD /path", and says what either lacks.
+func routeGaps(ops map[string]*openapi3.Operation, served map[string]bool) []string {
+	var gaps []string
+	for key := range served {
+		if _, ok := ops[key]; !ok {
+			gaps = append(gaps, fmt.Sprintf("got no %s in %s, want every route the hub serves documented", key, openAPIFile))
+		}
+	}
+	for key := range ops {
+		if !served[key] {
+			gaps = append(gaps, fmt.Sprintf("got %s in %s, want only routes the hub serves", key, openAPIFile))
+		}
+	}
+	sort.Strings(gaps)
+	return gaps
+}
 
 func sortedRoles(roles []api.Role) []string {
 	out := make([]string, len(roles))
@@ -191,10 +216,10 @@ var authProblems = []string{"unauthenticated", "bearer-expired", "forbidden", "m
 // types each route lists are real and their statuses documented.
 func TestOpenAPIDocumentsEveryRoute(t *testing.T) {
 	doc := openAPI(t)
-	if v, _ := doc["openapi"].(string); !regexp.MustCompile(`^3\.1\.\d+$`).MatchString(v) {
-		t.Fatalf("openapi is %q, want 3.1.x", v)
+	if !regexp.MustCompile(`^3\.1\.\d+$`).MatchString(doc.OpenAPI) {
+		t.Fatalf("openapi is %q, want 3.1.x", doc.OpenAPI)
 	}
-	ops := doc.operations()
+	ops := operations(doc)
 	routes := map[string]server.Route{}
 	for _, r := range server.Routes() {
 		routes[routeKey(r)] = r
@@ -205,17 +230,12 @@ func TestOpenAPIDocumentsEveryRoute(t *testing.T) {
 	for _, r := range hubtest.Start(t, hubtest.Options{}).EngineRoutes() {
 		served[routeKey(r)] = true
 	}
+	for _, gap := range routeGaps(ops, served) {
+		t.Error(gap)
+	}
 	for key := range served {
-		if _, ok := ops[key]; !ok {
-			t.Errorf("got no %s in %s, want every route the hub serves documented", key, openAPIFile)
-		}
 		if _, ok := routes[key]; !ok {
 			t.Errorf("got %s served but not in server.Routes, want every route there (with its roles and rate class)", key)
-		}
-	}
-	for key := range ops {
-		if !served[key] {
-			t.Errorf("got %s in %s, want only routes the hub serves", key, openAPIFile)
 		}
 	}
 	for key, r := range routes {
@@ -229,17 +249,21 @@ func TestOpenAPIDocumentsEveryRoute(t *testing.T) {
 	}
 }
 
-func checkOperation(t *testing.T, doc apiDoc, r server.Route, op map[string]any) {
-	for _, k := range []string{"summary", "description", "operationId"} {
-		if s, _ := op[k].(string); strings.TrimSpace(s) == "" {
+// checkOperation holds an operation to the route it documents, through the
+// fields and x-sparr- extensions that are Spärr's own; kin-openapi has
+// already held it to OpenAPI (path parameters declared, references
+// resolved, schemas well formed).
+func checkOperation(t *testing.T, doc *openapi3.T, r server.Route, op *openapi3.Operation) {
+	for k, s := range map[string]string{"summary": op.Summary, "description": op.Description, "operationId": op.OperationID} {
+		if strings.TrimSpace(s) == "" {
 			t.Errorf("got an empty %s, want text for a bank's integration team", k)
 		}
 	}
-	desc, _ := op["description"].(string)
+	desc := op.Description
 
-	roles, ok := stringList(op["x-sparr-roles"])
+	roles, ok := stringList(op.Extensions["x-sparr-roles"])
 	if !ok {
-		t.Errorf("got x-sparr-roles %v, want a list of roles", op["x-sparr-roles"])
+		t.Errorf("got x-sparr-roles %v, want a list of roles", op.Extensions["x-sparr-roles"])
 	}
 	sort.Strings(roles)
 	if want := sortedRoles(r.Roles); !slices.Equal(roles, want) {
@@ -253,22 +277,21 @@ func checkOperation(t *testing.T, doc apiDoc, r server.Route, op map[string]any)
 			t.Errorf("got a description without role `%s`, want every role named", role)
 		}
 	}
-	if class, ok := op["x-sparr-rate-class"].(string); !ok || class != r.Class {
-		t.Errorf("got x-sparr-rate-class %v, want %q", op["x-sparr-rate-class"], r.Class)
+	if class, ok := op.Extensions["x-sparr-rate-class"].(string); !ok || class != r.Class {
+		t.Errorf("got x-sparr-rate-class %v, want %q", op.Extensions["x-sparr-rate-class"], r.Class)
 	}
 
-	sec, present := op["security"]
-	secList, _ := sec.([]any)
-	switch {
-	case !present:
+	bearer := openapi3.SecurityRequirements{{"memberBearer": {}}}
+	switch sec := op.Security; {
+	case sec == nil:
 		t.Errorf("got no security, want it stated (security: [] for a public route)")
-	case r.Public() && len(secList) != 0:
-		t.Errorf("got security %v on a public route, want []", sec)
-	case !r.Public() && (len(secList) != 1 || !reflect.DeepEqual(secList[0], map[string]any{"memberBearer": []any{}})):
-		t.Errorf("got security %v, want [{memberBearer: []}]", sec)
+	case r.Public() && len(*sec) != 0:
+		t.Errorf("got security %v on a public route, want []", *sec)
+	case !r.Public() && !reflect.DeepEqual(*sec, bearer):
+		t.Errorf("got security %v, want [{memberBearer: []}]", *sec)
 	}
 
-	responses, _ := op["responses"].(map[string]any)
+	responses := op.Responses.Map()
 	if len(responses) == 0 {
 		t.Fatalf("got no responses, want them documented")
 	}
@@ -279,37 +302,33 @@ func checkOperation(t *testing.T, doc apiDoc, r server.Route, op map[string]any)
 			t.Errorf("got response %q, want a status code", code)
 			continue
 		}
-		resp, err := doc.deref(resp)
-		if err != nil {
-			t.Errorf("response %s: %v", code, err)
-			continue
-		}
-		content, _ := resp["content"].(map[string]any)
+		content := resp.Value.Content
 		if status < 400 {
 			hasSuccess = hasSuccess || status < 300
 			for mt, media := range content {
-				media, _ := media.(map[string]any)
-				if _, ok := media["schema"]; !ok {
+				if media.Schema == nil {
 					t.Errorf("response %s %s: got no schema, want one", code, mt)
 				}
-				if _, ok := media["x-sparr-item-schema"]; mt == "application/jsonl" && !ok {
-					t.Errorf("response %s %s: got no x-sparr-item-schema, want the schema of its lines", code, mt)
+				if item, ok := media.Extensions["x-sparr-item-schema"]; ok || mt == "application/jsonl" {
+					if _, err := extensionSchema(doc, item); err != nil {
+						t.Errorf("response %s %s: x-sparr-item-schema: %v", code, mt, err)
+					}
 				}
 			}
 			continue
 		}
-		pj, _ := content[protocol.ProblemContentType].(map[string]any)
-		if schema, _ := pj["schema"].(map[string]any); schema["$ref"] != "#/components/schemas/Problem" || len(content) != 1 {
-			t.Errorf("response %s: got content %v, want only %s with the Problem schema", code, content, protocol.ProblemContentType)
+		pj := content[protocol.ProblemContentType]
+		if pj == nil || pj.Schema == nil || pj.Schema.Ref != "#/components/schemas/Problem" || len(content) != 1 {
+			t.Errorf("response %s: got content %v, want only %s with the Problem schema", code, slices.Sorted(maps.Keys(content)), protocol.ProblemContentType)
 		}
 	}
 	if !hasSuccess {
 		t.Errorf("got no 2xx response, want one documented")
 	}
 
-	problems, ok := stringList(op["x-sparr-problems"])
+	problems, ok := stringList(op.Extensions["x-sparr-problems"])
 	if !ok {
-		t.Errorf("got x-sparr-problems %v, want a list of problem slugs", op["x-sparr-problems"])
+		t.Errorf("got x-sparr-problems %v, want a list of problem slugs", op.Extensions["x-sparr-problems"])
 	}
 	for _, slug := range problems {
 		p, ok := problemSlugs[slug]
@@ -317,7 +336,7 @@ func checkOperation(t *testing.T, doc apiDoc, r server.Route, op map[string]any)
 			t.Errorf("got problem %q in x-sparr-problems, want only problems of the catalogue", slug)
 			continue
 		}
-		if _, ok := responses[strconv.Itoa(p.Status)]; !ok {
+		if op.Responses.Status(p.Status) == nil {
 			t.Errorf("got no %d response for problem %s, want its status documented", p.Status, slug)
 		}
 		if !strings.Contains(desc, "`"+slug+"`") {
@@ -332,92 +351,154 @@ func checkOperation(t *testing.T, doc apiDoc, r server.Route, op map[string]any)
 		}
 	}
 
-	// Every path parameter is declared.
-	declared := map[string]bool{}
-	params, _ := op["parameters"].([]any)
-	for _, p := range params {
-		if p, err := doc.deref(p); err == nil && p["in"] == "path" {
-			declared[p["name"].(string)] = true
-		}
-	}
-	for _, part := range strings.Split(r.Path, "/") {
-		if name, ok := strings.CutPrefix(part, ":"); ok && !declared[name] {
-			t.Errorf("got no declaration of path parameter %q, want one", name)
-		}
-	}
-
 	// A route that reads a body documents it, with the media type the
-	// handler takes.
-	if body, ok := op["requestBody"].(map[string]any); ok {
-		content, _ := body["content"].(map[string]any)
-		for mt, media := range content {
-			media, _ := media.(map[string]any)
-			if _, ok := media["schema"]; !ok {
+	// handler takes; a signed one names the schemas of its JWS parts.
+	if op.RequestBody != nil {
+		for mt, media := range op.RequestBody.Value.Content {
+			if media.Schema == nil {
 				t.Errorf("got request body %s without a schema, want one", mt)
 			}
-			if mt == "application/jose" {
-				if _, ok := media["x-sparr-jws-payload"]; !ok {
-					t.Errorf("got a signed request body without x-sparr-jws-payload, want the payload's schema")
+			if mt != "application/jose" {
+				continue
+			}
+			for _, ext := range []string{"x-sparr-jws-header", "x-sparr-jws-payload"} {
+				if _, err := extensionSchema(doc, media.Extensions[ext]); err != nil {
+					t.Errorf("got a signed request body without %s: %v", ext, err)
 				}
 			}
 		}
 	}
 }
 
-// TestOpenAPIReferencesResolve fails for a "$ref" that points nowhere.
-func TestOpenAPIReferencesResolve(t *testing.T) {
-	doc := openAPI(t)
-	all := map[string]string{}
-	refs(map[string]any(doc), "", all)
-	if len(all) < 50 {
-		t.Fatalf("found %d $refs, want the document's many (is the walk broken?)", len(all))
+// answerErrors holds an answer to doc and says what is wrong with it. openapi3filter.ValidateResponse checks that its status is
+// documented for the route, its Content-Type among that response's media
+// types, its documented headers and its body valid against the schema; each
+// line of a JSON Lines body must be valid against its x-sparr-item-schema,
+// and a problem's type one the route lists. route is "METHOD /gin/:path".
+func answerErrors(doc *openapi3.T, route string, resp *hubtest.Response) []string {
+	r, err := findRoute(doc, route)
+	if err != nil {
+		return []string{err.Error()}
 	}
-	for at, ref := range all {
-		if _, err := doc.resolve(ref); err != nil {
-			t.Errorf("%s: %v", at, err)
+	key := r.Method + " " + r.Path
+	var errs []string
+	input := &openapi3filter.ResponseValidationInput{
+		RequestValidationInput: &openapi3filter.RequestValidationInput{
+			Request: &http.Request{Method: r.Method, URL: &url.URL{Path: r.Path}, Header: http.Header{}},
+			Route:   r,
+		},
+		Status:  resp.Status,
+		Header:  resp.Header,
+		Options: &openapi3filter.Options{IncludeResponseStatus: true, MultiError: true},
+	}
+	input.SetBodyBytes(resp.Body)
+	if err := openapi3filter.ValidateResponse(context.Background(), input); err != nil {
+		return []string{fmt.Sprintf("%s %d: got %v, want the answer the document describes", key, resp.Status, err)}
+	}
+	documented := r.Operation.Responses.Status(resp.Status)
+	if documented == nil {
+		documented = r.Operation.Responses.Default()
+	}
+	mt, _, _ := mime.ParseMediaType(resp.Header.Get("Content-Type"))
+	media := documented.Value.Content.Get(mt)
+	if media == nil {
+		if len(resp.Body) > 0 {
+			// ValidateResponse passes any body when the response documents none.
+			errs = append(errs, fmt.Sprintf("%s %d: got a %q body, want none", key, resp.Status, mt))
+		}
+		return errs
+	}
+	if (mt == "application/json" || strings.HasSuffix(mt, "+json")) && !json.Valid(resp.Body) {
+		// openapi3filter decodes the first JSON value and ignores what follows.
+		errs = append(errs, fmt.Sprintf("%s %d: got a body that is not one JSON value, want JSON", key, resp.Status))
+	}
+	if mt == protocol.ProblemContentType {
+		var p protocol.Problem
+		if err := json.Unmarshal(resp.Body, &p); err == nil {
+			pt, _ := protocol.LookupProblemType(p.Type)
+			if listed, _ := stringList(r.Operation.Extensions["x-sparr-problems"]); !slices.Contains(listed, pt.Slug()) {
+				errs = append(errs, fmt.Sprintf("%s: got problem %q, want one of its x-sparr-problems %q", key, p.Type, listed))
+			}
 		}
 	}
-	// A reference to a missing component must be caught.
-	if _, err := doc.resolve("#/components/schemas/NoSuchSchema"); err == nil {
-		t.Error("got a missing schema resolved, want an error")
+	if item, ok := media.Extensions["x-sparr-item-schema"]; ok && len(resp.Body) > 0 {
+		schema, err := extensionSchema(doc, item)
+		if err != nil {
+			return append(errs, fmt.Sprintf("%s %d: x-sparr-item-schema: %v", key, resp.Status, err))
+		}
+		if !bytes.HasSuffix(resp.Body, []byte("\n")) {
+			errs = append(errs, fmt.Sprintf("%s %d: got JSON Lines without a final newline, want every line ended", key, resp.Status))
+		}
+		for i, line := range bytes.Split(bytes.TrimSuffix(resp.Body, []byte("\n")), []byte("\n")) {
+			var v any
+			if err := json.Unmarshal(line, &v); err != nil {
+				errs = append(errs, fmt.Sprintf("%s %d: got line %d that is not JSON (%v), want JSON", key, resp.Status, i+1, err))
+				continue
+			}
+			if err := visit(schema, v, openapi3.VisitAsResponse()); err != nil {
+				errs = append(errs, fmt.Sprintf("%s %d: line %d: got %v, want the documented schema", key, resp.Status, i+1, err))
+			}
+		}
+	}
+	return errs
+}
+
+// conforms fails the test for each way the answer breaks the document:
+// see [answerErrors].
+func conforms(t testing.TB, route string, resp *hubtest.Response) {
+	t.Helper()
+	for _, e := range answerErrors(strictOpenAPI(t), route, resp) {
+		t.Error(e)
 	}
 }
 
-// TestOpenAPIFailsFirst checks that the checks above bite: a document
-// missing a route, or naming one that does not exist, is caught.
-func TestOpenAPIFailsFirst(t *testing.T) {
-	b, err := os.ReadFile(filepath.FromSlash(openAPIFile))
+// requestErrors holds a request body to the document as written, through
+// openapi3filter.ValidateRequestBody against the operation's requestBody;
+// a signed submission's JWS header and payload are held to the schemas its
+// x-sparr-jws-header and x-sparr-jws-payload name. route is
+// "METHOD /gin/:path".
+func requestErrors(doc *openapi3.T, route, contentType string, body []byte) []string {
+	r, err := findRoute(doc, route)
 	if err != nil {
-		t.Fatal(err)
+		return []string{err.Error()}
 	}
-	// Drop "/readyz:" with its operation, and rename the healthz path.
-	text := string(b)
-	start := strings.Index(text, "\n  /readyz:\n")
-	end := strings.Index(text, "\n  /v1/tokens:\n")
-	if start < 0 || end < start {
-		t.Fatal("got no /readyz in the document, want one to remove")
+	if r.Operation.RequestBody == nil {
+		return []string{fmt.Sprintf("%s: got no requestBody, want the body documented", route)}
 	}
-	text = text[:start] + text[end:]
-	text = strings.Replace(text, "\n  /healthz:\n", "\n  /health:\n", 1)
-	doc, err := parseOpenAPI([]byte(text))
-	if err != nil {
-		t.Fatal(err)
+	req := httptest.NewRequest(r.Method, "/", bytes.NewReader(body))
+	req.Header.Set("Content-Type", contentType)
+	input := &openapi3filter.RequestValidationInput{Request: req, Route: r, Options: &openapi3filter.Options{MultiError: true}}
+	if err := openapi3filter.ValidateRequestBody(context.Background(), input, r.Operation.RequestBody.Value); err != nil {
+		return []string{fmt.Sprintf("%s: %v", route, err)}
 	}
-	ops := doc.operations()
-	for _, key := range []string{"GET /readyz", "GET /healthz"} {
-		if _, ok := ops[key]; ok {
-			t.Errorf("got %s after removing it, want it gone", key)
+	if contentType != "application/jose" {
+		return nil
+	}
+	var errs []string
+	media := r.Operation.RequestBody.Value.Content.Get(contentType)
+	parts := bytes.Split(body, []byte("."))
+	if len(parts) != 3 {
+		return []string{fmt.Sprintf("%s: got a JWS of %d parts, want 3", route, len(parts))}
+	}
+	for i, ext := range []string{"x-sparr-jws-header", "x-sparr-jws-payload"} {
+		schema, err := extensionSchema(doc, media.Extensions[ext])
+		if err != nil {
+			errs = append(errs, fmt.Sprintf("%s: %s: %v", route, ext, err))
+			continue
+		}
+		var v any
+		raw, err := base64.RawURLEncoding.DecodeString(string(parts[i]))
+		if err == nil {
+			err = json.Unmarshal(raw, &v)
+		}
+		if err == nil {
+			err = visit(schema, v, openapi3.VisitAsRequest())
+		}
+		if err != nil {
+			errs = append(errs, fmt.Sprintf("%s: JWS part %d, %s: %v", route, i+1, ext, err))
 		}
 	}
-	if _, ok := ops["GET /health"]; !ok {
-		t.Error("got no GET /health after renaming, want it")
-	}
-	if _, err := parseOpenAPI([]byte("openapi: 3.1.0\npaths:\n  /a: {}\n  /a: {}\n")); err == nil {
-		t.Error("got a document with a duplicate path parsed, want an error")
-	}
-	if _, err := parseOpenAPI([]byte("openapi: [3.1.0\n")); err == nil {
-		t.Error("got invalid YAML parsed, want an error")
-	}
+	return errs
 }
 
 // TestOpenAPISchemasMatchGoTypes holds the component schemas to the Go
@@ -465,18 +546,9 @@ func TestOpenAPISchemasMatchGoTypes(t *testing.T) {
 	}
 	for _, tc := range types {
 		t.Run(tc.schema, func(t *testing.T) {
-			s, err := doc.deref(map[string]any{"$ref": "#/components/schemas/" + tc.schema})
-			if err != nil {
-				t.Fatal(err)
-			}
-			props, _ := s["properties"].(map[string]any)
-			var names []string
-			for n := range props {
-				names = append(names, n)
-			}
-			sort.Strings(names)
-			required, _ := stringList(s["required"])
-			sort.Strings(required)
+			s := schema(t, doc, tc.schema)
+			names := slices.Sorted(maps.Keys(s.Properties))
+			required := slices.Sorted(slices.Values(s.Required))
 			var wantNames, wantRequired []string
 			rt := reflect.TypeOf(tc.value)
 			for i := range rt.NumField() {
@@ -502,8 +574,8 @@ func TestOpenAPISchemasMatchGoTypes(t *testing.T) {
 			if !slices.Equal(required, wantRequired) {
 				t.Errorf("required %q, want the fields of %T without omitempty: %q", required, tc.value, wantRequired)
 			}
-			if tc.request && s["additionalProperties"] != false {
-				t.Errorf("additionalProperties %v, want false: the hub refuses unknown fields", s["additionalProperties"])
+			if ap := s.AdditionalProperties; tc.request && (ap.Has == nil || *ap.Has) {
+				t.Errorf("additionalProperties %v, want false: the hub refuses unknown fields", ap)
 			}
 		})
 	}
@@ -526,22 +598,16 @@ func TestOpenAPISchemasMatchGoTypes(t *testing.T) {
 		{"LiftReason", stringsOf(protocol.LiftReasons())},
 	}
 	for _, e := range enums {
-		s, err := doc.deref(map[string]any{"$ref": "#/components/schemas/" + e.schema})
-		if err != nil {
-			t.Errorf("%s: %v", e.schema, err)
-			continue
-		}
-		if got, _ := stringList(s["enum"]); !slices.Equal(got, e.want) {
+		if got, _ := stringList(schema(t, doc, e.schema).Enum); !slices.Equal(got, e.want) {
 			t.Errorf("%s enum %q, want %q", e.schema, got, e.want)
 		}
 	}
-	problem, _ := doc.deref(map[string]any{"$ref": "#/components/schemas/Problem"})
-	typ, _ := problem["properties"].(map[string]any)["type"].(map[string]any)
+	typ := schema(t, doc, "Problem").Properties["type"].Value
 	var uris []string
 	for _, p := range protocol.ProblemTypes() {
 		uris = append(uris, p.URI)
 	}
-	if got, _ := stringList(typ["enum"]); !slices.Equal(got, uris) {
+	if got, _ := stringList(typ.Enum); !slices.Equal(got, uris) {
 		t.Errorf("Problem type enum %q, want the catalogue %q", got, uris)
 	}
 }
@@ -558,11 +624,10 @@ func stringsOf[S ~string](in []S) []string {
 // takes every canonical token and refuses near misses.
 func TestOpenAPITokenPattern(t *testing.T) {
 	doc := openAPI(t)
-	s, err := doc.deref(map[string]any{"$ref": "#/components/schemas/Token"})
-	if err != nil {
-		t.Fatal(err)
+	token := doc.Components.Schemas["Token"]
+	if token == nil {
+		t.Fatalf("got no Token schema in %s, want one", openAPIFile)
 	}
-	re := regexp.MustCompile(s["pattern"].(string))
 	key, err := protocol.GenerateTokenKey(1, nil)
 	if err != nil {
 		t.Fatal(err)
@@ -588,8 +653,8 @@ func TestOpenAPITokenPattern(t *testing.T) {
 		good = append(good, protocol.Token{Type: protocol.TypeEmail, Epoch: 12, Value: v}.String())
 	}
 	for _, s := range good {
-		if !re.MatchString(s) {
-			t.Errorf("got pattern %s refusing token %s, want it taken", re, s)
+		if err := visit(token, s); err != nil {
+			t.Errorf("got the Token schema refusing token %s (%v), want it taken", s, err)
 		}
 		if _, err := protocol.ParseToken(s); err != nil {
 			t.Fatalf("%s: %v", s, err)
@@ -601,237 +666,48 @@ func TestOpenAPITokenPattern(t *testing.T) {
 		"ssn" + tok[strings.Index(tok, "."):], tok[:len(tok)-1] + "B", tok + "=",
 	}
 	for _, s := range bad {
-		if re.MatchString(s) {
-			t.Errorf("got pattern %s taking %q, want it refused", re, s)
+		if visit(token, s) == nil {
+			t.Errorf("got the Token schema taking %q, want it refused", s)
 		}
 		if _, err := protocol.ParseToken(s); err == nil {
 			t.Errorf("got ParseToken taking %q, want it refused as a near miss", s)
 		}
 	}
-	// Every example of a schema with a pattern matches it.
-	schemas, _ := doc["components"].(map[string]any)["schemas"].(map[string]any)
-	for name, s := range schemas {
-		s, _ := s.(map[string]any)
-		pat, ok := s["pattern"].(string)
-		if !ok {
-			continue
-		}
-		ex, _ := stringList(s["examples"])
-		for _, e := range ex {
-			if !regexp.MustCompile(pat).MatchString(e) {
-				t.Errorf("%s: got example %q, want it to match the pattern %s", name, e, pat)
-			}
-		}
-	}
 }
 
-// A schema checker for the subset of JSON Schema the document uses. In
-// strict mode an object may hold only the properties its schema names,
-// so an answer with an undocumented field fails.
-type schemaChecker struct {
-	doc    apiDoc
-	strict bool
-}
-
-func (c schemaChecker) check(schema any, v any, at string) []string {
-	s, err := c.doc.deref(schema)
-	if err != nil {
-		return []string{at + ": " + err.Error()}
-	}
-	var errs []string
-	fail := func(format string, args ...any) { errs = append(errs, at+": "+fmt.Sprintf(format, args...)) }
-	if want, ok := s["const"]; ok && !reflect.DeepEqual(want, v) {
-		fail("%v, want %v", v, want)
-	}
-	if enum, ok := s["enum"].([]any); ok && !slices.ContainsFunc(enum, func(e any) bool { return reflect.DeepEqual(e, v) }) {
-		fail("%v is not one of %v", v, enum)
-	}
-	if alts, ok := s["oneOf"].([]any); ok {
-		n := 0
-		for _, a := range alts {
-			if len(c.check(a, v, at)) == 0 {
-				n++
-			}
-		}
-		if n != 1 {
-			fail("matches %d of oneOf, want exactly 1", n)
-		}
-	}
-	switch want := s["type"]; want {
-	case nil:
-	case "object", "array", "string", "integer", "boolean":
-		if got := jsonType(v); got != want {
-			fail("%s, want %s", got, want)
-			return errs
-		}
-	default:
-		fail("schema type %v is not one the checker knows", want)
-	}
-	switch v := v.(type) {
-	case map[string]any:
-		props, _ := s["properties"].(map[string]any)
-		req, _ := stringList(s["required"])
-		for _, r := range req {
-			if _, ok := v[r]; !ok {
-				fail("lacks required %q", r)
-			}
-		}
-		for _, k := range slices.Sorted(maps.Keys(v)) {
-			if p, ok := props[k]; ok {
-				errs = append(errs, c.check(p, v[k], at+"."+k)...)
-				continue
-			}
-			switch ap := s["additionalProperties"].(type) {
-			case map[string]any:
-				errs = append(errs, c.check(ap, v[k], at+"."+k)...)
-			case bool:
-				if !ap {
-					fail("has %q, which the schema does not allow", k)
-				}
-			default:
-				if c.strict && s["type"] == "object" {
-					fail("has %q, which the schema does not document", k)
-				}
-			}
-		}
-	case []any:
-		if n, ok := s["minItems"].(float64); ok && float64(len(v)) < n {
-			fail("%d items, want at least %v", len(v), n)
-		}
-		if n, ok := s["maxItems"].(float64); ok && float64(len(v)) > n {
-			fail("%d items, want at most %v", len(v), n)
-		}
-		if items, ok := s["items"]; ok {
-			for i, e := range v {
-				errs = append(errs, c.check(items, e, fmt.Sprintf("%s[%d]", at, i))...)
-			}
-		}
-	case string:
-		if p, ok := s["pattern"].(string); ok && !regexp.MustCompile(p).MatchString(v) {
-			fail("%q does not match %s", v, p)
-		}
-		n := float64(utf8.RuneCountInString(v))
-		if m, ok := s["minLength"].(float64); ok && n < m {
-			fail("%v characters, want at least %v", n, m)
-		}
-		if m, ok := s["maxLength"].(float64); ok && n > m {
-			fail("%v characters, want at most %v", n, m)
-		}
-		if _, err := time.Parse(time.RFC3339Nano, v); s["format"] == "date-time" && err != nil {
-			fail("%q is not an RFC 3339 date-time", v)
-		}
-		if _, err := time.Parse(time.DateOnly, v); s["format"] == "date" && err != nil {
-			fail("%q is not a date", v)
-		}
-	case float64:
-		if m, ok := s["minimum"].(float64); ok && v < m {
-			fail("%v, want at least %v", v, m)
-		}
-	}
-	return errs
-}
-
-// jsonType names the JSON Schema type of a decoded JSON value.
-func jsonType(v any) string {
-	switch v := v.(type) {
-	case map[string]any:
-		return "object"
-	case []any:
-		return "array"
-	case string:
-		return "string"
-	case bool:
-		return "boolean"
-	case float64:
-		if v == float64(int64(v)) {
-			return "integer"
-		}
-		return "number"
-	case nil:
-		return "null"
-	}
-	return fmt.Sprintf("%T", v)
-}
-
-// conforms checks an answer against the document: its status is
-// documented for the route, its Content-Type among that response's media
-// types, and a JSON body valid, strictly, against the schema; so must be
-// each line of a JSON Lines body against its x-sparr-item-schema, and a
-// text body, as a string. A problem's type must be one the route lists.
-// route is "METHOD /gin/:path".
-func conforms(t testing.TB, route string, resp *hubtest.Response) {
-	t.Helper()
+// TestOpenAPIExamples holds every example of a component schema to the
+// schema: kin-openapi validates OpenAPI 3.0's example, not the examples of
+// an OpenAPI 3.1 schema.
+func TestOpenAPIExamples(t *testing.T) {
 	doc := openAPI(t)
-	method, path, _ := strings.Cut(route, " ")
-	key := method + " " + server.Route{Path: path}.OpenAPIPath()
-	op, ok := doc.operations()[key]
-	if !ok {
-		t.Errorf("got no %s in %s, want it documented", key, openAPIFile)
-		return
-	}
-	responses, _ := op["responses"].(map[string]any)
-	r, ok := responses[strconv.Itoa(resp.Status)]
-	if !ok {
-		t.Errorf("%s: got status %d, want one %s documents: %s", key, resp.Status, openAPIFile, resp.Body)
-		return
-	}
-	rm, err := doc.deref(r)
-	if err != nil {
-		t.Errorf("%s %d: %v", key, resp.Status, err)
-		return
-	}
-	content, _ := rm["content"].(map[string]any)
-	mt, _, _ := mime.ParseMediaType(resp.Header.Get("Content-Type"))
-	media, ok := content[mt].(map[string]any)
-	if !ok {
-		t.Errorf("%s %d: got Content-Type %q, want one of %v", key, resp.Status, mt, slices.Sorted(maps.Keys(content)))
-		return
-	}
-	if mt == protocol.ProblemContentType {
-		var p protocol.Problem
-		if err := json.Unmarshal(resp.Body, &p); err == nil {
-			pt, _ := protocol.LookupProblemType(p.Type)
-			if listed, _ := stringList(op["x-sparr-problems"]); !slices.Contains(listed, pt.Slug()) {
-				t.Errorf("%s: got problem %q, want one of its x-sparr-problems %q", key, p.Type, listed)
+	n := 0
+	for name, s := range doc.Components.Schemas {
+		for _, e := range s.Value.Examples {
+			n++
+			if err := visit(s, e); err != nil {
+				t.Errorf("%s: got example %v refused: %v; want every example valid", name, e, err)
 			}
 		}
 	}
-	if schema, ok := media["schema"]; ok && (mt == "application/json" || strings.HasSuffix(mt, "+json")) {
-		var v any
-		if err := json.Unmarshal(resp.Body, &v); err != nil {
-			t.Errorf("%s %d: got a body that is not JSON (%v), want JSON", key, resp.Status, err)
-			return
-		}
-		for _, e := range (schemaChecker{doc: doc, strict: true}).check(schema, v, "body") {
-			t.Errorf("%s %d: got %s, want the documented schema", key, resp.Status, e)
-		}
+	if n == 0 {
+		t.Fatal("got no examples, want the document's (is the walk broken?)")
 	}
-	if schema, ok := media["schema"]; ok && strings.HasPrefix(mt, "text/") {
-		for _, e := range (schemaChecker{doc: doc, strict: true}).check(schema, string(resp.Body), "body") {
-			t.Errorf("%s %d: got %s, want the documented schema", key, resp.Status, e)
-		}
+}
+
+// schema returns a component schema of the document.
+func schema(t *testing.T, doc *openapi3.T, name string) *openapi3.Schema {
+	t.Helper()
+	s := doc.Components.Schemas[name]
+	if s == nil {
+		t.Fatalf("got no schema %s in %s, want one", name, openAPIFile)
 	}
-	if item, ok := media["x-sparr-item-schema"]; ok && mt == "application/jsonl" && len(resp.Body) > 0 {
-		if !bytes.HasSuffix(resp.Body, []byte("\n")) {
-			t.Errorf("%s %d: got JSON Lines without a final newline, want every line ended", key, resp.Status)
-		}
-		for i, line := range bytes.Split(bytes.TrimSuffix(resp.Body, []byte("\n")), []byte("\n")) {
-			var v any
-			if err := json.Unmarshal(line, &v); err != nil {
-				t.Errorf("%s %d: got line %d that is not JSON (%v), want JSON", key, resp.Status, i+1, err)
-				continue
-			}
-			for _, e := range (schemaChecker{doc: doc, strict: true}).check(item, v, fmt.Sprintf("line %d", i+1)) {
-				t.Errorf("%s %d: got %s, want the documented schema", key, resp.Status, e)
-			}
-		}
-	}
+	return s.Value
 }
 
 // TestOpenAPIDescribesAnswers walks a real hub through every route and
-// holds each answer to the document, strictly: a status, media type or
-// field the document does not describe fails, and so does a request the
-// hub accepts but the document's request schema would refuse.
+// holds each answer to the document, strictly: a status, media type, header
+// or field the document does not describe fails, and so does a request body
+// the hub accepts but the operation's documented body would refuse.
 func TestOpenAPIDescribesAnswers(t *testing.T) {
 	hub := hubtest.Start(t, hubtest.Options{Policy: decide.Policy{SuspicionLegalBasis: "brottsdatalagen-2-kap-4-par"}})
 	began := hub.Now().UTC().Truncate(time.Second)
@@ -852,39 +728,24 @@ func TestOpenAPIDescribesAnswers(t *testing.T) {
 		conforms(t, route, resp)
 		return resp
 	}
-	sent := func(schema string, v any) {
+	sent := func(route, contentType string, body []byte) {
+		t.Helper()
+		for _, e := range requestErrors(doc, route, contentType, body) {
+			t.Errorf("got %s for a request the hub accepts, want it to fit the document", e)
+		}
+	}
+	sentJSON := func(route string, v any) {
 		t.Helper()
 		b, err := json.Marshal(v)
 		if err != nil {
 			t.Fatal(err)
 		}
-		var generic any
-		if err := json.Unmarshal(b, &generic); err != nil {
-			t.Fatal(err)
-		}
-		for _, e := range (schemaChecker{doc: doc}).check(map[string]any{"$ref": "#/components/schemas/" + schema}, generic, schema) {
-			t.Errorf("got %s for a request the hub accepts, want it to fit the document", e)
-		}
+		sent(route, "application/json", b)
 	}
-	sentJWS := func(schema string, jws []byte) {
-		t.Helper()
-		parts := bytes.Split(jws, []byte("."))
-		for i, s := range []string{"SubmissionHeader", schema} {
-			raw, err := base64.RawURLEncoding.DecodeString(string(parts[i]))
-			if err != nil {
-				t.Fatal(err)
-			}
-			var v any
-			if err := json.Unmarshal(raw, &v); err != nil {
-				t.Fatal(err)
-			}
-			sent(s, v)
-		}
-	}
-	submit := func(m *hubtest.Member, route, path, schema string, req protocol.Request, want int) *hubtest.Response {
+	submit := func(m *hubtest.Member, route, path string, req protocol.Request, want int) *hubtest.Response {
 		t.Helper()
 		jws := m.Sign(t, req)
-		sentJWS(schema, jws)
+		sent(route, "application/jose", jws)
 		return expect(route, m.Do(t, http.MethodPost, path, "application/jose", jws), want)
 	}
 
@@ -905,7 +766,7 @@ func TestOpenAPIDescribesAnswers(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	sent("TokenRequest", treq)
+	sentJSON("POST /v1/tokens", treq)
 	resp := expect("POST /v1/tokens", bank.JSON(t, http.MethodPost, "/v1/tokens", treq), http.StatusOK)
 	var tresp protocol.TokenResponse
 	resp.JSON(t, &tresp)
@@ -916,7 +777,7 @@ func TestOpenAPIDescribesAnswers(t *testing.T) {
 	flagged, suspected := toks[0], toks[1]
 
 	// A flag's life.
-	resp = submit(bank, "POST /v1/flags", "/v1/flags", "PlaceFlagSubmission",
+	resp = submit(bank, "POST /v1/flags", "/v1/flags",
 		protocol.PlaceFlag{Subject: flagged, Kind: protocol.FlagKindStandard, Consent: bank.Consent(flagged)}, http.StatusCreated)
 	var placed struct {
 		Flag struct {
@@ -925,7 +786,7 @@ func TestOpenAPIDescribesAnswers(t *testing.T) {
 	}
 	resp.JSON(t, &placed)
 	id := placed.Flag.FlagID
-	submit(bank, "POST /v1/flags", "/v1/flags", "PlaceFlagSubmission",
+	submit(bank, "POST /v1/flags", "/v1/flags",
 		protocol.PlaceFlag{Subject: flagged, Kind: protocol.FlagKindStandard, Consent: bank.Consent(flagged)}, http.StatusOK)
 	replay := func(route, path string, jws []byte, want int) {
 		t.Helper()
@@ -938,9 +799,9 @@ func TestOpenAPIDescribesAnswers(t *testing.T) {
 	replay("POST /v1/flags", "/v1/flags", bank.Sign(t, protocol.PlaceFlag{Subject: flagged, Kind: protocol.FlagKindStandard, Consent: bank.Consent(flagged)}), http.StatusOK)
 	expect("GET /v1/flags/:id", other.Do(t, http.MethodGet, "/v1/flags/"+id, "", nil), http.StatusOK)
 	report := &protocol.PoliceReport{Authority: "Polismyndigheten", CaseNumber: "5000-K123456-26", Date: hub.Now().Format(time.DateOnly)}
-	submit(bank, "POST /v1/flags/:id/extend", "/v1/flags/"+id+"/extend", "ExtendFlagSubmission",
+	submit(bank, "POST /v1/flags/:id/extend", "/v1/flags/"+id+"/extend",
 		protocol.ExtendFlag{FlagID: id, Kind: protocol.FlagKindExtended, PoliceReport: report}, http.StatusOK)
-	resp = submit(bank, "POST /v1/flags/:id/thaw", "/v1/flags/"+id+"/thaw", "ThawFlagSubmission",
+	resp = submit(bank, "POST /v1/flags/:id/thaw", "/v1/flags/"+id+"/thaw",
 		protocol.ThawFlag{FlagID: id, ThawUntil: protocol.NewNumericDate(hub.Now().Add(time.Hour))}, http.StatusOK)
 	var thawed struct {
 		Record string `json:"record"`
@@ -953,7 +814,7 @@ func TestOpenAPIDescribesAnswers(t *testing.T) {
 	expect("GET /v1/records/:jti", other.Do(t, http.MethodGet, "/v1/records/"+rec.ID, "", nil), http.StatusOK)
 
 	// A suspicion's life.
-	resp = submit(bank, "POST /v1/suspicions", "/v1/suspicions", "ReportSuspicionSubmission",
+	resp = submit(bank, "POST /v1/suspicions", "/v1/suspicions",
 		protocol.ReportSuspicion{Subjects: []protocol.Token{suspected}, Category: protocol.CategoryMoneyMule, PoliceReport: report}, http.StatusCreated)
 	var reported struct {
 		Suspicion struct {
@@ -966,7 +827,7 @@ func TestOpenAPIDescribesAnswers(t *testing.T) {
 
 	// Checks.
 	creq := map[string]any{"purpose": "credit-application", "tokens": []string{flagged.String(), suspected.String()}}
-	sent("CheckRequest", creq)
+	sentJSON("POST /v1/check", creq)
 	resp = expect("POST /v1/check", other.JSON(t, http.MethodPost, "/v1/check", creq), http.StatusOK)
 	var checked api.CheckResponse
 	resp.JSON(t, &checked)
@@ -974,15 +835,15 @@ func TestOpenAPIDescribesAnswers(t *testing.T) {
 		t.Fatalf("check answered %+v, want a thawed flag and a suspicion, so every field is exercised", checked.Results)
 	}
 	oreq := map[string]any{"outcome": "verified"}
-	sent("OutcomeRequest", oreq)
+	sentJSON("POST /v1/checks/:id/outcome", oreq)
 	expect("POST /v1/checks/:id/outcome", other.JSON(t, http.MethodPost, "/v1/checks/"+checked.CheckID+"/outcome", oreq), http.StatusOK)
 	expect("POST /v1/checks/:id/outcome", other.JSON(t, http.MethodPost, "/v1/checks/"+checked.CheckID+"/outcome", oreq), http.StatusConflict)
 	dreq := map[string]any{"purpose": "credit-application", "justification": "applicant for a loan of 250 000 kr, case 77-311"}
-	sent("DetailsRequest", dreq)
+	sentJSON("POST /v1/suspicions/:id/details", dreq)
 	expect("POST /v1/suspicions/:id/details", other.JSON(t, http.MethodPost, "/v1/suspicions/"+sid+"/details", dreq), http.StatusOK)
-	submit(bank, "POST /v1/suspicions/:id/retract", "/v1/suspicions/"+sid+"/retract", "RetractSuspicionSubmission",
+	submit(bank, "POST /v1/suspicions/:id/retract", "/v1/suspicions/"+sid+"/retract",
 		protocol.RetractSuspicion{SuspicionID: sid, Reason: protocol.RetractCaseClosed}, http.StatusOK)
-	submit(bank, "POST /v1/flags/:id/lift", "/v1/flags/"+id+"/lift", "LiftFlagSubmission", protocol.LiftFlag{FlagID: id}, http.StatusOK)
+	submit(bank, "POST /v1/flags/:id/lift", "/v1/flags/"+id+"/lift", protocol.LiftFlag{FlagID: id}, http.StatusOK)
 	expect("GET /v1/flags/:id", other.Do(t, http.MethodGet, "/v1/flags/"+id, "", nil), http.StatusOK)
 
 	// The feed, a snapshot, and a webhook endpoint.
@@ -992,7 +853,7 @@ func TestOpenAPIDescribesAnswers(t *testing.T) {
 	receiver := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { w.WriteHeader(http.StatusAccepted) }))
 	defer receiver.Close()
 	ereq := map[string]any{"url": receiver.URL + "/sparr/events", "events": []string{"flag-placed", "urn:sparr:event:flag-lifted"}}
-	sent("EndpointRequest", ereq)
+	sentJSON("PUT /v1/members/self/endpoint", ereq)
 	expect("GET /v1/members/self/endpoint", bank.Do(t, http.MethodGet, "/v1/members/self/endpoint", "", nil), http.StatusNotFound)
 	expect("PUT /v1/members/self/endpoint", bank.JSON(t, http.MethodPut, "/v1/members/self/endpoint", ereq), http.StatusCreated)
 	expect("PUT /v1/members/self/endpoint", bank.JSON(t, http.MethodPut, "/v1/members/self/endpoint", ereq), http.StatusOK)
@@ -1019,13 +880,13 @@ func TestOpenAPIDescribesAnswers(t *testing.T) {
 		t.Fatal(err)
 	}
 	mreq := map[string]any{"id": "bank-c", "name": "Bank C AB", "roles": []string{"check"}, "jwks": map[string]any{"keys": []any{key.Public()}}}
-	sent("MemberRequest", mreq)
+	sentJSON("POST /v1/admin/members", mreq)
 	if resp := expect("POST /v1/admin/members", op.JSON(t, http.MethodPost, "/v1/admin/members", mreq), http.StatusCreated); resp.Header.Get("Location") != "/v1/admin/members/bank-c" {
 		t.Errorf("got Location %q, want /v1/admin/members/bank-c", resp.Header.Get("Location"))
 	}
 	expect("POST /v1/admin/members", op.JSON(t, http.MethodPost, "/v1/admin/members", mreq), http.StatusConflict)
 	patch := map[string]any{"name": "Bank C (publ)", "roles": []string{"check", "flag"}}
-	sent("MemberPatch", patch)
+	sentJSON("PATCH /v1/admin/members/:id", patch)
 	expect("PATCH /v1/admin/members/:id", op.JSON(t, http.MethodPatch, "/v1/admin/members/bank-c", patch), http.StatusOK)
 	expect("POST /v1/admin/members/:id/suspend", op.Do(t, http.MethodPost, "/v1/admin/members/bank-c/suspend", "", nil), http.StatusOK)
 	expect("POST /v1/admin/members/:id/suspend", op.Do(t, http.MethodPost, "/v1/admin/members/bank-c/suspend", "", nil), http.StatusOK)
@@ -1157,7 +1018,7 @@ func TestOpenAPIDescribesAnswers(t *testing.T) {
 		t.Fatalf("check answered %+v, want a flag and a suspicion to erase", beforeErasure.Results[0])
 	}
 	xreq := map[string]any{"subject": other2.String(), "legal_basis": "gdpr-art-17"}
-	sent("ErasureRequest", xreq)
+	sentJSON("POST /v1/admin/erasures", xreq)
 	var erasure struct {
 		LogIndex         uint64 `json:"log_index"`
 		RecordsErased    int    `json:"records_erased"`
@@ -1196,16 +1057,218 @@ func TestOpenAPIDescribesAnswers(t *testing.T) {
 	}
 }
 
-// TestSchemaCheckerBites checks the schema checker on answers that break
-// the document, so that the conformance test cannot pass by checking
-// nothing.
-func TestSchemaCheckerBites(t *testing.T) {
+// TestOpenAPIDocumentChecksBite checks that loading the document fails when
+// it breaks: a $ref that points nowhere or outside it, a schema that is not
+// one, an undeclared path parameter, a path written twice, bad YAML.
+func TestOpenAPIDocumentChecksBite(t *testing.T) {
+	b, err := os.ReadFile(filepath.FromSlash(openAPIFile))
+	if err != nil {
+		t.Fatal(err)
+	}
+	text := string(b)
+	if _, err := parseOpenAPI(b); err != nil {
+		t.Fatalf("got %v for the document as it is, want it loaded", err)
+	}
+	cases := []struct{ name, old, new string }{
+		{"schema $ref to nowhere", `$ref: "#/components/schemas/Hash"`, `$ref: "#/components/schemas/NoSuchSchema"`},
+		{"response $ref to nowhere", `$ref: "#/components/responses/BadRequest"`, `$ref: "#/components/responses/NoSuchResponse"`},
+		{"$ref outside the document", `$ref: "#/components/schemas/Hash"`, `$ref: "schemas.yaml#/Hash"`},
+		{"unknown type", "      type: object\n", "      type: record\n"},
+		{"undeclared path parameter", "\n  /v1/flags/{id}:\n", "\n  /v1/flags/{flag}:\n"},
+		{"path written twice", "\n  /healthz:\n", "\n  /readyz:\n"},
+		{"not YAML", "\ninfo:\n", "\ninfo: [\n"},
+	}
+	for _, tc := range cases {
+		if !strings.Contains(text, tc.old) {
+			t.Fatalf("%s: got no %q in the document, want one to change", tc.name, tc.old)
+		}
+		if _, err := parseOpenAPI([]byte(strings.Replace(text, tc.old, tc.new, 1))); err == nil {
+			t.Errorf("%s: got the document loaded, want an error", tc.name)
+		}
+	}
+	// References in x-sparr- extensions are ours to resolve.
 	doc := openAPI(t)
-	c := schemaChecker{doc: doc, strict: true}
-	ref := func(s string) any { return map[string]any{"$ref": "#/components/schemas/" + s} }
+	if _, err := extensionSchema(doc, map[string]any{"$ref": "#/components/schemas/AuditEntry"}); err != nil {
+		t.Errorf("got %v for AuditEntry, want the schema", err)
+	}
+	for _, v := range []any{nil, map[string]any{"$ref": "#/components/schemas/NoSuchSchema"}, map[string]any{"$ref": "#/components/responses/BadRequest"}} {
+		if _, err := extensionSchema(doc, v); err == nil {
+			t.Errorf("got a schema for %v, want an error", v)
+		}
+	}
+}
+
+// TestOpenAPIRouteGapsBite checks that a document missing a route the hub
+// serves, or naming one it does not, is caught.
+func TestOpenAPIRouteGapsBite(t *testing.T) {
+	b, err := os.ReadFile(filepath.FromSlash(openAPIFile))
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Drop "/readyz:" with its operation, and rename the healthz path.
+	text := string(b)
+	start := strings.Index(text, "\n  /readyz:\n")
+	end := strings.Index(text, "\n  /v1/tokens:\n")
+	if start < 0 || end < start {
+		t.Fatal("got no /readyz in the document, want one to remove")
+	}
+	text = text[:start] + text[end:]
+	text = strings.Replace(text, "\n  /healthz:\n", "\n  /health:\n", 1)
+	doc, err := parseOpenAPI([]byte(text))
+	if err != nil {
+		t.Fatal(err)
+	}
+	served := map[string]bool{}
+	for _, r := range hubtest.Start(t, hubtest.Options{}).EngineRoutes() {
+		served[routeKey(r)] = true
+	}
+	if gaps := routeGaps(operations(openAPI(t)), served); len(gaps) != 0 {
+		t.Fatalf("got gaps %q for the document as it is, want none", gaps)
+	}
+	gaps := routeGaps(operations(doc), served)
+	for _, key := range []string{"GET /health ", "GET /healthz ", "GET /readyz "} {
+		if !slices.ContainsFunc(gaps, func(g string) bool { return strings.Contains(g, key) }) {
+			t.Errorf("got gaps %q, want one for %s", gaps, key)
+		}
+	}
+	if len(gaps) != 3 {
+		t.Errorf("got %d gaps %q, want 3", len(gaps), gaps)
+	}
+}
+
+// TestOpenAPIConformanceBites checks that the conformance checks refuse
+// real answers of a real hub, and requests, once they are changed to break
+// the document, so that TestOpenAPIDescribesAnswers cannot pass by checking
+// nothing.
+func TestOpenAPIConformanceBites(t *testing.T) {
+	doc := strictOpenAPI(t)
+	hub := hubtest.Start(t, hubtest.Options{})
+	regulator := hub.AddMember(t, "finansinspektionen", api.RoleRegulator)
+	if _, err := hub.PublishCheckpoint(); err != nil {
+		t.Fatal(err)
+	}
+	// edit returns a copy of resp changed by fn.
+	edit := func(resp *hubtest.Response, fn func(r *hubtest.Response)) *hubtest.Response {
+		r := &hubtest.Response{Status: resp.Status, Header: resp.Header.Clone(), Body: bytes.Clone(resp.Body)}
+		fn(r)
+		return r
+	}
+	// inJSON changes the JSON object of a body.
+	inJSON := func(fn func(body map[string]any)) func(r *hubtest.Response) {
+		return func(r *hubtest.Response) {
+			var body map[string]any
+			if err := json.Unmarshal(r.Body, &body); err != nil {
+				t.Fatal(err)
+			}
+			fn(body)
+			var err error
+			if r.Body, err = json.Marshal(body); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	answers := []struct {
+		route string
+		resp  *hubtest.Response
+		bad   map[string]func(r *hubtest.Response)
+	}{{
+		"GET /.well-known/sparr-configuration",
+		hub.Anonymous(t, http.MethodGet, "/.well-known/sparr-configuration", "", nil),
+		map[string]func(r *hubtest.Response){
+			"missing required":         inJSON(func(b map[string]any) { delete(b, "issuer") }),
+			"wrong type":               inJSON(func(b map[string]any) { b["token"].(map[string]any)["epoch"] = "1" }),
+			"not in enum":              inJSON(func(b map[string]any) { b["signing_algorithms"] = []any{"RS256"} }),
+			"undocumented field":       inJSON(func(b map[string]any) { b["extra"] = true }),
+			"undocumented inner field": inJSON(func(b map[string]any) { b["log"].(map[string]any)["extra"] = true }),
+			"undocumented status":      func(r *hubtest.Response) { r.Status = http.StatusTeapot },
+			"undocumented media type":  func(r *hubtest.Response) { r.Header.Set("Content-Type", "text/html") },
+			"not JSON":                 func(r *hubtest.Response) { r.Body = r.Body[:len(r.Body)-1] },
+			"JSON and more":            func(r *hubtest.Response) { r.Body = append(r.Body, '}') },
+		},
+	}, {
+		"GET /v1/flags/:id",
+		regulator.Do(t, http.MethodGet, "/v1/flags/no-such-flag", "", nil),
+		map[string]func(r *hubtest.Response){
+			"problem not in the catalogue":  inJSON(func(b map[string]any) { b["type"] = "urn:other" }),
+			"problem the route cannot give": inJSON(func(b map[string]any) { b["type"] = protocol.ProblemInvalidConsent.URI }),
+			"status as a string":            inJSON(func(b map[string]any) { b["status"] = fmt.Sprint(b["status"]) }),
+			"undocumented problem field":    inJSON(func(b map[string]any) { b["extra"] = true }),
+		},
+	}, {
+		"GET /v1/log/checkpoint",
+		regulator.Do(t, http.MethodGet, "/v1/log/checkpoint", "", nil),
+		map[string]func(r *hubtest.Response){
+			"header not an integer": func(r *hubtest.Response) { r.Header.Set("X-Sparr-Tree-Size", "many") },
+			"unsigned note": func(r *hubtest.Response) {
+				r.Body = r.Body[:bytes.Index(r.Body, []byte("\n\n"))+2]
+			},
+		},
+	}, {
+		"GET /v1/audit/export",
+		regulator.Do(t, http.MethodGet, "/v1/audit/export", "", nil),
+		map[string]func(r *hubtest.Response){
+			"line not ended": func(r *hubtest.Response) { r.Body = bytes.TrimSuffix(r.Body, []byte("\n")) },
+			"line not JSON":  func(r *hubtest.Response) { r.Body = append(r.Body, "{\n"...) },
+			"line missing member": func(r *hubtest.Response) {
+				r.Body = bytes.Replace(r.Body, []byte(`"member":`), []byte(`"membre":`), 1)
+			},
+		},
+	}}
+	for _, a := range answers {
+		if errs := answerErrors(doc, a.route, a.resp); len(errs) != 0 {
+			t.Fatalf("%s: got %q for a real answer, want none", a.route, errs)
+		}
+		for name, fn := range a.bad {
+			if errs := answerErrors(doc, a.route, edit(a.resp, fn)); len(errs) == 0 {
+				t.Errorf("%s, %s: got no error, want one", a.route, name)
+			}
+		}
+	}
+	if errs := answerErrors(doc, "GET /v1/nowhere", answers[0].resp); len(errs) == 0 {
+		t.Error("got no error for an answer of an undocumented route, want one")
+	}
+
+	// Requests, held to the document as written: a good one passes, the
+	// same one broken fails.
+	encode := func(v any) []byte {
+		b, err := json.Marshal(v)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return b
+	}
+	token := protocol.Token{Type: protocol.TypeEmail, Epoch: 1}.String()
+	member := map[string]any{"id": "bank-x", "name": "X", "roles": []any{"check"}, "jwks_url": "https://x.example/jwks"}
+	twoKeySources := maps.Clone(member)
+	twoKeySources["jwks"] = map[string]any{"keys": []any{}}
+	requests := []struct {
+		name, route string
+		good, bad   any
+	}{
+		{"closed object", "POST /v1/checks/:id/outcome", map[string]any{"outcome": "verified"}, map[string]any{"outcome": "verified", "note": "x"}},
+		{"too many items", "POST /v1/check", map[string]any{"purpose": "payment", "tokens": []string{token}}, map[string]any{"purpose": "payment", "tokens": slices.Repeat([]string{token}, 101)}},
+		{"both key sources", "POST /v1/admin/members", member, twoKeySources},
+	}
+	for _, tc := range requests {
+		if errs := requestErrors(openAPI(t), tc.route, "application/json", encode(tc.good)); len(errs) != 0 {
+			t.Errorf("%s: got %q for a good request, want none", tc.name, errs)
+		}
+		if errs := requestErrors(openAPI(t), tc.route, "application/json", encode(tc.bad)); len(errs) == 0 {
+			t.Errorf("%s: got no error, want one", tc.name)
+		}
+	}
+	if errs := requestErrors(openAPI(t), "POST /v1/check", "text/plain", encode(requests[1].good)); len(errs) == 0 {
+		t.Error("got no error for a body of an undocumented media type, want one")
+	}
+}
+
+// TestOpenAPISchemasBite checks the component schemas, through the library,
+// on values that break them.
+func TestOpenAPISchemasBite(t *testing.T) {
+	doc := strictOpenAPI(t)
 	good := map[string]any{"type": protocol.ProblemNotFound.URI, "title": "Not found", "status": float64(404), "request_id": "x"}
-	if errs := c.check(ref("Problem"), good, "body"); len(errs) != 0 {
-		t.Fatalf("got errors %q for a good problem, want none", errs)
+	if err := visit(doc.Components.Schemas["Problem"], good); err != nil {
+		t.Fatalf("got %v for a good problem, want none", err)
 	}
 	cases := map[string]struct {
 		schema string
@@ -1216,9 +1279,6 @@ func TestSchemaCheckerBites(t *testing.T) {
 		"not in enum":        {"Problem", map[string]any{"type": "urn:other", "title": "x", "status": float64(404)}},
 		"wrong type":         {"Problem", map[string]any{"type": protocol.ProblemNotFound.URI, "title": "x", "status": "404"}},
 		"bad item":           {"CheckRequest", map[string]any{"purpose": "payment", "tokens": []any{"pnr.1.short"}}},
-		"too many items":     {"CheckRequest", map[string]any{"purpose": "payment", "tokens": make([]any, 101)}},
-		"closed object":      {"OutcomeRequest", map[string]any{"outcome": "verified", "note": "x"}},
-		"both key sources":   {"MemberRequest", map[string]any{"id": "bank-x", "name": "X", "roles": []any{"check"}, "jwks": map[string]any{"keys": []any{}}, "jwks_url": "https://x.example/jwks"}},
 		"not a date-time":    {"CheckResponse", map[string]any{"check_id": "c", "checked_at": "yesterday", "results": []any{}, "log_index": float64(1)}},
 		"both proof kinds":   {"ProofResponse", map[string]any{"index": float64(0), "old": float64(1), "size": float64(2), "proof": []any{}}},
 		"not a hash":         {"ProofResponse", map[string]any{"index": float64(0), "size": float64(2), "proof": []any{"AAAA"}}},
@@ -1226,7 +1286,11 @@ func TestSchemaCheckerBites(t *testing.T) {
 		"not an entry line":  {"LogEntryLines", "sparr-log/1 0 yesterday bank-a check ok -\n"},
 	}
 	for name, tc := range cases {
-		if errs := c.check(ref(tc.schema), tc.v, "body"); len(errs) == 0 {
+		s := doc.Components.Schemas[tc.schema]
+		if s == nil {
+			t.Fatalf("%s: got no schema %s, want one", name, tc.schema)
+		}
+		if err := visit(s, tc.v); err == nil {
 			t.Errorf("%s: got no error, want one", name)
 		}
 	}
