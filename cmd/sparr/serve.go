@@ -78,9 +78,11 @@ type serveFlags struct {
 func runServe(ctx context.Context, e *env, name string, args []string) error {
 	fs := e.flags(name, "--data DIR (--tls-cert FILE --tls-key FILE | --insecure-http) [flags]\n       "+program(name)+" --dev",
 		"Serve runs the hub over DIR/keys and DIR/hub.db until SIGINT or SIGTERM, then\nshuts down gracefully. --dev runs a development hub on loopback for a first try.")
+	// Every default comes from the package that applies it, so that the
+	// flags and the hub cannot drift apart.
+	policy, limits := decide.DefaultPolicy(), server.DefaultLimits()
 	f := &serveFlags{
-		tokens: server.Rate{PerSecond: 20, Burst: 40}, writes: server.Rate{PerSecond: 50, Burst: 100},
-		checks: server.Rate{PerSecond: 500, Burst: 1000}, reads: server.Rate{PerSecond: 100, Burst: 200},
+		tokens: limits.Tokens, writes: limits.Writes, checks: limits.Checks, reads: limits.Reads,
 	}
 	fs.StringVar(&f.data, "data", "", "the hub's data `DIR`: DIR/keys and DIR/hub.db (required unless --dev)")
 	fs.note("data", "./sparr-data with --dev")
@@ -93,30 +95,30 @@ func runServe(ctx context.Context, e *env, name string, args []string) error {
 	fs.BoolVar(&f.insecureHTTP, "insecure-http", false, "serve plain HTTP (behind a TLS-terminating proxy only)")
 	fs.BoolVar(&f.dev, "dev", false, "development hub: keys created on first start, plain HTTP on loopback only, member key URLs over http allowed")
 	fs.StringVar(&f.metricsAddr, "metrics-addr", "127.0.0.1:9464", "`ADDR` to serve GET /metrics on, apart from the API; empty or off disables it")
-	fs.IntVar(&f.standardDays, "standard-flag-days", 365, "`DAYS` a standard flag lasts, and the longest a member may ask for")
-	fs.IntVar(&f.maxExtDays, "max-extended-flag-days", 1826, "longest extended flag, in `DAYS`")
-	fs.DurationVar(&f.maxThaw, "max-thaw", 72*time.Hour, "longest thaw window, a `DURATION`")
-	fs.DurationVar(&f.maxThawAhead, "max-thaw-ahead", 30*24*time.Hour, "how far ahead of now a thaw may start, a `DURATION`")
+	fs.IntVar(&f.standardDays, "standard-flag-days", inDays(policy.StandardFlag), "`DAYS` a standard flag lasts, and the longest a member may ask for")
+	fs.IntVar(&f.maxExtDays, "max-extended-flag-days", inDays(policy.MaxExtendedFlag), "longest extended flag, in `DAYS`")
+	fs.DurationVar(&f.maxThaw, "max-thaw", policy.MaxThaw, "longest thaw window, a `DURATION`")
+	fs.DurationVar(&f.maxThawAhead, "max-thaw-ahead", policy.MaxThawAhead, "how far ahead of now a thaw may start, a `DURATION`")
 	fs.note("max-thaw-ahead", "720h (30 days)")
 	fs.DurationVar(&f.clockSkew, "clock-skew", protocol.DefaultSkew, "clock difference tolerated between a member and the hub when checking bearer tokens and submissions, a `DURATION` from 0 to "+protocol.MaxSkew.String())
 	fs.note("clock-skew", protocol.DefaultSkew.String())
-	fs.IntVar(&f.reminderDays, "reminder-days", 30, "`DAYS` before expiry that the origin member is reminded")
+	fs.IntVar(&f.reminderDays, "reminder-days", inDays(policy.Reminder), "`DAYS` before expiry that the origin member is reminded")
 	fs.StringVar(&f.legalBasis, "suspicion-legal-basis", "", "legal `BASIS` under which suspicions (GDPR Art. 10 data) are shared; empty disables suspicions")
-	fs.IntVar(&f.suspicionDays, "suspicion-retention-days", 730, "`DAYS` a suspicion is kept")
+	fs.IntVar(&f.suspicionDays, "suspicion-retention-days", inDays(policy.SuspicionRetention), "`DAYS` a suspicion is kept")
 	fs.Var((*rateValue)(&f.tokens), "rate-tokens", "per-member limit on token batches, `PERSEC/BURST`")
 	fs.Var((*rateValue)(&f.writes), "rate-writes", "per-member limit on submissions and admin changes, `PERSEC/BURST`")
 	fs.Var((*rateValue)(&f.checks), "rate-checks", "per-member limit on checks, `PERSEC/BURST`")
 	fs.Var((*rateValue)(&f.reads), "rate-reads", "per-member limit on other requests, `PERSEC/BURST`")
 	fs.StringVar(&f.trustedProxies, "trusted-proxies", "", "comma-separated `LIST` of proxy IPs or CIDRs whose X-Forwarded-For is believed; empty trusts none")
-	fs.IntVar(&f.feedDays, "feed-retention-days", 30, "`DAYS` events stay in the feed; a member away longer takes a snapshot")
+	fs.IntVar(&f.feedDays, "feed-retention-days", inDays(policy.FeedRetention), "`DAYS` events stay in the feed; a member away longer takes a snapshot")
 	fs.StringVar(&f.webhookAllow, "webhook-allow", "", "comma-separated `CIDRS` webhook URLs may point into although private, loopback or link-local (SSRF allow-list; --dev allows loopback)")
 	fs.BoolVar(&f.webhookHTTP, "webhook-allow-http", false, "allow plain http:// webhook URLs (--dev allows them)")
-	fs.DurationVar(&f.deliveryTimeout, "delivery-timeout", 10*time.Second, "longest one webhook delivery attempt may take, a `DURATION`")
-	fs.IntVar(&f.deliveryConcurrency, "delivery-concurrency", 1, "deliveries in flight per member endpoint (`N`); 1 keeps each member's events in order")
+	fs.DurationVar(&f.deliveryTimeout, "delivery-timeout", webhook.DefaultTimeout, "longest one webhook delivery attempt may take, a `DURATION`")
+	fs.IntVar(&f.deliveryConcurrency, "delivery-concurrency", webhook.DefaultConcurrency, "deliveries in flight per member endpoint (`N`); 1 keeps each member's events in order")
 	f.retrySchedule = scheduleValue(webhook.DefaultSchedule)
 	fs.Var(&f.retrySchedule, "retry-schedule", "comma-separated `WAITS` before each retry of a failed delivery; when they run out the endpoint is paused")
 	fs.Float64Var(&f.retryJitter, "retry-jitter", webhook.DefaultJitter, "spread each retry wait by up to ± this `FRACTION` of it, 0 to 1; 0 turns jitter off")
-	fs.DurationVar(&f.checkpointInterval, "checkpoint-interval", 10*time.Second, "how often to sign a checkpoint of the exchange log when it has grown, a `DURATION`")
+	fs.DurationVar(&f.checkpointInterval, "checkpoint-interval", server.DefaultCheckpointInterval, "how often to sign a checkpoint of the exchange log when it has grown, a `DURATION`")
 	fs.TextVar(&f.logLevel, "log-level", slog.LevelInfo, "log `LEVEL`: debug, info, warn or error")
 	fs.note("log-level", "info")
 	fs.note("max-thaw", "72h")
@@ -568,6 +570,9 @@ func shutdownHTTP(ctx context.Context, timeout time.Duration, log *slog.Logger, 
 }
 
 func days(n int) time.Duration { return time.Duration(n) * 24 * time.Hour }
+
+// inDays is d in whole days.
+func inDays(d time.Duration) int { return int(d / (24 * time.Hour)) }
 
 func newHTTPServer(h http.Handler, log *slog.Logger) *http.Server {
 	return &http.Server{
