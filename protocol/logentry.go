@@ -50,7 +50,8 @@ type LogEntry struct {
 
 // A LogAttr is one key=value attribute of a [LogEntry].
 type LogAttr struct {
-	Key, Value string
+	Key   string `json:"key"`
+	Value string `json:"value"`
 }
 
 const logTimeFormat = "2006-01-02T15:04:05.000000000Z"
