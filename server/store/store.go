@@ -96,11 +96,6 @@ type Options struct {
 	// MaxBatch is the most commands committed in one transaction. Default
 	// 512.
 	MaxBatch int
-	// Applied, if set, is called after each transaction commits, with the
-	// commands it applied in the order applied (those that conflicted and
-	// wrote nothing included). Applying them in that order to another
-	// store gives it the same state.
-	Applied func([]state.Command)
 }
 
 // A Store is the hub's state in one bbolt file. It is safe for concurrent
@@ -112,6 +107,7 @@ type Store struct {
 	queue    chan *pending
 	done     chan struct{}
 	onCommit atomic.Pointer[func(commands int, took time.Duration)]
+	applied  atomic.Pointer[func([]state.Command)]
 
 	closeOnce sync.Once
 	mu        sync.RWMutex // held for reading while submitting to queue
@@ -185,6 +181,12 @@ func (s *Store) Close() error {
 // of commands it held and how long it took, fsync included (for metrics).
 func (s *Store) OnCommit(fn func(commands int, took time.Duration)) { s.onCommit.Store(&fn) }
 
+// OnApplied sets a function called after each transaction commits, with
+// the commands it applied in the order applied (those that conflicted and
+// wrote nothing included). Applying them in that order to another store,
+// from the state this one had when fn was set, gives it the same state.
+func (s *Store) OnApplied(fn func([]state.Command)) { s.applied.Store(&fn) }
+
 // Path returns the data file's path.
 func (s *Store) Path() string { return s.db.Path() }
 
@@ -250,12 +252,12 @@ func (s *Store) commit(batch []*pending) {
 	if fn := s.onCommit.Load(); fn != nil {
 		(*fn)(len(batch), time.Since(start))
 	}
-	if err == nil && s.opts.Applied != nil {
+	if fn := s.applied.Load(); err == nil && fn != nil {
 		cmds := make([]state.Command, len(batch))
 		for i, p := range batch {
 			cmds[i] = p.cmd
 		}
-		s.opts.Applied(cmds)
+		(*fn)(cmds)
 	}
 	if err == nil || len(batch) == 1 {
 		for _, p := range batch {

@@ -1,0 +1,217 @@
+package server_test
+
+import (
+		"maps"
+	"net/http"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/sparr-dev/sparr/protocol"
+	"github.com/sparr-dev/sparr/protocol/api"
+	"github.com/sparr-dev/sparr/server"
+	"github.com/sparr-dev/sparr/server/decide"
+	"github.com/sparr-dev/sparr/server/hubtest"
+	"github.com/sparr-dev/sparr/server/state"
+	"github.com/sparr-dev/sparr/server/store"
+)
+
+// TestCommandsReplayToTheSameStore runs a real hub through every kind of
+// change — flags, suspicions, checks, members, endpoints, every delivery
+// outcome, jobs, erasure, refusals, checkpoints — and records each command
+// its store applies, in order. It then encodes each command, decodes it,
+// and applies the sequence to two fresh stores: both, and the hub's own,
+// must hold the same bytes in every bucket, with the same sequence
+// counters. That is what lets another node apply a command it reads from a
+// replicated log.
+func TestCommandsReplayToTheSameStore(t *testing.T) {
+	var mu sync.Mutex
+	var applied []state.Command
+	clock := hubtest.NewClock(time.Now().UTC().Truncate(time.Second))
+	hub := hubtest.Start(t, hubtest.Options{
+		Clock:    clock,
+		Policy:   decide.Policy{SuspicionLegalBasis: "brottsdatalagen-2-kap", FeedRetention: time.Hour},
+		Delivery: server.Delivery{Schedule: []time.Duration{0}},
+		Configure: func(cfg *server.Config) {
+			cfg.Store.OnApplied(func(cmds []state.Command) {
+				mu.Lock()
+				applied = append(applied, cmds...)
+				mu.Unlock()
+			})
+		},
+	})
+	everyKindOfChange(t, hub, clock)
+	hub.Hub.Close() // no more deliveries or jobs
+
+	mu.Lock()
+	cmds := slices.Clone(applied)
+	mu.Unlock()
+	kinds := map[state.Kind]int{}
+	for _, c := range cmds {
+		kinds[c.Kind()]++
+	}
+	for _, k := range state.Kinds() {
+		if kinds[k] == 0 {
+			t.Errorf("the scenario applied no %s command; it must cover every kind", k)
+		}
+	}
+	t.Logf("%d commands: %v", len(cmds), kinds)
+
+	replicas := make([]*store.Store, 2)
+	for i := range replicas {
+		st, err := store.Open(filepath.Join(t.TempDir(), "replica.db"), store.Options{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer st.Close()
+		for _, c := range cmds {
+			enc, err := state.Encode(c)
+			if err != nil {
+				t.Fatalf("encode %s: %v", c.Kind(), err)
+			}
+			dec, err := state.Decode(enc)
+			if err != nil {
+				t.Fatalf("decode %s: %v", c.Kind(), err)
+			}
+			if _, err := st.Apply(dec); err != nil {
+				t.Fatalf("replica %d: apply %s: %v", i, c.Kind(), err)
+			}
+		}
+		replicas[i] = st
+	}
+	want := contents(t, hub.Store)
+	for i, st := range replicas {
+		got := contents(t, st)
+		if !maps.Equal(got, want) {
+			for k, v := range want {
+				if got[k] != v {
+					t.Errorf("replica %d: %s is %q, the hub's is %q", i, k, truncate(got[k]), truncate(v))
+				}
+			}
+			for k := range got {
+				if _, ok := want[k]; !ok {
+					t.Errorf("replica %d: %s exists, and not at the hub", i, k)
+				}
+			}
+		}
+	}
+}
+
+// contents is every bucket's keys and values, and every bucket's sequence
+// counter, of st.
+func contents(t *testing.T, st *store.Store) map[string]string {
+	t.Helper()
+	out := map[string]string{}
+	err := st.Walk(func(bucket string, k, v []byte) error {
+		out[bucket+"/"+string(k)] = string(v)
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	seqs, err := st.Sequences()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for b, n := range seqs {
+		out["sequence of "+b] = strconv.FormatUint(n, 10)
+	}
+	return out
+}
+
+func truncate(s string) string {
+	if len(s) > 120 {
+		return s[:120] + "…"
+	}
+	return s
+}
+
+// everyKindOfChange drives hub through one change of every kind.
+func everyKindOfChange(t *testing.T, hub *hubtest.Hub, clock *hubtest.Clock) {
+	t.Helper()
+	a := hub.AddMember(t, "bank-a", api.RoleFlag, api.RoleSuspicion, api.RoleCheck)
+	b := hub.AddMember(t, "bank-b", api.RoleCheck)
+	c := hub.AddMember(t, "bank-c", api.RoleCheck)
+	d := hub.AddMember(t, "bank-d", api.RoleCheck)
+	must := func(r *hubtest.Response, want int, what string) *hubtest.Response {
+		t.Helper()
+		if r.Status != want {
+			t.Fatalf("%s: got %d %s, want %d", what, r.Status, r.Body, want)
+		}
+		return r
+	}
+	must(hub.Operator.Do(t, http.MethodPost, "/v1/admin/members/bank-d/suspend", "", nil), http.StatusOK, "suspend")
+	must(hub.Operator.Do(t, http.MethodPost, "/v1/admin/members/bank-d/resume", "", nil), http.StatusOK, "resume")
+
+	// Endpoints: a's takes everything; b's fails once (a retry, then a
+	// pause); c's refuses (dead letters); d's is gone (410).
+	ra, rb, rc, rd := hub.NewReceiver(t, a), hub.NewReceiver(t, b), hub.NewReceiver(t, c), hub.NewReceiver(t, d)
+	for _, r := range []*hubtest.Receiver{ra, rb, rc, rd} {
+		r.Register(t)
+		r.WaitEvent(t, 10*time.Second, protocol.EventVerification)
+	}
+	var down sync.Mutex
+	failing := true
+	rb.Behave(func(_ int, w http.ResponseWriter, _ *http.Request) bool {
+		down.Lock()
+		defer down.Unlock()
+		if failing {
+			w.WriteHeader(http.StatusServiceUnavailable)
+		}
+		return failing
+	})
+	rc.Behave(func(_ int, w http.ResponseWriter, _ *http.Request) bool { w.WriteHeader(http.StatusBadRequest); return true })
+	rd.Behave(func(_ int, w http.ResponseWriter, _ *http.Request) bool { w.WriteHeader(http.StatusGone); return true })
+	must(a.Do(t, http.MethodPost, "/v1/members/self/endpoint/secret", "", nil), http.StatusOK, "rotate")
+
+	toks := a.Tokenize(t, protocol.TypeEmail, "ett@replay.example", "tva@replay.example", "tre@replay.example")
+	place := func(tok protocol.Token, expires time.Time) string {
+		t.Helper()
+		var w api.WriteResponse
+		must(a.Submit(t, "/v1/flags", protocol.PlaceFlag{Subject: tok, Kind: protocol.FlagKindStandard,
+			ExpiresAt: protocol.NewNumericDate(expires), Consent: a.Consent(tok)}), http.StatusCreated, "place").JSON(t, &w)
+		return w.Flag.ID
+	}
+	f1 := place(toks[0], time.Time{})
+	f2 := place(toks[1], clock.Now().Add(40*24*time.Hour)) // reminded at once
+	f3 := place(toks[2], clock.Now().Add(2*time.Hour))     // lapses
+	must(a.Submit(t, "/v1/flags/"+f1+"/thaw", protocol.ThawFlag{FlagID: f1, ThawUntil: protocol.NewNumericDate(clock.Now().Add(time.Hour))}), http.StatusOK, "thaw")
+	must(a.Submit(t, "/v1/flags/"+f1+"/thaw", protocol.ThawFlag{FlagID: f1, ThawUntil: protocol.NewNumericDate(clock.Now().Add(30 * 24 * time.Hour))}), http.StatusUnprocessableEntity, "a refused thaw")
+	report := &protocol.PoliceReport{Authority: "Polismyndigheten", CaseNumber: "5000-K1-26", Date: clock.Now().Format(time.DateOnly)}
+	must(a.Submit(t, "/v1/flags/"+f2+"/extend", protocol.ExtendFlag{FlagID: f2, Kind: protocol.FlagKindExtended, PoliceReport: report}), http.StatusOK, "extend")
+	var sp api.WriteResponse
+	must(a.Submit(t, "/v1/suspicions", protocol.ReportSuspicion{Subjects: toks[:1], Category: protocol.CategoryIdentityTheft, PoliceReport: report}), http.StatusCreated, "report").JSON(t, &sp)
+	must(b.JSON(t, http.MethodPost, "/v1/suspicions/"+sp.Suspicion.ID+"/details", api.DetailsRequest{Purpose: api.PurposePayment, Justification: "the payee's identity is contested"}), http.StatusOK, "details")
+	var chk api.CheckResponse
+	must(b.JSON(t, http.MethodPost, "/v1/check", api.CheckRequest{Purpose: api.PurposeCreditApplication, Tokens: []string{toks[0].String(), toks[1].String()}}), http.StatusOK, "check").JSON(t, &chk)
+	must(b.JSON(t, http.MethodPost, "/v1/checks/"+chk.CheckID+"/outcome", api.OutcomeRequest{Outcome: api.OutcomeVerified}), http.StatusOK, "outcome")
+
+	// b's endpoint pauses with the placements queued; f1's lift erases
+	// their records, so that when it resumes those deliveries are skipped.
+	waitEndpoint(t, b, "paused", func(e api.Endpoint) bool { return e.Status == api.EndpointPaused })
+	must(a.Submit(t, "/v1/flags/"+f1+"/lift", protocol.LiftFlag{FlagID: f1}), http.StatusOK, "lift")
+	must(a.Submit(t, "/v1/suspicions/"+sp.Suspicion.ID+"/retract", protocol.RetractSuspicion{SuspicionID: sp.Suspicion.ID, Reason: protocol.RetractCaseClosed}), http.StatusOK, "retract")
+	down.Lock()
+	failing = false
+	down.Unlock()
+	must(b.Do(t, http.MethodPost, "/v1/members/self/endpoint/resume", "", nil), http.StatusOK, "resume endpoint")
+
+	// Jobs: f3 lapses and a placement on its subject ends it; f2 was
+	// reminded; the feed is pruned.
+	clock.Advance(3 * time.Hour)
+	place(toks[2], time.Time{})
+	if err := hub.RunJobs(); err != nil {
+		t.Fatal(err)
+	}
+	_ = f3
+	must(hub.Operator.JSON(t, http.MethodPost, "/v1/admin/erasures", api.ErasureRequest{Subject: toks[1].String(), LegalBasis: "gdpr-art-17"}), http.StatusOK, "erase")
+	must(hub.Operator.Do(t, http.MethodGet, "/v1/admin/backup", "", nil), http.StatusOK, "backup")
+	must(b.Do(t, http.MethodDelete, "/v1/members/self/endpoint", "", nil), http.StatusOK, "remove endpoint")
+	waitEndpoint(t, a, "drained", func(e api.Endpoint) bool { return e.Backlog == 0 })
+	if _, err := hub.PublishCheckpoint(); err != nil {
+		t.Fatal(err)
+	}
+}
