@@ -1,7 +1,7 @@
 package server_test
 
 import (
-		"maps"
+	"maps"
 	"net/http"
 	"path/filepath"
 	"slices"
@@ -163,7 +163,10 @@ func everyKindOfChange(t *testing.T, hub *hubtest.Hub, clock *hubtest.Clock) {
 		}
 		return failing
 	})
-	rc.Behave(func(_ int, w http.ResponseWriter, _ *http.Request) bool { w.WriteHeader(http.StatusBadRequest); return true })
+	rc.Behave(func(_ int, w http.ResponseWriter, _ *http.Request) bool {
+		w.WriteHeader(http.StatusBadRequest)
+		return true
+	})
 	rd.Behave(func(_ int, w http.ResponseWriter, _ *http.Request) bool { w.WriteHeader(http.StatusGone); return true })
 	must(a.Do(t, http.MethodPost, "/v1/members/self/endpoint/secret", "", nil), http.StatusOK, "rotate")
 
