@@ -84,7 +84,7 @@ func placement(d *decide.Decider, origin *api.Member, now time.Time) (*state.Pla
 		ID: uuid.Must(uuid.NewV7()).String(), Subject: tok, Controller: origin.ID, Purpose: "identity-fraud-protection", LegalBasis: "gdpr-art-6-1-a",
 		Collection: protocol.ConsentCollection{Method: "mobile-app", At: protocol.NewNumericDate(now.Add(-time.Minute))},
 		Notice:     "https://" + origin.ID + ".example/privacy", ExpiresAt: protocol.NewNumericDate(now.AddDate(2, 0, 0)),
-		Evidence: protocol.ConsentEvidence{AuthenticationMethod: "bankid", AssuranceLevel: "loa3", Reference: "bench-" + jti},
+		Evidence: protocol.ConsentEvidence{AuthenticationMethod: "bankid", Reference: "bench-" + jti},
 	}
 	s := &protocol.Submission{Issuer: origin.ID, Audience: d.Issuer, IssuedAt: now, ID: jti,
 		Request: protocol.PlaceFlag{Subject: tok, Kind: protocol.FlagKindStandard, Consent: c}}
