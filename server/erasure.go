@@ -41,7 +41,7 @@ func (h *Hub) erase(c *gin.Context) {
 		return
 	}
 	c.JSON(http.StatusOK, api.ErasureResponse{
-		Record: cmd.Record.JWS, Seq: res.Seq, LogIndex: res.LogIndex,
+		Record: cmd.Records[0].JWS, Seq: res.Seq, LogIndex: res.LogIndex,
 		RecordsErased: len(cmd.Erase.Records), LogEntriesErased: res.Erased,
 	})
 }

@@ -9,11 +9,13 @@ import (
 // addressed to audience ("" for every member entitled by role): the rule
 // for delivery, the feed, the snapshot and GET /v1/records alike.
 //
-//   - A record with an audience goes to that member only (the full
-//     suspicion record, reminders, verification).
+//   - A record with an audience goes to that member only (a suspicion's
+//     records to its reporter, reminders, verification, an erasure of a
+//     subject that had suspicions but no flag).
 //   - Flag events go to members with the flag or check role.
-//   - Suspicion hits, retractions and expiries go to members with the
-//     check or suspicion role.
+//   - Suspicion events go to no one by role: a suspicion never leaves
+//     the hub in bulk. (Files of earlier versions hold suspicion "hit"
+//     records without an audience; they go to no one either.)
 //   - Subject erasures go to every member with the flag, check or
 //     suspicion role.
 func Entitled(m *api.Member, audience string, t protocol.EventType) bool {
@@ -24,8 +26,6 @@ func Entitled(m *api.Member, audience string, t protocol.EventType) bool {
 	case protocol.EventFlagPlaced, protocol.EventFlagExtended, protocol.EventFlagThawed,
 		protocol.EventFlagLifted, protocol.EventFlagExpired:
 		return m.HasRole(api.RoleFlag) || m.HasRole(api.RoleCheck)
-	case protocol.EventSuspicionReported, protocol.EventSuspicionRetracted, protocol.EventSuspicionExpired:
-		return m.HasRole(api.RoleCheck) || m.HasRole(api.RoleSuspicion)
 	case protocol.EventSubjectErased:
 		return m.HasRole(api.RoleFlag) || m.HasRole(api.RoleCheck) || m.HasRole(api.RoleSuspicion)
 	}

@@ -23,8 +23,8 @@ func TestEntitled(t *testing.T) {
 	}{
 		{"flag events", "", []protocol.EventType{protocol.EventFlagPlaced, protocol.EventFlagExtended, protocol.EventFlagThawed,
 			protocol.EventFlagLifted, protocol.EventFlagExpired}, []*api.Member{flagger, checker}},
-		{"suspicion events", "", []protocol.EventType{protocol.EventSuspicionReported, protocol.EventSuspicionRetracted,
-			protocol.EventSuspicionExpired}, []*api.Member{checker, reporter}},
+		{"suspicion events, in bulk", "", []protocol.EventType{protocol.EventSuspicionReported, protocol.EventSuspicionRetracted,
+			protocol.EventSuspicionExpired}, nil},
 		{"erasures", "", []protocol.EventType{protocol.EventSubjectErased}, []*api.Member{flagger, checker, reporter}},
 		{"a record for one member", "bank-c", []protocol.EventType{protocol.EventSuspicionReported, protocol.EventFlagExpiring,
 			protocol.EventVerification, protocol.EventFlagPlaced}, []*api.Member{reporter}},

@@ -4,6 +4,7 @@ import (
 	"crypto/sha256"
 	"fmt"
 	"regexp"
+	"slices"
 	"time"
 
 	"github.com/sparr-dev/sparr/protocol"
@@ -31,19 +32,37 @@ func ErasureSubject(req api.ErasureRequest) (protocol.Token, error) {
 // log entry whose details mention it (those written before the store
 // indexed entries by subject too). The flag and suspicions end, those
 // records and details are deleted, each erased entry gets a tombstone
-// stating the basis, and a subject-erased record tells every member to
-// erase what it holds.
+// stating the basis, and subject-erased records tell the members that
+// hold something about the subject to erase it: every member when it had
+// a flag (every member holds its records), otherwise only the reporters of
+// its suspicions, so that an erasure never tells the others that there was
+// a suspicion to erase.
 func (d *Decider) EraseSubject(op *api.Member, tok protocol.Token, basis string, s state.Subject, records []string, entries []uint64, now time.Time) (*state.EraseSubject, error) {
 	sec := second(now)
-	rec, err := d.sign(d.id(), []protocol.Token{tok}, "", "", protocol.SubjectErased{Origin: op.ID, LegalBasis: basis}, sec)
-	if err != nil {
-		return nil, err
+	audiences := []string{""}
+	if s.Flag == nil {
+		audiences = nil
+		for _, sp := range s.Suspicions {
+			if !slices.Contains(audiences, sp.Origin) {
+				audiences = append(audiences, sp.Origin)
+			}
+		}
+		if len(audiences) == 0 {
+			audiences = []string{""} // nothing held: the record says so to all, as before
+		}
 	}
 	cmd := &state.EraseSubject{
-		Head:   d.head(op.ID, protocol.LogSubjectErased, now, nil, nil, protocol.LogAttr{Key: "basis", Value: basis}),
-		Record: rec,
-		Erase:  state.Erase{Records: records, LogEntries: entries, Subjects: []string{tok.String()}, Basis: basis},
+		Head:  d.head(op.ID, protocol.LogSubjectErased, now, nil, nil, protocol.LogAttr{Key: "basis", Value: basis}),
+		Erase: state.Erase{Records: records, LogEntries: entries, Subjects: []string{tok.String()}, Basis: basis},
 	}
+	for _, aud := range audiences {
+		rec, err := d.sign(d.id(), []protocol.Token{tok}, aud, "", protocol.SubjectErased{Origin: op.ID, LegalBasis: basis}, sec)
+		if err != nil {
+			return nil, err
+		}
+		cmd.Records = append(cmd.Records, rec)
+	}
+	rec := cmd.Records[0]
 	if f := s.Flag; f != nil {
 		cmd.Flag = ended(f, rec, api.FlagErased, sec)
 		cmd.Flag.Records = nil

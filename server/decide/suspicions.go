@@ -22,9 +22,12 @@ func (d *Decider) SuspicionsEnabled() error {
 
 // ReportSuspicion decides member m's submission s (a
 // protocol.ReportSuspicion) to share a suspicion it has reported to the
-// police. The full record, with the police report, is the reporter's (and
-// a details requester's); the hit record, without it, is for every
-// checking member. The suspicion is kept for the policy's retention.
+// police. Its record, with the police report, is addressed to the reporter
+// alone: a suspicion never leaves the hub in bulk (feed, webhooks,
+// snapshot). Other members learn of it only by a logged check, which
+// answers a hit with its count and categories, and its details only by a
+// logged details request. The suspicion is kept for the policy's
+// retention.
 func (d *Decider) ReportSuspicion(m *api.Member, s *protocol.Submission, hash []byte, now time.Time) (*state.ReportSuspicion, error) {
 	if err := d.SuspicionsEnabled(); err != nil {
 		return nil, err
@@ -48,19 +51,14 @@ func (d *Decider) ReportSuspicion(m *api.Member, s *protocol.Submission, hash []
 	if err != nil {
 		return nil, err
 	}
-	ev.PoliceReport = nil
-	hit, err := d.sign(s.ID, req.Subjects, "", id, ev, sec)
-	if err != nil {
-		return nil, err
-	}
 	return &state.ReportSuspicion{
 		Head: d.head(m.ID, protocol.LogSuspicionReported, now, map[string]any{
-			"suspicion_id": id, "record": rec.ID, "hit": hit.ID, "subjects": subjects, "legal_basis": d.Policy.SuspicionLegalBasis,
+			"suspicion_id": id, "record": rec.ID, "subjects": subjects, "legal_basis": d.Policy.SuspicionLegalBasis,
 		}, subjects),
 		Submission: state.SubmissionRef{ID: s.ID, Hash: hash},
-		Records:    []*state.Record{rec, hit},
+		Records:    []*state.Record{rec},
 		Suspicion: &state.Suspicion{ID: id, Version: 1, Subjects: subjects, Category: req.Category, Origin: m.ID,
-			Status: api.SuspicionActive, PoliceReport: req.PoliceReport, ReportedAt: sec, ExpiresAt: expiry, Records: []string{rec.ID, hit.ID}},
+			Status: api.SuspicionActive, PoliceReport: req.PoliceReport, ReportedAt: sec, ExpiresAt: expiry, Records: []string{rec.ID}},
 	}, nil
 }
 
@@ -84,7 +82,7 @@ func (d *Decider) RetractSuspicion(m *api.Member, s *protocol.Submission, hash [
 	if err != nil {
 		return nil, fmt.Errorf("suspicion %s has a bad subject: %w", sp.ID, err)
 	}
-	rec, err := d.sign(s.ID, toks, "", sp.ID, protocol.SuspicionRetracted{SuspicionID: sp.ID, Origin: m.ID, Reason: req.Reason}, sec)
+	rec, err := d.sign(s.ID, toks, sp.Origin, sp.ID, protocol.SuspicionRetracted{SuspicionID: sp.ID, Origin: m.ID, Reason: req.Reason}, sec)
 	if err != nil {
 		return nil, err
 	}
@@ -99,15 +97,15 @@ func (d *Decider) RetractSuspicion(m *api.Member, s *protocol.Submission, hash [
 }
 
 // ExpireSuspicion decides the end of suspicion sp, past its retention at
-// now: its records are deleted, and the expiry record tells checking
-// members to forget the hit.
+// now: its records are deleted, and the expiry record, for its reporter
+// only, says so.
 func (d *Decider) ExpireSuspicion(sp *state.Suspicion, now time.Time) (*state.EndSuspicion, error) {
 	toks, err := parseTokens(sp.Subjects)
 	if err != nil {
 		return nil, fmt.Errorf("suspicion %s has a bad subject: %w", sp.ID, err)
 	}
 	sec := second(now)
-	rec, err := d.sign(d.id(), toks, "", sp.ID, protocol.SuspicionExpired{SuspicionID: sp.ID, ExpiredAt: protocol.NewNumericDate(sp.ExpiresAt)}, sec)
+	rec, err := d.sign(d.id(), toks, sp.Origin, sp.ID, protocol.SuspicionExpired{SuspicionID: sp.ID, ExpiredAt: protocol.NewNumericDate(sp.ExpiresAt)}, sec)
 	if err != nil {
 		return nil, err
 	}
@@ -151,7 +149,7 @@ func (d *Decider) SuspicionDetails(m *api.Member, id string, req api.DetailsRequ
 		protocol.LogAttr{Key: "purpose", Value: req.Purpose})}
 	jws := []string{}
 	for _, r := range recs {
-		if r.Audience == sp.Origin { // the full record, not the hit
+		if r.Audience == sp.Origin { // the full record (a file of an earlier version also holds a hit record)
 			jws = append(jws, r.JWS)
 		}
 	}

@@ -154,10 +154,12 @@ type EndSuspicion struct {
 
 // An EraseSubject erases everything the hub holds about a subject: its
 // flag and suspicions end (Flag and Suspicions are their last versions),
-// and Erase deletes the rest. Record tells every member to erase theirs.
+// and Erase deletes the rest. Records tell the members that hold something
+// about the subject to erase it: every member when it had a flag, each
+// suspicion's reporter otherwise.
 type EraseSubject struct {
 	Head
-	Record     *Record      `json:"record"`
+	Records    []*Record    `json:"records"`
 	Flag       *Flag        `json:"flag,omitempty"`
 	Suspicions []*Suspicion `json:"suspicions,omitempty"`
 	Erase      Erase        `json:"erase"`

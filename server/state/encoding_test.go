@@ -72,7 +72,7 @@ func examples() []state.Command {
 			Records: []*state.Record{record("r-s", protocol.EventSuspicionReported), record("r-hit", protocol.EventSuspicionReported)}, Suspicion: suspicionOf(1, api.SuspicionActive)},
 		&state.EndSuspicion{Head: head("bank-a", protocol.LogSuspicionRetracted), Submission: &sub, Record: record("r-ret", protocol.EventSuspicionRetracted),
 			Suspicion: suspicionOf(2, api.SuspicionRetracted), Erase: state.Erase{Records: []string{"r-s", "r-hit"}, Basis: "suspicion-retracted"}},
-		&state.EraseSubject{Head: head("operator", protocol.LogSubjectErased), Record: record("r-er", protocol.EventSubjectErased),
+		&state.EraseSubject{Head: head("operator", protocol.LogSubjectErased), Records: []*state.Record{record("r-er", protocol.EventSubjectErased)},
 			Flag: flagOf(4, api.FlagErased), Suspicions: []*state.Suspicion{suspicionOf(2, api.SuspicionErased)},
 			Erase: state.Erase{Records: []string{"r-1"}, LogEntries: []uint64{3, 5}, Subjects: []string{"email.1.AAAA"}, Consent: "f-1", Basis: "gdpr-art-17"}},
 		&state.AddCheck{Head: head("bank-b", protocol.LogCheck), Check: &state.Check{ID: "k-1", Member: "bank-b", Purpose: "payment", At: t0, Tokens: 1, Verify: 1}},

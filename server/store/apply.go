@@ -427,7 +427,7 @@ func (t *txn) eraseSubject(c *state.EraseSubject) error {
 	if err := t.reserve(&c.Head); err != nil {
 		return err
 	}
-	if err := t.records(&c.Head, c.Record); err != nil {
+	if err := t.records(&c.Head, c.Records...); err != nil {
 		return err
 	}
 	if c.Flag != nil {
