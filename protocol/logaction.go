@@ -37,6 +37,7 @@ const (
 	LogFlagExpiring     LogAction = "flag-expiring"     // a flag's origin reminded of its coming expiry: attr origin
 	LogSuspicionExpired LogAction = "suspicion-expired" // a suspicion reached the end of its retention
 	LogFeedPruned       LogAction = "feed-pruned"       // events left the feed: attrs before, count, floor
+	LogDetailsExpired   LogAction = "details-expired"   // log details at the end of their retention erased: attrs before, count
 	LogDelivery         LogAction = "delivery"          // a webhook delivered (or refused by its receiver): attrs event, attempts, latency_ms
 	LogEndpointPaused   LogAction = "endpoint-paused"   // an endpoint paused after its retry schedule ran out
 	LogEndpointDisabled LogAction = "endpoint-disabled" // an endpoint disabled by its receiver's 410 Gone
@@ -80,7 +81,7 @@ func LogActions() []LogAction {
 		LogTokens, LogFlagPlaced, LogFlagAlreadyActive, LogFlagExtended, LogFlagThawed, LogFlagLifted,
 		LogSuspicionReported, LogSuspicionRetracted, LogSuspicionDetails, LogCheck, LogCheckOutcome,
 		LogEndpointRegistered, LogEndpointSecretRotated, LogEndpointResumed, LogEndpointRemoved,
-		LogFlagExpired, LogFlagExpiring, LogSuspicionExpired, LogFeedPruned, LogDelivery,
+		LogFlagExpired, LogFlagExpiring, LogSuspicionExpired, LogFeedPruned, LogDetailsExpired, LogDelivery,
 		LogEndpointPaused, LogEndpointDisabled, LogErased,
 		LogMemberAdded, LogMemberUpdated, LogMemberSuspended, LogMemberResumed, LogSubjectErased, LogBackup,
 		LogFlagPlace, LogFlagExtend, LogFlagThaw, LogFlagLift, LogSuspicionReport, LogSuspicionRetract,

@@ -47,6 +47,8 @@ var (
 	ProblemInvalidConsent       = problemType("invalid-consent", "Consent record not acceptable", http.StatusUnprocessableEntity)
 	ProblemEndpointRefused      = problemType("endpoint-refused", "Webhook URL not allowed", http.StatusUnprocessableEntity)
 	ProblemRateLimited          = problemType("rate-limited", "Too many requests", http.StatusTooManyRequests)
+	ProblemTokenQuota           = problemType("token-quota-exceeded", "Daily token quota spent", http.StatusTooManyRequests)
+	ProblemStorageQuota         = problemType("storage-quota-exceeded", "Daily storage quota spent", http.StatusTooManyRequests)
 	ProblemInternal             = problemType("internal", "Internal error", http.StatusInternalServerError)
 	ProblemUnavailable          = problemType("unavailable", "Temporarily unavailable", http.StatusServiceUnavailable)
 )
@@ -59,7 +61,7 @@ func ProblemTypes() []ProblemType {
 		ProblemWrongSigner, ProblemSuspicionsDisabled, ProblemNotFound, ProblemMethodNotAllowed,
 		ProblemSubmissionConflict, ProblemStateConflict, ProblemCursorExpired, ProblemPayloadTooLarge,
 		ProblemUnsupportedMediaType, ProblemValidation, ProblemInvalidConsent, ProblemEndpointRefused,
-		ProblemRateLimited, ProblemInternal, ProblemUnavailable,
+		ProblemRateLimited, ProblemTokenQuota, ProblemStorageQuota, ProblemInternal, ProblemUnavailable,
 	}
 }
 

@@ -111,7 +111,7 @@ func (h *Hub) getMember(c *gin.Context) {
 	switch {
 	case !ok:
 	case m == nil:
-		h.fail(c, problemf(protocol.ProblemNotFound, "no member %q", c.Param("id")))
+		h.fail(c, problemf(protocol.ProblemNotFound, "no member %s", decide.Quote(c.Param("id"))))
 	default:
 		c.JSON(http.StatusOK, api.MemberResponse{Member: m})
 	}

@@ -30,9 +30,8 @@ func (h *Hub) check(c *gin.Context) {
 		return
 	}
 	cmd, resp := h.decide.Check(member(c), &req, subjects, now)
-	res, err := h.store.Apply(cmd)
-	if err != nil {
-		h.internal(c, "log check", err)
+	res, ok := h.commitFor(c, "log check", cmd)
+	if !ok {
 		return
 	}
 	resp.LogIndex = res.LogIndex
@@ -60,10 +59,9 @@ func (h *Hub) checkOutcome(c *gin.Context) {
 		h.refuse(c, "check outcome", err)
 		return
 	}
-	res, err := h.store.Apply(cmd)
+	res, ok := h.commitFor(c, "log outcome", cmd)
 	switch {
-	case err != nil:
-		h.internal(c, "log outcome", err)
+	case !ok:
 	case res.Conflict:
 		h.fail(c, decide.OutcomeConflict(&state.Check{ID: id}))
 	default:

@@ -4,7 +4,9 @@ import (
 	"crypto/ed25519"
 	"errors"
 	"fmt"
+	"math"
 	"net/http"
+	"strconv"
 	"strings"
 
 	"github.com/gin-gonic/gin"
@@ -12,6 +14,7 @@ import (
 	"github.com/sparr-dev/sparr/federation/members"
 	"github.com/sparr-dev/sparr/protocol"
 	"github.com/sparr-dev/sparr/protocol/api"
+	"github.com/sparr-dev/sparr/server/decide"
 	"github.com/sparr-dev/sparr/server/store"
 )
 
@@ -91,17 +94,36 @@ func (h *Hub) tokens(c *gin.Context) {
 	if !h.readJSON(c, &req) {
 		return
 	}
+	m, now := member(c), h.now()
+	if ok, wait := h.tokenRates.allow(m, h.decide.QuotasOf(m), len(req.Blinded), now); !ok {
+		secs := int(math.Ceil(wait.Seconds()))
+		c.Header("Retry-After", strconv.Itoa(secs))
+		h.metrics.quotaRefused.WithLabelValues(m.ID, "token-rate").Inc()
+		h.fail(c, problemf(protocol.ProblemRateLimited, "member %q is over its rate of %v token evaluations a second (in bursts of up to %d); retry after %d s",
+			m.ID, h.decide.QuotasOf(m).TokensPerSecond, decide.TokenBurst(h.decide.QuotasOf(m)), secs))
+		return
+	}
 	resp, err := h.keys.Token.Evaluate(&req)
 	if err != nil {
 		h.fail(c, problemf(protocol.ProblemInvalidTokenRequest, "%v", err))
 		return
 	}
-	res, err := h.store.Apply(h.decide.Tokens(member(c), &req, h.now()))
-	if err != nil {
+	// The batch is counted against the member's daily quota, and logged,
+	// before its evaluation is returned.
+	cmd := h.decide.Tokens(m, &req, now)
+	res, err := h.store.Apply(cmd)
+	switch {
+	case err != nil:
 		h.internal(c, "log token batch", err)
 		return
+	case res.QuotaExceeded:
+		h.metrics.quotaRefused.WithLabelValues(m.ID, "tokens-per-day").Inc()
+		p, secs := h.decide.TokenQuotaProblem(m, cmd.Count, now)
+		c.Header("Retry-After", strconv.Itoa(secs))
+		h.fail(c, p)
+		return
 	}
-	h.metrics.tokens.WithLabelValues(string(req.Type)).Add(float64(len(req.Blinded)))
+	h.metrics.tokens.WithLabelValues(m.ID, string(req.Type)).Add(float64(len(req.Blinded)))
 	c.Header("X-Sparr-Log-Index", fmt.Sprint(res.LogIndex))
 	c.JSON(http.StatusOK, resp)
 }
@@ -113,7 +135,7 @@ func (h *Hub) tokens(c *gin.Context) {
 func (h *Hub) getRecord(c *gin.Context) {
 	m := member(c)
 	r, err := h.store.Record(c.Param("jti"))
-	notFound := problemf(protocol.ProblemNotFound, "no record %q for member %q", c.Param("jti"), m.ID)
+	notFound := problemf(protocol.ProblemNotFound, "no record %s for member %q", decide.Quote(c.Param("jti")), m.ID)
 	switch {
 	case errors.Is(err, store.ErrNotFound):
 		h.fail(c, notFound)

@@ -122,7 +122,7 @@ func (h *Hub) getFlag(c *gin.Context) {
 		return
 	}
 	if f == nil {
-		h.fail(c, problemf(protocol.ProblemNotFound, "no flag %q", c.Param("id")))
+		h.fail(c, problemf(protocol.ProblemNotFound, "no flag %s", decide.Quote(c.Param("id"))))
 		return
 	}
 	recs, err := h.store.Records(f.Records)

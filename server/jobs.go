@@ -25,10 +25,13 @@ func (h *Hub) runJobs() {
 
 // RunJobs does now what the background jobs do on their schedule: it drops
 // events older than the feed's retention window, ends flags and
-// suspicions whose time is up, with a signed record each, and reminds
-// origin members of flags about to expire.
+// suspicions whose time is up, with a signed record each, reminds origin
+// members of flags about to expire, erases log details at the end of their
+// retention, publishes the tombstones of the erasures of past periods, and
+// forgets the outcomes of submissions too old to be repeated.
 func (h *Hub) RunJobs() error {
-	for _, job := range []func(time.Time) (int, error){h.pruneFeed, h.expireFlags, h.remindFlags, h.expireSuspicions} {
+	for _, job := range []func(time.Time) (int, error){h.pruneFeed, h.expireFlags, h.remindFlags, h.expireSuspicions,
+		h.expireDetails, h.publishErasures, h.pruneReplays} {
 		for {
 			n, err := job(h.now())
 			if err != nil {
@@ -108,4 +111,28 @@ func (h *Hub) expireSuspicions(now time.Time) (int, error) {
 		}
 	}
 	return len(due), nil
+}
+
+// expireDetails erases the details of log entries at the end of their
+// retention; their tombstones go out with the next batch.
+func (h *Hub) expireDetails(now time.Time) (int, error) {
+	res, err := h.commit(h.decide.ExpireDetails(now, 10*jobBatch))
+	if err != nil {
+		return 0, err
+	}
+	return res.Erased, nil
+}
+
+// publishErasures appends the tombstones of every erasure of the erasure
+// periods that have ended, in one batch.
+func (h *Hub) publishErasures(now time.Time) (int, error) {
+	_, err := h.commit(h.decide.PublishErasures(now))
+	return 0, err
+}
+
+// pruneReplays forgets the outcomes of submissions too old to be sent
+// again.
+func (h *Hub) pruneReplays(now time.Time) (int, error) {
+	_, err := h.commit(h.decide.PruneReplays(now, 10*jobBatch))
+	return 0, err
 }

@@ -71,7 +71,7 @@ func (h *Hub) logCheckpoint(c *gin.Context) {
 	if c.Query("size") != "" {
 		var ok bool
 		if size, ok = uintParam(c, "size", 0, true); !ok {
-			h.fail(c, decide.FieldProblem(protocol.ProblemMalformedRequest, "size", "%q: give the tree size of a published checkpoint as a decimal number, or leave it out for the latest", c.Query("size")))
+			h.fail(c, decide.FieldProblem(protocol.ProblemMalformedRequest, "size", "%s: give the tree size of a published checkpoint as a decimal number, or leave it out for the latest", decide.Quote(c.Query("size"))))
 			return
 		}
 		note, err = h.store.CheckpointAt(size)
@@ -187,7 +187,7 @@ func (h *Hub) logEntries(c *gin.Context) {
 func (h *Hub) logTile(c *gin.Context) {
 	level := c.Param("level")
 	if _, err := strconv.ParseUint(level, 10, 6); err != nil {
-		h.fail(c, problemf(protocol.ProblemMalformedRequest, "tile level %q: want 0 to 63, as in /v1/log/tile/0/x001/234 (c2sp.org/tlog-tiles)", level))
+		h.fail(c, problemf(protocol.ProblemMalformedRequest, "tile level %s: want 0 to 63, as in /v1/log/tile/0/x001/234 (c2sp.org/tlog-tiles)", decide.Quote(level)))
 		return
 	}
 	h.serveTile(c, level)
@@ -204,7 +204,7 @@ func (h *Hub) serveTile(c *gin.Context, level string) {
 	index := strings.TrimPrefix(c.Param("index"), "/")
 	t, err := tlog.ParseTilePath(fmt.Sprintf("tile/%d/%s/%s", store.TileHeight, level, index))
 	if err != nil {
-		h.fail(c, problemf(protocol.ProblemMalformedRequest, "tile index %q: want the index in groups of three digits, as in x001/234, with .p/<width> for a partial tile (c2sp.org/tlog-tiles)", index))
+		h.fail(c, problemf(protocol.ProblemMalformedRequest, "tile index %s: want the index in groups of three digits, as in x001/234, with .p/<width> for a partial tile (c2sp.org/tlog-tiles)", decide.Quote(index)))
 		return
 	}
 	data, err := h.store.Tile(t)
@@ -245,7 +245,7 @@ func (h *Hub) auditFilter(c *gin.Context) (store.LogFilter, bool) {
 		if v := c.Query(name); v != "" {
 			t, err := time.Parse(time.RFC3339, v)
 			if err != nil {
-				h.fail(c, decide.FieldProblem(protocol.ProblemMalformedRequest, name, "%q is not an RFC 3339 time such as 2026-11-21T00:00:00Z", v))
+				h.fail(c, decide.FieldProblem(protocol.ProblemMalformedRequest, name, "%s is not an RFC 3339 time such as 2026-11-21T00:00:00Z", decide.Quote(v)))
 				return f, false
 			}
 			*dst = t
@@ -324,7 +324,7 @@ func (h *Hub) auditExport(c *gin.Context) {
 	}
 	format := c.DefaultQuery("format", "jsonl")
 	if format != "jsonl" && format != "csv" {
-		h.fail(c, decide.FieldProblem(protocol.ProblemMalformedRequest, "format", "%q: use jsonl or csv", format))
+		h.fail(c, decide.FieldProblem(protocol.ProblemMalformedRequest, "format", "%s: use jsonl or csv", decide.Quote(format)))
 		return
 	}
 	w := bufio.NewWriterSize(c.Writer, 64<<10)

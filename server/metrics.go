@@ -14,17 +14,19 @@ import (
 
 // metrics are the hub's Prometheus series. None carries an identifier, a
 // token or a member's request content; labels are routes, methods, status
-// codes, rate classes and identifier types.
+// codes, rate classes, identifier types, quotas and member ids (of
+// registered members only, never taken from a request).
 type metrics struct {
-	requests    *prometheus.CounterVec
-	latency     *prometheus.HistogramVec
-	rateLimited *prometheus.CounterVec
-	apply       prometheus.Histogram
-	commit      prometheus.Histogram
-	batch       prometheus.Histogram
-	tokens      *prometheus.CounterVec
-	deliveries  *prometheus.CounterVec
-	deliveryLat prometheus.Histogram
+	requests     *prometheus.CounterVec
+	latency      *prometheus.HistogramVec
+	rateLimited  *prometheus.CounterVec
+	apply        prometheus.Histogram
+	commit       prometheus.Histogram
+	batch        prometheus.Histogram
+	tokens       *prometheus.CounterVec
+	quotaRefused *prometheus.CounterVec
+	deliveries   *prometheus.CounterVec
+	deliveryLat  prometheus.Histogram
 }
 
 func newMetrics(reg *prometheus.Registry) (*metrics, error) {
@@ -52,8 +54,11 @@ func newMetrics(reg *prometheus.Registry) (*metrics, error) {
 			Buckets: []float64{1, 2, 4, 8, 16, 32, 64, 128, 256, 512},
 		}),
 		tokens: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "sparr_tokens_evaluated_total", Help: "Blinded identifiers evaluated, by identifier type.",
-		}, []string{"type"}),
+			Name: "sparr_tokens_evaluated_total", Help: "Blinded identifiers evaluated, by member and identifier type.",
+		}, []string{"member", "type"}),
+		quotaRefused: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "sparr_quota_refused_total", Help: "Requests refused by a member's quota, by member and quota (token-rate, tokens-per-day, stored-bytes-per-day).",
+		}, []string{"member", "quota"}),
 		deliveries: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "sparr_deliveries_total", Help: "Webhook delivery attempts by outcome (delivered, failed, dead-lettered, gone; skipped: record erased before it went out).",
 		}, []string{"outcome"}),
@@ -62,7 +67,7 @@ func newMetrics(reg *prometheus.Registry) (*metrics, error) {
 			Buckets: []float64{.001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10},
 		}),
 	}
-	for _, c := range []prometheus.Collector{m.requests, m.latency, m.rateLimited, m.apply, m.commit, m.batch, m.tokens, m.deliveries, m.deliveryLat,
+	for _, c := range []prometheus.Collector{m.requests, m.latency, m.rateLimited, m.apply, m.commit, m.batch, m.tokens, m.quotaRefused, m.deliveries, m.deliveryLat,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{})} {
 		if err := reg.Register(c); err != nil {
 			return nil, err

@@ -19,6 +19,7 @@ import (
 
 	"github.com/sparr-dev/sparr/protocol"
 	"github.com/sparr-dev/sparr/protocol/api"
+	"github.com/sparr-dev/sparr/server/decide"
 )
 
 // Context keys the middleware sets.
@@ -293,4 +294,40 @@ func (h *Hub) rateLimit(class rateClass) gin.HandlerFunc {
 		}
 		c.Next()
 	}
+}
+
+// tokenRates holds one token bucket per member for the identifiers it has
+// evaluated: its quota's sustained rate, in bursts of decide.TokenBurst.
+// A member whose quota changes gets a new bucket.
+type tokenRates struct {
+	mu      sync.Mutex
+	buckets map[string]*tokenBucket
+}
+
+type tokenBucket struct {
+	quota api.Quotas
+	lim   *rate.Limiter
+}
+
+func newTokenRates() *tokenRates { return &tokenRates{buckets: make(map[string]*tokenBucket)} }
+
+// allow takes n tokens from m's bucket, or says how long until they are
+// there.
+func (t *tokenRates) allow(m *api.Member, q api.Quotas, n int, now time.Time) (bool, time.Duration) {
+	t.mu.Lock()
+	b, ok := t.buckets[m.ID]
+	if !ok || b.quota != q {
+		b = &tokenBucket{quota: q, lim: rate.NewLimiter(rate.Limit(q.TokensPerSecond), decide.TokenBurst(q))}
+		t.buckets[m.ID] = b
+	}
+	t.mu.Unlock()
+	res := b.lim.ReserveN(now, n)
+	if !res.OK() {
+		return false, time.Hour
+	}
+	if d := res.DelayFrom(now); d > 0 {
+		res.CancelAt(now)
+		return false, d
+	}
+	return true, 0
 }

@@ -54,7 +54,15 @@ func loggedRefusal(problemType string) bool {
 func (h *Hub) logRefusal(c *gin.Context, m *api.Member, action protocol.LogAction, p *protocol.Problem) {
 	body, _ := c.Get(keyBody)
 	raw, _ := body.([]byte)
-	if _, err := h.store.Apply(h.decide.Refusal(m, action, p, raw, h.now())); err != nil {
+	// A refusal is charged to the member's allowance of stored bytes like
+	// anything else it has the hub keep; once that is spent, its refusals
+	// are answered but no longer logged.
+	note := h.decide.Refusal(m, action, p, raw, h.now())
+	err := h.decide.Charge(m, note, h.now())
+	if err == nil {
+		_, err = h.store.Apply(note)
+	}
+	if err != nil {
 		h.log.Error("recording a refusal in the exchange log failed", "request_id", c.GetString(keyRequestID), "error", err)
 	}
 }

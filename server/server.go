@@ -12,6 +12,7 @@ import (
 	"log/slog"
 	"net/http"
 	"slices"
+	"strconv"
 	"sync"
 	"time"
 
@@ -141,17 +142,18 @@ type Config struct {
 
 // A Hub is a running hub: an http.Handler and its background jobs.
 type Hub struct {
-	cfg     Config
-	store   *store.Store
-	keys    *keyring.Keys
-	members *members.Keys
-	log     *slog.Logger
-	now     func() time.Time
-	engine  *gin.Engine
-	metrics *metrics
-	limits  *limiter
-	bearers *bearerCache
-	decide  *decide.Decider
+	cfg        Config
+	store      *store.Store
+	keys       *keyring.Keys
+	members    *members.Keys
+	log        *slog.Logger
+	now        func() time.Time
+	engine     *gin.Engine
+	metrics    *metrics
+	limits     *limiter
+	tokenRates *tokenRates
+	bearers    *bearerCache
+	decide     *decide.Decider
 
 	dispatcher *webhook.Dispatcher
 
@@ -199,14 +201,15 @@ func New(cfg Config) (*Hub, error) {
 		cfg.Delivery.Timeout = webhook.DefaultTimeout
 	}
 	h := &Hub{
-		cfg:     cfg,
-		store:   cfg.Store,
-		keys:    cfg.Keys,
-		log:     cfg.Logger,
-		now:     cfg.Now,
-		limits:  newLimiter(cfg.Limits),
-		bearers: newBearerCache(1 << 16),
-		stop:    make(chan struct{}),
+		cfg:        cfg,
+		store:      cfg.Store,
+		keys:       cfg.Keys,
+		log:        cfg.Logger,
+		now:        cfg.Now,
+		limits:     newLimiter(cfg.Limits),
+		tokenRates: newTokenRates(),
+		bearers:    newBearerCache(1 << 16),
+		stop:       make(chan struct{}),
 	}
 	h.decide = &decide.Decider{
 		Issuer: cfg.Issuer, Policy: cfg.Policy, TokenEpoch: cfg.Keys.Token.Epoch(), AllowInsecureURLs: cfg.AllowInsecureURLs,
@@ -284,6 +287,31 @@ func (h *Hub) Close() error {
 	h.dispatcher.Close()
 	h.jobs.Wait()
 	return nil
+}
+
+// commitFor applies cmd, a command made for the request's member, charged
+// to the member's daily allowance of stored bytes, and wakes the
+// dispatcher. It answers the request itself when the hub failed or the
+// allowance is spent, and otherwise returns the result.
+func (h *Hub) commitFor(c *gin.Context, what string, cmd state.Command) (*store.Result, bool) {
+	m, now := member(c), h.now()
+	if err := h.decide.Charge(m, cmd, now); err != nil {
+		h.internal(c, "charge "+what, err)
+		return nil, false
+	}
+	res, err := h.commit(cmd)
+	switch {
+	case err != nil:
+		h.internal(c, what, err)
+		return nil, false
+	case res.QuotaExceeded:
+		h.metrics.quotaRefused.WithLabelValues(m.ID, "stored-bytes-per-day").Inc()
+		p, secs := h.decide.StorageQuotaProblem(m, now)
+		c.Header("Retry-After", strconv.Itoa(secs))
+		h.fail(c, p)
+		return nil, false
+	}
+	return res, true
 }
 
 // commit applies a command and wakes the dispatcher for every member it

@@ -31,7 +31,7 @@ const (
 // media types.
 func (h *Hub) readBody(c *gin.Context, mediaTypes ...string) ([]byte, bool) {
 	if ct := c.ContentType(); !slices.Contains(mediaTypes, ct) {
-		h.fail(c, problemf(protocol.ProblemUnsupportedMediaType, "Content-Type is %q; send %s", ct, mediaTypes[0]))
+		h.fail(c, problemf(protocol.ProblemUnsupportedMediaType, "Content-Type is %s; send %s", decide.Quote(ct), mediaTypes[0]))
 		return nil, false
 	}
 	body, err := io.ReadAll(http.MaxBytesReader(c.Writer, c.Request.Body, MaxBodySize))
@@ -174,11 +174,10 @@ func apply[C state.Command](h *Hub, c *gin.Context, what string, decideAt func(n
 			return none, nil, false
 		}
 		start := time.Now()
-		res, err := h.commit(cmd)
+		res, ok := h.commitFor(c, "apply "+what, cmd)
 		h.metrics.apply.Observe(time.Since(start).Seconds())
 		switch {
-		case err != nil:
-			h.internal(c, "apply "+what, err)
+		case !ok:
 			return none, nil, false
 		case res.Conflict:
 			continue

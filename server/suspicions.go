@@ -106,9 +106,8 @@ func (h *Hub) suspicionDetails(c *gin.Context) {
 		h.refuse(c, "suspicion details", err)
 		return
 	}
-	res, err := h.commit(note)
-	if err != nil {
-		h.internal(c, "log details request", err)
+	res, ok := h.commitFor(c, "log details request", note)
+	if !ok {
 		return
 	}
 	resp.LogIndex = res.LogIndex

@@ -97,6 +97,9 @@ type Member struct {
 	JWKS    json.RawMessage `json:"jwks,omitempty"`
 	JWKSURL string          `json:"jwks_url,omitempty"`
 	Status  MemberStatus    `json:"status"`
+	// Quotas are the member's own limits where they differ from the
+	// hub's defaults; nil, or a zero field, means the default.
+	Quotas *Quotas `json:"quotas,omitempty"`
 	// CreatedAt and UpdatedAt are set by the hub. The hub caches a
 	// member's key set by UpdatedAt, so every change advances it.
 	CreatedAt time.Time `json:"created_at"`
@@ -121,6 +124,9 @@ func (m *Member) Validate(allowInsecureURL bool) error {
 		return err
 	}
 	if err := m.validateKeys(allowInsecureURL); err != nil {
+		return err
+	}
+	if err := m.Quotas.validate(); err != nil {
 		return err
 	}
 	switch m.Status {
@@ -257,6 +263,43 @@ func roleList() string {
 	return "one of " + strings.Join(q, ", ")
 }
 
+// Quotas are a member's limits on what it may have the hub do and keep for
+// it. The hub's defaults apply to a zero field.
+type Quotas struct {
+	// TokensPerSecond is the sustained rate of identifiers the member may
+	// have evaluated (tokenized); bursts of one full batch are allowed.
+	TokensPerSecond float64 `json:"tokens_per_second,omitempty"`
+	// TokensPerDay is how many identifiers the member may have evaluated
+	// in one day (UTC).
+	TokensPerDay int64 `json:"tokens_per_day,omitempty"`
+	// StoredBytesPerDay is how many bytes of log entries, details and
+	// records the member's requests may have the hub store in one day
+	// (UTC), refusals of its bad requests included.
+	StoredBytesPerDay int64 `json:"stored_bytes_per_day,omitempty"`
+}
+
+// Upper bounds of quotas, far above any member's need, so that a typing
+// error cannot turn a quota off.
+const (
+	maxTokensPerSecond   = 100_000
+	maxTokensPerDay      = 100_000_000
+	maxStoredBytesPerDay = 1 << 40
+)
+
+func (q *Quotas) validate() error {
+	switch {
+	case q == nil:
+		return nil
+	case q.TokensPerSecond < 0 || q.TokensPerSecond > maxTokensPerSecond || q.TokensPerSecond != q.TokensPerSecond:
+		return invalid("quotas.tokens_per_second", "%v: give 0 (the hub's default) to %d", q.TokensPerSecond, maxTokensPerSecond)
+	case q.TokensPerDay < 0 || q.TokensPerDay > maxTokensPerDay:
+		return invalid("quotas.tokens_per_day", "%d: give 0 (the hub's default) to %d", q.TokensPerDay, maxTokensPerDay)
+	case q.StoredBytesPerDay < 0 || q.StoredBytesPerDay > maxStoredBytesPerDay:
+		return invalid("quotas.stored_bytes_per_day", "%d: give 0 (the hub's default) to %d", q.StoredBytesPerDay, int64(maxStoredBytesPerDay))
+	}
+	return nil
+}
+
 // A MemberRequest is the body of POST /v1/admin/members: a new member's id,
 // name, roles and keys (jwks or jwks_url, not both).
 type MemberRequest struct {
@@ -265,15 +308,18 @@ type MemberRequest struct {
 	Roles   []Role          `json:"roles"`
 	JWKS    json.RawMessage `json:"jwks,omitempty"`
 	JWKSURL string          `json:"jwks_url,omitempty"`
+	Quotas  *Quotas         `json:"quotas,omitempty"`
 }
 
 // A MemberPatch is the body of PATCH /v1/admin/members/{id}: the fields to
-// change. Setting jwks clears jwks_url and the other way round.
+// change. Setting jwks clears jwks_url and the other way round; quotas
+// replace the member's quotas whole (an empty object: the defaults).
 type MemberPatch struct {
 	Name    *string         `json:"name,omitempty"`
 	Roles   *[]Role         `json:"roles,omitempty"`
 	JWKS    json.RawMessage `json:"jwks,omitempty"`
 	JWKSURL *string         `json:"jwks_url,omitempty"`
+	Quotas  *Quotas         `json:"quotas,omitempty"`
 }
 
 // A MemberResponse is the answer about one member. LogIndex is the entry

@@ -13,7 +13,7 @@ import (
 
 func checkPurpose(p string) *protocol.Problem {
 	if !slices.Contains(api.Purposes(), p) {
-		return FieldProblem(protocol.ProblemValidation, "purpose", "%q is not a purpose; use one of %s", p, strings.Join(api.Purposes(), ", "))
+		return FieldProblem(protocol.ProblemValidation, "purpose", "%s is not a purpose; use one of %s", Quote(p), strings.Join(api.Purposes(), ", "))
 	}
 	return nil
 }
@@ -109,10 +109,10 @@ func Advise(m *api.Member, token string, s state.Subject, now time.Time) api.Che
 // its outcome, once.
 func (d *Decider) Outcome(m *api.Member, id string, req api.OutcomeRequest, chk *state.Check, now time.Time) (*state.SetOutcome, error) {
 	if !slices.Contains(api.Outcomes(), req.Outcome) {
-		return nil, FieldProblem(protocol.ProblemValidation, "outcome", "%q is not an outcome; use one of %s", req.Outcome, strings.Join(api.Outcomes(), ", "))
+		return nil, FieldProblem(protocol.ProblemValidation, "outcome", "%s is not an outcome; use one of %s", Quote(req.Outcome), strings.Join(api.Outcomes(), ", "))
 	}
 	if chk == nil || chk.Member != m.ID {
-		return nil, problemf(protocol.ProblemNotFound, "no check %q made by member %q", id, m.ID)
+		return nil, problemf(protocol.ProblemNotFound, "no check %s made by member %q", Quote(id), m.ID)
 	}
 	if chk.Outcome != "" {
 		return nil, OutcomeConflict(chk)
@@ -132,12 +132,4 @@ func OutcomeConflict(chk *state.Check) *protocol.Problem {
 		return problemf(protocol.ProblemStateConflict, "the outcome of check %q was already reported", chk.ID)
 	}
 	return problemf(protocol.ProblemStateConflict, "the outcome of check %q was already reported as %q", chk.ID, chk.Outcome)
-}
-
-// Tokens decides the log entry of member m's batch of token evaluations,
-// evaluated already: its type, size and epoch, never its content.
-func (d *Decider) Tokens(m *api.Member, req *protocol.TokenRequest, now time.Time) *state.Note {
-	return &state.Note{Head: d.head(m.ID, protocol.LogTokens, now, nil, nil,
-		protocol.LogAttr{Key: "type", Value: string(req.Type)}, protocol.LogAttr{Key: "count", Value: fmt.Sprint(len(req.Blinded))},
-		protocol.LogAttr{Key: "epoch", Value: fmt.Sprint(req.Epoch)})}
 }

@@ -36,6 +36,7 @@ import (
 
 	"github.com/sparr-dev/sparr/consent"
 	"github.com/sparr-dev/sparr/protocol"
+	"github.com/sparr-dev/sparr/protocol/api"
 	"github.com/sparr-dev/sparr/server/state"
 )
 
@@ -68,6 +69,16 @@ type Policy struct {
 	// SecretOverlap is how long a rotated-out webhook secret keeps
 	// signing.
 	SecretOverlap time.Duration
+	// Quotas are every member's limits unless its own say otherwise.
+	Quotas api.Quotas
+	// DetailsRetention is how long the details of a log entry (which
+	// tokens a check named, which flag a placement made) are kept before
+	// they are erased; the entry and its commitment stay.
+	DetailsRetention time.Duration
+	// ErasurePeriod is the period whose erasures are published together:
+	// the tombstones of every erasure of one period are appended after it
+	// ends, in the order of the entries erased.
+	ErasurePeriod time.Duration
 	// Consent is what the hub accepts as consent.
 	Consent consent.Policy
 }
@@ -78,8 +89,10 @@ const day = 24 * time.Hour
 // flags of a year, extended flags of up to five years, thaws of up to 72
 // hours starting up to 30 days ahead, a reminder 30 days before expiry,
 // suspicions kept two years (when enabled: no legal basis by default), a
-// feed of 30 days, rotated webhook secrets signing for 24 hours more, and
-// consent.DefaultPolicy.
+// feed of 30 days, rotated webhook secrets signing for 24 hours more,
+// consent.DefaultPolicy, log details kept five years, erasures published
+// once a day, and per member 10 tokens a second, 50 000 tokens and 256 MiB
+// of stored log a day. docs/threat-model.md says why.
 func DefaultPolicy() Policy {
 	return Policy{
 		StandardFlag:       365 * day,
@@ -91,6 +104,9 @@ func DefaultPolicy() Policy {
 		FeedRetention:      30 * day,
 		SecretOverlap:      24 * time.Hour,
 		Consent:            consent.DefaultPolicy(),
+		Quotas:             api.Quotas{TokensPerSecond: 10, TokensPerDay: 50_000, StoredBytesPerDay: 256 << 20},
+		DetailsRetention:   1826 * day,
+		ErasurePeriod:      day,
 	}
 }
 
@@ -101,11 +117,13 @@ func (p Policy) WithDefaults() Policy {
 		{&p.StandardFlag, &def.StandardFlag}, {&p.MaxExtendedFlag, &def.MaxExtendedFlag}, {&p.MaxThaw, &def.MaxThaw},
 		{&p.MaxThawAhead, &def.MaxThawAhead}, {&p.Reminder, &def.Reminder}, {&p.SuspicionRetention, &def.SuspicionRetention},
 		{&p.FeedRetention, &def.FeedRetention}, {&p.SecretOverlap, &def.SecretOverlap},
+		{&p.DetailsRetention, &def.DetailsRetention}, {&p.ErasurePeriod, &def.ErasurePeriod},
 	} {
 		if *f.v == 0 {
 			*f.v = *f.d
 		}
 	}
+	p.Quotas = fillQuotas(p.Quotas, def.Quotas)
 	return p
 }
 

@@ -18,7 +18,7 @@ func EndpointEvents(req api.EndpointRequest) ([]protocol.EventType, error) {
 	for i, s := range req.Events {
 		t, err := protocol.ParseEventType(s)
 		if err != nil || t == protocol.EventVerification {
-			return nil, FieldProblem(protocol.ProblemValidation, "events", "events[%d] %q is not an event type to subscribe to", i, s)
+			return nil, FieldProblem(protocol.ProblemValidation, "events", "events[%d] %s is not an event type to subscribe to", i, Quote(s))
 		}
 		if !slices.Contains(events, t) {
 			events = append(events, t)

@@ -21,7 +21,7 @@ func ErasureSubject(req api.ErasureRequest) (protocol.Token, error) {
 		return protocol.Token{}, TokenProblem("subject", err)
 	}
 	if !basisPattern.MatchString(req.LegalBasis) {
-		return protocol.Token{}, FieldProblem(protocol.ProblemValidation, "legal_basis", "%q: name the legal basis in lower-case letters, digits, '.' and '-', such as gdpr-art-17", req.LegalBasis)
+		return protocol.Token{}, FieldProblem(protocol.ProblemValidation, "legal_basis", "%s: name the legal basis in lower-case letters, digits, '.' and '-', such as gdpr-art-17", Quote(req.LegalBasis))
 	}
 	return tok, nil
 }
@@ -78,10 +78,17 @@ func (d *Decider) EraseSubject(op *api.Member, tok protocol.Token, basis string,
 
 // Refusal decides the log entry of a refused request: member m asked, on
 // a route with log action action, for what problem p refuses. It commits
-// to the SHA-256 of the body sent and the problem, never the body itself.
+// to the SHA-256 of the body sent, the kind of problem and the fields at
+// fault — never the body itself, nor the problem's detail, which may quote
+// what the member sent (a token, a name) and would then outlive an erasure
+// of its subject.
 func (d *Decider) Refusal(m *api.Member, action protocol.LogAction, p *protocol.Problem, body []byte, now time.Time) *state.Note {
 	t, _ := protocol.LookupProblemType(p.Type)
-	h := d.head(m.ID, action, now, map[string]any{"body_sha256": fmt.Sprintf("%x", sha256.Sum256(body)), "problem": t.Slug(), "detail": p.Detail}, nil)
+	fields := []string{}
+	for _, f := range p.Errors {
+		fields = append(fields, f.Pointer)
+	}
+	h := d.head(m.ID, action, now, map[string]any{"body_sha256": fmt.Sprintf("%x", sha256.Sum256(body)), "problem": t.Slug(), "fields": fields}, nil)
 	h.Entry.Result = "rejected:" + t.Slug()
 	return &state.Note{Head: h}
 }

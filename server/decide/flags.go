@@ -115,10 +115,10 @@ func checkPoliceReport(r *protocol.PoliceReport, now time.Time) *protocol.Proble
 // or that no longer protects anyone.
 func activeFlag(id string, f *state.Flag, now time.Time) *protocol.Problem {
 	if f == nil {
-		return problemf(protocol.ProblemNotFound, "no flag %q", id)
+		return problemf(protocol.ProblemNotFound, "no flag %s", Quote(id))
 	}
 	if !f.ActiveAt(now) {
-		return problemf(protocol.ProblemStateConflict, "flag %q is %s", id, FlagView(nil, f, now).Status)
+		return problemf(protocol.ProblemStateConflict, "flag %s is %s", Quote(id), FlagView(nil, f, now).Status)
 	}
 	return nil
 }

@@ -32,7 +32,7 @@ func (d *Decider) memberCommand(actor string, action protocol.LogAction, m *api.
 // AddMember decides the operator op's registration of a new member.
 func (d *Decider) AddMember(op *api.Member, req api.MemberRequest, now time.Time) (*state.PutMember, error) {
 	now = now.UTC()
-	m := &api.Member{ID: req.ID, Name: req.Name, Roles: req.Roles, JWKS: req.JWKS, JWKSURL: req.JWKSURL,
+	m := &api.Member{ID: req.ID, Name: req.Name, Roles: req.Roles, JWKS: req.JWKS, JWKSURL: req.JWKSURL, Quotas: req.Quotas,
 		Status: api.MemberActive, CreatedAt: now, UpdatedAt: now}
 	return d.putMember(op.ID, protocol.LogMemberAdded, m, true, now)
 }
@@ -56,6 +56,12 @@ func (d *Decider) UpdateMember(op *api.Member, id string, m *api.Member, patch a
 	}
 	if patch.JWKSURL != nil {
 		n.JWKS, n.JWKSURL = nil, *patch.JWKSURL
+	}
+	if patch.Quotas != nil {
+		n.Quotas = patch.Quotas
+		if *patch.Quotas == (api.Quotas{}) {
+			n.Quotas = nil
+		}
 	}
 	if n.ID == OperatorID && (patch.Roles != nil || patch.JWKS != nil || patch.JWKSURL != nil) {
 		return nil, problemf(protocol.ProblemStateConflict, "the operator's roles and keys come from the hub's key files; replace operator.pub.jwk and restart instead")
@@ -95,7 +101,7 @@ func MemberConflict(c *state.PutMember) *protocol.Problem {
 }
 
 func noMember(id string) *protocol.Problem {
-	return problemf(protocol.ProblemNotFound, "no member %q", id)
+	return problemf(protocol.ProblemNotFound, "no member %s", Quote(id))
 }
 
 // Operator decides the operator member at the hub's start: created on the

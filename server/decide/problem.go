@@ -3,11 +3,28 @@ package decide
 import (
 	"errors"
 	"fmt"
+	"strconv"
 	"strings"
+	"unicode/utf8"
 
 	"github.com/sparr-dev/sparr/consent"
 	"github.com/sparr-dev/sparr/protocol"
 )
+
+// maxQuoted is the most runes of a member's input a problem quotes.
+const maxQuoted = 64
+
+// Quote quotes s, a value a member sent, for a problem's detail: in Go
+// syntax, cut after maxQuoted runes with "…", so that no answer or stored
+// refusal carries more of a member's input than it needs to say what was
+// wrong.
+func Quote(s string) string {
+	if utf8.RuneCountInString(s) <= maxQuoted {
+		return strconv.Quote(s)
+	}
+	r := []rune(s)
+	return strconv.Quote(string(r[:maxQuoted])) + "…"
+}
 
 // problemf returns a problem of type t.
 func problemf(t protocol.ProblemType, format string, args ...any) *protocol.Problem {

@@ -73,7 +73,7 @@ func (d *Decider) RetractSuspicion(m *api.Member, s *protocol.Submission, hash [
 	req := s.Request.(protocol.RetractSuspicion)
 	sec := second(now)
 	if sp == nil || sp.Origin != m.ID {
-		return nil, problemf(protocol.ProblemNotFound, "no suspicion %q reported by member %q", req.SuspicionID, m.ID)
+		return nil, problemf(protocol.ProblemNotFound, "no suspicion %s reported by member %q", Quote(req.SuspicionID), m.ID)
 	}
 	if !sp.ActiveAt(sec) {
 		return nil, problemf(protocol.ProblemStateConflict, "suspicion %q is %s", sp.ID, sp.Status)
@@ -92,7 +92,7 @@ func (d *Decider) RetractSuspicion(m *api.Member, s *protocol.Submission, hash [
 		Submission: &state.SubmissionRef{ID: s.ID, Hash: hash},
 		Record:     rec,
 		Suspicion:  endedSuspicion(sp, rec, api.SuspicionRetracted, sec),
-		Erase:      state.Erase{Records: sp.Records, Basis: "suspicion-retracted"},
+		Erase:      endErases(sp, "suspicion-retracted"),
 	}, nil
 }
 
@@ -113,8 +113,15 @@ func (d *Decider) ExpireSuspicion(sp *state.Suspicion, now time.Time) (*state.En
 		Head:      d.head(Hub, protocol.LogSuspicionExpired, now, map[string]string{"suspicion_id": sp.ID, "record": rec.ID}, nil),
 		Record:    rec,
 		Suspicion: endedSuspicion(sp, rec, api.SuspicionExpired, sec),
-		Erase:     state.Erase{Records: sp.Records, Basis: "retention-ended"},
+		Erase:     endErases(sp, "retention-ended"),
 	}, nil
+}
+
+// endErases is what a suspicion's end erases: its records (and so the
+// details of their entries), and the details of every request for its
+// details, on basis.
+func endErases(sp *state.Suspicion, basis string) state.Erase {
+	return state.Erase{Records: sp.Records, Subjects: sp.Subjects, Actions: []protocol.LogAction{protocol.LogSuspicionDetails}, Basis: basis}
 }
 
 // endedSuspicion is a suspicion's last state: no subjects or report kept.
@@ -142,10 +149,13 @@ func (d *Decider) SuspicionDetails(m *api.Member, id string, req api.DetailsRequ
 		return nil, nil, FieldProblem(protocol.ProblemValidation, "justification", "%d characters; say in 20 to 1000 characters why you need the details (it is logged for the regulator)", n)
 	}
 	if sp == nil || !sp.ActiveAt(now) {
-		return nil, nil, problemf(protocol.ProblemNotFound, "no active suspicion %q", id)
+		return nil, nil, problemf(protocol.ProblemNotFound, "no active suspicion %s", Quote(id))
 	}
+	// The details name the suspicion's subjects, and the justification is
+	// the member's free text: indexed under the subjects, they go with an
+	// erasure of any of them, and with the suspicion's end.
 	note := &state.Note{Head: d.head(m.ID, protocol.LogSuspicionDetails, now,
-		map[string]string{"suspicion_id": sp.ID, "purpose": req.Purpose, "justification": req.Justification}, nil,
+		map[string]string{"suspicion_id": sp.ID, "purpose": req.Purpose, "justification": req.Justification}, sp.Subjects,
 		protocol.LogAttr{Key: "purpose", Value: req.Purpose})}
 	jws := []string{}
 	for _, r := range recs {

@@ -11,11 +11,12 @@ import (
 )
 
 // A Command is one decided change to the hub's state: one of the types of
-// this package that carry a [Head] (or [PutCheckpoint]). See the package
-// documentation.
+// this package. See the package documentation.
 type Command interface {
 	// Kind names the command's type in its encoding.
 	Kind() Kind
+	// Header returns the command's [Head], or nil for a kind without one.
+	Header() *Head
 	isCommand()
 }
 
@@ -38,11 +39,15 @@ const (
 	KindPruneFeed       Kind = "prune-feed"
 	KindPutCheckpoint   Kind = "put-checkpoint"
 	KindNote            Kind = "note"
+	KindEvaluateTokens  Kind = "evaluate-tokens"
+	KindExpireDetails   Kind = "expire-details"
+	KindPublishErasures Kind = "publish-erasures"
+	KindPruneReplays    Kind = "prune-replays"
 )
 
-// A Head is what every command but [PutCheckpoint] carries: when the hub
-// decided it, at whose request, and the exchange-log entry applying it
-// appends.
+// A Head is what every command but [PutCheckpoint] and [PruneReplays]
+// carries: when the hub decided it, at whose request, and the
+// exchange-log entry applying it appends.
 type Head struct {
 	// At is when the hub decided the command. The log entry takes this
 	// time, or the last entry's if that is later: entry times never go
@@ -51,6 +56,24 @@ type Head struct {
 	// Actor is the member who asked, or "hub" for the hub's own jobs.
 	Actor string `json:"actor"`
 	Entry Entry  `json:"entry"`
+	// Quota, if set, is the actor's allowance of stored bytes that
+	// applying the command charges; over it, nothing is written.
+	Quota *Quota `json:"quota,omitempty"`
+}
+
+// Header returns the command's head: the command itself for every kind
+// that embeds one.
+func (h *Head) Header() *Head { return h }
+
+// A Quota is a member's allowance of stored bytes on one day (UTC), and
+// what a command charges against it. A command that would take the day's
+// total over Limit conflicts with the quota: nothing is written, and the
+// store's result says so.
+type Quota struct {
+	Member string `json:"member"`
+	Day    string `json:"day"` // YYYY-MM-DD, UTC
+	Bytes  int64  `json:"bytes"`
+	Limit  int64  `json:"limit"`
 }
 
 // An Entry is the exchange-log entry a command appends.
@@ -227,10 +250,54 @@ type PutCheckpoint struct {
 	Note []byte    `json:"note"`
 }
 
-// A Note only appends its log entry: a token batch, a request for a
-// suspicion's details, a backup, a refused request.
+// A Note only appends its log entry: a request for a suspicion's
+// details, a backup, a refused request.
 type Note struct {
 	Head
+}
+
+// An EvaluateTokens records a member's batch of Count token evaluations
+// (evaluated, not yet returned) against its daily quota: on Day (UTC) the
+// member may have at most Limit evaluated. Within the quota, applying it
+// counts the batch and appends its entry (tokens ok); over it, it appends
+// the entry rejected:token-quota-exceeded, counts nothing, and the store's
+// result says the quota is spent.
+type EvaluateTokens struct {
+	Head
+	Day   string `json:"day"`
+	Count int64  `json:"count"`
+	Limit int64  `json:"limit"`
+}
+
+// An ExpireDetails erases the details of log entries older than Before, at
+// most Limit of them, oldest first, as their retention ends: their
+// commitments stay, linked to nothing, and their tombstones are published
+// with the next batch ([PublishErasures]). Its own entry (details-expired)
+// counts them; with nothing to erase it writes nothing.
+type ExpireDetails struct {
+	Head
+	Before time.Time `json:"before"`
+	Limit  int       `json:"limit"`
+}
+
+// A PublishErasures appends the tombstones of every erasure made before
+// Before and not yet published: one erased entry per log entry whose
+// details went, in the order of those entries, whoever and whatever erased
+// them. Publishing erasures in batches that mix every erasure of a period
+// keeps a reader of the log from grouping one person's entries by the
+// moment they were erased. With none pending it writes nothing.
+type PublishErasures struct {
+	Head
+	Before time.Time `json:"before"`
+}
+
+// A PruneReplays forgets the outcomes of submissions accepted before
+// Before, at most Limit of them: the hub refuses such submissions as too
+// old by then, so it no longer needs them to answer a repeat. It appends
+// no log entry.
+type PruneReplays struct {
+	Before time.Time `json:"before"`
+	Limit  int       `json:"limit"`
 }
 
 func (*PlaceFlag) Kind() Kind       { return KindPlaceFlag }
@@ -247,6 +314,16 @@ func (*RecordDelivery) Kind() Kind  { return KindRecordDelivery }
 func (*PruneFeed) Kind() Kind       { return KindPruneFeed }
 func (*PutCheckpoint) Kind() Kind   { return KindPutCheckpoint }
 func (*Note) Kind() Kind            { return KindNote }
+func (*EvaluateTokens) Kind() Kind  { return KindEvaluateTokens }
+func (*ExpireDetails) Kind() Kind   { return KindExpireDetails }
+func (*PublishErasures) Kind() Kind { return KindPublishErasures }
+func (*PruneReplays) Kind() Kind    { return KindPruneReplays }
+
+// Header returns nil: a checkpoint has no head.
+func (*PutCheckpoint) Header() *Head { return nil }
+
+// Header returns nil: pruning replays has no head.
+func (*PruneReplays) Header() *Head { return nil }
 
 func (*PlaceFlag) isCommand()       {}
 func (*ChangeFlag) isCommand()      {}
@@ -262,6 +339,10 @@ func (*RecordDelivery) isCommand()  {}
 func (*PruneFeed) isCommand()       {}
 func (*PutCheckpoint) isCommand()   {}
 func (*Note) isCommand()            {}
+func (*EvaluateTokens) isCommand()  {}
+func (*ExpireDetails) isCommand()   {}
+func (*PublishErasures) isCommand() {}
+func (*PruneReplays) isCommand()    {}
 
 // newCommand returns a new, empty command of kind k, or nil for a kind
 // this version does not know.
@@ -295,6 +376,14 @@ func newCommand(k Kind) Command {
 		return new(PutCheckpoint)
 	case KindNote:
 		return new(Note)
+	case KindEvaluateTokens:
+		return new(EvaluateTokens)
+	case KindExpireDetails:
+		return new(ExpireDetails)
+	case KindPublishErasures:
+		return new(PublishErasures)
+	case KindPruneReplays:
+		return new(PruneReplays)
 	}
 	return nil
 }
@@ -303,7 +392,7 @@ func newCommand(k Kind) Command {
 func Kinds() []Kind {
 	return []Kind{KindPlaceFlag, KindChangeFlag, KindEndFlag, KindReportSuspicion, KindEndSuspicion, KindEraseSubject,
 		KindAddCheck, KindSetOutcome, KindPutMember, KindChangeEndpoint, KindRecordDelivery, KindPruneFeed,
-		KindPutCheckpoint, KindNote}
+		KindPutCheckpoint, KindNote, KindEvaluateTokens, KindExpireDetails, KindPublishErasures, KindPruneReplays}
 }
 
 // Submitted returns the submission a command carries, or nil.

@@ -53,6 +53,11 @@ func suspicionOf(version uint64, status api.SuspicionStatus) *state.Suspicion {
 		PoliceReport: &protocol.PoliceReport{Authority: "Polismyndigheten", CaseNumber: "5000-K1-26", Date: "2026-11-20"}, Records: []string{"r-s", "r-hit"}}
 }
 
+func charged(h state.Head) state.Head {
+	h.Quota = &state.Quota{Member: h.Actor, Day: "2026-11-21", Bytes: 1234, Limit: 256 << 20}
+	return h
+}
+
 var sub = state.SubmissionRef{ID: "jti-1", Hash: bytes.Repeat([]byte{9}, 32)}
 
 // examples returns one command of every kind, as the hub's decisions make
@@ -75,7 +80,7 @@ func examples() []state.Command {
 		&state.EraseSubject{Head: head("operator", protocol.LogSubjectErased), Records: []*state.Record{record("r-er", protocol.EventSubjectErased)},
 			Flag: flagOf(4, api.FlagErased), Suspicions: []*state.Suspicion{suspicionOf(2, api.SuspicionErased)},
 			Erase: state.Erase{Records: []string{"r-1"}, LogEntries: []uint64{3, 5}, Subjects: []string{"email.1.AAAA"}, Consent: "f-1", Basis: "gdpr-art-17"}},
-		&state.AddCheck{Head: head("bank-b", protocol.LogCheck), Check: &state.Check{ID: "k-1", Member: "bank-b", Purpose: "payment", At: t0, Tokens: 1, Verify: 1}},
+		&state.AddCheck{Head: charged(head("bank-b", protocol.LogCheck)), Check: &state.Check{ID: "k-1", Member: "bank-b", Purpose: "payment", At: t0, Tokens: 1, Verify: 1}},
 		&state.SetOutcome{Head: head("bank-b", protocol.LogCheckOutcome), Check: &state.Check{ID: "k-1", Member: "bank-b", Purpose: "payment", At: t0, Tokens: 1, Verify: 1, Outcome: "verified", OutcomeAt: t0}},
 		&state.PutMember{Head: head("operator", protocol.LogMemberAdded), Create: true, Member: &api.Member{ID: "bank-b", Name: "Bank B", Roles: []api.Role{api.RoleCheck},
 			JWKSURL: "https://keys.bank-b.example/jwks.json", Status: api.MemberActive, CreatedAt: t0, UpdatedAt: t0}},
@@ -87,7 +92,11 @@ func examples() []state.Command {
 			Outcome: state.Retrying, Next: t0.Add(5 * time.Second)}},
 		&state.PruneFeed{Head: head("hub", protocol.LogFeedPruned), Before: t0.AddDate(0, -1, 0), Limit: 1000},
 		&state.PutCheckpoint{Size: 42, Root: tlog.Hash{1, 2, 3}, Note: []byte("hub.example/log\n42\nAQID\n\n— hub.example/log sig\n")},
-		&state.Note{Head: head("bank-b", protocol.LogTokens)},
+		&state.Note{Head: head("bank-b", protocol.LogSuspicionDetails)},
+		&state.EvaluateTokens{Head: head("bank-b", protocol.LogTokens), Day: "2026-11-21", Count: 100, Limit: 50_000},
+		&state.ExpireDetails{Head: head("hub", protocol.LogDetailsExpired), Before: t0.AddDate(-5, 0, 0), Limit: 1000},
+		&state.PublishErasures{Head: state.Head{At: t0, Actor: "hub", Entry: state.Entry{Action: protocol.LogErased}}, Before: t0.Truncate(24 * time.Hour)},
+		&state.PruneReplays{Before: t0.Add(-25 * time.Hour), Limit: 1000},
 	}
 }
 

@@ -1,6 +1,8 @@
 package state
 
 import (
+	"bytes"
+	"encoding/json"
 	"time"
 
 	"github.com/sparr-dev/sparr/protocol"
@@ -115,6 +117,60 @@ type Details struct {
 	// Subjects are the tokens the details name (the entry's rows in the
 	// subject index, deleted with the details).
 	Subjects []string `json:"subjects,omitempty"`
+}
+
+// storedDetails is how Details are kept: the details, which are a JSON
+// document, as they are, so that an auditor of the data file can search
+// them for a token; files of an earlier version hold them as base64, which
+// reads as well.
+type storedDetails struct {
+	Salt     []byte          `json:"salt"`
+	Details  json.RawMessage `json:"details"`
+	Subjects []string        `json:"subjects,omitempty"`
+}
+
+// MarshalJSON writes the details as the JSON document they are, if they
+// are one in compact form (what the hub commits to is then kept byte for
+// byte), and as base64 otherwise.
+func (d Details) MarshalJSON() ([]byte, error) {
+	if compactJSON(d.Details) {
+		return json.Marshal(storedDetails{Salt: d.Salt, Details: d.Details, Subjects: d.Subjects})
+	}
+	type plain Details
+	return json.Marshal(plain(d))
+}
+
+// UnmarshalJSON reads details kept either way.
+func (d *Details) UnmarshalJSON(b []byte) error {
+	var s storedDetails
+	if err := json.Unmarshal(b, &s); err != nil {
+		return err
+	}
+	d.Salt, d.Subjects, d.Details = s.Salt, s.Subjects, nil
+	switch {
+	case len(s.Details) == 0 || string(s.Details) == "null":
+	case s.Details[0] == '"':
+		return json.Unmarshal(s.Details, &d.Details)
+	default:
+		d.Details = []byte(s.Details)
+	}
+	return nil
+}
+
+// compactJSON reports whether b is a JSON object or array exactly as
+// encoding/json writes it: embedded in another document it stays the same
+// bytes.
+func compactJSON(b []byte) bool {
+	if len(b) == 0 || (b[0] != '{' && b[0] != '[') || !json.Valid(b) {
+		return false
+	}
+	var c bytes.Buffer
+	if json.Compact(&c, b) != nil {
+		return false
+	}
+	var e bytes.Buffer
+	json.HTMLEscape(&e, c.Bytes())
+	return bytes.Equal(e.Bytes(), b)
 }
 
 // A Subject is everything the hub holds about one token that a check

@@ -44,12 +44,22 @@ type Result struct {
 	Endpoint *webhook.Endpoint
 	// Pruned is how many events a [state.PruneFeed] dropped from the feed.
 	Pruned int
+	// QuotaExceeded: the command would have taken its member over a daily
+	// quota (its [state.Quota] of stored bytes, or an
+	// [state.EvaluateTokens]'s limit). Nothing was written, but an
+	// EvaluateTokens's refusal entry.
+	QuotaExceeded bool
 }
 
 // apply applies one command in tx: a conflict is reported in the Result
 // with nothing written; an error aborts the whole transaction.
 func apply(tx *bolt.Tx, c state.Command) (*Result, error) {
 	t := &txn{tx: tx, res: &Result{}}
+	if h := c.Header(); h != nil {
+		if ok, err := t.charge(h); !ok || err != nil {
+			return t.res, err
+		}
+	}
 	var err error
 	switch c := c.(type) {
 	case *state.PlaceFlag:
@@ -80,6 +90,14 @@ func apply(tx *bolt.Tx, c state.Command) (*Result, error) {
 		err = t.putCheckpoint(c)
 	case *state.Note:
 		err = t.note(c)
+	case *state.EvaluateTokens:
+		err = t.evaluateTokens(c)
+	case *state.ExpireDetails:
+		err = t.expireDetails(c)
+	case *state.PublishErasures:
+		err = t.publishErasures(c)
+	case *state.PruneReplays:
+		err = t.pruneReplays(c)
 	default:
 		err = fmt.Errorf("store: unknown command %T", c)
 	}
@@ -134,7 +152,10 @@ func (t *txn) remember(key []byte, h *state.Head, sub *state.SubmissionRef, out 
 		return nil
 	}
 	out.Hash, out.Action, out.At, out.LogIndex = sub.Hash, h.Entry.Action, h.At, t.res.LogIndex
-	return putKey(t.tx, bSubmissions, key, out)
+	if err := putKey(t.tx, bSubmissions, key, out); err != nil {
+		return err
+	}
+	return t.tx.Bucket(bSubmissionTimes).Put(replayKey(h.At, key), nil)
 }
 
 // reserve reserves the command's log index, if it appends an entry.
@@ -321,36 +342,16 @@ func (t *txn) endFlag(c *state.EndFlag) error {
 	return t.remember(key, &c.Head, c.Submission, state.Submission{Record: idOf(c.Record), Flag: c.Flag.ID})
 }
 
-// finishErasure deletes what e names, then appends the command's entry and
-// the tombstones of the entries whose details went.
+// finishErasure deletes what e names, then appends the command's entry.
+// The tombstones of the entries whose details went are published later, in
+// a batch with every other erasure of the period ([state.PublishErasures]).
 func (t *txn) finishErasure(h *state.Head, e *state.Erase) error {
-	erased, err := erase(t.tx, e)
+	erased, err := erase(t.tx, e, h.At)
 	if err != nil {
 		return err
 	}
-	if err := t.log(h, h.Entry.Action); err != nil {
-		return err
-	}
-	return t.tombstones(h, e.Basis, erased)
-}
-
-// tombstones appends an erased entry for each log entry whose details an
-// erasure deleted: the log says that, when and why the details went, and
-// still commits to nothing personal.
-func (t *txn) tombstones(h *state.Head, basis string, erased []uint64) error {
 	t.res.Erased = len(erased)
-	for _, n := range erased {
-		ti, err := nextIndex(t.tx)
-		if err != nil {
-			return err
-		}
-		tomb := &state.Head{At: h.At, Actor: "hub"}
-		attrs := []protocol.LogAttr{{Key: "index", Value: strconv.FormatUint(n, 10)}, {Key: "basis", Value: basis}}
-		if err := appendLog(t.tx, ti, tomb, protocol.LogErased, attrs...); err != nil {
-			return err
-		}
-	}
-	return nil
+	return t.log(h, h.Entry.Action)
 }
 
 // reportSuspicion applies a [state.ReportSuspicion].

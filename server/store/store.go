@@ -20,6 +20,7 @@ package store
 import (
 	"bytes"
 	"encoding/binary"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -35,8 +36,9 @@ import (
 )
 
 // SchemaVersion is the layout of the data file this package reads and
-// writes.
-const SchemaVersion = 1
+// writes. Version 2 added the buckets erasures, submission_times and
+// usage; [Open] brings a file of version 1 to version 2.
+const SchemaVersion = 2
 
 // Errors returned by the store.
 var (
@@ -78,6 +80,10 @@ var (
 	bLogHashes   = []byte("log_hashes")  // tlog stored-hash index (8 bytes) → 32-byte hash (RFC 6962 tree)
 	bCheckpoints = []byte("checkpoints") // tree size (8 bytes) → signed checkpoint note
 
+	bErasures        = []byte("erasures")         // log index (8 bytes) → pendingErasure JSON: details erased, tombstone not yet published
+	bSubmissionTimes = []byte("submission_times") // accepted at (8 bytes) ‖ member ‖ 0 ‖ jti → nil, to forget old submissions
+	bUsage           = []byte("usage")            // member ‖ 0 ‖ day (YYYY-MM-DD) → usage JSON: tokens evaluated, bytes stored
+
 	// appendMostly are the buckets whose keys arrive in increasing order
 	// (log indexes, sequence numbers, UUIDv7 ids): their pages are split
 	// nearly full rather than half full, which halves the file for them.
@@ -85,7 +91,7 @@ var (
 
 	allBuckets = [][]byte{bMeta, bMembers, bRecords, bEvents, bFlags, bFlagByToken, bFlagExpiry, bFlagRemind,
 		bSuspicions, bSuspByToken, bSuspExpiry, bConsents, bSubmissions, bChecks, bLog, bLogDetails, bLogSubject,
-		bEndpoints, bRoutes, bOutbox, bDead, bLogHashes, bCheckpoints}
+		bEndpoints, bRoutes, bOutbox, bDead, bLogHashes, bCheckpoints, bErasures, bSubmissionTimes, bUsage}
 )
 
 // Options tune the store. Zero values mean the defaults.
@@ -151,6 +157,8 @@ func Open(path string, opts Options) (*Store, error) {
 			return fmt.Errorf("schema version is %d bytes; the file is not a sparr data file", len(v))
 		case binary.BigEndian.Uint32(v) > SchemaVersion:
 			return fmt.Errorf("%w: it has schema version %d and this sparr reads up to %d; run a newer sparr", ErrSchemaTooNew, binary.BigEndian.Uint32(v), SchemaVersion)
+		case binary.BigEndian.Uint32(v) < SchemaVersion:
+			return upgrade(tx, binary.BigEndian.Uint32(v))
 		}
 		return nil
 	})
@@ -161,6 +169,26 @@ func Open(path string, opts Options) (*Store, error) {
 	s := &Store{db: db, opts: opts, queue: make(chan *pending, opts.MaxBatch), done: make(chan struct{})}
 	go s.commitLoop()
 	return s, nil
+}
+
+// upgrade brings a file of schema version from to [SchemaVersion], in the
+// transaction that opens it: version 1 lacks the index of submissions by
+// time, which is built from the submissions it holds.
+func upgrade(tx *bolt.Tx, from uint32) error {
+	if from < 2 {
+		byTime := tx.Bucket(bSubmissionTimes)
+		err := tx.Bucket(bSubmissions).ForEach(func(k, v []byte) error {
+			var sub state.Submission
+			if err := json.Unmarshal(v, &sub); err != nil {
+				return fmt.Errorf("submission %q: %w", k, err)
+			}
+			return byTime.Put(replayKey(sub.At, k), nil)
+		})
+		if err != nil {
+			return fmt.Errorf("upgrade to schema version 2: %w", err)
+		}
+	}
+	return tx.Bucket(bMeta).Put([]byte("schema"), binary.BigEndian.AppendUint32(nil, SchemaVersion))
 }
 
 // Close waits for queued commands to be committed and closes the file.

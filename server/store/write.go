@@ -168,27 +168,21 @@ func subjectKey(token string, idx uint64) []byte {
 
 // erase deletes records, the details of their log entries and of any
 // further entries named or indexed under a subject, and a consent, and
-// returns the log entries whose details it deleted. The entries themselves
-// stay: without salt and details their commitments link to nothing.
-func erase(tx *bolt.Tx, e *state.Erase) ([]uint64, error) {
-	details, bySubject := tx.Bucket(bLogDetails), tx.Bucket(bLogSubject)
+// returns the log entries whose details it deleted, each now waiting for
+// its tombstone (see [pendErasure]). The entries themselves stay: without
+// salt and details their commitments link to nothing.
+func erase(tx *bolt.Tx, e *state.Erase, at time.Time) ([]uint64, error) {
+	bySubject := tx.Bucket(bLogSubject)
 	var erased []uint64
 	forget := func(idx uint64) error {
-		v := details.Get(u64(idx))
-		if v == nil || slices.Contains(erased, idx) {
+		if slices.Contains(erased, idx) {
 			return nil
 		}
-		var d state.Details
-		if err := json.Unmarshal(v, &d); err != nil {
-			return fmt.Errorf("details of log entry %d: %w", idx, err)
+		gone, err := forgetDetails(tx, idx, e.Basis, at)
+		if gone {
+			erased = append(erased, idx)
 		}
-		for _, t := range d.Subjects {
-			if err := bySubject.Delete(subjectKey(t, idx)); err != nil {
-				return err
-			}
-		}
-		erased = append(erased, idx)
-		return details.Delete(u64(idx))
+		return err
 	}
 	for _, t := range e.Subjects {
 		// Collect first: forget deletes from the bucket being read.
@@ -236,6 +230,30 @@ func erase(tx *bolt.Tx, e *state.Erase) ([]uint64, error) {
 	}
 	slices.Sort(erased)
 	return erased, nil
+}
+
+// forgetDetails deletes the salt and details of log entry idx and its rows
+// in the subject index, and sets its tombstone pending with basis, at. It
+// reports whether there were details to delete.
+func forgetDetails(tx *bolt.Tx, idx uint64, basis string, at time.Time) (bool, error) {
+	details, bySubject := tx.Bucket(bLogDetails), tx.Bucket(bLogSubject)
+	v := details.Get(u64(idx))
+	if v == nil {
+		return false, nil
+	}
+	var d state.Details
+	if err := json.Unmarshal(v, &d); err != nil {
+		return false, fmt.Errorf("details of log entry %d: %w", idx, err)
+	}
+	for _, t := range d.Subjects {
+		if err := bySubject.Delete(subjectKey(t, idx)); err != nil {
+			return false, err
+		}
+	}
+	if err := details.Delete(u64(idx)); err != nil {
+		return false, err
+	}
+	return true, pendErasure(tx, idx, basis, at)
 }
 
 func put(tx *bolt.Tx, bucket []byte, key string, v any) error {
