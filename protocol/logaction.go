@@ -23,6 +23,7 @@ const (
 	LogSuspicionRetracted LogAction = "suspicion-retracted" // a suspicion withdrawn by its reporter
 	LogSuspicionDetails   LogAction = "suspicion-details"   // a suspicion's details asked for: attr purpose
 	LogCheck              LogAction = "check"               // a check: attrs purpose, tokens, verify, review
+	LogReplicaCheck       LogAction = "replica-check"       // checks a member's replica answered, reported in a batch: attr count
 	LogCheckOutcome       LogAction = "check-outcome"       // a check's outcome reported: attr outcome
 
 	LogEndpointRegistered    LogAction = "endpoint-registered"     // a webhook endpoint registered or changed: attr verification
@@ -79,7 +80,7 @@ const (
 func LogActions() []LogAction {
 	return []LogAction{
 		LogTokens, LogFlagPlaced, LogFlagAlreadyActive, LogFlagExtended, LogFlagThawed, LogFlagLifted,
-		LogSuspicionReported, LogSuspicionRetracted, LogSuspicionDetails, LogCheck, LogCheckOutcome,
+		LogSuspicionReported, LogSuspicionRetracted, LogSuspicionDetails, LogCheck, LogReplicaCheck, LogCheckOutcome,
 		LogEndpointRegistered, LogEndpointSecretRotated, LogEndpointResumed, LogEndpointRemoved,
 		LogFlagExpired, LogFlagExpiring, LogSuspicionExpired, LogFeedPruned, LogDetailsExpired, LogDelivery,
 		LogEndpointPaused, LogEndpointDisabled, LogErased,

@@ -68,3 +68,21 @@ func (h *Hub) checkOutcome(c *gin.Context) {
 		c.JSON(http.StatusOK, api.OutcomeResponse{CheckID: cmd.Check.ID, Outcome: cmd.Check.Outcome, LogIndex: res.LogIndex})
 	}
 }
+
+// replicaChecks: POST /v1/checks/replica. A member reports the checks its
+// own replica answered, so that they are logged as online checks are.
+func (h *Hub) replicaChecks(c *gin.Context) {
+	var req api.ReplicaChecksRequest
+	if !h.readJSON(c, &req) {
+		return
+	}
+	note, err := h.decide.ReplicaChecks(member(c), &req, h.now())
+	if err != nil {
+		h.refuse(c, "report replica checks", err)
+		return
+	}
+	res, ok := h.commitFor(c, "log replica checks", note)
+	if ok {
+		c.JSON(http.StatusOK, api.ReplicaChecksResponse{Count: len(req.Checks), LogIndex: res.LogIndex})
+	}
+}

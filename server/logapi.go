@@ -297,8 +297,10 @@ func (h *Hub) auditStats(c *gin.Context) {
 	if !ok {
 		return
 	}
-	st := api.AuditStats{Members: map[string]uint64{}, Actions: map[string]uint64{}, Days: map[string]uint64{}, Refused: map[string]uint64{}}
+	st := api.AuditStats{Members: map[string]uint64{}, Actions: map[string]uint64{}, Days: map[string]uint64{}, Refused: map[string]uint64{},
+		Reconciliation: map[string]map[string]*api.Reconciliation{}}
 	err := h.store.ScanLog(f, func(e *protocol.LogEntry) (bool, error) {
+		reconcile(&st, e)
 		st.Total++
 		st.Members[e.Member]++
 		st.Actions[string(e.Action)]++

@@ -128,3 +128,28 @@ type DetailsResponse struct {
 	Records   []string   `json:"records"`
 	LogIndex  uint64     `json:"log_index"`
 }
+
+// MaxReplicaChecks is the most checks one report of replica checks holds.
+const MaxReplicaChecks = 1000
+
+// A ReplicaCheck is one check a member's own replica answered: the token
+// checked, the purpose, and when.
+type ReplicaCheck struct {
+	Token   string    `json:"token"`
+	Purpose string    `json:"purpose"`
+	At      time.Time `json:"at"`
+}
+
+// A ReplicaChecksRequest is the body of POST /v1/checks/replica: checks
+// the member's replica answered, reported so that the hub logs them as it
+// logs online checks (1 to MaxReplicaChecks of them).
+type ReplicaChecksRequest struct {
+	Checks []ReplicaCheck `json:"checks"`
+}
+
+// A ReplicaChecksResponse is the answer to a [ReplicaChecksRequest]: how
+// many checks were logged, under which entry.
+type ReplicaChecksResponse struct {
+	Count    int    `json:"count"`
+	LogIndex uint64 `json:"log_index"`
+}

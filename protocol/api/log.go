@@ -45,11 +45,29 @@ type AuditPage struct {
 }
 
 // AuditStats count log entries: in all, per member, per action, per day
-// (UTC, YYYY-MM-DD), and refusals per reason (problem slug).
+// (UTC, YYYY-MM-DD), and refusals per reason (problem slug); and, per
+// member and day, what it tokenized beside what it checked.
 type AuditStats struct {
 	Total   uint64            `json:"total"`
 	Members map[string]uint64 `json:"members"`
 	Actions map[string]uint64 `json:"actions"`
 	Days    map[string]uint64 `json:"days"`
 	Refused map[string]uint64 `json:"refused"`
+	// Reconciliation is, by member and then by day, the identifiers the
+	// member had tokenized beside the identities it checked. A member that
+	// tokenizes far more than it checks is probing tokens (see
+	// docs/threat-model.md).
+	Reconciliation map[string]map[string]*Reconciliation `json:"reconciliation"`
+}
+
+// A Reconciliation sets a member's tokenization beside its checks on one
+// day.
+type Reconciliation struct {
+	// Tokenized is how many identifiers the member had evaluated.
+	Tokenized uint64 `json:"tokenized"`
+	// Checked is how many tokens the member checked online.
+	Checked uint64 `json:"checked"`
+	// ReplicaChecked is how many checks of its own replica the member
+	// reported.
+	ReplicaChecked uint64 `json:"replica_checked"`
 }

@@ -3,6 +3,7 @@ package decide
 import (
 	"fmt"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 
@@ -132,4 +133,43 @@ func OutcomeConflict(chk *state.Check) *protocol.Problem {
 		return problemf(protocol.ProblemStateConflict, "the outcome of check %q was already reported", chk.ID)
 	}
 	return problemf(protocol.ProblemStateConflict, "the outcome of check %q was already reported as %q", chk.ID, chk.Outcome)
+}
+
+// maxReplicaCheckAge is how old a reported replica check may be: a member
+// reports its checks within seconds, and one that was down may catch up a
+// week late.
+const maxReplicaCheckAge = 7 * 24 * time.Hour
+
+// ReplicaChecks decides the log entry of member m's report of checks its
+// replica answered: each a token of the hub's epoch, a purpose, and a time
+// neither in the future (beyond a minute of clock skew) nor older than a
+// week. The entry counts them and commits to every check; it is indexed
+// under each token, so that a lift or an erasure of the subject erases it,
+// as it does an online check's.
+func (d *Decider) ReplicaChecks(m *api.Member, req *api.ReplicaChecksRequest, now time.Time) (*state.Note, error) {
+	if n := len(req.Checks); n == 0 || n > api.MaxReplicaChecks {
+		return nil, FieldProblem(protocol.ProblemValidation, "checks", "%d checks; report 1 to %d at a time", n, api.MaxReplicaChecks)
+	}
+	var subjects []string
+	for i, rc := range req.Checks {
+		field := fmt.Sprintf("checks[%d]", i)
+		t, err := protocol.ParseToken(rc.Token)
+		if err != nil {
+			return nil, TokenProblem(field+".token", err)
+		}
+		if p := d.checkToken(field+".token", t); p != nil {
+			return nil, p
+		}
+		if !slices.Contains(api.Purposes(), rc.Purpose) {
+			return nil, FieldProblem(protocol.ProblemValidation, field+".purpose", "%s is not a purpose; use one of %s", Quote(rc.Purpose), strings.Join(api.Purposes(), ", "))
+		}
+		if rc.At.After(now.Add(time.Minute)) || rc.At.Before(now.Add(-maxReplicaCheckAge)) {
+			return nil, FieldProblem(protocol.ProblemValidation, field+".at", "%s: report checks of the last %s, none in the future", rc.At.Format(time.RFC3339), maxReplicaCheckAge)
+		}
+		if !slices.Contains(subjects, rc.Token) {
+			subjects = append(subjects, rc.Token)
+		}
+	}
+	return &state.Note{Head: d.head(m.ID, protocol.LogReplicaCheck, now, map[string]any{"checks": req.Checks}, subjects,
+		protocol.LogAttr{Key: "count", Value: strconv.Itoa(len(req.Checks))})}, nil
 }

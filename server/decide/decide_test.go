@@ -610,3 +610,33 @@ func TestDefaultPolicy(t *testing.T) {
 		t.Errorf("got %+v; want the hour kept, every other zero field its default, suspicions off", p)
 	}
 }
+
+// TestFlagViewThaw: a flag is shown thawed only inside its thaw window; a
+// window that has passed is not shown at all, one to come is shown with
+// the flag not (yet) thawed.
+func TestFlagViewThaw(t *testing.T) {
+	f := activeFlag(protocol.FlagKindStandard, now.Add(10*day))
+	f.ThawFrom, f.ThawUntil = now.Add(time.Hour), now.Add(3*time.Hour)
+	for _, tc := range []struct {
+		name   string
+		at     time.Time
+		thawed bool
+		window bool
+	}{
+		{"before the window", now, false, true},
+		{"at its start", now.Add(time.Hour), true, true},
+		{"inside it", now.Add(2 * time.Hour), true, true},
+		{"at its end", now.Add(3 * time.Hour), false, false},
+		{"after it", now.Add(4 * time.Hour), false, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			v := decide.FlagView(bankA, f, tc.at)
+			if v.Thawed != tc.thawed || (!v.ThawUntil.IsZero()) != tc.window || v.Status != api.FlagActive {
+				t.Errorf("got thawed %t, window %s–%s, %s; want thawed %t, window shown %t, active", v.Thawed, v.ThawFrom, v.ThawUntil, v.Status, tc.thawed, tc.window)
+			}
+		})
+	}
+	if v := decide.FlagView(bankA, f, now.Add(10*day)); v.Status != api.FlagExpired || v.Thawed {
+		t.Errorf("past its expiry: got %s, thawed %t; want expired, not thawed", v.Status, v.Thawed)
+	}
+}

@@ -13,10 +13,10 @@ import (
 )
 
 // liftErases are the log actions whose details a flag's end (a lift or an
-// expiry) deletes for its subject: every placement and check that named
-// it. Suspicions that name it stand on their own legal basis and keep
+// expiry) deletes for its subject: every placement and check (online, or
+// of a replica) that named it. Suspicions that name it stand on their own legal basis and keep
 // theirs.
-var liftErases = []protocol.LogAction{protocol.LogFlagPlaced, protocol.LogFlagAlreadyActive, protocol.LogCheck}
+var liftErases = []protocol.LogAction{protocol.LogFlagPlaced, protocol.LogFlagAlreadyActive, protocol.LogCheck, protocol.LogReplicaCheck}
 
 // PlaceFlag decides member m's submission s (a protocol.PlaceFlag, whose
 // signed bytes hash to hash) to protect a subject. on is the flag the hub

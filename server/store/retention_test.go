@@ -65,7 +65,7 @@ func TestErasuresArePublishedInBatches(t *testing.T) {
 	lift(t, s, "f1", "tok-1", t0.Add(time.Hour))   // 5, erases 0, 2, 4
 	lift(t, s, "f2", "tok-2", t0.Add(2*time.Hour)) // 6, erases 1, 3
 	late := t0.Add(25 * time.Hour)
-	apply(t, s, placeCmd("f3", "tok-3", "j3", late))  // 7
+	apply(t, s, placeCmd("f3", "tok-3", "j3", late)) // 7
 	lift(t, s, "f3", "tok-3", late.Add(time.Minute)) // 8, erases 7: the next period's
 	for _, e := range entries(t, s) {
 		if e.Action == protocol.LogErased {

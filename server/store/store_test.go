@@ -761,3 +761,23 @@ func TestDroppedQueueReleasesRecords(t *testing.T) {
 		t.Error("record rec-both kept after its last delivery, want it deleted: its event left the feed")
 	}
 }
+
+// TestEraseSubjectDeletesTheConsent: an erasure that names a flag's
+// consent deletes it, with the records and details it names.
+func TestEraseSubjectDeletesTheConsent(t *testing.T) {
+	s := tempStore(t)
+	apply(t, s, placeCmd("f1", "tok-1", "j1", t0))
+	f, _ := s.Flag("f1")
+	rec := &state.Record{ID: "rec-erased", Type: protocol.EventSubjectErased, Subjects: []string{"tok-1"}, IssuedAt: t0, JWS: "erased"}
+	apply(t, s, &state.EraseSubject{
+		Head: state.Head{At: t0, Actor: "operator", Entry: state.Entry{Action: protocol.LogSubjectErased}}, Records: []*state.Record{rec},
+		Flag:  &state.Flag{ID: "f1", Version: f.Version + 1, Status: api.FlagErased},
+		Erase: state.Erase{Records: f.Records, Consent: "f1", Subjects: []string{"tok-1"}, Basis: "gdpr-art-17"},
+	})
+	if _, err := s.Consent("f1"); !errors.Is(err, store.ErrNotFound) {
+		t.Errorf("the consent survived the erasure: %v", err)
+	}
+	if _, err := s.FlagByToken("tok-1"); !errors.Is(err, store.ErrNotFound) {
+		t.Errorf("the erased flag is still found by its token: %v", err)
+	}
+}
