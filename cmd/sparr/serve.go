@@ -23,6 +23,7 @@ import (
 
 	"github.com/sparr-dev/sparr/federation/webhook"
 	"github.com/sparr-dev/sparr/protocol"
+	"github.com/sparr-dev/sparr/protocol/api"
 	"github.com/sparr-dev/sparr/server"
 	"github.com/sparr-dev/sparr/server/decide"
 	"github.com/sparr-dev/sparr/server/keyring"
@@ -58,6 +59,11 @@ type serveFlags struct {
 	reminderDays             int
 	legalBasis               string
 	suspicionDays            int
+	detailsDays              int
+	erasurePeriod            time.Duration
+	tokensPerSecond          float64
+	tokensPerDay             int64
+	storedBytesPerDay        int64
 	tokens, writes           server.Rate
 	checks, reads            server.Rate
 	trustedProxies           string
@@ -111,6 +117,11 @@ func runServe(ctx context.Context, e *env, name string, args []string) error {
 	fs.Var((*rateValue)(&f.reads), "rate-reads", "per-member limit on other requests, `PERSEC/BURST`")
 	fs.StringVar(&f.trustedProxies, "trusted-proxies", "", "comma-separated `LIST` of proxy IPs or CIDRs whose X-Forwarded-For is believed; empty trusts none")
 	fs.IntVar(&f.feedDays, "feed-retention-days", inDays(policy.FeedRetention), "`DAYS` events stay in the feed; a member away longer takes a snapshot")
+	fs.IntVar(&f.detailsDays, "details-retention-days", inDays(policy.DetailsRetention), "`DAYS` the details of a log entry (which tokens a check named) are kept; the entry stays")
+	fs.DurationVar(&f.erasurePeriod, "erasure-period", policy.ErasurePeriod, "the `DURATION` whose erasures are published together, in one batch of tombstones after it ends")
+	fs.Float64Var(&f.tokensPerSecond, "tokens-per-second", policy.Quotas.TokensPerSecond, "token evaluations a member may have a second, sustained (`N`); a member's own quota overrides it")
+	fs.Int64Var(&f.tokensPerDay, "tokens-per-day", policy.Quotas.TokensPerDay, "token evaluations a member may have a day, UTC (`N`); a member's own quota overrides it")
+	fs.Int64Var(&f.storedBytesPerDay, "stored-bytes-per-day", policy.Quotas.StoredBytesPerDay, "`BYTES` of log a member's requests may have the hub store a day, UTC; a member's own quota overrides it")
 	fs.StringVar(&f.webhookAllow, "webhook-allow", "", "comma-separated `CIDRS` webhook URLs may point into although private, loopback or link-local (SSRF allow-list; --dev allows loopback)")
 	fs.BoolVar(&f.webhookHTTP, "webhook-allow-http", false, "allow plain http:// webhook URLs (--dev allows them)")
 	fs.DurationVar(&f.deliveryTimeout, "delivery-timeout", webhook.DefaultTimeout, "longest one webhook delivery attempt may take, a `DURATION`")
@@ -214,7 +225,7 @@ func (f *serveFlags) checkPolicy(name string) error {
 		flag string
 		v    int
 	}{{"standard-flag-days", f.standardDays}, {"max-extended-flag-days", f.maxExtDays}, {"reminder-days", f.reminderDays}, {"suspicion-retention-days", f.suspicionDays},
-		{"feed-retention-days", f.feedDays}, {"delivery-concurrency", f.deliveryConcurrency}} {
+		{"feed-retention-days", f.feedDays}, {"details-retention-days", f.detailsDays}, {"delivery-concurrency", f.deliveryConcurrency}} {
 		if d.v <= 0 {
 			return usagef("%s: --%s %d: want a positive number of days", name, d.flag, d.v)
 		}
@@ -224,6 +235,12 @@ func (f *serveFlags) checkPolicy(name string) error {
 	}
 	if f.maxThaw <= 0 {
 		return usagef("%s: --max-thaw %s: want a positive duration such as 72h", name, f.maxThaw)
+	}
+	if f.erasurePeriod < time.Second {
+		return usagef("%s: --erasure-period %s: want a duration of at least 1s, such as 24h", name, f.erasurePeriod)
+	}
+	if f.tokensPerSecond <= 0 || f.tokensPerDay <= 0 || f.storedBytesPerDay <= 0 {
+		return usagef("%s: --tokens-per-second, --tokens-per-day and --stored-bytes-per-day: want positive numbers (got %v, %d, %d)", name, f.tokensPerSecond, f.tokensPerDay, f.storedBytesPerDay)
 	}
 	if f.maxThawAhead <= 0 {
 		return usagef("%s: --max-thaw-ahead %s: want a positive duration such as 720h", name, f.maxThawAhead)
@@ -478,6 +495,9 @@ func (f *serveFlags) startHub(issuer string, st *store.Store, keys *keyring.Keys
 			SuspicionLegalBasis: f.legalBasis,
 			SuspicionRetention:  days(f.suspicionDays),
 			FeedRetention:       days(f.feedDays),
+			DetailsRetention:    days(f.detailsDays),
+			ErasurePeriod:       f.erasurePeriod,
+			Quotas:              api.Quotas{TokensPerSecond: f.tokensPerSecond, TokensPerDay: f.tokensPerDay, StoredBytesPerDay: f.storedBytesPerDay},
 		},
 		Limits:             server.Limits{Tokens: f.tokens, Writes: f.writes, Checks: f.checks, Reads: f.reads},
 		Logger:             log,
