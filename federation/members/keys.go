@@ -1,12 +1,16 @@
 package members
 
 import (
+	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
+	"mime"
 	"net/http"
 	"net/url"
+	"strings"
 	"sync"
 	"time"
 
@@ -42,9 +46,17 @@ func (f DirectoryFunc) Member(ctx context.Context, id string) (*api.Member, erro
 type KeysConfig struct {
 	// Directory is where members are looked up.
 	Directory Directory
-	// HTTPClient fetches key sets from members' JWKS URLs. It should have a
-	// timeout: a fetch runs to its end even if the request that started it
-	// is cancelled. Nil means a client with a 10 second timeout.
+	// HTTPClient fetches key sets from members' JWKS URLs. Its transport
+	// decides which addresses the hub may connect to: the hub's dials
+	// through its target policy (see [webhook.TargetPolicy]), which refuses
+	// loopback, private, link-local and other special addresses. Keys never
+	// follows a redirect, whatever the client's CheckRedirect says. The
+	// client should have a timeout: a fetch runs to its end even if the
+	// request that started it is cancelled. Nil means a client with a 10
+	// second timeout over [http.DefaultTransport], which connects to any
+	// address.
+	//
+	// [webhook.TargetPolicy]: https://pkg.go.dev/github.com/sparr-dev/sparr/federation/webhook#TargetPolicy
 	HTTPClient *http.Client
 	// MinRefresh is the least time between two fetches of one member's key
 	// set. A kid the cached set lacks triggers a refetch only once this
@@ -106,9 +118,13 @@ func NewKeys(cfg KeysConfig) *Keys {
 	if cfg.Directory == nil {
 		panic("federation: NewKeys: KeysConfig.Directory is nil")
 	}
-	if cfg.HTTPClient == nil {
-		cfg.HTTPClient = &http.Client{Timeout: 10 * time.Second}
+	client := http.Client{Timeout: 10 * time.Second}
+	if cfg.HTTPClient != nil {
+		client = *cfg.HTTPClient
 	}
+	// Whatever answers at a member's URL must not send the hub elsewhere:
+	// a redirect is the answer, and fetch refuses it.
+	client.CheckRedirect = func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
 	if cfg.MinRefresh == 0 {
 		cfg.MinRefresh = time.Minute
 	}
@@ -119,7 +135,7 @@ func NewKeys(cfg KeysConfig) *Keys {
 		cfg.Now = time.Now
 	}
 	return &Keys{
-		dir: cfg.Directory, client: cfg.HTTPClient,
+		dir: cfg.Directory, client: &client,
 		minRefresh: cfg.MinRefresh, maxAge: cfg.MaxAge, now: cfg.Now,
 		members: make(map[string]*keyEntry),
 	}
@@ -238,6 +254,12 @@ func (k *Keys) entry(member string) *keyEntry {
 // fetch GETs a member's JWK Set from jwksURL. The fetch is not cancelled with
 // ctx: a fetch that was started counts against MinRefresh, so it is seen
 // through and its result kept for the next resolution.
+//
+// Nothing of the answer's body goes into an error: the body is whatever
+// answers at the URL, which need not be the member's (an internal page, were
+// the URL to reach one), and errors end up in logs. An error says instead
+// what was wrong: the status, the media type, the size, or what kind of
+// thing the body is.
 func (k *Keys) fetch(ctx context.Context, member, jwksURL string) (*protocol.KeySet, error) {
 	fail := func(format string, args ...any) error {
 		return fmt.Errorf("%w: member %q: GET %s: %w", ErrKeySetUnavailable, member, redactURL(jwksURL), fmt.Errorf(format, args...))
@@ -257,12 +279,20 @@ func (k *Keys) fetch(ctx context.Context, member, jwksURL string) (*protocol.Key
 		return nil, fail("%w", err)
 	}
 	defer resp.Body.Close()
-	body, err := io.ReadAll(io.LimitReader(resp.Body, protocol.MaxKeySetSize+1))
-	if resp.StatusCode != http.StatusOK {
-		const show = 100
-		excerpt := body[:min(len(body), show)]
-		return nil, fail("answered %q (%q); want 200 OK with the member's JWK Set", resp.Status, excerpt)
+	status := fmt.Sprintf("%d %s", resp.StatusCode, http.StatusText(resp.StatusCode)) // not resp.Status, which the server words
+	switch {
+	case resp.StatusCode >= 300 && resp.StatusCode < 400:
+		return nil, fail("answered %s, a redirect, which the hub does not follow; register the URL the key set is served at", status)
+	case resp.StatusCode != http.StatusOK:
+		return nil, fail("answered %s; want 200 OK with the member's JWK Set", status)
 	}
+	if problem := checkKeySetType(resp.Header.Values("Content-Type")); problem != "" {
+		return nil, fail("answered %s; serve the JWK Set as application/jwk-set+json or application/json", problem)
+	}
+	if resp.ContentLength > protocol.MaxKeySetSize {
+		return nil, fail("answered more than %d bytes; a JWK Set may be at most %d", protocol.MaxKeySetSize, protocol.MaxKeySetSize)
+	}
+	body, err := io.ReadAll(io.LimitReader(resp.Body, protocol.MaxKeySetSize+1))
 	if err != nil {
 		return nil, fail("reading the answer: %w", err)
 	}
@@ -271,9 +301,69 @@ func (k *Keys) fetch(ctx context.Context, member, jwksURL string) (*protocol.Key
 	}
 	set, err := protocol.ParseKeySet(body)
 	if err != nil {
-		return nil, fail("answered something that is not a usable JWK Set: %w", err)
+		return nil, fail("answered %s; want a JWK Set of Ed25519 or P-256 public keys, each with a kid", describeKeySet(body))
 	}
 	return set, nil
+}
+
+// checkKeySetType returns "" if the Content-Type header fields ct name a
+// JSON media type (application/json, application/jwk-set+json or any other
+// +json type, with any parameters), and otherwise what is wrong with them.
+// It names the media type only once it has parsed as one, so that the
+// words are a type's tokens and nothing else the server chose.
+func checkKeySetType(ct []string) string {
+	if len(ct) == 0 {
+		return "without a Content-Type"
+	}
+	if len(ct) > 1 {
+		return fmt.Sprintf("%d Content-Type fields", len(ct))
+	}
+	mt, _, err := mime.ParseMediaType(ct[0])
+	switch {
+	case err != nil:
+		return "a Content-Type that does not parse"
+	case mt == "application/json" || strings.HasPrefix(mt, "application/") && strings.HasSuffix(mt, "+json"):
+		return ""
+	case len(mt) > maxShownMediaType:
+		return fmt.Sprintf("a Content-Type of %d bytes, not JSON", len(mt))
+	}
+	return fmt.Sprintf("Content-Type %q, not JSON", mt)
+}
+
+// maxShownMediaType is the longest media type an error names.
+const maxShownMediaType = 64
+
+// describeKeySet says what body, which [protocol.ParseKeySet] refused, is
+// instead of a usable JWK Set, without quoting any of it: its kind, the
+// number of its keys, the position of the first unusable one.
+func describeKeySet(body []byte) string {
+	var doc struct {
+		Keys []json.RawMessage `json:"keys"`
+	}
+	switch {
+	case len(bytes.TrimSpace(body)) == 0:
+		return "an empty body"
+	case !json.Valid(body):
+		return "a body that is not JSON"
+	case json.Unmarshal(body, &doc) != nil || doc.Keys == nil:
+		return `JSON that is not a JWK Set (an object with a "keys" array)`
+	case len(doc.Keys) == 0:
+		return "a JWK Set with no keys"
+	case len(doc.Keys) > protocol.MaxKeySetKeys:
+		return fmt.Sprintf("a JWK Set of %d keys; it may hold at most %d", len(doc.Keys), protocol.MaxKeySetKeys)
+	}
+	kids := make(map[string]bool, len(doc.Keys))
+	for i, raw := range doc.Keys {
+		key, err := protocol.ParsePublicKey(raw)
+		if err != nil {
+			return fmt.Sprintf("a JWK Set whose key %d (of %d) is not a usable public signing key", i, len(doc.Keys))
+		}
+		if kids[key.KeyID()] {
+			return "a JWK Set with two keys of one kid"
+		}
+		kids[key.KeyID()] = true
+	}
+	return "a JWK Set the hub cannot use"
 }
 
 // redactURL returns the URL raw cut down to its scheme, host and path, for

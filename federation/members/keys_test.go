@@ -7,8 +7,10 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"net"
 	"net/http"
 	"net/http/httptest"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -121,13 +123,22 @@ type jwksServer struct {
 	mu     sync.Mutex
 	status int
 	body   []byte
+	header http.Header   // sent with every answer, after a Content-Type of application/jwk-set+json
 	gate   chan struct{} // if set, each request waits for it to be closed
 	start  chan struct{} // if set, each request sends on it first
 }
 
 func newJWKSServer(t *testing.T, body []byte) *jwksServer {
-	s := &jwksServer{status: http.StatusOK, body: body}
+	s := &jwksServer{status: http.StatusOK, body: body, header: http.Header{}}
 	s.Server = httptest.NewTLSServer(http.HandlerFunc(s.serve))
+	t.Cleanup(s.Close)
+	return s
+}
+
+// newPlainJWKSServer is newJWKSServer over plain HTTP.
+func newPlainJWKSServer(t *testing.T, body []byte) *jwksServer {
+	s := &jwksServer{status: http.StatusOK, body: body, header: http.Header{}}
+	s.Server = httptest.NewServer(http.HandlerFunc(s.serve))
 	t.Cleanup(s.Close)
 	return s
 }
@@ -135,7 +146,7 @@ func newJWKSServer(t *testing.T, body []byte) *jwksServer {
 func (s *jwksServer) serve(w http.ResponseWriter, r *http.Request) {
 	s.requests.Add(1)
 	s.mu.Lock()
-	status, body, gate, start := s.status, s.body, s.gate, s.start
+	status, body, header, gate, start := s.status, s.body, s.header.Clone(), s.gate, s.start
 	s.mu.Unlock()
 	if start != nil {
 		start <- struct{}{}
@@ -148,6 +159,9 @@ func (s *jwksServer) serve(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	w.Header().Set("Content-Type", "application/jwk-set+json")
+	for name, values := range header {
+		w.Header()[name] = values
+	}
 	w.WriteHeader(status)
 	w.Write(body)
 }
@@ -156,6 +170,18 @@ func (s *jwksServer) answer(status int, body []byte) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.status, s.body = status, body
+}
+
+// setHeader sends value as the header name with every answer from now on;
+// an empty value sends none.
+func (s *jwksServer) setHeader(name, value string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if value == "" {
+		s.header[http.CanonicalHeaderKey(name)] = nil
+		return
+	}
+	s.header.Set(name, value)
 }
 
 func (s *jwksServer) count() int { return int(s.requests.Load()) }
@@ -445,31 +471,71 @@ func TestResolveKeyFetchFailures(t *testing.T) {
 	key := newKey(t, protocol.EdDSA)
 	good := jwks(t, key)
 	padded := func(n int) []byte { return append(bytes.Clone(good), bytes.Repeat([]byte(" "), n-len(good))...) }
+	var keyJSON json.RawMessage
+	if err := json.Unmarshal(good[len(`{"keys":[`):len(good)-len(`]}`)], &keyJSON); err != nil {
+		t.Fatal(err)
+	}
+	set := func(keys ...json.RawMessage) []byte {
+		b, err := json.Marshal(map[string]any{"keys": keys})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return b
+	}
+	const jwkSet = "application/jwk-set+json"
+	// Every body that is refused holds SECRET: no error may quote it.
 	tests := []struct {
-		name   string
-		status int
-		body   []byte
-		want   string // substring of the error; "" if the answer is good
+		name        string
+		status      int
+		contentType string // "" for none
+		body        []byte
+		want        string // substring of the error; "" if the answer is good
 	}{
-		{name: "500", status: http.StatusInternalServerError, body: []byte("database on fire"),
-			want: `answered "500 Internal Server Error" ("database on fire"); want 200 OK`},
-		{name: "404", status: http.StatusNotFound, body: []byte("not here"), want: `answered "404 Not Found"`},
-		{name: "204", status: http.StatusNoContent, want: `answered "204 No Content"`},
-		{name: "long error body cut short", status: http.StatusBadGateway, body: bytes.Repeat([]byte("x"), 5000),
-			want: `("` + strings.Repeat("x", 100) + `")`},
-		{name: "garbage", status: http.StatusOK, body: []byte("<html>hello</html>"), want: "not a usable JWK Set"},
-		{name: "empty", status: http.StatusOK, body: nil, want: "not a usable JWK Set"},
-		{name: "no keys", status: http.StatusOK, body: []byte(`{"keys":[]}`), want: "not a usable JWK Set"},
-		{name: "one key not JSON", status: http.StatusOK, body: []byte(`{"keys":[1]}`), want: "not a usable JWK Set"},
-		{name: "oversized", status: http.StatusOK, body: padded(protocol.MaxKeySetSize + 1),
+		{name: "500", status: http.StatusInternalServerError, contentType: "text/plain", body: []byte("SECRET database on fire"),
+			want: "answered 500 Internal Server Error; want 200 OK"},
+		{name: "404", status: http.StatusNotFound, contentType: "text/html", body: []byte("<p>SECRET not here</p>"), want: "answered 404 Not Found"},
+		{name: "204", status: http.StatusNoContent, contentType: jwkSet, want: "answered 204 No Content"},
+		{name: "long error body", status: http.StatusBadGateway, contentType: jwkSet, body: bytes.Repeat([]byte("SECRET "), 5000),
+			want: "answered 502 Bad Gateway"},
+		{name: "HTML", status: http.StatusOK, contentType: "text/html; charset=utf-8", body: []byte("<html>SECRET</html>"),
+			want: `answered Content-Type "text/html", not JSON`},
+		{name: "JSON as text", status: http.StatusOK, contentType: "text/plain; charset=utf-8", body: good,
+			want: `answered Content-Type "text/plain", not JSON`},
+		{name: "no content type", status: http.StatusOK, body: good, want: "answered without a Content-Type"},
+		{name: "content type does not parse", status: http.StatusOK, contentType: "application/json; SECRET", body: good,
+			want: "answered a Content-Type that does not parse"},
+		{name: "not JSON", status: http.StatusOK, contentType: jwkSet, body: []byte("SECRET"), want: "answered a body that is not JSON"},
+		{name: "empty", status: http.StatusOK, contentType: jwkSet, body: nil, want: "answered an empty body"},
+		{name: "JSON not a set", status: http.StatusOK, contentType: jwkSet, body: []byte(`{"keys":"SECRET"}`),
+			want: `answered JSON that is not a JWK Set (an object with a "keys" array)`},
+		{name: "JSON array", status: http.StatusOK, contentType: jwkSet, body: []byte(`["SECRET"]`),
+			want: `answered JSON that is not a JWK Set`},
+		{name: "no keys", status: http.StatusOK, contentType: jwkSet, body: []byte(`{"keys":[],"SECRET":1}`),
+			want: "answered a JWK Set with no keys"},
+		{name: "one key not JSON object", status: http.StatusOK, contentType: jwkSet, body: []byte(`{"keys":["SECRET"]}`),
+			want: "answered a JWK Set whose key 0 (of 1) is not a usable public signing key"},
+		{name: "one key unusable", status: http.StatusOK, contentType: jwkSet,
+			body: set(keyJSON, json.RawMessage(`{"kty":"OKP","crv":"Ed25519","kid":"SECRET","x":"AAAA"}`)),
+			want: "answered a JWK Set whose key 1 (of 2) is not a usable public signing key"},
+		{name: "a private key", status: http.StatusOK, contentType: jwkSet,
+			body: set(json.RawMessage(`{"kty":"OKP","crv":"Ed25519","kid":"SECRET","x":"11qYAYKxCrfVS_7TyWQHOg7hcvPapiMlrwIaaPcHURo","d":"nWGxne_9WmC6hEr0kuwsxERJxWl7MmkZcDusAxyuf2A"}`)),
+			want: "answered a JWK Set whose key 0 (of 1) is not a usable public signing key"},
+		{name: "two keys with one kid", status: http.StatusOK, contentType: jwkSet, body: set(keyJSON, keyJSON),
+			want: "answered a JWK Set with two keys of one kid"},
+		{name: "too many keys", status: http.StatusOK, contentType: jwkSet, body: set(slices.Repeat([]json.RawMessage{keyJSON}, protocol.MaxKeySetKeys+1)...),
+			want: "answered a JWK Set of 33 keys; it may hold at most 32"},
+		{name: "oversized", status: http.StatusOK, contentType: jwkSet, body: padded(protocol.MaxKeySetSize + 1),
 			want: "answered more than 65536 bytes"},
-		{name: "far oversized", status: http.StatusOK, body: padded(1 << 20), want: "answered more than 65536 bytes"},
-		{name: "exactly the largest size", status: http.StatusOK, body: padded(protocol.MaxKeySetSize)},
+		{name: "far oversized", status: http.StatusOK, contentType: jwkSet, body: padded(1 << 20), want: "answered more than 65536 bytes"},
+		{name: "exactly the largest size", status: http.StatusOK, contentType: jwkSet, body: padded(protocol.MaxKeySetSize)},
+		{name: "application/json", status: http.StatusOK, contentType: "application/json", body: good},
+		{name: "another JSON type with parameters", status: http.StatusOK, contentType: "Application/JWK-Set+JSON; charset=utf-8", body: good},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			srv := newJWKSServer(t, nil)
 			srv.answer(tc.status, tc.body)
+			srv.setHeader("Content-Type", tc.contentType)
 			k, _, clk := newURLKeys(t, srv)
 			if tc.want == "" {
 				wantKey(t, k, "bank-a", key)
@@ -481,10 +547,14 @@ func TestResolveKeyFetchFailures(t *testing.T) {
 					t.Errorf("got %q, want it to contain %q", err, want)
 				}
 			}
+			if strings.Contains(err.Error(), "SECRET") {
+				t.Errorf("got %q, want no part of the answer's body", err)
+			}
 			wantRequests(t, srv, 1)
 
 			// A failing key server is not asked again before MinRefresh.
 			srv.answer(http.StatusOK, good)
+			srv.setHeader("Content-Type", jwkSet)
 			err = wantUnavailable(t, k, "bank-a", key.KeyID())
 			if !strings.Contains(err.Error(), "next attempt in 1m0s") {
 				t.Errorf("got %q, want it to say when the next attempt is", err)
@@ -493,6 +563,63 @@ func TestResolveKeyFetchFailures(t *testing.T) {
 			clk.advance(time.Minute)
 			wantKey(t, k, "bank-a", key)
 			wantRequests(t, srv, 2)
+		})
+	}
+}
+
+// TestResolveKeyRefusesRedirects checks that a key server's redirect is
+// refused, not followed: not to plain HTTP, not to another server, not even
+// to another path of the same one. A redirect would let whoever answers at
+// a member's URL send the hub anywhere.
+func TestResolveKeyRefusesRedirects(t *testing.T) {
+	key := newKey(t, protocol.EdDSA)
+	// Where the redirects point: servers that would answer with a usable set.
+	plain := newPlainJWKSServer(t, jwks(t, key))
+	other := newJWKSServer(t, jwks(t, key))
+	_, plainPort, err := net.SplitHostPort(plain.Listener.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	tests := []struct {
+		name     string
+		status   int
+		location string
+		target   *jwksServer // nil for the redirecting server itself
+	}{
+		{"to http", http.StatusFound, "http://localhost:" + plainPort + "/jwks.json", plain},
+		{"to another server", http.StatusTemporaryRedirect, other.URL + "/jwks.json", other},
+		{"permanent, to the same server", http.StatusMovedPermanently, "/keys/SECRET-PATH.json", nil},
+		{"permanent, keeping the method", http.StatusPermanentRedirect, other.URL + "/jwks.json?SECRET", other},
+		{"see other", http.StatusSeeOther, plain.URL + "/jwks.json", plain},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			srv := newJWKSServer(t, nil)
+			srv.answer(tc.status, []byte("SECRET"))
+			srv.setHeader("Location", tc.location)
+			target := tc.target
+			if target == nil {
+				target = srv
+			}
+			before := target.count()
+
+			k, _, _ := newURLKeys(t, srv)
+			err := wantUnavailable(t, k, "bank-a", key.KeyID())
+			want := fmt.Sprintf("answered %d %s, a redirect, which the hub does not follow", tc.status, http.StatusText(tc.status))
+			if !strings.Contains(err.Error(), want) {
+				t.Errorf("got %q, want it to contain %q", err, want)
+			}
+			for _, leak := range []string{"SECRET", tc.location} {
+				if strings.Contains(err.Error(), leak) {
+					t.Errorf("got %q, want it without %q", err, leak)
+				}
+			}
+			if tc.target != nil {
+				if got := target.count() - before; got != 0 {
+					t.Errorf("the redirect's target got %d requests, want 0", got)
+				}
+			}
+			wantRequests(t, srv, 1)
 		})
 	}
 }
@@ -544,7 +671,7 @@ func TestResolveKeyErrorsHideURLSecrets(t *testing.T) {
 	srv.answer(http.StatusInternalServerError, []byte("down"))
 	clk.advance(time.Minute)
 	check(wantUnknownKey(t, k, "bank-a", "bogus-3"), "refetching it failed: "+members.ErrKeySetUnavailable.Error()+
-		`: member "bank-a": GET `+srv.URL+`/jwks.json: answered "500 Internal Server Error"`)
+		`: member "bank-a": GET `+srv.URL+`/jwks.json: answered 500 Internal Server Error`)
 	check(wantUnavailable(t, k, "bank-b", key.KeyID()), "GET "+down.URL+"/jwks.json: dial tcp")
 	check(wantUnavailable(t, k, "bank-c", key.KeyID()), "GET <unparsable URL>: the URL does not parse")
 	wantRequests(t, srv, 2)
@@ -721,6 +848,7 @@ func TestKeysDefaults(t *testing.T) {
 	var requests atomic.Int64
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		requests.Add(1)
+		w.Header().Set("Content-Type", "application/json")
 		w.Write(jwks(t, key))
 	}))
 	defer srv.Close()
