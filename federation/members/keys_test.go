@@ -337,7 +337,7 @@ func TestResolveKeyURLCached(t *testing.T) {
 	first := wantKey(t, k, "bank-a", ed)
 	for range 10 {
 		wantKey(t, k, "bank-a", es)
-		clk.advance(time.Minute)
+		clk.advance(29 * time.Second)
 	}
 	if again := wantKey(t, k, "bank-a", ed); again != first {
 		t.Errorf("resolution within MaxAge gave a new *PublicKey; want the cached one")
@@ -347,7 +347,7 @@ func TestResolveKeyURLCached(t *testing.T) {
 
 // TestResolveKeyUnknownKidRateLimited sends a flood of made-up kids, as an
 // attacker forging headers would, and checks that the member's key server
-// sees one fetch per MinRefresh.
+// sees one fetch per MinRefresh (10 seconds).
 func TestResolveKeyUnknownKidRateLimited(t *testing.T) {
 	key := newKey(t, protocol.EdDSA)
 	srv := newJWKSServer(t, jwks(t, key))
@@ -375,21 +375,28 @@ func TestResolveKeyUnknownKidRateLimited(t *testing.T) {
 
 	flood()
 	wantRequests(t, srv, 1)
-	clk.advance(time.Minute - time.Second)
+	clk.advance(10*time.Second - time.Millisecond)
 	flood()
 	wantRequests(t, srv, 1)
 	err := wantUnknownKey(t, k, "bank-a", "bogus")
-	if !strings.Contains(err.Error(), "refetched at most every 1m0s") {
-		t.Errorf("got %q, want it to say the set is refetched at most every minute", err)
+	if !strings.Contains(err.Error(), "refetched at most every 10s") {
+		t.Errorf("got %q, want it to say the set is refetched at most every 10 seconds", err)
 	}
 
-	clk.advance(time.Second) // MinRefresh since the fetch
+	clk.advance(time.Millisecond) // MinRefresh since the fetch
 	flood()
 	wantRequests(t, srv, 2)
 	flood()
 	wantRequests(t, srv, 2)
 	wantKey(t, k, "bank-a", key)
 	wantRequests(t, srv, 2)
+
+	// However long the flood lasts, one fetch per MinRefresh.
+	for range 30 {
+		clk.advance(time.Second)
+		flood()
+	}
+	wantRequests(t, srv, 5)
 }
 
 func TestResolveKeyMinRefreshConfigured(t *testing.T) {
@@ -398,11 +405,11 @@ func TestResolveKeyMinRefreshConfigured(t *testing.T) {
 	clk := newClock()
 	k := members.NewKeys(members.KeysConfig{
 		Directory: newDirectory(urlMember("bank-a", srv.URL)), HTTPClient: srv.Client(),
-		Now: clk.Now, MinRefresh: 10 * time.Second,
+		Now: clk.Now, MinRefresh: 3 * time.Second,
 	})
 	wantKey(t, k, "bank-a", key)
 	wantUnknownKey(t, k, "bank-a", "bogus")
-	clk.advance(9 * time.Second)
+	clk.advance(2 * time.Second)
 	wantUnknownKey(t, k, "bank-a", "bogus")
 	wantRequests(t, srv, 1)
 	clk.advance(time.Second)
@@ -410,36 +417,146 @@ func TestResolveKeyMinRefreshConfigured(t *testing.T) {
 	wantRequests(t, srv, 2)
 }
 
+// TestResolveKeyRotation follows a member's key rotation by its key set
+// URL: the next key verifies on its first use, or at most MinRefresh (10
+// seconds) after the last fetch; the retired key stops verifying at most
+// MaxAge (5 minutes) after it left the set.
 func TestResolveKeyRotation(t *testing.T) {
-	old, next := newKey(t, protocol.EdDSA), newKey(t, protocol.ES256)
+	old, next, third := newKey(t, protocol.EdDSA), newKey(t, protocol.ES256), newKey(t, protocol.EdDSA)
 	srv := newJWKSServer(t, jwks(t, old))
 	k, _, clk := newURLKeys(t, srv)
 	wantKey(t, k, "bank-a", old)
 
-	// The member publishes its next key alongside the old one, then signs
-	// with it before MinRefresh has passed: not yet seen.
+	// The member publishes its next key alongside the old one and signs
+	// with it: the first use fetches the set, and the key verifies.
 	srv.answer(http.StatusOK, jwks(t, old, next))
-	clk.advance(30 * time.Second)
-	wantUnknownKey(t, k, "bank-a", next.KeyID())
-	wantRequests(t, srv, 1)
-
-	// After MinRefresh the unknown kid is fetched for, and found.
-	clk.advance(30 * time.Second)
+	clk.advance(15 * time.Second)
 	wantKey(t, k, "bank-a", next)
 	wantRequests(t, srv, 2)
 	wantKey(t, k, "bank-a", old)
 
-	// The member retires the old key; the hub sees that at the next
-	// refetch, here the one MaxAge forces.
+	// The member retires the old key; the hub sees that within MaxAge of
+	// its last fetch, which the answer's headers do not shorten here.
 	srv.answer(http.StatusOK, jwks(t, next))
-	clk.advance(59 * time.Minute)
+	clk.advance(5*time.Minute - time.Second)
 	wantKey(t, k, "bank-a", old)
 	wantRequests(t, srv, 2)
-	clk.advance(time.Minute) // an hour since the last fetch
+	clk.advance(time.Second) // 5 minutes since the last fetch
 	wantUnknownKey(t, k, "bank-a", old.KeyID())
 	wantRequests(t, srv, 3)
 	wantKey(t, k, "bank-a", next)
 	wantRequests(t, srv, 3)
+
+	// A key published right after a fetch verifies once MinRefresh has
+	// passed since it.
+	srv.answer(http.StatusOK, jwks(t, next, third))
+	clk.advance(4 * time.Second)
+	wantUnknownKey(t, k, "bank-a", third.KeyID())
+	clk.advance(5 * time.Second)
+	wantUnknownKey(t, k, "bank-a", third.KeyID())
+	wantRequests(t, srv, 3)
+	clk.advance(time.Second)
+	wantKey(t, k, "bank-a", third)
+	wantRequests(t, srv, 4)
+}
+
+// TestResolveKeyCacheHeaders checks that a key set is kept as long as its
+// answer's Cache-Control or Expires says, but never less than MinAge (30
+// seconds) nor more than MaxAge (5 minutes), and for MaxAge if the answer
+// says nothing.
+func TestResolveKeyCacheHeaders(t *testing.T) {
+	date := time.Date(2026, 11, 20, 9, 0, 0, 0, time.UTC)
+	at := func(d time.Duration) string { return date.Add(d).Format(http.TimeFormat) }
+	tests := []struct {
+		name   string
+		header map[string]string
+		want   time.Duration // how long the set is kept
+	}{
+		{name: "none", want: 5 * time.Minute},
+		{name: "max-age", header: map[string]string{"Cache-Control": "max-age=60"}, want: time.Minute},
+		{name: "max-age among others", header: map[string]string{"Cache-Control": "public, max-age=120, must-revalidate"}, want: 2 * time.Minute},
+		{name: "max-age quoted", header: map[string]string{"Cache-Control": `max-age="90"`}, want: 90 * time.Second},
+		{name: "max-age upper case", header: map[string]string{"Cache-Control": "Max-Age=45"}, want: 45 * time.Second},
+		{name: "max-age beyond MaxAge", header: map[string]string{"Cache-Control": "max-age=86400"}, want: 5 * time.Minute},
+		{name: "max-age far beyond", header: map[string]string{"Cache-Control": "max-age=99999999999999999999"}, want: 5 * time.Minute},
+		{name: "max-age below MinAge", header: map[string]string{"Cache-Control": "max-age=5"}, want: 30 * time.Second},
+		{name: "max-age 0", header: map[string]string{"Cache-Control": "max-age=0"}, want: 30 * time.Second},
+		{name: "max-age not a number", header: map[string]string{"Cache-Control": "max-age=soon"}, want: 30 * time.Second},
+		{name: "two max-ages", header: map[string]string{"Cache-Control": "max-age=200, max-age=100"}, want: 100 * time.Second},
+		{name: "max-age less Age", header: map[string]string{"Cache-Control": "max-age=100", "Age": "40"}, want: time.Minute},
+		{name: "no-store", header: map[string]string{"Cache-Control": "no-store"}, want: 30 * time.Second},
+		{name: "no-cache", header: map[string]string{"Cache-Control": "max-age=120, no-cache"}, want: 30 * time.Second},
+		{name: "no-cache with fields", header: map[string]string{"Cache-Control": `no-cache="Set-Cookie", max-age=120`}, want: 30 * time.Second},
+		{name: "s-maxage is for shared caches", header: map[string]string{"Cache-Control": "s-maxage=60"}, want: 5 * time.Minute},
+		{name: "Expires", header: map[string]string{"Date": at(0), "Expires": at(2 * time.Minute)}, want: 2 * time.Minute},
+		{name: "Expires less Age", header: map[string]string{"Date": at(0), "Expires": at(2 * time.Minute), "Age": "60"}, want: time.Minute},
+		{name: "Expires beyond MaxAge", header: map[string]string{"Date": at(0), "Expires": at(24 * time.Hour)}, want: 5 * time.Minute},
+		{name: "Expires passed", header: map[string]string{"Date": at(0), "Expires": at(-time.Hour)}, want: 30 * time.Second},
+		{name: "Expires 0", header: map[string]string{"Expires": "0"}, want: 30 * time.Second},
+		{name: "max-age over Expires", header: map[string]string{"Cache-Control": "max-age=60", "Date": at(0), "Expires": at(4 * time.Minute)}, want: time.Minute},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			key := newKey(t, protocol.EdDSA)
+			srv := newJWKSServer(t, jwks(t, key))
+			for name, value := range tc.header {
+				srv.setHeader(name, value)
+			}
+			k, _, clk := newURLKeys(t, srv)
+			wantKey(t, k, "bank-a", key)
+			clk.advance(tc.want - time.Second)
+			wantKey(t, k, "bank-a", key)
+			wantRequests(t, srv, 1)
+			clk.advance(time.Second)
+			wantKey(t, k, "bank-a", key)
+			wantRequests(t, srv, 2)
+		})
+	}
+
+	// Expires without Date is read against the hub's clock.
+	key := newKey(t, protocol.EdDSA)
+	srv := newJWKSServer(t, jwks(t, key))
+	k, _, clk := newURLKeys(t, srv)
+	srv.setHeader("Date", "")
+	srv.setHeader("Expires", clk.Now().Add(100*time.Second).Format(http.TimeFormat))
+	wantKey(t, k, "bank-a", key)
+	clk.advance(99 * time.Second)
+	wantKey(t, k, "bank-a", key)
+	wantRequests(t, srv, 1)
+	clk.advance(time.Second)
+	wantKey(t, k, "bank-a", key)
+	wantRequests(t, srv, 2)
+}
+
+// TestResolveKeyAgeBoundsConfigured checks MinAge and MaxAge set in
+// KeysConfig.
+func TestResolveKeyAgeBoundsConfigured(t *testing.T) {
+	key := newKey(t, protocol.EdDSA)
+	srv := newJWKSServer(t, jwks(t, key))
+	clk := newClock()
+	k := members.NewKeys(members.KeysConfig{
+		Directory: newDirectory(urlMember("bank-a", srv.URL)), HTTPClient: srv.Client(),
+		Now: clk.Now, MinAge: time.Minute, MaxAge: 10 * time.Minute,
+	})
+	steps := []struct {
+		cacheControl string
+		advance      time.Duration
+		want         int
+	}{
+		{"max-age=5", 0, 1},
+		{"max-age=5", time.Minute - time.Second, 1},
+		{"max-age=3600", time.Second, 2}, // MinAge
+		{"", 10*time.Minute - time.Second, 2},
+		{"", time.Second, 3}, // MaxAge
+		{"", 10*time.Minute - time.Second, 3},
+		{"", time.Second, 4}, // MaxAge with no header
+	}
+	for _, s := range steps {
+		srv.setHeader("Cache-Control", s.cacheControl)
+		clk.advance(s.advance)
+		wantKey(t, k, "bank-a", key)
+		wantRequests(t, srv, s.want)
+	}
 }
 
 func TestResolveKeyMaxAge(t *testing.T) {
@@ -556,11 +673,11 @@ func TestResolveKeyFetchFailures(t *testing.T) {
 			srv.answer(http.StatusOK, good)
 			srv.setHeader("Content-Type", jwkSet)
 			err = wantUnavailable(t, k, "bank-a", key.KeyID())
-			if !strings.Contains(err.Error(), "next attempt in 1m0s") {
+			if !strings.Contains(err.Error(), "next attempt in 10s") {
 				t.Errorf("got %q, want it to say when the next attempt is", err)
 			}
 			wantRequests(t, srv, 1)
-			clk.advance(time.Minute)
+			clk.advance(10 * time.Second)
 			wantKey(t, k, "bank-a", key)
 			wantRequests(t, srv, 2)
 		})
@@ -697,27 +814,60 @@ func TestResolveKeyKeepsCachedSet(t *testing.T) {
 	wantKey(t, k, "bank-a", key)
 	wantRequests(t, srv, 2)
 
-	// Past MaxAge the set is refetched, fails, and stays in use; the next
-	// try waits for MinRefresh.
-	clk.advance(time.Hour)
+	// Past its expiry the set is refetched, fails, and stays in use; the
+	// next try waits for MinRefresh.
+	clk.advance(5 * time.Minute)
 	wantKey(t, k, "bank-a", key)
 	wantRequests(t, srv, 3)
-	clk.advance(30 * time.Second)
+	clk.advance(5 * time.Second)
 	wantKey(t, k, "bank-a", key)
 	wantRequests(t, srv, 3)
-	clk.advance(30 * time.Second)
+	clk.advance(5 * time.Second)
 	wantKey(t, k, "bank-a", key)
 	wantRequests(t, srv, 4)
 
 	// Once the server answers again, the set is fresh and no longer
 	// refetched on every use.
 	srv.answer(http.StatusOK, jwks(t, key))
-	clk.advance(time.Minute)
+	clk.advance(10 * time.Second)
 	wantKey(t, k, "bank-a", key)
 	wantRequests(t, srv, 5)
 	clk.advance(time.Minute)
 	wantKey(t, k, "bank-a", key)
 	wantRequests(t, srv, 5)
+}
+
+// TestResolveKeyMaxStale checks that a key set whose refetches keep
+// failing is used for at most MaxStale (an hour) past its expiry, so that
+// a key server that stops answering cannot keep a removed key in use.
+func TestResolveKeyMaxStale(t *testing.T) {
+	key := newKey(t, protocol.EdDSA)
+	srv := newJWKSServer(t, jwks(t, key))
+	k, _, clk := newURLKeys(t, srv)
+	wantKey(t, k, "bank-a", key)
+	srv.answer(http.StatusServiceUnavailable, nil)
+
+	clk.advance(5*time.Minute + time.Hour - time.Second) // a second short of an hour past its expiry
+	wantKey(t, k, "bank-a", key)
+	wantRequests(t, srv, 2)
+	clk.advance(10 * time.Second)
+	err := wantUnavailable(t, k, "bank-a", key.KeyID())
+	for _, want := range []string{`member "bank-a": the key set fetched from ` + srv.URL + "/jwks.json 1h5m9s ago", "more than 1h0m0s past its expiry", "answered 503 Service Unavailable"} {
+		if !strings.Contains(err.Error(), want) {
+			t.Errorf("got %q, want it to contain %q", err, want)
+		}
+	}
+	wantRequests(t, srv, 3)
+	err = wantUnavailable(t, k, "bank-a", key.KeyID())
+	if !strings.Contains(err.Error(), "next attempt in 10s") {
+		t.Errorf("got %q, want it to say when the next attempt is", err)
+	}
+	wantRequests(t, srv, 3)
+
+	srv.answer(http.StatusOK, jwks(t, key))
+	clk.advance(10 * time.Second)
+	wantKey(t, k, "bank-a", key)
+	wantRequests(t, srv, 4)
 }
 
 func TestResolveKeyForgetAndUpdate(t *testing.T) {
