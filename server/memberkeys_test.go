@@ -14,6 +14,7 @@ import (
 	"strings"
 	"sync/atomic"
 	"testing"
+	"time"
 
 	"golang.org/x/net/dns/dnsmessage"
 
@@ -298,5 +299,56 @@ func TestMemberKeySetBodyNeverLogged(t *testing.T) {
 	}
 	if strings.Contains(logs.String(), "SECRET") {
 		t.Errorf("got logs %s, want no part of a key server's body", logs)
+	}
+}
+
+// TestMemberKeyRotationByURL rotates a member's key at its key set URL on
+// a real hub: the next key verifies on its first use, and the retired one
+// stops verifying within five minutes of its removal.
+func TestMemberKeyRotationByURL(t *testing.T) {
+	clock := hubtest.NewClock(time.Date(2026, 11, 20, 10, 0, 0, 0, time.UTC))
+	hub := hubtest.Start(t, hubtest.Options{Clock: clock})
+	srv := newKeyServer(t, nil)
+	old := addURLMember(t, hub, "bank-k", srv.URL+"/jwks.json")
+	next, err := protocol.GenerateSigningKey(protocol.ES256, rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	authenticated := func(key *protocol.SigningKey) bool {
+		t.Helper()
+		resp := asMember(t, hub, "bank-k", key)
+		switch resp.Status {
+		case http.StatusNotFound: // authenticated; there is no such flag
+			return true
+		case http.StatusUnauthorized:
+			return false
+		}
+		t.Fatalf("got %d %s, want 404 or 401", resp.Status, resp.Body)
+		return false
+	}
+
+	srv.handle(serveKeySet(t, old))
+	if !authenticated(old) {
+		t.Fatal("old key: refused, want it verified")
+	}
+	srv.handle(serveKeySet(t, old, next))
+	clock.Advance(15 * time.Second)
+	if !authenticated(next) {
+		t.Error("next key on its first use: refused, want it verified")
+	}
+	srv.handle(serveKeySet(t, next))
+	clock.Advance(5*time.Minute - time.Second)
+	if !authenticated(old) {
+		t.Error("old key within the cache's lifetime: refused, want it verified")
+	}
+	clock.Advance(time.Second)
+	if authenticated(old) {
+		t.Error("old key five minutes after its removal: verified, want it refused")
+	}
+	if !authenticated(next) {
+		t.Error("next key: refused, want it verified")
+	}
+	if n := srv.requests.Load(); n != 3 {
+		t.Errorf("the key server got %d requests, want 3", n)
 	}
 }
