@@ -116,7 +116,8 @@ type Config struct {
 	// (development and tests only).
 	AllowInsecureURLs bool
 	// JWKSClient fetches members' key sets; nil means a client with a
-	// 10-second timeout.
+	// 10-second timeout whose transport dials through Targets, as webhook
+	// deliveries do. Redirects are never followed, whatever the client.
 	JWKSClient *http.Client
 	// TrustedProxies are the proxies whose X-Forwarded-For is believed;
 	// nil trusts none.
@@ -128,9 +129,9 @@ type Config struct {
 	// its exchange log, if the log has grown. Default
 	// DefaultCheckpointInterval.
 	CheckpointInterval time.Duration
-	// Targets decides which webhook URLs members may register and the hub
-	// may connect to (SSRF protection). The zero value allows public HTTPS
-	// addresses only.
+	// Targets decides which webhook URLs members may register and which
+	// addresses the hub may connect to, for webhooks and members' key sets
+	// (SSRF protection). The zero value allows public HTTPS addresses only.
 	Targets  webhook.TargetPolicy
 	Delivery Delivery
 	// ClockSkew is the clock difference tolerated between a member and
@@ -215,7 +216,11 @@ func New(cfg Config) (*Hub, error) {
 		Issuer: cfg.Issuer, Policy: cfg.Policy, TokenEpoch: cfg.Keys.Token.Epoch(), AllowInsecureURLs: cfg.AllowInsecureURLs,
 		Sign: func(r *protocol.Record) ([]byte, error) { return protocol.SignRecord(r, cfg.Keys.Active()) },
 	}
-	h.members = members.NewKeys(members.KeysConfig{Directory: cfg.Store, HTTPClient: cfg.JWKSClient, Now: cfg.Now})
+	jwksClient := cfg.JWKSClient
+	if jwksClient == nil {
+		jwksClient = &http.Client{Transport: cfg.Targets.NewTransport(0), Timeout: 10 * time.Second}
+	}
+	h.members = members.NewKeys(members.KeysConfig{Directory: cfg.Store, HTTPClient: jwksClient, Now: cfg.Now})
 	var err error
 	if h.metrics, err = newMetrics(cfg.Registry); err != nil {
 		return nil, err

@@ -7,8 +7,10 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"net"
 	"net/http"
 	"net/http/httptest"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -121,13 +123,22 @@ type jwksServer struct {
 	mu     sync.Mutex
 	status int
 	body   []byte
+	header http.Header   // sent with every answer, after a Content-Type of application/jwk-set+json
 	gate   chan struct{} // if set, each request waits for it to be closed
 	start  chan struct{} // if set, each request sends on it first
 }
 
 func newJWKSServer(t *testing.T, body []byte) *jwksServer {
-	s := &jwksServer{status: http.StatusOK, body: body}
+	s := &jwksServer{status: http.StatusOK, body: body, header: http.Header{}}
 	s.Server = httptest.NewTLSServer(http.HandlerFunc(s.serve))
+	t.Cleanup(s.Close)
+	return s
+}
+
+// newPlainJWKSServer is newJWKSServer over plain HTTP.
+func newPlainJWKSServer(t *testing.T, body []byte) *jwksServer {
+	s := &jwksServer{status: http.StatusOK, body: body, header: http.Header{}}
+	s.Server = httptest.NewServer(http.HandlerFunc(s.serve))
 	t.Cleanup(s.Close)
 	return s
 }
@@ -135,7 +146,7 @@ func newJWKSServer(t *testing.T, body []byte) *jwksServer {
 func (s *jwksServer) serve(w http.ResponseWriter, r *http.Request) {
 	s.requests.Add(1)
 	s.mu.Lock()
-	status, body, gate, start := s.status, s.body, s.gate, s.start
+	status, body, header, gate, start := s.status, s.body, s.header.Clone(), s.gate, s.start
 	s.mu.Unlock()
 	if start != nil {
 		start <- struct{}{}
@@ -148,6 +159,9 @@ func (s *jwksServer) serve(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	w.Header().Set("Content-Type", "application/jwk-set+json")
+	for name, values := range header {
+		w.Header()[name] = values
+	}
 	w.WriteHeader(status)
 	w.Write(body)
 }
@@ -156,6 +170,18 @@ func (s *jwksServer) answer(status int, body []byte) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.status, s.body = status, body
+}
+
+// setHeader sends value as the header name with every answer from now on;
+// an empty value sends none.
+func (s *jwksServer) setHeader(name, value string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if value == "" {
+		s.header[http.CanonicalHeaderKey(name)] = nil
+		return
+	}
+	s.header.Set(name, value)
 }
 
 func (s *jwksServer) count() int { return int(s.requests.Load()) }
@@ -311,7 +337,7 @@ func TestResolveKeyURLCached(t *testing.T) {
 	first := wantKey(t, k, "bank-a", ed)
 	for range 10 {
 		wantKey(t, k, "bank-a", es)
-		clk.advance(time.Minute)
+		clk.advance(29 * time.Second)
 	}
 	if again := wantKey(t, k, "bank-a", ed); again != first {
 		t.Errorf("resolution within MaxAge gave a new *PublicKey; want the cached one")
@@ -321,7 +347,7 @@ func TestResolveKeyURLCached(t *testing.T) {
 
 // TestResolveKeyUnknownKidRateLimited sends a flood of made-up kids, as an
 // attacker forging headers would, and checks that the member's key server
-// sees one fetch per MinRefresh.
+// sees one fetch per MinRefresh (10 seconds).
 func TestResolveKeyUnknownKidRateLimited(t *testing.T) {
 	key := newKey(t, protocol.EdDSA)
 	srv := newJWKSServer(t, jwks(t, key))
@@ -349,21 +375,28 @@ func TestResolveKeyUnknownKidRateLimited(t *testing.T) {
 
 	flood()
 	wantRequests(t, srv, 1)
-	clk.advance(time.Minute - time.Second)
+	clk.advance(10*time.Second - time.Millisecond)
 	flood()
 	wantRequests(t, srv, 1)
 	err := wantUnknownKey(t, k, "bank-a", "bogus")
-	if !strings.Contains(err.Error(), "refetched at most every 1m0s") {
-		t.Errorf("got %q, want it to say the set is refetched at most every minute", err)
+	if !strings.Contains(err.Error(), "refetched at most every 10s") {
+		t.Errorf("got %q, want it to say the set is refetched at most every 10 seconds", err)
 	}
 
-	clk.advance(time.Second) // MinRefresh since the fetch
+	clk.advance(time.Millisecond) // MinRefresh since the fetch
 	flood()
 	wantRequests(t, srv, 2)
 	flood()
 	wantRequests(t, srv, 2)
 	wantKey(t, k, "bank-a", key)
 	wantRequests(t, srv, 2)
+
+	// However long the flood lasts, one fetch per MinRefresh.
+	for range 30 {
+		clk.advance(time.Second)
+		flood()
+	}
+	wantRequests(t, srv, 5)
 }
 
 func TestResolveKeyMinRefreshConfigured(t *testing.T) {
@@ -372,11 +405,11 @@ func TestResolveKeyMinRefreshConfigured(t *testing.T) {
 	clk := newClock()
 	k := members.NewKeys(members.KeysConfig{
 		Directory: newDirectory(urlMember("bank-a", srv.URL)), HTTPClient: srv.Client(),
-		Now: clk.Now, MinRefresh: 10 * time.Second,
+		Now: clk.Now, MinRefresh: 3 * time.Second,
 	})
 	wantKey(t, k, "bank-a", key)
 	wantUnknownKey(t, k, "bank-a", "bogus")
-	clk.advance(9 * time.Second)
+	clk.advance(2 * time.Second)
 	wantUnknownKey(t, k, "bank-a", "bogus")
 	wantRequests(t, srv, 1)
 	clk.advance(time.Second)
@@ -384,36 +417,146 @@ func TestResolveKeyMinRefreshConfigured(t *testing.T) {
 	wantRequests(t, srv, 2)
 }
 
+// TestResolveKeyRotation follows a member's key rotation by its key set
+// URL: the next key verifies on its first use, or at most MinRefresh (10
+// seconds) after the last fetch; the retired key stops verifying at most
+// MaxAge (5 minutes) after it left the set.
 func TestResolveKeyRotation(t *testing.T) {
-	old, next := newKey(t, protocol.EdDSA), newKey(t, protocol.ES256)
+	old, next, third := newKey(t, protocol.EdDSA), newKey(t, protocol.ES256), newKey(t, protocol.EdDSA)
 	srv := newJWKSServer(t, jwks(t, old))
 	k, _, clk := newURLKeys(t, srv)
 	wantKey(t, k, "bank-a", old)
 
-	// The member publishes its next key alongside the old one, then signs
-	// with it before MinRefresh has passed: not yet seen.
+	// The member publishes its next key alongside the old one and signs
+	// with it: the first use fetches the set, and the key verifies.
 	srv.answer(http.StatusOK, jwks(t, old, next))
-	clk.advance(30 * time.Second)
-	wantUnknownKey(t, k, "bank-a", next.KeyID())
-	wantRequests(t, srv, 1)
-
-	// After MinRefresh the unknown kid is fetched for, and found.
-	clk.advance(30 * time.Second)
+	clk.advance(15 * time.Second)
 	wantKey(t, k, "bank-a", next)
 	wantRequests(t, srv, 2)
 	wantKey(t, k, "bank-a", old)
 
-	// The member retires the old key; the hub sees that at the next
-	// refetch, here the one MaxAge forces.
+	// The member retires the old key; the hub sees that within MaxAge of
+	// its last fetch, which the answer's headers do not shorten here.
 	srv.answer(http.StatusOK, jwks(t, next))
-	clk.advance(59 * time.Minute)
+	clk.advance(5*time.Minute - time.Second)
 	wantKey(t, k, "bank-a", old)
 	wantRequests(t, srv, 2)
-	clk.advance(time.Minute) // an hour since the last fetch
+	clk.advance(time.Second) // 5 minutes since the last fetch
 	wantUnknownKey(t, k, "bank-a", old.KeyID())
 	wantRequests(t, srv, 3)
 	wantKey(t, k, "bank-a", next)
 	wantRequests(t, srv, 3)
+
+	// A key published right after a fetch verifies once MinRefresh has
+	// passed since it.
+	srv.answer(http.StatusOK, jwks(t, next, third))
+	clk.advance(4 * time.Second)
+	wantUnknownKey(t, k, "bank-a", third.KeyID())
+	clk.advance(5 * time.Second)
+	wantUnknownKey(t, k, "bank-a", third.KeyID())
+	wantRequests(t, srv, 3)
+	clk.advance(time.Second)
+	wantKey(t, k, "bank-a", third)
+	wantRequests(t, srv, 4)
+}
+
+// TestResolveKeyCacheHeaders checks that a key set is kept as long as its
+// answer's Cache-Control or Expires says, but never less than MinAge (30
+// seconds) nor more than MaxAge (5 minutes), and for MaxAge if the answer
+// says nothing.
+func TestResolveKeyCacheHeaders(t *testing.T) {
+	date := time.Date(2026, 11, 20, 9, 0, 0, 0, time.UTC)
+	at := func(d time.Duration) string { return date.Add(d).Format(http.TimeFormat) }
+	tests := []struct {
+		name   string
+		header map[string]string
+		want   time.Duration // how long the set is kept
+	}{
+		{name: "none", want: 5 * time.Minute},
+		{name: "max-age", header: map[string]string{"Cache-Control": "max-age=60"}, want: time.Minute},
+		{name: "max-age among others", header: map[string]string{"Cache-Control": "public, max-age=120, must-revalidate"}, want: 2 * time.Minute},
+		{name: "max-age quoted", header: map[string]string{"Cache-Control": `max-age="90"`}, want: 90 * time.Second},
+		{name: "max-age upper case", header: map[string]string{"Cache-Control": "Max-Age=45"}, want: 45 * time.Second},
+		{name: "max-age beyond MaxAge", header: map[string]string{"Cache-Control": "max-age=86400"}, want: 5 * time.Minute},
+		{name: "max-age far beyond", header: map[string]string{"Cache-Control": "max-age=99999999999999999999"}, want: 5 * time.Minute},
+		{name: "max-age below MinAge", header: map[string]string{"Cache-Control": "max-age=5"}, want: 30 * time.Second},
+		{name: "max-age 0", header: map[string]string{"Cache-Control": "max-age=0"}, want: 30 * time.Second},
+		{name: "max-age not a number", header: map[string]string{"Cache-Control": "max-age=soon"}, want: 30 * time.Second},
+		{name: "two max-ages", header: map[string]string{"Cache-Control": "max-age=200, max-age=100"}, want: 100 * time.Second},
+		{name: "max-age less Age", header: map[string]string{"Cache-Control": "max-age=100", "Age": "40"}, want: time.Minute},
+		{name: "no-store", header: map[string]string{"Cache-Control": "no-store"}, want: 30 * time.Second},
+		{name: "no-cache", header: map[string]string{"Cache-Control": "max-age=120, no-cache"}, want: 30 * time.Second},
+		{name: "no-cache with fields", header: map[string]string{"Cache-Control": `no-cache="Set-Cookie", max-age=120`}, want: 30 * time.Second},
+		{name: "s-maxage is for shared caches", header: map[string]string{"Cache-Control": "s-maxage=60"}, want: 5 * time.Minute},
+		{name: "Expires", header: map[string]string{"Date": at(0), "Expires": at(2 * time.Minute)}, want: 2 * time.Minute},
+		{name: "Expires less Age", header: map[string]string{"Date": at(0), "Expires": at(2 * time.Minute), "Age": "60"}, want: time.Minute},
+		{name: "Expires beyond MaxAge", header: map[string]string{"Date": at(0), "Expires": at(24 * time.Hour)}, want: 5 * time.Minute},
+		{name: "Expires passed", header: map[string]string{"Date": at(0), "Expires": at(-time.Hour)}, want: 30 * time.Second},
+		{name: "Expires 0", header: map[string]string{"Expires": "0"}, want: 30 * time.Second},
+		{name: "max-age over Expires", header: map[string]string{"Cache-Control": "max-age=60", "Date": at(0), "Expires": at(4 * time.Minute)}, want: time.Minute},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			key := newKey(t, protocol.EdDSA)
+			srv := newJWKSServer(t, jwks(t, key))
+			for name, value := range tc.header {
+				srv.setHeader(name, value)
+			}
+			k, _, clk := newURLKeys(t, srv)
+			wantKey(t, k, "bank-a", key)
+			clk.advance(tc.want - time.Second)
+			wantKey(t, k, "bank-a", key)
+			wantRequests(t, srv, 1)
+			clk.advance(time.Second)
+			wantKey(t, k, "bank-a", key)
+			wantRequests(t, srv, 2)
+		})
+	}
+
+	// Expires without Date is read against the hub's clock.
+	key := newKey(t, protocol.EdDSA)
+	srv := newJWKSServer(t, jwks(t, key))
+	k, _, clk := newURLKeys(t, srv)
+	srv.setHeader("Date", "")
+	srv.setHeader("Expires", clk.Now().Add(100*time.Second).Format(http.TimeFormat))
+	wantKey(t, k, "bank-a", key)
+	clk.advance(99 * time.Second)
+	wantKey(t, k, "bank-a", key)
+	wantRequests(t, srv, 1)
+	clk.advance(time.Second)
+	wantKey(t, k, "bank-a", key)
+	wantRequests(t, srv, 2)
+}
+
+// TestResolveKeyAgeBoundsConfigured checks MinAge and MaxAge set in
+// KeysConfig.
+func TestResolveKeyAgeBoundsConfigured(t *testing.T) {
+	key := newKey(t, protocol.EdDSA)
+	srv := newJWKSServer(t, jwks(t, key))
+	clk := newClock()
+	k := members.NewKeys(members.KeysConfig{
+		Directory: newDirectory(urlMember("bank-a", srv.URL)), HTTPClient: srv.Client(),
+		Now: clk.Now, MinAge: time.Minute, MaxAge: 10 * time.Minute,
+	})
+	steps := []struct {
+		cacheControl string
+		advance      time.Duration
+		want         int
+	}{
+		{"max-age=5", 0, 1},
+		{"max-age=5", time.Minute - time.Second, 1},
+		{"max-age=3600", time.Second, 2}, // MinAge
+		{"", 10*time.Minute - time.Second, 2},
+		{"", time.Second, 3}, // MaxAge
+		{"", 10*time.Minute - time.Second, 3},
+		{"", time.Second, 4}, // MaxAge with no header
+	}
+	for _, s := range steps {
+		srv.setHeader("Cache-Control", s.cacheControl)
+		clk.advance(s.advance)
+		wantKey(t, k, "bank-a", key)
+		wantRequests(t, srv, s.want)
+	}
 }
 
 func TestResolveKeyMaxAge(t *testing.T) {
@@ -445,31 +588,71 @@ func TestResolveKeyFetchFailures(t *testing.T) {
 	key := newKey(t, protocol.EdDSA)
 	good := jwks(t, key)
 	padded := func(n int) []byte { return append(bytes.Clone(good), bytes.Repeat([]byte(" "), n-len(good))...) }
+	var keyJSON json.RawMessage
+	if err := json.Unmarshal(good[len(`{"keys":[`):len(good)-len(`]}`)], &keyJSON); err != nil {
+		t.Fatal(err)
+	}
+	set := func(keys ...json.RawMessage) []byte {
+		b, err := json.Marshal(map[string]any{"keys": keys})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return b
+	}
+	const jwkSet = "application/jwk-set+json"
+	// Every body that is refused holds SECRET: no error may quote it.
 	tests := []struct {
-		name   string
-		status int
-		body   []byte
-		want   string // substring of the error; "" if the answer is good
+		name        string
+		status      int
+		contentType string // "" for none
+		body        []byte
+		want        string // substring of the error; "" if the answer is good
 	}{
-		{name: "500", status: http.StatusInternalServerError, body: []byte("database on fire"),
-			want: `answered "500 Internal Server Error" ("database on fire"); want 200 OK`},
-		{name: "404", status: http.StatusNotFound, body: []byte("not here"), want: `answered "404 Not Found"`},
-		{name: "204", status: http.StatusNoContent, want: `answered "204 No Content"`},
-		{name: "long error body cut short", status: http.StatusBadGateway, body: bytes.Repeat([]byte("x"), 5000),
-			want: `("` + strings.Repeat("x", 100) + `")`},
-		{name: "garbage", status: http.StatusOK, body: []byte("<html>hello</html>"), want: "not a usable JWK Set"},
-		{name: "empty", status: http.StatusOK, body: nil, want: "not a usable JWK Set"},
-		{name: "no keys", status: http.StatusOK, body: []byte(`{"keys":[]}`), want: "not a usable JWK Set"},
-		{name: "one key not JSON", status: http.StatusOK, body: []byte(`{"keys":[1]}`), want: "not a usable JWK Set"},
-		{name: "oversized", status: http.StatusOK, body: padded(protocol.MaxKeySetSize + 1),
+		{name: "500", status: http.StatusInternalServerError, contentType: "text/plain", body: []byte("SECRET database on fire"),
+			want: "answered 500 Internal Server Error; want 200 OK"},
+		{name: "404", status: http.StatusNotFound, contentType: "text/html", body: []byte("<p>SECRET not here</p>"), want: "answered 404 Not Found"},
+		{name: "204", status: http.StatusNoContent, contentType: jwkSet, want: "answered 204 No Content"},
+		{name: "long error body", status: http.StatusBadGateway, contentType: jwkSet, body: bytes.Repeat([]byte("SECRET "), 5000),
+			want: "answered 502 Bad Gateway"},
+		{name: "HTML", status: http.StatusOK, contentType: "text/html; charset=utf-8", body: []byte("<html>SECRET</html>"),
+			want: `answered Content-Type "text/html", not JSON`},
+		{name: "JSON as text", status: http.StatusOK, contentType: "text/plain; charset=utf-8", body: good,
+			want: `answered Content-Type "text/plain", not JSON`},
+		{name: "no content type", status: http.StatusOK, body: good, want: "answered without a Content-Type"},
+		{name: "content type does not parse", status: http.StatusOK, contentType: "application/json; SECRET", body: good,
+			want: "answered a Content-Type that does not parse"},
+		{name: "not JSON", status: http.StatusOK, contentType: jwkSet, body: []byte("SECRET"), want: "answered a body that is not JSON"},
+		{name: "empty", status: http.StatusOK, contentType: jwkSet, body: nil, want: "answered an empty body"},
+		{name: "JSON not a set", status: http.StatusOK, contentType: jwkSet, body: []byte(`{"keys":"SECRET"}`),
+			want: `answered JSON that is not a JWK Set (an object with a "keys" array)`},
+		{name: "JSON array", status: http.StatusOK, contentType: jwkSet, body: []byte(`["SECRET"]`),
+			want: `answered JSON that is not a JWK Set`},
+		{name: "no keys", status: http.StatusOK, contentType: jwkSet, body: []byte(`{"keys":[],"SECRET":1}`),
+			want: "answered a JWK Set with no keys"},
+		{name: "one key not JSON object", status: http.StatusOK, contentType: jwkSet, body: []byte(`{"keys":["SECRET"]}`),
+			want: "answered a JWK Set whose key 0 (of 1) is not a usable public signing key"},
+		{name: "one key unusable", status: http.StatusOK, contentType: jwkSet,
+			body: set(keyJSON, json.RawMessage(`{"kty":"OKP","crv":"Ed25519","kid":"SECRET","x":"AAAA"}`)),
+			want: "answered a JWK Set whose key 1 (of 2) is not a usable public signing key"},
+		{name: "a private key", status: http.StatusOK, contentType: jwkSet,
+			body: set(json.RawMessage(`{"kty":"OKP","crv":"Ed25519","kid":"SECRET","x":"11qYAYKxCrfVS_7TyWQHOg7hcvPapiMlrwIaaPcHURo","d":"nWGxne_9WmC6hEr0kuwsxERJxWl7MmkZcDusAxyuf2A"}`)),
+			want: "answered a JWK Set whose key 0 (of 1) is not a usable public signing key"},
+		{name: "two keys with one kid", status: http.StatusOK, contentType: jwkSet, body: set(keyJSON, keyJSON),
+			want: "answered a JWK Set with two keys of one kid"},
+		{name: "too many keys", status: http.StatusOK, contentType: jwkSet, body: set(slices.Repeat([]json.RawMessage{keyJSON}, protocol.MaxKeySetKeys+1)...),
+			want: "answered a JWK Set of 33 keys; it may hold at most 32"},
+		{name: "oversized", status: http.StatusOK, contentType: jwkSet, body: padded(protocol.MaxKeySetSize + 1),
 			want: "answered more than 65536 bytes"},
-		{name: "far oversized", status: http.StatusOK, body: padded(1 << 20), want: "answered more than 65536 bytes"},
-		{name: "exactly the largest size", status: http.StatusOK, body: padded(protocol.MaxKeySetSize)},
+		{name: "far oversized", status: http.StatusOK, contentType: jwkSet, body: padded(1 << 20), want: "answered more than 65536 bytes"},
+		{name: "exactly the largest size", status: http.StatusOK, contentType: jwkSet, body: padded(protocol.MaxKeySetSize)},
+		{name: "application/json", status: http.StatusOK, contentType: "application/json", body: good},
+		{name: "another JSON type with parameters", status: http.StatusOK, contentType: "Application/JWK-Set+JSON; charset=utf-8", body: good},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			srv := newJWKSServer(t, nil)
 			srv.answer(tc.status, tc.body)
+			srv.setHeader("Content-Type", tc.contentType)
 			k, _, clk := newURLKeys(t, srv)
 			if tc.want == "" {
 				wantKey(t, k, "bank-a", key)
@@ -481,18 +664,79 @@ func TestResolveKeyFetchFailures(t *testing.T) {
 					t.Errorf("got %q, want it to contain %q", err, want)
 				}
 			}
+			if strings.Contains(err.Error(), "SECRET") {
+				t.Errorf("got %q, want no part of the answer's body", err)
+			}
 			wantRequests(t, srv, 1)
 
 			// A failing key server is not asked again before MinRefresh.
 			srv.answer(http.StatusOK, good)
+			srv.setHeader("Content-Type", jwkSet)
 			err = wantUnavailable(t, k, "bank-a", key.KeyID())
-			if !strings.Contains(err.Error(), "next attempt in 1m0s") {
+			if !strings.Contains(err.Error(), "next attempt in 10s") {
 				t.Errorf("got %q, want it to say when the next attempt is", err)
 			}
 			wantRequests(t, srv, 1)
-			clk.advance(time.Minute)
+			clk.advance(10 * time.Second)
 			wantKey(t, k, "bank-a", key)
 			wantRequests(t, srv, 2)
+		})
+	}
+}
+
+// TestResolveKeyRefusesRedirects checks that a key server's redirect is
+// refused, not followed: not to plain HTTP, not to another server, not even
+// to another path of the same one. A redirect would let whoever answers at
+// a member's URL send the hub anywhere.
+func TestResolveKeyRefusesRedirects(t *testing.T) {
+	key := newKey(t, protocol.EdDSA)
+	// Where the redirects point: servers that would answer with a usable set.
+	plain := newPlainJWKSServer(t, jwks(t, key))
+	other := newJWKSServer(t, jwks(t, key))
+	_, plainPort, err := net.SplitHostPort(plain.Listener.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	tests := []struct {
+		name     string
+		status   int
+		location string
+		target   *jwksServer // nil for the redirecting server itself
+	}{
+		{"to http", http.StatusFound, "http://localhost:" + plainPort + "/jwks.json", plain},
+		{"to another server", http.StatusTemporaryRedirect, other.URL + "/jwks.json", other},
+		{"permanent, to the same server", http.StatusMovedPermanently, "/keys/SECRET-PATH.json", nil},
+		{"permanent, keeping the method", http.StatusPermanentRedirect, other.URL + "/jwks.json?SECRET", other},
+		{"see other", http.StatusSeeOther, plain.URL + "/jwks.json", plain},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			srv := newJWKSServer(t, nil)
+			srv.answer(tc.status, []byte("SECRET"))
+			srv.setHeader("Location", tc.location)
+			target := tc.target
+			if target == nil {
+				target = srv
+			}
+			before := target.count()
+
+			k, _, _ := newURLKeys(t, srv)
+			err := wantUnavailable(t, k, "bank-a", key.KeyID())
+			want := fmt.Sprintf("answered %d %s, a redirect, which the hub does not follow", tc.status, http.StatusText(tc.status))
+			if !strings.Contains(err.Error(), want) {
+				t.Errorf("got %q, want it to contain %q", err, want)
+			}
+			for _, leak := range []string{"SECRET", tc.location} {
+				if strings.Contains(err.Error(), leak) {
+					t.Errorf("got %q, want it without %q", err, leak)
+				}
+			}
+			if tc.target != nil {
+				if got := target.count() - before; got != 0 {
+					t.Errorf("the redirect's target got %d requests, want 0", got)
+				}
+			}
+			wantRequests(t, srv, 1)
 		})
 	}
 }
@@ -544,7 +788,7 @@ func TestResolveKeyErrorsHideURLSecrets(t *testing.T) {
 	srv.answer(http.StatusInternalServerError, []byte("down"))
 	clk.advance(time.Minute)
 	check(wantUnknownKey(t, k, "bank-a", "bogus-3"), "refetching it failed: "+members.ErrKeySetUnavailable.Error()+
-		`: member "bank-a": GET `+srv.URL+`/jwks.json: answered "500 Internal Server Error"`)
+		`: member "bank-a": GET `+srv.URL+`/jwks.json: answered 500 Internal Server Error`)
 	check(wantUnavailable(t, k, "bank-b", key.KeyID()), "GET "+down.URL+"/jwks.json: dial tcp")
 	check(wantUnavailable(t, k, "bank-c", key.KeyID()), "GET <unparsable URL>: the URL does not parse")
 	wantRequests(t, srv, 2)
@@ -570,27 +814,60 @@ func TestResolveKeyKeepsCachedSet(t *testing.T) {
 	wantKey(t, k, "bank-a", key)
 	wantRequests(t, srv, 2)
 
-	// Past MaxAge the set is refetched, fails, and stays in use; the next
-	// try waits for MinRefresh.
-	clk.advance(time.Hour)
+	// Past its expiry the set is refetched, fails, and stays in use; the
+	// next try waits for MinRefresh.
+	clk.advance(5 * time.Minute)
 	wantKey(t, k, "bank-a", key)
 	wantRequests(t, srv, 3)
-	clk.advance(30 * time.Second)
+	clk.advance(5 * time.Second)
 	wantKey(t, k, "bank-a", key)
 	wantRequests(t, srv, 3)
-	clk.advance(30 * time.Second)
+	clk.advance(5 * time.Second)
 	wantKey(t, k, "bank-a", key)
 	wantRequests(t, srv, 4)
 
 	// Once the server answers again, the set is fresh and no longer
 	// refetched on every use.
 	srv.answer(http.StatusOK, jwks(t, key))
-	clk.advance(time.Minute)
+	clk.advance(10 * time.Second)
 	wantKey(t, k, "bank-a", key)
 	wantRequests(t, srv, 5)
 	clk.advance(time.Minute)
 	wantKey(t, k, "bank-a", key)
 	wantRequests(t, srv, 5)
+}
+
+// TestResolveKeyMaxStale checks that a key set whose refetches keep
+// failing is used for at most MaxStale (an hour) past its expiry, so that
+// a key server that stops answering cannot keep a removed key in use.
+func TestResolveKeyMaxStale(t *testing.T) {
+	key := newKey(t, protocol.EdDSA)
+	srv := newJWKSServer(t, jwks(t, key))
+	k, _, clk := newURLKeys(t, srv)
+	wantKey(t, k, "bank-a", key)
+	srv.answer(http.StatusServiceUnavailable, nil)
+
+	clk.advance(5*time.Minute + time.Hour - time.Second) // a second short of an hour past its expiry
+	wantKey(t, k, "bank-a", key)
+	wantRequests(t, srv, 2)
+	clk.advance(10 * time.Second)
+	err := wantUnavailable(t, k, "bank-a", key.KeyID())
+	for _, want := range []string{`member "bank-a": the key set fetched from ` + srv.URL + "/jwks.json 1h5m9s ago", "more than 1h0m0s past its expiry", "answered 503 Service Unavailable"} {
+		if !strings.Contains(err.Error(), want) {
+			t.Errorf("got %q, want it to contain %q", err, want)
+		}
+	}
+	wantRequests(t, srv, 3)
+	err = wantUnavailable(t, k, "bank-a", key.KeyID())
+	if !strings.Contains(err.Error(), "next attempt in 10s") {
+		t.Errorf("got %q, want it to say when the next attempt is", err)
+	}
+	wantRequests(t, srv, 3)
+
+	srv.answer(http.StatusOK, jwks(t, key))
+	clk.advance(10 * time.Second)
+	wantKey(t, k, "bank-a", key)
+	wantRequests(t, srv, 4)
 }
 
 func TestResolveKeyForgetAndUpdate(t *testing.T) {
@@ -721,6 +998,7 @@ func TestKeysDefaults(t *testing.T) {
 	var requests atomic.Int64
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		requests.Add(1)
+		w.Header().Set("Content-Type", "application/json")
 		w.Write(jwks(t, key))
 	}))
 	defer srv.Close()

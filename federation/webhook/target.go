@@ -75,6 +75,10 @@ func (e *TargetError) Unwrap() []error {
 //     another URL. Were one followed, its connection would still pass
 //     through DialControl.
 //
+// The hub fetches members' JWK Sets through the same transport, so a
+// member's key set URL reaches no address a webhook URL could not; its
+// refusals read as this package words them ("webhook target refused: …").
+//
 // These addresses are refused: unspecified (0.0.0.0, ::), "this network"
 // (0.0.0.0/8), loopback (127.0.0.0/8, ::1), private (10.0.0.0/8,
 // 172.16.0.0/12, 192.168.0.0/16, fc00::/7), carrier-grade NAT
