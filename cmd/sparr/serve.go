@@ -122,7 +122,7 @@ func runServe(ctx context.Context, e *env, name string, args []string) error {
 	fs.Float64Var(&f.tokensPerSecond, "tokens-per-second", policy.Quotas.TokensPerSecond, "token evaluations a member may have a second, sustained (`N`); a member's own quota overrides it")
 	fs.Int64Var(&f.tokensPerDay, "tokens-per-day", policy.Quotas.TokensPerDay, "token evaluations a member may have a day, UTC (`N`); a member's own quota overrides it")
 	fs.Int64Var(&f.storedBytesPerDay, "stored-bytes-per-day", policy.Quotas.StoredBytesPerDay, "`BYTES` of log a member's requests may have the hub store a day, UTC; a member's own quota overrides it")
-	fs.StringVar(&f.webhookAllow, "webhook-allow", "", "comma-separated `CIDRS` webhook URLs may point into although private, loopback or link-local (SSRF allow-list; --dev allows loopback)")
+	fs.StringVar(&f.webhookAllow, "webhook-allow", "", "comma-separated `CIDRS` webhook URLs and member key-set URLs may point into although private, loopback or link-local (SSRF allow-list; --dev allows loopback)")
 	fs.BoolVar(&f.webhookHTTP, "webhook-allow-http", false, "allow plain http:// webhook URLs (--dev allows them)")
 	fs.DurationVar(&f.deliveryTimeout, "delivery-timeout", webhook.DefaultTimeout, "longest one webhook delivery attempt may take, a `DURATION`")
 	fs.IntVar(&f.deliveryConcurrency, "delivery-concurrency", webhook.DefaultConcurrency, "deliveries in flight per member endpoint (`N`); 1 keeps each member's events in order")
