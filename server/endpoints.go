@@ -129,8 +129,8 @@ func (h *Hub) changeEndpoint(c *gin.Context, what string, change func(m *api.Mem
 }
 
 // rotateSecret: POST /v1/members/self/endpoint/secret. The new secret
-// signs at once; the previous ones keep signing for the overlap window, so
-// the receiver can switch without losing a delivery.
+// signs at once; the one it replaces keeps signing for the overlap window,
+// so the receiver can switch without losing a delivery; an older one stops.
 func (h *Hub) rotateSecret(c *gin.Context) {
 	var resp api.EndpointResponse
 	h.changeEndpoint(c, "rotate endpoint secret", func(m *api.Member, e *webhook.Endpoint, now time.Time) (*state.ChangeEndpoint, error) {

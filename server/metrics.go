@@ -27,6 +27,7 @@ type metrics struct {
 	quotaRefused *prometheus.CounterVec
 	deliveries   *prometheus.CounterVec
 	deliveryLat  prometheus.Histogram
+	hubErrors    prometheus.Counter
 }
 
 func newMetrics(reg *prometheus.Registry) (*metrics, error) {
@@ -66,8 +67,11 @@ func newMetrics(reg *prometheus.Registry) (*metrics, error) {
 			Name: "sparr_delivery_duration_seconds", Help: "Time from sending a delivery to the receiver's answer.",
 			Buckets: []float64{.001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10},
 		}),
+		hubErrors: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "sparr_delivery_hub_errors_total", Help: "Deliveries the hub could not sign: its own failure, not the receiver's; no attempt was made and the delivery stays queued.",
+		}),
 	}
-	for _, c := range []prometheus.Collector{m.requests, m.latency, m.rateLimited, m.apply, m.commit, m.batch, m.tokens, m.quotaRefused, m.deliveries, m.deliveryLat,
+	for _, c := range []prometheus.Collector{m.requests, m.latency, m.rateLimited, m.apply, m.commit, m.batch, m.tokens, m.quotaRefused, m.deliveries, m.deliveryLat, m.hubErrors,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{})} {
 		if err := reg.Register(c); err != nil {
 			return nil, err
@@ -81,8 +85,14 @@ func (m *metrics) observeCommit(commands int, took time.Duration) {
 	m.batch.Observe(float64(commands))
 }
 
-// Attempted counts a delivery attempt (webhook.Observer).
+// Attempted counts a delivery attempt (webhook.Observer). A delivery the
+// hub could not sign was not attempted, and is counted apart: it is the
+// hub's failure, not a receiver's.
 func (m *metrics) Attempted(_ string, outcome string, latency time.Duration) {
+	if outcome == "hub-error" {
+		m.hubErrors.Inc()
+		return
+	}
 	m.deliveries.WithLabelValues(outcome).Inc()
 	m.deliveryLat.Observe(latency.Seconds())
 }

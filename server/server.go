@@ -6,7 +6,6 @@
 package server
 
 import (
-	"context"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -22,6 +21,7 @@ import (
 	"github.com/sparr-dev/sparr/federation/members"
 	"github.com/sparr-dev/sparr/federation/webhook"
 	"github.com/sparr-dev/sparr/protocol"
+	"github.com/sparr-dev/sparr/protocol/api"
 	"github.com/sparr-dev/sparr/server/decide"
 	"github.com/sparr-dev/sparr/server/keyring"
 	"github.com/sparr-dev/sparr/server/state"
@@ -164,7 +164,11 @@ type Hub struct {
 }
 
 // New builds a hub over an open store. It makes sure the operator exists as
-// a member, with the operator key as its only key.
+// a member, with the operator key as its only key; suspends the members
+// the hub suspends at start (see [decide.Decider.AtStart]: when the
+// operator key was replaced, every other member holding the operator
+// role; a member with the reserved id hub); and logs which members hold
+// the operator role.
 func New(cfg Config) (*Hub, error) {
 	switch {
 	case cfg.Store == nil:
@@ -242,7 +246,7 @@ func New(cfg Config) (*Hub, error) {
 		Schedule: cfg.Delivery.Schedule, Jitter: cfg.Delivery.Jitter, Timeout: cfg.Delivery.Timeout, Concurrency: cfg.Delivery.Concurrency,
 		Now: cfg.Now, Logger: cfg.Logger.With("component", "dispatcher"), Observer: h.metrics,
 	})
-	if err := h.ensureOperator(); err != nil {
+	if err := h.startMembers(); err != nil {
 		return nil, err
 	}
 	if h.engine, err = h.routes(); err != nil {
@@ -332,9 +336,11 @@ func (h *Hub) commit(cmd state.Command) (*store.Result, error) {
 	return res, nil
 }
 
-// ensureOperator creates the operator member on first start, or updates
-// its key if the operator key was replaced.
-func (h *Hub) ensureOperator() error {
+// startMembers applies what the hub changes about its members at start:
+// the operator member created on first start, or its key updated if the
+// operator key was replaced, and the members the hub suspends (see
+// [decide.Decider.AtStart]). Then it logs who holds the operator role.
+func (h *Hub) startMembers() error {
 	ks, err := protocol.NewKeySet(h.keys.Operator)
 	if err != nil {
 		return err
@@ -343,21 +349,66 @@ func (h *Hub) ensureOperator() error {
 	if err != nil {
 		return err
 	}
-	m, err := h.store.Member(context.Background(), OperatorID)
-	if err != nil && !errors.Is(err, store.ErrNotFound) {
-		return err
-	}
-	cmd := h.decide.Operator(m, jwks, h.now())
-	if cmd == nil {
-		return nil
-	}
-	res, err := h.store.Apply(cmd)
+	ms, err := h.store.Members()
 	if err != nil {
-		return fmt.Errorf("create operator member: %w", err)
+		return fmt.Errorf("read members: %w", err)
 	}
-	if res.Conflict {
-		return errors.New("create operator member: changed concurrently; start again")
+	for _, cmd := range h.decide.AtStart(ms, jwks, h.now()) {
+		res, err := h.store.Apply(cmd)
+		if err != nil {
+			return fmt.Errorf("%s %s: %w", cmd.Entry.Action, cmd.Member.ID, err)
+		}
+		if res.Conflict {
+			return fmt.Errorf("%s %s: changed concurrently; start again", cmd.Entry.Action, cmd.Member.ID)
+		}
+		h.members.Forget(cmd.Member.ID)
+		h.bearers.forget(cmd.Member.ID)
+		if cmd.Entry.Action == protocol.LogMemberSuspended {
+			var reason string
+			for _, a := range cmd.Entry.Attrs {
+				if a.Key == "reason" {
+					reason = a.Value
+				}
+			}
+			h.log.Warn("member suspended at start; see docs/operations.md, Revoking operator credentials",
+				"member", cmd.Member.ID, "reason", reason, "log_index", res.LogIndex)
+		}
 	}
-	h.members.Forget(OperatorID)
+	return h.logOperators()
+}
+
+// logOperators logs, at start, which members hold the operator role, and
+// warns of those besides the operator: each can register, change and
+// suspend members and download the store with keys of its own, which
+// replacing the operator key does not change once they are resumed. It
+// logs as an error a member with the reserved id hub.
+func (h *Hub) logOperators() error {
+	ms, err := h.store.Members()
+	if err != nil {
+		return fmt.Errorf("read members: %w", err)
+	}
+	active, suspended, others := []string{}, []string{}, []string{}
+	for _, m := range ms {
+		if m.ID == api.HubID {
+			h.log.Error("a member has the id reserved for the hub's own exchange-log entries; it stays suspended and cannot be resumed: register the institution under another id",
+				"member", m.ID, "status", string(m.Status))
+		}
+		if !m.HasRole(api.RoleOperator) {
+			continue
+		}
+		if !m.Active() {
+			suspended = append(suspended, m.ID)
+			continue
+		}
+		active = append(active, m.ID)
+		if m.ID != OperatorID {
+			others = append(others, m.ID)
+		}
+	}
+	h.log.Info("members holding the operator role", "active", active, "suspended", suspended)
+	if len(others) > 0 {
+		h.log.Warn("members besides operator hold the operator role, with keys of their own; revoke any nobody vouches for (docs/operations.md, Revoking operator credentials)",
+			"members", others)
+	}
 	return nil
 }

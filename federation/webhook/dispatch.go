@@ -37,11 +37,16 @@ const DefaultConcurrency = 1
 // DefaultJitter is the default [DispatcherConfig.Jitter].
 const DefaultJitter = 0.1
 
+// HubErrorWait is how long a member's deliveries wait after the hub could
+// not sign one, unless its endpoint changes first (a rotation wakes them).
+const HubErrorWait = time.Minute
+
 // An Observer is told the outcome of every delivery attempt, for
-// metrics: delivered, failed, dead-lettered or gone (see [Dispatcher]),
-// or skipped for a delivery whose record was erased before it went out
-// (no attempt was made; its latency is 0). An attempt cut off because the
-// dispatcher is closing is not an outcome and is not reported.
+// metrics: delivered, failed, dead-lettered or gone (see [Dispatcher]);
+// skipped for a delivery whose record was erased before it went out, and
+// hub-error for one the hub could not sign (in both no attempt was made,
+// and the latency is 0). An attempt cut off because the dispatcher is
+// closing is not an outcome and is not reported.
 type Observer interface {
 	Attempted(member, outcome string, latency time.Duration)
 }
@@ -89,6 +94,13 @@ type DispatcherConfig struct {
 // Retry-After if it sent one; when the schedule runs out the endpoint is
 // paused, its deliveries kept. 410 Gone disables the endpoint. Any other
 // status dead-letters that delivery, and the next goes out.
+//
+// A delivery the hub cannot sign (a secret it cannot use, more signatures
+// than a webhook-signature may carry) is the hub's failure, not the
+// receiver's: no attempt is made, nothing is recorded, the endpoint's
+// failures are not counted, and it is logged as an error and observed as
+// hub-error. The member's deliveries wait [HubErrorWait], or until its
+// endpoint changes, and the delivery is tried again as it was.
 type Dispatcher struct {
 	cfg    DispatcherConfig
 	jitter float64
@@ -258,13 +270,16 @@ func (d *Dispatcher) round(member string) (wait time.Duration, done bool) {
 			return 0, false
 		}
 		rec := &recorder{outbox: d.cfg.Outbox}
-		stop := false
+		stop, held := false, false
 		for i := 0; i < len(rows) && !stop; i += d.cfg.Concurrency {
-			stop = d.window(ep, rows[i:min(i+d.cfg.Concurrency, len(rows))], rec, log)
+			stop, held = d.window(ep, rows[i:min(i+d.cfg.Concurrency, len(rows))], rec, log)
 		}
 		if err := rec.wait(); err != nil {
 			log.Error("recording a delivery failed; trying again in a second", "error", err)
 			return time.Second, false
+		}
+		if held {
+			return HubErrorWait, false
 		}
 	}
 	return 0, true
@@ -298,7 +313,8 @@ func (r *recorder) wait() error {
 
 // window sends up to Concurrency deliveries at once and records their
 // outcomes. It reports stop when the endpoint is to back off, pause or be
-// disabled, when the dispatcher is closing, or when a record failed.
+// disabled, when the dispatcher is closing, or when a record failed; and
+// held (with stop) when the hub could not sign a delivery.
 //
 // Successes (and dead letters) are recorded before a failure or a 410:
 // recorded after a failure, a success would clear its backoff; recorded
@@ -310,15 +326,16 @@ func (r *recorder) wait() error {
 // store counts them (a success resets them, a retry or pause adds one),
 // so that a failure after a success in an earlier window of the round
 // counts afresh.
-func (d *Dispatcher) window(ep *Endpoint, rows []Delivery, rec *recorder, log *slog.Logger) (stop bool) {
+func (d *Dispatcher) window(ep *Endpoint, rows []Delivery, rec *recorder, log *slog.Logger) (stop, held bool) {
 	attempts := make([]Attempt, len(rows))
 	cut := make([]bool, len(rows))
+	unsigned := make([]error, len(rows))
 	var wg sync.WaitGroup
 	for i, row := range rows {
 		if row.Body == nil {
 			continue
 		}
-		wg.Go(func() { attempts[i], cut[i] = d.attempt(ep, row) })
+		wg.Go(func() { attempts[i], cut[i], unsigned[i] = d.attempt(ep, row) })
 	}
 	wg.Wait()
 	observe := func(outcome string, latency time.Duration) {
@@ -338,6 +355,15 @@ func (d *Dispatcher) window(ep *Endpoint, rows []Delivery, rec *recorder, log *s
 			// Cut off by Close: not the receiver's failure. The delivery
 			// stays queued as it was, to go out after a restart.
 			stop = true
+			continue
+		}
+		if err := unsigned[i]; err != nil {
+			// Not sent: the receiver did nothing wrong. The delivery stays
+			// queued as it was, and the endpoint's failures are not counted.
+			log.Error("signing a delivery failed: the hub's own failure, not the receiver's; the delivery stays queued and the endpoint is not paused. A rotation of the endpoint's secret gives it one the hub can sign with",
+				"event", row.Seq, "retry_in", HubErrorWait.String(), "error", err)
+			observe("hub-error", 0)
+			stop, held = true, true
 			continue
 		}
 		a := attempts[i]
@@ -372,7 +398,7 @@ func (d *Dispatcher) window(ep *Endpoint, rows []Delivery, rec *recorder, log *s
 	case gone >= 0:
 		a := attempts[gone]
 		rec.fail(d.cfg.Outbox.Disable(rows[gone], a, fmt.Sprintf("the receiver answered 410 Gone at %s; register the endpoint again to resume", a.At.Format(time.RFC3339))))
-		return true
+		return true, held
 	case failed >= 0:
 		row, a := rows[failed], attempts[failed]
 		if ep.Failures >= len(d.cfg.Schedule) {
@@ -382,11 +408,11 @@ func (d *Dispatcher) window(ep *Endpoint, rows []Delivery, rec *recorder, log *s
 			rec.fail(d.cfg.Outbox.Retry(row, a, d.next(ep.Failures, a)))
 		}
 		ep.Failures++
-		return true
+		return true, held
 	}
 	rec.mu.Lock()
 	defer rec.mu.Unlock()
-	return stop || rec.err != nil
+	return stop || rec.err != nil, held
 }
 
 // next returns when to try again after the failures-th consecutive
@@ -438,8 +464,9 @@ func attemptText(a Attempt) string {
 const maxResponse = 2048
 
 // attempt makes one signed POST of a delivery. It reports cut if the
-// attempt got no answer because the dispatcher is closing.
-func (d *Dispatcher) attempt(ep *Endpoint, row Delivery) (a Attempt, cut bool) {
+// attempt got no answer because the dispatcher is closing, and unsigned,
+// with no attempt made, if the hub could not sign it.
+func (d *Dispatcher) attempt(ep *Endpoint, row Delivery) (a Attempt, cut bool, unsigned error) {
 	now := d.cfg.Now()
 	a = Attempt{At: now, URL: ep.URL}
 	ctx, cancel := context.WithTimeout(d.ctx, d.cfg.Timeout)
@@ -447,24 +474,27 @@ func (d *Dispatcher) attempt(ep *Endpoint, row Delivery) (a Attempt, cut bool) {
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, ep.URL, bytes.NewReader(row.Body))
 	if err != nil {
 		a.Error = "bad endpoint URL: " + err.Error()
-		return a, false
+		return a, false, nil
 	}
 	req.Header.Set("Content-Type", protocol.DeliveryContentType)
 	req.Header.Set("Accept", "application/json")
 	req.Header.Set("User-Agent", "sparr-hub/1")
 	req.Header.Set(protocol.HeaderSequence, strconv.FormatUint(row.Seq, 10))
 	req.Header.Set(protocol.HeaderPreviousSequence, strconv.FormatUint(row.PrevSeq, 10))
-	signer := protocol.WebhookSigner{Secrets: ep.SigningSecrets(now), Keys: []ed25519.PrivateKey{d.cfg.HubKey}}
+	secrets, err := ep.SigningSecrets(now)
+	if err != nil {
+		return a, false, err
+	}
+	signer := protocol.WebhookSigner{Secrets: secrets, Keys: []ed25519.PrivateKey{d.cfg.HubKey}}
 	if err := signer.SignRequest(req, row.WebhookID, now, row.Body); err != nil {
-		a.Error = "signing failed: " + err.Error()
-		return a, false
+		return a, false, err
 	}
 	start := time.Now()
 	resp, err := d.cfg.Client.Do(req)
 	if err != nil {
 		a.Latency = time.Since(start)
 		a.Error = describe(err, d.cfg.Timeout)
-		return a, d.ctx.Err() != nil
+		return a, d.ctx.Err() != nil, nil
 	}
 	defer resp.Body.Close()
 	body, err := io.ReadAll(io.LimitReader(resp.Body, maxResponse))
@@ -482,7 +512,7 @@ func (d *Dispatcher) attempt(ep *Endpoint, row Delivery) (a Attempt, cut bool) {
 	if ra := resp.Header.Get("Retry-After"); ra != "" && classify(a) == "failed" {
 		a.RetryAfter, _ = protocol.ParseRetryAfter(ra, now)
 	}
-	return a, false
+	return a, false, nil
 }
 
 // describe turns a transport error into a sentence for the member.

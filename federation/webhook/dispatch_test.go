@@ -153,9 +153,9 @@ func TestAttemptRetryAfter(t *testing.T) {
 			client := &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
 			d := NewDispatcher(DispatcherConfig{Client: client, HubKey: key})
 			defer d.Close()
-			a, cut := d.attempt(&Endpoint{Member: "bank-b", URL: srv.URL}, Delivery{Seq: 1, WebhookID: "rec_bank-b", Body: []byte("body")})
-			if cut {
-				t.Fatal("got the attempt cut off, want an answer")
+			a, cut, unsigned := d.attempt(&Endpoint{Member: "bank-b", URL: srv.URL}, Delivery{Seq: 1, WebhookID: "rec_bank-b", Body: []byte("body")})
+			if cut || unsigned != nil {
+				t.Fatalf("got the attempt cut off (%t) or unsigned (%v), want an answer", cut, unsigned)
 			}
 			if a.Status != tc.status || a.RetryAfter != tc.want || a.URL != srv.URL {
 				t.Errorf("got status %d, Retry-After %s, URL %q; want %d, %s, %q", a.Status, a.RetryAfter, a.URL, tc.status, tc.want, srv.URL)

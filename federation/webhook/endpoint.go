@@ -2,6 +2,7 @@ package webhook
 
 import (
 	"errors"
+	"fmt"
 	"slices"
 	"time"
 
@@ -54,19 +55,47 @@ func (e *Endpoint) Wants(t protocol.EventType) bool {
 // Queues reports whether events are queued for the endpoint.
 func (e *Endpoint) Queues() bool { return e.Status != api.EndpointDisabled }
 
-// SigningSecrets returns the secrets that sign at t: the newest, and any
-// older one still in its overlap window.
-func (e *Endpoint) SigningSecrets(t time.Time) []protocol.WebhookSecret {
-	var out []protocol.WebhookSecret
+// MaxSecrets is the most secrets an endpoint holds: the newest, and the
+// one it replaced while that one's overlap lasts. A rotation during the
+// overlap ends the overlap of the older one at once.
+const MaxSecrets = 2
+
+// Signs reports whether the secret signs at t: it has no end, or t is
+// before it.
+func (s EndpointSecret) Signs(t time.Time) bool { return s.ExpiresAt.IsZero() || t.Before(s.ExpiresAt) }
+
+// Live returns the secrets that sign at t, newest first: those whose
+// overlap has not ended, and of those the newest [MaxSecrets] only (an
+// endpoint stored by an earlier version may hold more).
+func (e *Endpoint) Live(t time.Time) []EndpointSecret {
+	var out []EndpointSecret
 	for _, s := range e.Secrets {
-		if !s.ExpiresAt.IsZero() && !t.Before(s.ExpiresAt) {
-			continue
+		if len(out) == MaxSecrets {
+			break
 		}
-		if ws, err := protocol.ParseWebhookSecret(s.Secret); err == nil {
-			out = append(out, ws)
+		if s.Signs(t) {
+			out = append(out, s)
 		}
 	}
 	return out
+}
+
+// SigningSecrets returns the secrets that sign at t (see [Endpoint.Live]).
+// If one of them is not a secret the hub can sign with, it returns an
+// error, which says which one (by position, never by value): signing with
+// the others alone would have the receiver refuse the delivery for the
+// hub's fault.
+func (e *Endpoint) SigningSecrets(t time.Time) ([]protocol.WebhookSecret, error) {
+	live := e.Live(t)
+	out := make([]protocol.WebhookSecret, 0, len(live))
+	for i, s := range live {
+		ws, err := protocol.ParseWebhookSecret(s.Secret)
+		if err != nil {
+			return nil, fmt.Errorf("secret %d of %d of the endpoint of %q, made %s: %w", i+1, len(live), e.Member, s.CreatedAt.Format(time.RFC3339), err)
+		}
+		out = append(out, ws)
+	}
+	return out, nil
 }
 
 // A Delivery is one queued record for one member's endpoint.

@@ -53,6 +53,8 @@ type Endpoint struct {
 	NextAttemptAt time.Time `json:"next_attempt_at,omitzero"`
 	// Secrets are the secrets that sign deliveries now, without their
 	// values: when each was made, and until when a rotated-out one signs.
+	// There are at most two: the newest, and the one it replaced while
+	// that one's overlap lasts.
 	Secrets []EndpointSecret `json:"secrets"`
 	// DeadLetters counts deliveries the receiver refused; the latest are
 	// in RecentDeadLetters.
@@ -82,7 +84,8 @@ type DeadLetter struct {
 // An EndpointResponse is the answer about the member's endpoint. Secret is
 // the new whsec_ secret of a new endpoint or a rotation, shown in that
 // answer only (empty otherwise); PreviousSecretsValidUntil is, after a
-// rotation, when the secrets it replaced stop signing. LogIndex is the
+// rotation, when the secret it replaced stops signing (a secret older
+// still, left from an earlier rotation's overlap, stopped at once). LogIndex is the
 // entry of the change it answers; reads leave it out.
 type EndpointResponse struct {
 	Endpoint                  *Endpoint  `json:"endpoint"`

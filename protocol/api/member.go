@@ -71,6 +71,12 @@ const (
 	MemberSuspended MemberStatus = "suspended"
 )
 
+// HubID is the member of the exchange-log entries the hub writes on its
+// own (expiry, reminders, erasure tombstones, the members it changes at
+// start). It is no member's id, so that those entries are never mistaken
+// for a member's: [Member.Validate] refuses it.
+const HubID = "hub"
+
 // Limits on a member's fields.
 const (
 	maxIDLength      = 64
@@ -83,7 +89,7 @@ const (
 type Member struct {
 	// ID is the member's id, the "iss" of everything it signs: 1 to 64
 	// characters of lower-case letters, digits and '-', starting with a
-	// letter.
+	// letter, and not [HubID].
 	ID string `json:"id"`
 	// Name is the institution's name for people: 1 to 200 bytes of
 	// printable UTF-8.
@@ -188,6 +194,9 @@ func validateID(id string) error {
 		if !('a' <= c && c <= 'z' || '0' <= c && c <= '9' || c == '-') {
 			return invalid("id", "%q has %q at byte %d; use only a-z, 0-9 and '-'", id, c, i)
 		}
+	}
+	if id == HubID {
+		return invalid("id", "%q is reserved: the exchange log names the hub's own entries so; choose another id", id)
 	}
 	return nil
 }

@@ -90,6 +90,8 @@ func TestMemberValidate(t *testing.T) {
 		{name: "id dot", edit: func(m *api.Member) { m.ID = "bank.a" }, want: "id:"},
 		{name: "id space", edit: func(m *api.Member) { m.ID = "bank a" }, want: "id:"},
 		{name: "id non-ASCII", edit: func(m *api.Member) { m.ID = "sparbanken-skåne" }, want: "id:"},
+		{name: "id hub, the hub's own", edit: func(m *api.Member) { m.ID = api.HubID }, want: "id: \"hub\" is reserved"},
+		{name: "id starting with hub", edit: func(m *api.Member) { m.ID = "hubbank" }},
 
 		{name: "name missing", edit: func(m *api.Member) { m.Name = "" }, want: "name: missing"},
 		{name: "name Swedish", edit: func(m *api.Member) { m.Name = "Sparbanken Skåne AB (publ) – Ölandsgatan" }},

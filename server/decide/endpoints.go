@@ -78,9 +78,11 @@ func (d *Decider) endpointChange(m *api.Member, e *webhook.Endpoint, action prot
 }
 
 // RotateSecret decides member m's rotation of its endpoint e's signing
-// secret: the new one, returned to be shown once, signs at once; the
-// previous ones keep signing for the policy's SecretOverlap, until the
-// time returned, so the receiver can switch without losing a delivery.
+// secret: the new one, returned to be shown once, signs at once; the one
+// it replaces keeps signing for the policy's SecretOverlap, until the time
+// returned, so the receiver can switch without losing a delivery. An older
+// secret still in the overlap of an earlier rotation stops at once (see
+// [state.EndpointRotate]).
 func (d *Decider) RotateSecret(m *api.Member, e *webhook.Endpoint, now time.Time) (_ *state.ChangeEndpoint, secret string, until time.Time, _ error) {
 	now = now.UTC()
 	ws, err := protocol.GenerateWebhookSecret(d.rand())
@@ -122,10 +124,8 @@ func EndpointView(e *webhook.Endpoint, backlog int, dead []webhook.DeadLetter, n
 	if v.Events == nil {
 		v.Events = []protocol.EventType{}
 	}
-	for _, s := range e.Secrets {
-		if s.ExpiresAt.IsZero() || now.Before(s.ExpiresAt) {
-			v.Secrets = append(v.Secrets, api.EndpointSecret{CreatedAt: s.CreatedAt, ExpiresAt: s.ExpiresAt})
-		}
+	for _, s := range e.Live(now) {
+		v.Secrets = append(v.Secrets, api.EndpointSecret{CreatedAt: s.CreatedAt, ExpiresAt: s.ExpiresAt})
 	}
 	for _, dl := range dead {
 		v.RecentDeadLetters = append(v.RecentDeadLetters, api.DeadLetter{

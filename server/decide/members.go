@@ -10,8 +10,19 @@ import (
 )
 
 // OperatorID is the member id of the operator, whom the hub registers
-// from its operator key.
+// from its operator key. No other member may be registered with it.
 const OperatorID = "operator"
+
+// Why the hub suspends a member on its own when it starts (see
+// [Decider.AtStart]): the reason attribute of its member-suspended entry.
+const (
+	// ReasonReservedID: the member's id is [api.HubID], reserved for the
+	// hub's own entries; a data file of an earlier version may hold one.
+	ReasonReservedID = "reserved-id"
+	// ReasonOperatorKeyReplaced: the member held the operator role when
+	// the operator key was replaced.
+	ReasonOperatorKeyReplaced = "operator-key-replaced"
+)
 
 // putMember validates m and decides the command that writes it, committing
 // to the member document.
@@ -23,14 +34,19 @@ func (d *Decider) putMember(actor string, action protocol.LogAction, m *api.Memb
 	return d.memberCommand(actor, action, m, create, now), nil
 }
 
-func (d *Decider) memberCommand(actor string, action protocol.LogAction, m *api.Member, create bool, now time.Time) *state.PutMember {
-	h := d.head(actor, action, now, nil, nil, protocol.LogAttr{Key: "member", Value: m.ID})
+func (d *Decider) memberCommand(actor string, action protocol.LogAction, m *api.Member, create bool, now time.Time, attrs ...protocol.LogAttr) *state.PutMember {
+	h := d.head(actor, action, now, nil, nil, append([]protocol.LogAttr{{Key: "member", Value: m.ID}}, attrs...)...)
 	h.Entry.Salt, h.Entry.Details = d.salt(), encode(m)
 	return &state.PutMember{Head: h, Member: m, Create: create}
 }
 
-// AddMember decides the operator op's registration of a new member.
+// AddMember decides the operator op's registration of a new member. The
+// id may be neither [api.HubID] (see [api.Member.Validate]) nor
+// [OperatorID], the hub's own operator.
 func (d *Decider) AddMember(op *api.Member, req api.MemberRequest, now time.Time) (*state.PutMember, error) {
+	if req.ID == OperatorID {
+		return nil, FieldProblem(protocol.ProblemValidation, "id", "%q is reserved for the hub's own operator, whose key is keys/operator.pub.jwk; choose another id", req.ID)
+	}
 	now = now.UTC()
 	m := &api.Member{ID: req.ID, Name: req.Name, Roles: req.Roles, JWKS: req.JWKS, JWKSURL: req.JWKSURL, Quotas: req.Quotas,
 		Status: api.MemberActive, CreatedAt: now, UpdatedAt: now}
@@ -121,6 +137,54 @@ func (d *Decider) Operator(m *api.Member, jwks json.RawMessage, now time.Time) *
 	n := *m
 	n.JWKS, n.UpdatedAt = jwks, now
 	return d.memberCommand(Hub, protocol.LogMemberUpdated, &n, false, now)
+}
+
+// AtStart decides what the hub changes about its members when it starts,
+// from every member it holds, the operator's key set (from its key file)
+// and the time:
+//
+//   - the operator member is made on the first start, or its key set
+//     replaced when the key file was (see [Decider.Operator]);
+//   - when the operator key was replaced, every other active member that
+//     holds the operator role is suspended: whoever held the old key may
+//     have registered it, so the new key's holder resumes those it
+//     vouches for;
+//   - a member whose id is [api.HubID] (a data file of an earlier version
+//     may hold one) is suspended, so that no entry by it is written from
+//     then on to be mistaken for the hub's own; it cannot be resumed.
+//
+// The hub's suspensions are member-suspended entries by [Hub], with the
+// reason in attribute reason. AtStart returns nothing when nothing
+// changes: a second start on the same key suspends no one again.
+func (d *Decider) AtStart(members []*api.Member, jwks json.RawMessage, now time.Time) []*state.PutMember {
+	now = now.UTC()
+	var operator *api.Member
+	for _, m := range members {
+		if m.ID == OperatorID {
+			operator = m
+		}
+	}
+	var out []*state.PutMember
+	if cmd := d.Operator(operator, jwks, now); cmd != nil {
+		out = append(out, cmd)
+	}
+	replaced := operator != nil && len(out) > 0
+	for _, m := range members {
+		reason := ""
+		switch {
+		case m.ID == api.HubID:
+			reason = ReasonReservedID
+		case replaced && m.ID != OperatorID && m.HasRole(api.RoleOperator):
+			reason = ReasonOperatorKeyReplaced
+		}
+		if reason == "" || !m.Active() {
+			continue
+		}
+		n := *m
+		n.Status, n.UpdatedAt = api.MemberSuspended, now
+		out = append(out, d.memberCommand(Hub, protocol.LogMemberSuspended, &n, false, now, protocol.LogAttr{Key: "reason", Value: reason}))
+	}
+	return out
 }
 
 // Backup decides the log entry of a backup taken by op.

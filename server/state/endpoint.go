@@ -19,8 +19,12 @@ const (
 	// is disabled; otherwise the endpoint must exist and not be disabled,
 	// and Verify must say whether the URL changes.
 	EndpointRegister EndpointOp = "register"
-	// EndpointRotate makes Secret the signing secret; older secrets keep
-	// signing until Until at the latest.
+	// EndpointRotate makes Secret the signing secret. The secret it
+	// replaces (the newest that still signs) keeps signing until Until at
+	// the latest; any older one stops at once, so that an endpoint holds
+	// at most [webhook.MaxSecrets]. A replaced secret the hub cannot sign
+	// with stops at once too: rotating is how a member gets delivery
+	// going again after that hub failure.
 	EndpointRotate EndpointOp = "rotate"
 	// EndpointResume resumes a paused endpoint; it requires that the
 	// endpoint is paused.
@@ -49,7 +53,7 @@ type EndpointChange struct {
 	// Secret is a new endpoint's secret (EndpointRegister), or the new
 	// signing secret (EndpointRotate).
 	Secret *webhook.EndpointSecret `json:"secret,omitempty"`
-	// Until is when the secrets a rotation replaces stop signing.
+	// Until is when the secret a rotation replaces stops signing.
 	Until time.Time `json:"until,omitzero"`
 	// Reason is why the endpoint is disabled (EndpointRemove).
 	Reason string `json:"reason,omitempty"`
@@ -86,17 +90,15 @@ func (ch *EndpointChange) ApplyTo(e *webhook.Endpoint, at time.Time) (_ *webhook
 		if ch.Secret == nil {
 			return nil, false, fmt.Errorf("endpoint rotation of %q without a secret", ch.Member)
 		}
-		kept := []webhook.EndpointSecret{*ch.Secret}
-		for _, s := range n.Secrets {
-			if !s.ExpiresAt.IsZero() && !at.Before(s.ExpiresAt) {
-				continue
+		n.Secrets = []webhook.EndpointSecret{*ch.Secret}
+		if live := e.Live(at); len(live) > 0 && ch.Until.After(at) {
+			if s := live[0]; usable(s) {
+				if s.ExpiresAt.IsZero() || s.ExpiresAt.After(ch.Until) {
+					s.ExpiresAt = ch.Until
+				}
+				n.Secrets = append(n.Secrets, s)
 			}
-			if s.ExpiresAt.IsZero() || s.ExpiresAt.After(ch.Until) {
-				s.ExpiresAt = ch.Until
-			}
-			kept = append(kept, s)
 		}
-		n.Secrets = kept
 	case EndpointResume:
 		if n.Status != api.EndpointPaused {
 			return nil, false, nil
@@ -136,4 +138,10 @@ type DeliveryUpdate struct {
 	Next time.Time `json:"next,omitzero"`
 	// Reason is why, for Paused and Disabled.
 	Reason string `json:"reason,omitempty"`
+}
+
+// usable reports whether the hub can sign with secret s.
+func usable(s webhook.EndpointSecret) bool {
+	_, err := protocol.ParseWebhookSecret(s.Secret)
+	return err == nil
 }
