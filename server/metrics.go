@@ -14,7 +14,9 @@ import (
 
 // metrics are the hub's Prometheus series. None carries an identifier, a
 // token or a member's request content; labels are routes, methods, status
-// codes, rate classes and identifier types.
+// codes, rate classes and identifier types, each from a bounded set the
+// hub chooses (a method the API does not use is "other", see
+// [methodLabel]; an unknown path is the route "unmatched").
 type metrics struct {
 	requests    *prometheus.CounterVec
 	latency     *prometheus.HistogramVec
