@@ -39,7 +39,9 @@ type FeedPage struct {
 
 // Events returns up to limit records after sequence number after that m
 // is entitled to, in sequence order. Records erased since (by a lift or
-// expiry) are not in the feed.
+// expiry) are not in the feed. A cursor at or past the latest sequence
+// number, up to the largest uint64, gives an empty page whose Next is the
+// cursor.
 func (s *Store) Events(m *api.Member, after uint64, limit int) (*FeedPage, error) {
 	page := &FeedPage{Next: after}
 	err := s.db.View(func(tx *bolt.Tx) error {
@@ -49,6 +51,11 @@ func (s *Store) Events(m *api.Member, after uint64, limit int) (*FeedPage, error
 		}
 		events := tx.Bucket(bEvents)
 		last := events.Sequence()
+		if after >= last {
+			// Nothing follows the latest event; and after+1 would wrap
+			// for the largest cursor.
+			return nil
+		}
 		c := events.Cursor()
 		scanned := 0
 		for k, v := c.Seek(u64(after + 1)); k != nil; k, v = c.Next() {
