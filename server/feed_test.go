@@ -36,3 +36,22 @@ func TestFeedCursorPastTheLatest(t *testing.T) {
 		})
 	}
 }
+
+// TestAuditCursorPastTheLatest: GET /v1/audit/entries with after at or
+// past the last entry's index, up to the largest, answers no entries; it
+// never wraps round to the first.
+func TestAuditCursorPastTheLatest(t *testing.T) {
+	hub := hubtest.Start(t, hubtest.Options{})
+	reg := hub.AddMember(t, "regulator", api.RoleRegulator)
+	for _, after := range []uint64{1 << 40, math.MaxUint64 - 1, math.MaxUint64} {
+		t.Run(fmt.Sprint(after), func(t *testing.T) {
+			resp := reg.Do(t, http.MethodGet, fmt.Sprintf("/v1/audit/entries?after=%d", after), "", nil)
+			mustStatus(t, resp, http.StatusOK)
+			var page api.AuditPage
+			resp.JSON(t, &page)
+			if len(page.Entries) != 0 || page.Next != nil {
+				t.Errorf("got %d entries (first %+v), next %v; want none", len(page.Entries), page.Entries, page.Next)
+			}
+		})
+	}
+}

@@ -8,6 +8,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"math"
 	"net/http"
 	"sort"
 	"strconv"
@@ -270,10 +271,15 @@ func (h *Hub) auditEntries(c *gin.Context) {
 		h.fail(c, problemf(protocol.ProblemMalformedRequest, "after is an entry index to continue from, limit 1 to %d", api.MaxLogPage))
 		return
 	}
+	out := api.AuditPage{Entries: []api.AuditEntry{}}
 	if c.Query("after") != "" {
+		if after == math.MaxUint64 {
+			// No entry follows the largest index; after+1 would wrap.
+			c.JSON(http.StatusOK, out)
+			return
+		}
 		f.Start = after + 1
 	}
-	out := api.AuditPage{Entries: []api.AuditEntry{}}
 	err = h.store.ScanLog(f, func(e *protocol.LogEntry) (bool, error) {
 		if len(out.Entries) == limit {
 			next := out.Entries[limit-1].Index
