@@ -171,6 +171,14 @@ func TestVerifySubmissionRefuses(t *testing.T) {
 			r["police_report"] = map[string]any{"authority": "P", "case_number": "1", "date": "yesterday"}
 		}), protocol.ErrInvalidClaim, "request.police_report.date"},
 	}
+	for member, header := range duplicateHeaders(a.KeyID(), "sparr-submission+jwt", "bank-a") {
+		tests = append(tests, struct {
+			name      string
+			token     []byte
+			want      error
+			wantClaim string
+		}{"header names " + member + " twice", signHeaderJSON(t, a, header, claims(func(c, r map[string]any) {})), protocol.ErrMalformed, ""})
+	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			s, err := protocol.VerifySubmission(ctx, tt.token, keys, submissionOptions())
@@ -254,6 +262,15 @@ func TestBearer(t *testing.T) {
 		{"typ JWT", string(signRaw(t, a, jwa.EdDSA(), map[string]any{"kid": a.KeyID(), "typ": "JWT", "iss": "bank-a"}, claims(func(map[string]any) {}))), vectorTime, protocol.ErrWrongType, ""},
 		{"a submission", string(sub), vectorTime, protocol.ErrWrongType, ""},
 		{"tampered", tok[:len(tok)-4] + "AAAA", vectorTime, protocol.ErrBadSignature, ""},
+	}
+	for member, header := range duplicateHeaders(a.KeyID(), "sparr-bearer+jwt", "bank-a") {
+		tests = append(tests, struct {
+			name      string
+			token     string
+			now       time.Time
+			want      error
+			wantClaim string
+		}{"header names " + member + " twice", string(signHeaderJSON(t, a, header, claims(func(map[string]any) {}))), vectorTime, protocol.ErrMalformed, ""})
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
