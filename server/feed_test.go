@@ -4,10 +4,14 @@ import (
 	"fmt"
 	"math"
 	"net/http"
+	"net/url"
+	"strings"
 	"testing"
+	"time"
 
 	"github.com/sparr-dev/sparr/protocol"
 	"github.com/sparr-dev/sparr/protocol/api"
+	"github.com/sparr-dev/sparr/server"
 	"github.com/sparr-dev/sparr/server/hubtest"
 )
 
@@ -53,5 +57,34 @@ func TestAuditCursorPastTheLatest(t *testing.T) {
 				t.Errorf("got %d entries (first %+v), next %v; want none", len(page.Entries), page.Entries, page.Next)
 			}
 		})
+	}
+}
+
+// TestAuditStatsRangeIsBounded: GET /v1/audit/stats counts at most
+// Config.MaxStatsEntries entries in one request; a range over more is
+// refused with a problem that says how to ask instead, and a range within
+// it is counted.
+func TestAuditStatsRangeIsBounded(t *testing.T) {
+	clock := hubtest.NewClock(time.Date(2026, 11, 21, 10, 0, 0, 0, time.UTC))
+	hub := hubtest.Start(t, hubtest.Options{Clock: clock, Configure: func(c *server.Config) { c.MaxStatsEntries = 5 }})
+	reg := hub.AddMember(t, "regulator", api.RoleRegulator)
+	clock.Advance(time.Hour)
+	from := clock.Now()
+	for i := range 8 {
+		hub.AddMember(t, fmt.Sprintf("bank-%d", i), api.RoleCheck)
+		clock.Advance(time.Minute)
+	}
+	resp := reg.Do(t, http.MethodGet, "/v1/audit/stats", "", nil)
+	conforms(t, "GET /v1/audit/stats", resp)
+	if p := wantProblem(t, resp, protocol.ProblemValidation); !strings.Contains(p.Detail, "at most 5") || !strings.Contains(p.Detail, "from and to") {
+		t.Errorf("got detail %q, want it to say at most 5 entries are counted, and to narrow from and to", p.Detail)
+	}
+	q := url.Values{"from": {from.Format(time.RFC3339)}, "to": {from.Add(4 * time.Minute).Format(time.RFC3339)}}
+	resp = reg.Do(t, http.MethodGet, "/v1/audit/stats?"+q.Encode(), "", nil)
+	mustStatus(t, resp, http.StatusOK)
+	var st api.AuditStats
+	resp.JSON(t, &st)
+	if st.Total != 4 || st.Actions[string(protocol.LogMemberAdded)] != 4 {
+		t.Errorf("got %+v, want the 4 members added in the range", st)
 	}
 }
