@@ -45,8 +45,9 @@
 // Records, submissions and bearer tokens are compact JWS (RFC 7515) signed
 // with EdDSA (Ed25519) or ES256, each with "kid" and an explicit "typ"
 // (RFC 8725, section 3.11) so that none can pass for another. "crit" and
-// "b64" are refused. A verifier reads only the protected header before the
-// signature is checked, and decodes the payload only after; errors are
+// "b64" are refused, and so is a header that names any member twice. A
+// verifier reads only the protected header before the signature is
+// checked, and decodes the payload only after; errors are
 // [*VerificationError]s naming the sentinel ([ErrMalformed],
 // [ErrUnknownKey], [ErrBadSignature], [ErrWrongType], [ErrMissingClaim],
 // [ErrInvalidClaim], [ErrExpired], [ErrNotYetValid]) with the evidence.

@@ -3,15 +3,24 @@ package protocol
 import (
 	"bytes"
 	"encoding/base64"
+	"errors"
 	"fmt"
 	"strconv"
 	"time"
 )
 
 // A NumericDate is a time on the wire: whole seconds since the Unix epoch,
-// as in JWT (RFC 7519, section 2). Every time in a record, submission or
-// bearer token is a NumericDate.
+// as in JWT (RFC 7519, section 2), from 0 to [MaxNumericDate]. Every time
+// in a record, submission or bearer token is a NumericDate.
 type NumericDate int64
+
+// MaxNumericDate is the latest time a NumericDate may hold on the wire,
+// 2199-12-31T23:59:59Z. The span between any two times in range, or
+// between one and the present, then fits a signed 64-bit count of
+// nanoseconds (Go's time.Duration, and duration types of other languages),
+// so no comparison of times overflows; and no flag, consent or token
+// lasts anywhere near so long.
+const MaxNumericDate NumericDate = 7258118399
 
 // NewNumericDate returns t as a NumericDate, dropping fractions of a second.
 // The zero time gives 0, which every verifier treats as absent.
@@ -39,17 +48,24 @@ func (d NumericDate) String() string {
 }
 
 // UnmarshalJSON accepts a JSON integer only: no fractions, no strings, no
-// exponent, so that one time has one encoding.
+// exponent, so that one time has one encoding; and from 0 to
+// [MaxNumericDate] only.
 func (d *NumericDate) UnmarshalJSON(b []byte) error {
 	if string(b) == "null" {
 		return fmt.Errorf("time must be an integer number of seconds, not null")
 	}
 	n, err := strconv.ParseInt(string(b), 10, 64)
-	if err != nil {
-		return fmt.Errorf("time must be an integer number of seconds since 1970-01-01T00:00:00Z")
-	}
-	if n < 0 {
+	switch {
+	case errors.Is(err, strconv.ErrRange) && b[0] == '-', err == nil && n < 0:
 		return fmt.Errorf("time must not be before 1970")
+	case errors.Is(err, strconv.ErrRange), err == nil && n > int64(MaxNumericDate):
+		digits := string(b)
+		if len(digits) > 24 {
+			digits = digits[:20] + "…"
+		}
+		return fmt.Errorf("time %s is out of range: seconds since 1970 must be at most %d (%s)", digits, int64(MaxNumericDate), MaxNumericDate)
+	case err != nil:
+		return fmt.Errorf("time must be an integer number of seconds since 1970-01-01T00:00:00Z")
 	}
 	*d = NumericDate(n)
 	return nil

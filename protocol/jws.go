@@ -101,7 +101,9 @@ type jwsHeader struct {
 
 // parseHeader decodes the protected header of a compact JWS without
 // touching its payload, and checks the parts every object shares: the shape,
-// "typ", and the absence of extensions Spärr does not implement.
+// no member named twice, "typ", and the absence of extensions Spärr does
+// not implement. Records, submissions and bearer tokens are all read
+// through it, before any key is looked up or signature checked.
 func parseHeader(object, typ string, token []byte) (jwsHeader, *VerificationError) {
 	fail := func(err error, format string, args ...any) (jwsHeader, *VerificationError) {
 		return jwsHeader{}, &VerificationError{Object: object, Err: err, Detail: fmt.Sprintf(format, args...)}
@@ -130,6 +132,9 @@ func parseHeader(object, typ string, token []byte) (jwsHeader, *VerificationErro
 	if err := json.Unmarshal(raw, &fields); err != nil {
 		return fail(ErrMalformed, "protected header is not a JSON object: %v", err)
 	}
+	if name, ok := repeatedMember(raw); ok {
+		return fail(ErrMalformed, "protected header member %q appears twice", name)
+	}
 	var h jwsHeader
 	for name, dst := range map[string]*string{"alg": &h.Alg, "kid": &h.Kid, "typ": &h.Typ, "iss": &h.Iss} {
 		if v, ok := fields[name]; ok {
@@ -156,6 +161,36 @@ func parseHeader(object, typ string, token []byte) (jwsHeader, *VerificationErro
 		return e(ErrWrongType, "\"typ\" is %q, want %q", h.Typ, typ)
 	}
 	return h, nil
+}
+
+// repeatedMember returns the first member name that the JSON object obj
+// gives twice, compared after unescaping ("al\u0067" is "alg"). A JOSE
+// header must not repeat a member (RFC 7515, section 4), and a parser that
+// lets the last value win would read a header otherwise than a signer or
+// another verifier that takes the first: {"alg":"none",…,"alg":"EdDSA"}.
+// obj must already be known to be a JSON object.
+func repeatedMember(obj []byte) (string, bool) {
+	dec := json.NewDecoder(bytes.NewReader(obj))
+	if _, err := dec.Token(); err != nil { // {
+		return "", false
+	}
+	seen := make(map[string]bool)
+	for dec.More() {
+		t, err := dec.Token()
+		if err != nil {
+			return "", false
+		}
+		name, _ := t.(string)
+		if seen[name] {
+			return name, true
+		}
+		seen[name] = true
+		var skip json.RawMessage
+		if err := dec.Decode(&skip); err != nil {
+			return "", false
+		}
+	}
+	return "", false
 }
 
 // verifyWith checks token's signature under key, after checking the header's

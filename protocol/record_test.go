@@ -2,6 +2,7 @@ package protocol_test
 
 import (
 	"bytes"
+	"crypto"
 	"encoding/base64"
 	"encoding/json"
 	"errors"
@@ -120,6 +121,43 @@ func signRaw(t testing.TB, key *protocol.SigningKey, alg jwa.SignatureAlgorithm,
 	return out
 }
 
+// signHeaderJSON signs payload with an Ed25519 key under a protected
+// header given as raw JSON, byte for byte: a header that no JOSE library
+// would write, such as one naming a member twice.
+func signHeaderJSON(t testing.TB, key *protocol.SigningKey, header, payload string) []byte {
+	t.Helper()
+	input := base64.RawURLEncoding.EncodeToString([]byte(header)) + "." + base64.RawURLEncoding.EncodeToString([]byte(payload))
+	sig, err := key.Signer().Sign(nil, []byte(input), crypto.Hash(0))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return []byte(input + "." + base64.RawURLEncoding.EncodeToString(sig))
+}
+
+// duplicateHeaders returns protected headers that each name one member
+// twice, by name, for an Ed25519 key with id kid and the given typ and
+// (if not empty) iss. The member's last value is always the valid one, so
+// a parser that lets the last value win accepts them.
+func duplicateHeaders(kid, typ, iss string) map[string]string {
+	q := func(s string) string { b, _ := json.Marshal(s); return string(b) }
+	tail := `"kid":` + q(kid) + `,"typ":` + q(typ)
+	if iss != "" {
+		tail += `,"iss":` + q(iss)
+	}
+	out := map[string]string{
+		"alg":             `{"alg":"none",` + tail + `,"alg":"EdDSA"}`,
+		"alg, escaped":    `{"alg":"none",` + tail + `,"al\u0067":"EdDSA"}`,
+		"alg, same value": `{"alg":"EdDSA",` + tail + `,"alg":"EdDSA"}`,
+		"kid":             `{"alg":"EdDSA","kid":"other",` + tail + `}`,
+		"typ":             `{"alg":"EdDSA","typ":"JWT",` + tail + `}`,
+		"crit":            `{"alg":"EdDSA","crit":["exp"],"crit":[],` + tail + `}`,
+	}
+	if iss != "" {
+		out["iss"] = `{"alg":"EdDSA","iss":"bank-z",` + tail + `}`
+	}
+	return out
+}
+
 func TestVerifyRecordRefuses(t *testing.T) {
 	ed, p256 := hubKeys(t)
 	keys := keySet(t, ed, p256)
@@ -169,6 +207,14 @@ func TestVerifyRecordRefuses(t *testing.T) {
 		{"payload not JSON", signRaw(t, ed, jwa.EdDSA(), hdr, "not json"), protocol.ErrMalformed, ""},
 		{"iat as string", signRaw(t, ed, jwa.EdDSA(), hdr, claims(func(c map[string]any) { c["iat"] = "1763719200" })), protocol.ErrMalformed, ""},
 		{"iat fractional", signRaw(t, ed, jwa.EdDSA(), hdr, claims(func(c map[string]any) { c["iat"] = 1763719200.5 })), protocol.ErrMalformed, ""},
+	}
+	for member, header := range duplicateHeaders(ed.KeyID(), "secevent+jwt", "") {
+		tests = append(tests, struct {
+			name      string
+			token     []byte
+			want      error
+			wantClaim string
+		}{"header names " + member + " twice", signHeaderJSON(t, ed, header, claims(func(map[string]any) {})), protocol.ErrMalformed, ""})
 	}
 	for _, claim := range []string{"iss", "iat", "jti", "txn", "sub_id", "events"} {
 		tests = append(tests, struct {
@@ -313,4 +359,61 @@ func ExampleVerifyRecord() {
 	placed := r.Event.(protocol.FlagPlaced)
 	fmt.Println(r.Event.EventType().Short(), placed.Kind, placed.Origin, placed.ExpiresAt)
 	// Output: flag-placed standard bank-a 2027-11-21T10:00:00Z
+}
+
+// TestRepeatedHeaderMemberIsNamed: each verifier refuses a protected
+// header that gives "alg" twice ("none", then the key's own algorithm),
+// saying which member was repeated, before it looks up a key.
+func TestRepeatedHeaderMemberIsNamed(t *testing.T) {
+	ed, _ := hubKeys(t)
+	a, _, members := memberKeys(t)
+	record, err := protocol.SignRecord(sampleRecords(t)[3], ed)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sub, err := protocol.SignSubmission(&protocol.Submission{Issuer: "bank-a", Audience: hubIssuer, IssuedAt: vectorTime, ID: "j1", Request: protocol.LiftFlag{FlagID: "f1"}}, a)
+	if err != nil {
+		t.Fatal(err)
+	}
+	bearer, err := protocol.NewBearer(a, "bank-a", hubIssuer, vectorTime, time.Minute)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// resign keeps a signed object's payload and puts it under a header
+	// that names "alg" twice.
+	resign := func(key *protocol.SigningKey, signed []byte, typ, iss string) []byte {
+		payload, err := base64.RawURLEncoding.DecodeString(strings.Split(string(signed), ".")[1])
+		if err != nil {
+			t.Fatal(err)
+		}
+		return signHeaderJSON(t, key, duplicateHeaders(key.KeyID(), typ, iss)["alg"], string(payload))
+	}
+	for _, tt := range []struct {
+		object string
+		verify func() error
+	}{
+		{"record", func() error {
+			_, err := protocol.VerifyRecord(resign(ed, record, "secevent+jwt", ""), keySet(t, ed))
+			return err
+		}},
+		{"submission", func() error {
+			_, err := protocol.VerifySubmission(ctx, resign(a, sub, "sparr-submission+jwt", "bank-a"), members, submissionOptions())
+			return err
+		}},
+		{"bearer token", func() error {
+			_, err := protocol.VerifyBearer(ctx, string(resign(a, []byte(bearer), "sparr-bearer+jwt", "bank-a")), members, protocol.BearerOptions{Audience: hubIssuer, Now: vectorTime})
+			return err
+		}},
+	} {
+		t.Run(tt.object, func(t *testing.T) {
+			err := tt.verify()
+			var ve *protocol.VerificationError
+			if !errors.As(err, &ve) || !errors.Is(err, protocol.ErrMalformed) {
+				t.Fatalf("got %v, want a *VerificationError wrapping ErrMalformed", err)
+			}
+			if want := tt.object + `: malformed: protected header member "alg" appears twice`; err.Error() != want {
+				t.Errorf("got %q, want %q", err, want)
+			}
+		})
+	}
 }

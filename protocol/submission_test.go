@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"reflect"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -171,6 +172,14 @@ func TestVerifySubmissionRefuses(t *testing.T) {
 			r["police_report"] = map[string]any{"authority": "P", "case_number": "1", "date": "yesterday"}
 		}), protocol.ErrInvalidClaim, "request.police_report.date"},
 	}
+	for member, header := range duplicateHeaders(a.KeyID(), "sparr-submission+jwt", "bank-a") {
+		tests = append(tests, struct {
+			name      string
+			token     []byte
+			want      error
+			wantClaim string
+		}{"header names " + member + " twice", signHeaderJSON(t, a, header, claims(func(c, r map[string]any) {})), protocol.ErrMalformed, ""})
+	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			s, err := protocol.VerifySubmission(ctx, tt.token, keys, submissionOptions())
@@ -254,6 +263,15 @@ func TestBearer(t *testing.T) {
 		{"typ JWT", string(signRaw(t, a, jwa.EdDSA(), map[string]any{"kid": a.KeyID(), "typ": "JWT", "iss": "bank-a"}, claims(func(map[string]any) {}))), vectorTime, protocol.ErrWrongType, ""},
 		{"a submission", string(sub), vectorTime, protocol.ErrWrongType, ""},
 		{"tampered", tok[:len(tok)-4] + "AAAA", vectorTime, protocol.ErrBadSignature, ""},
+	}
+	for member, header := range duplicateHeaders(a.KeyID(), "sparr-bearer+jwt", "bank-a") {
+		tests = append(tests, struct {
+			name      string
+			token     string
+			now       time.Time
+			want      error
+			wantClaim string
+		}{"header names " + member + " twice", string(signHeaderJSON(t, a, header, claims(func(map[string]any) {}))), vectorTime, protocol.ErrMalformed, ""})
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -432,5 +450,73 @@ func TestClockSkew(t *testing.T) {
 		if !errors.Is(err, protocol.ErrInvalidSkew) || errors.As(err, &ve) {
 			t.Errorf("submission with skew %s: got %v, want ErrInvalidSkew and no VerificationError", skew, err)
 		}
+	}
+}
+
+// TestTimeOutOfRange: a time past protocol.MaxNumericDate, up to and past
+// the largest int64, is refused as out of range by every verifier, and the
+// error says so, rather than wrapping round into a time in the past or a
+// nonsense span.
+func TestTimeOutOfRange(t *testing.T) {
+	max := strconv.FormatInt(int64(protocol.MaxNumericDate), 10)
+	for _, tt := range []struct {
+		in, err string
+	}{
+		{max, ""},
+		{"7258118400", "out of range"},
+		{"9223372036854775807", "out of range"},
+		{"9223372036854775808", "out of range"},
+		{"99999999999999999999999999999999", "out of range"},
+		{"-9223372036854775809", "before 1970"},
+	} {
+		var d protocol.NumericDate
+		err := json.Unmarshal([]byte(tt.in), &d)
+		if tt.err == "" && err != nil || tt.err != "" && (err == nil || !strings.Contains(err.Error(), tt.err)) {
+			t.Errorf("NumericDate %s: got %v, want %q", tt.in, err, tt.err)
+		}
+	}
+	if got := protocol.MaxNumericDate.String(); got != "2199-12-31T23:59:59Z" {
+		t.Errorf("MaxNumericDate is %s, want 2199-12-31T23:59:59Z", got)
+	}
+
+	a, _, keys := memberKeys(t)
+	const huge = "9223372036854775807"
+	bearer := func(iat, exp string) string {
+		return string(signRaw(t, a, jwa.EdDSA(), map[string]any{"kid": a.KeyID(), "typ": "sparr-bearer+jwt", "iss": "bank-a"},
+			`{"iss":"bank-a","sub":"bank-a","aud":"`+hubIssuer+`","iat":`+iat+`,"exp":`+exp+`}`))
+	}
+	submission := func(iat, expires string) []byte {
+		return signRaw(t, a, jwa.EdDSA(), map[string]any{"kid": a.KeyID(), "typ": "sparr-submission+jwt", "iss": "bank-a"},
+			`{"iss":"bank-a","aud":"`+hubIssuer+`","iat":`+iat+`,"jti":"j1","action":"flag-extend","request":{"flag_id":"f1","kind":"standard","expires_at":`+expires+`}}`)
+	}
+	now := strconv.FormatInt(vectorTime.Unix(), 10)
+	for _, tt := range []struct {
+		name   string
+		verify func() error
+	}{
+		{"bearer exp", func() error {
+			_, err := protocol.VerifyBearer(ctx, bearer(now, huge), keys, protocol.BearerOptions{Audience: hubIssuer, Now: vectorTime})
+			return err
+		}},
+		{"bearer iat and exp", func() error {
+			_, err := protocol.VerifyBearer(ctx, bearer("9223372036854775000", huge), keys, protocol.BearerOptions{Audience: hubIssuer, Now: vectorTime})
+			return err
+		}},
+		{"submission iat", func() error {
+			_, err := protocol.VerifySubmission(ctx, submission(huge, "1800000000"), keys, submissionOptions())
+			return err
+		}},
+		{"submission expires_at", func() error {
+			_, err := protocol.VerifySubmission(ctx, submission(now, huge), keys, submissionOptions())
+			return err
+		}},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			err := tt.verify()
+			var ve *protocol.VerificationError
+			if !errors.As(err, &ve) || !errors.Is(err, protocol.ErrMalformed) || !strings.Contains(err.Error(), "out of range") {
+				t.Errorf("got %v, want a malformed *VerificationError saying the time is out of range", err)
+			}
+		})
 	}
 }

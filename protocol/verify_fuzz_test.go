@@ -2,6 +2,7 @@ package protocol_test
 
 import (
 	"errors"
+	"fmt"
 	"testing"
 	"time"
 
@@ -36,6 +37,11 @@ func FuzzVerifyRecord(f *testing.F) {
 		}
 	}
 	f.Add([]byte("eyJhbGciOiJFZERTQSJ9.e30.AAAA"))
+	// A header naming a member twice, the last value the valid one.
+	claims := `{"iss":"https://hub.example","iat":1763719200,"jti":"j1","txn":"t1","events":{"urn:sparr:event:verification":{"state":"s"}}}`
+	for _, h := range duplicateHeaders(ed.KeyID(), protocol.TypeRecord, "") {
+		f.Add(signHeaderJSON(f, ed, h, claims))
+	}
 	f.Fuzz(func(t *testing.T, data []byte) {
 		r, err := protocol.VerifyRecord(data, keys)
 		if err != nil {
@@ -67,6 +73,10 @@ func FuzzVerifySubmission(f *testing.F) {
 			f.Add(signed)
 		}
 	}
+	claims := fmt.Sprintf(`{"iss":"bank-a","aud":"https://hub.example","iat":%d,"jti":"j1","action":"flag-lift","request":{"flag_id":"f1"}}`, vectorTime.Unix())
+	for _, h := range duplicateHeaders(a.KeyID(), protocol.TypeSubmission, "bank-a") {
+		f.Add(signHeaderJSON(f, a, h, claims))
+	}
 	opts := submissionOptions()
 	f.Fuzz(func(t *testing.T, data []byte) {
 		s, err := protocol.VerifySubmission(ctx, data, keys, opts)
@@ -91,6 +101,10 @@ func FuzzVerifyBearer(f *testing.F) {
 			f.Fatal(err)
 		}
 		f.Add(tok)
+	}
+	claims := fmt.Sprintf(`{"iss":"bank-a","sub":"bank-a","aud":"https://hub.example","iat":%d,"exp":%d}`, vectorTime.Unix(), vectorTime.Unix()+60)
+	for _, h := range duplicateHeaders(a.KeyID(), protocol.TypeBearer, "bank-a") {
+		f.Add(string(signHeaderJSON(f, a, h, claims)))
 	}
 	opts := protocol.BearerOptions{Audience: hubIssuer, Now: vectorTime}
 	f.Fuzz(func(t *testing.T, token string) {

@@ -2,8 +2,13 @@ package server_test
 
 import (
 	"context"
+	"crypto"
 	"crypto/rand"
+	"encoding/base64"
+	"encoding/json"
+	"fmt"
 	"io"
+	"math"
 	"net/http"
 	"slices"
 	"strconv"
@@ -321,6 +326,22 @@ func TestBearerRefusals(t *testing.T) {
 		})
 	}
 
+	// A time past the protocol's range, up to the largest int64, is refused
+	// as out of range: never taken for a token that expired long ago.
+	for _, c := range []struct{ iat, exp int64 }{
+		{now.Unix(), math.MaxInt64},
+		{math.MaxInt64 - 100, math.MaxInt64},
+		{now.Unix(), int64(protocol.MaxNumericDate) + 1},
+	} {
+		claims := fmt.Sprintf(`{"iss":%q,"sub":%q,"aud":%q,"iat":%d,"exp":%d}`, bank.ID, bank.ID, hub.URL, c.iat, c.exp)
+		t.Run(fmt.Sprintf("iat %d exp %d", c.iat, c.exp), func(t *testing.T) {
+			resp := withBearer(t, hub, http.MethodPost, "/v1/check", "Bearer "+rawBearer(t, bank, claims))
+			if p := wantProblem(t, resp, protocol.ProblemUnauthenticated); !strings.Contains(p.Detail, "out of range") {
+				t.Errorf("got detail %q, want one saying the time is out of range", p.Detail)
+			}
+		})
+	}
+
 	// A bearer accepted once (and cached) is refused once it expires.
 	tok := bank.Bearer(t)
 	if resp := withBearer(t, hub, http.MethodGet, "/v1/flags/f-1", "Bearer "+tok); resp.Status != http.StatusNotFound {
@@ -346,6 +367,23 @@ func TestBearerRefusals(t *testing.T) {
 		t.Fatalf("suspend: got status %d, want 200: %s", resp.Status, resp.Body)
 	}
 	wantProblem(t, withBearer(t, hub, http.MethodGet, "/v1/flags/f-1", "Bearer "+tok), protocol.ProblemMemberSuspended)
+}
+
+// rawBearer signs claims as member m's bearer token by hand, so that a
+// test can send what protocol.NewBearer would not make. m's key must be an
+// Ed25519 key.
+func rawBearer(t testing.TB, m *hubtest.Member, claims string) string {
+	t.Helper()
+	header, err := json.Marshal(map[string]string{"alg": "EdDSA", "kid": m.Key.KeyID(), "typ": protocol.TypeBearer, "iss": m.ID})
+	if err != nil {
+		t.Fatal(err)
+	}
+	input := base64.RawURLEncoding.EncodeToString(header) + "." + base64.RawURLEncoding.EncodeToString([]byte(claims))
+	sig, err := m.Key.Signer().Sign(rand.Reader, []byte(input), crypto.Hash(0))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return input + "." + base64.RawURLEncoding.EncodeToString(sig)
 }
 
 // TestRateLimits spends each rate class's bucket and checks the 429: its

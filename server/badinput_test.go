@@ -9,6 +9,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"maps"
+	"math"
 	"net/http"
 	"reflect"
 	"slices"
@@ -443,6 +444,31 @@ func TestBadInputChangesNothingButTheLog(t *testing.T) {
 				return offA.Submit(t, "/v1/suspicions", protocol.ReportSuspicion{Subjects: []protocol.Token{toks[2]}, Category: protocol.CategoryMoneyMule, PoliceReport: report})
 			},
 			want: protocol.ProblemSuspicionsDisabled, detail: "legal basis"},
+
+		// Times past the protocol's range, up to the largest int64.
+		{name: "flags: expires_at past the range", caller: a, route: "POST /v1/flags",
+			do: jose(a, "/v1/flags", signRaw(t, a.Key.Signer(), a.Key.KeyID(), a.ID,
+				claims(a, protocol.ActionPlaceFlag, map[string]any{"subject": toks[2].String(), "kind": "standard", "expires_at": int64(math.MaxInt64), "consent": consentMap(a, toks[2])}))),
+			want: protocol.ProblemInvalidSubmission, detail: "out of range"},
+		{name: "flags: consent expires_at past the range", caller: a, route: "POST /v1/flags",
+			do: jose(a, "/v1/flags", signRaw(t, a.Key.Signer(), a.Key.KeyID(), a.ID,
+				claims(a, protocol.ActionPlaceFlag, map[string]any{"subject": toks[2].String(), "kind": "standard", "consent": func() map[string]any {
+					c := consentMap(a, toks[2])
+					c["expires_at"] = int64(math.MaxInt64)
+					return c
+				}()}))),
+			want: protocol.ProblemInvalidSubmission, detail: "out of range"},
+		{name: "thaw: thaw_until past the range", caller: a, route: "POST /v1/flags/:id/thaw",
+			do: jose(a, "/v1/flags/"+active+"/thaw", signRaw(t, a.Key.Signer(), a.Key.KeyID(), a.ID,
+				claims(a, protocol.ActionThawFlag, map[string]any{"flag_id": active, "thaw_until": int64(math.MaxInt64)}))),
+			want: protocol.ProblemInvalidSubmission, detail: "out of range"},
+		{name: "lift: iat past the range", caller: a, route: "POST /v1/flags/:id/lift",
+			do: jose(a, "/v1/flags/"+active+"/lift", signRaw(t, a.Key.Signer(), a.Key.KeyID(), a.ID, func() map[string]any {
+				c := claims(a, protocol.ActionLiftFlag, map[string]any{"flag_id": active})
+				c["iat"] = int64(math.MaxInt64)
+				return c
+			}())),
+			want: protocol.ProblemInvalidSubmission, detail: "out of range"},
 
 		// Flags in the wrong state, or asked too much of.
 		{name: "thaw: longer than the policy allows", caller: a, route: "POST /v1/flags/:id/thaw",

@@ -51,7 +51,9 @@ func (h *Hub) events(c *gin.Context) {
 // snapshot: GET /v1/snapshot, every active flag's and suspicion hit's
 // records the member is entitled to, and the sequence number they are
 // consistent at. It is streamed: a hub with a million flags answers with
-// a million records without holding them in memory.
+// a million records without holding them in memory, nor one read
+// transaction open for the whole answer ([store.Store.Snapshot] reads in
+// chunks).
 //
 //	{"seq":1234,"records":[{"seq":7,"type":"urn:sparr:event:flag-placed","jws":"…"},…]}
 func (h *Hub) snapshot(c *gin.Context) {

@@ -8,6 +8,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"math"
 	"net/http"
 	"sort"
 	"strconv"
@@ -270,10 +271,15 @@ func (h *Hub) auditEntries(c *gin.Context) {
 		h.fail(c, problemf(protocol.ProblemMalformedRequest, "after is an entry index to continue from, limit 1 to %d", api.MaxLogPage))
 		return
 	}
+	out := api.AuditPage{Entries: []api.AuditEntry{}}
 	if c.Query("after") != "" {
+		if after == math.MaxUint64 {
+			// No entry follows the largest index; after+1 would wrap.
+			c.JSON(http.StatusOK, out)
+			return
+		}
 		f.Start = after + 1
 	}
-	out := api.AuditPage{Entries: []api.AuditEntry{}}
 	err = h.store.ScanLog(f, func(e *protocol.LogEntry) (bool, error) {
 		if len(out.Entries) == limit {
 			next := out.Entries[limit-1].Index
@@ -291,15 +297,29 @@ func (h *Hub) auditEntries(c *gin.Context) {
 }
 
 // auditStats: GET /v1/audit/stats?from=&to=&member=&action=, counts per
-// member, per action, per day (UTC), and refusals per reason.
+// member, per action, per day (UTC), and refusals per reason, over at most
+// Config.MaxStatsEntries entries. The log is read in chunks, each in a
+// short read transaction ([store.Store.ScanLog]).
 func (h *Hub) auditStats(c *gin.Context) {
 	f, ok := h.auditFilter(c)
 	if !ok {
 		return
 	}
+	first, end, err := h.store.LogSpan(f)
+	if err != nil {
+		h.internal(c, "find log range", err)
+		return
+	}
+	if n := end - first; n > uint64(h.cfg.MaxStatsEntries) {
+		h.fail(c, problemf(protocol.ProblemValidation,
+			"the range asked for holds %d log entries (indexes %d to %d); stats count at most %d in one request: narrow it with from and to (a month at a time, say) and add the answers up",
+			n, first, end-1, h.cfg.MaxStatsEntries))
+		return
+	}
 	st := api.AuditStats{Members: map[string]uint64{}, Actions: map[string]uint64{}, Days: map[string]uint64{}, Refused: map[string]uint64{},
 		Reconciliation: map[string]map[string]*api.Reconciliation{}}
-	err := h.store.ScanLog(f, func(e *protocol.LogEntry) (bool, error) {
+	f.Start = first
+	err = h.store.ScanLog(f, func(e *protocol.LogEntry) (bool, error) {
 		reconcile(&st, e)
 		st.Total++
 		st.Members[e.Member]++

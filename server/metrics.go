@@ -14,8 +14,10 @@ import (
 
 // metrics are the hub's Prometheus series. None carries an identifier, a
 // token or a member's request content; labels are routes, methods, status
-// codes, rate classes, identifier types, quotas and member ids (of
-// registered members only, never taken from a request).
+// codes, rate classes, identifier types, quotas and member ids, each from
+// a bounded set the hub chooses (a method the API does not use is "other",
+// see [methodLabel]; an unknown path is the route "unmatched"; a member id
+// is a registered member's, never one taken from a request).
 type metrics struct {
 	requests     *prometheus.CounterVec
 	latency      *prometheus.HistogramVec

@@ -87,7 +87,7 @@ func (h *Hub) observe(c *gin.Context) {
 		route = "unmatched"
 	}
 	status := c.Writer.Status()
-	h.metrics.requests.WithLabelValues(route, c.Request.Method, strconv.Itoa(status)).Inc()
+	h.metrics.requests.WithLabelValues(route, methodLabel(c.Request.Method), strconv.Itoa(status)).Inc()
 	h.metrics.latency.WithLabelValues(route).Observe(took.Seconds())
 	level := slog.LevelInfo
 	if status >= 500 {
@@ -105,6 +105,26 @@ func (h *Hub) observe(c *gin.Context) {
 		attrs = append(attrs, slog.String("member", m.ID))
 	}
 	h.log.LogAttrs(c.Request.Context(), level, "request", attrs...)
+}
+
+// apiMethods are the methods the API's routes use.
+var apiMethods = func() map[string]bool {
+	m := make(map[string]bool)
+	for _, r := range Routes() {
+		m[r.Method] = true
+	}
+	return m
+}()
+
+// methodLabel is a request's method as a metric label: one of the
+// methods the API uses, or "other". A client may send any token as a
+// method, and a label per made-up method would grow the hub's memory and
+// its /metrics without bound.
+func methodLabel(method string) string {
+	if apiMethods[method] {
+		return method
+	}
+	return "other"
 }
 
 // describe records which route is being served.

@@ -40,6 +40,7 @@ const OperatorID = decide.OperatorID
 const (
 	DefaultJobInterval        = 10 * time.Second // expiry, reminders and feed retention
 	DefaultCheckpointInterval = 10 * time.Second // a new checkpoint if the log grew
+	DefaultMaxStatsEntries    = 1_000_000        // log entries GET /v1/audit/stats counts in one request
 )
 
 // Delivery configures webhook delivery. Zero fields mean the defaults.
@@ -134,6 +135,11 @@ type Config struct {
 	// (SSRF protection). The zero value allows public HTTPS addresses only.
 	Targets  webhook.TargetPolicy
 	Delivery Delivery
+	// MaxStatsEntries is the most exchange-log entries one GET
+	// /v1/audit/stats counts (its time range, whatever its other
+	// filters); a wider range is refused, so that no request keeps the hub
+	// reading the whole log. Default DefaultMaxStatsEntries.
+	MaxStatsEntries int
 	// ClockSkew is the clock difference tolerated between a member and
 	// the hub in bearer tokens and submissions, as the Skew of
 	// protocol.BearerOptions: 0 means protocol.DefaultSkew, protocol.NoSkew
@@ -201,6 +207,9 @@ func New(cfg Config) (*Hub, error) {
 	}
 	if cfg.CheckpointInterval == 0 {
 		cfg.CheckpointInterval = DefaultCheckpointInterval
+	}
+	if cfg.MaxStatsEntries <= 0 {
+		cfg.MaxStatsEntries = DefaultMaxStatsEntries
 	}
 	if cfg.Delivery.Timeout == 0 {
 		cfg.Delivery.Timeout = webhook.DefaultTimeout

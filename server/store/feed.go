@@ -1,6 +1,7 @@
 package store
 
 import (
+	"bytes"
 	"encoding/binary"
 	"errors"
 	"fmt"
@@ -39,7 +40,9 @@ type FeedPage struct {
 
 // Events returns up to limit records after sequence number after that m
 // is entitled to, in sequence order. Records erased since (by a lift or
-// expiry) are not in the feed.
+// expiry) are not in the feed. A cursor at or past the latest sequence
+// number, up to the largest uint64, gives an empty page whose Next is the
+// cursor.
 func (s *Store) Events(m *api.Member, after uint64, limit int) (*FeedPage, error) {
 	page := &FeedPage{Next: after}
 	err := s.db.View(func(tx *bolt.Tx) error {
@@ -49,6 +52,11 @@ func (s *Store) Events(m *api.Member, after uint64, limit int) (*FeedPage, error
 		}
 		events := tx.Bucket(bEvents)
 		last := events.Sequence()
+		if after >= last {
+			// Nothing follows the latest event; and after+1 would wrap
+			// for the largest cursor.
+			return nil
+		}
 		c := events.Cursor()
 		scanned := 0
 		for k, v := c.Seek(u64(after + 1)); k != nil; k, v = c.Next() {
@@ -98,54 +106,132 @@ func feedFloor(tx *bolt.Tx) uint64 {
 	return 0
 }
 
-// Snapshot calls fn, in one read transaction, with the records of every
-// active flag and suspicion that m is entitled to, and with the sequence
-// number they are consistent at, which it also returns: a member that
-// applies them and then follows the feed from that number misses nothing.
+// Snapshot calls fn with the records of every active flag and suspicion
+// that m is entitled to, and with the sequence number seq they are
+// consistent at, which it also returns: a member that applies them and then
+// follows the feed after seq misses nothing, and holds nothing that the
+// feed does not tell it to delete.
+//
+// It reads seq first, then walks the index of active flags (by token) and
+// of active suspicions (by expiry) in chunks of Options.ScanChunk keys,
+// each chunk in a short read transaction of its own, and calls fn outside
+// them: a member that reads slowly holds no transaction open, which would
+// keep bbolt from reusing pages and from growing the file. Writes go on
+// during the walk; what a member gets is still consistent at seq, because
+// the walk emits only records with a sequence number up to seq:
+//
+//   - A flag or suspicion placed during the walk has only records after
+//     seq: it is skipped, and comes in the feed.
+//   - A record added to an active flag during the walk (an extension, a
+//     thaw, a reminder) is after seq: skipped, it comes in the feed; the
+//     flag's earlier records are in the snapshot.
+//   - A flag or suspicion that ends during the walk (lifted, retracted,
+//     expired, or its subject erased) leaves the index and has all its
+//     earlier records erased with it, those after seq too, so the feed
+//     does not carry them either. If the walk had passed it, the member got
+//     its records up to seq; if not, it did not. Either way the record that
+//     ends it is after seq and comes in the feed, telling the member to
+//     delete whatever it holds of it, which is then nothing or those
+//     records.
+//   - An index key that stayed from before seq to the end of the walk is
+//     visited: the walk goes on from the last key it read, in key order,
+//     and the key of an active flag (its token) or suspicion (its expiry
+//     and id) never changes while it is active.
+//
+// So every record of the state at seq either reaches the member in the
+// snapshot or is deleted by a record after seq in the feed.
 func (s *Store) Snapshot(m *api.Member, fn func(seq uint64, r *state.Record) error) (uint64, error) {
-	var seq uint64
-	err := s.db.View(func(tx *bolt.Tx) error {
-		seq = tx.Bucket(bEvents).Sequence()
-		emit := func(ids []string) error {
-			for _, id := range ids {
-				rec, err := get[state.Record](tx, bRecords, id)
-				if errors.Is(err, ErrNotFound) {
-					continue
-				}
-				if err != nil {
-					return err
-				}
-				if members.Entitled(m, rec.Audience, rec.Type) {
-					if err := fn(seq, rec); err != nil {
-						return err
-					}
-				}
+	seq, err := s.Sequence()
+	if err != nil {
+		return 0, err
+	}
+	// records returns, in tx, the records that m is entitled to of one
+	// flag's or suspicion's, up to seq.
+	records := func(tx *bolt.Tx, ids []string, out []*state.Record) ([]*state.Record, error) {
+		for _, id := range ids {
+			rec, err := get[state.Record](tx, bRecords, id)
+			if errors.Is(err, ErrNotFound) {
+				continue
 			}
-			return nil
-		}
-		err := tx.Bucket(bFlagByToken).ForEach(func(_, id []byte) error {
-			f, err := get[state.Flag](tx, bFlags, string(id))
 			if err != nil {
-				return err
+				return nil, err
 			}
-			return emit(f.Records)
-		})
+			if rec.Seq <= seq && members.Entitled(m, rec.Audience, rec.Type) {
+				out = append(out, rec)
+			}
+		}
+		return out, nil
+	}
+	flags := func(tx *bolt.Tx, _, id []byte, out []*state.Record) ([]*state.Record, error) {
+		f, err := get[state.Flag](tx, bFlags, string(id))
 		if err != nil {
-			return err
+			return nil, err
 		}
-		c := tx.Bucket(bSuspExpiry).Cursor()
-		for k, _ := c.First(); k != nil; k, _ = c.Next() {
-			sp, err := get[state.Suspicion](tx, bSuspicions, string(k[8:]))
-			if err != nil {
-				return err
-			}
-			if err := emit(sp.Records); err != nil {
+		return records(tx, f.Records, out)
+	}
+	suspicions := func(tx *bolt.Tx, k, _ []byte, out []*state.Record) ([]*state.Record, error) {
+		sp, err := get[state.Suspicion](tx, bSuspicions, string(k[8:]))
+		if err != nil {
+			return nil, err
+		}
+		return records(tx, sp.Records, out)
+	}
+	emit := func(rs []*state.Record) error {
+		for _, r := range rs {
+			if err := fn(seq, r); err != nil {
 				return err
 			}
 		}
 		return nil
-	})
-	return seq, err
+	}
+	if err := s.walk(bFlagByToken, flags, emit); err != nil {
+		return seq, err
+	}
+	return seq, s.walk(bSuspExpiry, suspicions, emit)
+}
+
+// walk reads every key of bucket in order, in chunks of Options.ScanChunk
+// keys, each in a read transaction of its own. For each key it calls read
+// in the transaction, which appends what it finds; after each chunk it
+// calls emit with what was found, outside any transaction. Keys added or
+// deleted during the walk may or may not be read; a key present all along
+// is read once.
+func (s *Store) walk(bucket []byte, read func(tx *bolt.Tx, k, v []byte, out []*state.Record) ([]*state.Record, error), emit func([]*state.Record) error) error {
+	var after []byte
+	for {
+		var chunk []*state.Record
+		var done bool
+		err := s.db.View(func(tx *bolt.Tx) error {
+			c := tx.Bucket(bucket).Cursor()
+			k, v := c.First()
+			if after != nil {
+				if k, v = c.Seek(after); k != nil && bytes.Equal(k, after) {
+					k, v = c.Next()
+				}
+			}
+			var last []byte
+			for n := 0; k != nil && n < s.opts.ScanChunk; k, v = c.Next() {
+				var err error
+				if chunk, err = read(tx, k, v, chunk); err != nil {
+					return err
+				}
+				last = k
+				n++
+			}
+			done = k == nil
+			after = bytes.Clone(last) // bbolt's memory is not ours past the transaction
+			return nil
+		})
+		if err != nil {
+			return err
+		}
+		if err := emit(chunk); err != nil {
+			return err
+		}
+		if done {
+			return nil
+		}
+	}
 }
 
 // A prunePlan is what a [state.PruneFeed] drops: events by sequence number,

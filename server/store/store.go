@@ -102,7 +102,14 @@ type Options struct {
 	// MaxBatch is the most commands committed in one transaction. Default
 	// 512.
 	MaxBatch int
+	// ScanChunk is the most keys a long scan (the snapshot, the exchange
+	// log for audits) reads in one read transaction; it takes as many
+	// short transactions as it needs. Default [DefaultScanChunk].
+	ScanChunk int
 }
+
+// DefaultScanChunk is the default of Options.ScanChunk.
+const DefaultScanChunk = 1024
 
 // A Store is the hub's state in one bbolt file. It is safe for concurrent
 // use.
@@ -134,6 +141,9 @@ func Open(path string, opts Options) (*Store, error) {
 	}
 	if opts.MaxBatch == 0 {
 		opts.MaxBatch = 512
+	}
+	if opts.ScanChunk <= 0 {
+		opts.ScanChunk = DefaultScanChunk
 	}
 	db, err := bolt.Open(path, 0o600, &bolt.Options{Timeout: opts.LockTimeout, FreelistType: bolt.FreelistMapType})
 	if errors.Is(err, bolterrors.ErrTimeout) {

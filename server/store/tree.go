@@ -150,38 +150,50 @@ type LogFilter struct {
 	Start    uint64
 }
 
-// scanChunk is the most entries ScanLog reads in one read transaction.
-const scanChunk = 1024
+// LogSpan returns the indexes [first, end) of the log entries within the
+// filter's time range and from its Start, among the entries the log holds
+// now, whatever their member and action: the entries [Store.ScanLog]
+// reads for f. Entry times never go backwards, so the range is found by
+// binary search, in one short read transaction.
+func (s *Store) LogSpan(f LogFilter) (first, end uint64, err error) {
+	err = s.db.View(func(tx *bolt.Tx) error {
+		b := tx.Bucket(bLog)
+		size := b.Sequence()
+		at := func(t time.Time) uint64 {
+			return uint64(sort.Search(int(size), func(i int) bool {
+				e, err := protocol.ParseLogEntry(b.Get(u64(uint64(i))))
+				return err != nil || !e.Time.Before(t)
+			}))
+		}
+		first, end = min(f.Start, size), size
+		if !f.From.IsZero() {
+			first = max(first, at(f.From))
+		}
+		if !f.To.IsZero() {
+			end = max(first, at(f.To))
+		}
+		return nil
+	})
+	return first, end, err
+}
 
 // ScanLog calls fn with each entry the filter selects, in index order,
 // until fn returns false, among the entries the log holds when it starts.
 // Entry times never go backwards, so a time range is found by binary
-// search rather than by reading the log from the start. It reads the log
-// in chunks, each in a short read transaction of its own, and calls fn
-// outside them: a slow fn (a download to a slow client) holds no
-// transaction open, which would keep bbolt from reusing pages and
-// growing the file.
+// search rather than by reading the log from the start ([Store.LogSpan]).
+// It reads the log in chunks of Options.ScanChunk entries, each in a short
+// read transaction of its own, and calls fn outside them: a slow fn (a
+// download to a slow client) holds no transaction open, which would keep
+// bbolt from reusing pages and growing the file.
 func (s *Store) ScanLog(f LogFilter, fn func(*protocol.LogEntry) (bool, error)) error {
-	next, end := f.Start, uint64(0)
-	err := s.db.View(func(tx *bolt.Tx) error {
-		b := tx.Bucket(bLog)
-		end = b.Sequence()
-		if !f.From.IsZero() {
-			first := uint64(sort.Search(int(end), func(i int) bool {
-				e, err := protocol.ParseLogEntry(b.Get(u64(uint64(i))))
-				return err != nil || !e.Time.Before(f.From)
-			}))
-			next = max(next, first)
-		}
-		return nil
-	})
+	next, end, err := s.LogSpan(f)
 	if err != nil {
 		return err
 	}
 	for next < end {
 		var chunk []*protocol.LogEntry
 		done := false
-		stop := min(next+scanChunk, end)
+		stop := min(next+uint64(s.opts.ScanChunk), end)
 		err := s.db.View(func(tx *bolt.Tx) error {
 			c := tx.Bucket(bLog).Cursor()
 			for k, v := c.Seek(u64(next)); k != nil && binary.BigEndian.Uint64(k) < stop; k, v = c.Next() {

@@ -18,7 +18,14 @@ import (
 
 func treeStore(t *testing.T, entries int) *Store {
 	t.Helper()
-	s, err := Open(filepath.Join(t.TempDir(), "hub.db"), Options{})
+	return treeStoreWith(t, entries, Options{})
+}
+
+// treeStoreWith is treeStore with options: entries notes, a second apart
+// from 2026-11-21T10:00:00Z, of bank-a and bank-b in turn.
+func treeStoreWith(t *testing.T, entries int, opts Options) *Store {
+	t.Helper()
+	s, err := Open(filepath.Join(t.TempDir(), "hub.db"), opts)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -39,7 +46,7 @@ func (s *Store) openReadTxs() int { return s.db.Stats().OpenTxN }
 // that may be slow, runs with no read transaction open, and the scan still
 // sees every entry, in order, across its chunks.
 func TestScanLogHoldsNoTransactionWhileCalling(t *testing.T) {
-	n := 2*scanChunk + 10
+	n := 2*DefaultScanChunk + 10
 	s := treeStore(t, n)
 	var got []uint64
 	err := s.ScanLog(LogFilter{Member: "bank-b"}, func(e *protocol.LogEntry) (bool, error) {
@@ -70,6 +77,61 @@ func TestScanLogHoldsNoTransactionWhileCalling(t *testing.T) {
 	})
 	if err != nil || len(in) != 1000 || in[0] != 1000 || in[len(in)-1] != 1999 {
 		t.Fatalf("time range: got %d entries (%v), want 1000, 1000 to 1999", len(in), err)
+	}
+}
+
+// TestScanLogInChunksWhileWriting: with three entries per read
+// transaction, a scan of a time range reads exactly the entries of that
+// range the log held when it started, while entries are appended between
+// its chunks, and LogSpan finds the same range.
+func TestScanLogInChunksWhileWriting(t *testing.T) {
+	s := treeStoreWith(t, 20, Options{ScanChunk: 3})
+	t0 := time.Date(2026, 11, 21, 10, 0, 0, 0, time.UTC)
+	for _, tt := range []struct {
+		f           LogFilter
+		first, end  uint64
+		wantEntries int
+	}{
+		{LogFilter{}, 0, 20, 20},
+		{LogFilter{From: t0.Add(4 * time.Second), To: t0.Add(15 * time.Second)}, 4, 15, 11},
+		{LogFilter{From: t0.Add(4 * time.Second), To: t0.Add(15 * time.Second), Member: "bank-b"}, 4, 15, 5},
+		{LogFilter{From: t0.Add(4 * time.Second), Start: 10}, 10, 20, 10},
+		{LogFilter{To: t0.Add(-time.Second)}, 0, 0, 0},
+		{LogFilter{Start: 99}, 20, 20, 0},
+	} {
+		first, end, err := s.LogSpan(tt.f)
+		if err != nil || first != tt.first || end != tt.end {
+			t.Errorf("LogSpan(%+v): got [%d, %d) %v, want [%d, %d)", tt.f, first, end, err, tt.first, tt.end)
+		}
+		var got []uint64
+		err = s.ScanLog(tt.f, func(e *protocol.LogEntry) (bool, error) {
+			got = append(got, e.Index)
+			return true, nil
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(got) != tt.wantEntries || len(got) > 0 && (got[0] < tt.first || got[len(got)-1] >= tt.end) {
+			t.Errorf("ScanLog(%+v): got entries %v, want %d in [%d, %d)", tt.f, got, tt.wantEntries, tt.first, tt.end)
+		}
+	}
+
+	// Writes between the chunks of a scan: fn runs with no transaction
+	// open, and the scan reads the entries the log held when it started.
+	var got []uint64
+	err := s.ScanLog(LogFilter{}, func(e *protocol.LogEntry) (bool, error) {
+		if open := s.openReadTxs(); open != 0 {
+			return false, fmt.Errorf("got %d read transactions open while fn runs, want 0", open)
+		}
+		got = append(got, e.Index)
+		_, err := s.Apply(&state.Note{Head: state.Head{At: t0.Add(time.Hour), Actor: "bank-c", Entry: state.Entry{Action: protocol.LogCheck}}})
+		return true, err
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(got) != 20 || got[19] != 19 {
+		t.Errorf("got entries %v while the log grew, want the 20 it held when the scan started", got)
 	}
 }
 

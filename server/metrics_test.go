@@ -1,0 +1,55 @@
+package server_test
+
+import (
+	"fmt"
+	"net/http"
+	"testing"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/sparr-dev/sparr/server"
+	"github.com/sparr-dev/sparr/server/hubtest"
+)
+
+// TestMetricLabelsAreBounded: requests with made-up methods, to routes
+// that exist and to routes that do not, with and without a bearer, add no
+// series beyond one "other" method per route and status. Every label
+// value comes from the hub, never from the request.
+func TestMetricLabelsAreBounded(t *testing.T) {
+	reg := prometheus.NewRegistry()
+	hub := hubtest.Start(t, hubtest.Options{Configure: func(c *server.Config) { c.Registry = reg }})
+	for i := range 200 {
+		for _, path := range []string{"/v1/events", "/healthz", fmt.Sprintf("/no/such/%d", i)} {
+			hub.Anonymous(t, fmt.Sprintf("M%06d", i), path, "", nil)
+		}
+	}
+	hub.Operator.Do(t, http.MethodGet, "/v1/admin/members", "", nil)
+	families, err := reg.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	series := map[string]int{}
+	methods := map[string]bool{}
+	for _, f := range families {
+		series[f.GetName()] = len(f.GetMetric())
+		if f.GetName() != "sparr_http_requests_total" {
+			continue
+		}
+		for _, m := range f.GetMetric() {
+			for _, l := range m.GetLabel() {
+				if l.GetName() == "method" {
+					methods[l.GetValue()] = true
+				}
+			}
+		}
+	}
+	if n := series["sparr_http_requests_total"]; n > 10 {
+		t.Errorf("got %d series of sparr_http_requests_total after 600 requests with made-up methods, want at most 10", n)
+	}
+	if n := series["sparr_http_request_duration_seconds"]; n > 10 {
+		t.Errorf("got %d series of sparr_http_request_duration_seconds, want at most 10", n)
+	}
+	if len(methods) != 2 || !methods["other"] || !methods[http.MethodGet] {
+		t.Errorf("got %d method labels, want 2 (GET and other)", len(methods))
+	}
+}
