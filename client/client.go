@@ -18,6 +18,7 @@ import (
 	"time"
 
 	"github.com/sparr-dev/sparr/protocol"
+	"github.com/sparr-dev/sparr/protocol/api"
 )
 
 // Retry is how a [Client] retries a request that failed for a reason that
@@ -108,8 +109,9 @@ type Client struct {
 	verifier *Verifier
 	tokens   *Tokenizer
 
-	confMu sync.Mutex
-	conf   *Configuration
+	confMu     sync.Mutex
+	conf       *api.Configuration
+	webhookKey ed25519.PublicKey
 
 	bearerMu  sync.Mutex
 	bearer    string
@@ -166,56 +168,10 @@ func (c *Client) Keys() *Keys { return c.keys }
 // returns, over [Client.Keys].
 func (c *Client) Verifier() *Verifier { return c.verifier }
 
-// A Configuration is the hub's discovery document,
-// GET /.well-known/sparr-configuration: everything a member needs to talk
-// to the hub and check what it signs.
-type Configuration struct {
-	// Issuer is the hub's URL: the "iss" of its records and the "aud" of
-	// the member's bearer tokens and submissions.
-	Issuer              string                       `json:"issuer"`
-	JWKSURI             string                       `json:"jwks_uri"`
-	Endpoints           map[string]string            `json:"endpoints"`
-	IdentifierTypes     []protocol.IdentifierType    `json:"identifier_types"`
-	Token               protocol.TokenPublicKey      `json:"token"`
-	SigningAlgorithms   []protocol.Algorithm         `json:"signing_algorithms"`
-	WebhookPublicKey    string                       `json:"webhook_public_key"`
-	Log                 LogInfo                      `json:"log"`
-	Purposes            []string                     `json:"purposes"`
-	Outcomes            []string                     `json:"outcomes"`
-	SuspicionCategories []protocol.SuspicionCategory `json:"suspicion_categories"`
-	SuspicionsEnabled   bool                         `json:"suspicions_enabled"`
-	Policy              Policy                       `json:"policy"`
-
-	webhookKey ed25519.PublicKey
-}
-
-// WebhookKey returns the hub's Ed25519 key of v1a webhook signatures.
-func (c *Configuration) WebhookKey() ed25519.PublicKey { return c.webhookKey }
-
-// LogInfo names the hub's exchange log and the note verifier key its
-// checkpoints are signed with.
-type LogInfo struct {
-	Origin    string `json:"origin"`
-	PublicKey string `json:"public_key"`
-}
-
-// Policy is the limits the hub holds submissions to.
-type Policy struct {
-	StandardFlagDays      int `json:"standard_flag_days"`
-	MaxExtendedFlagDays   int `json:"max_extended_flag_days"`
-	MaxThawHours          int `json:"max_thaw_hours"`
-	MaxThawAheadDays      int `json:"max_thaw_ahead_days"`
-	SubmissionMaxAgeSecs  int `json:"submission_max_age_seconds"`
-	BearerMaxLifetimeSecs int `json:"bearer_max_lifetime_seconds"`
-	// MaxTokensPerRequest bounds the identifiers of one token request,
-	// and the client's batches with them; at most 100.
-	MaxTokensPerRequest    int `json:"max_tokens_per_request"`
-	SuspicionRetentionDays int `json:"suspicion_retention_days"`
-}
-
 // Configuration returns the hub's configuration document, fetched on first
-// use and cached until [Client.Refresh].
-func (c *Client) Configuration(ctx context.Context) (*Configuration, error) {
+// use, checked (an issuer, a key set URL and a webhook key it can use) and
+// cached until [Client.Refresh]. The caller must not change it.
+func (c *Client) Configuration(ctx context.Context) (*api.Configuration, error) {
 	c.confMu.Lock()
 	defer c.confMu.Unlock()
 	if c.conf != nil {
@@ -238,26 +194,36 @@ func (c *Client) Refresh(ctx context.Context) error {
 
 // fetchConfiguration fetches and caches the configuration; the caller
 // holds confMu.
-func (c *Client) fetchConfiguration(ctx context.Context) (*Configuration, error) {
-	conf := new(Configuration)
-	if err := c.call(ctx, request{method: http.MethodGet, path: "/.well-known/sparr-configuration", anonymous: true}, conf); err != nil {
+func (c *Client) fetchConfiguration(ctx context.Context) (*api.Configuration, error) {
+	conf := new(api.Configuration)
+	if err := c.call(ctx, request{method: http.MethodGet, path: api.ConfigurationPath, anonymous: true}, conf); err != nil {
 		return nil, fmt.Errorf("read the hub's configuration: %w", err)
 	}
 	if conf.Issuer == "" {
-		return nil, fmt.Errorf("read the hub's configuration: %s/.well-known/sparr-configuration has no issuer; is it a Spärr hub?", c.base)
+		return nil, fmt.Errorf("read the hub's configuration: %s%s has no issuer; is it a Spärr hub?", c.base, api.ConfigurationPath)
 	}
-	key, err := protocol.ParseWebhookPublicKey(conf.WebhookPublicKey)
+	key, err := conf.WebhookKey()
 	if err != nil {
 		return nil, fmt.Errorf("read the hub's configuration: webhook_public_key: %w", err)
 	}
 	if u, err := url.Parse(conf.JWKSURI); err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" {
 		return nil, fmt.Errorf("read the hub's configuration: jwks_uri %q: want the URL of the hub's key set", conf.JWKSURI)
 	}
-	conf.webhookKey = key
 	c.keys.setIssuer(conf.Issuer)
 	c.tokens.setBatchSize(conf.Policy.MaxTokensPerRequest)
-	c.conf = conf
+	c.conf, c.webhookKey = conf, key
 	return conf, nil
+}
+
+// hubWebhookKey returns the hub's Ed25519 key of v1a webhook signatures,
+// from its configuration document.
+func (c *Client) hubWebhookKey(ctx context.Context) (ed25519.PublicKey, error) {
+	if _, err := c.Configuration(ctx); err != nil {
+		return nil, err
+	}
+	c.confMu.Lock()
+	defer c.confMu.Unlock()
+	return c.webhookKey, nil
 }
 
 // issuer returns the hub's issuer URL, the audience of what the member signs.
@@ -391,7 +357,7 @@ func (r request) repeatable() bool { return r.idempotent || r.method == http.Met
 // the hub's own unavailable problem, which it answers only before acting;
 // a 503 with Retry-After), and a repeatable one after any 502, 503 or 504.
 func (r request) mayRetry(p *Problem) bool {
-	switch p.Status {
+	switch p.httpStatus() {
 	case http.StatusTooManyRequests:
 		return true
 	case http.StatusServiceUnavailable:
@@ -471,7 +437,7 @@ func (c *Client) send(ctx context.Context, r request) (*http.Response, error) {
 			case attempt >= policy.Attempts:
 				return nil, fmt.Errorf("%s: %w (after %d attempts)", r.op(), err, attempt)
 			}
-			if err := c.wait(ctx, r, attempt, 0, err); err != nil {
+			if err := c.wait(ctx, r, attempt, 0, false, err); err != nil {
 				return nil, err
 			}
 			continue
@@ -480,6 +446,7 @@ func (c *Client) send(ctx context.Context, r request) (*http.Response, error) {
 			return resp, nil
 		}
 		p := readProblem(r.op(), resp)
+		p.Attempts = attempt
 		switch {
 		case p.Slug() == "bearer-expired" && !reminted && !r.anonymous:
 			// The hub's clock is ahead of ours and it refused the token
@@ -493,7 +460,7 @@ func (c *Client) send(ctx context.Context, r request) (*http.Response, error) {
 		case p.RetryAfter > policy.MaxWait:
 			return nil, p
 		}
-		if err := c.wait(ctx, r, attempt, p.RetryAfter, p); err != nil {
+		if err := c.wait(ctx, r, attempt, p.RetryAfter, p.toldWhen, p); err != nil {
 			return nil, err
 		}
 	}
@@ -530,12 +497,13 @@ func (c *Client) forgetBearer() {
 	c.bearerMu.Unlock()
 }
 
-// wait sleeps before retry attempt+1: the hub's Retry-After if it gave one,
-// otherwise the backoff for the attempt with ±20 % jitter.
-func (c *Client) wait(ctx context.Context, r request, attempt int, after time.Duration, cause error) error {
+// wait sleeps before retry attempt+1: after, if the hub told it (a
+// Retry-After of 0 retries at once), otherwise the backoff for the attempt
+// with ±20 % jitter.
+func (c *Client) wait(ctx context.Context, r request, attempt int, after time.Duration, told bool, cause error) error {
 	policy := c.cfg.Retry
 	d := after
-	if d <= 0 {
+	if !told {
 		d = policy.Backoff << (attempt - 1)
 		if d <= 0 || d > policy.MaxWait {
 			d = policy.MaxWait

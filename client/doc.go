@@ -6,8 +6,9 @@
 // feed and by snapshot. Package [github.com/sparr-dev/sparr/client/replica]
 // keeps those records in a local file so that checks are answered in
 // process. The client imports no package of the hub; it speaks the wire
-// format of package protocol, and docs/member-integration.md walks through
-// an integration.
+// format of package protocol, decodes the hub's answers into the documents
+// of package [github.com/sparr-dev/sparr/protocol/api] (called api below),
+// and docs/member-integration.md walks through an integration.
 //
 // # Connecting
 //
@@ -48,11 +49,11 @@
 // a [WriteResult] with the signed record, verified. [Client.Check] asks the
 // hub about up to 100 tokens for a stated purpose:
 //
-//	res, err := c.Check(ctx, client.PurposeCreditApplication, toks[0])
+//	res, err := c.Check(ctx, api.PurposeCreditApplication, toks[0])
 //	switch res.Results[0].Advice {
-//	case client.AdviceVerify: // a protection flag: confirm the applicant with strong authentication
-//	case client.AdviceReview: // police-reported suspicions: look closer
-//	case client.AdviceNone:
+//	case api.AdviceVerify: // a protection flag: confirm the applicant with strong authentication
+//	case api.AdviceReview: // police-reported suspicions: look closer
+//	case api.AdviceNone:
 //	}
 //
 // # Proving a write was logged

@@ -84,14 +84,14 @@ func Example() {
 	if err != nil {
 		panic(err)
 	}
-	waitUntil(func() bool { return rep.Check(applicant[0]).Advice == client.AdviceVerify })
+	waitUntil(func() bool { return rep.Check(applicant[0]).Advice == api.AdviceVerify })
 	fmt.Println("Bank B's replica:", rep.Check(applicant[0]))
-	res, err := bankB.Check(ctx, client.PurposeCreditApplication, applicant[0])
+	res, err := bankB.Check(ctx, api.PurposeCreditApplication, applicant[0])
 	if err != nil {
 		panic(err)
 	}
 	fmt.Println("the hub:", res.Results[0].Advice)
-	if _, err := bankB.ReportOutcome(ctx, res.ID, client.OutcomeNotVerified); err != nil {
+	if _, err := bankB.ReportOutcome(ctx, res.ID, api.OutcomeNotVerified); err != nil {
 		panic(err)
 	}
 
@@ -99,7 +99,7 @@ func Example() {
 	if _, err := bankA.LiftFlag(ctx, placed.Flag.ID); err != nil {
 		panic(err)
 	}
-	waitUntil(func() bool { return rep.Check(applicant[0]).Advice == client.AdviceNone })
+	waitUntil(func() bool { return rep.Check(applicant[0]).Advice == api.AdviceNone })
 	fmt.Println("after the lift:", rep.Check(applicant[0]), rep.Stats().Flags)
 
 	// Lifting it again is refused: the flag has ended.

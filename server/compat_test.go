@@ -379,17 +379,17 @@ func TestWriteDataFileFixture(t *testing.T) {
 		t.Fatal(err)
 	}
 	exp.Suspicions["s1"] = s1.Suspicion.ID
-	chk, err := c.Check(ctx, client.PurposeCreditApplication, toks...)
+	chk, err := c.Check(ctx, api.PurposeCreditApplication, toks...)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := c.ReportOutcome(ctx, chk.ID, client.OutcomeVerified); err != nil {
+	if _, err := c.ReportOutcome(ctx, chk.ID, api.OutcomeVerified); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := b.Check(ctx, client.PurposeAccountOpening, toks[0]); err != nil {
+	if _, err := b.Check(ctx, api.PurposeAccountOpening, toks[0]); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := c.SuspicionDetails(ctx, s1.Suspicion.ID, client.PurposeCreditApplication, "the applicant's identity is contested by the bank"); err != nil {
+	if _, err := c.SuspicionDetails(ctx, s1.Suspicion.ID, api.PurposeCreditApplication, "the applicant's identity is contested by the bank"); err != nil {
 		t.Fatal(err)
 	}
 	// The operator erases t6 (f6 ends with it), suspends and resumes
@@ -438,7 +438,7 @@ func recordAnswers(t *testing.T, h *fixtureHub, members map[string]*client.Clien
 		}
 		toks = append(toks, tok)
 	}
-	chk, err := members["bank-c"].Check(ctx, client.PurposeCreditApplication, toks...)
+	chk, err := members["bank-c"].Check(ctx, api.PurposeCreditApplication, toks...)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -585,7 +585,7 @@ func TestOpensLastVersionDataFile(t *testing.T) {
 		for i := 1; i <= len(exp.Tokens); i++ {
 			toks = append(toks, tok(fmt.Sprintf("t%d", i)))
 		}
-		chk, err := c.Check(ctx, client.PurposeCreditApplication, toks...)
+		chk, err := c.Check(ctx, api.PurposeCreditApplication, toks...)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -608,7 +608,7 @@ func TestOpensLastVersionDataFile(t *testing.T) {
 		if err != nil {
 			t.Fatalf("the fixture's checkpoint: %v", err)
 		}
-		if _, err := b.Check(ctx, client.PurposePayment, tok("t1")); err != nil {
+		if _, err := b.Check(ctx, api.PurposePayment, tok("t1")); err != nil {
 			t.Fatal(err)
 		}
 		if _, err := h.PublishCheckpoint(); err != nil {

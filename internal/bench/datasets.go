@@ -15,7 +15,6 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/sparr-dev/sparr/client"
 	"github.com/sparr-dev/sparr/client/replica"
 	"github.com/sparr-dev/sparr/protocol"
 	"github.com/sparr-dev/sparr/protocol/api"
@@ -255,7 +254,7 @@ func runReplica(ctx context.Context, cfg *Config) ([]Row, error) {
 	}
 	sys, base, err := alternate(cfg.Runs,
 		func() (map[string]float64, error) {
-			return measure(func(t protocol.Token) bool { return rep.Check(t).Advice == client.AdviceVerify })
+			return measure(func(t protocol.Token) bool { return rep.Check(t).Advice == api.AdviceVerify })
 		},
 		func() (map[string]float64, error) { return measure(func(t protocol.Token) bool { return flagged[t] }) })
 	if err != nil {
