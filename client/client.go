@@ -2,6 +2,7 @@ package client
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"crypto/ed25519"
 	"encoding/json"
@@ -25,19 +26,24 @@ import (
 // may pass. What is retried depends on whether the hub answers a repeat of
 // the request as it answered the first:
 //
-//   - Reads, token evaluations, signed submissions (which the hub answers
-//     by their jti: the client sends the same signed bytes again) and
-//     removing the endpoint are retried after no answer, 429 (after its
-//     Retry-After), 502, 503 or 504.
+//   - Reads (backups and log reads included), token evaluations, signed
+//     submissions (which the hub answers by their jti: the client sends
+//     the same signed bytes again), removing the endpoint, and the
+//     operator's member updates, suspensions and resumptions are retried
+//     after no answer, 429 (after its Retry-After), 502, 503 or 504.
 //   - The other calls act anew each time they reach the hub: a check or a
 //     request for suspicion details is logged again, an outcome reported
 //     twice is refused, registering an endpoint answers its secret only
-//     the first time, a rotation rotates again. They are retried only when
+//     the first time, a rotation rotates again, a member registered twice
+//     is refused, an erasure erases and tells every member again. They
+//     are retried only when
 //     the hub certainly did not act on them: when the connection could not
 //     be made, after a 429, after the hub's own "unavailable" problem
 //     (which it answers only before acting), or after a 503 with
 //     Retry-After. Otherwise the error is returned, and the caller finds
 //     out what happened ([Client.Endpoint], say) before it tries again.
+//
+// [Client.Raw] is never retried. A Retry-After of 0 retries at once.
 //
 // Zero fields mean the defaults.
 type Retry struct {
@@ -337,6 +343,10 @@ type request struct {
 	// gets them, so they may be sent again whenever an answer is lost. GET
 	// requests are.
 	idempotent bool
+	// accept is the Accept header; empty means JSON or a problem. raw
+	// requests ([Client.Raw]) carry none.
+	accept string
+	raw    bool
 }
 
 func (r request) op() string {
@@ -483,7 +493,9 @@ func (c *Client) once(ctx context.Context, r request, bearer string) (*http.Resp
 	if r.contentType != "" {
 		req.Header.Set("Content-Type", r.contentType)
 	}
-	req.Header.Set("Accept", "application/json, "+protocol.ProblemContentType)
+	if !r.raw {
+		req.Header.Set("Accept", cmp.Or(r.accept, "application/json")+", "+protocol.ProblemContentType)
+	}
 	req.Header.Set("User-Agent", "sparr-client/1")
 	if bearer != "" {
 		req.Header.Set("Authorization", "Bearer "+bearer)

@@ -81,6 +81,30 @@
 // [Client.Events] reads the feed from a sequence number, [Client.Snapshot]
 // everything active; a replica does both for you.
 //
+// # The operator and the regulator
+//
+// The same client serves a member with the operator or regulator role.
+// The operator registers and changes members ([Client.AddMember],
+// [Client.UpdateMember], [Client.SuspendMember], [Client.ResumeMember],
+// [Client.Member], [Client.Members]), watches every webhook endpoint
+// ([Client.Endpoints]), erases a subject ([Client.EraseSubject], whose
+// subject-erased record is verified) and streams hot backups
+// ([Client.Backup]). A regulator reads the audit API ([Client.AuditEntries],
+// [Client.AuditStats], [Client.AuditExport]) and the exchange log:
+// [Client.Log] is a protocol.LogFetcher for a protocol.LogAuditor that
+// holds the log to a key obtained out of band, and [Client.Checkpoint]
+// verifies the latest checkpoint with the key the hub publishes:
+//
+//	reg, _ := client.New(client.Config{HubURL: hubURL, MemberID: "fi", Key: key})
+//	auditor := &protocol.LogAuditor{Fetcher: reg.Log(), Key: pinnedLogKey}
+//	state, report, err := auditor.Verify(ctx, lastState)
+//
+// Tools and tests that must send a request exactly as given (a malformed
+// body, a wrong content type) use [Client.Raw], which signs the member's
+// bearer token as every call does, sends once and returns the answer as
+// received; [RawResponse.Problem] reads an error answer as the client
+// reads every other.
+//
 // # Errors and retries
 //
 // Every error answer of the hub is a [*Problem] (RFC 9457), which matches

@@ -97,7 +97,7 @@ func (c *Client) VerifyInclusion(ctx context.Context, index uint64, action proto
 	if err != nil {
 		return nil, fmt.Errorf("the hub's configuration: %w", err)
 	}
-	checkpoint, err := c.fetch(ctx, request{method: http.MethodGet, path: "/v1/log/checkpoint"})
+	checkpoint, err := c.Log().Checkpoint(ctx)
 	if err != nil {
 		return nil, err
 	}

@@ -20,8 +20,8 @@ import (
 // [*RecordError], which carries the record; each also matches
 // protocol.ErrInvalidClaim.
 var (
-	// ErrWrongSubject: a flag record in a check's answer is not about the
-	// token it is the answer for.
+	// ErrWrongSubject: a record is not about the token the answer is for:
+	// a flag record in a check's answer, the record of an erasure.
 	ErrWrongSubject = errors.New("record about another subject")
 	// ErrWrongObject: a record is not of the flag, the suspicion or the
 	// record id that the answer puts it under.
@@ -29,8 +29,9 @@ var (
 	// ErrWrongSubmission: the record in a write's answer has another txn
 	// than the submission's jti.
 	ErrWrongSubmission = errors.New("record of another submission")
-	// ErrWrongType: the answer announces another event type than the
-	// record's.
+	// ErrWrongType: the record is of another event type than the answer
+	// announces, or than the request makes (an erasure's record is
+	// subject-erased).
 	ErrWrongType = errors.New("record of another type than announced")
 )
 
@@ -232,6 +233,31 @@ func (v *Verifier) SuspicionDetails(ctx context.Context, suspicionID string, ans
 		d.Records = append(d.Records, rec)
 	}
 	return d, nil
+}
+
+// Erasure checks the answer to an erasure of subject: its record verified,
+// a subject-erased record, and about subject. If the record does not fit,
+// the erasure has happened but the answer cannot be trusted: the error is
+// a [*RecordError] and the result holds what the hub answered, without
+// Record.
+func (v *Verifier) Erasure(ctx context.Context, subject protocol.Token, answer []byte) (*ErasureResult, error) {
+	var a api.ErasureResponse
+	if err := decodeAnswer("POST /v1/admin/erasures", answer, &a); err != nil {
+		return nil, err
+	}
+	res := &ErasureResult{RecordJWS: a.Record, Seq: a.Seq, LogIndex: a.LogIndex, RecordsErased: a.RecordsErased, LogEntriesErased: a.LogEntriesErased}
+	rec, err := v.Keys.Verify(ctx, []byte(a.Record))
+	if err != nil {
+		return res, err
+	}
+	if t := rec.Event.EventType(); t != protocol.EventSubjectErased {
+		return res, &RecordError{JWS: a.Record, Err: fmt.Errorf("%w (%w): the answer to an erasure carries a %s record", ErrWrongType, protocol.ErrInvalidClaim, t.Short())}
+	}
+	if subjects, _ := rec.Subject.Tokens(); !slices.Contains(subjects, subject) {
+		return res, &RecordError{JWS: a.Record, Err: fmt.Errorf("%w (%w): the record is not about the subject erased", ErrWrongSubject, protocol.ErrInvalidClaim)}
+	}
+	res.Record = rec
+	return res, nil
 }
 
 // Event verifies one record of the feed or a snapshot, announced with its
