@@ -57,6 +57,10 @@ type Retry struct {
 	// Retry-After longer than this is returned to the caller as an
 	// [ErrRateLimited] or [ErrUnavailable] problem instead. Default 30 s.
 	MaxWait time.Duration
+	// AnsweredOnly retries only requests answered with 429, 502, 503 or
+	// 504, never one that failed without an answer, such as one to a hub
+	// that cannot be reached: for tools that should say so at once.
+	AnsweredOnly bool
 }
 
 func (r *Retry) defaults() {
@@ -442,10 +446,16 @@ func (c *Client) send(ctx context.Context, r request) (*http.Response, error) {
 			switch {
 			case ctx.Err() != nil:
 				return nil, fmt.Errorf("%s: %w", r.op(), ctx.Err())
+			case policy.AnsweredOnly && attempt > 1:
+				return nil, fmt.Errorf("%s: %w (after %d attempts)", r.op(), err, attempt)
+			case policy.AnsweredOnly:
+				return nil, fmt.Errorf("%s: %w", r.op(), err)
 			case !r.mayResend(err):
 				return nil, fmt.Errorf("%s: %w (not sent again: the hub may have acted on it)", r.op(), err)
-			case attempt >= policy.Attempts:
+			case attempt >= policy.Attempts && attempt > 1:
 				return nil, fmt.Errorf("%s: %w (after %d attempts)", r.op(), err, attempt)
+			case attempt >= policy.Attempts:
+				return nil, fmt.Errorf("%s: %w", r.op(), err)
 			}
 			if err := c.wait(ctx, r, attempt, 0, false, err); err != nil {
 				return nil, err

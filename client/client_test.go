@@ -501,6 +501,16 @@ func TestUnreachableHub(t *testing.T) {
 	if _, err := c.Configuration(context.Background()); err == nil || !strings.Contains(err.Error(), "after 2 attempts") {
 		t.Errorf("unreachable hub: %v, want an error after 2 attempts", err)
 	}
+	// AnsweredOnly: said at once, without a retry.
+	counted := newCounter()
+	once, err := client.New(client.Config{HubURL: "http://127.0.0.1:1", MemberID: "bank-a", Key: key, HTTPClient: &http.Client{Transport: counted},
+		Retry: client.Retry{Attempts: 5, Backoff: time.Millisecond, AnsweredOnly: true}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := once.Configuration(context.Background()); err == nil || strings.Contains(err.Error(), "attempts") || counted.count("GET "+api.ConfigurationPath) != 1 {
+		t.Errorf("unreachable hub, answered only: %v after %d requests, want an error after 1", err, counted.count("GET "+api.ConfigurationPath))
+	}
 	ctx, cancel := context.WithCancel(context.Background())
 	cancel()
 	if _, err := c.Tokenize(ctx, protocol.TypeEmail, "x@example.se"); !errors.Is(err, context.Canceled) {
