@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"encoding/base64"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -80,7 +79,7 @@ type demo struct {
 	issuer    string
 	logKey    string
 	banks     []*demoBank
-	regulator *adminClient
+	regulator *client.Client
 }
 
 // A demoBank is one member bank: its client, its webhook receiver and its
@@ -161,7 +160,7 @@ func (d *demo) start(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	admin, err := newAdminClient(ctx, d.issuer, op)
+	admin, err := client.New(client.Config{HubURL: d.issuer, MemberID: server.OperatorID, Key: op})
 	if err != nil {
 		return err
 	}
@@ -170,7 +169,7 @@ func (d *demo) start(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	if d.regulator, err = newMemberClient(ctx, d.issuer, "fi", regKey); err != nil {
+	if d.regulator, err = client.New(client.Config{HubURL: d.issuer, MemberID: "fi", Key: regKey}); err != nil {
 		return err
 	}
 	for i := range d.n {
@@ -195,7 +194,7 @@ func (d *demo) start(ctx context.Context) error {
 
 // addMember registers a member with a new key through the admin API, as
 // the operator does with sparr member add.
-func (d *demo) addMember(ctx context.Context, admin *adminClient, id, name string, roles ...api.Role) (*protocol.SigningKey, error) {
+func (d *demo) addMember(ctx context.Context, admin *client.Client, id, name string, roles ...api.Role) (*protocol.SigningKey, error) {
 	key, err := protocol.GenerateSigningKey(protocol.EdDSA, nil)
 	if err != nil {
 		return nil, err
@@ -208,14 +207,14 @@ func (d *demo) addMember(ctx context.Context, admin *adminClient, id, name strin
 	if err != nil {
 		return nil, err
 	}
-	if _, err := admin.call(ctx, http.MethodPost, membersPath, map[string]any{"id": id, "name": name, "roles": roles, "jwks": json.RawMessage(jwks)}); err != nil {
+	if _, err := admin.AddMember(ctx, api.MemberRequest{ID: id, Name: name, Roles: roles, JWKS: jwks}); err != nil {
 		return nil, fmt.Errorf("register %s: %w", name, err)
 	}
 	return key, nil
 }
 
 // addBank registers a bank, opens its replica, and starts its receiver.
-func (d *demo) addBank(ctx context.Context, admin *adminClient, b *demoBank) error {
+func (d *demo) addBank(ctx context.Context, admin *client.Client, b *demoBank) error {
 	key, err := d.addMember(ctx, admin, b.id, b.name, api.RoleFlag, api.RoleCheck)
 	if err != nil {
 		return err
@@ -612,7 +611,7 @@ func (d *demo) verifyExchangeLog(ctx context.Context) (*protocol.LogReport, [][]
 	if err != nil {
 		return nil, nil, err
 	}
-	f := &keptLog{LogFetcher: &hubLog{c: d.regulator}}
+	f := &keptLog{LogFetcher: d.regulator.Log()}
 	_, rep, err := (&protocol.LogAuditor{Fetcher: f, Key: key}).Verify(ctx, nil)
 	if err != nil {
 		return nil, nil, err
