@@ -105,7 +105,7 @@ func Start(t testing.TB, opts Options) *Hub {
 	if err != nil {
 		t.Fatal(err)
 	}
-	h.Operator = h.newMember(server.OperatorID, op)
+	h.Operator = h.Member(server.OperatorID, op)
 	return h
 }
 
@@ -196,8 +196,10 @@ type Member struct {
 	client *client.Client
 }
 
-// newMember returns the member id with key, at h.
-func (h *Hub) newMember(id string, key *protocol.SigningKey) *Member {
+// Member returns the member id, which signs with key, at h: a member
+// registered some other way than [Hub.AddMember] (by a key set URL, say),
+// or one the hub has never heard of.
+func (h *Hub) Member(id string, key *protocol.SigningKey) *Member {
 	return &Member{ID: id, Key: key, hub: h}
 }
 
@@ -238,7 +240,7 @@ func (h *Hub) AddMember(t testing.TB, id string, roles ...api.Role) *Member {
 	if _, err := h.Operator.Client().AddMember(context.Background(), api.MemberRequest{ID: id, Name: "Test member " + id, Roles: roles, JWKS: jwks}); err != nil {
 		t.Fatalf("add member %s: %v", id, err)
 	}
-	return h.newMember(id, key)
+	return h.Member(id, key)
 }
 
 // A Response is a test request's answer.
