@@ -36,12 +36,12 @@ import (
 //     twice is refused, registering an endpoint answers its secret only
 //     the first time, a rotation rotates again, a member registered twice
 //     is refused, an erasure erases and tells every member again. They
-//     are retried only when
-//     the hub certainly did not act on them: when the connection could not
-//     be made, after a 429, after the hub's own "unavailable" problem
-//     (which it answers only before acting), or after a 503 with
-//     Retry-After. Otherwise the error is returned, and the caller finds
-//     out what happened ([Client.Endpoint], say) before it tries again.
+//     are retried only when the hub certainly did not act on them: when
+//     the connection could not be made, after a 429, after the hub's own
+//     "unavailable" problem (which it answers only before acting), or
+//     after a 503 with Retry-After. Otherwise the error is returned, and
+//     the caller finds out what happened ([Client.Endpoint], say) before
+//     it tries again.
 //
 // [Client.Raw] is never retried. A Retry-After of 0 retries at once.
 //

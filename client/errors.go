@@ -123,13 +123,13 @@ type Problem struct {
 	protocol.Problem
 
 	// Op is the request that was answered, "POST /v1/flags".
-	Op string
+	Op string `json:"-"`
 	// RetryAfter is how long the hub asked the client to wait (429, 503);
 	// zero if it did not say.
-	RetryAfter time.Duration
+	RetryAfter time.Duration `json:"-"`
 	// Attempts is how many times the client sent the request; more than 1
 	// when it retried (see [Retry]).
-	Attempts int
+	Attempts int `json:"-"`
 
 	// status is the answer's HTTP status, which the client acts on (the
 	// document's Status should be the same).
