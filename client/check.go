@@ -9,42 +9,11 @@ import (
 	"time"
 
 	"github.com/sparr-dev/sparr/protocol"
+	"github.com/sparr-dev/sparr/protocol/api"
 )
 
-// An Advice is what a check says to do about one identity.
-type Advice string
-
-// The advice a check gives.
-const (
-	// AdviceVerify: an active protection flag. Confirm the applicant by
-	// strong authentication before approving. Never decline on the flag
-	// alone.
-	AdviceVerify Advice = "verify"
-	// AdviceReview: no active flag, but police-reported suspicions; look
-	// closer (their details need a separate, logged request).
-	AdviceReview Advice = "review"
-	// AdviceNone: nothing known, or only a flag that is thawed right now.
-	AdviceNone Advice = "none"
-)
-
-// The purposes a member states when it checks identities.
-const (
-	PurposeCreditApplication = "credit-application"
-	PurposeAccountOpening    = "account-opening"
-	PurposeAddressChange     = "address-change"
-	PurposePayment           = "payment"
-	PurposeCardIssuance      = "card-issuance"
-	PurposeOther             = "other"
-)
-
-// The outcomes a member reports after a check.
-const (
-	OutcomeVerified    = "verified"
-	OutcomeNotVerified = "not-verified"
-	OutcomeAbandoned   = "abandoned"
-)
-
-// A CheckResult is the hub's answer to a check.
+// A CheckResult is the hub's answer to a check ([api.CheckResponse]),
+// with every flag record verified.
 type CheckResult struct {
 	// ID identifies the check, for [Client.ReportOutcome].
 	ID        string
@@ -58,11 +27,13 @@ type CheckResult struct {
 // A TokenResult is the answer for one token.
 type TokenResult struct {
 	Token  protocol.Token
-	Advice Advice
+	Advice api.Advice
 	// Flag is the token's active flag, thawed or not; nil if none.
 	Flag *CheckedFlag
-	// Suspicions are the token's active suspicion hits; nil if none.
-	Suspicions *SuspicionHits
+	// Suspicions are the token's active suspicion hits: how many, of which
+	// categories, and their ids for [Client.SuspicionDetails]; nil if
+	// none.
+	Suspicions *api.CheckSuspicions
 }
 
 // A CheckedFlag is an active flag as a check reports it, with its signed
@@ -79,16 +50,8 @@ type CheckedFlag struct {
 	JWS []string
 }
 
-// SuspicionHits are the active suspicions about a token: how many, of
-// which categories, and their ids for [Client.SuspicionDetails].
-type SuspicionHits struct {
-	Count      int
-	Categories []protocol.SuspicionCategory
-	IDs        []string
-}
-
-// Check checks 1 to 100 tokens for one purpose (PurposeCreditApplication
-// and its siblings) before approving credit, an account, an address change
+// Check checks 1 to 100 tokens for one purpose ([api.PurposeCreditApplication]
+// or another of [api.Purposes]) before approving credit, an account, an address change
 // or a payment. The check is logged, and the consumer can see which members
 // checked them; so a check whose answer was lost is not sent again (see
 // [Retry]). Every flag record in the answer is verified and checked to be
@@ -98,11 +61,11 @@ func (c *Client) Check(ctx context.Context, purpose string, tokens ...protocol.T
 	if len(tokens) == 0 || len(tokens) > protocol.MaxTokenBatch {
 		return nil, fmt.Errorf("check %d tokens: send 1 to %d at a time", len(tokens), protocol.MaxTokenBatch)
 	}
-	texts := make([]string, len(tokens))
+	req := api.CheckRequest{Purpose: purpose, Tokens: make([]string, len(tokens))}
 	for i, t := range tokens {
-		texts[i] = t.String()
+		req.Tokens[i] = t.String()
 	}
-	body, err := json.Marshal(map[string]any{"purpose": purpose, "tokens": texts})
+	body, err := json.Marshal(req)
 	if err != nil {
 		return nil, err
 	}
@@ -147,18 +110,17 @@ func SuspicionID(ev protocol.Event) (string, bool) {
 }
 
 // ReportOutcome reports, once, whether the applicant of a check was
-// verified (OutcomeVerified, OutcomeNotVerified or OutcomeAbandoned). It
+// verified ([api.OutcomeVerified], [api.OutcomeNotVerified] or
+// [api.OutcomeAbandoned]). It
 // returns the index of the outcome's exchange-log entry. A second report
 // is refused with [ErrStateConflict], so one whose answer was lost is not
 // sent again (see [Retry]).
 func (c *Client) ReportOutcome(ctx context.Context, checkID, outcome string) (uint64, error) {
-	body, err := json.Marshal(map[string]string{"outcome": outcome})
+	body, err := json.Marshal(api.OutcomeRequest{Outcome: outcome})
 	if err != nil {
 		return 0, err
 	}
-	var out struct {
-		LogIndex uint64 `json:"log_index"`
-	}
+	var out api.OutcomeResponse
 	err = c.call(ctx, request{method: http.MethodPost, path: "/v1/checks/" + url.PathEscape(checkID) + "/outcome", contentType: "application/json", body: body}, &out)
 	return out.LogIndex, err
 }
@@ -166,7 +128,7 @@ func (c *Client) ReportOutcome(ctx context.Context, checkID, outcome string) (ui
 // SuspicionDetails are what a member that asks for them learns of a
 // suspicion: its subjects, police report and signed records.
 type SuspicionDetails struct {
-	Suspicion *Suspicion
+	Suspicion *api.Suspicion
 	// Records are the suspicion's full records, verified.
 	Records []*protocol.Record
 	JWS     []string
@@ -178,7 +140,7 @@ type SuspicionDetails struct {
 // in 20 to 1000 characters, why; both are logged for the regulator, so a
 // request whose answer was lost is not sent again (see [Retry]).
 func (c *Client) SuspicionDetails(ctx context.Context, suspicionID, purpose, justification string) (*SuspicionDetails, error) {
-	body, err := json.Marshal(map[string]string{"purpose": purpose, "justification": justification})
+	body, err := json.Marshal(api.DetailsRequest{Purpose: purpose, Justification: justification})
 	if err != nil {
 		return nil, err
 	}

@@ -2,6 +2,7 @@ package client
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"crypto/ed25519"
 	"encoding/json"
@@ -18,25 +19,31 @@ import (
 	"time"
 
 	"github.com/sparr-dev/sparr/protocol"
+	"github.com/sparr-dev/sparr/protocol/api"
 )
 
 // Retry is how a [Client] retries a request that failed for a reason that
 // may pass. What is retried depends on whether the hub answers a repeat of
 // the request as it answered the first:
 //
-//   - Reads, token evaluations, signed submissions (which the hub answers
-//     by their jti: the client sends the same signed bytes again) and
-//     removing the endpoint are retried after no answer, 429 (after its
-//     Retry-After), 502, 503 or 504.
+//   - Reads (backups and log reads included), token evaluations, signed
+//     submissions (which the hub answers by their jti: the client sends
+//     the same signed bytes again), removing the endpoint, and the
+//     operator's member updates, suspensions and resumptions are retried
+//     after no answer, 429 (after its Retry-After), 502, 503 or 504.
 //   - The other calls act anew each time they reach the hub: a check or a
 //     request for suspicion details is logged again, an outcome reported
 //     twice is refused, registering an endpoint answers its secret only
-//     the first time, a rotation rotates again. They are retried only when
-//     the hub certainly did not act on them: when the connection could not
-//     be made, after a 429, after the hub's own "unavailable" problem
-//     (which it answers only before acting), or after a 503 with
-//     Retry-After. Otherwise the error is returned, and the caller finds
-//     out what happened ([Client.Endpoint], say) before it tries again.
+//     the first time, a rotation rotates again, a member registered twice
+//     is refused, an erasure erases and tells every member again. They
+//     are retried only when the hub certainly did not act on them: when
+//     the connection could not be made, after a 429, after the hub's own
+//     "unavailable" problem (which it answers only before acting), or
+//     after a 503 with Retry-After. Otherwise the error is returned, and
+//     the caller finds out what happened ([Client.Endpoint], say) before
+//     it tries again.
+//
+// [Client.Raw] is never retried. A Retry-After of 0 retries at once.
 //
 // Zero fields mean the defaults.
 type Retry struct {
@@ -50,6 +57,10 @@ type Retry struct {
 	// Retry-After longer than this is returned to the caller as an
 	// [ErrRateLimited] or [ErrUnavailable] problem instead. Default 30 s.
 	MaxWait time.Duration
+	// AnsweredOnly retries only requests answered with 429, 502, 503 or
+	// 504, never one that failed without an answer, such as one to a hub
+	// that cannot be reached: for tools that should say so at once.
+	AnsweredOnly bool
 }
 
 func (r *Retry) defaults() {
@@ -108,8 +119,9 @@ type Client struct {
 	verifier *Verifier
 	tokens   *Tokenizer
 
-	confMu sync.Mutex
-	conf   *Configuration
+	confMu     sync.Mutex
+	conf       *api.Configuration
+	webhookKey ed25519.PublicKey
 
 	bearerMu  sync.Mutex
 	bearer    string
@@ -166,56 +178,10 @@ func (c *Client) Keys() *Keys { return c.keys }
 // returns, over [Client.Keys].
 func (c *Client) Verifier() *Verifier { return c.verifier }
 
-// A Configuration is the hub's discovery document,
-// GET /.well-known/sparr-configuration: everything a member needs to talk
-// to the hub and check what it signs.
-type Configuration struct {
-	// Issuer is the hub's URL: the "iss" of its records and the "aud" of
-	// the member's bearer tokens and submissions.
-	Issuer              string                       `json:"issuer"`
-	JWKSURI             string                       `json:"jwks_uri"`
-	Endpoints           map[string]string            `json:"endpoints"`
-	IdentifierTypes     []protocol.IdentifierType    `json:"identifier_types"`
-	Token               protocol.TokenPublicKey      `json:"token"`
-	SigningAlgorithms   []protocol.Algorithm         `json:"signing_algorithms"`
-	WebhookPublicKey    string                       `json:"webhook_public_key"`
-	Log                 LogInfo                      `json:"log"`
-	Purposes            []string                     `json:"purposes"`
-	Outcomes            []string                     `json:"outcomes"`
-	SuspicionCategories []protocol.SuspicionCategory `json:"suspicion_categories"`
-	SuspicionsEnabled   bool                         `json:"suspicions_enabled"`
-	Policy              Policy                       `json:"policy"`
-
-	webhookKey ed25519.PublicKey
-}
-
-// WebhookKey returns the hub's Ed25519 key of v1a webhook signatures.
-func (c *Configuration) WebhookKey() ed25519.PublicKey { return c.webhookKey }
-
-// LogInfo names the hub's exchange log and the note verifier key its
-// checkpoints are signed with.
-type LogInfo struct {
-	Origin    string `json:"origin"`
-	PublicKey string `json:"public_key"`
-}
-
-// Policy is the limits the hub holds submissions to.
-type Policy struct {
-	StandardFlagDays      int `json:"standard_flag_days"`
-	MaxExtendedFlagDays   int `json:"max_extended_flag_days"`
-	MaxThawHours          int `json:"max_thaw_hours"`
-	MaxThawAheadDays      int `json:"max_thaw_ahead_days"`
-	SubmissionMaxAgeSecs  int `json:"submission_max_age_seconds"`
-	BearerMaxLifetimeSecs int `json:"bearer_max_lifetime_seconds"`
-	// MaxTokensPerRequest bounds the identifiers of one token request,
-	// and the client's batches with them; at most 100.
-	MaxTokensPerRequest    int `json:"max_tokens_per_request"`
-	SuspicionRetentionDays int `json:"suspicion_retention_days"`
-}
-
 // Configuration returns the hub's configuration document, fetched on first
-// use and cached until [Client.Refresh].
-func (c *Client) Configuration(ctx context.Context) (*Configuration, error) {
+// use, checked (an issuer, a key set URL and a webhook key it can use) and
+// cached until [Client.Refresh]. The caller must not change it.
+func (c *Client) Configuration(ctx context.Context) (*api.Configuration, error) {
 	c.confMu.Lock()
 	defer c.confMu.Unlock()
 	if c.conf != nil {
@@ -238,26 +204,36 @@ func (c *Client) Refresh(ctx context.Context) error {
 
 // fetchConfiguration fetches and caches the configuration; the caller
 // holds confMu.
-func (c *Client) fetchConfiguration(ctx context.Context) (*Configuration, error) {
-	conf := new(Configuration)
-	if err := c.call(ctx, request{method: http.MethodGet, path: "/.well-known/sparr-configuration", anonymous: true}, conf); err != nil {
+func (c *Client) fetchConfiguration(ctx context.Context) (*api.Configuration, error) {
+	conf := new(api.Configuration)
+	if err := c.call(ctx, request{method: http.MethodGet, path: api.ConfigurationPath, anonymous: true}, conf); err != nil {
 		return nil, fmt.Errorf("read the hub's configuration: %w", err)
 	}
 	if conf.Issuer == "" {
-		return nil, fmt.Errorf("read the hub's configuration: %s/.well-known/sparr-configuration has no issuer; is it a Spärr hub?", c.base)
+		return nil, fmt.Errorf("read the hub's configuration: %s%s has no issuer; is it a Spärr hub?", c.base, api.ConfigurationPath)
 	}
-	key, err := protocol.ParseWebhookPublicKey(conf.WebhookPublicKey)
+	key, err := conf.WebhookKey()
 	if err != nil {
 		return nil, fmt.Errorf("read the hub's configuration: webhook_public_key: %w", err)
 	}
 	if u, err := url.Parse(conf.JWKSURI); err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" {
 		return nil, fmt.Errorf("read the hub's configuration: jwks_uri %q: want the URL of the hub's key set", conf.JWKSURI)
 	}
-	conf.webhookKey = key
 	c.keys.setIssuer(conf.Issuer)
 	c.tokens.setBatchSize(conf.Policy.MaxTokensPerRequest)
-	c.conf = conf
+	c.conf, c.webhookKey = conf, key
 	return conf, nil
+}
+
+// hubWebhookKey returns the hub's Ed25519 key of v1a webhook signatures,
+// from its configuration document.
+func (c *Client) hubWebhookKey(ctx context.Context) (ed25519.PublicKey, error) {
+	if _, err := c.Configuration(ctx); err != nil {
+		return nil, err
+	}
+	c.confMu.Lock()
+	defer c.confMu.Unlock()
+	return c.webhookKey, nil
 }
 
 // issuer returns the hub's issuer URL, the audience of what the member signs.
@@ -371,6 +347,10 @@ type request struct {
 	// gets them, so they may be sent again whenever an answer is lost. GET
 	// requests are.
 	idempotent bool
+	// accept is the Accept header; empty means JSON or a problem. raw
+	// requests ([Client.Raw]) carry none.
+	accept string
+	raw    bool
 }
 
 func (r request) op() string {
@@ -391,7 +371,7 @@ func (r request) repeatable() bool { return r.idempotent || r.method == http.Met
 // the hub's own unavailable problem, which it answers only before acting;
 // a 503 with Retry-After), and a repeatable one after any 502, 503 or 504.
 func (r request) mayRetry(p *Problem) bool {
-	switch p.Status {
+	switch p.httpStatus() {
 	case http.StatusTooManyRequests:
 		return true
 	case http.StatusServiceUnavailable:
@@ -466,12 +446,18 @@ func (c *Client) send(ctx context.Context, r request) (*http.Response, error) {
 			switch {
 			case ctx.Err() != nil:
 				return nil, fmt.Errorf("%s: %w", r.op(), ctx.Err())
+			case policy.AnsweredOnly && attempt > 1:
+				return nil, fmt.Errorf("%s: %w (after %d attempts)", r.op(), err, attempt)
+			case policy.AnsweredOnly:
+				return nil, fmt.Errorf("%s: %w", r.op(), err)
 			case !r.mayResend(err):
 				return nil, fmt.Errorf("%s: %w (not sent again: the hub may have acted on it)", r.op(), err)
-			case attempt >= policy.Attempts:
+			case attempt >= policy.Attempts && attempt > 1:
 				return nil, fmt.Errorf("%s: %w (after %d attempts)", r.op(), err, attempt)
+			case attempt >= policy.Attempts:
+				return nil, fmt.Errorf("%s: %w", r.op(), err)
 			}
-			if err := c.wait(ctx, r, attempt, 0, err); err != nil {
+			if err := c.wait(ctx, r, attempt, 0, false, err); err != nil {
 				return nil, err
 			}
 			continue
@@ -480,6 +466,7 @@ func (c *Client) send(ctx context.Context, r request) (*http.Response, error) {
 			return resp, nil
 		}
 		p := readProblem(r.op(), resp)
+		p.Attempts = attempt
 		switch {
 		case p.Slug() == "bearer-expired" && !reminted && !r.anonymous:
 			// The hub's clock is ahead of ours and it refused the token
@@ -493,7 +480,7 @@ func (c *Client) send(ctx context.Context, r request) (*http.Response, error) {
 		case p.RetryAfter > policy.MaxWait:
 			return nil, p
 		}
-		if err := c.wait(ctx, r, attempt, p.RetryAfter, p); err != nil {
+		if err := c.wait(ctx, r, attempt, p.RetryAfter, p.toldWhen, p); err != nil {
 			return nil, err
 		}
 	}
@@ -516,7 +503,9 @@ func (c *Client) once(ctx context.Context, r request, bearer string) (*http.Resp
 	if r.contentType != "" {
 		req.Header.Set("Content-Type", r.contentType)
 	}
-	req.Header.Set("Accept", "application/json, "+protocol.ProblemContentType)
+	if !r.raw {
+		req.Header.Set("Accept", cmp.Or(r.accept, "application/json")+", "+protocol.ProblemContentType)
+	}
 	req.Header.Set("User-Agent", "sparr-client/1")
 	if bearer != "" {
 		req.Header.Set("Authorization", "Bearer "+bearer)
@@ -530,12 +519,13 @@ func (c *Client) forgetBearer() {
 	c.bearerMu.Unlock()
 }
 
-// wait sleeps before retry attempt+1: the hub's Retry-After if it gave one,
-// otherwise the backoff for the attempt with ±20 % jitter.
-func (c *Client) wait(ctx context.Context, r request, attempt int, after time.Duration, cause error) error {
+// wait sleeps before retry attempt+1: after, if the hub told it (a
+// Retry-After of 0 retries at once), otherwise the backoff for the attempt
+// with ±20 % jitter.
+func (c *Client) wait(ctx context.Context, r request, attempt int, after time.Duration, told bool, cause error) error {
 	policy := c.cfg.Retry
 	d := after
-	if d <= 0 {
+	if !told {
 		d = policy.Backoff << (attempt - 1)
 		if d <= 0 || d > policy.MaxWait {
 			d = policy.MaxWait

@@ -40,7 +40,7 @@ func TestFlagLifecycle(t *testing.T) {
 	}
 
 	placed := place(t, a, hub.Now(), tok)
-	if placed.Existing || placed.Flag == nil || placed.Flag.Subject != tok || placed.Flag.Status != client.FlagActive {
+	if placed.Existing || placed.Flag == nil || placed.Flag.Subject != tok || placed.Flag.Status != api.FlagActive {
 		t.Fatalf("placed %+v, want a new active flag on the token", placed.Flag)
 	}
 	ev, ok := placed.Record.Event.(protocol.FlagPlaced)
@@ -55,18 +55,18 @@ func TestFlagLifecycle(t *testing.T) {
 		t.Errorf("second place: existing=%v flag %s record %v, want the existing flag %s and no record", again.Existing, again.Flag.ID, again.Record, flagID)
 	}
 
-	res, err := b.Check(ctx, client.PurposeCreditApplication, tok)
+	res, err := b.Check(ctx, api.PurposeCreditApplication, tok)
 	if err != nil {
 		t.Fatal(err)
 	}
 	r := res.Results[0]
-	if r.Advice != client.AdviceVerify || r.Flag == nil || r.Flag.ID != flagID || len(r.Flag.Records) != 1 || r.Flag.Records[0].ID != placed.Record.ID {
+	if r.Advice != api.AdviceVerify || r.Flag == nil || r.Flag.ID != flagID || len(r.Flag.Records) != 1 || r.Flag.Records[0].ID != placed.Record.ID {
 		t.Fatalf("check: %+v, want verify with the placed record", r)
 	}
-	if _, err := b.ReportOutcome(ctx, res.ID, client.OutcomeNotVerified); err != nil {
+	if _, err := b.ReportOutcome(ctx, res.ID, api.OutcomeNotVerified); err != nil {
 		t.Errorf("report outcome: %v", err)
 	}
-	if _, err := b.ReportOutcome(ctx, res.ID, client.OutcomeVerified); !errors.Is(err, client.ErrStateConflict) {
+	if _, err := b.ReportOutcome(ctx, res.ID, api.OutcomeVerified); !errors.Is(err, client.ErrStateConflict) {
 		t.Errorf("second outcome: %v, want ErrStateConflict", err)
 	}
 
@@ -87,11 +87,11 @@ func TestFlagLifecycle(t *testing.T) {
 	if !thawed.Flag.Thawed || !thawed.Flag.ThawUntil.Equal(until) {
 		t.Errorf("thawed flag %+v, want thawed until %s", thawed.Flag, until)
 	}
-	res, err = b.Check(ctx, client.PurposeAccountOpening, tok)
+	res, err = b.Check(ctx, api.PurposeAccountOpening, tok)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if r := res.Results[0]; r.Advice != client.AdviceNone || !r.Flag.Thawed || !r.Flag.ThawUntil.Equal(until) || len(r.Flag.Records) != 3 {
+	if r := res.Results[0]; r.Advice != api.AdviceNone || !r.Flag.Thawed || !r.Flag.ThawUntil.Equal(until) || len(r.Flag.Records) != 3 {
 		t.Errorf("check during thaw: %+v, want none, thawed until %s, three records", r, until)
 	}
 	// A thaw longer than the policy allows is refused, with a problem
@@ -112,17 +112,17 @@ func TestFlagLifecycle(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if lifted.Flag.Status != client.FlagLifted || lifted.Flag.Subject != (protocol.Token{}) {
+	if lifted.Flag.Status != api.FlagLifted || lifted.Flag.Subject != (protocol.Token{}) {
 		t.Errorf("lifted flag %+v, want lifted without a subject", lifted.Flag)
 	}
 	if _, ok := lifted.Record.Event.(protocol.FlagLifted); !ok {
 		t.Errorf("lift record %T", lifted.Record.Event)
 	}
-	res, err = b.Check(ctx, client.PurposePayment, tok)
+	res, err = b.Check(ctx, api.PurposePayment, tok)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if r := res.Results[0]; r.Advice != client.AdviceNone || r.Flag != nil {
+	if r := res.Results[0]; r.Advice != api.AdviceNone || r.Flag != nil {
 		t.Errorf("check after lift: %+v, want none", r)
 	}
 	if _, err := a.LiftFlag(ctx, flagID); !errors.Is(err, client.ErrStateConflict) {
@@ -235,16 +235,16 @@ func TestBearerReuse(t *testing.T) {
 		t.Fatal(err)
 	}
 	for range 3 {
-		if _, err := c.Check(ctx, client.PurposeOther, toks[0]); err != nil {
+		if _, err := c.Check(ctx, api.PurposeOther, toks[0]); err != nil {
 			t.Fatal(err)
 		}
 	}
 	clock.Advance(3 * time.Minute) // 2 minutes left: still used
-	if _, err := c.Check(ctx, client.PurposeOther, toks[0]); err != nil {
+	if _, err := c.Check(ctx, api.PurposeOther, toks[0]); err != nil {
 		t.Fatal(err)
 	}
 	clock.Advance(90 * time.Second) // 30 s left: replaced
-	if _, err := c.Check(ctx, client.PurposeOther, toks[0]); err != nil {
+	if _, err := c.Check(ctx, api.PurposeOther, toks[0]); err != nil {
 		t.Fatal(err)
 	}
 	got := net.bearers()
@@ -398,14 +398,14 @@ func TestSuspicions(t *testing.T) {
 	if ev, ok := res.Record.Event.(protocol.SuspicionReported); !ok || ev.PoliceReport == nil {
 		t.Errorf("the reporter's record %+v, want the full record with the police report", res.Record.Event)
 	}
-	cr, err := chk.Check(ctx, client.PurposeAccountOpening, phone[0])
+	cr, err := chk.Check(ctx, api.PurposeAccountOpening, phone[0])
 	if err != nil {
 		t.Fatal(err)
 	}
-	if r := cr.Results[0]; r.Advice != client.AdviceReview || r.Suspicions == nil || r.Suspicions.Count != 1 || r.Suspicions.IDs[0] != sid {
+	if r := cr.Results[0]; r.Advice != api.AdviceReview || r.Suspicions == nil || r.Suspicions.Count != 1 || r.Suspicions.IDs[0] != sid {
 		t.Errorf("check: %+v, want review with the suspicion", r)
 	}
-	d, err := chk.SuspicionDetails(ctx, sid, client.PurposeAccountOpening, "applicant matches a reported money mule")
+	d, err := chk.SuspicionDetails(ctx, sid, api.PurposeAccountOpening, "applicant matches a reported money mule")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -418,7 +418,7 @@ func TestSuspicions(t *testing.T) {
 	if _, err := rep.RetractSuspicion(ctx, sid, protocol.RetractCaseClosed); err != nil {
 		t.Fatal(err)
 	}
-	if cr, err := chk.Check(ctx, client.PurposeAccountOpening, phone[0]); err != nil || cr.Results[0].Advice != client.AdviceNone {
+	if cr, err := chk.Check(ctx, api.PurposeAccountOpening, phone[0]); err != nil || cr.Results[0].Advice != api.AdviceNone {
 		t.Errorf("check after retraction: %+v, %v; want none", cr, err)
 	}
 
@@ -448,7 +448,7 @@ func TestEndpointManagement(t *testing.T) {
 	}
 	rcv.SetSecrets(secret)
 	got.waitFor(t, "verification event", ofType(protocol.EventVerification))
-	e = waitEndpoint(t, c, func(e *client.Endpoint) bool { return e.Status == client.EndpointActive })
+	e = waitEndpoint(t, c, func(e *api.Endpoint) bool { return e.Status == api.EndpointActive })
 	if !e.Verified || e.LastDeliveredSeq == 0 {
 		t.Errorf("endpoint %+v, want verified with the verification event delivered", e)
 	}
@@ -464,7 +464,7 @@ func TestEndpointManagement(t *testing.T) {
 	if _, err := c.ResumeEndpoint(ctx); !errors.Is(err, client.ErrStateConflict) {
 		t.Errorf("resuming an active endpoint: %v, want ErrStateConflict", err)
 	}
-	if e, err := c.RemoveEndpoint(ctx); err != nil || e.Status != client.EndpointDisabled {
+	if e, err := c.RemoveEndpoint(ctx); err != nil || e.Status != api.EndpointDisabled {
 		t.Errorf("remove: %+v, %v", e, err)
 	}
 	if _, _, err := c.RegisterEndpoint(ctx, "http://10.1.2.3/events"); !errors.Is(err, client.ErrEndpointRefused) {
@@ -472,7 +472,7 @@ func TestEndpointManagement(t *testing.T) {
 	}
 }
 
-func waitEndpoint(t *testing.T, c *client.Client, cond func(*client.Endpoint) bool) *client.Endpoint {
+func waitEndpoint(t *testing.T, c *client.Client, cond func(*api.Endpoint) bool) *api.Endpoint {
 	t.Helper()
 	deadline := time.Now().Add(wait)
 	for {
@@ -500,6 +500,16 @@ func TestUnreachableHub(t *testing.T) {
 	}
 	if _, err := c.Configuration(context.Background()); err == nil || !strings.Contains(err.Error(), "after 2 attempts") {
 		t.Errorf("unreachable hub: %v, want an error after 2 attempts", err)
+	}
+	// AnsweredOnly: said at once, without a retry.
+	counted := newCounter()
+	once, err := client.New(client.Config{HubURL: "http://127.0.0.1:1", MemberID: "bank-a", Key: key, HTTPClient: &http.Client{Transport: counted},
+		Retry: client.Retry{Attempts: 5, Backoff: time.Millisecond, AnsweredOnly: true}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := once.Configuration(context.Background()); err == nil || strings.Contains(err.Error(), "attempts") || counted.count("GET "+api.ConfigurationPath) != 1 {
+		t.Errorf("unreachable hub, answered only: %v after %d requests, want an error after 1", err, counted.count("GET "+api.ConfigurationPath))
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	cancel()
@@ -534,7 +544,7 @@ func TestResumeEndpoint(t *testing.T) {
 		t.Fatal(err)
 	}
 	rcv.SetSecrets(secret)
-	waitEndpoint(t, c, func(e *client.Endpoint) bool { return e.Status == client.EndpointActive })
+	waitEndpoint(t, c, func(e *api.Endpoint) bool { return e.Status == api.EndpointActive })
 
 	down.Store(true)
 	toks, err := origin.Tokenize(ctx, protocol.TypeEmail, "paused@example.se")
@@ -542,7 +552,7 @@ func TestResumeEndpoint(t *testing.T) {
 		t.Fatal(err)
 	}
 	placed := place(t, origin, hub.Now(), toks[0])
-	e := waitEndpoint(t, c, func(e *client.Endpoint) bool { return e.Status == client.EndpointPaused })
+	e := waitEndpoint(t, c, func(e *api.Endpoint) bool { return e.Status == api.EndpointPaused })
 	if e.Backlog != 1 {
 		t.Errorf("paused endpoint: got a backlog of %d, want the flag-placed event", e.Backlog)
 	}
@@ -551,7 +561,7 @@ func TestResumeEndpoint(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if e.Status != client.EndpointActive {
+	if e.Status != api.EndpointActive {
 		t.Errorf("resumed endpoint: got status %s, want active", e.Status)
 	}
 	if ev := got.waitFor(t, "flag-placed, after resuming", ofType(protocol.EventFlagPlaced)); ev.Record.ID != placed.Record.ID {
@@ -653,14 +663,14 @@ func TestBearerExpiredRemint(t *testing.T) {
 		cfg.Now = func() time.Time { return clock.Now().Add(-2 * time.Minute) }
 	})
 	tok := m.Tokenize(t, protocol.TypeEmail, "clock@example.se")[0]
-	if _, err := c.Check(ctx, client.PurposeOther, tok); err != nil {
+	if _, err := c.Check(ctx, api.PurposeOther, tok); err != nil {
 		t.Fatal(err)
 	}
 	// To the client, its token has 75 s left (more than the minute it
 	// keeps in hand); to the hub it expired 45 s ago, past its 30 s of
 	// tolerance.
 	clock.Advance(3*time.Minute + 45*time.Second)
-	if _, err := c.Check(ctx, client.PurposeOther, tok); err != nil {
+	if _, err := c.Check(ctx, api.PurposeOther, tok); err != nil {
 		t.Fatalf("got %v, want the check answered after minting a new token", err)
 	}
 	got := net.bearers()

@@ -6,8 +6,9 @@
 // feed and by snapshot. Package [github.com/sparr-dev/sparr/client/replica]
 // keeps those records in a local file so that checks are answered in
 // process. The client imports no package of the hub; it speaks the wire
-// format of package protocol, and docs/member-integration.md walks through
-// an integration.
+// format of package protocol, decodes the hub's answers into the documents
+// of package [github.com/sparr-dev/sparr/protocol/api] (called api below),
+// and docs/member-integration.md walks through an integration.
 //
 // # Connecting
 //
@@ -48,11 +49,11 @@
 // a [WriteResult] with the signed record, verified. [Client.Check] asks the
 // hub about up to 100 tokens for a stated purpose:
 //
-//	res, err := c.Check(ctx, client.PurposeCreditApplication, toks[0])
+//	res, err := c.Check(ctx, api.PurposeCreditApplication, toks[0])
 //	switch res.Results[0].Advice {
-//	case client.AdviceVerify: // a protection flag: confirm the applicant with strong authentication
-//	case client.AdviceReview: // police-reported suspicions: look closer
-//	case client.AdviceNone:
+//	case api.AdviceVerify: // a protection flag: confirm the applicant with strong authentication
+//	case api.AdviceReview: // police-reported suspicions: look closer
+//	case api.AdviceNone:
 //	}
 //
 // # Proving a write was logged
@@ -79,6 +80,30 @@
 //
 // [Client.Events] reads the feed from a sequence number, [Client.Snapshot]
 // everything active; a replica does both for you.
+//
+// # The operator and the regulator
+//
+// The same client serves a member with the operator or regulator role.
+// The operator registers and changes members ([Client.AddMember],
+// [Client.UpdateMember], [Client.SuspendMember], [Client.ResumeMember],
+// [Client.Member], [Client.Members]), watches every webhook endpoint
+// ([Client.Endpoints]), erases a subject ([Client.EraseSubject], whose
+// subject-erased record is verified) and streams hot backups
+// ([Client.Backup]). A regulator reads the audit API ([Client.AuditEntries],
+// [Client.AuditStats], [Client.AuditExport]) and the exchange log:
+// [Client.Log] is a protocol.LogFetcher for a protocol.LogAuditor that
+// holds the log to a key obtained out of band, and [Client.Checkpoint]
+// verifies the latest checkpoint with the key the hub publishes:
+//
+//	reg, _ := client.New(client.Config{HubURL: hubURL, MemberID: "fi", Key: key})
+//	auditor := &protocol.LogAuditor{Fetcher: reg.Log(), Key: pinnedLogKey}
+//	state, report, err := auditor.Verify(ctx, lastState)
+//
+// Tools and tests that must send a request exactly as given (a malformed
+// body, a wrong content type) use [Client.Raw], which signs the member's
+// bearer token as every call does, sends once and returns the answer as
+// received; [RawResponse.Problem] reads an error answer as the client
+// reads every other.
 //
 // # Errors and retries
 //

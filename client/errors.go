@@ -1,6 +1,7 @@
 package client
 
 import (
+	"cmp"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -106,51 +107,62 @@ var problemKinds = map[string][]error{
 	"unavailable":            {ErrUnavailable},
 }
 
-// A Problem is an error answer of the hub: an RFC 9457 problem document,
-// with the request it answered and the Retry-After the hub sent. Branch on
-// it with errors.Is and the sentinels above, or on Type, never on Title or
-// Detail. An error answer that is not a problem document (from a proxy, say)
-// becomes a Problem with an empty Type, matched by its status.
+// A Problem is an error answer of the hub: its RFC 9457 problem document,
+// exactly as the hub sent it, with the request it answered, how often the
+// client sent it, and the Retry-After the hub asked for. Branch on it with
+// errors.Is and the sentinels above, or on Type, never on Title or Detail.
+// An error answer that is not a problem document (from a proxy, say)
+// becomes a Problem with an empty Type, the answer's status, the start of
+// its body as Detail and its X-Request-Id header as RequestID, matched by
+// its status.
 type Problem struct {
-	// Type is the stable URI of the kind of problem,
-	// "urn:sparr:problem:<slug>".
-	Type   string `json:"type"`
-	Title  string `json:"title"`
-	Status int    `json:"status"`
-	// Detail says what was wrong and what to do about it.
-	Detail   string `json:"detail,omitempty"`
-	Instance string `json:"instance,omitempty"`
-	// RequestID finds the request in the hub's logs.
-	RequestID string `json:"request_id,omitempty"`
+	// Problem is the document: Type is the stable URI of the kind of
+	// problem, "urn:sparr:problem:<slug>"; Detail says what was wrong and
+	// what to do about it; RequestID finds the request in the hub's logs;
 	// Errors point at the fields at fault.
-	Errors []protocol.ProblemField `json:"errors,omitempty"`
+	protocol.Problem
 
 	// Op is the request that was answered, "POST /v1/flags".
 	Op string `json:"-"`
 	// RetryAfter is how long the hub asked the client to wait (429, 503);
 	// zero if it did not say.
 	RetryAfter time.Duration `json:"-"`
+	// Attempts is how many times the client sent the request; more than 1
+	// when it retried (see [Retry]).
+	Attempts int `json:"-"`
 
-	// hasRetryAfter says the answer had a Retry-After header.
-	hasRetryAfter bool
+	// status is the answer's HTTP status, which the client acts on (the
+	// document's Status should be the same).
+	status int
+	// requestID is the answer's X-Request-Id header.
+	requestID string
+	// hasRetryAfter says the answer had a Retry-After header; toldWhen
+	// says it was one the client could read, so that RetryAfter, even
+	// zero, is what the hub asked for.
+	hasRetryAfter, toldWhen bool
 }
 
-// Error returns the request, title, status, detail and request id.
+// Error returns the request, title, status, detail and request id, and how
+// many attempts were made if more than one.
 func (p *Problem) Error() string {
 	var b strings.Builder
 	if p.Op != "" {
 		b.WriteString(p.Op + ": ")
 	}
+	status := p.httpStatus()
 	title := p.Title
 	if title == "" {
-		title = http.StatusText(p.Status)
+		title = http.StatusText(status)
 	}
-	fmt.Fprintf(&b, "%s (%d)", title, p.Status)
+	fmt.Fprintf(&b, "%s (%d)", title, status)
 	if p.Detail != "" {
 		b.WriteString(": " + p.Detail)
 	}
-	if p.RequestID != "" {
-		b.WriteString(" [request id " + p.RequestID + "]")
+	if id := cmp.Or(p.RequestID, p.requestID); id != "" {
+		b.WriteString(" [request id " + id + "]")
+	}
+	if p.Attempts > 1 {
+		fmt.Fprintf(&b, " (after %d attempts)", p.Attempts)
 	}
 	return b.String()
 }
@@ -158,6 +170,10 @@ func (p *Problem) Error() string {
 // Slug returns the part of Type after "urn:sparr:problem:", such as
 // "state-conflict".
 func (p *Problem) Slug() string { return strings.TrimPrefix(p.Type, "urn:sparr:problem:") }
+
+// httpStatus is the answer's status, or for a Problem made by hand the
+// document's.
+func (p *Problem) httpStatus() int { return cmp.Or(p.status, p.Status) }
 
 // Is reports whether the problem is of the kind target names.
 func (p *Problem) Is(target error) bool {
@@ -170,20 +186,20 @@ func (p *Problem) Is(target error) bool {
 		return false
 	}
 	// Not a problem type of ours: judge by the status alone.
-	switch {
-	case p.Status == http.StatusTooManyRequests:
+	switch status := p.httpStatus(); {
+	case status == http.StatusTooManyRequests:
 		return target == ErrRateLimited
-	case p.Status == http.StatusBadGateway || p.Status == http.StatusServiceUnavailable || p.Status == http.StatusGatewayTimeout:
+	case status == http.StatusBadGateway || status == http.StatusServiceUnavailable || status == http.StatusGatewayTimeout:
 		return target == ErrUnavailable
-	case p.Status >= 500:
+	case status >= 500:
 		return target == ErrInternal
-	case p.Status == http.StatusUnauthorized:
+	case status == http.StatusUnauthorized:
 		return target == ErrUnauthenticated
-	case p.Status == http.StatusForbidden:
+	case status == http.StatusForbidden:
 		return target == ErrForbidden
-	case p.Status == http.StatusNotFound:
+	case status == http.StatusNotFound:
 		return target == ErrNotFound
-	case p.Status >= 400:
+	case status >= 400:
 		return target == ErrBadRequest
 	}
 	return false
@@ -196,11 +212,19 @@ const maxProblemSize = 64 << 10
 func readProblem(op string, resp *http.Response) *Problem {
 	defer resp.Body.Close()
 	body, _ := io.ReadAll(io.LimitReader(resp.Body, maxProblemSize))
-	p := &Problem{}
-	mt, _, _ := mime.ParseMediaType(resp.Header.Get("Content-Type"))
+	return parseProblem(op, resp.StatusCode, resp.Header, body)
+}
+
+// parseProblem reads an error answer: its problem document, if it is one
+// (application/problem+json, or application/json, that decodes, with a
+// type or a title), kept as sent; otherwise the answer's status, the start
+// of its body and its request id header.
+func parseProblem(op string, status int, header http.Header, body []byte) *Problem {
+	p := &Problem{Op: op, status: status, requestID: header.Get("X-Request-Id")}
+	mt, _, _ := mime.ParseMediaType(header.Get("Content-Type"))
 	if mt == protocol.ProblemContentType || mt == "application/json" {
-		if err := json.Unmarshal(body, p); err != nil {
-			p = &Problem{}
+		if err := json.Unmarshal(body, &p.Problem); err != nil {
+			p.Problem = protocol.Problem{}
 		}
 	}
 	if p.Type == "" && p.Detail == "" {
@@ -209,13 +233,13 @@ func readProblem(op string, resp *http.Response) *Problem {
 			p.Detail = p.Detail[:200] + "…"
 		}
 	}
-	p.Status = resp.StatusCode
-	p.Op = op
-	if p.RequestID == "" {
-		p.RequestID = resp.Header.Get("X-Request-Id")
+	if p.Type == "" && p.Title == "" {
+		// Not a problem document: what the answer itself says.
+		p.Status, p.RequestID = status, cmp.Or(p.RequestID, p.requestID)
 	}
-	p.RetryAfter, _ = protocol.ParseRetryAfter(resp.Header.Get("Retry-After"), time.Now())
-	p.hasRetryAfter = resp.Header.Get("Retry-After") != ""
+	v := header.Get("Retry-After")
+	p.RetryAfter, p.toldWhen = protocol.ParseRetryAfter(v, time.Now())
+	p.hasRetryAfter = v != ""
 	return p
 }
 

@@ -84,14 +84,14 @@ func Example() {
 	if err != nil {
 		panic(err)
 	}
-	waitUntil(func() bool { return rep.Check(applicant[0]).Advice == client.AdviceVerify })
+	waitUntil(func() bool { return rep.Check(applicant[0]).Advice == api.AdviceVerify })
 	fmt.Println("Bank B's replica:", rep.Check(applicant[0]))
-	res, err := bankB.Check(ctx, client.PurposeCreditApplication, applicant[0])
+	res, err := bankB.Check(ctx, api.PurposeCreditApplication, applicant[0])
 	if err != nil {
 		panic(err)
 	}
 	fmt.Println("the hub:", res.Results[0].Advice)
-	if _, err := bankB.ReportOutcome(ctx, res.ID, client.OutcomeNotVerified); err != nil {
+	if _, err := bankB.ReportOutcome(ctx, res.ID, api.OutcomeNotVerified); err != nil {
 		panic(err)
 	}
 
@@ -99,7 +99,7 @@ func Example() {
 	if _, err := bankA.LiftFlag(ctx, placed.Flag.ID); err != nil {
 		panic(err)
 	}
-	waitUntil(func() bool { return rep.Check(applicant[0]).Advice == client.AdviceNone })
+	waitUntil(func() bool { return rep.Check(applicant[0]).Advice == api.AdviceNone })
 	fmt.Println("after the lift:", rep.Check(applicant[0]), rep.Stats().Flags)
 
 	// Lifting it again is refused: the flag has ended.
@@ -133,6 +133,62 @@ func ExampleClient_Tokenize() {
 	// Output:
 	// true check-digit
 	// tokenize pnr identifier [0]: pnr: check digit is 5, expected 4
+}
+
+// ExampleClient_AddMember is the operator registering a regulator, and the
+// regulator verifying the exchange log against the log key the operator
+// gave it, as sparr log verify does.
+func ExampleClient_AddMember() {
+	t := newExampleT()
+	defer t.done()
+	hub := hubtest.Start(t, hubtest.Options{})
+	ctx := context.Background()
+	op, err := client.New(client.Config{HubURL: hub.URL, MemberID: hub.Operator.ID, Key: hub.Operator.Key})
+	if err != nil {
+		panic(err)
+	}
+
+	// The regulator made a key and gave the operator its public half.
+	regKey, err := protocol.GenerateSigningKey(protocol.EdDSA, nil)
+	if err != nil {
+		panic(err)
+	}
+	set, err := protocol.NewKeySet(regKey.Public())
+	if err != nil {
+		panic(err)
+	}
+	jwks, err := set.MarshalJSON()
+	if err != nil {
+		panic(err)
+	}
+	added, err := op.AddMember(ctx, api.MemberRequest{ID: "fi", Name: "Finansinspektionen", Roles: []api.Role{api.RoleRegulator}, JWKS: jwks})
+	if err != nil {
+		panic(err)
+	}
+	fmt.Println("added:", added.Member.ID, added.Member.Roles, added.Member.Status)
+
+	// The regulator holds the hub's log to a key it got out of band.
+	reg, err := client.New(client.Config{HubURL: hub.URL, MemberID: "fi", Key: regKey})
+	if err != nil {
+		panic(err)
+	}
+	if _, err := hub.PublishCheckpoint(); err != nil {
+		panic(err)
+	}
+	logKey, err := protocol.NewLogVerifier(hub.Keys.LogVerifier)
+	if err != nil {
+		panic(err)
+	}
+	_, report, err := (&protocol.LogAuditor{Fetcher: reg.Log(), Key: logKey}).Verify(ctx, nil)
+	if err != nil {
+		panic(err)
+	}
+	// The log holds the registration of the operator, at the hub's first
+	// start, and of the regulator.
+	fmt.Println("verified, members added:", report.Actions[protocol.LogMemberAdded])
+	// Output:
+	// added: fi [regulator] active
+	// verified, members added: 2
 }
 
 // waitUntil polls cond for up to ten seconds.

@@ -11,10 +11,8 @@ import (
 	"strconv"
 
 	"github.com/sparr-dev/sparr/protocol"
+	"github.com/sparr-dev/sparr/protocol/api"
 )
-
-// MaxFeedPage is the most events one feed request returns.
-const MaxFeedPage = 1000
 
 // An Event is one signed record with its place in the hub's sequence: from
 // the feed, a snapshot, [Client.Record], or a webhook delivery. Its record
@@ -43,7 +41,8 @@ type Event struct {
 // Delivered reports whether the event came by webhook.
 func (e *Event) Delivered() bool { return e.WebhookID != "" }
 
-// A FeedPage is one page of the event feed.
+// A FeedPage is one page of the event feed ([api.FeedPage]), with every
+// record verified.
 type FeedPage struct {
 	// Events are the member's events after the cursor, in sequence order,
 	// verified.
@@ -57,13 +56,13 @@ type FeedPage struct {
 	More bool
 }
 
-// Feed reads one page of up to limit (1 to MaxFeedPage) events after the
+// Feed reads one page of up to limit (1 to [api.MaxFeedPage]) events after the
 // cursor, checked by [Verifier.Feed]. A cursor older than the feed keeps
 // gives [ErrCursorExpired]: take a snapshot. Records erased since (a lifted flag's earlier records) are
 // not in the feed; the lift that follows says to delete what you hold.
 func (c *Client) Feed(ctx context.Context, after uint64, limit int) (*FeedPage, error) {
-	if limit < 1 || limit > MaxFeedPage {
-		return nil, fmt.Errorf("feed: limit %d: want 1 to %d", limit, MaxFeedPage)
+	if limit < 1 || limit > api.MaxFeedPage {
+		return nil, fmt.Errorf("feed: limit %d: want 1 to %d", limit, api.MaxFeedPage)
 	}
 	path := "/v1/events?after=" + strconv.FormatUint(after, 10) + "&limit=" + strconv.Itoa(limit)
 	answer, err := c.fetch(ctx, request{method: http.MethodGet, path: path})
@@ -74,7 +73,7 @@ func (c *Client) Feed(ctx context.Context, after uint64, limit int) (*FeedPage, 
 }
 
 // Events returns the member's events after the cursor, in order, each
-// verified, reading the feed in pages of MaxFeedPage until it has caught
+// verified, reading the feed in pages of [api.MaxFeedPage] until it has caught
 // up. It stops at the first error, which it yields with a nil event:
 // [ErrCursorExpired] when the cursor is older than the feed keeps.
 //
@@ -88,7 +87,7 @@ func (c *Client) Feed(ctx context.Context, after uint64, limit int) (*FeedPage, 
 func (c *Client) Events(ctx context.Context, after uint64) iter.Seq2[*Event, error] {
 	return func(yield func(*Event, error) bool) {
 		for {
-			page, err := c.Feed(ctx, after, MaxFeedPage)
+			page, err := c.Feed(ctx, after, api.MaxFeedPage)
 			if err != nil {
 				yield(nil, err)
 				return
@@ -106,7 +105,8 @@ func (c *Client) Events(ctx context.Context, after uint64) iter.Seq2[*Event, err
 	}
 }
 
-// A Snapshot is every active flag's records and every active suspicion hit
+// A Snapshot is the hub's snapshot ([api.Snapshot]), with every record
+// verified: every active flag's records and every active suspicion hit
 // the member is entitled to, consistent at Seq: apply them, then follow the
 // feed from Seq and nothing is missed.
 type Snapshot struct {
@@ -143,7 +143,7 @@ func (c *Client) WalkSnapshot(ctx context.Context, fn func(*Event) error) (uint6
 	// Records are verified a batch at a time on every core, and handed to
 	// fn in the order the hub sent them.
 	const batch = 512
-	pending := make([]feedEvent, 0, batch)
+	pending := make([]api.FeedEvent, 0, batch)
 	flush := func() error {
 		events, err := c.verifier.events(ctx, pending)
 		if err != nil {
@@ -157,7 +157,7 @@ func (c *Client) WalkSnapshot(ctx context.Context, fn func(*Event) error) (uint6
 		}
 		return nil
 	}
-	seq, err := decodeSnapshot(resp.Body, func(fe feedEvent) error {
+	seq, err := decodeSnapshot(resp.Body, func(fe api.FeedEvent) error {
 		pending = append(pending, fe)
 		if len(pending) == batch {
 			return flush()
@@ -174,7 +174,7 @@ func (c *Client) WalkSnapshot(ctx context.Context, fn func(*Event) error) (uint6
 }
 
 // decodeSnapshot decodes {"seq":N,"records":[…]} one record at a time.
-func decodeSnapshot(r io.Reader, fn func(feedEvent) error) (uint64, error) {
+func decodeSnapshot(r io.Reader, fn func(api.FeedEvent) error) (uint64, error) {
 	dec := json.NewDecoder(r)
 	if err := expectDelim(dec, '{'); err != nil {
 		return 0, err
@@ -197,7 +197,7 @@ func decodeSnapshot(r io.Reader, fn func(feedEvent) error) (uint64, error) {
 				return 0, err
 			}
 			for dec.More() {
-				var fe feedEvent
+				var fe api.FeedEvent
 				if err := dec.Decode(&fe); err != nil {
 					return 0, fmt.Errorf("records: %w", err)
 				}

@@ -12,6 +12,7 @@ import (
 	"golang.org/x/mod/sumdb/tlog"
 
 	"github.com/sparr-dev/sparr/protocol"
+	"github.com/sparr-dev/sparr/protocol/api"
 )
 
 // Errors about proving that a write is in the hub's exchange log.
@@ -73,14 +74,6 @@ type LogInclusion struct {
 	Proof      tlog.RecordProof
 }
 
-// proofAnswer is the hub's answer to GET /v1/log/proof/inclusion.
-type proofAnswer struct {
-	Index *uint64  `json:"index"`
-	Size  uint64   `json:"size"`
-	Proof []string `json:"proof"`
-	Entry string   `json:"entry"`
-}
-
 // VerifyInclusion proves that the exchange-log entry at index (the
 // LogIndex of a [WriteResult] or [CheckResult], or the index
 // [Client.ReportOutcome] returns) is the member's own entry of action,
@@ -104,7 +97,7 @@ func (c *Client) VerifyInclusion(ctx context.Context, index uint64, action proto
 	if err != nil {
 		return nil, fmt.Errorf("the hub's configuration: %w", err)
 	}
-	checkpoint, err := c.fetch(ctx, request{method: http.MethodGet, path: "/v1/log/checkpoint"})
+	checkpoint, err := c.Log().Checkpoint(ctx)
 	if err != nil {
 		return nil, err
 	}
@@ -138,7 +131,7 @@ func CheckInclusion(key note.Verifier, member string, action protocol.LogAction,
 	if err != nil {
 		return nil, &InclusionError{Index: index, Checkpoint: bytes.Clone(checkpoint), Answer: bytes.Clone(answer), Err: err}
 	}
-	var a proofAnswer
+	var a api.ProofResponse
 	if err := json.Unmarshal(answer, &a); err != nil {
 		return fail(ErrInclusionProof, "the answer is not a proof: %v", err)
 	}

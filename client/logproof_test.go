@@ -33,7 +33,7 @@ func TestVerifyInclusion(t *testing.T) {
 		t.Fatal(err)
 	}
 	placed := place(t, bank, hub.Now(), toks[0])
-	checked, err := other.Check(ctx, client.PurposeCreditApplication, toks[0])
+	checked, err := other.Check(ctx, api.PurposeCreditApplication, toks[0])
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -86,7 +86,7 @@ func TestCheckInclusionRefusesTampering(t *testing.T) {
 		t.Fatal(err)
 	}
 	placed := place(t, bank, hub.Now(), toks[0])
-	if _, err := bank.Check(ctx, client.PurposePayment, toks[0]); err != nil {
+	if _, err := bank.Check(ctx, api.PurposePayment, toks[0]); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := hub.PublishCheckpoint(); err != nil {

@@ -31,7 +31,7 @@ func TestFlagReasons(t *testing.T) {
 	if got := placed.Record.Event.(protocol.FlagPlaced).Reason; got != protocol.PlaceLostIDDocument {
 		t.Errorf("placed record: got reason %q, want %q", got, protocol.PlaceLostIDDocument)
 	}
-	res, err := b.Check(ctx, client.PurposeCreditApplication, toks[0])
+	res, err := b.Check(ctx, api.PurposeCreditApplication, toks[0])
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -360,11 +360,11 @@ func (r *Receiver) Verify(ctx context.Context, h http.Header, body []byte) (*Eve
 func (r *Receiver) verifier(ctx context.Context) (protocol.WebhookVerifier, error) {
 	keys := r.cfg.WebhookKeys
 	if r.cfg.Client != nil {
-		conf, err := r.cfg.Client.Configuration(ctx)
+		key, err := r.cfg.Client.hubWebhookKey(ctx)
 		if err != nil {
 			return protocol.WebhookVerifier{}, err
 		}
-		keys = append(slices.Clip(keys), conf.WebhookKey())
+		keys = append(slices.Clip(keys), key)
 	}
 	r.mu.RLock()
 	secrets := r.secrets

@@ -299,7 +299,7 @@ func TestReceiverRealDeliveries(t *testing.T) {
 		clock.Advance(-10 * time.Minute)
 		defer clock.Advance(10 * time.Minute)
 		place(t, origin, hub.Now(), toks[0])
-		e := waitEndpoint(t, member, func(e *client.Endpoint) bool { return e.DeadLetters > 0 })
+		e := waitEndpoint(t, member, func(e *api.Endpoint) bool { return e.DeadLetters > 0 })
 		if d := e.RecentDeadLetters[0]; d.Status != http.StatusBadRequest || !strings.Contains(d.Response, client.CodeAuthenticationFailed) || !strings.Contains(d.Response, "too old") {
 			t.Errorf("dead letter %+v, want 400 authentication_failed: too old", d)
 		}

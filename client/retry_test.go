@@ -35,7 +35,7 @@ func TestRetriesOnlyWhereSafe(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	check, err := c.Check(ctx, client.PurposeOther, toks[0])
+	check, err := c.Check(ctx, api.PurposeOther, toks[0])
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -68,30 +68,30 @@ func TestRetriesOnlyWhereSafe(t *testing.T) {
 			return err
 		}, 2, true},
 		{"a check whose answer is lost", checkOp, lose, func() error {
-			_, err := c.Check(ctx, client.PurposeOther, toks[0])
+			_, err := c.Check(ctx, api.PurposeOther, toks[0])
 			return err
 		}, 1, false},
 		{"a check answered 502", checkOp, badGateway, func() error {
-			_, err := c.Check(ctx, client.PurposeOther, toks[0])
+			_, err := c.Check(ctx, api.PurposeOther, toks[0])
 			if !errors.Is(err, client.ErrUnavailable) {
 				return fmt.Errorf("got %v, want ErrUnavailable", err)
 			}
 			return err
 		}, 1, false},
 		{"a check answered 503 with Retry-After, unseen by the hub", checkOp, busy, func() error {
-			_, err := c.Check(ctx, client.PurposeOther, toks[0])
+			_, err := c.Check(ctx, api.PurposeOther, toks[0])
 			return err
 		}, 2, true},
 		{"a check answered 429, unseen by the hub", checkOp, limited, func() error {
-			_, err := c.Check(ctx, client.PurposeOther, toks[0])
+			_, err := c.Check(ctx, api.PurposeOther, toks[0])
 			return err
 		}, 2, true},
 		{"suspicion details whose answer is lost", "POST /v1/suspicions/" + susp.Suspicion.ID + "/details", lose, func() error {
-			_, err := c.SuspicionDetails(ctx, susp.Suspicion.ID, client.PurposeOther, "a test of what is sent again and what is not")
+			_, err := c.SuspicionDetails(ctx, susp.Suspicion.ID, api.PurposeOther, "a test of what is sent again and what is not")
 			return err
 		}, 1, false},
 		{"an outcome whose answer is lost", outcomeOp, lose, func() error {
-			_, err := c.ReportOutcome(ctx, check.ID, client.OutcomeVerified)
+			_, err := c.ReportOutcome(ctx, check.ID, api.OutcomeVerified)
 			if errors.Is(err, client.ErrStateConflict) {
 				return fmt.Errorf("got %v: sent again and refused as a second report", err)
 			}
@@ -121,7 +121,7 @@ func TestRetriesOnlyWhereSafe(t *testing.T) {
 	}
 	// The outcome whose answer was lost was recorded: the hub refuses a
 	// second.
-	if _, err := c.ReportOutcome(ctx, check.ID, client.OutcomeVerified); !errors.Is(err, client.ErrStateConflict) {
+	if _, err := c.ReportOutcome(ctx, check.ID, api.OutcomeVerified); !errors.Is(err, client.ErrStateConflict) {
 		t.Errorf("reporting the outcome again: got %v, want ErrStateConflict", err)
 	}
 }
@@ -141,7 +141,7 @@ func TestBearerErrorNotRetried(t *testing.T) {
 		}
 		return pass
 	})
-	_, err := c.Check(context.Background(), client.PurposeOther, recordToken("x"))
+	_, err := c.Check(context.Background(), api.PurposeOther, recordToken("x"))
 	if !errors.Is(err, client.ErrUnavailable) {
 		t.Errorf("got %v, want ErrUnavailable", err)
 	}

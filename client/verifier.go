@@ -10,9 +10,9 @@ import (
 	"slices"
 	"sync"
 	"sync/atomic"
-	"time"
 
 	"github.com/sparr-dev/sparr/protocol"
+	"github.com/sparr-dev/sparr/protocol/api"
 )
 
 // Errors that say a record verifies under the hub's keys but is not where
@@ -20,8 +20,8 @@ import (
 // [*RecordError], which carries the record; each also matches
 // protocol.ErrInvalidClaim.
 var (
-	// ErrWrongSubject: a flag record in a check's answer is not about the
-	// token it is the answer for.
+	// ErrWrongSubject: a record is not about the token the answer is for:
+	// a flag record in a check's answer, the record of an erasure.
 	ErrWrongSubject = errors.New("record about another subject")
 	// ErrWrongObject: a record is not of the flag, the suspicion or the
 	// record id that the answer puts it under.
@@ -29,8 +29,9 @@ var (
 	// ErrWrongSubmission: the record in a write's answer has another txn
 	// than the submission's jti.
 	ErrWrongSubmission = errors.New("record of another submission")
-	// ErrWrongType: the answer announces another event type than the
-	// record's.
+	// ErrWrongType: the record is of another event type than the answer
+	// announces, or than the request makes (an erasure's record is
+	// subject-erased).
 	ErrWrongType = errors.New("record of another type than announced")
 )
 
@@ -92,36 +93,12 @@ type Verifier struct {
 	Keys *Keys
 }
 
-// checkAnswer is the hub's answer to POST /v1/check.
-type checkAnswer struct {
-	CheckID   string    `json:"check_id"`
-	CheckedAt time.Time `json:"checked_at"`
-	Results   []struct {
-		Token  protocol.Token `json:"token"`
-		Advice Advice         `json:"advice"`
-		Flag   *struct {
-			FlagID    string            `json:"flag_id"`
-			Kind      protocol.FlagKind `json:"kind"`
-			Thawed    bool              `json:"thawed"`
-			ThawUntil *time.Time        `json:"thaw_until"`
-			ExpiresAt time.Time         `json:"expires_at"`
-			Records   []string          `json:"records"`
-		} `json:"flag"`
-		Suspicions *struct {
-			Count      int                          `json:"count"`
-			Categories []protocol.SuspicionCategory `json:"categories"`
-			IDs        []string                     `json:"suspicion_ids"`
-		} `json:"suspicions"`
-	} `json:"results"`
-	LogIndex uint64 `json:"log_index"`
-}
-
 // Check checks the answer to a check of tokens: a result for each token,
 // in order, and every flag record verified and about that token and that
 // flag.
 func (v *Verifier) Check(ctx context.Context, tokens []protocol.Token, answer []byte) (*CheckResult, error) {
 	const op = "POST /v1/check"
-	var a checkAnswer
+	var a api.CheckResponse
 	if err := decodeAnswer(op, answer, &a); err != nil {
 		return nil, err
 	}
@@ -135,10 +112,7 @@ func (v *Verifier) Check(ctx context.Context, tokens []protocol.Token, answer []
 		}
 		tr := TokenResult{Token: r.Token, Advice: r.Advice}
 		if f := r.Flag; f != nil {
-			cf := &CheckedFlag{ID: f.FlagID, Kind: f.Kind, Thawed: f.Thawed, ExpiresAt: f.ExpiresAt, JWS: f.Records}
-			if f.ThawUntil != nil {
-				cf.ThawUntil = *f.ThawUntil
-			}
+			cf := &CheckedFlag{ID: f.FlagID, Kind: f.Kind, Thawed: f.Thawed, ThawUntil: f.ThawUntil, ExpiresAt: f.ExpiresAt, JWS: f.Records}
 			for _, jws := range f.Records {
 				rec, err := v.Keys.Verify(ctx, []byte(jws))
 				if err != nil {
@@ -151,9 +125,7 @@ func (v *Verifier) Check(ctx context.Context, tokens []protocol.Token, answer []
 			}
 			tr.Flag = cf
 		}
-		if s := r.Suspicions; s != nil {
-			tr.Suspicions = &SuspicionHits{Count: s.Count, Categories: s.Categories, IDs: s.IDs}
-		}
+		tr.Suspicions = r.Suspicions
 		res.Results[i] = tr
 	}
 	return res, nil
@@ -172,23 +144,13 @@ func flagRecordOf(rec *protocol.Record, jws string, tok protocol.Token, flagID s
 	return nil
 }
 
-// writeAnswer is the hub's JSON answer to a submission.
-type writeAnswer struct {
-	Flag      *Flag      `json:"flag"`
-	Suspicion *Suspicion `json:"suspicion"`
-	Record    string     `json:"record"`
-	Existing  bool       `json:"existing"`
-	Seq       uint64     `json:"seq"`
-	LogIndex  uint64     `json:"log_index"`
-}
-
 // Write checks the answer to a signed submission: its record, if it has
 // one, verified and of the submission (its txn is the submission's jti).
 // If the record does not fit, the write has happened but the answer cannot
 // be trusted: the error is a [*RecordError] and the result holds what the
 // hub answered, without Record.
 func (v *Verifier) Write(ctx context.Context, s *Submission, answer []byte) (*WriteResult, error) {
-	var a writeAnswer
+	var a api.WriteResponse
 	if err := decodeAnswer("POST "+s.Path, answer, &a); err != nil {
 		return nil, err
 	}
@@ -209,26 +171,12 @@ func (v *Verifier) Write(ctx context.Context, s *Submission, answer []byte) (*Wr
 	return res, nil
 }
 
-// feedAnswer is the hub's answer to GET /v1/events.
-type feedAnswer struct {
-	Events []feedEvent `json:"events"`
-	Next   uint64      `json:"next"`
-	More   bool        `json:"more"`
-}
-
-// feedEvent is one event of the feed or a snapshot on the wire.
-type feedEvent struct {
-	Seq  uint64             `json:"seq"`
-	Type protocol.EventType `json:"type"`
-	JWS  string             `json:"jws"`
-}
-
 // Feed checks a page of the feed read after the cursor: sequence numbers
 // that rise from the cursor, a next cursor not before the last event, and
 // every record verified and of the type announced.
 func (v *Verifier) Feed(ctx context.Context, after uint64, answer []byte) (*FeedPage, error) {
 	const op = "GET /v1/events"
-	var a feedAnswer
+	var a api.FeedPage
 	if err := decodeAnswer(op, answer, &a); err != nil {
 		return nil, err
 	}
@@ -249,19 +197,10 @@ func (v *Verifier) Feed(ctx context.Context, after uint64, answer []byte) (*Feed
 	return &FeedPage{Events: events, Next: a.Next, More: a.More}, nil
 }
 
-// recordAnswer is the hub's answer to GET /v1/records/{jti}.
-type recordAnswer struct {
-	ID       string             `json:"id"`
-	Type     protocol.EventType `json:"type"`
-	Seq      uint64             `json:"seq"`
-	IssuedAt time.Time          `json:"issued_at"`
-	JWS      string             `json:"jws"`
-}
-
 // Record checks the answer to a request for the record jti: the record
 // verified, of the type announced, and with that jti.
 func (v *Verifier) Record(ctx context.Context, jti string, answer []byte) (*Event, error) {
-	var a recordAnswer
+	var a api.RecordResponse
 	if err := decodeAnswer("GET /v1/records/"+url.PathEscape(jti), answer, &a); err != nil {
 		return nil, err
 	}
@@ -275,18 +214,10 @@ func (v *Verifier) Record(ctx context.Context, jti string, answer []byte) (*Even
 	return e, nil
 }
 
-// detailsAnswer is the hub's answer to a request for a suspicion's
-// details.
-type detailsAnswer struct {
-	Suspicion *Suspicion `json:"suspicion"`
-	Records   []string   `json:"records"`
-	LogIndex  uint64     `json:"log_index"`
-}
-
 // SuspicionDetails checks the answer to a request for the details of the
 // suspicion suspicionID: every record verified and of that suspicion.
 func (v *Verifier) SuspicionDetails(ctx context.Context, suspicionID string, answer []byte) (*SuspicionDetails, error) {
-	var a detailsAnswer
+	var a api.DetailsResponse
 	if err := decodeAnswer("POST /v1/suspicions/"+url.PathEscape(suspicionID)+"/details", answer, &a); err != nil {
 		return nil, err
 	}
@@ -302,6 +233,31 @@ func (v *Verifier) SuspicionDetails(ctx context.Context, suspicionID string, ans
 		d.Records = append(d.Records, rec)
 	}
 	return d, nil
+}
+
+// Erasure checks the answer to an erasure of subject: its record verified,
+// a subject-erased record, and about subject. If the record does not fit,
+// the erasure has happened but the answer cannot be trusted: the error is
+// a [*RecordError] and the result holds what the hub answered, without
+// Record.
+func (v *Verifier) Erasure(ctx context.Context, subject protocol.Token, answer []byte) (*ErasureResult, error) {
+	var a api.ErasureResponse
+	if err := decodeAnswer("POST /v1/admin/erasures", answer, &a); err != nil {
+		return nil, err
+	}
+	res := &ErasureResult{RecordJWS: a.Record, Seq: a.Seq, LogIndex: a.LogIndex, RecordsErased: a.RecordsErased, LogEntriesErased: a.LogEntriesErased}
+	rec, err := v.Keys.Verify(ctx, []byte(a.Record))
+	if err != nil {
+		return res, err
+	}
+	if t := rec.Event.EventType(); t != protocol.EventSubjectErased {
+		return res, &RecordError{JWS: a.Record, Err: fmt.Errorf("%w (%w): the answer to an erasure carries a %s record", ErrWrongType, protocol.ErrInvalidClaim, t.Short())}
+	}
+	if subjects, _ := rec.Subject.Tokens(); !slices.Contains(subjects, subject) {
+		return res, &RecordError{JWS: a.Record, Err: fmt.Errorf("%w (%w): the record is not about the subject erased", ErrWrongSubject, protocol.ErrInvalidClaim)}
+	}
+	res.Record = rec
+	return res, nil
 }
 
 // Event verifies one record of the feed or a snapshot, announced with its
@@ -320,7 +276,7 @@ func (v *Verifier) Event(ctx context.Context, seq uint64, typ protocol.EventType
 // events verifies records on every core and returns them in the order
 // given; on failure, the error of the first record (in that order) that
 // failed.
-func (v *Verifier) events(ctx context.Context, fes []feedEvent) ([]*Event, error) {
+func (v *Verifier) events(ctx context.Context, fes []api.FeedEvent) ([]*Event, error) {
 	out := make([]*Event, len(fes))
 	errs := make([]error, len(fes))
 	var next atomic.Int64

@@ -321,7 +321,7 @@ func TestProblemKinds(t *testing.T) {
 			t.Errorf("%s: no sentinels expected; map the new problem type in errors.go and here", pt.Slug())
 			continue
 		}
-		if got := matches(&client.Problem{Type: pt.URI, Title: pt.Title, Status: pt.Status}); !slices.Equal(got, w) {
+		if got := matches(&client.Problem{Problem: protocol.Problem{Type: pt.URI, Title: pt.Title, Status: pt.Status}}); !slices.Equal(got, w) {
 			t.Errorf("%s: got %v, want %v", pt.Slug(), got, w)
 		}
 	}
@@ -332,7 +332,7 @@ func TestProblemKinds(t *testing.T) {
 		413: {"ErrBadRequest"}, 429: {"ErrRateLimited"}, 500: {"ErrInternal"},
 		502: {"ErrUnavailable"}, 503: {"ErrUnavailable"}, 504: {"ErrUnavailable"}, 200: nil,
 	} {
-		if got := matches(&client.Problem{Status: status}); !slices.Equal(got, w) {
+		if got := matches(&client.Problem{Problem: protocol.Problem{Status: status}}); !slices.Equal(got, w) {
 			t.Errorf("a %d from a proxy: got %v, want %v", status, got, w)
 		}
 	}

@@ -11,71 +11,19 @@ import (
 	"github.com/google/uuid"
 
 	"github.com/sparr-dev/sparr/protocol"
+	"github.com/sparr-dev/sparr/protocol/api"
 )
 
-// A FlagStatus is where a flag is in its life.
-type FlagStatus string
-
-// The flag statuses. Thawing is a window on an active flag, not a status.
-const (
-	FlagActive  FlagStatus = "active"
-	FlagLifted  FlagStatus = "lifted"
-	FlagExpired FlagStatus = "expired"
-)
-
-// A Flag is a protection flag as the hub shows it. A flag that has ended
-// (lifted or expired) keeps no subject, consent reference or police report.
-type Flag struct {
-	ID string `json:"flag_id"`
-	// Subject is the protected token; zero once the flag has ended.
-	Subject protocol.Token    `json:"subject"`
-	Kind    protocol.FlagKind `json:"kind"`
-	// Origin is the member that placed it.
-	Origin string     `json:"origin"`
-	Status FlagStatus `json:"status"`
-	// Thawed says protection is suspended right now.
-	Thawed    bool      `json:"thawed"`
-	PlacedAt  time.Time `json:"placed_at"`
-	ExpiresAt time.Time `json:"expires_at"`
-	// ThawFrom and ThawUntil are the current or coming thaw window, if any.
-	ThawFrom     time.Time              `json:"thaw_from,omitzero"`
-	ThawUntil    time.Time              `json:"thaw_until,omitzero"`
-	ConsentRef   string                 `json:"consent_ref,omitempty"`
-	PoliceReport *protocol.PoliceReport `json:"police_report,omitempty"`
-}
-
-// A SuspicionStatus is where a suspicion is in its life.
-type SuspicionStatus string
-
-// The suspicion statuses.
-const (
-	SuspicionActive    SuspicionStatus = "active"
-	SuspicionRetracted SuspicionStatus = "retracted"
-	SuspicionExpired   SuspicionStatus = "expired"
-)
-
-// A Suspicion is a shared fraud suspicion, as the hub shows it to the
-// member that reported it or asked for its details.
-type Suspicion struct {
-	ID           string                     `json:"suspicion_id"`
-	Subjects     []protocol.Token           `json:"subjects,omitempty"`
-	Category     protocol.SuspicionCategory `json:"category"`
-	Origin       string                     `json:"origin"`
-	Status       SuspicionStatus            `json:"status"`
-	ReportedAt   time.Time                  `json:"reported_at"`
-	ExpiresAt    time.Time                  `json:"expires_at"`
-	PoliceReport *protocol.PoliceReport     `json:"police_report,omitempty"`
-}
-
-// A WriteResult is the hub's answer to a signed submission.
+// A WriteResult is the hub's answer to a signed submission
+// ([api.WriteResponse]), with its record verified.
 type WriteResult struct {
 	// SubmissionID is the submission's jti, its idempotency key.
 	SubmissionID string
 	// Flag is the flag after a flag write; for a place-flag answered with
 	// Existing, the flag that already protects the subject.
-	Flag *Flag
+	Flag *api.Flag
 	// Suspicion is the suspicion after a suspicion write.
-	Suspicion *Suspicion
+	Suspicion *api.Suspicion
 	// Record is the signed record the write produced, verified against the
 	// hub's keys; nil when Existing, or when a repeated submission's record
 	// has since been erased by a lift or retraction.
@@ -299,11 +247,10 @@ func (c *Client) RetractSuspicion(ctx context.Context, suspicionID string, reaso
 	return c.submit(ctx, protocol.RetractSuspicion{SuspicionID: suspicionID, Reason: reason})
 }
 
-// Flag reads a flag's current state.
-func (c *Client) Flag(ctx context.Context, flagID string) (*Flag, error) {
-	var out struct {
-		Flag *Flag `json:"flag"`
-	}
+// Flag reads a flag's current state: all of it for the member that placed
+// it, what a check would show for another.
+func (c *Client) Flag(ctx context.Context, flagID string) (*api.Flag, error) {
+	var out api.FlagResponse
 	if err := c.call(ctx, request{method: http.MethodGet, path: "/v1/flags/" + url.PathEscape(flagID)}, &out); err != nil {
 		return nil, err
 	}

@@ -251,7 +251,9 @@ func wantProblem(t testing.TB, resp *hubtest.Response, pt protocol.ProblemType) 
 }
 
 // withBearer sends a request with the given Authorization header value
-// ("" for none).
+// ("" for none): a header the member SDK never sends (another scheme, a
+// garbage or forged token, one replayed after it expired), so the request
+// is made here by hand.
 func withBearer(t testing.TB, hub *hubtest.Hub, method, path, authorization string) *hubtest.Response {
 	t.Helper()
 	req, err := http.NewRequestWithContext(context.Background(), method, hub.URL+path, nil)
@@ -284,6 +286,8 @@ func TestBearerRefusals(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	// mint forges bearer tokens the SDK never makes: for another hub, by
+	// a key the hub does not know, minted at a time of the test's choosing.
 	mint := func(key *protocol.SigningKey, member, aud string, at time.Time) string {
 		t.Helper()
 		tok, err := protocol.NewBearer(key, member, aud, at, protocol.MaxBearerLifetime)

@@ -220,6 +220,8 @@ func TestBadInputChangesNothingButTheLog(t *testing.T) {
 	oldEpoch.Epoch = 2
 	report := &protocol.PoliceReport{Authority: "Polismyndigheten", CaseNumber: "5000-K123456-26", Date: now.Format(time.DateOnly)}
 
+	// sign signs a submission as the SDK would, but lets edit forge what
+	// the SDK never sends: another audience, an old iat, a reused jti.
 	sign := func(m *hubtest.Member, req protocol.Request, edit func(*protocol.Submission)) []byte {
 		t.Helper()
 		s := &protocol.Submission{Issuer: m.ID, Audience: hub.URL, IssuedAt: clock.Now(), ID: nextJTI(), Request: req}
@@ -604,6 +606,9 @@ func TestRefusalsBeforeTheHandlerWriteNothing(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	// bearer and raw forge what the SDK never sends: bearer tokens by an
+	// unregistered key, for an unknown member or long expired, and
+	// Authorization headers that are no token at all.
 	bearer := func(key *protocol.SigningKey, member string, at time.Time) string {
 		tok, err := protocol.NewBearer(key, member, hub.URL, at, protocol.MaxBearerLifetime)
 		if err != nil {

@@ -2,6 +2,7 @@ package server_test
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -11,6 +12,7 @@ import (
 	"sync/atomic"
 	"testing"
 
+	"github.com/sparr-dev/sparr/client"
 	"github.com/sparr-dev/sparr/protocol"
 	"github.com/sparr-dev/sparr/protocol/api"
 	"github.com/sparr-dev/sparr/server"
@@ -59,34 +61,40 @@ func benchHub(b *testing.B, flags int) (*hubtest.Hub, *hubtest.Member, []string)
 func checkBodies(toks []string) [][]byte {
 	out := make([][]byte, len(toks))
 	for i, t := range toks {
-		out[i], _ = json.Marshal(map[string]any{"purpose": "credit-application", "tokens": []string{t}})
+		out[i], _ = json.Marshal(api.CheckRequest{Purpose: api.PurposeCreditApplication, Tokens: []string{t}})
 	}
 	return out
+}
+
+// loopbackClient returns the member SDK's client for m over hc, sending
+// each request once: what the benchmarks send their prepared bodies with.
+func loopbackClient(b *testing.B, hub *hubtest.Hub, m *hubtest.Member, hc *http.Client) *client.Client {
+	c, err := client.New(client.Config{HubURL: hub.URL, MemberID: m.ID, Key: m.Key, Now: hub.Now, HTTPClient: hc, Retry: client.Retry{Attempts: 1}})
+	if err != nil {
+		b.Fatal(err)
+	}
+	return c
 }
 
 func BenchmarkCheck(b *testing.B) {
 	hub, bank, toks := benchHub(b, 200)
 	bodies := checkBodies(toks)
 	bearer := bank.Bearer(b)
-	client := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 64}}
+	hc := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 64}}
 
 	b.Run("http", func(b *testing.B) {
+		c := loopbackClient(b, hub, bank, hc)
 		var n atomic.Int64
 		b.SetParallelism(8)
 		b.RunParallel(func(pb *testing.PB) {
 			for pb.Next() {
 				body := bodies[int(n.Add(1))%len(bodies)]
-				req, _ := http.NewRequest(http.MethodPost, hub.URL+"/v1/check", bytes.NewReader(body))
-				req.Header.Set("Content-Type", "application/json")
-				req.Header.Set("Authorization", "Bearer "+bearer)
-				resp, err := client.Do(req)
+				resp, err := c.Raw(context.Background(), client.RawRequest{Method: http.MethodPost, Path: "/v1/check", ContentType: "application/json", Body: body})
 				if err != nil {
 					b.Fatal(err)
 				}
-				io.Copy(io.Discard, resp.Body)
-				resp.Body.Close()
-				if resp.StatusCode != http.StatusOK {
-					b.Fatalf("status %d", resp.StatusCode)
+				if resp.Status != http.StatusOK {
+					b.Fatalf("status %d", resp.Status)
 				}
 			}
 		})
@@ -137,7 +145,7 @@ func BenchmarkCheck(b *testing.B) {
 		b.RunParallel(func(pb *testing.PB) {
 			for pb.Next() {
 				body := bodies[int(n.Add(1))%len(bodies)]
-				resp, err := client.Post(srv.URL, "application/json", bytes.NewReader(body))
+				resp, err := hc.Post(srv.URL, "application/json", bytes.NewReader(body))
 				if err != nil {
 					b.Fatal(err)
 				}
@@ -172,8 +180,9 @@ func BenchmarkPlace(b *testing.B) {
 				}
 			}
 			bearer := bank.Bearer(b)
-			client := &http.Client{Transport: &http.Transport{MaxIdleConns: 64, MaxIdleConnsPerHost: 64}}
-			defer client.CloseIdleConnections()
+			hc := &http.Client{Transport: &http.Transport{MaxIdleConns: 64, MaxIdleConnsPerHost: 64}}
+			defer hc.CloseIdleConnections()
+			c := loopbackClient(b, hub, bank, hc)
 			var n atomic.Int64
 			b.ResetTimer()
 			b.SetParallelism(8)
@@ -182,17 +191,12 @@ func BenchmarkPlace(b *testing.B) {
 					body := bodies[n.Add(1)-1]
 					var code int
 					if mode == "http" {
-						req, _ := http.NewRequest(http.MethodPost, hub.URL+"/v1/flags", bytes.NewReader(body))
-						req.Header.Set("Content-Type", "application/jose")
-						req.Header.Set("Authorization", "Bearer "+bearer)
-						resp, err := client.Do(req)
+						resp, err := c.Raw(context.Background(), client.RawRequest{Method: http.MethodPost, Path: "/v1/flags", ContentType: "application/jose", Body: body})
 						if err != nil {
 							b.Error(err)
 							return
 						}
-						io.Copy(io.Discard, resp.Body)
-						resp.Body.Close()
-						code = resp.StatusCode
+						code = resp.Status
 					} else {
 						req := httptest.NewRequest(http.MethodPost, "/v1/flags", bytes.NewReader(body))
 						req.Header.Set("Content-Type", "application/jose")

@@ -158,47 +158,14 @@ func (h *fixtureHub) member(t *testing.T, id string, key *protocol.SigningKey) *
 	return c
 }
 
-// operator sends an operator request as JSON and decodes the answer.
-func (h *fixtureHub) operator(t *testing.T, method, path string, body, out any) {
+// operator returns the operator's client.
+func (h *fixtureHub) operator(t *testing.T) *client.Client {
 	t.Helper()
 	op, err := keyring.LoadOperator(keyring.OperatorKeyPath(filepath.Join(filepath.Dir(h.store.Path()), "keys")))
 	if err != nil {
 		t.Fatal(err)
 	}
-	h.as(t, server.OperatorID, op, method, path, body, out)
-}
-
-// as sends a request as JSON for a member and decodes the answer.
-func (h *fixtureHub) as(t *testing.T, id string, key *protocol.SigningKey, method, path string, body, out any) {
-	t.Helper()
-	bearer, err := protocol.NewBearer(key, id, fixtureIssuer, h.clock.Now(), protocol.MaxBearerLifetime)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var rd io.Reader
-	if body != nil {
-		b, _ := json.Marshal(body)
-		rd = bytes.NewReader(b)
-	}
-	req, _ := http.NewRequest(method, h.srv.URL+path, rd)
-	req.Header.Set("Authorization", "Bearer "+bearer)
-	if body != nil {
-		req.Header.Set("Content-Type", "application/json")
-	}
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	b, _ := io.ReadAll(resp.Body)
-	if resp.StatusCode >= 300 {
-		t.Fatalf("%s %s: %d %s", method, path, resp.StatusCode, b)
-	}
-	if out != nil {
-		if err := json.Unmarshal(b, out); err != nil {
-			t.Fatalf("%s %s: %v", method, path, err)
-		}
-	}
+	return h.member(t, server.OperatorID, op)
 }
 
 type roundTripFunc func(*http.Request) (*http.Response, error)
@@ -220,11 +187,15 @@ func feedFrom(t *testing.T, c *client.Client, after uint64) []fixtureEvent {
 
 func endpointsOf(t *testing.T, h *fixtureHub) []fixtureEndpoint {
 	t.Helper()
-	var out struct {
-		Endpoints []fixtureEndpoint `json:"endpoints"`
+	eps, err := h.operator(t).Endpoints(context.Background())
+	if err != nil {
+		t.Fatal(err)
 	}
-	h.operator(t, http.MethodGet, "/v1/admin/endpoints", nil, &out)
-	return out.Endpoints
+	out := make([]fixtureEndpoint, len(eps))
+	for i, e := range eps {
+		out[i] = fixtureEndpoint{Member: e.Member, Status: string(e.Status), Verified: e.Verified, Backlog: e.Backlog, DeadLetters: e.DeadLetters}
+	}
+	return out
 }
 
 // TestWriteDataFileFixture writes testdata/hub-v1 anew when run with
@@ -249,6 +220,7 @@ func TestWriteDataFileFixture(t *testing.T) {
 	exp := fixtureExpect{Keys: map[string]json.RawMessage{}, Tokens: map[string]string{}, Flags: map[string]string{},
 		Suspicions: map[string]string{}, FlagViews: map[string]json.RawMessage{}, Feeds: map[string][]fixtureEvent{}, Advice: map[string]string{}}
 
+	op := h.operator(t)
 	members := map[string]*client.Client{}
 	for _, m := range []struct {
 		id    string
@@ -269,7 +241,9 @@ func TestWriteDataFileFixture(t *testing.T) {
 		}
 		exp.Keys[m.id] = priv
 		jwks, _ := json.Marshal(map[string]any{"keys": []*protocol.PublicKey{key.Public()}})
-		h.operator(t, http.MethodPost, "/v1/admin/members", map[string]any{"id": m.id, "name": "Fixture " + m.id, "roles": m.roles, "jwks": json.RawMessage(jwks)}, nil)
+		if _, err := op.AddMember(ctx, api.MemberRequest{ID: m.id, Name: "Fixture " + m.id, Roles: m.roles, JWKS: jwks}); err != nil {
+			t.Fatal(err)
+		}
 		members[m.id] = h.member(t, m.id, key)
 	}
 	a, b, c := members["bank-a"], members["bank-b"], members["bank-c"]
@@ -379,25 +353,33 @@ func TestWriteDataFileFixture(t *testing.T) {
 		t.Fatal(err)
 	}
 	exp.Suspicions["s1"] = s1.Suspicion.ID
-	chk, err := c.Check(ctx, client.PurposeCreditApplication, toks...)
+	chk, err := c.Check(ctx, api.PurposeCreditApplication, toks...)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := c.ReportOutcome(ctx, chk.ID, client.OutcomeVerified); err != nil {
+	if _, err := c.ReportOutcome(ctx, chk.ID, api.OutcomeVerified); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := b.Check(ctx, client.PurposeAccountOpening, toks[0]); err != nil {
+	if _, err := b.Check(ctx, api.PurposeAccountOpening, toks[0]); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := c.SuspicionDetails(ctx, s1.Suspicion.ID, client.PurposeCreditApplication, "the applicant's identity is contested by the bank"); err != nil {
+	if _, err := c.SuspicionDetails(ctx, s1.Suspicion.ID, api.PurposeCreditApplication, "the applicant's identity is contested by the bank"); err != nil {
 		t.Fatal(err)
 	}
 	// The operator erases t6 (f6 ends with it), suspends and resumes
 	// bank-c, and takes a backup.
-	h.operator(t, http.MethodPost, "/v1/admin/erasures", map[string]any{"subject": toks[5].String(), "legal_basis": "gdpr-art-17"}, nil)
-	h.operator(t, http.MethodPost, "/v1/admin/members/bank-c/suspend", nil, nil)
-	h.operator(t, http.MethodPost, "/v1/admin/members/bank-c/resume", nil, nil)
-	h.operator(t, http.MethodGet, "/v1/admin/backup", nil, nil)
+	if _, err := op.EraseSubject(ctx, toks[5], "gdpr-art-17"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := op.SuspendMember(ctx, "bank-c"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := op.ResumeMember(ctx, "bank-c"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := op.Backup(ctx, io.Discard); err != nil {
+		t.Fatal(err)
+	}
 
 	waitFor(t, "deliveries settled", func() bool {
 		for _, e := range endpointsOf(t, h) {
@@ -438,7 +420,7 @@ func recordAnswers(t *testing.T, h *fixtureHub, members map[string]*client.Clien
 		}
 		toks = append(toks, tok)
 	}
-	chk, err := members["bank-c"].Check(ctx, client.PurposeCreditApplication, toks...)
+	chk, err := members["bank-c"].Check(ctx, api.PurposeCreditApplication, toks...)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -469,10 +451,21 @@ func flagView(t *testing.T, h *fixtureHub, exp *fixtureExpect, id string) json.R
 	if err != nil {
 		t.Fatal(err)
 	}
+	// The answer as sent, byte for byte: it is compared with the one the
+	// hub that wrote the fixture sent.
+	resp, err := h.member(t, "bank-a", key).Raw(context.Background(), client.RawRequest{Method: http.MethodGet, Path: "/v1/flags/" + id})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if resp.Status != http.StatusOK {
+		t.Fatalf("GET /v1/flags/%s: %d %s", id, resp.Status, resp.Body)
+	}
 	var out struct {
 		Flag json.RawMessage `json:"flag"`
 	}
-	h.as(t, "bank-a", key, http.MethodGet, "/v1/flags/"+id, nil, &out)
+	if err := json.Unmarshal(resp.Body, &out); err != nil {
+		t.Fatal(err)
+	}
 	return out.Flag
 }
 
@@ -585,7 +578,7 @@ func TestOpensLastVersionDataFile(t *testing.T) {
 		for i := 1; i <= len(exp.Tokens); i++ {
 			toks = append(toks, tok(fmt.Sprintf("t%d", i)))
 		}
-		chk, err := c.Check(ctx, client.PurposeCreditApplication, toks...)
+		chk, err := c.Check(ctx, api.PurposeCreditApplication, toks...)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -608,7 +601,7 @@ func TestOpensLastVersionDataFile(t *testing.T) {
 		if err != nil {
 			t.Fatalf("the fixture's checkpoint: %v", err)
 		}
-		if _, err := b.Check(ctx, client.PurposePayment, tok("t1")); err != nil {
+		if _, err := b.Check(ctx, api.PurposePayment, tok("t1")); err != nil {
 			t.Fatal(err)
 		}
 		if _, err := h.PublishCheckpoint(); err != nil {

@@ -1,8 +1,8 @@
 package server_test
 
 import (
-	"bytes"
 	"cmp"
+	"context"
 	"crypto/ed25519"
 	"encoding/json"
 	"fmt"
@@ -17,6 +17,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/sparr-dev/sparr/client"
 	"github.com/sparr-dev/sparr/protocol"
 	"github.com/sparr-dev/sparr/protocol/api"
 	"github.com/sparr-dev/sparr/server"
@@ -319,7 +320,7 @@ func placeStream(t *testing.T, hub *hubtest.Hub, origin *hubtest.Member, events 
 	for i, tok := range toks {
 		bodies[i] = origin.Sign(t, protocol.PlaceFlag{Subject: tok, Kind: protocol.FlagKindStandard, Consent: origin.Consent(tok)})
 	}
-	bearer := origin.Bearer(t)
+	c := origin.Client()
 	var mu sync.Mutex
 	sent := map[string]time.Time{}
 	var errs []string
@@ -330,11 +331,8 @@ func placeStream(t *testing.T, hub *hubtest.Hub, origin *hubtest.Member, events 
 		wg.Go(func() {
 			for i := p; i < len(bodies); i += faultPlacers {
 				time.Sleep(time.Until(began.Add(time.Duration(i) * gap)))
-				req, _ := http.NewRequest(http.MethodPost, hub.URL+"/v1/flags", bytes.NewReader(bodies[i]))
-				req.Header.Set("Content-Type", "application/jose")
-				req.Header.Set("Authorization", "Bearer "+bearer)
 				at := time.Now()
-				resp, err := http.DefaultClient.Do(req)
+				resp, err := c.Raw(context.Background(), client.RawRequest{Method: http.MethodPost, Path: "/v1/flags", ContentType: "application/jose", Body: bodies[i]})
 				if err != nil {
 					mu.Lock()
 					errs = append(errs, err.Error())
@@ -342,11 +340,9 @@ func placeStream(t *testing.T, hub *hubtest.Hub, origin *hubtest.Member, events 
 					continue
 				}
 				var placed flagResponse
-				body, _ := io.ReadAll(resp.Body)
-				resp.Body.Close()
 				mu.Lock()
-				if err := json.Unmarshal(body, &placed); resp.StatusCode != http.StatusCreated || err != nil {
-					errs = append(errs, fmt.Sprintf("status %d: %s", resp.StatusCode, body))
+				if err := json.Unmarshal(resp.Body, &placed); resp.Status != http.StatusCreated || err != nil {
+					errs = append(errs, fmt.Sprintf("status %d: %s", resp.Status, resp.Body))
 				} else {
 					sent[placed.Flag.FlagID] = at
 				}

@@ -2,9 +2,9 @@ package server_test
 
 import (
 	"bytes"
+	"context"
 	"encoding/base64"
 	"encoding/binary"
-	"encoding/json"
 	"fmt"
 	"net/http"
 	"net/http/httptest"
@@ -18,6 +18,7 @@ import (
 	"golang.org/x/mod/sumdb/note"
 	"golang.org/x/mod/sumdb/tlog"
 
+	"github.com/sparr-dev/sparr/client"
 	"github.com/sparr-dev/sparr/protocol"
 	"github.com/sparr-dev/sparr/protocol/api"
 	"github.com/sparr-dev/sparr/server"
@@ -376,23 +377,19 @@ func TestCheckpointBeforeStart(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	bearer, err := protocol.NewBearer(opKey, server.OperatorID, "https://hub.example", time.Now(), time.Minute)
+	op, err := client.New(client.Config{HubURL: srv.URL, MemberID: server.OperatorID, Key: opKey, Retry: client.Retry{Attempts: 1}})
 	if err != nil {
 		t.Fatal(err)
 	}
-	req, _ := http.NewRequest(http.MethodGet, srv.URL+"/v1/log/checkpoint", nil)
-	req.Header.Set("Authorization", "Bearer "+bearer)
-	resp, err := http.DefaultClient.Do(req)
+	resp, err := op.Raw(context.Background(), client.RawRequest{Method: http.MethodGet, Path: "/v1/log/checkpoint"})
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer resp.Body.Close()
-	var p protocol.Problem
-	err = json.NewDecoder(resp.Body).Decode(&p)
-	if resp.StatusCode != http.StatusServiceUnavailable || resp.Header.Get("Content-Type") != protocol.ProblemContentType || err != nil ||
+	p := resp.Problem()
+	if resp.Status != http.StatusServiceUnavailable || resp.Header.Get("Content-Type") != protocol.ProblemContentType || p == nil ||
 		p.Type != protocol.ProblemUnavailable.URI || resp.Header.Get("Retry-After") == "" {
 		t.Errorf("before Start: got %d %s %+v (Retry-After %q), want 503 unavailable as a problem document with Retry-After",
-			resp.StatusCode, resp.Header.Get("Content-Type"), p, resp.Header.Get("Retry-After"))
+			resp.Status, resp.Header.Get("Content-Type"), p, resp.Header.Get("Retry-After"))
 	}
 }
 

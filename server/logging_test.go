@@ -104,11 +104,7 @@ func TestKeyFetchLogShowsNoQuery(t *testing.T) {
 	resp := hub.Operator.JSON(t, http.MethodPost, "/v1/admin/members", map[string]any{
 		"id": "bank-u", "name": "Bank U", "roles": []api.Role{api.RoleCheck}, "jwks_url": jwksURL})
 	mustStatus(t, resp, http.StatusCreated)
-	bearer, err := protocol.NewBearer(key, "bank-u", hub.URL, hub.Now(), protocol.MaxBearerLifetime)
-	if err != nil {
-		t.Fatal(err)
-	}
-	unavailable := withBearer(t, hub, http.MethodGet, "/v1/flags/f-1", "Bearer "+bearer)
+	unavailable := hub.Member("bank-u", key).Do(t, http.MethodGet, "/v1/flags/f-1", "", nil)
 	wantProblem(t, unavailable, protocol.ProblemUnavailable)
 	if unavailable.Header.Get("Retry-After") == "" {
 		t.Error("503 without Retry-After: want one, so a member knows when to try again")

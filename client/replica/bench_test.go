@@ -13,6 +13,7 @@ import (
 
 	"github.com/sparr-dev/sparr/client"
 	"github.com/sparr-dev/sparr/protocol"
+	"github.com/sparr-dev/sparr/protocol/api"
 )
 
 // benchFlags is how many flags BenchmarkReplicaCheck loads.
@@ -54,14 +55,14 @@ func loadBench(b *testing.B) {
 		}
 		jws := strings.Repeat("x", 620)
 		bench.flags = make(map[protocol.Token]*Flag, benchFlags)
-		for start := 0; start < benchFlags; start += client.MaxFeedPage {
+		for start := 0; start < benchFlags; start += api.MaxFeedPage {
 			var page []*client.Event
-			for i := start; i < start+client.MaxFeedPage; i++ {
+			for i := start; i < start+api.MaxFeedPage; i++ {
 				e := event(uint64(i+1), placed(fmt.Sprintf("flag-%08d", i), t0.AddDate(1, 0, 0)), benchToken(i))
 				e.JWS = jws
 				page = append(page, e)
 			}
-			if err := rep.applyEvents(page, uint64(start+client.MaxFeedPage)); err != nil {
+			if err := rep.applyEvents(page, uint64(start+api.MaxFeedPage)); err != nil {
 				bench.err = err
 				return
 			}
@@ -117,7 +118,7 @@ func BenchmarkReplicaCheck(b *testing.B) {
 	b.Run("flagged", func(b *testing.B) {
 		b.ReportAllocs()
 		for i := 0; b.Loop(); i++ {
-			if a := bench.rep.Check(bench.toks[i%benchFlags]); a.Advice != client.AdviceVerify {
+			if a := bench.rep.Check(bench.toks[i%benchFlags]); a.Advice != api.AdviceVerify {
 				b.Fatalf("advice %s, want verify", a)
 			}
 		}
@@ -125,7 +126,7 @@ func BenchmarkReplicaCheck(b *testing.B) {
 	b.Run("unknown", func(b *testing.B) {
 		b.ReportAllocs()
 		for i := 0; b.Loop(); i++ {
-			if a := bench.rep.Check(bench.misses[i%benchFlags]); a.Advice != client.AdviceNone {
+			if a := bench.rep.Check(bench.misses[i%benchFlags]); a.Advice != api.AdviceNone {
 				b.Fatalf("advice %s, want none", a)
 			}
 		}

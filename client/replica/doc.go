@@ -41,9 +41,9 @@
 // # Checking
 //
 //	switch rep.Check(tok).Advice {
-//	case client.AdviceVerify: // an active flag: confirm the applicant with strong authentication
-//	case client.AdviceReview: // police-reported suspicions: look closer
-//	case client.AdviceNone:
+//	case api.AdviceVerify: // an active flag: confirm the applicant with strong authentication
+//	case api.AdviceReview: // police-reported suspicions: look closer
+//	case api.AdviceNone:
 //	}
 //
 // [Replica.Check] gives the advice the hub's check would give at the same

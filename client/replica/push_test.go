@@ -145,7 +145,7 @@ func TestHubBehindReplica(t *testing.T) {
 		t.Errorf("the replica did not say it started again; it logged:\n%s", b.logs)
 	}
 	b.converged(t, toks)
-	if b.rep.Check(toks[3]).Advice != client.AdviceVerify || b.rep.Check(toks[1]).Flag != nil {
+	if b.rep.Check(toks[3]).Advice != api.AdviceVerify || b.rep.Check(toks[1]).Flag != nil {
 		t.Errorf("got %s for the new flag and %s for one the restored hub never had; want verify and none",
 			b.rep.Check(toks[3]), b.rep.Check(toks[1]))
 	}
@@ -186,7 +186,7 @@ func TestErasure(t *testing.T) {
 	a.do(a.client.ReportSuspicion(ctx, client.ReportSuspicionRequest{Subjects: []protocol.Token{toks[0], toks[2]}, Category: protocol.CategoryIdentityTheft, PoliceReport: report}))
 	a.do(a.client.ReportSuspicion(ctx, client.ReportSuspicionRequest{Subjects: toks[2:3], Category: protocol.CategoryMoneyMule, PoliceReport: report}))
 	b.caughtUp(t, hub)
-	if adv := b.rep.Check(toks[0]); adv.Advice != client.AdviceVerify || len(adv.Suspicions) != 1 {
+	if adv := b.rep.Check(toks[0]); adv.Advice != api.AdviceVerify || len(adv.Suspicions) != 1 {
 		t.Fatalf("before the erasure: got %s with %d suspicions, want verify with 1", adv, len(adv.Suspicions))
 	}
 
@@ -195,7 +195,7 @@ func TestErasure(t *testing.T) {
 		t.Fatalf("erasure: got %d %s, want 200", resp.Status, resp.Body)
 	}
 	b.caughtUp(t, hub)
-	if adv := b.rep.Check(toks[0]); adv.Advice != client.AdviceNone || adv.Flag != nil || adv.Suspicions != nil {
+	if adv := b.rep.Check(toks[0]); adv.Advice != api.AdviceNone || adv.Flag != nil || adv.Suspicions != nil {
 		t.Errorf("the erased subject: got %s, flag %v, %d suspicions; want nothing held", adv, adv.Flag, len(adv.Suspicions))
 	}
 	b.converged(t, toks)

@@ -19,6 +19,7 @@ import (
 
 	"github.com/sparr-dev/sparr/client"
 	"github.com/sparr-dev/sparr/protocol"
+	"github.com/sparr-dev/sparr/protocol/api"
 )
 
 // ErrLocked is returned by [Open] when another process holds the file.
@@ -55,7 +56,7 @@ type Config struct {
 	// from a snapshot; nil discards them.
 	Logger *slog.Logger
 	// PageSize is how many events to ask the feed for at once; default
-	// client.MaxFeedPage.
+	// api.MaxFeedPage.
 	PageSize int
 	// PollInterval is how often [Replica.Run] reads the feed; default one
 	// minute.
@@ -100,8 +101,8 @@ func Open(path string, cfg Config) (*Replica, error) {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)
 	}
-	if cfg.PageSize <= 0 || cfg.PageSize > client.MaxFeedPage {
-		cfg.PageSize = client.MaxFeedPage
+	if cfg.PageSize <= 0 || cfg.PageSize > api.MaxFeedPage {
+		cfg.PageSize = api.MaxFeedPage
 	}
 	if cfg.PollInterval <= 0 {
 		cfg.PollInterval = time.Minute
@@ -182,9 +183,9 @@ func (r *Replica) Close() error {
 }
 
 // Check answers for one token from the replica alone, as the hub's check
-// would at this moment (Config.Now): client.AdviceVerify for an active flag
-// that is not thawed, client.AdviceReview for active suspicion hits
-// without one, client.AdviceNone otherwise, with the flag and suspicions
+// would at this moment (Config.Now): api.AdviceVerify for an active flag
+// that is not thawed, api.AdviceReview for active suspicion hits
+// without one, api.AdviceNone otherwise, with the flag and suspicions
 // and their signed records. Thaw windows and expiries are judged when it
 // is called, so a thaw that ends or a flag that expires changes the answer
 // even before the hub's record of it arrives.
@@ -194,7 +195,7 @@ func (r *Replica) Check(tok protocol.Token) Advice {
 	h, ok := r.st.lookup(tok)
 	r.mu.RUnlock()
 	if !ok {
-		return Advice{Advice: client.AdviceNone}
+		return Advice{Advice: api.AdviceNone}
 	}
 	return h.advice(now)
 }

@@ -189,7 +189,7 @@ func (b *bank) caughtUp(t *testing.T, hub *hubtest.Hub) {
 func (b *bank) converged(t *testing.T, toks []protocol.Token) {
 	t.Helper()
 	ctx := context.Background()
-	res, err := b.client.Check(ctx, client.PurposeOther, toks...)
+	res, err := b.client.Check(ctx, api.PurposeOther, toks...)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -341,7 +341,7 @@ func TestConvergesAfterRestart(t *testing.T) {
 	if err := b.rep.Close(); err != nil {
 		t.Fatal(err)
 	}
-	res, err := a.client.Check(context.Background(), client.PurposeOther, toks[0])
+	res, err := a.client.Check(context.Background(), api.PurposeOther, toks[0])
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -353,7 +353,7 @@ func TestConvergesAfterRestart(t *testing.T) {
 	if got := b.rep.Stats(); got != before {
 		t.Errorf("reopened replica holds %+v, it held %+v", got, before)
 	}
-	if a := b.rep.Check(toks[0]); a.Advice != client.AdviceVerify {
+	if a := b.rep.Check(toks[0]); a.Advice != api.AdviceVerify {
 		t.Errorf("reopened replica, before syncing: %s, want verify as it last knew", a)
 	}
 	b.sync(t)
@@ -402,7 +402,7 @@ func TestLongAbsence(t *testing.T) {
 	toks := tokens(t, a.client, "away", 10)
 	first := a.place(toks[9], time.Time{})
 	b.sync(t)
-	if b.rep.Check(toks[9]).Advice != client.AdviceVerify {
+	if b.rep.Check(toks[9]).Advice != api.AdviceVerify {
 		t.Fatal("the first flag is not held")
 	}
 	// Away for two days: everything happens, the first flag is lifted,
@@ -443,14 +443,14 @@ func TestThawAndExpiryAtCallTime(t *testing.T) {
 	seq := b.rep.Seq()
 	for _, step := range []struct {
 		after  time.Duration
-		advice client.Advice
+		advice api.Advice
 		thawed bool
 		flag   bool
 	}{
-		{0, client.AdviceVerify, false, true},
-		{15 * time.Minute, client.AdviceNone, true, true},    // in the thaw window
-		{55 * time.Minute, client.AdviceVerify, false, true}, // the window closed
-		{115 * time.Minute, client.AdviceNone, false, false}, // past expiry; the hub has not said so yet
+		{0, api.AdviceVerify, false, true},
+		{15 * time.Minute, api.AdviceNone, true, true},    // in the thaw window
+		{55 * time.Minute, api.AdviceVerify, false, true}, // the window closed
+		{115 * time.Minute, api.AdviceNone, false, false}, // past expiry; the hub has not said so yet
 	} {
 		clock.Advance(step.after)
 		got := b.rep.Check(toks[0])
@@ -489,14 +489,14 @@ func TestDeletesOnLift(t *testing.T) {
 	a.place(toks[1], time.Time{})
 	for _, b := range banks {
 		b.caughtUp(t, hub)
-		if got := b.rep.Check(toks[0]); got.Advice != client.AdviceVerify || got.Flag.ID != f.Flag.ID {
+		if got := b.rep.Check(toks[0]); got.Advice != api.AdviceVerify || got.Flag.ID != f.Flag.ID {
 			t.Fatalf("%s: %s, want verify", b.id, got)
 		}
 	}
 	a.do(a.client.LiftFlag(context.Background(), f.Flag.ID))
 	for _, b := range banks {
 		b.caughtUp(t, hub)
-		if got := b.rep.Check(toks[0]); got.Advice != client.AdviceNone || got.Flag != nil {
+		if got := b.rep.Check(toks[0]); got.Advice != api.AdviceNone || got.Flag != nil {
 			t.Errorf("%s after the lift: %s, want none", b.id, got)
 		}
 		b.reopen(t)
@@ -566,7 +566,7 @@ func TestRun(t *testing.T) {
 	toks := tokens(t, a.client, "poll", 1)
 	a.place(toks[0], time.Time{})
 	b.caughtUp(t, hub)
-	if r.Check(toks[0]).Advice != client.AdviceVerify {
+	if r.Check(toks[0]).Advice != api.AdviceVerify {
 		t.Errorf("the polled replica does not hold the flag")
 	}
 	cancel()

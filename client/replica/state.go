@@ -9,6 +9,7 @@ import (
 
 	"github.com/sparr-dev/sparr/client"
 	"github.com/sparr-dev/sparr/protocol"
+	"github.com/sparr-dev/sparr/protocol/api"
 )
 
 // A Record is one of the hub's signed records, as the replica keeps it.
@@ -66,10 +67,10 @@ func (s *Suspicion) ActiveAt(t time.Time) bool { return t.Before(s.ExpiresAt) }
 // An Advice is the replica's answer for one token: the advice the hub's
 // check would give at the same moment, and why.
 type Advice struct {
-	// Advice is client.AdviceVerify for an active flag that is not
-	// thawed, client.AdviceReview for active suspicion hits without one,
-	// and client.AdviceNone otherwise.
-	Advice client.Advice
+	// Advice is api.AdviceVerify for an active flag that is not
+	// thawed, api.AdviceReview for active suspicion hits without one,
+	// and api.AdviceNone otherwise.
+	Advice api.Advice
 	// Flag is the token's active flag, thawed or not; nil if none.
 	Flag *Flag
 	// Thawed says the flag is in its thaw window now.
@@ -112,11 +113,11 @@ func (h *holding) setFlag(f *Flag) {
 
 // advice answers for the holding at now, as the hub's check does.
 func (h holding) advice(now int64) Advice {
-	a := Advice{Advice: client.AdviceNone}
+	a := Advice{Advice: api.AdviceNone}
 	if h.flag != nil && now < h.expires {
 		a.Flag, a.Thawed = h.flag, h.thawFrom != 0 && now >= h.thawFrom && now < h.thawUntil
 		if !a.Thawed {
-			a.Advice = client.AdviceVerify
+			a.Advice = api.AdviceVerify
 		}
 	}
 	for _, s := range h.susps {
@@ -124,8 +125,8 @@ func (h holding) advice(now int64) Advice {
 			a.Suspicions = append(a.Suspicions, s)
 		}
 	}
-	if a.Suspicions != nil && a.Advice == client.AdviceNone {
-		a.Advice = client.AdviceReview
+	if a.Suspicions != nil && a.Advice == api.AdviceNone {
+		a.Advice = api.AdviceReview
 	}
 	return a
 }

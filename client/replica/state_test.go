@@ -15,6 +15,7 @@ import (
 
 	"github.com/sparr-dev/sparr/client"
 	"github.com/sparr-dev/sparr/protocol"
+	"github.com/sparr-dev/sparr/protocol/api"
 )
 
 var t0 = time.Unix(1795255200, 0).UTC()
@@ -66,7 +67,7 @@ func TestStateErasure(t *testing.T) {
 		event(3, reported("s2", protocol.CategoryOther), tok(2)),
 		event(4, placed("f2", t0.Add(time.Hour)), tok(3)),
 	)
-	if a := lookup(s, tok(2)).advice(t0.UnixNano()); a.Advice != client.AdviceReview || len(a.Suspicions) != 2 || a.Suspicions[0].ID != "s1" {
+	if a := lookup(s, tok(2)).advice(t0.UnixNano()); a.Advice != api.AdviceReview || len(a.Suspicions) != 2 || a.Suspicions[0].ID != "s1" {
 		t.Fatalf("token 2: %+v, want review with s1 and s2", a)
 	}
 	// Erasing token 1 takes its flag and the suspicion it shares with
@@ -94,7 +95,7 @@ func TestStateFlags(t *testing.T) {
 	if len(held.Records) != 1 || !held.ThawFrom.IsZero() {
 		t.Errorf("a flag handed out was changed by a later event")
 	}
-	if a := lookup(s, tok(1)).advice(t0.UnixNano()); a.Advice != client.AdviceNone || !a.Thawed || len(a.Flag.Records) != 2 {
+	if a := lookup(s, tok(1)).advice(t0.UnixNano()); a.Advice != api.AdviceNone || !a.Thawed || len(a.Flag.Records) != 2 {
 		t.Errorf("thawed: %+v", a)
 	}
 	// A new flag on the token replaces one the replica still held.
@@ -123,7 +124,7 @@ func TestStateSuspicionRecords(t *testing.T) {
 	if sp := s.susps["s1"]; len(sp.Records) != 2 || len(lookup(s, tok(2)).susps) != 1 {
 		t.Errorf("the reporter's full and hit records: %+v, want one suspicion with two records", sp)
 	}
-	if a := lookup(s, tok(1)).advice(t0.Add(49 * time.Hour).UnixNano()); a.Advice != client.AdviceNone || a.Suspicions != nil {
+	if a := lookup(s, tok(1)).advice(t0.Add(49 * time.Hour).UnixNano()); a.Advice != api.AdviceNone || a.Suspicions != nil {
 		t.Errorf("past its retention: %+v, want none", a)
 	}
 	applyAll(t, s, event(3, protocol.SuspicionExpired{SuspicionID: "s1", ExpiredAt: 1}, tok(1), tok(2)))

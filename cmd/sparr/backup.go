@@ -6,10 +6,10 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
-	"net/http"
 	"os"
 	"path/filepath"
 
+	"github.com/sparr-dev/sparr/client"
 	"github.com/sparr-dev/sparr/server/store"
 )
 
@@ -42,14 +42,13 @@ func runBackup(ctx context.Context, e *env, name string, args []string) error {
 		if err != nil {
 			return err
 		}
-		resp, err := c.send(ctx, http.MethodGet, backupPath, nil, true)
-		if err != nil {
-			return err
-		}
-		defer resp.Body.Close()
 		n, err = writeNew(*out, func(w io.Writer) (int64, error) {
-			n, err := io.Copy(w, resp.Body)
-			if err != nil {
+			n, err := c.Backup(ctx, w)
+			var p *client.Problem
+			switch {
+			case errors.As(err, &p), err != nil && n == 0:
+				return n, hubError(h.hub, err)
+			case err != nil:
 				return n, fmt.Errorf("the copy broke off after %d bytes: %w; try again", n, err)
 			}
 			return n, nil

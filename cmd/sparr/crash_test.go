@@ -1,11 +1,10 @@
 package main
 
 import (
-	"bytes"
 	"cmp"
+	"context"
 	"crypto/ed25519"
 	"crypto/rand"
-	"encoding/base64"
 	"encoding/binary"
 	"encoding/hex"
 	"encoding/json"
@@ -31,6 +30,7 @@ import (
 	"golang.org/x/mod/sumdb/note"
 	"golang.org/x/mod/sumdb/tlog"
 
+	"github.com/sparr-dev/sparr/client"
 	"github.com/sparr-dev/sparr/federation/members"
 	"github.com/sparr-dev/sparr/protocol"
 	"github.com/sparr-dev/sparr/protocol/api"
@@ -96,8 +96,8 @@ func TestCrashRecovery(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	client := &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{MaxIdleConnsPerHost: 32}}
-	operator := &crashMember{id: server.OperatorID, key: opKey, hub: hub.url, client: client}
+	hc := &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{MaxIdleConnsPerHost: 32}}
+	operator := newCrashMember(t, hub.url, server.OperatorID, opKey, hc)
 	banks := []*crashMember{
 		operator.add(t, "bank-a", api.RoleFlag, api.RoleCheck),
 		operator.add(t, "bank-b", api.RoleFlag, api.RoleCheck),
@@ -117,8 +117,8 @@ func TestCrashRecovery(t *testing.T) {
 
 	workers := make([]*crashWorker, crashWorkers)
 	for i := range workers {
-		w := &crashWorker{t: t, n: i, m: banks[i%len(banks)], jwks: keys.JWKS(), active: map[string]protocol.Token{},
-			rng: mathrand.New(mathrand.NewPCG(seed, uint64(i)+1))}
+		w := &crashWorker{t: t, n: i, m: banks[i%len(banks)], active: map[string]protocol.Token{},
+			rng: mathrand.New(mathrand.NewPCG(seed, uint64(i)+1)), verifier: pinnedVerifier(keys, hub.url)}
 		w.fresh = w.m.tokenize(t, crashTokens, fmt.Sprintf("crash-w%d", i))
 		workers[i] = w
 	}
@@ -344,17 +344,32 @@ func (h *crashHub) stop(t *testing.T) {
 	}
 }
 
-// A crashMember signs its requests with its own key, as a member's
-// systems do.
+// A crashMember signs its requests with its own key through the member
+// SDK, as a member's systems do. Its client sends each request once: the
+// test decides what is sent again.
 type crashMember struct {
-	id     string
-	key    *protocol.SigningKey
-	hub    string
-	client *http.Client
+	id  string
+	key *protocol.SigningKey
+	hub string
+	hc  *http.Client
+	c   *client.Client
+}
 
-	mu     sync.Mutex
-	bearer string
-	minted time.Time
+func newCrashMember(t *testing.T, hub, id string, key *protocol.SigningKey, hc *http.Client) *crashMember {
+	t.Helper()
+	c, err := client.New(client.Config{HubURL: hub, MemberID: id, Key: key, HTTPClient: hc, Retry: client.Retry{Attempts: 1}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return &crashMember{id: id, key: key, hub: hub, hc: hc, c: c}
+}
+
+// pinnedVerifier verifies the hub's answers against its keys as read from
+// its key files, not as it serves them.
+func pinnedVerifier(keys *keyring.Keys, issuer string) *client.Verifier {
+	jwks := keys.JWKS()
+	return &client.Verifier{Keys: client.NewKeys(client.KeysConfig{Issuer: issuer,
+		Source: client.KeySourceFunc(func(context.Context) (*protocol.KeySet, error) { return jwks, nil })})}
 }
 
 // add registers a member with a new key through the admin API.
@@ -372,107 +387,33 @@ func (op *crashMember) add(t *testing.T, id string, roles ...api.Role) *crashMem
 	if err != nil {
 		t.Fatal(err)
 	}
-	body, _ := json.Marshal(map[string]any{"id": id, "name": "Crash test " + id, "roles": roles, "jwks": json.RawMessage(jwks)})
-	op.must(t, http.MethodPost, "/v1/admin/members", "application/json", body, http.StatusCreated)
-	return &crashMember{id: id, key: key, hub: op.hub, client: op.client}
-}
-
-func (m *crashMember) token() (string, error) {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	now := time.Now()
-	if m.bearer == "" || now.Sub(m.minted) > time.Minute {
-		tok, err := protocol.NewBearer(m.key, m.id, m.hub, now, protocol.MaxBearerLifetime)
-		if err != nil {
-			return "", err
-		}
-		m.bearer, m.minted = tok, now
+	if _, err := op.c.AddMember(context.Background(), api.MemberRequest{ID: id, Name: "Crash test " + id, Roles: roles, JWKS: jwks}); err != nil {
+		t.Fatalf("add member %s: %v", id, err)
 	}
-	return m.bearer, nil
+	return newCrashMember(t, op.hub, id, key, op.hc)
 }
 
-// do sends one request; an error means no answer arrived.
+// do sends one request exactly as given; an error means no answer arrived.
 func (m *crashMember) do(method, path, contentType string, body []byte) (int, []byte, error) {
-	tok, err := m.token()
+	resp, err := m.c.Raw(context.Background(), client.RawRequest{Method: method, Path: path, ContentType: contentType, Body: body})
 	if err != nil {
 		return 0, nil, err
 	}
-	req, err := http.NewRequest(method, m.hub+path, bytes.NewReader(body))
-	if err != nil {
-		return 0, nil, err
-	}
-	if contentType != "" {
-		req.Header.Set("Content-Type", contentType)
-	}
-	req.Header.Set("Authorization", "Bearer "+tok)
-	resp, err := m.client.Do(req)
-	if err != nil {
-		return 0, nil, err
-	}
-	defer resp.Body.Close()
-	b, err := io.ReadAll(resp.Body)
-	if err != nil {
-		return 0, nil, err
-	}
-	return resp.StatusCode, b, nil
-}
-
-// must sends a request while the hub is up and fails the test unless it is
-// answered with want.
-func (m *crashMember) must(t *testing.T, method, path, contentType string, body []byte, want int) []byte {
-	t.Helper()
-	status, b, err := m.do(method, path, contentType, body)
-	if err != nil {
-		t.Fatalf("%s %s as %s: %v", method, path, m.id, err)
-	}
-	if status != want {
-		t.Fatalf("%s %s as %s: got status %d, want %d: %s", method, path, m.id, status, want, b)
-	}
-	return b
-}
-
-// sign makes a signed submission of req.
-func (m *crashMember) sign(req protocol.Request) (jti string, body []byte, err error) {
-	var b [12]byte
-	rand.Read(b[:])
-	jti = m.id + "-" + hex.EncodeToString(b[:])
-	body, err = protocol.SignSubmission(&protocol.Submission{Issuer: m.id, Audience: m.hub, IssuedAt: time.Now(), ID: jti, Request: req}, m.key)
-	return jti, body, err
+	return resp.Status, resp.Body, nil
 }
 
 // tokenize makes n identity tokens through the hub's oblivious evaluation.
 func (m *crashMember) tokenize(t *testing.T, n int, prefix string) []protocol.Token {
 	t.Helper()
-	var cfg api.Configuration
-	if err := json.Unmarshal(m.must(t, http.MethodGet, "/.well-known/sparr-configuration", "", nil, http.StatusOK), &cfg); err != nil {
-		t.Fatal(err)
+	values := make([]string, n)
+	for i := range values {
+		values[i] = fmt.Sprintf("%s-%d@example.se", prefix, i)
 	}
-	tc, err := protocol.NewTokenClient(cfg.Token)
+	toks, err := m.c.Tokenize(context.Background(), protocol.TypeEmail, values...)
 	if err != nil {
 		t.Fatal(err)
 	}
-	var out []protocol.Token
-	for len(out) < n {
-		values := make([]string, min(n-len(out), protocol.MaxTokenBatch))
-		for i := range values {
-			values[i] = fmt.Sprintf("%s-%d@example.se", prefix, len(out)+i)
-		}
-		blinding, req, err := tc.Blind(protocol.TypeEmail, values...)
-		if err != nil {
-			t.Fatal(err)
-		}
-		body, _ := json.Marshal(req)
-		var resp protocol.TokenResponse
-		if err := json.Unmarshal(m.must(t, http.MethodPost, "/v1/tokens", "application/json", body, http.StatusOK), &resp); err != nil {
-			t.Fatal(err)
-		}
-		toks, err := tc.Finalize(blinding, &resp)
-		if err != nil {
-			t.Fatal(err)
-		}
-		out = append(out, toks...)
-	}
-	return out
+	return toks
 }
 
 // A crashWrite is one submission a worker sent, and what it knows of its
@@ -500,11 +441,11 @@ type crashCheck struct {
 // tokens, so it knows what every acknowledged check must answer, across
 // crashes.
 type crashWorker struct {
-	t    *testing.T
-	n    int
-	m    *crashMember
-	jwks *protocol.KeySet
-	rng  *mathrand.Rand // every choice the worker makes, from the test's seed
+	t        *testing.T
+	n        int
+	m        *crashMember
+	verifier *client.Verifier // checks answers against the hub's key files
+	rng      *mathrand.Rand   // every choice the worker makes, from the test's seed
 
 	fresh  []protocol.Token          // never submitted
 	active map[string]protocol.Token // acknowledged flags, not lifted, by flag id
@@ -538,14 +479,14 @@ func (w *crashWorker) run(stop chan struct{}) {
 func (w *crashWorker) place() {
 	tok := w.fresh[0]
 	w.fresh = w.fresh[1:]
-	jti, body, err := w.m.sign(protocol.PlaceFlag{Subject: tok, Kind: protocol.FlagKindStandard, Consent: crashConsent(w.m.id, tok)})
+	sub, err := w.m.c.Sign(context.Background(), protocol.PlaceFlag{Subject: tok, Kind: protocol.FlagKindStandard, Consent: crashConsent(w.m.id, tok)})
 	if err != nil {
 		w.t.Error(err)
 		return
 	}
-	wr := &crashWrite{member: w.m.id, kind: "place", jti: jti, token: tok.String()}
+	wr := &crashWrite{member: w.m.id, kind: "place", jti: sub.ID, token: tok.String()}
 	w.writes = append(w.writes, wr)
-	status, resp, ok := w.send(http.MethodPost, "/v1/flags", "application/jose", body, true)
+	status, resp, ok := w.send(http.MethodPost, sub.Path, "application/jose", sub.JWS, true)
 	if !ok {
 		return
 	}
@@ -553,7 +494,7 @@ func (w *crashWorker) place() {
 		w.t.Errorf("worker %d: placing a flag on a fresh token: got status %d, want 201: %s", w.n, status, resp)
 		return
 	}
-	if w.ack(wr, resp, "active") {
+	if w.ack(wr, sub, resp, api.FlagActive) {
 		w.active[wr.flag] = tok
 	}
 }
@@ -563,14 +504,14 @@ func (w *crashWorker) lift() {
 	id := ids[w.rng.IntN(len(ids))]
 	tok := w.active[id]
 	delete(w.active, id)
-	jti, body, err := w.m.sign(protocol.LiftFlag{FlagID: id})
+	sub, err := w.m.c.Sign(context.Background(), protocol.LiftFlag{FlagID: id})
 	if err != nil {
 		w.t.Error(err)
 		return
 	}
-	wr := &crashWrite{member: w.m.id, kind: "lift", jti: jti, token: tok.String(), flag: id}
+	wr := &crashWrite{member: w.m.id, kind: "lift", jti: sub.ID, token: tok.String(), flag: id}
 	w.writes = append(w.writes, wr)
-	status, resp, ok := w.send(http.MethodPost, "/v1/flags/"+id+"/lift", "application/jose", body, true)
+	status, resp, ok := w.send(http.MethodPost, sub.Path, "application/jose", sub.JWS, true)
 	if !ok {
 		return
 	}
@@ -578,36 +519,28 @@ func (w *crashWorker) lift() {
 		w.t.Errorf("worker %d: lifting acknowledged flag %s: got status %d, want 200: %s", w.n, id, status, resp)
 		return
 	}
-	if w.ack(wr, resp, "lifted") {
+	if w.ack(wr, sub, resp, api.FlagLifted) {
 		w.lifted = append(w.lifted, tok)
 	}
 }
 
 // ack reads a write's answer: the flag, now with status, and the signed
-// record of the change.
-func (w *crashWorker) ack(wr *crashWrite, resp []byte, status string) bool {
-	var a struct {
-		Flag struct {
-			FlagID string `json:"flag_id"`
-			Status string `json:"status"`
-		} `json:"flag"`
-		Record   string `json:"record"`
-		LogIndex uint64 `json:"log_index"`
-	}
-	if err := json.Unmarshal(resp, &a); err != nil {
-		w.t.Errorf("worker %d: answer %s: %v", w.n, resp, err)
-		return false
-	}
-	rec, err := protocol.VerifyRecord([]byte(a.Record), w.jwks)
+// record of the change, verified and of the submission.
+func (w *crashWorker) ack(wr *crashWrite, sub *client.Submission, resp []byte, status api.FlagStatus) bool {
+	res, err := w.verifier.Write(context.Background(), sub, resp)
 	if err != nil {
-		w.t.Errorf("worker %d: the record in the answer to %s does not verify: %v", w.n, wr.jti, err)
+		w.t.Errorf("worker %d: the answer to %s: %v", w.n, wr.jti, err)
 		return false
 	}
-	if (wr.flag != "" && a.Flag.FlagID != wr.flag) || a.Flag.Status != status {
-		w.t.Errorf("worker %d: %s %s answered with flag %s, %s; want flag %q, %s", w.n, wr.kind, wr.jti, a.Flag.FlagID, a.Flag.Status, wr.flag, status)
+	if res.Record == nil || res.Flag == nil {
+		w.t.Errorf("worker %d: %s %s answered without a record or a flag: %s", w.n, wr.kind, wr.jti, resp)
 		return false
 	}
-	wr.acked, wr.flag, wr.record, wr.logIndex = true, a.Flag.FlagID, rec.ID, a.LogIndex
+	if (wr.flag != "" && res.Flag.ID != wr.flag) || res.Flag.Status != status {
+		w.t.Errorf("worker %d: %s %s answered with flag %s, %s; want flag %q, %s", w.n, wr.kind, wr.jti, res.Flag.ID, res.Flag.Status, wr.flag, status)
+		return false
+	}
+	wr.acked, wr.flag, wr.record, wr.logIndex = true, res.Flag.ID, res.Record.ID, res.LogIndex
 	return true
 }
 
@@ -630,30 +563,39 @@ func (w *crashWorker) check() {
 	if len(want) == 0 {
 		return
 	}
-	texts := make([]string, 0, len(want))
+	req := api.CheckRequest{Purpose: api.PurposeCreditApplication}
+	var toks []protocol.Token
 	for s := range want {
-		texts = append(texts, s)
+		tok, err := protocol.ParseToken(s)
+		if err != nil {
+			w.t.Fatal(err)
+		}
+		req.Tokens, toks = append(req.Tokens, s), append(toks, tok)
 	}
-	body, _ := json.Marshal(map[string]any{"purpose": "credit-application", "tokens": texts})
+	body, _ := json.Marshal(req)
 	status, resp, ok := w.send(http.MethodPost, "/v1/check", "application/json", body, false)
 	if !ok {
 		return
 	}
-	var res api.CheckResponse
-	if status != http.StatusOK || json.Unmarshal(resp, &res) != nil || len(res.Results) != len(texts) {
-		w.t.Errorf("worker %d: check: got status %d, want 200 with %d results: %s", w.n, status, len(texts), resp)
+	if status != http.StatusOK {
+		w.t.Errorf("worker %d: check: got status %d, want 200: %s", w.n, status, resp)
+		return
+	}
+	res, err := w.verifier.Check(context.Background(), toks, resp)
+	if err != nil {
+		w.t.Errorf("worker %d: check: %v", w.n, err)
 		return
 	}
 	for _, r := range res.Results {
 		got := ""
 		if r.Flag != nil {
-			got = r.Flag.FlagID
+			got = r.Flag.ID
 		}
 		if got != want[r.Token.String()] || (got != "") != (r.Advice == api.AdviceVerify) {
 			w.t.Errorf("worker %d: check of a token answered advice %q, flag %q; want flag %q", w.n, r.Advice, got, want[r.Token.String()])
 		}
 	}
-	w.checks = append(w.checks, crashCheck{member: w.m.id, id: res.CheckID, logIndex: res.LogIndex, tokens: len(texts)})
+	w.checks = append(w.checks, crashCheck{member: w.m.id, id: res.ID, logIndex: res.LogIndex, tokens: len(toks)})
 }
 
 // activeIDs returns the ids of the worker's active flags in order (the
@@ -748,14 +690,7 @@ func (r *crashReceiver) register(t *testing.T, m *crashMember) {
 	r.mu.Lock()
 	r.member = m.id
 	r.mu.Unlock()
-	body, _ := json.Marshal(map[string]string{"url": r.srv.URL + "/events"})
-	var out struct {
-		Secret string `json:"secret"`
-	}
-	if err := json.Unmarshal(m.must(t, http.MethodPut, "/v1/members/self/endpoint", "application/json", body, http.StatusCreated), &out); err != nil {
-		t.Fatal(err)
-	}
-	s, err := protocol.ParseWebhookSecret(out.Secret)
+	s, _, err := m.c.RegisterEndpoint(context.Background(), r.srv.URL+"/events")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -836,20 +771,18 @@ func drainEndpoints(t *testing.T, operator *crashMember, receivers []*crashRecei
 	t.Helper()
 	deadline := time.Now().Add(30 * time.Second)
 	for {
-		var all struct {
-			Endpoints []api.Endpoint `json:"endpoints"`
-		}
-		if err := json.Unmarshal(operator.must(t, http.MethodGet, "/v1/admin/endpoints", "", nil, http.StatusOK), &all); err != nil {
+		endpoints, err := operator.c.Endpoints(context.Background())
+		if err != nil {
 			t.Fatal(err)
 		}
 		var busy []string
-		for _, e := range all.Endpoints {
+		for _, e := range endpoints {
 			if e.Status != api.EndpointActive || e.Backlog != 0 {
 				busy = append(busy, fmt.Sprintf("%s: %s, backlog %d, last error %q", e.Member, e.Status, e.Backlog, e.LastError))
 			}
 		}
-		if len(all.Endpoints) != len(receivers) {
-			t.Fatalf("the hub has %d endpoints, want %d", len(all.Endpoints), len(receivers))
+		if len(endpoints) != len(receivers) {
+			t.Fatalf("the hub has %d endpoints, want %d", len(endpoints), len(receivers))
 		}
 		if len(busy) == 0 {
 			return
@@ -920,13 +853,14 @@ func (c *checkpoints) fetch() *protocol.Checkpoint {
 	c.mu.Lock()
 	run := c.crash
 	c.mu.Unlock()
-	status, body, err := c.m.do(http.MethodGet, "/v1/log/checkpoint", "", nil)
-	if err != nil {
-		return nil // the hub is down
-	}
-	if status != http.StatusOK {
-		c.t.Errorf("GET /v1/log/checkpoint: got status %d, want 200: %s", status, body)
+	body, err := c.m.c.Log().Checkpoint(context.Background())
+	var p *client.Problem
+	switch {
+	case errors.As(err, &p):
+		c.t.Errorf("GET /v1/log/checkpoint: got %v, want the checkpoint", p)
 		return nil
+	case err != nil:
+		return nil // the hub is down
 	}
 	cp, err := protocol.OpenCheckpoint(body, c.key)
 	if err != nil {
@@ -969,19 +903,11 @@ func (c *checkpoints) all() []*protocol.Checkpoint {
 
 func consistencyProof(t *testing.T, m *crashMember, old, size uint64) tlog.TreeProof {
 	t.Helper()
-	var p api.ProofResponse
-	if err := json.Unmarshal(m.must(t, http.MethodGet, fmt.Sprintf("/v1/log/proof/consistency?old=%d&new=%d", old, size), "", nil, http.StatusOK), &p); err != nil {
+	p, err := m.c.Log().ConsistencyProof(context.Background(), old, size)
+	if err != nil {
 		t.Fatal(err)
 	}
-	out := make(tlog.TreeProof, len(p.Proof))
-	for i, s := range p.Proof {
-		b, err := base64.StdEncoding.DecodeString(s)
-		if err != nil || len(b) != tlog.HashSize {
-			t.Fatalf("proof hash %q", s)
-		}
-		copy(out[i][:], b)
-	}
-	return out
+	return p
 }
 
 // A logAudit runs sparr log verify as the regulator, keeping its state file

@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"encoding/base64"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -80,7 +79,7 @@ type demo struct {
 	issuer    string
 	logKey    string
 	banks     []*demoBank
-	regulator *adminClient
+	regulator *client.Client
 }
 
 // A demoBank is one member bank: its client, its webhook receiver and its
@@ -161,7 +160,7 @@ func (d *demo) start(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	admin, err := newAdminClient(ctx, d.issuer, op)
+	admin, err := client.New(client.Config{HubURL: d.issuer, MemberID: server.OperatorID, Key: op})
 	if err != nil {
 		return err
 	}
@@ -170,7 +169,7 @@ func (d *demo) start(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	if d.regulator, err = newMemberClient(ctx, d.issuer, "fi", regKey); err != nil {
+	if d.regulator, err = client.New(client.Config{HubURL: d.issuer, MemberID: "fi", Key: regKey}); err != nil {
 		return err
 	}
 	for i := range d.n {
@@ -185,7 +184,7 @@ func (d *demo) start(ctx context.Context) error {
 	// event: from then on every record reaches it.
 	return d.waitFor(ctx, "every bank's webhook endpoint verified", func() bool {
 		for _, b := range d.banks {
-			if e, err := b.client.Endpoint(ctx); err != nil || e.Status != client.EndpointActive {
+			if e, err := b.client.Endpoint(ctx); err != nil || e.Status != api.EndpointActive {
 				return false
 			}
 		}
@@ -195,7 +194,7 @@ func (d *demo) start(ctx context.Context) error {
 
 // addMember registers a member with a new key through the admin API, as
 // the operator does with sparr member add.
-func (d *demo) addMember(ctx context.Context, admin *adminClient, id, name string, roles ...api.Role) (*protocol.SigningKey, error) {
+func (d *demo) addMember(ctx context.Context, admin *client.Client, id, name string, roles ...api.Role) (*protocol.SigningKey, error) {
 	key, err := protocol.GenerateSigningKey(protocol.EdDSA, nil)
 	if err != nil {
 		return nil, err
@@ -208,14 +207,14 @@ func (d *demo) addMember(ctx context.Context, admin *adminClient, id, name strin
 	if err != nil {
 		return nil, err
 	}
-	if _, err := admin.call(ctx, http.MethodPost, membersPath, map[string]any{"id": id, "name": name, "roles": roles, "jwks": json.RawMessage(jwks)}); err != nil {
+	if _, err := admin.AddMember(ctx, api.MemberRequest{ID: id, Name: name, Roles: roles, JWKS: jwks}); err != nil {
 		return nil, fmt.Errorf("register %s: %w", name, err)
 	}
 	return key, nil
 }
 
 // addBank registers a bank, opens its replica, and starts its receiver.
-func (d *demo) addBank(ctx context.Context, admin *adminClient, b *demoBank) error {
+func (d *demo) addBank(ctx context.Context, admin *client.Client, b *demoBank) error {
 	key, err := d.addMember(ctx, admin, b.id, b.name, api.RoleFlag, api.RoleCheck)
 	if err != nil {
 		return err
@@ -394,7 +393,7 @@ func (s *flagStory) receiveFlag(ctx context.Context) error {
 			return err
 		}
 		at, _ := bk.arrival(s.placed.Record.ID)
-		if adv := bk.replica.Check(s.tok); adv.Advice != client.AdviceVerify {
+		if adv := bk.replica.Check(s.tok); adv.Advice != api.AdviceVerify {
 			return fmt.Errorf("%s's replica says %s", bk.name, adv)
 		}
 		s.printf("  %s: received it, checked the hub's signature, and stored it, %d ms after %s sent the flag.\n",
@@ -418,21 +417,21 @@ func (s *flagStory) stopFraudster(ctx context.Context) error {
 	}
 	s.printf("  The application says 090527+1474; %s computes the same token as %s.\n", b.name, s.a.name)
 	local, took := timeReplicaCheck(b, s.tok)
-	if local.Advice != client.AdviceVerify {
+	if local.Advice != api.AdviceVerify {
 		return fmt.Errorf("%s's replica answered %s; it should have said verify", b.name, local)
 	}
 	s.printf("  %s's own replica answers in %.1f µs: VERIFY, the person is protected.\n", b.name, float64(took)/1e3)
-	res, err := b.client.Check(ctx, client.PurposeCreditApplication, s.tok)
+	res, err := b.client.Check(ctx, api.PurposeCreditApplication, s.tok)
 	if err != nil {
 		return err
 	}
-	if adv := res.Results[0].Advice; adv != client.AdviceVerify {
+	if adv := res.Results[0].Advice; adv != api.AdviceVerify {
 		return fmt.Errorf("the hub answered %s; it should have said verify", adv)
 	}
 	s.printf("  The hub confirms: VERIFY, with the flag's signed record.\n")
 	s.printf("  %s asks the applicant to prove who they are with BankID. The fraudster cannot,\n", b.name)
 	s.printf("  so no credit is granted, and %s reports the outcome to the hub.\n", b.name)
-	if _, err := b.client.ReportOutcome(ctx, res.ID, client.OutcomeNotVerified); err != nil {
+	if _, err := b.client.ReportOutcome(ctx, res.ID, api.OutcomeNotVerified); err != nil {
 		return err
 	}
 	return nil
@@ -466,14 +465,14 @@ func (s *flagStory) thawFlag(ctx context.Context) error {
 		}
 	}
 	local := c.replica.Check(s.tok)
-	if local.Advice != client.AdviceNone || !local.Thawed {
+	if local.Advice != api.AdviceNone || !local.Thawed {
 		return fmt.Errorf("%s's replica answered %s (thawed: %v); it should have said none, thawed", c.name, local, local.Thawed)
 	}
-	res, err := c.client.Check(ctx, client.PurposeCreditApplication, s.tok)
+	res, err := c.client.Check(ctx, api.PurposeCreditApplication, s.tok)
 	if err != nil {
 		return err
 	}
-	if r := res.Results[0]; r.Advice != client.AdviceNone || r.Flag == nil || !r.Flag.Thawed {
+	if r := res.Results[0]; r.Advice != api.AdviceNone || r.Flag == nil || !r.Flag.Thawed {
 		return fmt.Errorf("the hub answered %s; it should have said none, thawed", r.Advice)
 	}
 	s.printf("  %s's check says NONE: the flag is thawed until %s, so the loan application\n", c.name, local.Flag.ThawUntil.Local().Format("15:04"))
@@ -501,11 +500,11 @@ func (s *flagStory) liftFlag(ctx context.Context) error {
 	if _, err := b.client.Record(ctx, s.placed.Record.ID); !errors.Is(err, client.ErrNotFound) {
 		return fmt.Errorf("the hub still serves the placed record (%v)", err)
 	}
-	res, err := b.client.Check(ctx, client.PurposeAccountOpening, s.tok)
+	res, err := b.client.Check(ctx, api.PurposeAccountOpening, s.tok)
 	if err != nil {
 		return err
 	}
-	if adv := res.Results[0].Advice; adv != client.AdviceNone {
+	if adv := res.Results[0].Advice; adv != api.AdviceNone {
 		return fmt.Errorf("the hub answered %s after the lift; it should have said none", adv)
 	}
 	s.printf("  The hub deleted the consent and the flag's earlier records; a check now says NONE.\n")
@@ -612,7 +611,7 @@ func (d *demo) verifyExchangeLog(ctx context.Context) (*protocol.LogReport, [][]
 	if err != nil {
 		return nil, nil, err
 	}
-	f := &keptLog{LogFetcher: &hubLog{c: d.regulator}}
+	f := &keptLog{LogFetcher: d.regulator.Log()}
 	_, rep, err := (&protocol.LogAuditor{Fetcher: f, Key: key}).Verify(ctx, nil)
 	if err != nil {
 		return nil, nil, err

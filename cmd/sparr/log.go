@@ -8,8 +8,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"net/http"
-	"net/url"
 	"os"
 	"path/filepath"
 	"slices"
@@ -18,6 +16,7 @@ import (
 
 	"golang.org/x/mod/sumdb/tlog"
 
+	"github.com/sparr-dev/sparr/client"
 	"github.com/sparr-dev/sparr/protocol"
 	"github.com/sparr-dev/sparr/server/keyring"
 )
@@ -38,12 +37,13 @@ type logFlags struct {
 // and 2 for a usage error, as for every command.
 const exitCouldNotCheck = 3
 
-// How a verification retries a 429 or 503 answer.
+// How a verification retries a request the hub (or a proxy) answered 429,
+// 502, 503 or 504: after the answer's Retry-After, or a backoff. One left
+// without an answer is not sent again: the hub cannot be reached.
 const (
 	logFetchAttempts = 5           // requests for one thing, at most
 	logRetryMaxWait  = time.Minute // the longest Retry-After honoured
 	logRetryBackoff  = time.Second // the first wait when the hub gives no Retry-After
-	maxLogAnswer     = 4 << 20     // a page of entries is at most about 1 MB
 )
 
 func runLogVerify(ctx context.Context, e *env, name string, args []string) error {
@@ -100,12 +100,12 @@ func runLogVerify(ctx context.Context, e *env, name string, args []string) error
 		return couldNotCheck(e, f, key.Name(), fmt.Errorf("state file: %w", err), adviceLocal)
 	}
 
-	c, err := newMemberClient(ctx, strings.TrimSuffix(f.hub, "/"), f.member, signer)
+	c, err := connect(ctx, f.hub, f.member, signer, client.Retry{Attempts: logFetchAttempts, Backoff: logRetryBackoff, MaxWait: logRetryMaxWait, AnsweredOnly: true})
 	if err != nil {
 		return couldNotCheck(e, f, key.Name(), err, adviceHub)
 	}
 	progress := newProgress(e)
-	auditor := &protocol.LogAuditor{Fetcher: &hubLog{c: c}, Key: key, Progress: progress.report, Full: f.full}
+	auditor := &protocol.LogAuditor{Fetcher: c.Log(), Key: key, Progress: progress.report, Full: f.full}
 	start := time.Now()
 	newState, report, err := auditor.Verify(ctx, state)
 	progress.done()
@@ -118,6 +118,10 @@ func runLogVerify(ctx context.Context, e *env, name string, args []string) error
 	case errors.Is(err, protocol.ErrLogState):
 		return couldNotCheck(e, f, key.Name(), err, "") // the error says what to do
 	case err != nil:
+		var p *client.Problem
+		if errors.As(err, &p) && p.RetryAfter > logRetryMaxWait {
+			err = fmt.Errorf("%w (the hub asked to wait %s, longer than %s)", err, p.RetryAfter, logRetryMaxWait)
+		}
 		return couldNotCheck(e, f, key.Name(), err, adviceHub)
 	}
 	b, err := json.MarshalIndent(newState, "", "  ")
@@ -154,121 +158,6 @@ func couldNotCheck(e *env, f logFlags, origin string, err error, advice string) 
 	}
 	fmt.Fprintln(e.stdout)
 	return &exitError{code: exitCouldNotCheck, err: fmt.Errorf("could not check the exchange log: %w", err)}
-}
-
-// hubLog fetches the log over the hub's API: the protocol.LogFetcher of
-// a regulator's verification. It sends a 429 or 503 request again after
-// the answer's Retry-After (or a backoff), up to logFetchAttempts times.
-type hubLog struct{ c *adminClient }
-
-var _ protocol.LogFetcher = (*hubLog)(nil)
-
-func (h *hubLog) Checkpoint(ctx context.Context) ([]byte, error) {
-	return h.get(ctx, "/v1/log/checkpoint")
-}
-
-func (h *hubLog) Entries(ctx context.Context, start, end uint64) ([][]byte, error) {
-	b, err := h.get(ctx, fmt.Sprintf("/v1/log/entries?start=%d&end=%d", start, end))
-	if err != nil {
-		return nil, err
-	}
-	var lines [][]byte
-	for len(b) > 0 {
-		i := bytes.IndexByte(b, '\n')
-		if i < 0 {
-			lines = append(lines, b) // a line without its newline: the parser refuses it
-			break
-		}
-		lines = append(lines, b[:i+1])
-		b = b[i+1:]
-	}
-	return lines, nil
-}
-
-func (h *hubLog) ConsistencyProof(ctx context.Context, old, new uint64) (tlog.TreeProof, error) {
-	b, err := h.get(ctx, fmt.Sprintf("/v1/log/proof/consistency?old=%d&new=%d", old, new))
-	if err != nil {
-		return nil, err
-	}
-	var resp struct {
-		Proof []string `json:"proof"`
-	}
-	if err := json.Unmarshal(b, &resp); err != nil {
-		return nil, fmt.Errorf("consistency proof: %w", err)
-	}
-	proof, err := protocol.ParseProofHashes(resp.Proof)
-	if err != nil {
-		return nil, fmt.Errorf("consistency proof: %w", err)
-	}
-	return proof, nil
-}
-
-// get fetches path as the regulator and returns the answer's body,
-// retrying 429 and 503 answers.
-func (h *hubLog) get(ctx context.Context, path string) ([]byte, error) {
-	wait := logRetryBackoff
-	for attempt := 1; ; attempt++ {
-		resp, err := h.once(ctx, path)
-		if err != nil {
-			return nil, err
-		}
-		if resp.StatusCode < 300 {
-			b, err := io.ReadAll(io.LimitReader(resp.Body, maxLogAnswer+1))
-			resp.Body.Close()
-			if err == nil && len(b) > maxLogAnswer {
-				err = fmt.Errorf("the answer is over %d bytes", maxLogAnswer)
-			}
-			if err != nil {
-				return nil, fmt.Errorf("GET %s: %w", path, err)
-			}
-			return b, nil
-		}
-		retryable := resp.StatusCode == http.StatusTooManyRequests || resp.StatusCode == http.StatusServiceUnavailable
-		after, told := protocol.ParseRetryAfter(resp.Header.Get("Retry-After"), time.Now())
-		aerr := answerError(http.MethodGet, path, resp)
-		resp.Body.Close()
-		switch {
-		case !retryable:
-			return nil, aerr
-		case attempt >= logFetchAttempts:
-			return nil, fmt.Errorf("%w (after %d attempts)", aerr, attempt)
-		case after > logRetryMaxWait:
-			return nil, fmt.Errorf("%w (the hub asked to wait %s, longer than %s)", aerr, after, logRetryMaxWait)
-		}
-		if !told {
-			after, wait = wait, 2*wait
-		}
-		t := time.NewTimer(after)
-		select {
-		case <-ctx.Done():
-			t.Stop()
-			return nil, ctx.Err()
-		case <-t.C:
-		}
-	}
-}
-
-// once sends one GET request with a new bearer token.
-func (h *hubLog) once(ctx context.Context, path string) (*http.Response, error) {
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, h.c.base+path, nil)
-	if err != nil {
-		return nil, err
-	}
-	tok, err := protocol.NewBearer(h.c.key, h.c.member, h.c.issuer, time.Now(), 2*time.Minute)
-	if err != nil {
-		return nil, err
-	}
-	req.Header.Set("Authorization", "Bearer "+tok)
-	req.Header.Set("Accept", "text/plain, application/json, "+protocol.ProblemContentType)
-	resp, err := h.c.http.Do(req)
-	if err != nil {
-		var ue *url.Error
-		if errors.As(err, &ue) {
-			err = ue.Err
-		}
-		return nil, fmt.Errorf("cannot reach the hub at %s: %v", h.c.base, err)
-	}
-	return resp, nil
 }
 
 // progress prints how far a long run is, at most once a second.

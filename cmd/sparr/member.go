@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -14,13 +13,12 @@ import (
 	"text/tabwriter"
 	"time"
 
+	"github.com/sparr-dev/sparr/client"
 	"github.com/sparr-dev/sparr/protocol"
 	"github.com/sparr-dev/sparr/protocol/api"
 	"github.com/sparr-dev/sparr/server"
 	"github.com/sparr-dev/sparr/server/keyring"
 )
-
-const membersPath = "/v1/admin/members"
 
 func memberCommands() []*command {
 	return []*command{
@@ -60,8 +58,8 @@ func (h *hubFlags) check(name string) error {
 	return nil
 }
 
-// client checks the flags and connects to the hub.
-func (h *hubFlags) client(ctx context.Context, name string) (*adminClient, error) {
+// client checks the flags and connects to the hub as the operator.
+func (h *hubFlags) client(ctx context.Context, name string) (*client.Client, error) {
 	if err := h.check(name); err != nil {
 		return nil, err
 	}
@@ -73,110 +71,43 @@ func (h *hubFlags) client(ctx context.Context, name string) (*adminClient, error
 	if err != nil {
 		return nil, fmt.Errorf("load the operator key: %w", err)
 	}
-	return newAdminClient(ctx, strings.TrimSuffix(h.hub, "/"), key)
+	// The operator's commands say at once what the hub answered; they
+	// are not sent again.
+	return connect(ctx, h.hub, server.OperatorID, key, client.Retry{Attempts: 1})
 }
 
-// An adminClient calls the hub's admin API as the operator.
-type adminClient struct {
-	base   string
-	issuer string
-	member string
-	key    *protocol.SigningKey
-	http   *http.Client
-}
-
-// newAdminClient reads the hub's issuer, the audience of the operator's
-// bearer tokens, from its discovery document.
-func newAdminClient(ctx context.Context, base string, key *protocol.SigningKey) (*adminClient, error) {
-	return newMemberClient(ctx, base, server.OperatorID, key)
-}
-
-// newMemberClient is newAdminClient for any member: a regulator reading
-// the exchange log, say.
-func newMemberClient(ctx context.Context, base, member string, key *protocol.SigningKey) (*adminClient, error) {
-	c := &adminClient{base: base, member: member, key: key, http: &http.Client{Transport: &http.Transport{
-		Proxy:                 http.ProxyFromEnvironment,
-		TLSHandshakeTimeout:   10 * time.Second,
-		ResponseHeaderTimeout: time.Minute,
-	}}}
-	resp, err := c.send(ctx, http.MethodGet, "/.well-known/sparr-configuration", nil, false)
+// connect returns the SDK's client for member at the hub, having read the
+// hub's discovery document, whose issuer is the audience of the member's
+// bearer tokens.
+func connect(ctx context.Context, hub, member string, key *protocol.SigningKey, retry client.Retry) (*client.Client, error) {
+	base := strings.TrimSuffix(hub, "/")
+	c, err := client.New(client.Config{HubURL: base, MemberID: member, Key: key, Retry: retry})
 	if err != nil {
 		return nil, err
 	}
-	defer resp.Body.Close()
-	var cfg struct {
-		Issuer string `json:"issuer"`
+	if _, err := c.Configuration(ctx); err != nil {
+		var p *client.Problem
+		var ue *url.Error
+		if errors.As(err, &p) || errors.As(err, &ue) {
+			return nil, hubError(base, err)
+		}
+		return nil, fmt.Errorf("%s%s is not a Spärr hub's discovery document; check --hub", base, api.ConfigurationPath)
 	}
-	if err := json.NewDecoder(io.LimitReader(resp.Body, 1<<20)).Decode(&cfg); err != nil || cfg.Issuer == "" {
-		return nil, fmt.Errorf("%s/.well-known/sparr-configuration is not a Spärr hub's discovery document; check --hub", base)
-	}
-	c.issuer = cfg.Issuer
 	return c, nil
 }
 
-// send makes a request, with the operator's bearer token if auth, and
-// turns an error answer into an error. The caller closes the body.
-func (c *adminClient) send(ctx context.Context, method, path string, body any, auth bool) (*http.Response, error) {
-	var rd io.Reader
-	if body != nil {
-		b, err := json.Marshal(body)
-		if err != nil {
-			return nil, err
+// hubError says what went wrong with a request to the hub at base: the
+// problem it answered with, by its title, detail, fields and request id
+// (or, for an answer that is not a problem document, the status and the
+// start of the body), or that it could not be reached. Other errors are
+// returned as they are.
+func hubError(base string, err error) error {
+	base = strings.TrimSuffix(base, "/")
+	var p *client.Problem
+	if errors.As(err, &p) {
+		if p.Title == "" {
+			return fmt.Errorf("%s: the hub answered %d %s: %s", p.Op, p.Status, http.StatusText(p.Status), p.Detail)
 		}
-		rd = bytes.NewReader(b)
-	}
-	ctx, cancel := context.WithCancel(ctx)
-	req, err := http.NewRequestWithContext(ctx, method, c.base+path, rd)
-	if err != nil {
-		cancel()
-		return nil, err
-	}
-	if body != nil {
-		req.Header.Set("Content-Type", "application/json")
-	}
-	req.Header.Set("Accept", "application/json, "+protocol.ProblemContentType)
-	if auth {
-		tok, err := protocol.NewBearer(c.key, c.member, c.issuer, time.Now(), 2*time.Minute)
-		if err != nil {
-			cancel()
-			return nil, err
-		}
-		req.Header.Set("Authorization", "Bearer "+tok)
-	}
-	resp, err := c.http.Do(req)
-	if err != nil {
-		cancel()
-		var ue *url.Error
-		if errors.As(err, &ue) {
-			err = ue.Err
-		}
-		return nil, fmt.Errorf("cannot reach the hub at %s: %v; check --hub", c.base, err)
-	}
-	resp.Body = &cancelOnClose{resp.Body, cancel}
-	if resp.StatusCode < 300 {
-		return resp, nil
-	}
-	defer resp.Body.Close()
-	return nil, answerError(method, path, resp)
-}
-
-type cancelOnClose struct {
-	io.ReadCloser
-	cancel context.CancelFunc
-}
-
-func (c *cancelOnClose) Close() error {
-	err := c.ReadCloser.Close()
-	c.cancel()
-	return err
-}
-
-// answerError describes an error answer: a problem document's title,
-// detail and request id, or the status and the start of the body.
-func answerError(method, path string, resp *http.Response) error {
-	b, _ := io.ReadAll(io.LimitReader(resp.Body, 64<<10))
-	var p protocol.Problem
-	if strings.HasPrefix(resp.Header.Get("Content-Type"), protocol.ProblemContentType) && json.Unmarshal(b, &p) == nil && p.Title != "" {
 		msg := p.Title
 		if p.Detail != "" {
 			msg += ": " + p.Detail
@@ -187,37 +118,25 @@ func answerError(method, path string, resp *http.Response) error {
 		if p.RequestID != "" {
 			msg += " (request id " + p.RequestID + ")"
 		}
+		if p.Attempts > 1 {
+			msg += fmt.Sprintf(" (after %d attempts)", p.Attempts)
+		}
 		return errors.New(msg)
 	}
-	text := oneLine(string(b))
-	if len(text) > 200 {
-		text = text[:200] + "…"
+	var ue *url.Error
+	if errors.As(err, &ue) {
+		return fmt.Errorf("cannot reach the hub at %s: %v; check --hub", base, ue.Err)
 	}
-	return fmt.Errorf("%s %s: the hub answered %s: %s", method, path, resp.Status, text)
+	return err
 }
 
-// call sends an authenticated request and reads the whole answer.
-func (c *adminClient) call(ctx context.Context, method, path string, body any) ([]byte, error) {
-	resp, err := c.send(ctx, method, path, body, true)
+// printJSON prints one of the hub's answers as indented JSON.
+func printJSON(w io.Writer, v any) error {
+	b, err := json.MarshalIndent(v, "", "  ")
 	if err != nil {
-		return nil, err
+		return err
 	}
-	defer resp.Body.Close()
-	b, err := io.ReadAll(io.LimitReader(resp.Body, 64<<20))
-	if err != nil {
-		return nil, fmt.Errorf("%s %s: read the answer: %w", method, path, err)
-	}
-	return b, nil
-}
-
-// printJSON prints a JSON answer indented.
-func printJSON(w io.Writer, b []byte) error {
-	var out bytes.Buffer
-	if err := json.Indent(&out, b, "", "  "); err != nil {
-		return fmt.Errorf("the hub's answer is not JSON: %w", err)
-	}
-	out.WriteByte('\n')
-	_, err := w.Write(out.Bytes())
+	_, err = w.Write(append(b, '\n'))
 	return err
 }
 
@@ -305,23 +224,21 @@ func runMemberAdd(ctx context.Context, e *env, name string, args []string) error
 	if err := h.check(name); err != nil {
 		return err
 	}
-	body := map[string]any{"id": m.id, "name": m.name, "roles": roles}
+	req := api.MemberRequest{ID: m.id, Name: m.name, Roles: roles, JWKSURL: m.jwksURL}
 	if m.jwks != "" {
-		if body["jwks"], err = readJWKS(m.jwks); err != nil {
+		if req.JWKS, err = readJWKS(m.jwks); err != nil {
 			return err
 		}
-	} else {
-		body["jwks_url"] = m.jwksURL
 	}
 	c, err := h.client(ctx, name)
 	if err != nil {
 		return err
 	}
-	b, err := c.call(ctx, http.MethodPost, membersPath, body)
+	added, err := c.AddMember(ctx, req)
 	if err != nil {
-		return err
+		return hubError(h.hub, err)
 	}
-	return printJSON(e.stdout, b)
+	return printJSON(e.stdout, added)
 }
 
 func runMemberUpdate(ctx context.Context, e *env, name string, args []string) error {
@@ -345,35 +262,37 @@ func runMemberUpdate(ctx context.Context, e *env, name string, args []string) er
 	case !fs.given("name") && !fs.given("roles") && m.jwks == "" && m.jwksURL == "":
 		return usagef("%s: nothing to change; give --name, --roles, --jwks or --jwks-url", name)
 	}
-	patch := map[string]any{}
+	var patch api.MemberPatch
 	if fs.given("name") {
-		patch["name"] = m.name
+		patch.Name = &m.name
 	}
 	if fs.given("roles") {
-		if patch["roles"], err = m.parseRoles(name); err != nil {
+		roles, err := m.parseRoles(name)
+		if err != nil {
 			return err
 		}
+		patch.Roles = &roles
 	}
 	if err := h.check(name); err != nil {
 		return err
 	}
 	if m.jwks != "" {
-		if patch["jwks"], err = readJWKS(m.jwks); err != nil {
+		if patch.JWKS, err = readJWKS(m.jwks); err != nil {
 			return err
 		}
 	}
 	if m.jwksURL != "" {
-		patch["jwks_url"] = m.jwksURL
+		patch.JWKSURL = &m.jwksURL
 	}
 	c, err := h.client(ctx, name)
 	if err != nil {
 		return err
 	}
-	b, err := c.call(ctx, http.MethodPatch, membersPath+"/"+url.PathEscape(id), patch)
+	updated, err := c.UpdateMember(ctx, id, patch)
 	if err != nil {
-		return err
+		return hubError(h.hub, err)
 	}
-	return printJSON(e.stdout, b)
+	return printJSON(e.stdout, updated)
 }
 
 func runMemberShow(ctx context.Context, e *env, name string, args []string) error {
@@ -392,11 +311,11 @@ func runMemberShow(ctx context.Context, e *env, name string, args []string) erro
 	if err != nil {
 		return err
 	}
-	b, err := c.call(ctx, http.MethodGet, membersPath+"/"+url.PathEscape(id), nil)
+	m, err := c.Member(ctx, id)
 	if err != nil {
-		return err
+		return hubError(h.hub, err)
 	}
-	return printJSON(e.stdout, b)
+	return printJSON(e.stdout, api.MemberResponse{Member: m})
 }
 
 func runMemberList(ctx context.Context, e *env, name string, args []string) error {
@@ -415,22 +334,16 @@ func runMemberList(ctx context.Context, e *env, name string, args []string) erro
 	if err != nil {
 		return err
 	}
-	b, err := c.call(ctx, http.MethodGet, membersPath, nil)
+	members, err := c.Members(ctx)
 	if err != nil {
-		return err
+		return hubError(h.hub, err)
 	}
 	if *asJSON {
-		return printJSON(e.stdout, b)
-	}
-	var doc struct {
-		Members []api.Member `json:"members"`
-	}
-	if err := json.Unmarshal(b, &doc); err != nil {
-		return fmt.Errorf("the hub's member list: %w", err)
+		return printJSON(e.stdout, api.MembersResponse{Members: members})
 	}
 	tw := tabwriter.NewWriter(e.stdout, 0, 0, 2, ' ', 0)
 	fmt.Fprintln(tw, "ID\tNAME\tROLES\tSTATUS\tKEYS\tUPDATED")
-	for _, m := range doc.Members {
+	for _, m := range members {
 		roles := make([]string, len(m.Roles))
 		for i, r := range m.Roles {
 			roles[i] = string(r)
@@ -449,15 +362,15 @@ func runMemberList(ctx context.Context, e *env, name string, args []string) erro
 }
 
 func runMemberSuspend(ctx context.Context, e *env, name string, args []string) error {
-	return setMemberStatus(ctx, e, name, args, "suspend",
+	return setMemberStatus(ctx, e, name, args, true,
 		"Suspend makes the hub refuse a member's requests and stop delivering to it.\nIts records and history stay; sparr member resume undoes it.")
 }
 
 func runMemberResume(ctx context.Context, e *env, name string, args []string) error {
-	return setMemberStatus(ctx, e, name, args, "resume", "Resume lets a suspended member use the hub again.")
+	return setMemberStatus(ctx, e, name, args, false, "Resume lets a suspended member use the hub again.")
 }
 
-func setMemberStatus(ctx context.Context, e *env, name string, args []string, action, about string) error {
+func setMemberStatus(ctx context.Context, e *env, name string, args []string, suspend bool, about string) error {
 	fs := e.flags(name, "ID --hub URL", about)
 	var h hubFlags
 	h.register(fs)
@@ -473,15 +386,13 @@ func setMemberStatus(ctx context.Context, e *env, name string, args []string, ac
 	if err != nil {
 		return err
 	}
-	b, err := c.call(ctx, http.MethodPost, membersPath+"/"+url.PathEscape(id)+"/"+action, nil)
+	change := c.ResumeMember
+	if suspend {
+		change = c.SuspendMember
+	}
+	doc, err := change(ctx, id)
 	if err != nil {
-		return err
-	}
-	var doc struct {
-		Member api.Member `json:"member"`
-	}
-	if err := json.Unmarshal(b, &doc); err != nil {
-		return fmt.Errorf("the hub's answer: %w", err)
+		return hubError(h.hub, err)
 	}
 	switch doc.Member.Status {
 	case api.MemberSuspended:

@@ -54,7 +54,7 @@ func TestBulkLoadLooksLikePlacements(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if _, err := placer.do(http.MethodPost, "/v1/flags", "application/jose", body, http.StatusCreated); err != nil {
+		if _, err := placer.place(context.Background(), body); err != nil {
 			t.Fatal(err)
 		}
 	})

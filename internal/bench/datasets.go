@@ -143,18 +143,15 @@ func runCatchUp(ctx context.Context, cfg *Config) ([]Row, error) {
 		after, n := cursor, 0
 		start := time.Now()
 		for {
-			b, err := back.do(http.MethodGet, fmt.Sprintf("/v1/events?after=%d&limit=1000", after), "", nil, http.StatusOK)
+			resp, err := back.c.Raw(ctx, client.RawRequest{Method: http.MethodGet, Path: fmt.Sprintf("/v1/events?after=%d&limit=%d", after, api.MaxFeedPage)})
 			if err != nil {
 				return nil, err
 			}
-			var page struct {
-				Events []struct {
-					JWS string `json:"jws"`
-				} `json:"events"`
-				Next uint64 `json:"next"`
-				More bool   `json:"more"`
+			if p := resp.Problem(); p != nil {
+				return nil, p
 			}
-			if err := json.Unmarshal(b, &page); err != nil {
+			var page api.FeedPage
+			if err := json.Unmarshal(resp.Body, &page); err != nil {
 				return nil, err
 			}
 			n += len(page.Events)
@@ -255,7 +252,7 @@ func runReplica(ctx context.Context, cfg *Config) ([]Row, error) {
 	}
 	sys, base, err := alternate(cfg.Runs,
 		func() (map[string]float64, error) {
-			return measure(func(t protocol.Token) bool { return rep.Check(t).Advice == client.AdviceVerify })
+			return measure(func(t protocol.Token) bool { return rep.Check(t).Advice == api.AdviceVerify })
 		},
 		func() (map[string]float64, error) { return measure(func(t protocol.Token) bool { return flagged[t] }) })
 	if err != nil {
@@ -396,14 +393,16 @@ func serveAndMeasure(ctx context.Context, binary, dir string, m *member) (int, e
 	go io.Copy(io.Discard, stdout)
 	if m != nil {
 		// The hub the checks go to now has another issuer: sign for it.
-		mm := &member{id: m.id, key: m.key, hub: &hub{url: issuer, client: m.hub.client}}
+		c, err := client.New(client.Config{HubURL: issuer, MemberID: m.id, Key: m.key, HTTPClient: m.hub.client, Retry: client.Retry{Attempts: 1}})
+		if err != nil {
+			return 0, err
+		}
 		toks, err := m.hub.tokens("mem", 100)
 		if err != nil {
 			return 0, err
 		}
 		for _, tok := range toks {
-			body, _ := json.Marshal(map[string]any{"purpose": "payment", "tokens": []string{tok.String()}})
-			if _, err := mm.do(http.MethodPost, "/v1/check", "application/json", body, http.StatusOK); err != nil {
+			if _, err := c.Check(ctx, api.PurposePayment, tok); err != nil {
 				return 0, err
 			}
 		}

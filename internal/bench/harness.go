@@ -1,10 +1,8 @@
 package bench
 
 import (
-	"bytes"
 	"context"
 	"crypto/rand"
-	"encoding/json"
 	"fmt"
 	"io"
 	"log/slog"
@@ -114,7 +112,9 @@ func newHub(cfg *Config) (*hub, error) {
 	if err != nil {
 		return nil, err
 	}
-	h.operator = &member{id: server.OperatorID, key: op, hub: h}
+	if h.operator, err = h.newMember(server.OperatorID, op); err != nil {
+		return nil, err
+	}
 	return h, nil
 }
 
@@ -128,16 +128,27 @@ func (h *hub) close() {
 	os.RemoveAll(h.dir)
 }
 
-// A member of a scenario's hub, with its own key and a bearer token it
-// reuses until shortly before expiry, as a real member does.
+// A member of a scenario's hub, with its own key. Its requests go through
+// the member SDK, which reuses a bearer token until shortly before it
+// expires, as a real member does.
 type member struct {
 	id  string
 	key *protocol.SigningKey
 	hub *hub
+	// c is the member's client over the hub's keep-alive transport; it
+	// sends each request once.
+	c *client.Client
+}
 
-	mu     sync.Mutex
-	bearer string
-	exp    time.Time
+// newMember returns the member id with key at h.
+func (h *hub) newMember(id string, key *protocol.SigningKey) (*member, error) {
+	m := &member{id: id, key: key, hub: h}
+	c, err := m.connect(h.client)
+	if err != nil {
+		return nil, err
+	}
+	m.c = c
+	return m, nil
 }
 
 func (h *hub) addMember(id string, roles ...api.Role) (*member, error) {
@@ -145,78 +156,64 @@ func (h *hub) addMember(id string, roles ...api.Role) (*member, error) {
 	if err != nil {
 		return nil, err
 	}
-	jwks, _ := json.Marshal(map[string]any{"keys": []*protocol.PublicKey{key.Public()}})
-	body, _ := json.Marshal(map[string]any{"id": id, "name": "Bench member " + id, "roles": roles, "jwks": json.RawMessage(jwks)})
-	if _, err := h.operator.do(http.MethodPost, "/v1/admin/members", "application/json", body, http.StatusCreated); err != nil {
+	ks, err := protocol.NewKeySet(key.Public())
+	if err != nil {
+		return nil, err
+	}
+	jwks, err := ks.MarshalJSON()
+	if err != nil {
+		return nil, err
+	}
+	if _, err := h.operator.c.AddMember(context.Background(), api.MemberRequest{ID: id, Name: "Bench member " + id, Roles: roles, JWKS: jwks}); err != nil {
 		return nil, fmt.Errorf("add member %s: %w", id, err)
 	}
-	return &member{id: id, key: key, hub: h}, nil
+	return h.newMember(id, key)
 }
 
-// client returns the member SDK's client for the member.
+// client returns a member SDK client for the member, with the SDK's
+// default retries: what a member's replica runs on.
 func (m *member) client() (*client.Client, error) {
 	return client.New(client.Config{HubURL: m.hub.url, MemberID: m.id, Key: m.key, HTTPClient: m.hub.client})
 }
 
-func (m *member) token() (string, error) {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	now := time.Now()
-	if m.bearer != "" && now.Add(time.Minute).Before(m.exp) {
-		return m.bearer, nil
-	}
-	tok, err := protocol.NewBearer(m.key, m.id, m.hub.url, now, protocol.MaxBearerLifetime)
-	if err != nil {
-		return "", err
-	}
-	m.bearer, m.exp = tok, now.Add(protocol.MaxBearerLifetime)
-	return tok, nil
+// connect returns a member SDK client for the member over hc that sends
+// each request once: what a load sends its prepared requests with.
+func (m *member) connect(hc *http.Client) (*client.Client, error) {
+	return client.New(client.Config{HubURL: m.hub.url, MemberID: m.id, Key: m.key, HTTPClient: hc, Retry: client.Retry{Attempts: 1}})
 }
 
-// do sends a request and returns the body, or an error unless the status
-// is one of want.
-func (m *member) do(method, path, contentType string, body []byte, want ...int) ([]byte, error) {
-	tok, err := m.token()
+// send sends a prepared body to the hub once, exactly as given, through
+// c, and returns the answer's body, or an error unless the status is want.
+func send(ctx context.Context, c *client.Client, path, contentType string, body []byte, want int) ([]byte, error) {
+	resp, err := c.Raw(ctx, client.RawRequest{Method: http.MethodPost, Path: path, ContentType: contentType, Body: body})
 	if err != nil {
 		return nil, err
 	}
-	req, err := http.NewRequest(method, m.hub.url+path, bytes.NewReader(body))
-	if err != nil {
-		return nil, err
+	if resp.Status != want {
+		return nil, fmt.Errorf("POST %s: %d %s", path, resp.Status, resp.Body)
 	}
-	if contentType != "" {
-		req.Header.Set("Content-Type", contentType)
-	}
-	req.Header.Set("Authorization", "Bearer "+tok)
-	resp, err := m.hub.client.Do(req)
-	if err != nil {
-		return nil, err
-	}
-	defer resp.Body.Close()
-	b, err := io.ReadAll(resp.Body)
-	if err != nil {
-		return nil, err
-	}
-	for _, w := range want {
-		if resp.StatusCode == w {
-			return b, nil
-		}
-	}
-	return nil, fmt.Errorf("%s %s: %d %s", method, path, resp.StatusCode, b)
+	return resp.Body, nil
 }
 
-// sign signs a place-flag submission for tok, with consent collected now.
+// placeFlag signs a place-flag submission for tok, with consent collected
+// now, for sending later.
 func (m *member) placeFlag(tok protocol.Token) ([]byte, error) {
 	now := time.Now()
-	return protocol.SignSubmission(&protocol.Submission{
-		Issuer: m.id, Audience: m.hub.url, IssuedAt: now, ID: newJTI(),
-		Request: protocol.PlaceFlag{Subject: tok, Kind: protocol.FlagKindStandard, Consent: &protocol.Consent{
-			ID: newJTI(), Subject: tok, Controller: m.id, Purpose: "identity-fraud-protection", LegalBasis: "gdpr-art-6-1-a",
-			Collection: protocol.ConsentCollection{Method: "mobile-app", At: protocol.NewNumericDate(now.Add(-time.Minute))},
-			Notice:     "https://" + m.id + ".example/privacy", ExpiresAt: protocol.NewNumericDate(now.AddDate(2, 0, 0)),
-			Evidence: protocol.ConsentEvidence{AuthenticationMethod: "bankid", Reference: "bench-" + newJTI()},
-		}},
-	}, m.key)
+	s, err := m.c.Sign(context.Background(), protocol.PlaceFlag{Subject: tok, Kind: protocol.FlagKindStandard, Consent: &protocol.Consent{
+		ID: newJTI(), Subject: tok, Controller: m.id, Purpose: "identity-fraud-protection", LegalBasis: "gdpr-art-6-1-a",
+		Collection: protocol.ConsentCollection{Method: "mobile-app", At: protocol.NewNumericDate(now.Add(-time.Minute))},
+		Notice:     "https://" + m.id + ".example/privacy", ExpiresAt: protocol.NewNumericDate(now.AddDate(2, 0, 0)),
+		Evidence: protocol.ConsentEvidence{AuthenticationMethod: "bankid", Reference: "bench-" + newJTI()},
+	}})
+	if err != nil {
+		return nil, err
+	}
+	return s.JWS, nil
+}
+
+// place sends a signed placement and returns the hub's answer.
+func (m *member) place(ctx context.Context, body []byte) ([]byte, error) {
+	return send(ctx, m.c, "/v1/flags", "application/jose", body, http.StatusCreated)
 }
 
 // tokens makes n distinct tokens with the hub's own key: a load test needs

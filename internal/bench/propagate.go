@@ -242,13 +242,11 @@ func (p *propagation) placeAll(bodies [][]byte) ([]string, error) {
 // place places a flag as the origin member and returns its record, both
 // verified and as the signed bytes the hub answered with.
 func (p *propagation) place(body []byte) (*protocol.Record, []byte, error) {
-	resp, err := p.origin.do(http.MethodPost, "/v1/flags", "application/jose", body, http.StatusCreated)
+	resp, err := p.origin.place(context.Background(), body)
 	if err != nil {
 		return nil, nil, err
 	}
-	var placed struct {
-		Record string `json:"record"`
-	}
+	var placed api.WriteResponse
 	if err := json.Unmarshal(resp, &placed); err != nil {
 		return nil, nil, err
 	}

@@ -69,16 +69,15 @@ func load(ctx context.Context, workers int, d time.Duration, send func(worker, i
 // run cleanly: what was prepared for the run is used up.
 var errExhausted = errors.New("prepared requests used up")
 
-// post sends a body and drains the answer.
-func post(c *http.Client, url, contentType, bearer string, body []byte, want int) error {
+// post sends a body to a baseline's server and drains the answer: the
+// same work a request to the hub costs its client ([send]), without the
+// hub.
+func post(c *http.Client, url, contentType string, body []byte, want int) error {
 	req, err := http.NewRequest(http.MethodPost, url, bytes.NewReader(body))
 	if err != nil {
 		return err
 	}
 	req.Header.Set("Content-Type", contentType)
-	if bearer != "" {
-		req.Header.Set("Authorization", "Bearer "+bearer)
-	}
 	resp, err := c.Do(req)
 	if err != nil {
 		return err
@@ -134,14 +133,14 @@ func runCheck(ctx context.Context, cfg *Config) ([]Row, error) {
 		if err != nil {
 			return nil, err
 		}
-		if _, err := flagger.do(http.MethodPost, "/v1/flags", "application/jose", body, http.StatusCreated); err != nil {
+		if _, err := flagger.place(ctx, body); err != nil {
 			return nil, err
 		}
 		flagged[tok.String()] = true
 	}
 	bodies := make([][]byte, len(toks))
 	for i, tok := range toks {
-		bodies[i], _ = json.Marshal(map[string]any{"purpose": "credit-application", "tokens": []string{tok.String()}})
+		bodies[i], _ = json.Marshal(api.CheckRequest{Purpose: api.PurposeCreditApplication, Tokens: []string{tok.String()}})
 	}
 	baseURL, stop, err := serveLocal(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		var req struct {
@@ -163,22 +162,23 @@ func runCheck(ctx context.Context, cfg *Config) ([]Row, error) {
 		return nil, err
 	}
 	defer stop()
-	bearer, err := checker.token()
+	hubClient, baseClient := keepAlive(cfg.Concurrency), keepAlive(cfg.Concurrency)
+	checks, err := checker.connect(hubClient)
 	if err != nil {
 		return nil, err
 	}
-	hubClient, baseClient := keepAlive(cfg.Concurrency), keepAlive(cfg.Concurrency)
 	fmt.Fprintf(cfg.Progress, "   %d clients, %s a run, %d runs each\n", cfg.Concurrency, cfg.Duration, cfg.Runs)
 	pick := func(w, i int) []byte { return bodies[(w*7919+i*104729)%len(bodies)] }
 	sys, base, err := alternate(cfg.Runs,
 		func() (map[string]float64, error) {
 			return load(ctx, cfg.Concurrency, cfg.Duration, func(w, i int) error {
-				return post(hubClient, h.url+"/v1/check", "application/json", bearer, pick(w, i), http.StatusOK)
+				_, err := send(ctx, checks, "/v1/check", "application/json", pick(w, i), http.StatusOK)
+				return err
 			})
 		},
 		func() (map[string]float64, error) {
 			return load(ctx, cfg.Concurrency, cfg.Duration, func(w, i int) error {
-				return post(baseClient, baseURL, "application/json", "", pick(w, i), http.StatusOK)
+				return post(baseClient, baseURL, "application/json", pick(w, i), http.StatusOK)
 			})
 		})
 	if err != nil {
@@ -301,19 +301,20 @@ func placeRun(ctx context.Context, cfg *Config, subscribers, prepare int) (map[s
 			return nil, err
 		}
 	}
-	bearer, err := placer.token()
+	client := keepAlive(placeWorkers)
+	defer client.CloseIdleConnections()
+	places, err := placer.connect(client)
 	if err != nil {
 		return nil, err
 	}
-	client := keepAlive(placeWorkers)
-	defer client.CloseIdleConnections()
 	var used atomic.Int64
 	m, err := load(ctx, placeWorkers, cfg.Duration, func(_, _ int) error {
 		i := used.Add(1) - 1
 		if i >= int64(len(bodies)) {
 			return errExhausted
 		}
-		return post(client, h.url+"/v1/flags", "application/jose", bearer, bodies[i], http.StatusCreated)
+		_, err := send(ctx, places, "/v1/flags", "application/jose", bodies[i], http.StatusCreated)
+		return err
 	})
 	if err != nil {
 		return nil, err
@@ -431,7 +432,7 @@ func placementBytes(h *hub, placer *member) (int, error) {
 		if err != nil {
 			return err
 		}
-		_, err = placer.do(http.MethodPost, "/v1/flags", "application/jose", body, http.StatusCreated)
+		_, err = placer.place(context.Background(), body)
 		return err
 	}
 	if err := place(); err != nil {
@@ -496,8 +497,7 @@ func register(h *hub, n int) ([]*counter, error) {
 			return nil, err
 		}
 		c.member = m.id
-		body, _ := json.Marshal(map[string]string{"url": c.url})
-		if _, err := m.do(http.MethodPut, "/v1/members/self/endpoint", "application/json", body, http.StatusCreated); err != nil {
+		if _, _, err := m.c.RegisterEndpoint(context.Background(), c.url); err != nil {
 			closeAll(counters)
 			return nil, err
 		}
@@ -533,12 +533,11 @@ func runTokens(ctx context.Context, cfg *Config) ([]Row, error) {
 		return nil, err
 	}
 	server := oprf.NewPartialObliviousServer(oprf.SuiteRistretto255, priv)
-	bearer, err := m.token()
+	workers := 4
+	tokens, err := m.connect(keepAlive(workers))
 	if err != nil {
 		return nil, err
 	}
-	workers := 4
-	client := keepAlive(workers)
 	var rows []Row
 	for _, batch := range []int{1, 100} {
 		// Members blind before they send: prepared once, outside the clock,
@@ -570,7 +569,8 @@ func runTokens(ctx context.Context, cfg *Config) ([]Row, error) {
 		sys, base, err := alternate(cfg.Runs,
 			func() (map[string]float64, error) {
 				m, err := load(ctx, workers, cfg.Duration, func(w, i int) error {
-					return post(client, h.url+"/v1/tokens", "application/json", bearer, bodies[(w+i)%prepared], http.StatusOK)
+					_, err := send(ctx, tokens, "/v1/tokens", "application/json", bodies[(w+i)%prepared], http.StatusOK)
+					return err
 				})
 				if m != nil {
 					m["eps"] = m["rps"] * float64(batch)

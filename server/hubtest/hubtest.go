@@ -1,15 +1,18 @@
 // Package hubtest starts real hubs for tests: a real bbolt file in a
 // temporary directory, real keys, the real HTTP API on a loopback port, and
 // members that sign their requests with real keys. Nothing is mocked.
+//
+// A [Member] calls the hub through the member SDK (package client), as a
+// bank does: its bearer tokens, submissions, token evaluations and raw
+// requests are the SDK's. Its client sends every request once, so that a
+// test sees each answer exactly as the hub gave it.
 package hubtest
 
 import (
-	"bytes"
 	"context"
 	"crypto/rand"
 	"encoding/json"
 	"fmt"
-	"io"
 	"net/http"
 	"net/http/httptest"
 	"net/netip"
@@ -20,6 +23,7 @@ import (
 
 	"github.com/gin-gonic/gin"
 
+	"github.com/sparr-dev/sparr/client"
 	"github.com/sparr-dev/sparr/federation/webhook"
 	"github.com/sparr-dev/sparr/protocol"
 	"github.com/sparr-dev/sparr/protocol/api"
@@ -101,7 +105,7 @@ func Start(t testing.TB, opts Options) *Hub {
 	if err != nil {
 		t.Fatal(err)
 	}
-	h.Operator = &Member{ID: server.OperatorID, Key: op, hub: h}
+	h.Operator = h.Member(server.OperatorID, op)
 	return h
 }
 
@@ -188,9 +192,34 @@ type Member struct {
 	Key *protocol.SigningKey
 	hub *Hub
 
-	mu        sync.Mutex
-	bearer    string
-	bearerExp time.Time
+	mu     sync.Mutex
+	client *client.Client
+}
+
+// Member returns the member id, which signs with key, at h: a member
+// registered some other way than [Hub.AddMember] (by a key set URL, say),
+// or one the hub has never heard of.
+func (h *Hub) Member(id string, key *protocol.SigningKey) *Member {
+	return &Member{ID: id, Key: key, hub: h}
+}
+
+// Client returns the member's SDK client for the hub, made on first use:
+// on the hub's clock, sending every request once (Retry.Attempts 1), and
+// remembering no tokens, so that every Tokenize is evaluated by the hub.
+func (m *Member) Client() *client.Client {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.client == nil {
+		c, err := client.New(client.Config{
+			HubURL: m.hub.URL, MemberID: m.ID, Key: m.Key, Now: m.hub.Now,
+			HTTPClient: http.DefaultClient, Retry: client.Retry{Attempts: 1}, TokenCacheSize: -1,
+		})
+		if err != nil {
+			panic(err) // the hub's URL, the id and the key are always there
+		}
+		m.client = c
+	}
+	return m.client
 }
 
 // AddMember registers a member with the given roles and a new key.
@@ -200,13 +229,18 @@ func (h *Hub) AddMember(t testing.TB, id string, roles ...api.Role) *Member {
 	if err != nil {
 		t.Fatal(err)
 	}
-	jwks, _ := json.Marshal(map[string]any{"keys": []*protocol.PublicKey{key.Public()}})
-	body, _ := json.Marshal(map[string]any{"id": id, "name": "Test member " + id, "roles": roles, "jwks": json.RawMessage(jwks)})
-	resp := h.Operator.Do(t, http.MethodPost, "/v1/admin/members", "application/json", body)
-	if resp.Status != http.StatusCreated {
-		t.Fatalf("add member %s: %d %s", id, resp.Status, resp.Body)
+	ks, err := protocol.NewKeySet(key.Public())
+	if err != nil {
+		t.Fatal(err)
 	}
-	return &Member{ID: id, Key: key, hub: h}
+	jwks, err := ks.MarshalJSON()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := h.Operator.Client().AddMember(context.Background(), api.MemberRequest{ID: id, Name: "Test member " + id, Roles: roles, JWKS: jwks}); err != nil {
+		t.Fatalf("add member %s: %v", id, err)
+	}
+	return h.Member(id, key)
 }
 
 // A Response is a test request's answer.
@@ -224,77 +258,53 @@ func (r *Response) JSON(t testing.TB, v any) {
 	}
 }
 
-// Problem decodes a problem document, failing the test if it is not one.
+// Problem returns the problem document of an error answer, read as the
+// member SDK reads it ([client.RawResponse.Problem]): exactly as the hub
+// sent it. It fails the test unless the answer is an error with Content-Type
+// application/problem+json and a document that names its type.
 func (r *Response) Problem(t testing.TB) *protocol.Problem {
 	t.Helper()
 	if ct := r.Header.Get("Content-Type"); ct != protocol.ProblemContentType {
 		t.Fatalf("Content-Type %q, want %s; body %s", ct, protocol.ProblemContentType, r.Body)
 	}
-	p := new(protocol.Problem)
-	r.JSON(t, p)
-	return p
+	p := (&client.RawResponse{Status: r.Status, Header: r.Header, Body: r.Body}).Problem()
+	if p == nil || p.Type == "" {
+		t.Fatalf("status %d, body %s: want an error answer with a problem document", r.Status, r.Body)
+	}
+	return &p.Problem
 }
 
-// Bearer returns a bearer token for the member, minting a new one when
-// the last is within a minute of expiry, as a real member would.
+// Bearer returns the member's bearer token, as its client sends it: minted
+// anew when the last is within a minute of expiry.
 func (m *Member) Bearer(t testing.TB) string {
 	t.Helper()
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	now := m.hub.Now()
-	if m.bearer != "" && now.Add(time.Minute).Before(m.bearerExp) && !now.Before(m.bearerExp.Add(-protocol.MaxBearerLifetime)) {
-		return m.bearer
-	}
-	tok, err := protocol.NewBearer(m.Key, m.ID, m.hub.URL, now, protocol.MaxBearerLifetime)
+	tok, err := m.Client().BearerToken(context.Background())
 	if err != nil {
 		t.Fatal(err)
 	}
-	m.bearer, m.bearerExp = tok, now.Add(protocol.MaxBearerLifetime)
 	return tok
 }
 
-// Do sends a request with the member's bearer token (none for a nil
-// member).
+// Do sends a request exactly as given, with the member's bearer token
+// ([client.Client.Raw]).
 func (m *Member) Do(t testing.TB, method, path, contentType string, body []byte) *Response {
 	t.Helper()
-	var h *Hub
-	if m != nil {
-		h = m.hub
-	}
-	return doRequest(t, h, m, method, path, contentType, body)
+	return do(t, m.Client(), client.RawRequest{Method: method, Path: path, ContentType: contentType, Body: body})
 }
 
-// Anonymous sends a request without a bearer token.
+// Anonymous sends a request exactly as given, without a bearer token.
 func (h *Hub) Anonymous(t testing.TB, method, path, contentType string, body []byte) *Response {
 	t.Helper()
-	return doRequest(t, h, nil, method, path, contentType, body)
+	return do(t, h.Operator.Client(), client.RawRequest{Method: method, Path: path, ContentType: contentType, Body: body, Anonymous: true})
 }
 
-func doRequest(t testing.TB, h *Hub, m *Member, method, path, contentType string, body []byte) *Response {
+func do(t testing.TB, c *client.Client, r client.RawRequest) *Response {
 	t.Helper()
-	if h == nil {
-		h = m.hub
-	}
-	req, err := http.NewRequestWithContext(context.Background(), method, h.URL+path, bytes.NewReader(body))
+	resp, err := c.Raw(context.Background(), r)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if contentType != "" {
-		req.Header.Set("Content-Type", contentType)
-	}
-	if m != nil {
-		req.Header.Set("Authorization", "Bearer "+m.Bearer(t))
-	}
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	b, err := io.ReadAll(resp.Body)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return &Response{Status: resp.StatusCode, Header: resp.Header, Body: b}
+	return &Response{Status: resp.Status, Header: resp.Header, Body: resp.Body}
 }
 
 // JSON sends v as a JSON body.
@@ -307,48 +317,29 @@ func (m *Member) JSON(t testing.TB, method, path string, v any) *Response {
 	return m.Do(t, method, path, "application/json", b)
 }
 
-// Sign signs a submission of req with a new jti.
+// Sign signs a submission of req with a new jti, at the hub's time.
 func (m *Member) Sign(t testing.TB, req protocol.Request) []byte {
 	t.Helper()
-	jws, err := protocol.SignSubmission(&protocol.Submission{
-		Issuer: m.ID, Audience: m.hub.URL, IssuedAt: m.hub.Now(), ID: newJTI(), Request: req,
-	}, m.Key)
+	s, err := m.Client().Sign(context.Background(), req)
 	if err != nil {
 		t.Fatal(err)
 	}
-	return jws
+	return s.JWS
 }
 
-// Submit signs req and posts it to path.
+// Submit signs req and posts it to path, as given.
 func (m *Member) Submit(t testing.TB, path string, req protocol.Request) *Response {
 	t.Helper()
 	return m.Do(t, http.MethodPost, path, "application/jose", m.Sign(t, req))
 }
 
-// Tokenize turns canonical identifiers into tokens through the hub's
-// oblivious evaluation.
+// Tokenize turns identifiers into tokens through the hub's oblivious
+// evaluation, each of them evaluated by the hub.
 func (m *Member) Tokenize(t testing.TB, typ protocol.IdentifierType, values ...string) []protocol.Token {
 	t.Helper()
-	var cfg api.Configuration
-	resp := m.hub.Anonymous(t, http.MethodGet, "/.well-known/sparr-configuration", "", nil)
-	resp.JSON(t, &cfg)
-	client, err := protocol.NewTokenClient(cfg.Token)
+	toks, err := m.Client().Tokenize(context.Background(), typ, values...)
 	if err != nil {
-		t.Fatal(err)
-	}
-	blinding, req, err := client.Blind(typ, values...)
-	if err != nil {
-		t.Fatal(err)
-	}
-	r := m.JSON(t, http.MethodPost, "/v1/tokens", req)
-	if r.Status != http.StatusOK {
-		t.Fatalf("tokens: %d %s", r.Status, r.Body)
-	}
-	var ev protocol.TokenResponse
-	r.JSON(t, &ev)
-	toks, err := client.Finalize(blinding, &ev)
-	if err != nil {
-		t.Fatal(err)
+		t.Fatalf("tokens: %v", err)
 	}
 	return toks
 }
@@ -370,12 +361,19 @@ func (m *Member) Consent(subject protocol.Token) *protocol.Consent {
 // JWKS fetches and parses the hub's published keys.
 func (h *Hub) JWKS(t testing.TB) *protocol.KeySet {
 	t.Helper()
-	resp := h.Anonymous(t, http.MethodGet, "/.well-known/jwks.json", "", nil)
-	ks, err := protocol.ParseKeySet(resp.Body)
+	ks, err := h.Operator.Client().FetchKeys(context.Background())
 	if err != nil {
 		t.Fatal(err)
 	}
 	return ks
+}
+
+// configuration fetches the hub's discovery document as published.
+func (h *Hub) configuration(t testing.TB) *api.Configuration {
+	t.Helper()
+	conf := new(api.Configuration)
+	h.Anonymous(t, http.MethodGet, api.ConfigurationPath, "", nil).JSON(t, conf)
+	return conf
 }
 
 // Snapshot returns every key and value of the store except the exchange

@@ -1,6 +1,7 @@
 package hubtest
 
 import (
+	"context"
 	"crypto/ed25519"
 	"encoding/json"
 	"fmt"
@@ -75,30 +76,22 @@ func (r *Receiver) Close() { r.srv.CloseClientConnections(); r.srv.Close() }
 // secret the hub answers with.
 func (r *Receiver) Register(t testing.TB, events ...protocol.EventType) {
 	t.Helper()
-	body := map[string]any{"url": r.URL}
-	if len(events) > 0 {
-		body["events"] = events
+	secret, _, err := r.Member.Client().RegisterEndpoint(context.Background(), r.URL, events...)
+	if err != nil {
+		t.Fatalf("register endpoint of %s: %v", r.Member.ID, err)
 	}
-	resp := r.Member.JSON(t, http.MethodPut, "/v1/members/self/endpoint", body)
-	if resp.Status != http.StatusCreated && resp.Status != http.StatusOK {
-		t.Fatalf("register endpoint of %s: %d %s", r.Member.ID, resp.Status, resp.Body)
+	if secret.Encode() == (protocol.WebhookSecret{}).Encode() {
+		r.Trust(t, "") // an endpoint changed keeps its secrets
+		return
 	}
-	var out struct {
-		Secret string `json:"secret"`
-	}
-	resp.JSON(t, &out)
-	r.Trust(t, out.Secret)
+	r.Trust(t, secret.Encode())
 }
 
 // Trust sets what the receiver verifies with: the secret (if not empty),
 // the hub's webhook key and its JWKS.
 func (r *Receiver) Trust(t testing.TB, secret string) {
 	t.Helper()
-	var cfg struct {
-		WebhookPublicKey string `json:"webhook_public_key"`
-	}
-	r.hub.Anonymous(t, http.MethodGet, "/.well-known/sparr-configuration", "", nil).JSON(t, &cfg)
-	pub, err := protocol.ParseWebhookPublicKey(cfg.WebhookPublicKey)
+	pub, err := r.hub.configuration(t).WebhookKey()
 	if err != nil {
 		t.Fatal(err)
 	}
