@@ -70,6 +70,13 @@ var (
 	// client has already waited and retried as its [Retry] policy allows;
 	// [Problem.RetryAfter] says how long the hub asked to wait.
 	ErrRateLimited = errors.New("rate limited")
+	// ErrQuotaExceeded: the member has spent a daily quota
+	// (token-quota-exceeded, storage-quota-exceeded); the problem's detail
+	// names it and when it resets, at midnight UTC, and RetryAfter says how
+	// long that is. The client does not wait that long: it is also an
+	// [ErrRateLimited]. Ask the operator for a larger quota if the
+	// member's volume needs it.
+	ErrQuotaExceeded = errors.New("daily quota spent")
 	// ErrInternal: the hub failed on the request (internal); quote the
 	// problem's RequestID to the operator.
 	ErrInternal = errors.New("hub internal error")
@@ -103,6 +110,8 @@ var problemKinds = map[string][]error{
 	"invalid-consent":        {ErrInvalidConsent},
 	"endpoint-refused":       {ErrEndpointRefused},
 	"rate-limited":           {ErrRateLimited},
+	"token-quota-exceeded":   {ErrQuotaExceeded, ErrRateLimited},
+	"storage-quota-exceeded": {ErrQuotaExceeded, ErrRateLimited},
 	"internal":               {ErrInternal},
 	"unavailable":            {ErrUnavailable},
 }

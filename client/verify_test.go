@@ -277,7 +277,7 @@ func TestProblemKinds(t *testing.T) {
 		client.ErrForbidden: "ErrForbidden", client.ErrSuspended: "ErrSuspended", client.ErrSuspicionsDisabled: "ErrSuspicionsDisabled",
 		client.ErrNotFound: "ErrNotFound", client.ErrConflict: "ErrConflict", client.ErrStateConflict: "ErrStateConflict",
 		client.ErrCursorExpired: "ErrCursorExpired", client.ErrValidation: "ErrValidation", client.ErrInvalidConsent: "ErrInvalidConsent",
-		client.ErrEndpointRefused: "ErrEndpointRefused", client.ErrRateLimited: "ErrRateLimited", client.ErrInternal: "ErrInternal",
+		client.ErrEndpointRefused: "ErrEndpointRefused", client.ErrRateLimited: "ErrRateLimited", client.ErrQuotaExceeded: "ErrQuotaExceeded", client.ErrInternal: "ErrInternal",
 		client.ErrUnavailable: "ErrUnavailable",
 	}
 	want := map[string][]string{
@@ -302,6 +302,8 @@ func TestProblemKinds(t *testing.T) {
 		"invalid-consent":        {"ErrInvalidConsent"},
 		"endpoint-refused":       {"ErrEndpointRefused"},
 		"rate-limited":           {"ErrRateLimited"},
+		"token-quota-exceeded":   {"ErrQuotaExceeded", "ErrRateLimited"},
+		"storage-quota-exceeded": {"ErrQuotaExceeded", "ErrRateLimited"},
 		"internal":               {"ErrInternal"},
 		"unavailable":            {"ErrUnavailable"},
 	}

@@ -84,6 +84,7 @@ var authzTable = map[string]access{
 
 	"POST /v1/check":              holders(checkR),
 	"POST /v1/checks/:id/outcome": holders(checkR),
+	"POST /v1/checks/replica":     holders(checkR),
 
 	"GET /v1/records/:jti": holders(flagR, suspicionR, checkR),
 

@@ -284,7 +284,8 @@ func (h *crashHub) launch(t *testing.T, deadline time.Time) bool {
 	h.stdout, h.stderr = &syncBuffer{}, &syncBuffer{}
 	cmd := exec.Command(h.bin, "serve", "--dev", "--data", h.data, "--addr", h.addr, "--issuer", h.url,
 		"--metrics-addr", "off", "--checkpoint-interval", "1s",
-		"--rate-writes", unlimited, "--rate-checks", unlimited, "--rate-reads", unlimited, "--rate-tokens", unlimited)
+		"--rate-writes", unlimited, "--rate-checks", unlimited, "--rate-reads", unlimited, "--rate-tokens", unlimited,
+		"--tokens-per-second", "100000", "--tokens-per-day", "100000000", "--stored-bytes-per-day", "1099511627776")
 	cmd.Env, cmd.Stdout, cmd.Stderr = environ, h.stdout, h.stderr
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)

@@ -25,6 +25,7 @@ import (
 	"github.com/sparr-dev/sparr/protocol"
 	"github.com/sparr-dev/sparr/protocol/api"
 	"github.com/sparr-dev/sparr/server"
+	"github.com/sparr-dev/sparr/server/decide"
 	"github.com/sparr-dev/sparr/server/keyring"
 	"github.com/sparr-dev/sparr/server/store"
 )
@@ -140,6 +141,9 @@ func (d *demo) start(ctx context.Context) error {
 	quiet := slog.New(slog.DiscardHandler)
 	d.hub, err = server.New(server.Config{
 		Issuer: d.issuer, Store: d.store, Keys: keys, Logger: quiet, AllowInsecureURLs: true,
+		// Erasures are published a second after they are made here, not
+		// after the day a real hub waits to mix them with every other.
+		Policy: decide.Policy{ErasurePeriod: demoErasurePeriod},
 		// The banks' receivers listen on loopback over plain HTTP, as with
 		// sparr serve --dev.
 		Targets: webhook.TargetPolicy{AllowHTTP: true, Allow: []netip.Prefix{netip.MustParsePrefix("127.0.0.0/8")}},
@@ -535,6 +539,9 @@ func (s *flagStory) waitForgotten(ctx context.Context, lift string, liftedAt tim
 // the story.
 func (s *flagStory) showLog(ctx context.Context) error {
 	s.printf("\nStep 6. What the exchange log now holds.\n")
+	if err := s.publishErasures(ctx); err != nil {
+		return err
+	}
 	rep, lines, err := s.verifyExchangeLog(ctx)
 	if err != nil {
 		return err
@@ -551,6 +558,27 @@ func (s *flagStory) showLog(ctx context.Context) error {
 			return fmt.Errorf("the log has no %s entry", want)
 		}
 	}
+	return nil
+}
+
+// demoErasurePeriod is the demo hub's erasure period: a second.
+const demoErasurePeriod = time.Second
+
+// publishErasures waits for the erasure period of the lift to end and has
+// the hub publish its tombstones, as its jobs do on their schedule.
+func (s *flagStory) publishErasures(ctx context.Context) error {
+	next := time.Now().Truncate(demoErasurePeriod).Add(demoErasurePeriod)
+	select {
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-time.After(time.Until(next)):
+	}
+	if err := s.demo.hub.RunJobs(); err != nil {
+		return err
+	}
+	s.printf("  The lift erased the details of every entry that named the consumer at once. The hub\n")
+	s.printf("  says so in tombstones, published together for every erasure of a period, after it ends\n")
+	s.printf("  (a day on a real hub, a second here), so that no reader can tell whose entries they were.\n")
 	return nil
 }
 
@@ -595,7 +623,7 @@ var logActions = map[protocol.LogAction]string{
 	protocol.LogCheckOutcome:       "a bank reported what came of a check",
 	protocol.LogFlagThawed:         "the flag was thawed",
 	protocol.LogFlagLifted:         "the flag was lifted",
-	protocol.LogErased:             "the lift erased an earlier entry's details; the entry stays, linked to no one",
+	protocol.LogErased:             "a tombstone: an earlier entry's details were erased; the entry stays, linked to no one",
 }
 
 // verifyExchangeLog has the hub sign a checkpoint of its exchange log now,

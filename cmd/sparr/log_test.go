@@ -17,11 +17,13 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	bolt "go.etcd.io/bbolt"
 
 	"github.com/sparr-dev/sparr/protocol"
 	"github.com/sparr-dev/sparr/protocol/api"
+	"github.com/sparr-dev/sparr/server/decide"
 	"github.com/sparr-dev/sparr/server/hubtest"
 	"github.com/sparr-dev/sparr/server/keyring"
 )
@@ -55,14 +57,15 @@ func logVerify(t *testing.T, flags []string) (int, string, string) {
 // tombstones), checks, a checkpoint.
 func busyHub(t *testing.T) (*hubtest.Hub, *hubtest.Member) {
 	t.Helper()
-	hub := hubtest.Start(t, hubtest.Options{})
+	// Erasures are published as soon as they are made, not a day later.
+	hub := hubtest.Start(t, hubtest.Options{Policy: decide.Policy{ErasurePeriod: time.Nanosecond}})
 	bank := hub.AddMember(t, "bank-a", api.RoleFlag, api.RoleCheck)
 	grow(t, hub, bank, 3)
 	return hub, bank
 }
 
-// grow places n flags, lifts the first, checks all, and publishes a
-// checkpoint.
+// grow places n flags, lifts the first (and publishes its tombstone),
+// checks all, and publishes a checkpoint.
 func grow(t *testing.T, hub *hubtest.Hub, bank *hubtest.Member, n int) {
 	t.Helper()
 	var values []string
@@ -89,6 +92,9 @@ func grow(t *testing.T, hub *hubtest.Hub, bank *hubtest.Member, n int) {
 		}
 	}
 	bank.Submit(t, "/v1/flags/"+first+"/lift", protocol.LiftFlag{FlagID: first})
+	if err := hub.RunJobs(); err != nil { // the lift's tombstone
+		t.Fatal(err)
+	}
 	texts := make([]string, len(toks))
 	for i, tok := range toks {
 		texts[i] = tok.String()

@@ -20,6 +20,7 @@ import (
 	"github.com/sparr-dev/sparr/protocol"
 	"github.com/sparr-dev/sparr/protocol/api"
 	"github.com/sparr-dev/sparr/server"
+	"github.com/sparr-dev/sparr/server/decide"
 	"github.com/sparr-dev/sparr/server/keyring"
 	"github.com/sparr-dev/sparr/server/store"
 )
@@ -72,6 +73,10 @@ func openHub(cfg *Config) (*hub, error) {
 	return h, nil
 }
 
+// unlimitedQuotas are member quotas no scenario reaches: the bench
+// measures what the hub can do, not what it allows one member.
+var unlimitedQuotas = api.Quotas{TokensPerSecond: 1e7, TokensPerDay: 1e8, StoredBytesPerDay: 1 << 40}
+
 // newHub serves a hub's API in a directory of its own below cfg.Dir; Start
 // has not been called.
 func newHub(cfg *Config) (*hub, error) {
@@ -99,7 +104,7 @@ func newHub(cfg *Config) (*hub, error) {
 	}
 	h.url = "http://" + ln.Addr().String()
 	h.hub, err = server.New(server.Config{
-		Issuer: h.url, Store: h.st, Keys: h.keys, Limits: unlimited,
+		Issuer: h.url, Store: h.st, Keys: h.keys, Limits: unlimited, Policy: decide.Policy{Quotas: unlimitedQuotas},
 		Logger: slog.New(slog.DiscardHandler), AllowInsecureURLs: true, JobInterval: time.Hour,
 		Targets: webhook.TargetPolicy{AllowHTTP: true, Allow: []netip.Prefix{netip.MustParsePrefix("127.0.0.0/8")}},
 	})

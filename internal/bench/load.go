@@ -33,7 +33,9 @@ import (
 func bulkFlags(ctx context.Context, cfg *Config, h *hub, origin string, n int) (recordBytes int64, err error) {
 	progress := cmp.Or[io.Writer](cfg.Progress, io.Discard)
 	key := h.keys.Active()
-	d := &decide.Decider{Issuer: h.url, Policy: decide.DefaultPolicy(), TokenEpoch: h.keys.Token.Epoch(),
+	policy := decide.DefaultPolicy()
+	policy.Quotas = unlimitedQuotas
+	d := &decide.Decider{Issuer: h.url, Policy: policy, TokenEpoch: h.keys.Token.Epoch(),
 		Sign: func(r *protocol.Record) ([]byte, error) { return protocol.SignRecord(r, key) }}
 	m := &api.Member{ID: origin}
 	workers := runtime.NumCPU() * 512 // enough in flight to fill each group commit (up to 512 commands)
@@ -89,7 +91,11 @@ func placement(d *decide.Decider, origin *api.Member, now time.Time) (*state.Pla
 	s := &protocol.Submission{Issuer: origin.ID, Audience: d.Issuer, IssuedAt: now, ID: jti,
 		Request: protocol.PlaceFlag{Subject: tok, Kind: protocol.FlagKindStandard, Consent: c}}
 	hash := sha256.Sum256([]byte(jti)) // what the store keeps of the signed bytes the loader skips
-	return d.PlaceFlag(origin, s, hash[:], nil, now)
+	cmd, err := d.PlaceFlag(origin, s, hash[:], nil, now)
+	if err != nil {
+		return nil, err
+	}
+	return cmd, d.Charge(origin, cmd, now) // as the hub charges the member's storage quota
 }
 
 // randomToken returns a random value in the token format: to the hub, a

@@ -109,6 +109,17 @@ func Start(t testing.TB, opts Options) *Hub {
 	return h
 }
 
+// policy is the test's policy. Quotas it leaves zero are generous, so that
+// tests that tokenize and check much do not trip over a member's quota;
+// tests of the quotas set them.
+func (h *Hub) policy() decide.Policy {
+	p := h.opts.Policy
+	if p.Quotas == (api.Quotas{}) {
+		p.Quotas = api.Quotas{TokensPerSecond: 1e5, TokensPerDay: 1e8, StoredBytesPerDay: 1 << 40}
+	}
+	return p
+}
+
 // open opens the store and makes the hub over it.
 func (h *Hub) open(t testing.TB) {
 	t.Helper()
@@ -121,7 +132,7 @@ func (h *Hub) open(t testing.TB) {
 		t.Fatal(err)
 	}
 	cfg := server.Config{
-		Issuer: h.URL, Store: st, Keys: keys, Policy: h.opts.Policy, Limits: h.opts.Limits,
+		Issuer: h.URL, Store: st, Keys: keys, Policy: h.policy(), Limits: h.opts.Limits,
 		AllowInsecureURLs: true, JobInterval: time.Hour, Delivery: h.opts.Delivery,
 		// Receivers in tests listen on loopback over plain HTTP.
 		Targets: webhook.TargetPolicy{AllowHTTP: true, Allow: []netip.Prefix{
@@ -386,7 +397,7 @@ func (h *Hub) Snapshot(t testing.TB) map[string]string {
 	out := map[string]string{}
 	err := h.Store.Walk(func(bucket string, k, v []byte) error {
 		switch {
-		case bucket == "log", bucket == "log_details", bucket == "log_hashes", bucket == "checkpoints",
+		case bucket == "log", bucket == "log_details", bucket == "log_hashes", bucket == "checkpoints", bucket == "usage",
 			bucket == "meta" && string(k) == "log_time":
 			return nil
 		}

@@ -40,18 +40,17 @@ func liftCmd(f *state.Flag, at time.Time) *state.EndFlag {
 	}
 }
 
-// suspicionCmd reports suspicion id on token, expiring at expires, with a
-// full record for bank-a and a hit record for everyone.
+// suspicionCmd reports suspicion id on token, expiring at expires, with
+// its record for bank-a, its reporter, alone.
 func suspicionCmd(id, token string, at, expires time.Time) *state.ReportSuspicion {
 	full := &state.Record{ID: "rec-full-" + id, Type: protocol.EventSuspicionReported, Subjects: []string{token}, Audience: "bank-a", Ref: id, IssuedAt: at, JWS: "full-" + id}
-	hit := &state.Record{ID: "rec-hit-" + id, Type: protocol.EventSuspicionReported, Subjects: []string{token}, Ref: id, IssuedAt: at, JWS: "hit-" + id}
 	h := sha256.Sum256([]byte(id))
 	return &state.ReportSuspicion{
 		Head:       state.Head{At: at, Actor: "bank-a", Entry: state.Entry{Action: protocol.LogSuspicionReported}},
 		Submission: state.SubmissionRef{ID: "jti-" + id, Hash: h[:]},
-		Records:    []*state.Record{full, hit},
+		Records:    []*state.Record{full},
 		Suspicion: &state.Suspicion{ID: id, Version: 1, Subjects: []string{token}, Category: protocol.CategoryMoneyMule, Origin: "bank-a",
-			Status: api.SuspicionActive, ReportedAt: at, ExpiresAt: expires, Records: []string{full.ID, hit.ID}},
+			Status: api.SuspicionActive, ReportedAt: at, ExpiresAt: expires, Records: []string{full.ID}},
 	}
 }
 
@@ -131,7 +130,7 @@ func TestSnapshotInChunksWhileWriting(t *testing.T) {
 		ids = append(ids, r.ID)
 	}
 	want := []string{"rec-f0", "rec-f1", "rec-ext1-f1", "rec-f2", "rec-f3", "rec-f4", "rec-f5", "rec-f6", "rec-f7", "rec-f9",
-		"rec-full-s0", "rec-hit-s0", "rec-full-s1", "rec-hit-s1", "rec-full-s3", "rec-hit-s3"}
+		"rec-full-s0", "rec-full-s1", "rec-full-s3"}
 	if !slices.Equal(ids, want) {
 		t.Errorf("snapshot holds %v, want %v", ids, want)
 	}
