@@ -106,8 +106,9 @@ func (c *Client) Events(ctx context.Context, after uint64) iter.Seq2[*Event, err
 }
 
 // A Snapshot is the hub's snapshot ([api.Snapshot]), with every record
-// verified: every active flag's records and every active suspicion hit
-// the member is entitled to, consistent at Seq: apply them, then follow the
+// verified: the records of every active flag, and of every active
+// suspicion the member itself reported, that it is entitled to,
+// consistent at Seq: apply them, then follow the
 // feed from Seq and nothing is missed.
 type Snapshot struct {
 	Seq    uint64

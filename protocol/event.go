@@ -321,11 +321,12 @@ type FlagExpiring struct {
 }
 
 // SuspicionReported: a member reports a fraud suspicion it has already
-// reported to the police. The hub signs it twice: the full record, with the
-// police report, for the reporting member and for members that ask for the
-// details; and a hit record without it, delivered to every checking member
-// so that checks, the hub's and a member's replica alike, reveal only the
-// suspicion's category and count.
+// reported to the police. Its record, with the police report, goes to the
+// reporting member only, and to a member that asks for the suspicion's
+// details; other members learn of the suspicion only by an online check,
+// which reveals its category and count. PoliceReport is optional in the
+// format because earlier versions also signed a "hit" record without it,
+// for every checking member, which the hub no longer serves.
 type SuspicionReported struct {
 	SuspicionID  string            `json:"suspicion_id"`
 	Origin       string            `json:"origin"`

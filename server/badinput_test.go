@@ -79,9 +79,10 @@ var logBuckets = []string{"log", "log_details", "log_hashes"}
 
 // onlyEntryAdded lists how after differs from before other than by the one
 // new exchange-log entry e: every other bucket byte for byte as it was
-// (the log's clock aside, which takes e's time), and the log's buckets
-// grown by exactly e's line, its details, and the Merkle hashes its leaf
-// completes.
+// (the log's clock aside, which takes e's time, and the member's use of
+// its daily allowance of stored bytes, which the entry is charged to),
+// and the log's buckets grown by exactly e's line, its details, and the
+// Merkle hashes its leaf completes.
 func onlyEntryAdded(t *testing.T, before, after *hubtest.Dump, e *protocol.LogEntry) []string {
 	t.Helper()
 	var diff []string
@@ -97,27 +98,20 @@ func onlyEntryAdded(t *testing.T, before, after *hubtest.Dump, e *protocol.LogEn
 			continue
 		}
 		was, is := maps.Clone(before.Buckets[b]), maps.Clone(after.Buckets[b])
-		if b == "usage" && was == nil {
-			was = map[string]string{}
-		}
-		if b == "usage" {
-			// The refusal is charged to its member's allowance of stored
-			// bytes: its day's bytes grow, nothing else.
-			for k, v := range is {
-				var u, w struct{ Tokens, Bytes int64 }
-				json.Unmarshal([]byte(v), &u)
-				json.Unmarshal([]byte(was[k]), &w)
-				if u.Tokens == w.Tokens && u.Bytes > w.Bytes && k == e.Member+"\x00"+e.Time.UTC().Format(time.DateOnly) {
-					was[k] = v
-				}
-			}
-		}
 		if b == "meta" {
 			if got, want := is["log_time"], string(binary.BigEndian.AppendUint64(nil, uint64(e.Time.UnixNano()))); got != want {
 				diff = append(diff, fmt.Sprintf("meta/log_time is %x, want %x: the new entry's time", got, want))
 			}
 			delete(was, "log_time")
 			delete(is, "log_time")
+		}
+		if b == "usage" {
+			key := e.Member + "\x00" + e.Time.UTC().Format(time.DateOnly)
+			if d := charged(was[key], is[key], e.Member != server.OperatorID); d != "" {
+				diff = append(diff, "usage/"+key+": "+d)
+			}
+			delete(was, key)
+			delete(is, key)
 		}
 		for _, k := range snapshotDiff(prefixed(b, was), prefixed(b, is)) {
 			diff = append(diff, k)
@@ -176,6 +170,35 @@ func onlyEntryAdded(t *testing.T, before, after *hubtest.Dump, e *protocol.LogEn
 		}
 	}
 	return diff
+}
+
+// charged says what is wrong with a member's use of its daily quotas going
+// from was to is (JSON, "" for none) for one refusal's entry: its stored
+// bytes grow (unless the member is not charged), and nothing else changes.
+func charged(was, is string, wantCharge bool) string {
+	var before, after struct {
+		Tokens int64 `json:"tokens"`
+		Bytes  int64 `json:"bytes"`
+	}
+	for _, u := range []struct {
+		raw string
+		v   any
+	}{{was, &before}, {is, &after}} {
+		if u.raw != "" {
+			if err := json.Unmarshal([]byte(u.raw), u.v); err != nil {
+				return fmt.Sprintf("not a usage: %v", err)
+			}
+		}
+	}
+	switch {
+	case after.Tokens != before.Tokens:
+		return fmt.Sprintf("tokens went from %d to %d, want them as they were", before.Tokens, after.Tokens)
+	case wantCharge && after.Bytes <= before.Bytes:
+		return fmt.Sprintf("stored bytes went from %d to %d, want the refusal's entry charged", before.Bytes, after.Bytes)
+	case !wantCharge && after.Bytes != before.Bytes:
+		return fmt.Sprintf("stored bytes went from %d to %d, want the operator not charged", before.Bytes, after.Bytes)
+	}
+	return ""
 }
 
 // prefixed returns m with its keys as "bucket/key", as snapshotDiff takes.
@@ -527,6 +550,21 @@ func TestBadInputChangesNothingButTheLog(t *testing.T) {
 		{name: "outcome: unknown outcome", caller: b, route: "POST /v1/checks/:id/outcome",
 			do:   jsonBody(b, "/v1/checks/"+bCheck.CheckID+"/outcome", map[string]any{"outcome": "probably-fine"}),
 			want: protocol.ProblemValidation, detail: "probably-fine"},
+		{name: "replica checks: none", caller: a, route: "POST /v1/checks/replica",
+			do:   jsonBody(a, "/v1/checks/replica", map[string]any{"checks": []any{}}),
+			want: protocol.ProblemValidation, detail: "0 checks"},
+		{name: "replica checks: unknown purpose", caller: a, route: "POST /v1/checks/replica",
+			do: jsonBody(a, "/v1/checks/replica", map[string]any{"checks": []map[string]any{
+				{"token": toks[0].String(), "purpose": "curiosity", "at": now.Format(time.RFC3339)}}}),
+			want: protocol.ProblemValidation, detail: `"curiosity" is not a purpose`},
+		{name: "replica checks: a week and a day old", caller: a, route: "POST /v1/checks/replica",
+			do: jsonBody(a, "/v1/checks/replica", map[string]any{"checks": []map[string]any{
+				{"token": toks[0].String(), "purpose": "payment", "at": now.Add(-8 * 24 * time.Hour).Format(time.RFC3339)}}}),
+			want: protocol.ProblemValidation, detail: "checks[0].at"},
+		{name: "replica checks: a token of another epoch", caller: a, route: "POST /v1/checks/replica",
+			do: jsonBody(a, "/v1/checks/replica", map[string]any{"checks": []map[string]any{
+				{"token": oldEpoch.String(), "purpose": "payment", "at": now.Format(time.RFC3339)}}}),
+			want: protocol.ProblemInvalidToken, detail: "epoch 2"},
 
 		// Webhook endpoints.
 		{name: "endpoint: private address", caller: a, route: "PUT /v1/members/self/endpoint",
@@ -551,6 +589,15 @@ func TestBadInputChangesNothingButTheLog(t *testing.T) {
 			do: jsonBody(op, "/v1/admin/members", map[string]any{"id": "bank-x", "name": "Bank X", "roles": []string{"check"},
 				"jwks": json.RawMessage(jwks), "jwks_url": "https://keys.bank-x.example/jwks.json"}),
 			want: protocol.ProblemValidation, detail: "both given"},
+		{name: "member add: a negative quota", caller: op, route: "POST /v1/admin/members",
+			do: jsonBody(op, "/v1/admin/members", map[string]any{"id": "bank-x", "name": "Bank X", "roles": []string{"check"}, "jwks": json.RawMessage(jwks),
+				"quotas": map[string]any{"tokens_per_day": -5}}),
+			want: protocol.ProblemValidation, detail: "quotas.tokens_per_day"},
+		{name: "member patch: a quota past its bound", caller: op, route: "PATCH /v1/admin/members/:id",
+			do: func(t *testing.T) *hubtest.Response {
+				return op.JSON(t, http.MethodPatch, "/v1/admin/members/bank-b", map[string]any{"quotas": map[string]any{"stored_bytes_per_day": int64(1) << 41}})
+			},
+			want: protocol.ProblemValidation, detail: "quotas.stored_bytes_per_day"},
 		{name: "member add: existing id", caller: op, route: "POST /v1/admin/members",
 			do:   jsonBody(op, "/v1/admin/members", map[string]any{"id": "bank-b", "name": "Bank B", "roles": []string{"check"}, "jwks": json.RawMessage(jwks)}),
 			want: protocol.ProblemStateConflict, detail: "already exists"},

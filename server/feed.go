@@ -48,8 +48,9 @@ func (h *Hub) events(c *gin.Context) {
 	c.JSON(http.StatusOK, out)
 }
 
-// snapshot: GET /v1/snapshot, every active flag's and suspicion hit's
-// records the member is entitled to, and the sequence number they are
+// snapshot: GET /v1/snapshot, the records of every active flag, and of
+// every active suspicion the member itself reported, that the member is
+// entitled to, and the sequence number they are
 // consistent at. It is streamed: a hub with a million flags answers with
 // a million records without holding them in memory, nor one read
 // transaction open for the whole answer ([store.Store.Snapshot] reads in

@@ -95,7 +95,8 @@ func (h *Hub) pruneFeed(now time.Time) (int, error) {
 }
 
 // expireSuspicions ends suspicions past their retention and deletes their
-// records; the expiry record tells checking members to forget the hit.
+// records; the expiry record, addressed to the reporter alone, tells it
+// to delete what it holds of the suspicion.
 func (h *Hub) expireSuspicions(now time.Time) (int, error) {
 	due, err := h.store.SuspicionsExpiringBefore(now, jobBatch)
 	if err != nil {

@@ -533,6 +533,13 @@ func TestOpenAPISchemasMatchGoTypes(t *testing.T) {
 		{"LogInfo", api.LogInfo{}, false},
 		{"PolicyInfo", api.Policy{}, false},
 		{"Member", api.Member{}, false},
+		{"MemberRequest", api.MemberRequest{}, true},
+		{"MemberPatch", api.MemberPatch{}, true},
+		{"Quotas", api.Quotas{}, true},
+		{"ReplicaChecksRequest", api.ReplicaChecksRequest{}, true},
+		{"ReplicaCheck", api.ReplicaCheck{}, true},
+		{"ReplicaChecksResponse", api.ReplicaChecksResponse{}, false},
+		{"Reconciliation", api.Reconciliation{}, false},
 		{"FeedEvent", api.FeedEvent{}, false},
 		{"FeedPage", api.FeedPage{}, false},
 		{"EndpointView", api.Endpoint{}, false},
@@ -709,7 +716,9 @@ func schema(t *testing.T, doc *openapi3.T, name string) *openapi3.Schema {
 // or field the document does not describe fails, and so does a request body
 // the hub accepts but the operation's documented body would refuse.
 func TestOpenAPIDescribesAnswers(t *testing.T) {
-	hub := hubtest.Start(t, hubtest.Options{Policy: decide.Policy{SuspicionLegalBasis: "brottsdatalagen-2-kap-4-par"}})
+	// Erasures are published as soon as the jobs run, not a day later, so
+	// that the walk sees their tombstones.
+	hub := hubtest.Start(t, hubtest.Options{Policy: decide.Policy{SuspicionLegalBasis: "brottsdatalagen-2-kap-4-par", ErasurePeriod: time.Nanosecond}})
 	began := hub.Now().UTC().Truncate(time.Second)
 	bank := hub.AddMember(t, "bank-a", api.RoleFlag, api.RoleSuspicion, api.RoleCheck)
 	other := hub.AddMember(t, "bank-b", api.RoleCheck)
@@ -838,6 +847,13 @@ func TestOpenAPIDescribesAnswers(t *testing.T) {
 	sentJSON("POST /v1/checks/:id/outcome", oreq)
 	expect("POST /v1/checks/:id/outcome", other.JSON(t, http.MethodPost, "/v1/checks/"+checked.CheckID+"/outcome", oreq), http.StatusOK)
 	expect("POST /v1/checks/:id/outcome", other.JSON(t, http.MethodPost, "/v1/checks/"+checked.CheckID+"/outcome", oreq), http.StatusConflict)
+	rreq := map[string]any{"checks": []map[string]any{
+		{"token": flagged.String(), "purpose": "payment", "at": hub.Now().Add(-time.Minute).UTC().Format(time.RFC3339Nano)},
+		{"token": suspected.String(), "purpose": "account-opening", "at": hub.Now().UTC().Format(time.RFC3339)},
+	}}
+	sentJSON("POST /v1/checks/replica", rreq)
+	expect("POST /v1/checks/replica", other.JSON(t, http.MethodPost, "/v1/checks/replica", rreq), http.StatusOK)
+	expect("POST /v1/checks/replica", other.JSON(t, http.MethodPost, "/v1/checks/replica", map[string]any{"checks": []any{}}), http.StatusUnprocessableEntity)
 	dreq := map[string]any{"purpose": "credit-application", "justification": "applicant for a loan of 250 000 kr, case 77-311"}
 	sentJSON("POST /v1/suspicions/:id/details", dreq)
 	expect("POST /v1/suspicions/:id/details", other.JSON(t, http.MethodPost, "/v1/suspicions/"+sid+"/details", dreq), http.StatusOK)
@@ -879,15 +895,20 @@ func TestOpenAPIDescribesAnswers(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	mreq := map[string]any{"id": "bank-c", "name": "Bank C AB", "roles": []string{"check"}, "jwks": map[string]any{"keys": []any{key.Public()}}}
+	mreq := map[string]any{"id": "bank-c", "name": "Bank C AB", "roles": []string{"check"}, "jwks": map[string]any{"keys": []any{key.Public()}},
+		"quotas": map[string]any{"tokens_per_second": 2.5, "tokens_per_day": 200000}}
 	sentJSON("POST /v1/admin/members", mreq)
 	if resp := expect("POST /v1/admin/members", op.JSON(t, http.MethodPost, "/v1/admin/members", mreq), http.StatusCreated); resp.Header.Get("Location") != "/v1/admin/members/bank-c" {
 		t.Errorf("got Location %q, want /v1/admin/members/bank-c", resp.Header.Get("Location"))
 	}
 	expect("POST /v1/admin/members", op.JSON(t, http.MethodPost, "/v1/admin/members", mreq), http.StatusConflict)
-	patch := map[string]any{"name": "Bank C (publ)", "roles": []string{"check", "flag"}}
+	patch := map[string]any{"name": "Bank C (publ)", "roles": []string{"check", "flag"}, "quotas": map[string]any{"stored_bytes_per_day": 1 << 30}}
 	sentJSON("PATCH /v1/admin/members/:id", patch)
 	expect("PATCH /v1/admin/members/:id", op.JSON(t, http.MethodPatch, "/v1/admin/members/bank-c", patch), http.StatusOK)
+	defaults := map[string]any{"quotas": map[string]any{}}
+	sentJSON("PATCH /v1/admin/members/:id", defaults)
+	expect("PATCH /v1/admin/members/:id", op.JSON(t, http.MethodPatch, "/v1/admin/members/bank-c", defaults), http.StatusOK)
+	expect("PATCH /v1/admin/members/:id", op.JSON(t, http.MethodPatch, "/v1/admin/members/bank-c", map[string]any{"quotas": map[string]any{"tokens_per_day": -1}}), http.StatusUnprocessableEntity)
 	expect("POST /v1/admin/members/:id/suspend", op.Do(t, http.MethodPost, "/v1/admin/members/bank-c/suspend", "", nil), http.StatusOK)
 	expect("POST /v1/admin/members/:id/suspend", op.Do(t, http.MethodPost, "/v1/admin/members/bank-c/suspend", "", nil), http.StatusOK)
 	expect("POST /v1/admin/members/:id/resume", op.Do(t, http.MethodPost, "/v1/admin/members/bank-c/resume", "", nil), http.StatusOK)
@@ -1010,7 +1031,8 @@ func TestOpenAPIDescribesAnswers(t *testing.T) {
 
 	// Erasure of a subject with an active flag and suspicion, checked
 	// before: the flag ends as erased, and the log keeps its entries,
-	// tombstones after them, and still extends the checkpoint before.
+	// tombstones after them (in the batch the jobs publish once the
+	// erasure period has ended), and still extends the checkpoint before.
 	resp = expect("POST /v1/check", other.JSON(t, http.MethodPost, "/v1/check", map[string]any{"purpose": "account-opening", "tokens": []string{other2.String()}}), http.StatusOK)
 	var beforeErasure api.CheckResponse
 	resp.JSON(t, &beforeErasure)
@@ -1040,20 +1062,172 @@ func TestOpenAPIDescribesAnswers(t *testing.T) {
 	if gone.Flag.Status != "erased" {
 		t.Errorf("got flag status %q after the erasure, want erased", gone.Flag.Status)
 	}
-	var tombstones auditPage
-	expect("GET /v1/audit/entries", regulator.Do(t, http.MethodGet, fmt.Sprintf("/v1/audit/entries?action=%s&after=%d", protocol.LogErased, erasure.LogIndex), "", nil), http.StatusOK).JSON(t, &tombstones)
-	if len(tombstones.Entries) == 0 {
-		t.Fatalf("got no tombstones after the erasure's entry %d, want one per entry whose details went", erasure.LogIndex)
+	if err := hub.RunJobs(); err != nil {
+		t.Fatal(err)
 	}
+	var tombstones auditPage
+	expect("GET /v1/audit/entries", regulator.Do(t, http.MethodGet, fmt.Sprintf("/v1/audit/entries?action=%s&after=%d&limit=1000", protocol.LogErased, erasure.LogIndex), "", nil), http.StatusOK).JSON(t, &tombstones)
+	erased := 0
 	for _, e := range tombstones.Entries {
-		if e.Member != "hub" || e.Attrs["basis"] != "gdpr-art-17" || e.Attrs["index"] == "" || e.Commitment != "" {
+		if e.Member != "hub" || e.Attrs["basis"] == "" || e.Attrs["index"] == "" || e.Commitment != "" {
 			t.Errorf("got tombstone %+v, want the hub's, naming an entry and the basis, committing to nothing", e)
 		}
+		if e.Attrs["basis"] == "gdpr-art-17" {
+			erased++
+		}
+	}
+	if erased != erasure.LogEntriesErased {
+		t.Errorf("got %d gdpr-art-17 tombstones after the erasure's entry %d, want one per entry whose details went (%d)", erased, erasure.LogIndex, erasure.LogEntriesErased)
 	}
 	after := checkpoint(regulator)
 	p = proofOf(regulator, "GET /v1/log/proof/consistency", fmt.Sprintf("/v1/log/proof/consistency?old=%d&new=%d", cp.Size, after.Size))
 	if err := tlog.CheckTree(p, int64(after.Size), after.Root, int64(cp.Size), cp.Root); err != nil {
 		t.Errorf("consistency proof across the erasure, from %d to %d entries: %v", cp.Size, after.Size, err)
+	}
+}
+
+// TestOpenAPIListsQuotaRefusals spends a member's daily allowance of
+// stored bytes and its daily quota of token evaluations, then sends each
+// route it may call a request the hub would otherwise carry out: a route
+// whose x-sparr-problems lists storage-quota-exceeded must answer it, and
+// one that does not list it must not; POST /v1/tokens answers
+// token-quota-exceeded. Every answer is held to the document.
+func TestOpenAPIListsQuotaRefusals(t *testing.T) {
+	hub := hubtest.Start(t, hubtest.Options{Delivery: fast, Policy: decide.Policy{SuspicionLegalBasis: "brottsdatalagen-2-kap-4-par"}})
+	bank := hub.AddMember(t, "bank-a", api.RoleFlag, api.RoleSuspicion, api.RoleCheck)
+	toks := bank.Tokenize(t, protocol.TypeEmail, "kvot1@example.se", "kvot2@example.se", "kvot3@example.se")
+	id := place(t, bank, toks[0]).Flag.FlagID
+	resp := bank.Submit(t, "/v1/suspicions", protocol.ReportSuspicion{Subjects: toks[1:2], Category: protocol.CategoryOther, PoliceReport: report})
+	mustStatus(t, resp, http.StatusCreated)
+	var reported struct {
+		Suspicion struct {
+			ID string `json:"suspicion_id"`
+		} `json:"suspicion"`
+		Record string `json:"record"`
+	}
+	resp.JSON(t, &reported)
+	rec, err := protocol.VerifyRecord([]byte(reported.Record), hub.JWKS(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	checked := check(t, bank, "payment", toks[0])
+	// An endpoint that is down until it is paused, so that resuming it is
+	// a request the hub would carry out.
+	down := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) { w.WriteHeader(http.StatusServiceUnavailable) }))
+	defer down.Close()
+	mustStatus(t, bank.JSON(t, http.MethodPut, "/v1/members/self/endpoint", map[string]any{"url": down.URL + "/sparr/events"}), http.StatusCreated)
+	waitEndpoint(t, bank, "paused", func(e api.Endpoint) bool { return e.Status == api.EndpointPaused })
+
+	// The operator gives the member an allowance of one byte a day, which
+	// it has spent, and one token evaluation a day.
+	quotas := map[string]any{"quotas": map[string]any{"stored_bytes_per_day": 1, "tokens_per_day": 1}}
+	mustStatus(t, hub.Operator.JSON(t, http.MethodPatch, "/v1/admin/members/bank-a", quotas), http.StatusOK)
+
+	tc, err := protocol.NewTokenClient(hub.Configuration().Token)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, treq, err := tc.Blind(protocol.TypeEmail, "kvot4@example.se", "kvot5@example.se")
+	if err != nil {
+		t.Fatal(err)
+	}
+	now := hub.Now()
+	requests := []struct {
+		route string
+		do    func() *hubtest.Response
+	}{
+		{"POST /v1/flags", func() *hubtest.Response {
+			return bank.Submit(t, "/v1/flags", protocol.PlaceFlag{Subject: toks[2], Kind: protocol.FlagKindStandard, Consent: bank.Consent(toks[2])})
+		}},
+		{"GET /v1/flags/:id", func() *hubtest.Response { return bank.Do(t, http.MethodGet, "/v1/flags/"+id, "", nil) }},
+		{"POST /v1/flags/:id/extend", func() *hubtest.Response {
+			return bank.Submit(t, "/v1/flags/"+id+"/extend", protocol.ExtendFlag{FlagID: id, Kind: protocol.FlagKindExtended, PoliceReport: report})
+		}},
+		{"POST /v1/flags/:id/thaw", func() *hubtest.Response {
+			return bank.Submit(t, "/v1/flags/"+id+"/thaw", protocol.ThawFlag{FlagID: id, ThawUntil: protocol.NewNumericDate(now.Add(time.Hour))})
+		}},
+		{"POST /v1/flags/:id/lift", func() *hubtest.Response {
+			return bank.Submit(t, "/v1/flags/"+id+"/lift", protocol.LiftFlag{FlagID: id})
+		}},
+		{"POST /v1/suspicions", func() *hubtest.Response {
+			return bank.Submit(t, "/v1/suspicions", protocol.ReportSuspicion{Subjects: toks[2:], Category: protocol.CategoryOther, PoliceReport: report})
+		}},
+		{"POST /v1/suspicions/:id/retract", func() *hubtest.Response {
+			return bank.Submit(t, "/v1/suspicions/"+reported.Suspicion.ID+"/retract", protocol.RetractSuspicion{SuspicionID: reported.Suspicion.ID, Reason: protocol.RetractCaseClosed})
+		}},
+		{"POST /v1/suspicions/:id/details", func() *hubtest.Response {
+			return bank.JSON(t, http.MethodPost, "/v1/suspicions/"+reported.Suspicion.ID+"/details", map[string]any{"purpose": "payment", "justification": "the payee of a payment of 90 000 kr"})
+		}},
+		{"POST /v1/check", func() *hubtest.Response {
+			return bank.JSON(t, http.MethodPost, "/v1/check", map[string]any{"purpose": "payment", "tokens": []string{toks[0].String()}})
+		}},
+		{"POST /v1/checks/:id/outcome", func() *hubtest.Response {
+			return bank.JSON(t, http.MethodPost, "/v1/checks/"+checked.CheckID+"/outcome", map[string]any{"outcome": "verified"})
+		}},
+		{"POST /v1/checks/replica", func() *hubtest.Response {
+			return bank.JSON(t, http.MethodPost, "/v1/checks/replica", map[string]any{"checks": []map[string]any{{"token": toks[0].String(), "purpose": "payment", "at": now.UTC().Format(time.RFC3339)}}})
+		}},
+		{"GET /v1/records/:jti", func() *hubtest.Response { return bank.Do(t, http.MethodGet, "/v1/records/"+rec.ID, "", nil) }},
+		{"GET /v1/events", func() *hubtest.Response { return bank.Do(t, http.MethodGet, "/v1/events?after=0", "", nil) }},
+		{"GET /v1/snapshot", func() *hubtest.Response { return bank.Do(t, http.MethodGet, "/v1/snapshot", "", nil) }},
+		{"PUT /v1/members/self/endpoint", func() *hubtest.Response {
+			return bank.JSON(t, http.MethodPut, "/v1/members/self/endpoint", map[string]any{"url": down.URL + "/sparr/other"})
+		}},
+		{"GET /v1/members/self/endpoint", func() *hubtest.Response { return bank.Do(t, http.MethodGet, "/v1/members/self/endpoint", "", nil) }},
+		{"POST /v1/members/self/endpoint/secret", func() *hubtest.Response {
+			return bank.Do(t, http.MethodPost, "/v1/members/self/endpoint/secret", "", nil)
+		}},
+		{"POST /v1/members/self/endpoint/resume", func() *hubtest.Response {
+			return bank.Do(t, http.MethodPost, "/v1/members/self/endpoint/resume", "", nil)
+		}},
+		{"DELETE /v1/members/self/endpoint", func() *hubtest.Response {
+			return bank.Do(t, http.MethodDelete, "/v1/members/self/endpoint", "", nil)
+		}},
+		{"GET /v1/log/checkpoint", func() *hubtest.Response { return bank.Do(t, http.MethodGet, "/v1/log/checkpoint", "", nil) }},
+		{"POST /v1/tokens", func() *hubtest.Response { return bank.JSON(t, http.MethodPost, "/v1/tokens", treq) }},
+	}
+	doc := openAPI(t)
+	sent := map[string]bool{}
+	for _, rq := range requests {
+		t.Run(rq.route, func(t *testing.T) {
+			sent[rq.route] = true
+			r, err := findRoute(doc, rq.route)
+			if err != nil {
+				t.Fatal(err)
+			}
+			listed, _ := stringList(r.Operation.Extensions["x-sparr-problems"])
+			resp := rq.do()
+			conforms(t, rq.route, resp)
+			var p protocol.Problem
+			if resp.Status >= 400 {
+				p = *resp.Problem(t)
+			}
+			switch {
+			case rq.route == "POST /v1/tokens":
+				wantProblem(t, resp, protocol.ProblemTokenQuota)
+			case slices.Contains(listed, protocol.ProblemStorageQuota.Slug()):
+				wantProblem(t, resp, protocol.ProblemStorageQuota)
+			case p.Type == protocol.ProblemStorageQuota.URI:
+				t.Errorf("got %s, which the route does not list: %s", p.Type, p.Detail)
+			case resp.Status >= 300:
+				t.Errorf("got status %d, want the route to answer as without the quota: %s", resp.Status, resp.Body)
+			}
+			if resp.Status == http.StatusTooManyRequests {
+				if secs, err := strconv.Atoi(resp.Header.Get("Retry-After")); err != nil || secs < 1 || secs > 24*60*60 {
+					t.Errorf("got Retry-After %q, want the seconds to midnight UTC", resp.Header.Get("Retry-After"))
+				}
+			}
+		})
+	}
+	// Every route that lists the problem was sent a request.
+	for key, op := range operations(doc) {
+		listed, _ := stringList(op.Extensions["x-sparr-problems"])
+		method, path, _ := strings.Cut(key, " ")
+		for _, r := range server.Routes() {
+			if r.Method == method && r.OpenAPIPath() == path && slices.Contains(listed, protocol.ProblemStorageQuota.Slug()) && !sent[r.Method+" "+r.Path] {
+				t.Errorf("got no request for %s, which lists %s", key, protocol.ProblemStorageQuota.Slug())
+			}
+		}
 	}
 }
 

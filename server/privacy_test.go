@@ -107,6 +107,7 @@ func TestTokenQuotas(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	before := hub.LogEntries(t)
 	resp := m.JSON(t, http.MethodPost, "/v1/tokens", req)
 	p := resp.Problem(t)
 	if resp.Status != http.StatusTooManyRequests || p.Type != protocol.ProblemTokenQuota.URI || !strings.Contains(p.Detail, "150") || !strings.Contains(p.Detail, "2026-11-22T00:00:00Z") {
@@ -116,6 +117,9 @@ func TestTokenQuotas(t *testing.T) {
 		t.Errorf("Retry-After %q, want the seconds until midnight UTC", resp.Header.Get("Retry-After"))
 	}
 	last := hub.LogEntries(t)
+	if n := len(last) - len(before); n != 1 {
+		t.Errorf("the refusal added %d log entries, want 1", n)
+	}
 	if e := last[len(last)-1]; e.Action != protocol.LogTokens || e.Result != "rejected:token-quota-exceeded" || e.Member != "bank-a" {
 		t.Errorf("the refusal is logged as %+v, want tokens rejected:token-quota-exceeded by bank-a", e)
 	}

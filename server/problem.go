@@ -35,15 +35,16 @@ func (h *Hub) fail(c *gin.Context, p *protocol.Problem) {
 	c.Abort()
 }
 
-// loggedRefusal says which refusals the log records: what a member asked
-// for and was refused, but not failed authentication, missing roles or rate
-// limits (which would let a caller make the hub write at will), nor the
-// hub's own faults.
+// loggedRefusal says which refusals the log records here: what a member
+// asked for and was refused, but not failed authentication, missing roles
+// or rate limits (which would let a caller make the hub write at will),
+// nor the hub's own faults, nor a batch of tokens over the daily quota,
+// whose refusal the command that counts the batch logs itself.
 func loggedRefusal(problemType string) bool {
 	switch problemType {
 	case protocol.ProblemUnauthenticated.URI, protocol.ProblemBearerExpired.URI, protocol.ProblemForbidden.URI,
 		protocol.ProblemMemberSuspended.URI, protocol.ProblemRateLimited.URI, protocol.ProblemMethodNotAllowed.URI,
-		protocol.ProblemInternal.URI, protocol.ProblemUnavailable.URI:
+		protocol.ProblemInternal.URI, protocol.ProblemUnavailable.URI, protocol.ProblemTokenQuota.URI:
 		return false
 	}
 	return true

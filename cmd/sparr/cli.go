@@ -113,7 +113,7 @@ func printCommands(w io.Writer, name string, cmds []*command) {
 		fmt.Fprintf(tw, "  %s\t%s\n", c.name, c.summary)
 	}
 	tw.Flush()
-	fmt.Fprintf(w, "\nRun %s <command> -h for a command's flags. Every flag can also be set by the\nenvironment variable SPARR_<FLAG> (--data: SPARR_DATA); a flag given on the\ncommand line wins. docs/operations.md describes running the hub.\n", name)
+	fmt.Fprintf(w, "\nRun %s <command> -h for a command's flags. Every flag can also be set by the\nenvironment variable SPARR_<FLAG> (--data: SPARR_DATA), unless its help says\n\"command line only\"; a flag given on the command line wins. docs/operations.md\ndescribes running the hub.\n", name)
 }
 
 // A flagSet is the flags of one command, each with an environment
@@ -125,6 +125,10 @@ type flagSet struct {
 	synopsis string // "--data DIR [flags]"
 	about    string
 	notes    map[string]string // flag → what its default means, when that is not its zero value
+	// local are the flags no environment variable sets: those whose
+	// variable would be another command's (a member's --tokens-per-day is
+	// not the hub's default that SPARR_TOKENS_PER_DAY sets for serve).
+	local map[string]bool
 }
 
 // flags returns the flag set of the command name; synopsis follows the
@@ -133,7 +137,7 @@ func (e *env) flags(name, synopsis, about string) *flagSet {
 	fs := flag.NewFlagSet(name, flag.ContinueOnError)
 	fs.SetOutput(io.Discard)
 	fs.Usage = func() {}
-	return &flagSet{FlagSet: fs, e: e, name: name, synopsis: synopsis, about: about, notes: map[string]string{}}
+	return &flagSet{FlagSet: fs, e: e, name: name, synopsis: synopsis, about: about, notes: map[string]string{}, local: map[string]bool{}}
 }
 
 // envName is the environment variable of a flag: --suspicion-legal-basis
@@ -144,6 +148,14 @@ func envName(flagName string) string {
 
 // note sets how the usage describes a flag's default.
 func (fs *flagSet) note(flagName, def string) { fs.notes[flagName] = def }
+
+// commandLineOnly makes flags settable on the command line only, not by
+// their environment variables.
+func (fs *flagSet) commandLineOnly(flagNames ...string) {
+	for _, n := range flagNames {
+		fs.local[n] = true
+	}
+}
 
 // parse parses args, with flags before, between or after positional
 // arguments, then fills each flag not on the command line from its
@@ -172,6 +184,9 @@ func (fs *flagSet) parse(args []string) ([]string, error) {
 	fs.Visit(func(f *flag.Flag) { given[f.Name] = true })
 	var err error
 	fs.VisitAll(func(f *flag.Flag) {
+		if fs.local[f.Name] {
+			return
+		}
 		v := fs.e.getenv(envName(f.Name))
 		if given[f.Name] || v == "" || err != nil {
 			return
@@ -214,7 +229,11 @@ func (fs *flagSet) printUsage(w io.Writer) {
 		if def != "" {
 			usage += " (default " + def + ")"
 		}
-		fmt.Fprintf(w, "  %s  (%s)\n      %s\n", head, envName(f.Name), usage)
+		from := envName(f.Name)
+		if fs.local[f.Name] {
+			from = "command line only"
+		}
+		fmt.Fprintf(w, "  %s  (%s)\n      %s\n", head, from, usage)
 	})
 }
 

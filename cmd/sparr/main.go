@@ -22,7 +22,9 @@
 // SPARR_DATA, --suspicion-legal-basis by SPARR_SUSPICION_LEGAL_BASIS, and so
 // on. A flag on the command line beats the environment, which beats the
 // default. "sparr <command> -h" lists a command's flags with their
-// variables.
+// variables. A member's quotas (sparr member add and update) are the
+// exception, set on the command line only: their variables are the hub's
+// defaults for sparr serve.
 //
 // # Exit status
 //

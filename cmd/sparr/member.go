@@ -6,9 +6,11 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math"
 	"net/http"
 	"net/url"
 	"os"
+	"strconv"
 	"strings"
 	"text/tabwriter"
 	"time"
@@ -25,7 +27,7 @@ func memberCommands() []*command {
 		{name: "add", summary: "register a member", run: runMemberAdd},
 		{name: "list", summary: "list the members", run: runMemberList},
 		{name: "show", summary: "show one member", run: runMemberShow},
-		{name: "update", summary: "change a member's name, roles or keys", run: runMemberUpdate},
+		{name: "update", summary: "change a member's name, roles, keys or quotas", run: runMemberUpdate},
 		{name: "suspend", summary: "refuse a member's requests and stop delivering to it", run: runMemberSuspend},
 		{name: "resume", summary: "undo a suspension", run: runMemberResume},
 	}
@@ -143,7 +145,11 @@ func printJSON(w io.Writer, v any) error {
 // memberFields are the flags that describe a member.
 type memberFields struct {
 	id, name, roles, jwks, jwksURL string
+	quotas                         api.Quotas
 }
+
+// quotaFlags are the flags of a member's own quotas.
+var quotaFlags = []string{"tokens-per-second", "tokens-per-day", "stored-bytes-per-day"}
 
 func (m *memberFields) register(fs *flagSet, withID bool) {
 	if withID {
@@ -153,6 +159,38 @@ func (m *memberFields) register(fs *flagSet, withID bool) {
 	fs.StringVar(&m.roles, "roles", "", "comma-separated `ROLES`: flag, suspicion, check, regulator, operator")
 	fs.StringVar(&m.jwks, "jwks", "", "`FILE` with the member's public signing keys, a JWK Set (or one public JWK)")
 	fs.StringVar(&m.jwksURL, "jwks-url", "", "`URL` the hub fetches the member's JWK Set from (https)")
+	fs.Float64Var(&m.quotas.TokensPerSecond, "tokens-per-second", 0, "the member's own quota: `N` identifiers it may have tokenized a second, sustained")
+	fs.Int64Var(&m.quotas.TokensPerDay, "tokens-per-day", 0, "the member's own quota: `N` identifiers it may have tokenized a day, UTC")
+	fs.Int64Var(&m.quotas.StoredBytesPerDay, "stored-bytes-per-day", 0, "the member's own allowance: `BYTES` its requests may have the hub store a day, UTC")
+	for _, f := range quotaFlags {
+		fs.note(f, "the hub's, sparr serve --"+f)
+	}
+	// SPARR_TOKENS_PER_DAY and the others set the hub's defaults for sparr
+	// serve; they must not become one member's quotas.
+	fs.commandLineOnly(quotaFlags...)
+}
+
+// parseQuotas returns the quotas given on the command line, or nil if
+// none was. A quota is a number from 0 (the hub's default) up; the hub
+// holds it to its upper bound.
+func (m *memberFields) parseQuotas(fs *flagSet, name string) (*api.Quotas, error) {
+	given := false
+	for _, f := range quotaFlags {
+		given = given || fs.given(f)
+	}
+	if !given {
+		return nil, nil
+	}
+	q := m.quotas
+	switch {
+	case !(q.TokensPerSecond >= 0) || math.IsInf(q.TokensPerSecond, 0):
+		return nil, usagef("%s: --tokens-per-second %v: want a number of 0 (the hub's default) or more, such as 20", name, q.TokensPerSecond)
+	case q.TokensPerDay < 0:
+		return nil, usagef("%s: --tokens-per-day %d: want a number of 0 (the hub's default) or more, such as 200000", name, q.TokensPerDay)
+	case q.StoredBytesPerDay < 0:
+		return nil, usagef("%s: --stored-bytes-per-day %d: want a number of 0 (the hub's default) or more, such as 1073741824", name, q.StoredBytesPerDay)
+	}
+	return &q, nil
 }
 
 func (m *memberFields) parseRoles(name string) ([]api.Role, error) {
@@ -196,8 +234,8 @@ func readJWKS(path string) (json.RawMessage, error) {
 }
 
 func runMemberAdd(ctx context.Context, e *env, name string, args []string) error {
-	fs := e.flags(name, "--hub URL --id ID --name NAME --roles ROLE,… (--jwks FILE | --jwks-url URL)",
-		"Add registers a member with the hub. It prints the member as the hub stored it.")
+	fs := e.flags(name, "--hub URL --id ID --name NAME --roles ROLE,… (--jwks FILE | --jwks-url URL) [--tokens-per-second N] [--tokens-per-day N] [--stored-bytes-per-day BYTES]",
+		"Add registers a member with the hub. It prints the member as the hub stored it.\nA quota left out, or 0, is the hub's default (sparr serve's flag of the same\nname); give one only where the defaults do not fit the member.")
 	var h hubFlags
 	var m memberFields
 	h.register(fs)
@@ -221,10 +259,17 @@ func runMemberAdd(ctx context.Context, e *env, name string, args []string) error
 	if err != nil {
 		return err
 	}
+	quotas, err := m.parseQuotas(fs, name)
+	if err != nil {
+		return err
+	}
+	if quotas != nil && *quotas == (api.Quotas{}) {
+		quotas = nil // every quota the hub's default
+	}
 	if err := h.check(name); err != nil {
 		return err
 	}
-	req := api.MemberRequest{ID: m.id, Name: m.name, Roles: roles, JWKSURL: m.jwksURL}
+	req := api.MemberRequest{ID: m.id, Name: m.name, Roles: roles, JWKSURL: m.jwksURL, Quotas: quotas}
 	if m.jwks != "" {
 		if req.JWKS, err = readJWKS(m.jwks); err != nil {
 			return err
@@ -242,12 +287,14 @@ func runMemberAdd(ctx context.Context, e *env, name string, args []string) error
 }
 
 func runMemberUpdate(ctx context.Context, e *env, name string, args []string) error {
-	fs := e.flags(name, "ID --hub URL [--name NAME] [--roles ROLE,…] [--jwks FILE | --jwks-url URL]",
-		"Update changes what is given of a member's name, roles and keys. New keys\nreplace the old ones; --jwks replaces a --jwks-url and the other way round.")
+	fs := e.flags(name, "ID --hub URL [--name NAME] [--roles ROLE,…] [--jwks FILE | --jwks-url URL] [--tokens-per-second N] [--tokens-per-day N] [--stored-bytes-per-day BYTES] [--default-quotas]",
+		"Update changes what is given of a member's name, roles, keys and quotas. New\nkeys replace the old ones; --jwks replaces a --jwks-url and the other way round.\nThe quotas given replace the member's own quotas whole: a quota left out goes\nback to the hub's default, and --default-quotas sends them all back.")
 	var h hubFlags
 	var m memberFields
 	h.register(fs)
 	m.register(fs, false)
+	defaults := fs.Bool("default-quotas", false, "give the member the hub's default quotas again")
+	fs.commandLineOnly("default-quotas")
 	args, err := fs.parse(args)
 	if err != nil {
 		return err
@@ -256,13 +303,23 @@ func runMemberUpdate(ctx context.Context, e *env, name string, args []string) er
 	if err != nil {
 		return err
 	}
+	quotas, err := m.parseQuotas(fs, name)
+	if err != nil {
+		return err
+	}
 	switch {
 	case m.jwks != "" && m.jwksURL != "":
 		return usagef("%s: give --jwks FILE or --jwks-url URL, not both", name)
-	case !fs.given("name") && !fs.given("roles") && m.jwks == "" && m.jwksURL == "":
-		return usagef("%s: nothing to change; give --name, --roles, --jwks or --jwks-url", name)
+	case *defaults && quotas != nil:
+		return usagef("%s: give the member's quotas or --default-quotas, not both", name)
+	case !fs.given("name") && !fs.given("roles") && m.jwks == "" && m.jwksURL == "" && quotas == nil && !*defaults:
+		return usagef("%s: nothing to change; give --name, --roles, --jwks, --jwks-url, a quota or --default-quotas", name)
 	}
 	var patch api.MemberPatch
+	patch.Quotas = quotas
+	if *defaults {
+		patch.Quotas = &api.Quotas{}
+	}
 	if fs.given("name") {
 		patch.Name = &m.name
 	}
@@ -342,7 +399,7 @@ func runMemberList(ctx context.Context, e *env, name string, args []string) erro
 		return printJSON(e.stdout, api.MembersResponse{Members: members})
 	}
 	tw := tabwriter.NewWriter(e.stdout, 0, 0, 2, ' ', 0)
-	fmt.Fprintln(tw, "ID\tNAME\tROLES\tSTATUS\tKEYS\tUPDATED")
+	fmt.Fprintln(tw, "ID\tNAME\tROLES\tSTATUS\tKEYS\tQUOTAS\tUPDATED")
 	for _, m := range members {
 		roles := make([]string, len(m.Roles))
 		for i, r := range m.Roles {
@@ -356,9 +413,31 @@ func runMemberList(ctx context.Context, e *env, name string, args []string) erro
 			}
 			keys = fmt.Sprintf("inline, %d key(s)", n)
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", m.ID, m.Name, strings.Join(roles, ","), m.Status, keys, m.UpdatedAt.UTC().Format(time.RFC3339))
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\n", m.ID, m.Name, strings.Join(roles, ","), m.Status, keys, quotaSummary(m.Quotas), m.UpdatedAt.UTC().Format(time.RFC3339))
 	}
 	return tw.Flush()
+}
+
+// quotaSummary says which of a member's quotas are its own, as
+// name=value pairs, or "default" when all are the hub's.
+func quotaSummary(q *api.Quotas) string {
+	if q == nil {
+		return "default"
+	}
+	var own []string
+	if q.TokensPerSecond != 0 {
+		own = append(own, "tokens_per_second="+strconv.FormatFloat(q.TokensPerSecond, 'f', -1, 64))
+	}
+	if q.TokensPerDay != 0 {
+		own = append(own, "tokens_per_day="+strconv.FormatInt(q.TokensPerDay, 10))
+	}
+	if q.StoredBytesPerDay != 0 {
+		own = append(own, "stored_bytes_per_day="+strconv.FormatInt(q.StoredBytesPerDay, 10))
+	}
+	if len(own) == 0 {
+		return "default"
+	}
+	return strings.Join(own, ",")
 }
 
 func runMemberSuspend(ctx context.Context, e *env, name string, args []string) error {

@@ -147,6 +147,59 @@ func TestMemberCommands(t *testing.T) {
 		}
 	})
 
+	t.Run("quotas", func(t *testing.T) {
+		added := decodeMember(t, mustMember("add", "--id", "bank-q", "--name", "Bank Q AB", "--roles", "check", "--jwks", memberKeyFile(t, false),
+			"--tokens-per-second", "2.5", "--tokens-per-day", "200000", "--stored-bytes-per-day", "1073741824"))
+		want := api.Quotas{TokensPerSecond: 2.5, TokensPerDay: 200000, StoredBytesPerDay: 1 << 30}
+		if q := added.Member.Quotas; q == nil || *q != want {
+			t.Errorf("add: quotas %+v, want %+v", q, want)
+		}
+		if q := decodeMember(t, mustMember("show", "bank-q")).Member.Quotas; q == nil || *q != want {
+			t.Errorf("show: quotas %+v, want %+v", q, want)
+		}
+		row := func() string {
+			t.Helper()
+			for _, l := range strings.Split(mustMember("list"), "\n") {
+				if strings.HasPrefix(l, "bank-q ") {
+					return l
+				}
+			}
+			t.Fatal("list has no row for bank-q")
+			return ""
+		}
+		if r := row(); !strings.Contains(r, "tokens_per_second=2.5,tokens_per_day=200000,stored_bytes_per_day=1073741824") {
+			t.Errorf("list row %q lacks bank-q's quotas", r)
+		}
+		// The quotas given replace the member's own whole.
+		if q := decodeMember(t, mustMember("update", "bank-q", "--tokens-per-day", "300000")).Member.Quotas; q == nil || *q != (api.Quotas{TokensPerDay: 300000}) {
+			t.Errorf("update --tokens-per-day: quotas %+v, want tokens_per_day 300000 alone", q)
+		}
+		// The hub's defaults for sparr serve in the environment are not a
+		// member's quotas.
+		code, out, errb := sparr(t, environ("SPARR_TOKENS_PER_DAY", "7", "SPARR_STORED_BYTES_PER_DAY", "7", "SPARR_DEFAULT_QUOTAS", "true"),
+			append([]string{"member", "update", "bank-q", "--name", "Bank Q (publ)"}, op...)...)
+		if code != 0 {
+			t.Fatalf("update --name: exit %d, %s", code, errb)
+		}
+		if q := decodeMember(t, out).Member.Quotas; q == nil || *q != (api.Quotas{TokensPerDay: 300000}) {
+			t.Errorf("update --name with SPARR_TOKENS_PER_DAY set: quotas %+v, want them as they were", q)
+		}
+		if m := decodeMember(t, mustMember("update", "bank-q", "--default-quotas")).Member; m.Quotas != nil {
+			t.Errorf("update --default-quotas: quotas %+v, want none of its own", m.Quotas)
+		}
+		if r := row(); !strings.Contains(r, " default ") {
+			t.Errorf("list row %q, want its quotas the hub's default", r)
+		}
+		// A quota past the hub's bound is the hub's refusal, in one line.
+		code, _, stderr := member("update", "bank-q", "--stored-bytes-per-day", "2199023255552")
+		wantError(t, code, stderr, 1, "quotas.stored_bytes_per_day", "request id ")
+		code, _, stderr = member("update", "bank-q", "--tokens-per-second", "-3")
+		wantError(t, code, stderr, 2, "--tokens-per-second -3")
+		if m := decodeMember(t, mustMember("show", "bank-q")).Member; m.Quotas != nil {
+			t.Errorf("after refused updates: quotas %+v, want none of its own", m.Quotas)
+		}
+	})
+
 	t.Run("suspend and resume", func(t *testing.T) {
 		out := mustMember("suspend", "bank-b")
 		if !strings.Contains(out, "bank-b is suspended") {

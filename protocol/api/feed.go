@@ -31,8 +31,8 @@ type FeedPage struct {
 }
 
 // A Snapshot is the answer of GET /v1/snapshot: the records of every
-// active flag and suspicion hit the member is entitled to, and the
-// sequence number they are consistent at. A member that applies them and
+// active flag, and of every active suspicion the member reported itself,
+// and the sequence number they are consistent at. A member that applies them and
 // then follows the feed from Seq misses nothing. The hub streams it, with
 // seq first:
 //

@@ -55,8 +55,9 @@ type Result struct {
 // with nothing written; an error aborts the whole transaction.
 func apply(tx *bolt.Tx, c state.Command) (*Result, error) {
 	t := &txn{tx: tx, res: &Result{}}
-	if h := c.Header(); h != nil {
-		if ok, err := t.charge(h); !ok || err != nil {
+	h := c.Header()
+	if h != nil {
+		if ok, err := t.allowed(h); !ok || err != nil {
 			return t.res, err
 		}
 	}
@@ -104,7 +105,18 @@ func apply(tx *bolt.Tx, c state.Command) (*Result, error) {
 	if err != nil {
 		return nil, err
 	}
+	if h != nil && t.wrote() {
+		if err := t.charge(h); err != nil {
+			return nil, err
+		}
+	}
 	return t.res, nil
+}
+
+// wrote reports whether the command wrote anything: a conflict or a
+// replayed submission writes nothing, and is charged nothing.
+func (t *txn) wrote() bool {
+	return !t.res.Conflict && !t.res.SubmissionConflict && t.res.Replayed == nil
 }
 
 // A txn is one command being applied: its transaction and its result.

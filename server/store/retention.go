@@ -154,10 +154,10 @@ func readUsage(tx *bolt.Tx, member, day string) (usage, error) {
 	return u, nil
 }
 
-// charge charges the command's quota of stored bytes, if it has one. It
-// reports false, writing nothing, when the day's allowance would be
-// exceeded.
-func (t *txn) charge(h *state.Head) (bool, error) {
+// allowed reports whether the command's quota of stored bytes, if it has
+// one, fits in what is left of its member's allowance for the day; if
+// not, the Result says so and nothing may be written.
+func (t *txn) allowed(h *state.Head) (bool, error) {
 	q := h.Quota
 	if q == nil {
 		return true, nil
@@ -170,8 +170,22 @@ func (t *txn) charge(h *state.Head) (bool, error) {
 		t.res.QuotaExceeded = true
 		return false, nil
 	}
+	return true, nil
+}
+
+// charge charges the command's quota of stored bytes, if it has one, to
+// its member's allowance for the day. [txn.allowed] said it fits.
+func (t *txn) charge(h *state.Head) error {
+	q := h.Quota
+	if q == nil {
+		return nil
+	}
+	u, err := readUsage(t.tx, q.Member, q.Day)
+	if err != nil {
+		return err
+	}
 	u.Bytes += q.Bytes
-	return true, putKey(t.tx, bUsage, usageKey(q.Member, q.Day), u)
+	return putKey(t.tx, bUsage, usageKey(q.Member, q.Day), u)
 }
 
 // evaluateTokens applies a [state.EvaluateTokens].

@@ -197,6 +197,34 @@ func TestQuotas(t *testing.T) {
 	if _, stored, _ := s.Usage("bank-b", "2026-11-21"); stored != 600 {
 		t.Errorf("stored %d bytes, want 600", stored)
 	}
+
+	// A command that writes nothing, a replayed submission, a jti reused
+	// by other bytes or a conflict, is charged nothing.
+	quota := func(c *state.PlaceFlag) *state.PlaceFlag {
+		c.Quota = &state.Quota{Member: "bank-a", Day: "2026-11-21", Bytes: 100, Limit: 1000}
+		return c
+	}
+	apply(t, s, quota(placeCmd("f1", "tok-1", "j1", t0)))
+	stale := quota(placeCmd("f1", "tok-1", "j2", t0))
+	stale.Flag.Version = 5
+	reused := quota(placeCmd("f8", "tok-8", "j1", t0))
+	reused.Submission.Hash = []byte("other bytes")
+	for name, c := range map[string]state.Command{
+		"a replay":   quota(placeCmd("f9", "tok-9", "j1", t0)),
+		"a reuse":    reused,
+		"a conflict": &state.ChangeFlag{Head: state.Head{At: t0, Actor: "bank-a", Quota: stale.Quota, Entry: state.Entry{Action: protocol.LogFlagThawed}}, Flag: stale.Flag},
+	} {
+		before := dump(t, s)
+		if res := apply(t, s, c); res.Replayed == nil && !res.SubmissionConflict && !res.Conflict {
+			t.Fatalf("%s: got %+v, want nothing written", name, res)
+		}
+		if dump(t, s) != before {
+			t.Errorf("%s changed the store: charged to the allowance?", name)
+		}
+	}
+	if _, stored, _ := s.Usage("bank-a", "2026-11-21"); stored != 100 {
+		t.Errorf("stored %d bytes for bank-a, want 100: the first placement's only", stored)
+	}
 	tokens := func(count, limit int64) *store.Result {
 		return apply(t, s, &state.EvaluateTokens{Head: state.Head{At: t0, Actor: "bank-b", Entry: state.Entry{Action: protocol.LogTokens}},
 			Day: "2026-11-21", Count: count, Limit: limit})
