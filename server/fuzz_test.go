@@ -70,6 +70,9 @@ func FuzzAPI(f *testing.F) {
 		{"PATCH", "/v1/admin/members/:id", "bank-other", "", 1, `{"roles":["operator"]}`},
 		{"POST", "/v1/admin/erasures", "", "", 1, `{"subject":"` + tok.String() + `"}`},
 		{"GET", "/v1/records/:jti", "../../admin/backup", "", 2, ""},
+		{"POST", "/v1/checks/replica", "", "", 1, `{"checks":[{"token":"` + tok.String() + `","purpose":"payment","at":"2026-11-21T10:00:00Z"}]}`},
+		{"POST", "/v1/checks/replica", "", "", 1, `{"checks":[{"token":"pnr.9.AAAA","purpose":"curiosity","at":"9999-99-99"}]}`},
+		{"PATCH", "/v1/admin/members/:id", "bank-other", "", 1, `{"quotas":{"tokens_per_second":2.5,"tokens_per_day":-1,"stored_bytes_per_day":1e30}}`},
 	}
 	for _, s := range seeds {
 		f.Add(index(s.method, s.path), s.id, s.query, s.ct, []byte(s.body))
