@@ -247,6 +247,9 @@ type gateway struct {
 	*httptest.Server
 	mode    atomic.Int32
 	reports atomic.Int32
+	// In mode hubSlow, a report is held: held gets a value when it
+	// arrives, and release lets it go on, to a 502.
+	held, release chan struct{}
 }
 
 // The modes of a gateway.
@@ -254,6 +257,7 @@ const (
 	hubUp int32 = iota
 	hubDown502
 	hubDownCut
+	hubSlow
 )
 
 func startGateway(t *testing.T, hub *hubtest.Hub) *gateway {
@@ -263,12 +267,20 @@ func startGateway(t *testing.T, hub *hubtest.Hub) *gateway {
 		t.Fatal(err)
 	}
 	px := httputil.NewSingleHostReverseProxy(target)
-	g := &gateway{}
+	g := &gateway{held: make(chan struct{}), release: make(chan struct{})}
 	g.Server = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
-		if req.URL.Path == "/v1/checks/replica" {
+		report := req.URL.Path == "/v1/checks/replica"
+		if report {
 			g.reports.Add(1)
 		}
 		switch g.mode.Load() {
+		case hubSlow:
+			if report {
+				g.held <- struct{}{}
+				<-g.release
+			}
+			http.Error(w, "no backend is up", http.StatusBadGateway)
+			return
 		case hubDown502:
 			http.Error(w, "no backend is up", http.StatusBadGateway)
 			return
@@ -435,5 +447,73 @@ func TestHubDownKeepsChecks(t *testing.T) {
 	}
 	if !strings.Contains(b.logs.String(), "queue of unreported checks was full") {
 		t.Errorf("the replica did not log the checks it dropped; it logged:\n%s", b.logs)
+	}
+}
+
+// TestReportUnderWay: checks taken by a report that is under way still
+// count against Config.MaxUnreported, since they go back to the queue if
+// the report fails; and they go back in front of the checks made
+// meanwhile, so that the hub logs every check in the order made.
+func TestReportUnderWay(t *testing.T) {
+	ctx := context.Background()
+	hub := hubtest.Start(t, hubtest.Options{})
+	a := origin{newBank(t, hub, "bank-a", api.RoleFlag, api.RoleCheck), t, hub}
+	g := startGateway(t, hub)
+	b := behind(t, hub, g, "bank-b", 3)
+	toks := tokens(t, a.client, "underway", 1)
+	b.sync(t)
+	b.rep.Check(api.PurposePayment, toks[0])
+	b.rep.Check(api.PurposeAccountOpening, toks[0])
+	g.mode.Store(hubSlow)
+	flushed := make(chan error, 1)
+	go func() { flushed <- b.rep.Flush(ctx) }()
+	<-g.held
+	b.rep.Check(api.PurposeAddressChange, toks[0])
+	b.rep.Check(api.PurposeOther, toks[0])
+	if s := b.rep.Stats(); s.ChecksUnreported != 3 || s.ChecksDropped != 1 {
+		t.Errorf("checks during a report: %d unreported, %d dropped; want 3 (2 in the report) and 1", s.ChecksUnreported, s.ChecksDropped)
+	}
+	close(g.release)
+	if err := <-flushed; err == nil {
+		t.Fatal("a report answered 502: no error")
+	}
+	g.mode.Store(hubUp)
+	if err := b.rep.Flush(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if s := b.rep.Stats(); s.ChecksReported != 3 || s.ChecksUnreported != 0 {
+		t.Errorf("with the hub back: %d reported, %d unreported; want 3 and 0", s.ChecksReported, s.ChecksUnreported)
+	}
+	entries := replicaCheckEntries(t, hub, b.id)
+	if len(entries) != 1 {
+		t.Fatalf("got %d replica-check entries, want 1", len(entries))
+	}
+	logged(t, hub, entries[0].Index, want{toks[0], api.PurposePayment}, want{toks[0], api.PurposeAccountOpening}, want{toks[0], api.PurposeAddressChange})
+}
+
+// TestReportsInBatches: a flush reports everything queued, in reports of
+// at most api.MaxReplicaChecks checks, in order.
+func TestReportsInBatches(t *testing.T) {
+	hub := hubtest.Start(t, hubtest.Options{})
+	b := newBank(t, hub, "bank-b", api.RoleCheck)
+	toks := tokens(t, b.client, "batches", 2)
+	b.sync(t)
+	const n = 2*api.MaxReplicaChecks + 1
+	for i := range n {
+		b.rep.Check(api.PurposePayment, toks[i%2])
+	}
+	if err := b.rep.Flush(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if s := b.rep.Stats(); s.ChecksReported != n || s.ChecksUnreported != 0 {
+		t.Errorf("got %d checks reported, %d unreported; want %d and 0", s.ChecksReported, s.ChecksUnreported, n)
+	}
+	var counts []string
+	for _, e := range replicaCheckEntries(t, hub, b.id) {
+		c, _ := e.Attr("count")
+		counts = append(counts, c)
+	}
+	if want := []string{"1000", "1000", "1"}; !slices.Equal(counts, want) {
+		t.Errorf("got reports of %v checks, want %v", counts, want)
 	}
 }
