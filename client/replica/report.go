@@ -1,6 +1,7 @@
 package replica
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -8,6 +9,7 @@ import (
 	"slices"
 	"strconv"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/sparr-dev/sparr/client"
@@ -22,107 +24,150 @@ type localCheck struct {
 	at      int64 // Unix nanoseconds
 }
 
-// keepCap is the size of a queue's array that a report always hands back
-// for the next checks to fill, so that a check does not allocate: a few
-// seconds' checks at a busy member's rate. A larger array is handed back
-// only if it was at least half full, so that one grown during an outage
-// goes to the garbage collector after the next report.
-const keepCap = 4 * api.MaxReplicaChecks
+// queueParts is how many parts the queue of checks is split into, each
+// with its own mutex, the part of a check chosen by its token, so that
+// checks of different applicants made at once rarely wait for one another.
+const queueParts = 16
+
+// keepCap is the size of a part's array that a report always leaves for
+// the next checks to fill, so that a check does not allocate: a few
+// seconds' checks at a busy member's rate. A larger array is kept only if
+// it was at least half full, so that one grown during an outage goes to
+// the garbage collector after the next report.
+const keepCap = 4 * api.MaxReplicaChecks / queueParts
 
 // checkQueue holds the checks the replica answered until they are
-// reported. A check takes a short mutex-guarded append; a report takes the
-// whole queue at once and hands back what it could not report.
+// reported. A check counts itself against the bound (an atomic add) and
+// takes a short append under its part's mutex; a report takes every part
+// at once, orders the checks by time, and keeps what it could not report
+// for the next report.
 type checkQueue struct {
-	// flushMu serializes reports, so that checks reach the hub in order.
+	// flushMu serializes reports, and guards retry and droppedLogged.
 	flushMu sync.Mutex
-
-	mu      sync.Mutex
-	max     int
-	queued  []localCheck // recorded, not yet taken by a report
-	sending int          // taken by the report under way, not yet logged
-	spare   []localCheck // an empty array for queued to fill next
-	// What became of checks since Open.
-	reported, dropped, refused uint64
-	// dropped as last logged, by the reporter.
+	// retry holds what the last report could not report, to go first.
+	retry []localCheck
+	// droppedLogged is how many drops the reporter has logged.
 	droppedLogged uint64
+
+	// pending counts the checks recorded and not yet logged or refused,
+	// in the parts or taken by a report; bound bounds it.
+	bound   int64
+	pending atomic.Int64
+	// sending counts the checks taken by reports (retry included) and not
+	// yet logged or refused.
+	sending           atomic.Int64
+	reported, refused atomic.Uint64
+
+	parts [queueParts]queuePart
 }
 
-// init makes the queue hold at most max checks, with room for the first
-// few, so that a replica's first checks do not allocate either.
-func (q *checkQueue) init(max int) {
-	q.max, q.queued = max, make([]localCheck, 0, min(max, 256))
+// A queuePart is one part of a checkQueue, padded to two cache lines so
+// that no two parts share one.
+type queuePart struct {
+	mu      sync.Mutex
+	queued  []localCheck
+	dropped uint64 // checks of the part's tokens dropped for want of room
+	_       [128 - 8 - 24 - 8]byte
+}
+
+// init makes the queue hold at most bound checks.
+func (q *checkQueue) init(bound int) {
+	q.bound = int64(bound)
 }
 
 // add records c, or counts it dropped if the queue is full.
 func (q *checkQueue) add(c localCheck) {
-	q.mu.Lock()
-	if len(q.queued)+q.sending < q.max {
-		q.queued = append(q.queued, c)
+	p := &q.parts[c.tok.Value[0]%queueParts]
+	full := q.pending.Add(1) > q.bound
+	p.mu.Lock()
+	if full {
+		p.dropped++
 	} else {
-		q.dropped++
+		p.queued = append(p.queued, c)
 	}
-	q.mu.Unlock()
+	p.mu.Unlock()
+	if full {
+		q.pending.Add(-1)
+	}
 }
 
-// take hands the queued checks to a report, and says how many checks were
-// dropped for want of room since the last take.
+// take hands the queued checks to a report, what the last report could
+// not report first, the others in order of time, and says how many
+// checks were dropped for want of room since the last take. The caller
+// holds flushMu.
 func (q *checkQueue) take() (taken []localCheck, newlyDropped uint64) {
-	q.mu.Lock()
-	defer q.mu.Unlock()
-	taken, q.queued, q.spare = q.queued, q.spare[:0], nil
-	q.sending = len(taken)
-	newlyDropped, q.droppedLogged = q.dropped-q.droppedLogged, q.dropped
+	taken, q.retry = q.retry, nil
+	retried, dropped := len(taken), uint64(0)
+	for i := range q.parts {
+		p := &q.parts[i]
+		p.mu.Lock()
+		taken = append(taken, p.queued...)
+		q.sending.Add(int64(len(p.queued)))
+		if cap(p.queued) > max(keepCap, 2*len(p.queued)) {
+			p.queued = nil
+		} else {
+			p.queued = p.queued[:0]
+		}
+		dropped += p.dropped
+		p.mu.Unlock()
+	}
+	slices.SortStableFunc(taken[retried:], func(a, b localCheck) int { return cmp.Compare(a.at, b.at) })
+	newlyDropped, q.droppedLogged = dropped-q.droppedLogged, dropped
 	return taken, newlyDropped
 }
 
 // done counts n taken checks as logged by the hub (or refused, if
 // refused), freeing their room in the queue.
 func (q *checkQueue) done(n int, refused bool) {
-	q.mu.Lock()
-	q.sending -= n
 	if refused {
-		q.refused += uint64(n)
+		q.refused.Add(uint64(n))
 	} else {
-		q.reported += uint64(n)
+		q.reported.Add(uint64(n))
 	}
-	q.mu.Unlock()
+	q.sending.Add(-int64(n))
+	q.pending.Add(-int64(n))
 }
 
-// giveBack puts the checks a report could not report back in front of the
-// queue, and keeps a small array for the next checks.
-func (q *checkQueue) giveBack(array, rest []localCheck) {
-	q.mu.Lock()
-	defer q.mu.Unlock()
-	q.sending = 0
+// giveBack keeps the checks a report could not report for the next, in
+// front; they still count against the bound. The caller holds flushMu.
+func (q *checkQueue) giveBack(rest []localCheck) {
 	if len(rest) > 0 {
-		q.queued = append(slices.Clip(rest), q.queued...)
-		return
+		q.retry = rest
 	}
-	if cap(array) <= max(keepCap, 2*len(array)) {
-		q.spare = array[:0]
+}
+
+// counts returns how many checks are in the queue or in a report under
+// way, and how many were dropped for want of room.
+func (q *checkQueue) counts() (unreported int, dropped uint64) {
+	unreported = int(q.sending.Load())
+	for i := range q.parts {
+		p := &q.parts[i]
+		p.mu.Lock()
+		unreported += len(p.queued)
+		dropped += p.dropped
+		p.mu.Unlock()
 	}
+	return unreported, dropped
 }
 
 func (q *checkQueue) unreported() int {
-	q.mu.Lock()
-	defer q.mu.Unlock()
-	return len(q.queued) + q.sending
+	n, _ := q.counts()
+	return n
 }
 
 func (q *checkQueue) stats(s *Stats) {
-	q.mu.Lock()
-	defer q.mu.Unlock()
-	s.ChecksUnreported = len(q.queued) + q.sending
-	s.ChecksReported, s.ChecksDropped, s.ChecksRefused = q.reported, q.dropped, q.refused
+	s.ChecksUnreported, s.ChecksDropped = q.counts()
+	s.ChecksReported, s.ChecksRefused = q.reported.Load(), q.refused.Load()
 }
 
 // Flush reports to the hub every check the replica answered before it was
-// called and has not yet reported, in order, in reports of at most
-// api.MaxReplicaChecks checks, and returns once the hub has logged them or
-// with the error that stopped it. What it could not report stays queued,
-// in order, and the next Flush (or [Replica.Run]) reports it: so a report
-// whose answer was lost on the way back is sent again, and the hub may log
-// those checks twice, but no check is lost while the replica is open.
+// called and has not yet reported, in order of time, in reports of at
+// most api.MaxReplicaChecks checks, and returns once the hub has logged
+// them or with the error that stopped it. What it could not report stays
+// queued, ahead of later checks, and the next Flush (or [Replica.Run])
+// reports it: so a report whose answer was lost on the way back is sent
+// again, and the hub may log those checks twice, but no check is lost
+// while the replica is open.
 //
 // A report the hub refuses as not acceptable (a purpose it does not know,
 // a token of an old epoch, a check older than a week) is never sent again
@@ -158,8 +203,8 @@ func (r *Replica) flush(ctx context.Context, send report) error {
 		r.log.Warn("checks answered but not recorded for reporting: the queue of unreported checks was full; is the hub out of reach?",
 			"dropped", dropped, "max_unreported", r.cfg.MaxUnreported)
 	}
-	array, rest := taken, taken
-	defer func() { r.checks.giveBack(array, rest) }()
+	rest := taken
+	defer func() { r.checks.giveBack(rest) }()
 	refusals := 0
 	for len(rest) > 0 {
 		n := min(len(rest), api.MaxReplicaChecks)
