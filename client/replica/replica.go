@@ -89,7 +89,7 @@ const DefaultReportInterval = 5 * time.Second
 
 // DefaultMaxUnreported is how many checks a replica holds for reporting
 // unless Config.MaxUnreported says otherwise: 128 full reports, about
-// 14 MiB (112 bytes a check). The hub takes reports of checks up to a week
+// 10 MiB (80 bytes a check). The hub takes reports of checks up to a week
 // old, and docs/threat-model.md puts the largest member's identity checks
 // at about 16 000 a day, so this holds a week of that member's checks
 // while the hub is out of reach; a member that checks more (screening
@@ -281,7 +281,7 @@ func (r *Replica) Close() error {
 // [Stats].
 func (r *Replica) Check(purpose string, tok protocol.Token) Advice {
 	now := r.cfg.Now().UnixNano()
-	r.checks.add(localCheck{tok: tok, purpose: purpose, at: now})
+	r.checks.add(r.checks.check(purpose, tok, now))
 	return r.lookup(tok, now)
 }
 

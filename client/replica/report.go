@@ -17,24 +17,70 @@ import (
 	"github.com/sparr-dev/sparr/protocol/api"
 )
 
-// A localCheck is one check the replica answered: 112 bytes.
+// A localCheck is one check the replica answered, as the queue holds it:
+// 80 bytes and no pointer, so that the garbage collector never scans the
+// queue and an append needs no write barrier. Its token's type and its
+// purpose are codes ([checkQueue.code]).
 type localCheck struct {
-	tok     protocol.Token
-	purpose string
-	at      int64 // Unix nanoseconds
+	value        [protocol.TokenSize]byte
+	at           int64 // Unix nanoseconds
+	epoch        uint32
+	typ, purpose code
 }
+
+// A code stands for a string a check carries: its token's type, its
+// purpose.
+type code uint8
+
+// knownNames are the strings a code stands for without a lookup: every
+// purpose and identifier type this package knows, in the order of the
+// switch in knownCode.
+var knownNames = []string{
+	api.PurposeCreditApplication, api.PurposeAccountOpening, api.PurposeAddressChange,
+	api.PurposePayment, api.PurposeCardIssuance, api.PurposeOther,
+	string(protocol.TypePersonalNumber), string(protocol.TypeEmail), string(protocol.TypePhone),
+}
+
+// knownCode returns the code of one of knownNames.
+func knownCode(s string) (code, bool) {
+	switch s {
+	case api.PurposeCreditApplication:
+		return 0, true
+	case api.PurposeAccountOpening:
+		return 1, true
+	case api.PurposeAddressChange:
+		return 2, true
+	case api.PurposePayment:
+		return 3, true
+	case api.PurposeCardIssuance:
+		return 4, true
+	case api.PurposeOther:
+		return 5, true
+	case string(protocol.TypePersonalNumber):
+		return 6, true
+	case string(protocol.TypeEmail):
+		return 7, true
+	case string(protocol.TypePhone):
+		return 8, true
+	}
+	return 0, false
+}
+
+// overflow is the code of every string past the last a queue can name.
+const overflow code = 255
 
 // queueParts is how many parts the queue of checks is split into, each
 // with its own mutex, the part of a check chosen by its token, so that
 // checks of different applicants made at once rarely wait for one another.
 const queueParts = 16
 
-// keepCap is the size of a part's array that a report always leaves for
-// the next checks to fill, so that a check does not allocate: a few
-// seconds' checks at a busy member's rate. A larger array is kept only if
-// it was at least half full, so that one grown during an outage goes to
-// the garbage collector after the next report.
-const keepCap = 4 * api.MaxReplicaChecks / queueParts
+// keepCap is how many checks' room the queue's arrays keep from one report
+// to the next, so that neither a check nor a report allocates an array: a
+// few seconds' checks at a busy member's rate, spread over the parts. A
+// larger array is kept only if it was at least half full, so that one
+// grown during an outage goes to the garbage collector after the next
+// report.
+const keepCap = 4 * api.MaxReplicaChecks
 
 // checkQueue holds the checks the replica answered until they are
 // reported. A check counts itself against the bound (an atomic add) and
@@ -42,10 +88,21 @@ const keepCap = 4 * api.MaxReplicaChecks / queueParts
 // at once, orders the checks by time, and keeps what it could not report
 // for the next report.
 type checkQueue struct {
-	// flushMu serializes reports, and guards retry and droppedLogged.
+	// flushMu serializes reports, and guards retry, spare and
+	// droppedLogged.
 	flushMu sync.Mutex
 	// retry holds what the last report could not report, to go first.
 	retry []localCheck
+	// spare is the array of the last report that reported everything,
+	// for the next to fill (see keepCap).
+	spare []localCheck
+
+	// namesMu guards names and byName: the strings other than knownNames
+	// that checks carried (an identifier type or a purpose this package
+	// does not know), whose codes follow the known ones.
+	namesMu sync.Mutex
+	names   []string
+	byName  map[string]code
 	// droppedLogged is how many drops the reporter has logged.
 	droppedLogged uint64
 
@@ -75,9 +132,55 @@ func (q *checkQueue) init(bound int) {
 	q.bound = int64(bound)
 }
 
+// code returns the code of s.
+func (q *checkQueue) code(s string) code {
+	if c, ok := knownCode(s); ok {
+		return c
+	}
+	q.namesMu.Lock()
+	defer q.namesMu.Unlock()
+	if c, ok := q.byName[s]; ok {
+		return c
+	}
+	if len(knownNames)+len(q.names) >= int(overflow) {
+		return overflow
+	}
+	if q.byName == nil {
+		q.byName = map[string]code{}
+	}
+	c := code(len(knownNames) + len(q.names))
+	q.names = append(q.names, s)
+	q.byName[s] = c
+	return c
+}
+
+// name returns the string c stands for; the code past the last a queue
+// can name stands for "", which the hub refuses.
+func (q *checkQueue) name(c code) string {
+	if int(c) < len(knownNames) {
+		return knownNames[c]
+	}
+	q.namesMu.Lock()
+	defer q.namesMu.Unlock()
+	if i := int(c) - len(knownNames); c != overflow && i < len(q.names) {
+		return q.names[i]
+	}
+	return ""
+}
+
+// check returns the queue's form of a check.
+func (q *checkQueue) check(purpose string, tok protocol.Token, at int64) localCheck {
+	return localCheck{value: tok.Value, at: at, epoch: tok.Epoch, typ: q.code(string(tok.Type)), purpose: q.code(purpose)}
+}
+
+// token returns c's token.
+func (q *checkQueue) token(c *localCheck) protocol.Token {
+	return protocol.Token{Type: protocol.IdentifierType(q.name(c.typ)), Epoch: c.epoch, Value: c.value}
+}
+
 // add records c, or counts it dropped if the queue is full.
 func (q *checkQueue) add(c localCheck) {
-	p := &q.parts[c.tok.Value[0]%queueParts]
+	p := &q.parts[c.value[0]%queueParts]
 	full := q.pending.Add(1) > q.bound
 	p.mu.Lock()
 	if full {
@@ -96,14 +199,18 @@ func (q *checkQueue) add(c localCheck) {
 // checks were dropped for want of room since the last take. The caller
 // holds flushMu.
 func (q *checkQueue) take() (taken []localCheck, newlyDropped uint64) {
-	taken, q.retry = q.retry, nil
+	taken = q.retry
+	if taken == nil {
+		taken = q.spare[:0]
+	}
+	q.retry, q.spare = nil, nil
 	retried, dropped := len(taken), uint64(0)
 	for i := range q.parts {
 		p := &q.parts[i]
 		p.mu.Lock()
 		taken = append(taken, p.queued...)
 		q.sending.Add(int64(len(p.queued)))
-		if cap(p.queued) > max(keepCap, 2*len(p.queued)) {
+		if cap(p.queued) > max(keepCap/queueParts, 2*len(p.queued)) {
 			p.queued = nil
 		} else {
 			p.queued = p.queued[:0]
@@ -128,11 +235,16 @@ func (q *checkQueue) done(n int, refused bool) {
 	q.pending.Add(-int64(n))
 }
 
-// giveBack keeps the checks a report could not report for the next, in
-// front; they still count against the bound. The caller holds flushMu.
-func (q *checkQueue) giveBack(rest []localCheck) {
-	if len(rest) > 0 {
+// giveBack keeps the checks of taken that a report could not report, rest,
+// for the next, in front; they still count against the bound. If it
+// reported them all, it keeps taken's array for the next. The caller holds
+// flushMu.
+func (q *checkQueue) giveBack(taken, rest []localCheck) {
+	switch {
+	case len(rest) > 0:
 		q.retry = rest
+	case cap(taken) <= max(keepCap, 2*len(taken)):
+		q.spare = taken[:0]
 	}
 }
 
@@ -204,13 +316,14 @@ func (r *Replica) flush(ctx context.Context, send report) error {
 			"dropped", dropped, "max_unreported", r.cfg.MaxUnreported)
 	}
 	rest := taken
-	defer func() { r.checks.giveBack(rest) }()
+	defer func() { r.checks.giveBack(taken, rest) }()
+	var batch []api.ReplicaCheck
 	refusals := 0
 	for len(rest) > 0 {
 		n := min(len(rest), api.MaxReplicaChecks)
-		batch := make([]api.ReplicaCheck, n)
+		batch = slices.Grow(batch[:0], n)[:n]
 		for i, c := range rest[:n] {
-			batch[i] = api.ReplicaCheck{Token: c.tok.String(), Purpose: c.purpose, At: time.Unix(0, c.at).UTC()}
+			batch[i] = api.ReplicaCheck{Token: r.checks.token(&c).String(), Purpose: r.checks.name(c.purpose), At: time.Unix(0, c.at).UTC()}
 		}
 		_, err := send(ctx, batch)
 		if err == nil {
@@ -232,7 +345,7 @@ func (r *Replica) flush(ctx context.Context, send report) error {
 		}
 		purposes := make([]string, 0, len(bad))
 		for _, i := range bad {
-			if q := strconv.Quote(rest[i].purpose); !slices.Contains(purposes, q) {
+			if q := strconv.Quote(r.checks.name(rest[i].purpose)); !slices.Contains(purposes, q) {
 				purposes = append(purposes, q)
 			}
 		}
