@@ -96,6 +96,8 @@ type checkQueue struct {
 	// spare is the array of the last report that reported everything,
 	// for the next to fill (see keepCap).
 	spare []localCheck
+	// droppedLogged is how many drops the reporter has logged.
+	droppedLogged uint64
 
 	// namesMu guards names and byName: the strings other than knownNames
 	// that checks carried (an identifier type or a purpose this package
@@ -103,8 +105,6 @@ type checkQueue struct {
 	namesMu sync.Mutex
 	names   []string
 	byName  map[string]code
-	// droppedLogged is how many drops the reporter has logged.
-	droppedLogged uint64
 
 	// pending counts the checks recorded and not yet logged or refused,
 	// in the parts or taken by a report; bound bounds it.
@@ -387,22 +387,22 @@ func (r *Replica) reportEvery(ctx context.Context) {
 	}
 }
 
-// A refused report is the hub's refusal of a report's content.
-type refused struct{ *client.Problem }
+// A rejection is the hub's refusal of a report's content.
+type rejection struct{ *client.Problem }
 
 // refusal reports whether err is the hub refusing a report as not
 // acceptable, which sending it again would not change.
-func refusal(err error) (refused, bool) {
+func refusal(err error) (rejection, bool) {
 	var p *client.Problem
 	if !errors.As(err, &p) {
-		return refused{}, false
+		return rejection{}, false
 	}
 	switch p.Slug() {
 	case protocol.ProblemMalformedRequest.Slug(), protocol.ProblemInvalidToken.Slug(),
 		protocol.ProblemValidation.Slug(), protocol.ProblemPayloadTooLarge.Slug():
-		return refused{p}, true
+		return rejection{p}, true
 	}
-	return refused{}, false
+	return rejection{}, false
 }
 
 // checkField matches the field of one check in a problem's pointer:
@@ -411,7 +411,7 @@ var checkField = regexp.MustCompile(`^/?checks(?:\[(\d+)\]|/(\d+))(?:$|[./])`)
 
 // named returns the indexes, in order, of the checks of an n-check report
 // the problem names; nil if it names none, or one that is not there.
-func (p refused) named(n int) []int {
+func (p rejection) named(n int) []int {
 	var out []int
 	for _, f := range p.Errors {
 		m := checkField.FindStringSubmatch(f.Pointer)
