@@ -125,6 +125,30 @@ func (c *Client) ReportOutcome(ctx context.Context, checkID, outcome string) (ui
 	return out.LogIndex, err
 }
 
+// ReportReplicaChecks reports checks the member's own replica answered
+// (POST /v1/checks/replica), 1 to [api.MaxReplicaChecks] at a time, each
+// with its token, purpose ([api.Purposes]) and time (not in the future,
+// nor older than a week), so that the hub logs them as it logs online
+// checks. The hub refuses the whole report, naming the check at fault in
+// the problem's Errors, if one of them is not acceptable. A report is
+// logged again each time it reaches the hub, so one whose answer was lost
+// is not sent again (see [Retry]). Package
+// [github.com/sparr-dev/sparr/client/replica] reports its checks with it.
+func (c *Client) ReportReplicaChecks(ctx context.Context, checks []api.ReplicaCheck) (*api.ReplicaChecksResponse, error) {
+	if len(checks) == 0 || len(checks) > api.MaxReplicaChecks {
+		return nil, fmt.Errorf("report %d replica checks: send 1 to %d at a time", len(checks), api.MaxReplicaChecks)
+	}
+	body, err := json.Marshal(api.ReplicaChecksRequest{Checks: checks})
+	if err != nil {
+		return nil, err
+	}
+	out := new(api.ReplicaChecksResponse)
+	if err := c.call(ctx, request{method: http.MethodPost, path: "/v1/checks/replica", contentType: "application/json", body: body}, out); err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 // SuspicionDetails are what a member that asks for them learns of a
 // suspicion: its subjects, police report and signed records.
 type SuspicionDetails struct {

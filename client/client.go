@@ -31,17 +31,17 @@ import (
 //     the same signed bytes again), removing the endpoint, and the
 //     operator's member updates, suspensions and resumptions are retried
 //     after no answer, 429 (after its Retry-After), 502, 503 or 504.
-//   - The other calls act anew each time they reach the hub: a check or a
-//     request for suspicion details is logged again, an outcome reported
-//     twice is refused, registering an endpoint answers its secret only
-//     the first time, a rotation rotates again, a member registered twice
-//     is refused, an erasure erases and tells every member again. They
-//     are retried only when the hub certainly did not act on them: when
-//     the connection could not be made, after a 429, after the hub's own
-//     "unavailable" problem (which it answers only before acting), or
-//     after a 503 with Retry-After. Otherwise the error is returned, and
-//     the caller finds out what happened ([Client.Endpoint], say) before
-//     it tries again.
+//   - The other calls act anew each time they reach the hub: a check, a
+//     report of replica checks or a request for suspicion details is
+//     logged again, an outcome reported twice is refused, registering an
+//     endpoint answers its secret only the first time, a rotation rotates
+//     again, a member registered twice is refused, an erasure erases and
+//     tells every member again. They are retried only when the hub
+//     certainly did not act on them: when the connection could not be
+//     made, after a 429, after the hub's own "unavailable" problem (which
+//     it answers only before acting), or after a 503 with Retry-After.
+//     Otherwise the error is returned, and the caller finds out what
+//     happened ([Client.Endpoint], say) before it tries again.
 //
 // [Client.Raw] is never retried. A Retry-After of 0 retries at once.
 //

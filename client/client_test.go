@@ -679,3 +679,52 @@ func TestBearerExpiredRemint(t *testing.T) {
 			len(got), len(got) > 1 && got[1] == got[0], len(got) > 2 && got[2] != got[0])
 	}
 }
+
+// TestReportReplicaChecks: checks a member's replica answered are logged
+// in one replica-check entry per report, with their count; a report the
+// hub cannot take is refused whole, naming the check at fault; and the
+// client sends no report of too few or too many checks.
+func TestReportReplicaChecks(t *testing.T) {
+	ctx := context.Background()
+	hub := hubtest.Start(t, hubtest.Options{})
+	counted := newCounter()
+	c := newClient(t, hub, hub.AddMember(t, "bank-a", api.RoleCheck), func(cfg *client.Config) { cfg.HTTPClient = &http.Client{Transport: counted} })
+	toks, err := c.Tokenize(ctx, protocol.TypeEmail, "replica1@example.se", "replica2@example.se")
+	if err != nil {
+		t.Fatal(err)
+	}
+	at := hub.Now().Add(-time.Minute)
+	checks := []api.ReplicaCheck{
+		{Token: toks[0].String(), Purpose: api.PurposePayment, At: at},
+		{Token: toks[1].String(), Purpose: api.PurposeCreditApplication, At: at},
+		{Token: toks[0].String(), Purpose: api.PurposePayment, At: at.Add(time.Second)},
+	}
+	res, err := c.ReportReplicaChecks(ctx, checks)
+	if err != nil {
+		t.Fatal(err)
+	}
+	entries := hub.LogEntries(t)
+	if res.Count != 3 || res.LogIndex >= uint64(len(entries)) {
+		t.Fatalf("got %+v, want 3 checks logged at an entry of the %d-entry log", res, len(entries))
+	}
+	e := entries[res.LogIndex]
+	if n, _ := e.Attr("count"); e.Action != protocol.LogReplicaCheck || e.Member != "bank-a" || n != "3" {
+		t.Errorf("entry %d: %s by %s, count %s; want replica-check by bank-a, count 3", e.Index, e.Action, e.Member, n)
+	}
+
+	checks[1].Purpose = "curiosity"
+	_, err = c.ReportReplicaChecks(ctx, checks)
+	var p *client.Problem
+	if !errors.As(err, &p) || !errors.Is(err, client.ErrValidation) || len(p.Errors) != 1 || p.Errors[0].Pointer != "checks[1].purpose" {
+		t.Errorf("a report with an unknown purpose: got %v, want ErrValidation naming checks[1].purpose", err)
+	}
+	sent := counted.count("POST /v1/checks/replica")
+	for _, n := range []int{0, api.MaxReplicaChecks + 1} {
+		if _, err := c.ReportReplicaChecks(ctx, make([]api.ReplicaCheck, n)); err == nil {
+			t.Errorf("a report of %d checks: no error", n)
+		}
+	}
+	if got := counted.count("POST /v1/checks/replica"); got != sent {
+		t.Errorf("got %d reports sent of too few or too many checks, want none", got-sent)
+	}
+}

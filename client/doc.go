@@ -79,7 +79,9 @@
 //	rcv.SetSecrets(secret) // and store it for the next start
 //
 // [Client.Events] reads the feed from a sequence number, [Client.Snapshot]
-// everything active; a replica does both for you.
+// everything active; a replica does both for you, and reports the checks
+// it answers with [Client.ReportReplicaChecks], so that the hub logs them
+// as it logs online checks.
 //
 // # The operator and the regulator
 //
@@ -116,8 +118,9 @@
 // token evaluations and writes after no answer, 429 (after its
 // Retry-After), 502, 503 or 504 (a write is sent again with the same
 // signed bytes, which the hub answers as it answered the first time);
-// checks, suspicion details, outcome reports and endpoint changes, which
-// act anew each time, only when the hub certainly did not act on them. To
+// checks, reports of replica checks, suspicion details, outcome reports
+// and endpoint changes, which act anew each time, only when the hub
+// certainly did not act on them. To
 // survive a crash between signing and sending, use [Client.Sign] and
 // [Client.Send] and keep the [Submission] in between.
 //

@@ -21,7 +21,8 @@ import (
 // Example is a member integration end to end, against a real hub on
 // loopback: Bank A places a flag with the consumer's consent; Bank B
 // receives it by webhook into its replica and checks a credit applicant,
-// locally and at the hub; the consumer lifts the flag and Bank B forgets it.
+// locally (a check its replica reports to the hub) and at the hub; the
+// consumer lifts the flag and Bank B forgets it.
 func Example() {
 	t := newExampleT()
 	defer t.done()
@@ -84,8 +85,8 @@ func Example() {
 	if err != nil {
 		panic(err)
 	}
-	waitUntil(func() bool { return rep.Check(applicant[0]).Advice == api.AdviceVerify })
-	fmt.Println("Bank B's replica:", rep.Check(applicant[0]))
+	waitUntil(func() bool { return rep.Lookup(applicant[0]).Advice == api.AdviceVerify })
+	fmt.Println("Bank B's replica:", rep.Check(api.PurposeCreditApplication, applicant[0]))
 	res, err := bankB.Check(ctx, api.PurposeCreditApplication, applicant[0])
 	if err != nil {
 		panic(err)
@@ -94,13 +95,19 @@ func Example() {
 	if _, err := bankB.ReportOutcome(ctx, res.ID, api.OutcomeNotVerified); err != nil {
 		panic(err)
 	}
+	// The replica's check goes to the hub's log too (rep.Run reports every
+	// few seconds; Flush reports now).
+	if err := rep.Flush(ctx); err != nil {
+		panic(err)
+	}
+	fmt.Println("replica checks reported:", rep.Stats().ChecksReported)
 
 	// The consumer lifts the flag; every member forgets it.
 	if _, err := bankA.LiftFlag(ctx, placed.Flag.ID); err != nil {
 		panic(err)
 	}
-	waitUntil(func() bool { return rep.Check(applicant[0]).Advice == api.AdviceNone })
-	fmt.Println("after the lift:", rep.Check(applicant[0]), rep.Stats().Flags)
+	waitUntil(func() bool { return rep.Lookup(applicant[0]).Advice == api.AdviceNone })
+	fmt.Println("after the lift:", rep.Lookup(applicant[0]), rep.Stats().Flags)
 
 	// Lifting it again is refused: the flag has ended.
 	_, err = bankA.LiftFlag(ctx, placed.Flag.ID)
@@ -111,6 +118,7 @@ func Example() {
 	// placed: flag-placed active
 	// Bank B's replica: verify
 	// the hub: verify
+	// replica checks reported: 1
 	// after the lift: none 0
 	// true true
 }

@@ -44,7 +44,8 @@ func TestRetriesOnlyWhereSafe(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	checkOp, outcomeOp := "POST /v1/check", "POST /v1/checks/"+check.ID+"/outcome"
+	checkOp, outcomeOp, replicaOp := "POST /v1/check", "POST /v1/checks/"+check.ID+"/outcome", "POST /v1/checks/replica"
+	replicaChecks := []api.ReplicaCheck{{Token: toks[0].String(), Purpose: api.PurposePayment, At: hub.Now()}}
 	for _, tc := range []struct {
 		name string
 		op   string
@@ -84,6 +85,14 @@ func TestRetriesOnlyWhereSafe(t *testing.T) {
 		}, 2, true},
 		{"a check answered 429, unseen by the hub", checkOp, limited, func() error {
 			_, err := c.Check(ctx, api.PurposeOther, toks[0])
+			return err
+		}, 2, true},
+		{"replica checks whose answer is lost", replicaOp, lose, func() error {
+			_, err := c.ReportReplicaChecks(ctx, replicaChecks)
+			return err
+		}, 1, false},
+		{"replica checks answered 429, unseen by the hub", replicaOp, limited, func() error {
+			_, err := c.ReportReplicaChecks(ctx, replicaChecks)
 			return err
 		}, 2, true},
 		{"suspicion details whose answer is lost", "POST /v1/suspicions/" + susp.Suspicion.ID + "/details", lose, func() error {

@@ -17,7 +17,8 @@ import (
 
 // ExampleReplica_Check answers from a replica as the clock moves through a
 // thaw window and past the flag's expiry: the answer changes when it is
-// asked, before any record about it arrives.
+// asked, before any record about it arrives. Each check is reported to the
+// hub, which logs it as it logs an online check.
 func ExampleReplica_Check() {
 	t := &exampleT{}
 	defer t.done()
@@ -56,14 +57,20 @@ func ExampleReplica_Check() {
 	}
 	for _, at := range []time.Duration{0, 70 * time.Minute, 100 * time.Minute, 200 * time.Minute} {
 		clock.Advance(at - clock.Now().Sub(start))
-		a := rep.Check(toks[0])
+		a := rep.Check(api.PurposeCreditApplication, toks[0])
 		fmt.Printf("after %3s: %-6s thawed=%v flag held=%v\n", at, a, a.Thawed, a.Flag != nil)
 	}
+	// Run reports every few seconds; one who closes flushes first.
+	if err := rep.Flush(ctx); err != nil {
+		panic(err)
+	}
+	fmt.Println("checks reported to the hub:", rep.Stats().ChecksReported)
 	// Output:
 	// after  0s: verify thawed=false flag held=true
 	// after 1h10m0s: none   thawed=true flag held=true
 	// after 1h40m0s: verify thawed=false flag held=true
 	// after 3h20m0s: none   thawed=false flag held=false
+	// checks reported to the hub: 4
 }
 
 // exampleT lets an Example start a test hub with hubtest, which wants a

@@ -109,7 +109,7 @@ func TestFilteredSubscription(t *testing.T) {
 	a.place(toks[1], time.Time{})
 	b.caughtUp(t, hub)
 	b.converged(t, toks)
-	if adv := b.rep.Check(toks[0]); adv.Flag != nil {
+	if adv := b.rep.Lookup(toks[0]); adv.Flag != nil {
 		t.Errorf("the lifted flag: got %s with flag %s, want none held", adv, adv.Flag.ID)
 	}
 	if s := b.rep.Stats(); s.Flags != 1 {
@@ -145,9 +145,9 @@ func TestHubBehindReplica(t *testing.T) {
 		t.Errorf("the replica did not say it started again; it logged:\n%s", b.logs)
 	}
 	b.converged(t, toks)
-	if b.rep.Check(toks[3]).Advice != api.AdviceVerify || b.rep.Check(toks[1]).Flag != nil {
+	if b.rep.Lookup(toks[3]).Advice != api.AdviceVerify || b.rep.Lookup(toks[1]).Flag != nil {
 		t.Errorf("got %s for the new flag and %s for one the restored hub never had; want verify and none",
-			b.rep.Check(toks[3]), b.rep.Check(toks[1]))
+			b.rep.Lookup(toks[3]), b.rep.Lookup(toks[1]))
 	}
 }
 
@@ -171,39 +171,78 @@ func copyFile(t *testing.T, from, to string) {
 }
 
 // TestErasure: the operator erases a subject at the hub (GDPR Art. 17);
-// the pushed subject-erased record makes the replica forget the subject's
-// flag and every suspicion naming it, in memory and in its file.
+// the pushed subject-erased record makes every replica forget the
+// subject's flag, and the reporter's replica every suspicion naming it, in
+// memory and in its file. An erasure of a subject with suspicions and no
+// flag is told to the suspicions' reporter alone, whose replica forgets
+// them; the other member never held them.
 func TestErasure(t *testing.T) {
 	ctx := context.Background()
 	hub := suspicionHub(t, hubtest.Options{Delivery: fast})
 	a := origin{newBank(t, hub, "bank-a", api.RoleFlag, api.RoleSuspicion, api.RoleCheck), t, hub}
 	b := newBank(t, hub, "bank-b", api.RoleCheck)
-	b.sync(t)
-	b.listen(t, nil)
+	banks := []*bank{a.bank, b}
+	for _, bk := range banks {
+		bk.sync(t)
+		bk.listen(t, nil)
+	}
 	toks := tokens(t, a.client, "erase", 3)
 	a.place(toks[0], time.Time{})
 	a.place(toks[1], time.Time{})
 	a.do(a.client.ReportSuspicion(ctx, client.ReportSuspicionRequest{Subjects: []protocol.Token{toks[0], toks[2]}, Category: protocol.CategoryIdentityTheft, PoliceReport: report}))
 	a.do(a.client.ReportSuspicion(ctx, client.ReportSuspicionRequest{Subjects: toks[2:3], Category: protocol.CategoryMoneyMule, PoliceReport: report}))
-	b.caughtUp(t, hub)
-	if adv := b.rep.Check(toks[0]); adv.Advice != api.AdviceVerify || len(adv.Suspicions) != 1 {
-		t.Fatalf("before the erasure: got %s with %d suspicions, want verify with 1", adv, len(adv.Suspicions))
+	for _, bk := range banks {
+		bk.caughtUp(t, hub)
+	}
+	if adv := a.rep.Lookup(toks[0]); adv.Advice != api.AdviceVerify || len(adv.Suspicions) != 1 {
+		t.Fatalf("the reporter, before the erasure: got %s with %d suspicions, want verify with 1", adv, len(adv.Suspicions))
+	}
+	if adv := b.rep.Lookup(toks[0]); adv.Advice != api.AdviceVerify || len(adv.Suspicions) != 0 {
+		t.Fatalf("the other member, before the erasure: got %s with %d suspicions, want verify with none", adv, len(adv.Suspicions))
 	}
 
-	resp := hub.Operator.JSON(t, http.MethodPost, "/v1/admin/erasures", map[string]string{"subject": toks[0].String(), "legal_basis": "gdpr-art-17"})
-	if resp.Status != http.StatusOK {
-		t.Fatalf("erasure: got %d %s, want 200", resp.Status, resp.Body)
+	erase := func(tok protocol.Token) {
+		t.Helper()
+		resp := hub.Operator.JSON(t, http.MethodPost, "/v1/admin/erasures", map[string]string{"subject": tok.String(), "legal_basis": "gdpr-art-17"})
+		if resp.Status != http.StatusOK {
+			t.Fatalf("erasure: got %d %s, want 200", resp.Status, resp.Body)
+		}
 	}
-	b.caughtUp(t, hub)
-	if adv := b.rep.Check(toks[0]); adv.Advice != api.AdviceNone || adv.Flag != nil || adv.Suspicions != nil {
-		t.Errorf("the erased subject: got %s, flag %v, %d suspicions; want nothing held", adv, adv.Flag, len(adv.Suspicions))
+	erase(toks[0])
+	for _, bk := range banks {
+		bk.caughtUp(t, hub)
+		if adv := bk.rep.Lookup(toks[0]); adv.Advice != api.AdviceNone || adv.Flag != nil || adv.Suspicions != nil {
+			t.Errorf("%s, the erased subject: got %s, flag %v, %d suspicions; want nothing held", bk.id, adv, adv.Flag, len(adv.Suspicions))
+		}
+		bk.converged(t, toks)
 	}
-	b.converged(t, toks)
-	// The file forgot it too: reopened, the replica holds what the hub's
+	if adv := a.rep.Lookup(toks[2]); len(adv.Suspicions) != 1 || adv.Suspicions[0].Category != protocol.CategoryMoneyMule {
+		t.Errorf("the reporter, another subject of the erased suspicion: got %d suspicions, want its own money-mule one", len(adv.Suspicions))
+	}
+
+	// toks[2] has a suspicion and no flag: its erasure is bank-a's alone
+	// to hear.
+	seqB := b.rep.Seq()
+	erase(toks[2])
+	a.caughtUp(t, hub)
+	if adv := a.rep.Lookup(toks[2]); adv.Suspicions != nil {
+		t.Errorf("the reporter, the erased subject without a flag: got %d suspicions, want none", len(adv.Suspicions))
+	}
+	if s := a.rep.Stats(); s.Suspicions != 0 {
+		t.Errorf("the reporter holds %d suspicions, want none", s.Suspicions)
+	}
+	if last := b.lastEvent(t); last > seqB {
+		t.Errorf("bank-b's feed has an event %d after the erasure of a subject it had nothing of", last)
+	}
+	// The files forgot it too: reopened, each replica holds what the hub's
 	// snapshot holds.
-	b.reopen(t)
-	if adv := b.rep.Check(toks[0]); adv.Flag != nil || adv.Suspicions != nil {
-		t.Errorf("the erased subject after reopening: got %s, want nothing held", adv)
+	for _, bk := range banks {
+		bk.reopen(t)
+		for _, tok := range []protocol.Token{toks[0], toks[2]} {
+			if adv := bk.rep.Lookup(tok); adv.Flag != nil || adv.Suspicions != nil {
+				t.Errorf("%s, an erased subject after reopening: got %s, want nothing held", bk.id, adv)
+			}
+		}
+		bk.converged(t, toks)
 	}
-	b.converged(t, toks)
 }

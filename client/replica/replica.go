@@ -25,8 +25,11 @@ import (
 // ErrLocked is returned by [Open] when another process holds the file.
 var ErrLocked = errors.New("replica file in use")
 
-// schema is the version of the file's layout.
-const schema = 1
+// schema is the version of the file's layout. Version 1 files were
+// written when the hub still sent every member the hit records of other
+// members' suspicions: opening one drops the suspicions it holds and
+// starts again from a snapshot, which holds the member's own alone.
+const schema = 2
 
 // The file's buckets.
 var (
@@ -35,13 +38,17 @@ var (
 	bSusps = []byte("suspicions") // suspicion id → Suspicion (JSON)
 )
 
-// A Source is where a replica reads the hub's records: [*client.Client].
+// A Source is where a replica reads the hub's records and reports the
+// checks it answered: [*client.Client].
 type Source interface {
 	// WalkSnapshot streams the snapshot's verified records and returns the
 	// sequence number they are consistent at.
 	WalkSnapshot(ctx context.Context, fn func(*client.Event) error) (uint64, error)
 	// Feed reads a page of verified events after a cursor.
 	Feed(ctx context.Context, after uint64, limit int) (*client.FeedPage, error)
+	// ReportReplicaChecks reports 1 to api.MaxReplicaChecks checks the
+	// replica answered, for the hub to log.
+	ReportReplicaChecks(ctx context.Context, checks []api.ReplicaCheck) (*api.ReplicaChecksResponse, error)
 }
 
 var _ Source = (*client.Client)(nil)
@@ -53,7 +60,8 @@ type Config struct {
 	// means time.Now.
 	Now func() time.Time
 	// Logger receives a line when the replica fills a gap or starts again
-	// from a snapshot; nil discards them.
+	// from a snapshot, and when checks could not be reported; nil
+	// discards them.
 	Logger *slog.Logger
 	// PageSize is how many events to ask the feed for at once; default
 	// api.MaxFeedPage.
@@ -64,14 +72,37 @@ type Config struct {
 	// LockTimeout is how long Open waits for another process to release
 	// the file; default one second.
 	LockTimeout time.Duration
+	// ReportInterval is how often [Replica.Run] reports the checks
+	// answered since its last report; default DefaultReportInterval.
+	ReportInterval time.Duration
+	// MaxUnreported is how many checks the replica holds for reporting,
+	// in memory, while the hub does not take them; beyond it a check is
+	// still answered but not reported, and counted in [Stats]. Default
+	// DefaultMaxUnreported.
+	MaxUnreported int
 }
 
+// DefaultReportInterval is how often [Replica.Run] reports checks unless
+// Config.ReportInterval says otherwise: the hub's log, and a consumer's
+// view of who checked them, lag the replica's checks by about as much.
+const DefaultReportInterval = 5 * time.Second
+
+// DefaultMaxUnreported is how many checks a replica holds for reporting
+// unless Config.MaxUnreported says otherwise: 128 full reports, about
+// 10 MiB (80 bytes a check). The hub takes reports of checks up to a week
+// old, and docs/threat-model.md puts the largest member's identity checks
+// at about 16 000 a day, so this holds a week of that member's checks
+// while the hub is out of reach; a member that checks more (screening
+// every payment, say) sets a larger bound.
+const DefaultMaxUnreported = 128 * api.MaxReplicaChecks
+
 // A Replica is a member's local mirror of the hub's records: every active
-// flag and suspicion hit the member is entitled to, kept in a bbolt file
-// and indexed in memory, so that [Replica.Check] answers as the hub would,
-// in well under a microsecond, without asking it. It is safe for
-// concurrent use: any number of Checks run beside the one writer (Sync,
-// Apply).
+// flag, and the active suspicions the member reported itself, kept in a
+// bbolt file and indexed in memory, so that [Replica.Check] answers for
+// flags as the hub would, in well under a microsecond, without asking it.
+// It records every check and reports them to the hub in batches. It is
+// safe for concurrent use: any number of Checks run beside the one writer
+// (Sync, Apply) and the one reporter (Flush, Run).
 type Replica struct {
 	cfg Config
 	db  *bolt.DB
@@ -83,6 +114,8 @@ type Replica struct {
 	mu  sync.RWMutex // guards the index
 	st  *state
 	seq atomic.Uint64
+
+	checks checkQueue
 }
 
 // Open opens the replica in the bbolt file at path, creating it if it does
@@ -110,6 +143,12 @@ func Open(path string, cfg Config) (*Replica, error) {
 	if cfg.LockTimeout <= 0 {
 		cfg.LockTimeout = time.Second
 	}
+	if cfg.ReportInterval <= 0 {
+		cfg.ReportInterval = DefaultReportInterval
+	}
+	if cfg.MaxUnreported <= 0 {
+		cfg.MaxUnreported = DefaultMaxUnreported
+	}
 	db, err := bolt.Open(path, 0o600, &bolt.Options{Timeout: cfg.LockTimeout})
 	if errors.Is(err, bolterrors.ErrTimeout) {
 		return nil, fmt.Errorf("open replica %s: %w", path, ErrLocked)
@@ -118,6 +157,11 @@ func Open(path string, cfg Config) (*Replica, error) {
 		return nil, fmt.Errorf("open replica %s: %w", path, err)
 	}
 	r := &Replica{cfg: cfg, db: db, log: cfg.Logger}
+	r.checks.init(cfg.MaxUnreported)
+	if err := r.migrate(); err != nil {
+		db.Close()
+		return nil, fmt.Errorf("open replica %s: %w", path, err)
+	}
 	st, seq, bootstrapped, err := r.load()
 	if err != nil {
 		db.Close()
@@ -126,6 +170,38 @@ func Open(path string, cfg Config) (*Replica, error) {
 	r.st, r.bootstrapped = st, bootstrapped
 	r.seq.Store(seq)
 	return r, nil
+}
+
+// migrate brings a file of an earlier layout to this one: a version 1
+// file may hold other members' suspicion hits, which the hub no longer
+// sends (nor their retractions), so it forgets every suspicion and is
+// bootstrapped again at the next Sync, from a snapshot that holds the
+// member's own.
+func (r *Replica) migrate() error {
+	migrated := false
+	err := r.db.Update(func(tx *bolt.Tx) error {
+		meta := tx.Bucket(bMeta)
+		if meta == nil {
+			return nil
+		}
+		if v := meta.Get([]byte("schema")); len(v) != 8 || binary.BigEndian.Uint64(v) != 1 {
+			return nil
+		}
+		migrated = true
+		if tx.Bucket(bSusps) != nil {
+			if err := tx.DeleteBucket(bSusps); err != nil {
+				return err
+			}
+		}
+		if err := meta.Delete([]byte("bootstrapped")); err != nil {
+			return err
+		}
+		return meta.Put([]byte("schema"), u64(schema))
+	})
+	if err == nil && migrated {
+		r.log.Info("replica file of layout 1: forgot the suspicions it held; the next sync starts again from a snapshot", "schema", schema)
+	}
+	return err
 }
 
 // load creates the buckets if need be and reads the file: its sequence
@@ -175,22 +251,51 @@ func (r *Replica) load() (st *state, seq uint64, bootstrapped bool, err error) {
 	return st, seq, bootstrapped, err
 }
 
-// Close closes the file. The replica must not be used after.
+// Close closes the file. The replica must not be used after. Checks not
+// yet reported are lost, and Close logs how many: call [Replica.Flush]
+// first.
 func (r *Replica) Close() error {
 	r.wmu.Lock()
 	defer r.wmu.Unlock()
+	if n := r.checks.unreported(); n > 0 {
+		r.log.Warn("replica closed with checks never reported to the hub; call Flush before Close", "unreported", n)
+	}
 	return r.db.Close()
 }
 
-// Check answers for one token from the replica alone, as the hub's check
-// would at this moment (Config.Now): api.AdviceVerify for an active flag
-// that is not thawed, api.AdviceReview for active suspicion hits
-// without one, api.AdviceNone otherwise, with the flag and suspicions
-// and their signed records. Thaw windows and expiries are judged when it
-// is called, so a thaw that ends or a flag that expires changes the answer
-// even before the hub's record of it arrives.
-func (r *Replica) Check(tok protocol.Token) Advice {
+// Check answers a check of one token for a purpose ([api.Purposes]) from
+// the replica alone, and records the check to be reported to the hub
+// ([Replica.Flush]). Its advice is, at this moment (Config.Now),
+// api.AdviceVerify for an active flag that is not thawed, as the hub's
+// check would say; api.AdviceReview, without one, for active suspicions
+// the member reported itself; api.AdviceNone otherwise; with the flag and
+// suspicions and their signed records. Thaw windows and expiries are
+// judged when it is called, so a thaw that ends or a flag that expires
+// changes the answer even before the hub's record of it arrives. Other
+// members' suspicions never reach a replica: only the hub's online check
+// ([client.Client.Check]) answers for them.
+//
+// Check refuses nothing: the purpose is the hub's to judge when the check
+// is reported, and a check that finds the queue of unreported checks full
+// (Config.MaxUnreported) is answered all the same, and counted in
+// [Stats].
+func (r *Replica) Check(purpose string, tok protocol.Token) Advice {
 	now := r.cfg.Now().UnixNano()
+	r.checks.add(r.checks.check(purpose, tok, now))
+	return r.lookup(tok, now)
+}
+
+// Lookup answers for one token from what the replica holds, as
+// [Replica.Check] does, but is not a check: nothing is recorded, and the
+// hub never hears of it. It is for audits of what the replica holds, for
+// tests, and for comparing the replica with the hub; a decision about an
+// applicant calls Check.
+func (r *Replica) Lookup(tok protocol.Token) Advice {
+	return r.lookup(tok, r.cfg.Now().UnixNano())
+}
+
+// lookup answers for tok at now, in Unix nanoseconds.
+func (r *Replica) lookup(tok protocol.Token, now int64) Advice {
 	r.mu.RLock()
 	h, ok := r.st.lookup(tok)
 	r.mu.RUnlock()
@@ -220,19 +325,35 @@ func (r *Replica) Records() []Record {
 // it holds everything the hub had issued up to it.
 func (r *Replica) Seq() uint64 { return r.seq.Load() }
 
-// Stats describe what a replica holds.
+// Stats describe what a replica holds, and what became of the checks it
+// answered since it was opened.
 type Stats struct {
 	Seq        uint64
 	Flags      int
 	Suspicions int
 	Tokens     int
+
+	// ChecksUnreported are checks recorded and not yet logged by the hub,
+	// a report under way included.
+	ChecksUnreported int
+	// ChecksReported are checks the hub has logged.
+	ChecksReported uint64
+	// ChecksDropped are checks answered but not recorded, because
+	// Config.MaxUnreported checks were waiting to be reported.
+	ChecksDropped uint64
+	// ChecksRefused are checks dropped because the hub refused them (an
+	// unknown purpose, a token of an old epoch, a check older than the
+	// hub takes).
+	ChecksRefused uint64
 }
 
-// Stats returns what the replica holds.
+// Stats returns what the replica holds, and what became of its checks.
 func (r *Replica) Stats() Stats {
 	r.mu.RLock()
-	defer r.mu.RUnlock()
-	return Stats{Seq: r.seq.Load(), Flags: len(r.st.flags), Suspicions: len(r.st.susps), Tokens: len(r.st.byToken)}
+	s := Stats{Seq: r.seq.Load(), Flags: len(r.st.flags), Suspicions: len(r.st.susps), Tokens: len(r.st.byToken)}
+	r.mu.RUnlock()
+	r.checks.stats(&s)
+	return s
 }
 
 // Sync brings the replica up to date with the hub: from the snapshot if it
@@ -274,9 +395,15 @@ func (r *Replica) Apply(ctx context.Context, e *client.Event) error {
 // Run syncs now and then every PollInterval until ctx is done, as a safety
 // net beside pushed events: a delivery lost at the end of a burst has no
 // successor to bring its event, and events of a type the endpoint does not
-// subscribe to wake nothing. It logs failures and keeps going, and
-// returns ctx's error.
+// subscribe to wake nothing. Beside that it reports the replica's checks
+// to the hub every ReportInterval ([Replica.Flush]), waiting longer while
+// reports fail, up to 16 intervals. It logs failures and keeps going, and
+// returns ctx's error once both have stopped; checks answered after the
+// last report are still queued then, for a Flush of the caller's.
 func (r *Replica) Run(ctx context.Context) error {
+	var wg sync.WaitGroup
+	defer wg.Wait()
+	wg.Go(func() { r.reportEvery(ctx) })
 	t := time.NewTicker(r.cfg.PollInterval)
 	defer t.Stop()
 	for {

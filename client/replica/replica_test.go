@@ -165,47 +165,81 @@ func (tp *tap) of(t *testing.T, id string) delivery {
 	return delivery{}
 }
 
-// caughtUp waits until the replica has applied every event of the hub.
+// caughtUp waits until the replica has applied every event of the hub
+// that the member is entitled to: the last of the member's feed. (Events
+// of others' suspicions are not pushed to it, so a replica fed by pushes
+// alone may lag the hub's own sequence number.)
 func (b *bank) caughtUp(t *testing.T, hub *hubtest.Hub) {
 	t.Helper()
+	last := b.lastEvent(t)
 	deadline := time.Now().Add(wait)
-	for {
-		seq, err := hub.Store.Sequence()
-		if err != nil {
-			t.Fatal(err)
-		}
-		if b.rep.Seq() >= seq {
-			return
-		}
+	for b.rep.Seq() < last {
 		if time.Now().After(deadline) {
-			t.Fatalf("%s's replica is at %d, the hub at %d", b.id, b.rep.Seq(), seq)
+			head, _ := hub.Store.Sequence()
+			t.Fatalf("%s's replica is at %d, the last event of its feed at %d (the hub at %d)", b.id, b.rep.Seq(), last, head)
 		}
 		time.Sleep(10 * time.Millisecond)
 	}
 }
 
-// converged checks that the replica answers every token as the hub does,
-// and holds exactly the records of the hub's snapshot for the member.
-func (b *bank) converged(t *testing.T, toks []protocol.Token) {
+// lastEvent returns the sequence number of the last event in the member's
+// feed, 0 if none.
+func (b *bank) lastEvent(t *testing.T) uint64 {
+	t.Helper()
+	var after, last uint64
+	for {
+		page, err := b.client.Feed(context.Background(), after, api.MaxFeedPage)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if n := len(page.Events); n > 0 {
+			last = page.Events[n-1].Seq
+		}
+		if !page.More {
+			return last
+		}
+		after = page.Next
+	}
+}
+
+// converged checks that the replica answers every token as the rule says,
+// and holds exactly the records of the hub's snapshot for the member: for
+// flags it advises as the hub's check does; of the hub's suspicion hits it
+// holds those the member reported itself and no other, and advises review
+// only for those. It returns how many of the hub's hits the replica does
+// not hold, being other members' suspicions. The comparisons are lookups,
+// not checks: nothing is reported.
+func (b *bank) converged(t *testing.T, toks []protocol.Token) (othersHits int) {
 	t.Helper()
 	ctx := context.Background()
+	snap, err := b.client.Snapshot(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	own := map[string]bool{} // the suspicions the member reported
+	var want, got []string
+	for _, e := range snap.Events {
+		want = append(want, e.JWS)
+		if id, ok := client.SuspicionID(e.Record.Event); ok {
+			own[id] = true
+		}
+	}
 	res, err := b.client.Check(ctx, api.PurposeOther, toks...)
 	if err != nil {
 		t.Fatal(err)
 	}
 	for i, r := range res.Results {
-		local := b.rep.Check(toks[i])
-		if msg := same(r, local); msg != "" {
+		local := b.rep.Lookup(toks[i])
+		msg, others := same(r, local, own)
+		if msg != "" {
 			t.Errorf("%s, token %d: %s", b.id, i, msg)
 		}
-	}
-	snap, err := b.client.Snapshot(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var want, got []string
-	for _, e := range snap.Events {
-		want = append(want, e.JWS)
+		for _, s := range local.Suspicions {
+			if s.Origin != b.id {
+				t.Errorf("%s, token %d: holds suspicion %s of %s", b.id, i, s.ID, s.Origin)
+			}
+		}
+		othersHits += others
 	}
 	for _, r := range b.rep.Records() {
 		got = append(got, r.JWS)
@@ -215,15 +249,33 @@ func (b *bank) converged(t *testing.T, toks []protocol.Token) {
 	if !slices.Equal(want, got) {
 		t.Errorf("%s holds %d records, the hub's snapshot %d; they differ", b.id, len(got), len(want))
 	}
+	return othersHits
 }
 
-// same compares the hub's answer for a token with the replica's.
-func same(hub client.TokenResult, local replica.Advice) string {
-	if hub.Advice != local.Advice {
-		return fmt.Sprintf("advice: hub %s, replica %s", hub.Advice, local.Advice)
+// same compares the hub's answer for a token with the replica's: the
+// flag alike; of the hub's suspicion hits, those the member reported
+// (own) alike, and no other. It returns what differs, and how many of the
+// hub's hits are others' suspicions, which the replica rightly lacks.
+func same(hub client.TokenResult, local replica.Advice, own map[string]bool) (msg string, others int) {
+	var wantIDs []string
+	if s := hub.Suspicions; s != nil {
+		for _, id := range s.IDs {
+			if own[id] {
+				wantIDs = append(wantIDs, id)
+			} else {
+				others++
+			}
+		}
+	}
+	want := hub.Advice
+	if want == api.AdviceReview && len(wantIDs) == 0 {
+		want = api.AdviceNone // the hub's review stands on others' suspicions alone
+	}
+	if want != local.Advice {
+		return fmt.Sprintf("advice: hub %s (%d hits of others' suspicions), replica %s, want %s", hub.Advice, others, local.Advice, want), others
 	}
 	if (hub.Flag == nil) != (local.Flag == nil) {
-		return fmt.Sprintf("flag: hub %v, replica %v", hub.Flag, local.Flag)
+		return fmt.Sprintf("flag: hub %v, replica %v", hub.Flag, local.Flag), others
 	}
 	if f, l := hub.Flag, local.Flag; f != nil {
 		var jws []string
@@ -232,11 +284,11 @@ func same(hub client.TokenResult, local replica.Advice) string {
 		}
 		switch {
 		case f.ID != l.ID || f.Kind != l.Kind || !f.ExpiresAt.Equal(l.ExpiresAt):
-			return fmt.Sprintf("flag: hub %s %s until %s, replica %s %s until %s", f.ID, f.Kind, f.ExpiresAt, l.ID, l.Kind, l.ExpiresAt)
+			return fmt.Sprintf("flag: hub %s %s until %s, replica %s %s until %s", f.ID, f.Kind, f.ExpiresAt, l.ID, l.Kind, l.ExpiresAt), others
 		case f.Thawed != local.Thawed || (f.Thawed && !f.ThawUntil.Equal(l.ThawUntil)):
-			return fmt.Sprintf("thawed: hub %v until %s, replica %v until %s", f.Thawed, f.ThawUntil, local.Thawed, l.ThawUntil)
+			return fmt.Sprintf("thawed: hub %v until %s, replica %v until %s", f.Thawed, f.ThawUntil, local.Thawed, l.ThawUntil), others
 		case !slices.Equal(f.JWS, jws):
-			return fmt.Sprintf("records: hub %d, replica %d, not the same", len(f.JWS), len(jws))
+			return fmt.Sprintf("records: hub %d, replica %d, not the same", len(f.JWS), len(jws)), others
 		}
 	}
 	var ids []string
@@ -247,14 +299,18 @@ func same(hub client.TokenResult, local replica.Advice) string {
 			cats = append(cats, s.Category)
 		}
 	}
-	if s := hub.Suspicions; s != nil {
-		if s.Count != len(ids) || !slices.Equal(s.IDs, ids) || !slices.Equal(s.Categories, cats) {
-			return fmt.Sprintf("suspicions: hub %v %v, replica %v %v", s.IDs, s.Categories, ids, cats)
-		}
-	} else if len(ids) != 0 {
-		return fmt.Sprintf("suspicions: hub none, replica %v", ids)
+	if !slices.Equal(ids, wantIDs) {
+		return fmt.Sprintf("suspicions: hub %v, of which the member's own %v; replica %v", hub.Suspicions, wantIDs, ids), others
 	}
-	return ""
+	if s := hub.Suspicions; s != nil && others == 0 && !slices.Equal(s.Categories, cats) {
+		return fmt.Sprintf("categories: hub %v, replica %v", s.Categories, cats), others
+	}
+	for _, c := range cats {
+		if s := hub.Suspicions; s == nil || !slices.Contains(s.Categories, c) {
+			return fmt.Sprintf("categories: hub %v, replica %v", hub.Suspicions, cats), others
+		}
+	}
+	return "", others
 }
 
 // origin is the member where consumers place, thaw and lift flags.
@@ -325,16 +381,24 @@ func suspicionHub(t *testing.T, opts hubtest.Options) *hubtest.Hub {
 
 // TestConvergesAfterRestart: a replica that was closed while the hub went
 // on answers from its file on reopening, and catches up from its last
-// sequence number.
+// sequence number. The reporter's replica holds its suspicions; the other
+// member's holds the flags and none of them.
 func TestConvergesAfterRestart(t *testing.T) {
 	hub := suspicionHub(t, hubtest.Options{})
 	a := origin{newBank(t, hub, "bank-a", api.RoleFlag, api.RoleSuspicion, api.RoleCheck), t, hub}
 	b := newBank(t, hub, "bank-b", api.RoleCheck)
+	a.sync(t)
 	b.sync(t) // bootstraps from an empty hub
 	toks := tokens(t, a.client, "restart", 10)
 	story(t, a, toks)
+	a.sync(t)
 	b.sync(t)
-	b.converged(t, toks)
+	if n := a.converged(t, toks); n != 0 || a.rep.Stats().Suspicions != 2 {
+		t.Errorf("the reporter's replica lacks %d of the hub's hits and holds %d suspicions; want none lacking, its 2", n, a.rep.Stats().Suspicions)
+	}
+	if n := b.converged(t, toks); n == 0 {
+		t.Fatal("the hub answered no hit of bank-a's suspicions; the test proves nothing about bank-b lacking them")
+	}
 	before := b.rep.Stats()
 
 	// bank-b stops; the hub goes on.
@@ -353,12 +417,12 @@ func TestConvergesAfterRestart(t *testing.T) {
 	if got := b.rep.Stats(); got != before {
 		t.Errorf("reopened replica holds %+v, it held %+v", got, before)
 	}
-	if a := b.rep.Check(toks[0]); a.Advice != api.AdviceVerify {
+	if a := b.rep.Lookup(toks[0]); a.Advice != api.AdviceVerify {
 		t.Errorf("reopened replica, before syncing: %s, want verify as it last knew", a)
 	}
 	b.sync(t)
 	b.converged(t, toks)
-	if a := b.rep.Check(toks[0]); a.Flag != nil {
+	if a := b.rep.Lookup(toks[0]); a.Flag != nil {
 		t.Errorf("the flag lifted while the replica was down is still held")
 	}
 }
@@ -386,7 +450,7 @@ func TestFillsGap(t *testing.T) {
 		t.Fatal("no delivery was lost")
 	}
 	b.converged(t, toks)
-	if a := b.rep.Check(toks[1]); a.Flag == nil {
+	if a := b.rep.Lookup(toks[1]); a.Flag == nil {
 		t.Errorf("the flag whose delivery was lost is not held")
 	}
 }
@@ -401,8 +465,9 @@ func TestLongAbsence(t *testing.T) {
 	b := newBank(t, hub, "bank-b", api.RoleCheck)
 	toks := tokens(t, a.client, "away", 10)
 	first := a.place(toks[9], time.Time{})
+	a.sync(t)
 	b.sync(t)
-	if b.rep.Check(toks[9]).Advice != api.AdviceVerify {
+	if b.rep.Lookup(toks[9]).Advice != api.AdviceVerify {
 		t.Fatal("the first flag is not held")
 	}
 	// Away for two days: everything happens, the first flag is lifted,
@@ -417,13 +482,20 @@ func TestLongAbsence(t *testing.T) {
 	if _, err := b.client.Feed(context.Background(), b.rep.Seq(), 10); !errors.Is(err, client.ErrCursorExpired) {
 		t.Fatalf("the feed from the replica's cursor: %v, want it expired", err)
 	}
-	b.sync(t)
-	if !strings.Contains(b.logs.String(), "starting again from a snapshot") {
-		t.Errorf("the replica did not start again from a snapshot; it logged:\n%s", b.logs)
+	for _, bk := range []*bank{a.bank, b} {
+		bk.sync(t)
+		if !strings.Contains(bk.logs.String(), "starting again from a snapshot") {
+			t.Errorf("%s's replica did not start again from a snapshot; it logged:\n%s", bk.id, bk.logs)
+		}
+		if bk.rep.Lookup(toks[9]).Flag != nil {
+			t.Errorf("%s: the flag lifted while the member was away is still held", bk.id)
+		}
 	}
-	b.converged(t, toks)
-	if b.rep.Check(toks[9]).Flag != nil {
-		t.Errorf("the flag lifted while the member was away is still held")
+	if n := a.converged(t, toks); n != 0 {
+		t.Errorf("the reporter's replica lacks %d of the hub's hits of its own suspicions", n)
+	}
+	if n := b.converged(t, toks); n == 0 {
+		t.Error("the hub answered no hit of bank-a's suspicions; the test proves nothing about bank-b lacking them")
 	}
 }
 
@@ -453,14 +525,23 @@ func TestThawAndExpiryAtCallTime(t *testing.T) {
 		{115 * time.Minute, api.AdviceNone, false, false}, // past expiry; the hub has not said so yet
 	} {
 		clock.Advance(step.after)
-		got := b.rep.Check(toks[0])
+		got := b.rep.Check(api.PurposeCreditApplication, toks[0])
 		if got.Advice != step.advice || got.Thawed != step.thawed || (got.Flag != nil) != step.flag {
 			t.Errorf("at %s: %s thawed=%v flag=%v, want %s thawed=%v flag=%v", clock.Now().Sub(start), got, got.Thawed, got.Flag != nil, step.advice, step.thawed, step.flag)
+		}
+		if l := b.rep.Lookup(toks[0]); l.Advice != got.Advice || l.Thawed != got.Thawed || l.Flag != got.Flag {
+			t.Errorf("at %s: the check says %s, a lookup %s", clock.Now().Sub(start), got, l)
 		}
 		b.converged(t, toks)
 	}
 	if b.rep.Seq() != seq {
 		t.Fatal("the replica applied events meanwhile; the test proves nothing")
+	}
+	if err := b.rep.Flush(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if s := b.rep.Stats(); s.ChecksReported != 4 || s.ChecksUnreported != 0 {
+		t.Errorf("after a flush: %d checks reported, %d not; want 4 and 0", s.ChecksReported, s.ChecksUnreported)
 	}
 	// The hub's expiry job sends the record; the replica forgets the flag.
 	if err := hub.RunJobs(); err != nil {
@@ -489,14 +570,14 @@ func TestDeletesOnLift(t *testing.T) {
 	a.place(toks[1], time.Time{})
 	for _, b := range banks {
 		b.caughtUp(t, hub)
-		if got := b.rep.Check(toks[0]); got.Advice != api.AdviceVerify || got.Flag.ID != f.Flag.ID {
+		if got := b.rep.Lookup(toks[0]); got.Advice != api.AdviceVerify || got.Flag.ID != f.Flag.ID {
 			t.Fatalf("%s: %s, want verify", b.id, got)
 		}
 	}
 	a.do(a.client.LiftFlag(context.Background(), f.Flag.ID))
 	for _, b := range banks {
 		b.caughtUp(t, hub)
-		if got := b.rep.Check(toks[0]); got.Advice != api.AdviceNone || got.Flag != nil {
+		if got := b.rep.Lookup(toks[0]); got.Advice != api.AdviceNone || got.Flag != nil {
 			t.Errorf("%s after the lift: %s, want none", b.id, got)
 		}
 		b.reopen(t)
@@ -512,9 +593,11 @@ func TestDeletesOnLift(t *testing.T) {
 	}
 }
 
-// TestConcurrentChecks runs checks while events are applied, for the race
-// detector.
+// TestConcurrentChecks runs checks and lookups while events are applied
+// and checks are reported, for the race detector; every check is reported
+// once, in order of the queue.
 func TestConcurrentChecks(t *testing.T) {
+	ctx := context.Background()
 	hub := hubtest.Start(t, hubtest.Options{Delivery: fast})
 	a := origin{newBank(t, hub, "bank-a", api.RoleFlag, api.RoleCheck), t, hub}
 	b := newBank(t, hub, "bank-b", api.RoleCheck)
@@ -522,6 +605,9 @@ func TestConcurrentChecks(t *testing.T) {
 	b.listen(t, nil)
 	toks := tokens(t, a.client, "busy", 5)
 	stop := make(chan struct{})
+	// Checks until 3 000 were made (a few reports' worth), then lookups.
+	const maxChecks = 3000
+	var checks atomic.Int64
 	var wg sync.WaitGroup
 	for range 4 {
 		wg.Go(func() {
@@ -532,30 +618,59 @@ func TestConcurrentChecks(t *testing.T) {
 				default:
 				}
 				for _, tok := range toks {
-					if adv := b.rep.Check(tok); adv.Flag != nil && len(adv.Flag.Records) == 0 {
+					adv := b.rep.Lookup(tok)
+					if checks.Add(1) <= maxChecks {
+						adv = b.rep.Check(api.PurposePayment, tok)
+					}
+					if adv.Flag != nil && len(adv.Flag.Records) == 0 {
 						t.Error("a flag without records")
 					}
 				}
 			}
 		})
 	}
+	wg.Go(func() {
+		for {
+			select {
+			case <-stop:
+				return
+			case <-time.After(time.Millisecond):
+			}
+			if err := b.rep.Flush(ctx); err != nil {
+				t.Errorf("flush: %v", err)
+			}
+		}
+	})
 	for _, tok := range toks {
 		f := a.place(tok, time.Time{})
-		a.do(a.client.LiftFlag(context.Background(), f.Flag.ID))
+		a.do(a.client.LiftFlag(ctx, f.Flag.ID))
 	}
 	b.caughtUp(t, hub)
+	for checks.Load() < maxChecks {
+		time.Sleep(time.Millisecond)
+	}
 	close(stop)
 	wg.Wait()
 	b.converged(t, toks)
+	if err := b.rep.Flush(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if s := b.rep.Stats(); s.ChecksReported != maxChecks || s.ChecksUnreported != 0 || s.ChecksDropped != 0 || s.ChecksRefused != 0 {
+		t.Errorf("got %d checks reported, %d unreported, %d dropped, %d refused; want %d reported", s.ChecksReported, s.ChecksUnreported, s.ChecksDropped, s.ChecksRefused, maxChecks)
+	}
+	if got := replicaChecksLogged(t, hub, b.id); got != maxChecks {
+		t.Errorf("the hub logged %d of bank-b's replica checks, want %d", got, maxChecks)
+	}
 }
 
-// TestRun: without a webhook, Run's polling of the feed brings changes in.
+// TestRun: without a webhook, Run's polling of the feed brings changes in,
+// and Run reports the checks answered meanwhile.
 func TestRun(t *testing.T) {
 	hub := hubtest.Start(t, hubtest.Options{})
 	a := origin{newBank(t, hub, "bank-a", api.RoleFlag, api.RoleCheck), t, hub}
 	b := newBank(t, hub, "bank-b", api.RoleCheck)
 	b.rep.Close()
-	r, err := replica.Open(b.path, replica.Config{Client: b.client, PollInterval: 10 * time.Millisecond})
+	r, err := replica.Open(b.path, replica.Config{Client: b.client, PollInterval: 10 * time.Millisecond, ReportInterval: 10 * time.Millisecond})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -566,8 +681,18 @@ func TestRun(t *testing.T) {
 	toks := tokens(t, a.client, "poll", 1)
 	a.place(toks[0], time.Time{})
 	b.caughtUp(t, hub)
-	if r.Check(toks[0]).Advice != api.AdviceVerify {
+	if r.Check(api.PurposeAccountOpening, toks[0]).Advice != api.AdviceVerify {
 		t.Errorf("the polled replica does not hold the flag")
+	}
+	deadline := time.Now().Add(wait)
+	for r.Stats().ChecksReported != 1 && time.Now().Before(deadline) {
+		time.Sleep(10 * time.Millisecond)
+	}
+	if s := r.Stats(); s.ChecksReported != 1 || s.ChecksUnreported != 0 {
+		t.Errorf("Run reported %d checks, left %d; want the one check reported", s.ChecksReported, s.ChecksUnreported)
+	}
+	if got := replicaChecksLogged(t, hub, b.id); got != 1 {
+		t.Errorf("the hub logged %d of bank-b's replica checks, want 1", got)
 	}
 	cancel()
 	if err := <-done; !errors.Is(err, context.Canceled) {

@@ -48,34 +48,39 @@ func (f *Flag) ThawedAt(t time.Time) bool {
 	return !f.ThawFrom.IsZero() && !t.Before(f.ThawFrom) && t.Before(f.ThawUntil)
 }
 
-// A Suspicion is an active suspicion hit as the replica holds it. Like a
-// Flag, it is never changed once handed out.
+// A Suspicion is an active suspicion the member reported itself, as its
+// replica holds it: the hub sends a suspicion's records to its reporter
+// alone. Like a Flag, it is never changed once handed out.
 type Suspicion struct {
 	ID        string                     `json:"id"`
 	Tokens    []protocol.Token           `json:"tokens"`
 	Category  protocol.SuspicionCategory `json:"category"`
 	Origin    string                     `json:"origin"`
 	ExpiresAt time.Time                  `json:"expires_at"`
-	// Records are the hit record, and for the member that reported it
-	// the full record too.
+	// Records are the suspicion's full record, with its police report
+	// (and the hit record of one reported to a hub of an earlier version,
+	// which sent both).
 	Records []Record `json:"records"`
 }
 
 // ActiveAt reports whether the suspicion counts at t.
 func (s *Suspicion) ActiveAt(t time.Time) bool { return t.Before(s.ExpiresAt) }
 
-// An Advice is the replica's answer for one token: the advice the hub's
-// check would give at the same moment, and why.
+// An Advice is the replica's answer for one token, and why: for flags,
+// the advice the hub's check would give at the same moment; for
+// suspicions, the member's own alone (the hub's check also counts other
+// members').
 type Advice struct {
 	// Advice is api.AdviceVerify for an active flag that is not
-	// thawed, api.AdviceReview for active suspicion hits without one,
-	// and api.AdviceNone otherwise.
+	// thawed, api.AdviceReview for active suspicions the member reported
+	// without one, and api.AdviceNone otherwise.
 	Advice api.Advice
 	// Flag is the token's active flag, thawed or not; nil if none.
 	Flag *Flag
 	// Thawed says the flag is in its thaw window now.
 	Thawed bool
-	// Suspicions are the token's active suspicion hits, by id; nil if none.
+	// Suspicions are the token's active suspicions that the member
+	// reported, by id; nil if none.
 	Suspicions []*Suspicion
 }
 
@@ -111,7 +116,8 @@ func (h *holding) setFlag(f *Flag) {
 	}
 }
 
-// advice answers for the holding at now, as the hub's check does.
+// advice answers for the holding at now, as the hub's check does for what
+// the replica holds.
 func (h holding) advice(now int64) Advice {
 	a := Advice{Advice: api.AdviceNone}
 	if h.flag != nil && now < h.expires {
@@ -221,7 +227,8 @@ func (s *state) apply(e *client.Event, d dirty) error {
 		}
 		sp := &Suspicion{ID: ev.SuspicionID, Tokens: toks, Category: ev.Category, Origin: ev.Origin, ExpiresAt: ev.ExpiresAt.Time(), Records: []Record{rec}}
 		if old, ok := s.susps[ev.SuspicionID]; ok {
-			// The full record and the hit record of one suspicion.
+			// The full record and the hit record of one suspicion, as a
+			// hub of an earlier version sent its reporter.
 			sp.Records = append(slices.Clip(old.Records), rec)
 		}
 		s.putSuspicion(sp, d)

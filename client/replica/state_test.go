@@ -9,9 +9,13 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
+
+	bolt "go.etcd.io/bbolt"
 
 	"github.com/sparr-dev/sparr/client"
 	"github.com/sparr-dev/sparr/protocol"
@@ -133,22 +137,26 @@ func TestStateSuspicionRecords(t *testing.T) {
 	}
 }
 
-// errSource is a hub the replica cannot reach.
-type errSource struct{}
-
-func (errSource) WalkSnapshot(context.Context, func(*client.Event) error) (uint64, error) {
-	return 0, errors.New("unreachable")
-}
-
-func (errSource) Feed(context.Context, uint64, int) (*client.FeedPage, error) {
-	return nil, errors.New("unreachable")
+// unreachable returns the client of a hub the replica cannot reach:
+// nothing listens on port 1 of loopback.
+func unreachable(t testing.TB) *client.Client {
+	t.Helper()
+	key, err := protocol.GenerateSigningKey(protocol.EdDSA, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, err := client.New(client.Config{HubURL: "http://127.0.0.1:1", MemberID: "bank-b", Key: key, Retry: client.Retry{Attempts: 1}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return c
 }
 
 // TestFileRoundTrip: what applyEvents writes, Open reads back.
 func TestFileRoundTrip(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "r.db")
 	now := func() time.Time { return t0 }
-	r, err := Open(path, Config{Client: errSource{}, Now: now})
+	r, err := Open(path, Config{Client: unreachable(t), Now: now})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -163,18 +171,73 @@ func TestFileRoundTrip(t *testing.T) {
 	}, 7); err != nil {
 		t.Fatal(err)
 	}
-	want := r.Check(tok(1))
+	want := r.Lookup(tok(1))
 	r.Close()
-	r, err = Open(path, Config{Client: errSource{}, Now: now})
+	r, err = Open(path, Config{Client: unreachable(t), Now: now})
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer r.Close()
-	got := r.Check(tok(1))
+	got := r.Lookup(tok(1))
 	if r.Seq() != 7 || got.Advice != want.Advice || got.Flag.ID != "f1" || len(got.Suspicions) != 1 || len(r.Records()) != 2 {
 		t.Errorf("reopened: seq %d, %+v, %d records; want seq 7, %+v, 2 records", r.Seq(), got, len(r.Records()), want)
 	}
-	if _, err := Open(path, Config{Client: errSource{}, LockTimeout: 50 * time.Millisecond}); !errors.Is(err, ErrLocked) {
+	if _, err := Open(path, Config{Client: unreachable(t), LockTimeout: 50 * time.Millisecond}); !errors.Is(err, ErrLocked) {
 		t.Errorf("second open: %v, want ErrLocked", err)
 	}
+}
+
+// TestOpensLayoutOne: a file of layout 1, written when the hub still sent
+// every member the hit records of other members' suspicions, opens with
+// its flags and without any suspicion, and its next Sync starts again from
+// a snapshot, which holds the member's own.
+func TestOpensLayoutOne(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "r.db")
+	now := func() time.Time { return t0 }
+	r, err := Open(path, Config{Client: unreachable(t), Now: now})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := r.applyEvents([]*client.Event{
+		event(1, placed("f1", t0.Add(time.Hour)), tok(1)),
+		event(2, reported("s1", protocol.CategoryOther), tok(1), tok(2)),
+	}, 2); err != nil {
+		t.Fatal(err)
+	}
+	// As an earlier version left it: layout 1, bootstrapped.
+	err = r.db.Update(func(tx *bolt.Tx) error {
+		meta := tx.Bucket(bMeta)
+		if err := meta.Put([]byte("bootstrapped"), []byte{1}); err != nil {
+			return err
+		}
+		return meta.Put([]byte("schema"), u64(1))
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	r.Close()
+
+	var logs strings.Builder
+	r, err = Open(path, Config{Client: unreachable(t), Now: now, Logger: slog.New(slog.NewTextHandler(&logs, nil))})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if s := r.Stats(); s.Flags != 1 || s.Suspicions != 0 || s.Seq != 2 {
+		t.Errorf("opened: %+v, want the flag, no suspicion, seq 2", s)
+	}
+	if a := r.Lookup(tok(2)); a.Advice != api.AdviceNone {
+		t.Errorf("the token of the dropped suspicion: %s, want none", a)
+	}
+	if err := r.Sync(context.Background()); err == nil || !strings.Contains(err.Error(), "bootstrap") {
+		t.Errorf("the next sync: %v, want a bootstrap from a snapshot (which the unreachable hub fails)", err)
+	}
+	if !strings.Contains(logs.String(), "layout 1") {
+		t.Errorf("the replica did not say it dropped the suspicions; it logged:\n%s", logs.String())
+	}
+	r.Close()
+	r, err = Open(path, Config{Client: unreachable(t), Now: now})
+	if err != nil {
+		t.Fatalf("reopened at layout %d: %v", schema, err)
+	}
+	r.Close()
 }

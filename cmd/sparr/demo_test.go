@@ -29,6 +29,7 @@ func TestDemo(t *testing.T) {
 		`Bank C: received it, checked the hub's signature, and stored it, \d+ ms after Bank A sent the flag\.`,
 		`Step 3\. A fraudster applies for credit at Bank B`,
 		`Bank B's own replica answers in \d+\.\d µs: VERIFY`,
+		`The replica reports its check to the hub`,
 		`The hub confirms: VERIFY`,
 		`Step 4\. The consumer thaws the flag for an hour, to apply for a loan at Bank C\.`,
 		`Bank C's check says NONE: the flag is thawed until \d\d:\d\d`,
@@ -40,6 +41,7 @@ func TestDemo(t *testing.T) {
 		`checkpoint of its log: \d+ entries`,
 		`\n +1  flag-placed `,
 		`\n +1  flag-lifted `,
+		`\n +2  replica-check `,
 		`All 6 steps behaved as described\.`,
 	} {
 		if !regexp.MustCompile(want).MatchString(out) {
