@@ -74,9 +74,8 @@
 // (5 s by default) through [client.Client.ReportReplicaChecks], at most
 // api.MaxReplicaChecks checks a report; the hub logs one replica-check
 // entry per report, indexed under the tokens, so that a lift or an
-// erasure of the subject erases it as it does an online check's, and the
-// consumer's view of who checked them includes them. A member that closes
-// calls [Replica.Flush] first. What could not be reported stays queued
+// erasure of the subject erases it as it does an online check's. A
+// member that closes calls [Replica.Flush] first. What could not be reported stays queued
 // and is reported later, up to Config.MaxUnreported checks (128 000 by
 // default: a week of the largest member's checks, the oldest the hub
 // takes); beyond that a check is answered but not recorded, and counted

@@ -83,8 +83,8 @@ type Config struct {
 }
 
 // DefaultReportInterval is how often [Replica.Run] reports checks unless
-// Config.ReportInterval says otherwise: the hub's log, and a consumer's
-// view of who checked them, lag the replica's checks by about as much.
+// Config.ReportInterval says otherwise: the hub's log lags the replica's
+// checks by about as much.
 const DefaultReportInterval = 5 * time.Second
 
 // DefaultMaxUnreported is how many checks a replica holds for reporting
