@@ -75,10 +75,10 @@
 // api.MaxReplicaChecks checks a report; the hub logs one replica-check
 // entry per report, indexed under the tokens, so that a lift or an
 // erasure of the subject erases it as it does an online check's. A
-// member that closes calls [Replica.Flush] first. What could not be reported stays queued
-// and is reported later, up to Config.MaxUnreported checks (128 000 by
-// default: a week of the largest member's checks, the oldest the hub
-// takes); beyond that a check is answered but not recorded, and counted
+// member that closes calls [Replica.Flush] first. What could not be
+// reported stays queued and is reported later, up to
+// Config.MaxUnreported checks (128 000 by default: a week of the largest
+// member's checks, the oldest the hub takes); beyond that a check is answered but not recorded, and counted
 // and logged as dropped. A check the hub refuses (a purpose it does not
 // know, a token of an old epoch) is dropped and logged, so that it never
 // holds up the others. [Replica.Stats] counts what became of the checks.
