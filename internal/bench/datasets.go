@@ -229,11 +229,40 @@ func runReplica(ctx context.Context, cfg *Config) ([]Row, error) {
 	if st := rep.Stats(); st.Flags != flags {
 		return nil, fmt.Errorf("replica bootstrapped with %d flags, want %d", st.Flags, flags)
 	}
-	// 1% of the checked tokens are flagged, as in the hub's check scenario:
-	// up to 1 000 of the flagged ones, and 99 times as many others.
+	flagged, probe, err := replicaProbes(h, flags)
+	if err != nil {
+		return nil, err
+	}
+	n := 20 * flags // 2 000 000 checks a run with 100 000 flags
+	sys, base, err := alternate(cfg.Runs,
+		func() (map[string]float64, error) {
+			return measureChecks(probe, n, func(t protocol.Token) bool { return rep.Check(api.PurposePayment, t).Advice == api.AdviceVerify },
+				func() error { return rep.Flush(ctx) })
+		},
+		func() (map[string]float64, error) {
+			return measureChecks(probe, n, func(t protocol.Token) bool { return flagged[t] }, nil)
+		})
+	if err != nil {
+		return nil, err
+	}
+	if st := rep.Stats(); st.ChecksDropped != 0 || st.ChecksReported != uint64(cfg.Runs*n) {
+		return nil, fmt.Errorf("replica checks: %d reported, %d dropped for a full queue, of %d; the figures would not be a check's", st.ChecksReported, st.ChecksDropped, cfg.Runs*n)
+	}
+	const baseName = "bare map lookup"
+	return []Row{
+		row("replica check", "ns/check", false, sys, base, "ns", baseName),
+		row("replica checks/s, one goroutine", "checks/s", true, sys, base, "cps", baseName),
+		{System: figure(fmt.Sprintf("replica bootstrap from snapshot, %d flags", flags), "s", false, []float64{boot}), Note: "one run"},
+	}, nil
+}
+
+// replicaProbes returns the tokens of the hub's active flags, and the
+// tokens the replica scenario checks: 1% of them flagged, as in the hub's
+// check scenario (up to 1 000 of the flagged ones), and 99 times as many
+// others.
+func replicaProbes(h *hub, flags int) (flagged map[protocol.Token]bool, probe []protocol.Token, err error) {
 	flaggedProbes := min(1000, max(1, flags/100))
-	flagged := map[protocol.Token]bool{}
-	var probe []protocol.Token
+	flagged = map[protocol.Token]bool{}
 	err = h.st.Walk(func(bucket string, k, _ []byte) error {
 		if bucket != "flag_token" {
 			return nil
@@ -249,58 +278,39 @@ func runReplica(ctx context.Context, cfg *Config) ([]Row, error) {
 		return nil
 	})
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	for i := range 99 * len(probe) {
 		tok := protocol.Token{Type: protocol.TypeEmail, Epoch: h.keys.Token.Epoch()}
 		tok.Value[0], tok.Value[1], tok.Value[2] = byte(i), byte(i>>8), byte(i>>16)
 		probe = append(probe, tok)
 	}
-	n := 20 * flags // 2 000 000 checks a run with 100 000 flags
-	// measure times n checks, in stretches, calling between (if not nil)
-	// after each, untimed.
-	measure := func(check func(protocol.Token) bool, between func() error) (map[string]float64, error) {
-		hits := 0
-		var took time.Duration
-		for from := 0; from < n; from += replicaStretch {
-			start := time.Now()
-			for i := from; i < min(from+replicaStretch, n); i++ {
-				if check(probe[(i*7919)%len(probe)]) {
-					hits++
-				}
-			}
-			took += time.Since(start)
-			if between != nil {
-				if err := between(); err != nil {
-					return nil, err
-				}
+	return flagged, probe, nil
+}
+
+// measureChecks times n checks of the probe tokens, in stretches of
+// replicaStretch, calling between (if not nil) after each, untimed.
+func measureChecks(probe []protocol.Token, n int, check func(protocol.Token) bool, between func() error) (map[string]float64, error) {
+	hits := 0
+	var took time.Duration
+	for from := 0; from < n; from += replicaStretch {
+		start := time.Now()
+		for i := from; i < min(from+replicaStretch, n); i++ {
+			if check(probe[(i*7919)%len(probe)]) {
+				hits++
 			}
 		}
-		if hits == 0 {
-			return nil, fmt.Errorf("no check found a flag")
+		took += time.Since(start)
+		if between != nil {
+			if err := between(); err != nil {
+				return nil, err
+			}
 		}
-		return map[string]float64{"ns": float64(took.Nanoseconds()) / float64(n), "cps": float64(n) / took.Seconds()}, nil
 	}
-	sys, base, err := alternate(cfg.Runs,
-		func() (map[string]float64, error) {
-			return measure(func(t protocol.Token) bool { return rep.Check(api.PurposePayment, t).Advice == api.AdviceVerify },
-				func() error { return rep.Flush(ctx) })
-		},
-		func() (map[string]float64, error) {
-			return measure(func(t protocol.Token) bool { return flagged[t] }, nil)
-		})
-	if err != nil {
-		return nil, err
+	if hits == 0 {
+		return nil, fmt.Errorf("no check found a flag")
 	}
-	if st := rep.Stats(); st.ChecksDropped != 0 || st.ChecksReported != uint64(cfg.Runs*n) {
-		return nil, fmt.Errorf("replica checks: %d reported, %d dropped for a full queue, of %d; the figures would not be a check's", st.ChecksReported, st.ChecksDropped, cfg.Runs*n)
-	}
-	const baseName = "bare map lookup"
-	return []Row{
-		row("replica check", "ns/check", false, sys, base, "ns", baseName),
-		row("replica checks/s, one goroutine", "checks/s", true, sys, base, "cps", baseName),
-		{System: figure(fmt.Sprintf("replica bootstrap from snapshot, %d flags", flags), "s", false, []float64{boot}), Note: "one run"},
-	}, nil
+	return map[string]float64{"ns": float64(took.Nanoseconds()) / float64(n), "cps": float64(n) / took.Seconds()}, nil
 }
 
 func copyFile(from, to string) error {
