@@ -416,11 +416,12 @@ func (d *Dispatcher) window(ep *Endpoint, rows []Delivery, rec *recorder, log *s
 }
 
 // next returns when to try again after the failures-th consecutive
-// failure: the receiver's Retry-After if it gave one, otherwise the
-// schedule, spread by the jitter.
+// failure: the receiver's Retry-After if it gave one, counted from its
+// answer (the attempt's start plus its latency), otherwise the schedule,
+// spread by the jitter.
 func (d *Dispatcher) next(failures int, a Attempt) time.Time {
 	if a.RetryAfter > 0 {
-		return a.At.Add(min(a.RetryAfter, d.cfg.MaxRetryAfter))
+		return a.At.Add(a.Latency + min(a.RetryAfter, d.cfg.MaxRetryAfter))
 	}
 	return a.At.Add(jittered(d.cfg.Schedule[failures], d.jitter, rand.Float64()))
 }
@@ -510,7 +511,7 @@ func (d *Dispatcher) attempt(ep *Endpoint, row Delivery) (a Attempt, cut bool, u
 		a.Error = "redirects are not followed; register the final URL"
 	}
 	if ra := resp.Header.Get("Retry-After"); ra != "" && classify(a) == "failed" {
-		a.RetryAfter, _ = protocol.ParseRetryAfter(ra, now)
+		a.RetryAfter, _ = protocol.ParseRetryAfter(ra, now.Add(a.Latency))
 	}
 	return a, false, nil
 }

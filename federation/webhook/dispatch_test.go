@@ -113,6 +113,11 @@ func TestNext(t *testing.T) {
 	if got := spread.next(0, Attempt{At: at, RetryAfter: 90 * time.Second}).Sub(at); got != 90*time.Second {
 		t.Errorf("with Retry-After 90 s: got a wait of %s, want 90s", got)
 	}
+	// The wait counts from the answer: a receiver that took 300 ms to say
+	// "retry after 1 s" is not tried again 700 ms after it answered.
+	if got := spread.next(0, Attempt{At: at, Latency: 300 * time.Millisecond, RetryAfter: time.Second}).Sub(at); got != 1300*time.Millisecond {
+		t.Errorf("with Retry-After 1 s after 300 ms: got a wait of %s from the start, want 1.3s", got)
+	}
 	if got := spread.next(0, Attempt{At: at, RetryAfter: math.MaxInt64}).Sub(at); got != 24*time.Hour {
 		t.Errorf("with a huge Retry-After: got a wait of %s, want the 24h cap", got)
 	}
