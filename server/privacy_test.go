@@ -2,6 +2,7 @@ package server_test
 
 import (
 	"encoding/json"
+	"math"
 	"net/http"
 	"strconv"
 	"strings"
@@ -10,6 +11,7 @@ import (
 
 	"github.com/sparr-dev/sparr/protocol"
 	"github.com/sparr-dev/sparr/protocol/api"
+	"github.com/sparr-dev/sparr/server"
 	"github.com/sparr-dev/sparr/server/decide"
 	"github.com/sparr-dev/sparr/server/hubtest"
 )
@@ -435,5 +437,25 @@ func TestFlagIsNotThawedAfterItsWindow(t *testing.T) {
 	clock.Advance(3 * time.Hour)
 	if thawed() {
 		t.Error("the flag is still shown thawed after its window ended")
+	}
+}
+
+// TestDefaultQuotasValidated: the hub refuses to start with a default quota
+// that would turn a limit off (not a number) or is out of its bounds; a
+// rate.Limiter given NaN would let every request through.
+func TestDefaultQuotasValidated(t *testing.T) {
+	hub := hubtest.Start(t, hubtest.Options{})
+	for _, q := range []api.Quotas{
+		{TokensPerSecond: math.NaN()},
+		{TokensPerSecond: math.Inf(1)},
+		{TokensPerSecond: -1},
+		{TokensPerDay: -5},
+		{StoredBytesPerDay: api.MaxStoredBytesPerDay + 1},
+	} {
+		policy := decide.DefaultPolicy()
+		policy.Quotas = q
+		if _, err := server.New(server.Config{Store: hub.Store, Keys: hub.Keys, Issuer: hub.URL, Policy: policy}); err == nil || !strings.Contains(err.Error(), "Config.Policy.Quotas") {
+			t.Errorf("default quotas %+v: got %v, want an error naming Config.Policy.Quotas", q, err)
+		}
 	}
 }

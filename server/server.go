@@ -192,6 +192,9 @@ func New(cfg Config) (*Hub, error) {
 		return nil, fmt.Errorf("server: Config.ClockSkew: %w", err)
 	}
 	cfg.Policy = cfg.Policy.WithDefaults()
+	if err := cfg.Policy.Quotas.Validate(); err != nil {
+		return nil, fmt.Errorf("server: Config.Policy.Quotas: %w", err)
+	}
 	cfg.Limits.defaults()
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)

@@ -239,8 +239,12 @@ func (f *serveFlags) checkPolicy(name string) error {
 	if f.erasurePeriod < time.Second {
 		return usagef("%s: --erasure-period %s: want a duration of at least 1s, such as 24h", name, f.erasurePeriod)
 	}
-	if f.tokensPerSecond <= 0 || f.tokensPerDay <= 0 || f.storedBytesPerDay <= 0 {
-		return usagef("%s: --tokens-per-second, --tokens-per-day and --stored-bytes-per-day: want positive numbers (got %v, %d, %d)", name, f.tokensPerSecond, f.tokensPerDay, f.storedBytesPerDay)
+	// !(x > 0) refuses NaN too, which would turn the limit off.
+	if !(f.tokensPerSecond > 0) || f.tokensPerSecond > api.MaxTokensPerSecond ||
+		f.tokensPerDay <= 0 || f.tokensPerDay > api.MaxTokensPerDay ||
+		f.storedBytesPerDay <= 0 || f.storedBytesPerDay > api.MaxStoredBytesPerDay {
+		return usagef("%s: --tokens-per-second, --tokens-per-day and --stored-bytes-per-day: want positive numbers up to %d, %d and %d (got %v, %d, %d)",
+			name, api.MaxTokensPerSecond, api.MaxTokensPerDay, int64(api.MaxStoredBytesPerDay), f.tokensPerSecond, f.tokensPerDay, f.storedBytesPerDay)
 	}
 	if f.maxThawAhead <= 0 {
 		return usagef("%s: --max-thaw-ahead %s: want a positive duration such as 720h", name, f.maxThawAhead)

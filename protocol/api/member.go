@@ -132,7 +132,7 @@ func (m *Member) Validate(allowInsecureURL bool) error {
 	if err := m.validateKeys(allowInsecureURL); err != nil {
 		return err
 	}
-	if err := m.Quotas.validate(); err != nil {
+	if err := m.Quotas.Validate(); err != nil {
 		return err
 	}
 	switch m.Status {
@@ -290,21 +290,23 @@ type Quotas struct {
 // Upper bounds of quotas, far above any member's need, so that a typing
 // error cannot turn a quota off.
 const (
-	maxTokensPerSecond   = 100_000
-	maxTokensPerDay      = 100_000_000
-	maxStoredBytesPerDay = 1 << 40
+	MaxTokensPerSecond   = 100_000
+	MaxTokensPerDay      = 100_000_000
+	MaxStoredBytesPerDay = 1 << 40
 )
 
-func (q *Quotas) validate() error {
+// Validate reports a quota that is negative, not a number or above its
+// upper bound. Zero fields are valid: they stand for the hub's defaults.
+func (q *Quotas) Validate() error {
 	switch {
 	case q == nil:
 		return nil
-	case q.TokensPerSecond < 0 || q.TokensPerSecond > maxTokensPerSecond || q.TokensPerSecond != q.TokensPerSecond:
-		return invalid("quotas.tokens_per_second", "%v: give 0 (the hub's default) to %d", q.TokensPerSecond, maxTokensPerSecond)
-	case q.TokensPerDay < 0 || q.TokensPerDay > maxTokensPerDay:
-		return invalid("quotas.tokens_per_day", "%d: give 0 (the hub's default) to %d", q.TokensPerDay, maxTokensPerDay)
-	case q.StoredBytesPerDay < 0 || q.StoredBytesPerDay > maxStoredBytesPerDay:
-		return invalid("quotas.stored_bytes_per_day", "%d: give 0 (the hub's default) to %d", q.StoredBytesPerDay, int64(maxStoredBytesPerDay))
+	case q.TokensPerSecond < 0 || q.TokensPerSecond > MaxTokensPerSecond || q.TokensPerSecond != q.TokensPerSecond:
+		return invalid("quotas.tokens_per_second", "%v: give 0 (the hub's default) to %d", q.TokensPerSecond, MaxTokensPerSecond)
+	case q.TokensPerDay < 0 || q.TokensPerDay > MaxTokensPerDay:
+		return invalid("quotas.tokens_per_day", "%d: give 0 (the hub's default) to %d", q.TokensPerDay, MaxTokensPerDay)
+	case q.StoredBytesPerDay < 0 || q.StoredBytesPerDay > MaxStoredBytesPerDay:
+		return invalid("quotas.stored_bytes_per_day", "%d: give 0 (the hub's default) to %d", q.StoredBytesPerDay, int64(MaxStoredBytesPerDay))
 	}
 	return nil
 }

@@ -3,6 +3,7 @@ package api_test
 import (
 	"encoding/json"
 	"errors"
+	"math"
 	"slices"
 	"strings"
 	"testing"
@@ -136,6 +137,19 @@ func TestMemberValidate(t *testing.T) {
 		{name: "jwks_url space", edit: byURL("https://keys bank.example/jwks"), want: "jwks_url:"},
 		{name: "jwks_url 2048 bytes", edit: byURL("https://keys.bank-a.example/" + strings.Repeat("j", 2048-len("https://keys.bank-a.example/")))},
 		{name: "jwks_url 2049 bytes", edit: byURL("https://keys.bank-a.example/" + strings.Repeat("j", 2049-len("https://keys.bank-a.example/"))), want: "jwks_url: 2049 bytes"},
+
+		{name: "quotas, all zero (the defaults)", edit: func(m *api.Member) { m.Quotas = &api.Quotas{} }},
+		{name: "quotas at their bounds", edit: func(m *api.Member) {
+			m.Quotas = &api.Quotas{TokensPerSecond: api.MaxTokensPerSecond, TokensPerDay: api.MaxTokensPerDay, StoredBytesPerDay: api.MaxStoredBytesPerDay}
+		}},
+		{name: "token rate NaN", edit: func(m *api.Member) { m.Quotas = &api.Quotas{TokensPerSecond: math.NaN()} }, want: "quotas.tokens_per_second: NaN"},
+		{name: "token rate infinite", edit: func(m *api.Member) { m.Quotas = &api.Quotas{TokensPerSecond: math.Inf(1)} }, want: "quotas.tokens_per_second: +Inf"},
+		{name: "token rate negative", edit: func(m *api.Member) { m.Quotas = &api.Quotas{TokensPerSecond: -1} }, want: "quotas.tokens_per_second: -1"},
+		{name: "token rate over the bound", edit: func(m *api.Member) { m.Quotas = &api.Quotas{TokensPerSecond: api.MaxTokensPerSecond + 1} }, want: "quotas.tokens_per_second"},
+		{name: "tokens a day negative", edit: func(m *api.Member) { m.Quotas = &api.Quotas{TokensPerDay: -1} }, want: "quotas.tokens_per_day: -1"},
+		{name: "tokens a day over the bound", edit: func(m *api.Member) { m.Quotas = &api.Quotas{TokensPerDay: api.MaxTokensPerDay + 1} }, want: "quotas.tokens_per_day"},
+		{name: "stored bytes negative", edit: func(m *api.Member) { m.Quotas = &api.Quotas{StoredBytesPerDay: -1} }, want: "quotas.stored_bytes_per_day: -1"},
+		{name: "stored bytes over the bound", edit: func(m *api.Member) { m.Quotas = &api.Quotas{StoredBytesPerDay: api.MaxStoredBytesPerDay + 1} }, want: "quotas.stored_bytes_per_day"},
 
 		{name: "status missing", edit: func(m *api.Member) { m.Status = "" }, want: "status: missing; use \"active\" or \"suspended\""},
 		{name: "status unknown", edit: func(m *api.Member) { m.Status = "deleted" }, want: "status: \"deleted\" is not a status"},
