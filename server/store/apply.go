@@ -57,6 +57,12 @@ func apply(tx *bolt.Tx, c state.Command) (*Result, error) {
 	t := &txn{tx: tx, res: &Result{}}
 	h := c.Header()
 	if h != nil {
+		// A replay is answered before the quota is: a member retrying a
+		// placement that was stored gets its outcome, spent quota or not.
+		done, err := t.replayed(h.Actor, state.Submitted(c))
+		if done || err != nil {
+			return t.res, err
+		}
 		if ok, err := t.allowed(h); !ok || err != nil {
 			return t.res, err
 		}
@@ -124,6 +130,9 @@ func (t *txn) wrote() bool {
 type txn struct {
 	tx  *bolt.Tx
 	res *Result
+	// submission is the key under which the command's submission's
+	// outcome is remembered; nil for a command without one.
+	submission []byte
 }
 
 // conflict reports that the state is no longer as the command was decided
@@ -135,31 +144,33 @@ func (t *txn) conflict() error {
 
 // replayed looks a submission up: it reports true, with the Result saying
 // so, if the jti was used before (by the same bytes: Replayed; by other
-// bytes: SubmissionConflict). Otherwise it returns the key to remember
-// the submission's outcome under.
-func (t *txn) replayed(actor string, sub *state.SubmissionRef) (key []byte, done bool, err error) {
+// bytes: SubmissionConflict). Otherwise it keeps the key to remember the
+// submission's outcome under.
+func (t *txn) replayed(actor string, sub *state.SubmissionRef) (done bool, err error) {
 	if sub == nil {
-		return nil, false, nil
+		return false, nil
 	}
-	key = append([]byte(actor+"\x00"), sub.ID...)
+	key := append([]byte(actor+"\x00"), sub.ID...)
 	v := t.tx.Bucket(bSubmissions).Get(key)
 	if v == nil {
-		return key, false, nil
+		t.submission = key
+		return false, nil
 	}
 	var prev state.Submission
 	if err := json.Unmarshal(v, &prev); err != nil {
-		return nil, false, fmt.Errorf("submission %q: %w", sub.ID, err)
+		return false, fmt.Errorf("submission %q: %w", sub.ID, err)
 	}
 	if bytes.Equal(prev.Hash, sub.Hash) {
 		t.res.Replayed = &prev
 	} else {
 		t.res.SubmissionConflict = true
 	}
-	return nil, true, nil
+	return true, nil
 }
 
-// remember keeps a submission's outcome under key (none without a key).
-func (t *txn) remember(key []byte, h *state.Head, sub *state.SubmissionRef, out state.Submission) error {
+// remember keeps a submission's outcome (none for a command without one).
+func (t *txn) remember(h *state.Head, sub *state.SubmissionRef, out state.Submission) error {
+	key := t.submission
 	if key == nil {
 		return nil
 	}
@@ -242,10 +253,6 @@ func (t *txn) suspicionNext(s *state.Suspicion) (old *state.Suspicion, ok bool, 
 
 // placeFlag applies a [state.PlaceFlag].
 func (t *txn) placeFlag(c *state.PlaceFlag) error {
-	key, done, err := t.replayed(c.Actor, &c.Submission)
-	if done || err != nil {
-		return err
-	}
 	if id := t.tx.Bucket(bFlagByToken).Get([]byte(c.Flag.Subject)); id != nil {
 		on, err := get[state.Flag](t.tx, bFlags, string(id))
 		if err != nil {
@@ -253,7 +260,7 @@ func (t *txn) placeFlag(c *state.PlaceFlag) error {
 		}
 		switch {
 		case on.ActiveAt(c.At):
-			return t.alreadyActive(c, key, on)
+			return t.alreadyActive(c, on)
 		case !ends(c.Lapsed, on):
 			// Lapsed, but the expiry job has not ended it and this
 			// command does not: decide again, with its end.
@@ -281,13 +288,13 @@ func (t *txn) placeFlag(c *state.PlaceFlag) error {
 	if err := t.log(&c.Head, c.Entry.Action); err != nil {
 		return err
 	}
-	return t.remember(key, &c.Head, &c.Submission, state.Submission{Record: idOf(c.Record), Flag: c.Flag.ID})
+	return t.remember(&c.Head, &c.Submission, state.Submission{Record: idOf(c.Record), Flag: c.Flag.ID})
 }
 
 // alreadyActive answers a placement on a subject that an active flag
 // protects: only the log entry, as flag-already-active, and the
 // submission's outcome, that flag, are written.
-func (t *txn) alreadyActive(c *state.PlaceFlag, key []byte, on *state.Flag) error {
+func (t *txn) alreadyActive(c *state.PlaceFlag, on *state.Flag) error {
 	t.res.Existing = on
 	if err := t.reserve(&c.Head); err != nil {
 		return err
@@ -295,7 +302,7 @@ func (t *txn) alreadyActive(c *state.PlaceFlag, key []byte, on *state.Flag) erro
 	if err := t.log(&c.Head, protocol.LogFlagAlreadyActive); err != nil {
 		return err
 	}
-	return t.remember(key, &c.Head, &c.Submission, state.Submission{Flag: on.ID, Existing: true})
+	return t.remember(&c.Head, &c.Submission, state.Submission{Flag: on.ID, Existing: true})
 }
 
 // ends reports whether c ends flag f: it is f's next version, and no
@@ -306,10 +313,6 @@ func ends(c *state.EndFlag, f *state.Flag) bool {
 
 // changeFlag applies a [state.ChangeFlag].
 func (t *txn) changeFlag(c *state.ChangeFlag) error {
-	key, done, err := t.replayed(c.Actor, c.Submission)
-	if done || err != nil {
-		return err
-	}
 	old, ok, err := t.flagNext(c.Flag)
 	if !ok || err != nil {
 		return orConflict(err, t.conflict)
@@ -326,15 +329,11 @@ func (t *txn) changeFlag(c *state.ChangeFlag) error {
 	if err := t.log(&c.Head, c.Entry.Action); err != nil {
 		return err
 	}
-	return t.remember(key, &c.Head, c.Submission, state.Submission{Record: idOf(c.Record), Flag: c.Flag.ID})
+	return t.remember(&c.Head, c.Submission, state.Submission{Record: idOf(c.Record), Flag: c.Flag.ID})
 }
 
 // endFlag applies a [state.EndFlag].
 func (t *txn) endFlag(c *state.EndFlag) error {
-	key, done, err := t.replayed(c.Actor, c.Submission)
-	if done || err != nil {
-		return err
-	}
 	old, ok, err := t.flagNext(c.Flag)
 	if !ok || err != nil {
 		return orConflict(err, t.conflict)
@@ -351,7 +350,7 @@ func (t *txn) endFlag(c *state.EndFlag) error {
 	if err := t.finishErasure(&c.Head, &c.Erase); err != nil {
 		return err
 	}
-	return t.remember(key, &c.Head, c.Submission, state.Submission{Record: idOf(c.Record), Flag: c.Flag.ID})
+	return t.remember(&c.Head, c.Submission, state.Submission{Record: idOf(c.Record), Flag: c.Flag.ID})
 }
 
 // finishErasure deletes what e names, then appends the command's entry.
@@ -368,10 +367,6 @@ func (t *txn) finishErasure(h *state.Head, e *state.Erase) error {
 
 // reportSuspicion applies a [state.ReportSuspicion].
 func (t *txn) reportSuspicion(c *state.ReportSuspicion) error {
-	key, done, err := t.replayed(c.Actor, &c.Submission)
-	if done || err != nil {
-		return err
-	}
 	if _, ok, err := t.suspicionNext(c.Suspicion); !ok || err != nil {
 		return orConflict(err, t.conflict)
 	}
@@ -391,15 +386,11 @@ func (t *txn) reportSuspicion(c *state.ReportSuspicion) error {
 	if len(c.Records) > 0 {
 		out.Record = c.Records[0].ID
 	}
-	return t.remember(key, &c.Head, &c.Submission, out)
+	return t.remember(&c.Head, &c.Submission, out)
 }
 
 // endSuspicion applies a [state.EndSuspicion].
 func (t *txn) endSuspicion(c *state.EndSuspicion) error {
-	key, done, err := t.replayed(c.Actor, c.Submission)
-	if done || err != nil {
-		return err
-	}
 	old, ok, err := t.suspicionNext(c.Suspicion)
 	if !ok || err != nil {
 		return orConflict(err, t.conflict)
@@ -416,7 +407,7 @@ func (t *txn) endSuspicion(c *state.EndSuspicion) error {
 	if err := t.finishErasure(&c.Head, &c.Erase); err != nil {
 		return err
 	}
-	return t.remember(key, &c.Head, c.Submission, state.Submission{Record: idOf(c.Record), Suspicion: c.Suspicion.ID})
+	return t.remember(&c.Head, c.Submission, state.Submission{Record: idOf(c.Record), Suspicion: c.Suspicion.ID})
 }
 
 // eraseSubject applies a [state.EraseSubject].

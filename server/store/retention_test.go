@@ -225,6 +225,13 @@ func TestQuotas(t *testing.T) {
 	if _, stored, _ := s.Usage("bank-a", "2026-11-21"); stored != 100 {
 		t.Errorf("stored %d bytes for bank-a, want 100: the first placement's only", stored)
 	}
+	// A replay is answered as one even when the allowance is spent: the
+	// member retrying a stored placement learns it was stored.
+	spent := quota(placeCmd("f9", "tok-9", "j1", t0))
+	spent.Quota.Bytes = 2000
+	if res := apply(t, s, spent); res.Replayed == nil || res.QuotaExceeded {
+		t.Errorf("a replay with the allowance spent: got %+v, want it replayed, not refused for the quota", res)
+	}
 	tokens := func(count, limit int64) *store.Result {
 		return apply(t, s, &state.EvaluateTokens{Head: state.Head{At: t0, Actor: "bank-b", Entry: state.Entry{Action: protocol.LogTokens}},
 			Day: "2026-11-21", Count: count, Limit: limit})
