@@ -194,25 +194,28 @@ func (t *txn) reserve(h *state.Head) error {
 // records stores new records, each with the next event sequence number and
 // the command's log index, and queues their deliveries.
 func (t *txn) records(h *state.Head, recs ...*state.Record) error {
-	for i, rec := range recs {
-		if rec == nil {
+	for i, r := range recs {
+		if r == nil {
 			continue
 		}
 		seq, err := t.tx.Bucket(bEvents).NextSequence()
 		if err != nil {
 			return err
 		}
+		// The stored record gets its place; the command is left as it
+		// was decided, so that it encodes the same after it is applied.
+		rec := *r
 		rec.Seq, rec.LogIndex = seq, t.res.LogIndex
 		if i == 0 {
 			t.res.Seq = seq
 		}
-		if err := put(t.tx, bRecords, rec.ID, rec); err != nil {
+		if err := put(t.tx, bRecords, rec.ID, &rec); err != nil {
 			return err
 		}
 		if err := t.tx.Bucket(bEvents).Put(u64(seq), []byte(rec.ID)); err != nil {
 			return err
 		}
-		queued, err := enqueue(t.tx, rec, h.At)
+		queued, err := enqueue(t.tx, &rec, h.At)
 		if err != nil {
 			return err
 		}

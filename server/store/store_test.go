@@ -90,6 +90,30 @@ func apply(t testing.TB, s *store.Store, c state.Command) *store.Result {
 	return r
 }
 
+// TestApplyLeavesTheCommand: applying a command stores its record with the
+// record's place in the feed and log, and leaves the command as it was
+// decided: it encodes the same before and after.
+func TestApplyLeavesTheCommand(t *testing.T) {
+	s := tempStore(t)
+	apply(t, s, placeCmd("f1", "tok-1", "j1", t0))
+	c := placeCmd("f2", "tok-2", "j2", t0)
+	before, err := state.Encode(c)
+	if err != nil {
+		t.Fatal(err)
+	}
+	apply(t, s, c)
+	after, err := state.Encode(c)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Equal(before, after) {
+		t.Errorf("applying changed the command:\nbefore %s\nafter  %s", before, after)
+	}
+	if r, err := s.Record("rec-f2"); err != nil || r.Seq != 2 || r.LogIndex != 1 {
+		t.Errorf("stored record: %+v, %v; want seq 2, log index 1", r, err)
+	}
+}
+
 func TestApplyWritesEverythingInOneCommand(t *testing.T) {
 	s := tempStore(t)
 	res := apply(t, s, placeCmd("f1", "tok-1", "j1", t0))
