@@ -184,6 +184,10 @@ func (p *Problem) Slug() string { return strings.TrimPrefix(p.Type, "urn:sparr:p
 // document's.
 func (p *Problem) httpStatus() int { return cmp.Or(p.status, p.Status) }
 
+// StatusCode returns the answer's HTTP status (the document's Status
+// only if the answer's is unknown).
+func (p *Problem) StatusCode() int { return p.httpStatus() }
+
 // Is reports whether the problem is of the kind target names.
 func (p *Problem) Is(target error) bool {
 	if kinds, ok := problemKinds[p.Slug()]; ok {

@@ -90,7 +90,12 @@ func connect(ctx context.Context, hub, member string, key *protocol.SigningKey, 
 	if _, err := c.Configuration(ctx); err != nil {
 		var p *client.Problem
 		var ue *url.Error
-		if errors.As(err, &p) || errors.As(err, &ue) {
+		switch {
+		case errors.As(err, &p) && p.Type == "" && p.Title == "":
+			// Something answered, but not a hub: say so, not its page.
+			return nil, fmt.Errorf("%s%s answered %d %s, not a Spärr hub's discovery document; check --hub",
+				base, api.ConfigurationPath, p.StatusCode(), http.StatusText(p.StatusCode()))
+		case p != nil || errors.As(err, &ue):
 			return nil, hubError(base, err)
 		}
 		return nil, fmt.Errorf("%s%s is not a Spärr hub's discovery document; check --hub", base, api.ConfigurationPath)
@@ -108,7 +113,7 @@ func hubError(base string, err error) error {
 	var p *client.Problem
 	if errors.As(err, &p) {
 		if p.Title == "" {
-			return fmt.Errorf("%s: the hub answered %d %s: %s", p.Op, p.Status, http.StatusText(p.Status), p.Detail)
+			return fmt.Errorf("%s: the hub answered %d %s: %s", p.Op, p.StatusCode(), http.StatusText(p.StatusCode()), p.Detail)
 		}
 		msg := p.Title
 		if p.Detail != "" {

@@ -9,9 +9,11 @@ import (
 	"crypto/x509/pkix"
 	"encoding/json"
 	"encoding/pem"
+	"io"
 	"math/big"
 	"net"
 	"net/http"
+	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"slices"
@@ -242,6 +244,20 @@ func TestMemberCommands(t *testing.T) {
 		ln.Close()
 		code, _, stderr := sparr(t, nil, "member", "list", "--hub", "http://"+addr, "--data", hub.Data)
 		wantError(t, code, stderr, 1, "cannot reach the hub", "--hub")
+	})
+
+	t.Run("not a hub", func(t *testing.T) {
+		web := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			w.Header().Set("Content-Type", "text/html")
+			w.WriteHeader(http.StatusNotFound)
+			io.WriteString(w, "<html><body><h1>Welcome to our bank</h1></body></html>")
+		}))
+		defer web.Close()
+		code, _, stderr := sparr(t, nil, "member", "list", "--hub", web.URL, "--data", hub.Data)
+		wantError(t, code, stderr, 1, "answered 404 Not Found, not a Spärr hub's discovery document", "check --hub")
+		if strings.Contains(stderr, "Welcome") {
+			t.Errorf("the error repeats the page that answered: %s", stderr)
+		}
 	})
 }
 
