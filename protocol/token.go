@@ -286,8 +286,29 @@ func ParseTokenKey(data []byte) (*TokenKey, error) {
 
 // Evaluate evaluates a batch of blinded elements (RFC 9497 POPRF
 // BlindEvaluate with info [TokenInfo]) and proves it used this key. The hub
-// learns nothing about the identifiers.
+// learns nothing about the identifiers. It is [TokenKey.Batch] and
+// [TokenBatch.Evaluate] in one.
 func (k *TokenKey) Evaluate(req *TokenRequest) (*TokenResponse, error) {
+	b, err := k.Batch(req)
+	if err != nil {
+		return nil, err
+	}
+	return b.Evaluate()
+}
+
+// A TokenBatch is a token request checked against a key: its type and
+// epoch are the key's to evaluate, and its 1 to [MaxTokenBatch] elements
+// decode. Checking is cheap; evaluating is not, so a hub checks a request,
+// and counts it against its sender's quotas, before it evaluates it.
+type TokenBatch struct {
+	k     *TokenKey
+	typ   IdentifierType
+	elems []group.Element
+}
+
+// Batch checks req: an error wraps [ErrInvalidTokenRequest] and says what
+// is wrong with it.
+func (k *TokenKey) Batch(req *TokenRequest) (*TokenBatch, error) {
 	if _, err := ParseIdentifierType(string(req.Type)); err != nil {
 		return nil, fmt.Errorf("%w: unknown type (want one of %s)", ErrInvalidTokenRequest, typeList())
 	}
@@ -298,11 +319,21 @@ func (k *TokenKey) Evaluate(req *TokenRequest) (*TokenResponse, error) {
 	if err != nil {
 		return nil, fmt.Errorf("%w: blinded %v", ErrInvalidTokenRequest, err)
 	}
-	ev, err := k.server.Evaluate(&oprf.EvaluationRequest{Elements: elems}, TokenInfo(req.Type, k.epoch))
+	return &TokenBatch{k: k, typ: req.Type, elems: elems}, nil
+}
+
+// Len returns how many identifiers the batch holds.
+func (b *TokenBatch) Len() int { return len(b.elems) }
+
+// Evaluate evaluates the batch (RFC 9497 POPRF BlindEvaluate with info
+// [TokenInfo]) and proves it used the key.
+func (b *TokenBatch) Evaluate() (*TokenResponse, error) {
+	k := b.k
+	ev, err := k.server.Evaluate(&oprf.EvaluationRequest{Elements: b.elems}, TokenInfo(b.typ, k.epoch))
 	if err != nil {
 		return nil, fmt.Errorf("evaluate tokens: %w", err)
 	}
-	resp := &TokenResponse{Type: req.Type, Epoch: k.epoch, Evaluated: make([]Base64URL, len(ev.Elements))}
+	resp := &TokenResponse{Type: b.typ, Epoch: k.epoch, Evaluated: make([]Base64URL, len(ev.Elements))}
 	for i, e := range ev.Elements {
 		if resp.Evaluated[i], err = e.MarshalBinaryCompress(); err != nil {
 			return nil, err

@@ -87,29 +87,29 @@ func (h *Hub) readyz(c *gin.Context) {
 	c.JSON(http.StatusOK, api.Health{Status: "ready"})
 }
 
-// tokens: POST /v1/tokens. The batch is counted in the log before the
-// evaluation is returned.
+// tokens: POST /v1/tokens. The request is checked, then held to its
+// member's rate, then counted against its daily quota and logged, and only
+// then evaluated: a refused batch costs the hub no evaluation.
 func (h *Hub) tokens(c *gin.Context) {
 	var req protocol.TokenRequest
 	if !h.readJSON(c, &req) {
 		return
 	}
-	m, now := member(c), h.now()
-	if ok, wait := h.tokenRates.allow(m, h.decide.QuotasOf(m), len(req.Blinded), now); !ok {
-		secs := int(math.Ceil(wait.Seconds()))
-		c.Header("Retry-After", strconv.Itoa(secs))
-		h.metrics.quotaRefused.WithLabelValues(m.ID, "token-rate").Inc()
-		h.fail(c, problemf(protocol.ProblemRateLimited, "member %q is over its rate of %v token evaluations a second (in bursts of up to %d); retry after %d s",
-			m.ID, h.decide.QuotasOf(m).TokensPerSecond, decide.TokenBurst(h.decide.QuotasOf(m)), secs))
-		return
-	}
-	resp, err := h.keys.Token.Evaluate(&req)
+	batch, err := h.keys.Token.Batch(&req)
 	if err != nil {
 		h.fail(c, problemf(protocol.ProblemInvalidTokenRequest, "%v", err))
 		return
 	}
-	// The batch is counted against the member's daily quota, and logged,
-	// before its evaluation is returned.
+	m, now := member(c), h.now()
+	q := h.decide.QuotasOf(m)
+	if ok, wait := h.tokenRates.allow(m, q, batch.Len(), now); !ok {
+		secs := int(math.Ceil(wait.Seconds()))
+		c.Header("Retry-After", strconv.Itoa(secs))
+		h.metrics.quotaRefused.WithLabelValues(m.ID, "token-rate").Inc()
+		h.fail(c, problemf(protocol.ProblemRateLimited, "member %q is over its rate of %v token evaluations a second (in bursts of up to %d); retry after %d s",
+			m.ID, q.TokensPerSecond, decide.TokenBurst(q), secs))
+		return
+	}
 	cmd := h.decide.Tokens(m, &req, now)
 	res, err := h.store.Apply(cmd)
 	switch {
@@ -123,7 +123,12 @@ func (h *Hub) tokens(c *gin.Context) {
 		h.fail(c, p)
 		return
 	}
-	h.metrics.tokens.WithLabelValues(m.ID, string(req.Type)).Add(float64(len(req.Blinded)))
+	resp, err := batch.Evaluate()
+	if err != nil {
+		h.internal(c, "evaluate tokens", err)
+		return
+	}
+	h.metrics.tokens.WithLabelValues(m.ID, string(req.Type)).Add(float64(batch.Len()))
 	c.Header("X-Sparr-Log-Index", fmt.Sprint(res.LogIndex))
 	c.JSON(http.StatusOK, resp)
 }

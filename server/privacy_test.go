@@ -139,6 +139,17 @@ func TestTokenQuotas(t *testing.T) {
 	if resp.Status != http.StatusTooManyRequests || resp.Problem(t).Type != protocol.ProblemRateLimited.URI || resp.Header.Get("Retry-After") == "" {
 		t.Errorf("over the sustained rate: got %d %s, want 429 rate-limited with Retry-After", resp.Status, resp.Body)
 	}
+	// A request the hub would refuse anyway is told what is wrong with it,
+	// not to wait: it is checked before it is held to the rate.
+	_, big, _ := client.Blind(protocol.TypeEmail, values("f", protocol.MaxTokenBatch+1)...)
+	stale := *req
+	stale.Epoch++
+	for name, bad := range map[string]*protocol.TokenRequest{"a batch of 101": big, "another epoch": &stale} {
+		resp = s.JSON(t, http.MethodPost, "/v1/tokens", bad)
+		if resp.Status != http.StatusBadRequest || resp.Problem(t).Type != protocol.ProblemInvalidTokenRequest.URI {
+			t.Errorf("%s over the sustained rate: got %d %s, want 400 invalid-token-request", name, resp.Status, resp.Body)
+		}
+	}
 }
 
 // TestMemberQuotasAreTheirOwn: the operator sets a member's quotas, which
