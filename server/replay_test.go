@@ -181,6 +181,7 @@ func everyKindOfChange(t *testing.T, hub *hubtest.Hub, clock *hubtest.Clock) {
 	f1 := place(toks[0], time.Time{})
 	f2 := place(toks[1], clock.Now().Add(40*24*time.Hour)) // reminded at once
 	f3 := place(toks[2], clock.Now().Add(2*time.Hour))     // lapses
+	must(a.Submit(t, "/v1/flags", protocol.PlaceFlag{Subject: toks[0], Kind: protocol.FlagKindStandard, Consent: a.Consent(toks[0])}), http.StatusOK, "already active")
 	must(a.Submit(t, "/v1/flags/"+f1+"/thaw", protocol.ThawFlag{FlagID: f1, ThawUntil: protocol.NewNumericDate(clock.Now().Add(time.Hour))}), http.StatusOK, "thaw")
 	must(a.Submit(t, "/v1/flags/"+f1+"/thaw", protocol.ThawFlag{FlagID: f1, ThawUntil: protocol.NewNumericDate(clock.Now().Add(30 * 24 * time.Hour))}), http.StatusUnprocessableEntity, "a refused thaw")
 	report := &protocol.PoliceReport{Authority: "Polismyndigheten", CaseNumber: "5000-K1-26", Date: clock.Now().Format(time.DateOnly)}

@@ -152,8 +152,12 @@ func TestPlacementEndsALapsedFlag(t *testing.T) {
 		t.Fatalf("got lapsed %+v, want f-1's expiry first", cmd.Lapsed)
 	}
 	active := activeFlag(protocol.FlagKindStandard, now.Add(time.Hour))
-	if cmd, err := d.PlaceFlag(bankA, submission(req), []byte("hash"), active, now); err != nil || cmd.Lapsed != nil {
-		t.Fatalf("with an active flag: got %+v, %v; want a placement the store answers with the flag, ending nothing", cmd, err)
+	cmd, err = d.PlaceFlag(bankA, submission(req), []byte("hash"), active, now)
+	if err != nil || cmd.Active != "f-1" || cmd.Lapsed != nil || cmd.Record != nil || cmd.Flag != nil || cmd.Consent != nil {
+		t.Fatalf("with an active flag: got %+v, %v; want an answer with f-1 that signs, keeps and ends nothing", cmd, err)
+	}
+	if cmd.Entry.Action != protocol.LogFlagAlreadyActive || string(cmd.Entry.Details) != `{"flag_id":"f-1","subject":"`+tok.String()+`"}` {
+		t.Errorf("with an active flag: logged as %s %s, want flag-already-active naming f-1 and the subject", cmd.Entry.Action, cmd.Entry.Details)
 	}
 }
 

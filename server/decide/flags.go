@@ -20,10 +20,10 @@ var liftErases = []protocol.LogAction{protocol.LogFlagPlaced, protocol.LogFlagAl
 
 // PlaceFlag decides member m's submission s (a protocol.PlaceFlag, whose
 // signed bytes hash to hash) to protect a subject. on is the flag the hub
-// holds on the subject, if any: an active one makes the store answer with
-// it (flag-already-active); one past its expiry that the expiry job has
-// not ended yet protects no one, and the placement ends it first, as the
-// job would.
+// holds on the subject, if any: an active one answers the placement
+// (flag-already-active; nothing is signed); one past its expiry that the
+// expiry job has not ended yet protects no one, and the placement ends it
+// first, as the job would.
 //
 // A placement is refused for a token of another epoch, an expiry in the
 // past or beyond the policy's longest for the kind, a police report dated
@@ -44,8 +44,17 @@ func (d *Decider) PlaceFlag(m *api.Member, s *protocol.Submission, hash []byte, 
 	if err := d.Policy.Consent.Validate(req.Consent, m.ID, expiry, sec); err != nil {
 		return nil, consentProblem(err)
 	}
+	subject := req.Subject.String()
+	if on != nil && on.ActiveAt(now) {
+		return &state.PlaceFlag{
+			Head: d.head(m.ID, protocol.LogFlagAlreadyActive, now,
+				map[string]string{"flag_id": on.ID, "subject": subject}, []string{subject}),
+			Submission: state.SubmissionRef{ID: s.ID, Hash: hash},
+			Active:     on.ID,
+		}, nil
+	}
 	var lapsed *state.EndFlag
-	if on != nil && !on.ActiveAt(now) {
+	if on != nil {
 		var err error
 		if lapsed, err = d.ExpireFlag(on, now); err != nil {
 			return nil, fmt.Errorf("end lapsed flag: %w", err)
@@ -63,7 +72,6 @@ func (d *Decider) PlaceFlag(m *api.Member, s *protocol.Submission, hash []byte, 
 	if err != nil {
 		return nil, err
 	}
-	subject := req.Subject.String()
 	return &state.PlaceFlag{
 		Head: d.head(m.ID, protocol.LogFlagPlaced, now,
 			map[string]string{"flag_id": id, "record": rec.ID, "subject": subject}, []string{subject}),

@@ -133,6 +133,11 @@ type PlaceFlag struct {
 	// the flag's id.
 	Consent json.RawMessage `json:"consent"`
 	Lapsed  *EndFlag        `json:"lapsed,omitempty"`
+	// Active, when set, is the id of the active flag that already
+	// protects the subject: the placement is answered with that flag
+	// (flag-already-active), and Record, Flag, Consent and Lapsed are
+	// empty. The store applies it only while that flag is active.
+	Active string `json:"active,omitempty"`
 }
 
 // A ChangeFlag moves an active flag to its next version (Flag.Version is

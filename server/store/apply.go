@@ -256,6 +256,16 @@ func (t *txn) suspicionNext(s *state.Suspicion) (old *state.Suspicion, ok bool, 
 
 // placeFlag applies a [state.PlaceFlag].
 func (t *txn) placeFlag(c *state.PlaceFlag) error {
+	if c.Active != "" {
+		on, err := get[state.Flag](t.tx, bFlags, c.Active)
+		if err == ErrNotFound || err == nil && !on.ActiveAt(c.At) {
+			return t.conflict() // it ended since: decide again
+		}
+		if err != nil {
+			return err
+		}
+		return t.alreadyActive(c, on)
+	}
 	if id := t.tx.Bucket(bFlagByToken).Get([]byte(c.Flag.Subject)); id != nil {
 		on, err := get[state.Flag](t.tx, bFlags, string(id))
 		if err != nil {
@@ -263,7 +273,9 @@ func (t *txn) placeFlag(c *state.PlaceFlag) error {
 		}
 		switch {
 		case on.ActiveAt(c.At):
-			return t.alreadyActive(c, on)
+			// Placed since the command was decided: decide again,
+			// to answer with it.
+			return t.conflict()
 		case !ends(c.Lapsed, on):
 			// Lapsed, but the expiry job has not ended it and this
 			// command does not: decide again, with its end.
@@ -295,14 +307,14 @@ func (t *txn) placeFlag(c *state.PlaceFlag) error {
 }
 
 // alreadyActive answers a placement on a subject that an active flag
-// protects: only the log entry, as flag-already-active, and the
+// protects: only the log entry, flag-already-active, and the
 // submission's outcome, that flag, are written.
 func (t *txn) alreadyActive(c *state.PlaceFlag, on *state.Flag) error {
 	t.res.Existing = on
 	if err := t.reserve(&c.Head); err != nil {
 		return err
 	}
-	if err := t.log(&c.Head, protocol.LogFlagAlreadyActive); err != nil {
+	if err := t.log(&c.Head, c.Entry.Action); err != nil {
 		return err
 	}
 	return t.remember(&c.Head, &c.Submission, state.Submission{Flag: on.ID, Existing: true})

@@ -40,6 +40,18 @@ func tempStore(t testing.TB) *store.Store {
 	return open(t, filepath.Join(t.TempDir(), "hub.db"))
 }
 
+// alreadyCmd is a placement on token, which flag active protects, as the
+// hub would decide it: answered with that flag.
+func alreadyCmd(active, token, jti string, at time.Time) *state.PlaceFlag {
+	h := sha256.Sum256([]byte(jti))
+	return &state.PlaceFlag{
+		Head: state.Head{At: at, Actor: "bank-a", Entry: state.Entry{Action: protocol.LogFlagAlreadyActive,
+			Salt: []byte("salt-" + jti), Details: []byte(`{"flag_id":"` + active + `","subject":"` + token + `"}`), Subjects: []string{token}}},
+		Submission: state.SubmissionRef{ID: jti, Hash: h[:]},
+		Active:     active,
+	}
+}
+
 // placeCmd is a command placing flag id on token at, as the hub would
 // build it (the record's JWS is a stand-in: the store does not verify).
 func placeCmd(id, token, jti string, at time.Time) *state.PlaceFlag {
@@ -166,8 +178,17 @@ func TestApplyWritesEverythingInOneCommand(t *testing.T) {
 func TestSecondFlagOnATokenAnswersWithTheFirst(t *testing.T) {
 	s := tempStore(t)
 	apply(t, s, placeCmd("f1", "tok-1", "j1", t0))
+	// Decided before f1 was placed, a new flag conflicts: decided again,
+	// it is answered with f1.
+	all := dump(t, s)
+	if res := apply(t, s, placeCmd("f2", "tok-1", "j2", t0)); !res.Conflict {
+		t.Fatalf("a new flag on a protected subject: got %+v, want a conflict", res)
+	}
+	if dump(t, s) != all {
+		t.Error("the conflicting placement wrote something")
+	}
 	before := dump(t, s, "records", "flags", "consents", "events")
-	res := apply(t, s, placeCmd("f2", "tok-1", "j2", t0))
+	res := apply(t, s, alreadyCmd("f1", "tok-1", "j2", t0))
 	if res.Existing == nil || res.Existing.ID != "f1" {
 		t.Fatalf("got %+v, want the existing flag f1", res)
 	}
@@ -337,16 +358,24 @@ func TestLapsedFlagIsNotExisting(t *testing.T) {
 		t.Errorf("got log index %d for the placement, want 2", res.LogIndex)
 	}
 
-	// A flag still active at the command's time is existing, and a stale
-	// expiry planned with it is not applied.
+	// A flag still active at the command's time is not ended by an expiry
+	// planned with a placement: the placement conflicts, to be decided
+	// again and answered with the flag.
 	stale := placeCmd("f3", "tok-1", "j3", later)
 	f2, _ := s.Flag("f2")
 	stale.Lapsed = expireCmd(f2, later)
-	if res := apply(t, s, stale); res.Existing == nil || res.Existing.ID != "f2" {
-		t.Fatalf("got %+v, want the existing flag f2", res)
+	if res := apply(t, s, stale); !res.Conflict {
+		t.Fatalf("got %+v, want a conflict", res)
 	}
 	if f, _ := s.Flag("f2"); f.Status != api.FlagActive {
 		t.Errorf("got f2 %s, want still active", f.Status)
+	}
+	// An answer with a flag that has lapsed since conflicts too.
+	if res := apply(t, s, alreadyCmd("f2", "tok-1", "j4", f2.ExpiresAt)); !res.Conflict {
+		t.Errorf("answered with a lapsed flag: got %+v, want a conflict", res)
+	}
+	if res := apply(t, s, alreadyCmd("f2", "tok-1", "j4", later)); res.Existing == nil || res.Existing.ID != "f2" {
+		t.Errorf("answered with the active flag: got %+v, want the existing flag f2", res)
 	}
 }
 
@@ -359,7 +388,7 @@ func TestEraseReachesEveryEntryNamingTheSubject(t *testing.T) {
 	apply(t, s, placeCmd("f1", "tok-1", "j1", t0))                                   // 0
 	apply(t, s, note(t0, "bank-b", protocol.LogCheck, state.Entry{Salt: []byte("s"), // 1
 		Details: []byte(`{"tokens":["tok-1","tok-2"]}`), Subjects: []string{"tok-1", "tok-2"}}))
-	apply(t, s, placeCmd("f2", "tok-1", "j2", t0))                                               // 2: flag-already-active
+	apply(t, s, alreadyCmd("f1", "tok-1", "j2", t0))                                             // 2: flag-already-active
 	apply(t, s, note(t0, "bank-c", protocol.LogSuspicionReported, state.Entry{Salt: []byte("s"), // 3
 		Details: []byte(`{"subjects":["tok-1"]}`), Subjects: []string{"tok-1"}}))
 	apply(t, s, note(t0, "bank-b", protocol.LogCheck, state.Entry{Salt: []byte("s"), // 4
