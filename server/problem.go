@@ -39,12 +39,15 @@ func (h *Hub) fail(c *gin.Context, p *protocol.Problem) {
 // asked for and was refused, but not failed authentication, missing roles
 // or rate limits (which would let a caller make the hub write at will),
 // nor the hub's own faults, nor a batch of tokens over the daily quota,
-// whose refusal the command that counts the batch logs itself.
+// whose refusal the command that counts the batch logs itself, nor a
+// request over the member's quota of stored bytes, whose refusal could
+// not be stored either.
 func loggedRefusal(problemType string) bool {
 	switch problemType {
 	case protocol.ProblemUnauthenticated.URI, protocol.ProblemBearerExpired.URI, protocol.ProblemForbidden.URI,
 		protocol.ProblemMemberSuspended.URI, protocol.ProblemRateLimited.URI, protocol.ProblemMethodNotAllowed.URI,
-		protocol.ProblemInternal.URI, protocol.ProblemUnavailable.URI, protocol.ProblemTokenQuota.URI:
+		protocol.ProblemInternal.URI, protocol.ProblemUnavailable.URI, protocol.ProblemTokenQuota.URI,
+		protocol.ProblemStorageQuota.URI:
 		return false
 	}
 	return true
