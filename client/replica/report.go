@@ -283,12 +283,14 @@ func (q *checkQueue) stats(s *Stats) {
 //
 // A report the hub refuses as not acceptable (a purpose it does not know,
 // a token of an old epoch, a check older than a week) is never sent again
-// as it was: Flush drops the check the hub names and reports the rest, or
-// drops the whole report if the hub names none, or has refused it three
-// times already; it logs what it dropped (purposes and times, never
-// tokens) and counts it in [Stats]. So one bad check never holds up the
-// others. Any other failure (the hub out of reach, a quota spent, a role
-// missing) keeps every check queued.
+// as it was: Flush drops the checks the hub names (a hub names every check
+// at fault) and reports the rest. A refusal that names none (from a hub
+// or a proxy that does not say) is narrowed down by halves: the report is
+// sent again in two, and so on, until the check at fault is alone, then
+// it is dropped. Flush logs what it dropped (purposes and times, never
+// tokens) and counts it in [Stats]. So bad checks cost a few requests, and
+// never hold up or take down the good ones. Any other failure (the hub
+// out of reach, a quota spent, a role missing) keeps every check queued.
 //
 // Call Flush before [Replica.Close]; a member that runs [Replica.Run] calls
 // it after Run has returned.
@@ -298,13 +300,6 @@ func (r *Replica) Flush(ctx context.Context) error {
 
 // report sends one report of checks.
 type report func(context.Context, []api.ReplicaCheck) (*api.ReplicaChecksResponse, error)
-
-// maxRefusals is how many refusals that name checks one report may meet,
-// each dropping the checks named, before the next drops it whole: a hub
-// that refuses check after check (a purpose the SDK's caller always
-// misspells, a clock a week off) costs a few requests per report, not one
-// per check.
-const maxRefusals = 3
 
 // flush is Flush, with send for the hub's report call.
 func (r *Replica) flush(ctx context.Context, send report) error {
@@ -318,47 +313,62 @@ func (r *Replica) flush(ctx context.Context, send report) error {
 	rest := taken
 	defer func() { r.checks.giveBack(taken, rest) }()
 	var batch []api.ReplicaCheck
-	refusals := 0
+	// suspect is how many checks at the front of rest hold one the hub
+	// refused without naming it: the next report holds the first half of
+	// them, until the check at fault is alone.
+	suspect := 0
 	for len(rest) > 0 {
 		n := min(len(rest), api.MaxReplicaChecks)
+		if suspect > 0 {
+			n = (suspect + 1) / 2
+		}
 		batch = slices.Grow(batch[:0], n)[:n]
 		for i, c := range rest[:n] {
 			batch[i] = api.ReplicaCheck{Token: r.checks.token(&c).String(), Purpose: r.checks.name(c.purpose), At: time.Unix(0, c.at).UTC()}
 		}
 		_, err := send(ctx, batch)
 		if err == nil {
-			rest, refusals = rest[n:], 0
+			rest = rest[n:]
 			r.checks.done(n, false)
+			suspect = max(suspect-n, 0) // the check at fault is in the other half
 			continue
 		}
 		p, ok := refusal(err)
 		if !ok {
 			return fmt.Errorf("report %d checks: %w", len(rest), err)
 		}
-		refusals++
 		bad := p.named(n)
-		if bad == nil || refusals > maxRefusals {
-			bad, refusals = make([]int, n), 0
-			for i := range bad {
-				bad[i] = i
-			}
+		switch {
+		case bad == nil && n > 1:
+			suspect = n
+			continue
+		case bad == nil:
+			bad = []int{0}
 		}
-		purposes := make([]string, 0, len(bad))
-		for _, i := range bad {
-			if q := strconv.Quote(r.checks.name(rest[i].purpose)); !slices.Contains(purposes, q) {
-				purposes = append(purposes, q)
-			}
-		}
-		r.log.Warn("the hub refused a report of checks: dropped the checks at fault, never to be reported",
-			"dropped", len(bad), "report", n, "purposes", purposes,
-			"from", time.Unix(0, rest[bad[0]].at).UTC().Format(time.RFC3339), "to", time.Unix(0, rest[bad[len(bad)-1]].at).UTC().Format(time.RFC3339),
-			"error", err)
+		r.dropped(rest, bad, n, err)
 		for _, i := range slices.Backward(bad) {
 			rest = slices.Delete(rest, i, i+1)
 		}
 		r.checks.done(len(bad), true)
+		suspect = 0
 	}
 	return nil
+}
+
+// dropped logs the checks at indexes bad of a report of the first n of
+// rest, which the hub refused with err: their purposes and times, never
+// their tokens.
+func (r *Replica) dropped(rest []localCheck, bad []int, n int, err error) {
+	purposes := make([]string, 0, len(bad))
+	for _, i := range bad {
+		if q := strconv.Quote(r.checks.name(rest[i].purpose)); !slices.Contains(purposes, q) {
+			purposes = append(purposes, q)
+		}
+	}
+	r.log.Warn("the hub refused a report of checks: dropped the checks at fault, never to be reported",
+		"dropped", len(bad), "report", n, "purposes", purposes,
+		"from", time.Unix(0, rest[bad[0]].at).UTC().Format(time.RFC3339), "to", time.Unix(0, rest[bad[len(bad)-1]].at).UTC().Format(time.RFC3339),
+		"error", err)
 }
 
 // reportEvery flushes every ReportInterval until ctx is done, waiting twice

@@ -143,33 +143,56 @@ const maxReplicaCheckAge = 7 * 24 * time.Hour
 // ReplicaChecks decides the log entry of member m's report of checks its
 // replica answered: each a token of the hub's epoch, a purpose, and a time
 // neither in the future (beyond a minute of clock skew) nor older than a
-// week. The entry counts them and commits to every check; it is indexed
-// under each token, so that a lift or an erasure of the subject erases it,
-// as it does an online check's.
+// week. A report with checks that are not is refused whole, every check
+// at fault named. The entry counts the checks and commits to every one;
+// it is indexed under each token, so that a lift or an erasure of the
+// subject erases it, as it does an online check's.
 func (d *Decider) ReplicaChecks(m *api.Member, req *api.ReplicaChecksRequest, now time.Time) (*state.Note, error) {
 	if n := len(req.Checks); n == 0 || n > api.MaxReplicaChecks {
 		return nil, FieldProblem(protocol.ProblemValidation, "checks", "%d checks; report 1 to %d at a time", n, api.MaxReplicaChecks)
 	}
 	var subjects []string
+	var bad []*protocol.Problem
 	for i, rc := range req.Checks {
-		field := fmt.Sprintf("checks[%d]", i)
-		t, err := protocol.ParseToken(rc.Token)
-		if err != nil {
-			return nil, TokenProblem(field+".token", err)
-		}
-		if p := d.checkToken(field+".token", t); p != nil {
-			return nil, p
-		}
-		if !slices.Contains(api.Purposes(), rc.Purpose) {
-			return nil, FieldProblem(protocol.ProblemValidation, field+".purpose", "%s is not a purpose; use one of %s", Quote(rc.Purpose), strings.Join(api.Purposes(), ", "))
-		}
-		if rc.At.After(now.Add(time.Minute)) || rc.At.Before(now.Add(-maxReplicaCheckAge)) {
-			return nil, FieldProblem(protocol.ProblemValidation, field+".at", "%s: report checks of the last %s, none in the future", rc.At.Format(time.RFC3339), maxReplicaCheckAge)
+		if p := d.replicaCheck(fmt.Sprintf("checks[%d]", i), rc, now); p != nil {
+			bad = append(bad, p)
+			continue
 		}
 		if !slices.Contains(subjects, rc.Token) {
 			subjects = append(subjects, rc.Token)
 		}
 	}
+	if len(bad) > 0 {
+		// Every check at fault is named, so that the member can drop
+		// them all and report the rest in one more request.
+		p := bad[0]
+		if len(bad) > 1 {
+			p.Detail = fmt.Sprintf("%d of the %d checks cannot be logged (see errors), the first: %s; report the others without them", len(bad), len(req.Checks), p.Detail)
+			for _, q := range bad[1:] {
+				p.Errors = append(p.Errors, q.Errors...)
+			}
+		}
+		return nil, p
+	}
 	return &state.Note{Head: d.head(m.ID, protocol.LogReplicaCheck, now, map[string]any{"checks": req.Checks}, subjects,
 		protocol.LogAttr{Key: "count", Value: strconv.Itoa(len(req.Checks))})}, nil
+}
+
+// replicaCheck checks one check of a replica's report, field its place in
+// the report.
+func (d *Decider) replicaCheck(field string, rc api.ReplicaCheck, now time.Time) *protocol.Problem {
+	t, err := protocol.ParseToken(rc.Token)
+	if err != nil {
+		return TokenProblem(field+".token", err)
+	}
+	if p := d.checkToken(field+".token", t); p != nil {
+		return p
+	}
+	if !slices.Contains(api.Purposes(), rc.Purpose) {
+		return FieldProblem(protocol.ProblemValidation, field+".purpose", "%s is not a purpose; use one of %s", Quote(rc.Purpose), strings.Join(api.Purposes(), ", "))
+	}
+	if rc.At.After(now.Add(time.Minute)) || rc.At.Before(now.Add(-maxReplicaCheckAge)) {
+		return FieldProblem(protocol.ProblemValidation, field+".at", "%s: report checks of the last %s, none in the future", rc.At.Format(time.RFC3339), maxReplicaCheckAge)
+	}
+	return nil
 }
