@@ -52,8 +52,8 @@ func runLogVerify(ctx context.Context, e *env, name string, args []string) error
 			"proves it consistent with the checkpoint kept in the state file (on the first run it trusts\n"+
 			"the hub's on first use, and says so), downloads the new entries and recomputes the tree,\n"+
 			"checks that indexes and times never go backwards and that every tombstone names an earlier\n"+
-			"entry, and then keeps the new checkpoint. A 429 or 503 answer is retried after its\n"+
-			"Retry-After, a few times.\n\n"+
+			"entry, and then keeps the new checkpoint. A 429, 502, 503 or 504 answer is retried\n"+
+			"after its Retry-After, a few times.\n\n"+
 			"Exit status: 0 the log verified; 1 it did not: the evidence is printed (and written to\n"+
 			"--evidence) and the state file is left as it was; 2 a usage error; 3 the log could not be\n"+
 			"checked (the hub unreachable or refusing, the state file unusable): nothing was found\n"+

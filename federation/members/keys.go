@@ -143,7 +143,7 @@ type keyState struct {
 // cfg.Directory is nil.
 func NewKeys(cfg KeysConfig) *Keys {
 	if cfg.Directory == nil {
-		panic("federation: NewKeys: KeysConfig.Directory is nil")
+		panic("members: NewKeys: KeysConfig.Directory is nil")
 	}
 	client := http.Client{Timeout: 10 * time.Second}
 	if cfg.HTTPClient != nil {

@@ -276,7 +276,8 @@ func roleList() string {
 // it. The hub's defaults apply to a zero field.
 type Quotas struct {
 	// TokensPerSecond is the sustained rate of identifiers the member may
-	// have evaluated (tokenized); bursts of one full batch are allowed.
+	// have evaluated (tokenized); bursts of one full batch (or two seconds'
+	// worth, if more) are allowed.
 	TokensPerSecond float64 `json:"tokens_per_second,omitempty"`
 	// TokensPerDay is how many identifiers the member may have evaluated
 	// in one day (UTC).

@@ -21,7 +21,7 @@ func checkPurpose(p string) *protocol.Problem {
 
 // CheckRequest validates a check before the hub reads anything for it: a
 // known purpose, 1 to protocol.MaxTokenBatch tokens, each a token of the
-// hub's epoch. It returns the tokens' texts, in order.
+// hub's epoch.
 func (d *Decider) CheckRequest(req *api.CheckRequest) error {
 	if p := checkPurpose(req.Purpose); p != nil {
 		return p

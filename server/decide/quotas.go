@@ -40,7 +40,7 @@ func TokenBurst(q api.Quotas) int {
 	return max(protocol.MaxTokenBatch, int(math.Ceil(2*q.TokensPerSecond)))
 }
 
-// day is the UTC day of t, the unit of daily quotas.
+// dayOf is the UTC day of t, the unit of daily quotas.
 func dayOf(t time.Time) string { return t.UTC().Format(time.DateOnly) }
 
 // nextDay is the start of the UTC day after t's, when daily quotas reset.

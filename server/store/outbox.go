@@ -200,7 +200,7 @@ type eventRecord struct {
 
 // release deletes, once their delivery rows are gone, the records of
 // events (in sequence order) that nothing needs any more: their event has
-// left the feed (see [Prune]) and [needed] says nothing else holds them.
+// left the feed (see [prune]) and [needed] says nothing else holds them.
 func release(tx *bolt.Tx, events ...eventRecord) error {
 	floor := feedFloor(tx)
 	i := 0
