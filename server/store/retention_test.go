@@ -155,7 +155,20 @@ func TestReplaysAreForgotten(t *testing.T) {
 	s := tempStore(t)
 	apply(t, s, placeCmd("f1", "tok-1", "j1", t0))
 	apply(t, s, placeCmd("f2", "tok-2", "j2", t0.Add(2*time.Hour)))
+	// Usage of the day before the cut is forgotten with the outcomes; the
+	// day of the cut is still counting.
+	for _, day := range []string{"2026-11-20", "2026-11-21"} {
+		n := note(t0, "bank-b", protocol.LogCheck, state.Entry{})
+		n.Quota = &state.Quota{Member: "bank-b", Day: day, Bytes: 10, Limit: 1000}
+		apply(t, s, n)
+	}
 	apply(t, s, &state.PruneReplays{Before: t0.Add(time.Hour), Limit: 100})
+	if _, stored, _ := s.Usage("bank-b", "2026-11-20"); stored != 0 {
+		t.Errorf("the usage of the day before is still kept: %d bytes", stored)
+	}
+	if _, stored, _ := s.Usage("bank-b", "2026-11-21"); stored != 10 {
+		t.Errorf("the usage of the day of the cut: %d bytes, want 10 (still counting)", stored)
+	}
 	if _, err := s.Submission("bank-a", "j1"); err == nil {
 		t.Error("the old submission is still remembered")
 	}
