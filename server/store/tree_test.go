@@ -116,6 +116,16 @@ func TestScanLogInChunksWhileWriting(t *testing.T) {
 		}
 	}
 
+	// The whole log of 20 entries in chunks of 3: at least 7 read
+	// transactions, one per chunk.
+	began := s.db.Stats().TxN
+	if err := s.ScanLog(LogFilter{}, func(*protocol.LogEntry) (bool, error) { return true, nil }); err != nil {
+		t.Fatal(err)
+	}
+	if n := s.db.Stats().TxN - began; n < 7 {
+		t.Errorf("a scan of 20 entries in chunks of 3 took %d read transactions, want at least 7", n)
+	}
+
 	// Writes between the chunks of a scan: fn runs with no transaction
 	// open, and the scan reads the entries the log held when it started.
 	var got []uint64
