@@ -159,8 +159,22 @@ func TestMemberQuotasAreTheirOwn(t *testing.T) {
 	big := hub.AddMember(t, "big-bank", api.RoleCheck)
 	resp := hub.Operator.JSON(t, http.MethodPatch, "/v1/admin/members/big-bank", api.MemberPatch{Quotas: &api.Quotas{TokensPerDay: 1000}})
 	mustStatus(t, resp, http.StatusOK)
-	big.Tokenize(t, protocol.TypeEmail, "a@example.se", "b@example.se", "c@example.se", "d@example.se", "e@example.se",
-		"f@example.se", "g@example.se", "h@example.se", "i@example.se", "j@example.se", "k@example.se")
+	eleven := []string{"a@example.se", "b@example.se", "c@example.se", "d@example.se", "e@example.se",
+		"f@example.se", "g@example.se", "h@example.se", "i@example.se", "j@example.se", "k@example.se"}
+	big.Tokenize(t, protocol.TypeEmail, eleven...)
+	// Another member keeps the hub's default of 10 a day.
+	small := hub.AddMember(t, "small-bank", api.RoleCheck)
+	client, err := protocol.NewTokenClient(hub.Configuration().Token)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, req, err := client.Blind(protocol.TypeEmail, eleven...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if resp := small.JSON(t, http.MethodPost, "/v1/tokens", req); resp.Status != http.StatusTooManyRequests || resp.Problem(t).Type != protocol.ProblemTokenQuota.URI {
+		t.Errorf("another member's batch of 11: got %d %s, want 429 token-quota-exceeded (the default of 10)", resp.Status, resp.Body)
+	}
 	resp = hub.Operator.JSON(t, http.MethodPatch, "/v1/admin/members/big-bank", api.MemberPatch{Quotas: &api.Quotas{TokensPerDay: -1}})
 	if resp.Status != http.StatusUnprocessableEntity {
 		t.Errorf("a negative quota: got %d, want 422", resp.Status)
