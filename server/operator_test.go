@@ -174,6 +174,38 @@ func TestOperatorKeyReplacementRevokes(t *testing.T) {
 	}
 }
 
+// TestKeyReplacementRevokesCachedBearers: a member's bearer token, verified
+// and cached, is refused as soon as the operator replaces the member's
+// keys; a token of the new key is accepted.
+func TestKeyReplacementRevokesCachedBearers(t *testing.T) {
+	hub := hubtest.Start(t, hubtest.Options{})
+	m := hub.AddMember(t, "bank-k", api.RoleCheck)
+	old := credential{m.ID, m.Key}
+	tok := old.bearer(t, hub)
+	if status, _ := send(t, hub, tok, http.MethodGet, "/v1/events", nil); status != http.StatusOK {
+		t.Fatalf("before the replacement: got %d, want 200", status)
+	}
+	key, err := protocol.GenerateSigningKey(protocol.EdDSA, rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ks, err := protocol.NewKeySet(key.Public())
+	if err != nil {
+		t.Fatal(err)
+	}
+	jwks, err := ks.MarshalJSON()
+	if err != nil {
+		t.Fatal(err)
+	}
+	mustStatus(t, hub.Operator.JSON(t, http.MethodPatch, "/v1/admin/members/bank-k", api.MemberPatch{JWKS: jwks}), http.StatusOK)
+	if status, problem := send(t, hub, tok, http.MethodGet, "/v1/events", nil); status != http.StatusUnauthorized || problem != "unauthenticated" {
+		t.Errorf("the cached token of the replaced key: got %d %s, want 401 unauthenticated", status, problem)
+	}
+	if status, _ := send(t, hub, credential{m.ID, key}.bearer(t, hub), http.MethodGet, "/v1/events", nil); status != http.StatusOK {
+		t.Errorf("a token of the new key: got %d, want 200", status)
+	}
+}
+
 // TestReservedMemberIDs: no member may be registered as hub, the exchange
 // log's name for the hub itself, nor as operator, the hub's own operator.
 // A data file of an earlier version that holds a member hub has it
