@@ -5,7 +5,10 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"net/http"
+	"strings"
 	"testing"
+	"time"
 
 	"github.com/sparr-dev/sparr/client"
 	"github.com/sparr-dev/sparr/protocol"
@@ -200,5 +203,35 @@ func TestDiscoveryIsFollowed(t *testing.T) {
 	place(t, c, hub.Now(), toks[0]) // verifies the record: fetches the keys
 	if got, fixed := px.count("GET /keys/hub.jwks"), px.count("GET /.well-known/jwks.json"); got != 1 || fixed != 0 {
 		t.Errorf("got %d fetches from the jwks_uri and %d from the usual path, want 1 and 0", got, fixed)
+	}
+}
+
+// TestProblemCountsAttempts: a read the hub never gets to answer (503 from
+// a proxy, with Retry-After: 0 each time) is sent Retry.Attempts times; the
+// Problem says so, and its Retry-After is the one the answer named, zero.
+func TestProblemCountsAttempts(t *testing.T) {
+	hub := hubtest.Start(t, hubtest.Options{})
+	px := startProxy(t, hub)
+	c := newClient(t, hub, hub.AddMember(t, "bank-b", api.RoleCheck), func(cfg *client.Config) {
+		cfg.HubURL = px.URL
+		cfg.Retry = client.Retry{Attempts: 3, Backoff: time.Millisecond}
+	})
+	op := "GET /v1/flags/f-1"
+	px.set(func(o string, _ int) fault {
+		if o == op {
+			return busy
+		}
+		return pass
+	})
+	_, err := c.Flag(context.Background(), "f-1")
+	var p *client.Problem
+	if !errors.As(err, &p) || p.Attempts != 3 || p.StatusCode() != http.StatusServiceUnavailable || p.RetryAfter != 0 {
+		t.Fatalf("got %v (%+v), want a 503 Problem after 3 attempts", err, p)
+	}
+	if !strings.Contains(p.Error(), "(after 3 attempts)") {
+		t.Errorf("the error %q does not say how many attempts were made", p.Error())
+	}
+	if n := px.count(op); n != 3 {
+		t.Errorf("the proxy saw %d requests, want 3", n)
 	}
 }
