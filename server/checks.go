@@ -5,6 +5,7 @@ import (
 	"net/http"
 
 	"github.com/gin-gonic/gin"
+	"go.opentelemetry.io/otel/attribute"
 
 	"github.com/sparr-dev/sparr/protocol/api"
 	"github.com/sparr-dev/sparr/server/decide"
@@ -29,7 +30,9 @@ func (h *Hub) check(c *gin.Context) {
 		h.internal(c, "read subjects", err)
 		return
 	}
+	span := h.span(c, "decide check", attribute.Int("sparr.tokens", len(req.Tokens)))
 	cmd, resp := h.decide.Check(member(c), &req, subjects, now)
+	span.End()
 	res, ok := h.commitFor(c, "log check", cmd)
 	if !ok {
 		return

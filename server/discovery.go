@@ -10,6 +10,7 @@ import (
 	"strings"
 
 	"github.com/gin-gonic/gin"
+	"go.opentelemetry.io/otel/attribute"
 
 	"github.com/sparr-dev/sparr/federation/members"
 	"github.com/sparr-dev/sparr/protocol"
@@ -111,7 +112,9 @@ func (h *Hub) tokens(c *gin.Context) {
 		return
 	}
 	cmd := h.decide.Tokens(m, &req, now)
+	span := h.span(c, "store.commit")
 	res, err := h.store.Apply(cmd)
+	span.End()
 	switch {
 	case err != nil:
 		h.internal(c, "log token batch", err)
@@ -123,7 +126,9 @@ func (h *Hub) tokens(c *gin.Context) {
 		h.fail(c, p)
 		return
 	}
+	span = h.span(c, "tokens.evaluate", attribute.Int("sparr.tokens", batch.Len()), attribute.String("sparr.token_type", string(req.Type)))
 	resp, err := batch.Evaluate()
+	span.End()
 	if err != nil {
 		h.internal(c, "evaluate tokens", err)
 		return

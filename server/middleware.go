@@ -14,7 +14,6 @@ import (
 	"time"
 
 	"github.com/gin-gonic/gin"
-	"github.com/google/uuid"
 	"golang.org/x/time/rate"
 
 	"github.com/sparr-dev/sparr/protocol"
@@ -29,15 +28,6 @@ const (
 	keyMember    = "sparr.member"
 )
 
-// requestID gives every request an id, returned in X-Request-Id and in
-// every problem, and written to every log line about it.
-func (h *Hub) requestID(c *gin.Context) {
-	id := uuid.Must(uuid.NewV7()).String()
-	c.Set(keyRequestID, id)
-	c.Header("X-Request-Id", id)
-	c.Next()
-}
-
 // recover turns a panic into a 500 problem and an error log line. The line
 // names the panic value's type and the functions on the stack, never the
 // value itself nor the arguments on the stack: either may hold request
@@ -48,7 +38,7 @@ func (h *Hub) recover(c *gin.Context) {
 			if v == http.ErrAbortHandler {
 				panic(v)
 			}
-			h.log.Error("panic serving request", "request_id", c.GetString(keyRequestID), "route", c.FullPath(),
+			h.log.ErrorContext(c.Request.Context(), "panic serving request", "request_id", c.GetString(keyRequestID), "route", c.FullPath(),
 				"panic_type", fmt.Sprintf("%T", v), "stack", stackFrames(3))
 			if !c.Writer.Written() {
 				h.fail(c, hubFailed(c))

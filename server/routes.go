@@ -123,7 +123,7 @@ func (r Route) OpenAPIPath() string {
 
 // middleware returns the middleware every request passes through, in order.
 func (h *Hub) middleware() []gin.HandlerFunc {
-	return []gin.HandlerFunc{h.requestID, h.recover, h.observe}
+	return []gin.HandlerFunc{h.requestID, h.trace, h.recover, h.observe}
 }
 
 // routes builds the gin engine: the middleware of [Hub.middleware], then every

@@ -17,6 +17,8 @@ import (
 
 	"github.com/gin-gonic/gin"
 	"github.com/prometheus/client_golang/prometheus"
+	"go.opentelemetry.io/otel/trace"
+	"go.opentelemetry.io/otel/trace/noop"
 
 	"github.com/sparr-dev/sparr/federation/members"
 	"github.com/sparr-dev/sparr/federation/webhook"
@@ -140,6 +142,10 @@ type Config struct {
 	// filters); a wider range is refused, so that no request keeps the hub
 	// reading the whole log. Default DefaultMaxStatsEntries.
 	MaxStatsEntries int
+	// TracerProvider receives the hub's spans (OpenTelemetry): one per
+	// request, with its decision, store commit and token evaluation, and
+	// one per webhook delivery attempt. Nil means none are made.
+	TracerProvider trace.TracerProvider
 	// ClockSkew is the clock difference tolerated between a member and
 	// the hub in bearer tokens and submissions, as the Skew of
 	// protocol.BearerOptions: 0 means protocol.DefaultSkew, protocol.NoSkew
@@ -161,6 +167,7 @@ type Hub struct {
 	tokenRates *tokenRates
 	bearers    *bearerCache
 	decide     *decide.Decider
+	tracer     trace.Tracer
 
 	dispatcher *webhook.Dispatcher
 
@@ -199,6 +206,10 @@ func New(cfg Config) (*Hub, error) {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)
 	}
+	cfg.Logger = slog.New(traceLogs{cfg.Logger.Handler()})
+	if cfg.TracerProvider == nil {
+		cfg.TracerProvider = noop.NewTracerProvider()
+	}
 	if cfg.Now == nil {
 		cfg.Now = time.Now
 	}
@@ -226,6 +237,7 @@ func New(cfg Config) (*Hub, error) {
 		limits:     newLimiter(cfg.Limits),
 		tokenRates: newTokenRates(),
 		bearers:    newBearerCache(1 << 16),
+		tracer:     cfg.TracerProvider.Tracer(tracerName),
 		stop:       make(chan struct{}),
 	}
 	h.decide = &decide.Decider{
@@ -257,6 +269,7 @@ func New(cfg Config) (*Hub, error) {
 		Outbox: cfg.Store, Client: client, HubKey: cfg.Keys.Webhook,
 		Schedule: cfg.Delivery.Schedule, Jitter: cfg.Delivery.Jitter, Timeout: cfg.Delivery.Timeout, Concurrency: cfg.Delivery.Concurrency,
 		Now: cfg.Now, Logger: cfg.Logger.With("component", "dispatcher"), Observer: h.metrics,
+		Tracer: cfg.TracerProvider.Tracer(webhook.TracerName),
 	})
 	if err := h.startMembers(); err != nil {
 		return nil, err
@@ -320,7 +333,9 @@ func (h *Hub) commitFor(c *gin.Context, what string, cmd state.Command) (*store.
 		h.internal(c, "charge "+what, err)
 		return nil, false
 	}
+	span := h.span(c, "store.commit")
 	res, err := h.commit(cmd)
+	span.End()
 	switch {
 	case err != nil:
 		h.internal(c, what, err)

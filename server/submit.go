@@ -168,7 +168,9 @@ func submissionConflict(jti string) *protocol.Problem {
 func apply[C state.Command](h *Hub, c *gin.Context, what string, decideAt func(now time.Time) (C, error)) (C, *store.Result, bool) {
 	var none C
 	for range 5 {
+		span := h.span(c, "decide "+what)
 		cmd, err := decideAt(h.now())
+		span.End()
 		if err != nil {
 			h.refuse(c, what, err)
 			return none, nil, false
@@ -207,7 +209,7 @@ func (h *Hub) refuse(c *gin.Context, what string, err error) {
 
 // internal answers 500 and logs the cause, which the answer does not show.
 func (h *Hub) internal(c *gin.Context, what string, err error) {
-	h.log.Error(what+" failed", "request_id", c.GetString(keyRequestID), "error", err)
+	h.log.ErrorContext(c.Request.Context(), what+" failed", "request_id", c.GetString(keyRequestID), "error", err)
 	h.fail(c, hubFailed(c))
 }
 

@@ -15,6 +15,12 @@ import (
 	"sync"
 	"time"
 
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/codes"
+	"go.opentelemetry.io/otel/propagation"
+	"go.opentelemetry.io/otel/trace"
+	"go.opentelemetry.io/otel/trace/noop"
+
 	"github.com/sparr-dev/sparr/protocol"
 	"github.com/sparr-dev/sparr/protocol/api"
 )
@@ -82,7 +88,12 @@ type DispatcherConfig struct {
 	Now           func() time.Time
 	Logger        *slog.Logger
 	Observer      Observer
+	// Tracer makes a span of every attempt; nil makes none.
+	Tracer trace.Tracer
 }
+
+// TracerName names the instrumentation scope of a dispatcher's spans.
+const TracerName = "github.com/sparr-dev/sparr/federation/webhook"
 
 // A Dispatcher drains the outbox: one worker per endpoint, so that a member
 // that hangs, fails or answers slowly delays only its own deliveries.
@@ -104,6 +115,7 @@ type DispatcherConfig struct {
 type Dispatcher struct {
 	cfg    DispatcherConfig
 	jitter float64
+	tracer trace.Tracer
 
 	ctx    context.Context
 	cancel context.CancelFunc
@@ -138,7 +150,11 @@ func NewDispatcher(cfg DispatcherConfig) *Dispatcher {
 		cfg.Logger = slog.New(slog.DiscardHandler)
 	}
 	ctx, cancel := context.WithCancel(context.Background())
-	return &Dispatcher{cfg: cfg, jitter: jitter, ctx: ctx, cancel: cancel, workers: make(map[string]chan struct{})}
+	tracer := cfg.Tracer
+	if tracer == nil {
+		tracer = noop.NewTracerProvider().Tracer(TracerName)
+	}
+	return &Dispatcher{cfg: cfg, jitter: jitter, tracer: tracer, ctx: ctx, cancel: cancel, workers: make(map[string]chan struct{})}
 }
 
 // Start starts a worker for every endpoint that has deliveries queued or
@@ -467,10 +483,22 @@ const maxResponse = 2048
 // attempt makes one signed POST of a delivery. It reports cut if the
 // attempt got no answer because the dispatcher is closing, and unsigned,
 // with no attempt made, if the hub could not sign it.
+//
+// Each attempt is a span (client kind) of its own trace, whose
+// traceparent the request carries, so that a receiver can join its own.
 func (d *Dispatcher) attempt(ep *Endpoint, row Delivery) (a Attempt, cut bool, unsigned error) {
 	now := d.cfg.Now()
 	a = Attempt{At: now, URL: ep.URL}
-	ctx, cancel := context.WithTimeout(d.ctx, d.cfg.Timeout)
+	ctx, span := d.tracer.Start(d.ctx, "webhook.deliver", trace.WithSpanKind(trace.SpanKindClient), trace.WithAttributes(
+		attribute.String("sparr.member", row.Member), attribute.Int64("sparr.seq", int64(row.Seq)), attribute.String("sparr.webhook_id", row.WebhookID)))
+	defer func() {
+		span.SetAttributes(attribute.Int("http.response.status_code", a.Status), attribute.String("sparr.delivery.outcome", classify(a)))
+		if unsigned != nil || a.Error != "" {
+			span.SetStatus(codes.Error, "")
+		}
+		span.End()
+	}()
+	ctx, cancel := context.WithTimeout(ctx, d.cfg.Timeout)
 	defer cancel()
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, ep.URL, bytes.NewReader(row.Body))
 	if err != nil {
@@ -482,6 +510,7 @@ func (d *Dispatcher) attempt(ep *Endpoint, row Delivery) (a Attempt, cut bool, u
 	req.Header.Set("User-Agent", "sparr-hub/1")
 	req.Header.Set(protocol.HeaderSequence, strconv.FormatUint(row.Seq, 10))
 	req.Header.Set(protocol.HeaderPreviousSequence, strconv.FormatUint(row.PrevSeq, 10))
+	propagation.TraceContext{}.Inject(ctx, propagation.HeaderCarrier(req.Header))
 	secrets, err := ep.SigningSecrets(now)
 	if err != nil {
 		return a, false, err

@@ -1,0 +1,93 @@
+package server
+
+import (
+	"context"
+	"log/slog"
+	"regexp"
+
+	"github.com/gin-gonic/gin"
+	"github.com/google/uuid"
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/codes"
+	"go.opentelemetry.io/otel/propagation"
+	"go.opentelemetry.io/otel/trace"
+)
+
+// tracerName names the hub's spans' instrumentation scope.
+const tracerName = "github.com/sparr-dev/sparr/server"
+
+// traceContext reads and writes W3C traceparent and tracestate headers.
+var traceContext = propagation.TraceContext{}
+
+// trace starts the request's span, a child of the caller's traceparent if
+// it sent one, and puts it in the request's context for every span and
+// log line under it. The span is named by the route, and carries the
+// status, the member and the request id; never the body or the query.
+func (h *Hub) trace(c *gin.Context) {
+	ctx := traceContext.Extract(c.Request.Context(), propagation.HeaderCarrier(c.Request.Header))
+	ctx, span := h.tracer.Start(ctx, c.Request.Method, trace.WithSpanKind(trace.SpanKindServer))
+	defer span.End()
+	c.Request = c.Request.WithContext(ctx)
+	c.Next()
+	route := c.FullPath()
+	if route == "" {
+		route = "unmatched"
+	}
+	status := c.Writer.Status()
+	span.SetName(methodLabel(c.Request.Method) + " " + route)
+	span.SetAttributes(
+		attribute.String("http.request.method", methodLabel(c.Request.Method)),
+		attribute.String("http.route", route),
+		attribute.Int("http.response.status_code", status),
+		attribute.String("sparr.request_id", c.GetString(keyRequestID)),
+	)
+	if m := member(c); m != nil {
+		span.SetAttributes(attribute.String("sparr.member", m.ID))
+	}
+	if status >= 500 {
+		span.SetStatus(codes.Error, "")
+	}
+}
+
+// span starts a child span of the request's for one step of serving it
+// (the decision, the store's commit, the token evaluation); the caller
+// ends it. Steps are siblings under the request's span.
+func (h *Hub) span(c *gin.Context, name string, attrs ...attribute.KeyValue) trace.Span {
+	_, span := h.tracer.Start(c.Request.Context(), name, trace.WithAttributes(attrs...))
+	return span
+}
+
+// requestIDPattern is what an incoming X-Request-Id must look like to be
+// kept: what proxies and gateways make (UUIDs, hex, base64url), bounded.
+var requestIDPattern = regexp.MustCompile(`^[A-Za-z0-9._:-]{1,128}$`)
+
+// requestID gives every request an id, returned in X-Request-Id and in
+// every problem, and written to every log line about it: the caller's
+// X-Request-Id if it sent a sensible one, so that the hub's log lines join
+// its own, else a new UUIDv7.
+func (h *Hub) requestID(c *gin.Context) {
+	id := c.GetHeader("X-Request-Id")
+	if !requestIDPattern.MatchString(id) {
+		id = uuid.Must(uuid.NewV7()).String()
+	}
+	c.Set(keyRequestID, id)
+	c.Header("X-Request-Id", id)
+	c.Next()
+}
+
+// traceLogs adds the trace and span ids of the context's span, if it has
+// one, to every log record, so that a log line leads to its trace.
+type traceLogs struct{ slog.Handler }
+
+func (t traceLogs) Handle(ctx context.Context, r slog.Record) error {
+	if sc := trace.SpanContextFromContext(ctx); sc.IsValid() {
+		r.AddAttrs(slog.String("trace_id", sc.TraceID().String()), slog.String("span_id", sc.SpanID().String()))
+	}
+	return t.Handler.Handle(ctx, r)
+}
+
+func (t traceLogs) WithAttrs(attrs []slog.Attr) slog.Handler {
+	return traceLogs{t.Handler.WithAttrs(attrs)}
+}
+
+func (t traceLogs) WithGroup(name string) slog.Handler { return traceLogs{t.Handler.WithGroup(name)} }
