@@ -20,6 +20,7 @@ import (
 	"time"
 
 	"github.com/gin-gonic/gin"
+	"go.opentelemetry.io/otel/trace"
 
 	"github.com/sparr-dev/sparr/federation/webhook"
 	"github.com/sparr-dev/sparr/protocol"
@@ -54,6 +55,7 @@ type serveFlags struct {
 	tlsCert, tlsKey          string
 	insecureHTTP, dev        bool
 	metricsAddr              string
+	otlpEndpoint             string
 	standardDays, maxExtDays int
 	maxThaw                  time.Duration
 	reminderDays             int
@@ -101,6 +103,7 @@ func runServe(ctx context.Context, e *env, name string, args []string) error {
 	fs.BoolVar(&f.insecureHTTP, "insecure-http", false, "serve plain HTTP (behind a TLS-terminating proxy only)")
 	fs.BoolVar(&f.dev, "dev", false, "development hub: keys created on first start, plain HTTP on loopback only, member key URLs over http allowed")
 	fs.StringVar(&f.metricsAddr, "metrics-addr", "127.0.0.1:9464", "`ADDR` to serve GET /metrics on, apart from the API; empty or off disables it")
+	fs.StringVar(&f.otlpEndpoint, "otlp-endpoint", "", "OpenTelemetry collector `URL` to send the hub's traces to over OTLP/HTTP, such as http://127.0.0.1:4318/v1/traces; without it, traces go where OTEL_EXPORTER_OTLP_ENDPOINT says, and without that there are none")
 	fs.IntVar(&f.standardDays, "standard-flag-days", inDays(policy.StandardFlag), "`DAYS` a standard flag lasts, and the longest a member may ask for")
 	fs.IntVar(&f.maxExtDays, "max-extended-flag-days", inDays(policy.MaxExtendedFlag), "longest extended flag, in `DAYS`")
 	fs.DurationVar(&f.maxThaw, "max-thaw", policy.MaxThaw, "longest thaw window, a `DURATION`")
@@ -389,12 +392,24 @@ func serve(ctx context.Context, e *env, f *serveFlags) error {
 	if issuer == "" {
 		issuer = f.deriveIssuer(ln.Addr())
 	}
+	tp, stopTracing, err := tracing(ctx, f.otlpEndpoint)
+	if err != nil {
+		return usagef("serve: %v", err)
+	}
+	defer func() {
+		// The spans still buffered go out, or are given up on in 5 s.
+		ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+		defer cancel()
+		if err := stopTracing(ctx); err != nil {
+			log.Warn("sending the last traces failed", "error", err)
+		}
+	}()
 	st, err := f.openStore()
 	if err != nil {
 		return err
 	}
 	defer closeStore(st, dbPath(f.data), log)
-	hub, err := f.startHub(issuer, st, keys, log)
+	hub, err := f.startHub(issuer, st, keys, log, tp)
 	if err != nil {
 		return err
 	}
@@ -484,7 +499,7 @@ func closeStore(st *store.Store, path string, log *slog.Logger) {
 
 // startHub makes the hub the flags describe, and starts its background
 // jobs.
-func (f *serveFlags) startHub(issuer string, st *store.Store, keys *keyring.Keys, log *slog.Logger) (*server.Hub, error) {
+func (f *serveFlags) startHub(issuer string, st *store.Store, keys *keyring.Keys, log *slog.Logger, tp trace.TracerProvider) (*server.Hub, error) {
 	targets, _ := f.targets() // checked with the other flags
 	hub, err := server.New(server.Config{
 		Issuer: issuer,
@@ -511,6 +526,7 @@ func (f *serveFlags) startHub(issuer string, st *store.Store, keys *keyring.Keys
 		Delivery:           server.Delivery{Timeout: f.deliveryTimeout, Concurrency: f.deliveryConcurrency, Schedule: f.retrySchedule, Jitter: &f.retryJitter},
 		CheckpointInterval: f.checkpointInterval,
 		ClockSkew:          skewOption(f.clockSkew),
+		TracerProvider:     tp,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("start the hub: %w", err)

@@ -410,6 +410,16 @@ func TestServe(t *testing.T) {
 		}
 	})
 
+	t.Run("traces to a collector", func(t *testing.T) {
+		collector := startCollector(t)
+		hub := newHub(t, "--otlp-endpoint", collector.URL+"/v1/traces")
+		get(t, hub.URL+"/healthz")
+		hub.stop(t) // sends what is buffered
+		if spans, services := collector.got(); !slices.Contains(spans, "GET /healthz") || !slices.Contains(services, "sparr-hub") {
+			t.Errorf("the collector got spans %q of services %q, want GET /healthz of sparr-hub", spans, services)
+		}
+	})
+
 	t.Run("TLS", func(t *testing.T) {
 		cert, key, pool := selfSigned(t)
 		hub := newHub(t, "--insecure-http=false", "--tls-cert", cert, "--tls-key", key)
