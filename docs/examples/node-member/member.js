@@ -15,10 +15,10 @@
 // customer's address), PORT (where the webhook receiver listens, default any
 // free port on 127.0.0.1) and SPARR_WEBHOOK_URL (the URL the hub posts to;
 // it must be public https unless the hub allows otherwise, as `sparr serve
-// --dev` does for loopback). Needs Node.js 20 or later.
+// --dev` does for loopback). Needs Node.js 18 or later.
 import { readFileSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:http';
-import { createPublicKey, randomUUID, verify as ed25519Verify } from 'node:crypto';
+import { createPublicKey, randomUUID, verify as ed25519Verify, webcrypto } from 'node:crypto';
 import { setTimeout as sleep } from 'node:timers/promises';
 import {
   SignJWT, calculateJwkThumbprint, createRemoteJWKSet, exportJWK, generateKeyPair, importJWK, jwtVerify,
@@ -26,6 +26,10 @@ import {
 import { DLEQProof, Evaluation, Oprf, POPRFClient } from '@cloudflare/voprf-ts';
 import { CryptoNoble } from '@cloudflare/voprf-ts/crypto-noble';
 import { Webhook } from 'standardwebhooks';
+
+// voprf-ts draws its blinds from the global Web Crypto, which Node.js 18
+// has only as node:crypto's webcrypto.
+globalThis.crypto ??= webcrypto;
 
 const keyFile = process.env.SPARR_KEY ?? 'member.key.json';
 const b64u = (bytes) => Buffer.from(bytes).toString('base64url');
