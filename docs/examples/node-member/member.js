@@ -6,16 +6,17 @@
 // docs/protocol.md has the formats.
 //
 //   npm ci
-//   node member.js keys > bank-js.jwks.json   # private key to member.key.json
-//   # the operator registers bank-js with bank-js.jwks.json and roles flag, check
-//   SPARR_HUB=https://hub.example SPARR_MEMBER=bank-js node member.js
+//   node member.js keys > bank-js.jwks.json   # the private key goes to member.key.json
+//   # the operator registers the member (docs/operations.md, "Members"):
+//   sparr member add --id bank-js --name 'Bank JS' --roles flag,check --jwks bank-js.jwks.json
+//   SPARR_HUB=http://127.0.0.1:8080 SPARR_MEMBER=bank-js node member.js
 //
 // Environment: SPARR_HUB (the hub's URL), SPARR_MEMBER (your member id),
 // SPARR_KEY (the private key file, default member.key.json), SPARR_EMAIL (the
 // customer's address), PORT (where the webhook receiver listens, default any
 // free port on 127.0.0.1) and SPARR_WEBHOOK_URL (the URL the hub posts to;
 // it must be public https unless the hub allows otherwise, as `sparr serve
-// --dev` does for loopback). Needs Node.js 18 or later.
+// --dev` does for loopback, the hub above). Needs Node.js 18 or later.
 import { readFileSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:http';
 import { createPublicKey, randomUUID, verify as ed25519Verify, webcrypto } from 'node:crypto';
@@ -35,7 +36,7 @@ const keyFile = process.env.SPARR_KEY ?? 'member.key.json';
 const b64u = (bytes) => Buffer.from(bytes).toString('base64url');
 const unb64u = (text) => new Uint8Array(Buffer.from(text, 'base64url'));
 const utf8 = (text) => new TextEncoder().encode(text);
-const step = (what, detail = '') => console.log(`${what.padEnd(12)} ${detail}`);
+const step = (what, detail = '') => console.log(`${what.padEnd(12)} ${detail}`.trimEnd());
 
 // 1. Keys: an Ed25519 key pair, its RFC 7638 thumbprint as kid. The JWK Set
 // of the public key goes to the operator; the private key stays here.
@@ -183,7 +184,7 @@ async function delivered(type, match = () => true) {
 
 await new Promise((ok) => receiver.listen(Number(process.env.PORT ?? 0), '127.0.0.1', ok));
 const url = process.env.SPARR_WEBHOOK_URL ?? `http://127.0.0.1:${receiver.address().port}/sparr/events`;
-const registered = await call('PUT', new URL('/v1/members/self/endpoint', conf.issuer), { url });
+const registered = await call('PUT', new URL('/v1/members/self/endpoint', hub), { url });
 webhook = new Webhook(registered.secret); // whsec_…: shown once, store it
 step('endpoint', `${url} registered; secret stored`);
 await delivered('verification');
