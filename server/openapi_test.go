@@ -1178,6 +1178,7 @@ func TestOpenAPIListsQuotaRefusals(t *testing.T) {
 			return bank.JSON(t, http.MethodPut, "/v1/members/self/endpoint", map[string]any{"url": down.URL + "/sparr/other"})
 		}},
 		{"GET /v1/members/self/endpoint", func() *hubtest.Response { return bank.Do(t, http.MethodGet, "/v1/members/self/endpoint", "", nil) }},
+		{"GET /v1/members/self", func() *hubtest.Response { return bank.Do(t, http.MethodGet, "/v1/members/self", "", nil) }},
 		{"POST /v1/members/self/endpoint/secret", func() *hubtest.Response {
 			return bank.Do(t, http.MethodPost, "/v1/members/self/endpoint/secret", "", nil)
 		}},
