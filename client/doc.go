@@ -26,7 +26,9 @@
 // short-lived bearer token for its requests and reuses it until a minute
 // before it expires, and verifies every record the hub sends against the
 // hub's published keys ([Client.Keys]), fetching them again, at most once
-// a minute, when a record names a key it does not hold.
+// a minute, when a record names a key it does not hold. [Client.Self] is
+// the call to make first: it answers what the hub knows of the member (its
+// roles, status, quotas and endpoint) once its key and bearer token verify.
 //
 // # Tokens
 //

@@ -10,6 +10,20 @@ import (
 	"github.com/sparr-dev/sparr/protocol/api"
 )
 
+// Self asks the hub what it knows of the member: its id, name, roles and
+// status, the quotas that apply to it, and its webhook endpoint if it has
+// one. It is the call to make first: an answer means the member's key and
+// bearer token verify at the hub. A suspended member gets an error
+// matching [ErrSuspended]; a key or id the hub does not hold, one matching
+// [ErrUnauthenticated], whose problem detail says what did not verify.
+func (c *Client) Self(ctx context.Context) (*api.SelfResponse, error) {
+	var a api.SelfResponse
+	if err := c.call(ctx, request{method: http.MethodGet, path: "/v1/members/self"}, &a); err != nil {
+		return nil, err
+	}
+	return &a, nil
+}
+
 // RegisterEndpoint registers url as the member's webhook endpoint, or
 // changes its URL or the events it subscribes to (none means all). A new
 // endpoint gets a signing secret, returned here only: store it, and give it

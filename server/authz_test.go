@@ -90,6 +90,7 @@ var authzTable = map[string]access{
 
 	"GET /v1/events":                        holders(flagR, suspicionR, checkR),
 	"GET /v1/snapshot":                      holders(flagR, suspicionR, checkR),
+	"GET /v1/members/self":                  holders(flagR, suspicionR, checkR, regulatorR, operatorR),
 	"PUT /v1/members/self/endpoint":         holders(flagR, suspicionR, checkR),
 	"GET /v1/members/self/endpoint":         holders(flagR, suspicionR, checkR),
 	"DELETE /v1/members/self/endpoint":      holders(flagR, suspicionR, checkR),

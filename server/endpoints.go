@@ -110,6 +110,26 @@ func (h *Hub) getEndpoint(c *gin.Context) {
 	c.JSON(http.StatusOK, api.EndpointResponse{Endpoint: v})
 }
 
+// self: GET /v1/members/self, what the hub knows of the member that asks
+// (see [decide.Decider.Self]): a member tests its bearer token with it. A
+// suspended member is refused before this, as on every route.
+func (h *Hub) self(c *gin.Context) {
+	m := member(c)
+	e, err := h.readEndpoint(c)
+	if err != nil {
+		h.internal(c, "read endpoint", err)
+		return
+	}
+	var v *api.Endpoint
+	if e != nil {
+		if v, err = h.endpointView(e); err != nil {
+			h.internal(c, "read endpoint", err)
+			return
+		}
+	}
+	c.JSON(http.StatusOK, h.decide.Self(m, v))
+}
+
 // changeEndpoint applies a change to the member's endpoint, decided by
 // change against the endpoint as stored; the change is applied to the
 // endpoint as stored at that moment (see [state.EndpointChange]), and

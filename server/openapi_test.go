@@ -535,6 +535,7 @@ func TestOpenAPISchemasMatchGoTypes(t *testing.T) {
 		{"Member", api.Member{}, false},
 		{"MemberRequest", api.MemberRequest{}, true},
 		{"MemberPatch", api.MemberPatch{}, true},
+		{"SelfResponse", api.SelfResponse{}, false},
 		{"Quotas", api.Quotas{}, true},
 		{"ReplicaChecksRequest", api.ReplicaChecksRequest{}, true},
 		{"ReplicaCheck", api.ReplicaCheck{}, true},
@@ -871,10 +872,13 @@ func TestOpenAPIDescribesAnswers(t *testing.T) {
 	ereq := map[string]any{"url": receiver.URL + "/sparr/events", "events": []string{"flag-placed", "urn:sparr:event:flag-lifted"}}
 	sentJSON("PUT /v1/members/self/endpoint", ereq)
 	expect("GET /v1/members/self/endpoint", bank.Do(t, http.MethodGet, "/v1/members/self/endpoint", "", nil), http.StatusNotFound)
+	expect("GET /v1/members/self", bank.Do(t, http.MethodGet, "/v1/members/self", "", nil), http.StatusOK)
+	expect("GET /v1/members/self", hub.Anonymous(t, http.MethodGet, "/v1/members/self", "", nil), http.StatusUnauthorized)
 	expect("PUT /v1/members/self/endpoint", bank.JSON(t, http.MethodPut, "/v1/members/self/endpoint", ereq), http.StatusCreated)
 	expect("PUT /v1/members/self/endpoint", bank.JSON(t, http.MethodPut, "/v1/members/self/endpoint", ereq), http.StatusOK)
 	expect("PUT /v1/members/self/endpoint", bank.JSON(t, http.MethodPut, "/v1/members/self/endpoint", map[string]any{"url": "https://10.1.2.3/hook"}), http.StatusUnprocessableEntity)
 	expect("GET /v1/members/self/endpoint", bank.Do(t, http.MethodGet, "/v1/members/self/endpoint", "", nil), http.StatusOK)
+	expect("GET /v1/members/self", bank.Do(t, http.MethodGet, "/v1/members/self", "", nil), http.StatusOK)
 	expect("POST /v1/members/self/endpoint/secret", bank.Do(t, http.MethodPost, "/v1/members/self/endpoint/secret", "", nil), http.StatusOK)
 	expect("POST /v1/members/self/endpoint/resume", bank.Do(t, http.MethodPost, "/v1/members/self/endpoint/resume", "", nil), http.StatusConflict)
 	expect("GET /v1/admin/endpoints", hub.Operator.Do(t, http.MethodGet, "/v1/admin/endpoints", "", nil), http.StatusOK)
@@ -1174,6 +1178,7 @@ func TestOpenAPIListsQuotaRefusals(t *testing.T) {
 			return bank.JSON(t, http.MethodPut, "/v1/members/self/endpoint", map[string]any{"url": down.URL + "/sparr/other"})
 		}},
 		{"GET /v1/members/self/endpoint", func() *hubtest.Response { return bank.Do(t, http.MethodGet, "/v1/members/self/endpoint", "", nil) }},
+		{"GET /v1/members/self", func() *hubtest.Response { return bank.Do(t, http.MethodGet, "/v1/members/self", "", nil) }},
 		{"POST /v1/members/self/endpoint/secret", func() *hubtest.Response {
 			return bank.Do(t, http.MethodPost, "/v1/members/self/endpoint/secret", "", nil)
 		}},

@@ -50,6 +50,8 @@ var (
 	recordsOf = []api.Role{api.RoleFlag, api.RoleSuspicion, api.RoleCheck}
 	logReader = []api.Role{api.RoleFlag, api.RoleSuspicion, api.RoleCheck, api.RoleRegulator, api.RoleOperator}
 	regulator = []api.Role{api.RoleRegulator}
+	// anyMember is every role: a route any active member may call.
+	anyMember = api.Roles()
 )
 
 // Routes returns every route of the API, in the order docs/openapi.yaml
@@ -81,6 +83,7 @@ func Routes() []Route {
 
 		{Method: http.MethodGet, Path: "/v1/events", Roles: recordsOf, Class: string(classReads), handle: (*Hub).events},
 		{Method: http.MethodGet, Path: "/v1/snapshot", Roles: recordsOf, Class: string(classReads), handle: (*Hub).snapshot},
+		{Method: http.MethodGet, Path: "/v1/members/self", Roles: anyMember, Class: string(classReads), handle: (*Hub).self},
 		{Method: http.MethodPut, Path: "/v1/members/self/endpoint", Roles: recordsOf, Class: string(classWrites), Action: protocol.LogEndpointRegister, handle: (*Hub).putEndpoint},
 		{Method: http.MethodGet, Path: "/v1/members/self/endpoint", Roles: recordsOf, Class: string(classReads), handle: (*Hub).getEndpoint},
 		{Method: http.MethodDelete, Path: "/v1/members/self/endpoint", Roles: recordsOf, Class: string(classWrites), handle: (*Hub).deleteEndpoint},

@@ -270,7 +270,7 @@ func (f *serveFlags) checkTimeouts(name string) error {
 		return usagef("%s: --checkpoint-interval %s: want at least 1s", name, f.checkpointInterval)
 	}
 	if f.deliveryTimeout <= 0 {
-		return usagef("%s: --delivery-timeout %s: want a positive duration such as 10s", name, f.deliveryTimeout)
+		return usagef("%s: --delivery-timeout %s: want a positive duration such as 15s", name, f.deliveryTimeout)
 	}
 	if f.retryJitter < 0 || f.retryJitter > 1 {
 		return usagef("%s: --retry-jitter %v: want a fraction from 0 (no jitter) to 1, such as 0.1", name, f.retryJitter)

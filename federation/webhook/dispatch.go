@@ -33,8 +33,9 @@ var DefaultSchedule = []time.Duration{0, 5 * time.Second, 5 * time.Minute, 30 * 
 	2 * time.Hour, 5 * time.Hour, 10 * time.Hour, 10 * time.Hour}
 
 // DefaultTimeout bounds one delivery attempt, the receiver's answer
-// included, unless the hub is configured otherwise.
-const DefaultTimeout = 10 * time.Second
+// included, unless the hub is configured otherwise: 15 seconds, the
+// Standard Webhooks recommendation, which receivers are written to.
+const DefaultTimeout = 15 * time.Second
 
 // DefaultConcurrency is how many deliveries to one endpoint are in flight
 // at once by default: one, so that each member gets its events in order.

@@ -342,6 +342,28 @@ type MemberResponse struct {
 	LogIndex uint64  `json:"log_index,omitempty"`
 }
 
+// A SelfResponse is the answer of GET /v1/members/self: what the hub
+// knows of the member that asks, and nothing of any other. It holds no
+// secret and no key: the member's keys are its own, and its endpoint's
+// secrets are shown only when they are made.
+type SelfResponse struct {
+	ID     string       `json:"id"`
+	Name   string       `json:"name"`
+	Roles  []Role       `json:"roles"`
+	Status MemberStatus `json:"status"`
+	// Quotas are the limits that apply to the member, every field set:
+	// its own where the operator gave it one, the hub's default otherwise.
+	Quotas Quotas `json:"quotas"`
+	// OwnQuotas are the quotas the operator gave the member; absent when
+	// the hub's defaults apply throughout.
+	OwnQuotas *Quotas `json:"own_quotas,omitempty"`
+	// Endpoint is the member's webhook endpoint and the state of delivery
+	// to it; absent when it has none.
+	Endpoint  *Endpoint `json:"endpoint,omitempty"`
+	CreatedAt time.Time `json:"created_at"`
+	UpdatedAt time.Time `json:"updated_at"`
+}
+
 // A MembersResponse is the answer of GET /v1/admin/members: every member,
 // ordered by id.
 type MembersResponse struct {

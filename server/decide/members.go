@@ -2,6 +2,7 @@ package decide
 
 import (
 	"encoding/json"
+	"slices"
 	"time"
 
 	"github.com/sparr-dev/sparr/protocol"
@@ -118,6 +119,20 @@ func MemberConflict(c *state.PutMember) *protocol.Problem {
 
 func noMember(id string) *protocol.Problem {
 	return problemf(protocol.ProblemNotFound, "no member %s", Quote(id))
+}
+
+// Self is what member m is shown of itself by GET /v1/members/self: its
+// id, name, roles and status, the quotas that apply to it (its own, the
+// policy's where it has none), and its endpoint e (nil: it has none). It
+// shows no key and no secret, and reads nothing of another member.
+func (d *Decider) Self(m *api.Member, e *api.Endpoint) *api.SelfResponse {
+	s := &api.SelfResponse{ID: m.ID, Name: m.Name, Roles: slices.Clone(m.Roles), Status: m.Status,
+		Quotas: d.QuotasOf(m), Endpoint: e, CreatedAt: m.CreatedAt, UpdatedAt: m.UpdatedAt}
+	if m.Quotas != nil && *m.Quotas != (api.Quotas{}) {
+		own := *m.Quotas
+		s.OwnQuotas = &own
+	}
+	return s
 }
 
 // Operator decides the operator member at the hub's start: created on the

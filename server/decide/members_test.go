@@ -104,3 +104,47 @@ func attr(attrs []protocol.LogAttr, key string) (string, bool) {
 	}
 	return "", false
 }
+
+// TestSelf: a member is shown the quotas that apply to it, each its own
+// where it has one and the policy's otherwise, its own quotas apart, and
+// no key; an empty set of own quotas is none.
+func TestSelf(t *testing.T) {
+	defaults := api.Quotas{TokensPerSecond: 10, TokensPerDay: 50_000, StoredBytesPerDay: 1 << 20}
+	d := decider(t, decide.Policy{Quotas: defaults})
+	for _, tc := range []struct {
+		name      string
+		own       *api.Quotas
+		want      api.Quotas
+		wantOwn   *api.Quotas
+		endpoint  *api.Endpoint
+		wantPoint bool
+	}{
+		{name: "defaults", want: defaults},
+		{name: "empty own quotas", own: &api.Quotas{}, want: defaults},
+		{name: "one of its own", own: &api.Quotas{TokensPerDay: 7}, want: api.Quotas{TokensPerSecond: 10, TokensPerDay: 7, StoredBytesPerDay: 1 << 20}, wantOwn: &api.Quotas{TokensPerDay: 7}},
+		{name: "all its own", own: &api.Quotas{TokensPerSecond: 1, TokensPerDay: 2, StoredBytesPerDay: 3}, want: api.Quotas{TokensPerSecond: 1, TokensPerDay: 2, StoredBytesPerDay: 3}, wantOwn: &api.Quotas{TokensPerSecond: 1, TokensPerDay: 2, StoredBytesPerDay: 3}},
+		{name: "with an endpoint", endpoint: &api.Endpoint{Member: "bank-a", Status: api.EndpointActive}, want: defaults, wantPoint: true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			m := &api.Member{ID: "bank-a", Name: "Bank A AB", Roles: []api.Role{api.RoleCheck, api.RoleFlag}, JWKS: keySetJSON(t),
+				Status: api.MemberActive, Quotas: tc.own, CreatedAt: now, UpdatedAt: now}
+			s := d.Self(m, tc.endpoint)
+			if s.ID != m.ID || s.Name != m.Name || !slices.Equal(s.Roles, m.Roles) || s.Status != m.Status || !s.CreatedAt.Equal(now) || !s.UpdatedAt.Equal(now) {
+				t.Errorf("got %+v, want the member's id, name, roles, status and times", s)
+			}
+			if s.Quotas != tc.want {
+				t.Errorf("got quotas %+v, want %+v", s.Quotas, tc.want)
+			}
+			if (s.OwnQuotas == nil) != (tc.wantOwn == nil) || s.OwnQuotas != nil && *s.OwnQuotas != *tc.wantOwn {
+				t.Errorf("got own quotas %+v, want %+v", s.OwnQuotas, tc.wantOwn)
+			}
+			if (s.Endpoint != nil) != tc.wantPoint {
+				t.Errorf("got endpoint %+v, want one: %v", s.Endpoint, tc.wantPoint)
+			}
+			s.Roles[0] = api.RoleOperator
+			if m.Roles[0] != api.RoleCheck {
+				t.Errorf("changing the answer's roles changed the member's: got %v", m.Roles)
+			}
+		})
+	}
+}
