@@ -32,7 +32,7 @@ type metrics struct {
 	hubErrors    prometheus.Counter
 }
 
-func newMetrics(reg *prometheus.Registry) (*metrics, error) {
+func newMetrics(reg *prometheus.Registry, build Build) (*metrics, error) {
 	m := &metrics{
 		requests: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "sparr_http_requests_total", Help: "HTTP requests by route, method and status.",
@@ -73,7 +73,16 @@ func newMetrics(reg *prometheus.Registry) (*metrics, error) {
 			Name: "sparr_delivery_hub_errors_total", Help: "Deliveries the hub could not sign: its own failure, not the receiver's; no attempt was made and the delivery stays queued.",
 		}),
 	}
-	for _, c := range []prometheus.Collector{m.requests, m.latency, m.rateLimited, m.apply, m.commit, m.batch, m.tokens, m.quotaRefused, m.deliveries, m.deliveryLat, m.hubErrors,
+	revision := build.Revision
+	if build.Modified {
+		revision += "-modified"
+	}
+	info := prometheus.NewGauge(prometheus.GaugeOpts{
+		Name: "sparr_build_info", Help: "The hub's build: always 1, its labels the release, the Go version and the VCS revision (empty if the build recorded none; -modified for a build from uncommitted changes).",
+		ConstLabels: prometheus.Labels{"version": build.Version, "goversion": build.GoVersion, "revision": revision},
+	})
+	info.Set(1)
+	for _, c := range []prometheus.Collector{info, m.requests, m.latency, m.rateLimited, m.apply, m.commit, m.batch, m.tokens, m.quotaRefused, m.deliveries, m.deliveryLat, m.hubErrors,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{})} {
 		if err := reg.Register(c); err != nil {
 			return nil, err

@@ -3,6 +3,7 @@ package server_test
 import (
 	"fmt"
 	"net/http"
+	"runtime"
 	"testing"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -51,5 +52,23 @@ func TestMetricLabelsAreBounded(t *testing.T) {
 	}
 	if len(methods) != 2 || !methods["other"] || !methods[http.MethodGet] {
 		t.Errorf("got %d method labels, want 2 (GET and other)", len(methods))
+	}
+}
+
+// TestBuildInfo: sparr_build_info is 1, labelled with the build the hub
+// is given, and with the binary's own when it is given none.
+func TestBuildInfo(t *testing.T) {
+	build := server.Build{Version: "v1.2.3", Revision: "0123456789abcdef", Modified: true, GoVersion: "go1.26.0"}
+	hub := hubtest.Start(t, hubtest.Options{Configure: func(c *server.Config) { c.Build = build }})
+	series := `sparr_build_info{goversion="go1.26.0",revision="0123456789abcdef-modified",version="v1.2.3"}`
+	if got := metricValue(t, hub, series); got != 1 {
+		t.Errorf("got %s = %v, want 1", series, got)
+	}
+
+	hub = hubtest.Start(t, hubtest.Options{})
+	own := server.ReadBuild("")
+	series = fmt.Sprintf(`sparr_build_info{goversion=%q,revision=%q,version=%q}`, runtime.Version(), own.Revision, own.Version)
+	if got := metricValue(t, hub, series); got != 1 {
+		t.Errorf("got %s = %v, want 1", series, got)
 	}
 }

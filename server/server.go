@@ -113,6 +113,9 @@ type Config struct {
 	Now func() time.Time
 	// Registry receives the hub's metrics; nil makes a new one.
 	Registry *prometheus.Registry
+	// Build is the binary's build, exported as sparr_build_info; a zero
+	// Build means ReadBuild("").
+	Build Build
 	// AllowInsecureURLs lets member key sets be fetched over plain HTTP
 	// (development and tests only).
 	AllowInsecureURLs bool
@@ -205,6 +208,9 @@ func New(cfg Config) (*Hub, error) {
 	if cfg.Registry == nil {
 		cfg.Registry = prometheus.NewRegistry()
 	}
+	if cfg.Build == (Build{}) {
+		cfg.Build = ReadBuild("")
+	}
 	if cfg.JobInterval == 0 {
 		cfg.JobInterval = DefaultJobInterval
 	}
@@ -238,7 +244,7 @@ func New(cfg Config) (*Hub, error) {
 	}
 	h.members = members.NewKeys(members.KeysConfig{Directory: cfg.Store, HTTPClient: jwksClient, Now: cfg.Now})
 	var err error
-	if h.metrics, err = newMetrics(cfg.Registry); err != nil {
+	if h.metrics, err = newMetrics(cfg.Registry, cfg.Build); err != nil {
 		return nil, err
 	}
 	cfg.Store.OnCommit(h.metrics.observeCommit)

@@ -511,6 +511,7 @@ func (f *serveFlags) startHub(issuer string, st *store.Store, keys *keyring.Keys
 		Delivery:           server.Delivery{Timeout: f.deliveryTimeout, Concurrency: f.deliveryConcurrency, Schedule: f.retrySchedule, Jitter: &f.retryJitter},
 		CheckpointInterval: f.checkpointInterval,
 		ClockSkew:          skewOption(f.clockSkew),
+		Build:              server.ReadBuild(version),
 	})
 	if err != nil {
 		return nil, fmt.Errorf("start the hub: %w", err)
