@@ -139,6 +139,33 @@ func (q *queueCollector) Collect(ch chan<- prometheus.Metric) {
 	ch <- prometheus.MustNewConstMetric(pausedDesc, prometheus.GaugeValue, float64(paused))
 }
 
+// logCollector reports, at each scrape, the exchange log's size (its
+// bucket's sequence, one short read) and the latest checkpoint the hub
+// signed, which it keeps in memory.
+type logCollector struct{ hub *Hub }
+
+var (
+	logEntriesDesc        = prometheus.NewDesc("sparr_log_entries", "Entries in the exchange log.", nil, nil)
+	checkpointEntriesDesc = prometheus.NewDesc("sparr_checkpoint_entries", "Exchange-log entries the latest signed checkpoint covers.", nil, nil)
+	checkpointAgeDesc     = prometheus.NewDesc("sparr_checkpoint_age_seconds", "Seconds since the latest checkpoint was signed (for one signed before the hub started, since the newest entry it covers). A checkpoint is signed only when the log has grown.", nil, nil)
+)
+
+func (l *logCollector) Describe(ch chan<- *prometheus.Desc) {
+	ch <- logEntriesDesc
+	ch <- checkpointEntriesDesc
+	ch <- checkpointAgeDesc
+}
+
+func (l *logCollector) Collect(ch chan<- prometheus.Metric) {
+	if n, err := l.hub.store.LogSize(); err == nil {
+		ch <- prometheus.MustNewConstMetric(logEntriesDesc, prometheus.GaugeValue, float64(n))
+	}
+	if cp := l.hub.latestCheckpoint(); !cp.SignedAt.IsZero() {
+		ch <- prometheus.MustNewConstMetric(checkpointEntriesDesc, prometheus.GaugeValue, float64(cp.Entries))
+		ch <- prometheus.MustNewConstMetric(checkpointAgeDesc, prometheus.GaugeValue, max(l.hub.now().Sub(cp.SignedAt).Seconds(), 0))
+	}
+}
+
 func promhttpHandler(reg *prometheus.Registry) http.Handler {
 	return promhttp.HandlerFor(reg, promhttp.HandlerOpts{})
 }

@@ -5,9 +5,12 @@ import (
 	"net/http"
 	"runtime"
 	"testing"
+	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/sparr-dev/sparr/protocol"
+	"github.com/sparr-dev/sparr/protocol/api"
 	"github.com/sparr-dev/sparr/server"
 	"github.com/sparr-dev/sparr/server/hubtest"
 )
@@ -71,4 +74,59 @@ func TestBuildInfo(t *testing.T) {
 	if got := metricValue(t, hub, series); got != 1 {
 		t.Errorf("got %s = %v, want 1", series, got)
 	}
+}
+
+// TestLogMetrics: sparr_log_entries is the exchange log's size at each
+// scrape; sparr_checkpoint_entries and sparr_checkpoint_age_seconds follow
+// the latest checkpoint the hub signed, and a restarted hub dates the
+// checkpoint it finds by the newest entry it covers.
+func TestLogMetrics(t *testing.T) {
+	clock := hubtest.NewClock(time.Now().UTC().Truncate(time.Second))
+	hub := hubtest.Start(t, hubtest.Options{Clock: clock})
+	bank := hub.AddMember(t, "bank-a", api.RoleFlag)
+	place(t, bank, bank.Tokenize(t, protocol.TypeEmail, "log-metrics@example.se")[0])
+	if _, err := hub.PublishCheckpoint(); err != nil {
+		t.Fatal(err)
+	}
+	place(t, bank, bank.Tokenize(t, protocol.TypeEmail, "log-metrics-2@example.se")[0])
+	clock.Advance(90 * time.Second)
+
+	check := func(when string, age float64) {
+		t.Helper()
+		size, err := hub.Store.LogSize()
+		if err != nil {
+			t.Fatal(err)
+		}
+		_, covered, err := hub.Store.Checkpoint()
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, m := range []struct {
+			series string
+			want   float64
+		}{
+			{"sparr_log_entries", float64(size)},
+			{"sparr_checkpoint_entries", float64(covered)},
+			{"sparr_checkpoint_age_seconds", age},
+		} {
+			if got := metricValue(t, hub, m.series); got != m.want {
+				t.Errorf("%s: got %s = %v, want %v", when, m.series, got, m.want)
+			}
+		}
+	}
+	check("a placement after the checkpoint", 90)
+
+	if _, err := hub.PublishCheckpoint(); err != nil {
+		t.Fatal(err)
+	}
+	clock.Advance(5 * time.Second)
+	check("5 s after a checkpoint", 5)
+
+	// Restarted, with the log unchanged: no new checkpoint is signed, and
+	// the one found is dated by its newest entry.
+	entries := hub.LogEntries(t)
+	newest := entries[len(entries)-1].Time
+	clock.Advance(time.Hour)
+	hub.Restart(t)
+	check("after a restart", hub.Now().Sub(newest).Seconds())
 }

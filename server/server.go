@@ -167,6 +167,9 @@ type Hub struct {
 
 	dispatcher *webhook.Dispatcher
 
+	checkpointMu sync.Mutex
+	checkpoint   publishedCheckpoint
+
 	stop     chan struct{}
 	stopOnce sync.Once
 	jobs     sync.WaitGroup
@@ -248,8 +251,10 @@ func New(cfg Config) (*Hub, error) {
 		return nil, err
 	}
 	cfg.Store.OnCommit(h.metrics.observeCommit)
-	if err := cfg.Registry.Register(&queueCollector{store: cfg.Store}); err != nil {
-		return nil, err
+	for _, c := range []prometheus.Collector{&queueCollector{store: cfg.Store}, &logCollector{hub: h}} {
+		if err := cfg.Registry.Register(c); err != nil {
+			return nil, err
+		}
 	}
 	client := cfg.Delivery.Client
 	if client == nil {
