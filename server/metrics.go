@@ -8,6 +8,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
+	"github.com/sparr-dev/sparr/federation/webhook"
 	"github.com/sparr-dev/sparr/protocol/api"
 	"github.com/sparr-dev/sparr/server/store"
 )
@@ -28,8 +29,8 @@ type metrics struct {
 	tokens       *prometheus.CounterVec
 	quotaRefused *prometheus.CounterVec
 	deliveries   *prometheus.CounterVec
-	deliveryLat  prometheus.Histogram
-	hubErrors    prometheus.Counter
+	deliveryLat  *prometheus.HistogramVec
+	hubErrors    *prometheus.CounterVec
 }
 
 func newMetrics(reg *prometheus.Registry, build Build) (*metrics, error) {
@@ -63,15 +64,15 @@ func newMetrics(reg *prometheus.Registry, build Build) (*metrics, error) {
 			Name: "sparr_quota_refused_total", Help: "Requests refused by a member's quota, by member and quota (token-rate, tokens-per-day, stored-bytes-per-day).",
 		}, []string{"member", "quota"}),
 		deliveries: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "sparr_deliveries_total", Help: "Webhook delivery attempts by outcome (delivered, failed, dead-lettered, gone; skipped: record erased before it went out).",
-		}, []string{"outcome"}),
-		deliveryLat: prometheus.NewHistogram(prometheus.HistogramOpts{
-			Name: "sparr_delivery_duration_seconds", Help: "Time from sending a delivery to the receiver's answer.",
+			Name: "sparr_deliveries_total", Help: "Webhook delivery attempts by member and outcome (delivered; failed, to be retried or, its schedule run out, pausing the endpoint; dead-lettered; gone, disabling the endpoint; skipped: record erased before it went out, no attempt made).",
+		}, []string{"member", "outcome"}),
+		deliveryLat: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name: "sparr_delivery_duration_seconds", Help: "Time from sending a delivery to the receiver's answer, or to giving up on one, by member.",
 			Buckets: []float64{.001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10},
-		}),
-		hubErrors: prometheus.NewCounter(prometheus.CounterOpts{
-			Name: "sparr_delivery_hub_errors_total", Help: "Deliveries the hub could not sign: its own failure, not the receiver's; no attempt was made and the delivery stays queued.",
-		}),
+		}, []string{"member"}),
+		hubErrors: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "sparr_delivery_hub_errors_total", Help: "The hub's own delivery failures, not the receiver's, by member and stage (sign: a delivery it could not sign, not attempted and still queued; store: its outbox it could not read or record in). The member's deliveries wait and are tried again.",
+		}, []string{"member", "stage"}),
 	}
 	revision := build.Revision
 	if build.Modified {
@@ -96,17 +97,22 @@ func (m *metrics) observeCommit(commands int, took time.Duration) {
 	m.batch.Observe(float64(commands))
 }
 
-// Attempted counts a delivery attempt (webhook.Observer). A delivery the
-// hub could not sign was not attempted, and is counted apart: it is the
-// hub's failure, not a receiver's.
-func (m *metrics) Attempted(_ string, outcome string, latency time.Duration) {
-	if outcome == "hub-error" {
-		m.hubErrors.Inc()
-		return
+// Attempted counts a delivery attempt (webhook.Observer) and, when one
+// was made, its latency.
+func (m *metrics) Attempted(member, outcome string, latency time.Duration) {
+	m.deliveries.WithLabelValues(member, outcome).Inc()
+	if outcome != "skipped" {
+		m.deliveryLat.WithLabelValues(member).Observe(latency.Seconds())
 	}
-	m.deliveries.WithLabelValues(outcome).Inc()
-	m.deliveryLat.Observe(latency.Seconds())
 }
+
+// HubFailed counts the hub's own delivery failures (webhook.Observer),
+// apart from the receivers'.
+func (m *metrics) HubFailed(member, stage string) {
+	m.hubErrors.WithLabelValues(member, stage).Inc()
+}
+
+var _ webhook.Observer = (*metrics)(nil)
 
 // queueCollector reports, at each scrape, every endpoint's backlog and
 // how many endpoints are paused.

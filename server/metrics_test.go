@@ -130,3 +130,106 @@ func TestLogMetrics(t *testing.T) {
 	hub.Restart(t)
 	check("after a restart", hub.Now().Sub(newest).Seconds())
 }
+
+// waitMetric waits until series reaches at least want, and returns it.
+func waitMetric(t *testing.T, hub *hubtest.Hub, series string, want float64) float64 {
+	t.Helper()
+	deadline := time.Now().Add(wait)
+	for {
+		got := metricValue(t, hub, series)
+		if got >= want {
+			return got
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("got %s = %v after %s, want at least %v", series, got, wait, want)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+// TestDeliveryMetricsPerMember: each member's delivery attempts are
+// counted by outcome, and timed, under its own id: a receiver that
+// accepts everything shows only deliveries, one that fails after its
+// verification only failures after it, one attempt timed for each.
+func TestDeliveryMetricsPerMember(t *testing.T) {
+	hub := hubtest.Start(t, hubtest.Options{Delivery: fast})
+	origin := hub.AddMember(t, "bank-origin", api.RoleFlag)
+	good, bad := hub.AddMember(t, "bank-good", api.RoleCheck), hub.AddMember(t, "bank-bad", api.RoleCheck)
+	rg, rb := hub.NewReceiver(t, good), hub.NewReceiver(t, bad)
+	rb.Behave(func(n int, w http.ResponseWriter, _ *http.Request) bool {
+		if n == 1 {
+			return false // the verification event is accepted
+		}
+		w.WriteHeader(http.StatusServiceUnavailable)
+		return true
+	})
+	for _, r := range []*hubtest.Receiver{rg, rb} {
+		r.Register(t)
+		r.WaitEvent(t, wait, protocol.EventVerification)
+	}
+	place(t, origin, origin.Tokenize(t, protocol.TypeEmail, "per-member@example.se")[0])
+	rg.WaitEvent(t, wait, protocol.EventFlagPlaced)
+	waitEndpoint(t, bad, "paused", func(e api.Endpoint) bool { return e.Status == api.EndpointPaused })
+	waitMetric(t, hub, `sparr_deliveries_total{member="bank-good",outcome="delivered"}`, 2)
+
+	attempts := 1 + len(fast.Schedule) // the first and every retry
+	for _, m := range []struct {
+		series string
+		want   float64
+	}{
+		{`sparr_deliveries_total{member="bank-good",outcome="delivered"}`, float64(rg.Requests())},
+		{`sparr_deliveries_total{member="bank-good",outcome="failed"}`, 0},
+		{`sparr_delivery_duration_seconds_count{member="bank-good"}`, float64(rg.Requests())},
+		{`sparr_deliveries_total{member="bank-bad",outcome="delivered"}`, 1},
+		{`sparr_deliveries_total{member="bank-bad",outcome="failed"}`, float64(attempts)},
+		{`sparr_delivery_duration_seconds_count{member="bank-bad"}`, float64(1 + attempts)},
+		{`sparr_delivery_hub_errors_total{member="bank-bad",stage="store"}`, 0},
+	} {
+		if got := metricValue(t, hub, m.series); got != m.want {
+			t.Errorf("got %s = %v, want %v", m.series, got, m.want)
+		}
+	}
+	if n := rb.Requests(); n != 1+attempts {
+		t.Errorf("got %d requests at the failing receiver, want %d", n, 1+attempts)
+	}
+}
+
+// TestDeliveryStoreFailureIsTheHubs: a delivery the receiver accepted but
+// the hub could not record (its store is gone) is counted as delivered
+// and, apart, as the hub's own failure at the store stage; never as the
+// receiver's failure.
+func TestDeliveryStoreFailureIsTheHubs(t *testing.T) {
+	hub := hubtest.Start(t, hubtest.Options{Delivery: fast})
+	origin := hub.AddMember(t, "bank-origin", api.RoleFlag)
+	m := hub.AddMember(t, "bank-b", api.RoleCheck)
+	r := hub.NewReceiver(t, m)
+	r.Register(t)
+	r.WaitEvent(t, wait, protocol.EventVerification)
+	waitEndpoint(t, m, "verified", func(e api.Endpoint) bool { return e.Status == api.EndpointActive })
+
+	arrived, release := make(chan struct{}), make(chan struct{})
+	r.Behave(func(n int, _ http.ResponseWriter, _ *http.Request) bool {
+		if n == 2 {
+			close(arrived)
+			<-release
+		}
+		return false
+	})
+	place(t, origin, origin.Tokenize(t, protocol.TypeEmail, "unrecorded@example.se")[0])
+	select {
+	case <-arrived:
+	case <-time.After(wait):
+		t.Fatal("the placement was not delivered")
+	}
+	if err := hub.Store.Close(); err != nil {
+		t.Fatal(err)
+	}
+	close(release)
+	waitMetric(t, hub, `sparr_delivery_hub_errors_total{member="bank-b",stage="store"}`, 1)
+	if got := metricValue(t, hub, `sparr_deliveries_total{member="bank-b",outcome="failed"}`); got != 0 {
+		t.Errorf("got %v failed deliveries counted, want 0: the receiver did not fail", got)
+	}
+	if got := metricValue(t, hub, `sparr_deliveries_total{member="bank-b",outcome="delivered"}`); got != 2 {
+		t.Errorf("got %v deliveries counted, want 2: the verification and the placement", got)
+	}
+}
