@@ -2,8 +2,10 @@ package server_test
 
 import (
 	"fmt"
+	"maps"
 	"net/http"
 	"runtime"
+	"slices"
 	"testing"
 	"time"
 
@@ -231,5 +233,49 @@ func TestDeliveryStoreFailureIsTheHubs(t *testing.T) {
 	}
 	if got := metricValue(t, hub, `sparr_deliveries_total{member="bank-b",outcome="delivered"}`); got != 2 {
 		t.Errorf("got %v deliveries counted, want 2: the verification and the placement", got)
+	}
+}
+
+// TestRouteLabelsAreOpenAPIPaths: the route label is the route's path as
+// docs/openapi.yaml writes it, "/v1/flags/{id}" rather than gin's
+// "/v1/flags/:id", and every path no route serves is "unmatched".
+func TestRouteLabelsAreOpenAPIPaths(t *testing.T) {
+	reg := prometheus.NewRegistry()
+	hub := hubtest.Start(t, hubtest.Options{Configure: func(c *server.Config) { c.Registry = reg }})
+	bank := hub.AddMember(t, "bank-a", api.RoleFlag)
+	bank.Do(t, http.MethodGet, "/v1/flags/no-such-flag", "", nil)
+	bank.Do(t, http.MethodGet, "/v1/flags/no-such-flag/nor-this", "", nil)
+	hub.Anonymous(t, http.MethodGet, "/v1/flags/:id", "", nil)
+
+	known := map[string]bool{"unmatched": true}
+	for _, r := range server.Routes() {
+		known[r.OpenAPIPath()] = true
+	}
+	families, err := reg.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	routes := map[string]bool{}
+	for _, f := range families {
+		if f.GetName() != "sparr_http_requests_total" && f.GetName() != "sparr_http_request_duration_seconds" {
+			continue
+		}
+		for _, m := range f.GetMetric() {
+			for _, l := range m.GetLabel() {
+				if l.GetName() == "route" {
+					routes[l.GetValue()] = true
+				}
+			}
+		}
+	}
+	for r := range routes {
+		if !known[r] {
+			t.Errorf("got the route label %q, want a path of docs/openapi.yaml or unmatched", r)
+		}
+	}
+	for _, want := range []string{"/v1/flags/{id}", "unmatched"} {
+		if !routes[want] {
+			t.Errorf("got route labels %v, want %q among them", slices.Sorted(maps.Keys(routes)), want)
+		}
 	}
 }
