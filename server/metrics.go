@@ -173,5 +173,5 @@ func (l *logCollector) Collect(ch chan<- prometheus.Metric) {
 }
 
 func promhttpHandler(reg *prometheus.Registry) http.Handler {
-	return promhttp.HandlerFor(reg, promhttp.HandlerOpts{})
+	return promhttp.HandlerFor(reg, promhttp.HandlerOpts{EnableOpenMetrics: true})
 }

@@ -4,8 +4,10 @@ import (
 	"fmt"
 	"maps"
 	"net/http"
+	"net/http/httptest"
 	"runtime"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -276,6 +278,32 @@ func TestRouteLabelsAreOpenAPIPaths(t *testing.T) {
 	for _, want := range []string{"/v1/flags/{id}", "unmatched"} {
 		if !routes[want] {
 			t.Errorf("got route labels %v, want %q among them", slices.Sorted(maps.Keys(routes)), want)
+		}
+	}
+}
+
+// TestMetricsOpenMetrics: a scraper that asks for OpenMetrics gets it,
+// ended by "# EOF"; one that does not gets the Prometheus text format.
+func TestMetricsOpenMetrics(t *testing.T) {
+	hub := hubtest.Start(t, hubtest.Options{})
+	for _, tc := range []struct {
+		accept, contentType string
+		eof                 bool
+	}{
+		{"application/openmetrics-text;version=1.0.0,text/plain;version=0.0.4;q=0.5", "application/openmetrics-text", true},
+		{"", "text/plain", false},
+	} {
+		rec := httptest.NewRecorder()
+		req := httptest.NewRequest(http.MethodGet, "/metrics", nil)
+		if tc.accept != "" {
+			req.Header.Set("Accept", tc.accept)
+		}
+		hub.MetricsHandler().ServeHTTP(rec, req)
+		if ct := rec.Header().Get("Content-Type"); !strings.HasPrefix(ct, tc.contentType) {
+			t.Errorf("Accept %q: got Content-Type %q, want %s", tc.accept, ct, tc.contentType)
+		}
+		if eof := strings.HasSuffix(rec.Body.String(), "# EOF\n"); eof != tc.eof {
+			t.Errorf("Accept %q: got a body ending in # EOF %v, want %v", tc.accept, eof, tc.eof)
 		}
 	}
 }
