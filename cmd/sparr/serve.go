@@ -101,6 +101,7 @@ func runServe(ctx context.Context, e *env, name string, args []string) error {
 	fs.BoolVar(&f.insecureHTTP, "insecure-http", false, "serve plain HTTP (behind a TLS-terminating proxy only)")
 	fs.BoolVar(&f.dev, "dev", false, "development hub: keys created on first start, plain HTTP on loopback only, member key URLs over http allowed")
 	fs.StringVar(&f.metricsAddr, "metrics-addr", "127.0.0.1:9464", "`ADDR` to serve GET /metrics on, apart from the API; empty or off disables it")
+	fs.note("metrics-addr", "127.0.0.1:9464, or a free loopback port with --dev")
 	fs.IntVar(&f.standardDays, "standard-flag-days", inDays(policy.StandardFlag), "`DAYS` a standard flag lasts, and the longest a member may ask for")
 	fs.IntVar(&f.maxExtDays, "max-extended-flag-days", inDays(policy.MaxExtendedFlag), "longest extended flag, in `DAYS`")
 	fs.DurationVar(&f.maxThaw, "max-thaw", policy.MaxThaw, "longest thaw window, a `DURATION`")
@@ -140,6 +141,11 @@ func runServe(ctx context.Context, e *env, name string, args []string) error {
 	}
 	if err := noArgs(name, args); err != nil {
 		return err
+	}
+	if f.dev && !fs.given("metrics-addr") {
+		// A free loopback port, so that development hubs run side by
+		// side; serve prints where.
+		f.metricsAddr = "127.0.0.1:0"
 	}
 	if err := f.check(name); err != nil {
 		return err
