@@ -2,6 +2,7 @@ package server
 
 import (
 	"net/http"
+	"sync"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -31,6 +32,8 @@ type metrics struct {
 	deliveries   *prometheus.CounterVec
 	deliveryLat  *prometheus.HistogramVec
 	hubErrors    *prometheus.CounterVec
+
+	watched sync.Map // member id → true, once its delivery series exist
 }
 
 func newMetrics(reg *prometheus.Registry, build Build) (*metrics, error) {
@@ -83,6 +86,9 @@ func newMetrics(reg *prometheus.Registry, build Build) (*metrics, error) {
 		ConstLabels: prometheus.Labels{"version": build.Version, "goversion": build.GoVersion, "revision": revision},
 	})
 	info.Set(1)
+	for _, class := range []rateClass{classTokens, classWrites, classChecks, classReads} {
+		m.rateLimited.WithLabelValues(string(class))
+	}
 	for _, c := range []prometheus.Collector{info, m.requests, m.latency, m.rateLimited, m.apply, m.commit, m.batch, m.tokens, m.quotaRefused, m.deliveries, m.deliveryLat, m.hubErrors,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{})} {
 		if err := reg.Register(c); err != nil {
@@ -95,6 +101,25 @@ func newMetrics(reg *prometheus.Registry, build Build) (*metrics, error) {
 func (m *metrics) observeCommit(commands int, took time.Duration) {
 	m.commit.Observe(took.Seconds())
 	m.batch.Observe(float64(commands))
+}
+
+// deliveryOutcomes are the outcomes of attempts made (webhook.Observer).
+var deliveryOutcomes = []string{"delivered", "failed", "dead-lettered", "gone"}
+
+// watch makes a member's delivery series exist, at zero, once it has an
+// endpoint: so that the first failure shows as a rise (increase and rate
+// see nothing of a series that appears already counting), and an alert
+// on one can fire.
+func (m *metrics) watch(member string) {
+	if _, seen := m.watched.LoadOrStore(member, true); seen {
+		return
+	}
+	for _, o := range deliveryOutcomes {
+		m.deliveries.WithLabelValues(member, o)
+	}
+	for _, stage := range []string{webhook.HubSign, webhook.HubStore} {
+		m.hubErrors.WithLabelValues(member, stage)
+	}
 }
 
 // Attempted counts a delivery attempt (webhook.Observer) and, when one

@@ -307,3 +307,53 @@ func TestMetricsOpenMetrics(t *testing.T) {
 		}
 	}
 }
+
+// hasSeries reports whether the hub's /metrics has the series, whatever
+// its value.
+func hasSeries(t *testing.T, hub *hubtest.Hub, series string) bool {
+	t.Helper()
+	rec := httptest.NewRecorder()
+	hub.MetricsHandler().ServeHTTP(rec, httptest.NewRequest(http.MethodGet, "/metrics", nil))
+	for line := range strings.SplitSeq(rec.Body.String(), "\n") {
+		if strings.HasPrefix(line, series+" ") {
+			return true
+		}
+	}
+	return false
+}
+
+// TestAlertableSeriesStartAtZero: the series an alert watches for a rise
+// exist at zero before the first event, so that the first one shows as a
+// rise: every rate class's refusals from the start, and a member's
+// failures and the hub's own failures from its endpoint's registration,
+// and again after a restart.
+func TestAlertableSeriesStartAtZero(t *testing.T) {
+	hub := hubtest.Start(t, hubtest.Options{})
+	for _, class := range []string{"tokens", "writes", "checks", "reads"} {
+		if series := fmt.Sprintf(`sparr_rate_limited_total{class=%q}`, class); !hasSeries(t, hub, series) {
+			t.Errorf("got no %s, want it at 0", series)
+		}
+	}
+	m := hub.AddMember(t, "bank-b", api.RoleCheck)
+	series := []string{
+		`sparr_deliveries_total{member="bank-b",outcome="failed"}`,
+		`sparr_deliveries_total{member="bank-b",outcome="gone"}`,
+		`sparr_delivery_hub_errors_total{member="bank-b",stage="sign"}`,
+		`sparr_delivery_hub_errors_total{member="bank-b",stage="store"}`,
+	}
+	if hasSeries(t, hub, series[0]) {
+		t.Errorf("got %s before bank-b has an endpoint, want none", series[0])
+	}
+	r := hub.NewReceiver(t, m)
+	r.Register(t)
+	for _, restarted := range []bool{false, true} {
+		if restarted {
+			hub.Restart(t)
+		}
+		for _, s := range series {
+			if !hasSeries(t, hub, s) {
+				t.Errorf("restarted %v: got no %s, want it at 0", restarted, s)
+			}
+		}
+	}
+}

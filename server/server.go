@@ -296,6 +296,13 @@ func (h *Hub) Start() error {
 	if _, err := h.PublishCheckpoint(); err != nil {
 		return fmt.Errorf("publish checkpoint: %w", err)
 	}
+	eps, err := h.store.Endpoints()
+	if err != nil {
+		return fmt.Errorf("read endpoints: %w", err)
+	}
+	for _, e := range eps {
+		h.metrics.watch(e.Member)
+	}
 	if err := h.dispatcher.Start(); err != nil {
 		return err
 	}
