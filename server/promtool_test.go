@@ -55,18 +55,26 @@ func liveMetrics(t *testing.T) []byte {
 	return body
 }
 
-// TestPromtoolChecksMetrics pipes a live hub's /metrics to promtool check
-// metrics, Prometheus's own linter of metric names, types, help and
-// units. Without promtool on PATH it is skipped, unless
-// SPARR_REQUIRE_PROMTOOL=1 (as in CI, which installs it).
-func TestPromtoolChecksMetrics(t *testing.T) {
+// needPromtool returns promtool's path, or skips the test without it on
+// PATH, unless SPARR_REQUIRE_PROMTOOL=1 (as in CI, which installs it).
+func needPromtool(t *testing.T) string {
+	t.Helper()
 	promtool, err := exec.LookPath("promtool")
 	if err != nil {
 		if os.Getenv("SPARR_REQUIRE_PROMTOOL") == "1" {
 			t.Fatal("promtool is not on PATH and SPARR_REQUIRE_PROMTOOL=1: install it (Debian package prometheus; .ci/run does)")
 		}
-		t.Skip("promtool is not on PATH: install it (Debian package prometheus) to lint /metrics, or set SPARR_REQUIRE_PROMTOOL=1 to fail without it")
+		t.Skip("promtool is not on PATH: install it (Debian package prometheus) to run this check, or set SPARR_REQUIRE_PROMTOOL=1 to fail without it")
 	}
+	return promtool
+}
+
+// TestPromtoolChecksMetrics pipes a live hub's /metrics to promtool check
+// metrics, Prometheus's own linter of metric names, types, help and
+// units. Without promtool on PATH it is skipped, unless
+// SPARR_REQUIRE_PROMTOOL=1 (as in CI, which installs it).
+func TestPromtoolChecksMetrics(t *testing.T) {
+	promtool := needPromtool(t)
 	body := liveMetrics(t)
 	cmd := exec.Command(promtool, "check", "metrics")
 	cmd.Stdin = bytes.NewReader(body)
