@@ -125,6 +125,9 @@ func TestLogMetrics(t *testing.T) {
 	}
 	clock.Advance(5 * time.Second)
 	check("5 s after a checkpoint", 5)
+	if got, want := metricValue(t, hub, "sparr_checkpoint_entries"), metricValue(t, hub, "sparr_log_entries"); got != want {
+		t.Errorf("got sparr_checkpoint_entries = %v after a checkpoint, want the log's %v", got, want)
+	}
 
 	// Restarted, with the log unchanged: no new checkpoint is signed, and
 	// the one found is dated by its newest entry.
