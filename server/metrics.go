@@ -15,11 +15,13 @@ import (
 )
 
 // metrics are the hub's Prometheus series. None carries an identifier, a
-// token or a member's request content; labels are routes, methods, status
-// codes, rate classes, identifier types, quotas and member ids, each from
-// a bounded set the hub chooses (a method the API does not use is "other",
-// see [methodLabel]; an unknown path is the route "unmatched"; a member id
-// is a registered member's, never one taken from a request).
+// token, a URL or a member's request content; labels are routes (as
+// docs/openapi.yaml writes them), methods, status codes, rate classes,
+// identifier types, quotas, delivery outcomes and stages of the hub's own
+// failures, and member ids, each from a bounded set the hub chooses (a
+// method the API does not use is "other", see [methodLabel]; a path no
+// route serves is the route "unmatched", see [routeLabel]; a member id is
+// a registered member's, never one taken from a request).
 type metrics struct {
 	requests     *prometheus.CounterVec
 	latency      *prometheus.HistogramVec
