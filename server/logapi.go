@@ -28,11 +28,54 @@ import (
 // as the hub does on its schedule; it returns the latest checkpoint. It
 // signs outside any store transaction and keeps the checkpoint through the
 // store's command path.
+// The hub remembers when it signed the checkpoint, for
+// sparr_checkpoint_age_seconds.
 func (h *Hub) PublishCheckpoint() ([]byte, error) {
-	note, _, err := h.store.PublishCheckpoint(func(size uint64, root tlog.Hash) ([]byte, error) {
+	var signedAt time.Time
+	note, size, err := h.store.PublishCheckpoint(func(size uint64, root tlog.Hash) ([]byte, error) {
+		signedAt = h.now()
 		return protocol.SignCheckpoint(&protocol.Checkpoint{Origin: h.keys.LogOrigin, Size: size, Root: root}, h.keys.Log)
 	})
-	return note, err
+	if err != nil {
+		return nil, err
+	}
+	h.checkpointMu.Lock()
+	defer h.checkpointMu.Unlock()
+	switch {
+	case !signedAt.IsZero():
+	case h.checkpoint.Entries == size && !h.checkpoint.SignedAt.IsZero():
+		return note, nil
+	default:
+		// Signed before this hub started: not before the newest entry it
+		// covers was logged.
+		signedAt = h.now()
+		if size > 0 {
+			if lines, err := h.store.LogEntries(size-1, size); err == nil && len(lines) == 1 {
+				if e, err := protocol.ParseLogEntry(lines[0]); err == nil {
+					signedAt = e.Time
+				}
+			}
+		}
+	}
+	if size >= h.checkpoint.Entries {
+		h.checkpoint = publishedCheckpoint{Entries: size, SignedAt: signedAt}
+	}
+	return note, nil
+}
+
+// A publishedCheckpoint is the latest checkpoint the hub knows of: how
+// many entries it covers and when it was signed.
+type publishedCheckpoint struct {
+	Entries  uint64
+	SignedAt time.Time
+}
+
+// latestCheckpoint returns the latest checkpoint the hub published or
+// found at start; its SignedAt is zero before the first.
+func (h *Hub) latestCheckpoint() publishedCheckpoint {
+	h.checkpointMu.Lock()
+	defer h.checkpointMu.Unlock()
+	return h.checkpoint
 }
 
 func (h *Hub) runCheckpoints() {

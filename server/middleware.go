@@ -38,7 +38,7 @@ func (h *Hub) recover(c *gin.Context) {
 			if v == http.ErrAbortHandler {
 				panic(v)
 			}
-			h.log.ErrorContext(c.Request.Context(), "panic serving request", "request_id", c.GetString(keyRequestID), "route", c.FullPath(),
+			h.log.ErrorContext(c.Request.Context(), "panic serving request", "request_id", c.GetString(keyRequestID), "route", routeLabel(c.FullPath()),
 				"panic_type", fmt.Sprintf("%T", v), "stack", stackFrames(3))
 			if !c.Writer.Written() {
 				h.fail(c, hubFailed(c))
@@ -72,10 +72,7 @@ func (h *Hub) observe(c *gin.Context) {
 	start := time.Now()
 	c.Next()
 	took := time.Since(start)
-	route := c.FullPath()
-	if route == "" {
-		route = "unmatched"
-	}
+	route := routeLabel(c.FullPath())
 	status := c.Writer.Status()
 	h.metrics.requests.WithLabelValues(route, methodLabel(c.Request.Method), strconv.Itoa(status)).Inc()
 	h.metrics.latency.WithLabelValues(route).Observe(took.Seconds())
@@ -95,6 +92,25 @@ func (h *Hub) observe(c *gin.Context) {
 		attrs = append(attrs, slog.String("member", m.ID))
 	}
 	h.log.LogAttrs(c.Request.Context(), level, "request", attrs...)
+}
+
+// routeLabels are the API's routes in OpenAPI syntax, by gin pattern.
+var routeLabels = func() map[string]string {
+	m := make(map[string]string)
+	for _, r := range Routes() {
+		m[r.Path] = r.OpenAPIPath()
+	}
+	return m
+}()
+
+// routeLabel is a request's route as a metric label and in logs: the
+// route's path as docs/openapi.yaml writes it ("/v1/flags/{id}"), or
+// "unmatched" for a request no route serves, whatever its path.
+func routeLabel(pattern string) string {
+	if r, ok := routeLabels[pattern]; ok {
+		return r
+	}
+	return "unmatched"
 }
 
 // apiMethods are the methods the API's routes use.

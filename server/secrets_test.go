@@ -83,7 +83,7 @@ func TestSigningFailureIsTheHubs(t *testing.T) {
 	requests := r.Requests()
 	place(t, origin, origin.Tokenize(t, protocol.TypeEmail, "unsigned@example.se")[0])
 	deadline := time.Now().Add(wait)
-	for metricValue(t, hub, "sparr_delivery_hub_errors_total") == 0 {
+	for metricValue(t, hub, `sparr_delivery_hub_errors_total{member="bank-b",stage="sign"}`) == 0 {
 		if n := r.Requests(); n != requests {
 			t.Fatalf("got %d requests at the receiver, want none: the hub cannot sign the delivery", n-requests)
 		}
@@ -104,7 +104,7 @@ func TestSigningFailureIsTheHubs(t *testing.T) {
 	if n := r.Requests(); n != requests {
 		t.Errorf("got %d requests at the receiver, want none", n-requests)
 	}
-	if got := metricValue(t, hub, `sparr_deliveries_total{outcome="failed"}`); got != 0 {
+	if got := metricValue(t, hub, `sparr_deliveries_total{member="bank-b",outcome="failed"}`); got != 0 {
 		t.Errorf("got %v failed deliveries counted, want 0: the receiver did not fail", got)
 	}
 	if !hasLogLine(logs.String(), "ERROR", "the hub's own failure") {

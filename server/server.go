@@ -115,6 +115,9 @@ type Config struct {
 	Now func() time.Time
 	// Registry receives the hub's metrics; nil makes a new one.
 	Registry *prometheus.Registry
+	// Build is the binary's build, exported as sparr_build_info; a zero
+	// Build means ReadBuild("").
+	Build Build
 	// AllowInsecureURLs lets member key sets be fetched over plain HTTP
 	// (development and tests only).
 	AllowInsecureURLs bool
@@ -171,6 +174,9 @@ type Hub struct {
 
 	dispatcher *webhook.Dispatcher
 
+	checkpointMu sync.Mutex
+	checkpoint   publishedCheckpoint
+
 	stop     chan struct{}
 	stopOnce sync.Once
 	jobs     sync.WaitGroup
@@ -216,6 +222,9 @@ func New(cfg Config) (*Hub, error) {
 	if cfg.Registry == nil {
 		cfg.Registry = prometheus.NewRegistry()
 	}
+	if cfg.Build == (Build{}) {
+		cfg.Build = ReadBuild("")
+	}
 	if cfg.JobInterval == 0 {
 		cfg.JobInterval = DefaultJobInterval
 	}
@@ -250,12 +259,14 @@ func New(cfg Config) (*Hub, error) {
 	}
 	h.members = members.NewKeys(members.KeysConfig{Directory: cfg.Store, HTTPClient: jwksClient, Now: cfg.Now})
 	var err error
-	if h.metrics, err = newMetrics(cfg.Registry); err != nil {
+	if h.metrics, err = newMetrics(cfg.Registry, cfg.Build); err != nil {
 		return nil, err
 	}
 	cfg.Store.OnCommit(h.metrics.observeCommit)
-	if err := cfg.Registry.Register(&queueCollector{store: cfg.Store}); err != nil {
-		return nil, err
+	for _, c := range []prometheus.Collector{&queueCollector{store: cfg.Store}, &logCollector{hub: h}} {
+		if err := cfg.Registry.Register(c); err != nil {
+			return nil, err
+		}
 	}
 	client := cfg.Delivery.Client
 	if client == nil {
@@ -297,6 +308,13 @@ func (h *Hub) Start() error {
 	// A fresh hub publishes its first checkpoint at once.
 	if _, err := h.PublishCheckpoint(); err != nil {
 		return fmt.Errorf("publish checkpoint: %w", err)
+	}
+	eps, err := h.store.Endpoints()
+	if err != nil {
+		return fmt.Errorf("read endpoints: %w", err)
+	}
+	for _, e := range eps {
+		h.metrics.watch(e.Member)
 	}
 	if err := h.dispatcher.Start(); err != nil {
 		return err

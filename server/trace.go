@@ -21,18 +21,16 @@ var traceContext = propagation.TraceContext{}
 
 // trace starts the request's span, a child of the caller's traceparent if
 // it sent one, and puts it in the request's context for every span and
-// log line under it. The span is named by the route, and carries the
-// status, the member and the request id; never the body or the query.
+// log line under it. The span is named by the route (its OpenAPI path),
+// and carries the status, the member and the request id; never the body
+// or the query.
 func (h *Hub) trace(c *gin.Context) {
 	ctx := traceContext.Extract(c.Request.Context(), propagation.HeaderCarrier(c.Request.Header))
 	ctx, span := h.tracer.Start(ctx, c.Request.Method, trace.WithSpanKind(trace.SpanKindServer))
 	defer span.End()
 	c.Request = c.Request.WithContext(ctx)
 	c.Next()
-	route := c.FullPath()
-	if route == "" {
-		route = "unmatched"
-	}
+	route := routeLabel(c.FullPath())
 	status := c.Writer.Status()
 	span.SetName(methodLabel(c.Request.Method) + " " + route)
 	span.SetAttributes(

@@ -22,7 +22,8 @@ func TestBinary(t *testing.T) {
 	}
 	tmp := t.TempDir()
 	bin := filepath.Join(tmp, "sparr")
-	build := exec.Command("go", "build", "-o", bin, ".")
+	const release = "v0.0.0-binarytest"
+	build := exec.Command("go", "build", "-ldflags", "-X main.version="+release, "-o", bin, ".")
 	if out, err := build.CombinedOutput(); err != nil {
 		t.Fatalf("go build: %v\n%s", err, out)
 	}
@@ -68,7 +69,7 @@ func TestBinary(t *testing.T) {
 		close(lines)
 		exited <- cmd.Wait()
 	}()
-	var issuer string
+	var issuer, metrics string
 	var suggested []string
 	timeout := time.After(20 * time.Second)
 	for suggested == nil {
@@ -79,6 +80,9 @@ func TestBinary(t *testing.T) {
 			}
 			if m := listeningLine.FindStringSubmatch(l); m != nil {
 				issuer = m[2]
+			}
+			if m := metricsLine.FindStringSubmatch(l); m != nil {
+				metrics = m[1]
 			}
 			if rest, ok := strings.CutPrefix(strings.TrimSpace(l), "sparr member add "); ok {
 				suggested = append([]string{"member", "add"}, shellSplit(t, rest)...)
@@ -98,6 +102,15 @@ func TestBinary(t *testing.T) {
 		t.Fatalf("GET /healthz: %v", err)
 	} else {
 		resp.Body.Close()
+	}
+
+	// The hub exports the release it was built as, as sparr version
+	// prints it.
+	if status, body := get(t, metrics); status != http.StatusOK || !strings.Contains(string(body), `version="`+release+`"`) {
+		t.Errorf("GET %s: %d, want sparr_build_info with version %q:\n%s", metrics, status, release, body)
+	}
+	if out, err := exec.Command(bin, "version").Output(); err != nil || !strings.HasPrefix(string(out), "sparr "+release) {
+		t.Errorf("sparr version: %v, %q; want it to begin sparr %s", err, out, release)
 	}
 
 	add := exec.Command(bin, suggested...)

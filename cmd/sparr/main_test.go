@@ -280,9 +280,15 @@ var metricsLine = regexp.MustCompile(`(?m)^metrics on (\S+)$`)
 // test ends or stop is called.
 func startHub(t *testing.T, data string, extra ...string) *hubProcess {
 	t.Helper()
+	return startServe(t, data, append([]string{"serve", "--data", data, "--addr", "127.0.0.1:0", "--metrics-addr", "", "--insecure-http"}, extra...))
+}
+
+// startServe runs sparr with args, a serve command over data, until the
+// test ends or stop is called.
+func startServe(t *testing.T, data string, args []string) *hubProcess {
+	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	h := &hubProcess{Data: data, Stdout: &syncBuffer{}, Stderr: &syncBuffer{}, cancel: cancel, done: make(chan int, 1)}
-	args := append([]string{"serve", "--data", data, "--addr", "127.0.0.1:0", "--metrics-addr", "", "--insecure-http"}, extra...)
 	go func() { h.done <- run(ctx, args, h.Stdout, h.Stderr, environ()) }()
 	t.Cleanup(func() { h.stop(t) })
 	deadline := time.After(20 * time.Second)

@@ -104,6 +104,7 @@ func runServe(ctx context.Context, e *env, name string, args []string) error {
 	fs.BoolVar(&f.dev, "dev", false, "development hub: keys created on first start, plain HTTP on loopback only, member key URLs over http allowed")
 	fs.StringVar(&f.metricsAddr, "metrics-addr", "127.0.0.1:9464", "`ADDR` to serve GET /metrics on, apart from the API; empty or off disables it")
 	fs.StringVar(&f.otlpEndpoint, "otlp-endpoint", "", "OpenTelemetry collector `URL` to send the hub's traces to over OTLP/HTTP, such as http://127.0.0.1:4318/v1/traces; without it, traces go where OTEL_EXPORTER_OTLP_ENDPOINT says, and without that there are none")
+	fs.note("metrics-addr", "127.0.0.1:9464, or a free loopback port with --dev")
 	fs.IntVar(&f.standardDays, "standard-flag-days", inDays(policy.StandardFlag), "`DAYS` a standard flag lasts, and the longest a member may ask for")
 	fs.IntVar(&f.maxExtDays, "max-extended-flag-days", inDays(policy.MaxExtendedFlag), "longest extended flag, in `DAYS`")
 	fs.DurationVar(&f.maxThaw, "max-thaw", policy.MaxThaw, "longest thaw window, a `DURATION`")
@@ -143,6 +144,11 @@ func runServe(ctx context.Context, e *env, name string, args []string) error {
 	}
 	if err := noArgs(name, args); err != nil {
 		return err
+	}
+	if f.dev && !fs.given("metrics-addr") {
+		// A free loopback port, so that development hubs run side by
+		// side; serve prints where.
+		f.metricsAddr = "127.0.0.1:0"
 	}
 	if err := f.check(name); err != nil {
 		return err
@@ -527,6 +533,7 @@ func (f *serveFlags) startHub(issuer string, st *store.Store, keys *keyring.Keys
 		CheckpointInterval: f.checkpointInterval,
 		ClockSkew:          skewOption(f.clockSkew),
 		TracerProvider:     tp,
+		Build:              server.ReadBuild(version),
 	})
 	if err != nil {
 		return nil, fmt.Errorf("start the hub: %w", err)

@@ -378,6 +378,33 @@ func TestServe(t *testing.T) {
 		wantError(t, code, stderr, 1, "no keys", "sparr init --data")
 	})
 
+	t.Run("dev hubs side by side", func(t *testing.T) {
+		// Without --metrics-addr each --dev hub serves its metrics on a
+		// free loopback port of its own, and says where.
+		var hubs []*hubProcess
+		for range 2 {
+			data := t.TempDir()
+			hubs = append(hubs, startServe(t, data, []string{"serve", "--dev", "--data", data, "--addr", "127.0.0.1:0"}))
+		}
+		if hubs[0].Metrics == "" || hubs[0].Metrics == hubs[1].Metrics {
+			t.Fatalf("got metrics on %q and %q, want two addresses", hubs[0].Metrics, hubs[1].Metrics)
+		}
+		for _, h := range hubs {
+			if !strings.HasPrefix(h.Metrics, "http://127.0.0.1:") {
+				t.Errorf("got metrics on %s, want loopback", h.Metrics)
+			}
+			if status, body := get(t, h.Metrics); status != http.StatusOK || !strings.Contains(string(body), "sparr_build_info{") {
+				t.Errorf("GET %s: %d\n%s", h.Metrics, status, body)
+			}
+		}
+		// --metrics-addr, given, is kept.
+		data := t.TempDir()
+		h := startServe(t, data, []string{"serve", "--dev", "--data", data, "--addr", "127.0.0.1:0", "--metrics-addr", "off"})
+		if h.Metrics != "" {
+			t.Errorf("got metrics on %s with --metrics-addr off, want none", h.Metrics)
+		}
+	})
+
 	t.Run("metrics apart from the API", func(t *testing.T) {
 		hub := newHub(t, "--metrics-addr", "127.0.0.1:0", "--suspicion-legal-basis", "brottsdatalagen", "--max-thaw", "24h")
 		if hub.Metrics == "" {

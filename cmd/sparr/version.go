@@ -4,7 +4,8 @@ import (
 	"context"
 	"fmt"
 	"runtime"
-	"runtime/debug"
+
+	"github.com/sparr-dev/sparr/server"
 )
 
 // version is the release, set at build time with
@@ -26,32 +27,16 @@ func runVersion(_ context.Context, e *env, name string, args []string) error {
 
 // versionString is "sparr <version> (<commit>[, modified]) <go> <os>/<arch>".
 func versionString() string {
-	v, rev, modified := version, "", false
-	if bi, ok := debug.ReadBuildInfo(); ok {
-		if v == "" {
-			v = bi.Main.Version
-		}
-		for _, s := range bi.Settings {
-			switch s.Key {
-			case "vcs.revision":
-				rev = s.Value
-			case "vcs.modified":
-				modified = s.Value == "true"
-			}
-		}
-	}
-	if v == "" {
-		v = "(devel)"
-	}
-	s := "sparr " + v
+	b := server.ReadBuild(version)
+	s, rev := "sparr "+b.Version, b.Revision
 	if rev != "" {
 		if len(rev) > 12 {
 			rev = rev[:12]
 		}
-		if modified {
+		if b.Modified {
 			rev += ", modified"
 		}
 		s += " (" + rev + ")"
 	}
-	return fmt.Sprintf("%s %s %s/%s", s, runtime.Version(), runtime.GOOS, runtime.GOARCH)
+	return fmt.Sprintf("%s %s %s/%s", s, b.GoVersion, runtime.GOOS, runtime.GOARCH)
 }

@@ -49,14 +49,25 @@ const DefaultJitter = 0.1
 const HubErrorWait = time.Minute
 
 // An Observer is told the outcome of every delivery attempt, for
-// metrics: delivered, failed, dead-lettered or gone (see [Dispatcher]);
-// skipped for a delivery whose record was erased before it went out, and
-// hub-error for one the hub could not sign (in both no attempt was made,
-// and the latency is 0). An attempt cut off because the dispatcher is
-// closing is not an outcome and is not reported.
+// metrics: delivered, failed, dead-lettered or gone (see [Dispatcher]),
+// with the time from sending to the receiver's answer; and skipped, with
+// no latency, for a delivery whose record was erased before it went out.
+// An attempt cut off because the dispatcher is closing is not an outcome
+// and is not reported.
+//
+// It is told apart of the hub's own failures, which are not the
+// receiver's: a delivery the hub could not sign ([HubSign]; no attempt
+// was made) and a read or write of the outbox that failed ([HubStore]).
 type Observer interface {
 	Attempted(member, outcome string, latency time.Duration)
+	HubFailed(member, stage string)
 }
+
+// Stages of the hub's own failures, as an [Observer] is told them.
+const (
+	HubSign  = "sign"  // the hub could not sign a delivery
+	HubStore = "store" // the hub could not read or record its outbox
+)
 
 // DispatcherConfig configures a [Dispatcher]. Outbox, Client and HubKey are
 // required.
@@ -111,7 +122,7 @@ const TracerName = "github.com/sparr-dev/sparr/federation/webhook"
 // than a webhook-signature may carry) is the hub's failure, not the
 // receiver's: no attempt is made, nothing is recorded, the endpoint's
 // failures are not counted, and it is logged as an error and observed as
-// hub-error. The member's deliveries wait [HubErrorWait], or until its
+// a hub failure. The member's deliveries wait [HubErrorWait], or until its
 // endpoint changes, and the delivery is tried again as it was.
 type Dispatcher struct {
 	cfg    DispatcherConfig
@@ -260,6 +271,11 @@ func (d *Dispatcher) retire(member string, wake chan struct{}) bool {
 // waits for every record before it reads the queue again.
 func (d *Dispatcher) round(member string) (wait time.Duration, done bool) {
 	log := d.cfg.Logger.With("member", member)
+	hubFailed := func() {
+		if d.cfg.Observer != nil {
+			d.cfg.Observer.HubFailed(member, HubStore)
+		}
+	}
 	for d.ctx.Err() == nil {
 		ep, err := d.cfg.Outbox.Endpoint(member)
 		if errors.Is(err, ErrNoEndpoint) {
@@ -267,6 +283,7 @@ func (d *Dispatcher) round(member string) (wait time.Duration, done bool) {
 		}
 		if err != nil {
 			log.Error("reading the endpoint failed; trying again in a second", "error", err)
+			hubFailed()
 			return time.Second, false
 		}
 		if !ep.Queues() {
@@ -281,6 +298,7 @@ func (d *Dispatcher) round(member string) (wait time.Duration, done bool) {
 		rows, err := d.cfg.Outbox.Pending(member, 16*d.cfg.Concurrency)
 		if err != nil {
 			log.Error("reading queued deliveries failed; trying again in a second", "error", err)
+			hubFailed()
 			return time.Second, false
 		}
 		if len(rows) == 0 {
@@ -293,6 +311,7 @@ func (d *Dispatcher) round(member string) (wait time.Duration, done bool) {
 		}
 		if err := rec.wait(); err != nil {
 			log.Error("recording a delivery failed; trying again in a second", "error", err)
+			hubFailed()
 			return time.Second, false
 		}
 		if held {
@@ -379,7 +398,9 @@ func (d *Dispatcher) window(ep *Endpoint, rows []Delivery, rec *recorder, log *s
 			// queued as it was, and the endpoint's failures are not counted.
 			log.Error("signing a delivery failed: the hub's own failure, not the receiver's; the delivery stays queued and the endpoint is not paused. A rotation of the endpoint's secret gives it one the hub can sign with",
 				"event", row.Seq, "retry_in", HubErrorWait.String(), "error", err)
-			observe("hub-error", 0)
+			if d.cfg.Observer != nil {
+				d.cfg.Observer.HubFailed(ep.Member, HubSign)
+			}
 			stop, held = true, true
 			continue
 		}

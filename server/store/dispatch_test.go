@@ -375,6 +375,12 @@ func (o *outcomes) Attempted(_, outcome string, _ time.Duration) {
 	o.mu.Unlock()
 }
 
+func (o *outcomes) HubFailed(_, stage string) {
+	o.mu.Lock()
+	o.got = append(o.got, "hub-"+stage)
+	o.mu.Unlock()
+}
+
 // TestDispatcherCloseRecordsNoFailure: an attempt cut off by Close is not a
 // failure: the delivery stays queued as it was, the endpoint's retry state
 // is untouched, and no outcome is reported.
