@@ -113,9 +113,7 @@ func onlyEntryAdded(t *testing.T, before, after *hubtest.Dump, e *protocol.LogEn
 			delete(was, key)
 			delete(is, key)
 		}
-		for _, k := range snapshotDiff(prefixed(b, was), prefixed(b, is)) {
-			diff = append(diff, k)
-		}
+		diff = append(diff, snapshotDiff(prefixed(b, was), prefixed(b, is))...)
 	}
 	for b, n := range after.Sequences {
 		want := before.Sequences[b]
