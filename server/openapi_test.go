@@ -864,7 +864,11 @@ func TestOpenAPIDescribesAnswers(t *testing.T) {
 
 	// The feed, a snapshot, and a webhook endpoint.
 	expect("GET /v1/events", bank.Do(t, http.MethodGet, "/v1/events?after=0&limit=2", "", nil), http.StatusOK)
-	expect("GET /v1/events", bank.Do(t, http.MethodGet, "/v1/events?limit=0", "", nil), http.StatusBadRequest)
+	var badLimit protocol.Problem
+	expect("GET /v1/events", bank.Do(t, http.MethodGet, "/v1/events?limit=0", "", nil), http.StatusBadRequest).JSON(t, &badLimit)
+	if len(badLimit.Errors) != 1 || badLimit.Errors[0].Parameter != "limit" || badLimit.Errors[0].Pointer != "" {
+		t.Errorf("limit=0: got fields at fault %+v, want the parameter limit", badLimit.Errors)
+	}
 	expect("GET /v1/snapshot", bank.Do(t, http.MethodGet, "/v1/snapshot", "", nil), http.StatusOK)
 	receiver := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { w.WriteHeader(http.StatusAccepted) }))
 	defer receiver.Close()
