@@ -1497,3 +1497,70 @@ func TestOpenAPISchemasBite(t *testing.T) {
 		}
 	}
 }
+
+// TestOpenAPIWrongMethod asks every documented path with a method it does
+// not take: the hub answers 405 method-not-allowed, as the operations'
+// MethodNotAllowed response says, with Allow listing the path's documented
+// methods.
+func TestOpenAPIWrongMethod(t *testing.T) {
+	hub := hubtest.Start(t, hubtest.Options{})
+	doc := strictOpenAPI(t)
+	resp405 := doc.Components.Responses["MethodNotAllowed"]
+	if resp405 == nil {
+		t.Fatal("got no components.responses.MethodNotAllowed, want the 405 answer described")
+	}
+	param := regexp.MustCompile(`\{[^}]+\}`)
+	for path, item := range doc.Paths.Map() {
+		var methods []string
+		for m, op := range item.Operations() {
+			methods = append(methods, m)
+			if r := op.Responses.Status(http.StatusMethodNotAllowed); r == nil || r.Ref != "#/components/responses/MethodNotAllowed" {
+				t.Errorf("%s %s: got 405 %v, want the MethodNotAllowed response", m, path, r)
+			}
+		}
+		sort.Strings(methods)
+		var wrong string
+		for _, m := range []string{http.MethodDelete, http.MethodPatch, http.MethodPut, http.MethodPost, http.MethodGet} {
+			if !slices.Contains(methods, m) {
+				wrong = m
+				break
+			}
+		}
+		t.Run(wrong+" "+path, func(t *testing.T) {
+			resp := hub.Anonymous(t, wrong, param.ReplaceAllString(path, "x"), "", nil)
+			if resp.Status != http.StatusMethodNotAllowed {
+				t.Fatalf("got status %d, want 405: %s", resp.Status, resp.Body)
+			}
+			var p protocol.Problem
+			if err := json.Unmarshal(resp.Body, &p); err != nil || p.Type != protocol.ProblemMethodNotAllowed.URI {
+				t.Errorf("got %s (%v), want a %s problem", resp.Body, err, protocol.ProblemMethodNotAllowed.Slug())
+			}
+			if ct := resp.Header.Get("Content-Type"); !strings.HasPrefix(ct, protocol.ProblemContentType) {
+				t.Errorf("got Content-Type %q, want %s", ct, protocol.ProblemContentType)
+			}
+			var allow []string
+			for m := range strings.SplitSeq(resp.Header.Get("Allow"), ",") {
+				allow = append(allow, strings.TrimSpace(m))
+			}
+			sort.Strings(allow)
+			if !slices.Equal(allow, methods) {
+				t.Errorf("got Allow %q, want the documented methods %q", resp.Header.Get("Allow"), methods)
+			}
+			for name, h := range resp405.Value.Headers {
+				v := resp.Header.Get(name)
+				if v == "" {
+					t.Errorf("got no %s header, want it as documented", name)
+					continue
+				}
+				if err := h.Value.Schema.Value.VisitJSON(v); err != nil {
+					t.Errorf("header %s: got %v, want the documented schema", name, err)
+				}
+			}
+			var body any
+			json.Unmarshal(resp.Body, &body)
+			if err := visit(resp405.Value.Content.Get(protocol.ProblemContentType).Schema, body, openapi3.VisitAsResponse()); err != nil {
+				t.Errorf("got %v, want the documented Problem", err)
+			}
+		})
+	}
+}
