@@ -99,8 +99,8 @@ func TestFlagLifecycle(t *testing.T) {
 	_, err = a.ThawFlag(ctx, flagID, time.Time{}, hub.Now().Add(100*time.Hour))
 	var p *client.Problem
 	if !errors.As(err, &p) || !errors.Is(err, client.ErrValidation) || p.Status != http.StatusUnprocessableEntity ||
-		len(p.Errors) != 1 || p.Errors[0].Pointer != "request.thaw_until" || p.RequestID == "" || p.Op != "POST /v1/flags/"+flagID+"/thaw" {
-		t.Errorf("long thaw: %v (%+v), want a validation-failed problem on request.thaw_until", err, p)
+		len(p.Errors) != 1 || p.Errors[0].Pointer != "/request/thaw_until" || p.RequestID == "" || p.Op != "POST /v1/flags/"+flagID+"/thaw" {
+		t.Errorf("long thaw: %v (%+v), want a validation-failed problem on /request/thaw_until", err, p)
 	}
 
 	got, err := b.Flag(ctx, flagID)
@@ -715,8 +715,8 @@ func TestReportReplicaChecks(t *testing.T) {
 	checks[1].Purpose = "curiosity"
 	_, err = c.ReportReplicaChecks(ctx, checks)
 	var p *client.Problem
-	if !errors.As(err, &p) || !errors.Is(err, client.ErrValidation) || len(p.Errors) != 1 || p.Errors[0].Pointer != "checks[1].purpose" {
-		t.Errorf("a report with an unknown purpose: got %v, want ErrValidation naming checks[1].purpose", err)
+	if !errors.As(err, &p) || !errors.Is(err, client.ErrValidation) || len(p.Errors) != 1 || p.Errors[0].Pointer != "/checks/1/purpose" {
+		t.Errorf("a report with an unknown purpose: got %v, want ErrValidation naming /checks/1/purpose", err)
 	}
 	sent := counted.count("POST /v1/checks/replica")
 	for _, n := range []int{0, api.MaxReplicaChecks + 1} {

@@ -91,11 +91,15 @@ type Problem struct {
 	Errors    []ProblemField `json:"errors,omitempty"`
 }
 
-// A ProblemField points at one field of the request (a JSON Pointer,
-// RFC 6901, or a claim name) and says what is wrong with it.
+// A ProblemField points at one field of the request and says what is wrong
+// with it. Pointer is an RFC 6901 JSON Pointer into the body the member
+// sent ("/request/subject", "/checks/3/purpose"; for a signed submission,
+// into the JWS payload); Parameter names a query parameter instead. One of
+// the two is set.
 type ProblemField struct {
-	Pointer string `json:"pointer"`
-	Detail  string `json:"detail"`
+	Pointer   string `json:"pointer,omitempty"`
+	Parameter string `json:"parameter,omitempty"`
+	Detail    string `json:"detail"`
 }
 
 // NewProblem returns a problem of type t with the given detail.

@@ -113,9 +113,7 @@ func onlyEntryAdded(t *testing.T, before, after *hubtest.Dump, e *protocol.LogEn
 			delete(was, key)
 			delete(is, key)
 		}
-		for _, k := range snapshotDiff(prefixed(b, was), prefixed(b, is)) {
-			diff = append(diff, k)
-		}
+		diff = append(diff, snapshotDiff(prefixed(b, was), prefixed(b, is))...)
 	}
 	for b, n := range after.Sequences {
 		want := before.Sequences[b]
@@ -231,6 +229,9 @@ type badInput struct {
 	do     func(t *testing.T) *hubtest.Response
 	want   protocol.ProblemType
 	detail string // the detail must say this
+	// pointer, if set, is the JSON Pointer (RFC 6901) into the body sent
+	// that the problem's first field at fault must carry.
+	pointer string
 }
 
 // TestBadInputChangesNothingButTheLog sends bad requests from
@@ -388,7 +389,7 @@ func TestBadInputChangesNothingButTheLog(t *testing.T) {
 			want: protocol.ProblemInvalidSubmission, detail: "signature does not verify"},
 		{name: "flags: for another hub", caller: a, route: "POST /v1/flags",
 			do:   jose(a, "/v1/flags", sign(a, withConsent(func(*protocol.Consent) {}), func(s *protocol.Submission) { s.Audience = "https://other-hub.example" })),
-			want: protocol.ProblemInvalidSubmission, detail: "aud"},
+			want: protocol.ProblemInvalidSubmission, detail: "aud", pointer: "/aud"},
 		{name: "flags: signed 25 hours ago", caller: a, route: "POST /v1/flags",
 			do:   jose(a, "/v1/flags", sign(a, withConsent(func(*protocol.Consent) {}), func(s *protocol.Submission) { s.IssuedAt = now.Add(-25 * time.Hour) })),
 			want: protocol.ProblemInvalidSubmission, detail: "more than 24h0m0s ago"},
@@ -419,12 +420,12 @@ func TestBadInputChangesNothingButTheLog(t *testing.T) {
 			want: protocol.ProblemSubmissionConflict, detail: reusedJTI},
 		{name: "extend: flag id other than the URL's", caller: a, route: "POST /v1/flags/:id/extend",
 			do:   jose(a, "/v1/flags/"+active+"/extend", sign(a, protocol.ExtendFlag{FlagID: lifted, Kind: protocol.FlagKindStandard}, nil)),
-			want: protocol.ProblemInvalidSubmission, detail: "URL"},
+			want: protocol.ProblemInvalidSubmission, detail: "URL", pointer: "/request/flag_id"},
 
 		// Tokens that cannot be used.
 		{name: "check: not a token", caller: a, route: "POST /v1/check",
 			do:   jsonBody(a, "/v1/check", map[string]any{"purpose": "payment", "tokens": []string{toks[0].String(), "pnr.1.abc"}}),
-			want: protocol.ProblemInvalidToken, detail: "tokens[1]"},
+			want: protocol.ProblemInvalidToken, detail: "tokens[1]", pointer: "/tokens/1"},
 		{name: "check: token of another epoch", caller: a, route: "POST /v1/check",
 			do:   jsonBody(a, "/v1/check", map[string]any{"purpose": "payment", "tokens": []string{oldEpoch.String()}}),
 			want: protocol.ProblemInvalidToken, detail: "epoch 2"},
@@ -453,10 +454,10 @@ func TestBadInputChangesNothingButTheLog(t *testing.T) {
 		{name: "flags: no consent", caller: a, route: "POST /v1/flags",
 			do: jose(a, "/v1/flags", signRaw(t, a.Key.Signer(), a.Key.KeyID(), a.ID,
 				claims(a, protocol.ActionPlaceFlag, map[string]any{"subject": toks[2].String(), "kind": "standard"}))),
-			want: protocol.ProblemInvalidSubmission, detail: "missing claim request.consent"},
+			want: protocol.ProblemInvalidSubmission, detail: "missing claim request.consent", pointer: "/request/consent"},
 		{name: "flags: consent of another controller", caller: a, route: "POST /v1/flags",
 			do:   jose(a, "/v1/flags", sign(a, withConsent(func(c *protocol.Consent) { c.Controller = "bank-b" }), nil)),
-			want: protocol.ProblemInvalidConsent, detail: "controller"},
+			want: protocol.ProblemInvalidConsent, detail: "controller", pointer: "/request/consent/controller"},
 		{name: "flags: consent collected two days ago", caller: a, route: "POST /v1/flags",
 			do:   jose(a, "/v1/flags", sign(a, withConsent(func(c *protocol.Consent) { c.Collection.At = protocol.NewNumericDate(now.Add(-48 * time.Hour)) }), nil)),
 			want: protocol.ProblemInvalidConsent, detail: "collection.at"},
@@ -534,7 +535,7 @@ func TestBadInputChangesNothingButTheLog(t *testing.T) {
 		// Checks, details and outcomes.
 		{name: "details: justification too short", caller: a, route: "POST /v1/suspicions/:id/details",
 			do:   jsonBody(a, "/v1/suspicions/s-1/details", map[string]any{"purpose": "payment", "justification": "because"}),
-			want: protocol.ProblemValidation, detail: "justification: 7 characters"},
+			want: protocol.ProblemValidation, detail: "justification: 7 characters", pointer: "/justification"},
 		{name: "check: unknown purpose", caller: a, route: "POST /v1/check",
 			do:   jsonBody(a, "/v1/check", map[string]any{"purpose": "curiosity", "tokens": []string{toks[0].String()}}),
 			want: protocol.ProblemValidation, detail: `"curiosity" is not a purpose`},
@@ -560,7 +561,7 @@ func TestBadInputChangesNothingButTheLog(t *testing.T) {
 		{name: "replica checks: a week and a day old", caller: a, route: "POST /v1/checks/replica",
 			do: jsonBody(a, "/v1/checks/replica", map[string]any{"checks": []map[string]any{
 				{"token": toks[0].String(), "purpose": "payment", "at": now.Add(-8 * 24 * time.Hour).Format(time.RFC3339)}}}),
-			want: protocol.ProblemValidation, detail: "checks[0].at"},
+			want: protocol.ProblemValidation, detail: "checks[0].at", pointer: "/checks/0/at"},
 		{name: "replica checks: a token of another epoch", caller: a, route: "POST /v1/checks/replica",
 			do: jsonBody(a, "/v1/checks/replica", map[string]any{"checks": []map[string]any{
 				{"token": oldEpoch.String(), "purpose": "payment", "at": now.Format(time.RFC3339)}}}),
@@ -576,7 +577,7 @@ func TestBadInputChangesNothingButTheLog(t *testing.T) {
 			do: func(t *testing.T) *hubtest.Response {
 				return a.JSON(t, http.MethodPut, "/v1/members/self/endpoint", map[string]any{"url": "http://127.0.0.1:9/hook", "events": []string{"flag-painted"}})
 			},
-			want: protocol.ProblemValidation, detail: `"flag-painted"`},
+			want: protocol.ProblemValidation, detail: `"flag-painted"`, pointer: "/events/0"},
 
 		// Members, by the operator.
 		{name: "member add: bad id", caller: op, route: "POST /v1/admin/members",
@@ -624,6 +625,14 @@ func TestBadInputChangesNothingButTheLog(t *testing.T) {
 			p := wantProblem(t, resp, tc.want)
 			if !strings.Contains(p.Detail, tc.detail) {
 				t.Errorf("got detail %q, want it to say %q", p.Detail, tc.detail)
+			}
+			for _, f := range p.Errors {
+				if !strings.HasPrefix(f.Pointer, "/") {
+					t.Errorf("got a field at fault %+v, want a JSON Pointer into the body, such as /request/subject", f)
+				}
+			}
+			if tc.pointer != "" && (len(p.Errors) == 0 || p.Errors[0].Pointer != tc.pointer) {
+				t.Errorf("got fields at fault %+v, want the first at pointer %s", p.Errors, tc.pointer)
 			}
 			conforms(t, tc.route, resp)
 			if loc := resp.Header.Get("Location"); loc != "" {

@@ -23,12 +23,12 @@ import (
 func (h *Hub) events(c *gin.Context) {
 	after, err := strconv.ParseUint(c.DefaultQuery("after", "0"), 10, 64)
 	if err != nil {
-		h.fail(c, decide.FieldProblem(protocol.ProblemMalformedRequest, "after", "%s is not a sequence number", decide.Quote(c.Query("after"))))
+		h.fail(c, decide.ParamProblem(protocol.ProblemMalformedRequest, "after", "%s is not a sequence number", decide.Quote(c.Query("after"))))
 		return
 	}
 	limit, err := strconv.Atoi(c.DefaultQuery("limit", "100"))
 	if err != nil || limit < 1 || limit > api.MaxFeedPage {
-		h.fail(c, decide.FieldProblem(protocol.ProblemMalformedRequest, "limit", "%s: ask for 1 to %d events", decide.Quote(c.Query("limit")), api.MaxFeedPage))
+		h.fail(c, decide.ParamProblem(protocol.ProblemMalformedRequest, "limit", "%s: ask for 1 to %d events", decide.Quote(c.Query("limit")), api.MaxFeedPage))
 		return
 	}
 	page, err := h.store.Events(member(c), after, limit)

@@ -115,7 +115,7 @@ func (h *Hub) logCheckpoint(c *gin.Context) {
 	if c.Query("size") != "" {
 		var ok bool
 		if size, ok = uintParam(c, "size", 0, true); !ok {
-			h.fail(c, decide.FieldProblem(protocol.ProblemMalformedRequest, "size", "%s: give the tree size of a published checkpoint as a decimal number, or leave it out for the latest", decide.Quote(c.Query("size"))))
+			h.fail(c, decide.ParamProblem(protocol.ProblemMalformedRequest, "size", "%s: give the tree size of a published checkpoint as a decimal number, or leave it out for the latest", decide.Quote(c.Query("size"))))
 			return
 		}
 		note, err = h.store.CheckpointAt(size)
@@ -289,14 +289,14 @@ func (h *Hub) auditFilter(c *gin.Context) (store.LogFilter, bool) {
 		if v := c.Query(name); v != "" {
 			t, err := time.Parse(time.RFC3339, v)
 			if err != nil {
-				h.fail(c, decide.FieldProblem(protocol.ProblemMalformedRequest, name, "%s is not an RFC 3339 time such as 2026-11-21T00:00:00Z", decide.Quote(v)))
+				h.fail(c, decide.ParamProblem(protocol.ProblemMalformedRequest, name, "%s is not an RFC 3339 time such as 2026-11-21T00:00:00Z", decide.Quote(v)))
 				return f, false
 			}
 			*dst = t
 		}
 	}
 	if !f.To.IsZero() && f.To.Before(f.From) {
-		h.fail(c, decide.FieldProblem(protocol.ProblemMalformedRequest, "to", "is before from"))
+		h.fail(c, decide.ParamProblem(protocol.ProblemMalformedRequest, "to", "is before from"))
 		return f, false
 	}
 	return f, true
@@ -389,7 +389,7 @@ func (h *Hub) auditExport(c *gin.Context) {
 	}
 	format := c.DefaultQuery("format", "jsonl")
 	if format != "jsonl" && format != "csv" {
-		h.fail(c, decide.FieldProblem(protocol.ProblemMalformedRequest, "format", "%s: use jsonl or csv", decide.Quote(format)))
+		h.fail(c, decide.ParamProblem(protocol.ProblemMalformedRequest, "format", "%s: use jsonl or csv", decide.Quote(format)))
 		return
 	}
 	w := bufio.NewWriterSize(c.Writer, 64<<10)

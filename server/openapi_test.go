@@ -610,13 +610,37 @@ func TestOpenAPISchemasMatchGoTypes(t *testing.T) {
 			t.Errorf("%s enum %q, want %q", e.schema, got, e.want)
 		}
 	}
+	// The problem types are listed, but open: a hub of a later version
+	// may answer one this document does not know, and a client generated
+	// from it must not refuse the answer.
 	typ := schema(t, doc, "Problem").Properties["type"].Value
-	var uris []string
+	if len(typ.Enum) > 0 {
+		t.Errorf("Problem type is a closed enum %q, want the known types listed in anyOf beside a pattern for later ones", typ.Enum)
+	}
+	var uris, listed []string
 	for _, p := range protocol.ProblemTypes() {
 		uris = append(uris, p.URI)
 	}
-	if got, _ := stringList(typ.Enum); !slices.Equal(got, uris) {
-		t.Errorf("Problem type enum %q, want the catalogue %q", got, uris)
+	var open *openapi3.Schema
+	for _, alt := range typ.AnyOf {
+		switch v := alt.Value; {
+		case v.Const != nil:
+			c, _ := v.Const.(string)
+			listed = append(listed, c)
+		case v.Pattern != "":
+			open = v
+		}
+	}
+	if !slices.Equal(listed, uris) {
+		t.Errorf("Problem type lists %q, want the catalogue %q", listed, uris)
+	}
+	if open == nil {
+		t.Fatalf("Problem type has no pattern for types added later, want one")
+	}
+	for _, uri := range append(uris, "urn:sparr:problem:added-later") {
+		if err := visit(schema(t, doc, "Problem").Properties["type"], uri); err != nil {
+			t.Errorf("Problem type %q: got %v, want it accepted", uri, err)
+		}
 	}
 }
 
@@ -865,7 +889,11 @@ func TestOpenAPIDescribesAnswers(t *testing.T) {
 
 	// The feed, a snapshot, and a webhook endpoint.
 	expect("GET /v1/events", bank.Do(t, http.MethodGet, "/v1/events?after=0&limit=2", "", nil), http.StatusOK)
-	expect("GET /v1/events", bank.Do(t, http.MethodGet, "/v1/events?limit=0", "", nil), http.StatusBadRequest)
+	var badLimit protocol.Problem
+	expect("GET /v1/events", bank.Do(t, http.MethodGet, "/v1/events?limit=0", "", nil), http.StatusBadRequest).JSON(t, &badLimit)
+	if len(badLimit.Errors) != 1 || badLimit.Errors[0].Parameter != "limit" || badLimit.Errors[0].Pointer != "" {
+		t.Errorf("limit=0: got fields at fault %+v, want the parameter limit", badLimit.Errors)
+	}
 	expect("GET /v1/snapshot", bank.Do(t, http.MethodGet, "/v1/snapshot", "", nil), http.StatusOK)
 	receiver := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { w.WriteHeader(http.StatusAccepted) }))
 	defer receiver.Close()
@@ -1472,5 +1500,72 @@ func TestOpenAPISchemasBite(t *testing.T) {
 		if err := visit(s, tc.v); err == nil {
 			t.Errorf("%s: got no error, want one", name)
 		}
+	}
+}
+
+// TestOpenAPIWrongMethod asks every documented path with a method it does
+// not take: the hub answers 405 method-not-allowed, as the operations'
+// MethodNotAllowed response says, with Allow listing the path's documented
+// methods.
+func TestOpenAPIWrongMethod(t *testing.T) {
+	hub := hubtest.Start(t, hubtest.Options{})
+	doc := strictOpenAPI(t)
+	resp405 := doc.Components.Responses["MethodNotAllowed"]
+	if resp405 == nil {
+		t.Fatal("got no components.responses.MethodNotAllowed, want the 405 answer described")
+	}
+	param := regexp.MustCompile(`\{[^}]+\}`)
+	for path, item := range doc.Paths.Map() {
+		var methods []string
+		for m, op := range item.Operations() {
+			methods = append(methods, m)
+			if r := op.Responses.Status(http.StatusMethodNotAllowed); r == nil || r.Ref != "#/components/responses/MethodNotAllowed" {
+				t.Errorf("%s %s: got 405 %v, want the MethodNotAllowed response", m, path, r)
+			}
+		}
+		sort.Strings(methods)
+		var wrong string
+		for _, m := range []string{http.MethodDelete, http.MethodPatch, http.MethodPut, http.MethodPost, http.MethodGet} {
+			if !slices.Contains(methods, m) {
+				wrong = m
+				break
+			}
+		}
+		t.Run(wrong+" "+path, func(t *testing.T) {
+			resp := hub.Anonymous(t, wrong, param.ReplaceAllString(path, "x"), "", nil)
+			if resp.Status != http.StatusMethodNotAllowed {
+				t.Fatalf("got status %d, want 405: %s", resp.Status, resp.Body)
+			}
+			var p protocol.Problem
+			if err := json.Unmarshal(resp.Body, &p); err != nil || p.Type != protocol.ProblemMethodNotAllowed.URI {
+				t.Errorf("got %s (%v), want a %s problem", resp.Body, err, protocol.ProblemMethodNotAllowed.Slug())
+			}
+			if ct := resp.Header.Get("Content-Type"); !strings.HasPrefix(ct, protocol.ProblemContentType) {
+				t.Errorf("got Content-Type %q, want %s", ct, protocol.ProblemContentType)
+			}
+			var allow []string
+			for m := range strings.SplitSeq(resp.Header.Get("Allow"), ",") {
+				allow = append(allow, strings.TrimSpace(m))
+			}
+			sort.Strings(allow)
+			if !slices.Equal(allow, methods) {
+				t.Errorf("got Allow %q, want the documented methods %q", resp.Header.Get("Allow"), methods)
+			}
+			for name, h := range resp405.Value.Headers {
+				v := resp.Header.Get(name)
+				if v == "" {
+					t.Errorf("got no %s header, want it as documented", name)
+					continue
+				}
+				if err := h.Value.Schema.Value.VisitJSON(v); err != nil {
+					t.Errorf("header %s: got %v, want the documented schema", name, err)
+				}
+			}
+			var body any
+			json.Unmarshal(resp.Body, &body)
+			if err := visit(resp405.Value.Content.Get(protocol.ProblemContentType).Schema, body, openapi3.VisitAsResponse()); err != nil {
+				t.Errorf("got %v, want the documented Problem", err)
+			}
+		})
 	}
 }

@@ -9,6 +9,7 @@ import (
 
 	"github.com/sparr-dev/sparr/protocol"
 	"github.com/sparr-dev/sparr/protocol/api"
+	"github.com/sparr-dev/sparr/server/decide"
 )
 
 func problemf(t protocol.ProblemType, format string, args ...any) *protocol.Problem {
@@ -80,7 +81,7 @@ func verificationProblem(err error) *protocol.Problem {
 	}
 	p := problemf(protocol.ProblemInvalidSubmission, "%v", err)
 	if ve.Claim != "" {
-		p.Errors = []protocol.ProblemField{{Pointer: ve.Claim, Detail: ve.Err.Error() + detailSuffix(ve.Detail)}}
+		p.Errors = []protocol.ProblemField{{Pointer: decide.JSONPointer(ve.Claim), Detail: ve.Err.Error() + detailSuffix(ve.Detail)}}
 	}
 	return p
 }

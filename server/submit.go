@@ -98,7 +98,7 @@ func (h *Hub) readSubmission(c *gin.Context, action protocol.Action) (*protocol.
 func (h *Hub) checkPathID(c *gin.Context, field, inSubmission string) bool {
 	if id := c.Param("id"); id != inSubmission {
 		p := problemf(protocol.ProblemInvalidSubmission, "request.%s is %q but the URL names %q", field, inSubmission, id)
-		p.Errors = []protocol.ProblemField{{Pointer: "request." + field, Detail: "does not match the URL"}}
+		p.Errors = []protocol.ProblemField{{Pointer: decide.JSONPointer("request." + field), Detail: "does not match the URL"}}
 		h.fail(c, p)
 		return false
 	}

@@ -16,6 +16,7 @@ import (
 	"net/http/httputil"
 	"net/url"
 	"path/filepath"
+	"regexp"
 	"slices"
 	"strconv"
 	"strings"
@@ -263,7 +264,14 @@ const (
 	// hubUnnamed passes requests on, and strips from the hub's problems
 	// the fields at fault, as a proxy that rewrites errors would.
 	hubUnnamed
+	// hubDotted passes requests on, and turns the JSON Pointers of the
+	// hub's problems (/checks/3/purpose) into the dotted paths that hubs
+	// before them sent (checks[3].purpose).
+	hubDotted
 )
+
+// jsonPointerIndex is an array index in a JSON Pointer, for hubDotted.
+var jsonPointerIndex = regexp.MustCompile(`/(\d+)`)
 
 func startGateway(t *testing.T, hub *hubtest.Hub) *gateway {
 	t.Helper()
@@ -295,12 +303,22 @@ func startGateway(t *testing.T, hub *hubtest.Hub) *gateway {
 				conn.Close()
 			}
 			return
-		case hubUnnamed:
+		case hubUnnamed, hubDotted:
 			rec := httptest.NewRecorder()
 			px.ServeHTTP(rec, req)
 			var p map[string]any
 			if rec.Code >= 400 && json.Unmarshal(rec.Body.Bytes(), &p) == nil {
-				delete(p, "errors")
+				if g.mode.Load() == hubUnnamed {
+					delete(p, "errors")
+				}
+				fields, _ := p["errors"].([]any)
+				for _, f := range fields {
+					if f, ok := f.(map[string]any); ok {
+						ptr, _ := f["pointer"].(string)
+						ptr = jsonPointerIndex.ReplaceAllString(strings.TrimPrefix(ptr, "/"), "[$1]")
+						f["pointer"] = strings.ReplaceAll(ptr, "/", ".")
+					}
+				}
 				w.Header().Set("Content-Type", rec.Header().Get("Content-Type"))
 				w.WriteHeader(rec.Code)
 				json.NewEncoder(w).Encode(p)
@@ -431,6 +449,24 @@ func TestRefusedReportDoesNotWedge(t *testing.T) {
 	}
 	if got := replicaChecksLogged(t, hub, b.id); got != 4+good {
 		t.Errorf("the hub logged %d of bank-b's replica checks, want %d", got, 4+good)
+	}
+
+	// A hub before JSON Pointers named the checks at fault with dotted
+	// paths (checks[1].purpose): they name them just as well.
+	g.mode.Store(hubDotted)
+	b.rep.Check(api.PurposePayment, toks[0])
+	b.rep.Check("curiosity", toks[1])
+	b.rep.Check(api.PurposePayment, toks[1])
+	before = g.reports.Load()
+	if err := b.rep.Flush(ctx); err != nil {
+		t.Fatalf("flush: %v, want the refused check dropped", err)
+	}
+	g.mode.Store(hubUp)
+	if n := g.reports.Load() - before; n != 2 {
+		t.Errorf("a refusal naming checks[1].purpose: sent %d reports, want 2 (one refused, one logged)", n)
+	}
+	if s := b.rep.Stats(); s.ChecksReported != uint64(6+good) || s.ChecksRefused != uint64(9+bad) || s.ChecksUnreported != 0 {
+		t.Errorf("a refusal naming checks[1].purpose: got %d checks reported, %d refused, %d unreported; want %d, %d, 0", s.ChecksReported, s.ChecksRefused, s.ChecksUnreported, 6+good, 9+bad)
 	}
 }
 

@@ -418,7 +418,7 @@ func (s *flagStory) stopFraudster(ctx context.Context) error {
 		return err
 	}
 	if toks[0] != s.tok {
-		return errors.New("Bank B's token for the number differs from Bank A's")
+		return fmt.Errorf("%s's token for the number differs from %s's", b.name, s.a.name)
 	}
 	s.printf("  The application says 090527+1474; %s computes the same token as %s.\n", b.name, s.a.name)
 	local, took := timeReplicaCheck(b, s.tok)

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
@@ -120,7 +121,7 @@ func hubError(base string, err error) error {
 			msg += ": " + p.Detail
 		}
 		for _, f := range p.Errors {
-			msg += fmt.Sprintf("; %s: %s", f.Pointer, f.Detail)
+			msg += fmt.Sprintf("; %s: %s", cmp.Or(f.Pointer, f.Parameter), f.Detail)
 		}
 		if p.RequestID != "" {
 			msg += " (request id " + p.RequestID + ")"

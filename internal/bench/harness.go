@@ -293,21 +293,6 @@ func newCounter() (*counter, error) {
 	return c, nil
 }
 
-// waitCount blocks until n distinct deliveries have arrived.
-func (c *counter) waitCount(ctx context.Context, timeout time.Duration, n int) error {
-	deadline, stop := c.wakeAt(ctx, timeout)
-	defer stop()
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	for len(c.got) < n {
-		if time.Now().After(deadline) || ctx.Err() != nil {
-			return fmt.Errorf("receiver of %s: %d deliveries within %s, want %d", c.member, len(c.got), timeout, n)
-		}
-		c.cond.Wait()
-	}
-	return nil
-}
-
 // wait blocks until the delivery with webhook-id id has arrived, and
 // returns when it did.
 func (c *counter) wait(ctx context.Context, timeout time.Duration, id string) (time.Time, error) {

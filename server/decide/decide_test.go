@@ -68,7 +68,7 @@ func validConsent() *protocol.Consent {
 }
 
 // wantProblem fails unless err is a problem of the type slug, pointing at
-// field (if given).
+// field (if given), a JSON Pointer.
 func wantProblem(t *testing.T, err error, slug, field string) {
 	t.Helper()
 	var p *protocol.Problem
@@ -102,12 +102,12 @@ func TestFlagKindsAndExpiry(t *testing.T) {
 	}{
 		{name: "standard, the longest", kind: protocol.FlagKindStandard, want: now.Add(365 * day)},
 		{name: "standard, shorter", kind: protocol.FlagKindStandard, asked: now.Add(30 * day), want: now.Add(30 * day)},
-		{name: "standard, beyond a year", kind: protocol.FlagKindStandard, asked: now.Add(366 * day), problem: "validation-failed", field: "request.expires_at"},
-		{name: "in the past", kind: protocol.FlagKindStandard, asked: now.Add(-time.Hour), problem: "validation-failed", field: "request.expires_at"},
+		{name: "standard, beyond a year", kind: protocol.FlagKindStandard, asked: now.Add(366 * day), problem: "validation-failed", field: "/request/expires_at"},
+		{name: "in the past", kind: protocol.FlagKindStandard, asked: now.Add(-time.Hour), problem: "validation-failed", field: "/request/expires_at"},
 		{name: "extended, the longest", kind: protocol.FlagKindExtended, report: report, want: now.Add(1826 * day)},
-		{name: "extended, beyond five years", kind: protocol.FlagKindExtended, report: report, asked: now.Add(1827 * day), problem: "validation-failed", field: "request.expires_at"},
+		{name: "extended, beyond five years", kind: protocol.FlagKindExtended, report: report, asked: now.Add(1827 * day), problem: "validation-failed", field: "/request/expires_at"},
 		{name: "police report from the future", kind: protocol.FlagKindExtended, report: &protocol.PoliceReport{Authority: "Polismyndigheten", CaseNumber: "5000-K1-26", Date: "2026-12-01"},
-			problem: "validation-failed", field: "request.police_report.date"},
+			problem: "validation-failed", field: "/request/police_report/date"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			c := validConsent()
@@ -166,11 +166,11 @@ func TestConsentIsChecked(t *testing.T) {
 	c := validConsent()
 	c.Controller = "bank-b"
 	_, err := d.PlaceFlag(bankA, submission(protocol.PlaceFlag{Subject: tok, Kind: protocol.FlagKindStandard, Consent: c}), nil, nil, now)
-	wantProblem(t, err, "invalid-consent", "request.consent.controller")
+	wantProblem(t, err, "invalid-consent", "/request/consent/controller")
 
 	other := protocol.Token{Type: protocol.TypeEmail, Epoch: 2}
 	_, err = d.PlaceFlag(bankA, submission(protocol.PlaceFlag{Subject: other, Kind: protocol.FlagKindStandard, Consent: validConsent()}), nil, nil, now)
-	wantProblem(t, err, "invalid-token", "request.subject")
+	wantProblem(t, err, "invalid-token", "/request/subject")
 }
 
 func TestThawWindows(t *testing.T) {
@@ -186,11 +186,11 @@ func TestThawWindows(t *testing.T) {
 		{name: "a moment ago", from: now.Add(-30 * time.Second), until: now.Add(time.Hour), wantFrom: now.Add(-30 * time.Second)},
 		{name: "in a week", from: now.Add(7 * day), until: now.Add(7*day + time.Hour), wantFrom: now.Add(7 * day)},
 		{name: "the longest", until: now.Add(72 * time.Hour), wantFrom: now},
-		{name: "in the past", from: now.Add(-2 * time.Minute), until: now.Add(time.Hour), field: "request.thaw_from"},
-		{name: "too far ahead", from: now.Add(31 * day), until: now.Add(31*day + time.Hour), field: "request.thaw_from"},
-		{name: "ends before it starts", from: now.Add(time.Hour), until: now.Add(time.Hour), field: "request.thaw_until"},
-		{name: "too long", until: now.Add(73 * time.Hour), field: "request.thaw_until"},
-		{name: "past the flag's expiry", from: now.Add(10*day - time.Hour), until: now.Add(10*day + time.Hour), field: "request.thaw_until"},
+		{name: "in the past", from: now.Add(-2 * time.Minute), until: now.Add(time.Hour), field: "/request/thaw_from"},
+		{name: "too far ahead", from: now.Add(31 * day), until: now.Add(31*day + time.Hour), field: "/request/thaw_from"},
+		{name: "ends before it starts", from: now.Add(time.Hour), until: now.Add(time.Hour), field: "/request/thaw_until"},
+		{name: "too long", until: now.Add(73 * time.Hour), field: "/request/thaw_until"},
+		{name: "past the flag's expiry", from: now.Add(10*day - time.Hour), until: now.Add(10*day + time.Hour), field: "/request/thaw_until"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			req := protocol.ThawFlag{FlagID: "f-1", ThawFrom: protocol.NewNumericDate(tc.from), ThawUntil: protocol.NewNumericDate(tc.until)}
@@ -304,13 +304,13 @@ func TestExtend(t *testing.T) {
 		{name: "standard to the longest", f: activeFlag(protocol.FlagKindStandard, now.Add(day)), req: protocol.ExtendFlag{Kind: protocol.FlagKindStandard},
 			consent: consentUntil(now.AddDate(6, 0, 0)), want: now.Add(365 * day)},
 		{name: "standard past its consent", f: activeFlag(protocol.FlagKindStandard, now.Add(day)), req: protocol.ExtendFlag{Kind: protocol.FlagKindStandard},
-			consent: consentUntil(now.Add(30 * day)), slug: "invalid-consent", field: "request.expires_at"},
+			consent: consentUntil(now.Add(30 * day)), slug: "invalid-consent", field: "/request/expires_at"},
 		{name: "to extended, with a report", f: activeFlag(protocol.FlagKindStandard, now.Add(day)), req: protocol.ExtendFlag{Kind: protocol.FlagKindExtended, PoliceReport: report},
 			want: now.Add(1826 * day)},
 		{name: "extended back to standard", f: activeFlag(protocol.FlagKindExtended, now.Add(day)), req: protocol.ExtendFlag{Kind: protocol.FlagKindStandard},
-			slug: "validation-failed", field: "request.kind"},
+			slug: "validation-failed", field: "/request/kind"},
 		{name: "not later", f: activeFlag(protocol.FlagKindStandard, now.Add(100*day)), req: protocol.ExtendFlag{Kind: protocol.FlagKindStandard, ExpiresAt: protocol.NewNumericDate(now.Add(50 * day))},
-			consent: consentUntil(now.AddDate(6, 0, 0)), slug: "validation-failed", field: "request.expires_at"},
+			consent: consentUntil(now.AddDate(6, 0, 0)), slug: "validation-failed", field: "/request/expires_at"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			tc.req.FlagID = "f-1"

@@ -1,6 +1,7 @@
 package decide
 
 import (
+	"fmt"
 	"slices"
 	"time"
 
@@ -18,7 +19,7 @@ func EndpointEvents(req api.EndpointRequest) ([]protocol.EventType, error) {
 	for i, s := range req.Events {
 		t, err := protocol.ParseEventType(s)
 		if err != nil || t == protocol.EventVerification {
-			return nil, FieldProblem(protocol.ProblemValidation, "events", "events[%d] %s is not an event type to subscribe to", i, Quote(s))
+			return nil, FieldProblem(protocol.ProblemValidation, fmt.Sprintf("events[%d]", i), "%s is not an event type to subscribe to", Quote(s))
 		}
 		if !slices.Contains(events, t) {
 			events = append(events, t)

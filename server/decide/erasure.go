@@ -1,6 +1,7 @@
 package decide
 
 import (
+	"cmp"
 	"crypto/sha256"
 	"fmt"
 	"regexp"
@@ -86,7 +87,7 @@ func (d *Decider) Refusal(m *api.Member, action protocol.LogAction, p *protocol.
 	t, _ := protocol.LookupProblemType(p.Type)
 	fields := []string{}
 	for _, f := range p.Errors {
-		fields = append(fields, f.Pointer)
+		fields = append(fields, cmp.Or(f.Pointer, f.Parameter))
 	}
 	h := d.head(m.ID, action, now, map[string]any{"body_sha256": fmt.Sprintf("%x", sha256.Sum256(body)), "problem": t.Slug(), "fields": fields}, nil)
 	h.Entry.Result = "rejected:" + t.Slug()

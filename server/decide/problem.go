@@ -3,6 +3,7 @@ package decide
 import (
 	"errors"
 	"fmt"
+	"slices"
 	"strconv"
 	"strings"
 	"unicode/utf8"
@@ -31,27 +32,79 @@ func problemf(t protocol.ProblemType, format string, args ...any) *protocol.Prob
 	return protocol.NewProblem(t, format, args...)
 }
 
-// FieldProblem returns a problem of type t about one field of the
-// request, named as a JSON pointer or query parameter.
+// FieldProblem returns a problem of type t about one field of the body the
+// member sent, named by its path as the detail shows it ("request.subject",
+// "checks[3].purpose"); the problem points at it with [JSONPointer].
 func FieldProblem(t protocol.ProblemType, field, format string, args ...any) *protocol.Problem {
 	p := problemf(t, "%s: %s", field, fmt.Sprintf(format, args...))
-	p.Errors = []protocol.ProblemField{{Pointer: field, Detail: fmt.Sprintf(format, args...)}}
+	p.Errors = []protocol.ProblemField{{Pointer: JSONPointer(field), Detail: fmt.Sprintf(format, args...)}}
 	return p
 }
 
-// TokenProblem turns a token that cannot be used into a problem.
-func TokenProblem(field string, err error) *protocol.Problem {
-	p := problemf(protocol.ProblemInvalidToken, "%s: %v", field, err)
-	p.Errors = []protocol.ProblemField{{Pointer: field, Detail: strings.TrimPrefix(err.Error(), protocol.ErrInvalidToken.Error()+": ")}}
+// ParamProblem returns a problem of type t about the query parameter name.
+func ParamProblem(t protocol.ProblemType, name, format string, args ...any) *protocol.Problem {
+	p := problemf(t, "%s: %s", name, fmt.Sprintf(format, args...))
+	p.Errors = []protocol.ProblemField{{Parameter: name, Detail: fmt.Sprintf(format, args...)}}
 	return p
 }
+
+// TokenProblem turns a token that cannot be used into a problem about the
+// field of the body that holds it, named as for [FieldProblem].
+func TokenProblem(field string, err error) *protocol.Problem {
+	p := problemf(protocol.ProblemInvalidToken, "%s: %v", field, err)
+	p.Errors = []protocol.ProblemField{{Pointer: JSONPointer(field), Detail: strings.TrimPrefix(err.Error(), protocol.ErrInvalidToken.Error()+": ")}}
+	return p
+}
+
+// JSONPointer turns the path of a field as a problem's detail names it —
+// names joined by ".", an array index in brackets: "request.subject",
+// "checks[3].purpose", "tokens[0]" — into the RFC 6901 JSON Pointer to it
+// in the body the member sent: "/request/subject", "/checks/3/purpose",
+// "/tokens/0". A "~" or "/" in a name is escaped as "~0" or "~1". The empty
+// path is the whole body, "".
+func JSONPointer(field string) string {
+	if field == "" {
+		return ""
+	}
+	var b strings.Builder
+	for name := range strings.SplitSeq(field, ".") {
+		var indexes []string
+		for {
+			open := strings.LastIndexByte(name, '[')
+			if open < 0 || !strings.HasSuffix(name, "]") {
+				break
+			}
+			i := name[open+1 : len(name)-1]
+			if _, err := strconv.ParseUint(i, 10, 0); err != nil {
+				break
+			}
+			indexes = append(indexes, i)
+			name = name[:open]
+		}
+		if name != "" || len(indexes) == 0 {
+			b.WriteString("/" + pointerEscaper.Replace(name))
+		}
+		for _, i := range slices.Backward(indexes) {
+			b.WriteString("/" + i)
+		}
+	}
+	return b.String()
+}
+
+// pointerEscaper escapes a name as a reference token of a JSON Pointer
+// (RFC 6901, section 3): "~" first, then "/".
+var pointerEscaper = strings.NewReplacer("~", "~0", "/", "~1")
 
 // consentProblem turns a consent policy refusal into a problem.
 func consentProblem(err error) *protocol.Problem {
 	var ce *consent.Error
 	if errors.As(err, &ce) {
 		p := problemf(protocol.ProblemInvalidConsent, "%v", err)
-		p.Errors = []protocol.ProblemField{{Pointer: "request.consent." + ce.Field, Detail: ce.Detail}}
+		field := "request.consent"
+		if ce.Field != "" {
+			field += "." + ce.Field
+		}
+		p.Errors = []protocol.ProblemField{{Pointer: JSONPointer(field), Detail: ce.Detail}}
 		return p
 	}
 	return problemf(protocol.ProblemInvalidConsent, "%v", err)

@@ -425,7 +425,8 @@ func (s *Store) DeadLetters(member string, limit int) ([]webhook.DeadLetter, err
 		c := tx.Bucket(bDead).Cursor()
 		prefix := memberPrefix(member)
 		end := append(memberPrefix(member)[:len(prefix)-1], 1) // just past the member's keys
-		k, v := c.Seek(end)
+		k, _ := c.Seek(end)
+		var v []byte
 		if k == nil {
 			k, v = c.Last()
 		} else {
