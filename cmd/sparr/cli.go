@@ -72,6 +72,10 @@ func dispatch(ctx context.Context, e *env, name string, cmds []*command, args []
 	if len(args) == 0 {
 		return usagef("%smissing command; run %s -h for the list", prefix(name), program(name))
 	}
+	if name == "" && (args[0] == "--version" || args[0] == "-version") {
+		// "sparr --version" is "sparr version", as other tools have it.
+		args = append([]string{"version"}, args[1:]...)
+	}
 	switch args[0] {
 	case "-h", "-help", "--help", "help":
 		if len(args) > 1 && args[0] == "help" {

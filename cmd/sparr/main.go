@@ -16,7 +16,7 @@
 //	sparr log verify --hub URL --log-key KEY --state FILE --member ID --key FILE
 //	                                      verify the exchange log (regulators)
 //	sparr bench [--quick] [--json]        measure the hub under load
-//	sparr version                         print the version
+//	sparr version (or --version)          print the version
 //
 // Every flag can also be set by an environment variable: --data by
 // SPARR_DATA, --suspicion-legal-basis by SPARR_SUSPICION_LEGAL_BASIS, and so

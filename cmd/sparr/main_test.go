@@ -169,6 +169,11 @@ func TestVersion(t *testing.T) {
 	if !regexp.MustCompile(`^sparr \S+ .*go1\.\d+`).MatchString(out) {
 		t.Errorf("version printed %q", out)
 	}
+	for _, flag := range []string{"--version", "-version"} {
+		if got := mustSparr(t, flag); got != out {
+			t.Errorf("sparr %s printed %q, want what sparr version prints, %q", flag, got, out)
+		}
+	}
 }
 
 func TestInit(t *testing.T) {
