@@ -285,6 +285,16 @@ func runMemberAdd(ctx context.Context, e *env, name string, args []string) error
 		return err
 	}
 	added, err := c.AddMember(ctx, req)
+	var p *client.Problem
+	if errors.As(err, &p) && p.Type == protocol.ProblemStateConflict.URI {
+		// The hub's detail names its API; the operator changes a member
+		// with member update.
+		msg := fmt.Sprintf("member %q already exists; change it with sparr member update %s and what changes (--name, --roles, --jwks or --jwks-url, quotas), or choose another --id", m.id, m.id)
+		if p.RequestID != "" {
+			msg += " (request id " + p.RequestID + ")"
+		}
+		return errors.New(msg)
+	}
 	if err != nil {
 		return hubError(h.hub, err)
 	}

@@ -220,7 +220,10 @@ func TestMemberCommands(t *testing.T) {
 		code, _, stderr := member("show", "bank-z")
 		wantError(t, code, stderr, 1, "Not found", `no member "bank-z"`, "request id ")
 		code, _, stderr = member("add", "--id", "bank-a", "--name", "Again", "--roles", "check", "--jwks", memberKeyFile(t, false))
-		wantError(t, code, stderr, 1, "already exists", "request id ")
+		wantError(t, code, stderr, 1, `member "bank-a" already exists`, "sparr member update bank-a", "request id ")
+		if strings.Contains(stderr, "PATCH") {
+			t.Errorf("stderr %q names the API's PATCH, not the command", stderr)
+		}
 		// Plain http key URLs are refused outside --dev.
 		code, _, stderr = member("add", "--id", "bank-c", "--name", "Bank C", "--roles", "check", "--jwks-url", "http://keys.bank-c.example/jwks.json")
 		wantError(t, code, stderr, 1, "jwks_url", "request id ")
