@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"context"
+	"crypto/rand"
 	"encoding/json"
 	"io"
 	"net/http"
@@ -413,4 +414,69 @@ func configuration(t *testing.T, hubURL string) map[string]any {
 		t.Fatal(err)
 	}
 	return doc
+}
+
+// TestMemberKeysFile checks what member add says of a keys file it cannot
+// use, before it asks the hub anything.
+func TestMemberKeysFile(t *testing.T) {
+	keys := make([]*protocol.SigningKey, 2)
+	for i := range keys {
+		k, err := protocol.GenerateSigningKey(protocol.EdDSA, rand.Reader)
+		if err != nil {
+			t.Fatal(err)
+		}
+		keys[i] = k
+	}
+	thumbprint, err := protocol.Thumbprint(keys[1].Public().CryptoPublicKey())
+	if err != nil {
+		t.Fatal(err)
+	}
+	jwk := func(k *protocol.SigningKey, withKid bool) map[string]any {
+		t.Helper()
+		b, err := json.Marshal(k.Public())
+		if err != nil {
+			t.Fatal(err)
+		}
+		var m map[string]any
+		if err := json.Unmarshal(b, &m); err != nil {
+			t.Fatal(err)
+		}
+		if !withKid {
+			delete(m, "kid")
+		}
+		return m
+	}
+	private, err := keys[0].MarshalPrivateJWK()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		name      string
+		file      any
+		fragments []string
+	}{
+		{"a set whose second key has no kid", map[string]any{"keys": []any{jwk(keys[0], true), jwk(keys[1], false)}},
+			[]string{`the key at index 1 of the set has no "kid"`, `add one to it, such as "kid": "` + thumbprint + `"`}},
+		{"one JWK without a kid", jwk(keys[1], false),
+			[]string{`the key has no "kid"`, `"kid": "` + thumbprint + `"`}},
+		{"a set with a private key", map[string]any{"keys": []any{json.RawMessage(private)}},
+			[]string{"the key at index 0 of the set", "private key"}},
+		{"an empty set", map[string]any{"keys": []any{}}, []string{`no "keys"`}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			b, err := json.Marshal(tc.file)
+			if err != nil {
+				t.Fatal(err)
+			}
+			path := filepath.Join(t.TempDir(), "jwks.json")
+			if err := os.WriteFile(path, b, 0o600); err != nil {
+				t.Fatal(err)
+			}
+			code, _, stderr := sparr(t, nil, "member", "add", "--hub", "http://127.0.0.1:1", "--data", t.TempDir(), "--id", "bank-a", "--name", "A", "--roles", "check", "--jwks", path)
+			wantError(t, code, stderr, 1, append(tc.fragments, path)...)
+			if strings.Contains(stderr, "give the member's public keys as a JWK Set") {
+				t.Errorf("stderr %q asks for a JWK Set", stderr)
+			}
+		})
+	}
 }

@@ -217,25 +217,61 @@ func (m *memberFields) parseRoles(name string) ([]api.Role, error) {
 }
 
 // readJWKS reads a JWK Set file, or a file with one public JWK, which it
-// wraps in a set.
+// wraps in a set. An error names the key at fault.
 func readJWKS(path string) (json.RawMessage, error) {
 	b, err := os.ReadFile(path)
 	if err != nil {
 		return nil, fmt.Errorf("read the member's keys: %w", err)
 	}
-	_, setErr := protocol.ParseKeySet(b)
-	if setErr == nil {
+	var set struct {
+		Keys []json.RawMessage `json:"keys"`
+	}
+	if json.Unmarshal(b, &set) == nil && set.Keys != nil {
+		if _, err := protocol.ParseKeySet(b); err != nil {
+			for i, raw := range set.Keys {
+				if _, kerr := protocol.ParsePublicKey(raw); kerr != nil {
+					return nil, keyError(path, fmt.Sprintf("the key at index %d of the set", i), raw, kerr)
+				}
+			}
+			return nil, fmt.Errorf("%s: %w", path, err)
+		}
 		return b, nil
 	}
 	k, err := protocol.ParsePublicKey(b)
 	if err != nil {
-		return nil, fmt.Errorf("%s: %w; give the member's public keys as a JWK Set", path, setErr)
+		if json.Valid(b) {
+			return nil, keyError(path, "the key", b, err)
+		}
+		return nil, fmt.Errorf("%s: %w; give the member's public keys as a JWK Set (or one public JWK)", path, err)
 	}
 	ks, err := protocol.NewKeySet(k)
 	if err != nil {
 		return nil, err
 	}
 	return ks.MarshalJSON()
+}
+
+// keyError says what is wrong with one JWK of a member's keys file (which,
+// "the key at index 1 of the set"), and how to give a key without a "kid"
+// one: its RFC 7638 thumbprint, when the key is otherwise usable.
+func keyError(path, which string, raw json.RawMessage, err error) error {
+	var fields map[string]any
+	if json.Unmarshal(raw, &fields) != nil {
+		return fmt.Errorf("%s: %s: %w", path, which, err)
+	}
+	if kid, _ := fields["kid"].(string); kid != "" {
+		return fmt.Errorf("%s: %s: %w", path, which, err)
+	}
+	advice := "add one to it: any name unique in the set"
+	fields["kid"] = "-"
+	if b, merr := json.Marshal(fields); merr == nil {
+		if k, perr := protocol.ParsePublicKey(b); perr == nil {
+			if tp, terr := protocol.Thumbprint(k.CryptoPublicKey()); terr == nil {
+				advice = fmt.Sprintf(`add one to it, such as "kid": %q (the key's RFC 7638 thumbprint)`, tp)
+			}
+		}
+	}
+	return fmt.Errorf("%s: %s has no \"kid\"; %s", path, which, advice)
 }
 
 func runMemberAdd(ctx context.Context, e *env, name string, args []string) error {
