@@ -18,13 +18,19 @@
 //	sparr bench [--quick] [--json]        measure the hub under load
 //	sparr version (or --version)          print the version
 //
-// Every flag can also be set by an environment variable: --data by
-// SPARR_DATA, --suspicion-legal-basis by SPARR_SUSPICION_LEGAL_BASIS, and so
-// on. A flag on the command line beats the environment, which beats the
-// default. "sparr <command> -h" lists a command's flags with their
-// variables. A member's quotas (sparr member add and update) are the
-// exception, set on the command line only: their variables are the hub's
-// defaults for sparr serve.
+// Every flag can also be set by an environment variable. A command's own
+// flags have variables named for the command, so that none is read by
+// another command: SPARR_<COMMAND>_<FLAG>, as in SPARR_BACKUP_OUT,
+// SPARR_MEMBER_ADD_ID, SPARR_SERVE_SUSPICION_LEGAL_BASIS. The flags that
+// mean the same in every command that has them, --data, --hub,
+// --operator-key and --algorithm, have one variable each: SPARR_DATA,
+// SPARR_HUB, SPARR_OPERATOR_KEY, SPARR_ALGORITHM. A flag on the command
+// line beats the environment, which beats the default. "sparr <command>
+// -h" lists a command's flags with their variables. A member's quotas
+// (sparr member add and update) are the exception, set on the command line
+// only. A bad value in a variable is a usage error that names it; so is
+// a variable under the name a command's own flag had before its variable
+// carried the command (SPARR_OUT for SPARR_BACKUP_OUT).
 //
 // # Exit status
 //

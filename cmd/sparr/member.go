@@ -170,8 +170,8 @@ func (m *memberFields) register(fs *flagSet, withID bool) {
 	for _, f := range quotaFlags {
 		fs.note(f, "the hub's, sparr serve --"+f)
 	}
-	// SPARR_TOKENS_PER_DAY and the others set the hub's defaults for sparr
-	// serve; they must not become one member's quotas.
+	// A quota left in the environment would be every member's added or
+	// updated, unseen: quotas are given on the command line only.
 	fs.commandLineOnly(quotaFlags...)
 }
 

@@ -133,6 +133,16 @@ func TestMemberCommands(t *testing.T) {
 		if err := json.Unmarshal([]byte(mustMember("list", "--json")), &doc); err != nil || len(doc.Members) != 3 {
 			t.Errorf("list --json: %v, %d members", err, len(doc.Members))
 		}
+		// Each command reads its own variables: bench's --json is not
+		// list's.
+		code, out, errb := sparr(t, environ("SPARR_BENCH_JSON", "true"), append([]string{"member", "list"}, op...)...)
+		if code != 0 || !strings.HasPrefix(out, "ID ") {
+			t.Errorf("list with SPARR_BENCH_JSON=true: exit %d, %s\n%s; want the table", code, errb, out)
+		}
+		code, out, errb = sparr(t, environ("SPARR_MEMBER_LIST_JSON", "true"), append([]string{"member", "list"}, op...)...)
+		if err := json.Unmarshal([]byte(out), &doc); code != 0 || err != nil {
+			t.Errorf("list with SPARR_MEMBER_LIST_JSON=true: exit %d, %s, %v\n%s; want JSON", code, errb, err, out)
+		}
 	})
 
 	t.Run("show and update", func(t *testing.T) {
@@ -178,7 +188,8 @@ func TestMemberCommands(t *testing.T) {
 		}
 		// The hub's defaults for sparr serve in the environment are not a
 		// member's quotas.
-		code, out, errb := sparr(t, environ("SPARR_TOKENS_PER_DAY", "7", "SPARR_STORED_BYTES_PER_DAY", "7", "SPARR_DEFAULT_QUOTAS", "true"),
+		code, out, errb := sparr(t, environ("SPARR_SERVE_TOKENS_PER_DAY", "7", "SPARR_SERVE_STORED_BYTES_PER_DAY", "7",
+			"SPARR_MEMBER_UPDATE_TOKENS_PER_DAY", "7", "SPARR_MEMBER_UPDATE_DEFAULT_QUOTAS", "true", "SPARR_TOKENS_PER_DAY", "7"),
 			append([]string{"member", "update", "bank-q", "--name", "Bank Q (publ)"}, op...)...)
 		if code != 0 {
 			t.Fatalf("update --name: exit %d, %s", code, errb)
@@ -335,7 +346,10 @@ func TestBackup(t *testing.T) {
 
 	t.Run("from a stopped hub's data dir", func(t *testing.T) {
 		out := filepath.Join(dir, "cold.db")
-		mustSparr(t, "backup", "--data", hub.Data, "--out", out)
+		code, _, stderr := sparr(t, environ("SPARR_DATA", hub.Data, "SPARR_BACKUP_OUT", out), "backup")
+		if code != 0 {
+			t.Fatalf("backup with SPARR_DATA and SPARR_BACKUP_OUT: exit %d, %s", code, stderr)
+		}
 		if got := memberIDs(t, out); !slices.Equal(got, want) {
 			t.Errorf("the copy holds members %q, want %q", got, want)
 		}

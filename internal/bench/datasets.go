@@ -413,7 +413,7 @@ func gigabytes(n uint64) string { return fmt.Sprintf("%.1f GB", float64(n)/1e9) 
 // (if given) so the hub's paths are warm, and returns its RSS.
 func serveAndMeasure(ctx context.Context, binary, dir string, m *member) (int, error) {
 	cmd := exec.CommandContext(ctx, binary, "serve", "--data", dir, "--insecure-http", "--addr", "127.0.0.1:0", "--metrics-addr", "off")
-	cmd.Env = append(os.Environ(), "SPARR_LOG_LEVEL=warn")
+	cmd.Env = append(os.Environ(), "SPARR_SERVE_LOG_LEVEL=warn")
 	stdout, err := cmd.StdoutPipe()
 	if err != nil {
 		return 0, err
