@@ -9,6 +9,7 @@ import (
 	"crypto/x509/pkix"
 	"encoding/json"
 	"encoding/pem"
+	"fmt"
 	"io"
 	"math/big"
 	"net"
@@ -304,9 +305,19 @@ func TestBackup(t *testing.T) {
 
 	t.Run("from the running hub", func(t *testing.T) {
 		out := filepath.Join(dir, "hot.db")
-		printed := mustSparr(t, "backup", "--hub", hub.URL, "--data", hub.Data, "--out", out)
+		code, printed, stderr := sparr(t, nil, "backup", "--hub", hub.URL, "--data", hub.Data, "--out", out)
+		if code != 0 {
+			t.Fatalf("backup: exit %d, %s", code, stderr)
+		}
 		if !strings.Contains(printed, "Wrote ") || !strings.Contains(printed, "To restore") {
 			t.Errorf("backup printed %q", printed)
+		}
+		fi, err := os.Stat(out)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if want := fmt.Sprintf("backup: %d bytes", fi.Size()); !strings.Contains(stderr, want) || !strings.Contains(stderr, " copied in ") {
+			t.Errorf("backup's progress %q, want a last line saying %q copied in its time", stderr, want)
 		}
 		if fi, err := os.Stat(out); err != nil || fi.Mode().Perm() != 0o600 {
 			t.Fatalf("backup file: %v, mode %v; want 0600", err, fi.Mode())
