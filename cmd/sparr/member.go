@@ -275,12 +275,13 @@ func keyError(path, which string, raw json.RawMessage, err error) error {
 }
 
 func runMemberAdd(ctx context.Context, e *env, name string, args []string) error {
-	fs := e.flags(name, "--hub URL --id ID --name NAME --roles ROLE,… (--jwks FILE | --jwks-url URL) [--tokens-per-second N] [--tokens-per-day N] [--stored-bytes-per-day BYTES]",
-		"Add registers a member with the hub. It prints the member as the hub stored it.\nA quota left out, or 0, is the hub's default (sparr serve's flag of the same\nname); give one only where the defaults do not fit the member.")
+	fs := e.flags(name, "--hub URL --id ID --name NAME --roles ROLE,… (--jwks FILE | --jwks-url URL) [--tokens-per-second N] [--tokens-per-day N] [--stored-bytes-per-day BYTES] [--json]",
+		"Add registers a member with the hub. It prints the member as the hub stored it,\nand the exchange-log index of the change, as text or, with --json, as JSON.\nA quota left out, or 0, is the hub's default (sparr serve's flag of the same\nname); give one only where the defaults do not fit the member.")
 	var h hubFlags
 	var m memberFields
 	h.register(fs)
 	m.register(fs, true)
+	asJSON := fs.Bool("json", false, "print the hub's JSON answer instead of text")
 	args, err := fs.parse(args)
 	if err != nil {
 		return err
@@ -334,16 +335,17 @@ func runMemberAdd(ctx context.Context, e *env, name string, args []string) error
 	if err != nil {
 		return hubError(h.hub, err)
 	}
-	return printJSON(e.stdout, added)
+	return printMember(e.stdout, added, *asJSON)
 }
 
 func runMemberUpdate(ctx context.Context, e *env, name string, args []string) error {
-	fs := e.flags(name, "ID --hub URL [--name NAME] [--roles ROLE,…] [--jwks FILE | --jwks-url URL] [--tokens-per-second N] [--tokens-per-day N] [--stored-bytes-per-day BYTES] [--default-quotas]",
-		"Update changes what is given of a member's name, roles, keys and quotas. New\nkeys replace the old ones; --jwks replaces a --jwks-url and the other way round.\nThe quotas given replace the member's own quotas whole: a quota left out goes\nback to the hub's default, and --default-quotas sends them all back.")
+	fs := e.flags(name, "ID --hub URL [--name NAME] [--roles ROLE,…] [--jwks FILE | --jwks-url URL] [--tokens-per-second N] [--tokens-per-day N] [--stored-bytes-per-day BYTES] [--default-quotas] [--json]",
+		"Update changes what is given of a member's name, roles, keys and quotas, and\nprints the member as add does. New\nkeys replace the old ones; --jwks replaces a --jwks-url and the other way round.\nThe quotas given replace the member's own quotas whole: a quota left out goes\nback to the hub's default, and --default-quotas sends them all back.")
 	var h hubFlags
 	var m memberFields
 	h.register(fs)
 	m.register(fs, false)
+	asJSON := fs.Bool("json", false, "print the hub's JSON answer instead of text")
 	defaults := fs.Bool("default-quotas", false, "give the member the hub's default quotas again")
 	fs.commandLineOnly("default-quotas")
 	args, err := fs.parse(args)
@@ -400,13 +402,14 @@ func runMemberUpdate(ctx context.Context, e *env, name string, args []string) er
 	if err != nil {
 		return hubError(h.hub, err)
 	}
-	return printJSON(e.stdout, updated)
+	return printMember(e.stdout, updated, *asJSON)
 }
 
 func runMemberShow(ctx context.Context, e *env, name string, args []string) error {
-	fs := e.flags(name, "ID --hub URL", "Show prints one member as the hub holds it.")
+	fs := e.flags(name, "ID --hub URL [--json]", "Show prints one member as the hub holds it, as text, or as JSON with --json.")
 	var h hubFlags
 	h.register(fs)
+	asJSON := fs.Bool("json", false, "print the hub's JSON answer instead of text")
 	args, err := fs.parse(args)
 	if err != nil {
 		return err
@@ -423,7 +426,7 @@ func runMemberShow(ctx context.Context, e *env, name string, args []string) erro
 	if err != nil {
 		return hubError(h.hub, err)
 	}
-	return printJSON(e.stdout, api.MemberResponse{Member: m})
+	return printMember(e.stdout, &api.MemberResponse{Member: m}, *asJSON)
 }
 
 func runMemberList(ctx context.Context, e *env, name string, args []string) error {
@@ -458,15 +461,54 @@ func runMemberList(ctx context.Context, e *env, name string, args []string) erro
 		}
 		keys := m.JWKSURL
 		if keys == "" {
-			n := 0
-			if ks, err := protocol.ParseKeySet(m.JWKS); err == nil {
-				n = ks.Len()
-			}
-			keys = fmt.Sprintf("inline, %d key(s)", n)
+			keys = fmt.Sprintf("inline, %d key(s)", len(keyIDs(m)))
 		}
 		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\n", m.ID, m.Name, strings.Join(roles, ","), m.Status, keys, quotaSummary(m.Quotas), m.UpdatedAt.UTC().Format(time.RFC3339))
 	}
 	return tw.Flush()
+}
+
+// printMember prints a member as the hub answered with it: as text, or as
+// JSON.
+func printMember(w io.Writer, doc *api.MemberResponse, asJSON bool) error {
+	if asJSON {
+		return printJSON(w, doc)
+	}
+	m := doc.Member
+	roles := make([]string, len(m.Roles))
+	for i, r := range m.Roles {
+		roles[i] = string(r)
+	}
+	keys := m.JWKSURL
+	if keys == "" {
+		keys = "inline, key ids " + strings.Join(keyIDs(m), ", ")
+	}
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+	fmt.Fprintf(tw, "ID\t%s\n", m.ID)
+	fmt.Fprintf(tw, "NAME\t%s\n", m.Name)
+	fmt.Fprintf(tw, "ROLES\t%s\n", strings.Join(roles, ","))
+	fmt.Fprintf(tw, "STATUS\t%s\n", m.Status)
+	fmt.Fprintf(tw, "KEYS\t%s\n", keys)
+	fmt.Fprintf(tw, "QUOTAS\t%s\n", quotaSummary(m.Quotas))
+	fmt.Fprintf(tw, "CREATED\t%s\n", m.CreatedAt.UTC().Format(time.RFC3339))
+	fmt.Fprintf(tw, "UPDATED\t%s\n", m.UpdatedAt.UTC().Format(time.RFC3339))
+	if doc.LogIndex != 0 {
+		fmt.Fprintf(tw, "LOG INDEX\t%d\n", doc.LogIndex)
+	}
+	return tw.Flush()
+}
+
+// keyIDs are the key ids of a member's inline key set.
+func keyIDs(m *api.Member) []string {
+	ks, err := protocol.ParseKeySet(m.JWKS)
+	if err != nil {
+		return nil
+	}
+	var kids []string
+	for _, k := range ks.Keys() {
+		kids = append(kids, k.KeyID())
+	}
+	return kids
 }
 
 // quotaSummary says which of a member's quotas are its own, as
