@@ -8,6 +8,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"time"
 
 	"github.com/sparr-dev/sparr/client"
 	"github.com/sparr-dev/sparr/server/store"
@@ -18,6 +19,9 @@ func runBackup(ctx context.Context, e *env, name string, args []string) error {
 		"Backup writes a consistent copy of the hub's data file to FILE, which must not\nexist. With --hub it asks the running hub (a hot backup, signed for with the\noperator key); with --data alone it copies DIR/hub.db, which no hub may be using.\nTo restore, start a hub with the copy as DIR/hub.db and the same keys.")
 	var h hubFlags
 	h.register(fs)
+	// Either flag names the source: neither is required alone.
+	fs.Lookup("hub").Usage = "the running hub's `URL`, for a hot backup from it (or --data alone)"
+	fs.Lookup("data").Usage = "the hub's data `DIR`: alone, DIR/hub.db is copied while no hub runs; with --hub, it holds the operator key"
 	out := fs.String("out", "", "the backup `FILE` to write; never overwritten (required)")
 	args, err := fs.parse(args)
 	if err != nil {
@@ -37,13 +41,14 @@ func runBackup(ctx context.Context, e *env, name string, args []string) error {
 	}
 
 	var n int64
+	progress := &copyProgress{out: e.stderr, every: backupProgressEvery, now: time.Now}
 	if h.hub != "" {
 		c, err := h.client(ctx, name)
 		if err != nil {
 			return err
 		}
 		n, err = writeNew(*out, func(w io.Writer) (int64, error) {
-			n, err := c.Backup(ctx, w)
+			n, err := c.Backup(ctx, progress.to(w))
 			var p *client.Problem
 			switch {
 			case errors.As(err, &p), err != nil && n == 0:
@@ -61,7 +66,7 @@ func runBackup(ctx context.Context, e *env, name string, args []string) error {
 		if _, err := os.Stat(db); err != nil {
 			return fmt.Errorf("no data file at %s: %w; check --data", db, err)
 		}
-		n, err = writeNew(*out, func(w io.Writer) (int64, error) { return store.BackupFile(db, w) })
+		n, err = writeNew(*out, func(w io.Writer) (int64, error) { return store.BackupFile(db, progress.to(w)) })
 		if errors.Is(err, store.ErrLocked) {
 			return fmt.Errorf("%s is in use by a running hub; for a hot backup of it run sparr backup --hub URL --out %s", db, shellQuote(*out))
 		}
@@ -69,9 +74,57 @@ func runBackup(ctx context.Context, e *env, name string, args []string) error {
 			return err
 		}
 	}
+	progress.done()
 	fmt.Fprintf(e.stdout, "Wrote %d bytes to %s.\n", n, *out)
 	fmt.Fprintf(e.stdout, "To restore: stop the hub, set its hub.db aside, copy %s to DIR/hub.db (mode 0600),\nand start sparr serve --data DIR with the same DIR/keys.\n", *out)
 	return nil
+}
+
+// backupProgressEvery is how often a backup says how far it is.
+const backupProgressEvery = time.Second
+
+// A copyProgress says on out how many bytes a copy has written so far, at
+// most once every interval, and how many in all when it is done.
+type copyProgress struct {
+	out   io.Writer
+	every time.Duration
+	now   func() time.Time
+
+	dst         io.Writer
+	n           int64
+	start, last time.Time
+}
+
+// to starts the count of what is written to dst, and returns the writer
+// to write it through.
+func (p *copyProgress) to(dst io.Writer) io.Writer {
+	p.dst, p.n = dst, 0
+	p.start = p.now()
+	p.last = p.start
+	return p
+}
+
+func (p *copyProgress) Write(b []byte) (int, error) {
+	n, err := p.dst.Write(b)
+	p.n += int64(n)
+	if t := p.now(); t.Sub(p.last) >= p.every {
+		p.last = t
+		fmt.Fprintf(p.out, "backup: %s copied so far\n", byteCount(p.n))
+	}
+	return n, err
+}
+
+// done writes the last line.
+func (p *copyProgress) done() {
+	fmt.Fprintf(p.out, "backup: %s copied in %s\n", byteCount(p.n), p.now().Sub(p.start).Round(time.Millisecond))
+}
+
+// byteCount is "1234 bytes", or "12345678 bytes (11.8 MiB)".
+func byteCount(n int64) string {
+	if n < 1<<20 {
+		return fmt.Sprintf("%d bytes", n)
+	}
+	return fmt.Sprintf("%d bytes (%.1f MiB)", n, float64(n)/(1<<20))
 }
 
 // writeNew writes what fill writes to path, which must not exist, through

@@ -9,6 +9,7 @@ import (
 	"slices"
 	"strings"
 	"text/tabwriter"
+	"time"
 )
 
 // A usageError is a mistake in how sparr was called: exit status 2.
@@ -72,6 +73,10 @@ func dispatch(ctx context.Context, e *env, name string, cmds []*command, args []
 	if len(args) == 0 {
 		return usagef("%smissing command; run %s -h for the list", prefix(name), program(name))
 	}
+	if name == "" && (args[0] == "--version" || args[0] == "-version") {
+		// "sparr --version" is "sparr version", as other tools have it.
+		args = append([]string{"version"}, args[1:]...)
+	}
 	switch args[0] {
 	case "-h", "-help", "--help", "help":
 		if len(args) > 1 && args[0] == "help" {
@@ -113,7 +118,7 @@ func printCommands(w io.Writer, name string, cmds []*command) {
 		fmt.Fprintf(tw, "  %s\t%s\n", c.name, c.summary)
 	}
 	tw.Flush()
-	fmt.Fprintf(w, "\nRun %s <command> -h for a command's flags. Every flag can also be set by the\nenvironment variable SPARR_<FLAG> (--data: SPARR_DATA), unless its help says\n\"command line only\"; a flag given on the command line wins. docs/operations.md\ndescribes running the hub.\n", name)
+	fmt.Fprintf(w, "\nRun %s <command> -h for a command's flags. Every flag can also be set by an\nenvironment variable, which the help names, unless it says \"command line only\";\na flag given on the command line wins. A command's own flags have variables\nnamed for the command (sparr backup --out: SPARR_BACKUP_OUT); --data, --hub,\n--operator-key and --algorithm, which mean the same in every command, are\nSPARR_DATA, SPARR_HUB, SPARR_OPERATOR_KEY and SPARR_ALGORITHM.\ndocs/operations.md describes running the hub.\n", name)
 }
 
 // A flagSet is the flags of one command, each with an environment
@@ -125,9 +130,9 @@ type flagSet struct {
 	synopsis string // "--data DIR [flags]"
 	about    string
 	notes    map[string]string // flag → what its default means, when that is not its zero value
-	// local are the flags no environment variable sets: those whose
-	// variable would be another command's (a member's --tokens-per-day is
-	// not the hub's default that SPARR_TOKENS_PER_DAY sets for serve).
+	// local are the flags no environment variable sets: those a variable
+	// left in the environment should never set unseen (a member's own
+	// quotas, on every member added or updated).
 	local map[string]bool
 }
 
@@ -140,10 +145,53 @@ func (e *env) flags(name, synopsis, about string) *flagSet {
 	return &flagSet{FlagSet: fs, e: e, name: name, synopsis: synopsis, about: about, notes: map[string]string{}, local: map[string]bool{}}
 }
 
-// envName is the environment variable of a flag: --suspicion-legal-basis
-// is SPARR_SUSPICION_LEGAL_BASIS.
-func envName(flagName string) string {
-	return "SPARR_" + strings.ToUpper(strings.ReplaceAll(flagName, "-", "_"))
+// sharedFlags mean the same in every command that has them: the hub's
+// data directory, its URL, the operator's key and the algorithm of a
+// record-signing key. Their variables are shared too.
+var sharedFlags = map[string]bool{"data": true, "hub": true, "operator-key": true, "algorithm": true}
+
+// envName is the environment variable of a flag of the command name
+// ("serve", "member add"): SPARR_ and the flag's name in capitals for a
+// shared flag (--data: SPARR_DATA, in every command) and for the flags of
+// serve, which are the hub's own configuration (--max-thaw:
+// SPARR_MAX_THAW); for any other flag the command's name comes first, so
+// that no command reads a variable meant for another (sparr backup --out:
+// SPARR_BACKUP_OUT; sparr member add --id: SPARR_MEMBER_ADD_ID). A flag
+// serve shares a name with is command line only in the other command
+// (the member commands' quotas).
+func envName(name, flagName string) string {
+	if sharedFlags[flagName] || name == "serve" {
+		return envWord(flagName)
+	}
+	return envWord(name + "_" + flagName)
+}
+
+// envWord makes a variable's name: SPARR_ and words in capitals, joined
+// by _ ("member add_jwks-url": SPARR_MEMBER_ADD_JWKS_URL).
+func envWord(s string) string {
+	return "SPARR_" + strings.ToUpper(strings.NewReplacer("-", "_", " ", "_").Replace(s))
+}
+
+// accepted says what a flag's value may be, for an error about a value
+// that is not one; err is the flag's own error, said when it is better.
+func accepted(f *flag.Flag, err error) string {
+	g, ok := f.Value.(flag.Getter)
+	if !ok {
+		return err.Error()
+	}
+	switch g.Get().(type) {
+	case bool:
+		return "want true or false"
+	case int, int64:
+		return "want a whole number"
+	case uint, uint64:
+		return "want a whole number of 0 or more"
+	case float64:
+		return "want a number, such as 2.5"
+	case time.Duration:
+		return "want a duration, such as 90s, 30m or 72h"
+	}
+	return err.Error()
 }
 
 // note sets how the usage describes a flag's default.
@@ -184,15 +232,23 @@ func (fs *flagSet) parse(args []string) ([]string, error) {
 	fs.Visit(func(f *flag.Flag) { given[f.Name] = true })
 	var err error
 	fs.VisitAll(func(f *flag.Flag) {
-		if fs.local[f.Name] {
+		if fs.local[f.Name] || given[f.Name] || err != nil {
 			return
 		}
-		v := fs.e.getenv(envName(f.Name))
-		if given[f.Name] || v == "" || err != nil {
+		name := envName(fs.name, f.Name)
+		if old := envWord(f.Name); old != name && fs.e.getenv(old) != "" {
+			// The variable a command's own flag had before its variable
+			// carried the command: refused, so that a setting left under
+			// the old name is not dropped unseen.
+			err = usagef("%s: %s is not read: the variable of --%s is %s", fs.name, old, f.Name, name)
+			return
+		}
+		v := fs.e.getenv(name)
+		if v == "" {
 			return
 		}
 		if serr := fs.Set(f.Name, v); serr != nil {
-			err = usagef("%s: %s=%q: %v", fs.name, envName(f.Name), v, serr)
+			err = usagef("%s: %s=%q: %s", fs.name, name, v, accepted(f, serr))
 		}
 	})
 	return positional, err
@@ -229,7 +285,7 @@ func (fs *flagSet) printUsage(w io.Writer) {
 		if def != "" {
 			usage += " (default " + def + ")"
 		}
-		from := envName(f.Name)
+		from := envName(fs.name, f.Name)
 		if fs.local[f.Name] {
 			from = "command line only"
 		}

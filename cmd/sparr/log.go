@@ -29,7 +29,7 @@ func logCommands() []*command {
 
 type logFlags struct {
 	hub, logKey, state, member, key, evidence string
-	full                                      bool
+	full, asJSON                              bool
 }
 
 // The exit status of sparr log verify: 0 when the log verified, 1 when it
@@ -47,7 +47,7 @@ const (
 )
 
 func runLogVerify(ctx context.Context, e *env, name string, args []string) error {
-	fs := e.flags(name, "--hub URL --log-key KEY --state FILE --member ID --key FILE [--evidence FILE]",
+	fs := e.flags(name, "--hub URL --log-key KEY --state FILE --member ID --key FILE [--evidence FILE] [--full] [--json]",
 		"Verify fetches the hub's latest checkpoint, checks its signature against the pinned log key,\n"+
 			"proves it consistent with the checkpoint kept in the state file (on the first run it trusts\n"+
 			"the hub's on first use, and says so), downloads the new entries and recomputes the tree,\n"+
@@ -57,7 +57,9 @@ func runLogVerify(ctx context.Context, e *env, name string, args []string) error
 			"Exit status: 0 the log verified; 1 it did not: the evidence is printed (and written to\n"+
 			"--evidence) and the state file is left as it was; 2 a usage error; 3 the log could not be\n"+
 			"checked (the hub unreachable or refusing, the state file unusable): nothing was found\n"+
-			"against the log, and no evidence is written.")
+			"against the log, and no evidence is written.\n\n"+
+			"With --json the outcome is one JSON document instead of text, whose \"result\" is\n"+
+			"\"verified\", \"failed\" (with the evidence) or \"could-not-check\".")
 	var f logFlags
 	fs.StringVar(&f.hub, "hub", "", "the hub's `URL`")
 	fs.StringVar(&f.logKey, "log-key", "", "the log's public `KEY` (<origin>+<hash>+<key>), obtained out of band, or a file holding it")
@@ -66,6 +68,7 @@ func runLogVerify(ctx context.Context, e *env, name string, args []string) error
 	fs.StringVar(&f.key, "key", "", "your member's private key, a JWK `FILE`")
 	fs.StringVar(&f.evidence, "evidence", "", "when the log does not verify, also write the evidence as JSON to `FILE`")
 	fs.BoolVar(&f.full, "full", false, "check every entry from the first, not only the new ones (finds entries changed after an earlier run checked them)")
+	fs.BoolVar(&f.asJSON, "json", false, "print the outcome as JSON instead of text")
 	rest, err := fs.parse(args)
 	if err != nil {
 		return err
@@ -129,10 +132,22 @@ func runLogVerify(ctx context.Context, e *env, name string, args []string) error
 		return err
 	}
 	if err := writeFileAtomic(f.state, append(b, '\n')); err != nil {
+		err = fmt.Errorf("the exchange log at %s verified, but keeping the new checkpoint in %s failed: %w", f.hub, f.state, err)
+		if f.asJSON {
+			doc := logReportJSON(f, key.Name(), report, time.Since(start))
+			doc["result"], doc["error"] = "could-not-check", err.Error()
+			if perr := printJSON(e.stdout, doc); perr != nil {
+				return perr
+			}
+			return &exitError{code: exitCouldNotCheck, err: err}
+		}
 		fmt.Fprintf(e.stdout, "Exchange log %s at %s: verified up to %d entries, but the new checkpoint could not be kept\n  %v\n", key.Name(), f.hub, report.New.Size, err)
 		fmt.Fprintf(e.stdout, "\nThe state file %s still holds the checkpoint of the last run: the next run checks these entries again.\n"+
 			"Make the state file writable, then run it again.\n", f.state)
-		return &exitError{code: exitCouldNotCheck, err: fmt.Errorf("the exchange log at %s verified, but keeping the new checkpoint in %s failed: %w", f.hub, f.state, err)}
+		return &exitError{code: exitCouldNotCheck, err: err}
+	}
+	if f.asJSON {
+		return printJSON(e.stdout, logReportJSON(f, key.Name(), report, time.Since(start)))
 	}
 	printLogReport(e, f, key.Name(), report, time.Since(start))
 	return nil
@@ -150,6 +165,17 @@ const (
 // finding against it, then what to do (advice; empty when err says it),
 // and exits with exitCouldNotCheck.
 func couldNotCheck(e *env, f logFlags, origin string, err error, advice string) error {
+	xe := &exitError{code: exitCouldNotCheck, err: fmt.Errorf("could not check the exchange log: %w", err)}
+	if f.asJSON {
+		doc := map[string]any{"result": "could-not-check", "log": origin, "hub": f.hub, "state": f.state, "error": err.Error()}
+		if advice != "" {
+			doc["advice"] = advice
+		}
+		if perr := printJSON(e.stdout, doc); perr != nil {
+			return perr
+		}
+		return xe
+	}
 	fmt.Fprintf(e.stdout, "Exchange log %s at %s: could not check it\n  %v\n", origin, f.hub, err)
 	fmt.Fprintf(e.stdout, "\nThis is not a finding against the log: nothing was verified, no evidence was written,\n"+
 		"and the state file %s was not changed.", f.state)
@@ -157,7 +183,7 @@ func couldNotCheck(e *env, f logFlags, origin string, err error, advice string) 
 		fmt.Fprintf(e.stdout, " %s", advice)
 	}
 	fmt.Fprintln(e.stdout)
-	return &exitError{code: exitCouldNotCheck, err: fmt.Errorf("could not check the exchange log: %w", err)}
+	return xe
 }
 
 // progress prints how far a long run is, at most once a second.
@@ -181,6 +207,31 @@ func (p *progress) done() {
 	if p.shown {
 		fmt.Fprintln(p.e.stderr)
 	}
+}
+
+// logReportJSON is what printLogReport says, for --json.
+func logReportJSON(f logFlags, origin string, r *protocol.LogReport, took time.Duration) map[string]any {
+	checkpoint := func(c *protocol.Checkpoint) map[string]any {
+		return map[string]any{"size": c.Size, "root": b64(c.Root)}
+	}
+	doc := map[string]any{
+		"result": "verified", "log": origin, "hub": f.hub, "state": f.state,
+		"first_run": r.Old == nil, "latest_checkpoint": checkpoint(r.New),
+		"full": r.Full, "new_entries": r.Added, "entries_checked": r.Entries,
+		"tombstones": r.Tombstones, "took_ms": took.Milliseconds(),
+	}
+	if r.Old != nil {
+		doc["earlier_checkpoint"] = checkpoint(r.Old)
+	}
+	if r.Entries > 0 {
+		doc["first_entry_time"], doc["last_entry_time"] = r.First.UTC().Format(time.RFC3339), r.Last.UTC().Format(time.RFC3339)
+	}
+	actions := map[string]uint64{}
+	for a, n := range r.Actions {
+		actions[string(a)] = n
+	}
+	doc["actions"] = actions
+	return doc
 }
 
 func printLogReport(e *env, f logFlags, origin string, r *protocol.LogReport, took time.Duration) {
@@ -255,6 +306,9 @@ func logFailure(e *env, f logFlags, origin string, state *protocol.LogState, err
 	var ie *protocol.InconsistencyError
 	var ee *protocol.EntryError
 	w := e.stdout
+	if f.asJSON {
+		w = io.Discard // the evidence is printed as JSON at the end
+	}
 	fmt.Fprintf(w, "Exchange log %s at %s: VERIFICATION FAILED\n  %v\n", origin, f.hub, err)
 	earlier := func(note []byte) {
 		ev["earlier_checkpoint"] = string(note)
@@ -296,6 +350,12 @@ func logFailure(e *env, f logFlags, origin string, state *protocol.LogState, err
 			fmt.Fprintf(e.stderr, "sparr: writing the evidence to %s failed: %v\n", f.evidence, werr)
 		} else {
 			fmt.Fprintf(w, "The evidence is in %s.\n", f.evidence)
+		}
+	}
+	if f.asJSON {
+		ev["result"], ev["state"] = "failed", f.state
+		if perr := printJSON(e.stdout, ev); perr != nil {
+			return perr
 		}
 	}
 	return fmt.Errorf("the exchange log at %s did not verify: %w", f.hub, err)

@@ -145,6 +145,43 @@ func TestLogVerify(t *testing.T) {
 			t.Errorf("full run's summary lacks %q:\n%s", want, out)
 		}
 	}
+
+	// With --json, the same as one JSON document.
+	grow(t, hub, bank, 1)
+	size, _ = hub.Store.LogSize()
+	code, out, errOut = logVerify(t, append(flags, "--json"))
+	if code != 0 {
+		t.Fatalf("--json run: exit %d\n%s%s", code, out, errOut)
+	}
+	var doc struct {
+		Result            string `json:"result"`
+		State             string `json:"state"`
+		FirstRun          bool   `json:"first_run"`
+		EarlierCheckpoint *struct {
+			Size uint64 `json:"size"`
+			Root string `json:"root"`
+		} `json:"earlier_checkpoint"`
+		LatestCheckpoint struct {
+			Size uint64 `json:"size"`
+			Root string `json:"root"`
+		} `json:"latest_checkpoint"`
+		NewEntries     uint64            `json:"new_entries"`
+		EntriesChecked uint64            `json:"entries_checked"`
+		Tombstones     uint64            `json:"tombstones"`
+		Actions        map[string]uint64 `json:"actions"`
+	}
+	if err := json.Unmarshal([]byte(out), &doc); err != nil {
+		t.Fatalf("--json printed what is not JSON: %v\n%s", err, out)
+	}
+	var checkedActions uint64
+	for _, n := range doc.Actions {
+		checkedActions += n
+	}
+	if doc.Result != "verified" || doc.State != flags[5] || doc.FirstRun || doc.EarlierCheckpoint == nil ||
+		doc.LatestCheckpoint.Size != uint64(size) || doc.LatestCheckpoint.Root == "" || doc.EarlierCheckpoint.Size >= doc.LatestCheckpoint.Size ||
+		doc.NewEntries != doc.LatestCheckpoint.Size-doc.EarlierCheckpoint.Size || doc.EntriesChecked != doc.NewEntries || checkedActions != doc.EntriesChecked || doc.Tombstones != 1 {
+		t.Errorf("--json run printed %+v, want verified up to %d, with one tombstone and its actions counted:\n%s", doc, size, out)
+	}
 }
 
 func TestLogVerifyCatchesAnEditedEntry(t *testing.T) {
@@ -192,6 +229,11 @@ func TestLogVerifyCatchesAnEditedEntry(t *testing.T) {
 	code, out, _ = logVerify(t, append(flags, "--full"))
 	if code != 1 || !strings.Contains(out, "Entry 5 as served") {
 		t.Fatalf("--full: exit %d, want 1 with entry 5 as evidence:\n%s", code, out)
+	}
+	code, out, _ = logVerify(t, append(flags, "--full", "--json"))
+	var doc map[string]any
+	if err := json.Unmarshal([]byte(out), &doc); code != 1 || err != nil || doc["result"] != "failed" || doc["entry_index"] != 5.0 || !strings.Contains(doc["entry"].(string), " bank-") {
+		t.Fatalf("--full --json: exit %d, %v; want 1 and the evidence against entry 5 as JSON:\n%s", code, err, out)
 	}
 }
 
@@ -455,6 +497,11 @@ func TestLogVerifyCouldNotCheck(t *testing.T) {
 		if code != exitCouldNotCheck || !strings.Contains(out, "could not check") || strings.Contains(out, "VERIFICATION FAILED") {
 			t.Errorf("%s: got exit %d, want %d (could not check)\n%s%s", tc.name, code, exitCouldNotCheck, out, errOut)
 		}
+		code, out, errOut = logVerify(t, append(args, "--json"))
+		var doc map[string]any
+		if err := json.Unmarshal([]byte(out), &doc); code != exitCouldNotCheck || err != nil || doc["result"] != "could-not-check" || doc["error"] == "" {
+			t.Errorf("%s with --json: exit %d, %v; want %d and the error as JSON\n%s%s", tc.name, code, err, exitCouldNotCheck, out, errOut)
+		}
 		if _, err := os.Stat(flags[len(flags)-1]); !os.IsNotExist(err) {
 			t.Errorf("%s: got an evidence file, want none", tc.name)
 		}
@@ -462,11 +509,12 @@ func TestLogVerifyCouldNotCheck(t *testing.T) {
 			t.Errorf("%s: the state file changed", tc.name)
 		}
 	}
-	if n := unavailable.count(); n != logFetchAttempts {
-		t.Errorf("got %d requests for entries from a hub always unavailable, want %d: retried, then given up", n, logFetchAttempts)
+	// Each case ran twice, with text and with --json.
+	if n := unavailable.count(); n != 2*logFetchAttempts {
+		t.Errorf("got %d requests for entries from a hub always unavailable in two runs, want %d: retried, then given up", n, 2*logFetchAttempts)
 	}
-	if n := patient.count(); n != 1 {
-		t.Errorf("got %d requests for entries from a hub asking to wait for ages, want 1: given up at once", n)
+	if n := patient.count(); n != 2 {
+		t.Errorf("got %d requests for entries from a hub asking to wait for ages in two runs, want 2: given up at once", n)
 	}
 }
 

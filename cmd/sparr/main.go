@@ -16,15 +16,21 @@
 //	sparr log verify --hub URL --log-key KEY --state FILE --member ID --key FILE
 //	                                      verify the exchange log (regulators)
 //	sparr bench [--quick] [--json]        measure the hub under load
-//	sparr version                         print the version
+//	sparr version (or --version)          print the version
 //
-// Every flag can also be set by an environment variable: --data by
-// SPARR_DATA, --suspicion-legal-basis by SPARR_SUSPICION_LEGAL_BASIS, and so
-// on. A flag on the command line beats the environment, which beats the
-// default. "sparr <command> -h" lists a command's flags with their
-// variables. A member's quotas (sparr member add and update) are the
-// exception, set on the command line only: their variables are the hub's
-// defaults for sparr serve.
+// Every flag can also be set by an environment variable. The hub's own
+// configuration, serve's flags, and the flags that mean the same in every
+// command that has them (--data, --hub, --operator-key and --algorithm)
+// are SPARR_<FLAG>, as in SPARR_MAX_THAW and SPARR_DATA. Every other
+// command's own flags have variables named for the command, so that none
+// is read by another command: SPARR_<COMMAND>_<FLAG>, as in
+// SPARR_BACKUP_OUT, SPARR_MEMBER_ADD_ID. A flag on the command
+// line beats the environment, which beats the default. "sparr <command>
+// -h" lists a command's flags with their variables. A member's quotas
+// (sparr member add and update) are the exception, set on the command line
+// only. A bad value in a variable is a usage error that names it; so is
+// a variable under the name a command's own flag had before its variable
+// carried the command (SPARR_OUT for SPARR_BACKUP_OUT).
 //
 // # Exit status
 //

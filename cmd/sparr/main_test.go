@@ -3,12 +3,14 @@ package main
 import (
 	"bytes"
 	"context"
+	"crypto/rand"
 	"encoding/json"
 	"io"
 	"net/http"
 	"os"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -91,53 +93,57 @@ func TestUsageErrors(t *testing.T) {
 		name      string
 		args      []string
 		fragments []string
+		env       []string // pairs of the environment
 	}{
-		{"no command", nil, []string{"missing command"}},
-		{"unknown command", []string{"frobnicate"}, []string{`unknown command "frobnicate"`, "sparr -h"}},
-		{"unknown subcommand", []string{"member", "delete"}, []string{`member: unknown command "delete"`}},
-		{"unknown flag", []string{"init", "--data", data, "--colour"}, []string{"-colour", "sparr init -h"}},
-		{"init without --data", []string{"init"}, []string{"init: missing --data"}},
-		{"init with a bad algorithm", []string{"init", "--data", data, "--algorithm", "RS256"}, []string{"EdDSA or ES256"}},
-		{"init with a bad log origin", []string{"init", "--data", data, "--log-origin", "hub+log"}, []string{"'+'"}},
-		{"init with an argument", []string{"init", "--data", data, "extra"}, []string{`unexpected argument "extra"`}},
-		{"serve without --data", []string{"serve", "--insecure-http"}, []string{"missing --data"}},
-		{"serve without TLS", []string{"serve", "--data", data}, []string{"--tls-cert", "--insecure-http"}},
-		{"serve with half of TLS", []string{"serve", "--data", data, "--tls-cert", "c.pem"}, []string{"both --tls-cert and --tls-key"}},
-		{"serve --dev on a public address", []string{"serve", "--dev", "--addr", "0.0.0.0:8080"}, []string{"loopback"}},
-		{"serve --dev on every interface", []string{"serve", "--dev", "--addr", ":8080"}, []string{"loopback"}},
-		{"serve with a bad rate", []string{"serve", "--dev", "--rate-checks", "fast"}, []string{"PERSEC/BURST"}},
-		{"serve with an http issuer over TLS", []string{"serve", "--data", data, "--tls-cert", "c", "--tls-key", "k", "--issuer", "http://hub.example"}, []string{"https://"}},
-		{"serve with a bad proxy", []string{"serve", "--dev", "--trusted-proxies", "10.0.0.0/8,proxy"}, []string{`"proxy"`}},
-		{"serve with a bad retry schedule", []string{"serve", "--dev", "--retry-schedule", "0s,soon"}, []string{"-retry-schedule", "durations of 0s or more"}},
-		{"serve with a negative retry wait", []string{"serve", "--dev", "--retry-schedule", "0s,-5s"}, []string{"-retry-schedule", "durations of 0s or more"}},
-		{"serve with jitter over 1", []string{"serve", "--dev", "--retry-jitter", "1.5"}, []string{"--retry-jitter", "0 (no jitter) to 1"}},
-		{"serve with a negative thaw lead", []string{"serve", "--dev", "--max-thaw-ahead", "-1h"}, []string{"--max-thaw-ahead"}},
-		{"serve with too much clock skew", []string{"serve", "--dev", "--clock-skew", "10m"}, []string{"--clock-skew", "0 to 5m0s"}},
-		{"serve with a token rate not a number", []string{"serve", "--dev", "--tokens-per-second", "NaN"}, []string{"--tokens-per-second", "got NaN"}},
-		{"serve with an infinite token rate", []string{"serve", "--dev", "--tokens-per-second", "+Inf"}, []string{"--tokens-per-second", "got +Inf"}},
-		{"serve with a daily quota over the bound", []string{"serve", "--dev", "--tokens-per-day", "1000000000"}, []string{"--tokens-per-day", "up to"}},
-		{"serve with negative clock skew", []string{"serve", "--dev", "--clock-skew", "-1s"}, []string{"--clock-skew"}},
-		{"keys rotate without --data", []string{"keys", "rotate"}, []string{"missing --data"}},
-		{"member add without --hub", []string{"member", "add", "--id", "bank-a", "--name", "A", "--roles", "check", "--jwks", "k.json"}, []string{"missing --hub"}},
-		{"member add with an unknown role", []string{"member", "add", "--hub", "http://127.0.0.1:1", "--id", "bank-a", "--name", "A", "--roles", "check,admin", "--jwks", "k.json"}, []string{`unknown role "admin"`}},
-		{"member add with two key sources", []string{"member", "add", "--id", "bank-a", "--name", "A", "--roles", "check", "--jwks", "k.json", "--jwks-url", "https://k.example"}, []string{"--jwks FILE or --jwks-url URL"}},
-		{"member add with a negative quota", []string{"member", "add", "--hub", "http://127.0.0.1:1", "--id", "bank-a", "--name", "A", "--roles", "check", "--jwks", "k.json", "--tokens-per-day", "-1"}, []string{"--tokens-per-day -1", "0 (the hub's default) or more"}},
-		{"member add with a quota not a number", []string{"member", "add", "--hub", "http://127.0.0.1:1", "--id", "bank-a", "--name", "A", "--roles", "check", "--jwks", "k.json", "--tokens-per-second", "fast"}, []string{`"fast"`, "-tokens-per-second"}},
-		{"member add with a rate not a number", []string{"member", "add", "--hub", "http://127.0.0.1:1", "--id", "bank-a", "--name", "A", "--roles", "check", "--jwks", "k.json", "--tokens-per-second", "NaN"}, []string{"--tokens-per-second NaN"}},
-		{"member update with quotas and the defaults", []string{"member", "update", "bank-a", "--hub", "http://127.0.0.1:1", "--tokens-per-day", "5", "--default-quotas"}, []string{"--default-quotas, not both"}},
-		{"member show without an id", []string{"member", "show", "--hub", "http://127.0.0.1:1"}, []string{"missing the member ID"}},
-		{"member update with nothing to change", []string{"member", "update", "bank-a", "--hub", "http://127.0.0.1:1"}, []string{"nothing to change"}},
-		{"member list without an operator key", []string{"member", "list", "--hub", "http://127.0.0.1:1"}, []string{"--operator-key"}},
-		{"backup without --out", []string{"backup", "--data", data}, []string{"missing --out"}},
-		{"backup without a source", []string{"backup", "--out", filepath.Join(data, "b.db")}, []string{"--hub URL", "--data DIR"}},
-		{"bad environment value", []string{"serve", "--dev"}, []string{"SPARR_MAX_THAW"}},
+		{"no command", nil, []string{"missing command"}, nil},
+		{"unknown command", []string{"frobnicate"}, []string{`unknown command "frobnicate"`, "sparr -h"}, nil},
+		{"unknown subcommand", []string{"member", "delete"}, []string{`member: unknown command "delete"`}, nil},
+		{"unknown flag", []string{"init", "--data", data, "--colour"}, []string{"-colour", "sparr init -h"}, nil},
+		{"init without --data", []string{"init"}, []string{"init: missing --data"}, nil},
+		{"init with a bad algorithm", []string{"init", "--data", data, "--algorithm", "RS256"}, []string{"EdDSA or ES256"}, nil},
+		{"init with a bad log origin", []string{"init", "--data", data, "--log-origin", "hub+log"}, []string{"'+'"}, nil},
+		{"init with an argument", []string{"init", "--data", data, "extra"}, []string{`unexpected argument "extra"`}, nil},
+		{"serve without --data", []string{"serve", "--insecure-http"}, []string{"missing --data"}, nil},
+		{"serve without TLS", []string{"serve", "--data", data}, []string{"--tls-cert", "--insecure-http"}, nil},
+		{"serve with half of TLS", []string{"serve", "--data", data, "--tls-cert", "c.pem"}, []string{"both --tls-cert and --tls-key"}, nil},
+		{"serve --dev on a public address", []string{"serve", "--dev", "--addr", "0.0.0.0:8080"}, []string{"loopback"}, nil},
+		{"serve --dev on every interface", []string{"serve", "--dev", "--addr", ":8080"}, []string{"loopback"}, nil},
+		{"serve with a bad rate", []string{"serve", "--dev", "--rate-checks", "fast"}, []string{"PERSEC/BURST"}, nil},
+		{"serve with an http issuer over TLS", []string{"serve", "--data", data, "--tls-cert", "c", "--tls-key", "k", "--issuer", "http://hub.example"}, []string{"https://"}, nil},
+		{"serve with a bad proxy", []string{"serve", "--dev", "--trusted-proxies", "10.0.0.0/8,proxy"}, []string{`"proxy"`}, nil},
+		{"serve with a bad retry schedule", []string{"serve", "--dev", "--retry-schedule", "0s,soon"}, []string{"-retry-schedule", "durations of 0s or more"}, nil},
+		{"serve with a negative retry wait", []string{"serve", "--dev", "--retry-schedule", "0s,-5s"}, []string{"-retry-schedule", "durations of 0s or more"}, nil},
+		{"serve with jitter over 1", []string{"serve", "--dev", "--retry-jitter", "1.5"}, []string{"--retry-jitter", "0 (no jitter) to 1"}, nil},
+		{"serve with a negative thaw lead", []string{"serve", "--dev", "--max-thaw-ahead", "-1h"}, []string{"--max-thaw-ahead"}, nil},
+		{"serve with too much clock skew", []string{"serve", "--dev", "--clock-skew", "10m"}, []string{"--clock-skew", "0 to 5m0s"}, nil},
+		{"serve with a token rate not a number", []string{"serve", "--dev", "--tokens-per-second", "NaN"}, []string{"--tokens-per-second", "got NaN"}, nil},
+		{"serve with an infinite token rate", []string{"serve", "--dev", "--tokens-per-second", "+Inf"}, []string{"--tokens-per-second", "got +Inf"}, nil},
+		{"serve with a daily quota over the bound", []string{"serve", "--dev", "--tokens-per-day", "1000000000"}, []string{"--tokens-per-day", "up to"}, nil},
+		{"serve with negative clock skew", []string{"serve", "--dev", "--clock-skew", "-1s"}, []string{"--clock-skew"}, nil},
+		{"keys rotate without --data", []string{"keys", "rotate"}, []string{"missing --data"}, nil},
+		{"member add without --hub", []string{"member", "add", "--id", "bank-a", "--name", "A", "--roles", "check", "--jwks", "k.json"}, []string{"missing --hub"}, nil},
+		{"member add with an unknown role", []string{"member", "add", "--hub", "http://127.0.0.1:1", "--id", "bank-a", "--name", "A", "--roles", "check,admin", "--jwks", "k.json"}, []string{`unknown role "admin"`}, nil},
+		{"member add with two key sources", []string{"member", "add", "--id", "bank-a", "--name", "A", "--roles", "check", "--jwks", "k.json", "--jwks-url", "https://k.example"}, []string{"--jwks FILE or --jwks-url URL"}, nil},
+		{"member add with a negative quota", []string{"member", "add", "--hub", "http://127.0.0.1:1", "--id", "bank-a", "--name", "A", "--roles", "check", "--jwks", "k.json", "--tokens-per-day", "-1"}, []string{"--tokens-per-day -1", "0 (the hub's default) or more"}, nil},
+		{"member add with a quota not a number", []string{"member", "add", "--hub", "http://127.0.0.1:1", "--id", "bank-a", "--name", "A", "--roles", "check", "--jwks", "k.json", "--tokens-per-second", "fast"}, []string{`"fast"`, "-tokens-per-second"}, nil},
+		{"member add with a rate not a number", []string{"member", "add", "--hub", "http://127.0.0.1:1", "--id", "bank-a", "--name", "A", "--roles", "check", "--jwks", "k.json", "--tokens-per-second", "NaN"}, []string{"--tokens-per-second NaN"}, nil},
+		{"member update with quotas and the defaults", []string{"member", "update", "bank-a", "--hub", "http://127.0.0.1:1", "--tokens-per-day", "5", "--default-quotas"}, []string{"--default-quotas, not both"}, nil},
+		{"member show without an id", []string{"member", "show", "--hub", "http://127.0.0.1:1"}, []string{"missing the member ID"}, nil},
+		{"member update with nothing to change", []string{"member", "update", "bank-a", "--hub", "http://127.0.0.1:1"}, []string{"nothing to change"}, nil},
+		{"member list without an operator key", []string{"member", "list", "--hub", "http://127.0.0.1:1"}, []string{"--operator-key"}, nil},
+		{"backup without --out", []string{"backup", "--data", data}, []string{"missing --out"}, nil},
+		{"backup without a source", []string{"backup", "--out", filepath.Join(data, "b.db")}, []string{"--hub URL", "--data DIR"}, nil},
+		// The environment's cases also give a flag their command refuses,
+		// so that a variable not refused fails the test rather than runs
+		// a hub, a benchmark or the demo.
+		{"bad duration in the environment", []string{"serve", "--dev", "--addr", "0.0.0.0:8080"}, []string{`serve: SPARR_MAX_THAW="three days": want a duration`}, []string{"SPARR_MAX_THAW", "three days"}},
+		{"bad boolean in the environment", []string{"bench", "--runs", "1"}, []string{`bench: SPARR_BENCH_JSON="yes": want true or false`}, []string{"SPARR_BENCH_JSON", "yes"}},
+		{"bad number in the environment", []string{"demo", "extra"}, []string{`demo: SPARR_DEMO_MEMBERS="many": want a whole number`}, []string{"SPARR_DEMO_MEMBERS", "many"}},
+		{"bad rate in the environment", []string{"serve", "--dev", "--addr", "0.0.0.0:8080"}, []string{`SPARR_RATE_CHECKS="fast"`, "PERSEC/BURST"}, []string{"SPARR_RATE_CHECKS", "fast"}},
+		{"a command's variable of before", []string{"backup", "--data", data}, []string{"backup: SPARR_OUT is not read", "--out", "SPARR_BACKUP_OUT"}, []string{"SPARR_OUT", "b.db"}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			getenv := environ()
-			if tc.name == "bad environment value" {
-				getenv = environ("SPARR_MAX_THAW", "three days")
-			}
-			code, stdout, stderr := sparr(t, getenv, tc.args...)
+			code, stdout, stderr := sparr(t, environ(tc.env...), tc.args...)
 			wantError(t, code, stderr, 2, tc.fragments...)
 			if stdout != "" {
 				t.Errorf("stdout %q, want nothing", stdout)
@@ -168,6 +174,11 @@ func TestVersion(t *testing.T) {
 	out := mustSparr(t, "version")
 	if !regexp.MustCompile(`^sparr \S+ .*go1\.\d+`).MatchString(out) {
 		t.Errorf("version printed %q", out)
+	}
+	for _, flag := range []string{"--version", "-version"} {
+		if got := mustSparr(t, flag); got != out {
+			t.Errorf("sparr %s printed %q, want what sparr version prints, %q", flag, got, out)
+		}
 	}
 }
 
@@ -414,4 +425,146 @@ func configuration(t *testing.T, hubURL string) map[string]any {
 		t.Fatal(err)
 	}
 	return doc
+}
+
+// TestMemberKeysFile checks what member add says of a keys file it cannot
+// use, before it asks the hub anything.
+func TestMemberKeysFile(t *testing.T) {
+	keys := make([]*protocol.SigningKey, 2)
+	for i := range keys {
+		k, err := protocol.GenerateSigningKey(protocol.EdDSA, rand.Reader)
+		if err != nil {
+			t.Fatal(err)
+		}
+		keys[i] = k
+	}
+	thumbprint, err := protocol.Thumbprint(keys[1].Public().CryptoPublicKey())
+	if err != nil {
+		t.Fatal(err)
+	}
+	jwk := func(k *protocol.SigningKey, withKid bool) map[string]any {
+		t.Helper()
+		b, err := json.Marshal(k.Public())
+		if err != nil {
+			t.Fatal(err)
+		}
+		var m map[string]any
+		if err := json.Unmarshal(b, &m); err != nil {
+			t.Fatal(err)
+		}
+		if !withKid {
+			delete(m, "kid")
+		}
+		return m
+	}
+	private, err := keys[0].MarshalPrivateJWK()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		name      string
+		file      any
+		fragments []string
+	}{
+		{"a set whose second key has no kid", map[string]any{"keys": []any{jwk(keys[0], true), jwk(keys[1], false)}},
+			[]string{`the key at index 1 of the set has no "kid"`, `add one to it, such as "kid": "` + thumbprint + `"`}},
+		{"one JWK without a kid", jwk(keys[1], false),
+			[]string{`the key has no "kid"`, `"kid": "` + thumbprint + `"`}},
+		{"a set with a private key", map[string]any{"keys": []any{json.RawMessage(private)}},
+			[]string{"the key at index 0 of the set", "private key"}},
+		{"an empty set", map[string]any{"keys": []any{}}, []string{`no "keys"`}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			b, err := json.Marshal(tc.file)
+			if err != nil {
+				t.Fatal(err)
+			}
+			path := filepath.Join(t.TempDir(), "jwks.json")
+			if err := os.WriteFile(path, b, 0o600); err != nil {
+				t.Fatal(err)
+			}
+			code, _, stderr := sparr(t, nil, "member", "add", "--hub", "http://127.0.0.1:1", "--data", t.TempDir(), "--id", "bank-a", "--name", "A", "--roles", "check", "--jwks", path)
+			wantError(t, code, stderr, 1, append(tc.fragments, path)...)
+			if strings.Contains(stderr, "give the member's public keys as a JWK Set") {
+				t.Errorf("stderr %q asks for a JWK Set", stderr)
+			}
+		})
+	}
+}
+
+// helpFlag matches a flag's line in a command's help: the flag and the
+// variable that sets it, or "command line only".
+var helpFlag = regexp.MustCompile(`(?m)^  --(\S+)(?: \S+)?  \(([^)]*)\)$`)
+
+// TestEnvironmentNames checks every command's help against the rule for
+// variables: a shared flag's is SPARR_<FLAG>, any other's carries its
+// command, so that no two commands read one variable for different
+// things; and that docs/operations.md names each as the help does.
+func TestEnvironmentNames(t *testing.T) {
+	shared := map[string]bool{"data": true, "hub": true, "operator-key": true, "algorithm": true}
+	upper := strings.NewReplacer("-", "_", " ", "_")
+	readers := map[string][]string{} // variable → the commands and flags that read it
+	byFlag := map[string]map[string]bool{}
+	var walk func(path []string, cmds []*command)
+	walk = func(path []string, cmds []*command) {
+		for _, c := range cmds {
+			p := append(slices.Clone(path), c.name)
+			if c.sub != nil {
+				walk(p, c.sub)
+				continue
+			}
+			name := strings.Join(p, " ")
+			code, out, errb := sparr(t, nil, append(p, "-h")...)
+			if code != 0 {
+				t.Fatalf("sparr %s -h: exit %d, %s", name, code, errb)
+			}
+			for _, m := range helpFlag.FindAllStringSubmatch(out, -1) {
+				flagName, v := m[1], m[2]
+				if v == "command line only" {
+					continue
+				}
+				want := "SPARR_" + strings.ToUpper(upper.Replace(name+"_"+flagName))
+				if shared[flagName] || name == "serve" {
+					want = "SPARR_" + strings.ToUpper(upper.Replace(flagName))
+				}
+				if v != want {
+					t.Errorf("sparr %s --%s: variable %s, want %s", name, flagName, v, want)
+				}
+				readers[v] = append(readers[v], name+" --"+flagName)
+				if byFlag[flagName] == nil {
+					byFlag[flagName] = map[string]bool{}
+				}
+				byFlag[flagName][v] = true
+			}
+		}
+	}
+	walk(nil, commands())
+	if len(readers) < 40 {
+		t.Fatalf("found %d variables in the commands' help, want every flag's", len(readers))
+	}
+	for v, r := range readers {
+		if len(r) > 1 && !shared[strings.ToLower(strings.ReplaceAll(strings.TrimPrefix(v, "SPARR_"), "_", "-"))] {
+			t.Errorf("%s is read by %q, want one command", v, r)
+		}
+	}
+
+	b, err := os.ReadFile(filepath.Join("..", "..", "docs", "operations.md"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	doc := string(b)
+	for v, r := range readers {
+		if !strings.Contains(doc, "`"+v+"`") {
+			t.Errorf("docs/operations.md does not name %s (%s)", v, r[0])
+		}
+	}
+	rows := regexp.MustCompile("(?m)^\\| `--([a-z-]+)[^`]*` \\| `(SPARR_[A-Z_]+)`").FindAllStringSubmatch(doc, -1)
+	if len(rows) < 40 {
+		t.Fatalf("docs/operations.md has %d rows of a flag and its variable, want every flag's", len(rows))
+	}
+	for _, row := range rows {
+		if !byFlag[row[1]][row[2]] {
+			t.Errorf("docs/operations.md gives --%s the variable %s, which no command reads for it", row[1], row[2])
+		}
+	}
 }

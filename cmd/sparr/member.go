@@ -171,8 +171,8 @@ func (m *memberFields) register(fs *flagSet, withID bool) {
 	for _, f := range quotaFlags {
 		fs.note(f, "the hub's, sparr serve --"+f)
 	}
-	// SPARR_TOKENS_PER_DAY and the others set the hub's defaults for sparr
-	// serve; they must not become one member's quotas.
+	// A quota left in the environment would be every member's added or
+	// updated, unseen: quotas are given on the command line only.
 	fs.commandLineOnly(quotaFlags...)
 }
 
@@ -218,19 +218,32 @@ func (m *memberFields) parseRoles(name string) ([]api.Role, error) {
 }
 
 // readJWKS reads a JWK Set file, or a file with one public JWK, which it
-// wraps in a set.
+// wraps in a set. An error names the key at fault.
 func readJWKS(path string) (json.RawMessage, error) {
 	b, err := os.ReadFile(path)
 	if err != nil {
 		return nil, fmt.Errorf("read the member's keys: %w", err)
 	}
-	_, setErr := protocol.ParseKeySet(b)
-	if setErr == nil {
+	var set struct {
+		Keys []json.RawMessage `json:"keys"`
+	}
+	if json.Unmarshal(b, &set) == nil && set.Keys != nil {
+		if _, err := protocol.ParseKeySet(b); err != nil {
+			for i, raw := range set.Keys {
+				if _, kerr := protocol.ParsePublicKey(raw); kerr != nil {
+					return nil, keyError(path, fmt.Sprintf("the key at index %d of the set", i), raw, kerr)
+				}
+			}
+			return nil, fmt.Errorf("%s: %w", path, err)
+		}
 		return b, nil
 	}
 	k, err := protocol.ParsePublicKey(b)
 	if err != nil {
-		return nil, fmt.Errorf("%s: %w; give the member's public keys as a JWK Set", path, setErr)
+		if json.Valid(b) {
+			return nil, keyError(path, "the key", b, err)
+		}
+		return nil, fmt.Errorf("%s: %w; give the member's public keys as a JWK Set (or one public JWK)", path, err)
 	}
 	ks, err := protocol.NewKeySet(k)
 	if err != nil {
@@ -239,13 +252,37 @@ func readJWKS(path string) (json.RawMessage, error) {
 	return ks.MarshalJSON()
 }
 
+// keyError says what is wrong with one JWK of a member's keys file (which,
+// "the key at index 1 of the set"), and how to give a key without a "kid"
+// one: its RFC 7638 thumbprint, when the key is otherwise usable.
+func keyError(path, which string, raw json.RawMessage, err error) error {
+	var fields map[string]any
+	if json.Unmarshal(raw, &fields) != nil {
+		return fmt.Errorf("%s: %s: %w", path, which, err)
+	}
+	if kid, _ := fields["kid"].(string); kid != "" {
+		return fmt.Errorf("%s: %s: %w", path, which, err)
+	}
+	advice := "add one to it: any name unique in the set"
+	fields["kid"] = "-"
+	if b, merr := json.Marshal(fields); merr == nil {
+		if k, perr := protocol.ParsePublicKey(b); perr == nil {
+			if tp, terr := protocol.Thumbprint(k.CryptoPublicKey()); terr == nil {
+				advice = fmt.Sprintf(`add one to it, such as "kid": %q (the key's RFC 7638 thumbprint)`, tp)
+			}
+		}
+	}
+	return fmt.Errorf("%s: %s has no \"kid\"; %s", path, which, advice)
+}
+
 func runMemberAdd(ctx context.Context, e *env, name string, args []string) error {
-	fs := e.flags(name, "--hub URL --id ID --name NAME --roles ROLE,… (--jwks FILE | --jwks-url URL) [--tokens-per-second N] [--tokens-per-day N] [--stored-bytes-per-day BYTES]",
-		"Add registers a member with the hub. It prints the member as the hub stored it.\nA quota left out, or 0, is the hub's default (sparr serve's flag of the same\nname); give one only where the defaults do not fit the member.")
+	fs := e.flags(name, "--hub URL --id ID --name NAME --roles ROLE,… (--jwks FILE | --jwks-url URL) [--tokens-per-second N] [--tokens-per-day N] [--stored-bytes-per-day BYTES] [--json]",
+		"Add registers a member with the hub. It prints the member as the hub stored it,\nand the exchange-log index of the change, as text or, with --json, as JSON.\nA quota left out, or 0, is the hub's default (sparr serve's flag of the same\nname); give one only where the defaults do not fit the member.")
 	var h hubFlags
 	var m memberFields
 	h.register(fs)
 	m.register(fs, true)
+	asJSON := fs.Bool("json", false, "print the hub's JSON answer instead of text")
 	args, err := fs.parse(args)
 	if err != nil {
 		return err
@@ -286,19 +323,30 @@ func runMemberAdd(ctx context.Context, e *env, name string, args []string) error
 		return err
 	}
 	added, err := c.AddMember(ctx, req)
+	var p *client.Problem
+	if errors.As(err, &p) && p.Type == protocol.ProblemStateConflict.URI {
+		// The hub's detail names its API; the operator changes a member
+		// with member update.
+		msg := fmt.Sprintf("member %q already exists; change it with sparr member update %s and what changes (--name, --roles, --jwks or --jwks-url, quotas), or choose another --id", m.id, m.id)
+		if p.RequestID != "" {
+			msg += " (request id " + p.RequestID + ")"
+		}
+		return errors.New(msg)
+	}
 	if err != nil {
 		return hubError(h.hub, err)
 	}
-	return printJSON(e.stdout, added)
+	return printMember(e.stdout, added, *asJSON)
 }
 
 func runMemberUpdate(ctx context.Context, e *env, name string, args []string) error {
-	fs := e.flags(name, "ID --hub URL [--name NAME] [--roles ROLE,…] [--jwks FILE | --jwks-url URL] [--tokens-per-second N] [--tokens-per-day N] [--stored-bytes-per-day BYTES] [--default-quotas]",
-		"Update changes what is given of a member's name, roles, keys and quotas. New\nkeys replace the old ones; --jwks replaces a --jwks-url and the other way round.\nThe quotas given replace the member's own quotas whole: a quota left out goes\nback to the hub's default, and --default-quotas sends them all back.")
+	fs := e.flags(name, "ID --hub URL [--name NAME] [--roles ROLE,…] [--jwks FILE | --jwks-url URL] [--tokens-per-second N] [--tokens-per-day N] [--stored-bytes-per-day BYTES] [--default-quotas] [--json]",
+		"Update changes what is given of a member's name, roles, keys and quotas, and\nprints the member as add does. New\nkeys replace the old ones; --jwks replaces a --jwks-url and the other way round.\nThe quotas given replace the member's own quotas whole: a quota left out goes\nback to the hub's default, and --default-quotas sends them all back.")
 	var h hubFlags
 	var m memberFields
 	h.register(fs)
 	m.register(fs, false)
+	asJSON := fs.Bool("json", false, "print the hub's JSON answer instead of text")
 	defaults := fs.Bool("default-quotas", false, "give the member the hub's default quotas again")
 	fs.commandLineOnly("default-quotas")
 	args, err := fs.parse(args)
@@ -355,13 +403,14 @@ func runMemberUpdate(ctx context.Context, e *env, name string, args []string) er
 	if err != nil {
 		return hubError(h.hub, err)
 	}
-	return printJSON(e.stdout, updated)
+	return printMember(e.stdout, updated, *asJSON)
 }
 
 func runMemberShow(ctx context.Context, e *env, name string, args []string) error {
-	fs := e.flags(name, "ID --hub URL", "Show prints one member as the hub holds it.")
+	fs := e.flags(name, "ID --hub URL [--json]", "Show prints one member as the hub holds it, as text, or as JSON with --json.")
 	var h hubFlags
 	h.register(fs)
+	asJSON := fs.Bool("json", false, "print the hub's JSON answer instead of text")
 	args, err := fs.parse(args)
 	if err != nil {
 		return err
@@ -378,7 +427,7 @@ func runMemberShow(ctx context.Context, e *env, name string, args []string) erro
 	if err != nil {
 		return hubError(h.hub, err)
 	}
-	return printJSON(e.stdout, api.MemberResponse{Member: m})
+	return printMember(e.stdout, &api.MemberResponse{Member: m}, *asJSON)
 }
 
 func runMemberList(ctx context.Context, e *env, name string, args []string) error {
@@ -413,15 +462,54 @@ func runMemberList(ctx context.Context, e *env, name string, args []string) erro
 		}
 		keys := m.JWKSURL
 		if keys == "" {
-			n := 0
-			if ks, err := protocol.ParseKeySet(m.JWKS); err == nil {
-				n = ks.Len()
-			}
-			keys = fmt.Sprintf("inline, %d key(s)", n)
+			keys = fmt.Sprintf("inline, %d key(s)", len(keyIDs(m)))
 		}
 		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\n", m.ID, m.Name, strings.Join(roles, ","), m.Status, keys, quotaSummary(m.Quotas), m.UpdatedAt.UTC().Format(time.RFC3339))
 	}
 	return tw.Flush()
+}
+
+// printMember prints a member as the hub answered with it: as text, or as
+// JSON.
+func printMember(w io.Writer, doc *api.MemberResponse, asJSON bool) error {
+	if asJSON {
+		return printJSON(w, doc)
+	}
+	m := doc.Member
+	roles := make([]string, len(m.Roles))
+	for i, r := range m.Roles {
+		roles[i] = string(r)
+	}
+	keys := m.JWKSURL
+	if keys == "" {
+		keys = "inline, key ids " + strings.Join(keyIDs(m), ", ")
+	}
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+	fmt.Fprintf(tw, "ID\t%s\n", m.ID)
+	fmt.Fprintf(tw, "NAME\t%s\n", m.Name)
+	fmt.Fprintf(tw, "ROLES\t%s\n", strings.Join(roles, ","))
+	fmt.Fprintf(tw, "STATUS\t%s\n", m.Status)
+	fmt.Fprintf(tw, "KEYS\t%s\n", keys)
+	fmt.Fprintf(tw, "QUOTAS\t%s\n", quotaSummary(m.Quotas))
+	fmt.Fprintf(tw, "CREATED\t%s\n", m.CreatedAt.UTC().Format(time.RFC3339))
+	fmt.Fprintf(tw, "UPDATED\t%s\n", m.UpdatedAt.UTC().Format(time.RFC3339))
+	if doc.LogIndex != 0 {
+		fmt.Fprintf(tw, "LOG INDEX\t%d\n", doc.LogIndex)
+	}
+	return tw.Flush()
+}
+
+// keyIDs are the key ids of a member's inline key set.
+func keyIDs(m *api.Member) []string {
+	ks, err := protocol.ParseKeySet(m.JWKS)
+	if err != nil {
+		return nil
+	}
+	var kids []string
+	for _, k := range ks.Keys() {
+		kids = append(kids, k.KeyID())
+	}
+	return kids
 }
 
 // quotaSummary says which of a member's quotas are its own, as

@@ -9,6 +9,7 @@ import (
 	"crypto/x509/pkix"
 	"encoding/json"
 	"encoding/pem"
+	"fmt"
 	"io"
 	"math/big"
 	"net"
@@ -96,7 +97,7 @@ func TestMemberCommands(t *testing.T) {
 		return out
 	}
 
-	added := decodeMember(t, mustMember("add", "--id", "bank-a", "--name", "Bank A AB", "--roles", "flag,check", "--jwks", memberKeyFile(t, false)))
+	added := decodeMember(t, mustMember("add", "--json", "--id", "bank-a", "--name", "Bank A AB", "--roles", "flag,check", "--jwks", memberKeyFile(t, false)))
 	if m := added.Member; m.ID != "bank-a" || m.Name != "Bank A AB" || !slices.Equal(m.Roles, []api.Role{"check", "flag"}) || m.Status != api.MemberActive {
 		t.Errorf("added %+v", m)
 	}
@@ -105,7 +106,7 @@ func TestMemberCommands(t *testing.T) {
 	}
 	// One public JWK is accepted and sent as a set; --data finds the
 	// operator key.
-	code, out, errb := sparr(t, nil, "member", "add", "--hub", hub.URL, "--data", hub.Data, "--id", "bank-b", "--name", "Bank B", "--roles", "check", "--jwks", memberKeyFile(t, true))
+	code, out, errb := sparr(t, nil, "member", "add", "--json", "--hub", hub.URL, "--data", hub.Data, "--id", "bank-b", "--name", "Bank B", "--roles", "check", "--jwks", memberKeyFile(t, true))
 	if code != 0 {
 		t.Fatalf("add bank-b: exit %d, %s", code, errb)
 	}
@@ -133,30 +134,86 @@ func TestMemberCommands(t *testing.T) {
 		if err := json.Unmarshal([]byte(mustMember("list", "--json")), &doc); err != nil || len(doc.Members) != 3 {
 			t.Errorf("list --json: %v, %d members", err, len(doc.Members))
 		}
+		// Each command reads its own variables: bench's --json is not
+		// list's.
+		code, out, errb := sparr(t, environ("SPARR_BENCH_JSON", "true"), append([]string{"member", "list"}, op...)...)
+		if code != 0 || !strings.HasPrefix(out, "ID ") {
+			t.Errorf("list with SPARR_BENCH_JSON=true: exit %d, %s\n%s; want the table", code, errb, out)
+		}
+		code, out, errb = sparr(t, environ("SPARR_MEMBER_LIST_JSON", "true"), append([]string{"member", "list"}, op...)...)
+		if err := json.Unmarshal([]byte(out), &doc); code != 0 || err != nil {
+			t.Errorf("list with SPARR_MEMBER_LIST_JSON=true: exit %d, %s, %v\n%s; want JSON", code, errb, err, out)
+		}
+	})
+
+	t.Run("text", func(t *testing.T) {
+		// Without --json, add and show print the member as text.
+		keys := memberKeyFile(t, false)
+		out := mustMember("add", "--id", "bank-t", "--name", "Bank T AB", "--roles", "check,flag", "--jwks", keys)
+		ks, err := protocol.ParseKeySet(decodeMember(t, mustMember("show", "--json", "bank-t")).Member.JWKS)
+		if err != nil || ks.Len() != 1 {
+			t.Fatalf("bank-t's keys: %v", err)
+		}
+		kid := ks.Keys()[0].KeyID()
+		fields := func(out string) map[string]string {
+			t.Helper()
+			if json.Valid([]byte(out)) {
+				t.Fatalf("printed JSON without --json:\n%s", out)
+			}
+			f := map[string]string{}
+			for _, l := range strings.Split(strings.TrimSpace(out), "\n") {
+				k, v, _ := strings.Cut(l, "  ")
+				f[k] = strings.TrimSpace(v)
+			}
+			return f
+		}
+		want := map[string]string{"ID": "bank-t", "NAME": "Bank T AB", "ROLES": "check,flag", "STATUS": "active", "KEYS": "inline, key ids " + kid, "QUOTAS": "default"}
+		for _, doc := range []struct {
+			cmd string
+			out string
+		}{{"add", out}, {"show", mustMember("show", "bank-t")}} {
+			f := fields(doc.out)
+			for k, v := range want {
+				if f[k] != v {
+					t.Errorf("%s printed %s %q, want %q:\n%s", doc.cmd, k, f[k], v, doc.out)
+				}
+			}
+			if _, err := time.Parse(time.RFC3339, f["UPDATED"]); err != nil {
+				t.Errorf("%s printed UPDATED %q: %v", doc.cmd, f["UPDATED"], err)
+			}
+			if _, ok := f["LOG INDEX"]; ok != (doc.cmd == "add") {
+				t.Errorf("%s printed a LOG INDEX: %v, want it for add only:\n%s", doc.cmd, ok, doc.out)
+			}
+		}
+		// Each command reads its own variables.
+		code, out, errb := sparr(t, environ("SPARR_MEMBER_SHOW_JSON", "true"), append([]string{"member", "show", "bank-t"}, op...)...)
+		if code != 0 || decodeMember(t, out).Member.ID != "bank-t" {
+			t.Errorf("show with SPARR_MEMBER_SHOW_JSON=true: exit %d, %s", code, errb)
+		}
 	})
 
 	t.Run("show and update", func(t *testing.T) {
-		if m := decodeMember(t, mustMember("show", "bank-a")).Member; m.Name != "Bank A AB" {
+		if m := decodeMember(t, mustMember("show", "--json", "bank-a")).Member; m.Name != "Bank A AB" {
 			t.Errorf("show: name %q", m.Name)
 		}
 		// Flags may follow the id.
-		upd := decodeMember(t, mustMember("update", "bank-a", "--name", "Bank A (publ)", "--roles", "check,flag,suspicion"))
+		upd := decodeMember(t, mustMember("update", "--json", "bank-a", "--name", "Bank A (publ)", "--roles", "check,flag,suspicion"))
 		if m := upd.Member; m.Name != "Bank A (publ)" || len(m.Roles) != 3 {
 			t.Errorf("update: %+v", m)
 		}
-		if m := decodeMember(t, mustMember("show", "bank-a")).Member; m.Name != "Bank A (publ)" {
+		if m := decodeMember(t, mustMember("show", "--json", "bank-a")).Member; m.Name != "Bank A (publ)" {
 			t.Errorf("show after update: name %q", m.Name)
 		}
 	})
 
 	t.Run("quotas", func(t *testing.T) {
-		added := decodeMember(t, mustMember("add", "--id", "bank-q", "--name", "Bank Q AB", "--roles", "check", "--jwks", memberKeyFile(t, false),
+		added := decodeMember(t, mustMember("add", "--json", "--id", "bank-q", "--name", "Bank Q AB", "--roles", "check", "--jwks", memberKeyFile(t, false),
 			"--tokens-per-second", "2.5", "--tokens-per-day", "200000", "--stored-bytes-per-day", "1073741824"))
 		want := api.Quotas{TokensPerSecond: 2.5, TokensPerDay: 200000, StoredBytesPerDay: 1 << 30}
 		if q := added.Member.Quotas; q == nil || *q != want {
 			t.Errorf("add: quotas %+v, want %+v", q, want)
 		}
-		if q := decodeMember(t, mustMember("show", "bank-q")).Member.Quotas; q == nil || *q != want {
+		if q := decodeMember(t, mustMember("show", "--json", "bank-q")).Member.Quotas; q == nil || *q != want {
 			t.Errorf("show: quotas %+v, want %+v", q, want)
 		}
 		row := func() string {
@@ -173,20 +230,21 @@ func TestMemberCommands(t *testing.T) {
 			t.Errorf("list row %q lacks bank-q's quotas", r)
 		}
 		// The quotas given replace the member's own whole.
-		if q := decodeMember(t, mustMember("update", "bank-q", "--tokens-per-day", "300000")).Member.Quotas; q == nil || *q != (api.Quotas{TokensPerDay: 300000}) {
+		if q := decodeMember(t, mustMember("update", "--json", "bank-q", "--tokens-per-day", "300000")).Member.Quotas; q == nil || *q != (api.Quotas{TokensPerDay: 300000}) {
 			t.Errorf("update --tokens-per-day: quotas %+v, want tokens_per_day 300000 alone", q)
 		}
 		// The hub's defaults for sparr serve in the environment are not a
 		// member's quotas.
-		code, out, errb := sparr(t, environ("SPARR_TOKENS_PER_DAY", "7", "SPARR_STORED_BYTES_PER_DAY", "7", "SPARR_DEFAULT_QUOTAS", "true"),
-			append([]string{"member", "update", "bank-q", "--name", "Bank Q (publ)"}, op...)...)
+		code, out, errb := sparr(t, environ("SPARR_TOKENS_PER_DAY", "7", "SPARR_STORED_BYTES_PER_DAY", "7",
+			"SPARR_MEMBER_UPDATE_TOKENS_PER_DAY", "7", "SPARR_MEMBER_UPDATE_DEFAULT_QUOTAS", "true", "SPARR_TOKENS_PER_DAY", "7"),
+			append([]string{"member", "update", "bank-q", "--json", "--name", "Bank Q (publ)"}, op...)...)
 		if code != 0 {
 			t.Fatalf("update --name: exit %d, %s", code, errb)
 		}
 		if q := decodeMember(t, out).Member.Quotas; q == nil || *q != (api.Quotas{TokensPerDay: 300000}) {
 			t.Errorf("update --name with SPARR_TOKENS_PER_DAY set: quotas %+v, want them as they were", q)
 		}
-		if m := decodeMember(t, mustMember("update", "bank-q", "--default-quotas")).Member; m.Quotas != nil {
+		if m := decodeMember(t, mustMember("update", "--json", "bank-q", "--default-quotas")).Member; m.Quotas != nil {
 			t.Errorf("update --default-quotas: quotas %+v, want none of its own", m.Quotas)
 		}
 		if r := row(); !strings.Contains(r, " default ") {
@@ -197,7 +255,7 @@ func TestMemberCommands(t *testing.T) {
 		wantError(t, code, stderr, 1, "quotas.stored_bytes_per_day", "request id ")
 		code, _, stderr = member("update", "bank-q", "--tokens-per-second", "-3")
 		wantError(t, code, stderr, 2, "--tokens-per-second -3")
-		if m := decodeMember(t, mustMember("show", "bank-q")).Member; m.Quotas != nil {
+		if m := decodeMember(t, mustMember("show", "--json", "bank-q")).Member; m.Quotas != nil {
 			t.Errorf("after refused updates: quotas %+v, want none of its own", m.Quotas)
 		}
 	})
@@ -207,11 +265,11 @@ func TestMemberCommands(t *testing.T) {
 		if !strings.Contains(out, "bank-b is suspended") {
 			t.Errorf("suspend printed %q", out)
 		}
-		if m := decodeMember(t, mustMember("show", "bank-b")).Member; m.Status != api.MemberSuspended {
+		if m := decodeMember(t, mustMember("show", "--json", "bank-b")).Member; m.Status != api.MemberSuspended {
 			t.Errorf("after suspend, status %q", m.Status)
 		}
 		mustMember("resume", "bank-b")
-		if m := decodeMember(t, mustMember("show", "bank-b")).Member; m.Status != api.MemberActive {
+		if m := decodeMember(t, mustMember("show", "--json", "bank-b")).Member; m.Status != api.MemberActive {
 			t.Errorf("after resume, status %q", m.Status)
 		}
 	})
@@ -220,7 +278,10 @@ func TestMemberCommands(t *testing.T) {
 		code, _, stderr := member("show", "bank-z")
 		wantError(t, code, stderr, 1, "Not found", `no member "bank-z"`, "request id ")
 		code, _, stderr = member("add", "--id", "bank-a", "--name", "Again", "--roles", "check", "--jwks", memberKeyFile(t, false))
-		wantError(t, code, stderr, 1, "already exists", "request id ")
+		wantError(t, code, stderr, 1, `member "bank-a" already exists`, "sparr member update bank-a", "request id ")
+		if strings.Contains(stderr, "PATCH") {
+			t.Errorf("stderr %q names the API's PATCH, not the command", stderr)
+		}
 		// Plain http key URLs are refused outside --dev.
 		code, _, stderr = member("add", "--id", "bank-c", "--name", "Bank C", "--roles", "check", "--jwks-url", "http://keys.bank-c.example/jwks.json")
 		wantError(t, code, stderr, 1, "jwks_url", "request id ")
@@ -290,9 +351,19 @@ func TestBackup(t *testing.T) {
 
 	t.Run("from the running hub", func(t *testing.T) {
 		out := filepath.Join(dir, "hot.db")
-		printed := mustSparr(t, "backup", "--hub", hub.URL, "--data", hub.Data, "--out", out)
+		code, printed, stderr := sparr(t, nil, "backup", "--hub", hub.URL, "--data", hub.Data, "--out", out)
+		if code != 0 {
+			t.Fatalf("backup: exit %d, %s", code, stderr)
+		}
 		if !strings.Contains(printed, "Wrote ") || !strings.Contains(printed, "To restore") {
 			t.Errorf("backup printed %q", printed)
+		}
+		fi, err := os.Stat(out)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if want := fmt.Sprintf("backup: %d bytes", fi.Size()); !strings.Contains(stderr, want) || !strings.Contains(stderr, " copied in ") {
+			t.Errorf("backup's progress %q, want a last line saying %q copied in its time", stderr, want)
 		}
 		if fi, err := os.Stat(out); err != nil || fi.Mode().Perm() != 0o600 {
 			t.Fatalf("backup file: %v, mode %v; want 0600", err, fi.Mode())
@@ -332,7 +403,10 @@ func TestBackup(t *testing.T) {
 
 	t.Run("from a stopped hub's data dir", func(t *testing.T) {
 		out := filepath.Join(dir, "cold.db")
-		mustSparr(t, "backup", "--data", hub.Data, "--out", out)
+		code, _, stderr := sparr(t, environ("SPARR_DATA", hub.Data, "SPARR_BACKUP_OUT", out), "backup")
+		if code != 0 {
+			t.Fatalf("backup with SPARR_DATA and SPARR_BACKUP_OUT: exit %d, %s", code, stderr)
+		}
 		if got := memberIDs(t, out); !slices.Equal(got, want) {
 			t.Errorf("the copy holds members %q, want %q", got, want)
 		}
@@ -352,7 +426,7 @@ func TestBackup(t *testing.T) {
 			copyFile(t, k, filepath.Join(restored, "keys", filepath.Base(k)))
 		}
 		h := startHub(t, restored)
-		code, out, stderr := sparr(t, nil, "member", "show", "bank-a", "--hub", h.URL, "--data", restored)
+		code, out, stderr := sparr(t, nil, "member", "show", "bank-a", "--json", "--hub", h.URL, "--data", restored)
 		if code != 0 || decodeMember(t, out).Member.Name != "Bank A" {
 			t.Errorf("show bank-a on the restored hub: exit %d, %s %s", code, out, stderr)
 		}
