@@ -44,6 +44,13 @@ func TestCommandsReplayToTheSameStore(t *testing.T) {
 		},
 	})
 	everyKindOfChange(t, hub, clock)
+	// Every action the log holds is one protocol.LogActions lists, which
+	// docs/regulator.md documents (TestLogActionsDocumented).
+	for _, e := range hub.LogEntries(t) {
+		if !slices.Contains(protocol.LogActions(), e.Action) {
+			t.Errorf("entry %d has action %q, which protocol.LogActions does not list", e.Index, e.Action)
+		}
+	}
 	hub.Hub.Close() // no more deliveries or jobs
 
 	mu.Lock()
