@@ -4,7 +4,6 @@ import (
 	"bufio"
 	"bytes"
 	"context"
-	"crypto/rand"
 	"encoding/json"
 	"errors"
 	"net"
@@ -20,24 +19,6 @@ import (
 	"github.com/sparr-dev/sparr/server/hubtest"
 )
 
-// newKeySet returns a new signing key and its public JWK Set.
-func newKeySet(t testing.TB) (*protocol.SigningKey, json.RawMessage) {
-	t.Helper()
-	key, err := protocol.GenerateSigningKey(protocol.EdDSA, rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ks, err := protocol.NewKeySet(key.Public())
-	if err != nil {
-		t.Fatal(err)
-	}
-	b, err := ks.MarshalJSON()
-	if err != nil {
-		t.Fatal(err)
-	}
-	return key, b
-}
-
 // TestMembers: the operator registers, reads, changes, suspends and
 // resumes a member, which then works as a member; the hub's refusals come
 // back as problems; another member may not do any of it.
@@ -45,7 +26,7 @@ func TestMembers(t *testing.T) {
 	ctx := context.Background()
 	hub := hubtest.Start(t, hubtest.Options{})
 	op := newClient(t, hub, hub.Operator)
-	key, jwks := newKeySet(t)
+	key, jwks := hubtest.NewKey(t)
 
 	added, err := op.AddMember(ctx, api.MemberRequest{ID: "bank-x", Name: "Bank X", Roles: []api.Role{api.RoleFlag, api.RoleCheck}, JWKS: jwks})
 	if err != nil {
@@ -431,7 +412,7 @@ func TestOperatorRetries(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	_, jwks := newKeySet(t)
+	_, jwks := hubtest.NewKey(t)
 	name := "Bank A (publ)"
 	for _, tc := range []struct {
 		name string

@@ -185,18 +185,7 @@ func TestKeyReplacementRevokesCachedBearers(t *testing.T) {
 	if status, _ := send(t, hub, tok, http.MethodGet, "/v1/events", nil); status != http.StatusOK {
 		t.Fatalf("before the replacement: got %d, want 200", status)
 	}
-	key, err := protocol.GenerateSigningKey(protocol.EdDSA, rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ks, err := protocol.NewKeySet(key.Public())
-	if err != nil {
-		t.Fatal(err)
-	}
-	jwks, err := ks.MarshalJSON()
-	if err != nil {
-		t.Fatal(err)
-	}
+	key, jwks := hubtest.NewKey(t)
 	mustStatus(t, hub.Operator.JSON(t, http.MethodPatch, "/v1/admin/members/bank-k", api.MemberPatch{JWKS: jwks}), http.StatusOK)
 	if status, problem := send(t, hub, tok, http.MethodGet, "/v1/events", nil); status != http.StatusUnauthorized || problem != "unauthenticated" {
 		t.Errorf("the cached token of the replaced key: got %d %s, want 401 unauthenticated", status, problem)

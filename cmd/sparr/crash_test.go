@@ -35,6 +35,7 @@ import (
 	"github.com/sparr-dev/sparr/protocol"
 	"github.com/sparr-dev/sparr/protocol/api"
 	"github.com/sparr-dev/sparr/server"
+	"github.com/sparr-dev/sparr/server/hubtest"
 	"github.com/sparr-dev/sparr/server/keyring"
 	"github.com/sparr-dev/sparr/server/state"
 	"github.com/sparr-dev/sparr/server/store"
@@ -376,18 +377,7 @@ func pinnedVerifier(keys *keyring.Keys, issuer string) *client.Verifier {
 // add registers a member with a new key through the admin API.
 func (op *crashMember) add(t *testing.T, id string, roles ...api.Role) *crashMember {
 	t.Helper()
-	key, err := protocol.GenerateSigningKey(protocol.EdDSA, rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ks, err := protocol.NewKeySet(key.Public())
-	if err != nil {
-		t.Fatal(err)
-	}
-	jwks, err := ks.MarshalJSON()
-	if err != nil {
-		t.Fatal(err)
-	}
+	key, jwks := hubtest.NewKey(t)
 	if _, err := op.c.AddMember(context.Background(), api.MemberRequest{ID: id, Name: "Crash test " + id, Roles: roles, JWKS: jwks}); err != nil {
 		t.Fatalf("add member %s: %v", id, err)
 	}

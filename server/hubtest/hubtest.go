@@ -233,8 +233,9 @@ func (m *Member) Client() *client.Client {
 	return m.client
 }
 
-// AddMember registers a member with the given roles and a new key.
-func (h *Hub) AddMember(t testing.TB, id string, roles ...api.Role) *Member {
+// NewKey returns a new Ed25519 signing key and its public JWK Set, as a
+// member registers it.
+func NewKey(t testing.TB) (*protocol.SigningKey, json.RawMessage) {
 	t.Helper()
 	key, err := protocol.GenerateSigningKey(protocol.EdDSA, rand.Reader)
 	if err != nil {
@@ -248,6 +249,13 @@ func (h *Hub) AddMember(t testing.TB, id string, roles ...api.Role) *Member {
 	if err != nil {
 		t.Fatal(err)
 	}
+	return key, jwks
+}
+
+// AddMember registers a member with the given roles and a new key.
+func (h *Hub) AddMember(t testing.TB, id string, roles ...api.Role) *Member {
+	t.Helper()
+	key, jwks := NewKey(t)
 	if _, err := h.Operator.Client().AddMember(context.Background(), api.MemberRequest{ID: id, Name: "Test member " + id, Roles: roles, JWKS: jwks}); err != nil {
 		t.Fatalf("add member %s: %v", id, err)
 	}
