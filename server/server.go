@@ -189,53 +189,8 @@ type Hub struct {
 // role; a member with the reserved id hub); and logs which members hold
 // the operator role.
 func New(cfg Config) (*Hub, error) {
-	switch {
-	case cfg.Store == nil:
-		return nil, errors.New("server: Config.Store is required")
-	case cfg.Keys == nil:
-		return nil, errors.New("server: Config.Keys is required")
-	case cfg.Issuer == "":
-		return nil, errors.New("server: Config.Issuer is required")
-	case cfg.Delivery.Jitter != nil && (*cfg.Delivery.Jitter < 0 || *cfg.Delivery.Jitter > 1):
-		return nil, fmt.Errorf("server: Config.Delivery.Jitter is %v; want 0 (none) to 1", *cfg.Delivery.Jitter)
-	case slices.ContainsFunc(cfg.Delivery.Schedule, func(d time.Duration) bool { return d < 0 }):
-		return nil, fmt.Errorf("server: Config.Delivery.Schedule %v has a negative wait", cfg.Delivery.Schedule)
-	}
-	if err := protocol.CheckSkew(cfg.ClockSkew); err != nil {
-		return nil, fmt.Errorf("server: Config.ClockSkew: %w", err)
-	}
-	cfg.Policy = cfg.Policy.WithDefaults()
-	if err := cfg.Policy.Quotas.Validate(); err != nil {
-		return nil, fmt.Errorf("server: Config.Policy.Quotas: %w", err)
-	}
-	cfg.Limits.defaults()
-	if cfg.Logger == nil {
-		cfg.Logger = slog.New(slog.DiscardHandler)
-	}
-	cfg.Logger = slog.New(traceLogs{cfg.Logger.Handler()})
-	if cfg.TracerProvider == nil {
-		cfg.TracerProvider = noop.NewTracerProvider()
-	}
-	if cfg.Now == nil {
-		cfg.Now = time.Now
-	}
-	if cfg.Registry == nil {
-		cfg.Registry = prometheus.NewRegistry()
-	}
-	if cfg.Build == (Build{}) {
-		cfg.Build = ReadBuild("")
-	}
-	if cfg.JobInterval == 0 {
-		cfg.JobInterval = DefaultJobInterval
-	}
-	if cfg.CheckpointInterval == 0 {
-		cfg.CheckpointInterval = DefaultCheckpointInterval
-	}
-	if cfg.MaxStatsEntries <= 0 {
-		cfg.MaxStatsEntries = DefaultMaxStatsEntries
-	}
-	if cfg.Delivery.Timeout == 0 {
-		cfg.Delivery.Timeout = webhook.DefaultTimeout
+	if err := cfg.withDefaults(); err != nil {
+		return nil, err
 	}
 	h := &Hub{
 		cfg:        cfg,
@@ -268,6 +223,73 @@ func New(cfg Config) (*Hub, error) {
 			return nil, err
 		}
 	}
+	h.dispatcher = h.newDispatcher()
+	if err := h.startMembers(); err != nil {
+		return nil, err
+	}
+	if h.engine, err = h.routes(); err != nil {
+		return nil, err
+	}
+	return h, nil
+}
+
+// withDefaults refuses a Config New cannot run with, and sets every zero
+// field that has a default to it.
+func (cfg *Config) withDefaults() error {
+	switch {
+	case cfg.Store == nil:
+		return errors.New("server: Config.Store is required")
+	case cfg.Keys == nil:
+		return errors.New("server: Config.Keys is required")
+	case cfg.Issuer == "":
+		return errors.New("server: Config.Issuer is required")
+	case cfg.Delivery.Jitter != nil && (*cfg.Delivery.Jitter < 0 || *cfg.Delivery.Jitter > 1):
+		return fmt.Errorf("server: Config.Delivery.Jitter is %v; want 0 (none) to 1", *cfg.Delivery.Jitter)
+	case slices.ContainsFunc(cfg.Delivery.Schedule, func(d time.Duration) bool { return d < 0 }):
+		return fmt.Errorf("server: Config.Delivery.Schedule %v has a negative wait", cfg.Delivery.Schedule)
+	}
+	if err := protocol.CheckSkew(cfg.ClockSkew); err != nil {
+		return fmt.Errorf("server: Config.ClockSkew: %w", err)
+	}
+	cfg.Policy = cfg.Policy.WithDefaults()
+	if err := cfg.Policy.Quotas.Validate(); err != nil {
+		return fmt.Errorf("server: Config.Policy.Quotas: %w", err)
+	}
+	cfg.Limits.defaults()
+	if cfg.Logger == nil {
+		cfg.Logger = slog.New(slog.DiscardHandler)
+	}
+	cfg.Logger = slog.New(traceLogs{cfg.Logger.Handler()})
+	if cfg.TracerProvider == nil {
+		cfg.TracerProvider = noop.NewTracerProvider()
+	}
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
+	if cfg.Registry == nil {
+		cfg.Registry = prometheus.NewRegistry()
+	}
+	if cfg.Build == (Build{}) {
+		cfg.Build = ReadBuild("")
+	}
+	if cfg.JobInterval == 0 {
+		cfg.JobInterval = DefaultJobInterval
+	}
+	if cfg.CheckpointInterval == 0 {
+		cfg.CheckpointInterval = DefaultCheckpointInterval
+	}
+	if cfg.MaxStatsEntries <= 0 {
+		cfg.MaxStatsEntries = DefaultMaxStatsEntries
+	}
+	if cfg.Delivery.Timeout == 0 {
+		cfg.Delivery.Timeout = webhook.DefaultTimeout
+	}
+	return nil
+}
+
+// newDispatcher makes the webhook dispatcher of the hub's configuration.
+func (h *Hub) newDispatcher() *webhook.Dispatcher {
+	cfg := h.cfg
 	client := cfg.Delivery.Client
 	if client == nil {
 		client = &http.Client{
@@ -276,19 +298,12 @@ func New(cfg Config) (*Hub, error) {
 			CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
 		}
 	}
-	h.dispatcher = webhook.NewDispatcher(webhook.DispatcherConfig{
+	return webhook.NewDispatcher(webhook.DispatcherConfig{
 		Outbox: cfg.Store, Client: client, HubKey: cfg.Keys.Webhook,
 		Schedule: cfg.Delivery.Schedule, Jitter: cfg.Delivery.Jitter, Timeout: cfg.Delivery.Timeout, Concurrency: cfg.Delivery.Concurrency,
 		Now: cfg.Now, Logger: cfg.Logger.With("component", "dispatcher"), Observer: h.metrics,
 		Tracer: cfg.TracerProvider.Tracer(webhook.TracerName),
 	})
-	if err := h.startMembers(); err != nil {
-		return nil, err
-	}
-	if h.engine, err = h.routes(); err != nil {
-		return nil, err
-	}
-	return h, nil
 }
 
 // ServeHTTP serves the API.
