@@ -88,6 +88,10 @@ func TestPanicLogHoldsNoRequestData(t *testing.T) {
 			t.Errorf("got panic log %s, want it to name %s", line, want)
 		}
 	}
+	// The request is logged (and counted) as the 500 it was answered with.
+	if !strings.Contains(logs.String(), `"msg":"request"`) || !strings.Contains(logs.String(), `"status":500`) {
+		t.Errorf("got logs %s, want the request's own line with status 500", logs)
+	}
 }
 
 // TestKeyFetchLogShowsNoQuery: when a member's key set cannot be fetched,

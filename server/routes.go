@@ -124,9 +124,16 @@ func (r Route) OpenAPIPath() string {
 	return strings.Join(parts, "/")
 }
 
-// middleware returns the middleware every request passes through, in order.
+// middleware returns the middleware every request passes through, in
+// order: observe outside recover, so that a request whose handler
+// panicked is counted and logged as the 500 it was; trace only when the
+// hub has a TracerProvider, so that a hub without one spends nothing on
+// spans.
 func (h *Hub) middleware() []gin.HandlerFunc {
-	return []gin.HandlerFunc{h.requestID, h.trace, h.recover, h.observe}
+	if !h.tracing {
+		return []gin.HandlerFunc{h.requestID, h.observe, h.recover}
+	}
+	return []gin.HandlerFunc{h.requestID, h.trace, h.observe, h.recover}
 }
 
 // routes builds the gin engine: the middleware of [Hub.middleware], then every

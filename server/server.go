@@ -171,6 +171,7 @@ type Hub struct {
 	bearers    *bearerCache
 	decide     *decide.Decider
 	tracer     trace.Tracer
+	tracing    bool // Config.TracerProvider was given
 
 	dispatcher *webhook.Dispatcher
 
@@ -189,6 +190,7 @@ type Hub struct {
 // role; a member with the reserved id hub); and logs which members hold
 // the operator role.
 func New(cfg Config) (*Hub, error) {
+	tracing := cfg.TracerProvider != nil
 	if err := cfg.withDefaults(); err != nil {
 		return nil, err
 	}
@@ -202,6 +204,7 @@ func New(cfg Config) (*Hub, error) {
 		tokenRates: newTokenRates(),
 		bearers:    newBearerCache(1 << 16),
 		tracer:     cfg.TracerProvider.Tracer(tracerName),
+		tracing:    tracing,
 		stop:       make(chan struct{}),
 	}
 	h.decide = &decide.Decider{

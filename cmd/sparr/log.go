@@ -46,7 +46,21 @@ const (
 	logRetryBackoff  = time.Second // the first wait when the hub gives no Retry-After
 )
 
+// runLogVerify runs verifyLog and gives every failure its documented exit
+// status: 1 only for a log that did not verify (logFailure says so), 2 for
+// a usage error, 3 for anything else, which is no finding against the log
+// (printing the outcome failed, say).
 func runLogVerify(ctx context.Context, e *env, name string, args []string) error {
+	err := verifyLog(ctx, e, name, args)
+	var ue *usageError
+	var xe *exitError
+	if err == nil || errors.As(err, &ue) || errors.As(err, &xe) {
+		return err
+	}
+	return &exitError{code: exitCouldNotCheck, err: err}
+}
+
+func verifyLog(ctx context.Context, e *env, name string, args []string) error {
 	fs := e.flags(name, "--hub URL --log-key KEY --state FILE --member ID --key FILE [--evidence FILE] [--full] [--json]",
 		"Verify fetches the hub's latest checkpoint, checks its signature against the pinned log key,\n"+
 			"proves it consistent with the checkpoint kept in the state file (on the first run it trusts\n"+
@@ -354,11 +368,12 @@ func logFailure(e *env, f logFlags, origin string, state *protocol.LogState, err
 	}
 	if f.asJSON {
 		ev["result"], ev["state"] = "failed", f.state
+		// Failing to print does not hide the finding: the status is 1.
 		if perr := printJSON(e.stdout, ev); perr != nil {
-			return perr
+			fmt.Fprintf(e.stderr, "sparr: printing the evidence failed: %v\n", perr)
 		}
 	}
-	return fmt.Errorf("the exchange log at %s did not verify: %w", f.hub, err)
+	return &exitError{code: 1, err: fmt.Errorf("the exchange log at %s did not verify: %w", f.hub, err)}
 }
 
 func b64(h tlog.Hash) string { return base64.StdEncoding.EncodeToString(h[:]) }

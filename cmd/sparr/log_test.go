@@ -6,6 +6,7 @@ import (
 	"crypto/rand"
 	"encoding/binary"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"net/http"
 	"net/http/httptest"
@@ -182,7 +183,19 @@ func TestLogVerify(t *testing.T) {
 		doc.NewEntries != doc.LatestCheckpoint.Size-doc.EarlierCheckpoint.Size || doc.EntriesChecked != doc.NewEntries || checkedActions != doc.EntriesChecked || doc.Tombstones != 1 {
 		t.Errorf("--json run printed %+v, want verified up to %d, with one tombstone and its actions counted:\n%s", doc, size, out)
 	}
+
+	// An outcome that cannot be printed is no finding against the log:
+	// exit 3, never 1.
+	var errOut2 bytes.Buffer
+	if code := run(context.Background(), append([]string{"log", "verify", "--json"}, flags...), failingWriter{}, &errOut2, func(string) string { return "" }); code != exitCouldNotCheck {
+		t.Errorf("--json to a stdout that fails: exit %d, want %d\n%s", code, exitCouldNotCheck, errOut2.String())
+	}
 }
+
+// A failingWriter fails every write, as a full disk does.
+type failingWriter struct{}
+
+func (failingWriter) Write([]byte) (int, error) { return 0, errors.New("no space left on device") }
 
 func TestLogVerifyCatchesAnEditedEntry(t *testing.T) {
 	hub, bank := busyHub(t)

@@ -514,8 +514,18 @@ func (d *Dispatcher) attempt(ep *Endpoint, row Delivery) (a Attempt, cut bool, u
 	ctx, span := d.tracer.Start(d.ctx, "webhook.deliver", trace.WithSpanKind(trace.SpanKindClient), trace.WithAttributes(
 		attribute.String("sparr.member", row.Member), attribute.Int64("sparr.seq", int64(row.Seq)), attribute.String("sparr.webhook_id", row.WebhookID)))
 	defer func() {
-		span.SetAttributes(attribute.Int("http.response.status_code", a.Status), attribute.String("sparr.delivery.outcome", classify(a)))
-		if unsigned != nil || a.Error != "" {
+		outcome := classify(a)
+		switch {
+		case unsigned != nil:
+			outcome = "hub-error" // no attempt was made
+		case cut:
+			outcome = "cut" // the dispatcher is closing
+		}
+		span.SetAttributes(attribute.String("sparr.delivery.outcome", outcome))
+		if a.Status != 0 {
+			span.SetAttributes(attribute.Int("http.response.status_code", a.Status))
+		}
+		if outcome != "delivered" {
 			span.SetStatus(codes.Error, "")
 		}
 		span.End()

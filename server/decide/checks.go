@@ -170,6 +170,10 @@ func (d *Decider) ReplicaChecks(m *api.Member, req *api.ReplicaChecksRequest, no
 			p.Detail = fmt.Sprintf("%d of the %d checks cannot be logged (see errors), the first: %s; report the others without them", len(bad), len(req.Checks), p.Detail)
 			for _, q := range bad[1:] {
 				p.Errors = append(p.Errors, q.Errors...)
+				if q.Type != p.Type {
+					// Bad tokens beside other faults: one type for all.
+					p.Type, p.Title, p.Status = protocol.ProblemValidation.URI, protocol.ProblemValidation.Title, protocol.ProblemValidation.Status
+				}
 			}
 		}
 		return nil, p

@@ -644,3 +644,27 @@ func TestFlagViewThaw(t *testing.T) {
 		t.Errorf("past its expiry: got %s, thawed %t; want expired, not thawed", v.Status, v.Thawed)
 	}
 }
+
+// TestReplicaChecksNameEveryFault: a report is refused whole, naming every
+// check at fault by its JSON Pointer, under one problem type: a bad token
+// beside another fault makes it validation-failed.
+func TestReplicaChecksNameEveryFault(t *testing.T) {
+	d := decider(t, decide.Policy{})
+	stale := tok
+	stale.Epoch++
+	req := &api.ReplicaChecksRequest{Checks: []api.ReplicaCheck{
+		{Token: tok.String(), Purpose: api.PurposePayment, At: now},
+		{Token: stale.String(), Purpose: api.PurposePayment, At: now},
+		{Token: tok.String(), Purpose: "curiosity", At: now},
+	}}
+	_, err := d.ReplicaChecks(bankA, req, now)
+	var p *protocol.Problem
+	if !errors.As(err, &p) || p.Type != protocol.ProblemValidation.URI || p.Status != protocol.ProblemValidation.Status || len(p.Errors) != 2 ||
+		p.Errors[0].Pointer != "/checks/1/token" || p.Errors[1].Pointer != "/checks/2/purpose" {
+		t.Fatalf("got %v (%+v), want validation-failed naming /checks/1/token and /checks/2/purpose", err, p)
+	}
+	req.Checks = req.Checks[:2]
+	if _, err := d.ReplicaChecks(bankA, req, now); !errors.As(err, &p) || p.Type != protocol.ProblemInvalidToken.URI || len(p.Errors) != 1 {
+		t.Errorf("one bad token: got %v, want invalid-token naming it", err)
+	}
+}

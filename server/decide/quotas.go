@@ -49,10 +49,9 @@ func nextDay(t time.Time) time.Time {
 	return time.Date(y, m, dd+1, 0, 0, 0, 0, time.UTC)
 }
 
-// Tokens decides the record of member m's batch of token evaluations,
-// evaluated already but not yet returned: counted against its daily quota
-// when applied, and logged with its type, size and epoch, never its
-// content.
+// Tokens decides the record of member m's batch of token evaluations, to
+// be evaluated once it is applied: counted against its daily quota, and
+// logged with its type, size and epoch, never its content.
 func (d *Decider) Tokens(m *api.Member, req *protocol.TokenRequest, now time.Time) *state.EvaluateTokens {
 	return &state.EvaluateTokens{
 		Head: d.head(m.ID, protocol.LogTokens, now, nil, nil,
