@@ -116,6 +116,7 @@ func TestUsageErrors(t *testing.T) {
 		{"serve with jitter over 1", []string{"serve", "--dev", "--retry-jitter", "1.5"}, []string{"--retry-jitter", "0 (no jitter) to 1"}, nil},
 		{"serve with a negative thaw lead", []string{"serve", "--dev", "--max-thaw-ahead", "-1h"}, []string{"--max-thaw-ahead"}, nil},
 		{"serve with too much clock skew", []string{"serve", "--dev", "--clock-skew", "10m"}, []string{"--clock-skew", "0 to 5m0s"}, nil},
+		{"serve with an OTLP endpoint not a URL", []string{"serve", "--dev", "--otlp-endpoint", "collector:4318"}, []string{"--otlp-endpoint", "http or https URL"}, nil},
 		{"serve with a token rate not a number", []string{"serve", "--dev", "--tokens-per-second", "NaN"}, []string{"--tokens-per-second", "got NaN"}, nil},
 		{"serve with an infinite token rate", []string{"serve", "--dev", "--tokens-per-second", "+Inf"}, []string{"--tokens-per-second", "got +Inf"}, nil},
 		{"serve with a daily quota over the bound", []string{"serve", "--dev", "--tokens-per-day", "1000000000"}, []string{"--tokens-per-day", "up to"}, nil},

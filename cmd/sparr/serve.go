@@ -223,6 +223,9 @@ func (f *serveFlags) checkListening(name string) error {
 			return usagef("%s: --metrics-addr %q: %v; use host:port, or empty to disable metrics", name, f.metricsAddr, err)
 		}
 	}
+	if err := checkOTLPEndpoint(f.otlpEndpoint); err != nil {
+		return usagef("%s: %v", name, err)
+	}
 	return nil
 }
 
@@ -398,9 +401,10 @@ func serve(ctx context.Context, e *env, f *serveFlags) error {
 	if issuer == "" {
 		issuer = f.deriveIssuer(ln.Addr())
 	}
-	tp, stopTracing, err := tracing(ctx, f.otlpEndpoint)
+	build := server.ReadBuild(version)
+	tp, stopTracing, err := tracing(ctx, f.otlpEndpoint, build.Version, e.getenv, log)
 	if err != nil {
-		return usagef("serve: %v", err)
+		return err
 	}
 	defer func() {
 		// The spans still buffered go out, or are given up on in 5 s.
@@ -415,7 +419,7 @@ func serve(ctx context.Context, e *env, f *serveFlags) error {
 		return err
 	}
 	defer closeStore(st, dbPath(f.data), log)
-	hub, err := f.startHub(issuer, st, keys, log, tp)
+	hub, err := f.startHub(issuer, st, keys, log, tp, build)
 	if err != nil {
 		return err
 	}
@@ -505,7 +509,7 @@ func closeStore(st *store.Store, path string, log *slog.Logger) {
 
 // startHub makes the hub the flags describe, and starts its background
 // jobs.
-func (f *serveFlags) startHub(issuer string, st *store.Store, keys *keyring.Keys, log *slog.Logger, tp trace.TracerProvider) (*server.Hub, error) {
+func (f *serveFlags) startHub(issuer string, st *store.Store, keys *keyring.Keys, log *slog.Logger, tp trace.TracerProvider, build server.Build) (*server.Hub, error) {
 	targets, _ := f.targets() // checked with the other flags
 	hub, err := server.New(server.Config{
 		Issuer: issuer,
@@ -533,7 +537,7 @@ func (f *serveFlags) startHub(issuer string, st *store.Store, keys *keyring.Keys
 		CheckpointInterval: f.checkpointInterval,
 		ClockSkew:          skewOption(f.clockSkew),
 		TracerProvider:     tp,
-		Build:              server.ReadBuild(version),
+		Build:              build,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("start the hub: %w", err)
@@ -575,6 +579,7 @@ func (f *serveFlags) announce(e *env, log *slog.Logger, keys *keyring.Keys, issu
 	if mln != nil {
 		attrs = append(attrs, "metrics_addr", mln.Addr().String())
 	}
+	attrs = append(attrs, "traces", tracesTo(f.otlpEndpoint, e.getenv))
 	log.Info("hub listening", attrs...)
 	fmt.Fprintf(e.stdout, "listening on %s, issuer %s\n", ln.Addr(), issuer)
 	if mln != nil {
