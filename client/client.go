@@ -371,7 +371,7 @@ func (r request) repeatable() bool { return r.idempotent || r.method == http.Met
 // the hub's own unavailable problem, which it answers only before acting;
 // a 503 with Retry-After), and a repeatable one after any 502, 503 or 504.
 func (r request) mayRetry(p *Problem) bool {
-	switch p.httpStatus() {
+	switch p.StatusCode() {
 	case http.StatusTooManyRequests:
 		return true
 	case http.StatusServiceUnavailable:

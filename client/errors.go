@@ -158,7 +158,7 @@ func (p *Problem) Error() string {
 	if p.Op != "" {
 		b.WriteString(p.Op + ": ")
 	}
-	status := p.httpStatus()
+	status := p.StatusCode()
 	title := p.Title
 	if title == "" {
 		title = http.StatusText(status)
@@ -180,13 +180,9 @@ func (p *Problem) Error() string {
 // "state-conflict".
 func (p *Problem) Slug() string { return strings.TrimPrefix(p.Type, "urn:sparr:problem:") }
 
-// httpStatus is the answer's status, or for a Problem made by hand the
-// document's.
-func (p *Problem) httpStatus() int { return cmp.Or(p.status, p.Status) }
-
 // StatusCode returns the answer's HTTP status (the document's Status
-// only if the answer's is unknown).
-func (p *Problem) StatusCode() int { return p.httpStatus() }
+// only if the answer's is unknown), which the client acts on.
+func (p *Problem) StatusCode() int { return cmp.Or(p.status, p.Status) }
 
 // Is reports whether the problem is of the kind target names.
 func (p *Problem) Is(target error) bool {
@@ -199,7 +195,7 @@ func (p *Problem) Is(target error) bool {
 		return false
 	}
 	// Not a problem type of ours: judge by the status alone.
-	switch status := p.httpStatus(); {
+	switch status := p.StatusCode(); {
 	case status == http.StatusTooManyRequests:
 		return target == ErrRateLimited
 	case status == http.StatusBadGateway || status == http.StatusServiceUnavailable || status == http.StatusGatewayTimeout:

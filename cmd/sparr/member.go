@@ -7,7 +7,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"math"
 	"net/http"
 	"net/url"
 	"os"
@@ -91,12 +90,13 @@ func connect(ctx context.Context, hub, member string, key *protocol.SigningKey, 
 	if _, err := c.Configuration(ctx); err != nil {
 		var p *client.Problem
 		var ue *url.Error
+		isProblem := errors.As(err, &p)
 		switch {
-		case errors.As(err, &p) && p.Type == "" && p.Title == "":
+		case isProblem && p.Type == "" && p.Title == "":
 			// Something answered, but not a hub: say so, not its page.
 			return nil, fmt.Errorf("%s%s answered %d %s, not a Spärr hub's discovery document; check --hub",
 				base, api.ConfigurationPath, p.StatusCode(), http.StatusText(p.StatusCode()))
-		case p != nil || errors.As(err, &ue):
+		case isProblem || errors.As(err, &ue):
 			return nil, hubError(base, err)
 		}
 		return nil, fmt.Errorf("%s%s is not a Spärr hub's discovery document; check --hub", base, api.ConfigurationPath)
@@ -121,7 +121,9 @@ func hubError(base string, err error) error {
 			msg += ": " + p.Detail
 		}
 		for _, f := range p.Errors {
-			msg += fmt.Sprintf("; %s: %s", cmp.Or(f.Pointer, f.Parameter), f.Detail)
+			if !strings.Contains(p.Detail, f.Detail) { // the detail often says it already
+				msg += fmt.Sprintf("; %s: %s", cmp.Or(f.Pointer, f.Parameter), f.Detail)
+			}
 		}
 		if p.RequestID != "" {
 			msg += " (request id " + p.RequestID + ")"
@@ -177,8 +179,8 @@ func (m *memberFields) register(fs *flagSet, withID bool) {
 }
 
 // parseQuotas returns the quotas given on the command line, or nil if
-// none was. A quota is a number from 0 (the hub's default) up; the hub
-// holds it to its upper bound.
+// none was. A quota is a number from 0 (the hub's default) to the upper
+// bound the hub holds it to (api.Quotas.Validate).
 func (m *memberFields) parseQuotas(fs *flagSet, name string) (*api.Quotas, error) {
 	given := false
 	for _, f := range quotaFlags {
@@ -189,12 +191,12 @@ func (m *memberFields) parseQuotas(fs *flagSet, name string) (*api.Quotas, error
 	}
 	q := m.quotas
 	switch {
-	case !(q.TokensPerSecond >= 0) || math.IsInf(q.TokensPerSecond, 0):
-		return nil, usagef("%s: --tokens-per-second %v: want a number of 0 (the hub's default) or more, such as 20", name, q.TokensPerSecond)
-	case q.TokensPerDay < 0:
-		return nil, usagef("%s: --tokens-per-day %d: want a number of 0 (the hub's default) or more, such as 200000", name, q.TokensPerDay)
-	case q.StoredBytesPerDay < 0:
-		return nil, usagef("%s: --stored-bytes-per-day %d: want a number of 0 (the hub's default) or more, such as 1073741824", name, q.StoredBytesPerDay)
+	case !(q.TokensPerSecond >= 0) || q.TokensPerSecond > api.MaxTokensPerSecond:
+		return nil, usagef("%s: --tokens-per-second %v: want a number from 0 (the hub's default) to %d, such as 20", name, q.TokensPerSecond, api.MaxTokensPerSecond)
+	case q.TokensPerDay < 0 || q.TokensPerDay > api.MaxTokensPerDay:
+		return nil, usagef("%s: --tokens-per-day %d: want a number from 0 (the hub's default) to %d, such as 200000", name, q.TokensPerDay, api.MaxTokensPerDay)
+	case q.StoredBytesPerDay < 0 || q.StoredBytesPerDay > api.MaxStoredBytesPerDay:
+		return nil, usagef("%s: --stored-bytes-per-day %d: want a number from 0 (the hub's default) to %d, such as 1073741824", name, q.StoredBytesPerDay, int64(api.MaxStoredBytesPerDay))
 	}
 	return &q, nil
 }
@@ -324,7 +326,7 @@ func runMemberAdd(ctx context.Context, e *env, name string, args []string) error
 	}
 	added, err := c.AddMember(ctx, req)
 	var p *client.Problem
-	if errors.As(err, &p) && p.Type == protocol.ProblemStateConflict.URI {
+	if errors.Is(err, client.ErrStateConflict) && errors.As(err, &p) {
 		// The hub's detail names its API; the operator changes a member
 		// with member update.
 		msg := fmt.Sprintf("member %q already exists; change it with sparr member update %s and what changes (--name, --roles, --jwks or --jwks-url, quotas), or choose another --id", m.id, m.id)
@@ -348,7 +350,9 @@ func runMemberUpdate(ctx context.Context, e *env, name string, args []string) er
 	m.register(fs, false)
 	asJSON := fs.Bool("json", false, "print the hub's JSON answer instead of text")
 	defaults := fs.Bool("default-quotas", false, "give the member the hub's default quotas again")
-	fs.commandLineOnly("default-quotas")
+	// What update changes is given on the command line only: a variable
+	// left in the environment would change every member updated.
+	fs.commandLineOnly("default-quotas", "name", "roles", "jwks", "jwks-url")
 	args, err := fs.parse(args)
 	if err != nil {
 		return err

@@ -236,7 +236,7 @@ func TestMemberCommands(t *testing.T) {
 		// The hub's defaults for sparr serve in the environment are not a
 		// member's quotas.
 		code, out, errb := sparr(t, environ("SPARR_TOKENS_PER_DAY", "7", "SPARR_STORED_BYTES_PER_DAY", "7",
-			"SPARR_MEMBER_UPDATE_TOKENS_PER_DAY", "7", "SPARR_MEMBER_UPDATE_DEFAULT_QUOTAS", "true", "SPARR_TOKENS_PER_DAY", "7"),
+			"SPARR_MEMBER_UPDATE_TOKENS_PER_DAY", "7", "SPARR_MEMBER_UPDATE_DEFAULT_QUOTAS", "true", "SPARR_MEMBER_UPDATE_ROLES", "operator"),
 			append([]string{"member", "update", "bank-q", "--json", "--name", "Bank Q (publ)"}, op...)...)
 		if code != 0 {
 			t.Fatalf("update --name: exit %d, %s", code, errb)
@@ -244,15 +244,19 @@ func TestMemberCommands(t *testing.T) {
 		if q := decodeMember(t, out).Member.Quotas; q == nil || *q != (api.Quotas{TokensPerDay: 300000}) {
 			t.Errorf("update --name with SPARR_TOKENS_PER_DAY set: quotas %+v, want them as they were", q)
 		}
+		if r := decodeMember(t, out).Member.Roles; slices.Contains(r, api.RoleOperator) {
+			t.Errorf("update --name with SPARR_MEMBER_UPDATE_ROLES=operator set: roles %v, want them as they were", r)
+		}
 		if m := decodeMember(t, mustMember("update", "--json", "bank-q", "--default-quotas")).Member; m.Quotas != nil {
 			t.Errorf("update --default-quotas: quotas %+v, want none of its own", m.Quotas)
 		}
 		if r := row(); !strings.Contains(r, " default ") {
 			t.Errorf("list row %q, want its quotas the hub's default", r)
 		}
-		// A quota past the hub's bound is the hub's refusal, in one line.
+		// A quota past the hub's bound is refused before it is sent,
+		// naming the flag and the bound.
 		code, _, stderr := member("update", "bank-q", "--stored-bytes-per-day", "2199023255552")
-		wantError(t, code, stderr, 1, "quotas.stored_bytes_per_day", "request id ")
+		wantError(t, code, stderr, 2, "--stored-bytes-per-day 2199023255552", "to 1099511627776")
 		code, _, stderr = member("update", "bank-q", "--tokens-per-second", "-3")
 		wantError(t, code, stderr, 2, "--tokens-per-second -3")
 		if m := decodeMember(t, mustMember("show", "--json", "bank-q")).Member; m.Quotas != nil {
