@@ -252,11 +252,13 @@ func (f *serveFlags) checkPolicy(name string) error {
 		return usagef("%s: --erasure-period %s: want a duration of at least 1s, such as 24h", name, f.erasurePeriod)
 	}
 	// !(x > 0) refuses NaN too, which would turn the limit off.
-	if !(f.tokensPerSecond > 0) || f.tokensPerSecond > api.MaxTokensPerSecond ||
-		f.tokensPerDay <= 0 || f.tokensPerDay > api.MaxTokensPerDay ||
-		f.storedBytesPerDay <= 0 || f.storedBytesPerDay > api.MaxStoredBytesPerDay {
-		return usagef("%s: --tokens-per-second, --tokens-per-day and --stored-bytes-per-day: want positive numbers up to %d, %d and %d (got %v, %d, %d)",
-			name, api.MaxTokensPerSecond, api.MaxTokensPerDay, int64(api.MaxStoredBytesPerDay), f.tokensPerSecond, f.tokensPerDay, f.storedBytesPerDay)
+	switch {
+	case !(f.tokensPerSecond > 0) || f.tokensPerSecond > api.MaxTokensPerSecond:
+		return usagef("%s: --tokens-per-second %v: want a number above 0, up to %d, such as 10", name, f.tokensPerSecond, api.MaxTokensPerSecond)
+	case f.tokensPerDay <= 0 || f.tokensPerDay > api.MaxTokensPerDay:
+		return usagef("%s: --tokens-per-day %d: want a number from 1 to %d, such as 50000", name, f.tokensPerDay, api.MaxTokensPerDay)
+	case f.storedBytesPerDay <= 0 || f.storedBytesPerDay > api.MaxStoredBytesPerDay:
+		return usagef("%s: --stored-bytes-per-day %d: want a number from 1 to %d, such as 268435456", name, f.storedBytesPerDay, int64(api.MaxStoredBytesPerDay))
 	}
 	if f.maxThawAhead <= 0 {
 		return usagef("%s: --max-thaw-ahead %s: want a positive duration such as 720h", name, f.maxThawAhead)
