@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"math"
 	"net/http"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -141,13 +142,21 @@ func TestTokenQuotas(t *testing.T) {
 	}
 	// A request the hub would refuse anyway is told what is wrong with it,
 	// not to wait: it is checked before it is held to the rate.
-	_, big, _ := client.Blind(protocol.TypeEmail, values("f", protocol.MaxTokenBatch+1)...)
+	_, full, err := client.Blind(protocol.TypeEmail, values("f", protocol.MaxTokenBatch)...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	big := *full
+	big.Blinded = append(slices.Clone(full.Blinded), full.Blinded[0])
 	stale := *req
 	stale.Epoch++
-	for name, bad := range map[string]*protocol.TokenRequest{"a batch of 101": big, "another epoch": &stale} {
+	for name, bad := range map[string]*protocol.TokenRequest{"a batch of 101": &big, "another epoch": &stale} {
 		resp = s.JSON(t, http.MethodPost, "/v1/tokens", bad)
 		if resp.Status != http.StatusBadRequest || resp.Problem(t).Type != protocol.ProblemInvalidTokenRequest.URI {
 			t.Errorf("%s over the sustained rate: got %d %s, want 400 invalid-token-request", name, resp.Status, resp.Body)
+		}
+		if name == "a batch of 101" && !strings.Contains(resp.Problem(t).Detail, "101") {
+			t.Errorf("a batch of 101: detail %q does not name its size", resp.Problem(t).Detail)
 		}
 	}
 }
@@ -479,7 +488,11 @@ func TestDefaultQuotasValidated(t *testing.T) {
 	} {
 		policy := decide.DefaultPolicy()
 		policy.Quotas = q
-		if _, err := server.New(server.Config{Store: hub.Store, Keys: hub.Keys, Issuer: hub.URL, Policy: policy}); err == nil || !strings.Contains(err.Error(), "Config.Policy.Quotas") {
+		h, err := server.New(server.Config{Store: hub.Store, Keys: hub.Keys, Issuer: hub.URL, Policy: policy})
+		if err == nil {
+			h.Close()
+		}
+		if err == nil || !strings.Contains(err.Error(), "Config.Policy.Quotas") {
 			t.Errorf("default quotas %+v: got %v, want an error naming Config.Policy.Quotas", q, err)
 		}
 	}

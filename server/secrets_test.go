@@ -175,7 +175,8 @@ func damageSecret(t *testing.T, path, member string) {
 }
 
 // metricValue returns the value of the hub's metric series named by
-// series (name and labels as exposed), 0 if it has none.
+// series (name and labels as exposed); a series the hub does not expose
+// fails the test, so that a renamed metric or label cannot pass as 0.
 func metricValue(t *testing.T, hub *hubtest.Hub, series string) float64 {
 	t.Helper()
 	rec := httptest.NewRecorder()
@@ -189,6 +190,7 @@ func metricValue(t *testing.T, hub *hubtest.Hub, series string) float64 {
 			return f
 		}
 	}
+	t.Fatalf("the hub exposes no series %s", series)
 	return 0
 }
 

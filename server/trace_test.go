@@ -119,16 +119,20 @@ func TestTracing(t *testing.T) {
 		t.Errorf("deliveries carried traceparents %q of no delivery span", missing)
 	}
 
-	// A token batch: its evaluation is a span of its own.
+	// A token batch: its evaluation is a span of its own, under the
+	// request's.
 	a.Tokenize(t, protocol.TypeEmail, "another@example.se")
-	found := false
+	var tokensRequest, evaluation sdktrace.ReadOnlySpan
 	for _, s := range rec.Ended() {
-		if s.Name() == "tokens.evaluate" {
-			found = true
+		switch s.Name() {
+		case "POST /v1/tokens":
+			tokensRequest = s
+		case "tokens.evaluate":
+			evaluation = s
 		}
 	}
-	if !found {
-		t.Error("no tokens.evaluate span for a token batch")
+	if tokensRequest == nil || evaluation == nil || evaluation.Parent().SpanID() != tokensRequest.SpanContext().SpanID() {
+		t.Error("no tokens.evaluate span under the POST /v1/tokens request's span")
 	}
 
 	// A request id that is not a UUID (it could carry a customer's

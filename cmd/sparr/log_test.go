@@ -512,7 +512,7 @@ func TestLogVerifyCouldNotCheck(t *testing.T) {
 		}
 		code, out, errOut = logVerify(t, append(args, "--json"))
 		var doc map[string]any
-		if err := json.Unmarshal([]byte(out), &doc); code != exitCouldNotCheck || err != nil || doc["result"] != "could-not-check" || doc["error"] == "" {
+		if err := json.Unmarshal([]byte(out), &doc); code != exitCouldNotCheck || err != nil || doc["result"] != "could-not-check" || doc["error"] == nil || doc["error"] == "" {
 			t.Errorf("%s with --json: exit %d, %v; want %d and the error as JSON\n%s%s", tc.name, code, err, exitCouldNotCheck, out, errOut)
 		}
 		if _, err := os.Stat(flags[len(flags)-1]); !os.IsNotExist(err) {
