@@ -52,7 +52,7 @@ func TestOpenAPILint(t *testing.T) {
 	if _, err := os.Stat(bin); err != nil {
 		missing = fmt.Sprintf("the pinned Redocly CLI is not installed (%s); run `npm ci` in docs/lint", bin)
 	} else if _, err := exec.LookPath("node"); err != nil {
-		missing = "node is not on PATH; the Redocly CLI needs Node.js 20.19 or later"
+		missing = "node is not on PATH; the Redocly CLI needs Node.js 20.19 or later in the 20 line, or 22.12 or later"
 	}
 	if missing != "" {
 		if os.Getenv("SPARR_REQUIRE_LINT") == "1" {

@@ -118,7 +118,7 @@ func printCommands(w io.Writer, name string, cmds []*command) {
 		fmt.Fprintf(tw, "  %s\t%s\n", c.name, c.summary)
 	}
 	tw.Flush()
-	fmt.Fprintf(w, "\nRun %s <command> -h for a command's flags. Every flag can also be set by an\nenvironment variable, which the help names, unless it says \"command line only\";\na flag given on the command line wins. A command's own flags have variables\nnamed for the command (sparr backup --out: SPARR_BACKUP_OUT); --data, --hub,\n--operator-key and --algorithm, which mean the same in every command, are\nSPARR_DATA, SPARR_HUB, SPARR_OPERATOR_KEY and SPARR_ALGORITHM.\ndocs/operations.md describes running the hub.\n", name)
+	fmt.Fprintf(w, "\nRun %s <command> -h for a command's flags. Every flag can also be set by an\nenvironment variable, which the help names, unless it says \"command line only\";\na flag given on the command line wins. sparr serve's flags, the hub's own\nconfiguration, are SPARR_<FLAG> (--max-thaw: SPARR_MAX_THAW), as are --data,\n--hub, --operator-key and --algorithm, which mean the same in every command;\nevery other command's own flags have variables named for the command\n(sparr backup --out: SPARR_BACKUP_OUT).\ndocs/operations.md describes running the hub.\n", name)
 }
 
 // A flagSet is the flags of one command, each with an environment

@@ -9,12 +9,12 @@
 //   node member.js keys > bank-js.jwks.json   # the private key goes to member.key.json
 //   # the operator registers the member (docs/operations.md, "Members"):
 //   sparr member add --id bank-js --name 'Bank JS' --roles flag,check --jwks bank-js.jwks.json
-//   SPARR_HUB=http://127.0.0.1:8080 SPARR_MEMBER=bank-js node member.js
+//   SPARR_HUB=http://127.0.0.1:8080 MEMBER_ID=bank-js node member.js
 //
-// Environment: SPARR_HUB (the hub's URL), SPARR_MEMBER (your member id),
-// SPARR_KEY (the private key file, default member.key.json), SPARR_EMAIL (the
+// Environment: SPARR_HUB (the hub's URL), MEMBER_ID (your member id),
+// MEMBER_KEY (the private key file, default member.key.json), MEMBER_EMAIL (the
 // customer's address), PORT (where the webhook receiver listens, default any
-// free port on 127.0.0.1) and SPARR_WEBHOOK_URL (the URL the hub posts to;
+// free port on 127.0.0.1) and MEMBER_WEBHOOK_URL (the URL the hub posts to;
 // it must be public https unless the hub allows otherwise, as `sparr serve
 // --dev` does for loopback, the hub above). Needs Node.js 18 or later.
 import { readFileSync, writeFileSync } from 'node:fs';
@@ -32,7 +32,7 @@ import { Webhook } from 'standardwebhooks';
 // has only as node:crypto's webcrypto.
 globalThis.crypto ??= webcrypto;
 
-const keyFile = process.env.SPARR_KEY ?? 'member.key.json';
+const keyFile = process.env.MEMBER_KEY ?? 'member.key.json';
 const b64u = (bytes) => Buffer.from(bytes).toString('base64url');
 const unb64u = (text) => new Uint8Array(Buffer.from(text, 'base64url'));
 const utf8 = (text) => new TextEncoder().encode(text);
@@ -50,9 +50,9 @@ if (process.argv[2] === 'keys') {
 }
 
 const hub = process.env.SPARR_HUB;
-const member = process.env.SPARR_MEMBER;
+const member = process.env.MEMBER_ID;
 if (!hub || !member) {
-  console.error('set SPARR_HUB and SPARR_MEMBER (and run `node member.js keys` first)');
+  console.error('set SPARR_HUB and MEMBER_ID (and run `node member.js keys` first)');
   process.exit(2);
 }
 const privateJwk = JSON.parse(readFileSync(keyFile, 'utf8'));
@@ -183,7 +183,7 @@ async function delivered(type, match = () => true) {
 }
 
 await new Promise((ok) => receiver.listen(Number(process.env.PORT ?? 0), '127.0.0.1', ok));
-const url = process.env.SPARR_WEBHOOK_URL ?? `http://127.0.0.1:${receiver.address().port}/sparr/events`;
+const url = process.env.MEMBER_WEBHOOK_URL ?? `http://127.0.0.1:${receiver.address().port}/sparr/events`;
 const registered = await call('PUT', new URL('/v1/members/self/endpoint', hub), { url });
 webhook = new Webhook(registered.secret); // whsec_…: shown once, store it
 step('endpoint', `${url} registered; secret stored`);
@@ -192,7 +192,7 @@ step('verified', 'verification event received and answered 202');
 
 // 6. Tokenize the customer's e-mail address. Canonical form: trimmed and
 // lower-cased (protocol.md section 1 has the full rules, IDNA domains too).
-const email = (process.env.SPARR_EMAIL ?? 'Anna.Andersson@Example.se').trim().toLowerCase();
+const email = (process.env.MEMBER_EMAIL ?? 'Anna.Andersson@Example.se').trim().toLowerCase();
 const token = await tokenize('email', email);
 step('token', token);
 

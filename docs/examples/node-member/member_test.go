@@ -49,7 +49,7 @@ func TestNodeMember(t *testing.T) {
 	keyFile := filepath.Join(t.TempDir(), "member.key.json")
 
 	// The member makes its keys; the operator registers the public set.
-	jwks := runNode(ctx, t, node, []string{"SPARR_KEY=" + keyFile}, "keys")
+	jwks := runNode(ctx, t, node, []string{"MEMBER_KEY=" + keyFile}, "keys")
 	if _, err := protocol.ParseKeySet([]byte(jwks)); err != nil {
 		t.Fatalf("member.js keys printed %q, not a JWK Set the hub takes: %v", jwks, err)
 	}
@@ -60,8 +60,8 @@ func TestNodeMember(t *testing.T) {
 	}
 
 	out := runNode(ctx, t, node, []string{
-		"SPARR_HUB=" + h.URL, "SPARR_MEMBER=" + memberID, "SPARR_KEY=" + keyFile,
-		"SPARR_EMAIL= Anna.Andersson@Example.se ",
+		"SPARR_HUB=" + h.URL, "MEMBER_ID=" + memberID, "MEMBER_KEY=" + keyFile,
+		"MEMBER_EMAIL= Anna.Andersson@Example.se ",
 	})
 	t.Logf("member.js:\n%s", out)
 
