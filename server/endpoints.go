@@ -94,41 +94,37 @@ func (h *Hub) answerEndpoint(c *gin.Context, status int, res *store.Result, resp
 
 // getEndpoint: GET /v1/members/self/endpoint.
 func (h *Hub) getEndpoint(c *gin.Context) {
-	e, err := h.readEndpoint(c)
-	if err != nil {
+	v, err := h.endpointOf(c)
+	switch {
+	case err != nil:
 		h.internal(c, "read endpoint", err)
-		return
-	}
-	if e == nil {
+	case v == nil:
 		h.fail(c, decide.NoEndpoint(member(c).ID))
-		return
+	default:
+		c.JSON(http.StatusOK, api.EndpointResponse{Endpoint: v})
 	}
-	v, err := h.endpointView(e)
-	if err != nil {
-		h.internal(c, "read endpoint", err)
-		return
-	}
-	c.JSON(http.StatusOK, api.EndpointResponse{Endpoint: v})
 }
 
 // self: GET /v1/members/self, what the hub knows of the member that asks
 // (see [decide.Decider.Self]): a member tests its bearer token with it. A
 // suspended member is refused before this, as on every route.
 func (h *Hub) self(c *gin.Context) {
-	m := member(c)
-	e, err := h.readEndpoint(c)
+	v, err := h.endpointOf(c)
 	if err != nil {
 		h.internal(c, "read endpoint", err)
 		return
 	}
-	var v *api.Endpoint
-	if e != nil {
-		if v, err = h.endpointView(e); err != nil {
-			h.internal(c, "read endpoint", err)
-			return
-		}
+	c.JSON(http.StatusOK, h.decide.Self(member(c), v))
+}
+
+// endpointOf returns the view of the asking member's endpoint, or nil if
+// it has none.
+func (h *Hub) endpointOf(c *gin.Context) (*api.Endpoint, error) {
+	e, err := h.readEndpoint(c)
+	if err != nil || e == nil {
+		return nil, err
 	}
-	c.JSON(http.StatusOK, h.decide.Self(m, v))
+	return h.endpointView(e)
 }
 
 // changeEndpoint applies a change to the member's endpoint, decided by

@@ -155,9 +155,12 @@ func (q *queueCollector) Describe(ch chan<- *prometheus.Desc) {
 	ch <- pausedDesc
 }
 
+// A store that cannot be read fails the scrape (an invalid metric), so
+// that the failure shows as the scrape's, not as series gone quiet.
 func (q *queueCollector) Collect(ch chan<- prometheus.Metric) {
 	eps, err := q.store.Endpoints()
 	if err != nil {
+		ch <- prometheus.NewInvalidMetric(pausedDesc, err)
 		return
 	}
 	paused := 0
@@ -165,9 +168,12 @@ func (q *queueCollector) Collect(ch chan<- prometheus.Metric) {
 		if e.Status == api.EndpointPaused {
 			paused++
 		}
-		if n, err := q.store.Backlog(e.Member); err == nil {
-			ch <- prometheus.MustNewConstMetric(backlogDesc, prometheus.GaugeValue, float64(n), e.Member, string(e.Status))
+		n, err := q.store.Backlog(e.Member)
+		if err != nil {
+			ch <- prometheus.NewInvalidMetric(backlogDesc, err)
+			continue
 		}
+		ch <- prometheus.MustNewConstMetric(backlogDesc, prometheus.GaugeValue, float64(n), e.Member, string(e.Status))
 	}
 	ch <- prometheus.MustNewConstMetric(pausedDesc, prometheus.GaugeValue, float64(paused))
 }
@@ -190,7 +196,9 @@ func (l *logCollector) Describe(ch chan<- *prometheus.Desc) {
 }
 
 func (l *logCollector) Collect(ch chan<- prometheus.Metric) {
-	if n, err := l.hub.store.LogSize(); err == nil {
+	if n, err := l.hub.store.LogSize(); err != nil {
+		ch <- prometheus.NewInvalidMetric(logEntriesDesc, err)
+	} else {
 		ch <- prometheus.MustNewConstMetric(logEntriesDesc, prometheus.GaugeValue, float64(n))
 	}
 	if cp := l.hub.latestCheckpoint(); !cp.SignedAt.IsZero() {

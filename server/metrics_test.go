@@ -362,3 +362,18 @@ func TestAlertableSeriesStartAtZero(t *testing.T) {
 		}
 	}
 }
+
+// TestScrapeFailsWhenTheStoreCannotBeRead: a store the collectors cannot
+// read fails the scrape, rather than leaving its series out unnoticed.
+func TestScrapeFailsWhenTheStoreCannotBeRead(t *testing.T) {
+	hub := hubtest.Start(t, hubtest.Options{})
+	hub.Hub.Close()
+	if err := hub.Store.Close(); err != nil {
+		t.Fatal(err)
+	}
+	rec := httptest.NewRecorder()
+	hub.MetricsHandler().ServeHTTP(rec, httptest.NewRequest(http.MethodGet, "/metrics", nil))
+	if rec.Code != http.StatusInternalServerError || !strings.Contains(rec.Body.String(), "sparr_log_entries") {
+		t.Errorf("scrape of a closed store: got %d %s, want 500 naming sparr_log_entries", rec.Code, rec.Body.String())
+	}
+}

@@ -36,15 +36,19 @@ func problemf(t protocol.ProblemType, format string, args ...any) *protocol.Prob
 // member sent, named by its path as the detail shows it ("request.subject",
 // "checks[3].purpose"); the problem points at it with [JSONPointer].
 func FieldProblem(t protocol.ProblemType, field, format string, args ...any) *protocol.Problem {
-	p := problemf(t, "%s: %s", field, fmt.Sprintf(format, args...))
-	p.Errors = []protocol.ProblemField{{Pointer: JSONPointer(field), Detail: fmt.Sprintf(format, args...)}}
-	return p
+	return aboutOne(t, field, protocol.ProblemField{Pointer: JSONPointer(field), Detail: fmt.Sprintf(format, args...)})
 }
 
 // ParamProblem returns a problem of type t about the query parameter name.
 func ParamProblem(t protocol.ProblemType, name, format string, args ...any) *protocol.Problem {
-	p := problemf(t, "%s: %s", name, fmt.Sprintf(format, args...))
-	p.Errors = []protocol.ProblemField{{Parameter: name, Detail: fmt.Sprintf(format, args...)}}
+	return aboutOne(t, name, protocol.ProblemField{Parameter: name, Detail: fmt.Sprintf(format, args...)})
+}
+
+// aboutOne returns a problem of type t about the one field f, which the
+// detail names as named.
+func aboutOne(t protocol.ProblemType, named string, f protocol.ProblemField) *protocol.Problem {
+	p := problemf(t, "%s: %s", named, f.Detail)
+	p.Errors = []protocol.ProblemField{f}
 	return p
 }
 
