@@ -133,8 +133,11 @@ func byteCount(n int64) string {
 func writeNew(path string, fill func(io.Writer) (int64, error)) (int64, error) {
 	dir := filepath.Dir(path)
 	f, err := os.CreateTemp(dir, "."+filepath.Base(path)+".tmp-*")
+	if errors.Is(err, fs.ErrNotExist) {
+		return 0, fmt.Errorf("cannot create %s: its directory %s does not exist; create it, or give --out a path in one that does", path, dir)
+	}
 	if err != nil {
-		return 0, fmt.Errorf("create the backup file: %w", err)
+		return 0, fmt.Errorf("create the backup file in %s: %w", dir, err)
 	}
 	tmp := f.Name()
 	defer os.Remove(tmp)

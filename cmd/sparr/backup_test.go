@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"io"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -43,5 +44,15 @@ func TestBackupHelp(t *testing.T) {
 	}
 	if !strings.Contains(stdout, "--out FILE  (SPARR_BACKUP_OUT)\n      the backup FILE to write; never overwritten (required)") {
 		t.Errorf("backup -h does not mark --out required:\n%s", stdout)
+	}
+}
+
+// TestWriteNewNamesAMissingDirectory: a backup into a directory that does
+// not exist says so, and what to do, not the temporary file's name.
+func TestWriteNewNamesAMissingDirectory(t *testing.T) {
+	missing := filepath.Join(t.TempDir(), "no-such-dir")
+	_, err := writeNew(filepath.Join(missing, "hub.db"), func(io.Writer) (int64, error) { return 0, nil })
+	if err == nil || !strings.Contains(err.Error(), "directory "+missing+" does not exist") || strings.Contains(err.Error(), ".tmp-") {
+		t.Errorf("got %v, want it to name the missing directory", err)
 	}
 }

@@ -71,7 +71,7 @@ func (h *hubFlags) client(ctx context.Context, name string) (*client.Client, err
 	}
 	key, err := keyring.LoadOperator(path)
 	if err != nil {
-		return nil, fmt.Errorf("load the operator key: %w", err)
+		return nil, fmt.Errorf("load the operator key: %w; give --operator-key FILE, or --data DIR of the hub whose keys/operator.jwk it is", err)
 	}
 	// The operator's commands say at once what the hub answered; they
 	// are not sent again.
