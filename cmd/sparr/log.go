@@ -60,7 +60,9 @@ func runLogVerify(ctx context.Context, e *env, name string, args []string) error
 	return &exitError{code: exitCouldNotCheck, err: err}
 }
 
-func verifyLog(ctx context.Context, e *env, name string, args []string) error {
+// logVerifyFlags reads log verify's flags, and checks that the required
+// ones are given.
+func logVerifyFlags(e *env, name string, args []string) (logFlags, error) {
 	fs := e.flags(name, "--hub URL --log-key KEY --state FILE --member ID --key FILE [--evidence FILE] [--full] [--json]",
 		"Verify fetches the hub's latest checkpoint, checks its signature against the pinned log key,\n"+
 			"proves it consistent with the checkpoint kept in the state file (on the first run it trusts\n"+
@@ -85,15 +87,25 @@ func verifyLog(ctx context.Context, e *env, name string, args []string) error {
 	fs.BoolVar(&f.asJSON, "json", false, "print the outcome as JSON instead of text")
 	rest, err := fs.parse(args)
 	if err != nil {
-		return err
+		return f, err
 	}
 	if err := noArgs(name, rest); err != nil {
-		return err
+		return f, err
 	}
 	for _, r := range []struct{ flag, v string }{{"hub", f.hub}, {"log-key", f.logKey}, {"state", f.state}, {"member", f.member}, {"key", f.key}} {
 		if r.v == "" {
-			return usagef("%s: --%s is required", name, r.flag)
+			return f, usagef("%s: --%s is required", name, r.flag)
 		}
+	}
+	return f, nil
+}
+
+// verifyLog verifies the log, as log verify's help says, and prints the
+// outcome.
+func verifyLog(ctx context.Context, e *env, name string, args []string) error {
+	f, err := logVerifyFlags(e, name, args)
+	if err != nil {
+		return err
 	}
 	vkey := f.logKey
 	if b, err := os.ReadFile(vkey); err == nil {
