@@ -1,6 +1,8 @@
 package server
 
 import (
+	"fmt"
+	"log/slog"
 	"net/http"
 	"sync"
 	"time"
@@ -155,8 +157,9 @@ func (q *queueCollector) Describe(ch chan<- *prometheus.Desc) {
 	ch <- pausedDesc
 }
 
-// A store that cannot be read fails the scrape (an invalid metric), so
-// that the failure shows as the scrape's, not as series gone quiet.
+// A store that cannot be read makes an invalid metric, which the
+// handler logs ([promhttpHandler]), so that the failure is seen, not
+// only series gone quiet.
 func (q *queueCollector) Collect(ch chan<- prometheus.Metric) {
 	eps, err := q.store.Endpoints()
 	if err != nil {
@@ -207,6 +210,17 @@ func (l *logCollector) Collect(ch chan<- prometheus.Metric) {
 	}
 }
 
-func promhttpHandler(reg *prometheus.Registry) http.Handler {
-	return promhttp.HandlerFor(reg, promhttp.HandlerOpts{EnableOpenMetrics: true})
+// promhttpHandler serves reg. A series that cannot be read (the store
+// failing) is left out and logged to log, and the rest is served: the
+// hub's own error counters are what an operator needs most then.
+func promhttpHandler(reg *prometheus.Registry, log *slog.Logger) http.Handler {
+	return promhttp.HandlerFor(reg, promhttp.HandlerOpts{EnableOpenMetrics: true,
+		ErrorHandling: promhttp.ContinueOnError, ErrorLog: metricsLog{log}})
+}
+
+// metricsLog logs promhttp's errors as the hub's.
+type metricsLog struct{ log *slog.Logger }
+
+func (l metricsLog) Println(v ...any) {
+	l.log.Error("reading a metric failed; the scrape leaves it out", "error", fmt.Sprint(v...))
 }

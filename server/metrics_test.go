@@ -2,6 +2,7 @@ package server_test
 
 import (
 	"fmt"
+	"log/slog"
 	"maps"
 	"net/http"
 	"net/http/httptest"
@@ -363,17 +364,22 @@ func TestAlertableSeriesStartAtZero(t *testing.T) {
 	}
 }
 
-// TestScrapeFailsWhenTheStoreCannotBeRead: a store the collectors cannot
-// read fails the scrape, rather than leaving its series out unnoticed.
-func TestScrapeFailsWhenTheStoreCannotBeRead(t *testing.T) {
-	hub := hubtest.Start(t, hubtest.Options{})
+// TestScrapeLogsWhatTheStoreCannotGive: with a store the collectors cannot
+// read, the scrape serves the rest and the hub logs what it left out,
+// rather than leaving those series out unnoticed.
+func TestScrapeLogsWhatTheStoreCannotGive(t *testing.T) {
+	logs := new(logBuffer)
+	hub := hubtest.Start(t, hubtest.Options{Configure: func(c *server.Config) { c.Logger = slog.New(slog.NewJSONHandler(logs, nil)) }})
 	hub.Hub.Close()
 	if err := hub.Store.Close(); err != nil {
 		t.Fatal(err)
 	}
 	rec := httptest.NewRecorder()
 	hub.MetricsHandler().ServeHTTP(rec, httptest.NewRequest(http.MethodGet, "/metrics", nil))
-	if rec.Code != http.StatusInternalServerError || !strings.Contains(rec.Body.String(), "sparr_log_entries") {
-		t.Errorf("scrape of a closed store: got %d %s, want 500 naming sparr_log_entries", rec.Code, rec.Body.String())
+	if rec.Code != http.StatusOK || !strings.Contains(rec.Body.String(), "sparr_build_info") {
+		t.Errorf("scrape of a closed store: got %d, want 200 with the series that could be read", rec.Code)
+	}
+	if !hasLogLine(logs.String(), "ERROR", "reading a metric failed") || !strings.Contains(logs.String(), "sparr_log_entries") {
+		t.Errorf("got logs %s, want the series left out logged", logs)
 	}
 }

@@ -315,7 +315,7 @@ func (h *Hub) ServeHTTP(w http.ResponseWriter, r *http.Request) { h.engine.Serve
 // MetricsHandler serves the hub's Prometheus metrics; mount it on a
 // listener that only monitoring can reach.
 func (h *Hub) MetricsHandler() http.Handler {
-	return promhttpHandler(h.cfg.Registry)
+	return promhttpHandler(h.cfg.Registry, h.log)
 }
 
 // Start publishes a checkpoint of the exchange log, and runs the webhook

@@ -63,6 +63,12 @@ type Observer interface {
 	HubFailed(member, stage string)
 }
 
+// noObserver is the Observer of a dispatcher configured without one.
+type noObserver struct{}
+
+func (noObserver) Attempted(string, string, time.Duration) {}
+func (noObserver) HubFailed(string, string)                {}
+
 // Stages of the hub's own failures, as an [Observer] is told them.
 const (
 	HubSign  = "sign"  // the hub could not sign a delivery
@@ -127,7 +133,6 @@ const TracerName = "github.com/sparr-dev/sparr/federation/webhook"
 type Dispatcher struct {
 	cfg    DispatcherConfig
 	jitter float64
-	tracer trace.Tracer
 
 	ctx    context.Context
 	cancel context.CancelFunc
@@ -161,12 +166,14 @@ func NewDispatcher(cfg DispatcherConfig) *Dispatcher {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)
 	}
-	ctx, cancel := context.WithCancel(context.Background())
-	tracer := cfg.Tracer
-	if tracer == nil {
-		tracer = noop.NewTracerProvider().Tracer(TracerName)
+	if cfg.Observer == nil {
+		cfg.Observer = noObserver{}
 	}
-	return &Dispatcher{cfg: cfg, jitter: jitter, tracer: tracer, ctx: ctx, cancel: cancel, workers: make(map[string]chan struct{})}
+	if cfg.Tracer == nil {
+		cfg.Tracer = noop.NewTracerProvider().Tracer(TracerName)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	return &Dispatcher{cfg: cfg, jitter: jitter, ctx: ctx, cancel: cancel, workers: make(map[string]chan struct{})}
 }
 
 // Start starts a worker for every endpoint that has deliveries queued or
@@ -271,11 +278,7 @@ func (d *Dispatcher) retire(member string, wake chan struct{}) bool {
 // waits for every record before it reads the queue again.
 func (d *Dispatcher) round(member string) (wait time.Duration, done bool) {
 	log := d.cfg.Logger.With("member", member)
-	hubFailed := func() {
-		if d.cfg.Observer != nil {
-			d.cfg.Observer.HubFailed(member, HubStore)
-		}
-	}
+	hubFailed := func() { d.cfg.Observer.HubFailed(member, HubStore) }
 	for d.ctx.Err() == nil {
 		ep, err := d.cfg.Outbox.Endpoint(member)
 		if errors.Is(err, ErrNoEndpoint) {
@@ -374,16 +377,11 @@ func (d *Dispatcher) window(ep *Endpoint, rows []Delivery, rec *recorder, log *s
 		wg.Go(func() { attempts[i], cut[i], unsigned[i] = d.attempt(ep, row) })
 	}
 	wg.Wait()
-	observe := func(outcome string, latency time.Duration) {
-		if d.cfg.Observer != nil {
-			d.cfg.Observer.Attempted(ep.Member, outcome, latency)
-		}
-	}
 	failed, gone := -1, -1
 	for i, row := range rows {
 		if row.Body == nil {
 			log.Info("delivery skipped: its record was erased before it went out", "event", row.Seq, "record", row.Record)
-			observe("skipped", 0)
+			d.cfg.Observer.Attempted(ep.Member, "skipped", 0)
 			rec.fail(d.cfg.Outbox.Skip(row))
 			continue
 		}
@@ -398,9 +396,7 @@ func (d *Dispatcher) window(ep *Endpoint, rows []Delivery, rec *recorder, log *s
 			// queued as it was, and the endpoint's failures are not counted.
 			log.Error("signing a delivery failed: the hub's own failure, not the receiver's; the delivery stays queued and the endpoint is not paused. A rotation of the endpoint's secret gives it one the hub can sign with",
 				"event", row.Seq, "retry_in", HubErrorWait.String(), "error", err)
-			if d.cfg.Observer != nil {
-				d.cfg.Observer.HubFailed(ep.Member, HubSign)
-			}
+			d.cfg.Observer.HubFailed(ep.Member, HubSign)
 			stop, held = true, true
 			continue
 		}
@@ -412,7 +408,7 @@ func (d *Dispatcher) window(ep *Endpoint, rows []Delivery, rec *recorder, log *s
 			// again on the schedule rather than give up on it.
 			outcome = "failed"
 		}
-		observe(outcome, a.Latency)
+		d.cfg.Observer.Attempted(ep.Member, outcome, a.Latency)
 		switch outcome {
 		case "delivered":
 			rec.delivered(row, a)
@@ -511,7 +507,7 @@ const maxResponse = 2048
 func (d *Dispatcher) attempt(ep *Endpoint, row Delivery) (a Attempt, cut bool, unsigned error) {
 	now := d.cfg.Now()
 	a = Attempt{At: now, URL: ep.URL}
-	ctx, span := d.tracer.Start(d.ctx, "webhook.deliver", trace.WithSpanKind(trace.SpanKindClient), trace.WithAttributes(
+	ctx, span := d.cfg.Tracer.Start(d.ctx, "webhook.deliver", trace.WithSpanKind(trace.SpanKindClient), trace.WithAttributes(
 		attribute.String("sparr.member", row.Member), attribute.Int64("sparr.seq", int64(row.Seq)), attribute.String("sparr.webhook_id", row.WebhookID)))
 	defer func() {
 		outcome := classify(a)
