@@ -27,6 +27,10 @@ const (
 	EventSuspicionExpired   EventType = "urn:sparr:event:suspicion-expired"
 	EventSubjectErased      EventType = "urn:sparr:event:subject-erased"
 	EventVerification       EventType = "urn:sparr:event:verification"
+	// EventStreamVerification is the OpenID Shared Signals Framework's
+	// verification event: the hub sends it on an SSF stream, with the
+	// stream's id as the subject (see [StreamSubject]).
+	EventStreamVerification EventType = "https://schemas.openid.net/secevent/ssf/event-type/verification"
 )
 
 // EventTypes returns every event type, in the order above.
@@ -34,7 +38,7 @@ func EventTypes() []EventType {
 	return []EventType{
 		EventFlagPlaced, EventFlagExtended, EventFlagThawed, EventFlagLifted, EventFlagExpired, EventFlagExpiring,
 		EventSuspicionReported, EventSuspicionRetracted, EventSuspicionExpired,
-		EventSubjectErased, EventVerification,
+		EventSubjectErased, EventVerification, EventStreamVerification,
 	}
 }
 
@@ -376,6 +380,18 @@ type Verification struct {
 	State string `json:"state"`
 }
 
+// StreamVerification: the OpenID Shared Signals Framework's verification
+// event, sent on an SSF stream when it is created and whenever its
+// receiver asks for one, echoing the State it gave (none when the hub
+// sends it on its own). Its subject is the stream (see [StreamSubject]).
+type StreamVerification struct {
+	State string `json:"state,omitempty"`
+}
+
+// StreamSubject is the subject of a [StreamVerification]: the stream's id,
+// as an opaque identifier.
+func StreamSubject(streamID string) *SubjectID { return &SubjectID{Format: "opaque", ID: streamID} }
+
 func (FlagPlaced) EventType() EventType         { return EventFlagPlaced }
 func (FlagExtended) EventType() EventType       { return EventFlagExtended }
 func (FlagThawed) EventType() EventType         { return EventFlagThawed }
@@ -387,6 +403,7 @@ func (SuspicionRetracted) EventType() EventType { return EventSuspicionRetracted
 func (SuspicionExpired) EventType() EventType   { return EventSuspicionExpired }
 func (SubjectErased) EventType() EventType      { return EventSubjectErased }
 func (Verification) EventType() EventType       { return EventVerification }
+func (StreamVerification) EventType() EventType { return EventStreamVerification }
 
 func checkKind(k FlagKind, report *PoliceReport) error {
 	switch k {
@@ -525,6 +542,13 @@ func (e Verification) check() error {
 	return nil
 }
 
+func (e StreamVerification) check() error {
+	if len(e.State) > 256 {
+		return invalidClaim("state", "at most 256 bytes")
+	}
+	return nil
+}
+
 // decodeEvent decodes an event payload of type t.
 func decodeEvent(t EventType, raw json.RawMessage) (Event, error) {
 	var e Event
@@ -552,6 +576,8 @@ func decodeEvent(t EventType, raw json.RawMessage) (Event, error) {
 		e, err = decodeAs[SubjectErased](raw)
 	case EventVerification:
 		e, err = decodeAs[Verification](raw)
+	case EventStreamVerification:
+		e, err = decodeAs[StreamVerification](raw)
 	default:
 		return nil, invalidClaim("events", "unknown event type %q", t)
 	}

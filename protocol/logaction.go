@@ -30,6 +30,8 @@ const (
 	LogEndpointSecretRotated LogAction = "endpoint-secret-rotated" // an endpoint's signing secret rotated
 	LogEndpointResumed       LogAction = "endpoint-resumed"        // a paused endpoint resumed
 	LogEndpointRemoved       LogAction = "endpoint-removed"        // an endpoint removed by its member
+	LogEndpointHeld          LogAction = "endpoint-held"           // an SSF stream paused by its receiver
+	LogEndpointVerify        LogAction = "endpoint-verify"         // a verification event the receiver asked for sent
 )
 
 // What the hub does on its own, or records of delivery.
@@ -82,6 +84,7 @@ func LogActions() []LogAction {
 		LogTokens, LogFlagPlaced, LogFlagAlreadyActive, LogFlagExtended, LogFlagThawed, LogFlagLifted,
 		LogSuspicionReported, LogSuspicionRetracted, LogSuspicionDetails, LogCheck, LogReplicaCheck, LogCheckOutcome,
 		LogEndpointRegistered, LogEndpointSecretRotated, LogEndpointResumed, LogEndpointRemoved,
+		LogEndpointHeld, LogEndpointVerify,
 		LogFlagExpired, LogFlagExpiring, LogSuspicionExpired, LogFeedPruned, LogDetailsExpired, LogDelivery,
 		LogEndpointPaused, LogEndpointDisabled, LogErased,
 		LogMemberAdded, LogMemberUpdated, LogMemberSuspended, LogMemberResumed, LogSubjectErased, LogBackup,

@@ -83,6 +83,18 @@ func (s *SubjectID) Tokens() ([]Token, error) {
 	return nil, invalidClaim("sub_id.format", "%q (want \"opaque\" or \"aliases\")", s.Format)
 }
 
+// checkStream checks the subject of a stream verification: the stream's
+// id, as an opaque identifier.
+func (s *SubjectID) checkStream() error {
+	switch {
+	case s == nil:
+		return missingClaim("sub_id")
+	case s.Format != "opaque" || len(s.Identifiers) != 0:
+		return invalidClaim("sub_id", "a stream verification's subject is the stream, format \"opaque\"")
+	}
+	return checkID("sub_id.id", s.ID)
+}
+
 // A Record is a signed event: a Security Event Token (RFC 8417) that the hub
 // signs as a compact JWS with "typ":"secevent+jwt". Records are the unit of
 // everything the hub publishes; the exact signed bytes are kept and served,
@@ -92,7 +104,7 @@ type Record struct {
 	IssuedAt time.Time  // "iat", whole seconds
 	ID       string     // "jti": a UUIDv7 chosen by the hub
 	Txn      string     // "txn": the submission (its jti) or hub job that caused it
-	Subject  *SubjectID // "sub_id": nil only for verification events
+	Subject  *SubjectID // "sub_id": nil only for verification events; the stream for a stream verification
 	Event    Event      // the one member of "events"
 }
 
@@ -196,6 +208,9 @@ func (c *recordClaims) check() error {
 			return invalidClaim("sub_id", "a verification event has no subject")
 		}
 		return nil
+	}
+	if _, ok := c.Events[EventStreamVerification]; ok {
+		return c.SubID.checkStream()
 	}
 	_, err := c.SubID.Tokens()
 	return err

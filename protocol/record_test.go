@@ -45,6 +45,7 @@ func sampleRecords(t testing.TB) []*protocol.Record {
 		{protocol.SubjectOf(pnr, email, phone), protocol.SuspicionExpired{SuspicionID: "019aa5f0-8c00-7000-8000-00000000s001", ExpiredAt: protocol.NewNumericDate(vectorTime.AddDate(2, 0, 0))}},
 		{protocol.OpaqueSubject(pnr), protocol.SubjectErased{Origin: "operator", LegalBasis: "gdpr-art-17"}},
 		{nil, protocol.Verification{State: "2b0c8e0e-verification-state"}},
+		{protocol.StreamSubject("bank-a"), protocol.StreamVerification{State: "VGhpcyBpcyBhbiBleGFtcGxlIHN0YXRlIHZhbHVlLgo="}},
 	}
 	var out []*protocol.Record
 	for i, e := range events {

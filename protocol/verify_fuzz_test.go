@@ -51,7 +51,7 @@ func FuzzVerifyRecord(f *testing.F) {
 		if r.Event == nil || r.ID == "" || r.Txn == "" || r.Issuer == "" {
 			t.Fatalf("accepted an incomplete record %+v", r)
 		}
-		if r.Event.EventType() != protocol.EventVerification {
+		if typ := r.Event.EventType(); typ != protocol.EventVerification && typ != protocol.EventStreamVerification {
 			if _, err := r.Subject.Tokens(); err != nil {
 				t.Fatalf("accepted a record with a bad subject: %v", err)
 			}

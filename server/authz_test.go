@@ -67,6 +67,7 @@ const (
 var authzTable = map[string]access{
 	"GET /.well-known/sparr-configuration": anyone,
 	"GET /.well-known/jwks.json":           anyone,
+	"GET /.well-known/ssf-configuration":   anyone,
 	"GET /healthz":                         anyone,
 	"GET /readyz":                          anyone,
 
@@ -96,6 +97,16 @@ var authzTable = map[string]access{
 	"DELETE /v1/members/self/endpoint":      holders(flagR, suspicionR, checkR),
 	"POST /v1/members/self/endpoint/secret": holders(flagR, suspicionR, checkR),
 	"POST /v1/members/self/endpoint/resume": holders(flagR, suspicionR, checkR),
+
+	"POST /v1/ssf/stream":   holders(flagR, suspicionR, checkR),
+	"GET /v1/ssf/stream":    holders(flagR, suspicionR, checkR),
+	"PATCH /v1/ssf/stream":  holders(flagR, suspicionR, checkR),
+	"PUT /v1/ssf/stream":    holders(flagR, suspicionR, checkR),
+	"DELETE /v1/ssf/stream": holders(flagR, suspicionR, checkR).asking("stream_id=no-such-stream"),
+	"GET /v1/ssf/status":    holders(flagR, suspicionR, checkR).asking("stream_id=no-such-stream"),
+	"POST /v1/ssf/status":   holders(flagR, suspicionR, checkR),
+	"POST /v1/ssf/verify":   holders(flagR, suspicionR, checkR),
+	"POST /v1/ssf/poll":     holders(flagR, suspicionR, checkR),
 
 	"GET /v1/log/checkpoint":          holders(flagR, suspicionR, checkR, regulatorR, operatorR),
 	"GET /v1/log/proof/inclusion":     holders(flagR, suspicionR, checkR, regulatorR, operatorR).asking("index=0&size=1"),

@@ -1150,10 +1150,14 @@ func TestOpenAPIListsQuotaRefusals(t *testing.T) {
 	mustStatus(t, bank.JSON(t, http.MethodPut, "/v1/members/self/endpoint", map[string]any{"url": down.URL + "/sparr/events"}), http.StatusCreated)
 	waitEndpoint(t, bank, "paused", func(e api.Endpoint) bool { return e.Status == api.EndpointPaused })
 
-	// The operator gives the member an allowance of one byte a day, which
-	// it has spent, and one token evaluation a day.
+	// A member with no endpoint, to create an SSF stream.
+	fresh := hub.AddMember(t, "bank-f", api.RoleCheck)
+
+	// The operator gives the members an allowance of one byte a day, which
+	// they have spent, and one token evaluation a day.
 	quotas := map[string]any{"quotas": map[string]any{"stored_bytes_per_day": 1, "tokens_per_day": 1}}
 	mustStatus(t, hub.Operator.JSON(t, http.MethodPatch, "/v1/admin/members/bank-a", quotas), http.StatusOK)
+	mustStatus(t, hub.Operator.JSON(t, http.MethodPatch, "/v1/admin/members/bank-f", quotas), http.StatusOK)
 
 	tc, err := protocol.NewTokenClient(hub.Configuration().Token)
 	if err != nil {
@@ -1215,6 +1219,24 @@ func TestOpenAPIListsQuotaRefusals(t *testing.T) {
 		}},
 		{"DELETE /v1/members/self/endpoint", func() *hubtest.Response {
 			return bank.Do(t, http.MethodDelete, "/v1/members/self/endpoint", "", nil)
+		}},
+		{"POST /v1/ssf/stream", func() *hubtest.Response {
+			return fresh.JSON(t, http.MethodPost, "/v1/ssf/stream", map[string]any{"delivery": map[string]any{"method": "urn:ietf:rfc:8936"}})
+		}},
+		{"PATCH /v1/ssf/stream", func() *hubtest.Response {
+			return bank.JSON(t, http.MethodPatch, "/v1/ssf/stream", map[string]any{"stream_id": "bank-a", "description": "kvot"})
+		}},
+		{"PUT /v1/ssf/stream", func() *hubtest.Response {
+			return bank.JSON(t, http.MethodPut, "/v1/ssf/stream", map[string]any{"stream_id": "bank-a"})
+		}},
+		{"POST /v1/ssf/status", func() *hubtest.Response {
+			return bank.JSON(t, http.MethodPost, "/v1/ssf/status", map[string]any{"stream_id": "bank-a", "status": "enabled"})
+		}},
+		{"POST /v1/ssf/verify", func() *hubtest.Response {
+			return bank.JSON(t, http.MethodPost, "/v1/ssf/verify", map[string]any{"stream_id": "bank-a", "state": "kvot"})
+		}},
+		{"DELETE /v1/ssf/stream", func() *hubtest.Response {
+			return bank.Do(t, http.MethodDelete, "/v1/ssf/stream?stream_id=bank-a", "", nil)
 		}},
 		{"GET /v1/log/checkpoint", func() *hubtest.Response { return bank.Do(t, http.MethodGet, "/v1/log/checkpoint", "", nil) }},
 		{"POST /v1/tokens", func() *hubtest.Response { return bank.JSON(t, http.MethodPost, "/v1/tokens", treq) }},
@@ -1525,7 +1547,8 @@ func TestOpenAPIWrongMethod(t *testing.T) {
 		}
 		sort.Strings(methods)
 		var wrong string
-		for _, m := range []string{http.MethodDelete, http.MethodPatch, http.MethodPut, http.MethodPost, http.MethodGet} {
+		// A path that takes all five gets an OPTIONS.
+		for _, m := range []string{http.MethodDelete, http.MethodPatch, http.MethodPut, http.MethodPost, http.MethodGet, http.MethodOptions} {
 			if !slices.Contains(methods, m) {
 				wrong = m
 				break

@@ -60,6 +60,7 @@ func Routes() []Route {
 	return []Route{
 		{Method: http.MethodGet, Path: "/.well-known/sparr-configuration", Roles: anyone, handle: (*Hub).configuration},
 		{Method: http.MethodGet, Path: "/.well-known/jwks.json", Roles: anyone, handle: (*Hub).jwks},
+		{Method: http.MethodGet, Path: "/.well-known/ssf-configuration", Roles: anyone, handle: (*Hub).ssfConfiguration},
 		{Method: http.MethodGet, Path: "/healthz", Roles: anyone, handle: (*Hub).healthz},
 		{Method: http.MethodGet, Path: "/readyz", Roles: anyone, handle: (*Hub).readyz},
 
@@ -89,6 +90,16 @@ func Routes() []Route {
 		{Method: http.MethodDelete, Path: "/v1/members/self/endpoint", Roles: recordsOf, Class: string(classWrites), handle: (*Hub).deleteEndpoint},
 		{Method: http.MethodPost, Path: "/v1/members/self/endpoint/secret", Roles: recordsOf, Class: string(classWrites), handle: (*Hub).rotateSecret},
 		{Method: http.MethodPost, Path: "/v1/members/self/endpoint/resume", Roles: recordsOf, Class: string(classWrites), handle: (*Hub).resumeEndpoint},
+
+		{Method: http.MethodPost, Path: ssfStreamPath, Roles: recordsOf, Class: string(classWrites), Action: protocol.LogEndpointRegister, handle: (*Hub).createStream},
+		{Method: http.MethodGet, Path: ssfStreamPath, Roles: recordsOf, Class: string(classReads), handle: (*Hub).readStream},
+		{Method: http.MethodPatch, Path: ssfStreamPath, Roles: recordsOf, Class: string(classWrites), Action: protocol.LogEndpointRegister, handle: (*Hub).updateStream},
+		{Method: http.MethodPut, Path: ssfStreamPath, Roles: recordsOf, Class: string(classWrites), Action: protocol.LogEndpointRegister, handle: (*Hub).replaceStream},
+		{Method: http.MethodDelete, Path: ssfStreamPath, Roles: recordsOf, Class: string(classWrites), handle: (*Hub).deleteStream},
+		{Method: http.MethodGet, Path: ssfStatusPath, Roles: recordsOf, Class: string(classReads), handle: (*Hub).streamStatus},
+		{Method: http.MethodPost, Path: ssfStatusPath, Roles: recordsOf, Class: string(classWrites), handle: (*Hub).setStreamStatus},
+		{Method: http.MethodPost, Path: ssfVerifyPath, Roles: recordsOf, Class: string(classWrites), handle: (*Hub).verifyStream},
+		{Method: http.MethodPost, Path: ssfPollPath, Roles: recordsOf, Class: string(classReads), handle: (*Hub).poll},
 
 		{Method: http.MethodGet, Path: "/v1/log/checkpoint", Roles: logReader, Class: string(classReads), handle: (*Hub).logCheckpoint},
 		{Method: http.MethodGet, Path: "/v1/log/proof/inclusion", Roles: logReader, Class: string(classReads), handle: (*Hub).inclusionProof},

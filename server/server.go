@@ -149,6 +149,10 @@ type Config struct {
 	// request, with its decision, store commit and token evaluation, and
 	// one per webhook delivery attempt. Nil means none are made.
 	TracerProvider trace.TracerProvider
+	// PollWait is how long an SSF poll (RFC 8936) without
+	// returnImmediately waits for a SET when none is queued. Default
+	// DefaultPollWait.
+	PollWait time.Duration
 	// ClockSkew is the clock difference tolerated between a member and
 	// the hub in bearer tokens and submissions, as the Skew of
 	// protocol.BearerOptions: 0 means protocol.DefaultSkew, protocol.NoSkew
@@ -174,6 +178,7 @@ type Hub struct {
 	tracing    bool // Config.TracerProvider was given
 
 	dispatcher *webhook.Dispatcher
+	polls      *pollWaiters
 
 	checkpointMu sync.Mutex
 	checkpoint   publishedCheckpoint
@@ -206,6 +211,7 @@ func New(cfg Config) (*Hub, error) {
 		tracer:     cfg.TracerProvider.Tracer(tracerName),
 		tracing:    tracing,
 		stop:       make(chan struct{}),
+		polls:      newPollWaiters(),
 	}
 	h.decide = &decide.Decider{
 		Issuer: cfg.Issuer, Policy: cfg.Policy, TokenEpoch: cfg.Keys.Token.Epoch(), AllowInsecureURLs: cfg.AllowInsecureURLs,
@@ -253,6 +259,9 @@ func (cfg *Config) withDefaults() error {
 	}
 	if err := protocol.CheckSkew(cfg.ClockSkew); err != nil {
 		return fmt.Errorf("server: Config.ClockSkew: %w", err)
+	}
+	if cfg.PollWait <= 0 {
+		cfg.PollWait = DefaultPollWait
 	}
 	cfg.Policy = cfg.Policy.WithDefaults()
 	if err := cfg.Policy.Quotas.Validate(); err != nil {
@@ -395,6 +404,7 @@ func (h *Hub) commit(cmd state.Command) (*store.Result, error) {
 	}
 	for _, m := range res.Queued {
 		h.dispatcher.Notify(m)
+		h.polls.notify(m)
 	}
 	return res, nil
 }

@@ -289,7 +289,7 @@ func (d *Dispatcher) round(member string) (wait time.Duration, done bool) {
 			hubFailed()
 			return time.Second, false
 		}
-		if !ep.Queues() {
+		if !ep.Queues() || ep.Polled() {
 			return 0, true
 		}
 		if ep.Status == api.EndpointPaused {
@@ -536,6 +536,9 @@ func (d *Dispatcher) attempt(ep *Endpoint, row Delivery) (a Attempt, cut bool, u
 	req.Header.Set("Content-Type", protocol.DeliveryContentType)
 	req.Header.Set("Accept", "application/json")
 	req.Header.Set("User-Agent", "sparr-hub/1")
+	if ep.Authorization != "" {
+		req.Header.Set("Authorization", ep.Authorization)
+	}
 	req.Header.Set(protocol.HeaderSequence, strconv.FormatUint(row.Seq, 10))
 	req.Header.Set(protocol.HeaderPreviousSequence, strconv.FormatUint(row.PrevSeq, 10))
 	propagation.TraceContext{}.Inject(ctx, propagation.HeaderCarrier(req.Header))

@@ -22,12 +22,32 @@ type EndpointSecret struct {
 	ExpiresAt time.Time `json:"expires_at,omitzero"`
 }
 
+// The delivery methods of an OpenID Shared Signals Framework stream: the
+// hub pushes (RFC 8935) or the receiver polls (RFC 8936).
+const (
+	DeliveryPush = "urn:ietf:rfc:8935"
+	DeliveryPoll = "urn:ietf:rfc:8936"
+)
+
 // An Endpoint is a member's webhook subscription and the state of delivery
-// to it.
+// to it. A member manages it through the endpoint API or as its one SSF
+// stream (Delivery set); it is the same subscription either way.
 type Endpoint struct {
 	Member string               `json:"member"`
-	URL    string               `json:"url"`
+	URL    string               `json:"url"`              // empty when the member polls
 	Events []protocol.EventType `json:"events,omitempty"` // empty: every event
+	// Delivery is the SSF delivery method of an endpoint made as an SSF
+	// stream ([DeliveryPush] or [DeliveryPoll]); empty for one registered
+	// through the endpoint API, which the hub pushes to.
+	Delivery string `json:"delivery,omitempty"`
+	// Authorization is the SSF stream's authorization_header: a secret the
+	// receiver gave, sent as the Authorization header of every push.
+	Authorization string `json:"authorization,omitempty"`
+	// Requested is the SSF stream's events_requested, as the receiver gave
+	// them; Events are those of them the hub delivers.
+	Requested []string `json:"requested,omitempty"`
+	// Description is the SSF stream's description, from the receiver.
+	Description string `json:"description,omitempty"`
 	// Secrets sign deliveries (v1 HMAC), newest first.
 	Secrets   []EndpointSecret   `json:"secrets"`
 	Status    api.EndpointStatus `json:"status"`
@@ -49,7 +69,17 @@ type Endpoint struct {
 // Wants reports whether the endpoint subscribes to events of type t. The
 // verification event is always wanted.
 func (e *Endpoint) Wants(t protocol.EventType) bool {
-	return t == protocol.EventVerification || len(e.Events) == 0 || slices.Contains(e.Events, t)
+	return t == protocol.EventVerification || t == protocol.EventStreamVerification || len(e.Events) == 0 || slices.Contains(e.Events, t)
+}
+
+// Polled reports whether the member polls for its deliveries (RFC 8936)
+// rather than the hub pushing them.
+func (e *Endpoint) Polled() bool { return e.Delivery == DeliveryPoll }
+
+// Verifies reports whether delivering an event of type t verifies the
+// endpoint.
+func Verifies(t protocol.EventType) bool {
+	return t == protocol.EventVerification || t == protocol.EventStreamVerification
 }
 
 // Queues reports whether events are queued for the endpoint.

@@ -176,19 +176,31 @@ func (d *Decider) salt() []byte {
 // at. audience limits it to one member ("" for all entitled); ref names
 // the flag or suspicion it belongs to.
 func (d *Decider) sign(txn string, subjects []protocol.Token, audience, ref string, ev protocol.Event, at time.Time) (*state.Record, error) {
-	r := &protocol.Record{Issuer: d.Issuer, IssuedAt: at, ID: d.id(), Txn: txn, Event: ev}
 	texts := make([]string, len(subjects))
 	for i, t := range subjects {
 		texts[i] = t.String()
 	}
+	var subject *protocol.SubjectID
 	if len(subjects) > 0 {
-		r.Subject = protocol.SubjectOf(subjects...)
+		subject = protocol.SubjectOf(subjects...)
 	}
+	rec, err := d.signAbout(txn, subject, audience, ev, at)
+	if err != nil {
+		return nil, err
+	}
+	rec.Subjects, rec.Ref = texts, ref
+	return rec, nil
+}
+
+// signAbout signs a record of ev about subject, which is not a token (a
+// stream) or none, for audience ("" for every member entitled by role).
+func (d *Decider) signAbout(txn string, subject *protocol.SubjectID, audience string, ev protocol.Event, at time.Time) (*state.Record, error) {
+	r := &protocol.Record{Issuer: d.Issuer, IssuedAt: at, ID: d.id(), Txn: txn, Subject: subject, Event: ev}
 	jws, err := d.Sign(r)
 	if err != nil {
 		return nil, fmt.Errorf("sign %s record: %w", ev.EventType().Short(), err)
 	}
-	return &state.Record{ID: r.ID, Type: ev.EventType(), Subjects: texts, Audience: audience, Ref: ref, IssuedAt: at, JWS: string(jws)}, nil
+	return &state.Record{ID: r.ID, Type: ev.EventType(), Audience: audience, IssuedAt: at, JWS: string(jws)}, nil
 }
 
 // head is a command's head: its time, actor and log entry, committing to

@@ -35,32 +35,51 @@ func EndpointEvents(req api.EndpointRequest) ([]protocol.EventType, error) {
 // once; a new endpoint, or one whose URL changes, gets a verification
 // event and counts as verified once that is delivered.
 func (d *Decider) RegisterEndpoint(m *api.Member, url string, events []protocol.EventType, old *webhook.Endpoint, now time.Time) (_ *state.ChangeEndpoint, secret string, _ error) {
+	cmd, err := d.register(m, state.EndpointChange{Op: state.EndpointRegister, Member: m.ID, URL: url, Events: events}, old, now)
+	if err != nil {
+		return nil, "", err
+	}
+	if cmd.Change.Secret != nil {
+		secret = cmd.Change.Secret.Secret
+	}
+	return cmd, secret, nil
+}
+
+// register decides the registration ch of member m's endpoint, made
+// through the endpoint API or as an SSF stream (ch.Delivery set), against
+// old (nil: none). A new endpoint (none, or a disabled one) gets a new
+// whsec_ secret; a new endpoint, or one whose URL changes, gets a
+// verification event: the hub's own, or SSF's for a stream.
+func (d *Decider) register(m *api.Member, ch state.EndpointChange, old *webhook.Endpoint, now time.Time) (*state.ChangeEndpoint, error) {
 	now = now.UTC()
-	ch := state.EndpointChange{Op: state.EndpointRegister, Member: m.ID, URL: url, Events: events}
 	fresh := old == nil || old.Status == api.EndpointDisabled
 	if fresh {
 		ws, err := protocol.GenerateWebhookSecret(d.rand())
 		if err != nil {
-			return nil, "", err
+			return nil, err
 		}
-		secret = ws.Encode()
-		ch.Secret = &webhook.EndpointSecret{Secret: secret, CreatedAt: now}
+		ch.Secret = &webhook.EndpointSecret{Secret: ws.Encode(), CreatedAt: now}
 	} else {
-		ch.Verify = old.URL != ch.URL
+		ch.Verify = old.URL != ch.URL || old.Delivery != ch.Delivery
 	}
 	verify := fresh || ch.Verify
 	var rec *state.Record
 	if verify {
 		var err error
-		if rec, err = d.sign(d.id(), nil, m.ID, "", protocol.Verification{State: d.id()}, second(now)); err != nil {
-			return nil, "", err
+		if ch.Delivery != "" {
+			rec, err = d.signAbout(d.id(), protocol.StreamSubject(m.ID), m.ID, protocol.StreamVerification{}, second(now))
+		} else {
+			rec, err = d.sign(d.id(), nil, m.ID, "", protocol.Verification{State: d.id()}, second(now))
+		}
+		if err != nil {
+			return nil, err
 		}
 	}
 	return &state.ChangeEndpoint{
 		Head: d.head(m.ID, protocol.LogEndpointRegistered, now, nil, nil,
 			protocol.LogAttr{Key: "verification", Value: map[bool]string{true: "sent", false: "none"}[verify]}),
 		Change: ch, Record: rec,
-	}, secret, nil
+	}, nil
 }
 
 // NoEndpoint is the problem for a member without a webhook endpoint.

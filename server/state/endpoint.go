@@ -32,6 +32,14 @@ const (
 	// EndpointRemove disables the endpoint, with Reason, and drops its
 	// queue.
 	EndpointRemove EndpointOp = "remove"
+	// EndpointPause pauses the endpoint at its receiver's request (an SSF
+	// stream's status set to "paused"), with Reason; events keep queueing.
+	// It requires that the endpoint is neither disabled nor paused.
+	EndpointPause EndpointOp = "pause"
+	// EndpointVerify changes nothing but carries a verification event
+	// that the receiver asked for; it requires that the endpoint is not
+	// disabled.
+	EndpointVerify EndpointOp = "verify"
 )
 
 // An EndpointChange is a member's change to its webhook endpoint. It is
@@ -44,11 +52,17 @@ const (
 type EndpointChange struct {
 	Op     EndpointOp `json:"op"`
 	Member string     `json:"member"`
-	// URL and Events are the endpoint's, for EndpointRegister.
-	URL    string               `json:"url,omitempty"`
-	Events []protocol.EventType `json:"events,omitempty"`
+	// URL, Events, Delivery, Authorization, Requested and Description are the
+	// endpoint's, for EndpointRegister (see [webhook.Endpoint]).
+	URL           string               `json:"url,omitempty"`
+	Events        []protocol.EventType `json:"events,omitempty"`
+	Delivery      string               `json:"delivery,omitempty"`
+	Authorization string               `json:"authorization,omitempty"`
+	Requested     []string             `json:"requested,omitempty"`
+	Description   string               `json:"description,omitempty"`
 	// Verify, for EndpointRegister on an existing endpoint, says that the
-	// URL changes: the endpoint must be verified again.
+	// URL or the delivery method changes: the endpoint must be verified
+	// again.
 	Verify bool `json:"verify,omitempty"`
 	// Secret is a new endpoint's secret (EndpointRegister), or the new
 	// signing secret (EndpointRotate).
@@ -70,6 +84,7 @@ func (ch *EndpointChange) ApplyTo(e *webhook.Endpoint, at time.Time) (_ *webhook
 		}
 		return &webhook.Endpoint{
 			Member: ch.Member, URL: ch.URL, Events: ch.Events, Secrets: []webhook.EndpointSecret{*ch.Secret},
+			Delivery: ch.Delivery, Authorization: ch.Authorization, Requested: ch.Requested, Description: ch.Description,
 			Status: api.EndpointUnverified, CreatedAt: at, UpdatedAt: at,
 		}, true, nil
 	}
@@ -79,10 +94,11 @@ func (ch *EndpointChange) ApplyTo(e *webhook.Endpoint, at time.Time) (_ *webhook
 	n := *e
 	switch ch.Op {
 	case EndpointRegister:
-		if n.Status == api.EndpointDisabled || ch.Verify == (n.URL == ch.URL) {
+		if n.Status == api.EndpointDisabled || ch.Verify == (n.URL == ch.URL && n.Delivery == ch.Delivery) {
 			return nil, false, nil
 		}
 		n.URL, n.Events = ch.URL, ch.Events
+		n.Delivery, n.Authorization, n.Requested, n.Description = ch.Delivery, ch.Authorization, ch.Requested, ch.Description
 		if ch.Verify {
 			n.Status, n.Verified, n.Reason, n.Failures, n.NextAttemptAt = api.EndpointUnverified, false, "", 0, time.Time{}
 		}
@@ -109,6 +125,15 @@ func (ch *EndpointChange) ApplyTo(e *webhook.Endpoint, at time.Time) (_ *webhook
 		}
 	case EndpointRemove:
 		n.Status, n.Reason = api.EndpointDisabled, ch.Reason
+	case EndpointPause:
+		if n.Status == api.EndpointDisabled || n.Status == api.EndpointPaused {
+			return nil, false, nil
+		}
+		n.Status, n.Reason, n.NextAttemptAt = api.EndpointPaused, ch.Reason, time.Time{}
+	case EndpointVerify:
+		if n.Status == api.EndpointDisabled {
+			return nil, false, nil
+		}
 	default:
 		return nil, false, fmt.Errorf("unknown endpoint change %q", ch.Op)
 	}

@@ -284,7 +284,7 @@ func applyDelivery(tx *bolt.Tx, u *state.DeliveryUpdate, e *webhook.Endpoint) er
 		if a.At.After(e.LastSuccessAt) {
 			e.LastSuccessAt = a.At
 		}
-		if d.Type == protocol.EventVerification && !e.Verified {
+		if webhook.Verifies(d.Type) && !e.Verified {
 			e.Verified = true
 			if e.Status == api.EndpointUnverified {
 				e.Status, e.Reason = api.EndpointActive, ""
