@@ -245,6 +245,41 @@ func TestEveryWriteIsProvablyLogged(t *testing.T) {
 	resp = checker.Do(t, http.MethodDelete, "/v1/members/self/endpoint", "", nil)
 	p.prove("DELETE /v1/members/self/endpoint", checker, "endpoint-removed", logIndex(t, "remove endpoint", resp, http.StatusOK))
 
+	// An SSF stream's life: created, changed, replaced (to poll), paused,
+	// verified on request, acknowledged by poll, deleted. SSF's answers
+	// carry the index in a header; a poll's is its last acknowledgement's.
+	head := func(route string, resp *hubtest.Response, status int) uint64 {
+		t.Helper()
+		mustStatus(t, resp, status)
+		idx, err := strconv.ParseUint(resp.Header.Get("X-Sparr-Log-Index"), 10, 64)
+		if err != nil {
+			t.Fatalf("%s: got X-Sparr-Log-Index %q, want the index of its entry", route, resp.Header.Get("X-Sparr-Log-Index"))
+		}
+		return idx
+	}
+	resp = checker.JSON(t, http.MethodPost, "/v1/ssf/stream", map[string]any{"delivery": map[string]any{"method": "urn:ietf:rfc:8935", "endpoint_url": down.URL + "/ssf"}})
+	p.prove("POST /v1/ssf/stream", checker, "endpoint-registered", head("create stream", resp, http.StatusCreated))
+	resp = checker.JSON(t, http.MethodPatch, "/v1/ssf/stream", map[string]any{"stream_id": "bank-b", "description": "proof"})
+	p.prove("PATCH /v1/ssf/stream", checker, "endpoint-registered", head("update stream", resp, http.StatusOK))
+	resp = checker.JSON(t, http.MethodPut, "/v1/ssf/stream", map[string]any{"stream_id": "bank-b"})
+	p.prove("PUT /v1/ssf/stream", checker, "endpoint-registered", head("replace stream", resp, http.StatusOK))
+	resp = checker.JSON(t, http.MethodPost, "/v1/ssf/status", map[string]any{"stream_id": "bank-b", "status": "paused"})
+	p.prove("POST /v1/ssf/status", checker, "endpoint-held", head("pause stream", resp, http.StatusOK))
+	resp = checker.JSON(t, http.MethodPost, "/v1/ssf/verify", map[string]any{"stream_id": "bank-b", "state": "proof"})
+	p.prove("POST /v1/ssf/verify", checker, "endpoint-verify", head("verify stream", resp, http.StatusNoContent))
+	resp = checker.JSON(t, http.MethodPost, "/v1/ssf/poll", map[string]any{"returnImmediately": true})
+	mustStatus(t, resp, http.StatusOK)
+	var polled api.PollResponse
+	resp.JSON(t, &polled)
+	var ack []string
+	for jti := range polled.Sets {
+		ack = append(ack, jti)
+	}
+	resp = checker.JSON(t, http.MethodPost, "/v1/ssf/poll", map[string]any{"ack": ack, "maxEvents": 0})
+	p.prove("POST /v1/ssf/poll", checker, "delivery", head("acknowledge", resp, http.StatusOK))
+	resp = checker.Do(t, http.MethodDelete, "/v1/ssf/stream?stream_id=bank-b", "", nil)
+	p.prove("DELETE /v1/ssf/stream", checker, "endpoint-removed", head("delete stream", resp, http.StatusNoContent))
+
 	// Administration, by the operator.
 	key, err := protocol.GenerateSigningKey(protocol.EdDSA, nil)
 	if err != nil {

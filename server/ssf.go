@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"net/http"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -163,6 +164,7 @@ func (h *Hub) putStream(c *gin.Context, req *api.StreamRequest, patch bool, stat
 	h.metrics.watch(m.ID)
 	h.dispatcher.Notify(m.ID)
 	h.polls.notify(m.ID)
+	logIndexHeader(c, res.LogIndex)
 	c.Header("Cache-Control", "no-store")
 	c.JSON(status, decide.StreamView(m, res.Endpoint, h.cfg.Issuer, h.ssfURL(ssfPollPath)))
 }
@@ -246,7 +248,7 @@ func (h *Hub) changeStream(c *gin.Context, what string, change func(m *api.Membe
 	case cmd == nil:
 		return true
 	}
-	_, _, ok = apply(h, c, what, func(now time.Time) (*state.ChangeEndpoint, error) {
+	_, res, ok := apply(h, c, what, func(now time.Time) (*state.ChangeEndpoint, error) {
 		e, err := h.readEndpoint(c)
 		if err != nil {
 			return nil, err
@@ -260,8 +262,15 @@ func (h *Hub) changeStream(c *gin.Context, what string, change func(m *api.Membe
 	if ok {
 		h.dispatcher.Notify(m.ID)
 		h.polls.notify(m.ID)
+		logIndexHeader(c, res.LogIndex)
 	}
 	return ok
+}
+
+// logIndexHeader names the log entry of an SSF change in the
+// X-Sparr-Log-Index header, since SSF's answers have no room for it.
+func logIndexHeader(c *gin.Context, index uint64) {
+	c.Header("X-Sparr-Log-Index", strconv.FormatUint(index, 10))
 }
 
 // streamStatus: GET /v1/ssf/status?stream_id=.
@@ -346,7 +355,7 @@ func (h *Hub) verifyStream(c *gin.Context) {
 	}
 	m := member(c)
 	last := h.polls.lastVerification(m.ID)
-	_, _, ok = apply(h, c, "send stream verification", func(now time.Time) (*state.ChangeEndpoint, error) {
+	_, res, ok := apply(h, c, "send stream verification", func(now time.Time) (*state.ChangeEndpoint, error) {
 		e, err := h.readEndpoint(c)
 		if err != nil {
 			return nil, err
@@ -359,6 +368,7 @@ func (h *Hub) verifyStream(c *gin.Context) {
 	h.polls.verified(m.ID, h.now())
 	h.dispatcher.Notify(m.ID)
 	h.polls.notify(m.ID)
+	logIndexHeader(c, res.LogIndex)
 	c.Header("Cache-Control", "no-store")
 	c.Status(http.StatusNoContent)
 }
@@ -433,7 +443,8 @@ func (h *Hub) poll(c *gin.Context) {
 }
 
 // settle records a poll's acknowledgements and errors. A jti that is not
-// queued (acknowledged before, or never sent) is passed over.
+// queued (acknowledged before, or never sent) is passed over. The answer's
+// X-Sparr-Log-Index names the entry of the last acknowledgement.
 func (h *Hub) settle(c *gin.Context, memberID string, req api.PollRequest) bool {
 	if len(req.Ack) == 0 && len(req.SetErrs) == 0 {
 		return true
@@ -455,11 +466,15 @@ func (h *Hub) settle(c *gin.Context, memberID string, req api.PollRequest) bool 
 		}
 		delete(byJTI, jti)
 		a := webhook.Attempt{At: now, Status: http.StatusOK, Latency: now.Sub(row.EnqueuedAt)}
-		if err := h.store.Delivered(row, a); err != nil {
+		index, ok, err := h.store.Acknowledged(row, a)
+		if err != nil {
 			h.internal(c, "record acknowledgement", err)
 			return false
 		}
-		h.metrics.Attempted(memberID, "delivered", a.Latency)
+		if ok {
+			h.metrics.Attempted(memberID, "delivered", a.Latency)
+			logIndexHeader(c, index)
+		}
 	}
 	for jti, se := range req.SetErrs {
 		row, ok := byJTI[jti]

@@ -445,11 +445,27 @@ func (s *Store) DeadLetters(member string, limit int) ([]webhook.DeadLetter, err
 }
 
 func (s *Store) applyDelivery(u *state.DeliveryUpdate, action protocol.LogAction, result string, attrs ...protocol.LogAttr) error {
-	_, err := s.Apply(&state.RecordDelivery{
+	_, err := s.recordDelivery(u, action, result, attrs...)
+	return err
+}
+
+func (s *Store) recordDelivery(u *state.DeliveryUpdate, action protocol.LogAction, result string, attrs ...protocol.LogAttr) (*Result, error) {
+	return s.Apply(&state.RecordDelivery{
 		Head:   state.Head{At: u.Attempt.At, Actor: u.Delivery.Member, Entry: state.Entry{Action: action, Result: result, Attrs: attrs}},
 		Update: *u,
 	})
-	return err
+}
+
+// Acknowledged records a delivery its member acknowledged (an SSF poll's
+// ack), as [Store.Delivered] does, and returns the index of its log
+// entry; ok is false if the delivery was no longer queued (acknowledged
+// meanwhile), and nothing was recorded.
+func (s *Store) Acknowledged(d webhook.Delivery, a webhook.Attempt) (index uint64, ok bool, err error) {
+	res, err := s.recordDelivery(&state.DeliveryUpdate{Delivery: d, Attempt: a, Outcome: state.Delivered}, protocol.LogDelivery, "", deliveryAttrs(d, a)...)
+	if err != nil || res.Conflict {
+		return 0, false, err
+	}
+	return res.LogIndex, true, nil
 }
 
 func deliveryAttrs(d webhook.Delivery, a webhook.Attempt) []protocol.LogAttr {
