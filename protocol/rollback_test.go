@@ -43,7 +43,6 @@ func FuzzParseRollback(f *testing.F) {
 	})
 }
 
-
 // restoredLog is log cut back to its first n entries, as a hub restored
 // from a backup holds it, then (with declare) the declared rollback of
 // the whole of log, then grown to size entries.
@@ -127,12 +126,12 @@ func TestVerifyDeclaredRollback(t *testing.T) {
 
 func TestRollbackReason(t *testing.T) {
 	for in, want := range map[string]string{
-		"INC-4711 disk lost, restored 02:00 backup": "",
+		"INC-4711 disk lost, restored 02:00 backup":  "",
 		"INC-4711  disk lost: restored 02.00 backup": "INC-4711_disk_lost:_restored_02.00_backup",
-		"  x ": "x",
-		"":      "",
+		"  x ":             "x",
+		"":                 "",
 		"diskfel på nod 2": "",
-		"a/b":   "",
+		"a/b":              "",
 	} {
 		got, err := protocol.RollbackReason(in)
 		if got != want || (err == nil) != (want != "") {
