@@ -67,7 +67,8 @@ type LogReport struct {
 	// Full says every entry was checked, not only the new ones.
 	Full bool
 	// Added is how many entries the log gained since Old (all of them on
-	// the first run).
+	// the first run; after a declared rollback that gave Old up, those
+	// from the rollback's entry on).
 	Added uint64
 	// Entries is how many entries were downloaded and checked.
 	Entries     uint64
@@ -289,6 +290,7 @@ func (a *LogAuditor) Verify(ctx context.Context, state *LogState) (*LogState, *L
 		if report.Declared = declaredFor(report.Old, report.Rollbacks); report.Declared == nil {
 			return nil, nil, broken
 		}
+		report.Added = latest.Size - report.Declared.NewSize
 	}
 	return &LogState{Checkpoint: latest.Note, Frontier: *front, LastTime: lastTime}, report, nil
 }

@@ -307,10 +307,17 @@ func printLogReport(e *env, f logFlags, origin string, r *protocol.LogReport, to
 	scope := "new entries"
 	if r.Full {
 		scope = "whole log"
-		fmt.Fprintf(w, "  whole log:           %d entries checked (--full)%s\n", r.Entries, span)
-		if r.Old != nil {
+		why := "--full"
+		if r.Declared != nil {
+			why = "the declared rollback"
+		}
+		fmt.Fprintf(w, "  whole log:           %d entries checked (%s)%s\n", r.Entries, why, span)
+		switch {
+		case r.Declared != nil:
+			fmt.Fprintf(w, "  new entries:         %d from the declared rollback's entry %d on\n", r.Added, r.Declared.Index)
+		case r.Old != nil:
 			fmt.Fprintf(w, "  new entries:         %d since the earlier checkpoint\n", r.Added)
-		} else {
+		default:
 			fmt.Fprintf(w, "  new entries:         %d, all of them (first run)\n", r.Added)
 		}
 	} else {
