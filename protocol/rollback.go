@@ -71,7 +71,7 @@ func (r *Rollback) String() string {
 // ParseRollback reads a declared rollback from its log entry, whose action
 // must be [LogRollbackDeclared] with result ok: the four attributes,
 // exactly, in their canonical forms, new_size the entry's own index and
-// old_size above 0. Its errors wrap [ErrRollback].
+// below old_size. Its errors wrap [ErrRollback].
 func ParseRollback(e *LogEntry) (*Rollback, error) {
 	fail := func(format string, args ...any) (*Rollback, error) {
 		return nil, fmt.Errorf("%w: entry %d: %s", ErrRollback, e.Index, fmt.Sprintf(format, args...))
@@ -105,8 +105,8 @@ func ParseRollback(e *LogEntry) (*Rollback, error) {
 		return fail("old_root %q is not %d bytes of lower-case hex", root, tlog.HashSize)
 	}
 	copy(r.OldRoot[:], b)
-	if r.OldSize == 0 {
-		return fail("old_size 0: an empty log cannot be rolled back")
+	if r.NewSize >= r.OldSize {
+		return fail("new_size %d is not below old_size %d: a rollback goes back to fewer entries", r.NewSize, r.OldSize)
 	}
 	return r, nil
 }

@@ -118,13 +118,15 @@ func (h *Hub) checkTree() error {
 		h.anchored = last.Size
 		return nil
 	}
+	if size >= last.Size {
+		// Not an older copy of the log, which a rollback could explain:
+		// its entries were rewritten.
+		return &TreeError{Err: ErrTreeDamaged, Checkpoint: last, From: path, Size: size,
+			Detail: fmt.Sprintf("its first %d entries have another root than the last checkpoint signed: it is not an older copy of this log, and no declared rollback serves it", last.Size)}
+	}
 	if h.cfg.DeclareRollback == "" {
-		detail := fmt.Sprintf("the log holds %d entries, %d fewer than the checkpoint counts", size, last.Size-min(size, last.Size))
-		if size >= last.Size {
-			detail = fmt.Sprintf("its first %d entries have another root", last.Size)
-		}
 		return &TreeError{Err: ErrRollback, Checkpoint: last, From: path, Size: size,
-			Detail: detail + "; the data file was restored from an older backup, truncated, or is another hub's"}
+			Detail: fmt.Sprintf("the log holds %d entries, %d fewer than the checkpoint counts; the data file was restored from an older backup or truncated", size, last.Size-size)}
 	}
 	return h.declareRollback(last, size)
 }
