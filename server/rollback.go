@@ -20,8 +20,10 @@ import (
 var (
 	// ErrTreeDamaged: the data file's own latest checkpoint is not signed
 	// by the hub's log key, or covers more entries than its log holds, or
-	// another root: the file was truncated, damaged or is another hub's.
-	// No declaration serves it.
+	// another root: the file was truncated, damaged or is another hub's;
+	// or its log is at least as long as the last checkpoint signed but has
+	// another root there: rewritten, not an older copy. No declaration
+	// serves it.
 	ErrTreeDamaged = errors.New("the data file's log does not match its own checkpoints")
 	// ErrRollback: the data file's log does not extend the last checkpoint
 	// the hub signed, as kept in Config.LastCheckpoint (a restore from an
