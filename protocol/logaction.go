@@ -57,6 +57,11 @@ const (
 	LogMemberResumed   LogAction = "member-resumed"
 	LogSubjectErased   LogAction = "subject-erased" // everything about a subject erased: attr basis
 	LogBackup          LogAction = "backup"         // a hot backup of the data file taken
+	// LogRollbackDeclared is a declared rollback (see [Rollback]): the hub
+	// was restored to a tree that does not extend its last checkpoint,
+	// and its operator said so; attrs reason, old_size, old_root,
+	// new_size.
+	LogRollbackDeclared LogAction = "rollback-declared"
 )
 
 // The actions of routes, under which a refused request is logged.
@@ -87,7 +92,7 @@ func LogActions() []LogAction {
 		LogEndpointHeld, LogEndpointVerify,
 		LogFlagExpired, LogFlagExpiring, LogSuspicionExpired, LogFeedPruned, LogDetailsExpired, LogDelivery,
 		LogEndpointPaused, LogEndpointDisabled, LogErased,
-		LogMemberAdded, LogMemberUpdated, LogMemberSuspended, LogMemberResumed, LogSubjectErased, LogBackup,
+		LogMemberAdded, LogMemberUpdated, LogMemberSuspended, LogMemberResumed, LogSubjectErased, LogBackup, LogRollbackDeclared,
 		LogFlagPlace, LogFlagExtend, LogFlagThaw, LogFlagLift, LogSuspicionReport, LogSuspicionRetract,
 		LogEndpointRegister, LogMemberAdd, LogMemberUpdate, LogMemberSuspend, LogMemberResume, LogSubjectErase,
 	}

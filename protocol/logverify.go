@@ -67,13 +67,22 @@ type LogReport struct {
 	// Full says every entry was checked, not only the new ones.
 	Full bool
 	// Added is how many entries the log gained since Old (all of them on
-	// the first run).
+	// the first run; after a declared rollback that gave Old up, those
+	// from the rollback's entry on).
 	Added uint64
 	// Entries is how many entries were downloaded and checked.
 	Entries     uint64
 	Tombstones  uint64
 	First, Last time.Time // times of the first and last entry checked
 	Actions     map[LogAction]uint64
+	// Rollbacks are the declared rollbacks among the entries checked, in
+	// log order.
+	Rollbacks []*Rollback
+	// Declared, if set, is the declared rollback that gave up Old: the
+	// log no longer extends the kept checkpoint, and the hub said so in
+	// its log. Every entry was checked then (Full), since the kept state
+	// no longer helps.
+	Declared *Rollback
 }
 
 // An InconsistencyError is the evidence that the log was forked or
@@ -147,6 +156,11 @@ type LogAuditor struct {
 // naming earlier entries); and that the entries hash to the new root. On a
 // mismatch it finds the first entry that differs.
 //
+// A log that no longer extends the kept checkpoint passes only if one of
+// its entries declares the rollback that gave that checkpoint up (see
+// [Rollback]): then every entry is checked, and the report names the
+// rollback in Declared. Without such an entry it fails as before.
+//
 // A failure of the hub's log is a [*CheckpointError], an
 // [*InconsistencyError] or an [*EntryError], each with its evidence; a
 // failure to fetch is a [*FetchError], and a state that cannot be used
@@ -163,6 +177,9 @@ func (a *LogAuditor) Verify(ctx context.Context, state *LogState) (*LogState, *L
 	report := &LogReport{New: latest, Full: a.Full, Added: latest.Size, Actions: map[LogAction]uint64{}}
 	front := &Frontier{}
 	var lastTime time.Time
+	// broken is the evidence against the kept checkpoint, unless a
+	// declared rollback accounts for it.
+	var broken *InconsistencyError
 	if state != nil {
 		old, err := OpenCheckpoint(state.Checkpoint, a.Key)
 		if err != nil {
@@ -176,18 +193,25 @@ func (a *LogAuditor) Verify(ctx context.Context, state *LogState) (*LogState, *L
 		if !a.Full {
 			front, lastTime = state.Frontier.Clone(), state.LastTime
 		}
-		if latest.Size < old.Size {
-			return nil, nil, &InconsistencyError{Old: old, New: latest, Err: ErrLogTruncated,
+		switch {
+		case latest.Size < old.Size:
+			broken = &InconsistencyError{Old: old, New: latest, Err: ErrLogTruncated,
 				Detail: fmt.Sprintf("the log now has %d entries, %d fewer than before", latest.Size, old.Size-latest.Size)}
-		}
-		if latest.Size > old.Size || latest.Root != old.Root {
+		case latest.Size > old.Size || latest.Root != old.Root:
 			proof, err := a.Fetcher.ConsistencyProof(ctx, old.Size, latest.Size)
 			if err != nil {
 				return nil, nil, &FetchError{What: fmt.Sprintf("consistency proof %d→%d", old.Size, latest.Size), Err: err}
 			}
 			if err := tlog.CheckTree(proof, int64(latest.Size), latest.Root, int64(old.Size), old.Root); err != nil {
-				return nil, nil, &InconsistencyError{Old: old, New: latest, Proof: proof, Err: ErrLogInconsistent, Detail: err.Error()}
+				broken = &InconsistencyError{Old: old, New: latest, Proof: proof, Err: ErrLogInconsistent, Detail: err.Error()}
 			}
+		}
+		if broken != nil {
+			// The log no longer extends the kept checkpoint. It passes
+			// only if the hub declared a rollback that gave the kept
+			// checkpoint up; to find it, and to know the log it serves
+			// now, every entry is checked.
+			front, lastTime, report.Full = &Frontier{}, time.Time{}, true
 		}
 	}
 
@@ -224,6 +248,13 @@ func (a *LogAuditor) Verify(ctx context.Context, state *LogState) (*LogState, *L
 				return nil, nil, &EntryError{Index: next, Entry: line, Checkpoint: latest, Earlier: report.Old, Err: ErrLogTimeBackwards,
 					Detail: fmt.Sprintf("time %s is before the previous entry's %s", e.Time.Format(time.RFC3339Nano), lastTime.Format(time.RFC3339Nano))}
 			}
+			if e.Action == LogRollbackDeclared {
+				r, err := ParseRollback(e)
+				if err != nil {
+					return nil, nil, &EntryError{Index: next, Entry: line, Checkpoint: latest, Earlier: report.Old, Err: ErrRollback, Detail: err.Error()}
+				}
+				report.Rollbacks = append(report.Rollbacks, r)
+			}
 			if e.Action == LogErased {
 				v, _ := e.Attr("index")
 				n, err := strconv.ParseUint(v, 10, 64)
@@ -255,10 +286,28 @@ func (a *LogAuditor) Verify(ctx context.Context, state *LogState) (*LogState, *L
 	if front.Root() != latest.Root {
 		return nil, nil, a.findBad(ctx, latest, report.Old, marks)
 	}
+	if broken != nil {
+		if report.Declared = declaredFor(report.Old, report.Rollbacks); report.Declared == nil {
+			return nil, nil, broken
+		}
+		report.Added = latest.Size - report.Declared.NewSize
+	}
 	return &LogState{Checkpoint: latest.Note, Frontier: *front, LastTime: lastTime}, report, nil
 }
 
 const markEvery = 4096
+
+// declaredFor returns the declared rollback that gave up the checkpoint
+// old: one that went back to fewer entries than old has, from a checkpoint
+// at least as large (the same one, if of the same size). Nil if none did.
+func declaredFor(old *Checkpoint, rs []*Rollback) *Rollback {
+	for _, r := range rs {
+		if r.NewSize < old.Size && old.Size <= r.OldSize && (old.Size < r.OldSize || old.Root == r.OldRoot) {
+			return r
+		}
+	}
+	return nil
+}
 
 // findBad finds the first entry that does not belong to the signed tree:
 // the end of the shortest prefix whose root the hub cannot prove consistent

@@ -29,7 +29,8 @@ import (
 // signs outside any store transaction and keeps the checkpoint through the
 // store's command path.
 // The hub remembers when it signed the checkpoint, for
-// sparr_checkpoint_age_seconds.
+// sparr_checkpoint_age_seconds, and keeps it in Config.LastCheckpoint,
+// if set, once the store has it.
 func (h *Hub) PublishCheckpoint() ([]byte, error) {
 	var signedAt time.Time
 	note, size, err := h.store.PublishCheckpoint(func(size uint64, root tlog.Hash) ([]byte, error) {
@@ -37,6 +38,9 @@ func (h *Hub) PublishCheckpoint() ([]byte, error) {
 		return protocol.SignCheckpoint(&protocol.Checkpoint{Origin: h.keys.LogOrigin, Size: size, Root: root}, h.keys.Log)
 	})
 	if err != nil {
+		return nil, err
+	}
+	if err := h.keepLastCheckpoint(note, size); err != nil {
 		return nil, err
 	}
 	h.checkpointMu.Lock()

@@ -153,6 +153,21 @@ type Config struct {
 	// returnImmediately waits for a SET when none is queued. Default
 	// DefaultPollWait.
 	PollWait time.Duration
+	// LastCheckpoint is the file where the hub keeps the last checkpoint
+	// of its exchange log it signed, apart from the data file, so that a
+	// data file restored from an older backup or truncated cannot take it
+	// back: New refuses to serve a log that does not extend it
+	// ([ErrRollback]), unless DeclareRollback is given. Empty means no
+	// such file (tests, embedded hubs); New then checks the data file
+	// against its own checkpoints only.
+	LastCheckpoint string
+	// DeclareRollback, if set, is the operator's reason for serving a data
+	// file whose log does not extend the last checkpoint signed (see
+	// [protocol.RollbackReason] for its form): New logs the declared
+	// rollback as the first entry after the file's log and signs a
+	// checkpoint covering it. New refuses it when nothing was rolled back
+	// ([ErrNothingToDeclare]).
+	DeclareRollback string
 	// ClockSkew is the clock difference tolerated between a member and
 	// the hub in bearer tokens and submissions, as the Skew of
 	// protocol.BearerOptions: 0 means protocol.DefaultSkew, protocol.NoSkew
@@ -182,13 +197,21 @@ type Hub struct {
 
 	checkpointMu sync.Mutex
 	checkpoint   publishedCheckpoint
+	// anchorMu guards anchored, the size of the checkpoint kept in
+	// Config.LastCheckpoint.
+	anchorMu sync.Mutex
+	anchored uint64
 
 	stop     chan struct{}
 	stopOnce sync.Once
 	jobs     sync.WaitGroup
 }
 
-// New builds a hub over an open store. It makes sure the operator exists as
+// New builds a hub over an open store. It first checks the store's
+// exchange log against its own latest checkpoint and against the last
+// checkpoint the hub signed (Config.LastCheckpoint), and refuses a log that
+// does not extend them, unless the operator declares the rollback (see
+// Config.DeclareRollback; the errors are [*TreeError]s). It makes sure the operator exists as
 // a member, with the operator key as its only key; suspends the members
 // the hub suspends at start (see [decide.Decider.AtStart]: when the
 // operator key was replaced, every other member holding the operator
@@ -233,6 +256,10 @@ func New(cfg Config) (*Hub, error) {
 		}
 	}
 	h.dispatcher = h.newDispatcher()
+	// Before anything is written: the hub serves no fork of its log.
+	if err := h.checkTree(); err != nil {
+		return nil, err
+	}
 	if err := h.startMembers(); err != nil {
 		return nil, err
 	}

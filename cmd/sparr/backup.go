@@ -16,7 +16,7 @@ import (
 
 func runBackup(ctx context.Context, e *env, name string, args []string) error {
 	fs := e.flags(name, "--out FILE (--data DIR | --hub URL)",
-		"Backup writes a consistent copy of the hub's data file to FILE, which must not\nexist. With --hub it asks the running hub (a hot backup, signed for with the\noperator key); with --data alone it copies DIR/hub.db, which no hub may be using.\nTo restore, start a hub with the copy as DIR/hub.db and the same keys.")
+		"Backup writes a consistent copy of the hub's data file to FILE, which must not\nexist. With --hub it asks the running hub (a hot backup, signed for with the\noperator key); with --data alone it copies DIR/hub.db, which no hub may be using.\nThe copy holds DIR/hub.db only, never DIR/last-checkpoint. To restore, put the copy\nin place as DIR/hub.db, keeping DIR/keys and DIR/last-checkpoint; a hub that has signed\na checkpoint since the copy refuses it until started once with --declare-rollback\nREASON, which gives up the entries logged after the copy (docs/operations.md).")
 	var h hubFlags
 	h.register(fs)
 	// Either flag names the source: neither is required alone.
@@ -76,7 +76,13 @@ func runBackup(ctx context.Context, e *env, name string, args []string) error {
 	}
 	progress.done()
 	fmt.Fprintf(e.stdout, "Wrote %d bytes to %s.\n", n, *out)
-	fmt.Fprintf(e.stdout, "To restore: stop the hub, set its hub.db aside, copy %s to DIR/hub.db (mode 0600),\nand start sparr serve --data DIR with the same DIR/keys.\n", *out)
+	fmt.Fprintf(e.stdout, "To restore: stop the hub, set its hub.db aside, copy %s to DIR/hub.db (mode 0600),\n"+
+		"keep DIR/keys and DIR/last-checkpoint as they are, and start sparr serve --data DIR.\n"+
+		"If the hub logged entries after this copy, it refuses to start on it: those entries are\n"+
+		"lost with the restore. Then start it once with --declare-rollback 'REASON' (an incident\n"+
+		"reference and a few words), which logs the rollback for regulators with the copy's log\n"+
+		"size as new_size, and tell members to re-submit writes whose log_index is new_size or\n"+
+		"more (docs/operations.md, Backups and restore).\n", *out)
 	return nil
 }
 

@@ -40,6 +40,11 @@ func keysDir(data string) string { return filepath.Join(data, "keys") }
 // dbPath is the hub's data file in a data directory.
 func dbPath(data string) string { return filepath.Join(data, "hub.db") }
 
+// lastCheckpointPath is where the hub keeps the last checkpoint of its
+// exchange log it signed: beside hub.db, never inside a backup of it, so
+// that a restored or truncated hub.db cannot take it back.
+func lastCheckpointPath(data string) string { return filepath.Join(data, "last-checkpoint") }
+
 func runInit(_ context.Context, e *env, name string, args []string) error {
 	fs := e.flags(name, "--data DIR [--algorithm EdDSA|ES256] [--log-origin NAME]",
 		"Init creates the hub's keys in DIR/keys, each file readable by its owner only.\nIt never overwrites a key: if DIR/keys holds any, it changes nothing.")

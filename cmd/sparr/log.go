@@ -68,8 +68,10 @@ func logVerifyFlags(e *env, name string, args []string) (logFlags, error) {
 			"proves it consistent with the checkpoint kept in the state file (on the first run it trusts\n"+
 			"the hub's on first use, and says so), downloads the new entries and recomputes the tree,\n"+
 			"checks that indexes and times never go backwards and that every tombstone names an earlier\n"+
-			"entry, and then keeps the new checkpoint. A 429, 502, 503 or 504 answer is retried\n"+
-			"after its Retry-After, a few times.\n\n"+
+			"entry, and then keeps the new checkpoint. A log that no longer extends the kept checkpoint\n"+
+			"passes only if the hub declared the rollback in its log (rollback-declared, with the\n"+
+			"operator's reason): then the whole log is checked again, and the rollback is reported.\n"+
+			"A 429, 502, 503 or 504 answer is retried after its Retry-After, a few times.\n\n"+
 			"Exit status: 0 the log verified; 1 it did not: the evidence is printed (and written to\n"+
 			"--evidence) and the state file is left as it was; 2 a usage error; 3 the log could not be\n"+
 			"checked (the hub unreachable or refusing, the state file unusable): nothing was found\n"+
@@ -248,7 +250,18 @@ func logReportJSON(f logFlags, origin string, r *protocol.LogReport, took time.D
 	}
 	if r.Old != nil {
 		doc["earlier_checkpoint"] = checkpoint(r.Old)
+		doc["consistency"] = "proved"
+		if r.Declared != nil {
+			doc["consistency"] = "declared-rollback"
+			doc["given_up_by"] = r.Declared.Index
+		}
 	}
+	rollbacks := []map[string]any{}
+	for _, rb := range r.Rollbacks {
+		rollbacks = append(rollbacks, map[string]any{"index": rb.Index, "reason": rb.Reason,
+			"old_checkpoint": map[string]any{"size": rb.OldSize, "root": b64(rb.OldRoot)}, "new_size": rb.NewSize})
+	}
+	doc["declared_rollbacks"] = rollbacks
 	if r.Entries > 0 {
 		doc["first_entry_time"], doc["last_entry_time"] = r.First.UTC().Format(time.RFC3339), r.Last.UTC().Format(time.RFC3339)
 	}
@@ -270,12 +283,20 @@ func printLogReport(e *env, f logFlags, origin string, r *protocol.LogReport, to
 		fmt.Fprintf(w, "  earlier checkpoint:  size %d, root %s\n", r.Old.Size, b64(r.Old.Root))
 	}
 	fmt.Fprintf(w, "  latest checkpoint:   size %d, root %s (signature verified)\n", r.New.Size, b64(r.New.Root))
-	if r.Old != nil {
-		if r.Old.Size == r.New.Size {
-			fmt.Fprintf(w, "  consistency:         unchanged since the earlier checkpoint\n")
-		} else {
-			fmt.Fprintf(w, "  consistency:         proved, %d → %d\n", r.Old.Size, r.New.Size)
-		}
+	switch {
+	case r.Old == nil:
+	case r.Declared != nil:
+		fmt.Fprintf(w, "  consistency:         DECLARED ROLLBACK: the log no longer extends the earlier checkpoint; the hub's\n"+
+			"                       operator declared it in entry %d, which gave up entries %d to %d of the log\n"+
+			"                       you checked before. The whole log was checked again.\n", r.Declared.Index, r.Declared.NewSize, r.Old.Size-1)
+	case r.Old.Size == r.New.Size:
+		fmt.Fprintf(w, "  consistency:         unchanged since the earlier checkpoint\n")
+	default:
+		fmt.Fprintf(w, "  consistency:         proved, %d → %d\n", r.Old.Size, r.New.Size)
+	}
+	for _, rb := range r.Rollbacks {
+		fmt.Fprintf(w, "  declared rollback:   entry %d: the log went back from %d entries (root %s) to %d;\n"+
+			"                       reason: %s\n", rb.Index, rb.OldSize, b64(rb.OldRoot), rb.NewSize, rb.Reason)
 	}
 	span := ""
 	if r.Entries > 0 {
@@ -286,10 +307,17 @@ func printLogReport(e *env, f logFlags, origin string, r *protocol.LogReport, to
 	scope := "new entries"
 	if r.Full {
 		scope = "whole log"
-		fmt.Fprintf(w, "  whole log:           %d entries checked (--full)%s\n", r.Entries, span)
-		if r.Old != nil {
+		why := "--full"
+		if r.Declared != nil {
+			why = "the declared rollback"
+		}
+		fmt.Fprintf(w, "  whole log:           %d entries checked (%s)%s\n", r.Entries, why, span)
+		switch {
+		case r.Declared != nil:
+			fmt.Fprintf(w, "  new entries:         %d from the declared rollback's entry %d on\n", r.Added, r.Declared.Index)
+		case r.Old != nil:
 			fmt.Fprintf(w, "  new entries:         %d since the earlier checkpoint\n", r.Added)
-		} else {
+		default:
 			fmt.Fprintf(w, "  new entries:         %d, all of them (first run)\n", r.Added)
 		}
 	} else {
@@ -323,7 +351,7 @@ func printLogReport(e *env, f logFlags, origin string, r *protocol.LogReport, to
 func logFailure(e *env, f logFlags, origin string, state *protocol.LogState, err error) error {
 	ev := map[string]any{"log": origin, "hub": f.hub, "checked_at": time.Now().UTC().Format(time.RFC3339), "error": err.Error()}
 	for _, kind := range []error{protocol.ErrCheckpointSignature, protocol.ErrCheckpointMalformed, protocol.ErrLogInconsistent, protocol.ErrLogTruncated,
-		protocol.ErrLogRootMismatch, protocol.ErrLogEntryMissing, protocol.ErrLogTimeBackwards, protocol.ErrLogBadTombstone} {
+		protocol.ErrLogRootMismatch, protocol.ErrLogEntryMissing, protocol.ErrLogTimeBackwards, protocol.ErrLogBadTombstone, protocol.ErrRollback} {
 		if errors.Is(err, kind) {
 			ev["kind"] = kind.Error()
 		}

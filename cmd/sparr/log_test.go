@@ -366,8 +366,10 @@ func evidence(t *testing.T, flags []string) map[string]any {
 }
 
 // TestLogVerifyKeepsACheckpointSignedByAnotherKey: after a verified run,
-// the hub serves a checkpoint signed by a key that is not its log key;
-// the run fails and the evidence holds that checkpoint as served.
+// the regulator is served a checkpoint signed by a key that is not the
+// hub's log key (by whoever sits between it and the hub: the hub itself
+// refuses to start on a data file whose checkpoint is not its own); the
+// run fails and the evidence holds that checkpoint as served.
 func TestLogVerifyKeepsACheckpointSignedByAnotherKey(t *testing.T) {
 	hub, _ := busyHub(t)
 	flags := regulator(t, hub)
@@ -375,8 +377,8 @@ func TestLogVerifyKeepsACheckpointSignedByAnotherKey(t *testing.T) {
 		t.Fatalf("first run: exit %d\n%s%s", code, out, errOut)
 	}
 	kept, _ := os.ReadFile(flags[5])
-	// Someone with the disk and another key of the log's name signs a
-	// bigger checkpoint, which the hub then serves as its latest.
+	// Someone with another key of the log's name signs a bigger
+	// checkpoint, and serves it as the hub's latest.
 	other := t.TempDir()
 	if _, err := keyring.Init(other, keyring.Options{LogOrigin: hub.Keys.LogOrigin}); err != nil {
 		t.Fatal(err)
@@ -390,18 +392,21 @@ func TestLogVerifyKeepsACheckpointSignedByAnotherKey(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	hub.Offline(t, func(path string) {
-		db, err := bolt.Open(path, 0o600, nil)
-		if err != nil {
-			t.Fatal(err)
+	target, err := url.Parse(hub.URL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	forward := httputil.NewSingleHostReverseProxy(target)
+	proxy := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == "/v1/log/checkpoint" {
+			w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+			w.Write(forged)
+			return
 		}
-		defer db.Close()
-		if err := db.Update(func(tx *bolt.Tx) error {
-			return tx.Bucket([]byte("checkpoints")).Put(binary.BigEndian.AppendUint64(nil, size+100), forged)
-		}); err != nil {
-			t.Fatal(err)
-		}
-	})
+		forward.ServeHTTP(w, r)
+	}))
+	defer proxy.Close()
+	flags[1] = proxy.URL
 	code, out, _ := logVerify(t, flags)
 	if code != 1 || !strings.Contains(out, "VERIFICATION FAILED") || !strings.Contains(out, string(forged)) {
 		t.Fatalf("exit %d, want 1 with the checkpoint as served:\n%s", code, out)

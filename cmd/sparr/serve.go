@@ -81,6 +81,7 @@ type serveFlags struct {
 	maxThawAhead             time.Duration
 	clockSkew                time.Duration
 	checkpointInterval       time.Duration
+	declareRollback          string
 }
 
 func runServe(ctx context.Context, e *env, name string, args []string) error {
@@ -134,6 +135,8 @@ func runServe(ctx context.Context, e *env, name string, args []string) error {
 	fs.Var(&f.retrySchedule, "retry-schedule", "comma-separated `WAITS` before each retry of a failed delivery; when they run out the endpoint is paused")
 	fs.Float64Var(&f.retryJitter, "retry-jitter", webhook.DefaultJitter, "spread each retry wait by up to ± this `FRACTION` of it, 0 to 1; 0 turns jitter off")
 	fs.DurationVar(&f.checkpointInterval, "checkpoint-interval", server.DefaultCheckpointInterval, "how often to sign a checkpoint of the exchange log when it has grown, a `DURATION`")
+	fs.StringVar(&f.declareRollback, "declare-rollback", "", "serve a hub.db whose exchange log does not extend the last checkpoint the hub signed (a restore from an older backup), giving up the entries after it, and log the rollback for regulators with this `REASON` (letters, digits, spaces and . _ : -, such as \"INC-4711 disk lost: restored 02:00 backup\"); refused when nothing was rolled back")
+	fs.commandLineOnly("declare-rollback")
 	fs.TextVar(&f.logLevel, "log-level", slog.LevelInfo, "log `LEVEL`: debug, info, warn or error")
 	fs.note("log-level", "info")
 	fs.note("max-thaw", "72h")
@@ -272,10 +275,15 @@ func (f *serveFlags) checkPolicy(name string) error {
 
 // checkTimeouts checks how long the hub lets requests finish on shutdown
 // and a delivery take, how often it signs a checkpoint, and how it
-// spreads retries.
+// spreads retries; and the reason of --declare-rollback, with them.
 func (f *serveFlags) checkTimeouts(name string) error {
 	if f.shutdownTimeout <= 0 {
 		return usagef("%s: --shutdown-timeout %s: want a positive duration such as 30s", name, f.shutdownTimeout)
+	}
+	if f.declareRollback != "" {
+		if _, err := protocol.RollbackReason(f.declareRollback); err != nil {
+			return usagef("%s: --declare-rollback: %v", name, strings.TrimPrefix(err.Error(), protocol.ErrRollback.Error()+": "))
+		}
 	}
 	if f.checkpointInterval < time.Second {
 		return usagef("%s: --checkpoint-interval %s: want at least 1s", name, f.checkpointInterval)
@@ -537,17 +545,34 @@ func (f *serveFlags) startHub(issuer string, st *store.Store, keys *keyring.Keys
 		Targets:            targets,
 		Delivery:           server.Delivery{Timeout: f.deliveryTimeout, Concurrency: f.deliveryConcurrency, Schedule: f.retrySchedule, Jitter: &f.retryJitter},
 		CheckpointInterval: f.checkpointInterval,
+		LastCheckpoint:     lastCheckpointPath(f.data),
+		DeclareRollback:    f.declareRollback,
 		ClockSkew:          skewOption(f.clockSkew),
 		TracerProvider:     tp,
 		Build:              build,
 	})
 	if err != nil {
-		return nil, fmt.Errorf("start the hub: %w", err)
+		return nil, fmt.Errorf("start the hub: %w%s", err, f.treeAdvice(err))
 	}
 	if err := hub.Start(); err != nil {
 		return nil, fmt.Errorf("start the hub: %w", err)
 	}
 	return hub, nil
+}
+
+// treeAdvice says what to do when the hub would not serve its data file's
+// exchange log; empty for any other failure.
+func (f *serveFlags) treeAdvice(err error) string {
+	db, last := shellQuote(dbPath(f.data)), shellQuote(lastCheckpointPath(f.data))
+	switch {
+	case errors.Is(err, server.ErrRollback):
+		return fmt.Sprintf(". Nothing was changed. If you have a newer copy of %s, put it back instead. To serve this one, giving up the exchange-log entries after it, start once with --declare-rollback 'REASON' (an incident reference and a few words): the hub logs the rollback for regulators, and witnesses refuse to cosign until their operators are told (docs/operations.md, Backups and restore)", db)
+	case errors.Is(err, server.ErrTreeDamaged):
+		return fmt.Sprintf(". Nothing was changed. Set %s aside and restore the latest backup (docs/operations.md, Backups and restore)", db)
+	case errors.Is(err, server.ErrLastCheckpoint):
+		return fmt.Sprintf(". Nothing was changed. Put back the file %s as the hub last wrote it (it holds the hub's latest checkpoint, which regulators and witnesses also hold); do not delete it", last)
+	}
+	return ""
 }
 
 // startHTTP serves the hub's API on ln, over TLS if tlsConfig is set, and

@@ -202,6 +202,13 @@ func (d *Decider) AtStart(members []*api.Member, jwks json.RawMessage, now time.
 	return out
 }
 
+// DeclareRollback decides the log entry of a rollback the operator
+// declared at start (see [protocol.Rollback]): the operator's entry, with
+// the reason and the checkpoint given up as its attributes.
+func (d *Decider) DeclareRollback(r *protocol.Rollback, now time.Time) *state.Note {
+	return &state.Note{Head: d.head(OperatorID, protocol.LogRollbackDeclared, now, nil, nil, r.Attrs()...)}
+}
+
 // Backup decides the log entry of a backup taken by op.
 func (d *Decider) Backup(op *api.Member, now time.Time) *state.Note {
 	return &state.Note{Head: d.head(op.ID, protocol.LogBackup, now, nil, nil)}

@@ -69,6 +69,10 @@ type Options struct {
 	Delivery server.Delivery
 	// Configure, if set, may change the configuration before the hub is made.
 	Configure func(*server.Config)
+	// LastCheckpoint keeps the hub's last checkpoint in Dir/last-checkpoint,
+	// as sparr serve does, so that the hub refuses a data file that does
+	// not extend it.
+	LastCheckpoint bool
 }
 
 // A Hub is a running test hub.
@@ -123,13 +127,21 @@ func (h *Hub) policy() decide.Policy {
 // open opens the store and makes the hub over it.
 func (h *Hub) open(t testing.TB) {
 	t.Helper()
+	if err := h.tryOpen(); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// tryOpen opens the store and makes the hub over it; on failure the store
+// is closed again and the hub left stopped.
+func (h *Hub) tryOpen() error {
 	keys, err := keyring.Load(filepath.Join(h.Dir, "keys"))
 	if err != nil {
-		t.Fatal(err)
+		return err
 	}
 	st, err := store.Open(filepath.Join(h.Dir, "hub.db"), store.Options{})
 	if err != nil {
-		t.Fatal(err)
+		return err
 	}
 	cfg := server.Config{
 		Issuer: h.URL, Store: st, Keys: keys, Policy: h.policy(), Limits: h.opts.Limits,
@@ -141,19 +153,20 @@ func (h *Hub) open(t testing.TB) {
 	if h.opts.Clock != nil {
 		cfg.Now = h.opts.Clock.Now
 	}
+	if h.opts.LastCheckpoint {
+		cfg.LastCheckpoint = filepath.Join(h.Dir, "last-checkpoint")
+	}
 	if h.opts.Configure != nil {
 		h.opts.Configure(&cfg)
 	}
 	hub, err := server.New(cfg)
 	if err != nil {
 		st.Close()
-		t.Fatal(err)
+		return err
 	}
 	h.Hub, h.Store, h.Keys = hub, st, keys
 	h.srv.Config.Handler = hub
-	if err := hub.Start(); err != nil {
-		t.Fatal(err)
-	}
+	return hub.Start()
 }
 
 func (h *Hub) shut() {
@@ -181,12 +194,25 @@ func (h *Hub) Restart(t testing.TB) {
 // again on it.
 func (h *Hub) Offline(t testing.TB, fn func(path string)) {
 	t.Helper()
-	h.Hub.Close()
-	if err := h.Store.Close(); err != nil {
+	if err := h.TryOffline(t, fn); err != nil {
 		t.Fatal(err)
 	}
+}
+
+// TryOffline is Offline, returning the error of starting the hub again
+// (server.New's, say) instead of failing the test. On an error the hub
+// stays stopped, and the next Offline or TryOffline starts it.
+func (h *Hub) TryOffline(t testing.TB, fn func(path string)) error {
+	t.Helper()
+	if h.Hub != nil {
+		h.Hub.Close()
+		if err := h.Store.Close(); err != nil {
+			t.Fatal(err)
+		}
+		h.Hub = nil
+	}
 	fn(filepath.Join(h.Dir, "hub.db"))
-	h.open(t)
+	return h.tryOpen()
 }
 
 // Now returns the hub's time.
