@@ -230,7 +230,8 @@ func (h *Hub) logEntries(c *gin.Context) {
 // of a partial tile.
 func (h *Hub) logTile(c *gin.Context) {
 	level := c.Param("level")
-	if _, err := strconv.ParseUint(level, 10, 6); err != nil {
+	// A decimal 0 to 63 with no leading zero (c2sp.org/tlog-tiles).
+	if n, err := strconv.ParseUint(level, 10, 6); err != nil || strconv.FormatUint(n, 10) != level {
 		h.fail(c, problemf(protocol.ProblemMalformedRequest, "tile level %s: want 0 to 63, as in /v1/log/tile/0/x001/234 (c2sp.org/tlog-tiles)", decide.Quote(level)))
 		return
 	}
@@ -246,8 +247,11 @@ func (h *Hub) logEntryBundle(c *gin.Context) { h.serveTile(c, "data") }
 // bundle. A full tile never changes; a partial one is a prefix of it.
 func (h *Hub) serveTile(c *gin.Context, level string) {
 	index := strings.TrimPrefix(c.Param("index"), "/")
-	t, err := tlog.ParseTilePath(fmt.Sprintf("tile/%d/%s/%s", store.TileHeight, level, index))
-	if err != nil {
+	path := fmt.Sprintf("tile/%d/%s/%s", store.TileHeight, level, index)
+	t, err := tlog.ParseTilePath(path)
+	// tlog.ParseTilePath forgives a missing x or digit; the path must be
+	// the one canonical form of its tile (c2sp.org/tlog-tiles).
+	if err != nil || t.Path() != path {
 		h.fail(c, problemf(protocol.ProblemMalformedRequest, "tile index %s: want the index in groups of three digits, as in x001/234, with .p/<width> for a partial tile (c2sp.org/tlog-tiles)", decide.Quote(index)))
 		return
 	}
@@ -260,10 +264,16 @@ func (h *Hub) serveTile(c *gin.Context, level string) {
 		h.internal(c, "read tile", err)
 		return
 	}
+	// Hash tiles are public, entry bundles the regulator's: only the
+	// former may sit in a shared cache.
+	scope := "public"
+	if t.L < 0 {
+		scope = "private"
+	}
 	if t.W == 1<<store.TileHeight {
-		c.Header("Cache-Control", "private, max-age=31536000, immutable")
+		c.Header("Cache-Control", scope+", max-age=31536000, immutable")
 	} else {
-		c.Header("Cache-Control", "private, max-age=60")
+		c.Header("Cache-Control", scope+", max-age=60")
 	}
 	c.Data(http.StatusOK, "application/octet-stream", data)
 }

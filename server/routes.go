@@ -90,11 +90,11 @@ func Routes() []Route {
 		{Method: http.MethodPost, Path: "/v1/members/self/endpoint/secret", Roles: recordsOf, Class: string(classWrites), handle: (*Hub).rotateSecret},
 		{Method: http.MethodPost, Path: "/v1/members/self/endpoint/resume", Roles: recordsOf, Class: string(classWrites), handle: (*Hub).resumeEndpoint},
 
-		{Method: http.MethodGet, Path: "/v1/log/checkpoint", Roles: logReader, Class: string(classReads), handle: (*Hub).logCheckpoint},
+		{Method: http.MethodGet, Path: "/v1/log/checkpoint", Roles: anyone, handle: (*Hub).logCheckpoint},
 		{Method: http.MethodGet, Path: "/v1/log/proof/inclusion", Roles: logReader, Class: string(classReads), handle: (*Hub).inclusionProof},
 		{Method: http.MethodGet, Path: "/v1/log/proof/consistency", Roles: logReader, Class: string(classReads), handle: (*Hub).consistencyProof},
 		{Method: http.MethodGet, Path: "/v1/log/entries", Roles: regulator, Class: string(classReads), handle: (*Hub).logEntries},
-		{Method: http.MethodGet, Path: "/v1/log/tile/:level/*index", Roles: logReader, Class: string(classReads), handle: (*Hub).logTile},
+		{Method: http.MethodGet, Path: "/v1/log/tile/:level/*index", Roles: anyone, handle: (*Hub).logTile},
 		{Method: http.MethodGet, Path: "/v1/log/tile/entries/*index", Roles: regulator, Class: string(classReads), handle: (*Hub).logEntryBundle},
 		{Method: http.MethodGet, Path: "/v1/audit/entries", Roles: regulator, Class: string(classReads), handle: (*Hub).auditEntries},
 		{Method: http.MethodGet, Path: "/v1/audit/stats", Roles: regulator, Class: string(classReads), handle: (*Hub).auditStats},
