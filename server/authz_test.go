@@ -100,6 +100,7 @@ var authzTable = map[string]access{
 	"GET /v1/log/checkpoint":          anyone,
 	"GET /v1/log/proof/inclusion":     holders(flagR, suspicionR, checkR, regulatorR, operatorR).asking("index=0&size=1"),
 	"GET /v1/log/proof/consistency":   holders(flagR, suspicionR, checkR, regulatorR, operatorR).asking("old=1&new=1"),
+	"GET /v1/log/witnesses":           anyone,
 	"GET /v1/log/entries":             holders(regulatorR).asking("start=0&end=1"),
 	"GET /v1/log/tile/:level/*index":  anyone.at("/v1/log/tile/0/000.p/1"),
 	"GET /v1/log/tile/entries/*index": holders(regulatorR).at("/v1/log/tile/entries/000.p/1"),

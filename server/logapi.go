@@ -60,6 +60,7 @@ func (h *Hub) PublishCheckpoint() ([]byte, error) {
 	if size >= h.checkpoint.Entries {
 		h.checkpoint = publishedCheckpoint{Entries: size, SignedAt: signedAt}
 	}
+	h.notifyWitnesses()
 	return note, nil
 }
 
@@ -135,6 +136,13 @@ func (h *Hub) logCheckpoint(c *gin.Context) {
 		h.internal(c, "read checkpoint", err)
 		return
 	}
+	// The witnesses' cosignatures of it, as more signature lines.
+	cosigs, err := h.store.Cosignatures(size)
+	if err != nil {
+		h.internal(c, "read cosignatures", err)
+		return
+	}
+	note = append(note, cosigs...)
 	c.Header("Cache-Control", "no-cache")
 	c.Header("X-Sparr-Tree-Size", strconv.FormatUint(size, 10))
 	c.Data(http.StatusOK, "text/plain; charset=utf-8", note)
@@ -230,8 +238,7 @@ func (h *Hub) logEntries(c *gin.Context) {
 // of a partial tile.
 func (h *Hub) logTile(c *gin.Context) {
 	level := c.Param("level")
-	// A decimal 0 to 63 with no leading zero (c2sp.org/tlog-tiles).
-	if n, err := strconv.ParseUint(level, 10, 6); err != nil || strconv.FormatUint(n, 10) != level {
+	if _, err := strconv.ParseUint(level, 10, 6); err != nil {
 		h.fail(c, problemf(protocol.ProblemMalformedRequest, "tile level %s: want 0 to 63, as in /v1/log/tile/0/x001/234 (c2sp.org/tlog-tiles)", decide.Quote(level)))
 		return
 	}
@@ -247,11 +254,10 @@ func (h *Hub) logEntryBundle(c *gin.Context) { h.serveTile(c, "data") }
 // bundle. A full tile never changes; a partial one is a prefix of it.
 func (h *Hub) serveTile(c *gin.Context, level string) {
 	index := strings.TrimPrefix(c.Param("index"), "/")
-	path := fmt.Sprintf("tile/%d/%s/%s", store.TileHeight, level, index)
-	t, err := tlog.ParseTilePath(path)
-	// tlog.ParseTilePath forgives a missing x or digit; the path must be
-	// the one canonical form of its tile (c2sp.org/tlog-tiles).
-	if err != nil || t.Path() != path {
+	// tlog.ParseTilePath takes a tile's one canonical path only, as
+	// c2sp.org/tlog-tiles writes it (no leading zero in a level or width).
+	t, err := tlog.ParseTilePath(fmt.Sprintf("tile/%d/%s/%s", store.TileHeight, level, index))
+	if err != nil {
 		h.fail(c, problemf(protocol.ProblemMalformedRequest, "tile index %s: want the index in groups of three digits, as in x001/234, with .p/<width> for a partial tile (c2sp.org/tlog-tiles)", decide.Quote(index)))
 		return
 	}

@@ -93,6 +93,7 @@ func Routes() []Route {
 		{Method: http.MethodGet, Path: "/v1/log/checkpoint", Roles: anyone, handle: (*Hub).logCheckpoint},
 		{Method: http.MethodGet, Path: "/v1/log/proof/inclusion", Roles: logReader, Class: string(classReads), handle: (*Hub).inclusionProof},
 		{Method: http.MethodGet, Path: "/v1/log/proof/consistency", Roles: logReader, Class: string(classReads), handle: (*Hub).consistencyProof},
+		{Method: http.MethodGet, Path: "/v1/log/witnesses", Roles: anyone, handle: (*Hub).witnessesStatus},
 		{Method: http.MethodGet, Path: "/v1/log/entries", Roles: regulator, Class: string(classReads), handle: (*Hub).logEntries},
 		{Method: http.MethodGet, Path: "/v1/log/tile/:level/*index", Roles: anyone, handle: (*Hub).logTile},
 		{Method: http.MethodGet, Path: "/v1/log/tile/entries/*index", Roles: regulator, Class: string(classReads), handle: (*Hub).logEntryBundle},

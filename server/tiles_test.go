@@ -28,7 +28,7 @@ func TestStockTileClientFollowsTheLog(t *testing.T) {
 	toks := bank.Tokenize(t, protocol.TypeEmail, "follow@example.se")
 
 	ctx := context.Background()
-	fetcher, err := torchwood.NewTileFetcher(hub.URL + hub.Configuration().Log.Monitoring)
+	fetcher, err := torchwood.NewTileFetcher(hub.Configuration().Log.Monitoring)
 	if err != nil {
 		t.Fatal(err)
 	}
