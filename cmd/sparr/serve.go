@@ -77,6 +77,7 @@ type serveFlags struct {
 	deliveryTimeout          time.Duration
 	deliveryConcurrency      int
 	retrySchedule            scheduleValue
+	witnesses                witnessesValue
 	retryJitter              float64
 	maxThawAhead             time.Duration
 	clockSkew                time.Duration
@@ -134,6 +135,7 @@ func runServe(ctx context.Context, e *env, name string, args []string) error {
 	fs.Var(&f.retrySchedule, "retry-schedule", "comma-separated `WAITS` before each retry of a failed delivery; when they run out the endpoint is paused")
 	fs.Float64Var(&f.retryJitter, "retry-jitter", webhook.DefaultJitter, "spread each retry wait by up to ± this `FRACTION` of it, 0 to 1; 0 turns jitter off")
 	fs.DurationVar(&f.checkpointInterval, "checkpoint-interval", server.DefaultCheckpointInterval, "how often to sign a checkpoint of the exchange log when it has grown, a `DURATION`")
+	fs.Var(&f.witnesses, "witness", "a witness to cosign each new checkpoint (c2sp.org/tlog-witness), \"`URL KEY`\": its URL prefix and its note verifier key; repeat it, or separate several by commas")
 	fs.TextVar(&f.logLevel, "log-level", slog.LevelInfo, "log `LEVEL`: debug, info, warn or error")
 	fs.note("log-level", "info")
 	fs.note("max-thaw", "72h")
@@ -537,6 +539,7 @@ func (f *serveFlags) startHub(issuer string, st *store.Store, keys *keyring.Keys
 		Targets:            targets,
 		Delivery:           server.Delivery{Timeout: f.deliveryTimeout, Concurrency: f.deliveryConcurrency, Schedule: f.retrySchedule, Jitter: &f.retryJitter},
 		CheckpointInterval: f.checkpointInterval,
+		Witnesses:          f.witnesses,
 		ClockSkew:          skewOption(f.clockSkew),
 		TracerProvider:     tp,
 		Build:              build,
