@@ -135,7 +135,7 @@ func runServe(ctx context.Context, e *env, name string, args []string) error {
 	fs.Var(&f.retrySchedule, "retry-schedule", "comma-separated `WAITS` before each retry of a failed delivery; when they run out the endpoint is paused")
 	fs.Float64Var(&f.retryJitter, "retry-jitter", webhook.DefaultJitter, "spread each retry wait by up to ± this `FRACTION` of it, 0 to 1; 0 turns jitter off")
 	fs.DurationVar(&f.checkpointInterval, "checkpoint-interval", server.DefaultCheckpointInterval, "how often to sign a checkpoint of the exchange log when it has grown, a `DURATION`")
-	fs.Var(&f.witnesses, "witness", "a witness to cosign each new checkpoint (c2sp.org/tlog-witness), \"`URL KEY`\": its URL prefix and its note verifier key; repeat it, or separate several by commas")
+	fs.Var(&f.witnesses, "witness", "a `WITNESS` to cosign each new checkpoint (c2sp.org/tlog-witness): its URL prefix and its note verifier key, separated by a space (quote them); repeat it, or separate several by commas")
 	fs.TextVar(&f.logLevel, "log-level", slog.LevelInfo, "log `LEVEL`: debug, info, warn or error")
 	fs.note("log-level", "info")
 	fs.note("max-thaw", "72h")
