@@ -78,3 +78,31 @@ func TestLogVerifyQuorum(t *testing.T) {
 		}
 	}
 }
+
+// FuzzWitnessFlags: serve's and log verify's --witness take only what
+// they can use, and what they take they give back.
+func FuzzWitnessFlags(f *testing.F) {
+	w := hubtest.StartWitness(f, "fuzz.example")
+	f.Add("https://witness.example " + w.Key)
+	f.Add("https://a.example " + w.Key + ",http://b.example " + w.Key)
+	f.Add(w.Key)
+	f.Add("")
+	f.Fuzz(func(t *testing.T, s string) {
+		var ws witnessesValue
+		if err := ws.Set(s); err == nil {
+			for _, w := range ws {
+				if !strings.HasPrefix(w.URL, "http") || strings.ContainsAny(w.URL+w.Key, " ,") {
+					t.Fatalf("took %+v from %q", w, s)
+				}
+			}
+			var again witnessesValue
+			if err := again.Set(ws.String()); err != nil || len(again) != len(ws) {
+				t.Fatalf("%q: its String %q does not parse back: %v", s, ws.String(), err)
+			}
+		}
+		var keys witnessKeysValue
+		if err := keys.Set(s); err == nil && len(keys) == 0 {
+			t.Fatalf("took no key from %q without an error", s)
+		}
+	})
+}
