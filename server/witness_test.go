@@ -97,8 +97,13 @@ func TestWitnessesCosignCheckpoints(t *testing.T) {
 		waitFor(t, fmt.Sprintf("round %d: both witnesses at %d", round, size), func() bool {
 			return w1.Size() == int64(size) && w2.Size() == int64(size)
 		})
-		waitFor(t, "both cosignatures served", func() bool {
+		waitFor(t, "both cosignatures served and in the status", func() bool {
 			_, signed := cosignedBy(t, hub, w1, w2)
+			for _, w := range witnessStatus(t, hub).Witnesses {
+				if w.CosignedSize == nil || *w.CosignedSize != size {
+					return false
+				}
+			}
 			return len(signed) == 2
 		})
 		c, signed := cosignedBy(t, hub, w1, w2)
