@@ -185,6 +185,7 @@ func TestLitewitnessCosignsAndRefusesAFork(t *testing.T) {
 		for range 4 {
 			check(t, bank, "payment", toks...)
 		}
+		published := time.Now()
 		if _, err := hub.PublishCheckpoint(); err != nil {
 			t.Fatal(err)
 		}
@@ -193,6 +194,7 @@ func TestLitewitnessCosignsAndRefusesAFork(t *testing.T) {
 			c, signed := cosigned(hub.URL)
 			return c.Size == size && len(signed) == 1
 		})
+		t.Logf("round %d: checkpoint %d cosigned by litewitness and served %s after it was published", round, size, time.Since(published).Round(time.Millisecond))
 		if round == 0 {
 			// The backup the fork is made from: this checkpoint, cosigned.
 			if _, err := hub.Store.Backup(&backup); err != nil {
