@@ -25,18 +25,19 @@ import (
 // route serves is the route "unmatched", see [routeLabel]; a member id is
 // a registered member's, never one taken from a request).
 type metrics struct {
-	requests        *prometheus.CounterVec
-	latency         *prometheus.HistogramVec
-	rateLimited     *prometheus.CounterVec
-	apply           prometheus.Histogram
-	commit          prometheus.Histogram
-	batch           prometheus.Histogram
-	tokens          *prometheus.CounterVec
-	quotaRefused    *prometheus.CounterVec
-	deliveries      *prometheus.CounterVec
-	deliveryLat     *prometheus.HistogramVec
-	hubErrors       *prometheus.CounterVec
-	witnessAttempts *prometheus.CounterVec
+	requests     *prometheus.CounterVec
+	latency      *prometheus.HistogramVec
+	rateLimited  *prometheus.CounterVec
+	apply        prometheus.Histogram
+	commit       prometheus.Histogram
+	batch        prometheus.Histogram
+	tokens       *prometheus.CounterVec
+	quotaRefused *prometheus.CounterVec
+	deliveries   *prometheus.CounterVec
+	deliveryLat  *prometheus.HistogramVec
+	hubErrors    *prometheus.CounterVec
+	// witnesses counts add-checkpoint requests by witness and outcome.
+	witnesses *prometheus.CounterVec
 
 	watched sync.Map // member id → true, once its delivery series exist
 }
@@ -78,7 +79,7 @@ func newMetrics(reg *prometheus.Registry, build Build) (*metrics, error) {
 			Name: "sparr_delivery_duration_seconds", Help: "Time from sending a delivery to the receiver's answer, or to giving up on one, by member.",
 			Buckets: []float64{.001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10},
 		}, []string{"member"}),
-		witnessAttempts: prometheus.NewCounterVec(prometheus.CounterOpts{
+		witnesses: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "sparr_witness_requests_total", Help: "add-checkpoint requests to witnesses, by witness and outcome (cosigned; conflict: the witness named the tree size it holds, and the hub asks again from there; refused: the witness answered 4xx or an invalid cosignature; failed: unreachable, timed out or 5xx).",
 		}, []string{"witness", "outcome"}),
 		hubErrors: prometheus.NewCounterVec(prometheus.CounterOpts{
@@ -97,7 +98,7 @@ func newMetrics(reg *prometheus.Registry, build Build) (*metrics, error) {
 	for _, class := range []rateClass{classTokens, classWrites, classChecks, classReads} {
 		m.rateLimited.WithLabelValues(string(class))
 	}
-	for _, c := range []prometheus.Collector{info, m.requests, m.latency, m.rateLimited, m.apply, m.commit, m.batch, m.tokens, m.quotaRefused, m.deliveries, m.deliveryLat, m.hubErrors, m.witnessAttempts,
+	for _, c := range []prometheus.Collector{info, m.requests, m.latency, m.rateLimited, m.apply, m.commit, m.batch, m.tokens, m.quotaRefused, m.deliveries, m.deliveryLat, m.hubErrors, m.witnesses,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{})} {
 		if err := reg.Register(c); err != nil {
 			return nil, err

@@ -245,7 +245,7 @@ func New(cfg Config) (*Hub, error) {
 	cfg.Store.OnCommit(h.metrics.observeCommit)
 	for _, l := range h.witnesses {
 		for _, outcome := range witnessOutcomes {
-			h.metrics.witnessAttempts.WithLabelValues(l.cfg.Name, outcome)
+			h.metrics.witnesses.WithLabelValues(l.cfg.Name, outcome)
 		}
 	}
 	for _, c := range []prometheus.Collector{&queueCollector{store: cfg.Store}, &logCollector{hub: h}, &witnessCollector{hub: h}} {

@@ -170,7 +170,7 @@ func (h *Hub) witnessOnce(l *witnessLink) error {
 	for range 3 {
 		if old > size {
 			err := fmt.Errorf("%w: the witness holds a tree of %d entries, more than the latest checkpoint's %d: it has seen a checkpoint this hub no longer has (restored from an older backup?)", errWitnessRefused, old, size)
-			h.metrics.witnessAttempts.WithLabelValues(l.cfg.Name, "refused").Inc()
+			h.metrics.witnesses.WithLabelValues(l.cfg.Name, "refused").Inc()
 			return err
 		}
 		cosig, known, err := h.addCheckpoint(l, msg, old, size)
@@ -180,10 +180,10 @@ func (h *Hub) witnessOnce(l *witnessLink) error {
 			if errors.Is(err, errWitnessRefused) {
 				outcome = "refused"
 			}
-			h.metrics.witnessAttempts.WithLabelValues(l.cfg.Name, outcome).Inc()
+			h.metrics.witnesses.WithLabelValues(l.cfg.Name, outcome).Inc()
 			return err
 		case cosig == "":
-			h.metrics.witnessAttempts.WithLabelValues(l.cfg.Name, "conflict").Inc()
+			h.metrics.witnesses.WithLabelValues(l.cfg.Name, "conflict").Inc()
 			old = known
 			l.mu.Lock()
 			l.known = known
@@ -195,7 +195,7 @@ func (h *Hub) witnessOnce(l *witnessLink) error {
 			return fmt.Errorf("keep the cosignature: %w", err)
 		}
 		_ = res // a conflict means one of this witness is kept already
-		h.metrics.witnessAttempts.WithLabelValues(l.cfg.Name, "cosigned").Inc()
+		h.metrics.witnesses.WithLabelValues(l.cfg.Name, "cosigned").Inc()
 		now := h.now()
 		l.mu.Lock()
 		l.known, l.cosigned, l.at = size, &size, &now

@@ -56,34 +56,35 @@ var (
 
 // The buckets. Keys and values are described beside each.
 var (
-	bMeta         = []byte("meta")         // "schema" → uint32; "log_time" → last entry time
-	bMembers      = []byte("members")      // member id → api.Member JSON
-	bRecords      = []byte("records")      // jti → Record JSON
-	bEvents       = []byte("events")       // event seq (8 bytes) → jti
-	bFlags        = []byte("flags")        // flag id → Flag JSON
-	bFlagByToken  = []byte("flag_token")   // token → id of its active flag
-	bFlagExpiry   = []byte("flag_expiry")  // expiry (8 bytes) ‖ flag id → nil, active flags
-	bFlagRemind   = []byte("flag_remind")  // remind-at (8 bytes) ‖ flag id → nil, active flags not yet reminded
-	bSuspicions   = []byte("suspicions")   // id → Suspicion JSON
-	bSuspByToken  = []byte("susp_token")   // token ‖ 0 ‖ id → nil, active suspicions
-	bSuspExpiry   = []byte("susp_expiry")  // expiry (8 bytes) ‖ id → nil, active suspicions
-	bConsents     = []byte("consents")     // consent id → consent.Record JSON
-	bSubmissions  = []byte("submissions")  // member ‖ 0 ‖ jti → Submission JSON
-	bChecks       = []byte("checks")       // check id → Check JSON
-	bLog          = []byte("log")          // index (8 bytes) → entry line
-	bLogDetails   = []byte("log_details")  // index (8 bytes) → Details JSON (salt and details; erasable)
-	bLogSubject   = []byte("log_subject")  // token ‖ 0 ‖ index (8 bytes) → action, entries whose details name the token
-	bEndpoints    = []byte("endpoints")    // member id → webhook.Endpoint JSON
-	bRoutes       = []byte("routes")       // member id → route JSON: who gets which events, and the last one queued
-	bOutbox       = []byte("outbox")       // member ‖ 0 ‖ event seq (8 bytes) → webhook.Delivery JSON
-	bDead         = []byte("dead")         // member ‖ 0 ‖ event seq (8 bytes) → webhook.DeadLetter JSON
-	bLogHashes    = []byte("log_hashes")   // tlog stored-hash index (8 bytes) → 32-byte hash (RFC 6962 tree)
-	bCheckpoints  = []byte("checkpoints")  // tree size (8 bytes) → signed checkpoint note
-	bCosignatures = []byte("cosignatures") // tree size (8 bytes) ‖ witness key name+hash → its signature line
+	bMeta        = []byte("meta")        // "schema" → uint32; "log_time" → last entry time
+	bMembers     = []byte("members")     // member id → api.Member JSON
+	bRecords     = []byte("records")     // jti → Record JSON
+	bEvents      = []byte("events")      // event seq (8 bytes) → jti
+	bFlags       = []byte("flags")       // flag id → Flag JSON
+	bFlagByToken = []byte("flag_token")  // token → id of its active flag
+	bFlagExpiry  = []byte("flag_expiry") // expiry (8 bytes) ‖ flag id → nil, active flags
+	bFlagRemind  = []byte("flag_remind") // remind-at (8 bytes) ‖ flag id → nil, active flags not yet reminded
+	bSuspicions  = []byte("suspicions")  // id → Suspicion JSON
+	bSuspByToken = []byte("susp_token")  // token ‖ 0 ‖ id → nil, active suspicions
+	bSuspExpiry  = []byte("susp_expiry") // expiry (8 bytes) ‖ id → nil, active suspicions
+	bConsents    = []byte("consents")    // consent id → consent.Record JSON
+	bSubmissions = []byte("submissions") // member ‖ 0 ‖ jti → Submission JSON
+	bChecks      = []byte("checks")      // check id → Check JSON
+	bLog         = []byte("log")         // index (8 bytes) → entry line
+	bLogDetails  = []byte("log_details") // index (8 bytes) → Details JSON (salt and details; erasable)
+	bLogSubject  = []byte("log_subject") // token ‖ 0 ‖ index (8 bytes) → action, entries whose details name the token
+	bEndpoints   = []byte("endpoints")   // member id → webhook.Endpoint JSON
+	bRoutes      = []byte("routes")      // member id → route JSON: who gets which events, and the last one queued
+	bOutbox      = []byte("outbox")      // member ‖ 0 ‖ event seq (8 bytes) → webhook.Delivery JSON
+	bDead        = []byte("dead")        // member ‖ 0 ‖ event seq (8 bytes) → webhook.DeadLetter JSON
+	bLogHashes   = []byte("log_hashes")  // tlog stored-hash index (8 bytes) → 32-byte hash (RFC 6962 tree)
+	bCheckpoints = []byte("checkpoints") // tree size (8 bytes) → signed checkpoint note
 
 	bErasures        = []byte("erasures")         // log index (8 bytes) → pendingErasure JSON: details erased, tombstone not yet published
 	bSubmissionTimes = []byte("submission_times") // accepted at (8 bytes) ‖ member ‖ 0 ‖ jti → nil, to forget old submissions
 	bUsage           = []byte("usage")            // member ‖ 0 ‖ day (YYYY-MM-DD) → usage JSON: tokens evaluated, bytes stored
+
+	bCosignatures = []byte("cosignatures") // tree size (8 bytes) ‖ witness key name+hash → its signature line (tlog-cosignature)
 
 	// appendMostly are the buckets whose keys arrive in increasing order
 	// (log indexes, sequence numbers, UUIDv7 ids): their pages are split
