@@ -123,6 +123,20 @@
 // entry, and the recomputed root, each failure a typed error with the
 // evidence.
 //
+// Witnesses (C2SP tlog-witness) cosign checkpoints: the hub appends their
+// C2SP tlog-cosignature lines to the checkpoint it serves, after its own:
+//
+//	hubtest.example/log
+//	42
+//	Xm3C…=
+//
+//	— hubtest.example/log tGmT…
+//	— w1.example 1+wyZwAAAABnP2lV…
+//
+// [NewWitnessVerifier] reads a witness's key, and [VerifyCosigned] checks
+// a checkpoint against the log key and a quorum of witness keys, a
+// shortfall being a [*QuorumError] that names who signed.
+//
 // # Problems
 //
 // Every error answer is an RFC 9457 problem document

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"strconv"
 	"time"
 
@@ -83,6 +84,10 @@ type LogReport struct {
 	// its log. Every entry was checked then (Full), since the kept state
 	// no longer helps.
 	Declared *Rollback
+	// Cosignatures are the valid cosignatures on New by the witnesses
+	// given ([LogAuditor.Witnesses]), MissingWitnesses those without one.
+	Cosignatures     []Cosignature
+	MissingWitnesses []string
 }
 
 // An InconsistencyError is the evidence that the log was forked or
@@ -146,6 +151,12 @@ type LogAuditor struct {
 	// kept checkpoint: an entry changed after it was first checked is
 	// found only by reading it again.
 	Full bool
+	// Witnesses, if any, are the keys of witnesses the verifier trusts,
+	// and Quorum how many of them must have cosigned the latest
+	// checkpoint for it to be accepted (see [VerifyCosigned]); short of
+	// it, Verify returns a [*QuorumError] before it reads any entry.
+	Witnesses []note.Verifier
+	Quorum    int
 }
 
 // Verify checks the hub's latest checkpoint against state (nil on the first
@@ -175,6 +186,18 @@ func (a *LogAuditor) Verify(ctx context.Context, state *LogState) (*LogState, *L
 		return nil, nil, err
 	}
 	report := &LogReport{New: latest, Full: a.Full, Added: latest.Size, Actions: map[LogAction]uint64{}}
+	if len(a.Witnesses) > 0 || a.Quorum > 0 {
+		_, cosigs, err := VerifyCosigned(msg, a.Key, a.Witnesses, a.Quorum)
+		if err != nil {
+			return nil, nil, err
+		}
+		report.Cosignatures = cosigs
+		for _, w := range a.Witnesses {
+			if !slices.ContainsFunc(cosigs, func(c Cosignature) bool { return c.Witness == w.Name() }) {
+				report.MissingWitnesses = append(report.MissingWitnesses, w.Name())
+			}
+		}
+	}
 	front := &Frontier{}
 	var lastTime time.Time
 	// broken is the evidence against the kept checkpoint, unless a

@@ -64,6 +64,7 @@ func (h *Hub) PublishCheckpoint() ([]byte, error) {
 	if size >= h.checkpoint.Entries {
 		h.checkpoint = publishedCheckpoint{Entries: size, SignedAt: signedAt}
 	}
+	h.notifyWitnesses()
 	return note, nil
 }
 
@@ -139,6 +140,13 @@ func (h *Hub) logCheckpoint(c *gin.Context) {
 		h.internal(c, "read checkpoint", err)
 		return
 	}
+	// The witnesses' cosignatures of it, as more signature lines.
+	cosigs, err := h.store.Cosignatures(size)
+	if err != nil {
+		h.internal(c, "read cosignatures", err)
+		return
+	}
+	note = append(note, cosigs...)
 	c.Header("Cache-Control", "no-cache")
 	c.Header("X-Sparr-Tree-Size", strconv.FormatUint(size, 10))
 	c.Data(http.StatusOK, "text/plain; charset=utf-8", note)
@@ -250,6 +258,8 @@ func (h *Hub) logEntryBundle(c *gin.Context) { h.serveTile(c, "data") }
 // bundle. A full tile never changes; a partial one is a prefix of it.
 func (h *Hub) serveTile(c *gin.Context, level string) {
 	index := strings.TrimPrefix(c.Param("index"), "/")
+	// tlog.ParseTilePath takes a tile's one canonical path only, as
+	// c2sp.org/tlog-tiles writes it (no leading zero in a level or width).
 	t, err := tlog.ParseTilePath(fmt.Sprintf("tile/%d/%s/%s", store.TileHeight, level, index))
 	if err != nil {
 		h.fail(c, problemf(protocol.ProblemMalformedRequest, "tile index %s: want the index in groups of three digits, as in x001/234, with .p/<width> for a partial tile (c2sp.org/tlog-tiles)", decide.Quote(index)))
@@ -264,10 +274,16 @@ func (h *Hub) serveTile(c *gin.Context, level string) {
 		h.internal(c, "read tile", err)
 		return
 	}
+	// Hash tiles are public, entry bundles the regulator's: only the
+	// former may sit in a shared cache.
+	scope := "public"
+	if t.L < 0 {
+		scope = "private"
+	}
 	if t.W == 1<<store.TileHeight {
-		c.Header("Cache-Control", "private, max-age=31536000, immutable")
+		c.Header("Cache-Control", scope+", max-age=31536000, immutable")
 	} else {
-		c.Header("Cache-Control", "private, max-age=60")
+		c.Header("Cache-Control", scope+", max-age=60")
 	}
 	c.Data(http.StatusOK, "application/octet-stream", data)
 }

@@ -36,6 +36,8 @@ type metrics struct {
 	deliveries   *prometheus.CounterVec
 	deliveryLat  *prometheus.HistogramVec
 	hubErrors    *prometheus.CounterVec
+	// witnesses counts add-checkpoint requests by witness and outcome.
+	witnesses *prometheus.CounterVec
 
 	watched sync.Map // member id → true, once its delivery series exist
 }
@@ -77,6 +79,9 @@ func newMetrics(reg *prometheus.Registry, build Build) (*metrics, error) {
 			Name: "sparr_delivery_duration_seconds", Help: "Time from sending a delivery to the receiver's answer, or to giving up on one, by member.",
 			Buckets: []float64{.001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10},
 		}, []string{"member"}),
+		witnesses: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "sparr_witness_requests_total", Help: "add-checkpoint requests to witnesses, by witness and outcome (cosigned; conflict: the witness named the tree size it holds, and the hub asks again from there; refused: the witness answered 4xx or an invalid cosignature; failed: unreachable, timed out or 5xx).",
+		}, []string{"witness", "outcome"}),
 		hubErrors: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "sparr_delivery_hub_errors_total", Help: "The hub's own delivery failures, not the receiver's, by member and stage (sign: a delivery it could not sign, not attempted and still queued; store: its outbox it could not read or record in). The member's deliveries wait and are tried again.",
 		}, []string{"member", "stage"}),
@@ -93,7 +98,7 @@ func newMetrics(reg *prometheus.Registry, build Build) (*metrics, error) {
 	for _, class := range []rateClass{classTokens, classWrites, classChecks, classReads} {
 		m.rateLimited.WithLabelValues(string(class))
 	}
-	for _, c := range []prometheus.Collector{info, m.requests, m.latency, m.rateLimited, m.apply, m.commit, m.batch, m.tokens, m.quotaRefused, m.deliveries, m.deliveryLat, m.hubErrors,
+	for _, c := range []prometheus.Collector{info, m.requests, m.latency, m.rateLimited, m.apply, m.commit, m.batch, m.tokens, m.quotaRefused, m.deliveries, m.deliveryLat, m.hubErrors, m.witnesses,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{})} {
 		if err := reg.Register(c); err != nil {
 			return nil, err

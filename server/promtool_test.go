@@ -9,9 +9,11 @@ import (
 	"os"
 	"os/exec"
 	"testing"
+	"time"
 
 	"github.com/sparr-dev/sparr/protocol"
 	"github.com/sparr-dev/sparr/protocol/api"
+	"github.com/sparr-dev/sparr/server"
 	"github.com/sparr-dev/sparr/server/decide"
 	"github.com/sparr-dev/sparr/server/hubtest"
 )
@@ -22,9 +24,13 @@ import (
 // Prometheus scrapes it.
 func liveMetrics(t *testing.T) []byte {
 	t.Helper()
+	witness := hubtest.StartWitness(t, "metrics.example")
 	hub := hubtest.Start(t, hubtest.Options{Delivery: fast, Policy: decide.Policy{
 		Quotas: api.Quotas{TokensPerSecond: 1e5, TokensPerDay: 4, StoredBytesPerDay: 1 << 40},
+	}, Configure: func(cfg *server.Config) {
+		cfg.Witnesses, cfg.WitnessRetry = []server.Witness{witness.Config()}, 5*time.Millisecond
 	}})
+	witness.AddLog(t, hub.Keys.LogVerifier)
 	origin := hub.AddMember(t, "bank-origin", api.RoleFlag)
 	checker := hub.AddMember(t, "bank-check", api.RoleCheck)
 	r := hub.NewReceiver(t, checker)
@@ -40,6 +46,10 @@ func liveMetrics(t *testing.T) []byte {
 	}
 	hub.Anonymous(t, http.MethodGet, "/no/such/route", "", nil)
 	waitMetric(t, hub, `sparr_deliveries_total{member="bank-check",outcome="delivered"}`, 2)
+	if _, err := hub.PublishCheckpoint(); err != nil {
+		t.Fatal(err)
+	}
+	waitMetric(t, hub, `sparr_witness_requests_total{outcome="cosigned",witness="metrics.example"}`, 1)
 
 	srv := httptest.NewServer(hub.MetricsHandler())
 	defer srv.Close()

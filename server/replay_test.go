@@ -31,11 +31,14 @@ func TestCommandsReplayToTheSameStore(t *testing.T) {
 	var mu sync.Mutex
 	var applied []state.Command
 	clock := hubtest.NewClock(time.Now().UTC().Truncate(time.Second))
+	witness := hubtest.StartWitness(t, "replay.example")
 	hub := hubtest.Start(t, hubtest.Options{
 		Clock:    clock,
 		Policy:   decide.Policy{SuspicionLegalBasis: "brottsdatalagen-2-kap", FeedRetention: time.Hour},
 		Delivery: server.Delivery{Schedule: []time.Duration{0}},
 		Configure: func(cfg *server.Config) {
+			cfg.Witnesses = []server.Witness{witness.Config()}
+			cfg.WitnessRetry, cfg.WitnessRetryMax = 5*time.Millisecond, 20*time.Millisecond
 			cfg.Store.OnApplied(func(cmds []state.Command) {
 				mu.Lock()
 				applied = append(applied, cmds...)
@@ -43,7 +46,13 @@ func TestCommandsReplayToTheSameStore(t *testing.T) {
 			})
 		},
 	})
+	witness.AddLog(t, hub.Configuration().Log.PublicKey)
 	everyKindOfChange(t, hub, clock)
+	// The witness's cosignature of the latest checkpoint is kept too.
+	waitFor(t, "the witness's cosignature", func() bool {
+		st := hub.WitnessesStatus()
+		return st.Witnesses[0].CosignedSize != nil && *st.Witnesses[0].CosignedSize == st.CheckpointSize
+	})
 	// Every action the log holds is one protocol.LogActions lists, which
 	// docs/regulator.md documents (TestLogActionsDocumented).
 	for _, e := range hub.LogEntries(t) {

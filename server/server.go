@@ -168,6 +168,18 @@ type Config struct {
 	// checkpoint covering it. New refuses it when nothing was rolled back
 	// ([ErrNothingToDeclare]).
 	DeclareRollback string
+	// Witnesses are the witnesses the hub asks to cosign each new
+	// checkpoint (c2sp.org/tlog-witness); their cosignatures are kept and
+	// served with the checkpoint. A witness that is down or refuses is
+	// tried again, with a growing wait, and never holds up a write.
+	Witnesses []Witness
+	// WitnessClient posts to witnesses; nil means a plain client (the
+	// operator chose the witnesses' URLs: no target policy applies).
+	WitnessClient *http.Client
+	// WitnessRetry is the first wait after a witness failed, doubling up
+	// to WitnessRetryMax; WitnessTimeout bounds one request. Defaults
+	// DefaultWitnessRetry, DefaultWitnessRetryMax, DefaultWitnessTimeout.
+	WitnessRetry, WitnessRetryMax, WitnessTimeout time.Duration
 	// ClockSkew is the clock difference tolerated between a member and
 	// the hub in bearer tokens and submissions, as the Skew of
 	// protocol.BearerOptions: 0 means protocol.DefaultSkew, protocol.NoSkew
@@ -194,6 +206,9 @@ type Hub struct {
 
 	dispatcher *webhook.Dispatcher
 	polls      *pollWaiters
+
+	witnesses     []*witnessLink
+	witnessClient *http.Client
 
 	checkpointMu sync.Mutex
 	checkpoint   publishedCheckpoint
@@ -246,11 +261,23 @@ func New(cfg Config) (*Hub, error) {
 	}
 	h.members = members.NewKeys(members.KeysConfig{Directory: cfg.Store, HTTPClient: jwksClient, Now: cfg.Now})
 	var err error
+	if h.witnesses, err = newWitnessLinks(cfg.Witnesses); err != nil {
+		return nil, err
+	}
+	h.witnessClient = cfg.WitnessClient
+	if h.witnessClient == nil {
+		h.witnessClient = &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+	}
 	if h.metrics, err = newMetrics(cfg.Registry, cfg.Build); err != nil {
 		return nil, err
 	}
 	cfg.Store.OnCommit(h.metrics.observeCommit)
-	for _, c := range []prometheus.Collector{&queueCollector{store: cfg.Store}, &logCollector{hub: h}} {
+	for _, l := range h.witnesses {
+		for _, outcome := range witnessOutcomes {
+			h.metrics.witnesses.WithLabelValues(l.cfg.Name, outcome)
+		}
+	}
+	for _, c := range []prometheus.Collector{&queueCollector{store: cfg.Store}, &logCollector{hub: h}, &witnessCollector{hub: h}} {
 		if err := cfg.Registry.Register(c); err != nil {
 			return nil, err
 		}
@@ -317,6 +344,15 @@ func (cfg *Config) withDefaults() error {
 	if cfg.CheckpointInterval == 0 {
 		cfg.CheckpointInterval = DefaultCheckpointInterval
 	}
+	if cfg.WitnessRetry <= 0 {
+		cfg.WitnessRetry = DefaultWitnessRetry
+	}
+	if cfg.WitnessRetryMax <= 0 {
+		cfg.WitnessRetryMax = DefaultWitnessRetryMax
+	}
+	if cfg.WitnessTimeout <= 0 {
+		cfg.WitnessTimeout = DefaultWitnessTimeout
+	}
 	if cfg.MaxStatsEntries <= 0 {
 		cfg.MaxStatsEntries = DefaultMaxStatsEntries
 	}
@@ -382,6 +418,14 @@ func (h *Hub) Start() error {
 		defer h.jobs.Done()
 		h.runCheckpoints()
 	}()
+	for _, l := range h.witnesses {
+		h.jobs.Add(1)
+		go func() {
+			defer h.jobs.Done()
+			h.runWitness(l)
+		}()
+	}
+	h.notifyWitnesses()
 	return nil
 }
 

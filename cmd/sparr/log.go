@@ -30,6 +30,8 @@ func logCommands() []*command {
 type logFlags struct {
 	hub, logKey, state, member, key, evidence string
 	full, asJSON                              bool
+	witnesses                                 witnessKeysValue
+	quorum                                    int
 }
 
 // The exit status of sparr log verify: 0 when the log verified, 1 when it
@@ -63,7 +65,7 @@ func runLogVerify(ctx context.Context, e *env, name string, args []string) error
 // logVerifyFlags reads log verify's flags, and checks that the required
 // ones are given.
 func logVerifyFlags(e *env, name string, args []string) (logFlags, error) {
-	fs := e.flags(name, "--hub URL --log-key KEY --state FILE --member ID --key FILE [--evidence FILE] [--full] [--json]",
+	fs := e.flags(name, "--hub URL --log-key KEY --state FILE --member ID --key FILE [--witness KEY … [--quorum N]] [--evidence FILE] [--full] [--json]",
 		"Verify fetches the hub's latest checkpoint, checks its signature against the pinned log key,\n"+
 			"proves it consistent with the checkpoint kept in the state file (on the first run it trusts\n"+
 			"the hub's on first use, and says so), downloads the new entries and recomputes the tree,\n"+
@@ -72,6 +74,11 @@ func logVerifyFlags(e *env, name string, args []string) (logFlags, error) {
 			"passes only if the hub declared the rollback in its log (rollback-declared, with the\n"+
 			"operator's reason): then the whole log is checked again, and the rollback is reported.\n"+
 			"A 429, 502, 503 or 504 answer is retried after its Retry-After, a few times.\n\n"+
+			"With --witness (the keys of witnesses you trust, obtained from them, not from the hub) it\n"+
+			"accepts the latest checkpoint only if at least --quorum of them cosigned it (all of them\n"+
+			"by default), before it reads any entry, and says which did. Short of the quorum it exits 1\n"+
+			"and keeps nothing: the witnesses may not have cosigned the newest checkpoint yet (GET\n"+
+			"/v1/log/witnesses shows how they stand), so run it again shortly.\n\n"+
 			"Exit status: 0 the log verified; 1 it did not: the evidence is printed (and written to\n"+
 			"--evidence) and the state file is left as it was; 2 a usage error; 3 the log could not be\n"+
 			"checked (the hub unreachable or refusing, the state file unusable): nothing was found\n"+
@@ -87,6 +94,8 @@ func logVerifyFlags(e *env, name string, args []string) (logFlags, error) {
 	fs.StringVar(&f.evidence, "evidence", "", "when the log does not verify, also write the evidence as JSON to `FILE`")
 	fs.BoolVar(&f.full, "full", false, "check every entry from the first, not only the new ones (finds entries changed after an earlier run checked them)")
 	fs.BoolVar(&f.asJSON, "json", false, "print the outcome as JSON instead of text")
+	fs.Var(&f.witnesses, "witness", "a witness's public `KEY` (<name>+<hash>+<key>), or a file holding it; repeat it for each witness you trust, or separate several by commas")
+	fs.IntVar(&f.quorum, "quorum", 0, "how many of the --witness keys must have cosigned the checkpoint, `N` (default: all of them)")
 	rest, err := fs.parse(args)
 	if err != nil {
 		return f, err
@@ -98,6 +107,14 @@ func logVerifyFlags(e *env, name string, args []string) (logFlags, error) {
 		if r.v == "" {
 			return f, usagef("%s: --%s is required", name, r.flag)
 		}
+	}
+	switch {
+	case fs.given("quorum") && len(f.witnesses) == 0:
+		return f, usagef("%s: --quorum %d needs the witnesses' keys: give each with --witness", name, f.quorum)
+	case !fs.given("quorum"):
+		f.quorum = len(f.witnesses)
+	case f.quorum < 1 || f.quorum > len(f.witnesses):
+		return f, usagef("%s: --quorum %d: want 1 to %d, the number of --witness keys given", name, f.quorum, len(f.witnesses))
 	}
 	return f, nil
 }
@@ -136,14 +153,17 @@ func verifyLog(ctx context.Context, e *env, name string, args []string) error {
 		return couldNotCheck(e, f, key.Name(), err, adviceHub)
 	}
 	progress := newProgress(e)
-	auditor := &protocol.LogAuditor{Fetcher: c.Log(), Key: key, Progress: progress.report, Full: f.full}
+	auditor := &protocol.LogAuditor{Fetcher: c.Log(), Key: key, Progress: progress.report, Full: f.full, Witnesses: f.witnesses, Quorum: f.quorum}
 	start := time.Now()
 	newState, report, err := auditor.Verify(ctx, state)
 	progress.done()
 	var ce *protocol.CheckpointError
 	var ie *protocol.InconsistencyError
 	var ee *protocol.EntryError
+	var qe *protocol.QuorumError
 	switch {
+	case errors.As(err, &qe):
+		return quorumNotMet(e, f, key.Name(), qe)
 	case errors.As(err, &ce), errors.As(err, &ie), errors.As(err, &ee):
 		return logFailure(e, f, key.Name(), state, err)
 	case errors.Is(err, protocol.ErrLogState):
@@ -179,6 +199,50 @@ func verifyLog(ctx context.Context, e *env, name string, args []string) error {
 	}
 	printLogReport(e, f, key.Name(), report, time.Since(start))
 	return nil
+}
+
+// quorumNotMet says that too few of the trusted witnesses cosigned the
+// latest checkpoint, and which did, and exits 1 keeping nothing.
+func quorumNotMet(e *env, f logFlags, origin string, qe *protocol.QuorumError) error {
+	xe := &exitError{code: 1, err: fmt.Errorf("exchange log %s: the latest checkpoint (size %d) is cosigned by %d of the %d witnesses given (%s), the quorum is %d; not accepted, nothing kept: run it again shortly, or see GET /v1/log/witnesses",
+		origin, qe.Checkpoint.Size, len(qe.Signed), len(f.witnesses), signers(qe.Signed), qe.Quorum)}
+	if f.asJSON {
+		doc := map[string]any{"result": "quorum-not-met", "log": origin, "hub": f.hub, "state": f.state,
+			"latest_checkpoint": map[string]any{"size": qe.Checkpoint.Size, "root": b64(qe.Checkpoint.Root)},
+			"quorum":            qe.Quorum, "witnesses": witnessesJSON(qe.Signed, qe.Missing), "error": xe.err.Error()}
+		if err := printJSON(e.stdout, doc); err != nil {
+			return err
+		}
+	}
+	return xe
+}
+
+// signers names the witnesses that cosigned, for messages.
+func signers(cs []protocol.Cosignature) string {
+	if len(cs) == 0 {
+		return "none"
+	}
+	names := make([]string, len(cs))
+	for i, c := range cs {
+		names[i] = c.Witness
+	}
+	return strings.Join(names, ", ")
+}
+
+// witnessesJSON is each witness's part in the checkpoint, for --json.
+func witnessesJSON(signed []protocol.Cosignature, missing []string) []map[string]any {
+	out := []map[string]any{}
+	for _, c := range signed {
+		w := map[string]any{"name": c.Witness, "cosigned": true}
+		if !c.Time.IsZero() {
+			w["time"] = c.Time.UTC().Format(time.RFC3339)
+		}
+		out = append(out, w)
+	}
+	for _, m := range missing {
+		out = append(out, map[string]any{"name": m, "cosigned": false})
+	}
+	return out
 }
 
 // What to do when the log could not be checked: after a failure to get
@@ -262,6 +326,9 @@ func logReportJSON(f logFlags, origin string, r *protocol.LogReport, took time.D
 			"old_checkpoint": map[string]any{"size": rb.OldSize, "root": b64(rb.OldRoot)}, "new_size": rb.NewSize})
 	}
 	doc["declared_rollbacks"] = rollbacks
+	if len(f.witnesses) > 0 {
+		doc["quorum"], doc["witnesses"] = f.quorum, witnessesJSON(r.Cosignatures, r.MissingWitnesses)
+	}
 	if r.Entries > 0 {
 		doc["first_entry_time"], doc["last_entry_time"] = r.First.UTC().Format(time.RFC3339), r.Last.UTC().Format(time.RFC3339)
 	}
@@ -283,6 +350,13 @@ func printLogReport(e *env, f logFlags, origin string, r *protocol.LogReport, to
 		fmt.Fprintf(w, "  earlier checkpoint:  size %d, root %s\n", r.Old.Size, b64(r.Old.Root))
 	}
 	fmt.Fprintf(w, "  latest checkpoint:   size %d, root %s (signature verified)\n", r.New.Size, b64(r.New.Root))
+	if len(f.witnesses) > 0 {
+		missing := ""
+		if len(r.MissingWitnesses) > 0 {
+			missing = "; not by " + strings.Join(r.MissingWitnesses, ", ")
+		}
+		fmt.Fprintf(w, "  witnesses:           cosigned by %d of %d (quorum %d): %s%s\n", len(r.Cosignatures), len(f.witnesses), f.quorum, signers(r.Cosignatures), missing)
+	}
 	switch {
 	case r.Old == nil:
 	case r.Declared != nil:

@@ -77,6 +77,7 @@ type serveFlags struct {
 	deliveryTimeout          time.Duration
 	deliveryConcurrency      int
 	retrySchedule            scheduleValue
+	witnesses                witnessesValue
 	retryJitter              float64
 	maxThawAhead             time.Duration
 	clockSkew                time.Duration
@@ -137,6 +138,7 @@ func runServe(ctx context.Context, e *env, name string, args []string) error {
 	fs.DurationVar(&f.checkpointInterval, "checkpoint-interval", server.DefaultCheckpointInterval, "how often to sign a checkpoint of the exchange log when it has grown, a `DURATION`")
 	fs.StringVar(&f.declareRollback, "declare-rollback", "", "serve a hub.db whose exchange log does not extend the last checkpoint the hub signed (a restore from an older backup), giving up the entries after it, and log the rollback for regulators with this `REASON` (letters, digits, spaces and . _ : -, such as \"INC-4711 disk lost: restored 02:00 backup\"); refused when nothing was rolled back")
 	fs.commandLineOnly("declare-rollback")
+	fs.Var(&f.witnesses, "witness", "a `WITNESS` to cosign each new checkpoint (c2sp.org/tlog-witness): its URL prefix and its note verifier key, separated by a space (quote them); repeat it, or separate several by commas")
 	fs.TextVar(&f.logLevel, "log-level", slog.LevelInfo, "log `LEVEL`: debug, info, warn or error")
 	fs.note("log-level", "info")
 	fs.note("max-thaw", "72h")
@@ -547,6 +549,7 @@ func (f *serveFlags) startHub(issuer string, st *store.Store, keys *keyring.Keys
 		CheckpointInterval: f.checkpointInterval,
 		LastCheckpoint:     lastCheckpointPath(f.data),
 		DeclareRollback:    f.declareRollback,
+		Witnesses:          f.witnesses,
 		ClockSkew:          skewOption(f.clockSkew),
 		TracerProvider:     tp,
 		Build:              build,

@@ -24,6 +24,7 @@ import (
 
 	"github.com/sparr-dev/sparr/protocol"
 	"github.com/sparr-dev/sparr/protocol/api"
+	"github.com/sparr-dev/sparr/server/hubtest"
 	"github.com/sparr-dev/sparr/server/keyring"
 	"github.com/sparr-dev/sparr/server/store"
 )
@@ -512,6 +513,20 @@ func TestServe(t *testing.T) {
 		}
 		if strings.Contains(logs, "Bearer ") || strings.Contains(logs, "eyJ") {
 			t.Errorf("the logs hold a token:\n%s", logs)
+		}
+	})
+
+	t.Run("witnesses", func(t *testing.T) {
+		w1, w2 := hubtest.StartWitness(t, "w1.example"), hubtest.StartWitness(t, "w2.example")
+		hub := newHub(t, "--witness", w1.URL+" "+w1.Key, "--witness", w2.URL+"/ "+w2.Key)
+		cfg := configuration(t, hub.URL)
+		l, _ := cfg["log"].(map[string]any)
+		ws, _ := l["witnesses"].([]any)
+		if len(ws) != 2 || ws[0].(map[string]any)["public_key"] != w1.Key || ws[1].(map[string]any)["url"] != w2.URL {
+			t.Errorf("got log %v in the configuration, want w1 and w2", l)
+		}
+		if l["monitoring"] != hub.URL+"/v1/log/" {
+			t.Errorf("got monitoring prefix %v, want %s/v1/log/", l["monitoring"], hub.URL)
 		}
 	})
 

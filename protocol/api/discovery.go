@@ -2,6 +2,7 @@ package api
 
 import (
 	"crypto/ed25519"
+	"time"
 
 	"github.com/sparr-dev/sparr/protocol"
 )
@@ -47,6 +48,47 @@ func (c *Configuration) WebhookKey() (ed25519.PublicKey, error) {
 type LogInfo struct {
 	Origin    string `json:"origin"`
 	PublicKey string `json:"public_key"`
+	// Monitoring is the URL prefix of the log as c2sp.org/tlog-tiles
+	// serves it, ending in "/": its checkpoint is <prefix>checkpoint and
+	// its hash tiles <prefix>tile/<L>/<N>, both public.
+	Monitoring string `json:"monitoring"`
+	// Witnesses are the witnesses the hub asks to cosign its checkpoints
+	// (c2sp.org/tlog-witness). A verifier should pin witness keys it
+	// trusts for itself, not take them from the hub it checks.
+	Witnesses []Witness `json:"witnesses"`
+}
+
+// A Witness is a witness that cosigns the hub's checkpoints: its name,
+// the URL prefix of its tlog-witness API (add-checkpoint is under it), and
+// its note verifier key ("<name>+<hash>+<key>").
+type Witness struct {
+	Name      string `json:"name"`
+	URL       string `json:"url"`
+	PublicKey string `json:"public_key"`
+}
+
+// A WitnessStatus is how the hub's exchange with one witness stands
+// (GET /v1/log/witnesses).
+type WitnessStatus struct {
+	Witness
+	// CosignedSize is the size of the latest checkpoint the witness
+	// cosigned, if any.
+	CosignedSize *uint64 `json:"cosigned_size,omitempty"`
+	// CosignedAt is when the hub received that cosignature.
+	CosignedAt *time.Time `json:"cosigned_at,omitempty"`
+	// Failures counts the attempts that failed since the last success;
+	// LastError says why the last one failed, and NextAttempt when the
+	// hub tries again.
+	Failures    int        `json:"failures"`
+	LastError   string     `json:"last_error,omitempty"`
+	NextAttempt *time.Time `json:"next_attempt,omitempty"`
+}
+
+// WitnessesStatus answers GET /v1/log/witnesses: the latest checkpoint's
+// size and each configured witness's status.
+type WitnessesStatus struct {
+	CheckpointSize uint64          `json:"checkpoint_size"`
+	Witnesses      []WitnessStatus `json:"witnesses"`
 }
 
 // A Policy is the limits the hub holds submissions to.

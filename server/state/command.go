@@ -43,6 +43,7 @@ const (
 	KindExpireDetails   Kind = "expire-details"
 	KindPublishErasures Kind = "publish-erasures"
 	KindPruneReplays    Kind = "prune-replays"
+	KindAddCosignature  Kind = "add-cosignature"
 )
 
 // A Head is what every command but [PutCheckpoint] and [PruneReplays]
@@ -255,6 +256,18 @@ type PutCheckpoint struct {
 	Note []byte    `json:"note"`
 }
 
+// An AddCosignature keeps a witness's cosignature of the checkpoint of
+// Size (c2sp.org/tlog-cosignature): Witness names the witness's key
+// ("<name>+<hash>"), Line is its signature line, newline excluded.
+// Applying it needs that checkpoint kept; a cosignature of it by the same
+// witness kept already makes it conflict (nothing written): the first one
+// stays. It appends no log entry.
+type AddCosignature struct {
+	Size    uint64 `json:"size"`
+	Witness string `json:"witness"`
+	Line    string `json:"line"`
+}
+
 // A Note only appends its log entry: a request for a suspicion's
 // details, a backup, a refused request.
 type Note struct {
@@ -323,12 +336,16 @@ func (*EvaluateTokens) Kind() Kind  { return KindEvaluateTokens }
 func (*ExpireDetails) Kind() Kind   { return KindExpireDetails }
 func (*PublishErasures) Kind() Kind { return KindPublishErasures }
 func (*PruneReplays) Kind() Kind    { return KindPruneReplays }
+func (*AddCosignature) Kind() Kind  { return KindAddCosignature }
 
 // Header returns nil: a checkpoint has no head.
 func (*PutCheckpoint) Header() *Head { return nil }
 
 // Header returns nil: pruning replays has no head.
 func (*PruneReplays) Header() *Head { return nil }
+
+// Header returns nil: a cosignature has no head.
+func (*AddCosignature) Header() *Head { return nil }
 
 func (*PlaceFlag) isCommand()       {}
 func (*ChangeFlag) isCommand()      {}
@@ -348,6 +365,7 @@ func (*EvaluateTokens) isCommand()  {}
 func (*ExpireDetails) isCommand()   {}
 func (*PublishErasures) isCommand() {}
 func (*PruneReplays) isCommand()    {}
+func (*AddCosignature) isCommand()  {}
 
 // newCommand returns a new, empty command of kind k, or nil for a kind
 // this version does not know.
@@ -389,6 +407,8 @@ func newCommand(k Kind) Command {
 		return new(PublishErasures)
 	case KindPruneReplays:
 		return new(PruneReplays)
+	case KindAddCosignature:
+		return new(AddCosignature)
 	}
 	return nil
 }
@@ -397,7 +417,8 @@ func newCommand(k Kind) Command {
 func Kinds() []Kind {
 	return []Kind{KindPlaceFlag, KindChangeFlag, KindEndFlag, KindReportSuspicion, KindEndSuspicion, KindEraseSubject,
 		KindAddCheck, KindSetOutcome, KindPutMember, KindChangeEndpoint, KindRecordDelivery, KindPruneFeed,
-		KindPutCheckpoint, KindNote, KindEvaluateTokens, KindExpireDetails, KindPublishErasures, KindPruneReplays}
+		KindPutCheckpoint, KindNote, KindEvaluateTokens, KindExpireDetails, KindPublishErasures, KindPruneReplays,
+		KindAddCosignature}
 }
 
 // Submitted returns the submission a command carries, or nil.

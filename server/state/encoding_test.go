@@ -97,6 +97,7 @@ func examples() []state.Command {
 		&state.ExpireDetails{Head: head("hub", protocol.LogDetailsExpired), Before: t0.AddDate(-5, 0, 0), Limit: 1000},
 		&state.PublishErasures{Head: state.Head{At: t0, Actor: "hub", Entry: state.Entry{Action: protocol.LogErased}}, Before: t0.Truncate(24 * time.Hour)},
 		&state.PruneReplays{Before: t0.Add(-25 * time.Hour), Limit: 1000},
+		&state.AddCosignature{Size: 41, Witness: "witness.example/w1+d7ec3267", Line: "— witness.example/w1 1+wyZwAAAABnP2lVfGNZ5kKqjYhO2cy6Z3HAfHfxcd6Kc4W7gO5Fc2o+J1Ix0F1o9mbk4/HT+2eNnfv6nRGfiPCXc3V7mX0KCw=="},
 	}
 }
 

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"strconv"
+	"strings"
 
 	bolt "go.etcd.io/bbolt"
 
@@ -105,6 +106,8 @@ func apply(tx *bolt.Tx, c state.Command) (*Result, error) {
 		err = t.publishErasures(c)
 	case *state.PruneReplays:
 		err = t.pruneReplays(c)
+	case *state.AddCosignature:
+		err = t.addCosignature(c)
 	default:
 		err = fmt.Errorf("store: unknown command %T", c)
 	}
@@ -585,6 +588,21 @@ func (t *txn) putCheckpoint(c *state.PutCheckpoint) error {
 		return fmt.Errorf("checkpoint of size %d: its root is not the tree's", c.Size)
 	}
 	return cps.Put(u64(c.Size), c.Note)
+}
+
+// addCosignature applies a [state.AddCosignature].
+func (t *txn) addCosignature(c *state.AddCosignature) error {
+	if t.tx.Bucket(bCheckpoints).Get(u64(c.Size)) == nil {
+		return fmt.Errorf("cosignature of checkpoint %d: no such checkpoint", c.Size)
+	}
+	if c.Witness == "" || c.Line == "" || strings.Contains(c.Line, "\n") {
+		return fmt.Errorf("cosignature of checkpoint %d: witness %q, line %q", c.Size, c.Witness, c.Line)
+	}
+	b, k := t.tx.Bucket(bCosignatures), append(u64(c.Size), c.Witness...)
+	if b.Get(k) != nil {
+		return t.conflict()
+	}
+	return b.Put(k, []byte(c.Line))
 }
 
 // note applies a [state.Note]: its log entry only.

@@ -98,6 +98,22 @@ func (s *Store) CheckpointAt(size uint64) ([]byte, error) {
 	return note, err
 }
 
+// Cosignatures returns the witnesses' signature lines kept for the
+// checkpoint of a tree size (see [state.AddCosignature]), each ending in
+// a newline, in the order of the witnesses' names: what to append to the
+// checkpoint's note.
+func (s *Store) Cosignatures(size uint64) ([]byte, error) {
+	var lines []byte
+	err := s.db.View(func(tx *bolt.Tx) error {
+		c, prefix := tx.Bucket(bCosignatures).Cursor(), u64(size)
+		for k, v := c.Seek(prefix); k != nil && bytes.HasPrefix(k, prefix); k, v = c.Next() {
+			lines = append(append(lines, v...), '\n')
+		}
+		return nil
+	})
+	return lines, err
+}
+
 // PublishCheckpoint signs, with sign, a checkpoint of the log as it is now
 // if it has grown since the last one, keeps it, and returns it with its
 // size. It returns the last checkpoint unchanged if the log has not grown.
