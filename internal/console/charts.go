@@ -35,12 +35,12 @@ var palette = []string{"#0072B2", "#D55E00", "#009E73", "#CC79A7", "#8A6100", "#
 
 // A bar is one rectangle of a chart, with the data it shows.
 type bar struct {
-	X, Y, W, H     float64
-	Color          string
-	Category       string
-	Series         string
-	Value          float64
-	Label          string
+	X, Y, W, H float64
+	Color      string
+	Category   string
+	Series     string
+	Value      float64
+	Label      string
 }
 
 type axisTick struct {
