@@ -7,12 +7,19 @@ import (
 	"crypto/rand"
 	"encoding/json"
 	"errors"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"net/http/httputil"
+	"net/url"
+	"strconv"
 	"strings"
 	"testing"
 
 	"filippo.io/torchwood"
 	"golang.org/x/mod/sumdb/note"
 
+	"github.com/sparr-dev/sparr/client"
 	"github.com/sparr-dev/sparr/internal/console"
 	"github.com/sparr-dev/sparr/protocol"
 	"github.com/sparr-dev/sparr/protocol/api"
@@ -147,5 +154,56 @@ func TestWitnessKeys(t *testing.T) {
 		if _, err := console.ParseWitnessKey(bad); err == nil {
 			t.Errorf("ParseWitnessKey(%q) accepted", bad)
 		}
+	}
+}
+
+// TestWindowCatchesChangedEntry: an entry line served changed (by a proxy
+// before a real hub) fails the charts' window, and the overview says so.
+func TestWindowCatchesChangedEntry(t *testing.T) {
+	hub := hubtest.Start(t, hubtest.Options{})
+	reg := hub.AddMember(t, "regulator", api.RoleRegulator)
+	bank := hub.AddMember(t, "bank-a", api.RoleCheck)
+	toks := bank.Tokenize(t, protocol.TypeEmail, "a@example.se")
+	if _, err := bank.Client().Check(context.Background(), "payment", toks...); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := hub.PublishCheckpoint(); err != nil {
+		t.Fatal(err)
+	}
+	key, _ := protocol.NewLogVerifier(hub.Keys.LogVerifier)
+	u, _ := url.Parse(hub.URL)
+	p := httputil.NewSingleHostReverseProxy(u)
+	p.ModifyResponse = func(resp *http.Response) error {
+		if resp.Request.URL.Path != "/v1/log/entries" {
+			return nil
+		}
+		b, _ := io.ReadAll(resp.Body)
+		b = bytes.Replace(b, []byte("purpose=payment"), []byte("purpose=paymenu"), 1)
+		resp.Body, resp.ContentLength = io.NopCloser(bytes.NewReader(b)), int64(len(b))
+		resp.Header.Set("Content-Length", strconv.Itoa(len(b)))
+		return nil
+	}
+	proxy := httptest.NewServer(p)
+	defer proxy.Close()
+	c, err := client.New(client.Config{HubURL: proxy.URL, MemberID: reg.ID, Key: reg.Key})
+	if err != nil {
+		t.Fatal(err)
+	}
+	con, err := console.New(console.Config{Client: c, LogKey: key})
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := httptest.NewServer(con.Handler())
+	defer srv.Close()
+	req, _ := http.NewRequest(http.MethodGet, srv.URL+"/", nil)
+	req.AddCookie(&http.Cookie{Name: "sparr-console", Value: con.Token()})
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	page, _ := io.ReadAll(resp.Body)
+	if !strings.Contains(string(page), "VERIFICATION FAILED: entry") || !strings.Contains(string(page), "do not make the checkpoint") {
+		t.Errorf("the overview over a changed entry:\n%s\nwant VERIFICATION FAILED", page)
 	}
 }

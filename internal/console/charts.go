@@ -153,11 +153,14 @@ func max1(n int) int {
 	return n
 }
 
-// niceCeil rounds up to 1, 2 or 5 times a power of ten (at least 1), so
-// the axis ticks are round.
+// niceCeil rounds up to 4, 8, or 1, 2, 2.5 or 5 times a power of ten, so
+// the axis's four ticks are round.
 func niceCeil(v float64) float64 {
-	if v <= 1 {
-		return 1
+	switch {
+	case v <= 4:
+		return 4 // whole-number ticks for small counts
+	case v <= 8:
+		return 8
 	}
 	p := math.Pow(10, math.Floor(math.Log10(v)))
 	for _, m := range []float64{1, 2, 2.5, 5, 10} {
