@@ -3,6 +3,9 @@ package main
 import (
 	"bytes"
 	"context"
+	"io"
+	"net/http"
+	"net/http/cookiejar"
 	"os"
 	"path/filepath"
 	"strings"
@@ -48,5 +51,54 @@ func TestLogExportAndVerifyBundle(t *testing.T) {
 	os.WriteFile(out, []byte("{}"), 0o600)
 	if code, _, stderr = sparrRun("log", "verify-bundle", out, "--log-key", hub.Keys.LogVerifier); code != 2 || !strings.Contains(stderr, "malformed log bundle") {
 		t.Errorf("not a bundle: exit %d, %q; want 2", code, stderr)
+	}
+}
+
+// lineWriter passes each write to a channel.
+type lineWriter chan string
+
+func (w lineWriter) Write(b []byte) (int, error) { w <- string(b); return len(b), nil }
+
+// TestConsoleCommand: sparr console prints the URL that opens it, serves
+// the overview there, verified, and stops on its context; a listen address
+// off loopback is a usage error.
+func TestConsoleCommand(t *testing.T) {
+	hub, _ := busyHub(t)
+	if _, err := hub.PublishCheckpoint(); err != nil {
+		t.Fatal(err)
+	}
+	reg := regulator(t, hub)
+	args := append([]string{"console"}, reg[:4]...)
+	args = append(args, reg[6:10]...)
+	if code, _, stderr := sparrRun(append(args, "--listen", "0.0.0.0:0")...); code != 2 || !strings.Contains(stderr, "loopback") {
+		t.Errorf("--listen 0.0.0.0:0: exit %d, %q; want 2", code, stderr)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	out := make(lineWriter, 10)
+	done := make(chan int, 1)
+	go func() { done <- run(ctx, args, out, io.Discard, func(string) string { return "" }) }()
+	var line string
+	select {
+	case line = <-out:
+	case code := <-done:
+		t.Fatalf("sparr console exited %d", code)
+	}
+	_, open, ok := strings.Cut(strings.TrimSpace(line), "open ")
+	if !ok {
+		t.Fatalf("sparr console printed %q, want the URL to open", line)
+	}
+	jar, _ := cookiejar.New(nil)
+	resp, err := (&http.Client{Jar: jar}).Get(open)
+	if err != nil {
+		t.Fatal(err)
+	}
+	page, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK || !strings.Contains(string(page), "proof verified") {
+		t.Errorf("the console's overview: %d\n%s", resp.StatusCode, page)
+	}
+	cancel()
+	if code := <-done; code != 0 {
+		t.Errorf("sparr console stopped with exit %d, want 0", code)
 	}
 }
