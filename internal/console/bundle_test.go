@@ -207,3 +207,23 @@ func TestWindowCatchesChangedEntry(t *testing.T) {
 		t.Errorf("the overview over a changed entry:\n%s\nwant VERIFICATION FAILED", page)
 	}
 }
+
+// TestChartAxis: the axis tops a chart's largest bar with four round
+// ticks.
+func TestChartAxis(t *testing.T) {
+	for _, tc := range []struct{ max, top string }{{"0", "4"}, {"3", "4"}, {"7", "8"}, {"40", "40"}, {"41", "80"}, {"950", "1000"}} {
+		c := &console.Chart{ID: "c", Categories: []string{"a"}, Series: []string{"s"}, Values: [][]float64{{atof(t, tc.max)}}}
+		svg := string(c.SVG())
+		if !strings.Contains(svg, ">"+tc.top+"</text>") {
+			t.Errorf("largest bar %s: axis %s, want its top at %s", tc.max, svg, tc.top)
+		}
+	}
+}
+
+func atof(t *testing.T, s string) float64 {
+	f, err := strconv.ParseFloat(s, 64)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return f
+}

@@ -153,17 +153,14 @@ func max1(n int) int {
 	return n
 }
 
-// niceCeil rounds up to 4, 8, or 1, 2, 2.5 or 5 times a power of ten, so
+// niceCeil rounds up to 1, 2, 4 or 8 times a power of ten (at least 4), so
 // the axis's four ticks are round.
 func niceCeil(v float64) float64 {
-	switch {
-	case v <= 4:
-		return 4 // whole-number ticks for small counts
-	case v <= 8:
-		return 8
+	if v <= 4 {
+		return 4
 	}
 	p := math.Pow(10, math.Floor(math.Log10(v)))
-	for _, m := range []float64{1, 2, 2.5, 5, 10} {
+	for _, m := range []float64{1, 2, 4, 8, 10} {
 		if m*p >= v {
 			return m * p
 		}
