@@ -85,6 +85,12 @@ func TestBundle(t *testing.T) {
 	if rep, err := b2.Verify(key, []note.Verifier{w.Verifier()}, 1); err != nil || rep.Checkpoint.Cosigned() != 1 {
 		t.Errorf("cosigned: %v", err)
 	}
+	// Without the witness's key, its line is listed as unknown, unchecked.
+	cp, err := console.OpenCheckpoint(cosigned, key, nil, 0)
+	if err != nil || len(cp.Signatures) != 2 || cp.Signatures[0].Kind != "log" || !cp.Signatures[0].Verified ||
+		cp.Signatures[1].Kind != "unknown" || cp.Signatures[1].Name != "witness.example/w" || cp.Signatures[1].KeyHash != w.KeyHash() {
+		t.Errorf("signatures of a cosigned checkpoint without the witness's key: %+v, %v; want the log's verified and the witness's unknown", cp.Signatures, err)
+	}
 
 	tamper := []struct {
 		name string
