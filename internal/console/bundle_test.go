@@ -15,6 +15,7 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+	"time"
 
 	"filippo.io/torchwood"
 	"golang.org/x/mod/sumdb/note"
@@ -232,4 +233,24 @@ func atof(t *testing.T, s string) float64 {
 		t.Fatal(err)
 	}
 	return f
+}
+
+// TestParseFilter: times as RFC 3339, a date, or a date and minute; other
+// text is refused, naming the field.
+func TestParseFilter(t *testing.T) {
+	f, err := console.ParseFilter("bank-a", "check", "2026-11-21", "2026-11-22T10:30")
+	if err != nil || f.From != time.Date(2026, 11, 21, 0, 0, 0, 0, time.UTC) || f.To != time.Date(2026, 11, 22, 10, 30, 0, 0, time.UTC) {
+		t.Errorf("got %+v, %v", f, err)
+	}
+	e := &protocol.LogEntry{Member: "bank-a", Action: protocol.LogCheck, Time: f.From}
+	if !f.Match(e) {
+		t.Errorf("%+v does not select an entry at its From", f)
+	}
+	e.Time = f.To
+	if f.Match(e) {
+		t.Errorf("%+v selects an entry at its To", f)
+	}
+	if _, err := console.ParseFilter("", "", "yesterday", ""); err == nil || !strings.Contains(err.Error(), "from") {
+		t.Errorf("from=yesterday: %v, want an error naming from", err)
+	}
 }
