@@ -103,3 +103,13 @@ func (c *Client) AuditExport(ctx context.Context, f AuditFilter, format string, 
 	path := queryPath("/v1/audit/export", append(f.query(), "format", format)...)
 	return c.stream(ctx, request{method: http.MethodGet, path: path, accept: "application/jsonl, text/csv"}, w)
 }
+
+// AuditMembers lists every member with the state of delivery to its
+// endpoint, as a regulator sees them.
+func (c *Client) AuditMembers(ctx context.Context) (*api.AuditMembers, error) {
+	out := new(api.AuditMembers)
+	if err := c.call(ctx, request{method: http.MethodGet, path: "/v1/audit/members"}, out); err != nil {
+		return nil, err
+	}
+	return out, nil
+}

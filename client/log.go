@@ -116,3 +116,12 @@ func (c *Client) Checkpoint(ctx context.Context) (*protocol.Checkpoint, error) {
 	}
 	return protocol.OpenCheckpoint(note, key)
 }
+
+// Tile returns a tile of the log's tree as served at path, which is a
+// C2SP tlog-tiles path such as "tile/0/x001/234.p/5" or
+// "tile/entries/000": the hashes, or the entry bundle (which needs the
+// regulator role). It verifies nothing: a [tlog.TileHashReader] checks hash
+// tiles against a checkpoint's tree.
+func (l *Log) Tile(ctx context.Context, path string) ([]byte, error) {
+	return l.c.fetch(ctx, request{method: http.MethodGet, path: "/v1/log/" + path, accept: "application/octet-stream"})
+}

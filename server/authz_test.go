@@ -118,6 +118,7 @@ var authzTable = map[string]access{
 	"GET /v1/audit/entries":           holders(regulatorR),
 	"GET /v1/audit/stats":             holders(regulatorR),
 	"GET /v1/audit/export":            holders(regulatorR),
+	"GET /v1/audit/members":           holders(regulatorR),
 
 	"GET /v1/admin/members":              holders(operatorR),
 	"POST /v1/admin/members":             holders(operatorR),

@@ -493,6 +493,39 @@ func TestAuditAPI(t *testing.T) {
 	}
 }
 
+// TestAuditMembers: a regulator sees every member with the state of
+// delivery to its endpoint, and nothing of its keys, URL or secrets.
+func TestAuditMembers(t *testing.T) {
+	hub := hubtest.Start(t, hubtest.Options{Delivery: fast})
+	reg := hub.AddMember(t, "regulator", api.RoleRegulator)
+	r := hub.NewReceiver(t, hub.AddMember(t, "bank-a", api.RoleCheck))
+	r.Register(t)
+	r.WaitEvent(t, wait, protocol.EventVerification)
+	hub.AddMember(t, "bank-b", api.RoleCheck)
+	resp := reg.Do(t, http.MethodGet, "/v1/audit/members", "", nil)
+	mustStatus(t, resp, http.StatusOK)
+	for _, secret := range []string{r.URL, "whsec_", "jwks", `"x":`} {
+		if strings.Contains(string(resp.Body), secret) {
+			t.Errorf("the answer holds %q:\n%s", secret, resp.Body)
+		}
+	}
+	var got api.AuditMembers
+	resp.JSON(t, &got)
+	byID := map[string]api.AuditMember{}
+	for _, m := range got.Members {
+		byID[m.ID] = m
+	}
+	if a := byID["bank-a"]; a.Status != api.MemberActive || a.Delivery == nil || (a.Delivery.Status != api.EndpointActive && a.Delivery.Status != api.EndpointUnverified) {
+		t.Errorf("bank-a: %+v, want active with its endpoint", a)
+	}
+	if b, ok := byID["bank-b"]; !ok || b.Delivery != nil {
+		t.Errorf("bank-b: %+v, want listed, with no endpoint", b)
+	}
+	if _, ok := byID["regulator"]; !ok || len(got.Members) != 4 {
+		t.Errorf("members %+v, want the operator, the regulator and both banks", got.Members)
+	}
+}
+
 func TestErasureReachesEveryMember(t *testing.T) {
 	// Erasures are published as soon as the jobs run, not a day later.
 	hub := hubtest.Start(t, hubtest.Options{Delivery: fast, Policy: decide.Policy{SuspicionLegalBasis: "brottsdatalagen", ErasurePeriod: time.Nanosecond}})

@@ -400,6 +400,38 @@ func (h *Hub) auditStats(c *gin.Context) {
 	c.JSON(http.StatusOK, st)
 }
 
+// auditMembers: GET /v1/audit/members, every member with the state of
+// delivery to its endpoint, as a regulator sees them: no keys, no endpoint
+// URL, no secrets.
+func (h *Hub) auditMembers(c *gin.Context) {
+	ms, err := h.store.Members()
+	if err != nil {
+		h.internal(c, "list members", err)
+		return
+	}
+	eps, err := h.store.Endpoints()
+	if err != nil {
+		h.internal(c, "list endpoints", err)
+		return
+	}
+	delivery := map[string]*api.AuditDelivery{}
+	for _, e := range eps {
+		v, err := h.endpointView(e)
+		if err != nil {
+			h.internal(c, "read endpoint", err)
+			return
+		}
+		delivery[v.Member] = &api.AuditDelivery{Status: v.Status, Reason: v.Reason, Backlog: v.Backlog, Failures: v.Failures,
+			DeadLetters: v.DeadLetters, LastSuccessAt: v.LastSuccessAt, LastErrorAt: v.LastErrorAt, NextAttemptAt: v.NextAttemptAt}
+	}
+	out := api.AuditMembers{Members: []api.AuditMember{}}
+	for _, m := range ms {
+		out.Members = append(out.Members, api.AuditMember{ID: m.ID, Name: m.Name, Roles: m.Roles, Status: m.Status,
+			CreatedAt: m.CreatedAt, UpdatedAt: m.UpdatedAt, Delivery: delivery[m.ID]})
+	}
+	c.JSON(http.StatusOK, out)
+}
+
 // auditExport: GET /v1/audit/export?format=jsonl|csv&…, the filtered
 // entries as a download, streamed.
 func (h *Hub) auditExport(c *gin.Context) {

@@ -111,6 +111,7 @@ func Routes() []Route {
 		{Method: http.MethodGet, Path: "/v1/audit/entries", Roles: regulator, Class: string(classReads), handle: (*Hub).auditEntries},
 		{Method: http.MethodGet, Path: "/v1/audit/stats", Roles: regulator, Class: string(classReads), handle: (*Hub).auditStats},
 		{Method: http.MethodGet, Path: "/v1/audit/export", Roles: regulator, Class: string(classReads), handle: (*Hub).auditExport},
+		{Method: http.MethodGet, Path: "/v1/audit/members", Roles: regulator, Class: string(classReads), handle: (*Hub).auditMembers},
 
 		{Method: http.MethodGet, Path: "/v1/admin/members", Roles: operator, Class: string(classReads), handle: (*Hub).listMembers},
 		{Method: http.MethodPost, Path: "/v1/admin/members", Roles: operator, Class: string(classWrites), Action: protocol.LogMemberAdd, handle: (*Hub).addMember},

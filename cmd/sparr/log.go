@@ -24,6 +24,8 @@ import (
 func logCommands() []*command {
 	return []*command{
 		{name: "verify", summary: "verify the hub's exchange log against a pinned key and the last checkpoint you kept", run: runLogVerify},
+		{name: "export", summary: "export the entries a filter selects as a self-verifying bundle", run: runLogExport},
+		{name: "verify-bundle", summary: "check a bundle of log entries offline", run: runLogVerifyBundle},
 	}
 }
 

@@ -61,6 +61,7 @@ func commands() []*command {
 			{name: "rotate", summary: "add a record-signing key, which signs from the next start", run: runKeysRotate},
 		}},
 		{name: "backup", summary: "copy the hub's data file, from its directory or from the running hub", run: runBackup},
+		{name: "console", summary: "serve the regulator's console on loopback: the exchange, verified on this machine", run: runConsole},
 		{name: "log", summary: "check the hub's exchange log, as a regulator does", sub: logCommands()},
 		{name: "bench", summary: "measure the hub under load, beside baselines run alongside", run: runBench},
 		{name: "version", summary: "print the version", run: runVersion},

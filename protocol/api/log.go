@@ -71,3 +71,38 @@ type Reconciliation struct {
 	// reported.
 	ReplicaChecked uint64 `json:"replica_checked"`
 }
+
+// An AuditMembers is the answer of GET /v1/audit/members: every member, by
+// id, with the state of delivery to its webhook endpoint, as a regulator
+// sees them: no keys, no endpoint URL, no secrets.
+type AuditMembers struct {
+	Members []AuditMember `json:"members"`
+}
+
+// An AuditMember is a member as a regulator sees it.
+type AuditMember struct {
+	ID        string       `json:"id"`
+	Name      string       `json:"name"`
+	Roles     []Role       `json:"roles"`
+	Status    MemberStatus `json:"status"`
+	CreatedAt time.Time    `json:"created_at"`
+	UpdatedAt time.Time    `json:"updated_at"`
+	// Delivery is the state of delivery to the member's endpoint; nil if
+	// it has none.
+	Delivery *AuditDelivery `json:"delivery,omitempty"`
+}
+
+// An AuditDelivery is the state of delivery to a member's endpoint: its
+// status, the deliveries waiting (Backlog), failed attempts in a row
+// (Failures: the waiting deliveries are being retried when it is not 0),
+// and the deliveries its receiver refused (DeadLetters).
+type AuditDelivery struct {
+	Status        EndpointStatus `json:"status"`
+	Reason        string         `json:"reason,omitempty"`
+	Backlog       int            `json:"backlog"`
+	Failures      int            `json:"failures"`
+	DeadLetters   int            `json:"dead_letters"`
+	LastSuccessAt time.Time      `json:"last_success_at,omitzero"`
+	LastErrorAt   time.Time      `json:"last_error_at,omitzero"`
+	NextAttemptAt time.Time      `json:"next_attempt_at,omitzero"`
+}
