@@ -134,6 +134,44 @@ func TestRefusesATruncatedLog(t *testing.T) {
 	}
 }
 
+// TestRefusesARewrittenLog: a data file whose log is as long as the last
+// checkpoint signed, or longer, but with other entries, is not an older
+// copy of the log: the hub refuses it, declared or not.
+func TestRefusesARewrittenLog(t *testing.T) {
+	var declare string
+	hub := hubtest.Start(t, hubtest.Options{LastCheckpoint: true, Configure: func(c *server.Config) { c.DeclareRollback = declare }})
+	last := filepath.Join(hub.Dir, "last-checkpoint")
+	publish(t, hub)
+	backup := filepath.Join(t.TempDir(), "backup.db")
+	hub.Offline(t, func(path string) { copyTo(t, path, backup) })
+	hub.AddMember(t, "bank-a", api.RoleFlag)
+	signed := publish(t, hub)
+	kept := read(t, last)
+	// The backup grown apart, by a hub that lost the last checkpoint
+	// file, past the size of the last checkpoint signed.
+	hub.Offline(t, func(path string) {
+		copyTo(t, backup, path)
+		if err := os.Remove(last); err != nil {
+			t.Fatal(err)
+		}
+	})
+	hub.AddMember(t, "bank-b", api.RoleCheck)
+	hub.AddMember(t, "bank-c", api.RoleCheck)
+	if c := publish(t, hub); c.Size < signed.Size || c.Root == signed.Root {
+		t.Fatalf("the log grown apart has %d entries; want at least %d, and another root", c.Size, signed.Size)
+	}
+	for _, declare = range []string{"", "INC-1 rewritten"} {
+		err := hub.TryOffline(t, func(string) {
+			if err := os.WriteFile(last, kept, 0o600); err != nil {
+				t.Fatal(err)
+			}
+		})
+		if !errors.Is(err, server.ErrTreeDamaged) {
+			t.Errorf("start with declaration %q: got %v, want ErrTreeDamaged", declare, err)
+		}
+	}
+}
+
 // TestLastCheckpointFile: a hub without the file starts it from its data
 // file's latest checkpoint; a damaged one is refused.
 func TestLastCheckpointFile(t *testing.T) {
