@@ -47,8 +47,8 @@ func (d *Decider) CheckRequest(req *api.CheckRequest) error {
 // log entry names the tokens and counts the advice. Each token with an
 // active flag gets an access notice, signed for the flag's origin; the
 // consumer's recent denials of checks of it are shown beside the advice,
-// and make a thawed flag's advice verify again. The answer's LogIndex is
-// the command's, once applied.
+// which they leave as the flag makes it. The answer's LogIndex is the
+// command's, once applied.
 func (d *Decider) Check(m *api.Member, req *api.CheckRequest, subjects []state.Subject, now time.Time) (*state.AddCheck, *api.CheckResponse, error) {
 	resp := &api.CheckResponse{CheckID: d.id(), CheckedAt: now.UTC(), Results: make([]api.CheckResult, len(req.Tokens))}
 	chk := &state.Check{ID: resp.CheckID, Member: m.ID, Purpose: req.Purpose, At: now, Tokens: len(req.Tokens)}
@@ -56,10 +56,7 @@ func (d *Decider) Check(m *api.Member, req *api.CheckRequest, subjects []state.S
 	for i, t := range req.Tokens {
 		resp.Results[i] = Advise(m, t, subjects[i], now)
 		if f := subjects[i].Flag; f != nil && f.ActiveAt(now) {
-			if dn := d.denied(m, subjects[i].Denials, now); dn != nil {
-				resp.Results[i].Denied = dn
-				resp.Results[i].Advice = api.AdviceVerify
-			}
+			resp.Results[i].Denied = d.denied(m, subjects[i].Denials, now)
 			if !slices.ContainsFunc(notices, func(n *state.AccessNotice) bool { return n.Subject == t }) {
 				n, err := d.notice(m, chk.ID, req.Purpose, t, f, false, now)
 				if err != nil {

@@ -711,7 +711,7 @@ func TestCheckNotifiesTheOrigin(t *testing.T) {
 
 // TestDenyCheckRules: only the flag's origin denies, once, while the flag
 // is active, with a fresh authentication; a denial shows in later checks
-// within the window, and makes a thawed flag's advice verify.
+// within the window, beside the advice, which it leaves alone.
 func TestDenyCheckRules(t *testing.T) {
 	d := decider(t, decide.Policy{DenialWindow: 10 * day})
 	f := activeFlag(protocol.FlagKindStandard, now.Add(100*day))
@@ -777,8 +777,8 @@ func TestDenyCheckRules(t *testing.T) {
 		records int
 		advice  api.Advice
 	}{
-		{"the checker, within the window", bankB, now, 1, 1, api.AdviceVerify},
-		{"another member, within the window", bankA, now, 1, 0, api.AdviceVerify},
+		{"the checker, within the window", bankB, now, 1, 1, api.AdviceNone},
+		{"another member, within the window", bankA, now, 1, 0, api.AdviceNone},
 		{"after the window", bankB, now.Add(10 * day), 0, 0, api.AdviceNone},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
