@@ -41,8 +41,12 @@ type Config struct {
 	// Receivers are the fan-outs the propagate scenario measures; default
 	// 10, 100 and 500.
 	Receivers []int
-	// Events is how many events each propagation run times; default 200.
+	// Events is how many events each propagation run times, and how
+	// many checks and denials each notices run times; default 200.
 	Events int
+	// NoticeMembers is how many members the notices scenario has on
+	// loopback, banks A and B among them; default 100, at least 2.
+	NoticeMembers int
 	// CatchUp is how many events a returning member has missed; default
 	// 100 000.
 	CatchUp int
@@ -89,6 +93,9 @@ func (c *Config) defaults() {
 	}
 	if c.Events == 0 {
 		c.Events = 200
+	}
+	if c.NoticeMembers < 2 {
+		c.NoticeMembers = 100
 	}
 	if c.CatchUp == 0 {
 		c.CatchUp = 100_000

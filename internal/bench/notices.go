@@ -16,17 +16,12 @@ import (
 	"github.com/sparr-dev/sparr/protocol/api"
 )
 
-// noticeMembers is how many members the notices scenario has on loopback,
-// each with its endpoint: bank A (which placed the flags), bank B (which
-// checks) and the rest, subscribed to every flag event.
-const noticeMembers = 100
-
 // noticeFlags is how many flags bank A places for the notices scenario;
 // bank B's checks take them in turn, each a new check with its own notice.
 const noticeFlags = 20
 
 // runNotices: how long the consumer's side of a check takes to travel,
-// with 100 members on loopback:
+// with [Config.NoticeMembers] members on loopback (100 by default):
 //
 //   - access notice: from just before bank B sends its check
 //     (POST /v1/check) until the subject-checked record reaches bank A's
@@ -46,12 +41,12 @@ const noticeFlags = 20
 // bbolt commit (one fsync), then one POST to the one receiver, timed from
 // just before the commit.
 func runNotices(ctx context.Context, cfg *Config) ([]Row, error) {
-	nt := &notices{events: cfg.Events}
+	nt := &notices{events: cfg.Events, members: cfg.NoticeMembers}
 	defer nt.close()
 	if err := nt.setUp(cfg); err != nil {
 		return nil, err
 	}
-	fmt.Fprintf(cfg.Progress, "   %d members on loopback, %d checks and denials a run, one at a time\n", noticeMembers, nt.events)
+	fmt.Fprintf(cfg.Progress, "   %d members on loopback, %d checks and denials a run, one at a time\n", nt.members, nt.events)
 	sys, base, err := alternate(cfg.Runs,
 		func() (map[string]float64, error) { return nt.hubRun(ctx) },
 		func() (map[string]float64, error) { return nt.rawRun(ctx) })
@@ -69,7 +64,8 @@ func runNotices(ctx context.Context, cfg *Config) ([]Row, error) {
 
 // notices is what both sides of [runNotices] share.
 type notices struct {
-	events int
+	events  int
+	members int // on loopback, each with its endpoint: bank A (which placed the flags), bank B (which checks), the rest subscribed to every flag event
 
 	h            *hub
 	bankA, bankB *member
@@ -100,7 +96,7 @@ func (nt *notices) setUp(cfg *Config) error {
 	if nt.bankB, nt.cb, err = nt.subscribed("bank-b", api.RoleCheck); err != nil {
 		return err
 	}
-	if nt.others, err = subscribe(nt.h, noticeMembers-2); err != nil {
+	if nt.others, err = subscribe(nt.h, nt.members-2); err != nil {
 		return err
 	}
 	if err := verified(append([]*counter{nt.ca, nt.cb}, nt.others...)); err != nil {
