@@ -26,7 +26,10 @@ func TestConsumerAuthCheck(t *testing.T) {
 		{"no time", func(a *protocol.ConsumerAuth) *protocol.ConsumerAuth { a.AuthenticatedAt = 0; return a }, protocol.ErrMissingClaim, "consumer_auth.authenticated_at"},
 		{"low level", func(a *protocol.ConsumerAuth) *protocol.ConsumerAuth { a.Level = "low"; return a }, protocol.ErrInvalidClaim, "consumer_auth.level"},
 		{"no reference", func(a *protocol.ConsumerAuth) *protocol.ConsumerAuth { a.Reference = ""; return a }, protocol.ErrMissingClaim, "consumer_auth.reference"},
-		{"long reference", func(a *protocol.ConsumerAuth) *protocol.ConsumerAuth { a.Reference = strings.Repeat("x", 201); return a }, protocol.ErrInvalidClaim, "consumer_auth.reference"},
+		{"long reference", func(a *protocol.ConsumerAuth) *protocol.ConsumerAuth {
+			a.Reference = strings.Repeat("x", 201)
+			return a
+		}, protocol.ErrInvalidClaim, "consumer_auth.reference"},
 		{"control characters", func(a *protocol.ConsumerAuth) *protocol.ConsumerAuth { a.Reference = "a\nb"; return a }, protocol.ErrInvalidClaim, "consumer_auth.reference"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
