@@ -136,6 +136,14 @@ func TestAccessNoticeAndDenial(t *testing.T) {
 			}
 		}
 	}
+	for _, m := range []*hubtest.Member{bankB, bankC} {
+		if resp := m.Do(t, http.MethodGet, "/v1/records/"+got.Record.ID, "", nil); resp.Status != http.StatusNotFound {
+			t.Errorf("%s reading bank A's notice: got status %d, want 404", m.ID, resp.Status)
+		}
+	}
+	if resp := bankA.Do(t, http.MethodGet, "/v1/records/"+got.Record.ID, "", nil); resp.Status != http.StatusOK {
+		t.Errorf("bank A reading its notice: got status %d, want 200", resp.Status)
+	}
 	mine, _ := feed(t, bankA, 0)
 	n := 0
 	for _, e := range mine {
