@@ -34,6 +34,21 @@ type TokenResult struct {
 	// categories, and their ids for [Client.SuspicionDetails]; nil if
 	// none.
 	Suspicions *api.CheckSuspicions
+	// Denied, if set, says that the consumer denied recent checks of the
+	// token ("not me") through the member that placed their flag: treat
+	// the application as likely fraud and verify the applicant strongly.
+	// Nil if none.
+	Denied *CheckedDenial
+}
+
+// A CheckedDenial is what a check shows of the consumer's recent denials
+// of checks of a token: how many, the last one's time, and the
+// check-denied records of this member's own denied checks, each verified
+// and checked to be about the token.
+type CheckedDenial struct {
+	Count        int
+	LastDeniedAt time.Time
+	Records      []*protocol.Record
 }
 
 // A CheckedFlag is an active flag as a check reports it, with its signed
@@ -90,6 +105,10 @@ func FlagID(ev protocol.Event) (string, bool) {
 	case protocol.FlagExpired:
 		return e.FlagID, true
 	case protocol.FlagExpiring:
+		return e.FlagID, true
+	case protocol.SubjectChecked:
+		return e.FlagID, true
+	case protocol.CheckDenied:
 		return e.FlagID, true
 	}
 	return "", false
@@ -183,4 +202,19 @@ func (c *Client) Record(ctx context.Context, jti string) (*Event, error) {
 		return nil, err
 	}
 	return c.verifier.Record(ctx, jti, answer)
+}
+
+// DenyCheck tells the member that made a check, for the consumer, that it
+// was not them ("not me"): checkID and flagID are those of the
+// [protocol.SubjectChecked] access notice this member received as the
+// flag's origin, auth how the consumer authenticated to this member just
+// now (within the hour). The hub delivers a signed check-denied record to
+// the checking member at once, and shows the denial beside the advice of
+// every check of the subject for the hub's denial window (30 days by
+// default). The result's Record is that check-denied record. Refusals are
+// [*Problem]s: [ErrNotFound] for a check this member was not notified of,
+// [ErrStateConflict] for one already denied or a flag no longer active,
+// [ErrValidation] for a stale authentication.
+func (c *Client) DenyCheck(ctx context.Context, checkID, flagID string, auth protocol.ConsumerAuth) (*WriteResult, error) {
+	return c.submit(ctx, protocol.DenyCheck{CheckID: checkID, FlagID: flagID, ConsumerAuth: &auth})
 }

@@ -38,6 +38,22 @@ type Event struct {
 	Record *protocol.Record
 }
 
+// SubjectChecked returns the event's access notice, if it is one: another
+// member checked the subject of a flag this member placed. Ask the
+// consumer "was this you?", and send [Client.DenyCheck] if not.
+func (e *Event) SubjectChecked() (protocol.SubjectChecked, bool) {
+	ev, ok := e.Record.Event.(protocol.SubjectChecked)
+	return ev, ok
+}
+
+// CheckDenied returns the event's denial, if it is one: the consumer said
+// "not me" to a check this member made, through the member that placed
+// their flag. Stop the application, or verify the applicant strongly.
+func (e *Event) CheckDenied() (protocol.CheckDenied, bool) {
+	ev, ok := e.Record.Event.(protocol.CheckDenied)
+	return ev, ok
+}
+
 // Delivered reports whether the event came by webhook.
 func (e *Event) Delivered() bool { return e.WebhookID != "" }
 

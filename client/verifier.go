@@ -126,6 +126,21 @@ func (v *Verifier) Check(ctx context.Context, tokens []protocol.Token, answer []
 			tr.Flag = cf
 		}
 		tr.Suspicions = r.Suspicions
+		if d := r.Denied; d != nil {
+			cd := &CheckedDenial{Count: d.Count, LastDeniedAt: d.LastDeniedAt}
+			for _, jws := range d.Records {
+				rec, err := v.Keys.Verify(ctx, []byte(jws))
+				if err != nil {
+					return nil, err
+				}
+				subjects, _ := rec.Subject.Tokens()
+				if _, ok := rec.Event.(protocol.CheckDenied); !ok || !slices.Contains(subjects, r.Token) {
+					return nil, &RecordError{JWS: jws, Err: fmt.Errorf("%w (%w): the record is not a denial of a check of the token", ErrWrongSubject, protocol.ErrInvalidClaim)}
+				}
+				cd.Records = append(cd.Records, rec)
+			}
+			tr.Denied = cd
+		}
 		res.Results[i] = tr
 	}
 	return res, nil

@@ -94,6 +94,8 @@ func submissionPath(req protocol.Request) (string, error) {
 		return "/v1/suspicions", nil
 	case protocol.RetractSuspicion:
 		return "/v1/suspicions/" + esc(r.SuspicionID) + "/retract", nil
+	case protocol.DenyCheck:
+		return "/v1/checks/" + esc(r.CheckID) + "/denial", nil
 	}
 	return "", fmt.Errorf("sign: %T is not a write request", req)
 }

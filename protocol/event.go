@@ -27,6 +27,8 @@ const (
 	EventSuspicionExpired   EventType = "urn:sparr:event:suspicion-expired"
 	EventSubjectErased      EventType = "urn:sparr:event:subject-erased"
 	EventVerification       EventType = "urn:sparr:event:verification"
+	EventSubjectChecked     EventType = "urn:sparr:event:subject-checked"
+	EventCheckDenied        EventType = "urn:sparr:event:check-denied"
 	// EventStreamVerification is the OpenID Shared Signals Framework's
 	// verification event: the hub sends it on an SSF stream, with the
 	// stream's id as the subject (see [StreamSubject]).
@@ -39,6 +41,7 @@ func EventTypes() []EventType {
 		EventFlagPlaced, EventFlagExtended, EventFlagThawed, EventFlagLifted, EventFlagExpired, EventFlagExpiring,
 		EventSuspicionReported, EventSuspicionRetracted, EventSuspicionExpired,
 		EventSubjectErased, EventVerification, EventStreamVerification,
+		EventSubjectChecked, EventCheckDenied,
 	}
 }
 
@@ -388,6 +391,33 @@ type StreamVerification struct {
 	State string `json:"state,omitempty"`
 }
 
+// SubjectChecked: an access notice, sent only to the member that placed
+// the flag on the subject (Origin), when another member checks the
+// subject: who checked (Checker), for what purpose, when, and the check's
+// id, which a denial names. Replica is set for a check the checker's own
+// replica answered and reported. It never carries the checker's customer
+// data: only what the hub itself knows of the check.
+type SubjectChecked struct {
+	CheckID   string      `json:"check_id"`
+	FlagID    string      `json:"flag_id"`
+	Checker   string      `json:"checker"`
+	Purpose   string      `json:"purpose"`
+	CheckedAt NumericDate `json:"checked_at"`
+	Replica   bool        `json:"replica,omitempty"`
+}
+
+// CheckDenied: the consumer said "not me" to a check, through the member
+// that placed their flag (Origin). It goes only to the member that made
+// the check, with Origin's statement of how the consumer authenticated.
+type CheckDenied struct {
+	CheckID      string        `json:"check_id"`
+	FlagID       string        `json:"flag_id"`
+	Origin       string        `json:"origin"`
+	CheckedAt    NumericDate   `json:"checked_at"`
+	DeniedAt     NumericDate   `json:"denied_at"`
+	ConsumerAuth *ConsumerAuth `json:"consumer_auth"`
+}
+
 // StreamSubject is the subject of a [StreamVerification]: the stream's id,
 // as an opaque identifier.
 func StreamSubject(streamID string) *SubjectID { return &SubjectID{Format: "opaque", ID: streamID} }
@@ -404,6 +434,29 @@ func (SuspicionExpired) EventType() EventType   { return EventSuspicionExpired }
 func (SubjectErased) EventType() EventType      { return EventSubjectErased }
 func (Verification) EventType() EventType       { return EventVerification }
 func (StreamVerification) EventType() EventType { return EventStreamVerification }
+func (SubjectChecked) EventType() EventType     { return EventSubjectChecked }
+func (CheckDenied) EventType() EventType        { return EventCheckDenied }
+
+func (e SubjectChecked) check() error {
+	return first(
+		checkID("check_id", e.CheckID),
+		checkID("flag_id", e.FlagID),
+		checkID("checker", e.Checker),
+		checkID("purpose", e.Purpose),
+		checkTime("checked_at", e.CheckedAt),
+	)
+}
+
+func (e CheckDenied) check() error {
+	return first(
+		checkID("check_id", e.CheckID),
+		checkID("flag_id", e.FlagID),
+		checkID("origin", e.Origin),
+		checkTime("checked_at", e.CheckedAt),
+		checkTime("denied_at", e.DeniedAt),
+		e.ConsumerAuth.Check(),
+	)
+}
 
 func checkKind(k FlagKind, report *PoliceReport) error {
 	switch k {
@@ -578,6 +631,10 @@ func decodeEvent(t EventType, raw json.RawMessage) (Event, error) {
 		e, err = decodeAs[Verification](raw)
 	case EventStreamVerification:
 		e, err = decodeAs[StreamVerification](raw)
+	case EventSubjectChecked:
+		e, err = decodeAs[SubjectChecked](raw)
+	case EventCheckDenied:
+		e, err = decodeAs[CheckDenied](raw)
 	default:
 		return nil, invalidClaim("events", "unknown event type %q", t)
 	}

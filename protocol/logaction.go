@@ -25,6 +25,7 @@ const (
 	LogCheck              LogAction = "check"               // a check: attrs purpose, tokens, verify, review
 	LogReplicaCheck       LogAction = "replica-check"       // checks a member's replica answered, reported in a batch: attr count
 	LogCheckOutcome       LogAction = "check-outcome"       // a check's outcome reported: attr outcome
+	LogCheckDenied        LogAction = "check-denied"        // the consumer denied a check through the flag's origin: attrs checker, method, level
 
 	LogEndpointRegistered    LogAction = "endpoint-registered"     // a webhook endpoint registered or changed: attr verification
 	LogEndpointSecretRotated LogAction = "endpoint-secret-rotated" // an endpoint's signing secret rotated
@@ -78,6 +79,7 @@ const (
 	LogMemberSuspend    LogAction = "member-suspend"
 	LogMemberResume     LogAction = "member-resume"
 	LogSubjectErase     LogAction = "subject-erase"
+	LogCheckDeny        LogAction = "check-deny"
 	// A refused token batch, check, outcome or details request is logged
 	// under LogTokens, LogCheck, LogCheckOutcome or LogSuspicionDetails.
 )
@@ -87,7 +89,7 @@ const (
 func LogActions() []LogAction {
 	return []LogAction{
 		LogTokens, LogFlagPlaced, LogFlagAlreadyActive, LogFlagExtended, LogFlagThawed, LogFlagLifted,
-		LogSuspicionReported, LogSuspicionRetracted, LogSuspicionDetails, LogCheck, LogReplicaCheck, LogCheckOutcome,
+		LogSuspicionReported, LogSuspicionRetracted, LogSuspicionDetails, LogCheck, LogReplicaCheck, LogCheckOutcome, LogCheckDenied,
 		LogEndpointRegistered, LogEndpointSecretRotated, LogEndpointResumed, LogEndpointRemoved,
 		LogEndpointHeld, LogEndpointVerify,
 		LogFlagExpired, LogFlagExpiring, LogSuspicionExpired, LogFeedPruned, LogDetailsExpired, LogDelivery,
@@ -95,5 +97,6 @@ func LogActions() []LogAction {
 		LogMemberAdded, LogMemberUpdated, LogMemberSuspended, LogMemberResumed, LogSubjectErased, LogBackup, LogRollbackDeclared,
 		LogFlagPlace, LogFlagExtend, LogFlagThaw, LogFlagLift, LogSuspicionReport, LogSuspicionRetract,
 		LogEndpointRegister, LogMemberAdd, LogMemberUpdate, LogMemberSuspend, LogMemberResume, LogSubjectErase,
+		LogCheckDeny,
 	}
 }

@@ -46,6 +46,9 @@ func sampleRecords(t testing.TB) []*protocol.Record {
 		{protocol.OpaqueSubject(pnr), protocol.SubjectErased{Origin: "operator", LegalBasis: "gdpr-art-17"}},
 		{nil, protocol.Verification{State: "2b0c8e0e-verification-state"}},
 		{protocol.StreamSubject("bank-a"), protocol.StreamVerification{State: "VGhpcyBpcyBhbiBleGFtcGxlIHN0YXRlIHZhbHVlLgo="}},
+		{protocol.OpaqueSubject(pnr), protocol.SubjectChecked{CheckID: "019aa5f0-8c00-7000-8000-00000000k001", FlagID: "019aa5f0-8c00-7000-8000-00000000f001", Checker: "bank-b", Purpose: "credit-application", CheckedAt: at}},
+		{protocol.OpaqueSubject(pnr), protocol.CheckDenied{CheckID: "019aa5f0-8c00-7000-8000-00000000k001", FlagID: "019aa5f0-8c00-7000-8000-00000000f001", Origin: "bank-a", CheckedAt: at, DeniedAt: at + 120,
+			ConsumerAuth: &protocol.ConsumerAuth{Method: protocol.AuthBankID, AuthenticatedAt: at + 90, Level: protocol.LevelHigh, Reference: "a3d5c7e1-auth"}}},
 	}
 	var out []*protocol.Record
 	for i, e := range events {

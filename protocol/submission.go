@@ -19,11 +19,12 @@ const (
 	ActionLiftFlag         Action = "flag-lift"
 	ActionReportSuspicion  Action = "suspicion-report"
 	ActionRetractSuspicion Action = "suspicion-retract"
+	ActionDenyCheck        Action = "check-deny"
 )
 
 // Actions returns every action.
 func Actions() []Action {
-	return []Action{ActionPlaceFlag, ActionExtendFlag, ActionThawFlag, ActionLiftFlag, ActionReportSuspicion, ActionRetractSuspicion}
+	return []Action{ActionPlaceFlag, ActionExtendFlag, ActionThawFlag, ActionLiftFlag, ActionReportSuspicion, ActionRetractSuspicion, ActionDenyCheck}
 }
 
 // A Request is the body of a submission: one of the types below.
@@ -88,6 +89,17 @@ type RetractSuspicion struct {
 	Reason      RetractReason `json:"reason"`
 }
 
+// DenyCheck says, for the consumer, that a check of their identity was
+// not theirs ("not me"). Only the member that placed the flag may send
+// it, naming the check and the flag of a subject-checked notice it
+// received, with its statement of how the consumer authenticated.
+type DenyCheck struct {
+	CheckID      string        `json:"check_id"`
+	FlagID       string        `json:"flag_id"`
+	ConsumerAuth *ConsumerAuth `json:"consumer_auth"`
+}
+
+func (DenyCheck) Action() Action        { return ActionDenyCheck }
 func (PlaceFlag) Action() Action        { return ActionPlaceFlag }
 func (ExtendFlag) Action() Action       { return ActionExtendFlag }
 func (ThawFlag) Action() Action         { return ActionThawFlag }
@@ -149,6 +161,10 @@ func (r ReportSuspicion) check() error {
 		seen[t] = true
 	}
 	return first(checkCategory(r.Category), r.PoliceReport.check())
+}
+
+func (r DenyCheck) check() error {
+	return first(checkID("check_id", r.CheckID), checkID("flag_id", r.FlagID), r.ConsumerAuth.Check())
 }
 
 func (r RetractSuspicion) check() error {
@@ -430,6 +446,8 @@ func decodeRequest(a Action, raw json.RawMessage) (Request, error) {
 		return decodeRequestAs[ReportSuspicion](raw)
 	case ActionRetractSuspicion:
 		return decodeRequestAs[RetractSuspicion](raw)
+	case ActionDenyCheck:
+		return decodeRequestAs[DenyCheck](raw)
 	case "":
 		return nil, missingClaim("action")
 	}

@@ -48,6 +48,8 @@ func sampleRequests(t testing.TB) []protocol.Request {
 		protocol.LiftFlag{FlagID: "f1"},
 		protocol.ReportSuspicion{Subjects: []protocol.Token{pnr, email}, Category: protocol.CategoryIdentityTheft, PoliceReport: report},
 		protocol.RetractSuspicion{SuspicionID: "s1", Reason: protocol.RetractCaseClosed},
+		protocol.DenyCheck{CheckID: "k1", FlagID: "f1", ConsumerAuth: &protocol.ConsumerAuth{Method: protocol.AuthBankID,
+			AuthenticatedAt: protocol.NewNumericDate(vectorTime.Add(-time.Minute)), Level: protocol.LevelHigh, Reference: "a3d5c7e1-auth"}},
 	}
 }
 

@@ -86,6 +86,7 @@ var authzTable = map[string]access{
 	"POST /v1/check":              holders(checkR),
 	"POST /v1/checks/:id/outcome": holders(checkR),
 	"POST /v1/checks/replica":     holders(checkR),
+	"POST /v1/checks/:id/denial":  holders(flagR),
 
 	"GET /v1/records/:jti": holders(flagR, suspicionR, checkR),
 

@@ -325,6 +325,17 @@ func TestBadInputChangesNothingButTheLog(t *testing.T) {
 		resp.JSON(t, &bCheck)
 	}
 
+	// bank-b's check of the flagged token, which notifies bank-a.
+	var noticed api.CheckResponse
+	if resp := b.JSON(t, http.MethodPost, "/v1/check", map[string]any{"purpose": "credit-application", "tokens": []string{toks[0].String()}}); resp.Status != http.StatusOK {
+		t.Fatalf("check: got status %d, want 200: %s", resp.Status, resp.Body)
+	} else {
+		resp.JSON(t, &noticed)
+	}
+	authAt := func(at time.Time) *protocol.ConsumerAuth {
+		return &protocol.ConsumerAuth{Method: protocol.AuthBankID, AuthenticatedAt: protocol.NewNumericDate(at), Level: protocol.LevelHigh, Reference: "bankid-order-9"}
+	}
+
 	tampered := func() []byte {
 		jws := sign(a, protocol.PlaceFlag{Subject: toks[2], Kind: protocol.FlagKindStandard, Consent: a.Consent(toks[2])}, nil)
 		parts := bytes.Split(jws, []byte("."))
@@ -566,6 +577,19 @@ func TestBadInputChangesNothingButTheLog(t *testing.T) {
 			do: jsonBody(a, "/v1/checks/replica", map[string]any{"checks": []map[string]any{
 				{"token": oldEpoch.String(), "purpose": "payment", "at": now.Format(time.RFC3339)}}}),
 			want: protocol.ProblemInvalidToken, detail: "epoch 2"},
+
+		{name: "deny: stale authentication", caller: a, route: "POST /v1/checks/:id/denial",
+			do:   jose(a, "/v1/checks/"+noticed.CheckID+"/denial", sign(a, protocol.DenyCheck{CheckID: noticed.CheckID, FlagID: active, ConsumerAuth: authAt(now.Add(-2 * time.Hour))}, nil)),
+			want: protocol.ProblemValidation, detail: "authenticate the consumer again", pointer: "/request/consumer_auth/authenticated_at"},
+		{name: "deny: another check than the URL's", caller: a, route: "POST /v1/checks/:id/denial",
+			do:   jose(a, "/v1/checks/other/denial", sign(a, protocol.DenyCheck{CheckID: noticed.CheckID, FlagID: active, ConsumerAuth: authAt(now)}, nil)),
+			want: protocol.ProblemInvalidSubmission, detail: "the URL names"},
+		{name: "deny: not the flag's origin", caller: b, route: "POST /v1/checks/:id/denial",
+			do:   jose(b, "/v1/checks/"+noticed.CheckID+"/denial", sign(b, protocol.DenyCheck{CheckID: noticed.CheckID, FlagID: active, ConsumerAuth: authAt(now)}, nil)),
+			want: protocol.ProblemNotFound, detail: "was notified of no check"},
+		{name: "deny: a check of an unflagged token", caller: a, route: "POST /v1/checks/:id/denial",
+			do:   jose(a, "/v1/checks/"+bCheck.CheckID+"/denial", sign(a, protocol.DenyCheck{CheckID: bCheck.CheckID, FlagID: active, ConsumerAuth: authAt(now)}, nil)),
+			want: protocol.ProblemNotFound, detail: bCheck.CheckID},
 
 		// Webhook endpoints.
 		{name: "endpoint: private address", caller: a, route: "PUT /v1/members/self/endpoint",

@@ -3,10 +3,12 @@ package server
 import (
 	"errors"
 	"net/http"
+	"time"
 
 	"github.com/gin-gonic/gin"
 	"go.opentelemetry.io/otel/attribute"
 
+	"github.com/sparr-dev/sparr/protocol"
 	"github.com/sparr-dev/sparr/protocol/api"
 	"github.com/sparr-dev/sparr/server/decide"
 	"github.com/sparr-dev/sparr/server/state"
@@ -31,8 +33,12 @@ func (h *Hub) check(c *gin.Context) {
 		return
 	}
 	span := h.span(c, "decide check", attribute.Int("sparr.tokens", len(req.Tokens)))
-	cmd, resp := h.decide.Check(member(c), &req, subjects, now)
+	cmd, resp, err := h.decide.Check(member(c), &req, subjects, now)
 	span.End()
+	if err != nil {
+		h.internal(c, "decide check", err)
+		return
+	}
 	res, ok := h.commitFor(c, "log check", cmd)
 	if !ok {
 		return
@@ -73,19 +79,63 @@ func (h *Hub) checkOutcome(c *gin.Context) {
 }
 
 // replicaChecks: POST /v1/checks/replica. A member reports the checks its
-// own replica answered, so that they are logged as online checks are.
+// own replica answered, so that they are logged, and their flags' origins
+// notified, as online checks are.
 func (h *Hub) replicaChecks(c *gin.Context) {
 	var req api.ReplicaChecksRequest
 	if !h.readJSON(c, &req) {
 		return
 	}
-	note, err := h.decide.ReplicaChecks(member(c), &req, h.now())
+	now := h.now()
+	tokens, err := h.decide.ReplicaChecksRequest(&req, now)
 	if err != nil {
 		h.refuse(c, "report replica checks", err)
 		return
 	}
-	res, ok := h.commitFor(c, "log replica checks", note)
+	subjects, err := h.store.Subjects(tokens)
+	if err != nil {
+		h.internal(c, "read subjects", err)
+		return
+	}
+	cmd, err := h.decide.ReplicaChecks(member(c), &req, tokens, subjects, now)
+	if err != nil {
+		h.refuse(c, "report replica checks", err)
+		return
+	}
+	res, ok := h.commitFor(c, "log replica checks", cmd)
 	if ok {
 		c.JSON(http.StatusOK, api.ReplicaChecksResponse{Count: len(req.Checks), LogIndex: res.LogIndex})
 	}
+}
+
+// denyCheck: POST /v1/checks/{id}/denial. The member that placed a flag
+// denies, for the consumer, a check it was notified of ("not me"); the
+// member that made the check gets a check-denied record at once.
+func (h *Hub) denyCheck(c *gin.Context) {
+	m := member(c)
+	s, hash, ok := h.readSubmission(c, protocol.ActionDenyCheck)
+	if !ok {
+		return
+	}
+	req := s.Request.(protocol.DenyCheck)
+	if !h.checkPathID(c, "check_id", req.CheckID) || h.replayed(c, s, hash) {
+		return
+	}
+	cmd, res, ok := apply(h, c, "deny check", func(now time.Time) (*state.DenyCheck, error) {
+		n, err := h.store.Notice(req.CheckID, req.FlagID)
+		if err != nil && !errors.Is(err, store.ErrNotFound) {
+			return nil, err
+		}
+		var f *state.Flag
+		if n != nil {
+			if f, err = h.store.FlagByToken(n.Subject); err != nil && !errors.Is(err, store.ErrNotFound) {
+				return nil, err
+			}
+		}
+		return h.decide.DenyCheck(m, s, hash, n, f, now)
+	})
+	if !ok {
+		return
+	}
+	c.JSON(http.StatusOK, api.WriteResponse{Record: cmd.Denial.Record.JWS, Seq: res.Seq, LogIndex: res.LogIndex})
 }

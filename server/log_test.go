@@ -225,6 +225,9 @@ func TestEveryWriteIsProvablyLogged(t *testing.T) {
 	resp = checker.JSON(t, http.MethodPost, "/v1/checks/replica", map[string]any{"checks": []map[string]any{
 		{"token": toks[0].String(), "purpose": "payment", "at": hub.Now().UTC().Format(time.RFC3339)}}})
 	p.prove("POST /v1/checks/replica", checker, "replica-check", logIndex(t, "replica checks", resp, http.StatusOK))
+	resp = bank.Submit(t, "/v1/checks/"+checked.CheckID+"/denial", protocol.DenyCheck{CheckID: checked.CheckID, FlagID: id,
+		ConsumerAuth: &protocol.ConsumerAuth{Method: protocol.AuthBankID, AuthenticatedAt: protocol.NewNumericDate(hub.Now()), Level: protocol.LevelHigh, Reference: "bankid-order-1"}})
+	p.prove("POST /v1/checks/:id/denial", bank, "check-denied", logIndex(t, "deny check", resp, http.StatusOK))
 	resp = checker.JSON(t, http.MethodPost, "/v1/suspicions/"+sid+"/details", map[string]any{"purpose": "credit-application", "justification": "applicant for a loan, case 77-311"})
 	p.prove("POST /v1/suspicions/:id/details", checker, "suspicion-details", logIndex(t, "details", resp, http.StatusOK))
 	resp = bank.Submit(t, "/v1/suspicions/"+sid+"/retract", protocol.RetractSuspicion{SuspicionID: sid, Reason: protocol.RetractCaseClosed})

@@ -1143,6 +1143,8 @@ func TestOpenAPIListsQuotaRefusals(t *testing.T) {
 		t.Fatal(err)
 	}
 	checked := check(t, bank, "payment", toks[0])
+	// Another member's check of the flagged token, for bank A to deny.
+	othersCheck := check(t, hub.AddMember(t, "bank-q", api.RoleCheck), "credit-application", toks[0])
 	// An endpoint that is down until it is paused, so that resuming it is
 	// a request the hub would carry out.
 	down := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) { w.WriteHeader(http.StatusServiceUnavailable) }))
@@ -1202,6 +1204,10 @@ func TestOpenAPIListsQuotaRefusals(t *testing.T) {
 		}},
 		{"POST /v1/checks/replica", func() *hubtest.Response {
 			return bank.JSON(t, http.MethodPost, "/v1/checks/replica", map[string]any{"checks": []map[string]any{{"token": toks[0].String(), "purpose": "payment", "at": now.UTC().Format(time.RFC3339)}}})
+		}},
+		{"POST /v1/checks/:id/denial", func() *hubtest.Response {
+			return bank.Submit(t, "/v1/checks/"+othersCheck.CheckID+"/denial", protocol.DenyCheck{CheckID: othersCheck.CheckID, FlagID: id,
+				ConsumerAuth: &protocol.ConsumerAuth{Method: protocol.AuthBankID, AuthenticatedAt: protocol.NewNumericDate(now), Level: protocol.LevelHigh, Reference: "bankid-order-2"}})
 		}},
 		{"GET /v1/records/:jti", func() *hubtest.Response { return bank.Do(t, http.MethodGet, "/v1/records/"+rec.ID, "", nil) }},
 		{"GET /v1/events", func() *hubtest.Response { return bank.Do(t, http.MethodGet, "/v1/events?after=0", "", nil) }},

@@ -208,6 +208,9 @@ func everyKindOfChange(t *testing.T, hub *hubtest.Hub, clock *hubtest.Clock) {
 	var chk api.CheckResponse
 	must(b.JSON(t, http.MethodPost, "/v1/check", api.CheckRequest{Purpose: api.PurposeCreditApplication, Tokens: []string{toks[0].String(), toks[1].String()}}), http.StatusOK, "check").JSON(t, &chk)
 	must(b.JSON(t, http.MethodPost, "/v1/checks/"+chk.CheckID+"/outcome", api.OutcomeRequest{Outcome: api.OutcomeVerified}), http.StatusOK, "outcome")
+	must(a.Submit(t, "/v1/checks/"+chk.CheckID+"/denial", protocol.DenyCheck{CheckID: chk.CheckID, FlagID: f2,
+		ConsumerAuth: &protocol.ConsumerAuth{Method: protocol.AuthBankID, AuthenticatedAt: protocol.NewNumericDate(clock.Now()), Level: protocol.LevelHigh, Reference: "bankid-1"}}), http.StatusOK, "deny check")
+	must(c.JSON(t, http.MethodPost, "/v1/checks/replica", api.ReplicaChecksRequest{Checks: []api.ReplicaCheck{{Token: toks[1].String(), Purpose: api.PurposePayment, At: clock.Now()}}}), http.StatusOK, "replica checks")
 
 	// b's endpoint pauses with the placements queued; f1's lift erases
 	// their records, so that when it resumes those deliveries are skipped.

@@ -79,6 +79,7 @@ func Routes() []Route {
 		{Method: http.MethodPost, Path: "/v1/check", Roles: checkRole, Class: string(classChecks), Action: protocol.LogCheck, handle: (*Hub).check},
 		{Method: http.MethodPost, Path: "/v1/checks/:id/outcome", Roles: checkRole, Class: string(classWrites), Action: protocol.LogCheckOutcome, handle: (*Hub).checkOutcome},
 		{Method: http.MethodPost, Path: "/v1/checks/replica", Roles: checkRole, Class: string(classWrites), Action: protocol.LogReplicaCheck, handle: (*Hub).replicaChecks},
+		{Method: http.MethodPost, Path: "/v1/checks/:id/denial", Roles: flagRole, Class: string(classWrites), Action: protocol.LogCheckDeny, handle: (*Hub).denyCheck},
 
 		{Method: http.MethodGet, Path: "/v1/records/:jti", Roles: recordsOf, Class: string(classReads), handle: (*Hub).getRecord},
 

@@ -248,6 +248,10 @@ func (s *state) apply(e *client.Event, d dirty) error {
 		}
 	case protocol.Verification:
 		// A test of the endpoint; nothing to keep.
+	case protocol.SubjectChecked, protocol.CheckDenied:
+		// Addressed to this member, for the consumer's app or the
+		// application desk (see client.Event.SubjectChecked and
+		// CheckDenied); a replica's answers do not depend on them.
 	}
 	return nil
 }

@@ -93,6 +93,16 @@ type demoBank struct {
 
 	mu      sync.Mutex
 	arrived map[string]time.Time // record id → when the replica had it
+	// noticed and denied are the access notices this bank received as a
+	// flag's origin, and the denials of its own checks, by check id.
+	noticed map[string]noticeArrival
+	denied  map[string]time.Time
+}
+
+// A noticeArrival is an access notice and when it arrived.
+type noticeArrival struct {
+	notice protocol.SubjectChecked
+	at     time.Time
 }
 
 // handle is the bank's webhook callback: apply to the replica, then note
@@ -101,10 +111,33 @@ func (b *demoBank) handle(ctx context.Context, e *client.Event) error {
 	if err := b.replica.Apply(ctx, e); err != nil {
 		return err
 	}
+	now := time.Now()
 	b.mu.Lock()
-	b.arrived[e.Record.ID] = time.Now()
-	b.mu.Unlock()
+	defer b.mu.Unlock()
+	b.arrived[e.Record.ID] = now
+	if n, ok := e.SubjectChecked(); ok {
+		b.noticed[n.CheckID] = noticeArrival{notice: n, at: now}
+	}
+	if d, ok := e.CheckDenied(); ok {
+		b.denied[d.CheckID] = now
+	}
 	return nil
+}
+
+// notice returns the access notice of check id, if it arrived.
+func (b *demoBank) notice(id string) (noticeArrival, bool) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	n, ok := b.noticed[id]
+	return n, ok
+}
+
+// denial returns when the denial of check id arrived, if it did.
+func (b *demoBank) denial(id string) (time.Time, bool) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	t, ok := b.denied[id]
+	return t, ok
 }
 
 func (b *demoBank) arrival(recordID string) (time.Time, bool) {
@@ -178,7 +211,8 @@ func (d *demo) start(ctx context.Context) error {
 	}
 	for i := range d.n {
 		letter := string(rune('A' + i))
-		b := &demoBank{name: "Bank " + letter, id: "bank-" + strings.ToLower(letter), arrived: map[string]time.Time{}}
+		b := &demoBank{name: "Bank " + letter, id: "bank-" + strings.ToLower(letter), arrived: map[string]time.Time{},
+			noticed: map[string]noticeArrival{}, denied: map[string]time.Time{}}
 		if err := d.addBank(ctx, admin, b); err != nil {
 			return fmt.Errorf("%s: %w", b.name, err)
 		}
@@ -318,6 +352,7 @@ func (d *demo) story(ctx context.Context) error {
 		{"a consumer asks Bank A to protect their personnummer", s.placeFlag},
 		{"every bank receives the signed flag", s.receiveFlag},
 		{"a fraudster applies for credit at Bank B", s.stopFraudster},
+		{"Bank A asks the consumer about Bank B's check, and the consumer says \"not me\"", s.notMe},
 		{"the consumer thaws the flag for an hour to apply for a loan at Bank C", s.thawFlag},
 		{"the consumer lifts the flag and every bank forgets it", s.liftFlag},
 		{"what the exchange log now holds", s.showLog},
@@ -340,6 +375,9 @@ type flagStory struct {
 	tok    protocol.Token      // the consumer's personnummer as a token
 	placed *client.WriteResult // the flag as Bank A placed it
 	sent   time.Time           // when Bank A sent the flag
+
+	checkID   string    // the fraudster's check at Bank B
+	checkedAt time.Time // when the hub answered it
 }
 
 // introduce says who takes part.
@@ -435,6 +473,7 @@ func (s *flagStory) stopFraudster(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
+	s.checkID, s.checkedAt = res.ID, time.Now()
 	if adv := res.Results[0].Advice; adv != api.AdviceVerify {
 		return fmt.Errorf("the hub answered %s; it should have said verify", adv)
 	}
@@ -444,6 +483,48 @@ func (s *flagStory) stopFraudster(ctx context.Context) error {
 	if _, err := b.client.ReportOutcome(ctx, res.ID, api.OutcomeNotVerified); err != nil {
 		return err
 	}
+	return nil
+}
+
+// notMe is step 4: Bank A, which placed the flag, receives the signed
+// access notice of Bank B's check; its app asks the consumer, who says it
+// was not them; Bank A sends the denial, with how the consumer logged in,
+// and Bank B receives it while the application is still open.
+func (s *flagStory) notMe(ctx context.Context) error {
+	a, b := s.a, s.b
+	s.printf("\nStep 4. %s's app tells the consumer about %s's check, and the consumer says \"not me\".\n", a.name, b.name)
+	if err := s.waitFor(ctx, a.name+" receiving the access notice", func() bool { _, ok := a.notice(s.checkID); return ok }); err != nil {
+		return err
+	}
+	n, _ := a.notice(s.checkID)
+	if n.notice.Checker != b.id || n.notice.Purpose != api.PurposeCreditApplication {
+		return fmt.Errorf("the notice names %s for %s; it should name %s for %s", n.notice.Checker, n.notice.Purpose, b.id, api.PurposeCreditApplication)
+	}
+	s.printf("  %s received the hub's signed access notice %d ms after %s's check was answered.\n", a.name, n.at.Sub(s.checkedAt).Milliseconds(), b.name)
+	s.printf("  Only %s, which placed the flag, receives it: no other bank learns who checked whom.\n", a.name)
+	s.printf("  The app shows: \"%s checked your identity for a credit application at %s. Was this you?\"\n",
+		b.name, n.notice.CheckedAt.Time().Local().Format("15:04"))
+	s.printf("  The consumer logs in with BankID and answers no.\n")
+	auth := protocol.ConsumerAuth{Method: protocol.AuthBankID, AuthenticatedAt: protocol.NewNumericDate(time.Now()), Level: protocol.LevelHigh, Reference: "demo-login-2"}
+	sent := time.Now()
+	res, err := a.client.DenyCheck(ctx, n.notice.CheckID, n.notice.FlagID, auth)
+	if err != nil {
+		return err
+	}
+	if err := s.waitFor(ctx, b.name+" receiving the denial", func() bool { _, ok := b.denial(s.checkID); return ok }); err != nil {
+		return err
+	}
+	at, _ := b.denial(s.checkID)
+	s.printf("  %s sent the denial, signed, with how the consumer logged in (BankID, level high);\n", a.name)
+	s.printf("  %s received the hub's signed check-denied record %d ms later, while the application is open.\n", b.name, at.Sub(sent).Milliseconds())
+	again, err := b.client.Check(ctx, api.PurposeCreditApplication, s.tok)
+	if err != nil {
+		return err
+	}
+	if d := again.Results[0].Denied; d == nil || len(d.Records) != 1 || d.Records[0].ID != res.Record.ID {
+		return errors.New("a later check at Bank B does not show the denial")
+	}
+	s.printf("  A later check at %s shows the denial beside the advice, for 30 days.\n", b.name)
 	return nil
 }
 
@@ -475,13 +556,13 @@ func reportReplicaChecks(ctx context.Context, bank *demoBank) error {
 	return nil
 }
 
-// thawFlag is step 4: Bank C thaws the flag for an hour, and then its
+// thawFlag is step 5: Bank C thaws the flag for an hour, and then its
 // replica and the hub both advise nothing, because the flag is thawed.
 func (s *flagStory) thawFlag(ctx context.Context) error {
 	c := s.c
-	s.printf("\nStep 4. The consumer thaws the flag for an hour, to apply for a loan at %s.\n", c.name)
+	s.printf("\nStep 5. The consumer thaws the flag for an hour, to apply for a loan at %s.\n", c.name)
 	until := time.Now().Add(time.Hour)
-	if demoSkip == nil || !demoSkip(4) {
+	if demoSkip == nil || !demoSkip(5) {
 		thawed, err := c.client.ThawFlag(ctx, s.placed.Flag.ID, time.Time{}, until)
 		if err != nil {
 			return err
@@ -509,13 +590,13 @@ func (s *flagStory) thawFlag(ctx context.Context) error {
 	return nil
 }
 
-// liftFlag is step 5: Bank A lifts the flag, every bank's replica forgets
+// liftFlag is step 6: Bank A lifts the flag, every bank's replica forgets
 // it, and the hub no longer serves its records or advises on it.
 func (s *flagStory) liftFlag(ctx context.Context) error {
-	s.printf("\nStep 5. The consumer lifts the flag at %s: they withdraw their consent.\n", s.a.name)
+	s.printf("\nStep 6. The consumer lifts the flag at %s: they withdraw their consent.\n", s.a.name)
 	liftedAt := time.Now()
 	var lift string
-	if demoSkip == nil || !demoSkip(5) {
+	if demoSkip == nil || !demoSkip(6) {
 		lifted, err := s.a.client.LiftFlag(ctx, s.placed.Flag.ID)
 		if err != nil {
 			return err
@@ -559,11 +640,11 @@ func (s *flagStory) waitForgotten(ctx context.Context, lift string, liftedAt tim
 	return nil
 }
 
-// showLog is step 6: the regulator verifies the exchange log, which holds
+// showLog is step 7: the regulator verifies the exchange log, which holds
 // neither the personnummer nor its token but an entry for each action of
 // the story.
 func (s *flagStory) showLog(ctx context.Context) error {
-	s.printf("\nStep 6. What the exchange log now holds.\n")
+	s.printf("\nStep 7. What the exchange log now holds.\n")
 	if err := s.publishErasures(ctx); err != nil {
 		return err
 	}

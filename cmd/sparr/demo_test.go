@@ -31,18 +31,24 @@ func TestDemo(t *testing.T) {
 		`Bank B's own replica answers in \d+\.\d µs: VERIFY`,
 		`The replica reports its check to the hub`,
 		`The hub confirms: VERIFY`,
-		`Step 4\. The consumer thaws the flag for an hour, to apply for a loan at Bank C\.`,
+		`Step 4\. Bank A's app tells the consumer about Bank B's check, and the consumer says "not me"\.`,
+		`Bank A received the hub's signed access notice \d+ ms after Bank B's check was answered\.`,
+		`Bank B checked your identity for a credit application at \d\d:\d\d\. Was this you\?`,
+		`Bank B received the hub's signed check-denied record \d+ ms later`,
+		`A later check at Bank B shows the denial`,
+		`Step 5\. The consumer thaws the flag for an hour, to apply for a loan at Bank C\.`,
 		`Bank C's check says NONE: the flag is thawed until \d\d:\d\d`,
-		`Step 5\. The consumer lifts the flag`,
+		`Step 6\. The consumer lifts the flag`,
 		`Bank A: its replica no longer holds the flag`,
 		`Bank B: its replica no longer holds the flag`,
 		`Bank C: its replica no longer holds the flag`,
-		`Step 6\. What the exchange log now holds\.`,
+		`Step 7\. What the exchange log now holds\.`,
 		`checkpoint of its log: \d+ entries`,
 		`\n +1  flag-placed `,
 		`\n +1  flag-lifted `,
 		`\n +2  replica-check `,
-		`All 6 steps behaved as described\.`,
+		`\n +1  check-denied `,
+		`All 7 steps behaved as described\.`,
 	} {
 		if !regexp.MustCompile(want).MatchString(out) {
 			t.Errorf("the narration lacks %q:\n%s", want, out)
@@ -75,12 +81,12 @@ func TestDemoMembers(t *testing.T) {
 // flag, and the demo says which step failed and exits 1.
 func TestDemoFailingStep(t *testing.T) {
 	t.Setenv("TMPDIR", t.TempDir())
-	demoSkip = func(step int) bool { return step == 5 }
+	demoSkip = func(step int) bool { return step == 6 }
 	demoWait = 500 * time.Millisecond
 	t.Cleanup(func() { demoSkip, demoWait = nil, 10*time.Second })
 	code, out, errb := sparr(t, nil, "demo")
-	wantError(t, code, errb, 1, "step 5 (the consumer lifts the flag and every bank forgets it) did not behave as described", "forgetting the flag")
-	if strings.Contains(out, "All 6 steps") || strings.Contains(out, "Step 6.") {
+	wantError(t, code, errb, 1, "step 6 (the consumer lifts the flag and every bank forgets it) did not behave as described", "forgetting the flag")
+	if strings.Contains(out, "All 7 steps") || strings.Contains(out, "Step 7.") {
 		t.Errorf("the demo went on after the failed step:\n%s", out)
 	}
 }

@@ -62,6 +62,7 @@ type serveFlags struct {
 	legalBasis               string
 	suspicionDays            int
 	detailsDays              int
+	denialDays               int
 	erasurePeriod            time.Duration
 	tokensPerSecond          float64
 	tokensPerDay             int64
@@ -123,6 +124,7 @@ func runServe(ctx context.Context, e *env, name string, args []string) error {
 	fs.Var((*rateValue)(&f.reads), "rate-reads", "per-member limit on other requests, `PERSEC/BURST`")
 	fs.StringVar(&f.trustedProxies, "trusted-proxies", "", "comma-separated `LIST` of proxy IPs or CIDRs whose X-Forwarded-For is believed; empty trusts none")
 	fs.IntVar(&f.feedDays, "feed-retention-days", inDays(policy.FeedRetention), "`DAYS` events stay in the feed; a member away longer takes a snapshot")
+	fs.IntVar(&f.denialDays, "denial-window-days", inDays(policy.DenialWindow), "`DAYS` a consumer's denial of a check shows beside the advice of every later check of the subject")
 	fs.IntVar(&f.detailsDays, "details-retention-days", inDays(policy.DetailsRetention), "`DAYS` the details of a log entry (which tokens a check named) are kept; the entry stays")
 	fs.DurationVar(&f.erasurePeriod, "erasure-period", policy.ErasurePeriod, "the `DURATION` whose erasures are published together, in one batch of tombstones after it ends")
 	fs.Float64Var(&f.tokensPerSecond, "tokens-per-second", policy.Quotas.TokensPerSecond, "token evaluations a member may have a second, sustained (`N`); a member's own quota overrides it")
@@ -242,7 +244,8 @@ func (f *serveFlags) checkPolicy(name string) error {
 		flag string
 		v    int
 	}{{"standard-flag-days", f.standardDays}, {"max-extended-flag-days", f.maxExtDays}, {"reminder-days", f.reminderDays}, {"suspicion-retention-days", f.suspicionDays},
-		{"feed-retention-days", f.feedDays}, {"details-retention-days", f.detailsDays}, {"delivery-concurrency", f.deliveryConcurrency}} {
+		{"feed-retention-days", f.feedDays}, {"details-retention-days", f.detailsDays}, {"denial-window-days", f.denialDays},
+		{"delivery-concurrency", f.deliveryConcurrency}} {
 		if d.v <= 0 {
 			return usagef("%s: --%s %d: want a positive number of days", name, d.flag, d.v)
 		}
@@ -538,6 +541,7 @@ func (f *serveFlags) startHub(issuer string, st *store.Store, keys *keyring.Keys
 			FeedRetention:       days(f.feedDays),
 			DetailsRetention:    days(f.detailsDays),
 			ErasurePeriod:       f.erasurePeriod,
+			DenialWindow:        days(f.denialDays),
 			Quotas:              api.Quotas{TokensPerSecond: f.tokensPerSecond, TokensPerDay: f.tokensPerDay, StoredBytesPerDay: f.storedBytesPerDay},
 		},
 		Limits:             server.Limits{Tokens: f.tokens, Writes: f.writes, Checks: f.checks, Reads: f.reads},

@@ -11,7 +11,11 @@ import (
 //
 //   - A record with an audience goes to that member only (a suspicion's
 //     records to its reporter, reminders, verification, an erasure of a
-//     subject that had suspicions but no flag).
+//     subject that had suspicions but no flag, an access notice
+//     (subject-checked) to the flag's origin, a check-denied to the
+//     member that made the check).
+//   - Access notices and denials without an audience go to no one: they
+//     are always addressed.
 //   - Flag events go to members with the flag or check role.
 //   - Suspicion events go to no one by role: a suspicion never leaves
 //     the hub in bulk. (Files of earlier versions hold suspicion "hit"

@@ -41,8 +41,12 @@ type Config struct {
 	// Receivers are the fan-outs the propagate scenario measures; default
 	// 10, 100 and 500.
 	Receivers []int
-	// Events is how many events each propagation run times; default 200.
+	// Events is how many events each propagation run times, and how
+	// many checks and denials each notices run times; default 200.
 	Events int
+	// NoticeMembers is how many members the notices scenario has on
+	// loopback, banks A and B among them; default 100, at least 2.
+	NoticeMembers int
 	// CatchUp is how many events a returning member has missed; default
 	// 100 000.
 	CatchUp int
@@ -89,6 +93,9 @@ func (c *Config) defaults() {
 	}
 	if c.Events == 0 {
 		c.Events = 200
+	}
+	if c.NoticeMembers < 2 {
+		c.NoticeMembers = 100
 	}
 	if c.CatchUp == 0 {
 		c.CatchUp = 100_000
@@ -168,6 +175,7 @@ func Scenarios() []Scenario {
 		{"check", "authenticated POST /v1/check, 1 token per request, 1% flagged, durable log entry each; beside a bare net/http map lookup", runCheck, false},
 		{"place", "durable flag placements with 10 and 100 subscribed members (--subscribers); beside raw bbolt group commits of the same bytes", runPlace, false},
 		{"propagate", "one event to N loopback receivers (p50/p99), and sustained deliveries/s; beside a raw fan-out of the same bodies", runPropagate, false},
+		{"notices", "access notice (bank B's check sent → notice at bank A) and denial (bank A's denial → bank B has it), p50/p99, 100 members; beside a raw commit and POST of the same records", runNotices, false},
 		{"tokens", "POST /v1/tokens in batches of 1 and 100; beside circl evaluating in-process", runTokens, false},
 		{"replica", "a member's in-process replica answering checks; beside a bare map lookup", runReplica, true},
 		{"catch-up", "a member back after missing events converging through the feed; beside reading the same pages without verifying", runCatchUp, true},

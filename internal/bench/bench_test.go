@@ -90,10 +90,10 @@ func TestBenchSmall(t *testing.T) {
 		t.Skip("starts many hubs")
 	}
 	var progress bytes.Buffer
-	scenarios := []string{"check", "place", "propagate", "tokens", "catch-up"}
+	scenarios := []string{"check", "place", "propagate", "notices", "tokens", "catch-up"}
 	rep, err := Run(context.Background(), Config{
 		Scenarios: scenarios,
-		Duration:  200 * time.Millisecond, Concurrency: 4, Subscribers: []int{3}, Receivers: []int{3}, Events: 5, CatchUp: 300,
+		Duration:  200 * time.Millisecond, Concurrency: 4, Subscribers: []int{3}, Receivers: []int{3}, Events: 5, CatchUp: 300, NoticeMembers: 4,
 		Dir: t.TempDir(), Progress: &progress,
 	})
 	if err != nil {

@@ -76,6 +76,20 @@ type CheckResult struct {
 	Flag *CheckFlag `json:"flag,omitempty"`
 	// Suspicions are the token's active suspicion hits, if any.
 	Suspicions *CheckSuspicions `json:"suspicions,omitempty"`
+	// Denied says that the consumer denied recent checks of the token
+	// ("not me"), through the member that placed their flag, within the
+	// hub's denial window.
+	Denied *CheckDenied `json:"denied,omitempty"`
+}
+
+// CheckDenied is what a check shows of the consumer's recent denials of
+// checks of the token: how many, when the last was made, and the signed
+// check-denied records of those that denied the checking member's own
+// checks (the others name another member's check, and stay with it).
+type CheckDenied struct {
+	Count        int       `json:"count"`
+	LastDeniedAt time.Time `json:"last_denied_at"`
+	Records      []string  `json:"records"`
 }
 
 // A CheckFlag is an active flag as a check reports it, with the signed

@@ -44,13 +44,27 @@ func (d *Decider) CheckRequest(req *api.CheckRequest) error {
 // Check decides member m's check of req's tokens (valid: see
 // [Decider.CheckRequest]), given what the hub holds about each
 // (subjects, in the same order): the answer, and the check to keep, whose
-// log entry names the tokens and counts the advice. The answer's LogIndex
-// is the command's, once applied.
-func (d *Decider) Check(m *api.Member, req *api.CheckRequest, subjects []state.Subject, now time.Time) (*state.AddCheck, *api.CheckResponse) {
+// log entry names the tokens and counts the advice. Each token with an
+// active flag gets an access notice, signed for the flag's origin; the
+// consumer's recent denials of checks of it are shown beside the advice,
+// which they leave as the flag makes it. The answer's LogIndex is the
+// command's, once applied.
+func (d *Decider) Check(m *api.Member, req *api.CheckRequest, subjects []state.Subject, now time.Time) (*state.AddCheck, *api.CheckResponse, error) {
 	resp := &api.CheckResponse{CheckID: d.id(), CheckedAt: now.UTC(), Results: make([]api.CheckResult, len(req.Tokens))}
 	chk := &state.Check{ID: resp.CheckID, Member: m.ID, Purpose: req.Purpose, At: now, Tokens: len(req.Tokens)}
+	var notices []*state.AccessNotice
 	for i, t := range req.Tokens {
 		resp.Results[i] = Advise(m, t, subjects[i], now)
+		if f := subjects[i].Flag; f != nil && f.ActiveAt(now) {
+			resp.Results[i].Denied = d.denied(m, subjects[i].Denials, now)
+			if !slices.ContainsFunc(notices, func(n *state.AccessNotice) bool { return n.Subject == t }) {
+				n, err := d.notice(m, chk.ID, req.Purpose, t, f, false, now)
+				if err != nil {
+					return nil, nil, err
+				}
+				notices = append(notices, n)
+			}
+		}
 		switch resp.Results[i].Advice {
 		case api.AdviceVerify:
 			chk.Verify++
@@ -62,8 +76,9 @@ func (d *Decider) Check(m *api.Member, req *api.CheckRequest, subjects []state.S
 		Head: d.head(m.ID, protocol.LogCheck, now, map[string]any{"check_id": chk.ID, "purpose": req.Purpose, "tokens": req.Tokens}, req.Tokens,
 			protocol.LogAttr{Key: "purpose", Value: req.Purpose}, protocol.LogAttr{Key: "tokens", Value: fmt.Sprint(chk.Tokens)},
 			protocol.LogAttr{Key: "verify", Value: fmt.Sprint(chk.Verify)}, protocol.LogAttr{Key: "review", Value: fmt.Sprint(chk.Review)}),
-		Check: chk,
-	}, resp
+		Check:   chk,
+		Notices: notices,
+	}, resp, nil
 }
 
 // Advise gives the advice for token from what the hub holds about it (s),
@@ -140,14 +155,13 @@ func OutcomeConflict(chk *state.Check) *protocol.Problem {
 // week late.
 const maxReplicaCheckAge = 7 * 24 * time.Hour
 
-// ReplicaChecks decides the log entry of member m's report of checks its
-// replica answered: each a token of the hub's epoch, a purpose, and a time
-// neither in the future (beyond a minute of clock skew) nor older than a
-// week. A report with checks that are not is refused whole, every check
-// at fault named. The entry counts the checks and commits to every one;
-// it is indexed under each token, so that a lift or an erasure of the
-// subject erases it, as it does an online check's.
-func (d *Decider) ReplicaChecks(m *api.Member, req *api.ReplicaChecksRequest, now time.Time) (*state.Note, error) {
+// ReplicaChecksRequest validates member m's report of checks its replica
+// answered, before the hub reads anything for it: each a token of the
+// hub's epoch, a purpose, and a time neither in the future (beyond a
+// minute of clock skew) nor older than a week. A report with checks that
+// are not is refused whole, every check at fault named. It returns the
+// distinct tokens the report names.
+func (d *Decider) ReplicaChecksRequest(req *api.ReplicaChecksRequest, now time.Time) ([]string, error) {
 	if n := len(req.Checks); n == 0 || n > api.MaxReplicaChecks {
 		return nil, FieldProblem(protocol.ProblemValidation, "checks", "%d checks; report 1 to %d at a time", n, api.MaxReplicaChecks)
 	}
@@ -178,8 +192,34 @@ func (d *Decider) ReplicaChecks(m *api.Member, req *api.ReplicaChecksRequest, no
 		}
 		return nil, p
 	}
-	return &state.Note{Head: d.head(m.ID, protocol.LogReplicaCheck, now, map[string]any{"checks": req.Checks}, subjects,
-		protocol.LogAttr{Key: "count", Value: strconv.Itoa(len(req.Checks))})}, nil
+	return subjects, nil
+}
+
+// ReplicaChecks decides the log entry of member m's report of checks its
+// replica answered (valid: see [Decider.ReplicaChecksRequest]), given
+// what the hub holds about each of the report's tokens (subjects, by
+// token text). The entry counts the checks and commits to every one; it
+// is indexed under each token, so that a lift or an erasure of the
+// subject erases it, as it does an online check's. Each check of a token
+// with a flag active at the check's time gets an access notice, under an
+// id of the hub's, as an online check does.
+func (d *Decider) ReplicaChecks(m *api.Member, req *api.ReplicaChecksRequest, tokens []string, subjects []state.Subject, now time.Time) (*state.ReplicaChecks, error) {
+	var notices []*state.AccessNotice
+	for _, rc := range req.Checks {
+		i := slices.Index(tokens, rc.Token)
+		if i < 0 || i >= len(subjects) {
+			continue
+		}
+		if f := subjects[i].Flag; f != nil && f.ActiveAt(rc.At) {
+			n, err := d.notice(m, d.id(), rc.Purpose, rc.Token, f, true, rc.At)
+			if err != nil {
+				return nil, err
+			}
+			notices = append(notices, n)
+		}
+	}
+	return &state.ReplicaChecks{Head: d.head(m.ID, protocol.LogReplicaCheck, now, map[string]any{"checks": req.Checks}, tokens,
+		protocol.LogAttr{Key: "count", Value: strconv.Itoa(len(req.Checks))}), Notices: notices}, nil
 }
 
 // replicaCheck checks one check of a replica's report, field its place in

@@ -81,6 +81,10 @@ type Policy struct {
 	ErasurePeriod time.Duration
 	// Consent is what the hub accepts as consent.
 	Consent consent.Policy
+	// DenialWindow is how long a consumer's denial of a check ("not me")
+	// shows in every later check of the subject: about as long as a
+	// credit or account application stays open.
+	DenialWindow time.Duration
 }
 
 const day = 24 * time.Hour
@@ -91,7 +95,7 @@ const day = 24 * time.Hour
 // suspicions kept two years (when enabled: no legal basis by default), a
 // feed of 30 days, rotated webhook secrets signing for 24 hours more,
 // consent.DefaultPolicy, log details kept five years, erasures published
-// once a day, and per member 10 tokens a second, 50 000 tokens and 256 MiB
+// once a day, denials of checks shown in checks for 30 days, and per member 10 tokens a second, 50 000 tokens and 256 MiB
 // of stored log a day. docs/threat-model.md says why.
 func DefaultPolicy() Policy {
 	return Policy{
@@ -107,6 +111,7 @@ func DefaultPolicy() Policy {
 		Quotas:             api.Quotas{TokensPerSecond: 10, TokensPerDay: 50_000, StoredBytesPerDay: 256 << 20},
 		DetailsRetention:   1826 * day,
 		ErasurePeriod:      day,
+		DenialWindow:       30 * day,
 	}
 }
 
@@ -118,6 +123,7 @@ func (p Policy) WithDefaults() Policy {
 		{&p.MaxThawAhead, &def.MaxThawAhead}, {&p.Reminder, &def.Reminder}, {&p.SuspicionRetention, &def.SuspicionRetention},
 		{&p.FeedRetention, &def.FeedRetention}, {&p.SecretOverlap, &def.SecretOverlap},
 		{&p.DetailsRetention, &def.DetailsRetention}, {&p.ErasurePeriod, &def.ErasurePeriod},
+		{&p.DenialWindow, &def.DenialWindow},
 	} {
 		if *f.v == 0 {
 			*f.v = *f.d

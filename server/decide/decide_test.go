@@ -400,7 +400,7 @@ func TestSuspicionGating(t *testing.T) {
 func TestAdvice(t *testing.T) {
 	flag := activeFlag(protocol.FlagKindStandard, now.Add(day))
 	thawed := activeFlag(protocol.FlagKindStandard, now.Add(day))
-	thawed.ThawFrom, thawed.ThawUntil = now.Add(-time.Hour), now.Add(time.Hour)
+	thawed.ThawFrom, thawed.ThawUntil = now.Add(-time.Hour), now.Add(20*day)
 	lapsed := activeFlag(protocol.FlagKindStandard, now)
 	susp := func(cat protocol.SuspicionCategory, expires time.Time) *state.Suspicion {
 		return &state.Suspicion{ID: "s-" + string(cat), Category: cat, Status: api.SuspicionActive, ExpiresAt: expires}
@@ -445,7 +445,10 @@ func TestCheckCountsAndLogs(t *testing.T) {
 	if err := d.CheckRequest(req); err != nil {
 		t.Fatal(err)
 	}
-	cmd, resp := d.Check(bankB, req, []state.Subject{{Flag: activeFlag(protocol.FlagKindStandard, now.Add(day))}, {}}, now)
+	cmd, resp, err := d.Check(bankB, req, []state.Subject{{Flag: activeFlag(protocol.FlagKindStandard, now.Add(day))}, {}}, now)
+	if err != nil {
+		t.Fatal(err)
+	}
 	if cmd.Check.Verify != 1 || cmd.Check.Review != 0 || cmd.Check.Tokens != 2 || resp.CheckID != cmd.Check.ID {
 		t.Errorf("got check %+v, want 2 tokens, 1 verify", cmd.Check)
 	}
@@ -657,14 +660,143 @@ func TestReplicaChecksNameEveryFault(t *testing.T) {
 		{Token: stale.String(), Purpose: api.PurposePayment, At: now},
 		{Token: tok.String(), Purpose: "curiosity", At: now},
 	}}
-	_, err := d.ReplicaChecks(bankA, req, now)
+	_, err := d.ReplicaChecksRequest(req, now)
 	var p *protocol.Problem
 	if !errors.As(err, &p) || p.Type != protocol.ProblemValidation.URI || p.Status != protocol.ProblemValidation.Status || len(p.Errors) != 2 ||
 		p.Errors[0].Pointer != "/checks/1/token" || p.Errors[1].Pointer != "/checks/2/purpose" {
 		t.Fatalf("got %v (%+v), want validation-failed naming /checks/1/token and /checks/2/purpose", err, p)
 	}
 	req.Checks = req.Checks[:2]
-	if _, err := d.ReplicaChecks(bankA, req, now); !errors.As(err, &p) || p.Type != protocol.ProblemInvalidToken.URI || len(p.Errors) != 1 {
+	if _, err := d.ReplicaChecksRequest(req, now); !errors.As(err, &p) || p.Type != protocol.ProblemInvalidToken.URI || len(p.Errors) != 1 {
 		t.Errorf("one bad token: got %v, want invalid-token naming it", err)
+	}
+}
+
+// TestCheckNotifiesTheOrigin: a check of a flagged token notifies the
+// flag's origin only, with a record addressed to it; a check by the
+// origin itself keeps a notice but signs nothing; an unflagged token gets
+// no notice.
+func TestCheckNotifiesTheOrigin(t *testing.T) {
+	d, keys := deciderWithKeys(t, decide.Policy{})
+	other := protocol.Token{Type: protocol.TypeEmail, Epoch: 1, Value: [64]byte{9}}
+	req := &api.CheckRequest{Purpose: api.PurposeCreditApplication, Tokens: []string{tok.String(), other.String(), tok.String()}}
+	f := activeFlag(protocol.FlagKindStandard, now.Add(day))
+	subjects := []state.Subject{{Flag: f}, {}, {Flag: f}}
+	cmd, _, err := d.Check(bankB, req, subjects, now)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(cmd.Notices) != 1 {
+		t.Fatalf("got %d notices, want 1 (one flagged token, named twice)", len(cmd.Notices))
+	}
+	n := cmd.Notices[0]
+	if n.Record == nil || n.Record.Audience != "bank-a" || n.Record.Type != protocol.EventSubjectChecked || n.Member != "bank-b" || n.CheckID != cmd.Check.ID {
+		t.Fatalf("got notice %+v, want one from bank-b's check with a subject-checked record for bank-a", n)
+	}
+	rec, err := protocol.VerifyRecord([]byte(n.Record.JWS), keys)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if ev := rec.Event.(protocol.SubjectChecked); ev.Checker != "bank-b" || ev.Purpose != api.PurposeCreditApplication || ev.CheckID != cmd.Check.ID || ev.FlagID != f.ID {
+		t.Errorf("got event %+v", ev)
+	}
+	own, _, err := d.Check(bankA, req, subjects, now)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(own.Notices) != 1 || own.Notices[0].Record != nil {
+		t.Errorf("the origin's own check: got %+v, want a notice without a record", own.Notices)
+	}
+}
+
+// TestDenyCheckRules: only the flag's origin denies, once, while the flag
+// is active, with a fresh authentication; a denial shows in later checks
+// within the window, beside the advice, which it leaves alone.
+func TestDenyCheckRules(t *testing.T) {
+	d := decider(t, decide.Policy{DenialWindow: 10 * day})
+	f := activeFlag(protocol.FlagKindStandard, now.Add(100*day))
+	notice := &state.AccessNotice{CheckID: "k-1", FlagID: f.ID, Subject: tok.String(), Origin: "bank-a", Member: "bank-b", Purpose: api.PurposeCreditApplication, At: now.Add(-time.Hour)}
+	auth := func(at time.Time) *protocol.ConsumerAuth {
+		return &protocol.ConsumerAuth{Method: protocol.AuthBankID, AuthenticatedAt: protocol.NewNumericDate(at), Level: protocol.LevelHigh, Reference: "auth-1"}
+	}
+	sub := func(a *protocol.ConsumerAuth) *protocol.Submission {
+		return &protocol.Submission{Issuer: "bank-a", ID: "jti-1", Request: protocol.DenyCheck{CheckID: "k-1", FlagID: f.ID, ConsumerAuth: a}}
+	}
+	denied := *notice
+	denied.DeniedAt = now.Add(-time.Minute)
+	lifted := *f
+	lifted.Status = api.FlagLifted
+	for _, tc := range []struct {
+		name   string
+		m      *api.Member
+		n      *state.AccessNotice
+		f      *state.Flag
+		auth   *protocol.ConsumerAuth
+		status int
+	}{
+		{"the origin", bankA, notice, f, auth(now.Add(-time.Minute)), 0},
+		{"another member", bankB, notice, f, auth(now), 404},
+		{"no notice", bankA, nil, nil, auth(now), 404},
+		{"already denied", bankA, &denied, f, auth(now), 409},
+		{"flag lifted", bankA, notice, &lifted, auth(now), 409},
+		{"no flag", bankA, notice, nil, auth(now), 409},
+		{"stale authentication", bankA, notice, f, auth(now.Add(-2 * time.Hour)), 422},
+		{"authentication ahead", bankA, notice, f, auth(now.Add(time.Hour)), 422},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			cmd, err := d.DenyCheck(tc.m, sub(tc.auth), []byte("hash"), tc.n, tc.f, now)
+			var p *protocol.Problem
+			switch {
+			case tc.status == 0 && err != nil:
+				t.Fatalf("got %v, want a denial", err)
+			case tc.status == 0:
+				if cmd.Denial.Record.Audience != "bank-b" || cmd.Denial.Record.Type != protocol.EventCheckDenied || cmd.Entry.Action != protocol.LogCheckDenied {
+					t.Errorf("got %+v, want a check-denied record for bank-b", cmd.Denial.Record)
+				}
+				for _, a := range cmd.Entry.Attrs {
+					if strings.Contains(a.Value, tok.String()) || strings.Contains(a.Value, "auth-1") {
+						t.Errorf("attribute %s names the subject or the authentication", a.Key)
+					}
+				}
+			case !errors.As(err, &p) || p.Status != tc.status:
+				t.Errorf("got %v, want status %d", err, tc.status)
+			}
+		})
+	}
+
+	thawed := *f
+	thawed.ThawFrom, thawed.ThawUntil = now.Add(-time.Hour), now.Add(20*day)
+	dn := &state.Denial{CheckID: "k-1", FlagID: f.ID, Subject: tok.String(), Origin: "bank-a", Member: "bank-b", DeniedAt: now.Add(-day),
+		Record: &state.Record{ID: "r-d", Type: protocol.EventCheckDenied, Audience: "bank-b", JWS: "jws-d"}}
+	req := &api.CheckRequest{Purpose: api.PurposeCreditApplication, Tokens: []string{tok.String()}}
+	for _, tc := range []struct {
+		name    string
+		m       *api.Member
+		at      time.Time
+		count   int
+		records int
+		advice  api.Advice
+	}{
+		{"the checker, within the window", bankB, now, 1, 1, api.AdviceNone},
+		{"another member, within the window", bankA, now, 1, 0, api.AdviceNone},
+		{"after the window", bankB, now.Add(10 * day), 0, 0, api.AdviceNone},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			_, resp, err := d.Check(tc.m, req, []state.Subject{{Flag: &thawed, Denials: []*state.Denial{dn}}}, tc.at)
+			if err != nil {
+				t.Fatal(err)
+			}
+			r := resp.Results[0]
+			got := 0
+			if r.Denied != nil {
+				got = r.Denied.Count
+				if len(r.Denied.Records) != tc.records {
+					t.Errorf("got %d records, want %d", len(r.Denied.Records), tc.records)
+				}
+			}
+			if got != tc.count || r.Advice != tc.advice {
+				t.Errorf("got %d denials, advice %s; want %d, %s", got, r.Advice, tc.count, tc.advice)
+			}
+		})
 	}
 }

@@ -13,10 +13,11 @@ import (
 )
 
 // liftErases are the log actions whose details a flag's end (a lift or an
-// expiry) deletes for its subject: every placement and check (online, or
-// of a replica) that named it. Suspicions that name it stand on their own legal basis and keep
+// expiry) deletes for its subject: every placement, check (online, or
+// of a replica) and denial of a check that named it. The access notices
+// and denials of its checks go with them (see store's erase). Suspicions that name it stand on their own legal basis and keep
 // theirs.
-var liftErases = []protocol.LogAction{protocol.LogFlagPlaced, protocol.LogFlagAlreadyActive, protocol.LogCheck, protocol.LogReplicaCheck}
+var liftErases = []protocol.LogAction{protocol.LogFlagPlaced, protocol.LogFlagAlreadyActive, protocol.LogCheck, protocol.LogReplicaCheck, protocol.LogCheckDenied}
 
 // PlaceFlag decides member m's submission s (a protocol.PlaceFlag, whose
 // signed bytes hash to hash) to protect a subject. on is the flag the hub

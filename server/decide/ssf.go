@@ -28,8 +28,10 @@ const MaxStreamText = 256
 func StreamAudience(id string) string { return "urn:sparr:member:" + id }
 
 // StreamEvents returns the event types member m can receive, in the order
-// of [protocol.EventTypes]: those its roles entitle it to, and those the
-// hub sends to the member that placed a flag or reported a suspicion.
+// of [protocol.EventTypes]: those its roles entitle it to, those the
+// hub sends to the member that placed a flag (reminders, access notices)
+// or reported a suspicion, and the denials of a check sent to the member
+// that made it.
 // Verification events are not listed: every stream gets them.
 func StreamEvents(m *api.Member) []protocol.EventType {
 	var out []protocol.EventType
@@ -37,7 +39,8 @@ func StreamEvents(m *api.Member) []protocol.EventType {
 		switch {
 		case webhook.Verifies(t):
 		case members.Entitled(m, "", t),
-			t == protocol.EventFlagExpiring && m.HasRole(api.RoleFlag),
+			(t == protocol.EventFlagExpiring || t == protocol.EventSubjectChecked) && m.HasRole(api.RoleFlag),
+			t == protocol.EventCheckDenied && m.HasRole(api.RoleCheck),
 			(t == protocol.EventSuspicionReported || t == protocol.EventSuspicionRetracted || t == protocol.EventSuspicionExpired) && m.HasRole(api.RoleSuspicion):
 			out = append(out, t)
 		}

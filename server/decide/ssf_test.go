@@ -24,9 +24,9 @@ func TestStreamEvents(t *testing.T) {
 		roles []api.Role
 		want  []protocol.EventType
 	}{
-		{[]api.Role{api.RoleCheck}, []protocol.EventType{protocol.EventFlagPlaced, protocol.EventFlagExtended, protocol.EventFlagThawed, protocol.EventFlagLifted, protocol.EventFlagExpired, protocol.EventSubjectErased}},
+		{[]api.Role{api.RoleCheck}, []protocol.EventType{protocol.EventFlagPlaced, protocol.EventFlagExtended, protocol.EventFlagThawed, protocol.EventFlagLifted, protocol.EventFlagExpired, protocol.EventSubjectErased, protocol.EventCheckDenied}},
 		{[]api.Role{api.RoleSuspicion}, []protocol.EventType{protocol.EventSuspicionReported, protocol.EventSuspicionRetracted, protocol.EventSuspicionExpired, protocol.EventSubjectErased}},
-		{[]api.Role{api.RoleFlag}, []protocol.EventType{protocol.EventFlagPlaced, protocol.EventFlagExtended, protocol.EventFlagThawed, protocol.EventFlagLifted, protocol.EventFlagExpired, protocol.EventFlagExpiring, protocol.EventSubjectErased}},
+		{[]api.Role{api.RoleFlag}, []protocol.EventType{protocol.EventFlagPlaced, protocol.EventFlagExtended, protocol.EventFlagThawed, protocol.EventFlagLifted, protocol.EventFlagExpired, protocol.EventFlagExpiring, protocol.EventSubjectErased, protocol.EventSubjectChecked}},
 	} {
 		got := decide.StreamEvents(&api.Member{ID: "bank-a", Roles: tc.roles})
 		if !slices.Equal(got, tc.want) {

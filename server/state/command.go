@@ -44,6 +44,8 @@ const (
 	KindPublishErasures Kind = "publish-erasures"
 	KindPruneReplays    Kind = "prune-replays"
 	KindAddCosignature  Kind = "add-cosignature"
+	KindReplicaChecks   Kind = "replica-checks"
+	KindDenyCheck       Kind = "deny-check"
 )
 
 // A Head is what every command but [PutCheckpoint] and [PruneReplays]
@@ -195,10 +197,30 @@ type EraseSubject struct {
 }
 
 // An AddCheck keeps a new check, so that its member can report the
-// outcome.
+// outcome, with an access notice for each flagged subject it named (each
+// with its subject-checked record for the flag's origin).
 type AddCheck struct {
 	Head
-	Check *Check `json:"check"`
+	Check   *Check          `json:"check"`
+	Notices []*AccessNotice `json:"notices,omitempty"`
+}
+
+// A ReplicaChecks logs the checks a member's replica answered, reported
+// in a batch, with an access notice for each that named a flagged
+// subject, as an [AddCheck] has.
+type ReplicaChecks struct {
+	Head
+	Notices []*AccessNotice `json:"notices,omitempty"`
+}
+
+// A DenyCheck records the consumer's denial of a check, sent by the
+// flag's origin: the notice of that check must exist, undenied, and the
+// flag still be the subject's active one. Its record goes to the member
+// that made the check.
+type DenyCheck struct {
+	Head
+	Submission SubmissionRef `json:"submission"`
+	Denial     *Denial       `json:"denial"`
 }
 
 // A SetOutcome records a check's outcome; the check must exist without
@@ -337,6 +359,8 @@ func (*ExpireDetails) Kind() Kind   { return KindExpireDetails }
 func (*PublishErasures) Kind() Kind { return KindPublishErasures }
 func (*PruneReplays) Kind() Kind    { return KindPruneReplays }
 func (*AddCosignature) Kind() Kind  { return KindAddCosignature }
+func (*ReplicaChecks) Kind() Kind   { return KindReplicaChecks }
+func (*DenyCheck) Kind() Kind       { return KindDenyCheck }
 
 // Header returns nil: a checkpoint has no head.
 func (*PutCheckpoint) Header() *Head { return nil }
@@ -366,6 +390,8 @@ func (*ExpireDetails) isCommand()   {}
 func (*PublishErasures) isCommand() {}
 func (*PruneReplays) isCommand()    {}
 func (*AddCosignature) isCommand()  {}
+func (*ReplicaChecks) isCommand()   {}
+func (*DenyCheck) isCommand()       {}
 
 // newCommand returns a new, empty command of kind k, or nil for a kind
 // this version does not know.
@@ -409,6 +435,10 @@ func newCommand(k Kind) Command {
 		return new(PruneReplays)
 	case KindAddCosignature:
 		return new(AddCosignature)
+	case KindReplicaChecks:
+		return new(ReplicaChecks)
+	case KindDenyCheck:
+		return new(DenyCheck)
 	}
 	return nil
 }
@@ -418,7 +448,7 @@ func Kinds() []Kind {
 	return []Kind{KindPlaceFlag, KindChangeFlag, KindEndFlag, KindReportSuspicion, KindEndSuspicion, KindEraseSubject,
 		KindAddCheck, KindSetOutcome, KindPutMember, KindChangeEndpoint, KindRecordDelivery, KindPruneFeed,
 		KindPutCheckpoint, KindNote, KindEvaluateTokens, KindExpireDetails, KindPublishErasures, KindPruneReplays,
-		KindAddCosignature}
+		KindAddCosignature, KindReplicaChecks, KindDenyCheck}
 }
 
 // Submitted returns the submission a command carries, or nil.
@@ -434,6 +464,8 @@ func Submitted(c Command) *SubmissionRef {
 		return &c.Submission
 	case *EndSuspicion:
 		return c.Submission
+	case *DenyCheck:
+		return &c.Submission
 	}
 	return nil
 }

@@ -98,6 +98,12 @@ func examples() []state.Command {
 		&state.PublishErasures{Head: state.Head{At: t0, Actor: "hub", Entry: state.Entry{Action: protocol.LogErased}}, Before: t0.Truncate(24 * time.Hour)},
 		&state.PruneReplays{Before: t0.Add(-25 * time.Hour), Limit: 1000},
 		&state.AddCosignature{Size: 41, Witness: "witness.example/w1+d7ec3267", Line: "— witness.example/w1 1+wyZwAAAABnP2lVfGNZ5kKqjYhO2cy6Z3HAfHfxcd6Kc4W7gO5Fc2o+J1Ix0F1o9mbk4/HT+2eNnfv6nRGfiPCXc3V7mX0KCw=="},
+		&state.ReplicaChecks{Head: head("bank-b", protocol.LogReplicaCheck), Notices: []*state.AccessNotice{{CheckID: "k-2", FlagID: "f-1", Subject: "email.1.AAAA",
+			Origin: "bank-a", Member: "bank-b", Purpose: "credit-application", At: t0, Replica: true, Record: record("r-sc", protocol.EventSubjectChecked)}}},
+		&state.DenyCheck{Head: head("bank-a", protocol.LogCheckDenied), Submission: sub, Denial: &state.Denial{CheckID: "k-2", FlagID: "f-1", Subject: "email.1.AAAA",
+			Origin: "bank-a", Member: "bank-b", Purpose: "credit-application", At: t0, DeniedAt: t0.Add(time.Minute).Truncate(time.Second),
+			Auth:   &protocol.ConsumerAuth{Method: protocol.AuthBankID, AuthenticatedAt: protocol.NewNumericDate(t0), Level: protocol.LevelHigh, Reference: "auth-1"},
+			Record: record("r-cd", protocol.EventCheckDenied)}},
 	}
 }
 

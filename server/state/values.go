@@ -180,4 +180,45 @@ type Subject struct {
 	Flag       *Flag
 	Records    []*Record
 	Suspicions []*Suspicion
+	// Denials are the checks of the subject that the consumer denied
+	// while the flag was active, newest first.
+	Denials []*Denial
+}
+
+// An AccessNotice is what the hub keeps of one check of a flagged
+// subject by a member: the history a consumer's bank can show them, and
+// the check a denial names. Record is its subject-checked record, for the
+// flag's origin; a check by the origin itself has none. Kept under its
+// check and flag, indexed under its subject, and erased with the
+// subject's other check details when the flag ends or the subject is
+// erased.
+type AccessNotice struct {
+	CheckID string    `json:"check_id"`
+	FlagID  string    `json:"flag_id"`
+	Subject string    `json:"subject"` // token text
+	Origin  string    `json:"origin"`  // the member that placed the flag
+	Member  string    `json:"member"`  // the member that checked
+	Purpose string    `json:"purpose"`
+	At      time.Time `json:"at"`
+	Replica bool      `json:"replica,omitempty"`
+	Record  *Record   `json:"record,omitempty"`
+	// DeniedAt is set once the consumer denied the check.
+	DeniedAt time.Time `json:"denied_at,omitzero"`
+}
+
+// A Denial is the consumer's "not me" to a check of their subject, sent
+// by the flag's origin with its statement of how the consumer
+// authenticated. Record is its check-denied record, for the member that
+// made the check.
+type Denial struct {
+	CheckID  string                 `json:"check_id"`
+	FlagID   string                 `json:"flag_id"`
+	Subject  string                 `json:"subject"`
+	Origin   string                 `json:"origin"`
+	Member   string                 `json:"member"` // the member that made the check
+	Purpose  string                 `json:"purpose"`
+	At       time.Time              `json:"at"` // when the check was made
+	DeniedAt time.Time              `json:"denied_at"`
+	Auth     *protocol.ConsumerAuth `json:"consumer_auth"`
+	Record   *Record                `json:"record"`
 }

@@ -108,6 +108,10 @@ func apply(tx *bolt.Tx, c state.Command) (*Result, error) {
 		err = t.pruneReplays(c)
 	case *state.AddCosignature:
 		err = t.addCosignature(c)
+	case *state.ReplicaChecks:
+		err = t.replicaChecks(c)
+	case *state.DenyCheck:
+		err = t.denyCheck(c)
 	default:
 		err = fmt.Errorf("store: unknown command %T", c)
 	}
@@ -474,6 +478,9 @@ func (t *txn) addCheck(c *state.AddCheck) error {
 		return err
 	}
 	if err := put(t.tx, bChecks, c.Check.ID, c.Check); err != nil {
+		return err
+	}
+	if err := t.notices(&c.Head, c.Notices); err != nil {
 		return err
 	}
 	return t.log(&c.Head, c.Entry.Action)

@@ -130,6 +130,9 @@ func (s *Store) Subjects(tokens []string) ([]state.Subject, error) {
 					}
 					out[i].Records = append(out[i].Records, r)
 				}
+				if out[i].Denials, err = denialsOf(tx, t); err != nil {
+					return err
+				}
 			}
 			c := tx.Bucket(bSuspByToken).Cursor()
 			prefix := []byte(t + "\x00")

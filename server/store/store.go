@@ -84,7 +84,10 @@ var (
 	bSubmissionTimes = []byte("submission_times") // accepted at (8 bytes) ‖ member ‖ 0 ‖ jti → nil, to forget old submissions
 	bUsage           = []byte("usage")            // member ‖ 0 ‖ day (YYYY-MM-DD) → usage JSON: tokens evaluated, bytes stored
 
-	bCosignatures = []byte("cosignatures") // tree size (8 bytes) ‖ witness key name+hash → its signature line (tlog-cosignature)
+	bCosignatures  = []byte("cosignatures")   // tree size (8 bytes) ‖ witness key name+hash → its signature line (tlog-cosignature)
+	bNotices       = []byte("access_notices") // check id ‖ 0 ‖ flag id → AccessNotice JSON: a check of a flagged subject
+	bNoticeSubject = []byte("notice_subject") // token ‖ 0 ‖ check id ‖ 0 ‖ flag id → nil, the notices of a subject
+	bDenials       = []byte("check_denials")  // token ‖ 0 ‖ denied at (8 bytes) ‖ check id ‖ 0 ‖ flag id → Denial JSON
 
 	// appendMostly are the buckets whose keys arrive in increasing order
 	// (log indexes, sequence numbers, UUIDv7 ids): their pages are split
@@ -93,7 +96,8 @@ var (
 
 	allBuckets = [][]byte{bMeta, bMembers, bRecords, bEvents, bFlags, bFlagByToken, bFlagExpiry, bFlagRemind,
 		bSuspicions, bSuspByToken, bSuspExpiry, bConsents, bSubmissions, bChecks, bLog, bLogDetails, bLogSubject,
-		bEndpoints, bRoutes, bOutbox, bDead, bLogHashes, bCheckpoints, bErasures, bSubmissionTimes, bUsage, bCosignatures}
+		bEndpoints, bRoutes, bOutbox, bDead, bLogHashes, bCheckpoints, bErasures, bSubmissionTimes, bUsage, bCosignatures,
+		bNotices, bNoticeSubject, bDenials}
 )
 
 // Options tune the store. Zero values mean the defaults.

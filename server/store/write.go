@@ -203,7 +203,18 @@ func erase(tx *bolt.Tx, e *state.Erase, at time.Time) ([]uint64, error) {
 			}
 		}
 	}
-	for _, id := range e.Records {
+	records := e.Records
+	if erasesNotices(e) {
+		records = slices.Clone(records)
+		for _, t := range e.Subjects {
+			ids, err := eraseNotices(tx, t)
+			if err != nil {
+				return nil, err
+			}
+			records = append(records, ids...)
+		}
+	}
+	for _, id := range records {
 		rec, err := get[state.Record](tx, bRecords, id)
 		if err == ErrNotFound {
 			continue
