@@ -24,6 +24,8 @@ type WriteResult struct {
 	Flag *api.Flag
 	// Suspicion is the suspicion after a suspicion write.
 	Suspicion *api.Suspicion
+	// Payee is the payee record after a payee report or contest.
+	Payee *api.Payee
 	// Record is the signed record the write produced, verified against the
 	// hub's keys; nil when Existing, or when a repeated submission's record
 	// has since been erased by a lift or retraction.
@@ -94,6 +96,10 @@ func submissionPath(req protocol.Request) (string, error) {
 		return "/v1/suspicions", nil
 	case protocol.RetractSuspicion:
 		return "/v1/suspicions/" + esc(r.SuspicionID) + "/retract", nil
+	case protocol.ReportPayee:
+		return "/v1/payees", nil
+	case protocol.ContestPayee:
+		return "/v1/payees/" + esc(r.PayeeID) + "/contest", nil
 	}
 	return "", fmt.Errorf("sign: %T is not a write request", req)
 }

@@ -34,7 +34,7 @@ func EventTypes() []EventType {
 	return []EventType{
 		EventFlagPlaced, EventFlagExtended, EventFlagThawed, EventFlagLifted, EventFlagExpired, EventFlagExpiring,
 		EventSuspicionReported, EventSuspicionRetracted, EventSuspicionExpired,
-		EventSubjectErased, EventVerification,
+		EventSubjectErased, EventVerification, EventPayeeReported,
 	}
 }
 
@@ -552,6 +552,8 @@ func decodeEvent(t EventType, raw json.RawMessage) (Event, error) {
 		e, err = decodeAs[SubjectErased](raw)
 	case EventVerification:
 		e, err = decodeAs[Verification](raw)
+	case EventPayeeReported:
+		e, err = decodeAs[PayeeReported](raw)
 	default:
 		return nil, invalidClaim("events", "unknown event type %q", t)
 	}

@@ -30,6 +30,9 @@ const (
 	LogEndpointSecretRotated LogAction = "endpoint-secret-rotated" // an endpoint's signing secret rotated
 	LogEndpointResumed       LogAction = "endpoint-resumed"        // a paused endpoint resumed
 	LogEndpointRemoved       LogAction = "endpoint-removed"        // an endpoint removed by its member
+
+	LogPayeeReported  LogAction = "payee-reported"  // a member's report of a payee aggregated into its payee record: attrs customers, members
+	LogPayeeContested LogAction = "payee-contested" // a payee record contested through the account holder's bank: attr reason
 )
 
 // What the hub does on its own, or records of delivery.
@@ -71,6 +74,8 @@ const (
 	LogMemberSuspend    LogAction = "member-suspend"
 	LogMemberResume     LogAction = "member-resume"
 	LogSubjectErase     LogAction = "subject-erase"
+	LogPayeeReport      LogAction = "payee-report"
+	LogPayeeContest     LogAction = "payee-contest"
 	// A refused token batch, check, outcome or details request is logged
 	// under LogTokens, LogCheck, LogCheckOutcome or LogSuspicionDetails.
 )
@@ -87,5 +92,6 @@ func LogActions() []LogAction {
 		LogMemberAdded, LogMemberUpdated, LogMemberSuspended, LogMemberResumed, LogSubjectErased, LogBackup,
 		LogFlagPlace, LogFlagExtend, LogFlagThaw, LogFlagLift, LogSuspicionReport, LogSuspicionRetract,
 		LogEndpointRegister, LogMemberAdd, LogMemberUpdate, LogMemberSuspend, LogMemberResume, LogSubjectErase,
+		LogPayeeReported, LogPayeeContested, LogPayeeReport, LogPayeeContest,
 	}
 }

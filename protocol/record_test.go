@@ -27,6 +27,7 @@ func sampleRecords(t testing.TB) []*protocol.Record {
 	pnr := testToken(t, protocol.TypePersonalNumber, "190905271474")
 	email := testToken(t, protocol.TypeEmail, "anna.svensson@example.se")
 	phone := testToken(t, protocol.TypePhone, "+46701234567")
+	iban := testToken(t, protocol.TypeIBAN, "SE4550000000058398257466")
 	report := &protocol.PoliceReport{Authority: "Polismyndigheten", CaseNumber: "5000-K123456-26", Date: "2026-11-20"}
 	at := protocol.NewNumericDate(vectorTime)
 	year := protocol.NewNumericDate(vectorTime.AddDate(1, 0, 0))
@@ -45,6 +46,12 @@ func sampleRecords(t testing.TB) []*protocol.Record {
 		{protocol.SubjectOf(pnr, email, phone), protocol.SuspicionExpired{SuspicionID: "019aa5f0-8c00-7000-8000-00000000s001", ExpiredAt: protocol.NewNumericDate(vectorTime.AddDate(2, 0, 0))}},
 		{protocol.OpaqueSubject(pnr), protocol.SubjectErased{Origin: "operator", LegalBasis: "gdpr-art-17"}},
 		{nil, protocol.Verification{State: "2b0c8e0e-verification-state"}},
+		{protocol.OpaqueSubject(iban), protocol.PayeeReported{PayeeID: "019aa5f0-8c00-7000-8000-00000000p001", Version: 2,
+			Reports: []protocol.PayeeMemberReport{
+				{Member: "bank-a", Customers: 2, Category: protocol.PayeeImpersonation, FirstSeen: at - 86400, LastSeen: at - 3600},
+				{Member: "bank-c", Customers: 3, Category: protocol.PayeeImpersonation, FirstSeen: at - 7200, LastSeen: at},
+			},
+			Customers: 5, FirstSeen: at - 86400, LastSeen: at, LegalBasis: "psr-art-83", ExpiresAt: year}},
 	}
 	var out []*protocol.Record
 	for i, e := range events {

@@ -23,7 +23,8 @@ const (
 
 // Actions returns every action.
 func Actions() []Action {
-	return []Action{ActionPlaceFlag, ActionExtendFlag, ActionThawFlag, ActionLiftFlag, ActionReportSuspicion, ActionRetractSuspicion}
+	return []Action{ActionPlaceFlag, ActionExtendFlag, ActionThawFlag, ActionLiftFlag, ActionReportSuspicion, ActionRetractSuspicion,
+		ActionReportPayee, ActionContestPayee}
 }
 
 // A Request is the body of a submission: one of the types below.
@@ -430,6 +431,10 @@ func decodeRequest(a Action, raw json.RawMessage) (Request, error) {
 		return decodeRequestAs[ReportSuspicion](raw)
 	case ActionRetractSuspicion:
 		return decodeRequestAs[RetractSuspicion](raw)
+	case ActionReportPayee:
+		return decodeRequestAs[ReportPayee](raw)
+	case ActionContestPayee:
+		return decodeRequestAs[ContestPayee](raw)
 	case "":
 		return nil, missingClaim("action")
 	}

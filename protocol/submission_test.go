@@ -48,6 +48,9 @@ func sampleRequests(t testing.TB) []protocol.Request {
 		protocol.LiftFlag{FlagID: "f1"},
 		protocol.ReportSuspicion{Subjects: []protocol.Token{pnr, email}, Category: protocol.CategoryIdentityTheft, PoliceReport: report},
 		protocol.RetractSuspicion{SuspicionID: "s1", Reason: protocol.RetractCaseClosed},
+		protocol.ReportPayee{Payee: testToken(t, protocol.TypeIBAN, "SE4550000000058398257466"), Customers: 2, Category: protocol.PayeeImpersonation,
+			FirstSeen: protocol.NewNumericDate(vectorTime.Add(-time.Hour)), LastSeen: protocol.NewNumericDate(vectorTime)},
+		protocol.ContestPayee{PayeeID: "p1", Reason: protocol.ContestHolderDisputes},
 	}
 }
 

@@ -232,6 +232,15 @@ func TestEveryWriteIsProvablyLogged(t *testing.T) {
 	resp = bank.Submit(t, "/v1/flags/"+id+"/lift", protocol.LiftFlag{FlagID: id})
 	p.prove("POST /v1/flags/:id/lift", bank, "flag-lifted", logIndex(t, "lift", resp, http.StatusOK))
 
+	// A payee's record, and its contest.
+	payee := bank.Tokenize(t, protocol.TypeBankgiro, "50501055")[0]
+	resp = bank.Submit(t, "/v1/payees", payeeReport(payee, 2, hub.Now()))
+	p.prove("POST /v1/payees", bank, "payee-reported", logIndex(t, "payee report", resp, http.StatusCreated))
+	var pw api.WriteResponse
+	resp.JSON(t, &pw)
+	resp = bank.Submit(t, "/v1/payees/"+pw.Payee.PayeeID+"/contest", protocol.ContestPayee{PayeeID: pw.Payee.PayeeID, Reason: protocol.ContestHolderDisputes})
+	p.prove("POST /v1/payees/:id/contest", bank, "payee-contested", logIndex(t, "payee contest", resp, http.StatusOK))
+
 	// A webhook endpoint that is down until it is paused, resumed, removed.
 	down := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) { w.WriteHeader(http.StatusServiceUnavailable) }))
 	defer down.Close()

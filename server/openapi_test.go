@@ -594,7 +594,7 @@ func TestOpenAPISchemasMatchGoTypes(t *testing.T) {
 	}{
 		{"Purpose", api.Purposes()},
 		{"Outcome", api.Outcomes()},
-		{"Advice", stringsOf([]api.Advice{api.AdviceVerify, api.AdviceReview, api.AdviceNone})},
+		{"Advice", stringsOf([]api.Advice{api.AdviceVerify, api.AdviceReview, api.AdviceWarn, api.AdviceNone})},
 		{"SuspicionCategory", stringsOf(protocol.SuspicionCategories())},
 		{"IdentifierType", stringsOf(protocol.IdentifierTypes())},
 		{"Role", stringsOf(api.Roles())},
@@ -1143,6 +1143,13 @@ func TestOpenAPIListsQuotaRefusals(t *testing.T) {
 		t.Fatal(err)
 	}
 	checked := check(t, bank, "payment", toks[0])
+	payees := bank.Tokenize(t, protocol.TypeIBAN, "SE4550000000058398257466", "SE5412000000012810105723")
+	resp = bank.Submit(t, "/v1/payees", payeeReport(payees[0], 2, hub.Now()))
+	mustStatus(t, resp, http.StatusCreated)
+	var payee struct {
+		Payee api.Payee `json:"payee"`
+	}
+	resp.JSON(t, &payee)
 	// An endpoint that is down until it is paused, so that resuming it is
 	// a request the hub would carry out.
 	down := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) { w.WriteHeader(http.StatusServiceUnavailable) }))
@@ -1192,6 +1199,13 @@ func TestOpenAPIListsQuotaRefusals(t *testing.T) {
 		}},
 		{"POST /v1/check", func() *hubtest.Response {
 			return bank.JSON(t, http.MethodPost, "/v1/check", map[string]any{"purpose": "payment", "tokens": []string{toks[0].String()}})
+		}},
+		{"POST /v1/payees", func() *hubtest.Response { return bank.Submit(t, "/v1/payees", payeeReport(payees[1], 3, now)) }},
+		{"GET /v1/payees/:id", func() *hubtest.Response {
+			return bank.Do(t, http.MethodGet, "/v1/payees/"+payee.Payee.PayeeID, "", nil)
+		}},
+		{"POST /v1/payees/:id/contest", func() *hubtest.Response {
+			return bank.Submit(t, "/v1/payees/"+payee.Payee.PayeeID+"/contest", protocol.ContestPayee{PayeeID: payee.Payee.PayeeID, Reason: protocol.ContestHolderDisputes})
 		}},
 		{"POST /v1/checks/:id/outcome", func() *hubtest.Response {
 			return bank.JSON(t, http.MethodPost, "/v1/checks/"+checked.CheckID+"/outcome", map[string]any{"outcome": "verified"})

@@ -149,6 +149,14 @@ func (h *Hub) answerSubmission(c *gin.Context, sub *state.Submission) {
 		}
 		resp.Suspicion = decide.SuspicionView(s, true)
 	}
+	if sub.Payee != "" {
+		p, err := h.store.Payee(sub.Payee)
+		if err != nil {
+			h.internal(c, "read payee", err)
+			return
+		}
+		resp.Payee = decide.PayeeView(p, nil)
+	}
 	status := http.StatusOK
 	if !sub.Existing && (sub.Action == protocol.LogFlagPlaced || sub.Action == protocol.LogSuspicionReported) {
 		status = http.StatusCreated

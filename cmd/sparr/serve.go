@@ -61,6 +61,9 @@ type serveFlags struct {
 	reminderDays             int
 	legalBasis               string
 	suspicionDays            int
+	payeeLegalBasis          string
+	payeeThreshold           int
+	payeeDays                int
 	detailsDays              int
 	erasurePeriod            time.Duration
 	tokensPerSecond          float64
@@ -115,6 +118,9 @@ func runServe(ctx context.Context, e *env, name string, args []string) error {
 	fs.IntVar(&f.reminderDays, "reminder-days", inDays(policy.Reminder), "`DAYS` before expiry that the origin member is reminded")
 	fs.StringVar(&f.legalBasis, "suspicion-legal-basis", "", "legal `BASIS` under which suspicions (GDPR Art. 10 data) are shared; empty disables suspicions")
 	fs.IntVar(&f.suspicionDays, "suspicion-retention-days", inDays(policy.SuspicionRetention), "`DAYS` a suspicion is kept")
+	fs.StringVar(&f.payeeLegalBasis, "payee-legal-basis", policy.PayeeLegalBasis, "legal `BASIS` payee records state (PSR Art. 83)")
+	fs.IntVar(&f.payeeThreshold, "payee-threshold", policy.PayeeThreshold, "fewest of a member's own `CUSTOMERS` whose reports let it report a payee")
+	fs.IntVar(&f.payeeDays, "payee-retention-days", inDays(policy.PayeeRetention), "`DAYS` a payee record counts after its last report")
 	fs.Var((*rateValue)(&f.tokens), "rate-tokens", "per-member limit on token batches, `PERSEC/BURST`")
 	fs.Var((*rateValue)(&f.writes), "rate-writes", "per-member limit on submissions and admin changes, `PERSEC/BURST`")
 	fs.Var((*rateValue)(&f.checks), "rate-checks", "per-member limit on checks, `PERSEC/BURST`")
@@ -237,10 +243,17 @@ func (f *serveFlags) checkPolicy(name string) error {
 		flag string
 		v    int
 	}{{"standard-flag-days", f.standardDays}, {"max-extended-flag-days", f.maxExtDays}, {"reminder-days", f.reminderDays}, {"suspicion-retention-days", f.suspicionDays},
+		{"payee-retention-days", f.payeeDays},
 		{"feed-retention-days", f.feedDays}, {"details-retention-days", f.detailsDays}, {"delivery-concurrency", f.deliveryConcurrency}} {
 		if d.v <= 0 {
 			return usagef("%s: --%s %d: want a positive number of days", name, d.flag, d.v)
 		}
+	}
+	if f.payeeThreshold < 1 {
+		return usagef("%s: --payee-threshold %d: want at least 1 customer (the PSR's threshold is 2)", name, f.payeeThreshold)
+	}
+	if strings.TrimSpace(f.payeeLegalBasis) == "" {
+		return usagef("%s: --payee-legal-basis is empty: payee records must state the basis they are shared on (PSR Art. 83)", name)
 	}
 	if f.maxExtDays < f.standardDays {
 		return usagef("%s: --max-extended-flag-days %d is shorter than --standard-flag-days %d", name, f.maxExtDays, f.standardDays)
@@ -525,6 +538,9 @@ func (f *serveFlags) startHub(issuer string, st *store.Store, keys *keyring.Keys
 			Reminder:            days(f.reminderDays),
 			SuspicionLegalBasis: f.legalBasis,
 			SuspicionRetention:  days(f.suspicionDays),
+			PayeeLegalBasis:     f.payeeLegalBasis,
+			PayeeThreshold:      f.payeeThreshold,
+			PayeeRetention:      days(f.payeeDays),
 			FeedRetention:       days(f.feedDays),
 			DetailsRetention:    days(f.detailsDays),
 			ErasurePeriod:       f.erasurePeriod,

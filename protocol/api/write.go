@@ -86,6 +86,8 @@ type WriteResponse struct {
 	Flag *Flag `json:"flag,omitempty"`
 	// Suspicion is the suspicion after a suspicion write.
 	Suspicion *Suspicion `json:"suspicion,omitempty"`
+	// Payee is the payee record after a payee report or contest.
+	Payee *Payee `json:"payee,omitempty"`
 	// Record is the compact JWS of the record the submission produced;
 	// left out when Existing, or when a repeated submission's record has
 	// since been erased.

@@ -81,6 +81,14 @@ type Policy struct {
 	ErasurePeriod time.Duration
 	// Consent is what the hub accepts as consent.
 	Consent consent.Policy
+	// PayeeLegalBasis is the legal basis payee records are shared on, as
+	// each record states it; PayeeThreshold the fewest of a member's own
+	// customers whose reports let it report a payee; PayeeRetention how
+	// long after its last report a payee record counts. See
+	// docs/payee-fraud.md.
+	PayeeLegalBasis string
+	PayeeThreshold  int
+	PayeeRetention  time.Duration
 }
 
 const day = 24 * time.Hour
@@ -107,6 +115,9 @@ func DefaultPolicy() Policy {
 		Quotas:             api.Quotas{TokensPerSecond: 10, TokensPerDay: 50_000, StoredBytesPerDay: 256 << 20},
 		DetailsRetention:   1826 * day,
 		ErasurePeriod:      day,
+		PayeeLegalBasis:    DefaultPayeeLegalBasis,
+		PayeeThreshold:     DefaultPayeeThreshold,
+		PayeeRetention:     DefaultPayeeRetention,
 	}
 }
 
@@ -118,10 +129,17 @@ func (p Policy) WithDefaults() Policy {
 		{&p.MaxThawAhead, &def.MaxThawAhead}, {&p.Reminder, &def.Reminder}, {&p.SuspicionRetention, &def.SuspicionRetention},
 		{&p.FeedRetention, &def.FeedRetention}, {&p.SecretOverlap, &def.SecretOverlap},
 		{&p.DetailsRetention, &def.DetailsRetention}, {&p.ErasurePeriod, &def.ErasurePeriod},
+		{&p.PayeeRetention, &def.PayeeRetention},
 	} {
 		if *f.v == 0 {
 			*f.v = *f.d
 		}
+	}
+	if p.PayeeLegalBasis == "" {
+		p.PayeeLegalBasis = def.PayeeLegalBasis
+	}
+	if p.PayeeThreshold == 0 {
+		p.PayeeThreshold = def.PayeeThreshold
 	}
 	p.Quotas = fillQuotas(p.Quotas, def.Quotas)
 	return p

@@ -389,6 +389,8 @@ func newCommand(k Kind) Command {
 		return new(PublishErasures)
 	case KindPruneReplays:
 		return new(PruneReplays)
+	case KindPutPayee:
+		return new(PutPayee)
 	}
 	return nil
 }
@@ -397,7 +399,8 @@ func newCommand(k Kind) Command {
 func Kinds() []Kind {
 	return []Kind{KindPlaceFlag, KindChangeFlag, KindEndFlag, KindReportSuspicion, KindEndSuspicion, KindEraseSubject,
 		KindAddCheck, KindSetOutcome, KindPutMember, KindChangeEndpoint, KindRecordDelivery, KindPruneFeed,
-		KindPutCheckpoint, KindNote, KindEvaluateTokens, KindExpireDetails, KindPublishErasures, KindPruneReplays}
+		KindPutCheckpoint, KindNote, KindEvaluateTokens, KindExpireDetails, KindPublishErasures, KindPruneReplays,
+		KindPutPayee}
 }
 
 // Submitted returns the submission a command carries, or nil.
@@ -412,6 +415,8 @@ func Submitted(c Command) *SubmissionRef {
 	case *ReportSuspicion:
 		return &c.Submission
 	case *EndSuspicion:
+		return c.Submission
+	case *PutPayee:
 		return c.Submission
 	}
 	return nil

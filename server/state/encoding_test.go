@@ -97,6 +97,10 @@ func examples() []state.Command {
 		&state.ExpireDetails{Head: head("hub", protocol.LogDetailsExpired), Before: t0.AddDate(-5, 0, 0), Limit: 1000},
 		&state.PublishErasures{Head: state.Head{At: t0, Actor: "hub", Entry: state.Entry{Action: protocol.LogErased}}, Before: t0.Truncate(24 * time.Hour)},
 		&state.PruneReplays{Before: t0.Add(-25 * time.Hour), Limit: 1000},
+		&state.PutPayee{Head: head("bank-a", protocol.LogPayeeReported), Submission: &sub, Record: record("r-p", protocol.EventPayeeReported),
+			Payee: &state.Payee{ID: "p-1", Version: 1, Subject: "iban.1.AAAA", ReportedAt: t0.Truncate(time.Second), ExpiresAt: t0.AddDate(1, 0, 0).Truncate(time.Second),
+				Reports: []protocol.PayeeMemberReport{{Member: "bank-a", Customers: 2, Category: protocol.PayeeImpersonation,
+					FirstSeen: protocol.NewNumericDate(t0.Add(-time.Hour)), LastSeen: protocol.NewNumericDate(t0)}}, Records: []string{"r-p"}}},
 	}
 }
 

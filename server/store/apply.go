@@ -105,6 +105,8 @@ func apply(tx *bolt.Tx, c state.Command) (*Result, error) {
 		err = t.publishErasures(c)
 	case *state.PruneReplays:
 		err = t.pruneReplays(c)
+	case *state.PutPayee:
+		err = t.putPayee(c)
 	default:
 		err = fmt.Errorf("store: unknown command %T", c)
 	}

@@ -91,7 +91,8 @@ var (
 
 	allBuckets = [][]byte{bMeta, bMembers, bRecords, bEvents, bFlags, bFlagByToken, bFlagExpiry, bFlagRemind,
 		bSuspicions, bSuspByToken, bSuspExpiry, bConsents, bSubmissions, bChecks, bLog, bLogDetails, bLogSubject,
-		bEndpoints, bRoutes, bOutbox, bDead, bLogHashes, bCheckpoints, bErasures, bSubmissionTimes, bUsage}
+		bEndpoints, bRoutes, bOutbox, bDead, bLogHashes, bCheckpoints, bErasures, bSubmissionTimes, bUsage,
+		bPayees, bPayeeByToken}
 )
 
 // Options tune the store. Zero values mean the defaults.
