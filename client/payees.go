@@ -48,3 +48,46 @@ func (c *Client) Payee(ctx context.Context, payeeID string) (*api.Payee, error) 
 	}
 	return &out, nil
 }
+
+// RecallRequest asks the member that holds a payee account to stop a
+// scam payment.
+type RecallRequest struct {
+	// Payee is the payee's token; Bank the bank that holds the account,
+	// from the raw identifier (protocol.BankOf).
+	Payee  protocol.Token
+	Bank   protocol.BankRef
+	Amount protocol.Money
+	PaidAt time.Time
+	// Reference is your own reference for the payment, which the holder
+	// quotes back.
+	Reference string
+}
+
+// RequestRecall sends a recall request, which the hub routes to the
+// member that holds the payee's bank, and to it alone. The answer's
+// Recall names the holder (To).
+func (c *Client) RequestRecall(ctx context.Context, req RecallRequest) (*WriteResult, error) {
+	return c.submit(ctx, protocol.RequestRecall{Payee: req.Payee, Bank: req.Bank, Amount: req.Amount,
+		PaidAt: protocol.NewNumericDate(req.PaidAt), Reference: req.Reference})
+}
+
+// AcknowledgeRecall acknowledges a recall addressed to the member.
+func (c *Client) AcknowledgeRecall(ctx context.Context, recallID string) (*WriteResult, error) {
+	return c.submit(ctx, protocol.AcknowledgeRecall{RecallID: recallID})
+}
+
+// ReportRecallOutcome reports what became of a recalled payment: frozen,
+// returned, or gone, with the amount.
+func (c *Client) ReportRecallOutcome(ctx context.Context, recallID string, outcome protocol.RecallOutcomeCode, amount protocol.Money) (*WriteResult, error) {
+	return c.submit(ctx, protocol.ReportRecallOutcome{RecallID: recallID, Outcome: outcome, Amount: amount})
+}
+
+// Recall reads a recall the member requested or holds, with its status
+// and times.
+func (c *Client) Recall(ctx context.Context, recallID string) (*api.Recall, error) {
+	var out api.Recall
+	if err := c.call(ctx, request{method: http.MethodGet, path: "/v1/recalls/" + url.PathEscape(recallID)}, &out); err != nil {
+		return nil, err
+	}
+	return &out, nil
+}

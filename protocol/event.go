@@ -35,6 +35,7 @@ func EventTypes() []EventType {
 		EventFlagPlaced, EventFlagExtended, EventFlagThawed, EventFlagLifted, EventFlagExpired, EventFlagExpiring,
 		EventSuspicionReported, EventSuspicionRetracted, EventSuspicionExpired,
 		EventSubjectErased, EventVerification, EventPayeeReported,
+		EventRecallRequested, EventRecallAcknowledged, EventRecallOutcome,
 	}
 }
 
@@ -554,6 +555,12 @@ func decodeEvent(t EventType, raw json.RawMessage) (Event, error) {
 		e, err = decodeAs[Verification](raw)
 	case EventPayeeReported:
 		e, err = decodeAs[PayeeReported](raw)
+	case EventRecallRequested:
+		e, err = decodeAs[RecallRequested](raw)
+	case EventRecallAcknowledged:
+		e, err = decodeAs[RecallAcknowledged](raw)
+	case EventRecallOutcome:
+		e, err = decodeAs[RecallOutcome](raw)
 	default:
 		return nil, invalidClaim("events", "unknown event type %q", t)
 	}

@@ -33,6 +33,10 @@ const (
 
 	LogPayeeReported  LogAction = "payee-reported"  // a member's report of a payee aggregated into its payee record: attrs customers, members
 	LogPayeeContested LogAction = "payee-contested" // a payee record contested through the account holder's bank: attr reason
+
+	LogRecallRequested    LogAction = "recall-requested"    // a recall routed to the member holding the payee account: attr to
+	LogRecallAcknowledged LogAction = "recall-acknowledged" // a recall acknowledged by the holder: attrs from, after_ms
+	LogRecallOutcome      LogAction = "recall-outcome"      // a recall's outcome reported by the holder: attrs from, outcome, after_ms
 )
 
 // What the hub does on its own, or records of delivery.
@@ -62,20 +66,23 @@ const (
 
 // The actions of routes, under which a refused request is logged.
 const (
-	LogFlagPlace        LogAction = "flag-place"
-	LogFlagExtend       LogAction = "flag-extend"
-	LogFlagThaw         LogAction = "flag-thaw"
-	LogFlagLift         LogAction = "flag-lift"
-	LogSuspicionReport  LogAction = "suspicion-report"
-	LogSuspicionRetract LogAction = "suspicion-retract"
-	LogEndpointRegister LogAction = "endpoint-register"
-	LogMemberAdd        LogAction = "member-add"
-	LogMemberUpdate     LogAction = "member-update"
-	LogMemberSuspend    LogAction = "member-suspend"
-	LogMemberResume     LogAction = "member-resume"
-	LogSubjectErase     LogAction = "subject-erase"
-	LogPayeeReport      LogAction = "payee-report"
-	LogPayeeContest     LogAction = "payee-contest"
+	LogFlagPlace         LogAction = "flag-place"
+	LogFlagExtend        LogAction = "flag-extend"
+	LogFlagThaw          LogAction = "flag-thaw"
+	LogFlagLift          LogAction = "flag-lift"
+	LogSuspicionReport   LogAction = "suspicion-report"
+	LogSuspicionRetract  LogAction = "suspicion-retract"
+	LogEndpointRegister  LogAction = "endpoint-register"
+	LogMemberAdd         LogAction = "member-add"
+	LogMemberUpdate      LogAction = "member-update"
+	LogMemberSuspend     LogAction = "member-suspend"
+	LogMemberResume      LogAction = "member-resume"
+	LogSubjectErase      LogAction = "subject-erase"
+	LogPayeeReport       LogAction = "payee-report"
+	LogPayeeContest      LogAction = "payee-contest"
+	LogRecallRequest     LogAction = "recall-request"
+	LogRecallAcknowledge LogAction = "recall-acknowledge"
+	LogRecallReport      LogAction = "recall-report"
 	// A refused token batch, check, outcome or details request is logged
 	// under LogTokens, LogCheck, LogCheckOutcome or LogSuspicionDetails.
 )
@@ -93,5 +100,6 @@ func LogActions() []LogAction {
 		LogFlagPlace, LogFlagExtend, LogFlagThaw, LogFlagLift, LogSuspicionReport, LogSuspicionRetract,
 		LogEndpointRegister, LogMemberAdd, LogMemberUpdate, LogMemberSuspend, LogMemberResume, LogSubjectErase,
 		LogPayeeReported, LogPayeeContested, LogPayeeReport, LogPayeeContest,
+		LogRecallRequested, LogRecallAcknowledged, LogRecallOutcome, LogRecallRequest, LogRecallAcknowledge, LogRecallReport,
 	}
 }

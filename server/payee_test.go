@@ -3,6 +3,7 @@ package server_test
 import (
 	"net/http"
 	"slices"
+	"strconv"
 	"testing"
 	"time"
 
@@ -140,4 +141,115 @@ func TestPayeeReports(t *testing.T) {
 func payeeVersion(g hubtest.Received, v uint64) bool {
 	ev, ok := g.Record.Event.(protocol.PayeeReported)
 	return ok && ev.Version == v
+}
+
+// recallRequest is a recall of a 40 000 SEK payment to payee at bank,
+// made ten minutes before now.
+func recallRequest(payee protocol.Token, bank string, now time.Time) protocol.RequestRecall {
+	b, err := protocol.ParseBankRef(bank)
+	if err != nil {
+		panic(err)
+	}
+	return protocol.RequestRecall{Payee: payee, Bank: b, Amount: protocol.Money{Minor: 4_000_000, Currency: "SEK"},
+		PaidAt: protocol.NewNumericDate(now.Add(-10 * time.Minute)), Reference: "pay-" + strconv.FormatInt(now.UnixNano(), 36)}
+}
+
+// TestRecallRouting follows a recall: Bank A's customer paid a scammer's
+// account at Bank B; Bank A's recall reaches Bank B's receiver and no
+// other member; Bank B acknowledges and reports the money frozen; each
+// step reaches Bank A signed; both see the status and the times, and the
+// regulator's stats count them per pair of members.
+func TestRecallRouting(t *testing.T) {
+	hub := hubtest.Start(t, hubtest.Options{Delivery: fast, Policy: decide.Policy{PayeeBanks: map[string]string{"SE:500": "bank-b", "SE:120": "bank-gone"}}})
+	bankA := hub.AddMember(t, "bank-a", api.RoleCheck)
+	bankB := hub.AddMember(t, "bank-b", api.RoleCheck)
+	bankC := hub.AddMember(t, "bank-c", api.RoleCheck)
+	regulator := hub.AddMember(t, "fi", api.RoleRegulator)
+	recvA, recvB, recvC := hub.NewReceiver(t, bankA), hub.NewReceiver(t, bankB), hub.NewReceiver(t, bankC)
+	for _, r := range []*hubtest.Receiver{recvA, recvB, recvC} {
+		r.Register(t)
+	}
+
+	// Bank A knows the payee by clearing number; the bank is derived.
+	acct, err := protocol.ParseSwedishAccount("5839-825 74 66")
+	if err != nil {
+		t.Fatal(err)
+	}
+	bank, ok := protocol.BankOf(protocol.TypeSwedishAccount, acct.String())
+	if !ok || bank.String() != "SE:500" {
+		t.Fatalf("got bank %s, %v, want SE:500", bank, ok)
+	}
+	payee := bankA.Tokenize(t, protocol.TypeIBAN, acct.IBAN())[0]
+
+	// No member holds SE:999, and bank-gone is no member.
+	mustStatus(t, bankA.Submit(t, "/v1/recalls", recallRequest(payee, "SE:999", hub.Now())), http.StatusUnprocessableEntity)
+	mustStatus(t, bankA.Submit(t, "/v1/recalls", recallRequest(payee, "SE:120", hub.Now())), http.StatusUnprocessableEntity)
+
+	resp := bankA.Submit(t, "/v1/recalls", recallRequest(payee, bank.String(), hub.Now()))
+	mustStatus(t, resp, http.StatusCreated)
+	var w api.WriteResponse
+	resp.JSON(t, &w)
+	rc := w.Recall
+	if rc == nil || rc.To != "bank-b" || rc.From != "bank-a" || rc.Status != "requested" {
+		t.Fatalf("got recall %+v, want requested from bank-a to bank-b", rc)
+	}
+	got := recvB.WaitEvent(t, wait, protocol.EventRecallRequested)
+	if ev := got.Record.Event.(protocol.RecallRequested); ev.RecallID != rc.RecallID || ev.Amount.Minor != 4_000_000 || ev.From != "bank-a" {
+		t.Errorf("got event %+v, want recall %s of 40000.00 SEK from bank-a", ev, rc.RecallID)
+	}
+
+	// Only the holder acknowledges and answers.
+	ack := protocol.AcknowledgeRecall{RecallID: rc.RecallID}
+	mustStatus(t, bankC.Submit(t, "/v1/recalls/"+rc.RecallID+"/acknowledge", ack), http.StatusNotFound)
+	mustStatus(t, bankA.Submit(t, "/v1/recalls/"+rc.RecallID+"/acknowledge", ack), http.StatusNotFound)
+	mustStatus(t, bankB.Submit(t, "/v1/recalls/"+rc.RecallID+"/acknowledge", ack), http.StatusOK)
+	mustStatus(t, bankB.Submit(t, "/v1/recalls/"+rc.RecallID+"/acknowledge", ack), http.StatusConflict)
+	recvA.WaitEvent(t, wait, protocol.EventRecallAcknowledged)
+
+	outcome := func(minor int64) protocol.ReportRecallOutcome {
+		return protocol.ReportRecallOutcome{RecallID: rc.RecallID, Outcome: protocol.RecallFrozen, Amount: protocol.Money{Minor: minor, Currency: "SEK"}}
+	}
+	mustStatus(t, bankB.Submit(t, "/v1/recalls/"+rc.RecallID+"/outcome", outcome(4_000_001)), http.StatusUnprocessableEntity)
+	mustStatus(t, bankB.Submit(t, "/v1/recalls/"+rc.RecallID+"/outcome", outcome(3_150_000)), http.StatusOK)
+	got = recvA.WaitEvent(t, wait, protocol.EventRecallOutcome)
+	if ev := got.Record.Event.(protocol.RecallOutcome); ev.Outcome != protocol.RecallFrozen || ev.Amount.Minor != 3_150_000 || ev.Reference != rc.Reference {
+		t.Errorf("got outcome %+v, want 31500.00 SEK frozen, quoting reference %s", ev, rc.Reference)
+	}
+
+	// Both sides see the status and the times; no one else sees the recall.
+	for _, m := range []*hubtest.Member{bankA, bankB} {
+		var v api.Recall
+		resp := m.Do(t, http.MethodGet, "/v1/recalls/"+rc.RecallID, "", nil)
+		mustStatus(t, resp, http.StatusOK)
+		resp.JSON(t, &v)
+		if v.Status != "frozen" || v.AcknowledgeMillis == nil || v.OutcomeMillis == nil || *v.OutcomeMillis < *v.AcknowledgeMillis || v.Recovered.Minor != 3_150_000 {
+			t.Errorf("%s: got recall %+v, want frozen with both times", m.ID, v)
+		}
+	}
+	mustStatus(t, bankC.Do(t, http.MethodGet, "/v1/recalls/"+rc.RecallID, "", nil), http.StatusNotFound)
+	var feed api.FeedPage
+	resp = bankC.Do(t, http.MethodGet, "/v1/events?after=0", "", nil)
+	mustStatus(t, resp, http.StatusOK)
+	resp.JSON(t, &feed)
+	for _, e := range feed.Events {
+		if e.Type == protocol.EventRecallRequested || e.Type == protocol.EventRecallAcknowledged || e.Type == protocol.EventRecallOutcome {
+			t.Errorf("got %s in bank-c's feed, want recalls to reach their two sides only", e.Type)
+		}
+	}
+	for _, g := range recvC.Received() {
+		if typ := g.Record.Event.EventType(); typ != protocol.EventVerification {
+			t.Errorf("got %s delivered to bank-c, want nothing", typ)
+		}
+	}
+
+	var st api.AuditStats
+	resp = regulator.Do(t, http.MethodGet, "/v1/audit/stats", "", nil)
+	mustStatus(t, resp, http.StatusOK)
+	resp.JSON(t, &st)
+	if p := st.Recalls["bank-a>bank-b"]; p == nil || p.Requested != 1 || p.Acknowledged != 1 || p.Outcomes != 1 || p.OutcomeMaxMs < p.AcknowledgeMaxMs {
+		t.Errorf("got recall stats %+v, want one requested, acknowledged and answered from bank-a to bank-b", p)
+	}
+	if len(st.Recalls) != 1 {
+		t.Errorf("got recall stats for %d pairs, want 1 (refused requests count for none)", len(st.Recalls))
+	}
 }

@@ -82,6 +82,11 @@ func Routes() []Route {
 		{Method: http.MethodGet, Path: "/v1/payees/:id", Roles: payeeRole, Class: string(classReads), handle: (*Hub).getPayee},
 		{Method: http.MethodPost, Path: "/v1/payees/:id/contest", Roles: payeeRole, Class: string(classWrites), Action: protocol.LogPayeeContest, handle: (*Hub).contestPayee},
 
+		{Method: http.MethodPost, Path: "/v1/recalls", Roles: payeeRole, Class: string(classWrites), Action: protocol.LogRecallRequest, handle: (*Hub).requestRecall},
+		{Method: http.MethodGet, Path: "/v1/recalls/:id", Roles: payeeRole, Class: string(classReads), handle: (*Hub).getRecall},
+		{Method: http.MethodPost, Path: "/v1/recalls/:id/acknowledge", Roles: payeeRole, Class: string(classWrites), Action: protocol.LogRecallAcknowledge, handle: (*Hub).acknowledgeRecall},
+		{Method: http.MethodPost, Path: "/v1/recalls/:id/outcome", Roles: payeeRole, Class: string(classWrites), Action: protocol.LogRecallReport, handle: (*Hub).recallOutcome},
+
 		{Method: http.MethodPost, Path: "/v1/check", Roles: checkRole, Class: string(classChecks), Action: protocol.LogCheck, handle: (*Hub).check},
 		{Method: http.MethodPost, Path: "/v1/checks/:id/outcome", Roles: checkRole, Class: string(classWrites), Action: protocol.LogCheckOutcome, handle: (*Hub).checkOutcome},
 		{Method: http.MethodPost, Path: "/v1/checks/replica", Roles: checkRole, Class: string(classWrites), Action: protocol.LogReplicaCheck, handle: (*Hub).replicaChecks},

@@ -14,6 +14,7 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -64,6 +65,7 @@ type serveFlags struct {
 	payeeLegalBasis          string
 	payeeThreshold           int
 	payeeDays                int
+	payeeBanks               payeeBanksValue
 	detailsDays              int
 	erasurePeriod            time.Duration
 	tokensPerSecond          float64
@@ -121,6 +123,7 @@ func runServe(ctx context.Context, e *env, name string, args []string) error {
 	fs.StringVar(&f.payeeLegalBasis, "payee-legal-basis", policy.PayeeLegalBasis, "legal `BASIS` payee records state (PSR Art. 83)")
 	fs.IntVar(&f.payeeThreshold, "payee-threshold", policy.PayeeThreshold, "fewest of a member's own `CUSTOMERS` whose reports let it report a payee")
 	fs.IntVar(&f.payeeDays, "payee-retention-days", inDays(policy.PayeeRetention), "`DAYS` a payee record counts after its last report")
+	fs.Var(&f.payeeBanks, "payee-banks", "which member holds the accounts of which bank, for recall requests: `LIST` of bank=member, as SE:500=bank-b,SE:800=bank-s")
 	fs.Var((*rateValue)(&f.tokens), "rate-tokens", "per-member limit on token batches, `PERSEC/BURST`")
 	fs.Var((*rateValue)(&f.writes), "rate-writes", "per-member limit on submissions and admin changes, `PERSEC/BURST`")
 	fs.Var((*rateValue)(&f.checks), "rate-checks", "per-member limit on checks, `PERSEC/BURST`")
@@ -541,6 +544,7 @@ func (f *serveFlags) startHub(issuer string, st *store.Store, keys *keyring.Keys
 			PayeeLegalBasis:     f.payeeLegalBasis,
 			PayeeThreshold:      f.payeeThreshold,
 			PayeeRetention:      days(f.payeeDays),
+			PayeeBanks:          f.payeeBanks,
 			FeedRetention:       days(f.feedDays),
 			DetailsRetention:    days(f.detailsDays),
 			ErasurePeriod:       f.erasurePeriod,
@@ -791,6 +795,39 @@ func (v *scheduleValue) Set(s string) error {
 type rateValue server.Rate
 
 var _ flag.Value = (*rateValue)(nil)
+
+// payeeBanksValue is the value of --payee-banks: bank (country:code) to
+// member id.
+type payeeBanksValue map[string]string
+
+func (v *payeeBanksValue) String() string {
+	var parts []string
+	for b, m := range *v {
+		parts = append(parts, b+"="+m)
+	}
+	slices.Sort(parts)
+	return strings.Join(parts, ",")
+}
+
+func (v *payeeBanksValue) Set(s string) error {
+	out := payeeBanksValue{}
+	for _, part := range strings.Split(s, ",") {
+		bank, member, ok := strings.Cut(strings.TrimSpace(part), "=")
+		if !ok || member == "" {
+			return fmt.Errorf("%q: want bank=member, as SE:500=bank-b", part)
+		}
+		ref, err := protocol.ParseBankRef(bank)
+		if err != nil {
+			return err
+		}
+		if _, dup := out[ref.String()]; dup {
+			return fmt.Errorf("bank %s is named twice", ref)
+		}
+		out[ref.String()] = member
+	}
+	*v = out
+	return nil
+}
 
 func (r *rateValue) String() string {
 	if r == nil {

@@ -89,6 +89,10 @@ type Policy struct {
 	PayeeLegalBasis string
 	PayeeThreshold  int
 	PayeeRetention  time.Duration
+	// PayeeBanks maps banks ([protocol.BankRef] in its text form,
+	// "SE:500") to the member that holds their accounts, to which recall
+	// requests for payees at that bank are routed.
+	PayeeBanks map[string]string
 }
 
 const day = 24 * time.Hour

@@ -391,6 +391,8 @@ func newCommand(k Kind) Command {
 		return new(PruneReplays)
 	case KindPutPayee:
 		return new(PutPayee)
+	case KindPutRecall:
+		return new(PutRecall)
 	}
 	return nil
 }
@@ -400,7 +402,7 @@ func Kinds() []Kind {
 	return []Kind{KindPlaceFlag, KindChangeFlag, KindEndFlag, KindReportSuspicion, KindEndSuspicion, KindEraseSubject,
 		KindAddCheck, KindSetOutcome, KindPutMember, KindChangeEndpoint, KindRecordDelivery, KindPruneFeed,
 		KindPutCheckpoint, KindNote, KindEvaluateTokens, KindExpireDetails, KindPublishErasures, KindPruneReplays,
-		KindPutPayee}
+		KindPutPayee, KindPutRecall}
 }
 
 // Submitted returns the submission a command carries, or nil.
@@ -417,6 +419,8 @@ func Submitted(c Command) *SubmissionRef {
 	case *EndSuspicion:
 		return c.Submission
 	case *PutPayee:
+		return c.Submission
+	case *PutRecall:
 		return c.Submission
 	}
 	return nil

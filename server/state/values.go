@@ -107,6 +107,7 @@ type Submission struct {
 	Flag      string             `json:"flag,omitempty"`
 	Suspicion string             `json:"suspicion,omitempty"`
 	Payee     string             `json:"payee,omitempty"`
+	Recall    string             `json:"recall,omitempty"`
 	Existing  bool               `json:"existing,omitempty"` // it found an active flag rather than placing one
 	LogIndex  uint64             `json:"log_index"`
 }

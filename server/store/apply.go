@@ -107,6 +107,8 @@ func apply(tx *bolt.Tx, c state.Command) (*Result, error) {
 		err = t.pruneReplays(c)
 	case *state.PutPayee:
 		err = t.putPayee(c)
+	case *state.PutRecall:
+		err = t.putRecall(c)
 	default:
 		err = fmt.Errorf("store: unknown command %T", c)
 	}

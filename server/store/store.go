@@ -92,7 +92,7 @@ var (
 	allBuckets = [][]byte{bMeta, bMembers, bRecords, bEvents, bFlags, bFlagByToken, bFlagExpiry, bFlagRemind,
 		bSuspicions, bSuspByToken, bSuspExpiry, bConsents, bSubmissions, bChecks, bLog, bLogDetails, bLogSubject,
 		bEndpoints, bRoutes, bOutbox, bDead, bLogHashes, bCheckpoints, bErasures, bSubmissionTimes, bUsage,
-		bPayees, bPayeeByToken}
+		bPayees, bPayeeByToken, bRecalls}
 )
 
 // Options tune the store. Zero values mean the defaults.
