@@ -107,7 +107,7 @@ func feedFloor(tx *bolt.Tx) uint64 {
 }
 
 // Snapshot calls fn with the records of every active flag and suspicion
-// that m is entitled to, and with the sequence number seq they are
+// that m is entitled to, and the latest record of every payee record, and with the sequence number seq they are
 // consistent at, which it also returns: a member that applies them and then
 // follows the feed after seq misses nothing, and holds nothing that the
 // feed does not tell it to delete.
@@ -184,7 +184,18 @@ func (s *Store) Snapshot(m *api.Member, fn func(seq uint64, r *state.Record) err
 		}
 		return nil
 	}
+	// A payee record's latest version stands for the earlier ones.
+	payees := func(tx *bolt.Tx, _, id []byte, out []*state.Record) ([]*state.Record, error) {
+		p, err := get[state.Payee](tx, bPayees, string(id))
+		if err != nil || len(p.Records) == 0 {
+			return out, err
+		}
+		return records(tx, p.Records[len(p.Records)-1:], out)
+	}
 	if err := s.walk(bFlagByToken, flags, emit); err != nil {
+		return seq, err
+	}
+	if err := s.walk(bPayeeByToken, payees, emit); err != nil {
 		return seq, err
 	}
 	return seq, s.walk(bSuspExpiry, suspicions, emit)
