@@ -1209,7 +1209,9 @@ func TestOpenAPIListsQuotaRefusals(t *testing.T) {
 			return bank.JSON(t, http.MethodPost, "/v1/check", map[string]any{"purpose": "payment", "tokens": []string{toks[0].String()}})
 		}},
 		{"POST /v1/payees", func() *hubtest.Response { return bank.Submit(t, "/v1/payees", payeeReport(payees[1], 3, now)) }},
-		{"POST /v1/recalls", func() *hubtest.Response { return bank.Submit(t, "/v1/recalls", recallRequest(payees[1], "SE:120", now)) }},
+		{"POST /v1/recalls", func() *hubtest.Response {
+			return bank.Submit(t, "/v1/recalls", recallRequest(payees[1], "SE:120", now))
+		}},
 		{"GET /v1/recalls/:id", func() *hubtest.Response { return bank.Do(t, http.MethodGet, "/v1/recalls/"+rcID, "", nil) }},
 		{"POST /v1/recalls/:id/acknowledge", func() *hubtest.Response {
 			return bank.Submit(t, "/v1/recalls/"+rcID+"/acknowledge", protocol.AcknowledgeRecall{RecallID: rcID})
