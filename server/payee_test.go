@@ -253,3 +253,43 @@ func TestRecallRouting(t *testing.T) {
 		t.Errorf("got recall stats for %d pairs, want 1 (refused requests count for none)", len(st.Recalls))
 	}
 }
+
+// TestPayeeErasure: the operator erases a payee token (a number reported
+// in error): the payee record and its records go, every member is told
+// to erase it, checks answer none, and a new report starts a new record.
+func TestPayeeErasure(t *testing.T) {
+	hub := hubtest.Start(t, hubtest.Options{Delivery: fast})
+	bankA := hub.AddMember(t, "bank-a", api.RoleCheck)
+	bankC := hub.AddMember(t, "bank-c", api.RoleCheck)
+	recv := hub.NewReceiver(t, bankC)
+	recv.Register(t)
+	payee := bankA.Tokenize(t, protocol.TypePlusgiro, "9020017")[0]
+	resp := bankA.Submit(t, "/v1/payees", payeeReport(payee, 2, hub.Now()))
+	mustStatus(t, resp, http.StatusCreated)
+	var w api.WriteResponse
+	resp.JSON(t, &w)
+	recv.WaitFor(t, wait, "payee record", func(g hubtest.Received) bool { return payeeVersion(g, 1) })
+
+	mustStatus(t, hub.Operator.JSON(t, http.MethodPost, "/v1/admin/erasures", map[string]any{"subject": payee.String(), "legal_basis": "reported-in-error"}), http.StatusOK)
+	got := recv.WaitEvent(t, wait, protocol.EventSubjectErased)
+	if toks, err := got.Record.Subject.Tokens(); err != nil || len(toks) != 1 || toks[0] != payee {
+		t.Errorf("got erasure of %v, %v, want the payee token", toks, err)
+	}
+	if r := check(t, bankC, "payment", payee).Results[0]; r.Advice != api.AdviceNone || r.Payee != nil {
+		t.Errorf("after the erasure: got advice %s, payee %+v, want none", r.Advice, r.Payee)
+	}
+	mustStatus(t, bankA.Do(t, http.MethodGet, "/v1/payees/"+w.Payee.PayeeID, "", nil), http.StatusNotFound)
+	rec, err := protocol.VerifyRecord([]byte(w.Record), hub.JWKS(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	mustStatus(t, bankA.Do(t, http.MethodGet, "/v1/records/"+rec.ID, "", nil), http.StatusNotFound)
+
+	resp = bankA.Submit(t, "/v1/payees", payeeReport(payee, 3, hub.Now()))
+	mustStatus(t, resp, http.StatusCreated)
+	var again api.WriteResponse
+	resp.JSON(t, &again)
+	if again.Payee.PayeeID == w.Payee.PayeeID || again.Payee.Version != 1 || again.Payee.Customers != 3 {
+		t.Errorf("got payee %+v after the erasure, want a new record of 3 customers", again.Payee)
+	}
+}
