@@ -176,3 +176,61 @@ func ExampleSwedishAccount_IBAN() {
 	fmt.Println(a, a.Bank(), a.IBAN(), b)
 	// Output: 5839-8257466 SEB SE4550000000058398257466 SE:500
 }
+
+func FuzzParseBankRef(f *testing.F) {
+	for _, s := range []string{"SE:500", "GB:WEST", "DE:37040044", "se:500", "SE:", ":500", "SE:5:0", "SE:ÅÄÖ"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		b, err := protocol.ParseBankRef(s)
+		if err != nil {
+			if strings.Contains(err.Error(), s) && len(s) > 20 {
+				t.Fatalf("error %q quotes all of a long input", err)
+			}
+			return
+		}
+		if b.String() != s {
+			t.Fatalf("ParseBankRef(%q) = %s, want it back", s, b)
+		}
+	})
+}
+
+// TestPayeeRequestsRefused holds the payee and recall submissions to
+// their rules: each bad request is refused when signed, naming the field.
+func TestPayeeRequestsRefused(t *testing.T) {
+	a, _, _ := memberKeys(t)
+	iban := testToken(t, protocol.TypeIBAN, "SE4550000000058398257466")
+	email := testToken(t, protocol.TypeEmail, "anna@example.se")
+	at := protocol.NewNumericDate(vectorTime)
+	sek := protocol.Money{Minor: 100, Currency: "SEK"}
+	bank := protocol.BankRef{Country: "SE", BankCode: "500"}
+	for _, tt := range []struct {
+		name  string
+		req   protocol.Request
+		claim string
+	}{
+		{"person's token", protocol.ReportPayee{Payee: email, Customers: 2, Category: protocol.PayeeOther, FirstSeen: at, LastSeen: at}, "request.payee"},
+		{"no customers", protocol.ReportPayee{Payee: iban, Customers: 0, Category: protocol.PayeeOther, FirstSeen: at, LastSeen: at}, "request.customers"},
+		{"unknown category", protocol.ReportPayee{Payee: iban, Customers: 2, Category: "lottery", FirstSeen: at, LastSeen: at}, "request.category"},
+		{"window backwards", protocol.ReportPayee{Payee: iban, Customers: 2, Category: protocol.PayeeOther, FirstSeen: at, LastSeen: at - 1}, "request.last_seen"},
+		{"contest reason", protocol.ContestPayee{PayeeID: "p1", Reason: "because"}, "request.reason"},
+		{"recall of a person", protocol.RequestRecall{Payee: email, Bank: bank, Amount: sek, PaidAt: at, Reference: "r1"}, "request.payee"},
+		{"recall without bank", protocol.RequestRecall{Payee: iban, Amount: sek, PaidAt: at, Reference: "r1"}, "request.bank"},
+		{"recall of nothing", protocol.RequestRecall{Payee: iban, Bank: bank, Amount: protocol.Money{Currency: "SEK"}, PaidAt: at, Reference: "r1"}, "request.amount.minor"},
+		{"recall in kronor", protocol.RequestRecall{Payee: iban, Bank: bank, Amount: protocol.Money{Minor: 1, Currency: "kr"}, PaidAt: at, Reference: "r1"}, "request.amount.currency"},
+		{"frozen nothing", protocol.ReportRecallOutcome{RecallID: "r1", Outcome: protocol.RecallFrozen, Amount: protocol.Money{Currency: "SEK"}}, "request.amount.minor"},
+		{"unknown outcome", protocol.ReportRecallOutcome{RecallID: "r1", Outcome: "lost", Amount: sek}, "request.outcome"},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			_, err := protocol.SignSubmission(&protocol.Submission{Issuer: "bank-a", Audience: hubIssuer, IssuedAt: vectorTime, ID: "j1", Request: tt.req}, a)
+			if err == nil || !strings.Contains(err.Error(), tt.claim) {
+				t.Errorf("got %v, want a refusal naming %s", err, tt.claim)
+			}
+		})
+	}
+	// Gone with nothing left is an outcome.
+	if _, err := protocol.SignSubmission(&protocol.Submission{Issuer: "bank-a", Audience: hubIssuer, IssuedAt: vectorTime, ID: "j1",
+		Request: protocol.ReportRecallOutcome{RecallID: "r1", Outcome: protocol.RecallGone, Amount: protocol.Money{Currency: "SEK"}}}, a); err != nil {
+		t.Errorf("gone with 0 SEK: %v", err)
+	}
+}
