@@ -27,7 +27,7 @@ func payeeReport(payee protocol.Token, customers int, now time.Time) protocol.Re
 // Bank B, and the record lapses after the retention.
 func TestPayeeReports(t *testing.T) {
 	clock := hubtest.NewClock(time.Now())
-	hub := hubtest.Start(t, hubtest.Options{Clock: clock, Delivery: fast, Policy: decide.Policy{PayeeRetention: 30 * 24 * time.Hour}})
+	hub := hubtest.Start(t, hubtest.Options{Clock: clock, Delivery: fast, Policy: decide.Policy{PayeeRetention: 30 * 24 * time.Hour, FeedRetention: 24 * time.Hour}})
 	bankA := hub.AddMember(t, "bank-a", api.RoleCheck)
 	bankB := hub.AddMember(t, "bank-b", api.RoleFlag, api.RoleCheck)
 	bankC := hub.AddMember(t, "bank-c", api.RoleCheck)
@@ -112,8 +112,18 @@ func TestPayeeReports(t *testing.T) {
 	mustStatus(t, bankA.Submit(t, "/v1/payees/"+contest.PayeeID+"/contest", contest), http.StatusConflict)
 	mustStatus(t, bankA.Submit(t, "/v1/payees/nope/contest", protocol.ContestPayee{PayeeID: "nope", Reason: protocol.ContestReportedInError}), http.StatusNotFound)
 
+	// The feed's retention passes: the record's events leave the feed,
+	// but its latest record stays for checks.
+	clock.Advance(25 * 24 * time.Hour)
+	if err := hub.RunJobs(); err != nil {
+		t.Fatal(err)
+	}
+	if r := check(t, bankC, "payment", payee).Results[0]; r.Payee == nil || r.Payee.Record == "" {
+		t.Errorf("after the feed's retention: got payee %+v, want it with its latest record", r.Payee)
+	}
+
 	// Past the retention, the record no longer counts.
-	clock.Advance(31 * 24 * time.Hour)
+	clock.Advance(6 * 24 * time.Hour)
 	if r := check(t, bankC, "payment", payee).Results[0]; r.Advice != api.AdviceNone || r.Payee != nil {
 		t.Errorf("after the retention: got advice %s, payee %+v, want none", r.Advice, r.Payee)
 	}

@@ -316,14 +316,16 @@ func prune(tx *bolt.Tx, plan *prunePlan) (uint64, error) {
 
 // needed reports whether something still needs rec, the record of event
 // seq, when its event leaves the feed: a delivery of it still queued
-// (queued is what [queuedSeqs] returned for a range that holds seq), or an
-// active flag or suspicion that holds it (see [held]). A record nothing
+// (queued is what [queuedSeqs] returned for a range that holds seq), an
+// active flag or suspicion that holds it, or a payee record whose latest
+// record it is (see [held]). A record nothing
 // needs is deleted with its event, or with its last delivery row.
 func needed(tx *bolt.Tx, queued map[uint64]bool, seq uint64, rec *state.Record) bool {
 	return queued[seq] || held(tx, rec)
 }
 
-// held reports whether an active flag or suspicion still holds rec.
+// held reports whether an active flag or suspicion, or a payee record as
+// its latest, still holds rec.
 func held(tx *bolt.Tx, rec *state.Record) bool {
 	if rec.Ref == "" {
 		return false
@@ -333,6 +335,11 @@ func held(tx *bolt.Tx, rec *state.Record) bool {
 	}
 	if sp, err := get[state.Suspicion](tx, bSuspicions, rec.Ref); err == nil && sp.Status == api.SuspicionActive {
 		return slices.Contains(sp.Records, rec.ID)
+	}
+	// A payee record's latest version stands for it in checks and
+	// snapshots for as long as the hub holds it.
+	if p, err := get[state.Payee](tx, bPayees, rec.Ref); err == nil && len(p.Records) > 0 {
+		return p.Records[len(p.Records)-1] == rec.ID
 	}
 	return false
 }
