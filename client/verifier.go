@@ -169,7 +169,7 @@ func (v *Verifier) Write(ctx context.Context, s *Submission, answer []byte) (*Wr
 	if err := decodeAnswer("POST "+s.Path, answer, &a); err != nil {
 		return nil, err
 	}
-	res := &WriteResult{SubmissionID: s.ID, Flag: a.Flag, Suspicion: a.Suspicion, RecordJWS: a.Record, Existing: a.Existing, Seq: a.Seq, LogIndex: a.LogIndex}
+	res := &WriteResult{SubmissionID: s.ID, Flag: a.Flag, Suspicion: a.Suspicion, Payee: a.Payee, Recall: a.Recall, RecordJWS: a.Record, Existing: a.Existing, Seq: a.Seq, LogIndex: a.LogIndex}
 	if a.Record == "" {
 		// Existing, or a repeated submission whose record a later lift or
 		// retraction has erased.

@@ -24,6 +24,10 @@ type WriteResult struct {
 	Flag *api.Flag
 	// Suspicion is the suspicion after a suspicion write.
 	Suspicion *api.Suspicion
+	// Payee is the payee record after a payee report or contest.
+	Payee *api.Payee
+	// Recall is the recall after a recall write.
+	Recall *api.Recall
 	// Record is the signed record the write produced, verified against the
 	// hub's keys; nil when Existing, or when a repeated submission's record
 	// has since been erased by a lift or retraction.
@@ -96,6 +100,16 @@ func submissionPath(req protocol.Request) (string, error) {
 		return "/v1/suspicions/" + esc(r.SuspicionID) + "/retract", nil
 	case protocol.DenyCheck:
 		return "/v1/checks/" + esc(r.CheckID) + "/denial", nil
+	case protocol.ReportPayee:
+		return "/v1/payees", nil
+	case protocol.ContestPayee:
+		return "/v1/payees/" + esc(r.PayeeID) + "/contest", nil
+	case protocol.RequestRecall:
+		return "/v1/recalls", nil
+	case protocol.AcknowledgeRecall:
+		return "/v1/recalls/" + esc(r.RecallID) + "/acknowledge", nil
+	case protocol.ReportRecallOutcome:
+		return "/v1/recalls/" + esc(r.RecallID) + "/outcome", nil
 	}
 	return "", fmt.Errorf("sign: %T is not a write request", req)
 }

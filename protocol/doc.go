@@ -21,6 +21,8 @@
 //   - email: trimmed; the domain IDNA-mapped to ASCII and lower-cased; the
 //     local part NFC-normalized and lower-cased, dots and +tags kept.
 //   - phone: E.164, parsing national numbers as Swedish.
+//   - iban, seaccount, bankgiro, plusgiro, swish: the payee types; see
+//     [PayeeTypes] and docs/protocol.md.
 //
 // # Tokens
 //

@@ -41,7 +41,8 @@ func EventTypes() []EventType {
 		EventFlagPlaced, EventFlagExtended, EventFlagThawed, EventFlagLifted, EventFlagExpired, EventFlagExpiring,
 		EventSuspicionReported, EventSuspicionRetracted, EventSuspicionExpired,
 		EventSubjectErased, EventVerification, EventStreamVerification,
-		EventSubjectChecked, EventCheckDenied,
+		EventSubjectChecked, EventCheckDenied, EventPayeeReported,
+		EventRecallRequested, EventRecallAcknowledged, EventRecallOutcome,
 	}
 }
 
@@ -635,6 +636,14 @@ func decodeEvent(t EventType, raw json.RawMessage) (Event, error) {
 		e, err = decodeAs[SubjectChecked](raw)
 	case EventCheckDenied:
 		e, err = decodeAs[CheckDenied](raw)
+	case EventPayeeReported:
+		e, err = decodeAs[PayeeReported](raw)
+	case EventRecallRequested:
+		e, err = decodeAs[RecallRequested](raw)
+	case EventRecallAcknowledged:
+		e, err = decodeAs[RecallAcknowledged](raw)
+	case EventRecallOutcome:
+		e, err = decodeAs[RecallOutcome](raw)
 	default:
 		return nil, invalidClaim("events", "unknown event type %q", t)
 	}

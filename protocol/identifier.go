@@ -64,6 +64,7 @@ var identifierErrorCodes = []struct {
 	{ErrInterimNumber, "interim"},
 	{ErrInvalidEmail, "email"},
 	{ErrInvalidPhone, "phone"},
+	{ErrUnknownBank, "bank"},
 }
 
 // An IdentifierType names a kind of identifier. It is the first field of a
@@ -82,7 +83,7 @@ const (
 
 // IdentifierTypes returns every identifier type, in a fixed order.
 func IdentifierTypes() []IdentifierType {
-	return []IdentifierType{TypePersonalNumber, TypeEmail, TypePhone}
+	return append([]IdentifierType{TypePersonalNumber, TypeEmail, TypePhone}, PayeeTypes()...)
 }
 
 // ParseIdentifierType returns the identifier type whose wire name is s. The
@@ -127,7 +128,7 @@ func (e *IdentifierError) Unwrap() error { return e.Err }
 
 // IdentifierErrorCode returns the stable short code of err's sentinel
 // ("type", "syntax", "check-digit", "date", "future-date", "serial",
-// "interim", "email", "phone"), or "" if err is not an identifier error. The
+// "interim", "email", "phone", "bank"), or "" if err is not an identifier error. The
 // codes appear in testdata/identifiers.json and in API problem details.
 func IdentifierErrorCode(err error) string {
 	for _, c := range identifierErrorCodes {
@@ -150,6 +151,9 @@ func IdentifierErrorCode(err error) string {
 //     issues them, so the same interim number may name different people.
 //   - [TypeEmail]: the form of [CanonicalEmail]; ref is unused.
 //   - [TypePhone]: the E.164 form of [CanonicalPhone]; ref is unused.
+//   - The payee types ([PayeeTypes]): [CanonicalIBAN], the form of
+//     [SwedishAccount.String], the digits of a bankgiro or plusgiro number,
+//     and [CanonicalSwish]; ref is unused.
 //
 // Every error is an [*IdentifierError].
 func Canonicalize(t IdentifierType, s string, ref time.Time) (string, error) {
@@ -168,7 +172,7 @@ func Canonicalize(t IdentifierType, s string, ref time.Time) (string, error) {
 	case TypePhone:
 		return CanonicalPhone(s)
 	}
-	return "", unknownTypeError(string(t))
+	return canonicalPayee(t, s)
 }
 
 // A PersonalNumberKind says which kind of Swedish personal identity number a
@@ -585,7 +589,7 @@ func canonicalDomain(domain string) (string, error) {
 func unknownTypeError(name string) error {
 	return &IdentifierError{
 		Err:    ErrUnknownIdentifierType,
-		Detail: fmt.Sprintf("unknown identifier type %.20q; the types are pnr, email and phone", name),
+		Detail: fmt.Sprintf("unknown identifier type %.20q; the discovery document lists the types", name),
 	}
 }
 

@@ -105,7 +105,7 @@ func onlyDigits(s string) string {
 
 func TestIdentifierTypes(t *testing.T) {
 	got := fmt.Sprint(protocol.IdentifierTypes())
-	if want := "[pnr email phone]"; got != want {
+	if want := "[pnr email phone iban seaccount bankgiro plusgiro swish]"; got != want {
 		t.Errorf("got IdentifierTypes %s, want %s", got, want)
 	}
 	for _, typ := range protocol.IdentifierTypes() {
@@ -651,7 +651,7 @@ func TestIdentifierErrorMessage(t *testing.T) {
 		}
 	}
 	_, err := protocol.ParseIdentifierType("ssn")
-	if got, want := err.Error(), `identifier: unknown identifier type "ssn"; the types are pnr, email and phone`; got != want {
+	if got, want := err.Error(), `identifier: unknown identifier type "ssn"; the discovery document lists the types`; got != want {
 		t.Errorf("got %q, want %q", got, want)
 	}
 	_, err = protocol.ParseIdentifierType(strings.Repeat("x", 100))

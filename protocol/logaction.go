@@ -33,6 +33,13 @@ const (
 	LogEndpointRemoved       LogAction = "endpoint-removed"        // an endpoint removed by its member
 	LogEndpointHeld          LogAction = "endpoint-held"           // an SSF stream paused by its receiver
 	LogEndpointVerify        LogAction = "endpoint-verify"         // a verification event the receiver asked for sent
+
+	LogPayeeReported  LogAction = "payee-reported"  // a member's report of a payee aggregated into its payee record: attrs customers, members
+	LogPayeeContested LogAction = "payee-contested" // a payee record contested through the account holder's bank: attr reason
+
+	LogRecallRequested    LogAction = "recall-requested"    // a recall routed to the member holding the payee account: attr to
+	LogRecallAcknowledged LogAction = "recall-acknowledged" // a recall acknowledged by the holder: attrs from, after_ms
+	LogRecallOutcome      LogAction = "recall-outcome"      // a recall's outcome reported by the holder: attrs from, outcome, after_ms
 )
 
 // What the hub does on its own, or records of delivery.
@@ -67,19 +74,24 @@ const (
 
 // The actions of routes, under which a refused request is logged.
 const (
-	LogFlagPlace        LogAction = "flag-place"
-	LogFlagExtend       LogAction = "flag-extend"
-	LogFlagThaw         LogAction = "flag-thaw"
-	LogFlagLift         LogAction = "flag-lift"
-	LogSuspicionReport  LogAction = "suspicion-report"
-	LogSuspicionRetract LogAction = "suspicion-retract"
-	LogEndpointRegister LogAction = "endpoint-register"
-	LogMemberAdd        LogAction = "member-add"
-	LogMemberUpdate     LogAction = "member-update"
-	LogMemberSuspend    LogAction = "member-suspend"
-	LogMemberResume     LogAction = "member-resume"
-	LogSubjectErase     LogAction = "subject-erase"
-	LogCheckDeny        LogAction = "check-deny"
+	LogFlagPlace         LogAction = "flag-place"
+	LogFlagExtend        LogAction = "flag-extend"
+	LogFlagThaw          LogAction = "flag-thaw"
+	LogFlagLift          LogAction = "flag-lift"
+	LogSuspicionReport   LogAction = "suspicion-report"
+	LogSuspicionRetract  LogAction = "suspicion-retract"
+	LogEndpointRegister  LogAction = "endpoint-register"
+	LogMemberAdd         LogAction = "member-add"
+	LogMemberUpdate      LogAction = "member-update"
+	LogMemberSuspend     LogAction = "member-suspend"
+	LogMemberResume      LogAction = "member-resume"
+	LogSubjectErase      LogAction = "subject-erase"
+	LogPayeeReport       LogAction = "payee-report"
+	LogPayeeContest      LogAction = "payee-contest"
+	LogRecallRequest     LogAction = "recall-request"
+	LogRecallAcknowledge LogAction = "recall-acknowledge"
+	LogRecallReport      LogAction = "recall-report"
+	LogCheckDeny         LogAction = "check-deny"
 	// A refused token batch, check, outcome or details request is logged
 	// under LogTokens, LogCheck, LogCheckOutcome or LogSuspicionDetails.
 )
@@ -98,5 +110,7 @@ func LogActions() []LogAction {
 		LogFlagPlace, LogFlagExtend, LogFlagThaw, LogFlagLift, LogSuspicionReport, LogSuspicionRetract,
 		LogEndpointRegister, LogMemberAdd, LogMemberUpdate, LogMemberSuspend, LogMemberResume, LogSubjectErase,
 		LogCheckDeny,
+		LogPayeeReported, LogPayeeContested, LogPayeeReport, LogPayeeContest,
+		LogRecallRequested, LogRecallAcknowledged, LogRecallOutcome, LogRecallRequest, LogRecallAcknowledge, LogRecallReport,
 	}
 }

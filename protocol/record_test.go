@@ -27,6 +27,7 @@ func sampleRecords(t testing.TB) []*protocol.Record {
 	pnr := testToken(t, protocol.TypePersonalNumber, "190905271474")
 	email := testToken(t, protocol.TypeEmail, "anna.svensson@example.se")
 	phone := testToken(t, protocol.TypePhone, "+46701234567")
+	iban := testToken(t, protocol.TypeIBAN, "SE4550000000058398257466")
 	report := &protocol.PoliceReport{Authority: "Polismyndigheten", CaseNumber: "5000-K123456-26", Date: "2026-11-20"}
 	at := protocol.NewNumericDate(vectorTime)
 	year := protocol.NewNumericDate(vectorTime.AddDate(1, 0, 0))
@@ -49,6 +50,17 @@ func sampleRecords(t testing.TB) []*protocol.Record {
 		{protocol.OpaqueSubject(pnr), protocol.SubjectChecked{CheckID: "019aa5f0-8c00-7000-8000-00000000k001", FlagID: "019aa5f0-8c00-7000-8000-00000000f001", Checker: "bank-b", Purpose: "credit-application", CheckedAt: at}},
 		{protocol.OpaqueSubject(pnr), protocol.CheckDenied{CheckID: "019aa5f0-8c00-7000-8000-00000000k001", FlagID: "019aa5f0-8c00-7000-8000-00000000f001", Origin: "bank-a", CheckedAt: at, DeniedAt: at + 120,
 			ConsumerAuth: &protocol.ConsumerAuth{Method: protocol.AuthBankID, AuthenticatedAt: at + 90, Level: protocol.LevelHigh, Reference: "a3d5c7e1-auth"}}},
+		{protocol.OpaqueSubject(iban), protocol.PayeeReported{PayeeID: "019aa5f0-8c00-7000-8000-00000000p001", Version: 2,
+			Reports: []protocol.PayeeMemberReport{
+				{Member: "bank-a", Customers: 2, Category: protocol.PayeeImpersonation, FirstSeen: at - 86400, LastSeen: at - 3600},
+				{Member: "bank-c", Customers: 3, Category: protocol.PayeeImpersonation, FirstSeen: at - 7200, LastSeen: at},
+			},
+			Customers: 5, FirstSeen: at - 86400, LastSeen: at, LegalBasis: "psr-art-83", ExpiresAt: year}},
+		{protocol.OpaqueSubject(iban), protocol.RecallRequested{RecallID: "019aa5f0-8c00-7000-8000-00000000r001", From: "bank-a", To: "bank-b",
+			Bank: protocol.BankRef{Country: "SE", BankCode: "500"}, Amount: protocol.Money{Minor: 4_000_000, Currency: "SEK"}, PaidAt: at - 600, Reference: "A-2026-11-21-0042"}},
+		{protocol.OpaqueSubject(iban), protocol.RecallAcknowledged{RecallID: "019aa5f0-8c00-7000-8000-00000000r001", By: "bank-b", Reference: "A-2026-11-21-0042", At: at}},
+		{protocol.OpaqueSubject(iban), protocol.RecallOutcome{RecallID: "019aa5f0-8c00-7000-8000-00000000r001", By: "bank-b", Reference: "A-2026-11-21-0042",
+			Outcome: protocol.RecallFrozen, Amount: protocol.Money{Minor: 3_150_000, Currency: "SEK"}}},
 	}
 	var out []*protocol.Record
 	for i, e := range events {

@@ -24,7 +24,8 @@ const (
 
 // Actions returns every action.
 func Actions() []Action {
-	return []Action{ActionPlaceFlag, ActionExtendFlag, ActionThawFlag, ActionLiftFlag, ActionReportSuspicion, ActionRetractSuspicion, ActionDenyCheck}
+	return []Action{ActionPlaceFlag, ActionExtendFlag, ActionThawFlag, ActionLiftFlag, ActionReportSuspicion, ActionRetractSuspicion, ActionDenyCheck,
+		ActionReportPayee, ActionContestPayee, ActionRequestRecall, ActionAcknowledgeRecall, ActionRecallOutcome}
 }
 
 // A Request is the body of a submission: one of the types below.
@@ -448,6 +449,16 @@ func decodeRequest(a Action, raw json.RawMessage) (Request, error) {
 		return decodeRequestAs[RetractSuspicion](raw)
 	case ActionDenyCheck:
 		return decodeRequestAs[DenyCheck](raw)
+	case ActionReportPayee:
+		return decodeRequestAs[ReportPayee](raw)
+	case ActionContestPayee:
+		return decodeRequestAs[ContestPayee](raw)
+	case ActionRequestRecall:
+		return decodeRequestAs[RequestRecall](raw)
+	case ActionAcknowledgeRecall:
+		return decodeRequestAs[AcknowledgeRecall](raw)
+	case ActionRecallOutcome:
+		return decodeRequestAs[ReportRecallOutcome](raw)
 	case "":
 		return nil, missingClaim("action")
 	}

@@ -50,6 +50,13 @@ func sampleRequests(t testing.TB) []protocol.Request {
 		protocol.RetractSuspicion{SuspicionID: "s1", Reason: protocol.RetractCaseClosed},
 		protocol.DenyCheck{CheckID: "k1", FlagID: "f1", ConsumerAuth: &protocol.ConsumerAuth{Method: protocol.AuthBankID,
 			AuthenticatedAt: protocol.NewNumericDate(vectorTime.Add(-time.Minute)), Level: protocol.LevelHigh, Reference: "a3d5c7e1-auth"}},
+		protocol.ReportPayee{Payee: testToken(t, protocol.TypeIBAN, "SE4550000000058398257466"), Customers: 2, Category: protocol.PayeeImpersonation,
+			FirstSeen: protocol.NewNumericDate(vectorTime.Add(-time.Hour)), LastSeen: protocol.NewNumericDate(vectorTime)},
+		protocol.ContestPayee{PayeeID: "p1", Reason: protocol.ContestHolderDisputes},
+		protocol.RequestRecall{Payee: testToken(t, protocol.TypeIBAN, "SE4550000000058398257466"), Bank: protocol.BankRef{Country: "SE", BankCode: "500"},
+			Amount: protocol.Money{Minor: 4_000_000, Currency: "SEK"}, PaidAt: protocol.NewNumericDate(vectorTime.Add(-10 * time.Minute)), Reference: "A-0042"},
+		protocol.AcknowledgeRecall{RecallID: "r1"},
+		protocol.ReportRecallOutcome{RecallID: "r1", Outcome: protocol.RecallFrozen, Amount: protocol.Money{Minor: 3_150_000, Currency: "SEK"}},
 	}
 }
 

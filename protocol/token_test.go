@@ -119,7 +119,7 @@ func TestEvaluateRefuses(t *testing.T) {
 		edit func(*protocol.TokenRequest)
 	}{
 		{"other epoch", func(r *protocol.TokenRequest) { r.Epoch = 2 }},
-		{"unknown type", func(r *protocol.TokenRequest) { r.Type = "iban" }},
+		{"unknown type", func(r *protocol.TokenRequest) { r.Type = "ssn" }},
 		{"empty batch", func(r *protocol.TokenRequest) { r.Blinded = nil }},
 		{"identity element", func(r *protocol.TokenRequest) { r.Blinded[0] = identity }},
 		{"not a point", func(r *protocol.TokenRequest) { r.Blinded[0] = notAPoint }},
@@ -259,7 +259,7 @@ func TestParseToken(t *testing.T) {
 		{"pnr.1." + value[:len(value)-2], false},
 		{"pnr.1." + nonCanonical, false},
 		{"pnr.1." + value + ".x", false},
-		{"iban.1." + value, false},
+		{"ssn.1." + value, false},
 		{"pnr..", false},
 		{"", false},
 		{urlOnly.String(), true},

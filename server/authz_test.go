@@ -83,6 +83,15 @@ var authzTable = map[string]access{
 	"POST /v1/suspicions/:id/retract": holders(suspicionR),
 	"POST /v1/suspicions/:id/details": holders(checkR),
 
+	"POST /v1/payees":             holders(flagR, suspicionR, checkR),
+	"GET /v1/payees/:id":          holders(flagR, suspicionR, checkR),
+	"POST /v1/payees/:id/contest": holders(flagR, suspicionR, checkR),
+
+	"POST /v1/recalls":                 holders(flagR, suspicionR, checkR),
+	"GET /v1/recalls/:id":              holders(flagR, suspicionR, checkR),
+	"POST /v1/recalls/:id/acknowledge": holders(flagR, suspicionR, checkR),
+	"POST /v1/recalls/:id/outcome":     holders(flagR, suspicionR, checkR),
+
 	"POST /v1/check":              holders(checkR),
 	"POST /v1/checks/:id/outcome": holders(checkR),
 	"POST /v1/checks/replica":     holders(checkR),

@@ -162,7 +162,8 @@ func logIndex(t *testing.T, route string, resp *hubtest.Response, want int) uint
 // is provably in the checkpoint published after it.
 func TestEveryWriteIsProvablyLogged(t *testing.T) {
 	// Erasures are published as soon as the jobs run, not a day later.
-	hub := hubtest.Start(t, hubtest.Options{Delivery: fast, Policy: decide.Policy{SuspicionLegalBasis: "brottsdatalagen", ErasurePeriod: time.Nanosecond}})
+	hub := hubtest.Start(t, hubtest.Options{Delivery: fast, Policy: decide.Policy{SuspicionLegalBasis: "brottsdatalagen", ErasurePeriod: time.Nanosecond,
+		PayeeBanks: map[string]string{"SE:500": "bank-b"}}})
 	bank := hub.AddMember(t, "bank-a", api.RoleFlag, api.RoleCheck, api.RoleSuspicion)
 	checker := hub.AddMember(t, "bank-b", api.RoleCheck)
 	op := hub.Operator
@@ -234,6 +235,26 @@ func TestEveryWriteIsProvablyLogged(t *testing.T) {
 	p.prove("POST /v1/suspicions/:id/retract", bank, "suspicion-retracted", logIndex(t, "retract", resp, http.StatusOK))
 	resp = bank.Submit(t, "/v1/flags/"+id+"/lift", protocol.LiftFlag{FlagID: id})
 	p.prove("POST /v1/flags/:id/lift", bank, "flag-lifted", logIndex(t, "lift", resp, http.StatusOK))
+
+	// A payee's record, and its contest.
+	payee := bank.Tokenize(t, protocol.TypeBankgiro, "50501055")[0]
+	resp = bank.Submit(t, "/v1/payees", payeeReport(payee, 2, hub.Now()))
+	p.prove("POST /v1/payees", bank, "payee-reported", logIndex(t, "payee report", resp, http.StatusCreated))
+	var pw api.WriteResponse
+	resp.JSON(t, &pw)
+	resp = bank.Submit(t, "/v1/payees/"+pw.Payee.PayeeID+"/contest", protocol.ContestPayee{PayeeID: pw.Payee.PayeeID, Reason: protocol.ContestHolderDisputes})
+	p.prove("POST /v1/payees/:id/contest", bank, "payee-contested", logIndex(t, "payee contest", resp, http.StatusOK))
+
+	// A recall, from the bank to the checker, which holds SE:500.
+	resp = bank.Submit(t, "/v1/recalls", recallRequest(payee, "SE:500", hub.Now()))
+	p.prove("POST /v1/recalls", bank, "recall-requested", logIndex(t, "recall", resp, http.StatusCreated))
+	var rw api.WriteResponse
+	resp.JSON(t, &rw)
+	rcID := rw.Recall.RecallID
+	resp = checker.Submit(t, "/v1/recalls/"+rcID+"/acknowledge", protocol.AcknowledgeRecall{RecallID: rcID})
+	p.prove("POST /v1/recalls/:id/acknowledge", checker, "recall-acknowledged", logIndex(t, "recall ack", resp, http.StatusOK))
+	resp = checker.Submit(t, "/v1/recalls/"+rcID+"/outcome", protocol.ReportRecallOutcome{RecallID: rcID, Outcome: protocol.RecallReturned, Amount: protocol.Money{Minor: 100, Currency: "SEK"}})
+	p.prove("POST /v1/recalls/:id/outcome", checker, "recall-outcome", logIndex(t, "recall outcome", resp, http.StatusOK))
 
 	// A webhook endpoint that is down until it is paused, resumed, removed.
 	down := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) { w.WriteHeader(http.StatusServiceUnavailable) }))

@@ -382,8 +382,10 @@ func (h *Hub) auditStats(c *gin.Context) {
 	st := api.AuditStats{Members: map[string]uint64{}, Actions: map[string]uint64{}, Days: map[string]uint64{}, Refused: map[string]uint64{},
 		Reconciliation: map[string]map[string]*api.Reconciliation{}}
 	f.Start = first
+	recalls := newRecallTimes()
 	err = h.store.ScanLog(f, func(e *protocol.LogEntry) (bool, error) {
 		reconcile(&st, e)
+		recalls.add(e)
 		st.Total++
 		st.Members[e.Member]++
 		st.Actions[string(e.Action)]++
@@ -397,6 +399,7 @@ func (h *Hub) auditStats(c *gin.Context) {
 		h.internal(c, "scan log", err)
 		return
 	}
+	st.Recalls = recalls.stats()
 	c.JSON(http.StatusOK, st)
 }
 

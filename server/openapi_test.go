@@ -594,7 +594,7 @@ func TestOpenAPISchemasMatchGoTypes(t *testing.T) {
 	}{
 		{"Purpose", api.Purposes()},
 		{"Outcome", api.Outcomes()},
-		{"Advice", stringsOf([]api.Advice{api.AdviceVerify, api.AdviceReview, api.AdviceNone})},
+		{"Advice", stringsOf([]api.Advice{api.AdviceVerify, api.AdviceReview, api.AdviceWarn, api.AdviceNone})},
 		{"SuspicionCategory", stringsOf(protocol.SuspicionCategories())},
 		{"IdentifierType", stringsOf(protocol.IdentifierTypes())},
 		{"Role", stringsOf(api.Roles())},
@@ -1125,8 +1125,10 @@ func TestOpenAPIDescribesAnswers(t *testing.T) {
 // one that does not list it must not; POST /v1/tokens answers
 // token-quota-exceeded. Every answer is held to the document.
 func TestOpenAPIListsQuotaRefusals(t *testing.T) {
-	hub := hubtest.Start(t, hubtest.Options{Delivery: fast, Policy: decide.Policy{SuspicionLegalBasis: "brottsdatalagen-2-kap-4-par"}})
+	hub := hubtest.Start(t, hubtest.Options{Delivery: fast, Policy: decide.Policy{SuspicionLegalBasis: "brottsdatalagen-2-kap-4-par",
+		PayeeBanks: map[string]string{"SE:500": "bank-a", "SE:120": "bank-h"}}})
 	bank := hub.AddMember(t, "bank-a", api.RoleFlag, api.RoleSuspicion, api.RoleCheck)
+	holder := hub.AddMember(t, "bank-h", api.RoleCheck)
 	toks := bank.Tokenize(t, protocol.TypeEmail, "kvot1@example.se", "kvot2@example.se", "kvot3@example.se")
 	id := place(t, bank, toks[0]).Flag.FlagID
 	resp := bank.Submit(t, "/v1/suspicions", protocol.ReportSuspicion{Subjects: toks[1:2], Category: protocol.CategoryOther, PoliceReport: report})
@@ -1145,6 +1147,19 @@ func TestOpenAPIListsQuotaRefusals(t *testing.T) {
 	checked := check(t, bank, "payment", toks[0])
 	// Another member's check of the flagged token, for bank A to deny.
 	othersCheck := check(t, hub.AddMember(t, "bank-q", api.RoleCheck), "credit-application", toks[0])
+	payees := bank.Tokenize(t, protocol.TypeIBAN, "SE4550000000058398257466", "SE5412000000012810105723")
+	resp = bank.Submit(t, "/v1/payees", payeeReport(payees[0], 2, hub.Now()))
+	mustStatus(t, resp, http.StatusCreated)
+	var payee struct {
+		Payee api.Payee `json:"payee"`
+	}
+	resp.JSON(t, &payee)
+	// A recall from bank-h to bank-a, which bank-a answers under its quota.
+	resp = holder.Submit(t, "/v1/recalls", recallRequest(holder.Tokenize(t, protocol.TypeIBAN, "SE4550000000058398257466")[0], "SE:500", hub.Now()))
+	mustStatus(t, resp, http.StatusCreated)
+	var recalled api.WriteResponse
+	resp.JSON(t, &recalled)
+	rcID := recalled.Recall.RecallID
 	// An endpoint that is down until it is paused, so that resuming it is
 	// a request the hub would carry out.
 	down := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) { w.WriteHeader(http.StatusServiceUnavailable) }))
@@ -1198,6 +1213,23 @@ func TestOpenAPIListsQuotaRefusals(t *testing.T) {
 		}},
 		{"POST /v1/check", func() *hubtest.Response {
 			return bank.JSON(t, http.MethodPost, "/v1/check", map[string]any{"purpose": "payment", "tokens": []string{toks[0].String()}})
+		}},
+		{"POST /v1/payees", func() *hubtest.Response { return bank.Submit(t, "/v1/payees", payeeReport(payees[1], 3, now)) }},
+		{"POST /v1/recalls", func() *hubtest.Response {
+			return bank.Submit(t, "/v1/recalls", recallRequest(payees[1], "SE:120", now))
+		}},
+		{"GET /v1/recalls/:id", func() *hubtest.Response { return bank.Do(t, http.MethodGet, "/v1/recalls/"+rcID, "", nil) }},
+		{"POST /v1/recalls/:id/acknowledge", func() *hubtest.Response {
+			return bank.Submit(t, "/v1/recalls/"+rcID+"/acknowledge", protocol.AcknowledgeRecall{RecallID: rcID})
+		}},
+		{"POST /v1/recalls/:id/outcome", func() *hubtest.Response {
+			return bank.Submit(t, "/v1/recalls/"+rcID+"/outcome", protocol.ReportRecallOutcome{RecallID: rcID, Outcome: protocol.RecallGone, Amount: protocol.Money{Currency: "SEK"}})
+		}},
+		{"GET /v1/payees/:id", func() *hubtest.Response {
+			return bank.Do(t, http.MethodGet, "/v1/payees/"+payee.Payee.PayeeID, "", nil)
+		}},
+		{"POST /v1/payees/:id/contest", func() *hubtest.Response {
+			return bank.Submit(t, "/v1/payees/"+payee.Payee.PayeeID+"/contest", protocol.ContestPayee{PayeeID: payee.Payee.PayeeID, Reason: protocol.ContestHolderDisputes})
 		}},
 		{"POST /v1/checks/:id/outcome", func() *hubtest.Response {
 			return bank.JSON(t, http.MethodPost, "/v1/checks/"+checked.CheckID+"/outcome", map[string]any{"outcome": "verified"})

@@ -34,7 +34,7 @@ func TestCommandsReplayToTheSameStore(t *testing.T) {
 	witness := hubtest.StartWitness(t, "replay.example")
 	hub := hubtest.Start(t, hubtest.Options{
 		Clock:    clock,
-		Policy:   decide.Policy{SuspicionLegalBasis: "brottsdatalagen-2-kap", FeedRetention: time.Hour},
+		Policy:   decide.Policy{SuspicionLegalBasis: "brottsdatalagen-2-kap", FeedRetention: time.Hour, PayeeBanks: map[string]string{"SE:500": "bank-c"}},
 		Delivery: server.Delivery{Schedule: []time.Duration{0}},
 		Configure: func(cfg *server.Config) {
 			cfg.Witnesses = []server.Witness{witness.Config()}
@@ -204,6 +204,9 @@ func everyKindOfChange(t *testing.T, hub *hubtest.Hub, clock *hubtest.Clock) {
 	must(a.Submit(t, "/v1/flags/"+f2+"/extend", protocol.ExtendFlag{FlagID: f2, Kind: protocol.FlagKindExtended, PoliceReport: report}), http.StatusOK, "extend")
 	var sp api.WriteResponse
 	must(a.Submit(t, "/v1/suspicions", protocol.ReportSuspicion{Subjects: toks[:1], Category: protocol.CategoryIdentityTheft, PoliceReport: report}), http.StatusCreated, "report").JSON(t, &sp)
+	payee := a.Tokenize(t, protocol.TypeSwish, "1234567890")[0]
+	must(a.Submit(t, "/v1/payees", payeeReport(payee, 2, clock.Now())), http.StatusCreated, "payee report")
+	must(a.Submit(t, "/v1/recalls", recallRequest(payee, "SE:500", clock.Now())), http.StatusCreated, "recall")
 	must(b.JSON(t, http.MethodPost, "/v1/suspicions/"+sp.Suspicion.ID+"/details", api.DetailsRequest{Purpose: api.PurposePayment, Justification: "the payee's identity is contested"}), http.StatusOK, "details")
 	var chk api.CheckResponse
 	must(b.JSON(t, http.MethodPost, "/v1/check", api.CheckRequest{Purpose: api.PurposeCreditApplication, Tokens: []string{toks[0].String(), toks[1].String()}}), http.StatusOK, "check").JSON(t, &chk)

@@ -50,6 +50,9 @@ var (
 	recordsOf = []api.Role{api.RoleFlag, api.RoleSuspicion, api.RoleCheck}
 	logReader = []api.Role{api.RoleFlag, api.RoleSuspicion, api.RoleCheck, api.RoleRegulator, api.RoleOperator}
 	regulator = []api.Role{api.RoleRegulator}
+	// payeeRole is every member role of a payment service provider: each
+	// must share and screen payees (PSR Art. 83).
+	payeeRole = []api.Role{api.RoleFlag, api.RoleSuspicion, api.RoleCheck}
 	// anyMember is every role: a route any active member may call.
 	anyMember = api.Roles()
 )
@@ -75,6 +78,15 @@ func Routes() []Route {
 		{Method: http.MethodPost, Path: "/v1/suspicions", Roles: suspRole, Class: string(classWrites), Action: protocol.LogSuspicionReport, handle: (*Hub).reportSuspicion},
 		{Method: http.MethodPost, Path: "/v1/suspicions/:id/retract", Roles: suspRole, Class: string(classWrites), Action: protocol.LogSuspicionRetract, handle: (*Hub).retractSuspicion},
 		{Method: http.MethodPost, Path: "/v1/suspicions/:id/details", Roles: checkRole, Class: string(classChecks), Action: protocol.LogSuspicionDetails, handle: (*Hub).suspicionDetails},
+
+		{Method: http.MethodPost, Path: "/v1/payees", Roles: payeeRole, Class: string(classWrites), Action: protocol.LogPayeeReport, handle: (*Hub).reportPayee},
+		{Method: http.MethodGet, Path: "/v1/payees/:id", Roles: payeeRole, Class: string(classReads), handle: (*Hub).getPayee},
+		{Method: http.MethodPost, Path: "/v1/payees/:id/contest", Roles: payeeRole, Class: string(classWrites), Action: protocol.LogPayeeContest, handle: (*Hub).contestPayee},
+
+		{Method: http.MethodPost, Path: "/v1/recalls", Roles: payeeRole, Class: string(classWrites), Action: protocol.LogRecallRequest, handle: (*Hub).requestRecall},
+		{Method: http.MethodGet, Path: "/v1/recalls/:id", Roles: payeeRole, Class: string(classReads), handle: (*Hub).getRecall},
+		{Method: http.MethodPost, Path: "/v1/recalls/:id/acknowledge", Roles: payeeRole, Class: string(classWrites), Action: protocol.LogRecallAcknowledge, handle: (*Hub).acknowledgeRecall},
+		{Method: http.MethodPost, Path: "/v1/recalls/:id/outcome", Roles: payeeRole, Class: string(classWrites), Action: protocol.LogRecallReport, handle: (*Hub).recallOutcome},
 
 		{Method: http.MethodPost, Path: "/v1/check", Roles: checkRole, Class: string(classChecks), Action: protocol.LogCheck, handle: (*Hub).check},
 		{Method: http.MethodPost, Path: "/v1/checks/:id/outcome", Roles: checkRole, Class: string(classWrites), Action: protocol.LogCheckOutcome, handle: (*Hub).checkOutcome},

@@ -149,8 +149,24 @@ func (h *Hub) answerSubmission(c *gin.Context, sub *state.Submission) {
 		}
 		resp.Suspicion = decide.SuspicionView(s, true)
 	}
+	if sub.Payee != "" {
+		p, err := h.store.Payee(sub.Payee)
+		if err != nil {
+			h.internal(c, "read payee", err)
+			return
+		}
+		resp.Payee = decide.PayeeView(p, nil)
+	}
+	if sub.Recall != "" {
+		rc, err := h.store.Recall(sub.Recall)
+		if err != nil {
+			h.internal(c, "read recall", err)
+			return
+		}
+		resp.Recall = decide.RecallView(rc, nil)
+	}
 	status := http.StatusOK
-	if !sub.Existing && (sub.Action == protocol.LogFlagPlaced || sub.Action == protocol.LogSuspicionReported) {
+	if !sub.Existing && (sub.Action == protocol.LogFlagPlaced || sub.Action == protocol.LogSuspicionReported || sub.Action == protocol.LogRecallRequested) {
 		status = http.StatusCreated
 	}
 	c.JSON(status, resp)

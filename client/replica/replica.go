@@ -209,7 +209,7 @@ func (r *Replica) migrate() error {
 func (r *Replica) load() (st *state, seq uint64, bootstrapped bool, err error) {
 	st = newState()
 	err = r.db.Update(func(tx *bolt.Tx) error {
-		for _, b := range [][]byte{bMeta, bFlags, bSusps} {
+		for _, b := range [][]byte{bMeta, bFlags, bSusps, bPayees} {
 			if _, err := tx.CreateBucketIfNotExists(b); err != nil {
 				return err
 			}
@@ -239,12 +239,23 @@ func (r *Replica) load() (st *state, seq uint64, bootstrapped bool, err error) {
 		if err != nil {
 			return err
 		}
-		return tx.Bucket(bSusps).ForEach(func(k, v []byte) error {
+		err = tx.Bucket(bSusps).ForEach(func(k, v []byte) error {
 			s := new(Suspicion)
 			if err := json.Unmarshal(v, s); err != nil {
 				return fmt.Errorf("suspicion %q: %w", k, err)
 			}
 			st.putSuspicion(s, d)
+			return nil
+		})
+		if err != nil {
+			return err
+		}
+		return tx.Bucket(bPayees).ForEach(func(k, v []byte) error {
+			p := new(Payee)
+			if err := json.Unmarshal(v, p); err != nil {
+				return fmt.Errorf("payee %q: %w", k, err)
+			}
+			st.putPayee(p, d)
 			return nil
 		})
 	})
@@ -315,6 +326,9 @@ func (r *Replica) Records() []Record {
 	}
 	for _, s := range r.st.susps {
 		out = append(out, s.Records...)
+	}
+	for _, p := range r.st.payees {
+		out = append(out, p.Record)
 	}
 	r.mu.RUnlock()
 	slices.SortFunc(out, func(a, b Record) int { return cmp.Compare(a.Seq, b.Seq) })
@@ -487,7 +501,7 @@ func (r *Replica) bootstrap(ctx context.Context) error {
 		return fmt.Errorf("replica bootstrap: %w", err)
 	}
 	err = r.db.Update(func(tx *bolt.Tx) error {
-		for _, b := range [][]byte{bFlags, bSusps} {
+		for _, b := range [][]byte{bFlags, bSusps, bPayees} {
 			if err := tx.DeleteBucket(b); err != nil {
 				return err
 			}
@@ -572,6 +586,12 @@ func writeState(tx *bolt.Tx, st *state, d dirty) error {
 	}
 	for _, id := range slices.Sorted(maps.Keys(d.susps)) {
 		if err := putOrDelete(susps, id, st.susps[id]); err != nil {
+			return err
+		}
+	}
+	payees := tx.Bucket(bPayees)
+	for _, id := range slices.Sorted(maps.Keys(d.payees)) {
+		if err := putOrDelete(payees, id, st.payees[id]); err != nil {
 			return err
 		}
 	}

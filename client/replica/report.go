@@ -39,6 +39,8 @@ var knownNames = []string{
 	api.PurposeCreditApplication, api.PurposeAccountOpening, api.PurposeAddressChange,
 	api.PurposePayment, api.PurposeCardIssuance, api.PurposeOther,
 	string(protocol.TypePersonalNumber), string(protocol.TypeEmail), string(protocol.TypePhone),
+	string(protocol.TypeIBAN), string(protocol.TypeSwedishAccount), string(protocol.TypeBankgiro),
+	string(protocol.TypePlusgiro), string(protocol.TypeSwish),
 }
 
 // knownCode returns the code of one of knownNames.
@@ -62,6 +64,16 @@ func knownCode(s string) (code, bool) {
 		return 7, true
 	case string(protocol.TypePhone):
 		return 8, true
+	case string(protocol.TypeIBAN):
+		return 9, true
+	case string(protocol.TypeSwedishAccount):
+		return 10, true
+	case string(protocol.TypeBankgiro):
+		return 11, true
+	case string(protocol.TypePlusgiro):
+		return 12, true
+	case string(protocol.TypeSwish):
+		return 13, true
 	}
 	return 0, false
 }

@@ -82,6 +82,10 @@ type Advice struct {
 	// Suspicions are the token's active suspicions that the member
 	// reported, by id; nil if none.
 	Suspicions []*Suspicion
+	// Payee is the token's payee record, while it counts: members
+	// reported the payee as the receiver of fraud (api.AdviceWarn
+	// without a flag or suspicion).
+	Payee *Payee
 }
 
 // String returns the advice: "verify", "review" or "none".
@@ -99,6 +103,8 @@ type holding struct {
 	// The flag's expiry and thaw window in Unix nanoseconds; 0 for none.
 	expires, thawFrom, thawUntil int64
 	susps                        []*Suspicion // by id
+	payee                        *Payee
+	payeeExpires                 int64
 }
 
 func unixNano(t time.Time) int64 {
@@ -134,6 +140,12 @@ func (h holding) advice(now int64) Advice {
 	if a.Suspicions != nil && a.Advice == api.AdviceNone {
 		a.Advice = api.AdviceReview
 	}
+	if h.payee != nil && now < h.payeeExpires {
+		a.Payee = h.payee
+		if a.Advice == api.AdviceNone {
+			a.Advice = api.AdviceWarn
+		}
+	}
 	return a
 }
 
@@ -143,11 +155,12 @@ func (h holding) advice(now int64) Advice {
 type state struct {
 	flags   map[string]*Flag
 	susps   map[string]*Suspicion
+	payees  map[string]*Payee
 	byToken map[[protocol.TokenSize]byte]holding
 }
 
 func newState() *state {
-	return &state{flags: map[string]*Flag{}, susps: map[string]*Suspicion{}, byToken: map[[protocol.TokenSize]byte]holding{}}
+	return &state{flags: map[string]*Flag{}, susps: map[string]*Suspicion{}, payees: map[string]*Payee{}, byToken: map[[protocol.TokenSize]byte]holding{}}
 }
 
 // errDiverged says the replica and the hub disagree: an event refers to a
@@ -158,11 +171,14 @@ var errDiverged = errors.New("replica diverged from the hub")
 
 // dirty names what an apply changed, to be written to the store.
 type dirty struct {
-	flags map[string]bool
-	susps map[string]bool
+	flags  map[string]bool
+	susps  map[string]bool
+	payees map[string]bool
 }
 
-func newDirty() dirty { return dirty{flags: map[string]bool{}, susps: map[string]bool{}} }
+func newDirty() dirty {
+	return dirty{flags: map[string]bool{}, susps: map[string]bool{}, payees: map[string]bool{}}
+}
 
 // apply applies one verified event.
 func (s *state) apply(e *client.Event, d dirty) error {
@@ -245,7 +261,13 @@ func (s *state) apply(e *client.Event, d dirty) error {
 			for _, sp := range h.susps {
 				s.dropSuspicion(sp.ID, d)
 			}
+			s.dropPayees(t, d)
 		}
+	case protocol.PayeeReported:
+		if len(toks) != 1 {
+			return fmt.Errorf("event %d: a payee record has one subject, this one %d", e.Seq, len(toks))
+		}
+		s.putPayee(&Payee{ID: ev.PayeeID, Token: toks[0], Event: ev, Record: rec}, d)
 	case protocol.Verification:
 		// A test of the endpoint; nothing to keep.
 	case protocol.SubjectChecked, protocol.CheckDenied:
@@ -262,7 +284,7 @@ func (s *state) update(t protocol.Token, change func(*holding)) {
 	h := s.byToken[t.Value]
 	h.typ, h.epoch = t.Type, t.Epoch
 	change(&h)
-	if h.flag == nil && len(h.susps) == 0 {
+	if h.flag == nil && len(h.susps) == 0 && h.payee == nil {
 		delete(s.byToken, t.Value)
 		return
 	}

@@ -43,12 +43,13 @@ var demoWait = 10 * time.Second
 var demoSkip func(step int) bool
 
 func runDemo(ctx context.Context, e *env, name string, args []string) error {
-	fs := e.flags(name, "[--members N]",
+	fs := e.flags(name, "[--members N] [--scam]",
 		"Demo starts a hub and N member banks on this machine, in a temporary directory, and\n"+
 			"tells the story of one consumer's protection flag, step by step: placed at Bank A,\n"+
 			"pushed to every bank, checked by Bank B, thawed for Bank C, lifted, and what the\n"+
 			"exchange log keeps of it. It exits 0 only if every step behaved as told.")
 	members := fs.Int("members", 3, "how many member banks take part, `N` from 3 to 26")
+	scam := fs.Bool("scam", false, "tell the story of a scam payment instead: a mule account shared under the PSR, a warning before the next payment, and a recall routed to the account's bank")
 	args, err := fs.parse(args)
 	if err != nil {
 		return err
@@ -64,6 +65,9 @@ func runDemo(ctx context.Context, e *env, name string, args []string) error {
 	defer d.close()
 	if err := d.start(ctx); err != nil {
 		return fmt.Errorf("demo: setting up: %w", err)
+	}
+	if *scam {
+		return d.scamStory(ctx)
 	}
 	return d.story(ctx)
 }
@@ -176,7 +180,10 @@ func (d *demo) start(ctx context.Context) error {
 		Issuer: d.issuer, Store: d.store, Keys: keys, Logger: quiet, AllowInsecureURLs: true,
 		// Erasures are published a second after they are made here, not
 		// after the day a real hub waits to mix them with every other.
-		Policy: decide.Policy{ErasurePeriod: demoErasurePeriod},
+		Policy: decide.Policy{ErasurePeriod: demoErasurePeriod,
+			// Bank B holds the accounts of Swedbank's clearing range, for
+			// the scam story's recall.
+			PayeeBanks: map[string]string{"SE:800": "bank-b"}},
 		// The banks' receivers listen on loopback over plain HTTP, as with
 		// sparr serve --dev.
 		Targets: webhook.TargetPolicy{AllowHTTP: true, Allow: []netip.Prefix{netip.MustParsePrefix("127.0.0.0/8")}},

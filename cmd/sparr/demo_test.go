@@ -90,3 +90,41 @@ func TestDemoFailingStep(t *testing.T) {
 		t.Errorf("the demo went on after the failed step:\n%s", out)
 	}
 }
+
+// TestDemoScam runs the scam story: the payee shared, Bank C warned, the
+// recall routed to Bank B alone and answered, and the supervisor's count.
+func TestDemoScam(t *testing.T) {
+	t.Setenv("TMPDIR", t.TempDir())
+	code, out, errb := sparr(t, nil, "demo", "--scam")
+	if code != 0 {
+		t.Fatalf("exit %d, stderr %q\nstdout:\n%s", code, errb, out)
+	}
+	for _, want := range []string{
+		`Bank A's payment screening \(its replica\) knows nothing of 83279-1234567890 \(SE\d{22}, bank SE:800\): none\.`,
+		`Bank C has it in its replica [0-9.]+[µm]?s after it was sent\.`,
+		`Bank C's replica answers in [0-9.]+[µnm]?s: warn — reported by 2 customers at 1 bank\(s\)`,
+		`The hub routes it by the bank code \(SE:800\) to Bank B, which has it [0-9.]+[µm]?s after it was sent\.`,
+		`No other bank receives it\.`,
+		`freezes the 31500\.00 SEK left`,
+		`bank-a>bank-b: 1 recall requested, 1 acknowledged`,
+		`All 6 steps behaved as described\.`,
+	} {
+		if !regexp.MustCompile(want).MatchString(out) {
+			t.Errorf("the output does not match %q:\n%s", want, out)
+		}
+	}
+}
+
+// TestDemoScamFailingStep leaves out Bank B's outcome: Bank A never sees
+// the money frozen, and the demo says so and exits 1.
+func TestDemoScamFailingStep(t *testing.T) {
+	t.Setenv("TMPDIR", t.TempDir())
+	demoSkip = func(step int) bool { return step == 5 }
+	demoWait = 500 * time.Millisecond
+	t.Cleanup(func() { demoSkip, demoWait = nil, 10*time.Second })
+	code, out, errb := sparr(t, nil, "demo", "--scam")
+	wantError(t, code, errb, 1, "step 5 (Bank B acknowledges and freezes what is left) did not behave as described", "seeing the money frozen")
+	if strings.Contains(out, "Step 6.") {
+		t.Errorf("the demo went on after the failed step:\n%s", out)
+	}
+}

@@ -14,6 +14,7 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -61,6 +62,10 @@ type serveFlags struct {
 	reminderDays             int
 	legalBasis               string
 	suspicionDays            int
+	payeeLegalBasis          string
+	payeeThreshold           int
+	payeeDays                int
+	payeeBanks               payeeBanksValue
 	detailsDays              int
 	denialDays               int
 	erasurePeriod            time.Duration
@@ -118,6 +123,10 @@ func runServe(ctx context.Context, e *env, name string, args []string) error {
 	fs.IntVar(&f.reminderDays, "reminder-days", inDays(policy.Reminder), "`DAYS` before expiry that the origin member is reminded")
 	fs.StringVar(&f.legalBasis, "suspicion-legal-basis", "", "legal `BASIS` under which suspicions (GDPR Art. 10 data) are shared; empty disables suspicions")
 	fs.IntVar(&f.suspicionDays, "suspicion-retention-days", inDays(policy.SuspicionRetention), "`DAYS` a suspicion is kept")
+	fs.StringVar(&f.payeeLegalBasis, "payee-legal-basis", policy.PayeeLegalBasis, "legal `BASIS` payee records state (PSR Art. 83)")
+	fs.IntVar(&f.payeeThreshold, "payee-threshold", policy.PayeeThreshold, "fewest of a member's own `CUSTOMERS` whose reports let it report a payee")
+	fs.IntVar(&f.payeeDays, "payee-retention-days", inDays(policy.PayeeRetention), "`DAYS` a payee record counts after its last report")
+	fs.Var(&f.payeeBanks, "payee-banks", "which member holds the accounts of which bank, for recall requests: `LIST` of bank=member, as SE:500=bank-b,SE:800=bank-s")
 	fs.Var((*rateValue)(&f.tokens), "rate-tokens", "per-member limit on token batches, `PERSEC/BURST`")
 	fs.Var((*rateValue)(&f.writes), "rate-writes", "per-member limit on submissions and admin changes, `PERSEC/BURST`")
 	fs.Var((*rateValue)(&f.checks), "rate-checks", "per-member limit on checks, `PERSEC/BURST`")
@@ -245,10 +254,16 @@ func (f *serveFlags) checkPolicy(name string) error {
 		v    int
 	}{{"standard-flag-days", f.standardDays}, {"max-extended-flag-days", f.maxExtDays}, {"reminder-days", f.reminderDays}, {"suspicion-retention-days", f.suspicionDays},
 		{"feed-retention-days", f.feedDays}, {"details-retention-days", f.detailsDays}, {"denial-window-days", f.denialDays},
-		{"delivery-concurrency", f.deliveryConcurrency}} {
+		{"payee-retention-days", f.payeeDays}, {"delivery-concurrency", f.deliveryConcurrency}} {
 		if d.v <= 0 {
 			return usagef("%s: --%s %d: want a positive number of days", name, d.flag, d.v)
 		}
+	}
+	if f.payeeThreshold < 1 {
+		return usagef("%s: --payee-threshold %d: want at least 1 customer (the PSR's threshold is 2)", name, f.payeeThreshold)
+	}
+	if strings.TrimSpace(f.payeeLegalBasis) == "" {
+		return usagef("%s: --payee-legal-basis is empty: payee records must state the basis they are shared on (PSR Art. 83)", name)
 	}
 	if f.maxExtDays < f.standardDays {
 		return usagef("%s: --max-extended-flag-days %d is shorter than --standard-flag-days %d", name, f.maxExtDays, f.standardDays)
@@ -538,6 +553,10 @@ func (f *serveFlags) startHub(issuer string, st *store.Store, keys *keyring.Keys
 			Reminder:            days(f.reminderDays),
 			SuspicionLegalBasis: f.legalBasis,
 			SuspicionRetention:  days(f.suspicionDays),
+			PayeeLegalBasis:     f.payeeLegalBasis,
+			PayeeThreshold:      f.payeeThreshold,
+			PayeeRetention:      days(f.payeeDays),
+			PayeeBanks:          f.payeeBanks,
 			FeedRetention:       days(f.feedDays),
 			DetailsRetention:    days(f.detailsDays),
 			ErasurePeriod:       f.erasurePeriod,
@@ -807,6 +826,39 @@ func (v *scheduleValue) Set(s string) error {
 type rateValue server.Rate
 
 var _ flag.Value = (*rateValue)(nil)
+
+// payeeBanksValue is the value of --payee-banks: bank (country:code) to
+// member id.
+type payeeBanksValue map[string]string
+
+func (v *payeeBanksValue) String() string {
+	var parts []string
+	for b, m := range *v {
+		parts = append(parts, b+"="+m)
+	}
+	slices.Sort(parts)
+	return strings.Join(parts, ",")
+}
+
+func (v *payeeBanksValue) Set(s string) error {
+	out := payeeBanksValue{}
+	for _, part := range strings.Split(s, ",") {
+		bank, member, ok := strings.Cut(strings.TrimSpace(part), "=")
+		if !ok || member == "" {
+			return fmt.Errorf("%q: want bank=member, as SE:500=bank-b", part)
+		}
+		ref, err := protocol.ParseBankRef(bank)
+		if err != nil {
+			return err
+		}
+		if _, dup := out[ref.String()]; dup {
+			return fmt.Errorf("bank %s is named twice", ref)
+		}
+		out[ref.String()] = member
+	}
+	*v = out
+	return nil
+}
 
 func (r *rateValue) String() string {
 	if r == nil {

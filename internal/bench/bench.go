@@ -178,6 +178,7 @@ func Scenarios() []Scenario {
 		{"notices", "access notice (bank B's check sent → notice at bank A) and denial (bank A's denial → bank B has it), p50/p99, 100 members; beside a raw commit and POST of the same records", runNotices, false},
 		{"tokens", "POST /v1/tokens in batches of 1 and 100; beside circl evaluating in-process", runTokens, false},
 		{"replica", "a member's in-process replica answering checks; beside a bare map lookup", runReplica, true},
+		{"payee", "payment checks of payee tokens (1% reported), online and in the replica, and recall routing latency to the holder's receiver (p50/p99); beside a bare net/http map lookup, a bare map lookup, and a bare POST", runPayee, false},
 		{"catch-up", "a member back after missing events converging through the feed; beside reading the same pages without verifying", runCatchUp, true},
 		{"memory", "hub RSS and data-file size with many active flags", runMemory, false},
 	}

@@ -90,7 +90,7 @@ func TestBenchSmall(t *testing.T) {
 		t.Skip("starts many hubs")
 	}
 	var progress bytes.Buffer
-	scenarios := []string{"check", "place", "propagate", "notices", "tokens", "catch-up"}
+	scenarios := []string{"check", "place", "propagate", "notices", "tokens", "payee", "catch-up"}
 	rep, err := Run(context.Background(), Config{
 		Scenarios: scenarios,
 		Duration:  200 * time.Millisecond, Concurrency: 4, Subscribers: []int{3}, Receivers: []int{3}, Events: 5, CatchUp: 300, NoticeMembers: 4,

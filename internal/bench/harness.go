@@ -105,7 +105,7 @@ func newHub(cfg *Config) (*hub, error) {
 	}
 	h.url = "http://" + ln.Addr().String()
 	h.hub, err = server.New(server.Config{
-		Issuer: h.url, Store: h.st, Keys: h.keys, Limits: unlimited, Policy: decide.Policy{Quotas: unlimitedQuotas},
+		Issuer: h.url, Store: h.st, Keys: h.keys, Limits: unlimited, Policy: decide.Policy{Quotas: unlimitedQuotas, PayeeBanks: map[string]string{"SE:500": benchHolder}},
 		Logger: slog.New(slog.DiscardHandler), AllowInsecureURLs: true, JobInterval: time.Hour,
 		Targets: webhook.TargetPolicy{AllowHTTP: true, Allow: []netip.Prefix{netip.MustParsePrefix("127.0.0.0/8")}},
 	})

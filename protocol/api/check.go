@@ -44,6 +44,11 @@ const (
 	// AdviceReview: no active flag, but police-reported suspicions; look
 	// closer (their details need a separate, logged request).
 	AdviceReview Advice = "review"
+	// AdviceWarn: the token is a payee that members reported as the
+	// receiver of fraud (a payee record, [Payee]). Warn the customer
+	// before the payment and let them decide; never decline on the
+	// record alone.
+	AdviceWarn Advice = "warn"
 	// AdviceNone: nothing known, or only a flag that is thawed right now.
 	AdviceNone Advice = "none"
 )
@@ -76,6 +81,8 @@ type CheckResult struct {
 	Flag *CheckFlag `json:"flag,omitempty"`
 	// Suspicions are the token's active suspicion hits, if any.
 	Suspicions *CheckSuspicions `json:"suspicions,omitempty"`
+	// Payee is the token's payee record, if members reported it.
+	Payee *Payee `json:"payee,omitempty"`
 	// Denied says that the consumer denied recent checks of the token
 	// ("not me"), through the member that placed their flag, within the
 	// hub's denial window.

@@ -58,6 +58,9 @@ type AuditStats struct {
 	// tokenizes far more than it checks is probing tokens (see
 	// docs/threat-model.md).
 	Reconciliation map[string]map[string]*Reconciliation `json:"reconciliation"`
+	// Recalls are the recall requests by pair of members,
+	// "<requester>><holder>" ("bank-a>bank-b"), with their times.
+	Recalls map[string]*RecallStats `json:"recalls,omitempty"`
 }
 
 // A Reconciliation sets a member's tokenization beside its checks on one

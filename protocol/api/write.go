@@ -86,6 +86,10 @@ type WriteResponse struct {
 	Flag *Flag `json:"flag,omitempty"`
 	// Suspicion is the suspicion after a suspicion write.
 	Suspicion *Suspicion `json:"suspicion,omitempty"`
+	// Payee is the payee record after a payee report or contest.
+	Payee *Payee `json:"payee,omitempty"`
+	// Recall is the recall after a recall write.
+	Recall *Recall `json:"recall,omitempty"`
 	// Record is the compact JWS of the record the submission produced;
 	// left out when Existing, or when a repeated submission's record has
 	// since been erased.

@@ -70,15 +70,21 @@ func (d *Decider) Check(m *api.Member, req *api.CheckRequest, subjects []state.S
 			chk.Verify++
 		case api.AdviceReview:
 			chk.Review++
+		case api.AdviceWarn:
+			chk.Warn++
 		}
 	}
-	return &state.AddCheck{
+	cmd := &state.AddCheck{
 		Head: d.head(m.ID, protocol.LogCheck, now, map[string]any{"check_id": chk.ID, "purpose": req.Purpose, "tokens": req.Tokens}, req.Tokens,
 			protocol.LogAttr{Key: "purpose", Value: req.Purpose}, protocol.LogAttr{Key: "tokens", Value: fmt.Sprint(chk.Tokens)},
 			protocol.LogAttr{Key: "verify", Value: fmt.Sprint(chk.Verify)}, protocol.LogAttr{Key: "review", Value: fmt.Sprint(chk.Review)}),
 		Check:   chk,
 		Notices: notices,
-	}, resp, nil
+	}
+	if chk.Warn > 0 {
+		cmd.Entry.Attrs = append(cmd.Entry.Attrs, protocol.LogAttr{Key: "warn", Value: fmt.Sprint(chk.Warn)})
+	}
+	return cmd, resp, nil
 }
 
 // Advise gives the advice for token from what the hub holds about it (s),
@@ -115,6 +121,12 @@ func Advise(m *api.Member, token string, s state.Subject, now time.Time) api.Che
 		r.Suspicions = &hits
 		if r.Advice == api.AdviceNone {
 			r.Advice = api.AdviceReview
+		}
+	}
+	if p := s.Payee; p != nil && p.ActiveAt(now) {
+		r.Payee = PayeeView(p, s.PayeeRecord)
+		if r.Advice == api.AdviceNone {
+			r.Advice = api.AdviceWarn
 		}
 	}
 	return r

@@ -85,6 +85,18 @@ type Policy struct {
 	// shows in every later check of the subject: about as long as a
 	// credit or account application stays open.
 	DenialWindow time.Duration
+	// PayeeLegalBasis is the legal basis payee records are shared on, as
+	// each record states it; PayeeThreshold the fewest of a member's own
+	// customers whose reports let it report a payee; PayeeRetention how
+	// long after its last report a payee record counts. See
+	// docs/payee-fraud.md.
+	PayeeLegalBasis string
+	PayeeThreshold  int
+	PayeeRetention  time.Duration
+	// PayeeBanks maps banks ([protocol.BankRef] in its text form,
+	// "SE:500") to the member that holds their accounts, to which recall
+	// requests for payees at that bank are routed.
+	PayeeBanks map[string]string
 }
 
 const day = 24 * time.Hour
@@ -112,6 +124,9 @@ func DefaultPolicy() Policy {
 		DetailsRetention:   1826 * day,
 		ErasurePeriod:      day,
 		DenialWindow:       30 * day,
+		PayeeLegalBasis:    DefaultPayeeLegalBasis,
+		PayeeThreshold:     DefaultPayeeThreshold,
+		PayeeRetention:     DefaultPayeeRetention,
 	}
 }
 
@@ -124,10 +139,17 @@ func (p Policy) WithDefaults() Policy {
 		{&p.FeedRetention, &def.FeedRetention}, {&p.SecretOverlap, &def.SecretOverlap},
 		{&p.DetailsRetention, &def.DetailsRetention}, {&p.ErasurePeriod, &def.ErasurePeriod},
 		{&p.DenialWindow, &def.DenialWindow},
+		{&p.PayeeRetention, &def.PayeeRetention},
 	} {
 		if *f.v == 0 {
 			*f.v = *f.d
 		}
+	}
+	if p.PayeeLegalBasis == "" {
+		p.PayeeLegalBasis = def.PayeeLegalBasis
+	}
+	if p.PayeeThreshold == 0 {
+		p.PayeeThreshold = def.PayeeThreshold
 	}
 	p.Quotas = fillQuotas(p.Quotas, def.Quotas)
 	return p

@@ -35,13 +35,13 @@ func ErasureSubject(req api.ErasureRequest) (protocol.Token, error) {
 // records and details are deleted, each erased entry gets a tombstone
 // stating the basis, and subject-erased records tell the members that
 // hold something about the subject to erase it: every member when it had
-// a flag (every member holds its records), otherwise only the reporters of
+// a flag or a payee record (every member holds their records), otherwise only the reporters of
 // its suspicions, so that an erasure never tells the others that there was
 // a suspicion to erase.
 func (d *Decider) EraseSubject(op *api.Member, tok protocol.Token, basis string, s state.Subject, records []string, entries []uint64, now time.Time) (*state.EraseSubject, error) {
 	sec := second(now)
 	audiences := []string{""}
-	if s.Flag == nil {
+	if s.Flag == nil && s.Payee == nil {
 		audiences = nil
 		for _, sp := range s.Suspicions {
 			if !slices.Contains(audiences, sp.Origin) {
@@ -73,6 +73,14 @@ func (d *Decider) EraseSubject(op *api.Member, tok protocol.Token, basis string,
 		e := endedSuspicion(sp, rec, api.SuspicionErased, sec)
 		e.Records = nil
 		cmd.Suspicions = append(cmd.Suspicions, e)
+	}
+	if p := s.Payee; p != nil {
+		cmd.Payee = p
+		for _, id := range p.Records {
+			if !slices.Contains(cmd.Erase.Records, id) {
+				cmd.Erase.Records = append(cmd.Erase.Records, id)
+			}
+		}
 	}
 	return cmd, nil
 }

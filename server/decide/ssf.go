@@ -41,6 +41,10 @@ func StreamEvents(m *api.Member) []protocol.EventType {
 		case members.Entitled(m, "", t),
 			(t == protocol.EventFlagExpiring || t == protocol.EventSubjectChecked) && m.HasRole(api.RoleFlag),
 			t == protocol.EventCheckDenied && m.HasRole(api.RoleCheck),
+			// Recalls go between the members that hold and pay from accounts:
+			// any member role of a payment service provider.
+			(t == protocol.EventRecallRequested || t == protocol.EventRecallAcknowledged || t == protocol.EventRecallOutcome) &&
+				(m.HasRole(api.RoleFlag) || m.HasRole(api.RoleSuspicion) || m.HasRole(api.RoleCheck)),
 			(t == protocol.EventSuspicionReported || t == protocol.EventSuspicionRetracted || t == protocol.EventSuspicionExpired) && m.HasRole(api.RoleSuspicion):
 			out = append(out, t)
 		}

@@ -24,9 +24,12 @@ func TestStreamEvents(t *testing.T) {
 		roles []api.Role
 		want  []protocol.EventType
 	}{
-		{[]api.Role{api.RoleCheck}, []protocol.EventType{protocol.EventFlagPlaced, protocol.EventFlagExtended, protocol.EventFlagThawed, protocol.EventFlagLifted, protocol.EventFlagExpired, protocol.EventSubjectErased, protocol.EventCheckDenied}},
-		{[]api.Role{api.RoleSuspicion}, []protocol.EventType{protocol.EventSuspicionReported, protocol.EventSuspicionRetracted, protocol.EventSuspicionExpired, protocol.EventSubjectErased}},
-		{[]api.Role{api.RoleFlag}, []protocol.EventType{protocol.EventFlagPlaced, protocol.EventFlagExtended, protocol.EventFlagThawed, protocol.EventFlagLifted, protocol.EventFlagExpired, protocol.EventFlagExpiring, protocol.EventSubjectErased, protocol.EventSubjectChecked}},
+		{[]api.Role{api.RoleCheck}, []protocol.EventType{protocol.EventFlagPlaced, protocol.EventFlagExtended, protocol.EventFlagThawed, protocol.EventFlagLifted, protocol.EventFlagExpired, protocol.EventSubjectErased, protocol.EventCheckDenied,
+			protocol.EventPayeeReported, protocol.EventRecallRequested, protocol.EventRecallAcknowledged, protocol.EventRecallOutcome}},
+		{[]api.Role{api.RoleSuspicion}, []protocol.EventType{protocol.EventSuspicionReported, protocol.EventSuspicionRetracted, protocol.EventSuspicionExpired, protocol.EventSubjectErased,
+			protocol.EventPayeeReported, protocol.EventRecallRequested, protocol.EventRecallAcknowledged, protocol.EventRecallOutcome}},
+		{[]api.Role{api.RoleFlag}, []protocol.EventType{protocol.EventFlagPlaced, protocol.EventFlagExtended, protocol.EventFlagThawed, protocol.EventFlagLifted, protocol.EventFlagExpired, protocol.EventFlagExpiring, protocol.EventSubjectErased, protocol.EventSubjectChecked,
+			protocol.EventPayeeReported, protocol.EventRecallRequested, protocol.EventRecallAcknowledged, protocol.EventRecallOutcome}},
 	} {
 		got := decide.StreamEvents(&api.Member{ID: "bank-a", Roles: tc.roles})
 		if !slices.Equal(got, tc.want) {

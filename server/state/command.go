@@ -185,15 +185,20 @@ type EndSuspicion struct {
 
 // An EraseSubject erases everything the hub holds about a subject: its
 // flag and suspicions end (Flag and Suspicions are their last versions),
-// and Erase deletes the rest. Records tell the members that hold something
-// about the subject to erase it: every member when it had a flag, each
-// suspicion's reporter otherwise.
+// its payee record goes, and Erase deletes the rest. Records tell the
+// members that hold something about the subject to erase it: every member
+// when it had a flag or a payee record, each suspicion's reporter
+// otherwise.
 type EraseSubject struct {
 	Head
 	Records    []*Record    `json:"records"`
 	Flag       *Flag        `json:"flag,omitempty"`
 	Suspicions []*Suspicion `json:"suspicions,omitempty"`
 	Erase      Erase        `json:"erase"`
+	// Payee is the subject's payee record as stored, which applying
+	// deletes (its records are among Erase.Records); the store applies
+	// the command only while that version is the stored one.
+	Payee *Payee `json:"payee,omitempty"`
 }
 
 // An AddCheck keeps a new check, so that its member can report the
@@ -439,6 +444,10 @@ func newCommand(k Kind) Command {
 		return new(ReplicaChecks)
 	case KindDenyCheck:
 		return new(DenyCheck)
+	case KindPutPayee:
+		return new(PutPayee)
+	case KindPutRecall:
+		return new(PutRecall)
 	}
 	return nil
 }
@@ -448,7 +457,7 @@ func Kinds() []Kind {
 	return []Kind{KindPlaceFlag, KindChangeFlag, KindEndFlag, KindReportSuspicion, KindEndSuspicion, KindEraseSubject,
 		KindAddCheck, KindSetOutcome, KindPutMember, KindChangeEndpoint, KindRecordDelivery, KindPruneFeed,
 		KindPutCheckpoint, KindNote, KindEvaluateTokens, KindExpireDetails, KindPublishErasures, KindPruneReplays,
-		KindAddCosignature, KindReplicaChecks, KindDenyCheck}
+		KindAddCosignature, KindReplicaChecks, KindDenyCheck, KindPutPayee, KindPutRecall}
 }
 
 // Submitted returns the submission a command carries, or nil.
@@ -466,6 +475,10 @@ func Submitted(c Command) *SubmissionRef {
 		return c.Submission
 	case *DenyCheck:
 		return &c.Submission
+	case *PutPayee:
+		return c.Submission
+	case *PutRecall:
+		return c.Submission
 	}
 	return nil
 }

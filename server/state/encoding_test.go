@@ -104,6 +104,14 @@ func examples() []state.Command {
 			Origin: "bank-a", Member: "bank-b", Purpose: "credit-application", At: t0, DeniedAt: t0.Add(time.Minute).Truncate(time.Second),
 			Auth:   &protocol.ConsumerAuth{Method: protocol.AuthBankID, AuthenticatedAt: protocol.NewNumericDate(t0), Level: protocol.LevelHigh, Reference: "auth-1"},
 			Record: record("r-cd", protocol.EventCheckDenied)}},
+		&state.PutPayee{Head: head("bank-a", protocol.LogPayeeReported), Submission: &sub, Record: record("r-p", protocol.EventPayeeReported),
+			Payee: &state.Payee{ID: "p-1", Version: 1, Subject: "iban.1.AAAA", ReportedAt: t0.Truncate(time.Second), ExpiresAt: t0.AddDate(1, 0, 0).Truncate(time.Second),
+				Reports: []protocol.PayeeMemberReport{{Member: "bank-a", Customers: 2, Category: protocol.PayeeImpersonation,
+					FirstSeen: protocol.NewNumericDate(t0.Add(-time.Hour)), LastSeen: protocol.NewNumericDate(t0)}}, Records: []string{"r-p"}}},
+		&state.PutRecall{Head: head("bank-a", protocol.LogRecallRequested), Submission: &sub, Record: record("r-rc", protocol.EventRecallRequested),
+			Recall: &state.Recall{ID: "rc-1", Version: 1, From: "bank-a", To: "bank-b", Payee: "iban.1.AAAA", Bank: protocol.BankRef{Country: "SE", BankCode: "500"},
+				Amount: protocol.Money{Minor: 4_000_000, Currency: "SEK"}, PaidAt: t0.Add(-10 * time.Minute).Truncate(time.Second), Reference: "A-0042",
+				RequestedAt: t0.Truncate(time.Second), Records: []string{"r-rc"}}},
 	}
 }
 

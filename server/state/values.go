@@ -89,8 +89,9 @@ type Check struct {
 	Purpose   string    `json:"purpose"`
 	At        time.Time `json:"at"`
 	Tokens    int       `json:"tokens"`
-	Verify    int       `json:"verify"` // results with advice verify
-	Review    int       `json:"review"` // results with advice review
+	Verify    int       `json:"verify"`         // results with advice verify
+	Review    int       `json:"review"`         // results with advice review
+	Warn      int       `json:"warn,omitempty"` // results with advice warn: reported payees
 	Outcome   string    `json:"outcome,omitempty"`
 	OutcomeAt time.Time `json:"outcome_at,omitzero"`
 }
@@ -105,6 +106,8 @@ type Submission struct {
 	Record    string             `json:"record,omitempty"` // the record it produced (or found)
 	Flag      string             `json:"flag,omitempty"`
 	Suspicion string             `json:"suspicion,omitempty"`
+	Payee     string             `json:"payee,omitempty"`
+	Recall    string             `json:"recall,omitempty"`
 	Existing  bool               `json:"existing,omitempty"` // it found an active flag rather than placing one
 	LogIndex  uint64             `json:"log_index"`
 }
@@ -180,6 +183,10 @@ type Subject struct {
 	Flag       *Flag
 	Records    []*Record
 	Suspicions []*Suspicion
+	// Payee is the token's payee record, if members reported it, and
+	// PayeeRecord its latest signed record.
+	Payee       *Payee
+	PayeeRecord *Record
 	// Denials are the checks of the subject that the consumer denied
 	// while the flag was active, newest first.
 	Denials []*Denial

@@ -112,6 +112,10 @@ func apply(tx *bolt.Tx, c state.Command) (*Result, error) {
 		err = t.replicaChecks(c)
 	case *state.DenyCheck:
 		err = t.denyCheck(c)
+	case *state.PutPayee:
+		err = t.putPayee(c)
+	case *state.PutRecall:
+		err = t.putRecall(c)
 	default:
 		err = fmt.Errorf("store: unknown command %T", c)
 	}
@@ -450,8 +454,25 @@ func (t *txn) eraseSubject(c *state.EraseSubject) error {
 		}
 		olds[i] = old
 	}
+	if c.Payee != nil {
+		old, err := get[state.Payee](t.tx, bPayees, c.Payee.ID)
+		if err == ErrNotFound || err == nil && old.Version != c.Payee.Version {
+			return t.conflict()
+		}
+		if err != nil {
+			return err
+		}
+	}
 	if err := t.reserve(&c.Head); err != nil {
 		return err
+	}
+	if c.Payee != nil {
+		if err := t.tx.Bucket(bPayees).Delete([]byte(c.Payee.ID)); err != nil {
+			return err
+		}
+		if err := t.tx.Bucket(bPayeeByToken).Delete([]byte(c.Payee.Subject)); err != nil {
+			return err
+		}
 	}
 	if err := t.records(&c.Head, c.Records...); err != nil {
 		return err

@@ -107,7 +107,7 @@ func feedFloor(tx *bolt.Tx) uint64 {
 }
 
 // Snapshot calls fn with the records of every active flag and suspicion
-// that m is entitled to, and with the sequence number seq they are
+// that m is entitled to, and the latest record of every payee record, and with the sequence number seq they are
 // consistent at, which it also returns: a member that applies them and then
 // follows the feed after seq misses nothing, and holds nothing that the
 // feed does not tell it to delete.
@@ -184,7 +184,18 @@ func (s *Store) Snapshot(m *api.Member, fn func(seq uint64, r *state.Record) err
 		}
 		return nil
 	}
+	// A payee record's latest version stands for the earlier ones.
+	payees := func(tx *bolt.Tx, _, id []byte, out []*state.Record) ([]*state.Record, error) {
+		p, err := get[state.Payee](tx, bPayees, string(id))
+		if err != nil || len(p.Records) == 0 {
+			return out, err
+		}
+		return records(tx, p.Records[len(p.Records)-1:], out)
+	}
 	if err := s.walk(bFlagByToken, flags, emit); err != nil {
+		return seq, err
+	}
+	if err := s.walk(bPayeeByToken, payees, emit); err != nil {
 		return seq, err
 	}
 	return seq, s.walk(bSuspExpiry, suspicions, emit)
@@ -305,14 +316,16 @@ func prune(tx *bolt.Tx, plan *prunePlan) (uint64, error) {
 
 // needed reports whether something still needs rec, the record of event
 // seq, when its event leaves the feed: a delivery of it still queued
-// (queued is what [queuedSeqs] returned for a range that holds seq), or an
-// active flag or suspicion that holds it (see [held]). A record nothing
+// (queued is what [queuedSeqs] returned for a range that holds seq), an
+// active flag or suspicion that holds it, or a payee record whose latest
+// record it is (see [held]). A record nothing
 // needs is deleted with its event, or with its last delivery row.
 func needed(tx *bolt.Tx, queued map[uint64]bool, seq uint64, rec *state.Record) bool {
 	return queued[seq] || held(tx, rec)
 }
 
-// held reports whether an active flag or suspicion still holds rec.
+// held reports whether an active flag or suspicion, or a payee record as
+// its latest, still holds rec.
 func held(tx *bolt.Tx, rec *state.Record) bool {
 	if rec.Ref == "" {
 		return false
@@ -322,6 +335,11 @@ func held(tx *bolt.Tx, rec *state.Record) bool {
 	}
 	if sp, err := get[state.Suspicion](tx, bSuspicions, rec.Ref); err == nil && sp.Status == api.SuspicionActive {
 		return slices.Contains(sp.Records, rec.ID)
+	}
+	// A payee record's latest version stands for it in checks and
+	// snapshots for as long as the hub holds it.
+	if p, err := get[state.Payee](tx, bPayees, rec.Ref); err == nil && len(p.Records) > 0 {
+		return p.Records[len(p.Records)-1] == rec.ID
 	}
 	return false
 }

@@ -143,6 +143,19 @@ func (s *Store) Subjects(tokens []string) ([]state.Subject, error) {
 				}
 				out[i].Suspicions = append(out[i].Suspicions, sp)
 			}
+			switch p, err := payeeOf(tx, t); {
+			case err == nil:
+				out[i].Payee = p
+				if n := len(p.Records); n > 0 {
+					r, err := get[state.Record](tx, bRecords, p.Records[n-1])
+					if err != nil && err != ErrNotFound {
+						return err
+					}
+					out[i].PayeeRecord = r
+				}
+			case err != ErrNotFound:
+				return err
+			}
 		}
 		return nil
 	})

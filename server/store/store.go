@@ -97,7 +97,7 @@ var (
 	allBuckets = [][]byte{bMeta, bMembers, bRecords, bEvents, bFlags, bFlagByToken, bFlagExpiry, bFlagRemind,
 		bSuspicions, bSuspByToken, bSuspExpiry, bConsents, bSubmissions, bChecks, bLog, bLogDetails, bLogSubject,
 		bEndpoints, bRoutes, bOutbox, bDead, bLogHashes, bCheckpoints, bErasures, bSubmissionTimes, bUsage, bCosignatures,
-		bNotices, bNoticeSubject, bDenials}
+		bNotices, bNoticeSubject, bDenials, bPayees, bPayeeByToken, bRecalls}
 )
 
 // Options tune the store. Zero values mean the defaults.
