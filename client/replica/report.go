@@ -39,6 +39,7 @@ var knownNames = []string{
 	api.PurposeCreditApplication, api.PurposeAccountOpening, api.PurposeAddressChange,
 	api.PurposePayment, api.PurposeCardIssuance, api.PurposeOther,
 	string(protocol.TypePersonalNumber), string(protocol.TypeEmail), string(protocol.TypePhone),
+	string(protocol.TypeNorwegianNumber), string(protocol.TypeDanishNumber), string(protocol.TypeFinnishNumber),
 }
 
 // knownCode returns the code of one of knownNames.
@@ -62,6 +63,12 @@ func knownCode(s string) (code, bool) {
 		return 7, true
 	case string(protocol.TypePhone):
 		return 8, true
+	case string(protocol.TypeNorwegianNumber):
+		return 9, true
+	case string(protocol.TypeDanishNumber):
+		return 10, true
+	case string(protocol.TypeFinnishNumber):
+		return 11, true
 	}
 	return 0, false
 }
