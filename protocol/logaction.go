@@ -13,7 +13,7 @@ type LogAction string
 
 // What members ask for, and the hub did.
 const (
-	LogTokens             LogAction = "tokens"              // identifiers tokenized: attrs type, count, epoch
+	LogTokens             LogAction = "tokens"              // identifiers tokenized: attrs type, count, epoch, and home for a batch relayed to a peer
 	LogFlagPlaced         LogAction = "flag-placed"         // a flag placed
 	LogFlagAlreadyActive  LogAction = "flag-already-active" // a placement answered with the flag already on the subject
 	LogFlagExtended       LogAction = "flag-extended"       // a flag's expiry moved later
@@ -25,6 +25,7 @@ const (
 	LogCheck              LogAction = "check"               // a check: attrs purpose, tokens, verify, review
 	LogReplicaCheck       LogAction = "replica-check"       // checks a member's replica answered, reported in a batch: attr count
 	LogCheckOutcome       LogAction = "check-outcome"       // a check's outcome reported: attr outcome
+	LogPeerTokens         LogAction = "peer-tokens"         // identifiers tokenized for a peered hub's member: attrs type, count, epoch, member
 
 	LogEndpointRegistered    LogAction = "endpoint-registered"     // a webhook endpoint registered or changed: attr verification
 	LogEndpointSecretRotated LogAction = "endpoint-secret-rotated" // an endpoint's signing secret rotated
@@ -72,7 +73,8 @@ const (
 	LogMemberResume     LogAction = "member-resume"
 	LogSubjectErase     LogAction = "subject-erase"
 	// A refused token batch, check, outcome or details request is logged
-	// under LogTokens, LogCheck, LogCheckOutcome or LogSuspicionDetails.
+	// under LogTokens, LogPeerTokens, LogCheck, LogCheckOutcome or
+	// LogSuspicionDetails.
 )
 
 // LogActions returns every action this version writes, successes first,
@@ -81,7 +83,7 @@ func LogActions() []LogAction {
 	return []LogAction{
 		LogTokens, LogFlagPlaced, LogFlagAlreadyActive, LogFlagExtended, LogFlagThawed, LogFlagLifted,
 		LogSuspicionReported, LogSuspicionRetracted, LogSuspicionDetails, LogCheck, LogReplicaCheck, LogCheckOutcome,
-		LogEndpointRegistered, LogEndpointSecretRotated, LogEndpointResumed, LogEndpointRemoved,
+		LogPeerTokens, LogEndpointRegistered, LogEndpointSecretRotated, LogEndpointResumed, LogEndpointRemoved,
 		LogFlagExpired, LogFlagExpiring, LogSuspicionExpired, LogFeedPruned, LogDetailsExpired, LogDelivery,
 		LogEndpointPaused, LogEndpointDisabled, LogErased,
 		LogMemberAdded, LogMemberUpdated, LogMemberSuspended, LogMemberResumed, LogSubjectErased, LogBackup,

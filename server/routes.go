@@ -50,6 +50,7 @@ var (
 	recordsOf = []api.Role{api.RoleFlag, api.RoleSuspicion, api.RoleCheck}
 	logReader = []api.Role{api.RoleFlag, api.RoleSuspicion, api.RoleCheck, api.RoleRegulator, api.RoleOperator}
 	regulator = []api.Role{api.RoleRegulator}
+	peerRole  = []api.Role{api.RolePeer}
 	// anyMember is every role: a route any active member may call.
 	anyMember = api.Roles()
 )
@@ -64,6 +65,7 @@ func Routes() []Route {
 		{Method: http.MethodGet, Path: "/readyz", Roles: anyone, handle: (*Hub).readyz},
 
 		{Method: http.MethodPost, Path: "/v1/tokens", Roles: tokenizer, Class: string(classTokens), Action: protocol.LogTokens, handle: (*Hub).tokens},
+		{Method: http.MethodPost, Path: "/v1/peering/tokens", Roles: peerRole, Class: string(classTokens), Action: protocol.LogPeerTokens, handle: (*Hub).peerTokens},
 
 		{Method: http.MethodPost, Path: "/v1/flags", Roles: flagRole, Class: string(classWrites), Action: protocol.LogFlagPlace, handle: (*Hub).placeFlag},
 		{Method: http.MethodGet, Path: "/v1/flags/:id", Roles: []api.Role{api.RoleFlag, api.RoleCheck}, Class: string(classReads), handle: (*Hub).getFlag},
