@@ -286,7 +286,10 @@ func (c *Client) Evaluate(ctx context.Context, req *protocol.TokenRequest) (*pro
 // date), takes the tokens it remembers from its cache, and has the hub
 // evaluate the others obliviously, in batches of at most 100 (fewer if the
 // hub's policy says so), checking the hub's proof against its published
-// key. An identifier that is not valid
+// key. Identifiers of another country whose hub is peered with this one
+// are evaluated by that home hub, through this one, under the home hub's
+// key the hub publishes (api.Configuration.TokenKeyFor). An identifier
+// that is not valid
 // gives an error wrapping a [*protocol.IdentifierError], which never
 // contains the identifier. A proof that fails gives a [*TokenProofError].
 func (c *Client) Tokenize(ctx context.Context, typ protocol.IdentifierType, values ...string) ([]protocol.Token, error) {
@@ -294,7 +297,7 @@ func (c *Client) Tokenize(ctx context.Context, typ protocol.IdentifierType, valu
 	if err != nil {
 		return nil, err
 	}
-	toks, err := c.tokens.Tokenize(ctx, conf.Token, typ, values...)
+	toks, err := c.tokens.Tokenize(ctx, conf.TokenKeyFor(typ), typ, values...)
 	var p *Problem
 	if errors.As(err, &p) && p.Slug() == "invalid-token-request" {
 		// The hub may have moved to a new token epoch: read its key again
@@ -305,7 +308,7 @@ func (c *Client) Tokenize(ctx context.Context, typ protocol.IdentifierType, valu
 		if conf, err = c.Configuration(ctx); err != nil {
 			return nil, err
 		}
-		toks, err = c.tokens.Tokenize(ctx, conf.Token, typ, values...)
+		toks, err = c.tokens.Tokenize(ctx, conf.TokenKeyFor(typ), typ, values...)
 	}
 	return toks, err
 }

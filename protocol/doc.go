@@ -23,6 +23,18 @@
 //   - phone: E.164, parsing national numbers as Swedish.
 //   - iban, seaccount, bankgiro, plusgiro, swish: the payee types; see
 //     [PayeeTypes] and docs/protocol.md.
+//   - fnr: a Norwegian fødselsnummer or D-number (day + 40), the 11 digits
+//     DDMMYYIIIKK as issued. K1 and K2 are the mod-11 control digits; from
+//     2032 K1 may leave a remainder of 0 to 3, and the number carries no
+//     century. H-numbers (month + 40) are recognised but never tokenized;
+//     Tenor's synthetic numbers (month + 80) are.
+//   - cpr: a Danish CPR number, the 10 digits DDMMYYSSSS; the century
+//     follows from the year and the first serial digit. The modulus-11
+//     check does not refuse a number (it is not kept since 2007).
+//   - hetu: a Finnish personal identity code DDMMYYCZZZQ in upper case,
+//     with any of the century signs + - Y X W V U A B C D E F and the
+//     mod-31 control character. Temporary codes (individual number
+//     900–999) are recognised but never tokenized.
 //
 // # Tokens
 //

@@ -17,29 +17,37 @@ import (
 // [Canonicalize] when the identifier type is not one of [IdentifierTypes].
 var ErrUnknownIdentifierType = errors.New("unknown identifier type")
 
-// ErrIdentifierSyntax is returned by [ParsePersonalNumber] and [Canonicalize]
-// when a personnummer has the wrong length, a character that does not belong,
-// or a misplaced separator.
+// ErrIdentifierSyntax is returned by [ParsePersonalNumber], the parsers of
+// the other national numbers ([ParseNorwegianNumber], [ParseDanishNumber],
+// [ParseFinnishNumber]) and [Canonicalize] when a number has the wrong
+// length, a character that does not belong, or a misplaced separator.
 var ErrIdentifierSyntax = errors.New("malformed identifier")
 
 // ErrCheckDigit is returned by [ParsePersonalNumber] and [Canonicalize] when a
-// personnummer's last digit is not its Luhn check digit.
+// personnummer's last digit is not its Luhn check digit, and by the parsers
+// of the other national numbers when a control digit or character is wrong
+// (never for a Danish number: see [ParseDanishNumber]).
 var ErrCheckDigit = errors.New("wrong check digit")
 
-// ErrInvalidDate is returned by [ParsePersonalNumber] and [Canonicalize] when
-// a personnummer's date part names no calendar date.
+// ErrInvalidDate is returned by [ParsePersonalNumber], the parsers of the
+// other national numbers and [Canonicalize] when a number's date part names
+// no calendar date.
 var ErrInvalidDate = errors.New("no such date")
 
-// ErrFutureDate is returned by [ParsePersonalNumber] and [Canonicalize] when
-// a personnummer's birth date is after the reference date.
+// ErrFutureDate is returned by [ParsePersonalNumber], [ParseDanishNumber],
+// [ParseFinnishNumber] and [Canonicalize] when a number's birth date is after
+// the reference date.
 var ErrFutureDate = errors.New("birth date after the reference date")
 
-// ErrInvalidSerial is returned by [ParsePersonalNumber] and [Canonicalize]
-// when a personnummer's serial number is 000, which is never issued.
-var ErrInvalidSerial = errors.New("serial number 000")
+// ErrInvalidSerial is returned by [ParsePersonalNumber], [ParseFinnishNumber]
+// and [Canonicalize] when a number's serial is one that is never issued:
+// 000 in a personnummer, 000 or 001 in a Finnish personal identity code.
+var ErrInvalidSerial = errors.New("serial number never issued")
 
-// ErrInterimNumber is returned by [Canonicalize] for interim numbers, which
-// [ParsePersonalNumber] recognises but which cannot be tokens.
+// ErrInterimNumber is returned by [Canonicalize] for numbers that the
+// parsers recognise but that cannot be tokens, because no national register
+// issues them: Swedish interim numbers, Norwegian H-numbers and Finnish
+// temporary codes.
 var ErrInterimNumber = errors.New("interim number")
 
 // ErrInvalidEmail is returned by [CanonicalEmail] and [Canonicalize] when a
@@ -83,7 +91,8 @@ const (
 
 // IdentifierTypes returns every identifier type, in a fixed order.
 func IdentifierTypes() []IdentifierType {
-	return append([]IdentifierType{TypePersonalNumber, TypeEmail, TypePhone}, PayeeTypes()...)
+	return append([]IdentifierType{TypePersonalNumber, TypeEmail, TypePhone,
+		TypeNorwegianNumber, TypeDanishNumber, TypeFinnishNumber}, PayeeTypes()...)
 }
 
 // ParseIdentifierType returns the identifier type whose wire name is s. The
@@ -151,6 +160,16 @@ func IdentifierErrorCode(err error) string {
 //     issues them, so the same interim number may name different people.
 //   - [TypeEmail]: the form of [CanonicalEmail]; ref is unused.
 //   - [TypePhone]: the E.164 form of [CanonicalPhone]; ref is unused.
+//   - [TypeNorwegianNumber]: the 11 digits of [ParseNorwegianNumber]; ref
+//     is unused. H-numbers are refused with [ErrInterimNumber]: they are
+//     assigned inside the health sector, not by the Folkeregister, and a
+//     bank never authenticates anyone by one. Synthetic test numbers
+//     (month + 80) are accepted: see [SyntheticNumber].
+//   - [TypeDanishNumber]: the 10 digits of [ParseDanishNumber], whether or
+//     not they pass the modulus-11 check.
+//   - [TypeFinnishNumber]: the 11 upper-case characters of
+//     [ParseFinnishNumber]. Temporary codes (individual number 900–999) are
+//     refused with [ErrInterimNumber], as Swedish interim numbers are.
 //   - The payee types ([PayeeTypes]): [CanonicalIBAN], the form of
 //     [SwedishAccount.String], the digits of a bankgiro or plusgiro number,
 //     and [CanonicalSwish]; ref is unused.
@@ -171,6 +190,12 @@ func Canonicalize(t IdentifierType, s string, ref time.Time) (string, error) {
 		return CanonicalEmail(s)
 	case TypePhone:
 		return CanonicalPhone(s)
+	case TypeNorwegianNumber:
+		return canonicalNorwegian(s)
+	case TypeDanishNumber:
+		return canonicalDanish(s, ref)
+	case TypeFinnishNumber:
+		return canonicalFinnish(s, ref)
 	}
 	return canonicalPayee(t, s)
 }
@@ -589,7 +614,7 @@ func canonicalDomain(domain string) (string, error) {
 func unknownTypeError(name string) error {
 	return &IdentifierError{
 		Err:    ErrUnknownIdentifierType,
-		Detail: fmt.Sprintf("unknown identifier type %.20q; the discovery document lists the types", name),
+		Detail: fmt.Sprintf("unknown identifier type %.20q; the types are %s", name, typeList()),
 	}
 }
 

@@ -83,6 +83,32 @@ func identifierVectorInputs(t *testing.T) []identifierInput {
 	} {
 		ins = append(ins, in{"phone", s})
 	}
+	for _, c := range []struct{ typ, input string }{
+		{"fnr", "13097248022"},  // fødselsnummer
+		{"fnr", "130972 48022"}, // with a space after the date
+		{"fnr", "53097248016"},  // D-number
+		{"fnr", "30108299939"},  // first control digit under the 2032 rule
+		{"fnr", "10915596784"},  // synthetic (month + 80)
+		{"fnr", "13527248013"},  // H-number
+		{"fnr", "13097248062"},  // first control digit
+		{"fnr", "13097248023"},  // second control digit
+		{"fnr", "29020112345"},  // no 29 February in year 01
+		{"cpr", "070761-4285"},
+		{"cpr", "0101004001"},  // fails modulus 11, accepted
+		{"cpr", "010158-5000"}, // 1858 by the first serial digit
+		{"cpr", "221126-4000"}, // born the day after
+		{"cpr", "290200-3000"}, // 1900 was no leap year
+		{"hetu", "131052-308T"},
+		{"hetu", "131052y308t"}, // a century sign of 2023, lower case
+		{"hetu", "010199+308X"},
+		{"hetu", "010120F308J"},
+		{"hetu", "131052-900W"}, // temporary
+		{"hetu", "131052-001W"}, // individual number 001
+		{"hetu", "131052-308U"}, // control character
+		{"hetu", "131052G308T"}, // not a century sign
+	} {
+		ins = append(ins, in{c.typ, c.input})
+	}
 	ins = append(ins, in{"ssn", "811218-9876"})
 	return ins
 }

@@ -13,7 +13,7 @@ type LogAction string
 
 // What members ask for, and the hub did.
 const (
-	LogTokens             LogAction = "tokens"              // identifiers tokenized: attrs type, count, epoch
+	LogTokens             LogAction = "tokens"              // identifiers tokenized: attrs type, count, epoch, and home for a batch relayed to a peer
 	LogFlagPlaced         LogAction = "flag-placed"         // a flag placed
 	LogFlagAlreadyActive  LogAction = "flag-already-active" // a placement answered with the flag already on the subject
 	LogFlagExtended       LogAction = "flag-extended"       // a flag's expiry moved later
@@ -26,6 +26,7 @@ const (
 	LogReplicaCheck       LogAction = "replica-check"       // checks a member's replica answered, reported in a batch: attr count
 	LogCheckOutcome       LogAction = "check-outcome"       // a check's outcome reported: attr outcome
 	LogCheckDenied        LogAction = "check-denied"        // the consumer denied a check through the flag's origin: attrs checker, method, level
+	LogPeerTokens         LogAction = "peer-tokens"         // identifiers tokenized for a peered hub's member: attrs type, count, epoch, member
 
 	LogEndpointRegistered    LogAction = "endpoint-registered"     // a webhook endpoint registered or changed: attr verification
 	LogEndpointSecretRotated LogAction = "endpoint-secret-rotated" // an endpoint's signing secret rotated
@@ -93,7 +94,8 @@ const (
 	LogRecallReport      LogAction = "recall-report"
 	LogCheckDeny         LogAction = "check-deny"
 	// A refused token batch, check, outcome or details request is logged
-	// under LogTokens, LogCheck, LogCheckOutcome or LogSuspicionDetails.
+	// under LogTokens, LogPeerTokens, LogCheck, LogCheckOutcome or
+	// LogSuspicionDetails.
 )
 
 // LogActions returns every action this version writes, successes first,
@@ -102,7 +104,7 @@ func LogActions() []LogAction {
 	return []LogAction{
 		LogTokens, LogFlagPlaced, LogFlagAlreadyActive, LogFlagExtended, LogFlagThawed, LogFlagLifted,
 		LogSuspicionReported, LogSuspicionRetracted, LogSuspicionDetails, LogCheck, LogReplicaCheck, LogCheckOutcome, LogCheckDenied,
-		LogEndpointRegistered, LogEndpointSecretRotated, LogEndpointResumed, LogEndpointRemoved,
+		LogPeerTokens, LogEndpointRegistered, LogEndpointSecretRotated, LogEndpointResumed, LogEndpointRemoved,
 		LogEndpointHeld, LogEndpointVerify,
 		LogFlagExpired, LogFlagExpiring, LogSuspicionExpired, LogFeedPruned, LogDetailsExpired, LogDelivery,
 		LogEndpointPaused, LogEndpointDisabled, LogErased,

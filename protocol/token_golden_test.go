@@ -54,6 +54,9 @@ var tokenInputs = []struct {
 	{protocol.TypePhone, "070-123 45 67"},
 	{protocol.TypePhone, "+46 70 123 45 67"},
 	{protocol.TypePhone, "+1 650 253 0000"},
+	{protocol.TypeNorwegianNumber, "13097248022"},
+	{protocol.TypeDanishNumber, "070761-4285"},
+	{protocol.TypeFinnishNumber, "131052-308T"},
 }
 
 const tokenReferenceDate = "2026-11-21"

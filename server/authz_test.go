@@ -58,6 +58,7 @@ const (
 	checkR     = api.RoleCheck
 	regulatorR = api.RoleRegulator
 	operatorR  = api.RoleOperator
+	peerR      = api.RolePeer
 )
 
 // authzTable is who may call what, keyed by "METHOD path" (gin syntax). It
@@ -71,7 +72,8 @@ var authzTable = map[string]access{
 	"GET /healthz":                         anyone,
 	"GET /readyz":                          anyone,
 
-	"POST /v1/tokens": holders(flagR, suspicionR, checkR),
+	"POST /v1/tokens":         holders(flagR, suspicionR, checkR),
+	"POST /v1/peering/tokens": holders(peerR),
 
 	"POST /v1/flags":            holders(flagR),
 	"GET /v1/flags/:id":         holders(flagR, checkR),
@@ -101,7 +103,7 @@ var authzTable = map[string]access{
 
 	"GET /v1/events":                        holders(flagR, suspicionR, checkR),
 	"GET /v1/snapshot":                      holders(flagR, suspicionR, checkR),
-	"GET /v1/members/self":                  holders(flagR, suspicionR, checkR, regulatorR, operatorR),
+	"GET /v1/members/self":                  holders(flagR, suspicionR, checkR, regulatorR, operatorR, peerR),
 	"PUT /v1/members/self/endpoint":         holders(flagR, suspicionR, checkR),
 	"GET /v1/members/self/endpoint":         holders(flagR, suspicionR, checkR),
 	"DELETE /v1/members/self/endpoint":      holders(flagR, suspicionR, checkR),
@@ -187,7 +189,7 @@ type principal struct {
 func TestAuthorizationMatrix(t *testing.T) {
 	hub := hubtest.Start(t, hubtest.Options{Policy: decide.Policy{SuspicionLegalBasis: "brottsdatalagen-2-kap-4-par"}})
 	principals := []principal{{name: "anonymous"}}
-	for _, r := range []api.Role{flagR, suspicionR, checkR, regulatorR} {
+	for _, r := range []api.Role{flagR, suspicionR, checkR, regulatorR, peerR} {
 		principals = append(principals, principal{name: string(r), member: hub.AddMember(t, "only-"+string(r), r), roles: []api.Role{r}})
 	}
 	principals = append(principals, principal{name: "operator", member: hub.Operator, roles: []api.Role{operatorR}})

@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/gin-gonic/gin"
 	"go.opentelemetry.io/otel/attribute"
@@ -16,6 +17,7 @@ import (
 	"github.com/sparr-dev/sparr/protocol"
 	"github.com/sparr-dev/sparr/protocol/api"
 	"github.com/sparr-dev/sparr/server/decide"
+	"github.com/sparr-dev/sparr/server/state"
 	"github.com/sparr-dev/sparr/server/store"
 )
 
@@ -37,6 +39,7 @@ func (h *Hub) Configuration() api.Configuration {
 		},
 		IdentifierTypes:   protocol.IdentifierTypes(),
 		Token:             h.keys.Token.Public(),
+		HomeTokens:        h.homeTokens(),
 		SigningAlgorithms: []protocol.Algorithm{protocol.EdDSA, protocol.ES256},
 		WebhookPublicKey:  protocol.EncodeWebhookPublicKey(h.keys.Webhook.Public().(ed25519.PublicKey)),
 		Log: api.LogInfo{Origin: h.keys.LogOrigin, PublicKey: h.keys.LogVerifier,
@@ -97,37 +100,21 @@ func (h *Hub) tokens(c *gin.Context) {
 	if !h.readJSON(c, &req) {
 		return
 	}
+	if home := req.Type.Jurisdiction(); !h.homeTo(req.Type) {
+		h.relayTokens(c, &req, home)
+		return
+	}
 	batch, err := h.keys.Token.Batch(&req)
 	if err != nil {
 		h.fail(c, problemf(protocol.ProblemInvalidTokenRequest, "%v", err))
 		return
 	}
 	m, now := member(c), h.now()
-	q := h.decide.QuotasOf(m)
-	if ok, wait := h.tokenRates.allow(m, q, batch.Len(), now); !ok {
-		secs := int(math.Ceil(wait.Seconds()))
-		c.Header("Retry-After", strconv.Itoa(secs))
-		h.metrics.quotaRefused.WithLabelValues(m.ID, "token-rate").Inc()
-		h.fail(c, problemf(protocol.ProblemRateLimited, "member %q is over its rate of %v token evaluations a second (in bursts of up to %d); retry after %d s",
-			m.ID, q.TokensPerSecond, decide.TokenBurst(q), secs))
+	res, ok := h.chargeTokens(c, m, h.decide.Tokens(m, &req, now), now)
+	if !ok {
 		return
 	}
-	cmd := h.decide.Tokens(m, &req, now)
-	span := h.span(c, "store.commit")
-	res, err := h.store.Apply(cmd)
-	span.End()
-	switch {
-	case err != nil:
-		h.internal(c, "log token batch", err)
-		return
-	case res.QuotaExceeded:
-		h.metrics.quotaRefused.WithLabelValues(m.ID, "tokens-per-day").Inc()
-		p, secs := h.decide.TokenQuotaProblem(m, cmd.Count, now)
-		c.Header("Retry-After", strconv.Itoa(secs))
-		h.fail(c, p)
-		return
-	}
-	span = h.span(c, "tokens.evaluate", attribute.Int("sparr.tokens", batch.Len()), attribute.String("sparr.token_type", string(req.Type)))
+	span := h.span(c, "tokens.evaluate", attribute.Int("sparr.tokens", batch.Len()), attribute.String("sparr.token_type", string(req.Type)))
 	resp, err := batch.Evaluate()
 	span.End()
 	if err != nil {
@@ -137,6 +124,36 @@ func (h *Hub) tokens(c *gin.Context) {
 	h.metrics.tokens.WithLabelValues(m.ID, string(req.Type)).Add(float64(batch.Len()))
 	c.Header("X-Sparr-Log-Index", fmt.Sprint(res.LogIndex))
 	c.JSON(http.StatusOK, resp)
+}
+
+// chargeTokens holds member m's batch, decided as cmd, to m's rate, then
+// counts it against m's daily quota and logs it. It answers the request
+// with a problem and returns false if the batch is refused.
+func (h *Hub) chargeTokens(c *gin.Context, m *api.Member, cmd *state.EvaluateTokens, now time.Time) (*store.Result, bool) {
+	q := h.decide.QuotasOf(m)
+	if ok, wait := h.tokenRates.allow(m, q, int(cmd.Count), now); !ok {
+		secs := int(math.Ceil(wait.Seconds()))
+		c.Header("Retry-After", strconv.Itoa(secs))
+		h.metrics.quotaRefused.WithLabelValues(m.ID, "token-rate").Inc()
+		h.fail(c, problemf(protocol.ProblemRateLimited, "member %q is over its rate of %v token evaluations a second (in bursts of up to %d); retry after %d s",
+			m.ID, q.TokensPerSecond, decide.TokenBurst(q), secs))
+		return nil, false
+	}
+	span := h.span(c, "store.commit")
+	res, err := h.store.Apply(cmd)
+	span.End()
+	switch {
+	case err != nil:
+		h.internal(c, "log token batch", err)
+		return nil, false
+	case res.QuotaExceeded:
+		h.metrics.quotaRefused.WithLabelValues(m.ID, "tokens-per-day").Inc()
+		p, secs := h.decide.TokenQuotaProblem(m, cmd.Count, now)
+		c.Header("Retry-After", strconv.Itoa(secs))
+		h.fail(c, p)
+		return nil, false
+	}
+	return res, true
 }
 
 // getRecord: GET /v1/records/{jti}, to a member entitled to the record as

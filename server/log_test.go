@@ -162,8 +162,10 @@ func logIndex(t *testing.T, route string, resp *hubtest.Response, want int) uint
 // is provably in the checkpoint published after it.
 func TestEveryWriteIsProvablyLogged(t *testing.T) {
 	// Erasures are published as soon as the jobs run, not a day later.
+	// The hub is Norway's, so that a peer may have it evaluate Norwegian
+	// numbers.
 	hub := hubtest.Start(t, hubtest.Options{Delivery: fast, Policy: decide.Policy{SuspicionLegalBasis: "brottsdatalagen", ErasurePeriod: time.Nanosecond,
-		PayeeBanks: map[string]string{"SE:500": "bank-b"}}})
+		PayeeBanks: map[string]string{"SE:500": "bank-b"}}, Configure: func(c *server.Config) { c.Jurisdiction = "NO" }})
 	bank := hub.AddMember(t, "bank-a", api.RoleFlag, api.RoleCheck, api.RoleSuspicion)
 	checker := hub.AddMember(t, "bank-b", api.RoleCheck)
 	op := hub.Operator
@@ -193,6 +195,17 @@ func TestEveryWriteIsProvablyLogged(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	peer := hub.AddMember(t, "hub-se", api.RolePeer, api.RoleCheck) // check, to read the log's proofs
+	_, treq, err = tc.Blind(protocol.TypeNorwegianNumber, "13097248022")
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp = peer.JSON(t, http.MethodPost, "/v1/peering/tokens", api.PeerTokenRequest{TokenRequest: *treq, Member: "bank-s"})
+	mustStatus(t, resp, http.StatusOK)
+	if idx, err = strconv.ParseUint(resp.Header.Get("X-Sparr-Log-Index"), 10, 64); err != nil {
+		t.Fatalf("POST /v1/peering/tokens: got X-Sparr-Log-Index %q, want the index of its entry", resp.Header.Get("X-Sparr-Log-Index"))
+	}
+	p.prove("POST /v1/peering/tokens", peer, "peer-tokens", idx)
 
 	// A flag's life.
 	resp = bank.Submit(t, "/v1/flags", protocol.PlaceFlag{Subject: toks[0], Kind: protocol.FlagKindStandard, Consent: bank.Consent(toks[0])})

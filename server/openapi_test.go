@@ -665,9 +665,12 @@ func TestOpenAPITokenPattern(t *testing.T) {
 		t.Fatal(err)
 	}
 	inputs := map[protocol.IdentifierType][]string{
-		protocol.TypePersonalNumber: {"190905271474", "198112189876"},
-		protocol.TypeEmail:          {"a@example.se", "kund.namn+tag@bank.example"},
-		protocol.TypePhone:          {"+46701234567"},
+		protocol.TypePersonalNumber:  {"190905271474", "198112189876"},
+		protocol.TypeEmail:           {"a@example.se", "kund.namn+tag@bank.example"},
+		protocol.TypePhone:           {"+46701234567"},
+		protocol.TypeNorwegianNumber: {"13097248022"},
+		protocol.TypeDanishNumber:    {"0707614285"},
+		protocol.TypeFinnishNumber:   {"131052-308T"},
 	}
 	var good []string
 	for typ, values := range inputs {

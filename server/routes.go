@@ -53,6 +53,7 @@ var (
 	// payeeRole is every member role of a payment service provider: each
 	// must share and screen payees (PSR Art. 83).
 	payeeRole = []api.Role{api.RoleFlag, api.RoleSuspicion, api.RoleCheck}
+	peerRole  = []api.Role{api.RolePeer}
 	// anyMember is every role: a route any active member may call.
 	anyMember = api.Roles()
 )
@@ -68,6 +69,7 @@ func Routes() []Route {
 		{Method: http.MethodGet, Path: "/readyz", Roles: anyone, handle: (*Hub).readyz},
 
 		{Method: http.MethodPost, Path: "/v1/tokens", Roles: tokenizer, Class: string(classTokens), Action: protocol.LogTokens, handle: (*Hub).tokens},
+		{Method: http.MethodPost, Path: "/v1/peering/tokens", Roles: peerRole, Class: string(classTokens), Action: protocol.LogPeerTokens, handle: (*Hub).peerTokens},
 
 		{Method: http.MethodPost, Path: "/v1/flags", Roles: flagRole, Class: string(classWrites), Action: protocol.LogFlagPlace, handle: (*Hub).placeFlag},
 		{Method: http.MethodGet, Path: "/v1/flags/:id", Roles: []api.Role{api.RoleFlag, api.RoleCheck}, Class: string(classReads), handle: (*Hub).getFlag},

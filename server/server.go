@@ -21,6 +21,7 @@ import (
 	"go.opentelemetry.io/otel/trace/noop"
 
 	"github.com/sparr-dev/sparr/federation/members"
+	"github.com/sparr-dev/sparr/federation/peering"
 	"github.com/sparr-dev/sparr/federation/webhook"
 	"github.com/sparr-dev/sparr/protocol"
 	"github.com/sparr-dev/sparr/protocol/api"
@@ -185,6 +186,18 @@ type Config struct {
 	// protocol.BearerOptions: 0 means protocol.DefaultSkew, protocol.NoSkew
 	// none at all. New refuses a value protocol.CheckSkew refuses.
 	ClockSkew time.Duration
+	// Jurisdiction is the hub's country (ISO 3166-1 alpha-2, "SE"): the
+	// hub is home to the identifier types of that jurisdiction and to those
+	// of none (e-mail, phone), and relays token requests for the types of
+	// another to the peer registered for it. "" makes a hub that is home to
+	// every type and relays nothing, as a hub without peers is.
+	Jurisdiction string
+	// Peers are the hubs this hub relays to, at most one per jurisdiction
+	// (docs/peering.md).
+	Peers []*peering.Peer
+	// PeerClient makes the requests to peers; nil means a client with
+	// each peer's Timeout.
+	PeerClient *http.Client
 }
 
 // A Hub is a running hub: an http.Handler and its background jobs.
@@ -310,6 +323,12 @@ func (cfg *Config) withDefaults() error {
 		return fmt.Errorf("server: Config.Delivery.Jitter is %v; want 0 (none) to 1", *cfg.Delivery.Jitter)
 	case slices.ContainsFunc(cfg.Delivery.Schedule, func(d time.Duration) bool { return d < 0 }):
 		return fmt.Errorf("server: Config.Delivery.Schedule %v has a negative wait", cfg.Delivery.Schedule)
+	}
+	if err := checkPeers(cfg.Jurisdiction, cfg.Peers); err != nil {
+		return fmt.Errorf("server: Config.Peers: %w", err)
+	}
+	if cfg.PeerClient == nil {
+		cfg.PeerClient = &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
 	}
 	if err := protocol.CheckSkew(cfg.ClockSkew); err != nil {
 		return fmt.Errorf("server: Config.ClockSkew: %w", err)

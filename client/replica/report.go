@@ -41,6 +41,7 @@ var knownNames = []string{
 	string(protocol.TypePersonalNumber), string(protocol.TypeEmail), string(protocol.TypePhone),
 	string(protocol.TypeIBAN), string(protocol.TypeSwedishAccount), string(protocol.TypeBankgiro),
 	string(protocol.TypePlusgiro), string(protocol.TypeSwish),
+	string(protocol.TypeNorwegianNumber), string(protocol.TypeDanishNumber), string(protocol.TypeFinnishNumber),
 }
 
 // knownCode returns the code of one of knownNames.
@@ -74,6 +75,12 @@ func knownCode(s string) (code, bool) {
 		return 12, true
 	case string(protocol.TypeSwish):
 		return 13, true
+	case string(protocol.TypeNorwegianNumber):
+		return 14, true
+	case string(protocol.TypeDanishNumber):
+		return 15, true
+	case string(protocol.TypeFinnishNumber):
+		return 16, true
 	}
 	return 0, false
 }

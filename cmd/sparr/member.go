@@ -164,7 +164,7 @@ func (m *memberFields) register(fs *flagSet, withID bool) {
 		fs.StringVar(&m.id, "id", "", "the member's `ID`: lower-case letters, digits and '-', starting with a letter (required)")
 	}
 	fs.StringVar(&m.name, "name", "", "the institution's `NAME`, such as \"Bank A AB\"")
-	fs.StringVar(&m.roles, "roles", "", "comma-separated `ROLES`: flag, suspicion, check, regulator, operator")
+	fs.StringVar(&m.roles, "roles", "", "comma-separated `ROLES`: flag, suspicion, check, regulator, operator, peer")
 	fs.StringVar(&m.jwks, "jwks", "", "`FILE` with the member's public signing keys, a JWK Set (or one public JWK)")
 	fs.StringVar(&m.jwksURL, "jwks-url", "", "`URL` the hub fetches the member's JWK Set from (https)")
 	fs.Float64Var(&m.quotas.TokensPerSecond, "tokens-per-second", 0, "the member's own quota: `N` identifiers it may have tokenized a second, sustained")
@@ -214,7 +214,7 @@ func (m *memberFields) parseRoles(name string) ([]api.Role, error) {
 		roles = append(roles, r)
 	}
 	if len(roles) == 0 {
-		return nil, usagef("%s: --roles: give at least one of flag, suspicion, check, regulator, operator", name)
+		return nil, usagef("%s: --roles: give at least one of flag, suspicion, check, regulator, operator, peer", name)
 	}
 	return roles, nil
 }

@@ -23,6 +23,7 @@ import (
 	"github.com/gin-gonic/gin"
 	"go.opentelemetry.io/otel/trace"
 
+	"github.com/sparr-dev/sparr/federation/peering"
 	"github.com/sparr-dev/sparr/federation/webhook"
 	"github.com/sparr-dev/sparr/protocol"
 	"github.com/sparr-dev/sparr/protocol/api"
@@ -89,6 +90,9 @@ type serveFlags struct {
 	clockSkew                time.Duration
 	checkpointInterval       time.Duration
 	declareRollback          string
+	jurisdiction             string
+	peersFile                string
+	peers                    []*peering.Peer
 }
 
 func runServe(ctx context.Context, e *env, name string, args []string) error {
@@ -153,6 +157,8 @@ func runServe(ctx context.Context, e *env, name string, args []string) error {
 	fs.TextVar(&f.logLevel, "log-level", slog.LevelInfo, "log `LEVEL`: debug, info, warn or error")
 	fs.note("log-level", "info")
 	fs.note("max-thaw", "72h")
+	fs.StringVar(&f.jurisdiction, "jurisdiction", "", "the hub's country, ISO 3166-1 alpha-2 (`CC`, such as SE): it is home to that country's identifiers and relays others to --peers; empty: home to every type (docs/peering.md)")
+	fs.StringVar(&f.peersFile, "peers", "", "JSON `FILE` of the hubs this hub relays to, one per jurisdiction, with key files relative to it (docs/peering.md)")
 	fs.DurationVar(&f.shutdownTimeout, "shutdown-timeout", 30*time.Second, "how long to let requests finish on shutdown, a `DURATION`")
 	args, err := fs.parse(args)
 	if err != nil {
@@ -176,12 +182,46 @@ func runServe(ctx context.Context, e *env, name string, args []string) error {
 // others.
 func (f *serveFlags) check(name string) error {
 	for _, check := range []func(name string) error{
-		f.checkDev, f.checkListening, f.checkPolicy, f.checkTimeouts, f.checkAllowLists, f.checkIssuer,
+		f.checkDev, f.checkListening, f.checkPolicy, f.checkTimeouts, f.checkAllowLists, f.checkIssuer, f.checkPeers,
 	} {
 		if err := check(name); err != nil {
 			return err
 		}
 	}
+	return nil
+}
+
+// checkPeers reads --peers and holds --jurisdiction to its form.
+func (f *serveFlags) checkPeers(name string) error {
+	if f.jurisdiction != "" && (len(f.jurisdiction) != 2 || strings.Trim(f.jurisdiction, "ABCDEFGHIJKLMNOPQRSTUVWXYZ") != "") {
+		return usagef("%s: --jurisdiction %q: give an upper-case ISO 3166-1 alpha-2 code, such as SE", name, f.jurisdiction)
+	}
+	if f.peersFile == "" {
+		return nil
+	}
+	if f.jurisdiction == "" {
+		return usagef("%s: --peers needs --jurisdiction, the hub's own country", name)
+	}
+	data, err := os.ReadFile(f.peersFile)
+	if err != nil {
+		return usagef("%s: --peers: %v", name, err)
+	}
+	dir := filepath.Dir(f.peersFile)
+	peers, err := peering.DecodePeers(data, func(file string) ([]byte, error) {
+		if !filepath.IsAbs(file) {
+			file = filepath.Join(dir, file)
+		}
+		return os.ReadFile(file)
+	})
+	if err != nil {
+		return usagef("%s: --peers %s: %v", name, f.peersFile, err)
+	}
+	for _, p := range peers {
+		if p.Jurisdiction == f.jurisdiction {
+			return usagef("%s: --peers %s: peer %s has this hub's own jurisdiction %s", name, f.peersFile, p.ID, p.Jurisdiction)
+		}
+	}
+	f.peers = peers
 	return nil
 }
 
@@ -574,6 +614,8 @@ func (f *serveFlags) startHub(issuer string, st *store.Store, keys *keyring.Keys
 		DeclareRollback:    f.declareRollback,
 		Witnesses:          f.witnesses,
 		ClockSkew:          skewOption(f.clockSkew),
+		Jurisdiction:       f.jurisdiction,
+		Peers:              f.peers,
 		TracerProvider:     tp,
 		Build:              build,
 	})

@@ -1,8 +1,14 @@
-// Package peering is to hold hub-to-hub peering: how the hubs of Sweden,
-// Norway, Denmark and Finland route every identifier to its one home hub.
-// Nothing is implemented here yet; this is where it goes, so that what
-// travels between hubs has a home apart from what travels to members
-// (package webhook).
+// Package peering is hub-to-hub peering: how the hubs of Sweden, Norway,
+// Denmark and Finland route every identifier to its one home hub. It holds
+// what travels between hubs, apart from what travels to members (package
+// webhook).
+//
+// Built so far: a [Peer], another hub as this hub's operator registered
+// it (id, jurisdiction, URL, this hub's id and signing key there, the
+// peer's pinned token key), and the token relay, [Peer.EvaluateTokens],
+// which sends a member's blinded batch to the home hub's [TokensPath]
+// under a bearer token this hub signs. docs/peering.md describes the whole
+// design and marks what is not yet built.
 //
 // The design it is to follow (docs/architecture.md, Across borders): every
 // identifier has one home hub, by jurisdiction, and its tokens exist only

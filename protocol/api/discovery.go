@@ -25,8 +25,13 @@ type Configuration struct {
 	Endpoints       map[string]string         `json:"endpoints"`
 	IdentifierTypes []protocol.IdentifierType `json:"identifier_types"`
 	// Token is the hub's OPRF public key of the current epoch.
-	Token             protocol.TokenPublicKey `json:"token"`
-	SigningAlgorithms []protocol.Algorithm    `json:"signing_algorithms"`
+	Token protocol.TokenPublicKey `json:"token"`
+	// HomeTokens are the keys of peered hubs that are home to identifier
+	// types of other countries: this hub relays token requests for those
+	// types to them ([Configuration.TokenKeyFor]). Absent on a hub that
+	// relays nothing.
+	HomeTokens        []HomeToken          `json:"home_tokens,omitempty"`
+	SigningAlgorithms []protocol.Algorithm `json:"signing_algorithms"`
 	// WebhookPublicKey is the hub's Ed25519 key of v1a webhook signatures
 	// ([Configuration.WebhookKey] decodes it).
 	WebhookPublicKey    string                       `json:"webhook_public_key"`

@@ -46,11 +46,15 @@ const (
 	RoleCheck     Role = "check"     // check identities and read the event feed
 	RoleRegulator Role = "regulator" // read the exchange log and its proofs
 	RoleOperator  Role = "operator"  // register members and run the hub
+	// RolePeer is another hub, registered by this hub's operator, that
+	// relays its own members' token requests for identifiers this hub is
+	// home to (docs/peering.md).
+	RolePeer Role = "peer"
 )
 
 // Roles returns every role, in the order of the constants.
 func Roles() []Role {
-	return []Role{RoleFlag, RoleSuspicion, RoleCheck, RoleRegulator, RoleOperator}
+	return []Role{RoleFlag, RoleSuspicion, RoleCheck, RoleRegulator, RoleOperator, RolePeer}
 }
 
 // ParseRole returns the role named s.

@@ -188,7 +188,7 @@ func TestMemberValidate(t *testing.T) {
 }
 
 func TestRoles(t *testing.T) {
-	want := []api.Role{"flag", "suspicion", "check", "regulator", "operator"}
+	want := []api.Role{"flag", "suspicion", "check", "regulator", "operator", "peer"}
 	if got := api.Roles(); !slices.Equal(got, want) {
 		t.Errorf("got %q, want %q", got, want)
 	}

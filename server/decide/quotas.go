@@ -61,6 +61,27 @@ func (d *Decider) Tokens(m *api.Member, req *protocol.TokenRequest, now time.Tim
 	}
 }
 
+// RelayedTokens is [Decider.Tokens] for a batch relayed to the home hub
+// peer: counted and logged here as any batch, with the peer's id.
+func (d *Decider) RelayedTokens(m *api.Member, req *protocol.TokenRequest, peer string, now time.Time) *state.EvaluateTokens {
+	cmd := d.Tokens(m, req, now)
+	cmd.Head.Entry.Attrs = append(cmd.Head.Entry.Attrs, protocol.LogAttr{Key: "home", Value: peer})
+	return cmd
+}
+
+// PeerTokens decides the record of a batch that peer, a hub registered
+// with role peer, relays for one of its members: counted against the
+// peer's daily quota, and logged with its type, size, epoch and the
+// peer's member that asked.
+func (d *Decider) PeerTokens(peer *api.Member, req *api.PeerTokenRequest, now time.Time) *state.EvaluateTokens {
+	return &state.EvaluateTokens{
+		Head: d.head(peer.ID, protocol.LogPeerTokens, now, nil, nil,
+			protocol.LogAttr{Key: "type", Value: string(req.Type)}, protocol.LogAttr{Key: "count", Value: fmt.Sprint(len(req.Blinded))},
+			protocol.LogAttr{Key: "epoch", Value: fmt.Sprint(req.Epoch)}, protocol.LogAttr{Key: "member", Value: req.Member}),
+		Day: dayOf(now), Count: int64(len(req.Blinded)), Limit: d.QuotasOf(peer).TokensPerDay,
+	}
+}
+
 // Charge sets c, a command member m's request makes, to charge m's daily
 // allowance of stored bytes: as much as c is large when encoded, which is
 // what it stores within a small factor. The operator's own commands are

@@ -1,0 +1,152 @@
+package peering
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/sparr-dev/sparr/protocol"
+	"github.com/sparr-dev/sparr/protocol/api"
+)
+
+// TokensPath is the home hub's route for relayed token requests.
+const TokensPath = "/v1/peering/tokens"
+
+// DefaultTimeout bounds one relayed request when a [Peer] sets none: a
+// home hub that does not answer in time delays that request only.
+const DefaultTimeout = 10 * time.Second
+
+// maxAnswer bounds the body read from a home hub.
+const maxAnswer = 1 << 20
+
+// ErrUnreachable is returned by [Peer.EvaluateTokens] when the home hub
+// could not be reached or did not answer in time.
+var ErrUnreachable = errors.New("home hub unreachable")
+
+// A Peer is another hub as this hub's operator registered it: the home hub
+// of the identifiers of one jurisdiction, to which this hub relays its
+// members' requests for them.
+type Peer struct {
+	// ID names the peer in this hub's logs and metrics ("hub-no").
+	ID string `json:"id"`
+	// Jurisdiction is the peer's country, ISO 3166-1 alpha-2 ("NO"): it is
+	// home to every identifier type whose [protocol.IdentifierType.Jurisdiction]
+	// this is.
+	Jurisdiction string `json:"jurisdiction"`
+	// URL is the peer's issuer URL: where requests go and the audience of
+	// this hub's bearer tokens to it.
+	URL string `json:"url"`
+	// Member is this hub's id at the peer, where its operator registered
+	// this hub with role peer and the public half of Key.
+	Member string `json:"member"`
+	// Key signs this hub's bearer tokens to the peer. It never leaves this
+	// hub.
+	Key *protocol.SigningKey `json:"-"`
+	// Token is the peer's OPRF public key, pinned at registration: a
+	// member checks the peer's proofs against it, and this hub refuses to
+	// relay a request for another epoch.
+	Token protocol.TokenPublicKey `json:"token"`
+	// Timeout bounds one relayed request; 0 means DefaultTimeout.
+	Timeout time.Duration `json:"-"`
+}
+
+// Check reports what is missing or wrong in p.
+func (p *Peer) Check() error {
+	switch {
+	case p.ID == "":
+		return errors.New("peer: no id")
+	case len(p.Jurisdiction) != 2 || strings.ToUpper(p.Jurisdiction) != p.Jurisdiction:
+		return fmt.Errorf("peer %s: jurisdiction %q, want an upper-case ISO 3166-1 alpha-2 code such as NO", p.ID, p.Jurisdiction)
+	case !strings.HasPrefix(p.URL, "https://") && !strings.HasPrefix(p.URL, "http://"):
+		return fmt.Errorf("peer %s: URL %q, want the peer's https:// issuer URL", p.ID, p.URL)
+	case p.Member == "":
+		return fmt.Errorf("peer %s: no member id (this hub's id at the peer)", p.ID)
+	case p.Key == nil:
+		return fmt.Errorf("peer %s: no signing key", p.ID)
+	}
+	if _, err := protocol.NewTokenClient(p.Token); err != nil {
+		return fmt.Errorf("peer %s: %w", p.ID, err)
+	}
+	return nil
+}
+
+// Types returns the identifier types the peer is home to.
+func (p *Peer) Types() []protocol.IdentifierType {
+	var out []protocol.IdentifierType
+	for _, t := range protocol.IdentifierTypes() {
+		if t.Jurisdiction() == p.Jurisdiction {
+			out = append(out, t)
+		}
+	}
+	return out
+}
+
+// A ProblemError is a home hub's refusal of a relayed request, with its
+// problem document.
+type ProblemError struct {
+	Peer       string
+	Problem    *protocol.Problem
+	RetryAfter string // the home hub's Retry-After header, if any
+}
+
+func (e *ProblemError) Error() string {
+	return fmt.Sprintf("home hub %s refused: %s: %s", e.Peer, e.Problem.Type, e.Problem.Detail)
+}
+
+// EvaluateTokens relays member's token request to the peer, signed with a
+// fresh bearer token of this hub, and returns the peer's evaluation as it
+// came: the member checks its proof. A refusal is a [*ProblemError]; no
+// answer in time, or an answer that is no evaluation, wraps
+// [ErrUnreachable].
+func (p *Peer) EvaluateTokens(ctx context.Context, hc *http.Client, member string, req *protocol.TokenRequest, now time.Time) (*protocol.TokenResponse, error) {
+	timeout := p.Timeout
+	if timeout <= 0 {
+		timeout = DefaultTimeout
+	}
+	ctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	bearer, err := protocol.NewBearer(p.Key, p.Member, p.URL, now, time.Minute)
+	if err != nil {
+		return nil, fmt.Errorf("peer %s: %w", p.ID, err)
+	}
+	body, err := json.Marshal(api.PeerTokenRequest{TokenRequest: *req, Member: member})
+	if err != nil {
+		return nil, err
+	}
+	hreq, err := http.NewRequestWithContext(ctx, http.MethodPost, strings.TrimSuffix(p.URL, "/")+TokensPath, bytes.NewReader(body))
+	if err != nil {
+		return nil, fmt.Errorf("peer %s: %w", p.ID, err)
+	}
+	hreq.Header.Set("Content-Type", "application/json")
+	hreq.Header.Set("Authorization", "Bearer "+bearer)
+	resp, err := hc.Do(hreq)
+	if err != nil {
+		return nil, fmt.Errorf("peer %s: %w: %v", p.ID, ErrUnreachable, err)
+	}
+	defer resp.Body.Close()
+	data, err := io.ReadAll(io.LimitReader(resp.Body, maxAnswer))
+	if err != nil {
+		return nil, fmt.Errorf("peer %s: %w: %v", p.ID, ErrUnreachable, err)
+	}
+	if resp.StatusCode != http.StatusOK {
+		var prob protocol.Problem
+		if resp.Header.Get("Content-Type") == protocol.ProblemContentType && json.Unmarshal(data, &prob) == nil && prob.Type != "" {
+			return nil, &ProblemError{Peer: p.ID, Problem: &prob, RetryAfter: resp.Header.Get("Retry-After")}
+		}
+		return nil, fmt.Errorf("peer %s: %w: status %d without a problem document", p.ID, ErrUnreachable, resp.StatusCode)
+	}
+	var out protocol.TokenResponse
+	if err := json.Unmarshal(data, &out); err != nil {
+		return nil, fmt.Errorf("peer %s: %w: the answer is no token evaluation", p.ID, ErrUnreachable)
+	}
+	if out.Type != req.Type || out.Epoch != req.Epoch || len(out.Evaluated) != len(req.Blinded) {
+		return nil, fmt.Errorf("peer %s: %w: the evaluation does not match the request", p.ID, ErrUnreachable)
+	}
+	return &out, nil
+}
