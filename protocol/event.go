@@ -27,6 +27,13 @@ const (
 	EventSuspicionExpired   EventType = "urn:sparr:event:suspicion-expired"
 	EventSubjectErased      EventType = "urn:sparr:event:subject-erased"
 	EventVerification       EventType = "urn:sparr:event:verification"
+	// The dispute events go to the two members of a dispute alone; an
+	// access report is never delivered (see [AccessReport]).
+	EventDisputeOpened       EventType = "urn:sparr:event:dispute-opened"
+	EventDisputeAcknowledged EventType = "urn:sparr:event:dispute-acknowledged"
+	EventDisputeResolved     EventType = "urn:sparr:event:dispute-resolved"
+	EventDisputeLapsed       EventType = "urn:sparr:event:dispute-lapsed"
+	EventAccessReport        EventType = "urn:sparr:event:access-report"
 	// EventStreamVerification is the OpenID Shared Signals Framework's
 	// verification event: the hub sends it on an SSF stream, with the
 	// stream's id as the subject (see [StreamSubject]).
@@ -39,6 +46,7 @@ func EventTypes() []EventType {
 		EventFlagPlaced, EventFlagExtended, EventFlagThawed, EventFlagLifted, EventFlagExpired, EventFlagExpiring,
 		EventSuspicionReported, EventSuspicionRetracted, EventSuspicionExpired,
 		EventSubjectErased, EventVerification, EventStreamVerification,
+		EventDisputeOpened, EventDisputeAcknowledged, EventDisputeResolved, EventDisputeLapsed, EventAccessReport,
 	}
 }
 
@@ -578,6 +586,16 @@ func decodeEvent(t EventType, raw json.RawMessage) (Event, error) {
 		e, err = decodeAs[Verification](raw)
 	case EventStreamVerification:
 		e, err = decodeAs[StreamVerification](raw)
+	case EventDisputeOpened:
+		e, err = decodeAs[DisputeOpened](raw)
+	case EventDisputeAcknowledged:
+		e, err = decodeAs[DisputeAcknowledged](raw)
+	case EventDisputeResolved:
+		e, err = decodeAs[DisputeResolved](raw)
+	case EventDisputeLapsed:
+		e, err = decodeAs[DisputeLapsed](raw)
+	case EventAccessReport:
+		e, err = decodeAs[AccessReport](raw)
 	default:
 		return nil, invalidClaim("events", "unknown event type %q", t)
 	}

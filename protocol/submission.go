@@ -19,11 +19,17 @@ const (
 	ActionLiftFlag         Action = "flag-lift"
 	ActionReportSuspicion  Action = "suspicion-report"
 	ActionRetractSuspicion Action = "suspicion-retract"
+	ActionSubjectHistory   Action = "subject-history"
+	ActionAccessReport     Action = "access-report"
+	ActionOpenDispute      Action = "dispute-open"
+	ActionAnswerDispute    Action = "dispute-answer"
+	ActionAttestErasure    Action = "erasure-attest"
 )
 
 // Actions returns every action.
 func Actions() []Action {
-	return []Action{ActionPlaceFlag, ActionExtendFlag, ActionThawFlag, ActionLiftFlag, ActionReportSuspicion, ActionRetractSuspicion}
+	return []Action{ActionPlaceFlag, ActionExtendFlag, ActionThawFlag, ActionLiftFlag, ActionReportSuspicion, ActionRetractSuspicion,
+		ActionSubjectHistory, ActionAccessReport, ActionOpenDispute, ActionAnswerDispute, ActionAttestErasure}
 }
 
 // A Request is the body of a submission: one of the types below.
@@ -430,6 +436,16 @@ func decodeRequest(a Action, raw json.RawMessage) (Request, error) {
 		return decodeRequestAs[ReportSuspicion](raw)
 	case ActionRetractSuspicion:
 		return decodeRequestAs[RetractSuspicion](raw)
+	case ActionSubjectHistory:
+		return decodeRequestAs[SubjectHistory](raw)
+	case ActionAccessReport:
+		return decodeRequestAs[RequestAccessReport](raw)
+	case ActionOpenDispute:
+		return decodeRequestAs[OpenDispute](raw)
+	case ActionAnswerDispute:
+		return decodeRequestAs[AnswerDispute](raw)
+	case ActionAttestErasure:
+		return decodeRequestAs[AttestErasure](raw)
 	case "":
 		return nil, missingClaim("action")
 	}

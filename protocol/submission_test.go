@@ -36,6 +36,10 @@ func sampleConsent(subject protocol.Token) *protocol.Consent {
 	}
 }
 
+func sampleConsumerAuth() *protocol.ConsumerAuth {
+	return &protocol.ConsumerAuth{Method: "bankid", At: protocol.NewNumericDate(vectorTime.Add(-time.Minute)), Level: "loa3", Reference: "a3d5c7e1-auth"}
+}
+
 // sampleRequests returns one request of each action.
 func sampleRequests(t testing.TB) []protocol.Request {
 	pnr := testToken(t, protocol.TypePersonalNumber, "190905271474")
@@ -48,6 +52,11 @@ func sampleRequests(t testing.TB) []protocol.Request {
 		protocol.LiftFlag{FlagID: "f1"},
 		protocol.ReportSuspicion{Subjects: []protocol.Token{pnr, email}, Category: protocol.CategoryIdentityTheft, PoliceReport: report},
 		protocol.RetractSuspicion{SuspicionID: "s1", Reason: protocol.RetractCaseClosed},
+		protocol.SubjectHistory{Subject: pnr, ConsumerAuth: sampleConsumerAuth()},
+		protocol.RequestAccessReport{Subject: pnr, ConsumerAuth: sampleConsumerAuth()},
+		protocol.OpenDispute{Subject: pnr, SuspicionID: "s1", Grounds: protocol.GroundsNotMe, Statement: "I was abroad.", ConsumerAuth: sampleConsumerAuth()},
+		protocol.AnswerDispute{DisputeID: "d1", Answer: protocol.AnswerReject, Reason: "Signed with the consumer's BankID."},
+		protocol.AttestErasure{Records: []string{"r1", "r2"}},
 	}
 }
 
