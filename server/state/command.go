@@ -43,6 +43,8 @@ const (
 	KindExpireDetails   Kind = "expire-details"
 	KindPublishErasures Kind = "publish-erasures"
 	KindPruneReplays    Kind = "prune-replays"
+	KindPutDispute      Kind = "put-dispute"
+	KindAttestErasure   Kind = "attest-erasure"
 )
 
 // A Head is what every command but [PutCheckpoint] and [PruneReplays]
@@ -116,6 +118,10 @@ type Erase struct {
 	Subjects   []string             `json:"subjects,omitempty"`
 	Actions    []protocol.LogAction `json:"actions,omitempty"`
 	Basis      string               `json:"basis"`
+	// Disputes, with Subjects, clears from every dispute about one of them
+	// its subjects, the consumer's statement and authentication: a
+	// subject's erasure.
+	Disputes bool `json:"disputes,omitempty"`
 }
 
 // A PlaceFlag places a new flag (Flag, version 1) with its record and the
@@ -389,6 +395,10 @@ func newCommand(k Kind) Command {
 		return new(PublishErasures)
 	case KindPruneReplays:
 		return new(PruneReplays)
+	case KindPutDispute:
+		return new(PutDispute)
+	case KindAttestErasure:
+		return new(AttestErasure)
 	}
 	return nil
 }
@@ -397,7 +407,8 @@ func newCommand(k Kind) Command {
 func Kinds() []Kind {
 	return []Kind{KindPlaceFlag, KindChangeFlag, KindEndFlag, KindReportSuspicion, KindEndSuspicion, KindEraseSubject,
 		KindAddCheck, KindSetOutcome, KindPutMember, KindChangeEndpoint, KindRecordDelivery, KindPruneFeed,
-		KindPutCheckpoint, KindNote, KindEvaluateTokens, KindExpireDetails, KindPublishErasures, KindPruneReplays}
+		KindPutCheckpoint, KindNote, KindEvaluateTokens, KindExpireDetails, KindPublishErasures, KindPruneReplays,
+		KindPutDispute, KindAttestErasure}
 }
 
 // Submitted returns the submission a command carries, or nil.
@@ -413,6 +424,10 @@ func Submitted(c Command) *SubmissionRef {
 		return &c.Submission
 	case *EndSuspicion:
 		return c.Submission
+	case *PutDispute:
+		return c.Submission
+	case *AttestErasure:
+		return &c.Submission
 	}
 	return nil
 }

@@ -97,6 +97,14 @@ func examples() []state.Command {
 		&state.ExpireDetails{Head: head("hub", protocol.LogDetailsExpired), Before: t0.AddDate(-5, 0, 0), Limit: 1000},
 		&state.PublishErasures{Head: state.Head{At: t0, Actor: "hub", Entry: state.Entry{Action: protocol.LogErased}}, Before: t0.Truncate(24 * time.Hour)},
 		&state.PruneReplays{Before: t0.Add(-25 * time.Hour), Limit: 1000},
+		&state.PutDispute{Head: head("bank-b", protocol.LogDisputeResolved), Submission: &sub,
+			Records: []*state.Record{record("r-dr", protocol.EventDisputeResolved), record("r-sr", protocol.EventSuspicionRetracted)},
+			Dispute: &state.Dispute{ID: "d-1", Version: 3, Subjects: []string{"email.1.AAAA"}, Suspicion: "s-1", Disputant: "bank-c", Respondent: "bank-a",
+				Grounds: protocol.GroundsNotMe, Statement: "I was abroad.", Auth: &protocol.ConsumerAuth{Method: "bankid", At: protocol.NewNumericDate(t0), Reference: "auth-1"},
+				Status: state.DisputeUpheld, OpenedAt: t0, AckDue: t0.AddDate(0, 0, 7), ResolveDue: t0.AddDate(0, 0, 30), AckedAt: t0, ResolvedAt: t0, Records: []string{"r-do", "r-dr"}},
+			Suspicion: suspicionOf(2, api.SuspicionRetracted),
+			Erase:     &state.Erase{Records: []string{"r-s"}, Subjects: []string{"email.1.AAAA"}, Actions: []protocol.LogAction{protocol.LogSuspicionDetails}, Basis: "dispute-upheld"}},
+		&state.AttestErasure{Head: head("bank-b", protocol.LogErasureAttested), Submission: sub, Member: "bank-b", Records: []string{"r-3", "r-er"}},
 	}
 }
 

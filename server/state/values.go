@@ -180,4 +180,16 @@ type Subject struct {
 	Flag       *Flag
 	Records    []*Record
 	Suspicions []*Suspicion
+	// Disputes are the open disputes of its flag and suspicions.
+	Disputes []*Dispute
+}
+
+// DisputeOf returns the open dispute of the flag or suspicion id, or nil.
+func (s *Subject) DisputeOf(id string) *Dispute {
+	for _, d := range s.Disputes {
+		if d.Target() == id && d.Open() {
+			return d
+		}
+	}
+	return nil
 }

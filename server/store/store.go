@@ -84,6 +84,13 @@ var (
 	bSubmissionTimes = []byte("submission_times") // accepted at (8 bytes) ‖ member ‖ 0 ‖ jti → nil, to forget old submissions
 	bUsage           = []byte("usage")            // member ‖ 0 ‖ day (YYYY-MM-DD) → usage JSON: tokens evaluated, bytes stored
 
+	bDisputes       = []byte("disputes")        // dispute id → Dispute JSON
+	bDisputeTarget  = []byte("dispute_target")  // suspicion or flag id ‖ 0 ‖ dispute id → nil, open disputes
+	bDisputeSubject = []byte("dispute_subject") // token ‖ 0 ‖ dispute id → nil, disputes not erased
+	bDisputeDue     = []byte("dispute_due")     // next deadline (8 bytes) ‖ dispute id → nil, open disputes with one left
+	bErasureRecords = []byte("erasure_records") // record jti → ErasureRecord JSON, records members attest the erasure of
+	bAttestations   = []byte("attestations")    // record jti ‖ 0 ‖ member → attested at (8 bytes)
+
 	// appendMostly are the buckets whose keys arrive in increasing order
 	// (log indexes, sequence numbers, UUIDv7 ids): their pages are split
 	// nearly full rather than half full, which halves the file for them.
@@ -91,7 +98,8 @@ var (
 
 	allBuckets = [][]byte{bMeta, bMembers, bRecords, bEvents, bFlags, bFlagByToken, bFlagExpiry, bFlagRemind,
 		bSuspicions, bSuspByToken, bSuspExpiry, bConsents, bSubmissions, bChecks, bLog, bLogDetails, bLogSubject,
-		bEndpoints, bRoutes, bOutbox, bDead, bLogHashes, bCheckpoints, bErasures, bSubmissionTimes, bUsage}
+		bEndpoints, bRoutes, bOutbox, bDead, bLogHashes, bCheckpoints, bErasures, bSubmissionTimes, bUsage,
+		bDisputes, bDisputeTarget, bDisputeSubject, bDisputeDue, bErasureRecords, bAttestations}
 )
 
 // Options tune the store. Zero values mean the defaults.
