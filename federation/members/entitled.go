@@ -18,6 +18,9 @@ import (
 //     records without an audience; they go to no one either.)
 //   - Subject erasures go to every member with the flag, check or
 //     suspicion role.
+//   - Dispute events always have an audience: each of the two members
+//     of a dispute gets its own record. An access report is never
+//     delivered, and goes to no one by role.
 func Entitled(m *api.Member, audience string, t protocol.EventType) bool {
 	if audience != "" {
 		return m.ID == audience

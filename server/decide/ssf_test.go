@@ -20,13 +20,15 @@ const (
 // TestStreamEvents: a stream offers what the member's roles entitle it to,
 // and never the verification events, which every stream gets.
 func TestStreamEvents(t *testing.T) {
+	disputes := []protocol.EventType{protocol.EventDisputeOpened, protocol.EventDisputeAcknowledged, protocol.EventDisputeResolved, protocol.EventDisputeLapsed}
 	for _, tc := range []struct {
 		roles []api.Role
 		want  []protocol.EventType
 	}{
-		{[]api.Role{api.RoleCheck}, []protocol.EventType{protocol.EventFlagPlaced, protocol.EventFlagExtended, protocol.EventFlagThawed, protocol.EventFlagLifted, protocol.EventFlagExpired, protocol.EventSubjectErased}},
-		{[]api.Role{api.RoleSuspicion}, []protocol.EventType{protocol.EventSuspicionReported, protocol.EventSuspicionRetracted, protocol.EventSuspicionExpired, protocol.EventSubjectErased}},
-		{[]api.Role{api.RoleFlag}, []protocol.EventType{protocol.EventFlagPlaced, protocol.EventFlagExtended, protocol.EventFlagThawed, protocol.EventFlagLifted, protocol.EventFlagExpired, protocol.EventFlagExpiring, protocol.EventSubjectErased}},
+		{[]api.Role{api.RoleCheck}, append([]protocol.EventType{protocol.EventFlagPlaced, protocol.EventFlagExtended, protocol.EventFlagThawed, protocol.EventFlagLifted, protocol.EventFlagExpired, protocol.EventSubjectErased}, disputes...)},
+		{[]api.Role{api.RoleSuspicion}, append([]protocol.EventType{protocol.EventSuspicionReported, protocol.EventSuspicionRetracted, protocol.EventSuspicionExpired, protocol.EventSubjectErased}, disputes...)},
+		{[]api.Role{api.RoleFlag}, append([]protocol.EventType{protocol.EventFlagPlaced, protocol.EventFlagExtended, protocol.EventFlagThawed, protocol.EventFlagLifted, protocol.EventFlagExpired, protocol.EventFlagExpiring, protocol.EventSubjectErased}, disputes...)},
+		{[]api.Role{api.RoleRegulator}, nil},
 	} {
 		got := decide.StreamEvents(&api.Member{ID: "bank-a", Roles: tc.roles})
 		if !slices.Equal(got, tc.want) {

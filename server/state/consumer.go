@@ -134,3 +134,10 @@ func (*PutDispute) Kind() Kind    { return KindPutDispute }
 func (*AttestErasure) Kind() Kind { return KindAttestErasure }
 func (*PutDispute) isCommand()    {}
 func (*AttestErasure) isCommand() {}
+
+// A SubjectEntry is a log entry indexed under a subject, with the details
+// it commits to.
+type SubjectEntry struct {
+	Entry   *protocol.LogEntry
+	Details []byte
+}

@@ -105,6 +105,7 @@ type Submission struct {
 	Record    string             `json:"record,omitempty"` // the record it produced (or found)
 	Flag      string             `json:"flag,omitempty"`
 	Suspicion string             `json:"suspicion,omitempty"`
+	Dispute   string             `json:"dispute,omitempty"`
 	Existing  bool               `json:"existing,omitempty"` // it found an active flag rather than placing one
 	LogIndex  uint64             `json:"log_index"`
 }

@@ -114,7 +114,7 @@ func (t *txn) putDispute(c *state.PutDispute) error {
 	} else if err := t.log(&c.Head, c.Entry.Action); err != nil {
 		return err
 	}
-	out := state.Submission{}
+	out := state.Submission{Dispute: c.Dispute.ID}
 	if len(c.Records) > 0 {
 		out.Record = c.Records[0].ID
 	}
@@ -218,16 +218,10 @@ func (s *Store) DisputesDueBefore(t time.Time, limit int) ([]*state.Dispute, err
 	return expiring[state.Dispute](s, bDisputeDue, bDisputes, t, limit)
 }
 
-// A SubjectEntry is a log entry indexed under a subject, with its details.
-type SubjectEntry struct {
-	Entry   *protocol.LogEntry
-	Details []byte
-}
-
 // SubjectEntries returns every log entry indexed under token whose
 // details are kept, oldest first.
-func (s *Store) SubjectEntries(token string) ([]SubjectEntry, error) {
-	var out []SubjectEntry
+func (s *Store) SubjectEntries(token string) ([]state.SubjectEntry, error) {
+	var out []state.SubjectEntry
 	err := s.db.View(func(tx *bolt.Tx) error {
 		prefix := []byte(token + "\x00")
 		c := tx.Bucket(bLogSubject).Cursor()
@@ -245,7 +239,7 @@ func (s *Store) SubjectEntries(token string) ([]SubjectEntry, error) {
 				return err
 			}
 			e.Index = idx
-			out = append(out, SubjectEntry{Entry: e, Details: bytes.Clone(d.Details)})
+			out = append(out, state.SubjectEntry{Entry: e, Details: bytes.Clone(d.Details)})
 		}
 		return nil
 	})
