@@ -199,11 +199,22 @@ func everyKindOfChange(t *testing.T, hub *hubtest.Hub, clock *hubtest.Clock) {
 	var chk api.CheckResponse
 	must(b.JSON(t, http.MethodPost, "/v1/check", api.CheckRequest{Purpose: api.PurposeCreditApplication, Tokens: []string{toks[0].String(), toks[1].String()}}), http.StatusOK, "check").JSON(t, &chk)
 	must(b.JSON(t, http.MethodPost, "/v1/checks/"+chk.CheckID+"/outcome", api.OutcomeRequest{Outcome: api.OutcomeVerified}), http.StatusOK, "outcome")
+	auth := &protocol.ConsumerAuth{Method: "bankid", At: protocol.NewNumericDate(clock.Now()), Reference: "replay-auth"}
+	var ds api.DisputeResponse
+	must(b.Submit(t, "/v1/disputes", protocol.OpenDispute{Subject: toks[0], SuspicionID: sp.Suspicion.ID, Grounds: protocol.GroundsNotMe, Statement: "not me", ConsumerAuth: auth}), http.StatusCreated, "open dispute").JSON(t, &ds)
+	must(a.Submit(t, "/v1/disputes/"+ds.Dispute.DisputeID+"/answer", protocol.AnswerDispute{DisputeID: ds.Dispute.DisputeID, Answer: protocol.AnswerAcknowledge}), http.StatusOK, "acknowledge dispute")
+	must(c.Submit(t, "/v1/disputes", protocol.OpenDispute{Subject: toks[1], FlagID: f2, Grounds: protocol.GroundsNeverAsked, ConsumerAuth: auth}), http.StatusCreated, "dispute a flag")
 
 	// b's endpoint pauses with the placements queued; f1's lift erases
 	// their records, so that when it resumes those deliveries are skipped.
 	waitEndpoint(t, b, "paused", func(e api.Endpoint) bool { return e.Status == api.EndpointPaused })
-	must(a.Submit(t, "/v1/flags/"+f1+"/lift", protocol.LiftFlag{FlagID: f1}), http.StatusOK, "lift")
+	var lifted api.WriteResponse
+	must(a.Submit(t, "/v1/flags/"+f1+"/lift", protocol.LiftFlag{FlagID: f1}), http.StatusOK, "lift").JSON(t, &lifted)
+	liftRec, err := protocol.VerifyRecord([]byte(lifted.Record), hub.JWKS(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	must(c.Submit(t, "/v1/erasure-attestations", protocol.AttestErasure{Records: []string{liftRec.ID}}), http.StatusOK, "attest")
 	must(a.Submit(t, "/v1/suspicions/"+sp.Suspicion.ID+"/retract", protocol.RetractSuspicion{SuspicionID: sp.Suspicion.ID, Reason: protocol.RetractCaseClosed}), http.StatusOK, "retract")
 	down.Lock()
 	failing = false
