@@ -205,7 +205,7 @@ func (d *Decider) uphold(cmd *state.PutDispute, m *api.Member, txn string, sp *s
 // disputed does not count in checks until the dispute is resolved.
 func (d *Decider) LapseDispute(ds *state.Dispute, now time.Time) (*state.PutDispute, error) {
 	missed, due := "resolve", ds.ResolveDue
-	if ds.Status == state.DisputeOpen && ds.Lapsed == "" && now.Before(ds.ResolveDue) {
+	if ds.Status == state.DisputeOpen && ds.Lapsed == "" && !now.After(ds.ResolveDue) {
 		missed, due = "acknowledge", ds.AckDue
 	}
 	n := *ds

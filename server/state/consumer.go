@@ -79,13 +79,13 @@ func (d *Dispute) NextDue() time.Time {
 
 // LapsedAt reports whether, at t, the respondent has let a deadline of the
 // open dispute pass: then the suspicion disputed stops counting in checks
-// until the dispute is resolved. It holds from the deadline on, whether
+// until the dispute is resolved. It holds once a deadline is past, whether
 // or not the hub's job has recorded it yet.
 func (d *Dispute) LapsedAt(t time.Time) bool {
 	if !d.Open() {
 		return false
 	}
-	return d.Lapsed != "" || (d.Status == DisputeOpen && !t.Before(d.AckDue)) || !t.Before(d.ResolveDue)
+	return d.Lapsed != "" || (d.Status == DisputeOpen && t.After(d.AckDue)) || t.After(d.ResolveDue)
 }
 
 // An ErasureRecord is what the hub keeps of a record that tells members
