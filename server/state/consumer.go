@@ -105,7 +105,8 @@ func ErasureTypes() []protocol.EventType {
 		protocol.EventSuspicionRetracted, protocol.EventSuspicionExpired}
 }
 
-// A PutDispute opens a dispute (Dispute at version 1) or moves it to its
+// A PutDispute opens a dispute (Dispute at version 1; it conflicts while
+// another dispute of the same suspicion or flag is open) or moves it to its
 // next version, with its records: an acknowledgement, a resolution, or a
 // lapse (the hub's, without Submission). An upheld dispute ends what it
 // disputes in the same transaction: Suspicion (retracted) or Flag

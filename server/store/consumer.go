@@ -63,7 +63,8 @@ func putDisputeRow(tx *bolt.Tx, old, d *state.Dispute) error {
 	return put(tx, bDisputes, d.ID, d)
 }
 
-// putDispute applies a [state.PutDispute].
+// putDispute applies a [state.PutDispute]: the dispute must be at the
+// version before, or new with no other open dispute of its target.
 func (t *txn) putDispute(c *state.PutDispute) error {
 	old, err := get[state.Dispute](t.tx, bDisputes, c.Dispute.ID)
 	if err != nil && err != ErrNotFound {
@@ -71,6 +72,17 @@ func (t *txn) putDispute(c *state.PutDispute) error {
 	}
 	if (old == nil && c.Dispute.Version != 1) || (old != nil && old.Version+1 != c.Dispute.Version) {
 		return t.conflict()
+	}
+	if old == nil {
+		// One open dispute per suspicion or flag: another opened since
+		// this one was decided makes it conflict.
+		open, err := openDisputes(t.tx, c.Dispute.Target())
+		if err != nil {
+			return err
+		}
+		if len(open) > 0 {
+			return t.conflict()
+		}
 	}
 	var oldSusp *state.Suspicion
 	if c.Suspicion != nil {
