@@ -85,6 +85,19 @@
 // it answers with [Client.ReportReplicaChecks], so that the hub logs them
 // as it logs online checks.
 //
+// # Acting for a consumer
+//
+// A member acts for a consumer who authenticated with it, stating how in a
+// protocol.ConsumerAuth that it signs with the request: [Client.History]
+// (who checked them, their flag, suspicions, disputes),
+// [Client.AccessReport] (the hub's signed report, which anyone can check
+// with [VerifyAccessReport]) and [Client.OpenDispute]. The member a
+// dispute is addressed to answers with [Client.AnswerDispute]. After a
+// lift, expiry or erasure a member attests its deletion with
+// [Client.AttestErasure] (a replica does it on its own), and the flag's
+// origin reads [Client.AttestationStatus]; the operator and regulators
+// read [Client.OverdueAttestations].
+//
 // # The operator and the regulator
 //
 // The same client serves a member with the operator or regulator role.

@@ -110,6 +110,16 @@ func submissionPath(req protocol.Request) (string, error) {
 		return "/v1/recalls/" + esc(r.RecallID) + "/acknowledge", nil
 	case protocol.ReportRecallOutcome:
 		return "/v1/recalls/" + esc(r.RecallID) + "/outcome", nil
+	case protocol.SubjectHistory:
+		return "/v1/subjects/history", nil
+	case protocol.RequestAccessReport:
+		return "/v1/subjects/report", nil
+	case protocol.OpenDispute:
+		return "/v1/disputes", nil
+	case protocol.AnswerDispute:
+		return "/v1/disputes/" + esc(r.DisputeID) + "/answer", nil
+	case protocol.AttestErasure:
+		return "/v1/erasure-attestations", nil
 	}
 	return "", fmt.Errorf("sign: %T is not a write request", req)
 }

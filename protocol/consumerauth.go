@@ -1,6 +1,9 @@
 package protocol
 
-import "strings"
+import (
+	"strings"
+	"time"
+)
 
 // A ConsumerAuth is a member's statement of how the consumer it acts for
 // authenticated before the action it signs: the e-identification method,
@@ -94,3 +97,7 @@ func checkReference(claim, v string) error {
 	}
 	return nil
 }
+
+// Age returns how long before now the consumer authenticated: negative
+// for a statement from the future.
+func (a *ConsumerAuth) Age(now time.Time) time.Duration { return now.Sub(a.AuthenticatedAt.Time()) }

@@ -29,6 +29,13 @@ const (
 	EventVerification       EventType = "urn:sparr:event:verification"
 	EventSubjectChecked     EventType = "urn:sparr:event:subject-checked"
 	EventCheckDenied        EventType = "urn:sparr:event:check-denied"
+	// The dispute events go to the two members of a dispute alone; an
+	// access report is never delivered (see [AccessReport]).
+	EventDisputeOpened       EventType = "urn:sparr:event:dispute-opened"
+	EventDisputeAcknowledged EventType = "urn:sparr:event:dispute-acknowledged"
+	EventDisputeResolved     EventType = "urn:sparr:event:dispute-resolved"
+	EventDisputeLapsed       EventType = "urn:sparr:event:dispute-lapsed"
+	EventAccessReport        EventType = "urn:sparr:event:access-report"
 	// EventStreamVerification is the OpenID Shared Signals Framework's
 	// verification event: the hub sends it on an SSF stream, with the
 	// stream's id as the subject (see [StreamSubject]).
@@ -43,6 +50,7 @@ func EventTypes() []EventType {
 		EventSubjectErased, EventVerification, EventStreamVerification,
 		EventSubjectChecked, EventCheckDenied, EventPayeeReported,
 		EventRecallRequested, EventRecallAcknowledged, EventRecallOutcome,
+		EventDisputeOpened, EventDisputeAcknowledged, EventDisputeResolved, EventDisputeLapsed, EventAccessReport,
 	}
 }
 
@@ -644,6 +652,16 @@ func decodeEvent(t EventType, raw json.RawMessage) (Event, error) {
 		e, err = decodeAs[RecallAcknowledged](raw)
 	case EventRecallOutcome:
 		e, err = decodeAs[RecallOutcome](raw)
+	case EventDisputeOpened:
+		e, err = decodeAs[DisputeOpened](raw)
+	case EventDisputeAcknowledged:
+		e, err = decodeAs[DisputeAcknowledged](raw)
+	case EventDisputeResolved:
+		e, err = decodeAs[DisputeResolved](raw)
+	case EventDisputeLapsed:
+		e, err = decodeAs[DisputeLapsed](raw)
+	case EventAccessReport:
+		e, err = decodeAs[AccessReport](raw)
 	default:
 		return nil, invalidClaim("events", "unknown event type %q", t)
 	}

@@ -13,20 +13,26 @@ type LogAction string
 
 // What members ask for, and the hub did.
 const (
-	LogTokens             LogAction = "tokens"              // identifiers tokenized: attrs type, count, epoch, and home for a batch relayed to a peer
-	LogFlagPlaced         LogAction = "flag-placed"         // a flag placed
-	LogFlagAlreadyActive  LogAction = "flag-already-active" // a placement answered with the flag already on the subject
-	LogFlagExtended       LogAction = "flag-extended"       // a flag's expiry moved later
-	LogFlagThawed         LogAction = "flag-thawed"         // a thaw window set
-	LogFlagLifted         LogAction = "flag-lifted"         // a flag ended at the consumer's request
-	LogSuspicionReported  LogAction = "suspicion-reported"  // a police-reported suspicion shared
-	LogSuspicionRetracted LogAction = "suspicion-retracted" // a suspicion withdrawn by its reporter
-	LogSuspicionDetails   LogAction = "suspicion-details"   // a suspicion's details asked for: attr purpose
-	LogCheck              LogAction = "check"               // a check: attrs purpose, tokens, verify, review
-	LogReplicaCheck       LogAction = "replica-check"       // checks a member's replica answered, reported in a batch: attr count
-	LogCheckOutcome       LogAction = "check-outcome"       // a check's outcome reported: attr outcome
-	LogCheckDenied        LogAction = "check-denied"        // the consumer denied a check through the flag's origin: attrs checker, method, level
-	LogPeerTokens         LogAction = "peer-tokens"         // identifiers tokenized for a peered hub's member: attrs type, count, epoch, member
+	LogTokens              LogAction = "tokens"               // identifiers tokenized: attrs type, count, epoch, and home for a batch relayed to a peer
+	LogFlagPlaced          LogAction = "flag-placed"          // a flag placed
+	LogFlagAlreadyActive   LogAction = "flag-already-active"  // a placement answered with the flag already on the subject
+	LogFlagExtended        LogAction = "flag-extended"        // a flag's expiry moved later
+	LogFlagThawed          LogAction = "flag-thawed"          // a thaw window set
+	LogFlagLifted          LogAction = "flag-lifted"          // a flag ended at the consumer's request
+	LogSuspicionReported   LogAction = "suspicion-reported"   // a police-reported suspicion shared
+	LogSuspicionRetracted  LogAction = "suspicion-retracted"  // a suspicion withdrawn by its reporter
+	LogSuspicionDetails    LogAction = "suspicion-details"    // a suspicion's details asked for: attr purpose
+	LogCheck               LogAction = "check"                // a check: attrs purpose, tokens, verify, review
+	LogReplicaCheck        LogAction = "replica-check"        // checks a member's replica answered, reported in a batch: attr count
+	LogCheckOutcome        LogAction = "check-outcome"        // a check's outcome reported: attr outcome
+	LogCheckDenied         LogAction = "check-denied"         // the consumer denied a check through the flag's origin: attrs checker, method, level
+	LogPeerTokens          LogAction = "peer-tokens"          // identifiers tokenized for a peered hub's member: attrs type, count, epoch, member
+	LogSubjectHistory      LogAction = "subject-history"      // a consumer's history read by a member acting for them: attr method
+	LogAccessReport        LogAction = "access-report"        // a signed access report (GDPR Art. 15) made for a member acting for a consumer: attr method
+	LogDisputeOpened       LogAction = "dispute-opened"       // a consumer contested a suspicion or flag through a member: attrs respondent, method
+	LogDisputeAcknowledged LogAction = "dispute-acknowledged" // the disputed member acknowledged a dispute
+	LogDisputeResolved     LogAction = "dispute-resolved"     // a dispute upheld or rejected: attr outcome
+	LogErasureAttested     LogAction = "erasure-attested"     // a member attested that it deleted what erasure records named: attr count
 
 	LogEndpointRegistered    LogAction = "endpoint-registered"     // a webhook endpoint registered or changed: attr verification
 	LogEndpointSecretRotated LogAction = "endpoint-secret-rotated" // an endpoint's signing secret rotated
@@ -48,6 +54,7 @@ const (
 	LogFlagExpired      LogAction = "flag-expired"      // a flag reached its expiry
 	LogFlagExpiring     LogAction = "flag-expiring"     // a flag's origin reminded of its coming expiry: attr origin
 	LogSuspicionExpired LogAction = "suspicion-expired" // a suspicion reached the end of its retention
+	LogDisputeLapsed    LogAction = "dispute-lapsed"    // a dispute's deadline passed unanswered: attr missed
 	LogFeedPruned       LogAction = "feed-pruned"       // events left the feed: attrs before, count, floor
 	LogDetailsExpired   LogAction = "details-expired"   // log details at the end of their retention erased: attrs before, count
 	LogDelivery         LogAction = "delivery"          // a webhook delivered (or refused by its receiver): attrs event, attempts, latency_ms
@@ -93,6 +100,11 @@ const (
 	LogRecallAcknowledge LogAction = "recall-acknowledge"
 	LogRecallReport      LogAction = "recall-report"
 	LogCheckDeny         LogAction = "check-deny"
+	LogDisputeOpen       LogAction = "dispute-open"
+	LogDisputeAnswer     LogAction = "dispute-answer"
+	LogErasureAttest     LogAction = "erasure-attest"
+	// A refused history or access report request is logged under
+	// LogSubjectHistory or LogAccessReport.
 	// A refused token batch, check, outcome or details request is logged
 	// under LogTokens, LogPeerTokens, LogCheck, LogCheckOutcome or
 	// LogSuspicionDetails.
@@ -104,9 +116,10 @@ func LogActions() []LogAction {
 	return []LogAction{
 		LogTokens, LogFlagPlaced, LogFlagAlreadyActive, LogFlagExtended, LogFlagThawed, LogFlagLifted,
 		LogSuspicionReported, LogSuspicionRetracted, LogSuspicionDetails, LogCheck, LogReplicaCheck, LogCheckOutcome, LogCheckDenied,
+		LogSubjectHistory, LogAccessReport, LogDisputeOpened, LogDisputeAcknowledged, LogDisputeResolved, LogErasureAttested,
 		LogPeerTokens, LogEndpointRegistered, LogEndpointSecretRotated, LogEndpointResumed, LogEndpointRemoved,
 		LogEndpointHeld, LogEndpointVerify,
-		LogFlagExpired, LogFlagExpiring, LogSuspicionExpired, LogFeedPruned, LogDetailsExpired, LogDelivery,
+		LogFlagExpired, LogFlagExpiring, LogSuspicionExpired, LogDisputeLapsed, LogFeedPruned, LogDetailsExpired, LogDelivery,
 		LogEndpointPaused, LogEndpointDisabled, LogErased,
 		LogMemberAdded, LogMemberUpdated, LogMemberSuspended, LogMemberResumed, LogSubjectErased, LogBackup, LogRollbackDeclared,
 		LogFlagPlace, LogFlagExtend, LogFlagThaw, LogFlagLift, LogSuspicionReport, LogSuspicionRetract,
@@ -114,5 +127,6 @@ func LogActions() []LogAction {
 		LogCheckDeny,
 		LogPayeeReported, LogPayeeContested, LogPayeeReport, LogPayeeContest,
 		LogRecallRequested, LogRecallAcknowledged, LogRecallOutcome, LogRecallRequest, LogRecallAcknowledge, LogRecallReport,
+		LogDisputeOpen, LogDisputeAnswer, LogErasureAttest,
 	}
 }

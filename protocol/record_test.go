@@ -61,6 +61,15 @@ func sampleRecords(t testing.TB) []*protocol.Record {
 		{protocol.OpaqueSubject(iban), protocol.RecallAcknowledged{RecallID: "019aa5f0-8c00-7000-8000-00000000r001", By: "bank-b", Reference: "A-2026-11-21-0042", At: at}},
 		{protocol.OpaqueSubject(iban), protocol.RecallOutcome{RecallID: "019aa5f0-8c00-7000-8000-00000000r001", By: "bank-b", Reference: "A-2026-11-21-0042",
 			Outcome: protocol.RecallFrozen, Amount: protocol.Money{Minor: 3_150_000, Currency: "SEK"}}},
+		{protocol.SubjectOf(pnr, email, phone), protocol.DisputeOpened{DisputeID: "019aa5f0-8c00-7000-8000-00000000d001", SuspicionID: "019aa5f0-8c00-7000-8000-00000000s001",
+			Disputant: "bank-a", Respondent: "bank-b", Grounds: protocol.GroundsNotMe, Statement: "I was abroad that week.", AcknowledgeBy: at + 7*86400, ResolveBy: at + 30*86400}},
+		{protocol.SubjectOf(pnr, email, phone), protocol.DisputeAcknowledged{DisputeID: "019aa5f0-8c00-7000-8000-00000000d001", Respondent: "bank-b"}},
+		{protocol.SubjectOf(pnr, email, phone), protocol.DisputeResolved{DisputeID: "019aa5f0-8c00-7000-8000-00000000d001", Outcome: protocol.AnswerReject, Reason: "The application was signed with the consumer's BankID."}},
+		{protocol.SubjectOf(pnr, email, phone), protocol.DisputeLapsed{DisputeID: "019aa5f0-8c00-7000-8000-00000000d001", Missed: "acknowledge", Due: at + 7*86400}},
+		{protocol.OpaqueSubject(pnr), protocol.AccessReport{RequestedBy: "bank-a", ConsumerAuth: protocol.ConsumerAuth{Method: protocol.AuthBankID, AuthenticatedAt: at - 60, Level: protocol.LevelHigh, Reference: "a3d5c7e1-auth"},
+			Flag:        &protocol.FlagEntry{FlagID: "019aa5f0-8c00-7000-8000-00000000f001", Kind: protocol.FlagKindStandard, Origin: "bank-a", Status: "active", PlacedAt: at - 86400, ExpiresAt: year},
+			FlagRecords: []string{}, Suspicions: []protocol.SuspicionEntry{}, Disputes: []protocol.DisputeEntry{},
+			Accesses: []protocol.AccessEntry{{At: at - 3600, Action: "check", Member: "bank-c", MemberName: "Bank C", Purpose: "credit-application", CheckID: "019aa5f0-8c00-7000-8000-0000000c0001", Outcome: "verified"}}}},
 	}
 	var out []*protocol.Record
 	for i, e := range events {

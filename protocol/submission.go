@@ -20,12 +20,18 @@ const (
 	ActionReportSuspicion  Action = "suspicion-report"
 	ActionRetractSuspicion Action = "suspicion-retract"
 	ActionDenyCheck        Action = "check-deny"
+	ActionSubjectHistory   Action = "subject-history"
+	ActionAccessReport     Action = "access-report"
+	ActionOpenDispute      Action = "dispute-open"
+	ActionAnswerDispute    Action = "dispute-answer"
+	ActionAttestErasure    Action = "erasure-attest"
 )
 
 // Actions returns every action.
 func Actions() []Action {
 	return []Action{ActionPlaceFlag, ActionExtendFlag, ActionThawFlag, ActionLiftFlag, ActionReportSuspicion, ActionRetractSuspicion, ActionDenyCheck,
-		ActionReportPayee, ActionContestPayee, ActionRequestRecall, ActionAcknowledgeRecall, ActionRecallOutcome}
+		ActionReportPayee, ActionContestPayee, ActionRequestRecall, ActionAcknowledgeRecall, ActionRecallOutcome,
+		ActionSubjectHistory, ActionAccessReport, ActionOpenDispute, ActionAnswerDispute, ActionAttestErasure}
 }
 
 // A Request is the body of a submission: one of the types below.
@@ -459,6 +465,16 @@ func decodeRequest(a Action, raw json.RawMessage) (Request, error) {
 		return decodeRequestAs[AcknowledgeRecall](raw)
 	case ActionRecallOutcome:
 		return decodeRequestAs[ReportRecallOutcome](raw)
+	case ActionSubjectHistory:
+		return decodeRequestAs[SubjectHistory](raw)
+	case ActionAccessReport:
+		return decodeRequestAs[RequestAccessReport](raw)
+	case ActionOpenDispute:
+		return decodeRequestAs[OpenDispute](raw)
+	case ActionAnswerDispute:
+		return decodeRequestAs[AnswerDispute](raw)
+	case ActionAttestErasure:
+		return decodeRequestAs[AttestErasure](raw)
 	case "":
 		return nil, missingClaim("action")
 	}

@@ -36,6 +36,10 @@ func sampleConsent(subject protocol.Token) *protocol.Consent {
 	}
 }
 
+func sampleConsumerAuth() *protocol.ConsumerAuth {
+	return &protocol.ConsumerAuth{Method: protocol.AuthBankID, AuthenticatedAt: protocol.NewNumericDate(vectorTime.Add(-time.Minute)), Level: protocol.LevelHigh, Reference: "a3d5c7e1-auth"}
+}
+
 // sampleRequests returns one request of each action.
 func sampleRequests(t testing.TB) []protocol.Request {
 	pnr := testToken(t, protocol.TypePersonalNumber, "190905271474")
@@ -57,6 +61,11 @@ func sampleRequests(t testing.TB) []protocol.Request {
 			Amount: protocol.Money{Minor: 4_000_000, Currency: "SEK"}, PaidAt: protocol.NewNumericDate(vectorTime.Add(-10 * time.Minute)), Reference: "A-0042"},
 		protocol.AcknowledgeRecall{RecallID: "r1"},
 		protocol.ReportRecallOutcome{RecallID: "r1", Outcome: protocol.RecallFrozen, Amount: protocol.Money{Minor: 3_150_000, Currency: "SEK"}},
+		protocol.SubjectHistory{Subject: pnr, ConsumerAuth: sampleConsumerAuth()},
+		protocol.RequestAccessReport{Subject: pnr, ConsumerAuth: sampleConsumerAuth()},
+		protocol.OpenDispute{Subject: pnr, SuspicionID: "s1", Grounds: protocol.GroundsNotMe, Statement: "I was abroad.", ConsumerAuth: sampleConsumerAuth()},
+		protocol.AnswerDispute{DisputeID: "d1", Answer: protocol.AnswerReject, Reason: "Signed with the consumer's BankID."},
+		protocol.AttestErasure{Records: []string{"r1", "r2"}},
 	}
 }
 

@@ -99,6 +99,15 @@ var authzTable = map[string]access{
 	"POST /v1/checks/replica":     holders(checkR),
 	"POST /v1/checks/:id/denial":  holders(flagR),
 
+	"POST /v1/subjects/history":          holders(flagR, suspicionR, checkR),
+	"POST /v1/subjects/report":           holders(flagR, suspicionR, checkR),
+	"POST /v1/disputes":                  holders(flagR, suspicionR, checkR),
+	"GET /v1/disputes/:id":               holders(flagR, suspicionR, checkR),
+	"POST /v1/disputes/:id/answer":       holders(flagR, suspicionR, checkR),
+	"POST /v1/erasure-attestations":      holders(flagR, suspicionR, checkR),
+	"GET /v1/erasure-attestations/:jti":  holders(flagR, suspicionR, checkR, regulatorR, operatorR),
+	"GET /v1/audit/erasure-attestations": holders(regulatorR, operatorR),
+
 	"GET /v1/records/:jti": holders(flagR, suspicionR, checkR),
 
 	"GET /v1/events":                        holders(flagR, suspicionR, checkR),

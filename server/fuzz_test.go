@@ -39,6 +39,11 @@ func FuzzAPI(f *testing.F) {
 	routes := server.Routes()
 	tok := m.Tokenize(f, protocol.TypeEmail, "fuzz@kund.example")[0]
 	place := m.Sign(f, protocol.PlaceFlag{Subject: tok, Kind: protocol.FlagKindStandard, Consent: m.Consent(tok)})
+	auth := &protocol.ConsumerAuth{Method: protocol.AuthBankID, AuthenticatedAt: protocol.NewNumericDate(hub.Now()), Level: protocol.LevelHigh, Reference: "fuzz-auth"}
+	history := m.Sign(f, protocol.SubjectHistory{Subject: tok, ConsumerAuth: auth})
+	dispute := m.Sign(f, protocol.OpenDispute{Subject: tok, SuspicionID: "no-such-suspicion", Grounds: protocol.GroundsNotMe, Statement: "not me", ConsumerAuth: auth})
+	answer := m.Sign(f, protocol.AnswerDispute{DisputeID: "no-such-dispute", Answer: protocol.AnswerReject, Reason: "signed by the consumer"})
+	attest := m.Sign(f, protocol.AttestErasure{Records: []string{"no-such-record"}})
 
 	index := func(method, path string) uint8 {
 		for i, r := range routes {
@@ -73,6 +78,13 @@ func FuzzAPI(f *testing.F) {
 		{"POST", "/v1/checks/replica", "", "", 1, `{"checks":[{"token":"` + tok.String() + `","purpose":"payment","at":"2026-11-21T10:00:00Z"}]}`},
 		{"POST", "/v1/checks/replica", "", "", 1, `{"checks":[{"token":"pnr.9.AAAA","purpose":"curiosity","at":"9999-99-99"}]}`},
 		{"PATCH", "/v1/admin/members/:id", "bank-other", "", 1, `{"quotas":{"tokens_per_second":2.5,"tokens_per_day":-1,"stored_bytes_per_day":1e30}}`},
+		{"POST", "/v1/subjects/history", "", "", 0, string(history)},
+		{"POST", "/v1/subjects/report", "", "", 0, string(history)},
+		{"POST", "/v1/disputes", "", "", 0, string(dispute)},
+		{"POST", "/v1/disputes/:id/answer", "no-such-dispute", "", 0, string(answer)},
+		{"GET", "/v1/disputes/:id", "../admin/backup", "", 2, ""},
+		{"POST", "/v1/erasure-attestations", "", "", 0, string(attest)},
+		{"GET", "/v1/erasure-attestations/:jti", "no-such-record", "", 2, ""},
 	}
 	for _, s := range seeds {
 		f.Add(index(s.method, s.path), s.id, s.query, s.ct, []byte(s.body))

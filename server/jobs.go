@@ -31,7 +31,7 @@ func (h *Hub) runJobs() {
 // forgets the outcomes of submissions too old to be repeated.
 func (h *Hub) RunJobs() error {
 	for _, job := range []func(time.Time) (int, error){h.pruneFeed, h.expireFlags, h.remindFlags, h.expireSuspicions,
-		h.expireDetails, h.publishErasures, h.pruneReplays} {
+		h.lapseDisputes, h.expireDetails, h.publishErasures, h.pruneReplays} {
 		for {
 			n, err := job(h.now())
 			if err != nil {

@@ -244,10 +244,31 @@ func TestEveryWriteIsProvablyLogged(t *testing.T) {
 	p.prove("POST /v1/checks/:id/denial", bank, "check-denied", logIndex(t, "deny check", resp, http.StatusOK))
 	resp = checker.JSON(t, http.MethodPost, "/v1/suspicions/"+sid+"/details", map[string]any{"purpose": "credit-application", "justification": "applicant for a loan, case 77-311"})
 	p.prove("POST /v1/suspicions/:id/details", checker, "suspicion-details", logIndex(t, "details", resp, http.StatusOK))
+	// For a consumer: their history, their access report, their dispute.
+	auth := &protocol.ConsumerAuth{Method: protocol.AuthBankID, AuthenticatedAt: protocol.NewNumericDate(hub.Now()), Level: protocol.LevelHigh, Reference: "proof-auth"}
+	resp = bank.Submit(t, "/v1/subjects/history", protocol.SubjectHistory{Subject: toks[1], ConsumerAuth: auth})
+	p.prove("POST /v1/subjects/history", bank, "subject-history", logIndex(t, "history", resp, http.StatusOK))
+	resp = bank.Submit(t, "/v1/subjects/report", protocol.RequestAccessReport{Subject: toks[1], ConsumerAuth: auth})
+	p.prove("POST /v1/subjects/report", bank, "access-report", logIndex(t, "report", resp, http.StatusOK))
+	resp = checker.Submit(t, "/v1/disputes", protocol.OpenDispute{Subject: toks[1], SuspicionID: sid, Grounds: protocol.GroundsNotMe, ConsumerAuth: auth})
+	p.prove("POST /v1/disputes", checker, "dispute-opened", logIndex(t, "open dispute", resp, http.StatusCreated))
+	var opened api.DisputeResponse
+	resp.JSON(t, &opened)
+	did := opened.Dispute.DisputeID
+	resp = bank.Submit(t, "/v1/disputes/"+did+"/answer", protocol.AnswerDispute{DisputeID: did, Answer: protocol.AnswerAcknowledge})
+	p.prove("POST /v1/disputes/:id/answer", bank, "dispute-acknowledged", logIndex(t, "answer dispute", resp, http.StatusOK))
 	resp = bank.Submit(t, "/v1/suspicions/"+sid+"/retract", protocol.RetractSuspicion{SuspicionID: sid, Reason: protocol.RetractCaseClosed})
 	p.prove("POST /v1/suspicions/:id/retract", bank, "suspicion-retracted", logIndex(t, "retract", resp, http.StatusOK))
 	resp = bank.Submit(t, "/v1/flags/"+id+"/lift", protocol.LiftFlag{FlagID: id})
 	p.prove("POST /v1/flags/:id/lift", bank, "flag-lifted", logIndex(t, "lift", resp, http.StatusOK))
+	var lifted api.WriteResponse
+	resp.JSON(t, &lifted)
+	liftRec, err := protocol.VerifyRecord([]byte(lifted.Record), hub.JWKS(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp = checker.Submit(t, "/v1/erasure-attestations", protocol.AttestErasure{Records: []string{liftRec.ID}})
+	p.prove("POST /v1/erasure-attestations", checker, "erasure-attested", logIndex(t, "attest", resp, http.StatusOK))
 
 	// A payee's record, and its contest.
 	payee := bank.Tokenize(t, protocol.TypeBankgiro, "50501055")[0]

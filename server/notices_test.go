@@ -68,6 +68,21 @@ func TestAccessNoticeAndDenial(t *testing.T) {
 		t.Errorf("bank B got %+v, want the denial of its check %s", ev, checked.ID)
 	}
 
+	// The consumer's history at bank A shows the check as denied.
+	hist, err := bankA.Client().History(ctx, tok, consumerAuth(hub.Now()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var shown bool
+	for _, a := range hist.Accesses {
+		if a.CheckID == checked.ID {
+			shown = a.Denied
+		}
+	}
+	if !shown {
+		t.Errorf("history: got accesses %+v, want check %s shown as denied", hist.Accesses, checked.ID)
+	}
+
 	again, err := bankB.Client().Check(ctx, api.PurposeCreditApplication, tok)
 	if err != nil {
 		t.Fatal(err)

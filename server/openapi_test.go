@@ -551,6 +551,24 @@ func TestOpenAPISchemasMatchGoTypes(t *testing.T) {
 		{"AuditStats", api.AuditStats{}, false},
 		{"Problem", protocol.Problem{}, false},
 		{"ProblemField", protocol.ProblemField{}, false},
+		{"ConsumerAuth", protocol.ConsumerAuth{}, true},
+		{"SubjectHistoryRequest", protocol.SubjectHistory{}, true},
+		{"AccessReportRequest", protocol.RequestAccessReport{}, true},
+		{"OpenDisputeRequest", protocol.OpenDispute{}, true},
+		{"AnswerDisputeRequest", protocol.AnswerDispute{}, true},
+		{"AttestErasureRequest", protocol.AttestErasure{}, true},
+		{"AccessEntry", protocol.AccessEntry{}, false},
+		{"FlagEntry", protocol.FlagEntry{}, false},
+		{"SuspicionEntry", protocol.SuspicionEntry{}, false},
+		{"DisputeEntry", protocol.DisputeEntry{}, false},
+		{"HistoryResponse", api.HistoryResponse{}, false},
+		{"AccessReportResponse", api.AccessReportResponse{}, false},
+		{"DisputeResponse", api.DisputeResponse{}, false},
+		{"AttestResponse", api.AttestResponse{}, false},
+		{"Attestation", api.Attestation{}, false},
+		{"AttestationStatus", api.AttestationStatus{}, false},
+		{"OverdueErasure", api.OverdueErasure{}, false},
+		{"OverdueAttestations", api.OverdueAttestations{}, false},
 	}
 	for _, tc := range types {
 		t.Run(tc.schema, func(t *testing.T) {
@@ -604,6 +622,8 @@ func TestOpenAPISchemasMatchGoTypes(t *testing.T) {
 		{"RetractReason", stringsOf([]protocol.RetractReason{protocol.RetractReportedInError, protocol.RetractCaseClosed, protocol.RetractOther})},
 		{"PlaceReason", stringsOf(protocol.PlaceReasons())},
 		{"LiftReason", stringsOf(protocol.LiftReasons())},
+		{"DisputeGrounds", stringsOf(protocol.DisputeGroundsAll())},
+		{"DisputeAnswer", stringsOf(protocol.DisputeAnswers())},
 	}
 	for _, e := range enums {
 		if got, _ := stringList(schema(t, doc, e.schema).Enum); !slices.Equal(got, e.want) {
@@ -1134,6 +1154,17 @@ func TestOpenAPIListsQuotaRefusals(t *testing.T) {
 	holder := hub.AddMember(t, "bank-h", api.RoleCheck)
 	toks := bank.Tokenize(t, protocol.TypeEmail, "kvot1@example.se", "kvot2@example.se", "kvot3@example.se")
 	id := place(t, bank, toks[0]).Flag.FlagID
+	// A lift, whose record the member attests, on a token of its own.
+	extra := bank.Tokenize(t, protocol.TypeEmail, "kvot6@example.se")[0]
+	gone := place(t, bank, extra).Flag.FlagID
+	var lifted api.WriteResponse
+	resp0 := bank.Submit(t, "/v1/flags/"+gone+"/lift", protocol.LiftFlag{FlagID: gone})
+	mustStatus(t, resp0, http.StatusOK)
+	resp0.JSON(t, &lifted)
+	liftRec, err := protocol.VerifyRecord([]byte(lifted.Record), hub.JWKS(t))
+	if err != nil {
+		t.Fatal(err)
+	}
 	resp := bank.Submit(t, "/v1/suspicions", protocol.ReportSuspicion{Subjects: toks[1:2], Category: protocol.CategoryOther, PoliceReport: report})
 	mustStatus(t, resp, http.StatusCreated)
 	var reported struct {
@@ -1163,6 +1194,16 @@ func TestOpenAPIListsQuotaRefusals(t *testing.T) {
 	var recalled api.WriteResponse
 	resp.JSON(t, &recalled)
 	rcID := recalled.Recall.RecallID
+	// A consumer of another member's disputes the suspicion.
+	disputer := hub.AddMember(t, "bank-d", api.RoleCheck)
+	auth := func() *protocol.ConsumerAuth {
+		return &protocol.ConsumerAuth{Method: protocol.AuthBankID, AuthenticatedAt: protocol.NewNumericDate(hub.Now()), Level: protocol.LevelHigh, Reference: "kvot-auth"}
+	}
+	resp = disputer.Submit(t, "/v1/disputes", protocol.OpenDispute{Subject: toks[1], SuspicionID: reported.Suspicion.ID, Grounds: protocol.GroundsNotMe, ConsumerAuth: auth()})
+	mustStatus(t, resp, http.StatusCreated)
+	var opened api.DisputeResponse
+	resp.JSON(t, &opened)
+	did := opened.Dispute.DisputeID
 	// An endpoint that is down until it is paused, so that resuming it is
 	// a request the hub would carry out.
 	down := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) { w.WriteHeader(http.StatusServiceUnavailable) }))
@@ -1243,6 +1284,25 @@ func TestOpenAPIListsQuotaRefusals(t *testing.T) {
 		{"POST /v1/checks/:id/denial", func() *hubtest.Response {
 			return bank.Submit(t, "/v1/checks/"+othersCheck.CheckID+"/denial", protocol.DenyCheck{CheckID: othersCheck.CheckID, FlagID: id,
 				ConsumerAuth: &protocol.ConsumerAuth{Method: protocol.AuthBankID, AuthenticatedAt: protocol.NewNumericDate(now), Level: protocol.LevelHigh, Reference: "bankid-order-2"}})
+		}},
+		{"POST /v1/subjects/history", func() *hubtest.Response {
+			return bank.Submit(t, "/v1/subjects/history", protocol.SubjectHistory{Subject: toks[0], ConsumerAuth: auth()})
+		}},
+		{"POST /v1/subjects/report", func() *hubtest.Response {
+			return bank.Submit(t, "/v1/subjects/report", protocol.RequestAccessReport{Subject: toks[0], ConsumerAuth: auth()})
+		}},
+		{"POST /v1/disputes", func() *hubtest.Response {
+			return bank.Submit(t, "/v1/disputes", protocol.OpenDispute{Subject: toks[0], FlagID: id, Grounds: protocol.GroundsNeverAsked, ConsumerAuth: auth()})
+		}},
+		{"GET /v1/disputes/:id", func() *hubtest.Response { return bank.Do(t, http.MethodGet, "/v1/disputes/"+did, "", nil) }},
+		{"POST /v1/disputes/:id/answer", func() *hubtest.Response {
+			return bank.Submit(t, "/v1/disputes/"+did+"/answer", protocol.AnswerDispute{DisputeID: did, Answer: protocol.AnswerAcknowledge})
+		}},
+		{"POST /v1/erasure-attestations", func() *hubtest.Response {
+			return bank.Submit(t, "/v1/erasure-attestations", protocol.AttestErasure{Records: []string{liftRec.ID}})
+		}},
+		{"GET /v1/erasure-attestations/:jti", func() *hubtest.Response {
+			return bank.Do(t, http.MethodGet, "/v1/erasure-attestations/"+liftRec.ID, "", nil)
 		}},
 		{"GET /v1/records/:jti", func() *hubtest.Response { return bank.Do(t, http.MethodGet, "/v1/records/"+rec.ID, "", nil) }},
 		{"GET /v1/events", func() *hubtest.Response { return bank.Do(t, http.MethodGet, "/v1/events?after=0", "", nil) }},

@@ -214,11 +214,22 @@ func everyKindOfChange(t *testing.T, hub *hubtest.Hub, clock *hubtest.Clock) {
 	must(a.Submit(t, "/v1/checks/"+chk.CheckID+"/denial", protocol.DenyCheck{CheckID: chk.CheckID, FlagID: f2,
 		ConsumerAuth: &protocol.ConsumerAuth{Method: protocol.AuthBankID, AuthenticatedAt: protocol.NewNumericDate(clock.Now()), Level: protocol.LevelHigh, Reference: "bankid-1"}}), http.StatusOK, "deny check")
 	must(c.JSON(t, http.MethodPost, "/v1/checks/replica", api.ReplicaChecksRequest{Checks: []api.ReplicaCheck{{Token: toks[1].String(), Purpose: api.PurposePayment, At: clock.Now()}}}), http.StatusOK, "replica checks")
+	auth := &protocol.ConsumerAuth{Method: protocol.AuthBankID, AuthenticatedAt: protocol.NewNumericDate(clock.Now()), Level: protocol.LevelHigh, Reference: "replay-auth"}
+	var ds api.DisputeResponse
+	must(b.Submit(t, "/v1/disputes", protocol.OpenDispute{Subject: toks[0], SuspicionID: sp.Suspicion.ID, Grounds: protocol.GroundsNotMe, Statement: "not me", ConsumerAuth: auth}), http.StatusCreated, "open dispute").JSON(t, &ds)
+	must(a.Submit(t, "/v1/disputes/"+ds.Dispute.DisputeID+"/answer", protocol.AnswerDispute{DisputeID: ds.Dispute.DisputeID, Answer: protocol.AnswerAcknowledge}), http.StatusOK, "acknowledge dispute")
+	must(c.Submit(t, "/v1/disputes", protocol.OpenDispute{Subject: toks[1], FlagID: f2, Grounds: protocol.GroundsNeverAsked, ConsumerAuth: auth}), http.StatusCreated, "dispute a flag")
 
 	// b's endpoint pauses with the placements queued; f1's lift erases
 	// their records, so that when it resumes those deliveries are skipped.
 	waitEndpoint(t, b, "paused", func(e api.Endpoint) bool { return e.Status == api.EndpointPaused })
-	must(a.Submit(t, "/v1/flags/"+f1+"/lift", protocol.LiftFlag{FlagID: f1}), http.StatusOK, "lift")
+	var lifted api.WriteResponse
+	must(a.Submit(t, "/v1/flags/"+f1+"/lift", protocol.LiftFlag{FlagID: f1}), http.StatusOK, "lift").JSON(t, &lifted)
+	liftRec, err := protocol.VerifyRecord([]byte(lifted.Record), hub.JWKS(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	must(c.Submit(t, "/v1/erasure-attestations", protocol.AttestErasure{Records: []string{liftRec.ID}}), http.StatusOK, "attest")
 	must(a.Submit(t, "/v1/suspicions/"+sp.Suspicion.ID+"/retract", protocol.RetractSuspicion{SuspicionID: sp.Suspicion.ID, Reason: protocol.RetractCaseClosed}), http.StatusOK, "retract")
 	down.Lock()
 	failing = false

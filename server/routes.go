@@ -95,6 +95,14 @@ func Routes() []Route {
 		{Method: http.MethodPost, Path: "/v1/checks/replica", Roles: checkRole, Class: string(classWrites), Action: protocol.LogReplicaCheck, handle: (*Hub).replicaChecks},
 		{Method: http.MethodPost, Path: "/v1/checks/:id/denial", Roles: flagRole, Class: string(classWrites), Action: protocol.LogCheckDeny, handle: (*Hub).denyCheck},
 
+		{Method: http.MethodPost, Path: "/v1/subjects/history", Roles: recordsOf, Class: string(classChecks), Action: protocol.LogSubjectHistory, handle: (*Hub).subjectHistory},
+		{Method: http.MethodPost, Path: "/v1/subjects/report", Roles: recordsOf, Class: string(classChecks), Action: protocol.LogAccessReport, handle: (*Hub).accessReport},
+		{Method: http.MethodPost, Path: "/v1/disputes", Roles: recordsOf, Class: string(classWrites), Action: protocol.LogDisputeOpen, handle: (*Hub).openDispute},
+		{Method: http.MethodGet, Path: "/v1/disputes/:id", Roles: recordsOf, Class: string(classReads), handle: (*Hub).getDispute},
+		{Method: http.MethodPost, Path: "/v1/disputes/:id/answer", Roles: recordsOf, Class: string(classWrites), Action: protocol.LogDisputeAnswer, handle: (*Hub).answerDisputeRoute},
+		{Method: http.MethodPost, Path: "/v1/erasure-attestations", Roles: recordsOf, Class: string(classWrites), Action: protocol.LogErasureAttest, handle: (*Hub).attestErasure},
+		{Method: http.MethodGet, Path: "/v1/erasure-attestations/:jti", Roles: logReader, Class: string(classReads), handle: (*Hub).attestationStatus},
+
 		{Method: http.MethodGet, Path: "/v1/records/:jti", Roles: recordsOf, Class: string(classReads), handle: (*Hub).getRecord},
 
 		{Method: http.MethodGet, Path: "/v1/events", Roles: recordsOf, Class: string(classReads), handle: (*Hub).events},
@@ -127,6 +135,7 @@ func Routes() []Route {
 		{Method: http.MethodGet, Path: "/v1/audit/stats", Roles: regulator, Class: string(classReads), handle: (*Hub).auditStats},
 		{Method: http.MethodGet, Path: "/v1/audit/export", Roles: regulator, Class: string(classReads), handle: (*Hub).auditExport},
 		{Method: http.MethodGet, Path: "/v1/audit/members", Roles: regulator, Class: string(classReads), handle: (*Hub).auditMembers},
+		{Method: http.MethodGet, Path: "/v1/audit/erasure-attestations", Roles: []api.Role{api.RoleRegulator, api.RoleOperator}, Class: string(classReads), handle: (*Hub).overdueAttestations},
 
 		{Method: http.MethodGet, Path: "/v1/admin/members", Roles: operator, Class: string(classReads), handle: (*Hub).listMembers},
 		{Method: http.MethodPost, Path: "/v1/admin/members", Roles: operator, Class: string(classWrites), Action: protocol.LogMemberAdd, handle: (*Hub).addMember},

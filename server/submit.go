@@ -127,6 +127,14 @@ func (h *Hub) replayed(c *gin.Context, s *protocol.Submission, hash []byte) bool
 // answerSubmission answers with what a stored submission produced, so a
 // retry gets the same answer as the original request.
 func (h *Hub) answerSubmission(c *gin.Context, sub *state.Submission) {
+	switch {
+	case sub.Dispute != "":
+		h.answerDispute(c, sub)
+		return
+	case sub.Action == protocol.LogErasureAttested:
+		c.JSON(http.StatusOK, api.AttestResponse{LogIndex: sub.LogIndex})
+		return
+	}
 	resp := api.WriteResponse{LogIndex: sub.LogIndex, Existing: sub.Existing}
 	if sub.Record != "" {
 		if r, err := h.store.Record(sub.Record); err == nil {

@@ -92,4 +92,15 @@
 // tokenizes far more than it checks or reports stands out by the next day.
 // A member whose rules need the hub's own word on an applicant, or
 // suspicion hits of other members, calls [client.Client.Check] as well.
+//
+// # Attesting erasure
+//
+// When a lift, expiry, retraction or erasure record makes the replica
+// delete a flag or a suspicion, it marks the record in its file in the
+// same transaction, and after each sync attests the deletions to the hub
+// (client.Client.AttestErasure), so that the flag's origin can tell the
+// consumer how many members deleted their copy. An attestation the hub
+// does not take now (out of reach, a spent quota) stays in the file for
+// the next sync, across restarts; [Replica.PendingAttestations] counts
+// them.
 package replica

@@ -36,6 +36,9 @@ var (
 	bMeta  = []byte("meta")       // "schema", "seq", "bootstrapped"
 	bFlags = []byte("flags")      // flag id → Flag (JSON)
 	bSusps = []byte("suspicions") // suspicion id → Suspicion (JSON)
+	// bAttest holds the erasure records whose deletions are done but not
+	// yet attested to the hub: record jti → nil.
+	bAttest = []byte("attest")
 )
 
 // A Source is where a replica reads the hub's records and reports the
@@ -49,6 +52,9 @@ type Source interface {
 	// ReportReplicaChecks reports 1 to api.MaxReplicaChecks checks the
 	// replica answered, for the hub to log.
 	ReportReplicaChecks(ctx context.Context, checks []api.ReplicaCheck) (*api.ReplicaChecksResponse, error)
+	// AttestErasure attests that the member deleted what 1 to
+	// protocol.MaxAttestations erasure records named.
+	AttestErasure(ctx context.Context, records ...string) (*api.AttestResponse, error)
 }
 
 var _ Source = (*client.Client)(nil)
@@ -209,7 +215,7 @@ func (r *Replica) migrate() error {
 func (r *Replica) load() (st *state, seq uint64, bootstrapped bool, err error) {
 	st = newState()
 	err = r.db.Update(func(tx *bolt.Tx) error {
-		for _, b := range [][]byte{bMeta, bFlags, bSusps, bPayees} {
+		for _, b := range [][]byte{bMeta, bFlags, bSusps, bPayees, bAttest} {
 			if _, err := tx.CreateBucketIfNotExists(b); err != nil {
 				return err
 			}
@@ -432,8 +438,16 @@ func (r *Replica) Run(ctx context.Context) error {
 	}
 }
 
-// sync is Sync with wmu held.
+// sync is Sync with wmu held: the replica catches up, then attests the
+// erasures it made.
 func (r *Replica) sync(ctx context.Context) error {
+	err := r.follow(ctx)
+	r.attest(ctx)
+	return err
+}
+
+// follow brings the replica up to the hub's feed.
+func (r *Replica) follow(ctx context.Context) error {
 	if !r.bootstrapped {
 		return r.bootstrap(ctx)
 	}
@@ -553,6 +567,15 @@ func (r *Replica) applyEvents(events []*client.Event, next uint64) error {
 		err = r.db.Update(func(tx *bolt.Tx) error {
 			if err := writeState(tx, r.st, d); err != nil {
 				return err
+			}
+			// The deletions an erasure record asks for are in this
+			// transaction: from its commit on, they can be attested.
+			for _, e := range events {
+				if client.ErasureEvent(e.Type) {
+					if err := tx.Bucket(bAttest).Put([]byte(e.Record.ID), nil); err != nil {
+						return err
+					}
+				}
 			}
 			return tx.Bucket(bMeta).Put([]byte("seq"), u64(next))
 		})

@@ -70,6 +70,11 @@ type serveFlags struct {
 	detailsDays              int
 	denialDays               int
 	erasurePeriod            time.Duration
+	consumerAuthMaxAge       time.Duration
+	disputeAckDays           int
+	disputeResolveDays       int
+	attestationDeadline      time.Duration
+	withholdSuspicions       bool
 	tokensPerSecond          float64
 	tokensPerDay             int64
 	storedBytesPerDay        int64
@@ -140,6 +145,12 @@ func runServe(ctx context.Context, e *env, name string, args []string) error {
 	fs.IntVar(&f.denialDays, "denial-window-days", inDays(policy.DenialWindow), "`DAYS` a consumer's denial of a check shows beside the advice of every later check of the subject")
 	fs.IntVar(&f.detailsDays, "details-retention-days", inDays(policy.DetailsRetention), "`DAYS` the details of a log entry (which tokens a check named) are kept; the entry stays")
 	fs.DurationVar(&f.erasurePeriod, "erasure-period", policy.ErasurePeriod, "the `DURATION` whose erasures are published together, in one batch of tombstones after it ends")
+	fs.DurationVar(&f.consumerAuthMaxAge, "consumer-auth-max-age", policy.ConsumerAuthMaxAge, "how long after a consumer authenticated a member may act for them (history, access report, dispute), a `DURATION`")
+	fs.IntVar(&f.disputeAckDays, "dispute-ack-days", policy.DisputeAckDays, "business `DAYS` (Monday to Friday) the member disputed has to acknowledge a dispute")
+	fs.IntVar(&f.disputeResolveDays, "dispute-resolve-days", policy.DisputeResolveDays, "`DAYS` the member disputed has to resolve a dispute")
+	fs.DurationVar(&f.attestationDeadline, "attestation-deadline", policy.AttestationDeadline, "how long members have to attest an erasure before they are listed as overdue, a `DURATION`")
+	fs.note("attestation-deadline", "168h (7 days)")
+	fs.BoolVar(&f.withholdSuspicions, "withhold-suspicions-from-subject", false, "keep suspicions out of consumers' histories and access reports, where the legal basis for them restricts the subject's access")
 	fs.Float64Var(&f.tokensPerSecond, "tokens-per-second", policy.Quotas.TokensPerSecond, "token evaluations a member may have a second, sustained (`N`); a member's own quota overrides it")
 	fs.Int64Var(&f.tokensPerDay, "tokens-per-day", policy.Quotas.TokensPerDay, "token evaluations a member may have a day, UTC (`N`); a member's own quota overrides it")
 	fs.Int64Var(&f.storedBytesPerDay, "stored-bytes-per-day", policy.Quotas.StoredBytesPerDay, "`BYTES` of log a member's requests may have the hub store a day, UTC; a member's own quota overrides it")
@@ -294,7 +305,8 @@ func (f *serveFlags) checkPolicy(name string) error {
 		v    int
 	}{{"standard-flag-days", f.standardDays}, {"max-extended-flag-days", f.maxExtDays}, {"reminder-days", f.reminderDays}, {"suspicion-retention-days", f.suspicionDays},
 		{"feed-retention-days", f.feedDays}, {"details-retention-days", f.detailsDays}, {"denial-window-days", f.denialDays},
-		{"payee-retention-days", f.payeeDays}, {"delivery-concurrency", f.deliveryConcurrency}} {
+		{"payee-retention-days", f.payeeDays}, {"delivery-concurrency", f.deliveryConcurrency},
+		{"dispute-ack-days", f.disputeAckDays}, {"dispute-resolve-days", f.disputeResolveDays}} {
 		if d.v <= 0 {
 			return usagef("%s: --%s %d: want a positive number of days", name, d.flag, d.v)
 		}
@@ -310,6 +322,9 @@ func (f *serveFlags) checkPolicy(name string) error {
 	}
 	if f.maxThaw <= 0 {
 		return usagef("%s: --max-thaw %s: want a positive duration such as 72h", name, f.maxThaw)
+	}
+	if f.consumerAuthMaxAge <= 0 || f.attestationDeadline <= 0 {
+		return usagef("%s: --consumer-auth-max-age %s, --attestation-deadline %s: want positive durations such as 15m and 168h", name, f.consumerAuthMaxAge, f.attestationDeadline)
 	}
 	if f.erasurePeriod < time.Second {
 		return usagef("%s: --erasure-period %s: want a duration of at least 1s, such as 24h", name, f.erasurePeriod)
@@ -586,22 +601,27 @@ func (f *serveFlags) startHub(issuer string, st *store.Store, keys *keyring.Keys
 		Store:  st,
 		Keys:   keys,
 		Policy: decide.Policy{
-			StandardFlag:        days(f.standardDays),
-			MaxExtendedFlag:     days(f.maxExtDays),
-			MaxThaw:             f.maxThaw,
-			MaxThawAhead:        f.maxThawAhead,
-			Reminder:            days(f.reminderDays),
-			SuspicionLegalBasis: f.legalBasis,
-			SuspicionRetention:  days(f.suspicionDays),
-			PayeeLegalBasis:     f.payeeLegalBasis,
-			PayeeThreshold:      f.payeeThreshold,
-			PayeeRetention:      days(f.payeeDays),
-			PayeeBanks:          f.payeeBanks,
-			FeedRetention:       days(f.feedDays),
-			DetailsRetention:    days(f.detailsDays),
-			ErasurePeriod:       f.erasurePeriod,
-			DenialWindow:        days(f.denialDays),
-			Quotas:              api.Quotas{TokensPerSecond: f.tokensPerSecond, TokensPerDay: f.tokensPerDay, StoredBytesPerDay: f.storedBytesPerDay},
+			StandardFlag:                  days(f.standardDays),
+			MaxExtendedFlag:               days(f.maxExtDays),
+			MaxThaw:                       f.maxThaw,
+			MaxThawAhead:                  f.maxThawAhead,
+			Reminder:                      days(f.reminderDays),
+			SuspicionLegalBasis:           f.legalBasis,
+			SuspicionRetention:            days(f.suspicionDays),
+			PayeeLegalBasis:               f.payeeLegalBasis,
+			PayeeThreshold:                f.payeeThreshold,
+			PayeeRetention:                days(f.payeeDays),
+			PayeeBanks:                    f.payeeBanks,
+			FeedRetention:                 days(f.feedDays),
+			DetailsRetention:              days(f.detailsDays),
+			ErasurePeriod:                 f.erasurePeriod,
+			DenialWindow:                  days(f.denialDays),
+			ConsumerAuthMaxAge:            f.consumerAuthMaxAge,
+			DisputeAckDays:                f.disputeAckDays,
+			DisputeResolveDays:            f.disputeResolveDays,
+			AttestationDeadline:           f.attestationDeadline,
+			WithholdSuspicionsFromSubject: f.withholdSuspicions,
+			Quotas:                        api.Quotas{TokensPerSecond: f.tokensPerSecond, TokensPerDay: f.tokensPerDay, StoredBytesPerDay: f.storedBytesPerDay},
 		},
 		Limits:             server.Limits{Tokens: f.tokens, Writes: f.writes, Checks: f.checks, Reads: f.reads},
 		Logger:             log,

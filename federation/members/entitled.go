@@ -23,6 +23,9 @@ import (
 //   - Subject erasures and payee records go to every member with the
 //     flag, check or suspicion role: every payment service provider
 //     screens payees (PSR Art. 83).
+//   - Dispute events always have an audience: each of the two members
+//     of a dispute gets its own record. An access report is never
+//     delivered, and goes to no one by role.
 func Entitled(m *api.Member, audience string, t protocol.EventType) bool {
 	if audience != "" {
 		return m.ID == audience

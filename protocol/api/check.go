@@ -110,6 +110,8 @@ type CheckFlag struct {
 	ExpiresAt time.Time `json:"expires_at"`
 	// Records are compact JWS, oldest first.
 	Records []string `json:"records"`
+	// Disputed is the id of an open dispute of the flag, if any.
+	Disputed string `json:"disputed,omitempty"`
 }
 
 // CheckSuspicions are the suspicion hits of a token: how many, of which
@@ -119,6 +121,13 @@ type CheckSuspicions struct {
 	Count      int                          `json:"count"`
 	Categories []protocol.SuspicionCategory `json:"categories"`
 	IDs        []string                     `json:"suspicion_ids"`
+	// Disputed are those of IDs that a consumer disputes and that still
+	// count: the dispute is open and within its deadlines.
+	Disputed []string `json:"disputed,omitempty"`
+	// Suspended are suspicions disputed past a deadline the reporting
+	// member let pass: they do not count (not in Count, Categories or
+	// IDs) until the dispute is resolved.
+	Suspended []string `json:"suspended,omitempty"`
 }
 
 // An OutcomeRequest is the body of POST /v1/checks/{id}/outcome: whether

@@ -108,6 +108,19 @@ type Policy struct {
 	// and the tokens of one check; at most protocol.MaxTokenBatch.
 	MaxTokensPerRequest    int `json:"max_tokens_per_request"`
 	SuspicionRetentionDays int `json:"suspicion_retention_days"`
+	// ConsumerAuthMaxAgeSecs is how long after a consumer authenticated
+	// a member may act for them.
+	ConsumerAuthMaxAgeSecs int `json:"consumer_auth_max_age_seconds"`
+	// DisputeAckBusinessDays and DisputeResolveDays are the deadlines of
+	// the member a dispute is addressed to.
+	DisputeAckBusinessDays int `json:"dispute_ack_business_days"`
+	DisputeResolveDays     int `json:"dispute_resolve_days"`
+	// AttestationDeadlineHours is how long members have to attest an
+	// erasure.
+	AttestationDeadlineHours int `json:"attestation_deadline_hours"`
+	// SuspicionsWithheldFromSubject: consumers' histories and access
+	// reports show no suspicions.
+	SuspicionsWithheldFromSubject bool `json:"suspicions_withheld_from_subject"`
 }
 
 // A Health is the answer of /healthz ("ok": the process is up) and of

@@ -92,7 +92,10 @@ func (d *Decider) Check(m *api.Member, req *api.CheckRequest, subjects []state.S
 // its retention no longer counts even if the job has not yet ended it. An
 // active flag not thawed means verify; suspicions without one, review. The
 // flag's records are those the checking member m is entitled to (a
-// reminder to the flag's origin is the origin's alone).
+// reminder to the flag's origin is the origin's alone). A suspicion under
+// an open dispute is listed as disputed; one whose dispute passed a
+// deadline unanswered does not count until the dispute is resolved, and is
+// listed as suspended.
 func Advise(m *api.Member, token string, s state.Subject, now time.Time) api.CheckResult {
 	r := api.CheckResult{Advice: api.AdviceNone}
 	r.Token, _ = protocol.ParseToken(token)
@@ -100,6 +103,9 @@ func Advise(m *api.Member, token string, s state.Subject, now time.Time) api.Che
 		cf := &api.CheckFlag{FlagID: f.ID, Kind: f.Kind, ExpiresAt: f.ExpiresAt, Thawed: f.ThawedAt(now), Records: EntitledJWS(m, s.Records)}
 		if cf.Thawed {
 			cf.ThawUntil = f.ThawUntil
+		}
+		if d := s.DisputeOf(f.ID); d != nil {
+			cf.Disputed = d.ID
 		}
 		r.Flag = cf
 		if !cf.Thawed {
@@ -111,14 +117,26 @@ func Advise(m *api.Member, token string, s state.Subject, now time.Time) api.Che
 		if !sp.ActiveAt(now) {
 			continue
 		}
+		if d := s.DisputeOf(sp.ID); d != nil {
+			if d.LapsedAt(now) {
+				hits.Suspended = append(hits.Suspended, sp.ID)
+				continue
+			}
+			hits.Disputed = append(hits.Disputed, sp.ID)
+		}
 		hits.Count++
 		hits.IDs = append(hits.IDs, sp.ID)
 		if !slices.Contains(hits.Categories, sp.Category) {
 			hits.Categories = append(hits.Categories, sp.Category)
 		}
 	}
-	if hits.Count > 0 {
+	if hits.Count > 0 || len(hits.Suspended) > 0 {
+		if hits.Count == 0 {
+			hits.Categories, hits.IDs = []protocol.SuspicionCategory{}, []string{}
+		}
 		r.Suspicions = &hits
+	}
+	if hits.Count > 0 {
 		if r.Advice == api.AdviceNone {
 			r.Advice = api.AdviceReview
 		}

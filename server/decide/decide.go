@@ -97,6 +97,25 @@ type Policy struct {
 	// "SE:500") to the member that holds their accounts, to which recall
 	// requests for payees at that bank are routed.
 	PayeeBanks map[string]string
+	// ConsumerAuthMaxAge is how long before a member's request for a
+	// consumer (history, access report, dispute) the consumer may have
+	// authenticated.
+	ConsumerAuthMaxAge time.Duration
+	// DisputeAckDays is how many business days (Monday to Friday, UTC; no
+	// public holidays) the member disputed has to acknowledge a dispute.
+	DisputeAckDays int
+	// DisputeResolveDays is how many days it has to resolve one.
+	DisputeResolveDays int
+	// AttestationDeadline is how long after an erasure record members have
+	// to attest that they deleted what it named, before they are listed
+	// for the operator and regulators.
+	AttestationDeadline time.Duration
+	// WithholdSuspicionsFromSubject keeps suspicions out of a consumer's
+	// history and access report, where the deployment's legal basis for
+	// them restricts the subject's access (GDPR Art. 23, national law on
+	// crime prevention). By default the consumer sees that a suspicion
+	// exists, who reported it, its category and how to contest it.
+	WithholdSuspicionsFromSubject bool
 }
 
 const day = 24 * time.Hour
@@ -107,26 +126,33 @@ const day = 24 * time.Hour
 // suspicions kept two years (when enabled: no legal basis by default), a
 // feed of 30 days, rotated webhook secrets signing for 24 hours more,
 // consent.DefaultPolicy, log details kept five years, erasures published
-// once a day, denials of checks shown in checks for 30 days, and per member 10 tokens a second, 50 000 tokens and 256 MiB
+// once a day, denials of checks shown in checks for 30 days, consumer
+// authentications accepted for 15 minutes, disputes acknowledged within 5
+// business days and resolved within 30 days, erasures attested within 7
+// days, and per member 10 tokens a second, 50 000 tokens and 256 MiB
 // of stored log a day. docs/threat-model.md says why.
 func DefaultPolicy() Policy {
 	return Policy{
-		StandardFlag:       365 * day,
-		MaxExtendedFlag:    1826 * day,
-		MaxThaw:            72 * time.Hour,
-		MaxThawAhead:       30 * day,
-		Reminder:           30 * day,
-		SuspicionRetention: 730 * day,
-		FeedRetention:      30 * day,
-		SecretOverlap:      24 * time.Hour,
-		Consent:            consent.DefaultPolicy(),
-		Quotas:             api.Quotas{TokensPerSecond: 10, TokensPerDay: 50_000, StoredBytesPerDay: 256 << 20},
-		DetailsRetention:   1826 * day,
-		ErasurePeriod:      day,
-		DenialWindow:       30 * day,
-		PayeeLegalBasis:    DefaultPayeeLegalBasis,
-		PayeeThreshold:     DefaultPayeeThreshold,
-		PayeeRetention:     DefaultPayeeRetention,
+		StandardFlag:        365 * day,
+		MaxExtendedFlag:     1826 * day,
+		MaxThaw:             72 * time.Hour,
+		MaxThawAhead:        30 * day,
+		Reminder:            30 * day,
+		SuspicionRetention:  730 * day,
+		FeedRetention:       30 * day,
+		SecretOverlap:       24 * time.Hour,
+		Consent:             consent.DefaultPolicy(),
+		Quotas:              api.Quotas{TokensPerSecond: 10, TokensPerDay: 50_000, StoredBytesPerDay: 256 << 20},
+		DetailsRetention:    1826 * day,
+		ErasurePeriod:       day,
+		DenialWindow:        30 * day,
+		PayeeLegalBasis:     DefaultPayeeLegalBasis,
+		PayeeThreshold:      DefaultPayeeThreshold,
+		PayeeRetention:      DefaultPayeeRetention,
+		ConsumerAuthMaxAge:  15 * time.Minute,
+		DisputeAckDays:      5,
+		DisputeResolveDays:  30,
+		AttestationDeadline: 7 * day,
 	}
 }
 
@@ -140,6 +166,7 @@ func (p Policy) WithDefaults() Policy {
 		{&p.DetailsRetention, &def.DetailsRetention}, {&p.ErasurePeriod, &def.ErasurePeriod},
 		{&p.DenialWindow, &def.DenialWindow},
 		{&p.PayeeRetention, &def.PayeeRetention},
+		{&p.ConsumerAuthMaxAge, &def.ConsumerAuthMaxAge}, {&p.AttestationDeadline, &def.AttestationDeadline},
 	} {
 		if *f.v == 0 {
 			*f.v = *f.d
@@ -150,6 +177,12 @@ func (p Policy) WithDefaults() Policy {
 	}
 	if p.PayeeThreshold == 0 {
 		p.PayeeThreshold = def.PayeeThreshold
+	}
+	if p.DisputeAckDays == 0 {
+		p.DisputeAckDays = def.DisputeAckDays
+	}
+	if p.DisputeResolveDays == 0 {
+		p.DisputeResolveDays = def.DisputeResolveDays
 	}
 	p.Quotas = fillQuotas(p.Quotas, def.Quotas)
 	return p

@@ -54,7 +54,7 @@ func (d *Decider) EraseSubject(op *api.Member, tok protocol.Token, basis string,
 	}
 	cmd := &state.EraseSubject{
 		Head:  d.head(op.ID, protocol.LogSubjectErased, now, nil, nil, protocol.LogAttr{Key: "basis", Value: basis}),
-		Erase: state.Erase{Records: records, LogEntries: entries, Subjects: []string{tok.String()}, Basis: basis},
+		Erase: state.Erase{Records: records, LogEntries: entries, Subjects: []string{tok.String()}, Basis: basis, Disputes: true},
 	}
 	for _, aud := range audiences {
 		rec, err := d.sign(d.id(), []protocol.Token{tok}, aud, "", protocol.SubjectErased{Origin: op.ID, LegalBasis: basis}, sec)

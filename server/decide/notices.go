@@ -9,11 +9,6 @@ import (
 	"github.com/sparr-dev/sparr/server/state"
 )
 
-// maxConsumerAuthAge is how long before a consumer-facing action the
-// consumer may have authenticated: the bank asks "was this you?" and the
-// consumer answers in the same session.
-const maxConsumerAuthAge = time.Hour
-
 // notice is the access notice of member m's check (checkID, for purpose,
 // at) of token, whose active flag is f: with a subject-checked record for
 // f's origin, unless m is the origin, which knows of its own checks.
@@ -74,12 +69,8 @@ func (d *Decider) DenyCheck(m *api.Member, s *protocol.Submission, hash []byte, 
 		return nil, problemf(protocol.ProblemStateConflict, "flag %s is no longer active; a check can be denied only while the flag protects its subject", Quote(req.FlagID))
 	}
 	auth := req.ConsumerAuth
-	switch at := auth.AuthenticatedAt.Time(); {
-	case at.After(now.Add(time.Minute)):
-		return nil, FieldProblem(protocol.ProblemValidation, "request.consumer_auth.authenticated_at", "%s is in the future", at.Format(time.RFC3339))
-	case now.Sub(at) > maxConsumerAuthAge:
-		return nil, FieldProblem(protocol.ProblemValidation, "request.consumer_auth.authenticated_at",
-			"%s is more than %s ago; authenticate the consumer again", at.Format(time.RFC3339), maxConsumerAuthAge)
+	if err := d.ConsumerAuth(auth, now); err != nil {
+		return nil, err
 	}
 	tok, err := protocol.ParseToken(n.Subject)
 	if err != nil {

@@ -45,11 +45,23 @@ func StreamEvents(m *api.Member) []protocol.EventType {
 			// any member role of a payment service provider.
 			(t == protocol.EventRecallRequested || t == protocol.EventRecallAcknowledged || t == protocol.EventRecallOutcome) &&
 				(m.HasRole(api.RoleFlag) || m.HasRole(api.RoleSuspicion) || m.HasRole(api.RoleCheck)),
-			(t == protocol.EventSuspicionReported || t == protocol.EventSuspicionRetracted || t == protocol.EventSuspicionExpired) && m.HasRole(api.RoleSuspicion):
+			(t == protocol.EventSuspicionReported || t == protocol.EventSuspicionRetracted || t == protocol.EventSuspicionExpired) && m.HasRole(api.RoleSuspicion),
+			isDisputeEvent(t) && (m.HasRole(api.RoleFlag) || m.HasRole(api.RoleCheck) || m.HasRole(api.RoleSuspicion)):
 			out = append(out, t)
 		}
 	}
 	return out
+}
+
+// isDisputeEvent reports whether t is one of the events of a dispute, which
+// go to its two members: any member that may act for a consumer (flag or
+// check role) or report suspicions may be one.
+func isDisputeEvent(t protocol.EventType) bool {
+	switch t {
+	case protocol.EventDisputeOpened, protocol.EventDisputeAcknowledged, protocol.EventDisputeResolved, protocol.EventDisputeLapsed:
+		return true
+	}
+	return false
 }
 
 // A StreamSpec is what a receiver sets of its stream, checked: how it is

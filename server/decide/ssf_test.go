@@ -20,16 +20,18 @@ const (
 // TestStreamEvents: a stream offers what the member's roles entitle it to,
 // and never the verification events, which every stream gets.
 func TestStreamEvents(t *testing.T) {
+	disputes := []protocol.EventType{protocol.EventDisputeOpened, protocol.EventDisputeAcknowledged, protocol.EventDisputeResolved, protocol.EventDisputeLapsed}
 	for _, tc := range []struct {
 		roles []api.Role
 		want  []protocol.EventType
 	}{
-		{[]api.Role{api.RoleCheck}, []protocol.EventType{protocol.EventFlagPlaced, protocol.EventFlagExtended, protocol.EventFlagThawed, protocol.EventFlagLifted, protocol.EventFlagExpired, protocol.EventSubjectErased, protocol.EventCheckDenied,
-			protocol.EventPayeeReported, protocol.EventRecallRequested, protocol.EventRecallAcknowledged, protocol.EventRecallOutcome}},
-		{[]api.Role{api.RoleSuspicion}, []protocol.EventType{protocol.EventSuspicionReported, protocol.EventSuspicionRetracted, protocol.EventSuspicionExpired, protocol.EventSubjectErased,
-			protocol.EventPayeeReported, protocol.EventRecallRequested, protocol.EventRecallAcknowledged, protocol.EventRecallOutcome}},
-		{[]api.Role{api.RoleFlag}, []protocol.EventType{protocol.EventFlagPlaced, protocol.EventFlagExtended, protocol.EventFlagThawed, protocol.EventFlagLifted, protocol.EventFlagExpired, protocol.EventFlagExpiring, protocol.EventSubjectErased, protocol.EventSubjectChecked,
-			protocol.EventPayeeReported, protocol.EventRecallRequested, protocol.EventRecallAcknowledged, protocol.EventRecallOutcome}},
+		{[]api.Role{api.RoleCheck}, append([]protocol.EventType{protocol.EventFlagPlaced, protocol.EventFlagExtended, protocol.EventFlagThawed, protocol.EventFlagLifted, protocol.EventFlagExpired, protocol.EventSubjectErased, protocol.EventCheckDenied,
+			protocol.EventPayeeReported, protocol.EventRecallRequested, protocol.EventRecallAcknowledged, protocol.EventRecallOutcome}, disputes...)},
+		{[]api.Role{api.RoleSuspicion}, append([]protocol.EventType{protocol.EventSuspicionReported, protocol.EventSuspicionRetracted, protocol.EventSuspicionExpired, protocol.EventSubjectErased,
+			protocol.EventPayeeReported, protocol.EventRecallRequested, protocol.EventRecallAcknowledged, protocol.EventRecallOutcome}, disputes...)},
+		{[]api.Role{api.RoleFlag}, append([]protocol.EventType{protocol.EventFlagPlaced, protocol.EventFlagExtended, protocol.EventFlagThawed, protocol.EventFlagLifted, protocol.EventFlagExpired, protocol.EventFlagExpiring, protocol.EventSubjectErased, protocol.EventSubjectChecked,
+			protocol.EventPayeeReported, protocol.EventRecallRequested, protocol.EventRecallAcknowledged, protocol.EventRecallOutcome}, disputes...)},
+		{[]api.Role{api.RoleRegulator}, nil},
 	} {
 		got := decide.StreamEvents(&api.Member{ID: "bank-a", Roles: tc.roles})
 		if !slices.Equal(got, tc.want) {

@@ -46,6 +46,8 @@ const (
 	KindAddCosignature  Kind = "add-cosignature"
 	KindReplicaChecks   Kind = "replica-checks"
 	KindDenyCheck       Kind = "deny-check"
+	KindPutDispute      Kind = "put-dispute"
+	KindAttestErasure   Kind = "attest-erasure"
 )
 
 // A Head is what every command but [PutCheckpoint] and [PruneReplays]
@@ -119,6 +121,10 @@ type Erase struct {
 	Subjects   []string             `json:"subjects,omitempty"`
 	Actions    []protocol.LogAction `json:"actions,omitempty"`
 	Basis      string               `json:"basis"`
+	// Disputes, with Subjects, clears from every dispute about one of them
+	// its subjects, the consumer's statement and authentication: a
+	// subject's erasure.
+	Disputes bool `json:"disputes,omitempty"`
 }
 
 // A PlaceFlag places a new flag (Flag, version 1) with its record and the
@@ -448,6 +454,10 @@ func newCommand(k Kind) Command {
 		return new(PutPayee)
 	case KindPutRecall:
 		return new(PutRecall)
+	case KindPutDispute:
+		return new(PutDispute)
+	case KindAttestErasure:
+		return new(AttestErasure)
 	}
 	return nil
 }
@@ -457,7 +467,7 @@ func Kinds() []Kind {
 	return []Kind{KindPlaceFlag, KindChangeFlag, KindEndFlag, KindReportSuspicion, KindEndSuspicion, KindEraseSubject,
 		KindAddCheck, KindSetOutcome, KindPutMember, KindChangeEndpoint, KindRecordDelivery, KindPruneFeed,
 		KindPutCheckpoint, KindNote, KindEvaluateTokens, KindExpireDetails, KindPublishErasures, KindPruneReplays,
-		KindAddCosignature, KindReplicaChecks, KindDenyCheck, KindPutPayee, KindPutRecall}
+		KindAddCosignature, KindReplicaChecks, KindDenyCheck, KindPutPayee, KindPutRecall, KindPutDispute, KindAttestErasure}
 }
 
 // Submitted returns the submission a command carries, or nil.
@@ -479,6 +489,10 @@ func Submitted(c Command) *SubmissionRef {
 		return c.Submission
 	case *PutRecall:
 		return c.Submission
+	case *PutDispute:
+		return c.Submission
+	case *AttestErasure:
+		return &c.Submission
 	}
 	return nil
 }

@@ -112,6 +112,14 @@ func examples() []state.Command {
 			Recall: &state.Recall{ID: "rc-1", Version: 1, From: "bank-a", To: "bank-b", Payee: "iban.1.AAAA", Bank: protocol.BankRef{Country: "SE", BankCode: "500"},
 				Amount: protocol.Money{Minor: 4_000_000, Currency: "SEK"}, PaidAt: t0.Add(-10 * time.Minute).Truncate(time.Second), Reference: "A-0042",
 				RequestedAt: t0.Truncate(time.Second), Records: []string{"r-rc"}}},
+		&state.PutDispute{Head: head("bank-b", protocol.LogDisputeResolved), Submission: &sub,
+			Records: []*state.Record{record("r-dr", protocol.EventDisputeResolved), record("r-sr", protocol.EventSuspicionRetracted)},
+			Dispute: &state.Dispute{ID: "d-1", Version: 3, Subjects: []string{"email.1.AAAA"}, Suspicion: "s-1", Disputant: "bank-c", Respondent: "bank-a",
+				Grounds: protocol.GroundsNotMe, Statement: "I was abroad.", Auth: &protocol.ConsumerAuth{Method: protocol.AuthBankID, AuthenticatedAt: protocol.NewNumericDate(t0), Level: protocol.LevelHigh, Reference: "auth-1"},
+				Status: state.DisputeUpheld, OpenedAt: t0, AckDue: t0.AddDate(0, 0, 7), ResolveDue: t0.AddDate(0, 0, 30), AckedAt: t0, ResolvedAt: t0, Records: []string{"r-do", "r-dr"}},
+			Suspicion: suspicionOf(2, api.SuspicionRetracted),
+			Erase:     &state.Erase{Records: []string{"r-s"}, Subjects: []string{"email.1.AAAA"}, Actions: []protocol.LogAction{protocol.LogSuspicionDetails}, Basis: "dispute-upheld"}},
+		&state.AttestErasure{Head: head("bank-b", protocol.LogErasureAttested), Submission: sub, Member: "bank-b", Records: []string{"r-3", "r-er"}},
 	}
 }
 

@@ -108,6 +108,7 @@ type Submission struct {
 	Suspicion string             `json:"suspicion,omitempty"`
 	Payee     string             `json:"payee,omitempty"`
 	Recall    string             `json:"recall,omitempty"`
+	Dispute   string             `json:"dispute,omitempty"`
 	Existing  bool               `json:"existing,omitempty"` // it found an active flag rather than placing one
 	LogIndex  uint64             `json:"log_index"`
 }
@@ -190,6 +191,8 @@ type Subject struct {
 	// Denials are the checks of the subject that the consumer denied
 	// while the flag was active, newest first.
 	Denials []*Denial
+	// Disputes are the open disputes of its flag and suspicions.
+	Disputes []*Dispute
 }
 
 // An AccessNotice is what the hub keeps of one check of a flagged
@@ -228,4 +231,14 @@ type Denial struct {
 	DeniedAt time.Time              `json:"denied_at"`
 	Auth     *protocol.ConsumerAuth `json:"consumer_auth"`
 	Record   *Record                `json:"record"`
+}
+
+// DisputeOf returns the open dispute of the flag or suspicion id, or nil.
+func (s *Subject) DisputeOf(id string) *Dispute {
+	for _, d := range s.Disputes {
+		if d.Target() == id && d.Open() {
+			return d
+		}
+	}
+	return nil
 }

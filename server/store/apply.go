@@ -116,6 +116,10 @@ func apply(tx *bolt.Tx, c state.Command) (*Result, error) {
 		err = t.putPayee(c)
 	case *state.PutRecall:
 		err = t.putRecall(c)
+	case *state.PutDispute:
+		err = t.putDispute(c)
+	case *state.AttestErasure:
+		err = t.attestErasure(c)
 	default:
 		err = fmt.Errorf("store: unknown command %T", c)
 	}
@@ -224,6 +228,9 @@ func (t *txn) records(h *state.Head, recs ...*state.Record) error {
 			return err
 		}
 		if err := t.tx.Bucket(bEvents).Put(u64(seq), []byte(rec.ID)); err != nil {
+			return err
+		}
+		if err := keepErasureRecord(t.tx, &rec); err != nil {
 			return err
 		}
 		queued, err := enqueue(t.tx, &rec, h.At)

@@ -142,6 +142,18 @@ func (s *Store) Subjects(tokens []string) ([]state.Subject, error) {
 					return err
 				}
 				out[i].Suspicions = append(out[i].Suspicions, sp)
+				ds, err := openDisputes(tx, sp.ID)
+				if err != nil {
+					return err
+				}
+				out[i].Disputes = append(out[i].Disputes, ds...)
+			}
+			if f := out[i].Flag; f != nil {
+				ds, err := openDisputes(tx, f.ID)
+				if err != nil {
+					return err
+				}
+				out[i].Disputes = append(out[i].Disputes, ds...)
 			}
 			switch p, err := payeeOf(tx, t); {
 			case err == nil:

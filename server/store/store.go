@@ -84,10 +84,16 @@ var (
 	bSubmissionTimes = []byte("submission_times") // accepted at (8 bytes) ‖ member ‖ 0 ‖ jti → nil, to forget old submissions
 	bUsage           = []byte("usage")            // member ‖ 0 ‖ day (YYYY-MM-DD) → usage JSON: tokens evaluated, bytes stored
 
-	bCosignatures  = []byte("cosignatures")   // tree size (8 bytes) ‖ witness key name+hash → its signature line (tlog-cosignature)
-	bNotices       = []byte("access_notices") // check id ‖ 0 ‖ flag id → AccessNotice JSON: a check of a flagged subject
-	bNoticeSubject = []byte("notice_subject") // token ‖ 0 ‖ check id ‖ 0 ‖ flag id → nil, the notices of a subject
-	bDenials       = []byte("check_denials")  // token ‖ 0 ‖ denied at (8 bytes) ‖ check id ‖ 0 ‖ flag id → Denial JSON
+	bCosignatures   = []byte("cosignatures")    // tree size (8 bytes) ‖ witness key name+hash → its signature line (tlog-cosignature)
+	bNotices        = []byte("access_notices")  // check id ‖ 0 ‖ flag id → AccessNotice JSON: a check of a flagged subject
+	bNoticeSubject  = []byte("notice_subject")  // token ‖ 0 ‖ check id ‖ 0 ‖ flag id → nil, the notices of a subject
+	bDenials        = []byte("check_denials")   // token ‖ 0 ‖ denied at (8 bytes) ‖ check id ‖ 0 ‖ flag id → Denial JSON
+	bDisputes       = []byte("disputes")        // dispute id → Dispute JSON
+	bDisputeTarget  = []byte("dispute_target")  // suspicion or flag id ‖ 0 ‖ dispute id → nil, open disputes
+	bDisputeSubject = []byte("dispute_subject") // token ‖ 0 ‖ dispute id → nil, disputes not erased
+	bDisputeDue     = []byte("dispute_due")     // next deadline (8 bytes) ‖ dispute id → nil, open disputes with one left
+	bErasureRecords = []byte("erasure_records") // record jti → ErasureRecord JSON, records members attest the erasure of
+	bAttestations   = []byte("attestations")    // record jti ‖ 0 ‖ member → attested at (8 bytes)
 
 	// appendMostly are the buckets whose keys arrive in increasing order
 	// (log indexes, sequence numbers, UUIDv7 ids): their pages are split
@@ -97,7 +103,8 @@ var (
 	allBuckets = [][]byte{bMeta, bMembers, bRecords, bEvents, bFlags, bFlagByToken, bFlagExpiry, bFlagRemind,
 		bSuspicions, bSuspByToken, bSuspExpiry, bConsents, bSubmissions, bChecks, bLog, bLogDetails, bLogSubject,
 		bEndpoints, bRoutes, bOutbox, bDead, bLogHashes, bCheckpoints, bErasures, bSubmissionTimes, bUsage, bCosignatures,
-		bNotices, bNoticeSubject, bDenials, bPayees, bPayeeByToken, bRecalls}
+		bNotices, bNoticeSubject, bDenials, bPayees, bPayeeByToken, bRecalls,
+		bDisputes, bDisputeTarget, bDisputeSubject, bDisputeDue, bErasureRecords, bAttestations}
 )
 
 // Options tune the store. Zero values mean the defaults.

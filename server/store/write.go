@@ -234,6 +234,11 @@ func erase(tx *bolt.Tx, e *state.Erase, at time.Time) ([]uint64, error) {
 			return nil, err
 		}
 	}
+	if e.Disputes {
+		if err := eraseDisputes(tx, e.Subjects); err != nil {
+			return nil, err
+		}
+	}
 	if e.Consent != "" {
 		if err := tx.Bucket(bConsents).Delete([]byte(e.Consent)); err != nil {
 			return nil, err
