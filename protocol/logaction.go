@@ -48,6 +48,8 @@ const (
 	LogFlagExpired      LogAction = "flag-expired"      // a flag reached its expiry
 	LogFlagExpiring     LogAction = "flag-expiring"     // a flag's origin reminded of its coming expiry: attr origin
 	LogSuspicionExpired LogAction = "suspicion-expired" // a suspicion reached the end of its retention
+	LogPayeeExpired     LogAction = "payee-expired"     // a payee record reached the end of its retention and was deleted
+	LogRecallExpired    LogAction = "recall-expired"    // a closed recall reached the end of its retention and was deleted
 	LogFeedPruned       LogAction = "feed-pruned"       // events left the feed: attrs before, count, floor
 	LogDetailsExpired   LogAction = "details-expired"   // log details at the end of their retention erased: attrs before, count
 	LogDelivery         LogAction = "delivery"          // a webhook delivered (or refused by its receiver): attrs event, attempts, latency_ms
@@ -106,7 +108,7 @@ func LogActions() []LogAction {
 		LogSuspicionReported, LogSuspicionRetracted, LogSuspicionDetails, LogCheck, LogReplicaCheck, LogCheckOutcome, LogCheckDenied,
 		LogPeerTokens, LogEndpointRegistered, LogEndpointSecretRotated, LogEndpointResumed, LogEndpointRemoved,
 		LogEndpointHeld, LogEndpointVerify,
-		LogFlagExpired, LogFlagExpiring, LogSuspicionExpired, LogFeedPruned, LogDetailsExpired, LogDelivery,
+		LogFlagExpired, LogFlagExpiring, LogSuspicionExpired, LogPayeeExpired, LogRecallExpired, LogFeedPruned, LogDetailsExpired, LogDelivery,
 		LogEndpointPaused, LogEndpointDisabled, LogErased,
 		LogMemberAdded, LogMemberUpdated, LogMemberSuspended, LogMemberResumed, LogSubjectErased, LogBackup, LogRollbackDeclared,
 		LogFlagPlace, LogFlagExtend, LogFlagThaw, LogFlagLift, LogSuspicionReport, LogSuspicionRetract,
