@@ -33,8 +33,8 @@ func TestCommandsReplayToTheSameStore(t *testing.T) {
 	clock := hubtest.NewClock(time.Now().UTC().Truncate(time.Second))
 	witness := hubtest.StartWitness(t, "replay.example")
 	hub := hubtest.Start(t, hubtest.Options{
-		Clock:    clock,
-		Policy:   decide.Policy{SuspicionLegalBasis: "brottsdatalagen-2-kap", FeedRetention: time.Hour, PayeeRetention: 2 * time.Hour,
+		Clock: clock,
+		Policy: decide.Policy{SuspicionLegalBasis: "brottsdatalagen-2-kap", FeedRetention: time.Hour, PayeeRetention: 2 * time.Hour,
 			PayeeBanks: map[string]string{"SE:500": "bank-c"}},
 		Delivery: server.Delivery{Schedule: []time.Duration{0}},
 		Configure: func(cfg *server.Config) {
