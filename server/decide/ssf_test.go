@@ -25,11 +25,11 @@ func TestStreamEvents(t *testing.T) {
 		want  []protocol.EventType
 	}{
 		{[]api.Role{api.RoleCheck}, []protocol.EventType{protocol.EventFlagPlaced, protocol.EventFlagExtended, protocol.EventFlagThawed, protocol.EventFlagLifted, protocol.EventFlagExpired, protocol.EventSubjectErased, protocol.EventCheckDenied,
-			protocol.EventPayeeReported, protocol.EventRecallRequested, protocol.EventRecallAcknowledged, protocol.EventRecallOutcome}},
+			protocol.EventPayeeReported, protocol.EventPayeeExpired, protocol.EventRecallRequested, protocol.EventRecallAcknowledged, protocol.EventRecallOutcome}},
 		{[]api.Role{api.RoleSuspicion}, []protocol.EventType{protocol.EventSuspicionReported, protocol.EventSuspicionRetracted, protocol.EventSuspicionExpired, protocol.EventSubjectErased,
-			protocol.EventPayeeReported, protocol.EventRecallRequested, protocol.EventRecallAcknowledged, protocol.EventRecallOutcome}},
+			protocol.EventPayeeReported, protocol.EventPayeeExpired, protocol.EventRecallRequested, protocol.EventRecallAcknowledged, protocol.EventRecallOutcome}},
 		{[]api.Role{api.RoleFlag}, []protocol.EventType{protocol.EventFlagPlaced, protocol.EventFlagExtended, protocol.EventFlagThawed, protocol.EventFlagLifted, protocol.EventFlagExpired, protocol.EventFlagExpiring, protocol.EventSubjectErased, protocol.EventSubjectChecked,
-			protocol.EventPayeeReported, protocol.EventRecallRequested, protocol.EventRecallAcknowledged, protocol.EventRecallOutcome}},
+			protocol.EventPayeeReported, protocol.EventPayeeExpired, protocol.EventRecallRequested, protocol.EventRecallAcknowledged, protocol.EventRecallOutcome}},
 	} {
 		got := decide.StreamEvents(&api.Member{ID: "bank-a", Roles: tc.roles})
 		if !slices.Equal(got, tc.want) {
