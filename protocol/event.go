@@ -48,7 +48,7 @@ func EventTypes() []EventType {
 		EventFlagPlaced, EventFlagExtended, EventFlagThawed, EventFlagLifted, EventFlagExpired, EventFlagExpiring,
 		EventSuspicionReported, EventSuspicionRetracted, EventSuspicionExpired,
 		EventSubjectErased, EventVerification, EventStreamVerification,
-		EventSubjectChecked, EventCheckDenied, EventPayeeReported,
+		EventSubjectChecked, EventCheckDenied, EventPayeeReported, EventPayeeExpired,
 		EventRecallRequested, EventRecallAcknowledged, EventRecallOutcome,
 		EventDisputeOpened, EventDisputeAcknowledged, EventDisputeResolved, EventDisputeLapsed, EventAccessReport,
 	}
@@ -646,6 +646,8 @@ func decodeEvent(t EventType, raw json.RawMessage) (Event, error) {
 		e, err = decodeAs[CheckDenied](raw)
 	case EventPayeeReported:
 		e, err = decodeAs[PayeeReported](raw)
+	case EventPayeeExpired:
+		e, err = decodeAs[PayeeExpired](raw)
 	case EventRecallRequested:
 		e, err = decodeAs[RecallRequested](raw)
 	case EventRecallAcknowledged:

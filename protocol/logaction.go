@@ -55,6 +55,8 @@ const (
 	LogFlagExpiring     LogAction = "flag-expiring"     // a flag's origin reminded of its coming expiry: attr origin
 	LogSuspicionExpired LogAction = "suspicion-expired" // a suspicion reached the end of its retention
 	LogDisputeLapsed    LogAction = "dispute-lapsed"    // a dispute's deadline passed unanswered: attr missed
+	LogPayeeExpired     LogAction = "payee-expired"     // a payee record reached the end of its retention and was deleted
+	LogRecallExpired    LogAction = "recall-expired"    // a closed recall reached the end of its retention and was deleted
 	LogFeedPruned       LogAction = "feed-pruned"       // events left the feed: attrs before, count, floor
 	LogDetailsExpired   LogAction = "details-expired"   // log details at the end of their retention erased: attrs before, count
 	LogDelivery         LogAction = "delivery"          // a webhook delivered (or refused by its receiver): attrs event, attempts, latency_ms
@@ -119,7 +121,7 @@ func LogActions() []LogAction {
 		LogSubjectHistory, LogAccessReport, LogDisputeOpened, LogDisputeAcknowledged, LogDisputeResolved, LogErasureAttested,
 		LogPeerTokens, LogEndpointRegistered, LogEndpointSecretRotated, LogEndpointResumed, LogEndpointRemoved,
 		LogEndpointHeld, LogEndpointVerify,
-		LogFlagExpired, LogFlagExpiring, LogSuspicionExpired, LogDisputeLapsed, LogFeedPruned, LogDetailsExpired, LogDelivery,
+		LogFlagExpired, LogFlagExpiring, LogSuspicionExpired, LogDisputeLapsed, LogPayeeExpired, LogRecallExpired, LogFeedPruned, LogDetailsExpired, LogDelivery,
 		LogEndpointPaused, LogEndpointDisabled, LogErased,
 		LogMemberAdded, LogMemberUpdated, LogMemberSuspended, LogMemberResumed, LogSubjectErased, LogBackup, LogRollbackDeclared,
 		LogFlagPlace, LogFlagExtend, LogFlagThaw, LogFlagLift, LogSuspicionReport, LogSuspicionRetract,

@@ -21,6 +21,11 @@ const (
 // contest changes it. The latest record of a payee replaces the earlier.
 const EventPayeeReported EventType = "urn:sparr:event:payee-reported"
 
+// EventPayeeExpired is the event of a payee record's end: it lapsed at the
+// end of its retention and the hub deleted it. Every member deletes its
+// copy; a later report of the payee starts a new record.
+const EventPayeeExpired EventType = "urn:sparr:event:payee-expired"
+
 // MaxPayeeCustomers bounds the customers one member's report may count.
 const MaxPayeeCustomers = 1_000_000
 
@@ -109,9 +114,22 @@ type PayeeReported struct {
 	Reason      ContestReason       `json:"contest_reason,omitempty"`
 }
 
+// PayeeExpired: payee record PayeeID reached the end of its retention at
+// ExpiredAt and is deleted; Version is its last version.
+type PayeeExpired struct {
+	PayeeID   string      `json:"payee_id"`
+	Version   uint64      `json:"version"`
+	ExpiredAt NumericDate `json:"expired_at"`
+}
+
 func (ReportPayee) Action() Action         { return ActionReportPayee }
 func (ContestPayee) Action() Action        { return ActionContestPayee }
 func (PayeeReported) EventType() EventType { return EventPayeeReported }
+func (PayeeExpired) EventType() EventType  { return EventPayeeExpired }
+
+func (e PayeeExpired) check() error {
+	return first(checkID("payee_id", e.PayeeID), checkTime("expired_at", e.ExpiredAt))
+}
 
 func (r ReportPayee) check() error {
 	if err := checkToken("payee", r.Payee); err != nil {

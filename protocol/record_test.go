@@ -56,6 +56,7 @@ func sampleRecords(t testing.TB) []*protocol.Record {
 				{Member: "bank-c", Customers: 3, Category: protocol.PayeeImpersonation, FirstSeen: at - 7200, LastSeen: at},
 			},
 			Customers: 5, FirstSeen: at - 86400, LastSeen: at, LegalBasis: "psr-art-83", ExpiresAt: year}},
+		{protocol.OpaqueSubject(iban), protocol.PayeeExpired{PayeeID: "019aa5f0-8c00-7000-8000-00000000p001", Version: 2, ExpiredAt: year}},
 		{protocol.OpaqueSubject(iban), protocol.RecallRequested{RecallID: "019aa5f0-8c00-7000-8000-00000000r001", From: "bank-a", To: "bank-b",
 			Bank: protocol.BankRef{Country: "SE", BankCode: "500"}, Amount: protocol.Money{Minor: 4_000_000, Currency: "SEK"}, PaidAt: at - 600, Reference: "A-2026-11-21-0042"}},
 		{protocol.OpaqueSubject(iban), protocol.RecallAcknowledged{RecallID: "019aa5f0-8c00-7000-8000-00000000r001", By: "bank-b", Reference: "A-2026-11-21-0042", At: at}},

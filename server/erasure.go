@@ -35,6 +35,9 @@ func (h *Hub) erase(c *gin.Context) {
 		if err != nil {
 			return nil, err
 		}
+		if subjects[0].Recalls, err = h.store.RecallsOf(tok.String()); err != nil {
+			return nil, err
+		}
 		return h.decide.EraseSubject(m, tok, req.LegalBasis, subjects[0], records, entries, now)
 	})
 	if !ok {

@@ -24,14 +24,15 @@ func (h *Hub) runJobs() {
 }
 
 // RunJobs does now what the background jobs do on their schedule: it drops
-// events older than the feed's retention window, ends flags and
-// suspicions whose time is up, with a signed record each, reminds origin
+// events older than the feed's retention window, ends flags, suspicions
+// and payee records whose time is up, with a signed record each, deletes
+// closed recalls past their retention, reminds origin
 // members of flags about to expire, erases log details at the end of their
 // retention, publishes the tombstones of the erasures of past periods, and
 // forgets the outcomes of submissions too old to be repeated.
 func (h *Hub) RunJobs() error {
 	for _, job := range []func(time.Time) (int, error){h.pruneFeed, h.expireFlags, h.remindFlags, h.expireSuspicions,
-		h.lapseDisputes, h.expireDetails, h.publishErasures, h.pruneReplays} {
+		h.lapseDisputes, h.expirePayees, h.expireRecalls, h.expireDetails, h.publishErasures, h.pruneReplays} {
 		for {
 			n, err := job(h.now())
 			if err != nil {
@@ -108,6 +109,39 @@ func (h *Hub) expireSuspicions(now time.Time) (int, error) {
 			return 0, err
 		}
 		if _, err := h.commit(cmd); err != nil {
+			return 0, err
+		}
+	}
+	return len(due), nil
+}
+
+// expirePayees deletes payee records past their retention; the expiry
+// record tells every member to delete its copy.
+func (h *Hub) expirePayees(now time.Time) (int, error) {
+	due, err := h.store.PayeesExpiringBefore(now, jobBatch)
+	if err != nil {
+		return 0, err
+	}
+	for _, p := range due {
+		cmd, err := h.decide.ExpirePayee(p, now)
+		if err != nil {
+			return 0, err
+		}
+		if _, err := h.commit(cmd); err != nil {
+			return 0, err
+		}
+	}
+	return len(due), nil
+}
+
+// expireRecalls deletes closed recalls past their retention.
+func (h *Hub) expireRecalls(now time.Time) (int, error) {
+	due, err := h.store.RecallsClosedBefore(now.Add(-h.decide.Policy.PayeeRetention), jobBatch)
+	if err != nil {
+		return 0, err
+	}
+	for _, rc := range due {
+		if _, err := h.commit(h.decide.ExpireRecall(rc, now)); err != nil {
 			return 0, err
 		}
 	}

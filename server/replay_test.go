@@ -33,8 +33,9 @@ func TestCommandsReplayToTheSameStore(t *testing.T) {
 	clock := hubtest.NewClock(time.Now().UTC().Truncate(time.Second))
 	witness := hubtest.StartWitness(t, "replay.example")
 	hub := hubtest.Start(t, hubtest.Options{
-		Clock:    clock,
-		Policy:   decide.Policy{SuspicionLegalBasis: "brottsdatalagen-2-kap", FeedRetention: time.Hour, PayeeBanks: map[string]string{"SE:500": "bank-c"}},
+		Clock: clock,
+		Policy: decide.Policy{SuspicionLegalBasis: "brottsdatalagen-2-kap", FeedRetention: time.Hour, PayeeRetention: 2 * time.Hour,
+			PayeeBanks: map[string]string{"SE:500": "bank-c"}},
 		Delivery: server.Delivery{Schedule: []time.Duration{0}},
 		Configure: func(cfg *server.Config) {
 			cfg.Witnesses = []server.Witness{witness.Config()}
@@ -206,7 +207,12 @@ func everyKindOfChange(t *testing.T, hub *hubtest.Hub, clock *hubtest.Clock) {
 	must(a.Submit(t, "/v1/suspicions", protocol.ReportSuspicion{Subjects: toks[:1], Category: protocol.CategoryIdentityTheft, PoliceReport: report}), http.StatusCreated, "report").JSON(t, &sp)
 	payee := a.Tokenize(t, protocol.TypeSwish, "1234567890")[0]
 	must(a.Submit(t, "/v1/payees", payeeReport(payee, 2, clock.Now())), http.StatusCreated, "payee report")
-	must(a.Submit(t, "/v1/recalls", recallRequest(payee, "SE:500", clock.Now())), http.StatusCreated, "recall")
+	var recall api.WriteResponse
+	must(a.Submit(t, "/v1/recalls", recallRequest(payee, "SE:500", clock.Now())), http.StatusCreated, "recall").JSON(t, &recall)
+	must(c.Submit(t, "/v1/recalls/"+recall.Recall.RecallID+"/outcome", protocol.ReportRecallOutcome{RecallID: recall.Recall.RecallID,
+		Outcome: protocol.RecallFrozen, Amount: protocol.Money{Minor: 100, Currency: "SEK"}}), http.StatusOK, "recall outcome") // expires with the jobs
+	payee2 := a.Tokenize(t, protocol.TypeSwish, "1234567891")[0]
+	must(a.Submit(t, "/v1/recalls", recallRequest(payee2, "SE:500", clock.Now())), http.StatusCreated, "recall to scrub")
 	must(b.JSON(t, http.MethodPost, "/v1/suspicions/"+sp.Suspicion.ID+"/details", api.DetailsRequest{Purpose: api.PurposePayment, Justification: "the payee's identity is contested"}), http.StatusOK, "details")
 	var chk api.CheckResponse
 	must(b.JSON(t, http.MethodPost, "/v1/check", api.CheckRequest{Purpose: api.PurposeCreditApplication, Tokens: []string{toks[0].String(), toks[1].String()}}), http.StatusOK, "check").JSON(t, &chk)
@@ -237,7 +243,8 @@ func everyKindOfChange(t *testing.T, hub *hubtest.Hub, clock *hubtest.Clock) {
 	must(b.Do(t, http.MethodPost, "/v1/members/self/endpoint/resume", "", nil), http.StatusOK, "resume endpoint")
 
 	// Jobs: f3 lapses and a placement on its subject ends it; f2 was
-	// reminded; the feed is pruned.
+	// reminded; the feed is pruned; the payee record and the closed
+	// recall reach the end of their retention.
 	clock.Advance(3 * time.Hour)
 	place(toks[2], time.Time{})
 	if err := hub.RunJobs(); err != nil {
@@ -245,6 +252,7 @@ func everyKindOfChange(t *testing.T, hub *hubtest.Hub, clock *hubtest.Clock) {
 	}
 	_ = f3
 	must(hub.Operator.JSON(t, http.MethodPost, "/v1/admin/erasures", api.ErasureRequest{Subject: toks[1].String(), LegalBasis: "gdpr-art-17"}), http.StatusOK, "erase")
+	must(hub.Operator.JSON(t, http.MethodPost, "/v1/admin/erasures", api.ErasureRequest{Subject: payee2.String(), LegalBasis: "reported-in-error"}), http.StatusOK, "erase a recall's payee")
 	must(hub.Operator.Do(t, http.MethodGet, "/v1/admin/backup", "", nil), http.StatusOK, "backup")
 	must(b.Do(t, http.MethodDelete, "/v1/members/self/endpoint", "", nil), http.StatusOK, "remove endpoint")
 	waitEndpoint(t, a, "drained", func(e api.Endpoint) bool { return e.Backlog == 0 })

@@ -37,6 +37,13 @@ func (s *state) putPayee(p *Payee, d dirty) {
 	d.payees[p.ID] = true
 }
 
+// dropPayee forgets payee record id, if held.
+func (s *state) dropPayee(id string, d dirty) {
+	if p, ok := s.payees[id]; ok {
+		s.dropPayees(p.Token, d)
+	}
+}
+
 // dropPayees forgets the payee records held for t.
 func (s *state) dropPayees(t protocol.Token, d dirty) {
 	h, _ := s.lookup(t)

@@ -351,7 +351,10 @@ type Stats struct {
 	Seq        uint64
 	Flags      int
 	Suspicions int
-	Tokens     int
+	// Payees are the payee records held, lapsed ones until the hub's
+	// payee-expired record.
+	Payees int
+	Tokens int
 
 	// ChecksUnreported are checks recorded and not yet logged by the hub,
 	// a report under way included.
@@ -370,7 +373,7 @@ type Stats struct {
 // Stats returns what the replica holds, and what became of its checks.
 func (r *Replica) Stats() Stats {
 	r.mu.RLock()
-	s := Stats{Seq: r.seq.Load(), Flags: len(r.st.flags), Suspicions: len(r.st.susps), Tokens: len(r.st.byToken)}
+	s := Stats{Seq: r.seq.Load(), Flags: len(r.st.flags), Suspicions: len(r.st.susps), Payees: len(r.st.payees), Tokens: len(r.st.byToken)}
 	r.mu.RUnlock()
 	r.checks.stats(&s)
 	return s

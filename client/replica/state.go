@@ -268,6 +268,9 @@ func (s *state) apply(e *client.Event, d dirty) error {
 			return fmt.Errorf("event %d: a payee record has one subject, this one %d", e.Seq, len(toks))
 		}
 		s.putPayee(&Payee{ID: ev.PayeeID, Token: toks[0], Event: ev, Record: rec}, d)
+	case protocol.PayeeExpired:
+		// The record reached the end of its retention at the hub.
+		s.dropPayee(ev.PayeeID, d)
 	case protocol.Verification:
 		// A test of the endpoint; nothing to keep.
 	case protocol.SubjectChecked, protocol.CheckDenied:

@@ -134,7 +134,7 @@ func runServe(ctx context.Context, e *env, name string, args []string) error {
 	fs.IntVar(&f.suspicionDays, "suspicion-retention-days", inDays(policy.SuspicionRetention), "`DAYS` a suspicion is kept")
 	fs.StringVar(&f.payeeLegalBasis, "payee-legal-basis", policy.PayeeLegalBasis, "legal `BASIS` payee records state (PSR Art. 83)")
 	fs.IntVar(&f.payeeThreshold, "payee-threshold", policy.PayeeThreshold, "fewest of a member's own `CUSTOMERS` whose reports let it report a payee")
-	fs.IntVar(&f.payeeDays, "payee-retention-days", inDays(policy.PayeeRetention), "`DAYS` a payee record counts after its last report")
+	fs.IntVar(&f.payeeDays, "payee-retention-days", inDays(policy.PayeeRetention), "`DAYS` a payee record counts after its last report, and a closed recall is kept after its outcome")
 	fs.Var(&f.payeeBanks, "payee-banks", "which member holds the accounts of which bank, for recall requests: `LIST` of bank=member, as SE:500=bank-b,SE:800=bank-s")
 	fs.Var((*rateValue)(&f.tokens), "rate-tokens", "per-member limit on token batches, `PERSEC/BURST`")
 	fs.Var((*rateValue)(&f.writes), "rate-writes", "per-member limit on submissions and admin changes, `PERSEC/BURST`")

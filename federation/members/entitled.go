@@ -20,7 +20,7 @@ import (
 //   - Suspicion events go to no one by role: a suspicion never leaves
 //     the hub in bulk. (Files of earlier versions hold suspicion "hit"
 //     records without an audience; they go to no one either.)
-//   - Subject erasures and payee records go to every member with the
+//   - Subject erasures and payee records (and their expiry) go to every member with the
 //     flag, check or suspicion role: every payment service provider
 //     screens payees (PSR Art. 83).
 //   - Dispute events always have an audience: each of the two members
@@ -34,7 +34,7 @@ func Entitled(m *api.Member, audience string, t protocol.EventType) bool {
 	case protocol.EventFlagPlaced, protocol.EventFlagExtended, protocol.EventFlagThawed,
 		protocol.EventFlagLifted, protocol.EventFlagExpired:
 		return m.HasRole(api.RoleFlag) || m.HasRole(api.RoleCheck)
-	case protocol.EventSubjectErased, protocol.EventPayeeReported:
+	case protocol.EventSubjectErased, protocol.EventPayeeReported, protocol.EventPayeeExpired:
 		return m.HasRole(api.RoleFlag) || m.HasRole(api.RoleCheck) || m.HasRole(api.RoleSuspicion)
 	}
 	return false

@@ -88,8 +88,9 @@ type Policy struct {
 	// PayeeLegalBasis is the legal basis payee records are shared on, as
 	// each record states it; PayeeThreshold the fewest of a member's own
 	// customers whose reports let it report a payee; PayeeRetention how
-	// long after its last report a payee record counts. See
-	// docs/payee-fraud.md.
+	// long after its last report a payee record counts before the jobs
+	// delete it, and how long after its outcome a closed recall is kept.
+	// See docs/payee-fraud.md.
 	PayeeLegalBasis string
 	PayeeThreshold  int
 	PayeeRetention  time.Duration

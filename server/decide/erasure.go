@@ -76,13 +76,23 @@ func (d *Decider) EraseSubject(op *api.Member, tok protocol.Token, basis string,
 	}
 	if p := s.Payee; p != nil {
 		cmd.Payee = p
-		for _, id := range p.Records {
-			if !slices.Contains(cmd.Erase.Records, id) {
-				cmd.Erase.Records = append(cmd.Erase.Records, id)
-			}
-		}
+		cmd.Erase.Records = addIDs(cmd.Erase.Records, p.Records)
+	}
+	for _, rc := range s.Recalls {
+		cmd.Recalls = append(cmd.Recalls, rc.Scrubbed())
+		cmd.Erase.Records = addIDs(cmd.Erase.Records, rc.Records)
 	}
 	return cmd, nil
+}
+
+// addIDs appends to ids those of more it does not hold.
+func addIDs(ids, more []string) []string {
+	for _, id := range more {
+		if !slices.Contains(ids, id) {
+			ids = append(ids, id)
+		}
+	}
+	return ids
 }
 
 // Refusal decides the log entry of a refused request: member m asked, on

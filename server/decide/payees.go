@@ -155,3 +155,25 @@ func PayeeView(p *state.Payee, rec *state.Record) *api.Payee {
 	}
 	return v
 }
+
+// ExpirePayee decides the end of payee record p, lapsed at now: the hub
+// deletes it with its earlier records, and the expiry record, for every
+// member, tells them to delete their copies.
+func (d *Decider) ExpirePayee(p *state.Payee, now time.Time) (*state.ExpirePayee, error) {
+	tok, err := protocol.ParseToken(p.Subject)
+	if err != nil {
+		return nil, fmt.Errorf("payee %s has a bad subject: %w", p.ID, err)
+	}
+	sec := second(now)
+	rec, err := d.sign(d.id(), []protocol.Token{tok}, "", p.ID,
+		protocol.PayeeExpired{PayeeID: p.ID, Version: p.Version, ExpiredAt: protocol.NewNumericDate(p.ExpiresAt)}, sec)
+	if err != nil {
+		return nil, err
+	}
+	return &state.ExpirePayee{
+		Head:   d.head(Hub, protocol.LogPayeeExpired, now, map[string]string{"payee_id": p.ID, "record": rec.ID}, nil),
+		Record: rec,
+		Payee:  p,
+		Erase:  state.Erase{Records: p.Records, Basis: "retention-ended"},
+	}, nil
+}

@@ -125,7 +125,12 @@ func (d *Decider) RecallOutcome(m *api.Member, s *protocol.Submission, hash []by
 }
 
 // signRecall signs a record of recall rc for its requester.
+// A recall whose payee was erased (see [state.Recall.Scrubbed]) has no
+// subject to sign for: it refuses further steps with a state conflict.
 func (d *Decider) signRecall(txn string, rc *state.Recall, ev protocol.Event, at time.Time) (*state.Record, error) {
+	if rc.Payee == "" {
+		return nil, problemf(protocol.ProblemStateConflict, "recall %q names a payee that was erased; settle the rest of the case with the other bank directly", rc.ID)
+	}
 	tok, err := protocol.ParseToken(rc.Payee)
 	if err != nil {
 		return nil, err
@@ -161,4 +166,15 @@ func RecallView(rc *state.Recall, rec *state.Record) *api.Recall {
 		v.Record = rec.JWS
 	}
 	return v
+}
+
+// ExpireRecall decides the end of closed recall rc at the end of its
+// retention: the hub deletes it and its records. Its two sides keep their
+// own case files; no record is sent.
+func (d *Decider) ExpireRecall(rc *state.Recall, now time.Time) *state.ExpireRecall {
+	return &state.ExpireRecall{
+		Head:   d.head(Hub, protocol.LogRecallExpired, now, map[string]string{"recall_id": rc.ID}, nil),
+		Recall: rc,
+		Erase:  state.Erase{Records: rc.Records, Basis: "retention-ended"},
+	}
 }

@@ -26,11 +26,11 @@ func TestStreamEvents(t *testing.T) {
 		want  []protocol.EventType
 	}{
 		{[]api.Role{api.RoleCheck}, append([]protocol.EventType{protocol.EventFlagPlaced, protocol.EventFlagExtended, protocol.EventFlagThawed, protocol.EventFlagLifted, protocol.EventFlagExpired, protocol.EventSubjectErased, protocol.EventCheckDenied,
-			protocol.EventPayeeReported, protocol.EventRecallRequested, protocol.EventRecallAcknowledged, protocol.EventRecallOutcome}, disputes...)},
+			protocol.EventPayeeReported, protocol.EventPayeeExpired, protocol.EventRecallRequested, protocol.EventRecallAcknowledged, protocol.EventRecallOutcome}, disputes...)},
 		{[]api.Role{api.RoleSuspicion}, append([]protocol.EventType{protocol.EventSuspicionReported, protocol.EventSuspicionRetracted, protocol.EventSuspicionExpired, protocol.EventSubjectErased,
-			protocol.EventPayeeReported, protocol.EventRecallRequested, protocol.EventRecallAcknowledged, protocol.EventRecallOutcome}, disputes...)},
+			protocol.EventPayeeReported, protocol.EventPayeeExpired, protocol.EventRecallRequested, protocol.EventRecallAcknowledged, protocol.EventRecallOutcome}, disputes...)},
 		{[]api.Role{api.RoleFlag}, append([]protocol.EventType{protocol.EventFlagPlaced, protocol.EventFlagExtended, protocol.EventFlagThawed, protocol.EventFlagLifted, protocol.EventFlagExpired, protocol.EventFlagExpiring, protocol.EventSubjectErased, protocol.EventSubjectChecked,
-			protocol.EventPayeeReported, protocol.EventRecallRequested, protocol.EventRecallAcknowledged, protocol.EventRecallOutcome}, disputes...)},
+			protocol.EventPayeeReported, protocol.EventPayeeExpired, protocol.EventRecallRequested, protocol.EventRecallAcknowledged, protocol.EventRecallOutcome}, disputes...)},
 		{[]api.Role{api.RoleRegulator}, nil},
 	} {
 		got := decide.StreamEvents(&api.Member{ID: "bank-a", Roles: tc.roles})

@@ -205,6 +205,10 @@ type EraseSubject struct {
 	// deletes (its records are among Erase.Records); the store applies
 	// the command only while that version is the stored one.
 	Payee *Payee `json:"payee,omitempty"`
+	// Recalls are the recalls naming the subject, scrubbed (see
+	// [Recall.Scrubbed]); the store applies the command only while the
+	// version before each is the stored one.
+	Recalls []*Recall `json:"recalls,omitempty"`
 }
 
 // An AddCheck keeps a new check, so that its member can report the
@@ -458,6 +462,10 @@ func newCommand(k Kind) Command {
 		return new(PutDispute)
 	case KindAttestErasure:
 		return new(AttestErasure)
+	case KindExpirePayee:
+		return new(ExpirePayee)
+	case KindExpireRecall:
+		return new(ExpireRecall)
 	}
 	return nil
 }
@@ -467,7 +475,8 @@ func Kinds() []Kind {
 	return []Kind{KindPlaceFlag, KindChangeFlag, KindEndFlag, KindReportSuspicion, KindEndSuspicion, KindEraseSubject,
 		KindAddCheck, KindSetOutcome, KindPutMember, KindChangeEndpoint, KindRecordDelivery, KindPruneFeed,
 		KindPutCheckpoint, KindNote, KindEvaluateTokens, KindExpireDetails, KindPublishErasures, KindPruneReplays,
-		KindAddCosignature, KindReplicaChecks, KindDenyCheck, KindPutPayee, KindPutRecall, KindPutDispute, KindAttestErasure}
+		KindAddCosignature, KindReplicaChecks, KindDenyCheck, KindPutPayee, KindPutRecall, KindPutDispute, KindAttestErasure,
+		KindExpirePayee, KindExpireRecall}
 }
 
 // Submitted returns the submission a command carries, or nil.

@@ -120,6 +120,16 @@ func examples() []state.Command {
 			Suspicion: suspicionOf(2, api.SuspicionRetracted),
 			Erase:     &state.Erase{Records: []string{"r-s"}, Subjects: []string{"email.1.AAAA"}, Actions: []protocol.LogAction{protocol.LogSuspicionDetails}, Basis: "dispute-upheld"}},
 		&state.AttestErasure{Head: head("bank-b", protocol.LogErasureAttested), Submission: sub, Member: "bank-b", Records: []string{"r-3", "r-er"}},
+		&state.ExpirePayee{Head: head("hub", protocol.LogPayeeExpired), Record: record("r-pe", protocol.EventPayeeExpired),
+			Payee: &state.Payee{ID: "p-1", Version: 1, Subject: "iban.1.AAAA", ReportedAt: t0.Truncate(time.Second), ExpiresAt: t0.AddDate(1, 0, 0).Truncate(time.Second),
+				Reports: []protocol.PayeeMemberReport{{Member: "bank-a", Customers: 2, Category: protocol.PayeeImpersonation,
+					FirstSeen: protocol.NewNumericDate(t0.Add(-time.Hour)), LastSeen: protocol.NewNumericDate(t0)}}, Records: []string{"r-p"}},
+			Erase: state.Erase{Records: []string{"r-p"}, Basis: "retention-ended"}},
+		&state.ExpireRecall{Head: head("hub", protocol.LogRecallExpired),
+			Recall: &state.Recall{ID: "rc-1", Version: 3, From: "bank-a", To: "bank-b", Payee: "iban.1.AAAA", Bank: protocol.BankRef{Country: "SE", BankCode: "500"},
+				Amount: protocol.Money{Minor: 4_000_000, Currency: "SEK"}, PaidAt: t0.Add(-10 * time.Minute).Truncate(time.Second), Reference: "A-0042",
+				RequestedAt: t0.Truncate(time.Second), OutcomeAt: t0.Add(time.Hour), Outcome: protocol.RecallFrozen, Records: []string{"r-rc"}},
+			Erase: state.Erase{Records: []string{"r-rc"}, Basis: "retention-ended"}},
 	}
 }
 

@@ -52,3 +52,21 @@ type PutPayee struct {
 
 func (*PutPayee) Kind() Kind { return KindPutPayee }
 func (*PutPayee) isCommand() {}
+
+// KindExpirePayee is the kind of [ExpirePayee].
+const KindExpirePayee Kind = "expire-payee"
+
+// An ExpirePayee deletes payee record Payee, as stored (the store applies
+// it only while that version is the stored one), at the end of its
+// retention, with its token index. Record, addressed to every member,
+// says so; Erase deletes the payee's earlier records and so their
+// entries' details.
+type ExpirePayee struct {
+	Head
+	Record *Record `json:"record"`
+	Payee  *Payee  `json:"payee"`
+	Erase  Erase   `json:"erase"`
+}
+
+func (*ExpirePayee) Kind() Kind { return KindExpirePayee }
+func (*ExpirePayee) isCommand() {}

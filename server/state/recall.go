@@ -41,3 +41,30 @@ type PutRecall struct {
 
 func (*PutRecall) Kind() Kind { return KindPutRecall }
 func (*PutRecall) isCommand() {}
+
+// KindExpireRecall is the kind of [ExpireRecall].
+const KindExpireRecall Kind = "expire-recall"
+
+// An ExpireRecall deletes closed recall Recall, as stored (the store
+// applies it only while that version is the stored one), at the end of its
+// retention, with its token index; Erase deletes its records and so their
+// entries' details.
+type ExpireRecall struct {
+	Head
+	Recall *Recall `json:"recall"`
+	Erase  Erase   `json:"erase"`
+}
+
+func (*ExpireRecall) Kind() Kind { return KindExpireRecall }
+func (*ExpireRecall) isCommand() {}
+
+// Scrubbed is recall rc with its payee token and records gone, as a
+// subject erasure leaves it: the parties keep the ids, amounts, times and
+// outcome of their case.
+func (rc *Recall) Scrubbed() *Recall {
+	n := *rc
+	n.Version++
+	n.Payee = ""
+	n.Records = nil
+	return &n
+}

@@ -188,6 +188,9 @@ type Subject struct {
 	// PayeeRecord its latest signed record.
 	Payee       *Payee
 	PayeeRecord *Record
+	// Recalls are the recalls naming the token as their payee; only an
+	// erasure reads them ([Store.RecallsOf] in server/store).
+	Recalls []*Recall
 	// Denials are the checks of the subject that the consumer denied
 	// while the flag was active, newest first.
 	Denials []*Denial

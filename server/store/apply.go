@@ -120,6 +120,10 @@ func apply(tx *bolt.Tx, c state.Command) (*Result, error) {
 		err = t.putDispute(c)
 	case *state.AttestErasure:
 		err = t.attestErasure(c)
+	case *state.ExpirePayee:
+		err = t.expirePayee(c)
+	case *state.ExpireRecall:
+		err = t.expireRecall(c)
 	default:
 		err = fmt.Errorf("store: unknown command %T", c)
 	}
@@ -462,24 +466,28 @@ func (t *txn) eraseSubject(c *state.EraseSubject) error {
 		olds[i] = old
 	}
 	if c.Payee != nil {
-		old, err := get[state.Payee](t.tx, bPayees, c.Payee.ID)
-		if err == ErrNotFound || err == nil && old.Version != c.Payee.Version {
-			return t.conflict()
-		}
-		if err != nil {
+		if err := t.storedPayee(c.Payee); err != nil {
 			return err
 		}
+	}
+	oldRecalls := make([]*state.Recall, len(c.Recalls))
+	for i, rc := range c.Recalls {
+		old, ok, err := t.recallNext(rc)
+		if !ok || err != nil {
+			return orConflict(err, t.conflict)
+		}
+		oldRecalls[i] = old
 	}
 	if err := t.reserve(&c.Head); err != nil {
 		return err
 	}
 	if c.Payee != nil {
-		if err := t.tx.Bucket(bPayees).Delete([]byte(c.Payee.ID)); err != nil {
+		if err := deletePayee(t.tx, c.Payee); err != nil {
 			return err
 		}
-		if err := t.tx.Bucket(bPayeeByToken).Delete([]byte(c.Payee.Subject)); err != nil {
-			return err
-		}
+	}
+	if err := putScrubbed(t.tx, oldRecalls, c.Recalls); err != nil {
+		return err
 	}
 	if err := t.records(&c.Head, c.Records...); err != nil {
 		return err

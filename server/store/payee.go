@@ -1,6 +1,8 @@
 package store
 
 import (
+	"time"
+
 	bolt "go.etcd.io/bbolt"
 
 	"github.com/sparr-dev/sparr/server/state"
@@ -68,4 +70,58 @@ func (t *txn) putPayee(c *state.PutPayee) error {
 		return err
 	}
 	return t.remember(&c.Head, c.Submission, state.Submission{Record: idOf(c.Record), Payee: c.Payee.ID})
+}
+
+// PayeesExpiringBefore returns up to limit payee records that lapsed
+// before t.
+func (s *Store) PayeesExpiringBefore(t time.Time, limit int) ([]*state.Payee, error) {
+	var out []*state.Payee
+	err := s.db.View(func(tx *bolt.Tx) error {
+		c := tx.Bucket(bPayees).Cursor()
+		for k, v := c.First(); k != nil && len(out) < limit; k, v = c.Next() {
+			p, err := decodeValue[state.Payee](bPayees, k, v)
+			if err != nil {
+				return err
+			}
+			if !p.ActiveAt(t) {
+				out = append(out, p)
+			}
+		}
+		return nil
+	})
+	return out, err
+}
+
+// storedPayee checks that p is the stored version of its payee record.
+func (t *txn) storedPayee(p *state.Payee) error {
+	old, err := get[state.Payee](t.tx, bPayees, p.ID)
+	if err == ErrNotFound || err == nil && (old.Version != p.Version || old.Subject != p.Subject) {
+		return t.conflict()
+	}
+	return err
+}
+
+// deletePayee deletes payee record p and its token index.
+func deletePayee(tx *bolt.Tx, p *state.Payee) error {
+	if err := tx.Bucket(bPayees).Delete([]byte(p.ID)); err != nil {
+		return err
+	}
+	return tx.Bucket(bPayeeByToken).Delete([]byte(p.Subject))
+}
+
+// expirePayee applies a [state.ExpirePayee].
+func (t *txn) expirePayee(c *state.ExpirePayee) error {
+	if err := t.storedPayee(c.Payee); err != nil {
+		return err
+	}
+	if err := t.reserve(&c.Head); err != nil {
+		return err
+	}
+	if err := deletePayee(t.tx, c.Payee); err != nil {
+		return err
+	}
+	if err := t.records(&c.Head, c.Record); err != nil {
+		return err
+	}
+	return t.finishErasure(&c.Head, &c.Erase)
 }

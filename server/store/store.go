@@ -103,7 +103,7 @@ var (
 	allBuckets = [][]byte{bMeta, bMembers, bRecords, bEvents, bFlags, bFlagByToken, bFlagExpiry, bFlagRemind,
 		bSuspicions, bSuspByToken, bSuspExpiry, bConsents, bSubmissions, bChecks, bLog, bLogDetails, bLogSubject,
 		bEndpoints, bRoutes, bOutbox, bDead, bLogHashes, bCheckpoints, bErasures, bSubmissionTimes, bUsage, bCosignatures,
-		bNotices, bNoticeSubject, bDenials, bPayees, bPayeeByToken, bRecalls,
+		bNotices, bNoticeSubject, bDenials, bPayees, bPayeeByToken, bRecalls, bRecallByToken,
 		bDisputes, bDisputeTarget, bDisputeSubject, bDisputeDue, bErasureRecords, bAttestations}
 )
 
@@ -170,6 +170,9 @@ func Open(path string, opts Options) (*Store, error) {
 			if _, err := tx.CreateBucketIfNotExists(b); err != nil {
 				return err
 			}
+		}
+		if err := indexRecalls(tx); err != nil {
+			return err
 		}
 		meta := tx.Bucket(bMeta)
 		v := meta.Get([]byte("schema"))
