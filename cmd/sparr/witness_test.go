@@ -106,3 +106,68 @@ func FuzzWitnessFlags(f *testing.F) {
 		}
 	})
 }
+
+// TestLogVerifyQuorumFailsOnAFork: a hub put back on an older copy of its
+// data file and grown again serves a fork of the log its witness cosigned.
+// The witness refuses to cosign the fork, so log verify with a quorum
+// refuses it, even for a regulator who kept no checkpoint of their own.
+func TestLogVerifyQuorumFailsOnAFork(t *testing.T) {
+	w := hubtest.StartWitness(t, "w1.example")
+	hub := hubtest.Start(t, hubtest.Options{Configure: func(cfg *server.Config) {
+		cfg.Witnesses = []server.Witness{w.Config()}
+		cfg.WitnessRetry, cfg.WitnessRetryMax = 5*time.Millisecond, 50*time.Millisecond
+	}})
+	w.AddLog(t, hub.Keys.LogVerifier)
+	bank := hub.AddMember(t, "bank-a", api.RoleFlag, api.RoleCheck)
+	flags := regulator(t, hub)
+	quorum := []string{"--witness", w.Key, "--quorum", "1"}
+	waitWitness := func(what string, done func(api.WitnessStatus, uint64) bool) {
+		t.Helper()
+		for i := 0; ; i++ {
+			st := hub.WitnessesStatus()
+			if len(st.Witnesses) == 1 && done(st.Witnesses[0], st.CheckpointSize) {
+				return
+			}
+			if i == 500 {
+				t.Fatalf("gave up waiting for the witness to %s: %+v", what, st)
+			}
+			time.Sleep(20 * time.Millisecond)
+		}
+	}
+	cosigned := func(s api.WitnessStatus, size uint64) bool { return s.CosignedSize != nil && *s.CosignedSize == size }
+
+	grow(t, hub, bank, 2)
+	waitWitness("cosign", cosigned)
+	var saved []byte
+	hub.Offline(t, func(path string) {
+		var err error
+		if saved, err = os.ReadFile(path); err != nil {
+			t.Fatal(err)
+		}
+	})
+	grow(t, hub, bank, 3)
+	waitWitness("cosign", cosigned)
+	if code, out, errOut := logVerify(t, append(slices.Clone(flags), quorum...)); code != 0 {
+		t.Fatalf("honest log: got exit %d, %s%s; want it verified", code, out, errOut)
+	}
+	honest := *hub.WitnessesStatus().Witnesses[0].CosignedSize
+
+	// The fork: the older copy, grown past the cosigned size otherwise.
+	hub.Offline(t, func(path string) {
+		if err := os.WriteFile(path, saved, 0o600); err != nil {
+			t.Fatal(err)
+		}
+	})
+	grow(t, hub, bank, 6)
+	waitWitness("refuse the fork", func(s api.WitnessStatus, size uint64) bool { return size > honest && s.Failures > 0 })
+
+	fresh := slices.Clone(flags)
+	fresh[slices.Index(fresh, "--state")+1] = t.TempDir() + "/state.json"
+	code, out, errOut := logVerify(t, append(fresh, quorum...))
+	if code != 1 || !strings.Contains(errOut, "cosigned by 0 of the 1 witnesses given") {
+		t.Fatalf("forked log: got exit %d, stdout %q, stderr %q; want exit 1, saying no witness cosigned it", code, out, errOut)
+	}
+	if code, out, errOut := logVerify(t, fresh); code != 0 {
+		t.Errorf("the fork without --witness: got exit %d, %s%s; want it verified (only witnesses can tell it from the log)", code, out, errOut)
+	}
+}
