@@ -293,19 +293,7 @@ func (h *Hub) streamStatus(c *gin.Context) {
 // setStreamStatus: POST /v1/ssf/status: enabled, paused or disabled.
 func (h *Hub) setStreamStatus(c *gin.Context) {
 	var req api.StreamStatus
-	if !h.readJSON(c, &req) {
-		return
-	}
-	if req.StreamID == "" {
-		h.ssfFail(c, decide.FieldProblem(protocol.ProblemMalformedRequest, "stream_id", "is required"))
-		return
-	}
-	e, ok := h.stream(c, req.StreamID)
-	switch {
-	case !ok:
-		return
-	case e == nil:
-		h.ssfFail(c, decide.NoStream(member(c).ID))
+	if !h.readJSON(c, &req) || !h.hasStream(c, req.StreamID) {
 		return
 	}
 	if !h.changeStream(c, "set stream status", func(m *api.Member, e *webhook.Endpoint, now time.Time) (*state.ChangeEndpoint, error) {
@@ -325,6 +313,20 @@ func (h *Hub) setStreamStatus(c *gin.Context) {
 	c.JSON(http.StatusOK, s)
 }
 
+// hasStream reports whether the body's stream_id names the member's
+// stream, and answers the problem if not.
+func (h *Hub) hasStream(c *gin.Context, streamID string) bool {
+	if streamID == "" {
+		h.ssfFail(c, decide.FieldProblem(protocol.ProblemMalformedRequest, "stream_id", "is required"))
+		return false
+	}
+	e, ok := h.stream(c, streamID)
+	if ok && e == nil {
+		h.ssfFail(c, decide.NoStream(member(c).ID))
+	}
+	return ok && e != nil
+}
+
 func (h *Hub) readEndpointOr500(c *gin.Context) (*webhook.Endpoint, bool) {
 	e, err := h.readEndpoint(c)
 	if err != nil {
@@ -338,19 +340,7 @@ func (h *Hub) readEndpointOr500(c *gin.Context) (*webhook.Endpoint, bool) {
 // the stream, echoing state; 204 once it is queued.
 func (h *Hub) verifyStream(c *gin.Context) {
 	var req api.VerificationRequest
-	if !h.readJSON(c, &req) {
-		return
-	}
-	if req.StreamID == "" {
-		h.ssfFail(c, decide.FieldProblem(protocol.ProblemMalformedRequest, "stream_id", "is required"))
-		return
-	}
-	e, ok := h.stream(c, req.StreamID)
-	switch {
-	case !ok:
-		return
-	case e == nil:
-		h.ssfFail(c, decide.NoStream(member(c).ID))
+	if !h.readJSON(c, &req) || !h.hasStream(c, req.StreamID) {
 		return
 	}
 	m := member(c)
