@@ -32,7 +32,7 @@ type peeredHubs struct {
 // Norwegian operator's quotas for the Swedish hub; peerURL, if not "",
 // replaces the Norwegian hub's URL in the Swedish registration (a hub
 // that is down); timeout, if not 0, bounds each relayed request.
-func startPeeredHubs(t *testing.T, quotas *api.Quotas, peerURL string, timeout time.Duration) *peeredHubs {
+func startPeeredHubs(t testing.TB, quotas *api.Quotas, peerURL string, timeout time.Duration) *peeredHubs {
 	t.Helper()
 	no := hubtest.Start(t, hubtest.Options{Configure: func(c *server.Config) { c.Jurisdiction = "NO" }})
 	key, jwks := hubtest.NewKey(t)
@@ -381,4 +381,40 @@ func attr(e *protocol.LogEntry, key string) string {
 		}
 	}
 	return ""
+}
+
+// FuzzPeerCheck sends arbitrary check bodies to a Swedish hub peered with
+// a Norwegian one, and arbitrary relayed checks to the Norwegian hub as
+// the Swedish one: neither may answer 5xx (but the 503 of a relay), and
+// every refusal is a problem document.
+func FuzzPeerCheck(f *testing.F) {
+	h := startPeeredHubs(f, nil, "", 0)
+	bank := h.se.AddMember(f, "bank-a", api.RoleCheck)
+	fnr := bank.Tokenize(f, protocol.TypeNorwegianNumber, "13097248022")[0].String()
+	pnr := bank.Tokenize(f, protocol.TypePersonalNumber, "811218-9876")[0].String()
+	for _, s := range []string{
+		`{"purpose":"payment","tokens":["` + fnr + `"]}`,
+		`{"purpose":"payment","tokens":["` + fnr + `","` + pnr + `"]}`,
+		`{"purpose":"payment","tokens":["fnr.2.AAAA"],"member":"bank-a"}`,
+		`{"purpose":"curiosity","tokens":["` + fnr + `"],"member":"Bank A"}`,
+		`{"purpose":"payment","tokens":[],"member":"bank-a"}`,
+	} {
+		f.Add(false, []byte(s))
+		f.Add(true, []byte(s))
+	}
+	f.Fuzz(func(t *testing.T, relayed bool, body []byte) {
+		m, path := bank, "/v1/check"
+		if relayed {
+			m, path = h.seAtNO, peering.CheckPath
+		}
+		resp := m.Do(t, http.MethodPost, path, "application/json", body)
+		if resp.Status >= 500 && resp.Status != http.StatusServiceUnavailable {
+			t.Fatalf("%s %q: got %d %s", path, body, resp.Status, resp.Body)
+		}
+		if resp.Status >= 400 {
+			if p := resp.Problem(t); p.Detail == "" {
+				t.Errorf("%s %q: got a problem without detail: %+v", path, body, p)
+			}
+		}
+	})
 }
