@@ -27,6 +27,7 @@ const (
 	LogCheckOutcome        LogAction = "check-outcome"        // a check's outcome reported: attr outcome
 	LogCheckDenied         LogAction = "check-denied"         // the consumer denied a check through the flag's origin: attrs checker, method, level
 	LogPeerTokens          LogAction = "peer-tokens"          // identifiers tokenized for a peered hub's member: attrs type, count, epoch, member
+	LogPeerCheck           LogAction = "peer-check"           // a check relayed by a peered hub for its member: attrs purpose, tokens, verify, review, member
 	LogSubjectHistory      LogAction = "subject-history"      // a consumer's history read by a member acting for them: attr method
 	LogAccessReport        LogAction = "access-report"        // a signed access report (GDPR Art. 15) made for a member acting for a consumer: attr method
 	LogDisputeOpened       LogAction = "dispute-opened"       // a consumer contested a suspicion or flag through a member: attrs respondent, method
@@ -108,7 +109,7 @@ const (
 	// A refused history or access report request is logged under
 	// LogSubjectHistory or LogAccessReport.
 	// A refused token batch, check, outcome or details request is logged
-	// under LogTokens, LogPeerTokens, LogCheck, LogCheckOutcome or
+	// under LogTokens, LogPeerTokens, LogCheck, LogPeerCheck, LogCheckOutcome or
 	// LogSuspicionDetails.
 )
 
@@ -119,7 +120,7 @@ func LogActions() []LogAction {
 		LogTokens, LogFlagPlaced, LogFlagAlreadyActive, LogFlagExtended, LogFlagThawed, LogFlagLifted,
 		LogSuspicionReported, LogSuspicionRetracted, LogSuspicionDetails, LogCheck, LogReplicaCheck, LogCheckOutcome, LogCheckDenied,
 		LogSubjectHistory, LogAccessReport, LogDisputeOpened, LogDisputeAcknowledged, LogDisputeResolved, LogErasureAttested,
-		LogPeerTokens, LogEndpointRegistered, LogEndpointSecretRotated, LogEndpointResumed, LogEndpointRemoved,
+		LogPeerTokens, LogPeerCheck, LogEndpointRegistered, LogEndpointSecretRotated, LogEndpointResumed, LogEndpointRemoved,
 		LogEndpointHeld, LogEndpointVerify,
 		LogFlagExpired, LogFlagExpiring, LogSuspicionExpired, LogDisputeLapsed, LogPayeeExpired, LogRecallExpired, LogFeedPruned, LogDetailsExpired, LogDelivery,
 		LogEndpointPaused, LogEndpointDisabled, LogErased,

@@ -74,6 +74,7 @@ var authzTable = map[string]access{
 
 	"POST /v1/tokens":         holders(flagR, suspicionR, checkR),
 	"POST /v1/peering/tokens": holders(peerR),
+	"POST /v1/peering/check":  holders(peerR),
 
 	"POST /v1/flags":            holders(flagR),
 	"GET /v1/flags/:id":         holders(flagR, checkR),

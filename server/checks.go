@@ -22,6 +22,13 @@ func (h *Hub) check(c *gin.Context) {
 	if !h.readJSON(c, &req) {
 		return
 	}
+	if home, p := h.foreignHome(&req); p != nil {
+		h.fail(c, p)
+		return
+	} else if home != "" {
+		h.relayCheck(c, &req, home)
+		return
+	}
 	if err := h.decide.CheckRequest(&req); err != nil {
 		h.refuse(c, "check", err)
 		return

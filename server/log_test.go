@@ -206,6 +206,9 @@ func TestEveryWriteIsProvablyLogged(t *testing.T) {
 		t.Fatalf("POST /v1/peering/tokens: got X-Sparr-Log-Index %q, want the index of its entry", resp.Header.Get("X-Sparr-Log-Index"))
 	}
 	p.prove("POST /v1/peering/tokens", peer, "peer-tokens", idx)
+	fnr := hub.AddMember(t, "bank-n", api.RoleCheck).Tokenize(t, protocol.TypeNorwegianNumber, "13097248022")[0]
+	resp = peer.JSON(t, http.MethodPost, "/v1/peering/check", api.PeerCheckRequest{CheckRequest: api.CheckRequest{Purpose: "payment", Tokens: []string{fnr.String()}}, Member: "bank-s"})
+	p.prove("POST /v1/peering/check", peer, "peer-check", logIndex(t, "peer check", resp, http.StatusOK))
 
 	// A flag's life.
 	resp = bank.Submit(t, "/v1/flags", protocol.PlaceFlag{Subject: toks[0], Kind: protocol.FlagKindStandard, Consent: bank.Consent(toks[0])})

@@ -1228,11 +1228,20 @@ func TestOpenAPIListsQuotaRefusals(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	// A home hub of Norwegian numbers, where a peered hub has spent its
+	// allowance too.
+	home := hubtest.Start(t, hubtest.Options{Configure: func(c *server.Config) { c.Jurisdiction = "NO" }})
+	fnr := home.AddMember(t, "bank-n", api.RoleCheck).Tokenize(t, protocol.TypeNorwegianNumber, "13097248022")
+	peer := home.AddMember(t, "hub-se", api.RolePeer)
+	mustStatus(t, home.Operator.JSON(t, http.MethodPatch, "/v1/admin/members/hub-se", quotas), http.StatusOK)
 	now := hub.Now()
 	requests := []struct {
 		route string
 		do    func() *hubtest.Response
 	}{
+		{"POST /v1/peering/check", func() *hubtest.Response {
+			return peer.JSON(t, http.MethodPost, "/v1/peering/check", api.PeerCheckRequest{CheckRequest: api.CheckRequest{Purpose: "credit-application", Tokens: []string{fnr[0].String()}}, Member: "bank-a"})
+		}},
 		{"POST /v1/flags", func() *hubtest.Response {
 			return bank.Submit(t, "/v1/flags", protocol.PlaceFlag{Subject: toks[2], Kind: protocol.FlagKindStandard, Consent: bank.Consent(toks[2])})
 		}},

@@ -58,7 +58,7 @@ func (h *Hub) peerFor(jurisdiction string) *peering.Peer {
 func (h *Hub) homeTokens() []api.HomeToken {
 	var out []api.HomeToken
 	for _, p := range h.cfg.Peers {
-		out = append(out, api.HomeToken{Jurisdiction: p.Jurisdiction, Types: p.Types(), Token: p.Token})
+		out = append(out, api.HomeToken{Jurisdiction: p.Jurisdiction, Types: p.Types(), Token: p.Token, Issuer: p.URL})
 	}
 	return out
 }
@@ -87,27 +87,8 @@ func (h *Hub) relayTokens(c *gin.Context, req *protocol.TokenRequest, home strin
 	span := h.span(c, "peering.tokens", attribute.Int("sparr.tokens", len(req.Blinded)), attribute.String("sparr.peer", p.ID))
 	resp, err := p.EvaluateTokens(c.Request.Context(), h.cfg.PeerClient, m.ID, req, now)
 	span.End()
-	var pe *peering.ProblemError
-	switch {
-	case errors.As(err, &pe):
-		h.log.Warn("home hub refused a relayed token batch", "peer", p.ID, "member", m.ID, "problem", pe.Problem.Type)
-		if pe.Problem.Status == http.StatusTooManyRequests {
-			if pe.RetryAfter != "" {
-				c.Header("Retry-After", pe.RetryAfter)
-			}
-			h.fail(c, problemf(protocol.ProblemRateLimited, "the home hub of %s (%s) is over this hub's rate or quota there: %s", home, p.ID, pe.Problem.Detail))
-			return
-		}
-		if pe.Problem.Type == protocol.ProblemInvalidTokenRequest.URI {
-			h.fail(c, problemf(protocol.ProblemInvalidTokenRequest, "the home hub of %s (%s) refused the batch: %s", home, p.ID, pe.Problem.Detail))
-			return
-		}
-		h.fail(c, problemf(protocol.ProblemUnavailable, "the home hub of %s (%s) refused to evaluate the batch (%s); ask this hub's operator", home, p.ID, pe.Problem.Type))
-		return
-	case err != nil:
-		h.log.Warn("home hub did not evaluate a relayed token batch", "peer", p.ID, "member", m.ID, "error", err)
-		c.Header("Retry-After", "30")
-		h.fail(c, problemf(protocol.ProblemUnavailable, "the home hub of %s (%s) did not answer; retry later", home, p.ID))
+	if err != nil {
+		h.relayFailed(c, p, m.ID, "token batch", err)
 		return
 	}
 	h.metrics.tokens.WithLabelValues(m.ID, string(req.Type)).Add(float64(len(req.Blinded)))
@@ -152,5 +133,135 @@ func (h *Hub) peerTokens(c *gin.Context) {
 	}
 	h.metrics.tokens.WithLabelValues(m.ID, string(req.Type)).Add(float64(batch.Len()))
 	c.Header("X-Sparr-Log-Index", fmt.Sprint(res.LogIndex))
+	c.JSON(http.StatusOK, resp)
+}
+
+// relayFailed answers a member's relayed request (what) that peer p did
+// not answer: its refusal for rate or quota as 429 with its Retry-After,
+// its refusal of a token epoch as invalid-token-request, any other refusal
+// and no answer as 503, the latter with a Retry-After of its own.
+func (h *Hub) relayFailed(c *gin.Context, p *peering.Peer, member, what string, err error) {
+	var pe *peering.ProblemError
+	if !errors.As(err, &pe) {
+		h.log.Warn("home hub did not answer a relayed "+what, "peer", p.ID, "member", member, "error", err)
+		c.Header("Retry-After", "30")
+		h.fail(c, problemf(protocol.ProblemUnavailable, "the home hub of %s (%s) did not answer; retry later", p.Jurisdiction, p.ID))
+		return
+	}
+	h.log.Warn("home hub refused a relayed "+what, "peer", p.ID, "member", member, "problem", pe.Problem.Type)
+	switch {
+	case pe.Problem.Status == http.StatusTooManyRequests:
+		if pe.RetryAfter != "" {
+			c.Header("Retry-After", pe.RetryAfter)
+		}
+		h.fail(c, problemf(protocol.ProblemRateLimited, "the home hub of %s (%s) is over this hub's rate or quota there: %s", p.Jurisdiction, p.ID, pe.Problem.Detail))
+	case pe.Problem.Type == protocol.ProblemInvalidTokenRequest.URI:
+		h.fail(c, problemf(protocol.ProblemInvalidTokenRequest, "the home hub of %s (%s) refused the %s: %s", p.Jurisdiction, p.ID, what, pe.Problem.Detail))
+	default:
+		h.fail(c, problemf(protocol.ProblemUnavailable, "the home hub of %s (%s) refused the %s (%s); ask this hub's operator", p.Jurisdiction, p.ID, what, pe.Problem.Type))
+	}
+}
+
+// foreignHome returns the jurisdiction whose home hub req's tokens belong
+// to, if it is not this hub, or "" for a check this hub answers itself.
+// A check naming tokens of another hub's together with any other is
+// refused: a member sends one check per home.
+func (h *Hub) foreignHome(req *api.CheckRequest) (string, *protocol.Problem) {
+	home, foreign := "", false
+	for i, s := range req.Tokens {
+		t, err := protocol.ParseToken(s)
+		if err != nil {
+			return "", nil // refused as any check with a malformed token
+		}
+		j := t.Type.Jurisdiction()
+		if h.homeTo(t.Type) {
+			j = ""
+		} else {
+			foreign = true
+		}
+		if i > 0 && j != home {
+			return "", problemf(protocol.ProblemValidation, "tokens[%d] (%s) has another home hub than tokens[0]; send one check for each home hub's tokens", i, t.Type)
+		}
+		home = j
+	}
+	if !foreign {
+		return "", nil
+	}
+	return home, nil
+}
+
+// relayCheck answers member's check of tokens whose home is another hub:
+// held to the member's rate like any check (by its route), logged here
+// with the peer's id before anything leaves, then relayed to the home hub,
+// which answers from its own records and logs the check as the peer's, for
+// the member. Its answer (flag records signed with its keys) is returned
+// unchanged but for the check id and log index, which are this hub's. A
+// home hub that is down or slow holds up this request only.
+func (h *Hub) relayCheck(c *gin.Context, req *api.CheckRequest, home string) {
+	p := h.peerFor(home)
+	if p == nil {
+		h.fail(c, problemf(protocol.ProblemValidation, "these tokens belong to the home hub of %s, and this hub has no peer there", home))
+		return
+	}
+	if err := h.decide.RelayedCheckRequest(req, p.Token.Epoch); err != nil {
+		h.refuse(c, "check", err)
+		return
+	}
+	m, now := member(c), h.now()
+	cmd := h.decide.RelayedCheck(m, req, p.ID, now)
+	res, ok := h.commitFor(c, "log check", cmd)
+	if !ok {
+		return
+	}
+	span := h.span(c, "peering.check", attribute.Int("sparr.tokens", len(req.Tokens)), attribute.String("sparr.peer", p.ID))
+	resp, err := p.CheckTokens(c.Request.Context(), h.cfg.PeerClient, m.ID, req, now)
+	span.End()
+	if err != nil {
+		h.relayFailed(c, p, m.ID, "check", err)
+		return
+	}
+	resp.CheckID, resp.LogIndex = cmd.Check.ID, res.LogIndex
+	c.JSON(http.StatusOK, resp)
+}
+
+// peerCheck: POST /v1/peering/check, a peered hub relaying one of its
+// members' checks. Only tokens this hub is home to are checked, and a
+// relayed check is never relayed again. The check is the peer's (its rate,
+// its access notices), answered as any check is, and logged as peer-check
+// with the peer's member that asked.
+func (h *Hub) peerCheck(c *gin.Context) {
+	var req api.PeerCheckRequest
+	if !h.readJSON(c, &req) {
+		return
+	}
+	if err := req.Validate(); err != nil {
+		h.fail(c, problemf(protocol.ProblemValidation, "%v", err))
+		return
+	}
+	if err := h.decide.CheckRequest(&req.CheckRequest); err != nil {
+		h.refuse(c, "check", err)
+		return
+	}
+	for i, s := range req.Tokens {
+		if t, _ := protocol.ParseToken(s); h.cfg.Jurisdiction == "" || t.Type.Jurisdiction() != h.cfg.Jurisdiction {
+			h.fail(c, problemf(protocol.ProblemValidation, "tokens[%d]: this hub is not the home hub of identifiers of type %s; a relayed check is not relayed again", i, t.Type))
+			return
+		}
+	}
+	subjects, err := h.store.Subjects(req.Tokens)
+	if err != nil {
+		h.internal(c, "read subjects", err)
+		return
+	}
+	cmd, resp, err := h.decide.PeerCheck(member(c), &req, subjects, h.now())
+	if err != nil {
+		h.internal(c, "decide check", err)
+		return
+	}
+	res, ok := h.commitFor(c, "log check", cmd)
+	if !ok {
+		return
+	}
+	resp.LogIndex = res.LogIndex
 	c.JSON(http.StatusOK, resp)
 }

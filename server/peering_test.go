@@ -32,7 +32,7 @@ type peeredHubs struct {
 // Norwegian operator's quotas for the Swedish hub; peerURL, if not "",
 // replaces the Norwegian hub's URL in the Swedish registration (a hub
 // that is down); timeout, if not 0, bounds each relayed request.
-func startPeeredHubs(t *testing.T, quotas *api.Quotas, peerURL string, timeout time.Duration) *peeredHubs {
+func startPeeredHubs(t testing.TB, quotas *api.Quotas, peerURL string, timeout time.Duration) *peeredHubs {
 	t.Helper()
 	no := hubtest.Start(t, hubtest.Options{Configure: func(c *server.Config) { c.Jurisdiction = "NO" }})
 	key, jwks := hubtest.NewKey(t)
@@ -63,6 +63,9 @@ func TestTokenRelayToHomeHub(t *testing.T) {
 	bankNO := h.no.AddMember(t, "bank-n", api.RoleCheck)
 
 	conf := h.se.Configuration()
+	if conf.HomeTokens[0].Issuer != h.no.URL {
+		t.Errorf("got home issuer %q, want the Norwegian hub's %q", conf.HomeTokens[0].Issuer, h.no.URL)
+	}
 	if len(conf.HomeTokens) != 1 || conf.HomeTokens[0].Jurisdiction != "NO" || !slices.Equal(conf.HomeTokens[0].Types, []protocol.IdentifierType{protocol.TypeNorwegianNumber}) {
 		t.Fatalf("got home tokens %+v, want the Norwegian hub's, for fnr", conf.HomeTokens)
 	}
@@ -81,12 +84,6 @@ func TestTokenRelayToHomeHub(t *testing.T) {
 		t.Errorf("got a pnr token of epoch %d, want the Swedish hub's %d", pnr.Epoch, conf.Token.Epoch)
 	}
 	bankSE.Tokenize(t, protocol.TypeEmail, "anna@example.se")
-
-	// The relayed token works like any other at the Swedish hub.
-	placed := place(t, bankSE, relayed[0])
-	if r := check(t, bankSE, "credit-application", relayed[0]).Results[0]; r.Flag == nil || r.Flag.FlagID != placed.Flag.FlagID {
-		t.Errorf("check of the relayed token: %+v, want flag %s", r, placed.Flag.FlagID)
-	}
 
 	seEntry := findEntry(t, h.se, protocol.LogTokens, "bank-a", "type", "fnr")
 	if attr(seEntry, "home") != "hub-no" || attr(seEntry, "count") != "2" {
@@ -215,6 +212,153 @@ func TestPeerTimeout(t *testing.T) {
 	bank.Tokenize(t, protocol.TypePersonalNumber, "811218-9876")
 }
 
+// TestCheckRelayToHomeHub has a member of the Swedish hub check a
+// Norwegian number that a Norwegian bank flagged: the Swedish hub relays
+// the check to the Norwegian hub, which answers from its records, signed
+// with its keys. Both hubs log the check.
+func TestCheckRelayToHomeHub(t *testing.T) {
+	h := startPeeredHubs(t, nil, "", 0)
+	bankSE := h.se.AddMember(t, "bank-a", api.RoleCheck)
+	bankNO := h.no.AddMember(t, "bank-n", api.RoleFlag, api.RoleCheck)
+	flagged := bankNO.Tokenize(t, protocol.TypeNorwegianNumber, "13097248022")[0]
+	placed := place(t, bankNO, flagged)
+
+	toks := bankSE.Tokenize(t, protocol.TypeNorwegianNumber, "13097248022", "53097248016")
+	got := check(t, bankSE, "credit-application", toks...)
+	r := got.Results[0]
+	if r.Advice != api.AdviceVerify || r.Flag == nil || r.Flag.FlagID != placed.Flag.FlagID || len(r.Flag.Records) == 0 {
+		t.Fatalf("check of the flagged number from Sweden: %+v, want verify and flag %s with its records", r, placed.Flag.FlagID)
+	}
+	if got.Results[1].Advice != api.AdviceNone || got.Results[1].Token != toks[1] {
+		t.Errorf("second result %+v, want none for %s", got.Results[1], toks[1])
+	}
+	// The flag's record is the Norwegian hub's, and verifies with its keys
+	// only.
+	if _, err := protocol.VerifyRecord([]byte(r.Flag.Records[0]), h.no.JWKS(t)); err != nil {
+		t.Errorf("the flag record does not verify with the home hub's keys: %v", err)
+	}
+	if _, err := protocol.VerifyRecord([]byte(r.Flag.Records[0]), h.se.JWKS(t)); err == nil {
+		t.Errorf("the flag record verifies with the relaying hub's keys, want the home hub's only")
+	}
+
+	seEntry := findEntry(t, h.se, protocol.LogCheck, "bank-a", "home", "hub-no")
+	if attr(seEntry, "tokens") != "2" || attr(seEntry, "purpose") != "credit-application" || seEntry.Index != got.LogIndex {
+		t.Errorf("Swedish log entry %+v, want 2 tokens for credit-application at index %d", seEntry, got.LogIndex)
+	}
+	noEntry := findEntry(t, h.no, protocol.LogPeerCheck, "hub-se", "member", "bank-a")
+	if attr(noEntry, "tokens") != "2" || attr(noEntry, "verify") != "1" {
+		t.Errorf("Norwegian log entry %+v, want 2 tokens, 1 to verify", noEntry)
+	}
+
+	// One check cannot name tokens of two homes.
+	own := bankSE.Tokenize(t, protocol.TypePersonalNumber, "811218-9876")[0]
+	before := len(h.se.LogEntries(t))
+	resp := bankSE.JSON(t, http.MethodPost, "/v1/check", api.CheckRequest{Purpose: "credit-application", Tokens: []string{own.String(), toks[0].String()}})
+	if p := resp.Problem(t); resp.Status != http.StatusUnprocessableEntity || p.Type != protocol.ProblemValidation.URI {
+		t.Errorf("a check of Swedish and Norwegian tokens: got %d %+v, want 422 validation-failed", resp.Status, p)
+	}
+	if n := len(h.se.LogEntries(t)); n != before+1 {
+		t.Errorf("got %d new log entries for the refused check, want its refusal only", n-before)
+	}
+	// A Swedish number is still checked at home.
+	if c := check(t, bankSE, "credit-application", own); c.Results[0].Advice != api.AdviceNone {
+		t.Errorf("check of a Swedish number: %+v, want none", c.Results[0])
+	}
+}
+
+// TestHomeHubHoldsPeerChecksToItsQuota spends the Swedish hub's allowance
+// of stored bytes at the Norwegian hub: a relayed check is refused there,
+// and the Swedish member gets a rate-limit problem, not an answer.
+func TestHomeHubHoldsPeerChecksToItsQuota(t *testing.T) {
+	h := startPeeredHubs(t, &api.Quotas{StoredBytesPerDay: 1}, "", 0)
+	bank := h.se.AddMember(t, "bank-a", api.RoleCheck)
+	tok := bank.Tokenize(t, protocol.TypeNorwegianNumber, "13097248022")[0]
+	resp := bank.JSON(t, http.MethodPost, "/v1/check", api.CheckRequest{Purpose: "credit-application", Tokens: []string{tok.String()}})
+	if p := resp.Problem(t); resp.Status != http.StatusTooManyRequests || p.Type != protocol.ProblemRateLimited.URI || resp.Header.Get("Retry-After") == "" {
+		t.Fatalf("got %d %+v, want 429 rate-limited with Retry-After", resp.Status, p)
+	}
+	// The Swedish hub counted and logged the check; the Norwegian hub
+	// stored nothing for it.
+	findEntry(t, h.se, protocol.LogCheck, "bank-a", "home", "hub-no")
+	for _, e := range h.no.LogEntries(t) {
+		if e.Action == protocol.LogPeerCheck {
+			t.Errorf("got a Norwegian log entry %+v for a check over the peer's quota, want none", e)
+		}
+	}
+}
+
+// TestHomeHubChecksOnlyItsOwn sends the Norwegian hub relayed checks it
+// must refuse: of a Swedish token, and from a member that is no peer.
+func TestHomeHubChecksOnlyItsOwn(t *testing.T) {
+	h := startPeeredHubs(t, nil, "", 0)
+	bankNO := h.no.AddMember(t, "bank-n", api.RoleCheck)
+	fnr := bankNO.Tokenize(t, protocol.TypeNorwegianNumber, "13097248022")[0]
+	email := bankNO.Tokenize(t, protocol.TypeEmail, "anna@example.no")[0]
+	req := func(tok protocol.Token) api.PeerCheckRequest {
+		return api.PeerCheckRequest{CheckRequest: api.CheckRequest{Purpose: "credit-application", Tokens: []string{tok.String()}}, Member: "bank-a"}
+	}
+	resp := h.seAtNO.JSON(t, http.MethodPost, peering.CheckPath, req(email))
+	if p := resp.Problem(t); resp.Status != http.StatusUnprocessableEntity || p.Type != protocol.ProblemValidation.URI {
+		t.Errorf("an e-mail token: got %d %+v, want 422 validation-failed", resp.Status, p)
+	}
+	resp = bankNO.JSON(t, http.MethodPost, peering.CheckPath, req(fnr))
+	if resp.Status != http.StatusForbidden {
+		t.Errorf("a member that is no peer: got %d %s, want 403", resp.Status, resp.Body)
+	}
+	bad := req(fnr)
+	bad.Member = "Bank A"
+	resp = h.seAtNO.JSON(t, http.MethodPost, peering.CheckPath, bad)
+	if resp.Status != http.StatusUnprocessableEntity {
+		t.Errorf("a malformed member id: got %d %s, want 422", resp.Status, resp.Body)
+	}
+	mustStatus(t, h.seAtNO.JSON(t, http.MethodPost, peering.CheckPath, req(fnr)), http.StatusOK)
+}
+
+// TestPeerDownCheckDelaysNothingElse registers a Norwegian hub that
+// accepts connections and does not answer: while a relayed check waits
+// for it, the Swedish hub checks Swedish numbers; when the peer answers
+// with no check, the member gets 503 with Retry-After, and the check is
+// logged at the Swedish hub.
+func TestPeerDownCheckDelaysNothingElse(t *testing.T) {
+	arrived, release := make(chan struct{}, 1), make(chan struct{})
+	hung := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == peering.CheckPath {
+			arrived <- struct{}{}
+			<-release
+			return
+		}
+		http.NotFound(w, r)
+	}))
+	t.Cleanup(hung.Close)
+	h := startPeeredHubs(t, nil, hung.URL, time.Hour)
+	bank := h.se.AddMember(t, "bank-a", api.RoleCheck)
+	// A Norwegian token as the Norwegian hub would make it.
+	fnr := h.no.AddMember(t, "bank-n", api.RoleCheck).Tokenize(t, protocol.TypeNorwegianNumber, "13097248022")[0]
+
+	done := make(chan *hubtest.Response, 1)
+	go func() {
+		done <- bank.JSON(t, http.MethodPost, "/v1/check", api.CheckRequest{Purpose: "credit-application", Tokens: []string{fnr.String()}})
+	}()
+	select {
+	case <-arrived:
+	case resp := <-done:
+		t.Fatalf("the check was answered (%d %s) without reaching the peer", resp.Status, resp.Body)
+	}
+	tok := bank.Tokenize(t, protocol.TypePersonalNumber, "811218-9876")[0]
+	check(t, bank, "credit-application", tok)
+	select {
+	case resp := <-done:
+		t.Fatalf("the relayed check ended (%d) before the peer answered", resp.Status)
+	default:
+	}
+	close(release)
+	resp := <-done
+	if p := resp.Problem(t); resp.Status != http.StatusServiceUnavailable || p.Type != protocol.ProblemUnavailable.URI || resp.Header.Get("Retry-After") == "" {
+		t.Fatalf("got %d %+v, want 503 unavailable with Retry-After", resp.Status, p)
+	}
+	findEntry(t, h.se, protocol.LogCheck, "bank-a", "home", "hub-no")
+}
+
 // findEntry returns the last entry of hub's log with action by member
 // whose attribute key is value, failing t if there is none.
 func findEntry(t *testing.T, hub *hubtest.Hub, action protocol.LogAction, member, key, value string) *protocol.LogEntry {
@@ -237,4 +381,40 @@ func attr(e *protocol.LogEntry, key string) string {
 		}
 	}
 	return ""
+}
+
+// FuzzPeerCheck sends arbitrary check bodies to a Swedish hub peered with
+// a Norwegian one, and arbitrary relayed checks to the Norwegian hub as
+// the Swedish one: neither may answer 5xx (but the 503 of a relay), and
+// every refusal is a problem document.
+func FuzzPeerCheck(f *testing.F) {
+	h := startPeeredHubs(f, nil, "", 0)
+	bank := h.se.AddMember(f, "bank-a", api.RoleCheck)
+	fnr := bank.Tokenize(f, protocol.TypeNorwegianNumber, "13097248022")[0].String()
+	pnr := bank.Tokenize(f, protocol.TypePersonalNumber, "811218-9876")[0].String()
+	for _, s := range []string{
+		`{"purpose":"payment","tokens":["` + fnr + `"]}`,
+		`{"purpose":"payment","tokens":["` + fnr + `","` + pnr + `"]}`,
+		`{"purpose":"payment","tokens":["fnr.2.AAAA"],"member":"bank-a"}`,
+		`{"purpose":"curiosity","tokens":["` + fnr + `"],"member":"Bank A"}`,
+		`{"purpose":"payment","tokens":[],"member":"bank-a"}`,
+	} {
+		f.Add(false, []byte(s))
+		f.Add(true, []byte(s))
+	}
+	f.Fuzz(func(t *testing.T, relayed bool, body []byte) {
+		m, path := bank, "/v1/check"
+		if relayed {
+			m, path = h.seAtNO, peering.CheckPath
+		}
+		resp := m.Do(t, http.MethodPost, path, "application/json", body)
+		if resp.Status >= 500 && resp.Status != http.StatusServiceUnavailable {
+			t.Fatalf("%s %q: got %d %s", path, body, resp.Status, resp.Body)
+		}
+		if resp.Status >= 400 {
+			if p := resp.Problem(t); p.Detail == "" {
+				t.Errorf("%s %q: got a problem without detail: %+v", path, body, p)
+			}
+		}
+	})
 }

@@ -5,9 +5,11 @@
 //
 // Built so far: a [Peer], another hub as this hub's operator registered
 // it (id, jurisdiction, URL, this hub's id and signing key there, the
-// peer's pinned token key), and the token relay, [Peer.EvaluateTokens],
+// peer's pinned token key); the token relay, [Peer.EvaluateTokens],
 // which sends a member's blinded batch to the home hub's [TokensPath]
-// under a bearer token this hub signs. docs/peering.md describes the whole
+// under a bearer token this hub signs; and the check relay,
+// [Peer.CheckTokens], which sends a member's check of the home hub's
+// tokens to its [CheckPath] the same way. docs/peering.md describes the whole
 // design and marks what is not yet built.
 //
 // The design it is to follow (docs/architecture.md, Across borders): every

@@ -18,6 +18,9 @@ import (
 // TokensPath is the home hub's route for relayed token requests.
 const TokensPath = "/v1/peering/tokens"
 
+// CheckPath is the home hub's route for relayed checks.
+const CheckPath = "/v1/peering/check"
+
 // DefaultTimeout bounds one relayed request when a [Peer] sets none: a
 // home hub that does not answer in time delays that request only.
 const DefaultTimeout = 10 * time.Second
@@ -25,7 +28,7 @@ const DefaultTimeout = 10 * time.Second
 // maxAnswer bounds the body read from a home hub.
 const maxAnswer = 1 << 20
 
-// ErrUnreachable is returned by [Peer.EvaluateTokens] when the home hub
+// ErrUnreachable is returned by [Peer.EvaluateTokens] and [Peer.CheckTokens] when the home hub
 // could not be reached or did not answer in time.
 var ErrUnreachable = errors.New("home hub unreachable")
 
@@ -105,6 +108,42 @@ func (e *ProblemError) Error() string {
 // answer in time, or an answer that is no evaluation, wraps
 // [ErrUnreachable].
 func (p *Peer) EvaluateTokens(ctx context.Context, hc *http.Client, member string, req *protocol.TokenRequest, now time.Time) (*protocol.TokenResponse, error) {
+	var out protocol.TokenResponse
+	if err := p.post(ctx, hc, TokensPath, api.PeerTokenRequest{TokenRequest: *req, Member: member}, &out, now); err != nil {
+		return nil, err
+	}
+	if out.Type != req.Type || out.Epoch != req.Epoch || len(out.Evaluated) != len(req.Blinded) {
+		return nil, fmt.Errorf("peer %s: %w: the evaluation does not match the request", p.ID, ErrUnreachable)
+	}
+	return &out, nil
+}
+
+// CheckTokens relays member's check to the peer, signed with a fresh
+// bearer token of this hub, and returns the peer's answer as it came: its
+// flag records are signed by the peer, and the member verifies them with
+// the peer's keys. Errors are as [Peer.EvaluateTokens] returns them; an
+// answer with another result for each token than the one asked for wraps
+// [ErrUnreachable].
+func (p *Peer) CheckTokens(ctx context.Context, hc *http.Client, member string, req *api.CheckRequest, now time.Time) (*api.CheckResponse, error) {
+	var out api.CheckResponse
+	if err := p.post(ctx, hc, CheckPath, api.PeerCheckRequest{CheckRequest: *req, Member: member}, &out, now); err != nil {
+		return nil, err
+	}
+	if len(out.Results) != len(req.Tokens) {
+		return nil, fmt.Errorf("peer %s: %w: %d results for %d tokens", p.ID, ErrUnreachable, len(out.Results), len(req.Tokens))
+	}
+	for i, r := range out.Results {
+		if r.Token.String() != req.Tokens[i] {
+			return nil, fmt.Errorf("peer %s: %w: result %d is for another token", p.ID, ErrUnreachable, i)
+		}
+	}
+	return &out, nil
+}
+
+// post sends body to the peer's path, authenticated by a fresh bearer
+// token of this hub, and decodes its 200 answer into out, within the
+// peer's timeout.
+func (p *Peer) post(ctx context.Context, hc *http.Client, path string, body, out any, now time.Time) error {
 	timeout := p.Timeout
 	if timeout <= 0 {
 		timeout = DefaultTimeout
@@ -113,40 +152,36 @@ func (p *Peer) EvaluateTokens(ctx context.Context, hc *http.Client, member strin
 	defer cancel()
 	bearer, err := protocol.NewBearer(p.Key, p.Member, p.URL, now, time.Minute)
 	if err != nil {
-		return nil, fmt.Errorf("peer %s: %w", p.ID, err)
+		return fmt.Errorf("peer %s: %w", p.ID, err)
 	}
-	body, err := json.Marshal(api.PeerTokenRequest{TokenRequest: *req, Member: member})
+	data, err := json.Marshal(body)
 	if err != nil {
-		return nil, err
+		return err
 	}
-	hreq, err := http.NewRequestWithContext(ctx, http.MethodPost, strings.TrimSuffix(p.URL, "/")+TokensPath, bytes.NewReader(body))
+	hreq, err := http.NewRequestWithContext(ctx, http.MethodPost, strings.TrimSuffix(p.URL, "/")+path, bytes.NewReader(data))
 	if err != nil {
-		return nil, fmt.Errorf("peer %s: %w", p.ID, err)
+		return fmt.Errorf("peer %s: %w", p.ID, err)
 	}
 	hreq.Header.Set("Content-Type", "application/json")
 	hreq.Header.Set("Authorization", "Bearer "+bearer)
 	resp, err := hc.Do(hreq)
 	if err != nil {
-		return nil, fmt.Errorf("peer %s: %w: %v", p.ID, ErrUnreachable, err)
+		return fmt.Errorf("peer %s: %w: %v", p.ID, ErrUnreachable, err)
 	}
 	defer resp.Body.Close()
-	data, err := io.ReadAll(io.LimitReader(resp.Body, maxAnswer))
+	data, err = io.ReadAll(io.LimitReader(resp.Body, maxAnswer))
 	if err != nil {
-		return nil, fmt.Errorf("peer %s: %w: %v", p.ID, ErrUnreachable, err)
+		return fmt.Errorf("peer %s: %w: %v", p.ID, ErrUnreachable, err)
 	}
 	if resp.StatusCode != http.StatusOK {
 		var prob protocol.Problem
 		if resp.Header.Get("Content-Type") == protocol.ProblemContentType && json.Unmarshal(data, &prob) == nil && prob.Type != "" {
-			return nil, &ProblemError{Peer: p.ID, Problem: &prob, RetryAfter: resp.Header.Get("Retry-After")}
+			return &ProblemError{Peer: p.ID, Problem: &prob, RetryAfter: resp.Header.Get("Retry-After")}
 		}
-		return nil, fmt.Errorf("peer %s: %w: status %d without a problem document", p.ID, ErrUnreachable, resp.StatusCode)
+		return fmt.Errorf("peer %s: %w: status %d without a problem document", p.ID, ErrUnreachable, resp.StatusCode)
 	}
-	var out protocol.TokenResponse
-	if err := json.Unmarshal(data, &out); err != nil {
-		return nil, fmt.Errorf("peer %s: %w: the answer is no token evaluation", p.ID, ErrUnreachable)
+	if err := json.Unmarshal(data, out); err != nil {
+		return fmt.Errorf("peer %s: %w: the answer is not what was asked for", p.ID, ErrUnreachable)
 	}
-	if out.Type != req.Type || out.Epoch != req.Epoch || len(out.Evaluated) != len(req.Blinded) {
-		return nil, fmt.Errorf("peer %s: %w: the evaluation does not match the request", p.ID, ErrUnreachable)
-	}
-	return &out, nil
+	return nil
 }

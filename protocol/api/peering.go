@@ -17,6 +17,25 @@ type PeerTokenRequest struct {
 	Member string `json:"member"`
 }
 
+// A PeerCheckRequest is what a hub sends the home hub of an identifier
+// type (POST /v1/peering/check) to have one of its members' checks of
+// tokens of that type answered from the home hub's records: the member's
+// check as the member sent it, and the member's id at the relaying hub.
+type PeerCheckRequest struct {
+	CheckRequest
+	// Member is the id, at the relaying hub, of the member that asked.
+	Member string `json:"member"`
+}
+
+// Validate checks the form of Member, as [PeerTokenRequest.Validate] does;
+// the check itself is checked by the home hub as any check is.
+func (r *PeerCheckRequest) Validate() error {
+	if err := validateID(r.Member); err != nil {
+		return fmt.Errorf("member: %w", err)
+	}
+	return nil
+}
+
 // A HomeToken is the token key of another hub, home to some identifier
 // types, that this hub relays token requests to: a member blinds those
 // types for Token's epoch and checks the evaluation's proof against Token.
@@ -28,6 +47,10 @@ type HomeToken struct {
 	// Token is the home hub's OPRF public key, as this hub's operator
 	// registered it.
 	Token protocol.TokenPublicKey `json:"token"`
+	// Issuer is the home hub's issuer URL: checks of these types are
+	// answered there, and their flag records are signed with the keys of
+	// its JWKS (<issuer>/.well-known/jwks.json).
+	Issuer string `json:"issuer"`
 }
 
 // TokenKeyFor returns the token key that identifiers of type t are

@@ -23,6 +23,17 @@ func checkPurpose(p string) *protocol.Problem {
 // known purpose, 1 to protocol.MaxTokenBatch tokens, each a token of the
 // hub's epoch.
 func (d *Decider) CheckRequest(req *api.CheckRequest) error {
+	return d.checkRequest(req, d.TokenEpoch, "this hub makes")
+}
+
+// RelayedCheckRequest validates a check of tokens whose home is a peer
+// whose token key is of epoch, before it is logged and relayed, as
+// [Decider.CheckRequest] validates a check of this hub's tokens.
+func (d *Decider) RelayedCheckRequest(req *api.CheckRequest, epoch uint32) error {
+	return d.checkRequest(req, epoch, "their home hub makes")
+}
+
+func (d *Decider) checkRequest(req *api.CheckRequest, epoch uint32, maker string) error {
 	if p := checkPurpose(req.Purpose); p != nil {
 		return p
 	}
@@ -34,8 +45,8 @@ func (d *Decider) CheckRequest(req *api.CheckRequest) error {
 		if err != nil {
 			return TokenProblem(fmt.Sprintf("tokens[%d]", i), err)
 		}
-		if p := d.checkToken(fmt.Sprintf("tokens[%d]", i), t); p != nil {
-			return p
+		if t.Epoch != epoch {
+			return TokenProblem(fmt.Sprintf("tokens[%d]", i), fmt.Errorf("token is of epoch %d, but %s epoch %d tokens; tokenize again", t.Epoch, maker, epoch))
 		}
 	}
 	return nil
@@ -269,4 +280,37 @@ func (d *Decider) replicaCheck(field string, rc api.ReplicaCheck, now time.Time)
 		return FieldProblem(protocol.ProblemValidation, field+".at", "%s: report checks of the last %s, none in the future", rc.At.Format(time.RFC3339), maxReplicaCheckAge)
 	}
 	return nil
+}
+
+// RelayedCheck decides the record of member m's check (valid in form:
+// purpose and 1 to protocol.MaxTokenBatch tokens) of tokens whose home is
+// peer, logged here before it is relayed: its purpose, size and the
+// peer's id. The advice is the home hub's, and logged there; nothing here
+// names the tokens' subjects, which this hub holds no records of.
+func (d *Decider) RelayedCheck(m *api.Member, req *api.CheckRequest, peer string, now time.Time) *state.AddCheck {
+	chk := &state.Check{ID: d.id(), Member: m.ID, Purpose: req.Purpose, At: now, Tokens: len(req.Tokens)}
+	return &state.AddCheck{
+		Head: d.head(m.ID, protocol.LogCheck, now, map[string]any{"check_id": chk.ID, "purpose": req.Purpose, "tokens": req.Tokens, "home": peer}, nil,
+			protocol.LogAttr{Key: "purpose", Value: req.Purpose}, protocol.LogAttr{Key: "tokens", Value: fmt.Sprint(chk.Tokens)},
+			protocol.LogAttr{Key: "home", Value: peer}),
+		Check: chk,
+	}
+}
+
+// PeerCheck decides a check that peer, a hub registered with role peer,
+// relays for one of its members (req.Member), as [Decider.Check] decides
+// a member's: the check is the peer's, its access notices name the peer,
+// and it is logged as peer-check with the member that asked. The answer
+// carries the records a member with role check is entitled to, which the
+// member that asked is (the relaying hub let it check).
+func (d *Decider) PeerCheck(peer *api.Member, req *api.PeerCheckRequest, subjects []state.Subject, now time.Time) (*state.AddCheck, *api.CheckResponse, error) {
+	checker := *peer
+	checker.Roles = []api.Role{api.RoleCheck}
+	cmd, resp, err := d.Check(&checker, &req.CheckRequest, subjects, now)
+	if err != nil {
+		return nil, nil, err
+	}
+	cmd.Entry.Action = protocol.LogPeerCheck
+	cmd.Entry.Attrs = append(cmd.Entry.Attrs, protocol.LogAttr{Key: "member", Value: req.Member})
+	return cmd, resp, nil
 }
