@@ -182,11 +182,7 @@ func recordFor(recs []*state.Record, member string) string {
 
 // flagOrNil reads flag id, or nil if the hub holds none.
 func (h *Hub) flagOrNil(id string) (*state.Flag, error) {
-	f, err := h.store.Flag(id)
-	if errors.Is(err, store.ErrNotFound) {
-		return nil, nil
-	}
-	return f, err
+	return store.OrNil(h.store.Flag(id))
 }
 
 // openDisputeOf is the open dispute of target about tok, or nil.
@@ -205,11 +201,7 @@ func (h *Hub) openDisputeOf(tok, target string) (*state.Dispute, error) {
 
 // readDispute reads dispute id, or nil if the hub holds none.
 func (h *Hub) readDispute(id string) (*state.Dispute, error) {
-	d, err := h.store.Dispute(id)
-	if errors.Is(err, store.ErrNotFound) {
-		return nil, nil
-	}
-	return d, err
+	return store.OrNil(h.store.Dispute(id))
 }
 
 // answerDisputeRoute: POST /v1/disputes/{id}/answer. The member disputed

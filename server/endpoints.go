@@ -1,7 +1,6 @@
 package server
 
 import (
-	"errors"
 	"net/http"
 	"time"
 
@@ -31,11 +30,7 @@ func (h *Hub) endpointView(e *webhook.Endpoint) (*api.Endpoint, error) {
 
 // readEndpoint reads the calling member's endpoint, or nil if it has none.
 func (h *Hub) readEndpoint(c *gin.Context) (*webhook.Endpoint, error) {
-	e, err := h.store.Endpoint(member(c).ID)
-	if errors.Is(err, store.ErrNotFound) {
-		return nil, nil
-	}
-	return e, err
+	return store.OrNil(h.store.Endpoint(member(c).ID))
 }
 
 // putEndpoint: PUT /v1/members/self/endpoint registers (or changes) the

@@ -16,11 +16,7 @@ import (
 
 // readPayee reads a payee record by id, or nil if the hub holds none.
 func (h *Hub) readPayee(id string) (*state.Payee, error) {
-	p, err := h.store.Payee(id)
-	if errors.Is(err, store.ErrNotFound) {
-		return nil, nil
-	}
-	return p, err
+	return store.OrNil(h.store.Payee(id))
 }
 
 // reportPayee: POST /v1/payees. A member's report of a payee its

@@ -18,11 +18,7 @@ import (
 
 // readRecall reads a recall by id, or nil if the hub holds none.
 func (h *Hub) readRecall(id string) (*state.Recall, error) {
-	rc, err := h.store.Recall(id)
-	if errors.Is(err, store.ErrNotFound) {
-		return nil, nil
-	}
-	return rc, err
+	return store.OrNil(h.store.Recall(id))
 }
 
 // requestRecall: POST /v1/recalls. The hub routes the recall of a scam

@@ -54,6 +54,16 @@ var (
 	ErrClosed = errors.New("store is closed")
 )
 
+// OrNil returns v and err as a lookup returned them, but nil and no error
+// for [ErrNotFound]: for a caller to whom "none" is an answer, not a
+// failure.
+func OrNil[T any](v *T, err error) (*T, error) {
+	if errors.Is(err, ErrNotFound) {
+		return nil, nil
+	}
+	return v, err
+}
+
 // The buckets. Keys and values are described beside each.
 var (
 	bMeta        = []byte("meta")        // "schema" → uint32; "log_time" → last entry time
