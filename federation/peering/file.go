@@ -17,6 +17,7 @@ type peerEntry struct {
 	Member       string                  `json:"member"`
 	KeyFile      string                  `json:"key_file"`
 	Token        protocol.TokenPublicKey `json:"token"`
+	Policy       Policy                  `json:"policy"`
 }
 
 // DecodePeers reads a peers file, the JSON array an operator keeps beside
@@ -24,7 +25,8 @@ type peerEntry struct {
 //
 //	[{"id": "hub-no", "jurisdiction": "NO", "url": "https://sparr.example.no",
 //	  "member": "hub-se", "key_file": "hub-no.key.jwk",
-//	  "token": {"suite": "ristretto255-SHA512", "epoch": 1, "public_key": "…"}}]
+//	  "token": {"suite": "ristretto255-SHA512", "epoch": 1, "public_key": "…"},
+//	  "policy": {"identifier_types": ["fnr"], "suspicions_legal_basis": ""}}]
 //
 // readKey returns the private JWK a key_file names (sparr serve reads it
 // relative to the peers file). Unknown fields are refused, and every peer
@@ -53,7 +55,7 @@ func DecodePeers(data []byte, readKey func(name string) ([]byte, error)) ([]*Pee
 		if err != nil {
 			return nil, fmt.Errorf("peers file: peer [%d]: key_file: %w", i, err)
 		}
-		p := &Peer{ID: e.ID, Jurisdiction: e.Jurisdiction, URL: e.URL, Member: e.Member, Key: key, Token: e.Token}
+		p := &Peer{ID: e.ID, Jurisdiction: e.Jurisdiction, URL: e.URL, Member: e.Member, Key: key, Token: e.Token, Policy: e.Policy}
 		if err := p.Check(); err != nil {
 			return nil, fmt.Errorf("peers file: peer [%d]: %w", i, err)
 		}

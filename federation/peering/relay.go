@@ -57,6 +57,8 @@ type Peer struct {
 	Token protocol.TokenPublicKey `json:"token"`
 	// Timeout bounds one relayed request; 0 means DefaultTimeout.
 	Timeout time.Duration `json:"-"`
+	// Policy is what flows between this hub and the peer.
+	Policy Policy `json:"policy"`
 }
 
 // Check reports what is missing or wrong in p.
@@ -74,6 +76,9 @@ func (p *Peer) Check() error {
 		return fmt.Errorf("peer %s: no signing key", p.ID)
 	}
 	if _, err := protocol.NewTokenClient(p.Token); err != nil {
+		return fmt.Errorf("peer %s: %w", p.ID, err)
+	}
+	if err := p.Policy.Check(); err != nil {
 		return fmt.Errorf("peer %s: %w", p.ID, err)
 	}
 	return nil

@@ -89,6 +89,10 @@ func TestDecodePeers(t *testing.T) {
 	if len(peers) != 1 || peers[0].ID != "hub-no" || peers[0].Key == nil || peers[0].Token.Epoch != 1 {
 		t.Fatalf("got %+v, want hub-no with its key and token key", peers)
 	}
+	withPolicy := strings.Replace(string(file), `"id"`, `"policy":{"identifier_types":["fnr"],"suspicions_legal_basis":"agreement"},"id"`, 1)
+	if peers, err := peering.DecodePeers([]byte(withPolicy), read); err != nil || !peers[0].Policy.Suspicions() || peers[0].Policy.AllowsType("pnr") {
+		t.Fatalf("policy: got %+v, %v; want fnr only with suspicions", peers, err)
+	}
 	for name, bad := range map[string]string{
 		"unknown field":     strings.Replace(string(file), `"id"`, `"peer_id":"x","id"`, 1),
 		"two values":        string(file) + "[]",
@@ -96,6 +100,7 @@ func TestDecodePeers(t *testing.T) {
 		"missing key file":  strings.Replace(string(file), `"no.jwk"`, `"missing.jwk"`, 1),
 		"no key file":       strings.Replace(string(file), `"key_file":"no.jwk",`, ``, 1),
 		"bad jurisdiction":  strings.Replace(string(file), `"NO"`, `"Norway"`, 1),
+		"bad policy":        strings.Replace(string(file), `"id"`, `"policy":{"identifier_types":["ssn"]},"id"`, 1),
 		"same jurisdiction": "[" + strings.Trim(string(file), "[]") + "," + strings.Trim(string(file), "[]") + "]",
 	} {
 		if _, err := peering.DecodePeers([]byte(bad), read); err == nil {
