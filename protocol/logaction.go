@@ -81,6 +81,10 @@ const (
 	// and its operator said so; attrs reason, old_size, old_root,
 	// new_size.
 	LogRollbackDeclared LogAction = "rollback-declared"
+	// LogPeerRegistered and LogPeerRemoved are a peered hub registered
+	// through the operator API and removed: attrs peer, jurisdiction.
+	LogPeerRegistered LogAction = "peer-registered"
+	LogPeerRemoved    LogAction = "peer-removed"
 )
 
 // The actions of routes, under which a refused request is logged.
@@ -106,6 +110,8 @@ const (
 	LogDisputeOpen       LogAction = "dispute-open"
 	LogDisputeAnswer     LogAction = "dispute-answer"
 	LogErasureAttest     LogAction = "erasure-attest"
+	LogPeerRegister      LogAction = "peer-register"
+	LogPeerRemove        LogAction = "peer-remove"
 	// A refused history or access report request is logged under
 	// LogSubjectHistory or LogAccessReport.
 	// A refused token batch, check, outcome or details request is logged
@@ -131,5 +137,6 @@ func LogActions() []LogAction {
 		LogPayeeReported, LogPayeeContested, LogPayeeReport, LogPayeeContest,
 		LogRecallRequested, LogRecallAcknowledged, LogRecallOutcome, LogRecallRequest, LogRecallAcknowledge, LogRecallReport,
 		LogDisputeOpen, LogDisputeAnswer, LogErasureAttest,
+		LogPeerRegistered, LogPeerRemoved, LogPeerRegister, LogPeerRemove,
 	}
 }

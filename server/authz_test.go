@@ -151,6 +151,9 @@ var authzTable = map[string]access{
 	"GET /v1/admin/endpoints":            holders(operatorR),
 	"POST /v1/admin/erasures":            holders(operatorR),
 	"GET /v1/admin/backup":               holders(operatorR),
+	"GET /v1/admin/peers":                holders(operatorR),
+	"POST /v1/admin/peers":               holders(operatorR),
+	"DELETE /v1/admin/peers/:id":         holders(operatorR),
 }
 
 // concrete fills a route's parameters with ids that name nothing, so

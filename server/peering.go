@@ -46,7 +46,7 @@ func (h *Hub) homeTo(t protocol.IdentifierType) bool {
 
 // peerFor returns the peer registered for jurisdiction, or nil.
 func (h *Hub) peerFor(jurisdiction string) *peering.Peer {
-	for _, p := range h.cfg.Peers {
+	for _, p := range h.peers() {
 		if p.Jurisdiction == jurisdiction {
 			return p
 		}
@@ -57,7 +57,7 @@ func (h *Hub) peerFor(jurisdiction string) *peering.Peer {
 // homeTokens is the discovery document's list of peers' token keys.
 func (h *Hub) homeTokens() []api.HomeToken {
 	var out []api.HomeToken
-	for _, p := range h.cfg.Peers {
+	for _, p := range h.peers() {
 		out = append(out, api.HomeToken{Jurisdiction: p.Jurisdiction, Types: p.Types(), Token: p.Token, Issuer: p.URL})
 	}
 	return out
@@ -75,7 +75,7 @@ func (h *Hub) relayTokens(c *gin.Context, req *protocol.TokenRequest, home strin
 		h.fail(c, problemf(protocol.ProblemValidation, "identifiers of type %s belong to the home hub of %s, and this hub has no peer there", req.Type, home))
 		return
 	}
-	if err := protocol.CheckTokenRequest(req, p.Token.Epoch); err != nil {
+	if err := protocol.CheckTokenRequest(req, h.peerEpoch(p, req.Epoch)); err != nil {
 		h.fail(c, problemf(protocol.ProblemInvalidTokenRequest, "%v", err))
 		return
 	}
@@ -149,6 +149,11 @@ func (h *Hub) relayFailed(c *gin.Context, p *peering.Peer, member, what string, 
 		return
 	}
 	h.log.Warn("home hub refused a relayed "+what, "peer", p.ID, "member", member, "problem", pe.Problem.Type)
+	if pe.Problem.Type == protocol.ProblemInvalidTokenRequest.URI {
+		// The home hub may have rotated its token key: learn the new
+		// one before answering, so that the member reads it next.
+		_ = h.refreshPeerToken(c.Request.Context(), p)
+	}
 	switch {
 	case pe.Problem.Status == http.StatusTooManyRequests:
 		if pe.RetryAfter != "" {
@@ -203,7 +208,7 @@ func (h *Hub) relayCheck(c *gin.Context, req *api.CheckRequest, home string) {
 		h.fail(c, problemf(protocol.ProblemValidation, "these tokens belong to the home hub of %s, and this hub has no peer there", home))
 		return
 	}
-	if err := h.decide.RelayedCheckRequest(req, p.Token.Epoch); err != nil {
+	if err := h.decide.RelayedCheckRequest(req, h.peerEpoch(p, checkEpoch(req))); err != nil {
 		h.refuse(c, "check", err)
 		return
 	}

@@ -147,6 +147,9 @@ func Routes() []Route {
 		{Method: http.MethodGet, Path: "/v1/admin/endpoints", Roles: operator, Class: string(classReads), handle: (*Hub).listEndpoints},
 		{Method: http.MethodPost, Path: "/v1/admin/erasures", Roles: operator, Class: string(classWrites), Action: protocol.LogSubjectErase, handle: (*Hub).erase},
 		{Method: http.MethodGet, Path: "/v1/admin/backup", Roles: operator, Class: string(classReads), handle: (*Hub).backup},
+		{Method: http.MethodGet, Path: "/v1/admin/peers", Roles: operator, Class: string(classReads), handle: (*Hub).listPeers},
+		{Method: http.MethodPost, Path: "/v1/admin/peers", Roles: operator, Class: string(classWrites), Action: protocol.LogPeerRegister, handle: (*Hub).registerPeer},
+		{Method: http.MethodDelete, Path: "/v1/admin/peers/:id", Roles: operator, Class: string(classWrites), Action: protocol.LogPeerRemove, handle: (*Hub).removePeer},
 	}
 }
 

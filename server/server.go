@@ -198,6 +198,18 @@ type Config struct {
 	// PeerClient makes the requests to peers; nil means a client with
 	// each peer's Timeout.
 	PeerClient *http.Client
+	// PeerKeyDir is the directory of this node's private keys for the
+	// peers registered through the operator API (sparr serve:
+	// DIR/keys/peers); a registration names its key file there. Empty: no
+	// peer can be registered through the API.
+	PeerKeyDir string
+	// PeerTimeout bounds one request to a peer registered through the API;
+	// 0 means peering.DefaultTimeout.
+	PeerTimeout time.Duration
+	// PeerRefresh is how often the hub reads its peers' discovery
+	// documents for a rotated token key; 0 means DefaultPeerRefresh, a
+	// negative value never (a refused epoch still makes the hub look).
+	PeerRefresh time.Duration
 }
 
 // A Hub is a running hub: an http.Handler and its background jobs.
@@ -229,6 +241,8 @@ type Hub struct {
 	// Config.LastCheckpoint.
 	anchorMu sync.Mutex
 	anchored uint64
+
+	peerTable *peerTable
 
 	stop     chan struct{}
 	stopOnce sync.Once
@@ -263,6 +277,7 @@ func New(cfg Config) (*Hub, error) {
 		tracing:    tracing,
 		stop:       make(chan struct{}),
 		polls:      newPollWaiters(),
+		peerTable:  newPeerTable(),
 	}
 	h.decide = &decide.Decider{
 		Issuer: cfg.Issuer, Policy: cfg.Policy, TokenEpoch: cfg.Keys.Token.Epoch(), AllowInsecureURLs: cfg.AllowInsecureURLs,
@@ -326,6 +341,9 @@ func (cfg *Config) withDefaults() error {
 	}
 	if err := checkPeers(cfg.Jurisdiction, cfg.Peers); err != nil {
 		return fmt.Errorf("server: Config.Peers: %w", err)
+	}
+	if cfg.PeerRefresh == 0 {
+		cfg.PeerRefresh = DefaultPeerRefresh
 	}
 	if cfg.PeerClient == nil {
 		cfg.PeerClient = &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
@@ -445,6 +463,13 @@ func (h *Hub) Start() error {
 		}()
 	}
 	h.notifyWitnesses()
+	if h.cfg.PeerRefresh > 0 {
+		h.jobs.Add(1)
+		go func() {
+			defer h.jobs.Done()
+			h.runPeerRefresh()
+		}()
+	}
 	return nil
 }
 

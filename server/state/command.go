@@ -466,6 +466,8 @@ func newCommand(k Kind) Command {
 		return new(ExpirePayee)
 	case KindExpireRecall:
 		return new(ExpireRecall)
+	case KindPutPeer:
+		return new(PutPeer)
 	}
 	return nil
 }
@@ -476,7 +478,8 @@ func Kinds() []Kind {
 		KindAddCheck, KindSetOutcome, KindPutMember, KindChangeEndpoint, KindRecordDelivery, KindPruneFeed,
 		KindPutCheckpoint, KindNote, KindEvaluateTokens, KindExpireDetails, KindPublishErasures, KindPruneReplays,
 		KindAddCosignature, KindReplicaChecks, KindDenyCheck, KindPutPayee, KindPutRecall, KindPutDispute, KindAttestErasure,
-		KindExpirePayee, KindExpireRecall}
+		KindExpirePayee, KindExpireRecall,
+		KindPutPeer}
 }
 
 // Submitted returns the submission a command carries, or nil.

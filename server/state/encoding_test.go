@@ -130,6 +130,9 @@ func examples() []state.Command {
 				Amount: protocol.Money{Minor: 4_000_000, Currency: "SEK"}, PaidAt: t0.Add(-10 * time.Minute).Truncate(time.Second), Reference: "A-0042",
 				RequestedAt: t0.Truncate(time.Second), OutcomeAt: t0.Add(time.Hour), Outcome: protocol.RecallFrozen, Records: []string{"r-rc"}},
 			Erase: state.Erase{Records: []string{"r-rc"}, Basis: "retention-ended"}},
+		&state.PutPeer{Head: head("operator", protocol.LogPeerRegistered), Peer: &api.Peer{PeerRequest: api.PeerRequest{ID: "hub-no", Jurisdiction: "NO",
+			URL: "https://sparr.example.no", Member: "hub-se", KeyFile: "hub-no.jwk", Token: protocol.TokenPublicKey{Suite: "ristretto255-SHA512", Epoch: 1, Key: []byte{1, 2, 3}},
+			Policy: api.PeerPolicy{IdentifierTypes: []protocol.IdentifierType{protocol.TypeNorwegianNumber}}}, KeyID: "kid-1", Source: api.PeerFromAPI, CreatedAt: &t0}},
 	}
 }
 

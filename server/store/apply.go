@@ -124,6 +124,8 @@ func apply(tx *bolt.Tx, c state.Command) (*Result, error) {
 		err = t.expirePayee(c)
 	case *state.ExpireRecall:
 		err = t.expireRecall(c)
+	case *state.PutPeer:
+		err = t.putPeer(c)
 	default:
 		err = fmt.Errorf("store: unknown command %T", c)
 	}

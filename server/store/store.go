@@ -114,7 +114,8 @@ var (
 		bSuspicions, bSuspByToken, bSuspExpiry, bConsents, bSubmissions, bChecks, bLog, bLogDetails, bLogSubject,
 		bEndpoints, bRoutes, bOutbox, bDead, bLogHashes, bCheckpoints, bErasures, bSubmissionTimes, bUsage, bCosignatures,
 		bNotices, bNoticeSubject, bDenials, bPayees, bPayeeByToken, bRecalls, bRecallByToken,
-		bDisputes, bDisputeTarget, bDisputeSubject, bDisputeDue, bErasureRecords, bAttestations}
+		bDisputes, bDisputeTarget, bDisputeSubject, bDisputeDue, bErasureRecords, bAttestations,
+		bPeers}
 )
 
 // Options tune the store. Zero values mean the defaults.
