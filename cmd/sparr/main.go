@@ -57,6 +57,7 @@ func commands() []*command {
 		{name: "serve", summary: "run the hub", run: runServe},
 		{name: "demo", summary: "run a hub and three banks on this machine and tell one consumer's story", run: runDemo},
 		{name: "member", summary: "manage members through the hub's admin API", sub: memberCommands()},
+		{name: "peer", summary: "manage peered hubs (other countries' home hubs) through the admin API", sub: peerCommands()},
 		{name: "keys", summary: "manage the hub's keys", sub: []*command{
 			{name: "rotate", summary: "add a record-signing key, which signs from the next start", run: runKeysRotate},
 		}},

@@ -636,6 +636,7 @@ func (f *serveFlags) startHub(issuer string, st *store.Store, keys *keyring.Keys
 		ClockSkew:          skewOption(f.clockSkew),
 		Jurisdiction:       f.jurisdiction,
 		Peers:              f.peers,
+		PeerKeyDir:         peerKeysDir(f.data),
 		TracerProvider:     tp,
 		Build:              build,
 	})
