@@ -1,6 +1,7 @@
 package main
 
 import (
+	"cmp"
 	"context"
 	"encoding/base64"
 	"errors"
@@ -43,19 +44,23 @@ var demoWait = 10 * time.Second
 var demoSkip func(step int) bool
 
 func runDemo(ctx context.Context, e *env, name string, args []string) error {
-	fs := e.flags(name, "[--members N] [--scam]",
+	fs := e.flags(name, "[--members N] [--scam | --hubs se,no]",
 		"Demo starts a hub and N member banks on this machine, in a temporary directory, and\n"+
 			"tells the story of one consumer's protection flag, step by step: placed at Bank A,\n"+
 			"pushed to every bank, checked by Bank B, thawed for Bank C, lifted, and what the\n"+
 			"exchange log keeps of it. It exits 0 only if every step behaved as told.")
 	members := fs.Int("members", 3, "how many member banks take part, `N` from 3 to 26")
 	scam := fs.Bool("scam", false, "tell the story of a scam payment instead: a mule account shared under the PSR, a warning before the next payment, and a recall routed to the account's bank")
+	hubs := fs.String("hubs", "", "tell the story across a border instead: `se,no`, a Swedish and a Norwegian hub, peered, each with its bank (docs/peering.md)")
 	args, err := fs.parse(args)
 	if err != nil {
 		return err
 	}
 	if err := noArgs(name, args); err != nil {
 		return err
+	}
+	if *hubs != "" {
+		return runHubsDemo(ctx, e, name, *hubs)
 	}
 	if *members < 3 || *members > 26 {
 		return usagef("%s: --members %d: the story needs 3 to 26 banks", name, *members)
@@ -85,6 +90,14 @@ type demo struct {
 	logKey    string
 	banks     []*demoBank
 	regulator *client.Client
+
+	// jurisdiction, firstBank and regulatorName set up one of the hubs of
+	// the cross-border story (demo_hubs.go): the hub's country, the letter
+	// of its first bank ('A' if 0), and its regulator's name.
+	jurisdiction  string
+	firstBank     rune
+	regulatorName string
+	admin         *client.Client // the operator's client
 }
 
 // A demoBank is one member bank: its client, its webhook receiver and its
@@ -160,7 +173,11 @@ func (d *demo) start(ctx context.Context) error {
 		return err
 	}
 	kdir := filepath.Join(d.dir, "keys")
-	if _, err := keyring.Init(kdir, keyring.Options{LogOrigin: "demo.sparr.local/log"}); err != nil {
+	origin := "demo.sparr.local/log"
+	if d.jurisdiction != "" {
+		origin = strings.ToLower(d.jurisdiction) + ".demo.sparr.local/log"
+	}
+	if _, err := keyring.Init(kdir, keyring.Options{LogOrigin: origin}); err != nil {
 		return err
 	}
 	keys, err := keyring.Load(kdir)
@@ -186,7 +203,9 @@ func (d *demo) start(ctx context.Context) error {
 			PayeeBanks: map[string]string{"SE:800": "bank-b"}},
 		// The banks' receivers listen on loopback over plain HTTP, as with
 		// sparr serve --dev.
-		Targets: webhook.TargetPolicy{AllowHTTP: true, Allow: []netip.Prefix{netip.MustParsePrefix("127.0.0.0/8")}},
+		Targets:      webhook.TargetPolicy{AllowHTTP: true, Allow: []netip.Prefix{netip.MustParsePrefix("127.0.0.0/8")}},
+		Jurisdiction: d.jurisdiction,
+		PeerKeyDir:   filepath.Join(kdir, "peers"),
 	})
 	if err != nil {
 		ln.Close()
@@ -208,8 +227,10 @@ func (d *demo) start(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
+	d.admin = admin
 	// A regulator, to check the exchange log at the end.
-	regKey, err := d.addMember(ctx, admin, "fi", "Finansinspektionen", api.RoleRegulator)
+	regName := cmp.Or(d.regulatorName, "Finansinspektionen")
+	regKey, err := d.addMember(ctx, admin, "fi", regName, api.RoleRegulator)
 	if err != nil {
 		return err
 	}
@@ -217,7 +238,7 @@ func (d *demo) start(ctx context.Context) error {
 		return err
 	}
 	for i := range d.n {
-		letter := string(rune('A' + i))
+		letter := string(cmp.Or(d.firstBank, 'A') + rune(i))
 		b := &demoBank{name: "Bank " + letter, id: "bank-" + strings.ToLower(letter), arrived: map[string]time.Time{},
 			noticed: map[string]noticeArrival{}, denied: map[string]time.Time{}}
 		if err := d.addBank(ctx, admin, b); err != nil {

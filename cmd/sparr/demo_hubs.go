@@ -1,0 +1,329 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/gin-gonic/gin"
+
+	"github.com/sparr-dev/sparr/client"
+	"github.com/sparr-dev/sparr/protocol"
+	"github.com/sparr-dev/sparr/protocol/api"
+)
+
+// runHubsDemo tells the cross-border story (sparr demo --hubs se,no): a
+// Swedish and a Norwegian hub in this process, peered through their
+// operator APIs, each with one bank.
+func runHubsDemo(ctx context.Context, e *env, name, hubs string) error {
+	parts := strings.Split(strings.ToLower(strings.ReplaceAll(hubs, " ", "")), ",")
+	slices.Sort(parts)
+	if !slices.Equal(parts, []string{"no", "se"}) {
+		return usagef("%s: --hubs %q: the cross-border story has a Swedish and a Norwegian hub: give --hubs se,no", name, hubs)
+	}
+	ginMode.Do(func() { gin.SetMode(gin.ReleaseMode) })
+	s := &hubsStory{out: e.stdout,
+		se: &demo{out: io.Discard, n: 1, jurisdiction: "SE", firstBank: 'A', regulatorName: "Finansinspektionen"},
+		no: &demo{out: io.Discard, n: 1, jurisdiction: "NO", firstBank: 'N', regulatorName: "Finanstilsynet"}}
+	defer s.se.close()
+	defer s.no.close()
+	for _, d := range []*demo{s.se, s.no} {
+		if err := d.start(ctx); err != nil {
+			return fmt.Errorf("demo: setting up the %s hub: %w", d.jurisdiction, err)
+		}
+	}
+	return s.tell(ctx)
+}
+
+// A hubsStory is the cross-border story: the Swedish hub and its Bank A,
+// the Norwegian hub and its Bank N.
+type hubsStory struct {
+	out    io.Writer
+	se, no *demo
+
+	tok    protocol.Token      // the Swede's personnummer, as a token
+	placed *client.WriteResult // the flag Bank A placed
+}
+
+func (s *hubsStory) printf(format string, args ...any) { fmt.Fprintf(s.out, format, args...) }
+
+// tell tells the story step by step and stops at the first step that does
+// not behave as told.
+func (s *hubsStory) tell(ctx context.Context) error {
+	a, n := s.se.banks[0], s.no.banks[0]
+	s.printf("Spärr demo across a border: a Swedish hub (%s) with %s, and a Norwegian hub (%s)\n", s.se.issuer, a.name, s.no.issuer)
+	s.printf("with %s, all on this machine. Each hub is home to its own country's identity numbers.\n", n.name)
+	steps := []struct {
+		title string
+		run   func(context.Context) error
+	}{
+		{"the operators of the two hubs register each other", s.peer},
+		{"a Swede asks Bank A to protect their personnummer", s.placeFlag},
+		{"a fraudster applies for credit at Bank N in Norway with that personnummer", s.stopFraudster},
+		{"the consumer lifts the flag at Bank A, and Bank N learns of it", s.lift},
+		{"what the two exchange logs hold", s.showLogs},
+	}
+	for i, st := range steps {
+		if err := st.run(ctx); err != nil {
+			return &stepError{step: i + 1, title: st.title, err: err}
+		}
+	}
+	s.printf("\nAll %d steps behaved as described. The temporary data is being removed.\n", len(steps))
+	return nil
+}
+
+// peer is step 1: each hub's operator makes a signing key for the other
+// hub, the other operator registers it as a member with role peer, and
+// each registers the other as the home hub of its country's numbers,
+// through the operator API, pinning its token key.
+func (s *hubsStory) peer(ctx context.Context) error {
+	s.printf("\nStep 1. The operators of the two hubs register each other.\n")
+	for _, pair := range [][2]*demo{{s.se, s.no}, {s.no, s.se}} {
+		from, to := pair[0], pair[1]
+		fromID, toID := demoHubID(from), demoHubID(to)
+		key, err := protocol.GenerateSigningKey(protocol.EdDSA, nil)
+		if err != nil {
+			return err
+		}
+		private, err := key.MarshalPrivateJWK()
+		if err != nil {
+			return err
+		}
+		dir := filepath.Join(from.dir, "keys", "peers")
+		if err := os.MkdirAll(dir, 0o700); err != nil {
+			return err
+		}
+		if err := os.WriteFile(filepath.Join(dir, toID+".jwk"), private, 0o600); err != nil {
+			return err
+		}
+		ks, err := protocol.NewKeySet(key.Public())
+		if err != nil {
+			return err
+		}
+		jwks, err := ks.MarshalJSON()
+		if err != nil {
+			return err
+		}
+		if _, err := to.admin.AddMember(ctx, api.MemberRequest{ID: fromID, Name: "Spärr " + from.jurisdiction, Roles: []api.Role{api.RolePeer}, JWKS: jwks}); err != nil {
+			return err
+		}
+		conf, err := to.admin.Configuration(ctx)
+		if err != nil {
+			return err
+		}
+		added, err := from.admin.AddPeer(ctx, api.PeerRequest{ID: toID, Jurisdiction: to.jurisdiction, URL: to.issuer, Member: fromID,
+			KeyFile: toID + ".jwk", Token: conf.Token})
+		if err != nil {
+			return err
+		}
+		s.printf("  The %s operator registers %s as the home hub of %s numbers (its token key of epoch %d\n", from.jurisdiction, toID, to.jurisdiction, conf.Token.Epoch)
+		s.printf("  pinned, log entry %d); the %s operator registered %s as a member with role peer.\n", added.LogIndex, to.jurisdiction, fromID)
+	}
+	for _, d := range []*demo{s.se, s.no} {
+		for _, b := range d.banks {
+			if err := b.client.Refresh(ctx); err != nil {
+				return err
+			}
+		}
+	}
+	s.printf("  Each hub's private key for the other stays in its own key directory, never in its data.\n")
+	return nil
+}
+
+// demoHubID is the id a demo hub has at its peer ("hub-se").
+func demoHubID(d *demo) string { return "hub-" + strings.ToLower(d.jurisdiction) }
+
+// placeFlag is step 2: Bank A, in Sweden, flags the Swede's personnummer
+// at the Swedish hub, its home.
+func (s *hubsStory) placeFlag(ctx context.Context) error {
+	a := s.se.banks[0]
+	s.printf("\nStep 2. A Swede asks %s (Sweden) to protect their personnummer.\n", a.name)
+	toks, err := a.client.Tokenize(ctx, protocol.TypePersonalNumber, demoPersonnummer)
+	if err != nil {
+		return err
+	}
+	s.tok = toks[0]
+	if s.placed, err = a.client.PlaceFlag(ctx, client.PlaceFlagRequest{Subject: s.tok, Consent: demoConsent(a, time.Now())}); err != nil {
+		return err
+	}
+	s.printf("  %s turns %s into a token under the Swedish hub's key, and the Swedish hub\n", a.name, demoPersonnummer)
+	s.printf("  places the flag and signs it (log entry %d).\n", s.placed.LogIndex)
+	return nil
+}
+
+// stopFraudster is step 3: Bank N, in Norway, tokenizes the personnummer
+// through its own hub, which relays the blinded number to the Swedish
+// hub; its check, relayed the same way, says verify, with the Swedish
+// hub's signed record, which the bank verifies with the Swedish hub's
+// published keys.
+func (s *hubsStory) stopFraudster(ctx context.Context) error {
+	n := s.no.banks[0]
+	s.printf("\nStep 3. A fraudster applies for credit at %s (Norway) with that personnummer.\n", n.name)
+	toks, err := n.client.Tokenize(ctx, protocol.TypePersonalNumber, "090527+1474")
+	if err != nil {
+		return err
+	}
+	if toks[0] != s.tok {
+		return fmt.Errorf("%s's token differs from %s's", n.name, s.se.banks[0].name)
+	}
+	s.printf("  %s asks its own hub for the token; the Norwegian hub relays the blinded number to\n", n.name)
+	s.printf("  the Swedish hub, its home, and learns nothing: the token is the one %s has.\n", s.se.banks[0].name)
+	res, err := s.relayedCheck(ctx, api.PurposeCreditApplication)
+	if err != nil {
+		return err
+	}
+	r := res.Results[0]
+	if r.Advice != api.AdviceVerify || r.Flag == nil || len(r.Flag.Records) == 0 {
+		return fmt.Errorf("the check answered %s; it should have said verify, with the flag's record", r.Advice)
+	}
+	rec, kid, err := s.verifyHome(ctx, r.Flag.Records[0])
+	if err != nil {
+		return err
+	}
+	if rec.Issuer != s.se.issuer || rec.ID != s.placed.Record.ID {
+		return fmt.Errorf("the record is %s of %s; it should be the Swedish hub's %s", rec.ID, rec.Issuer, s.placed.Record.ID)
+	}
+	s.printf("  %s's check, relayed by its hub to the Swedish hub, says VERIFY, with the flag's record\n", n.name)
+	s.printf("  signed by the Swedish hub (key %s).\n", kid)
+	s.printf("  %s verified it with the keys the Swedish hub publishes, which its own hub's discovery\n", n.name)
+	s.printf("  document names; the Norwegian hub's keys do not verify it. The fraudster cannot prove\n")
+	s.printf("  who they are with BankID, and gets no credit.\n")
+	return nil
+}
+
+// relayedCheck has Bank N check the Swede's token at the Norwegian hub.
+// The SDK's Check verifies records with the bank's own hub's keys; a
+// relayed check's records are the home hub's, so the demo reads the
+// answer as it came and verifies them with the home hub's keys.
+func (s *hubsStory) relayedCheck(ctx context.Context, purpose string) (*api.CheckResponse, error) {
+	body, err := json.Marshal(api.CheckRequest{Purpose: purpose, Tokens: []string{s.tok.String()}})
+	if err != nil {
+		return nil, err
+	}
+	resp, err := s.no.banks[0].client.Raw(ctx, client.RawRequest{Method: http.MethodPost, Path: "/v1/check", ContentType: "application/json", Body: body})
+	if err != nil {
+		return nil, err
+	}
+	if p := resp.Problem(); p != nil {
+		return nil, p
+	}
+	var out api.CheckResponse
+	if err := json.Unmarshal(resp.Body, &out); err != nil {
+		return nil, err
+	}
+	if len(out.Results) != 1 {
+		return nil, fmt.Errorf("%d results for one token", len(out.Results))
+	}
+	return &out, nil
+}
+
+// verifyHome verifies a record with the keys of the home hub of Swedish
+// numbers, as the Norwegian hub's discovery document names it.
+func (s *hubsStory) verifyHome(ctx context.Context, jws string) (*protocol.Record, string, error) {
+	conf, err := s.no.banks[0].client.Configuration(ctx)
+	if err != nil {
+		return nil, "", err
+	}
+	issuer := ""
+	for _, h := range conf.HomeTokens {
+		if slices.Contains(h.Types, protocol.TypePersonalNumber) {
+			issuer = h.Issuer
+		}
+	}
+	if issuer == "" {
+		return nil, "", errors.New("the Norwegian hub's discovery document names no home hub of personnummer")
+	}
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, issuer+"/.well-known/jwks.json", nil)
+	if err != nil {
+		return nil, "", err
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return nil, "", err
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(io.LimitReader(resp.Body, protocol.MaxKeySetSize+1))
+	if err != nil {
+		return nil, "", err
+	}
+	keys, err := protocol.ParseKeySet(b)
+	if err != nil {
+		return nil, "", err
+	}
+	rec, err := protocol.VerifyRecord([]byte(jws), keys)
+	if err != nil {
+		return nil, "", err
+	}
+	own, err := s.no.banks[0].client.FetchKeys(ctx)
+	if err != nil {
+		return nil, "", err
+	}
+	if _, err := protocol.VerifyRecord([]byte(jws), own); err == nil {
+		return nil, "", errors.New("the record verifies with the Norwegian hub's keys; it should be the Swedish hub's alone")
+	}
+	return rec, keys.Keys()[len(keys.Keys())-1].KeyID(), nil
+}
+
+// lift is step 4: Bank A lifts the flag at the Swedish hub; Bank N's next
+// check, relayed there, says none.
+func (s *hubsStory) lift(ctx context.Context) error {
+	a, n := s.se.banks[0], s.no.banks[0]
+	s.printf("\nStep 4. The consumer lifts the flag at %s.\n", a.name)
+	if demoSkip == nil || !demoSkip(4) {
+		if _, err := a.client.LiftFlag(ctx, s.placed.Flag.ID); err != nil {
+			return err
+		}
+	}
+	res, err := s.relayedCheck(ctx, api.PurposeAccountOpening)
+	if err != nil {
+		return err
+	}
+	if adv := res.Results[0].Advice; adv != api.AdviceNone {
+		return fmt.Errorf("%s's check answered %s after the lift; it should have said none", n.name, adv)
+	}
+	s.printf("  The Swedish hub ends the flag. %s's next check, relayed to the Swedish hub, says NONE.\n", n.name)
+	return nil
+}
+
+// showLogs is step 5: each hub's regulator verifies its exchange log; the
+// Swedish log holds the Norwegian hub's relayed requests, for Bank N, and
+// the Norwegian log Bank N's, each naming the other hub; neither holds
+// the personnummer or its token.
+func (s *hubsStory) showLogs(ctx context.Context) error {
+	s.printf("\nStep 5. What the two exchange logs hold.\n")
+	for _, c := range []struct {
+		d    *demo
+		want []protocol.LogAction
+		what string
+	}{
+		{s.se, []protocol.LogAction{protocol.LogPeerRegistered, protocol.LogFlagPlaced, protocol.LogPeerTokens, protocol.LogPeerCheck, protocol.LogFlagLifted},
+			"the flag, and hub-no's relayed token batch and checks, each for Bank N"},
+		{s.no, []protocol.LogAction{protocol.LogPeerRegistered, protocol.LogTokens, protocol.LogCheck},
+			"Bank N's token batch and checks, each sent on to hub-se"},
+	} {
+		rep, lines, err := c.d.verifyExchangeLog(ctx)
+		if err != nil {
+			return err
+		}
+		st := &flagStory{demo: c.d, tok: s.tok}
+		if err := st.noPersonalData(lines); err != nil {
+			return err
+		}
+		for _, act := range c.want {
+			if rep.Actions[act] == 0 {
+				return fmt.Errorf("the %s log has no %s entry", c.d.jurisdiction, act)
+			}
+		}
+		s.printf("  %s: %d entries, signature and tree verified by %s. They hold\n", c.d.jurisdiction, rep.New.Size, c.d.regulatorName)
+		s.printf("  %s, and neither the personnummer nor its token.\n", c.what)
+	}
+	return nil
+}
