@@ -28,6 +28,7 @@ const (
 	LogCheckDenied         LogAction = "check-denied"         // the consumer denied a check through the flag's origin: attrs checker, method, level
 	LogPeerTokens          LogAction = "peer-tokens"          // identifiers tokenized for a peered hub's member: attrs type, count, epoch, member
 	LogPeerCheck           LogAction = "peer-check"           // a check relayed by a peered hub for its member: attrs purpose, tokens, verify, review, member
+	LogWriteRelayed        LogAction = "write-relayed"        // a member's signed write about another hub's identifiers, countersigned and relayed to their home hub: attrs request, home
 	LogSubjectHistory      LogAction = "subject-history"      // a consumer's history read by a member acting for them: attr method
 	LogAccessReport        LogAction = "access-report"        // a signed access report (GDPR Art. 15) made for a member acting for a consumer: attr method
 	LogDisputeOpened       LogAction = "dispute-opened"       // a consumer contested a suspicion or flag through a member: attrs respondent, method
@@ -112,6 +113,10 @@ const (
 	LogErasureAttest     LogAction = "erasure-attest"
 	LogPeerRegister      LogAction = "peer-register"
 	LogPeerRemove        LogAction = "peer-remove"
+	// LogPeerSubmission is the action of the home hub's route for relayed
+	// writes, under which it logs those it refuses before it knows what
+	// they ask for (a countersignature that does not verify).
+	LogPeerSubmission LogAction = "peer-submission"
 	// A refused history or access report request is logged under
 	// LogSubjectHistory or LogAccessReport.
 	// A refused token batch, check, outcome or details request is logged
@@ -138,5 +143,6 @@ func LogActions() []LogAction {
 		LogRecallRequested, LogRecallAcknowledged, LogRecallOutcome, LogRecallRequest, LogRecallAcknowledge, LogRecallReport,
 		LogDisputeOpen, LogDisputeAnswer, LogErasureAttest,
 		LogPeerRegistered, LogPeerRemoved, LogPeerRegister, LogPeerRemove,
+		LogWriteRelayed, LogPeerSubmission,
 	}
 }

@@ -72,9 +72,10 @@ var authzTable = map[string]access{
 	"GET /healthz":                         anyone,
 	"GET /readyz":                          anyone,
 
-	"POST /v1/tokens":         holders(flagR, suspicionR, checkR),
-	"POST /v1/peering/tokens": holders(peerR),
-	"POST /v1/peering/check":  holders(peerR),
+	"POST /v1/tokens":              holders(flagR, suspicionR, checkR),
+	"POST /v1/peering/tokens":      holders(peerR),
+	"POST /v1/peering/check":       holders(peerR),
+	"POST /v1/peering/submissions": holders(peerR),
 
 	"POST /v1/flags":            holders(flagR),
 	"GET /v1/flags/:id":         holders(flagR, checkR),

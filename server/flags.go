@@ -7,6 +7,7 @@ import (
 
 	"github.com/gin-gonic/gin"
 
+	"github.com/sparr-dev/sparr/federation/peering"
 	"github.com/sparr-dev/sparr/protocol"
 	"github.com/sparr-dev/sparr/protocol/api"
 	"github.com/sparr-dev/sparr/server/decide"
@@ -18,6 +19,14 @@ import (
 func (h *Hub) placeFlag(c *gin.Context) {
 	s, hash, ok := h.readSubmission(c, protocol.ActionPlaceFlag)
 	if !ok || h.replayed(c, s, hash) {
+		return
+	}
+	if p, prob := h.writeHome(s); prob != nil || p != nil {
+		if prob != nil {
+			h.fail(c, prob)
+			return
+		}
+		h.relayWrite(c, s, hash, []*peering.Peer{p})
 		return
 	}
 	m, subject := member(c), s.Request.(protocol.PlaceFlag).Subject.String()
@@ -57,6 +66,19 @@ func changeFlag[C state.Command](h *Hub, c *gin.Context, action protocol.Action,
 	s, hash, ok := h.readSubmission(c, action)
 	if !ok || !h.checkPathID(c, "flag_id", flagID(s.Request)) || h.replayed(c, s, hash) {
 		return
+	}
+	if len(h.cfg.Peers) > 0 && !relayedHere(c) {
+		// A flag this hub does not hold may be a foreign identifier's,
+		// held by its home hub.
+		f, err := h.readFlag(c)
+		if err != nil {
+			h.internal(c, "read flag", err)
+			return
+		}
+		if f == nil {
+			h.relayWrite(c, s, hash, h.cfg.Peers)
+			return
+		}
 	}
 	cmd, res, ok := apply(h, c, string(action), func(now time.Time) (C, error) {
 		f, err := h.readFlag(c)

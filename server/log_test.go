@@ -100,6 +100,13 @@ func (p *logProver) checkpoint(m *hubtest.Member) *protocol.Checkpoint {
 
 // prove checks the write of route by m, whose answer named index.
 func (p *logProver) prove(route string, m *hubtest.Member, action protocol.LogAction, index uint64) {
+	p.t.Helper()
+	p.proveBy(route, m, m.ID, action, index)
+}
+
+// proveBy is prove for an entry whose member is writer, not m (a member
+// of a peered hub, whose write m relayed).
+func (p *logProver) proveBy(route string, m *hubtest.Member, writer string, action protocol.LogAction, index uint64) {
 	t := p.t
 	t.Helper()
 	p.routes[route] = append(p.routes[route], action)
@@ -125,8 +132,8 @@ func (p *logProver) prove(route string, m *hubtest.Member, action protocol.LogAc
 	if err != nil {
 		t.Fatalf("%s: entry %d: %v", route, index, err)
 	}
-	if e.Index != index || e.Member != m.ID || e.Action != action || e.Result != "ok" {
-		t.Errorf("%s: got entry %d %q by %q (%s), want entry %d %q by %q (ok)", route, e.Index, e.Action, e.Member, e.Result, index, action, m.ID)
+	if e.Index != index || e.Member != writer || e.Action != action || e.Result != "ok" {
+		t.Errorf("%s: got entry %d %q by %q (%s), want entry %d %q by %q (ok)", route, e.Index, e.Action, e.Member, e.Result, index, action, writer)
 	}
 	proof := make(tlog.RecordProof, len(pr.Proof))
 	for i, h := range pr.Proof {
@@ -209,6 +216,11 @@ func TestEveryWriteIsProvablyLogged(t *testing.T) {
 	fnr := hub.AddMember(t, "bank-n", api.RoleCheck).Tokenize(t, protocol.TypeNorwegianNumber, "13097248022")[0]
 	resp = peer.JSON(t, http.MethodPost, "/v1/peering/check", api.PeerCheckRequest{CheckRequest: api.CheckRequest{Purpose: "payment", Tokens: []string{fnr.String()}}, Member: "bank-s"})
 	p.prove("POST /v1/peering/check", peer, "peer-check", logIndex(t, "peer check", resp, http.StatusOK))
+	// A flag placed by bank-s of the peer, relayed with the peer's
+	// countersignature: the entry names the member as this hub knows it.
+	relayedTok := hub.AddMember(t, "bank-r", api.RoleCheck).Tokenize(t, protocol.TypeNorwegianNumber, "53097248016")[0]
+	resp = peer.JSON(t, http.MethodPost, "/v1/peering/submissions", relayedWrite(t, hub, peer, "bank-s", relayedTok))
+	p.proveBy("POST /v1/peering/submissions", peer, "hub-se.bank-s", "flag-placed", logIndex(t, "relayed write", resp, http.StatusCreated))
 
 	// A flag's life.
 	resp = bank.Submit(t, "/v1/flags", protocol.PlaceFlag{Subject: toks[0], Kind: protocol.FlagKindStandard, Consent: bank.Consent(toks[0])})

@@ -185,7 +185,9 @@ func (h *Hub) inclusionProof(c *gin.Context) {
 	}
 	m := member(c)
 	e, err := protocol.ParseLogEntry(lines[0])
-	if m.HasRole(api.RoleRegulator) || (err == nil && e.Member == m.ID) {
+	// A peer sees its own entries and those of the members whose writes it
+	// relayed ("<peer>.<member>").
+	if m.HasRole(api.RoleRegulator) || (err == nil && (e.Member == m.ID || m.HasRole(api.RolePeer) && strings.HasPrefix(e.Member, m.ID+"."))) {
 		resp.Entry = string(lines[0])
 	}
 	c.JSON(http.StatusOK, resp)

@@ -1242,6 +1242,9 @@ func TestOpenAPIListsQuotaRefusals(t *testing.T) {
 		{"POST /v1/peering/check", func() *hubtest.Response {
 			return peer.JSON(t, http.MethodPost, "/v1/peering/check", api.PeerCheckRequest{CheckRequest: api.CheckRequest{Purpose: "credit-application", Tokens: []string{fnr[0].String()}}, Member: "bank-a"})
 		}},
+		{"POST /v1/peering/submissions", func() *hubtest.Response {
+			return peer.JSON(t, http.MethodPost, "/v1/peering/submissions", relayedWrite(t, home, peer, "bank-s", fnr[0]))
+		}},
 		{"POST /v1/flags", func() *hubtest.Response {
 			return bank.Submit(t, "/v1/flags", protocol.PlaceFlag{Subject: toks[2], Kind: protocol.FlagKindStandard, Consent: bank.Consent(toks[2])})
 		}},

@@ -71,7 +71,18 @@ func (h *Hub) readJSON(c *gin.Context, v any) bool {
 // readSubmission reads and verifies a member's signed submission for the
 // route's action: signed by the calling member, for this hub, and asking
 // for this action. It returns the submission and the SHA-256 of its bytes.
+//
+// On the home hub's route for relayed writes, it returns the submission
+// that route verified instead (see [Hub.peerSubmission]).
 func (h *Hub) readSubmission(c *gin.Context, action protocol.Action) (*protocol.Submission, []byte, bool) {
+	if v, ok := c.Get(keyRelayed); ok {
+		r := v.(*relayedSubmission)
+		if a := r.s.Request.Action(); a != action {
+			h.fail(c, problemf(protocol.ProblemInvalidSubmission, "the submission asks for %q, but this route takes %q", a, action))
+			return nil, nil, false
+		}
+		return r.s, r.hash, true
+	}
 	body, ok := h.readBody(c, mediaJOSE)
 	if !ok {
 		return nil, nil, false

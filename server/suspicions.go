@@ -7,6 +7,7 @@ import (
 
 	"github.com/gin-gonic/gin"
 
+	"github.com/sparr-dev/sparr/federation/peering"
 	"github.com/sparr-dev/sparr/protocol"
 	"github.com/sparr-dev/sparr/protocol/api"
 	"github.com/sparr-dev/sparr/server/decide"
@@ -42,6 +43,14 @@ func (h *Hub) reportSuspicion(c *gin.Context) {
 	if !ok || h.replayed(c, s, hash) {
 		return
 	}
+	if p, prob := h.writeHome(s); prob != nil || p != nil {
+		if prob != nil {
+			h.fail(c, prob)
+			return
+		}
+		h.relayWrite(c, s, hash, []*peering.Peer{p})
+		return
+	}
 	m := member(c)
 	cmd, res, ok := apply(h, c, "report suspicion", func(now time.Time) (*state.ReportSuspicion, error) {
 		return h.decide.ReportSuspicion(m, s, hash, now)
@@ -62,6 +71,19 @@ func (h *Hub) retractSuspicion(c *gin.Context) {
 	s, hash, ok := h.readSubmission(c, protocol.ActionRetractSuspicion)
 	if !ok || !h.checkPathID(c, "suspicion_id", s.Request.(protocol.RetractSuspicion).SuspicionID) || h.replayed(c, s, hash) {
 		return
+	}
+	if len(h.cfg.Peers) > 0 && !relayedHere(c) {
+		// A suspicion this hub does not hold may be about a foreign
+		// identifier, held by its home hub.
+		sp, err := h.readSuspicion(s.Request.(protocol.RetractSuspicion).SuspicionID)
+		if err != nil {
+			h.internal(c, "read suspicion", err)
+			return
+		}
+		if sp == nil {
+			h.relayWrite(c, s, hash, h.cfg.Peers)
+			return
+		}
 	}
 	m := member(c)
 	cmd, res, ok := apply(h, c, "retract suspicion", func(now time.Time) (*state.EndSuspicion, error) {

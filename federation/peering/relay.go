@@ -3,6 +3,7 @@ package peering
 import (
 	"bytes"
 	"context"
+	"crypto/sha256"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -21,6 +22,10 @@ const TokensPath = "/v1/peering/tokens"
 // CheckPath is the home hub's route for relayed checks.
 const CheckPath = "/v1/peering/check"
 
+// SubmissionsPath is the home hub's route for relayed writes: a member's
+// signed submission with this hub's countersignature.
+const SubmissionsPath = "/v1/peering/submissions"
+
 // DefaultTimeout bounds one relayed request when a [Peer] sets none: a
 // home hub that does not answer in time delays that request only.
 const DefaultTimeout = 10 * time.Second
@@ -28,7 +33,8 @@ const DefaultTimeout = 10 * time.Second
 // maxAnswer bounds the body read from a home hub.
 const maxAnswer = 1 << 20
 
-// ErrUnreachable is returned by [Peer.EvaluateTokens] and [Peer.CheckTokens] when the home hub
+// ErrUnreachable is returned by [Peer.EvaluateTokens], [Peer.CheckTokens]
+// and [Peer.RelaySubmission] when the home hub
 // could not be reached or did not answer in time.
 var ErrUnreachable = errors.New("home hub unreachable")
 
@@ -145,10 +151,67 @@ func (p *Peer) CheckTokens(ctx context.Context, hc *http.Client, member string, 
 	return &out, nil
 }
 
+// A WriteAnswer is the home hub's answer to a relayed write, as it came:
+// its status (200 or 201), its Location header, if any, and its body, a
+// write response whose record the home hub signed.
+type WriteAnswer struct {
+	Status   int
+	Location string
+	Body     []byte
+}
+
+// RelaySubmission relays member's signed submission (its compact JWS,
+// unchanged) to the peer, with this hub's countersignature binding its
+// bytes, its jti, the member and memberKey, the key the member signed it
+// with; relay is this hub's issuer URL, the submission's audience. The
+// peer's 200 or 201 answer is returned as it came. A refusal is a
+// [*ProblemError]; no answer in time, or an answer that is no write
+// response, wraps [ErrUnreachable].
+func (p *Peer) RelaySubmission(ctx context.Context, hc *http.Client, member string, memberKey *protocol.PublicKey, relay string, jti string, submission []byte, now time.Time) (*WriteAnswer, error) {
+	sum := sha256.Sum256(submission)
+	cs, err := protocol.SignCountersignature(&protocol.Countersignature{
+		Issuer: p.Member, Audience: p.URL, IssuedAt: now, ID: jti, Member: member, Relay: relay,
+		SubmissionHash: sum[:], MemberKey: memberKey,
+	}, p.Key)
+	if err != nil {
+		return nil, fmt.Errorf("peer %s: %w", p.ID, err)
+	}
+	status, header, data, err := p.send(ctx, hc, SubmissionsPath, api.PeerSubmission{Submission: string(submission), Countersignature: string(cs)}, now)
+	if err != nil {
+		return nil, err
+	}
+	if status != http.StatusOK && status != http.StatusCreated {
+		return nil, fmt.Errorf("peer %s: %w: status %d", p.ID, ErrUnreachable, status)
+	}
+	var out api.WriteResponse
+	if err := json.Unmarshal(data, &out); err != nil || out.Record == "" && out.Flag == nil && out.Suspicion == nil {
+		return nil, fmt.Errorf("peer %s: %w: the answer is no write response", p.ID, ErrUnreachable)
+	}
+	return &WriteAnswer{Status: status, Location: header.Get("Location"), Body: data}, nil
+}
+
 // post sends body to the peer's path, authenticated by a fresh bearer
 // token of this hub, and decodes its 200 answer into out, within the
 // peer's timeout.
 func (p *Peer) post(ctx context.Context, hc *http.Client, path string, body, out any, now time.Time) error {
+	status, _, data, err := p.send(ctx, hc, path, body, now)
+	if err != nil {
+		return err
+	}
+	if status != http.StatusOK {
+		return fmt.Errorf("peer %s: %w: status %d", p.ID, ErrUnreachable, status)
+	}
+	if err := json.Unmarshal(data, out); err != nil {
+		return fmt.Errorf("peer %s: %w: the answer is not what was asked for", p.ID, ErrUnreachable)
+	}
+	return nil
+}
+
+// send posts body to the peer's path, authenticated by a fresh bearer
+// token of this hub, within the peer's timeout, and returns a 2xx answer's
+// status, header and body. Any other answer is a [*ProblemError] if it
+// carries a problem document, and wraps [ErrUnreachable] if not.
+func (p *Peer) send(ctx context.Context, hc *http.Client, path string, body any, now time.Time) (int, http.Header, []byte, error) {
 	timeout := p.Timeout
 	if timeout <= 0 {
 		timeout = DefaultTimeout
@@ -157,36 +220,33 @@ func (p *Peer) post(ctx context.Context, hc *http.Client, path string, body, out
 	defer cancel()
 	bearer, err := protocol.NewBearer(p.Key, p.Member, p.URL, now, time.Minute)
 	if err != nil {
-		return fmt.Errorf("peer %s: %w", p.ID, err)
+		return 0, nil, nil, fmt.Errorf("peer %s: %w", p.ID, err)
 	}
 	data, err := json.Marshal(body)
 	if err != nil {
-		return err
+		return 0, nil, nil, err
 	}
 	hreq, err := http.NewRequestWithContext(ctx, http.MethodPost, strings.TrimSuffix(p.URL, "/")+path, bytes.NewReader(data))
 	if err != nil {
-		return fmt.Errorf("peer %s: %w", p.ID, err)
+		return 0, nil, nil, fmt.Errorf("peer %s: %w", p.ID, err)
 	}
 	hreq.Header.Set("Content-Type", "application/json")
 	hreq.Header.Set("Authorization", "Bearer "+bearer)
 	resp, err := hc.Do(hreq)
 	if err != nil {
-		return fmt.Errorf("peer %s: %w: %v", p.ID, ErrUnreachable, err)
+		return 0, nil, nil, fmt.Errorf("peer %s: %w: %v", p.ID, ErrUnreachable, err)
 	}
 	defer resp.Body.Close()
 	data, err = io.ReadAll(io.LimitReader(resp.Body, maxAnswer))
 	if err != nil {
-		return fmt.Errorf("peer %s: %w: %v", p.ID, ErrUnreachable, err)
+		return 0, nil, nil, fmt.Errorf("peer %s: %w: %v", p.ID, ErrUnreachable, err)
 	}
-	if resp.StatusCode != http.StatusOK {
+	if resp.StatusCode/100 != 2 {
 		var prob protocol.Problem
 		if resp.Header.Get("Content-Type") == protocol.ProblemContentType && json.Unmarshal(data, &prob) == nil && prob.Type != "" {
-			return &ProblemError{Peer: p.ID, Problem: &prob, RetryAfter: resp.Header.Get("Retry-After")}
+			return 0, nil, nil, &ProblemError{Peer: p.ID, Problem: &prob, RetryAfter: resp.Header.Get("Retry-After")}
 		}
-		return fmt.Errorf("peer %s: %w: status %d without a problem document", p.ID, ErrUnreachable, resp.StatusCode)
+		return 0, nil, nil, fmt.Errorf("peer %s: %w: status %d without a problem document", p.ID, ErrUnreachable, resp.StatusCode)
 	}
-	if err := json.Unmarshal(data, out); err != nil {
-		return fmt.Errorf("peer %s: %w: the answer is not what was asked for", p.ID, ErrUnreachable)
-	}
-	return nil
+	return resp.StatusCode, resp.Header, data, nil
 }

@@ -76,3 +76,16 @@ func (r *PeerTokenRequest) Validate() error {
 	}
 	return nil
 }
+
+// A PeerSubmission is what a hub sends the home hub of the identifiers a
+// member's write names (POST /v1/peering/submissions): the member's signed
+// submission, byte for byte as the member sent it, and the relaying hub's
+// countersignature over it ([protocol.Countersignature]). The home hub
+// verifies the countersignature, then the submission, before it reads
+// either's claims.
+type PeerSubmission struct {
+	// Submission is the member's compact JWS.
+	Submission string `json:"submission"`
+	// Countersignature is the relaying hub's compact JWS.
+	Countersignature string `json:"countersignature"`
+}

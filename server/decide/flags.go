@@ -42,7 +42,7 @@ func (d *Decider) PlaceFlag(m *api.Member, s *protocol.Submission, hash []byte, 
 	if p != nil {
 		return nil, p
 	}
-	if err := d.Policy.Consent.Validate(req.Consent, m.ID, expiry, sec); err != nil {
+	if err := d.Policy.Consent.Validate(req.Consent, controller(m.ID), expiry, sec); err != nil {
 		return nil, consentProblem(err)
 	}
 	subject := req.Subject.String()

@@ -3,6 +3,7 @@ package decide
 import (
 	"fmt"
 	"math"
+	"strings"
 	"time"
 
 	"github.com/sparr-dev/sparr/protocol"
@@ -96,7 +97,10 @@ func (d *Decider) Charge(m *api.Member, c state.Command, now time.Time) error {
 	if err != nil {
 		return err
 	}
-	h.Quota = &state.Quota{Member: m.ID, Day: dayOf(now), Bytes: int64(len(b)), Limit: d.QuotasOf(m).StoredBytesPerDay}
+	// A relayed member's writes count against its hub's allowance here,
+	// which covers that hub's members together.
+	payer, _, _ := strings.Cut(m.ID, ".")
+	h.Quota = &state.Quota{Member: payer, Day: dayOf(now), Bytes: int64(len(b)), Limit: d.QuotasOf(m).StoredBytesPerDay}
 	return nil
 }
 

@@ -1,0 +1,272 @@
+package server
+
+import (
+	"errors"
+	"fmt"
+	"net/http"
+
+	"github.com/gin-gonic/gin"
+	"go.opentelemetry.io/otel/attribute"
+
+	"github.com/sparr-dev/sparr/federation/peering"
+	"github.com/sparr-dev/sparr/protocol"
+	"github.com/sparr-dev/sparr/protocol/api"
+	"github.com/sparr-dev/sparr/server/decide"
+)
+
+// keyRelayed holds, on the home hub's route for relayed writes, the
+// member's submission once the relaying hub's countersignature and the
+// member's signature are verified; the write routes' handlers read it
+// instead of a body.
+const keyRelayed = "sparr.relayed"
+
+// A relayedSubmission is a member's submission that a peer relayed, and
+// the SHA-256 of its signed bytes.
+type relayedSubmission struct {
+	s    *protocol.Submission
+	hash []byte
+}
+
+// relayedEvent is the event a relayed write of each action would make:
+// what a peer's policy must let flow for it to be relayed or accepted.
+var relayedEvent = map[protocol.Action]protocol.EventType{
+	protocol.ActionPlaceFlag:        protocol.EventFlagPlaced,
+	protocol.ActionExtendFlag:       protocol.EventFlagExtended,
+	protocol.ActionThawFlag:         protocol.EventFlagThawed,
+	protocol.ActionLiftFlag:         protocol.EventFlagLifted,
+	protocol.ActionReportSuspicion:  protocol.EventSuspicionReported,
+	protocol.ActionRetractSuspicion: protocol.EventSuspicionRetracted,
+}
+
+// writeTokens returns the tokens a write names, if it names any: the
+// subject of a placement, the subjects of a suspicion. A change names its
+// flag or suspicion by id only.
+func writeTokens(r protocol.Request) []protocol.Token {
+	switch r := r.(type) {
+	case protocol.PlaceFlag:
+		return []protocol.Token{r.Subject}
+	case protocol.ReportSuspicion:
+		return r.Subjects
+	}
+	return nil
+}
+
+// writeObject returns the id of the flag or suspicion a change names.
+func writeObject(r protocol.Request) string {
+	switch r := r.(type) {
+	case protocol.ExtendFlag:
+		return r.FlagID
+	case protocol.ThawFlag:
+		return r.FlagID
+	case protocol.LiftFlag:
+		return r.FlagID
+	case protocol.RetractSuspicion:
+		return r.SuspicionID
+	}
+	return ""
+}
+
+// policyAllows refuses a write that policy does not let flow between this
+// hub and peer: a suspicion without a legal basis for the peer, a flag of
+// an identifier type the policy leaves out.
+func policyAllows(policy peering.Policy, peer string, s *protocol.Submission) *protocol.Problem {
+	a := s.Request.Action()
+	et, ok := relayedEvent[a]
+	switch {
+	case !ok:
+		return problemf(protocol.ProblemValidation, "a %s submission is not relayed between hubs", a)
+	case (a == protocol.ActionReportSuspicion || a == protocol.ActionRetractSuspicion) && !policy.Suspicions():
+		return problemf(protocol.ProblemSuspicionsDisabled,
+			"no legal basis for sharing suspicions with %s is configured: suspicions about another country's identifiers are not relayed", peer)
+	case !policy.AllowsEvent(et):
+		return problemf(protocol.ProblemValidation, "the policy for %s lets no %s flow", peer, et)
+	}
+	for _, t := range writeTokens(s.Request) {
+		if !policy.AllowsType(t.Type) {
+			return problemf(protocol.ProblemValidation, "the policy for %s lets no records of %s identifiers flow", peer, t.Type)
+		}
+	}
+	return nil
+}
+
+// writeHome returns the peer home to the tokens a write names, or nil if
+// this hub is home to them (or the write names none). A write naming
+// tokens of two homes is refused: a member sends one write per home.
+func (h *Hub) writeHome(s *protocol.Submission) (*peering.Peer, *protocol.Problem) {
+	home := ""
+	for i, t := range writeTokens(s.Request) {
+		j := t.Type.Jurisdiction()
+		if h.homeTo(t.Type) {
+			j = ""
+		}
+		if i > 0 && j != home {
+			return nil, problemf(protocol.ProblemValidation, "request.subjects[%d] (%s) has another home hub than request.subjects[0]; send one submission for each home hub's tokens", i, t.Type)
+		}
+		home = j
+	}
+	if home == "" {
+		return nil, nil
+	}
+	p := h.peerFor(home)
+	if p == nil {
+		return nil, problemf(protocol.ProblemValidation, "these tokens belong to the home hub of %s, and this hub has no peer there", home)
+	}
+	return p, nil
+}
+
+// relayedHere reports whether the request is a relayed write the home
+// hub's route handed to a write handler.
+func relayedHere(c *gin.Context) bool {
+	_, ok := c.Get(keyRelayed)
+	return ok
+}
+
+// relayWrite relays member's submission s (whose signed bytes, as the
+// member sent them, hash to hash) to the first of peers that holds what it
+// names: for a write naming tokens, their home hub, the one peer given;
+// for a change of a flag or suspicion this hub does not hold, each peer in
+// turn until one does not answer not-found. Before each attempt the
+// submission is held to the peer's policy and logged here (write-relayed),
+// in the transaction that charges it to the member's quota. The home
+// hub's answer, a record it signed, is returned as it came; its refusal is
+// passed on, and a home hub that does not answer gives 503 with
+// Retry-After. Nothing but the log entry is stored here.
+func (h *Hub) relayWrite(c *gin.Context, s *protocol.Submission, hash []byte, peers []*peering.Peer) {
+	m := member(c)
+	raw, _ := c.Get(keyBody)
+	body, _ := raw.([]byte)
+	key, err := h.members.ResolveKey(c, m.ID, s.KeyID)
+	if err != nil {
+		h.fail(c, verificationProblem(err))
+		return
+	}
+	var refused *protocol.Problem
+	for i, p := range peers {
+		if refused = policyAllows(p.Policy, p.ID, s); refused != nil {
+			continue
+		}
+		now := h.now()
+		if _, ok := h.commitFor(c, "log relayed write", h.decide.RelayedWrite(m, s, hash, p.ID, now)); !ok {
+			return
+		}
+		span := h.span(c, "peering.submission", attribute.String("sparr.peer", p.ID), attribute.String("sparr.action", string(s.Request.Action())))
+		ans, err := p.RelaySubmission(c.Request.Context(), h.cfg.PeerClient, m.ID, key, h.cfg.Issuer, s.ID, body, now)
+		span.End()
+		var pe *peering.ProblemError
+		if errors.As(err, &pe) && pe.Problem.Status == http.StatusNotFound && i < len(peers)-1 {
+			refused = nil
+			continue
+		}
+		if err != nil {
+			h.relayWriteFailed(c, p, m.ID, err)
+			return
+		}
+		if ans.Location != "" {
+			c.Header("Location", ans.Location)
+		}
+		c.Data(ans.Status, "application/json; charset=utf-8", ans.Body)
+		return
+	}
+	if refused == nil {
+		refused = problemf(protocol.ProblemNotFound, "no %s %s here nor at any peered hub", map[bool]string{true: "suspicion", false: "flag"}[s.Request.Action() == protocol.ActionRetractSuspicion], decide.Quote(writeObject(s.Request)))
+	}
+	h.fail(c, refused)
+}
+
+// relayWriteFailed answers a relayed write that peer p refused or did not
+// answer. The home hub's refusal of the write is passed on as it came
+// (its type, status, detail, fields and Retry-After), since it is about
+// what the member sent; a refusal of this hub's own standing there
+// (authentication, role, suspension) and no answer at all give 503.
+func (h *Hub) relayWriteFailed(c *gin.Context, p *peering.Peer, member string, err error) {
+	var pe *peering.ProblemError
+	if !errors.As(err, &pe) {
+		h.relayFailed(c, p, member, "write", err)
+		return
+	}
+	switch pe.Problem.Type {
+	case protocol.ProblemUnauthenticated.URI, protocol.ProblemBearerExpired.URI, protocol.ProblemForbidden.URI,
+		protocol.ProblemMemberSuspended.URI, protocol.ProblemWrongSigner.URI, protocol.ProblemInternal.URI:
+		h.relayFailed(c, p, member, "write", err)
+		return
+	}
+	h.log.Info("home hub refused a relayed write", "peer", p.ID, "member", member, "problem", pe.Problem.Type)
+	if pe.RetryAfter != "" {
+		c.Header("Retry-After", pe.RetryAfter)
+	}
+	h.fail(c, &protocol.Problem{
+		Type: pe.Problem.Type, Title: pe.Problem.Title, Status: pe.Problem.Status, Errors: pe.Problem.Errors,
+		Detail: fmt.Sprintf("the home hub of %s (%s) refused the write: %s", p.Jurisdiction, p.ID, pe.Problem.Detail),
+	})
+}
+
+// peerSubmission: POST /v1/peering/submissions, a peered hub relaying one
+// of its members' signed writes about identifiers this hub is home to.
+// The relaying hub's countersignature is verified against the keys this
+// hub's operator registered for it, then the member's submission against
+// the member's key that the countersignature binds, before either's
+// claims are read. The write is then decided as a member's of this hub
+// would be, by the member known here as "<peer>.<member>"
+// ([decide.RelayedMemberID]): the records name it as their origin, its
+// replays are recognised by that id and the jti, and the answer is the
+// same write response, with a record this hub signed.
+func (h *Hub) peerSubmission(c *gin.Context) {
+	var env api.PeerSubmission
+	if !h.readJSON(c, &env) {
+		return
+	}
+	peer, now := member(c), h.now()
+	cs, err := protocol.VerifyCountersignature(c, []byte(env.Countersignature), h.members,
+		protocol.CountersignatureOptions{Audience: h.cfg.Issuer, Now: now, Skew: h.cfg.ClockSkew})
+	if err != nil {
+		h.fail(c, verificationProblem(err))
+		return
+	}
+	if cs.Issuer != peer.ID {
+		h.fail(c, problemf(protocol.ProblemWrongSigner, "the countersignature is signed by %q but sent with %q's bearer token", cs.Issuer, peer.ID))
+		return
+	}
+	s, err := protocol.VerifyRelayed(c, cs, []byte(env.Submission), protocol.SubmissionOptions{Now: now, Skew: h.cfg.ClockSkew})
+	if err != nil {
+		h.fail(c, verificationProblem(err))
+		return
+	}
+	var policy peering.Policy // no peers-file entry for the peer: flags only
+	for _, p := range h.cfg.Peers {
+		if p.ID == peer.ID {
+			policy = p.Policy
+		}
+	}
+	if prob := policyAllows(policy, peer.ID, s); prob != nil {
+		h.fail(c, prob)
+		return
+	}
+	for i, t := range writeTokens(s.Request) {
+		if h.cfg.Jurisdiction == "" || t.Type.Jurisdiction() != h.cfg.Jurisdiction {
+			h.fail(c, problemf(protocol.ProblemValidation, "subject %d: this hub is not the home hub of identifiers of type %s; a relayed write is not relayed again", i, t.Type))
+			return
+		}
+	}
+	relayed := *peer
+	relayed.ID = decide.RelayedMemberID(peer.ID, cs.Member)
+	relayed.Roles = []api.Role{api.RoleFlag, api.RoleSuspicion}
+	c.Set(keyMember, &relayed)
+	c.Set(keyRelayed, &relayedSubmission{s: s, hash: cs.SubmissionHash})
+	if id := writeObject(s.Request); id != "" {
+		c.Params = append(c.Params, gin.Param{Key: "id", Value: id})
+	}
+	switch s.Request.Action() {
+	case protocol.ActionPlaceFlag:
+		h.placeFlag(c)
+	case protocol.ActionExtendFlag:
+		h.extendFlag(c)
+	case protocol.ActionThawFlag:
+		h.thawFlag(c)
+	case protocol.ActionLiftFlag:
+		h.liftFlag(c)
+	case protocol.ActionReportSuspicion:
+		h.reportSuspicion(c)
+	case protocol.ActionRetractSuspicion:
+		h.retractSuspicion(c)
+	}
+}
