@@ -67,7 +67,7 @@ func changeFlag[C state.Command](h *Hub, c *gin.Context, action protocol.Action,
 	if !ok || !h.checkPathID(c, "flag_id", flagID(s.Request)) || h.replayed(c, s, hash) {
 		return
 	}
-	if len(h.cfg.Peers) > 0 && !relayedHere(c) {
+	if peers := h.peers(); len(peers) > 0 && !relayedHere(c) {
 		// A flag this hub does not hold may be a foreign identifier's,
 		// held by its home hub.
 		f, err := h.readFlag(c)
@@ -76,7 +76,7 @@ func changeFlag[C state.Command](h *Hub, c *gin.Context, action protocol.Action,
 			return
 		}
 		if f == nil {
-			h.relayWrite(c, s, hash, h.cfg.Peers)
+			h.relayWrite(c, s, hash, peers)
 			return
 		}
 	}

@@ -232,7 +232,7 @@ func (h *Hub) peerSubmission(c *gin.Context) {
 		return
 	}
 	var policy peering.Policy // no peers-file entry for the peer: flags only
-	for _, p := range h.cfg.Peers {
+	for _, p := range h.peers() {
 		if p.ID == peer.ID {
 			policy = p.Policy
 		}

@@ -72,7 +72,7 @@ func (h *Hub) retractSuspicion(c *gin.Context) {
 	if !ok || !h.checkPathID(c, "suspicion_id", s.Request.(protocol.RetractSuspicion).SuspicionID) || h.replayed(c, s, hash) {
 		return
 	}
-	if len(h.cfg.Peers) > 0 && !relayedHere(c) {
+	if peers := h.peers(); len(peers) > 0 && !relayedHere(c) {
 		// A suspicion this hub does not hold may be about a foreign
 		// identifier, held by its home hub.
 		sp, err := h.readSuspicion(s.Request.(protocol.RetractSuspicion).SuspicionID)
@@ -81,7 +81,7 @@ func (h *Hub) retractSuspicion(c *gin.Context) {
 			return
 		}
 		if sp == nil {
-			h.relayWrite(c, s, hash, h.cfg.Peers)
+			h.relayWrite(c, s, hash, peers)
 			return
 		}
 	}
