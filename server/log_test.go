@@ -172,7 +172,7 @@ func TestEveryWriteIsProvablyLogged(t *testing.T) {
 	// The hub is Norway's, so that a peer may have it evaluate Norwegian
 	// numbers.
 	hub := hubtest.Start(t, hubtest.Options{Delivery: fast, Policy: decide.Policy{SuspicionLegalBasis: "brottsdatalagen", ErasurePeriod: time.Nanosecond,
-		PayeeBanks: map[string]string{"SE:500": "bank-b"}}, Configure: func(c *server.Config) { c.Jurisdiction = "NO" }})
+		PayeeBanks: map[string]string{"SE:500": "bank-b"}}, Configure: func(c *server.Config) { c.Jurisdiction = "NO"; c.PeerKeyDir = peerKeyDir(t) }})
 	bank := hub.AddMember(t, "bank-a", api.RoleFlag, api.RoleCheck, api.RoleSuspicion)
 	checker := hub.AddMember(t, "bank-b", api.RoleCheck)
 	op := hub.Operator
@@ -368,6 +368,14 @@ func TestEveryWriteIsProvablyLogged(t *testing.T) {
 	p.prove("POST /v1/admin/members/:id/resume", op, "member-resumed", logIndex(t, "resume member", resp, http.StatusOK))
 	resp = op.JSON(t, http.MethodPost, "/v1/admin/erasures", map[string]string{"subject": toks[2].String(), "legal_basis": "gdpr-art-17"})
 	p.prove("POST /v1/admin/erasures", op, "subject-erased", logIndex(t, "erase", resp, http.StatusOK))
+	tk, err := protocol.GenerateTokenKey(1, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp = op.JSON(t, http.MethodPost, "/v1/admin/peers", api.PeerRequest{ID: "hub-se", Jurisdiction: "SE", URL: "https://sparr.example.se", Member: "hub-no", KeyFile: "hub-se.jwk", Token: tk.Public()})
+	p.prove("POST /v1/admin/peers", op, "peer-registered", logIndex(t, "register peer", resp, http.StatusCreated))
+	resp = op.Do(t, http.MethodDelete, "/v1/admin/peers/hub-se", "", nil)
+	p.prove("DELETE /v1/admin/peers/:id", op, "peer-removed", logIndex(t, "remove peer", resp, http.StatusOK))
 
 	// Every route that writes was proved.
 	for _, r := range server.Routes() {

@@ -275,3 +275,19 @@ func FuzzPeerTokenKey(f *testing.F) {
 		}
 	})
 }
+
+// peerKeyDir returns a peer key directory holding a private key as
+// hub-se.jwk.
+func peerKeyDir(t *testing.T) string {
+	t.Helper()
+	key, _ := hubtest.NewKey(t)
+	b, err := key.MarshalPrivateJWK()
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	if err := os.WriteFile(filepath.Join(dir, "hub-se.jwk"), b, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return dir
+}
