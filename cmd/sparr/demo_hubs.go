@@ -69,6 +69,7 @@ func (s *hubsStory) tell(ctx context.Context) error {
 		{"a Swede asks Bank A to protect their personnummer", s.placeFlag},
 		{"a fraudster applies for credit at Bank N in Norway with that personnummer", s.stopFraudster},
 		{"the consumer lifts the flag at Bank A, and Bank N learns of it", s.lift},
+		{"a Norwegian living in Sweden asks Bank A to protect their fødselsnummer", s.flagAbroad},
 		{"what the two exchange logs hold", s.showLogs},
 	}
 	for i, st := range steps {
@@ -184,7 +185,7 @@ func (s *hubsStory) stopFraudster(ctx context.Context) error {
 	if r.Advice != api.AdviceVerify || r.Flag == nil || len(r.Flag.Records) == 0 {
 		return fmt.Errorf("the check answered %s; it should have said verify, with the flag's record", r.Advice)
 	}
-	rec, kid, err := s.verifyHome(ctx, r.Flag.Records[0])
+	rec, kid, err := verifyAtHome(ctx, n.client, protocol.TypePersonalNumber, r.Flag.Records[0])
 	if err != nil {
 		return err
 	}
@@ -225,21 +226,23 @@ func (s *hubsStory) relayedCheck(ctx context.Context, purpose string) (*api.Chec
 	return &out, nil
 }
 
-// verifyHome verifies a record with the keys of the home hub of Swedish
-// numbers, as the Norwegian hub's discovery document names it.
-func (s *hubsStory) verifyHome(ctx context.Context, jws string) (*protocol.Record, string, error) {
-	conf, err := s.no.banks[0].client.Configuration(ctx)
+// verifyAtHome verifies a record about identifiers of type typ with the
+// keys of their home hub, as the discovery document of the hub of bank
+// names it, and makes sure that the bank's own hub's keys do not verify
+// it. It returns the record and the id of the key that signed it.
+func verifyAtHome(ctx context.Context, bank *client.Client, typ protocol.IdentifierType, jws string) (*protocol.Record, string, error) {
+	conf, err := bank.Configuration(ctx)
 	if err != nil {
 		return nil, "", err
 	}
 	issuer := ""
 	for _, h := range conf.HomeTokens {
-		if slices.Contains(h.Types, protocol.TypePersonalNumber) {
+		if slices.Contains(h.Types, typ) {
 			issuer = h.Issuer
 		}
 	}
 	if issuer == "" {
-		return nil, "", errors.New("the Norwegian hub's discovery document names no home hub of personnummer")
+		return nil, "", fmt.Errorf("the bank's hub names no home hub of %s", typ)
 	}
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, issuer+"/.well-known/jwks.json", nil)
 	if err != nil {
@@ -262,12 +265,12 @@ func (s *hubsStory) verifyHome(ctx context.Context, jws string) (*protocol.Recor
 	if err != nil {
 		return nil, "", err
 	}
-	own, err := s.no.banks[0].client.FetchKeys(ctx)
+	own, err := bank.FetchKeys(ctx)
 	if err != nil {
 		return nil, "", err
 	}
 	if _, err := protocol.VerifyRecord([]byte(jws), own); err == nil {
-		return nil, "", errors.New("the record verifies with the Norwegian hub's keys; it should be the Swedish hub's alone")
+		return nil, "", errors.New("the record verifies with the bank's own hub's keys; it should be its home hub's alone")
 	}
 	return rec, keys.Keys()[len(keys.Keys())-1].KeyID(), nil
 }
@@ -293,21 +296,75 @@ func (s *hubsStory) lift(ctx context.Context) error {
 	return nil
 }
 
-// showLogs is step 5: each hub's regulator verifies its exchange log; the
+// demoFodselsnummer is the Norwegian consumer's fødselsnummer: a
+// synthetic test number from protocol/testdata.
+const demoFodselsnummer = "13097248022"
+
+// flagAbroad is step 5: Bank A places a flag on a Norwegian number; its
+// hub verifies the signed submission, countersigns it and relays it to
+// the Norwegian hub, which holds the flag and signs its record; Bank N's
+// check at its own hub says verify.
+func (s *hubsStory) flagAbroad(ctx context.Context) error {
+	a, n := s.se.banks[0], s.no.banks[0]
+	s.printf("\nStep 5. A Norwegian living in Sweden asks %s to protect their fødselsnummer.\n", a.name)
+	toks, err := a.client.Tokenize(ctx, protocol.TypeNorwegianNumber, demoFodselsnummer)
+	if err != nil {
+		return err
+	}
+	tok := toks[0]
+	cons := demoConsent(a, time.Now())
+	cons.ID, cons.Subject, cons.Controller, cons.Purpose, cons.LegalBasis = "demo-consent-fnr", tok, a.id, "identity-fraud-protection", "gdpr-art-6-1-a"
+	sub, err := a.client.Sign(ctx, protocol.PlaceFlag{Subject: tok, Kind: protocol.FlagKindStandard, Consent: cons})
+	if err != nil {
+		return err
+	}
+	resp, err := a.client.Raw(ctx, client.RawRequest{Method: http.MethodPost, Path: sub.Path, ContentType: "application/jose", Body: sub.JWS})
+	if err != nil {
+		return err
+	}
+	if p := resp.Problem(); p != nil {
+		return p
+	}
+	var placed api.WriteResponse
+	if err := json.Unmarshal(resp.Body, &placed); err != nil {
+		return err
+	}
+	rec, _, err := verifyAtHome(ctx, a.client, protocol.TypeNorwegianNumber, placed.Record)
+	if err != nil {
+		return err
+	}
+	if rec.Issuer != s.no.issuer {
+		return fmt.Errorf("the flag's record is the hub %s's; it should be the Norwegian hub's", rec.Issuer)
+	}
+	s.printf("  %s signs the flag as any other; its hub sees a Norwegian token, countersigns the\n", a.name)
+	s.printf("  submission and relays it to the Norwegian hub, which holds the flag and signs its record\n")
+	s.printf("  (%s verified it with the Norwegian hub's keys).\n", a.name)
+	res, err := n.client.Check(ctx, api.PurposeCreditApplication, tok)
+	if err != nil {
+		return err
+	}
+	if adv := res.Results[0].Advice; adv != api.AdviceVerify {
+		return fmt.Errorf("%s's check answered %s; it should have said verify", n.name, adv)
+	}
+	s.printf("  %s's check at its own hub says VERIFY: the flag is at home in Norway.\n", n.name)
+	return nil
+}
+
+// showLogs is step 6: each hub's regulator verifies its exchange log; the
 // Swedish log holds the Norwegian hub's relayed requests, for Bank N, and
 // the Norwegian log Bank N's, each naming the other hub; neither holds
 // the personnummer or its token.
 func (s *hubsStory) showLogs(ctx context.Context) error {
-	s.printf("\nStep 5. What the two exchange logs hold.\n")
+	s.printf("\nStep 6. What the two exchange logs hold.\n")
 	for _, c := range []struct {
 		d    *demo
 		want []protocol.LogAction
 		what string
 	}{
-		{s.se, []protocol.LogAction{protocol.LogPeerRegistered, protocol.LogFlagPlaced, protocol.LogPeerTokens, protocol.LogPeerCheck, protocol.LogFlagLifted},
-			"the flag, and hub-no's relayed token batch and checks, each for Bank N"},
-		{s.no, []protocol.LogAction{protocol.LogPeerRegistered, protocol.LogTokens, protocol.LogCheck},
-			"Bank N's token batch and checks, each sent on to hub-se"},
+		{s.se, []protocol.LogAction{protocol.LogPeerRegistered, protocol.LogFlagPlaced, protocol.LogPeerTokens, protocol.LogPeerCheck, protocol.LogFlagLifted, protocol.LogWriteRelayed},
+			"the Swede's flag, hub-no's relayed token batch and checks for Bank N, and Bank A's\n  flag relayed to hub-no"},
+		{s.no, []protocol.LogAction{protocol.LogPeerRegistered, protocol.LogTokens, protocol.LogCheck, protocol.LogPeerTokens, protocol.LogFlagPlaced},
+			"Bank N's token batch and checks sent on to hub-se, and the Norwegian's flag, placed\n  for hub-se.bank-a"},
 	} {
 		rep, lines, err := c.d.verifyExchangeLog(ctx)
 		if err != nil {
