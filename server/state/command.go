@@ -466,6 +466,8 @@ func newCommand(k Kind) Command {
 		return new(ExpirePayee)
 	case KindExpireRecall:
 		return new(ExpireRecall)
+	case KindRelayEvent:
+		return new(RelayEvent)
 	}
 	return nil
 }
@@ -476,7 +478,7 @@ func Kinds() []Kind {
 		KindAddCheck, KindSetOutcome, KindPutMember, KindChangeEndpoint, KindRecordDelivery, KindPruneFeed,
 		KindPutCheckpoint, KindNote, KindEvaluateTokens, KindExpireDetails, KindPublishErasures, KindPruneReplays,
 		KindAddCosignature, KindReplicaChecks, KindDenyCheck, KindPutPayee, KindPutRecall, KindPutDispute, KindAttestErasure,
-		KindExpirePayee, KindExpireRecall}
+		KindExpirePayee, KindExpireRecall, KindRelayEvent}
 }
 
 // Submitted returns the submission a command carries, or nil.

@@ -130,6 +130,10 @@ func examples() []state.Command {
 				Amount: protocol.Money{Minor: 4_000_000, Currency: "SEK"}, PaidAt: t0.Add(-10 * time.Minute).Truncate(time.Second), Reference: "A-0042",
 				RequestedAt: t0.Truncate(time.Second), OutcomeAt: t0.Add(time.Hour), Outcome: protocol.RecallFrozen, Records: []string{"r-rc"}},
 			Erase: state.Erase{Records: []string{"r-rc"}, Basis: "retention-ended"}},
+		&state.RelayEvent{Head: head("hub-no", protocol.LogPeerEvent), Peer: "hub-no", Home: "hub-no",
+			Record: &state.Record{ID: "r-n", Type: protocol.EventFlagLifted, Subjects: []string{"fnr.1.AAAA"}, Ref: "f-n", IssuedAt: t0.Truncate(time.Second),
+				JWS: "eyJhbGciOiJFZERTQSJ9.e30.c2ln", Peers: []string{"hub-dk"}, Via: []string{"eyJhbGciOiJFZERTQSJ9.e30.dmlh"}},
+			Erase: state.Erase{Records: []string{"r-n0"}, Basis: "consent-withdrawn"}},
 	}
 }
 
