@@ -3,8 +3,8 @@ package server_test
 import (
 	"bytes"
 	"context"
-	"net/http"
 	"log/slog"
+	"net/http"
 	"slices"
 	"strings"
 	"sync"
