@@ -220,6 +220,13 @@ func (c *Client) fetchConfiguration(ctx context.Context) (*api.Configuration, er
 		return nil, fmt.Errorf("read the hub's configuration: jwks_uri %q: want the URL of the hub's key set", conf.JWKSURI)
 	}
 	c.keys.setIssuer(conf.Issuer)
+	homes := map[string]KeySource{}
+	for _, h := range conf.HomeTokens {
+		if u, err := url.Parse(h.Issuer); err == nil && (u.Scheme == "https" || u.Scheme == "http") && u.Host != "" {
+			homes[h.Issuer] = c.homeKeys(h.Issuer)
+		}
+	}
+	c.keys.SetHomes(homes)
 	c.tokens.setBatchSize(conf.Policy.MaxTokensPerRequest)
 	c.conf, c.webhookKey = conf, key
 	return conf, nil
@@ -243,6 +250,24 @@ func (c *Client) issuer(ctx context.Context) (string, error) {
 		return "", err
 	}
 	return conf.Issuer, nil
+}
+
+// homeKeys returns the source of the record-signing keys of a home hub,
+// a hub peered with the client's, whose issuer URL is iss: its
+// /.well-known/jwks.json.
+func (c *Client) homeKeys(iss string) KeySource {
+	return KeySourceFunc(func(ctx context.Context) (*protocol.KeySet, error) {
+		resp, err := c.send(ctx, request{method: http.MethodGet, url: strings.TrimSuffix(iss, "/") + "/.well-known/jwks.json", anonymous: true})
+		if err != nil {
+			return nil, err
+		}
+		defer resp.Body.Close()
+		body, err := io.ReadAll(io.LimitReader(resp.Body, protocol.MaxKeySetSize+1))
+		if err != nil {
+			return nil, fmt.Errorf("read the keys of home hub %s: %w", iss, err)
+		}
+		return protocol.ParseKeySet(body)
+	})
 }
 
 // FetchKeys fetches the hub's record-signing keys from the jwks_uri of its

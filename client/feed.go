@@ -36,6 +36,11 @@ type Event struct {
 	JWS string
 	// Record is the verified record.
 	Record *protocol.Record
+	// Via is the via chain of a record another hub signed (its home hub,
+	// peered with the member's) and the member's hub relayed: each entry
+	// a compact JWS ([protocol.VerifyVia]) by a hub that passed it on, the
+	// member's hub last. Empty for the hub's own records.
+	Via []string
 }
 
 // SubjectChecked returns the event's access notice, if it is one: another

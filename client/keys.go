@@ -60,6 +60,9 @@ type Keys struct {
 	issuer  atomic.Pointer[string]
 	mu      sync.Mutex // serialises fetches; guards fetched
 	fetched time.Time  // the last fetch attempt
+
+	homesMu sync.Mutex
+	homes   map[string]*Keys // home hubs' keys, by issuer (SetHomes)
 }
 
 // NewKeys returns a key cache that fetches from cfg.Source.
@@ -78,10 +81,51 @@ func NewKeys(cfg KeysConfig) *Keys {
 // setIssuer sets the "iss" records must carry; "" checks none.
 func (k *Keys) setIssuer(iss string) { k.issuer.Store(&iss) }
 
+// SetHomes sets the home hubs whose records the hub relays (a peered
+// hub's, about that hub's identifiers): by issuer URL, the source of each
+// one's keys. Verify takes a record none of the hub's own keys signed if
+// one of theirs did and it names that hub as its issuer. Homes already
+// set keep their cached keys.
+func (k *Keys) SetHomes(homes map[string]KeySource) {
+	k.homesMu.Lock()
+	defer k.homesMu.Unlock()
+	next := make(map[string]*Keys, len(homes))
+	for iss, src := range homes {
+		if old, ok := k.homes[iss]; ok {
+			next[iss] = old
+			continue
+		}
+		next[iss] = NewKeys(KeysConfig{Source: src, Issuer: iss, MinRefresh: k.cfg.MinRefresh, Now: k.cfg.Now})
+	}
+	k.homes = next
+}
+
 // Verify verifies a record's compact JWS and returns the record. A record
 // that does not verify gives a [*RecordError]; failing to fetch the key set
-// gives the fetch's error, which is worth retrying.
+// gives the fetch's error, which is worth retrying. A record signed by
+// none of the hub's keys is tried with the keys of its home hubs
+// ([Keys.SetHomes]): a record another hub signed and the hub relays.
 func (k *Keys) Verify(ctx context.Context, jws []byte) (*protocol.Record, error) {
+	rec, err := k.verifyOwn(ctx, jws)
+	if !errors.Is(err, protocol.ErrUnknownKey) {
+		return rec, err
+	}
+	k.homesMu.Lock()
+	homes := make([]*Keys, 0, len(k.homes))
+	for _, h := range k.homes {
+		homes = append(homes, h)
+	}
+	k.homesMu.Unlock()
+	for _, h := range homes {
+		if hrec, herr := h.Verify(ctx, jws); herr == nil {
+			return hrec, nil
+		}
+	}
+	return nil, err
+}
+
+// verifyOwn verifies a record against the hub's own keys.
+func (k *Keys) verifyOwn(ctx context.Context, jws []byte) (*protocol.Record, error) {
 	set := k.set.Load()
 	if set == nil {
 		var err error

@@ -352,7 +352,8 @@ func (r *Receiver) Verify(ctx context.Context, h http.Header, body []byte) (*Eve
 	if id != protocol.DeliveryID(rec.ID, r.cfg.MemberID) {
 		return nil, &DeliveryError{CodeAuthenticationFailed, fmt.Errorf("%w: %s %q is not the delivery of record %q to member %q", ErrWrongRecipient, protocol.HeaderWebhookID, id, rec.ID, r.cfg.MemberID)}
 	}
-	return &Event{Seq: seq, PreviousSeq: prev, WebhookID: id, Type: rec.Event.EventType(), JWS: string(body), Record: rec}, nil
+	return &Event{Seq: seq, PreviousSeq: prev, WebhookID: id, Type: rec.Event.EventType(), JWS: string(body), Record: rec,
+		Via: protocol.SplitVia(h.Get(protocol.HeaderVia))}, nil
 }
 
 // verifier returns the webhook verifier for the secrets and keys trusted

@@ -300,6 +300,9 @@ func (v *Verifier) events(ctx context.Context, fes []api.FeedEvent) ([]*Event, e
 		wg.Go(func() {
 			for i := int(next.Add(1) - 1); i < len(fes); i = int(next.Add(1) - 1) {
 				out[i], errs[i] = v.Event(ctx, fes[i].Seq, fes[i].Type, fes[i].JWS)
+				if errs[i] == nil {
+					out[i].Via = fes[i].Via
+				}
 			}
 		})
 	}

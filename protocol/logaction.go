@@ -29,6 +29,7 @@ const (
 	LogPeerTokens          LogAction = "peer-tokens"          // identifiers tokenized for a peered hub's member: attrs type, count, epoch, member
 	LogPeerCheck           LogAction = "peer-check"           // a check relayed by a peered hub for its member: attrs purpose, tokens, verify, review, member
 	LogWriteRelayed        LogAction = "write-relayed"        // a member's signed write about another hub's identifiers, countersigned and relayed to their home hub: attrs request, home
+	LogPeerEvent           LogAction = "peer-event"           // a record a peered hub delivered, taken to fan out (or refused by policy): attrs peer, home, type, hop
 	LogSubjectHistory      LogAction = "subject-history"      // a consumer's history read by a member acting for them: attr method
 	LogAccessReport        LogAction = "access-report"        // a signed access report (GDPR Art. 15) made for a member acting for a consumer: attr method
 	LogDisputeOpened       LogAction = "dispute-opened"       // a consumer contested a suspicion or flag through a member: attrs respondent, method
@@ -144,5 +145,6 @@ func LogActions() []LogAction {
 		LogDisputeOpen, LogDisputeAnswer, LogErasureAttest,
 		LogPeerRegistered, LogPeerRemoved, LogPeerRegister, LogPeerRemove,
 		LogWriteRelayed, LogPeerSubmission,
+		LogPeerEvent,
 	}
 }

@@ -29,6 +29,9 @@ import (
 // the route answers.
 type access struct {
 	public bool
+	// signed routes take no bearer token: the request is authenticated by
+	// the webhook signature of a peered hub, which no member has.
+	signed bool
 	roles  []api.Role
 	query  string
 	// path, if set, is the path requested, for a route whose parameters
@@ -37,6 +40,10 @@ type access struct {
 }
 
 var anyone = access{public: true}
+
+// peerSigned is who may call a hub's webhook receiver for its peers:
+// a peered hub, by its webhook signature, and no member by its bearer.
+var peerSigned = access{signed: true}
 
 func holders(roles ...api.Role) access { return access{roles: roles} }
 
@@ -76,6 +83,7 @@ var authzTable = map[string]access{
 	"POST /v1/peering/tokens":      holders(peerR),
 	"POST /v1/peering/check":       holders(peerR),
 	"POST /v1/peering/submissions": holders(peerR),
+	"POST /v1/peering/events":      peerSigned,
 
 	"POST /v1/flags":            holders(flagR),
 	"GET /v1/flags/:id":         holders(flagR, checkR),
@@ -112,14 +120,14 @@ var authzTable = map[string]access{
 
 	"GET /v1/records/:jti": holders(flagR, suspicionR, checkR),
 
-	"GET /v1/events":                        holders(flagR, suspicionR, checkR),
+	"GET /v1/events":                        holders(flagR, suspicionR, checkR, peerR),
 	"GET /v1/snapshot":                      holders(flagR, suspicionR, checkR),
 	"GET /v1/members/self":                  holders(flagR, suspicionR, checkR, regulatorR, operatorR, peerR),
-	"PUT /v1/members/self/endpoint":         holders(flagR, suspicionR, checkR),
-	"GET /v1/members/self/endpoint":         holders(flagR, suspicionR, checkR),
-	"DELETE /v1/members/self/endpoint":      holders(flagR, suspicionR, checkR),
-	"POST /v1/members/self/endpoint/secret": holders(flagR, suspicionR, checkR),
-	"POST /v1/members/self/endpoint/resume": holders(flagR, suspicionR, checkR),
+	"PUT /v1/members/self/endpoint":         holders(flagR, suspicionR, checkR, peerR),
+	"GET /v1/members/self/endpoint":         holders(flagR, suspicionR, checkR, peerR),
+	"DELETE /v1/members/self/endpoint":      holders(flagR, suspicionR, checkR, peerR),
+	"POST /v1/members/self/endpoint/secret": holders(flagR, suspicionR, checkR, peerR),
+	"POST /v1/members/self/endpoint/resume": holders(flagR, suspicionR, checkR, peerR),
 
 	"POST /v1/ssf/stream":   holders(flagR, suspicionR, checkR),
 	"GET /v1/ssf/stream":    holders(flagR, suspicionR, checkR),
@@ -241,6 +249,12 @@ func TestAuthorizationMatrix(t *testing.T) {
 				case want.public:
 					if resp.Status < 200 || resp.Status > 299 {
 						t.Errorf("got status %d, want 2xx for a public route: %s", resp.Status, resp.Body)
+					}
+				case want.signed:
+					// Refused for what it lacks, a peer's signature,
+					// whatever bearer comes with it.
+					if resp.Status != http.StatusUnauthorized && resp.Status != http.StatusUnsupportedMediaType {
+						t.Errorf("got status %d, want 401 (or 415) for a request without a peer's webhook signature: %s", resp.Status, resp.Body)
 					}
 				case p.member == nil:
 					wantProblem(t, resp, protocol.ProblemUnauthenticated)

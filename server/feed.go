@@ -43,7 +43,7 @@ func (h *Hub) events(c *gin.Context) {
 	}
 	out := api.FeedPage{Events: make([]api.FeedEvent, len(page.Records)), Next: page.Next, More: page.More}
 	for i, r := range page.Records {
-		out.Events[i] = api.FeedEvent{Seq: r.Seq, Type: r.Type, JWS: r.JWS}
+		out.Events[i] = api.FeedEvent{Seq: r.Seq, Type: r.Type, JWS: r.JWS, Via: r.Via}
 	}
 	c.JSON(http.StatusOK, out)
 }

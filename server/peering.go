@@ -58,7 +58,7 @@ func (h *Hub) peerFor(jurisdiction string) *peering.Peer {
 func (h *Hub) homeTokens() []api.HomeToken {
 	var out []api.HomeToken
 	for _, p := range h.peers() {
-		out = append(out, api.HomeToken{Jurisdiction: p.Jurisdiction, Types: p.Types(), Token: p.Token, Issuer: p.URL})
+		out = append(out, api.HomeToken{Jurisdiction: p.Jurisdiction, Types: p.Types(), Token: h.peerToken(p), Issuer: p.URL})
 	}
 	return out
 }

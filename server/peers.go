@@ -54,13 +54,13 @@ func newPeerTable() *peerTable {
 }
 
 // peers returns every peer of the hub: those of the peers file, then those
-// registered through the API, each with the newest token key the hub
-// knows of it. A registered peer whose key file this node cannot read is
+// registered through the API (their token keys as registered: see
+// [Hub.peerToken] for the newest). A registered peer whose key file this node cannot read is
 // left out (and logged): the hub cannot sign for it.
 func (h *Hub) peers() []*peering.Peer {
 	out := make([]*peering.Peer, 0, len(h.cfg.Peers))
 	for _, p := range h.cfg.Peers {
-		out = append(out, h.withToken(p))
+		out = append(out, p)
 	}
 	stored, err := h.store.Peers()
 	if err != nil {
@@ -73,7 +73,7 @@ func (h *Hub) peers() []*peering.Peer {
 			h.log.Error("peer registered through the API is not usable on this node", "peer", reg.ID, "error", err)
 			continue
 		}
-		out = append(out, h.withToken(p))
+		out = append(out, p)
 	}
 	return out
 }
@@ -137,18 +137,16 @@ func (h *Hub) readPeerKey(name string) (*protocol.SigningKey, error) {
 	return key, nil
 }
 
-// withToken returns p with the newest token key the hub learnt from the
-// peer, if it is newer than p's: a copy, p is not changed.
-func (h *Hub) withToken(p *peering.Peer) *peering.Peer {
+// peerToken returns the newest token key the hub knows of p: the one
+// learnt from its discovery document, if newer than the one registered.
+func (h *Hub) peerToken(p *peering.Peer) protocol.TokenPublicKey {
 	h.peerTable.mu.Lock()
 	keys := h.peerTable.tokens[p.ID]
 	h.peerTable.mu.Unlock()
 	if len(keys) == 0 || keys[len(keys)-1].Epoch <= p.Token.Epoch {
-		return p
+		return p.Token
 	}
-	cp := *p
-	cp.Token = keys[len(keys)-1]
-	return &cp
+	return keys[len(keys)-1]
 }
 
 // peerEpoch returns epoch if the hub relays requests of that epoch to p:
@@ -156,7 +154,8 @@ func (h *Hub) withToken(p *peering.Peer) *peering.Peer {
 // Otherwise it returns the current epoch, which the request is then
 // checked against (and refused for).
 func (h *Hub) peerEpoch(p *peering.Peer, epoch uint32) uint32 {
-	if epoch == p.Token.Epoch {
+	current := h.peerToken(p).Epoch
+	if epoch == current {
 		return epoch
 	}
 	h.peerTable.mu.Lock()
@@ -167,7 +166,7 @@ func (h *Hub) peerEpoch(p *peering.Peer, epoch uint32) uint32 {
 			return epoch
 		}
 	}
-	return p.Token.Epoch
+	return current
 }
 
 // RefreshPeerTokens reads every peer's discovery document and takes its
@@ -222,22 +221,24 @@ func (h *Hub) refreshPeerToken(ctx context.Context, p *peering.Peer) error {
 }
 
 // learnPeerToken takes tok as p's current token key if its epoch is newer
-// than p's; a different key under p's own epoch is refused.
+// than the newest known, keeping that one for the overlap; a different
+// key under the newest known epoch is refused.
 func (h *Hub) learnPeerToken(p *peering.Peer, tok protocol.TokenPublicKey) error {
+	known := h.peerToken(p)
 	switch {
-	case tok.Epoch < p.Token.Epoch:
+	case tok.Epoch < known.Epoch:
 		return nil
-	case tok.Epoch == p.Token.Epoch:
-		if tok.Suite != p.Token.Suite || !slices.Equal(tok.Key, p.Token.Key) {
+	case tok.Epoch == known.Epoch:
+		if tok.Suite != known.Suite || !slices.Equal(tok.Key, known.Key) {
 			h.log.Warn("a peer's token key changed without a new epoch; keeping the one known", "peer", p.ID, "epoch", tok.Epoch)
 			return fmt.Errorf("peer %s: another token key under the known epoch %d", p.ID, tok.Epoch)
 		}
 		return nil
 	}
 	h.peerTable.mu.Lock()
-	h.peerTable.tokens[p.ID] = []protocol.TokenPublicKey{p.Token, tok}
+	h.peerTable.tokens[p.ID] = []protocol.TokenPublicKey{known, tok}
 	h.peerTable.mu.Unlock()
-	h.log.Info("a peer rotated its token key", "peer", p.ID, "epoch", tok.Epoch, "previous_epoch", p.Token.Epoch)
+	h.log.Info("a peer rotated its token key", "peer", p.ID, "epoch", tok.Epoch, "previous_epoch", known.Epoch)
 	return nil
 }
 
@@ -303,9 +304,7 @@ func (h *Hub) listPeers(c *gin.Context) {
 		ps = []*api.Peer{}
 	}
 	for _, p := range ps {
-		if cur := h.withToken(&peering.Peer{ID: p.ID, Token: p.Token}); cur.Token.Epoch != p.Token.Epoch {
-			p.Token = cur.Token
-		}
+		p.Token = h.peerToken(&peering.Peer{ID: p.ID, Token: p.Token})
 	}
 	c.JSON(http.StatusOK, api.PeersResponse{Peers: ps})
 }

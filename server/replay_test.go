@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/sparr-dev/sparr/federation/peering"
 	"github.com/sparr-dev/sparr/protocol"
 	"github.com/sparr-dev/sparr/protocol/api"
 	"github.com/sparr-dev/sparr/server"
@@ -32,6 +33,7 @@ func TestCommandsReplayToTheSameStore(t *testing.T) {
 	var applied []state.Command
 	clock := hubtest.NewClock(time.Now().UTC().Truncate(time.Second))
 	witness := hubtest.StartWitness(t, "replay.example")
+	home, peer := startHomeHub(t)
 	hub := hubtest.Start(t, hubtest.Options{
 		Clock: clock,
 		Policy: decide.Policy{SuspicionLegalBasis: "brottsdatalagen-2-kap", FeedRetention: time.Hour, PayeeRetention: 2 * time.Hour,
@@ -40,6 +42,7 @@ func TestCommandsReplayToTheSameStore(t *testing.T) {
 		Configure: func(cfg *server.Config) {
 			cfg.Witnesses = []server.Witness{witness.Config()}
 			cfg.WitnessRetry, cfg.WitnessRetryMax = 5*time.Millisecond, 20*time.Millisecond
+			cfg.Jurisdiction, cfg.Peers = "SE", []*peering.Peer{peer} // a record relayed from Norway's hub
 			cfg.Store.OnApplied(func(cmds []state.Command) {
 				mu.Lock()
 				applied = append(applied, cmds...)
@@ -48,6 +51,7 @@ func TestCommandsReplayToTheSameStore(t *testing.T) {
 		},
 	})
 	witness.AddLog(t, hub.Configuration().Log.PublicKey)
+	home.relayOne(t, hub)
 	everyKindOfChange(t, hub, clock)
 	// The witness's cosignature of the latest checkpoint is kept too.
 	waitFor(t, "the witness's cosignature", func() bool {

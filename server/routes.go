@@ -54,6 +54,10 @@ var (
 	// must share and screen payees (PSR Art. 83).
 	payeeRole = []api.Role{api.RoleFlag, api.RoleSuspicion, api.RoleCheck}
 	peerRole  = []api.Role{api.RolePeer}
+	// subscriber is every role that receives records: members, and peered
+	// hubs, which get the records of this hub's identifiers that their
+	// policy lets flow.
+	subscriber = []api.Role{api.RoleFlag, api.RoleSuspicion, api.RoleCheck, api.RolePeer}
 	// anyMember is every role: a route any active member may call.
 	anyMember = api.Roles()
 )
@@ -72,6 +76,7 @@ func Routes() []Route {
 		{Method: http.MethodPost, Path: "/v1/peering/check", Roles: peerRole, Class: string(classChecks), Action: protocol.LogPeerCheck, handle: (*Hub).peerCheck},
 		{Method: http.MethodPost, Path: "/v1/peering/tokens", Roles: peerRole, Class: string(classTokens), Action: protocol.LogPeerTokens, handle: (*Hub).peerTokens},
 		{Method: http.MethodPost, Path: "/v1/peering/submissions", Roles: peerRole, Class: string(classWrites), Action: protocol.LogPeerSubmission, handle: (*Hub).peerSubmission},
+		{Method: http.MethodPost, Path: "/v1/peering/events", Roles: anyone, Action: protocol.LogPeerEvent, handle: (*Hub).peerEvent},
 
 		{Method: http.MethodPost, Path: "/v1/flags", Roles: flagRole, Class: string(classWrites), Action: protocol.LogFlagPlace, handle: (*Hub).placeFlag},
 		{Method: http.MethodGet, Path: "/v1/flags/:id", Roles: []api.Role{api.RoleFlag, api.RoleCheck}, Class: string(classReads), handle: (*Hub).getFlag},
@@ -107,14 +112,14 @@ func Routes() []Route {
 
 		{Method: http.MethodGet, Path: "/v1/records/:jti", Roles: recordsOf, Class: string(classReads), handle: (*Hub).getRecord},
 
-		{Method: http.MethodGet, Path: "/v1/events", Roles: recordsOf, Class: string(classReads), handle: (*Hub).events},
+		{Method: http.MethodGet, Path: "/v1/events", Roles: subscriber, Class: string(classReads), handle: (*Hub).events},
 		{Method: http.MethodGet, Path: "/v1/snapshot", Roles: recordsOf, Class: string(classReads), handle: (*Hub).snapshot},
 		{Method: http.MethodGet, Path: "/v1/members/self", Roles: anyMember, Class: string(classReads), handle: (*Hub).self},
-		{Method: http.MethodPut, Path: "/v1/members/self/endpoint", Roles: recordsOf, Class: string(classWrites), Action: protocol.LogEndpointRegister, handle: (*Hub).putEndpoint},
-		{Method: http.MethodGet, Path: "/v1/members/self/endpoint", Roles: recordsOf, Class: string(classReads), handle: (*Hub).getEndpoint},
-		{Method: http.MethodDelete, Path: "/v1/members/self/endpoint", Roles: recordsOf, Class: string(classWrites), handle: (*Hub).deleteEndpoint},
-		{Method: http.MethodPost, Path: "/v1/members/self/endpoint/secret", Roles: recordsOf, Class: string(classWrites), handle: (*Hub).rotateSecret},
-		{Method: http.MethodPost, Path: "/v1/members/self/endpoint/resume", Roles: recordsOf, Class: string(classWrites), handle: (*Hub).resumeEndpoint},
+		{Method: http.MethodPut, Path: "/v1/members/self/endpoint", Roles: subscriber, Class: string(classWrites), Action: protocol.LogEndpointRegister, handle: (*Hub).putEndpoint},
+		{Method: http.MethodGet, Path: "/v1/members/self/endpoint", Roles: subscriber, Class: string(classReads), handle: (*Hub).getEndpoint},
+		{Method: http.MethodDelete, Path: "/v1/members/self/endpoint", Roles: subscriber, Class: string(classWrites), handle: (*Hub).deleteEndpoint},
+		{Method: http.MethodPost, Path: "/v1/members/self/endpoint/secret", Roles: subscriber, Class: string(classWrites), handle: (*Hub).rotateSecret},
+		{Method: http.MethodPost, Path: "/v1/members/self/endpoint/resume", Roles: subscriber, Class: string(classWrites), handle: (*Hub).resumeEndpoint},
 
 		{Method: http.MethodPost, Path: ssfStreamPath, Roles: recordsOf, Class: string(classWrites), Action: protocol.LogEndpointRegister, handle: (*Hub).createStream},
 		{Method: http.MethodGet, Path: ssfStreamPath, Roles: recordsOf, Class: string(classReads), handle: (*Hub).readStream},

@@ -283,6 +283,7 @@ func New(cfg Config) (*Hub, error) {
 		Issuer: cfg.Issuer, Policy: cfg.Policy, TokenEpoch: cfg.Keys.Token.Epoch(), AllowInsecureURLs: cfg.AllowInsecureURLs,
 		Sign: func(r *protocol.Record) ([]byte, error) { return protocol.SignRecord(r, cfg.Keys.Active()) },
 	}
+	h.decide.Peers = h.peersOf
 	jwksClient := cfg.JWKSClient
 	if jwksClient == nil {
 		jwksClient = &http.Client{Transport: cfg.Targets.NewTransport(0), Timeout: 10 * time.Second}

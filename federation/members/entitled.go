@@ -1,6 +1,8 @@
 package members
 
 import (
+	"slices"
+
 	"github.com/sparr-dev/sparr/protocol"
 	"github.com/sparr-dev/sparr/protocol/api"
 )
@@ -38,4 +40,13 @@ func Entitled(m *api.Member, audience string, t protocol.EventType) bool {
 		return m.HasRole(api.RoleFlag) || m.HasRole(api.RoleCheck) || m.HasRole(api.RoleSuspicion)
 	}
 	return false
+}
+
+// EntitledPeer reports whether member m, another hub registered with role
+// peer, may receive a record that goes to peers (the record's peers,
+// decided when the hub signed or relayed it under each peer's policy):
+// the rule beside [Entitled] for delivery and the feed. A peer gets no
+// record by any other role it holds.
+func EntitledPeer(m *api.Member, peers []string) bool {
+	return m.HasRole(api.RolePeer) && slices.Contains(peers, m.ID)
 }

@@ -65,6 +65,8 @@ type Peer struct {
 	Timeout time.Duration `json:"-"`
 	// Policy is what flows between this hub and the peer.
 	Policy Policy `json:"policy"`
+
+	keys keyCache // the peer's keys as last fetched (Keys)
 }
 
 // Check reports what is missing or wrong in p.

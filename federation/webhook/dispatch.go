@@ -12,6 +12,7 @@ import (
 	"math/rand/v2"
 	"net/http"
 	"strconv"
+	"strings"
 	"sync"
 	"time"
 
@@ -541,6 +542,9 @@ func (d *Dispatcher) attempt(ep *Endpoint, row Delivery) (a Attempt, cut bool, u
 	}
 	req.Header.Set(protocol.HeaderSequence, strconv.FormatUint(row.Seq, 10))
 	req.Header.Set(protocol.HeaderPreviousSequence, strconv.FormatUint(row.PrevSeq, 10))
+	if len(row.Via) > 0 {
+		req.Header.Set(protocol.HeaderVia, strings.Join(row.Via, ","))
+	}
 	propagation.TraceContext{}.Inject(ctx, propagation.HeaderCarrier(req.Header))
 	secrets, err := ep.SigningSecrets(now)
 	if err != nil {

@@ -144,6 +144,10 @@ type Delivery struct {
 	// (a record is never deleted for any other reason while a delivery
 	// of it is queued).
 	Body []byte `json:"-"`
+	// Via is the record's via chain, for a record relayed from a peered
+	// hub (protocol.Via entries, sent in the Sparr-Via header); filled in
+	// with Body.
+	Via []string `json:"-"`
 }
 
 // An Attempt is the outcome of one delivery attempt.

@@ -15,6 +15,10 @@ type FeedEvent struct {
 	Seq  uint64             `json:"seq"`
 	Type protocol.EventType `json:"type"`
 	JWS  string             `json:"jws"`
+	// Via is the via chain of a record relayed from its home hub, a
+	// peered hub that signed it (protocol.Via entries, compact JWS, in
+	// order); absent for the hub's own records.
+	Via []string `json:"via,omitempty"`
 }
 
 // A FeedPage is the answer of GET /v1/events?after=N&limit=L: the

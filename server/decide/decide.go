@@ -209,6 +209,11 @@ type Decider struct {
 	// NewID returns a new record, flag, suspicion or check id; nil means
 	// a UUIDv7, time-ordered so that ids sort by creation.
 	NewID func() string
+	// Peers, if set, returns the peered hubs (members with role peer) a
+	// record of event type t about subjects, addressed to audience ("" for
+	// every member entitled by role), goes to under each peer's policy.
+	// Nil: the hub delivers to no peer.
+	Peers func(t protocol.EventType, audience string, subjects []protocol.Token) []string
 }
 
 func (d *Decider) id() string {
@@ -251,6 +256,9 @@ func (d *Decider) sign(txn string, subjects []protocol.Token, audience, ref stri
 		return nil, err
 	}
 	rec.Subjects, rec.Ref = texts, ref
+	if d.Peers != nil && len(subjects) > 0 {
+		rec.Peers = d.Peers(ev.EventType(), audience, subjects)
+	}
 	return rec, nil
 }
 

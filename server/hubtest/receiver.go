@@ -29,6 +29,7 @@ type Receiver struct {
 	mu       sync.Mutex
 	verifier protocol.WebhookVerifier
 	jwks     *protocol.KeySet
+	homes    []*protocol.KeySet // peered hubs' keys, for records relayed from them
 	// Behave, if set, may answer a delivery itself (returning true)
 	// instead of accepting it; n counts deliveries received, from 1.
 	behave   func(n int, w http.ResponseWriter, r *http.Request) bool
@@ -45,6 +46,9 @@ type Received struct {
 	WebhookID    string
 	Record       *protocol.Record
 	At           time.Time
+	// Via is the Sparr-Via header's entries: the via chain of a record
+	// relayed from its home hub.
+	Via []string
 }
 
 // NewReceiver starts a receiver for member m. Register it with
@@ -110,6 +114,18 @@ func (r *Receiver) Trust(t testing.TB, secret string) {
 	r.mu.Unlock()
 }
 
+// TrustHome makes the receiver take records signed by home, a hub peered
+// with the receiver's, whose records its hub relays: as a member must, it
+// verifies them with the home hub's keys (the issuer that its hub's
+// discovery document lists in home_tokens).
+func (r *Receiver) TrustHome(t testing.TB, home *Hub) {
+	t.Helper()
+	jwks := home.JWKS(t)
+	r.mu.Lock()
+	r.homes = append(r.homes, jwks)
+	r.mu.Unlock()
+}
+
 // RequireKey makes the receiver verify v1a signatures only.
 func (r *Receiver) RequireKey(t testing.TB) {
 	t.Helper()
@@ -120,7 +136,7 @@ func (r *Receiver) serve(w http.ResponseWriter, req *http.Request) {
 	r.mu.Lock()
 	r.received++
 	r.attempts = append(r.attempts, req.Header.Get(protocol.HeaderWebhookID))
-	n, behave, verifier, jwks := r.received, r.behave, r.verifier, r.jwks
+	n, behave, verifier, jwks, homes := r.received, r.behave, r.verifier, r.jwks, r.homes
 	r.mu.Unlock()
 	if behave != nil && behave(n, w, req) {
 		return
@@ -147,6 +163,12 @@ func (r *Receiver) serve(w http.ResponseWriter, req *http.Request) {
 		return
 	}
 	rec, err := protocol.VerifyRecord(body, jwks)
+	for _, ks := range homes {
+		if err == nil {
+			break
+		}
+		rec, err = protocol.VerifyRecord(body, ks)
+	}
 	if err != nil {
 		fail("record: %v", err)
 		return
@@ -158,7 +180,8 @@ func (r *Receiver) serve(w http.ResponseWriter, req *http.Request) {
 		return
 	}
 	r.mu.Lock()
-	r.got = append(r.got, Received{Seq: seq, PrevSeq: prev, WebhookID: req.Header.Get(protocol.HeaderWebhookID), Record: rec, At: time.Now()})
+	r.got = append(r.got, Received{Seq: seq, PrevSeq: prev, WebhookID: req.Header.Get(protocol.HeaderWebhookID), Record: rec, At: time.Now(),
+		Via: protocol.SplitVia(req.Header.Get(protocol.HeaderVia))})
 	r.mu.Unlock()
 	select {
 	case r.notify <- struct{}{}:

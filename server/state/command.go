@@ -468,6 +468,8 @@ func newCommand(k Kind) Command {
 		return new(ExpireRecall)
 	case KindPutPeer:
 		return new(PutPeer)
+	case KindRelayEvent:
+		return new(RelayEvent)
 	}
 	return nil
 }
@@ -479,7 +481,7 @@ func Kinds() []Kind {
 		KindPutCheckpoint, KindNote, KindEvaluateTokens, KindExpireDetails, KindPublishErasures, KindPruneReplays,
 		KindAddCosignature, KindReplicaChecks, KindDenyCheck, KindPutPayee, KindPutRecall, KindPutDispute, KindAttestErasure,
 		KindExpirePayee, KindExpireRecall,
-		KindPutPeer}
+		KindPutPeer, KindRelayEvent}
 }
 
 // Submitted returns the submission a command carries, or nil.

@@ -133,6 +133,10 @@ func examples() []state.Command {
 		&state.PutPeer{Head: head("operator", protocol.LogPeerRegistered), Peer: &api.Peer{PeerRequest: api.PeerRequest{ID: "hub-no", Jurisdiction: "NO",
 			URL: "https://sparr.example.no", Member: "hub-se", KeyFile: "hub-no.jwk", Token: protocol.TokenPublicKey{Suite: "ristretto255-SHA512", Epoch: 1, Key: []byte{1, 2, 3}},
 			Policy: api.PeerPolicy{IdentifierTypes: []protocol.IdentifierType{protocol.TypeNorwegianNumber}}}, KeyID: "kid-1", Source: api.PeerFromAPI, CreatedAt: &t0}},
+		&state.RelayEvent{Head: head("hub-no", protocol.LogPeerEvent), Peer: "hub-no", Home: "hub-no",
+			Record: &state.Record{ID: "r-n", Type: protocol.EventFlagLifted, Subjects: []string{"fnr.1.AAAA"}, Ref: "f-n", IssuedAt: t0.Truncate(time.Second),
+				JWS: "eyJhbGciOiJFZERTQSJ9.e30.c2ln", Peers: []string{"hub-dk"}, Via: []string{"eyJhbGciOiJFZERTQSJ9.e30.dmlh"}},
+			Erase: state.Erase{Records: []string{"r-n0"}, Basis: "consent-withdrawn"}},
 	}
 }
 

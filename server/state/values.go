@@ -24,6 +24,13 @@ type Record struct {
 	Ref      string    `json:"ref,omitempty"`
 	IssuedAt time.Time `json:"issued_at"`
 	JWS      string    `json:"jws"`
+	// Peers are the peered hubs (members with role peer) the record goes
+	// to, decided when it was signed (or relayed) under each peer's
+	// policy; they get it besides the members entitled by role.
+	Peers []string `json:"peers,omitempty"`
+	// Via is a relayed record's via chain (protocol.Via entries, compact
+	// JWS, this hub's last); empty for the hub's own records.
+	Via []string `json:"via,omitempty"`
 }
 
 // A Flag is the hub's state of one protection flag.

@@ -50,6 +50,9 @@ type Result struct {
 	// [state.EvaluateTokens]'s limit). Nothing was written, but an
 	// EvaluateTokens's refusal entry.
 	QuotaExceeded bool
+	// Duplicate: a [state.RelayEvent]'s record was taken before; nothing
+	// was written.
+	Duplicate bool
 }
 
 // apply applies one command in tx: a conflict is reported in the Result
@@ -126,6 +129,8 @@ func apply(tx *bolt.Tx, c state.Command) (*Result, error) {
 		err = t.expireRecall(c)
 	case *state.PutPeer:
 		err = t.putPeer(c)
+	case *state.RelayEvent:
+		err = t.relayEvent(c)
 	default:
 		err = fmt.Errorf("store: unknown command %T", c)
 	}
@@ -143,7 +148,7 @@ func apply(tx *bolt.Tx, c state.Command) (*Result, error) {
 // wrote reports whether the command wrote anything: a conflict or a
 // replayed submission writes nothing, and is charged nothing.
 func (t *txn) wrote() bool {
-	return !t.res.Conflict && !t.res.SubmissionConflict && t.res.Replayed == nil
+	return !t.res.Conflict && !t.res.SubmissionConflict && t.res.Replayed == nil && !t.res.Duplicate
 }
 
 // A txn is one command being applied: its transaction and its result.

@@ -74,7 +74,7 @@ func (s *Store) Events(m *api.Member, after uint64, limit int) (*FeedPage, error
 			if err != nil {
 				return err
 			}
-			if members.Entitled(m, rec.Audience, rec.Type) {
+			if members.Entitled(m, rec.Audience, rec.Type) || members.EntitledPeer(m, rec.Peers) {
 				page.Records = append(page.Records, rec)
 			}
 		}

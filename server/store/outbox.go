@@ -91,7 +91,7 @@ func enqueue(tx *bolt.Tx, rec *state.Record, at time.Time) ([]string, error) {
 			continue
 		}
 		m := api.Member{ID: string(k), Roles: r.Roles}
-		if !members.Entitled(&m, rec.Audience, rec.Type) {
+		if !members.Entitled(&m, rec.Audience, rec.Type) && !members.EntitledPeer(&m, rec.Peers) {
 			continue
 		}
 		e := webhook.Endpoint{Events: r.Events}
@@ -393,7 +393,7 @@ func (s *Store) Pending(member string, limit int) ([]webhook.Delivery, error) {
 				return err
 			}
 			if rec, err := get[state.Record](tx, bRecords, d.Record); err == nil {
-				d.Body = []byte(rec.JWS)
+				d.Body, d.Via = []byte(rec.JWS), rec.Via
 			} else if !errors.Is(err, ErrNotFound) {
 				return err
 			}

@@ -1,0 +1,90 @@
+package store
+
+import (
+	"bytes"
+
+	bolt "go.etcd.io/bbolt"
+
+	"github.com/sparr-dev/sparr/server/state"
+)
+
+// Records relayed from peered hubs. A relayed record is stored as any
+// record (bRecords, bEvents: the feed; bOutbox: its deliveries), and two
+// buckets more remember what came from peers:
+var (
+	bRelayed    = []byte("relayed")     // record jti → nil, every record a peer delivered: each is taken once
+	bRelayedRef = []byte("relayed_ref") // flag id ‖ 0 ‖ record jti → nil, relayed records of a flag not yet ended
+)
+
+func init() { allBuckets = append(allBuckets, bRelayed, bRelayedRef) }
+
+// relayEvent applies a [state.RelayEvent]: a jti taken before (or a
+// record the hub holds as its own) is a duplicate, and nothing is written.
+func (t *txn) relayEvent(c *state.RelayEvent) error {
+	id := []byte(c.Record.ID)
+	if t.tx.Bucket(bRelayed).Get(id) != nil || t.tx.Bucket(bRecords).Get(id) != nil {
+		t.res.Duplicate = true
+		return nil
+	}
+	if err := t.reserve(&c.Head); err != nil {
+		return err
+	}
+	if err := t.records(&c.Head, c.Record); err != nil {
+		return err
+	}
+	if err := t.tx.Bucket(bRelayed).Put(id, nil); err != nil {
+		return err
+	}
+	refs := t.tx.Bucket(bRelayedRef)
+	if c.Record.Ref != "" {
+		prefix := []byte(c.Record.Ref + "\x00")
+		if len(c.Erase.Records) > 0 {
+			// The flag ended: its earlier records go, and so does its
+			// index.
+			var keys [][]byte
+			cur := refs.Cursor()
+			for k, _ := cur.Seek(prefix); k != nil && bytes.HasPrefix(k, prefix); k, _ = cur.Next() {
+				keys = append(keys, bytes.Clone(k))
+			}
+			for _, k := range keys {
+				if err := refs.Delete(k); err != nil {
+					return err
+				}
+			}
+		} else if err := refs.Put(append(prefix, id...), nil); err != nil {
+			return err
+		}
+	}
+	if len(c.Erase.Records) == 0 {
+		return t.log(&c.Head, c.Entry.Action)
+	}
+	return t.finishErasure(&c.Head, &c.Erase)
+}
+
+// RelayedRecords returns the jtis of the relayed records of flag ref (a
+// flag of another hub) that the hub still holds, oldest first.
+func (s *Store) RelayedRecords(ref string) ([]string, error) {
+	var out []string
+	err := s.db.View(func(tx *bolt.Tx) error {
+		prefix := []byte(ref + "\x00")
+		c := tx.Bucket(bRelayedRef).Cursor()
+		for k, _ := c.Seek(prefix); k != nil && bytes.HasPrefix(k, prefix); k, _ = c.Next() {
+			if tx.Bucket(bRecords).Get(k[len(prefix):]) != nil {
+				out = append(out, string(k[len(prefix):]))
+			}
+		}
+		return nil
+	})
+	return out, err
+}
+
+// Relayed reports whether the hub has taken the record with jti from a
+// peer, or holds it as its own.
+func (s *Store) Relayed(jti string) (bool, error) {
+	var seen bool
+	err := s.db.View(func(tx *bolt.Tx) error {
+		seen = tx.Bucket(bRelayed).Get([]byte(jti)) != nil || tx.Bucket(bRecords).Get([]byte(jti)) != nil
+		return nil
+	})
+	return seen, err
+}
