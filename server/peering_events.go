@@ -71,7 +71,7 @@ func (h *Hub) peerTargets(t protocol.EventType, types []protocol.IdentifierType,
 // file, and as a member here) is id: the zero Policy, flag events only,
 // for a peer the peers file does not name.
 func (h *Hub) policyFor(id string) peering.Policy {
-	for _, p := range h.cfg.Peers {
+	for _, p := range h.peers() {
 		if p.ID == id {
 			return p.Policy
 		}
@@ -95,7 +95,7 @@ func suspicionEvent(t protocol.EventType) bool {
 // peerFrom returns the registered peer whose issuer URL is url, or nil.
 func (h *Hub) peerFrom(url string) *peering.Peer {
 	url = strings.TrimSuffix(url, "/")
-	for _, p := range h.cfg.Peers {
+	for _, p := range h.peers() {
 		if strings.TrimSuffix(p.URL, "/") == url {
 			return p
 		}
@@ -243,7 +243,7 @@ func (h *Hub) peerEvent(c *gin.Context) {
 // keys fetched again, at most once a minute, in case it replaced them.
 func (h *Hub) peerSender(c *gin.Context, body []byte, now time.Time) *peering.Peer {
 	for _, refresh := range []bool{false, true} {
-		for _, p := range h.cfg.Peers {
+		for _, p := range h.peers() {
 			keys := h.peerKeys(c, p, refresh)
 			if keys == nil {
 				continue
@@ -262,7 +262,7 @@ func (h *Hub) peerSender(c *gin.Context, body []byte, now time.Time) *peering.Pe
 // it and its home hub: the peer whose keys verified it and whose issuer
 // URL it names. Nil when none does.
 func (h *Hub) verifyRelayed(c *gin.Context, body []byte, home *peering.Peer) (*protocol.Record, *peering.Peer) {
-	candidates := h.cfg.Peers
+	candidates := h.peers()
 	if home != nil {
 		candidates = []*peering.Peer{home}
 	}
@@ -291,7 +291,7 @@ func (h *Hub) verifyVia(c *gin.Context, via []string, jti string, sender, home *
 	for i, s := range via {
 		var v *protocol.Via
 		for _, refresh := range []bool{false, true} {
-			for _, p := range h.cfg.Peers {
+			for _, p := range h.peers() {
 				if p == home {
 					continue
 				}
