@@ -162,7 +162,8 @@ func New(cfg Config) (*Client, error) {
 	cfg.Retry.defaults()
 	c := &Client{cfg: cfg, base: strings.TrimSuffix(cfg.HubURL, "/"), http: cfg.HTTPClient, log: cfg.Logger}
 	c.keys = NewKeys(KeysConfig{Source: c, MinRefresh: cfg.KeyRefresh, Now: cfg.Now})
-	c.verifier = &Verifier{Keys: c.keys}
+	homes := &homeKeys{c: c}
+	c.verifier = &Verifier{Keys: c.keys, Homes: homes.keys}
 	c.tokens = NewTokenizer(TokenizerConfig{Evaluator: c, CacheSize: cfg.TokenCacheSize, Now: cfg.Now})
 	return c, nil
 }

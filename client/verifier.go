@@ -91,6 +91,11 @@ func (e *AnswerError) Is(target error) bool { return target == ErrInvalidAnswer 
 type Verifier struct {
 	// Keys verifies records against the hub's keys.
 	Keys *Keys
+	// Homes, if set, returns the key caches of the home hubs the hub
+	// relays checks and writes to: a record of a check or write that the
+	// hub's keys do not verify is verified with theirs ([Client] sets it
+	// from the configuration's home_tokens).
+	Homes func(ctx context.Context) ([]*Keys, error)
 }
 
 // Check checks the answer to a check of tokens: a result for each token,
@@ -114,7 +119,7 @@ func (v *Verifier) Check(ctx context.Context, tokens []protocol.Token, answer []
 		if f := r.Flag; f != nil {
 			cf := &CheckedFlag{ID: f.FlagID, Kind: f.Kind, Thawed: f.Thawed, ThawUntil: f.ThawUntil, ExpiresAt: f.ExpiresAt, JWS: f.Records}
 			for _, jws := range f.Records {
-				rec, err := v.Keys.Verify(ctx, []byte(jws))
+				rec, err := v.verify(ctx, []byte(jws))
 				if err != nil {
 					return nil, err
 				}
@@ -129,7 +134,7 @@ func (v *Verifier) Check(ctx context.Context, tokens []protocol.Token, answer []
 		if d := r.Denied; d != nil {
 			cd := &CheckedDenial{Count: d.Count, LastDeniedAt: d.LastDeniedAt}
 			for _, jws := range d.Records {
-				rec, err := v.Keys.Verify(ctx, []byte(jws))
+				rec, err := v.verify(ctx, []byte(jws))
 				if err != nil {
 					return nil, err
 				}
@@ -175,7 +180,7 @@ func (v *Verifier) Write(ctx context.Context, s *Submission, answer []byte) (*Wr
 		// retraction has erased.
 		return res, nil
 	}
-	rec, err := v.Keys.Verify(ctx, []byte(a.Record))
+	rec, err := v.verify(ctx, []byte(a.Record))
 	if err != nil {
 		return res, err
 	}

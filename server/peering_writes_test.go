@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/sparr-dev/sparr/client"
 	"github.com/sparr-dev/sparr/federation/peering"
 	"github.com/sparr-dev/sparr/protocol"
 	"github.com/sparr-dev/sparr/protocol/api"
@@ -38,13 +39,15 @@ type writeHubsOptions struct {
 	// noPolicy, if not nil, is the Norwegian operator's policy for the
 	// Swedish hub, in a peers-file entry of its own.
 	noPolicy *peering.Policy
+	// noLimits are the Norwegian hub's rate limits.
+	noLimits server.Limits
 }
 
 // startWriteHubs starts the two hubs.
 func startWriteHubs(t testing.TB, o writeHubsOptions) *writeHubs {
 	t.Helper()
 	policy := decide.Policy{SuspicionLegalBasis: legalBasis}
-	no := hubtest.Start(t, hubtest.Options{Policy: policy, Configure: func(c *server.Config) {
+	no := hubtest.Start(t, hubtest.Options{Policy: policy, Limits: o.noLimits, Configure: func(c *server.Config) {
 		c.Jurisdiction = "NO"
 		if o.noPolicy != nil {
 			// The Norwegian hub's entry for the Swedish one: only its id
@@ -379,7 +382,10 @@ func TestRelayedSuspicions(t *testing.T) {
 // as the Swedish one: it never answers 5xx, every refusal is a problem
 // document, and nothing is placed unless the countersignature verifies.
 func FuzzPeerSubmission(f *testing.F) {
-	h := startWriteHubs(f, writeHubsOptions{})
+	// The fuzzer sends far more than a peer may; the limits are not what
+	// it tests.
+	high := server.Rate{PerSecond: 1e6, Burst: 1e6}
+	h := startWriteHubs(f, writeHubsOptions{noLimits: server.Limits{Tokens: high, Writes: high, Checks: high, Reads: high}})
 	bank := h.se.AddMember(f, "bank-a", api.RoleFlag)
 	tok := bank.Tokenize(f, protocol.TypeNorwegianNumber, "13097248022")[0]
 	sub := bank.Sign(f, protocol.PlaceFlag{Subject: tok, Kind: protocol.FlagKindStandard, Consent: bank.Consent(tok)})
@@ -434,4 +440,48 @@ func relayedWrite(t *testing.T, hub *hubtest.Hub, peer *hubtest.Member, member s
 		t.Fatal(err)
 	}
 	return api.PeerSubmission{Submission: string(sub), Countersignature: string(cs)}
+}
+
+// TestSDKWritesForeignTokens uses the member SDK, unchanged in how it is
+// called, for a flag's life on a Norwegian number at a Swedish bank: the
+// SDK verifies the home hub's records with the home hub's keys, which the
+// Swedish hub's discovery document lists.
+func TestSDKWritesForeignTokens(t *testing.T) {
+	h := startWriteHubs(t, writeHubsOptions{})
+	bank := h.se.AddMember(t, "bank-a", api.RoleFlag, api.RoleCheck)
+	sdk, ctx := bank.Client(), context.Background()
+	tok := bank.Tokenize(t, protocol.TypeNorwegianNumber, "13097248022")[0]
+
+	placed, err := sdk.PlaceFlag(ctx, client.PlaceFlagRequest{Subject: tok, Consent: bank.Consent(tok)})
+	if err != nil {
+		t.Fatalf("place: %v", err)
+	}
+	if placed.Record == nil || placed.Record.Issuer != h.no.URL {
+		t.Fatalf("got record %+v, want one verified as the home hub's", placed.Record)
+	}
+	id := placed.Flag.ID
+	extended, err := sdk.ExtendFlag(ctx, client.ExtendFlagRequest{FlagID: id, Kind: protocol.FlagKindExtended,
+		PoliceReport: &protocol.PoliceReport{Authority: "Politiet", CaseNumber: "26-123456", Date: h.se.Now().Format(time.DateOnly)}})
+	if err != nil || extended.Flag.Kind != protocol.FlagKindExtended {
+		t.Fatalf("extend: %+v, %v; want the flag extended", extended, err)
+	}
+	if _, err := sdk.ThawFlag(ctx, id, time.Time{}, h.se.Now().Add(time.Hour)); err != nil {
+		t.Fatalf("thaw: %v", err)
+	}
+	res, err := sdk.Check(ctx, "credit-application", tok)
+	if err != nil {
+		t.Fatalf("check: %v", err)
+	}
+	if f := res.Results[0].Flag; f == nil || f.ID != id || !f.Thawed || len(f.Records) != 3 {
+		t.Fatalf("check: got %+v, want the thawed flag %s with its three records, verified", res.Results[0], id)
+	}
+	if _, err := sdk.LiftFlag(ctx, id); err != nil {
+		t.Fatalf("lift: %v", err)
+	}
+	if res, err := sdk.Check(ctx, "credit-application", tok); err != nil || res.Results[0].Advice != api.AdviceNone {
+		t.Fatalf("check after the lift: %+v, %v; want none", res, err)
+	}
+	for _, a := range []protocol.LogAction{protocol.LogFlagPlaced, protocol.LogFlagExtended, protocol.LogFlagThawed, protocol.LogFlagLifted} {
+		findEntry(t, h.no, a, "hub-se.bank-a", "", "")
+	}
 }
