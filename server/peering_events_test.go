@@ -3,6 +3,8 @@ package server_test
 import (
 	"bytes"
 	"context"
+	"crypto/ed25519"
+	"io"
 	"log/slog"
 	"net/http"
 	"slices"
@@ -370,6 +372,249 @@ func TestRelayingHubKeepsNoTokenBeyondPolicy(t *testing.T) {
 		for _, a := range e.Attrs {
 			if strings.Contains(a.Value, tok.String()) || strings.Contains(a.Value, got.Record.ID) {
 				t.Errorf("Swedish log entry %+v names the token or the record", e)
+			}
+		}
+	}
+}
+
+// A peerDelivery is a hand-made delivery to a hub's events route: body signed
+// with webhookKey (none: unsigned) as webhook id, with via entries.
+type peerDelivery struct {
+	body       []byte
+	webhookKey ed25519.PrivateKey
+	id         string
+	via        []string
+}
+
+// deliver posts d to hub's events route and returns the answer.
+func deliver(t testing.TB, hub *hubtest.Hub, d peerDelivery) *hubtest.Response {
+	t.Helper()
+	req, err := http.NewRequestWithContext(context.Background(), http.MethodPost, hub.URL+peering.EventsPath, bytes.NewReader(d.body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.Header.Set("Content-Type", protocol.DeliveryContentType)
+	if len(d.via) > 0 {
+		req.Header.Set(protocol.HeaderVia, strings.Join(d.via, ","))
+	}
+	if d.webhookKey != nil {
+		if err := (protocol.WebhookSigner{Keys: []ed25519.PrivateKey{d.webhookKey}}).SignRequest(req, d.id, time.Now(), d.body); err != nil {
+			t.Fatal(err)
+		}
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return &hubtest.Response{Status: resp.StatusCode, Header: resp.Header, Body: b}
+}
+
+// TestPeerEventsAreVerifiedFirst sends the Swedish hub deliveries made by
+// hand with the Norwegian hub's keys: unsigned, signed by a stranger, a
+// record forged or signed by another key, one for another recipient, and
+// one past the hop limit are refused, with nothing kept or logged; a
+// genuine one is taken once, however often it comes.
+func TestPeerEventsAreVerifiedFirst(t *testing.T) {
+	m := startMesh(t, []string{"SE", "NO"}, [][2]string{{"SE", "NO"}}, nil, nil)
+	se, no := m.hubs["SE"], m.hubs["NO"]
+	bankNO := no.AddMember(t, "bank-n", api.RoleFlag)
+	tok := bankNO.Tokenize(t, protocol.TypeNorwegianNumber, "13097248022")[0]
+	// A genuine record of the Norwegian hub's, not yet delivered: signed
+	// with its key, as its decider would.
+	rec := &protocol.Record{Issuer: no.URL, IssuedAt: time.Now(), ID: "019aa5f0-8c00-7000-8000-00000000f00d", Txn: "hand-made",
+		Subject: protocol.OpaqueSubject(tok), Event: protocol.FlagPlaced{FlagID: "f-hand", Kind: protocol.FlagKindStandard, Origin: "bank-n",
+			ExpiresAt: protocol.NewNumericDate(time.Now().AddDate(1, 0, 0)), ConsentRef: "c-hand"}}
+	genuine, err := protocol.SignRecord(rec, no.Keys.Active())
+	if err != nil {
+		t.Fatal(err)
+	}
+	stranger, _ := hubtest.NewKey(t)
+	strangerRecord, err := protocol.SignRecord(rec, stranger)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, strangerWebhook, err := ed25519.GenerateKey(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The genuine header and signature over another payload: a subject
+	// the home hub never signed.
+	other := *rec
+	other.Subject = protocol.OpaqueSubject(bankNO.Tokenize(t, protocol.TypeNorwegianNumber, "53097248016")[0])
+	otherJWS, err := protocol.SignRecord(&other, no.Keys.Active())
+	if err != nil {
+		t.Fatal(err)
+	}
+	parts, otherParts := bytes.Split(genuine, []byte(".")), bytes.Split(otherJWS, []byte("."))
+	forged := bytes.Join([][]byte{parts[0], otherParts[1], parts[2]}, []byte("."))
+	id := protocol.DeliveryID(rec.ID, "hub-se")
+	seVia, err := protocol.SignVia(&protocol.Via{Issuer: se.URL, Hub: "hub-se", Record: rec.ID, Hop: 1, IssuedAt: time.Now()}, se.Keys.Active())
+	if err != nil {
+		t.Fatal(err)
+	}
+	noVia, err := protocol.SignVia(&protocol.Via{Issuer: no.URL, Hub: "hub-no", Record: rec.ID, Hop: 1, IssuedAt: time.Now()}, no.Keys.Active())
+	if err != nil {
+		t.Fatal(err)
+	}
+	before := len(se.LogEntries(t))
+	for _, tc := range []struct {
+		name string
+		d    peerDelivery
+		want int
+	}{
+		{"unsigned", peerDelivery{body: genuine, id: id}, http.StatusUnauthorized},
+		{"signed by a stranger", peerDelivery{body: genuine, webhookKey: strangerWebhook, id: id}, http.StatusUnauthorized},
+		{"not a record", peerDelivery{body: []byte(`{"events":{}}`), webhookKey: no.Keys.Webhook, id: id}, http.StatusBadRequest},
+		{"a forged record", peerDelivery{body: forged, webhookKey: no.Keys.Webhook, id: id}, http.StatusBadRequest},
+		{"a record signed by another key", peerDelivery{body: strangerRecord, webhookKey: no.Keys.Webhook, id: id}, http.StatusBadRequest},
+		{"for another recipient", peerDelivery{body: genuine, webhookKey: no.Keys.Webhook, id: protocol.DeliveryID(rec.ID, "hub-dk")}, http.StatusUnauthorized},
+		{"a via entry from its home hub", peerDelivery{body: genuine, webhookKey: no.Keys.Webhook, id: id, via: []string{string(noVia)}}, http.StatusUnprocessableEntity},
+		{"past the hop limit", peerDelivery{body: genuine, webhookKey: no.Keys.Webhook, id: id, via: []string{string(seVia), string(seVia)}}, http.StatusUnprocessableEntity},
+	} {
+		resp := deliver(t, se, tc.d)
+		if p := resp.Problem(t); resp.Status != tc.want || p.Detail == "" {
+			t.Errorf("%s: got %d %+v, want %d with a problem that says why", tc.name, resp.Status, p, tc.want)
+		}
+	}
+	if n := len(se.LogEntries(t)); n != before {
+		t.Errorf("got %d log entries for refused deliveries, want none", n-before)
+	}
+	if _, err := se.Store.Record(rec.ID); err == nil {
+		t.Fatalf("the Swedish hub kept a record it refused")
+	}
+
+	for range 3 {
+		if resp := deliver(t, se, peerDelivery{body: genuine, webhookKey: no.Keys.Webhook, id: id}); resp.Status != http.StatusAccepted {
+			t.Fatalf("a genuine delivery: got %d %s, want 202", resp.Status, resp.Body)
+		}
+	}
+	n := 0
+	for _, e := range se.LogEntries(t) {
+		if e.Action == protocol.LogPeerEvent {
+			n++
+		}
+	}
+	if n != 1 {
+		t.Errorf("got %d peer-event entries for one record delivered thrice, want 1", n)
+	}
+	if got := storedJWS(t, se, rec.ID); !bytes.Equal(got, genuine) {
+		t.Errorf("the Swedish hub keeps %q, want the home hub's bytes unchanged", got)
+	}
+}
+
+// TestPeerEventsInAMesh peers three hubs each with both others, where a
+// record could go round, and a fourth, Finland's, with Denmark's (and
+// Norway's, for its keys). Denmark and Finland take only lifts from Norway
+// directly, so a Norwegian placement reaches Denmark only as Sweden passes
+// it on, at the hop limit: Denmark passes it on to no one, Finland
+// included. The lift reaches each both ways. Each member gets each record
+// once, each hub takes it once (the copies passed back are dropped by
+// jti), and no copy goes past the hop limit.
+func TestPeerEventsInAMesh(t *testing.T) {
+	js := []string{"SE", "NO", "DK"}
+	var links [][2]string
+	for _, a := range js {
+		for _, b := range js {
+			if a != b {
+				links = append(links, [2]string{a, b})
+			}
+		}
+	}
+	links = append(links, [2]string{"FI", "DK"}, [2]string{"FI", "NO"})
+	js = append(js, "FI")
+	m := startMesh(t, js, links, nil, nil)
+	for _, j := range []string{"DK", "FI"} {
+		if _, _, err := m.at[j]["NO"].Client().RegisterEndpoint(context.Background(), m.hubs[j].URL+peering.EventsPath, protocol.EventFlagLifted); err != nil {
+			t.Fatal(err)
+		}
+	}
+	recvSE, recvDK := m.receiverAt(t, "SE", "bank-a"), m.receiverAt(t, "DK", "bank-d")
+	bankNO := m.hubs["NO"].AddMember(t, "bank-n", api.RoleFlag)
+	placed := place(t, bankNO, bankNO.Tokenize(t, protocol.TypeNorwegianNumber, "13097248022")[0])
+	jti := recvSE.WaitEvent(t, 10*time.Second, protocol.EventFlagPlaced).Record.ID
+	recvDK.WaitEvent(t, 10*time.Second, protocol.EventFlagPlaced)
+	for j, want := range map[string]struct {
+		via   int
+		peers []string
+	}{"SE": {1, []string{"hub-dk"}}, "DK": {2, nil}} {
+		rec, err := m.hubs[j].Store.Record(jti)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(rec.Via) != want.via || !slices.Equal(rec.Peers, want.peers) {
+			t.Errorf("%s holds the placement with %d via entries, passed on to %v; want %d, passed on to %v", j, len(rec.Via), rec.Peers, want.via, want.peers)
+		}
+	}
+	chain := m.hubs["DK"].Store
+	rec, _ := chain.Record(jti)
+	for i, want := range []*hubtest.Hub{m.hubs["SE"], m.hubs["DK"]} {
+		if v, err := protocol.VerifyVia([]byte(rec.Via[i]), want.JWKS(t)); err != nil || v.Hop != i+1 || v.Issuer != want.URL {
+			t.Errorf("via entry %d: %+v (%v), want %s's at hop %d", i+1, v, err, want.URL, i+1)
+		}
+	}
+
+	if resp := bankNO.Submit(t, "/v1/flags/"+placed.Flag.FlagID+"/lift", protocol.LiftFlag{FlagID: placed.Flag.FlagID}); resp.Status != http.StatusOK {
+		t.Fatalf("lift: got %d %s", resp.Status, resp.Body)
+	}
+	recvSE.WaitEvent(t, 10*time.Second, protocol.EventFlagLifted)
+	recvDK.WaitEvent(t, 10*time.Second, protocol.EventFlagLifted)
+	// Every copy passed on between the hubs has been delivered.
+	waitFor(t, "the hubs' deliveries to one another", func() bool {
+		for _, a := range js {
+			for _, b := range js {
+				if a == b {
+					continue
+				}
+				if n, err := m.hubs[b].Store.Backlog(hubID(a)); err != nil || n > 0 {
+					return false
+				}
+			}
+		}
+		return true
+	})
+	for _, r := range []*hubtest.Receiver{recvSE, recvDK} {
+		seen := map[string]int{}
+		for _, g := range r.Received() {
+			seen[g.Record.ID]++
+		}
+		for id, n := range seen {
+			if n != 1 {
+				t.Errorf("%s received record %s %d times, want once", r.Member.ID, id, n)
+			}
+		}
+		if len(seen) != 3 { // the endpoint's verification, the placement, the lift
+			t.Errorf("%s received %d records, want 3", r.Member.ID, len(seen))
+		}
+	}
+	for _, e := range m.hubs["FI"].LogEntries(t) {
+		if e.Action == protocol.LogPeerEvent && attr(e, "type") != "flag-lifted" {
+			t.Errorf("Finland took %+v, want the lift only: the placement reached Denmark at the hop limit", e)
+		}
+	}
+	for _, j := range []string{"SE", "DK", "FI"} {
+		taken := map[string]int{}
+		for _, e := range m.hubs[j].LogEntries(t) {
+			if e.Action == protocol.LogPeerEvent {
+				taken[attr(e, "type")]++
+				if h := attr(e, "hop"); h != "1" && h != "2" {
+					t.Errorf("%s took a record at hop %s", j, h)
+				}
+			}
+		}
+		if j != "FI" && (taken["flag-placed"] != 1 || taken["flag-lifted"] != 1 || len(taken) != 2) {
+			t.Errorf("%s took %v, want the placement and the lift once each", j, taken)
+		}
+		for _, b := range js {
+			if b == j {
+				continue
+			}
+			if dead, err := m.hubs[b].Store.DeadLetters(hubID(j), 10); err != nil || len(dead) > 0 {
+				t.Errorf("%s refused deliveries from %s: %+v (%v), want duplicates taken as delivered", j, b, dead, err)
 			}
 		}
 	}
