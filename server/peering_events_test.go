@@ -4,18 +4,25 @@ import (
 	"bytes"
 	"context"
 	"crypto/ed25519"
+	"errors"
 	"io"
 	"log/slog"
 	"net/http"
+	"net/http/httptest"
+	"net/http/httputil"
+	"net/url"
+	"path/filepath"
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
 	bolt "go.etcd.io/bbolt"
 
 	"github.com/sparr-dev/sparr/client"
+	"github.com/sparr-dev/sparr/client/replica"
 	"github.com/sparr-dev/sparr/federation/peering"
 	"github.com/sparr-dev/sparr/protocol"
 	"github.com/sparr-dev/sparr/protocol/api"
@@ -618,4 +625,180 @@ func TestPeerEventsInAMesh(t *testing.T) {
 			}
 		}
 	}
+}
+
+// TestPeerDownAndBack has the Swedish hub's events route go down (a proxy
+// in front of it answers 503): a Norwegian placement reaches the Norwegian
+// hub's own members meanwhile, and the Swedish members once the route is
+// back, by the home hub's retries. The home hub's feed serves the peer
+// the record too, by cursor, as it serves members.
+func TestPeerDownAndBack(t *testing.T) {
+	m := startMesh(t, []string{"SE", "NO"}, [][2]string{{"SE", "NO"}}, nil, func(j string, c *server.Config) {
+		if j == "NO" {
+			c.Delivery = server.Delivery{Schedule: []time.Duration{0, 200 * time.Millisecond, time.Second, 5 * time.Second, time.Minute}, Timeout: 2 * time.Second}
+		}
+	})
+	se, no := m.hubs["SE"], m.hubs["NO"]
+	target, err := url.Parse(se.URL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var down atomic.Bool
+	refused := make(chan struct{}, 16)
+	proxy := httputil.NewSingleHostReverseProxy(target)
+	front := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if down.Load() {
+			select {
+			case refused <- struct{}{}:
+			default:
+			}
+			http.Error(w, "down", http.StatusServiceUnavailable)
+			return
+		}
+		proxy.ServeHTTP(w, r)
+	}))
+	t.Cleanup(front.Close)
+	seAt := m.at["SE"]["NO"]
+	if _, _, err := seAt.Client().RegisterEndpoint(context.Background(), front.URL+peering.EventsPath); err != nil {
+		t.Fatal(err)
+	}
+	recvSE := m.receiverAt(t, "SE", "bank-a")
+	recvNO := no.NewReceiver(t, no.AddMember(t, "bank-x", api.RoleCheck))
+	recvNO.Register(t)
+	bankNO := no.AddMember(t, "bank-n", api.RoleFlag)
+
+	down.Store(true)
+	placed := place(t, bankNO, bankNO.Tokenize(t, protocol.TypeNorwegianNumber, "13097248022")[0])
+	<-refused
+	// The Norwegian hub's own member is not held up by the peer that is down.
+	recvNO.WaitEvent(t, 10*time.Second, protocol.EventFlagPlaced)
+	for _, g := range recvSE.Received() {
+		if g.Record.Event.EventType() == protocol.EventFlagPlaced {
+			t.Fatalf("a Swedish member got the placement while the Swedish hub was down")
+		}
+	}
+	// The peer may read the record from the home hub's feed meanwhile.
+	page, err := seAt.Client().Feed(context.Background(), 0, 100)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !slices.ContainsFunc(page.Events, func(e *client.Event) bool { return e.JWS == placed.Record }) {
+		t.Errorf("the Norwegian feed for hub-se has %d events, want the placement among them", len(page.Events))
+	}
+	down.Store(false)
+	got := recvSE.WaitEvent(t, 30*time.Second, protocol.EventFlagPlaced)
+	if got.Record.Issuer != no.URL {
+		t.Errorf("got a record of %s, want the Norwegian hub's", got.Record.Issuer)
+	}
+}
+
+// TestReplicaTakesRelayedRecords has a Swedish bank's replica mirror a
+// Norwegian flag its hub relayed: the SDK verifies the record with the
+// Norwegian hub's keys (the issuer its hub lists in home_tokens), and the
+// replica answers verify for the Norwegian token, then none after the
+// lift. A record signed by neither hub is refused.
+func TestReplicaTakesRelayedRecords(t *testing.T) {
+	m := startMesh(t, []string{"SE", "NO"}, [][2]string{{"SE", "NO"}}, nil, nil)
+	se, no := m.hubs["SE"], m.hubs["NO"]
+	bank := se.AddMember(t, "bank-a", api.RoleCheck)
+	rep, err := replica.Open(filepath.Join(t.TempDir(), "replica.db"), replica.Config{Client: bank.Client()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { rep.Close() })
+	ctx := context.Background()
+	if err := rep.Sync(ctx); err != nil {
+		t.Fatal(err)
+	}
+	bankNO := no.AddMember(t, "bank-n", api.RoleFlag)
+	tok := bankNO.Tokenize(t, protocol.TypeNorwegianNumber, "13097248022")[0]
+	placed := place(t, bankNO, tok)
+	waitFor(t, "the relayed placement", func() bool { return hasPeerEvent(t, se, "flag-placed") })
+	if err := rep.Sync(ctx); err != nil {
+		t.Fatalf("sync with a relayed record: %v", err)
+	}
+	if a := rep.Lookup(tok); a.Advice != api.AdviceVerify || a.Flag == nil || a.Flag.ID != placed.Flag.FlagID {
+		t.Fatalf("the replica answers %+v for the Norwegian token, want verify and flag %s", a, placed.Flag.FlagID)
+	}
+	if resp := bankNO.Submit(t, "/v1/flags/"+placed.Flag.FlagID+"/lift", protocol.LiftFlag{FlagID: placed.Flag.FlagID}); resp.Status != http.StatusOK {
+		t.Fatalf("lift: got %d %s", resp.Status, resp.Body)
+	}
+	waitFor(t, "the relayed lift", func() bool { return hasPeerEvent(t, se, "flag-lifted") })
+	if err := rep.Sync(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if a := rep.Lookup(tok); a.Advice != api.AdviceNone {
+		t.Errorf("the replica answers %+v after the lift, want none", a)
+	}
+	// The SDK takes a relayed record only under its home hub's keys.
+	stranger, _ := hubtest.NewKey(t)
+	forged, err := protocol.SignRecord(&protocol.Record{Issuer: no.URL, IssuedAt: time.Now(), ID: "019aa5f0-8c00-7000-8000-0000000000aa", Txn: "t",
+		Subject: protocol.OpaqueSubject(tok), Event: protocol.FlagLifted{FlagID: "f-x", Origin: "bank-n"}}, stranger)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := bank.Client().Keys().Verify(ctx, forged); !errors.Is(err, protocol.ErrUnknownKey) {
+		t.Errorf("a record signed by neither hub: got %v, want unknown key", err)
+	}
+}
+
+// hasPeerEvent reports whether hub's log has taken a relayed record of
+// type short.
+func hasPeerEvent(t testing.TB, hub *hubtest.Hub, short string) bool {
+	return slices.ContainsFunc(hub.LogEntries(t), func(e *protocol.LogEntry) bool {
+		return e.Action == protocol.LogPeerEvent && e.Result == "ok" && attr(e, "type") == short
+	})
+}
+
+// FuzzPeerEvent sends the Swedish hub's events route arbitrary bodies and
+// via chains, signed with the Norwegian hub's webhook key or not: it never
+// answers 5xx, every refusal is a problem document, and it keeps only
+// records the Norwegian hub signed.
+func FuzzPeerEvent(f *testing.F) {
+	m := startMesh(f, []string{"SE", "NO"}, [][2]string{{"SE", "NO"}}, nil, nil)
+	se, no := m.hubs["SE"], m.hubs["NO"]
+	bankNO := no.AddMember(f, "bank-n", api.RoleFlag)
+	tok := bankNO.Tokenize(f, protocol.TypeNorwegianNumber, "13097248022")[0]
+	resp := bankNO.Submit(f, "/v1/flags", protocol.PlaceFlag{Subject: tok, Kind: protocol.FlagKindStandard, Consent: bankNO.Consent(tok)})
+	var placed flagResponse
+	resp.JSON(f, &placed)
+	genuine := placed.Record
+	via, err := protocol.SignVia(&protocol.Via{Issuer: se.URL, Hub: "hub-se", Record: "r-1", Hop: 1, IssuedAt: time.Now()}, se.Keys.Active())
+	if err != nil {
+		f.Fatal(err)
+	}
+	for _, s := range []struct {
+		body, via string
+	}{
+		{genuine, ""}, {genuine, string(via)}, {genuine, string(via) + "," + string(via)}, {"", ""}, {"a.b.c", "x.y.z"},
+		{`{"iss":"` + no.URL + `"}`, ""}, {genuine[:len(genuine)/2], ""}, {genuine + "A", " , "},
+	} {
+		f.Add(true, []byte(s.body), s.via)
+		f.Add(false, []byte(s.body), s.via)
+	}
+	f.Fuzz(func(t *testing.T, signed bool, body []byte, via string) {
+		d := peerDelivery{body: body, id: "r-1_hub-se"}
+		if signed {
+			d.webhookKey = no.Keys.Webhook
+		}
+		if strings.ContainsFunc(via, func(r rune) bool { return r < 0x20 && r != '\t' || r == 0x7f }) {
+			t.Skip("not a value an HTTP header can carry")
+		}
+		if via != "" {
+			d.via = []string{via}
+		}
+		resp := deliver(t, se, d)
+		switch {
+		case resp.Status >= 500:
+			t.Fatalf("%q via %q: got %d %s", body, via, resp.Status, resp.Body)
+		case resp.Status >= 400:
+			if p := resp.Problem(t); p.Detail == "" {
+				t.Errorf("%q: got a problem without detail: %+v", body, p)
+			}
+		case resp.Status == http.StatusAccepted:
+			if _, err := protocol.VerifyRecord(body, no.JWKS(t)); err != nil {
+				t.Errorf("%q taken (%d), but it is no record of the Norwegian hub's: %v", body, resp.Status, err)
+			}
+		}
+	})
 }
