@@ -9,8 +9,11 @@
 // which sends a member's blinded batch to the home hub's [TokensPath]
 // under a bearer token this hub signs; and the check relay,
 // [Peer.CheckTokens], which sends a member's check of the home hub's
-// tokens to its [CheckPath] the same way. docs/peering.md describes the whole
-// design and marks what is not yet built.
+// tokens to its [CheckPath] the same way; and events across hubs: a home
+// hub delivers the records of its identifiers to its peers as to members,
+// and a peer takes them at [EventsPath], checking them with the home hub's
+// [Keys] (fetched from its URL and cached). docs/peering.md describes the
+// whole design and marks what is not yet built.
 //
 // The design it is to follow (docs/architecture.md, Across borders): every
 // identifier has one home hub, by jurisdiction, and its tokens exist only
