@@ -16,6 +16,7 @@ import (
 	"github.com/gin-gonic/gin"
 
 	"github.com/sparr-dev/sparr/client"
+	"github.com/sparr-dev/sparr/federation/peering"
 	"github.com/sparr-dev/sparr/protocol"
 	"github.com/sparr-dev/sparr/protocol/api"
 )
@@ -125,8 +126,38 @@ func (s *hubsStory) peer(ctx context.Context) error {
 		if err != nil {
 			return err
 		}
+		// The hub subscribes to the peer's events: its endpoint there is
+		// its own route for peers' deliveries.
+		at, err := client.New(client.Config{HubURL: to.issuer, MemberID: fromID, Key: key})
+		if err != nil {
+			return err
+		}
+		if _, _, err := at.RegisterEndpoint(ctx, from.issuer+peering.EventsPath); err != nil {
+			return fmt.Errorf("%s subscribing at %s: %w", fromID, toID, err)
+		}
 		s.printf("  The %s operator registers %s as the home hub of %s numbers (its token key of epoch %d\n", from.jurisdiction, toID, to.jurisdiction, conf.Token.Epoch)
-		s.printf("  pinned, log entry %d); the %s operator registered %s as a member with role peer.\n", added.LogIndex, to.jurisdiction, fromID)
+		s.printf("  pinned, log entry %d); the %s operator registered %s as a member with role peer,\n", added.LogIndex, to.jurisdiction, fromID)
+		s.printf("  and %s subscribed there to the %s records its policy lets flow.\n", fromID, to.jurisdiction)
+	}
+	// Each hub's endpoint at the other is verified once it took the
+	// verification event: from then on every record reaches it.
+	for _, pair := range [][2]*demo{{s.se, s.no}, {s.no, s.se}} {
+		from, to := pair[0], pair[1]
+		err := to.waitFor(ctx, demoHubID(from)+"'s subscription verified", func() bool {
+			eps, err := to.admin.Endpoints(ctx)
+			if err != nil {
+				return false
+			}
+			for _, e := range eps {
+				if e.Member == demoHubID(from) && e.Status == api.EndpointActive {
+					return true
+				}
+			}
+			return false
+		})
+		if err != nil {
+			return err
+		}
 	}
 	for _, d := range []*demo{s.se, s.no} {
 		for _, b := range d.banks {
@@ -152,11 +183,23 @@ func (s *hubsStory) placeFlag(ctx context.Context) error {
 		return err
 	}
 	s.tok = toks[0]
+	sent := time.Now()
 	if s.placed, err = a.client.PlaceFlag(ctx, client.PlaceFlagRequest{Subject: s.tok, Consent: demoConsent(a, time.Now())}); err != nil {
 		return err
 	}
 	s.printf("  %s turns %s into a token under the Swedish hub's key, and the Swedish hub\n", a.name, demoPersonnummer)
 	s.printf("  places the flag and signs it (log entry %d).\n", s.placed.LogIndex)
+	n := s.no.banks[0]
+	if err := s.no.waitFor(ctx, n.name+" receiving the flag", func() bool { _, ok := n.arrival(s.placed.Record.ID); return ok }); err != nil {
+		return err
+	}
+	at, _ := n.arrival(s.placed.Record.ID)
+	if adv := n.replica.Lookup(s.tok); adv.Advice != api.AdviceVerify {
+		return fmt.Errorf("%s's replica says %s", n.name, adv)
+	}
+	s.printf("  The Swedish hub delivers the signed flag to the Norwegian hub, which checks the Swedish\n")
+	s.printf("  hub's signature, adds its own signed via entry and fans it out: %s (Norway) has it in its\n", n.name)
+	s.printf("  replica %d ms after %s sent it, verified with the Swedish hub's keys.\n", at.Sub(sent).Milliseconds(), a.name)
 	return nil
 }
 
@@ -280,11 +323,25 @@ func verifyAtHome(ctx context.Context, bank *client.Client, typ protocol.Identif
 func (s *hubsStory) lift(ctx context.Context) error {
 	a, n := s.se.banks[0], s.no.banks[0]
 	s.printf("\nStep 4. The consumer lifts the flag at %s.\n", a.name)
+	liftedAt := time.Now()
+	lift := ""
 	if demoSkip == nil || !demoSkip(4) {
-		if _, err := a.client.LiftFlag(ctx, s.placed.Flag.ID); err != nil {
+		lifted, err := a.client.LiftFlag(ctx, s.placed.Flag.ID)
+		if err != nil {
 			return err
 		}
+		lift = lifted.Record.ID
 	}
+	err := s.no.waitFor(ctx, n.name+" forgetting the flag", func() bool {
+		_, ok := n.arrival(lift)
+		return ok && n.replica.Lookup(s.tok).Flag == nil
+	})
+	if err != nil {
+		return err
+	}
+	at, _ := n.arrival(lift)
+	s.printf("  The lift reaches %s through the Norwegian hub %d ms later: its replica no longer\n", n.name, at.Sub(liftedAt).Milliseconds())
+	s.printf("  holds the flag.\n")
 	res, err := s.relayedCheck(ctx, api.PurposeAccountOpening)
 	if err != nil {
 		return err
@@ -363,8 +420,8 @@ func (s *hubsStory) showLogs(ctx context.Context) error {
 	}{
 		{s.se, []protocol.LogAction{protocol.LogPeerRegistered, protocol.LogFlagPlaced, protocol.LogPeerTokens, protocol.LogPeerCheck, protocol.LogFlagLifted, protocol.LogWriteRelayed},
 			"the Swede's flag, hub-no's relayed token batch and checks for Bank N, and Bank A's\n  flag relayed to hub-no"},
-		{s.no, []protocol.LogAction{protocol.LogPeerRegistered, protocol.LogTokens, protocol.LogCheck, protocol.LogPeerTokens, protocol.LogFlagPlaced},
-			"Bank N's token batch and checks sent on to hub-se, and the Norwegian's flag, placed\n  for hub-se.bank-a"},
+		{s.no, []protocol.LogAction{protocol.LogPeerRegistered, protocol.LogTokens, protocol.LogCheck, protocol.LogPeerTokens, protocol.LogFlagPlaced, protocol.LogPeerEvent},
+			"the Swedish records it took and fanned out, Bank N's token batch and checks sent on to\n  hub-se, and the Norwegian's flag, placed for hub-se.bank-a"},
 	} {
 		rep, lines, err := c.d.verifyExchangeLog(ctx)
 		if err != nil {
