@@ -181,6 +181,7 @@ func Scenarios() []Scenario {
 		{"payee", "payment checks of payee tokens (1% reported), online and in the replica, and recall routing latency to the holder's receiver (p50/p99); beside a bare net/http map lookup, a bare map lookup, and a bare POST", runPayee, false},
 		{"catch-up", "a member back after missing events converging through the feed; beside reading the same pages without verifying", runCatchUp, true},
 		{"memory", "hub RSS and data-file size with many active flags", runMemory, false},
+		{"border", "two peered hubs: a check of Norwegian tokens relayed by the Swedish hub (p50/p99), and a flag placed at the Norwegian hub reaching a Swedish member (p50/p99); beside the same check and flag on the Norwegian hub alone", runBorder, false},
 	}
 }
 

@@ -48,8 +48,12 @@ var unlimited = server.Limits{
 
 // startHub starts a hub in a directory of its own below cfg.Dir: its API,
 // and its dispatcher and background jobs.
-func startHub(cfg *Config) (*hub, error) {
-	h, err := newHub(cfg)
+func startHub(cfg *Config) (*hub, error) { return startHubWith(cfg, nil) }
+
+// startHubWith starts a hub as startHub does, with configure's changes
+// to its configuration (a jurisdiction, a peer key directory).
+func startHubWith(cfg *Config, configure func(*server.Config)) (*hub, error) {
+	h, err := newHubWith(cfg, configure)
 	if err != nil {
 		return nil, err
 	}
@@ -80,7 +84,11 @@ var unlimitedQuotas = api.Quotas{TokensPerSecond: api.MaxTokensPerSecond, Tokens
 
 // newHub serves a hub's API in a directory of its own below cfg.Dir; Start
 // has not been called.
-func newHub(cfg *Config) (*hub, error) {
+func newHub(cfg *Config) (*hub, error) { return newHubWith(cfg, nil) }
+
+// newHubWith serves a hub as newHub does, with configure's changes to its
+// configuration.
+func newHubWith(cfg *Config, configure func(*server.Config)) (*hub, error) {
 	dir, err := os.MkdirTemp(cfg.Dir, "hub-")
 	if err != nil {
 		return nil, err
@@ -104,11 +112,15 @@ func newHub(cfg *Config) (*hub, error) {
 		return nil, err
 	}
 	h.url = "http://" + ln.Addr().String()
-	h.hub, err = server.New(server.Config{
+	sc := server.Config{
 		Issuer: h.url, Store: h.st, Keys: h.keys, Limits: unlimited, Policy: decide.Policy{Quotas: unlimitedQuotas, PayeeBanks: map[string]string{"SE:500": benchHolder}},
 		Logger: slog.New(slog.DiscardHandler), AllowInsecureURLs: true, JobInterval: time.Hour,
 		Targets: webhook.TargetPolicy{AllowHTTP: true, Allow: []netip.Prefix{netip.MustParsePrefix("127.0.0.0/8")}},
-	})
+	}
+	if configure != nil {
+		configure(&sc)
+	}
+	h.hub, err = server.New(sc)
 	if err != nil {
 		return nil, err
 	}
