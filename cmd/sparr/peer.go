@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/sparr-dev/sparr/client"
+	"github.com/sparr-dev/sparr/federation/peering"
 	"github.com/sparr-dev/sparr/protocol"
 	"github.com/sparr-dev/sparr/protocol/api"
 )
@@ -24,6 +25,7 @@ func peerCommands() []*command {
 		{name: "add", summary: "register a peered hub, home to another country's identifiers", run: runPeerAdd},
 		{name: "list", summary: "list the peered hubs", run: runPeerList},
 		{name: "remove", summary: "remove a peered hub registered with add", run: runPeerRemove},
+		{name: "subscribe", summary: "subscribe this hub to a peer's events, as its member there", run: runPeerSubscribe},
 	}
 }
 
@@ -281,4 +283,63 @@ func printPeers(w io.Writer, ps []*api.Peer, logIndex uint64) error {
 		fmt.Fprintf(tw, "\nLOG INDEX\t%d\n", logIndex)
 	}
 	return tw.Flush()
+}
+
+func runPeerSubscribe(ctx context.Context, e *env, name string, args []string) error {
+	fs := e.flags(name, "PEER-ID --hub URL --data DIR",
+		"Subscribe registers this hub's webhook endpoint at the peer PEER-ID, as this hub's\nmember there: the URL of this hub's POST "+peering.EventsPath+". The peer then\ndelivers the records of its identifiers that its policy lets flow, and this hub\nfans them out to its members (docs/peering.md). It reads the peer's registration\nfrom --hub and this hub's key for the peer from DIR/keys/peers.")
+	var h hubFlags
+	h.register(fs)
+	args, err := fs.parse(args)
+	if err != nil {
+		return err
+	}
+	if len(args) != 1 {
+		return usagef("%s: give one peer id, as in %s hub-no", name, program(name))
+	}
+	if h.data == "" {
+		return usagef("%s: missing --data DIR, where DIR/keys/peers holds this hub's key for the peer", name)
+	}
+	c, err := h.client(ctx, name)
+	if err != nil {
+		return err
+	}
+	conf, err := c.Configuration(ctx)
+	if err != nil {
+		return hubError(h.hub, err)
+	}
+	ps, err := c.Peers(ctx)
+	if err != nil {
+		return hubError(h.hub, err)
+	}
+	var p *api.Peer
+	for _, q := range ps {
+		if q.ID == args[0] {
+			p = q
+		}
+	}
+	switch {
+	case p == nil:
+		return fmt.Errorf("no peer %q at %s; see sparr peer list", args[0], h.hub)
+	case p.KeyFile == "":
+		return fmt.Errorf("peer %q comes from the peers file: register the endpoint with its key file, as its member (docs/peering.md)", p.ID)
+	}
+	b, err := os.ReadFile(filepath.Join(peerKeysDir(h.data), p.KeyFile))
+	if err != nil {
+		return fmt.Errorf("read this hub's key for %s: %w", p.ID, err)
+	}
+	key, err := protocol.ParseSigningKey(b)
+	if err != nil {
+		return fmt.Errorf("%s: %w", p.KeyFile, err)
+	}
+	at, err := connect(ctx, p.URL, p.Member, key, client.Retry{Attempts: 1})
+	if err != nil {
+		return err
+	}
+	endpoint := strings.TrimSuffix(conf.Issuer, "/") + peering.EventsPath
+	if _, _, err := at.RegisterEndpoint(ctx, endpoint); err != nil {
+		return hubError(p.URL, err)
+	}
+	_, err = fmt.Fprintf(e.stdout, "Subscribed at %s (%s) as %s: it delivers to %s.\n", p.ID, p.URL, p.Member, endpoint)
+	return err
 }

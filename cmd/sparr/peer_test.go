@@ -17,7 +17,7 @@ func TestPeerCommands(t *testing.T) {
 	seData, noData := filepath.Join(t.TempDir(), "se"), filepath.Join(t.TempDir(), "no")
 	mustSparr(t, "init", "--data", seData, "--log-origin", "se.example/sparr-log")
 	mustSparr(t, "init", "--data", noData, "--log-origin", "no.example/sparr-log")
-	no := startHub(t, noData, "--jurisdiction", "NO")
+	no := startHub(t, noData, "--jurisdiction", "NO", "--webhook-allow-http", "--webhook-allow", "127.0.0.0/8")
 	se := startHub(t, seData, "--jurisdiction", "SE")
 
 	pub := mustSparr(t, "peer", "key", "--data", seData, "hub-no")
@@ -51,6 +51,13 @@ func TestPeerCommands(t *testing.T) {
 
 	code, _, stderr = sparr(t, nil, add...)
 	wantError(t, code, stderr, 1, "registered already")
+
+	// Sweden subscribes to Norway's events, as its member there.
+	if out := mustSparr(t, "peer", "subscribe", "hub-no", "--hub", se.URL, "--data", seData); !strings.Contains(out, "/v1/peering/events") {
+		t.Errorf("peer subscribe printed %q", out)
+	}
+	code, _, stderr = sparr(t, nil, "peer", "subscribe", "hub-dk", "--hub", se.URL, "--data", seData)
+	wantError(t, code, stderr, 1, "no peer")
 	code, _, stderr = sparr(t, nil, "peer", "add", "--hub", se.URL, "--data", seData, "--id", "hub-dk", "--jurisdiction", "dk", "--url", no.URL, "--member", "hub-se")
 	wantError(t, code, stderr, 2, "jurisdiction")
 
