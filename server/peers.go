@@ -58,10 +58,7 @@ func newPeerTable() *peerTable {
 // [Hub.peerToken] for the newest). A registered peer whose key file this node cannot read is
 // left out (and logged): the hub cannot sign for it.
 func (h *Hub) peers() []*peering.Peer {
-	out := make([]*peering.Peer, 0, len(h.cfg.Peers))
-	for _, p := range h.cfg.Peers {
-		out = append(out, p)
-	}
+	out := append([]*peering.Peer(nil), h.cfg.Peers...)
 	stored, err := h.store.Peers()
 	if err != nil {
 		h.log.Error("read peers", "error", err)
