@@ -147,7 +147,8 @@ func relayedHere(c *gin.Context) bool {
 // in the transaction that charges it to the member's quota. The home
 // hub's answer, a record it signed, is returned as it came; its refusal is
 // passed on, and a home hub that does not answer gives 503 with
-// Retry-After. Nothing but the log entry is stored here.
+// Retry-After. Nothing but the log entry is stored here; its index is the
+// answer's X-Sparr-Log-Index (the body's log_index is the home hub's).
 func (h *Hub) relayWrite(c *gin.Context, s *protocol.Submission, hash []byte, peers []*peering.Peer) {
 	m := member(c)
 	raw, _ := c.Get(keyBody)
@@ -168,9 +169,13 @@ func (h *Hub) relayWrite(c *gin.Context, s *protocol.Submission, hash []byte, pe
 			continue
 		}
 		now := h.now()
-		if _, ok := h.commitFor(c, "log relayed write", h.decide.RelayedWrite(m, s, hash, p.ID, now)); !ok {
+		res, ok := h.commitFor(c, "log relayed write", h.decide.RelayedWrite(m, s, hash, p.ID, now))
+		if !ok {
 			return
 		}
+		// The answer's log_index is the home hub's; this hub's entry is
+		// in a header, as for token batches.
+		c.Header("X-Sparr-Log-Index", fmt.Sprint(res.LogIndex))
 		span := h.span(c, "peering.submission", attribute.String("sparr.peer", p.ID), attribute.String("sparr.action", string(s.Request.Action())))
 		ans, err := p.RelaySubmission(c.Request.Context(), h.cfg.PeerClient, m.ID, key, h.cfg.Issuer, s.ID, body, now)
 		span.End()

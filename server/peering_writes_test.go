@@ -5,6 +5,7 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/json"
+	"fmt"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -111,8 +112,11 @@ func TestWriteRelayToHomeHub(t *testing.T) {
 
 	// Logged at both hubs: the relay here, the placement there.
 	seEntry := findEntry(t, h.se, protocol.LogWriteRelayed, "bank-a", "home", "hub-no")
-	if attr(seEntry, "request") != string(protocol.ActionPlaceFlag) {
-		t.Errorf("Swedish log entry %+v, want request flag-place", seEntry)
+	if attr(seEntry, "request") != string(protocol.ActionPlaceFlag) || first.Header.Get("X-Sparr-Log-Index") != fmt.Sprint(seEntry.Index) {
+		t.Errorf("Swedish log entry %+v, want request flag-place at the answer's X-Sparr-Log-Index %q", seEntry, first.Header.Get("X-Sparr-Log-Index"))
+	}
+	if e := h.no.LogEntries(t)[placed.LogIndex]; e.Index != placed.LogIndex || e.Action != protocol.LogFlagPlaced || e.Member != "hub-se.bank-a" {
+		t.Errorf("the answer's log_index %d is %+v at the home hub, want its flag-placed entry", placed.LogIndex, e)
 	}
 	findEntry(t, h.no, protocol.LogFlagPlaced, "hub-se.bank-a", "", "")
 
