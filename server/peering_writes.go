@@ -36,6 +36,21 @@ var relayedEvent = map[protocol.Action]protocol.EventType{
 	protocol.ActionLiftFlag:         protocol.EventFlagLifted,
 	protocol.ActionReportSuspicion:  protocol.EventSuspicionReported,
 	protocol.ActionRetractSuspicion: protocol.EventSuspicionRetracted,
+	// A consumer's "not me", through the member that placed their flag:
+	// its record goes to the checker only, and flows with the flag.
+	protocol.ActionDenyCheck: protocol.EventFlagPlaced,
+}
+
+// relayedAction is the log action of the write route of each relayed
+// action, under which its refusals are logged.
+var relayedAction = map[protocol.Action]protocol.LogAction{
+	protocol.ActionPlaceFlag:        protocol.LogFlagPlace,
+	protocol.ActionExtendFlag:       protocol.LogFlagExtend,
+	protocol.ActionThawFlag:         protocol.LogFlagThaw,
+	protocol.ActionLiftFlag:         protocol.LogFlagLift,
+	protocol.ActionReportSuspicion:  protocol.LogSuspicionReport,
+	protocol.ActionRetractSuspicion: protocol.LogSuspicionRetract,
+	protocol.ActionDenyCheck:        protocol.LogCheckDeny,
 }
 
 // writeTokens returns the tokens a write names, if it names any: the
@@ -62,6 +77,8 @@ func writeObject(r protocol.Request) string {
 		return r.FlagID
 	case protocol.RetractSuspicion:
 		return r.SuspicionID
+	case protocol.DenyCheck:
+		return r.CheckID
 	}
 	return ""
 }
@@ -130,7 +147,8 @@ func relayedHere(c *gin.Context) bool {
 // in the transaction that charges it to the member's quota. The home
 // hub's answer, a record it signed, is returned as it came; its refusal is
 // passed on, and a home hub that does not answer gives 503 with
-// Retry-After. Nothing but the log entry is stored here.
+// Retry-After. Nothing but the log entry is stored here; its index is the
+// answer's X-Sparr-Log-Index (the body's log_index is the home hub's).
 func (h *Hub) relayWrite(c *gin.Context, s *protocol.Submission, hash []byte, peers []*peering.Peer) {
 	m := member(c)
 	raw, _ := c.Get(keyBody)
@@ -140,24 +158,39 @@ func (h *Hub) relayWrite(c *gin.Context, s *protocol.Submission, hash []byte, pe
 		h.fail(c, verificationProblem(err))
 		return
 	}
-	var refused *protocol.Problem
-	for i, p := range peers {
-		if refused = policyAllows(p.Policy, p.ID, s); refused != nil {
+	var (
+		refused *protocol.Problem // the last refusal by policy or not-found
+		down    *peering.Peer     // the last peer that did not answer
+		downErr error
+	)
+	for _, p := range peers {
+		if prob := policyAllows(p.Policy, p.ID, s); prob != nil {
+			refused = prob
 			continue
 		}
 		now := h.now()
-		if _, ok := h.commitFor(c, "log relayed write", h.decide.RelayedWrite(m, s, hash, p.ID, now)); !ok {
+		res, ok := h.commitFor(c, "log relayed write", h.decide.RelayedWrite(m, s, hash, p.ID, now))
+		if !ok {
 			return
 		}
+		// The answer's log_index is the home hub's; this hub's entry is
+		// in a header, as for token batches.
+		c.Header("X-Sparr-Log-Index", fmt.Sprint(res.LogIndex))
 		span := h.span(c, "peering.submission", attribute.String("sparr.peer", p.ID), attribute.String("sparr.action", string(s.Request.Action())))
 		ans, err := p.RelaySubmission(c.Request.Context(), h.cfg.PeerClient, m.ID, key, h.cfg.Issuer, s.ID, body, now)
 		span.End()
 		var pe *peering.ProblemError
-		if errors.As(err, &pe) && pe.Problem.Status == http.StatusNotFound && i < len(peers)-1 {
-			refused = nil
+		switch {
+		case len(peers) > 1 && errors.As(err, &pe) && pe.Problem.Status == http.StatusNotFound:
+			// Not that peer's: ask the next one.
+			refused = problemf(protocol.ProblemNotFound, "no %s %s here nor at any peered hub", objectKind(s.Request), decide.Quote(writeObject(s.Request)))
 			continue
-		}
-		if err != nil {
+		case len(peers) > 1 && errors.Is(err, peering.ErrUnreachable):
+			// A peer that is down delays no other: ask the next one, and
+			// answer 503 only if none holds it.
+			down, downErr = p, err
+			continue
+		case err != nil:
 			h.relayWriteFailed(c, p, m.ID, err)
 			return
 		}
@@ -167,10 +200,25 @@ func (h *Hub) relayWrite(c *gin.Context, s *protocol.Submission, hash []byte, pe
 		c.Data(ans.Status, "application/json; charset=utf-8", ans.Body)
 		return
 	}
-	if refused == nil {
-		refused = problemf(protocol.ProblemNotFound, "no %s %s here nor at any peered hub", map[bool]string{true: "suspicion", false: "flag"}[s.Request.Action() == protocol.ActionRetractSuspicion], decide.Quote(writeObject(s.Request)))
+	switch {
+	case down != nil:
+		h.relayWriteFailed(c, down, m.ID, downErr)
+	case refused != nil:
+		h.fail(c, refused)
+	default:
+		h.fail(c, problemf(protocol.ProblemNotFound, "no %s %s here nor at any peered hub", objectKind(s.Request), decide.Quote(writeObject(s.Request))))
 	}
-	h.fail(c, refused)
+}
+
+// objectKind names what a change changes.
+func objectKind(r protocol.Request) string {
+	switch r.(type) {
+	case protocol.RetractSuspicion:
+		return "suspicion"
+	case protocol.DenyCheck:
+		return "check"
+	}
+	return "flag"
 }
 
 // relayWriteFailed answers a relayed write that peer p refused or did not
@@ -251,6 +299,11 @@ func (h *Hub) peerSubmission(c *gin.Context) {
 	relayed.ID = decide.RelayedMemberID(peer.ID, cs.Member)
 	relayed.Roles = []api.Role{api.RoleFlag, api.RoleSuspicion}
 	c.Set(keyMember, &relayed)
+	// From here on, a refusal is the write's, logged under its own
+	// route's action for the member that asked.
+	r := route(c)
+	r.Action = relayedAction[s.Request.Action()]
+	c.Set(keyRoute, r)
 	c.Set(keyRelayed, &relayedSubmission{s: s, hash: cs.SubmissionHash})
 	if id := writeObject(s.Request); id != "" {
 		c.Params = append(c.Params, gin.Param{Key: "id", Value: id})
@@ -268,5 +321,7 @@ func (h *Hub) peerSubmission(c *gin.Context) {
 		h.reportSuspicion(c)
 	case protocol.ActionRetractSuspicion:
 		h.retractSuspicion(c)
+	case protocol.ActionDenyCheck:
+		h.denyCheck(c)
 	}
 }

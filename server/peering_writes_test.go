@@ -5,6 +5,7 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/json"
+	"fmt"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -111,8 +112,11 @@ func TestWriteRelayToHomeHub(t *testing.T) {
 
 	// Logged at both hubs: the relay here, the placement there.
 	seEntry := findEntry(t, h.se, protocol.LogWriteRelayed, "bank-a", "home", "hub-no")
-	if attr(seEntry, "request") != string(protocol.ActionPlaceFlag) {
-		t.Errorf("Swedish log entry %+v, want request flag-place", seEntry)
+	if attr(seEntry, "request") != string(protocol.ActionPlaceFlag) || first.Header.Get("X-Sparr-Log-Index") != fmt.Sprint(seEntry.Index) {
+		t.Errorf("Swedish log entry %+v, want request flag-place at the answer's X-Sparr-Log-Index %q", seEntry, first.Header.Get("X-Sparr-Log-Index"))
+	}
+	if e := h.no.LogEntries(t)[placed.LogIndex]; e.Index != placed.LogIndex || e.Action != protocol.LogFlagPlaced || e.Member != "hub-se.bank-a" {
+		t.Errorf("the answer's log_index %d is %+v at the home hub, want its flag-placed entry", placed.LogIndex, e)
 	}
 	findEntry(t, h.no, protocol.LogFlagPlaced, "hub-se.bank-a", "", "")
 
@@ -483,5 +487,87 @@ func TestSDKWritesForeignTokens(t *testing.T) {
 	}
 	for _, a := range []protocol.LogAction{protocol.LogFlagPlaced, protocol.LogFlagExtended, protocol.LogFlagThawed, protocol.LogFlagLifted} {
 		findEntry(t, h.no, a, "hub-se.bank-a", "", "")
+	}
+}
+
+// TestRelayedDenial has a Swedish member's consumer say "not me" to a
+// check of their Norwegian number at a Norwegian bank: the member placed
+// the flag through its hub, the Norwegian hub's notice of the check names
+// it as the flag's origin, and its denial, through its own hub, reaches the
+// Norwegian hub, whose next check by that bank shows it.
+func TestRelayedDenial(t *testing.T) {
+	h := startWriteHubs(t, writeHubsOptions{})
+	bankSE := h.se.AddMember(t, "bank-a", api.RoleFlag)
+	bankNO := h.no.AddMember(t, "bank-n", api.RoleCheck)
+	tok := bankSE.Tokenize(t, protocol.TypeNorwegianNumber, "13097248022")[0]
+	placed := place(t, bankSE, tok)
+	checked := check(t, bankNO, "credit-application", tok)
+
+	resp := bankSE.Submit(t, "/v1/checks/"+checked.CheckID+"/denial", protocol.DenyCheck{CheckID: checked.CheckID, FlagID: placed.Flag.FlagID,
+		ConsumerAuth: &protocol.ConsumerAuth{Method: protocol.AuthBankID, AuthenticatedAt: protocol.NewNumericDate(h.se.Now()), Level: protocol.LevelHigh, Reference: "bankid-order-9"}})
+	mustStatus(t, resp, http.StatusOK)
+	var out api.WriteResponse
+	resp.JSON(t, &out)
+	if rec, err := protocol.VerifyRecord([]byte(out.Record), h.no.JWKS(t)); err != nil {
+		t.Errorf("the denial's record does not verify with the home hub's keys: %v", err)
+	} else if _, ok := rec.Event.(protocol.CheckDenied); !ok {
+		t.Errorf("got a %T record, want check-denied", rec.Event)
+	}
+	findEntry(t, h.no, protocol.LogCheckDenied, "hub-se.bank-a", "checker", "bank-n")
+	if d := check(t, bankNO, "credit-application", tok).Results[0].Denied; d == nil || d.Count != 1 {
+		t.Errorf("the Norwegian bank's next check shows denials %+v, want 1", d)
+	}
+}
+
+// TestChangesFindTheirHome peers the Swedish hub with a Danish and a
+// Norwegian one: a lift of a flag the Swedish hub does not hold asks the
+// Danish hub first, which does not hold it either, then the Norwegian
+// one, which ends it. With the Danish hub down, the lift still reaches
+// Norway.
+func TestChangesFindTheirHome(t *testing.T) {
+	for _, dkDown := range []bool{false, true} {
+		h := startWriteHubs(t, writeHubsOptions{})
+		dk := hubtest.Start(t, hubtest.Options{Configure: func(c *server.Config) { c.Jurisdiction = "DK" }})
+		key, jwks := hubtest.NewKey(t)
+		if _, err := dk.Operator.Client().AddMember(context.Background(), api.MemberRequest{
+			ID: "hub-se", Name: "Spärr Sverige", Roles: []api.Role{api.RolePeer}, JWKS: jwks,
+		}); err != nil {
+			t.Fatal(err)
+		}
+		dkURL := dk.URL
+		if dkDown {
+			down := httptest.NewServer(http.NotFoundHandler())
+			down.Close()
+			dkURL = down.URL
+		}
+		noPeer := &peering.Peer{ID: "hub-no", Jurisdiction: "NO", URL: h.no.URL, Member: "hub-se", Key: h.seKey, Token: h.no.Configuration().Token}
+		se := hubtest.Start(t, hubtest.Options{Configure: func(c *server.Config) {
+			c.Jurisdiction = "SE"
+			c.Peers = []*peering.Peer{
+				{ID: "hub-dk", Jurisdiction: "DK", URL: dkURL, Member: "hub-se", Key: key, Token: dk.Configuration().Token},
+				noPeer,
+			}
+		}})
+		// The new Swedish hub is hub-se at Norway too: same key, same id.
+		bank := se.AddMember(t, "bank-a", api.RoleFlag)
+		tok := bank.Tokenize(t, protocol.TypeNorwegianNumber, "13097248022")[0]
+		placed := place(t, bank, tok)
+		lift := bank.Submit(t, "/v1/flags/"+placed.Flag.FlagID+"/lift", protocol.LiftFlag{FlagID: placed.Flag.FlagID})
+		mustStatus(t, lift, http.StatusOK)
+		findEntry(t, h.no, protocol.LogFlagLifted, "hub-se.bank-a", "", "")
+		if !dkDown {
+			if e := findEntry(t, dk, protocol.LogFlagLift, "hub-se.bank-a", "", ""); e.Result != "rejected:not-found" {
+				t.Errorf("Danish log entry %+v, want the lift refused as not found", e)
+			}
+		}
+		// A flag no hub holds is not found.
+		resp := bank.Submit(t, "/v1/flags/no-such-flag/lift", protocol.LiftFlag{FlagID: "no-such-flag"})
+		want := http.StatusNotFound
+		if dkDown {
+			want = http.StatusServiceUnavailable // it may be Denmark's
+		}
+		if resp.Status != want {
+			t.Errorf("Danish hub down %v: a flag no hub holds: got %d %s, want %d", dkDown, resp.Status, resp.Body, want)
+		}
 	}
 }
