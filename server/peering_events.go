@@ -14,7 +14,6 @@ import (
 
 	"github.com/sparr-dev/sparr/federation/peering"
 	"github.com/sparr-dev/sparr/protocol"
-	"github.com/sparr-dev/sparr/protocol/api"
 	"github.com/sparr-dev/sparr/server/state"
 )
 
@@ -50,18 +49,18 @@ func (h *Hub) peersOf(t protocol.EventType, audience string, subjects []protocol
 // exclude, whose policy lets records of event type t about identifiers of
 // types flow.
 func (h *Hub) peerTargets(t protocol.EventType, types []protocol.IdentifierType, exclude []string) []string {
-	ms, err := h.store.Members()
+	ids, err := h.store.Peers()
 	if err != nil {
-		h.log.Error("reading members to deliver to peers failed; the record goes to no peer", "error", err)
+		h.log.Error("reading the peers to deliver to failed; the record goes to no peer", "error", err)
 		return nil
 	}
 	var out []string
-	for _, m := range ms {
-		if !m.HasRole(api.RolePeer) || !m.Active() || slices.Contains(exclude, m.ID) {
+	for _, id := range ids {
+		if slices.Contains(exclude, id) {
 			continue
 		}
-		if p := h.policyFor(m.ID); p.AllowsEvent(t) && allowsTypes(p, types) {
-			out = append(out, m.ID)
+		if p := h.policyFor(id); p.AllowsEvent(t) && allowsTypes(p, types) {
+			out = append(out, id)
 		}
 	}
 	return out

@@ -2,9 +2,13 @@ package store
 
 import (
 	"bytes"
+	"encoding/json"
+	"fmt"
+	"slices"
 
 	bolt "go.etcd.io/bbolt"
 
+	"github.com/sparr-dev/sparr/protocol/api"
 	"github.com/sparr-dev/sparr/server/state"
 )
 
@@ -87,4 +91,24 @@ func (s *Store) Relayed(jti string) (bool, error) {
 		return nil
 	})
 	return seen, err
+}
+
+// Peers returns the ids of the active members with role peer, in id
+// order: the hubs a record of this hub's identifiers may go to. It reads
+// the members' compact routes, not their records.
+func (s *Store) Peers() ([]string, error) {
+	var out []string
+	err := s.db.View(func(tx *bolt.Tx) error {
+		return tx.Bucket(bRoutes).ForEach(func(k, v []byte) error {
+			var r route
+			if err := json.Unmarshal(v, &r); err != nil {
+				return fmt.Errorf("route %q: %w", k, err)
+			}
+			if r.Active && slices.Contains(r.Roles, api.RolePeer) {
+				out = append(out, string(k))
+			}
+			return nil
+		})
+	})
+	return out, err
 }
