@@ -128,13 +128,13 @@ func (h *Hub) denyCheck(c *gin.Context) {
 	if !h.checkPathID(c, "check_id", req.CheckID) || h.replayed(c, s, hash) {
 		return
 	}
-	if len(h.cfg.Peers) > 0 && !relayedHere(c) {
+	if peers := h.peers(); len(peers) > 0 && !relayedHere(c) {
 		// A notice this hub did not send may be the home hub's, of a
 		// check of a foreign flag this member placed there.
 		_, err := h.store.Notice(req.CheckID, req.FlagID)
 		switch {
 		case errors.Is(err, store.ErrNotFound):
-			h.relayWrite(c, s, hash, h.cfg.Peers)
+			h.relayWrite(c, s, hash, peers)
 			return
 		case err != nil:
 			h.internal(c, "read notice", err)

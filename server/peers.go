@@ -59,7 +59,7 @@ func newPeerTable() *peerTable {
 // left out (and logged): the hub cannot sign for it.
 func (h *Hub) peers() []*peering.Peer {
 	out := append([]*peering.Peer(nil), h.cfg.Peers...)
-	stored, err := h.store.Peers()
+	stored, err := h.store.RegisteredPeers()
 	if err != nil {
 		h.log.Error("read peers", "error", err)
 		return out
@@ -283,7 +283,7 @@ func (h *Hub) apiPeers() ([]*api.Peer, error) {
 		out = append(out, &api.Peer{PeerRequest: api.PeerRequest{ID: p.ID, Jurisdiction: p.Jurisdiction, URL: p.URL, Member: p.Member,
 			Token: p.Token, Policy: api.PeerPolicy(p.Policy)}, KeyID: p.Key.KeyID(), Source: api.PeerFromFile})
 	}
-	stored, err := h.store.Peers()
+	stored, err := h.store.RegisteredPeers()
 	if err != nil {
 		return nil, err
 	}
@@ -347,7 +347,7 @@ func peerKeyError(err error) string {
 
 // removePeer: DELETE /v1/admin/peers/{id}.
 func (h *Hub) removePeer(c *gin.Context) {
-	stored, err := h.store.Peers()
+	stored, err := h.store.RegisteredPeers()
 	if err != nil {
 		h.internal(c, "list peers", err)
 		return

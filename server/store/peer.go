@@ -12,9 +12,9 @@ import (
 // bPeers holds the peered hubs registered through the operator API.
 var bPeers = []byte("peers") // peer id → api.Peer JSON (no private key)
 
-// Peers returns the peered hubs registered through the operator API,
+// RegisteredPeers returns the peered hubs registered through the operator API,
 // ordered by id.
-func (s *Store) Peers() ([]*api.Peer, error) {
+func (s *Store) RegisteredPeers() ([]*api.Peer, error) {
 	var out []*api.Peer
 	err := s.db.View(func(tx *bolt.Tx) error {
 		return tx.Bucket(bPeers).ForEach(func(_, v []byte) error {
