@@ -1,6 +1,7 @@
 package server_test
 
 import (
+	"context"
 	"maps"
 	"net/http"
 	"path/filepath"
@@ -43,6 +44,7 @@ func TestCommandsReplayToTheSameStore(t *testing.T) {
 			cfg.Witnesses = []server.Witness{witness.Config()}
 			cfg.WitnessRetry, cfg.WitnessRetryMax = 5*time.Millisecond, 20*time.Millisecond
 			cfg.Jurisdiction, cfg.Peers = "SE", []*peering.Peer{peer} // a record relayed from Norway's hub
+			cfg.PeerKeyDir = peerKeyDir(t)                            // a peer registered and removed through the API
 			cfg.Store.OnApplied(func(cmds []state.Command) {
 				mu.Lock()
 				applied = append(applied, cmds...)
@@ -53,6 +55,7 @@ func TestCommandsReplayToTheSameStore(t *testing.T) {
 	witness.AddLog(t, hub.Configuration().Log.PublicKey)
 	home.relayOne(t, hub)
 	everyKindOfChange(t, hub, clock)
+	registerAndRemovePeer(t, hub)
 	// The witness's cosignature of the latest checkpoint is kept too.
 	waitFor(t, "the witness's cosignature", func() bool {
 		st := hub.WitnessesStatus()
@@ -148,6 +151,24 @@ func truncate(s string) string {
 		return s[:120] + "…"
 	}
 	return s
+}
+
+// registerAndRemovePeer registers a Danish peer through the operator API
+// and removes it.
+func registerAndRemovePeer(t *testing.T, hub *hubtest.Hub) {
+	t.Helper()
+	tk, err := protocol.GenerateTokenKey(1, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	op := hub.Operator.Client()
+	if _, err := op.AddPeer(context.Background(), api.PeerRequest{ID: "hub-dk", Jurisdiction: "DK", URL: "https://sparr.example.dk", Member: "hub-se",
+		KeyFile: "hub-se.jwk", Token: tk.Public()}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := op.RemovePeer(context.Background(), "hub-dk"); err != nil {
+		t.Fatal(err)
+	}
 }
 
 // everyKindOfChange drives hub through one change of every kind.
