@@ -404,6 +404,14 @@ func (s *hubsStory) flagAbroad(ctx context.Context) error {
 		return fmt.Errorf("%s's check answered %s; it should have said verify", n.name, adv)
 	}
 	s.printf("  %s's check at its own hub says VERIFY: the flag is at home in Norway.\n", n.name)
+	if err := s.se.waitFor(ctx, a.name+" receiving the Norwegian flag", func() bool { _, ok := a.arrival(rec.ID); return ok }); err != nil {
+		return err
+	}
+	if adv := a.replica.Lookup(tok); adv.Advice != api.AdviceVerify {
+		return fmt.Errorf("%s's replica says %s for the Norwegian number", a.name, adv)
+	}
+	s.printf("  The Norwegian hub delivers its record back to the Swedish hub, which fans it out: %s's\n", a.name)
+	s.printf("  replica holds the flag too, signed by the Norwegian hub.\n")
 	return nil
 }
 

@@ -34,6 +34,7 @@ func TestDemoHubs(t *testing.T) {
 		`Step 5\. A Norwegian living in Sweden asks Bank A to protect their fødselsnummer\.`,
 		`relays it to the Norwegian hub, which holds the flag and signs its record`,
 		`Bank N's check at its own hub says VERIFY`,
+		`replica holds the flag too, signed by the Norwegian hub`,
 		`All 6 steps behaved as described\.`,
 	} {
 		if !regexp.MustCompile(want).MatchString(out) {
