@@ -43,7 +43,7 @@ type PeerRequest struct {
 	Member string `json:"member"`
 	// KeyFile is the name of this hub's private JWK for the peer in the
 	// peer key directory.
-	KeyFile string `json:"key_file"`
+	KeyFile string `json:"key_file,omitempty"`
 	// Token is the peer's OPRF public key (the token member of its
 	// discovery document), pinned at registration.
 	Token protocol.TokenPublicKey `json:"token"`
