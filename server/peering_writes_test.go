@@ -40,8 +40,8 @@ type writeHubsOptions struct {
 	// noPolicy, if not nil, is the Norwegian operator's policy for the
 	// Swedish hub, in a peers-file entry of its own.
 	noPolicy *peering.Policy
-	// noLimits are the Norwegian hub's rate limits.
-	noLimits server.Limits
+	// noLimits and seLimits are the hubs' rate limits.
+	noLimits, seLimits server.Limits
 }
 
 // startWriteHubs starts the two hubs.
@@ -69,7 +69,7 @@ func startWriteHubs(t testing.TB, o writeHubsOptions) *writeHubs {
 		url = o.peerURL
 	}
 	noToken := no.Configuration().Token
-	se := hubtest.Start(t, hubtest.Options{Policy: policy, Configure: func(c *server.Config) {
+	se := hubtest.Start(t, hubtest.Options{Policy: policy, Limits: o.seLimits, Configure: func(c *server.Config) {
 		c.Jurisdiction = "SE"
 		c.Peers = []*peering.Peer{{ID: "hub-no", Jurisdiction: "NO", URL: url, Member: "hub-se", Key: key, Token: noToken, Policy: o.sePolicy}}
 	}})
@@ -639,4 +639,36 @@ func FuzzPeerOutcome(f *testing.F) {
 			}
 		}
 	})
+}
+
+// BenchmarkWriteRelay places and lifts a flag, at the member's own hub
+// (a Swedish number) and through it at the home hub (a Norwegian number),
+// in the same run: the relay's cost is the difference.
+func BenchmarkWriteRelay(b *testing.B) {
+	// The benchmark writes far more than a member may.
+	high := server.Rate{PerSecond: 1e6, Burst: 1e6}
+	limits := server.Limits{Tokens: high, Writes: high, Checks: high, Reads: high}
+	h := startWriteHubs(b, writeHubsOptions{noLimits: limits, seLimits: limits})
+	bank := h.se.AddMember(b, "bank-a", api.RoleFlag)
+	for _, tc := range []struct {
+		name string
+		tok  protocol.Token
+	}{
+		{"local", bank.Tokenize(b, protocol.TypePersonalNumber, "811218-9876")[0]},
+		{"relayed", bank.Tokenize(b, protocol.TypeNorwegianNumber, "13097248022")[0]},
+	} {
+		b.Run(tc.name, func(b *testing.B) {
+			for b.Loop() {
+				resp := bank.Submit(b, "/v1/flags", protocol.PlaceFlag{Subject: tc.tok, Kind: protocol.FlagKindStandard, Consent: bank.Consent(tc.tok)})
+				if resp.Status != http.StatusCreated {
+					b.Fatalf("place: %d %s", resp.Status, resp.Body)
+				}
+				var out api.WriteResponse
+				resp.JSON(b, &out)
+				if resp := bank.Submit(b, "/v1/flags/"+out.Flag.ID+"/lift", protocol.LiftFlag{FlagID: out.Flag.ID}); resp.Status != http.StatusOK {
+					b.Fatalf("lift: %d %s", resp.Status, resp.Body)
+				}
+			}
+		})
+	}
 }
