@@ -84,6 +84,7 @@ var authzTable = map[string]access{
 	"POST /v1/peering/check":       holders(peerR),
 	"POST /v1/peering/submissions": holders(peerR),
 	"POST /v1/peering/events":      peerSigned,
+	"POST /v1/peering/outcome":     holders(peerR),
 
 	"POST /v1/flags":            holders(flagR),
 	"GET /v1/flags/:id":         holders(flagR, checkR),

@@ -75,6 +75,9 @@ func (h *Hub) checkOutcome(c *gin.Context) {
 		h.refuse(c, "check outcome", err)
 		return
 	}
+	if chk.Home != "" && !h.relayOutcome(c, chk, req.Outcome) {
+		return
+	}
 	res, ok := h.commitFor(c, "log outcome", cmd)
 	switch {
 	case !ok:

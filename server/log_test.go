@@ -221,6 +221,10 @@ func TestEveryWriteIsProvablyLogged(t *testing.T) {
 	relayedTok := hub.AddMember(t, "bank-r", api.RoleCheck).Tokenize(t, protocol.TypeNorwegianNumber, "53097248016")[0]
 	resp = peer.JSON(t, http.MethodPost, "/v1/peering/submissions", relayedWrite(t, hub, peer, "bank-s", relayedTok))
 	p.proveBy("POST /v1/peering/submissions", peer, "hub-se.bank-s", "flag-placed", logIndex(t, "relayed write", resp, http.StatusCreated))
+	resp = peer.JSON(t, http.MethodPost, "/v1/peering/check", api.PeerCheckRequest{CheckRequest: api.CheckRequest{Purpose: "payment", Tokens: []string{fnr.String()}}, Member: "bank-s", CheckID: "relayed-check-1"})
+	mustStatus(t, resp, http.StatusOK)
+	resp = peer.JSON(t, http.MethodPost, "/v1/peering/outcome", api.PeerOutcomeRequest{CheckID: "relayed-check-1", Member: "bank-s", Outcome: "verified"})
+	p.prove("POST /v1/peering/outcome", peer, "check-outcome", logIndex(t, "relayed outcome", resp, http.StatusOK))
 
 	// A flag's life.
 	resp = bank.Submit(t, "/v1/flags", protocol.PlaceFlag{Subject: toks[0], Kind: protocol.FlagKindStandard, Consent: bank.Consent(toks[0])})

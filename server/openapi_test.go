@@ -1233,6 +1233,9 @@ func TestOpenAPIListsQuotaRefusals(t *testing.T) {
 	home := hubtest.Start(t, hubtest.Options{Configure: func(c *server.Config) { c.Jurisdiction = "NO" }})
 	fnr := home.AddMember(t, "bank-n", api.RoleCheck).Tokenize(t, protocol.TypeNorwegianNumber, "13097248022")
 	peer := home.AddMember(t, "hub-se", api.RolePeer)
+	// A check the peer relayed, whose outcome it reports under its quota.
+	mustStatus(t, peer.JSON(t, http.MethodPost, "/v1/peering/check", api.PeerCheckRequest{CheckRequest: api.CheckRequest{Purpose: "payment", Tokens: []string{fnr[0].String()}},
+		Member: "bank-s", CheckID: "kvot-check"}), http.StatusOK)
 	mustStatus(t, home.Operator.JSON(t, http.MethodPatch, "/v1/admin/members/hub-se", quotas), http.StatusOK)
 	now := hub.Now()
 	requests := []struct {
@@ -1241,6 +1244,9 @@ func TestOpenAPIListsQuotaRefusals(t *testing.T) {
 	}{
 		{"POST /v1/peering/check", func() *hubtest.Response {
 			return peer.JSON(t, http.MethodPost, "/v1/peering/check", api.PeerCheckRequest{CheckRequest: api.CheckRequest{Purpose: "credit-application", Tokens: []string{fnr[0].String()}}, Member: "bank-a"})
+		}},
+		{"POST /v1/peering/outcome", func() *hubtest.Response {
+			return peer.JSON(t, http.MethodPost, "/v1/peering/outcome", api.PeerOutcomeRequest{CheckID: "kvot-check", Member: "bank-s", Outcome: "verified"})
 		}},
 		{"POST /v1/peering/submissions", func() *hubtest.Response {
 			return peer.JSON(t, http.MethodPost, "/v1/peering/submissions", relayedWrite(t, home, peer, "bank-s", fnr[0]))

@@ -11,6 +11,8 @@ import (
 	"github.com/sparr-dev/sparr/federation/peering"
 	"github.com/sparr-dev/sparr/protocol"
 	"github.com/sparr-dev/sparr/protocol/api"
+	"github.com/sparr-dev/sparr/server/decide"
+	"github.com/sparr-dev/sparr/server/store"
 )
 
 // checkPeers refuses peers a hub of jurisdiction cannot relay to: an
@@ -219,7 +221,7 @@ func (h *Hub) relayCheck(c *gin.Context, req *api.CheckRequest, home string) {
 		return
 	}
 	span := h.span(c, "peering.check", attribute.Int("sparr.tokens", len(req.Tokens)), attribute.String("sparr.peer", p.ID))
-	resp, err := p.CheckTokens(c.Request.Context(), h.cfg.PeerClient, m.ID, req, now)
+	resp, err := p.CheckTokens(c.Request.Context(), h.cfg.PeerClient, m.ID, cmd.Check.ID, req, now)
 	span.End()
 	if err != nil {
 		h.relayFailed(c, p, m.ID, "check", err)
@@ -246,6 +248,17 @@ func (h *Hub) peerCheck(c *gin.Context) {
 	if err := h.decide.CheckRequest(&req.CheckRequest); err != nil {
 		h.refuse(c, "check", err)
 		return
+	}
+	if req.CheckID != "" {
+		// The relaying hub's id names one check only.
+		switch _, err := h.store.Check(decide.RelayedMemberID(member(c).ID, req.CheckID)); {
+		case err == nil:
+			h.fail(c, problemf(protocol.ProblemStateConflict, "check_id %s was already relayed; relay each check with a new id", decide.Quote(req.CheckID)))
+			return
+		case !errors.Is(err, store.ErrNotFound):
+			h.internal(c, "read check", err)
+			return
+		}
 	}
 	for i, s := range req.Tokens {
 		if t, _ := protocol.ParseToken(s); h.cfg.Jurisdiction == "" || t.Type.Jurisdiction() != h.cfg.Jurisdiction {

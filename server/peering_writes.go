@@ -12,6 +12,8 @@ import (
 	"github.com/sparr-dev/sparr/protocol"
 	"github.com/sparr-dev/sparr/protocol/api"
 	"github.com/sparr-dev/sparr/server/decide"
+	"github.com/sparr-dev/sparr/server/state"
+	"github.com/sparr-dev/sparr/server/store"
 )
 
 // keyRelayed holds, on the home hub's route for relayed writes, the
@@ -323,5 +325,70 @@ func (h *Hub) peerSubmission(c *gin.Context) {
 		h.retractSuspicion(c)
 	case protocol.ActionDenyCheck:
 		h.denyCheck(c)
+	}
+}
+
+// relayOutcome reports to the home hub the outcome of chk, a check this
+// hub relayed there, before it is recorded here: a home hub that does not
+// answer gives 503 and nothing is recorded; its refusal is passed on. It
+// reports whether the home hub recorded the outcome.
+func (h *Hub) relayOutcome(c *gin.Context, chk *state.Check, outcome string) bool {
+	var p *peering.Peer
+	for _, q := range h.cfg.Peers {
+		if q.ID == chk.Home {
+			p = q
+		}
+	}
+	if p == nil {
+		h.fail(c, problemf(protocol.ProblemUnavailable, "check %s was relayed to %s, which is no longer this hub's peer; ask this hub's operator", decide.Quote(chk.ID), chk.Home))
+		return false
+	}
+	m := member(c)
+	span := h.span(c, "peering.outcome", attribute.String("sparr.peer", p.ID))
+	_, err := p.ReportOutcome(c.Request.Context(), h.cfg.PeerClient, m.ID, chk.ID, outcome, h.now())
+	span.End()
+	if err != nil {
+		h.relayWriteFailed(c, p, m.ID, err)
+		return false
+	}
+	return true
+}
+
+// peerOutcome: POST /v1/peering/outcome, a peered hub reporting the
+// outcome of a check it relayed here for one of its members, by the id it
+// gave the check ("<peer>.<check id>" here). The check is the peer's, and
+// so is the outcome, logged (check-outcome) with the member that asked.
+func (h *Hub) peerOutcome(c *gin.Context) {
+	var req api.PeerOutcomeRequest
+	if !h.readJSON(c, &req) {
+		return
+	}
+	if err := req.Validate(); err != nil {
+		h.fail(c, problemf(protocol.ProblemValidation, "%v", err))
+		return
+	}
+	peer := member(c)
+	id := decide.RelayedMemberID(peer.ID, req.CheckID)
+	chk, err := h.store.Check(id)
+	switch {
+	case errors.Is(err, store.ErrNotFound):
+		chk = nil
+	case err != nil:
+		h.internal(c, "read check", err)
+		return
+	}
+	cmd, err := h.decide.Outcome(peer, id, api.OutcomeRequest{Outcome: req.Outcome}, chk, h.now())
+	if err != nil {
+		h.refuse(c, "check outcome", err)
+		return
+	}
+	cmd.Entry.Attrs = append(cmd.Entry.Attrs, protocol.LogAttr{Key: "member", Value: req.Member})
+	res, ok := h.commitFor(c, "log outcome", cmd)
+	switch {
+	case !ok:
+	case res.Conflict:
+		h.fail(c, decide.OutcomeConflict(&state.Check{ID: id}))
+	default:
+		c.JSON(http.StatusOK, api.OutcomeResponse{CheckID: cmd.Check.ID, Outcome: cmd.Check.Outcome, LogIndex: res.LogIndex})
 	}
 }

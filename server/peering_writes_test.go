@@ -40,8 +40,8 @@ type writeHubsOptions struct {
 	// noPolicy, if not nil, is the Norwegian operator's policy for the
 	// Swedish hub, in a peers-file entry of its own.
 	noPolicy *peering.Policy
-	// noLimits are the Norwegian hub's rate limits.
-	noLimits server.Limits
+	// noLimits and seLimits are the hubs' rate limits.
+	noLimits, seLimits server.Limits
 }
 
 // startWriteHubs starts the two hubs.
@@ -69,7 +69,7 @@ func startWriteHubs(t testing.TB, o writeHubsOptions) *writeHubs {
 		url = o.peerURL
 	}
 	noToken := no.Configuration().Token
-	se := hubtest.Start(t, hubtest.Options{Policy: policy, Configure: func(c *server.Config) {
+	se := hubtest.Start(t, hubtest.Options{Policy: policy, Limits: o.seLimits, Configure: func(c *server.Config) {
 		c.Jurisdiction = "SE"
 		c.Peers = []*peering.Peer{{ID: "hub-no", Jurisdiction: "NO", URL: url, Member: "hub-se", Key: key, Token: noToken, Policy: o.sePolicy}}
 	}})
@@ -569,5 +569,106 @@ func TestChangesFindTheirHome(t *testing.T) {
 		if resp.Status != want {
 			t.Errorf("Danish hub down %v: a flag no hub holds: got %d %s, want %d", dkDown, resp.Status, resp.Body, want)
 		}
+	}
+}
+
+// TestRelayedCheckOutcome has a Swedish member report the outcome of its
+// check of a Norwegian number: the Swedish hub reports it to the
+// Norwegian hub, which holds the check's answer, and records it; while
+// the Norwegian hub is down, the member gets 503 and nothing is recorded.
+func TestRelayedCheckOutcome(t *testing.T) {
+	h := startWriteHubs(t, writeHubsOptions{})
+	bank := h.se.AddMember(t, "bank-a", api.RoleCheck)
+	tok := bank.Tokenize(t, protocol.TypeNorwegianNumber, "13097248022")[0]
+	checked := check(t, bank, "credit-application", tok)
+	path := "/v1/checks/" + checked.CheckID + "/outcome"
+
+	h.no.Offline(t, func(string) {
+		resp := bank.JSON(t, http.MethodPost, path, api.OutcomeRequest{Outcome: "verified"})
+		if resp.Status != http.StatusServiceUnavailable || resp.Header.Get("Retry-After") == "" {
+			t.Errorf("home hub down: got %d %s, want 503 with Retry-After", resp.Status, resp.Body)
+		}
+	})
+	resp := bank.JSON(t, http.MethodPost, path, api.OutcomeRequest{Outcome: "verified"})
+	mustStatus(t, resp, http.StatusOK)
+	findEntry(t, h.se, protocol.LogCheckOutcome, "bank-a", "outcome", "verified")
+	if e := findEntry(t, h.no, protocol.LogCheckOutcome, "hub-se", "member", "bank-a"); attr(e, "outcome") != "verified" {
+		t.Errorf("Norwegian log entry %+v, want outcome verified", e)
+	}
+	if resp := bank.JSON(t, http.MethodPost, path, api.OutcomeRequest{Outcome: "abandoned"}); resp.Status != http.StatusConflict {
+		t.Errorf("a second outcome: got %d %s, want 409", resp.Status, resp.Body)
+	}
+	// The home hub knows the check by the relaying hub's id, once.
+	again := h.seAtNO.JSON(t, http.MethodPost, peering.CheckPath, api.PeerCheckRequest{
+		CheckRequest: api.CheckRequest{Purpose: "credit-application", Tokens: []string{tok.String()}}, Member: "bank-a", CheckID: checked.CheckID})
+	if p := again.Problem(t); again.Status != http.StatusConflict || p.Type != protocol.ProblemStateConflict.URI {
+		t.Errorf("a check relayed again with the same id: got %d %+v, want 409", again.Status, p)
+	}
+}
+
+// FuzzPeerOutcome sends arbitrary relayed outcomes to the Norwegian hub as
+// the Swedish one: it never answers 5xx, and every refusal is a problem
+// document with a detail.
+func FuzzPeerOutcome(f *testing.F) {
+	high := server.Rate{PerSecond: 1e6, Burst: 1e6}
+	h := startWriteHubs(f, writeHubsOptions{noLimits: server.Limits{Tokens: high, Writes: high, Checks: high, Reads: high}})
+	bank := h.no.AddMember(f, "bank-n", api.RoleCheck)
+	tok := bank.Tokenize(f, protocol.TypeNorwegianNumber, "13097248022")[0]
+	resp := h.seAtNO.JSON(f, http.MethodPost, peering.CheckPath, api.PeerCheckRequest{
+		CheckRequest: api.CheckRequest{Purpose: "payment", Tokens: []string{tok.String()}}, Member: "bank-a", CheckID: "c-1"})
+	if resp.Status != http.StatusOK {
+		f.Fatalf("relayed check: %d %s", resp.Status, resp.Body)
+	}
+	for _, s := range []string{
+		`{"check_id":"c-1","member":"bank-a","outcome":"verified"}`,
+		`{"check_id":"c-1","member":"bank-a","outcome":"maybe"}`,
+		`{"check_id":"C.1","member":"bank-a","outcome":"verified"}`,
+		`{"check_id":"c-2","member":"Bank A","outcome":"abandoned"}`,
+		`{"check_id":"","member":"","outcome":""}`, `{}`, `[]`,
+	} {
+		f.Add([]byte(s))
+	}
+	f.Fuzz(func(t *testing.T, body []byte) {
+		resp := h.seAtNO.Do(t, http.MethodPost, peering.OutcomePath, "application/json", body)
+		if resp.Status >= 500 {
+			t.Fatalf("%q: got %d %s", body, resp.Status, resp.Body)
+		}
+		if resp.Status >= 400 {
+			if p := resp.Problem(t); p.Detail == "" {
+				t.Errorf("%q: got a problem without detail: %+v", body, p)
+			}
+		}
+	})
+}
+
+// BenchmarkWriteRelay places and lifts a flag, at the member's own hub
+// (a Swedish number) and through it at the home hub (a Norwegian number),
+// in the same run: the relay's cost is the difference.
+func BenchmarkWriteRelay(b *testing.B) {
+	// The benchmark writes far more than a member may.
+	high := server.Rate{PerSecond: 1e6, Burst: 1e6}
+	limits := server.Limits{Tokens: high, Writes: high, Checks: high, Reads: high}
+	h := startWriteHubs(b, writeHubsOptions{noLimits: limits, seLimits: limits})
+	bank := h.se.AddMember(b, "bank-a", api.RoleFlag)
+	for _, tc := range []struct {
+		name string
+		tok  protocol.Token
+	}{
+		{"local", bank.Tokenize(b, protocol.TypePersonalNumber, "811218-9876")[0]},
+		{"relayed", bank.Tokenize(b, protocol.TypeNorwegianNumber, "13097248022")[0]},
+	} {
+		b.Run(tc.name, func(b *testing.B) {
+			for b.Loop() {
+				resp := bank.Submit(b, "/v1/flags", protocol.PlaceFlag{Subject: tc.tok, Kind: protocol.FlagKindStandard, Consent: bank.Consent(tc.tok)})
+				if resp.Status != http.StatusCreated {
+					b.Fatalf("place: %d %s", resp.Status, resp.Body)
+				}
+				var out api.WriteResponse
+				resp.JSON(b, &out)
+				if resp := bank.Submit(b, "/v1/flags/"+out.Flag.ID+"/lift", protocol.LiftFlag{FlagID: out.Flag.ID}); resp.Status != http.StatusOK {
+					b.Fatalf("lift: %d %s", resp.Status, resp.Body)
+				}
+			}
+		})
 	}
 }

@@ -77,6 +77,7 @@ func Routes() []Route {
 		{Method: http.MethodPost, Path: "/v1/peering/tokens", Roles: peerRole, Class: string(classTokens), Action: protocol.LogPeerTokens, handle: (*Hub).peerTokens},
 		{Method: http.MethodPost, Path: "/v1/peering/submissions", Roles: peerRole, Class: string(classWrites), Action: protocol.LogPeerSubmission, handle: (*Hub).peerSubmission},
 		{Method: http.MethodPost, Path: "/v1/peering/events", Roles: anyone, Action: protocol.LogPeerEvent, handle: (*Hub).peerEvent},
+		{Method: http.MethodPost, Path: "/v1/peering/outcome", Roles: peerRole, Class: string(classWrites), Action: protocol.LogCheckOutcome, handle: (*Hub).peerOutcome},
 
 		{Method: http.MethodPost, Path: "/v1/flags", Roles: flagRole, Class: string(classWrites), Action: protocol.LogFlagPlace, handle: (*Hub).placeFlag},
 		{Method: http.MethodGet, Path: "/v1/flags/:id", Roles: []api.Role{api.RoleFlag, api.RoleCheck}, Class: string(classReads), handle: (*Hub).getFlag},

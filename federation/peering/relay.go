@@ -22,6 +22,9 @@ const TokensPath = "/v1/peering/tokens"
 // CheckPath is the home hub's route for relayed checks.
 const CheckPath = "/v1/peering/check"
 
+// OutcomePath is the home hub's route for the outcomes of relayed checks.
+const OutcomePath = "/v1/peering/outcome"
+
 // SubmissionsPath is the home hub's route for relayed writes: a member's
 // signed submission with this hub's countersignature.
 const SubmissionsPath = "/v1/peering/submissions"
@@ -132,14 +135,15 @@ func (p *Peer) EvaluateTokens(ctx context.Context, hc *http.Client, member strin
 }
 
 // CheckTokens relays member's check to the peer, signed with a fresh
-// bearer token of this hub, and returns the peer's answer as it came: its
+// bearer token of this hub, naming it by this hub's checkID (if not ""),
+// and returns the peer's answer as it came: its
 // flag records are signed by the peer, and the member verifies them with
 // the peer's keys. Errors are as [Peer.EvaluateTokens] returns them; an
 // answer with another result for each token than the one asked for wraps
 // [ErrUnreachable].
-func (p *Peer) CheckTokens(ctx context.Context, hc *http.Client, member string, req *api.CheckRequest, now time.Time) (*api.CheckResponse, error) {
+func (p *Peer) CheckTokens(ctx context.Context, hc *http.Client, member, checkID string, req *api.CheckRequest, now time.Time) (*api.CheckResponse, error) {
 	var out api.CheckResponse
-	if err := p.post(ctx, hc, CheckPath, api.PeerCheckRequest{CheckRequest: *req, Member: member}, &out, now); err != nil {
+	if err := p.post(ctx, hc, CheckPath, api.PeerCheckRequest{CheckRequest: *req, Member: member, CheckID: checkID}, &out, now); err != nil {
 		return nil, err
 	}
 	if len(out.Results) != len(req.Tokens) {
@@ -149,6 +153,20 @@ func (p *Peer) CheckTokens(ctx context.Context, hc *http.Client, member string, 
 		if r.Token.String() != req.Tokens[i] {
 			return nil, fmt.Errorf("peer %s: %w: result %d is for another token", p.ID, ErrUnreachable, i)
 		}
+	}
+	return &out, nil
+}
+
+// ReportOutcome reports to the peer the outcome of a check this hub
+// relayed there (by its checkID) for member. Errors are as
+// [Peer.EvaluateTokens] returns them.
+func (p *Peer) ReportOutcome(ctx context.Context, hc *http.Client, member, checkID, outcome string, now time.Time) (*api.OutcomeResponse, error) {
+	var out api.OutcomeResponse
+	if err := p.post(ctx, hc, OutcomePath, api.PeerOutcomeRequest{CheckID: checkID, Member: member, Outcome: outcome}, &out, now); err != nil {
+		return nil, err
+	}
+	if out.Outcome != outcome {
+		return nil, fmt.Errorf("peer %s: %w: the answer is not the outcome reported", p.ID, ErrUnreachable)
 	}
 	return &out, nil
 }

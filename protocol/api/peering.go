@@ -25,6 +25,32 @@ type PeerCheckRequest struct {
 	CheckRequest
 	// Member is the id, at the relaying hub, of the member that asked.
 	Member string `json:"member"`
+	// CheckID, if set, is the relaying hub's id for the check, which the
+	// home hub keeps it by ("<peer>.<check id>"), so that the relaying hub
+	// can report its outcome (POST /v1/peering/outcome).
+	CheckID string `json:"check_id,omitempty"`
+}
+
+// A PeerOutcomeRequest is what a hub sends the home hub (POST
+// /v1/peering/outcome) to report the outcome of a check it relayed there
+// for one of its members: its own id for the check, as it sent it in
+// [PeerCheckRequest.CheckID], the member, and the outcome.
+type PeerOutcomeRequest struct {
+	CheckID string `json:"check_id"`
+	Member  string `json:"member"`
+	Outcome string `json:"outcome"`
+}
+
+// Validate checks the form of Member and CheckID; the outcome is checked
+// by the home hub as any outcome is.
+func (r *PeerOutcomeRequest) Validate() error {
+	if err := validateID(r.Member); err != nil {
+		return fmt.Errorf("member: %w", err)
+	}
+	if err := validateCheckID(r.CheckID); err != nil {
+		return fmt.Errorf("check_id: %w", err)
+	}
+	return nil
 }
 
 // Validate checks the form of Member, as [PeerTokenRequest.Validate] does;
@@ -32,6 +58,25 @@ type PeerCheckRequest struct {
 func (r *PeerCheckRequest) Validate() error {
 	if err := validateID(r.Member); err != nil {
 		return fmt.Errorf("member: %w", err)
+	}
+	if r.CheckID != "" {
+		if err := validateCheckID(r.CheckID); err != nil {
+			return fmt.Errorf("check_id: %w", err)
+		}
+	}
+	return nil
+}
+
+// validateCheckID checks the form of a relaying hub's check id: 1 to 64
+// characters of a-z, 0-9 and '-' (a UUID, as hubs make them).
+func validateCheckID(id string) error {
+	if id == "" || len(id) > 64 {
+		return invalid("check_id", "%d characters; want 1 to 64", len(id))
+	}
+	for i, c := range id {
+		if !('a' <= c && c <= 'z' || '0' <= c && c <= '9' || c == '-') {
+			return invalid("check_id", "%q has %q at byte %d; use only a-z, 0-9 and '-'", id, c, i)
+		}
 	}
 	return nil
 }

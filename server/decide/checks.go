@@ -61,7 +61,12 @@ func (d *Decider) checkRequest(req *api.CheckRequest, epoch uint32, maker string
 // which they leave as the flag makes it. The answer's LogIndex is the
 // command's, once applied.
 func (d *Decider) Check(m *api.Member, req *api.CheckRequest, subjects []state.Subject, now time.Time) (*state.AddCheck, *api.CheckResponse, error) {
-	resp := &api.CheckResponse{CheckID: d.id(), CheckedAt: now.UTC(), Results: make([]api.CheckResult, len(req.Tokens))}
+	return d.checkAs(m, d.id(), req, subjects, now)
+}
+
+// checkAs is [Decider.Check] of a check whose id is id.
+func (d *Decider) checkAs(m *api.Member, id string, req *api.CheckRequest, subjects []state.Subject, now time.Time) (*state.AddCheck, *api.CheckResponse, error) {
+	resp := &api.CheckResponse{CheckID: id, CheckedAt: now.UTC(), Results: make([]api.CheckResult, len(req.Tokens))}
 	chk := &state.Check{ID: resp.CheckID, Member: m.ID, Purpose: req.Purpose, At: now, Tokens: len(req.Tokens)}
 	var notices []*state.AccessNotice
 	for i, t := range req.Tokens {
@@ -288,7 +293,7 @@ func (d *Decider) replicaCheck(field string, rc api.ReplicaCheck, now time.Time)
 // peer's id. The advice is the home hub's, and logged there; nothing here
 // names the tokens' subjects, which this hub holds no records of.
 func (d *Decider) RelayedCheck(m *api.Member, req *api.CheckRequest, peer string, now time.Time) *state.AddCheck {
-	chk := &state.Check{ID: d.id(), Member: m.ID, Purpose: req.Purpose, At: now, Tokens: len(req.Tokens)}
+	chk := &state.Check{ID: d.id(), Member: m.ID, Purpose: req.Purpose, At: now, Tokens: len(req.Tokens), Home: peer}
 	return &state.AddCheck{
 		Head: d.head(m.ID, protocol.LogCheck, now, map[string]any{"check_id": chk.ID, "purpose": req.Purpose, "tokens": req.Tokens, "home": peer}, nil,
 			protocol.LogAttr{Key: "purpose", Value: req.Purpose}, protocol.LogAttr{Key: "tokens", Value: fmt.Sprint(chk.Tokens)},
@@ -300,13 +305,20 @@ func (d *Decider) RelayedCheck(m *api.Member, req *api.CheckRequest, peer string
 // PeerCheck decides a check that peer, a hub registered with role peer,
 // relays for one of its members (req.Member), as [Decider.Check] decides
 // a member's: the check is the peer's, its access notices name the peer,
-// and it is logged as peer-check with the member that asked. The answer
+// and it is logged as peer-check with the member that asked. A check that
+// names the relaying hub's id for it (req.CheckID) is kept here as
+// "<peer>.<id>" ([RelayedMemberID]'s form), so that its outcome can be
+// reported by that id. The answer
 // carries the records a member with role check is entitled to, which the
 // member that asked is (the relaying hub let it check).
 func (d *Decider) PeerCheck(peer *api.Member, req *api.PeerCheckRequest, subjects []state.Subject, now time.Time) (*state.AddCheck, *api.CheckResponse, error) {
 	checker := *peer
 	checker.Roles = []api.Role{api.RoleCheck}
-	cmd, resp, err := d.Check(&checker, &req.CheckRequest, subjects, now)
+	id := d.id()
+	if req.CheckID != "" {
+		id = RelayedMemberID(peer.ID, req.CheckID)
+	}
+	cmd, resp, err := d.checkAs(&checker, id, &req.CheckRequest, subjects, now)
 	if err != nil {
 		return nil, nil, err
 	}

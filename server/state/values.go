@@ -101,6 +101,10 @@ type Check struct {
 	Warn      int       `json:"warn,omitempty"` // results with advice warn: reported payees
 	Outcome   string    `json:"outcome,omitempty"`
 	OutcomeAt time.Time `json:"outcome_at,omitzero"`
+	// Home is the peer a check of another country's tokens was relayed
+	// to, which holds the check's answer; its outcome is reported there
+	// too.
+	Home string `json:"home,omitempty"`
 }
 
 // A Submission is what the hub remembers of an accepted member submission,
