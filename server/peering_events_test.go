@@ -802,3 +802,48 @@ func FuzzPeerEvent(f *testing.F) {
 		}
 	})
 }
+
+// BenchmarkPeerEventPropagation places and lifts a Norwegian flag, one
+// at a time, and times each placement from just before the Norwegian bank
+// sends it until a Norwegian member's receiver has the record (one hub)
+// and until a Swedish member's receiver has it (relayed by the Swedish
+// hub), in the same run. It reports the medians and 99th percentiles, and
+// the ratio of the medians.
+func BenchmarkPeerEventPropagation(b *testing.B) {
+	m := startMesh(b, []string{"SE", "NO"}, [][2]string{{"SE", "NO"}}, nil, func(j string, c *server.Config) {
+		c.Limits.Writes = server.Rate{PerSecond: 1e6, Burst: 1e6}
+	})
+	no := m.hubs["NO"]
+	recvSE := m.receiverAt(b, "SE", "bank-a")
+	recvNO := no.NewReceiver(b, no.AddMember(b, "bank-x", api.RoleCheck))
+	recvNO.Register(b)
+	bankNO := no.AddMember(b, "bank-n", api.RoleFlag)
+	tok := bankNO.Tokenize(b, protocol.TypeNorwegianNumber, "13097248022")[0]
+	var local, relayed []time.Duration
+	for b.Loop() {
+		start := time.Now()
+		resp := bankNO.Submit(b, "/v1/flags", protocol.PlaceFlag{Subject: tok, Kind: protocol.FlagKindStandard, Consent: bankNO.Consent(tok)})
+		var placed flagResponse
+		resp.JSON(b, &placed)
+		rec, err := protocol.VerifyRecord([]byte(placed.Record), no.JWKS(b))
+		if err != nil {
+			b.Fatal(err)
+		}
+		is := func(g hubtest.Received) bool { return g.Record.ID == rec.ID }
+		local = append(local, recvNO.WaitFor(b, 10*time.Second, "the placement", is).At.Sub(start))
+		relayed = append(relayed, recvSE.WaitFor(b, 10*time.Second, "the relayed placement", is).At.Sub(start))
+		if resp := bankNO.Submit(b, "/v1/flags/"+placed.Flag.FlagID+"/lift", protocol.LiftFlag{FlagID: placed.Flag.FlagID}); resp.Status != http.StatusOK {
+			b.Fatalf("lift: got %d %s", resp.Status, resp.Body)
+		}
+	}
+	pct := func(d []time.Duration, p float64) time.Duration {
+		s := slices.Clone(d)
+		slices.Sort(s)
+		return s[min(len(s)-1, int(p*float64(len(s))))]
+	}
+	b.ReportMetric(float64(pct(local, 0.5).Microseconds()), "one-hub-p50-µs")
+	b.ReportMetric(float64(pct(local, 0.99).Microseconds()), "one-hub-p99-µs")
+	b.ReportMetric(float64(pct(relayed, 0.5).Microseconds()), "relayed-p50-µs")
+	b.ReportMetric(float64(pct(relayed, 0.99).Microseconds()), "relayed-p99-µs")
+	b.ReportMetric(float64(pct(relayed, 0.5))/float64(pct(local, 0.5)), "relayed/one-hub")
+}
