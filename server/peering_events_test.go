@@ -79,7 +79,8 @@ func startMesh(t testing.TB, jurisdictions []string, links [][2]string, policy f
 	}
 	for _, l := range links {
 		a, b := l[0], l[1]
-		if _, _, err := m.at[a][b].Client().RegisterEndpoint(context.Background(), m.hubs[a].URL+peering.EventsPath); err != nil {
+		p := m.peers[a][slices.IndexFunc(m.peers[a], func(p *peering.Peer) bool { return p.ID == hubID(b) })]
+		if err := p.Subscribe(context.Background(), http.DefaultClient, m.hubs[a].URL, time.Now()); err != nil {
 			t.Fatalf("%s subscribing at %s: %v", a, b, err)
 		}
 	}
