@@ -196,8 +196,18 @@ func (h *Hub) peerEvent(c *gin.Context) {
 		types[i], texts[i] = t.Type, t.String()
 	}
 	et, hop := rec.Event.EventType(), len(via)+1
+	ref := flagOf(rec.Event)
+	var earlier []string
+	if ref != "" && (et == protocol.EventFlagLifted || et == protocol.EventFlagExpired) {
+		if earlier, err = h.store.RelayedRecords(ref); err != nil {
+			h.internal(c, "read relayed records", err)
+			return
+		}
+	}
 	for _, pol := range []peering.Policy{home.Policy, sender.Policy} {
-		if !pol.AllowsEvent(et) || !allowsTypes(pol, types) {
+		// The end of a flag this hub holds is taken whatever the event
+		// types: it erases what the hub and its members hold of it.
+		if (!pol.AllowsEvent(et) && len(earlier) == 0) || !allowsTypes(pol, types) {
 			if _, ok := h.commitFor(c, "log refused peer event", h.decide.PeerEventRefused(sender.ID, home.ID, et, hop, now)); ok {
 				c.Status(http.StatusAccepted) // taken, and dropped: the policy of this hub
 			}
@@ -209,7 +219,7 @@ func (h *Hub) peerEvent(c *gin.Context) {
 		h.internal(c, "sign via entry", err)
 		return
 	}
-	relayed := &state.Record{ID: rec.ID, Type: et, Subjects: texts, Ref: flagOf(rec.Event), IssuedAt: rec.IssuedAt, JWS: string(body),
+	relayed := &state.Record{ID: rec.ID, Type: et, Subjects: texts, Ref: ref, IssuedAt: rec.IssuedAt, JWS: string(body),
 		Via: append(slices.Clone(via), string(mine))}
 	if hop < protocol.HopLimit {
 		exclude := []string{home.ID, sender.ID}
@@ -219,13 +229,6 @@ func (h *Hub) peerEvent(c *gin.Context) {
 			}
 		}
 		relayed.Peers = h.peerTargets(et, types, exclude)
-	}
-	var earlier []string
-	if relayed.Ref != "" && (et == protocol.EventFlagLifted || et == protocol.EventFlagExpired) {
-		if earlier, err = h.store.RelayedRecords(relayed.Ref); err != nil {
-			h.internal(c, "read relayed records", err)
-			return
-		}
 	}
 	res, ok := h.commitFor(c, "relay peer event", h.decide.RelayEvent(sender.ID, home.ID, relayed, earlier, now))
 	if !ok {

@@ -1,6 +1,7 @@
 package peering
 
 import (
+	"bytes"
 	"context"
 	"crypto/ed25519"
 	"encoding/json"
@@ -129,4 +130,57 @@ func get(ctx context.Context, hc *http.Client, url string) ([]byte, error) {
 		return nil, fmt.Errorf("GET %s: status %d", url, resp.StatusCode)
 	}
 	return data, nil
+}
+
+// Subscribe registers this hub's events route at the peer as the
+// webhook endpoint of its member there (Member, role peer): the URL self
+// (this hub's issuer URL) with [EventsPath], for the given event types
+// (none: every type the peer's policy lets flow). It is what this hub's
+// operator does once, at registration; the peer answers with the
+// endpoint's secret, which this hub does not need (it checks the peer's
+// v1a signatures with the peer's published webhook key), and sends its
+// verification record to the route. Errors are as [Peer.EvaluateTokens]
+// returns them.
+func (p *Peer) Subscribe(ctx context.Context, hc *http.Client, self string, now time.Time, events ...protocol.EventType) error {
+	req := api.EndpointRequest{URL: strings.TrimSuffix(self, "/") + EventsPath}
+	for _, e := range events {
+		req.Events = append(req.Events, string(e))
+	}
+	timeout := p.Timeout
+	if timeout <= 0 {
+		timeout = DefaultTimeout
+	}
+	ctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	bearer, err := protocol.NewBearer(p.Key, p.Member, p.URL, now, time.Minute)
+	if err != nil {
+		return fmt.Errorf("peer %s: %w", p.ID, err)
+	}
+	data, err := json.Marshal(req)
+	if err != nil {
+		return err
+	}
+	hreq, err := http.NewRequestWithContext(ctx, http.MethodPut, strings.TrimSuffix(p.URL, "/")+"/v1/members/self/endpoint", bytes.NewReader(data))
+	if err != nil {
+		return fmt.Errorf("peer %s: %w", p.ID, err)
+	}
+	hreq.Header.Set("Content-Type", "application/json")
+	hreq.Header.Set("Authorization", "Bearer "+bearer)
+	resp, err := hc.Do(hreq)
+	if err != nil {
+		return fmt.Errorf("peer %s: %w: %v", p.ID, ErrUnreachable, err)
+	}
+	defer resp.Body.Close()
+	data, err = io.ReadAll(io.LimitReader(resp.Body, maxAnswer))
+	if err != nil {
+		return fmt.Errorf("peer %s: %w: %v", p.ID, ErrUnreachable, err)
+	}
+	if resp.StatusCode != http.StatusOK && resp.StatusCode != http.StatusCreated {
+		var prob protocol.Problem
+		if resp.Header.Get("Content-Type") == protocol.ProblemContentType && json.Unmarshal(data, &prob) == nil && prob.Type != "" {
+			return &ProblemError{Peer: p.ID, Problem: &prob, RetryAfter: resp.Header.Get("Retry-After")}
+		}
+		return fmt.Errorf("peer %s: %w: status %d without a problem document", p.ID, ErrUnreachable, resp.StatusCode)
+	}
+	return nil
 }

@@ -198,6 +198,14 @@ func (s *Store) Snapshot(m *api.Member, fn func(seq uint64, r *state.Record) err
 	if err := s.walk(bPayeeByToken, payees, emit); err != nil {
 		return seq, err
 	}
+	// The records of flags of other hubs that this hub relayed, while
+	// they are active.
+	relayed := func(tx *bolt.Tx, k, _ []byte, out []*state.Record) ([]*state.Record, error) {
+		return records(tx, []string{string(k[bytes.IndexByte(k, 0)+1:])}, out)
+	}
+	if err := s.walk(bRelayedRef, relayed, emit); err != nil {
+		return seq, err
+	}
 	return seq, s.walk(bSuspExpiry, suspicions, emit)
 }
 
@@ -341,5 +349,5 @@ func held(tx *bolt.Tx, rec *state.Record) bool {
 	if p, err := get[state.Payee](tx, bPayees, rec.Ref); err == nil && len(p.Records) > 0 {
 		return p.Records[len(p.Records)-1] == rec.ID
 	}
-	return false
+	return relayedHeld(tx, rec)
 }

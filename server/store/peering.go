@@ -65,6 +65,13 @@ func (t *txn) relayEvent(c *state.RelayEvent) error {
 	return t.finishErasure(&c.Head, &c.Erase)
 }
 
+// relayedHeld reports whether rec is a relayed record of a flag of
+// another hub that has not ended: held, as the hub's own flags' records
+// are, until the lift or expiry comes.
+func relayedHeld(tx *bolt.Tx, rec *state.Record) bool {
+	return rec.Ref != "" && tx.Bucket(bRelayedRef).Get([]byte(rec.Ref+"\x00"+rec.ID)) != nil
+}
+
 // RelayedRecords returns the jtis of the relayed records of flag ref (a
 // flag of another hub) that the hub still holds, oldest first.
 func (s *Store) RelayedRecords(ref string) ([]string, error) {
