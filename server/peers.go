@@ -123,6 +123,11 @@ func (h *Hub) readPeerKey(name string) (*protocol.SigningKey, error) {
 		return nil, fmt.Errorf("key file %s: %w", name, err)
 	}
 	defer f.Close()
+	if fi, err := f.Stat(); err != nil {
+		return nil, fmt.Errorf("key file %s: %w", name, err)
+	} else if fi.Mode().Perm()&0o077 != 0 {
+		return nil, fmt.Errorf("key file %s: %w: mode %04o; chmod 600 it", name, errKeyFileMode, fi.Mode().Perm())
+	}
 	data, err := io.ReadAll(io.LimitReader(f, 64<<10))
 	if err != nil {
 		return nil, fmt.Errorf("key file %s: %w", name, err)
@@ -333,10 +338,16 @@ func (h *Hub) registerPeer(c *gin.Context) {
 	h.putPeer(c, cmd, err, http.StatusCreated)
 }
 
+// errKeyFileMode is returned by readPeerKey for a key file that others
+// than its owner may read, which the hub refuses as it refuses its own.
+var errKeyFileMode = errors.New("readable by others than its owner")
+
 // peerKeyError says why a key file could not be used, without the
 // directory's path.
 func peerKeyError(err error) string {
 	switch {
+	case errors.Is(err, errKeyFileMode):
+		return "readable by others than its owner; chmod 600 it, as every key file"
 	case errors.Is(err, fs.ErrNotExist):
 		return "no such file in the peer key directory; put this hub's private JWK for the peer there on every node"
 	case strings.Contains(err.Error(), "no peer key directory"):

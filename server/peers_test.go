@@ -45,6 +45,12 @@ func startAPIPeeredHubs(t *testing.T) *apiPeeredHubs {
 	if err := os.WriteFile(filepath.Join(dir, "hub-no.jwk"), private, 0o600); err != nil {
 		t.Fatal(err)
 	}
+	if err := os.WriteFile(filepath.Join(dir, "open.jwk"), private, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Chmod(filepath.Join(dir, "open.jwk"), 0o644); err != nil { // past the umask
+		t.Fatal(err)
+	}
 	se := hubtest.Start(t, hubtest.Options{Configure: func(c *server.Config) {
 		c.Jurisdiction = "SE"
 		c.PeerKeyDir = dir
@@ -78,6 +84,7 @@ func TestPeerRegisteredThroughAPI(t *testing.T) {
 	}{
 		"key file outside the directory": {func(r *api.PeerRequest) { r.KeyFile = "../hub-no.jwk" }, http.StatusUnprocessableEntity},
 		"key file missing":               {func(r *api.PeerRequest) { r.KeyFile = "hub-dk.jwk" }, http.StatusUnprocessableEntity},
+		"key file readable by others":    {func(r *api.PeerRequest) { r.KeyFile = "open.jwk" }, http.StatusUnprocessableEntity},
 		"own jurisdiction":               {func(r *api.PeerRequest) { r.Jurisdiction = "SE" }, http.StatusUnprocessableEntity},
 		"lower-case jurisdiction":        {func(r *api.PeerRequest) { r.Jurisdiction = "no" }, http.StatusUnprocessableEntity},
 		"no token key":                   {func(r *api.PeerRequest) { r.Token = protocol.TokenPublicKey{} }, http.StatusUnprocessableEntity},
@@ -92,8 +99,8 @@ func TestPeerRegisteredThroughAPI(t *testing.T) {
 	if ps, err := op.Peers(ctx); err != nil || len(ps) != 0 {
 		t.Fatalf("after refused registrations: got %v, %v; want no peer", ps, err)
 	}
-	if n := len(h.se.LogEntries(t)); n != before+6 {
-		t.Errorf("got %d new log entries for six refusals, want 6", n-before)
+	if n := len(h.se.LogEntries(t)); n != before+7 {
+		t.Errorf("got %d new log entries for seven refusals, want 7", n-before)
 	}
 
 	added, err := op.AddPeer(ctx, h.request())
