@@ -37,7 +37,8 @@ var fast = server.Delivery{
 type bank struct {
 	id     string
 	client *client.Client
-	rep    *replica.Replica
+	rep    *replica.Replica // replaced by reopen: receivers read it under mu
+	mu     sync.Mutex
 	path   string
 	now    func() time.Time
 	logs   *logBuffer
@@ -80,7 +81,9 @@ func (b *bank) open(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	b.mu.Lock()
 	b.rep = r
+	b.mu.Unlock()
 }
 
 func (b *bank) reopen(t *testing.T) {
@@ -107,7 +110,10 @@ func (b *bank) receiver(t *testing.T, drop func(*client.Event) bool) *client.Rec
 		if drop != nil && drop(e) {
 			return nil
 		}
-		return b.rep.Apply(ctx, e)
+		b.mu.Lock()
+		rep := b.rep
+		b.mu.Unlock()
+		return rep.Apply(ctx, e)
 	}})
 	if err != nil {
 		t.Fatal(err)
