@@ -92,11 +92,12 @@ func TestMemberFaults(t *testing.T) {
 		f50, f99, len(faulty.latencies), len(faulty.reached(faultDelivery.Timeout)))
 	t.Logf("  ratio:        p50 %.2f  p99 %.2f;  whole test %v", ratio(f50, b50), ratio(f99, b99), time.Since(start).Round(time.Millisecond))
 
-	// The one timing assertion: a healthy receiver never waits for a hung
-	// one's timeout. A delivery that did would take at least the timeout,
-	// which is long beside the healthy receivers' latency: not one may.
+	// Latency is measured here, not asserted: on a loaded machine any
+	// delivery can take the timeout. That no receiver waits for a hung
+	// one is TestHungReceiverHoldsUpNoOne's, which does not depend on
+	// time. The slowest deliveries are logged for whoever reads a run.
 	if late := faulty.reached(faultDelivery.Timeout); len(late) > 0 {
-		t.Errorf("got %d deliveries to healthy receivers beside hung ones that took the %v delivery timeout or longer, want none:\n%s\nthe slowest of the all-healthy run:\n%s",
+		t.Logf("%d deliveries to healthy receivers beside hung ones took the %v delivery timeout or longer:\n%s\nthe slowest of the all-healthy run:\n%s",
 			len(late), faultDelivery.Timeout, strings.Join(late, "\n"), base.slowest(5))
 	}
 }
