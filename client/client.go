@@ -147,7 +147,7 @@ type Client struct {
 	bases []string
 	cur   atomic.Int32
 	http  *http.Client
-	log  *slog.Logger
+	log   *slog.Logger
 
 	keys     *Keys
 	verifier *Verifier
