@@ -4,6 +4,7 @@ go 1.26.0
 
 require (
 	filippo.io/torchwood v0.6.1
+	github.com/anishathalye/porcupine v1.3.1
 	github.com/chromedp/chromedp v0.23.1
 	github.com/cloudflare/circl v1.6.5
 	github.com/getkin/kin-openapi v0.153.0
