@@ -60,6 +60,11 @@ type Config struct {
 	// Binary is the sparr binary the memory scenario starts as a separate
 	// process, to measure its memory alone; default the running program.
 	Binary string
+	// ClusterNodes is how many nodes the cluster scenario runs; default 3.
+	ClusterNodes int
+	// Kills is how often the cluster scenario kills the leader to time
+	// failover; default 10.
+	Kills int
 	// Dir holds the temporary data; default the system's temporary
 	// directory.
 	Dir string
@@ -105,6 +110,12 @@ func (c *Config) defaults() {
 	}
 	if c.MemoryFlags == 0 {
 		c.MemoryFlags = 1_000_000
+	}
+	if c.ClusterNodes < 2 {
+		c.ClusterNodes = 3
+	}
+	if c.Kills <= 0 {
+		c.Kills = 10
 	}
 	if c.Progress == nil {
 		c.Progress = io.Discard
@@ -181,6 +192,7 @@ func Scenarios() []Scenario {
 		{"payee", "payment checks of payee tokens (1% reported), online and in the replica, and recall routing latency to the holder's receiver (p50/p99); beside a bare net/http map lookup, a bare map lookup, and a bare POST", runPayee, false},
 		{"catch-up", "a member back after missing events converging through the feed; beside reading the same pages without verifying", runCatchUp, true},
 		{"memory", "hub RSS and data-file size with many active flags", runMemory, false},
+		{"cluster", "checks and placements on 3 sparr serve --cluster processes beside one sparr serve process, and failover (SIGKILL of the leader → first write acknowledged) p50/p99 over --kills kills", runCluster, false},
 	}
 }
 
