@@ -141,7 +141,7 @@ func newTestCluster(t *testing.T, bin string, n int) *testCluster {
 		for _, id := range slices.Sorted(maps.Keys(dial)) {
 			dials = append(dials, id+"="+dial[id])
 		}
-		node.args = []string{"serve", "--dev", "--data", node.data, "--addr", node.httpAddr, "--issuer", c.issuer,
+		node.args = []string{"serve", "--insecure-http", "--webhook-allow", "127.0.0.0/8", "--webhook-allow-http", "--data", node.data, "--addr", node.httpAddr, "--issuer", c.issuer,
 			"--metrics-addr", "off", "--checkpoint-interval", "1s",
 			"--rate-writes", unlimited, "--rate-checks", unlimited, "--rate-reads", unlimited, "--rate-tokens", unlimited,
 			"--tokens-per-second", "100000", "--tokens-per-day", "100000000", "--stored-bytes-per-day", "1099511627776",
@@ -306,7 +306,7 @@ func (s nodeStatus) leader() bool { return strings.EqualFold(s.State, "leader") 
 func (c *testCluster) status(n *clusterNode) (nodeStatus, error) {
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
-	out, err := exec.CommandContext(ctx, c.bin, "cluster", "status", "--hub", n.url, "--json").Output()
+	out, err := exec.CommandContext(ctx, c.bin, "cluster", "status", "--hub", n.url, "--data", n.data, "--json").Output()
 	if err != nil {
 		return nodeStatus{}, fmt.Errorf("sparr cluster status --hub %s: %w", n.url, err)
 	}

@@ -141,7 +141,7 @@ func startProcHub(ctx context.Context, cfg *Config, n int) (*procHub, error) {
 			return nil, errors.New("no free loopback port")
 		}
 		node := &procNode{id: fmt.Sprintf("n%d", i+1), data: filepath.Join(dir, fmt.Sprintf("n%d", i+1)), url: "http://" + addr}
-		node.args = []string{"serve", "--dev", "--data", node.data, "--addr", addr, "--metrics-addr", "off",
+		node.args = []string{"serve", "--insecure-http", "--webhook-allow", "127.0.0.0/8", "--webhook-allow-http", "--data", node.data, "--addr", addr, "--metrics-addr", "off",
 			"--rate-writes", "1000000/1000000", "--rate-checks", "1000000/1000000", "--rate-reads", "1000000/1000000", "--rate-tokens", "1000000/1000000",
 			"--tokens-per-second", "100000", "--tokens-per-day", "100000000", "--stored-bytes-per-day", "1099511627776"}
 		if n > 1 {
@@ -384,7 +384,7 @@ func (h *procHub) leader(ctx context.Context) (int, error) {
 func (h *procHub) state(ctx context.Context, n *procNode) (string, error) {
 	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
 	defer cancel()
-	out, err := exec.CommandContext(ctx, h.bin, "cluster", "status", "--hub", n.url, "--json").Output()
+	out, err := exec.CommandContext(ctx, h.bin, "cluster", "status", "--hub", n.url, "--data", n.data, "--json").Output()
 	if err != nil {
 		return "", err
 	}
