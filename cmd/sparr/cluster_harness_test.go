@@ -8,7 +8,6 @@ import (
 	"errors"
 	"fmt"
 	"maps"
-	"net"
 	"net/http"
 	"os"
 	"os/exec"
@@ -16,12 +15,14 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
 
 	"github.com/sparr-dev/sparr/client"
 	"github.com/sparr-dev/sparr/internal/clustertest"
+	"github.com/sparr-dev/sparr/internal/freeport"
 	"github.com/sparr-dev/sparr/protocol"
 	"github.com/sparr-dev/sparr/protocol/api"
 	"github.com/sparr-dev/sparr/server"
@@ -73,15 +74,15 @@ func buildSparr(t *testing.T) string {
 	return bin
 }
 
-// freeAddr returns a loopback address nothing listens on now.
+// freeAddr returns a loopback address nothing listens on now, below the
+// ephemeral range, so that no connection takes it while its node is down.
 func freeAddr(t *testing.T) string {
 	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	addr, err := freeport.Addr()
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer ln.Close()
-	return ln.Addr().String()
+	return addr
 }
 
 // newTestCluster makes the keys once (sparr init), copies them to every
@@ -271,22 +272,22 @@ func (n *clusterNode) resume(t *testing.T) {
 }
 
 // stop ends the node with SIGTERM and waits for a clean exit.
-func (n *clusterNode) stop(t *testing.T) {
-	t.Helper()
+func (n *clusterNode) stop() error {
 	if n.cmd == nil {
-		return
+		return nil
 	}
 	if err := n.cmd.Process.Signal(syscall.SIGTERM); err != nil {
-		t.Fatal(err)
+		return err
 	}
 	select {
 	case err := <-n.exited:
 		n.cmd = nil
 		if err != nil {
-			t.Errorf("node %s exited with %v after SIGTERM, want status 0; stderr:\n%s", n.id, err, n.stderr)
+			return fmt.Errorf("node %s exited with %v after SIGTERM, want status 0; stderr:\n%s", n.id, err, n.stderr)
 		}
+		return nil
 	case <-time.After(30 * time.Second):
-		t.Fatalf("node %s did not stop within 30 s of SIGTERM; stderr:\n%s", n.id, n.stderr)
+		return fmt.Errorf("node %s did not stop within 30 s of SIGTERM; stderr:\n%s", n.id, n.stderr)
 	}
 }
 
@@ -421,14 +422,68 @@ func (c *testCluster) waitApplied(t *testing.T) {
 	}
 }
 
-// stopAll stops every node cleanly.
+// waitQuiet waits until every node has applied the same index, the
+// leader's commit index, and nothing new has been committed for 1.5 s
+// (longer than the checkpoint interval): then nothing is in flight.
+func (c *testCluster) waitQuiet(t *testing.T) {
+	t.Helper()
+	deadline := time.Now().Add(60 * time.Second)
+	var last uint64
+	var since time.Time
+	for {
+		var seen []string
+		index, ok := uint64(0), len(c.live()) == len(c.nodes)
+		for _, n := range c.nodes {
+			if n.cmd == nil || n.paused {
+				continue
+			}
+			s, err := c.status(n)
+			if err != nil {
+				ok = false
+				seen = append(seen, err.Error())
+				continue
+			}
+			seen = append(seen, fmt.Sprintf("%s: %s, commit %d, applied %d", n.id, s.State, s.Commit, s.Applied))
+			if index == 0 {
+				index = s.Applied
+			}
+			if s.Applied != index || s.Commit != index {
+				ok = false
+			}
+		}
+		switch {
+		case !ok:
+			since = time.Time{}
+		case index != last || since.IsZero():
+			last, since = index, time.Now()
+		case time.Since(since) > 1500*time.Millisecond:
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the nodes did not settle on one applied index within 60 s: %q", seen)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}
+
+// stopAll waits until the nodes are quiet and equal, then stops them all
+// at once, cleanly.
 func (c *testCluster) stopAll(t *testing.T) {
 	t.Helper()
 	for _, n := range c.nodes {
 		if n.paused {
 			n.resume(t)
 		}
-		n.stop(t)
+	}
+	c.waitQuiet(t)
+	errs := make([]error, len(c.nodes))
+	var wg sync.WaitGroup
+	for i, n := range c.nodes {
+		wg.Go(func() { errs[i] = n.stop() })
+	}
+	wg.Wait()
+	if err := errors.Join(errs...); err != nil {
+		t.Fatal(err)
 	}
 }
 

@@ -8,7 +8,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -17,6 +16,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/sparr-dev/sparr/internal/freeport"
 	"github.com/sparr-dev/sparr/protocol"
 )
 
@@ -123,14 +123,9 @@ func copyKeys(from, to string) error {
 	return nil
 }
 
-func demoFreeAddr() (string, error) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return "", err
-	}
-	defer ln.Close()
-	return ln.Addr().String(), nil
-}
+// demoFreeAddr returns a free loopback address below the ephemeral range,
+// which no connection takes while its node is down.
+func demoFreeAddr() (string, error) { return freeport.Addr() }
 
 // start starts the node and waits until it listens; the port of a node
 // just killed may take a moment to be free.

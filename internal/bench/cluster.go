@@ -9,7 +9,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"os"
 	"os/exec"
@@ -21,6 +20,7 @@ import (
 	"time"
 
 	"github.com/sparr-dev/sparr/client"
+	"github.com/sparr-dev/sparr/internal/freeport"
 	"github.com/sparr-dev/sparr/protocol"
 	"github.com/sparr-dev/sparr/protocol/api"
 	"github.com/sparr-dev/sparr/server"
@@ -201,12 +201,11 @@ func startProcHub(ctx context.Context, cfg *Config, n int) (*procHub, error) {
 var failoverRetry = client.Retry{Attempts: 200, Backoff: 20 * time.Millisecond, MaxWait: 500 * time.Millisecond, AttemptTimeout: 2 * time.Second}
 
 func freePort() string {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	addr, err := freeport.Addr()
 	if err != nil {
 		return ""
 	}
-	defer ln.Close()
-	return ln.Addr().String()
+	return addr
 }
 
 // copyFiles copies the files of one directory to another.
