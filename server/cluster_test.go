@@ -250,6 +250,7 @@ func TestClusterNodeCatchesUpBySnapshot(t *testing.T) {
 // routes 404.
 func TestClusterChangesAreLogged(t *testing.T) {
 	c := hubtest.StartCluster(t, hubtest.ClusterOptions{})
+	old := c.Leader(t)
 	f := c.Followers(t)[0]
 	fid := f.ClusterStatus().NodeID
 	r := f.Operator.JSON(t, http.MethodPost, "/v1/admin/cluster/leadership", api.LeadershipRequest{To: fid})
@@ -257,6 +258,13 @@ func TestClusterChangesAreLogged(t *testing.T) {
 		t.Fatalf("transfer: got %d %s", r.Status, r.Body)
 	}
 	waitFor(t, "the follower to lead", func() bool { return c.Leader(t) == f })
+	// Only the leader runs the dispatcher, the jobs and the checkpoints.
+	waitFor(t, "the old leader to stop the leader's work", func() bool { return !old.Leading() })
+	for _, h := range c.Nodes {
+		if h != f && h.Leading() {
+			t.Errorf("follower %s runs the leader's work", h.URL)
+		}
+	}
 	r = f.Operator.JSON(t, http.MethodPost, "/v1/admin/cluster/servers", api.ClusterServerRequest{ID: "n9", RaftAddr: "127.0.0.1:1"})
 	if r.Status != http.StatusOK {
 		t.Fatalf("add: got %d %s", r.Status, r.Body)
@@ -331,4 +339,58 @@ func mustRequest(t *testing.T, method, url string) *http.Request {
 		t.Fatal(err)
 	}
 	return r
+}
+
+// TestClusterDeliveryResumesAfterFailover: the leader retries a delivery
+// its receiver refuses, then stops; the new leader resumes the endpoint
+// where the old one stopped, with the same webhook-id, and the receiver
+// gets the record once it accepts.
+func TestClusterDeliveryResumesAfterFailover(t *testing.T) {
+	schedule := make([]time.Duration, 200)
+	for i := range schedule {
+		schedule[i] = 50 * time.Millisecond
+	}
+	noJitter := 0.0
+	c := hubtest.StartCluster(t, hubtest.ClusterOptions{Options: hubtest.Options{Delivery: server.Delivery{Schedule: schedule, Jitter: &noJitter}}})
+	old := c.Leader(t)
+	a := old.AddMember(t, "bank-a", api.RoleFlag, api.RoleCheck)
+	b := old.AddMember(t, "bank-b", api.RoleCheck)
+	r := old.NewReceiver(t, b)
+	r.Register(t)
+	r.WaitEvent(t, 10*time.Second, protocol.EventVerification)
+	var mu sync.Mutex
+	refusing := true
+	r.Behave(func(_ int, w http.ResponseWriter, _ *http.Request) bool {
+		mu.Lock()
+		defer mu.Unlock()
+		if refusing {
+			w.WriteHeader(http.StatusServiceUnavailable)
+		}
+		return refusing
+	})
+	tok := a.Tokenize(t, protocol.TypeEmail, "failover-delivery@example.se")[0]
+	if resp := a.Submit(t, "/v1/flags", protocol.PlaceFlag{Subject: tok, Kind: protocol.FlagKindStandard, Consent: a.Consent(tok)}); resp.Status != http.StatusCreated {
+		t.Fatalf("place: got %d %s", resp.Status, resp.Body)
+	}
+	verification := r.Attempts()[0]
+	waitFor(t, "two refused attempts of the placement", func() bool { return len(r.Attempts()) >= 3 })
+	refused := r.Attempts()[1]
+	if refused == verification {
+		t.Fatalf("got the verification's webhook-id %s for the placement", refused)
+	}
+	old.Stop()
+	mu.Lock()
+	before := len(r.Attempts())
+	refusing = false
+	mu.Unlock()
+	c.Leader(t)
+	got := r.WaitEvent(t, 20*time.Second, protocol.EventFlagPlaced)
+	if got.WebhookID != refused {
+		t.Errorf("the new leader delivered the placement with webhook-id %s, want %s, the old leader's", got.WebhookID, refused)
+	}
+	for _, id := range r.Attempts()[before:] {
+		if id != refused {
+			t.Errorf("after the failover, an attempt with webhook-id %s, want only %s", id, refused)
+		}
+	}
 }
