@@ -4,6 +4,7 @@ import (
 	"io"
 	"maps"
 	"net/http"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -12,6 +13,7 @@ import (
 	"github.com/sparr-dev/sparr/protocol"
 	"github.com/sparr-dev/sparr/protocol/api"
 	"github.com/sparr-dev/sparr/server"
+	"github.com/sparr-dev/sparr/server/cluster"
 	"github.com/sparr-dev/sparr/server/decide"
 	"github.com/sparr-dev/sparr/server/hubtest"
 	"github.com/sparr-dev/sparr/server/state"
@@ -77,6 +79,7 @@ func sameStores(t *testing.T, c *hubtest.Cluster) {
 func TestClusterCommandsReplayToTheSameStores(t *testing.T) {
 	var mu sync.Mutex
 	kinds := map[state.Kind]int{}
+	largest := map[state.Kind]int{} // encoded bytes of the largest command of each kind
 	clock := hubtest.NewClock(time.Now().UTC().Truncate(time.Second))
 	witness := hubtest.StartWitness(t, "cluster-replay.example")
 	c := hubtest.StartCluster(t, hubtest.ClusterOptions{Options: hubtest.Options{
@@ -91,6 +94,9 @@ func TestClusterCommandsReplayToTheSameStores(t *testing.T) {
 				mu.Lock()
 				for _, c := range cmds {
 					kinds[c.Kind()]++
+					if b, err := state.Encode(c); err == nil && len(b) > largest[c.Kind()] {
+						largest[c.Kind()] = len(b)
+					}
 				}
 				mu.Unlock()
 			})
@@ -109,6 +115,7 @@ func TestClusterCommandsReplayToTheSameStores(t *testing.T) {
 			t.Errorf("the nodes applied no %s command; the scenario must cover every kind", k)
 		}
 	}
+	t.Logf("largest encoded command of each kind, bytes: %v", largest)
 	mu.Unlock()
 	sameStores(t, c)
 }
@@ -391,6 +398,60 @@ func TestClusterDeliveryResumesAfterFailover(t *testing.T) {
 	for _, id := range r.Attempts()[before:] {
 		if id != refused {
 			t.Errorf("after the failover, an attempt with webhook-id %s, want only %s", id, refused)
+		}
+	}
+}
+
+// TestLargestCommands measures the replicated size of the largest commands
+// members can cause — a check of a full batch of tokens, a report of the
+// most replica checks, a placement — and holds them far below the
+// largest entry the cluster replicates (cluster.MaxCommandSize, raft's
+// SuggestedMaxDataSize).
+func TestLargestCommands(t *testing.T) {
+	var mu sync.Mutex
+	largest := map[state.Kind]int{}
+	hub := hubtest.Start(t, hubtest.Options{Configure: func(cfg *server.Config) {
+		cfg.Store.OnApplied(func(cmds []state.Command) {
+			mu.Lock()
+			defer mu.Unlock()
+			for _, c := range cmds {
+				if b, err := cluster.EncodeEntry(c); err == nil && len(b) > largest[c.Kind()] {
+					largest[c.Kind()] = len(b)
+				}
+			}
+		})
+	}})
+	a := hub.AddMember(t, "bank-a", api.RoleFlag, api.RoleCheck)
+	values := make([]string, protocol.MaxTokenBatch)
+	for i := range values {
+		values[i] = "large-" + strconv.Itoa(i) + "@example.se"
+	}
+	toks := a.Tokenize(t, protocol.TypeEmail, values...)
+	for _, tok := range toks[:10] {
+		if r := a.Submit(t, "/v1/flags", protocol.PlaceFlag{Subject: tok, Kind: protocol.FlagKindStandard, Consent: a.Consent(tok)}); r.Status != http.StatusCreated {
+			t.Fatalf("place: got %d %s", r.Status, r.Body)
+		}
+	}
+	texts := make([]string, len(toks))
+	for i, tok := range toks {
+		texts[i] = tok.String()
+	}
+	if r := a.JSON(t, http.MethodPost, "/v1/check", api.CheckRequest{Tokens: texts, Purpose: api.PurposeCreditApplication}); r.Status != http.StatusOK {
+		t.Fatalf("check: got %d %s", r.Status, r.Body)
+	}
+	var checks []api.ReplicaCheck
+	for i := range api.MaxReplicaChecks {
+		checks = append(checks, api.ReplicaCheck{Token: texts[i%len(texts)], Purpose: api.PurposePayment, At: hub.Now()})
+	}
+	if r := a.JSON(t, http.MethodPost, "/v1/checks/replica", api.ReplicaChecksRequest{Checks: checks}); r.Status != http.StatusOK {
+		t.Fatalf("replica checks: got %d %s", r.Status, r.Body)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	t.Logf("largest encoded command of each kind, bytes: %v", largest)
+	for k, n := range largest {
+		if n > cluster.MaxCommandSize/4 {
+			t.Errorf("a %s command of %d bytes: want at most a quarter of the %d bytes the cluster replicates in one entry", k, n, cluster.MaxCommandSize)
 		}
 	}
 }

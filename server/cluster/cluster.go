@@ -352,7 +352,7 @@ func (n *Node) ID() string { return n.cfg.NodeID }
 // as [store.Store.Apply] would. Only the leader proposes
 // ([ErrNotLeader]).
 func (n *Node) Propose(cmd state.Command) (*store.Result, error) {
-	data, err := state.Encode(cmd)
+	data, err := EncodeEntry(cmd)
 	if err != nil {
 		return nil, err
 	}
@@ -543,7 +543,7 @@ func (f *fsm) ApplyBatch(logs []*raft.Log) []any {
 		if l.Type != raft.LogCommand {
 			continue
 		}
-		cmd, err := state.Decode(l.Data)
+		cmd, err := DecodeEntry(l.Data)
 		if err != nil {
 			bad[i] = fmt.Errorf("cluster: entry %d: %w", l.Index, err)
 			continue
