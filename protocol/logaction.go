@@ -81,6 +81,9 @@ const (
 	// and its operator said so; attrs reason, old_size, old_root,
 	// new_size.
 	LogRollbackDeclared LogAction = "rollback-declared"
+	// LogClusterChanged is a change of a replicated hub's cluster by the
+	// operator: attrs change (add, remove, transfer-leadership) and node.
+	LogClusterChanged LogAction = "cluster-changed"
 )
 
 // The actions of routes, under which a refused request is logged.
@@ -131,5 +134,6 @@ func LogActions() []LogAction {
 		LogPayeeReported, LogPayeeContested, LogPayeeReport, LogPayeeContest,
 		LogRecallRequested, LogRecallAcknowledged, LogRecallOutcome, LogRecallRequest, LogRecallAcknowledge, LogRecallReport,
 		LogDisputeOpen, LogDisputeAnswer, LogErasureAttest,
+		LogClusterChanged,
 	}
 }

@@ -147,6 +147,10 @@ func Routes() []Route {
 		{Method: http.MethodGet, Path: "/v1/admin/endpoints", Roles: operator, Class: string(classReads), handle: (*Hub).listEndpoints},
 		{Method: http.MethodPost, Path: "/v1/admin/erasures", Roles: operator, Class: string(classWrites), Action: protocol.LogSubjectErase, handle: (*Hub).erase},
 		{Method: http.MethodGet, Path: "/v1/admin/backup", Roles: operator, Class: string(classReads), handle: (*Hub).backup},
+		{Method: http.MethodGet, Path: clusterPath, Roles: operator, Class: string(classReads), handle: (*Hub).clusterStatus},
+		{Method: http.MethodPost, Path: clusterPath + "/servers", Roles: operator, Class: string(classWrites), handle: (*Hub).addClusterServer},
+		{Method: http.MethodDelete, Path: clusterPath + "/servers/:id", Roles: operator, Class: string(classWrites), handle: (*Hub).removeClusterServer},
+		{Method: http.MethodPost, Path: clusterPath + "/leadership", Roles: operator, Class: string(classWrites), handle: (*Hub).transferLeadership},
 	}
 }
 
@@ -186,6 +190,9 @@ func (h *Hub) routes() (*gin.Engine, error) {
 	e.HandleMethodNotAllowed = true
 	e.ContextWithFallback = true
 	e.Use(h.middleware()...)
+	if h.cluster != nil {
+		e.Use(h.forward)
+	}
 	e.NoRoute(func(c *gin.Context) {
 		h.fail(c, problemf(protocol.ProblemNotFound, "no route %s %s; see docs/openapi.yaml", c.Request.Method, c.Request.URL.Path))
 	})

@@ -28,6 +28,7 @@ import (
 	"github.com/sparr-dev/sparr/protocol"
 	"github.com/sparr-dev/sparr/protocol/api"
 	"github.com/sparr-dev/sparr/server"
+	"github.com/sparr-dev/sparr/server/cluster"
 	"github.com/sparr-dev/sparr/server/decide"
 	"github.com/sparr-dev/sparr/server/keyring"
 	"github.com/sparr-dev/sparr/server/store"
@@ -97,7 +98,9 @@ type serveFlags struct {
 	declareRollback          string
 	jurisdiction             string
 	peersFile                string
+	peeringFile              string
 	peers                    []*peering.Peer
+	cluster                  clusterFlags
 }
 
 func runServe(ctx context.Context, e *env, name string, args []string) error {
@@ -169,7 +172,9 @@ func runServe(ctx context.Context, e *env, name string, args []string) error {
 	fs.note("log-level", "info")
 	fs.note("max-thaw", "72h")
 	fs.StringVar(&f.jurisdiction, "jurisdiction", "", "the hub's country, ISO 3166-1 alpha-2 (`CC`, such as SE): it is home to that country's identifiers and relays others to --peers; empty: home to every type (docs/peering.md)")
-	fs.StringVar(&f.peersFile, "peers", "", "JSON `FILE` of the hubs this hub relays to, one per jurisdiction, with key files relative to it (docs/peering.md)")
+	fs.StringVar(&f.peersFile, "peers", "", "JSON `FILE` of the hubs this hub relays to, one per jurisdiction, with key files relative to it (docs/peering.md); with --cluster, the cluster's servers instead, a LIST of ID=HOST:PORT (raft addresses)")
+	fs.StringVar(&f.peeringFile, "peering", "", "JSON `FILE` of the hubs this hub relays to, as --peers without --cluster (for a replicated hub)")
+	f.cluster.register(fs)
 	fs.DurationVar(&f.shutdownTimeout, "shutdown-timeout", 30*time.Second, "how long to let requests finish on shutdown, a `DURATION`")
 	args, err := fs.parse(args)
 	if err != nil {
@@ -177,6 +182,11 @@ func runServe(ctx context.Context, e *env, name string, args []string) error {
 	}
 	if err := noArgs(name, args); err != nil {
 		return err
+	}
+	if f.cluster.enabled && !fs.given("metrics-addr") {
+		// Nodes often share a machine in tests: a free loopback port,
+		// which serve logs.
+		f.metricsAddr = "127.0.0.1:0"
 	}
 	if f.dev && !fs.given("metrics-addr") {
 		// A free loopback port, so that development hubs run side by
@@ -193,13 +203,37 @@ func runServe(ctx context.Context, e *env, name string, args []string) error {
 // others.
 func (f *serveFlags) check(name string) error {
 	for _, check := range []func(name string) error{
-		f.checkDev, f.checkListening, f.checkPolicy, f.checkTimeouts, f.checkAllowLists, f.checkIssuer, f.checkPeers,
+		f.checkCluster, f.checkDev, f.checkListening, f.checkPolicy, f.checkTimeouts, f.checkAllowLists, f.checkIssuer, f.checkPeers,
 	} {
 		if err := check(name); err != nil {
 			return err
 		}
 	}
 	return nil
+}
+
+// checkCluster checks the flags of a replicated hub; with --cluster,
+// --peers lists the cluster's servers and --peering is the file of peer
+// hubs.
+func (f *serveFlags) checkCluster(name string) error {
+	if !f.cluster.enabled {
+		if f.peeringFile != "" {
+			if f.peersFile != "" {
+				return usagef("%s: give --peers FILE or --peering FILE, not both", name)
+			}
+			f.peersFile = f.peeringFile
+		}
+		return f.cluster.check(name, "")
+	}
+	if f.dev {
+		return usagef("%s: --dev runs a single-node hub; drop --dev to run a cluster's node", name)
+	}
+	if f.declareRollback != "" {
+		return usagef("%s: a cluster's node cannot declare a rollback; restore the cluster as docs/operations.md describes", name)
+	}
+	peers := f.peersFile
+	f.peersFile = f.peeringFile
+	return f.cluster.check(name, peers)
 }
 
 // checkPeers reads --peers and holds --jurisdiction to its form.
@@ -504,7 +538,18 @@ func serve(ctx context.Context, e *env, f *serveFlags) error {
 		return err
 	}
 	defer closeStore(st, dbPath(f.data), log)
-	hub, err := f.startHub(issuer, st, keys, log, tp, build)
+	var node *cluster.Node
+	if f.cluster.enabled {
+		if node, err = f.cluster.startNode(f.data, st, log); err != nil {
+			return err
+		}
+		defer func() {
+			if err := node.Shutdown(); err != nil {
+				log.Error("stopping the cluster node failed", "error", err)
+			}
+		}()
+	}
+	hub, err := f.startHub(issuer, st, keys, log, tp, build, node)
 	if err != nil {
 		return err
 	}
@@ -514,6 +559,9 @@ func serve(ctx context.Context, e *env, f *serveFlags) error {
 	}()
 	api, metrics, errc := startHTTP(hub, tlsConfig, ln, mln, log)
 	f.announce(e, log, keys, issuer, ln, mln, tlsConfig != nil)
+	if node != nil && f.cluster.join != "" {
+		go f.cluster.joinCluster(ctx, f.data, node, log)
+	}
 	serveErr := waitForStop(ctx, errc, f.shutdownTimeout, log)
 	shutdownHTTP(ctx, f.shutdownTimeout, log, api, metrics)
 	return serveErr
@@ -594,7 +642,7 @@ func closeStore(st *store.Store, path string, log *slog.Logger) {
 
 // startHub makes the hub the flags describe, and starts its background
 // jobs.
-func (f *serveFlags) startHub(issuer string, st *store.Store, keys *keyring.Keys, log *slog.Logger, tp trace.TracerProvider, build server.Build) (*server.Hub, error) {
+func (f *serveFlags) startHub(issuer string, st *store.Store, keys *keyring.Keys, log *slog.Logger, tp trace.TracerProvider, build server.Build, node *cluster.Node) (*server.Hub, error) {
 	targets, _ := f.targets() // checked with the other flags
 	hub, err := server.New(server.Config{
 		Issuer: issuer,
@@ -638,6 +686,8 @@ func (f *serveFlags) startHub(issuer string, st *store.Store, keys *keyring.Keys
 		Peers:              f.peers,
 		TracerProvider:     tp,
 		Build:              build,
+		Cluster:            node,
+		ClusterURLs:        f.cluster.urls,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("start the hub: %w%s", err, f.treeAdvice(err))
