@@ -404,8 +404,8 @@ func TestBenchClusterSmall(t *testing.T) {
 			}
 		}
 	}
-	if throughput != 4 || failover != 2 {
-		t.Errorf("got %d throughput rows and %d failover rows, want 4 and 2:\n%s", throughput, failover, progress.String())
+	if throughput != 5 || failover != 2 {
+		t.Errorf("got %d throughput rows and %d failover rows, want 5 and 2:\n%s", throughput, failover, progress.String())
 	}
 	if n := strings.Count(progress.String(), "first write acknowledged after"); n != 2 {
 		t.Errorf("timed %d failovers, want 2:\n%s", n, progress.String())
