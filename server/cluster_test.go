@@ -132,6 +132,9 @@ func TestClusterFollowerForwardsWrites(t *testing.T) {
 	if resp.Status != http.StatusCreated {
 		t.Fatalf("place at a follower: got %d %s, want 201", resp.Status, resp.Body)
 	}
+	if ids := resp.Header.Values("X-Request-Id"); len(ids) != 1 {
+		t.Errorf("a forwarded answer has request ids %q, want one", ids)
+	}
 	// A check at the other follower, acknowledged after the placement
 	// was, sees it.
 	b := fs[1].Member("bank-a", a.Key)

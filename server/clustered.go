@@ -184,6 +184,10 @@ func (h *Hub) forward(c *gin.Context) {
 		h.fail(c, problemf(protocol.ProblemUnavailable, "this node does not know the HTTP address of the leader %s; send the request to another node", decide.Quote(id)))
 		return
 	}
+	// One request id end to end: the leader takes this node's, and its
+	// answer carries it once.
+	c.Request.Header.Set("X-Request-Id", c.GetString(keyRequestID))
+	c.Writer.Header().Del("X-Request-Id")
 	cs.proxy(h, id, u).ServeHTTP(c.Writer, c.Request)
 	c.Abort()
 }

@@ -221,3 +221,12 @@ func syncDir(dir string) error {
 	defer d.Close()
 	return d.Sync()
 }
+
+// ResetAppliedIndex forgets the applied index: for a data file that
+// starts a new replicated log (a new cluster bootstrapped on a copy of one
+// data file), whose indexes start again from 1.
+func (s *Store) ResetAppliedIndex() error {
+	return s.update(func(tx *bolt.Tx) error {
+		return tx.Bucket(bMeta).Delete(keyAppliedIndex)
+	})
+}
