@@ -4,6 +4,7 @@ import (
 	"io"
 	"maps"
 	"net/http"
+	"os/exec"
 	"strconv"
 	"strings"
 	"sync"
@@ -325,6 +326,15 @@ func TestClusterMetrics(t *testing.T) {
 		}
 		if strings.Contains(body, "\nsparr_raft_leader 1\n") {
 			leaders++
+		}
+		// Prometheus's own linter, where it is installed (CI installs
+		// it; TestPromtoolChecksMetrics requires it there).
+		if promtool, err := exec.LookPath("promtool"); err == nil {
+			cmd := exec.Command(promtool, "check", "metrics")
+			cmd.Stdin = strings.NewReader(body)
+			if out, err := cmd.CombinedOutput(); err != nil {
+				t.Errorf("promtool check metrics: %v\n%s", err, out)
+			}
 		}
 	}
 	if leaders != 1 {
