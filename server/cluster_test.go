@@ -1,9 +1,13 @@
 package server_test
 
 import (
+	"bytes"
 	"io"
 	"maps"
 	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"sync"
@@ -124,7 +128,7 @@ func TestClusterCommandsReplayToTheSameStores(t *testing.T) {
 // answered by the leader through it; the write is on every node, and a
 // check at another follower sees it.
 func TestClusterFollowerForwardsWrites(t *testing.T) {
-	c := hubtest.StartCluster(t, hubtest.ClusterOptions{})
+	c := hubtest.StartCluster(t, hubtest.ClusterOptions{Options: hubtest.Options{LastCheckpoint: true}})
 	fs := c.Followers(t)
 	a := fs[0].AddMember(t, "bank-a", api.RoleFlag, api.RoleCheck)
 	tok := a.Tokenize(t, protocol.TypeEmail, "forwarded@example.se")[0]
@@ -147,7 +151,22 @@ func TestClusterFollowerForwardsWrites(t *testing.T) {
 	if len(out.Results) != 1 || out.Results[0].Flag == nil {
 		t.Fatalf("check at a follower after the placement: got %+v, want the flag", out.Results)
 	}
+	// The leader signs a checkpoint covering the placement; every node
+	// keeps it as its last checkpoint, followers too.
+	if _, err := c.Leader(t).PublishCheckpoint(); err != nil {
+		t.Fatal(err)
+	}
 	sameStores(t, c)
+	for _, h := range c.Nodes {
+		note, _, err := h.Store.Checkpoint()
+		if err != nil {
+			t.Fatal(err)
+		}
+		waitFor(t, "the node's last-checkpoint file to hold the latest checkpoint", func() bool {
+			kept, err := os.ReadFile(filepath.Join(h.Dir, "last-checkpoint"))
+			return err == nil && bytes.Equal(kept, note)
+		})
+	}
 	// The follower answers the cluster's status itself.
 	var st api.ClusterStatus
 	r = fs[0].Operator.Do(t, http.MethodGet, "/v1/admin/cluster", "", nil)
@@ -325,6 +344,15 @@ func TestClusterMetrics(t *testing.T) {
 		}
 		if strings.Contains(body, "\nsparr_raft_leader 1\n") {
 			leaders++
+		}
+		// Prometheus's own linter, where it is installed (CI installs
+		// it; TestPromtoolChecksMetrics requires it there).
+		if promtool, err := exec.LookPath("promtool"); err == nil {
+			cmd := exec.Command(promtool, "check", "metrics")
+			cmd.Stdin = strings.NewReader(body)
+			if out, err := cmd.CombinedOutput(); err != nil {
+				t.Errorf("promtool check metrics: %v\n%s", err, out)
+			}
 		}
 	}
 	if leaders != 1 {

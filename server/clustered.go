@@ -41,7 +41,7 @@ const forwardedHeader = "Sparr-Forwarded-By"
 
 // barrierTimeout bounds the barrier a new leader waits on before it
 // starts the leader's work.
-const barrierTimeout = 30 * time.Second
+const barrierTimeout = 10 * time.Second
 
 // clusterState is the replicated hub's part of a Hub.
 type clusterState struct {

@@ -554,6 +554,13 @@ func serve(ctx context.Context, e *env, f *serveFlags) error {
 		return err
 	}
 	defer func() {
+		if node != nil && node.IsLeader() {
+			// A leader that stops hands the leadership over first, so
+			// that writes pause for a transfer, not an election.
+			if err := node.TransferLeadership(""); err != nil {
+				log.Warn("handing the leadership over before stopping failed; the others will elect a leader", "error", err)
+			}
+		}
 		hub.Close()
 		log.Info("background jobs stopped")
 	}()
