@@ -59,19 +59,45 @@ type clusterNode struct {
 	paused             bool
 }
 
-// buildSparr builds the binary into a temporary directory, or skips the
-// test if the binary cannot serve a cluster.
+// builtSparr is the binary the cluster tests share, built once per test
+// binary into a directory TestMain removes.
+var builtSparr struct {
+	once     sync.Once
+	dir, bin string
+	err      error
+}
+
+// buildSparr builds the binary (once for all the cluster tests), or skips
+// the test if the binary cannot serve a cluster.
 func buildSparr(t *testing.T) string {
 	t.Helper()
-	bin := filepath.Join(t.TempDir(), "sparr")
-	if out, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput(); err != nil {
-		t.Fatalf("go build: %v\n%s", err, out)
+	b := &builtSparr
+	b.once.Do(func() {
+		if b.dir, b.err = os.MkdirTemp("", "sparr-cluster-test-"); b.err != nil {
+			return
+		}
+		b.bin = filepath.Join(b.dir, "sparr")
+		if out, err := exec.Command("go", "build", "-o", b.bin, ".").CombinedOutput(); err != nil {
+			b.err = fmt.Errorf("go build: %v\n%s", err, out)
+		}
+	})
+	if b.err != nil {
+		t.Fatal(b.err)
 	}
-	out, _ := exec.Command(bin, "serve", "-h").CombinedOutput()
+	out, _ := exec.Command(b.bin, "serve", "-h").CombinedOutput()
 	if !bytes.Contains(out, []byte("-cluster")) {
 		t.Skip("sparr serve has no --cluster")
 	}
-	return bin
+	return b.bin
+}
+
+// TestMain removes the binary the cluster tests built.
+func TestMain(m *testing.M) {
+	code := m.Run()
+	if builtSparr.dir != "" {
+		os.RemoveAll(builtSparr.dir)
+	}
+	os.Exit(code)
 }
 
 // freeAddr returns a loopback address nothing listens on now, below the
