@@ -626,7 +626,14 @@ func (f *serveFlags) listen(ctx context.Context) (ln, mln net.Listener, err erro
 // openStore opens DIR/hub.db, saying what to do when another hub has it
 // or a newer sparr wrote it.
 func (f *serveFlags) openStore() (*store.Store, error) {
-	st, err := store.Open(dbPath(f.data), store.Options{})
+	opts := store.Options{}
+	if f.cluster.enabled {
+		// Snapshots stream the file from a read transaction while
+		// commands are applied: map 1 GiB from the start, so that a
+		// growing file rarely waits for one.
+		opts.InitialMmapSize = 1 << 30
+	}
+	st, err := store.Open(dbPath(f.data), opts)
 	switch {
 	case errors.Is(err, store.ErrLocked):
 		return nil, fmt.Errorf("another hub is using %s; stop it first, or give this one another --data", dbPath(f.data))

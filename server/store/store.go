@@ -125,6 +125,11 @@ type Options struct {
 	// MaxBatch is the most commands committed in one transaction. Default
 	// 512.
 	MaxBatch int
+	// InitialMmapSize is how much of the file bbolt maps at first (0: as
+	// much as the file). A write that grows the file past the mapping
+	// waits for every read transaction, a replicated hub's snapshot being
+	// streamed among them; mapping more from the start spares it that.
+	InitialMmapSize int
 	// ScanChunk is the most keys a long scan (the snapshot, the exchange
 	// log for audits) reads in one read transaction; it takes as many
 	// short transactions as it needs. Default [DefaultScanChunk].
@@ -188,7 +193,7 @@ func Open(path string, opts Options) (*Store, error) {
 // openDB opens the data file at path, creates the buckets it lacks and
 // checks (or upgrades) its schema version.
 func openDB(path string, opts Options) (*bolt.DB, error) {
-	db, err := bolt.Open(path, 0o600, &bolt.Options{Timeout: opts.LockTimeout, FreelistType: bolt.FreelistMapType})
+	db, err := bolt.Open(path, 0o600, &bolt.Options{Timeout: opts.LockTimeout, FreelistType: bolt.FreelistMapType, InitialMmapSize: opts.InitialMmapSize})
 	if errors.Is(err, bolterrors.ErrTimeout) {
 		return nil, fmt.Errorf("open %s: %w (is a hub running on it?)", path, ErrLocked)
 	}
