@@ -159,3 +159,47 @@ func (c *Client) stream(ctx context.Context, r request, w io.Writer) (int64, err
 	}
 	return n, nil
 }
+
+// ClusterStatus returns a replicated hub's cluster as the node at the
+// client's hub URL sees it (each node answers for itself); [ErrNotFound]
+// from a single-node hub.
+func (c *Client) ClusterStatus(ctx context.Context) (*api.ClusterStatus, error) {
+	out := new(api.ClusterStatus)
+	if err := c.call(ctx, request{method: http.MethodGet, path: "/v1/admin/cluster"}, out); err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+// AddClusterServer adds a voting server to a replicated hub's cluster (or
+// changes its raft address) and returns the cluster after the change. A
+// repeat changes nothing more, so it is retried like a read.
+func (c *Client) AddClusterServer(ctx context.Context, req api.ClusterServerRequest) (*api.ClusterStatus, error) {
+	return c.clusterChange(ctx, request{method: http.MethodPost, path: "/v1/admin/cluster/servers", idempotent: true}, req)
+}
+
+// RemoveClusterServer removes a server from a replicated hub's cluster.
+func (c *Client) RemoveClusterServer(ctx context.Context, id string) (*api.ClusterStatus, error) {
+	return c.clusterChange(ctx, request{method: http.MethodDelete, path: "/v1/admin/cluster/servers/" + url.PathEscape(id)}, nil)
+}
+
+// TransferLeadership hands a replicated hub's leadership to the node to,
+// or, empty, to the most up-to-date follower.
+func (c *Client) TransferLeadership(ctx context.Context, to string) (*api.ClusterStatus, error) {
+	return c.clusterChange(ctx, request{method: http.MethodPost, path: "/v1/admin/cluster/leadership"}, api.LeadershipRequest{To: to})
+}
+
+func (c *Client) clusterChange(ctx context.Context, r request, body any) (*api.ClusterStatus, error) {
+	if body != nil {
+		b, err := json.Marshal(body)
+		if err != nil {
+			return nil, err
+		}
+		r.contentType, r.body = "application/json", b
+	}
+	out := new(api.ClusterStatus)
+	if err := c.call(ctx, r, out); err != nil {
+		return nil, err
+	}
+	return out, nil
+}

@@ -14,8 +14,10 @@ import (
 	"net"
 	"net/http"
 	"net/url"
+	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/sparr-dev/sparr/protocol"
@@ -45,10 +47,23 @@ import (
 //
 // [Client.Raw] is never retried. A Retry-After of 0 retries at once.
 //
+// # Several URLs
+//
+// A client given several URLs of one hub (Config.HubURLs: the nodes of a
+// cluster) sends each request to the URL that answered last, and fails
+// over to the next one when that one could not be reached, did not begin
+// to answer within AttemptTimeout, or answered 502, 503 or 504: by the
+// same rules, so that a request the hub may have acted on is not sent to
+// another node either. A request sent again to a URL it has not yet tried
+// in this call goes at once; when every URL was tried, the client waits
+// as above before the next round. A signed submission is safe to send to
+// another node: every node applies the same replicated submissions, and
+// the hub answers a repeat of a jti it stored with the stored outcome.
+//
 // Zero fields mean the defaults.
 type Retry struct {
-	// Attempts is how many times a request is sent at most; default 4.
-	// 1 turns retrying off.
+	// Attempts is how many times a request is sent at most; default 4
+	// times the number of URLs. 1 turns retrying off.
 	Attempts int
 	// Backoff is the wait before the first retry, doubled (with jitter)
 	// before each further one; default 250 ms.
@@ -61,11 +76,22 @@ type Retry struct {
 	// 504, never one that failed without an answer, such as one to a hub
 	// that cannot be reached: for tools that should say so at once.
 	AnsweredOnly bool
+	// AttemptTimeout is how long one attempt may wait for the hub to begin
+	// to answer before the client gives it up and treats it as sent
+	// without an answer (a repeatable request is sent again, to the next
+	// URL if there are several). Default: none with one URL (the
+	// HTTPClient's own limit), 10 s with several, so that a node that
+	// accepts connections but does not answer (paused, or cut off from
+	// the others) is left for another.
+	AttemptTimeout time.Duration
 }
 
-func (r *Retry) defaults() {
+func (r *Retry) defaults(urls int) {
 	if r.Attempts <= 0 {
-		r.Attempts = 4
+		r.Attempts = 4 * urls
+	}
+	if r.AttemptTimeout <= 0 && urls > 1 {
+		r.AttemptTimeout = 10 * time.Second
 	}
 	if r.Backoff <= 0 {
 		r.Backoff = 250 * time.Millisecond
@@ -75,10 +101,15 @@ func (r *Retry) defaults() {
 	}
 }
 
-// Config configures [New]. HubURL, MemberID and Key are required.
+// Config configures [New]. HubURL (or HubURLs), MemberID and Key are
+// required.
 type Config struct {
 	// HubURL is where the hub answers, such as https://hub.example.
 	HubURL string
+	// HubURLs are further URLs at which the same hub answers, such as the
+	// nodes of a cluster; the client fails over between HubURL and these
+	// (see [Retry]). HubURL may be left empty when HubURLs names them all.
+	HubURLs []string
 	// MemberID is the id the operator registered the member under.
 	MemberID string
 	// Key signs the member's bearer tokens and submissions; its public
@@ -110,10 +141,13 @@ type Config struct {
 // published keys, and retries what may be retried. It is safe for
 // concurrent use.
 type Client struct {
-	cfg  Config
-	base string
-	http *http.Client
-	log  *slog.Logger
+	cfg Config
+	// bases are the hub's URLs without a trailing slash; cur is the index
+	// of the one that answered last.
+	bases []string
+	cur   atomic.Int32
+	http  *http.Client
+	log   *slog.Logger
 
 	keys     *Keys
 	verifier *Verifier
@@ -136,16 +170,29 @@ var (
 // New returns a client for cfg. It does not contact the hub.
 func New(cfg Config) (*Client, error) {
 	switch {
-	case cfg.HubURL == "":
+	case cfg.HubURL == "" && len(cfg.HubURLs) == 0:
 		return nil, errors.New("client: Config.HubURL is required")
 	case cfg.MemberID == "":
 		return nil, errors.New("client: Config.MemberID is required")
 	case cfg.Key == nil:
 		return nil, errors.New("client: Config.Key is required")
 	}
-	u, err := url.Parse(cfg.HubURL)
-	if err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" || u.RawQuery != "" || u.Fragment != "" {
-		return nil, fmt.Errorf("client: Config.HubURL %q: want the hub's URL, such as https://hub.example", cfg.HubURL)
+	var bases []string
+	for i, raw := range append([]string{cfg.HubURL}, cfg.HubURLs...) {
+		if i == 0 && raw == "" {
+			continue
+		}
+		field := "HubURL"
+		if i > 0 {
+			field = fmt.Sprintf("HubURLs[%d]", i-1)
+		}
+		u, err := url.Parse(raw)
+		if err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" || u.RawQuery != "" || u.Fragment != "" {
+			return nil, fmt.Errorf("client: Config.%s %q: want the hub's URL, such as https://hub.example", field, raw)
+		}
+		if b := strings.TrimSuffix(raw, "/"); !slices.Contains(bases, b) {
+			bases = append(bases, b)
+		}
 	}
 	if cfg.HTTPClient == nil {
 		t := http.DefaultTransport.(*http.Transport).Clone()
@@ -159,13 +206,20 @@ func New(cfg Config) (*Client, error) {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)
 	}
-	cfg.Retry.defaults()
-	c := &Client{cfg: cfg, base: strings.TrimSuffix(cfg.HubURL, "/"), http: cfg.HTTPClient, log: cfg.Logger}
+	cfg.Retry.defaults(len(bases))
+	c := &Client{cfg: cfg, bases: bases, http: cfg.HTTPClient, log: cfg.Logger}
 	c.keys = NewKeys(KeysConfig{Source: c, MinRefresh: cfg.KeyRefresh, Now: cfg.Now})
 	homes := &homeKeys{c: c}
 	c.verifier = &Verifier{Keys: c.keys, Homes: homes.keys}
 	c.tokens = NewTokenizer(TokenizerConfig{Evaluator: c, CacheSize: cfg.TokenCacheSize, Now: cfg.Now})
 	return c, nil
+}
+
+// HubURLs returns the URLs the client sends requests to, in the order it
+// tries them, the first the one that answered last.
+func (c *Client) HubURLs() []string {
+	cur := int(c.cur.Load())
+	return append(slices.Clone(c.bases[cur:]), c.bases[:cur]...)
 }
 
 // MemberID returns the member the client acts for.
@@ -211,7 +265,7 @@ func (c *Client) fetchConfiguration(ctx context.Context) (*api.Configuration, er
 		return nil, fmt.Errorf("read the hub's configuration: %w", err)
 	}
 	if conf.Issuer == "" {
-		return nil, fmt.Errorf("read the hub's configuration: %s%s has no issuer; is it a Spärr hub?", c.base, api.ConfigurationPath)
+		return nil, fmt.Errorf("read the hub's configuration: %s%s has no issuer; is it a Spärr hub?", c.bases[c.cur.Load()], api.ConfigurationPath)
 	}
 	key, err := conf.WebhookKey()
 	if err != nil {
@@ -279,7 +333,13 @@ func (c *Client) FetchKeys(ctx context.Context) (*protocol.KeySet, error) {
 	if err != nil {
 		return nil, err
 	}
-	resp, err := c.send(ctx, request{method: http.MethodGet, url: conf.JWKSURI, anonymous: true})
+	r := request{method: http.MethodGet, url: conf.JWKSURI, anonymous: true}
+	if p, ok := strings.CutPrefix(conf.JWKSURI, strings.TrimSuffix(conf.Issuer, "/")+"/"); ok && len(c.bases) > 1 {
+		// Every node of the hub serves its keys: fetch them from the
+		// nodes, with failover, not from the one issuer URL.
+		r = request{method: http.MethodGet, path: "/" + p, anonymous: true}
+	}
+	resp, err := c.send(ctx, r)
 	if err != nil {
 		return nil, err
 	}
@@ -459,6 +519,9 @@ func (c *Client) call(ctx context.Context, r request, out any) error {
 func (c *Client) send(ctx context.Context, r request) (*http.Response, error) {
 	policy := c.cfg.Retry
 	reminted := false
+	// at is the index of the URL to send to; tried counts the URLs tried
+	// in this round, round the rounds.
+	at, tried, round := 0, 0, 1
 	for attempt := 1; ; attempt++ {
 		var bearer string
 		if !r.anonymous {
@@ -470,7 +533,13 @@ func (c *Client) send(ctx context.Context, r request) (*http.Response, error) {
 			}
 			bearer = tok
 		}
-		resp, err := c.once(ctx, r, bearer)
+		if attempt == 1 {
+			// After the bearer token, whose configuration may have been
+			// read from another URL.
+			at = int(c.cur.Load())
+		}
+		resp, err := c.once(ctx, r, at, bearer)
+		tried++
 		if err != nil {
 			switch {
 			case ctx.Err() != nil:
@@ -486,12 +555,17 @@ func (c *Client) send(ctx context.Context, r request) (*http.Response, error) {
 			case attempt >= policy.Attempts:
 				return nil, fmt.Errorf("%s: %w", r.op(), err)
 			}
-			if err := c.wait(ctx, r, attempt, 0, false, err); err != nil {
+			if at, tried, round = c.next(at, tried, round); tried > 0 {
+				c.log.Warn("sending a request to another of the hub's URLs", "op", r.op(), "attempt", attempt+1, "cause", err.Error())
+				continue
+			}
+			if err := c.wait(ctx, r, round-1, 0, false, err); err != nil {
 				return nil, err
 			}
 			continue
 		}
 		if resp.StatusCode >= 200 && resp.StatusCode < 300 {
+			c.cur.Store(int32(at))
 			return resp, nil
 		}
 		p := readProblem(r.op(), resp)
@@ -506,25 +580,117 @@ func (c *Client) send(ctx context.Context, r request) (*http.Response, error) {
 			continue
 		case !r.mayRetry(p) || attempt >= policy.Attempts:
 			return nil, p
-		case p.RetryAfter > policy.MaxWait:
+		case p.RetryAfter > policy.MaxWait && (len(c.bases) == 1 || !failover(p.StatusCode())):
 			return nil, p
 		}
-		if err := c.wait(ctx, r, attempt, p.RetryAfter, p.toldWhen, p); err != nil {
+		if failover(p.StatusCode()) {
+			if at, tried, round = c.next(at, tried, round); tried > 0 {
+				c.log.Warn("sending a request to another of the hub's URLs", "op", r.op(), "attempt", attempt+1, "cause", p.Error())
+				continue
+			}
+		} else {
+			// Answered by a node that works, the hub's answer holds for
+			// every node: retry there.
+			c.cur.Store(int32(at))
+			tried, round = 0, round+1
+		}
+		after := min(p.RetryAfter, policy.MaxWait)
+		if err := c.wait(ctx, r, round-1, after, p.toldWhen, p); err != nil {
 			return nil, err
 		}
 	}
 }
 
-// once sends r one time, with the bearer token if one is given.
-func (c *Client) once(ctx context.Context, r request, bearer string) (*http.Response, error) {
+// failover reports whether an answer with status says that the node that
+// sent it cannot serve the request now, so that another may.
+func failover(status int) bool {
+	return status == http.StatusBadGateway || status == http.StatusServiceUnavailable || status == http.StatusGatewayTimeout
+}
+
+// next returns the URL to send to after the one at failed, with the count
+// of URLs tried in this round and the round: the next URL, or, when every
+// URL was tried in this round, the same order again in a new round, with
+// tried 0 (the caller waits before a new round).
+func (c *Client) next(at, tried, round int) (int, int, int) {
+	at = (at + 1) % len(c.bases)
+	if tried < len(c.bases) {
+		return at, tried, round
+	}
+	return at, 0, round + 1
+}
+
+// once sends r one time to the hub's URL at, with the bearer token if one
+// is given. With Retry.AttemptTimeout, it gives up on an answer that has
+// not begun by then with an [*AttemptTimeoutError].
+func (c *Client) once(ctx context.Context, r request, at int, bearer string) (*http.Response, error) {
 	var body io.Reader
 	if r.body != nil {
 		body = bytes.NewReader(r.body)
 	}
 	target := r.url
 	if target == "" {
-		target = c.base + r.path
+		target = c.bases[at] + r.path
 	}
+	limit := c.cfg.Retry.AttemptTimeout
+	var timer *time.Timer
+	var timedOut atomic.Bool
+	if limit > 0 {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithCancel(ctx)
+		timer = time.AfterFunc(limit, func() { timedOut.Store(true); cancel() })
+		defer func() {
+			// Cancelling is left to the body's Close once an answer has
+			// begun.
+			if timer != nil {
+				timer.Stop()
+				cancel()
+			}
+		}()
+		resp, err := c.do(ctx, r, target, body, bearer)
+		if !timer.Stop() || timedOut.Load() {
+			if err == nil {
+				resp.Body.Close()
+			}
+			return nil, &AttemptTimeoutError{Op: r.op(), After: limit}
+		}
+		if err != nil {
+			return nil, err
+		}
+		resp.Body = cancelOnClose{resp.Body, cancel}
+		timer = nil
+		return resp, nil
+	}
+	return c.do(ctx, r, target, body, bearer)
+}
+
+// An AttemptTimeoutError is the error of an attempt the hub did not begin
+// to answer within Retry.AttemptTimeout; the hub may have acted on it.
+type AttemptTimeoutError struct {
+	Op    string
+	After time.Duration
+}
+
+func (e *AttemptTimeoutError) Error() string {
+	return fmt.Sprintf("no answer within %s", e.After)
+}
+
+// Timeout makes the error a net.Error that timed out.
+func (e *AttemptTimeoutError) Timeout() bool { return true }
+
+// cancelOnClose cancels an attempt's context when its answer is closed.
+type cancelOnClose struct {
+	io.ReadCloser
+	cancel context.CancelFunc
+}
+
+func (b cancelOnClose) Close() error {
+	err := b.ReadCloser.Close()
+	b.cancel()
+	return err
+}
+
+// do makes and sends the HTTP request of r to target.
+func (c *Client) do(ctx context.Context, r request, target string, body io.Reader, bearer string) (*http.Response, error) {
 	req, err := http.NewRequestWithContext(ctx, r.method, target, body)
 	if err != nil {
 		return nil, err

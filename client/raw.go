@@ -63,7 +63,7 @@ func (c *Client) Raw(ctx context.Context, r RawRequest) (*RawResponse, error) {
 		}
 		bearer = tok
 	}
-	resp, err := c.once(ctx, req, bearer)
+	resp, err := c.once(ctx, req, int(c.cur.Load()), bearer)
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", req.op(), err)
 	}

@@ -87,6 +87,9 @@ const (
 	// through the operator API and removed: attrs peer, jurisdiction.
 	LogPeerRegistered LogAction = "peer-registered"
 	LogPeerRemoved    LogAction = "peer-removed"
+	// LogClusterChanged is a change of a replicated hub's cluster by the
+	// operator: attrs change (add, remove, transfer-leadership) and node.
+	LogClusterChanged LogAction = "cluster-changed"
 )
 
 // The actions of routes, under which a refused request is logged.
@@ -146,5 +149,6 @@ func LogActions() []LogAction {
 		LogPeerRegistered, LogPeerRemoved, LogPeerRegister, LogPeerRemove,
 		LogWriteRelayed, LogPeerSubmission,
 		LogPeerEvent,
+		LogClusterChanged,
 	}
 }

@@ -164,6 +164,11 @@ var authzTable = map[string]access{
 	"GET /v1/admin/peers":                holders(operatorR),
 	"POST /v1/admin/peers":               holders(operatorR),
 	"DELETE /v1/admin/peers/:id":         holders(operatorR),
+
+	"GET /v1/admin/cluster":                holders(operatorR),
+	"POST /v1/admin/cluster/servers":       holders(operatorR),
+	"DELETE /v1/admin/cluster/servers/:id": holders(operatorR),
+	"POST /v1/admin/cluster/leadership":    holders(operatorR),
 }
 
 // concrete fills a route's parameters with ids that name nothing, so

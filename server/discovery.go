@@ -87,11 +87,21 @@ func (h *Hub) jwks(c *gin.Context) {
 // healthz: the process is up.
 func (h *Hub) healthz(c *gin.Context) { c.JSON(http.StatusOK, api.Health{Status: "ok"}) }
 
-// readyz: the hub can read its store.
+// readyz: the hub can read its store; a replicated hub's node, that it
+// can serve writes too: it leads, or it knows the leader and reaches it.
 func (h *Hub) readyz(c *gin.Context) {
 	if _, err := h.store.LogSize(); err != nil {
 		h.log.Error("readiness: store unreadable", "error", err)
 		h.fail(c, problemf(protocol.ProblemUnavailable, "the store cannot be read"))
+		return
+	}
+	if h.cluster != nil {
+		reason, ok := h.clusterReady(c)
+		if !ok {
+			h.fail(c, problemf(protocol.ProblemUnavailable, "this node cannot serve writes: %s", reason))
+			return
+		}
+		c.JSON(http.StatusOK, api.Health{Status: "ready", Reason: reason})
 		return
 	}
 	c.JSON(http.StatusOK, api.Health{Status: "ready"})

@@ -77,7 +77,7 @@ func (h *Hub) putEndpoint(c *gin.Context) {
 // state, and wakes its delivery.
 func (h *Hub) answerEndpoint(c *gin.Context, status int, res *store.Result, resp api.EndpointResponse) {
 	h.metrics.watch(member(c).ID)
-	h.dispatcher.Notify(member(c).ID)
+	h.currentDispatcher().Notify(member(c).ID)
 	v, err := h.endpointView(res.Endpoint)
 	if err != nil {
 		h.internal(c, "read endpoint", err)

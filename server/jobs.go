@@ -8,7 +8,7 @@ import (
 // before it looks again.
 const jobBatch = 100
 
-func (h *Hub) runJobs() {
+func (h *Hub) runJobs(stop <-chan struct{}) {
 	t := time.NewTicker(h.cfg.JobInterval)
 	defer t.Stop()
 	for {
@@ -16,7 +16,7 @@ func (h *Hub) runJobs() {
 			h.log.Error("background job failed", "error", err)
 		}
 		select {
-		case <-h.stop:
+		case <-stop:
 			return
 		case <-t.C:
 		}

@@ -386,6 +386,9 @@ func TestEveryWriteIsProvablyLogged(t *testing.T) {
 		if r.Method == http.MethodGet || r.Public() {
 			continue
 		}
+		if strings.HasPrefix(r.Path, "/v1/admin/cluster/") {
+			continue // a replicated hub's only: TestClusterChangesAreLogged
+		}
 		if _, ok := p.routes[r.Method+" "+r.Path]; !ok {
 			t.Errorf("got no proof for %s %s, want every write route proved", r.Method, r.Path)
 		}

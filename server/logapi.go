@@ -83,12 +83,12 @@ func (h *Hub) latestCheckpoint() publishedCheckpoint {
 	return h.checkpoint
 }
 
-func (h *Hub) runCheckpoints() {
+func (h *Hub) runCheckpoints(stop <-chan struct{}) {
 	t := time.NewTicker(h.cfg.CheckpointInterval)
 	defer t.Stop()
 	for {
 		select {
-		case <-h.stop:
+		case <-stop:
 			return
 		case <-t.C:
 		}

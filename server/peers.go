@@ -265,13 +265,14 @@ func PeerTokenKey(data []byte, issuer string) (protocol.TokenPublicKey, error) {
 }
 
 // runPeerRefresh refreshes the peers' token keys every
-// Config.PeerRefresh until the hub stops.
-func (h *Hub) runPeerRefresh() {
+// Config.PeerRefresh until stop closes: the leader's work, since only the
+// leader relays.
+func (h *Hub) runPeerRefresh(stop <-chan struct{}) {
 	t := time.NewTicker(h.cfg.PeerRefresh)
 	defer t.Stop()
 	for {
 		select {
-		case <-h.stop:
+		case <-stop:
 			return
 		case <-t.C:
 		}

@@ -157,6 +157,10 @@ func Routes() []Route {
 		{Method: http.MethodGet, Path: "/v1/admin/peers", Roles: operator, Class: string(classReads), handle: (*Hub).listPeers},
 		{Method: http.MethodPost, Path: "/v1/admin/peers", Roles: operator, Class: string(classWrites), Action: protocol.LogPeerRegister, handle: (*Hub).registerPeer},
 		{Method: http.MethodDelete, Path: "/v1/admin/peers/:id", Roles: operator, Class: string(classWrites), Action: protocol.LogPeerRemove, handle: (*Hub).removePeer},
+		{Method: http.MethodGet, Path: clusterPath, Roles: operator, Class: string(classReads), handle: (*Hub).clusterStatus},
+		{Method: http.MethodPost, Path: clusterPath + "/servers", Roles: operator, Class: string(classWrites), handle: (*Hub).addClusterServer},
+		{Method: http.MethodDelete, Path: clusterPath + "/servers/:id", Roles: operator, Class: string(classWrites), handle: (*Hub).removeClusterServer},
+		{Method: http.MethodPost, Path: clusterPath + "/leadership", Roles: operator, Class: string(classWrites), handle: (*Hub).transferLeadership},
 	}
 }
 
@@ -196,6 +200,9 @@ func (h *Hub) routes() (*gin.Engine, error) {
 	e.HandleMethodNotAllowed = true
 	e.ContextWithFallback = true
 	e.Use(h.middleware()...)
+	if h.cluster != nil {
+		e.Use(h.forward)
+	}
 	e.NoRoute(func(c *gin.Context) {
 		h.fail(c, problemf(protocol.ProblemNotFound, "no route %s %s; see docs/openapi.yaml", c.Request.Method, c.Request.URL.Path))
 	})

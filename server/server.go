@@ -25,6 +25,7 @@ import (
 	"github.com/sparr-dev/sparr/federation/webhook"
 	"github.com/sparr-dev/sparr/protocol"
 	"github.com/sparr-dev/sparr/protocol/api"
+	"github.com/sparr-dev/sparr/server/cluster"
 	"github.com/sparr-dev/sparr/server/decide"
 	"github.com/sparr-dev/sparr/server/keyring"
 	"github.com/sparr-dev/sparr/server/state"
@@ -210,6 +211,16 @@ type Config struct {
 	// documents for a rotated token key; 0 means DefaultPeerRefresh, a
 	// negative value never (a refused epoch still makes the hub look).
 	PeerRefresh time.Duration
+	// Cluster, if set, makes the hub one node of a replicated hub: every
+	// command goes through the node's replicated log, a follower forwards
+	// API requests to the leader, and only the leader runs the
+	// dispatcher, the jobs and the checkpoints (see docs/operations.md,
+	// Running a cluster). Nil is the single-node hub. Every node has the
+	// same Issuer and keys.
+	Cluster *cluster.Node
+	// ClusterURLs maps the cluster's node ids to their HTTP addresses,
+	// where followers forward requests to the leader.
+	ClusterURLs map[string]string
 }
 
 // A Hub is a running hub: an http.Handler and its background jobs.
@@ -229,8 +240,16 @@ type Hub struct {
 	tracer     trace.Tracer
 	tracing    bool // Config.TracerProvider was given
 
-	dispatcher *webhook.Dispatcher
-	polls      *pollWaiters
+	// dispatcherMu guards dispatcher, replaced each time a replicated
+	// hub's node gains the leadership.
+	dispatcherMu sync.Mutex
+	dispatcher   *webhook.Dispatcher
+	polls        *pollWaiters
+	// leadMu guards lead, the leader's work while it runs.
+	leadMu  sync.Mutex
+	lead    *leaderWork
+	leaders int // how many times the leader's work started
+	cluster *clusterState
 
 	witnesses     []*witnessLink
 	witnessClient *http.Client
@@ -243,10 +262,14 @@ type Hub struct {
 	anchored uint64
 
 	peerTable *peerTable
+}
 
-	stop     chan struct{}
-	stopOnce sync.Once
-	jobs     sync.WaitGroup
+// leaderWork is what only the leader runs: the dispatcher, the jobs, the
+// checkpoints and the witnesses, until stop is closed.
+type leaderWork struct {
+	stop       chan struct{}
+	jobs       sync.WaitGroup
+	dispatcher *webhook.Dispatcher
 }
 
 // New builds a hub over an open store. It first checks the store's
@@ -275,7 +298,6 @@ func New(cfg Config) (*Hub, error) {
 		bearers:    newBearerCache(1 << 16),
 		tracer:     cfg.TracerProvider.Tracer(tracerName),
 		tracing:    tracing,
-		stop:       make(chan struct{}),
 		polls:      newPollWaiters(),
 		peerTable:  newPeerTable(),
 	}
@@ -312,12 +334,25 @@ func New(cfg Config) (*Hub, error) {
 		}
 	}
 	h.dispatcher = h.newDispatcher()
+	if cfg.Cluster != nil {
+		if cfg.DeclareRollback != "" {
+			return nil, errors.New("server: a replicated hub cannot declare a rollback; restore the cluster from a backup as docs/operations.md describes")
+		}
+		if err := h.setupCluster(); err != nil {
+			return nil, err
+		}
+		// Until this node leads, it delivers nothing.
+		h.dispatcher.Close()
+	}
 	// Before anything is written: the hub serves no fork of its log.
 	if err := h.checkTree(); err != nil {
 		return nil, err
 	}
-	if err := h.startMembers(); err != nil {
-		return nil, err
+	if cfg.Cluster == nil {
+		// A replicated hub does this when its node gains the leadership.
+		if err := h.startMembers(); err != nil {
+			return nil, err
+		}
 	}
 	if h.engine, err = h.routes(); err != nil {
 		return nil, err
@@ -431,8 +466,24 @@ func (h *Hub) MetricsHandler() http.Handler {
 // Start publishes a checkpoint of the exchange log, and runs the webhook
 // dispatcher and the background jobs (checkpoints, expiry, reminders, feed
 // retention) until Close. Deliveries queued before a
-// restart go out first.
+// restart go out first. A replicated hub (Config.Cluster) runs them only
+// while its node leads the cluster.
 func (h *Hub) Start() error {
+	if h.cluster != nil {
+		h.startCluster()
+		return nil
+	}
+	return h.startLeading()
+}
+
+// startLeading starts the leader's work: the single-node hub's at Start,
+// a replicated hub's each time its node gains the leadership.
+func (h *Hub) startLeading() error {
+	h.leadMu.Lock()
+	defer h.leadMu.Unlock()
+	if h.lead != nil {
+		return nil
+	}
 	// A fresh hub publishes its first checkpoint at once.
 	if _, err := h.PublishCheckpoint(); err != nil {
 		return fmt.Errorf("publish checkpoint: %w", err)
@@ -444,43 +495,81 @@ func (h *Hub) Start() error {
 	for _, e := range eps {
 		h.metrics.watch(e.Member)
 	}
-	if err := h.dispatcher.Start(); err != nil {
+	d := h.currentDispatcher()
+	if h.leaders > 0 || h.cluster != nil {
+		d = h.newDispatcher()
+		h.dispatcherMu.Lock()
+		h.dispatcher = d
+		h.dispatcherMu.Unlock()
+	}
+	h.leaders++
+	if err := d.Start(); err != nil {
 		return err
 	}
-	h.jobs.Add(2)
+	w := &leaderWork{stop: make(chan struct{}), dispatcher: d}
+	w.jobs.Add(2)
 	go func() {
-		defer h.jobs.Done()
-		h.runJobs()
+		defer w.jobs.Done()
+		h.runJobs(w.stop)
 	}()
 	go func() {
-		defer h.jobs.Done()
-		h.runCheckpoints()
+		defer w.jobs.Done()
+		h.runCheckpoints(w.stop)
 	}()
 	for _, l := range h.witnesses {
-		h.jobs.Add(1)
+		w.jobs.Add(1)
 		go func() {
-			defer h.jobs.Done()
-			h.runWitness(l)
+			defer w.jobs.Done()
+			h.runWitness(l, w.stop)
 		}()
 	}
-	h.notifyWitnesses()
 	if h.cfg.PeerRefresh > 0 {
-		h.jobs.Add(1)
+		w.jobs.Add(1)
 		go func() {
-			defer h.jobs.Done()
-			h.runPeerRefresh()
+			defer w.jobs.Done()
+			h.runPeerRefresh(w.stop)
 		}()
 	}
+	h.lead = w
+	h.notifyWitnesses()
 	return nil
 }
 
+// stopLeading stops the leader's work and waits for it; it reports whether
+// it was running.
+func (h *Hub) stopLeading() bool {
+	h.leadMu.Lock()
+	defer h.leadMu.Unlock()
+	w := h.lead
+	if w == nil {
+		return false
+	}
+	h.lead = nil
+	close(w.stop)
+	w.dispatcher.Close()
+	w.jobs.Wait()
+	return true
+}
+
+// currentDispatcher returns the dispatcher of the leader's work (closed,
+// and so doing nothing, on a node that does not lead).
+func (h *Hub) currentDispatcher() *webhook.Dispatcher {
+	h.dispatcherMu.Lock()
+	defer h.dispatcherMu.Unlock()
+	return h.dispatcher
+}
+
 // Close stops the dispatcher and the background jobs and waits for them.
-// It does not close the store. Deliveries in flight are cut off and stay
-// queued, to be sent again (with the same webhook-id) after a restart.
+// It does not close the store (nor a replicated hub's node). Deliveries in
+// flight are cut off and stay queued, to be sent again (with the same
+// webhook-id) after a restart.
 func (h *Hub) Close() error {
-	h.stopOnce.Do(func() { close(h.stop) })
-	h.dispatcher.Close()
-	h.jobs.Wait()
+	if h.cluster != nil {
+		h.closeCluster()
+	}
+	if !h.stopLeading() {
+		h.currentDispatcher().Close()
+	}
 	return nil
 }
 
@@ -519,7 +608,7 @@ func (h *Hub) commit(cmd state.Command) (*store.Result, error) {
 		return nil, err
 	}
 	for _, m := range res.Queued {
-		h.dispatcher.Notify(m)
+		h.currentDispatcher().Notify(m)
 		h.polls.notify(m)
 	}
 	return res, nil

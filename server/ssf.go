@@ -162,7 +162,7 @@ func (h *Hub) putStream(c *gin.Context, req *api.StreamRequest, patch bool, stat
 		return
 	}
 	h.metrics.watch(m.ID)
-	h.dispatcher.Notify(m.ID)
+	h.currentDispatcher().Notify(m.ID)
 	h.polls.notify(m.ID)
 	logIndexHeader(c, res.LogIndex)
 	c.Header("Cache-Control", "no-store")
@@ -260,7 +260,7 @@ func (h *Hub) changeStream(c *gin.Context, what string, change func(m *api.Membe
 		return cmd, err
 	})
 	if ok {
-		h.dispatcher.Notify(m.ID)
+		h.currentDispatcher().Notify(m.ID)
 		h.polls.notify(m.ID)
 		logIndexHeader(c, res.LogIndex)
 	}
@@ -356,7 +356,7 @@ func (h *Hub) verifyStream(c *gin.Context) {
 		return
 	}
 	h.polls.verified(m.ID, h.now())
-	h.dispatcher.Notify(m.ID)
+	h.currentDispatcher().Notify(m.ID)
 	h.polls.notify(m.ID)
 	logIndexHeader(c, res.LogIndex)
 	c.Header("Cache-Control", "no-store")

@@ -244,6 +244,14 @@ func (h *Hub) refuse(c *gin.Context, what string, err error) {
 
 // internal answers 500 and logs the cause, which the answer does not show.
 func (h *Hub) internal(c *gin.Context, what string, err error) {
+	if notLeader(err) {
+		// A replicated hub's node lost the leadership before the command
+		// was committed; the next leader may still commit it, and a
+		// signed submission sent again is answered from its outcome.
+		h.log.WarnContext(c.Request.Context(), what+": not the leader", "request_id", c.GetString(keyRequestID), "error", err)
+		h.fail(c, problemf(protocol.ProblemUnavailable, "this node lost the cluster's leadership while serving the request; send it again (a signed submission sent again is answered from its stored outcome)"))
+		return
+	}
 	h.log.ErrorContext(c.Request.Context(), what+" failed", "request_id", c.GetString(keyRequestID), "error", err)
 	h.fail(c, hubFailed(c))
 }

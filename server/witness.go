@@ -103,12 +103,12 @@ func (h *Hub) notifyWitnesses() {
 // is stored, and after a failure again with a growing wait (doubling from
 // Config.WitnessRetry up to Config.WitnessRetryMax, with jitter), until
 // Close.
-func (h *Hub) runWitness(l *witnessLink) {
+func (h *Hub) runWitness(l *witnessLink, stop <-chan struct{}) {
 	timer := time.NewTimer(0)
 	<-timer.C
 	for {
 		select {
-		case <-h.stop:
+		case <-stop:
 			timer.Stop()
 			return
 		case <-l.wake:

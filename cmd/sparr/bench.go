@@ -104,10 +104,11 @@ func (f *benchFlags) define(fs *flagSet) {
 	fs.IntVar(&cfg.CatchUp, "catch-up", 100_000, "events `N` a returning member has missed")
 	fs.IntVar(&cfg.ReplicaFlags, "replica-flags", 100_000, "active flags `N` the replica scenario's replica holds")
 	fs.IntVar(&cfg.MemoryFlags, "memory-flags", 1_000_000, "active flags `N` the memory scenario loads")
+	fs.IntVar(&cfg.Kills, "kills", 10, "times `N` the cluster scenario kills the leader to time failover")
 	fs.StringVar(&cfg.Dir, "tmp", "", "`DIR` for the temporary data files (removed at the end)")
 	fs.note("tmp", "the system's temporary directory")
 	fs.BoolVar(&f.asJSON, "json", false, "print the report as JSON, for tracking figures over time")
-	fs.BoolVar(&f.quick, "quick", false, "a quick look: 1 s runs, receivers 10,100, 10 000 events to catch up and flags in the replica, 100 000 flags for memory")
+	fs.BoolVar(&f.quick, "quick", false, "a quick look: 1 s runs, receivers 10,100, 10 000 events to catch up and flags in the replica, 100 000 flags for memory, 3 kills of the cluster's leader")
 }
 
 // quickDefaults makes the defaults smaller for --quick; a flag given on
@@ -127,6 +128,9 @@ func (f *benchFlags) quickDefaults(fs *flagSet) {
 	}
 	if !fs.given("memory-flags") {
 		f.cfg.MemoryFlags = 100_000
+	}
+	if !fs.given("kills") {
+		f.cfg.Kills = 3
 	}
 }
 
@@ -187,7 +191,7 @@ func (f *benchFlags) checkSizes(name string) error {
 	for _, v := range []struct {
 		flag string
 		n    int
-	}{{"concurrency", cfg.Concurrency}, {"events", cfg.Events}, {"catch-up", cfg.CatchUp}, {"replica-flags", cfg.ReplicaFlags}, {"memory-flags", cfg.MemoryFlags}} {
+	}{{"concurrency", cfg.Concurrency}, {"events", cfg.Events}, {"catch-up", cfg.CatchUp}, {"replica-flags", cfg.ReplicaFlags}, {"memory-flags", cfg.MemoryFlags}, {"kills", cfg.Kills}} {
 		if v.n < 1 {
 			return usagef("%s: --%s %d: want a positive number", name, v.flag, v.n)
 		}

@@ -44,12 +44,15 @@ var demoWait = 10 * time.Second
 var demoSkip func(step int) bool
 
 func runDemo(ctx context.Context, e *env, name string, args []string) error {
-	fs := e.flags(name, "[--members N] [--scam | --hubs se,no]",
+	fs := e.flags(name, "[--members N] [--scam | --hubs se,no | --cluster N]",
 		"Demo starts a hub and N member banks on this machine, in a temporary directory, and\n"+
 			"tells the story of one consumer's protection flag, step by step: placed at Bank A,\n"+
 			"pushed to every bank, checked by Bank B, thawed for Bank C, lifted, and what the\n"+
-			"exchange log keeps of it. It exits 0 only if every step behaved as told.")
+			"exchange log keeps of it. With --cluster N the hub is N sparr serve --cluster processes,\n"+
+			"and the demo kills their leader with SIGKILL in the middle of the story.\n"+
+			"It exits 0 only if every step behaved as told.")
 	members := fs.Int("members", 3, "how many member banks take part, `N` from 3 to 26")
+	nodes := fs.Int("cluster", 0, "run the hub as a cluster of `N` nodes (3 to 7), separate processes of this binary, and kill the leader in the middle of the story")
 	scam := fs.Bool("scam", false, "tell the story of a scam payment instead: a mule account shared under the PSR, a warning before the next payment, and a recall routed to the account's bank")
 	hubs := fs.String("hubs", "", "tell the story across a border instead: `se,no`, a Swedish and a Norwegian hub, peered, each with its bank (docs/peering.md)")
 	args, err := fs.parse(args)
@@ -65,8 +68,14 @@ func runDemo(ctx context.Context, e *env, name string, args []string) error {
 	if *members < 3 || *members > 26 {
 		return usagef("%s: --members %d: the story needs 3 to 26 banks", name, *members)
 	}
+	if fs.given("cluster") && (*nodes < 3 || *nodes > 7) {
+		return usagef("%s: --cluster %d: a cluster that survives losing a node has 3 to 7 nodes", name, *nodes)
+	}
+	if *nodes > 0 && *scam {
+		return usagef("%s: --cluster tells the flag story; drop --scam", name)
+	}
 	ginMode.Do(func() { gin.SetMode(gin.ReleaseMode) })
-	d := &demo{out: e.stdout, n: *members}
+	d := &demo{out: e.stdout, n: *members, clusterSize: *nodes}
 	defer d.close()
 	if err := d.start(ctx); err != nil {
 		return fmt.Errorf("demo: setting up: %w", err)
@@ -98,6 +107,26 @@ type demo struct {
 	firstBank     rune
 	regulatorName string
 	admin         *client.Client // the operator's client
+
+	// clusterSize is the number of nodes of a cluster demo (0: the hub
+	// in this process); bin is the binary they run, nodes are their
+	// processes, urls their URLs.
+	clusterSize int
+	bin         string
+	nodes       []*demoNode
+	urls        []string
+}
+
+// clientConfig is the configuration of a client of the demo's hub: with a
+// cluster, over every node's URL.
+func (d *demo) clientConfig(id string, key *protocol.SigningKey) client.Config {
+	cfg := client.Config{HubURL: d.issuer, MemberID: id, Key: key}
+	if len(d.urls) > 1 {
+		cfg.HubURLs = d.urls[1:]
+		// Ride out an election: a leader is elected within seconds.
+		cfg.Retry = client.Retry{Attempts: 60, Backoff: 50 * time.Millisecond, MaxWait: time.Second, AttemptTimeout: 3 * time.Second}
+	}
+	return cfg
 }
 
 // A demoBank is one member bank: its client, its webhook receiver and its
@@ -184,6 +213,21 @@ func (d *demo) start(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
+	d.logKey = keys.LogVerifier
+	if d.clusterSize > 0 {
+		if err := d.startNodes(ctx, kdir); err != nil {
+			return err
+		}
+	} else if err := d.startHub(keys, kdir); err != nil {
+		return err
+	}
+	return d.addMembers(ctx, kdir)
+}
+
+// startHub starts the hub in this process, on a loopback port, with the
+// keys in kdir.
+func (d *demo) startHub(keys *keyring.Keys, kdir string) error {
+	var err error
 	if d.store, err = store.Open(filepath.Join(d.dir, "hub.db"), store.Options{}); err != nil {
 		return err
 	}
@@ -217,13 +261,17 @@ func (d *demo) start(ctx context.Context) error {
 	}
 	d.srv = newHTTPServer(d.hub, quiet)
 	go d.srv.Serve(ln)
-	d.logKey = keys.LogVerifier
+	return nil
+}
 
+// addMembers registers the regulator and the banks, with the operator key
+// in kdir.
+func (d *demo) addMembers(ctx context.Context, kdir string) error {
 	op, err := keyring.LoadOperator(keyring.OperatorKeyPath(kdir))
 	if err != nil {
 		return err
 	}
-	admin, err := client.New(client.Config{HubURL: d.issuer, MemberID: server.OperatorID, Key: op})
+	admin, err := client.New(d.clientConfig(server.OperatorID, op))
 	if err != nil {
 		return err
 	}
@@ -234,7 +282,7 @@ func (d *demo) start(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	if d.regulator, err = client.New(client.Config{HubURL: d.issuer, MemberID: "fi", Key: regKey}); err != nil {
+	if d.regulator, err = client.New(d.clientConfig("fi", regKey)); err != nil {
 		return err
 	}
 	for i := range d.n {
@@ -285,7 +333,7 @@ func (d *demo) addBank(ctx context.Context, admin *client.Client, b *demoBank) e
 	if err != nil {
 		return err
 	}
-	if b.client, err = client.New(client.Config{HubURL: d.issuer, MemberID: b.id, Key: key}); err != nil {
+	if b.client, err = client.New(d.clientConfig(b.id, key)); err != nil {
 		return err
 	}
 	if b.replica, err = replica.Open(filepath.Join(d.dir, b.id+".db"), replica.Config{Client: b.client}); err != nil {
@@ -324,6 +372,11 @@ func (d *demo) close() {
 	if d.hub != nil {
 		d.hub.Close()
 	}
+	var wg sync.WaitGroup
+	for _, n := range d.nodes {
+		wg.Go(n.stop)
+	}
+	wg.Wait()
 	for _, b := range d.banks {
 		if b.replica != nil {
 			b.replica.Close()
@@ -389,6 +442,13 @@ func (d *demo) story(ctx context.Context) error {
 		if err := st.run(ctx); err != nil {
 			return &stepError{step: i + 1, title: st.title, err: err}
 		}
+		if i == 2 && d.clusterSize > 0 {
+			// In the middle of the story: Bank A's access notice of Bank
+			// B's check is on its way.
+			if err := s.killLeader(ctx); err != nil {
+				return fmt.Errorf("demo: killing the leader: %w", err)
+			}
+		}
 	}
 	d.printf("\nAll %d steps behaved as described. The temporary data is being removed.\n", len(steps))
 	return nil
@@ -411,7 +471,12 @@ type flagStory struct {
 // introduce says who takes part.
 func (s *flagStory) introduce() {
 	s.printf("Spärr demo: one hub and %d member banks, all on this machine.\n", s.n)
-	s.printf("The hub listens on %s. Each bank runs a webhook receiver for the hub's\n", s.issuer)
+	if len(s.nodes) > 0 {
+		s.printf("The hub is a cluster of %d nodes, each a sparr process with its own copy of the data,\n", len(s.nodes))
+		s.printf("replicated with raft: %s. Each bank runs a webhook receiver for the hub's\n", strings.Join(s.urls, ", "))
+	} else {
+		s.printf("The hub listens on %s. Each bank runs a webhook receiver for the hub's\n", s.issuer)
+	}
 	s.printf("signed records and keeps a replica of them, so it can check identities on its own.\n")
 }
 
@@ -707,8 +772,10 @@ func (s *flagStory) publishErasures(ctx context.Context) error {
 		return ctx.Err()
 	case <-time.After(time.Until(next)):
 	}
-	if err := s.demo.hub.RunJobs(); err != nil {
-		return err
+	if s.demo.hub != nil {
+		if err := s.demo.hub.RunJobs(); err != nil {
+			return err
+		}
 	}
 	s.printf("  The lift erased the details of every entry that named the consumer at once. The hub\n")
 	s.printf("  says so in tombstones, published together for every erasure of a period, after it ends\n")
@@ -767,6 +834,11 @@ var logActions = map[protocol.LogAction]string{
 // recomputed from every entry. It returns the verification's report and
 // the entries as served.
 func (d *demo) verifyExchangeLog(ctx context.Context) (*protocol.LogReport, [][]byte, error) {
+	if d.hub == nil {
+		// A cluster's leader signs on its own interval, and publishes
+		// the erasures on its job interval.
+		return d.waitLogged(ctx, []protocol.LogAction{protocol.LogFlagLifted, protocol.LogErased})
+	}
 	if _, err := d.hub.PublishCheckpoint(); err != nil {
 		return nil, nil, err
 	}

@@ -128,3 +128,54 @@ func TestDemoScamFailingStep(t *testing.T) {
 		t.Errorf("the demo went on after the failed step:\n%s", out)
 	}
 }
+
+// TestDemoCluster runs the story on a cluster of three node processes of a
+// sparr built for the test, and kills the leader after step 3: every step
+// still behaves, the demo says which node was killed and which took over,
+// and nothing is left behind.
+func TestDemoCluster(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds the binary and runs three nodes")
+	}
+	bin := buildSparr(t)
+	tmp := t.TempDir()
+	t.Setenv("TMPDIR", tmp)
+	demoBinary = func() (string, error) { return bin, nil }
+	t.Cleanup(func() { demoBinary = os.Executable })
+	code, out, errb := sparr(t, nil, "demo", "--cluster", "3")
+	if code != 0 {
+		t.Fatalf("exit %d, stderr %q\nstdout:\n%s", code, errb, out)
+	}
+	for _, want := range []string{
+		`The hub is a cluster of 3 nodes`,
+		`Step 3\. A fraudster applies for credit at Bank B`,
+		`Meanwhile, the hub's leader, node n\d, is killed with SIGKILL`,
+		`Node n\d took over as leader \d+ ms later`,
+		`Node n\d started again on its data and caught up with the others`,
+		`Step 4\. Bank A's app tells the consumer about Bank B's check`,
+		`Bank A received the hub's signed access notice`,
+		`Bank C: its replica no longer holds the flag`,
+		`\n +1  flag-lifted `,
+		`All 7 steps behaved as described\.`,
+	} {
+		if !regexp.MustCompile(want).MatchString(out) {
+			t.Errorf("the narration lacks %q:\n%s", want, out)
+		}
+	}
+	m := regexp.MustCompile(`leader, node (n\d), is killed[\s\S]*Node (n\d) took over`).FindStringSubmatch(out)
+	if m == nil || m[1] == m[2] {
+		t.Errorf("the killed leader and the new one: got %q, want two different nodes", m)
+	}
+	if left, _ := os.ReadDir(tmp); len(left) != 0 {
+		t.Errorf("the demo left %d files in its temporary directory", len(left))
+	}
+}
+
+// TestDemoClusterFlags refuses a cluster too small to lose a node, and a
+// cluster with the scam story.
+func TestDemoClusterFlags(t *testing.T) {
+	code, _, errb := sparr(t, nil, "demo", "--cluster", "2")
+	wantError(t, code, errb, 2, "--cluster 2", "3 to 7 nodes")
+	code, _, errb = sparr(t, nil, "demo", "--cluster", "3", "--scam")
+	wantError(t, code, errb, 2, "--cluster", "drop --scam")
+}

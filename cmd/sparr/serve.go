@@ -28,6 +28,7 @@ import (
 	"github.com/sparr-dev/sparr/protocol"
 	"github.com/sparr-dev/sparr/protocol/api"
 	"github.com/sparr-dev/sparr/server"
+	"github.com/sparr-dev/sparr/server/cluster"
 	"github.com/sparr-dev/sparr/server/decide"
 	"github.com/sparr-dev/sparr/server/keyring"
 	"github.com/sparr-dev/sparr/server/store"
@@ -98,6 +99,7 @@ type serveFlags struct {
 	jurisdiction             string
 	peersFile                string
 	peers                    []*peering.Peer
+	cluster                  clusterFlags
 }
 
 func runServe(ctx context.Context, e *env, name string, args []string) error {
@@ -170,6 +172,7 @@ func runServe(ctx context.Context, e *env, name string, args []string) error {
 	fs.note("max-thaw", "72h")
 	fs.StringVar(&f.jurisdiction, "jurisdiction", "", "the hub's country, ISO 3166-1 alpha-2 (`CC`, such as SE): it is home to that country's identifiers and relays others to --peers; empty: home to every type (docs/peering.md)")
 	fs.StringVar(&f.peersFile, "peers", "", "JSON `FILE` of the hubs this hub relays to, one per jurisdiction, with key files relative to it (docs/peering.md)")
+	f.cluster.register(fs)
 	fs.DurationVar(&f.shutdownTimeout, "shutdown-timeout", 30*time.Second, "how long to let requests finish on shutdown, a `DURATION`")
 	args, err := fs.parse(args)
 	if err != nil {
@@ -177,6 +180,11 @@ func runServe(ctx context.Context, e *env, name string, args []string) error {
 	}
 	if err := noArgs(name, args); err != nil {
 		return err
+	}
+	if f.cluster.enabled && !fs.given("metrics-addr") {
+		// Nodes often share a machine in tests: a free loopback port,
+		// which serve logs.
+		f.metricsAddr = "127.0.0.1:0"
 	}
 	if f.dev && !fs.given("metrics-addr") {
 		// A free loopback port, so that development hubs run side by
@@ -193,13 +201,24 @@ func runServe(ctx context.Context, e *env, name string, args []string) error {
 // others.
 func (f *serveFlags) check(name string) error {
 	for _, check := range []func(name string) error{
-		f.checkDev, f.checkListening, f.checkPolicy, f.checkTimeouts, f.checkAllowLists, f.checkIssuer, f.checkPeers,
+		f.checkCluster, f.checkDev, f.checkListening, f.checkPolicy, f.checkTimeouts, f.checkAllowLists, f.checkIssuer, f.checkPeers,
 	} {
 		if err := check(name); err != nil {
 			return err
 		}
 	}
 	return nil
+}
+
+// checkCluster checks the flags of a replicated hub.
+func (f *serveFlags) checkCluster(name string) error {
+	if f.cluster.enabled && f.dev {
+		return usagef("%s: --dev runs a single-node hub; drop --dev to run a cluster's node", name)
+	}
+	if f.cluster.enabled && f.declareRollback != "" {
+		return usagef("%s: a cluster's node cannot declare a rollback; restore the cluster as docs/operations.md describes", name)
+	}
+	return f.cluster.check(name)
 }
 
 // checkPeers reads --peers and holds --jurisdiction to its form.
@@ -504,16 +523,37 @@ func serve(ctx context.Context, e *env, f *serveFlags) error {
 		return err
 	}
 	defer closeStore(st, dbPath(f.data), log)
-	hub, err := f.startHub(issuer, st, keys, log, tp, build)
+	var node *cluster.Node
+	if f.cluster.enabled {
+		if node, err = f.cluster.startNode(f.data, st, log); err != nil {
+			return err
+		}
+		defer func() {
+			if err := node.Shutdown(); err != nil {
+				log.Error("stopping the cluster node failed", "error", err)
+			}
+		}()
+	}
+	hub, err := f.startHub(issuer, st, keys, log, tp, build, node)
 	if err != nil {
 		return err
 	}
 	defer func() {
+		if node != nil && node.IsLeader() {
+			// A leader that stops hands the leadership over first, so
+			// that writes pause for a transfer, not an election.
+			if err := node.TransferLeadership(""); err != nil {
+				log.Warn("handing the leadership over before stopping failed; the others will elect a leader", "error", err)
+			}
+		}
 		hub.Close()
 		log.Info("background jobs stopped")
 	}()
 	api, metrics, errc := startHTTP(hub, tlsConfig, ln, mln, log)
 	f.announce(e, log, keys, issuer, ln, mln, tlsConfig != nil)
+	if node != nil && f.cluster.join != "" {
+		go f.cluster.joinCluster(ctx, f.data, node, log)
+	}
 	serveErr := waitForStop(ctx, errc, f.shutdownTimeout, log)
 	shutdownHTTP(ctx, f.shutdownTimeout, log, api, metrics)
 	return serveErr
@@ -571,7 +611,14 @@ func (f *serveFlags) listen(ctx context.Context) (ln, mln net.Listener, err erro
 // openStore opens DIR/hub.db, saying what to do when another hub has it
 // or a newer sparr wrote it.
 func (f *serveFlags) openStore() (*store.Store, error) {
-	st, err := store.Open(dbPath(f.data), store.Options{})
+	opts := store.Options{}
+	if f.cluster.enabled {
+		// Snapshots stream the file from a read transaction while
+		// commands are applied: map 1 GiB from the start, so that a
+		// growing file rarely waits for one.
+		opts.InitialMmapSize = 1 << 30
+	}
+	st, err := store.Open(dbPath(f.data), opts)
 	switch {
 	case errors.Is(err, store.ErrLocked):
 		return nil, fmt.Errorf("another hub is using %s; stop it first, or give this one another --data", dbPath(f.data))
@@ -594,7 +641,7 @@ func closeStore(st *store.Store, path string, log *slog.Logger) {
 
 // startHub makes the hub the flags describe, and starts its background
 // jobs.
-func (f *serveFlags) startHub(issuer string, st *store.Store, keys *keyring.Keys, log *slog.Logger, tp trace.TracerProvider, build server.Build) (*server.Hub, error) {
+func (f *serveFlags) startHub(issuer string, st *store.Store, keys *keyring.Keys, log *slog.Logger, tp trace.TracerProvider, build server.Build, node *cluster.Node) (*server.Hub, error) {
 	targets, _ := f.targets() // checked with the other flags
 	hub, err := server.New(server.Config{
 		Issuer: issuer,
@@ -639,6 +686,8 @@ func (f *serveFlags) startHub(issuer string, st *store.Store, keys *keyring.Keys
 		PeerKeyDir:         peerKeysDir(f.data),
 		TracerProvider:     tp,
 		Build:              build,
+		Cluster:            node,
+		ClusterURLs:        f.cluster.urls,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("start the hub: %w%s", err, f.treeAdvice(err))

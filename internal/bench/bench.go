@@ -60,6 +60,11 @@ type Config struct {
 	// Binary is the sparr binary the memory scenario starts as a separate
 	// process, to measure its memory alone; default the running program.
 	Binary string
+	// ClusterNodes is how many nodes the cluster scenario runs; default 3.
+	ClusterNodes int
+	// Kills is how often the cluster scenario kills the leader to time
+	// failover; default 10.
+	Kills int
 	// Dir holds the temporary data; default the system's temporary
 	// directory.
 	Dir string
@@ -105,6 +110,12 @@ func (c *Config) defaults() {
 	}
 	if c.MemoryFlags == 0 {
 		c.MemoryFlags = 1_000_000
+	}
+	if c.ClusterNodes < 2 {
+		c.ClusterNodes = 3
+	}
+	if c.Kills <= 0 {
+		c.Kills = 10
 	}
 	if c.Progress == nil {
 		c.Progress = io.Discard
@@ -182,6 +193,7 @@ func Scenarios() []Scenario {
 		{"catch-up", "a member back after missing events converging through the feed; beside reading the same pages without verifying", runCatchUp, true},
 		{"memory", "hub RSS and data-file size with many active flags", runMemory, false},
 		{"border", "two peered hubs: a check of Norwegian tokens relayed by the Swedish hub (p50/p99), and a flag placed at the Norwegian hub reaching a Swedish member (p50/p99); beside the same check and flag on the Norwegian hub alone", runBorder, false},
+		{"cluster", "checks and placements on 3 sparr serve --cluster processes beside one sparr serve process, and failover (SIGKILL of the leader → first write acknowledged) p50/p99 over --kills kills", runCluster, false},
 	}
 }
 

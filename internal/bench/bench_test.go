@@ -368,3 +368,46 @@ func TestBenchDeliverFailsUnless202(t *testing.T) {
 		}
 	}
 }
+
+// TestBenchClusterSmall runs the cluster scenario briefly, with one kill
+// of the leader, on nodes of the sparr binary built from this module.
+func TestBenchClusterSmall(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds the sparr binary and runs four hub processes")
+	}
+	dir := t.TempDir()
+	bin := filepath.Join(dir, "sparr")
+	if out, err := exec.Command("go", "build", "-o", bin, "github.com/sparr-dev/sparr/cmd/sparr").CombinedOutput(); err != nil {
+		t.Fatalf("go build: %v\n%s", err, out)
+	}
+	var progress bytes.Buffer
+	rep, err := Run(context.Background(), Config{Scenarios: []string{"cluster"}, Duration: 200 * time.Millisecond, Concurrency: 4, Kills: 1,
+		Binary: bin, Dir: dir, Progress: &progress})
+	if err != nil {
+		t.Fatalf("%v\n%s", err, progress.String())
+	}
+	if len(rep.Skipped) == 1 && strings.Contains(rep.Skipped[0].Reason, "no --cluster") {
+		t.Skip(rep.Skipped[0].Reason)
+	}
+	var throughput, failover int
+	for _, r := range rep.Rows {
+		switch {
+		case strings.HasPrefix(r.System.Name, "failover"):
+			failover++
+			if r.System.Median <= 0 || r.Baseline != nil {
+				t.Errorf("row %+v: want a failover time and no baseline", r)
+			}
+		default:
+			throughput++
+			if r.System.Median <= 0 || r.Baseline == nil || r.Baseline.Median <= 0 || r.Ratio <= 0 {
+				t.Errorf("row %+v lacks a figure, its baseline (one node) or the ratio", r)
+			}
+		}
+	}
+	if throughput != 5 || failover != 2 {
+		t.Errorf("got %d throughput rows and %d failover rows, want 5 and 2:\n%s", throughput, failover, progress.String())
+	}
+	if n := strings.Count(progress.String(), "first write acknowledged after"); n != 1 {
+		t.Errorf("timed %d failovers, want 1:\n%s", n, progress.String())
+	}
+}

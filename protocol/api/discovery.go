@@ -127,4 +127,7 @@ type Policy struct {
 // /readyz ("ready": it can read its store).
 type Health struct {
 	Status string `json:"status"`
+	// Reason says, on a replicated hub's node, why it can serve writes:
+	// "leader", or "follower of n1".
+	Reason string `json:"reason,omitempty"`
 }

@@ -213,3 +213,14 @@ func (d *Decider) DeclareRollback(r *protocol.Rollback, now time.Time) *state.No
 func (d *Decider) Backup(op *api.Member, now time.Time) *state.Note {
 	return &state.Note{Head: d.head(op.ID, protocol.LogBackup, now, nil, nil)}
 }
+
+// ClusterChange is the log entry of the operator's change of a replicated
+// hub's cluster: change is add, remove or transfer-leadership, node the
+// server's id (for a transfer, the node chosen; empty for any).
+func (d *Decider) ClusterChange(op *api.Member, change, node string, now time.Time) *state.Note {
+	attrs := []protocol.LogAttr{{Key: "change", Value: change}}
+	if node != "" {
+		attrs = append(attrs, protocol.LogAttr{Key: "node", Value: node})
+	}
+	return &state.Note{Head: d.head(op.ID, protocol.LogClusterChanged, now, nil, nil, attrs...)}
+}

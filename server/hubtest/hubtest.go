@@ -18,6 +18,7 @@ import (
 	"net/netip"
 	"path/filepath"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -28,6 +29,7 @@ import (
 	"github.com/sparr-dev/sparr/protocol"
 	"github.com/sparr-dev/sparr/protocol/api"
 	"github.com/sparr-dev/sparr/server"
+	"github.com/sparr-dev/sparr/server/cluster"
 	"github.com/sparr-dev/sparr/server/decide"
 	"github.com/sparr-dev/sparr/server/keyring"
 	"github.com/sparr-dev/sparr/server/store"
@@ -73,17 +75,23 @@ type Options struct {
 	// as sparr serve does, so that the hub refuses a data file that does
 	// not extend it.
 	LastCheckpoint bool
+
+	// node, set by StartCluster, makes the hub one node of a cluster.
+	node *nodeOptions
 }
 
 // A Hub is a running test hub.
 type Hub struct {
 	*server.Hub
+	// Node is the hub's cluster node; nil but for StartCluster's hubs.
+	Node     *cluster.Node
 	URL      string
 	Dir      string
 	Store    *store.Store
 	Keys     *keyring.Keys
 	Operator *Member
 	opts     Options
+	running  atomic.Bool // the hub is started
 	srv      *httptest.Server
 	t        testing.TB
 }
@@ -105,12 +113,16 @@ func Start(t testing.TB, opts Options) *Hub {
 	h.URL = h.srv.URL
 	h.open(t)
 	t.Cleanup(h.shut)
-	op, err := keyring.LoadOperator(keyring.OperatorKeyPath(filepath.Join(dir, "keys")))
+	h.setOperator(t)
+	return h
+}
+
+func (h *Hub) setOperator(t testing.TB) {
+	op, err := keyring.LoadOperator(keyring.OperatorKeyPath(filepath.Join(h.Dir, "keys")))
 	if err != nil {
 		t.Fatal(err)
 	}
 	h.Operator = h.Member(server.OperatorID, op)
-	return h
 }
 
 // policy is the test's policy. Quotas it leaves zero are generous, so that
@@ -159,23 +171,50 @@ func (h *Hub) tryOpen() error {
 	if h.opts.Configure != nil {
 		h.opts.Configure(&cfg)
 	}
+	var node *cluster.Node
+	if n := h.opts.node; n != nil {
+		node, err = cluster.New(cluster.Config{
+			NodeID: n.id, RaftAddr: n.raftAddr, Dir: filepath.Join(h.Dir, "raft"), Store: st,
+			Bootstrap: n.servers, Fast: true, SnapshotThreshold: n.snapshotThreshold, TrailingLogs: n.trailingLogs,
+		})
+		if err != nil {
+			st.Close()
+			return err
+		}
+		cfg.Issuer, cfg.Cluster, cfg.ClusterURLs = n.issuer, node, n.urls
+	}
 	hub, err := server.New(cfg)
 	if err != nil {
+		if node != nil {
+			node.Shutdown()
+		}
 		st.Close()
 		return err
 	}
-	h.Hub, h.Store, h.Keys = hub, st, keys
+	h.Hub, h.Store, h.Keys, h.Node = hub, st, keys, node
+	h.running.Store(true)
 	h.srv.Config.Handler = hub
 	return hub.Start()
 }
 
 func (h *Hub) shut() {
-	if h.Hub != nil {
-		h.Hub.Close()
-		h.Store.Close()
-		h.Hub = nil
-	}
+	h.stop()
 	h.srv.Close()
+}
+
+// stop closes the hub, its node and its store.
+func (h *Hub) stop() {
+	if h.Hub == nil {
+		return
+	}
+	h.running.Store(false)
+	h.Hub.Close()
+	if h.Node != nil {
+		h.Node.Shutdown()
+		h.Node = nil
+	}
+	h.Store.Close()
+	h.Hub = nil
 }
 
 // Restart closes the hub and its store and opens both again on the same
@@ -183,6 +222,12 @@ func (h *Hub) shut() {
 func (h *Hub) Restart(t testing.TB) {
 	t.Helper()
 	h.Hub.Close()
+	if h.Node != nil {
+		if err := h.Node.Shutdown(); err != nil {
+			t.Fatal(err)
+		}
+		h.Node = nil
+	}
 	if err := h.Store.Close(); err != nil {
 		t.Fatal(err)
 	}

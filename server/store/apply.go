@@ -2,6 +2,7 @@ package store
 
 import (
 	"bytes"
+	"encoding/binary"
 	"encoding/json"
 	"fmt"
 	"strconv"
@@ -636,6 +637,12 @@ func (t *txn) putCheckpoint(c *state.PutCheckpoint) error {
 	}
 	if root != c.Root {
 		return fmt.Errorf("checkpoint of size %d: its root is not the tree's", c.Size)
+	}
+	// A checkpoint extends the latest one kept, or is not kept: on a
+	// replicated hub, a leader that lost its place cannot publish behind
+	// its successor.
+	if k, _ := cps.Cursor().Last(); k != nil && binary.BigEndian.Uint64(k) >= c.Size {
+		return t.conflict()
 	}
 	return cps.Put(u64(c.Size), c.Note)
 }

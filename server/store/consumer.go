@@ -194,7 +194,7 @@ func (s *Store) Dispute(id string) (*state.Dispute, error) {
 // first.
 func (s *Store) DisputesAbout(token string) ([]*state.Dispute, error) {
 	var out []*state.Dispute
-	err := s.db.View(func(tx *bolt.Tx) error {
+	err := s.view(func(tx *bolt.Tx) error {
 		prefix := []byte(token + "\x00")
 		c := tx.Bucket(bDisputeSubject).Cursor()
 		for k, _ := c.Seek(prefix); k != nil && bytes.HasPrefix(k, prefix); k, _ = c.Next() {
@@ -234,7 +234,7 @@ func (s *Store) DisputesDueBefore(t time.Time, limit int) ([]*state.Dispute, err
 // details are kept, oldest first.
 func (s *Store) SubjectEntries(token string) ([]state.SubjectEntry, error) {
 	var out []state.SubjectEntry
-	err := s.db.View(func(tx *bolt.Tx) error {
+	err := s.view(func(tx *bolt.Tx) error {
 		prefix := []byte(token + "\x00")
 		c := tx.Bucket(bLogSubject).Cursor()
 		for k, _ := c.Seek(prefix); k != nil && bytes.HasPrefix(k, prefix); k, _ = c.Next() {
@@ -266,7 +266,7 @@ func (s *Store) ErasureRecord(id string) (*state.ErasureRecord, error) {
 // Attestations returns who attested the erasure record id, and when.
 func (s *Store) Attestations(id string) (map[string]time.Time, error) {
 	out := map[string]time.Time{}
-	err := s.db.View(func(tx *bolt.Tx) error {
+	err := s.view(func(tx *bolt.Tx) error {
 		prefix := []byte(id + "\x00")
 		c := tx.Bucket(bAttestations).Cursor()
 		for k, v := c.Seek(prefix); k != nil && bytes.HasPrefix(k, prefix); k, v = c.Next() {
@@ -280,7 +280,7 @@ func (s *Store) Attestations(id string) (map[string]time.Time, error) {
 // ErasureRecords calls fn with every erasure record issued before t, oldest
 // record id first, and who attested it; fn returns false to stop.
 func (s *Store) ErasureRecords(before time.Time, fn func(r *state.ErasureRecord, attested map[string]time.Time) bool) error {
-	return s.db.View(func(tx *bolt.Tx) error {
+	return s.view(func(tx *bolt.Tx) error {
 		c := tx.Bucket(bErasureRecords).Cursor()
 		att := tx.Bucket(bAttestations)
 		for k, v := c.First(); k != nil; k, v = c.Next() {

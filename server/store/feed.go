@@ -45,7 +45,7 @@ type FeedPage struct {
 // cursor.
 func (s *Store) Events(m *api.Member, after uint64, limit int) (*FeedPage, error) {
 	page := &FeedPage{Next: after}
-	err := s.db.View(func(tx *bolt.Tx) error {
+	err := s.view(func(tx *bolt.Tx) error {
 		page.Floor = feedFloor(tx)
 		if after < page.Floor {
 			return fmt.Errorf("%w: cursor %d, oldest served %d", ErrCursorExpired, after, page.Floor)
@@ -92,7 +92,7 @@ func (s *Store) Events(m *api.Member, after uint64, limit int) (*FeedPage, error
 // Sequence returns the sequence number of the latest event.
 func (s *Store) Sequence() (uint64, error) {
 	var n uint64
-	err := s.db.View(func(tx *bolt.Tx) error {
+	err := s.view(func(tx *bolt.Tx) error {
 		n = tx.Bucket(bEvents).Sequence()
 		return nil
 	})
@@ -220,7 +220,7 @@ func (s *Store) walk(bucket []byte, read func(tx *bolt.Tx, k, v []byte, out []*s
 	for {
 		var chunk []*state.Record
 		var done bool
-		err := s.db.View(func(tx *bolt.Tx) error {
+		err := s.view(func(tx *bolt.Tx) error {
 			c := tx.Bucket(bucket).Cursor()
 			k, v := c.First()
 			if after != nil {

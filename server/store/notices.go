@@ -168,7 +168,7 @@ func denialsOf(tx *bolt.Tx, token string) ([]*state.Denial, error) {
 // Notice returns the access notice of check checkID of flag flagID.
 func (s *Store) Notice(checkID, flagID string) (*state.AccessNotice, error) {
 	var out *state.AccessNotice
-	err := s.db.View(func(tx *bolt.Tx) error {
+	err := s.view(func(tx *bolt.Tx) error {
 		var err error
 		out, err = getKey[state.AccessNotice](tx, bNotices, noticeKey(checkID, flagID))
 		return err
@@ -180,7 +180,7 @@ func (s *Store) Notice(checkID, flagID string) (*state.AccessNotice, error) {
 // (oldest first: check ids are time-ordered).
 func (s *Store) Notices(token string) ([]*state.AccessNotice, error) {
 	var out []*state.AccessNotice
-	err := s.db.View(func(tx *bolt.Tx) error {
+	err := s.view(func(tx *bolt.Tx) error {
 		prefix := []byte(token + "\x00")
 		c := tx.Bucket(bNoticeSubject).Cursor()
 		for k, _ := c.Seek(prefix); k != nil && bytes.HasPrefix(k, prefix); k, _ = c.Next() {
@@ -198,7 +198,7 @@ func (s *Store) Notices(token string) ([]*state.AccessNotice, error) {
 // Denials returns the denials of checks of token, newest first.
 func (s *Store) Denials(token string) ([]*state.Denial, error) {
 	var out []*state.Denial
-	err := s.db.View(func(tx *bolt.Tx) error {
+	err := s.view(func(tx *bolt.Tx) error {
 		var err error
 		out, err = denialsOf(tx, token)
 		return err

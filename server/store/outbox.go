@@ -367,7 +367,7 @@ func (s *Store) Endpoint(member string) (*webhook.Endpoint, error) {
 // Endpoints returns every endpoint, ordered by member.
 func (s *Store) Endpoints() ([]*webhook.Endpoint, error) {
 	var out []*webhook.Endpoint
-	err := s.db.View(func(tx *bolt.Tx) error {
+	err := s.view(func(tx *bolt.Tx) error {
 		return tx.Bucket(bEndpoints).ForEach(func(_, v []byte) error {
 			e := new(webhook.Endpoint)
 			if err := json.Unmarshal(v, e); err != nil {
@@ -384,7 +384,7 @@ func (s *Store) Endpoints() ([]*webhook.Endpoint, error) {
 // with the records' bytes.
 func (s *Store) Pending(member string, limit int) ([]webhook.Delivery, error) {
 	var out []webhook.Delivery
-	err := s.db.View(func(tx *bolt.Tx) error {
+	err := s.view(func(tx *bolt.Tx) error {
 		c := tx.Bucket(bOutbox).Cursor()
 		prefix := memberPrefix(member)
 		for k, v := c.Seek(prefix); k != nil && bytes.HasPrefix(k, prefix) && len(out) < limit; k, v = c.Next() {
@@ -407,7 +407,7 @@ func (s *Store) Pending(member string, limit int) ([]webhook.Delivery, error) {
 // Backlog returns how many deliveries are queued for a member.
 func (s *Store) Backlog(member string) (int, error) {
 	n := 0
-	err := s.db.View(func(tx *bolt.Tx) error {
+	err := s.view(func(tx *bolt.Tx) error {
 		c := tx.Bucket(bOutbox).Cursor()
 		prefix := memberPrefix(member)
 		for k, _ := c.Seek(prefix); k != nil && bytes.HasPrefix(k, prefix); k, _ = c.Next() {
@@ -421,7 +421,7 @@ func (s *Store) Backlog(member string) (int, error) {
 // DeadLetters returns up to limit of a member's dead letters, newest first.
 func (s *Store) DeadLetters(member string, limit int) ([]webhook.DeadLetter, error) {
 	var out []webhook.DeadLetter
-	err := s.db.View(func(tx *bolt.Tx) error {
+	err := s.view(func(tx *bolt.Tx) error {
 		c := tx.Bucket(bDead).Cursor()
 		prefix := memberPrefix(member)
 		end := append(memberPrefix(member)[:len(prefix)-1], 1) // just past the member's keys

@@ -20,7 +20,7 @@ func (s *Store) Payee(id string) (*state.Payee, error) { return view[state.Payee
 // PayeeByToken returns the payee record of a payee token, lapsed or not.
 func (s *Store) PayeeByToken(token string) (*state.Payee, error) {
 	var p *state.Payee
-	err := s.db.View(func(tx *bolt.Tx) error {
+	err := s.view(func(tx *bolt.Tx) error {
 		var err error
 		p, err = payeeOf(tx, token)
 		return err
@@ -76,7 +76,7 @@ func (t *txn) putPayee(c *state.PutPayee) error {
 // before t.
 func (s *Store) PayeesExpiringBefore(t time.Time, limit int) ([]*state.Payee, error) {
 	var out []*state.Payee
-	err := s.db.View(func(tx *bolt.Tx) error {
+	err := s.view(func(tx *bolt.Tx) error {
 		c := tx.Bucket(bPayees).Cursor()
 		for k, v := c.First(); k != nil && len(out) < limit; k, v = c.Next() {
 			p, err := decodeValue[state.Payee](bPayees, k, v)

@@ -19,7 +19,7 @@ import (
 
 func view[T any](s *Store, bucket []byte, key string) (*T, error) {
 	var out *T
-	err := s.db.View(func(tx *bolt.Tx) error {
+	err := s.view(func(tx *bolt.Tx) error {
 		var err error
 		out, err = get[T](tx, bucket, key)
 		return err
@@ -43,7 +43,7 @@ var _ members.Directory = (*Store)(nil)
 // Members returns every member, ordered by id.
 func (s *Store) Members() ([]*api.Member, error) {
 	var out []*api.Member
-	err := s.db.View(func(tx *bolt.Tx) error {
+	err := s.view(func(tx *bolt.Tx) error {
 		return tx.Bucket(bMembers).ForEach(func(_, v []byte) error {
 			m := new(api.Member)
 			if err := json.Unmarshal(v, m); err != nil {
@@ -63,7 +63,7 @@ func (s *Store) Record(id string) (*state.Record, error) { return view[state.Rec
 // holds, in the order given.
 func (s *Store) Records(ids []string) ([]*state.Record, error) {
 	var out []*state.Record
-	err := s.db.View(func(tx *bolt.Tx) error {
+	err := s.view(func(tx *bolt.Tx) error {
 		for _, id := range ids {
 			r, err := get[state.Record](tx, bRecords, id)
 			if err == ErrNotFound {
@@ -93,7 +93,7 @@ func (s *Store) Check(id string) (*state.Check, error) { return view[state.Check
 // Consent returns the consent record with the given id, as stored.
 func (s *Store) Consent(id string) (json.RawMessage, error) {
 	var out json.RawMessage
-	err := s.db.View(func(tx *bolt.Tx) error {
+	err := s.view(func(tx *bolt.Tx) error {
 		v := tx.Bucket(bConsents).Get([]byte(id))
 		if v == nil {
 			return ErrNotFound
@@ -112,7 +112,7 @@ func (s *Store) Submission(member, jti string) (*state.Submission, error) {
 // Subjects looks up several tokens in one read transaction.
 func (s *Store) Subjects(tokens []string) ([]state.Subject, error) {
 	out := make([]state.Subject, len(tokens))
-	err := s.db.View(func(tx *bolt.Tx) error {
+	err := s.view(func(tx *bolt.Tx) error {
 		for i, t := range tokens {
 			if id := tx.Bucket(bFlagByToken).Get([]byte(t)); id != nil {
 				f, err := get[state.Flag](tx, bFlags, string(id))
@@ -207,7 +207,7 @@ func (s *Store) SuspicionsExpiringBefore(t time.Time, limit int) ([]*state.Suspi
 func expiring[T any](s *Store, index, bucket []byte, t time.Time, limit int) ([]*T, error) {
 	var out []*T
 	end := uint64(t.UnixNano())
-	err := s.db.View(func(tx *bolt.Tx) error {
+	err := s.view(func(tx *bolt.Tx) error {
 		c := tx.Bucket(index).Cursor()
 		for k, _ := c.First(); k != nil && len(out) < limit; k, _ = c.Next() {
 			if binary.BigEndian.Uint64(k[:8]) >= end {
@@ -227,7 +227,7 @@ func expiring[T any](s *Store, index, bucket []byte, t time.Time, limit int) ([]
 // LogSize returns the number of entries in the exchange log.
 func (s *Store) LogSize() (uint64, error) {
 	var n uint64
-	err := s.db.View(func(tx *bolt.Tx) error {
+	err := s.view(func(tx *bolt.Tx) error {
 		n = tx.Bucket(bLog).Sequence()
 		return nil
 	})
@@ -237,7 +237,7 @@ func (s *Store) LogSize() (uint64, error) {
 // LogEntries returns the entry lines with indexes in [start, end).
 func (s *Store) LogEntries(start, end uint64) ([][]byte, error) {
 	var out [][]byte
-	err := s.db.View(func(tx *bolt.Tx) error {
+	err := s.view(func(tx *bolt.Tx) error {
 		c := tx.Bucket(bLog).Cursor()
 		for k, v := c.Seek(u64(start)); k != nil && binary.BigEndian.Uint64(k) < end; k, v = c.Next() {
 			out = append(out, bytes.Clone(v))
@@ -258,7 +258,7 @@ func (s *Store) LogDetails(index uint64) (*state.Details, error) {
 // It reads all of both, which only an erasure needs to.
 func (s *Store) About(token string) (records []string, entries []uint64, err error) {
 	needle := []byte(token)
-	err = s.db.View(func(tx *bolt.Tx) error {
+	err = s.view(func(tx *bolt.Tx) error {
 		err := tx.Bucket(bRecords).ForEach(func(k, v []byte) error {
 			if bytes.Contains(v, needle) {
 				records = append(records, string(k))

@@ -21,7 +21,7 @@ func (s *Store) Recall(id string) (*state.Recall, error) { return view[state.Rec
 // RecallsOf returns the recalls naming payee token, by id.
 func (s *Store) RecallsOf(token string) ([]*state.Recall, error) {
 	var out []*state.Recall
-	err := s.db.View(func(tx *bolt.Tx) error {
+	err := s.view(func(tx *bolt.Tx) error {
 		prefix := []byte(token + "\x00")
 		c := tx.Bucket(bRecallByToken).Cursor()
 		for k, _ := c.Seek(prefix); k != nil && bytes.HasPrefix(k, prefix); k, _ = c.Next() {
@@ -40,7 +40,7 @@ func (s *Store) RecallsOf(token string) ([]*state.Recall, error) {
 // reported before t.
 func (s *Store) RecallsClosedBefore(t time.Time, limit int) ([]*state.Recall, error) {
 	var out []*state.Recall
-	err := s.db.View(func(tx *bolt.Tx) error {
+	err := s.view(func(tx *bolt.Tx) error {
 		c := tx.Bucket(bRecalls).Cursor()
 		for k, v := c.First(); k != nil && len(out) < limit; k, v = c.Next() {
 			rc, err := decodeValue[state.Recall](bRecalls, k, v)

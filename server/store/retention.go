@@ -217,7 +217,7 @@ func (t *txn) evaluateTokens(c *state.EvaluateTokens) error {
 // Usage returns what member used of its daily quotas on day (YYYY-MM-DD,
 // UTC): tokens evaluated, and bytes stored for it.
 func (s *Store) Usage(member, day string) (tokens, stored int64, err error) {
-	err = s.db.View(func(tx *bolt.Tx) error {
+	err = s.view(func(tx *bolt.Tx) error {
 		u, err := readUsage(tx, member, day)
 		tokens, stored = u.Tokens, u.Bytes
 		return err

@@ -126,6 +126,11 @@ type Options struct {
 	// MaxBatch is the most commands committed in one transaction. Default
 	// 512.
 	MaxBatch int
+	// InitialMmapSize is how much of the file bbolt maps at first (0: as
+	// much as the file). A write that grows the file past the mapping
+	// waits for every read transaction, a replicated hub's snapshot being
+	// streamed among them; mapping more from the start spares it that.
+	InitialMmapSize int
 	// ScanChunk is the most keys a long scan (the snapshot, the exchange
 	// log for audits) reads in one read transaction; it takes as many
 	// short transactions as it needs. Default [DefaultScanChunk].
@@ -138,8 +143,16 @@ const DefaultScanChunk = 1024
 // A Store is the hub's state in one bbolt file. It is safe for concurrent
 // use.
 type Store struct {
+	// dbMu is held for reading while db is used, and for writing while
+	// [Store.Restore] replaces the file under it.
+	dbMu sync.RWMutex
 	db   *bolt.DB
 	opts Options
+
+	// propose, if set, is where [Store.Apply] sends commands: a
+	// replicated log, which applies them to this store through
+	// [Store.ApplyEntries] once they are committed.
+	propose atomic.Pointer[func(state.Command) (*Result, error)]
 
 	queue    chan *pending
 	done     chan struct{}
@@ -169,7 +182,19 @@ func Open(path string, opts Options) (*Store, error) {
 	if opts.ScanChunk <= 0 {
 		opts.ScanChunk = DefaultScanChunk
 	}
-	db, err := bolt.Open(path, 0o600, &bolt.Options{Timeout: opts.LockTimeout, FreelistType: bolt.FreelistMapType})
+	db, err := openDB(path, opts)
+	if err != nil {
+		return nil, err
+	}
+	s := &Store{db: db, opts: opts, queue: make(chan *pending, opts.MaxBatch), done: make(chan struct{})}
+	go s.commitLoop()
+	return s, nil
+}
+
+// openDB opens the data file at path, creates the buckets it lacks and
+// checks (or upgrades) its schema version.
+func openDB(path string, opts Options) (*bolt.DB, error) {
+	db, err := bolt.Open(path, 0o600, &bolt.Options{Timeout: opts.LockTimeout, FreelistType: bolt.FreelistMapType, InitialMmapSize: opts.InitialMmapSize})
 	if errors.Is(err, bolterrors.ErrTimeout) {
 		return nil, fmt.Errorf("open %s: %w (is a hub running on it?)", path, ErrLocked)
 	}
@@ -203,9 +228,7 @@ func Open(path string, opts Options) (*Store, error) {
 		db.Close()
 		return nil, fmt.Errorf("open %s: %w", path, err)
 	}
-	s := &Store{db: db, opts: opts, queue: make(chan *pending, opts.MaxBatch), done: make(chan struct{})}
-	go s.commitLoop()
-	return s, nil
+	return db, nil
 }
 
 // upgrade brings a file of schema version from to [SchemaVersion], in the
@@ -237,7 +260,9 @@ func (s *Store) Close() error {
 		close(s.queue)
 		s.mu.Unlock()
 		<-s.done
+		s.dbMu.Lock()
 		err = s.db.Close()
+		s.dbMu.Unlock()
 	})
 	return err
 }
@@ -253,13 +278,43 @@ func (s *Store) OnCommit(fn func(commands int, took time.Duration)) { s.onCommit
 func (s *Store) OnApplied(fn func([]state.Command)) { s.applied.Store(&fn) }
 
 // Path returns the data file's path.
-func (s *Store) Path() string { return s.db.Path() }
+func (s *Store) Path() string {
+	s.dbMu.RLock()
+	defer s.dbMu.RUnlock()
+	return s.db.Path()
+}
+
+// view runs fn in a read transaction of the current file.
+func (s *Store) view(fn func(*bolt.Tx) error) error {
+	s.dbMu.RLock()
+	defer s.dbMu.RUnlock()
+	return s.db.View(fn)
+}
+
+// update runs fn in a write transaction of the current file.
+func (s *Store) update(fn func(*bolt.Tx) error) error {
+	s.dbMu.RLock()
+	defer s.dbMu.RUnlock()
+	return s.db.Update(fn)
+}
 
 // Apply applies cmd and returns once it is durable. Business outcomes (an
 // existing flag, a stale version, a reused submission id) are reported in
 // the Result, with nothing written for a conflict; an error means the
 // command could not be applied at all.
+//
+// When the store is replicated ([Store.SetProposer]), Apply hands cmd to
+// the replicated log and returns what applying it did once it is
+// committed and applied here.
 func (s *Store) Apply(cmd state.Command) (*Result, error) {
+	if fn := s.propose.Load(); fn != nil {
+		return (*fn)(cmd)
+	}
+	return s.applyLocal(cmd)
+}
+
+// applyLocal queues cmd for the commit loop and waits until it is durable.
+func (s *Store) applyLocal(cmd state.Command) (*Result, error) {
 	p := &pending{cmd: cmd, err: make(chan error, 1)}
 	s.mu.RLock()
 	if s.closed {
@@ -301,7 +356,7 @@ func (s *Store) commitLoop() {
 // others.
 func (s *Store) commit(batch []*pending) {
 	start := time.Now()
-	err := s.db.Update(func(tx *bolt.Tx) error {
+	err := s.update(func(tx *bolt.Tx) error {
 		for _, name := range appendMostly {
 			tx.Bucket(name).FillPercent = 0.95
 		}
@@ -339,7 +394,7 @@ func (s *Store) commit(batch []*pending) {
 // stays in use (bbolt's Tx.WriteTo). Starting a hub on the copy restores it.
 func (s *Store) Backup(w io.Writer) (int64, error) {
 	var n int64
-	err := s.db.View(func(tx *bolt.Tx) error {
+	err := s.view(func(tx *bolt.Tx) error {
 		var err error
 		n, err = tx.WriteTo(w)
 		return err
@@ -373,7 +428,7 @@ func BackupFile(path string, w io.Writer) (int64, error) {
 // Walk calls fn for every key of every bucket, in order, with copies of the
 // key and value. Tests use it to compare whole stores.
 func (s *Store) Walk(fn func(bucket string, key, value []byte) error) error {
-	return s.db.View(func(tx *bolt.Tx) error {
+	return s.view(func(tx *bolt.Tx) error {
 		for _, name := range allBuckets {
 			err := tx.Bucket(name).ForEach(func(k, v []byte) error {
 				return fn(string(name), bytes.Clone(k), bytes.Clone(v))
@@ -391,7 +446,7 @@ func (s *Store) Walk(fn func(bucket string, key, value []byte) error) error {
 // compare whole stores.
 func (s *Store) Sequences() (map[string]uint64, error) {
 	out := make(map[string]uint64, len(allBuckets))
-	err := s.db.View(func(tx *bolt.Tx) error {
+	err := s.view(func(tx *bolt.Tx) error {
 		for _, name := range allBuckets {
 			out[string(name)] = tx.Bucket(name).Sequence()
 		}

@@ -21,7 +21,7 @@ import (
 // TreeHash returns the root hash of the log's first size entries.
 func (s *Store) TreeHash(size uint64) (tlog.Hash, error) {
 	var h tlog.Hash
-	err := s.db.View(func(tx *bolt.Tx) error {
+	err := s.view(func(tx *bolt.Tx) error {
 		var err error
 		h, err = treeHash(tx, size)
 		return err
@@ -42,7 +42,7 @@ func treeHash(tx *bolt.Tx, size uint64) (tlog.Hash, error) {
 // InclusionProof proves that entry index is in the tree of size entries.
 func (s *Store) InclusionProof(index, size uint64) (tlog.RecordProof, error) {
 	var p tlog.RecordProof
-	err := s.db.View(func(tx *bolt.Tx) error {
+	err := s.view(func(tx *bolt.Tx) error {
 		if n := tx.Bucket(bLog).Sequence(); size > n || index >= size {
 			return fmt.Errorf("%w: entry %d in a tree of %d (the log has %d entries)", ErrNotFound, index, size, n)
 		}
@@ -57,7 +57,7 @@ func (s *Store) InclusionProof(index, size uint64) (tlog.RecordProof, error) {
 // tree of size entries.
 func (s *Store) ConsistencyProof(old, size uint64) (tlog.TreeProof, error) {
 	var p tlog.TreeProof
-	err := s.db.View(func(tx *bolt.Tx) error {
+	err := s.view(func(tx *bolt.Tx) error {
 		if n := tx.Bucket(bLog).Sequence(); size > n || old > size {
 			return fmt.Errorf("%w: trees of %d and %d entries (the log has %d)", ErrNotFound, old, size, n)
 		}
@@ -73,7 +73,7 @@ func (s *Store) ConsistencyProof(old, size uint64) (tlog.TreeProof, error) {
 func (s *Store) Checkpoint() ([]byte, uint64, error) {
 	var note []byte
 	var size uint64
-	err := s.db.View(func(tx *bolt.Tx) error {
+	err := s.view(func(tx *bolt.Tx) error {
 		k, v := tx.Bucket(bCheckpoints).Cursor().Last()
 		if k == nil {
 			return ErrNotFound
@@ -87,7 +87,7 @@ func (s *Store) Checkpoint() ([]byte, uint64, error) {
 // CheckpointAt returns the checkpoint kept for a tree size.
 func (s *Store) CheckpointAt(size uint64) ([]byte, error) {
 	var note []byte
-	err := s.db.View(func(tx *bolt.Tx) error {
+	err := s.view(func(tx *bolt.Tx) error {
 		v := tx.Bucket(bCheckpoints).Get(u64(size))
 		if v == nil {
 			return ErrNotFound
@@ -104,7 +104,7 @@ func (s *Store) CheckpointAt(size uint64) ([]byte, error) {
 // checkpoint's note.
 func (s *Store) Cosignatures(size uint64) ([]byte, error) {
 	var lines []byte
-	err := s.db.View(func(tx *bolt.Tx) error {
+	err := s.view(func(tx *bolt.Tx) error {
 		c, prefix := tx.Bucket(bCosignatures).Cursor(), u64(size)
 		for k, v := c.Seek(prefix); k != nil && bytes.HasPrefix(k, prefix); k, v = c.Next() {
 			lines = append(append(lines, v...), '\n')
@@ -124,7 +124,7 @@ func (s *Store) PublishCheckpoint(sign func(size uint64, root tlog.Hash) ([]byte
 	var last []byte
 	var lastSize, size uint64
 	var root tlog.Hash
-	err := s.db.View(func(tx *bolt.Tx) error {
+	err := s.view(func(tx *bolt.Tx) error {
 		size = tx.Bucket(bLog).Sequence()
 		if k, v := tx.Bucket(bCheckpoints).Cursor().Last(); k != nil {
 			last, lastSize = bytes.Clone(v), binary.BigEndian.Uint64(k)
@@ -151,8 +151,9 @@ func (s *Store) PublishCheckpoint(sign func(size uint64, root tlog.Hash) ([]byte
 		return nil, 0, err
 	}
 	if res.Conflict {
-		// Published by another call meanwhile: that one is kept.
-		note, err = s.CheckpointAt(size)
+		// Published by another call (or, on a replicated hub, another
+		// node) meanwhile: the latest one is kept.
+		return s.Checkpoint()
 	}
 	return note, size, err
 }
@@ -172,7 +173,7 @@ type LogFilter struct {
 // reads for f. Entry times never go backwards, so the range is found by
 // binary search, in one short read transaction.
 func (s *Store) LogSpan(f LogFilter) (first, end uint64, err error) {
-	err = s.db.View(func(tx *bolt.Tx) error {
+	err = s.view(func(tx *bolt.Tx) error {
 		b := tx.Bucket(bLog)
 		size := b.Sequence()
 		at := func(t time.Time) uint64 {
@@ -210,7 +211,7 @@ func (s *Store) ScanLog(f LogFilter, fn func(*protocol.LogEntry) (bool, error)) 
 		var chunk []*protocol.LogEntry
 		done := false
 		stop := min(next+uint64(s.opts.ScanChunk), end)
-		err := s.db.View(func(tx *bolt.Tx) error {
+		err := s.view(func(tx *bolt.Tx) error {
 			c := tx.Bucket(bLog).Cursor()
 			for k, v := c.Seek(u64(next)); k != nil && binary.BigEndian.Uint64(k) < stop; k, v = c.Next() {
 				// ParseLogEntry copies what it keeps: nothing of the
@@ -267,7 +268,7 @@ func (s *Store) Tile(t tlog.Tile) ([]byte, error) {
 	}
 	need := (uint64(t.N)<<TileHeight + uint64(t.W)) << level
 	var data []byte
-	err := s.db.View(func(tx *bolt.Tx) error {
+	err := s.view(func(tx *bolt.Tx) error {
 		if n := tx.Bucket(bLog).Sequence(); need > n {
 			return fmt.Errorf("%w: tile %s needs %d entries, the log has %d", ErrNotFound, t.Path(), need, n)
 		}
