@@ -32,7 +32,7 @@ func TestServeClusterFlags(t *testing.T) {
 	}{
 		{[]string{"--node-id", "n1"}, "--node-id needs --cluster"},
 		{[]string{"--cluster", "--node-id", "n 1", "--raft-addr", "127.0.0.1:7001", "--cluster-servers", "n1=127.0.0.1:7001"}, "--node-id"},
-		{[]string{"--cluster", "--node-id", "n1", "--raft-addr", "127.0.0.1:7001"}, "--cluster needs --peers"},
+		{[]string{"--cluster", "--node-id", "n1", "--raft-addr", "127.0.0.1:7001"}, "--cluster needs --cluster-servers"},
 		{[]string{"--cluster", "--node-id", "n1", "--raft-addr", "127.0.0.1:7001", "--cluster-servers", "n2=127.0.0.1:7002"}, "does not list this node"},
 		{[]string{"--cluster", "--node-id", "n1", "--raft-addr", "127.0.0.1:7001", "--cluster-servers", "n1=127.0.0.1:7009"}, "gives this node n1 the address"},
 		{[]string{"--cluster", "--node-id", "n1", "--raft-addr", "127.0.0.1:7001", "--cluster-servers", "n1=127.0.0.1:7001", "--join", "http://h"}, "not both"},
