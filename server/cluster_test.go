@@ -14,6 +14,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/sparr-dev/sparr/federation/peering"
 	"github.com/sparr-dev/sparr/protocol"
 	"github.com/sparr-dev/sparr/protocol/api"
 	"github.com/sparr-dev/sparr/server"
@@ -86,6 +87,8 @@ func TestClusterCommandsReplayToTheSameStores(t *testing.T) {
 	largest := map[state.Kind]int{} // encoded bytes of the largest command of each kind
 	clock := hubtest.NewClock(time.Now().UTC().Truncate(time.Second))
 	witness := hubtest.StartWitness(t, "cluster-replay.example")
+	home, peer := startHomeHub(t)
+	keyDir := peerKeyDir(t) // every node's key for a peer registered through the API
 	c := hubtest.StartCluster(t, hubtest.ClusterOptions{Options: hubtest.Options{
 		Clock: clock,
 		Policy: decide.Policy{SuspicionLegalBasis: "brottsdatalagen-2-kap", FeedRetention: time.Hour, PayeeRetention: 2 * time.Hour,
@@ -94,6 +97,8 @@ func TestClusterCommandsReplayToTheSameStores(t *testing.T) {
 		Configure: func(cfg *server.Config) {
 			cfg.Witnesses = []server.Witness{witness.Config()}
 			cfg.WitnessRetry, cfg.WitnessRetryMax = 5*time.Millisecond, 20*time.Millisecond
+			cfg.Jurisdiction, cfg.Peers = "SE", []*peering.Peer{peer} // a record relayed from Norway's hub
+			cfg.PeerKeyDir = keyDir
 			cfg.Store.OnApplied(func(cmds []state.Command) {
 				mu.Lock()
 				for _, c := range cmds {
@@ -108,7 +113,9 @@ func TestClusterCommandsReplayToTheSameStores(t *testing.T) {
 	}})
 	leader := c.Leader(t)
 	witness.AddLog(t, leader.Configuration().Log.PublicKey)
+	home.relayOne(t, leader)
 	everyKindOfChange(t, leader, clock)
+	registerAndRemovePeer(t, leader)
 	waitFor(t, "the witness's cosignature", func() bool {
 		st := leader.WitnessesStatus()
 		return st.Witnesses[0].CosignedSize != nil && *st.Witnesses[0].CosignedSize == st.CheckpointSize

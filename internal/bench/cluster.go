@@ -15,6 +15,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"syscall"
@@ -60,7 +61,22 @@ func runCluster(ctx context.Context, cfg *Config) ([]Row, error) {
 	}
 	checks := func(l *procLoad) func() (map[string]float64, error) {
 		return func() (map[string]float64, error) {
-			return load(ctx, cfg.Concurrency, cfg.Duration, func(w, i int) error { return l.check(ctx, w, i) })
+			before := l.h.cpu()
+			m, err := load(ctx, cfg.Concurrency, cfg.Duration, func(w, i int) error { return l.check(ctx, w, i) })
+			if err != nil || m["n"] == 0 {
+				return m, err
+			}
+			// The processor time the hub's processes spent per check:
+			// all of them together, and the busiest (the leader).
+			var sum, most float64
+			for i, t := range l.h.cpu() {
+				d := t - before[i]
+				sum += d
+				most = max(most, d)
+			}
+			m["cpu_all"] = sum * 1000 / m["n"]
+			m["cpu_most"] = most * 1000 / m["n"]
+			return m, nil
 		}
 	}
 	places := func(l *procLoad) func() (map[string]float64, error) {
@@ -115,11 +131,19 @@ func runCluster(ctx context.Context, cfg *Config) ([]Row, error) {
 		return Row{System: Figure{Name: name, Unit: "ms", Median: v, Min: slices.Min(ms), Max: slices.Max(ms)},
 			Note: fmt.Sprintf("%d kills; target p99 ≤ 5 s", len(failovers))}
 	}
+	// On one machine the nodes share its cores: what each check costs in
+	// processor time says what separate machines would do.
+	cpuAll := row(fmt.Sprintf("CPU per check, all %d nodes together", n), "ms", false, csys, cbase, "cpu_all", baseName)
+	cpuAll.Note = "user+system time of the hub processes over the checks run"
+	cpuMost := row(fmt.Sprintf("CPU per check, busiest of %d nodes", n), "ms", false, csys, cbase, "cpu_most", baseName)
+	cpuMost.Note = "on separate machines the busiest node bounds checks/s"
 	leaderRow := row(fmt.Sprintf("checks/s, %d nodes, all to the leader, %s", n, c), "req/s", true, lsys, cbase, "rps", baseName)
 	return []Row{
 		checkRow,
 		leaderRow,
 		row(fmt.Sprintf("check p99, %d nodes, %s", n, c), "ms", false, csys, cbase, "p99", baseName),
+		cpuAll,
+		cpuMost,
 		placeRow,
 		row(fmt.Sprintf("place p99, %d nodes, %s", n, c), "ms", false, psys, pbase, "p99", baseName),
 		fo("failover p50 (kill → first write acknowledged)", 50),
@@ -136,6 +160,43 @@ type procHub struct {
 	keys  *keyring.Keys
 	hc    *http.Client
 	op    *client.Client
+}
+
+// cpu returns each node's processor time so far (user and system, in
+// seconds), from /proc; 0 for a node not running or where /proc is not.
+func (h *procHub) cpu() []float64 {
+	out := make([]float64, len(h.nodes))
+	for i, n := range h.nodes {
+		if n.cmd == nil || n.cmd.Process == nil {
+			continue
+		}
+		out[i] = procCPU(n.cmd.Process.Pid)
+	}
+	return out
+}
+
+// procCPU reads a process's user and system time from /proc/PID/stat
+// (fields 14 and 15, in clock ticks of 1/100 s on Linux).
+func procCPU(pid int) float64 {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return 0
+	}
+	// The command name, field 2, is in parentheses and may hold spaces.
+	i := bytes.LastIndexByte(b, ')')
+	if i < 0 {
+		return 0
+	}
+	f := strings.Fields(string(b[i+1:]))
+	if len(f) < 13 {
+		return 0
+	}
+	u, err1 := strconv.ParseFloat(f[11], 64)
+	s, err2 := strconv.ParseFloat(f[12], 64)
+	if err1 != nil || err2 != nil {
+		return 0
+	}
+	return (u + s) / 100
 }
 
 // A procNode is one sparr serve process.
