@@ -23,6 +23,7 @@ import (
 	"github.com/sparr-dev/sparr/client"
 	"github.com/sparr-dev/sparr/client/replica"
 	"github.com/sparr-dev/sparr/federation/webhook"
+	"github.com/sparr-dev/sparr/internal/procnode"
 	"github.com/sparr-dev/sparr/protocol"
 	"github.com/sparr-dev/sparr/protocol/api"
 	"github.com/sparr-dev/sparr/server"
@@ -113,7 +114,7 @@ type demo struct {
 	// processes, urls their URLs.
 	clusterSize int
 	bin         string
-	nodes       []*demoNode
+	nodes       []*procnode.Node
 	urls        []string
 }
 
@@ -374,7 +375,7 @@ func (d *demo) close() {
 	}
 	var wg sync.WaitGroup
 	for _, n := range d.nodes {
-		wg.Go(n.stop)
+		wg.Go(func() { n.Stop(10 * time.Second) })
 	}
 	wg.Wait()
 	for _, b := range d.banks {

@@ -1,22 +1,18 @@
 package main
 
 import (
-	"bufio"
-	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
-	"sync"
-	"syscall"
 	"time"
 
 	"github.com/sparr-dev/sparr/internal/freeport"
+	"github.com/sparr-dev/sparr/internal/procnode"
 	"github.com/sparr-dev/sparr/protocol"
 )
 
@@ -24,34 +20,6 @@ import (
 // from: this one. Tests, which run the demo inside the test binary, point
 // it at a sparr they built.
 var demoBinary = os.Executable
-
-// A demoNode is one node of the demo's cluster: a sparr serve --cluster
-// process of its own, on loopback.
-type demoNode struct {
-	id, data, url string
-	args          []string
-	cmd           *exec.Cmd
-	exited        chan struct{}
-	logs          *demoLog
-}
-
-// A demoLog keeps what a node writes to its stderr, to show if it fails.
-type demoLog struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *demoLog) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *demoLog) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
-}
 
 // startNodes starts the demo's cluster: n sparr serve --cluster processes
 // on loopback, each with its own data directory holding a copy of the
@@ -74,24 +42,25 @@ func (d *demo) startNodes(ctx context.Context, kdir string) error {
 		if raft[id], err = demoFreeAddr(); err != nil {
 			return err
 		}
-		node := &demoNode{id: id, data: filepath.Join(d.dir, id), url: "http://" + addr}
-		if err := copyKeys(kdir, filepath.Join(node.data, "keys")); err != nil {
+		// The nodes log warnings only, so as not to drown the story.
+		node := &procnode.Node{ID: id, Data: filepath.Join(d.dir, id), URL: "http://" + addr, Env: procnode.Environ("SPARR_LOG_LEVEL=warn")}
+		if err := procnode.CopyKeys(kdir, filepath.Join(node.Data, "keys")); err != nil {
 			return err
 		}
 		peers = append(peers, id+"="+raft[id])
-		httpPeers = append(httpPeers, id+"="+node.url)
+		httpPeers = append(httpPeers, id+"="+node.URL)
 		d.nodes = append(d.nodes, node)
-		d.urls = append(d.urls, node.url)
+		d.urls = append(d.urls, node.URL)
 	}
-	d.issuer = d.nodes[0].url
+	d.issuer = d.nodes[0].URL
 	for _, node := range d.nodes {
-		node.args = []string{"serve", "--cluster", "--node-id", node.id, "--raft-addr", raft[node.id],
+		node.Args = []string{"serve", "--cluster", "--node-id", node.ID, "--raft-addr", raft[node.ID],
 			"--cluster-servers", strings.Join(peers, ","), "--http-peers", strings.Join(httpPeers, ","),
-			"--data", node.data, "--addr", strings.TrimPrefix(node.url, "http://"), "--issuer", d.issuer, "--insecure-http",
+			"--data", node.Data, "--addr", strings.TrimPrefix(node.URL, "http://"), "--issuer", d.issuer, "--insecure-http",
 			"--metrics-addr", "off", "--webhook-allow", "127.0.0.0/8", "--webhook-allow-http",
 			"--checkpoint-interval", "1s", "--erasure-period", demoErasurePeriod.String(),
 			"--payee-banks", "SE:800=bank-b"}
-		if err := node.start(ctx, bin); err != nil {
+		if err := node.Start(ctx, bin); err != nil {
 			return err
 		}
 	}
@@ -99,118 +68,9 @@ func (d *demo) startNodes(ctx context.Context, kdir string) error {
 	return err
 }
 
-// copyKeys copies the hub's key files to a node's data directory.
-func copyKeys(from, to string) error {
-	entries, err := os.ReadDir(from)
-	if err != nil {
-		return err
-	}
-	if err := os.MkdirAll(to, 0o700); err != nil {
-		return err
-	}
-	for _, e := range entries {
-		if e.IsDir() {
-			continue
-		}
-		b, err := os.ReadFile(filepath.Join(from, e.Name()))
-		if err != nil {
-			return err
-		}
-		if err := os.WriteFile(filepath.Join(to, e.Name()), b, 0o600); err != nil {
-			return err
-		}
-	}
-	return nil
-}
-
 // demoFreeAddr returns a free loopback address below the ephemeral range,
 // which no connection takes while its node is down.
 func demoFreeAddr() (string, error) { return freeport.Addr() }
-
-// start starts the node and waits until it listens; the port of a node
-// just killed may take a moment to be free.
-func (n *demoNode) start(ctx context.Context, bin string) error {
-	deadline := time.Now().Add(30 * time.Second)
-	for {
-		cmd := exec.Command(bin, n.args...)
-		var environ []string
-		for _, kv := range os.Environ() {
-			if !strings.HasPrefix(kv, "SPARR_") {
-				environ = append(environ, kv)
-			}
-		}
-		cmd.Env = append(environ, "SPARR_LOG_LEVEL=warn")
-		stdout, err := cmd.StdoutPipe()
-		if err != nil {
-			return err
-		}
-		n.logs = &demoLog{}
-		cmd.Stderr = n.logs
-		if err := cmd.Start(); err != nil {
-			return fmt.Errorf("start node %s: %w", n.id, err)
-		}
-		exited := make(chan struct{})
-		listening := make(chan bool, 1)
-		go func() {
-			s := bufio.NewScanner(stdout)
-			said := false
-			for s.Scan() {
-				if !said && strings.HasPrefix(s.Text(), "listening on ") {
-					said = true
-					listening <- true
-				}
-			}
-			if !said {
-				listening <- false
-			}
-			io.Copy(io.Discard, stdout)
-		}()
-		go func() { cmd.Wait(); close(exited) }()
-		n.cmd, n.exited = cmd, exited
-		select {
-		case ok := <-listening:
-			if ok {
-				return nil
-			}
-		case <-ctx.Done():
-			n.kill()
-			return ctx.Err()
-		case <-time.After(30 * time.Second):
-			n.kill()
-			return fmt.Errorf("node %s did not listen within 30 s: %s", n.id, n.logs)
-		}
-		<-exited
-		n.cmd = nil
-		if !strings.Contains(n.logs.String(), "address already in use") || time.Now().After(deadline) {
-			return fmt.Errorf("node %s exited: %s", n.id, strings.TrimSpace(n.logs.String()))
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
-}
-
-// kill ends the node with SIGKILL, as a power cut would.
-func (n *demoNode) kill() {
-	if n.cmd == nil {
-		return
-	}
-	n.cmd.Process.Kill()
-	<-n.exited
-	n.cmd = nil
-}
-
-// stop ends the node with SIGTERM (SIGKILL after 10 s).
-func (n *demoNode) stop() {
-	if n.cmd == nil {
-		return
-	}
-	n.cmd.Process.Signal(syscall.SIGTERM)
-	select {
-	case <-n.exited:
-		n.cmd = nil
-	case <-time.After(10 * time.Second):
-		n.kill()
-	}
-}
 
 // A demoNodeStatus is what a node says of itself.
 type demoNodeStatus struct {
@@ -222,10 +82,10 @@ type demoNodeStatus struct {
 
 // status asks a node for its view of the cluster, with sparr cluster
 // status as the operator.
-func (d *demo) status(ctx context.Context, n *demoNode) (*demoNodeStatus, error) {
+func (d *demo) status(ctx context.Context, n *procnode.Node) (*demoNodeStatus, error) {
 	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
 	defer cancel()
-	out, err := exec.CommandContext(ctx, d.bin, "cluster", "status", "--hub", n.url, "--data", n.data, "--json").Output()
+	out, err := exec.CommandContext(ctx, d.bin, "cluster", "status", "--hub", n.URL, "--data", n.Data, "--json").Output()
 	if err != nil {
 		return nil, err
 	}
@@ -237,11 +97,11 @@ func (d *demo) status(ctx context.Context, n *demoNode) (*demoNodeStatus, error)
 }
 
 // waitLeader waits until a running node other than not says it leads.
-func (d *demo) waitLeader(ctx context.Context, not *demoNode) (*demoNode, error) {
+func (d *demo) waitLeader(ctx context.Context, not *procnode.Node) (*procnode.Node, error) {
 	deadline := time.Now().Add(30 * time.Second)
 	for {
 		for _, n := range d.nodes {
-			if n == not || n.cmd == nil {
+			if n == not || !n.Running() {
 				continue
 			}
 			if st, err := d.status(ctx, n); err == nil && strings.EqualFold(st.State, "leader") {
@@ -269,30 +129,30 @@ func (s *flagStory) killLeader(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	s.printf("\nMeanwhile, the hub's leader, node %s, is killed with SIGKILL, as a power cut would.\n", leader.id)
+	s.printf("\nMeanwhile, the hub's leader, node %s, is killed with SIGKILL, as a power cut would.\n", leader.ID)
 	killed := time.Now()
-	leader.kill()
+	leader.Kill()
 	next, err := d.waitLeader(ctx, leader)
 	if err != nil {
 		return err
 	}
-	s.printf("  Node %s took over as leader %d ms later. The banks' clients know every node and\n", next.id, time.Since(killed).Milliseconds())
+	s.printf("  Node %s took over as leader %d ms later. The banks' clients know every node and\n", next.ID, time.Since(killed).Milliseconds())
 	s.printf("  send to whichever answers; what the hub acknowledged before is on every node.\n")
-	if err := leader.start(ctx, d.bin); err != nil {
+	if err := leader.Start(ctx, d.bin); err != nil {
 		return err
 	}
 	st, err := d.status(ctx, next)
 	if err != nil {
 		return err
 	}
-	err = d.waitFor(ctx, "node "+leader.id+" catching up", func() bool {
+	err = d.waitFor(ctx, "node "+leader.ID+" catching up", func() bool {
 		got, err := d.status(ctx, leader)
 		return err == nil && got.AppliedIndex >= st.CommitIndex
 	})
 	if err != nil {
 		return err
 	}
-	s.printf("  Node %s started again on its data and caught up with the others (replicated entry %d).\n", leader.id, st.CommitIndex)
+	s.printf("  Node %s started again on its data and caught up with the others (replicated entry %d).\n", leader.ID, st.CommitIndex)
 	return nil
 }
 

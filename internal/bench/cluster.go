@@ -1,14 +1,12 @@
 package bench
 
 import (
-	"bufio"
 	"bytes"
 	"context"
 	"crypto/rand"
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"math"
 	"net/http"
 	"os"
@@ -18,11 +16,11 @@ import (
 	"strconv"
 	"strings"
 	"sync"
-	"syscall"
 	"time"
 
 	"github.com/sparr-dev/sparr/client"
 	"github.com/sparr-dev/sparr/internal/freeport"
+	"github.com/sparr-dev/sparr/internal/procnode"
 	"github.com/sparr-dev/sparr/protocol"
 	"github.com/sparr-dev/sparr/protocol/api"
 	"github.com/sparr-dev/sparr/server"
@@ -156,7 +154,7 @@ func runCluster(ctx context.Context, cfg *Config) ([]Row, error) {
 type procHub struct {
 	bin   string
 	dir   string
-	nodes []*procNode
+	nodes []*procnode.Node
 	keys  *keyring.Keys
 	hc    *http.Client
 	op    *client.Client
@@ -167,10 +165,9 @@ type procHub struct {
 func (h *procHub) cpu() []float64 {
 	out := make([]float64, len(h.nodes))
 	for i, n := range h.nodes {
-		if n.cmd == nil || n.cmd.Process == nil {
-			continue
+		if pid := n.Pid(); pid != 0 {
+			out[i] = procCPU(pid)
 		}
-		out[i] = procCPU(n.cmd.Process.Pid)
 	}
 	return out
 }
@@ -199,15 +196,6 @@ func procCPU(pid int) float64 {
 	return (u + s) / 100
 }
 
-// A procNode is one sparr serve process.
-type procNode struct {
-	id, data, url string
-	args          []string
-	cmd           *exec.Cmd
-	exited        chan struct{}
-	stderr        *lockedBuffer
-}
-
 // startProcHub makes keys with sparr init, copies them to n data
 // directories, and starts n nodes (n > 1: a cluster).
 func startProcHub(ctx context.Context, cfg *Config, n int) (*procHub, error) {
@@ -223,31 +211,32 @@ func startProcHub(ctx context.Context, cfg *Config, n int) (*procHub, error) {
 			h.close()
 			return nil, errors.New("no free loopback port")
 		}
-		node := &procNode{id: fmt.Sprintf("n%d", i+1), data: filepath.Join(dir, fmt.Sprintf("n%d", i+1)), url: "http://" + addr}
-		node.args = []string{"serve", "--insecure-http", "--webhook-allow", "127.0.0.0/8", "--webhook-allow-http", "--data", node.data, "--addr", addr, "--metrics-addr", "off",
+		node := &procnode.Node{ID: fmt.Sprintf("n%d", i+1), Data: filepath.Join(dir, fmt.Sprintf("n%d", i+1)), URL: "http://" + addr,
+			Env: append(os.Environ(), "SPARR_LOG_LEVEL=warn"), Patience: time.Minute}
+		node.Args = []string{"serve", "--insecure-http", "--webhook-allow", "127.0.0.0/8", "--webhook-allow-http", "--data", node.Data, "--addr", addr, "--metrics-addr", "off",
 			"--rate-writes", "1000000/1000000", "--rate-checks", "1000000/1000000", "--rate-reads", "1000000/1000000", "--rate-tokens", "1000000/1000000",
 			"--tokens-per-second", "100000", "--tokens-per-day", "100000000", "--stored-bytes-per-day", "1099511627776"}
 		if n > 1 {
-			node.args = append(node.args, "--cluster", "--node-id", node.id, "--raft-addr", raft)
-			peers = append(peers, node.id+"="+raft)
-			httpPeers = append(httpPeers, node.id+"="+node.url)
+			node.Args = append(node.Args, "--cluster", "--node-id", node.ID, "--raft-addr", raft)
+			peers = append(peers, node.ID+"="+raft)
+			httpPeers = append(httpPeers, node.ID+"="+node.URL)
 		}
 		h.nodes = append(h.nodes, node)
 	}
-	issuer := h.nodes[0].url
+	issuer := h.nodes[0].URL
 	for _, node := range h.nodes {
-		node.args = append(node.args, "--issuer", issuer)
+		node.Args = append(node.Args, "--issuer", issuer)
 		if n > 1 {
-			node.args = append(node.args, "--cluster-servers", strings.Join(peers, ","), "--http-peers", strings.Join(httpPeers, ","))
+			node.Args = append(node.Args, "--cluster-servers", strings.Join(peers, ","), "--http-peers", strings.Join(httpPeers, ","))
 		}
 	}
-	keys := filepath.Join(h.nodes[0].data, "keys")
-	if out, err := exec.CommandContext(ctx, h.bin, "init", "--data", h.nodes[0].data).CombinedOutput(); err != nil {
+	keys := filepath.Join(h.nodes[0].Data, "keys")
+	if out, err := exec.CommandContext(ctx, h.bin, "init", "--data", h.nodes[0].Data).CombinedOutput(); err != nil {
 		h.close()
 		return nil, fmt.Errorf("sparr init: %v: %s", err, out)
 	}
 	for _, node := range h.nodes[1:] {
-		if err := copyFiles(keys, filepath.Join(node.data, "keys")); err != nil {
+		if err := procnode.CopyKeys(keys, filepath.Join(node.Data, "keys")); err != nil {
 			h.close()
 			return nil, err
 		}
@@ -257,7 +246,7 @@ func startProcHub(ctx context.Context, cfg *Config, n int) (*procHub, error) {
 		return nil, err
 	}
 	for _, node := range h.nodes {
-		if err := node.start(ctx, h.bin); err != nil {
+		if err := node.Start(ctx, h.bin); err != nil {
 			h.close()
 			return nil, err
 		}
@@ -291,132 +280,11 @@ func freePort() string {
 	return addr
 }
 
-// copyFiles copies the files of one directory to another.
-func copyFiles(from, to string) error {
-	entries, err := os.ReadDir(from)
-	if err != nil {
-		return err
-	}
-	if err := os.MkdirAll(to, 0o700); err != nil {
-		return err
-	}
-	for _, e := range entries {
-		if e.IsDir() {
-			continue
-		}
-		b, err := os.ReadFile(filepath.Join(from, e.Name()))
-		if err != nil {
-			return err
-		}
-		if err := os.WriteFile(filepath.Join(to, e.Name()), b, 0o600); err != nil {
-			return err
-		}
-	}
-	return nil
-}
-
-// start starts the node's process and waits until it listens.
-func (n *procNode) start(ctx context.Context, bin string) error {
-	deadline := time.Now().Add(time.Minute)
-	for {
-		cmd := exec.Command(bin, n.args...)
-		cmd.Env = append(os.Environ(), "SPARR_LOG_LEVEL=warn")
-		stdout, err := cmd.StdoutPipe()
-		if err != nil {
-			return err
-		}
-		n.stderr = new(lockedBuffer)
-		cmd.Stderr = n.stderr
-		if err := cmd.Start(); err != nil {
-			return err
-		}
-		n.cmd, n.exited = cmd, make(chan struct{})
-		listening := make(chan bool, 1)
-		go func() {
-			s := bufio.NewScanner(stdout)
-			said := false
-			for s.Scan() {
-				if !said && strings.HasPrefix(s.Text(), "listening on") {
-					said = true
-					listening <- true
-				}
-			}
-			if !said {
-				listening <- false
-			}
-			io.Copy(io.Discard, stdout)
-		}()
-		exited := n.exited
-		go func() { cmd.Wait(); close(exited) }()
-		select {
-		case ok := <-listening:
-			if ok {
-				return nil
-			}
-		case <-ctx.Done():
-			n.kill()
-			return ctx.Err()
-		case <-time.After(time.Minute):
-			n.kill()
-			return fmt.Errorf("node %s did not listen within a minute", n.id)
-		}
-		<-exited
-		n.cmd = nil
-		// A port a killed process held may take a moment to be free.
-		if !strings.Contains(n.stderr.String(), "address already in use") || time.Now().After(deadline) {
-			return fmt.Errorf("node %s exited before listening: %s", n.id, n.stderr)
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
-}
-
-// A lockedBuffer is a buffer a process writes while the bench reads it.
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *lockedBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *lockedBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
-}
-
-// kill ends the node with SIGKILL and waits for it.
-func (n *procNode) kill() {
-	if n.cmd == nil {
-		return
-	}
-	n.cmd.Process.Kill()
-	<-n.exited
-	n.cmd = nil
-}
-
-// stop ends the node with SIGTERM, or SIGKILL after 10 s.
-func (n *procNode) stop() {
-	if n.cmd == nil {
-		return
-	}
-	n.cmd.Process.Signal(syscall.SIGTERM)
-	select {
-	case <-n.exited:
-		n.cmd = nil
-	case <-time.After(10 * time.Second):
-		n.kill()
-	}
-}
-
 // close stops every node and removes the files.
 func (h *procHub) close() {
 	var wg sync.WaitGroup
 	for _, n := range h.nodes {
-		wg.Go(n.stop)
+		wg.Go(func() { n.Stop(10 * time.Second) })
 	}
 	wg.Wait()
 	h.hc.CloseIdleConnections()
@@ -427,7 +295,7 @@ func (h *procHub) close() {
 func (h *procHub) urls(i int) []string {
 	var out []string
 	for k := range h.nodes {
-		out = append(out, h.nodes[(i+k)%len(h.nodes)].url)
+		out = append(out, h.nodes[(i+k)%len(h.nodes)].URL)
 	}
 	return out
 }
@@ -444,7 +312,7 @@ func (h *procHub) leader(ctx context.Context) (int, error) {
 	deadline := time.Now().Add(30 * time.Second)
 	for {
 		for i, n := range h.nodes {
-			if n.cmd == nil {
+			if !n.Running() {
 				continue
 			}
 			if st, err := h.state(ctx, n); err == nil && strings.EqualFold(st, "leader") {
@@ -463,10 +331,10 @@ func (h *procHub) leader(ctx context.Context) (int, error) {
 }
 
 // state asks a node for its raft state with sparr cluster status --json.
-func (h *procHub) state(ctx context.Context, n *procNode) (string, error) {
+func (h *procHub) state(ctx context.Context, n *procnode.Node) (string, error) {
 	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
 	defer cancel()
-	out, err := exec.CommandContext(ctx, h.bin, "cluster", "status", "--hub", n.url, "--data", n.data, "--json").Output()
+	out, err := exec.CommandContext(ctx, h.bin, "cluster", "status", "--hub", n.URL, "--data", n.Data, "--json").Output()
 	if err != nil {
 		return "", err
 	}
@@ -588,7 +456,7 @@ func (h *procHub) failovers(ctx context.Context, cfg *Config, l *procLoad) ([]ti
 		}
 		c := l.placers[i] // starts at the leader
 		killed := time.Now()
-		h.nodes[i].kill()
+		h.nodes[i].Kill()
 		for {
 			if err := ctx.Err(); err != nil {
 				return nil, err
@@ -603,8 +471,8 @@ func (h *procHub) failovers(ctx context.Context, cfg *Config, l *procLoad) ([]ti
 		}
 		d := time.Since(killed)
 		out = append(out, d)
-		fmt.Fprintf(cfg.Progress, "   kill %d (%s): first write acknowledged after %s\n", k+1, h.nodes[i].id, d.Round(time.Millisecond))
-		if err := h.nodes[i].start(ctx, h.bin); err != nil {
+		fmt.Fprintf(cfg.Progress, "   kill %d (%s): first write acknowledged after %s\n", k+1, h.nodes[i].ID, d.Round(time.Millisecond))
+		if err := h.nodes[i].Start(ctx, h.bin); err != nil {
 			return nil, err
 		}
 		// Let it rejoin before the next kill.
