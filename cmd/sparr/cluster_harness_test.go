@@ -23,6 +23,7 @@ import (
 	"github.com/sparr-dev/sparr/client"
 	"github.com/sparr-dev/sparr/internal/clustertest"
 	"github.com/sparr-dev/sparr/internal/freeport"
+	"github.com/sparr-dev/sparr/internal/procnode"
 	"github.com/sparr-dev/sparr/protocol"
 	"github.com/sparr-dev/sparr/protocol/api"
 	"github.com/sparr-dev/sparr/server"
@@ -51,11 +52,7 @@ type clusterNode struct {
 	id, data           string
 	httpAddr, raftAddr string
 	url                string
-	args               []string
-	cmd                *exec.Cmd
-	exited             chan error
-	stdout, stderr     *syncBuffer
-	runs               int
+	proc               *procnode.Node
 	paused             bool
 }
 
@@ -123,15 +120,15 @@ func newTestCluster(t *testing.T, bin string, n int) *testCluster {
 		id := fmt.Sprintf("n%d", i+1)
 		node := &clusterNode{id: id, data: filepath.Join(tmp, id), httpAddr: freeAddr(t), raftAddr: freeAddr(t)}
 		node.url = "http://" + node.httpAddr
+		node.proc = &procnode.Node{ID: id, Data: node.data, URL: node.url, Env: procnode.Environ()}
 		raft[id] = node.raftAddr
 		c.nodes = append(c.nodes, node)
 		t.Cleanup(func() {
-			if node.cmd != nil {
+			if node.proc.Running() {
 				if node.paused {
-					node.cmd.Process.Signal(syscall.SIGCONT)
+					node.proc.Signal(syscall.SIGCONT)
 				}
-				node.cmd.Process.Kill()
-				<-node.exited
+				node.proc.Kill()
 			}
 		})
 	}
@@ -143,7 +140,9 @@ func newTestCluster(t *testing.T, bin string, n int) *testCluster {
 		t.Fatalf("sparr init: %v\n%s", err, out)
 	}
 	for _, node := range c.nodes[1:] {
-		copyDir(t, filepath.Join(first, "keys"), filepath.Join(node.data, "keys"))
+		if err := procnode.CopyKeys(filepath.Join(first, "keys"), filepath.Join(node.data, "keys")); err != nil {
+			t.Fatal(err)
+		}
 	}
 	var err error
 	if c.keys, err = keyring.Load(filepath.Join(first, "keys")); err != nil {
@@ -168,7 +167,7 @@ func newTestCluster(t *testing.T, bin string, n int) *testCluster {
 		for _, id := range slices.Sorted(maps.Keys(dial)) {
 			dials = append(dials, id+"="+dial[id])
 		}
-		node.args = []string{"serve", "--insecure-http", "--webhook-allow", "127.0.0.0/8", "--webhook-allow-http", "--data", node.data, "--addr", node.httpAddr, "--issuer", c.issuer,
+		node.proc.Args = []string{"serve", "--insecure-http", "--webhook-allow", "127.0.0.0/8", "--webhook-allow-http", "--data", node.data, "--addr", node.httpAddr, "--issuer", c.issuer,
 			"--metrics-addr", "off", "--checkpoint-interval", "1s",
 			"--rate-writes", unlimited, "--rate-checks", unlimited, "--rate-reads", unlimited, "--rate-tokens", unlimited,
 			"--tokens-per-second", "100000", "--tokens-per-day", "100000000", "--stored-bytes-per-day", "1099511627776",
@@ -176,30 +175,6 @@ func newTestCluster(t *testing.T, bin string, n int) *testCluster {
 			"--cluster-servers", strings.Join(peers, ","), "--raft-dial", strings.Join(dials, ","), "--http-peers", strings.Join(httpPeers, ",")}
 	}
 	return c
-}
-
-// copyDir copies the files of one directory (the hub's keys) to another.
-func copyDir(t *testing.T, from, to string) {
-	t.Helper()
-	entries, err := os.ReadDir(from)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := os.MkdirAll(to, 0o700); err != nil {
-		t.Fatal(err)
-	}
-	for _, e := range entries {
-		if e.IsDir() {
-			continue
-		}
-		b, err := os.ReadFile(filepath.Join(from, e.Name()))
-		if err != nil {
-			t.Fatal(err)
-		}
-		if err := os.WriteFile(filepath.Join(to, e.Name()), b, 0o600); err != nil {
-			t.Fatal(err)
-		}
-	}
 }
 
 // urls returns the nodes' URLs, starting with node i's: each member's
@@ -225,65 +200,26 @@ func (c *testCluster) startAll(t *testing.T) *clusterNode {
 // a killed process may take a moment to be free again.
 func (n *clusterNode) start(t *testing.T, bin string) {
 	t.Helper()
-	deadline := time.Now().Add(30 * time.Second)
-	for !n.launch(t, bin, deadline) {
-		time.Sleep(50 * time.Millisecond)
-	}
-}
-
-func (n *clusterNode) launch(t *testing.T, bin string, deadline time.Time) bool {
-	t.Helper()
-	var environ []string
-	for _, kv := range os.Environ() {
-		if !strings.HasPrefix(kv, "SPARR_") {
-			environ = append(environ, kv)
-		}
-	}
-	n.runs++
-	n.stdout, n.stderr = &syncBuffer{}, &syncBuffer{}
-	cmd := exec.Command(bin, n.args...)
-	cmd.Env, cmd.Stdout, cmd.Stderr = environ, n.stdout, n.stderr
-	if err := cmd.Start(); err != nil {
+	if err := n.proc.Start(context.Background(), bin); err != nil {
 		t.Fatal(err)
 	}
-	exited := make(chan error, 1)
-	go func() { exited <- cmd.Wait() }()
-	n.cmd, n.exited, n.paused = cmd, exited, false
-	for !listeningLine.MatchString(n.stdout.String()) {
-		select {
-		case err := <-exited:
-			n.cmd = nil
-			if strings.Contains(n.stderr.String(), "address already in use") && time.Now().Before(deadline) {
-				return false
-			}
-			t.Fatalf("node %s (start %d) exited before listening: %v; stderr:\n%s", n.id, n.runs, err, n.stderr)
-		case <-time.After(5 * time.Millisecond):
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("node %s (start %d) did not listen within 30 s; stderr:\n%s", n.id, n.runs, n.stderr)
-		}
-	}
-	return true
+	n.paused = false
 }
 
 // kill ends the node with SIGKILL.
 func (n *clusterNode) kill(t *testing.T) {
 	t.Helper()
-	if err := n.cmd.Process.Kill(); err != nil {
-		t.Fatalf("kill node %s: %v", n.id, err)
-	}
-	err := <-n.exited
+	err := n.proc.Kill()
 	var exit *exec.ExitError
 	if !errors.As(err, &exit) || exit.Sys().(syscall.WaitStatus).Signal() != syscall.SIGKILL {
-		t.Fatalf("node %s (start %d) ended with %v, want killed by SIGKILL; stderr:\n%s", n.id, n.runs, err, n.stderr)
+		t.Fatalf("node %s (start %d) ended with %v, want killed by SIGKILL; stderr:\n%s", n.id, n.proc.Starts(), err, n.proc.Stderr())
 	}
-	n.cmd = nil
 }
 
 // pause stops the node with SIGSTOP; resume continues it.
 func (n *clusterNode) pause(t *testing.T) {
 	t.Helper()
-	if err := n.cmd.Process.Signal(syscall.SIGSTOP); err != nil {
+	if err := n.proc.Signal(syscall.SIGSTOP); err != nil {
 		t.Fatal(err)
 	}
 	n.paused = true
@@ -291,31 +227,14 @@ func (n *clusterNode) pause(t *testing.T) {
 
 func (n *clusterNode) resume(t *testing.T) {
 	t.Helper()
-	if err := n.cmd.Process.Signal(syscall.SIGCONT); err != nil {
+	if err := n.proc.Signal(syscall.SIGCONT); err != nil {
 		t.Fatal(err)
 	}
 	n.paused = false
 }
 
 // stop ends the node with SIGTERM and waits for a clean exit.
-func (n *clusterNode) stop() error {
-	if n.cmd == nil {
-		return nil
-	}
-	if err := n.cmd.Process.Signal(syscall.SIGTERM); err != nil {
-		return err
-	}
-	select {
-	case err := <-n.exited:
-		n.cmd = nil
-		if err != nil {
-			return fmt.Errorf("node %s exited with %v after SIGTERM, want status 0; stderr:\n%s", n.id, err, n.stderr)
-		}
-		return nil
-	case <-time.After(30 * time.Second):
-		return fmt.Errorf("node %s did not stop within 30 s of SIGTERM; stderr:\n%s", n.id, n.stderr)
-	}
-}
+func (n *clusterNode) stop() error { return n.proc.Stop(30 * time.Second) }
 
 // A nodeStatus is what sparr cluster status --json says of one node.
 type nodeStatus struct {
@@ -382,7 +301,7 @@ func parseNodeStatus(b []byte) (nodeStatus, error) {
 func (c *testCluster) live() []*clusterNode {
 	var out []*clusterNode
 	for _, n := range c.nodes {
-		if n.cmd != nil && !n.paused {
+		if n.proc.Running() && !n.paused {
 			out = append(out, n)
 		}
 	}
@@ -460,7 +379,7 @@ func (c *testCluster) waitQuiet(t *testing.T) {
 		var seen []string
 		index, ok := uint64(0), len(c.live()) == len(c.nodes)
 		for _, n := range c.nodes {
-			if n.cmd == nil || n.paused {
+			if !n.proc.Running() || n.paused {
 				continue
 			}
 			s, err := c.status(n)

@@ -59,6 +59,7 @@ var rules = []rule{
 	{From: "./...", To: "github.com/gin-gonic/gin/...", AllowFrom: []string{"server/...", "cmd/..."}, Why: "only the hub imports gin (and cmd, to set gin's process globals once)"},
 	{From: "./...", To: "cmd/...", Why: "nothing imports cmd"},
 	{From: "internal/archtest/...", To: "./...", Why: "the architecture test reads the source; it imports none of it"},
+	{From: "internal/procnode/...", To: "./...", Why: "procnode runs sparr processes from their binary; it imports no package of ours"},
 	{From: "internal/console/...", To: "./...", AllowTo: []string{"protocol/...", "client"}, CodeOnly: true,
 		Why: "the regulator's console reads the hub through the SDK, as a regulator would, and trusts none of the hub's code; its tests run a real hub"},
 }
