@@ -210,6 +210,11 @@ type Config struct {
 	// documents for a rotated token key; 0 means DefaultPeerRefresh, a
 	// negative value never (a refused epoch still makes the hub look).
 	PeerRefresh time.Duration
+	// PeerFeedInterval is how often the hub catches up from the feeds of
+	// the peers it is subscribed to (and resumes its endpoint at a peer
+	// that paused it); 0 means DefaultPeerFeedInterval, a negative value
+	// never.
+	PeerFeedInterval time.Duration
 }
 
 // A Hub is a running hub: an http.Handler and its background jobs.
@@ -343,6 +348,9 @@ func (cfg *Config) withDefaults() error {
 	if err := checkPeers(cfg.Jurisdiction, cfg.Peers); err != nil {
 		return fmt.Errorf("server: Config.Peers: %w", err)
 	}
+	if cfg.PeerFeedInterval == 0 {
+		cfg.PeerFeedInterval = DefaultPeerFeedInterval
+	}
 	if cfg.PeerRefresh == 0 {
 		cfg.PeerRefresh = DefaultPeerRefresh
 	}
@@ -452,6 +460,13 @@ func (h *Hub) Start() error {
 		defer h.jobs.Done()
 		h.runJobs()
 	}()
+	if h.cfg.PeerFeedInterval > 0 {
+		h.jobs.Add(1)
+		go func() {
+			defer h.jobs.Done()
+			h.runPeerFeeds()
+		}()
+	}
 	go func() {
 		defer h.jobs.Done()
 		h.runCheckpoints()
