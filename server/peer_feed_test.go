@@ -25,9 +25,10 @@ import (
 // gate is a hub's way out to its peers that can be cut, as a hub that is
 // down has none, and that notes the cursors it reads peers' feeds from.
 type gate struct {
-	down    atomic.Bool
-	mu      sync.Mutex
-	cursors []uint64 // the after of each feed request, in order
+	down     atomic.Bool
+	feedDown atomic.Bool // feed requests only
+	mu       sync.Mutex
+	cursors  []uint64 // the after of each feed request, in order
 }
 
 var errGateDown = errors.New("the hub is down")
@@ -37,6 +38,9 @@ func (g *gate) RoundTrip(r *http.Request) (*http.Response, error) {
 		return nil, errGateDown
 	}
 	if r.URL.Path == peering.FeedPath {
+		if g.feedDown.Load() {
+			return nil, errGateDown
+		}
 		after, err := strconv.ParseUint(r.URL.Query().Get("after"), 10, 64)
 		if err == nil {
 			g.mu.Lock()
@@ -170,9 +174,9 @@ func TestPeerCatchesUpFromFeed(t *testing.T) {
 	if !strings.Contains(logs.String(), `"msg":"caught up from a peer's feed","peer":"hub-no","records":2`) {
 		t.Errorf("the Swedish hub did not log that it caught up from the feed with 2 records; its logs:\n%s", logs)
 	}
-	if !strings.Contains(logs.String(), `"msg":"resumed this hub's endpoint at a peer after catching up from its feed","peer":"hub-no"`) {
-		t.Errorf("the Swedish hub did not log that it resumed its endpoint; its logs:\n%s", logs)
-	}
+	waitUntil(t, 30*time.Second, "the Swedish hub to log that it resumed its endpoint", func() bool {
+		return strings.Contains(logs.String(), `"msg":"resumed this hub's endpoint at a peer after catching up from its feed","peer":"hub-no"`)
+	})
 
 	// Pushes flow again, and what came both ways came once.
 	next := place(t, bankNO, bankNO.Tokenize(t, protocol.TypeNorwegianNumber, "01010050053")[0])
@@ -211,5 +215,51 @@ func TestPeerCatchesUpFromFeed(t *testing.T) {
 		if n := got[idOf(jws)]; n != 1 {
 			t.Errorf("after the restart, the Swedish member got %s %d times, want once", what, n)
 		}
+	}
+}
+
+// TestPeerFeedCursorExpired has the Swedish hub come back after the
+// Norwegian hub dropped from its feed the events after the Swedish hub's
+// cursor: the Norwegian answer names the oldest cursor it serves, and
+// the Swedish hub reads on from there, and logs it.
+func TestPeerFeedCursorExpired(t *testing.T) {
+	g := &gate{}
+	g.feedDown.Store(true)
+	logs := new(logBuffer)
+	m := startMesh(t, []string{"SE", "NO"}, [][2]string{{"SE", "NO"}}, nil, func(j string, c *server.Config) {
+		switch j {
+		case "NO":
+			c.Policy.FeedRetention = time.Millisecond
+		case "SE":
+			c.PeerClient = &http.Client{Transport: g}
+			c.PeerFeedInterval = 50 * time.Millisecond
+			c.Logger = slog.New(slog.NewJSONHandler(logs, nil))
+		}
+	})
+	se, no := m.hubs["SE"], m.hubs["NO"]
+	bankNO := no.AddMember(t, "bank-n", api.RoleFlag)
+	recvSE := m.receiverAt(t, "SE", "bank-a")
+	place(t, bankNO, bankNO.Tokenize(t, protocol.TypeNorwegianNumber, "13097248022")[0])
+	recvSE.WaitFor(t, 30*time.Second, "the placement, pushed", func(r hubtest.Received) bool { return r.Record.Event.EventType() == protocol.EventFlagPlaced })
+	time.Sleep(10 * time.Millisecond) // past the Norwegian feed's retention
+	if err := no.RunJobs(); err != nil {
+		t.Fatal(err)
+	}
+	floor, err := no.Store.FeedFloor()
+	if err != nil || floor == 0 {
+		t.Fatalf("the Norwegian feed's floor is %d (%v), want it past 0", floor, err)
+	}
+
+	g.feedDown.Store(false)
+	waitUntil(t, 30*time.Second, "the Swedish hub to read on from the oldest cursor served", func() bool {
+		after, ok, err := se.Store.PeerCursor(hubID("NO"))
+		return err == nil && ok && after >= floor
+	})
+	if reads := g.feedReads(0); len(reads) < 2 || reads[0] != 0 || reads[1] != floor {
+		t.Errorf("the Swedish hub read the feed after %v, want after 0, then after %d", reads, floor)
+	}
+	want := `"msg":"a peer no longer keeps the events after this hub's cursor; reading its feed from the oldest it serves","peer":"hub-no","cursor":0,"oldest":` + strconv.FormatUint(floor, 10)
+	if !strings.Contains(logs.String(), want) {
+		t.Errorf("the Swedish hub's logs lack %s:\n%s", want, logs)
 	}
 }
