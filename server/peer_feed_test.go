@@ -263,3 +263,14 @@ func TestPeerFeedCursorExpired(t *testing.T) {
 		t.Errorf("the Swedish hub's logs lack %s:\n%s", want, logs)
 	}
 }
+
+// TestPeerEndpointMissing: a hub with no endpoint at a peer is not
+// subscribed there, and Endpoint says so: the hub reads no feed there.
+func TestPeerEndpointMissing(t *testing.T) {
+	no := hubtest.Start(t, hubtest.Options{Configure: func(c *server.Config) { c.Jurisdiction = "NO" }})
+	member := no.AddMember(t, "hub-dk", api.RolePeer)
+	p := &peering.Peer{ID: "hub-no", Jurisdiction: "NO", URL: no.URL, Member: "hub-dk", Key: member.Key, Token: no.Configuration().Token}
+	if _, err := p.Endpoint(context.Background(), http.DefaultClient, time.Now()); !errors.Is(err, peering.ErrNoEndpoint) {
+		t.Errorf("got %v, want ErrNoEndpoint", err)
+	}
+}
