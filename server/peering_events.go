@@ -153,7 +153,7 @@ func (h *Hub) peerEvent(c *gin.Context) {
 		h.fail(c, p)
 		return
 	}
-	if res != nil && res.LogIndex != 0 && !res.Duplicate {
+	if res != nil && !res.Duplicate {
 		c.Header("X-Sparr-Log-Index", fmt.Sprint(res.LogIndex))
 	}
 	c.Status(http.StatusAccepted)
@@ -180,9 +180,10 @@ type relayedIn struct {
 // would go past the hop limit is refused. Otherwise the hub adds its own
 // via entry and keeps the record (a RelayEvent), which fans it out to its
 // members and, while the chain is shorter than the hop limit, to its own
-// peers. It returns the result of the command applied (nil when none
-// was: a verification record, a duplicate) or the problem that refuses
-// the record; an error is the hub's own failure.
+// peers. It returns the result of the relay-event command (nil when the
+// record was not kept: a verification record, a duplicate, a refusal by
+// policy) or the problem that refuses the record; an error is the hub's
+// own failure.
 func (h *Hub) takeRelayed(ctx context.Context, in relayedIn, now time.Time) (*store.Result, *protocol.Problem, error) {
 	sender, body, via := in.sender, in.body, in.via
 	if len(via) >= protocol.HopLimit {
@@ -236,11 +237,10 @@ func (h *Hub) takeRelayed(ctx context.Context, in relayedIn, now time.Time) (*st
 		// types: it erases what the hub and its members hold of it.
 		if (!pol.AllowsEvent(et) && len(earlier) == 0) || !allowsTypes(pol, types) {
 			// Taken, and dropped: the policy of this hub.
-			res, err := h.commit(h.decide.PeerEventRefused(sender.ID, home.ID, et, hop, now))
-			if err != nil {
+			if _, err := h.commit(h.decide.PeerEventRefused(sender.ID, home.ID, et, hop, now)); err != nil {
 				return nil, nil, fmt.Errorf("log refused peer event: %w", err)
 			}
-			return res, nil, nil
+			return nil, nil, nil
 		}
 	}
 	mine, err := protocol.SignVia(&protocol.Via{Issuer: h.cfg.Issuer, Hub: sender.Member, Record: rec.ID, Hop: hop, IssuedAt: now}, h.cfg.Keys.Active())
