@@ -29,9 +29,9 @@ const peerFeedPage = 100
 // up, resumes its endpoint at the peer if the peer paused it.
 
 // runPeerFeeds reads the peers' feeds every Config.PeerFeedInterval until
-// the hub stops. Each peer is read in its own goroutine, at most one at a
+// stop is closed (the hub stops). Each peer is read in its own goroutine, at most one at a
 // time per peer: a peer that is down or slow delays no other.
-func (h *Hub) runPeerFeeds() {
+func (h *Hub) runPeerFeeds(stop <-chan struct{}) {
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	var mu sync.Mutex
@@ -42,7 +42,7 @@ func (h *Hub) runPeerFeeds() {
 	defer t.Stop()
 	for {
 		select {
-		case <-h.stop:
+		case <-stop:
 			cancel()
 			return
 		case <-t.C:

@@ -464,7 +464,7 @@ func (h *Hub) Start() error {
 		h.jobs.Add(1)
 		go func() {
 			defer h.jobs.Done()
-			h.runPeerFeeds()
+			h.runPeerFeeds(h.stop)
 		}()
 	}
 	go func() {
