@@ -99,6 +99,7 @@ func TestClusterCommandsReplayToTheSameStores(t *testing.T) {
 			cfg.WitnessRetry, cfg.WitnessRetryMax = 5*time.Millisecond, 20*time.Millisecond
 			cfg.Jurisdiction, cfg.Peers = "SE", []*peering.Peer{peer} // a record relayed from Norway's hub
 			cfg.PeerKeyDir = keyDir
+			cfg.PeerFeedInterval = 20 * time.Millisecond // and its feed read
 			cfg.Store.OnApplied(func(cmds []state.Command) {
 				mu.Lock()
 				for _, c := range cmds {
@@ -114,6 +115,10 @@ func TestClusterCommandsReplayToTheSameStores(t *testing.T) {
 	leader := c.Leader(t)
 	witness.AddLog(t, leader.Configuration().Log.PublicKey)
 	home.relayOne(t, leader)
+	waitFor(t, "the cursor of the Norwegian hub's feed", func() bool {
+		_, ok, err := leader.Store.PeerCursor("hub-no")
+		return ok && err == nil
+	})
 	everyKindOfChange(t, leader, clock)
 	registerAndRemovePeer(t, leader)
 	waitFor(t, "the witness's cosignature", func() bool {

@@ -33,6 +33,9 @@ func (h *Hub) events(c *gin.Context) {
 	}
 	page, err := h.store.Events(member(c), after, limit)
 	if errors.Is(err, store.ErrCursorExpired) {
+		if floor, err := h.store.FeedFloor(); err == nil {
+			c.Header(api.FeedFloorHeader, strconv.FormatUint(floor, 10))
+		}
 		h.fail(c, problemf(protocol.ProblemCursorExpired,
 			"events after %d are no longer kept (the feed keeps %s); take GET /v1/snapshot and follow the feed from its seq", after, h.cfg.Policy.FeedRetention))
 		return

@@ -1,6 +1,7 @@
 package server
 
 import (
+	"context"
 	"crypto/ed25519"
 	"errors"
 	"fmt"
@@ -15,6 +16,7 @@ import (
 	"github.com/sparr-dev/sparr/federation/peering"
 	"github.com/sparr-dev/sparr/protocol"
 	"github.com/sparr-dev/sparr/server/state"
+	"github.com/sparr-dev/sparr/server/store"
 )
 
 // Events across hubs. As home hub, the hub delivers every record about
@@ -104,8 +106,8 @@ func (h *Hub) peerFrom(url string) *peering.Peer {
 
 // peerKeys returns peer p's keys, fetched again (at most once a
 // minute) when refresh is set.
-func (h *Hub) peerKeys(c *gin.Context, p *peering.Peer, refresh bool) *peering.Keys {
-	keys, err := p.Keys(c.Request.Context(), h.cfg.PeerClient, refresh, h.now())
+func (h *Hub) peerKeys(ctx context.Context, p *peering.Peer, refresh bool) *peering.Keys {
+	keys, err := p.Keys(ctx, h.cfg.PeerClient, refresh, h.now())
 	if err != nil {
 		h.log.Warn("a peer's keys could not be fetched", "peer", p.ID, "error", err)
 		return nil
@@ -116,15 +118,9 @@ func (h *Hub) peerKeys(c *gin.Context, p *peering.Peer, refresh bool) *peering.K
 // peerEvent: POST /v1/peering/events, a peered hub delivering a record:
 // the hub's webhook receiver for its peers. Nothing is parsed before it
 // is verified: the delivery's webhook signature (v1a) under a registered
-// peer's webhook key, naming this hub as the recipient; then the record,
-// under the keys of its home hub, a registered peer home to its
-// identifiers; then each via entry under the keys of the hub that added
-// it. A record the hub's policy for its home hub (and for the peer that
-// delivered it) does not let flow is logged as refused and kept nowhere;
-// a jti taken before is answered 202 and dropped; a record that would go
-// past the hop limit is refused. Otherwise the hub adds its own via entry
-// and keeps the record (a RelayEvent), which fans it out to its members
-// and, while the chain is shorter than the hop limit, to its own peers.
+// peer's webhook key, naming this hub as the recipient; then the record
+// is taken as [Hub.takeRelayed] takes every record a peer passes on, by
+// push or from its feed.
 func (h *Hub) peerEvent(c *gin.Context) {
 	body, err := io.ReadAll(http.MaxBytesReader(c.Writer, c.Request.Body, protocol.MaxSignedSize))
 	var tooLarge *http.MaxBytesError
@@ -147,51 +143,84 @@ func (h *Hub) peerEvent(c *gin.Context) {
 		h.fail(c, problemf(protocol.ProblemUnauthenticated, "the delivery carries no valid webhook signature (v1a) of a registered peer hub"))
 		return
 	}
-	via := protocol.SplitVia(c.GetHeader(protocol.HeaderVia))
-	if len(via) >= protocol.HopLimit {
-		h.fail(c, problemf(protocol.ProblemValidation, "the record's via chain has %d entries: passing it on would go past the hop limit of %d", len(via), protocol.HopLimit))
+	webhookID := c.GetHeader(protocol.HeaderWebhookID)
+	res, p, err := h.takeRelayed(c.Request.Context(), relayedIn{sender: sender, body: body, via: protocol.SplitVia(c.GetHeader(protocol.HeaderVia)), webhookID: &webhookID}, now)
+	switch {
+	case err != nil:
+		h.internal(c, "relay peer event", err)
 		return
+	case p != nil:
+		h.fail(c, p)
+		return
+	}
+	if res != nil && !res.Duplicate {
+		c.Header("X-Sparr-Log-Index", fmt.Sprint(res.LogIndex))
+	}
+	c.Status(http.StatusAccepted)
+}
+
+// A relayedIn is a record a peer passed on: pushed to POST
+// /v1/peering/events, or read from the peer's feed.
+type relayedIn struct {
+	sender *peering.Peer // the peer that passed it on
+	body   []byte        // the record, a compact JWS, unverified
+	via    []string      // its via chain, unverified
+	// webhookID is a push's webhook-id header, which must name this hub
+	// as the record's recipient; nil for a record read from the feed (the
+	// hub asked the peer for it, as its member there).
+	webhookID *string
+}
+
+// takeRelayed takes a record a peer passed on, by push or from its feed,
+// by one set of rules: the record under the keys of its home hub, a
+// registered peer home to its identifiers; then each via entry under the
+// keys of the hub that added it. A record the hub's policy for its home
+// hub (and for the peer that passed it on) does not let flow is logged as
+// refused and kept nowhere; a jti taken before is dropped; a record that
+// would go past the hop limit is refused. Otherwise the hub adds its own
+// via entry and keeps the record (a RelayEvent), which fans it out to its
+// members and, while the chain is shorter than the hop limit, to its own
+// peers. It returns the result of the relay-event command (nil when the
+// record was not kept: a verification record, a duplicate, a refusal by
+// policy) or the problem that refuses the record; an error is the hub's
+// own failure.
+func (h *Hub) takeRelayed(ctx context.Context, in relayedIn, now time.Time) (*store.Result, *protocol.Problem, error) {
+	sender, body, via := in.sender, in.body, in.via
+	if len(via) >= protocol.HopLimit {
+		return nil, problemf(protocol.ProblemValidation, "the record's via chain has %d entries: passing it on would go past the hop limit of %d", len(via), protocol.HopLimit), nil
 	}
 	home := sender
 	if len(via) > 0 {
 		home = nil // the home hub is the record's issuer, found by its keys
 	}
-	rec, home := h.verifyRelayed(c, body, home)
+	rec, home := h.verifyRelayed(ctx, body, home)
 	if rec == nil {
-		h.fail(c, problemf(protocol.ProblemMalformedRequest, "the record does not verify under the keys of a registered peer hub"))
-		return
+		return nil, problemf(protocol.ProblemMalformedRequest, "the record does not verify under the keys of a registered peer hub"), nil
 	}
-	if id := c.GetHeader(protocol.HeaderWebhookID); id != protocol.DeliveryID(rec.ID, sender.Member) {
-		h.fail(c, problemf(protocol.ProblemUnauthenticated, "webhook-id %q does not name this hub (%s) as the recipient of record %s", id, sender.Member, rec.ID))
-		return
+	if in.webhookID != nil && *in.webhookID != protocol.DeliveryID(rec.ID, sender.Member) {
+		return nil, problemf(protocol.ProblemUnauthenticated, "webhook-id %q does not name this hub (%s) as the recipient of record %s", *in.webhookID, sender.Member, rec.ID), nil
 	}
 	if rec.Event.EventType() == protocol.EventVerification {
-		c.Status(http.StatusAccepted) // the peer verifying this endpoint
-		return
+		return nil, nil, nil // the peer verifying this endpoint
 	}
 	if seen, err := h.store.Relayed(rec.ID); err != nil {
-		h.internal(c, "read relayed records", err)
-		return
+		return nil, nil, fmt.Errorf("read relayed records: %w", err)
 	} else if seen {
-		c.Status(http.StatusAccepted) // a duplicate, taken before
-		return
+		return nil, nil, nil // a duplicate, taken before
 	}
-	chain, p := h.verifyVia(c, via, rec.ID, sender, home)
+	chain, p := h.verifyVia(ctx, via, rec.ID, sender, home)
 	if p != nil {
-		h.fail(c, p)
-		return
+		return nil, p, nil
 	}
 	toks, err := rec.Subject.Tokens()
 	if err != nil {
-		h.fail(c, problemf(protocol.ProblemValidation, "the record has no token subject: %v", err))
-		return
+		return nil, problemf(protocol.ProblemValidation, "the record has no token subject: %v", err), nil
 	}
 	types := make([]protocol.IdentifierType, len(toks))
 	texts := make([]string, len(toks))
 	for i, t := range toks {
 		if t.Type.Jurisdiction() != home.Jurisdiction {
-			h.fail(c, problemf(protocol.ProblemValidation, "the record is about identifiers of type %s, whose home is not %s (%s)", t.Type, home.Jurisdiction, home.ID))
-			return
+			return nil, problemf(protocol.ProblemValidation, "the record is about identifiers of type %s, whose home is not %s (%s)", t.Type, home.Jurisdiction, home.ID), nil
 		}
 		types[i], texts[i] = t.Type, t.String()
 	}
@@ -200,24 +229,23 @@ func (h *Hub) peerEvent(c *gin.Context) {
 	var earlier []string
 	if ref != "" && (et == protocol.EventFlagLifted || et == protocol.EventFlagExpired) {
 		if earlier, err = h.store.RelayedRecords(ref); err != nil {
-			h.internal(c, "read relayed records", err)
-			return
+			return nil, nil, fmt.Errorf("read relayed records: %w", err)
 		}
 	}
 	for _, pol := range []peering.Policy{home.Policy, sender.Policy} {
 		// The end of a flag this hub holds is taken whatever the event
 		// types: it erases what the hub and its members hold of it.
 		if (!pol.AllowsEvent(et) && len(earlier) == 0) || !allowsTypes(pol, types) {
-			if _, ok := h.commitFor(c, "log refused peer event", h.decide.PeerEventRefused(sender.ID, home.ID, et, hop, now)); ok {
-				c.Status(http.StatusAccepted) // taken, and dropped: the policy of this hub
+			// Taken, and dropped: the policy of this hub.
+			if _, err := h.commit(h.decide.PeerEventRefused(sender.ID, home.ID, et, hop, now)); err != nil {
+				return nil, nil, fmt.Errorf("log refused peer event: %w", err)
 			}
-			return
+			return nil, nil, nil
 		}
 	}
 	mine, err := protocol.SignVia(&protocol.Via{Issuer: h.cfg.Issuer, Hub: sender.Member, Record: rec.ID, Hop: hop, IssuedAt: now}, h.cfg.Keys.Active())
 	if err != nil {
-		h.internal(c, "sign via entry", err)
-		return
+		return nil, nil, fmt.Errorf("sign via entry: %w", err)
 	}
 	relayed := &state.Record{ID: rec.ID, Type: et, Subjects: texts, Ref: ref, IssuedAt: rec.IssuedAt, JWS: string(body),
 		Via: append(slices.Clone(via), string(mine))}
@@ -230,14 +258,11 @@ func (h *Hub) peerEvent(c *gin.Context) {
 		}
 		relayed.Peers = h.peerTargets(et, types, exclude)
 	}
-	res, ok := h.commitFor(c, "relay peer event", h.decide.RelayEvent(sender.ID, home.ID, relayed, earlier, now))
-	if !ok {
-		return
+	res, err := h.commit(h.decide.RelayEvent(sender.ID, home.ID, relayed, earlier, now))
+	if err != nil {
+		return nil, nil, fmt.Errorf("relay peer event: %w", err)
 	}
-	if !res.Duplicate {
-		c.Header("X-Sparr-Log-Index", fmt.Sprint(res.LogIndex))
-	}
-	c.Status(http.StatusAccepted)
+	return res, nil, nil
 }
 
 // peerSender returns the registered peer whose webhook key signed the
@@ -246,7 +271,7 @@ func (h *Hub) peerEvent(c *gin.Context) {
 func (h *Hub) peerSender(c *gin.Context, body []byte, now time.Time) *peering.Peer {
 	for _, refresh := range []bool{false, true} {
 		for _, p := range h.peers() {
-			keys := h.peerKeys(c, p, refresh)
+			keys := h.peerKeys(c.Request.Context(), p, refresh)
 			if keys == nil {
 				continue
 			}
@@ -263,14 +288,14 @@ func (h *Hub) peerSender(c *gin.Context, body []byte, now time.Time) *peering.Pe
 // nil) or of the registered peer whose keys name its key id, and returns
 // it and its home hub: the peer whose keys verified it and whose issuer
 // URL it names. Nil when none does.
-func (h *Hub) verifyRelayed(c *gin.Context, body []byte, home *peering.Peer) (*protocol.Record, *peering.Peer) {
+func (h *Hub) verifyRelayed(ctx context.Context, body []byte, home *peering.Peer) (*protocol.Record, *peering.Peer) {
 	candidates := h.peers()
 	if home != nil {
 		candidates = []*peering.Peer{home}
 	}
 	for _, refresh := range []bool{false, true} {
 		for _, p := range candidates {
-			keys := h.peerKeys(c, p, refresh)
+			keys := h.peerKeys(ctx, p, refresh)
 			if keys == nil {
 				continue
 			}
@@ -288,7 +313,7 @@ func (h *Hub) verifyRelayed(c *gin.Context, body []byte, home *peering.Peer) (*p
 // in the chain (hop 1 first), none by this hub, and the last by the peer
 // that delivered the record. The home hub adds none: it delivers its own
 // records with an empty chain.
-func (h *Hub) verifyVia(c *gin.Context, via []string, jti string, sender, home *peering.Peer) ([]*protocol.Via, *protocol.Problem) {
+func (h *Hub) verifyVia(ctx context.Context, via []string, jti string, sender, home *peering.Peer) ([]*protocol.Via, *protocol.Problem) {
 	out := make([]*protocol.Via, len(via))
 	for i, s := range via {
 		var v *protocol.Via
@@ -297,7 +322,7 @@ func (h *Hub) verifyVia(c *gin.Context, via []string, jti string, sender, home *
 				if p == home {
 					continue
 				}
-				keys := h.peerKeys(c, p, refresh)
+				keys := h.peerKeys(ctx, p, refresh)
 				if keys == nil {
 					continue
 				}

@@ -45,6 +45,7 @@ func TestCommandsReplayToTheSameStore(t *testing.T) {
 			cfg.WitnessRetry, cfg.WitnessRetryMax = 5*time.Millisecond, 20*time.Millisecond
 			cfg.Jurisdiction, cfg.Peers = "SE", []*peering.Peer{peer} // a record relayed from Norway's hub
 			cfg.PeerKeyDir = peerKeyDir(t)                            // a peer registered and removed through the API
+			cfg.PeerFeedInterval = 20 * time.Millisecond              // and its feed read
 			cfg.Store.OnApplied(func(cmds []state.Command) {
 				mu.Lock()
 				applied = append(applied, cmds...)
@@ -54,6 +55,10 @@ func TestCommandsReplayToTheSameStore(t *testing.T) {
 	})
 	witness.AddLog(t, hub.Configuration().Log.PublicKey)
 	home.relayOne(t, hub)
+	waitFor(t, "the cursor of the Norwegian hub's feed", func() bool {
+		_, ok, err := hub.Store.PeerCursor("hub-no")
+		return ok && err == nil
+	})
 	everyKindOfChange(t, hub, clock)
 	registerAndRemovePeer(t, hub)
 	// The witness's cosignature of the latest checkpoint is kept too.

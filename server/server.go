@@ -221,6 +221,11 @@ type Config struct {
 	// ClusterURLs maps the cluster's node ids to their HTTP addresses,
 	// where followers forward requests to the leader.
 	ClusterURLs map[string]string
+	// PeerFeedInterval is how often the hub catches up from the feeds of
+	// the peers it is subscribed to (and resumes its endpoint at a peer
+	// that paused it); 0 means DefaultPeerFeedInterval, a negative value
+	// never.
+	PeerFeedInterval time.Duration
 }
 
 // A Hub is a running hub: an http.Handler and its background jobs.
@@ -378,6 +383,9 @@ func (cfg *Config) withDefaults() error {
 	if err := checkPeers(cfg.Jurisdiction, cfg.Peers); err != nil {
 		return fmt.Errorf("server: Config.Peers: %w", err)
 	}
+	if cfg.PeerFeedInterval == 0 {
+		cfg.PeerFeedInterval = DefaultPeerFeedInterval
+	}
 	if cfg.PeerRefresh == 0 {
 		cfg.PeerRefresh = DefaultPeerRefresh
 	}
@@ -512,6 +520,13 @@ func (h *Hub) startLeading() error {
 		defer w.jobs.Done()
 		h.runJobs(w.stop)
 	}()
+	if h.cfg.PeerFeedInterval > 0 {
+		w.jobs.Add(1)
+		go func() {
+			defer w.jobs.Done()
+			h.runPeerFeeds(w.stop)
+		}()
+	}
 	go func() {
 		defer w.jobs.Done()
 		h.runCheckpoints(w.stop)

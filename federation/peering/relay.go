@@ -112,6 +112,7 @@ type ProblemError struct {
 	Peer       string
 	Problem    *protocol.Problem
 	RetryAfter string // the home hub's Retry-After header, if any
+	Floor      string // the home hub's Sparr-Feed-Floor header, if any
 }
 
 func (e *ProblemError) Error() string {
@@ -232,6 +233,16 @@ func (p *Peer) post(ctx context.Context, hc *http.Client, path string, body, out
 // status, header and body. Any other answer is a [*ProblemError] if it
 // carries a problem document, and wraps [ErrUnreachable] if not.
 func (p *Peer) send(ctx context.Context, hc *http.Client, path string, body any, now time.Time) (int, http.Header, []byte, error) {
+	data, err := json.Marshal(body)
+	if err != nil {
+		return 0, nil, nil, err
+	}
+	return p.do(ctx, hc, http.MethodPost, path, data, now)
+}
+
+// do sends a request of method to the peer's path, with body (JSON, if
+// not nil), as [Peer.send] does.
+func (p *Peer) do(ctx context.Context, hc *http.Client, method, path string, data []byte, now time.Time) (int, http.Header, []byte, error) {
 	timeout := p.Timeout
 	if timeout <= 0 {
 		timeout = DefaultTimeout
@@ -242,15 +253,17 @@ func (p *Peer) send(ctx context.Context, hc *http.Client, path string, body any,
 	if err != nil {
 		return 0, nil, nil, fmt.Errorf("peer %s: %w", p.ID, err)
 	}
-	data, err := json.Marshal(body)
-	if err != nil {
-		return 0, nil, nil, err
+	var rd io.Reader
+	if data != nil {
+		rd = bytes.NewReader(data)
 	}
-	hreq, err := http.NewRequestWithContext(ctx, http.MethodPost, strings.TrimSuffix(p.URL, "/")+path, bytes.NewReader(data))
+	hreq, err := http.NewRequestWithContext(ctx, method, strings.TrimSuffix(p.URL, "/")+path, rd)
 	if err != nil {
 		return 0, nil, nil, fmt.Errorf("peer %s: %w", p.ID, err)
 	}
-	hreq.Header.Set("Content-Type", "application/json")
+	if data != nil {
+		hreq.Header.Set("Content-Type", "application/json")
+	}
 	hreq.Header.Set("Authorization", "Bearer "+bearer)
 	resp, err := hc.Do(hreq)
 	if err != nil {
@@ -264,7 +277,7 @@ func (p *Peer) send(ctx context.Context, hc *http.Client, path string, body any,
 	if resp.StatusCode/100 != 2 {
 		var prob protocol.Problem
 		if resp.Header.Get("Content-Type") == protocol.ProblemContentType && json.Unmarshal(data, &prob) == nil && prob.Type != "" {
-			return 0, nil, nil, &ProblemError{Peer: p.ID, Problem: &prob, RetryAfter: resp.Header.Get("Retry-After")}
+			return 0, nil, nil, &ProblemError{Peer: p.ID, Problem: &prob, RetryAfter: resp.Header.Get("Retry-After"), Floor: resp.Header.Get(api.FeedFloorHeader)}
 		}
 		return 0, nil, nil, fmt.Errorf("peer %s: %w: status %d without a problem document", p.ID, ErrUnreachable, resp.StatusCode)
 	}

@@ -21,6 +21,12 @@ type FeedEvent struct {
 	Via []string `json:"via,omitempty"`
 }
 
+// FeedFloorHeader is the header of a cursor-expired answer of GET
+// /v1/events that gives the oldest cursor the feed still serves: a
+// reader that may skip what is gone (a peered hub catching up) starts
+// there.
+const FeedFloorHeader = "Sparr-Feed-Floor"
+
 // A FeedPage is the answer of GET /v1/events?after=N&limit=L: the
 // member's events after the cursor, in sequence order.
 type FeedPage struct {

@@ -157,7 +157,7 @@ func (h *Hub) tryOpen() error {
 	}
 	cfg := server.Config{
 		Issuer: h.URL, Store: st, Keys: keys, Policy: h.policy(), Limits: h.opts.Limits,
-		AllowInsecureURLs: true, JobInterval: time.Hour, Delivery: h.opts.Delivery,
+		AllowInsecureURLs: true, JobInterval: time.Hour, PeerFeedInterval: time.Hour, Delivery: h.opts.Delivery,
 		// Receivers in tests listen on loopback over plain HTTP.
 		Targets: webhook.TargetPolicy{AllowHTTP: true, Allow: []netip.Prefix{
 			netip.MustParsePrefix("127.0.0.0/8"), netip.MustParsePrefix("::1/128")}},

@@ -470,6 +470,8 @@ func newCommand(k Kind) Command {
 		return new(PutPeer)
 	case KindRelayEvent:
 		return new(RelayEvent)
+	case KindPeerCursor:
+		return new(PeerCursor)
 	}
 	return nil
 }
@@ -481,7 +483,8 @@ func Kinds() []Kind {
 		KindPutCheckpoint, KindNote, KindEvaluateTokens, KindExpireDetails, KindPublishErasures, KindPruneReplays,
 		KindAddCosignature, KindReplicaChecks, KindDenyCheck, KindPutPayee, KindPutRecall, KindPutDispute, KindAttestErasure,
 		KindExpirePayee, KindExpireRecall,
-		KindPutPeer, KindRelayEvent}
+		KindPutPeer, KindRelayEvent,
+		KindPeerCursor}
 }
 
 // Submitted returns the submission a command carries, or nil.

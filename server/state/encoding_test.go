@@ -137,6 +137,7 @@ func examples() []state.Command {
 			Record: &state.Record{ID: "r-n", Type: protocol.EventFlagLifted, Subjects: []string{"fnr.1.AAAA"}, Ref: "f-n", IssuedAt: t0.Truncate(time.Second),
 				JWS: "eyJhbGciOiJFZERTQSJ9.e30.c2ln", Peers: []string{"hub-dk"}, Via: []string{"eyJhbGciOiJFZERTQSJ9.e30.dmlh"}},
 			Erase: state.Erase{Records: []string{"r-n0"}, Basis: "consent-withdrawn"}},
+		&state.PeerCursor{Peer: "hub-no", After: 42},
 	}
 }
 

@@ -24,3 +24,20 @@ type RelayEvent struct {
 
 func (*RelayEvent) Kind() Kind { return KindRelayEvent }
 func (*RelayEvent) isCommand() {}
+
+// KindPeerCursor is the kind of [PeerCursor].
+const KindPeerCursor Kind = "peer-cursor"
+
+// A PeerCursor keeps how far the hub has read a peer's feed (GET
+// /v1/events, as its member there): the cursor to ask with next. It is
+// part of the replicated state, so that a restarted or restored hub, or
+// another node, resumes reading where the hub stopped. It writes no log
+// entry: the records it led to are logged as they are taken.
+type PeerCursor struct {
+	Peer  string `json:"peer"`
+	After uint64 `json:"after"`
+}
+
+func (*PeerCursor) Kind() Kind    { return KindPeerCursor }
+func (*PeerCursor) isCommand()    {}
+func (*PeerCursor) Header() *Head { return nil }

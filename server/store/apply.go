@@ -132,6 +132,8 @@ func apply(tx *bolt.Tx, c state.Command) (*Result, error) {
 		err = t.putPeer(c)
 	case *state.RelayEvent:
 		err = t.relayEvent(c)
+	case *state.PeerCursor:
+		err = t.peerCursor(c)
 	default:
 		err = fmt.Errorf("store: unknown command %T", c)
 	}

@@ -99,6 +99,16 @@ func (s *Store) Sequence() (uint64, error) {
 	return n, err
 }
 
+// FeedFloor returns the oldest cursor [Store.Events] still serves.
+func (s *Store) FeedFloor() (uint64, error) {
+	var n uint64
+	err := s.db.View(func(tx *bolt.Tx) error {
+		n = feedFloor(tx)
+		return nil
+	})
+	return n, err
+}
+
 func feedFloor(tx *bolt.Tx) uint64 {
 	if v := tx.Bucket(bMeta).Get([]byte("feed_floor")); len(v) == 8 {
 		return binary.BigEndian.Uint64(v)

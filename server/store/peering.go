@@ -2,6 +2,7 @@ package store
 
 import (
 	"bytes"
+	"encoding/binary"
 	"encoding/json"
 	"fmt"
 	"slices"
@@ -118,4 +119,28 @@ func (s *Store) Peers() ([]string, error) {
 		})
 	})
 	return out, err
+}
+
+// bPeerCursors holds how far the hub has read each peer's feed.
+var bPeerCursors = []byte("peer_cursors") // peer id → cursor, 8 bytes big-endian
+
+func init() { allBuckets = append(allBuckets, bPeerCursors) }
+
+// peerCursor applies a [state.PeerCursor].
+func (t *txn) peerCursor(c *state.PeerCursor) error {
+	return t.tx.Bucket(bPeerCursors).Put([]byte(c.Peer), u64(c.After))
+}
+
+// PeerCursor returns how far the hub has read peer's feed, and false if
+// it has never read it.
+func (s *Store) PeerCursor(peer string) (uint64, bool, error) {
+	var after uint64
+	var ok bool
+	err := s.db.View(func(tx *bolt.Tx) error {
+		if v := tx.Bucket(bPeerCursors).Get([]byte(peer)); len(v) == 8 {
+			after, ok = binary.BigEndian.Uint64(v), true
+		}
+		return nil
+	})
+	return after, ok, err
 }
