@@ -58,24 +58,7 @@ func runCluster(ctx context.Context, cfg *Config) ([]Row, error) {
 		}
 	}
 	checks := func(l *procLoad) func() (map[string]float64, error) {
-		return func() (map[string]float64, error) {
-			before := l.h.cpu()
-			m, err := load(ctx, cfg.Concurrency, cfg.Duration, func(w, i int) error { return l.check(ctx, w, i) })
-			if err != nil || m["n"] == 0 {
-				return m, err
-			}
-			// The processor time the hub's processes spent per check:
-			// all of them together, and the busiest (the leader).
-			var sum, most float64
-			for i, t := range l.h.cpu() {
-				d := t - before[i]
-				sum += d
-				most = max(most, d)
-			}
-			m["cpu_all"] = sum * 1000 / m["n"]
-			m["cpu_most"] = most * 1000 / m["n"]
-			return m, nil
-		}
+		return func() (map[string]float64, error) { return l.checkLoad(ctx, cfg) }
 	}
 	places := func(l *procLoad) func() (map[string]float64, error) {
 		return func() (map[string]float64, error) {
@@ -111,42 +94,75 @@ func runCluster(ctx context.Context, cfg *Config) ([]Row, error) {
 	if err != nil {
 		return nil, err
 	}
+	return clusterRows(cfg, clusterFigures{checks: csys, checksBase: cbase, viaLeader: lsys, places: psys, placesBase: pbase}, failovers), nil
+}
+
+// clusterFigures are the cluster scenario's measured runs: the cluster's
+// and the one node's, each figure by name.
+type clusterFigures struct {
+	checks, checksBase, viaLeader, places, placesBase map[string][]float64
+}
+
+// clusterRows makes the cluster scenario's rows from its figures and its
+// failover times.
+func clusterRows(cfg *Config, f clusterFigures, failovers []time.Duration) []Row {
 	const baseName = "one node (sparr serve), same load"
 	n, c := cfg.ClusterNodes, fmt.Sprintf("C=%d", cfg.Concurrency)
-	checkRow := row(fmt.Sprintf("checks/s, %d nodes, %s", n, c), "req/s", true, csys, cbase, "rps", baseName)
+	checkRow := row(fmt.Sprintf("checks/s, %d nodes, %s", n, c), "req/s", true, f.checks, f.checksBase, "rps", baseName)
 	checkRow.Note = "target ≥ 0.5× one node"
-	placeRow := row(fmt.Sprintf("placements/s, %d nodes, %s", n, c), "req/s", true, psys, pbase, "rps", baseName)
+	placeRow := row(fmt.Sprintf("placements/s, %d nodes, %s", n, c), "req/s", true, f.places, f.placesBase, "rps", baseName)
 	placeRow.Note = "target ≥ 0.4× one node"
+	// On one machine the nodes share its cores: what each check costs in
+	// processor time says what separate machines would do.
+	cpuAll := row(fmt.Sprintf("CPU per check, all %d nodes together", n), "ms", false, f.checks, f.checksBase, "cpu_all", baseName)
+	cpuAll.Note = "user+system time of the hub processes over the checks run"
+	cpuMost := row(fmt.Sprintf("CPU per check, busiest of %d nodes", n), "ms", false, f.checks, f.checksBase, "cpu_most", baseName)
+	cpuMost.Note = "on separate machines the busiest node bounds checks/s"
+	return []Row{
+		checkRow,
+		row(fmt.Sprintf("checks/s, %d nodes, all to the leader, %s", n, c), "req/s", true, f.viaLeader, f.checksBase, "rps", baseName),
+		row(fmt.Sprintf("check p99, %d nodes, %s", n, c), "ms", false, f.checks, f.checksBase, "p99", baseName),
+		cpuAll,
+		cpuMost,
+		placeRow,
+		row(fmt.Sprintf("place p99, %d nodes, %s", n, c), "ms", false, f.places, f.placesBase, "p99", baseName),
+		failoverRow("failover p50 (kill → first write acknowledged)", failovers, 50),
+		failoverRow("failover p99 (kill → first write acknowledged)", failovers, 99),
+	}
+}
+
+// failoverRow is the p-th percentile of the failover times, by nearest
+// rank: over ten kills, p99 is the slowest.
+func failoverRow(name string, failovers []time.Duration, p float64) Row {
 	ms := make([]float64, len(failovers))
 	for i, d := range failovers {
 		ms[i] = float64(d.Microseconds()) / 1000
 	}
-	fo := func(name string, p float64) Row {
-		// Nearest rank: over ten kills, p99 is the slowest.
-		sorted := slices.Clone(ms)
-		slices.Sort(sorted)
-		v := sorted[max(0, int(math.Ceil(p/100*float64(len(sorted))))-1)]
-		return Row{System: Figure{Name: name, Unit: "ms", Median: v, Min: slices.Min(ms), Max: slices.Max(ms)},
-			Note: fmt.Sprintf("%d kills; target p99 ≤ 5 s", len(failovers))}
+	sorted := slices.Clone(ms)
+	slices.Sort(sorted)
+	v := sorted[max(0, int(math.Ceil(p/100*float64(len(sorted))))-1)]
+	return Row{System: Figure{Name: name, Unit: "ms", Median: v, Min: slices.Min(ms), Max: slices.Max(ms)},
+		Note: fmt.Sprintf("%d kills; target p99 ≤ 5 s", len(failovers))}
+}
+
+// checkLoad runs the checks of one run and adds to its figures the
+// processor time the hub's processes spent per check: all of them
+// together (cpu_all) and the busiest, the leader (cpu_most), in ms.
+func (l *procLoad) checkLoad(ctx context.Context, cfg *Config) (map[string]float64, error) {
+	before := l.h.cpu()
+	m, err := load(ctx, cfg.Concurrency, cfg.Duration, func(w, i int) error { return l.check(ctx, w, i) })
+	if err != nil || m["n"] == 0 {
+		return m, err
 	}
-	// On one machine the nodes share its cores: what each check costs in
-	// processor time says what separate machines would do.
-	cpuAll := row(fmt.Sprintf("CPU per check, all %d nodes together", n), "ms", false, csys, cbase, "cpu_all", baseName)
-	cpuAll.Note = "user+system time of the hub processes over the checks run"
-	cpuMost := row(fmt.Sprintf("CPU per check, busiest of %d nodes", n), "ms", false, csys, cbase, "cpu_most", baseName)
-	cpuMost.Note = "on separate machines the busiest node bounds checks/s"
-	leaderRow := row(fmt.Sprintf("checks/s, %d nodes, all to the leader, %s", n, c), "req/s", true, lsys, cbase, "rps", baseName)
-	return []Row{
-		checkRow,
-		leaderRow,
-		row(fmt.Sprintf("check p99, %d nodes, %s", n, c), "ms", false, csys, cbase, "p99", baseName),
-		cpuAll,
-		cpuMost,
-		placeRow,
-		row(fmt.Sprintf("place p99, %d nodes, %s", n, c), "ms", false, psys, pbase, "p99", baseName),
-		fo("failover p50 (kill → first write acknowledged)", 50),
-		fo("failover p99 (kill → first write acknowledged)", 99),
-	}, nil
+	var sum, most float64
+	for i, t := range l.h.cpu() {
+		d := t - before[i]
+		sum += d
+		most = max(most, d)
+	}
+	m["cpu_all"] = sum * 1000 / m["n"]
+	m["cpu_most"] = most * 1000 / m["n"]
+	return m, nil
 }
 
 // A procHub is a hub served by sparr processes: one sparr serve, or the

@@ -172,55 +172,16 @@ type Node struct {
 // while a snapshot was being installed), bootstraps the cluster if
 // Config.Bootstrap is given and the node has no state, and starts raft.
 func New(cfg Config) (*Node, error) {
-	switch {
-	case !ValidID(cfg.NodeID):
-		return nil, fmt.Errorf("cluster: node id %q: want 1 to 64 letters, digits, '-' and '_'", cfg.NodeID)
-	case cfg.RaftAddr == "":
-		return nil, errors.New("cluster: Config.RaftAddr is required")
-	case cfg.Dir == "":
-		return nil, errors.New("cluster: Config.Dir is required")
-	case cfg.Store == nil:
-		return nil, errors.New("cluster: Config.Store is required")
-	}
-	if cfg.Logger == nil {
-		cfg.Logger = slog.New(slog.DiscardHandler)
-	}
-	if cfg.SnapshotThreshold == 0 {
-		cfg.SnapshotThreshold = 8192
-	}
-	if cfg.SnapshotInterval == 0 {
-		cfg.SnapshotInterval = 2 * time.Minute
-	}
-	if cfg.TrailingLogs == 0 {
-		cfg.TrailingLogs = 10240
-	}
-	if cfg.ApplyTimeout == 0 {
-		cfg.ApplyTimeout = 10 * time.Second
+	cfg, err := cfg.withDefaults()
+	if err != nil {
+		return nil, err
 	}
 	if err := os.MkdirAll(filepath.Join(cfg.Dir, "snapshots"), 0o700); err != nil {
 		return nil, fmt.Errorf("cluster: %w", err)
 	}
 	hlog := hclog.New(&hclog.LoggerOptions{Name: "raft", Level: hclog.Warn, Output: slogWriter{cfg.Logger}, DisableTime: true})
 
-	rc := raft.DefaultConfig()
-	rc.LocalID = raft.ServerID(cfg.NodeID)
-	rc.Logger = hlog
-	rc.SnapshotThreshold = cfg.SnapshotThreshold
-	rc.SnapshotInterval = cfg.SnapshotInterval
-	rc.TrailingLogs = cfg.TrailingLogs
-	// The store keeps the applied index in its own transactions: a
-	// restarted node keeps its data file and replays only the entries
-	// after it, never an older snapshot over a newer file.
-	rc.NoSnapshotRestoreOnStart = true
-	// Commands proposed together are appended together: one fsync of
-	// the raft log for many.
-	rc.BatchApplyCh = true
-	if cfg.Fast {
-		rc.HeartbeatTimeout = 500 * time.Millisecond
-		rc.ElectionTimeout = 500 * time.Millisecond
-		rc.LeaderLeaseTimeout = 250 * time.Millisecond
-		rc.CommitTimeout = 5 * time.Millisecond
-	}
+	rc := cfg.raftConfig(hlog)
 
 	logs, err := raftboltdb.New(raftboltdb.Options{Path: filepath.Join(cfg.Dir, "raft.db")})
 	if err != nil {
@@ -285,6 +246,60 @@ func New(cfg Config) (*Node, error) {
 	}
 	go n.watch(notify)
 	return n, nil
+}
+
+// withDefaults checks cfg and fills in its defaults.
+func (cfg Config) withDefaults() (Config, error) {
+	switch {
+	case !ValidID(cfg.NodeID):
+		return cfg, fmt.Errorf("cluster: node id %q: want 1 to 64 letters, digits, '-' and '_'", cfg.NodeID)
+	case cfg.RaftAddr == "":
+		return cfg, errors.New("cluster: Config.RaftAddr is required")
+	case cfg.Dir == "":
+		return cfg, errors.New("cluster: Config.Dir is required")
+	case cfg.Store == nil:
+		return cfg, errors.New("cluster: Config.Store is required")
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.New(slog.DiscardHandler)
+	}
+	if cfg.SnapshotThreshold == 0 {
+		cfg.SnapshotThreshold = 8192
+	}
+	if cfg.SnapshotInterval == 0 {
+		cfg.SnapshotInterval = 2 * time.Minute
+	}
+	if cfg.TrailingLogs == 0 {
+		cfg.TrailingLogs = 10240
+	}
+	if cfg.ApplyTimeout == 0 {
+		cfg.ApplyTimeout = 10 * time.Second
+	}
+	return cfg, nil
+}
+
+// raftConfig is raft's configuration for this node.
+func (cfg Config) raftConfig(hlog hclog.Logger) *raft.Config {
+	rc := raft.DefaultConfig()
+	rc.LocalID = raft.ServerID(cfg.NodeID)
+	rc.Logger = hlog
+	rc.SnapshotThreshold = cfg.SnapshotThreshold
+	rc.SnapshotInterval = cfg.SnapshotInterval
+	rc.TrailingLogs = cfg.TrailingLogs
+	// The store keeps the applied index in its own transactions: a
+	// restarted node keeps its data file and replays only the entries
+	// after it, never an older snapshot over a newer file.
+	rc.NoSnapshotRestoreOnStart = true
+	// Commands proposed together are appended together: one fsync of
+	// the raft log for many.
+	rc.BatchApplyCh = true
+	if cfg.Fast {
+		rc.HeartbeatTimeout = 500 * time.Millisecond
+		rc.ElectionTimeout = 500 * time.Millisecond
+		rc.LeaderLeaseTimeout = 250 * time.Millisecond
+		rc.CommitTimeout = 5 * time.Millisecond
+	}
+	return rc
 }
 
 // catchUp restores the store from the latest snapshot when the store is
