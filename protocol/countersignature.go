@@ -125,20 +125,12 @@ func VerifyCountersignature(ctx context.Context, jws []byte, keys KeyResolver, o
 	if maxAge == 0 {
 		maxAge = DefaultCountersignatureMaxAge
 	}
+	issued := issuedClaims{iss: c.Iss, aud: c.Aud, iat: c.Iat}
+	if err := issued.check(object, h, opts.Audience, opts.Now, skew, maxAge, "the relaying hub's clock", "countersign each relayed request afresh"); err != nil {
+		return nil, err
+	}
 	iat := c.Iat.Time()
 	switch {
-	case c.Iss != h.Iss:
-		return nil, claimError(object, h, invalidClaim("iss", "is %q but the protected header says %q", c.Iss, h.Iss))
-	case c.Aud != opts.Audience:
-		return nil, claimError(object, h, invalidClaim("aud", "is %q, want this hub, %q", c.Aud, opts.Audience))
-	case c.Iat == 0:
-		return nil, claimError(object, h, missingClaim("iat"))
-	case iat.After(opts.Now.Add(skew)):
-		return nil, &VerificationError{Object: object, Err: ErrNotYetValid, KeyID: h.Kid, Algorithm: h.Alg, Claim: "iat",
-			Detail: fmt.Sprintf("issued %s, %s ahead of the hub's clock; check the relaying hub's clock", c.Iat, iat.Sub(opts.Now).Round(time.Second))}
-	case opts.Now.Sub(iat) > maxAge:
-		return nil, &VerificationError{Object: object, Err: ErrExpired, KeyID: h.Kid, Algorithm: h.Alg, Claim: "iat",
-			Detail: fmt.Sprintf("issued %s, more than %s ago; countersign each relayed request afresh", c.Iat, maxAge)}
 	case c.Relay == "":
 		return nil, claimError(object, h, missingClaim("relay"))
 	case len(c.Submission) != sha256.Size:

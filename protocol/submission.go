@@ -366,21 +366,9 @@ func VerifySubmission(ctx context.Context, jws []byte, keys KeyResolver, opts Su
 		maxAge = DefaultSubmissionMaxAge
 	}
 	iat := c.Iat.Time()
-	switch {
-	case c.Iss != h.Iss:
-		return nil, claimError(object, h, invalidClaim("iss", "is %q but the protected header says %q", c.Iss, h.Iss))
-	case c.Aud == "":
-		return nil, claimError(object, h, missingClaim("aud"))
-	case c.Aud != opts.Audience:
-		return nil, claimError(object, h, invalidClaim("aud", "is %q, want this hub, %q", c.Aud, opts.Audience))
-	case c.Iat == 0:
-		return nil, claimError(object, h, missingClaim("iat"))
-	case iat.After(opts.Now.Add(skew)):
-		return nil, &VerificationError{Object: object, Err: ErrNotYetValid, KeyID: h.Kid, Algorithm: h.Alg, Claim: "iat",
-			Detail: fmt.Sprintf("issued %s, %s ahead of the hub's clock; check the member's clock", c.Iat, iat.Sub(opts.Now).Round(time.Second))}
-	case opts.Now.Sub(iat) > maxAge:
-		return nil, &VerificationError{Object: object, Err: ErrExpired, KeyID: h.Kid, Algorithm: h.Alg, Claim: "iat",
-			Detail: fmt.Sprintf("issued %s, more than %s ago; sign a new submission with a new jti", c.Iat, maxAge)}
+	issued := issuedClaims{iss: c.Iss, aud: c.Aud, iat: c.Iat}
+	if err := issued.check(object, h, opts.Audience, opts.Now, skew, maxAge, "the member's clock", "sign a new submission with a new jti"); err != nil {
+		return nil, err
 	}
 	if err := checkID("jti", c.Jti); err != nil {
 		return nil, claimError(object, h, err)
@@ -487,4 +475,35 @@ func decodeRequestAs[T Request](raw json.RawMessage) (Request, error) {
 		return nil, fmt.Errorf("request: %w", err)
 	}
 	return v, nil
+}
+
+// issuedClaims are the claims every member-signed object carries.
+type issuedClaims struct {
+	iss, aud string
+	iat      NumericDate
+}
+
+// check holds the claims to the protected header h and the hub: "iss" as
+// h says, "aud" the hub's audience, "iat" neither more than skew ahead of
+// now nor older than maxAge. clock names whose clock to check when "iat"
+// is ahead; renew says what to do when it is too old.
+func (c issuedClaims) check(object string, h jwsHeader, audience string, now time.Time, skew, maxAge time.Duration, clock, renew string) error {
+	iat := c.iat.Time()
+	switch {
+	case c.iss != h.Iss:
+		return claimError(object, h, invalidClaim("iss", "is %q but the protected header says %q", c.iss, h.Iss))
+	case c.aud == "":
+		return claimError(object, h, missingClaim("aud"))
+	case c.aud != audience:
+		return claimError(object, h, invalidClaim("aud", "is %q, want this hub, %q", c.aud, audience))
+	case c.iat == 0:
+		return claimError(object, h, missingClaim("iat"))
+	case iat.After(now.Add(skew)):
+		return &VerificationError{Object: object, Err: ErrNotYetValid, KeyID: h.Kid, Algorithm: h.Alg, Claim: "iat",
+			Detail: fmt.Sprintf("issued %s, %s ahead of the hub's clock; check %s", c.iat, iat.Sub(now).Round(time.Second), clock)}
+	case now.Sub(iat) > maxAge:
+		return &VerificationError{Object: object, Err: ErrExpired, KeyID: h.Kid, Algorithm: h.Alg, Claim: "iat",
+			Detail: fmt.Sprintf("issued %s, more than %s ago; %s", c.iat, maxAge, renew)}
+	}
+	return nil
 }
